@@ -1,0 +1,2 @@
+pub mod aof;
+pub mod sync;
