@@ -1,2 +1,26 @@
+//! flurrydb: a Redis 7.0 compatible server whose connection tasks read and write a lock-free flurry
+//! keyspace directly, with an append-only file fed by a crossbeam queue to a writer thread.
+//!
+//! # Layout
+//! Layers import downward only:
+//! - [`resp`]: the reply value, its encoder, the request decoder (multibulk and inline).
+//! - [`cmd`]: the command table, the dispatcher, one file per command family.
+//! - [`db`]: the keyspace (flurry maps), striped write locks that order writes against the AOF,
+//!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
+//! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
+//! - [`sync`]: the only module that chooses between `std` and `loom`.
+//! - [`config`], [`state`], [`error`], [`util`], [`log`]: configuration, shared state, the error
+//!   type, Redis-exact number parsing and glob matching, logging.
+
 pub mod aof;
+pub mod cmd;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod error;
+pub mod log;
+pub mod resp;
+pub mod server;
+pub mod state;
 pub mod sync;
+pub mod util;

@@ -1,1 +1,49 @@
-fn main(){}
+//! `flurrydb-server [config-file] [--name value ...]`: the server binary.
+
+use clap::Parser;
+
+use flurrydb::config::Cli;
+use flurrydb::state::Shared;
+use flurrydb::{notice, server};
+
+fn main() {
+    let cli = Cli::parse();
+    let cfg = match cli.into_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    flurrydb::log::init(&cfg.loglevel, &cfg.logfile);
+    if let Err(e) = std::fs::create_dir_all(&cfg.dir).and_then(|_| std::env::set_current_dir(&cfg.dir)) {
+        eprintln!("Can't chdir to '{}': {e}", cfg.dir.display());
+        std::process::exit(1);
+    }
+    let mut cfg = cfg;
+    cfg.dir = std::path::PathBuf::from(".");
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if cfg.worker_threads > 0 {
+        rt.worker_threads(cfg.worker_threads);
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
+    notice!("flurrydb {} starting, pid={}", env!("CARGO_PKG_VERSION"), std::process::id());
+    let shared = Shared::new(cfg.clone());
+    if let Err(e) = server::load_and_open_aof(&shared) {
+        flurrydb::warning!("{e}");
+        std::process::exit(1);
+    }
+    server::spawn_expiry_thread(shared.clone());
+    rt.block_on(async {
+        let listeners = match server::bind(&cfg).await {
+            Ok(l) => l,
+            Err(e) => {
+                flurrydb::warning!("{e}");
+                std::process::exit(1);
+            }
+        };
+        notice!("Ready to accept connections tcp on port {}", cfg.port);
+        server::run(shared.clone(), listeners).await;
+    });
+    std::process::exit(0);
+}

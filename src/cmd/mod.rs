@@ -1,0 +1,154 @@
+//! Commands: the table ([`table::COMMANDS`]), the dispatcher, and one file per family of handlers.
+//! A handler is a plain function `fn(&mut Ctx, &[Bytes]) -> Result<Frame>` that never touches a
+//! socket, so it can be unit-tested directly. Mirrors Redis's `server.c` `call()`/`processCommand()`.
+
+pub mod keys;
+pub mod list;
+pub mod server;
+pub mod string;
+pub mod table;
+#[cfg(all(test, not(feature = "loom")))]
+pub mod testing;
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use crate::db::WriteLock;
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+use crate::state::{ClientInfo, Shared};
+pub use table::{COMMANDS, CommandSpec};
+
+/// A command handler.
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Result<Frame>;
+
+/// Per-connection state that commands read and change.
+pub struct Client {
+    pub id: u64,
+    /// The selected database.
+    pub db: usize,
+    /// Protocol version chosen with HELLO (2 until RESP3 exists).
+    pub resp: u8,
+    /// Set by QUIT: reply, then close.
+    pub close_after_reply: bool,
+    pub info: Arc<ClientInfo>,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>) -> Client {
+        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, info }
+    }
+}
+
+/// What a handler sees: the shared server state, its client, the time, and the AOF sequence number
+/// of the last record it enqueued (the connection waits for it under appendfsync always).
+pub struct Ctx<'a> {
+    pub shared: &'a Shared,
+    pub client: &'a mut Client,
+    /// Time of the command in ms since the epoch; 0 while loading the AOF (nothing expires).
+    pub now_ms: u64,
+    pub last_seq: Cell<u64>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(shared: &'a Shared, client: &'a mut Client, now_ms: u64) -> Ctx<'a> {
+        Ctx { shared, client, now_ms, last_seq: Cell::new(0) }
+    }
+
+    /// Lock the stripes of `keys` exclusively in the selected database.
+    pub fn write(&self, keys: &[&[u8]]) -> WriteLock<'_> {
+        self.shared.ks.write(self.client.db, keys, &self.last_seq)
+    }
+
+    /// Lock the stripe of `key` shared (in-place fast paths only: see `db`).
+    pub fn write_shared(&self, key: &[u8]) -> WriteLock<'_> {
+        self.shared.ks.write_shared(self.client.db, key, &self.last_seq)
+    }
+
+    /// Lock every stripe (FLUSHALL, SWAPDB).
+    pub fn write_all(&self) -> WriteLock<'_> {
+        self.shared.ks.write_all(self.client.db, &self.last_seq)
+    }
+
+    /// The selected database's map, for lock-free reads.
+    pub fn db(&self) -> &crate::db::KeyMap {
+        self.shared.ks.db(self.client.db)
+    }
+
+    /// Run `f` on the live (not expired) entry of `key` in the selected database.
+    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&crate::db::Entry>) -> R) -> R {
+        let now = self.now_ms;
+        self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now))))
+    }
+}
+
+fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
+}
+
+/// Find a command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 32 {
+        return None;
+    }
+    let mut buf = [0u8; 32];
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    std::str::from_utf8(lower).ok().and_then(|n| index().get(n).copied())
+}
+
+/// Redis's reply to an unknown command: name and the first arguments, quoted, newlines sanitized.
+pub fn unknown_command(argv: &[Bytes]) -> Error {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(a);
+        let s: String = s.chars().take(room).collect();
+        args.push_str(&format!("'{s}' "));
+    }
+    let name: String = String::from_utf8_lossy(&argv[0]).chars().take(128).collect();
+    let text = format!("unknown command '{name}', with args beginning with: {args}");
+    Error::err(text.replace(['\r', '\n'], " "))
+}
+
+/// Execute one command: look it up, check arity and refusals, run the handler.
+pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
+    crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
+    let Some(spec) = lookup(&argv[0]) else {
+        return unknown_command(argv).to_frame();
+    };
+    if !spec.arity_ok(argv.len()) {
+        return Error::WrongArity(spec.name.to_string()).to_frame();
+    }
+    if spec.is_write() && ctx.now_ms != 0 {
+        if let Some(aof) = ctx.shared.ks.aof() {
+            if aof.write_error().is_some() {
+                return Error::Misconf.to_frame();
+            }
+        }
+    }
+    match (spec.handler)(ctx, argv) {
+        Ok(f) => f,
+        Err(e) => e.to_frame(),
+    }
+}
+
+// ---- argument helpers shared by the families -------------------------------------------------
+
+/// Parse an integer argument (`ERR value is not an integer or out of range`).
+pub fn arg_i64(arg: &[u8]) -> Result<i64> {
+    crate::util::parse_i64(arg).ok_or(Error::NotInteger)
+}
+
+/// Case-insensitive comparison of an argument with an option name.
+pub fn is_opt(arg: &[u8], name: &str) -> bool {
+    arg.eq_ignore_ascii_case(name.as_bytes())
+}

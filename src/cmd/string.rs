@@ -1,0 +1,472 @@
+//! String and integer commands. Mirrors Redis's `t_string.c`.
+//!
+//! AOF records are written in the form whose replay is exact: relative expiries become `PXAT` /
+//! `PEXPIREAT` absolute times, INCR-family writes become `INCRBY key delta` (deltas commute, see
+//! `db`), INCRBYFLOAT becomes `SET key result KEEPTTL`, GETDEL becomes `DEL`.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Ctx, arg_i64, is_opt};
+use crate::db::{Entry, Kind, Value};
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+use crate::sync::Ordering;
+use crate::util::{format_f64, parse_f64};
+
+/// Largest string value (Redis's 512 MB limit; proto-max-bulk-len).
+const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
+
+/// Which command's option grammar applies (SET's or GETEX's).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grammar {
+    Set,
+    GetEx,
+}
+
+/// The expiry requested by SET/GETEX options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpireOpt {
+    None,
+    KeepTtl,
+    Persist,
+    /// Absolute time in ms.
+    At(u64),
+}
+
+#[derive(Default)]
+struct SetFlags {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (unit is seconds, is absolute, argument)
+    expire: Option<(bool, bool, Bytes)>,
+}
+
+/// Parse SET/GETEX options exactly as Redis's `parseExtendedStringArgumentsOrReply`.
+fn parse_set_options(args: &[Bytes], grammar: Grammar) -> Result<SetFlags> {
+    let mut f = SetFlags::default();
+    let mut j = 0;
+    while j < args.len() {
+        let opt = &args[j];
+        let next = args.get(j + 1);
+        let has_ttl = f.expire.is_some();
+        let set = grammar == Grammar::Set;
+        if is_opt(opt, "nx") && !f.xx && set {
+            f.nx = true;
+        } else if is_opt(opt, "xx") && !f.nx && set {
+            f.xx = true;
+        } else if is_opt(opt, "get") && set {
+            f.get = true;
+        } else if is_opt(opt, "keepttl") && !f.persist && !has_ttl && set {
+            f.keepttl = true;
+        } else if is_opt(opt, "persist") && grammar == Grammar::GetEx && !has_ttl && !f.keepttl {
+            f.persist = true;
+        } else if let Some(next) = next.filter(|_| !f.keepttl && !f.persist) {
+            let kind = [("ex", true, false), ("px", false, false), ("exat", true, true), ("pxat", false, true)]
+                .into_iter()
+                .find(|(name, _, _)| is_opt(opt, name));
+            match (kind, &f.expire) {
+                (Some((_, secs, abs)), None) => f.expire = Some((secs, abs, next.clone())),
+                // The same option again: the last one wins (Redis only rejects mixing kinds).
+                (Some((_, secs, abs)), Some((s0, a0, _))) if *s0 == secs && *a0 == abs => {
+                    f.expire = Some((secs, abs, next.clone()))
+                }
+                _ => return Err(Error::Syntax),
+            }
+            j += 1;
+        } else {
+            return Err(Error::Syntax);
+        }
+        j += 1;
+    }
+    Ok(f)
+}
+
+/// Turn an expire argument into an absolute time in ms (`getExpireMillisecondsOrReply`).
+pub fn expire_at_ms(arg: &[u8], seconds: bool, absolute: bool, now_ms: u64, cmd: &'static str) -> Result<u64> {
+    let mut ms = arg_i64(arg)?;
+    if ms <= 0 || (seconds && ms > i64::MAX / 1000) {
+        return Err(Error::InvalidExpire(cmd));
+    }
+    if seconds {
+        ms *= 1000;
+    }
+    if !absolute {
+        ms = ms.checked_add(now_ms as i64).ok_or(Error::InvalidExpire(cmd))?;
+    }
+    Ok(ms as u64)
+}
+
+impl SetFlags {
+    fn expire(&self, now_ms: u64, cmd: &'static str) -> Result<ExpireOpt> {
+        Ok(match &self.expire {
+            Some((secs, abs, arg)) => ExpireOpt::At(expire_at_ms(arg, *secs, *abs, now_ms, cmd)?),
+            None if self.keepttl => ExpireOpt::KeepTtl,
+            None if self.persist => ExpireOpt::Persist,
+            None => ExpireOpt::None,
+        })
+    }
+}
+
+/// The string value of an entry, or WRONGTYPE.
+fn string_of(e: &Entry) -> Result<Bytes> {
+    e.string_bytes().ok_or(Error::WrongType)
+}
+
+/// Reply for an optional string value.
+fn bulk_or_null(v: Option<Bytes>) -> Frame {
+    v.map(Frame::Bulk).unwrap_or(Frame::Null)
+}
+
+fn ms_text(ms: u64) -> Bytes {
+    Bytes::from(ms.to_string())
+}
+
+/// The shared body of SET, SETNX, SETEX, PSETEX, GETSET (`setGenericCommand`).
+/// Returns Ok(None) when NX/XX prevented the write, Ok(Some(old)) otherwise (old value if `get`).
+fn set_generic(
+    ctx: &Ctx,
+    key: &Bytes,
+    val: &Bytes,
+    nx: bool,
+    xx: bool,
+    get: bool,
+    expire: ExpireOpt,
+) -> Result<(bool, Option<Bytes>)> {
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let (found, old, old_ttl) = w.lookup(key, now, |e| match e {
+        None => Ok((false, None, 0)),
+        Some(e) if get => Ok((true, Some(string_of(e)?), e.expire_at_ms())),
+        Some(e) => Ok((true, None, e.expire_at_ms())),
+    })?;
+    if (nx && found) || (xx && !found) {
+        return Ok((false, old));
+    }
+    let at = match expire {
+        ExpireOpt::At(at) => at,
+        ExpireOpt::KeepTtl => old_ttl,
+        _ => 0,
+    };
+    w.insert(key.clone(), Entry::string(copy(val), at));
+    match expire {
+        ExpireOpt::At(at) => w.log(&[b"SET", key, val, b"PXAT", &ms_text(at)]),
+        ExpireOpt::KeepTtl if old_ttl != 0 => w.log(&[b"SET", key, val, b"PXAT", &ms_text(old_ttl)]),
+        _ => w.log(&[b"SET", key, val]),
+    }
+    Ok((true, old))
+}
+
+/// Values are copied out of the read buffer so a small key does not pin a large buffer.
+fn copy(b: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`
+pub fn set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let f = parse_set_options(&argv[3..], Grammar::Set)?;
+    let expire = f.expire(ctx.now_ms, "set")?;
+    let (done, old) = set_generic(ctx, &argv[1], &argv[2], f.nx, f.xx, f.get, expire)?;
+    Ok(match (f.get, done) {
+        (true, _) => bulk_or_null(old),
+        (false, true) => Frame::ok(),
+        (false, false) => Frame::Null,
+    })
+}
+
+/// `SETNX key value`
+pub fn setnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (done, _) = set_generic(ctx, &argv[1], &argv[2], true, false, false, ExpireOpt::None)?;
+    Ok(Frame::Integer(done as i64))
+}
+
+/// `SETEX key seconds value`
+pub fn setex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let at = expire_at_ms(&argv[2], true, false, ctx.now_ms, "setex")?;
+    set_generic(ctx, &argv[1], &argv[3], false, false, false, ExpireOpt::At(at))?;
+    Ok(Frame::ok())
+}
+
+/// `PSETEX key milliseconds value`
+pub fn psetex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let at = expire_at_ms(&argv[2], false, false, ctx.now_ms, "psetex")?;
+    set_generic(ctx, &argv[1], &argv[3], false, false, false, ExpireOpt::At(at))?;
+    Ok(Frame::ok())
+}
+
+/// `GETSET key value`
+pub fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (_, old) = set_generic(ctx, &argv[1], &argv[2], false, false, true, ExpireOpt::None)?;
+    Ok(bulk_or_null(old))
+}
+
+/// `GET key`
+pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
+    let stats = &ctx.shared.stats;
+    crate::state::Stats::add(if v.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+    Ok(bulk_or_null(v))
+}
+
+/// `MGET key [key ...]`: a key that is missing or not a string gives nil.
+pub fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Array(argv[1..].iter().map(|k| bulk_or_null(ctx.read(k, |e| e.and_then(|e| e.string_bytes())))).collect()))
+}
+
+/// `GETDEL key`
+pub fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let key = &argv[1];
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let v = w.lookup(key, now, |e| e.map(string_of).transpose())?;
+    if v.is_some() {
+        w.map().remove(key);
+        w.log(&[b"DEL", key]);
+    }
+    Ok(bulk_or_null(v))
+}
+
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`
+pub fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let f = parse_set_options(&argv[2..], Grammar::GetEx)?;
+    let expire = f.expire(ctx.now_ms, "getex")?;
+    let key = &argv[1];
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let v = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
+    let Some((v, ttl)) = v else { return Ok(Frame::Null) };
+    match expire {
+        ExpireOpt::At(at) if at <= now => {
+            w.map().remove(key);
+            w.log(&[b"DEL", key]);
+        }
+        ExpireOpt::At(at) => {
+            w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
+            w.log(&[b"PEXPIREAT", key, &ms_text(at)]);
+        }
+        ExpireOpt::Persist if ttl != 0 => {
+            w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
+            w.log(&[b"PERSIST", key]);
+        }
+        _ => {}
+    }
+    Ok(Frame::Bulk(v))
+}
+
+/// `MSET key value [key value ...]`
+pub fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    mset_generic(ctx, argv, false, "mset")
+}
+
+/// `MSETNX key value [key value ...]`: all or nothing.
+pub fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    mset_generic(ctx, argv, true, "msetnx")
+}
+
+fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<Frame> {
+    if argv.len() % 2 == 0 {
+        return Err(Error::WrongArity(name.into()));
+    }
+    let keys: Vec<&[u8]> = argv[1..].iter().step_by(2).map(|k| &k[..]).collect();
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&keys);
+    if nx {
+        let mut any = false;
+        for k in &keys {
+            any |= w.lookup(k, now, |e| e.is_some());
+        }
+        if any {
+            return Ok(Frame::Integer(0));
+        }
+    }
+    for pair in argv[1..].chunks(2) {
+        w.insert(pair[0].clone(), Entry::string(copy(&pair[1]), 0));
+    }
+    let mut rec: Vec<&[u8]> = vec![b"MSET"];
+    rec.extend(argv[1..].iter().map(|a| &a[..]));
+    w.log(&rec);
+    Ok(if nx { Frame::Integer(1) } else { Frame::ok() })
+}
+
+/// `APPEND key value`
+pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (key, val) = (&argv[1], &argv[2]);
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let cur = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
+    let (new, ttl) = match cur {
+        None => (copy(val), 0),
+        Some((old, ttl)) => {
+            if old.len() + val.len() > MAX_STRING_BYTES {
+                return Err(Error::StringTooLong);
+            }
+            let mut b = BytesMut::with_capacity(old.len() + val.len());
+            b.extend_from_slice(&old);
+            b.extend_from_slice(val);
+            (b.freeze(), ttl)
+        }
+    };
+    let len = new.len();
+    w.insert(key.clone(), Entry::string(new, ttl));
+    w.log(&[b"APPEND", key, val]);
+    Ok(Frame::Integer(len as i64))
+}
+
+/// `STRLEN key`
+pub fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let n = ctx.read(&argv[1], |e| e.map(|e| string_of(e).map(|b| b.len())).transpose())?;
+    Ok(Frame::Integer(n.unwrap_or(0) as i64))
+}
+
+/// `GETRANGE key start end`
+pub fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (mut start, mut end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
+    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
+    let Some(v) = v else { return Ok(Frame::Bulk(Bytes::new())) };
+    let len = v.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Ok(Frame::Bulk(Bytes::new()));
+    }
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if start > end || len == 0 {
+        return Ok(Frame::Bulk(Bytes::new()));
+    }
+    Ok(Frame::Bulk(v.slice(start as usize..=end as usize)))
+}
+
+/// `SETRANGE key offset value`
+pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (key, val) = (&argv[1], &argv[3]);
+    let offset = arg_i64(&argv[2])?;
+    if offset < 0 {
+        return Err(Error::err("offset is out of range"));
+    }
+    let offset = offset as usize;
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let cur = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
+    let (old, ttl) = match cur {
+        None if val.is_empty() => return Ok(Frame::Integer(0)),
+        None => (Bytes::new(), 0),
+        Some((old, _)) if val.is_empty() => return Ok(Frame::Integer(old.len() as i64)),
+        Some(x) => x,
+    };
+    if offset.saturating_add(val.len()) > MAX_STRING_BYTES {
+        return Err(Error::StringTooLong);
+    }
+    let mut b = BytesMut::from(&old[..]);
+    if b.len() < offset + val.len() {
+        b.resize(offset + val.len(), 0);
+    }
+    b[offset..offset + val.len()].copy_from_slice(val);
+    let len = b.len();
+    w.insert(key.clone(), Entry::string(b.freeze(), ttl));
+    w.log(&[b"SETRANGE", key, &argv[2], val]);
+    Ok(Frame::Integer(len as i64))
+}
+
+/// `INCR key`
+pub fn incr(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    incr_by(ctx, &argv[1], 1).map(Frame::Integer)
+}
+
+/// `DECR key`
+pub fn decr(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    incr_by(ctx, &argv[1], -1).map(Frame::Integer)
+}
+
+/// `INCRBY key increment`
+pub fn incrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let d = arg_i64(&argv[2])?;
+    incr_by(ctx, &argv[1], d).map(Frame::Integer)
+}
+
+/// `DECRBY key decrement`
+pub fn decrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let d = arg_i64(&argv[2])?;
+    if d == i64::MIN {
+        return Err(Error::err("decrement would overflow"));
+    }
+    incr_by(ctx, &argv[1], -d).map(Frame::Integer)
+}
+
+/// Add `delta` to the integer at `key` (`incrDecrCommand`).
+///
+/// Fast path: the key holds a live integer cell: take its stripe shared, CAS the cell (checked
+/// overflow), and enqueue `INCRBY key delta` before releasing the stripe. Otherwise (missing,
+/// expired, a string to parse) take the stripe exclusively. While loading, additions wrap: the
+/// file's deltas may be in another order than they were applied (see `db`).
+pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
+    let loading = ctx.shared.ks.is_loading();
+    let add = |v: i64| if loading { Some(v.wrapping_add(delta)) } else { v.checked_add(delta) };
+    let now = ctx.now_ms;
+    let delta_text = Bytes::from(delta.to_string());
+    {
+        let w = ctx.write_shared(key);
+        let fast = w.map().get(key, |e| match e {
+            Some(e) if !e.is_expired(now) => match &e.value {
+                // AcqRel: the CAS publishes the new value to readers (Acquire in string_bytes).
+                Value::Int(cell) => {
+                    Some(cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, add).map(|old| add(old).unwrap_or(0)))
+                }
+                _ => None,
+            },
+            _ => None,
+        });
+        if let Some(r) = fast {
+            let v = r.map_err(|_| Error::Overflow)?;
+            w.log(&[b"INCRBY", key, &delta_text]);
+            return Ok(v);
+        }
+    }
+    let mut w = ctx.write(&[key]);
+    let cur = w.lookup(key, now, |e| match e {
+        None => Ok((0, 0)),
+        Some(e) => match &e.value {
+            Value::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
+            Value::Str(_) => Err(Error::NotInteger),
+            Value::List(_) => Err(Error::WrongType),
+        },
+    })?;
+    let (old, ttl) = cur;
+    let new = add(old).ok_or(Error::Overflow)?;
+    w.insert(key.clone(), Entry::int(new, ttl));
+    w.log(&[b"INCRBY", key, &delta_text]);
+    Ok(new)
+}
+
+/// `INCRBYFLOAT key increment`: logged as `SET key result KEEPTTL` (floats do not commute).
+pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let key = &argv[1];
+    let incr = parse_f64(&argv[2]).ok_or(Error::NotFloat)?;
+    let now = ctx.now_ms;
+    let mut w = ctx.write(&[key]);
+    let cur = w.lookup(key, now, |e| match e {
+        None => Ok((0.0, 0)),
+        Some(e) if e.kind() != Kind::String => Err(Error::WrongType),
+        Some(e) => {
+            let b = string_of(e)?;
+            parse_f64(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
+        }
+    })?;
+    let new = cur.0 + incr;
+    if new.is_nan() || new.is_infinite() {
+        return Err(Error::err("increment would produce NaN or Infinity"));
+    }
+    let text = Bytes::from(format_f64(new));
+    w.insert(key.clone(), Entry::string(text.clone(), cur.1));
+    w.log(&[b"SET", key, &text, b"KEEPTTL"]);
+    Ok(Frame::Bulk(text))
+}

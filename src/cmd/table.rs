@@ -1,0 +1,126 @@
+//! The command table: every command's name, arity, flags, key positions and ACL categories, and its
+//! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
+//! all come from these rows. Mirrors Redis's `commands.def`.
+
+use super::{Handler, keys, list, server, string};
+
+/// One row of the command table.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Lowercase name, as Redis reports it.
+    pub name: &'static str,
+    /// N = exactly N arguments (name included); -N = at least N.
+    pub arity: i32,
+    /// Redis's command flags (`write`, `readonly`, `denyoom`, `fast`, `loading`, `stale`, ...).
+    pub flags: &'static [&'static str],
+    /// First key position, last (-1 = last argument), step; 0 0 0 for none.
+    pub keys: (i32, i32, i32),
+    /// ACL categories, as COMMAND INFO reports them.
+    pub acl: &'static [&'static str],
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Whether the command may change the keyspace (and so is refused under MISCONF).
+    pub fn is_write(&self) -> bool {
+        self.has_flag("write")
+    }
+
+    /// Whether `argc` arguments (name included) satisfy the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 { argc == self.arity as usize } else { argc >= (-self.arity) as usize }
+    }
+}
+
+macro_rules! row {
+    ($name:literal, $arity:expr, [$($flag:literal),*], ($f:expr, $l:expr, $s:expr), [$($acl:literal),*], $h:path) => {
+        CommandSpec { name: $name, arity: $arity, flags: &[$($flag),*], keys: ($f, $l, $s), acl: &[$($acl),*], handler: $h }
+    };
+}
+
+/// Every command the server knows.
+pub static COMMANDS: &[CommandSpec] = &[
+    // strings
+    row!("set", -3, ["write", "denyoom"], (1, 1, 1), ["@write", "@string", "@slow"], string::set),
+    row!("get", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@string", "@fast"], string::get),
+    row!("getset", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::getset),
+    row!("getdel", 2, ["write", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::getdel),
+    row!("getex", -2, ["write", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::getex),
+    row!("setnx", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::setnx),
+    row!("setex", 4, ["write", "denyoom"], (1, 1, 1), ["@write", "@string", "@slow"], string::setex),
+    row!("psetex", 4, ["write", "denyoom"], (1, 1, 1), ["@write", "@string", "@slow"], string::psetex),
+    row!("mset", -3, ["write", "denyoom"], (1, -1, 2), ["@write", "@string", "@slow"], string::mset),
+    row!("msetnx", -3, ["write", "denyoom"], (1, -1, 2), ["@write", "@string", "@slow"], string::msetnx),
+    row!("mget", -2, ["readonly", "fast"], (1, -1, 1), ["@read", "@string", "@fast"], string::mget),
+    row!("append", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::append),
+    row!("strlen", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@string", "@fast"], string::strlen),
+    row!("getrange", 4, ["readonly"], (1, 1, 1), ["@read", "@string", "@slow"], string::getrange),
+    row!("substr", 4, ["readonly"], (1, 1, 1), ["@read", "@string", "@slow"], string::getrange),
+    row!("setrange", 4, ["write", "denyoom"], (1, 1, 1), ["@write", "@string", "@slow"], string::setrange),
+    row!("incr", 2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::incr),
+    row!("decr", 2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::decr),
+    row!("incrby", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::incrby),
+    row!("decrby", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::decrby),
+    row!("incrbyfloat", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::incrbyfloat),
+    // lists
+    row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
+    row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),
+    row!("lpushx", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpushx),
+    row!("rpushx", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpushx),
+    row!("lpop", -2, ["write", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpop),
+    row!("rpop", -2, ["write", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpop),
+    row!("llen", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@list", "@fast"], list::llen),
+    row!("lrange", 4, ["readonly"], (1, 1, 1), ["@read", "@list", "@slow"], list::lrange),
+    row!("lindex", 3, ["readonly"], (1, 1, 1), ["@read", "@list", "@slow"], list::lindex),
+    row!("lset", 4, ["write", "denyoom"], (1, 1, 1), ["@write", "@list", "@slow"], list::lset),
+    row!("linsert", 5, ["write", "denyoom"], (1, 1, 1), ["@write", "@list", "@slow"], list::linsert),
+    row!("lrem", 4, ["write"], (1, 1, 1), ["@write", "@list", "@slow"], list::lrem),
+    row!("ltrim", 4, ["write"], (1, 1, 1), ["@write", "@list", "@slow"], list::ltrim),
+    row!("lpos", -3, ["readonly"], (1, 1, 1), ["@read", "@list", "@slow"], list::lpos),
+    row!("lmove", 5, ["write", "denyoom"], (1, 2, 1), ["@write", "@list", "@slow"], list::lmove),
+    row!("rpoplpush", 3, ["write", "denyoom"], (1, 2, 1), ["@write", "@list", "@slow"], list::rpoplpush),
+    // keys
+    row!("del", -2, ["write"], (1, -1, 1), ["@keyspace", "@write", "@slow"], keys::del),
+    row!("unlink", -2, ["write", "fast"], (1, -1, 1), ["@keyspace", "@write", "@fast"], keys::del),
+    row!("exists", -2, ["readonly", "fast"], (1, -1, 1), ["@keyspace", "@read", "@fast"], keys::exists),
+    row!("type", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::type_),
+    row!("rename", 3, ["write"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::rename),
+    row!("renamenx", 3, ["write", "fast"], (1, 2, 1), ["@keyspace", "@write", "@fast"], keys::renamenx),
+    row!("copy", -3, ["write", "denyoom"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::copy),
+    row!("move", 3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::move_),
+    row!("keys", 2, ["readonly"], (0, 0, 0), ["@keyspace", "@read", "@slow", "@dangerous"], keys::keys),
+    row!("scan", -2, ["readonly"], (0, 0, 0), ["@keyspace", "@read", "@slow"], keys::scan),
+    row!("randomkey", 1, ["readonly"], (0, 0, 0), ["@keyspace", "@read", "@slow"], keys::randomkey),
+    row!("dbsize", 1, ["readonly", "fast"], (0, 0, 0), ["@keyspace", "@read", "@fast"], keys::dbsize),
+    row!("flushdb", -1, ["write"], (0, 0, 0), ["@keyspace", "@write", "@slow", "@dangerous"], keys::flushdb),
+    row!("flushall", -1, ["write"], (0, 0, 0), ["@keyspace", "@write", "@slow", "@dangerous"], keys::flushall),
+    row!("swapdb", 3, ["write", "fast"], (0, 0, 0), ["@keyspace", "@write", "@fast", "@dangerous"], keys::swapdb),
+    // expiry
+    row!("expire", -3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::expire),
+    row!("pexpire", -3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::pexpire),
+    row!("expireat", -3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::expireat),
+    row!("pexpireat", -3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::pexpireat),
+    row!("ttl", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::ttl),
+    row!("pttl", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::pttl),
+    row!("expiretime", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::expiretime),
+    row!("pexpiretime", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::pexpiretime),
+    row!("persist", 2, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::persist),
+    // connection and server
+    row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),
+    row!("echo", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::echo),
+    row!("quit", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), ["@fast", "@connection"], server::quit),
+    row!("select", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::select),
+    row!("hello", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), ["@fast", "@connection"], server::hello),
+    row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
+    row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
+    row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),
+    row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),
+    row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
+    row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
+    row!("bgrewriteaof", 1, ["admin", "noscript", "no_async_loading"], (0, 0, 0), ["@admin", "@slow", "@dangerous"], server::bgrewriteaof),
+    row!("shutdown", -1, ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], (0, 0, 0), ["@admin", "@slow", "@dangerous"], server::shutdown),
+];

@@ -1,0 +1,453 @@
+//! Configuration: defaults, a redis.conf-syntax file, then `--name value` command-line options
+//! (redis-server's form), and the parameters CONFIG GET/SET expose. Mirrors Redis's `config.c`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::aof::FsyncPolicy;
+use crate::resp::split_inline_args;
+
+/// The server's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub dir: PathBuf,
+    pub appendonly: bool,
+    pub appendfilename: String,
+    pub appendfsync: FsyncPolicy,
+    pub databases: usize,
+    pub loglevel: String,
+    pub logfile: String,
+    pub save: String,
+    pub requirepass: String,
+    pub maxclients: usize,
+    pub timeout_s: u64,
+    pub tcp_keepalive_s: u64,
+    pub proto_max_bulk_len: usize,
+    pub client_query_buffer_limit: usize,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub protected_mode: bool,
+    pub hz: u32,
+    pub aof_load_truncated: bool,
+    pub aof_prealloc_bytes: u64,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    /// Worker threads of the runtime (0 = one per core).
+    pub worker_threads: usize,
+    /// The config file the server was started with, if any (INFO server config_file).
+    pub config_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into()],
+            dir: PathBuf::from("."),
+            appendonly: false,
+            appendfilename: "appendonly.aof".into(),
+            appendfsync: FsyncPolicy::EverySec,
+            databases: 16,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            save: String::new(),
+            requirepass: String::new(),
+            maxclients: 10000,
+            timeout_s: 0,
+            tcp_keepalive_s: 300,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            protected_mode: true,
+            hz: 10,
+            aof_load_truncated: true,
+            aof_prealloc_bytes: 64 * 1024 * 1024,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            worker_threads: 0,
+            config_file: None,
+        }
+    }
+}
+
+/// A configuration error; the message names the option (and the file line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+/// Parse a memory amount as redis.conf does: `1gb`, `100mb`, `10k`, plain bytes.
+pub fn parse_memory(v: &str) -> Result<u64, String> {
+    let lower = v.to_ascii_lowercase();
+    let units: [(&str, u64); 8] = [
+        ("gb", 1 << 30),
+        ("mb", 1 << 20),
+        ("kb", 1 << 10),
+        ("g", 1_000_000_000),
+        ("m", 1_000_000),
+        ("k", 1000),
+        ("b", 1),
+        ("", 1),
+    ];
+    for (suffix, mul) in units {
+        if let Some(num) = lower.strip_suffix(suffix) {
+            if num.is_empty() {
+                continue;
+            }
+            return num
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(mul))
+                .ok_or_else(|| "argument must be a memory value".to_string());
+        }
+    }
+    Err("argument must be a memory value".into())
+}
+
+fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+    v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn single<'a>(name: &str, args: &'a [String]) -> Result<&'a str, String> {
+    match args {
+        [v] => Ok(v),
+        _ => Err(format!("wrong number of arguments for '{name}'")),
+    }
+}
+
+impl Config {
+    /// Names of every parameter (CONFIG GET patterns match against these).
+    pub const PARAMS: &'static [&'static str] = &[
+        "port",
+        "bind",
+        "dir",
+        "appendonly",
+        "appendfilename",
+        "appendfsync",
+        "databases",
+        "loglevel",
+        "logfile",
+        "save",
+        "requirepass",
+        "maxclients",
+        "timeout",
+        "tcp-keepalive",
+        "proto-max-bulk-len",
+        "client-query-buffer-limit",
+        "maxmemory",
+        "maxmemory-policy",
+        "protected-mode",
+        "hz",
+        "aof-load-truncated",
+        "aof-prealloc-bytes",
+        "auto-aof-rewrite-percentage",
+        "auto-aof-rewrite-min-size",
+        "worker-threads",
+    ];
+
+    /// Parameters that only take effect at startup (CONFIG SET refuses them).
+    pub const IMMUTABLE: &'static [&'static str] =
+        &["port", "bind", "databases", "appendfilename", "logfile", "worker-threads", "aof-prealloc-bytes"];
+
+    /// Apply one option given as name and argument list (file line or command-line option).
+    pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        let name = name.to_ascii_lowercase();
+        match name.as_str() {
+            "bind" => {
+                if args.is_empty() {
+                    return Err("wrong number of arguments for 'bind'".into());
+                }
+                self.bind = args.to_vec();
+                return Ok(());
+            }
+            "save" => {
+                self.save = args.join(" ");
+                return Ok(());
+            }
+            _ => {}
+        }
+        let v = single(&name, args)?;
+        match name.as_str() {
+            "port" => self.port = num(v)?,
+            "dir" => self.dir = PathBuf::from(v),
+            "appendonly" => self.appendonly = yes_no(v)?,
+            "appendfilename" => {
+                if v.contains('/') {
+                    return Err("appendfilename can't be a path, just a filename".into());
+                }
+                self.appendfilename = v.into()
+            }
+            "appendfsync" => {
+                self.appendfsync = v.parse().map_err(|_| "argument(s) must be one of the following: always, everysec, no")?
+            }
+            "databases" => {
+                let n: usize = num(v)?;
+                if n == 0 {
+                    return Err("argument must be between 1 and 2147483647 inclusive".into());
+                }
+                self.databases = n
+            }
+            "loglevel" => match v.to_ascii_lowercase().as_str() {
+                l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => self.loglevel = l.into(),
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+            },
+            "logfile" => self.logfile = v.into(),
+            "requirepass" => self.requirepass = v.into(),
+            "maxclients" => self.maxclients = num(v)?,
+            "timeout" => self.timeout_s = num(v)?,
+            "tcp-keepalive" => self.tcp_keepalive_s = num(v)?,
+            "proto-max-bulk-len" => self.proto_max_bulk_len = parse_memory(v)? as usize,
+            "client-query-buffer-limit" => self.client_query_buffer_limit = parse_memory(v)? as usize,
+            "maxmemory" => self.maxmemory = parse_memory(v)?,
+            "maxmemory-policy" => self.maxmemory_policy = v.to_ascii_lowercase(),
+            "protected-mode" => self.protected_mode = yes_no(v)?,
+            "hz" => self.hz = num::<u32>(v)?.clamp(1, 500),
+            "aof-load-truncated" => self.aof_load_truncated = yes_no(v)?,
+            "aof-prealloc-bytes" => self.aof_prealloc_bytes = parse_memory(v)?.max(4096),
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = num(v)?,
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = parse_memory(v)?,
+            "worker-threads" => self.worker_threads = num(v)?,
+            // Accepted for compatibility with stock redis.conf files; no effect here.
+            "daemonize" | "supervised" | "pidfile" | "io-threads" | "io-threads-do-reads" | "tcp-backlog"
+            | "unixsocket" | "unixsocketperm" | "always-show-logo" | "set-proc-title" | "dbfilename"
+            | "rdbcompression" | "rdbchecksum" | "stop-writes-on-bgsave-error" | "aof-use-rdb-preamble"
+            | "aof-timestamp-enabled" | "no-appendfsync-on-rewrite" | "lazyfree-lazy-eviction"
+            | "lazyfree-lazy-expire" | "lazyfree-lazy-server-del" | "replica-lazy-flush"
+            | "lazyfree-lazy-user-del" | "appenddirname" | "syslog-enabled" => {}
+            _ => return Err(format!("Bad directive or wrong number of arguments ('{name}')")),
+        }
+        Ok(())
+    }
+
+    /// The value CONFIG GET reports for a parameter.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
+        Some(match name {
+            "port" => self.port.to_string(),
+            "bind" => self.bind.join(" "),
+            "dir" => std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone()).display().to_string(),
+            "appendonly" => yn(self.appendonly),
+            "appendfilename" => self.appendfilename.clone(),
+            "appendfsync" => self.appendfsync.to_string(),
+            "databases" => self.databases.to_string(),
+            "loglevel" => self.loglevel.clone(),
+            "logfile" => self.logfile.clone(),
+            "save" => self.save.clone(),
+            "requirepass" => self.requirepass.clone(),
+            "maxclients" => self.maxclients.to_string(),
+            "timeout" => self.timeout_s.to_string(),
+            "tcp-keepalive" => self.tcp_keepalive_s.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.clone(),
+            "protected-mode" => yn(self.protected_mode),
+            "hz" => self.hz.to_string(),
+            "aof-load-truncated" => yn(self.aof_load_truncated),
+            "aof-prealloc-bytes" => self.aof_prealloc_bytes.to_string(),
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
+            "worker-threads" => self.worker_threads.to_string(),
+            _ => return None,
+        })
+    }
+
+    /// Apply every line of a redis.conf-syntax text; errors name the line.
+    pub fn apply_file_text(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (i, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let err = |msg: String| {
+                ConfigError(format!(
+                    "\n*** FATAL CONFIG FILE ERROR ***\nReading the configuration file, at line {}\n>>> '{}'\n{}",
+                    i + 1,
+                    trimmed,
+                    msg
+                ))
+            };
+            let Some(args) = split_inline_args(trimmed.as_bytes()) else {
+                return Err(err("Unbalanced quotes in configuration line".into()));
+            };
+            let args: Vec<String> = args.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
+            let Some((name, rest)) = args.split_first() else { continue };
+            self.apply(name, rest).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// The command line, in redis-server's form: `flurrydb-server [config-file] [--name value ...]`.
+#[derive(Parser, Debug, Default)]
+#[command(name = "flurrydb-server", version, about = "A Redis 7.0 compatible server", long_about = None)]
+pub struct Cli {
+    /// A redis.conf-syntax configuration file, read before the options below.
+    pub config_file: Option<PathBuf>,
+    /// TCP port to listen on (default 6379).
+    #[arg(long)]
+    pub port: Option<String>,
+    /// Addresses to listen on (default 127.0.0.1).
+    #[arg(long, num_args = 1..)]
+    pub bind: Option<Vec<String>>,
+    /// Working directory: the AOF lives here (default the current directory).
+    #[arg(long)]
+    pub dir: Option<String>,
+    /// Enable the append-only file (yes|no).
+    #[arg(long)]
+    pub appendonly: Option<String>,
+    /// Name of the append-only file (default appendonly.aof).
+    #[arg(long)]
+    pub appendfilename: Option<String>,
+    /// fsync policy: always, everysec or no.
+    #[arg(long)]
+    pub appendfsync: Option<String>,
+    /// RDB save points: accepted for compatibility (`--save ''`); no RDB is written.
+    #[arg(long, num_args = 0.., allow_hyphen_values = true)]
+    pub save: Option<Vec<String>>,
+    /// Number of databases (default 16).
+    #[arg(long)]
+    pub databases: Option<String>,
+    /// Log level: debug, verbose, notice, warning, nothing.
+    #[arg(long)]
+    pub loglevel: Option<String>,
+    /// Log file ("" = standard output).
+    #[arg(long)]
+    pub logfile: Option<String>,
+    /// Password clients must AUTH with.
+    #[arg(long)]
+    pub requirepass: Option<String>,
+    /// Maximum number of connected clients.
+    #[arg(long)]
+    pub maxclients: Option<String>,
+    /// Close idle clients after this many seconds (0 = never).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Largest bulk string accepted (default 512mb).
+    #[arg(long = "proto-max-bulk-len")]
+    pub proto_max_bulk_len: Option<String>,
+    /// Memory limit (0 = none).
+    #[arg(long)]
+    pub maxmemory: Option<String>,
+    /// Refuse non-loopback clients when no password is set (yes|no).
+    #[arg(long = "protected-mode")]
+    pub protected_mode: Option<String>,
+    /// Load a truncated AOF, dropping its torn last record (yes|no).
+    #[arg(long = "aof-load-truncated")]
+    pub aof_load_truncated: Option<String>,
+    /// Bytes the AOF file is extended by at a time (default 64mb).
+    #[arg(long = "aof-prealloc-bytes")]
+    pub aof_prealloc_bytes: Option<String>,
+    /// Worker threads of the server (0 = one per core).
+    #[arg(long = "worker-threads")]
+    pub worker_threads: Option<String>,
+    /// Background task frequency (default 10).
+    #[arg(long)]
+    pub hz: Option<String>,
+}
+
+impl Cli {
+    /// The options given on the command line, as (name, args) pairs, in a fixed order.
+    fn options(&self) -> Vec<(&'static str, Vec<String>)> {
+        let one = |v: &Option<String>| v.clone().map(|v| vec![v]);
+        let pairs = [
+            ("port", one(&self.port)),
+            ("bind", self.bind.clone()),
+            ("dir", one(&self.dir)),
+            ("appendonly", one(&self.appendonly)),
+            ("appendfilename", one(&self.appendfilename)),
+            ("appendfsync", one(&self.appendfsync)),
+            ("save", self.save.clone()),
+            ("databases", one(&self.databases)),
+            ("loglevel", one(&self.loglevel)),
+            ("logfile", one(&self.logfile)),
+            ("requirepass", one(&self.requirepass)),
+            ("maxclients", one(&self.maxclients)),
+            ("timeout", one(&self.timeout)),
+            ("proto-max-bulk-len", one(&self.proto_max_bulk_len)),
+            ("maxmemory", one(&self.maxmemory)),
+            ("protected-mode", one(&self.protected_mode)),
+            ("aof-load-truncated", one(&self.aof_load_truncated)),
+            ("aof-prealloc-bytes", one(&self.aof_prealloc_bytes)),
+            ("worker-threads", one(&self.worker_threads)),
+            ("hz", one(&self.hz)),
+        ];
+        pairs.into_iter().filter_map(|(n, v)| v.map(|v| (n, v))).collect()
+    }
+
+    /// Build the configuration: defaults, then the file, then the command line.
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        if let Some(path) = &self.config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("Fatal error, can't open config file '{}': {e}", path.display())))?;
+            cfg.apply_file_text(&text)?;
+            cfg.config_file = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()));
+        }
+        for (name, args) in self.options() {
+            cfg.apply(name, &args).map_err(|e| ConfigError(format!("Invalid option --{name}: {e}")))?;
+        }
+        Ok(cfg)
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Config, String> {
+        let mut argv = vec!["flurrydb-server"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).map_err(|e| e.to_string())?.into_config().map_err(|e| e.0)
+    }
+
+    #[test]
+    fn accepts_the_flags_redis_server_is_started_with() {
+        let c = cli(&["--port", "7000", "--bind", "127.0.0.1", "--dir", "/tmp", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
+            .unwrap();
+        assert_eq!(c.port, 7000);
+        assert!(c.appendonly);
+        assert_eq!(c.appendfsync, FsyncPolicy::Always);
+        assert_eq!(c.save, "");
+    }
+
+    #[test]
+    fn command_line_overrides_config_file() {
+        let dir = std::env::temp_dir().join(format!("flurrydb-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("redis.conf");
+        std::fs::write(&path, "# comment\nport 7001\nappendfsync no\nsave 900 1\nmaxmemory 1mb\n").unwrap();
+        let c = cli(&[path.to_str().unwrap(), "--port", "7002"]).unwrap();
+        assert_eq!(c.port, 7002);
+        assert_eq!(c.appendfsync, FsyncPolicy::No);
+        assert_eq!(c.maxmemory, 1 << 20);
+        assert_eq!(c.save, "900 1");
+    }
+
+    #[test]
+    fn unknown_or_malformed_option_names_it_and_its_line() {
+        let mut c = Config::default();
+        let e = c.apply_file_text("port 1\nbogus-thing 3\n").unwrap_err();
+        assert!(e.0.contains("line 2") && e.0.contains("bogus-thing"), "{}", e.0);
+        let e = c.apply_file_text("appendonly maybe\n").unwrap_err();
+        assert!(e.0.contains("appendonly maybe"), "{}", e.0);
+        assert!(cli(&["--appendfsync", "sometimes"]).unwrap_err().contains("appendfsync"));
+        assert!(cli(&["--no-such-flag", "1"]).unwrap_err().contains("--no-such-flag"));
+    }
+}

@@ -1,0 +1,119 @@
+//! The one file that knows the keyspace map is flurry's concurrent `HashMap`.
+//!
+//! Access goes through closures so that no map reference (nor flurry's `!Send` guard) can outlive a
+//! call or cross an `.await`. Under `--features loom` the map is a `Mutex<HashMap>` stand-in with the
+//! same interface (flurry cannot run under loom); its linearizability is flurry's contract.
+
+use bytes::Bytes;
+
+use super::entry::Entry;
+
+#[cfg(not(feature = "loom"))]
+pub struct KeyMap {
+    map: flurry::HashMap<Bytes, Entry>,
+}
+
+#[cfg(not(feature = "loom"))]
+impl KeyMap {
+    pub fn new() -> KeyMap {
+        KeyMap { map: flurry::HashMap::new() }
+    }
+
+    /// Run `f` on the entry of `key`, if any.
+    pub fn get<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let guard = self.map.guard();
+        f(self.map.get(key, &guard))
+    }
+
+    /// Insert or replace.
+    pub fn insert(&self, key: Bytes, entry: Entry) {
+        let guard = self.map.guard();
+        self.map.insert(key, entry, &guard);
+    }
+
+    /// Remove `key`, running `f` on the removed entry.
+    pub fn remove_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let guard = self.map.guard();
+        f(self.map.remove(key, &guard))
+    }
+
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.remove_with(key, |e| e.is_some())
+    }
+
+    pub fn clear(&self) {
+        let guard = self.map.guard();
+        self.map.clear(&guard);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Visit every entry (a weakly consistent traversal, as flurry's iterator).
+    pub fn for_each(&self, mut f: impl FnMut(&Bytes, &Entry)) {
+        let guard = self.map.guard();
+        for (k, v) in self.map.iter(&guard) {
+            f(k, v);
+        }
+    }
+}
+
+#[cfg(feature = "loom")]
+pub struct KeyMap {
+    map: crate::sync::Mutex<std::collections::HashMap<Bytes, crate::sync::Arc<Entry>>>,
+}
+
+#[cfg(feature = "loom")]
+impl KeyMap {
+    pub fn new() -> KeyMap {
+        KeyMap { map: crate::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+
+    pub fn get<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let e = crate::sync::lock(&self.map).get(key).cloned();
+        f(e.as_deref())
+    }
+
+    pub fn insert(&self, key: Bytes, entry: Entry) {
+        crate::sync::lock(&self.map).insert(key, crate::sync::Arc::new(entry));
+    }
+
+    pub fn remove_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let e = crate::sync::lock(&self.map).remove(key);
+        f(e.as_deref())
+    }
+
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.remove_with(key, |e| e.is_some())
+    }
+
+    pub fn clear(&self) {
+        crate::sync::lock(&self.map).clear();
+    }
+
+    pub fn len(&self) -> usize {
+        crate::sync::lock(&self.map).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn for_each(&self, mut f: impl FnMut(&Bytes, &Entry)) {
+        let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (k, v) in items {
+            f(&k, &v);
+        }
+    }
+}
+
+impl Default for KeyMap {
+    fn default() -> Self {
+        KeyMap::new()
+    }
+}

@@ -1,0 +1,298 @@
+//! The keyspace: 16 (configurable) databases of flurry maps, the striped per-key write locks that
+//! order every write against its AOF record, lazy and active expiry. Mirrors Redis's `db.c`/`expire.c`.
+//!
+//! # The ordering invariant (why replaying the AOF rebuilds exactly what memory held)
+//!
+//! Every key hashes to one of `stripes` `RwLock`s. Reads take no lock. Every write to a key
+//! holds its stripe while it changes the map **and** while it pushes its AOF record
+//! ([`WriteLock::log`]), so for each key the order of records in the queue (a FIFO) is the order in
+//! which the writes took effect:
+//!
+//! * Exclusive (`Keyspace::write`): SET, DEL, RENAME, expiry changes, creating or deleting a key,
+//!   type changes, every multi-key command (stripes taken in ascending order: no deadlock), and
+//!   FLUSHALL/FLUSHDB/SWAPDB/rewrite snapshots (all stripes). Nothing else writes the key meanwhile.
+//! * Shared (`Keyspace::write_shared`): the fast paths that only mutate a value in place, which
+//!   never create, delete or retype a key:
+//!   - INCR/DECR/INCRBY/DECRBY on an existing integer cell: a CAS loop, then the record. Concurrent
+//!     shared writers may enqueue in another order than they CASed, but their records are deltas
+//!     and deltas commute; everything that does not commute with them needs the stripe
+//!     exclusively, so it is ordered before or after all of them. Replay adds deltas with wrapping
+//!     arithmetic, so another order of the same deltas cannot fail in the middle.
+//!   - list operations on an existing list: they also take the list's own lock and push their
+//!     record under it, so same-key list records are in apply order. A pop that empties the list
+//!     removes the key under both locks and marks the cell `dead`; a writer that looked the cell up
+//!     before sees `dead` and retries (it then takes the exclusive path to create the key).
+//! * Whenever a write treats a key as expired it deletes it and logs `DEL` first, under the
+//!   exclusive stripe ([`WriteLock::lookup`]): replay never consults the clock (nothing expires while
+//!   loading), so the file alone decides. Expiry times are logged as absolute times.
+
+mod entry;
+mod expire;
+mod map;
+
+use bytes::Bytes;
+use std::cell::Cell;
+use std::sync::OnceLock;
+
+pub use entry::{Entry, Kind, ListCell, ListState, Value};
+pub use map::KeyMap;
+
+use crate::aof::Aof;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use expire::ExpiryIndex;
+
+/// Default number of write-lock stripes.
+pub const DEFAULT_STRIPES: usize = 1024;
+
+/// All databases, their write locks and expiry bookkeeping.
+pub struct Keyspace {
+    maps: Vec<KeyMap>,
+    /// Logical db index -> physical map index (SWAPDB swaps two entries under all stripes).
+    logical: Vec<AtomicUsize>,
+    stripes: Box<[RwLock<()>]>,
+    aof: OnceLock<Arc<Aof>>,
+    expiry: ExpiryIndex,
+    /// Set while the AOF is replayed: nothing is logged.
+    loading: AtomicBool,
+    /// Keys removed by expiry (INFO expired_keys).
+    expired_keys: AtomicUsize,
+}
+
+enum StripeGuard<'a> {
+    Shared(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
+    Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
+}
+
+/// Held while a command writes: the stripe locks of its keys, the db it writes, and where the
+/// sequence number of its last AOF record goes (the connection waits on it under appendfsync always).
+pub struct WriteLock<'a> {
+    ks: &'a Keyspace,
+    db: usize,
+    _guards: Vec<StripeGuard<'a>>,
+    last_seq: &'a Cell<u64>,
+    exclusive: bool,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize, stripes: usize) -> Keyspace {
+        Keyspace {
+            maps: (0..databases).map(|_| KeyMap::new()).collect(),
+            logical: (0..databases).map(AtomicUsize::new).collect(),
+            stripes: (0..stripes.max(1)).map(|_| RwLock::new(())).collect(),
+            aof: OnceLock::new(),
+            expiry: ExpiryIndex::new(16),
+            loading: AtomicBool::new(false),
+            expired_keys: AtomicUsize::new(0),
+        }
+    }
+
+    /// Attach the AOF once it is open (after loading). Until then nothing is logged.
+    pub fn set_aof(&self, aof: Arc<Aof>) {
+        let _ = self.aof.set(aof);
+    }
+
+    pub fn aof(&self) -> Option<&Arc<Aof>> {
+        self.aof.get()
+    }
+
+    pub fn set_loading(&self, on: bool) {
+        self.loading.store(on, Ordering::SeqCst);
+    }
+
+    pub fn is_loading(&self) -> bool {
+        self.loading.load(Ordering::SeqCst)
+    }
+
+    pub fn databases(&self) -> usize {
+        self.maps.len()
+    }
+
+    pub fn expired_keys(&self) -> usize {
+        self.expired_keys.load(Ordering::Relaxed)
+    }
+
+    fn physical(&self, db: usize) -> usize {
+        // Acquire: pairs with the Release stores of SWAPDB (made under every stripe).
+        self.logical[db].load(Ordering::Acquire)
+    }
+
+    /// The map of logical database `db` (for lock-free reads).
+    pub fn db(&self, db: usize) -> &KeyMap {
+        &self.maps[self.physical(db)]
+    }
+
+    fn stripe_of(&self, key: &[u8]) -> usize {
+        (hash_key(key) % self.stripes.len() as u64) as usize
+    }
+
+    /// Lock the stripes of `keys` exclusively, for a write in database `db`.
+    pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let guards = idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect();
+        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+    }
+
+    /// Lock the stripe of `key` shared: only for in-place mutations (see the module doc).
+    pub fn write_shared<'a>(&'a self, db: usize, key: &[u8], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
+        WriteLock { ks: self, db, _guards: vec![g], last_seq, exclusive: false }
+    }
+
+    /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
+    pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let guards = self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect();
+        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+    }
+
+    /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.
+    pub fn expire_cycle(&self, now_ms: u64, budget: usize) -> usize {
+        if self.is_loading() {
+            return 0;
+        }
+        let due = self.expiry.pop_due(now_ms, budget);
+        let seq = Cell::new(0);
+        let mut removed = 0;
+        for (at, phys, key) in due {
+            let Some(db) = (0..self.logical.len()).find(|&l| self.physical(l) == phys) else { continue };
+            let w = self.write(db, &[&key], &seq);
+            // Re-check under the lock: the key may have been deleted, re-set or SWAPDB'd meanwhile.
+            if self.physical(db) != phys {
+                continue;
+            }
+            let hit = w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
+            if hit {
+                w.map().remove(&key);
+                w.log(&[b"DEL", &key]);
+                self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// Count keys and keys with an expiry in `db` (INFO keyspace).
+    pub fn key_counts(&self, db: usize) -> (usize, usize) {
+        let (mut keys, mut expires) = (0, 0);
+        self.db(db).for_each(|_, e| {
+            keys += 1;
+            if e.expire_at_ms() != 0 {
+                expires += 1;
+            }
+        });
+        (keys, expires)
+    }
+}
+
+impl<'a> WriteLock<'a> {
+    /// The database this write is in.
+    pub fn db_index(&self) -> usize {
+        self.db
+    }
+
+    /// The map of this write's database.
+    pub fn map(&self) -> &'a KeyMap {
+        self.ks.db(self.db)
+    }
+
+    /// The map of another database (MOVE, COPY ... DB); its keys' stripes must be held.
+    pub fn map_of(&self, db: usize) -> &'a KeyMap {
+        self.ks.db(db)
+    }
+
+    pub fn keyspace(&self) -> &'a Keyspace {
+        self.ks
+    }
+
+    /// Look `key` up for writing: an expired entry is removed and `DEL` logged first (needs the
+    /// exclusive stripe; under a shared stripe an expired entry is reported as absent and the caller
+    /// must retry exclusively).
+    pub fn lookup<R>(&mut self, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        self.lookup_in(self.db, key, now_ms, f)
+    }
+
+    /// [`lookup`](Self::lookup) in another database.
+    pub fn lookup_in<R>(&mut self, db: usize, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+        let map = self.ks.db(db);
+        let expired = map.get(key, |e| e.is_some_and(|e| e.is_expired(now_ms)));
+        if expired {
+            if !self.exclusive {
+                return f(None);
+            }
+            map.remove(key);
+            self.log_in(db, &[b"DEL", key]);
+            self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
+        }
+        map.get(key, f)
+    }
+
+    /// Whether this lock holds its stripes exclusively.
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
+    }
+
+    /// Insert or replace `key` in this database, registering its expiry with the active cycle.
+    pub fn insert(&self, key: Bytes, entry: Entry) {
+        self.insert_in(self.db, key, entry)
+    }
+
+    /// [`insert`](Self::insert) into another database.
+    pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
+        let at = entry.expire_at_ms();
+        if at != 0 {
+            self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
+        }
+        self.ks.db(db).insert(key, entry);
+    }
+
+    /// Set the expiry of an existing entry in place, registering it with the active cycle.
+    pub fn set_expire(&self, key: &[u8], entry: &Entry, at_ms: u64) {
+        entry.set_expire_at_ms(at_ms);
+        if at_ms != 0 {
+            self.ks.expiry.track(self.ks.physical(self.db), Bytes::copy_from_slice(key), at_ms);
+        }
+    }
+
+    /// Push this write's AOF record (in this write's database) while the stripe is held.
+    pub fn log(&self, argv: &[&[u8]]) {
+        self.log_in(self.db, argv)
+    }
+
+    /// Push an AOF record for another database (MOVE, COPY ... DB).
+    pub fn log_in(&self, db: usize, argv: &[&[u8]]) {
+        if self.ks.is_loading() {
+            return;
+        }
+        if let Some(aof) = self.ks.aof.get() {
+            let seq = aof.append(db, argv);
+            if seq > self.last_seq.get() {
+                self.last_seq.set(seq);
+            }
+        }
+    }
+
+    /// Empty database `db` (FLUSHDB) or all (FLUSHALL); the caller holds every stripe.
+    pub fn clear_db(&self, db: usize) {
+        self.ks.db(db).clear();
+    }
+
+    /// Swap two databases (SWAPDB); the caller holds every stripe.
+    pub fn swap_dbs(&self, a: usize, b: usize) {
+        let pa = self.ks.physical(a);
+        let pb = self.ks.physical(b);
+        // Release: pairs with the Acquire in `physical`.
+        self.ks.logical[a].store(pb, Ordering::Release);
+        self.ks.logical[b].store(pa, Ordering::Release);
+    }
+}
+
+/// FNV-1a over the key: picks the write-lock stripe (and the SCAN order).
+pub fn hash_key(key: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in key {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

@@ -1,0 +1,340 @@
+//! Request decoding: RESP multibulk arrays and inline commands, incrementally, exactly as Redis's
+//! `processMultibulkBuffer` / `processInlineBuffer` accept and reject them.
+//!
+//! Nothing is allocated from a declared length: a bulk of 500 MB is only buffered as its bytes
+//! arrive, and the argument vector grows with the arguments actually received.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::util::parse_i64;
+
+/// Longest inline request or count line accepted without a newline (Redis's PROTO_INLINE_MAX_SIZE).
+pub const PROTO_INLINE_MAX_BYTES: usize = 64 * 1024;
+/// Most argument slots reserved up front for a multibulk request, whatever count it declares.
+const ARGV_PREALLOC_MAX: usize = 1024;
+
+/// A protocol error: the connection gets `-ERR Protocol error: <text>` and is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(pub &'static str);
+
+impl ProtocolError {
+    /// The reply text, without the leading `-`.
+    pub fn reply_text(&self) -> String {
+        format!("ERR Protocol error: {}", self.0)
+    }
+}
+
+/// What one decoding step produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A complete command (never empty).
+    Command(Vec<Bytes>),
+    /// More bytes are needed.
+    Incomplete,
+}
+
+/// Incremental request decoder; keeps the partial multibulk state between reads.
+#[derive(Default, Debug)]
+pub struct RequestDecoder {
+    /// Arguments still expected by the multibulk request being read (0 = none in progress).
+    remaining: usize,
+    /// Length of the bulk whose `$len` line was consumed but whose body has not fully arrived.
+    bulk_len: Option<usize>,
+    args: Vec<Bytes>,
+}
+
+impl RequestDecoder {
+    /// Bytes the decoder still needs for the bulk in progress (to size reads), if known.
+    pub fn pending_bulk_len(&self) -> Option<usize> {
+        self.bulk_len
+    }
+
+    /// Decode the next command from `buf`, consuming what it uses.
+    pub fn decode(&mut self, buf: &mut BytesMut, max_bulk_len: usize) -> Result<Decoded, ProtocolError> {
+        loop {
+            if self.remaining == 0 {
+                if buf.is_empty() {
+                    return Ok(Decoded::Incomplete);
+                }
+                if buf[0] != b'*' {
+                    match decode_inline(buf)? {
+                        Some(args) if args.is_empty() => continue,
+                        Some(args) => return Ok(Decoded::Command(args)),
+                        None => return Ok(Decoded::Incomplete),
+                    }
+                }
+                let Some(line) = take_line(buf, "too big mbulk count string")? else {
+                    return Ok(Decoded::Incomplete);
+                };
+                let count = parse_i64(&line[1..]).filter(|&n| n <= i32::MAX as i64);
+                let Some(count) = count else {
+                    return Err(ProtocolError("invalid multibulk length"));
+                };
+                if count <= 0 {
+                    continue;
+                }
+                self.remaining = count as usize;
+                self.args = Vec::with_capacity(self.remaining.min(ARGV_PREALLOC_MAX));
+            }
+            while self.remaining > 0 {
+                let len = match self.bulk_len {
+                    Some(len) => len,
+                    None => {
+                        if buf.is_empty() {
+                            return Ok(Decoded::Incomplete);
+                        }
+                        if buf[0] != b'$' {
+                            return Err(ProtocolError(expected_dollar(buf[0])));
+                        }
+                        let Some(line) = take_line(buf, "too big bulk count string")? else {
+                            return Ok(Decoded::Incomplete);
+                        };
+                        let len = parse_i64(&line[1..]).filter(|&n| n >= 0 && n as u64 <= max_bulk_len as u64);
+                        let Some(len) = len else {
+                            return Err(ProtocolError("invalid bulk length"));
+                        };
+                        self.bulk_len = Some(len as usize);
+                        len as usize
+                    }
+                };
+                // Like Redis, the two bytes after the body are taken as the CRLF without checking them.
+                if buf.len() < len + 2 {
+                    return Ok(Decoded::Incomplete);
+                }
+                let arg = buf.split_to(len).freeze();
+                buf.advance(2);
+                self.args.push(arg);
+                self.bulk_len = None;
+                self.remaining -= 1;
+            }
+            return Ok(Decoded::Command(std::mem::take(&mut self.args)));
+        }
+    }
+}
+
+/// The message for a bulk header that does not start with `$`.
+fn expected_dollar(got: u8) -> &'static str {
+    // Protocol error texts are static; the offending byte is one of 256, so intern them.
+    static TEXTS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    TEXTS.get_or_init(|| {
+        (0..=255u8)
+            .map(|b| &*Box::leak(format!("expected '$', got '{}'", b as char).into_boxed_str()))
+            .collect()
+    })[got as usize]
+}
+
+/// Take one `\r\n`-terminated line (without the terminator), or None when it has not fully arrived.
+fn take_line(buf: &mut BytesMut, too_big: &'static str) -> Result<Option<Bytes>, ProtocolError> {
+    match memchr(b'\r', buf) {
+        Some(pos) if pos + 1 < buf.len() => {
+            let line = buf.split_to(pos).freeze();
+            buf.advance(2);
+            Ok(Some(line))
+        }
+        Some(_) => Ok(None),
+        None if buf.len() > PROTO_INLINE_MAX_BYTES => Err(ProtocolError(too_big)),
+        None => Ok(None),
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == needle)
+}
+
+/// An inline command: one line split as `sdssplitargs` does. `Some(vec![])` is an empty line.
+fn decode_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let Some(nl) = memchr(b'\n', buf) else {
+        if buf.len() > PROTO_INLINE_MAX_BYTES {
+            return Err(ProtocolError("too big inline request"));
+        }
+        return Ok(None);
+    };
+    let mut line = buf.split_to(nl + 1);
+    line.truncate(nl);
+    if line.last() == Some(&b'\r') {
+        line.truncate(nl - 1);
+    }
+    match split_inline_args(&line) {
+        Some(args) => Ok(Some(args.into_iter().map(Bytes::from).collect())),
+        None => Err(ProtocolError("unbalanced quotes in request")),
+    }
+}
+
+fn is_hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+fn hex_val(b: u8) -> u8 {
+    (b as char).to_digit(16).unwrap_or(0) as u8
+}
+
+/// Split a line into arguments like Redis's `sdssplitargs`: spaces separate, `"..."` takes escapes
+/// (`\n \r \t \b \a \\ \" \xHH`), `'...'` takes `\'`; a closing quote must be followed by a space or the
+/// end. Returns None on unbalanced quotes.
+pub fn split_inline_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let n = line.len();
+    loop {
+        while i < n && line[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i >= n {
+            return Some(args);
+        }
+        let mut cur = Vec::new();
+        let (mut in_dq, mut in_sq) = (false, false);
+        loop {
+            if in_dq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3]) {
+                    cur.push(hex_val(line[i + 2]) * 16 + hex_val(line[i + 3]));
+                    i += 3;
+                } else if c == b'\\' && i + 1 < n {
+                    i += 1;
+                    cur.push(match line[i] {
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'b' => 8,
+                        b'a' => 7,
+                        other => other,
+                    });
+                } else if c == b'"' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else if in_sq {
+                if i >= n {
+                    return None;
+                }
+                let c = line[i];
+                if c == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
+                    i += 1;
+                    cur.push(b'\'');
+                } else if c == b'\'' {
+                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
+                        return None;
+                    }
+                    i += 1;
+                    break;
+                } else {
+                    cur.push(c);
+                }
+            } else {
+                if i >= n {
+                    break;
+                }
+                match line[i] {
+                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
+                        i += 1;
+                        break;
+                    }
+                    b'"' => in_dq = true,
+                    b'\'' => in_sq = true,
+                    c => cur.push(c),
+                }
+            }
+            i += 1;
+        }
+        args.push(cur);
+    }
+}
+
+/// Decode one complete request from a byte slice (convenience for tests and the AOF loader).
+pub fn decode_request(bytes: &[u8]) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+    let mut buf = BytesMut::from(bytes);
+    match RequestDecoder::default().decode(&mut buf, usize::MAX)? {
+        Decoded::Command(args) => Ok(Some(args)),
+        Decoded::Incomplete => Ok(None),
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    const MAX: usize = 512 * 1024 * 1024;
+
+    fn all(input: &[u8]) -> (Vec<Vec<Bytes>>, Option<ProtocolError>) {
+        let mut d = RequestDecoder::default();
+        let mut buf = BytesMut::from(input);
+        let mut cmds = Vec::new();
+        loop {
+            match d.decode(&mut buf, MAX) {
+                Ok(Decoded::Command(c)) => cmds.push(c),
+                Ok(Decoded::Incomplete) => return (cmds, None),
+                Err(e) => return (cmds, Some(e)),
+            }
+        }
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn pipelined_multibulk_and_inline_commands_decode_in_order() {
+        let (cmds, err) = all(b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\nPING\r\n\r\nSET a  b\n");
+        assert_eq!(err, None);
+        assert_eq!(cmds, vec![vec![b("ECHO"), b("hi")], vec![b("PING")], vec![b("SET"), b("a"), b("b")]]);
+    }
+
+    #[test]
+    fn partial_request_waits_then_completes_across_reads() {
+        let mut d = RequestDecoder::default();
+        let mut buf = BytesMut::from(&b"*2\r\n$3\r\nGET\r\n$5\r\nhel"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Incomplete));
+        buf.extend_from_slice(b"lo\r\n");
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Command(vec![b("GET"), b("hello")])));
+    }
+
+    #[test]
+    fn protocol_errors_match_redis_texts() {
+        assert_eq!(all(b"*a\r\n").1, Some(ProtocolError("invalid multibulk length")));
+        assert_eq!(all(b"*01\r\n").1, Some(ProtocolError("invalid multibulk length")));
+        assert_eq!(all(b"*2147483648\r\n").1, Some(ProtocolError("invalid multibulk length")));
+        assert_eq!(all(b"*1\r\n$-1\r\n").1, Some(ProtocolError("invalid bulk length")));
+        assert_eq!(all(b"*1\r\n$536870913\r\n").1, Some(ProtocolError("invalid bulk length")));
+        assert_eq!(all(b"*1\r\nx\r\n").1.unwrap().reply_text(), "ERR Protocol error: expected '$', got 'x'");
+        assert_eq!(all(b"SET \"a b\r\n").1, Some(ProtocolError("unbalanced quotes in request")));
+        assert_eq!(all(b"ECHO \"a\"b\r\n").1, Some(ProtocolError("unbalanced quotes in request")));
+    }
+
+    #[test]
+    fn huge_declared_sizes_allocate_nothing_up_front() {
+        let mut d = RequestDecoder::default();
+        let mut buf = BytesMut::from(&b"*999999999\r\n$400000000\r\nab"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Incomplete));
+        assert!(d.args.capacity() <= ARGV_PREALLOC_MAX);
+        assert_eq!(d.pending_bulk_len(), Some(400_000_000));
+    }
+
+    #[test]
+    fn empty_and_negative_multibulk_counts_are_skipped() {
+        let (cmds, err) = all(b"*0\r\n*-5\r\nPING\r\n");
+        assert_eq!(err, None);
+        assert_eq!(cmds, vec![vec![b("PING")]]);
+    }
+
+    #[test]
+    fn inline_quotes_and_escapes_follow_sdssplitargs() {
+        let args = split_inline_args(br#"SET "a\x41\n" 'it\'s' plain"#).unwrap();
+        assert_eq!(args, vec![b"SET".to_vec(), b"aA\n".to_vec(), b"it's".to_vec(), b"plain".to_vec()]);
+        assert_eq!(split_inline_args(b"'open"), None);
+    }
+
+    #[test]
+    fn too_long_inline_request_without_newline_is_refused() {
+        let big = vec![b'a'; PROTO_INLINE_MAX_BYTES + 1];
+        assert_eq!(all(&big).1, Some(ProtocolError("too big inline request")));
+    }
+}

@@ -1,0 +1,8 @@
+//! RESP: the reply value ([`Frame`]), its encoder, and the request decoder (multibulk and inline).
+//! Mirrors the protocol half of Redis's `networking.c`.
+
+mod decode;
+mod frame;
+
+pub use decode::{Decoded, PROTO_INLINE_MAX_BYTES, ProtocolError, RequestDecoder, decode_request, split_inline_args};
+pub use frame::Frame;

@@ -1,0 +1,144 @@
+//! Startup and the accept loop: load the AOF, open it, listen, spawn a task per connection, run the
+//! active-expiry cycle, and shut down cleanly. Mirrors Redis's `server.c` main/initServer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+
+use crate::aof::{Aof, AofConfig};
+use crate::cmd::{Client, Ctx, execute};
+use crate::config::Config;
+use crate::state::Shared;
+use crate::{notice, warning};
+
+/// Most keys one active-expiry step removes before yielding.
+const EXPIRE_CYCLE_BUDGET_KEYS: usize = 20_000;
+
+/// The AOF settings derived from the configuration.
+pub fn aof_config(cfg: &Config) -> AofConfig {
+    AofConfig {
+        dir: cfg.dir.clone(),
+        filename: cfg.appendfilename.clone(),
+        fsync: cfg.appendfsync,
+        prealloc_bytes: cfg.aof_prealloc_bytes,
+        load_truncated: cfg.aof_load_truncated,
+        load_corrupt_prefix: false,
+    }
+}
+
+/// Replay the AOF into the keyspace, then open it for appending. Errors are fatal at startup.
+pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
+    let cfg = shared.config().clone();
+    if !cfg.appendonly {
+        shared.ks.set_aof(Aof::disabled());
+        return Ok(());
+    }
+    let acfg = aof_config(&cfg);
+    let started = std::time::Instant::now();
+    shared.ks.set_loading(true);
+    let info = shared.clients.register("loader".into(), String::new());
+    let mut client = Client::new(info);
+    let report = Aof::load(&acfg, |db, argv: Vec<Bytes>| {
+        client.db = db;
+        let mut ctx = Ctx::new(shared, &mut client, 0);
+        match execute(&mut ctx, &argv) {
+            crate::resp::Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+            _ => Ok(()),
+        }
+    });
+    shared.clients.unregister(client.id);
+    shared.ks.set_loading(false);
+    let report = report.map_err(|e| format!("Bad file format reading the append only file: {e}"))?;
+    // Keys whose time passed while the server was down are removed now (and logged once open).
+    notice!(
+        "DB loaded from append only file: {:.3} seconds ({} commands, {} bytes)",
+        started.elapsed().as_secs_f64(),
+        report.commands,
+        report.bytes
+    );
+    let aof = Aof::open(acfg).map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    shared.ks.set_aof(aof);
+    while shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS) > 0 {}
+    Ok(())
+}
+
+/// Start the active-expiry thread.
+pub fn spawn_expiry_thread(shared: Arc<Shared>) {
+    std::thread::Builder::new()
+        .name("active-expire".into())
+        .spawn(move || {
+            loop {
+                let hz = shared.config().hz.max(1);
+                let removed = shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS);
+                if removed < EXPIRE_CYCLE_BUDGET_KEYS {
+                    std::thread::sleep(Duration::from_millis(1000 / hz as u64));
+                }
+            }
+        })
+        .expect("spawn active-expire thread");
+}
+
+/// Bind every configured address.
+pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
+    let mut out = Vec::new();
+    for addr in &cfg.bind {
+        let addr = addr.trim_start_matches('-');
+        let l = TcpListener::bind((addr, cfg.port))
+            .await
+            .map_err(|e| format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port))?;
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Accept connections until a shutdown is requested (SHUTDOWN, SIGTERM, SIGINT), then stop
+/// accepting, make the AOF durable and trimmed, and return.
+pub async fn run(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
+    for l in listeners {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = l.accept().await else { continue };
+                crate::state::Stats::add(&shared.stats.connections_received, 1);
+                let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let info = shared.clients.register(peer.to_string(), laddr);
+                tokio::spawn(crate::connection::serve(shared.clone(), stream, info));
+            }
+        });
+    }
+    wait_for_shutdown(&shared).await;
+    shutdown(&shared);
+}
+
+async fn wait_for_shutdown(shared: &Shared) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    loop {
+        let notified = shared.shutdown_notify.notified();
+        if shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        tokio::select! {
+            _ = term.recv() => { warning!("Received SIGTERM scheduling shutdown..."); return; }
+            _ = int.recv() => { warning!("Received SIGINT scheduling shutdown..."); return; }
+            _ = notified => {}
+        }
+    }
+}
+
+/// Flush and trim the AOF. Called once, after accepting stopped.
+pub fn shutdown(shared: &Shared) {
+    notice!("User requested shutdown...");
+    if let Some(aof) = shared.ks.aof() {
+        if aof.enabled() {
+            notice!("Calling fsync() on the AOF file.");
+            if let Err(e) = aof.shutdown() {
+                warning!("Error flushing the AOF at shutdown: {e:?}");
+            }
+        }
+    }
+    notice!("Redis is now ready to exit, bye bye...");
+}

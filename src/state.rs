@@ -1,0 +1,138 @@
+//! Server-wide shared state that commands read and write: the keyspace, the runtime configuration,
+//! counters, and the registry of connected clients.
+//!
+//! The configuration and the client registry use `std` locks directly: they are not part of any
+//! protocol that orders writes against the AOF, so loom has nothing to check there.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+
+use crate::config::Config;
+use crate::db::{DEFAULT_STRIPES, Keyspace};
+
+/// Everything the connections share.
+pub struct Shared {
+    pub ks: Keyspace,
+    pub config: RwLock<Config>,
+    pub stats: Stats,
+    pub clients: ClientRegistry,
+    pub started: Instant,
+    /// Unix time (s) of the last successful save (LASTSAVE): start time, then each AOF rewrite.
+    pub last_save_unix: AtomicU64,
+    /// Set when a SHUTDOWN was requested; the accept loop watches it.
+    pub shutdown_requested: AtomicBool,
+    /// Woken when a shutdown is requested.
+    pub shutdown_notify: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Arc<Shared> {
+        let ks = Keyspace::new(config.databases, DEFAULT_STRIPES);
+        Arc::new(Shared {
+            ks,
+            config: RwLock::new(config),
+            stats: Stats::default(),
+            clients: ClientRegistry::default(),
+            started: Instant::now(),
+            last_save_unix: AtomicU64::new(unix_secs()),
+            shutdown_requested: AtomicBool::new(false),
+            shutdown_notify: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// A read view of the configuration.
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ask the server to shut down (SHUTDOWN, signals).
+    pub fn request_shutdown(&self) {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        self.shutdown_notify.notify_waiters();
+        self.shutdown_notify.notify_one();
+    }
+}
+
+pub fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Counters reported by INFO stats. Relaxed: they order nothing.
+#[derive(Default)]
+pub struct Stats {
+    pub commands_processed: AtomicU64,
+    pub connections_received: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+}
+
+impl Stats {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// What CLIENT LIST/INFO show about one connection; updated by its task.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    pub name: Mutex<Option<Bytes>>,
+    pub db: AtomicUsize,
+    pub last_interaction: Mutex<Instant>,
+    pub last_cmd: Mutex<String>,
+    pub query_buf: AtomicUsize,
+    pub resp: AtomicUsize,
+    /// Set by CLIENT KILL (later) or shutdown: the task closes the connection.
+    pub kill: AtomicBool,
+}
+
+/// The connected clients, by id.
+#[derive(Default)]
+pub struct ClientRegistry {
+    next_id: AtomicU64,
+    pub map: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+}
+
+impl ClientRegistry {
+    /// Register a new connection and return its info.
+    pub fn register(&self, addr: String, laddr: String) -> Arc<ClientInfo> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let info = Arc::new(ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: now,
+            name: Mutex::new(None),
+            db: AtomicUsize::new(0),
+            last_interaction: Mutex::new(now),
+            last_cmd: Mutex::new("NULL".into()),
+            query_buf: AtomicUsize::new(0),
+            resp: AtomicUsize::new(2),
+            kill: AtomicBool::new(false),
+        });
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
+        info
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn all(&self) -> Vec<Arc<ClientInfo>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+}

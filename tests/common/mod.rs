@@ -1,0 +1,221 @@
+//! Starts the real server binary on an ephemeral port for integration tests, and speaks raw RESP.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("flurrydb-test-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+impl Server {
+    /// Start the server with extra `--name value` arguments, in a fresh directory.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_in(temp_dir("srv"), extra)
+    }
+
+    /// Start the server in `dir` (e.g. to restart on an existing AOF).
+    pub fn start_in(dir: PathBuf, extra: &[&str]) -> Server {
+        let mut s = Server { child: None, port: 0, dir, args: extra.iter().map(|s| s.to_string()).collect() };
+        s.launch();
+        s
+    }
+
+    fn launch(&mut self) {
+        for _ in 0..5 {
+            let port = free_port();
+            let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
+                .arg(&self.dir)
+                .args(["--save", ""])
+                .args(&self.args)
+                .stdout(Stdio::from(log.try_clone().unwrap()))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("spawn server");
+            self.child = Some(child);
+            self.port = port;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
+                    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    if c.write_all(b"PING\r\n").is_ok() {
+                        let mut buf = [0u8; 64];
+                        if let Ok(n) = c.read(&mut buf) {
+                            if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-LOADING") {
+                                return;
+                            }
+                        }
+                    }
+                }
+                if let Some(Ok(Some(_))) = self.child.as_mut().map(|c| c.try_wait()) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.take().map(|mut c| c.kill());
+        }
+        panic!("server did not start; log: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// A redis-rs connection.
+    pub fn client(&self) -> redis::Connection {
+        let c = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        c.get_connection().unwrap()
+    }
+
+    /// A raw RESP connection.
+    pub fn raw(&self) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Raw { s, buf: Vec::new() }
+    }
+
+    /// SIGKILL the server.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe_free_sigterm(c.id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        None
+    }
+
+    /// Start again on the same directory and arguments.
+    pub fn restart(&mut self) {
+        self.launch();
+    }
+}
+
+/// Send SIGTERM with the `kill` command (no unsafe code in tests).
+fn unsafe_free_sigterm(pid: u32) {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A raw connection: send bytes, read exact replies.
+pub struct Raw {
+    pub s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.s.write_all(bytes).unwrap();
+    }
+
+    /// Send a command as a RESP array and return the raw bytes of its reply.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.send(&out);
+        self.reply()
+    }
+
+    /// Like [`cmd`](Self::cmd) with string arguments.
+    pub fn cmds(&mut self, args: &[&str]) -> Vec<u8> {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.cmd(&a)
+    }
+
+    fn fill(&mut self) -> bool {
+        let mut tmp = [0u8; 65536];
+        match self.s.read(&mut tmp) {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&tmp[..n]);
+                true
+            }
+        }
+    }
+
+    fn line_end(&self, from: usize) -> Option<usize> {
+        self.buf[from..].windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+    }
+
+    /// Length of one complete reply starting at `from`, if buffered.
+    fn reply_len(&self, from: usize) -> Option<usize> {
+        let end = self.line_end(from)?;
+        let head = &self.buf[from..end];
+        let n: i64 = std::str::from_utf8(&head[1..]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        match head.first()? {
+            b'$' if n >= 0 => {
+                let total = end + 2 + n as usize + 2;
+                (self.buf.len() >= total).then(|| total - from)
+            }
+            b'*' if n > 0 => {
+                let mut pos = end + 2;
+                for _ in 0..n {
+                    pos += self.reply_len(pos)?;
+                }
+                Some(pos - from)
+            }
+            _ => Some(end + 2 - from),
+        }
+    }
+
+    /// Read one complete reply (raw bytes). Panics on timeout or close.
+    pub fn reply(&mut self) -> Vec<u8> {
+        loop {
+            if !self.buf.is_empty() {
+                if let Some(n) = self.reply_len(0) {
+                    return self.buf.drain(..n).collect();
+                }
+            }
+            assert!(self.fill(), "connection closed or timed out; got so far: {:?}", String::from_utf8_lossy(&self.buf));
+        }
+    }
+
+    /// Read until the peer closes; returns everything received.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        while self.fill() {}
+        std::mem::take(&mut self.buf)
+    }
+}

@@ -1,0 +1,67 @@
+//! String and integer commands against the real server.
+#![cfg(not(feature = "loom"))]
+mod common;
+
+use common::Server;
+
+#[test]
+fn set_get_incr_over_raw_resp_match_redis_bytes() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["SET", "a", "10"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["INCR", "a"]), b":11\r\n");
+    assert_eq!(c.cmds(&["GET", "a"]), b"$2\r\n11\r\n");
+    assert_eq!(c.cmds(&["GET", "missing"]), b"$-1\r\n");
+    assert_eq!(c.cmds(&["SET", "a", "x", "EX", "0"]), b"-ERR invalid expire time in 'set' command\r\n");
+    assert_eq!(c.cmds(&["SET", "a", "x", "NX", "XX"]), b"-ERR syntax error\r\n");
+    assert_eq!(c.cmds(&["DECRBY", "a", "-9223372036854775808"]), b"-ERR decrement would overflow\r\n");
+    assert_eq!(c.cmds(&["SET", "big", "9223372036854775807"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["INCR", "big"]), b"-ERR increment or decrement would overflow\r\n");
+    assert_eq!(c.cmds(&["SET", "s", "010"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["INCR", "s"]), b"-ERR value is not an integer or out of range\r\n");
+    assert_eq!(c.cmds(&["GET"]), b"-ERR wrong number of arguments for 'get' command\r\n");
+}
+
+#[test]
+fn concurrent_incr_from_many_clients_loses_no_increment() {
+    let s = Server::start(&[]);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let mut c = s.client();
+            std::thread::spawn(move || {
+                for _ in 0..500 {
+                    let _: i64 = redis::cmd("INCR").arg("ctr").query(&mut c).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let mut c = s.client();
+    let v: i64 = redis::cmd("GET").arg("ctr").query(&mut c).unwrap();
+    assert_eq!(v, 4000);
+}
+
+#[test]
+fn set_with_options_and_getex_follow_redis() {
+    let s = Server::start(&[]);
+    let mut c = s.client();
+    let r: Option<String> = redis::cmd("SET").arg("k").arg("v1").arg("GET").query(&mut c).unwrap();
+    assert_eq!(r, None);
+    let r: Option<String> = redis::cmd("SET").arg("k").arg("v2").arg("NX").arg("GET").query(&mut c).unwrap();
+    assert_eq!(r.as_deref(), Some("v1"));
+    let _: () = redis::cmd("SET").arg("k").arg("v3").arg("XX").arg("PX").arg(100_000).query(&mut c).unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg("k").query(&mut c).unwrap_or(-3);
+    assert!(ttl > 90_000 || ttl == -3, "{ttl}");
+    let v: String = redis::cmd("GETEX").arg("k").arg("PERSIST").query(&mut c).unwrap();
+    assert_eq!(v, "v3");
+    let n: i64 = redis::cmd("MSETNX").arg("k").arg("x").arg("new").arg("y").query(&mut c).unwrap();
+    assert_eq!(n, 0);
+    let vals: Vec<Option<String>> = redis::cmd("MGET").arg("k").arg("new").query(&mut c).unwrap();
+    assert_eq!(vals, vec![Some("v3".into()), None]);
+    let f: String = redis::cmd("INCRBYFLOAT").arg("f").arg("10.5").query(&mut c).unwrap();
+    assert_eq!(f, "10.5");
+    let f: String = redis::cmd("INCRBYFLOAT").arg("f").arg("0.1").query(&mut c).unwrap();
+    assert_eq!(f, "10.6");
+}
