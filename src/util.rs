@@ -188,6 +188,12 @@ fn glob_inner(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
             break;
         }
     }
+    if s.is_empty() {
+        // KEYS * matches the empty key too (Redis special-cases a lone `*`).
+        while p.first() == Some(&b'*') {
+            p = &p[1..];
+        }
+    }
     p.is_empty() && s.is_empty()
 }
 

@@ -42,7 +42,11 @@ use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, RwLock, RwLockReadGuar
 use expire::ExpiryIndex;
 
 /// Default number of write-lock stripes.
+#[cfg(not(feature = "loom"))]
 pub const DEFAULT_STRIPES: usize = 1024;
+/// Few stripes under loom: each lock is a modeled object.
+#[cfg(feature = "loom")]
+pub const DEFAULT_STRIPES: usize = 2;
 
 /// All databases, their write locks and expiry bookkeeping.
 pub struct Keyspace {
