@@ -29,6 +29,7 @@
 mod entry;
 mod expire;
 mod map;
+mod snapshot;
 
 use bytes::Bytes;
 use std::cell::Cell;
@@ -36,6 +37,7 @@ use std::sync::OnceLock;
 
 pub use entry::{Entry, Kind, ListCell, ListState, Value};
 pub use map::KeyMap;
+pub use snapshot::{SnapshotEntry, SnapshotValue};
 
 use crate::aof::Aof;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
