@@ -29,10 +29,8 @@ fn main() {
     let rt = rt.enable_all().build().expect("tokio runtime");
     notice!("flurrydb {} starting, pid={}", env!("CARGO_PKG_VERSION"), std::process::id());
     let shared = Shared::new(cfg.clone());
-    if let Err(e) = server::load_and_open_aof(&shared) {
-        flurrydb::warning!("{e}");
-        std::process::exit(1);
-    }
+    // Clients that connect while the AOF loads get -LOADING.
+    shared.ks.set_loading(cfg.appendonly);
     server::spawn_expiry_thread(shared.clone());
     rt.block_on(async {
         let listeners = match server::bind(&cfg).await {
@@ -42,8 +40,16 @@ fn main() {
                 std::process::exit(1);
             }
         };
+        server::start_accepting(&shared, listeners);
+        let loader = shared.clone();
+        let loaded = tokio::task::spawn_blocking(move || server::load_and_open_aof(&loader)).await;
+        if let Err(e) = loaded.unwrap_or_else(|e| Err(e.to_string())) {
+            flurrydb::warning!("{e}");
+            std::process::exit(1);
+        }
         notice!("Ready to accept connections tcp on port {}", cfg.port);
-        server::run(shared.clone(), listeners).await;
+        server::wait_for_shutdown(&shared).await;
+        server::shutdown(&shared);
     });
     std::process::exit(0);
 }

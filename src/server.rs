@@ -38,6 +38,7 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let acfg = aof_config(&cfg);
     let started = std::time::Instant::now();
     shared.ks.set_loading(true);
+    notice!("Reading the append only file {}", acfg.filename);
     let info = shared.clients.register("loader".into(), String::new());
     let mut client = Client::new(info);
     let report = Aof::load(&acfg, |db, argv: Vec<Bytes>| {
@@ -49,7 +50,6 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
         }
     });
     shared.clients.unregister(client.id);
-    shared.ks.set_loading(false);
     let report = report.map_err(|e| format!("Bad file format reading the append only file: {e}"))?;
     // Keys whose time passed while the server was down are removed now (and logged once open).
     notice!(
@@ -60,6 +60,7 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     );
     let aof = Aof::open(acfg).map_err(|e| format!("Can't open the append-only file: {e}"))?;
     shared.ks.set_aof(aof);
+    shared.ks.set_loading(false);
     while shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS) > 0 {}
     Ok(())
 }
@@ -93,9 +94,8 @@ pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
     Ok(out)
 }
 
-/// Accept connections until a shutdown is requested (SHUTDOWN, SIGTERM, SIGINT), then stop
-/// accepting, make the AOF durable and trimmed, and return.
-pub async fn run(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
+/// Accept connections on every listener (clients get -LOADING until the AOF is loaded).
+pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
     for l in listeners {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -108,11 +108,10 @@ pub async fn run(shared: Arc<Shared>, listeners: Vec<TcpListener>) {
             }
         });
     }
-    wait_for_shutdown(&shared).await;
-    shutdown(&shared);
 }
 
-async fn wait_for_shutdown(shared: &Shared) {
+/// Wait for SHUTDOWN, SIGTERM or SIGINT.
+pub async fn wait_for_shutdown(shared: &Shared) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");

@@ -128,6 +128,9 @@ pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     if !spec.arity_ok(argv.len()) {
         return Error::WrongArity(spec.name.to_string()).to_frame();
     }
+    if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {
+        return Error::Raw("LOADING Redis is loading the dataset in memory".into()).to_frame();
+    }
     if spec.is_write() && ctx.now_ms != 0 {
         if let Some(aof) = ctx.shared.ks.aof() {
             if aof.write_error().is_some() {

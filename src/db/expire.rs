@@ -42,9 +42,4 @@ impl ExpiryIndex {
         }
         out
     }
-
-    /// Hints currently held (INFO, tests).
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| crate::sync::lock(s).len()).sum()
-    }
 }
