@@ -1,81 +1,81 @@
-//! Documentation of every command for `COMMAND DOCS`: summary, first version, group and
-//! complexity, as Redis 7.0.15 reports them (taken from its `COMMAND DOCS`). Argument
-//! descriptions, history and deprecation notes are not carried.
+//! Documentation of the commands for `COMMAND DOCS` (summary, since, group, complexity, history,
+//! arguments, implemented subcommands), exactly as Redis 7.0.15 reports them: `docs.resp` holds
+//! Redis's own `COMMAND DOCS` reply for the rows of the command table, produced by
+//! `gen_docs.py` (run it against a Redis 7.0 after adding rows). redis-cli builds its hints from
+//! the `arguments` of these entries.
 
-/// (name, summary, since, group, complexity).
-pub static DOCS: &[(&str, &str, &str, &str, &str)] = &[
-    ("set", "Set the string value of a key", "1.0.0", "string", "O(1)"),
-    ("get", "Get the value of a key", "1.0.0", "string", "O(1)"),
-    ("getset", "Set the string value of a key and return its old value", "1.0.0", "string", "O(1)"),
-    ("getdel", "Get the value of a key and delete the key", "6.2.0", "string", "O(1)"),
-    ("getex", "Get the value of a key and optionally set its expiration", "6.2.0", "string", "O(1)"),
-    ("setnx", "Set the value of a key, only if the key does not exist", "1.0.0", "string", "O(1)"),
-    ("setex", "Set the value and expiration of a key", "2.0.0", "string", "O(1)"),
-    ("psetex", "Set the value and expiration in milliseconds of a key", "2.6.0", "string", "O(1)"),
-    ("mset", "Set multiple keys to multiple values", "1.0.1", "string", "O(N) where N is the number of keys to set."),
-    ("msetnx", "Set multiple keys to multiple values, only if none of the keys exist", "1.0.1", "string", "O(N) where N is the number of keys to set."),
-    ("mget", "Get the values of all the given keys", "1.0.0", "string", "O(N) where N is the number of keys to retrieve."),
-    ("append", "Append a value to a key", "2.0.0", "string", "O(1). The amortized time complexity is O(1) assuming the appended value is small and the already present value is of any size, since the dynamic string library used by Redis will double the free space available on every reallocation."),
-    ("strlen", "Get the length of the value stored in a key", "2.2.0", "string", "O(1)"),
-    ("getrange", "Get a substring of the string stored at a key", "2.4.0", "string", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
-    ("substr", "Get a substring of the string stored at a key", "1.0.0", "string", "O(N) where N is the length of the returned string. The complexity is ultimately determined by the returned length, but because creating a substring from an existing string is very cheap, it can be considered O(1) for small strings."),
-    ("setrange", "Overwrite part of a string at key starting at the specified offset", "2.2.0", "string", "O(1), not counting the time taken to copy the new string in place. Usually, this string is very small so the amortized complexity is O(1). Otherwise, complexity is O(M) with M being the length of the value argument."),
-    ("incr", "Increment the integer value of a key by one", "1.0.0", "string", "O(1)"),
-    ("decr", "Decrement the integer value of a key by one", "1.0.0", "string", "O(1)"),
-    ("incrby", "Increment the integer value of a key by the given amount", "1.0.0", "string", "O(1)"),
-    ("decrby", "Decrement the integer value of a key by the given number", "1.0.0", "string", "O(1)"),
-    ("incrbyfloat", "Increment the float value of a key by the given amount", "2.6.0", "string", "O(1)"),
-    ("lpush", "Prepend one or multiple elements to a list", "1.0.0", "list", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."),
-    ("rpush", "Append one or multiple elements to a list", "1.0.0", "list", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."),
-    ("lpushx", "Prepend an element to a list, only if the list exists", "2.2.0", "list", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."),
-    ("rpushx", "Append an element to a list, only if the list exists", "2.2.0", "list", "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments."),
-    ("lpop", "Remove and get the first elements in a list", "1.0.0", "list", "O(N) where N is the number of elements returned"),
-    ("rpop", "Remove and get the last elements in a list", "1.0.0", "list", "O(N) where N is the number of elements returned"),
-    ("llen", "Get the length of a list", "1.0.0", "list", "O(1)"),
-    ("lrange", "Get a range of elements from a list", "1.0.0", "list", "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range."),
-    ("lindex", "Get an element from a list by its index", "1.0.0", "list", "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1)."),
-    ("lset", "Set the value of an element in a list by its index", "1.0.0", "list", "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1)."),
-    ("linsert", "Insert an element before or after another element in a list", "2.2.0", "list", "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N)."),
-    ("lrem", "Remove elements from a list", "1.0.0", "list", "O(N+M) where N is the length of the list and M is the number of elements removed."),
-    ("ltrim", "Trim a list to the specified range", "1.0.0", "list", "O(N) where N is the number of elements to be removed by the operation."),
-    ("lpos", "Return the index of matching elements on a list", "6.0.6", "list", "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time."),
-    ("lmove", "Pop an element from a list, push it to another list and return it", "6.2.0", "list", "O(1)"),
-    ("rpoplpush", "Remove the last element in a list, prepend it to another list and return it", "1.2.0", "list", "O(1)"),
-    ("del", "Delete a key", "1.0.0", "generic", "O(N) where N is the number of keys that will be removed. When a key to remove holds a value other than a string, the individual complexity for this key is O(M) where M is the number of elements in the list, set, sorted set or hash. Removing a single key that holds a string value is O(1)."),
-    ("unlink", "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but non blocking.", "4.0.0", "generic", "O(1) for each key removed regardless of its size. Then the command does O(N) work in a different thread in order to reclaim memory, where N is the number of allocations the deleted objects where composed of."),
-    ("exists", "Determine if a key exists", "1.0.0", "generic", "O(N) where N is the number of keys to check."),
-    ("type", "Determine the type stored at key", "1.0.0", "generic", "O(1)"),
-    ("rename", "Rename a key", "1.0.0", "generic", "O(1)"),
-    ("renamenx", "Rename a key, only if the new key does not exist", "1.0.0", "generic", "O(1)"),
-    ("copy", "Copy a key", "6.2.0", "generic", "O(N) worst case for collections, where N is the number of nested items. O(1) for string values."),
-    ("move", "Move a key to another database", "1.0.0", "generic", "O(1)"),
-    ("keys", "Find all keys matching the given pattern", "1.0.0", "generic", "O(N) with N being the number of keys in the database, under the assumption that the key names in the database and the given pattern have limited length."),
-    ("scan", "Incrementally iterate the keys space", "2.8.0", "generic", "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection."),
-    ("randomkey", "Return a random key from the keyspace", "1.0.0", "generic", "O(1)"),
-    ("dbsize", "Return the number of keys in the selected database", "1.0.0", "server", "O(1)"),
-    ("flushdb", "Remove all keys from the current database", "1.0.0", "server", "O(N) where N is the number of keys in the selected database"),
-    ("flushall", "Remove all keys from all databases", "1.0.0", "server", "O(N) where N is the total number of keys in all databases"),
-    ("swapdb", "Swaps two Redis databases", "4.0.0", "server", "O(N) where N is the count of clients watching or blocking on keys from both databases."),
-    ("expire", "Set a key's time to live in seconds", "1.0.0", "generic", "O(1)"),
-    ("pexpire", "Set a key's time to live in milliseconds", "2.6.0", "generic", "O(1)"),
-    ("expireat", "Set the expiration for a key as a UNIX timestamp", "1.2.0", "generic", "O(1)"),
-    ("pexpireat", "Set the expiration for a key as a UNIX timestamp specified in milliseconds", "2.6.0", "generic", "O(1)"),
-    ("ttl", "Get the time to live for a key in seconds", "1.0.0", "generic", "O(1)"),
-    ("pttl", "Get the time to live for a key in milliseconds", "2.6.0", "generic", "O(1)"),
-    ("expiretime", "Get the expiration Unix timestamp for a key", "7.0.0", "generic", "O(1)"),
-    ("pexpiretime", "Get the expiration Unix timestamp for a key in milliseconds", "7.0.0", "generic", "O(1)"),
-    ("persist", "Remove the expiration from a key", "2.2.0", "generic", "O(1)"),
-    ("ping", "Ping the server", "1.0.0", "connection", "O(1)"),
-    ("echo", "Echo the given string", "1.0.0", "connection", "O(1)"),
-    ("quit", "Close the connection", "1.0.0", "connection", "O(1)"),
-    ("select", "Change the selected database for the current connection", "1.0.0", "connection", "O(1)"),
-    ("hello", "Handshake with Redis", "6.0.0", "connection", "O(1)"),
-    ("client", "A container for client connection commands", "2.4.0", "connection", "Depends on subcommand."),
-    ("command", "Get array of Redis command details", "2.8.13", "server", "O(N) where N is the total number of Redis commands"),
-    ("config", "A container for server configuration commands", "2.0.0", "server", "Depends on subcommand."),
-    ("info", "Get information and statistics about the server", "1.0.0", "server", "O(1)"),
-    ("time", "Return the current server time", "2.6.0", "server", "O(1)"),
-    ("lastsave", "Get the UNIX time stamp of the last successful save to disk", "1.0.0", "server", "O(1)"),
-    ("bgrewriteaof", "Asynchronously rewrite the append-only file", "1.0.0", "server", "O(1)"),
-    ("shutdown", "Synchronously save the dataset to disk and then shut down the server", "1.0.0", "server", "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)"),
-];
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::resp::Frame;
+
+/// Redis's `COMMAND DOCS` reply: a flat array of name, documentation map, name, ...
+static DOCS_RESP: &[u8] = include_bytes!("docs.resp");
+
+/// The documentation map (a flat name/value array) of each documented command, by name.
+pub fn docs() -> &'static HashMap<String, Frame> {
+    static DOCS: OnceLock<HashMap<String, Frame>> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let mut pos = 0;
+        let Some(Frame::Array(items)) = parse(DOCS_RESP, &mut pos) else { return HashMap::new() };
+        items
+            .chunks_exact(2)
+            .filter_map(|p| match &p[0] {
+                Frame::Bulk(name) => Some((String::from_utf8_lossy(name).into_owned(), p[1].clone())),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// Parse one RESP2 reply starting at `pos` (the embedded file is trusted but still checked).
+fn parse(buf: &[u8], pos: &mut usize) -> Option<Frame> {
+    let rest = buf.get(*pos..)?;
+    let end = rest.windows(2).position(|w| w == b"\r\n")?;
+    let (kind, head) = (rest.first()?, rest.get(1..end)?);
+    *pos += end + 2;
+    let n = || std::str::from_utf8(head).ok()?.parse::<i64>().ok();
+    Some(match kind {
+        b'+' => Frame::Simple(Bytes::copy_from_slice(head)),
+        b'-' => Frame::Error(Bytes::copy_from_slice(head)),
+        b':' => Frame::Integer(n()?),
+        b'$' => {
+            let len = usize::try_from(n()?).ok()?;
+            let data = buf.get(*pos..pos.checked_add(len)?)?;
+            *pos += len + 2;
+            Frame::Bulk(Bytes::copy_from_slice(data))
+        }
+        b'*' => {
+            let len = usize::try_from(n()?).ok()?;
+            let mut items = Vec::with_capacity(len);
+            for _ in 0..len {
+                items.push(parse(buf, pos)?);
+            }
+            Frame::Array(items)
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_row_is_documented() {
+        for spec in crate::cmd::COMMANDS {
+            assert!(docs().contains_key(spec.name), "{} has no docs", spec.name);
+        }
+    }
+
+    #[test]
+    fn parse_reads_every_resp2_type_and_rejects_truncation() {
+        let mut pos = 0;
+        let f = parse(b"*3\r\n+ok\r\n:-2\r\n$3\r\na\r\n\r\n", &mut pos);
+        assert_eq!(f, Some(Frame::Array(vec![Frame::simple("ok"), Frame::Integer(-2), Frame::bulk(b"a\r\n")])));
+        assert_eq!(parse(b"$10\r\nabc\r\n", &mut 0), None);
+        assert_eq!(parse(b"*2\r\n:1\r\n", &mut 0), None);
+    }
+}

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{CONFIG_SUBS, SubSpec, client::CLIENT_SUBS, docs::DOCS, help_reply, run_subcommand};
+use super::{CONFIG_SUBS, SubSpec, client::CLIENT_SUBS, docs::docs, help_reply, run_subcommand};
 use crate::cmd::{COMMANDS, CommandSpec, Ctx, is_opt, lookup};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -63,22 +63,6 @@ fn command_info(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(argv[2..].iter().map(|n| lookup(n).map_or(Frame::Null, command_entry)).collect()))
 }
 
-/// The documentation map of one command, as a flat name/value array.
-fn docs_entry(name: &str) -> Option<Frame> {
-    let (_, summary, since, group, complexity) = DOCS.iter().find(|d| d.0 == name)?;
-    let b = |s: &str| Frame::Bulk(Bytes::from(s.to_string()));
-    Some(Frame::Array(vec![
-        b("summary"),
-        b(summary),
-        b("since"),
-        b(since),
-        b("group"),
-        b(group),
-        b("complexity"),
-        b(complexity),
-    ]))
-}
-
 /// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands (unknown
 /// names are skipped), of every command without names.
 fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
@@ -86,9 +70,9 @@ fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if argv.len() == 2 { COMMANDS.iter().collect() } else { argv[2..].iter().filter_map(|n| lookup(n)).collect() };
     let mut out = Vec::with_capacity(specs.len() * 2);
     for spec in specs {
-        if let Some(doc) = docs_entry(spec.name) {
+        if let Some(doc) = docs().get(spec.name) {
             out.push(Frame::Bulk(Bytes::from_static(spec.name.as_bytes())));
-            out.push(doc);
+            out.push(doc.clone());
         }
     }
     Ok(Frame::Array(out))
@@ -214,8 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn command_docs_gives_summary_since_group_complexity() {
+    fn command_docs_gives_redis_documentation_with_arguments() {
         let mut h = Harness::new();
+        let key_arg = arr(vec![bulk("name"), bulk("key"), bulk("type"), bulk("key"), bulk("key_spec_index"), int(0)]);
         let doc = arr(vec![
             bulk("summary"),
             bulk("Get the value of a key"),
@@ -225,6 +210,8 @@ mod tests {
             bulk("string"),
             bulk("complexity"),
             bulk("O(1)"),
+            bulk("arguments"),
+            arr(vec![key_arg]),
         ]);
         assert_eq!(h.run(&["COMMAND", "DOCS", "get", "nosuch"]), arr(vec![bulk("get"), doc]));
         let Frame::Array(all) = h.run(&["COMMAND", "DOCS"]) else { panic!() };
