@@ -98,8 +98,9 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// `SELECT index`: switch this connection to database `index`.
 pub fn select(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let id = arg_i64(&argv[1])?;
-    // Redis parses an `int`: anything outside 32 bits is "not an integer".
-    let id = i32::try_from(id).map_err(|_| Error::NotInteger)?;
+    // Redis parses an `int` and names its range.
+    let id = i32::try_from(id)
+        .map_err(|_| Error::err("value is out of range, value must between -2147483648 and 2147483647"))?;
     let db = usize::try_from(id).map_err(|_| Error::DbIndexOutOfRange)?;
     if db >= ctx.shared.ks.databases() {
         return Err(Error::DbIndexOutOfRange);
@@ -433,7 +434,11 @@ mod tests {
         assert_eq!(h.run(&["SELECT", "16"]), err("ERR DB index is out of range"));
         assert_eq!(h.run(&["SELECT", "-1"]), err("ERR DB index is out of range"));
         assert_eq!(h.run(&["SELECT", "x"]), err("ERR value is not an integer or out of range"));
-        assert_eq!(h.run(&["SELECT", "4294967296"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            h.run(&["SELECT", "4294967296"]),
+            err("ERR value is out of range, value must between -2147483648 and 2147483647")
+        );
+        assert_eq!(h.run(&["SELECT", "99999999999999999999"]), err("ERR value is not an integer or out of range"));
         assert_eq!(h.client.db, 3);
     }
 
