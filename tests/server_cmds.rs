@@ -89,7 +89,10 @@ fn config_set_then_get_roundtrips() {
     let port: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("port").query(&mut c).unwrap();
     assert_eq!(port, ["port", &s.port.to_string()]);
     let mut r = s.raw();
-    assert_eq!(r.cmds(&["CONFIG", "SET", "xyz", "1"]), b"-ERR Unknown option or number of arguments for CONFIG SET - 'xyz'\r\n");
+    assert_eq!(
+        r.cmds(&["CONFIG", "SET", "xyz", "1"]),
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'xyz'\r\n"
+    );
     assert_eq!(
         r.cmds(&["CONFIG", "SET", "databases", "2"]),
         b"-ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config\r\n"

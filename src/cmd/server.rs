@@ -57,7 +57,11 @@ pub fn run_subcommand(ctx: &mut Ctx, argv: &[Bytes], subs: &[SubSpec]) -> Result
         let text = format!("unknown subcommand '{name}'. Try {container} HELP.");
         return Err(Error::err(text.replace(['\r', '\n'], " ")));
     };
-    let ok = if spec.arity >= 0 { argv.len() == spec.arity as usize } else { argv.len() >= spec.arity.unsigned_abs() as usize };
+    let ok = if spec.arity >= 0 {
+        argv.len() == spec.arity as usize
+    } else {
+        argv.len() >= spec.arity.unsigned_abs() as usize
+    };
     if !ok {
         return Err(Error::WrongArity(spec.name.to_string()));
     }
@@ -68,8 +72,11 @@ pub fn run_subcommand(ctx: &mut Ctx, argv: &[Bytes], subs: &[SubSpec]) -> Result
 /// Redis's help reply: a header naming the container as typed (uppercased), the lines, then HELP.
 pub fn help_reply(container: &[u8], lines: &[&str]) -> Frame {
     let name = String::from_utf8_lossy(container).to_ascii_uppercase();
-    let mut out = vec![Frame::Simple(Bytes::from(format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")))];
-    out.extend(lines.iter().chain(&["HELP", "    Prints this help."]).map(|l| Frame::Simple(Bytes::from(l.to_string()))));
+    let mut out =
+        vec![Frame::Simple(Bytes::from(format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")))];
+    out.extend(
+        lines.iter().chain(&["HELP", "    Prints this help."]).map(|l| Frame::Simple(Bytes::from(l.to_string()))),
+    );
     Frame::Array(out)
 }
 
@@ -116,7 +123,8 @@ pub fn select(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut i = 1;
     if let Some(v) = argv.get(1) {
-        let ver = crate::util::parse_i64(v).ok_or_else(|| Error::err("Protocol version is not an integer or out of range"))?;
+        let ver = crate::util::parse_i64(v)
+            .ok_or_else(|| Error::err("Protocol version is not an integer or out of range"))?;
         if ver != 2 {
             return Err(Error::Raw("NOPROTO unsupported protocol version".into()));
         }
@@ -250,10 +258,10 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut found: Vec<(Bytes, &'static str)> = Vec::new();
     for pat in &argv[2..] {
         if !pat.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
-            if let Some(p) = find_param(pat) {
-                if !found.iter().any(|(_, q)| *q == p) {
-                    found.push((pat.clone(), p));
-                }
+            if let Some(p) = find_param(pat)
+                && !found.iter().any(|(_, q)| *q == p)
+            {
+                found.push((pat.clone(), p));
             }
             continue;
         }
@@ -274,7 +282,7 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `CONFIG SET name value [name value ...]`: all or nothing; the first bad name or value is
 /// reported in Redis's words and nothing changes.
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(Error::Syntax);
     }
     let mut pairs: Vec<(&'static str, &Bytes, &Bytes)> = Vec::new();
@@ -283,7 +291,9 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let (name, value) = (&pair[0], &pair[1]);
         let given = String::from_utf8_lossy(name);
         let Some(p) = find_param(name) else {
-            failure.get_or_insert_with(|| Error::err(format!("Unknown option or number of arguments for CONFIG SET - '{given}'")));
+            failure.get_or_insert_with(|| {
+                Error::err(format!("Unknown option or number of arguments for CONFIG SET - '{given}'"))
+            });
             continue;
         };
         if failure.is_some() {
@@ -306,9 +316,13 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut next = lock.clone();
     for (p, name, value) in pairs {
         let value = String::from_utf8_lossy(value).into_owned();
-        let args: Vec<String> = if p == "bind" { value.split_whitespace().map(String::from).collect() } else { vec![value] };
+        let args: Vec<String> =
+            if p == "bind" { value.split_whitespace().map(String::from).collect() } else { vec![value] };
         next.apply(p, &args).map_err(|why| {
-            Error::err(format!("CONFIG SET failed (possibly related to argument '{}') - {why}", String::from_utf8_lossy(name)))
+            Error::err(format!(
+                "CONFIG SET failed (possibly related to argument '{}') - {why}",
+                String::from_utf8_lossy(name)
+            ))
         })?;
     }
     *lock = next;
@@ -478,7 +492,10 @@ mod tests {
         let id = h.client.id;
         assert_eq!(h.run(&["HELLO", "2", "SETNAME", "app", "AUTH", "default", "any"]), hello_reply(id));
         assert_eq!(h.run(&["CLIENT", "GETNAME"]), bulk("app"));
-        assert_eq!(h.run(&["HELLO", "2", "AUTH", "bob", "x"]), err("WRONGPASS invalid username-password pair or user is disabled."));
+        assert_eq!(
+            h.run(&["HELLO", "2", "AUTH", "bob", "x"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
         assert_eq!(h.run(&["HELLO", "2", "AUTH", "default"]), err("ERR Syntax error in HELLO option 'AUTH'"));
         assert_eq!(h.run(&["HELLO", "2", "SETNAME"]), err("ERR Syntax error in HELLO option 'SETNAME'"));
         assert_eq!(h.run(&["HELLO", "2", "foo"]), err("ERR Syntax error in HELLO option 'foo'"));
@@ -487,7 +504,10 @@ mod tests {
             err("ERR Client names cannot contain spaces, newlines or special characters.")
         );
         h.shared.config.write().unwrap().requirepass = "secret".into();
-        assert_eq!(h.run(&["HELLO", "2", "AUTH", "default", "bad"]), err("WRONGPASS invalid username-password pair or user is disabled."));
+        assert_eq!(
+            h.run(&["HELLO", "2", "AUTH", "default", "bad"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
         assert_eq!(h.run(&["HELLO", "2", "AUTH", "default", "secret"]), hello_reply(id));
     }
 
@@ -534,7 +554,10 @@ mod tests {
         let mut h = Harness::new();
         assert_eq!(h.run(&["config", "xyz"]), err("ERR unknown subcommand 'xyz'. Try CONFIG HELP."));
         assert_eq!(h.run(&["CONFIG", "GET"]), err("ERR wrong number of arguments for 'config|get' command"));
-        assert_eq!(h.run(&["CONFIG", "RESETSTAT", "x"]), err("ERR wrong number of arguments for 'config|resetstat' command"));
+        assert_eq!(
+            h.run(&["CONFIG", "RESETSTAT", "x"]),
+            err("ERR wrong number of arguments for 'config|resetstat' command")
+        );
         assert_eq!(h.run(&["CONFIG"]), err("ERR wrong number of arguments for 'config' command"));
     }
 
@@ -544,9 +567,19 @@ mod tests {
         assert_eq!(h.run(&["CONFIG", "GET", "PORT"]), arr(vec![bulk("PORT"), bulk("6379")]));
         assert_eq!(h.run(&["CONFIG", "GET", "port", "Port"]), arr(vec![bulk("port"), bulk("6379")]));
         assert_eq!(h.run(&["CONFIG", "GET", "nosuch"]), arr(vec![]));
-        assert_eq!(h.run(&["CONFIG", "GET", "MAXMEM*"]), arr(vec![bulk("maxmemory"), bulk("0"), bulk("maxmemory-policy"), bulk("noeviction")]));
+        assert_eq!(
+            h.run(&["CONFIG", "GET", "MAXMEM*"]),
+            arr(vec![bulk("maxmemory"), bulk("0"), bulk("maxmemory-policy"), bulk("noeviction")])
+        );
         assert_eq!(h.run(&["CONFIG", "GET", "appendonly", "append*"]).clone(), {
-            arr(vec![bulk("appendonly"), bulk("no"), bulk("appendfilename"), bulk("appendonly.aof"), bulk("appendfsync"), bulk("everysec")])
+            arr(vec![
+                bulk("appendonly"),
+                bulk("no"),
+                bulk("appendfilename"),
+                bulk("appendonly.aof"),
+                bulk("appendfsync"),
+                bulk("everysec"),
+            ])
         });
     }
 
@@ -566,7 +599,10 @@ mod tests {
     #[test]
     fn config_set_errors_are_redis_texts() {
         let mut h = Harness::new();
-        assert_eq!(h.run(&["CONFIG", "SET", "XYZ", "1"]), err("ERR Unknown option or number of arguments for CONFIG SET - 'XYZ'"));
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "XYZ", "1"]),
+            err("ERR Unknown option or number of arguments for CONFIG SET - 'XYZ'")
+        );
         assert_eq!(
             h.run(&["CONFIG", "SET", "DATABASES", "3"]),
             err("ERR CONFIG SET failed (possibly related to argument 'DATABASES') - can't set immutable config")
@@ -579,11 +615,15 @@ mod tests {
         assert_eq!(h.run(&["CONFIG", "SET", "hz"]), err("ERR wrong number of arguments for 'config|set' command"));
         assert_eq!(
             h.run(&["CONFIG", "SET", "appendfsync", "sometimes"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: everysec, always, no")
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'appendfsync') - argument(s) must be one of the following: everysec, always, no"
+            )
         );
         assert_eq!(
             h.run(&["CONFIG", "SET", "maxmemory-policy", "foo"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction")
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+            )
         );
         assert_eq!(
             h.run(&["CONFIG", "SET", "appendonly", "maybe"]),

@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(h.run(&["CLIENT", "xyz"]), err("ERR unknown subcommand 'xyz'. Try CLIENT HELP."));
         assert_eq!(h.run(&["client", "xyz"]), err("ERR unknown subcommand 'xyz'. Try CLIENT HELP."));
         assert_eq!(h.run(&["CLIENT", "SETNAME"]), err("ERR wrong number of arguments for 'client|setname' command"));
-        assert_eq!(h.run(&["CLIENT", "GETNAME", "x"]), err("ERR wrong number of arguments for 'client|getname' command"));
+        assert_eq!(
+            h.run(&["CLIENT", "GETNAME", "x"]),
+            err("ERR wrong number of arguments for 'client|getname' command")
+        );
         assert_eq!(h.run(&["CLIENT", "ID", "x"]), err("ERR wrong number of arguments for 'client|id' command"));
         assert_eq!(h.run(&["CLIENT", "INFO", "x"]), err("ERR wrong number of arguments for 'client|info' command"));
     }
@@ -201,9 +204,34 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "id", "addr", "laddr", "fd", "name", "age", "idle", "flags", "db", "sub", "psub", "ssub", "multi",
-                "qbuf", "qbuf-free", "argv-mem", "multi-mem", "rbs", "rbp", "obl", "oll", "omem", "tot-mem", "events",
-                "cmd", "user", "redir", "resp"
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp"
             ]
         );
         assert!(line.starts_with(&format!("id={} addr=127.0.0.1:1 laddr=127.0.0.1:6379 ", h.client.id)), "{line}");

@@ -33,8 +33,19 @@ const SECTIONS: &[&str] = &[
 ];
 
 /// The sections `INFO` and `INFO default` print.
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux target).
 const CLOCK_TICKS_PER_SEC: u64 = 100;
@@ -393,8 +404,17 @@ mod tests {
         assert_eq!(
             headers(&text),
             [
-                "# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# CPU", "# Modules",
-                "# Errorstats", "# Cluster", "# Keyspace"
+                "# Server",
+                "# Clients",
+                "# Memory",
+                "# Persistence",
+                "# Stats",
+                "# Replication",
+                "# CPU",
+                "# Modules",
+                "# Errorstats",
+                "# Cluster",
+                "# Keyspace"
             ]
         );
         assert!(text.starts_with("# Server\r\nredis_version:7.0.15\r\n"), "{text}");

@@ -94,9 +94,12 @@ fn command_list(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 Vec::new()
             } else if is_opt(kind, "ACLCAT") {
                 let want = |a: &&str| a.trim_start_matches('@').as_bytes().eq_ignore_ascii_case(value);
-                all_names().filter(|(_, acl)| acl.iter().any(|a| want(a))).map(|(n, _)| n).collect()
+                all_names().filter(|(_, acl)| acl.iter().any(want)).map(|(n, _)| n).collect()
             } else if is_opt(kind, "PATTERN") {
-                all_names().filter(|(n, _)| crate::util::glob_match(value, n.as_bytes(), true)).map(|(n, _)| n).collect()
+                all_names()
+                    .filter(|(n, _)| crate::util::glob_match(value, n.as_bytes(), true))
+                    .map(|(n, _)| n)
+                    .collect()
             } else {
                 return Err(Error::Syntax);
             }
@@ -240,11 +243,17 @@ mod tests {
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "mset", "a", "1", "b", "2"]), arr(vec![bulk("a"), bulk("b")]));
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "SET", "k", "v", "EX", "1"]), arr(vec![bulk("k")]));
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "del", "a", "b", "c"]), arr(vec![bulk("a"), bulk("b"), bulk("c")]));
-        assert_eq!(h.run(&["COMMAND", "GETKEYS", "get", "a", "b"]), err("ERR Invalid number of arguments specified for command"));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYS", "get", "a", "b"]),
+            err("ERR Invalid number of arguments specified for command")
+        );
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "nosuch", "a"]), err("ERR Invalid command specified"));
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "ping", "a", "b"]), err("ERR The command has no key arguments"));
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "ping", "x"]), err("ERR The command has no key arguments"));
-        assert_eq!(h.run(&["COMMAND", "GETKEYS", "get"]), err("ERR wrong number of arguments for 'command|getkeys' command"));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYS", "get"]),
+            err("ERR wrong number of arguments for 'command|getkeys' command")
+        );
     }
 
     #[test]
