@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{CONFIG_SUBS, SubSpec, client::CLIENT_SUBS, docs::docs, help_reply, run_subcommand};
+use super::{SubSpec, client::CLIENT_SUBS, config::CONFIG_SUBS, docs::docs, help_reply, run_subcommand};
 use crate::cmd::{COMMANDS, CommandSpec, Ctx, is_opt, lookup};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
