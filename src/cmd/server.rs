@@ -1,7 +1,7 @@
 //! Connection and server commands: PING, ECHO, QUIT, SELECT, HELLO, TIME, LASTSAVE, SHUTDOWN,
 //! BGREWRITEAOF, and the subcommand dispatch shared by the container commands (CLIENT, CONFIG,
-//! COMMAND). CLIENT, CONFIG, INFO and COMMAND (with its docs) live in the submodules. Mirrors the connection half of
-//! Redis's `server.c`, `config.c`'s command side and `networking.c`'s HELLO.
+//! COMMAND). CLIENT, CONFIG, INFO and COMMAND (with its docs) live in the submodules. Mirrors the
+//! connection half of Redis's `server.c` and `networking.c`'s HELLO.
 
 pub mod client;
 pub mod config;
