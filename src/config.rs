@@ -165,6 +165,18 @@ impl Config {
     pub const IMMUTABLE: &'static [&'static str] =
         &["port", "bind", "databases", "appendfilename", "logfile", "worker-threads", "aof-prealloc-bytes"];
 
+    /// The eviction policies Redis accepts, in the order its error message lists them.
+    pub const MAXMEMORY_POLICIES: &'static [&'static str] = &[
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+        "allkeys-lru",
+        "allkeys-lfu",
+        "allkeys-random",
+        "noeviction",
+    ];
+
     /// Apply one option given as name and argument list (file line or command-line option).
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
@@ -194,7 +206,7 @@ impl Config {
                 self.appendfilename = v.into()
             }
             "appendfsync" => {
-                self.appendfsync = v.parse().map_err(|_| "argument(s) must be one of the following: always, everysec, no")?
+                self.appendfsync = v.parse().map_err(|_| "argument(s) must be one of the following: everysec, always, no")?
             }
             "databases" => {
                 let n: usize = num(v)?;
@@ -205,7 +217,7 @@ impl Config {
             }
             "loglevel" => match v.to_ascii_lowercase().as_str() {
                 l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => self.loglevel = l.into(),
-                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning, nothing".into()),
+                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
             },
             "logfile" => self.logfile = v.into(),
             "requirepass" => self.requirepass = v.into(),
@@ -215,7 +227,13 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len = parse_memory(v)? as usize,
             "client-query-buffer-limit" => self.client_query_buffer_limit = parse_memory(v)? as usize,
             "maxmemory" => self.maxmemory = parse_memory(v)?,
-            "maxmemory-policy" => self.maxmemory_policy = v.to_ascii_lowercase(),
+            "maxmemory-policy" => {
+                let p = v.to_ascii_lowercase();
+                if !Self::MAXMEMORY_POLICIES.contains(&p.as_str()) {
+                    return Err(format!("argument(s) must be one of the following: {}", Self::MAXMEMORY_POLICIES.join(", ")));
+                }
+                self.maxmemory_policy = p
+            }
             "protected-mode" => self.protected_mode = yes_no(v)?,
             "hz" => self.hz = num::<u32>(v)?.clamp(1, 500),
             "aof-load-truncated" => self.aof_load_truncated = yes_no(v)?,

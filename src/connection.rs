@@ -85,6 +85,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
+    if std::mem::take(&mut ctx.client.skip_reply) {
+        return ctx.last_seq.get();
+    }
     frame.encode(out);
     ctx.last_seq.get()
 }

@@ -104,6 +104,8 @@ pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
                 crate::state::Stats::add(&shared.stats.connections_received, 1);
                 let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 let info = shared.clients.register(peer.to_string(), laddr);
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+                info.fd.store(i64::from(fd), std::sync::atomic::Ordering::Relaxed);
                 tokio::spawn(crate::connection::serve(shared.clone(), stream, info));
             }
         });

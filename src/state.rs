@@ -5,7 +5,7 @@
 //! protocol that orders writes against the AOF, so loom has nothing to check there.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
@@ -71,11 +71,39 @@ pub struct Stats {
     pub keyspace_misses: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// `Keyspace::expired_keys()` at the last CONFIG RESETSTAT (INFO reports the difference).
+    pub expired_keys_base: AtomicU64,
+    /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats.
+    pub error_replies: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Stats {
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Count one error reply under its code word (the text up to the first space).
+    pub fn record_error(&self, text: &[u8]) {
+        let code = text.split(|&b| b == b' ').next().unwrap_or_default();
+        let code = String::from_utf8_lossy(code).into_owned();
+        *self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
+    }
+
+    /// CONFIG RESETSTAT: zero the counters; `expired_now` is the keyspace's current expired count.
+    pub fn reset(&self, expired_now: u64) {
+        for c in [
+            &self.commands_processed,
+            &self.connections_received,
+            &self.rejected_connections,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        self.expired_keys_base.store(expired_now, Ordering::Relaxed);
+        self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -87,8 +115,12 @@ pub struct ClientInfo {
     pub created: Instant,
     pub name: Mutex<Option<Bytes>>,
     pub db: AtomicUsize,
-    pub last_interaction: Mutex<Instant>,
-    pub last_cmd: Mutex<String>,
+    /// Unix time (ms) of the client's last command (CLIENT LIST `idle=`).
+    pub last_interaction_ms: AtomicU64,
+    /// Name of the last command run (CLIENT LIST `cmd=`): `NULL`, `get`, `client|list`.
+    pub last_cmd: Mutex<&'static str>,
+    /// The socket's file descriptor (CLIENT LIST `fd=`), -1 until the accept loop sets it.
+    pub fd: AtomicI64,
     pub query_buf: AtomicUsize,
     pub resp: AtomicUsize,
     /// Set by CLIENT KILL (later) or shutdown: the task closes the connection.
@@ -114,8 +146,9 @@ impl ClientRegistry {
             created: now,
             name: Mutex::new(None),
             db: AtomicUsize::new(0),
-            last_interaction: Mutex::new(now),
-            last_cmd: Mutex::new("NULL".into()),
+            last_interaction_ms: AtomicU64::new(crate::util::now_ms()),
+            last_cmd: Mutex::new("NULL"),
+            fd: AtomicI64::new(-1),
             query_buf: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             kill: AtomicBool::new(false),

@@ -34,12 +34,23 @@ pub struct Client {
     pub resp: u8,
     /// Set by QUIT: reply, then close.
     pub close_after_reply: bool,
+    /// Set by a handler whose reply must not be sent (SHUTDOWN: the client sees the connection
+    /// close, as with Redis); the connection clears it after skipping that one reply.
+    pub skip_reply: bool,
     pub info: Arc<ClientInfo>,
 }
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
-        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, info }
+        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, skip_reply: false, info }
+    }
+
+    /// Record the command being run, for CLIENT LIST's `cmd=` and `idle=` fields.
+    pub fn note_command(&self, name: &'static str, now_ms: u64) {
+        *self.info.last_cmd.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        if now_ms != 0 {
+            self.info.last_interaction_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -119,12 +130,22 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
     Error::err(text.replace(['\r', '\n'], " "))
 }
 
-/// Execute one command: look it up, check arity and refusals, run the handler.
+/// Execute one command: look it up, check arity and refusals, run the handler. Error replies are
+/// counted by code for INFO errorstats.
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
+    let frame = dispatch(ctx, argv);
+    if let Frame::Error(text) = &frame {
+        ctx.shared.stats.record_error(text);
+    }
+    frame
+}
+
+fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let Some(spec) = lookup(&argv[0]) else {
         return unknown_command(argv).to_frame();
     };
+    ctx.client.note_command(spec.name, ctx.now_ms);
     if !spec.arity_ok(argv.len()) {
         return Error::WrongArity(spec.name.to_string()).to_frame();
     }

@@ -1,59 +1,372 @@
-//! server commands (stubs: being implemented).
+//! Connection and server commands: PING, ECHO, QUIT, SELECT, HELLO, TIME, LASTSAVE, SHUTDOWN,
+//! BGREWRITEAOF, and the subcommand dispatch shared by the container commands (CLIENT, CONFIG,
+//! COMMAND). CLIENT, CONFIG, INFO and COMMAND (with its docs) live in the submodules. Mirrors the
+//! connection half of Redis's `server.c` and `networking.c`'s HELLO.
+
+pub mod client;
+pub mod config;
+pub mod docs;
+pub mod info;
+pub mod introspect;
+
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::Ctx;
+use super::{Ctx, Handler, arg_i64, is_opt};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
+use crate::state::Shared;
 
-pub fn bgrewriteaof(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+pub use client::client;
+pub use config::config;
+pub use info::info;
+pub use introspect::command;
+
+/// The version every reply that names one reports (HELLO, INFO).
+pub const REDIS_VERSION: &str = "7.0.15";
+
+// ---- subcommands ------------------------------------------------------------------------------
+
+/// One subcommand of a container command, as Redis's table has it.
+pub struct SubSpec {
+    /// Full name as Redis reports it (`client|list`).
+    pub name: &'static str,
+    /// Arity counting the container and the subcommand name (N exact, -N at least N).
+    pub arity: i32,
+    pub handler: Handler,
 }
 
-pub fn client(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+impl SubSpec {
+    /// The subcommand's own name (`list` of `client|list`).
+    pub fn short(&self) -> &'static str {
+        self.name.split_once('|').map_or(self.name, |(_, s)| s)
+    }
 }
 
-pub fn command(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// Find `argv[1]` among `subs`, check its arity, record it as the client's last command, run it.
+///
+/// Errors as Redis: `ERR unknown subcommand 'xyz'. Try CLIENT HELP.`,
+/// `ERR wrong number of arguments for 'client|setname' command`.
+pub fn run_subcommand(ctx: &mut Ctx, argv: &[Bytes], subs: &[SubSpec]) -> Result<Frame> {
+    let Some(sub) = argv.get(1) else {
+        return Err(Error::Syntax);
+    };
+    let Some(spec) = subs.iter().find(|s| s.short().as_bytes().eq_ignore_ascii_case(sub)) else {
+        let name: String = String::from_utf8_lossy(sub).chars().take(128).collect();
+        let container = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
+        let text = format!("unknown subcommand '{name}'. Try {container} HELP.");
+        return Err(Error::err(text.replace(['\r', '\n'], " ")));
+    };
+    let ok = if spec.arity >= 0 {
+        argv.len() == spec.arity as usize
+    } else {
+        argv.len() >= spec.arity.unsigned_abs() as usize
+    };
+    if !ok {
+        return Err(Error::WrongArity(spec.name.to_string()));
+    }
+    ctx.client.note_command(spec.name, ctx.now_ms);
+    (spec.handler)(ctx, argv)
 }
 
-pub fn config(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// Redis's help reply: a header naming the container as typed (uppercased), the lines, then HELP.
+pub fn help_reply(container: &[u8], lines: &[&str]) -> Frame {
+    let name = String::from_utf8_lossy(container).to_ascii_uppercase();
+    let mut out =
+        vec![Frame::Simple(Bytes::from(format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")))];
+    out.extend(
+        lines.iter().chain(&["HELP", "    Prints this help."]).map(|l| Frame::Simple(Bytes::from(l.to_string()))),
+    );
+    Frame::Array(out)
 }
 
-pub fn echo(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+// ---- connection -------------------------------------------------------------------------------
+
+/// `PING [message]`: `+PONG`, or the message as a bulk string.
+pub fn ping(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    match argv {
+        [_] => Ok(Frame::simple("PONG")),
+        [_, msg] => Ok(Frame::Bulk(msg.clone())),
+        _ => Err(Error::WrongArity("ping".into())),
+    }
 }
 
-pub fn hello(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// `ECHO message`: the message as a bulk string.
+pub fn echo(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Bulk(argv[1].clone()))
 }
 
-pub fn info(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// `QUIT`: `+OK`, then the connection closes (any arguments are ignored, as Redis does).
+pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    ctx.client.close_after_reply = true;
+    Ok(Frame::ok())
 }
 
-pub fn lastsave(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// `SELECT index`: switch this connection to database `index`.
+pub fn select(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let id = arg_i64(&argv[1])?;
+    // Redis parses an `int` and names its range.
+    let id = i32::try_from(id)
+        .map_err(|_| Error::err("value is out of range, value must between -2147483648 and 2147483647"))?;
+    let db = usize::try_from(id).map_err(|_| Error::DbIndexOutOfRange)?;
+    if db >= ctx.shared.ks.databases() {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    ctx.client.db = db;
+    ctx.client.info.db.store(db, Ordering::Relaxed);
+    Ok(Frame::ok())
 }
 
-pub fn ping(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: only RESP2 is spoken, so
+/// `HELLO 3` is refused as Redis refuses versions it lacks. Replies the server's properties as a
+/// flat name/value array.
+pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let mut i = 1;
+    if let Some(v) = argv.get(1) {
+        let ver = crate::util::parse_i64(v)
+            .ok_or_else(|| Error::err("Protocol version is not an integer or out of range"))?;
+        if ver != 2 {
+            return Err(Error::Raw("NOPROTO unsupported protocol version".into()));
+        }
+        i = 2;
+    }
+    let mut auth: Option<(&Bytes, &Bytes)> = None;
+    let mut name: Option<&Bytes> = None;
+    while i < argv.len() {
+        let more = argv.len() - 1 - i;
+        if is_opt(&argv[i], "AUTH") && more >= 2 {
+            auth = Some((&argv[i + 1], &argv[i + 2]));
+            i += 3;
+        } else if is_opt(&argv[i], "SETNAME") && more >= 1 {
+            client::validate_name(&argv[i + 1])?;
+            name = Some(&argv[i + 1]);
+            i += 2;
+        } else {
+            return Err(Error::err(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[i]))));
+        }
+    }
+    if let Some((user, pass)) = auth {
+        let requirepass = ctx.shared.config().requirepass.clone();
+        let ok = user.as_ref() == b"default" && (requirepass.is_empty() || pass.as_ref() == requirepass.as_bytes());
+        if !ok {
+            return Err(Error::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()));
+        }
+    }
+    if let Some(name) = name {
+        client::set_name(ctx, name);
+    }
+    ctx.client.resp = 2;
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    let s = |t: &'static str| Frame::Bulk(Bytes::from_static(t.as_bytes()));
+    Ok(Frame::Array(vec![
+        s("server"),
+        s("redis"),
+        s("version"),
+        s(REDIS_VERSION),
+        s("proto"),
+        Frame::Integer(2),
+        s("id"),
+        Frame::Integer(ctx.client.id as i64),
+        s("mode"),
+        s("standalone"),
+        s("role"),
+        s("master"),
+        s("modules"),
+        Frame::Array(vec![]),
+    ]))
 }
 
-pub fn quit(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
-}
+// ---- server -----------------------------------------------------------------------------------
 
-pub fn select(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
-}
-
-pub fn shutdown(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
-}
-
+/// `TIME`: the server's clock as [unix seconds, microseconds], both bulk strings.
 pub fn time(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Err(Error::err("not implemented yet"))
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    Ok(Frame::Array(vec![Frame::bulk_int(d.as_secs() as i64), Frame::bulk_int(i64::from(d.subsec_micros()))]))
+}
+
+/// `LASTSAVE`: unix time of the last successful save (start, then each AOF rewrite).
+pub fn lastsave(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Integer(ctx.shared.last_save_unix.load(Ordering::Relaxed) as i64))
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: ask the server to stop. On success the client
+/// gets no reply: the connection closes and the process exits with status 0, as with Redis. There
+/// is no RDB and no replica to wait for, so SAVE/NOW/FORCE change nothing; ABORT finds no
+/// shutdown in progress, since one never waits.
+pub fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (mut nosave, mut save, mut flags, mut abort) = (false, false, false, false);
+    for a in &argv[1..] {
+        if is_opt(a, "NOSAVE") {
+            nosave = true;
+        } else if is_opt(a, "SAVE") {
+            save = true;
+        } else if is_opt(a, "NOW") || is_opt(a, "FORCE") {
+            flags = true;
+        } else if is_opt(a, "ABORT") {
+            abort = true;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    if (abort && (nosave || save || flags)) || (nosave && save) {
+        return Err(Error::Syntax);
+    }
+    if abort {
+        return Err(Error::err("No shutdown in progress."));
+    }
+    ctx.shared.request_shutdown();
+    ctx.client.close_after_reply = true;
+    ctx.client.skip_reply = true;
+    Ok(Frame::ok())
+}
+
+/// Start a background AOF rewrite. Wired to the AOF by the rewrite work; until then it refuses.
+pub fn start_rewrite(_shared: &Shared) -> std::result::Result<(), String> {
+    Err("ERR AOF rewrite is not available".into())
+}
+
+/// `BGREWRITEAOF`: start rewriting the AOF in the background.
+pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    start_rewrite(ctx.shared).map_err(Error::Raw)?;
+    Ok(Frame::simple("Background append only file rewriting started"))
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::{Harness, arr, bulk, err, int, ok};
+
+    #[test]
+    fn ping_replies_pong_or_echoes_its_message() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["PING"]), Frame::simple("PONG"));
+        assert_eq!(h.run(&["ping", "hi"]), bulk("hi"));
+        assert_eq!(h.run(&["PING", "a", "b"]), err("ERR wrong number of arguments for 'ping' command"));
+    }
+
+    #[test]
+    fn echo_returns_its_argument() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["ECHO", "x y"]), bulk("x y"));
+        assert_eq!(h.run(&["ECHO"]), err("ERR wrong number of arguments for 'echo' command"));
+    }
+
+    #[test]
+    fn quit_replies_ok_and_marks_the_connection_for_closing() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["QUIT", "ignored"]), ok());
+        assert!(h.client.close_after_reply);
+    }
+
+    #[test]
+    fn select_switches_database_and_rejects_bad_indexes() {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "0"]);
+        assert_eq!(h.run(&["SELECT", "3"]), ok());
+        assert_eq!(h.client.db, 3);
+        assert_eq!(h.run(&["GET", "k"]), Frame::Null);
+        assert_eq!(h.run(&["SELECT", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["SELECT", "-1"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["SELECT", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            h.run(&["SELECT", "4294967296"]),
+            err("ERR value is out of range, value must between -2147483648 and 2147483647")
+        );
+        assert_eq!(h.run(&["SELECT", "99999999999999999999"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.client.db, 3);
+    }
+
+    fn hello_reply(id: u64) -> Frame {
+        arr(vec![
+            bulk("server"),
+            bulk("redis"),
+            bulk("version"),
+            bulk("7.0.15"),
+            bulk("proto"),
+            int(2),
+            bulk("id"),
+            int(id as i64),
+            bulk("mode"),
+            bulk("standalone"),
+            bulk("role"),
+            bulk("master"),
+            bulk("modules"),
+            arr(vec![]),
+        ])
+    }
+
+    #[test]
+    fn hello_speaks_resp2_only() {
+        let mut h = Harness::new();
+        let id = h.client.id;
+        assert_eq!(h.run(&["HELLO"]), hello_reply(id));
+        assert_eq!(h.run(&["HELLO", "2"]), hello_reply(id));
+        assert_eq!(h.run(&["HELLO", "3"]), err("NOPROTO unsupported protocol version"));
+        assert_eq!(h.run(&["HELLO", "1"]), err("NOPROTO unsupported protocol version"));
+        assert_eq!(h.run(&["HELLO", "x"]), err("ERR Protocol version is not an integer or out of range"));
+    }
+
+    #[test]
+    fn hello_options_setname_and_auth_as_redis_without_password() {
+        let mut h = Harness::new();
+        let id = h.client.id;
+        assert_eq!(h.run(&["HELLO", "2", "SETNAME", "app", "AUTH", "default", "any"]), hello_reply(id));
+        assert_eq!(h.run(&["CLIENT", "GETNAME"]), bulk("app"));
+        assert_eq!(
+            h.run(&["HELLO", "2", "AUTH", "bob", "x"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(h.run(&["HELLO", "2", "AUTH", "default"]), err("ERR Syntax error in HELLO option 'AUTH'"));
+        assert_eq!(h.run(&["HELLO", "2", "SETNAME"]), err("ERR Syntax error in HELLO option 'SETNAME'"));
+        assert_eq!(h.run(&["HELLO", "2", "foo"]), err("ERR Syntax error in HELLO option 'foo'"));
+        assert_eq!(
+            h.run(&["HELLO", "2", "SETNAME", "a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        h.shared.config.write().unwrap().requirepass = "secret".into();
+        assert_eq!(
+            h.run(&["HELLO", "2", "AUTH", "default", "bad"]),
+            err("WRONGPASS invalid username-password pair or user is disabled.")
+        );
+        assert_eq!(h.run(&["HELLO", "2", "AUTH", "default", "secret"]), hello_reply(id));
+    }
+
+    #[test]
+    fn time_is_seconds_and_microseconds_as_bulk_strings() {
+        let mut h = Harness::new();
+        let Frame::Array(parts) = h.run(&["TIME"]) else { panic!("not an array") };
+        let [Frame::Bulk(s), Frame::Bulk(us)] = &parts[..] else { panic!("{parts:?}") };
+        let s: u64 = std::str::from_utf8(s).unwrap().parse().unwrap();
+        let us: u64 = std::str::from_utf8(us).unwrap().parse().unwrap();
+        assert!(s.abs_diff(crate::state::unix_secs()) <= 1);
+        assert!(us < 1_000_000);
+        assert_eq!(h.run(&["TIME", "x"]), err("ERR wrong number of arguments for 'time' command"));
+    }
+
+    #[test]
+    fn lastsave_reports_the_shared_save_time() {
+        let mut h = Harness::new();
+        h.shared.last_save_unix.store(1234, Ordering::Relaxed);
+        assert_eq!(h.run(&["LASTSAVE"]), int(1234));
+    }
+
+    #[test]
+    fn shutdown_requests_exit_and_sends_no_reply() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SHUTDOWN", "bogus"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SHUTDOWN", "NOSAVE", "SAVE"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SHUTDOWN", "ABORT", "NOW"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SHUTDOWN", "ABORT"]), err("ERR No shutdown in progress."));
+        assert!(!h.shared.shutdown_requested.load(Ordering::SeqCst));
+        h.run(&["SHUTDOWN", "NOSAVE", "NOW", "FORCE"]);
+        assert!(h.shared.shutdown_requested.load(Ordering::SeqCst));
+        assert!(h.client.skip_reply && h.client.close_after_reply);
+    }
+
+    #[test]
+    fn bgrewriteaof_reports_that_rewrite_is_unavailable() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["BGREWRITEAOF"]), err("ERR AOF rewrite is not available"));
+    }
 }

@@ -1,0 +1,268 @@
+//! `CLIENT`: the connection's own name and id, and the listing of connected clients in Redis's
+//! `CLIENT LIST` line format. Mirrors the CLIENT half of Redis's `networking.c`.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::{SubSpec, help_reply, run_subcommand};
+use crate::cmd::{Ctx, is_opt};
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+use crate::state::ClientInfo;
+
+pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
+    SubSpec { name: "client|id", arity: 2, handler: client_id },
+    SubSpec { name: "client|info", arity: 2, handler: client_info },
+    SubSpec { name: "client|list", arity: -2, handler: client_list },
+    SubSpec { name: "client|setname", arity: 3, handler: client_setname },
+    SubSpec { name: "client|getname", arity: 2, handler: client_getname },
+    SubSpec { name: "client|help", arity: 2, handler: client_help },
+];
+
+/// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
+pub fn client(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    run_subcommand(ctx, argv, CLIENT_SUBS)
+}
+
+/// Redis accepts client names made of the printable characters `!` to `~` only.
+pub fn validate_name(name: &[u8]) -> Result<()> {
+    if name.iter().all(|c| (b'!'..=b'~').contains(c)) {
+        Ok(())
+    } else {
+        Err(Error::err("Client names cannot contain spaces, newlines or special characters."))
+    }
+}
+
+/// Set (or, with an empty name, clear) this connection's name. The name must be valid.
+pub fn set_name(ctx: &Ctx, name: &Bytes) {
+    let v = if name.is_empty() { None } else { Some(name.clone()) };
+    *ctx.client.info.name.lock().unwrap_or_else(|e| e.into_inner()) = v;
+}
+
+/// `CLIENT ID`: this connection's id.
+fn client_id(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Integer(ctx.client.id as i64))
+}
+
+/// `CLIENT SETNAME name`: name this connection; an empty name clears it.
+fn client_setname(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    validate_name(&argv[2])?;
+    set_name(ctx, &argv[2]);
+    Ok(Frame::ok())
+}
+
+/// `CLIENT GETNAME`: this connection's name, or nil.
+fn client_getname(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    let name = ctx.client.info.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(name.map_or(Frame::Null, Frame::Bulk))
+}
+
+/// `CLIENT INFO`: this connection's `CLIENT LIST` line.
+fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Bulk(Bytes::from(client_line(&ctx.client.info))))
+}
+
+/// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID id [id ...]]`: one line per client.
+/// Every client here is a normal one.
+fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let mut ids: Option<Vec<i64>> = None;
+    let mut normal = true;
+    if argv.len() == 4 && is_opt(&argv[2], "TYPE") {
+        let t = &argv[3];
+        if is_opt(t, "NORMAL") {
+        } else if ["MASTER", "REPLICA", "SLAVE", "PUBSUB"].iter().any(|n| is_opt(t, n)) {
+            normal = false;
+        } else {
+            return Err(Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(t))));
+        }
+    } else if argv.len() > 3 && is_opt(&argv[2], "ID") {
+        let parsed: Option<Vec<i64>> = argv[3..].iter().map(|a| crate::util::parse_i64(a)).collect();
+        ids = Some(parsed.ok_or_else(|| Error::err("Invalid client ID"))?);
+    } else if argv.len() != 2 {
+        return Err(Error::Syntax);
+    }
+    let mut out = String::new();
+    if normal {
+        for c in ctx.shared.clients.all() {
+            if ids.as_ref().is_none_or(|ids| ids.contains(&(c.id as i64))) {
+                out.push_str(&client_line(&c));
+            }
+        }
+    }
+    Ok(Frame::Bulk(Bytes::from(out)))
+}
+
+/// `CLIENT HELP`: the subcommands implemented here, in Redis's words.
+fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(help_reply(
+        &argv[0],
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+        ],
+    ))
+}
+
+/// One client's line in Redis's `CLIENT LIST` format, newline included. Buffer fields Redis
+/// measures from its own allocations (argv-mem, rbs, tot-mem, ...) report what is known here.
+pub fn client_line(c: &ClientInfo) -> String {
+    let name = c.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let name = name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
+    let cmd = *c.last_cmd.lock().unwrap_or_else(|e| e.into_inner());
+    let idle_s = crate::util::now_ms().saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
+    let qbuf = c.query_buf.load(Ordering::Relaxed);
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+         qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf} \
+         events=r cmd={cmd} user=default redir=-1 resp={}\n",
+        c.id,
+        c.addr,
+        c.laddr,
+        c.fd.load(Ordering::Relaxed),
+        name,
+        c.created.elapsed().as_secs(),
+        idle_s,
+        c.db.load(Ordering::Relaxed),
+        c.resp.load(Ordering::Relaxed),
+    )
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::{Harness, bulk, err, int, ok};
+    use crate::resp::Frame;
+
+    fn text(f: Frame) -> String {
+        match f {
+            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("not a bulk: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn setname_getname_roundtrip_and_empty_name_clears() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["CLIENT", "GETNAME"]), Frame::Null);
+        assert_eq!(h.run(&["client", "setname", "worker-1"]), ok());
+        assert_eq!(h.run(&["CLIENT", "GETNAME"]), bulk("worker-1"));
+        assert_eq!(h.run(&["CLIENT", "SETNAME", ""]), ok());
+        assert_eq!(h.run(&["CLIENT", "GETNAME"]), Frame::Null);
+    }
+
+    #[test]
+    fn setname_rejects_spaces_newlines_and_non_ascii() {
+        let mut h = Harness::new();
+        for bad in ["a b", "a\nb", "é", "\x7f"] {
+            assert_eq!(
+                h.run(&["CLIENT", "SETNAME", bad]),
+                err("ERR Client names cannot contain spaces, newlines or special characters.")
+            );
+        }
+    }
+
+    #[test]
+    fn subcommand_errors_are_redis_texts() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["CLIENT"]), err("ERR wrong number of arguments for 'client' command"));
+        assert_eq!(h.run(&["CLIENT", "xyz"]), err("ERR unknown subcommand 'xyz'. Try CLIENT HELP."));
+        assert_eq!(h.run(&["client", "xyz"]), err("ERR unknown subcommand 'xyz'. Try CLIENT HELP."));
+        assert_eq!(h.run(&["CLIENT", "SETNAME"]), err("ERR wrong number of arguments for 'client|setname' command"));
+        assert_eq!(
+            h.run(&["CLIENT", "GETNAME", "x"]),
+            err("ERR wrong number of arguments for 'client|getname' command")
+        );
+        assert_eq!(h.run(&["CLIENT", "ID", "x"]), err("ERR wrong number of arguments for 'client|id' command"));
+        assert_eq!(h.run(&["CLIENT", "INFO", "x"]), err("ERR wrong number of arguments for 'client|info' command"));
+    }
+
+    #[test]
+    fn id_is_the_connection_id() {
+        let mut h = Harness::new();
+        let id = h.client.id as i64;
+        assert_eq!(h.run(&["CLIENT", "ID"]), int(id));
+    }
+
+    #[test]
+    fn info_line_has_redis_fields_in_order() {
+        let mut h = Harness::new();
+        h.run(&["CLIENT", "SETNAME", "me"]);
+        h.run(&["SELECT", "2"]);
+        let line = text(h.run(&["CLIENT", "INFO"]));
+        assert!(line.ends_with('\n') && !line.ends_with("\n\n"), "{line:?}");
+        let keys: Vec<&str> = line.trim_end().split(' ').map(|kv| kv.split_once('=').unwrap().0).collect();
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "addr",
+                "laddr",
+                "fd",
+                "name",
+                "age",
+                "idle",
+                "flags",
+                "db",
+                "sub",
+                "psub",
+                "ssub",
+                "multi",
+                "qbuf",
+                "qbuf-free",
+                "argv-mem",
+                "multi-mem",
+                "rbs",
+                "rbp",
+                "obl",
+                "oll",
+                "omem",
+                "tot-mem",
+                "events",
+                "cmd",
+                "user",
+                "redir",
+                "resp"
+            ]
+        );
+        assert!(line.starts_with(&format!("id={} addr=127.0.0.1:1 laddr=127.0.0.1:6379 ", h.client.id)), "{line}");
+        assert!(line.contains(" name=me ") && line.contains(" db=2 ") && line.contains(" flags=N "), "{line}");
+        assert!(line.contains(" cmd=client|info user=default redir=-1 resp=2\n"), "{line}");
+    }
+
+    #[test]
+    fn list_shows_every_client_and_filters_by_type_and_id() {
+        let mut h = Harness::new();
+        let other = h.shared.clients.register("127.0.0.1:2".into(), "127.0.0.1:6379".into());
+        let all = text(h.run(&["CLIENT", "LIST"]));
+        assert_eq!(all.lines().count(), 2);
+        assert!(all.contains("cmd=client|list"), "{all}");
+        assert_eq!(text(h.run(&["CLIENT", "LIST", "TYPE", "normal"])).lines().count(), 2);
+        assert_eq!(text(h.run(&["CLIENT", "LIST", "TYPE", "pubsub"])), "");
+        let only = text(h.run(&["CLIENT", "LIST", "ID", &other.id.to_string(), "999"]));
+        assert!(only.starts_with(&format!("id={} addr=127.0.0.1:2 ", other.id)) && only.lines().count() == 1);
+        assert!(only.contains(" cmd=NULL "), "{only}");
+        assert_eq!(h.run(&["CLIENT", "LIST", "TYPE", "xyz"]), err("ERR Unknown client type 'xyz'"));
+        assert_eq!(h.run(&["CLIENT", "LIST", "ID", "abc"]), err("ERR Invalid client ID"));
+        assert_eq!(h.run(&["CLIENT", "LIST", "ID"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["CLIENT", "LIST", "TYPE"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["CLIENT", "LIST", "foo", "bar"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn help_starts_with_redis_header() {
+        let mut h = Harness::new();
+        let Frame::Array(lines) = h.run(&["client", "help"]) else { panic!() };
+        assert_eq!(lines[0], Frame::simple("CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+        assert_eq!(lines.last(), Some(&Frame::simple("    Prints this help.")));
+    }
+}

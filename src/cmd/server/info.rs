@@ -1,0 +1,511 @@
+//! `INFO [section ...]`: the server's state as Redis prints it, `# Section` headers and `key:value`
+//! lines joined by CRLF, sections separated by an empty line. Memory and CPU figures come from
+//! `/proc`. Mirrors Redis's `genRedisInfoString` in `server.c`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::REDIS_VERSION;
+use crate::cmd::Ctx;
+use crate::error::Result;
+use crate::resp::Frame;
+use crate::state::Shared;
+
+/// Every section, in the order Redis prints them.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "latencystats",
+    "cluster",
+    "keyspace",
+];
+
+/// The sections `INFO` and `INFO default` print.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux target).
+const CLOCK_TICKS_PER_SEC: u64 = 100;
+
+/// `INFO [section ...]`: the named sections (case-insensitive; `default`, `all`, `everything`),
+/// the default ones without arguments; unknown names contribute nothing.
+pub fn info(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let mut wanted: Vec<&str> = Vec::new();
+    if argv.len() == 1 {
+        wanted.extend_from_slice(DEFAULT_SECTIONS);
+    }
+    for a in &argv[1..] {
+        let a = a.to_ascii_lowercase();
+        match &a[..] {
+            b"default" => wanted.extend_from_slice(DEFAULT_SECTIONS),
+            b"all" | b"everything" => wanted.extend_from_slice(SECTIONS),
+            name => wanted.extend(SECTIONS.iter().filter(|s| s.as_bytes() == name)),
+        }
+    }
+    let mut out = String::new();
+    for section in SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        section_text(ctx.shared, section, &mut out);
+    }
+    Ok(Frame::Bulk(Bytes::from(out)))
+}
+
+/// Append one section, header included.
+fn section_text(shared: &Shared, section: &str, out: &mut String) {
+    let (title, fields) = match section {
+        "server" => ("Server", server_fields(shared)),
+        "clients" => ("Clients", clients_fields(shared)),
+        "memory" => ("Memory", memory_fields(shared)),
+        "persistence" => ("Persistence", persistence_fields(shared)),
+        "stats" => ("Stats", stats_fields(shared)),
+        "replication" => ("Replication", replication_fields()),
+        "cpu" => ("CPU", cpu_fields()),
+        "modules" => ("Modules", Vec::new()),
+        "commandstats" => ("Commandstats", Vec::new()),
+        "errorstats" => ("Errorstats", errorstats_fields(shared)),
+        "latencystats" => ("Latencystats", Vec::new()),
+        "cluster" => ("Cluster", vec![("cluster_enabled".into(), "0".into())]),
+        _ => ("Keyspace", keyspace_fields(shared)),
+    };
+    let _ = write!(out, "# {title}\r\n");
+    for (k, v) in fields {
+        let _ = write!(out, "{k}:{v}\r\n");
+    }
+}
+
+/// A section's `name:value` lines.
+type Fields = Vec<(Cow<'static, str>, String)>;
+
+fn s(v: impl ToString) -> String {
+    v.to_string()
+}
+
+/// A 40-hex-digit id fixed for the life of the process (run_id, master_replid).
+fn random_hex40(salt: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    (0..3u64)
+        .map(|i| {
+            let mut h = state.build_hasher();
+            h.write_u64(salt ^ i ^ u64::from(std::process::id()));
+            format!("{:016x}", h.finish())
+        })
+        .collect::<String>()[..40]
+        .to_string()
+}
+
+fn run_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| random_hex40(1))
+}
+
+fn replid() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| random_hex40(2))
+}
+
+fn read_proc(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn server_fields(shared: &Shared) -> Fields {
+    let cfg = shared.config();
+    let uptime = shared.started.elapsed().as_secs();
+    let os = format!(
+        "{} {} {}",
+        read_proc("/proc/sys/kernel/ostype").trim(),
+        read_proc("/proc/sys/kernel/osrelease").trim(),
+        std::env::consts::ARCH
+    );
+    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    vec![
+        ("redis_version".into(), s(REDIS_VERSION)),
+        ("redis_git_sha1".into(), s("00000000")),
+        ("redis_git_dirty".into(), s(0)),
+        ("redis_build_id".into(), s(0)),
+        ("redis_mode".into(), s("standalone")),
+        ("os".into(), os),
+        ("arch_bits".into(), s(usize::BITS)),
+        ("monotonic_clock".into(), s("POSIX clock_gettime")),
+        ("multiplexing_api".into(), s("epoll")),
+        ("atomicvar_api".into(), s("c11-builtin")),
+        ("gcc_version".into(), s("0.0.0")),
+        ("process_id".into(), s(std::process::id())),
+        ("process_supervised".into(), s("no")),
+        ("run_id".into(), s(run_id())),
+        ("tcp_port".into(), s(cfg.port)),
+        ("server_time_usec".into(), s(now_us)),
+        ("uptime_in_seconds".into(), s(uptime)),
+        ("uptime_in_days".into(), s(uptime / 86400)),
+        ("hz".into(), s(cfg.hz)),
+        ("configured_hz".into(), s(cfg.hz)),
+        ("lru_clock".into(), s(crate::state::unix_secs() & ((1 << 24) - 1))),
+        ("executable".into(), exe),
+        ("config_file".into(), config_file),
+        ("io_threads_active".into(), s(0)),
+    ]
+}
+
+fn clients_fields(shared: &Shared) -> Fields {
+    vec![
+        ("connected_clients".into(), s(shared.clients.count())),
+        ("cluster_connections".into(), s(0)),
+        ("maxclients".into(), s(shared.config().maxclients)),
+        ("client_recent_max_input_buffer".into(), s(0)),
+        ("client_recent_max_output_buffer".into(), s(0)),
+        ("blocked_clients".into(), s(0)),
+        ("tracking_clients".into(), s(0)),
+        ("clients_in_timeout_table".into(), s(0)),
+    ]
+}
+
+/// A `/proc/self/status` or `/proc/meminfo` amount given in kB, in bytes.
+fn proc_kb(text: &str, field: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kb| kb.saturating_mul(1024))
+}
+
+/// Redis's `bytesToHuman`: `512B`, `2.19M`, `23.54G`.
+pub fn bytes_to_human(n: u64) -> String {
+    const UNITS: [(u64, &str); 5] = [(1 << 50, "P"), (1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
+fn memory_fields(shared: &Shared) -> Fields {
+    let status = read_proc("/proc/self/status");
+    let rss = proc_kb(&status, "VmRSS");
+    let peak = proc_kb(&status, "VmHWM").max(rss);
+    let total = proc_kb(&read_proc("/proc/meminfo"), "MemTotal");
+    let cfg = shared.config();
+    let peak_perc = if peak == 0 { 0.0 } else { rss as f64 * 100.0 / peak as f64 };
+    // The allocator is not instrumented: the resident set is the best measure of used memory.
+    vec![
+        ("used_memory".into(), s(rss)),
+        ("used_memory_human".into(), bytes_to_human(rss)),
+        ("used_memory_rss".into(), s(rss)),
+        ("used_memory_rss_human".into(), bytes_to_human(rss)),
+        ("used_memory_peak".into(), s(peak)),
+        ("used_memory_peak_human".into(), bytes_to_human(peak)),
+        ("used_memory_peak_perc".into(), format!("{peak_perc:.2}%")),
+        ("total_system_memory".into(), s(total)),
+        ("total_system_memory_human".into(), bytes_to_human(total)),
+        ("maxmemory".into(), s(cfg.maxmemory)),
+        ("maxmemory_human".into(), bytes_to_human(cfg.maxmemory)),
+        ("maxmemory_policy".into(), cfg.maxmemory_policy.clone()),
+        ("mem_fragmentation_ratio".into(), s("1.00")),
+        ("mem_allocator".into(), s("libc")),
+        ("lazyfree_pending_objects".into(), s(0)),
+        ("lazyfreed_objects".into(), s(0)),
+    ]
+}
+
+/// The AOF's lines of INFO persistence. The one place that reads AOF state for INFO: the rewrite
+/// work extends it with `Aof::info()` (rewrite in progress, sizes, last rewrite status).
+pub fn aof_fields(shared: &Shared) -> Fields {
+    let aof = shared.ks.aof();
+    let enabled = aof.is_some_and(|a| a.enabled());
+    let write_ok = aof.is_none_or(|a| a.write_error().is_none());
+    vec![
+        ("aof_enabled".into(), s(u8::from(enabled))),
+        ("aof_rewrite_in_progress".into(), s(0)),
+        ("aof_rewrite_scheduled".into(), s(0)),
+        ("aof_last_rewrite_time_sec".into(), s(-1)),
+        ("aof_current_rewrite_time_sec".into(), s(-1)),
+        ("aof_last_bgrewrite_status".into(), s("ok")),
+        ("aof_rewrites".into(), s(0)),
+        ("aof_rewrites_consecutive_failures".into(), s(0)),
+        ("aof_last_write_status".into(), s(if write_ok { "ok" } else { "err" })),
+        ("aof_last_cow_size".into(), s(0)),
+    ]
+}
+
+fn persistence_fields(shared: &Shared) -> Fields {
+    let mut f = vec![
+        ("loading".into(), s(u8::from(shared.ks.is_loading()))),
+        ("async_loading".into(), s(0)),
+        ("current_cow_peak".into(), s(0)),
+        ("current_cow_size".into(), s(0)),
+        ("current_cow_size_age".into(), s(0)),
+        ("current_fork_perc".into(), s("0.00")),
+        ("current_save_keys_processed".into(), s(0)),
+        ("current_save_keys_total".into(), s(0)),
+        ("rdb_changes_since_last_save".into(), s(0)),
+        ("rdb_bgsave_in_progress".into(), s(0)),
+        ("rdb_last_save_time".into(), s(shared.last_save_unix.load(Ordering::Relaxed))),
+        ("rdb_last_bgsave_status".into(), s("ok")),
+        ("rdb_last_bgsave_time_sec".into(), s(-1)),
+        ("rdb_current_bgsave_time_sec".into(), s(-1)),
+        ("rdb_saves".into(), s(0)),
+        ("rdb_last_cow_size".into(), s(0)),
+        ("rdb_last_load_keys_expired".into(), s(0)),
+        ("rdb_last_load_keys_loaded".into(), s(0)),
+    ];
+    f.extend(aof_fields(shared));
+    f.extend([("module_fork_in_progress".into(), s(0)), ("module_fork_last_cow_size".into(), s(0))]);
+    f
+}
+
+fn stats_fields(shared: &Shared) -> Fields {
+    let st = &shared.stats;
+    let get = |c: &std::sync::atomic::AtomicU64| s(c.load(Ordering::Relaxed));
+    let expired = (shared.ks.expired_keys() as u64).saturating_sub(st.expired_keys_base.load(Ordering::Relaxed));
+    let errors: u64 = st.error_replies.lock().unwrap_or_else(|e| e.into_inner()).values().sum();
+    vec![
+        ("total_connections_received".into(), get(&st.connections_received)),
+        ("total_commands_processed".into(), get(&st.commands_processed)),
+        ("instantaneous_ops_per_sec".into(), s(0)),
+        ("total_net_input_bytes".into(), get(&st.net_input_bytes)),
+        ("total_net_output_bytes".into(), get(&st.net_output_bytes)),
+        ("total_net_repl_input_bytes".into(), s(0)),
+        ("total_net_repl_output_bytes".into(), s(0)),
+        ("instantaneous_input_kbps".into(), s("0.00")),
+        ("instantaneous_output_kbps".into(), s("0.00")),
+        ("instantaneous_input_repl_kbps".into(), s("0.00")),
+        ("instantaneous_output_repl_kbps".into(), s("0.00")),
+        ("rejected_connections".into(), get(&st.rejected_connections)),
+        ("sync_full".into(), s(0)),
+        ("sync_partial_ok".into(), s(0)),
+        ("sync_partial_err".into(), s(0)),
+        ("expired_keys".into(), s(expired)),
+        ("expired_stale_perc".into(), s("0.00")),
+        ("expired_time_cap_reached_count".into(), s(0)),
+        ("evicted_keys".into(), s(0)),
+        ("evicted_clients".into(), s(0)),
+        ("keyspace_hits".into(), get(&st.keyspace_hits)),
+        ("keyspace_misses".into(), get(&st.keyspace_misses)),
+        ("pubsub_channels".into(), s(0)),
+        ("pubsub_patterns".into(), s(0)),
+        ("pubsubshard_channels".into(), s(0)),
+        ("latest_fork_usec".into(), s(0)),
+        ("total_forks".into(), s(0)),
+        ("migrate_cached_sockets".into(), s(0)),
+        ("tracking_total_keys".into(), s(0)),
+        ("tracking_total_items".into(), s(0)),
+        ("tracking_total_prefixes".into(), s(0)),
+        ("unexpected_error_replies".into(), s(0)),
+        ("total_error_replies".into(), s(errors)),
+        ("dump_payload_sanitizations".into(), s(0)),
+    ]
+}
+
+fn replication_fields() -> Fields {
+    vec![
+        ("role".into(), s("master")),
+        ("connected_slaves".into(), s(0)),
+        ("master_failover_state".into(), s("no-failover")),
+        ("master_replid".into(), s(replid())),
+        ("master_replid2".into(), "0".repeat(40)),
+        ("master_repl_offset".into(), s(0)),
+        ("second_repl_offset".into(), s(-1)),
+        ("repl_backlog_active".into(), s(0)),
+        ("repl_backlog_size".into(), s(1048576)),
+        ("repl_backlog_first_byte_offset".into(), s(0)),
+        ("repl_backlog_histlen".into(), s(0)),
+    ]
+}
+
+/// (user, system, children user, children system) CPU seconds of a `/proc/.../stat` text.
+fn cpu_times(stat: &str) -> [f64; 4] {
+    // Fields after the parenthesized command name: state is field 3; utime..cstime are 14..17.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest.split_whitespace().skip(11).take(4).map(|v| v.parse().unwrap_or(0)).collect();
+    let secs = |i: usize| f.get(i).copied().unwrap_or(0) as f64 / CLOCK_TICKS_PER_SEC as f64;
+    [secs(0), secs(1), secs(2), secs(3)]
+}
+
+fn cpu_fields() -> Fields {
+    let [user, sys, cuser, csys] = cpu_times(&read_proc("/proc/self/stat"));
+    let [muser, msys, _, _] = cpu_times(&read_proc(&format!("/proc/self/task/{}/stat", std::process::id())));
+    let f = |v: f64| format!("{v:.6}");
+    vec![
+        ("used_cpu_sys".into(), f(sys)),
+        ("used_cpu_user".into(), f(user)),
+        ("used_cpu_sys_children".into(), f(csys)),
+        ("used_cpu_user_children".into(), f(cuser)),
+        ("used_cpu_sys_main_thread".into(), f(msys)),
+        ("used_cpu_user_main_thread".into(), f(muser)),
+    ]
+}
+
+fn errorstats_fields(shared: &Shared) -> Fields {
+    let map = shared.stats.error_replies.lock().unwrap_or_else(|e| e.into_inner());
+    map.iter().map(|(code, n)| (format!("errorstat_{code}").into(), format!("count={n}"))).collect()
+}
+
+fn keyspace_fields(shared: &Shared) -> Fields {
+    (0..shared.ks.databases())
+        .filter_map(|db| {
+            let (keys, expires) = shared.ks.key_counts(db);
+            (keys > 0).then(|| (format!("db{db}").into(), format!("keys={keys},expires={expires},avg_ttl=0")))
+        })
+        .collect()
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::Harness;
+
+    fn info_text(h: &mut Harness, args: &[&str]) -> String {
+        let mut argv = vec!["INFO"];
+        argv.extend_from_slice(args);
+        match h.run(&argv) {
+            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("not a bulk: {other:?}"),
+        }
+    }
+
+    fn headers(text: &str) -> Vec<&str> {
+        text.split("\r\n").filter(|l| l.starts_with("# ")).collect()
+    }
+
+    fn field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+        text.split("\r\n").find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+    }
+
+    #[test]
+    fn default_info_has_redis_sections_in_order_separated_by_blank_lines() {
+        let mut h = Harness::new();
+        let text = info_text(&mut h, &[]);
+        assert_eq!(
+            headers(&text),
+            [
+                "# Server",
+                "# Clients",
+                "# Memory",
+                "# Persistence",
+                "# Stats",
+                "# Replication",
+                "# CPU",
+                "# Modules",
+                "# Errorstats",
+                "# Cluster",
+                "# Keyspace"
+            ]
+        );
+        assert!(text.starts_with("# Server\r\nredis_version:7.0.15\r\n"), "{text}");
+        assert!(text.contains("\r\n\r\n# Clients\r\nconnected_clients:1\r\n"), "{text}");
+        assert!(text.ends_with("# Keyspace\r\n"), "{text:?}");
+        assert_eq!(info_text(&mut h, &["default"]).len() / 100, text.len() / 100);
+    }
+
+    #[test]
+    fn all_and_everything_add_commandstats_and_latencystats() {
+        let mut h = Harness::new();
+        for arg in ["all", "EVERYTHING"] {
+            let text = info_text(&mut h, &[arg]);
+            assert_eq!(headers(&text).len(), 13, "{arg}");
+            assert!(text.contains("# Commandstats\r\n") && text.contains("# Latencystats\r\n"));
+        }
+    }
+
+    #[test]
+    fn sections_are_case_insensitive_in_fixed_order_and_unknown_is_empty() {
+        let mut h = Harness::new();
+        let text = info_text(&mut h, &["CPU", "clients"]);
+        assert_eq!(headers(&text), ["# Clients", "# CPU"]);
+        assert!(text.contains("clients_in_timeout_table:0\r\n\r\n# CPU\r\nused_cpu_sys:"), "{text}");
+        assert_eq!(info_text(&mut h, &["nosuch"]), "");
+        assert_eq!(headers(&info_text(&mut h, &["server", "nosuch"])), ["# Server"]);
+    }
+
+    #[test]
+    fn keyspace_lists_non_empty_databases_with_expires() {
+        let mut h = Harness::new();
+        h.run(&["SET", "a", "1"]);
+        h.run(&["SET", "b", "1", "EX", "100"]);
+        h.run(&["SELECT", "5"]);
+        h.run(&["SET", "c", "1"]);
+        assert_eq!(
+            info_text(&mut h, &["keyspace"]),
+            "# Keyspace\r\ndb0:keys=2,expires=1,avg_ttl=0\r\ndb5:keys=1,expires=0,avg_ttl=0\r\n"
+        );
+    }
+
+    #[test]
+    fn server_memory_persistence_replication_fields() {
+        let mut h = Harness::new();
+        let text = info_text(&mut h, &["server", "memory", "persistence", "replication", "cluster"]);
+        assert_eq!(field(&text, "redis_mode"), Some("standalone"));
+        assert_eq!(field(&text, "process_id"), Some(std::process::id().to_string().as_str()));
+        assert_eq!(field(&text, "tcp_port"), Some("6379"));
+        assert_eq!(field(&text, "arch_bits"), Some("64"));
+        let rss: u64 = field(&text, "used_memory_rss").unwrap().parse().unwrap();
+        assert!(rss > 1 << 20, "a real measurement: {rss}");
+        assert_eq!(field(&text, "maxmemory_policy"), Some("noeviction"));
+        assert_eq!(field(&text, "loading"), Some("0"));
+        assert_eq!(field(&text, "aof_enabled"), Some("0"));
+        assert_eq!(field(&text, "aof_last_write_status"), Some("ok"));
+        assert_eq!(field(&text, "aof_last_bgrewrite_status"), Some("ok"));
+        assert_eq!(field(&text, "role"), Some("master"));
+        assert_eq!(field(&text, "connected_slaves"), Some("0"));
+        assert_eq!(field(&text, "cluster_enabled"), Some("0"));
+        assert_eq!(field(&text, "master_replid").map(str::len), Some(40));
+    }
+
+    #[test]
+    fn stats_count_commands_hits_misses_and_errors() {
+        let mut h = Harness::new();
+        h.run(&["SET", "a", "1"]);
+        h.run(&["GET", "a"]);
+        h.run(&["GET", "nope"]);
+        h.run(&["NOSUCHCMD"]);
+        h.run(&["SET", "a"]);
+        let text = info_text(&mut h, &["stats", "errorstats"]);
+        assert_eq!(field(&text, "total_commands_processed"), Some("6"));
+        assert_eq!(field(&text, "keyspace_hits"), Some("1"));
+        assert_eq!(field(&text, "keyspace_misses"), Some("1"));
+        assert_eq!(field(&text, "total_error_replies"), Some("2"));
+        assert_eq!(field(&text, "errorstat_ERR"), Some("count=2"));
+        assert_eq!(field(&text, "expired_keys"), Some("0"));
+    }
+
+    #[test]
+    fn cpu_times_parse_proc_stat_after_the_command_name() {
+        let stat = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 250 75 3 4 20 0";
+        assert_eq!(cpu_times(stat), [2.5, 0.75, 0.03, 0.04]);
+        assert_eq!(cpu_times("garbage"), [0.0; 4]);
+    }
+
+    #[test]
+    fn bytes_to_human_matches_redis() {
+        assert_eq!(bytes_to_human(0), "0B");
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(2301144), "2.19M");
+        assert_eq!(bytes_to_human(25276514304), "23.54G");
+    }
+}

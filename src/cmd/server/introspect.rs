@@ -1,0 +1,266 @@
+//! `COMMAND`: the command table as Redis 7.0 describes it (`COMMAND`, `COUNT`, `INFO`, `DOCS`,
+//! `LIST`, `GETKEYS`). Every reply is built from the rows of [`crate::cmd::COMMANDS`] and the
+//! documentation in [`docs`]. Mirrors the COMMAND half of Redis's `server.c`.
+
+use bytes::Bytes;
+
+use super::{SubSpec, client::CLIENT_SUBS, config::CONFIG_SUBS, docs::docs, help_reply, run_subcommand};
+use crate::cmd::{COMMANDS, CommandSpec, Ctx, is_opt, lookup};
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+
+pub(super) static COMMAND_SUBS: &[SubSpec] = &[
+    SubSpec { name: "command|count", arity: 2, handler: command_count },
+    SubSpec { name: "command|docs", arity: -2, handler: command_docs },
+    SubSpec { name: "command|info", arity: -2, handler: command_info },
+    SubSpec { name: "command|list", arity: -2, handler: command_list },
+    SubSpec { name: "command|getkeys", arity: -4, handler: command_getkeys },
+    SubSpec { name: "command|help", arity: 2, handler: command_help },
+];
+
+/// `COMMAND [COUNT|DOCS|INFO|LIST|GETKEYS|HELP ...]`: without a subcommand, every command's
+/// description.
+pub fn command(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    if argv.len() == 1 {
+        return Ok(Frame::Array(COMMANDS.iter().map(command_entry).collect()));
+    }
+    run_subcommand(ctx, argv, COMMAND_SUBS)
+}
+
+fn simple_list(items: &[&str]) -> Frame {
+    Frame::Array(items.iter().map(|s| Frame::Simple(Bytes::from(s.to_string()))).collect())
+}
+
+/// Redis 7.0's ten-field description of a command: name, arity, flags, first key, last key, key
+/// step, ACL categories, tips, key specs, subcommands (the last three empty here).
+pub fn command_entry(spec: &CommandSpec) -> Frame {
+    let (first, last, step) = spec.keys;
+    Frame::Array(vec![
+        Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
+        Frame::Integer(i64::from(spec.arity)),
+        simple_list(spec.flags),
+        Frame::Integer(i64::from(first)),
+        Frame::Integer(i64::from(last)),
+        Frame::Integer(i64::from(step)),
+        simple_list(spec.acl),
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+        Frame::Array(vec![]),
+    ])
+}
+
+/// `COMMAND COUNT`: the number of commands.
+fn command_count(_ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    Ok(Frame::Integer(COMMANDS.len() as i64))
+}
+
+/// `COMMAND INFO [command-name ...]`: each named command's description, nil for unknown names;
+/// every command's without names.
+fn command_info(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    if argv.len() == 2 {
+        return Ok(Frame::Array(COMMANDS.iter().map(command_entry).collect()));
+    }
+    Ok(Frame::Array(argv[2..].iter().map(|n| lookup(n).map_or(Frame::Null, command_entry)).collect()))
+}
+
+/// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands (unknown
+/// names are skipped), of every command without names.
+fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let specs: Vec<&CommandSpec> =
+        if argv.len() == 2 { COMMANDS.iter().collect() } else { argv[2..].iter().filter_map(|n| lookup(n)).collect() };
+    let mut out = Vec::with_capacity(specs.len() * 2);
+    for spec in specs {
+        if let Some(doc) = docs().get(spec.name) {
+            out.push(Frame::Bulk(Bytes::from_static(spec.name.as_bytes())));
+            out.push(doc.clone());
+        }
+    }
+    Ok(Frame::Array(out))
+}
+
+/// Every command name, subcommands (`client|list`) included, with the command's ACL categories
+/// (subcommands carry none here).
+fn all_names() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+    let subs = [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS].into_iter().flatten().map(|s| (s.name, &[][..]));
+    COMMANDS.iter().map(|c| (c.name, c.acl)).chain(subs)
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`: command names.
+fn command_list(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let names: Vec<&str> = match argv {
+        [_, _] => all_names().map(|(n, _)| n).collect(),
+        [_, _, f, kind, value] if is_opt(f, "FILTERBY") => {
+            if is_opt(kind, "MODULE") {
+                Vec::new()
+            } else if is_opt(kind, "ACLCAT") {
+                let want = |a: &&str| a.trim_start_matches('@').as_bytes().eq_ignore_ascii_case(value);
+                all_names().filter(|(_, acl)| acl.iter().any(want)).map(|(n, _)| n).collect()
+            } else if is_opt(kind, "PATTERN") {
+                all_names()
+                    .filter(|(n, _)| crate::util::glob_match(value, n.as_bytes(), true))
+                    .map(|(n, _)| n)
+                    .collect()
+            } else {
+                return Err(Error::Syntax);
+            }
+        }
+        _ => return Err(Error::Syntax),
+    };
+    Ok(Frame::Array(names.into_iter().map(|n| Frame::Bulk(Bytes::from_static(n.as_bytes()))).collect()))
+}
+
+/// `COMMAND GETKEYS command [arg ...]`: the keys of a full command, from its key positions.
+fn command_getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let cmd = &argv[2..];
+    let spec = lookup(&cmd[0]).ok_or_else(|| Error::err("Invalid command specified"))?;
+    let (first, last, step) = spec.keys;
+    if first <= 0 {
+        return Err(Error::err("The command has no key arguments"));
+    }
+    if !spec.arity_ok(cmd.len()) {
+        return Err(Error::err("Invalid number of arguments specified for command"));
+    }
+    let argc = cmd.len() as i64;
+    let last = if last < 0 { argc + i64::from(last) } else { i64::from(last) };
+    let step = usize::try_from(step.max(1)).unwrap_or(1);
+    let keys = (i64::from(first)..=last.min(argc - 1))
+        .step_by(step)
+        .filter_map(|i| usize::try_from(i).ok().and_then(|i| cmd.get(i)))
+        .map(|k| Frame::Bulk(k.clone()))
+        .collect();
+    Ok(Frame::Array(keys))
+}
+
+/// `COMMAND HELP`.
+fn command_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(help_reply(
+        &argv[0],
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    ))
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::cmd::testing::{Harness, arr, bulk, err, int};
+
+    fn simple(s: &str) -> Frame {
+        Frame::Simple(Bytes::from(s.to_string()))
+    }
+
+    fn get_entry() -> Frame {
+        arr(vec![
+            bulk("get"),
+            int(2),
+            arr(vec![simple("readonly"), simple("fast")]),
+            int(1),
+            int(1),
+            int(1),
+            arr(vec![simple("@read"), simple("@string"), simple("@fast")]),
+            arr(vec![]),
+            arr(vec![]),
+            arr(vec![]),
+        ])
+    }
+
+    #[test]
+    fn command_lists_every_row_in_the_ten_field_format() {
+        let mut h = Harness::new();
+        let Frame::Array(all) = h.run(&["COMMAND"]) else { panic!() };
+        assert_eq!(all.len(), COMMANDS.len());
+        assert!(all.contains(&get_entry()));
+        assert!(all.iter().all(|e| matches!(e, Frame::Array(f) if f.len() == 10)));
+        assert_eq!(h.run(&["COMMAND", "COUNT"]), int(COMMANDS.len() as i64));
+        assert_eq!(h.run(&["COMMAND", "COUNT", "x"]), err("ERR wrong number of arguments for 'command|count' command"));
+    }
+
+    #[test]
+    fn command_info_describes_named_commands_and_nil_for_unknown() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["COMMAND", "INFO", "GET"]), arr(vec![get_entry()]));
+        assert_eq!(h.run(&["COMMAND", "INFO", "nosuch", "get"]), arr(vec![Frame::Null, get_entry()]));
+        let Frame::Array(all) = h.run(&["COMMAND", "INFO"]) else { panic!() };
+        assert_eq!(all.len(), COMMANDS.len());
+    }
+
+    #[test]
+    fn command_docs_gives_redis_documentation_with_arguments() {
+        let mut h = Harness::new();
+        let key_arg = arr(vec![bulk("name"), bulk("key"), bulk("type"), bulk("key"), bulk("key_spec_index"), int(0)]);
+        let doc = arr(vec![
+            bulk("summary"),
+            bulk("Get the value of a key"),
+            bulk("since"),
+            bulk("1.0.0"),
+            bulk("group"),
+            bulk("string"),
+            bulk("complexity"),
+            bulk("O(1)"),
+            bulk("arguments"),
+            arr(vec![key_arg]),
+        ]);
+        assert_eq!(h.run(&["COMMAND", "DOCS", "get", "nosuch"]), arr(vec![bulk("get"), doc]));
+        let Frame::Array(all) = h.run(&["COMMAND", "DOCS"]) else { panic!() };
+        assert_eq!(all.len(), COMMANDS.len() * 2, "every command has docs");
+    }
+
+    #[test]
+    fn command_list_names_commands_and_filters() {
+        let mut h = Harness::new();
+        let Frame::Array(all) = h.run(&["COMMAND", "LIST"]) else { panic!() };
+        assert!(all.contains(&bulk("get")) && all.contains(&bulk("client|list")));
+        assert_eq!(
+            h.run(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "client|*name"]),
+            arr(vec![bulk("client|setname"), bulk("client|getname")])
+        );
+        let Frame::Array(conn) = h.run(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "connection"]) else { panic!() };
+        assert!(conn.contains(&bulk("ping")) && !conn.contains(&bulk("get")));
+        assert_eq!(h.run(&["COMMAND", "LIST", "FILTERBY", "MODULE", "x"]), arr(vec![]));
+        assert_eq!(h.run(&["COMMAND", "LIST", "FILTERBY", "xyz", "a"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["COMMAND", "LIST", "x"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn command_getkeys_uses_key_positions() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "mset", "a", "1", "b", "2"]), arr(vec![bulk("a"), bulk("b")]));
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "SET", "k", "v", "EX", "1"]), arr(vec![bulk("k")]));
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "del", "a", "b", "c"]), arr(vec![bulk("a"), bulk("b"), bulk("c")]));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYS", "get", "a", "b"]),
+            err("ERR Invalid number of arguments specified for command")
+        );
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "nosuch", "a"]), err("ERR Invalid command specified"));
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "ping", "a", "b"]), err("ERR The command has no key arguments"));
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "ping", "x"]), err("ERR The command has no key arguments"));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYS", "get"]),
+            err("ERR wrong number of arguments for 'command|getkeys' command")
+        );
+    }
+
+    #[test]
+    fn command_unknown_subcommand_and_help() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["COMMAND", "xyz"]), err("ERR unknown subcommand 'xyz'. Try COMMAND HELP."));
+        let Frame::Array(lines) = h.run(&["COMMAND", "HELP"]) else { panic!() };
+        assert_eq!(lines[0], simple("COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    }
+}
