@@ -206,7 +206,8 @@ impl Config {
                 self.appendfilename = v.into()
             }
             "appendfsync" => {
-                self.appendfsync = v.parse().map_err(|_| "argument(s) must be one of the following: everysec, always, no")?
+                self.appendfsync =
+                    v.parse().map_err(|_| "argument(s) must be one of the following: everysec, always, no")?
             }
             "databases" => {
                 let n: usize = num(v)?;
@@ -230,7 +231,10 @@ impl Config {
             "maxmemory-policy" => {
                 let p = v.to_ascii_lowercase();
                 if !Self::MAXMEMORY_POLICIES.contains(&p.as_str()) {
-                    return Err(format!("argument(s) must be one of the following: {}", Self::MAXMEMORY_POLICIES.join(", ")));
+                    return Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        Self::MAXMEMORY_POLICIES.join(", ")
+                    ));
                 }
                 self.maxmemory_policy = p
             }
@@ -242,12 +246,30 @@ impl Config {
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = parse_memory(v)?,
             "worker-threads" => self.worker_threads = num(v)?,
             // Accepted for compatibility with stock redis.conf files; no effect here.
-            "daemonize" | "supervised" | "pidfile" | "io-threads" | "io-threads-do-reads" | "tcp-backlog"
-            | "unixsocket" | "unixsocketperm" | "always-show-logo" | "set-proc-title" | "dbfilename"
-            | "rdbcompression" | "rdbchecksum" | "stop-writes-on-bgsave-error" | "aof-use-rdb-preamble"
-            | "aof-timestamp-enabled" | "no-appendfsync-on-rewrite" | "lazyfree-lazy-eviction"
-            | "lazyfree-lazy-expire" | "lazyfree-lazy-server-del" | "replica-lazy-flush"
-            | "lazyfree-lazy-user-del" | "appenddirname" | "syslog-enabled" => {}
+            "daemonize"
+            | "supervised"
+            | "pidfile"
+            | "io-threads"
+            | "io-threads-do-reads"
+            | "tcp-backlog"
+            | "unixsocket"
+            | "unixsocketperm"
+            | "always-show-logo"
+            | "set-proc-title"
+            | "dbfilename"
+            | "rdbcompression"
+            | "rdbchecksum"
+            | "stop-writes-on-bgsave-error"
+            | "aof-use-rdb-preamble"
+            | "aof-timestamp-enabled"
+            | "no-appendfsync-on-rewrite"
+            | "lazyfree-lazy-eviction"
+            | "lazyfree-lazy-expire"
+            | "lazyfree-lazy-server-del"
+            | "replica-lazy-flush"
+            | "lazyfree-lazy-user-del"
+            | "appenddirname"
+            | "syslog-enabled" => {}
             _ => return Err(format!("Bad directive or wrong number of arguments ('{name}')")),
         }
         Ok(())
@@ -437,8 +459,21 @@ mod tests {
 
     #[test]
     fn accepts_the_flags_redis_server_is_started_with() {
-        let c = cli(&["--port", "7000", "--bind", "127.0.0.1", "--dir", "/tmp", "--appendonly", "yes", "--appendfsync", "always", "--save", ""])
-            .unwrap();
+        let c = cli(&[
+            "--port",
+            "7000",
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            "/tmp",
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "always",
+            "--save",
+            "",
+        ])
+        .unwrap();
         assert_eq!(c.port, 7000);
         assert!(c.appendonly);
         assert_eq!(c.appendfsync, FsyncPolicy::Always);

@@ -13,7 +13,9 @@ fn pipelined_requests_get_their_replies_in_order() {
     let mut c = s.raw();
     let mut req = Vec::new();
     for i in 0..100 {
-        req.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n$2\r\nk{}\r\n${}\r\n{}\r\n", i % 10, i.to_string().len(), i).as_bytes());
+        req.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n$2\r\nk{}\r\n${}\r\n{}\r\n", i % 10, i.to_string().len(), i).as_bytes(),
+        );
         req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$2\r\nk{}\r\n", i % 10).as_bytes());
     }
     c.send(&req);
@@ -61,7 +63,9 @@ fn huge_declared_lengths_and_garbage_do_not_hurt_other_clients() {
     let s = Server::start(&[]);
     let mut good = s.raw();
     let mut abusers = Vec::new();
-    for payload in [&b"*999999999\r\n"[..], b"*1\r\n$2000000000\r\n", b"*2\r\n$3\r\nSET\r\n$100000\r\nabc", b"\x00\xff\x13garbage"] {
+    for payload in
+        [&b"*999999999\r\n"[..], b"*1\r\n$2000000000\r\n", b"*2\r\n$3\r\nSET\r\n$100000\r\nabc", b"\x00\xff\x13garbage"]
+    {
         let mut c = s.raw();
         c.send(payload);
         abusers.push(c);

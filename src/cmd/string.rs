@@ -212,7 +212,9 @@ pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `MGET key [key ...]`: a key that is missing or not a string gives nil.
 pub fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    Ok(Frame::Array(argv[1..].iter().map(|k| bulk_or_null(ctx.read(k, |e| e.and_then(|e| e.string_bytes())))).collect()))
+    Ok(Frame::Array(
+        argv[1..].iter().map(|k| bulk_or_null(ctx.read(k, |e| e.and_then(|e| e.string_bytes())))).collect(),
+    ))
 }
 
 /// `GETDEL key`

@@ -65,7 +65,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("decr", 2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::decr),
     row!("incrby", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::incrby),
     row!("decrby", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::decrby),
-    row!("incrbyfloat", 3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@string", "@fast"], string::incrbyfloat),
+    row!(
+        "incrbyfloat",
+        3,
+        ["write", "denyoom", "fast"],
+        (1, 1, 1),
+        ["@write", "@string", "@fast"],
+        string::incrbyfloat
+    ),
     // lists
     row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
     row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),
@@ -112,15 +119,43 @@ pub static COMMANDS: &[CommandSpec] = &[
     // connection and server
     row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),
     row!("echo", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::echo),
-    row!("quit", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), ["@fast", "@connection"], server::quit),
+    row!(
+        "quit",
+        -1,
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@connection"],
+        server::quit
+    ),
     row!("select", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::select),
-    row!("hello", -1, ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], (0, 0, 0), ["@fast", "@connection"], server::hello),
+    row!(
+        "hello",
+        -1,
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@connection"],
+        server::hello
+    ),
     row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),
     row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),
     row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
     row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
-    row!("bgrewriteaof", 1, ["admin", "noscript", "no_async_loading"], (0, 0, 0), ["@admin", "@slow", "@dangerous"], server::bgrewriteaof),
-    row!("shutdown", -1, ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], (0, 0, 0), ["@admin", "@slow", "@dangerous"], server::shutdown),
+    row!(
+        "bgrewriteaof",
+        1,
+        ["admin", "noscript", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        server::bgrewriteaof
+    ),
+    row!(
+        "shutdown",
+        -1,
+        ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        server::shutdown
+    ),
 ];

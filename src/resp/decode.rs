@@ -117,9 +117,7 @@ fn expected_dollar(got: u8) -> &'static str {
     // Protocol error texts are static; the offending byte is one of 256, so intern them.
     static TEXTS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     TEXTS.get_or_init(|| {
-        (0..=255u8)
-            .map(|b| &*Box::leak(format!("expected '$', got '{}'", b as char).into_boxed_str()))
-            .collect()
+        (0..=255u8).map(|b| &*Box::leak(format!("expected '$', got '{}'", b as char).into_boxed_str())).collect()
     })[got as usize]
 }
 

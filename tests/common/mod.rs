@@ -209,7 +209,11 @@ impl Raw {
                     return self.buf.drain(..n).collect();
                 }
             }
-            assert!(self.fill(), "connection closed or timed out; got so far: {:?}", String::from_utf8_lossy(&self.buf));
+            assert!(
+                self.fill(),
+                "connection closed or timed out; got so far: {:?}",
+                String::from_utf8_lossy(&self.buf)
+            );
         }
     }
 
