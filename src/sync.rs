@@ -34,3 +34,58 @@ pub fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 pub fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Deliberate protocol breakages, switched on only by the loom models' `should_panic` variants to
+/// show that each model catches the bug it is about. Outside `--features loom` every switch is a
+/// constant `false` and compiles away.
+pub mod fault {
+    /// A protocol step that a model can break.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// INCR's fast path pushes its AOF record after releasing the key's stripe.
+        IncrLogOutsideLock,
+        /// SET pushes its AOF record after releasing the key's stripe.
+        SetLogOutsideLock,
+        /// A list push ignores the `dead` mark of a list that was removed from the keyspace.
+        ListIgnoreDead,
+        /// A list push pushes its AOF record after releasing the list's lock.
+        ListLogOutsideLock,
+        /// Active expiry removes the key without re-checking its expiry under the stripe lock.
+        ExpireNoRecheck,
+        /// The AOF writer publishes the durable watermark before the data is flushed.
+        DurableBeforeFlush,
+        /// A durability waiter checks the watermark before registering its waker (lost wake-up).
+        WaiterCheckBeforeRegister,
+        /// The AOF writer checks the queue after announcing it will park, without re-checking (lost wake-up).
+        WriterParkWithoutRecheck,
+        /// A rewrite's marker is pushed after the snapshot instead of with every stripe held.
+        RewriteMarkerOutsideLock,
+    }
+
+    #[cfg(feature = "loom")]
+    std::thread_local! {
+        // loom runs every modeled thread on the test's own OS thread, so a std thread-local set by
+        // the test is seen by all of them, and tests running in parallel do not see each other's.
+        static ACTIVE: std::cell::Cell<Option<Fault>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Whether `f` is switched on (always false outside loom builds).
+    #[inline(always)]
+    pub fn on(f: Fault) -> bool {
+        #[cfg(feature = "loom")]
+        {
+            ACTIVE.with(|a| a.get() == Some(f))
+        }
+        #[cfg(not(feature = "loom"))]
+        {
+            let _ = f;
+            false
+        }
+    }
+
+    /// Switch `f` on for the current test thread (loom builds only).
+    #[cfg(feature = "loom")]
+    pub fn inject(f: Option<Fault>) {
+        ACTIVE.with(|a| a.set(f));
+    }
+}

@@ -11,6 +11,7 @@ use crate::db::{Entry, Kind, Value};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Ordering;
+use crate::sync::fault::Fault;
 use crate::util::{format_f64, parse_f64};
 
 /// Largest string value (Redis's 512 MB limit; proto-max-bulk-len).
@@ -152,9 +153,11 @@ fn set_generic(
     };
     w.insert(key.clone(), Entry::string(copy(val), at));
     match expire {
-        ExpireOpt::At(at) => w.log(&[b"SET", key, val, b"PXAT", &ms_text(at)]),
-        ExpireOpt::KeepTtl if old_ttl != 0 => w.log(&[b"SET", key, val, b"PXAT", &ms_text(old_ttl)]),
-        _ => w.log(&[b"SET", key, val]),
+        ExpireOpt::At(at) => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(at)]),
+        ExpireOpt::KeepTtl if old_ttl != 0 => {
+            w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(old_ttl)])
+        }
+        _ => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val]),
     }
     Ok((true, old))
 }
@@ -429,7 +432,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         });
         if let Some(r) = fast {
             let v = r.map_err(|_| Error::Overflow)?;
-            w.log(&[b"INCRBY", key, &delta_text]);
+            w.log_or_fault(Fault::IncrLogOutsideLock, &[b"INCRBY", key, &delta_text]);
             return Ok(v);
         }
     }

@@ -167,7 +167,8 @@ impl Keyspace {
             if self.physical(db) != phys {
                 continue;
             }
-            let hit = w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
+            let hit = crate::sync::fault::on(crate::sync::fault::Fault::ExpireNoRecheck)
+                || w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
             if hit {
                 w.map().remove(&key);
                 w.log(&[b"DEL", &key]);
@@ -263,6 +264,16 @@ impl<'a> WriteLock<'a> {
     /// Push this write's AOF record (in this write's database) while the stripe is held.
     pub fn log(&self, argv: &[&[u8]]) {
         self.log_in(self.db, argv)
+    }
+
+    /// Push this write's record, or (only when a loom model injects `fault`) release the stripes
+    /// first and push it after: the broken protocol the models must catch.
+    pub fn log_or_fault(mut self, fault: crate::sync::fault::Fault, argv: &[&[u8]]) {
+        if crate::sync::fault::on(fault) {
+            self._guards.clear();
+            crate::sync::thread::yield_now();
+        }
+        self.log(argv);
     }
 
     /// Push an AOF record for another database (MOVE, COPY ... DB).
