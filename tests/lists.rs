@@ -16,18 +16,12 @@ fn list_replies_match_redis_bytes() {
     let mut c = s.raw();
     assert_eq!(c.cmds(&["RPUSH", "l", "a", "b", "c"]), b":3\r\n");
     assert_eq!(c.cmds(&["LPUSH", "l", "z"]), b":4\r\n");
-    assert_eq!(
-        c.cmds(&["LRANGE", "l", "0", "-1"]),
-        b"*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
-    );
+    assert_eq!(c.cmds(&["LRANGE", "l", "0", "-1"]), b"*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
     assert_eq!(c.cmds(&["LPOP", "l", "0"]), b"*0\r\n");
     assert_eq!(c.cmds(&["LPOP", "missing", "0"]), b"*-1\r\n");
     assert_eq!(c.cmds(&["RPOP", "missing", "2"]), b"*-1\r\n");
     assert_eq!(c.cmds(&["LPOP", "missing"]), b"$-1\r\n");
-    assert_eq!(
-        c.cmds(&["LPOP", "l", "-1"]),
-        b"-ERR value is out of range, must be positive\r\n"
-    );
+    assert_eq!(c.cmds(&["LPOP", "l", "-1"]), b"-ERR value is out of range, must be positive\r\n");
     assert_eq!(c.cmds(&["LPOS", "l", "a", "COUNT", "0"]), b"*1\r\n:1\r\n");
     assert_eq!(c.cmds(&["LPOS", "missing", "a", "COUNT", "0"]), b"*0\r\n");
     assert_eq!(c.cmds(&["LPOS", "l", "zz"]), b"$-1\r\n");
@@ -36,32 +30,17 @@ fn list_replies_match_redis_bytes() {
         &b"-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
            or use negative to start from the end of the list\r\n"[..]
     );
-    assert_eq!(
-        c.cmds(&["LSET", "missing", "0", "v"]),
-        b"-ERR no such key\r\n"
-    );
-    assert_eq!(
-        c.cmds(&["LSET", "l", "9", "v"]),
-        b"-ERR index out of range\r\n"
-    );
+    assert_eq!(c.cmds(&["LSET", "missing", "0", "v"]), b"-ERR no such key\r\n");
+    assert_eq!(c.cmds(&["LSET", "l", "9", "v"]), b"-ERR index out of range\r\n");
     assert_eq!(c.cmds(&["LINSERT", "l", "BEFORE", "zz", "v"]), b":-1\r\n");
-    assert_eq!(
-        c.cmds(&["LINSERT", "missing", "BEFORE", "a", "v"]),
-        b":0\r\n"
-    );
+    assert_eq!(c.cmds(&["LINSERT", "missing", "BEFORE", "a", "v"]), b":0\r\n");
     assert_eq!(c.cmds(&["SET", "s", "x"]), b"+OK\r\n");
     assert_eq!(
         c.cmds(&["LMOVE", "l", "s", "LEFT", "RIGHT"]),
         b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
     );
-    assert_eq!(
-        c.cmds(&["LMOVE", "l", "l", "LEFT", "RIGHT"]),
-        b"$1\r\nz\r\n"
-    );
-    assert_eq!(
-        c.cmds(&["LPOP", "l", "10"]),
-        b"*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nz\r\n"
-    );
+    assert_eq!(c.cmds(&["LMOVE", "l", "l", "LEFT", "RIGHT"]), b"$1\r\nz\r\n");
+    assert_eq!(c.cmds(&["LPOP", "l", "10"]), b"*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nz\r\n");
     // The emptied list is gone: the key is free for a string.
     assert_eq!(c.cmds(&["GET", "l"]), b"$-1\r\n");
     assert_eq!(c.cmds(&["SET", "l", "v", "NX"]), b"+OK\r\n");
@@ -104,20 +83,11 @@ fn assert_fifo_per_producer(seq: &[String]) {
 }
 
 /// Pop with `LPOP key count` until the producers are done and the list is drained.
-fn consume(
-    mut c: redis::Connection,
-    key: &'static str,
-    done: Arc<AtomicBool>,
-    count: usize,
-) -> Vec<String> {
+fn consume(mut c: redis::Connection, key: &'static str, done: Arc<AtomicBool>, count: usize) -> Vec<String> {
     let mut got = Vec::new();
     loop {
         let finished = done.load(Ordering::SeqCst);
-        let batch: Option<Vec<String>> = redis::cmd("LPOP")
-            .arg(key)
-            .arg(count)
-            .query(&mut c)
-            .unwrap();
+        let batch: Option<Vec<String>> = redis::cmd("LPOP").arg(key).arg(count).query(&mut c).unwrap();
         match batch {
             Some(b) => got.extend(b),
             None if finished => return got,
@@ -146,19 +116,11 @@ fn concurrent_rpush_and_lpop_lose_nothing_duplicate_nothing_and_keep_each_produc
                 while n < PER_PRODUCER {
                     // Mix single and variadic pushes.
                     if n % 5 == 0 && n + 1 < PER_PRODUCER {
-                        let _: i64 = redis::cmd("RPUSH")
-                            .arg("q")
-                            .arg(token(p, n))
-                            .arg(token(p, n + 1))
-                            .query(&mut c)
-                            .unwrap();
+                        let _: i64 =
+                            redis::cmd("RPUSH").arg("q").arg(token(p, n)).arg(token(p, n + 1)).query(&mut c).unwrap();
                         n += 2;
                     } else {
-                        let _: i64 = redis::cmd("RPUSH")
-                            .arg("q")
-                            .arg(token(p, n))
-                            .query(&mut c)
-                            .unwrap();
+                        let _: i64 = redis::cmd("RPUSH").arg("q").arg(token(p, n)).query(&mut c).unwrap();
                         n += 1;
                     }
                 }
@@ -177,12 +139,7 @@ fn concurrent_rpush_and_lpop_lose_nothing_duplicate_nothing_and_keep_each_produc
         all.extend(got);
     }
     let mut c = s.client();
-    let rest: Vec<String> = redis::cmd("LRANGE")
-        .arg("q")
-        .arg(0)
-        .arg(-1)
-        .query(&mut c)
-        .unwrap();
+    let rest: Vec<String> = redis::cmd("LRANGE").arg("q").arg(0).arg(-1).query(&mut c).unwrap();
     assert!(rest.is_empty(), "consumers drained the list");
     assert_exactly_once(&all, PRODUCERS, PER_PRODUCER);
 }
@@ -202,8 +159,7 @@ fn pops_that_empty_the_list_racing_with_pushes_never_lose_a_pushed_element() {
                 let mut got: Vec<String> = Vec::new();
                 while !done.load(Ordering::SeqCst) {
                     if i % 2 == 0 {
-                        let b: Option<Vec<String>> =
-                            redis::cmd("RPOP").arg("k").arg(100).query(&mut c).unwrap();
+                        let b: Option<Vec<String>> = redis::cmd("RPOP").arg("k").arg(100).query(&mut c).unwrap();
                         got.extend(b.unwrap_or_default());
                     } else {
                         let v: Option<String> = redis::cmd("LPOP").arg("k").query(&mut c).unwrap();
@@ -220,11 +176,7 @@ fn pops_that_empty_the_list_racing_with_pushes_never_lose_a_pushed_element() {
             thread::spawn(move || {
                 for n in 0..PER_PRODUCER {
                     let cmd = if n % 2 == 0 { "RPUSH" } else { "LPUSH" };
-                    let len: i64 = redis::cmd(cmd)
-                        .arg("k")
-                        .arg(token(p, n))
-                        .query(&mut c)
-                        .unwrap();
+                    let len: i64 = redis::cmd(cmd).arg("k").arg(token(p, n)).query(&mut c).unwrap();
                     assert!(len >= 1);
                 }
             })
@@ -234,17 +186,9 @@ fn pops_that_empty_the_list_racing_with_pushes_never_lose_a_pushed_element() {
         t.join().unwrap();
     }
     done.store(true, Ordering::SeqCst);
-    let mut seen: Vec<String> = poppers
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let mut seen: Vec<String> = poppers.into_iter().flat_map(|t| t.join().unwrap()).collect();
     let mut c = s.client();
-    let rest: Vec<String> = redis::cmd("LRANGE")
-        .arg("k")
-        .arg(0)
-        .arg(-1)
-        .query(&mut c)
-        .unwrap();
+    let rest: Vec<String> = redis::cmd("LRANGE").arg("k").arg(0).arg(-1).query(&mut c).unwrap();
     seen.extend(rest);
     assert_exactly_once(&seen, PRODUCERS, PER_PRODUCER);
 }
@@ -263,25 +207,9 @@ fn concurrent_moves_between_lists_conserve_every_element() {
             thread::spawn(move || {
                 while !done.load(Ordering::SeqCst) {
                     let _: Option<String> = match i {
-                        0 => redis::cmd("LMOVE")
-                            .arg("a")
-                            .arg("b")
-                            .arg("LEFT")
-                            .arg("RIGHT")
-                            .query(&mut c)
-                            .unwrap(),
-                        1 => redis::cmd("RPOPLPUSH")
-                            .arg("b")
-                            .arg("a")
-                            .query(&mut c)
-                            .unwrap(),
-                        _ => redis::cmd("LMOVE")
-                            .arg("a")
-                            .arg("a")
-                            .arg("RIGHT")
-                            .arg("LEFT")
-                            .query(&mut c)
-                            .unwrap(),
+                        0 => redis::cmd("LMOVE").arg("a").arg("b").arg("LEFT").arg("RIGHT").query(&mut c).unwrap(),
+                        1 => redis::cmd("RPOPLPUSH").arg("b").arg("a").query(&mut c).unwrap(),
+                        _ => redis::cmd("LMOVE").arg("a").arg("a").arg("RIGHT").arg("LEFT").query(&mut c).unwrap(),
                     };
                 }
             })
@@ -303,11 +231,7 @@ fn concurrent_moves_between_lists_conserve_every_element() {
             let mut c = s.client();
             thread::spawn(move || {
                 for n in 0..PER_PRODUCER {
-                    let _: i64 = redis::cmd("RPUSH")
-                        .arg("a")
-                        .arg(token(p, n))
-                        .query(&mut c)
-                        .unwrap();
+                    let _: i64 = redis::cmd("RPUSH").arg("a").arg(token(p, n)).query(&mut c).unwrap();
                 }
             })
         })
@@ -322,12 +246,7 @@ fn concurrent_moves_between_lists_conserve_every_element() {
     let mut seen = popper.join().unwrap();
     let mut c = s.client();
     for key in ["a", "b"] {
-        let rest: Vec<String> = redis::cmd("LRANGE")
-            .arg(key)
-            .arg(0)
-            .arg(-1)
-            .query(&mut c)
-            .unwrap();
+        let rest: Vec<String> = redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query(&mut c).unwrap();
         seen.extend(rest);
     }
     assert_exactly_once(&seen, PRODUCERS, PER_PRODUCER);

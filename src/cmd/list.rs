@@ -176,21 +176,11 @@ fn pop_generic(ctx: &Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
             let popped: Vec<Bytes> = (0..n).filter_map(|_| end.pop(&mut st.items)).collect();
             w.log(&[record_name, key, n.to_string().as_bytes()]);
             Ok(match count {
-                None => popped
-                    .into_iter()
-                    .next()
-                    .map(Frame::Bulk)
-                    .unwrap_or(Frame::Null),
+                None => popped.into_iter().next().map(Frame::Bulk).unwrap_or(Frame::Null),
                 Some(_) => Frame::Array(popped.into_iter().map(Frame::Bulk).collect()),
             })
         },
-        |_| {
-            Ok(if count.is_some() {
-                Frame::NullArray
-            } else {
-                Frame::Null
-            })
-        },
+        |_| Ok(if count.is_some() { Frame::NullArray } else { Frame::Null }),
     )
 }
 
@@ -208,9 +198,7 @@ pub fn rpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `LLEN key`
 pub fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_list(ctx, &argv[1], |st| {
-        Frame::Integer(st.map_or(0, |st| st.items.len() as i64))
-    })
+    read_list(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
 }
 
 /// `LRANGE key start stop`: inclusive, negative indexes count from the tail.
@@ -232,9 +220,7 @@ pub fn lindex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_list(ctx, &argv[1], |st| {
         let Some(st) = st else { return Ok(Frame::Null) };
         let index = arg_i64(&argv[2])?;
-        Ok(resolve_index(index, st.items.len())
-            .and_then(|i| st.items.get(i).cloned())
-            .map_or(Frame::Null, Frame::Bulk))
+        Ok(resolve_index(index, st.items.len()).and_then(|i| st.items.get(i).cloned()).map_or(Frame::Null, Frame::Bulk))
     })?
 }
 
@@ -249,11 +235,7 @@ struct LposOpts {
 }
 
 fn parse_lpos_opts(args: &[Bytes]) -> Result<LposOpts> {
-    let mut o = LposOpts {
-        rank: 1,
-        count: None,
-        maxlen: 0,
-    };
+    let mut o = LposOpts { rank: 1, count: None, maxlen: 0 };
     let mut j = 0;
     while j < args.len() {
         let (opt, value) = (&args[j], args.get(j + 1));
@@ -284,11 +266,7 @@ fn parse_lpos_opts(args: &[Bytes]) -> Result<LposOpts> {
 /// -9223372036854775808 stays negative there and means "every match from the tail": the wrapping
 /// arithmetic below reproduces that.
 fn lpos_matches(items: &VecDeque<Bytes>, ele: &[u8], o: &LposOpts) -> Vec<usize> {
-    let (from_tail, rank) = if o.rank < 0 {
-        (true, o.rank.wrapping_neg())
-    } else {
-        (false, o.rank)
-    };
+    let (from_tail, rank) = if o.rank < 0 { (true, o.rank.wrapping_neg()) } else { (false, o.rank) };
     let len = items.len();
     let mut matches: i64 = 0;
     let mut found = Vec::new();
@@ -318,19 +296,10 @@ pub fn lpos(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let o = parse_lpos_opts(&argv[3..])?;
     let ele = &argv[2];
     read_list(ctx, &argv[1], |st| {
-        let found = st
-            .map(|st| lpos_matches(&st.items, ele, &o))
-            .unwrap_or_default();
+        let found = st.map(|st| lpos_matches(&st.items, ele, &o)).unwrap_or_default();
         match o.count {
-            Some(_) => Frame::Array(
-                found
-                    .into_iter()
-                    .map(|i| Frame::Integer(i as i64))
-                    .collect(),
-            ),
-            None => found
-                .first()
-                .map_or(Frame::Null, |&i| Frame::Integer(i as i64)),
+            Some(_) => Frame::Array(found.into_iter().map(|i| Frame::Integer(i as i64)).collect()),
+            None => found.first().map_or(Frame::Null, |&i| Frame::Integer(i as i64)),
         }
     })
 }
@@ -373,8 +342,7 @@ pub fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let Some(at) = st.items.iter().position(|x| x == pivot) else {
                 return Ok(Frame::Integer(-1));
             };
-            st.items
-                .insert(if after { at + 1 } else { at }, Bytes::copy_from_slice(ele));
+            st.items.insert(if after { at + 1 } else { at }, Bytes::copy_from_slice(ele));
             w.log(&record(argv));
             Ok(len_reply(st))
         },
@@ -388,11 +356,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let count = arg_i64(&argv[2])?;
     let ele = &argv[3];
     // Redis negates in a C long: -LONG_MIN stays negative and never equals the removed count.
-    let limit = if count == 0 {
-        u64::MAX
-    } else {
-        count.unsigned_abs()
-    };
+    let limit = if count == 0 { u64::MAX } else { count.unsigned_abs() };
     write_list(
         ctx,
         &argv[1],
@@ -401,11 +365,8 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let len = st.items.len();
             let mut remove = vec![false; len];
             let mut removed: u64 = 0;
-            let order: Box<dyn Iterator<Item = usize>> = if count < 0 {
-                Box::new((0..len).rev())
-            } else {
-                Box::new(0..len)
-            };
+            let order: Box<dyn Iterator<Item = usize>> =
+                if count < 0 { Box::new((0..len).rev()) } else { Box::new(0..len) };
             for i in order {
                 if removed == limit {
                     break;
@@ -464,11 +425,7 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
     let Some(src_cell) = lookup_for_write(&mut w, src, now)? else {
         return Ok(Frame::Null);
     };
-    let dst_cell = if src == dst {
-        Some(src_cell.clone())
-    } else {
-        lookup_for_write(&mut w, dst, now)?
-    };
+    let dst_cell = if src == dst { Some(src_cell.clone()) } else { lookup_for_write(&mut w, dst, now)? };
     let rec: [&[u8]; 5] = [b"LMOVE", src, dst, from.name(), to.name()];
     let mut src_st = src_cell.lock();
     match dst_cell {

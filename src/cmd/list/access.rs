@@ -106,30 +106,15 @@ pub(super) fn write_list<R>(
 
 /// Look the list at `key` up for writing under an exclusive lock that covers its stripe
 /// (multi-key commands): expired keys are deleted and logged, other types are WRONGTYPE.
-pub(super) fn lookup_for_write(
-    w: &mut WriteLock,
-    key: &[u8],
-    now_ms: u64,
-) -> Result<Option<Arc<ListCell>>> {
+pub(super) fn lookup_for_write(w: &mut WriteLock, key: &[u8], now_ms: u64) -> Result<Option<Arc<ListCell>>> {
     w.lookup(key, now_ms, cell_of)
 }
 
 /// Run a read on the list at `key` (`None` when there is none), counting a keyspace hit or miss.
-pub(super) fn read_list<R>(
-    ctx: &Ctx,
-    key: &[u8],
-    f: impl FnOnce(Option<&ListState>) -> R,
-) -> Result<R> {
+pub(super) fn read_list<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ListState>) -> R) -> Result<R> {
     let cell = ctx.read(key, cell_of)?;
     let stats = &ctx.shared.stats;
-    Stats::add(
-        if cell.is_some() {
-            &stats.keyspace_hits
-        } else {
-            &stats.keyspace_misses
-        },
-        1,
-    );
+    Stats::add(if cell.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
     Ok(match cell {
         None => f(None),
         Some(cell) => {

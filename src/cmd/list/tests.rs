@@ -26,27 +26,19 @@ fn with_list() -> Harness {
 
 /// The kind of value at `key` in db 0, straight from the keyspace (expired entries included).
 fn kind(h: &Harness, key: &str) -> Option<Kind> {
-    h.shared
-        .ks
-        .db(0)
-        .get(key.as_bytes(), |e| e.map(|e| e.kind()))
+    h.shared.ks.db(0).get(key.as_bytes(), |e| e.map(|e| e.kind()))
 }
 
 /// The absolute expiry of `key` in ms (0: none), straight from the keyspace.
 fn expire_at(h: &Harness, key: &str) -> u64 {
-    h.shared
-        .ks
-        .db(0)
-        .get(key.as_bytes(), |e| e.map_or(0, |e| e.expire_at_ms()))
+    h.shared.ks.db(0).get(key.as_bytes(), |e| e.map_or(0, |e| e.expire_at_ms()))
 }
 
 /// Give `key` an expiry `ms` after the harness clock, as EXPIRE does.
 fn expire_in(h: &Harness, key: &str, ms: u64) {
     let seq = Cell::new(0);
     let w = h.shared.ks.write(0, &[key.as_bytes()], &seq);
-    w.map().get(key.as_bytes(), |e| {
-        e.map(|e| w.set_expire(key.as_bytes(), e, h.now_ms + ms))
-    });
+    w.map().get(key.as_bytes(), |e| e.map(|e| w.set_expire(key.as_bytes(), e, h.now_ms + ms)));
 }
 
 fn range(h: &mut Harness, key: &str) -> Frame {
@@ -78,14 +70,8 @@ fn pushx_only_pushes_onto_an_existing_list() {
 #[test]
 fn push_arity_and_wrong_type() {
     let mut h = with_list();
-    assert_eq!(
-        h.run(&["LPUSH", "l"]),
-        err("ERR wrong number of arguments for 'lpush' command")
-    );
-    assert_eq!(
-        h.run(&["RPUSHX", "l"]),
-        err("ERR wrong number of arguments for 'rpushx' command")
-    );
+    assert_eq!(h.run(&["LPUSH", "l"]), err("ERR wrong number of arguments for 'lpush' command"));
+    assert_eq!(h.run(&["RPUSHX", "l"]), err("ERR wrong number of arguments for 'rpushx' command"));
     for cmd in ["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"] {
         assert_eq!(h.run(&[cmd, "s", "v"]), err(WRONGTYPE), "{cmd}");
     }
@@ -129,14 +115,8 @@ fn pop_count_must_be_a_non_negative_integer_checked_before_the_key() {
     assert_eq!(h.run(&["RPOP", "missing", "-1"]), positive);
     assert_eq!(h.run(&["LPOP", "s", "x"]), positive);
     assert_eq!(h.run(&["LPOP", "l", "-9223372036854775808"]), positive);
-    assert_eq!(
-        h.run(&["LPOP", "l", "1", "2"]),
-        err("ERR wrong number of arguments for 'lpop' command")
-    );
-    assert_eq!(
-        h.run(&["RPOP", "l", "1", "2"]),
-        err("ERR wrong number of arguments for 'rpop' command")
-    );
+    assert_eq!(h.run(&["LPOP", "l", "1", "2"]), err("ERR wrong number of arguments for 'lpop' command"));
+    assert_eq!(h.run(&["RPOP", "l", "1", "2"]), err("ERR wrong number of arguments for 'rpop' command"));
     assert_eq!(h.run(&["LLEN", "l"]), int(6));
 }
 
@@ -166,17 +146,11 @@ fn lrange_clamps_like_redis() {
     let mut h = with_list();
     assert_eq!(h.run(&["LRANGE", "l", "1", "2"]), bulks(&["b", "c"]));
     assert_eq!(h.run(&["LRANGE", "l", "-2", "-1"]), bulks(&["b", "c"]));
-    assert_eq!(
-        h.run(&["LRANGE", "l", "-100", "100"]),
-        bulks(&["a", "b", "c", "a", "b", "c"])
-    );
+    assert_eq!(h.run(&["LRANGE", "l", "-100", "100"]), bulks(&["a", "b", "c", "a", "b", "c"]));
     assert_eq!(h.run(&["LRANGE", "l", "5", "2"]), arr(vec![]));
     assert_eq!(h.run(&["LRANGE", "l", "-1", "-2"]), arr(vec![]));
     assert_eq!(h.run(&["LRANGE", "l", "6", "10"]), arr(vec![]));
-    assert_eq!(
-        h.run(&["LRANGE", "l", "9223372036854775807", "-9223372036854775808"]),
-        arr(vec![])
-    );
+    assert_eq!(h.run(&["LRANGE", "l", "9223372036854775807", "-9223372036854775808"]), arr(vec![]));
     assert_eq!(
         h.run(&["LRANGE", "l", "-9223372036854775808", "9223372036854775807"]),
         h.run(&["LRANGE", "l", "0", "-1"])
@@ -184,10 +158,7 @@ fn lrange_clamps_like_redis() {
     assert_eq!(h.run(&["LRANGE", "missing", "0", "-1"]), arr(vec![]));
     assert_eq!(h.run(&["LRANGE", "s", "0", "-1"]), err(WRONGTYPE));
     // Indexes are parsed before the key is looked at.
-    assert_eq!(
-        h.run(&["LRANGE", "missing", "x", "1"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(h.run(&["LRANGE", "missing", "x", "1"]), err("ERR value is not an integer or out of range"));
 }
 
 #[test]
@@ -199,10 +170,7 @@ fn lindex_counts_negative_from_the_tail_and_is_nil_out_of_range() {
     assert_eq!(h.run(&["LINDEX", "l", "-7"]), Frame::Null);
     assert_eq!(h.run(&["LINDEX", "l", "6"]), Frame::Null);
     assert_eq!(h.run(&["LINDEX", "l", "-9223372036854775808"]), Frame::Null);
-    assert_eq!(
-        h.run(&["LINDEX", "l", "x"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(h.run(&["LINDEX", "l", "x"]), err("ERR value is not an integer or out of range"));
     // The key is looked at before the index is parsed.
     assert_eq!(h.run(&["LINDEX", "missing", "x"]), Frame::Null);
     assert_eq!(h.run(&["LINDEX", "s", "x"]), err(WRONGTYPE));
@@ -214,26 +182,11 @@ fn lset_replaces_in_range_and_reports_missing_key_or_bad_index() {
     assert_eq!(h.run(&["LSET", "l", "-1", "Z"]), ok());
     assert_eq!(h.run(&["LSET", "l", "0", "A"]), ok());
     assert_eq!(range(&mut h, "l"), bulks(&["A", "b", "c", "a", "b", "Z"]));
-    assert_eq!(
-        h.run(&["LSET", "l", "6", "v"]),
-        err("ERR index out of range")
-    );
-    assert_eq!(
-        h.run(&["LSET", "l", "-7", "v"]),
-        err("ERR index out of range")
-    );
-    assert_eq!(
-        h.run(&["LSET", "l", "x", "v"]),
-        err("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        h.run(&["LSET", "missing", "x", "v"]),
-        err("ERR no such key")
-    );
-    assert_eq!(
-        h.run(&["LSET", "missing", "0", "v"]),
-        err("ERR no such key")
-    );
+    assert_eq!(h.run(&["LSET", "l", "6", "v"]), err("ERR index out of range"));
+    assert_eq!(h.run(&["LSET", "l", "-7", "v"]), err("ERR index out of range"));
+    assert_eq!(h.run(&["LSET", "l", "x", "v"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run(&["LSET", "missing", "x", "v"]), err("ERR no such key"));
+    assert_eq!(h.run(&["LSET", "missing", "0", "v"]), err("ERR no such key"));
     assert_eq!(h.run(&["LSET", "s", "0", "v"]), err(WRONGTYPE));
     assert_eq!(kind(&h, "missing"), None);
 }
@@ -243,18 +196,12 @@ fn linsert_before_and_after_the_first_pivot() {
     let mut h = with_list();
     assert_eq!(h.run(&["LINSERT", "l", "BEFORE", "b", "X"]), int(7));
     assert_eq!(h.run(&["LINSERT", "l", "after", "c", "Y"]), int(8));
-    assert_eq!(
-        range(&mut h, "l"),
-        bulks(&["a", "X", "b", "c", "Y", "a", "b", "c"])
-    );
+    assert_eq!(range(&mut h, "l"), bulks(&["a", "X", "b", "c", "Y", "a", "b", "c"]));
     assert_eq!(h.run(&["LINSERT", "l", "after", "zz", "Y"]), int(-1));
     assert_eq!(h.run(&["LINSERT", "missing", "before", "a", "b"]), int(0));
     assert_eq!(kind(&h, "missing"), None);
     assert_eq!(h.run(&["LINSERT", "s", "before", "a", "b"]), err(WRONGTYPE));
-    assert_eq!(
-        h.run(&["LINSERT", "missing", "around", "a", "b"]),
-        err("ERR syntax error")
-    );
+    assert_eq!(h.run(&["LINSERT", "missing", "around", "a", "b"]), err("ERR syntax error"));
 }
 
 #[test]
@@ -272,10 +219,7 @@ fn lrem_removes_from_head_tail_or_all() {
     assert_eq!(kind(&h, "l"), None);
     assert_eq!(h.run(&["LREM", "missing", "0", "a"]), int(0));
     assert_eq!(h.run(&["LREM", "s", "0", "a"]), err(WRONGTYPE));
-    assert_eq!(
-        h.run(&["LREM", "s", "x", "a"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(h.run(&["LREM", "s", "x", "a"]), err("ERR value is not an integer or out of range"));
 }
 
 #[test]
@@ -291,10 +235,7 @@ fn ltrim_keeps_the_range_and_removes_the_key_when_nothing_is_left() {
     assert_eq!(kind(&h, "l"), None);
     assert_eq!(h.run(&["LTRIM", "missing", "0", "1"]), ok());
     assert_eq!(h.run(&["LTRIM", "s", "0", "1"]), err(WRONGTYPE));
-    assert_eq!(
-        h.run(&["LTRIM", "missing", "x", "1"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(h.run(&["LTRIM", "missing", "x", "1"]), err("ERR value is not an integer or out of range"));
 }
 
 #[test]
@@ -313,23 +254,9 @@ fn lpos_rank_skips_matches_and_negative_rank_searches_from_the_tail() {
     assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "3"]), Frame::Null);
     assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "-1"]), int(3));
     assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "-2"]), int(0));
-    assert_eq!(
-        h.run(&["LPOS", "l", "c", "rank", "-1", "count", "0"]),
-        ints(&[5, 2])
-    );
+    assert_eq!(h.run(&["LPOS", "l", "c", "rank", "-1", "count", "0"]), ints(&[5, 2]));
     // -LONG_MIN stays negative in Redis's C: every match from the tail.
-    assert_eq!(
-        h.run(&[
-            "LPOS",
-            "l",
-            "a",
-            "RANK",
-            "-9223372036854775808",
-            "COUNT",
-            "1"
-        ]),
-        ints(&[3, 0])
-    );
+    assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "-9223372036854775808", "COUNT", "1"]), ints(&[3, 0]));
 }
 
 #[test]
@@ -337,18 +264,9 @@ fn lpos_count_and_maxlen() {
     let mut h = with_list();
     assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "0"]), ints(&[0, 3]));
     assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "1"]), ints(&[0]));
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "COUNT", "2", "RANK", "2"]),
-        ints(&[3])
-    );
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "COUNT", "2", "RANK", "2", "MAXLEN", "1"]),
-        ints(&[])
-    );
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "COUNT", "0", "MAXLEN", "3"]),
-        ints(&[0])
-    );
+    assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "2", "RANK", "2"]), ints(&[3]));
+    assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "2", "RANK", "2", "MAXLEN", "1"]), ints(&[]));
+    assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "0", "MAXLEN", "3"]), ints(&[0]));
     assert_eq!(h.run(&["LPOS", "l", "c", "MAXLEN", "2"]), Frame::Null);
     assert_eq!(h.run(&["LPOS", "l", "zz", "COUNT", "2"]), ints(&[]));
     assert_eq!(h.run(&["LPOS", "missing", "a", "COUNT", "0"]), ints(&[]));
@@ -357,34 +275,17 @@ fn lpos_count_and_maxlen() {
 #[test]
 fn lpos_option_errors_have_redis_texts() {
     let mut h = with_list();
-    let rank0 = err(
-        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
-                     or use negative to start from the end of the list",
-    );
+    let rank0 = err("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... \
+                     or use negative to start from the end of the list");
     assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "0"]), rank0);
     // Options are parsed before the key's type is checked.
     assert_eq!(h.run(&["LPOS", "s", "a", "RANK", "0"]), rank0);
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "RANK", "x"]),
-        err("ERR value is not an integer or out of range")
-    );
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "COUNT", "-1"]),
-        err("ERR COUNT can't be negative")
-    );
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "COUNT", "x"]),
-        err("ERR COUNT can't be negative")
-    );
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "MAXLEN", "-1"]),
-        err("ERR MAXLEN can't be negative")
-    );
+    assert_eq!(h.run(&["LPOS", "l", "a", "RANK", "x"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "-1"]), err("ERR COUNT can't be negative"));
+    assert_eq!(h.run(&["LPOS", "l", "a", "COUNT", "x"]), err("ERR COUNT can't be negative"));
+    assert_eq!(h.run(&["LPOS", "l", "a", "MAXLEN", "-1"]), err("ERR MAXLEN can't be negative"));
     assert_eq!(h.run(&["LPOS", "l", "a", "RANK"]), err("ERR syntax error"));
-    assert_eq!(
-        h.run(&["LPOS", "l", "a", "FOO", "1"]),
-        err("ERR syntax error")
-    );
+    assert_eq!(h.run(&["LPOS", "l", "a", "FOO", "1"]), err("ERR syntax error"));
 }
 
 #[test]
@@ -426,18 +327,9 @@ fn lmove_type_and_syntax_errors_change_nothing() {
     assert_eq!(h.run(&["LLEN", "l"]), int(6));
     assert_eq!(h.run(&["GET", "s"]), bulk("x"));
     // A missing source answers nil before the destination's type is looked at.
-    assert_eq!(
-        h.run(&["LMOVE", "missing", "s", "LEFT", "RIGHT"]),
-        Frame::Null
-    );
-    assert_eq!(
-        h.run(&["LMOVE", "l", "l", "UP", "LEFT"]),
-        err("ERR syntax error")
-    );
-    assert_eq!(
-        h.run(&["LMOVE", "l", "l", "LEFT", "DOWN"]),
-        err("ERR syntax error")
-    );
+    assert_eq!(h.run(&["LMOVE", "missing", "s", "LEFT", "RIGHT"]), Frame::Null);
+    assert_eq!(h.run(&["LMOVE", "l", "l", "UP", "LEFT"]), err("ERR syntax error"));
+    assert_eq!(h.run(&["LMOVE", "l", "l", "LEFT", "DOWN"]), err("ERR syntax error"));
 }
 
 #[test]
