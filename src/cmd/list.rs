@@ -356,27 +356,20 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let count = arg_i64(&argv[2])?;
     let ele = &argv[3];
     // Redis negates in a C long: -LONG_MIN stays negative and never equals the removed count.
-    let limit = if count == 0 { u64::MAX } else { count.unsigned_abs() };
+    let limit = if count == 0 { usize::MAX } else { usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX) };
     write_list(
         ctx,
         &argv[1],
         false,
         |st, w| {
-            let len = st.items.len();
-            let mut remove = vec![false; len];
-            let mut removed: u64 = 0;
-            let order: Box<dyn Iterator<Item = usize>> =
-                if count < 0 { Box::new((0..len).rev()) } else { Box::new(0..len) };
-            for i in order {
-                if removed == limit {
-                    break;
-                }
-                if st.items[i] == ele {
+            let matching = (0..st.items.len()).filter(|&i| st.items[i] == ele);
+            let picked: Vec<usize> =
+                if count < 0 { matching.rev().take(limit).collect() } else { matching.take(limit).collect() };
+            if !picked.is_empty() {
+                let mut remove = vec![false; st.items.len()];
+                for &i in &picked {
                     remove[i] = true;
-                    removed += 1;
                 }
-            }
-            if removed > 0 {
                 let mut i = 0;
                 st.items.retain(|_| {
                     i += 1;
@@ -384,7 +377,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 });
                 w.log(&record(argv));
             }
-            Ok(Frame::Integer(removed as i64))
+            Ok(Frame::Integer(picked.len() as i64))
         },
         |_| Ok(Frame::Integer(0)),
     )
@@ -422,36 +415,22 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[src, dst]);
-    let Some(src_cell) = lookup_for_write(&mut w, src, now)? else {
-        return Ok(Frame::Null);
-    };
-    let dst_cell = if src == dst { Some(src_cell.clone()) } else { lookup_for_write(&mut w, dst, now)? };
-    let rec: [&[u8]; 5] = [b"LMOVE", src, dst, from.name(), to.name()];
+    let Some(src_cell) = lookup_for_write(&mut w, src, now)? else { return Ok(Frame::Null) };
+    let dst_cell = if src == dst { None } else { lookup_for_write(&mut w, dst, now)? };
     let mut src_st = src_cell.lock();
+    let Some(v) = from.pop(&mut src_st.items) else { return Ok(Frame::Null) };
     match dst_cell {
-        Some(dst_cell) if Arc::ptr_eq(&dst_cell, &src_cell) => {
-            let Some(v) = from.pop(&mut src_st.items) else {
-                return Ok(Frame::Null);
-            };
-            to.push(&mut src_st.items, v.clone());
-            w.log(&rec);
-            Ok(Frame::Bulk(v))
-        }
-        dst_cell => {
-            let Some(v) = from.pop(&mut src_st.items) else {
-                return Ok(Frame::Null);
-            };
-            match dst_cell {
-                // Both stripes are ours exclusively: no writer holds either list lock, and readers
-                // take one list lock at a time, so holding two cannot deadlock.
-                Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
-                None => create(&w, dst, VecDeque::from([v.clone()])),
-            }
-            w.log(&rec);
-            bury_if_empty(&mut src_st, &w, src);
-            Ok(Frame::Bulk(v))
-        }
+        None if src == dst => to.push(&mut src_st.items, v.clone()),
+        // Two keys never share a cell (RENAME and MOVE move it); locking it twice would deadlock.
+        Some(dst_cell) if Arc::ptr_eq(&dst_cell, &src_cell) => to.push(&mut src_st.items, v.clone()),
+        // Both stripes are ours exclusively: no writer holds either list lock, and readers take
+        // one list lock at a time, so holding two cannot deadlock.
+        Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
+        None => create(&w, dst, VecDeque::from([v.clone()])),
     }
+    w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
+    bury_if_empty(&mut src_st, &w, src);
+    Ok(Frame::Bulk(v))
 }
 
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`

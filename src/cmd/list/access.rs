@@ -10,6 +10,8 @@
 //!   (Redis never keeps an empty list).
 //! * Reads: the entry from the lock-free map, then the list lock; no stripe.
 
+use std::collections::VecDeque;
+
 use bytes::Bytes;
 
 use super::super::Ctx;
@@ -112,9 +114,12 @@ pub(super) fn lookup_for_write(w: &mut WriteLock, key: &[u8], now_ms: u64) -> Re
 
 /// Run a read on the list at `key` (`None` when there is none), counting a keyspace hit or miss.
 pub(super) fn read_list<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ListState>) -> R) -> Result<R> {
-    let cell = ctx.read(key, cell_of)?;
-    let stats = &ctx.shared.stats;
-    Stats::add(if cell.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+    let cell = ctx.read(key, |e| {
+        // Like Redis's lookupKeyRead: a key of another type still counts as a hit.
+        let stats = &ctx.shared.stats;
+        Stats::add(if e.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        cell_of(e)
+    })?;
     Ok(match cell {
         None => f(None),
         Some(cell) => {
@@ -126,6 +131,6 @@ pub(super) fn read_list<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ListSta
 }
 
 /// A new list entry for `key` (copied out of the request buffer) holding `items`.
-pub(super) fn create(w: &WriteLock, key: &[u8], items: std::collections::VecDeque<Bytes>) {
+pub(super) fn create(w: &WriteLock, key: &[u8], items: VecDeque<Bytes>) {
     w.insert(Bytes::copy_from_slice(key), Entry::list(items, 0));
 }
