@@ -97,6 +97,11 @@ impl Durability {
         self.stopped.load(Ordering::Acquire)
     }
 
+    #[cfg(test)]
+    pub(super) fn waiter_count(&self) -> usize {
+        lock(&self.waiters).wakers.len()
+    }
+
     /// Ready result for `seq` if there is one: covered, failed, or the writer is gone.
     fn check(&self, seq: u64, error: Option<&String>) -> Option<Result<(), AofError>> {
         if self.watermark() >= seq {

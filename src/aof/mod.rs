@@ -237,6 +237,8 @@ pub(crate) struct Shared {
     /// Test hook: the writer stops at once without flushing, as if the process were killed.
     crash: AtomicBool,
     current_size: AtomicU64,
+    /// Successful msyncs of the log (group commit makes this far smaller than the record count).
+    msyncs: AtomicU64,
     base_size: AtomicU64,
     rewrites: AtomicU64,
     rewrite_in_progress: AtomicBool,
@@ -303,6 +305,7 @@ impl Aof {
             faults,
             crash: AtomicBool::new(false),
             current_size: AtomicU64::new(valid_len),
+            msyncs: AtomicU64::new(0),
             base_size: AtomicU64::new(valid_len),
             rewrites: AtomicU64::new(0),
             rewrite_in_progress: AtomicBool::new(false),
@@ -402,6 +405,11 @@ impl Aof {
             aof_last_write_status: if s.durability.error().is_some() { "err" } else { "ok" },
             aof_rewrites: s.rewrites.load(Ordering::Relaxed),
         }
+    }
+
+    #[cfg(test)]
+    fn shared(&self) -> &Shared {
+        &self.inner.as_ref().expect("enabled").shared
     }
 
     /// Test hook (for this crate's and the server's tests): make the next file extensions and/or

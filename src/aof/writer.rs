@@ -216,6 +216,8 @@ impl Writer {
         match self.file.sync(&self.shared.faults) {
             Ok(()) => {
                 self.last_sync = Instant::now();
+                // Relaxed: statistics.
+                self.shared.msyncs.fetch_add(1, Ordering::Relaxed);
                 self.shared.durability.publish(covered);
                 if self.sync_failure.take().is_some() {
                     eprintln!("flurrydb aof: msync of the AOF works again");
@@ -365,5 +367,25 @@ pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
             return Err(AofError::RewriteAborted("the AOF writer stopped".into()));
         }
         slot = shared.rewrite_cv.wait(slot).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::Contiguous;
+
+    #[test]
+    fn out_of_order_seqs_hold_the_watermark_until_the_gap_fills() {
+        let mut c = Contiguous { mark: 0, early: Default::default() };
+        c.add(2);
+        c.add(3);
+        assert_eq!(c.mark, 0, "seq 1 is still missing");
+        c.add(1);
+        assert_eq!(c.mark, 3);
+        c.add(5);
+        assert_eq!(c.mark, 3);
+        c.add(4);
+        assert_eq!(c.mark, 5);
+        assert!(c.early.is_empty());
     }
 }
