@@ -70,7 +70,12 @@ mod mapped {
         /// Opens `path`, whose first `len` bytes are the valid log and whose remaining bytes (if any)
         /// are zeros, and reserves the first chunk beyond `len`. An extension failure here is not fatal:
         /// the writer latches it and retries on the next append.
-        pub(in crate::aof) fn open(path: &Path, len: u64, chunk: u64, faults: &Faults) -> io::Result<(Self, io::Result<()>)> {
+        pub(in crate::aof) fn open(
+            path: &Path,
+            len: u64,
+            chunk: u64,
+            faults: &Faults,
+        ) -> io::Result<(Self, io::Result<()>)> {
             let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
             let capacity = file.metadata()?.len().max(len);
             let mut f = AofFile { file, len, capacity, synced: len, map: None, map_base: len, chunk: chunk.max(4096) };
@@ -98,6 +103,11 @@ mod mapped {
             map[at..at + bytes.len()].copy_from_slice(bytes);
             self.len += bytes.len() as u64;
             Ok(())
+        }
+
+        /// Retries the reservation of room after the log (after a failed extension, with nothing to write).
+        pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
+            self.ensure_capacity(self.len + 1, faults)
         }
 
         /// Makes `[synced, len)` durable with one msync (MS_SYNC) over the dirty range.
@@ -147,6 +157,9 @@ mod mapped {
                 self.file.sync_all()?;
                 self.capacity = new_capacity;
             }
+            // Unmap first: if mapping fails, `map == None` makes the next call retry instead of writing
+            // through a window that does not cover the new capacity.
+            self.map = None;
             // The window starts at the first byte not yet durable so the dirty range stays mappable.
             let base = self.synced;
             // SAFETY: the file is opened read-write by us alone (the AOF directory belongs to this server)
@@ -154,7 +167,8 @@ mod mapped {
             // above (or are part of the file as found), so no access can fault with SIGBUS. The file is
             // never truncated while this map lives (`finish` drops the map first). Only the writer
             // thread touches the map (`AofFile` is owned by it), so there are no concurrent accesses.
-            let map = unsafe { MmapOptions::new().offset(base).len((self.capacity - base) as usize).map_mut(&self.file)? };
+            let map =
+                unsafe { MmapOptions::new().offset(base).len((self.capacity - base) as usize).map_mut(&self.file)? };
             self.map = Some(map);
             self.map_base = base;
             Ok(())
@@ -181,7 +195,12 @@ mod memory {
     }
 
     impl AofFile {
-        pub(in crate::aof) fn open(_path: &Path, len: u64, chunk: u64, _faults: &Faults) -> io::Result<(Self, io::Result<()>)> {
+        pub(in crate::aof) fn open(
+            _path: &Path,
+            len: u64,
+            chunk: u64,
+            _faults: &Faults,
+        ) -> io::Result<(Self, io::Result<()>)> {
             let data = vec![0; len as usize];
             let chunk = chunk.max(1);
             Ok((AofFile { data, capacity: round_up(len + 1, chunk), synced: len, chunk }, Ok(())))
@@ -199,6 +218,13 @@ mod memory {
                 self.capacity = round_up(needed, self.chunk);
             }
             self.data.extend_from_slice(bytes);
+            Ok(())
+        }
+        pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
+            if self.len() + 1 > self.capacity {
+                faults.check_extend()?;
+                self.capacity = round_up(self.len() + 1, self.chunk);
+            }
             Ok(())
         }
         pub(in crate::aof) fn sync(&mut self, faults: &Faults) -> io::Result<()> {

@@ -71,10 +71,7 @@ enum Broken {
 
 /// Reads records from `reader` until the valid end, calling `on_record(offset, argv)` for each RESP
 /// array (annotations starting with `#` are skipped). Only I/O errors are returned as `Err`.
-pub(super) fn scan<R: Read>(
-    reader: R,
-    mut on_record: impl FnMut(u64, Vec<Bytes>),
-) -> io::Result<Scan> {
+pub(super) fn scan<R: Read>(reader: R, mut on_record: impl FnMut(u64, Vec<Bytes>)) -> io::Result<Scan> {
     let mut r = Cursor { inner: BufReader::with_capacity(1 << 20, reader), pos: 0 };
     loop {
         let start = r.pos;

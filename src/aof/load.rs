@@ -26,7 +26,10 @@ pub struct LoadReport {
     pub errors: u64,
 }
 
-pub(super) fn load(cfg: &AofConfig, mut apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>) -> Result<LoadReport, AofError> {
+pub(super) fn load(
+    cfg: &AofConfig,
+    mut apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
+) -> Result<LoadReport, AofError> {
     let path = cfg.path();
     let file = match File::open(&path) {
         Ok(f) => f,

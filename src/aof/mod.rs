@@ -70,7 +70,7 @@ use std::str::FromStr;
 pub use load::LoadReport;
 pub use rewrite::RewriteHandle;
 
-use durable::{DurableWait, Durability};
+use durable::{Durability, DurableWait};
 use file::{AofFile, Faults};
 use queue::Queue;
 use writer::{Item, Writer};
@@ -178,7 +178,9 @@ impl fmt::Display for AofError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AofError::Io(e) => write!(f, "AOF I/O error: {e}"),
-            AofError::Corrupt { offset, detail } => write!(f, "Bad file format reading the append only file at offset {offset}: {detail}"),
+            AofError::Corrupt { offset, detail } => {
+                write!(f, "Bad file format reading the append only file at offset {offset}: {detail}")
+            }
             AofError::Truncated { offset } => write!(
                 f,
                 "Unexpected end of file reading the append only file at offset {offset} (set aof-load-truncated yes to load it)"
@@ -324,7 +326,10 @@ impl Aof {
     /// tracking `SELECT` itself (not passed on). `MULTI`/`EXEC` blocks are passed through as they are;
     /// a block torn at the end is dropped. `apply` errors are counted and logged, not fatal. A missing
     /// file gives an empty report. Progress is logged to stderr for large files.
-    pub fn load(cfg: &AofConfig, apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>) -> Result<LoadReport, AofError> {
+    pub fn load(
+        cfg: &AofConfig,
+        apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
+    ) -> Result<LoadReport, AofError> {
         load::load(cfg, apply)
     }
 

@@ -83,7 +83,14 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(shared: Arc<Shared>, path: PathBuf, dir: PathBuf, chunk: u64, file: AofFile, first_extension: std::io::Result<()>) -> Self {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        path: PathBuf,
+        dir: PathBuf,
+        chunk: u64,
+        file: AofFile,
+        first_extension: std::io::Result<()>,
+    ) -> Self {
         let mut w = Writer {
             shared,
             path,
@@ -171,10 +178,15 @@ impl Writer {
 
     /// Copies the pending records into the file, or latches the failure and keeps them for a retry.
     fn write_pending(&mut self) {
-        if self.pending.is_empty() {
+        let result = if !self.pending.is_empty() {
+            self.file.append(&self.pending, &self.shared.faults)
+        } else if self.write_failure.is_some() {
+            // Nothing held, but the room after the log could not be reserved: retry that alone.
+            self.file.reserve(&self.shared.faults)
+        } else {
             return;
-        }
-        match self.file.append(&self.pending, &self.shared.faults) {
+        };
+        match result {
             Ok(()) => {
                 self.pending.clear();
                 for seq in self.pending_seqs.drain(..) {
@@ -358,10 +370,10 @@ pub(super) fn encode_record(argv: &[&[u8]]) -> Vec<u8> {
 pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
     let mut slot = lock(&shared.rewrite_done);
     loop {
-        if let Some((done, result)) = slot.take() {
-            if done == id {
-                return result.map_err(AofError::RewriteAborted);
-            }
+        if let Some((done, result)) = slot.take()
+            && done == id
+        {
+            return result.map_err(AofError::RewriteAborted);
         }
         if shared.durability.is_stopped() {
             return Err(AofError::RewriteAborted("the AOF writer stopped".into()));

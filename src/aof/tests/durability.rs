@@ -63,7 +63,10 @@ fn everysec_msyncs_in_the_background() {
     let dir = TestDir::new("everysec");
     let aof = Aof::open(dir.cfg(FsyncPolicy::EverySec)).unwrap();
     let seq = aof.append(0, &args(&["SET", "a", "1"]));
-    assert!(eventually(Duration::from_secs(3), || aof.shared().durability.watermark() >= seq), "msync'd within about a second");
+    assert!(
+        eventually(Duration::from_secs(3), || aof.shared().durability.watermark() >= seq),
+        "msync'd within about a second"
+    );
     aof.shutdown().unwrap();
 }
 

@@ -24,7 +24,8 @@ fn missing_file_loads_empty() {
 #[test]
 fn select_records_set_the_db_and_are_not_applied() {
     let dir = TestDir::new("select-load");
-    let bytes = [resp(&["SELECT", "2"]), resp(&["SET", "a", "1"]), resp(&["SELECT", "0"]), resp(&["DEL", "a"])].concat();
+    let bytes =
+        [resp(&["SELECT", "2"]), resp(&["SET", "a", "1"]), resp(&["SELECT", "0"]), resp(&["DEL", "a"])].concat();
     let cfg = write_file(&dir, &bytes);
     let (cmds, report) = replay(&cfg).unwrap();
     assert_eq!(cmds, vec![cmd(2, &["SET", "a", "1"]), cmd(0, &["DEL", "a"])]);
@@ -191,7 +192,13 @@ fn multi_exec_blocks_pass_through_and_a_block_torn_at_the_tail_is_dropped() {
     let (cmds, report) = replay(&cfg).unwrap();
     assert_eq!(
         cmds,
-        vec![cmd(1, &["MULTI"]), cmd(1, &["SET", "a", "1"]), cmd(1, &["INCR", "a"]), cmd(1, &["EXEC"]), cmd(1, &["SET", "b", "2"])]
+        vec![
+            cmd(1, &["MULTI"]),
+            cmd(1, &["SET", "a", "1"]),
+            cmd(1, &["INCR", "a"]),
+            cmd(1, &["EXEC"]),
+            cmd(1, &["SET", "b", "2"])
+        ]
     );
     assert!(report.truncated_tail);
 }

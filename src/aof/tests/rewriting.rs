@@ -5,7 +5,8 @@ use super::*;
 use crate::aof::Aof;
 
 fn base_names(dir: &TestDir) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
@@ -135,4 +136,25 @@ fn rewrite_holds_records_waiting_for_a_failed_extension() {
     let (cmds, _) = replay(&cfg).unwrap();
     let keys: Vec<&str> = cmds.iter().map(|(_, a)| a[1].as_str()).collect();
     assert_eq!(keys, ["before", "after", "last"]);
+}
+
+#[test]
+fn failed_extension_of_the_new_file_is_retried_without_new_records() {
+    let dir = TestDir::new("rewrite-new-enospc");
+    let cfg = dir.cfg(FsyncPolicy::Always);
+    let aof = Aof::open(cfg.clone()).unwrap();
+    aof.append(0, &args(&["SET", "a", "1"]));
+    let mut rw = aof.start_rewrite().unwrap();
+    rw.write_base(0, &args(&["SET", "a", "1"])).unwrap();
+    aof.inject_faults(true, false);
+    rw.commit().unwrap(); // the switch happened; only the new file's first chunk is missing
+    assert!(aof.write_error().is_some());
+    aof.inject_faults(false, false);
+    assert!(eventually(Duration::from_secs(5), || aof.write_error().is_none()));
+    assert_eq!(std::fs::metadata(cfg.path()).unwrap().len(), cfg.prealloc_bytes);
+    let seq = aof.append(0, &args(&["SET", "b", "2"]));
+    block_on(aof.wait_durable(seq)).unwrap();
+    aof.shutdown().unwrap();
+    let (cmds, _) = replay(&cfg).unwrap();
+    assert_eq!(cmds, vec![cmd(0, &["SET", "a", "1"]), cmd(0, &["SET", "b", "2"])]);
 }

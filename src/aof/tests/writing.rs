@@ -83,7 +83,12 @@ fn prealloc_extends_in_chunks_with_real_blocks() {
     assert!(written > 2 * chunk);
     assert_eq!(meta.len() % chunk, 0, "extended in whole chunks");
     assert_eq!(meta.len(), written.div_ceil(chunk) * chunk);
-    assert!(meta.blocks() * 512 >= meta.len(), "every chunk has real blocks: {} blocks for {} bytes", meta.blocks(), meta.len());
+    assert!(
+        meta.blocks() * 512 >= meta.len(),
+        "every chunk has real blocks: {} blocks for {} bytes",
+        meta.blocks(),
+        meta.len()
+    );
     aof.shutdown().unwrap();
     let (cmds, _) = replay(&cfg).unwrap();
     assert_eq!(cmds.len(), 160);
@@ -162,7 +167,9 @@ fn disabled_aof_is_a_no_op() {
 
 #[test]
 fn fsync_policy_parses_and_displays() {
-    for (text, policy) in [("always", FsyncPolicy::Always), ("everysec", FsyncPolicy::EverySec), ("no", FsyncPolicy::No)] {
+    for (text, policy) in
+        [("always", FsyncPolicy::Always), ("everysec", FsyncPolicy::EverySec), ("no", FsyncPolicy::No)]
+    {
         assert_eq!(text.parse::<FsyncPolicy>().unwrap(), policy);
         assert_eq!(policy.to_string(), text);
     }
@@ -193,4 +200,55 @@ fn redis_check_aof_accepts_trimmed_file() {
     let out = Command::new("redis-check-aof").arg(cfg.path()).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("is valid"), "redis-check-aof said: {text}");
+}
+
+#[test]
+fn redis_server_loads_trimmed_file() {
+    if !have("redis-server") || !have("redis-cli") {
+        eprintln!("skipped: redis-server/redis-cli are not installed");
+        return;
+    }
+    let dir = TestDir::new("redis-server");
+    let cfg = dir.cfg(FsyncPolicy::Always);
+    let aof = Aof::open(cfg.clone()).unwrap();
+    aof.append(0, &args(&["SET", "greeting", "hello"]));
+    aof.append(3, &args(&["RPUSH", "list", "a", "b\r\nc"]));
+    aof.append(3, &args(&["INCRBY", "n", "41"]));
+    aof.append(3, &args(&["INCR", "n"]));
+    aof.shutdown().unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut server = Command::new("redis-server")
+        .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+        .args(["--appendfilename", "appendonly.aof", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let cli = |db: &str, argv: &[&str]| {
+        let out = Command::new("redis-cli").args(["-p", &port, "-n", db]).args(argv).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let up = eventually(Duration::from_secs(10), || cli("0", &["PING"]) == "PONG");
+    let got =
+        up.then(|| (cli("0", &["GET", "greeting"]), cli("3", &["LRANGE", "list", "0", "-1"]), cli("3", &["GET", "n"])));
+    let _ = cli("0", &["SHUTDOWN", "NOSAVE"]);
+    if server.try_wait().ok().flatten().is_none() {
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = server.kill();
+    }
+    let _ = server.wait();
+    let (greeting, list, n) = got.expect("redis-server started");
+    assert_eq!(greeting, "hello");
+    assert_eq!(list, "a\nb\r\nc");
+    assert_eq!(n, "42");
+}
+
+#[test]
+fn aof_and_its_wait_future_can_be_shared_across_threads() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let aof = Aof::disabled();
+    send_sync(&aof);
+    send(&aof.wait_durable(1));
 }
