@@ -97,7 +97,7 @@ impl Durability {
         self.stopped.load(Ordering::Acquire)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     pub(super) fn waiter_count(&self) -> usize {
         lock(&self.waiters).wakers.len()
     }

@@ -54,12 +54,16 @@ mod durable;
 mod file;
 mod format;
 mod load;
+mod park;
 mod queue;
 mod rewrite;
 mod writer;
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
+
+#[cfg(all(test, feature = "loom"))]
+mod loom_models;
 
 use std::fmt;
 use std::future::Future;
@@ -72,6 +76,7 @@ pub use rewrite::RewriteHandle;
 
 use durable::{Durability, DurableWait};
 use file::{AofFile, Faults};
+use park::{Parker, Unparker};
 use queue::Queue;
 use writer::{Item, Writer};
 
@@ -269,8 +274,8 @@ impl Shared {
 struct Enabled {
     shared: Arc<Shared>,
     cfg: AofConfig,
-    /// The writer thread, for unpark.
-    writer: thread::Thread,
+    /// Wakes the writer thread.
+    writer: Unparker,
     join: Mutex<Option<thread::JoinHandle<Result<(), AofError>>>>,
 }
 
@@ -298,6 +303,27 @@ impl Aof {
         if !existed {
             std::fs::File::open(&cfg.dir)?.sync_all()?;
         }
+        Self::start(cfg, faults, file, first_extension, valid_len)
+    }
+
+    /// Loom models: an AOF over the in-memory file stand-in, with no filesystem access at all.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn open_in_memory(fsync: FsyncPolicy) -> Arc<Aof> {
+        let cfg = AofConfig { fsync, prealloc_bytes: 64, ..AofConfig::default() };
+        let faults = Faults::default();
+        let (file, first) = AofFile::open(&cfg.path(), 0, cfg.prealloc_bytes, &faults).expect("in memory");
+        Self::start(cfg, faults, file, first, 0).expect("spawn the writer")
+    }
+
+    /// Starts the writer thread over an opened file whose first `valid_len` bytes are the log.
+    fn start(
+        cfg: AofConfig,
+        faults: Faults,
+        file: AofFile,
+        first_extension: io::Result<()>,
+        valid_len: u64,
+    ) -> Result<Arc<Aof>, AofError> {
         let shared = Arc::new(Shared {
             queue: Queue::new(),
             next_seq: AtomicU64::new(1),
@@ -316,10 +342,19 @@ impl Aof {
             rewrite_done: Mutex::new(None),
             rewrite_cv: Condvar::new(),
         });
-        let writer = Writer::new(Arc::clone(&shared), path, cfg.dir.clone(), cfg.prealloc_bytes, file, first_extension);
-        let join = thread::Builder::new().name("aof-writer".into()).spawn(move || writer.run())?;
-        let writer = join.thread().clone();
+        let (path, dir) = (cfg.path(), cfg.dir.clone());
+        let writer = Writer::new(Arc::clone(&shared), path, dir, cfg.prealloc_bytes, file, first_extension);
+        let parker = Parker::new();
+        let link = parker.link();
+        let join = thread::Builder::new().name("aof-writer".into()).spawn(move || writer.run(parker))?;
+        let writer = link.unparker(join.thread());
         Ok(Arc::new(Aof { inner: Some(Enabled { shared, cfg, writer, join: Mutex::new(Some(join)) }) }))
+    }
+
+    /// The highest seq S such that every record with seq <= S is durable (0 when disabled).
+    #[doc(hidden)]
+    pub fn durable_watermark(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |e| e.shared.durability.watermark())
     }
 
     /// Replays the file at `cfg.path()`: calls `apply(db, argv)` for every command record in order,
@@ -412,7 +447,7 @@ impl Aof {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "loom")))]
     fn shared(&self) -> &Shared {
         &self.inner.as_ref().expect("enabled").shared
     }

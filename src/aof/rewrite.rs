@@ -7,16 +7,17 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use super::format::{encode_command, encode_select};
+use super::park::Unparker;
 use super::writer::{Commit, Item, wait_rewrite};
 use super::{AofConfig, AofError, Shared};
-use crate::sync::{Arc, Ordering, thread};
+use crate::sync::{Arc, Ordering};
 
 /// An AOF rewrite in progress. Feed it the snapshot with [`RewriteHandle::write_base`], then
 /// [`RewriteHandle::commit`]. Dropping it without commit aborts: the temp file is removed and the
 /// writer stops keeping records for it.
 pub struct RewriteHandle {
     shared: Arc<Shared>,
-    writer: thread::Thread,
+    writer: Unparker,
     id: u64,
     temp_path: PathBuf,
     out: Option<BufWriter<File>>,
@@ -25,7 +26,7 @@ pub struct RewriteHandle {
     encoded: Vec<u8>,
 }
 
-pub(super) fn start(shared: &Arc<Shared>, cfg: &AofConfig, writer: thread::Thread) -> Result<RewriteHandle, AofError> {
+pub(super) fn start(shared: &Arc<Shared>, cfg: &AofConfig, writer: Unparker) -> Result<RewriteHandle, AofError> {
     if shared.durability.is_stopped() {
         return Err(AofError::Closed);
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::file::AofFile;
 use super::format::{encode_command, encode_select};
+use super::park::Parker;
 use super::{AofError, FsyncPolicy, Shared};
 use crate::sync::{Arc, Ordering, lock};
 
@@ -114,7 +115,7 @@ impl Writer {
     }
 
     /// The thread body. Returns the outcome of the final flush and trim.
-    pub(super) fn run(mut self) -> Result<(), AofError> {
+    pub(super) fn run(mut self, parker: Parker) -> Result<(), AofError> {
         loop {
             let mut drained = 0usize;
             while let Some(item) = self.shared.queue.pop() {
@@ -137,7 +138,7 @@ impl Writer {
                 if self.shared.shutdown.load(Ordering::Acquire) && self.shared.queue.is_empty() {
                     return self.finish();
                 }
-                self.idle();
+                self.idle(&parker);
             }
         }
     }
@@ -255,7 +256,7 @@ impl Writer {
     }
 
     /// Nothing queued: spin briefly, then park until a producer unparks us (or a timer is due).
-    fn idle(&mut self) {
+    fn idle(&mut self, parker: &Parker) {
         #[cfg(not(feature = "loom"))]
         {
             let backoff = crossbeam::utils::Backoff::new();
@@ -276,8 +277,8 @@ impl Writer {
         };
         // A producer's unpark after its push is never lost: it leaves a token that makes park return.
         match timeout {
-            None => crate::sync::thread::park(),
-            Some(t) => park_timeout(t),
+            None => parker.park(),
+            Some(t) => parker.park_timeout(t),
         }
     }
 
@@ -344,17 +345,6 @@ impl Writer {
         self.shared.base_size.store(c.base_len, Ordering::Relaxed);
         dir_synced?;
         Ok(())
-    }
-}
-
-/// `thread::park_timeout`; loom has no time, so there it yields (park may return spuriously anyway).
-fn park_timeout(t: Duration) {
-    #[cfg(not(feature = "loom"))]
-    crate::sync::thread::park_timeout(t);
-    #[cfg(feature = "loom")]
-    {
-        let _ = t;
-        crate::sync::thread::yield_now();
     }
 }
 
