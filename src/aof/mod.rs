@@ -2,12 +2,13 @@
 //! durability (fsync policies, group commit), loading (replay) and rewrite. Mirrors Redis's `aof.c`.
 //!
 //! # Layout
-//! - [`format`]: RESP encoding of records and the scanner that finds the valid end of a file.
-//! - [`file`]: the preallocated, memory-mapped file the writer appends to (an in-memory stand-in under loom).
-//! - [`queue`]: the producer -> writer queue (`SegQueue`; `Mutex<VecDeque>` under loom).
-//! - [`writer`]: the writer thread (batches, `SELECT`, msync, failure latch, rewrite switch).
-//! - [`durable`]: the durable watermark and the wakers of `wait_durable` (group commit).
-//! - [`load`]: replay at startup. [`rewrite`]: the base of a rewrite and its commit.
+//! - `format.rs`: RESP encoding of records and the scanner that finds the valid end of a file.
+//! - `file.rs`: the preallocated, memory-mapped file the writer appends to (an in-memory stand-in under loom).
+//! - `queue.rs`: the producer -> writer queue (`SegQueue`; `Mutex<VecDeque>` under loom).
+//! - `writer.rs`: the writer thread (batches, `SELECT`, msync, failure latch, rewrite switch).
+//! - `durable.rs`: the durable watermark and the wakers of `wait_durable` (group commit).
+//! - `load.rs`: replay at startup. `rewrite.rs`: the base of a rewrite and its commit.
+//! - `park.rs`: waking the writer. `config.rs`, `error.rs`: the public configuration and error types.
 //!
 //! # Write path
 //! A connection applies a write and, still holding the lock that orders writes on that key, calls
@@ -50,7 +51,9 @@
 //! retried; when a retry succeeds the latch clears. On Linux a failed writeback may have dropped the
 //! dirty pages it was about, so records whose waiters already failed are not guaranteed durable.
 
+mod config;
 mod durable;
+mod error;
 mod file;
 mod format;
 mod load;
@@ -65,12 +68,11 @@ mod tests;
 #[cfg(all(test, feature = "loom"))]
 mod loom_models;
 
-use std::fmt;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
-use std::str::FromStr;
 
+pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy};
+pub use error::AofError;
 pub use load::LoadReport;
 pub use rewrite::RewriteHandle;
 
@@ -81,156 +83,6 @@ use queue::Queue;
 use writer::{Item, Writer};
 
 use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering, lock, thread};
-
-/// Default `prealloc_bytes`: the file is extended in 64 MiB chunks.
-pub const AOF_PREALLOC_BYTES: u64 = 64 << 20;
-
-/// `appendfsync`: when the writer makes records durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum FsyncPolicy {
-    /// Every write waits for its record to be msync'd (group commit: one msync per batch).
-    Always,
-    /// msync about once a second in the background; writes do not wait.
-    #[default]
-    EverySec,
-    /// Never msync explicitly (the kernel writes back); only at shutdown and rewrite.
-    No,
-}
-
-impl FromStr for FsyncPolicy {
-    type Err = AofError;
-
-    fn from_str(s: &str) -> Result<Self, AofError> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Ok(FsyncPolicy::Always),
-            "everysec" => Ok(FsyncPolicy::EverySec),
-            "no" => Ok(FsyncPolicy::No),
-            _ => Err(AofError::Config(format!("invalid appendfsync value '{s}' (always|everysec|no)"))),
-        }
-    }
-}
-
-impl fmt::Display for FsyncPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FsyncPolicy::Always => "always",
-            FsyncPolicy::EverySec => "everysec",
-            FsyncPolicy::No => "no",
-        })
-    }
-}
-
-/// Where the AOF lives and how it behaves.
-#[derive(Debug, Clone)]
-pub struct AofConfig {
-    pub dir: PathBuf,
-    /// Default `appendonly.aof`.
-    pub filename: String,
-    pub fsync: FsyncPolicy,
-    /// The file is extended ahead of the writer in chunks of this size (default [`AOF_PREALLOC_BYTES`]).
-    pub prealloc_bytes: u64,
-    /// `aof-load-truncated`: drop a torn last record with a warning instead of failing (default true).
-    pub load_truncated: bool,
-    /// Load the records before a corruption in the middle instead of failing (default false).
-    pub load_corrupt_prefix: bool,
-}
-
-impl Default for AofConfig {
-    fn default() -> Self {
-        AofConfig {
-            dir: PathBuf::from("."),
-            filename: "appendonly.aof".into(),
-            fsync: FsyncPolicy::EverySec,
-            prealloc_bytes: AOF_PREALLOC_BYTES,
-            load_truncated: true,
-            load_corrupt_prefix: false,
-        }
-    }
-}
-
-impl AofConfig {
-    /// The AOF's path: `dir/filename`.
-    pub fn path(&self) -> PathBuf {
-        self.dir.join(&self.filename)
-    }
-}
-
-/// Everything that can go wrong with the AOF.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum AofError {
-    /// An I/O operation on the AOF, its directory or a rewrite file failed.
-    Io(io::Error),
-    /// The file is malformed at `offset` (the start of the first bad record) and non-zero data follows.
-    Corrupt { offset: u64, detail: String },
-    /// The last record is torn at `offset` and `load_truncated` is off.
-    Truncated { offset: u64 },
-    /// A write, extension or msync failure is latched: the record is not known to be durable.
-    Poisoned(String),
-    /// The writer has stopped (shutdown) before the record became durable.
-    Closed,
-    /// The operation needs the AOF, which is disabled (`appendonly no`).
-    Disabled,
-    /// A rewrite is already in progress.
-    RewriteInProgress,
-    /// The rewrite was abandoned or failed before its file replaced the AOF.
-    RewriteAborted(String),
-    /// A configuration value is invalid.
-    Config(String),
-}
-
-impl fmt::Display for AofError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AofError::Io(e) => write!(f, "AOF I/O error: {e}"),
-            AofError::Corrupt { offset, detail } => {
-                write!(f, "Bad file format reading the append only file at offset {offset}: {detail}")
-            }
-            AofError::Truncated { offset } => write!(
-                f,
-                "Unexpected end of file reading the append only file at offset {offset} (set aof-load-truncated yes to load it)"
-            ),
-            AofError::Poisoned(e) => write!(f, "the AOF cannot be written: {e}"),
-            AofError::Closed => f.write_str("the AOF writer has stopped"),
-            AofError::Disabled => f.write_str("the AOF is disabled"),
-            AofError::RewriteInProgress => f.write_str("Background append only file rewriting already in progress"),
-            AofError::RewriteAborted(e) => write!(f, "AOF rewrite aborted: {e}"),
-            AofError::Config(e) => f.write_str(e),
-        }
-    }
-}
-
-impl std::error::Error for AofError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            AofError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for AofError {
-    fn from(e: io::Error) -> Self {
-        AofError::Io(e)
-    }
-}
-
-/// The `INFO persistence` fields this module knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AofInfo {
-    pub aof_enabled: bool,
-    pub aof_rewrite_in_progress: bool,
-    /// "ok" or "err".
-    pub aof_last_bgrewrite_status: &'static str,
-    /// Bytes of valid log in the current file.
-    pub aof_current_size: u64,
-    /// Size of the file when it was opened or last rewritten (Redis's `aof_base_size`).
-    pub aof_base_size: u64,
-    /// "ok" or "err" (a write/extend/msync failure is latched).
-    pub aof_last_write_status: &'static str,
-    /// Completed rewrites since open.
-    pub aof_rewrites: u64,
-}
 
 /// State shared by producers, the writer thread and rewrite handles.
 pub(crate) struct Shared {

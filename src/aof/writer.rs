@@ -115,7 +115,12 @@ impl Writer {
     }
 
     /// The thread body. Returns the outcome of the final flush and trim.
-    pub(super) fn run(mut self, parker: Parker) -> Result<(), AofError> {
+    pub(super) fn run(self, parker: Parker) -> Result<(), AofError> {
+        let _guard = StopOnExit(Arc::clone(&self.shared));
+        self.run_loop(parker)
+    }
+
+    fn run_loop(mut self, parker: Parker) -> Result<(), AofError> {
         loop {
             let mut drained = 0usize;
             while let Some(item) = self.shared.queue.pop() {
@@ -129,7 +134,6 @@ impl Writer {
             self.sync_if_due();
             // Relaxed: a test hook; the writer simply stops, as if the process had been killed.
             if self.shared.crash.load(Ordering::Relaxed) {
-                self.shared.durability.stop();
                 return Ok(());
             }
             if drained == 0 {
@@ -282,7 +286,7 @@ impl Writer {
         }
     }
 
-    /// Shutdown: write what is left, make it durable, trim the file. Always stops the durability side.
+    /// Shutdown: write what is left, make it durable, trim the file (`StopOnExit` then stops waiters).
     fn finish(mut self) -> Result<(), AofError> {
         self.rewrite = None;
         self.write_pending();
@@ -293,8 +297,6 @@ impl Writer {
         if result.is_ok() {
             shared.durability.publish(covered);
         }
-        shared.durability.stop();
-        shared.rewrite_finished(0, Err("the AOF writer stopped".into()));
         result.map_err(AofError::Io)?;
         if unwritten > 0 {
             return Err(AofError::Poisoned(format!("{unwritten} records could not be written at shutdown")));
@@ -345,6 +347,21 @@ impl Writer {
         self.shared.base_size.store(c.base_len, Ordering::Relaxed);
         dir_synced?;
         Ok(())
+    }
+}
+
+/// Makes sure nobody waits forever on a writer that is gone, even if it panicked: waiters fail, the
+/// failure is latched (writes get `-MISCONF`), a committing rewrite is told.
+struct StopOnExit(Arc<Shared>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("flurrydb aof: the AOF writer thread panicked");
+            self.0.durability.set_error(Some("the AOF writer thread panicked".into()));
+        }
+        self.0.durability.stop();
+        self.0.rewrite_finished(0, Err("the AOF writer stopped".into()));
     }
 }
 
