@@ -80,7 +80,7 @@ pub(super) fn load(
         }
     })?;
     report.bytes = result.valid_end;
-    match classify(cfg, &result)? {
+    match classify(cfg, &result, true)? {
         Tail::Clean => {}
         Tail::Cut => report.truncated_tail = true,
     }
@@ -111,26 +111,30 @@ enum Tail {
     Cut,
 }
 
-/// Applies the config to how a scan ended: warn and accept, or fail.
-fn classify(cfg: &AofConfig, s: &Scan) -> Result<Tail, AofError> {
+/// Applies the config to how a scan ended: accept (with a warning when `warn`), or fail.
+fn classify(cfg: &AofConfig, s: &Scan, warn: bool) -> Result<Tail, AofError> {
     match &s.end {
         ScanEnd::Clean => Ok(Tail::Clean),
         ScanEnd::TornTail if cfg.load_truncated => {
-            eprintln!(
-                "flurrydb aof: !!! Warning: short read while loading the AOF {}: the last record (at offset {}) is incomplete and is dropped",
-                cfg.path().display(),
-                s.valid_end
-            );
+            if warn {
+                eprintln!(
+                    "flurrydb aof: !!! Warning: short read while loading the AOF {}: the last record (at offset {}) is incomplete and is dropped",
+                    cfg.path().display(),
+                    s.valid_end
+                );
+            }
             Ok(Tail::Cut)
         }
         ScanEnd::TornTail => Err(AofError::Truncated { offset: s.valid_end }),
         ScanEnd::Corrupt { detail } if cfg.load_corrupt_prefix => {
-            eprintln!(
-                "flurrydb aof: !!! Warning: the AOF {} is corrupt at offset {} ({detail}); loading the {} bytes before it",
-                cfg.path().display(),
-                s.valid_end,
-                s.valid_end
-            );
+            if warn {
+                eprintln!(
+                    "flurrydb aof: !!! Warning: the AOF {} is corrupt at offset {} ({detail}); loading the {} bytes before it",
+                    cfg.path().display(),
+                    s.valid_end,
+                    s.valid_end
+                );
+            }
             Ok(Tail::Cut)
         }
         ScanEnd::Corrupt { detail } => Err(AofError::Corrupt { offset: s.valid_end, detail: detail.clone() }),
@@ -142,7 +146,7 @@ fn classify(cfg: &AofConfig, s: &Scan) -> Result<Tail, AofError> {
 pub(super) fn prepare_for_append(cfg: &AofConfig) -> Result<u64, AofError> {
     let path = cfg.path();
     let s = scan(File::open(&path)?, |_, _| {})?;
-    let cut = match classify(cfg, &s)? {
+    let cut = match classify(cfg, &s, false)? {
         Tail::Clean => return Ok(s.valid_end),
         Tail::Cut => s.valid_end,
     };
@@ -152,6 +156,7 @@ pub(super) fn prepare_for_append(cfg: &AofConfig) -> Result<u64, AofError> {
         std::fs::copy(&path, &backup)?;
         eprintln!("flurrydb aof: saved a copy of the corrupt AOF as {}", backup.display());
     }
+    eprintln!("flurrydb aof: cutting {} at offset {cut} before appending", path.display());
     // Not mapped yet, so shrinking is safe; the writer re-extends with reserved zeros.
     let file = OpenOptions::new().write(true).open(&path)?;
     file.set_len(cut)?;

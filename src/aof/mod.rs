@@ -232,6 +232,9 @@ impl Aof {
         let bytes = writer::encode_record(argv);
         // Relaxed: the seq only has to be unique; the queue push publishes the record.
         let seq = e.shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        if e.shared.durability.is_stopped() {
+            return seq; // after shutdown nothing is written; its wait fails with `Closed`
+        }
         e.shared.queue.push(Item::Record { seq, db, bytes });
         e.writer.unpark();
         seq
