@@ -226,10 +226,10 @@ pub fn start_rewrite(shared: &Shared) -> std::result::Result<(), String> {
     use crate::aof::AofError;
     match shared.ks.start_rewrite() {
         Ok(()) => Ok(()),
-        Err(AofError::RewriteInProgress) => {
-            Err("ERR Background append only file rewriting already in progress".into())
+        Err(AofError::RewriteInProgress) => Err("ERR Background append only file rewriting already in progress".into()),
+        Err(AofError::Disabled) => {
+            Err("ERR Background append only file rewriting is only available with appendonly yes".into())
         }
-        Err(AofError::Disabled) => Err("ERR Background append only file rewriting is only available with appendonly yes".into()),
         Err(e) => Err(format!("ERR Background append only file rewriting failed: {e}")),
     }
 }
