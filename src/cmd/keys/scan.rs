@@ -1,0 +1,150 @@
+//! KEYS and SCAN over the selected database. Mirrors Redis's `db.c` (`keysCommand`,
+//! `scanGenericCommand`).
+//!
+//! # The SCAN cursor
+//!
+//! flurry's table has no stable bucket order to resume from (it resizes, and exposes no buckets),
+//! so the cursor is a position in the order of [`hash_key`]: a key's position is `hash_key(key) >> 1`
+//! (63 bits), and cursor `c` means "positions from `c - 1` on" (0 starts; nonzero cursors are
+//! therefore `position + 1`, never 0). One call returns the live keys with the COUNT smallest
+//! positions at or after the cursor's, every key sharing the last of those positions included,
+//! in position order, and the next cursor `last position + 2`; 0 once no position is left.
+//!
+//! So, as Redis guarantees, a key present from the first call to the last is returned (exactly
+//! once: positions only grow), whatever is added or removed meanwhile, and a key added or removed
+//! during the scan may or may not be. The price: each call walks the whole map (two weakly
+//! consistent passes) to find its positions, so a full scan costs O(N * N / COUNT).
+
+use std::collections::BinaryHeap;
+
+use bytes::Bytes;
+
+use crate::cmd::{Ctx, is_opt};
+use crate::db::{Entry, hash_key};
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+use crate::util::glob_match;
+
+/// A key's place in the SCAN order.
+fn position(key: &[u8]) -> u64 {
+    hash_key(key) >> 1
+}
+
+/// `KEYS pattern`: every live key matching the glob `pattern`, in no particular order.
+pub fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let pattern = &argv[1][..];
+    let all = pattern == b"*";
+    let now = ctx.now_ms;
+    let mut out = Vec::new();
+    ctx.db().for_each(|k, e| {
+        if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
+            out.push(Frame::Bulk(k.clone()));
+        }
+    });
+    Ok(Frame::Array(out))
+}
+
+/// Parse a SCAN cursor as Redis's `parseScanCursorOrReply` (C `strtoul`): optional sign, decimal
+/// digits, the text ends at a NUL; a leading space, trailing garbage or overflow is
+/// `ERR invalid cursor`; `-n` wraps around as in C; an empty cursor is 0.
+fn parse_cursor(arg: &[u8]) -> Result<u64> {
+    let invalid = || Error::err("invalid cursor");
+    let text = arg.split(|&b| b == 0).next().unwrap_or_default();
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        // strtoul parsed nothing: only the empty string leaves nothing behind.
+        return if text.is_empty() { Ok(0) } else { Err(invalid()) };
+    }
+    let mut n: u64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            return Err(invalid());
+        }
+        n = n.checked_mul(10).and_then(|n| n.checked_add(u64::from(b - b'0'))).ok_or_else(invalid)?;
+    }
+    Ok(if negative { n.wrapping_neg() } else { n })
+}
+
+/// The SCAN options.
+struct ScanOpts {
+    count: usize,
+    pattern: Option<Bytes>,
+    type_name: Option<Bytes>,
+}
+
+fn parse_options(args: &[Bytes]) -> Result<ScanOpts> {
+    let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).ok_or(Error::Syntax)?;
+        if is_opt(&args[i], "count") {
+            let n = crate::cmd::arg_i64(value)?;
+            if n < 1 {
+                return Err(Error::Syntax);
+            }
+            o.count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if is_opt(&args[i], "match") {
+            o.pattern = (&value[..] != b"*").then(|| value.clone());
+        } else if is_opt(&args[i], "type") {
+            o.type_name = Some(value.clone());
+        } else {
+            return Err(Error::Syntax);
+        }
+        i += 2;
+    }
+    Ok(o)
+}
+
+impl ScanOpts {
+    fn wants(&self, key: &[u8], e: &Entry, now_ms: u64) -> bool {
+        !e.is_expired(now_ms)
+            && self.pattern.as_ref().is_none_or(|p| glob_match(p, key, false))
+            && self.type_name.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(e.kind().name().as_bytes()))
+    }
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: `[next cursor, [keys]]`; see the module
+/// doc for what the cursor is.
+pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let cursor = parse_cursor(&argv[1])?;
+    let opts = parse_options(&argv[2..])?;
+    let from = cursor.saturating_sub(1);
+    let map = ctx.db();
+
+    // Pass 1: the COUNT smallest positions >= from (a bounded max-heap).
+    let mut smallest: BinaryHeap<u64> = BinaryHeap::new();
+    map.for_each(|k, _| {
+        let p = position(k);
+        if p < from {
+            return;
+        }
+        if smallest.len() < opts.count {
+            smallest.push(p);
+        } else if smallest.peek().is_some_and(|&top| p < top) {
+            smallest.pop();
+            smallest.push(p);
+        }
+    });
+    // Fewer than COUNT positions left: this call finishes the scan.
+    let last = (smallest.len() >= opts.count).then(|| smallest.peek().copied()).flatten();
+    let upto = last.unwrap_or(u64::MAX);
+
+    // Pass 2: every wanted key in [from, upto].
+    let now = ctx.now_ms;
+    let mut found: Vec<(u64, Bytes)> = Vec::new();
+    map.for_each(|k, e| {
+        let p = position(k);
+        if (from..=upto).contains(&p) && opts.wants(k, e, now) {
+            found.push((p, k.clone()));
+        }
+    });
+    found.sort_unstable();
+    // Positions are < 2^63, so `last + 2` cannot overflow.
+    let next = last.map_or(0, |p| p + 2);
+    let keys = found.into_iter().map(|(_, k)| Frame::Bulk(k)).collect();
+    Ok(Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::Array(keys)]))
+}
