@@ -161,3 +161,211 @@ pub fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     w.log(&[b"PERSIST", key]);
     Ok(Frame::Integer(1))
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::{Harness, bulk, err, int};
+
+    fn harness_with_key() -> Harness {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "v"]);
+        h
+    }
+
+    #[test]
+    fn expire_sets_a_ttl_in_seconds_and_the_key_vanishes_when_due() {
+        let mut h = harness_with_key();
+        assert_eq!(h.run(&["EXPIRE", "k", "10"]), int(1));
+        assert_eq!(h.run(&["TTL", "k"]), int(10));
+        assert_eq!(h.run(&["PTTL", "k"]), int(10_000));
+        h.now_ms += 9_999;
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+        h.now_ms += 1;
+        assert_eq!(h.run(&["GET", "k"]), crate::resp::Frame::Null);
+        assert_eq!(h.run(&["TTL", "k"]), int(-2));
+    }
+
+    #[test]
+    fn pexpire_expireat_and_pexpireat_set_absolute_times() {
+        let mut h = harness_with_key();
+        let now = h.now_ms;
+        assert_eq!(h.run(&["PEXPIRE", "k", "1500"]), int(1));
+        assert_eq!(h.run(&["PEXPIRETIME", "k"]), int((now + 1500) as i64));
+        assert_eq!(h.run(&["EXPIRETIME", "k"]), int(((now + 1500 + 500) / 1000) as i64));
+        let at_s = now / 1000 + 100;
+        assert_eq!(h.run(&["EXPIREAT", "k", &at_s.to_string()]), int(1));
+        assert_eq!(h.run(&["PEXPIRETIME", "k"]), int((at_s * 1000) as i64));
+        assert_eq!(h.run(&["PEXPIREAT", "k", &(now + 7).to_string()]), int(1));
+        assert_eq!(h.run(&["PTTL", "k"]), int(7));
+    }
+
+    #[test]
+    fn ttl_rounds_to_the_nearest_second() {
+        let mut h = harness_with_key();
+        h.run(&["PEXPIRE", "k", "1499"]);
+        assert_eq!(h.run(&["TTL", "k"]), int(1));
+        h.run(&["PEXPIRE", "k", "1500"]);
+        assert_eq!(h.run(&["TTL", "k"]), int(2));
+        h.run(&["PEXPIRE", "k", "400"]);
+        assert_eq!(h.run(&["TTL", "k"]), int(0));
+    }
+
+    #[test]
+    fn ttl_family_is_minus_two_for_missing_and_minus_one_without_expiry() {
+        let mut h = harness_with_key();
+        for cmd in ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"] {
+            assert_eq!(h.run(&[cmd, "nokey"]), int(-2), "{cmd}");
+            assert_eq!(h.run(&[cmd, "k"]), int(-1), "{cmd}");
+        }
+    }
+
+    #[test]
+    fn expire_on_a_missing_key_is_zero() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["EXPIRE", "nokey", "10"]), int(0));
+        assert_eq!(h.run(&["PEXPIREAT", "nokey", "1"]), int(0));
+    }
+
+    #[test]
+    fn a_time_in_the_past_deletes_the_key_and_replies_one() {
+        let mut h = harness_with_key();
+        assert_eq!(h.run(&["EXPIRE", "k", "0"]), int(1));
+        assert_eq!(h.run(&["EXISTS", "k"]), int(0));
+        assert_eq!(h.run(&["DBSIZE"]), int(0));
+        h.run(&["SET", "k", "v"]);
+        assert_eq!(h.run(&["PEXPIRE", "k", "-9223372036854775808"]), int(1));
+        assert_eq!(h.run(&["EXISTS", "k"]), int(0));
+        h.run(&["SET", "k", "v"]);
+        assert_eq!(h.run(&["EXPIREAT", "k", "1"]), int(1));
+        assert_eq!(h.run(&["EXISTS", "k"]), int(0));
+    }
+
+    #[test]
+    fn overflowing_times_are_invalid_expire_times() {
+        let mut h = harness_with_key();
+        let max = "9223372036854775807";
+        assert_eq!(h.run(&["EXPIRE", "k", max]), err("ERR invalid expire time in 'expire' command"));
+        assert_eq!(h.run(&["PEXPIRE", "k", max]), err("ERR invalid expire time in 'pexpire' command"));
+        assert_eq!(h.run(&["EXPIREAT", "k", max]), err("ERR invalid expire time in 'expireat' command"));
+        assert_eq!(
+            h.run(&["EXPIRE", "k", "-9223372036854775808"]),
+            err("ERR invalid expire time in 'expire' command")
+        );
+        assert_eq!(h.run(&["PEXPIREAT", "k", max]), int(1));
+        assert_eq!(h.run(&["PEXPIRETIME", "k"]), int(i64::MAX));
+        assert_eq!(h.run(&["EXPIRE", "k", "x"]), err("ERR value is not an integer or out of range"));
+    }
+
+    #[test]
+    fn option_errors_match_redis() {
+        let mut h = harness_with_key();
+        let both = "ERR NX and XX, GT or LT options at the same time are not compatible";
+        assert_eq!(h.run(&["EXPIRE", "k", "10", "NX", "XX"]), err(both));
+        assert_eq!(h.run(&["EXPIRE", "k", "10", "nx", "gt"]), err(both));
+        assert_eq!(h.run(&["EXPIRE", "k", "10", "LT", "NX"]), err(both));
+        assert_eq!(
+            h.run(&["EXPIRE", "k", "10", "GT", "LT"]),
+            err("ERR GT and LT options at the same time are not compatible")
+        );
+        // Options are checked before the time.
+        assert_eq!(h.run(&["EXPIRE", "k", "x", "foo"]), err("ERR Unsupported option foo"));
+        assert_eq!(h.run(&["EXPIRE", "k", "10", "NX", "NX"]), int(1));
+    }
+
+    #[test]
+    fn nx_and_xx_depend_on_whether_a_ttl_exists() {
+        let mut h = harness_with_key();
+        assert_eq!(h.run(&["EXPIRE", "k", "100", "XX"]), int(0));
+        assert_eq!(h.run(&["TTL", "k"]), int(-1));
+        assert_eq!(h.run(&["EXPIRE", "k", "100", "NX"]), int(1));
+        assert_eq!(h.run(&["EXPIRE", "k", "200", "NX"]), int(0));
+        assert_eq!(h.run(&["EXPIRE", "k", "200", "XX"]), int(1));
+        assert_eq!(h.run(&["TTL", "k"]), int(200));
+    }
+
+    #[test]
+    fn gt_and_lt_treat_no_ttl_as_infinite() {
+        let mut h = harness_with_key();
+        assert_eq!(h.run(&["EXPIRE", "k", "100", "GT"]), int(0));
+        assert_eq!(h.run(&["EXPIRE", "k", "100", "LT"]), int(1));
+        assert_eq!(h.run(&["EXPIRE", "k", "50", "GT"]), int(0));
+        assert_eq!(h.run(&["EXPIRE", "k", "100", "GT"]), int(0));
+        assert_eq!(h.run(&["EXPIRE", "k", "200", "GT"]), int(1));
+        assert_eq!(h.run(&["EXPIRE", "k", "300", "LT"]), int(0));
+        assert_eq!(h.run(&["EXPIRE", "k", "150", "XX", "LT"]), int(1));
+        assert_eq!(h.run(&["TTL", "k"]), int(150));
+        // A past time that passes LT still deletes.
+        assert_eq!(h.run(&["EXPIRE", "k", "-1", "LT"]), int(1));
+        assert_eq!(h.run(&["EXISTS", "k"]), int(0));
+    }
+
+    #[test]
+    fn persist_removes_the_ttl_once() {
+        let mut h = harness_with_key();
+        assert_eq!(h.run(&["PERSIST", "k"]), int(0));
+        assert_eq!(h.run(&["PERSIST", "nokey"]), int(0));
+        h.run(&["EXPIRE", "k", "5"]);
+        assert_eq!(h.run(&["PERSIST", "k"]), int(1));
+        assert_eq!(h.run(&["TTL", "k"]), int(-1));
+        assert_eq!(h.run(&["PERSIST", "k"]), int(0));
+        h.now_ms += 10_000;
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+    }
+
+    #[test]
+    fn persist_on_an_expired_key_is_zero() {
+        let mut h = harness_with_key();
+        h.run(&["PEXPIRE", "k", "5"]);
+        h.now_ms += 5;
+        assert_eq!(h.run(&["PERSIST", "k"]), int(0));
+        assert_eq!(h.run(&["DBSIZE"]), int(0));
+    }
+
+    #[test]
+    fn while_loading_a_past_time_sets_the_expiry_instead_of_deleting() {
+        let mut h = harness_with_key();
+        let now = h.now_ms;
+        h.now_ms = 0;
+        assert_eq!(h.run(&["PEXPIREAT", "k", "5"]), int(1));
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+        h.now_ms = now;
+        assert_eq!(h.run(&["GET", "k"]), crate::resp::Frame::Null);
+    }
+
+    #[test]
+    fn active_cycle_reclaims_untouched_expired_keys() {
+        let mut h = Harness::new();
+        for i in 0..50 {
+            h.run(&["SET", &format!("t{i}"), "v", "EX", "1"]);
+        }
+        h.run(&["SET", "forever", "v"]);
+        h.run(&["SET", "later", "v", "EX", "60"]);
+        assert_eq!(h.shared.ks.expire_cycle(h.now_ms + 999, 1000), 0);
+        assert_eq!(h.run(&["DBSIZE"]), int(52));
+        // A small budget takes several steps.
+        assert_eq!(h.shared.ks.expire_cycle(h.now_ms + 1000, 20), 20);
+        let mut total = 20;
+        while total < 50 {
+            let n = h.shared.ks.expire_cycle(h.now_ms + 1000, 20);
+            assert!(n > 0);
+            total += n;
+        }
+        assert_eq!(total, 50);
+        assert_eq!(h.run(&["DBSIZE"]), int(2));
+        assert_eq!(h.shared.ks.expired_keys(), 50);
+    }
+
+    #[test]
+    fn active_cycle_ignores_stale_hints_after_persist_or_a_longer_ttl() {
+        let mut h = harness_with_key();
+        h.run(&["SET", "p", "v"]);
+        h.run(&["EXPIRE", "k", "1"]);
+        h.run(&["EXPIRE", "p", "1"]);
+        h.run(&["PERSIST", "p"]);
+        h.run(&["EXPIRE", "k", "100"]);
+        assert_eq!(h.shared.ks.expire_cycle(h.now_ms + 2_000, 100), 0);
+        assert_eq!(h.run(&["DBSIZE"]), int(2));
+        assert_eq!(h.shared.ks.expire_cycle(h.now_ms + 100_000, 100), 1);
+        assert_eq!(h.run(&["EXISTS", "k", "p"]), int(1));
+    }
+}

@@ -148,3 +148,172 @@ pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let keys = found.into_iter().map(|(_, k)| Frame::Bulk(k)).collect();
     Ok(Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::Array(keys)]))
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+
+    use bytes::Bytes;
+
+    use super::parse_cursor;
+    use crate::cmd::testing::{Harness, arr, bulk, err};
+    use crate::resp::Frame;
+
+    fn names(f: Frame) -> BTreeSet<String> {
+        match f {
+            Frame::Array(items) => items
+                .into_iter()
+                .map(|i| match i {
+                    Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// One SCAN call: (next cursor, keys in reply order).
+    fn scan_once(h: &mut Harness, cursor: &str, extra: &[&str]) -> (String, Vec<String>) {
+        let mut args = vec!["SCAN", cursor];
+        args.extend_from_slice(extra);
+        match h.run(&args) {
+            Frame::Array(mut parts) if parts.len() == 2 => {
+                let keys = parts.pop().unwrap();
+                let Frame::Bulk(c) = parts.pop().unwrap() else { panic!("cursor") };
+                let Frame::Array(keys) = keys else { panic!("keys") };
+                let keys = keys
+                    .into_iter()
+                    .map(|k| match k {
+                        Frame::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                (String::from_utf8_lossy(&c).into_owned(), keys)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_matches_globs_and_hides_expired_keys() {
+        let mut h = Harness::new();
+        for k in ["hello", "hallo", "hxllo", "world", "h*"] {
+            h.run(&["SET", k, "1"]);
+        }
+        h.run(&["SET", "hidden", "1", "PX", "1"]);
+        h.now_ms += 1;
+        assert_eq!(names(h.run(&["KEYS", "h?llo"])), ["hallo", "hello", "hxllo"].map(String::from).into());
+        assert_eq!(names(h.run(&["KEYS", "h[ae]llo"])), ["hallo", "hello"].map(String::from).into());
+        assert_eq!(names(h.run(&["KEYS", "h\\*"])), ["h*"].map(String::from).into());
+        assert_eq!(names(h.run(&["KEYS", "*"])).len(), 5);
+        assert_eq!(h.run(&["KEYS", "nomatch*"]), arr(vec![]));
+    }
+
+    #[test]
+    fn cursor_parsing_follows_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Ok(0));
+        assert_eq!(parse_cursor(b""), Ok(0));
+        assert_eq!(parse_cursor(b"+7"), Ok(7));
+        assert_eq!(parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_cursor(b"5\0junk"), Ok(5));
+        for bad in [&b"18446744073709551616"[..], b" 0", b"x", b"1x", b"-", b"+"] {
+            assert!(parse_cursor(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn scan_argument_errors_match_redis() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SCAN", "x"]), err("ERR invalid cursor"));
+        assert_eq!(h.run(&["SCAN", "0", "COUNT", "0"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SCAN", "0", "COUNT", "-1"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SCAN", "0", "COUNT", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["SCAN", "0", "MATCH"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SCAN", "0", "FOO", "bar"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SCAN", "-1"]), arr(vec![bulk("0"), arr(vec![])]));
+    }
+
+    #[test]
+    fn scan_of_an_empty_db_finishes_at_once() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SCAN", "0"]), arr(vec![bulk("0"), arr(vec![])]));
+    }
+
+    #[test]
+    fn scan_with_small_count_walks_every_key_exactly_once() {
+        let mut h = Harness::new();
+        for i in 0..200 {
+            h.run(&["SET", &format!("key:{i}"), "v"]);
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut cursor = "0".to_string();
+        let mut calls = 0;
+        loop {
+            let (next, keys) = scan_once(&mut h, &cursor, &["COUNT", "7"]);
+            assert!(keys.len() <= 8, "{}", keys.len());
+            for k in keys {
+                *seen.entry(k).or_default() += 1;
+            }
+            calls += 1;
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(seen.len(), 200);
+        assert!(seen.values().all(|&n| n == 1));
+        assert!(calls >= 200 / 7);
+    }
+
+    #[test]
+    fn scan_returns_every_key_present_throughout_while_others_are_added_and_removed() {
+        let mut h = Harness::new();
+        for i in 0..300 {
+            h.run(&["SET", &format!("stable:{i}"), "v"]);
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut cursor = "0".to_string();
+        let mut round = 0;
+        loop {
+            let (next, keys) = scan_once(&mut h, &cursor, &["COUNT", "10"]);
+            for k in keys {
+                *seen.entry(k).or_default() += 1;
+            }
+            for j in 0..20 {
+                h.run(&["SET", &format!("new:{round}:{j}"), "v"]);
+            }
+            h.run(&["DEL", &format!("new:{}:0", round.max(1) - 1)]);
+            round += 1;
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        for i in 0..300 {
+            assert_eq!(seen.get(&format!("stable:{i}")), Some(&1), "stable:{i}");
+        }
+        assert!(seen.values().all(|&n| n == 1));
+    }
+
+    #[test]
+    fn scan_filters_by_match_and_type_and_hides_expired_keys() {
+        let mut h = Harness::new();
+        h.run(&["SET", "user:1", "a"]);
+        h.run(&["SET", "user:2", "b"]);
+        h.run(&["SET", "other", "c"]);
+        h.run(&["SET", "user:gone", "d", "PX", "1"]);
+        let items = std::collections::VecDeque::from([Bytes::from_static(b"x")]);
+        h.shared.ks.db(0).insert(Bytes::from_static(b"user:list"), crate::db::Entry::list(items, 0));
+        h.now_ms += 1;
+        let (next, keys) = scan_once(&mut h, "0", &["MATCH", "user:*", "COUNT", "1000"]);
+        assert_eq!(next, "0");
+        assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), ["user:1", "user:2", "user:list"].map(String::from).into());
+        let (_, keys) = scan_once(&mut h, "0", &["TYPE", "LIST"]);
+        assert_eq!(keys, vec!["user:list".to_string()]);
+        let (_, keys) = scan_once(&mut h, "0", &["TYPE", "string", "MATCH", "o*"]);
+        assert_eq!(keys, vec!["other".to_string()]);
+        let (_, keys) = scan_once(&mut h, "0", &["TYPE", "nosuchtype"]);
+        assert!(keys.is_empty());
+    }
+}
