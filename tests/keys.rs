@@ -27,7 +27,10 @@ fn replies_are_byte_exact() {
     assert_eq!(c.cmds(&["RANDOMKEY"]), b"$1\r\na\r\n");
     assert_eq!(c.cmds(&["MOVE", "a", "0"]), b"-ERR source and destination objects are the same\r\n");
     assert_eq!(c.cmds(&["SWAPDB", "x", "1"]), b"-ERR invalid first DB index\r\n");
-    assert_eq!(c.cmds(&["EXPIRE", "a", "10", "NX", "XX"]), b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n");
+    assert_eq!(
+        c.cmds(&["EXPIRE", "a", "10", "NX", "XX"]),
+        b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n"
+    );
     assert_eq!(c.cmds(&["EXPIRE", "a", "10", "bad"]), b"-ERR Unsupported option bad\r\n");
     assert_eq!(c.cmds(&["SCAN", "nope"]), b"-ERR invalid cursor\r\n");
     assert_eq!(c.cmds(&["SCAN", "0", "COUNT", "100"]), b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n");

@@ -499,7 +499,8 @@ mod tests {
                 other => panic!("{other:?}"),
             };
         }
-        let want: std::collections::HashSet<Bytes> = ["a", "b", "c"].iter().map(|s| Bytes::from_static(s.as_bytes())).collect();
+        let want: std::collections::HashSet<Bytes> =
+            ["a", "b", "c"].iter().map(|s| Bytes::from_static(s.as_bytes())).collect();
         assert_eq!(seen, want);
     }
 

@@ -56,7 +56,10 @@ impl ExpireFlags {
     fn allow(self, current: u64, when: i64) -> bool {
         let has = current != 0;
         let current = i64::try_from(current).unwrap_or(i64::MAX);
-        !((self.nx && has) || (self.xx && !has) || (self.gt && (!has || when <= current)) || (self.lt && has && when >= current))
+        !((self.nx && has)
+            || (self.xx && !has)
+            || (self.gt && (!has || when <= current))
+            || (self.lt && has && when >= current))
     }
 }
 
@@ -124,8 +127,9 @@ fn ttl_generic(ctx: &Ctx, key: &[u8], millis: bool, absolute: bool) -> Frame {
         Some(at) if absolute => i64::try_from(at).unwrap_or(i64::MAX),
         Some(at) => i64::try_from(at.saturating_sub(ctx.now_ms)).unwrap_or(i64::MAX),
     };
-    // Redis computes (ms + 500) / 1000 in C: wrapping keeps its answer for times near i64::MAX.
-    Frame::Integer(if millis { ms } else { ms.wrapping_add(500) / 1000 })
+    // Rounded to the nearest second without overflowing near i64::MAX (Redis answers
+    // 9223372036854776 there too).
+    Frame::Integer(if millis { ms } else { ((i128::from(ms) + 500) / 1000) as i64 })
 }
 
 /// `TTL key`: remaining seconds.
@@ -247,12 +251,10 @@ mod tests {
         assert_eq!(h.run(&["EXPIRE", "k", max]), err("ERR invalid expire time in 'expire' command"));
         assert_eq!(h.run(&["PEXPIRE", "k", max]), err("ERR invalid expire time in 'pexpire' command"));
         assert_eq!(h.run(&["EXPIREAT", "k", max]), err("ERR invalid expire time in 'expireat' command"));
-        assert_eq!(
-            h.run(&["EXPIRE", "k", "-9223372036854775808"]),
-            err("ERR invalid expire time in 'expire' command")
-        );
+        assert_eq!(h.run(&["EXPIRE", "k", "-9223372036854775808"]), err("ERR invalid expire time in 'expire' command"));
         assert_eq!(h.run(&["PEXPIREAT", "k", max]), int(1));
         assert_eq!(h.run(&["PEXPIRETIME", "k"]), int(i64::MAX));
+        assert_eq!(h.run(&["EXPIRETIME", "k"]), int(9223372036854776));
         assert_eq!(h.run(&["EXPIRE", "k", "x"]), err("ERR value is not an integer or out of range"));
     }
 

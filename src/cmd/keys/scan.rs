@@ -308,7 +308,10 @@ mod tests {
         h.now_ms += 1;
         let (next, keys) = scan_once(&mut h, "0", &["MATCH", "user:*", "COUNT", "1000"]);
         assert_eq!(next, "0");
-        assert_eq!(keys.into_iter().collect::<BTreeSet<_>>(), ["user:1", "user:2", "user:list"].map(String::from).into());
+        assert_eq!(
+            keys.into_iter().collect::<BTreeSet<_>>(),
+            ["user:1", "user:2", "user:list"].map(String::from).into()
+        );
         let (_, keys) = scan_once(&mut h, "0", &["TYPE", "LIST"]);
         assert_eq!(keys, vec!["user:list".to_string()]);
         let (_, keys) = scan_once(&mut h, "0", &["TYPE", "string", "MATCH", "o*"]);
