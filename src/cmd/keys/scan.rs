@@ -12,8 +12,10 @@
 //!
 //! So, as Redis guarantees, a key present from the first call to the last is returned (exactly
 //! once: positions only grow), whatever is added or removed meanwhile, and a key added or removed
-//! during the scan may or may not be. The price: each call walks the whole map (two weakly
-//! consistent passes) to find its positions, so a full scan costs O(N * N / COUNT).
+//! during the scan may or may not be. The price: each call walks the whole map (a weakly
+//! consistent traversal) to find its positions. So that a full scan stays O(N) walks of the map times
+//! a constant, a call returns at least `len / SCAN_MAX_CALLS` keys whatever COUNT says (COUNT is a
+//! hint in Redis too).
 
 use std::collections::BinaryHeap;
 
@@ -24,6 +26,9 @@ use crate::db::{Entry, hash_key};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::util::glob_match;
+
+/// A full scan takes at most about this many calls, whatever COUNT (see the module doc).
+const SCAN_MAX_CALLS: usize = 32;
 
 /// A key's place in the SCAN order.
 fn position(key: &[u8]) -> u64 {
@@ -107,6 +112,51 @@ impl ScanOpts {
     }
 }
 
+/// One page of a scan over the entries `walk` visits with their positions: the wanted keys among
+/// the `count` smallest positions >= `from`, every key of the last such position included, in
+/// position order; and that last position, None when the page reaches the end.
+///
+/// One pass keeps the `count` smallest positions in a bounded max-heap (the key only if wanted).
+/// Every entry left out has a position >= the heap's final maximum; only when one has exactly that
+/// position (a hash tie) does a second pass collect that position's keys.
+fn select_page(
+    walk: impl Fn(&mut dyn FnMut(u64, &Bytes, &Entry)),
+    from: u64,
+    count: usize,
+    wants: impl Fn(&Bytes, &Entry) -> bool,
+) -> (Option<u64>, Vec<(u64, Bytes)>) {
+    let mut heap: BinaryHeap<(u64, Option<Bytes>)> = BinaryHeap::new();
+    let mut min_left_out = u64::MAX;
+    walk(&mut |p, k, e| {
+        if p < from {
+            return;
+        }
+        if heap.len() >= count.max(1) {
+            if heap.peek().is_some_and(|top| p >= top.0) {
+                min_left_out = min_left_out.min(p);
+                return;
+            }
+            if let Some((q, _)) = heap.pop() {
+                min_left_out = min_left_out.min(q);
+            }
+        }
+        heap.push((p, wants(k, e).then(|| k.clone())));
+    });
+    // Nothing left out: this page finishes the scan.
+    let last = if min_left_out == u64::MAX { None } else { heap.peek().map(|top| top.0) };
+    let mut found: Vec<(u64, Bytes)> = heap.into_iter().filter_map(|(p, k)| Some((p, k?))).collect();
+    if let Some(last) = last.filter(|&last| last == min_left_out) {
+        found.retain(|(p, _)| *p != last);
+        walk(&mut |p, k, e| {
+            if p == last && wants(k, e) {
+                found.push((p, k.clone()));
+            }
+        });
+    }
+    found.sort_unstable();
+    (last, found)
+}
+
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: `[next cursor, [keys]]`; see the module
 /// doc for what the cursor is.
 pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
@@ -114,35 +164,11 @@ pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let opts = parse_options(&argv[2..])?;
     let from = cursor.saturating_sub(1);
     let map = ctx.db();
+    let count = opts.count.max(map.len() / SCAN_MAX_CALLS);
 
-    // Pass 1: the COUNT smallest positions >= from (a bounded max-heap).
-    let mut smallest: BinaryHeap<u64> = BinaryHeap::new();
-    map.for_each(|k, _| {
-        let p = position(k);
-        if p < from {
-            return;
-        }
-        if smallest.len() < opts.count {
-            smallest.push(p);
-        } else if smallest.peek().is_some_and(|&top| p < top) {
-            smallest.pop();
-            smallest.push(p);
-        }
-    });
-    // Fewer than COUNT positions left: this call finishes the scan.
-    let last = (smallest.len() >= opts.count).then(|| smallest.peek().copied()).flatten();
-    let upto = last.unwrap_or(u64::MAX);
-
-    // Pass 2: every wanted key in [from, upto].
     let now = ctx.now_ms;
-    let mut found: Vec<(u64, Bytes)> = Vec::new();
-    map.for_each(|k, e| {
-        let p = position(k);
-        if (from..=upto).contains(&p) && opts.wants(k, e, now) {
-            found.push((p, k.clone()));
-        }
-    });
-    found.sort_unstable();
+    let walk = |f: &mut dyn FnMut(u64, &Bytes, &Entry)| map.for_each(|k, e| f(position(k), k, e));
+    let (last, found) = select_page(walk, from, count, |k, e| opts.wants(k, e, now));
     // Positions are < 2^63, so `last + 2` cannot overflow.
     let next = last.map_or(0, |p| p + 2);
     let keys = found.into_iter().map(|(_, k)| Frame::Bulk(k)).collect();
@@ -235,6 +261,29 @@ mod tests {
     }
 
     #[test]
+    fn a_page_includes_every_key_sharing_its_last_position() {
+        use crate::db::Entry;
+        let entries: Vec<(u64, Bytes, Entry)> = [(5, "a"), (7, "b"), (7, "c"), (7, "d"), (9, "e"), (3, "skip")]
+            .into_iter()
+            .map(|(p, k)| (p, Bytes::from_static(k.as_bytes()), Entry::string(Bytes::from_static(b"v"), 0)))
+            .collect();
+        let walk = |f: &mut dyn FnMut(u64, &Bytes, &Entry)| entries.iter().for_each(|(p, k, e)| f(*p, k, e));
+        let wants = |k: &Bytes, _: &Entry| k != "c";
+        let keys = |v: Vec<(u64, Bytes)>| v.into_iter().map(|(_, k)| k).collect::<Vec<_>>();
+        // count 2 cuts through the ties at 7: all of 7 come back, the next page starts after it.
+        let (last, page) = super::select_page(walk, 4, 2, wants);
+        assert_eq!(last, Some(7));
+        assert_eq!(keys(page), ["a", "b", "d"]);
+        let (last, page) = super::select_page(walk, 8, 2, wants);
+        assert_eq!(last, None);
+        assert_eq!(keys(page), ["e"]);
+        // Exactly the remaining keys: the page ends the scan.
+        let (last, page) = super::select_page(walk, 4, 5, |_, _| true);
+        assert_eq!(last, None);
+        assert_eq!(keys(page), ["a", "b", "c", "d", "e"]);
+    }
+
+    #[test]
     fn scan_of_an_empty_db_finishes_at_once() {
         let mut h = Harness::new();
         assert_eq!(h.run(&["SCAN", "0"]), arr(vec![bulk("0"), arr(vec![])]));
@@ -264,6 +313,27 @@ mod tests {
         assert_eq!(seen.len(), 200);
         assert!(seen.values().all(|&n| n == 1));
         assert!(calls >= 200 / 7);
+    }
+
+    #[test]
+    fn a_full_scan_of_a_large_db_takes_a_bounded_number_of_calls() {
+        let mut h = Harness::new();
+        for i in 0..6400 {
+            h.run(&["SET", &format!("k{i}"), "v"]);
+        }
+        let (mut cursor, mut calls, mut total) = ("0".to_string(), 0, 0);
+        loop {
+            let (next, keys) = scan_once(&mut h, &cursor, &[]);
+            assert!(keys.len() >= 100 || next == "0", "{}", keys.len());
+            total += keys.len();
+            calls += 1;
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        assert_eq!(total, 6400);
+        assert!(calls <= super::SCAN_MAX_CALLS + 1, "{calls}");
     }
 
     #[test]
