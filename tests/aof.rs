@@ -226,11 +226,18 @@ fn rewrite_under_load_loses_nothing_and_applies_nothing_twice() {
     assert_eq!(s.raw().cmds(&["GET", "ctr"]), format!("${}\r\n{acked}\r\n", acked.to_string().len()).into_bytes());
 }
 
+/// Set the soft file-size limit of `pid` (the hard limit stays, so it can be raised again).
 fn prlimit(pid: u32, fsize: &str) -> bool {
     Command::new("prlimit")
-        .args(["--pid", &pid.to_string(), &format!("--fsize={fsize}")])
-        .status()
-        .is_ok_and(|s| s.success())
+        .args(["--pid", &pid.to_string(), &format!("--fsize={fsize}:")])
+        .output()
+        .map(|o| {
+            if !o.status.success() {
+                eprintln!("prlimit: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            o.status.success()
+        })
+        .unwrap_or(false)
 }
 
 #[test]

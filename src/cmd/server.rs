@@ -373,8 +373,11 @@ mod tests {
     }
 
     #[test]
-    fn bgrewriteaof_reports_that_rewrite_is_unavailable() {
+    fn bgrewriteaof_without_appendonly_is_refused() {
         let mut h = Harness::new();
-        assert_eq!(h.run(&["BGREWRITEAOF"]), err("ERR AOF rewrite is not available"));
+        assert_eq!(
+            h.run(&["BGREWRITEAOF"]),
+            err("ERR Background append only file rewriting is only available with appendonly yes")
+        );
     }
 }
