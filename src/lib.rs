@@ -19,6 +19,7 @@ pub mod connection;
 pub mod db;
 pub mod error;
 pub mod log;
+pub mod longdouble;
 pub mod resp;
 pub mod server;
 pub mod state;

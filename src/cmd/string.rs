@@ -9,10 +9,10 @@ use bytes::{Bytes, BytesMut};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{Entry, Kind, Value};
 use crate::error::{Error, Result};
+use crate::longdouble::LongDouble;
 use crate::resp::Frame;
 use crate::sync::Ordering;
 use crate::sync::fault::Fault;
-use crate::util::{format_f64, parse_f64};
 
 /// Largest string value (Redis's 512 MB limit; proto-max-bulk-len).
 const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
@@ -458,19 +458,19 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = w.lookup(key, now, |e| match e {
-        None => Ok((0.0, 0)),
+        None => LongDouble::parse(b"0").map(|v| (v, 0)).ok_or(Error::NotFloat),
         Some(e) if e.kind() != Kind::String => Err(Error::WrongType),
         Some(e) => {
             let b = string_of(e)?;
-            parse_f64(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
+            LongDouble::parse(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
         }
     })?;
-    let incr = parse_f64(&argv[2]).ok_or(Error::NotFloat)?;
-    let new = cur.0 + incr;
-    if new.is_nan() || new.is_infinite() {
+    let incr = LongDouble::parse(&argv[2]).ok_or(Error::NotFloat)?;
+    let new = cur.0.add(incr);
+    if !new.is_finite() {
         return Err(Error::err("increment would produce NaN or Infinity"));
     }
-    let text = Bytes::from(format_f64(new));
+    let text = Bytes::from(new.to_human_string());
     w.insert(key.clone(), Entry::string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
     Ok(Frame::Bulk(text))
