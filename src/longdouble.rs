@@ -37,7 +37,13 @@ impl LongDouble {
             if !lower.starts_with("0x") && !decimal_exponent_ok(&lower) {
                 return None;
             }
-            X87DoubleExtended::from_str_r(body, Round::NearestTiesToEven).ok()?.value
+            let v = X87DoubleExtended::from_str_r(body, Round::NearestTiesToEven).ok()?.value;
+            // strtold reports ERANGE for overflow to infinity and underflow to zero: Redis rejects both.
+            let mantissa = lower.split(['e', 'p']).next().unwrap_or("").trim_start_matches("0x");
+            if v.is_infinite() || (v.is_zero() && mantissa.bytes().any(|b| b.is_ascii_alphanumeric() && b != b'0')) {
+                return None;
+            }
+            v
         };
         let v = if neg { -abs } else { abs };
         if v.is_nan() { None } else { Some(LongDouble(v)) }
@@ -145,10 +151,10 @@ mod tests {
 
     #[test]
     fn parse_rejects_what_string2ld_rejects() {
-        for bad in [&b""[..], b" 1", b"abc", b"nan", b"1x", b"--1", b"+-1", b"1 ", b"1e", b"1e+", b"1e2e3"] {
+        for bad in [&b""[..], b" 1", b"abc", b"nan", b"1x", b"--1", b"+-1", b"1 ", b"1e", b"1e+", b"1e2e3", b"1e5000", b"-1e5000", b"1e-5000"] {
             assert!(LongDouble::parse(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
-        for good in [&b"1e2"[..], b"1e-10", b"1E+3", b"+1.5", b"-2", b".5", b"1.", b"inf", b"-Infinity", b"0x1p3"] {
+        for good in [&b"1e2"[..], b"1e-10", b"1E+3", b"+1.5", b"-2", b".5", b"1.", b"inf", b"-Infinity", b"0x1p3", b"0", b"0.000", b"1e-4000"] {
             assert!(LongDouble::parse(good).is_some(), "{:?}", String::from_utf8_lossy(good));
         }
         assert!(!LongDouble::parse(b"inf").unwrap().is_finite());
