@@ -17,6 +17,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use divan::Bencher;
@@ -28,7 +29,9 @@ use flurrydb::resp::{Decoded, Frame, RequestDecoder};
 use flurrydb::state::Shared;
 
 fn main() {
-    divan::main();
+    // At least 300 ms per bench (divan's default stops after 100 samples, which is too few for the
+    // sub-microsecond ones); `--min-time`/`--max-time` on the command line override it.
+    divan::Divan::default().min_time(Duration::from_millis(300)).config_with_args().main();
 }
 
 /// The clock the commands see (nothing in these benches expires).
@@ -129,19 +132,16 @@ mod decode {
     fn decode_all(bencher: Bencher, input: Vec<u8>, commands: usize) {
         let len = input.len();
         let mut decoder = RequestDecoder::default();
-        bencher
-            .counter(BytesCount::new(len))
-            .with_inputs(|| BytesMut::from(&input[..]))
-            .bench_local_refs(|buf| {
-                for _ in 0..commands {
-                    match decoder.decode(buf, MAX_BULK_BYTES) {
-                        Ok(Decoded::Command(args)) => {
-                            divan::black_box(args);
-                        }
-                        other => panic!("bench input did not decode: {other:?}"),
+        bencher.counter(BytesCount::new(len)).with_inputs(|| BytesMut::from(&input[..])).bench_local_refs(|buf| {
+            for _ in 0..commands {
+                match decoder.decode(buf, MAX_BULK_BYTES) {
+                    Ok(Decoded::Command(args)) => {
+                        divan::black_box(args);
                     }
+                    other => panic!("bench input did not decode: {other:?}"),
                 }
-            });
+            }
+        });
     }
 
     #[divan::bench]
@@ -316,9 +316,7 @@ mod keyspace {
             LazyLock::new(|| KEYS.iter().map(|k| leak([b"counter:", &k[4..]].concat())).collect());
         LazyLock::force(&SHARED);
         LazyLock::force(&COUNTERS);
-        bencher.bench(|| {
-            run(&[INCR, COUNTERS[random_index()].clone()])
-        });
+        bencher.bench(|| run(&[INCR, COUNTERS[random_index()].clone()]));
     }
 
     #[divan::bench(threads = THREADS)]
@@ -334,9 +332,7 @@ mod keyspace {
             LazyLock::new(|| KEYS.iter().map(|k| leak([b"list:", &k[4..]].concat())).collect());
         LazyLock::force(&SHARED);
         LazyLock::force(&LISTS);
-        bencher.bench(|| {
-            run(&[LPUSH, LISTS[random_index()].clone(), VALUE.clone()])
-        });
+        bencher.bench(|| run(&[LPUSH, LISTS[random_index()].clone(), VALUE.clone()]));
     }
 }
 
