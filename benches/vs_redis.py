@@ -28,7 +28,7 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
 Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
 measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
 run. Default here: --n 100000 --rounds 3 --keys 1000000 (about 10 minutes on 2 cores); --quick:
---n 20000 --rounds 1 --keys 200000, shorter fsync/scaling runs (about 2 minutes).
+--n 60000 --rounds 1 --keys 200000 (about 1 minute).
 
 Writes DIR/latest.csv (default benches/results/): one row per figure with both values and the ratio
 flurrydb/redis, and DIR/latest.svg, a bar chart of those ratios (green: flurrydb better). Prints the
@@ -490,7 +490,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one short round of everything (about 2 minutes)")
     ap.add_argument("--rounds", type=int, help="rounds of the throughput tests (default 3, quick 1)")
     ap.add_argument("--n", type=int, help="requests per redis-benchmark call at pipeline 1; N*P when pipelined "
-                    "(default 100000, quick 40000; bench.py uses 200000)")
+                    "(default 100000, quick 60000; bench.py uses 200000)")
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
     ap.add_argument("--only", default="throughput,memory,aofload,fsync,scaling",
@@ -500,7 +500,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "benches", "results"), help="where latest.csv/.svg go")
     opts = ap.parse_args()
     opts.rounds = opts.rounds or (1 if opts.quick else 3)
-    opts.n = opts.n or (40000 if opts.quick else 100000)
+    opts.n = opts.n or (60000 if opts.quick else 100000)
     opts.keys = opts.keys or (200000 if opts.quick else 1000000)
     sections = set(opts.only.split(","))
 
