@@ -359,7 +359,7 @@ pub struct Cli {
     #[arg(long)]
     pub appendfsync: Option<String>,
     /// RDB save points: accepted for compatibility (`--save ''`); no RDB is written.
-    #[arg(long, num_args = 0.., allow_hyphen_values = true)]
+    #[arg(long, num_args = 0..)]
     pub save: Option<Vec<String>>,
     /// Number of databases (default 16).
     #[arg(long)]
@@ -478,6 +478,11 @@ mod tests {
         assert!(c.appendonly);
         assert_eq!(c.appendfsync, FsyncPolicy::Always);
         assert_eq!(c.save, "");
+        let c = cli(&["--save", "", "--appendonly", "yes", "--appendfsync", "no"]).unwrap();
+        assert!(c.appendonly, "--save '' must not swallow the options after it");
+        assert_eq!(c.appendfsync, FsyncPolicy::No);
+        let c = cli(&["--save", "900", "1", "300", "10", "--port", "1234"]).unwrap();
+        assert_eq!((c.save.as_str(), c.port), ("900 1 300 10", 1234));
     }
 
     #[test]

@@ -27,6 +27,10 @@ fn main() {
         rt.worker_threads(cfg.worker_threads);
     }
     let rt = rt.enable_all().build().expect("tokio runtime");
+    // A file-size limit (RLIMIT_FSIZE) must make AOF writes fail with EFBIG (then -MISCONF), not kill
+    // the process: installing a handler replaces SIGXFSZ's default action for good.
+    let _xfsz =
+        rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ)) });
     notice!("flurrydb {} starting, pid={}", env!("CARGO_PKG_VERSION"), std::process::id());
     let shared = Shared::new(cfg.clone());
     // Clients that connect while the AOF loads get -LOADING.

@@ -70,7 +70,12 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
     std::thread::Builder::new()
         .name("active-expire".into())
         .spawn(move || {
+            let mut last_rewrite_check = std::time::Instant::now();
             loop {
+                if last_rewrite_check.elapsed() >= Duration::from_secs(1) {
+                    last_rewrite_check = std::time::Instant::now();
+                    maybe_auto_rewrite(&shared);
+                }
                 let hz = shared.config().hz.max(1);
                 let removed = shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS);
                 if removed < EXPIRE_CYCLE_BUDGET_KEYS {
@@ -79,6 +84,27 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
             }
         })
         .expect("spawn active-expire thread");
+}
+
+/// Redis's automatic rewrite rule: once the AOF is larger than auto-aof-rewrite-min-size and has
+/// grown by auto-aof-rewrite-percentage over its size after the last rewrite (or at startup).
+pub fn maybe_auto_rewrite(shared: &Shared) {
+    let Some(info) = shared.ks.aof().map(|a| a.info()) else { return };
+    let (perc, min) = {
+        let c = shared.config();
+        (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+    };
+    if !info.aof_enabled || info.aof_rewrite_in_progress || perc == 0 || info.aof_current_size <= min {
+        return;
+    }
+    let base = info.aof_base_size.max(1);
+    let growth = (info.aof_current_size * 100 / base).saturating_sub(100);
+    if growth >= perc {
+        notice!("Starting automatic rewriting of AOF on {growth}% growth");
+        if let Err(e) = shared.ks.start_rewrite() {
+            warning!("Automatic AOF rewrite could not start: {e}");
+        }
+    }
 }
 
 /// Bind every configured address.

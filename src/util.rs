@@ -60,8 +60,10 @@ fn parse_hex_float(text: &str) -> Option<f64> {
     Some(if neg { -v } else { v })
 }
 
-/// Format a float as Redis's `ld2string(.., LD_STR_HUMAN)`: fixed notation without an exponent and
-/// without trailing zeros; the shortest text that reads back as the same value.
+/// Format a float as Redis's `ld2string(.., LD_STR_HUMAN)`: fixed notation, no exponent, no trailing
+/// zeros. Redis computes in long double (64-bit mantissa) and prints 17 decimals, which hides the
+/// rounding error of typical decimal inputs (0.1 + 0.2 prints 0.3); with f64 the same is approximated by
+/// printing integers exactly and other values with at most 15 significant digits.
 pub fn format_f64(v: f64) -> String {
     if v == 0.0 {
         return "0".to_string();
@@ -69,8 +71,18 @@ pub fn format_f64(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let s = format!("{v}");
-    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+    if v.fract() == 0.0 {
+        return format!("{v:.0}");
+    }
+    let shortest = format!("{v}");
+    let significant = shortest.bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count();
+    let text = if significant <= 15 {
+        shortest
+    } else {
+        let decimals = (14 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.decimals$}")
+    };
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 /// Redis's glob-style matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`.
@@ -219,6 +231,9 @@ mod tests {
         assert_eq!(format_f64(3.0), "3");
         assert_eq!(format_f64(-2.5), "-2.5");
         assert_eq!(format_f64(1e20), "100000000000000000000");
+        assert_eq!(format_f64(0.1 + 0.2), "0.3");
+        assert_eq!(format_f64(9223372036854775807.0 + 1.0), "9223372036854775808");
+        assert_eq!(format_f64(1234567.125), "1234567.125");
     }
 
     #[test]

@@ -1,119 +1,340 @@
 //! Append-only file: the write side (crossbeam queue -> writer thread -> preallocated mmap region),
 //! durability (fsync policies, group commit), loading (replay) and rewrite. Mirrors Redis's `aof.c`.
 //!
-//! INTERFACE CONTRACT (used by the keyspace and connections; keep these signatures):
+//! # Layout
+//! - `format.rs`: RESP encoding of records and the scanner that finds the valid end of a file.
+//! - `file.rs`: the preallocated, memory-mapped file the writer appends to (an in-memory stand-in under loom).
+//! - `queue.rs`: the producer -> writer queue (`SegQueue`; `Mutex<VecDeque>` under loom).
+//! - `writer.rs`: the writer thread (batches, `SELECT`, msync, failure latch, rewrite switch).
+//! - `durable.rs`: the durable watermark and the wakers of `wait_durable` (group commit).
+//! - `load.rs`: replay at startup. `rewrite.rs`: the base of a rewrite and its commit.
+//! - `park.rs`: waking the writer. `config.rs`, `error.rs`: the public configuration and error types.
 //!
-//! ```ignore
-//! pub enum FsyncPolicy { Always, EverySec, No }
-//! pub struct AofConfig { dir, filename, fsync: FsyncPolicy, prealloc_bytes: u64, load_truncated: bool, ... }
-//! impl Aof {
-//!     pub fn disabled() -> Arc<Aof>;                        // appendonly no: append() is a no-op returning 0
-//!     pub fn open(cfg: AofConfig) -> Result<Arc<Aof>, AofError>; // create/open, find valid end, start writer thread
-//!     pub fn load(cfg: &AofConfig, apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>) -> Result<LoadReport, AofError>;
-//!     pub fn enabled(&self) -> bool;
-//!     pub fn append(&self, db: usize, argv: &[&[u8]]) -> u64;   // encode as RESP, stamp seq, push; returns seq
-//!     pub fn wait_durable(&self, seq: u64) -> impl Future<Output = Result<(), AofError>> + '_;
-//!     pub fn write_error(&self) -> Option<String>;            // latched failure => -MISCONF for writes
-//!     pub fn shutdown(&self) -> Result<(), AofError>;          // drain, make durable, trim to valid length
-//!     pub fn start_rewrite(&self) -> Result<RewriteHandle, AofError>; // called with every key stripe held exclusive
-//!     pub fn info(&self) -> AofInfo;                           // fields for INFO persistence
-//! }
-//! ```
+//! # Write path
+//! A connection applies a write and, still holding the lock that orders writes on that key, calls
+//! [`Aof::append`]: the command is encoded as a RESP array, stamped with a sequence number and pushed on
+//! a FIFO queue. The writer thread pops records in queue order (that is the file order), adds a
+//! `SELECT` record whenever the db differs from the previous record's, copies the batch into the mapped
+//! file and, with `appendfsync always`, makes it durable with ONE msync for the whole batch before
+//! publishing the durable watermark: the highest seq S such that all records with seq <= S are durable
+//! (seqs of different keys may reach the writer out of order). `everysec` msyncs about once a second in
+//! the background, `no` only at shutdown and rewrite.
+//!
+//! # File format
+//! - The file is a sequence of records exactly as Redis 7.0 writes its (single-file) AOF: each command
+//!   is a RESP array of bulk strings, `*<argc>\r\n` then `$<len>\r\n<bytes>\r\n` per argument, and a
+//!   `SELECT <db>` record precedes any record whose db differs from the previous one's (and the first).
+//!   `MULTI` ... `EXEC` blocks appear as plain records.
+//! - A line starting with `#` (through `\n`) is an annotation and is skipped by the loader, as Redis's
+//!   loader and `redis-check-aof` do. This writer emits none.
+//! - While the server runs, the file is longer than the log: it is extended ahead of the writer in
+//!   chunks of `prealloc_bytes` with real blocks reserved (`posix_fallocate`, not a sparse `set_len`),
+//!   and the unwritten region is zeros. The valid end is the first zero byte where a record (or `#`)
+//!   should begin, provided only zeros follow it to the end of the file.
+//! - After a crash the last record may be torn: a partial record after which only zeros (or the end of
+//!   the file) follow from the point where it breaks off. It is dropped with a warning on stderr when
+//!   `load_truncated` is set (the default; otherwise loading fails with [`AofError::Truncated`]), and
+//!   `open` cuts the file there. Anything else that does not parse, and a zero gap followed by non-zero
+//!   bytes, is corruption: [`AofError::Corrupt`] names the offset of the first bad record, unless
+//!   `load_corrupt_prefix` is set (then the records before it are loaded, a warning is printed, `open`
+//!   saves a copy of the whole file as `<filename>.corrupt-<unix time>` and cuts it at that offset).
+//! - A `MULTI` block that is not closed by `EXEC` before the valid end is dropped at load time.
+//! - [`Aof::shutdown`] trims the file to the valid length, so a cleanly stopped server leaves a file
+//!   that `redis-check-aof` accepts and `redis-server` 7.0 loads (with `aof-use-rdb-preamble no`).
+//! - A rewrite writes the base (the snapshot, as commands) to `temp-rewriteaof-<pid>-<id>.aof` in the
+//!   same directory, appends every record queued after the snapshot point, fsyncs it and renames it
+//!   over the AOF (then fsyncs the directory). Until the rename the old file is complete, so a crash at
+//!   any moment leaves a file that loads.
+//!
+//! # Durability caveat
+//! A failed msync is latched (writes are refused with `-MISCONF` by the server, waiters fail) and
+//! retried; when a retry succeeds the latch clears. On Linux a failed writeback may have dropped the
+//! dirty pages it was about, so records whose waiters already failed are not guaranteed durable.
 
-// ---- temporary stand-in until the writer lands (replaced by the aof branch) ----
+mod config;
+mod durable;
+mod error;
+mod file;
+mod format;
+mod load;
+mod park;
+mod queue;
+mod rewrite;
+mod writer;
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests;
+
+#[cfg(all(test, feature = "loom"))]
+mod loom_models;
 
 use std::future::Future;
+use std::io;
 
-use crate::sync::Arc;
+pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy};
+pub use error::AofError;
+pub use load::LoadReport;
+pub use rewrite::RewriteHandle;
 
-/// When the AOF is made durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FsyncPolicy {
-    Always,
-    EverySec,
-    No,
+use durable::{Durability, DurableWait};
+use file::{AofFile, Faults};
+use park::{Parker, Unparker};
+use queue::Queue;
+use writer::{Item, Writer};
+
+use crate::sync::{Arc, AtomicBool, AtomicU64, Condvar, Mutex, Ordering, lock, thread};
+
+/// State shared by producers, the writer thread and rewrite handles.
+pub(crate) struct Shared {
+    queue: Queue<Item>,
+    /// The next seq to hand out; seqs start at 1 (0 means "nothing to wait for").
+    next_seq: AtomicU64,
+    durability: Durability,
+    shutdown: AtomicBool,
+    fsync: FsyncPolicy,
+    faults: Faults,
+    /// Test hook: the writer stops at once without flushing, as if the process were killed.
+    crash: AtomicBool,
+    current_size: AtomicU64,
+    /// Successful msyncs of the log (group commit makes this far smaller than the record count).
+    msyncs: AtomicU64,
+    base_size: AtomicU64,
+    rewrites: AtomicU64,
+    rewrite_in_progress: AtomicBool,
+    last_rewrite_ok: AtomicBool,
+    next_rewrite_id: AtomicU64,
+    /// The writer's answer to the last rewrite commit: (id, result).
+    rewrite_done: Mutex<Option<(u64, Result<(), String>)>>,
+    rewrite_cv: Condvar,
 }
 
-impl std::str::FromStr for FsyncPolicy {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.to_ascii_lowercase().as_str() {
-            "always" => Ok(FsyncPolicy::Always),
-            "everysec" => Ok(FsyncPolicy::EverySec),
-            "no" => Ok(FsyncPolicy::No),
-            _ => Err(()),
+impl Shared {
+    /// Writer: rewrite `id` is finished (committed or failed); wake the committing thread.
+    fn rewrite_finished(&self, id: u64, result: Result<(), String>) {
+        if id != 0 {
+            // Relaxed: statistics for INFO.
+            self.last_rewrite_ok.store(result.is_ok(), Ordering::Relaxed);
+            if result.is_ok() {
+                self.rewrites.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        *lock(&self.rewrite_done) = Some((id, result));
+        self.rewrite_cv.notify_all();
+    }
+}
+
+struct Enabled {
+    shared: Arc<Shared>,
+    cfg: AofConfig,
+    /// Wakes the writer thread.
+    writer: Unparker,
+    join: Mutex<Option<thread::JoinHandle<Result<(), AofError>>>>,
+}
+
+/// The append-only file. `Send + Sync`; share it as `Arc<Aof>`.
+pub struct Aof {
+    inner: Option<Enabled>,
+}
+
+impl Aof {
+    /// `appendonly no`: `append` returns 0 and does nothing, `wait_durable` is immediately `Ok`.
+    pub fn disabled() -> Arc<Aof> {
+        Arc::new(Aof { inner: None })
+    }
+
+    /// Creates or opens the AOF, finds its valid end (cutting a torn tail, or a corrupt suffix when
+    /// `load_corrupt_prefix` is set), reserves the first chunk and starts the writer thread. Call
+    /// [`Aof::load`] first to replay the file.
+    pub fn open(cfg: AofConfig) -> Result<Arc<Aof>, AofError> {
+        std::fs::create_dir_all(&cfg.dir)?;
+        let path = cfg.path();
+        let existed = path.exists();
+        let valid_len = if existed { load::prepare_for_append(&cfg)? } else { 0 };
+        let faults = Faults::default();
+        let (file, first_extension) = AofFile::open(&path, valid_len, cfg.prealloc_bytes, &faults)?;
+        if !existed {
+            std::fs::File::open(&cfg.dir)?.sync_all()?;
+        }
+        Self::start(cfg, faults, file, first_extension, valid_len)
+    }
+
+    /// Loom models: an AOF over the in-memory file stand-in, with no filesystem access at all.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn open_in_memory(fsync: FsyncPolicy) -> Arc<Aof> {
+        let cfg = AofConfig { fsync, prealloc_bytes: 64, ..AofConfig::default() };
+        let faults = Faults::default();
+        let (file, first) = AofFile::open(&cfg.path(), 0, cfg.prealloc_bytes, &faults).expect("in memory");
+        Self::start(cfg, faults, file, first, 0).expect("spawn the writer")
+    }
+
+    /// Starts the writer thread over an opened file whose first `valid_len` bytes are the log.
+    fn start(
+        cfg: AofConfig,
+        faults: Faults,
+        file: AofFile,
+        first_extension: io::Result<()>,
+        valid_len: u64,
+    ) -> Result<Arc<Aof>, AofError> {
+        let shared = Arc::new(Shared {
+            queue: Queue::new(),
+            next_seq: AtomicU64::new(1),
+            durability: Durability::new(),
+            shutdown: AtomicBool::new(false),
+            fsync: cfg.fsync,
+            faults,
+            crash: AtomicBool::new(false),
+            current_size: AtomicU64::new(valid_len),
+            msyncs: AtomicU64::new(0),
+            base_size: AtomicU64::new(valid_len),
+            rewrites: AtomicU64::new(0),
+            rewrite_in_progress: AtomicBool::new(false),
+            last_rewrite_ok: AtomicBool::new(true),
+            next_rewrite_id: AtomicU64::new(1),
+            rewrite_done: Mutex::new(None),
+            rewrite_cv: Condvar::new(),
+        });
+        let (path, dir) = (cfg.path(), cfg.dir.clone());
+        let writer = Writer::new(Arc::clone(&shared), path, dir, cfg.prealloc_bytes, file, first_extension);
+        let parker = Parker::new();
+        let link = parker.link();
+        let join = thread::Builder::new().name("aof-writer".into()).spawn(move || writer.run(parker))?;
+        let writer = link.unparker(join.thread());
+        Ok(Arc::new(Aof { inner: Some(Enabled { shared, cfg, writer, join: Mutex::new(Some(join)) }) }))
+    }
+
+    /// The highest seq S such that every record with seq <= S is durable (0 when disabled).
+    #[doc(hidden)]
+    pub fn durable_watermark(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |e| e.shared.durability.watermark())
+    }
+
+    /// Replays the file at `cfg.path()`: calls `apply(db, argv)` for every command record in order,
+    /// tracking `SELECT` itself (not passed on). `MULTI`/`EXEC` blocks are passed through as they are;
+    /// a block torn at the end is dropped. `apply` errors are counted and logged, not fatal. A missing
+    /// file gives an empty report. Progress is logged to stderr for large files.
+    pub fn load(
+        cfg: &AofConfig,
+        apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
+    ) -> Result<LoadReport, AofError> {
+        load::load(cfg, apply)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Logs one command for `db`. Call it while holding the lock that orders writes on the command's
+    /// key(s), so per-key order in the file is the order the writes were applied. Returns the record's
+    /// seq for [`Aof::wait_durable`] (0 when disabled). Never blocks.
+    pub fn append(&self, db: usize, argv: &[&[u8]]) -> u64 {
+        let Some(e) = &self.inner else { return 0 };
+        let bytes = writer::encode_record(argv);
+        // Relaxed: the seq only has to be unique; the queue push publishes the record.
+        let seq = e.shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        if e.shared.durability.is_stopped() {
+            return seq; // after shutdown nothing is written; its wait fails with `Closed`
+        }
+        e.shared.queue.push(Item::Record { seq, db, bytes });
+        e.writer.unpark();
+        seq
+    }
+
+    /// With `appendfsync always`, resolves once the record `seq` and every lower one are durable, or
+    /// fails if a write/msync failure is latched (or the writer stopped) before that. With `everysec`
+    /// and `no` (and when disabled) it is `Ok` at once. Never blocks the calling thread.
+    pub fn wait_durable(&self, seq: u64) -> impl Future<Output = Result<(), AofError>> + '_ {
+        match &self.inner {
+            Some(e) if e.shared.fsync == FsyncPolicy::Always && seq > 0 => DurableWait::new(&e.shared.durability, seq),
+            _ => DurableWait::ready(),
         }
     }
-}
 
-impl std::fmt::Display for FsyncPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            FsyncPolicy::Always => "always",
-            FsyncPolicy::EverySec => "everysec",
-            FsyncPolicy::No => "no",
-        })
-    }
-}
-
-#[derive(Debug)]
-pub enum AofError {
-    Io(std::io::Error),
-}
-
-pub struct Aof {}
-
-impl Aof {
-    pub fn disabled() -> Arc<Aof> {
-        Arc::new(Aof {})
-    }
-    pub fn enabled(&self) -> bool {
-        false
-    }
-    pub fn append(&self, _db: usize, _argv: &[&[u8]]) -> u64 {
-        0
-    }
-    pub fn wait_durable(&self, _seq: u64) -> impl Future<Output = Result<(), AofError>> + '_ {
-        std::future::ready(Ok(()))
-    }
+    /// `Some(text)` while a write/extend/msync failure is latched (the server answers writes with
+    /// `-MISCONF`); `None` again once a retry succeeded.
     pub fn write_error(&self) -> Option<String> {
-        None
+        self.inner.as_ref().and_then(|e| e.shared.durability.error())
     }
+
+    /// Drains the queue, writes and msyncs everything, trims the file to its valid length, fsyncs it and
+    /// stops the writer thread. Idempotent (later calls return `Ok`).
     pub fn shutdown(&self) -> Result<(), AofError> {
-        Ok(())
+        let Some(e) = &self.inner else { return Ok(()) };
+        let Some(join) = lock(&e.join).take() else { return Ok(()) };
+        // Release: pairs with the writer's Acquire; every record pushed before is seen by its final drain.
+        e.shared.shutdown.store(true, Ordering::Release);
+        e.writer.unpark();
+        join.join().unwrap_or_else(|_| Err(AofError::Poisoned("the AOF writer thread panicked".into())))
+    }
+
+    /// Starts a rewrite. Call it while no write is in progress (every key stripe held exclusively): it
+    /// marks the snapshot point in the queue, after which the writer also keeps every record for the
+    /// new file. Then snapshot the keyspace, release the locks, and feed the snapshot to
+    /// [`RewriteHandle::write_base`] and [`RewriteHandle::commit`] (from any thread).
+    pub fn start_rewrite(&self) -> Result<RewriteHandle, AofError> {
+        let Some(e) = &self.inner else { return Err(AofError::Disabled) };
+        rewrite::start(&e.shared, &e.cfg, e.writer.clone())
+    }
+
+    /// The `INFO persistence` fields.
+    pub fn info(&self) -> AofInfo {
+        let Some(e) = &self.inner else {
+            return AofInfo {
+                aof_enabled: false,
+                aof_rewrite_in_progress: false,
+                aof_last_bgrewrite_status: "ok",
+                aof_current_size: 0,
+                aof_base_size: 0,
+                aof_last_write_status: "ok",
+                aof_rewrites: 0,
+            };
+        };
+        let s = &e.shared;
+        // Relaxed: statistics, no data is read through them.
+        AofInfo {
+            aof_enabled: true,
+            aof_rewrite_in_progress: s.rewrite_in_progress.load(Ordering::Relaxed),
+            aof_last_bgrewrite_status: if s.last_rewrite_ok.load(Ordering::Relaxed) { "ok" } else { "err" },
+            aof_current_size: s.current_size.load(Ordering::Relaxed),
+            aof_base_size: s.base_size.load(Ordering::Relaxed),
+            aof_last_write_status: if s.durability.error().is_some() { "err" } else { "ok" },
+            aof_rewrites: s.rewrites.load(Ordering::Relaxed),
+        }
+    }
+
+    #[cfg(all(test, not(feature = "loom")))]
+    fn shared(&self) -> &Shared {
+        &self.inner.as_ref().expect("enabled").shared
+    }
+
+    /// Test hook (for this crate's and the server's tests): make the next file extensions and/or
+    /// msyncs fail as if the disk were full or failing, until switched off.
+    #[doc(hidden)]
+    pub fn inject_faults(&self, fail_extend: bool, fail_sync: bool) {
+        if let Some(e) = &self.inner {
+            // Relaxed: a test knob; the writer is unparked to retry at once.
+            e.shared.faults.fail_extend.store(fail_extend, Ordering::Relaxed);
+            e.shared.faults.fail_sync.store(fail_sync, Ordering::Relaxed);
+            e.writer.unpark();
+        }
+    }
+
+    /// Test hook: stop the writer as if the process had been killed (no flush, no trim).
+    #[doc(hidden)]
+    pub fn simulate_crash(&self) {
+        let Some(e) = &self.inner else { return };
+        let Some(join) = lock(&e.join).take() else { return };
+        // Relaxed: the join below synchronizes.
+        e.shared.crash.store(true, Ordering::Relaxed);
+        e.writer.unpark();
+        let _ = join.join();
     }
 }
 
-pub struct AofConfig {
-    pub dir: std::path::PathBuf,
-    pub filename: String,
-    pub fsync: FsyncPolicy,
-    pub prealloc_bytes: u64,
-    pub load_truncated: bool,
-    pub load_corrupt_prefix: bool,
-}
-
-pub struct LoadReport {
-    pub commands: u64,
-    pub bytes: u64,
-    pub truncated_tail: bool,
-    pub errors: u64,
-}
-
-impl Aof {
-    pub fn open(_cfg: AofConfig) -> Result<Arc<Aof>, AofError> {
-        Ok(Aof::disabled())
-    }
-    pub fn load(
-        _cfg: &AofConfig,
-        _apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
-    ) -> Result<LoadReport, AofError> {
-        Ok(LoadReport { commands: 0, bytes: 0, truncated_tail: false, errors: 0 })
-    }
-}
-
-impl std::fmt::Display for AofError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{self:?}")
+impl Drop for Aof {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            eprintln!("flurrydb aof: shutdown on drop failed: {e}");
+        }
     }
 }

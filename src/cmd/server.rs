@@ -222,8 +222,16 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 /// Start a background AOF rewrite. Wired to the AOF by the rewrite work; until then it refuses.
-pub fn start_rewrite(_shared: &Shared) -> std::result::Result<(), String> {
-    Err("ERR AOF rewrite is not available".into())
+pub fn start_rewrite(shared: &Shared) -> std::result::Result<(), String> {
+    use crate::aof::AofError;
+    match shared.ks.start_rewrite() {
+        Ok(()) => Ok(()),
+        Err(AofError::RewriteInProgress) => Err("ERR Background append only file rewriting already in progress".into()),
+        Err(AofError::Disabled) => {
+            Err("ERR Background append only file rewriting is only available with appendonly yes".into())
+        }
+        Err(e) => Err(format!("ERR Background append only file rewriting failed: {e}")),
+    }
 }
 
 /// `BGREWRITEAOF`: start rewriting the AOF in the background.
@@ -365,8 +373,11 @@ mod tests {
     }
 
     #[test]
-    fn bgrewriteaof_reports_that_rewrite_is_unavailable() {
+    fn bgrewriteaof_without_appendonly_is_refused() {
         let mut h = Harness::new();
-        assert_eq!(h.run(&["BGREWRITEAOF"]), err("ERR AOF rewrite is not available"));
+        assert_eq!(
+            h.run(&["BGREWRITEAOF"]),
+            err("ERR Background append only file rewriting is only available with appendonly yes")
+        );
     }
 }

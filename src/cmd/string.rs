@@ -455,7 +455,6 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
 /// `INCRBYFLOAT key increment`: logged as `SET key result KEEPTTL` (floats do not commute).
 pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key = &argv[1];
-    let incr = parse_f64(&argv[2]).ok_or(Error::NotFloat)?;
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = w.lookup(key, now, |e| match e {
@@ -466,6 +465,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             parse_f64(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
         }
     })?;
+    let incr = parse_f64(&argv[2]).ok_or(Error::NotFloat)?;
     let new = cur.0 + incr;
     if new.is_nan() || new.is_infinite() {
         return Err(Error::err("increment would produce NaN or Infinity"));
@@ -474,4 +474,77 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     w.insert(key.clone(), Entry::string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
     Ok(Frame::Bulk(text))
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::{Harness, bulk, err, int, ok};
+    use crate::resp::Frame;
+
+    #[test]
+    fn incrbyfloat_checks_the_type_before_the_increment() {
+        let mut h = Harness::new();
+        h.run(&["RPUSH", "l", "a"]);
+        assert_eq!(
+            h.run(&["INCRBYFLOAT", "l", "abc"]),
+            err("WRONGTYPE Operation against a key holding the wrong kind of value")
+        );
+        assert_eq!(h.run(&["INCRBYFLOAT", "f", "0.1"]), bulk("0.1"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "f", "0.2"]), bulk("0.3"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "f", "abc"]), err("ERR value is not a valid float"));
+    }
+
+    #[test]
+    fn set_nx_on_existing_key_returns_nil_and_keeps_the_value() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SET", "k", "v"]), ok());
+        assert_eq!(h.run(&["SET", "k", "w", "NX"]), Frame::Null);
+        assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+        assert_eq!(h.run(&["SET", "nope", "w", "XX"]), Frame::Null);
+        assert_eq!(h.run(&["SET", "k", "w", "XX", "GET"]), bulk("v"));
+    }
+
+    #[test]
+    fn expired_key_is_invisible_and_replaced_by_incr() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SET", "k", "5", "PX", "100"]), ok());
+        assert_eq!(h.run(&["INCR", "k"]), int(6));
+        h.now_ms += 200;
+        assert_eq!(h.run(&["GET", "k"]), Frame::Null);
+        assert_eq!(h.run(&["INCR", "k"]), int(1));
+        assert_eq!(h.run(&["PTTL", "k"]), int(-1));
+    }
+
+    #[test]
+    fn set_option_errors_follow_redis_order() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["SET", "k", "v", "EX", "10", "PX", "5"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SET", "k", "v", "KEEPTTL", "EX", "5"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["SET", "k", "v", "EX", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["SET", "k", "v", "PX", "-1"]), err("ERR invalid expire time in 'set' command"));
+        assert_eq!(
+            h.run(&["SET", "k", "v", "EX", "9223372036854775807"]),
+            err("ERR invalid expire time in 'set' command")
+        );
+        assert_eq!(h.run(&["SETEX", "k", "0", "v"]), err("ERR invalid expire time in 'setex' command"));
+        assert_eq!(h.run(&["GETEX", "k", "PERSIST", "EX", "1"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn getrange_and_setrange_follow_redis_bounds() {
+        let mut h = Harness::new();
+        h.run(&["SET", "s", "Hello World"]);
+        assert_eq!(h.run(&["GETRANGE", "s", "-5", "-1"]), bulk("World"));
+        assert_eq!(h.run(&["GETRANGE", "s", "5", "2"]), bulk(""));
+        assert_eq!(h.run(&["GETRANGE", "s", "0", "100"]), bulk("Hello World"));
+        assert_eq!(h.run(&["SETRANGE", "s", "-1", "x"]), err("ERR offset is out of range"));
+        assert_eq!(h.run(&["SETRANGE", "s", "6", "Redis"]), int(11));
+        assert_eq!(h.run(&["GET", "s"]), bulk("Hello Redis"));
+        assert_eq!(h.run(&["SETRANGE", "e", "0", ""]), int(0));
+        assert_eq!(h.run(&["EXISTS", "e"]), int(0));
+        assert_eq!(
+            h.run(&["SETRANGE", "s", "536870911", "xx"]),
+            err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+        );
+    }
 }

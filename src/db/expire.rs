@@ -42,4 +42,17 @@ impl ExpiryIndex {
         }
         out
     }
+
+    /// Drop the hints of physical db `db` (FLUSHDB/FLUSHALL, under every stripe): they would only
+    /// be dropped as stale when due, which for far-future times is never soon.
+    pub fn forget_db(&self, db: usize) {
+        for shard in &self.shards {
+            crate::sync::lock(shard).retain(|Reverse((_, d, _))| *d != db);
+        }
+    }
+
+    /// Hints currently held (INFO, tests).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| crate::sync::lock(s).len()).sum()
+    }
 }

@@ -61,6 +61,12 @@ impl KeyMap {
             f(k, v);
         }
     }
+
+    /// Visit entries until `f` returns `Some` (RANDOMKEY); the same traversal as `for_each`.
+    pub fn find_map<R>(&self, mut f: impl FnMut(&Bytes, &Entry) -> Option<R>) -> Option<R> {
+        let guard = self.map.guard();
+        self.map.iter(&guard).find_map(|(k, v)| f(k, v))
+    }
 }
 
 #[cfg(feature = "loom")]
@@ -109,6 +115,11 @@ impl KeyMap {
         for (k, v) in items {
             f(&k, &v);
         }
+    }
+
+    pub fn find_map<R>(&self, mut f: impl FnMut(&Bytes, &Entry) -> Option<R>) -> Option<R> {
+        let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        items.into_iter().find_map(|(k, v)| f(&k, &v))
     }
 }
 

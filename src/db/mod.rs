@@ -179,6 +179,11 @@ impl Keyspace {
         removed
     }
 
+    /// Active-expiry hints currently held (tests).
+    pub fn expiry_hints(&self) -> usize {
+        self.expiry.len()
+    }
+
     /// Count keys and keys with an expiry in `db` (INFO keyspace).
     pub fn key_counts(&self, db: usize) -> (usize, usize) {
         let (mut keys, mut expires) = (0, 0);
@@ -292,6 +297,7 @@ impl<'a> WriteLock<'a> {
     /// Empty database `db` (FLUSHDB) or all (FLUSHALL); the caller holds every stripe.
     pub fn clear_db(&self, db: usize) {
         self.ks.db(db).clear();
+        self.ks.expiry.forget_db(self.ks.physical(db));
     }
 
     /// Swap two databases (SWAPDB); the caller holds every stripe.

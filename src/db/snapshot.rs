@@ -46,6 +46,45 @@ impl Keyspace {
     }
 }
 
+impl Keyspace {
+    /// Start an AOF rewrite (BGREWRITEAOF, automatic rewrite): with every stripe held (no write in
+    /// progress anywhere) push the rewrite marker into the AOF queue and copy the keyspace; then, on a
+    /// background thread, write the copy as the new file's base and commit. Every record pushed after
+    /// the marker lands in the new file after the base, so no write is lost or applied twice.
+    pub fn start_rewrite(&self) -> Result<(), crate::aof::AofError> {
+        let aof = self.aof().filter(|a| a.enabled()).cloned().ok_or(crate::aof::AofError::Disabled)?;
+        let now = crate::util::now_ms();
+        let seq = std::cell::Cell::new(0);
+        let (handle, snapshot) = {
+            let all = self.write_all(0, &seq);
+            if crate::sync::fault::on(crate::sync::fault::Fault::RewriteMarkerOutsideLock) {
+                let snapshot = self.snapshot(now);
+                drop(all);
+                (aof.start_rewrite()?, snapshot)
+            } else {
+                let handle = aof.start_rewrite()?;
+                (handle, self.snapshot(now))
+            }
+        };
+        crate::sync::thread::spawn(move || {
+            let mut handle = handle;
+            let mut result = Ok(());
+            for e in &snapshot {
+                e.commands(|argv| {
+                    if result.is_ok() {
+                        result = handle.write_base(e.db, argv);
+                    }
+                });
+            }
+            match result.and_then(|_| handle.commit()) {
+                Ok(()) => crate::notice!("Background AOF rewrite finished successfully"),
+                Err(e) => crate::warning!("Background AOF rewrite failed: {e}"),
+            }
+        });
+        Ok(())
+    }
+}
+
 impl SnapshotEntry {
     /// The commands that rebuild this key: SET or RPUSH batches, then PEXPIREAT if it has a TTL.
     pub fn commands(&self, mut emit: impl FnMut(&[&[u8]])) {

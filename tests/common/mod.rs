@@ -63,7 +63,7 @@ impl Server {
                     if c.write_all(b"PING\r\n").is_ok() {
                         let mut buf = [0u8; 64];
                         if let Ok(n) = c.read(&mut buf) {
-                            if n > 0 {
+                            if buf[..n].starts_with(b"+PONG") {
                                 return;
                             }
                         }

@@ -236,21 +236,29 @@ fn memory_fields(shared: &Shared) -> Fields {
 /// The AOF's lines of INFO persistence. The one place that reads AOF state for INFO: the rewrite
 /// work extends it with `Aof::info()` (rewrite in progress, sizes, last rewrite status).
 pub fn aof_fields(shared: &Shared) -> Fields {
-    let aof = shared.ks.aof();
-    let enabled = aof.is_some_and(|a| a.enabled());
-    let write_ok = aof.is_none_or(|a| a.write_error().is_none());
-    vec![
+    let info = shared.ks.aof().map(|a| a.info());
+    let enabled = info.as_ref().is_some_and(|i| i.aof_enabled);
+    let mut f = vec![
         ("aof_enabled".into(), s(u8::from(enabled))),
-        ("aof_rewrite_in_progress".into(), s(0)),
+        ("aof_rewrite_in_progress".into(), s(u8::from(info.as_ref().is_some_and(|i| i.aof_rewrite_in_progress)))),
         ("aof_rewrite_scheduled".into(), s(0)),
         ("aof_last_rewrite_time_sec".into(), s(-1)),
         ("aof_current_rewrite_time_sec".into(), s(-1)),
-        ("aof_last_bgrewrite_status".into(), s("ok")),
-        ("aof_rewrites".into(), s(0)),
+        ("aof_last_bgrewrite_status".into(), s(info.as_ref().map_or("ok", |i| i.aof_last_bgrewrite_status))),
+        ("aof_rewrites".into(), s(info.as_ref().map_or(0, |i| i.aof_rewrites))),
         ("aof_rewrites_consecutive_failures".into(), s(0)),
-        ("aof_last_write_status".into(), s(if write_ok { "ok" } else { "err" })),
+        ("aof_last_write_status".into(), s(info.as_ref().map_or("ok", |i| i.aof_last_write_status))),
         ("aof_last_cow_size".into(), s(0)),
-    ]
+    ];
+    if let Some(i) = info.filter(|i| i.aof_enabled) {
+        f.push(("aof_current_size".into(), s(i.aof_current_size)));
+        f.push(("aof_base_size".into(), s(i.aof_base_size)));
+        f.push(("aof_pending_rewrite".into(), s(0)));
+        f.push(("aof_buffer_length".into(), s(0)));
+        f.push(("aof_pending_bio_fsync".into(), s(0)));
+        f.push(("aof_delayed_fsync".into(), s(0)));
+    }
+    f
 }
 
 fn persistence_fields(shared: &Shared) -> Fields {

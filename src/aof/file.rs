@@ -1,0 +1,241 @@
+//! The log file as the writer thread sees it: a valid prefix followed by preallocated zeros, written
+//! through a memory map. Growth reserves real blocks (`posix_fallocate`) before mapping them, so a store
+//! into the map can never fault on an unbacked page (no SIGBUS on a full disk).
+//!
+//! Under `feature = "loom"` the same interface is backed by an in-memory `Vec` (loom cannot see I/O).
+
+use std::io;
+
+use crate::sync::{AtomicBool, Ordering};
+
+/// Failure injection for tests (of this crate and of the server built on it): when set, the next
+/// extension or msync fails with an I/O error as if the disk were full or failing.
+#[derive(Default)]
+pub(super) struct Faults {
+    pub(super) fail_extend: AtomicBool,
+    pub(super) fail_sync: AtomicBool,
+}
+
+impl Faults {
+    fn check(flag: &AtomicBool, what: &str) -> io::Result<()> {
+        // Relaxed: a test knob; no data is published through it.
+        if flag.load(Ordering::Relaxed) {
+            return Err(io::Error::other(format!("injected {what} failure")));
+        }
+        Ok(())
+    }
+    pub(super) fn check_extend(&self) -> io::Result<()> {
+        Self::check(&self.fail_extend, "extension (ENOSPC)")
+    }
+    pub(super) fn check_sync(&self) -> io::Result<()> {
+        Self::check(&self.fail_sync, "msync")
+    }
+}
+
+/// Rounds `n` up to a multiple of `chunk` (at least one chunk above zero).
+fn round_up(n: u64, chunk: u64) -> u64 {
+    n.div_ceil(chunk).max(1) * chunk
+}
+
+#[cfg(not(feature = "loom"))]
+pub(super) use mapped::AofFile;
+
+#[cfg(not(feature = "loom"))]
+mod mapped {
+    use std::fs::{File, OpenOptions};
+    use std::io;
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+
+    use memmap2::{MmapMut, MmapOptions};
+
+    use super::{Faults, round_up};
+
+    /// An append-only file written through a memory-mapped window over its preallocated tail.
+    pub(in crate::aof) struct AofFile {
+        file: File,
+        /// Bytes of valid log (everything after is zeros).
+        len: u64,
+        /// Size of the file: blocks reserved up to here.
+        capacity: u64,
+        /// Log bytes known durable; `[synced, len)` is the dirty range the next msync covers.
+        synced: u64,
+        /// Maps file offsets `[map_base, capacity)`; `None` until the first successful extension.
+        map: Option<MmapMut>,
+        map_base: u64,
+        chunk: u64,
+    }
+
+    impl AofFile {
+        /// Opens `path`, whose first `len` bytes are the valid log and whose remaining bytes (if any)
+        /// are zeros, and reserves the first chunk beyond `len`. An extension failure here is not fatal:
+        /// the writer latches it and retries on the next append.
+        pub(in crate::aof) fn open(
+            path: &Path,
+            len: u64,
+            chunk: u64,
+            faults: &Faults,
+        ) -> io::Result<(Self, io::Result<()>)> {
+            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+            let capacity = file.metadata()?.len().max(len);
+            let mut f = AofFile { file, len, capacity, synced: len, map: None, map_base: len, chunk: chunk.max(4096) };
+            let first = f.ensure_capacity(len + 1, faults);
+            Ok((f, first))
+        }
+
+        pub(in crate::aof) fn len(&self) -> u64 {
+            self.len
+        }
+
+        pub(in crate::aof) fn is_dirty(&self) -> bool {
+            self.synced < self.len
+        }
+
+        /// Copies `bytes` after the valid log, extending the file first if needed. All or nothing: on
+        /// error nothing was written and the call can be retried.
+        pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
+            if bytes.is_empty() {
+                return Ok(());
+            }
+            self.ensure_capacity(self.len + bytes.len() as u64, faults)?;
+            let map = self.map.as_mut().expect("ensure_capacity maps the window");
+            let at = (self.len - self.map_base) as usize;
+            map[at..at + bytes.len()].copy_from_slice(bytes);
+            self.len += bytes.len() as u64;
+            Ok(())
+        }
+
+        /// Retries the reservation of room after the log (after a failed extension, with nothing to write).
+        pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
+            self.ensure_capacity(self.len + 1, faults)
+        }
+
+        /// Makes `[synced, len)` durable with one msync (MS_SYNC) over the dirty range.
+        pub(in crate::aof) fn sync(&mut self, faults: &Faults) -> io::Result<()> {
+            if !self.is_dirty() {
+                return Ok(());
+            }
+            faults.check_sync()?;
+            let map = self.map.as_ref().expect("dirty bytes were written through the map");
+            let from = (self.synced - self.map_base) as usize;
+            map.flush_range(from, (self.len - self.synced) as usize)?;
+            self.synced = self.len;
+            Ok(())
+        }
+
+        /// Makes everything durable, unmaps, trims the file to the valid length and fsyncs it.
+        pub(in crate::aof) fn finish(mut self, faults: &Faults) -> io::Result<()> {
+            self.sync(faults)?;
+            self.map = None; // never shrink a file while it is mapped
+            self.file.set_len(self.len)?;
+            self.file.sync_all()
+        }
+
+        /// Makes sure `[0, needed)` is backed by reserved blocks and covered by the map.
+        fn ensure_capacity(&mut self, needed: u64, faults: &Faults) -> io::Result<()> {
+            if needed <= self.capacity && self.map.is_some() {
+                return Ok(());
+            }
+            let new_capacity = round_up(needed.max(self.capacity), self.chunk);
+            faults.check_extend()?;
+            // Before the first mapping, also reserve the zeros found past the log: an earlier process
+            // preallocated them, but a copied or restored file may be sparse there.
+            let reserved = if self.map.is_none() { self.len } else { self.capacity };
+            if new_capacity > reserved {
+                let (from, add) = (reserved as libc::off_t, (new_capacity - reserved) as libc::off_t);
+                // SAFETY: plain FFI call on a file descriptor we own; it reads no memory of ours.
+                let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), from, add) };
+                if rc != 0 {
+                    // A partial reservation may have grown the file; it lies past the map, so shrinking
+                    // back is allowed. Best effort: the zeros it leaves are harmless anyway.
+                    if self.file.metadata().map(|m| m.len() > self.capacity).unwrap_or(false) {
+                        let _ = self.file.set_len(self.capacity);
+                    }
+                    return Err(io::Error::from_raw_os_error(rc));
+                }
+                // The new size is metadata: make it durable once per chunk rather than per msync.
+                self.file.sync_all()?;
+                self.capacity = new_capacity;
+            }
+            // Unmap first: if mapping fails, `map == None` makes the next call retry instead of writing
+            // through a window that does not cover the new capacity.
+            self.map = None;
+            // The window starts at the first byte not yet durable so the dirty range stays mappable.
+            let base = self.synced;
+            // SAFETY: the file is opened read-write by us alone (the AOF directory belongs to this server)
+            // and `[base, capacity)` lies inside the file, whose blocks were reserved by posix_fallocate
+            // above (or are part of the file as found), so no access can fault with SIGBUS. The file is
+            // never truncated while this map lives (`finish` drops the map first). Only the writer
+            // thread touches the map (`AofFile` is owned by it), so there are no concurrent accesses.
+            let map =
+                unsafe { MmapOptions::new().offset(base).len((self.capacity - base) as usize).map_mut(&self.file)? };
+            self.map = Some(map);
+            self.map_base = base;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "loom")]
+pub(super) use memory::AofFile;
+
+/// The loom stand-in: the same interface over a `Vec`, no I/O.
+#[cfg(feature = "loom")]
+mod memory {
+    use std::io;
+    use std::path::Path;
+
+    use super::{Faults, round_up};
+
+    pub(in crate::aof) struct AofFile {
+        data: Vec<u8>,
+        capacity: u64,
+        synced: u64,
+        chunk: u64,
+    }
+
+    impl AofFile {
+        pub(in crate::aof) fn open(
+            _path: &Path,
+            len: u64,
+            chunk: u64,
+            _faults: &Faults,
+        ) -> io::Result<(Self, io::Result<()>)> {
+            let data = vec![0; len as usize];
+            let chunk = chunk.max(1);
+            Ok((AofFile { data, capacity: round_up(len + 1, chunk), synced: len, chunk }, Ok(())))
+        }
+        pub(in crate::aof) fn len(&self) -> u64 {
+            self.data.len() as u64
+        }
+        pub(in crate::aof) fn is_dirty(&self) -> bool {
+            self.synced < self.len()
+        }
+        pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
+            let needed = self.len() + bytes.len() as u64;
+            if needed > self.capacity {
+                faults.check_extend()?;
+                self.capacity = round_up(needed, self.chunk);
+            }
+            self.data.extend_from_slice(bytes);
+            Ok(())
+        }
+        pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
+            if self.len() + 1 > self.capacity {
+                faults.check_extend()?;
+                self.capacity = round_up(self.len() + 1, self.chunk);
+            }
+            Ok(())
+        }
+        pub(in crate::aof) fn sync(&mut self, faults: &Faults) -> io::Result<()> {
+            if self.is_dirty() {
+                faults.check_sync()?;
+                self.synced = self.len();
+            }
+            Ok(())
+        }
+        pub(in crate::aof) fn finish(mut self, faults: &Faults) -> io::Result<()> {
+            self.sync(faults)
+        }
+    }
+}

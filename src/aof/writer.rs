@@ -1,0 +1,410 @@
+//! The writer thread: drains the queue in pop order, emits `SELECT` when the db changes, copies records
+//! into the mapped file, makes them durable per the fsync policy (one msync per batch: group commit),
+//! latches failures and retries them, and performs the switch at the end of a rewrite.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::file::AofFile;
+use super::format::{encode_command, encode_select};
+use super::park::Parker;
+use super::{AofError, FsyncPolicy, Shared};
+use crate::sync::{Arc, Ordering, lock};
+
+/// A batch stops growing at this many bytes so that one msync never covers an unbounded range.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// How often a latched failure is retried when no new record arrives.
+const RETRY_INTERVAL: Duration = Duration::from_millis(100);
+/// `appendfsync everysec`.
+const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What producers put on the queue.
+pub(super) enum Item {
+    /// One command, already encoded as a RESP array.
+    Record { seq: u64, db: usize, bytes: Vec<u8> },
+    /// The snapshot point of rewrite `id`: every later record also goes to the new file's tail.
+    RewriteStart { id: u64 },
+    /// The base of rewrite `id` is complete in `temp_path`: append the tail and switch files.
+    RewriteCommit(Box<Commit>),
+    /// Rewrite `id` was abandoned: stop keeping a tail for it.
+    RewriteAbort { id: u64 },
+}
+
+pub(super) struct Commit {
+    pub(super) id: u64,
+    pub(super) temp_path: PathBuf,
+    pub(super) base_len: u64,
+    pub(super) base_last_db: Option<usize>,
+}
+
+/// Records after a rewrite's marker, kept for the new file.
+struct RewriteTail {
+    id: u64,
+    bytes: Vec<u8>,
+    last_db: Option<usize>,
+}
+
+/// The highest seq S such that every seq <= S has been seen; out-of-order seqs wait in a min-heap.
+struct Contiguous {
+    mark: u64,
+    early: BinaryHeap<Reverse<u64>>,
+}
+
+impl Contiguous {
+    fn add(&mut self, seq: u64) {
+        self.early.push(Reverse(seq));
+        while self.early.peek() == Some(&Reverse(self.mark + 1)) {
+            self.early.pop();
+            self.mark += 1;
+        }
+    }
+}
+
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    path: PathBuf,
+    dir: PathBuf,
+    chunk: u64,
+    file: AofFile,
+    /// The db of the last record in write order (`None`: the next record needs a `SELECT`).
+    last_db: Option<usize>,
+    /// Encoded records not yet in the file (normally one batch; more while a failure is latched).
+    pending: Vec<u8>,
+    pending_seqs: Vec<u64>,
+    written: Contiguous,
+    write_failure: Option<String>,
+    sync_failure: Option<String>,
+    latched: Option<String>,
+    last_sync: Instant,
+    rewrite: Option<RewriteTail>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        path: PathBuf,
+        dir: PathBuf,
+        chunk: u64,
+        file: AofFile,
+        first_extension: std::io::Result<()>,
+    ) -> Self {
+        let mut w = Writer {
+            shared,
+            path,
+            dir,
+            chunk,
+            file,
+            last_db: None,
+            pending: Vec::new(),
+            pending_seqs: Vec::new(),
+            written: Contiguous { mark: 0, early: BinaryHeap::new() },
+            write_failure: None,
+            sync_failure: None,
+            latched: None,
+            last_sync: Instant::now(),
+            rewrite: None,
+        };
+        if let Err(e) = first_extension {
+            w.fail_write(&e.to_string());
+        }
+        w
+    }
+
+    /// The thread body. Returns the outcome of the final flush and trim.
+    pub(super) fn run(self, parker: Parker) -> Result<(), AofError> {
+        let _guard = StopOnExit(Arc::clone(&self.shared));
+        self.run_loop(parker)
+    }
+
+    fn run_loop(mut self, parker: Parker) -> Result<(), AofError> {
+        loop {
+            let mut drained = 0usize;
+            while let Some(item) = self.shared.queue.pop() {
+                drained += 1;
+                self.handle(item);
+                if self.pending.len() >= MAX_BATCH_BYTES {
+                    break;
+                }
+            }
+            self.write_pending();
+            self.sync_if_due();
+            // Relaxed: a test hook; the writer simply stops, as if the process had been killed.
+            if self.shared.crash.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            if drained == 0 {
+                // Acquire: pairs with the Release in `Aof::shutdown`; records pushed before the flag are
+                // then visible to `is_empty`.
+                if self.shared.shutdown.load(Ordering::Acquire) && self.shared.queue.is_empty() {
+                    return self.finish();
+                }
+                self.idle(&parker);
+            }
+        }
+    }
+
+    fn handle(&mut self, item: Item) {
+        match item {
+            Item::Record { seq, db, bytes } => {
+                if self.last_db != Some(db) {
+                    encode_select(&mut self.pending, db);
+                    self.last_db = Some(db);
+                }
+                self.pending.extend_from_slice(&bytes);
+                self.pending_seqs.push(seq);
+                if let Some(tail) = &mut self.rewrite {
+                    if tail.last_db != Some(db) {
+                        encode_select(&mut tail.bytes, db);
+                        tail.last_db = Some(db);
+                    }
+                    tail.bytes.extend_from_slice(&bytes);
+                }
+            }
+            Item::RewriteStart { id } => self.rewrite = Some(RewriteTail { id, bytes: Vec::new(), last_db: None }),
+            Item::RewriteAbort { id } => {
+                if self.rewrite.as_ref().is_some_and(|t| t.id == id) {
+                    self.rewrite = None;
+                }
+            }
+            Item::RewriteCommit(commit) => {
+                let id = commit.id;
+                let result = self.commit_rewrite(*commit).map_err(|e| e.to_string());
+                if let Err(e) = &result {
+                    eprintln!("flurrydb aof: rewrite failed: {e}");
+                }
+                self.shared.rewrite_finished(id, result);
+            }
+        }
+    }
+
+    /// Copies the pending records into the file, or latches the failure and keeps them for a retry.
+    fn write_pending(&mut self) {
+        let result = if !self.pending.is_empty() {
+            self.file.append(&self.pending, &self.shared.faults)
+        } else if self.write_failure.is_some() {
+            // Nothing held, but the room after the log could not be reserved: retry that alone.
+            self.file.reserve(&self.shared.faults)
+        } else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                self.pending.clear();
+                for seq in self.pending_seqs.drain(..) {
+                    self.written.add(seq);
+                }
+                // Relaxed: statistics for INFO.
+                self.shared.current_size.store(self.file.len(), Ordering::Relaxed);
+                if self.write_failure.take().is_some() {
+                    eprintln!("flurrydb aof: writing to the AOF works again");
+                    self.update_latch();
+                }
+            }
+            Err(e) => self.fail_write(&e.to_string()),
+        }
+    }
+
+    fn fail_write(&mut self, e: &str) {
+        if self.write_failure.is_none() {
+            eprintln!("flurrydb aof: cannot extend/write the AOF (will retry): {e}");
+        }
+        self.write_failure = Some(format!("error writing the AOF: {e}"));
+        self.update_latch();
+    }
+
+    fn sync_if_due(&mut self) {
+        let due = match self.shared.fsync {
+            FsyncPolicy::Always => self.file.is_dirty() || self.sync_failure.is_some(),
+            FsyncPolicy::EverySec => self.file.is_dirty() && self.last_sync.elapsed() >= EVERYSEC_INTERVAL,
+            FsyncPolicy::No => false,
+        };
+        if due {
+            self.sync();
+        }
+    }
+
+    /// One msync over the dirty range, then publish the watermark it covers.
+    fn sync(&mut self) {
+        let covered = self.written.mark;
+        match self.file.sync(&self.shared.faults) {
+            Ok(()) => {
+                self.last_sync = Instant::now();
+                // Relaxed: statistics.
+                self.shared.msyncs.fetch_add(1, Ordering::Relaxed);
+                self.shared.durability.publish(covered);
+                if self.sync_failure.take().is_some() {
+                    eprintln!("flurrydb aof: msync of the AOF works again");
+                    self.update_latch();
+                }
+            }
+            Err(e) => {
+                if self.sync_failure.is_none() {
+                    eprintln!("flurrydb aof: msync of the AOF failed (will retry): {e}");
+                }
+                self.sync_failure = Some(format!("error syncing the AOF: {e}"));
+                self.update_latch();
+            }
+        }
+    }
+
+    fn update_latch(&mut self) {
+        let now = self.write_failure.clone().or_else(|| self.sync_failure.clone());
+        if now != self.latched {
+            self.latched = now.clone();
+            self.shared.durability.set_error(now);
+        }
+    }
+
+    /// Nothing queued: spin briefly, then park until a producer unparks us (or a timer is due).
+    fn idle(&mut self, parker: &Parker) {
+        #[cfg(not(feature = "loom"))]
+        {
+            let backoff = crossbeam::utils::Backoff::new();
+            while !backoff.is_completed() {
+                // Acquire: see `run`.
+                if !self.shared.queue.is_empty() || self.shared.shutdown.load(Ordering::Acquire) {
+                    return;
+                }
+                backoff.snooze();
+            }
+        }
+        let timeout = if self.latched.is_some() {
+            Some(RETRY_INTERVAL)
+        } else if self.shared.fsync == FsyncPolicy::EverySec && self.file.is_dirty() {
+            Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
+        } else {
+            None
+        };
+        // A producer's unpark after its push is never lost: it leaves a token that makes park return.
+        match timeout {
+            None => parker.park(),
+            Some(t) => parker.park_timeout(t),
+        }
+    }
+
+    /// Shutdown: write what is left, make it durable, trim the file (`StopOnExit` then stops waiters).
+    fn finish(mut self) -> Result<(), AofError> {
+        self.rewrite = None;
+        self.write_pending();
+        let unwritten = self.pending_seqs.len();
+        let covered = self.written.mark;
+        let shared = Arc::clone(&self.shared);
+        let result = self.file.finish(&shared.faults);
+        if result.is_ok() {
+            shared.durability.publish(covered);
+        }
+        result.map_err(AofError::Io)?;
+        if unwritten > 0 {
+            return Err(AofError::Poisoned(format!("{unwritten} records could not be written at shutdown")));
+        }
+        Ok(())
+    }
+
+    /// The end of a rewrite: base + tail into the temp file, fsync, rename over the AOF, fsync the
+    /// directory, continue in the new file. Before the rename the old file is untouched, so a crash at
+    /// any point leaves a file that loads (old or new).
+    fn commit_rewrite(&mut self, c: Commit) -> Result<(), AofError> {
+        let tail = match self.rewrite.take() {
+            Some(t) if t.id == c.id => t,
+            other => {
+                self.rewrite = other;
+                return Err(AofError::RewriteAborted("the rewrite is no longer in progress".into()));
+            }
+        };
+        // Records waiting for a failed extension are in the new file too (in the base if they came
+        // before the marker, in the tail otherwise).
+        self.write_pending();
+        let mut temp = OpenOptions::new().append(true).open(&c.temp_path)?;
+        temp.write_all(&tail.bytes)?;
+        temp.sync_all()?;
+        drop(temp);
+        let new_len = c.base_len + tail.bytes.len() as u64;
+        fs::rename(&c.temp_path, &self.path)?;
+        let dir_synced = File::open(&self.dir).and_then(|d| d.sync_all());
+        // From here the new file is the AOF: switch to it whatever happens next.
+        let (file, first_extension) = AofFile::open(&self.path, new_len, self.chunk, &self.shared.faults)?;
+        drop(std::mem::replace(&mut self.file, file));
+        self.last_db = tail.last_db.or(c.base_last_db);
+        self.pending.clear();
+        for seq in self.pending_seqs.drain(..) {
+            self.written.add(seq);
+        }
+        self.write_failure = None;
+        self.sync_failure = None;
+        if let Err(e) = first_extension {
+            self.fail_write(&e.to_string());
+        }
+        self.update_latch();
+        self.last_sync = Instant::now();
+        // The whole new file was fsynced before the rename.
+        self.shared.durability.publish(self.written.mark);
+        // Relaxed: statistics for INFO.
+        self.shared.current_size.store(new_len, Ordering::Relaxed);
+        self.shared.base_size.store(c.base_len, Ordering::Relaxed);
+        dir_synced?;
+        Ok(())
+    }
+}
+
+/// Makes sure nobody waits forever on a writer that is gone, even if it panicked: waiters fail, the
+/// failure is latched (writes get `-MISCONF`), a committing rewrite is told.
+struct StopOnExit(Arc<Shared>);
+
+impl Drop for StopOnExit {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("flurrydb aof: the AOF writer thread panicked");
+            self.0.durability.set_error(Some("the AOF writer thread panicked".into()));
+        }
+        self.0.durability.stop();
+        self.0.rewrite_finished(0, Err("the AOF writer stopped".into()));
+    }
+}
+
+/// Encodes a record for the queue (used by `Aof::append`; here so that all encoding of the write path
+/// lives next to the writer).
+pub(super) fn encode_record(argv: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    encode_command(&mut bytes, argv);
+    bytes
+}
+
+/// Used by the rewrite handle to wait for the writer's answer.
+pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
+    let mut slot = lock(&shared.rewrite_done);
+    loop {
+        if let Some((done, result)) = slot.take()
+            && done == id
+        {
+            return result.map_err(AofError::RewriteAborted);
+        }
+        if shared.durability.is_stopped() {
+            return Err(AofError::RewriteAborted("the AOF writer stopped".into()));
+        }
+        slot = shared.rewrite_cv.wait(slot).unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::Contiguous;
+
+    #[test]
+    fn out_of_order_seqs_hold_the_watermark_until_the_gap_fills() {
+        let mut c = Contiguous { mark: 0, early: Default::default() };
+        c.add(2);
+        c.add(3);
+        assert_eq!(c.mark, 0, "seq 1 is still missing");
+        c.add(1);
+        assert_eq!(c.mark, 3);
+        c.add(5);
+        assert_eq!(c.mark, 3);
+        c.add(4);
+        assert_eq!(c.mark, 5);
+        assert!(c.early.is_empty());
+    }
+}

@@ -1,0 +1,280 @@
+//! The append-only file through the real server: restart equality for every command family, a torn
+//! tail, a corrupted middle, rewrite under load, write errors, expiry across restarts.
+#![cfg(not(feature = "loom"))]
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::Server;
+
+/// Every key of every database: (db, key) -> "type value ttl?".
+fn dump(s: &Server) -> BTreeMap<(usize, String), String> {
+    let mut c = s.raw();
+    let mut out = BTreeMap::new();
+    for db in 0..16 {
+        c.cmds(&["SELECT", &db.to_string()]);
+        let keys = c.cmds(&["KEYS", "*"]);
+        let text = String::from_utf8_lossy(&keys).to_string();
+        let names: Vec<String> =
+            text.split("\r\n").skip(1).filter(|l| !l.starts_with('$') && !l.is_empty()).map(String::from).collect();
+        for k in names {
+            let t = String::from_utf8_lossy(&c.cmds(&["TYPE", &k])).to_string();
+            let v = if t.contains("list") { c.cmds(&["LRANGE", &k, "0", "-1"]) } else { c.cmds(&["GET", &k]) };
+            let ttl = String::from_utf8_lossy(&c.cmds(&["TTL", &k])).to_string();
+            let has_ttl = !ttl.starts_with(":-1");
+            out.insert((db, k), format!("{t} {} ttl={has_ttl}", String::from_utf8_lossy(&v)));
+        }
+    }
+    out
+}
+
+fn aof_on(fsync: &'static str) -> [&'static str; 4] {
+    ["--appendonly", "yes", "--appendfsync", fsync]
+}
+
+/// A script touching every command family, in several databases.
+fn write_everything(s: &Server) {
+    let mut c = s.raw();
+    let script: &[&[&str]] = &[
+        &["SET", "s", "hello"],
+        &["SET", "ttl", "v", "EX", "1000"],
+        &["SETEX", "ttl2", "1000", "v"],
+        &["APPEND", "s", " world"],
+        &["SETRANGE", "s", "0", "J"],
+        &["INCR", "n"],
+        &["INCRBY", "n", "41"],
+        &["DECR", "n"],
+        &["INCRBYFLOAT", "f", "1.5"],
+        &["MSET", "m1", "a", "m2", "b"],
+        &["GETDEL", "m2"],
+        &["RPUSH", "l", "a", "b", "c", "d"],
+        &["LPUSH", "l", "z"],
+        &["LPOP", "l"],
+        &["RPOP", "l", "1"],
+        &["LSET", "l", "0", "A"],
+        &["LINSERT", "l", "BEFORE", "b", "ab"],
+        &["LREM", "l", "0", "c"],
+        &["RPUSH", "l2", "x", "y"],
+        &["LMOVE", "l2", "l", "LEFT", "RIGHT"],
+        &["RPOPLPUSH", "l2", "l3"],
+        &["LTRIM", "l", "0", "2"],
+        &["SET", "gone", "x"],
+        &["DEL", "gone"],
+        &["SET", "r1", "v"],
+        &["RENAME", "r1", "r2"],
+        &["EXPIRE", "r2", "5000"],
+        &["SET", "p", "v", "EX", "100"],
+        &["PERSIST", "p"],
+        &["COPY", "s", "s_copy"],
+        &["SELECT", "5"],
+        &["SET", "in5", "five"],
+        &["RPUSH", "l5", "q"],
+        &["SELECT", "0"],
+        &["SET", "mv", "moving"],
+        &["MOVE", "mv", "7"],
+        &["SELECT", "9"],
+        &["SET", "tmp", "1"],
+        &["FLUSHDB"],
+        &["SET", "after_flush", "1"],
+        &["SWAPDB", "9", "10"],
+    ];
+    for cmd in script {
+        let reply = c.cmds(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?} failed: {}", String::from_utf8_lossy(&reply));
+    }
+}
+
+#[test]
+fn every_command_family_survives_a_clean_restart() {
+    let mut s = Server::start(&aof_on("everysec"));
+    write_everything(&s);
+    let before = dump(&s);
+    assert_eq!(s.stop(), Some(0), "SIGTERM must exit 0; log: {}", s.log());
+    s.restart();
+    assert_eq!(before, dump(&s));
+}
+
+#[test]
+fn every_command_family_survives_kill9_under_always() {
+    let mut s = Server::start(&aof_on("always"));
+    write_everything(&s);
+    let before = dump(&s);
+    s.kill9();
+    s.restart();
+    assert_eq!(before, dump(&s));
+}
+
+#[test]
+fn cleanly_stopped_file_is_valid_for_redis_check_aof() {
+    let mut s = Server::start(&aof_on("always"));
+    write_everything(&s);
+    s.stop();
+    let file = s.dir.join("appendonly.aof");
+    let len = std::fs::metadata(&file).unwrap().len();
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(len > 0 && !bytes.ends_with(&[0]), "file is trimmed to its records");
+    if Command::new("redis-check-aof").arg("--help").output().is_err() {
+        return; // redis-tools not installed: CI runs the check
+    }
+    let out = Command::new("redis-check-aof").arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("is valid"), "{text}");
+}
+
+#[test]
+fn torn_tail_is_dropped_and_the_rest_loads() {
+    let mut s = Server::start(&aof_on("always"));
+    s.raw().cmds(&["SET", "a", "1"]);
+    s.raw().cmds(&["RPUSH", "l", "x"]);
+    s.stop();
+    let file = s.dir.join("appendonly.aof");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nhal");
+    std::fs::write(&file, &bytes).unwrap();
+    s.restart();
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["GET", "a"]), b"$1\r\n1\r\n");
+    assert_eq!(c.cmds(&["GET", "b"]), b"$-1\r\n");
+    assert_eq!(c.cmds(&["LRANGE", "l", "0", "-1"]), b"*1\r\n$1\r\nx\r\n");
+    // New writes go after the valid end, and the file loads again.
+    assert_eq!(c.cmds(&["SET", "c", "3"]), b"+OK\r\n");
+    s.stop();
+    s.restart();
+    assert_eq!(s.raw().cmds(&["GET", "c"]), b"$1\r\n3\r\n");
+}
+
+#[test]
+fn corrupted_middle_stops_startup_naming_the_offset() {
+    let mut s = Server::start(&aof_on("always"));
+    for i in 0..20 {
+        s.raw().cmds(&["SET", &format!("k{i}"), "v"]);
+    }
+    s.stop();
+    let file = s.dir.join("appendonly.aof");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    let star = mid + bytes[mid..].iter().position(|&b| b == b'*').unwrap();
+    bytes[star] = b'!';
+    std::fs::write(&file, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+        .args(["--port", "0", "--dir"])
+        .arg(&s.dir)
+        .args(["--appendonly", "yes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server must refuse to start on a corrupted AOF");
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains(&star.to_string()), "log must name offset {star}: {log}");
+}
+
+#[test]
+fn keys_expired_while_down_are_not_loaded_and_ttls_are_not_lengthened() {
+    let mut s = Server::start(&aof_on("always"));
+    let mut c = s.raw();
+    c.cmds(&["SET", "short", "v", "PX", "300"]);
+    c.cmds(&["SET", "long", "v", "EX", "100"]);
+    s.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    s.restart();
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["EXISTS", "short"]), b":0\r\n");
+    assert_eq!(c.cmds(&["DBSIZE"]), b":1\r\n", "the expired key is reclaimed at load");
+    let ttl: i64 = String::from_utf8_lossy(&c.cmds(&["TTL", "long"]))[1..].trim().parse().unwrap();
+    assert!((95..=99).contains(&ttl), "TTL must keep counting while the server is down, got {ttl}");
+}
+
+#[test]
+fn rewrite_under_load_loses_nothing_and_applies_nothing_twice() {
+    let mut s = Server::start(&aof_on("always"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let mut c = s.raw();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut acked = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    assert_eq!(&c.cmds(&["INCR", "ctr"])[..1], b":");
+                    assert_eq!(&c.cmds(&["RPUSH", "list", &format!("{t}-{acked}")])[..1], b":");
+                    acked += 1;
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut admin = s.raw();
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        let r = admin.cmds(&["BGREWRITEAOF"]);
+        assert!(
+            r.starts_with(b"+Background") || r.starts_with(b"-ERR Background append only file rewriting already"),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let acked: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    let info = String::from_utf8_lossy(&admin.cmds(&["INFO", "persistence"])).to_string();
+    assert!(info.contains("aof_rewrites:") && !info.contains("aof_rewrites:0\r\n"), "{info}");
+    let before = dump(&s);
+    s.kill9();
+    s.restart();
+    let after = dump(&s);
+    assert_eq!(before, after);
+    assert_eq!(s.raw().cmds(&["GET", "ctr"]), format!("${}\r\n{acked}\r\n", acked.to_string().len()).into_bytes());
+}
+
+/// Set the soft file-size limit of `pid` (the hard limit stays, so it can be raised again).
+fn prlimit(pid: u32, fsize: &str) -> bool {
+    Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--fsize={fsize}:")])
+        .output()
+        .map(|o| {
+            if !o.status.success() {
+                eprintln!("prlimit: {}", String::from_utf8_lossy(&o.stderr));
+            }
+            o.status.success()
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn write_errors_refuse_writes_with_misconf_keep_reads_and_recover() {
+    let mut s = Server::start(&["--appendonly", "yes", "--appendfsync", "always", "--aof-prealloc-bytes", "65536"]);
+    let pid = s.child.as_ref().unwrap().id();
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["SET", "before", "1"]), b"+OK\r\n");
+    let size = std::fs::metadata(s.dir.join("appendonly.aof")).unwrap().len();
+    if !prlimit(pid, &size.to_string()) {
+        return; // prlimit unavailable: nothing to inject with
+    }
+    let big = "x".repeat(4096);
+    let mut refused = false;
+    for i in 0..64 {
+        let r = c.cmds(&["SET", &format!("k{i}"), &big]);
+        if r.starts_with(b"-MISCONF") {
+            refused = true;
+            break;
+        }
+        assert_eq!(r, b"+OK\r\n");
+    }
+    assert!(refused, "writes past the file-size limit must be refused with -MISCONF");
+    assert_eq!(c.cmds(&["SET", "more", "1"])[..8], b"-MISCONF"[..]);
+    assert_eq!(c.cmds(&["GET", "before"]), b"$1\r\n1\r\n", "reads go on");
+    assert!(prlimit(pid, "unlimited"));
+    let mut resumed = false;
+    for _ in 0..100 {
+        if c.cmds(&["SET", "after", "1"]) == b"+OK\r\n" {
+            resumed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(resumed, "writes resume once the cause is gone");
+    let before = dump(&s);
+    s.kill9();
+    s.restart();
+    assert_eq!(before, dump(&s), "what memory held, the file holds");
+}
