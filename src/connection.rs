@@ -102,12 +102,11 @@ async fn flush(
     writes: &mut Vec<PendingWrite>,
     batch_seq: u64,
 ) -> bool {
-    if batch_seq > 0 {
-        if let Some(aof) = shared.ks.aof() {
-            if aof.wait_durable(batch_seq).await.is_err() {
-                *wbuf = replace_write_replies(wbuf, writes);
-            }
-        }
+    if batch_seq > 0
+        && let Some(aof) = shared.ks.aof()
+        && aof.wait_durable(batch_seq).await.is_err()
+    {
+        *wbuf = replace_write_replies(wbuf, writes);
     }
     writes.clear();
     if wbuf.is_empty() {

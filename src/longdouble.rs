@@ -50,7 +50,7 @@ impl LongDouble {
     }
 
     /// `self + other`, rounded to nearest even as the x87 FPU does.
-    pub fn add(self, other: LongDouble) -> LongDouble {
+    pub fn plus(self, other: LongDouble) -> LongDouble {
         LongDouble(self.0.add_r(other.0, Round::NearestTiesToEven).value)
     }
 
@@ -132,7 +132,7 @@ mod tests {
     use super::*;
 
     fn incr(a: &str, b: &str) -> String {
-        LongDouble::parse(a.as_bytes()).unwrap().add(LongDouble::parse(b.as_bytes()).unwrap()).to_human_string()
+        LongDouble::parse(a.as_bytes()).unwrap().plus(LongDouble::parse(b.as_bytes()).unwrap()).to_human_string()
     }
 
     #[test]
@@ -151,10 +151,39 @@ mod tests {
 
     #[test]
     fn parse_rejects_what_string2ld_rejects() {
-        for bad in [&b""[..], b" 1", b"abc", b"nan", b"1x", b"--1", b"+-1", b"1 ", b"1e", b"1e+", b"1e2e3", b"1e5000", b"-1e5000", b"1e-5000"] {
+        for bad in [
+            &b""[..],
+            b" 1",
+            b"abc",
+            b"nan",
+            b"1x",
+            b"--1",
+            b"+-1",
+            b"1 ",
+            b"1e",
+            b"1e+",
+            b"1e2e3",
+            b"1e5000",
+            b"-1e5000",
+            b"1e-5000",
+        ] {
             assert!(LongDouble::parse(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
         }
-        for good in [&b"1e2"[..], b"1e-10", b"1E+3", b"+1.5", b"-2", b".5", b"1.", b"inf", b"-Infinity", b"0x1p3", b"0", b"0.000", b"1e-4000"] {
+        for good in [
+            &b"1e2"[..],
+            b"1e-10",
+            b"1E+3",
+            b"+1.5",
+            b"-2",
+            b".5",
+            b"1.",
+            b"inf",
+            b"-Infinity",
+            b"0x1p3",
+            b"0",
+            b"0.000",
+            b"1e-4000",
+        ] {
             assert!(LongDouble::parse(good).is_some(), "{:?}", String::from_utf8_lossy(good));
         }
         assert!(!LongDouble::parse(b"inf").unwrap().is_finite());

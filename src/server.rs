@@ -159,12 +159,12 @@ pub async fn wait_for_shutdown(shared: &Shared) {
 /// Flush and trim the AOF. Called once, after accepting stopped.
 pub fn shutdown(shared: &Shared) {
     notice!("User requested shutdown...");
-    if let Some(aof) = shared.ks.aof() {
-        if aof.enabled() {
-            notice!("Calling fsync() on the AOF file.");
-            if let Err(e) = aof.shutdown() {
-                warning!("Error flushing the AOF at shutdown: {e:?}");
-            }
+    if let Some(aof) = shared.ks.aof()
+        && aof.enabled()
+    {
+        notice!("Calling fsync() on the AOF file.");
+        if let Err(e) = aof.shutdown() {
+            warning!("Error flushing the AOF at shutdown: {e:?}");
         }
     }
     notice!("Redis is now ready to exit, bye bye...");

@@ -152,12 +152,12 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {
         return Error::Raw("LOADING Redis is loading the dataset in memory".into()).to_frame();
     }
-    if spec.is_write() && ctx.now_ms != 0 {
-        if let Some(aof) = ctx.shared.ks.aof() {
-            if aof.write_error().is_some() {
-                return Error::Misconf.to_frame();
-            }
-        }
+    if spec.is_write()
+        && ctx.now_ms != 0
+        && let Some(aof) = ctx.shared.ks.aof()
+        && aof.write_error().is_some()
+    {
+        return Error::Misconf.to_frame();
     }
     match (spec.handler)(ctx, argv) {
         Ok(f) => f,

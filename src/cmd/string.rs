@@ -271,7 +271,7 @@ pub fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<Frame> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(Error::WrongArity(name.into()));
     }
     let keys: Vec<&[u8]> = argv[1..].iter().step_by(2).map(|k| &k[..]).collect();
@@ -466,7 +466,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     })?;
     let incr = LongDouble::parse(&argv[2]).ok_or(Error::NotFloat)?;
-    let new = cur.0.add(incr);
+    let new = cur.0.plus(incr);
     if !new.is_finite() {
         return Err(Error::err("increment would produce NaN or Infinity"));
     }

@@ -62,10 +62,10 @@ impl Server {
                     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                     if c.write_all(b"PING\r\n").is_ok() {
                         let mut buf = [0u8; 64];
-                        if let Ok(n) = c.read(&mut buf) {
-                            if buf[..n].starts_with(b"+PONG") {
-                                return;
-                            }
+                        if let Ok(n) = c.read(&mut buf)
+                            && buf[..n].starts_with(b"+PONG")
+                        {
+                            return;
                         }
                     }
                 }
@@ -204,10 +204,10 @@ impl Raw {
     /// Read one complete reply (raw bytes). Panics on timeout or close.
     pub fn reply(&mut self) -> Vec<u8> {
         loop {
-            if !self.buf.is_empty() {
-                if let Some(n) = self.reply_len(0) {
-                    return self.buf.drain(..n).collect();
-                }
+            if !self.buf.is_empty()
+                && let Some(n) = self.reply_len(0)
+            {
+                return self.buf.drain(..n).collect();
             }
             assert!(
                 self.fill(),
