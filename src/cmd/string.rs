@@ -138,11 +138,18 @@ fn set_generic(
 ) -> Result<(bool, Option<Bytes>)> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
-    let (found, old, old_ttl) = w.lookup(key, now, |e| match e {
-        None => Ok((false, None, 0)),
-        Some(e) if get => Ok((true, Some(string_of(e)?), e.expire_at_ms())),
-        Some(e) => Ok((true, None, e.expire_at_ms())),
-    })?;
+    // A plain SET overwrites whatever is there: no need to look (nor to log the lazy expiry of an
+    // old value first: replaying SET replaces it all the same).
+    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl;
+    let (found, old, old_ttl) = if plain {
+        (false, None, 0)
+    } else {
+        w.lookup(key, now, |e| match e {
+            None => Ok((false, None, 0)),
+            Some(e) if get => Ok((true, Some(string_of(e)?), e.expire_at_ms())),
+            Some(e) => Ok((true, None, e.expire_at_ms())),
+        })?
+    };
     if (nx && found) || (xx && !found) {
         return Ok((false, old));
     }

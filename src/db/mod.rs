@@ -64,6 +64,13 @@ pub struct Keyspace {
     expired_keys: AtomicUsize,
 }
 
+/// The stripe locks a write holds: one (the common case, no allocation) or several.
+enum Guards<'a> {
+    One(#[allow(dead_code)] StripeGuard<'a>),
+    Many(#[allow(dead_code)] Vec<StripeGuard<'a>>),
+    Released,
+}
+
 enum StripeGuard<'a> {
     Shared(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
@@ -74,7 +81,7 @@ enum StripeGuard<'a> {
 pub struct WriteLock<'a> {
     ks: &'a Keyspace,
     db: usize,
-    _guards: Vec<StripeGuard<'a>>,
+    _guards: Guards<'a>,
     last_seq: &'a Cell<u64>,
     exclusive: bool,
 }
@@ -133,22 +140,28 @@ impl Keyspace {
 
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        let guards = idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect();
+        let guards = if let [key] = keys {
+            Guards::One(StripeGuard::Exclusive(crate::sync::write(&self.stripes[self.stripe_of(key)])))
+        } else {
+            let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
+            idx.sort_unstable();
+            idx.dedup();
+            Guards::Many(
+                idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect(),
+            )
+        };
         WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
     }
 
     /// Lock the stripe of `key` shared: only for in-place mutations (see the module doc).
     pub fn write_shared<'a>(&'a self, db: usize, key: &[u8], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
-        WriteLock { ks: self, db, _guards: vec![g], last_seq, exclusive: false }
+        WriteLock { ks: self, db, _guards: Guards::One(g), last_seq, exclusive: false }
     }
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        let guards = self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect();
+        let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
         WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
     }
 
@@ -251,6 +264,9 @@ impl<'a> WriteLock<'a> {
 
     /// [`insert`](Self::insert) into another database.
     pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
+        // Keys usually arrive as slices of a connection's read buffer: store a copy of their own,
+        // or every stored key would keep its whole buffer chunk alive.
+        let key = Bytes::copy_from_slice(&key);
         let at = entry.expire_at_ms();
         if at != 0 {
             self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
@@ -275,7 +291,7 @@ impl<'a> WriteLock<'a> {
     /// first and push it after: the broken protocol the models must catch.
     pub fn log_or_fault(mut self, fault: crate::sync::fault::Fault, argv: &[&[u8]]) {
         if crate::sync::fault::on(fault) {
-            self._guards.clear();
+            self._guards = Guards::Released;
             crate::sync::thread::yield_now();
         }
         self.log(argv);
