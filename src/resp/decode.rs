@@ -116,8 +116,12 @@ impl RequestDecoder {
 fn expected_dollar(got: u8) -> &'static str {
     // Protocol error texts are static; the offending byte is one of 256, so intern them.
     static TEXTS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    // Like Redis's error replies, CR and LF show as spaces: the reply must stay one line.
     TEXTS.get_or_init(|| {
-        (0..=255u8).map(|b| &*Box::leak(format!("expected '$', got '{}'", b as char).into_boxed_str())).collect()
+        (0..=255u8)
+            .map(|b| if matches!(b, b'\r' | b'\n') { ' ' } else { b as char })
+            .map(|c| &*Box::leak(format!("expected '$', got '{c}'").into_boxed_str()))
+            .collect()
     })[got as usize]
 }
 
