@@ -17,11 +17,11 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((lim.rlim_cur as u64, lim.rlim_max as u64))
+    Ok((lim.rlim_cur, lim.rlim_max))
 }
 
 fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
     // SAFETY: `lim` is a valid rlimit that lives for the whole call; setrlimit only reads it.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }

@@ -107,17 +107,40 @@ pub fn maybe_auto_rewrite(shared: &Shared) {
     }
 }
 
+/// Pending connections the kernel may queue per listener (capped by `net.core.somaxconn`). Larger
+/// than Redis's tcp-backlog default of 511 so that a burst of connects is not dropped (and retried
+/// a second later by the client) while the accept loop catches up.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Bind every configured address.
 pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for addr in &cfg.bind {
         let addr = addr.trim_start_matches('-');
-        let l = TcpListener::bind((addr, cfg.port))
-            .await
-            .map_err(|e| format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port))?;
-        out.push(l);
+        let fail = |e: std::io::Error| {
+            format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port)
+        };
+        let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+        let mut bound = None;
+        for sa in tokio::net::lookup_host((addr, cfg.port)).await.map_err(fail)? {
+            match listen(sa) {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        out.push(bound.ok_or_else(|| fail(last))?);
     }
     Ok(out)
+}
+
+fn listen(sa: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(sa)?;
+    sock.listen(LISTEN_BACKLOG)
 }
 
 /// Redis's reply to a non-loopback client of a server in protected mode, before closing it.
