@@ -143,6 +143,11 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Wrap a connected stream.
+    pub fn new(s: TcpStream) -> Raw {
+        Raw { s, buf: Vec::new() }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
     }
