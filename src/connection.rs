@@ -2,7 +2,6 @@
 //! replies of the whole batch in one write. Under appendfsync always the batch's replies leave only
 //! once the AOF records of its writes are durable. Mirrors the client half of Redis's `networking.c`.
 
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +53,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         (cfg.tcp_keepalive_s, cfg.requirepass.is_empty())
     };
     if keepalive > 0 {
-        let _ = crate::limits::set_keepalive(stream.as_raw_fd(), keepalive);
+        let _ = crate::limits::set_keepalive(&stream, keepalive);
     }
     client.authenticated = auth;
     let mut shutdown = shared.shutdown_watch.subscribe();

@@ -1,30 +1,23 @@
 //! Operating-system limits the server adjusts at startup and on each connection: the open-files
 //! limit (RLIMIT_NOFILE, sized for `maxclients` as Redis's `adjustOpenFilesLimit` does) and TCP
-//! keepalive (Redis's `anetKeepAlive`). Neither has a safe API in `std` or tokio, so this module
-//! holds the crate's only FFI calls, each a plain libc call on values it owns.
+//! keepalive (Redis's `anetKeepAlive`), through the safe APIs of `rlimit` and `socket2` (std and
+//! tokio have none): no `unsafe` here.
 
 use std::io;
-use std::os::fd::RawFd;
+use std::time::Duration;
+
+use rlimit::Resource;
 
 /// File descriptors Redis keeps for itself beyond one per client (CONFIG_MIN_RESERVED_FDS).
 pub const RESERVED_FDS: u64 = 32;
 
 /// The current (soft, hard) open-files limits.
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: `lim` is a valid, writable rlimit owned by this frame for the whole call.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((lim.rlim_cur, lim.rlim_max))
+    Resource::NOFILE.get()
 }
 
 fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-    // SAFETY: `lim` is a valid rlimit that lives for the whole call; setrlimit only reads it.
-    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    Resource::NOFILE.set(soft, hard)
 }
 
 /// Raise the soft open-files limit to at least `wanted` if it is lower: first to `wanted` (soft and
@@ -76,45 +69,19 @@ pub fn adjust_open_files_limit(maxclients: usize) -> (usize, Vec<String>) {
     (allowed, warnings)
 }
 
-fn setsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: `value` is a live c_int for the whole call and the length passed is its size; the
-    // kernel validates `fd` (an invalid one is an EBADF error, not undefined behaviour).
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-}
-
-/// Read an integer socket option.
-pub fn getsockopt_int(fd: RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live, writable and correctly sized for the whole call.
-    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut libc::c_int).cast(), &mut len) };
-    if rc != 0 { Err(io::Error::last_os_error()) } else { Ok(value) }
-}
-
 /// Redis's `anetKeepAlive(fd, interval)`: SO_KEEPALIVE on, first probe after `interval` seconds of
 /// idleness, then probes every interval/3 seconds, the peer declared dead after 3 unanswered ones.
-pub fn set_keepalive(fd: RawFd, interval_s: u64) -> io::Result<()> {
-    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
-    let idle = interval_s.clamp(1, i32::MAX as u64) as libc::c_int;
-    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle)?;
-    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, (idle / 3).max(1))?;
-    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 3)?;
-    Ok(())
+pub fn set_keepalive(stream: &impl std::os::fd::AsFd, interval_s: u64) -> io::Result<()> {
+    let idle = Duration::from_secs(interval_s.clamp(1, i32::MAX as u64));
+    let params = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 3).max(Duration::from_secs(1)))
+        .with_retries(3);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&params)
 }
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use std::os::fd::AsRawFd;
-
     use super::*;
 
     #[test]
@@ -149,13 +116,12 @@ mod tests {
     fn keepalive_sets_the_probe_timing_redis_uses() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let s = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let fd = s.as_raw_fd();
-        assert_eq!(getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE).unwrap(), 0);
-        set_keepalive(fd, 300).unwrap();
-        assert_eq!(getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE).unwrap(), 1);
-        assert_eq!(getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE).unwrap(), 300);
-        assert_eq!(getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL).unwrap(), 100);
-        assert_eq!(getsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT).unwrap(), 3);
-        assert!(set_keepalive(-1, 10).is_err());
+        let sock = socket2::SockRef::from(&s);
+        assert!(!sock.keepalive().unwrap());
+        set_keepalive(&s, 300).unwrap();
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), Duration::from_secs(300));
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), Duration::from_secs(100));
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), 3);
     }
 }
