@@ -101,7 +101,8 @@ fn watch_retry_loop_counts_exactly_the_successful_execs() {
         .map(|_| {
             let successes = Arc::clone(&successes);
             std::thread::spawn(move || {
-                let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+                let mut c =
+                    redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
                 for _ in 0..40 {
                     loop {
                         redis::cmd("WATCH").arg("counter").query::<()>(&mut c).unwrap();
@@ -297,7 +298,10 @@ fn a_transaction_survives_kill9_and_restart() {
 
 #[test]
 fn a_torn_last_multi_block_is_dropped_and_later_writes_load() {
-    for torn in [&b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$1\r\n1\r\n"[..], &b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$1"[..]] {
+    for torn in [
+        &b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$1\r\n1\r\n"[..],
+        &b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$1"[..],
+    ] {
         let mut s = Server::start(&aof_always());
         let mut r = s.raw();
         r.cmds(&["MULTI"]);

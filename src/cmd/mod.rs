@@ -49,7 +49,16 @@ pub struct Client {
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
-        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, skip_reply: false, authenticated: true, info, tx: tx::TxState::default() }
+        Client {
+            id: info.id,
+            db: 0,
+            resp: 2,
+            close_after_reply: false,
+            skip_reply: false,
+            authenticated: true,
+            info,
+            tx: tx::TxState::default(),
+        }
     }
 
     /// Record the command being run, for CLIENT LIST's `cmd=` and `idle=` fields.

@@ -128,7 +128,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("pexpiretime", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::pexpiretime),
     row!("persist", 2, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::persist),
     // transactions
-    row!("multi", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], (0, 0, 0), ["@fast", "@transaction"], tx::multi),
+    row!(
+        "multi",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@transaction"],
+        tx::multi
+    ),
     row!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), ["@slow", "@transaction"], tx::exec),
     row!(
         "discard",

@@ -200,11 +200,8 @@ pub fn record_keys(argv: &[&[u8]], db: usize, mut f: impl FnMut(usize, &[u8])) {
             }
         }
         ("copy", [_, _, dst, opts @ ..]) => {
-            let to = opts
-                .windows(2)
-                .find(|w| w[0].eq_ignore_ascii_case(b"db"))
-                .and_then(|w| parse_db(w[1]))
-                .unwrap_or(db);
+            let to =
+                opts.windows(2).find(|w| w[0].eq_ignore_ascii_case(b"db")).and_then(|w| parse_db(w[1])).unwrap_or(db);
             f(to, dst);
         }
         _ => spec.key_indexes(argv.len()).for_each(|i| f(db, argv[i])),

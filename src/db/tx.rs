@@ -90,7 +90,12 @@ impl Keyspace {
     }
 
     /// Held mode: a lock that holds nothing, when this thread runs an EXEC on this keyspace.
-    pub(super) fn held_lock<'a>(&'a self, db: usize, keys: Option<&[&[u8]]>, last_seq: &'a Cell<u64>) -> Option<WriteLock<'a>> {
+    pub(super) fn held_lock<'a>(
+        &'a self,
+        db: usize,
+        keys: Option<&[&[u8]]>,
+        last_seq: &'a Cell<u64>,
+    ) -> Option<WriteLock<'a>> {
         let held = HELD.with(|h| {
             h.borrow().as_ref().filter(|h| h.ks == addr(self)).map(|h| {
                 debug_assert!(
@@ -208,7 +213,8 @@ impl TxHold<'_> {
     /// Push the transaction's buffered records as one `MULTI` ... `EXEC` block (nothing when it
     /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`.
     pub fn finish(self, last_seq: &Cell<u64>) {
-        let records = HELD.with(|h| h.borrow_mut().as_mut().map(|h| std::mem::take(&mut h.records))).unwrap_or_default();
+        let records =
+            HELD.with(|h| h.borrow_mut().as_mut().map(|h| std::mem::take(&mut h.records))).unwrap_or_default();
         if records.is_empty() || self.ks.is_loading() {
             return;
         }
