@@ -159,11 +159,11 @@ pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
 
 fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let Some(spec) = lookup(&argv[0]) else {
-        return tx::reject(ctx, unknown_command(argv));
+        return tx::reject(ctx, false, unknown_command(argv));
     };
     ctx.client.note_command(spec.name, ctx.now_ms);
     if let Err(e) = refusal(ctx, spec, argv) {
-        return tx::reject(ctx, e);
+        return tx::reject(ctx, spec.name == "exec", e);
     }
     if ctx.client.tx.queues(spec) {
         return tx::queue(ctx, spec, argv);

@@ -52,12 +52,23 @@ impl TxState {
 }
 
 /// A command refused before it ran (unknown, arity, NOAUTH, OOM, ...): inside MULTI it also makes
-/// EXEC fail with EXECABORT.
-pub fn reject(ctx: &mut Ctx, e: Error) -> Frame {
-    if let Some(m) = &mut ctx.client.tx.multi {
+/// EXEC fail with EXECABORT. A refused EXEC itself discards the transaction at once and says why
+/// (Redis's `execCommandAbort`: a generic `ERR` code is dropped from the reason).
+pub fn reject(ctx: &mut Ctx, exec: bool, e: Error) -> Frame {
+    let Some(m) = &mut ctx.client.tx.multi else { return e.to_frame() };
+    if !exec {
         m.failed = true;
+        return e.to_frame();
     }
-    e.to_frame()
+    abort_exec(ctx, e)
+}
+
+fn abort_exec(ctx: &mut Ctx, e: Error) -> Frame {
+    ctx.client.tx.multi = None;
+    ctx.client.tx.watch = None;
+    let Frame::Error(text) = e.to_frame() else { return e.to_frame() };
+    let why = String::from_utf8_lossy(text.strip_prefix(b"ERR ").unwrap_or(&text)).into_owned();
+    Error::Raw(format!("EXECABORT Transaction discarded because of: {why}")).to_frame()
 }
 
 /// Queue a command inside MULTI: `+QUEUED`.
@@ -118,7 +129,9 @@ pub fn exec(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     if multi.failed {
         return Err(Error::Raw("EXECABORT Transaction discarded because of previous errors.".into()));
     }
-    refuse_exec(ctx, &multi)?;
+    if let Err(e) = refuse_exec(ctx, &multi) {
+        return Ok(abort_exec(ctx, e));
+    }
     let shared = ctx.shared;
     let all = multi.queued.iter().any(|q| needs_every_stripe(q.spec));
     let keys: Vec<&[u8]> = if all {

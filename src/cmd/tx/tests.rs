@@ -78,6 +78,19 @@ fn queue_time_errors_abort_exec() {
 }
 
 #[test]
+fn a_refused_exec_discards_the_transaction_and_says_why() {
+    let mut h = Harness::new();
+    h.run(&["MULTI"]);
+    h.run(&["SET", "a", "1"]);
+    assert_eq!(
+        h.run(&["EXEC", "x"]),
+        err("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
+    );
+    assert_eq!(h.run(&["EXEC"]), err("ERR EXEC without MULTI"));
+    assert_eq!(h.run(&["GET", "a"]), Frame::Null);
+}
+
+#[test]
 fn no_multi_commands_are_refused_and_abort() {
     let mut h = Harness::new();
     h.run(&["MULTI"]);
