@@ -30,6 +30,13 @@ fn resp_decode_expected_dollar_got_newline() {
     }
 }
 
+/// A MULTI from the fuzzed clients must not swallow the invariant probes (they answered QUEUED):
+/// the harness runs its checks as a separate client. Found by `cmd_execute` once MULTI existed.
+#[test]
+fn cmd_execute_multi_does_not_queue_the_probes() {
+    cmd::run(include_bytes!("../fuzz/regressions/cmd_execute/multi_queues_probes"));
+}
+
 /// The command harness runs clean on an empty and a trivial input (keeps `cmd` in this binary).
 #[test]
 fn cmd_execute_smoke() {

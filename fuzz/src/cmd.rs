@@ -1,5 +1,6 @@
 //! `cmd_execute`: a sequence of argument vectors through `cmd::execute` on one keyspace, by three
-//! clients (each with its own selected db), with the clock moving and active expiry running.
+//! clients (each with its own selected db, MULTI state, ...), with the clock moving and active expiry
+//! running. A fourth client, never driven by the input, runs the invariant checks.
 //!
 //! Input layout, repeated: an op byte. `0xF0..=0xFF` is a harness step taking one more byte (advance
 //! the clock, switch client, run an active-expiry cycle); anything else is a command whose low
@@ -271,6 +272,8 @@ pub fn run(data: &[u8]) {
     let mut clients: Vec<Client> = (0..3)
         .map(|i| Client::new(shared.clients.register(format!("127.0.0.1:{}", 1000 + i), "127.0.0.1:6379".into())))
         .collect();
+    // The invariant checks run as their own client, so that they never join a MULTI queue.
+    let mut inspector = Client::new(shared.clients.register("127.0.0.1:999".into(), "127.0.0.1:6379".into()));
     let mut now = START_MS;
     let mut cur = 0;
     let mut input = Input { data, pos: 0 };
@@ -301,7 +304,8 @@ pub fn run(data: &[u8]) {
             client.skip_reply = false;
             check_encoding(&argv, &reply);
         }
-        check_invariants(&shared, &mut clients[cur], now);
+        inspector.db = clients[cur].db;
+        check_invariants(&shared, &mut inspector, now);
     }
 }
 
@@ -359,7 +363,7 @@ pub fn parse_reply(b: &[u8], pos: &mut usize) -> Option<Frame> {
     }
 }
 
-/// The keyspace invariants, seen through commands and through the map itself.
+/// The keyspace invariants of `client`'s db, seen through commands and through the map itself.
 fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
     for &key in KEYS {
         let ty = probe(shared, client, now, &["TYPE", key]);
