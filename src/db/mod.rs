@@ -77,6 +77,9 @@ pub struct WriteLock<'a> {
     _guards: Vec<StripeGuard<'a>>,
     last_seq: &'a Cell<u64>,
     exclusive: bool,
+    /// Loom models only: records held back by [`WriteLock::defer_log`] (a broken-protocol variant).
+    #[cfg(feature = "loom")]
+    deferred: std::cell::RefCell<Option<Vec<(usize, Vec<Vec<u8>>)>>>,
 }
 
 impl Keyspace {
@@ -137,19 +140,43 @@ impl Keyspace {
         idx.sort_unstable();
         idx.dedup();
         let guards = idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect();
-        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: guards,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// Lock the stripe of `key` shared: only for in-place mutations (see the module doc).
     pub fn write_shared<'a>(&'a self, db: usize, key: &[u8], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
-        WriteLock { ks: self, db, _guards: vec![g], last_seq, exclusive: false }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: vec![g],
+            last_seq,
+            exclusive: false,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         let guards = self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect();
-        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: guards,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.
@@ -281,9 +308,31 @@ impl<'a> WriteLock<'a> {
         self.log(argv);
     }
 
+    /// Loom models only: hold this write's records back until [`WriteLock::flush_deferred`], so a
+    /// broken-protocol variant can push them after releasing the lock that orders them.
+    #[cfg(feature = "loom")]
+    pub fn defer_log(&self) {
+        *self.deferred.borrow_mut() = Some(Vec::new());
+    }
+
+    /// Loom models only: push the records held back since [`WriteLock::defer_log`].
+    #[cfg(feature = "loom")]
+    pub fn flush_deferred(&self) {
+        let held = self.deferred.borrow_mut().take().unwrap_or_default();
+        for (db, argv) in held {
+            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            self.log_in(db, &argv);
+        }
+    }
+
     /// Push an AOF record for another database (MOVE, COPY ... DB).
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) {
         if self.ks.is_loading() {
+            return;
+        }
+        #[cfg(feature = "loom")]
+        if let Some(held) = self.deferred.borrow_mut().as_mut() {
+            held.push((db, argv.iter().map(|a| a.to_vec()).collect()));
             return;
         }
         if let Some(aof) = self.ks.aof.get() {
