@@ -69,6 +69,10 @@ enum StripeGuard<'a> {
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
 }
 
+/// Loom models only: records held back by a broken-protocol variant, as (db, argv).
+#[cfg(feature = "loom")]
+type Deferred = Vec<(usize, Vec<Vec<u8>>)>;
+
 /// Held while a command writes: the stripe locks of its keys, the db it writes, and where the
 /// sequence number of its last AOF record goes (the connection waits on it under appendfsync always).
 pub struct WriteLock<'a> {
@@ -79,7 +83,7 @@ pub struct WriteLock<'a> {
     exclusive: bool,
     /// Loom models only: records held back by [`WriteLock::defer_log`] (a broken-protocol variant).
     #[cfg(feature = "loom")]
-    deferred: std::cell::RefCell<Option<Vec<(usize, Vec<Vec<u8>>)>>>,
+    deferred: std::cell::RefCell<Option<Deferred>>,
 }
 
 impl Keyspace {
