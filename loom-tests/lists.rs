@@ -19,7 +19,8 @@ fn pushes_and_pops_keep_every_element_once_in_order() {
     PUSHES_AND_POP.model();
 }
 
-/// LPUSH racing an LPOP of 2 that empties the list: the push never lands in the removed (dead) list.
+/// RPUSH racing the LPOP that empties the list (and removes the key, marking its cell `dead`): the
+/// push never lands in the removed list; it retries and recreates the key.
 #[test]
 fn push_racing_emptying_pop_never_writes_a_dead_list() {
     PUSH_VS_EMPTYING_POP.model();
