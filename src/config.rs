@@ -27,6 +27,9 @@ pub struct Config {
     pub tcp_keepalive_s: u64,
     pub proto_max_bulk_len: usize,
     pub client_query_buffer_limit: usize,
+    /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
+    /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
+    pub client_output_buffer_limit: [(u64, u64, u64); 3],
     pub maxmemory: u64,
     pub maxmemory_policy: String,
     pub protected_mode: bool,
@@ -60,6 +63,7 @@ impl Default for Config {
             tcp_keepalive_s: 300,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
             protected_mode: true,
@@ -120,6 +124,42 @@ pub fn parse_memory(v: &str) -> Result<u64, String> {
     Err("argument must be a memory value".into())
 }
 
+/// The classes of `client-output-buffer-limit`, in the order Redis reports them.
+const OUTPUT_BUFFER_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Parse `client-output-buffer-limit <class> <hard> <soft> <soft seconds> [<class> ...]` into `limits`,
+/// all or nothing, with Redis's error texts.
+fn parse_output_buffer_limits(args: &[String], limits: &mut [(u64, u64, u64); 3]) -> Result<(), String> {
+    let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+    if words.is_empty() || !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut next = *limits;
+    for group in words.chunks_exact(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+        let hard = parse_memory(group[1]).map_err(|_| bad())?;
+        let soft = parse_memory(group[2]).map_err(|_| bad())?;
+        let secs: u64 = group[3].parse().map_err(|_| bad())?;
+        next[class] = (hard, soft, secs);
+    }
+    *limits = next;
+    Ok(())
+}
+
+fn in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let n: i64 = num(v)?;
+    if n < min as i64 || n as u64 > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n as u64)
+}
+
 fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
     v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())
 }
@@ -150,6 +190,7 @@ impl Config {
         "tcp-keepalive",
         "proto-max-bulk-len",
         "client-query-buffer-limit",
+        "client-output-buffer-limit",
         "maxmemory",
         "maxmemory-policy",
         "protected-mode",
@@ -192,6 +233,9 @@ impl Config {
                 self.save = args.join(" ");
                 return Ok(());
             }
+            "client-output-buffer-limit" => {
+                return parse_output_buffer_limits(args, &mut self.client_output_buffer_limit);
+            }
             _ => {}
         }
         let v = single(&name, args)?;
@@ -222,11 +266,17 @@ impl Config {
             },
             "logfile" => self.logfile = v.into(),
             "requirepass" => self.requirepass = v.into(),
-            "maxclients" => self.maxclients = num(v)?,
-            "timeout" => self.timeout_s = num(v)?,
-            "tcp-keepalive" => self.tcp_keepalive_s = num(v)?,
+            "maxclients" => self.maxclients = in_range(v, 1, u32::MAX as u64)? as usize,
+            "timeout" => self.timeout_s = in_range(v, 0, i32::MAX as u64)?,
+            "tcp-keepalive" => self.tcp_keepalive_s = in_range(v, 0, i32::MAX as u64)?,
             "proto-max-bulk-len" => self.proto_max_bulk_len = parse_memory(v)? as usize,
-            "client-query-buffer-limit" => self.client_query_buffer_limit = parse_memory(v)? as usize,
+            "client-query-buffer-limit" => {
+                let n = parse_memory(v)?;
+                if n < 1 << 20 || n > i64::MAX as u64 {
+                    return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+                }
+                self.client_query_buffer_limit = n as usize
+            }
             "maxmemory" => self.maxmemory = parse_memory(v)?,
             "maxmemory-policy" => {
                 let p = v.to_ascii_lowercase();
@@ -295,6 +345,12 @@ impl Config {
             "tcp-keepalive" => self.tcp_keepalive_s.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "client-output-buffer-limit" => OUTPUT_BUFFER_CLASSES
+                .iter()
+                .zip(self.client_output_buffer_limit)
+                .map(|(c, (h, s, t))| format!("{c} {h} {s} {t}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "protected-mode" => yn(self.protected_mode),
@@ -359,7 +415,7 @@ pub struct Cli {
     #[arg(long)]
     pub appendfsync: Option<String>,
     /// RDB save points: accepted for compatibility (`--save ''`); no RDB is written.
-    #[arg(long, num_args = 0.., allow_hyphen_values = true)]
+    #[arg(long, num_args = 0..)]
     pub save: Option<Vec<String>>,
     /// Number of databases (default 16).
     #[arg(long)]
@@ -379,6 +435,15 @@ pub struct Cli {
     /// Close idle clients after this many seconds (0 = never).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// TCP keepalive interval in seconds (0 = off; default 300).
+    #[arg(long = "tcp-keepalive")]
+    pub tcp_keepalive: Option<String>,
+    /// Close a client whose pending query buffer exceeds this (default 1gb).
+    #[arg(long = "client-query-buffer-limit")]
+    pub client_query_buffer_limit: Option<String>,
+    /// `<class> <hard> <soft> <soft seconds>`: close clients whose pending output exceeds the limits.
+    #[arg(long = "client-output-buffer-limit", num_args = 1..)]
+    pub client_output_buffer_limit: Option<Vec<String>>,
     /// Largest bulk string accepted (default 512mb).
     #[arg(long = "proto-max-bulk-len")]
     pub proto_max_bulk_len: Option<String>,
@@ -420,6 +485,9 @@ impl Cli {
             ("requirepass", one(&self.requirepass)),
             ("maxclients", one(&self.maxclients)),
             ("timeout", one(&self.timeout)),
+            ("tcp-keepalive", one(&self.tcp_keepalive)),
+            ("client-query-buffer-limit", one(&self.client_query_buffer_limit)),
+            ("client-output-buffer-limit", self.client_output_buffer_limit.clone()),
             ("proto-max-bulk-len", one(&self.proto_max_bulk_len)),
             ("maxmemory", one(&self.maxmemory)),
             ("protected-mode", one(&self.protected_mode)),
@@ -478,6 +546,11 @@ mod tests {
         assert!(c.appendonly);
         assert_eq!(c.appendfsync, FsyncPolicy::Always);
         assert_eq!(c.save, "");
+        let c = cli(&["--save", "", "--appendonly", "yes", "--appendfsync", "no"]).unwrap();
+        assert!(c.appendonly, "--save '' must not swallow the options after it");
+        assert_eq!(c.appendfsync, FsyncPolicy::No);
+        let c = cli(&["--save", "900", "1", "300", "10", "--port", "1234"]).unwrap();
+        assert_eq!((c.save.as_str(), c.port), ("900 1 300 10", 1234));
     }
 
     #[test]

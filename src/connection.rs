@@ -3,16 +3,20 @@
 //! once the AOF records of its writes are durable. Mirrors the client half of Redis's `networking.c`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::cmd::{Client, Ctx, execute};
 use crate::error::Error;
 use crate::resp::{Decoded, Frame, RequestDecoder};
 use crate::state::{ClientInfo, Shared, Stats};
 use crate::util::now_ms;
+use crate::{verbose, warning};
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Replies are flushed mid-batch once this much output is pending.
@@ -24,43 +28,120 @@ struct PendingWrite {
     end: usize,
 }
 
-/// Serve one client until it disconnects, QUITs or sends a protocol error.
+/// How long a shutting-down server waits for a client to take its last replies.
+const SHUTDOWN_WRITE_GRACE: Duration = Duration::from_secs(3);
+/// How often an idle connection re-reads `timeout` when none is set (CONFIG SET may set one).
+const IDLE_RECHECK: Duration = Duration::from_secs(10);
+
+/// Why a connection is closed by the server (logged as Redis logs it).
+enum Close {
+    /// The peer went away, QUIT, a protocol error, or shutdown: nothing to log.
+    Quiet,
+    Idle,
+    QueryBuffer(usize),
+    OutputBuffer,
+}
+
+/// Serve one client until it disconnects, QUITs, sends a protocol error, breaks a limit, or the
+/// server shuts down (after finishing the batch it is executing).
 pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
     let _ = stream.set_nodelay(true);
     let id = info.id;
     let mut client = Client::new(info);
+    let (keepalive, auth) = {
+        let cfg = shared.config();
+        (cfg.tcp_keepalive_s, cfg.requirepass.is_empty())
+    };
+    if keepalive > 0 {
+        let _ = crate::limits::set_keepalive(&stream, keepalive);
+    }
+    client.authenticated = auth;
+    let mut shutdown = shared.shutdown_watch.subscribe();
+    let why = serve_loop(&shared, &mut stream, &mut client, &mut shutdown).await;
+    match why {
+        Close::Quiet => {}
+        Close::Idle => verbose!("Closing idle client"),
+        Close::QueryBuffer(n) => warning!(
+            "Closing client that reached max query buffer length: id={id} addr={} qbuf={n} (qbuf initial bytes: ...)",
+            client.info.addr
+        ),
+        Close::OutputBuffer => warning!(
+            "Client id={id} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            client.info.addr
+        ),
+    }
+    shared.clients.unregister(id);
+}
+
+async fn serve_loop(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    client: &mut Client,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Close {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut decoder = RequestDecoder::default();
     let mut writes: Vec<PendingWrite> = Vec::new();
-    'conn: loop {
+    let mut last_read = Instant::now();
+    loop {
+        if *shutdown.borrow_and_update() {
+            return Close::Quiet;
+        }
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
-        match stream.read_buf(&mut rbuf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => Stats::add(&shared.stats.net_input_bytes, n as u64),
+        let idle_timeout = shared.config().timeout_s;
+        let wake = if idle_timeout > 0 {
+            (last_read + Duration::from_secs(idle_timeout)).min(Instant::now() + IDLE_RECHECK)
+        } else {
+            Instant::now() + IDLE_RECHECK
+        };
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) | Err(_) => return Close::Quiet,
+                Ok(n) => {
+                    Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    last_read = Instant::now();
+                }
+            },
+            _ = shutdown.changed() => return Close::Quiet,
+            _ = tokio::time::sleep_until(wake) => {
+                if idle_timeout > 0 && last_read.elapsed() >= Duration::from_secs(idle_timeout) {
+                    return Close::Idle;
+                }
+                continue;
+            }
         }
-        let max_bulk = shared.config().proto_max_bulk_len;
+        let (max_bulk, max_query, out_limit) = {
+            let cfg = shared.config();
+            (cfg.proto_max_bulk_len, cfg.client_query_buffer_limit, cfg.client_output_buffer_limit[0])
+        };
         let now = now_ms();
         let mut batch_seq = 0u64;
-        let mut close = false;
+        let mut close = None;
         loop {
+            decoder.unauthenticated = !client.authenticated && crate::cmd::auth_required(shared);
             match decoder.decode(&mut rbuf, max_bulk) {
                 Ok(Decoded::Command(argv)) => {
                     let start = wbuf.len();
-                    let seq = run_command(&shared, &mut client, now, &argv, &mut wbuf);
+                    let seq = run_command(shared, client, now, &argv, &mut wbuf);
                     if seq > 0 {
                         batch_seq = batch_seq.max(seq);
                         writes.push(PendingWrite { start, end: wbuf.len() });
                     }
+                    if out_limit.0 > 0 && wbuf.len() as u64 > out_limit.0 {
+                        // Redis closes such a client without sending what it had pending; the
+                        // commands already run keep their effects (and their AOF records).
+                        return Close::OutputBuffer;
+                    }
                     if client.close_after_reply {
-                        close = true;
+                        close = Some(Close::Quiet);
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !flush(&shared, &mut stream, &mut wbuf, &mut writes, batch_seq).await {
-                            break 'conn;
+                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+                            return Close::Quiet;
                         }
                         batch_seq = 0;
                     }
@@ -68,17 +149,22 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
                 Ok(Decoded::Incomplete) => break,
                 Err(e) => {
                     Frame::Error(Bytes::from(e.reply_text())).encode(&mut wbuf);
-                    close = true;
+                    close = Some(Close::Quiet);
                     break;
                 }
             }
         }
         client.info.query_buf.store(rbuf.len(), std::sync::atomic::Ordering::Relaxed);
-        if !flush(&shared, &mut stream, &mut wbuf, &mut writes, batch_seq).await || close {
-            break;
+        if rbuf.len() > max_query {
+            return Close::QueryBuffer(rbuf.len());
+        }
+        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+            return Close::Quiet;
+        }
+        if let Some(why) = close {
+            return why;
         }
     }
-    shared.clients.unregister(id);
 }
 
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
@@ -101,20 +187,39 @@ async fn flush(
     wbuf: &mut BytesMut,
     writes: &mut Vec<PendingWrite>,
     batch_seq: u64,
+    out_limit: (u64, u64, u64),
+    shutdown: &watch::Receiver<bool>,
 ) -> bool {
-    if batch_seq > 0 {
-        if let Some(aof) = shared.ks.aof() {
-            if aof.wait_durable(batch_seq).await.is_err() {
-                *wbuf = replace_write_replies(wbuf, writes);
-            }
-        }
+    if batch_seq > 0
+        && let Some(aof) = shared.ks.aof()
+        && aof.wait_durable(batch_seq).await.is_err()
+    {
+        *wbuf = replace_write_replies(wbuf, writes);
     }
     writes.clear();
     if wbuf.is_empty() {
         return true;
     }
     Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
-    let ok = stream.write_all(wbuf).await.is_ok();
+    // A client that does not read stalls this write, and with it the reading of its requests: the
+    // output it can make the server hold is this one batch (backpressure). Redis's soft limit
+    // closes it once over `soft` bytes for `secs` seconds; a shutting-down server waits a little.
+    let (_, soft, secs) = out_limit;
+    let over_soft = soft > 0 && secs > 0 && wbuf.len() as u64 > soft;
+    let soft_deadline = async move {
+        if over_soft { tokio::time::sleep(Duration::from_secs(secs)).await } else { std::future::pending().await }
+    };
+    let mut down = shutdown.clone();
+    let shutdown_grace = async move {
+        let _ = down.wait_for(|v| *v).await;
+        tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await
+    };
+    let len = wbuf.len();
+    let ok = tokio::select! {
+        r = stream.write_all(&wbuf[..len]) => r.is_ok(),
+        _ = soft_deadline => false,
+        _ = shutdown_grace => false,
+    };
     wbuf.clear();
     ok
 }

@@ -9,6 +9,8 @@
 //!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
+//! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
+//!   maxmemory).
 //! - [`config`], [`state`], [`error`], [`util`], [`log`]: configuration, shared state, the error
 //!   type, Redis-exact number parsing and glob matching, logging.
 
@@ -18,7 +20,10 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod error;
+pub mod limits;
 pub mod log;
+pub mod longdouble;
+pub mod memory;
 pub mod resp;
 pub mod server;
 pub mod state;

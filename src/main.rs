@@ -6,6 +6,9 @@ use flurrydb::config::Cli;
 use flurrydb::state::Shared;
 use flurrydb::{notice, server};
 
+/// Longest wait at shutdown for connections to finish their batch and deliver its replies.
+const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn main() {
     let cli = Cli::parse();
     let cfg = match cli.into_config() {
@@ -22,6 +25,12 @@ fn main() {
     }
     let mut cfg = cfg;
     cfg.dir = std::path::PathBuf::from(".");
+    // Room for maxclients sockets plus the server's own descriptors, as Redis sizes it.
+    let (maxclients, warnings) = flurrydb::limits::adjust_open_files_limit(cfg.maxclients);
+    for w in warnings {
+        flurrydb::warning!("{w}");
+    }
+    cfg.maxclients = maxclients;
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.worker_threads > 0 {
         rt.worker_threads(cfg.worker_threads);
@@ -36,6 +45,7 @@ fn main() {
     // Clients that connect while the AOF loads get -LOADING.
     shared.ks.set_loading(cfg.appendonly);
     server::spawn_expiry_thread(shared.clone());
+    flurrydb::memory::spawn_sampler(shared.clone());
     rt.block_on(async {
         let listeners = match server::bind(&cfg).await {
             Ok(l) => l,
@@ -53,6 +63,8 @@ fn main() {
         }
         notice!("Ready to accept connections tcp on port {}", cfg.port);
         server::wait_for_shutdown(&shared).await;
+        // Stop accepting; connections finish the batch they are executing and close.
+        server::drain_connections(&shared, SHUTDOWN_DRAIN).await;
         server::shutdown(&shared);
     });
     std::process::exit(0);

@@ -107,27 +107,107 @@ pub fn maybe_auto_rewrite(shared: &Shared) {
     }
 }
 
+/// Pending connections the kernel may queue per listener (capped by `net.core.somaxconn`). Larger
+/// than Redis's tcp-backlog default of 511 so that a burst of connects is not dropped (and retried
+/// a second later by the client) while the accept loop catches up.
+const LISTEN_BACKLOG: u32 = 8192;
+
 /// Bind every configured address.
 pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for addr in &cfg.bind {
         let addr = addr.trim_start_matches('-');
-        let l = TcpListener::bind((addr, cfg.port))
-            .await
-            .map_err(|e| format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port))?;
-        out.push(l);
+        let fail = |e: std::io::Error| {
+            format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port)
+        };
+        let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
+        let mut bound = None;
+        for sa in tokio::net::lookup_host((addr, cfg.port)).await.map_err(fail)? {
+            match listen(sa) {
+                Ok(l) => {
+                    bound = Some(l);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        out.push(bound.ok_or_else(|| fail(last))?);
     }
     Ok(out)
 }
 
-/// Accept connections on every listener (clients get -LOADING until the AOF is loaded).
+fn listen(sa: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    sock.bind(sa)?;
+    sock.listen(LISTEN_BACKLOG)
+}
+
+/// Redis's reply to a non-loopback client of a server in protected mode, before closing it.
+pub const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled \
+and no password is set for the default user. In this mode connections are only accepted from the loopback interface. \
+If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable \
+protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis \
+from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do \
+so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by \
+editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. \
+3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a \
+an authentication password for the default user. NOTE: You only need to do one of the above things in order for the \
+server to start accepting connections from the outside.\r\n";
+
+/// Reply to a new connection that exceeds maxclients, before closing it.
+pub const MAX_CLIENTS_REACHED: &str = "-ERR max number of clients reached\r\n";
+
+/// Whether a client at `peer` is refused: protected mode is on, no password is set, and the
+/// client does not come from the loopback interface.
+pub fn protected_mode_refuses(cfg: &Config, peer: std::net::IpAddr) -> bool {
+    cfg.protected_mode && cfg.requirepass.is_empty() && !peer.to_canonical().is_loopback()
+}
+
+/// Send `text` to a refused client and close it, without holding up the accept loop.
+fn refuse(mut stream: tokio::net::TcpStream, text: &'static str) {
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(text.as_bytes())).await;
+    });
+}
+
+/// Accept connections on every listener (clients get -LOADING until the AOF is loaded) until the
+/// server shuts down. Connections beyond maxclients, and non-loopback ones in protected mode, get
+/// Redis's error and are closed.
 pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
     for l in listeners {
         let shared = shared.clone();
+        let mut shutdown = shared.shutdown_watch.subscribe();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, peer)) = l.accept().await else { continue };
+                let accepted = tokio::select! {
+                    a = l.accept() => a,
+                    _ = shutdown.wait_for(|v| *v) => return,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors (EMFILE) and the like: back off instead of spinning.
+                        warning!("Accepting client connection: {e}");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
                 crate::state::Stats::add(&shared.stats.connections_received, 1);
+                let (maxclients, protected) = {
+                    let cfg = shared.config();
+                    (cfg.maxclients, protected_mode_refuses(&cfg, peer.ip()))
+                };
+                if protected {
+                    refuse(stream, PROTECTED_MODE_DENIED);
+                    continue;
+                }
+                if shared.clients.count() >= maxclients {
+                    crate::state::Stats::add(&shared.stats.rejected_connections, 1);
+                    refuse(stream, MAX_CLIENTS_REACHED);
+                    continue;
+                }
                 let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 let info = shared.clients.register(peer.to_string(), laddr);
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
@@ -138,7 +218,7 @@ pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
     }
 }
 
-/// Wait for SHUTDOWN, SIGTERM or SIGINT.
+/// Wait for SHUTDOWN, SIGTERM or SIGINT, then tell every connection and accept loop to stop.
 pub async fn wait_for_shutdown(shared: &Shared) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
@@ -146,25 +226,45 @@ pub async fn wait_for_shutdown(shared: &Shared) {
     loop {
         let notified = shared.shutdown_notify.notified();
         if shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst) {
-            return;
+            break;
         }
         tokio::select! {
-            _ = term.recv() => { warning!("Received SIGTERM scheduling shutdown..."); return; }
-            _ = int.recv() => { warning!("Received SIGINT scheduling shutdown..."); return; }
+            _ = term.recv() => { warning!("Received SIGTERM scheduling shutdown..."); break; }
+            _ = int.recv() => { warning!("Received SIGINT scheduling shutdown..."); break; }
             _ = notified => {}
         }
+    }
+    shared.request_shutdown();
+    // From here a second SIGINT is Redis's "You insist": exit at once, without the clean shutdown.
+    tokio::spawn(async move {
+        if int.recv().await.is_some() {
+            warning!("You insist... exiting now.");
+            std::process::exit(1);
+        }
+    });
+}
+
+/// Wait (at most `grace`) until every connection has finished its batch and closed.
+pub async fn drain_connections(shared: &Shared, grace: Duration) {
+    let deadline = tokio::time::Instant::now() + grace;
+    while shared.clients.count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let left = shared.clients.count();
+    if left > 0 {
+        warning!("{left} clients still connected at shutdown; closing them");
     }
 }
 
 /// Flush and trim the AOF. Called once, after accepting stopped.
 pub fn shutdown(shared: &Shared) {
     notice!("User requested shutdown...");
-    if let Some(aof) = shared.ks.aof() {
-        if aof.enabled() {
-            notice!("Calling fsync() on the AOF file.");
-            if let Err(e) = aof.shutdown() {
-                warning!("Error flushing the AOF at shutdown: {e:?}");
-            }
+    if let Some(aof) = shared.ks.aof()
+        && aof.enabled()
+    {
+        notice!("Calling fsync() on the AOF file.");
+        if let Err(e) = aof.shutdown() {
+            warning!("Error flushing the AOF at shutdown: {e:?}");
         }
     }
     notice!("Redis is now ready to exit, bye bye...");

@@ -27,11 +27,19 @@ pub struct Shared {
     pub shutdown_requested: AtomicBool,
     /// Woken when a shutdown is requested.
     pub shutdown_notify: tokio::sync::Notify,
+    /// Turns true when the server starts shutting down: every connection watches it, finishes the
+    /// batch it is executing, and closes.
+    pub shutdown_watch: tokio::sync::watch::Sender<bool>,
+    /// The process's resident set size in bytes, sampled by [`crate::memory`] (0 = not sampled).
+    pub used_memory: AtomicU64,
+    /// `maxmemory`, mirrored from the configuration so that commands check it without a lock.
+    pub maxmemory: AtomicU64,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let ks = Keyspace::new(config.databases, DEFAULT_STRIPES);
+        let maxmemory = AtomicU64::new(config.maxmemory);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -41,6 +49,9 @@ impl Shared {
             last_save_unix: AtomicU64::new(unix_secs()),
             shutdown_requested: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
+            shutdown_watch: tokio::sync::watch::Sender::new(false),
+            used_memory: AtomicU64::new(0),
+            maxmemory,
         })
     }
 
@@ -49,9 +60,16 @@ impl Shared {
         self.config.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Copy the settings that commands check on every call into their atomic mirrors (after
+    /// startup and each CONFIG SET).
+    pub fn sync_config_mirrors(&self, cfg: &Config) {
+        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+    }
+
     /// Ask the server to shut down (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
         self.shutdown_requested.store(true, Ordering::SeqCst);
+        self.shutdown_watch.send_replace(true);
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }

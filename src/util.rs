@@ -1,5 +1,5 @@
-//! Number parsing and formatting exactly as Redis's `util.c` does it (`string2ll`, `string2ld`,
-//! `ld2string`), and Redis's glob matcher (`stringmatchlen`).
+//! Integer parsing exactly as Redis's `util.c` does it (`string2ll`), Redis's glob matcher
+//! (`stringmatchlen`), and the clock. Floats (`string2ld`, `ld2string`) are in `longdouble`.
 
 /// Parse a signed 64-bit integer the way Redis's `string2ll` does: no sign other than a leading `-`,
 /// no leading zeros (except "0" itself), no spaces, no trailing bytes, no overflow.
@@ -31,58 +31,6 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     } else {
         Some(v as i64)
     }
-}
-
-/// Parse a float the way Redis's `string2ld` does: `strtold` syntax, no leading space, no trailing
-/// bytes, no NaN. Infinity is accepted here (callers reject it where Redis does).
-pub fn parse_f64(s: &[u8]) -> Option<f64> {
-    if s.is_empty() || s.len() >= 5 * 1024 || s[0].is_ascii_whitespace() {
-        return None;
-    }
-    let text = std::str::from_utf8(s).ok()?;
-    let v: f64 = text.parse().ok().or_else(|| parse_hex_float(text))?;
-    if v.is_nan() { None } else { Some(v) }
-}
-
-/// strtold also reads C99 hex floats such as `0x1p3`; accept the integer-mantissa form.
-fn parse_hex_float(text: &str) -> Option<f64> {
-    let (neg, rest) = match text.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let rest = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X"))?;
-    let (mant, exp) = match rest.find(['p', 'P']) {
-        Some(i) => (&rest[..i], rest[i + 1..].parse::<i32>().ok()?),
-        None => (rest, 0),
-    };
-    let m = u64::from_str_radix(mant, 16).ok()? as f64;
-    let v = m * 2f64.powi(exp);
-    Some(if neg { -v } else { v })
-}
-
-/// Format a float as Redis's `ld2string(.., LD_STR_HUMAN)`: fixed notation, no exponent, no trailing
-/// zeros. Redis computes in long double (64-bit mantissa) and prints 17 decimals, which hides the
-/// rounding error of typical decimal inputs (0.1 + 0.2 prints 0.3); with f64 the same is approximated by
-/// printing integers exactly and other values with at most 15 significant digits.
-pub fn format_f64(v: f64) -> String {
-    if v == 0.0 {
-        return "0".to_string();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v.fract() == 0.0 {
-        return format!("{v:.0}");
-    }
-    let shortest = format!("{v}");
-    let significant = shortest.bytes().filter(u8::is_ascii_digit).skip_while(|&b| b == b'0').count();
-    let text = if significant <= 15 {
-        shortest
-    } else {
-        let decimals = (14 - v.abs().log10().floor() as i32).max(0) as usize;
-        format!("{v:.decimals$}")
-    };
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 /// Redis's glob-style matcher (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a]`, `[a-z]`, `\x`.
@@ -219,21 +167,6 @@ mod tests {
         for bad in [&b""[..], b"+1", b"01", b"-0", b" 1", b"1 ", b"9223372036854775808", b"1.0", b"-", b"1e3"] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn floats_parse_and_format_like_redis() {
-        assert_eq!(parse_f64(b"1e2"), Some(100.0));
-        assert_eq!(parse_f64(b" 1"), None);
-        assert_eq!(parse_f64(b"abc"), None);
-        assert_eq!(parse_f64(b"nan"), None);
-        assert_eq!(format_f64(10.5 + 0.1), "10.6");
-        assert_eq!(format_f64(3.0), "3");
-        assert_eq!(format_f64(-2.5), "-2.5");
-        assert_eq!(format_f64(1e20), "100000000000000000000");
-        assert_eq!(format_f64(0.1 + 0.2), "0.3");
-        assert_eq!(format_f64(9223372036854775807.0 + 1.0), "9223372036854775808");
-        assert_eq!(format_f64(1234567.125), "1234567.125");
     }
 
     #[test]

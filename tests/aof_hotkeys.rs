@@ -80,7 +80,7 @@ fn rounds(fsync: &str, n: u64) {
 
 #[test]
 fn mixed_commands_on_hot_keys_replay_exactly_after_kill9_always() {
-    rounds("always", 3);
+    rounds("always", 10);
 }
 
 #[test]

@@ -154,8 +154,14 @@ fn shutdown_closes_the_connection_without_reply_and_exits_zero() {
 }
 
 #[test]
-fn bgrewriteaof_reports_it_is_unavailable() {
+fn bgrewriteaof_rewrites_with_appendonly_and_is_refused_without() {
     let s = Server::start(&[]);
     let mut c = s.raw();
-    assert_eq!(c.cmds(&["BGREWRITEAOF"]), b"-ERR AOF rewrite is not available\r\n");
+    assert_eq!(
+        c.cmds(&["BGREWRITEAOF"]),
+        b"-ERR Background append only file rewriting is only available with appendonly yes\r\n"
+    );
+    let s = Server::start(&["--appendonly", "yes"]);
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["BGREWRITEAOF"]), b"+Background append only file rewriting started\r\n");
 }

@@ -37,12 +37,15 @@ pub struct Client {
     /// Set by a handler whose reply must not be sent (SHUTDOWN: the client sees the connection
     /// close, as with Redis); the connection clears it after skipping that one reply.
     pub skip_reply: bool,
+    /// Whether the client may run commands without the `no_auth` flag while `requirepass` is set.
+    /// As in Redis, a client that connects while no password is configured starts authenticated.
+    pub authenticated: bool,
     pub info: Arc<ClientInfo>,
 }
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
-        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, skip_reply: false, info }
+        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, skip_reply: false, authenticated: true, info }
     }
 
     /// Record the command being run, for CLIENT LIST's `cmd=` and `idle=` fields.
@@ -149,20 +152,40 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     if !spec.arity_ok(argv.len()) {
         return Error::WrongArity(spec.name.to_string()).to_frame();
     }
+    if !ctx.client.authenticated && !spec.has_flag("no_auth") && auth_required(ctx.shared) {
+        return Error::Raw("NOAUTH Authentication required.".into()).to_frame();
+    }
+    if ctx.now_ms != 0 && over_maxmemory(ctx.shared) && spec.has_flag("denyoom") {
+        return Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()).to_frame();
+    }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {
         return Error::Raw("LOADING Redis is loading the dataset in memory".into()).to_frame();
     }
-    if spec.is_write() && ctx.now_ms != 0 {
-        if let Some(aof) = ctx.shared.ks.aof() {
-            if aof.write_error().is_some() {
-                return Error::Misconf.to_frame();
-            }
-        }
+    if spec.is_write()
+        && ctx.now_ms != 0
+        && let Some(aof) = ctx.shared.ks.aof()
+        && aof.write_error().is_some()
+    {
+        return Error::Misconf.to_frame();
     }
     match (spec.handler)(ctx, argv) {
         Ok(f) => f,
         Err(e) => e.to_frame(),
     }
+}
+
+/// Whether a password is configured, so that unauthenticated clients are refused (Redis's
+/// `authRequired`: the default user has a password).
+pub fn auth_required(shared: &Shared) -> bool {
+    !shared.config().requirepass.is_empty()
+}
+
+/// `maxmemory` is set and the sampled used memory exceeds it. Under every policy the server
+/// behaves as `noeviction`: nothing is evicted, commands that may grow memory are refused.
+fn over_maxmemory(shared: &Shared) -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    let max = shared.maxmemory.load(Relaxed);
+    max != 0 && shared.used_memory.load(Relaxed) > max
 }
 
 // ---- argument helpers shared by the families -------------------------------------------------

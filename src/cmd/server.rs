@@ -118,6 +118,54 @@ pub fn select(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::ok())
 }
 
+/// `AUTH [username] password`: authenticate the connection as the default user, the only user.
+/// Without a configured password, `AUTH password` is an error and `AUTH default anything`
+/// succeeds (the default user is `nopass`), as with Redis.
+pub fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    match argv {
+        [_, pass] => {
+            if !super::auth_required(ctx.shared) {
+                return Err(Error::err(
+                    "AUTH <password> called without any password configured for the default user. Are you sure \
+                     your configuration is correct?",
+                ));
+            }
+            authenticate(ctx, b"default", pass)?;
+        }
+        [_, user, pass] => authenticate(ctx, user, pass)?,
+        _ => return Err(Error::Syntax),
+    }
+    Ok(Frame::ok())
+}
+
+/// Check `user`/`pass` against the default user; on success the client is authenticated.
+fn authenticate(ctx: &mut Ctx, user: &[u8], pass: &[u8]) -> Result<()> {
+    let ok = {
+        let cfg = ctx.shared.config();
+        // Always compare, even for a wrong user name, so that timing says nothing about either.
+        let pass_ok = cfg.requirepass.is_empty() | constant_time_eq(pass, cfg.requirepass.as_bytes());
+        (user == b"default") & pass_ok
+    };
+    if !ok {
+        return Err(Error::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()));
+    }
+    ctx.client.authenticated = true;
+    Ok(())
+}
+
+/// Compare two byte strings in time that depends only on the longer one's length, not on where
+/// they first differ nor on whether their lengths match (Redis's `time_independent_strcmp`).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: only RESP2 is spoken, so
 /// `HELLO 3` is refused as Redis refuses versions it lacks. Replies the server's properties as a
 /// flat name/value array.
@@ -147,11 +195,14 @@ pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     }
     if let Some((user, pass)) = auth {
-        let requirepass = ctx.shared.config().requirepass.clone();
-        let ok = user.as_ref() == b"default" && (requirepass.is_empty() || pass.as_ref() == requirepass.as_bytes());
-        if !ok {
-            return Err(Error::Raw("WRONGPASS invalid username-password pair or user is disabled.".into()));
-        }
+        authenticate(ctx, user, pass)?;
+    } else if !ctx.client.authenticated && super::auth_required(ctx.shared) {
+        return Err(Error::Raw(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH \
+             <user> <pass> option can be used to authenticate the client and select the RESP protocol \
+             version at the same time"
+                .into(),
+        ));
     }
     if let Some(name) = name {
         client::set_name(ctx, name);
@@ -373,8 +424,11 @@ mod tests {
     }
 
     #[test]
-    fn bgrewriteaof_reports_that_rewrite_is_unavailable() {
+    fn bgrewriteaof_without_appendonly_is_refused() {
         let mut h = Harness::new();
-        assert_eq!(h.run(&["BGREWRITEAOF"]), err("ERR AOF rewrite is not available"));
+        assert_eq!(
+            h.run(&["BGREWRITEAOF"]),
+            err("ERR Background append only file rewriting is only available with appendonly yes")
+        );
     }
 }

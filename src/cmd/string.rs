@@ -9,10 +9,10 @@ use bytes::{Bytes, BytesMut};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{Entry, Kind, Value};
 use crate::error::{Error, Result};
+use crate::longdouble::LongDouble;
 use crate::resp::Frame;
 use crate::sync::Ordering;
 use crate::sync::fault::Fault;
-use crate::util::{format_f64, parse_f64};
 
 /// Largest string value (Redis's 512 MB limit; proto-max-bulk-len).
 const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
@@ -138,11 +138,18 @@ fn set_generic(
 ) -> Result<(bool, Option<Bytes>)> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
-    let (found, old, old_ttl) = w.lookup(key, now, |e| match e {
-        None => Ok((false, None, 0)),
-        Some(e) if get => Ok((true, Some(string_of(e)?), e.expire_at_ms())),
-        Some(e) => Ok((true, None, e.expire_at_ms())),
-    })?;
+    // A plain SET overwrites whatever is there: no need to look (nor to log the lazy expiry of an
+    // old value first: replaying SET replaces it all the same).
+    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl;
+    let (found, old, old_ttl) = if plain {
+        (false, None, 0)
+    } else {
+        w.lookup(key, now, |e| match e {
+            None => Ok((false, None, 0)),
+            Some(e) if get => Ok((true, Some(string_of(e)?), e.expire_at_ms())),
+            Some(e) => Ok((true, None, e.expire_at_ms())),
+        })?
+    };
     if (nx && found) || (xx && !found) {
         return Ok((false, old));
     }
@@ -271,7 +278,7 @@ pub fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<Frame> {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return Err(Error::WrongArity(name.into()));
     }
     let keys: Vec<&[u8]> = argv[1..].iter().step_by(2).map(|k| &k[..]).collect();
@@ -458,19 +465,19 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = w.lookup(key, now, |e| match e {
-        None => Ok((0.0, 0)),
+        None => LongDouble::parse(b"0").map(|v| (v, 0)).ok_or(Error::NotFloat),
         Some(e) if e.kind() != Kind::String => Err(Error::WrongType),
         Some(e) => {
             let b = string_of(e)?;
-            parse_f64(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
+            LongDouble::parse(&b).map(|v| (v, e.expire_at_ms())).ok_or(Error::NotFloat)
         }
     })?;
-    let incr = parse_f64(&argv[2]).ok_or(Error::NotFloat)?;
-    let new = cur.0 + incr;
-    if new.is_nan() || new.is_infinite() {
+    let incr = LongDouble::parse(&argv[2]).ok_or(Error::NotFloat)?;
+    let new = cur.0.plus(incr);
+    if !new.is_finite() {
         return Err(Error::err("increment would produce NaN or Infinity"));
     }
-    let text = Bytes::from(format_f64(new));
+    let text = Bytes::from(new.to_human_string());
     w.insert(key.clone(), Entry::string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
     Ok(Frame::Bulk(text))

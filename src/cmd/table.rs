@@ -127,6 +127,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@fast", "@connection"],
         server::quit
     ),
+    row!(
+        "auth",
+        -2,
+        ["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@connection"],
+        server::auth
+    ),
     row!("select", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::select),
     row!(
         "hello",

@@ -64,6 +64,13 @@ pub struct Keyspace {
     expired_keys: AtomicUsize,
 }
 
+/// The stripe locks a write holds: one (the common case, no allocation) or several.
+enum Guards<'a> {
+    One(#[allow(dead_code)] StripeGuard<'a>),
+    Many(#[allow(dead_code)] Vec<StripeGuard<'a>>),
+    Released,
+}
+
 enum StripeGuard<'a> {
     Shared(#[allow(dead_code)] RwLockReadGuard<'a, ()>),
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
@@ -78,7 +85,7 @@ type Deferred = Vec<(usize, Vec<Vec<u8>>)>;
 pub struct WriteLock<'a> {
     ks: &'a Keyspace,
     db: usize,
-    _guards: Vec<StripeGuard<'a>>,
+    _guards: Guards<'a>,
     last_seq: &'a Cell<u64>,
     exclusive: bool,
     /// Loom models only: records held back by [`WriteLock::defer_log`] (a broken-protocol variant).
@@ -140,10 +147,16 @@ impl Keyspace {
 
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        let guards = idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect();
+        let guards = if let [key] = keys {
+            Guards::One(StripeGuard::Exclusive(crate::sync::write(&self.stripes[self.stripe_of(key)])))
+        } else {
+            let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
+            idx.sort_unstable();
+            idx.dedup();
+            Guards::Many(
+                idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect(),
+            )
+        };
         WriteLock {
             ks: self,
             db,
@@ -161,7 +174,7 @@ impl Keyspace {
         WriteLock {
             ks: self,
             db,
-            _guards: vec![g],
+            _guards: Guards::One(g),
             last_seq,
             exclusive: false,
             #[cfg(feature = "loom")]
@@ -171,7 +184,7 @@ impl Keyspace {
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        let guards = self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect();
+        let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
         WriteLock {
             ks: self,
             db,
@@ -282,6 +295,9 @@ impl<'a> WriteLock<'a> {
 
     /// [`insert`](Self::insert) into another database.
     pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
+        // Keys usually arrive as slices of a connection's read buffer: store a copy of their own,
+        // or every stored key would keep its whole buffer chunk alive.
+        let key = Bytes::copy_from_slice(&key);
         let at = entry.expire_at_ms();
         if at != 0 {
             self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
@@ -306,7 +322,7 @@ impl<'a> WriteLock<'a> {
     /// first and push it after: the broken protocol the models must catch.
     pub fn log_or_fault(mut self, fault: crate::sync::fault::Fault, argv: &[&[u8]]) {
         if crate::sync::fault::on(fault) {
-            self._guards.clear();
+            self._guards = Guards::Released;
             crate::sync::thread::yield_now();
         }
         self.log(argv);

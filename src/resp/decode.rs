@@ -41,7 +41,15 @@ pub struct RequestDecoder {
     /// Length of the bulk whose `$len` line was consumed but whose body has not fully arrived.
     bulk_len: Option<usize>,
     args: Vec<Bytes>,
+    /// The client must still authenticate: like Redis, accept at most
+    /// [`UNAUTHENTICATED_MAX_ARGS`] arguments and bulks of at most [`UNAUTHENTICATED_MAX_BULK`].
+    pub unauthenticated: bool,
 }
+
+/// Most arguments of a multibulk request from a client that has not authenticated.
+pub const UNAUTHENTICATED_MAX_ARGS: i64 = 10;
+/// Longest bulk accepted from a client that has not authenticated.
+pub const UNAUTHENTICATED_MAX_BULK: i64 = 16384;
 
 impl RequestDecoder {
     /// Bytes the decoder still needs for the bulk in progress (to size reads), if known.
@@ -70,6 +78,9 @@ impl RequestDecoder {
                 let Some(count) = count else {
                     return Err(ProtocolError("invalid multibulk length"));
                 };
+                if self.unauthenticated && count > UNAUTHENTICATED_MAX_ARGS {
+                    return Err(ProtocolError("unauthenticated multibulk length"));
+                }
                 if count <= 0 {
                     continue;
                 }
@@ -93,6 +104,9 @@ impl RequestDecoder {
                         let Some(len) = len else {
                             return Err(ProtocolError("invalid bulk length"));
                         };
+                        if self.unauthenticated && len > UNAUTHENTICATED_MAX_BULK {
+                            return Err(ProtocolError("unauthenticated bulk length"));
+                        }
                         self.bulk_len = Some(len as usize);
                         len as usize
                     }
@@ -334,5 +348,24 @@ mod tests {
     fn too_long_inline_request_without_newline_is_refused() {
         let big = vec![b'a'; PROTO_INLINE_MAX_BYTES + 1];
         assert_eq!(all(&big).1, Some(ProtocolError("too big inline request")));
+    }
+
+    #[test]
+    fn unauthenticated_clients_get_redis_small_request_limits() {
+        let mut d = RequestDecoder { unauthenticated: true, ..Default::default() };
+        let mut buf = BytesMut::from(&b"*10\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Incomplete));
+        let mut d = RequestDecoder { unauthenticated: true, ..Default::default() };
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Err(ProtocolError("unauthenticated multibulk length")));
+        let mut d = RequestDecoder { unauthenticated: true, ..Default::default() };
+        let mut buf = BytesMut::from(&b"*2\r\n$16384\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Incomplete));
+        let mut d = RequestDecoder { unauthenticated: true, ..Default::default() };
+        let mut buf = BytesMut::from(&b"*2\r\n$16385\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Err(ProtocolError("unauthenticated bulk length")));
+        let mut d = RequestDecoder::default();
+        let mut buf = BytesMut::from(&b"*11\r\n$16385\r\n"[..]);
+        assert_eq!(d.decode(&mut buf, MAX), Ok(Decoded::Incomplete));
     }
 }

@@ -62,10 +62,10 @@ impl Server {
                     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
                     if c.write_all(b"PING\r\n").is_ok() {
                         let mut buf = [0u8; 64];
-                        if let Ok(n) = c.read(&mut buf) {
-                            if n > 0 {
-                                return;
-                            }
+                        if let Ok(n) = c.read(&mut buf)
+                            && buf[..n].starts_with(b"+PONG")
+                        {
+                            return;
                         }
                     }
                 }
@@ -143,6 +143,11 @@ pub struct Raw {
 }
 
 impl Raw {
+    /// Wrap a connected stream.
+    pub fn new(s: TcpStream) -> Raw {
+        Raw { s, buf: Vec::new() }
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.s.write_all(bytes).unwrap();
     }
@@ -204,10 +209,10 @@ impl Raw {
     /// Read one complete reply (raw bytes). Panics on timeout or close.
     pub fn reply(&mut self) -> Vec<u8> {
         loop {
-            if !self.buf.is_empty() {
-                if let Some(n) = self.reply_len(0) {
-                    return self.buf.drain(..n).collect();
-                }
+            if !self.buf.is_empty()
+                && let Some(n) = self.reply_len(0)
+            {
+                return self.buf.drain(..n).collect();
             }
             assert!(
                 self.fill(),

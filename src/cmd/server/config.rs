@@ -101,6 +101,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             ))
         })?;
     }
+    ctx.shared.sync_config_mirrors(&next);
     *lock = next;
     Ok(Frame::ok())
 }
@@ -274,6 +275,49 @@ mod tests {
             h.run(&["CONFIG", "SET", "appendonly", "maybe"]),
             err("ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'")
         );
+    }
+
+    #[test]
+    fn limits_are_settable_with_redis_ranges_and_texts() {
+        let mut h = Harness::new();
+        assert_eq!(
+            h.run(&["CONFIG", "GET", "client-output-buffer-limit"]),
+            arr(vec![
+                bulk("client-output-buffer-limit"),
+                bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+            ])
+        );
+        assert_eq!(h.run(&["CONFIG", "SET", "client-output-buffer-limit", "normal 1mb 2mb 3"]), ok());
+        assert_eq!(h.shared.config().client_output_buffer_limit[0], (1 << 20, 2 << 20, 3));
+        let fail = |why: &str| {
+            err(&format!("ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - {why}"))
+        };
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "client-output-buffer-limit", "normal 1"]),
+            fail("Wrong number of arguments in buffer limit configuration.")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "client-output-buffer-limit", "bogus 1 2 3"]),
+            fail("Invalid client class specified in buffer limit configuration.")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "client-output-buffer-limit", "normal x 0 0"]),
+            fail("Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "client-query-buffer-limit", "1000"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'client-query-buffer-limit') - argument must be between 1048576 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "maxclients", "0"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 4294967295 inclusive"
+            )
+        );
+        assert_eq!(h.run(&["CONFIG", "SET", "maxmemory", "10mb"]), ok());
+        assert_eq!(h.shared.maxmemory.load(Ordering::Relaxed), 10 << 20);
     }
 
     #[test]

@@ -1,0 +1,666 @@
+#!/usr/bin/env python3
+"""flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
+
+    python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build]
+                                [--only throughput,memory,fsync,aofload,scaling] [--out DIR]
+
+What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
+  0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
+     and builds target/release/flurrydb-server (`cargo build --release`) unless --skip-build.
+  1. throughput: both servers started with the same flags (--port P --bind 127.0.0.1 --dir D --save ''
+     --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, tests PING SET GET INCR LPUSH RPUSH
+     (ping runs PING_INLINE and PING_MBULK), random keys -r 100000, one test per redis-benchmark call
+     sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
+     (the order flips every round), each round on freshly started servers; per test the best
+     throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
+     CPU per request: the server's own utime+stime from /proc/PID/stat, before/after the call,
+     divided by the requests sent (PING counts both of its tests).
+  2. memory: RSS growth after loading KEYS small string keys (key:NNNNNNNN -> 16 bytes) through
+     redis-cli --pipe, in bytes per key; DBSIZE is checked.
+  3. fsync: SET throughput (50 clients, pipeline 1) with appendonly yes and appendfsync no / everysec
+     / always.
+  4. aofload: each server loads KEYS keys with appendonly yes, is shut down (SHUTDOWN), and is
+     restarted on the same directory; the time from the restart until PING answers PONG, and the
+     keys per second, are compared. DBSIZE after the restart must equal KEYS.
+  5. scaling: flurrydb with --worker-threads 1, 2, 4 .. up to nproc against Redis (single-threaded),
+     SET and GET at pipeline 1 and 16. redis-benchmark shares the machine's cores with the server.
+
+Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
+measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
+run. Default here: --n 100000 --rounds 3 --keys 1000000 (about 10 minutes on 2 cores); --quick:
+--n 60000 --rounds 1 --keys 200000 (about 1 minute).
+
+Writes DIR/latest.csv (default benches/results/): one row per figure with both values and the ratio
+flurrydb/redis, and DIR/latest.svg, a bar chart of those ratios (green: flurrydb better). Prints the
+machine and Markdown tables to paste into the README.
+"""
+import argparse
+import atexit
+import csv
+import io
+import math
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = ["ping", "set", "get", "incr", "lpush", "rpush"]
+CLIENTS = 50
+KEYSPACE = 100000
+ERRORS = {}  # (server, TEST or test, pipeline) -> what redis-benchmark said instead of a CSV
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+_started = []  # every Popen this script started; killed on exit, whatever happens
+
+
+def _kill_all():
+    for p in _started:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
+atexit.register(_kill_all)
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(port, *args, timeout=10.0):
+    """Send one command, return the first reply line (type byte + text), e.g. '+PONG', ':42'."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        req = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in
+                                                 (x.encode() if isinstance(x, str) else x for x in args))
+        s.sendall(req)
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                return ""
+            buf += chunk
+        return buf.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def info_field(port, section, field, timeout=10.0):
+    """One `field:value` of INFO `section`, as text, or None."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n" % (len(section), section.encode()))
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                return None
+            buf += chunk
+        head, rest = buf.split(b"\r\n", 1)
+        if not head.startswith(b"$"):
+            return None
+        need = int(head[1:]) + 2
+        while len(rest) < need:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    for line in rest.decode(errors="replace").splitlines():
+        if line.startswith(field + ":"):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
+class Server:
+    """One server process on a loopback port, in its own directory."""
+
+    def __init__(self, name, binary, flags, directory=None, worker_threads=None):
+        self.name, self.binary, self.flags = name, binary, list(flags)
+        self.dir = directory or tempfile.mkdtemp(prefix="vs-redis-%s-" % name)
+        self.worker_threads = worker_threads
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, timeout=120.0):
+        """Start and return the seconds until PING answered PONG (LOADING replies do not count)."""
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
+        args += self.flags
+        if self.worker_threads is not None:
+            args += ["--worker-threads", str(self.worker_threads)]
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
+        _started.append(self.proc)
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s at start (%s)" % (self.name, self.proc.returncode, args))
+            try:
+                if command(self.port, "PING", timeout=2) == "+PONG":
+                    return time.monotonic() - t0
+            except OSError:
+                pass
+            time.sleep(0.005)
+        raise RuntimeError("%s did not answer PONG within %.0fs" % (self.name, timeout))
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def shutdown(self, timeout=120.0):
+        """SHUTDOWN (flushes the AOF), then wait for the exit; SIGTERM, then SIGKILL, if it hangs."""
+        try:
+            command(self.port, "SHUTDOWN", timeout=timeout)
+        except OSError:
+            pass
+        for sig, wait in ((None, timeout), (signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            if sig is not None and self.proc.poll() is None:
+                log("  %s did not exit after SHUTDOWN; sending signal %s" % (self.name, sig))
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def cpu_s(self):
+        with open("/proc/%d/stat" % self.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def dbsize(self):
+        reply = command(self.port, "DBSIZE", timeout=60)
+        return int(reply[1:]) if reply.startswith(":") else reply
+
+
+# ---------------------------------------------------------------------------------------------
+# measurements
+
+
+def redis_benchmark(server, test, requests, pipeline, timeout=300):
+    """One redis-benchmark call (bench.py's flags); {TEST: (rps, p50_ms, p99_ms, cpu_us_per_request)}."""
+    c0 = server.cpu_s()
+    out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
+                          "-P", str(pipeline), "-r", str(KEYSPACE), "-t", test, "--csv", "-q"],
+                         capture_output=True, text=True, timeout=timeout)
+    used = server.cpu_s() - c0
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    result = {}
+    for row in rows:  # "ping" runs two tests, PING_INLINE and PING_MBULK, each `requests` long
+        result[row["test"]] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
+                               used * 1e6 / (requests * len(rows)))
+    if not rows:
+        said = " ".join((out.stderr or out.stdout or "no output").split())[-200:]
+        ERRORS[(server.name, test.upper(), pipeline)] = said
+        log("  redis-benchmark %s -P %d on %s gave no CSV: %s" % (test, pipeline, server.name, said))
+    return result
+
+
+def keep_best(best, key, fig):
+    """Best throughput of the rounds (with that run's latencies), lowest CPU per request."""
+    old = best.get(key)
+    if old is None:
+        best[key] = fig
+    else:
+        rps, p50, p99 = (fig[0], fig[1], fig[2]) if fig[0] > old[0] else (old[0], old[1], old[2])
+        best[key] = (rps, p50, p99, min(fig[3], old[3]))
+
+
+def dir_bytes(path):
+    return sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(path) for f in fs)
+
+
+def throughput(binaries, opts, tests, pipelines, flags=("--appendonly", "no"), worker_threads=None, rounds=None,
+               aof_sizes=None):
+    """Both servers alternate test by test; returns {name: {(TEST, P): (rps, p50, p99, cpu_us)}}.
+    `aof_sizes`, when given, receives each server's INFO aof_current_size before it is stopped."""
+    best = {name: {} for name in binaries}
+    rounds = rounds or opts.rounds
+    for r in range(rounds):
+        order = list(binaries) if r % 2 == 0 else list(reversed(list(binaries)))
+        servers = {}
+        try:
+            for name in order:
+                wt = worker_threads if name == "flurrydb" else None
+                servers[name] = Server(name, binaries[name], flags, worker_threads=wt)
+                servers[name].start()
+            for pipeline in pipelines:
+                for test in tests:
+                    for name in order:
+                        for t, fig in redis_benchmark(servers[name], test, opts.n * pipeline, pipeline).items():
+                            keep_best(best[name], (t, pipeline), fig)
+        finally:
+            for s in servers.values():
+                if aof_sizes is not None and s.proc.poll() is None:
+                    try:
+                        size = info_field(s.port, "persistence", "aof_current_size")
+                        aof_sizes[s.name] = int(size) if size is not None else None
+                    except (OSError, ValueError):
+                        aof_sizes[s.name] = None
+                s.stop()
+                shutil.rmtree(s.dir, ignore_errors=True)
+        log("  round %d/%d done" % (r + 1, rounds))
+    return best
+
+
+def write_load_file(count):
+    """A file of `count` SET commands in RESP (bench.py's keys: key:%08d -> 16 bytes)."""
+    fd, path = tempfile.mkstemp(prefix="vs-redis-load-")
+    with os.fdopen(fd, "wb") as f:
+        value = b"v" * 16
+        chunk = []
+        for i in range(count):
+            k = b"key:%08d" % i
+            chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(k), k, value))
+            if len(chunk) == 10000:
+                f.write(b"".join(chunk))
+                chunk = []
+        f.write(b"".join(chunk))
+    return path
+
+
+def pipe_load(server, path, timeout=600):
+    t0 = time.monotonic()
+    with open(path, "rb") as f:
+        subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], stdin=f, capture_output=True,
+                       timeout=timeout)
+    return time.monotonic() - t0
+
+
+def memory(binaries, load_path, keys):
+    """{name: (bytes_per_key, dbsize)}."""
+    mem = {}
+    for name, binary in binaries.items():
+        s = Server(name, binary, ["--appendonly", "no"])
+        try:
+            s.start()
+            time.sleep(0.2)
+            base = s.rss_kb()
+            pipe_load(s, load_path)
+            time.sleep(0.2)
+            mem[name] = ((s.rss_kb() - base) * 1024.0 / keys, s.dbsize())
+        finally:
+            s.stop()
+            shutil.rmtree(s.dir, ignore_errors=True)
+    return mem
+
+
+def fsync_policies(binaries, opts):
+    """{policy: ({name: (rps, p50, p99, cpu_us)}, {name: aof_bytes})}: SET, 50 clients, P=1, appendonly yes."""
+    out = {}
+    for policy in ("no", "everysec", "always"):
+        n = opts.n if policy != "always" else max(opts.n // 5, 2000)
+        sub = argparse.Namespace(**vars(opts))
+        sub.n = n
+        sizes = {}
+        best = throughput(binaries, sub, ["set"], [1], flags=("--appendonly", "yes", "--appendfsync", policy),
+                          rounds=1, aof_sizes=sizes)
+        out[policy] = ({name: best[name].get(("SET", 1)) for name in binaries}, sizes)
+        log("  appendfsync %s done" % policy)
+    return out
+
+
+def aof_load(binaries, load_path, keys):
+    """{name: (seconds_to_pong, keys_loaded, aof_bytes)} after a restart on a KEYS-key AOF."""
+    res = {}
+    for name, binary in binaries.items():
+        flags = ["--appendonly", "yes", "--appendfsync", "everysec"]
+        s = Server(name, binary, flags)
+        try:
+            s.start()
+            pipe_load(s, load_path)
+            s.shutdown()
+            size = dir_bytes(s.dir)
+            s2 = Server(name, binary, flags, directory=s.dir)
+            try:
+                secs = s2.start(timeout=300)
+                res[name] = (secs, s2.dbsize(), size)
+            finally:
+                s2.stop()
+        finally:
+            s.stop()
+            shutil.rmtree(s.dir, ignore_errors=True)
+    return res
+
+
+def scaling(binaries, opts, redis_best):
+    """{workers: {(TEST, P): (rps, p50, p99, cpu_us)}} for flurrydb; Redis figures measured alongside."""
+    counts, w = [], 1
+    while w <= max(2, os.cpu_count() or 1):
+        counts.append(w)
+        w *= 2
+    out = {}
+    for w in counts:
+        best = throughput(binaries, opts, ["set", "get"], [1, 16], worker_threads=w,
+                          rounds=max(1, opts.rounds - 1))
+        out[w] = best["flurrydb"]
+        for key, fig in best["redis"].items():
+            keep_best(redis_best, key, fig)
+        log("  --worker-threads %d done" % w)
+    return out, counts
+
+
+# ---------------------------------------------------------------------------------------------
+# setup
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    redis_v = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()
+    rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    return "%d cores (nproc), %s, Linux %s; %s; flurrydb %s" % (
+        os.cpu_count() or 0, model, platform.release(), redis_v.split(" sha=")[0], rev or "?")
+
+
+def ensure_redis():
+    if all(shutil.which(t) for t in ("redis-server", "redis-benchmark", "redis-cli")):
+        return
+    log("installing redis-server and redis-tools with apt-get ...")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update"], check=True, env=env, timeout=600)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "redis-server", "redis-tools"], check=True, env=env,
+                   timeout=600)
+    # Debian's package starts a system redis-server; it is left alone (it uses port 6379, not ours).
+
+
+def build(skip):
+    binary = os.path.join(REPO, "target", "release", "flurrydb-server")
+    if not skip:
+        log("cargo build --release ...")
+        subprocess.run(["cargo", "build", "--release", "--bin", "flurrydb-server"], cwd=REPO, check=True,
+                       timeout=1800)
+    if not os.path.exists(binary):
+        raise SystemExit("no %s (build it, or drop --skip-build)" % binary)
+    return binary
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+class Report:
+    """Rows of (section, test, pipeline, config, metric, unit, redis, flurrydb, better)."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, section, test, pipeline, config, metric, unit, redis, ours, better):
+        self.rows.append((section, test, pipeline, config, metric, unit, redis, ours, better))
+
+    @staticmethod
+    def ratio(redis, ours):
+        if isinstance(redis, (int, float)) and isinstance(ours, (int, float)) and redis:
+            return ours / redis
+        return None
+
+    def write_csv(self, path):
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["section", "test", "pipeline", "config", "metric", "unit", "redis", "flurrydb",
+                        "ratio_flurrydb_over_redis", "better"])
+            for r in self.rows:
+                ratio = self.ratio(r[6], r[7])
+                w.writerow(list(r[:6]) + [csv_num(r[6]), csv_num(r[7]), csv_num(ratio), r[8]])
+
+    def write_svg(self, path, title, subtitle):
+        """Horizontal bars of flurrydb/redis per figure on a log scale, a line at 1 (= Redis)."""
+        bars = [(r, self.ratio(r[6], r[7])) for r in self.rows if r[4] in CHART_METRICS]
+        bars = [(r, q) for r, q in bars if q is not None and q > 0]
+        lo, hi = 0.125, 8.0
+        row_h, label_w, plot_w, top = 18, 330, 520, 66
+        height = top + row_h * len(bars) + 60
+        width = label_w + plot_w + 90
+
+        def x(q):
+            q = min(max(q, lo), hi)
+            return label_w + plot_w * (math.log2(q) - math.log2(lo)) / (math.log2(hi) - math.log2(lo))
+
+        out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" '
+               'font-size="11">' % (width, height),
+               '<rect width="100%" height="100%" fill="white"/>',
+               '<text x="10" y="18" font-size="14" font-weight="bold">%s</text>' % esc(title),
+               '<text x="10" y="34" fill="#555">%s</text>' % esc(subtitle),
+               '<text x="10" y="50" fill="#555">flurrydb / Redis, log scale; green = flurrydb better '
+               '(higher throughput, lower latency/CPU/memory/load time), red = worse</text>']
+        for q in (0.125, 0.25, 0.5, 1, 2, 4, 8):
+            out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s"/>' % (
+                x(q), top - 4, x(q), top + row_h * len(bars), "#000" if q == 1 else "#ddd"))
+            out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%gx</text>' % (
+                x(q), top + row_h * len(bars) + 14, q))
+        for i, (r, q) in enumerate(bars):
+            y = top + i * row_h
+            good = (q >= 1) if r[8] == "higher" else (q <= 1)
+            label = "%s %s%s%s %s" % (r[0], r[1], " P=%s" % r[2] if r[2] != "" else "",
+                                      " " + r[3] if r[3] else "", r[4])
+            x0, x1 = sorted((x(1), x(q)))
+            out.append('<text x="%d" y="%d" text-anchor="end">%s</text>' % (label_w - 6, y + 12, esc(label)))
+            out.append('<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"/>' % (
+                x0, y + 3, max(x1 - x0, 1), row_h - 6, "#3a3" if good else "#c33"))
+            out.append('<text x="%.1f" y="%d">%.2f</text>' % (max(x(q), x(1)) + 4, y + 12, q))
+        out.append("</svg>")
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
+
+
+CHART_METRICS = ("rps", "p99_ms", "cpu_us_per_req", "bytes_per_key", "load_s")
+
+
+def esc(s):
+    return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def csv_num(v):
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return "%.6g" % v if isinstance(v, float) else str(v)
+
+
+def fmt(v, spec=None):
+    """A figure for a table or the CSV; "—" when it is missing (an error, or nothing measured)."""
+    if v is None or (isinstance(v, float) and v != v):
+        return "—"
+    if spec:
+        return spec % v
+    if isinstance(v, float):
+        return "%.4g" % v if abs(v) < 1000 else "%.0f" % v
+    return str(v)
+
+
+def ratio_s(redis, ours):
+    q = Report.ratio(redis, ours)
+    return "—" if q is None else "%.2f" % q
+
+
+def errors_note(md):
+    if ERRORS:
+        md.append("Figures marked — are missing: redis-benchmark got an error instead of a result:\n")
+        for (name, test, p), said in sorted(ERRORS.items()):
+            md.append("- %s %s -P %d: `%s`" % (name, test, p, said))
+        md.append("")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one short round of everything (about 2 minutes)")
+    ap.add_argument("--rounds", type=int, help="rounds of the throughput tests (default 3, quick 1)")
+    ap.add_argument("--n", type=int, help="requests per redis-benchmark call at pipeline 1; N*P when pipelined "
+                    "(default 100000, quick 60000; bench.py uses 200000)")
+    ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
+                    "quick 200000)")
+    ap.add_argument("--only", default="throughput,memory,aofload,fsync,scaling",
+                    help="comma-separated sections to run (default all)")
+    ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
+    ap.add_argument("--server", help="flurrydb-server binary to use instead of building target/release's")
+    ap.add_argument("--out", default=os.path.join(REPO, "benches", "results"), help="where latest.csv/.svg go")
+    opts = ap.parse_args()
+    opts.rounds = opts.rounds or (1 if opts.quick else 3)
+    opts.n = opts.n or (60000 if opts.quick else 100000)
+    opts.keys = opts.keys or (200000 if opts.quick else 1000000)
+    sections = set(opts.only.split(","))
+
+    t_start = time.monotonic()
+    ensure_redis()
+    ours = opts.server or build(opts.skip_build)
+    binaries = {"redis": shutil.which("redis-server"), "flurrydb": os.path.abspath(ours)}
+    desc = machine()
+    log(desc)
+    rep = Report()
+    md = []
+
+    if "throughput" in sections:
+        log("throughput: %d round(s), n=%d ..." % (opts.rounds, opts.n))
+        best = throughput(binaries, opts, TESTS, [1, 16])
+        md.append("### Throughput, latency and server CPU (appendonly no, %d clients, -r %d, -n %d x P, "
+                  "best of %d round(s))\n" % (CLIENTS, KEYSPACE, opts.n, opts.rounds))
+        md.append("| test | P | Redis rps | flurrydb rps | ratio | Redis p50/p99 ms | flurrydb p50/p99 ms | "
+                  "p99 ratio | Redis CPU µs/req | flurrydb CPU µs/req | CPU ratio |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for key in sorted(best["redis"], key=lambda k: (k[1], k[0])):
+            r = best["redis"][key]
+            c = best["flurrydb"].get(key, (None, None, None, None))
+            test, p = key
+            for i, (metric, unit, better) in enumerate((("rps", "req/s", "higher"), ("p50_ms", "ms", "lower"),
+                                                        ("p99_ms", "ms", "lower"),
+                                                        ("cpu_us_per_req", "us", "lower"))):
+                rep.add("throughput", test, p, "", metric, unit, r[i], c[i], better)
+            md.append("| %s | %d | %s | %s | %s | %s / %s | %s / %s | %s | %s | %s | %s |" % (
+                test, p, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
+                fmt(r[2], "%.3f"), fmt(c[1], "%.3f"), fmt(c[2], "%.3f"), ratio_s(r[2], c[2]), fmt(r[3], "%.2f"),
+                fmt(c[3], "%.2f"), ratio_s(r[3], c[3])))
+        md.append("")
+
+    load_path = None
+    try:
+        if sections & {"memory", "aofload"}:
+            load_path = write_load_file(opts.keys)
+        if "memory" in sections:
+            log("memory: %d keys ..." % opts.keys)
+            mem = memory(binaries, load_path, opts.keys)
+            r, c = mem["redis"], mem["flurrydb"]
+            rep.add("memory", "SET 16B", "", "%d keys" % opts.keys, "bytes_per_key", "B", r[0], c[0], "lower")
+            md.append("### Memory (RSS growth after %d SETs of 16-byte values through redis-cli --pipe)\n"
+                      % opts.keys)
+            md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
+            md.append("| bytes per key | %.1f | %.1f | %s |" % (r[0], c[0], ratio_s(r[0], c[0])))
+            md.append("| DBSIZE after the load | %s | %s | |\n" % (r[1], c[1]))
+        if "aofload" in sections:
+            log("aofload: %d keys ..." % opts.keys)
+            al = aof_load(binaries, load_path, opts.keys)
+            # A load that did not bring every key back is not a load time: no ratio for it.
+            ok = {n: v[1] == opts.keys for n, v in al.items()}
+            secs = {n: (v[0] if ok[n] else None) for n, v in al.items()}
+            rate = {n: (opts.keys / v[0] if ok[n] and v[0] > 0 else None) for n, v in al.items()}
+            cfg = "%d keys" % opts.keys
+            rep.add("aofload", "restart", "", cfg, "load_s", "s", secs["redis"], secs["flurrydb"], "lower")
+            rep.add("aofload", "restart", "", cfg, "keys_per_s", "keys/s", rate["redis"], rate["flurrydb"], "higher")
+            rep.add("aofload", "restart", "", cfg, "aof_bytes", "B", al["redis"][2], al["flurrydb"][2], "lower")
+            r, c = al["redis"], al["flurrydb"]
+            md.append("### AOF load (restart on the AOF of %d SETs, until PING answers PONG)\n" % opts.keys)
+            md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
+            md.append("| seconds to PONG | %.2f | %.2f | %s |" % (r[0], c[0], ratio_s(secs["redis"], secs["flurrydb"])))
+            md.append("| keys loaded (DBSIZE) | %s | %s | |" % (r[1], c[1]))
+            md.append("| keys per second | %s | %s | %s |" % (fmt(rate["redis"], "%.0f"), fmt(rate["flurrydb"], "%.0f"),
+                                                             ratio_s(rate["redis"], rate["flurrydb"])))
+            md.append("| AOF bytes on disk | %d | %d | %s |" % (r[2], c[2], ratio_s(r[2], c[2])))
+            if not all(ok.values()):
+                md.append("\nNo load-time ratio: %s did not bring back all %d keys after the restart."
+                          % (" and ".join(n for n in ok if not ok[n]), opts.keys))
+            md.append("")
+    finally:
+        if load_path:
+            os.unlink(load_path)
+
+    if "fsync" in sections:
+        log("fsync: SET under appendfsync no/everysec/always ...")
+        fs = fsync_policies(binaries, opts)
+        md.append("### SET with the AOF on (%d clients, pipeline 1, -r %d)\n" % (CLIENTS, KEYSPACE))
+        md.append("| appendfsync | Redis rps | flurrydb rps | ratio | Redis p99 ms | flurrydb p99 ms | "
+                  "Redis CPU µs/req | flurrydb CPU µs/req | aof_current_size Redis / flurrydb |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        empty = []
+        for policy, (figs, sizes) in fs.items():
+            r = figs["redis"] or (None,) * 4
+            c = figs["flurrydb"] or (None,) * 4
+            cfg = "appendfsync " + policy
+            rep.add("fsync", "SET", 1, cfg, "rps", "req/s", r[0], c[0], "higher")
+            rep.add("fsync", "SET", 1, cfg, "p99_ms", "ms", r[2], c[2], "lower")
+            rep.add("fsync", "SET", 1, cfg, "cpu_us_per_req", "us", r[3], c[3], "lower")
+            md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+                policy, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[2], "%.3f"),
+                fmt(c[2], "%.3f"), fmt(r[3], "%.2f"), fmt(c[3], "%.2f"), sizes.get("redis"), sizes.get("flurrydb")))
+            empty += [n for n in binaries if not sizes.get(n)]
+        if empty:
+            md.append("\nWarning: %s reported no AOF bytes (INFO persistence aof_current_size): its figures may "
+                      "not be those of a server writing an AOF." % " and ".join(sorted(set(empty))))
+        md.append("")
+
+    if "scaling" in sections:
+        log("scaling: flurrydb --worker-threads ...")
+        redis_best = {}
+        sc, counts = scaling(binaries, opts, redis_best)
+        md.append("### Scaling: flurrydb --worker-threads W against Redis (rps, ratio to Redis; %d cores shared "
+                  "with redis-benchmark)\n" % (os.cpu_count() or 0))
+        md.append("| test | P | Redis | " + " | ".join("W=%d" % w for w in counts) + " |")
+        md.append("|---|--:|--:|" + "--:|" * len(counts))
+        for key in sorted(redis_best, key=lambda k: (k[1], k[0])):
+            r = redis_best[key]
+            cells = []
+            for w in counts:
+                c = sc[w].get(key, (None,))
+                rep.add("scaling", key[0], key[1], "worker-threads %d" % w, "rps", "req/s", r[0], c[0], "higher")
+                cells.append("%s (%s)" % (fmt(c[0], "%.0f"), ratio_s(r[0], c[0])))
+            md.append("| %s | %d | %.0f | %s |" % (key[0], key[1], r[0], " | ".join(cells)))
+        md.append("")
+
+    errors_note(md)
+    os.makedirs(opts.out, exist_ok=True)
+    rep.write_csv(os.path.join(opts.out, "latest.csv"))
+    rep.write_svg(os.path.join(opts.out, "latest.svg"), "flurrydb vs Redis",
+                  "%s; python3 benches/vs_redis.py %s" % (desc, " ".join(sys.argv[1:])))
+    print("Machine: %s  " % desc)
+    print("Command: `python3 benches/vs_redis.py %s` (%.0f s)\n" % (" ".join(sys.argv[1:]),
+                                                                   time.monotonic() - t_start))
+    print("\n".join(md))
+    print("Wrote %s and %s" % (os.path.join(opts.out, "latest.csv"), os.path.join(opts.out, "latest.svg")))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        _kill_all()
