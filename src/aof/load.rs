@@ -155,10 +155,20 @@ fn classify(cfg: &AofConfig, s: &Scan, warn: bool) -> Result<Tail, AofError> {
 /// writer can append there. A corrupt suffix (only with `load_corrupt_prefix`) is saved first.
 pub(super) fn prepare_for_append(cfg: &AofConfig) -> Result<u64, AofError> {
     let path = cfg.path();
-    let s = scan(File::open(&path)?, |_, _| {})?;
-    let cut = match classify(cfg, &s, false)? {
-        Tail::Clean => return Ok(s.valid_end),
-        Tail::Cut => s.valid_end,
+    // Offset of a MULTI not closed by EXEC: load dropped that block, so it is cut too (as Redis
+    // does), or records appended later would be read as part of it.
+    let mut open_multi = None;
+    let s = scan(File::open(&path)?, |offset, argv| {
+        if argv[0].eq_ignore_ascii_case(b"multi") {
+            open_multi = Some(offset);
+        } else if argv[0].eq_ignore_ascii_case(b"exec") {
+            open_multi = None;
+        }
+    })?;
+    let cut = match (classify(cfg, &s, false)?, open_multi) {
+        (_, Some(at)) => at,
+        (Tail::Clean, None) => return Ok(s.valid_end),
+        (Tail::Cut, None) => s.valid_end,
     };
     if matches!(s.end, ScanEnd::Corrupt { .. }) {
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -279,6 +279,38 @@ impl Aof {
         seq
     }
 
+    /// Logs a transaction: `MULTI`, the `(db, argv)` records, `EXEC`, as ONE queue item with one seq,
+    /// so no other record can land inside the block. The item's db is the first record's; a `SELECT`
+    /// precedes each record whose db differs from the previous one's, and one switches back before
+    /// `EXEC`, so the writer's idea of the current db stays right. Call it holding the locks of every
+    /// key of the records. Returns 0 when disabled or `records` is empty.
+    pub fn append_batch(&self, records: &[(usize, Vec<bytes::Bytes>)]) -> u64 {
+        let Some(e) = &self.inner else { return 0 };
+        let Some(&(first_db, _)) = records.first() else { return 0 };
+        let mut bytes = writer::encode_record(&[b"MULTI"]);
+        let mut db = first_db;
+        for (rdb, argv) in records {
+            if *rdb != db {
+                format::encode_select(&mut bytes, *rdb);
+                db = *rdb;
+            }
+            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            format::encode_command(&mut bytes, &argv);
+        }
+        if db != first_db {
+            format::encode_select(&mut bytes, first_db);
+        }
+        format::encode_command(&mut bytes, &[b"EXEC"]);
+        // Relaxed: as in `append`.
+        let seq = e.shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        if e.shared.durability.is_stopped() {
+            return seq;
+        }
+        e.shared.queue.push(Item::Record { seq, db: first_db, bytes });
+        e.writer.unpark();
+        seq
+    }
+
     /// With `appendfsync always`, resolves once the record `seq` and every lower one are durable, or
     /// fails if a write/msync failure is latched (or the writer stopped) before that. With `everysec`
     /// and `no` (and when disabled) it is `Ok` at once. Never blocks the calling thread.

@@ -9,6 +9,7 @@ pub mod string;
 pub mod table;
 #[cfg(all(test, not(feature = "loom")))]
 pub mod testing;
+pub mod tx;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::{ClientInfo, Shared};
 pub use table::{COMMANDS, CommandSpec};
+pub use tx::record_keys;
 
 /// A command handler.
 pub type Handler = fn(&mut Ctx, &[Bytes]) -> Result<Frame>;
@@ -41,11 +43,22 @@ pub struct Client {
     /// As in Redis, a client that connects while no password is configured starts authenticated.
     pub authenticated: bool,
     pub info: Arc<ClientInfo>,
+    /// MULTI queue and WATCHed keys (unwatched when the client is dropped).
+    pub tx: tx::TxState,
 }
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
-        Client { id: info.id, db: 0, resp: 2, close_after_reply: false, skip_reply: false, authenticated: true, info }
+        Client {
+            id: info.id,
+            db: 0,
+            resp: 2,
+            close_after_reply: false,
+            skip_reply: false,
+            authenticated: true,
+            info,
+            tx: tx::TxState::default(),
+        }
     }
 
     /// Record the command being run, for CLIENT LIST's `cmd=` and `idle=` fields.
@@ -146,29 +159,61 @@ pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
 
 fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let Some(spec) = lookup(&argv[0]) else {
-        return unknown_command(argv).to_frame();
+        return tx::reject(ctx, false, unknown_command(argv));
     };
     ctx.client.note_command(spec.name, ctx.now_ms);
+    if let Err(e) = refusal(ctx, spec, argv) {
+        return tx::reject(ctx, spec.name == "exec", e);
+    }
+    if ctx.client.tx.queues(spec) {
+        return tx::queue(ctx, spec, argv);
+    }
+    call(ctx, spec, argv)
+}
+
+/// Why the command may not run (or be queued) now: arity, authentication, a transaction, memory,
+/// loading, a failing AOF.
+fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if !spec.arity_ok(argv.len()) {
-        return Error::WrongArity(spec.name.to_string()).to_frame();
+        return Err(Error::WrongArity(spec.name.to_string()));
     }
     if !ctx.client.authenticated && !spec.has_flag("no_auth") && auth_required(ctx.shared) {
-        return Error::Raw("NOAUTH Authentication required.".into()).to_frame();
+        return Err(Error::Raw("NOAUTH Authentication required.".into()));
+    }
+    if ctx.client.tx.in_multi() && spec.has_flag("no_multi") {
+        return Err(Error::err("Command not allowed inside a transaction"));
     }
     if ctx.now_ms != 0 && over_maxmemory(ctx.shared) && spec.has_flag("denyoom") {
-        return Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()).to_frame();
+        return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {
-        return Error::Raw("LOADING Redis is loading the dataset in memory".into()).to_frame();
+        return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));
     }
     if spec.is_write()
         && ctx.now_ms != 0
         && let Some(aof) = ctx.shared.ks.aof()
         && aof.write_error().is_some()
     {
-        return Error::Misconf.to_frame();
+        return Err(Error::Misconf);
     }
-    match (spec.handler)(ctx, argv) {
+    Ok(())
+}
+
+/// Run a command's handler. A read command with keys sees each transaction on its keys entirely or
+/// not at all (see `db::tx`).
+pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    let ks = &ctx.shared.ks;
+    let result = if spec.has_flag("readonly") && spec.keys.0 > 0 {
+        if spec.keys == (1, 1, 1) {
+            ks.read_consistent(&[&argv[1]], || (spec.handler)(ctx, argv))
+        } else {
+            let keys: Vec<&[u8]> = spec.key_indexes(argv.len()).map(|i| &argv[i][..]).collect();
+            ks.read_consistent(&keys, || (spec.handler)(ctx, argv))
+        }
+    } else {
+        (spec.handler)(ctx, argv)
+    };
+    match result {
         Ok(f) => f,
         Err(e) => e.to_frame(),
     }

@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, keys, list, server, string};
+use super::{Handler, keys, list, server, string, tx};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -28,6 +28,17 @@ impl CommandSpec {
     /// Whether the command may change the keyspace (and so is refused under MISCONF).
     pub fn is_write(&self) -> bool {
         self.has_flag("write")
+    }
+
+    /// The argument indexes of the keys in a call with `argc` arguments (name included), from
+    /// `keys` (first, last, step; a negative last counts from the end).
+    pub fn key_indexes(&self, argc: usize) -> impl Iterator<Item = usize> + use<> {
+        let (first, last, step) = self.keys;
+        let last = if last < 0 { argc as i64 + last as i64 } else { last as i64 };
+        let last = last.min(argc as i64 - 1);
+        let (first, step) = (first as i64, step.max(1) as usize);
+        let range = if first <= 0 || last < first { 0..0 } else { first as usize..last as usize + 1 };
+        range.step_by(step)
     }
 
     /// Whether `argc` arguments (name included) satisfy the arity.
@@ -116,6 +127,40 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("expiretime", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::expiretime),
     row!("pexpiretime", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::pexpiretime),
     row!("persist", 2, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::persist),
+    // transactions
+    row!(
+        "multi",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@transaction"],
+        tx::multi
+    ),
+    row!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], (0, 0, 0), ["@slow", "@transaction"], tx::exec),
+    row!(
+        "discard",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@transaction"],
+        tx::discard
+    ),
+    row!(
+        "watch",
+        -2,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        (1, -1, 1),
+        ["@fast", "@transaction"],
+        tx::watch
+    ),
+    row!(
+        "unwatch",
+        1,
+        ["noscript", "loading", "stale", "fast", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@transaction"],
+        tx::unwatch
+    ),
     // connection and server
     row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),
     row!("echo", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::echo),

@@ -30,6 +30,8 @@ mod entry;
 mod expire;
 mod map;
 mod snapshot;
+mod tx;
+mod watch;
 
 use bytes::Bytes;
 use std::cell::Cell;
@@ -38,10 +40,13 @@ use std::sync::OnceLock;
 pub use entry::{Entry, Kind, ListCell, ListState, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
+pub use tx::TxHold;
+pub use watch::WatchSet;
 
 use crate::aof::Aof;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use expire::ExpiryIndex;
+use watch::WatchRegistry;
 
 /// Default number of write-lock stripes.
 #[cfg(not(feature = "loom"))]
@@ -56,6 +61,10 @@ pub struct Keyspace {
     /// Logical db index -> physical map index (SWAPDB swaps two entries under all stripes).
     logical: Vec<AtomicUsize>,
     stripes: Box<[RwLock<()>]>,
+    /// Per stripe: odd while an EXEC holds it (see `tx`).
+    tx_epoch: Box<[AtomicU64]>,
+    /// WATCHed keys, by stripe.
+    watch: Arc<WatchRegistry>,
     aof: OnceLock<Arc<Aof>>,
     expiry: ExpiryIndex,
     /// Set while the AOF is replayed: nothing is logged.
@@ -95,10 +104,13 @@ pub struct WriteLock<'a> {
 
 impl Keyspace {
     pub fn new(databases: usize, stripes: usize) -> Keyspace {
+        let stripes = stripes.max(1);
         Keyspace {
             maps: (0..databases).map(|_| KeyMap::new()).collect(),
             logical: (0..databases).map(AtomicUsize::new).collect(),
-            stripes: (0..stripes.max(1)).map(|_| RwLock::new(())).collect(),
+            stripes: (0..stripes).map(|_| RwLock::new(())).collect(),
+            tx_epoch: (0..stripes).map(|_| AtomicU64::new(0)).collect(),
+            watch: Arc::new(WatchRegistry::new(stripes)),
             aof: OnceLock::new(),
             expiry: ExpiryIndex::new(16),
             loading: AtomicBool::new(false),
@@ -146,7 +158,11 @@ impl Keyspace {
     }
 
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
+    /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        if let Some(w) = self.held_lock(db, Some(keys), last_seq) {
+            return w;
+        }
         let guards = if let [key] = keys {
             Guards::One(StripeGuard::Exclusive(crate::sync::write(&self.stripes[self.stripe_of(key)])))
         } else {
@@ -169,7 +185,11 @@ impl Keyspace {
     }
 
     /// Lock the stripe of `key` shared: only for in-place mutations (see the module doc).
+    /// Inside an EXEC it holds nothing and is exclusive (see `tx`).
     pub fn write_shared<'a>(&'a self, db: usize, key: &[u8], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        if let Some(w) = self.held_lock(db, Some(&[key]), last_seq) {
+            return w;
+        }
         let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
         WriteLock {
             ks: self,
@@ -183,7 +203,11 @@ impl Keyspace {
     }
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
+    /// Inside an EXEC (which then holds every stripe) it holds nothing (see `tx`).
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        if let Some(w) = self.held_lock(db, None, last_seq) {
+            return w;
+        }
         let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
         WriteLock {
             ks: self,
@@ -345,9 +369,12 @@ impl<'a> WriteLock<'a> {
         }
     }
 
-    /// Push an AOF record for another database (MOVE, COPY ... DB).
+    /// Push an AOF record for another database (MOVE, COPY ... DB). Every effective write passes
+    /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
+    /// record is buffered for the transaction's block (see `tx`).
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) {
-        if self.ks.is_loading() {
+        self.ks.touch_record(db, argv);
+        if self.ks.is_loading() || self.ks.buffer_record(db, argv) {
             return;
         }
         #[cfg(feature = "loom")]
@@ -365,12 +392,14 @@ impl<'a> WriteLock<'a> {
 
     /// Empty database `db` (FLUSHDB) or all (FLUSHALL); the caller holds every stripe.
     pub fn clear_db(&self, db: usize) {
+        self.ks.touch_flush(db);
         self.ks.db(db).clear();
         self.ks.expiry.forget_db(self.ks.physical(db));
     }
 
     /// Swap two databases (SWAPDB); the caller holds every stripe.
     pub fn swap_dbs(&self, a: usize, b: usize) {
+        self.ks.touch_swap(a, b);
         let pa = self.ks.physical(a);
         let pb = self.ks.physical(b);
         // Release: pairs with the Acquire in `physical`.

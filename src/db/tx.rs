@@ -1,0 +1,248 @@
+//! What the keyspace does for MULTI/EXEC/WATCH: holding a transaction's stripes while its commands
+//! run ("held mode"), collecting its AOF records into one block, letting lock-free readers see a
+//! transaction all or nothing, and the WATCH entry points. Mirrors the keyspace side of Redis's
+//! `multi.c`.
+//!
+//! # Held mode
+//! EXEC computes the keys of every queued command, takes their stripes exclusively once (sorted, as
+//! every multi-key write does; all stripes when a command works on whole databases) with
+//! [`Keyspace::hold`], and runs the commands through their normal handlers. `std`'s `RwLock` is not
+//! reentrant, so while a [`TxHold`] is alive on a thread, every `Keyspace::write`, `write_shared` and
+//! `write_all` made on that thread returns a lock that holds nothing (it is exclusive: the stripes
+//! are already held). A thread-local rather than a flag in the handler's context, so that handlers
+//! that lock through the keyspace directly (COPY, MOVE) are covered too. EXEC never awaits, so the
+//! hold never moves to another task. Records logged in held mode are buffered, and
+//! [`TxHold::finish`] pushes them as ONE `MULTI` ... `EXEC` queue item, still under the stripes, so
+//! no other record can land inside the block; a transaction that wrote nothing logs nothing.
+//!
+//! # What "atomic" means for readers (reads take no lock)
+//! Writers cannot interleave: every write takes its key's stripe, and EXEC holds them all. Readers
+//! are lock-free, so each stripe has an epoch, odd while an EXEC holds it:
+//! - `hold` makes its stripes' epochs odd, then a Release fence, then the commands run; dropping the
+//!   hold makes them even again (Release) before it releases the stripes.
+//! - A read command with keys ([`Keyspace::read_consistent`]) issues an Acquire fence and loads its
+//!   stripes' epochs. One key: if odd, it waits for the stripe (shared) and reads after the EXEC.
+//!   Several keys: if all even it reads, then fence(Acquire) and reloads the epochs (a seqlock); if
+//!   one was odd or one changed, it reads again holding its stripes shared.
+//!
+//! So once a client has seen any write of a transaction (by a read of one of its keys), every later
+//! read of a key of that transaction, by it or by a command it sends afterwards, sees the whole
+//! transaction (the fence pair orders the epoch store before the write it saw), and a multi-key read
+//! (MGET, EXISTS) sees all of a transaction's writes to its keys or none. Reads without keys (KEYS,
+//! SCAN, DBSIZE, RANDOMKEY) stay lock-free and may observe a transaction half-applied.
+
+use std::cell::{Cell, RefCell};
+
+use bytes::Bytes;
+
+#[cfg(feature = "loom")]
+use loom::sync::atomic::fence;
+#[cfg(not(feature = "loom"))]
+use std::sync::atomic::fence;
+
+use super::watch::WatchSet;
+use super::{Guards, Keyspace, WriteLock};
+use crate::sync::{Arc, Ordering, RwLockWriteGuard};
+
+/// The transaction held by this thread: which keyspace, which stripes, and its buffered records.
+struct Held {
+    ks: usize,
+    /// Sorted stripe indexes.
+    stripes: Vec<usize>,
+    records: Vec<(usize, Vec<Bytes>)>,
+}
+
+std::thread_local! {
+    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+}
+
+fn addr(ks: &Keyspace) -> usize {
+    ks as *const Keyspace as usize
+}
+
+/// The stripes of a running EXEC, held exclusively until dropped (see the module doc).
+pub struct TxHold<'a> {
+    ks: &'a Keyspace,
+    stripes: Vec<usize>,
+    _guards: Vec<RwLockWriteGuard<'a, ()>>,
+}
+
+impl Keyspace {
+    /// Take the stripes of `keys` (`None`: every stripe) exclusively for an EXEC and enter held mode
+    /// on this thread.
+    pub fn hold(&self, keys: Option<&[&[u8]]>) -> TxHold<'_> {
+        let mut stripes: Vec<usize> = match keys {
+            None => (0..self.stripes.len()).collect(),
+            Some(keys) => keys.iter().map(|k| self.stripe_of(k)).collect(),
+        };
+        stripes.sort_unstable();
+        stripes.dedup();
+        let guards = stripes.iter().map(|&i| crate::sync::write(&self.stripes[i])).collect();
+        for &i in &stripes {
+            // Relaxed: only the exclusive holder of the stripe changes its epoch; the fence below
+            // publishes it to readers that see any write made after it.
+            let e = &self.tx_epoch[i];
+            e.store(e.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+        fence(Ordering::Release);
+        HELD.with(|h| *h.borrow_mut() = Some(Held { ks: addr(self), stripes: stripes.clone(), records: Vec::new() }));
+        TxHold { ks: self, stripes, _guards: guards }
+    }
+
+    /// Held mode: a lock that holds nothing, when this thread runs an EXEC on this keyspace.
+    pub(super) fn held_lock<'a>(
+        &'a self,
+        db: usize,
+        keys: Option<&[&[u8]]>,
+        last_seq: &'a Cell<u64>,
+    ) -> Option<WriteLock<'a>> {
+        let held = HELD.with(|h| {
+            h.borrow().as_ref().filter(|h| h.ks == addr(self)).map(|h| {
+                debug_assert!(
+                    keys.is_none_or(|keys| keys.iter().all(|k| h.stripes.binary_search(&self.stripe_of(k)).is_ok())),
+                    "a command inside EXEC wrote a key whose stripe EXEC does not hold (table key positions?)"
+                );
+            })
+        });
+        held.map(|()| WriteLock {
+            ks: self,
+            db,
+            _guards: Guards::Released,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        })
+    }
+
+    /// Held mode: buffer the record instead of pushing it. False when this thread holds no EXEC.
+    pub(super) fn buffer_record(&self, db: usize, argv: &[&[u8]]) -> bool {
+        HELD.with(|h| match h.borrow_mut().as_mut().filter(|h| h.ks == addr(self)) {
+            Some(h) => {
+                h.records.push((db, argv.iter().map(|a| Bytes::copy_from_slice(a)).collect()));
+                true
+            }
+            None => false,
+        })
+    }
+
+    fn holds_here(&self) -> bool {
+        HELD.with(|h| h.borrow().as_ref().is_some_and(|h| h.ks == addr(self)))
+    }
+
+    /// Run a read command `f` over `keys` so that it sees each transaction on them entirely or not
+    /// at all (module doc). `f` may run twice when a transaction raced with it.
+    pub fn read_consistent<R>(&self, keys: &[&[u8]], mut f: impl FnMut() -> R) -> R {
+        if keys.is_empty() || self.is_loading() || self.holds_here() {
+            return f();
+        }
+        // Acquire: pairs with the Release fence in `hold` (through any write this client has seen).
+        fence(Ordering::Acquire);
+        if let [key] = keys {
+            let i = self.stripe_of(key);
+            if self.tx_epoch[i].load(Ordering::Acquire) & 1 == 1 {
+                drop(crate::sync::read(&self.stripes[i]));
+            }
+            return f();
+        }
+        let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        // Acquire: pairs with the Release store that ends a hold.
+        let before: Vec<u64> = idx.iter().map(|&i| self.tx_epoch[i].load(Ordering::Acquire)).collect();
+        if before.iter().all(|e| e & 1 == 0) {
+            let r = f();
+            fence(Ordering::Acquire);
+            if idx.iter().zip(&before).all(|(&i, &b)| self.tx_epoch[i].load(Ordering::Relaxed) == b) {
+                return r;
+            }
+        }
+        let _guards: Vec<_> = idx.iter().map(|&i| crate::sync::read(&self.stripes[i])).collect();
+        f()
+    }
+
+    /// WATCH `keys` in `db` for `client`, into `set` (created on first use).
+    pub fn watch(&self, set: &mut Option<WatchSet>, client: u64, db: usize, keys: &[&[u8]], now_ms: u64) {
+        let seq = Cell::new(0);
+        let w = self.write(db, keys, &seq);
+        let set = set.get_or_insert_with(|| WatchSet::new(Arc::clone(&self.watch), self.stripes.len(), client));
+        for key in keys {
+            let expired = w.map().get(key, |e| e.is_some_and(|e| e.is_expired(now_ms)));
+            if self.watch.add(self.stripe_of(key), db, key, set.client(), set.dirty_flag(), expired) {
+                set.push(db, key);
+            }
+        }
+    }
+
+    /// Whether no key is watched by anyone (tests).
+    #[doc(hidden)]
+    pub fn watch_registry_is_idle(&self) -> bool {
+        self.watch.is_idle()
+    }
+
+    /// Whether EXEC must fail for `set`: a watched key changed, or expired since it was watched.
+    /// Call it holding the transaction's stripes.
+    pub fn watch_failed(&self, set: &WatchSet, now_ms: u64) -> bool {
+        set.is_dirty()
+            || set.keys().iter().any(|(db, key)| {
+                !self.watch.watched_expired(self.stripe_of(key), *db, key, set.client())
+                    && self.db(*db).get(key, |e| e.is_some_and(|e| e.is_expired(now_ms)))
+            })
+    }
+
+    /// A write's record: dirty the watchers of its keys (see `watch`).
+    pub(super) fn touch_record(&self, db: usize, argv: &[&[u8]]) {
+        if self.watch.is_idle() {
+            return;
+        }
+        crate::cmd::record_keys(argv, db, |kdb, key| {
+            if kdb < self.databases() {
+                self.watch.touch(self.stripe_of(key), kdb, key, || self.db(kdb).get(key, |e| e.is_some()));
+            }
+        });
+    }
+
+    /// FLUSHDB/FLUSHALL of `db` is about to happen (every stripe held).
+    pub(super) fn touch_flush(&self, db: usize) {
+        let map = self.db(db);
+        self.watch.touch_db(db, |k| map.get(k, |e| e.is_some()), |_| true);
+    }
+
+    /// SWAPDB `a` `b` is about to happen (every stripe held).
+    pub(super) fn touch_swap(&self, a: usize, b: usize) {
+        let (ma, mb) = (self.db(a), self.db(b));
+        let exists = |m: &super::KeyMap, k: &[u8]| m.get(k, |e| e.is_some());
+        self.watch.touch_db(a, |k| exists(ma, k) || exists(mb, k), |k| !exists(mb, k));
+        self.watch.touch_db(b, |k| exists(mb, k) || exists(ma, k), |k| !exists(ma, k));
+    }
+}
+
+impl TxHold<'_> {
+    /// Push the transaction's buffered records as one `MULTI` ... `EXEC` block (nothing when it
+    /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`.
+    pub fn finish(self, last_seq: &Cell<u64>) {
+        let records =
+            HELD.with(|h| h.borrow_mut().as_mut().map(|h| std::mem::take(&mut h.records))).unwrap_or_default();
+        if records.is_empty() || self.ks.is_loading() {
+            return;
+        }
+        if let Some(aof) = self.ks.aof() {
+            let seq = aof.append_batch(&records);
+            if seq > last_seq.get() {
+                last_seq.set(seq);
+            }
+        }
+    }
+}
+
+impl Drop for TxHold<'_> {
+    fn drop(&mut self) {
+        HELD.with(|h| *h.borrow_mut() = None);
+        for &i in &self.stripes {
+            // Release: a reader that loads the even epoch sees every write of the transaction.
+            let e = &self.ks.tx_epoch[i];
+            e.store(e.load(Ordering::Relaxed) + 1, Ordering::Release);
+        }
+        // The guards are released after this body.
+    }
+}
