@@ -56,7 +56,8 @@ pub mod fault {
         DurableBeforeFlush,
         /// A durability waiter checks the watermark before registering its waker (lost wake-up).
         WaiterCheckBeforeRegister,
-        /// The AOF writer checks the queue after announcing it will park, without re-checking (lost wake-up).
+        /// The AOF writer parks with a bare wait that forgets a producer's wake-up left before it
+        /// parked (lost wake-up; a shutdown's wake-up is kept so the model can still finish).
         WriterParkWithoutRecheck,
         /// A rewrite's marker is pushed after the snapshot instead of with every stripe held.
         RewriteMarkerOutsideLock,

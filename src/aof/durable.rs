@@ -145,7 +145,8 @@ impl Future for DurableWait<'_> {
         }
         let mut w = lock(&d.waiters);
         // Re-check under the lock (see module doc).
-        if let Some(ready) = d.check(this.seq, w.error.as_ref()) {
+        let recheck = !crate::sync::fault::on(crate::sync::fault::Fault::WaiterCheckBeforeRegister);
+        if let Some(ready) = d.check(this.seq, w.error.as_ref()).filter(|_| recheck) {
             if let Some(id) = this.id.take() {
                 w.wakers.remove(&(this.seq, id));
             }

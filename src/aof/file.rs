@@ -177,20 +177,65 @@ mod mapped {
 }
 
 #[cfg(feature = "loom")]
-pub(super) use memory::AofFile;
+pub(super) use memory::{AofFile, MemoryView};
 
-/// The loom stand-in: the same interface over a `Vec`, no I/O.
+/// The loom stand-in: the same interface over a `Vec`, no I/O. The bytes live in a [`MemoryView`]
+/// that the models read from outside the writer (what the "disk" holds, and how much of it is durable).
 #[cfg(feature = "loom")]
 mod memory {
     use std::io;
     use std::path::Path;
+    use std::sync::Mutex;
 
     use super::{Faults, round_up};
+    use crate::sync::{Arc, AtomicU64, Ordering};
+
+    /// What the in-memory file holds. The bytes sit behind a plain `std` mutex, invisible to loom (it
+    /// stands for the kernel's page cache, which every thread sees at once; no loom operation runs
+    /// while it is held). The durable length is a loom atomic, so that an msync is a point where loom
+    /// may switch threads (a model can then catch a watermark published before the msync).
+    #[derive(Clone)]
+    pub(in crate::aof) struct MemoryView {
+        data: std::sync::Arc<Mutex<Vec<u8>>>,
+        durable: Arc<AtomicU64>,
+    }
+
+    impl MemoryView {
+        fn data(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+            self.data.lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        /// Everything written so far.
+        pub(in crate::aof) fn contents(&self) -> Vec<u8> {
+            self.data().clone()
+        }
+
+        /// The durable prefix (what a crash would keep).
+        pub(in crate::aof) fn durable_contents(&self) -> Vec<u8> {
+            // SeqCst: a model's observation point; no protocol relies on it.
+            let n = self.durable.load(Ordering::SeqCst) as usize;
+            let data = self.data();
+            data[..n.min(data.len())].to_vec()
+        }
+
+        fn len(&self) -> u64 {
+            self.data().len() as u64
+        }
+
+        fn set_durable(&self, len: u64) {
+            // SeqCst: see `durable_contents`.
+            self.durable.store(len, Ordering::SeqCst);
+        }
+
+        fn durable(&self) -> u64 {
+            // SeqCst: see `durable_contents`.
+            self.durable.load(Ordering::SeqCst)
+        }
+    }
 
     pub(in crate::aof) struct AofFile {
-        data: Vec<u8>,
+        view: MemoryView,
         capacity: u64,
-        synced: u64,
         chunk: u64,
     }
 
@@ -201,15 +246,31 @@ mod memory {
             chunk: u64,
             _faults: &Faults,
         ) -> io::Result<(Self, io::Result<()>)> {
-            let data = vec![0; len as usize];
+            let view = MemoryView {
+                data: std::sync::Arc::new(Mutex::new(vec![0; len as usize])),
+                durable: Arc::new(AtomicU64::new(len)),
+            };
             let chunk = chunk.max(1);
-            Ok((AofFile { data, capacity: round_up(len + 1, chunk), synced: len, chunk }, Ok(())))
+            Ok((AofFile { view, capacity: round_up(len + 1, chunk), chunk }, Ok(())))
+        }
+        /// The view the models read.
+        pub(in crate::aof) fn view(&self) -> MemoryView {
+            self.view.clone()
+        }
+        /// The end of a rewrite: the file now holds `bytes` (base + tail), all durable (the real
+        /// writer fsyncs the temp file before the rename). Returns the file to continue in.
+        pub(in crate::aof) fn replaced_by(&self, bytes: Vec<u8>) -> (Self, io::Result<()>) {
+            let len = bytes.len() as u64;
+            *self.view.data() = bytes;
+            self.view.set_durable(len);
+            let file = AofFile { view: self.view.clone(), capacity: round_up(len + 1, self.chunk), chunk: self.chunk };
+            (file, Ok(()))
         }
         pub(in crate::aof) fn len(&self) -> u64 {
-            self.data.len() as u64
+            self.view.len()
         }
         pub(in crate::aof) fn is_dirty(&self) -> bool {
-            self.synced < self.len()
+            self.view.durable() < self.len()
         }
         pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
             let needed = self.len() + bytes.len() as u64;
@@ -217,7 +278,7 @@ mod memory {
                 faults.check_extend()?;
                 self.capacity = round_up(needed, self.chunk);
             }
-            self.data.extend_from_slice(bytes);
+            self.view.data().extend_from_slice(bytes);
             Ok(())
         }
         pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
@@ -230,7 +291,7 @@ mod memory {
         pub(in crate::aof) fn sync(&mut self, faults: &Faults) -> io::Result<()> {
             if self.is_dirty() {
                 faults.check_sync()?;
-                self.synced = self.len();
+                self.view.set_durable(self.len());
             }
             Ok(())
         }

@@ -28,7 +28,7 @@ pub struct LoadReport {
 
 pub(super) fn load(
     cfg: &AofConfig,
-    mut apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
+    apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
 ) -> Result<LoadReport, AofError> {
     let path = cfg.path();
     let file = match File::open(&path) {
@@ -37,6 +37,16 @@ pub(super) fn load(
         Err(e) => return Err(e.into()),
     };
     let size = file.metadata()?.len();
+    replay(file, size, cfg, apply)
+}
+
+/// Replays the log read from `reader` (`size` bytes long), as [`load`] does for the file.
+pub(super) fn replay(
+    reader: impl std::io::Read,
+    size: u64,
+    cfg: &AofConfig,
+    mut apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
+) -> Result<LoadReport, AofError> {
     let started = Instant::now();
     let mut last_progress = started;
     let mut report = LoadReport::default();
@@ -50,7 +60,7 @@ pub(super) fn load(
             eprintln!("flurrydb aof: error replaying the command at offset {offset}: {e}");
         }
     };
-    let result = scan(file, |offset, argv| {
+    let result = scan(reader, |offset, argv| {
         let name = argv[0].to_ascii_lowercase();
         if name == b"select" {
             match argv.get(1).and_then(|a| std::str::from_utf8(a).ok()).and_then(|s| s.parse().ok()) {

@@ -65,8 +65,7 @@ mod writer;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
-#[cfg(all(test, feature = "loom"))]
-mod loom_models;
+// The loom models of this module live in loom-tests/ (writer.rs, group_commit.rs, rewrite.rs).
 
 use std::future::Future;
 use std::io;
@@ -129,6 +128,9 @@ struct Enabled {
     /// Wakes the writer thread.
     writer: Unparker,
     join: Mutex<Option<thread::JoinHandle<Result<(), AofError>>>>,
+    /// The in-memory file the models read.
+    #[cfg(feature = "loom")]
+    memory: file::MemoryView,
 }
 
 /// The append-only file. `Send + Sync`; share it as `Arc<Aof>`.
@@ -168,6 +170,32 @@ impl Aof {
         Self::start(cfg, faults, file, first, 0).expect("spawn the writer")
     }
 
+    /// Loom models: the bytes the in-memory file holds now (the whole log).
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn contents(&self) -> Vec<u8> {
+        self.inner.as_ref().map_or_else(Vec::new, |e| e.memory.contents())
+    }
+
+    /// Loom models: the prefix of the in-memory file that is durable (what a crash would keep).
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn durable_contents(&self) -> Vec<u8> {
+        self.inner.as_ref().map_or_else(Vec::new, |e| e.memory.durable_contents())
+    }
+
+    /// Loom models: replays `bytes` (a log, e.g. [`Aof::contents`]) as [`Aof::load`] replays a file,
+    /// except that a torn or corrupt tail is an error.
+    #[cfg(feature = "loom")]
+    #[doc(hidden)]
+    pub fn replay_in_memory(
+        bytes: &[u8],
+        apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
+    ) -> Result<LoadReport, AofError> {
+        let cfg = AofConfig { load_truncated: false, ..AofConfig::default() };
+        load::replay(bytes, bytes.len() as u64, &cfg, apply)
+    }
+
     /// Starts the writer thread over an opened file whose first `valid_len` bytes are the log.
     fn start(
         cfg: AofConfig,
@@ -194,13 +222,24 @@ impl Aof {
             rewrite_done: Mutex::new(None),
             rewrite_cv: Condvar::new(),
         });
+        #[cfg(feature = "loom")]
+        let memory = file.view();
         let (path, dir) = (cfg.path(), cfg.dir.clone());
         let writer = Writer::new(Arc::clone(&shared), path, dir, cfg.prealloc_bytes, file, first_extension);
         let parker = Parker::new();
         let link = parker.link();
         let join = thread::Builder::new().name("aof-writer".into()).spawn(move || writer.run(parker))?;
         let writer = link.unparker(join.thread());
-        Ok(Arc::new(Aof { inner: Some(Enabled { shared, cfg, writer, join: Mutex::new(Some(join)) }) }))
+        Ok(Arc::new(Aof {
+            inner: Some(Enabled {
+                shared,
+                cfg,
+                writer,
+                join: Mutex::new(Some(join)),
+                #[cfg(feature = "loom")]
+                memory,
+            }),
+        }))
     }
 
     /// The highest seq S such that every record with seq <= S is durable (0 when disabled).

@@ -53,6 +53,22 @@ impl Parker {
         }
     }
 
+    /// Loom models only (`Fault::WriterParkWithoutRecheck`): a bare wait that forgets an unpark
+    /// left before it, unless `shutting_down()` (checked under the token lock, so that the broken
+    /// variant still lets the model shut the writer down and finish).
+    #[cfg(feature = "loom")]
+    pub(super) fn park_losing_wakeup(&self, shutting_down: impl Fn() -> bool) {
+        let (flag, cv) = &*self.token;
+        let mut token = lock(flag);
+        if !shutting_down() {
+            *token = false;
+        }
+        while !*token {
+            token = cv.wait(token).unwrap_or_else(|e| e.into_inner());
+        }
+        *token = false;
+    }
+
     /// Like `park`, but gives up after `timeout` (under loom, which has no time: at once).
     pub(super) fn park_timeout(&self, timeout: Duration) {
         #[cfg(not(feature = "loom"))]

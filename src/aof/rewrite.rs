@@ -2,8 +2,11 @@
 //! whoever holds the [`RewriteHandle`]; the writer thread keeps every record queued after the marker and,
 //! at commit, appends them to the base and renames the result over the AOF.
 
+#[cfg(not(feature = "loom"))]
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+#[cfg(not(feature = "loom"))]
+use std::io::BufWriter;
+use std::io::Write;
 use std::path::PathBuf;
 
 use super::format::{encode_command, encode_select};
@@ -20,11 +23,17 @@ pub struct RewriteHandle {
     writer: Unparker,
     id: u64,
     temp_path: PathBuf,
-    out: Option<BufWriter<File>>,
+    out: Option<BaseOut>,
     base_len: u64,
     last_db: Option<usize>,
     encoded: Vec<u8>,
 }
+
+/// Where the base goes: the temp file (an in-memory buffer under loom, handed to the writer at commit).
+#[cfg(not(feature = "loom"))]
+type BaseOut = BufWriter<File>;
+#[cfg(feature = "loom")]
+type BaseOut = Vec<u8>;
 
 pub(super) fn start(shared: &Arc<Shared>, cfg: &AofConfig, writer: Unparker) -> Result<RewriteHandle, AofError> {
     if shared.durability.is_stopped() {
@@ -37,13 +46,16 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &AofConfig, writer: Unparker) -> 
     // Relaxed: a unique id is all that is needed.
     let id = shared.next_rewrite_id.fetch_add(1, Ordering::Relaxed);
     let temp_path = cfg.dir.join(format!("temp-rewriteaof-{}-{id}.aof", std::process::id()));
-    let file = match OpenOptions::new().write(true).create(true).truncate(true).open(&temp_path) {
-        Ok(f) => f,
+    #[cfg(not(feature = "loom"))]
+    let out = match OpenOptions::new().write(true).create(true).truncate(true).open(&temp_path) {
+        Ok(f) => BufWriter::with_capacity(1 << 20, f),
         Err(e) => {
             shared.rewrite_in_progress.store(false, Ordering::Release);
             return Err(e.into());
         }
     };
+    #[cfg(feature = "loom")]
+    let out = BaseOut::new();
     // The marker: every record pushed after this (by writers that could not run while the caller held
     // every key lock) belongs to the tail of the new file.
     shared.queue.push(Item::RewriteStart { id });
@@ -53,7 +65,7 @@ pub(super) fn start(shared: &Arc<Shared>, cfg: &AofConfig, writer: Unparker) -> 
         writer,
         id,
         temp_path,
-        out: Some(BufWriter::with_capacity(1 << 20, file)),
+        out: Some(out),
         base_len: 0,
         last_db: None,
         encoded: Vec::new(),
@@ -80,6 +92,7 @@ impl RewriteHandle {
     /// new file. Blocks until that is done (call it from a background thread, not a tokio worker).
     pub fn commit(mut self) -> Result<(), AofError> {
         let result = self.finish_and_commit();
+        #[cfg(not(feature = "loom"))]
         if result.is_err() {
             let _ = std::fs::remove_file(&self.temp_path);
         }
@@ -88,9 +101,11 @@ impl RewriteHandle {
 
     fn finish_and_commit(&mut self) -> Result<(), AofError> {
         let out = self.out.take().ok_or(AofError::RewriteAborted("the base is already finished".into()))?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
+        #[cfg(not(feature = "loom"))]
+        {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+        }
         if self.shared.durability.is_stopped() {
             return Err(AofError::RewriteAborted("the AOF writer stopped".into()));
         }
@@ -99,6 +114,8 @@ impl RewriteHandle {
             temp_path: self.temp_path.clone(),
             base_len: self.base_len,
             base_last_db: self.last_db,
+            #[cfg(feature = "loom")]
+            base: out,
         })));
         self.writer.unpark();
         let result = wait_rewrite(&self.shared, self.id);
@@ -111,6 +128,7 @@ impl Drop for RewriteHandle {
     fn drop(&mut self) {
         if self.id != 0 {
             self.out = None;
+            #[cfg(not(feature = "loom"))]
             let _ = std::fs::remove_file(&self.temp_path);
             self.shared.queue.push(Item::RewriteAbort { id: self.id });
             self.writer.unpark();

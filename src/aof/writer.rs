@@ -4,7 +4,9 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+#[cfg(not(feature = "loom"))]
 use std::fs::{self, File, OpenOptions};
+#[cfg(not(feature = "loom"))]
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -39,6 +41,9 @@ pub(super) struct Commit {
     pub(super) temp_path: PathBuf,
     pub(super) base_len: u64,
     pub(super) base_last_db: Option<usize>,
+    /// Loom: the base itself (there is no temp file).
+    #[cfg(feature = "loom")]
+    pub(super) base: Vec<u8>,
 }
 
 /// Records after a rewrite's marker, kept for the new file.
@@ -230,6 +235,9 @@ impl Writer {
     /// One msync over the dirty range, then publish the watermark it covers.
     fn sync(&mut self) {
         let covered = self.written.mark;
+        if crate::sync::fault::on(crate::sync::fault::Fault::DurableBeforeFlush) {
+            self.shared.durability.publish(covered);
+        }
         match self.file.sync(&self.shared.faults) {
             Ok(()) => {
                 self.last_sync = Instant::now();
@@ -280,6 +288,11 @@ impl Writer {
             None
         };
         // A producer's unpark after its push is never lost: it leaves a token that makes park return.
+        #[cfg(feature = "loom")]
+        if timeout.is_none() && crate::sync::fault::on(crate::sync::fault::Fault::WriterParkWithoutRecheck) {
+            // Acquire: see `run`.
+            return parker.park_losing_wakeup(|| self.shared.shutdown.load(Ordering::Acquire));
+        }
         match timeout {
             None => parker.park(),
             Some(t) => parker.park_timeout(t),
@@ -318,15 +331,8 @@ impl Writer {
         // Records waiting for a failed extension are in the new file too (in the base if they came
         // before the marker, in the tail otherwise).
         self.write_pending();
-        let mut temp = OpenOptions::new().append(true).open(&c.temp_path)?;
-        temp.write_all(&tail.bytes)?;
-        temp.sync_all()?;
-        drop(temp);
         let new_len = c.base_len + tail.bytes.len() as u64;
-        fs::rename(&c.temp_path, &self.path)?;
-        let dir_synced = File::open(&self.dir).and_then(|d| d.sync_all());
-        // From here the new file is the AOF: switch to it whatever happens next.
-        let (file, first_extension) = AofFile::open(&self.path, new_len, self.chunk, &self.shared.faults)?;
+        let (file, first_extension, dir_synced) = self.install_rewritten(&c, &tail.bytes, new_len)?;
         drop(std::mem::replace(&mut self.file, file));
         self.last_db = tail.last_db.or(c.base_last_db);
         self.pending.clear();
@@ -347,6 +353,44 @@ impl Writer {
         self.shared.base_size.store(c.base_len, Ordering::Relaxed);
         dir_synced?;
         Ok(())
+    }
+}
+
+impl Writer {
+    /// Appends the tail to the temp file holding the base, fsyncs it, renames it over the AOF and
+    /// opens it for appending. Returns the new file, its first extension and the directory fsync.
+    #[cfg(not(feature = "loom"))]
+    fn install_rewritten(
+        &self,
+        c: &Commit,
+        tail: &[u8],
+        new_len: u64,
+    ) -> Result<(AofFile, std::io::Result<()>, std::io::Result<()>), AofError> {
+        let mut temp = OpenOptions::new().append(true).open(&c.temp_path)?;
+        temp.write_all(tail)?;
+        temp.sync_all()?;
+        drop(temp);
+        fs::rename(&c.temp_path, &self.path)?;
+        let dir_synced = File::open(&self.dir).and_then(|d| d.sync_all());
+        // From here the new file is the AOF: switch to it whatever happens next.
+        let (file, first_extension) = AofFile::open(&self.path, new_len, self.chunk, &self.shared.faults)?;
+        Ok((file, first_extension, dir_synced))
+    }
+
+    /// Loom: the in-memory file now holds the base and the tail (no file system).
+    #[cfg(feature = "loom")]
+    fn install_rewritten(
+        &self,
+        c: &Commit,
+        tail: &[u8],
+        new_len: u64,
+    ) -> Result<(AofFile, std::io::Result<()>, std::io::Result<()>), AofError> {
+        let _ = (&c.temp_path, &self.path, &self.dir, self.chunk); // the real switch's file names
+        let mut bytes = c.base.clone();
+        bytes.extend_from_slice(tail);
+        debug_assert_eq!(bytes.len() as u64, new_len);
+        let (file, first_extension) = self.file.replaced_by(bytes);
+        Ok((file, first_extension, Ok(())))
     }
 }
 

@@ -69,15 +69,17 @@ impl KeyMap {
     }
 }
 
+/// Loom stand-in. A `BTreeMap`, not a `HashMap`: its iteration order (snapshot, dump) must not
+/// depend on a random hasher, or loom's replay of an interleaving would not be deterministic.
 #[cfg(feature = "loom")]
 pub struct KeyMap {
-    map: crate::sync::Mutex<std::collections::HashMap<Bytes, crate::sync::Arc<Entry>>>,
+    map: crate::sync::Mutex<std::collections::BTreeMap<Bytes, crate::sync::Arc<Entry>>>,
 }
 
 #[cfg(feature = "loom")]
 impl KeyMap {
     pub fn new() -> KeyMap {
-        KeyMap { map: crate::sync::Mutex::new(std::collections::HashMap::new()) }
+        KeyMap { map: crate::sync::Mutex::new(std::collections::BTreeMap::new()) }
     }
 
     pub fn get<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {

@@ -85,6 +85,10 @@ enum StripeGuard<'a> {
     Exclusive(#[allow(dead_code)] RwLockWriteGuard<'a, ()>),
 }
 
+/// Loom models only: records held back by a broken-protocol variant, as (db, argv).
+#[cfg(feature = "loom")]
+type Deferred = Vec<(usize, Vec<Vec<u8>>)>;
+
 /// Held while a command writes: the stripe locks of its keys, the db it writes, and where the
 /// sequence number of its last AOF record goes (the connection waits on it under appendfsync always).
 pub struct WriteLock<'a> {
@@ -93,6 +97,9 @@ pub struct WriteLock<'a> {
     _guards: Guards<'a>,
     last_seq: &'a Cell<u64>,
     exclusive: bool,
+    /// Loom models only: records held back by [`WriteLock::defer_log`] (a broken-protocol variant).
+    #[cfg(feature = "loom")]
+    deferred: std::cell::RefCell<Option<Deferred>>,
 }
 
 impl Keyspace {
@@ -166,7 +173,15 @@ impl Keyspace {
                 idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect(),
             )
         };
-        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: guards,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// Lock the stripe of `key` shared: only for in-place mutations (see the module doc).
@@ -176,7 +191,15 @@ impl Keyspace {
             return w;
         }
         let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
-        WriteLock { ks: self, db, _guards: Guards::One(g), last_seq, exclusive: false }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: Guards::One(g),
+            last_seq,
+            exclusive: false,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
@@ -186,7 +209,15 @@ impl Keyspace {
             return w;
         }
         let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
-        WriteLock { ks: self, db, _guards: guards, last_seq, exclusive: true }
+        WriteLock {
+            ks: self,
+            db,
+            _guards: guards,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        }
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.
@@ -321,12 +352,34 @@ impl<'a> WriteLock<'a> {
         self.log(argv);
     }
 
+    /// Loom models only: hold this write's records back until [`WriteLock::flush_deferred`], so a
+    /// broken-protocol variant can push them after releasing the lock that orders them.
+    #[cfg(feature = "loom")]
+    pub fn defer_log(&self) {
+        *self.deferred.borrow_mut() = Some(Vec::new());
+    }
+
+    /// Loom models only: push the records held back since [`WriteLock::defer_log`].
+    #[cfg(feature = "loom")]
+    pub fn flush_deferred(&self) {
+        let held = self.deferred.borrow_mut().take().unwrap_or_default();
+        for (db, argv) in held {
+            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            self.log_in(db, &argv);
+        }
+    }
+
     /// Push an AOF record for another database (MOVE, COPY ... DB). Every effective write passes
     /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
     /// record is buffered for the transaction's block (see `tx`).
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) {
         self.ks.touch_record(db, argv);
         if self.ks.is_loading() || self.ks.buffer_record(db, argv) {
+            return;
+        }
+        #[cfg(feature = "loom")]
+        if let Some(held) = self.deferred.borrow_mut().as_mut() {
+            held.push((db, argv.iter().map(|a| a.to_vec()).collect()));
             return;
         }
         if let Some(aof) = self.ks.aof.get() {

@@ -104,7 +104,15 @@ impl Keyspace {
                 );
             })
         });
-        held.map(|()| WriteLock { ks: self, db, _guards: Guards::Released, last_seq, exclusive: true })
+        held.map(|()| WriteLock {
+            ks: self,
+            db,
+            _guards: Guards::Released,
+            last_seq,
+            exclusive: true,
+            #[cfg(feature = "loom")]
+            deferred: Default::default(),
+        })
     }
 
     /// Held mode: buffer the record instead of pushing it. False when this thread holds no EXEC.

@@ -19,6 +19,7 @@ use crate::db::{Entry, KeyMap, ListCell, ListState, Value, WriteLock};
 use crate::error::{Error, Result};
 use crate::state::Stats;
 use crate::sync::Arc;
+use crate::sync::fault::{self, Fault};
 
 /// What a write finds at its key under the shared stripe.
 enum Found {
@@ -83,12 +84,24 @@ pub(super) fn write_list<R>(
             Found::Missing | Found::Expired => break,
             Found::List(cell) => {
                 let mut st = cell.lock();
-                if st.dead {
+                if st.dead && !fault::on(Fault::ListIgnoreDead) {
                     // Emptied and removed by a pop since we looked it up: look again.
                     continue;
                 }
+                #[cfg(feature = "loom")]
+                let log_outside = fault::on(Fault::ListLogOutsideLock);
+                #[cfg(feature = "loom")]
+                if log_outside {
+                    w.defer_log();
+                }
                 let r = on_list(&mut st, &w);
                 bury_if_empty(&mut st, &w, key);
+                #[cfg(feature = "loom")]
+                if log_outside {
+                    drop(st);
+                    crate::sync::thread::yield_now();
+                    w.flush_deferred();
+                }
                 return r;
             }
         }
