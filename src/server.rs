@@ -256,16 +256,22 @@ pub async fn drain_connections(shared: &Shared, grace: Duration) {
     }
 }
 
-/// Flush and trim the AOF. Called once, after accepting stopped.
+/// Flush and trim the AOF. Called once, after accepting stopped; the process exits right after.
+///
+/// Connections that outlived the drain, and the active-expiry thread, may still be writing: the AOF
+/// is closed with every key stripe held, and the stripes are never released, so no write can apply
+/// (and be acknowledged) after the file's final flush. Found by the loom model
+/// `writer::write_racing_shutdown_is_in_the_file`.
 pub fn shutdown(shared: &Shared) {
     notice!("User requested shutdown...");
-    if let Some(aof) = shared.ks.aof()
-        && aof.enabled()
-    {
+    if shared.ks.aof().is_some_and(|a| a.enabled()) {
         notice!("Calling fsync() on the AOF file.");
-        if let Err(e) = aof.shutdown() {
-            warning!("Error flushing the AOF at shutdown: {e:?}");
-        }
+    }
+    let seq = std::cell::Cell::new(0);
+    let (held, result) = shared.ks.close_aof(&seq);
+    std::mem::forget(held);
+    if let Err(e) = result {
+        warning!("Error flushing the AOF at shutdown: {e:?}");
     }
     notice!("Redis is now ready to exit, bye bye...");
 }

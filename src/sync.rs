@@ -61,6 +61,8 @@ pub mod fault {
         WriterParkWithoutRecheck,
         /// A rewrite's marker is pushed after the snapshot instead of with every stripe held.
         RewriteMarkerOutsideLock,
+        /// The AOF is closed at shutdown without holding the key stripes (writes may still apply).
+        AofCloseWithoutStripes,
     }
 
     #[cfg(feature = "loom")]

@@ -369,6 +369,11 @@ impl<'a> WriteLock<'a> {
         }
     }
 
+    /// Release the stripes early (fault injection only: the broken protocols loom models catch).
+    pub fn release(&mut self) {
+        self._guards = Guards::Released;
+    }
+
     /// Push an AOF record for another database (MOVE, COPY ... DB). Every effective write passes
     /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
     /// record is buffered for the transaction's block (see `tx`).

@@ -51,6 +51,21 @@ impl Keyspace {
     /// progress anywhere) push the rewrite marker into the AOF queue and copy the keyspace; then, on a
     /// background thread, write the copy as the new file's base and commit. Every record pushed after
     /// the marker lands in the new file after the base, so no write is lost or applied twice.
+    /// Close the AOF (shutdown) while every stripe is held: no write is in progress, and none can
+    /// start until the returned lock is dropped. The server never drops it (it exits), so a write
+    /// that was waiting for a stripe is never applied nor acknowledged after the final flush.
+    pub fn close_aof<'a>(
+        &'a self,
+        last_seq: &'a std::cell::Cell<u64>,
+    ) -> (super::WriteLock<'a>, Result<(), crate::aof::AofError>) {
+        let mut all = self.write_all(0, last_seq);
+        if crate::sync::fault::on(crate::sync::fault::Fault::AofCloseWithoutStripes) {
+            all.release();
+        }
+        let result = self.aof().map_or(Ok(()), |a| a.shutdown());
+        (all, result)
+    }
+
     pub fn start_rewrite(&self) -> Result<(), crate::aof::AofError> {
         let aof = self.aof().filter(|a| a.enabled()).cloned().ok_or(crate::aof::AofError::Disabled)?;
         let now = crate::util::now_ms();
