@@ -9,6 +9,10 @@ use flurrydb::{notice, server};
 /// Longest wait at shutdown for connections to finish their batch and deliver its replies.
 const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// used_memory (INFO, maxmemory) comes from allocator statistics, as in Redis.
+#[global_allocator]
+static ALLOCATOR: flurrydb::memory::CountingAllocator = flurrydb::memory::CountingAllocator;
+
 fn main() {
     let cli = Cli::parse();
     let cfg = match cli.into_config() {

@@ -1,12 +1,92 @@
-//! Used memory for `maxmemory`: the process's resident set size, sampled by a background thread
-//! every [`SAMPLE_INTERVAL`] into an atomic, so that commands check the limit without a system
-//! call. The allocator is not instrumented; the RSS is the real figure the kernel charges.
+//! Used memory for `maxmemory` and INFO: allocator statistics, as Redis reports (zmalloc's
+//! used_memory). The server binary installs [`CountingAllocator`] as its global allocator: it
+//! forwards every call to the system allocator and keeps the live byte count in cache-padded
+//! shards (no shared counter for all cores to fight over). Where it is not installed (library tests),
+//! the process's resident set size stands in. A background thread samples the figure every
+//! [`SAMPLE_INTERVAL`] into an atomic, so that commands check the limit without any work.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
+use crossbeam::utils::CachePadded;
+
 use crate::state::Shared;
+
+const SHARDS: usize = 64;
+
+/// Live bytes allocated through [`CountingAllocator`], spread over shards by address (an
+/// allocation and its free always hit the same shard; their sum is exact).
+static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
+/// Set by the first allocation through [`CountingAllocator`].
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+fn shard(ptr: *mut u8) -> &'static AtomicI64 {
+    // Neighbouring allocations of one thread share a shard; other threads' arenas mostly do not.
+    &ALLOCATED[((ptr as usize) >> 12) % SHARDS]
+}
+
+fn count(ptr: *mut u8, bytes: i64) {
+    // Relaxed: a statistic; it orders nothing.
+    shard(ptr).fetch_add(bytes, Ordering::Relaxed);
+}
+
+/// The system allocator, counting live bytes (install with `#[global_allocator]`).
+pub struct CountingAllocator;
+
+// SAFETY: every method forwards to `System` with the caller's own pointer and layout, so the
+// `GlobalAlloc` contract is `System`'s; the counting only touches atomics and never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same layout, same contract as the caller's.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            INSTALLED.store(true, Ordering::Relaxed);
+            count(p, layout.size() as i64);
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: same layout, same contract as the caller's.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            INSTALLED.store(true, Ordering::Relaxed);
+            count(p, layout.size() as i64);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(ptr, -(layout.size() as i64));
+        // SAFETY: `ptr` was allocated by this allocator (i.e. by `System`) with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees `new_size` is valid.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(ptr, -(layout.size() as i64));
+            count(p, new_size as i64);
+        }
+        p
+    }
+}
+
+/// Live bytes allocated through [`CountingAllocator`], or None when it is not the global allocator.
+pub fn allocated_bytes() -> Option<u64> {
+    if !INSTALLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>().max(0) as u64)
+}
+
+/// Used memory as INFO and maxmemory see it: allocator statistics, else the resident set size.
+pub fn used_bytes() -> u64 {
+    allocated_bytes().unwrap_or_else(rss_bytes)
+}
 
 /// How often the resident set size is sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
@@ -22,7 +102,7 @@ pub fn rss_bytes() -> u64 {
 
 /// Take one sample now.
 pub fn sample(shared: &Shared) {
-    shared.used_memory.store(rss_bytes(), Ordering::Relaxed);
+    shared.used_memory.store(used_bytes(), Ordering::Relaxed);
 }
 
 /// Start the sampling thread.
@@ -51,5 +131,28 @@ mod tests {
         let after = rss_bytes();
         assert!(after >= before + (32 << 20), "before {before} after {after}");
         drop(v);
+    }
+
+    #[test]
+    fn counting_allocator_tracks_live_bytes_exactly() {
+        let a = CountingAllocator;
+        let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+        let before = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        // SAFETY: a valid non-zero layout; every pointer is freed below with its own layout.
+        unsafe {
+            let p = a.alloc(layout);
+            assert!(!p.is_null());
+            let z = a.alloc_zeroed(layout);
+            assert_eq!(*z.add(1000), 0);
+            let p = a.realloc(p, layout, 3 << 20);
+            let now = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+            // Other test threads allocate through System, not through `a`: only ours count.
+            assert_eq!(now - before, (1 << 20) + (3 << 20));
+            a.dealloc(p, Layout::from_size_align(3 << 20, 8).unwrap());
+            a.dealloc(z, layout);
+        }
+        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        assert_eq!(after, before);
+        assert!(allocated_bytes().is_some(), "the allocator marks itself installed");
     }
 }

@@ -230,7 +230,9 @@ pub fn auth_required(shared: &Shared) -> bool {
 fn over_maxmemory(shared: &Shared) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let max = shared.maxmemory.load(Relaxed);
-    max != 0 && shared.used_memory.load(Relaxed) > max
+    // The allocator's live count when the server installed it (exact, as Redis's check); the
+    // sampled resident set otherwise.
+    max != 0 && crate::memory::allocated_bytes().unwrap_or_else(|| shared.used_memory.load(Relaxed)) > max
 }
 
 // ---- argument helpers shared by the families -------------------------------------------------

@@ -8,6 +8,10 @@ use bytes::Bytes;
 
 use super::entry::Entry;
 
+/// Retirements per thread before the map's collector reclaims them.
+#[cfg(not(feature = "loom"))]
+const RETIRE_BATCH: usize = 8;
+
 #[cfg(not(feature = "loom"))]
 pub struct KeyMap {
     map: flurry::HashMap<Bytes, Entry>,
@@ -16,7 +20,10 @@ pub struct KeyMap {
 #[cfg(not(feature = "loom"))]
 impl KeyMap {
     pub fn new() -> KeyMap {
-        KeyMap { map: flurry::HashMap::new() }
+        // Reclaim retired entries every RETIRE_BATCH retirements per thread (seize's default is 120):
+        // deleting large values must give their memory back promptly (maxmemory, INFO used_memory).
+        let collector = seize::Collector::new().batch_size(RETIRE_BATCH);
+        KeyMap { map: flurry::HashMap::new().with_collector(collector) }
     }
 
     /// Run `f` on the entry of `key`, if any.

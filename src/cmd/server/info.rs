@@ -212,10 +212,11 @@ fn memory_fields(shared: &Shared) -> Fields {
     let total = proc_kb(&read_proc("/proc/meminfo"), "MemTotal");
     let cfg = shared.config();
     let peak_perc = if peak == 0 { 0.0 } else { rss as f64 * 100.0 / peak as f64 };
-    // The allocator is not instrumented: the resident set is the best measure of used memory.
+    // Allocator statistics (the server installs a counting allocator), else the resident set.
+    let used = crate::memory::used_bytes();
     vec![
-        ("used_memory".into(), s(rss)),
-        ("used_memory_human".into(), bytes_to_human(rss)),
+        ("used_memory".into(), s(used)),
+        ("used_memory_human".into(), bytes_to_human(used)),
         ("used_memory_rss".into(), s(rss)),
         ("used_memory_rss_human".into(), bytes_to_human(rss)),
         ("used_memory_peak".into(), s(peak)),
