@@ -173,12 +173,23 @@ impl Keyspace {
                 idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect(),
             )
         };
+        self.lock_with(db, guards, last_seq, true)
+    }
+
+    /// A write lock over `guards` (already taken) for database `db`.
+    fn lock_with<'a>(
+        &'a self,
+        db: usize,
+        guards: Guards<'a>,
+        last_seq: &'a Cell<u64>,
+        exclusive: bool,
+    ) -> WriteLock<'a> {
         WriteLock {
             ks: self,
             db,
             _guards: guards,
             last_seq,
-            exclusive: true,
+            exclusive,
             #[cfg(feature = "loom")]
             deferred: Default::default(),
         }
@@ -191,15 +202,7 @@ impl Keyspace {
             return w;
         }
         let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
-        WriteLock {
-            ks: self,
-            db,
-            _guards: Guards::One(g),
-            last_seq,
-            exclusive: false,
-            #[cfg(feature = "loom")]
-            deferred: Default::default(),
-        }
+        self.lock_with(db, Guards::One(g), last_seq, false)
     }
 
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
@@ -209,15 +212,7 @@ impl Keyspace {
             return w;
         }
         let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
-        WriteLock {
-            ks: self,
-            db,
-            _guards: guards,
-            last_seq,
-            exclusive: true,
-            #[cfg(feature = "loom")]
-            deferred: Default::default(),
-        }
+        self.lock_with(db, guards, last_seq, true)
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.

@@ -35,14 +35,9 @@ use std::cell::{Cell, RefCell};
 
 use bytes::Bytes;
 
-#[cfg(feature = "loom")]
-use loom::sync::atomic::fence;
-#[cfg(not(feature = "loom"))]
-use std::sync::atomic::fence;
-
 use super::watch::WatchSet;
 use super::{Guards, Keyspace, WriteLock};
-use crate::sync::{Arc, Ordering, RwLockWriteGuard};
+use crate::sync::{Arc, Ordering, RwLockWriteGuard, fence};
 
 /// The transaction held by this thread: which keyspace, which stripes, and its buffered records.
 struct Held {
@@ -104,15 +99,7 @@ impl Keyspace {
                 );
             })
         });
-        held.map(|()| WriteLock {
-            ks: self,
-            db,
-            _guards: Guards::Released,
-            last_seq,
-            exclusive: true,
-            #[cfg(feature = "loom")]
-            deferred: Default::default(),
-        })
+        held.map(|()| self.lock_with(db, Guards::Released, last_seq, true))
     }
 
     /// Held mode: buffer the record instead of pushing it. False when this thread holds no EXEC.
