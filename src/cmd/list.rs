@@ -10,6 +10,7 @@
 //! RIGHT LEFT`. Errors and no-ops log nothing.
 
 mod access;
+mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
 use access::{bury_if_empty, create, lookup_for_write, read_list, write_list};
+pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
 
 /// Which end of a list.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -428,6 +430,8 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
         None => create(&w, dst, VecDeque::from([v.clone()])),
     }
+    // The destination holds an element now: wake a client blocked on it.
+    w.keyspace().blocking().signal(w.db_index(), dst);
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
     bury_if_empty(&mut src_st, &w, src);
     Ok(Frame::Bulk(v))
