@@ -133,9 +133,9 @@ fn blocked_clients_are_served_first_come_first_served() {
         send(w, &["BLPOP", "fifo", "0"]);
         wait_blocked(&mut p, i + 1);
     }
-    for i in 0..3 {
+    for (i, w) in waiters.iter_mut().enumerate() {
         p.cmds(&["RPUSH", "fifo", &format!("e{i}")]);
-        assert_eq!(s(waiters[i].reply()), pair("fifo", &format!("e{i}")));
+        assert_eq!(s(w.reply()), pair("fifo", &format!("e{i}")));
     }
     // One push of several elements serves them all, in order.
     for (i, w) in waiters.iter_mut().enumerate() {
@@ -228,12 +228,10 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
 fn workers_process_every_job_exactly_once() {
     const JOBS: usize = 400;
     let srv = Server::start(&[]);
-    let port = srv.port;
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let mut c = srv.raw();
             std::thread::spawn(move || {
-                let _ = port;
                 let mut got = Vec::new();
                 loop {
                     let r = s(c.cmds(&["BLPOP", "jobs", "1"]));

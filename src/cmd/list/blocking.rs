@@ -31,7 +31,7 @@ fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<Duration>> {
         .filter(|v| !v.is_nan())
         .ok_or_else(|| Error::err("timeout is not a float or out of range"))?;
     let ms = (secs * 1000.0).trunc();
-    if !(ms < i64::MAX as f64) || ms < 0.0 {
+    if ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(Error::err("timeout is negative"));
     }
     let ms = ms as u64;
