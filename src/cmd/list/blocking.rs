@@ -24,7 +24,7 @@ use crate::resp::Frame;
 /// A blocking timeout in seconds (`getTimeoutFromObjectOrReply`): `0` waits forever (None). As in
 /// Redis, the seconds become whole milliseconds truncated toward zero (so `-0.0001` is `0`), and a
 /// value whose milliseconds overflow a C `long long` (`inf`, `1e20`) reads as negative.
-fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<Duration>> {
+fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
     let secs = std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -34,11 +34,9 @@ fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<Option<Duration>> {
     if ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(Error::err("timeout is negative"));
     }
-    let ms = ms as u64;
-    if ms > i64::MAX as u64 - now_ms {
-        return Err(Error::err("timeout is out of range"));
-    }
-    Ok((ms > 0).then(|| Duration::from_millis(ms)))
+    // Redis 7.0 adds the milliseconds to the clock unchecked; a deadline past what the clock can
+    // hold waits forever here.
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
 }
 
 /// Pop up to `count` elements at `end` of the list at `key`, logged as `LPOP|RPOP key n`;
@@ -133,7 +131,7 @@ fn block_on(
 
 /// BLPOP and BRPOP: `[key, element]` from the first non-empty key.
 fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
-    let timeout = parse_timeout(&argv[argv.len() - 1], ctx.now_ms)?;
+    let timeout = parse_timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
     block_on(ctx, keys, timeout, Frame::NullArray, |ctx, rerun| {
         Ok(pop_first(ctx, keys, end, 1, rerun)?.map(|(key, items)| {
@@ -165,13 +163,13 @@ fn bmove_generic(ctx: &mut Ctx, argv: &[Bytes], from: End, to: End, timeout: Opt
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`
 pub fn blmove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (from, to) = (End::parse(&argv[3])?, End::parse(&argv[4])?);
-    let timeout = parse_timeout(&argv[5], ctx.now_ms)?;
+    let timeout = parse_timeout(&argv[5])?;
     bmove_generic(ctx, argv, from, to, timeout)
 }
 
 /// `BRPOPLPUSH source destination timeout`: `BLMOVE source destination RIGHT LEFT timeout`.
 pub fn brpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let timeout = parse_timeout(&argv[3], ctx.now_ms)?;
+    let timeout = parse_timeout(&argv[3])?;
     bmove_generic(ctx, argv, End::Right, End::Left, timeout)
 }
 
@@ -214,7 +212,7 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`
 pub fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let timeout = parse_timeout(&argv[1], ctx.now_ms)?;
+    let timeout = parse_timeout(&argv[1])?;
     let (keys, end, count) = parse_mpop(&argv[2..])?;
     block_on(ctx, keys, timeout, Frame::NullArray, |ctx, rerun| mpop_attempt(ctx, keys, end, count, rerun))
 }
