@@ -15,12 +15,15 @@
 //! A signal on `(db, key)` wakes the **first not yet signalled** waiter of that key and takes it
 //! out of that key's queue (it keeps its place in the queues of its other keys). The woken client
 //! re-runs its command; when it finds nothing (another client took the element first, e.g. a
-//! non-blocking LPOP) it registers again at the **front** of the queues it was taken out of. When it
-//! is served, or goes away (timeout, disconnect), and it had been signalled, the signal is passed
-//! on to its keys (a push of several elements so wakes the waiters one after the other).
+//! non-blocking LPOP) it registers again at the **front** of the queues it was taken out of. A pop
+//! that leaves elements in a list signals that key again, so a push of several elements wakes the
+//! waiters one after the other, in blocking order. A signalled client that goes away (timeout,
+//! disconnect) or is served from another key passes the signal on to its keys.
 //!
 //! The guarantee: among clients blocked on the same key, wake-ups are handed out in blocking order
-//! (the first to block is woken first and, when it finds nothing, stays first). A woken client
+//! (the first to block is woken first and, when it finds nothing, stays first), and the elements
+//! of one push go to them in that order. Two pushes from different connections in quick succession
+//! may wake two clients at once, which then race for the elements. A woken client also
 //! competes with non-blocking commands and with clients woken through another key, so unlike
 //! Redis (which serves blocked clients before running the next command) an element may go to a
 //! non-blocking pop that arrives between the push and the woken client's re-run.
@@ -138,6 +141,8 @@ pub struct Registration {
     db: usize,
     keys: Vec<Bytes>,
     waiter: Arc<Waiter>,
+    /// Set once it has left its queues (served or dropped).
+    left: bool,
 }
 
 impl Registration {
@@ -149,7 +154,7 @@ impl Registration {
         deadline: Option<std::time::Instant>,
     ) -> Registration {
         blocking.waiting.fetch_add(1, Ordering::SeqCst);
-        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::default()) }
+        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::default()), left: false }
     }
 
     pub fn waiter(&self) -> Arc<Waiter> {
@@ -162,8 +167,18 @@ impl Registration {
     }
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
+impl Registration {
+    /// The blocked command was served from `key`: leave, passing a signal it had received on to
+    /// its other keys only (the pop that served it wakes the next waiter of `key` itself when it
+    /// left elements there, so waiters of one key are woken one after the other, in order).
+    pub fn served(mut self, key: &[u8]) {
+        self.leave(Some(key));
+    }
+
+    fn leave(&mut self, served_from: Option<&[u8]>) {
+        if std::mem::replace(&mut self.left, true) {
+            return;
+        }
         {
             let mut queues = self.blocking.queues();
             for key in &self.keys {
@@ -177,10 +192,16 @@ impl Drop for Registration {
             }
         }
         if self.waiter.signalled.load(Ordering::SeqCst) {
-            for key in &self.keys {
+            for key in self.keys.iter().filter(|k| served_from != Some(&k[..])) {
                 self.blocking.signal_now(self.db, key);
             }
         }
         self.blocking.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.leave(None);
     }
 }

@@ -81,15 +81,17 @@ fn block_on(
     keys: &[Bytes],
     timeout: Option<Duration>,
     empty: Frame,
-    mut attempt: impl FnMut(&Ctx, bool) -> Result<Option<Frame>>,
+    mut attempt: impl FnMut(&Ctx, bool) -> Result<Option<(Bytes, Frame)>>,
 ) -> Result<Frame> {
     let shared = ctx.shared;
     let db = ctx.client.db;
     loop {
         let rerun = ctx.client.blocked.is_some();
         match attempt(ctx, rerun) {
-            Ok(Some(reply)) => {
-                ctx.client.blocked = None;
+            Ok(Some((key, reply))) => {
+                if let Some(reg) = ctx.client.blocked.take() {
+                    reg.served(&key);
+                }
                 return Ok(reply);
             }
             Ok(None) => {}
@@ -135,9 +137,9 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
     let keys = &argv[1..argv.len() - 1];
     block_on(ctx, keys, timeout, Frame::NullArray, |ctx, rerun| {
         Ok(pop_first(ctx, keys, end, 1, rerun)?.map(|(key, items)| {
-            let mut reply = vec![Frame::Bulk(key)];
+            let mut reply = vec![Frame::Bulk(key.clone())];
             reply.extend(items.into_iter().map(Frame::Bulk));
-            Frame::Array(reply)
+            (key, Frame::Array(reply))
         }))
     })
 }
@@ -156,7 +158,7 @@ pub fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn bmove_generic(ctx: &mut Ctx, argv: &[Bytes], from: End, to: End, timeout: Option<Duration>) -> Result<Frame> {
     let (src, dst) = (&argv[1], &argv[2]);
     block_on(ctx, std::slice::from_ref(src), timeout, Frame::Null, |ctx, _| {
-        lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then_some(f))
+        lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f)))
     })
 }
 
@@ -198,16 +200,16 @@ fn parse_mpop(args: &[Bytes]) -> Result<(&[Bytes], End, usize)> {
 }
 
 /// LMPOP's and BLMPOP's reply: `[key, [element ...]]`.
-fn mpop_attempt(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> Result<Option<Frame>> {
+fn mpop_attempt(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> Result<Option<(Bytes, Frame)>> {
     Ok(pop_first(ctx, keys, end, count, rerun)?
-        .map(|(key, items)| Frame::Array(vec![Frame::Bulk(key), Frame::bulk_array(items)])))
+        .map(|(key, items)| (key.clone(), Frame::Array(vec![Frame::Bulk(key), Frame::bulk_array(items)]))))
 }
 
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`: pop from the first non-empty list;
 /// the null array when all are empty.
 pub fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (keys, end, count) = parse_mpop(&argv[1..])?;
-    Ok(mpop_attempt(ctx, keys, end, count, false)?.unwrap_or(Frame::NullArray))
+    Ok(mpop_attempt(ctx, keys, end, count, false)?.map_or(Frame::NullArray, |(_, reply)| reply))
 }
 
 /// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`
