@@ -205,3 +205,68 @@ impl Drop for Registration {
         self.leave(None);
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn reg(b: &Arc<Blocking>, keys: &[&str]) -> Registration {
+        let r =
+            Registration::new(b.clone(), 0, keys.iter().map(|k| Bytes::copy_from_slice(k.as_bytes())).collect(), None);
+        b.register(&r);
+        r
+    }
+
+    fn signalled(r: &Registration) -> bool {
+        r.waiter.signalled.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn signals_go_to_waiters_in_blocking_order_one_each() {
+        let b = Arc::new(Blocking::default());
+        assert!(!b.anyone_waiting());
+        let (r1, r2) = (reg(&b, &["k"]), reg(&b, &["k"]));
+        assert!(b.anyone_waiting());
+        b.signal(0, b"k");
+        assert!(signalled(&r1) && !signalled(&r2));
+        b.signal(0, b"k");
+        assert!(signalled(&r2));
+        b.signal(1, b"k"); // another db: nobody
+        assert_eq!(b.queued(0, b"k"), 0);
+    }
+
+    #[test]
+    fn a_woken_waiter_that_found_nothing_keeps_its_place_at_the_front() {
+        let b = Arc::new(Blocking::default());
+        let r1 = reg(&b, &["k"]);
+        b.signal(0, b"k");
+        let r2 = reg(&b, &["k"]);
+        b.register(&r1); // r1 found nothing: back at the front, ahead of r2
+        assert!(!signalled(&r1));
+        b.signal(0, b"k");
+        assert!(signalled(&r1) && !signalled(&r2));
+    }
+
+    #[test]
+    fn dropping_leaves_no_trace_and_passes_a_received_signal_on() {
+        let b = Arc::new(Blocking::default());
+        let (r1, r2) = (reg(&b, &["a", "k"]), reg(&b, &["k"]));
+        b.signal(0, b"a");
+        assert!(signalled(&r1) && !signalled(&r2));
+        drop(r1); // disconnected before taking its element: r2 gets the signal
+        assert!(signalled(&r2));
+        assert_eq!((b.queued(0, b"a"), b.queued(0, b"k")), (0, 0));
+        drop(r2);
+        assert!(!b.anyone_waiting());
+    }
+
+    #[test]
+    fn a_waiter_served_from_one_key_passes_the_signal_only_to_its_other_keys() {
+        let b = Arc::new(Blocking::default());
+        let r1 = reg(&b, &["a", "k"]);
+        let (ra, rk) = (reg(&b, &["a"]), reg(&b, &["k"]));
+        b.signal(0, b"k");
+        r1.served(b"a");
+        assert!(!signalled(&ra) && signalled(&rk));
+    }
+}
