@@ -117,15 +117,33 @@ async fn serve_loop(
             let cfg = shared.config();
             (cfg.proto_max_bulk_len, cfg.client_query_buffer_limit, cfg.client_output_buffer_limit[0])
         };
-        let now = now_ms();
+        let mut now = now_ms();
         let mut batch_seq = 0u64;
         let mut close = None;
         loop {
             decoder.unauthenticated = !client.authenticated && crate::cmd::auth_required(shared);
             match decoder.decode(&mut rbuf, max_bulk) {
                 Ok(Decoded::Command(argv)) => {
-                    let start = wbuf.len();
-                    let seq = run_command(shared, client, now, &argv, &mut wbuf);
+                    let mut start = wbuf.len();
+                    let mut seq = run_command(shared, client, now, &argv, &mut wbuf);
+                    // A blocking command that found nothing: send what the batch produced so far,
+                    // wait for a push or the timeout, run it again. Later commands wait (as in Redis).
+                    while let Some(req) = client.block.take() {
+                        batch_seq = batch_seq.max(seq);
+                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+                            return Close::Quiet;
+                        }
+                        batch_seq = 0;
+                        match wait_blocked(shared, stream, &mut rbuf, &req, shutdown, max_query).await {
+                            Wake::Woken => {}
+                            Wake::TimedOut => client.block_timed_out = true,
+                            Wake::Gone => return Close::Quiet,
+                        }
+                        now = now_ms();
+                        start = wbuf.len();
+                        seq = run_command(shared, client, now, &argv, &mut wbuf);
+                        client.block_timed_out = false;
+                    }
                     if seq > 0 {
                         batch_seq = batch_seq.max(seq);
                         writes.push(PendingWrite { start, end: wbuf.len() });
@@ -163,6 +181,57 @@ async fn serve_loop(
         }
         if let Some(why) = close {
             return why;
+        }
+    }
+}
+
+/// How a blocked client's wait ended.
+enum Wake {
+    /// Its waiter was signalled: a key may hold a list now.
+    Woken,
+    TimedOut,
+    /// Disconnected, over its query buffer limit, or the server is shutting down.
+    Gone,
+}
+
+/// Wait, costing nothing meanwhile, until the blocked command's waiter is signalled or its
+/// deadline passes. Requests that arrive meanwhile are read (and wait in the buffer), so a client
+/// that disconnects is noticed at once and its registration dropped.
+async fn wait_blocked(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    req: &crate::cmd::BlockRequest,
+    shutdown: &mut watch::Receiver<bool>,
+    max_query: usize,
+) -> Wake {
+    let wait = req.waiter.wait();
+    tokio::pin!(wait);
+    let deadline = req.deadline.map(Instant::from_std);
+    let sleep = async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(sleep);
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
+            rbuf.reserve(READ_CHUNK_BYTES);
+        }
+        tokio::select! {
+            _ = &mut wait => return Wake::Woken,
+            _ = &mut sleep => return Wake::TimedOut,
+            _ = shutdown.changed() => return Wake::Gone,
+            r = stream.read_buf(rbuf) => match r {
+                Ok(0) | Err(_) => return Wake::Gone,
+                Ok(n) => {
+                    Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    if rbuf.len() > max_query {
+                        return Wake::Gone;
+                    }
+                }
+            },
         }
     }
 }

@@ -10,6 +10,7 @@
 //! RIGHT LEFT`. Errors and no-ops log nothing.
 
 mod access;
+mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
 use access::{bury_if_empty, create, lookup_for_write, read_list, write_list};
+pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
 
 /// Which end of a list.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -427,6 +429,12 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         // one list lock at a time, so holding two cannot deadlock.
         Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
         None => create(&w, dst, VecDeque::from([v.clone()])),
+    }
+    // The destination holds an element now, and the source may still: wake clients blocked on them.
+    let blocking = w.keyspace().blocking();
+    blocking.signal(w.db_index(), dst);
+    if !src_st.items.is_empty() && src != dst {
+        blocking.signal(w.db_index(), src);
     }
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
     bury_if_empty(&mut src_st, &w, src);

@@ -45,6 +45,19 @@ pub struct Client {
     pub info: Arc<ClientInfo>,
     /// MULTI queue and WATCHed keys (unwatched when the client is dropped).
     pub tx: tx::TxState,
+    /// Set by a blocking command that found nothing: the connection waits, then runs it again.
+    pub block: Option<BlockRequest>,
+    /// The blocked client's registration, kept across its re-runs (dropped: no trace left).
+    pub blocked: Option<crate::db::blocking::Registration>,
+    /// Set by the connection for the last re-run of a blocking command whose timeout passed.
+    pub block_timed_out: bool,
+}
+
+/// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
+/// forever), then run the same command again.
+pub struct BlockRequest {
+    pub waiter: Arc<crate::db::blocking::Waiter>,
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Client {
@@ -58,6 +71,9 @@ impl Client {
             authenticated: true,
             info,
             tx: tx::TxState::default(),
+            block: None,
+            blocked: None,
+            block_timed_out: false,
         }
     }
 

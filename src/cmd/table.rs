@@ -101,6 +101,47 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("lpos", -3, ["readonly"], (1, 1, 1), ["@read", "@list", "@slow"], list::lpos),
     row!("lmove", 5, ["write", "denyoom"], (1, 2, 1), ["@write", "@list", "@slow"], list::lmove),
     row!("rpoplpush", 3, ["write", "denyoom"], (1, 2, 1), ["@write", "@list", "@slow"], list::rpoplpush),
+    row!(
+        "blpop",
+        -3,
+        ["write", "noscript", "blocking"],
+        (1, -2, 1),
+        ["@write", "@list", "@slow", "@blocking"],
+        list::blpop
+    ),
+    row!(
+        "brpop",
+        -3,
+        ["write", "noscript", "blocking"],
+        (1, -2, 1),
+        ["@write", "@list", "@slow", "@blocking"],
+        list::brpop
+    ),
+    row!(
+        "blmove",
+        6,
+        ["write", "denyoom", "noscript", "blocking"],
+        (1, 2, 1),
+        ["@write", "@list", "@slow", "@blocking"],
+        list::blmove
+    ),
+    row!(
+        "brpoplpush",
+        4,
+        ["write", "denyoom", "noscript", "blocking"],
+        (1, 2, 1),
+        ["@write", "@list", "@slow", "@blocking"],
+        list::brpoplpush
+    ),
+    row!(
+        "blmpop",
+        -5,
+        ["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        ["@write", "@list", "@slow", "@blocking"],
+        list::blmpop
+    ),
+    row!("lmpop", -4, ["write", "movablekeys"], (0, 0, 0), ["@write", "@list", "@slow"], list::lmpop),
     // keys
     row!("del", -2, ["write"], (1, -1, 1), ["@keyspace", "@write", "@slow"], keys::del),
     row!("unlink", -2, ["write", "fast"], (1, -1, 1), ["@keyspace", "@write", "@fast"], keys::del),

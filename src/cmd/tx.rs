@@ -194,9 +194,10 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     Ok(())
 }
 
-/// Commands without key positions that read or write whole databases.
+/// Commands without key positions that read or write whole databases, and those whose keys the
+/// table cannot locate (`movablekeys`: LMPOP, BLMPOP).
 fn needs_every_stripe(spec: &CommandSpec) -> bool {
-    spec.keys.0 == 0 && spec.acl.contains(&"@keyspace")
+    spec.keys.0 == 0 && (spec.acl.contains(&"@keyspace") || spec.has_flag("movablekeys"))
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except

@@ -26,6 +26,7 @@
 //!   exclusive stripe ([`WriteLock::lookup`]): replay never consults the clock (nothing expires while
 //!   loading), so the file alone decides. Expiry times are logged as absolute times.
 
+pub mod blocking;
 mod entry;
 mod expire;
 mod map;
@@ -71,6 +72,8 @@ pub struct Keyspace {
     loading: AtomicBool,
     /// Keys removed by expiry (INFO expired_keys).
     expired_keys: AtomicUsize,
+    /// Clients blocked on list keys (BLPOP and friends).
+    blocking: std::sync::Arc<blocking::Blocking>,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -115,12 +118,23 @@ impl Keyspace {
             expiry: ExpiryIndex::new(16),
             loading: AtomicBool::new(false),
             expired_keys: AtomicUsize::new(0),
+            blocking: Default::default(),
         }
     }
 
     /// Attach the AOF once it is open (after loading). Until then nothing is logged.
     pub fn set_aof(&self, aof: Arc<Aof>) {
         let _ = self.aof.set(aof);
+    }
+
+    /// The registry of clients blocked on list keys.
+    pub fn blocking(&self) -> &std::sync::Arc<blocking::Blocking> {
+        &self.blocking
+    }
+
+    /// Whether this thread is running the commands of an EXEC (they must not block).
+    pub fn in_exec(&self) -> bool {
+        self.holds_here()
     }
 
     pub fn aof(&self) -> Option<&Arc<Aof>> {
@@ -321,7 +335,12 @@ impl<'a> WriteLock<'a> {
         if at != 0 {
             self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
         }
-        self.ks.db(db).insert(key, entry);
+        let list = matches!(entry.value, Value::List(_));
+        self.ks.db(db).insert(key.clone(), entry);
+        if list {
+            // A new list: wake a client blocked on it (we hold its stripe: see `blocking`).
+            self.ks.blocking.signal(db, &key);
+        }
     }
 
     /// Set the expiry of an existing entry in place, registering it with the active cycle.
@@ -405,6 +424,8 @@ impl<'a> WriteLock<'a> {
         // Release: pairs with the Acquire in `physical`.
         self.ks.logical[a].store(pb, Ordering::Release);
         self.ks.logical[b].store(pa, Ordering::Release);
+        // Every key of both dbs may now hold a list: blocked clients look again.
+        self.ks.blocking.signal_all();
     }
 }
 

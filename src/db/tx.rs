@@ -113,7 +113,7 @@ impl Keyspace {
         })
     }
 
-    fn holds_here(&self) -> bool {
+    pub(super) fn holds_here(&self) -> bool {
         HELD.with(|h| h.borrow().as_ref().is_some_and(|h| h.ks == addr(self)))
     }
 
