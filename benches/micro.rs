@@ -175,7 +175,7 @@ mod encode {
         let mut out = BytesMut::with_capacity(4096);
         bencher.bench_local(|| {
             out.clear();
-            divan::black_box(&frame).encode(&mut out);
+            divan::black_box(&frame).encode(&mut out, 2);
             divan::black_box(out.len())
         });
     }

@@ -166,7 +166,7 @@ async fn serve_loop(
                 }
                 Ok(Decoded::Incomplete) => break,
                 Err(e) => {
-                    Frame::Error(Bytes::from(e.reply_text())).encode(&mut wbuf);
+                    Frame::Error(Bytes::from(e.reply_text())).encode(&mut wbuf, client.resp);
                     close = Some(Close::Quiet);
                     break;
                 }
@@ -243,7 +243,7 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     if std::mem::take(&mut ctx.client.skip_reply) {
         return ctx.last_seq.get();
     }
-    frame.encode(out);
+    frame.encode(out, ctx.client.resp);
     ctx.last_seq.get()
 }
 
@@ -299,7 +299,7 @@ fn replace_write_replies(wbuf: &BytesMut, writes: &[PendingWrite]) -> BytesMut {
     let mut pos = 0;
     for w in writes {
         out.extend_from_slice(&wbuf[pos..w.start]);
-        Error::Misconf.to_frame().encode(&mut out);
+        Error::Misconf.to_frame().encode(&mut out, 2);
         pos = w.end;
     }
     out.extend_from_slice(&wbuf[pos..]);

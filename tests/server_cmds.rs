@@ -39,7 +39,7 @@ fn quit_replies_ok_then_closes_the_connection() {
 }
 
 #[test]
-fn hello_replies_the_resp2_map_and_refuses_resp3() {
+fn hello_replies_the_resp2_map_and_refuses_unknown_versions() {
     let s = Server::start(&[]);
     let mut c = s.raw();
     let id = text(&c.cmds(&["CLIENT", "ID"]));
@@ -50,7 +50,7 @@ fn hello_replies_the_resp2_map_and_refuses_resp3() {
     );
     assert_eq!(text(&c.cmds(&["HELLO"])), expected);
     assert_eq!(text(&c.cmds(&["HELLO", "2"])), expected);
-    assert_eq!(c.cmds(&["HELLO", "3"]), b"-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(c.cmds(&["HELLO", "4"]), b"-NOPROTO unsupported protocol version\r\n");
 }
 
 #[test]

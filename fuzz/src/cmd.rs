@@ -318,10 +318,10 @@ fn probe(shared: &Shared, client: &mut Client, now: u64, args: &[&str]) -> Frame
 /// The reply encodes, is well-formed RESP, and parses back to itself.
 fn check_encoding(argv: &[Bytes], reply: &Frame) {
     let mut out = BytesMut::new();
-    reply.encode(&mut out);
+    reply.encode(&mut out, 2);
     let mut pos = 0;
     let parsed = parse_reply(&out, &mut pos);
-    assert_eq!(parsed.as_ref(), Some(reply), "{argv:?}: reply {reply:?} encodes to unparsable {out:?}");
+    assert_eq!(parsed, Some(reply.to_resp2()), "{argv:?}: reply {reply:?} encodes to unparsable {out:?}");
     assert_eq!(pos, out.len(), "{argv:?}: reply {reply:?} encodes with trailing bytes {out:?}");
 }
 

@@ -32,7 +32,7 @@ pub struct Client {
     pub id: u64,
     /// The selected database.
     pub db: usize,
-    /// Protocol version chosen with HELLO (2 until RESP3 exists).
+    /// Protocol version chosen with HELLO (2 or 3): the connection encodes replies with it.
     pub resp: u8,
     /// Set by QUIT: reply, then close.
     pub close_after_reply: bool,

@@ -166,17 +166,20 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: only RESP2 is spoken, so
-/// `HELLO 3` is refused as Redis refuses versions it lacks. Replies the server's properties as a
-/// flat name/value array.
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`: switches the connection to
+/// RESP2 or RESP3 (other versions are refused with NOPROTO; without one the protocol is kept) and
+/// replies the server's properties as a map (a flat name/value array under RESP2).
 pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut i = 1;
+    let mut proto = ctx.client.resp;
     if let Some(v) = argv.get(1) {
         let ver = crate::util::parse_i64(v)
             .ok_or_else(|| Error::err("Protocol version is not an integer or out of range"))?;
-        if ver != 2 {
-            return Err(Error::Raw("NOPROTO unsupported protocol version".into()));
-        }
+        proto = match ver {
+            2 => 2,
+            3 => 3,
+            _ => return Err(Error::Raw("NOPROTO unsupported protocol version".into())),
+        };
         i = 2;
     }
     let mut auth: Option<(&Bytes, &Bytes)> = None;
@@ -207,24 +210,17 @@ pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if let Some(name) = name {
         client::set_name(ctx, name);
     }
-    ctx.client.resp = 2;
-    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    ctx.client.resp = proto;
+    ctx.client.info.resp.store(usize::from(proto), Ordering::Relaxed);
     let s = |t: &'static str| Frame::Bulk(Bytes::from_static(t.as_bytes()));
-    Ok(Frame::Array(vec![
-        s("server"),
-        s("redis"),
-        s("version"),
-        s(REDIS_VERSION),
-        s("proto"),
-        Frame::Integer(2),
-        s("id"),
-        Frame::Integer(ctx.client.id as i64),
-        s("mode"),
-        s("standalone"),
-        s("role"),
-        s("master"),
-        s("modules"),
-        Frame::Array(vec![]),
+    Ok(Frame::Map(vec![
+        (s("server"), s("redis")),
+        (s("version"), s(REDIS_VERSION)),
+        (s("proto"), Frame::Integer(i64::from(proto))),
+        (s("id"), Frame::Integer(ctx.client.id as i64)),
+        (s("mode"), s("standalone")),
+        (s("role"), s("master")),
+        (s("modules"), Frame::Array(vec![])),
     ]))
 }
 
@@ -336,41 +332,39 @@ mod tests {
         assert_eq!(h.client.db, 3);
     }
 
-    fn hello_reply(id: u64) -> Frame {
-        arr(vec![
-            bulk("server"),
-            bulk("redis"),
-            bulk("version"),
-            bulk("7.0.15"),
-            bulk("proto"),
-            int(2),
-            bulk("id"),
-            int(id as i64),
-            bulk("mode"),
-            bulk("standalone"),
-            bulk("role"),
-            bulk("master"),
-            bulk("modules"),
-            arr(vec![]),
+    fn hello_reply(id: u64, proto: i64) -> Frame {
+        Frame::Map(vec![
+            (bulk("server"), bulk("redis")),
+            (bulk("version"), bulk("7.0.15")),
+            (bulk("proto"), int(proto)),
+            (bulk("id"), int(id as i64)),
+            (bulk("mode"), bulk("standalone")),
+            (bulk("role"), bulk("master")),
+            (bulk("modules"), arr(vec![])),
         ])
     }
 
     #[test]
-    fn hello_speaks_resp2_only() {
+    fn hello_switches_between_resp2_and_resp3_and_refuses_other_versions() {
         let mut h = Harness::new();
         let id = h.client.id;
-        assert_eq!(h.run(&["HELLO"]), hello_reply(id));
-        assert_eq!(h.run(&["HELLO", "2"]), hello_reply(id));
-        assert_eq!(h.run(&["HELLO", "3"]), err("NOPROTO unsupported protocol version"));
+        assert_eq!(h.run(&["HELLO"]), hello_reply(id, 2));
+        assert_eq!(h.run(&["HELLO", "3"]), hello_reply(id, 3));
+        assert_eq!(h.client.resp, 3);
+        assert_eq!(h.run(&["HELLO"]), hello_reply(id, 3), "no version keeps the protocol");
+        assert_eq!(h.run(&["HELLO", "4"]), err("NOPROTO unsupported protocol version"));
         assert_eq!(h.run(&["HELLO", "1"]), err("NOPROTO unsupported protocol version"));
         assert_eq!(h.run(&["HELLO", "x"]), err("ERR Protocol version is not an integer or out of range"));
+        assert_eq!(h.client.resp, 3, "a refused HELLO changes nothing");
+        assert_eq!(h.run(&["HELLO", "2"]), hello_reply(id, 2));
+        assert_eq!(h.client.resp, 2);
     }
 
     #[test]
     fn hello_options_setname_and_auth_as_redis_without_password() {
         let mut h = Harness::new();
         let id = h.client.id;
-        assert_eq!(h.run(&["HELLO", "2", "SETNAME", "app", "AUTH", "default", "any"]), hello_reply(id));
+        assert_eq!(h.run(&["HELLO", "2", "SETNAME", "app", "AUTH", "default", "any"]), hello_reply(id, 2));
         assert_eq!(h.run(&["CLIENT", "GETNAME"]), bulk("app"));
         assert_eq!(
             h.run(&["HELLO", "2", "AUTH", "bob", "x"]),
@@ -388,7 +382,7 @@ mod tests {
             h.run(&["HELLO", "2", "AUTH", "default", "bad"]),
             err("WRONGPASS invalid username-password pair or user is disabled.")
         );
-        assert_eq!(h.run(&["HELLO", "2", "AUTH", "default", "secret"]), hello_reply(id));
+        assert_eq!(h.run(&["HELLO", "2", "AUTH", "default", "secret"]), hello_reply(id, 2));
     }
 
     #[test]

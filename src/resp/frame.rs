@@ -1,11 +1,14 @@
-//! The RESP2 reply value and its encoder.
+//! The reply value and its encoder, for both RESP2 and RESP3 (chosen per client with HELLO).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// One RESP2 reply.
+/// One reply, in the types of RESP3; [`Frame::encode`] renders it for the client's protocol.
 ///
 /// # Format
-/// `+simple\r\n`, `-ERR text\r\n`, `:42\r\n`, `$3\r\nfoo\r\n`, `$-1\r\n`, `*-1\r\n`, `*N\r\n...`.
+/// Both protocols: `+simple\r\n`, `-ERR text\r\n`, `:42\r\n`, `$3\r\nfoo\r\n`, `*N\r\n...`.
+/// RESP2 only: `$-1\r\n`, `*-1\r\n`; maps and sets as flat arrays, verbatim strings as bulks.
+/// RESP3 only: `_\r\n` (both nulls), `%N\r\n` + N key/value pairs, `~N\r\n` + N items,
+/// `=len\r\ntxt:...\r\n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// `+text`: status replies such as `OK` or `PONG`.
@@ -22,6 +25,12 @@ pub enum Frame {
     NullArray,
     /// `*N` followed by N frames.
     Array(Vec<Frame>),
+    /// RESP3 `%N` followed by N key/value pairs; a flat `*2N` array under RESP2.
+    Map(Vec<(Frame, Frame)>),
+    /// RESP3 `~N` followed by N frames; an array under RESP2.
+    Set(Vec<Frame>),
+    /// RESP3 verbatim text (`=len\r\ntxt:...`); a plain bulk string under RESP2.
+    Verbatim(Bytes),
 }
 
 impl Frame {
@@ -50,42 +59,80 @@ impl Frame {
         Frame::Array(items.into_iter().map(Frame::Bulk).collect())
     }
 
-    /// Append the RESP2 encoding of this frame to `out`.
-    pub fn encode(&self, out: &mut BytesMut) {
+    /// The frame as a RESP2 client sees it: maps as flat key/value arrays, sets as arrays, verbatim
+    /// text as bulk strings (what [`Frame::encode`] writes under RESP2, as a frame).
+    pub fn to_resp2(&self) -> Frame {
         match self {
-            Frame::Simple(s) => {
-                out.put_u8(b'+');
-                out.extend_from_slice(s);
-                out.extend_from_slice(b"\r\n");
+            Frame::Array(items) | Frame::Set(items) => Frame::Array(items.iter().map(Frame::to_resp2).collect()),
+            Frame::Map(pairs) => Frame::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
+            Frame::Verbatim(b) => Frame::Bulk(b.clone()),
+            other => other.clone(),
+        }
+    }
+
+    /// Append the encoding of this frame under protocol `proto` (2 or 3; anything but 3 is RESP2).
+    pub fn encode(&self, out: &mut BytesMut, proto: u8) {
+        let resp3 = proto == 3;
+        match self {
+            Frame::Simple(s) => put_line(out, b'+', s),
+            Frame::Error(s) => put_line(out, b'-', s),
+            Frame::Integer(n) => put_header(out, b':', *n),
+            Frame::Bulk(b) => put_bulk(out, b),
+            Frame::Null if resp3 => out.extend_from_slice(b"_\r\n"),
+            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::NullArray if resp3 => out.extend_from_slice(b"_\r\n"),
+            Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
+            Frame::Array(items) => put_items(out, b'*', items, proto),
+            Frame::Set(items) => put_items(out, if resp3 { b'~' } else { b'*' }, items, proto),
+            Frame::Map(pairs) => {
+                if resp3 {
+                    put_header(out, b'%', pairs.len() as i64);
+                } else {
+                    put_header(out, b'*', pairs.len() as i64 * 2);
+                }
+                for (k, v) in pairs {
+                    k.encode(out, proto);
+                    v.encode(out, proto);
+                }
             }
-            Frame::Error(s) => {
-                out.put_u8(b'-');
-                out.extend_from_slice(s);
-                out.extend_from_slice(b"\r\n");
-            }
-            Frame::Integer(n) => {
-                out.put_u8(b':');
-                put_decimal(out, *n);
-                out.extend_from_slice(b"\r\n");
-            }
-            Frame::Bulk(b) => {
-                out.put_u8(b'$');
-                put_decimal(out, b.len() as i64);
-                out.extend_from_slice(b"\r\n");
+            Frame::Verbatim(b) if resp3 => {
+                out.put_u8(b'=');
+                put_decimal(out, b.len() as i64 + 4);
+                out.extend_from_slice(b"\r\ntxt:");
                 out.extend_from_slice(b);
                 out.extend_from_slice(b"\r\n");
             }
-            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
-            Frame::NullArray => out.extend_from_slice(b"*-1\r\n"),
-            Frame::Array(items) => {
-                out.put_u8(b'*');
-                put_decimal(out, items.len() as i64);
-                out.extend_from_slice(b"\r\n");
-                for f in items {
-                    f.encode(out);
-                }
-            }
+            Frame::Verbatim(b) => put_bulk(out, b),
         }
+    }
+}
+
+/// `<kind><text>\r\n`.
+fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
+    out.put_u8(kind);
+    out.extend_from_slice(text);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `<kind><n>\r\n`.
+fn put_header(out: &mut BytesMut, kind: u8, n: i64) {
+    out.put_u8(kind);
+    put_decimal(out, n);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `$<len>\r\n<data>\r\n`.
+fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+    put_header(out, b'$', data.len() as i64);
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `<kind><N>\r\n` followed by the N frames.
+fn put_items(out: &mut BytesMut, kind: u8, items: &[Frame], proto: u8) {
+    put_header(out, kind, items.len() as i64);
+    for f in items {
+        f.encode(out, proto);
     }
 }
 
@@ -114,9 +161,17 @@ mod tests {
     use super::*;
 
     fn enc(f: Frame) -> Vec<u8> {
+        enc_as(f, 2)
+    }
+
+    fn enc_as(f: Frame, proto: u8) -> Vec<u8> {
         let mut b = BytesMut::new();
-        f.encode(&mut b);
+        f.encode(&mut b, proto);
         b.to_vec()
+    }
+
+    fn s(t: &'static str) -> Frame {
+        Frame::Bulk(Bytes::from_static(t.as_bytes()))
     }
 
     #[test]
@@ -130,5 +185,30 @@ mod tests {
         assert_eq!(enc(Frame::NullArray), b"*-1\r\n");
         assert_eq!(enc(Frame::Array(vec![Frame::Integer(1), Frame::Null])), b"*2\r\n:1\r\n$-1\r\n");
         assert_eq!(enc(Frame::Array(vec![])), b"*0\r\n");
+    }
+
+    #[test]
+    fn resp3_types_render_natively_under_resp3() {
+        assert_eq!(enc_as(Frame::Null, 3), b"_\r\n");
+        assert_eq!(enc_as(Frame::NullArray, 3), b"_\r\n");
+        assert_eq!(enc_as(Frame::Map(vec![(s("a"), Frame::Integer(1))]), 3), b"%1\r\n$1\r\na\r\n:1\r\n");
+        assert_eq!(enc_as(Frame::Set(vec![Frame::simple("x")]), 3), b"~1\r\n+x\r\n");
+        assert_eq!(enc_as(Frame::Verbatim(Bytes::from_static(b"a\r\nb")), 3), b"=8\r\ntxt:a\r\nb\r\n");
+        // Nested frames follow the same protocol; the RESP2 types render as under RESP2.
+        assert_eq!(enc_as(Frame::Array(vec![Frame::Null, Frame::Integer(-1)]), 3), b"*2\r\n_\r\n:-1\r\n");
+        assert_eq!(enc_as(Frame::bulk(b"ab"), 3), b"$2\r\nab\r\n");
+        assert_eq!(enc_as(Frame::Error(Bytes::from_static(b"ERR x")), 3), b"-ERR x\r\n");
+    }
+
+    #[test]
+    fn resp3_types_degrade_to_resp2_shapes_under_resp2() {
+        let map = Frame::Map(vec![(s("a"), Frame::Null), (s("b"), Frame::Set(vec![Frame::Integer(2)]))]);
+        assert_eq!(enc(map), b"*4\r\n$1\r\na\r\n$-1\r\n$1\r\nb\r\n*1\r\n:2\r\n");
+        assert_eq!(enc(Frame::Map(vec![])), b"*0\r\n");
+        assert_eq!(enc(Frame::Set(vec![])), b"*0\r\n");
+        assert_eq!(enc(Frame::Verbatim(Bytes::from_static(b"x\n"))), b"$2\r\nx\n\r\n");
+        let nested = Frame::Array(vec![Frame::Map(vec![(s("k"), Frame::Verbatim(Bytes::from_static(b"t")))])]);
+        assert_eq!(nested.to_resp2(), Frame::Array(vec![Frame::Array(vec![s("k"), s("t")])]));
+        assert_eq!(enc(nested.clone()), enc(nested.to_resp2()), "to_resp2 is what RESP2 encodes");
     }
 }

@@ -60,7 +60,7 @@ fn client_getname(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 
 /// `CLIENT INFO`: this connection's `CLIENT LIST` line.
 fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Ok(Frame::Bulk(Bytes::from(client_line(&ctx.client.info))))
+    Ok(Frame::Verbatim(Bytes::from(client_line(&ctx.client.info))))
 }
 
 /// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID id [id ...]]`: one line per client.
@@ -90,7 +90,7 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
         }
     }
-    Ok(Frame::Bulk(Bytes::from(out)))
+    Ok(Frame::Verbatim(Bytes::from(out)))
 }
 
 /// `CLIENT HELP`: the subcommands implemented here, in Redis's words.
@@ -145,7 +145,7 @@ mod tests {
 
     fn text(f: Frame) -> String {
         match f {
-            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Frame::Verbatim(b) => String::from_utf8(b.to_vec()).unwrap(),
             other => panic!("not a bulk: {other:?}"),
         }
     }

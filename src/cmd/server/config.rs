@@ -27,7 +27,7 @@ fn find_param(name: &[u8]) -> Option<&'static str> {
     Config::PARAMS.iter().copied().find(|p| p.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// `CONFIG GET pattern [pattern ...]`: flat name/value pairs of the matching parameters. A name
+/// `CONFIG GET pattern [pattern ...]`: a map (flat pairs under RESP2) of the matching parameters. A name
 /// without glob characters is looked up exactly and echoed as given; patterns match nocase.
 fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let cfg = ctx.shared.config();
@@ -47,12 +47,11 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
         }
     }
-    let mut out = Vec::with_capacity(found.len() * 2);
-    for (name, p) in found {
-        out.push(Frame::Bulk(name));
-        out.push(Frame::Bulk(Bytes::from(cfg.get(p).unwrap_or_default())));
-    }
-    Ok(Frame::Array(out))
+    let pairs = found
+        .into_iter()
+        .map(|(name, p)| (Frame::Bulk(name), Frame::Bulk(Bytes::from(cfg.get(p).unwrap_or_default()))))
+        .collect();
+    Ok(Frame::Map(pairs))
 }
 
 /// `CONFIG SET name value [name value ...]`: all or nothing; the first bad name or value is
@@ -195,6 +194,14 @@ mod tests {
     use crate::cmd::testing::{Harness, arr, bulk, err, ok};
     use crate::resp::Frame;
 
+    /// CONFIG GET's map as the flat name/value array RESP2 clients see.
+    fn pairs(f: Frame) -> Frame {
+        match f {
+            Frame::Map(p) => arr(p.into_iter().flat_map(|(k, v)| [k, v]).collect()),
+            other => other,
+        }
+    }
+
     #[test]
     fn unknown_subcommand_and_subcommand_arity_errors_name_the_container() {
         let mut h = Harness::new();
@@ -210,14 +217,14 @@ mod tests {
     #[test]
     fn config_get_matches_globs_nocase_and_echoes_exact_names() {
         let mut h = Harness::new();
-        assert_eq!(h.run(&["CONFIG", "GET", "PORT"]), arr(vec![bulk("PORT"), bulk("6379")]));
-        assert_eq!(h.run(&["CONFIG", "GET", "port", "Port"]), arr(vec![bulk("port"), bulk("6379")]));
-        assert_eq!(h.run(&["CONFIG", "GET", "nosuch"]), arr(vec![]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "PORT"])), arr(vec![bulk("PORT"), bulk("6379")]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "port", "Port"])), arr(vec![bulk("port"), bulk("6379")]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "nosuch"])), arr(vec![]));
         assert_eq!(
-            h.run(&["CONFIG", "GET", "MAXMEM*"]),
+            pairs(h.run(&["CONFIG", "GET", "MAXMEM*"])),
             arr(vec![bulk("maxmemory"), bulk("0"), bulk("maxmemory-policy"), bulk("noeviction")])
         );
-        assert_eq!(h.run(&["CONFIG", "GET", "appendonly", "append*"]).clone(), {
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "appendonly", "append*"])).clone(), {
             arr(vec![
                 bulk("appendonly"),
                 bulk("no"),
@@ -233,7 +240,7 @@ mod tests {
     fn config_set_applies_all_or_nothing() {
         let mut h = Harness::new();
         assert_eq!(h.run(&["CONFIG", "SET", "hz", "20", "maxmemory", "1mb"]), ok());
-        assert_eq!(h.run(&["CONFIG", "GET", "hz"]), arr(vec![bulk("hz"), bulk("20")]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "hz"])), arr(vec![bulk("hz"), bulk("20")]));
         assert_eq!(h.shared.config().maxmemory, 1 << 20);
         assert_eq!(
             h.run(&["CONFIG", "SET", "hz", "30", "maxmemory", "lots"]),
@@ -281,7 +288,7 @@ mod tests {
     fn limits_are_settable_with_redis_ranges_and_texts() {
         let mut h = Harness::new();
         assert_eq!(
-            h.run(&["CONFIG", "GET", "client-output-buffer-limit"]),
+            pairs(h.run(&["CONFIG", "GET", "client-output-buffer-limit"])),
             arr(vec![
                 bulk("client-output-buffer-limit"),
                 bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")

@@ -14,7 +14,9 @@ use crate::resp::Frame;
 /// Redis's `COMMAND DOCS` reply: a flat array of name, documentation map, name, ...
 static DOCS_RESP: &[u8] = include_bytes!("docs.resp");
 
-/// The documentation map (a flat name/value array) of each documented command, by name.
+/// The documentation map of each documented command, by name, typed as Redis types it under RESP3
+/// (maps, sets of history entries and flags); under RESP2 it renders as the flat arrays of
+/// `docs.resp` byte for byte.
 pub fn docs() -> &'static HashMap<String, Frame> {
     static DOCS: OnceLock<HashMap<String, Frame>> = OnceLock::new();
     DOCS.get_or_init(|| {
@@ -23,11 +25,54 @@ pub fn docs() -> &'static HashMap<String, Frame> {
         items
             .chunks_exact(2)
             .filter_map(|p| match &p[0] {
-                Frame::Bulk(name) => Some((String::from_utf8_lossy(name).into_owned(), p[1].clone())),
+                Frame::Bulk(name) => {
+                    Some((String::from_utf8_lossy(name).into_owned(), typed(p[1].clone(), Doc::Command)))
+                }
                 _ => None,
             })
             .collect()
     })
+}
+
+/// What a flat name/value array describes: a command (or subcommand), or one of its arguments.
+#[derive(Clone, Copy)]
+enum Doc {
+    Command,
+    Argument,
+}
+
+/// Give a flat documentation array Redis's RESP3 types: the array becomes a map; `history`,
+/// `doc_flags` and an argument's `flags` become sets; `arguments` stay arrays of argument maps;
+/// `subcommands` becomes a map of name to documentation.
+fn typed(doc: Frame, kind: Doc) -> Frame {
+    let Frame::Array(items) = doc else { return doc };
+    let mut pairs = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        let name = match &k {
+            Frame::Bulk(b) => b.as_ref(),
+            _ => b"",
+        };
+        let v = match (kind, name, v) {
+            (Doc::Command, b"history" | b"doc_flags", Frame::Array(a)) | (Doc::Argument, b"flags", Frame::Array(a)) => {
+                Frame::Set(a)
+            }
+            (_, b"arguments", Frame::Array(a)) => {
+                Frame::Array(a.into_iter().map(|x| typed(x, Doc::Argument)).collect())
+            }
+            (Doc::Command, b"subcommands", Frame::Array(a)) => {
+                let mut subs = Vec::with_capacity(a.len() / 2);
+                let mut s = a.into_iter();
+                while let (Some(n), Some(d)) = (s.next(), s.next()) {
+                    subs.push((n, typed(d, Doc::Command)));
+                }
+                Frame::Map(subs)
+            }
+            (_, _, v) => v,
+        };
+        pairs.push((k, v));
+    }
+    Frame::Map(pairs)
 }
 
 /// Parse one RESP2 reply starting at `pos` (the embedded file is trusted but still checked).

@@ -72,7 +72,7 @@ pub fn info(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
         section_text(ctx.shared, section, &mut out);
     }
-    Ok(Frame::Bulk(Bytes::from(out)))
+    Ok(Frame::Verbatim(Bytes::from(out)))
 }
 
 /// Append one section, header included.
@@ -393,7 +393,7 @@ mod tests {
         let mut argv = vec!["INFO"];
         argv.extend_from_slice(args);
         match h.run(&argv) {
-            Frame::Bulk(b) => String::from_utf8(b.to_vec()).unwrap(),
+            Frame::Verbatim(b) => String::from_utf8(b.to_vec()).unwrap(),
             other => panic!("not a bulk: {other:?}"),
         }
     }

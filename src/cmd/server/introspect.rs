@@ -27,25 +27,26 @@ pub fn command(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     run_subcommand(ctx, argv, COMMAND_SUBS)
 }
 
-fn simple_list(items: &[&str]) -> Frame {
-    Frame::Array(items.iter().map(|s| Frame::Simple(Bytes::from(s.to_string()))).collect())
+fn simple_set(items: &[&str]) -> Frame {
+    Frame::Set(items.iter().map(|s| Frame::Simple(Bytes::from(s.to_string()))).collect())
 }
 
 /// Redis 7.0's ten-field description of a command: name, arity, flags, first key, last key, key
-/// step, ACL categories, tips, key specs, subcommands (the last three empty here).
+/// step, ACL categories, tips, key specs, subcommands (the last three empty here). Flags, categories
+/// and the last three are sets, as in Redis (arrays under RESP2).
 pub fn command_entry(spec: &CommandSpec) -> Frame {
     let (first, last, step) = spec.keys;
     Frame::Array(vec![
         Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
         Frame::Integer(i64::from(spec.arity)),
-        simple_list(spec.flags),
+        simple_set(spec.flags),
         Frame::Integer(i64::from(first)),
         Frame::Integer(i64::from(last)),
         Frame::Integer(i64::from(step)),
-        simple_list(spec.acl),
-        Frame::Array(vec![]),
-        Frame::Array(vec![]),
-        Frame::Array(vec![]),
+        simple_set(spec.acl),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
+        Frame::Set(vec![]),
     ])
 }
 
@@ -68,14 +69,13 @@ fn command_info(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let specs: Vec<&CommandSpec> =
         if argv.len() == 2 { COMMANDS.iter().collect() } else { argv[2..].iter().filter_map(|n| lookup(n)).collect() };
-    let mut out = Vec::with_capacity(specs.len() * 2);
-    for spec in specs {
-        if let Some(doc) = docs().get(spec.name) {
-            out.push(Frame::Bulk(Bytes::from_static(spec.name.as_bytes())));
-            out.push(doc.clone());
-        }
-    }
-    Ok(Frame::Array(out))
+    let out = specs
+        .into_iter()
+        .filter_map(|spec| {
+            Some((Frame::Bulk(Bytes::from_static(spec.name.as_bytes())), docs().get(spec.name)?.clone()))
+        })
+        .collect();
+    Ok(Frame::Map(out))
 }
 
 /// Every command name, subcommands (`client|list`) included, with the command's ACL categories
@@ -169,14 +169,14 @@ mod tests {
         arr(vec![
             bulk("get"),
             int(2),
-            arr(vec![simple("readonly"), simple("fast")]),
+            Frame::Set(vec![simple("readonly"), simple("fast")]),
             int(1),
             int(1),
             int(1),
-            arr(vec![simple("@read"), simple("@string"), simple("@fast")]),
-            arr(vec![]),
-            arr(vec![]),
-            arr(vec![]),
+            Frame::Set(vec![simple("@read"), simple("@string"), simple("@fast")]),
+            Frame::Set(vec![]),
+            Frame::Set(vec![]),
+            Frame::Set(vec![]),
         ])
     }
 
@@ -203,22 +203,21 @@ mod tests {
     #[test]
     fn command_docs_gives_redis_documentation_with_arguments() {
         let mut h = Harness::new();
-        let key_arg = arr(vec![bulk("name"), bulk("key"), bulk("type"), bulk("key"), bulk("key_spec_index"), int(0)]);
-        let doc = arr(vec![
-            bulk("summary"),
-            bulk("Get the value of a key"),
-            bulk("since"),
-            bulk("1.0.0"),
-            bulk("group"),
-            bulk("string"),
-            bulk("complexity"),
-            bulk("O(1)"),
-            bulk("arguments"),
-            arr(vec![key_arg]),
+        let key_arg = Frame::Map(vec![
+            (bulk("name"), bulk("key")),
+            (bulk("type"), bulk("key")),
+            (bulk("key_spec_index"), int(0)),
         ]);
-        assert_eq!(h.run(&["COMMAND", "DOCS", "get", "nosuch"]), arr(vec![bulk("get"), doc]));
-        let Frame::Array(all) = h.run(&["COMMAND", "DOCS"]) else { panic!() };
-        assert_eq!(all.len(), COMMANDS.len() * 2, "every command has docs");
+        let doc = Frame::Map(vec![
+            (bulk("summary"), bulk("Get the value of a key")),
+            (bulk("since"), bulk("1.0.0")),
+            (bulk("group"), bulk("string")),
+            (bulk("complexity"), bulk("O(1)")),
+            (bulk("arguments"), arr(vec![key_arg])),
+        ]);
+        assert_eq!(h.run(&["COMMAND", "DOCS", "get", "nosuch"]), Frame::Map(vec![(bulk("get"), doc)]));
+        let Frame::Map(all) = h.run(&["COMMAND", "DOCS"]) else { panic!() };
+        assert_eq!(all.len(), COMMANDS.len(), "every command has docs");
     }
 
     #[test]
