@@ -95,15 +95,44 @@ pub fn aof(shared: &Shared) -> &Aof {
 
 /// Runs `op` as a client of `shared` at time `now_ms` (never 0: that means loading).
 pub fn run(shared: &Shared, now_ms: u64, op: Op) -> Frame {
+    run_in(shared, None, now_ms, op)
+}
+
+/// One modeled client connection, kept across a thread's ops by a race with
+/// [`Race::sessions`] (MULTI/EXEC/WATCH state lives in the client).
+pub struct Session(Option<Client>);
+
+impl Session {
+    pub fn new() -> Session {
+        Session(None)
+    }
+
+    /// Unregisters the client (its watched keys with it).
+    pub fn close(self, shared: &Shared) {
+        if let Some(c) = self.0 {
+            shared.clients.unregister(c.id);
+        }
+    }
+}
+
+/// Runs `op` on `session`'s client (a fresh client per op when `None`).
+fn run_in(shared: &Shared, session: Option<&mut Session>, now_ms: u64, op: Op) -> Frame {
     match op {
         Op::Cmd(argv) => {
-            let info = shared.clients.register("loom".into(), String::new());
-            let mut client = Client::new(info);
             let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::from_static(a.as_bytes())).collect();
-            let mut ctx = Ctx::new(shared, &mut client, now_ms);
-            let reply = execute(&mut ctx, &argv);
-            shared.clients.unregister(client.id);
-            reply
+            let new_client = || Client::new(shared.clients.register("loom".into(), String::new()));
+            match session {
+                Some(s) => {
+                    let client = s.0.get_or_insert_with(new_client);
+                    execute(&mut Ctx::new(shared, client, now_ms), &argv)
+                }
+                None => {
+                    let mut client = new_client();
+                    let reply = execute(&mut Ctx::new(shared, &mut client, now_ms), &argv);
+                    shared.clients.unregister(client.id);
+                    reply
+                }
+            }
         }
         Op::ExpireCycle => Frame::Integer(shared.ks.expire_cycle(now_ms, EXPIRE_BUDGET) as i64),
         Op::StartRewrite => {
@@ -219,13 +248,29 @@ pub struct Race {
     pub now_ms: u64,
     pub fsync: FsyncPolicy,
     pub preemptions: usize,
+    /// Each thread runs all its ops on one client (a [`Session`]) instead of a fresh one per op.
+    pub sessions: bool,
 }
 
 impl Race {
     /// A race at a fixed clock, preemption bound 2, `appendfsync no` (`everysec` would read the real
     /// clock in the writer, and a loom model must be deterministic).
     pub const fn new(setup: &'static [Op], threads: &'static [&'static [Op]]) -> Race {
-        Race { setup, threads, setup_ms: 1_000, now_ms: 1_000, fsync: FsyncPolicy::No, preemptions: 2 }
+        Race { setup, threads, setup_ms: 1_000, now_ms: 1_000, fsync: FsyncPolicy::No, preemptions: 2, sessions: false }
+    }
+
+    /// The same race with one client per thread, kept across its ops (transactions, WATCH).
+    pub const fn sessions(self) -> Race {
+        Race { sessions: true, ..self }
+    }
+
+    /// Runs one thread's ops, on one session when the race has sessions.
+    fn run_thread(&self, shared: &Shared, ops: &[Op]) -> Vec<Frame> {
+        let mut session = Session::new();
+        let replies =
+            ops.iter().map(|op| run_in(shared, self.sessions.then_some(&mut session), self.now_ms, *op)).collect();
+        session.close(shared);
+        replies
     }
 
     /// The outcomes of running the setup and then the threads' ops one at a time, in every order.
@@ -242,9 +287,11 @@ impl Race {
                     run(&s, self.setup_ms, *op);
                 }
                 let mut replies = vec![Vec::new(); self.threads.len()];
+                let mut sessions: Vec<Session> = self.threads.iter().map(|_| Session::new()).collect();
                 for (t, op) in order {
-                    replies[t].push(run(&s, self.now_ms, op));
+                    replies[t].push(run_in(&s, self.sessions.then_some(&mut sessions[t]), self.now_ms, op));
                 }
+                sessions.into_iter().for_each(|x| x.close(&s));
                 Outcome { replies, state: dump(&s) }
             })
             .collect()
@@ -285,15 +332,14 @@ impl Race {
                 run(&shared, self.setup_ms, *op);
             }
             let (last, spawned) = self.threads.split_last().expect("at least one thread");
-            let now = self.now_ms;
             let handles: Vec<_> = spawned
                 .iter()
                 .map(|ops| {
                     let shared = StdArc::clone(&shared);
-                    loom::thread::spawn(move || ops.iter().map(|op| run(&shared, now, *op)).collect::<Vec<_>>())
+                    loom::thread::spawn(move || self.run_thread(&shared, ops))
                 })
                 .collect();
-            let mine: Vec<Frame> = last.iter().map(|op| run(&shared, now, *op)).collect();
+            let mine: Vec<Frame> = self.run_thread(&shared, last);
             let mut replies: Vec<Vec<Frame>> = handles.into_iter().map(|h| h.join().expect("no panic")).collect();
             replies.push(mine);
             let log = self.check(&shared, replies);

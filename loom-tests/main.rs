@@ -14,4 +14,5 @@ mod harness;
 mod incr;
 mod lists;
 mod rewrite;
+mod tx;
 mod writer;

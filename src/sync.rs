@@ -63,6 +63,12 @@ pub mod fault {
         RewriteMarkerOutsideLock,
         /// The AOF is closed at shutdown without holding the key stripes (writes may still apply).
         AofCloseWithoutStripes,
+        /// EXEC runs its queued commands without taking their stripes (no hold, no odd epochs).
+        ExecWithoutStripes,
+        /// A multi-key read returns what it read without re-checking the stripes' epochs.
+        ReadSkipEpochRecheck,
+        /// EXEC checks its watched keys before taking the stripes instead of while holding them.
+        WatchCheckBeforeHold,
     }
 
     #[cfg(feature = "loom")]

@@ -16,6 +16,7 @@ use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Stats;
+use crate::sync::fault::{self, Fault};
 
 /// A client's transaction state: the commands queued since MULTI, and its watched keys.
 #[derive(Default)]
@@ -139,8 +140,18 @@ pub fn exec(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     } else {
         multi.queued.iter().flat_map(|q| q.spec.key_indexes(q.argv.len()).map(|i| &q.argv[i][..])).collect()
     };
-    let hold = shared.ks.hold(if all { None } else { Some(&keys) });
+    if fault::on(Fault::WatchCheckBeforeHold) && watch.as_ref().is_some_and(|w| shared.ks.watch_failed(w, ctx.now_ms)) {
+        return Ok(Frame::NullArray);
+    }
+    let hold = shared.ks.hold(if all {
+        None
+    } else if fault::on(Fault::ExecWithoutStripes) {
+        Some(&[])
+    } else {
+        Some(&keys)
+    });
     if let Some(w) = &watch
+        && !fault::on(Fault::WatchCheckBeforeHold)
         && shared.ks.watch_failed(w, ctx.now_ms)
     {
         return Ok(Frame::NullArray);
