@@ -304,16 +304,22 @@ impl<'a> WriteLock<'a> {
     /// [`lookup`](Self::lookup) in another database.
     pub fn lookup_in<R>(&mut self, db: usize, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
         let map = self.ks.db(db);
-        let expired = map.get(key, |e| e.is_some_and(|e| e.is_expired(now_ms)));
-        if expired {
-            if !self.exclusive {
-                return f(None);
-            }
+        // One hash walk in the common case: `f` runs inside it unless the entry has expired.
+        let mut f = Some(f);
+        let live = map.get(key, |e| match e {
+            Some(e) if e.is_expired(now_ms) => None,
+            other => f.take().map(|f| f(other)),
+        });
+        if let Some(r) = live {
+            return r;
+        }
+        if self.exclusive {
             map.remove(key);
             self.log_in(db, &[b"DEL", key]);
             self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
         }
-        map.get(key, f)
+        // Expired: absent (under the exclusive stripe nothing can have re-created it meanwhile).
+        f.take().map_or_else(|| unreachable!("f runs at most once"), |f| f(None))
     }
 
     /// Whether this lock holds its stripes exclusively.
