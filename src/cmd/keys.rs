@@ -203,9 +203,9 @@ pub fn randomkey(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     let mut i = 0;
     let pick = map.find_map(|k, e| {
         i += 1;
-        (i > start && !e.is_expired(now)).then(|| k.clone())
+        (i > start && !e.is_expired(now)).then(|| Bytes::copy_from_slice(k))
     });
-    let pick = pick.or_else(|| map.find_map(|k, e| (!e.is_expired(now)).then(|| k.clone())));
+    let pick = pick.or_else(|| map.find_map(|k, e| (!e.is_expired(now)).then(|| Bytes::copy_from_slice(k))));
     Ok(pick.map_or(Frame::Null, Frame::Bulk))
 }
 
@@ -269,7 +269,7 @@ mod tests {
 
     fn put_list(h: &Harness, db: usize, key: &str, items: &[&str]) {
         let items: VecDeque<Bytes> = items.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
-        h.shared.ks.db(db).insert(Bytes::copy_from_slice(key.as_bytes()), Entry::list(items, 0));
+        h.shared.ks.db(db).insert(key.as_bytes(), Entry::list(items, 0));
     }
 
     fn list_items(h: &Harness, db: usize, key: &str) -> Option<Vec<String>> {

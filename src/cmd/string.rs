@@ -158,7 +158,7 @@ fn set_generic(
         ExpireOpt::KeepTtl => old_ttl,
         _ => 0,
     };
-    w.insert(key.clone(), Entry::string(copy(val), at));
+    w.insert(key.clone(), Entry::string_copied(val, at));
     match expire {
         ExpireOpt::At(at) => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(at)]),
         ExpireOpt::KeepTtl if old_ttl != 0 => {
@@ -294,7 +294,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<F
         }
     }
     for pair in argv[1..].chunks(2) {
-        w.insert(pair[0].clone(), Entry::string(copy(&pair[1]), 0));
+        w.insert(pair[0].clone(), Entry::string_copied(&pair[1], 0));
     }
     let mut rec: Vec<&[u8]> = vec![b"MSET"];
     rec.extend(argv[1..].iter().map(|a| &a[..]));
@@ -448,7 +448,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         None => Ok((0, 0)),
         Some(e) => match &e.value {
             Value::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
-            Value::Str(_) => Err(Error::NotInteger),
+            Value::Small(_) | Value::Str(_) => Err(Error::NotInteger),
             Value::List(_) => Err(Error::WrongType),
         },
     })?;

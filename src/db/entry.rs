@@ -18,12 +18,45 @@ pub struct Entry {
 /// The value of a key.
 #[derive(Debug)]
 pub enum Value {
-    /// A string that is not the canonical text of an i64.
+    /// A short string (at most [`SMALL_MAX`] bytes) that is not the canonical text of an i64, held
+    /// inline: no allocation of its own, no pointer to follow on GET.
+    Small(SmallStr),
+    /// A longer string that is not the canonical text of an i64.
     Str(Bytes),
     /// A string that is the canonical text of an i64: INCR/DECR CAS this cell in place.
     Int(AtomicI64),
     /// A list: pushes and pops lock it; the `Arc` lets RENAME/MOVE move it without copying.
     List(Arc<ListCell>),
+}
+
+/// The longest string value held inline: what fits beside the enum's tag in the 40 bytes a
+/// `Bytes` variant takes anyway (so `Value` stays 40 bytes and `Entry` 48).
+pub const SMALL_MAX: usize = 38;
+
+/// Up to [`SMALL_MAX`] bytes, inline.
+#[derive(Clone, Copy)]
+pub struct SmallStr {
+    len: u8,
+    bytes: [u8; SMALL_MAX],
+}
+
+impl SmallStr {
+    /// `None` when `b` is longer than [`SMALL_MAX`].
+    pub fn new(b: &[u8]) -> Option<SmallStr> {
+        let mut bytes = [0u8; SMALL_MAX];
+        bytes.get_mut(..b.len())?.copy_from_slice(b);
+        Some(SmallStr { len: b.len() as u8, bytes })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for SmallStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
 }
 
 /// The type name TYPE reports.
@@ -47,12 +80,25 @@ impl Entry {
     pub fn string(bytes: Bytes, expire_at_ms: u64) -> Entry {
         let value = match parse_i64(&bytes) {
             Some(n) => Value::Int(AtomicI64::new(n)),
-            None => Value::Str(bytes),
+            None => match SmallStr::new(&bytes) {
+                Some(small) => Value::Small(small),
+                None => Value::Str(bytes),
+            },
         };
         Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
     }
 
     /// An integer entry.
+    /// A string entry holding its own copy of `bytes` (never a slice of a connection's buffer).
+    pub fn string_copied(bytes: &[u8], expire_at_ms: u64) -> Entry {
+        let value = match (parse_i64(bytes), SmallStr::new(bytes)) {
+            (Some(n), _) => Value::Int(AtomicI64::new(n)),
+            (None, Some(small)) => Value::Small(small),
+            (None, None) => Value::Str(Bytes::copy_from_slice(bytes)),
+        };
+        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+    }
+
     pub fn int(n: i64, expire_at_ms: u64) -> Entry {
         Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms: AtomicU64::new(expire_at_ms) }
     }
@@ -69,7 +115,7 @@ impl Entry {
 
     pub fn kind(&self) -> Kind {
         match self.value {
-            Value::Str(_) | Value::Int(_) => Kind::String,
+            Value::Small(_) | Value::Str(_) | Value::Int(_) => Kind::String,
             Value::List(_) => Kind::List,
         }
     }
@@ -95,6 +141,7 @@ impl Entry {
     /// The string value as bytes (integers formatted), None for a list.
     pub fn string_bytes(&self) -> Option<Bytes> {
         match &self.value {
+            Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
             Value::Str(b) => Some(b.clone()),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
@@ -105,6 +152,7 @@ impl Entry {
     /// A deep copy (COPY): lists are duplicated, not shared.
     pub fn duplicate(&self) -> Entry {
         let value = match &self.value {
+            Value::Small(s) => Value::Small(*s),
             Value::Str(b) => Value::Str(b.clone()),
             Value::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
             Value::List(l) => Value::List(Arc::new(ListCell::new(l.lock().items.clone()))),
@@ -144,5 +192,33 @@ impl ListCell {
     /// Take the per-key list lock.
     pub fn lock(&self) -> MutexGuard<'_, ListState> {
         crate::sync::lock(&self.state)
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_strings_live_inline_without_growing_the_entry() {
+        assert_eq!(std::mem::size_of::<Value>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        for len in [0, 1, 16, SMALL_MAX, SMALL_MAX + 1, 1000] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            for e in [Entry::string_copied(&bytes, 0), Entry::string(Bytes::from(bytes.clone()), 0)] {
+                assert_eq!(matches!(e.value, Value::Small(_)), len <= SMALL_MAX, "len {len}");
+                assert_eq!(e.string_bytes().as_deref(), Some(&bytes[..]));
+                assert_eq!(e.duplicate().string_bytes().as_deref(), Some(&bytes[..]));
+                assert_eq!(e.kind(), Kind::String);
+            }
+        }
+    }
+
+    #[test]
+    fn integer_text_becomes_a_counter_cell_and_other_text_stays_bytes() {
+        assert!(matches!(Entry::string_copied(b"-42", 0).value, Value::Int(_)));
+        assert!(matches!(Entry::string_copied(b"042", 0).value, Value::Small(_)));
+        assert_eq!(Entry::string_copied(b"\0\r\n", 7).string_bytes().as_deref(), Some(&b"\0\r\n"[..]));
+        assert_eq!(Entry::string_copied(b"x", 7).expire_at_ms(), 7);
     }
 }

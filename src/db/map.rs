@@ -4,9 +4,8 @@
 //! call or cross an `.await`. Under `--features loom` the map is a `Mutex<HashMap>` stand-in with the
 //! same interface (flurry cannot run under loom); its linearizability is flurry's contract.
 
-use bytes::Bytes;
-
 use super::entry::Entry;
+use super::key::Key;
 
 /// Retirements per thread before the map's collector reclaims them.
 #[cfg(not(feature = "loom"))]
@@ -14,7 +13,7 @@ const RETIRE_BATCH: usize = 8;
 
 #[cfg(not(feature = "loom"))]
 pub struct KeyMap {
-    map: flurry::HashMap<Bytes, Entry>,
+    map: flurry::HashMap<Key, Entry>,
 }
 
 #[cfg(not(feature = "loom"))]
@@ -33,9 +32,9 @@ impl KeyMap {
     }
 
     /// Insert or replace.
-    pub fn insert(&self, key: Bytes, entry: Entry) {
+    pub fn insert(&self, key: &[u8], entry: Entry) {
         let guard = self.map.guard();
-        self.map.insert(key, entry, &guard);
+        self.map.insert(Key::new(key), entry, &guard);
     }
 
     /// Remove `key`, running `f` on the removed entry.
@@ -62,17 +61,17 @@ impl KeyMap {
     }
 
     /// Visit every entry (a weakly consistent traversal, as flurry's iterator).
-    pub fn for_each(&self, mut f: impl FnMut(&Bytes, &Entry)) {
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &Entry)) {
         let guard = self.map.guard();
         for (k, v) in self.map.iter(&guard) {
-            f(k, v);
+            f(k.as_bytes(), v);
         }
     }
 
     /// Visit entries until `f` returns `Some` (RANDOMKEY); the same traversal as `for_each`.
-    pub fn find_map<R>(&self, mut f: impl FnMut(&Bytes, &Entry) -> Option<R>) -> Option<R> {
+    pub fn find_map<R>(&self, mut f: impl FnMut(&[u8], &Entry) -> Option<R>) -> Option<R> {
         let guard = self.map.guard();
-        self.map.iter(&guard).find_map(|(k, v)| f(k, v))
+        self.map.iter(&guard).find_map(|(k, v)| f(k.as_bytes(), v))
     }
 }
 
@@ -80,7 +79,7 @@ impl KeyMap {
 /// depend on a random hasher, or loom's replay of an interleaving would not be deterministic.
 #[cfg(feature = "loom")]
 pub struct KeyMap {
-    map: crate::sync::Mutex<std::collections::BTreeMap<Bytes, crate::sync::Arc<Entry>>>,
+    map: crate::sync::Mutex<std::collections::BTreeMap<Key, crate::sync::Arc<Entry>>>,
 }
 
 #[cfg(feature = "loom")]
@@ -94,8 +93,8 @@ impl KeyMap {
         f(e.as_deref())
     }
 
-    pub fn insert(&self, key: Bytes, entry: Entry) {
-        crate::sync::lock(&self.map).insert(key, crate::sync::Arc::new(entry));
+    pub fn insert(&self, key: &[u8], entry: Entry) {
+        crate::sync::lock(&self.map).insert(Key::new(key), crate::sync::Arc::new(entry));
     }
 
     pub fn remove_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
@@ -119,16 +118,16 @@ impl KeyMap {
         self.len() == 0
     }
 
-    pub fn for_each(&self, mut f: impl FnMut(&Bytes, &Entry)) {
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &Entry)) {
         let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         for (k, v) in items {
-            f(&k, &v);
+            f(k.as_bytes(), &v);
         }
     }
 
-    pub fn find_map<R>(&self, mut f: impl FnMut(&Bytes, &Entry) -> Option<R>) -> Option<R> {
+    pub fn find_map<R>(&self, mut f: impl FnMut(&[u8], &Entry) -> Option<R>) -> Option<R> {
         let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        items.into_iter().find_map(|(k, v)| f(&k, &v))
+        items.into_iter().find_map(|(k, v)| f(k.as_bytes(), &v))
     }
 }
 

@@ -29,6 +29,7 @@
 pub mod blocking;
 mod entry;
 mod expire;
+mod key;
 mod map;
 mod snapshot;
 mod tx;
@@ -334,15 +335,14 @@ impl<'a> WriteLock<'a> {
 
     /// [`insert`](Self::insert) into another database.
     pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
-        // Keys usually arrive as slices of a connection's read buffer: store a copy of their own,
-        // or every stored key would keep its whole buffer chunk alive.
-        let key = Bytes::copy_from_slice(&key);
+        // The map stores its own copy of the key (see `key`): nothing keeps a connection's read
+        // buffer alive. So does the expiry index, for keys with a TTL.
         let at = entry.expire_at_ms();
         if at != 0 {
-            self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
+            self.ks.expiry.track(self.ks.physical(db), Bytes::copy_from_slice(&key), at);
         }
         let list = matches!(entry.value, Value::List(_));
-        self.ks.db(db).insert(key.clone(), entry);
+        self.ks.db(db).insert(&key, entry);
         if list {
             // A new list: wake a client blocked on it (we hold its stripe: see `blocking`).
             self.ks.blocking.signal(db, &key);

@@ -34,12 +34,13 @@ impl Keyspace {
                     return;
                 }
                 let value = match &e.value {
+                    Value::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s.as_bytes())),
                     Value::Str(b) => SnapshotValue::Str(b.clone()),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
                     Value::List(l) => SnapshotValue::List(l.lock().items.iter().cloned().collect()),
                 };
-                out.push(SnapshotEntry { db, key: k.clone(), value, expire_at_ms: e.expire_at_ms() });
+                out.push(SnapshotEntry { db, key: Bytes::copy_from_slice(k), value, expire_at_ms: e.expire_at_ms() });
             });
         }
         out

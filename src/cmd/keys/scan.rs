@@ -43,7 +43,7 @@ pub fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut out = Vec::new();
     ctx.db().for_each(|k, e| {
         if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
-            out.push(Frame::Bulk(k.clone()));
+            out.push(Frame::Bulk(Bytes::copy_from_slice(k)));
         }
     });
     Ok(Frame::Array(out))
@@ -120,10 +120,10 @@ impl ScanOpts {
 /// Every entry left out has a position >= the heap's final maximum; only when one has exactly that
 /// position (a hash tie) does a second pass collect that position's keys.
 fn select_page(
-    walk: impl Fn(&mut dyn FnMut(u64, &Bytes, &Entry)),
+    walk: impl Fn(&mut dyn FnMut(u64, &[u8], &Entry)),
     from: u64,
     count: usize,
-    wants: impl Fn(&Bytes, &Entry) -> bool,
+    wants: impl Fn(&[u8], &Entry) -> bool,
 ) -> (Option<u64>, Vec<(u64, Bytes)>) {
     let mut heap: BinaryHeap<(u64, Option<Bytes>)> = BinaryHeap::new();
     let mut min_left_out = u64::MAX;
@@ -140,7 +140,7 @@ fn select_page(
                 min_left_out = min_left_out.min(q);
             }
         }
-        heap.push((p, wants(k, e).then(|| k.clone())));
+        heap.push((p, wants(k, e).then(|| Bytes::copy_from_slice(k))));
     });
     // Nothing left out: this page finishes the scan.
     let last = if min_left_out == u64::MAX { None } else { heap.peek().map(|top| top.0) };
@@ -149,7 +149,7 @@ fn select_page(
         found.retain(|(p, _)| *p != last);
         walk(&mut |p, k, e| {
             if p == last && wants(k, e) {
-                found.push((p, k.clone()));
+                found.push((p, Bytes::copy_from_slice(k)));
             }
         });
     }
@@ -167,7 +167,7 @@ pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let count = opts.count.max(map.len() / SCAN_MAX_CALLS);
 
     let now = ctx.now_ms;
-    let walk = |f: &mut dyn FnMut(u64, &Bytes, &Entry)| map.for_each(|k, e| f(position(k), k, e));
+    let walk = |f: &mut dyn FnMut(u64, &[u8], &Entry)| map.for_each(|k, e| f(position(k), k, e));
     let (last, found) = select_page(walk, from, count, |k, e| opts.wants(k, e, now));
     // Positions are < 2^63, so `last + 2` cannot overflow.
     let next = last.map_or(0, |p| p + 2);
@@ -267,8 +267,8 @@ mod tests {
             .into_iter()
             .map(|(p, k)| (p, Bytes::from_static(k.as_bytes()), Entry::string(Bytes::from_static(b"v"), 0)))
             .collect();
-        let walk = |f: &mut dyn FnMut(u64, &Bytes, &Entry)| entries.iter().for_each(|(p, k, e)| f(*p, k, e));
-        let wants = |k: &Bytes, _: &Entry| k != "c";
+        let walk = |f: &mut dyn FnMut(u64, &[u8], &Entry)| entries.iter().for_each(|(p, k, e)| f(*p, k, e));
+        let wants = |k: &[u8], _: &Entry| k != b"c";
         let keys = |v: Vec<(u64, Bytes)>| v.into_iter().map(|(_, k)| k).collect::<Vec<_>>();
         // count 2 cuts through the ties at 7: all of 7 come back, the next page starts after it.
         let (last, page) = super::select_page(walk, 4, 2, wants);
@@ -374,7 +374,7 @@ mod tests {
         h.run(&["SET", "other", "c"]);
         h.run(&["SET", "user:gone", "d", "PX", "1"]);
         let items = std::collections::VecDeque::from([Bytes::from_static(b"x")]);
-        h.shared.ks.db(0).insert(Bytes::from_static(b"user:list"), crate::db::Entry::list(items, 0));
+        h.shared.ks.db(0).insert(b"user:list", crate::db::Entry::list(items, 0));
         h.now_ms += 1;
         let (next, keys) = scan_once(&mut h, "0", &["MATCH", "user:*", "COUNT", "1000"]);
         assert_eq!(next, "0");
