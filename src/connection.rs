@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use std::pin::Pin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::futures::Notified;
 use tokio::time::Instant;
 
 use crate::cmd::{Client, Ctx, execute};
@@ -56,8 +58,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         let _ = crate::limits::set_keepalive(&stream, keepalive);
     }
     client.authenticated = auth;
-    let mut shutdown = shared.shutdown_watch.subscribe();
-    let why = serve_loop(&shared, &mut stream, &mut client, &mut shutdown).await;
+    // Polled by the read of every batch: the connection's own `Notify`, nothing shared.
+    let closing_info = client.info.clone();
+    let closing = closing_info.closing.notified();
+    tokio::pin!(closing);
+    let why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
     match why {
         Close::Quiet => {}
         Close::Idle => verbose!("Closing idle client"),
@@ -73,30 +78,38 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     shared.clients.unregister(id);
 }
 
+/// When an idle connection next checks `timeout`: when it would expire, and at least every
+/// [`IDLE_RECHECK`] (CONFIG SET may set one meanwhile).
+fn idle_check_at(last_read: Instant, idle_timeout_s: u64) -> Instant {
+    let recheck = Instant::now() + IDLE_RECHECK;
+    if idle_timeout_s > 0 { (last_read + Duration::from_secs(idle_timeout_s)).min(recheck) } else { recheck }
+}
+
+/// The read loop. Per batch it touches nothing that other connections write: the limits are
+/// atomic mirrors, the shutdown signal is this connection's own `Notify`, and the idle timer is
+/// armed once and re-armed only when it fires (never per read).
 async fn serve_loop(
     shared: &Shared,
     stream: &mut TcpStream,
     client: &mut Client,
-    shutdown: &mut watch::Receiver<bool>,
+    mut closing: Pin<&mut Notified<'_>>,
 ) -> Close {
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut decoder = RequestDecoder::default();
     let mut writes: Vec<PendingWrite> = Vec::new();
     let mut last_read = Instant::now();
+    let idle = tokio::time::sleep_until(idle_check_at(last_read, shared.conn_limits.load().idle_timeout_s));
+    tokio::pin!(idle);
     loop {
-        if *shutdown.borrow_and_update() {
+        // SeqCst: pairs with `request_shutdown`, which sets the flag before notifying the
+        // connections it finds registered (a connection registered later sees the flag here).
+        if shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst) {
             return Close::Quiet;
         }
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
-        let idle_timeout = shared.config().timeout_s;
-        let wake = if idle_timeout > 0 {
-            (last_read + Duration::from_secs(idle_timeout)).min(Instant::now() + IDLE_RECHECK)
-        } else {
-            Instant::now() + IDLE_RECHECK
-        };
         tokio::select! {
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return Close::Quiet,
@@ -105,18 +118,18 @@ async fn serve_loop(
                     last_read = Instant::now();
                 }
             },
-            _ = shutdown.changed() => return Close::Quiet,
-            _ = tokio::time::sleep_until(wake) => {
+            _ = closing.as_mut() => return Close::Quiet,
+            _ = idle.as_mut() => {
+                let idle_timeout = shared.conn_limits.load().idle_timeout_s;
                 if idle_timeout > 0 && last_read.elapsed() >= Duration::from_secs(idle_timeout) {
                     return Close::Idle;
                 }
+                idle.as_mut().reset(idle_check_at(last_read, idle_timeout));
                 continue;
             }
         }
-        let (max_bulk, max_query, out_limit) = {
-            let cfg = shared.config();
-            (cfg.proto_max_bulk_len, cfg.client_query_buffer_limit, cfg.client_output_buffer_limit[0])
-        };
+        let limits = shared.conn_limits.load();
+        let (max_bulk, max_query, out_limit) = (limits.max_bulk, limits.max_query, limits.out_limit);
         let mut now = now_ms();
         let mut batch_seq = 0u64;
         let mut close = None;
@@ -130,11 +143,12 @@ async fn serve_loop(
                     // wait for a push or the timeout, run it again. Later commands wait (as in Redis).
                     while let Some(req) = client.block.take() {
                         batch_seq = batch_seq.max(seq);
-                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await
+                        {
                             return Close::Quiet;
                         }
                         batch_seq = 0;
-                        match wait_blocked(shared, stream, &mut rbuf, &req, shutdown, max_query).await {
+                        match wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await {
                             Wake::Woken => {}
                             Wake::TimedOut => client.block_timed_out = true,
                             Wake::Gone => return Close::Quiet,
@@ -158,7 +172,8 @@ async fn serve_loop(
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await
+                        {
                             return Close::Quiet;
                         }
                         batch_seq = 0;
@@ -176,7 +191,7 @@ async fn serve_loop(
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
-        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, shutdown).await {
+        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await {
             return Close::Quiet;
         }
         if let Some(why) = close {
@@ -202,7 +217,7 @@ async fn wait_blocked(
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
     req: &crate::cmd::BlockRequest,
-    shutdown: &mut watch::Receiver<bool>,
+    mut closing: Pin<&mut Notified<'_>>,
     max_query: usize,
 ) -> Wake {
     let wait = req.waiter.wait();
@@ -222,7 +237,7 @@ async fn wait_blocked(
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = &mut sleep => return Wake::TimedOut,
-            _ = shutdown.changed() => return Wake::Gone,
+            _ = closing.as_mut() => return Wake::Gone,
             r = stream.read_buf(rbuf) => match r {
                 Ok(0) | Err(_) => return Wake::Gone,
                 Ok(n) => {
@@ -257,7 +272,7 @@ async fn flush(
     writes: &mut Vec<PendingWrite>,
     batch_seq: u64,
     out_limit: (u64, u64, u64),
-    shutdown: &watch::Receiver<bool>,
+    closing: Pin<&mut Notified<'_>>,
 ) -> bool {
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
@@ -278,9 +293,11 @@ async fn flush(
     let soft_deadline = async move {
         if over_soft { tokio::time::sleep(Duration::from_secs(secs)).await } else { std::future::pending().await }
     };
-    let mut down = shutdown.clone();
+    let shutting_down = shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst);
     let shutdown_grace = async move {
-        let _ = down.wait_for(|v| *v).await;
+        if !shutting_down {
+            closing.await;
+        }
         tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await
     };
     let len = wbuf.len();

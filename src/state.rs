@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use crossbeam::utils::CachePadded;
 
 use crate::config::Config;
 use crate::db::{DEFAULT_STRIPES, Keyspace};
@@ -34,12 +35,75 @@ pub struct Shared {
     pub used_memory: AtomicU64,
     /// `maxmemory`, mirrored from the configuration so that commands check it without a lock.
     pub maxmemory: AtomicU64,
+    /// The limits every connection checks on every read, mirrored likewise.
+    pub conn_limits: ConnLimitMirror,
+}
+
+/// The settings a connection checks on every read batch: plain values for its loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// `timeout` in seconds (0 = none).
+    pub idle_timeout_s: u64,
+    pub max_bulk: usize,
+    pub max_query: usize,
+    /// `client-output-buffer-limit normal`: hard bytes, soft bytes, soft seconds.
+    pub out_limit: (u64, u64, u64),
+}
+
+impl ConnLimits {
+    pub fn of(cfg: &Config) -> ConnLimits {
+        ConnLimits {
+            idle_timeout_s: cfg.timeout_s,
+            max_bulk: cfg.proto_max_bulk_len,
+            max_query: cfg.client_query_buffer_limit,
+            out_limit: cfg.client_output_buffer_limit[0],
+        }
+    }
+}
+
+/// [`ConnLimits`] in atomics, so that connections read them without touching the configuration's
+/// lock (a shared read lock is an atomic read-modify-write every core would fight over). Relaxed:
+/// a connection that sees a CONFIG SET one batch late is fine.
+#[derive(Default)]
+pub struct ConnLimitMirror {
+    idle_timeout_s: AtomicU64,
+    max_bulk: AtomicUsize,
+    max_query: AtomicUsize,
+    out_hard: AtomicU64,
+    out_soft: AtomicU64,
+    out_secs: AtomicU64,
+}
+
+impl ConnLimitMirror {
+    pub fn store(&self, l: ConnLimits) {
+        self.idle_timeout_s.store(l.idle_timeout_s, Ordering::Relaxed);
+        self.max_bulk.store(l.max_bulk, Ordering::Relaxed);
+        self.max_query.store(l.max_query, Ordering::Relaxed);
+        self.out_hard.store(l.out_limit.0, Ordering::Relaxed);
+        self.out_soft.store(l.out_limit.1, Ordering::Relaxed);
+        self.out_secs.store(l.out_limit.2, Ordering::Relaxed);
+    }
+
+    pub fn load(&self) -> ConnLimits {
+        ConnLimits {
+            idle_timeout_s: self.idle_timeout_s.load(Ordering::Relaxed),
+            max_bulk: self.max_bulk.load(Ordering::Relaxed),
+            max_query: self.max_query.load(Ordering::Relaxed),
+            out_limit: (
+                self.out_hard.load(Ordering::Relaxed),
+                self.out_soft.load(Ordering::Relaxed),
+                self.out_secs.load(Ordering::Relaxed),
+            ),
+        }
+    }
 }
 
 impl Shared {
     pub fn new(config: Config) -> Arc<Shared> {
         let ks = Keyspace::new(config.databases, DEFAULT_STRIPES);
         let maxmemory = AtomicU64::new(config.maxmemory);
+        let conn_limits = ConnLimitMirror::default();
+        conn_limits.store(ConnLimits::of(&config));
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -52,6 +116,7 @@ impl Shared {
             shutdown_watch: tokio::sync::watch::Sender::new(false),
             used_memory: AtomicU64::new(0),
             maxmemory,
+            conn_limits,
         })
     }
 
@@ -64,12 +129,17 @@ impl Shared {
     /// startup and each CONFIG SET).
     pub fn sync_config_mirrors(&self, cfg: &Config) {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        self.conn_limits.store(ConnLimits::of(cfg));
     }
 
     /// Ask the server to shut down (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
         self.shutdown_requested.store(true, Ordering::SeqCst);
         self.shutdown_watch.send_replace(true);
+        // After the flag: a connection registered after this walk sees the flag (see `connection`).
+        for c in self.clients.all() {
+            c.closing.notify_one();
+        }
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }
@@ -79,16 +149,48 @@ pub fn unix_secs() -> u64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+const COUNTER_SHARDS: usize = 8;
+
+/// A statistics counter that every core bumps on every command: one cache-padded atomic per
+/// thread group, summed when read (INFO), so that two cores never fight over one cache line.
+/// Relaxed: counters order nothing.
+#[derive(Default)]
+pub struct Counter {
+    shards: [CachePadded<AtomicU64>; COUNTER_SHARDS],
+}
+
+impl Counter {
+    pub fn add(&self, n: u64) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS;
+        }
+        let i = SHARD.with(|s| *s);
+        self.shards[i].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn load(&self, _: Ordering) -> u64 {
+        self.shards.iter().fold(0u64, |sum, s| sum.wrapping_add(s.load(Ordering::Relaxed)))
+    }
+
+    /// Set the total (CONFIG RESETSTAT stores 0).
+    pub fn store(&self, v: u64, _: Ordering) {
+        for (i, s) in self.shards.iter().enumerate() {
+            s.store(if i == 0 { v } else { 0 }, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Counters reported by INFO stats. Relaxed: they order nothing.
 #[derive(Default)]
 pub struct Stats {
-    pub commands_processed: AtomicU64,
-    pub connections_received: AtomicU64,
-    pub rejected_connections: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
+    pub commands_processed: Counter,
+    pub connections_received: Counter,
+    pub rejected_connections: Counter,
+    pub keyspace_hits: Counter,
+    pub keyspace_misses: Counter,
+    pub net_input_bytes: Counter,
+    pub net_output_bytes: Counter,
     /// `Keyspace::expired_keys()` at the last CONFIG RESETSTAT (INFO reports the difference).
     pub expired_keys_base: AtomicU64,
     /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats.
@@ -96,8 +198,8 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub fn add(counter: &Counter, n: u64) {
+        counter.add(n);
     }
 
     /// Count one error reply under its code word (the text up to the first space).
@@ -141,8 +243,9 @@ pub struct ClientInfo {
     pub fd: AtomicI64,
     pub query_buf: AtomicUsize,
     pub resp: AtomicUsize,
-    /// Set by CLIENT KILL (later) or shutdown: the task closes the connection.
-    pub kill: AtomicBool,
+    /// Notified when the server shuts down: the task finishes its batch and closes (one `Notify`
+    /// per connection: nothing shared that every connection's loop would poll).
+    pub closing: tokio::sync::Notify,
 }
 
 /// The connected clients, by id.
@@ -169,7 +272,7 @@ impl ClientRegistry {
             fd: AtomicI64::new(-1),
             query_buf: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
-            kill: AtomicBool::new(false),
+            closing: tokio::sync::Notify::new(),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info
