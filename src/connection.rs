@@ -58,6 +58,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     client.authenticated = auth;
     let mut shutdown = shared.shutdown_watch.subscribe();
     let why = serve_loop(&shared, &mut stream, &mut client, &mut shutdown).await;
+    if let Some(reg) = client.blocked.take() {
+        shared.ks.pass_on(reg);
+    }
     match why {
         Close::Quiet => {}
         Close::Idle => verbose!("Closing idle client"),
@@ -221,7 +224,14 @@ async fn wait_blocked(
         }
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
-            _ = &mut sleep => return Wake::TimedOut,
+            _ = &mut sleep => {
+                // A pusher may have claimed it at this very moment: then its elements are coming.
+                if req.waiter.cancel() {
+                    return Wake::TimedOut;
+                }
+                wait.await;
+                return Wake::Woken;
+            }
             _ = shutdown.changed() => return Wake::Gone,
             r = stream.read_buf(rbuf) => match r {
                 Ok(0) | Err(_) => return Wake::Gone,

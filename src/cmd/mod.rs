@@ -54,7 +54,8 @@ pub struct Client {
 }
 
 /// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
-/// forever), then run the same command again.
+/// forever; when it passes, [`Waiter::cancel`](crate::db::blocking::Waiter::cancel) decides), then
+/// run the same command again.
 pub struct BlockRequest {
     pub waiter: Arc<crate::db::blocking::Waiter>,
     pub deadline: Option<std::time::Instant>,
