@@ -83,7 +83,10 @@ impl Keyspace {
             e.store(e.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         fence(Ordering::Release);
-        HELD.with(|h| *h.borrow_mut() = Some(Held { ks: addr(self), stripes: stripes.clone(), records: Vec::new(), serve: Vec::new() }));
+        HELD.with(|h| {
+            *h.borrow_mut() =
+                Some(Held { ks: addr(self), stripes: stripes.clone(), records: Vec::new(), serve: Vec::new() })
+        });
         TxHold { ks: self, stripes, _guards: guards }
     }
 
@@ -228,9 +231,7 @@ impl TxHold<'_> {
     /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`. Then serve the
     /// clients blocked on lists it filled, still under the stripes (their pops follow the block).
     pub fn finish(self, last_seq: &Cell<u64>) {
-        let (records, serve) = HELD
-            .with(|h| h.borrow_mut().take().map(|h| (h.records, h.serve)))
-            .unwrap_or_default();
+        let (records, serve) = HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.serve))).unwrap_or_default();
         if !records.is_empty()
             && !self.ks.is_loading()
             && let Some(aof) = self.ks.aof()

@@ -94,6 +94,11 @@ fn block_on(
     let shared = ctx.shared;
     let db = ctx.client.db;
     if let Some(reg) = ctx.client.blocked.as_ref() {
+        if ctx.client.block_timed_out && fault::on(Fault::TimeoutDropsHandedOver) {
+            // Broken: a timed-out client replies without looking at what was handed over.
+            ctx.client.blocked = None;
+            return Ok(Frame::NullArray);
+        }
         if let Some(s) = reg.take_served() {
             ctx.client.blocked = None;
             // The reply waits for the pop's record like any write's (appendfsync always).
@@ -186,9 +191,15 @@ pub fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn bmove_generic(ctx: &mut Ctx, argv: &[Bytes], from: End, to: End, timeout: Option<Duration>) -> Result<Frame> {
     let (src, dst) = (&argv[1], &argv[2]);
     // Never served by a pusher (see `db::blocking`): woken, it runs again.
-    block_on(ctx, std::slice::from_ref(src), timeout, Want::Rerun, Frame::Null, |_| Frame::Null, |ctx, _| {
-        lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f)))
-    })
+    block_on(
+        ctx,
+        std::slice::from_ref(src),
+        timeout,
+        Want::Rerun,
+        Frame::Null,
+        |_| Frame::Null,
+        |ctx, _| lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f))),
+    )
 }
 
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`
@@ -247,7 +258,9 @@ pub fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (keys, end, count) = parse_mpop(&argv[2..])?;
     let want = Want::Pop { left: end == End::Left, count };
     let served = |s: Served| Frame::Array(vec![Frame::Bulk(s.key), Frame::bulk_array(s.items)]);
-    block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| mpop_attempt(ctx, keys, end, count, rerun))
+    block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| {
+        mpop_attempt(ctx, keys, end, count, rerun)
+    })
 }
 
 #[cfg(all(test, not(feature = "loom")))]
