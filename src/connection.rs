@@ -137,7 +137,10 @@ async fn serve_loop(
                             return Close::Quiet;
                         }
                         batch_seq = 0;
-                        match wait_blocked(shared, stream, &mut rbuf, &req, shutdown, max_query).await {
+                        client.info.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let wake = wait_blocked(shared, stream, &mut rbuf, &req, shutdown, max_query).await;
+                        client.info.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
+                        match wake {
                             Wake::Woken => {}
                             Wake::TimedOut => client.block_timed_out = true,
                             Wake::Gone => return Close::Quiet,

@@ -143,6 +143,8 @@ pub struct ClientInfo {
     pub resp: AtomicUsize,
     /// Set by CLIENT KILL (later) or shutdown: the task closes the connection.
     pub kill: AtomicBool,
+    /// Set while the client waits in a blocking command (CLIENT LIST `flags=b`).
+    pub blocked: AtomicBool,
 }
 
 /// The connected clients, by id.
@@ -170,6 +172,7 @@ impl ClientRegistry {
             query_buf: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             kill: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

@@ -223,6 +223,8 @@ type Queues = HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>;
 pub struct Blocking {
     /// Registrations alive: the pushers' one-load check, and INFO's `blocked_clients`.
     waiting: AtomicUsize,
+    /// Registrations with a deadline (INFO `clients_in_timeout_table`).
+    timed: AtomicUsize,
     queues: Mutex<Queues>,
 }
 
@@ -247,6 +249,11 @@ impl Blocking {
     /// Clients blocked now (INFO `blocked_clients`).
     pub fn blocked_clients(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Blocked clients with a timeout (INFO `clients_in_timeout_table`).
+    pub fn with_timeout(&self) -> usize {
+        self.timed.load(Ordering::Relaxed)
     }
 
     /// Block (or block again) `reg` on its keys. The caller holds every key's stripe exclusively
@@ -344,6 +351,10 @@ impl Registration {
     ) -> Registration {
         // SeqCst: see `anyone_waiting`.
         blocking.waiting.fetch_add(1, Ordering::SeqCst);
+        if deadline.is_some() {
+            // Relaxed: a statistic.
+            blocking.timed.fetch_add(1, Ordering::Relaxed);
+        }
         Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::new(want)) }
     }
 
@@ -377,6 +388,9 @@ impl Drop for Registration {
             }
         }
         self.blocking.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.deadline.is_some() {
+            self.blocking.timed.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
