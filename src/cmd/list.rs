@@ -126,8 +126,12 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
                 end.push(&mut items, v);
             }
             let n = items.len();
-            create(w, key, items);
             w.log(&record(argv));
+            // Blocked clients take their elements before the list is visible (see `db::blocking`).
+            w.serve_waiters(key, &mut items);
+            if !items.is_empty() {
+                create(w, key, items);
+            }
             Ok(Frame::Integer(n as i64))
         },
     )

@@ -97,7 +97,8 @@ struct Slot {
 enum Claim {
     /// Ours to serve (or wake).
     Got,
-    /// A woken mover: it stays queued (it takes the key's next element when it re-runs).
+    /// A woken mover: it stays queued, and serving stops there (it takes the key's next element
+    /// when it re-runs, or passes the wake-up on when it goes away).
     Keep,
     /// Served from elsewhere, claimed by another pusher, or gone: out of this queue.
     Drop,
@@ -271,20 +272,27 @@ impl Blocking {
         }
     }
 
-    /// The first waiter of `(db, key)` that a pusher can claim, taken out of that queue.
+    /// The first waiter of `(db, key)`, claimed and taken out of that queue; None when there is none
+    /// or a woken mover comes first.
     fn next_waiter(&self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
         let mut queues = self.queues();
         let id = (db, Bytes::copy_from_slice(key));
         let q = queues.get_mut(&id)?;
         let mut found = None;
-        let mut i = if fault::on(Fault::HandOffToNewestWaiter) { q.len().saturating_sub(1) } else { 0 };
+        let i = if fault::on(Fault::HandOffToNewestWaiter) { q.len().saturating_sub(1) } else { 0 };
         while i < q.len() {
             match q[i].claim() {
+                // A woken mover keeps its place until it re-runs (see `Claim::Keep`).
+                Claim::Got if q[i].want == Want::Rerun => {
+                    found = Some(q[i].clone());
+                    break;
+                }
                 Claim::Got => {
                     found = q.remove(i);
                     break;
                 }
-                Claim::Keep => i += 1,
+                // Nobody passes a woken mover: the key's next element is its own.
+                Claim::Keep => break,
                 Claim::Drop => {
                     q.remove(i);
                 }
@@ -413,14 +421,16 @@ impl Keyspace {
 }
 
 impl WriteLock<'_> {
-    /// Serve the blocked clients of the list `st` at `key` (this write's db) now, under its lock
-    /// and this write's stripe; inside EXEC, once the transaction is logged.
-    pub fn serve_waiters(&self, key: &[u8], st: &mut super::ListState) {
+    /// Serve the blocked clients of `key` (this write's db) from `items` now: the items of its list,
+    /// under the list's lock and this write's stripe, or those of a list about to be created, under
+    /// the exclusive stripe (so that no reader sees what the clients take). Inside EXEC: once the
+    /// transaction is logged.
+    pub fn serve_waiters(&self, key: &[u8], items: &mut VecDeque<Bytes>) {
         let blocking = &self.ks.blocking;
         if !blocking.anyone_waiting() || self.ks.defer_serve(self.db, key) {
             return;
         }
-        blocking.serve(self.db, key, &mut st.items, |argv| self.log_in(self.db, argv));
+        blocking.serve(self.db, key, items, |argv| self.log_in(self.db, argv));
     }
 
     /// `key` (this write's db, whose stripe this lock holds exclusively) may hold a list now: serve

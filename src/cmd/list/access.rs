@@ -66,7 +66,7 @@ pub(super) fn bury_if_empty(st: &mut ListState, w: &WriteLock, key: &[u8]) {
 /// the clients blocked on it (one atomic load when nobody is blocked; see `db::blocking`).
 pub(super) fn serve_blocked(st: &mut ListState, w: &WriteLock, key: &[u8]) {
     if !st.items.is_empty() {
-        w.serve_waiters(key, st);
+        w.serve_waiters(key, &mut st.items);
     }
 }
 
