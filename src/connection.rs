@@ -63,6 +63,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
     let why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    if let Some(reg) = client.blocked.take() {
+        shared.ks.pass_on(reg);
+    }
     match why {
         Close::Quiet => {}
         Close::Idle => verbose!("Closing idle client"),
@@ -148,7 +151,10 @@ async fn serve_loop(
                             return Close::Quiet;
                         }
                         batch_seq = 0;
-                        match wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await {
+                        client.info.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
+                        let wake = wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await;
+                        client.info.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
+                        match wake {
                             Wake::Woken => {}
                             Wake::TimedOut => client.block_timed_out = true,
                             Wake::Gone => return Close::Quiet,
@@ -236,7 +242,14 @@ async fn wait_blocked(
         }
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
-            _ = &mut sleep => return Wake::TimedOut,
+            _ = &mut sleep => {
+                // A pusher may have claimed it at this very moment: then its elements are coming.
+                if req.waiter.cancel() {
+                    return Wake::TimedOut;
+                }
+                wait.await;
+                return Wake::Woken;
+            }
             _ = closing.as_mut() => return Wake::Gone,
             r = stream.read_buf(rbuf) => match r {
                 Ok(0) | Err(_) => return Wake::Gone,

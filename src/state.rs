@@ -246,6 +246,8 @@ pub struct ClientInfo {
     /// Notified when the server shuts down: the task finishes its batch and closes (one `Notify`
     /// per connection: nothing shared that every connection's loop would poll).
     pub closing: tokio::sync::Notify,
+    /// Set while the client waits in a blocking command (CLIENT LIST `flags=b`).
+    pub blocked: AtomicBool,
 }
 
 /// The connected clients, by id.
@@ -273,6 +275,7 @@ impl ClientRegistry {
             query_buf: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             closing: tokio::sync::Notify::new(),
+            blocked: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

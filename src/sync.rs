@@ -69,6 +69,17 @@ pub mod fault {
         ReadSkipEpochRecheck,
         /// EXEC checks its watched keys before taking the stripes instead of while holding them.
         WatchCheckBeforeHold,
+        /// A blocking pop releases its keys' stripes after its last check and registers after
+        /// (lost wake-up: a push in between finds nobody to serve).
+        BlockRegisterWithoutStripe,
+        /// A blocked client whose timer fires ignores a pusher's hand-off in progress and replies
+        /// as timed out (the handed-over element is lost).
+        TimeoutDropsHandedOver,
+        /// A pusher claims a blocked client by a load and a store instead of a compare-and-swap
+        /// (the client's timer can win in between: the element goes to a client that gave up).
+        ClaimWithoutCas,
+        /// A pusher hands the element to the newest blocked client instead of the oldest.
+        HandOffToNewestWaiter,
     }
 
     #[cfg(feature = "loom")]

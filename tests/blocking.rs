@@ -298,3 +298,124 @@ fn blocked_pops_survive_kill9_as_their_non_blocking_records() {
         .collect::<String>();
     assert!(!aof.contains("blpop") && !aof.contains("blmove") && !aof.contains("blmpop"));
 }
+
+/// As in Redis, blocked clients are served before the next command runs: three clients blocked on
+/// one key get the elements of three pushes from three connections in blocking order, and a
+/// non-blocking LPOP sent right after each push finds nothing (Redis 7.0.15 gives exactly these
+/// replies).
+#[test]
+fn blocked_clients_are_served_before_the_next_command_as_in_redis() {
+    let srv = Server::start(&[]);
+    let mut thief = srv.raw();
+    let mut waiters: Vec<Raw> = (0..3).map(|_| srv.raw()).collect();
+    let mut pushers: Vec<Raw> = (0..3).map(|_| srv.raw()).collect();
+    for (i, w) in waiters.iter_mut().enumerate() {
+        send(w, &["BLPOP", "q", "0"]);
+        wait_blocked(&mut thief, i + 1);
+    }
+    for (i, p) in pushers.iter_mut().enumerate() {
+        assert_eq!(s(p.cmds(&["RPUSH", "q", &format!("e{i}")])), ":1\r\n");
+        assert_eq!(s(thief.cmds(&["LPOP", "q"])), "$-1\r\n", "the LPOP took e{i} from a blocked client");
+    }
+    for (i, w) in waiters.iter_mut().enumerate() {
+        assert_eq!(s(w.reply()), pair("q", &format!("e{i}")));
+    }
+    // Pushes pipelined back to back on one connection, then an LPOP: the same.
+    for (i, w) in waiters.iter_mut().enumerate() {
+        send(w, &["BLPOP", "q", "0"]);
+        wait_blocked(&mut thief, i + 1);
+    }
+    let mut pipeline = Vec::new();
+    for args in [&["RPUSH", "q", "a"][..], &["RPUSH", "q", "b", "c"], &["LPOP", "q"], &["LLEN", "q"]] {
+        pipeline.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            pipeline.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    pushers[0].send(&pipeline);
+    let replies: Vec<String> = (0..4).map(|_| s(pushers[0].reply())).collect();
+    assert_eq!(replies, [":1\r\n", ":2\r\n", "$-1\r\n", ":0\r\n"]);
+    for (w, e) in waiters.iter_mut().zip(["a", "b", "c"]) {
+        assert_eq!(s(w.reply()), pair("q", e));
+    }
+}
+
+/// Pushes from several connections at once: every blocked client gets exactly one element and
+/// none is left in the list or given twice.
+#[test]
+fn concurrent_pushes_serve_every_blocked_client_exactly_once() {
+    const N: usize = 8;
+    let srv = Server::start(&[]);
+    let mut admin = srv.raw();
+    let mut waiters: Vec<Raw> = (0..N).map(|_| srv.raw()).collect();
+    for (i, w) in waiters.iter_mut().enumerate() {
+        send(w, &["BRPOP", "q", "0"]);
+        wait_blocked(&mut admin, i + 1);
+    }
+    let pushers: Vec<_> = (0..N)
+        .map(|i| {
+            let mut p = srv.raw();
+            std::thread::spawn(move || p.cmds(&["LPUSH", "q", &format!("e{i}")]))
+        })
+        .collect();
+    pushers.into_iter().for_each(|p| drop(p.join().unwrap()));
+    let got: HashSet<String> = waiters.iter_mut().map(|w| s(w.reply())).collect();
+    let want: HashSet<String> = (0..N).map(|i| pair("q", &format!("e{i}"))).collect();
+    assert_eq!(got, want);
+    assert_eq!(s(admin.cmds(&["EXISTS", "q"])), ":0\r\n");
+}
+
+/// A push inside MULTI serves blocked clients once EXEC has run (the element never shows up in the
+/// transaction's replies as taken).
+#[test]
+fn a_push_inside_exec_serves_the_blocked_client_after_the_transaction() {
+    let srv = Server::start(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    send(&mut a, &["BLPOP", "q", "0"]);
+    wait_blocked(&mut b, 1);
+    b.cmds(&["MULTI"]);
+    b.cmds(&["RPUSH", "q", "x", "y"]);
+    b.cmds(&["LLEN", "q"]);
+    assert_eq!(s(b.cmds(&["EXEC"])), "*2\r\n:2\r\n:2\r\n");
+    assert_eq!(s(a.reply()), pair("q", "x"));
+    assert_eq!(s(b.cmds(&["LRANGE", "q", "0", "-1"])), "*1\r\n$1\r\ny\r\n");
+}
+
+/// INFO's `blocked_clients` and `clients_in_timeout_table`, CLIENT LIST's `flags=b`, as in Redis.
+#[test]
+fn blocked_clients_show_in_info_and_client_list() {
+    let srv = Server::start(&[]);
+    let (mut a, mut b, mut c) = (srv.raw(), srv.raw(), srv.raw());
+    let info = |c: &mut Raw| s(c.cmds(&["INFO", "clients"]));
+    assert!(info(&mut c).contains("blocked_clients:0\r\n"));
+    send(&mut a, &["BLPOP", "x", "0"]);
+    send(&mut b, &["BLMOVE", "y", "z", "LEFT", "LEFT", "100"]);
+    wait_blocked(&mut c, 2);
+    let text = info(&mut c);
+    assert!(text.contains("blocked_clients:2\r\n") && text.contains("clients_in_timeout_table:1\r\n"), "{text}");
+    let list = s(c.cmds(&["CLIENT", "LIST"]));
+    assert_eq!(list.matches(" flags=b ").count(), 2, "{list}");
+    assert_eq!(list.matches(" flags=N ").count(), 1, "{list}");
+    c.cmds(&["RPUSH", "x", "1"]);
+    c.cmds(&["RPUSH", "y", "1"]);
+    assert_eq!(s(a.reply()), pair("x", "1"));
+    assert_eq!(s(b.reply()), "$1\r\n1\r\n");
+    assert!(info(&mut c).contains("blocked_clients:0\r\n"));
+    assert!(!s(c.cmds(&["CLIENT", "LIST"])).contains("flags=b"));
+}
+
+/// A client whose BLMOVE was woken but who disconnects before it ran again passes the element on.
+#[test]
+fn a_woken_mover_that_cannot_take_its_element_passes_it_on() {
+    let srv = Server::start(&[]);
+    let (mut mover, mut popper, mut c) = (srv.raw(), srv.raw(), srv.raw());
+    c.cmds(&["SET", "dst", "string"]);
+    send(&mut mover, &["BLMOVE", "src", "dst", "LEFT", "LEFT", "0"]);
+    wait_blocked(&mut c, 1);
+    send(&mut popper, &["BLPOP", "src", "0"]);
+    wait_blocked(&mut c, 2);
+    c.cmds(&["RPUSH", "src", "job"]);
+    // The mover's re-run fails (dst holds a string): the element goes to the next client.
+    assert_eq!(s(mover.reply()), "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    assert_eq!(s(popper.reply()), pair("src", "job"));
+}

@@ -322,3 +322,23 @@ fn a_torn_last_multi_block_is_dropped_and_later_writes_load() {
         assert_eq!(s.raw().cmds(&["MGET", "a", "z", "c"]), b"*3\r\n$1\r\n1\r\n$-1\r\n$1\r\n3\r\n");
     }
 }
+
+/// Above maxmemory Redis 7.0 refuses every command queued in MULTI (not only those that may grow
+/// memory), and EXEC then aborts the transaction.
+#[test]
+fn queueing_above_maxmemory_is_refused_and_exec_aborts() {
+    let srv = Server::start(&[]);
+    let mut r = srv.raw();
+    assert_eq!(r.cmds(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["CONFIG", "SET", "maxmemory", "1"]), b"+QUEUED\r\n");
+    assert_eq!(r.cmds(&["EXEC"]), b"*1\r\n+OK\r\n");
+    let oom = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+    assert_eq!(r.cmds(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["SET", "k", "v"]), oom);
+    assert_eq!(r.cmds(&["GET", "k"]), oom);
+    assert_eq!(r.cmds(&["EXEC"]), b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+    assert_eq!(r.cmds(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["RESET"]), b"+RESET\r\n");
+    assert_eq!(r.cmds(&["CONFIG", "SET", "maxmemory", "0"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["GET", "k"]), b"$-1\r\n");
+}

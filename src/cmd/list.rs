@@ -126,8 +126,12 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
                 end.push(&mut items, v);
             }
             let n = items.len();
-            create(w, key, items);
             w.log(&record(argv));
+            // Blocked clients take their elements before the list is visible (see `db::blocking`).
+            w.serve_waiters(key, &mut items);
+            if !items.is_empty() {
+                create(w, key, items);
+            }
             Ok(Frame::Integer(n as i64))
         },
     )
@@ -430,13 +434,13 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
         None => create(&w, dst, VecDeque::from([v.clone()])),
     }
-    // The destination holds an element now, and the source may still: wake clients blocked on them.
-    let blocking = w.keyspace().blocking();
-    blocking.signal(w.db_index(), dst);
-    if !src_st.items.is_empty() && src != dst {
-        blocking.signal(w.db_index(), src);
-    }
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
+    // The destination holds an element now, and the source may still: serve the clients blocked on
+    // them once the lists' locks are released (still under both stripes, after the LMOVE record).
+    w.serve_after(dst);
+    if !src_st.items.is_empty() && src != dst {
+        w.serve_after(src);
+    }
     bury_if_empty(&mut src_st, &w, src);
     Ok(Frame::Bulk(v))
 }

@@ -54,7 +54,8 @@ pub struct Client {
 }
 
 /// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
-/// forever), then run the same command again.
+/// forever; when it passes, [`Waiter::cancel`](crate::db::blocking::Waiter::cancel) decides), then
+/// run the same command again.
 pub struct BlockRequest {
     pub waiter: Arc<crate::db::blocking::Waiter>,
     pub deadline: Option<std::time::Instant>,
@@ -199,7 +200,10 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if ctx.client.tx.in_multi() && spec.has_flag("no_multi") {
         return Err(Error::err("Command not allowed inside a transaction"));
     }
-    if ctx.now_ms != 0 && over_maxmemory(ctx.shared) && spec.has_flag("denyoom") {
+    // As in Redis, a transaction being queued may not grow either: inside MULTI every command but
+    // EXEC, DISCARD, QUIT and RESET is refused above maxmemory.
+    let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    if ctx.now_ms != 0 && (spec.has_flag("denyoom") || queueing) && over_maxmemory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {

@@ -103,6 +103,20 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::ok())
 }
 
+/// `RESET`: the connection's state as a new connection's (`clearClientConnectionState`): any
+/// transaction discarded and every key unwatched, RESP2, database 0, no name, and, when a password
+/// is configured, not authenticated any more. Replies `+RESET`.
+pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    ctx.client.tx = super::tx::TxState::default();
+    ctx.client.db = 0;
+    ctx.client.info.db.store(0, Ordering::Relaxed);
+    ctx.client.resp = 2;
+    ctx.client.info.resp.store(2, Ordering::Relaxed);
+    *ctx.client.info.name.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    ctx.client.authenticated = !super::auth_required(ctx.shared);
+    Ok(Frame::simple("RESET"))
+}
+
 /// `SELECT index`: switch this connection to database `index`.
 pub fn select(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let id = arg_i64(&argv[1])?;
@@ -305,6 +319,36 @@ mod tests {
         let mut h = Harness::new();
         assert_eq!(h.run(&["ECHO", "x y"]), bulk("x y"));
         assert_eq!(h.run(&["ECHO"]), err("ERR wrong number of arguments for 'echo' command"));
+    }
+
+    #[test]
+    fn reset_gives_back_a_new_connections_state() {
+        let mut h = Harness::new();
+        h.run(&["CLIENT", "SETNAME", "me"]);
+        h.run(&["SELECT", "3"]);
+        h.run(&["HELLO", "3"]);
+        h.run(&["WATCH", "k"]);
+        h.run(&["MULTI"]);
+        assert_eq!(h.run(&["RESET"]), Frame::simple("RESET"));
+        assert_eq!((h.client.db, h.client.resp, h.client.tx.in_multi()), (0, 2, false));
+        assert_eq!(h.run(&["CLIENT", "GETNAME"]), Frame::Null);
+        assert_eq!(h.run(&["EXEC"]), err("ERR EXEC without MULTI"));
+        assert_eq!(h.run(&["RESET", "x"]), err("ERR wrong number of arguments for 'reset' command"));
+        // Inside MULTI it is not queued: it discards the transaction.
+        h.run(&["MULTI"]);
+        assert_eq!(h.run(&["RESET"]), Frame::simple("RESET"));
+        assert_eq!(h.run(&["EXEC"]), err("ERR EXEC without MULTI"));
+    }
+
+    #[test]
+    fn reset_requires_auth_again_when_a_password_is_set() {
+        let mut h = Harness::new();
+        h.run(&["CONFIG", "SET", "requirepass", "pw"]);
+        assert_eq!(h.run(&["AUTH", "pw"]), ok());
+        assert_eq!(h.run(&["RESET"]), Frame::simple("RESET"));
+        assert_eq!(h.run(&["PING"]), err("NOAUTH Authentication required."));
+        assert_eq!(h.run(&["AUTH", "pw"]), ok());
+        assert_eq!(h.run(&["PING"]), Frame::simple("PONG"));
     }
 
     #[test]

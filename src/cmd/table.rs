@@ -230,6 +230,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@fast", "@connection"],
         server::hello
     ),
+    row!(
+        "reset",
+        1,
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        (0, 0, 0),
+        ["@fast", "@connection"],
+        server::reset
+    ),
     row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),

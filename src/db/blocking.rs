@@ -1,52 +1,219 @@
 //! Clients blocked on list keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP). Mirrors Redis's
-//! `blocked.c`, without its single thread: the ordering protocol below replaces it.
+//! `blocked.c` (`serveClientsBlockedOnKey`), without its single thread: the protocol below
+//! replaces it. Everything here is built on the `sync` facade, so the loom models
+//! (`loom-tests/blocking.rs`) run this very code; the connection's tokio side only awaits
+//! [`Waiter::wait`] next to its timer and calls [`Waiter::cancel`] when the timer fires.
 //!
-//! # No lost wake-ups
+//! # No lost wake-up
 //!
 //! A blocking command that found nothing takes its keys' stripes **exclusively**, checks the keys
-//! again and registers its [`Waiter`] on every key while still holding them. A pusher holds the
-//! key's stripe (shared or exclusive) while it pushes and signals the key after its push, still
-//! under the stripe. So either the push comes first (the check under the lock sees the element and
-//! the command pops it) or the registration comes first (the pusher sees the waiter). The push path
-//! costs one atomic load while nobody is blocked ([`Blocking::signal`]).
+//! again and registers its [`Waiter`] on every key while still holding them. Whatever makes a key
+//! hold elements (a push, LMOVE's destination, RENAME, SWAPDB ...) holds the key's stripe (shared
+//! or exclusive) and serves the key's waiters before releasing it. So either the push comes first
+//! (the check under the lock sees the element and the command pops it itself) or the registration
+//! comes first (the pusher finds the waiter). A write pays one atomic load while nobody is blocked.
 //!
-//! # Who is served
+//! # Who is served: a direct hand-off
 //!
-//! A signal on `(db, key)` wakes the **first not yet signalled** waiter of that key and takes it
-//! out of that key's queue (it keeps its place in the queues of its other keys). The woken client
-//! re-runs its command; when it finds nothing (another client took the element first, e.g. a
-//! non-blocking LPOP) it registers again at the **front** of the queues it was taken out of. A pop
-//! that leaves elements in a list signals that key again, so a push of several elements wakes the
-//! waiters one after the other, in blocking order. A signalled client that goes away (timeout,
-//! disconnect) or is served from another key passes the signal on to its keys.
+//! The writer that filled the key, still holding the key's stripe and the list's lock right after
+//! its own record, pops for the key's waiters in blocking order (first blocked, first served), logs
+//! each pop as the non-blocking `LPOP|RPOP key n` (so the ordering invariant of `db` holds and the
+//! AOF never holds a blocking command), and hands the elements to the waiter through its slot. A
+//! waiter is claimed by a compare-and-swap on its state (`WAITING -> CLAIMED`); a waiter whose
+//! timer fires at the same moment tries `WAITING -> GONE`. Exactly one wins: either the pusher pops
+//! for it and it replies with the elements, or it replies with a timeout and the pusher, having lost
+//! the race, leaves the elements for the next waiter (or in the list). Nothing is popped for a
+//! waiter before it is claimed, so an element is never lost or delivered twice.
 //!
-//! The guarantee: among clients blocked on the same key, wake-ups are handed out in blocking order
-//! (the first to block is woken first and, when it finds nothing, stays first), and the elements
-//! of one push go to them in that order. Two pushes from different connections in quick succession
-//! may wake two clients at once, which then race for the elements. A woken client also
-//! competes with non-blocking commands and with clients woken through another key, so unlike
-//! Redis (which serves blocked clients before running the next command) an element may go to a
-//! non-blocking pop that arrives between the push and the woken client's re-run.
+//! As in Redis, a push is thus served to blocked clients before any later command sees the list: a
+//! non-blocking LPOP that arrives right after the push finds what the blocked clients left, and
+//! pushes from different connections serve the waiters in blocking order. A push made inside EXEC
+//! serves its waiters once the transaction's block is logged (`TxHold::finish`), still under its
+//! stripes. A waiter registered on several keys is served by the first key that gets elements.
+//!
+//! BLMOVE and BRPOPLPUSH are the exception: serving them needs the destination's stripe, which the
+//! pusher may not take (stripes are taken in ascending order). Their waiter is woken instead
+//! (`WAITING -> WOKEN`) and re-runs its command: serving stops at it, so the elements stay for it,
+//! but a non-blocking pop arriving before its re-run can take them; it then blocks again at the
+//! **front** of its queue. A woken mover that goes away without re-running passes the wake-up on
+//! ([`Keyspace::pass_on`]).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
+
+use super::{Keyspace, Value, WriteLock};
+use crate::sync::fault::{self, Fault};
+use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering, lock};
+
+/// What a blocked client is waiting for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Up to `count` elements from the head (`left`) or the tail, handed over by the pusher.
+    Pop { left: bool, count: usize },
+    /// A wake-up: the client re-runs its command (BLMOVE, BRPOPLPUSH).
+    Rerun,
+}
+
+/// What a pusher handed to a blocked client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub key: Bytes,
+    pub items: Vec<Bytes>,
+    /// The AOF sequence number of the pop's record (the client's reply waits for it to be durable).
+    pub seq: u64,
+}
+
+/// Waiting; a pusher or the timer may claim it.
+const WAITING: usize = 0;
+/// A pusher claimed it and is popping its elements (SERVED follows while the pusher holds the key).
+const CLAIMED: usize = 1;
+/// Its elements are in the slot.
+const SERVED: usize = 2;
+/// A mover woken to re-run its command.
+const WOKEN: usize = 3;
+/// Its timer won: nobody may serve it any more.
+const GONE: usize = 4;
 
 /// One blocked client, as queued on each of its keys.
-#[derive(Default)]
+#[derive(Debug)]
 pub struct Waiter {
-    notify: Notify,
-    /// Set by the signal that took it out of a queue; cleared when it registers again.
-    signalled: AtomicBool,
+    want: Want,
+    state: AtomicUsize,
+    inner: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    served: Option<Served>,
+    waker: Option<Waker>,
+}
+
+/// What a pusher's claim found.
+enum Claim {
+    /// Ours to serve (or wake).
+    Got,
+    /// A woken mover: it stays queued, and serving stops there (it takes the key's next element
+    /// when it re-runs, or passes the wake-up on when it goes away).
+    Keep,
+    /// Served from elsewhere, claimed by another pusher, or gone: out of this queue.
+    Drop,
 }
 
 impl Waiter {
-    /// Wait for a signal (a permit given before the wait is kept: nothing is missed).
-    pub async fn wait(&self) {
-        self.notify.notified().await
+    fn new(want: Want) -> Waiter {
+        Waiter { want, state: AtomicUsize::new(WAITING), inner: Mutex::new(Slot::default()) }
+    }
+
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        lock(&self.inner)
+    }
+
+    /// Resolves once the client was served or woken (then the command runs again).
+    pub fn wait(&self) -> WaitFuture<'_> {
+        WaitFuture { waiter: self }
+    }
+
+    /// The client's timer fired: give up unless a pusher got there first. True when it gave up
+    /// (the command replies as timed out); false when it was claimed, served or woken (wait on: it
+    /// resolves at once or as soon as the claiming pusher has handed the elements over).
+    pub fn cancel(&self) -> bool {
+        if fault::on(Fault::TimeoutDropsHandedOver) {
+            // Broken: the timer ignores a hand-off in progress, and the handed-over elements with it.
+            let _ = self.state.compare_exchange(WAITING, GONE, Ordering::AcqRel, Ordering::Acquire);
+            return true;
+        }
+        // AcqRel/Acquire: the claim is a CAS on the same variable; exactly one of the two wins.
+        self.state.compare_exchange(WAITING, GONE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Take what a pusher handed over (once).
+    pub fn take_served(&self) -> Option<Served> {
+        // Acquire: pairs with the Release store of SERVED in `hand_over`.
+        if self.state.load(Ordering::Acquire) != SERVED {
+            return None;
+        }
+        self.slot().served.take()
+    }
+
+    fn woken(&self) -> bool {
+        self.state.load(Ordering::Acquire) == WOKEN
+    }
+
+    /// A pusher's claim (called with the registry's lock held, by a pusher holding the key).
+    fn claim(&self) -> Claim {
+        let to = if self.want == Want::Rerun { WOKEN } else { CLAIMED };
+        if fault::on(Fault::ClaimWithoutCas) {
+            // Broken: check, then claim, as two steps: the timer can win in between.
+            if self.state.load(Ordering::Acquire) == WAITING {
+                crate::sync::thread::yield_now();
+                self.state.store(to, Ordering::Release);
+                return Claim::Got;
+            }
+        }
+        // AcqRel: the winner of the race with `cancel` (or another key's pusher) is unique.
+        match self.state.compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Claim::Got,
+            Err(WOKEN) => Claim::Keep,
+            Err(_) => Claim::Drop,
+        }
+    }
+
+    /// The claiming pusher puts the elements in the slot and wakes the client.
+    fn hand_over(&self, served: Served) {
+        let waker = {
+            let mut slot = self.slot();
+            slot.served = Some(served);
+            // Release: pairs with the Acquire loads in `take_served` and `WaitFuture::poll`; stored
+            // under the slot lock, so a poll that registered its waker before is woken below.
+            self.state.store(SERVED, Ordering::Release);
+            slot.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Wake a mover (its state is already WOKEN: the claim set it).
+    fn wake(&self) {
+        if let Some(w) = self.slot().waker.take() {
+            w.wake();
+        }
+    }
+
+    fn ready(&self) -> bool {
+        // Acquire: pairs with the Release in `hand_over` (and the claim's CAS for WOKEN).
+        matches!(self.state.load(Ordering::Acquire), SERVED | WOKEN)
+    }
+}
+
+/// See [`Waiter::wait`]. No lost wake-up: the poll registers its waker and re-checks the state under
+/// the slot lock, and a pusher sets the state before taking that lock to wake.
+pub struct WaitFuture<'a> {
+    waiter: &'a Waiter,
+}
+
+impl Future for WaitFuture<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let w = self.waiter;
+        if w.ready() {
+            return Poll::Ready(());
+        }
+        let mut slot = w.slot();
+        if w.ready() {
+            return Poll::Ready(());
+        }
+        match &mut slot.waker {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            other => *other = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -55,67 +222,47 @@ type Queues = HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>;
 /// The registry of blocked clients, by (logical db, key).
 #[derive(Default)]
 pub struct Blocking {
-    /// Registrations alive: the pushers' one-load check.
+    /// Registrations alive: the pushers' one-load check, and INFO's `blocked_clients`.
     waiting: AtomicUsize,
+    /// Registrations with a deadline (INFO `clients_in_timeout_table`).
+    timed: AtomicUsize,
     queues: Mutex<Queues>,
 }
 
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocking").field("waiting", &self.waiting.load(Ordering::Relaxed)).finish()
+    }
+}
+
 impl Blocking {
-    fn queues(&self) -> std::sync::MutexGuard<'_, Queues> {
-        self.queues.lock().unwrap_or_else(|e| e.into_inner())
+    fn queues(&self) -> MutexGuard<'_, Queues> {
+        lock(&self.queues)
     }
 
     /// Whether any client is blocked (one atomic load).
     pub fn anyone_waiting(&self) -> bool {
-        // SeqCst pairs with the increment made under the stripe in `register`.
+        // SeqCst: the increment is made before the registration, under the key's exclusive stripe,
+        // which every pusher of the key holds too.
         self.waiting.load(Ordering::SeqCst) != 0
     }
 
-    /// A key of `db` may have become a non-empty list: wake its first waiter not yet signalled.
-    /// The caller holds the key's stripe (see the module doc); nothing to do when nobody waits.
-    pub fn signal(&self, db: usize, key: &[u8]) {
-        if !self.anyone_waiting() {
-            return;
-        }
-        self.signal_now(db, key);
+    /// Clients blocked now (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
-    fn signal_now(&self, db: usize, key: &[u8]) {
-        let mut queues = self.queues();
-        let id = (db, Bytes::copy_from_slice(key));
-        let Some(q) = queues.get_mut(&id) else { return };
-        if let Some(i) = q.iter().position(|w| !w.signalled.load(Ordering::SeqCst))
-            && let Some(w) = q.remove(i)
-        {
-            w.signalled.store(true, Ordering::SeqCst);
-            w.notify.notify_one();
-        }
-        if q.is_empty() {
-            queues.remove(&id);
-        }
-    }
-
-    /// Wake every blocked client (SWAPDB changes what every key of two dbs holds): each re-runs
-    /// its command and blocks again at the front of its queues when it finds nothing.
-    pub fn signal_all(&self) {
-        if !self.anyone_waiting() {
-            return;
-        }
-        let mut queues = self.queues();
-        for (_, q) in queues.drain() {
-            for w in q {
-                if !w.signalled.swap(true, Ordering::SeqCst) {
-                    w.notify.notify_one();
-                }
-            }
-        }
+    /// Blocked clients with a timeout (INFO `clients_in_timeout_table`).
+    pub fn with_timeout(&self) -> usize {
+        self.timed.load(Ordering::Relaxed)
     }
 
     /// Block (or block again) `reg` on its keys. The caller holds every key's stripe exclusively
-    /// and has just seen all of them empty. A first registration queues at the back; after a
-    /// wake-up it goes back to the front of the queues it was taken out of.
+    /// and has just seen all of them empty. A first registration queues at the back; a woken mover
+    /// that found nothing goes back to the front of its queues.
     pub fn register(&self, reg: &Registration) {
-        let again = reg.waiter.signalled.swap(false, Ordering::SeqCst);
+        // SeqCst/Release: the state is read by claims made under the registry lock taken below.
+        let again = reg.waiter.state.swap(WAITING, Ordering::SeqCst) == WOKEN;
         let mut queues = self.queues();
         for key in &reg.keys {
             let q = queues.entry((reg.db, key.clone())).or_default();
@@ -125,6 +272,65 @@ impl Blocking {
         }
     }
 
+    /// The first waiter of `(db, key)`, claimed and taken out of that queue; None when there is none
+    /// or a woken mover comes first.
+    fn next_waiter(&self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
+        let mut queues = self.queues();
+        let id = (db, Bytes::copy_from_slice(key));
+        let q = queues.get_mut(&id)?;
+        let mut found = None;
+        let i = if fault::on(Fault::HandOffToNewestWaiter) { q.len().saturating_sub(1) } else { 0 };
+        while i < q.len() {
+            match q[i].claim() {
+                // A woken mover keeps its place until it re-runs (see `Claim::Keep`).
+                Claim::Got if q[i].want == Want::Rerun => {
+                    found = Some(q[i].clone());
+                    break;
+                }
+                Claim::Got => {
+                    found = q.remove(i);
+                    break;
+                }
+                // Nobody passes a woken mover: the key's next element is its own.
+                Claim::Keep => break,
+                Claim::Drop => {
+                    q.remove(i);
+                }
+            }
+        }
+        if q.is_empty() {
+            queues.remove(&id);
+        }
+        found
+    }
+
+    /// Hand elements of the list `items` at `(db, key)` to its blocked clients, first blocked
+    /// first (see the module doc). The caller holds the key's stripe and the list's lock, and has
+    /// logged its own record; `log` pushes a record and returns its sequence number.
+    pub(super) fn serve(&self, db: usize, key: &[u8], items: &mut VecDeque<Bytes>, log: impl Fn(&[&[u8]]) -> u64) {
+        if !self.anyone_waiting() {
+            return;
+        }
+        while !items.is_empty() {
+            let Some(w) = self.next_waiter(db, key) else { return };
+            let Want::Pop { left, count } = w.want else {
+                // A mover re-runs its command: the elements wait for it.
+                w.wake();
+                return;
+            };
+            let popped: Vec<Bytes> =
+                (0..count).map_while(|_| if left { items.pop_front() } else { items.pop_back() }).collect();
+            let n = popped.len().to_string();
+            let seq = log(&[if left { b"LPOP" } else { b"RPOP" }, key, n.as_bytes()]);
+            w.hand_over(Served { key: Bytes::copy_from_slice(key), items: popped, seq });
+        }
+    }
+
+    /// Every key of `db` that a client is blocked on (SWAPDB serves them all).
+    pub(super) fn keys_of(&self, db: usize) -> Vec<Bytes> {
+        self.queues().keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
+    }
+
     /// Waiters queued on `(db, key)` (tests).
     pub fn queued(&self, db: usize, key: &[u8]) -> usize {
         self.queues().get(&(db, Bytes::copy_from_slice(key))).map_or(0, |q| q.len())
@@ -132,8 +338,7 @@ impl Blocking {
 }
 
 /// A client's registration on its keys, alive while it is blocked and between its re-runs.
-/// Dropping it (served, timed out, disconnected) removes every trace and, when it had been
-/// signalled, passes the signal on to its keys.
+/// Dropping it (served, timed out, disconnected) removes every trace.
 pub struct Registration {
     /// When the blocked command times out (None: never); kept across re-runs.
     pub deadline: Option<std::time::Instant>,
@@ -141,8 +346,6 @@ pub struct Registration {
     db: usize,
     keys: Vec<Bytes>,
     waiter: Arc<Waiter>,
-    /// Set once it has left its queues (served or dropped).
-    left: bool,
 }
 
 impl Registration {
@@ -152,9 +355,15 @@ impl Registration {
         db: usize,
         keys: Vec<Bytes>,
         deadline: Option<std::time::Instant>,
+        want: Want,
     ) -> Registration {
+        // SeqCst: see `anyone_waiting`.
         blocking.waiting.fetch_add(1, Ordering::SeqCst);
-        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::default()), left: false }
+        if deadline.is_some() {
+            // Relaxed: a statistic.
+            blocking.timed.fetch_add(1, Ordering::Relaxed);
+        }
+        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::new(want)) }
     }
 
     pub fn waiter(&self) -> Arc<Waiter> {
@@ -165,20 +374,15 @@ impl Registration {
     pub fn is_for(&self, db: usize, keys: &[Bytes]) -> bool {
         self.db == db && self.keys == keys
     }
+
+    /// What a pusher handed over, if anything.
+    pub fn take_served(&self) -> Option<Served> {
+        self.waiter.take_served()
+    }
 }
 
-impl Registration {
-    /// The blocked command was served from `key`: leave, passing a signal it had received on to
-    /// its other keys only (the pop that served it wakes the next waiter of `key` itself when it
-    /// left elements there, so waiters of one key are woken one after the other, in order).
-    pub fn served(mut self, key: &[u8]) {
-        self.leave(Some(key));
-    }
-
-    fn leave(&mut self, served_from: Option<&[u8]>) {
-        if std::mem::replace(&mut self.left, true) {
-            return;
-        }
+impl Drop for Registration {
+    fn drop(&mut self) {
         {
             let mut queues = self.blocking.queues();
             for key in &self.keys {
@@ -191,18 +395,85 @@ impl Registration {
                 }
             }
         }
-        if self.waiter.signalled.load(Ordering::SeqCst) {
-            for key in self.keys.iter().filter(|k| served_from != Some(&k[..])) {
-                self.blocking.signal_now(self.db, key);
-            }
-        }
         self.blocking.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.deadline.is_some() {
+            self.blocking.timed.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.leave(None);
+impl Keyspace {
+    /// A blocked client goes away for good (disconnected, or its re-run failed). A mover that had
+    /// been woken and did not take its element passes the wake-up on: its keys are served again.
+    pub fn pass_on(&self, reg: Registration) {
+        if !reg.waiter.woken() {
+            return;
+        }
+        let (db, keys) = (reg.db, reg.keys.clone());
+        drop(reg);
+        let seq = std::cell::Cell::new(0);
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let w = self.write(db, &refs, &seq);
+        for key in &keys {
+            w.serve_later(db, key);
+        }
+    }
+}
+
+impl WriteLock<'_> {
+    /// Serve the blocked clients of `key` (this write's db) from `items` now: the items of its list,
+    /// under the list's lock and this write's stripe, or those of a list about to be created, under
+    /// the exclusive stripe (so that no reader sees what the clients take). Inside EXEC: once the
+    /// transaction is logged.
+    pub fn serve_waiters(&self, key: &[u8], items: &mut VecDeque<Bytes>) {
+        let blocking = &self.ks.blocking;
+        if !blocking.anyone_waiting() || self.ks.defer_serve(self.db, key) {
+            return;
+        }
+        blocking.serve(self.db, key, items, |argv| self.log_in(self.db, argv));
+    }
+
+    /// `key` (this write's db, whose stripe this lock holds exclusively) may hold a list now: serve
+    /// its blocked clients when this lock is released, after the records logged under it.
+    pub fn serve_after(&self, key: &[u8]) {
+        self.serve_later(self.db, key);
+    }
+
+    /// `key` of `db` may hold a list now: serve its blocked clients when this lock is released.
+    pub(super) fn serve_later(&self, db: usize, key: &[u8]) {
+        if self.ks.blocking.anyone_waiting() {
+            self.serve.borrow_mut().push((db, Bytes::copy_from_slice(key)));
+        }
+    }
+
+    /// Serve the keys noted by [`serve_later`](Self::serve_later), stripes still held (the drop).
+    pub(super) fn serve_noted(&self) {
+        let noted = std::mem::take(&mut *self.serve.borrow_mut());
+        for (db, key) in noted {
+            if !self.ks.defer_serve(db, &key) {
+                self.serve_key(db, &key);
+            }
+        }
+    }
+
+    /// Serve the blocked clients of the list at `key` in `db`, if it holds one. The key's stripe is
+    /// held exclusively (or by the EXEC this thread runs).
+    pub(super) fn serve_key(&self, db: usize, key: &[u8]) {
+        let map = self.ks.db(db);
+        let cell = map.get(key, |e| match e.map(|e| &e.value) {
+            Some(Value::List(cell)) => Some(cell.clone()),
+            _ => None,
+        });
+        let Some(cell) = cell else { return };
+        let mut st = cell.lock();
+        if st.dead {
+            return;
+        }
+        self.ks.blocking.serve(db, key, &mut st.items, |argv| self.log_in(db, argv));
+        if st.items.is_empty() {
+            st.dead = true;
+            map.remove(key);
+        }
     }
 }
 
@@ -210,63 +481,84 @@ impl Drop for Registration {
 mod tests {
     use super::*;
 
-    fn reg(b: &Arc<Blocking>, keys: &[&str]) -> Registration {
-        let r =
-            Registration::new(b.clone(), 0, keys.iter().map(|k| Bytes::copy_from_slice(k.as_bytes())).collect(), None);
+    fn reg(b: &Arc<Blocking>, keys: &[&str], want: Want) -> Registration {
+        let keys = keys.iter().map(|k| Bytes::copy_from_slice(k.as_bytes())).collect();
+        let r = Registration::new(b.clone(), 0, keys, None, want);
         b.register(&r);
         r
     }
 
-    fn signalled(r: &Registration) -> bool {
-        r.waiter.signalled.load(Ordering::SeqCst)
+    const POP: Want = Want::Pop { left: true, count: 1 };
+
+    fn items(v: &[&str]) -> VecDeque<Bytes> {
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    }
+
+    fn got(r: &Registration) -> Option<Vec<Bytes>> {
+        r.take_served().map(|s| s.items)
     }
 
     #[test]
-    fn signals_go_to_waiters_in_blocking_order_one_each() {
+    fn elements_go_to_waiters_in_blocking_order_one_each() {
         let b = Arc::new(Blocking::default());
         assert!(!b.anyone_waiting());
-        let (r1, r2) = (reg(&b, &["k"]), reg(&b, &["k"]));
-        assert!(b.anyone_waiting());
-        b.signal(0, b"k");
-        assert!(signalled(&r1) && !signalled(&r2));
-        b.signal(0, b"k");
-        assert!(signalled(&r2));
-        b.signal(1, b"k"); // another db: nobody
-        assert_eq!(b.queued(0, b"k"), 0);
+        let (r1, r2, r3) = (reg(&b, &["k"], POP), reg(&b, &["k"], POP), reg(&b, &["k"], POP));
+        let mut list = items(&["a", "b"]);
+        b.serve(0, b"k", &mut list, |_| 7);
+        assert!(list.is_empty());
+        assert_eq!(got(&r1), Some(items(&["a"]).into()));
+        assert_eq!(got(&r2), Some(items(&["b"]).into()));
+        assert_eq!(got(&r3), None);
+        assert_eq!(b.queued(0, b"k"), 1);
+        b.serve(1, b"k", &mut items(&["x"]), |_| 0); // another db: nobody
+        assert_eq!(got(&r3), None);
     }
 
     #[test]
-    fn a_woken_waiter_that_found_nothing_keeps_its_place_at_the_front() {
+    fn a_waiter_that_gave_up_is_passed_over() {
         let b = Arc::new(Blocking::default());
-        let r1 = reg(&b, &["k"]);
-        b.signal(0, b"k");
-        let r2 = reg(&b, &["k"]);
-        b.register(&r1); // r1 found nothing: back at the front, ahead of r2
-        assert!(!signalled(&r1));
-        b.signal(0, b"k");
-        assert!(signalled(&r1) && !signalled(&r2));
+        let (r1, r2) = (reg(&b, &["k"], POP), reg(&b, &["k"], POP));
+        assert!(r1.waiter.cancel());
+        let mut list = items(&["a"]);
+        b.serve(0, b"k", &mut list, |_| 0);
+        assert_eq!((got(&r1), got(&r2)), (None, Some(items(&["a"]).into())));
+        assert!(!r2.waiter.cancel(), "a served waiter cannot time out any more");
     }
 
     #[test]
-    fn dropping_leaves_no_trace_and_passes_a_received_signal_on() {
+    fn a_waiter_served_from_one_key_is_not_served_again_from_another() {
         let b = Arc::new(Blocking::default());
-        let (r1, r2) = (reg(&b, &["a", "k"]), reg(&b, &["k"]));
-        b.signal(0, b"a");
-        assert!(signalled(&r1) && !signalled(&r2));
-        drop(r1); // disconnected before taking its element: r2 gets the signal
-        assert!(signalled(&r2));
+        let r1 = reg(&b, &["a", "k"], Want::Pop { left: false, count: 2 });
+        let rk = reg(&b, &["k"], POP);
+        let mut a = items(&["1", "2", "3"]);
+        b.serve(0, b"a", &mut a, |_| 0);
+        assert_eq!(a, items(&["1"]));
+        let mut k = items(&["x"]);
+        b.serve(0, b"k", &mut k, |_| 0);
+        assert_eq!(got(&r1), Some(items(&["3", "2"]).into()));
+        assert_eq!(got(&rk), Some(items(&["x"]).into()));
+    }
+
+    #[test]
+    fn a_mover_is_woken_and_serving_stops_at_it_until_it_blocks_again_in_front() {
+        let b = Arc::new(Blocking::default());
+        let (m, p) = (reg(&b, &["k"], Want::Rerun), reg(&b, &["k"], POP));
+        let mut list = items(&["a"]);
+        b.serve(0, b"k", &mut list, |_| 0);
+        assert_eq!(list.len(), 1);
+        assert!(m.waiter.woken() && got(&p).is_none());
+        b.register(&m); // found nothing on its re-run: back in front
+        b.serve(0, b"k", &mut list, |_| 0);
+        assert!(m.waiter.woken() && got(&p).is_none());
+    }
+
+    #[test]
+    fn dropping_leaves_no_trace() {
+        let b = Arc::new(Blocking::default());
+        let r = reg(&b, &["a", "k"], POP);
+        assert_eq!(b.blocked_clients(), 1);
+        drop(r);
         assert_eq!((b.queued(0, b"a"), b.queued(0, b"k")), (0, 0));
-        drop(r2);
         assert!(!b.anyone_waiting());
-    }
-
-    #[test]
-    fn a_waiter_served_from_one_key_passes_the_signal_only_to_its_other_keys() {
-        let b = Arc::new(Blocking::default());
-        let r1 = reg(&b, &["a", "k"]);
-        let (ra, rk) = (reg(&b, &["a"]), reg(&b, &["k"]));
-        b.signal(0, b"k");
-        r1.served(b"a");
-        assert!(!signalled(&ra) && signalled(&rk));
     }
 }

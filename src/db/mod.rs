@@ -104,6 +104,17 @@ pub struct WriteLock<'a> {
     /// Loom models only: records held back by [`WriteLock::defer_log`] (a broken-protocol variant).
     #[cfg(feature = "loom")]
     deferred: std::cell::RefCell<Option<Deferred>>,
+    /// Keys that may hold a list for blocked clients now: served before the stripes are released.
+    serve: std::cell::RefCell<Vec<(usize, Bytes)>>,
+}
+
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        // The guards are released after this body: the blocked clients are served under them.
+        if !self.serve.get_mut().is_empty() {
+            self.serve_noted();
+        }
+    }
 }
 
 impl Keyspace {
@@ -207,6 +218,7 @@ impl Keyspace {
             exclusive,
             #[cfg(feature = "loom")]
             deferred: Default::default(),
+            serve: Default::default(),
         }
     }
 
@@ -344,8 +356,8 @@ impl<'a> WriteLock<'a> {
         let list = matches!(entry.value, Value::List(_));
         self.ks.db(db).insert(&key, entry);
         if list {
-            // A new list: wake a client blocked on it (we hold its stripe: see `blocking`).
-            self.ks.blocking.signal(db, &key);
+            // A new list: serve the clients blocked on it once this write is logged (see `blocking`).
+            self.serve_later(db, &key);
         }
     }
 
@@ -359,7 +371,7 @@ impl<'a> WriteLock<'a> {
 
     /// Push this write's AOF record (in this write's database) while the stripe is held.
     pub fn log(&self, argv: &[&[u8]]) {
-        self.log_in(self.db, argv)
+        self.log_in(self.db, argv);
     }
 
     /// Push this write's record, or (only when a loom model injects `fault`) release the stripes
@@ -396,23 +408,24 @@ impl<'a> WriteLock<'a> {
 
     /// Push an AOF record for another database (MOVE, COPY ... DB). Every effective write passes
     /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
-    /// record is buffered for the transaction's block (see `tx`).
-    pub fn log_in(&self, db: usize, argv: &[&[u8]]) {
+    /// record is buffered for the transaction's block (see `tx`). Returns the record's sequence
+    /// number (0 when nothing was pushed).
+    pub fn log_in(&self, db: usize, argv: &[&[u8]]) -> u64 {
         self.ks.touch_record(db, argv);
         if self.ks.is_loading() || self.ks.buffer_record(db, argv) {
-            return;
+            return 0;
         }
         #[cfg(feature = "loom")]
         if let Some(held) = self.deferred.borrow_mut().as_mut() {
             held.push((db, argv.iter().map(|a| a.to_vec()).collect()));
-            return;
+            return 0;
         }
-        if let Some(aof) = self.ks.aof.get() {
-            let seq = aof.append(db, argv);
-            if seq > self.last_seq.get() {
-                self.last_seq.set(seq);
-            }
+        let Some(aof) = self.ks.aof.get() else { return 0 };
+        let seq = aof.append(db, argv);
+        if seq > self.last_seq.get() {
+            self.last_seq.set(seq);
         }
+        seq
     }
 
     /// Empty database `db` (FLUSHDB) or all (FLUSHALL); the caller holds every stripe.
@@ -430,8 +443,12 @@ impl<'a> WriteLock<'a> {
         // Release: pairs with the Acquire in `physical`.
         self.ks.logical[a].store(pb, Ordering::Release);
         self.ks.logical[b].store(pa, Ordering::Release);
-        // Every key of both dbs may now hold a list: blocked clients look again.
-        self.ks.blocking.signal_all();
+        // Every key of both dbs may now hold a list: serve their blocked clients.
+        for db in [a, b] {
+            for key in self.ks.blocking.keys_of(db) {
+                self.serve_later(db, &key);
+            }
+        }
     }
 }
 

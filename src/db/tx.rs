@@ -46,6 +46,8 @@ struct Held {
     /// Sorted stripe indexes.
     stripes: Vec<usize>,
     records: Vec<(usize, Vec<Bytes>)>,
+    /// Keys whose blocked clients are served once the block is logged (see `blocking`).
+    serve: Vec<(usize, Bytes)>,
 }
 
 std::thread_local! {
@@ -81,7 +83,10 @@ impl Keyspace {
             e.store(e.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         fence(Ordering::Release);
-        HELD.with(|h| *h.borrow_mut() = Some(Held { ks: addr(self), stripes: stripes.clone(), records: Vec::new() }));
+        HELD.with(|h| {
+            *h.borrow_mut() =
+                Some(Held { ks: addr(self), stripes: stripes.clone(), records: Vec::new(), serve: Vec::new() })
+        });
         TxHold { ks: self, stripes, _guards: guards }
     }
 
@@ -108,6 +113,20 @@ impl Keyspace {
         HELD.with(|h| match h.borrow_mut().as_mut().filter(|h| h.ks == addr(self)) {
             Some(h) => {
                 h.records.push((db, argv.iter().map(|a| Bytes::copy_from_slice(a)).collect()));
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Held mode: note `key` of `db` to serve its blocked clients after the transaction (as Redis
+    /// serves them after EXEC). False when this thread holds no EXEC.
+    pub(super) fn defer_serve(&self, db: usize, key: &[u8]) -> bool {
+        HELD.with(|h| match h.borrow_mut().as_mut().filter(|h| h.ks == addr(self)) {
+            Some(h) => {
+                if !h.serve.iter().any(|(d, k)| *d == db && k == key) {
+                    h.serve.push((db, Bytes::copy_from_slice(key)));
+                }
                 true
             }
             None => false,
@@ -209,17 +228,24 @@ impl Keyspace {
 
 impl TxHold<'_> {
     /// Push the transaction's buffered records as one `MULTI` ... `EXEC` block (nothing when it
-    /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`.
+    /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`. Then serve the
+    /// clients blocked on lists it filled, still under the stripes (their pops follow the block).
     pub fn finish(self, last_seq: &Cell<u64>) {
-        let records =
-            HELD.with(|h| h.borrow_mut().as_mut().map(|h| std::mem::take(&mut h.records))).unwrap_or_default();
-        if records.is_empty() || self.ks.is_loading() {
-            return;
-        }
-        if let Some(aof) = self.ks.aof() {
+        let (records, serve) = HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.serve))).unwrap_or_default();
+        if !records.is_empty()
+            && !self.ks.is_loading()
+            && let Some(aof) = self.ks.aof()
+        {
             let seq = aof.append_batch(&records);
             if seq > last_seq.get() {
                 last_seq.set(seq);
+            }
+        }
+        if !serve.is_empty() {
+            // Held mode is over (HELD taken): these pops are logged as ordinary records.
+            let w = self.ks.lock_with(0, Guards::Released, last_seq, true);
+            for (db, key) in serve {
+                w.serve_key(db, &key);
             }
         }
     }

@@ -62,11 +62,11 @@ pub(super) fn bury_if_empty(st: &mut ListState, w: &WriteLock, key: &[u8]) {
     }
 }
 
-/// After a write on a list (stripe still held): when it holds elements, wake a client blocked on
-/// it (one atomic load when nobody is blocked; see `db::blocking`).
-pub(super) fn wake_if_nonempty(st: &ListState, w: &WriteLock, key: &[u8]) {
+/// After a write on a list (stripe and list lock still held, its record logged): hand elements to
+/// the clients blocked on it (one atomic load when nobody is blocked; see `db::blocking`).
+pub(super) fn serve_blocked(st: &mut ListState, w: &WriteLock, key: &[u8]) {
     if !st.items.is_empty() {
-        w.keyspace().blocking().signal(w.db_index(), key);
+        w.serve_waiters(key, &mut st.items);
     }
 }
 
@@ -103,7 +103,7 @@ pub(super) fn write_list<R>(
                     w.defer_log();
                 }
                 let r = on_list(&mut st, &w);
-                wake_if_nonempty(&st, &w, key);
+                serve_blocked(&mut st, &w, key);
                 bury_if_empty(&mut st, &w, key);
                 #[cfg(feature = "loom")]
                 if log_outside {
@@ -121,7 +121,7 @@ pub(super) fn write_list<R>(
             // Nobody else writes the key now, but readers lock the cell.
             let mut st = cell.lock();
             let r = on_list(&mut st, &w);
-            wake_if_nonempty(&st, &w, key);
+            serve_blocked(&mut st, &w, key);
             bury_if_empty(&mut st, &w, key);
             r
         }

@@ -3,10 +3,12 @@
 //!
 //! A blocking command first tries its non-blocking form. When every key is empty it takes the
 //! keys' stripes exclusively, checks again and registers on the keys before releasing them (the
-//! protocol of `db::blocking`), then asks the connection to wait ([`Client::block`]). Woken (or
-//! timed out) it runs again from the start: what it pops is logged by the non-blocking code as
-//! `LPOP|RPOP key n` / `LMOVE ...`, so the AOF never holds a blocking command. Inside EXEC it never
-//! blocks: it replies as its non-blocking form on empty keys.
+//! protocol of `db::blocking`), then asks the connection to wait ([`Client::block`]). When the wait
+//! ends the command runs again: BLPOP, BRPOP and BLMPOP reply with what the pusher handed over
+//! (popped and logged as `LPOP|RPOP key n` by the pusher), or with a timeout; BLMOVE and
+//! BRPOPLPUSH were only woken and run their non-blocking form again (logged as `LMOVE ...`). The
+//! AOF never holds a blocking command. Inside EXEC nothing blocks: a blocking command replies as
+//! its non-blocking form on empty keys.
 //!
 //! [`Client::block`]: crate::cmd::Client::block
 
@@ -17,9 +19,10 @@ use bytes::Bytes;
 use super::{End, lmove_generic, write_list};
 use crate::cmd::{BlockRequest, Ctx, arg_i64, is_opt};
 use crate::db::Value;
-use crate::db::blocking::Registration;
+use crate::db::blocking::{Registration, Served, Want};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
+use crate::sync::fault::{self, Fault};
 
 /// A blocking timeout in seconds (`getTimeoutFromObjectOrReply`): `0` waits forever (None). As in
 /// Redis, the seconds become whole milliseconds truncated toward zero (so `-0.0001` is `0`), and a
@@ -75,40 +78,60 @@ fn pop_first(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> 
 }
 
 /// Run `attempt` (the non-blocking form: `Some(reply)` when it found something); when it found
-/// nothing, block on `keys` for `timeout` (see the module doc). `empty` is the reply inside EXEC.
+/// nothing, block on `keys` for `timeout`, waiting for `want` (see the module doc). Run again
+/// after the wait: `served` builds the reply from what a pusher handed over. `empty` is the reply
+/// inside EXEC.
+#[allow(clippy::too_many_arguments)]
 fn block_on(
     ctx: &mut Ctx,
     keys: &[Bytes],
     timeout: Option<Duration>,
+    want: Want,
     empty: Frame,
+    served: impl FnOnce(Served) -> Frame,
     mut attempt: impl FnMut(&Ctx, bool) -> Result<Option<(Bytes, Frame)>>,
 ) -> Result<Frame> {
     let shared = ctx.shared;
     let db = ctx.client.db;
-    loop {
-        let rerun = ctx.client.blocked.is_some();
-        match attempt(ctx, rerun) {
-            Ok(Some((key, reply))) => {
-                if let Some(reg) = ctx.client.blocked.take() {
-                    reg.served(&key);
-                }
-                return Ok(reply);
+    if let Some(reg) = ctx.client.blocked.as_ref() {
+        if ctx.client.block_timed_out && fault::on(Fault::TimeoutDropsHandedOver) {
+            // Broken: a timed-out client replies without looking at what was handed over.
+            ctx.client.blocked = None;
+            return Ok(Frame::NullArray);
+        }
+        if let Some(s) = reg.take_served() {
+            ctx.client.blocked = None;
+            // The reply waits for the pop's record like any write's (appendfsync always).
+            if s.seq > ctx.last_seq.get() {
+                ctx.last_seq.set(s.seq);
             }
-            Ok(None) => {}
-            Err(e) => {
-                ctx.client.blocked = None;
-                return Err(e);
-            }
+            return Ok(served(s));
         }
         if ctx.client.block_timed_out {
             ctx.client.blocked = None;
             return Ok(Frame::NullArray);
         }
+    }
+    loop {
+        let rerun = ctx.client.blocked.is_some();
+        match attempt(ctx, rerun) {
+            Ok(Some((_, reply))) => {
+                ctx.client.blocked = None;
+                return Ok(reply);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                if let Some(reg) = ctx.client.blocked.take() {
+                    shared.ks.pass_on(reg);
+                }
+                return Err(e);
+            }
+        }
         if ctx.now_ms == 0 || shared.ks.in_exec() {
             return Ok(empty);
         }
         let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-        let w = shared.ks.write(db, &refs, &ctx.last_seq);
+        let mut w = shared.ks.write(db, &refs, &ctx.last_seq);
         let now = ctx.now_ms;
         let filled = keys
             .iter()
@@ -120,9 +143,14 @@ fn block_on(
         if !ctx.client.blocked.as_ref().is_some_and(|r| r.is_for(db, keys)) {
             let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
             let owned = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
-            ctx.client.blocked = Some(Registration::new(shared.ks.blocking().clone(), db, owned, deadline));
+            ctx.client.blocked = Some(Registration::new(shared.ks.blocking().clone(), db, owned, deadline, want));
         }
         let Some(reg) = ctx.client.blocked.as_ref() else { return Ok(empty) };
+        if fault::on(Fault::BlockRegisterWithoutStripe) {
+            // Broken: the keys are released between the last check and the registration.
+            w.release();
+            crate::sync::thread::yield_now();
+        }
         shared.ks.blocking().register(reg);
         drop(w);
         ctx.client.block = Some(BlockRequest { waiter: reg.waiter(), deadline: reg.deadline });
@@ -131,16 +159,21 @@ fn block_on(
     }
 }
 
+/// `[key, element ...]`: BLPOP's and BRPOP's reply.
+fn pair_reply(key: Bytes, items: Vec<Bytes>) -> Frame {
+    let mut reply = vec![Frame::Bulk(key)];
+    reply.extend(items.into_iter().map(Frame::Bulk));
+    Frame::Array(reply)
+}
+
 /// BLPOP and BRPOP: `[key, element]` from the first non-empty key.
 fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
     let timeout = parse_timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    block_on(ctx, keys, timeout, Frame::NullArray, |ctx, rerun| {
-        Ok(pop_first(ctx, keys, end, 1, rerun)?.map(|(key, items)| {
-            let mut reply = vec![Frame::Bulk(key.clone())];
-            reply.extend(items.into_iter().map(Frame::Bulk));
-            (key, Frame::Array(reply))
-        }))
+    let want = Want::Pop { left: end == End::Left, count: 1 };
+    let served = |s: Served| pair_reply(s.key, s.items);
+    block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| {
+        Ok(pop_first(ctx, keys, end, 1, rerun)?.map(|(key, items)| (key.clone(), pair_reply(key, items))))
     })
 }
 
@@ -157,9 +190,16 @@ pub fn brpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// BLMOVE and BRPOPLPUSH: LMOVE once `src` holds an element.
 fn bmove_generic(ctx: &mut Ctx, argv: &[Bytes], from: End, to: End, timeout: Option<Duration>) -> Result<Frame> {
     let (src, dst) = (&argv[1], &argv[2]);
-    block_on(ctx, std::slice::from_ref(src), timeout, Frame::Null, |ctx, _| {
-        lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f)))
-    })
+    // Never served by a pusher (see `db::blocking`): woken, it runs again.
+    block_on(
+        ctx,
+        std::slice::from_ref(src),
+        timeout,
+        Want::Rerun,
+        Frame::Null,
+        |_| Frame::Null,
+        |ctx, _| lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f))),
+    )
 }
 
 /// `BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout`
@@ -216,7 +256,11 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 pub fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let timeout = parse_timeout(&argv[1])?;
     let (keys, end, count) = parse_mpop(&argv[2..])?;
-    block_on(ctx, keys, timeout, Frame::NullArray, |ctx, rerun| mpop_attempt(ctx, keys, end, count, rerun))
+    let want = Want::Pop { left: end == End::Left, count };
+    let served = |s: Served| Frame::Array(vec![Frame::Bulk(s.key), Frame::bulk_array(s.items)]);
+    block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| {
+        mpop_attempt(ctx, keys, end, count, rerun)
+    })
 }
 
 #[cfg(all(test, not(feature = "loom")))]

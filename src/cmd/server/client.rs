@@ -123,7 +123,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     let idle_s = crate::util::now_ms().saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
     let qbuf = c.query_buf.load(Ordering::Relaxed);
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
          qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf} \
          events=r cmd={cmd} user=default redir=-1 resp={}\n",
         c.id,
@@ -133,6 +133,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         name,
         c.created.elapsed().as_secs(),
         idle_s,
+        if c.blocked.load(Ordering::Relaxed) { "b" } else { "N" },
         c.db.load(Ordering::Relaxed),
         c.resp.load(Ordering::Relaxed),
     )

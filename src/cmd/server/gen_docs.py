@@ -1,7 +1,7 @@
 # Generates src/cmd/server/docs.resp: Redis 7.0.15's COMMAND DOCS reply for the commands in
 # src/cmd/table.rs, with container subcommands limited to those flurrydb implements.
 import socket, sys, re
-names = re.findall(r'row!\("([a-z]+)"', open(sys.argv[1]).read())
+names = re.findall(r'row!\(\s*"([a-z]+)"', open(sys.argv[1]).read())
 IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
         "command": {"count", "docs", "info", "list", "getkeys", "help"}}

@@ -180,9 +180,9 @@ fn clients_fields(shared: &Shared) -> Fields {
         ("maxclients".into(), s(shared.config().maxclients)),
         ("client_recent_max_input_buffer".into(), s(0)),
         ("client_recent_max_output_buffer".into(), s(0)),
-        ("blocked_clients".into(), s(0)),
+        ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients())),
         ("tracking_clients".into(), s(0)),
-        ("clients_in_timeout_table".into(), s(0)),
+        ("clients_in_timeout_table".into(), s(shared.ks.blocking().with_timeout())),
     ]
 }
 

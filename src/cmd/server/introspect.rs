@@ -114,11 +114,17 @@ fn command_getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let cmd = &argv[2..];
     let spec = lookup(&cmd[0]).ok_or_else(|| Error::err("Invalid command specified"))?;
     let (first, last, step) = spec.keys;
-    if first <= 0 {
+    let movable = spec.has_flag("movablekeys");
+    if first <= 0 && !movable {
         return Err(Error::err("The command has no key arguments"));
     }
     if !spec.arity_ok(cmd.len()) {
         return Err(Error::err("Invalid number of arguments specified for command"));
+    }
+    if movable {
+        return movable_keys(spec.name, cmd)
+            .map(|keys| Frame::Array(keys.iter().map(|k| Frame::Bulk(k.clone())).collect()))
+            .ok_or_else(|| Error::err("Invalid arguments specified for command"));
     }
     let argc = cmd.len() as i64;
     let last = if last < 0 { argc + i64::from(last) } else { i64::from(last) };
@@ -129,6 +135,40 @@ fn command_getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         .map(|k| Frame::Bulk(k.clone()))
         .collect();
     Ok(Frame::Array(keys))
+}
+
+/// The keys of a command whose key positions depend on its arguments (`numkeys key [key ...]`:
+/// LMPOP, BLMPOP), as Redis's `genericGetKeys` finds them: `numkeys` read as C `atoi` does, and
+/// None when it is below 1 or more keys than the arguments hold.
+fn movable_keys<'a>(name: &str, cmd: &'a [Bytes]) -> Option<&'a [Bytes]> {
+    let count_at = match name {
+        "lmpop" => 1,
+        "blmpop" => 2,
+        _ => return None,
+    };
+    let first = count_at + 1;
+    let n = atoi(cmd.get(count_at)?);
+    let room = cmd.len().saturating_sub(first) as i64;
+    if n < 1 || n > room {
+        return None;
+    }
+    cmd.get(first..first + usize::try_from(n).ok()?)
+}
+
+/// C's `atoi`: leading spaces, a sign, then digits up to the first other byte (0 when none);
+/// saturated instead of undefined on overflow.
+fn atoi(arg: &[u8]) -> i64 {
+    let s = arg.iter().skip_while(|b| b.is_ascii_whitespace()).copied().collect::<Vec<u8>>();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, &s[..]),
+    };
+    let n = digits
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if neg { -n } else { n }
 }
 
 /// `COMMAND HELP`.
@@ -234,6 +274,21 @@ mod tests {
         assert_eq!(h.run(&["COMMAND", "LIST", "FILTERBY", "MODULE", "x"]), arr(vec![]));
         assert_eq!(h.run(&["COMMAND", "LIST", "FILTERBY", "xyz", "a"]), err("ERR syntax error"));
         assert_eq!(h.run(&["COMMAND", "LIST", "x"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn command_getkeys_reads_numkeys_of_lmpop_and_blmpop_as_redis() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "2", "a", "b", "LEFT"]), arr(vec![bulk("a"), bulk("b")]));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYS", "blmpop", "0", "2", "a", "b", "LEFT", "COUNT", "3"]),
+            arr(vec![bulk("a"), bulk("b")])
+        );
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "1x", "a", "LEFT"]), arr(vec![bulk("a")]));
+        let invalid = Frame::Error("ERR Invalid arguments specified for command".into());
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "0", "a", "LEFT"]), invalid);
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "5", "a", "LEFT"]), invalid);
+        assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "x", "a", "LEFT"]), invalid);
     }
 
     #[test]
