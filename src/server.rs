@@ -41,10 +41,10 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     notice!("Reading the append only file {}", acfg.filename);
     let info = shared.clients.register("loader".into(), String::new());
     let mut client = Client::new(info);
-    let report = Aof::load(&acfg, |db, argv: Vec<Bytes>| {
+    let report = Aof::load(&acfg, |db, argv: &[Bytes]| {
         client.db = db;
         let mut ctx = Ctx::new(shared, &mut client, 0);
-        match execute(&mut ctx, &argv) {
+        match execute(&mut ctx, argv) {
             crate::resp::Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
             _ => Ok(()),
         }
@@ -58,7 +58,7 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
         report.commands,
         report.bytes
     );
-    let aof = Aof::open(acfg).map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    let aof = Aof::open_loaded(acfg, &report).map_err(|e| format!("Can't open the append-only file: {e}"))?;
     shared.ks.set_aof(aof);
     shared.ks.set_loading(false);
     while shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS) > 0 {}
