@@ -16,6 +16,13 @@ use crate::{notice, warning};
 /// Most keys one active-expiry step removes before yielding.
 const EXPIRE_CYCLE_BUDGET_KEYS: usize = 20_000;
 
+/// Before replaying, the map of the first record's db is sized for one key per this many bytes of
+/// AOF, so that it does not resize (and copy every node) over and over while loading. A small SET
+/// record is about 40-60 bytes and auto-rewrite keeps the file within about twice its base, so this
+/// is near the real key count; when it overshoots, the table holds at most about 3 * 8 bytes of
+/// slots per 64 bytes of file.
+const AOF_PRESIZE_BYTES_PER_KEY: u64 = 64;
+
 /// The AOF settings derived from the configuration.
 pub fn aof_config(cfg: &Config) -> AofConfig {
     AofConfig {
@@ -41,7 +48,11 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     notice!("Reading the append only file {}", acfg.filename);
     let info = shared.clients.register("loader".into(), String::new());
     let mut client = Client::new(info);
+    let mut presize = std::fs::metadata(acfg.path()).map_or(0, |m| m.len() / AOF_PRESIZE_BYTES_PER_KEY) as usize;
     let report = Aof::load(&acfg, |db, argv: &[Bytes]| {
+        if presize > 0 {
+            shared.ks.db(db).reserve(std::mem::take(&mut presize));
+        }
         client.db = db;
         let mut ctx = Ctx::new(shared, &mut client, 0);
         match execute(&mut ctx, argv) {

@@ -336,13 +336,14 @@ impl<'a> WriteLock<'a> {
     pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
         // Keys usually arrive as slices of a connection's read buffer: store a copy of their own,
         // or every stored key would keep its whole buffer chunk alive.
-        let key = Bytes::copy_from_slice(&key);
+        let owned = Bytes::copy_from_slice(&key);
         let at = entry.expire_at_ms();
         if at != 0 {
-            self.ks.expiry.track(self.ks.physical(db), key.clone(), at);
+            self.ks.expiry.track(self.ks.physical(db), owned.clone(), at);
         }
         let list = matches!(entry.value, Value::List(_));
-        self.ks.db(db).insert(key.clone(), entry);
+        // No clone of `owned`: cloning a fresh `Bytes` allocates its shared header.
+        self.ks.db(db).insert(owned, entry);
         if list {
             // A new list: wake a client blocked on it (we hold its stripe: see `blocking`).
             self.ks.blocking.signal(db, &key);
