@@ -57,6 +57,9 @@ impl FileIdentity {
     }
 }
 
+/// The commands of a `MULTI` block read so far, with their db.
+type Block = Vec<(usize, Vec<Bytes>)>;
+
 pub(super) fn load(
     cfg: &AofConfig,
     apply: impl FnMut(usize, &[Bytes]) -> Result<(), String>,
@@ -86,8 +89,8 @@ pub(super) fn replay(
     let mut last_progress = started;
     let mut report = LoadReport::default();
     let mut db = 0usize;
-    // Commands of an open MULTI block, with their db, and the block's offset; applied at EXEC.
-    let mut multi: Option<(u64, Vec<(usize, Vec<Bytes>)>)> = None;
+    // The offset of an open MULTI block, and its commands with their db; applied at EXEC.
+    let mut multi: Option<(u64, Block)> = None;
     let mut apply_one = |report: &mut LoadReport, db: usize, argv: &[Bytes], offset: u64| {
         report.commands += 1;
         if let Err(e) = apply(db, argv) {
