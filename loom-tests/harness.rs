@@ -196,7 +196,7 @@ fn replay_with_current_protocol(log: &[u8]) -> Dump {
     let report = Aof::replay_in_memory(log, |db, argv| {
         client.db = db;
         let mut ctx = Ctx::new(&fresh, &mut client, 0);
-        match execute(&mut ctx, &argv) {
+        match execute(&mut ctx, argv) {
             Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
             _ => Ok(()),
         }

@@ -16,6 +16,15 @@ use crate::{notice, warning};
 /// Most keys one active-expiry step removes before yielding.
 const EXPIRE_CYCLE_BUDGET_KEYS: usize = 20_000;
 
+/// While replaying, the map of the db being loaded is sized once for the keys the whole file
+/// will likely hold, so that it does not resize (and copy every node) over and over: after the
+/// first `AOF_PRESIZE_SAMPLE_RECORDS` records, the keys created so far per byte read, times the
+/// file's length. A file of many writes to few keys (counters, queues) reserves next to nothing
+/// (an oversized table would cost memory, and every FLUSHALL and SCAN walks it).
+const AOF_PRESIZE_SAMPLE_RECORDS: u64 = 16 * 1024;
+/// The most keys the presize assumes per byte of file (a small SET record is about 40-60 bytes).
+const AOF_PRESIZE_MIN_BYTES_PER_KEY: u64 = 32;
+
 /// The AOF settings derived from the configuration.
 pub fn aof_config(cfg: &Config) -> AofConfig {
     AofConfig {
@@ -41,10 +50,23 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     notice!("Reading the append only file {}", acfg.filename);
     let info = shared.clients.register("loader".into(), String::new());
     let mut client = Client::new(info);
-    let report = Aof::load(&acfg, |db, argv: Vec<Bytes>| {
+    let file_len = std::fs::metadata(acfg.path()).map_or(0, |m| m.len());
+    let (mut records, mut bytes_read) = (0u64, 0u64);
+    let report = Aof::load(&acfg, |db, argv: &[Bytes]| {
+        if records < AOF_PRESIZE_SAMPLE_RECORDS {
+            records += 1;
+            // The record's length in RESP, near enough: `*N`, then `$len` + bytes per argument.
+            bytes_read += argv.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
+            if records == AOF_PRESIZE_SAMPLE_RECORDS {
+                let keys = shared.ks.db(db).len() as u64;
+                let estimate = (keys.saturating_mul(file_len) / bytes_read.max(1))
+                    .min(file_len / AOF_PRESIZE_MIN_BYTES_PER_KEY);
+                shared.ks.db(db).reserve(estimate.saturating_sub(keys) as usize);
+            }
+        }
         client.db = db;
         let mut ctx = Ctx::new(shared, &mut client, 0);
-        match execute(&mut ctx, &argv) {
+        match execute(&mut ctx, argv) {
             crate::resp::Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
             _ => Ok(()),
         }
@@ -58,7 +80,7 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
         report.commands,
         report.bytes
     );
-    let aof = Aof::open(acfg).map_err(|e| format!("Can't open the append-only file: {e}"))?;
+    let aof = Aof::open_loaded(acfg, &report).map_err(|e| format!("Can't open the append-only file: {e}"))?;
     shared.ks.set_aof(aof);
     shared.ks.set_loading(false);
     while shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS) > 0 {}

@@ -1,9 +1,9 @@
 //! The bytes of the log: encoding commands as RESP arrays, and scanning a file back into records while
 //! telling a clean end, a torn tail and corruption apart (see the module doc of [`super`] for the rules).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Longest header line accepted (`*<count>\r\n` or `$<len>\r\n`).
 const MAX_HEADER_LINE_BYTES: usize = 32;
@@ -13,8 +13,10 @@ const MAX_ANNOTATION_BYTES: usize = 64 * 1024;
 const MAX_ARGC: u64 = i32::MAX as u64;
 /// Largest bulk argument accepted (Redis's `proto-max-bulk-len` upper bound is far below).
 const MAX_BULK_BYTES: u64 = 1 << 36;
-/// Bulk arguments are read in pieces of at most this size, so a garbage length cannot allocate much.
-const BULK_READ_STEP_BYTES: usize = 1 << 20;
+/// The file is read in chunks of this size and its records are parsed in place: the arguments handed
+/// out are slices of the chunk (no copy, no allocation per argument). A record that does not fit is
+/// carried over into a larger chunk, so a garbage length can make the scan hold at most the file.
+const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Appends `argv` as a RESP array of bulk strings: `*N\r\n$len\r\narg\r\n...`.
 pub(super) fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
@@ -59,172 +61,245 @@ pub(super) struct Scan {
     pub(super) end: ScanEnd,
 }
 
-/// Why parsing one record stopped.
-enum Broken {
-    /// End of file inside the record.
-    Eof,
-    /// A zero byte where the record needed structure; the record was cut short if zeros run to the end.
-    Zero,
-    /// Non-zero bytes that are not a valid record.
-    Malformed(String),
+/// Reads records from `reader` until the valid end, calling `on_record(offset, argv)` for each RESP
+/// array (annotations starting with `#` are skipped). `argv` borrows slices of the chunk being parsed.
+/// Only I/O errors are returned as `Err`.
+pub(super) fn scan<R: Read>(reader: R, on_record: impl FnMut(u64, &[Bytes])) -> io::Result<Scan> {
+    scan_chunked(reader, READ_CHUNK_BYTES, on_record)
 }
 
-/// Reads records from `reader` until the valid end, calling `on_record(offset, argv)` for each RESP
-/// array (annotations starting with `#` are skipped). Only I/O errors are returned as `Err`.
-pub(super) fn scan<R: Read>(reader: R, mut on_record: impl FnMut(u64, Vec<Bytes>)) -> io::Result<Scan> {
-    let mut r = Cursor { inner: BufReader::with_capacity(1 << 20, reader), pos: 0 };
+/// [`scan`] with the chunk size as a parameter (the tests use tiny chunks to cut records anywhere).
+fn scan_chunked<R: Read>(
+    mut reader: R,
+    chunk_bytes: usize,
+    mut on_record: impl FnMut(u64, &[Bytes]),
+) -> io::Result<Scan> {
+    let mut chunk = Bytes::new();
+    // Parse position in `chunk`, and the file offset of `chunk[0]`.
+    let (mut pos, mut base) = (0usize, 0u64);
+    let mut eof = false;
+    let mut argv: Vec<Bytes> = Vec::new();
     loop {
-        let start = r.pos;
-        let Some(first) = r.peek()? else {
+        let start = base + pos as u64;
+        if pos == chunk.len() && eof {
             return Ok(Scan { valid_end: start, end: ScanEnd::Clean });
+        }
+        argv.clear();
+        let stop = match parse_one(&chunk, pos, &mut argv) {
+            Ok(Parsed::Record(end)) => {
+                on_record(start, &argv);
+                pos = end;
+                continue;
+            }
+            Ok(Parsed::Annotation(end)) => {
+                pos = end;
+                continue;
+            }
+            Err(Stop::Incomplete) if !eof => {
+                // Carry the unparsed rest over into a fresh chunk, at least twice its size.
+                let rest = &chunk[pos..];
+                let want = chunk_bytes.max(2 * rest.len());
+                let mut buf = Vec::with_capacity(want);
+                buf.extend_from_slice(rest);
+                let read = (&mut reader).take((want - rest.len()) as u64).read_to_end(&mut buf)?;
+                eof = read < want - rest.len();
+                base = start;
+                pos = 0;
+                chunk = Bytes::from(buf);
+                continue;
+            }
+            Err(stop) => stop,
         };
-        let outcome = match first {
-            b'*' => parse_array(&mut r).map(|argv| on_record(start, argv)),
-            b'#' => skip_annotation(&mut r),
-            0 => Err(Ok(Broken::Zero)),
-            other => Err(Ok(Broken::Malformed(format!("unexpected byte 0x{other:02x} where a record should begin")))),
-        };
-        let broken = match outcome {
-            Ok(()) => continue,
-            Err(Err(e)) => return Err(e),
-            Err(Ok(b)) => b,
-        };
-        let broke_at = r.pos;
-        let nonzero_after = r.skip_zeros()?;
-        let end = match (broken, nonzero_after) {
-            (Broken::Eof, _) => ScanEnd::TornTail,
-            (Broken::Zero, None) if broke_at == start => ScanEnd::Clean,
-            (Broken::Zero, None) => ScanEnd::TornTail,
-            (Broken::Zero, Some(at)) => ScanEnd::Corrupt {
-                detail: format!("zero bytes at offset {broke_at} are followed by non-zero data at offset {at}"),
-            },
-            (Broken::Malformed(why), _) => ScanEnd::Corrupt { detail: format!("{why} (near offset {broke_at})") },
+        let end = match stop {
+            Stop::Incomplete => ScanEnd::TornTail,
+            Stop::Malformed { why, at } => {
+                ScanEnd::Corrupt { detail: format!("{why} (near offset {})", base + at as u64) }
+            }
+            Stop::Zero { at } => {
+                let broke_at = base + at as u64;
+                match skip_zeros(&chunk[at..], broke_at, &mut reader)? {
+                    None if broke_at == start => ScanEnd::Clean,
+                    None => ScanEnd::TornTail,
+                    Some(nonzero) => ScanEnd::Corrupt {
+                        detail: format!(
+                            "zero bytes at offset {broke_at} are followed by non-zero data at offset {nonzero}"
+                        ),
+                    },
+                }
+            }
         };
         return Ok(Scan { valid_end: start, end });
     }
 }
 
-/// `Err(Err(io))` for an I/O error, `Err(Ok(broken))` when the record is not valid.
-type Parsed<T> = Result<T, Result<Broken, io::Error>>;
-
-fn parse_array<R: Read>(r: &mut Cursor<R>) -> Parsed<Vec<Bytes>> {
-    let argc = r.header(b'*', MAX_ARGC)?;
-    if argc == 0 {
-        return Err(Ok(Broken::Malformed("empty command array".into())));
-    }
-    let mut argv = Vec::with_capacity(argc.min(1024) as usize);
-    for _ in 0..argc {
-        let len = r.header(b'$', MAX_BULK_BYTES)?;
-        let arg = r.bulk(len as usize)?;
-        match r.take(2)?.as_slice() {
-            b"\r\n" => {}
-            [0, 0] => return Err(Ok(Broken::Zero)),
-            _ => return Err(Ok(Broken::Malformed("bulk argument not followed by CRLF".into()))),
-        }
-        argv.push(arg);
-    }
-    Ok(argv)
+/// One complete item parsed at the start of the input: where it ends.
+enum Parsed {
+    /// A RESP array (its arguments were pushed to `argv`).
+    Record(usize),
+    /// A `#` line.
+    Annotation(usize),
 }
 
-fn skip_annotation<R: Read>(r: &mut Cursor<R>) -> Parsed<()> {
-    r.line(MAX_ANNOTATION_BYTES).map(drop)
+/// Why parsing one record stopped; positions are indexes into the chunk.
+enum Stop {
+    /// The input ends inside the record (more may follow; at the end of the file the record is torn).
+    Incomplete,
+    /// A zero byte at `at` where the record needed structure: the record was cut short if zeros run
+    /// to the end of the file.
+    Zero { at: usize },
+    /// Non-zero bytes that are not a valid record.
+    Malformed { why: String, at: usize },
 }
 
-/// A buffered reader that counts the offset of every byte it hands out.
-struct Cursor<R> {
-    inner: BufReader<R>,
-    pos: u64,
+/// Parses the record or annotation that starts at `chunk[at]`, pushing a record's arguments (slices
+/// of `chunk`) to `argv`.
+fn parse_one(chunk: &Bytes, at: usize, argv: &mut Vec<Bytes>) -> Result<Parsed, Stop> {
+    let buf = &chunk[..];
+    match buf.get(at) {
+        None => Err(Stop::Incomplete),
+        Some(b'*') => {
+            let (argc, mut p) = header(buf, at, b'*', MAX_ARGC)?;
+            if argc == 0 {
+                return Err(Stop::Malformed { why: "empty command array".into(), at: p });
+            }
+            argv.reserve(argc.min(1024) as usize);
+            for _ in 0..argc {
+                let (len, from) = header(buf, p, b'$', MAX_BULK_BYTES)?;
+                let len = len as usize;
+                if buf.len() - from < len + 2 {
+                    return Err(Stop::Incomplete);
+                }
+                match &buf[from + len..from + len + 2] {
+                    b"\r\n" => {}
+                    [0, 0] => return Err(Stop::Zero { at: from + len }),
+                    _ => {
+                        let why = "bulk argument not followed by CRLF".into();
+                        return Err(Stop::Malformed { why, at: from + len + 2 });
+                    }
+                }
+                argv.push(chunk.slice(from..from + len));
+                p = from + len + 2;
+            }
+            Ok(Parsed::Record(p))
+        }
+        Some(b'#') => line(buf, at, MAX_ANNOTATION_BYTES).map(Parsed::Annotation),
+        Some(0) => Err(Stop::Zero { at }),
+        Some(other) => {
+            Err(Stop::Malformed { why: format!("unexpected byte 0x{other:02x} where a record should begin"), at })
+        }
+    }
 }
 
-impl<R: Read> Cursor<R> {
-    fn peek(&mut self) -> io::Result<Option<u8>> {
-        Ok(self.inner.fill_buf()?.first().copied())
+/// Finds the end (just past the `\n`) of the line starting at `buf[at]`, at most `max` bytes before
+/// its `\n`. A zero byte ends the search first: it is reported where it is.
+fn line(buf: &[u8], at: usize, max: usize) -> Result<usize, Stop> {
+    let window = &buf[at..buf.len().min(at + max + 1)];
+    match window.iter().position(|&b| b == b'\n' || b == 0) {
+        Some(i) if window[i] == 0 => Err(Stop::Zero { at: at + i }),
+        Some(i) => Ok(at + i + 1),
+        None if window.len() > max => Err(Stop::Malformed { why: "line too long".into(), at: at + window.len() }),
+        None => Err(Stop::Incomplete),
     }
+}
 
-    fn take(&mut self, n: usize) -> Parsed<Vec<u8>> {
-        let mut out = vec![0; n];
-        let mut filled = 0;
-        while filled < n {
-            let buf = self.inner.fill_buf().map_err(Err)?;
-            if buf.is_empty() {
-                return Err(Ok(Broken::Eof));
-            }
-            let k = buf.len().min(n - filled);
-            out[filled..filled + k].copy_from_slice(&buf[..k]);
-            self.inner.consume(k);
-            self.pos += k as u64;
-            filled += k;
-        }
-        Ok(out)
+/// Reads the line `<kind><decimal>\r\n` at `buf[at]`: the number and where the line ends.
+fn header(buf: &[u8], at: usize, kind: u8, max: u64) -> Result<(u64, usize), Stop> {
+    let end = line(buf, at, MAX_HEADER_LINE_BYTES)?;
+    let bad = || Err(Stop::Malformed { why: format!("bad '{}' header line", kind as char), at: end });
+    let Some(digits) = buf[at..end].strip_prefix(&[kind]).and_then(|l| l.strip_suffix(b"\r\n")) else {
+        return bad();
+    };
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return bad();
     }
-
-    fn bulk(&mut self, len: usize) -> Parsed<Bytes> {
-        let mut out = BytesMut::with_capacity(len.min(BULK_READ_STEP_BYTES));
-        while out.len() < len {
-            let piece = self.take((len - out.len()).min(BULK_READ_STEP_BYTES))?;
-            out.extend_from_slice(&piece);
-        }
-        Ok(out.freeze())
+    let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    if n > max {
+        return bad();
     }
+    Ok((n, end))
+}
 
-    /// Reads through the next `\n` (inclusive), at most `max` bytes. Stops *before* a zero byte
-    /// (`Broken::Zero`), so the zero run that follows can be checked from its first byte.
-    fn line(&mut self, max: usize) -> Parsed<Vec<u8>> {
-        let mut line = Vec::new();
-        loop {
-            let buf = self.inner.fill_buf().map_err(Err)?;
-            if buf.is_empty() {
-                return Err(Ok(Broken::Eof));
-            }
-            let stop = buf.iter().position(|&b| b == b'\n' || b == 0);
-            let k = stop.map_or(buf.len(), |i| if buf[i] == 0 { i } else { i + 1 });
-            let k = k.min(max + 1 - line.len());
-            let hit_zero = stop.is_some_and(|i| buf[i] == 0 && i == k);
-            line.extend_from_slice(&buf[..k]);
-            self.inner.consume(k);
-            self.pos += k as u64;
-            if line.last() == Some(&b'\n') {
-                return Ok(line);
-            }
-            if hit_zero {
-                return Err(Ok(Broken::Zero));
-            }
-            if line.len() > max {
-                return Err(Ok(Broken::Malformed("line too long".into())));
-            }
-        }
+/// Skips zero bytes (first those of `rest`, which starts at file offset `offset`, then the reader's)
+/// to the end of the file; returns the offset of the first non-zero byte, if any.
+fn skip_zeros(rest: &[u8], offset: u64, reader: &mut impl Read) -> io::Result<Option<u64>> {
+    if let Some(i) = rest.iter().position(|&b| b != 0) {
+        return Ok(Some(offset + i as u64));
     }
-
-    /// Reads `<kind><decimal>\r\n` and returns the number.
-    fn header(&mut self, kind: u8, max: u64) -> Parsed<u64> {
-        let line = self.line(MAX_HEADER_LINE_BYTES)?;
-        let bad = || Err(Ok(Broken::Malformed(format!("bad '{}' header line", kind as char))));
-        let Some(digits) = line.strip_prefix(&[kind]).and_then(|l| l.strip_suffix(b"\r\n")) else {
-            return bad();
+    let mut offset = offset + rest.len() as u64;
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         };
-        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-            return bad();
+        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+            return Ok(Some(offset + i as u64));
         }
-        let n = digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        if n > max {
-            return bad();
-        }
-        Ok(n)
+        offset += n as u64;
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn record(argv: &[&[u8]]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_command(&mut out, argv);
+        out
     }
 
-    /// Skips zero bytes to the end of the file; returns the offset of the first non-zero byte, if any.
-    fn skip_zeros(&mut self) -> io::Result<Option<u64>> {
-        loop {
-            let buf = self.inner.fill_buf()?;
-            if buf.is_empty() {
-                return Ok(None);
+    type Outcome = (Vec<(u64, Vec<Vec<u8>>)>, u64, ScanEnd);
+
+    fn scan_with(bytes: &[u8], chunk: usize) -> Outcome {
+        let mut records = Vec::new();
+        let s = scan_chunked(bytes, chunk, |offset, argv| {
+            records.push((offset, argv.iter().map(|a| a.to_vec()).collect()));
+        })
+        .unwrap();
+        (records, s.valid_end, s.end)
+    }
+
+    #[test]
+    fn records_cut_by_chunk_boundaries_anywhere_scan_the_same() {
+        let log = [
+            record(&[b"SELECT", b"0"]),
+            b"#annotation\r\n".to_vec(),
+            record(&[b"SET", b"k\0", b"\0\r\n*1\r\n$0\r\n\0\0"]),
+            record(&[b"SET", b"long", &[b'x'; 300]]),
+            record(&[b"DEL", b""]),
+        ]
+        .concat();
+        let files: Vec<Vec<u8>> = vec![
+            log.clone(),
+            [log.clone(), vec![0; 100]].concat(),
+            [log.clone(), b"*3\r\n$3\r\nSET\r\n$1\r\n".to_vec()].concat(),
+            [log.clone(), b"*3\r\n$3\r\nSET\r\n$1\r\nk".to_vec(), vec![0; 50]].concat(),
+            [log.clone(), vec![0; 40], record(&[b"SET", b"lost", b"1"])].concat(),
+            [log.clone(), b"*2\r\n$3\r\nDEL\r\n$1\r\nkXX".to_vec(), record(&[b"PING"])].concat(),
+            [log.clone(), b"hello\r\n".to_vec()].concat(),
+            [log.clone(), b"*0\r\n".to_vec()].concat(),
+            [log.clone(), b"*1\r\n$99999999999999999999\r\n".to_vec()].concat(),
+            [log.clone(), b"*1\r\n$5\r\nab".to_vec()].concat(),
+            [log.clone(), b"*1\r\n$2\r\nab\0\0".to_vec(), vec![0; 10]].concat(),
+        ];
+        for file in &files {
+            let whole = scan_with(file, READ_CHUNK_BYTES);
+            for chunk in 1..=70 {
+                assert_eq!(scan_with(file, chunk), whole, "chunk size {chunk}");
             }
-            if let Some(i) = buf.iter().position(|&b| b != 0) {
-                return Ok(Some(self.pos + i as u64));
-            }
-            let k = buf.len();
-            self.inner.consume(k);
-            self.pos += k as u64;
         }
+        let (records, valid_end, end) = scan_with(&files[0], READ_CHUNK_BYTES);
+        assert_eq!((records.len(), valid_end, end), (4, log.len() as u64, ScanEnd::Clean));
+        assert_eq!(scan_with(&files[1], 3).2, ScanEnd::Clean);
+        assert_eq!(scan_with(&files[2], 3).2, ScanEnd::TornTail);
+        assert_eq!(scan_with(&files[3], 3).2, ScanEnd::TornTail);
+        for corrupt in &files[4..9] {
+            assert!(matches!(scan_with(corrupt, 5).2, ScanEnd::Corrupt { .. }));
+        }
+        assert_eq!(scan_with(&files[9], 5).2, ScanEnd::TornTail);
+        assert_eq!(scan_with(&files[10], 5).2, ScanEnd::TornTail);
     }
 }

@@ -12,6 +12,8 @@ use super::{AofConfig, AofError};
 /// Files at least this large get progress lines on stderr.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// The clock is read for progress once every this many commands.
+const PROGRESS_CHECK_COMMANDS: u64 = 4096;
 
 /// What [`super::Aof::load`] replayed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,11 +26,43 @@ pub struct LoadReport {
     pub truncated_tail: bool,
     /// Commands that `apply` rejected.
     pub errors: u64,
+    /// What the scan found, for [`super::Aof::open_loaded`] (`None` for a missing file).
+    pub(super) scanned: Option<Scanned>,
 }
+
+/// How a loaded file ends, and which file it was: enough to prepare it for appending without
+/// scanning it again, as long as it has not changed since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Scanned {
+    identity: FileIdentity,
+    valid_end: u64,
+    end: ScanEnd,
+    /// Offset of a `MULTI` not closed by `EXEC` before the valid end (the loader dropped its block).
+    open_multi: Option<u64>,
+}
+
+/// Device, inode, size and modification time of a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl FileIdentity {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileIdentity { dev: meta.dev(), ino: meta.ino(), len: meta.len(), mtime: meta.modified().ok() }
+    }
+}
+
+/// The commands of a `MULTI` block read so far, with their db.
+type Block = Vec<(usize, Vec<Bytes>)>;
 
 pub(super) fn load(
     cfg: &AofConfig,
-    apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
+    apply: impl FnMut(usize, &[Bytes]) -> Result<(), String>,
 ) -> Result<LoadReport, AofError> {
     let path = cfg.path();
     let file = match File::open(&path) {
@@ -36,8 +70,12 @@ pub(super) fn load(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LoadReport::default()),
         Err(e) => return Err(e.into()),
     };
-    let size = file.metadata()?.len();
-    replay(file, size, cfg, apply)
+    let meta = file.metadata()?;
+    let mut report = replay(file, meta.len(), cfg, apply)?;
+    if let Some(s) = &mut report.scanned {
+        s.identity = FileIdentity::of(&meta);
+    }
+    Ok(report)
 }
 
 /// Replays the log read from `reader` (`size` bytes long), as [`load`] does for the file.
@@ -45,15 +83,15 @@ pub(super) fn replay(
     reader: impl std::io::Read,
     size: u64,
     cfg: &AofConfig,
-    mut apply: impl FnMut(usize, Vec<Bytes>) -> Result<(), String>,
+    mut apply: impl FnMut(usize, &[Bytes]) -> Result<(), String>,
 ) -> Result<LoadReport, AofError> {
     let started = Instant::now();
     let mut last_progress = started;
     let mut report = LoadReport::default();
     let mut db = 0usize;
-    // Commands of an open MULTI block, with their db; applied at EXEC.
-    let mut multi: Option<Vec<(usize, Vec<Bytes>)>> = None;
-    let mut apply_one = |report: &mut LoadReport, db: usize, argv: Vec<Bytes>, offset: u64| {
+    // The offset of an open MULTI block, and its commands with their db; applied at EXEC.
+    let mut multi: Option<(u64, Block)> = None;
+    let mut apply_one = |report: &mut LoadReport, db: usize, argv: &[Bytes], offset: u64| {
         report.commands += 1;
         if let Err(e) = apply(db, argv) {
             report.errors += 1;
@@ -61,8 +99,8 @@ pub(super) fn replay(
         }
     };
     let result = scan(reader, |offset, argv| {
-        let name = argv[0].to_ascii_lowercase();
-        if name == b"select" {
+        let name = &argv[0];
+        if name.eq_ignore_ascii_case(b"select") {
             match argv.get(1).and_then(|a| std::str::from_utf8(a).ok()).and_then(|s| s.parse().ok()) {
                 Some(n) => db = n,
                 None => {
@@ -72,19 +110,22 @@ pub(super) fn replay(
             }
             return;
         }
-        match (name.as_slice(), &mut multi) {
-            (b"multi", None) => multi = Some(vec![(db, argv)]),
-            (b"exec", Some(_)) => {
-                let mut block = multi.take().unwrap_or_default();
-                block.push((db, argv));
+        match &mut multi {
+            None if name.eq_ignore_ascii_case(b"multi") => multi = Some((offset, vec![(db, argv.to_vec())])),
+            Some(_) if name.eq_ignore_ascii_case(b"exec") => {
+                let (_, mut block) = multi.take().unwrap_or_default();
+                block.push((db, argv.to_vec()));
                 for (db, argv) in block {
-                    apply_one(&mut report, db, argv, offset);
+                    apply_one(&mut report, db, &argv, offset);
                 }
             }
-            (_, Some(block)) => block.push((db, argv)),
-            (_, None) => apply_one(&mut report, db, argv, offset),
+            Some((_, block)) => block.push((db, argv.to_vec())),
+            None => apply_one(&mut report, db, argv, offset),
         }
-        if size >= PROGRESS_MIN_BYTES && last_progress.elapsed() >= PROGRESS_INTERVAL {
+        if size >= PROGRESS_MIN_BYTES
+            && report.commands % PROGRESS_CHECK_COMMANDS == 0
+            && last_progress.elapsed() >= PROGRESS_INTERVAL
+        {
             last_progress = Instant::now();
             log_progress(offset, size, report.commands, started);
         }
@@ -94,13 +135,16 @@ pub(super) fn replay(
         Tail::Clean => {}
         Tail::Cut => report.truncated_tail = true,
     }
-    if multi.is_some() {
+    let open_multi = multi.map(|(offset, _)| offset);
+    if open_multi.is_some() {
         eprintln!("flurrydb aof: !!! Warning: the AOF ends inside a MULTI block; reverting the incomplete transaction");
         report.truncated_tail = true;
     }
     if size >= PROGRESS_MIN_BYTES {
         log_progress(report.bytes, size, report.commands, started);
     }
+    let identity = FileIdentity { dev: 0, ino: 0, len: size, mtime: None };
+    report.scanned = Some(Scanned { identity, valid_end: result.valid_end, end: result.end, open_multi });
     Ok(report)
 }
 
@@ -153,19 +197,28 @@ fn classify(cfg: &AofConfig, s: &Scan, warn: bool) -> Result<Tail, AofError> {
 
 /// Finds the valid end of an existing file and cuts whatever lies after it that is not zeros, so the
 /// writer can append there. A corrupt suffix (only with `load_corrupt_prefix`) is saved first.
-pub(super) fn prepare_for_append(cfg: &AofConfig) -> Result<u64, AofError> {
+/// `loaded` is what [`load`] found; when the file is still the one it scanned, it is not scanned again.
+pub(super) fn prepare_for_append(cfg: &AofConfig, loaded: Option<&Scanned>) -> Result<u64, AofError> {
     let path = cfg.path();
-    // Offset of a MULTI not closed by EXEC: load dropped that block, so it is cut too (as Redis
-    // does), or records appended later would be read as part of it.
-    let mut open_multi = None;
-    let s = scan(File::open(&path)?, |offset, argv| {
-        if argv[0].eq_ignore_ascii_case(b"multi") {
-            open_multi = Some(offset);
-        } else if argv[0].eq_ignore_ascii_case(b"exec") {
-            open_multi = None;
+    let file = File::open(&path)?;
+    let identity = FileIdentity::of(&file.metadata()?);
+    let s = match loaded {
+        Some(s) if s.identity == identity => s.clone(),
+        _ => {
+            // Offset of a MULTI not closed by EXEC: load dropped that block, so it is cut too (as
+            // Redis does), or records appended later would be read as part of it.
+            let mut open_multi = None;
+            let s = scan(file, |offset, argv| {
+                if argv[0].eq_ignore_ascii_case(b"multi") {
+                    open_multi.get_or_insert(offset);
+                } else if argv[0].eq_ignore_ascii_case(b"exec") {
+                    open_multi = None;
+                }
+            })?;
+            Scanned { identity, valid_end: s.valid_end, end: s.end, open_multi }
         }
-    })?;
-    let cut = match (classify(cfg, &s, false)?, open_multi) {
+    };
+    let cut = match (classify(cfg, &Scan { valid_end: s.valid_end, end: s.end.clone() }, false)?, s.open_multi) {
         (_, Some(at)) => at,
         (Tail::Clean, None) => return Ok(s.valid_end),
         (Tail::Cut, None) => s.valid_end,

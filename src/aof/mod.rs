@@ -148,10 +148,22 @@ impl Aof {
     /// `load_corrupt_prefix` is set), reserves the first chunk and starts the writer thread. Call
     /// [`Aof::load`] first to replay the file.
     pub fn open(cfg: AofConfig) -> Result<Arc<Aof>, AofError> {
+        Self::open_with(cfg, None)
+    }
+
+    /// [`Aof::open`] right after [`Aof::load`] returned `report` for the same configuration: the
+    /// valid end that loading found is used instead of scanning the file again (unless the file
+    /// changed in between: another size, modification time or inode).
+    pub fn open_loaded(cfg: AofConfig, report: &LoadReport) -> Result<Arc<Aof>, AofError> {
+        let scanned = report.scanned.clone();
+        Self::open_with(cfg, scanned.as_ref())
+    }
+
+    fn open_with(cfg: AofConfig, loaded: Option<&load::Scanned>) -> Result<Arc<Aof>, AofError> {
         std::fs::create_dir_all(&cfg.dir)?;
         let path = cfg.path();
         let existed = path.exists();
-        let valid_len = if existed { load::prepare_for_append(&cfg)? } else { 0 };
+        let valid_len = if existed { load::prepare_for_append(&cfg, loaded)? } else { 0 };
         let faults = Faults::default();
         let (file, first_extension) = AofFile::open(&path, valid_len, cfg.prealloc_bytes, &faults)?;
         if !existed {
@@ -190,7 +202,7 @@ impl Aof {
     #[doc(hidden)]
     pub fn replay_in_memory(
         bytes: &[u8],
-        apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
+        apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
     ) -> Result<LoadReport, AofError> {
         let cfg = AofConfig { load_truncated: false, ..AofConfig::default() };
         load::replay(bytes, bytes.len() as u64, &cfg, apply)
@@ -248,13 +260,14 @@ impl Aof {
         self.inner.as_ref().map_or(0, |e| e.shared.durability.watermark())
     }
 
-    /// Replays the file at `cfg.path()`: calls `apply(db, argv)` for every command record in order,
+    /// Replays the file at `cfg.path()`: calls `apply(db, argv)` for every command record in order
+    /// (`argv` borrows the buffer the file is parsed in; copy what must outlive the call),
     /// tracking `SELECT` itself (not passed on). `MULTI`/`EXEC` blocks are passed through as they are;
     /// a block torn at the end is dropped. `apply` errors are counted and logged, not fatal. A missing
     /// file gives an empty report. Progress is logged to stderr for large files.
     pub fn load(
         cfg: &AofConfig,
-        apply: impl FnMut(usize, Vec<bytes::Bytes>) -> Result<(), String>,
+        apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
     ) -> Result<LoadReport, AofError> {
         load::load(cfg, apply)
     }

@@ -52,6 +52,12 @@ impl KeyMap {
         self.map.clear(&guard);
     }
 
+    /// Grows the table (if needed) to hold `additional` more keys without resizing on the way.
+    pub fn reserve(&self, additional: usize) {
+        let guard = self.map.guard();
+        self.map.reserve(additional, &guard);
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -109,6 +115,8 @@ impl KeyMap {
     pub fn clear(&self) {
         crate::sync::lock(&self.map).clear();
     }
+
+    pub fn reserve(&self, _additional: usize) {}
 
     pub fn len(&self) -> usize {
         crate::sync::lock(&self.map).len()

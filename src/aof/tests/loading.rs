@@ -231,9 +231,43 @@ fn binary_arguments_round_trip() {
     aof.shutdown().unwrap();
     let mut got = Vec::new();
     Aof::load(&cfg, |_, argv| {
-        got.push(argv);
+        got.push(argv.to_vec());
         Ok(())
     })
     .unwrap();
     assert_eq!(got, vec![vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k\0"), Bytes::copy_from_slice(value)]]);
+}
+
+#[test]
+fn open_loaded_cuts_where_loading_stopped_without_scanning_again() {
+    let dir = TestDir::new("open-loaded");
+    let mut bytes = [two_records(), resp(&["MULTI"]), resp(&["SET", "x", "1"])].concat();
+    let multi_at = two_records().len() as u64;
+    bytes.extend_from_slice(b"*3\r\n$3\r\nSET");
+    bytes.resize(bytes.len() + 100, 0);
+    let cfg = write_file(&dir, &bytes);
+    let report = Aof::load(&cfg, |_, _| Ok(())).unwrap();
+    assert!(report.truncated_tail);
+    let aof = Aof::open_loaded(cfg.clone(), &report).unwrap();
+    assert_eq!(aof.info().aof_current_size, multi_at, "cut at the unterminated MULTI");
+    let seq = aof.append(0, &args(&["SET", "d", "4"]));
+    block_on(aof.wait_durable(seq)).unwrap();
+    aof.shutdown().unwrap();
+    let (cmds, report) = replay(&cfg).unwrap();
+    assert_eq!(cmds, vec![cmd(0, &["SET", "a", "1"]), cmd(0, &["SET", "b", "2"]), cmd(0, &["SET", "d", "4"])]);
+    assert!(!report.truncated_tail);
+}
+
+#[test]
+fn open_loaded_scans_again_when_the_file_changed_after_loading() {
+    let dir = TestDir::new("open-loaded-changed");
+    let cfg = write_file(&dir, &two_records());
+    let report = Aof::load(&cfg, |_, _| Ok(())).unwrap();
+    // Another record arrives (and a torn one) between loading and opening.
+    let changed = [two_records(), resp(&["SET", "c", "3"]), b"*1\r\n$4\r\nPI".to_vec()].concat();
+    std::fs::write(cfg.path(), &changed).unwrap();
+    let aof = Aof::open_loaded(cfg.clone(), &report).unwrap();
+    assert_eq!(aof.info().aof_current_size, (changed.len() - 10) as u64);
+    aof.shutdown().unwrap();
+    assert_eq!(replay(&cfg).unwrap().0.len(), 3);
 }

@@ -46,7 +46,7 @@ pub(super) type Replayed = (usize, Vec<String>);
 
 pub(super) fn replay(cfg: &AofConfig) -> Result<(Vec<Replayed>, LoadReport), AofError> {
     let mut out = Vec::new();
-    let report = super::Aof::load(cfg, |db, argv: Vec<Bytes>| {
+    let report = super::Aof::load(cfg, |db, argv: &[Bytes]| {
         out.push((db, argv.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect()));
         Ok(())
     })?;
