@@ -77,3 +77,29 @@ fn child_waiter_registers_without_recheck() {
         waiters(1);
     }
 }
+
+/// `everysec` and `no`: a `wait_durable` resolves only once its record is in the file (what a
+/// killed process leaves behind), though not yet msync'd.
+pub fn written_waiters(policy: FsyncPolicy) {
+    builder(2).check(move || {
+        let aof = Aof::open_in_memory(policy);
+        let other = Arc::clone(&aof);
+        let wait = |aof: &Aof, argv: &[&[u8]]| {
+            let seq = aof.append(0, argv);
+            block_on(aof.wait_durable(seq)).expect("written");
+            assert!(contains(&aof.contents(), &encoded(argv)), "wait_durable resolved before its record was written");
+        };
+        let t = thread::spawn(move || wait(&other, &[b"SET", b"a", b"1"]));
+        wait(&aof, &[b"SET", b"b", b"2"]);
+        t.join().unwrap();
+        aof.shutdown().unwrap();
+    });
+}
+
+/// Under everysec and no, an acknowledged record is in the file: a SIGKILL right after the reply
+/// loses nothing (as Redis writes its AOF buffer before it replies).
+#[test]
+fn everysec_and_no_acknowledge_only_written_records() {
+    written_waiters(FsyncPolicy::EverySec);
+    written_waiters(FsyncPolicy::No);
+}

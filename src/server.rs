@@ -59,8 +59,8 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
             bytes_read += argv.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
             if records == AOF_PRESIZE_SAMPLE_RECORDS {
                 let keys = shared.ks.db(db).len() as u64;
-                let estimate = (keys.saturating_mul(file_len) / bytes_read.max(1))
-                    .min(file_len / AOF_PRESIZE_MIN_BYTES_PER_KEY);
+                let estimate =
+                    (keys.saturating_mul(file_len) / bytes_read.max(1)).min(file_len / AOF_PRESIZE_MIN_BYTES_PER_KEY);
                 shared.ks.db(db).reserve(estimate.saturating_sub(keys) as usize);
             }
         }

@@ -16,9 +16,17 @@
 //! a FIFO queue. The writer thread pops records in queue order (that is the file order), adds a
 //! `SELECT` record whenever the db differs from the previous record's, copies the batch into the mapped
 //! file and, with `appendfsync always`, makes it durable with ONE msync for the whole batch before
-//! publishing the durable watermark: the highest seq S such that all records with seq <= S are durable
-//! (seqs of different keys may reach the writer out of order). `everysec` msyncs about once a second in
-//! the background, `no` only at shutdown and rewrite.
+//! publishing the watermark: the highest seq S such that all records with seq <= S are durable (seqs of
+//! different keys may reach the writer out of order). `everysec` msyncs about once a second in the
+//! background, `no` only at shutdown and rewrite; under both the watermark is published as soon as the
+//! records are copied into the mapped file (the page cache: they survive the process being killed).
+//!
+//! # What an acknowledgement means
+//! The connection sends the replies of a batch of writes only once the watermark covers the batch's
+//! last record ([`Aof::wait_durable`]), as Redis writes its AOF buffer before it replies: under
+//! `always` the records are on disk, under `everysec` and `no` they are in the file (a SIGKILL right
+//! after the reply loses nothing; a power loss may lose the last second, or what the OS had not
+//! written back).
 //!
 //! # File format
 //! - The file is a sequence of records exactly as Redis 7.0 writes its (single-file) AOF: each command
@@ -324,12 +332,13 @@ impl Aof {
         seq
     }
 
-    /// With `appendfsync always`, resolves once the record `seq` and every lower one are durable, or
-    /// fails if a write/msync failure is latched (or the writer stopped) before that. With `everysec`
-    /// and `no` (and when disabled) it is `Ok` at once. Never blocks the calling thread.
+    /// Resolves once the record `seq` and every lower one are acknowledgeable (see the module doc:
+    /// durable under `always`, in the file under `everysec` and `no`), or fails if a write/msync
+    /// failure is latched (or the writer stopped) before that. Immediately `Ok` when disabled or for
+    /// seq 0. Never blocks the calling thread.
     pub fn wait_durable(&self, seq: u64) -> impl Future<Output = Result<(), AofError>> + '_ {
         match &self.inner {
-            Some(e) if e.shared.fsync == FsyncPolicy::Always && seq > 0 => DurableWait::new(&e.shared.durability, seq),
+            Some(e) if seq > 0 => DurableWait::new(&e.shared.durability, seq),
             _ => DurableWait::ready(),
         }
     }

@@ -202,6 +202,10 @@ impl Writer {
                 for seq in self.pending_seqs.drain(..) {
                     self.written.add(seq);
                 }
+                if self.shared.fsync != FsyncPolicy::Always {
+                    // In the file: acknowledgeable under everysec and no (see the module doc of `aof`).
+                    self.shared.durability.publish(self.written.mark);
+                }
                 // Relaxed: statistics for INFO.
                 self.shared.current_size.store(self.file.len(), Ordering::Relaxed);
                 if self.write_failure.take().is_some() {

@@ -46,13 +46,32 @@ fn always_group_commits_many_waiters_with_few_msyncs() {
 }
 
 #[test]
-fn everysec_and_no_do_not_wait() {
+fn everysec_and_no_acknowledge_once_the_record_is_in_the_file() {
     for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
-        let dir = TestDir::new("nowait");
-        let aof = Aof::open(dir.cfg(policy)).unwrap();
-        aof.inject_faults(false, true); // even a failing msync does not hold these policies' writes
+        let dir = TestDir::new("written");
+        let cfg = dir.cfg(policy);
+        let aof = Aof::open(cfg.clone()).unwrap();
+        aof.inject_faults(false, true); // a failing msync does not hold these policies' writes
         let seq = aof.append(0, &args(&["SET", "a", "1"]));
-        resolve_within(Duration::from_millis(1), aof.wait_durable(seq)).expect("immediately ready").unwrap();
+        resolve_within(SOON, aof.wait_durable(seq)).expect("resolves").unwrap();
+        // Killed right after the acknowledgement: the record is in the file all the same.
+        aof.simulate_crash();
+        drop(aof);
+        let (cmds, _) = replay(&cfg).unwrap();
+        assert_eq!(cmds, vec![cmd(0, &["SET", "a", "1"])], "{policy}");
+    }
+}
+
+#[test]
+fn everysec_and_no_do_not_acknowledge_what_could_not_be_written() {
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("unwritten");
+        let mut cfg = dir.cfg(policy);
+        cfg.prealloc_bytes = 4096;
+        let aof = Aof::open(cfg.clone()).unwrap();
+        aof.inject_faults(true, false);
+        let seq = aof.append(0, &args(&["SET", "big", &"v".repeat(10_000)]));
+        assert!(matches!(resolve_within(SOON, aof.wait_durable(seq)), Some(Err(_))), "{policy}");
         aof.inject_faults(false, false);
         aof.shutdown().unwrap();
     }
