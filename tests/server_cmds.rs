@@ -165,3 +165,41 @@ fn bgrewriteaof_rewrites_with_appendonly_and_is_refused_without() {
     let mut c = s.raw();
     assert_eq!(c.cmds(&["BGREWRITEAOF"]), b"+Background append only file rewriting started\r\n");
 }
+
+/// The names of the server process's threads (Linux `/proc`).
+fn thread_names(s: &Server) -> Vec<String> {
+    let pid = s.child.as_ref().expect("running").id();
+    let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn connections_are_served_by_worker_threads_count_connection_threads_sharing_one_keyspace() {
+    let s = Server::start(&["--worker-threads", "3"]);
+    let names = thread_names(&s);
+    if names.is_empty() {
+        return; // no /proc here
+    }
+    let conn: Vec<&String> = names.iter().filter(|n| n.starts_with("conn-")).collect();
+    assert_eq!(conn, ["conn-0", "conn-1", "conn-2"], "{names:?}");
+    // Six connections land on the three threads in turn; each sees the others' writes at once.
+    let mut clients: Vec<redis::Connection> = (0..6).map(|_| s.client()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(c).unwrap();
+    }
+    for c in clients.iter_mut() {
+        let n: i64 = redis::cmd("INCR").arg("shared").query(c).unwrap();
+        assert!(n >= 1);
+        let all: Vec<Option<i64>> = redis::cmd("MGET").arg(&["k0", "k1", "k2", "k3", "k4", "k5"]).query(c).unwrap();
+        assert_eq!(all, (0..6).map(Some).collect::<Vec<_>>());
+    }
+    let total: i64 = redis::cmd("GET").arg("shared").query(&mut clients[0]).unwrap();
+    assert_eq!(total, 6);
+}
