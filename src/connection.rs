@@ -289,9 +289,13 @@ async fn flush(
 ) -> bool {
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
-        && aof.wait_durable(batch_seq).await.is_err()
     {
-        *wbuf = replace_write_replies(wbuf, writes);
+        // everysec/no: copy the batch's records into the file ourselves when the writer is not at
+        // it, rather than wake it and wait to be woken.
+        aof.help_write();
+        if aof.wait_durable(batch_seq).await.is_err() {
+            *wbuf = replace_write_replies(wbuf, writes);
+        }
     }
     writes.clear();
     if wbuf.is_empty() {

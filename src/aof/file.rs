@@ -93,6 +93,11 @@ mod mapped {
 
         /// Copies `bytes` after the valid log, extending the file first if needed. All or nothing: on
         /// error nothing was written and the call can be retried.
+        /// Whether `n` more bytes fit in the mapped window without extending the file.
+        pub(in crate::aof) fn fits(&self, n: u64) -> bool {
+            self.map.is_some() && self.len + n <= self.capacity
+        }
+
         pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
             if bytes.is_empty() {
                 return Ok(());
@@ -271,6 +276,9 @@ mod memory {
         }
         pub(in crate::aof) fn is_dirty(&self) -> bool {
             self.view.durable() < self.len()
+        }
+        pub(in crate::aof) fn fits(&self, n: u64) -> bool {
+            self.len() + n <= self.capacity
         }
         pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
             let needed = self.len() + bytes.len() as u64;

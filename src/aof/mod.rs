@@ -21,6 +21,12 @@
 //! background, `no` only at shutdown and rewrite; under both the watermark is published as soon as the
 //! records are copied into the mapped file (the page cache: they survive the process being killed).
 //!
+//! Under `everysec` and `no` a connection that is about to wait for its records first tries to take
+//! the writer's state ([`Aof::help_write`], a `try_lock`) and drains the queue into the file itself:
+//! one thread instead of two hand-offs (wake the writer, be woken by it) per batch. Whoever drains,
+//! the queue order is the file order. What needs more than a copy (extending the file, msync, a
+//! rewrite commit, retrying a latched failure) is left to the writer thread.
+//!
 //! # What an acknowledgement means
 //! The connection sends the replies of a batch of writes only once the watermark covers the batch's
 //! last record ([`Aof::wait_durable`]), as Redis writes its AOF buffer before it replies: under
@@ -135,6 +141,8 @@ struct Enabled {
     cfg: AofConfig,
     /// Wakes the writer thread.
     writer: Unparker,
+    /// The writer's state, for connections that help it (`help_write`).
+    cell: Arc<writer::WriterCell>,
     join: Mutex<Option<thread::JoinHandle<Result<(), AofError>>>>,
     /// The in-memory file the models read.
     #[cfg(feature = "loom")]
@@ -246,15 +254,20 @@ impl Aof {
         let memory = file.view();
         let (path, dir) = (cfg.path(), cfg.dir.clone());
         let writer = Writer::new(Arc::clone(&shared), path, dir, cfg.prealloc_bytes, file, first_extension);
+        let cell = Arc::new(Mutex::new(Some(writer)));
         let parker = Parker::new();
         let link = parker.link();
-        let join = thread::Builder::new().name("aof-writer".into()).spawn(move || writer.run(parker))?;
+        let (thread_cell, thread_shared) = (Arc::clone(&cell), Arc::clone(&shared));
+        let join = thread::Builder::new()
+            .name("aof-writer".into())
+            .spawn(move || writer::run(thread_cell, thread_shared, parker))?;
         let writer = link.unparker(join.thread());
         Ok(Arc::new(Aof {
             inner: Some(Enabled {
                 shared,
                 cfg,
                 writer,
+                cell,
                 join: Mutex::new(Some(join)),
                 #[cfg(feature = "loom")]
                 memory,
@@ -330,6 +343,25 @@ impl Aof {
         e.shared.queue.push(Item::Record { seq, db: first_db, bytes });
         e.writer.unpark();
         seq
+    }
+
+    /// Under `everysec` and `no`: copy what is queued into the file on the calling thread, if the
+    /// writer is not busy (a `try_lock`), so that a following [`Aof::wait_durable`] usually finds its
+    /// records written without a round trip through the writer thread. Call it before waiting, never
+    /// while holding a key's lock. Never blocks (beyond the copy). No-op under `always` (the writer
+    /// thread's msync is what the wait is for) and when disabled.
+    pub fn help_write(&self) {
+        let Some(e) = &self.inner else { return };
+        if e.shared.fsync == FsyncPolicy::Always {
+            return;
+        }
+        let left = match e.cell.try_lock() {
+            Ok(mut guard) => guard.as_mut().is_some_and(|w| w.help()),
+            Err(_) => return, // the writer (or another helper) is at it
+        };
+        if left {
+            e.writer.unpark();
+        }
     }
 
     /// Resolves once the record `seq` and every lower one are acknowledgeable (see the module doc:

@@ -15,7 +15,7 @@ use super::file::AofFile;
 use super::format::{encode_command, encode_select};
 use super::park::Parker;
 use super::{AofError, FsyncPolicy, Shared};
-use crate::sync::{Arc, Ordering, lock};
+use crate::sync::{Arc, Mutex, Ordering, lock};
 
 /// A batch stops growing at this many bytes so that one msync never covers an unbounded range.
 const MAX_BATCH_BYTES: usize = 8 << 20;
@@ -86,6 +86,68 @@ pub(super) struct Writer {
     latched: Option<String>,
     last_sync: Instant,
     rewrite: Option<RewriteTail>,
+    /// A rewrite commit a helping connection popped: the writer thread runs it before anything else.
+    deferred_commit: Option<Box<Commit>>,
+}
+
+/// The writer's state, shared by the writer thread and the connections that help it (see
+/// [`Writer::help`]); `None` once the writer stopped.
+pub(super) type WriterCell = Mutex<Option<Writer>>;
+
+/// The writer thread's body. Returns the outcome of the final flush and trim.
+///
+/// The queue is the file order, whoever drains it: the thread, or a connection in [`Writer::help`],
+/// both under the cell's lock, so records are copied in the order they were pushed.
+pub(super) fn run(cell: Arc<WriterCell>, shared: Arc<Shared>, parker: Parker) -> Result<(), AofError> {
+    let _guard = StopOnExit(Arc::clone(&shared));
+    loop {
+        let mut guard = lock(&cell);
+        let Some(w) = guard.as_mut() else { return Ok(()) };
+        let drained = w.drain();
+        w.sync_if_due();
+        // Relaxed: a test hook; the writer simply stops, as if the process had been killed.
+        if shared.crash.load(Ordering::Relaxed) {
+            guard.take();
+            return Ok(());
+        }
+        if drained == 0 {
+            // Acquire: pairs with the Release in `Aof::shutdown`; records pushed before the flag are
+            // then visible to `is_empty`.
+            if shared.shutdown.load(Ordering::Acquire) && shared.queue.is_empty() {
+                let w = guard.take().expect("checked above");
+                drop(guard);
+                return w.finish();
+            }
+            let timeout = w.idle_timeout();
+            drop(guard);
+            idle(&shared, &parker, timeout);
+        }
+    }
+}
+
+/// Nothing queued: spin briefly, then park until a producer unparks us (or a timer is due).
+fn idle(shared: &Shared, parker: &Parker, timeout: Option<Duration>) {
+    #[cfg(not(feature = "loom"))]
+    {
+        let backoff = crossbeam::utils::Backoff::new();
+        while !backoff.is_completed() {
+            // Acquire: see `run`.
+            if !shared.queue.is_empty() || shared.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            backoff.snooze();
+        }
+    }
+    // A producer's unpark after its push is never lost: it leaves a token that makes park return.
+    #[cfg(feature = "loom")]
+    if timeout.is_none() && crate::sync::fault::on(crate::sync::fault::Fault::WriterParkWithoutRecheck) {
+        // Acquire: see `run`.
+        return parker.park_losing_wakeup(|| shared.shutdown.load(Ordering::Acquire));
+    }
+    match timeout {
+        None => parker.park(),
+        Some(t) => parker.park_timeout(t),
+    }
 }
 
 impl Writer {
@@ -112,6 +174,7 @@ impl Writer {
             latched: None,
             last_sync: Instant::now(),
             rewrite: None,
+            deferred_commit: None,
         };
         if let Err(e) = first_extension {
             w.fail_write(&e.to_string());
@@ -119,36 +182,59 @@ impl Writer {
         w
     }
 
-    /// The thread body. Returns the outcome of the final flush and trim.
-    pub(super) fn run(self, parker: Parker) -> Result<(), AofError> {
-        let _guard = StopOnExit(Arc::clone(&self.shared));
-        self.run_loop(parker)
+    /// The writer thread's pass: a deferred rewrite commit first, then the queue (one batch), into
+    /// the file. Returns how many items it took.
+    fn drain(&mut self) -> usize {
+        let mut drained = 0usize;
+        if let Some(commit) = self.deferred_commit.take() {
+            drained += 1;
+            self.handle(Item::RewriteCommit(commit));
+        }
+        while let Some(item) = self.shared.queue.pop() {
+            drained += 1;
+            self.handle(item);
+            if self.pending.len() >= MAX_BATCH_BYTES {
+                break;
+            }
+        }
+        self.write_pending();
+        drained
     }
 
-    fn run_loop(mut self, parker: Parker) -> Result<(), AofError> {
-        loop {
-            let mut drained = 0usize;
-            while let Some(item) = self.shared.queue.pop() {
-                drained += 1;
-                self.handle(item);
-                if self.pending.len() >= MAX_BATCH_BYTES {
-                    break;
-                }
+    /// A connection's help under `everysec` and `no`, before it waits for its records: copy what is
+    /// queued into the file now, on this thread, instead of waking the writer thread and being woken
+    /// by it (two thread hand-offs per batch). Only the cheap part: a rewrite commit, a record that
+    /// needs the file extended, or a latched failure is left to the writer thread. Returns whether
+    /// the writer thread has work left (the caller unparks it).
+    pub(super) fn help(&mut self) -> bool {
+        if self.deferred_commit.is_some() || self.write_failure.is_some() {
+            return true;
+        }
+        while let Some(item) = self.shared.queue.pop() {
+            if let Item::RewriteCommit(commit) = item {
+                self.deferred_commit = Some(commit);
+                break;
             }
+            self.handle(item);
+            if self.pending.len() >= MAX_BATCH_BYTES {
+                break;
+            }
+        }
+        if !self.pending.is_empty() && self.file.fits(self.pending.len() as u64) {
             self.write_pending();
-            self.sync_if_due();
-            // Relaxed: a test hook; the writer simply stops, as if the process had been killed.
-            if self.shared.crash.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            if drained == 0 {
-                // Acquire: pairs with the Release in `Aof::shutdown`; records pushed before the flag are
-                // then visible to `is_empty`.
-                if self.shared.shutdown.load(Ordering::Acquire) && self.shared.queue.is_empty() {
-                    return self.finish();
-                }
-                self.idle(&parker);
-            }
+        }
+        self.deferred_commit.is_some() || !self.pending.is_empty()
+    }
+
+    /// How long the writer thread may park: a latched failure is retried, and an everysec msync
+    /// is due within the second.
+    fn idle_timeout(&self) -> Option<Duration> {
+        if self.latched.is_some() {
+            Some(RETRY_INTERVAL)
+        } else if self.shared.fsync == FsyncPolicy::EverySec && self.file.is_dirty() {
+            Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
+        } else {
+            None
         }
     }
 
@@ -268,38 +354,6 @@ impl Writer {
         if now != self.latched {
             self.latched = now.clone();
             self.shared.durability.set_error(now);
-        }
-    }
-
-    /// Nothing queued: spin briefly, then park until a producer unparks us (or a timer is due).
-    fn idle(&mut self, parker: &Parker) {
-        #[cfg(not(feature = "loom"))]
-        {
-            let backoff = crossbeam::utils::Backoff::new();
-            while !backoff.is_completed() {
-                // Acquire: see `run`.
-                if !self.shared.queue.is_empty() || self.shared.shutdown.load(Ordering::Acquire) {
-                    return;
-                }
-                backoff.snooze();
-            }
-        }
-        let timeout = if self.latched.is_some() {
-            Some(RETRY_INTERVAL)
-        } else if self.shared.fsync == FsyncPolicy::EverySec && self.file.is_dirty() {
-            Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
-        } else {
-            None
-        };
-        // A producer's unpark after its push is never lost: it leaves a token that makes park return.
-        #[cfg(feature = "loom")]
-        if timeout.is_none() && crate::sync::fault::on(crate::sync::fault::Fault::WriterParkWithoutRecheck) {
-            // Acquire: see `run`.
-            return parker.park_losing_wakeup(|| self.shared.shutdown.load(Ordering::Acquire));
-        }
-        match timeout {
-            None => parker.park(),
-            Some(t) => parker.park_timeout(t),
         }
     }
 
