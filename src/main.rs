@@ -35,15 +35,11 @@ fn main() {
         flurrydb::warning!("{w}");
     }
     cfg.maxclients = maxclients;
-    // The control runtime: accept loops, signals, shutdown (one worker, which keeps accepting while
-    // the main thread loads the AOF). Connections run on their own threads (`ConnThreads`).
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
-    let conn_threads = if cfg.worker_threads > 0 {
-        cfg.worker_threads
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    };
-    let conns = server::ConnThreads::start(conn_threads);
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if cfg.worker_threads > 0 {
+        rt.worker_threads(cfg.worker_threads);
+    }
+    let rt = rt.enable_all().build().expect("tokio runtime");
     // A file-size limit (RLIMIT_FSIZE) must make AOF writes fail with EFBIG (then -MISCONF), not kill
     // the process: installing a handler replaces SIGXFSZ's default action for good.
     let _xfsz =
@@ -62,7 +58,7 @@ fn main() {
                 std::process::exit(1);
             }
         };
-        server::start_accepting(&shared, listeners, conns.clone());
+        server::start_accepting(&shared, listeners);
         // Loading runs right here on the main thread (the runtime's workers serve -LOADING meanwhile),
         // not on a blocking-pool thread: the main thread allocates from glibc's main arena, which
         // grows with brk in large steps, while another thread's arena grows its heap with an

@@ -194,65 +194,12 @@ fn refuse(mut stream: tokio::net::TcpStream, text: &'static str) {
     });
 }
 
-/// The connection threads: each runs its own single-threaded tokio runtime, and each accepted
-/// connection lives on one of them (round robin) for its whole life. Every thread reads and writes
-/// the shared keyspace directly, so all cores serve requests; but no task ever migrates and no idle
-/// thread is woken to steal work, as a work-stealing runtime does for every ready task when another
-/// worker is idle (on 2 cores, 2 work-stealing workers cost 50k context switches per 200k
-/// pipeline-1 GETs against Redis's 30k; one thread per core costs what a single worker does).
-pub struct ConnThreads {
-    handles: Vec<tokio::runtime::Handle>,
-    next: std::sync::atomic::AtomicUsize,
-}
-
-impl ConnThreads {
-    /// Start `n` threads (at least 1), named `conn-0` .. .
-    pub fn start(n: usize) -> Arc<ConnThreads> {
-        let handles = (0..n.max(1))
-            .map(|i| {
-                let (tx, rx) = std::sync::mpsc::channel();
-                std::thread::Builder::new()
-                    .name(format!("conn-{i}"))
-                    .spawn(move || {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .expect("connection thread runtime");
-                        let _ = tx.send(rt.handle().clone());
-                        rt.block_on(std::future::pending::<()>());
-                    })
-                    .expect("spawn connection thread");
-                rx.recv().expect("connection thread runtime handle")
-            })
-            .collect();
-        Arc::new(ConnThreads { handles, next: std::sync::atomic::AtomicUsize::new(0) })
-    }
-
-    /// Serve `stream` on the next connection thread. The socket moves to that thread's reactor.
-    pub fn serve(&self, shared: &Arc<Shared>, stream: tokio::net::TcpStream, info: Arc<crate::state::ClientInfo>) {
-        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.handles.len();
-        let shared = shared.clone();
-        match stream.into_std() {
-            Ok(std_stream) => {
-                self.handles[i].spawn(async move {
-                    match tokio::net::TcpStream::from_std(std_stream) {
-                        Ok(stream) => crate::connection::serve(shared, stream, info).await,
-                        Err(_) => shared.clients.unregister(info.id),
-                    }
-                });
-            }
-            Err(_) => shared.clients.unregister(info.id),
-        }
-    }
-}
-
 /// Accept connections on every listener (clients get -LOADING until the AOF is loaded) until the
 /// server shuts down. Connections beyond maxclients, and non-loopback ones in protected mode, get
 /// Redis's error and are closed.
-pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>, conns: Arc<ConnThreads>) {
+pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
     for l in listeners {
         let shared = shared.clone();
-        let conns = conns.clone();
         let mut shutdown = shared.shutdown_watch.subscribe();
         tokio::spawn(async move {
             loop {
@@ -287,7 +234,7 @@ pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>, conns:
                 let info = shared.clients.register(peer.to_string(), laddr);
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
                 info.fd.store(i64::from(fd), std::sync::atomic::Ordering::Relaxed);
-                conns.serve(&shared, stream, info);
+                tokio::spawn(crate::connection::serve(shared.clone(), stream, info));
             }
         });
     }
