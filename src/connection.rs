@@ -164,6 +164,7 @@ async fn serve_loop(
                         seq = run_command(shared, client, now, &argv, &mut wbuf);
                         client.block_timed_out = false;
                     }
+                    decoder.recycle(argv);
                     if seq > 0 {
                         batch_seq = batch_seq.max(seq);
                         writes.push(PendingWrite { start, end: wbuf.len() });
