@@ -171,40 +171,319 @@ fn single<'a>(name: &str, args: &'a [String]) -> Result<&'a str, String> {
     }
 }
 
-impl Config {
-    /// Names of every parameter (CONFIG GET patterns match against these).
-    pub const PARAMS: &'static [&'static str] = &[
-        "port",
-        "bind",
-        "dir",
-        "appendonly",
-        "appendfilename",
-        "appendfsync",
-        "databases",
-        "loglevel",
-        "logfile",
-        "save",
-        "requirepass",
-        "maxclients",
-        "timeout",
-        "tcp-keepalive",
-        "proto-max-bulk-len",
-        "client-query-buffer-limit",
-        "client-output-buffer-limit",
-        "maxmemory",
-        "maxmemory-policy",
-        "protected-mode",
-        "hz",
-        "aof-load-truncated",
-        "aof-prealloc-bytes",
-        "auto-aof-rewrite-percentage",
-        "auto-aof-rewrite-min-size",
-        "worker-threads",
-    ];
+/// How a parameter is set from its argument list.
+#[derive(Clone, Copy)]
+enum Setter {
+    /// Exactly one argument (anything else is "wrong number of arguments").
+    One(fn(&mut Config, &str) -> Result<(), String>),
+    /// The whole argument list (`bind`, `save`, `client-output-buffer-limit`).
+    Args(fn(&mut Config, &[String]) -> Result<(), String>),
+}
 
-    /// Parameters that only take effect at startup (CONFIG SET refuses them).
-    pub const IMMUTABLE: &'static [&'static str] =
-        &["port", "bind", "databases", "appendfilename", "logfile", "worker-threads", "aof-prealloc-bytes"];
+/// One configuration parameter: the single place that names it, sets it from strings (command-line
+/// options, config file lines, CONFIG SET) and renders it for CONFIG GET / CONFIG REWRITE.
+#[derive(Clone, Copy)]
+struct Param {
+    /// Lowercase name, as CONFIG GET reports it.
+    name: &'static str,
+    /// Only read at startup: CONFIG SET refuses it.
+    immutable: bool,
+    set: Setter,
+    get: fn(&Config) -> String,
+}
+
+fn yes_no_str(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+use Setter::{Args, One};
+
+/// Every parameter, in the order CONFIG GET * lists them.
+const PARAM_TABLE: &[Param] = &[
+    Param { name: "port", immutable: true, set: One(|c, v| num(v).map(|n| c.port = n)), get: |c| c.port.to_string() },
+    Param {
+        name: "bind",
+        immutable: true,
+        set: Args(|c, args| {
+            if args.is_empty() {
+                return Err("wrong number of arguments for 'bind'".into());
+            }
+            c.bind = args.to_vec();
+            Ok(())
+        }),
+        get: |c| c.bind.join(" "),
+    },
+    Param {
+        name: "dir",
+        immutable: false,
+        set: One(|c, v| {
+            c.dir = PathBuf::from(v);
+            Ok(())
+        }),
+        get: |c| std::fs::canonicalize(&c.dir).unwrap_or_else(|_| c.dir.clone()).display().to_string(),
+    },
+    Param {
+        name: "appendonly",
+        immutable: false,
+        set: One(|c, v| yes_no(v).map(|n| c.appendonly = n)),
+        get: |c| yes_no_str(c.appendonly),
+    },
+    Param {
+        name: "appendfilename",
+        immutable: true,
+        set: One(|c, v| {
+            if v.contains('/') {
+                return Err("appendfilename can't be a path, just a filename".into());
+            }
+            c.appendfilename = v.into();
+            Ok(())
+        }),
+        get: |c| c.appendfilename.clone(),
+    },
+    Param {
+        name: "appendfsync",
+        immutable: false,
+        set: One(|c, v| {
+            v.parse()
+                .map_err(|_| "argument(s) must be one of the following: everysec, always, no".to_string())
+                .map(|n| c.appendfsync = n)
+        }),
+        get: |c| c.appendfsync.to_string(),
+    },
+    Param {
+        name: "databases",
+        immutable: true,
+        set: One(|c, v| {
+            let n: usize = num(v)?;
+            if n == 0 {
+                return Err("argument must be between 1 and 2147483647 inclusive".into());
+            }
+            c.databases = n;
+            Ok(())
+        }),
+        get: |c| c.databases.to_string(),
+    },
+    Param {
+        name: "loglevel",
+        immutable: false,
+        set: One(|c, v| match v.to_ascii_lowercase().as_str() {
+            l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => {
+                c.loglevel = l.into();
+                Ok(())
+            }
+            _ => Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
+        }),
+        get: |c| c.loglevel.clone(),
+    },
+    Param {
+        name: "logfile",
+        immutable: true,
+        set: One(|c, v| {
+            c.logfile = v.into();
+            Ok(())
+        }),
+        get: |c| c.logfile.clone(),
+    },
+    Param {
+        name: "save",
+        immutable: false,
+        set: Args(|c, args| {
+            c.save = args.join(" ");
+            Ok(())
+        }),
+        get: |c| c.save.clone(),
+    },
+    Param {
+        name: "requirepass",
+        immutable: false,
+        set: One(|c, v| {
+            c.requirepass = v.into();
+            Ok(())
+        }),
+        get: |c| c.requirepass.clone(),
+    },
+    Param {
+        name: "maxclients",
+        immutable: false,
+        set: One(|c, v| in_range(v, 1, u32::MAX as u64).map(|n| c.maxclients = n as usize)),
+        get: |c| c.maxclients.to_string(),
+    },
+    Param {
+        name: "timeout",
+        immutable: false,
+        set: One(|c, v| in_range(v, 0, i32::MAX as u64).map(|n| c.timeout_s = n)),
+        get: |c| c.timeout_s.to_string(),
+    },
+    Param {
+        name: "tcp-keepalive",
+        immutable: false,
+        set: One(|c, v| in_range(v, 0, i32::MAX as u64).map(|n| c.tcp_keepalive_s = n)),
+        get: |c| c.tcp_keepalive_s.to_string(),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        immutable: false,
+        set: One(|c, v| parse_memory(v).map(|n| c.proto_max_bulk_len = n as usize)),
+        get: |c| c.proto_max_bulk_len.to_string(),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        immutable: false,
+        set: One(|c, v| {
+            let n = parse_memory(v)?;
+            if n < 1 << 20 || n > i64::MAX as u64 {
+                return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
+            }
+            c.client_query_buffer_limit = n as usize;
+            Ok(())
+        }),
+        get: |c| c.client_query_buffer_limit.to_string(),
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        immutable: false,
+        set: Args(|c, args| parse_output_buffer_limits(args, &mut c.client_output_buffer_limit)),
+        get: |c| {
+            OUTPUT_BUFFER_CLASSES
+                .iter()
+                .zip(c.client_output_buffer_limit)
+                .map(|(class, (hard, soft, secs))| format!("{class} {hard} {soft} {secs}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    },
+    Param {
+        name: "maxmemory",
+        immutable: false,
+        set: One(|c, v| parse_memory(v).map(|n| c.maxmemory = n)),
+        get: |c| c.maxmemory.to_string(),
+    },
+    Param {
+        name: "maxmemory-policy",
+        immutable: false,
+        set: One(|c, v| {
+            let p = v.to_ascii_lowercase();
+            if !Config::MAXMEMORY_POLICIES.contains(&p.as_str()) {
+                return Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    Config::MAXMEMORY_POLICIES.join(", ")
+                ));
+            }
+            c.maxmemory_policy = p;
+            Ok(())
+        }),
+        get: |c| c.maxmemory_policy.clone(),
+    },
+    Param {
+        name: "protected-mode",
+        immutable: false,
+        set: One(|c, v| yes_no(v).map(|n| c.protected_mode = n)),
+        get: |c| yes_no_str(c.protected_mode),
+    },
+    Param {
+        name: "hz",
+        immutable: false,
+        set: One(|c, v| num::<u32>(v).map(|n| c.hz = n.clamp(1, 500))),
+        get: |c| c.hz.to_string(),
+    },
+    Param {
+        name: "aof-load-truncated",
+        immutable: false,
+        set: One(|c, v| yes_no(v).map(|n| c.aof_load_truncated = n)),
+        get: |c| yes_no_str(c.aof_load_truncated),
+    },
+    Param {
+        name: "aof-prealloc-bytes",
+        immutable: true,
+        set: One(|c, v| parse_memory(v).map(|n| c.aof_prealloc_bytes = n.max(4096))),
+        get: |c| c.aof_prealloc_bytes.to_string(),
+    },
+    Param {
+        name: "auto-aof-rewrite-percentage",
+        immutable: false,
+        set: One(|c, v| num(v).map(|n| c.auto_aof_rewrite_percentage = n)),
+        get: |c| c.auto_aof_rewrite_percentage.to_string(),
+    },
+    Param {
+        name: "auto-aof-rewrite-min-size",
+        immutable: false,
+        set: One(|c, v| parse_memory(v).map(|n| c.auto_aof_rewrite_min_size = n)),
+        get: |c| c.auto_aof_rewrite_min_size.to_string(),
+    },
+    Param {
+        name: "worker-threads",
+        immutable: true,
+        set: One(|c, v| num(v).map(|n| c.worker_threads = n)),
+        get: |c| c.worker_threads.to_string(),
+    },
+];
+
+/// Directives accepted (with one argument) for compatibility with stock redis.conf files; no effect here.
+const IGNORED_DIRECTIVES: &[&str] = &[
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "io-threads",
+    "io-threads-do-reads",
+    "tcp-backlog",
+    "unixsocket",
+    "unixsocketperm",
+    "always-show-logo",
+    "set-proc-title",
+    "dbfilename",
+    "rdbcompression",
+    "rdbchecksum",
+    "stop-writes-on-bgsave-error",
+    "aof-use-rdb-preamble",
+    "aof-timestamp-enabled",
+    "no-appendfsync-on-rewrite",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "replica-lazy-flush",
+    "lazyfree-lazy-user-del",
+    "appenddirname",
+    "syslog-enabled",
+];
+
+/// How many rows of [`PARAM_TABLE`] are immutable (sizes [`Config::IMMUTABLE`]).
+const IMMUTABLE_COUNT: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < PARAM_TABLE.len() {
+        if PARAM_TABLE[i].immutable {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+impl Config {
+    /// Names of every parameter (CONFIG GET patterns match against these), from [`PARAM_TABLE`].
+    pub const PARAMS: &'static [&'static str] = &{
+        let mut names = [""; PARAM_TABLE.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = PARAM_TABLE[i].name;
+            i += 1;
+        }
+        names
+    };
+
+    /// Parameters that only take effect at startup (CONFIG SET refuses them), from [`PARAM_TABLE`].
+    pub const IMMUTABLE: &'static [&'static str] = &{
+        let mut names = [""; IMMUTABLE_COUNT];
+        let (mut i, mut n) = (0, 0);
+        while i < PARAM_TABLE.len() {
+            if PARAM_TABLE[i].immutable {
+                names[n] = PARAM_TABLE[i].name;
+                n += 1;
+            }
+            i += 1;
+        }
+        names
+    };
 
     /// The eviction policies Redis accepts, in the order its error message lists them.
     pub const MAXMEMORY_POLICIES: &'static [&'static str] = &[
@@ -218,150 +497,26 @@ impl Config {
         "noeviction",
     ];
 
-    /// Apply one option given as name and argument list (file line or command-line option).
+    /// Apply one option given as name (any case) and argument list (file line or command-line option).
     pub fn apply(&mut self, name: &str, args: &[String]) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
-        match name.as_str() {
-            "bind" => {
-                if args.is_empty() {
-                    return Err("wrong number of arguments for 'bind'".into());
+        match PARAM_TABLE.iter().find(|p| p.name == name).map(|p| p.set) {
+            Some(Args(set)) => set(self, args),
+            Some(One(set)) => set(self, single(&name, args)?),
+            None => {
+                single(&name, args)?;
+                if IGNORED_DIRECTIVES.contains(&name.as_str()) {
+                    Ok(())
+                } else {
+                    Err(format!("Bad directive or wrong number of arguments ('{name}')"))
                 }
-                self.bind = args.to_vec();
-                return Ok(());
             }
-            "save" => {
-                self.save = args.join(" ");
-                return Ok(());
-            }
-            "client-output-buffer-limit" => {
-                return parse_output_buffer_limits(args, &mut self.client_output_buffer_limit);
-            }
-            _ => {}
         }
-        let v = single(&name, args)?;
-        match name.as_str() {
-            "port" => self.port = num(v)?,
-            "dir" => self.dir = PathBuf::from(v),
-            "appendonly" => self.appendonly = yes_no(v)?,
-            "appendfilename" => {
-                if v.contains('/') {
-                    return Err("appendfilename can't be a path, just a filename".into());
-                }
-                self.appendfilename = v.into()
-            }
-            "appendfsync" => {
-                self.appendfsync =
-                    v.parse().map_err(|_| "argument(s) must be one of the following: everysec, always, no")?
-            }
-            "databases" => {
-                let n: usize = num(v)?;
-                if n == 0 {
-                    return Err("argument must be between 1 and 2147483647 inclusive".into());
-                }
-                self.databases = n
-            }
-            "loglevel" => match v.to_ascii_lowercase().as_str() {
-                l @ ("debug" | "verbose" | "notice" | "warning" | "nothing") => self.loglevel = l.into(),
-                _ => return Err("argument(s) must be one of the following: debug, verbose, notice, warning".into()),
-            },
-            "logfile" => self.logfile = v.into(),
-            "requirepass" => self.requirepass = v.into(),
-            "maxclients" => self.maxclients = in_range(v, 1, u32::MAX as u64)? as usize,
-            "timeout" => self.timeout_s = in_range(v, 0, i32::MAX as u64)?,
-            "tcp-keepalive" => self.tcp_keepalive_s = in_range(v, 0, i32::MAX as u64)?,
-            "proto-max-bulk-len" => self.proto_max_bulk_len = parse_memory(v)? as usize,
-            "client-query-buffer-limit" => {
-                let n = parse_memory(v)?;
-                if n < 1 << 20 || n > i64::MAX as u64 {
-                    return Err("argument must be between 1048576 and 9223372036854775807 inclusive".into());
-                }
-                self.client_query_buffer_limit = n as usize
-            }
-            "maxmemory" => self.maxmemory = parse_memory(v)?,
-            "maxmemory-policy" => {
-                let p = v.to_ascii_lowercase();
-                if !Self::MAXMEMORY_POLICIES.contains(&p.as_str()) {
-                    return Err(format!(
-                        "argument(s) must be one of the following: {}",
-                        Self::MAXMEMORY_POLICIES.join(", ")
-                    ));
-                }
-                self.maxmemory_policy = p
-            }
-            "protected-mode" => self.protected_mode = yes_no(v)?,
-            "hz" => self.hz = num::<u32>(v)?.clamp(1, 500),
-            "aof-load-truncated" => self.aof_load_truncated = yes_no(v)?,
-            "aof-prealloc-bytes" => self.aof_prealloc_bytes = parse_memory(v)?.max(4096),
-            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage = num(v)?,
-            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size = parse_memory(v)?,
-            "worker-threads" => self.worker_threads = num(v)?,
-            // Accepted for compatibility with stock redis.conf files; no effect here.
-            "daemonize"
-            | "supervised"
-            | "pidfile"
-            | "io-threads"
-            | "io-threads-do-reads"
-            | "tcp-backlog"
-            | "unixsocket"
-            | "unixsocketperm"
-            | "always-show-logo"
-            | "set-proc-title"
-            | "dbfilename"
-            | "rdbcompression"
-            | "rdbchecksum"
-            | "stop-writes-on-bgsave-error"
-            | "aof-use-rdb-preamble"
-            | "aof-timestamp-enabled"
-            | "no-appendfsync-on-rewrite"
-            | "lazyfree-lazy-eviction"
-            | "lazyfree-lazy-expire"
-            | "lazyfree-lazy-server-del"
-            | "replica-lazy-flush"
-            | "lazyfree-lazy-user-del"
-            | "appenddirname"
-            | "syslog-enabled" => {}
-            _ => return Err(format!("Bad directive or wrong number of arguments ('{name}')")),
-        }
-        Ok(())
     }
 
-    /// The value CONFIG GET reports for a parameter.
+    /// The value CONFIG GET reports for a parameter (its exact lowercase name).
     pub fn get(&self, name: &str) -> Option<String> {
-        let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
-        Some(match name {
-            "port" => self.port.to_string(),
-            "bind" => self.bind.join(" "),
-            "dir" => std::fs::canonicalize(&self.dir).unwrap_or_else(|_| self.dir.clone()).display().to_string(),
-            "appendonly" => yn(self.appendonly),
-            "appendfilename" => self.appendfilename.clone(),
-            "appendfsync" => self.appendfsync.to_string(),
-            "databases" => self.databases.to_string(),
-            "loglevel" => self.loglevel.clone(),
-            "logfile" => self.logfile.clone(),
-            "save" => self.save.clone(),
-            "requirepass" => self.requirepass.clone(),
-            "maxclients" => self.maxclients.to_string(),
-            "timeout" => self.timeout_s.to_string(),
-            "tcp-keepalive" => self.tcp_keepalive_s.to_string(),
-            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
-            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
-            "client-output-buffer-limit" => OUTPUT_BUFFER_CLASSES
-                .iter()
-                .zip(self.client_output_buffer_limit)
-                .map(|(c, (h, s, t))| format!("{c} {h} {s} {t}"))
-                .collect::<Vec<_>>()
-                .join(" "),
-            "maxmemory" => self.maxmemory.to_string(),
-            "maxmemory-policy" => self.maxmemory_policy.clone(),
-            "protected-mode" => yn(self.protected_mode),
-            "hz" => self.hz.to_string(),
-            "aof-load-truncated" => yn(self.aof_load_truncated),
-            "aof-prealloc-bytes" => self.aof_prealloc_bytes.to_string(),
-            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
-            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
-            "worker-threads" => self.worker_threads.to_string(),
-            _ => return None,
-        })
+        PARAM_TABLE.iter().find(|p| p.name == name).map(|p| (p.get)(self))
     }
 
     /// Apply every line of a redis.conf-syntax text; errors name the line.
@@ -575,5 +730,61 @@ mod tests {
         assert!(e.0.contains("appendonly maybe"), "{}", e.0);
         assert!(cli(&["--appendfsync", "sometimes"]).unwrap_err().contains("appendfsync"));
         assert!(cli(&["--no-such-flag", "1"]).unwrap_err().contains("--no-such-flag"));
+    }
+
+    #[test]
+    fn param_table_names_are_unique_lowercase_and_derive_the_lists() {
+        for (i, p) in PARAM_TABLE.iter().enumerate() {
+            assert!(!p.name.is_empty() && p.name == p.name.to_ascii_lowercase(), "'{}' must be lowercase", p.name);
+            assert!(PARAM_TABLE[..i].iter().all(|q| q.name != p.name), "'{}' appears twice", p.name);
+            assert!(!IGNORED_DIRECTIVES.contains(&p.name), "'{}' is both a parameter and ignored", p.name);
+        }
+        assert_eq!(Config::PARAMS, PARAM_TABLE.iter().map(|p| p.name).collect::<Vec<_>>());
+        let immutable: Vec<_> = PARAM_TABLE.iter().filter(|p| p.immutable).map(|p| p.name).collect();
+        assert_eq!(Config::IMMUTABLE, immutable);
+    }
+
+    /// Set `name` from the text CONFIG GET rendered for it, splitting it as CONFIG SET does.
+    fn set_rendered(cfg: &mut Config, name: &str, value: &str) -> Result<(), String> {
+        let args: Vec<String> =
+            if name == "bind" { value.split_whitespace().map(String::from).collect() } else { vec![value.to_string()] };
+        cfg.apply(name, &args)
+    }
+
+    #[test]
+    fn every_parameter_round_trips_through_its_rendered_value() {
+        let dir = std::env::temp_dir();
+        let mut changed = Config::default();
+        changed
+            .apply_file_text(&format!(
+                "port 7123\nbind 127.0.0.1 ::1\ndir {}\nappendonly yes\nappendfilename other.aof\n\
+                 appendfsync always\ndatabases 4\nloglevel warning\nlogfile /nonexistent/flurrydb.log\n\
+                 save 900 1 300 10\nrequirepass secret\nmaxclients 50\ntimeout 9\ntcp-keepalive 60\n\
+                 proto-max-bulk-len 1mb\nclient-query-buffer-limit 2mb\n\
+                 client-output-buffer-limit normal 1mb 2mb 3 pubsub 4 5 6\nmaxmemory 10mb\n\
+                 maxmemory-policy allkeys-lru\nprotected-mode no\nhz 20\naof-load-truncated no\n\
+                 aof-prealloc-bytes 1mb\nauto-aof-rewrite-percentage 50\nauto-aof-rewrite-min-size 1mb\n\
+                 worker-threads 2\n",
+                dir.display()
+            ))
+            .unwrap();
+        let defaults = Config::default();
+        for &name in Config::PARAMS {
+            let (default, value) = (defaults.get(name).unwrap(), changed.get(name).unwrap());
+            assert_ne!(default, value, "give '{name}' a non-default value in this test");
+            for cfg in [&defaults, &changed] {
+                let rendered = cfg.get(name).unwrap();
+                let mut again = cfg.clone();
+                set_rendered(&mut again, name, &rendered).unwrap_or_else(|e| panic!("{name} {rendered:?}: {e}"));
+                assert_eq!(again.get(name).unwrap(), rendered, "'{name}' does not round-trip");
+            }
+            // The setter and the getter must touch the same field, and only that one.
+            let mut cfg = Config::default();
+            set_rendered(&mut cfg, name, &value).unwrap();
+            for &other in Config::PARAMS {
+                let want = if other == name { &changed } else { &defaults };
+                assert_eq!(cfg.get(other), want.get(other), "setting '{name}' changed '{other}'");
+            }
+        }
     }
 }

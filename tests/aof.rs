@@ -3,37 +3,9 @@
 #![cfg(not(feature = "loom"))]
 mod common;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::Server;
-
-/// Every key of every database: (db, key) -> "type value ttl?".
-fn dump(s: &Server) -> BTreeMap<(usize, String), String> {
-    dump_port(s.port)
-}
-
-fn dump_port(port: u16) -> BTreeMap<(usize, String), String> {
-    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    let mut c = common::Raw::new(stream);
-    let mut out = BTreeMap::new();
-    for db in 0..16 {
-        c.cmds(&["SELECT", &db.to_string()]);
-        let keys = c.cmds(&["KEYS", "*"]);
-        let text = String::from_utf8_lossy(&keys).to_string();
-        let names: Vec<String> =
-            text.split("\r\n").skip(1).filter(|l| !l.starts_with('$') && !l.is_empty()).map(String::from).collect();
-        for k in names {
-            let t = String::from_utf8_lossy(&c.cmds(&["TYPE", &k])).to_string();
-            let v = if t.contains("list") { c.cmds(&["LRANGE", &k, "0", "-1"]) } else { c.cmds(&["GET", &k]) };
-            let ttl = String::from_utf8_lossy(&c.cmds(&["TTL", &k])).to_string();
-            let has_ttl = !ttl.starts_with(":-1");
-            out.insert((db, k), format!("{t} {} ttl={has_ttl}", String::from_utf8_lossy(&v)));
-        }
-    }
-    out
-}
+use common::{Server, dump_keyspace};
 
 fn aof_on(fsync: &'static str) -> [&'static str; 4] {
     ["--appendonly", "yes", "--appendfsync", fsync]
@@ -95,20 +67,20 @@ fn write_everything(s: &Server) {
 fn every_command_family_survives_a_clean_restart() {
     let mut s = Server::start(&aof_on("everysec"));
     write_everything(&s);
-    let before = dump(&s);
+    let before = dump_keyspace(s.port);
     assert_eq!(s.stop(), Some(0), "SIGTERM must exit 0; log: {}", s.log());
     s.restart();
-    assert_eq!(before, dump(&s));
+    assert_eq!(before, dump_keyspace(s.port));
 }
 
 #[test]
 fn every_command_family_survives_kill9_under_always() {
     let mut s = Server::start(&aof_on("always"));
     write_everything(&s);
-    let before = dump(&s);
+    let before = dump_keyspace(s.port);
     s.kill9();
     s.restart();
-    assert_eq!(before, dump(&s));
+    assert_eq!(before, dump_keyspace(s.port));
 }
 
 #[test]
@@ -132,7 +104,7 @@ fn cleanly_stopped_file_is_valid_for_redis_check_aof() {
 fn real_redis_server_loads_a_cleanly_stopped_file_with_the_same_keys() {
     let mut s = Server::start(&aof_on("always"));
     write_everything(&s);
-    let ours = dump(&s);
+    let ours = dump_keyspace(s.port);
     s.stop();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let Ok(mut redis) = Command::new("redis-server")
@@ -155,7 +127,7 @@ fn real_redis_server_loads_a_cleanly_stopped_file_with_the_same_keys() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let theirs = if up { Some(dump_port(port)) } else { None };
+    let theirs = if up { Some(dump_keyspace(port)) } else { None };
     let _ = redis.kill();
     let _ = redis.wait();
     assert_eq!(Some(ours), theirs, "redis-server must load our file to the same keyspace");
@@ -257,10 +229,10 @@ fn rewrite_under_load_loses_nothing_and_applies_nothing_twice() {
     let acked: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
     let info = String::from_utf8_lossy(&admin.cmds(&["INFO", "persistence"])).to_string();
     assert!(info.contains("aof_rewrites:") && !info.contains("aof_rewrites:0\r\n"), "{info}");
-    let before = dump(&s);
+    let before = dump_keyspace(s.port);
     s.kill9();
     s.restart();
-    let after = dump(&s);
+    let after = dump_keyspace(s.port);
     assert_eq!(before, after);
     assert_eq!(s.raw().cmds(&["GET", "ctr"]), format!("${}\r\n{acked}\r\n", acked.to_string().len()).into_bytes());
 }
@@ -312,8 +284,8 @@ fn write_errors_refuse_writes_with_misconf_keep_reads_and_recover() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(resumed, "writes resume once the cause is gone");
-    let before = dump(&s);
+    let before = dump_keyspace(s.port);
     s.kill9();
     s.restart();
-    assert_eq!(before, dump(&s), "what memory held, the file holds");
+    assert_eq!(before, dump_keyspace(s.port), "what memory held, the file holds");
 }

@@ -3,30 +3,8 @@
 #![cfg(not(feature = "loom"))]
 mod common;
 
-use std::collections::BTreeMap;
-
-use common::{Server, temp_dir};
+use common::{Server, dump_keyspace, temp_dir};
 use redis::Value;
-
-/// Every key of every database with its type, value and whether it has a TTL.
-fn dump(c: &mut redis::Connection) -> BTreeMap<(usize, Vec<u8>), String> {
-    let mut out = BTreeMap::new();
-    for db in 0..16 {
-        let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(c).unwrap();
-        for k in keys {
-            let t: String = redis::cmd("TYPE").arg(&k).query(c).unwrap();
-            let v: Value = match t.as_str() {
-                "string" => redis::cmd("GET").arg(&k).query(c).unwrap(),
-                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(c).unwrap(),
-                _ => Value::Nil,
-            };
-            let ttl: i64 = redis::cmd("TTL").arg(&k).query(c).unwrap();
-            out.insert((db, k), format!("{t} {v:?} ttl={}", ttl >= 0));
-        }
-    }
-    out
-}
 
 fn hammer(s: &Server, seed: u64) {
     let threads: Vec<_> = (0..8u64)
@@ -70,10 +48,10 @@ fn rounds(fsync: &str, n: u64) {
     let mut s = Server::start_in(dir, &["--appendonly", "yes", "--appendfsync", fsync]);
     for round in 0..n {
         hammer(&s, round);
-        let before = dump(&mut s.client());
+        let before = dump_keyspace(s.port);
         s.kill9();
         s.restart();
-        let after = dump(&mut s.client());
+        let after = dump_keyspace(s.port);
         assert_eq!(before, after, "round {round}: keyspace after kill -9 and replay differs from memory");
     }
 }
@@ -90,8 +68,8 @@ fn mixed_commands_on_hot_keys_replay_exactly_after_kill9_everysec_quiesced() {
     let mut s = Server::start_in(dir, &["--appendonly", "yes", "--appendfsync", "everysec"]);
     hammer(&s, 7);
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let before = dump(&mut s.client());
+    let before = dump_keyspace(s.port);
     s.kill9();
     s.restart();
-    assert_eq!(before, dump(&mut s.client()));
+    assert_eq!(before, dump_keyspace(s.port));
 }

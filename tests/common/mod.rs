@@ -1,6 +1,7 @@
 //! Starts the real server binary on an ephemeral port for integration tests, and speaks raw RESP.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -123,6 +124,35 @@ impl Server {
     pub fn restart(&mut self) {
         self.launch();
     }
+}
+
+/// Every key of every database of the server on `port` (ours or a real redis-server), read over a fresh
+/// connection: (db, key) -> "type value ttl=yes|no". Keys and values are escaped byte for byte, so
+/// binary data compares exactly. Used to check that AOF replay rebuilds exactly what memory held.
+/// Only strings and lists exist here; any other type panics rather than being compared as nothing.
+pub fn dump_keyspace(port: u16) -> BTreeMap<(usize, String), String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let (_, databases): (String, usize) = redis::cmd("CONFIG").arg("GET").arg("databases").query(&mut c).unwrap();
+    let quote = |b: &[u8]| format!("\"{}\"", b.escape_ascii());
+    let mut out = BTreeMap::new();
+    for db in 0..databases {
+        let _: () = redis::cmd("SELECT").arg(db).query(&mut c).unwrap();
+        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+        for k in keys {
+            let kind: String = redis::cmd("TYPE").arg(&k).query(&mut c).unwrap();
+            let items: Vec<Vec<u8>> = match kind.as_str() {
+                "string" => vec![redis::cmd("GET").arg(&k).query(&mut c).unwrap()],
+                "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(&mut c).unwrap(),
+                other => panic!("dump_keyspace: no reader for type '{other}' (key {})", k.escape_ascii()),
+            };
+            let ttl: i64 = redis::cmd("TTL").arg(&k).query(&mut c).unwrap();
+            let value: Vec<String> = items.iter().map(|v| quote(v)).collect();
+            let has_ttl = if ttl >= 0 { "yes" } else { "no" };
+            out.insert((db, k.escape_ascii().to_string()), format!("{kind} [{}] ttl={has_ttl}", value.join(", ")));
+        }
+    }
+    out
 }
 
 /// Send SIGTERM with the `kill` command (no unsafe code in tests).
