@@ -84,6 +84,9 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     shared.ks.set_aof(aof);
     shared.ks.set_loading(false);
     while shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS) > 0 {}
+    if let Some(aof) = shared.ks.aof() {
+        aof.help_write();
+    }
     Ok(())
 }
 
@@ -100,6 +103,12 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
                 }
                 let hz = shared.config().hz.max(1);
                 let removed = shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS);
+                if removed > 0
+                    && let Some(aof) = shared.ks.aof()
+                {
+                    // Its DEL records: into the file now (the writer is not woken per record).
+                    aof.help_write();
+                }
                 if removed < EXPIRE_CYCLE_BUDGET_KEYS {
                     std::thread::sleep(Duration::from_millis(1000 / hz as u64));
                 }

@@ -149,6 +149,21 @@ struct Enabled {
     memory: file::MemoryView,
 }
 
+impl Enabled {
+    /// After a record is queued. Under `always` the writer thread is woken: its msync is what the
+    /// record's waiter needs. Under `everysec` and `no` it is not (a futex wake per record, and a
+    /// writer that then holds the lock a helping connection wants): the connection that waits for
+    /// the record copies it itself ([`Aof::help_write`], which wakes the writer when it cannot),
+    /// background producers (active expiry) call `help_write` after their batch, and the idle writer
+    /// looks at the queue every [`writer::LAZY_DRAIN_INTERVAL`] anyway. Loom models keep the wake
+    /// per record, so that the writer thread races the producers in every model.
+    fn wake_writer_for_record(&self) {
+        if cfg!(feature = "loom") || self.shared.fsync == FsyncPolicy::Always {
+            self.writer.unpark();
+        }
+    }
+}
+
 /// The append-only file. `Send + Sync`; share it as `Arc<Aof>`.
 pub struct Aof {
     inner: Option<Enabled>,
@@ -309,7 +324,7 @@ impl Aof {
             return seq; // after shutdown nothing is written; its wait fails with `Closed`
         }
         e.shared.queue.push(Item::Record { seq, db, bytes });
-        e.writer.unpark();
+        e.wake_writer_for_record();
         seq
     }
 
@@ -341,7 +356,7 @@ impl Aof {
             return seq;
         }
         e.shared.queue.push(Item::Record { seq, db: first_db, bytes });
-        e.writer.unpark();
+        e.wake_writer_for_record();
         seq
     }
 
@@ -357,7 +372,10 @@ impl Aof {
         }
         let left = match e.cell.try_lock() {
             Ok(mut guard) => guard.as_mut().is_some_and(|w| w.help()),
-            Err(_) => return, // the writer (or another helper) is at it
+            // The writer (or another helper) is at it, and may have drained the queue before our
+            // records arrived: make sure the writer thread looks again (it is not woken per record
+            // under everysec/no, see `wake_writer_for_record`).
+            Err(_) => true,
         };
         if left {
             e.writer.unpark();

@@ -23,6 +23,9 @@ const MAX_BATCH_BYTES: usize = 8 << 20;
 const RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// `appendfsync everysec`.
 const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+/// Under everysec/no the writer is not woken per record (see `Aof::append`): when idle it still
+/// looks at the queue this often, so a record nobody drains reaches the file within this time.
+pub(super) const LAZY_DRAIN_INTERVAL: Duration = Duration::from_millis(10);
 
 /// What producers put on the queue.
 pub(super) enum Item {
@@ -232,9 +235,11 @@ impl Writer {
         if self.latched.is_some() {
             Some(RETRY_INTERVAL)
         } else if self.shared.fsync == FsyncPolicy::EverySec && self.file.is_dirty() {
-            Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()))
-        } else {
+            Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()).min(LAZY_DRAIN_INTERVAL))
+        } else if self.shared.fsync == FsyncPolicy::Always || cfg!(feature = "loom") {
             None
+        } else {
+            Some(LAZY_DRAIN_INTERVAL)
         }
     }
 

@@ -63,6 +63,52 @@ fn everysec_and_no_acknowledge_once_the_record_is_in_the_file() {
 }
 
 #[test]
+fn everysec_and_no_write_records_that_nobody_waits_for() {
+    // Not woken per record under these policies: the idle writer still drains the queue.
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("lazy");
+        let cfg = dir.cfg(policy);
+        let aof = Aof::open(cfg.clone()).unwrap();
+        let seq = aof.append(0, &args(&["SET", "bg", "1"]));
+        assert!(eventually(SOON, || aof.durable_watermark() >= seq), "{policy}: the writer drains on its own");
+        aof.simulate_crash();
+        drop(aof);
+        let (cmds, _) = replay(&cfg).unwrap();
+        assert_eq!(cmds, vec![cmd(0, &["SET", "bg", "1"])], "{policy}");
+    }
+}
+
+#[test]
+fn a_client_that_helps_while_the_writer_is_busy_is_still_served() {
+    // Many threads append and help at once: most try_locks fail, and each must still be served.
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        let dir = TestDir::new("helpers");
+        let cfg = dir.cfg(policy);
+        let aof = Aof::open(cfg.clone()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let aof = &aof;
+                s.spawn(move || {
+                    for i in 0..300 {
+                        let seq = aof.append(0, &args(&["RPUSH", &format!("l{t}"), &i.to_string()]));
+                        aof.help_write();
+                        resolve_within(SOON, aof.wait_durable(seq)).expect("served").unwrap();
+                    }
+                });
+            }
+        });
+        aof.shutdown().unwrap();
+        let (cmds, _) = replay(&cfg).unwrap();
+        assert_eq!(cmds.len(), 1200, "{policy}");
+        for t in 0..4 {
+            let mine: Vec<String> =
+                cmds.iter().filter(|(_, a)| a[1] == format!("l{t}")).map(|(_, a)| a[2].clone()).collect();
+            assert_eq!(mine, (0..300).map(|i| i.to_string()).collect::<Vec<_>>(), "{policy}: producer order");
+        }
+    }
+}
+
+#[test]
 fn everysec_and_no_do_not_acknowledge_what_could_not_be_written() {
     for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
         let dir = TestDir::new("unwritten");
