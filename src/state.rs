@@ -169,14 +169,15 @@ impl Counter {
         self.shards[i].fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn load(&self, _: Ordering) -> u64 {
+    /// The total.
+    pub fn get(&self) -> u64 {
         self.shards.iter().fold(0u64, |sum, s| sum.wrapping_add(s.load(Ordering::Relaxed)))
     }
 
-    /// Set the total (CONFIG RESETSTAT stores 0).
-    pub fn store(&self, v: u64, _: Ordering) {
-        for (i, s) in self.shards.iter().enumerate() {
-            s.store(if i == 0 { v } else { 0 }, Ordering::Relaxed);
+    /// Back to 0 (CONFIG RESETSTAT).
+    pub fn reset(&self) {
+        for s in &self.shards {
+            s.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -220,7 +221,7 @@ impl Stats {
             &self.net_input_bytes,
             &self.net_output_bytes,
         ] {
-            c.store(0, Ordering::Relaxed);
+            c.reset();
         }
         self.expired_keys_base.store(expired_now, Ordering::Relaxed);
         self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -91,13 +91,13 @@ mod mapped {
             self.synced < self.len
         }
 
-        /// Copies `bytes` after the valid log, extending the file first if needed. All or nothing: on
-        /// error nothing was written and the call can be retried.
         /// Whether `n` more bytes fit in the mapped window without extending the file.
         pub(in crate::aof) fn fits(&self, n: u64) -> bool {
             self.map.is_some() && self.len + n <= self.capacity
         }
 
+        /// Copies `bytes` after the valid log, extending the file first if needed. All or nothing: on
+        /// error nothing was written and the call can be retried.
         pub(in crate::aof) fn append(&mut self, bytes: &[u8], faults: &Faults) -> io::Result<()> {
             if bytes.is_empty() {
                 return Ok(());

@@ -193,15 +193,28 @@ impl Writer {
             drained += 1;
             self.handle(Item::RewriteCommit(commit));
         }
+        drained += self.take_queued(false);
+        self.write_pending();
+        drained
+    }
+
+    /// Moves one batch of queued items into `pending` (rewrite markers take effect). A helper
+    /// (`defer_commit`) stops at a rewrite commit and leaves it to the writer thread. Returns how
+    /// many items it popped.
+    fn take_queued(&mut self, defer_commit: bool) -> usize {
+        let mut popped = 0usize;
         while let Some(item) = self.shared.queue.pop() {
-            drained += 1;
+            popped += 1;
+            if defer_commit && let Item::RewriteCommit(commit) = item {
+                self.deferred_commit = Some(commit);
+                break;
+            }
             self.handle(item);
             if self.pending.len() >= MAX_BATCH_BYTES {
                 break;
             }
         }
-        self.write_pending();
-        drained
+        popped
     }
 
     /// A connection's help under `everysec` and `no`, before it waits for its records: copy what is
@@ -213,24 +226,16 @@ impl Writer {
         if self.deferred_commit.is_some() || self.write_failure.is_some() {
             return true;
         }
-        while let Some(item) = self.shared.queue.pop() {
-            if let Item::RewriteCommit(commit) = item {
-                self.deferred_commit = Some(commit);
-                break;
-            }
-            self.handle(item);
-            if self.pending.len() >= MAX_BATCH_BYTES {
-                break;
-            }
-        }
+        self.take_queued(true);
         if !self.pending.is_empty() && self.file.fits(self.pending.len() as u64) {
             self.write_pending();
         }
         self.deferred_commit.is_some() || !self.pending.is_empty()
     }
 
-    /// How long the writer thread may park: a latched failure is retried, and an everysec msync
-    /// is due within the second.
+    /// How long the writer thread may park: a latched failure is retried, an everysec msync is due
+    /// within the second, and under everysec/no (not woken per record) the queue is looked at every
+    /// [`LAZY_DRAIN_INTERVAL`]. Under `always` (and loom) a producer's unpark wakes it.
     fn idle_timeout(&self) -> Option<Duration> {
         if self.latched.is_some() {
             Some(RETRY_INTERVAL)

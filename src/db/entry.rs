@@ -91,27 +91,26 @@ impl Kind {
 impl Entry {
     /// A string entry; canonical integers are stored as an integer cell (Redis's int encoding).
     pub fn string(bytes: Bytes, expire_at_ms: u64) -> Entry {
-        let value = match parse_i64(&bytes) {
-            Some(n) => Value::Int(AtomicI64::new(n)),
-            None => match SmallStr::new(&bytes) {
-                Some(small) => Value::Small(small),
-                None => Value::Str(bytes),
-            },
-        };
+        let value = Self::unboxed_string(&bytes).unwrap_or(Value::Str(bytes));
         Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+    }
+
+    /// A string entry holding its own copy of `bytes` (never a slice of a connection's buffer).
+    pub fn string_copied(bytes: &[u8], expire_at_ms: u64) -> Entry {
+        let value = Self::unboxed_string(bytes).unwrap_or_else(|| Value::Str(Bytes::copy_from_slice(bytes)));
+        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+    }
+
+    /// The value of a string that needs no bytes of its own: the canonical text of an i64 (a
+    /// counter cell), or a short string (inline). `None`: it is a `Value::Str`.
+    fn unboxed_string(bytes: &[u8]) -> Option<Value> {
+        match parse_i64(bytes) {
+            Some(n) => Some(Value::Int(AtomicI64::new(n))),
+            None => SmallStr::new(bytes).map(Value::Small),
+        }
     }
 
     /// An integer entry.
-    /// A string entry holding its own copy of `bytes` (never a slice of a connection's buffer).
-    pub fn string_copied(bytes: &[u8], expire_at_ms: u64) -> Entry {
-        let value = match (parse_i64(bytes), SmallStr::new(bytes)) {
-            (Some(n), _) => Value::Int(AtomicI64::new(n)),
-            (None, Some(small)) => Value::Small(small),
-            (None, None) => Value::Str(Bytes::copy_from_slice(bytes)),
-        };
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
-    }
-
     pub fn int(n: i64, expire_at_ms: u64) -> Entry {
         Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms: AtomicU64::new(expire_at_ms) }
     }

@@ -332,7 +332,7 @@ mod tests {
         let mut h = Harness::new();
         h.run(&["GET", "missing"]);
         assert_eq!(h.run(&["CONFIG", "RESETSTAT"]), ok());
-        assert_eq!(h.shared.stats.keyspace_misses.load(Ordering::Relaxed), 0);
+        assert_eq!(h.shared.stats.keyspace_misses.get(), 0);
         assert!(h.shared.stats.error_replies.lock().unwrap().is_empty());
     }
 

@@ -290,7 +290,7 @@ fn persistence_fields(shared: &Shared) -> Fields {
 
 fn stats_fields(shared: &Shared) -> Fields {
     let st = &shared.stats;
-    let get = |c: &crate::state::Counter| s(c.load(Ordering::Relaxed));
+    let get = |c: &crate::state::Counter| s(c.get());
     let expired = (shared.ks.expired_keys() as u64).saturating_sub(st.expired_keys_base.load(Ordering::Relaxed));
     let errors: u64 = st.error_replies.lock().unwrap_or_else(|e| e.into_inner()).values().sum();
     vec![
