@@ -154,6 +154,48 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// FNV-1a as a `Hasher`, for small tables that every request reads (the command index): short keys,
+/// no adversary (the keys are fixed), so SipHash's per-call setup is wasted there.
+#[derive(Default, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// [`Fnv`] for `HashMap::with_hasher`.
+pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
+/// `n` in decimal, in a stack buffer (no allocation): the record text of INCR's delta.
+pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
@@ -182,5 +224,23 @@ mod tests {
         assert!(!glob_match(b"a*b", b"ac", false));
         assert!(glob_match(b"", b"", false));
         assert!(glob_match(b"*", b"", false));
+    }
+
+    #[test]
+    fn i64_text_matches_to_string() {
+        let mut buf = [0u8; 20];
+        for n in [0, 1, -1, 9, 10, -10, 12345, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(i64_text(n, &mut buf), n.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn fnv_hasher_is_fnv1a_and_tells_names_apart() {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = Fnv::default();
+        h.write(b"get");
+        assert_eq!(h.finish(), crate::db::hash_key(b"get"));
+        let b = FnvBuild::default();
+        assert_ne!(b.hash_one("get"), b.hash_one("set"));
     }
 }

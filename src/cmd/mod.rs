@@ -21,6 +21,7 @@ use crate::db::WriteLock;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::{ClientInfo, Shared};
+use crate::util::FnvBuild;
 pub use table::{COMMANDS, CommandSpec};
 pub use tx::record_keys;
 
@@ -129,8 +130,8 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+fn index() -> &'static HashMap<&'static str, &'static CommandSpec, FnvBuild> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec, FnvBuild>> = OnceLock::new();
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
 }
 

@@ -424,7 +424,8 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     let loading = ctx.shared.ks.is_loading();
     let add = |v: i64| if loading { Some(v.wrapping_add(delta)) } else { v.checked_add(delta) };
     let now = ctx.now_ms;
-    let delta_text = Bytes::from(delta.to_string());
+    let mut text_buf = [0u8; 20];
+    let delta_text = crate::util::i64_text(delta, &mut text_buf);
     {
         let w = ctx.write_shared(key);
         let fast = w.map().get(key, |e| match e {
@@ -439,7 +440,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         });
         if let Some(r) = fast {
             let v = r.map_err(|_| Error::Overflow)?;
-            w.log_or_fault(Fault::IncrLogOutsideLock, &[b"INCRBY", key, &delta_text]);
+            w.log_or_fault(Fault::IncrLogOutsideLock, &[b"INCRBY", key, delta_text]);
             return Ok(v);
         }
     }
@@ -455,7 +456,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     let (old, ttl) = cur;
     let new = add(old).ok_or(Error::Overflow)?;
     w.insert(key.clone(), Entry::int(new, ttl));
-    w.log(&[b"INCRBY", key, &delta_text]);
+    w.log(&[b"INCRBY", key, delta_text]);
     Ok(new)
 }
 
