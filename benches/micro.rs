@@ -337,9 +337,7 @@ mod keyspace {
 }
 
 /// The AOF record append (encode, stamp, enqueue) with the writer thread draining to a file in a
-/// temporary directory, appendfsync no. Until the writer lands on main, `Aof::open` is a stand-in
-/// that returns a disabled AOF, so this measures an empty call: the figure becomes meaningful as
-/// soon as `src/aof` is the real one (same interface, nothing to change here).
+/// temporary directory, appendfsync no (the producer side: what a connection pays per write).
 mod aof {
     use super::*;
     use flurrydb::aof::{AofConfig, FsyncPolicy};
