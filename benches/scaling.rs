@@ -4,7 +4,7 @@
 //! thread's.
 //!
 //! Run: `cargo bench --bench scaling` (thread counts 1, 2, 4, ... up to the machine's cores, 1 s
-//! per cell), or `cargo bench --bench scaling -- --secs 0.5 --threads 1,2,8,16`.
+//! per cell), or `cargo bench --bench scaling -- --secs 0.5 --threads 1,2,8,16 --only spread`.
 //!
 //! Unlike the server benchmark (benches/vs_redis.py), nothing else runs on the cores here, so on a
 //! machine with C cores the figure for N <= C threads shows what the design gives: "spread" tests
@@ -157,7 +157,11 @@ fn main() {
         rule.push_str("--:|");
     }
     println!("{head}\n{rule}");
+    let only = opt("--only");
     for test in tests {
+        if only.as_deref().is_some_and(|o| !test.name.to_lowercase().contains(&o.to_lowercase())) {
+            continue;
+        }
         let test = Arc::new(test);
         let mut row = format!("| {} |", test.name);
         // Warm-up (discarded): caches, the allocator's thread caches, lists and counters created.

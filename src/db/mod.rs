@@ -36,6 +36,7 @@ mod tx;
 mod watch;
 
 use bytes::Bytes;
+use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
@@ -62,7 +63,9 @@ pub struct Keyspace {
     maps: Vec<KeyMap>,
     /// Logical db index -> physical map index (SWAPDB swaps two entries under all stripes).
     logical: Vec<AtomicUsize>,
-    stripes: Box<[RwLock<()>]>,
+    /// Each on its own cache line: two cores writing keys of neighbouring stripes must not
+    /// fight over one line (every write takes its stripe with an atomic read-modify-write).
+    stripes: Box<[CachePadded<RwLock<()>>]>,
     /// Per stripe: odd while an EXEC holds it (see `tx`).
     tx_epoch: Box<[AtomicU64]>,
     /// WATCHed keys, by stripe.
@@ -123,7 +126,7 @@ impl Keyspace {
         Keyspace {
             maps: (0..databases).map(|_| KeyMap::new()).collect(),
             logical: (0..databases).map(AtomicUsize::new).collect(),
-            stripes: (0..stripes).map(|_| RwLock::new(())).collect(),
+            stripes: (0..stripes).map(|_| CachePadded::new(RwLock::new(()))).collect(),
             tx_epoch: (0..stripes).map(|_| AtomicU64::new(0)).collect(),
             watch: Arc::new(WatchRegistry::new(stripes)),
             aof: OnceLock::new(),
