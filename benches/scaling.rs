@@ -23,6 +23,11 @@ use flurrydb::cmd::{Client, Ctx, execute};
 use flurrydb::config::Config;
 use flurrydb::state::Shared;
 
+/// The server's allocator (it counts live bytes for INFO and maxmemory), so that its cost is in the
+/// figures as it is in the server's.
+#[global_allocator]
+static ALLOCATOR: flurrydb::memory::CountingAllocator = flurrydb::memory::CountingAllocator;
+
 /// The clock the commands see (nothing here expires).
 const NOW_MS: u64 = 1_700_000_000_000;
 /// Keys the "spread" tests pick from (as `redis-benchmark -r 100000`).

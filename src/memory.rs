@@ -1,13 +1,15 @@
 //! Used memory for `maxmemory` and INFO: allocator statistics, as Redis reports (zmalloc's
 //! used_memory). The server binary installs [`CountingAllocator`] as its global allocator: it
 //! forwards every call to the system allocator and keeps the live byte count in cache-padded
-//! shards (no shared counter for all cores to fight over). Where it is not installed (library tests),
+//! per-thread shards (a thread only ever writes its own shard's line, so no two cores fight over
+//! one; the figure is the sum of all shards). Where it is not installed (library tests),
 //! the process's resident set size stands in. A background thread samples the figure every
 //! [`SAMPLE_INTERVAL`] into an atomic, so that commands check the limit without any work.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
@@ -16,20 +18,40 @@ use crate::state::Shared;
 
 const SHARDS: usize = 64;
 
-/// Live bytes allocated through [`CountingAllocator`], spread over shards by address (an
-/// allocation and its free always hit the same shard; their sum is exact).
+/// Live bytes allocated through [`CountingAllocator`], one shard per thread (threads beyond
+/// [`SHARDS`] share). A shard's own figure means nothing (a value freed by another thread than
+/// the one that allocated it is subtracted from the freeing thread's shard); the sum is exact.
 static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
 /// Set by the first allocation through [`CountingAllocator`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Hands out shard indexes to threads, round robin.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 
-fn shard(ptr: *mut u8) -> &'static AtomicI64 {
-    // Neighbouring allocations of one thread share a shard; other threads' arenas mostly do not.
-    &ALLOCATED[((ptr as usize) >> 12) % SHARDS]
+std::thread_local! {
+    /// This thread's shard index, `usize::MAX` until its first allocation. Const-initialized and
+    /// without a destructor: reading it never allocates (this runs inside the allocator).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-fn count(ptr: *mut u8, bytes: i64) {
+fn shard() -> &'static AtomicI64 {
+    let i = SHARD
+        .try_with(|s| {
+            let mut i = s.get();
+            if i == usize::MAX {
+                // Relaxed: only a distinct-enough number is needed.
+                i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+                s.set(i);
+            }
+            i
+        })
+        // A thread being torn down (its thread-locals gone) still frees: any shard keeps the sum.
+        .unwrap_or(0);
+    &ALLOCATED[i]
+}
+
+fn count(bytes: i64) {
     // Relaxed: a statistic; it orders nothing.
-    shard(ptr).fetch_add(bytes, Ordering::Relaxed);
+    shard().fetch_add(bytes, Ordering::Relaxed);
 }
 
 /// The system allocator, counting live bytes (install with `#[global_allocator]`).
@@ -43,7 +65,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             INSTALLED.store(true, Ordering::Relaxed);
-            count(p, layout.size() as i64);
+            count(layout.size() as i64);
         }
         p
     }
@@ -53,13 +75,13 @@ unsafe impl GlobalAlloc for CountingAllocator {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             INSTALLED.store(true, Ordering::Relaxed);
-            count(p, layout.size() as i64);
+            count(layout.size() as i64);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(ptr, -(layout.size() as i64));
+        count(-(layout.size() as i64));
         // SAFETY: `ptr` was allocated by this allocator (i.e. by `System`) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -68,8 +90,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees `new_size` is valid.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            count(ptr, -(layout.size() as i64));
-            count(p, new_size as i64);
+            count(-(layout.size() as i64));
+            count(new_size as i64);
         }
         p
     }
@@ -154,5 +176,20 @@ mod tests {
         let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
         assert_eq!(after, before);
         assert!(allocated_bytes().is_some(), "the allocator marks itself installed");
+
+        // Allocated on one thread (its shard goes up), freed on another (that shard goes down):
+        // the sum stays exact, as when seize reclaims a value on another worker.
+        let p = std::thread::spawn(move || {
+            // SAFETY: a valid non-zero layout; freed below with the same layout.
+            unsafe { CountingAllocator.alloc(layout) as usize }
+        })
+        .join()
+        .unwrap();
+        let held = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        assert_eq!(held - before, 1 << 20);
+        // SAFETY: `p` came from `CountingAllocator` with `layout` and is freed once.
+        unsafe { a.dealloc(p as *mut u8, layout) };
+        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        assert_eq!(after, before);
     }
 }
