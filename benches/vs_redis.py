@@ -24,6 +24,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      keys per second, are compared. DBSIZE after the restart must equal KEYS.
   5. scaling: flurrydb with --worker-threads 1, 2, 4 .. up to nproc against Redis (single-threaded),
      SET and GET at pipeline 1 and 16. redis-benchmark shares the machine's cores with the server.
+     Then `cargo bench --bench scaling`: the keyspace alone on 1, 2, 4 .. nproc threads (no network,
+     nothing else on the cores), which shows what each added core gives.
 
 Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
 measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
@@ -365,6 +367,22 @@ def scaling(binaries, opts, redis_best):
     return out, counts
 
 
+def keyspace_scaling(opts):
+    """Markdown lines: `cargo bench --bench scaling` (the keyspace with 1, 2, 4 .. nproc threads, no network)."""
+    secs = "0.5" if opts.quick else "1"
+    log("scaling: cargo bench --bench scaling -- --secs %s ..." % secs)
+    try:
+        out = subprocess.run(["cargo", "bench", "--bench", "scaling", "--", "--secs", secs], cwd=REPO,
+                             capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return ["(keyspace scaling bench not run: %s)" % e, ""]
+    table = [l for l in out.stdout.splitlines() if l.startswith("|")]
+    if out.returncode != 0 or not table:
+        return ["(keyspace scaling bench failed: %s)" % (out.stderr.strip().splitlines() or ["?"])[-1], ""]
+    return ["### Scaling of the keyspace alone: `cargo bench --bench scaling` (commands through execute() on N "
+            "threads, no network, no load generator; M commands/s, ratio to 1 thread)\n"] + table + [""]
+
+
 # ---------------------------------------------------------------------------------------------
 # setup
 
@@ -646,6 +664,7 @@ def main():
                 cells.append("%s (%s)" % (fmt(c[0], "%.0f"), ratio_s(r[0], c[0])))
             md.append("| %s | %d | %.0f | %s |" % (key[0], key[1], r[0], " | ".join(cells)))
         md.append("")
+        md.extend(keyspace_scaling(opts))
 
     errors_note(md)
     os.makedirs(opts.out, exist_ok=True)
