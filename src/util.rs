@@ -177,7 +177,7 @@ impl std::hash::Hasher for Fnv {
 /// [`Fnv`] for `HashMap::with_hasher`.
 pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 
-/// `n` in decimal, in a stack buffer (no allocation): the record text of INCR's delta.
+/// `n` in decimal, in a stack buffer (no allocation): integer replies, INCR's record delta.
 pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     let mut v = n.unsigned_abs();

@@ -139,21 +139,7 @@ fn put_items(out: &mut BytesMut, kind: u8, items: &[Frame], proto: u8) {
 /// Write the decimal text of `n` without allocating.
 pub fn put_decimal(out: &mut BytesMut, n: i64) {
     let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let neg = n < 0;
-    let mut v = n.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    if neg {
-        out.put_u8(b'-');
-    }
-    out.extend_from_slice(&buf[i..]);
+    out.extend_from_slice(crate::util::i64_text(n, &mut buf));
 }
 
 #[cfg(all(test, not(feature = "loom")))]
