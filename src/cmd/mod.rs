@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::{ClientInfo, Shared};
 use crate::util::FnvBuild;
-pub use table::{COMMANDS, CommandSpec};
+pub use table::{COMMANDS, CommandSpec, flag};
 pub use tx::record_keys;
 
 /// A command handler.
@@ -52,6 +52,9 @@ pub struct Client {
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
     pub block_timed_out: bool,
+    /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
+    /// once, not per command.
+    last_cmd: &'static str,
 }
 
 /// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
@@ -76,12 +79,16 @@ impl Client {
             block: None,
             blocked: None,
             block_timed_out: false,
+            last_cmd: "NULL",
         }
     }
 
     /// Record the command being run, for CLIENT LIST's `cmd=` and `idle=` fields.
-    pub fn note_command(&self, name: &'static str, now_ms: u64) {
-        *self.info.last_cmd.lock().unwrap_or_else(|e| e.into_inner()) = name;
+    pub fn note_command(&mut self, name: &'static str, now_ms: u64) {
+        if !std::ptr::eq(name, self.last_cmd) {
+            self.last_cmd = name;
+            *self.info.last_cmd.lock().unwrap_or_else(|e| e.into_inner()) = name;
+        }
         if now_ms != 0 {
             self.info.last_interaction_ms.store(now_ms, std::sync::atomic::Ordering::Relaxed);
         }
@@ -130,9 +137,9 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn index() -> &'static HashMap<&'static str, &'static CommandSpec, FnvBuild> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec, FnvBuild>> = OnceLock::new();
-    INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name, c)).collect())
+fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec, FnvBuild> {
+    static INDEX: OnceLock<HashMap<&'static [u8], &'static CommandSpec, FnvBuild>> = OnceLock::new();
+    INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
 /// Find a command by name, case-insensitively.
@@ -144,7 +151,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    std::str::from_utf8(lower).ok().and_then(|n| index().get(n).copied())
+    index().get(&lower[..]).copied()
 }
 
 /// Redis's reply to an unknown command: name and the first arguments, quoted, newlines sanitized.
@@ -195,19 +202,19 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if !spec.arity_ok(argv.len()) {
         return Err(Error::WrongArity(spec.name.to_string()));
     }
-    if !ctx.client.authenticated && !spec.has_flag("no_auth") && auth_required(ctx.shared) {
+    if !ctx.client.authenticated && !spec.is(flag::NO_AUTH) && auth_required(ctx.shared) {
         return Err(Error::Raw("NOAUTH Authentication required.".into()));
     }
-    if ctx.client.tx.in_multi() && spec.has_flag("no_multi") {
+    if ctx.client.tx.in_multi() && spec.is(flag::NO_MULTI) {
         return Err(Error::err("Command not allowed inside a transaction"));
     }
     // As in Redis, a transaction being queued may not grow either: inside MULTI every command but
     // EXEC, DISCARD, QUIT and RESET is refused above maxmemory.
     let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    if ctx.now_ms != 0 && (spec.has_flag("denyoom") || queueing) && over_maxmemory(ctx.shared) {
+    if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && over_maxmemory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
-    if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.has_flag("loading") {
+    if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.is(flag::LOADING) {
         return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));
     }
     if spec.is_write()
@@ -224,7 +231,7 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
 /// not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     let ks = &ctx.shared.ks;
-    let result = if spec.has_flag("readonly") && spec.keys.0 > 0 {
+    let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 {
         if spec.keys == (1, 1, 1) {
             ks.read_consistent(&[&argv[1]], || (spec.handler)(ctx, argv))
         } else {

@@ -18,16 +18,74 @@ pub struct CommandSpec {
     /// ACL categories, as COMMAND INFO reports them.
     pub acl: &'static [&'static str],
     pub handler: Handler,
+    /// The flags the dispatcher checks on every command, as bits (see [`flag`]), computed from
+    /// `flags` when the table is compiled: no string comparison per command.
+    pub mask: u32,
+}
+
+/// Bits of [`CommandSpec::mask`].
+pub mod flag {
+    pub const WRITE: u32 = 1;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const LOADING: u32 = 1 << 3;
+    pub const NO_AUTH: u32 = 1 << 4;
+    pub const NO_MULTI: u32 = 1 << 5;
+    pub const MOVABLEKEYS: u32 = 1 << 6;
+
+    /// The flag names that have a bit.
+    pub(super) const NAMED: [(&str, u32); 7] = [
+        ("write", WRITE),
+        ("readonly", READONLY),
+        ("denyoom", DENYOOM),
+        ("loading", LOADING),
+        ("no_auth", NO_AUTH),
+        ("no_multi", NO_MULTI),
+        ("movablekeys", MOVABLEKEYS),
+    ];
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The [`flag`] bits of a row's flag names (names without a bit are left out).
+pub const fn mask_of(flags: &[&str]) -> u32 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < flags.len() {
+        let mut j = 0;
+        while j < flag::NAMED.len() {
+            if str_eq(flags[i], flag::NAMED[j].0) {
+                mask |= flag::NAMED[j].1;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    mask
 }
 
 impl CommandSpec {
-    pub fn has_flag(&self, flag: &str) -> bool {
-        self.flags.contains(&flag)
+    /// Whether the row has every bit of `bits` (a [`flag`] constant).
+    pub fn is(&self, bits: u32) -> bool {
+        self.mask & bits == bits
     }
 
     /// Whether the command may change the keyspace (and so is refused under MISCONF).
     pub fn is_write(&self) -> bool {
-        self.has_flag("write")
+        self.is(flag::WRITE)
     }
 
     /// The argument indexes of the keys in a call with `argc` arguments (name included), from
@@ -49,7 +107,15 @@ impl CommandSpec {
 
 macro_rules! row {
     ($name:literal, $arity:expr, [$($flag:literal),*], ($f:expr, $l:expr, $s:expr), [$($acl:literal),*], $h:path) => {
-        CommandSpec { name: $name, arity: $arity, flags: &[$($flag),*], keys: ($f, $l, $s), acl: &[$($acl),*], handler: $h }
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            keys: ($f, $l, $s),
+            acl: &[$($acl),*],
+            handler: $h,
+            mask: mask_of(&[$($flag),*]),
+        }
     };
 }
 
@@ -261,3 +327,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         server::shutdown
     ),
 ];
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_mask_matches_its_flag_names() {
+        for spec in COMMANDS {
+            for (name, bit) in flag::NAMED {
+                assert_eq!(spec.is(bit), spec.flags.contains(&name), "{} {name}", spec.name);
+            }
+        }
+        let get = COMMANDS.iter().find(|c| c.name == "get").unwrap();
+        assert!(get.is(flag::READONLY) && !get.is_write());
+        let set = COMMANDS.iter().find(|c| c.name == "set").unwrap();
+        assert!(set.is(flag::WRITE | flag::DENYOOM) && !set.is(flag::READONLY));
+    }
+}

@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::{CommandSpec, Ctx, call, over_maxmemory};
+use super::{CommandSpec, Ctx, call, flag, over_maxmemory};
 use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -199,7 +199,7 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     {
         return Err(Error::Misconf);
     }
-    if over_maxmemory(ctx.shared) && multi.queued.iter().any(|q| q.spec.has_flag("denyoom")) {
+    if over_maxmemory(ctx.shared) && multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     Ok(())
@@ -208,7 +208,7 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
 /// Commands without key positions that read or write whole databases, and those whose keys the
 /// table cannot locate (`movablekeys`: LMPOP, BLMPOP).
 fn needs_every_stripe(spec: &CommandSpec) -> bool {
-    spec.keys.0 == 0 && (spec.acl.contains(&"@keyspace") || spec.has_flag("movablekeys"))
+    spec.keys.0 == 0 && (spec.acl.contains(&"@keyspace") || spec.is(flag::MOVABLEKEYS))
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except

@@ -241,6 +241,22 @@ mod tests {
     }
 
     #[test]
+    fn cmd_field_follows_each_change_of_command() {
+        let mut h = Harness::new();
+        let last = |h: &Harness| *h.client.info.last_cmd.lock().unwrap();
+        assert_eq!(last(&h), "NULL");
+        for (cmd, want) in [("GET", "get"), ("GET", "get"), ("SET", "set"), ("SET", "set"), ("GET", "get")] {
+            let args: &[&str] = if cmd == "GET" { &["GET", "k"] } else { &["SET", "k", "v"] };
+            h.run(args);
+            assert_eq!(last(&h), want, "after {cmd}");
+        }
+        h.run(&["CLIENT", "ID"]);
+        assert_eq!(last(&h), "client|id");
+        h.run(&["GET", "k"]);
+        assert_eq!(last(&h), "get");
+    }
+
+    #[test]
     fn list_shows_every_client_and_filters_by_type_and_id() {
         let mut h = Harness::new();
         let other = h.shared.clients.register("127.0.0.1:2".into(), "127.0.0.1:6379".into());

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::{SubSpec, client::CLIENT_SUBS, config::CONFIG_SUBS, docs::docs, help_reply, run_subcommand};
-use crate::cmd::{COMMANDS, CommandSpec, Ctx, is_opt, lookup};
+use crate::cmd::{COMMANDS, CommandSpec, Ctx, flag, is_opt, lookup};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 
@@ -114,7 +114,7 @@ fn command_getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let cmd = &argv[2..];
     let spec = lookup(&cmd[0]).ok_or_else(|| Error::err("Invalid command specified"))?;
     let (first, last, step) = spec.keys;
-    let movable = spec.has_flag("movablekeys");
+    let movable = spec.is(flag::MOVABLEKEYS);
     if first <= 0 && !movable {
         return Err(Error::err("The command has no key arguments"));
     }
