@@ -7,9 +7,8 @@
 //! [`SAMPLE_INTERVAL`] into an atomic, so that commands check the limit without any work.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
@@ -24,29 +23,8 @@ const SHARDS: usize = 64;
 static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
 /// Set by the first allocation through [`CountingAllocator`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-/// Hands out shard indexes to threads, round robin.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
-std::thread_local! {
-    /// This thread's shard index, `usize::MAX` until its first allocation. Const-initialized and
-    /// without a destructor: reading it never allocates (this runs inside the allocator).
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
 fn shard() -> &'static AtomicI64 {
-    let i = SHARD
-        .try_with(|s| {
-            let mut i = s.get();
-            if i == usize::MAX {
-                // Relaxed: only a distinct-enough number is needed.
-                i = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
-                s.set(i);
-            }
-            i
-        })
-        // A thread being torn down (its thread-locals gone) still frees: any shard keeps the sum.
-        .unwrap_or(0);
-    &ALLOCATED[i]
+    &ALLOCATED[crate::util::thread_slot() % SHARDS]
 }
 
 fn count(bytes: i64) {
@@ -90,8 +68,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees `new_size` is valid.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            count(-(layout.size() as i64));
-            count(new_size as i64);
+            count(new_size as i64 - layout.size() as i64);
         }
         p
     }

@@ -161,12 +161,7 @@ pub struct Counter {
 
 impl Counter {
     pub fn add(&self, n: u64) {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        thread_local! {
-            static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % COUNTER_SHARDS;
-        }
-        let i = SHARD.with(|s| *s);
-        self.shards[i].fetch_add(n, Ordering::Relaxed);
+        self.shards[crate::util::thread_slot() % COUNTER_SHARDS].fetch_add(n, Ordering::Relaxed);
     }
 
     /// The total.

@@ -1,5 +1,10 @@
 //! Integer parsing exactly as Redis's `util.c` does it (`string2ll`), Redis's glob matcher
-//! (`stringmatchlen`), and the clock. Floats (`string2ld`, `ld2string`) are in `longdouble`.
+//! (`stringmatchlen`), and the clock. Floats (`string2ld`, `ld2string`) are in `longdouble`. Also
+//! the small pieces the hot paths share: FNV-1a, integer text without allocation, and the
+//! per-thread slot that shards counters.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Parse a signed 64-bit integer the way Redis's `string2ll` does: no sign other than a leading `-`,
 /// no leading zeros (except "0" itself), no spaces, no trailing bytes, no overflow.
@@ -154,10 +159,28 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
+/// FNV-1a's offset basis: the hash of no bytes.
+pub const FNV_OFFSET: u64 = 0xcbf29ce484222325;
+
+/// FNV-1a: continue hash `h` over `bytes` (start from [`FNV_OFFSET`]).
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 /// FNV-1a as a `Hasher`, for small tables that every request reads (the command index): short keys,
 /// no adversary (the keys are fixed), so SipHash's per-call setup is wasted there.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(FNV_OFFSET)
+    }
+}
 
 impl std::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -165,17 +188,31 @@ impl std::hash::Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf29ce484222325 } else { self.0 };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        self.0 = h;
+        self.0 = fnv1a(self.0, bytes);
     }
 }
 
 /// [`Fnv`] for `HashMap::with_hasher`.
 pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
+
+/// A small number of this thread's own, handed out round robin on first use: the shard index of
+/// per-thread counters (take it modulo the shard count), so that each core writes its own cache
+/// line. Never allocates (the allocator's counters use it): a const thread-local without a
+/// destructor, read with `try_with` (a thread being torn down gets 0; any shard keeps a sum exact).
+pub fn thread_slot() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SLOT.try_with(|s| {
+        if s.get() == usize::MAX {
+            // Relaxed: only a distinct-enough number is needed.
+            s.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        s.get()
+    })
+    .unwrap_or(0)
+}
 
 /// `n` in decimal, in a stack buffer (no allocation): integer replies, INCR's record delta.
 pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
@@ -242,5 +279,13 @@ mod tests {
         assert_eq!(h.finish(), crate::db::hash_key(b"get"));
         let b = FnvBuild::default();
         assert_ne!(b.hash_one("get"), b.hash_one("set"));
+    }
+
+    #[test]
+    fn thread_slots_differ_between_threads_and_stay_put() {
+        let mine = thread_slot();
+        assert_eq!(thread_slot(), mine);
+        let other = std::thread::spawn(thread_slot).join().unwrap();
+        assert_ne!(other, mine);
     }
 }

@@ -457,10 +457,5 @@ impl<'a> WriteLock<'a> {
 
 /// FNV-1a over the key: picks the write-lock stripe (and the SCAN order).
 pub fn hash_key(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for &b in key {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+    crate::util::fnv1a(crate::util::FNV_OFFSET, key)
 }
