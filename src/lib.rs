@@ -11,8 +11,8 @@
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
-//! - [`config`], [`state`], [`error`], [`util`], [`log`]: configuration, shared state, the error
-//!   type, Redis-exact number parsing and glob matching, logging.
+//! - [`config`], [`state`], [`error`], [`util`], [`glob`], [`log`]: configuration, shared state, the
+//!   error type, Redis-exact number parsing, the glob matcher, logging.
 
 pub mod aof;
 pub mod cmd;
@@ -20,6 +20,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod error;
+pub mod glob;
 pub mod limits;
 pub mod log;
 pub mod longdouble;
