@@ -272,7 +272,14 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     if std::mem::take(&mut ctx.client.skip_reply) {
         return ctx.last_seq.get();
     }
-    frame.encode(out, ctx.client.resp);
+    // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
+    let resp = ctx.client.resp;
+    match &frame {
+        Frame::Array(items) if items.len() >= crate::cmd::OFFLOAD_MIN_ITEMS => {
+            crate::cmd::offload(items.len(), move || frame.encode(out, resp))
+        }
+        _ => frame.encode(out, resp),
+    }
     ctx.last_seq.get()
 }
 

@@ -228,22 +228,28 @@ fn flush_flags(argv: &[Bytes]) -> Result<()> {
 /// `FLUSHDB [ASYNC|SYNC]`: empty the selected database.
 pub fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     flush_flags(argv)?;
-    let db = ctx.client.db;
-    let w = ctx.write_all();
-    w.clear_db(db);
-    w.log(&[b"FLUSHDB"]);
+    flush(ctx, &[ctx.client.db], b"FLUSHDB");
     Ok(Frame::ok())
 }
 
 /// `FLUSHALL [ASYNC|SYNC]`: empty every database.
 pub fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     flush_flags(argv)?;
-    let w = ctx.write_all();
-    for db in 0..ctx.shared.ks.databases() {
-        w.clear_db(db);
-    }
-    w.log(&[b"FLUSHALL"]);
+    let dbs: Vec<usize> = (0..ctx.shared.ks.databases()).collect();
+    flush(ctx, &dbs, b"FLUSHALL");
     Ok(Frame::ok())
+}
+
+/// Empty `dbs` and log `record` under every stripe, then clear the old maps with no stripe held
+/// (the reply still waits for it, as Redis's synchronous flush).
+fn flush(ctx: &Ctx, dbs: &[usize], record: &[u8]) {
+    let w = ctx.write_all();
+    let old: Vec<usize> = dbs.iter().filter_map(|&db| w.empty_db(db)).collect();
+    w.log(&[record]);
+    drop(w);
+    let ks = &ctx.shared.ks;
+    let keys = old.iter().map(|&p| ks.physical_len(p)).sum();
+    ctx.offload(keys, || old.into_iter().for_each(|p| ks.recycle(p)));
 }
 
 /// `SWAPDB index1 index2`: exchange two databases (clients see the other one's data at once).
@@ -550,6 +556,62 @@ mod tests {
             h.client.db = db;
             assert_eq!(h.run(&["DBSIZE"]), int(0));
         }
+    }
+
+    #[test]
+    fn flushes_recycle_spare_maps_and_keep_databases_apart() {
+        let mut h = Harness::new();
+        // More flushes than there are spares, mixed with SWAPDB (which moves maps between dbs).
+        for round in 0..40 {
+            for db in [0, 1, 15] {
+                h.client.db = db;
+                h.run(&["SET", &format!("k{db}"), &round.to_string()]);
+            }
+            h.client.db = if round % 3 == 0 { 1 } else { 0 };
+            assert_eq!(h.run(&["FLUSHDB"]), ok());
+            if round % 5 == 0 {
+                assert_eq!(h.run(&["SWAPDB", "0", "15"]), ok());
+            }
+            if round % 7 == 0 {
+                assert_eq!(h.run(&["FLUSHALL"]), ok());
+            }
+        }
+        let mut total = 0;
+        for db in 0..16 {
+            h.client.db = db;
+            let Frame::Integer(n) = h.run(&["DBSIZE"]) else { panic!() };
+            let Frame::Array(keys) = h.run(&["KEYS", "*"]) else { panic!() };
+            assert_eq!(keys.len() as i64, n);
+            // Every key still lives in the db it was written to.
+            for k in keys {
+                let Frame::Bulk(k) = k else { panic!() };
+                assert!(
+                    k == format!("k{db}").as_bytes() || (db == 0 && &k[..] == b"k15") || (db == 15 && &k[..] == b"k0")
+                );
+            }
+            total += n;
+        }
+        assert!(total > 0);
+    }
+
+    #[test]
+    fn a_flush_without_a_spare_map_clears_in_place() {
+        let h = Harness::new();
+        let ks = &h.shared.ks;
+        ks.db(3).insert(b"x", Entry::string_copied(b"1", 0));
+        let seq = std::cell::Cell::new(0);
+        let w = ks.write_all(0, &seq);
+        // 16 databases, 16 spares: emptying 17 times without recycling runs out of spares.
+        let swapped: Vec<Option<usize>> = (0..16).map(|db| w.empty_db(db)).collect();
+        assert!(swapped.iter().all(|s| s.is_some()));
+        ks.db(3).insert(b"y", Entry::string_copied(b"1", 0));
+        assert_eq!(w.empty_db(3), None, "no spare left");
+        assert!(ks.db(3).is_empty(), "cleared in place");
+        drop(w);
+        for p in swapped.into_iter().flatten() {
+            ks.recycle(p);
+        }
+        assert_eq!(ks.db(3).len(), 0);
     }
 
     #[test]

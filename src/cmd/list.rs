@@ -216,7 +216,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         match resolve_range(start, end, st.items.len()) {
             None => Frame::Array(Vec::new()),
-            Some((s, e)) => Frame::bulk_array(st.items.range(s..=e).cloned()),
+            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::bulk_array(st.items.range(s..=e).cloned())),
         }
     })
 }

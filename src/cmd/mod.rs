@@ -125,6 +125,12 @@ impl<'a> Ctx<'a> {
         self.shared.ks.write_all(self.client.db, &self.last_seq)
     }
 
+    /// Run `f`, a command's work over `items` keys or elements, without holding up the other
+    /// connections of this worker thread (see [`offload`]).
+    pub fn offload<R>(&self, items: usize, f: impl FnOnce() -> R) -> R {
+        offload(items, f)
+    }
+
     /// The selected database's map, for lock-free reads.
     pub fn db(&self) -> &crate::db::KeyMap {
         self.shared.ks.db(self.client.db)
@@ -135,6 +141,25 @@ impl<'a> Ctx<'a> {
         let now = self.now_ms;
         self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now))))
     }
+}
+
+/// Work over fewer items than this runs in place: handing the worker off costs a thread switch.
+pub const OFFLOAD_MIN_ITEMS: usize = 4096;
+
+/// Run `f`, a long piece of a command (KEYS or SCAN over a big database, emptying one, a huge
+/// LRANGE), so that no other connection waits for it.
+///
+/// Why: connection tasks run on tokio's worker threads, and a task woken on a worker waits in that
+/// worker's queue, its newest in a LIFO slot that no other worker may steal, until the running
+/// task yields. A handler never yields, so a 0.7 s KEYS held every PING queued behind it on its
+/// worker for up to 0.6 s, while the other workers idled. Past [`OFFLOAD_MIN_ITEMS`],
+/// `block_in_place` hands this worker's queue (LIFO slot included) to another thread for the
+/// duration, and the command goes on here. Outside a multi-threaded runtime (unit tests, loom,
+/// AOF loading) `f` simply runs.
+pub fn offload<R>(items: usize, f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if items >= OFFLOAD_MIN_ITEMS && multi_thread { tokio::task::block_in_place(f) } else { f() }
 }
 
 fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec, FnvBuild> {

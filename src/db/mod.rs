@@ -47,7 +47,9 @@ pub use tx::TxHold;
 pub use watch::WatchSet;
 
 use crate::aof::Aof;
-use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use expire::ExpiryIndex;
 use watch::WatchRegistry;
 
@@ -60,7 +62,13 @@ pub const DEFAULT_STRIPES: usize = 2;
 
 /// All databases, their write locks and expiry bookkeeping.
 pub struct Keyspace {
+    /// One map per database plus as many spares (see [`WriteLock::empty_db`]).
     maps: Vec<KeyMap>,
+    /// Physical maps that no database uses, empty, oldest first: FLUSHDB/FLUSHALL swap one in. A
+    /// traversal that started before a flush (KEYS, SCAN) may still walk the old map while it is
+    /// cleared and, once recycled, refilled as another database (first in, first out makes that
+    /// late: as with SWAPDB, a traversal concurrent with a flush is weakly consistent).
+    spare: Mutex<std::collections::VecDeque<usize>>,
     /// Logical db index -> physical map index (SWAPDB swaps two entries under all stripes).
     logical: Vec<AtomicUsize>,
     /// Each on its own cache line: two cores writing keys of neighbouring stripes must not
@@ -124,7 +132,8 @@ impl Keyspace {
     pub fn new(databases: usize, stripes: usize) -> Keyspace {
         let stripes = stripes.max(1);
         Keyspace {
-            maps: (0..databases).map(|_| KeyMap::new()).collect(),
+            maps: (0..2 * databases).map(|_| KeyMap::new()).collect(),
+            spare: Mutex::new((databases..2 * databases).collect()),
             logical: (0..databases).map(AtomicUsize::new).collect(),
             stripes: (0..stripes).map(|_| CachePadded::new(RwLock::new(()))).collect(),
             tx_epoch: (0..stripes).map(|_| AtomicU64::new(0)).collect(),
@@ -165,7 +174,18 @@ impl Keyspace {
     }
 
     pub fn databases(&self) -> usize {
-        self.maps.len()
+        self.logical.len()
+    }
+
+    /// Keys in physical map `physical` (to size the work of [`Keyspace::recycle`]).
+    pub fn physical_len(&self, physical: usize) -> usize {
+        self.maps[physical].len()
+    }
+
+    /// Clear a map that [`WriteLock::empty_db`] swapped out (no stripe held) and make it a spare.
+    pub fn recycle(&self, physical: usize) {
+        self.maps[physical].clear();
+        crate::sync::lock(&self.spare).push_back(physical);
     }
 
     pub fn expired_keys(&self) -> usize {
@@ -431,11 +451,22 @@ impl<'a> WriteLock<'a> {
         seq
     }
 
-    /// Empty database `db` (FLUSHDB) or all (FLUSHALL); the caller holds every stripe.
-    pub fn clear_db(&self, db: usize) {
+    /// Empty database `db` (FLUSHDB, FLUSHALL; the caller holds every stripe) in O(1): an empty
+    /// spare map takes its place, and the old map is returned, to be cleared by
+    /// [`Keyspace::recycle`] once the stripes are released, so that emptying a million keys does
+    /// not hold every writer. Without a spare (every one is being cleared by a concurrent flush),
+    /// the map is cleared in place and None is returned.
+    pub fn empty_db(&self, db: usize) -> Option<usize> {
         self.ks.touch_flush(db);
-        self.ks.db(db).clear();
-        self.ks.expiry.forget_db(self.ks.physical(db));
+        let old = self.ks.physical(db);
+        self.ks.expiry.forget_db(old);
+        let Some(spare) = crate::sync::lock(&self.ks.spare).pop_front() else {
+            self.ks.maps[old].clear();
+            return None;
+        };
+        // Release: pairs with the Acquire in `physical` (as SWAPDB's stores).
+        self.ks.logical[db].store(spare, Ordering::Release);
+        Some(old)
     }
 
     /// Swap two databases (SWAPDB); the caller holds every stripe.

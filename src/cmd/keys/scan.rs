@@ -40,11 +40,15 @@ pub fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let pattern = &argv[1][..];
     let all = pattern == b"*";
     let now = ctx.now_ms;
-    let mut out = Vec::new();
-    ctx.db().for_each(|k, e| {
-        if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
-            out.push(Frame::Bulk(Bytes::copy_from_slice(k)));
-        }
+    let db = ctx.db();
+    let out = ctx.offload(db.len(), || {
+        let mut out = Vec::new();
+        db.for_each(|k, e| {
+            if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
+                out.push(Frame::Bulk(Bytes::copy_from_slice(k)));
+            }
+        });
+        out
     });
     Ok(Frame::Array(out))
 }
@@ -168,7 +172,7 @@ pub fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
     let now = ctx.now_ms;
     let walk = |f: &mut dyn FnMut(u64, &[u8], &Entry)| map.for_each(|k, e| f(position(k), k, e));
-    let (last, found) = select_page(walk, from, count, |k, e| opts.wants(k, e, now));
+    let (last, found) = ctx.offload(map.len(), || select_page(walk, from, count, |k, e| opts.wants(k, e, now)));
     // Positions are < 2^63, so `last + 2` cannot overflow.
     let next = last.map_or(0, |p| p + 2);
     let keys = found.into_iter().map(|(_, k)| Frame::Bulk(k)).collect();
