@@ -19,6 +19,12 @@ use crate::sync::{AtomicBool, Ordering};
 pub(super) struct Faults {
     pub(super) fail_extend: AtomicBool,
     pub(super) fail_sync: AtomicBool,
+    /// When `limit_free` is set, extensions see at most `free_limit_bytes` of free space (a small disk
+    /// without one; the reservation itself still uses the real disk).
+    #[cfg(not(feature = "loom"))]
+    pub(super) limit_free: std::sync::atomic::AtomicBool,
+    #[cfg(not(feature = "loom"))]
+    pub(super) free_limit_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -34,6 +40,16 @@ impl Faults {
     }
     pub(super) fn check_sync(&self) -> io::Result<()> {
         Self::check(&self.fail_sync, "msync")
+    }
+    /// The free space extensions see: the disk's, or less under `limit_free`.
+    #[cfg(not(feature = "loom"))]
+    fn free_bytes(&self, disk: Option<u64>) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed; // a test knob; no data is published through it
+        if !self.limit_free.load(Relaxed) {
+            return disk;
+        }
+        let limit = self.free_limit_bytes.load(Relaxed);
+        Some(disk.map_or(limit, |d| d.min(limit)))
     }
 }
 
@@ -184,7 +200,8 @@ mod mapped {
             if needed <= self.capacity && self.map.is_some() {
                 return Ok(());
             }
-            let new_capacity = extension_target(needed, self.capacity, self.chunk, self.free_bytes());
+            let free = faults.free_bytes(self.free_bytes());
+            let new_capacity = extension_target(needed, self.capacity, self.chunk, free);
             faults.check_extend()?;
             // Before the first mapping, also reserve the zeros found past the log: an earlier process
             // preallocated them, but a copied or restored file may be sparse there.

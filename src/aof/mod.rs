@@ -465,6 +465,17 @@ impl Aof {
         }
     }
 
+    /// Test hook: make file extensions see at most `bytes` of free space (`None`: the disk's own).
+    #[doc(hidden)]
+    #[cfg(not(feature = "loom"))]
+    pub fn limit_free_space(&self, bytes: Option<u64>) {
+        if let Some(e) = &self.inner {
+            // Relaxed: a test knob, read by the writer at its next extension.
+            e.shared.faults.free_limit_bytes.store(bytes.unwrap_or(0), Ordering::Relaxed);
+            e.shared.faults.limit_free.store(bytes.is_some(), Ordering::Relaxed);
+        }
+    }
+
     /// Test hook: stop the writer as if the process had been killed (no flush, no trim).
     #[doc(hidden)]
     pub fn simulate_crash(&self) {
