@@ -301,8 +301,12 @@ async fn flush(
         // everysec/no: copy the batch's records into the file ourselves when the writer is not at
         // it, rather than wake it and wait to be woken.
         aof.help_write();
-        if aof.wait_durable(batch_seq).await.is_err() {
-            *wbuf = replace_write_replies(wbuf, writes);
+        if let Err(e) = aof.wait_durable(batch_seq).await {
+            let reason = match e {
+                crate::aof::AofError::Poisoned(reason) => reason,
+                other => other.to_string(),
+            };
+            *wbuf = replace_write_replies(wbuf, writes, &Error::Misconf(reason));
         }
     }
     writes.clear();
@@ -336,12 +340,12 @@ async fn flush(
 }
 
 /// Rebuild the output with every write command's reply replaced by the MISCONF error.
-fn replace_write_replies(wbuf: &BytesMut, writes: &[PendingWrite]) -> BytesMut {
+fn replace_write_replies(wbuf: &BytesMut, writes: &[PendingWrite], misconf: &Error) -> BytesMut {
     let mut out = BytesMut::with_capacity(wbuf.len());
     let mut pos = 0;
     for w in writes {
         out.extend_from_slice(&wbuf[pos..w.start]);
-        Error::Misconf.to_frame().encode(&mut out, 2);
+        misconf.to_frame().encode(&mut out, 2);
         pos = w.end;
     }
     out.extend_from_slice(&wbuf[pos..]);

@@ -33,8 +33,9 @@ pub enum Error {
     StringTooLong,
     /// `ERR DB index is out of range`.
     DbIndexOutOfRange,
-    /// `MISCONF ...`: the AOF cannot be written, writes are refused.
-    Misconf,
+    /// `MISCONF Errors writing to the AOF file: <reason>`: the AOF cannot be written, writes are
+    /// refused. The reason is the OS error's text as C's `strerror` words it (`No space left on device`).
+    Misconf(String),
     /// Any other reply text, given in full including its code word (`ERR ...`, `NOPROTO ...`).
     Raw(String),
 }
@@ -63,9 +64,7 @@ impl Error {
             Error::MustBePositive => "ERR value is out of range, must be positive".into(),
             Error::StringTooLong => "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
             Error::DbIndexOutOfRange => "ERR DB index is out of range".into(),
-            Error::Misconf => "MISCONF Errors writing to the AOF file: the append only file cannot be written; \
-                 writes are refused until it can be (see the server log)"
-                .into(),
+            Error::Misconf(reason) => format!("MISCONF Errors writing to the AOF file: {reason}"),
             Error::Raw(s) => s.clone(),
         }
     }

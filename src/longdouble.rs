@@ -58,7 +58,8 @@ impl LongDouble {
         !self.0.is_nan() && !self.0.is_infinite()
     }
 
-    /// `%.17Lf`, then trailing zeros and a trailing dot removed (Redis's LD_STR_HUMAN).
+    /// `%.17Lf`, then trailing zeros and a trailing dot removed, and "-0" printed "0" (Redis's
+    /// LD_STR_HUMAN).
     pub fn to_human_string(self) -> String {
         let bits = self.0.to_bits();
         let negative = (bits >> 79) & 1 == 1;
@@ -87,7 +88,9 @@ impl LongDouble {
             format!("{}.{:017}", q / SCALE, q % SCALE)
         };
         let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
-        format!("{sign}{text}")
+        // Negative zero, or a negative value that rounds to zero at 17 decimals: Redis (since 7.0)
+        // turns the "-0" it printed into "0".
+        if text == "0" { "0".to_string() } else { format!("{sign}{text}") }
     }
 }
 
@@ -147,6 +150,19 @@ mod tests {
         assert_eq!(incr("3.0", "-2"), "1");
         assert_eq!(incr("5", "0"), "5");
         assert_eq!(incr("1", "-1"), "0");
+    }
+
+    #[test]
+    fn negative_zero_and_tiny_negatives_print_as_zero() {
+        // redis-server 7.0.15: each of these replies and stores "0".
+        assert_eq!(incr("-0.0", "0"), "0");
+        assert_eq!(incr("0", "-0"), "0");
+        assert_eq!(incr("-0", "-0"), "0");
+        assert_eq!(incr("0", "-0.000000000000000001"), "0");
+        assert_eq!(incr("0", "-0.0000000000000000049"), "0");
+        assert_eq!(incr("1e-30", "-2e-30"), "0");
+        // ... while a negative that survives 17 decimals keeps its sign.
+        assert_eq!(incr("0", "-0.0000000000000000051"), "-0.00000000000000001");
     }
 
     #[test]

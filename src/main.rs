@@ -18,13 +18,14 @@ fn main() {
     let cfg = match cli.into_config() {
         Ok(c) => c,
         Err(e) => {
+            // Redis prints its "*** FATAL CONFIG FILE ERROR ***" block on stderr, not as a log line.
             eprintln!("{e}");
             std::process::exit(1);
         }
     };
     flurrydb::log::init(&cfg.loglevel, &cfg.logfile);
     if let Err(e) = std::fs::create_dir_all(&cfg.dir).and_then(|_| std::env::set_current_dir(&cfg.dir)) {
-        eprintln!("Can't chdir to '{}': {e}", cfg.dir.display());
+        flurrydb::warning!("Can't chdir to '{}': {e}", cfg.dir.display());
         std::process::exit(1);
     }
     let mut cfg = cfg;

@@ -123,6 +123,24 @@ fn config_get_is_a_map_under_resp3_and_flat_pairs_under_resp2() {
 }
 
 #[test]
+fn lcs_idx_is_a_map_under_resp3_and_flat_pairs_under_resp2() {
+    // Bytes as redis-server 7.0.15 sends them.
+    let s = Server::start(&[]);
+    let mut c = Resp3::connect(&s);
+    c.cmd(&["MSET", "a", "ohmytext", "b", "mynewtext"]);
+    let matches = "$7\r\nmatches\r\n*2\r\n*2\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n\
+                   *2\r\n*2\r\n:2\r\n:3\r\n*2\r\n:0\r\n:1\r\n$3\r\nlen\r\n:6\r\n";
+    assert_eq!(c.text(&["LCS", "a", "b", "IDX"]), format!("*4\r\n{matches}"));
+    c.cmd(&["HELLO", "3"]);
+    assert_eq!(c.text(&["LCS", "a", "b", "IDX"]), format!("%2\r\n{matches}"));
+    assert_eq!(
+        c.text(&["LCS", "a", "b", "IDX", "MINMATCHLEN", "3", "WITHMATCHLEN"]),
+        "%2\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n"
+    );
+    assert_eq!(c.text(&["LCS", "a", "b"]), "$6\r\nmytext\r\n");
+}
+
+#[test]
 fn info_and_client_list_are_verbatim_text_under_resp3() {
     let s = Server::start(&[]);
     let mut c = Resp3::connect(&s);

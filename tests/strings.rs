@@ -65,3 +65,23 @@ fn set_with_options_and_getex_follow_redis() {
     let f: String = redis::cmd("INCRBYFLOAT").arg("f").arg("0.1").query(&mut c).unwrap();
     assert_eq!(f, "10.6");
 }
+
+#[test]
+fn incrbyfloat_to_zero_replies_stores_and_logs_0_never_minus_0() {
+    // What redis-server 7.0.15 replies and writes to its AOF for each of these.
+    let mut s = Server::start(&["--appendonly", "yes"]);
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["SET", "k", "-0.0"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["INCRBYFLOAT", "k", "0"]), b"$1\r\n0\r\n");
+    assert_eq!(c.cmds(&["INCRBYFLOAT", "k2", "-0"]), b"$1\r\n0\r\n");
+    assert_eq!(c.cmds(&["INCRBYFLOAT", "k3", "-0.000000000000000001"]), b"$1\r\n0\r\n");
+    assert_eq!(c.cmds(&["GET", "k3"]), b"$1\r\n0\r\n");
+    drop(c);
+    assert_eq!(s.stop(), Some(0), "{}", s.log());
+    let aof = std::fs::read(s.dir.join("appendonly.aof")).unwrap();
+    let record = |key: &str| format!("*4\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\n0\r\n$7\r\nKEEPTTL\r\n", key.len());
+    for key in ["k", "k2", "k3"] {
+        assert!(aof.windows(record(key).len()).any(|w| w == record(key).as_bytes()), "{key}");
+    }
+    assert!(!aof.windows(4).any(|w| w == b"\n-0\r"), "no -0 logged as a result");
+}

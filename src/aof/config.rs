@@ -52,7 +52,8 @@ pub struct AofConfig {
     /// Default `appendonly.aof`.
     pub filename: String,
     pub fsync: FsyncPolicy,
-    /// The file is extended ahead of the writer in chunks of this size (default [`AOF_PREALLOC_BYTES`]).
+    /// The file is extended ahead of the writer in chunks of this size (default [`AOF_PREALLOC_BYTES`]);
+    /// in smaller steps when the disk has less room than that (see `file.rs`).
     pub prealloc_bytes: u64,
     /// `aof-load-truncated`: drop a torn last record with a warning instead of failing (default true).
     pub load_truncated: bool,

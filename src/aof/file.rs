@@ -2,6 +2,11 @@
 //! through a memory map. Growth reserves real blocks (`posix_fallocate`) before mapping them, so a store
 //! into the map can never fault on an unbacked page (no SIGBUS on a full disk).
 //!
+//! Growth is by chunks (`aof-prealloc-bytes`) while the disk has room for one; when it has less
+//! ([`extension_target`]), by half of the free space, and at the end by just what the pending records
+//! need (whole pages): the server takes writes until the disk is really full, as Redis does, and an
+//! extension that cannot get even that fails (the writer latches `-MISCONF` and retries).
+//!
 //! Under `feature = "loom"` the same interface is backed by an in-memory `Vec` (loom cannot see I/O).
 
 use std::io;
@@ -14,6 +19,12 @@ use crate::sync::{AtomicBool, Ordering};
 pub(super) struct Faults {
     pub(super) fail_extend: AtomicBool,
     pub(super) fail_sync: AtomicBool,
+    /// When `limit_free` is set, extensions see at most `free_limit_bytes` of free space (a small disk
+    /// without one; the reservation itself still uses the real disk).
+    #[cfg(not(feature = "loom"))]
+    pub(super) limit_free: std::sync::atomic::AtomicBool,
+    #[cfg(not(feature = "loom"))]
+    pub(super) free_limit_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -30,11 +41,42 @@ impl Faults {
     pub(super) fn check_sync(&self) -> io::Result<()> {
         Self::check(&self.fail_sync, "msync")
     }
+    /// The free space extensions see: the disk's, or less under `limit_free`.
+    #[cfg(not(feature = "loom"))]
+    fn free_bytes(&self, disk: Option<u64>) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed; // a test knob; no data is published through it
+        if !self.limit_free.load(Relaxed) {
+            return disk;
+        }
+        let limit = self.free_limit_bytes.load(Relaxed);
+        Some(disk.map_or(limit, |d| d.min(limit)))
+    }
 }
 
 /// Rounds `n` up to a multiple of `chunk` (at least one chunk above zero).
 fn round_up(n: u64, chunk: u64) -> u64 {
     n.div_ceil(chunk).max(1) * chunk
+}
+
+/// The granularity of a reservation smaller than a chunk.
+const PAGE_BYTES: u64 = 4096;
+
+/// The file size to reserve up to so that `[0, needed)` is backed, given the current `capacity` (the
+/// file's size, blocks already ours), the growth `chunk` and the free space of the disk (`None`:
+/// unknown). A whole number of chunks when the disk has room for that extension; otherwise half of the
+/// free space in whole pages (the extensions shrink as the disk fills, leaving room for other files
+/// such as the log meanwhile), but never less than `needed` rounded up to a page. Never below
+/// `capacity`.
+pub(super) fn extension_target(needed: u64, capacity: u64, chunk: u64, free_bytes: Option<u64>) -> u64 {
+    let full = round_up(needed.max(capacity), chunk);
+    match free_bytes {
+        Some(free) if full - capacity > free => {
+            let floor = round_up(needed, PAGE_BYTES).max(capacity);
+            let half = capacity + free / 2 / PAGE_BYTES * PAGE_BYTES;
+            floor.max(half).min(full)
+        }
+        _ => full,
+    }
 }
 
 #[cfg(not(feature = "loom"))]
@@ -49,7 +91,7 @@ mod mapped {
 
     use memmap2::{MmapMut, MmapOptions};
 
-    use super::{Faults, round_up};
+    use super::{Faults, extension_target};
 
     /// An append-only file written through a memory-mapped window over its preallocated tail.
     pub(in crate::aof) struct AofFile {
@@ -136,12 +178,30 @@ mod mapped {
             self.file.sync_all()
         }
 
-        /// Makes sure `[0, needed)` is backed by reserved blocks and covered by the map.
+        /// The space an unprivileged process may still take on the file's file system.
+        fn free_bytes(&self) -> Option<u64> {
+            let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+            // SAFETY: FFI on a file descriptor we own; `st` is a valid, writable `statvfs` buffer.
+            let rc = unsafe { libc::fstatvfs(self.file.as_raw_fd(), st.as_mut_ptr()) };
+            if rc != 0 {
+                return None;
+            }
+            // SAFETY: fstatvfs returned 0, so it filled the whole struct.
+            let st = unsafe { st.assume_init() };
+            // Both are u64 on 64-bit Linux, narrower on some 32-bit targets.
+            #[allow(clippy::useless_conversion)]
+            let (blocks, block_bytes) = (u64::from(st.f_bavail), u64::from(st.f_frsize));
+            Some(blocks.saturating_mul(block_bytes))
+        }
+
+        /// Makes sure `[0, needed)` is backed by reserved blocks and covered by the map (the new size
+        /// is [`extension_target`]'s: whole chunks, or what fits on a disk that is nearly full).
         fn ensure_capacity(&mut self, needed: u64, faults: &Faults) -> io::Result<()> {
             if needed <= self.capacity && self.map.is_some() {
                 return Ok(());
             }
-            let new_capacity = round_up(needed.max(self.capacity), self.chunk);
+            let free = faults.free_bytes(self.free_bytes());
+            let new_capacity = extension_target(needed, self.capacity, self.chunk, free);
             faults.check_extend()?;
             // Before the first mapping, also reserve the zeros found past the log: an earlier process
             // preallocated them, but a copied or restored file may be sparse there.
@@ -181,6 +241,38 @@ mod mapped {
     }
 }
 
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::{PAGE_BYTES, extension_target};
+
+    const MB: u64 = 1 << 20;
+
+    #[test]
+    fn a_disk_with_room_gets_whole_chunks() {
+        assert_eq!(extension_target(1, 0, 64 * MB, Some(u64::MAX)), 64 * MB);
+        assert_eq!(extension_target(64 * MB + 1, 64 * MB, 64 * MB, Some(64 * MB)), 128 * MB);
+        assert_eq!(extension_target(100, 0, 64 * MB, None), 64 * MB, "free space unknown");
+    }
+
+    #[test]
+    fn a_small_disk_gets_half_its_free_space_in_pages() {
+        // The 3 MB file system of the issue: the first SET must not need 64 MB.
+        assert_eq!(extension_target(1, 0, 64 * MB, Some(3 * MB)), 3 * MB / 2);
+        assert_eq!(extension_target(1, 0, 64 * MB, Some(3 * MB + 100)), 3 * MB / 2);
+        assert_eq!(extension_target(10 * MB + 1, 10 * MB, 64 * MB, Some(9 * PAGE_BYTES)), 10 * MB + 4 * PAGE_BYTES);
+    }
+
+    #[test]
+    fn a_nearly_full_disk_gets_just_what_the_records_need() {
+        // Half the free space is less than the pending records: ask for them alone (whole pages).
+        assert_eq!(extension_target(5 * PAGE_BYTES + 1, 5 * PAGE_BYTES, 64 * MB, Some(PAGE_BYTES)), 6 * PAGE_BYTES);
+        assert_eq!(extension_target(3 * PAGE_BYTES, 0, 64 * MB, Some(0)), 3 * PAGE_BYTES);
+        // Big records on a nearly full disk: no more than the chunked size, never below capacity.
+        assert_eq!(extension_target(70 * MB, 0, 64 * MB, Some(MB)), 70 * MB);
+        assert_eq!(extension_target(10, 8 * PAGE_BYTES, 64 * MB, Some(0)), 8 * PAGE_BYTES);
+    }
+}
+
 #[cfg(feature = "loom")]
 pub(super) use memory::{AofFile, MemoryView};
 
@@ -192,7 +284,7 @@ mod memory {
     use std::path::Path;
     use std::sync::Mutex;
 
-    use super::{Faults, round_up};
+    use super::{Faults, extension_target, round_up};
     use crate::sync::{Arc, AtomicU64, Ordering};
 
     /// What the in-memory file holds. The bytes sit behind a plain `std` mutex, invisible to loom (it
@@ -284,7 +376,7 @@ mod memory {
             let needed = self.len() + bytes.len() as u64;
             if needed > self.capacity {
                 faults.check_extend()?;
-                self.capacity = round_up(needed, self.chunk);
+                self.capacity = extension_target(needed, self.capacity, self.chunk, None);
             }
             self.view.data().extend_from_slice(bytes);
             Ok(())
@@ -292,7 +384,7 @@ mod memory {
         pub(in crate::aof) fn reserve(&mut self, faults: &Faults) -> io::Result<()> {
             if self.len() + 1 > self.capacity {
                 faults.check_extend()?;
-                self.capacity = round_up(self.len() + 1, self.chunk);
+                self.capacity = extension_target(self.len() + 1, self.capacity, self.chunk, None);
             }
             Ok(())
         }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::format::{Scan, ScanEnd, scan};
 use super::{AofConfig, AofError};
 
-/// Files at least this large get progress lines on stderr.
+/// Files at least this large get progress lines in the server log.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 /// The clock is read for progress once every this many commands.
@@ -95,7 +95,7 @@ pub(super) fn replay(
         report.commands += 1;
         if let Err(e) = apply(db, argv) {
             report.errors += 1;
-            eprintln!("flurrydb aof: error replaying the command at offset {offset}: {e}");
+            crate::warning!("Error replaying the AOF command at offset {offset}: {e}");
         }
     };
     let result = scan(reader, |offset, argv| {
@@ -105,7 +105,7 @@ pub(super) fn replay(
                 Some(n) => db = n,
                 None => {
                     report.errors += 1;
-                    eprintln!("flurrydb aof: invalid SELECT at offset {offset} ignored");
+                    crate::warning!("Invalid SELECT in the AOF at offset {offset} ignored");
                 }
             }
             return;
@@ -137,7 +137,7 @@ pub(super) fn replay(
     }
     let open_multi = multi.map(|(offset, _)| offset);
     if open_multi.is_some() {
-        eprintln!("flurrydb aof: !!! Warning: the AOF ends inside a MULTI block; reverting the incomplete transaction");
+        crate::warning!("Revert incomplete MULTI/EXEC transaction in AOF file {}", cfg.path().display());
         report.truncated_tail = true;
     }
     if size >= PROGRESS_MIN_BYTES {
@@ -150,8 +150,8 @@ pub(super) fn replay(
 
 fn log_progress(offset: u64, size: u64, commands: u64, started: Instant) {
     let secs = started.elapsed().as_secs_f64().max(1e-3);
-    eprintln!(
-        "flurrydb aof: loading {:.1}/{:.1} MiB, {commands} commands, {:.1} MiB/s",
+    crate::notice!(
+        "Loading the AOF: {:.1}/{:.1} MiB, {commands} commands, {:.1} MiB/s",
         offset as f64 / 1048576.0,
         size as f64 / 1048576.0,
         offset as f64 / 1048576.0 / secs
@@ -171,8 +171,8 @@ fn classify(cfg: &AofConfig, s: &Scan, warn: bool) -> Result<Tail, AofError> {
         ScanEnd::Clean => Ok(Tail::Clean),
         ScanEnd::TornTail if cfg.load_truncated => {
             if warn {
-                eprintln!(
-                    "flurrydb aof: !!! Warning: short read while loading the AOF {}: the last record (at offset {}) is incomplete and is dropped",
+                crate::warning!(
+                    "!!! Warning: short read while loading the AOF {}: the last record (at offset {}) is incomplete and is dropped",
                     cfg.path().display(),
                     s.valid_end
                 );
@@ -182,8 +182,8 @@ fn classify(cfg: &AofConfig, s: &Scan, warn: bool) -> Result<Tail, AofError> {
         ScanEnd::TornTail => Err(AofError::Truncated { offset: s.valid_end }),
         ScanEnd::Corrupt { detail } if cfg.load_corrupt_prefix => {
             if warn {
-                eprintln!(
-                    "flurrydb aof: !!! Warning: the AOF {} is corrupt at offset {} ({detail}); loading the {} bytes before it",
+                crate::warning!(
+                    "!!! Warning: the AOF {} is corrupt at offset {} ({detail}); loading the {} bytes before it",
                     cfg.path().display(),
                     s.valid_end,
                     s.valid_end
@@ -227,9 +227,9 @@ pub(super) fn prepare_for_append(cfg: &AofConfig, loaded: Option<&Scanned>) -> R
         let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let backup = path.with_file_name(format!("{}.corrupt-{secs}", cfg.filename));
         std::fs::copy(&path, &backup)?;
-        eprintln!("flurrydb aof: saved a copy of the corrupt AOF as {}", backup.display());
+        crate::warning!("Saved a copy of the corrupt AOF as {}", backup.display());
     }
-    eprintln!("flurrydb aof: cutting {} at offset {cut} before appending", path.display());
+    crate::warning!("Cutting the AOF {} at offset {cut} before appending", path.display());
     // Not mapped yet, so shrinking is safe; the writer re-extends with reserved zeros.
     let file = OpenOptions::new().write(true).open(&path)?;
     file.set_len(cut)?;

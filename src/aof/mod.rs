@@ -43,10 +43,13 @@
 //!   loader and `redis-check-aof` do. This writer emits none.
 //! - While the server runs, the file is longer than the log: it is extended ahead of the writer in
 //!   chunks of `prealloc_bytes` with real blocks reserved (`posix_fallocate`, not a sparse `set_len`),
-//!   and the unwritten region is zeros. The valid end is the first zero byte where a record (or `#`)
+//!   and the unwritten region is zeros. A disk with less free space than a chunk gets smaller
+//!   extensions (half the free space, at the end just the pages the pending records need: see
+//!   `file.rs`), so writes are taken until the disk is really full; only reserved blocks are ever
+//!   mapped. The valid end is the first zero byte where a record (or `#`)
 //!   should begin, provided only zeros follow it to the end of the file.
 //! - After a crash the last record may be torn: a partial record after which only zeros (or the end of
-//!   the file) follow from the point where it breaks off. It is dropped with a warning on stderr when
+//!   the file) follow from the point where it breaks off. It is dropped with a warning in the server log when
 //!   `load_truncated` is set (the default; otherwise loading fails with [`AofError::Truncated`]), and
 //!   `open` cuts the file there. Anything else that does not parse, and a zero gap followed by non-zero
 //!   bytes, is corruption: [`AofError::Corrupt`] names the offset of the first bad record, unless
@@ -300,7 +303,7 @@ impl Aof {
     /// (`argv` borrows the buffer the file is parsed in; copy what must outlive the call),
     /// tracking `SELECT` itself (not passed on). `MULTI`/`EXEC` blocks are passed through as they are;
     /// a block torn at the end is dropped. `apply` errors are counted and logged, not fatal. A missing
-    /// file gives an empty report. Progress is logged to stderr for large files.
+    /// file gives an empty report. Progress is logged (server log) for large files.
     pub fn load(
         cfg: &AofConfig,
         apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
@@ -462,6 +465,17 @@ impl Aof {
         }
     }
 
+    /// Test hook: make file extensions see at most `bytes` of free space (`None`: the disk's own).
+    #[doc(hidden)]
+    #[cfg(not(feature = "loom"))]
+    pub fn limit_free_space(&self, bytes: Option<u64>) {
+        if let Some(e) = &self.inner {
+            // Relaxed: a test knob, read by the writer at its next extension.
+            e.shared.faults.free_limit_bytes.store(bytes.unwrap_or(0), Ordering::Relaxed);
+            e.shared.faults.limit_free.store(bytes.is_some(), Ordering::Relaxed);
+        }
+    }
+
     /// Test hook: stop the writer as if the process had been killed (no flush, no trim).
     #[doc(hidden)]
     pub fn simulate_crash(&self) {
@@ -477,7 +491,7 @@ impl Aof {
 impl Drop for Aof {
     fn drop(&mut self) {
         if let Err(e) = self.shutdown() {
-            eprintln!("flurrydb aof: shutdown on drop failed: {e}");
+            crate::warning!("Error flushing the AOF when it was dropped: {e}");
         }
     }
 }

@@ -180,7 +180,7 @@ impl Writer {
             deferred_commit: None,
         };
         if let Err(e) = first_extension {
-            w.fail_write(&e.to_string());
+            w.fail_write(&e);
         }
         w
     }
@@ -275,7 +275,7 @@ impl Writer {
                 let id = commit.id;
                 let result = self.commit_rewrite(*commit).map_err(|e| e.to_string());
                 if let Err(e) = &result {
-                    eprintln!("flurrydb aof: rewrite failed: {e}");
+                    crate::warning!("Background AOF rewrite terminated with error: {e}");
                 }
                 self.shared.rewrite_finished(id, result);
             }
@@ -305,19 +305,21 @@ impl Writer {
                 // Relaxed: statistics for INFO.
                 self.shared.current_size.store(self.file.len(), Ordering::Relaxed);
                 if self.write_failure.take().is_some() {
-                    eprintln!("flurrydb aof: writing to the AOF works again");
+                    crate::warning!("AOF write error looks solved, Redis can write again.");
                     self.update_latch();
                 }
             }
-            Err(e) => self.fail_write(&e.to_string()),
+            Err(e) => self.fail_write(&e),
         }
     }
 
-    fn fail_write(&mut self, e: &str) {
+    /// Latch a failed extension or copy: writes get `-MISCONF <reason>` until a retry succeeds.
+    fn fail_write(&mut self, e: &std::io::Error) {
+        let reason = strerror_text(e);
         if self.write_failure.is_none() {
-            eprintln!("flurrydb aof: cannot extend/write the AOF (will retry): {e}");
+            crate::warning!("Error writing to the AOF file: {reason} (will retry)");
         }
-        self.write_failure = Some(format!("error writing the AOF: {e}"));
+        self.write_failure = Some(reason);
         self.update_latch();
     }
 
@@ -345,15 +347,16 @@ impl Writer {
                 self.shared.msyncs.fetch_add(1, Ordering::Relaxed);
                 self.shared.durability.publish(covered);
                 if self.sync_failure.take().is_some() {
-                    eprintln!("flurrydb aof: msync of the AOF works again");
+                    crate::warning!("AOF fsync error looks solved, Redis can write again.");
                     self.update_latch();
                 }
             }
             Err(e) => {
+                let reason = strerror_text(&e);
                 if self.sync_failure.is_none() {
-                    eprintln!("flurrydb aof: msync of the AOF failed (will retry): {e}");
+                    crate::warning!("Error syncing the AOF file: {reason} (will retry)");
                 }
-                self.sync_failure = Some(format!("error syncing the AOF: {e}"));
+                self.sync_failure = Some(reason);
                 self.update_latch();
             }
         }
@@ -410,7 +413,7 @@ impl Writer {
         self.write_failure = None;
         self.sync_failure = None;
         if let Err(e) = first_extension {
-            self.fail_write(&e.to_string());
+            self.fail_write(&e);
         }
         self.update_latch();
         self.last_sync = Instant::now();
@@ -469,11 +472,21 @@ struct StopOnExit(Arc<Shared>);
 impl Drop for StopOnExit {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("flurrydb aof: the AOF writer thread panicked");
+            crate::warning!("The AOF writer thread panicked");
             self.0.durability.set_error(Some("the AOF writer thread panicked".into()));
         }
         self.0.durability.stop();
         self.0.rewrite_finished(0, Err("the AOF writer stopped".into()));
+    }
+}
+
+/// An I/O error worded as C's `strerror` words it (Redis's MISCONF reply and log lines): Rust's
+/// " (os error N)" suffix removed.
+fn strerror_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text.strip_suffix(&format!(" (os error {code})")).map_or(text.clone(), str::to_string),
+        None => text,
     }
 }
 
@@ -503,7 +516,14 @@ pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use super::Contiguous;
+    use super::{Contiguous, strerror_text};
+
+    #[test]
+    fn io_errors_are_worded_as_strerror() {
+        assert_eq!(strerror_text(&std::io::Error::from_raw_os_error(libc::ENOSPC)), "No space left on device");
+        assert_eq!(strerror_text(&std::io::Error::from_raw_os_error(libc::EFBIG)), "File too large");
+        assert_eq!(strerror_text(&std::io::Error::other("injected msync failure")), "injected msync failure");
+    }
 
     #[test]
     fn out_of_order_seqs_hold_the_watermark_until_the_gap_fills() {

@@ -89,6 +89,12 @@ pub fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Integer(n))
 }
 
+/// `TOUCH key [key ...]`: how many of the keys exist (expired ones do not; a key named twice counts
+/// twice). There is no LRU clock here for it to update.
+pub fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    exists(ctx, argv)
+}
+
 /// `TYPE key`: `string`, `list`, or `none`.
 pub fn type_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let kind = ctx.read(&argv[1], |e| e.map(|e| e.kind()));
@@ -315,6 +321,19 @@ mod tests {
         assert_eq!(h.run(&["EXISTS", "a", "a", "a", "nokey", "t"]), int(4));
         h.now_ms += 10;
         assert_eq!(h.run(&["EXISTS", "t"]), int(0));
+    }
+
+    #[test]
+    fn touch_counts_live_keys_of_any_type_and_repeats() {
+        // redis-server 7.0.15: `TOUCH x x ex nokey` with ex expired replies 2.
+        let mut h = Harness::new();
+        h.run(&["SET", "x", "1"]);
+        put_list(&h, 0, "l", &["a"]);
+        h.run(&["SET", "ex", "1", "PX", "10"]);
+        assert_eq!(h.run(&["TOUCH", "x", "l", "ex", "nokey"]), int(3));
+        h.now_ms += 10;
+        assert_eq!(h.run(&["TOUCH", "x", "x", "ex", "nokey"]), int(2));
+        assert_eq!(h.run(&["TOUCH"]), err("ERR wrong number of arguments for 'touch' command"));
     }
 
     #[test]

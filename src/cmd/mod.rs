@@ -245,9 +245,9 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if spec.is_write()
         && ctx.now_ms != 0
         && let Some(aof) = ctx.shared.ks.aof()
-        && aof.write_error().is_some()
+        && let Some(reason) = aof.write_error()
     {
-        return Err(Error::Misconf);
+        return Err(Error::Misconf(reason));
     }
     Ok(())
 }

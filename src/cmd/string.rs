@@ -4,6 +4,8 @@
 //! `PEXPIREAT` absolute times, INCR-family writes become `INCRBY key delta` (deltas commute, see
 //! `db`), INCRBYFLOAT becomes `SET key result KEEPTTL`, GETDEL becomes `DEL`.
 
+mod lcs;
+
 use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, arg_i64, is_opt};
@@ -13,6 +15,7 @@ use crate::longdouble::LongDouble;
 use crate::resp::Frame;
 use crate::sync::Ordering;
 use crate::sync::fault::Fault;
+pub use lcs::lcs;
 
 /// Largest string value (Redis's 512 MB limit; proto-max-bulk-len).
 const MAX_STRING_BYTES: usize = 512 * 1024 * 1024;
@@ -500,6 +503,22 @@ mod tests {
         assert_eq!(h.run(&["INCRBYFLOAT", "f", "0.1"]), bulk("0.1"));
         assert_eq!(h.run(&["INCRBYFLOAT", "f", "0.2"]), bulk("0.3"));
         assert_eq!(h.run(&["INCRBYFLOAT", "f", "abc"]), err("ERR value is not a valid float"));
+    }
+
+    #[test]
+    fn incrbyfloat_never_replies_negative_zero() {
+        // redis-server 7.0.15 replies and stores "0" (and logs `SET k 0 KEEPTTL`) in each case.
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "-0.0"]);
+        assert_eq!(h.run(&["INCRBYFLOAT", "k", "0"]), bulk("0"));
+        assert_eq!(h.run(&["GET", "k"]), bulk("0"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "k2", "-0"]), bulk("0"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "k3", "-0e5"]), bulk("0"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "k4", "-0.000000000000000005"]), bulk("0"));
+        assert_eq!(h.run(&["GET", "k4"]), bulk("0"));
+        h.run(&["SET", "k5", "0.5"]);
+        assert_eq!(h.run(&["INCRBYFLOAT", "k5", "-0.5"]), bulk("0"));
+        assert_eq!(h.run(&["INCRBYFLOAT", "k6", "-0.0000000000000000051"]), bulk("-0.00000000000000001"));
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@write", "@string", "@fast"],
         string::incrbyfloat
     ),
+    row!("lcs", -3, ["readonly"], (1, 2, 1), ["@read", "@string", "@slow"], string::lcs),
     // lists
     row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
     row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),
@@ -212,6 +213,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("del", -2, ["write"], (1, -1, 1), ["@keyspace", "@write", "@slow"], keys::del),
     row!("unlink", -2, ["write", "fast"], (1, -1, 1), ["@keyspace", "@write", "@fast"], keys::del),
     row!("exists", -2, ["readonly", "fast"], (1, -1, 1), ["@keyspace", "@read", "@fast"], keys::exists),
+    row!("touch", -2, ["readonly", "fast"], (1, -1, 1), ["@keyspace", "@read", "@fast"], keys::touch),
     row!("type", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::type_),
     row!("rename", 3, ["write"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::rename),
     row!("renamenx", 3, ["write", "fast"], (1, 2, 1), ["@keyspace", "@write", "@fast"], keys::renamenx),

@@ -195,9 +195,9 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     }
     if multi.queued.iter().any(|q| q.spec.is_write())
         && let Some(aof) = ctx.shared.ks.aof()
-        && aof.write_error().is_some()
+        && let Some(reason) = aof.write_error()
     {
-        return Err(Error::Misconf);
+        return Err(Error::Misconf(reason));
     }
     if over_maxmemory(ctx.shared) && multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));

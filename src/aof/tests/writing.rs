@@ -62,6 +62,44 @@ fn file_is_trimmed_on_shutdown() {
 }
 
 #[test]
+fn a_disk_with_less_room_than_a_chunk_gets_smaller_real_extensions() {
+    let dir = TestDir::new("small-room");
+    let cfg = dir.cfg(FsyncPolicy::Always);
+    let chunk = cfg.prealloc_bytes;
+    let aof = Aof::open(cfg.clone()).unwrap();
+    let value = "x".repeat(1000);
+    let mut n = 0;
+    // Writes records until the log holds `log_bytes`; checks that each extension on the way left at
+    // most `most_ahead` bytes reserved past the log, and returns how many extensions there were.
+    let mut write_until = |aof: &Aof, log_bytes: u64, most_ahead: u64| {
+        let mut size = std::fs::metadata(cfg.path()).unwrap().len();
+        let mut extensions = 0;
+        while aof.info().aof_current_size < log_bytes {
+            let seq = aof.append(0, &args(&["SET", &format!("k{n}"), &value]));
+            n += 1;
+            block_on(aof.wait_durable(seq)).unwrap();
+            let (meta, written) = (std::fs::metadata(cfg.path()).unwrap(), aof.info().aof_current_size);
+            assert!(meta.len() >= written && meta.blocks() * 512 >= meta.len(), "real blocks under the log");
+            if meta.len() != size {
+                assert!(meta.len() - written <= most_ahead, "{} reserved past {written}", meta.len() - written);
+                (size, extensions) = (meta.len(), extensions + 1);
+            }
+        }
+        extensions
+    };
+    // 16 KB free: past the first chunk, extensions of half of it (8 KB), not of a chunk.
+    aof.limit_free_space(Some(16 << 10));
+    assert!(write_until(&aof, chunk + (40 << 10), 8 << 10) >= 4);
+    // Nothing free: just the pages the next record needs, until the real disk says no.
+    aof.limit_free_space(Some(0));
+    assert!(write_until(&aof, chunk + (80 << 10), 4 << 10) >= 4);
+    aof.limit_free_space(None);
+    aof.shutdown().unwrap();
+    let (cmds, _) = replay(&cfg).unwrap();
+    assert_eq!(cmds.len(), n);
+}
+
+#[test]
 fn prealloc_extends_in_chunks_with_real_blocks() {
     let dir = TestDir::new("prealloc");
     let cfg = dir.cfg(FsyncPolicy::Always);
