@@ -258,3 +258,17 @@ fn every_parameter_round_trips_and_touches_only_itself() {
     }
     assert!(names.iter().any(|p| p.has(HIDDEN)));
 }
+
+#[test]
+fn readme_names_every_parameter_without_effect() {
+    let readme = include_str!("../../README.md");
+    let section = readme.split("## Configuration").nth(1).and_then(|s| s.split("\n## ").next()).unwrap();
+    for p in PARAM_TABLE {
+        let listed = section.contains(&format!("`{}`", p.name));
+        assert!(listed, "README's Configuration section must name '{}'", p.name);
+        if !p.has(INERT) {
+            let inert_part = section.split("no effect yet").nth(1).unwrap().split("Known differences").next().unwrap();
+            assert!(!inert_part.contains(&format!("`{}`", p.name)), "'{}' has an effect", p.name);
+        }
+    }
+}
