@@ -1,11 +1,12 @@
 //! Configuration: defaults, a redis.conf-syntax file, then `--name value` command-line options
 //! (redis-server's form), and the parameters CONFIG GET/SET/REWRITE expose. Mirrors Redis's
-//! `config.c`: the parameter table is in [`params`], the syntax of each type of value in [`value`],
-//! the command line in [`cli`]. Every parameter redis-server 7.0.15 knows is accepted; those whose
+//! `config.c`: the parameter table is in [`params`], the syntax of the generic types in [`value`],
+//! that of parameters with their own in [`special`], the command line in [`cli`]. Every parameter redis-server 7.0.15 knows is accepted; those whose
 //! feature flurrydb lacks are stored and reported but have no effect ([`params::INERT`]).
 
 pub mod cli;
 pub mod params;
+pub mod special;
 pub mod value;
 
 use std::collections::BTreeMap;
@@ -199,7 +200,7 @@ impl Config {
             let mut rest = rest.to_vec();
             if name == "save" {
                 if save_seen && !matches!(rest.as_slice(), [e] if e.is_empty()) && !self.save.is_empty() {
-                    rest = value::split_multi(&rest);
+                    rest = special::split_multi(&rest);
                     rest.splice(0..0, self.save.split(' ').map(String::from));
                 }
                 save_seen = true;

@@ -6,6 +6,7 @@
 //! non-default value, and README's "Configuration" section lists them.
 
 use super::Config;
+use super::special;
 use super::value::{self, Kind, Unit};
 use crate::aof::FsyncPolicy;
 
@@ -159,20 +160,20 @@ fn parse_oom_score_adj(_: &Config, args: &[String]) -> Result<String, String> {
 pub const PARAM_TABLE: &[Param] = &[
     // ---- Parameters the server reads ------------------------------------------------------------
     num!(int("port", 0, 65535, 6379, IMMUTABLE), port),
-    special("bind", "127.0.0.1", value::parse_bind, IMMUTABLE | MULTI).field(
+    special("bind", "127.0.0.1", special::parse_bind, IMMUTABLE | MULTI).field(
         |c, v| c.bind = v.split(' ').filter(|a| !a.is_empty()).map(String::from).collect(),
         |c| c.bind.join(" "),
     ),
-    special("dir", ".", value::parse_dir, PROTECTED).field(
+    special("dir", ".", special::parse_dir, PROTECTED).field(
         |c, v| c.dir = v.into(),
         |c| std::fs::canonicalize(&c.dir).unwrap_or_else(|_| c.dir.clone()).display().to_string(),
     ),
     yes_no!(boolean("appendonly", false, 0), appendonly),
-    text!(checked("appendfilename", "appendonly.aof", value::check_appendfilename, IMMUTABLE), appendfilename),
+    text!(checked("appendfilename", "appendonly.aof", special::check_appendfilename, IMMUTABLE), appendfilename),
     enumeration("appendfsync", &["everysec", "always", "no"], "everysec", 0)
         .field(|c, v| c.appendfsync = v.parse().unwrap_or(FsyncPolicy::EverySec), |c| c.appendfsync.to_string()),
     num!(int("databases", 1, I32, 16, IMMUTABLE), databases),
-    text!(special("loglevel", "notice", value::parse_loglevel, 0), loglevel),
+    text!(special("loglevel", "notice", special::parse_loglevel, 0), loglevel),
     text!(string("logfile", "", IMMUTABLE), logfile),
     text!(string("requirepass", "", 0), requirepass),
     num!(int("maxclients", 1, U32, 10000, 0), maxclients),
@@ -183,10 +184,10 @@ pub const PARAM_TABLE: &[Param] = &[
     special(
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        value::parse_output_buffer_limits,
+        special::parse_output_buffer_limits,
         MULTI,
     )
-    .field(set_output_buffer_limits, |c| value::output_buffer_limits_text(&c.client_output_buffer_limit)),
+    .field(set_output_buffer_limits, |c| special::output_buffer_limits_text(&c.client_output_buffer_limit)),
     num!(mem("maxmemory", 0, U64, 0, 0), maxmemory),
     text!(enumeration("maxmemory-policy", MAXMEMORY_POLICIES, "noeviction", 0), maxmemory_policy),
     yes_no!(boolean("protected-mode", true, 0), protected_mode),
@@ -206,14 +207,18 @@ pub const PARAM_TABLE: &[Param] = &[
     num!(int("slowlog-max-len", 0, I64, 128, NO), slowlog_max_len),
     num!(int("latency-monitor-threshold", 0, I64, 0, NO), latency_monitor_threshold),
     yes_no!(boolean("latency-tracking", true, NO), latency_tracking),
-    special("latency-tracking-info-percentiles", "50 99 99.9", value::parse_percentiles, MULTI | NO).field(
+    special("latency-tracking-info-percentiles", "50 99 99.9", special::parse_percentiles, MULTI | NO).field(
         |c, v| c.latency_tracking_info_percentiles = v.split(' ').filter_map(|p| p.parse().ok()).collect(),
         |c| {
-            c.latency_tracking_info_percentiles.iter().map(|p| value::percentile_text(*p)).collect::<Vec<_>>().join(" ")
+            c.latency_tracking_info_percentiles
+                .iter()
+                .map(|p| special::percentile_text(*p))
+                .collect::<Vec<_>>()
+                .join(" ")
         },
     ),
     // No RDB is written: `save` is kept (and defaults to none) only to be reported.
-    special("save", "", value::parse_save, MULTI | NO).field(|c, v| c.save = v.into(), |c| c.save.clone()),
+    special("save", "", special::parse_save, MULTI | NO).field(|c, v| c.save = v.into(), |c| c.save.clone()),
     // ---- Booleans -------------------------------------------------------------------------------
     boolean("rdbchecksum", true, RO),
     boolean("daemonize", false, RO),
@@ -270,16 +275,16 @@ pub const PARAM_TABLE: &[Param] = &[
     string("masterauth", "", NO),
     string("cluster-announce-ip", "", NO),
     string("cluster-config-file", "nodes.conf", RO),
-    checked("cluster-announce-hostname", "", value::check_hostname, NO),
+    checked("cluster-announce-hostname", "", special::check_hostname, NO),
     string("syslog-ident", "redis", RO),
-    checked("dbfilename", "dump.rdb", value::check_dbfilename, NO | PROTECTED),
-    checked("appenddirname", "appendonlydir", value::check_appenddirname, RO),
+    checked("dbfilename", "dump.rdb", special::check_dbfilename, NO | PROTECTED),
+    checked("appenddirname", "appendonlydir", special::check_appenddirname, RO),
     string("server_cpulist", "", RO),
     string("bio_cpulist", "", RO),
     string("aof_rewrite_cpulist", "", RO),
     string("bgsave_cpulist", "", RO),
     string("ignore-warnings", "", NO),
-    checked("proc-title-template", "{title} {listen-addr} {server-mode}", value::check_proc_title, NO),
+    checked("proc-title-template", "{title} {listen-addr} {server-mode}", special::check_proc_title, NO),
     string("bind-source-addr", "", NO),
     string("tls-cert-file", "", NO),
     string("tls-key-file", "", NO),
@@ -370,9 +375,9 @@ pub const PARAM_TABLE: &[Param] = &[
     int("tls-session-cache-size", 0, I32, 20 * 1024, NO),
     int("tls-session-cache-timeout", 0, I32, 300, NO),
     // ---- Special syntax -------------------------------------------------------------------------
-    special("oom-score-adj-values", "0 200 800", value::parse_oom_values, MULTI | NO),
-    special("notify-keyspace-events", "", value::parse_notify_events, NO),
-    special("replicaof", "", value::parse_replicaof, RO | MULTI).alias("slaveof"),
+    special("oom-score-adj-values", "0 200 800", special::parse_oom_values, MULTI | NO),
+    special("notify-keyspace-events", "", special::parse_notify_events, NO),
+    special("replicaof", "", special::parse_replicaof, RO | MULTI).alias("slaveof"),
 ];
 
 fn set_output_buffer_limits(c: &mut Config, v: &str) {
