@@ -133,6 +133,17 @@ impl Cli {
             text.push_str(&self.options);
         }
         cfg.apply_file_text(&text)?;
+        // As Redis: a log file that cannot be opened stops startup instead of losing the log.
+        if !cfg.logfile.is_empty()
+            && let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)
+        {
+            let why = e.to_string();
+            let why = why.split(" (os error").next().unwrap_or(&why);
+            return Err(ConfigError(format!(
+                "\n*** FATAL CONFIG FILE ERROR (flurrydb {}) ***\nCan't open the log file: {why}",
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
         Ok(cfg)
     }
 }

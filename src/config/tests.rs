@@ -85,6 +85,8 @@ fn unknown_or_malformed_option_names_it_and_its_line() {
     assert!(e.0.ends_with("'rename-command' is not supported by flurrydb"), "{}", e.0);
     assert!(cli(&["--appendfsync", "sometimes"]).unwrap_err().contains("appendfsync \"sometimes\""));
     assert!(cli(&["--no-such-flag", "1"]).unwrap_err().contains("no-such-flag \"1\""));
+    let e = cli(&["--logfile", "/nonexistent-flurrydb-dir/server.log"]).unwrap_err();
+    assert!(e.ends_with("\nCan't open the log file: No such file or directory"), "{e}");
     // Old directives Redis 7.0 still accepts and ignores.
     c.apply_file_text("list-max-ziplist-entries 512\nlua-replicate-commands yes\n").unwrap();
 }
