@@ -1,8 +1,6 @@
 //! `flurrydb-server [config-file] [--name value ...]`: the server binary.
 
-use clap::Parser;
-
-use flurrydb::config::Cli;
+use flurrydb::config::{Cli, Invocation};
 use flurrydb::state::Shared;
 use flurrydb::{notice, server};
 
@@ -14,7 +12,17 @@ const SHUTDOWN_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 static ALLOCATOR: flurrydb::memory::CountingAllocator = flurrydb::memory::CountingAllocator;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::from_env() {
+        Invocation::Run(cli) => cli,
+        Invocation::Help => {
+            eprintln!("{}", flurrydb::config::cli::USAGE);
+            std::process::exit(1);
+        }
+        Invocation::Version => {
+            println!("flurrydb-server v={}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        }
+    };
     let cfg = match cli.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -46,6 +54,7 @@ fn main() {
     let _xfsz =
         rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ)) });
     notice!("flurrydb {} starting, pid={}", env!("CARGO_PKG_VERSION"), std::process::id());
+    server::warn_inert_settings(&cfg);
     let shared = Shared::new(cfg.clone());
     // Clients that connect while the AOF loads get -LOADING.
     shared.ks.set_loading(cfg.appendonly);

@@ -143,10 +143,21 @@ pub fn maybe_auto_rewrite(shared: &Shared) {
 /// a second later by the client) while the accept loop catches up.
 const LISTEN_BACKLOG: u32 = 8192;
 
-/// Bind every configured address.
+/// Log, once at startup, the parameters that were given a non-default value but whose feature does
+/// not exist here yet (accepted so that a stock redis.conf loads; never silently honoured).
+pub fn warn_inert_settings(cfg: &Config) {
+    let inert = cfg.inert_settings();
+    if !inert.is_empty() {
+        warning!("These parameters are accepted but have no effect in flurrydb yet: {}", inert.join(", "));
+    }
+}
+
+/// Bind every configured address. An address written `-addr` is optional, as in Redis: one that is
+/// not available on this host is skipped.
 pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for addr in &cfg.bind {
+        let optional = addr.starts_with('-');
         let addr = addr.trim_start_matches('-');
         let fail = |e: std::io::Error| {
             format!("Warning: Could not create server TCP listening socket {addr}:{}: {e}", cfg.port)
@@ -162,7 +173,16 @@ pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
                 Err(e) => last = e,
             }
         }
-        out.push(bound.ok_or_else(|| fail(last))?);
+        match bound {
+            Some(l) => out.push(l),
+            // Unavailable address or unsupported family (no IPv6), as Redis skips them; a port in use is fatal.
+            None if optional
+                && !matches!(last.kind(), std::io::ErrorKind::AddrInUse | std::io::ErrorKind::PermissionDenied) =>
+            {
+                notice!("Skipping optional bind address {addr}: {last}");
+            }
+            None => return Err(fail(last)),
+        }
     }
     Ok(out)
 }

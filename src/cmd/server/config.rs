@@ -1,11 +1,12 @@
-//! `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`: the runtime configuration of [`Config::PARAMS`], with
+//! `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`: the runtime configuration of [`PARAM_TABLE`], with
 //! Redis 7.0's matching rules and error texts. Mirrors the command half of Redis's `config.c`.
 
 use bytes::Bytes;
 
 use super::{SubSpec, help_reply, run_subcommand};
 use crate::cmd::Ctx;
-use crate::config::Config;
+use crate::config::params::{self, IMMUTABLE, MULTI, PROTECTED};
+use crate::config::{Config, PARAM_TABLE, Param};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 
@@ -22,50 +23,67 @@ pub fn config(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     run_subcommand(ctx, argv, CONFIG_SUBS)
 }
 
-/// The parameter named `name`, case-insensitively.
-fn find_param(name: &[u8]) -> Option<&'static str> {
-    Config::PARAMS.iter().copied().find(|p| p.as_bytes().eq_ignore_ascii_case(name))
+/// The row named (or aliased) `name`, any case, and the lowercase spelling that matched.
+fn find_param(name: &[u8]) -> Option<(&'static Param, &'static str)> {
+    std::str::from_utf8(name).ok().and_then(params::lookup)
 }
 
-/// `CONFIG GET pattern [pattern ...]`: a map (flat pairs under RESP2) of the matching parameters. A name
-/// without glob characters is looked up exactly and echoed as given; patterns match nocase.
+/// `CONFIG GET pattern [pattern ...]`: a map (flat pairs under RESP2) of the matching parameters and
+/// aliases. A name without glob characters is looked up exactly (hidden ones too) and echoed as
+/// given; patterns match nocase and skip hidden parameters.
 fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let cfg = ctx.shared.config();
-    let mut found: Vec<(Bytes, &'static str)> = Vec::new();
+    let mut found: Vec<(Bytes, &'static str, &'static Param)> = Vec::new();
     for pat in &argv[2..] {
         if !pat.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
-            if let Some(p) = find_param(pat)
-                && !found.iter().any(|(_, q)| *q == p)
+            if let Some((p, spelled)) = find_param(pat)
+                && !found.iter().any(|(_, s, _)| *s == spelled)
             {
-                found.push((pat.clone(), p));
+                found.push((pat.clone(), spelled, p));
             }
             continue;
         }
-        for p in Config::PARAMS {
-            if !found.iter().any(|(_, q)| q == p) && crate::util::glob_match(pat, p.as_bytes(), true) {
-                found.push((Bytes::from_static(p.as_bytes()), p));
+        for (name, p) in params::listed_names() {
+            if !found.iter().any(|(_, s, _)| *s == name) && crate::util::glob_match(pat, name.as_bytes(), true) {
+                found.push((Bytes::from_static(name.as_bytes()), name, p));
             }
         }
     }
     let pairs = found
         .into_iter()
-        .map(|(name, p)| (Frame::Bulk(name), Frame::Bulk(Bytes::from(cfg.get(p).unwrap_or_default()))))
+        .map(|(name, _, p)| (Frame::Bulk(name), Frame::Bulk(Bytes::from(cfg.param_text(p)))))
         .collect();
     Ok(Frame::Map(pairs))
 }
 
-/// `CONFIG SET name value [name value ...]`: all or nothing; the first bad name or value is
-/// reported in Redis's words and nothing changes.
+/// Whether `enable-protected-configs` lets this client set protected parameters (`dir`, `dbfilename`).
+fn protected_allowed(ctx: &Ctx, cfg: &Config) -> bool {
+    match cfg.get("enable-protected-configs").as_deref() {
+        Some("yes") => true,
+        Some("local") => {
+            let addr = &ctx.client.info.addr;
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback())
+        }
+        _ => false,
+    }
+}
+
+/// `CONFIG SET name value [name value ...]`: all or nothing. Names are checked first (unknown,
+/// immutable, protected, given twice: the first problem is reported with the name as given), then
+/// every value is set on a copy; the first bad value is reported with the parameter's own name and
+/// nothing changes.
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if !argv.len().is_multiple_of(2) {
         return Err(Error::Syntax);
     }
-    let mut pairs: Vec<(&'static str, &Bytes, &Bytes)> = Vec::new();
+    let current = ctx.shared.config().clone();
+    let mut pairs: Vec<(&'static Param, &'static str, &Bytes)> = Vec::new();
     let mut failure: Option<Error> = None;
     for pair in argv[2..].chunks_exact(2) {
         let (name, value) = (&pair[0], &pair[1]);
         let given = String::from_utf8_lossy(name);
-        let Some(p) = find_param(name) else {
+        let Some((p, spelled)) = find_param(name) else {
             failure.get_or_insert_with(|| {
                 Error::err(format!("Unknown option or number of arguments for CONFIG SET - '{given}'"))
             });
@@ -74,12 +92,14 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if failure.is_some() {
             continue;
         }
-        let why = if Config::IMMUTABLE.contains(&p) {
+        let why = if p.has(IMMUTABLE) {
             "can't set immutable config"
-        } else if pairs.iter().any(|(q, _, _)| *q == p) {
+        } else if p.has(PROTECTED) && !protected_allowed(ctx, &current) {
+            "can't set protected config"
+        } else if pairs.iter().any(|(_, s, _)| *s == spelled) {
             "duplicate parameter"
         } else {
-            pairs.push((p, name, value));
+            pairs.push((p, spelled, value));
             continue;
         };
         failure = Some(Error::err(format!("CONFIG SET failed (possibly related to argument '{given}') - {why}")));
@@ -89,15 +109,12 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let mut lock = ctx.shared.config.write().unwrap_or_else(|e| e.into_inner());
     let mut next = lock.clone();
-    for (p, name, value) in pairs {
+    for (p, spelled, value) in pairs {
         let value = String::from_utf8_lossy(value).into_owned();
-        let args: Vec<String> =
-            if p == "bind" { value.split_whitespace().map(String::from).collect() } else { vec![value] };
-        next.apply(p, &args).map_err(|why| {
-            Error::err(format!(
-                "CONFIG SET failed (possibly related to argument '{}') - {why}",
-                String::from_utf8_lossy(name)
-            ))
+        // A multi-argument value is split at spaces (`performInterfaceSet`).
+        let args: Vec<String> = if p.has(MULTI) { value.split(' ').map(String::from).collect() } else { vec![value] };
+        next.set_param(p, &args).map_err(|why| {
+            Error::err(format!("CONFIG SET failed (possibly related to argument '{spelled}') - {why}"))
         })?;
     }
     ctx.shared.sync_config_mirrors(&next);
@@ -127,15 +144,16 @@ fn config_rewrite(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::ok())
 }
 
-/// The config file text `old` with every parameter set to its value in `cfg`.
+/// The config file text `old` with every parameter set to its value in `cfg`: a parameter's first
+/// line (under its name or alias) becomes `name value`, its later lines are dropped, and parameters
+/// that differ from their default without a line are appended.
 fn rewrite_config_text(old: &str, cfg: &Config) -> String {
-    let defaults = Config::default();
-    let line_for = |p: &str| {
-        let v = cfg.get(p).unwrap_or_default();
-        if v.is_empty() || (v.contains([' ', '"', '\'', '\\']) && p != "bind" && p != "save") {
-            format!("{p} \"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+    let line_for = |p: &Param| {
+        let v = cfg.param_text(p);
+        if v.is_empty() || (v.contains([' ', '"', '\'', '\\']) && !p.has(MULTI)) {
+            format!("{} \"{}\"", p.name, v.replace('\\', "\\\\").replace('"', "\\\""))
         } else {
-            format!("{p} {v}")
+            format!("{} {v}", p.name)
         }
     };
     let mut done: Vec<&str> = Vec::new();
@@ -143,9 +161,9 @@ fn rewrite_config_text(old: &str, cfg: &Config) -> String {
     for line in old.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
         match find_param(first.as_bytes()).filter(|_| !line.trim_start().starts_with('#')) {
-            Some(p) if done.contains(&p) => {}
-            Some(p) => {
-                done.push(p);
+            Some((p, _)) if done.contains(&p.name) => {}
+            Some((p, _)) => {
+                done.push(p.name);
                 out.push_str(&line_for(p));
                 out.push('\n');
             }
@@ -156,8 +174,8 @@ fn rewrite_config_text(old: &str, cfg: &Config) -> String {
         }
     }
     let mut header = false;
-    for p in Config::PARAMS {
-        if done.contains(p) || cfg.get(p) == defaults.get(p) || *p == "dir" {
+    for p in PARAM_TABLE {
+        if done.contains(&p.name) || cfg.param_text(p) == p.kind.default_text() || p.name == "dir" {
             continue;
         }
         if !header {
@@ -221,8 +239,8 @@ mod tests {
         assert_eq!(pairs(h.run(&["CONFIG", "GET", "port", "Port"])), arr(vec![bulk("port"), bulk("6379")]));
         assert_eq!(pairs(h.run(&["CONFIG", "GET", "nosuch"])), arr(vec![]));
         assert_eq!(
-            pairs(h.run(&["CONFIG", "GET", "MAXMEM*"])),
-            arr(vec![bulk("maxmemory"), bulk("0"), bulk("maxmemory-policy"), bulk("noeviction")])
+            pairs(h.run(&["CONFIG", "GET", "MAXMEMORY-POL*"])),
+            arr(vec![bulk("maxmemory-policy"), bulk("noeviction")])
         );
         assert_eq!(pairs(h.run(&["CONFIG", "GET", "appendonly", "append*"])).clone(), {
             arr(vec![
@@ -232,6 +250,8 @@ mod tests {
                 bulk("appendonly.aof"),
                 bulk("appendfsync"),
                 bulk("everysec"),
+                bulk("appenddirname"),
+                bulk("appendonlydir"),
             ])
         });
     }
@@ -325,6 +345,148 @@ mod tests {
         );
         assert_eq!(h.run(&["CONFIG", "SET", "maxmemory", "10mb"]), ok());
         assert_eq!(h.shared.maxmemory.load(Ordering::Relaxed), 10 << 20);
+    }
+
+    #[test]
+    fn config_get_star_lists_every_redis_name_and_exact_names_find_hidden_ones() {
+        let mut h = Harness::new();
+        let Frame::Map(all) = h.run(&["CONFIG", "GET", "*"]) else { panic!() };
+        let mut names: Vec<String> = all
+            .iter()
+            .map(|(k, _)| match k {
+                Frame::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        names.sort();
+        let fixture: Vec<&str> = include_str!("../../../tests/fixtures/config-get-names-7.0.15.txt").lines().collect();
+        assert_eq!(names, fixture);
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "watchdog*"])), arr(vec![]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "watchdog-period"])), arr(vec![bulk("watchdog-period"), bulk("0")]));
+        assert_eq!(pairs(h.run(&["CONFIG", "GET", "worker-threads"])), arr(vec![bulk("worker-threads"), bulk("0")]));
+        assert_eq!(
+            pairs(h.run(&["CONFIG", "GET", "hash-max-ziplist-entries", "hash-max-listpack-entries", "HZ", "hz"])),
+            arr(vec![
+                bulk("hash-max-ziplist-entries"),
+                bulk("512"),
+                bulk("hash-max-listpack-entries"),
+                bulk("512"),
+                bulk("HZ"),
+                bulk("10")
+            ])
+        );
+    }
+
+    #[test]
+    fn config_set_of_many_pairs_is_atomic_and_names_the_failing_parameter() {
+        let mut h = Harness::new();
+        // A value error names the parameter as the table spells it (the alias when given one).
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "maxmemory", "10mb", "save", "900 1", "HZ", "abc"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+            )
+        );
+        assert_eq!(h.shared.config().maxmemory, 0);
+        assert_eq!(h.shared.config().save, "");
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "HASH-MAX-ZIPLIST-ENTRIES", "x"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'hash-max-ziplist-entries') - argument couldn't be parsed into an integer"
+            )
+        );
+        // A name and its alias are two parameters to CONFIG SET, as in Redis: the last one wins.
+        assert_eq!(h.run(&["CONFIG", "SET", "hash-max-ziplist-entries", "5", "hash-max-listpack-entries", "6"]), ok());
+        assert_eq!(
+            pairs(h.run(&["CONFIG", "GET", "hash-max-ziplist-entries"])),
+            arr(vec![bulk("hash-max-ziplist-entries"), bulk("6")])
+        );
+        // The first problem with the names wins, whatever its kind.
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "databases", "3", "bogus", "1"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "hz", "5", "bogus", "1", "databases", "3"]),
+            err("ERR Unknown option or number of arguments for CONFIG SET - 'bogus'")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "dir", "/tmp"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config")
+        );
+        assert_eq!(
+            h.run(&["CONFIG", "SET", "slowlog-log-slower-than", "-2"]),
+            err(
+                "ERR CONFIG SET failed (possibly related to argument 'slowlog-log-slower-than') - argument must be between -1 and 9223372036854775807 inclusive"
+            )
+        );
+        assert_eq!(
+            h.run(&[
+                "CONFIG",
+                "SET",
+                "slowlog-log-slower-than",
+                "5",
+                "slowlog-max-len",
+                "7",
+                "latency-monitor-threshold",
+                "3",
+                "latency-tracking",
+                "no",
+                "latency-tracking-info-percentiles",
+                "90 99.5"
+            ]),
+            ok()
+        );
+        let c = h.shared.config().clone();
+        assert_eq!((c.slowlog_log_slower_than, c.slowlog_max_len, c.latency_monitor_threshold), (5, 7, 3));
+        assert!(!c.latency_tracking);
+        assert_eq!(c.latency_tracking_info_percentiles, [90.0, 99.5]);
+        assert_eq!(h.run(&["CONFIG", "SET", "notify-keyspace-events", "KEA", "shutdown-on-sigint", "now save"]), ok());
+        assert_eq!(
+            pairs(h.run(&["CONFIG", "GET", "notify-keyspace-events"])),
+            arr(vec![bulk("notify-keyspace-events"), bulk("AKE")])
+        );
+        assert_eq!(
+            pairs(h.run(&["CONFIG", "GET", "shutdown-on-sigint"])),
+            arr(vec![bulk("shutdown-on-sigint"), bulk("save now")])
+        );
+    }
+
+    #[test]
+    fn config_rewrite_round_trips_inert_and_multi_argument_parameters() {
+        let mut h = Harness::new();
+        let dir = std::env::temp_dir().join(format!("flurrydb-rewrite2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("redis.conf");
+        std::fs::write(&path, "slave-read-only yes\nsave 900 1\nsave 300 10\n").unwrap();
+        h.shared.config.write().unwrap().config_file = Some(path.clone());
+        let set = [
+            "replica-read-only",
+            "no",
+            "save",
+            "60 5",
+            "masterauth",
+            "p w\"d",
+            "oom-score-adj-values",
+            "1 2 3",
+            "client-output-buffer-limit",
+            "pubsub 1mb 2mb 3",
+            "latency-tracking-info-percentiles",
+            "",
+        ];
+        let mut argv = vec!["CONFIG", "SET"];
+        argv.extend(set);
+        assert_eq!(h.run(&argv), ok());
+        assert_eq!(h.run(&["CONFIG", "REWRITE"]), ok());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut reread = crate::config::Config::default();
+        reread.apply_file_text(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let running = h.shared.config().clone();
+        for p in crate::config::PARAM_TABLE.iter().filter(|p| p.name != "dir") {
+            assert_eq!(reread.param_text(p), running.param_text(p), "'{}' after rewrite:\n{text}", p.name);
+        }
+        assert!(text.starts_with("replica-read-only no\nsave 60 5\n"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

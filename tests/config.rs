@@ -1,0 +1,133 @@
+//! Configuration against the real server binary: Debian's stock redis.conf of Redis 7.0.15 loads
+//! unchanged, CONFIG GET * lists exactly what redis-server 7.0.15 lists, any parameter can be given
+//! as `--name value`, parameters without effect are named in one startup warning, and a bad value
+//! stops startup with Redis's error text.
+#![cfg(not(feature = "loom"))]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+/// Start the binary on `conf` (the harness always passes `--port` first, so no config file).
+fn start_with_conf(conf: &std::path::Path, dir: std::path::PathBuf, port: u16) -> Server {
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+        .arg(conf)
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let s = Server { child: Some(child), port, dir, args: vec![] };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) {
+            c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut buf = [0u8; 16];
+            if c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
+                return s;
+            }
+        }
+        assert!(Instant::now() < deadline, "server did not start; log: {}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn config_get(s: &Server, pattern: &str) -> Vec<String> {
+    let mut c = s.client();
+    redis::cmd("CONFIG").arg("GET").arg(pattern).query(&mut c).unwrap()
+}
+
+/// The lines of the log that name the parameters without effect.
+fn inert_warnings(s: &Server) -> Vec<String> {
+    s.log().lines().filter(|l| l.contains("accepted but have no effect")).map(String::from).collect()
+}
+
+#[test]
+fn debian_stock_redis_conf_loads_unchanged_and_answers_pong() {
+    let dir = common::temp_dir("stockconf");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conf = include_str!("fixtures/redis-7.0.15.conf").to_string();
+    // Only what a test must change: where to listen and write, and stay in the foreground.
+    conf.push_str(&format!("\nport {port}\ndir {}\ndaemonize no\nlogfile \"\"\n", dir.display()));
+    let path = dir.join("redis.conf");
+    std::fs::write(&path, conf).unwrap();
+    let s = start_with_conf(&path, dir, port);
+    assert_eq!(config_get(&s, "bind"), ["bind", "127.0.0.1 -::1"]);
+    assert_eq!(config_get(&s, "slave-serve-stale-data"), ["slave-serve-stale-data", "yes"]);
+    assert_eq!(config_get(&s, "auto-aof-rewrite-min-size"), ["auto-aof-rewrite-min-size", "67108864"]);
+    assert_eq!(config_get(&s, "proc-title-template"), ["proc-title-template", "{title} {listen-addr} {server-mode}"]);
+    // The stock file sets a pid file, which flurrydb does not write: said once, at startup.
+    let warnings = inert_warnings(&s);
+    assert_eq!(warnings.len(), 1, "{}", s.log());
+    assert!(warnings[0].ends_with("flurrydb yet: pidfile"), "{}", warnings[0]);
+}
+
+#[test]
+fn config_get_star_lists_exactly_the_names_redis_7_0_15_lists() {
+    let s = Server::start(&[]);
+    let all = config_get(&s, "*");
+    let mut names: Vec<&str> = all.chunks(2).map(|pair| pair[0].as_str()).collect();
+    names.sort_unstable();
+    let fixture: Vec<&str> = include_str!("fixtures/config-get-names-7.0.15.txt").lines().collect();
+    assert_eq!(names, fixture);
+    assert!(inert_warnings(&s).is_empty(), "{}", s.log());
+}
+
+#[test]
+fn any_parameter_is_a_command_line_option_and_inert_ones_are_named_at_startup() {
+    let s = Server::start(&[
+        "--hz",
+        "20",
+        "--lua-time-limit",
+        "100",
+        "--slaveof",
+        "127.0.0.1",
+        "6399",
+        "--notify-keyspace-events",
+        "KEA",
+        "--hash-max-ziplist-entries",
+        "512",
+    ]);
+    assert_eq!(config_get(&s, "hz"), ["hz", "20"]);
+    assert_eq!(config_get(&s, "busy-reply-threshold"), ["busy-reply-threshold", "100"]);
+    assert_eq!(config_get(&s, "replicaof"), ["replicaof", "127.0.0.1 6399"]);
+    assert_eq!(config_get(&s, "notify-keyspace-events"), ["notify-keyspace-events", "AKE"]);
+    let warnings = inert_warnings(&s);
+    assert_eq!(warnings.len(), 1, "{}", s.log());
+    assert!(
+        warnings[0].ends_with("flurrydb yet: busy-reply-threshold, notify-keyspace-events, replicaof"),
+        "{}",
+        warnings[0]
+    );
+    let mut c = s.raw();
+    assert_eq!(
+        c.cmds(&["CONFIG", "SET", "replicaof", "no one"]),
+        b"-ERR CONFIG SET failed (possibly related to argument 'replicaof') - can't set immutable config\r\n"
+    );
+}
+
+#[test]
+fn a_bad_value_stops_startup_with_redis_error_text() {
+    let dir = common::temp_dir("badconf");
+    let out = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+        .args(["--port", "0", "--dir"])
+        .arg(&dir)
+        .args(["--maxmemory-policy", "sometimes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("*** FATAL CONFIG FILE ERROR"), "{err}");
+    assert!(err.contains(">>> 'maxmemory-policy \"sometimes\"'"), "{err}");
+    assert!(
+        err.contains(
+            "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, \
+             volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction"
+        ),
+        "{err}"
+    );
+}
