@@ -63,20 +63,42 @@ fn repr(arg: &str, out: &mut String) {
     out.push('"');
 }
 
+/// What clap reads of the command line: the help and version flags, and every other argument
+/// as it came (config file, `--name value ...`, `-`), which [`Cli::parse_from`] then turns into
+/// config lines as redis-server's `main()` does. Help prints Redis's usage text on standard error
+/// and exits 1, as redis-server does, so clap's own help flag is off.
+#[derive(clap::Parser, Debug)]
+#[command(name = "flurrydb-server", disable_help_flag = true, disable_version_flag = true)]
+struct Args {
+    #[arg(short = 'h', long = "help")]
+    help: bool,
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    /// `[config-file] [--name value ...] [-]`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    rest: Vec<String>,
+}
+
 impl Cli {
     /// The process's own command line.
     pub fn from_env() -> Invocation {
-        Cli::parse_from(std::env::args().skip(1))
+        Cli::from_args(std::env::args())
+    }
+
+    /// Read a whole command line (program name first) through clap.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Invocation {
+        use clap::Parser;
+        match Args::try_parse_from(args) {
+            Ok(a) if a.version => Invocation::Version,
+            Ok(a) if a.help => Invocation::Help,
+            Ok(a) => Invocation::Run(Cli::parse_from(a.rest)),
+            Err(_) => Invocation::Help,
+        }
     }
 
     /// Read the arguments after the program name.
-    pub fn parse_from<I: IntoIterator<Item = S>, S: Into<String>>(args: I) -> Invocation {
+    pub fn parse_from<I: IntoIterator<Item = S>, S: Into<String>>(args: I) -> Cli {
         let argv: Vec<String> = args.into_iter().map(Into::into).collect();
-        match argv.first().map(String::as_str) {
-            Some("-v" | "--version") => return Invocation::Version,
-            Some("-h" | "--help") => return Invocation::Help,
-            _ => {}
-        }
         let mut cli = Cli::default();
         let mut j = 0;
         if let Some(first) = argv.first()
@@ -111,7 +133,7 @@ impl Cli {
             }
             j += 1;
         }
-        Invocation::Run(cli)
+        cli
     }
 
     /// Build the configuration: defaults, then the file, then standard input, then the options.
