@@ -55,6 +55,7 @@ fn main() {
         rt.block_on(async { tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ)) });
     notice!("flurrydb {} starting, pid={}", env!("CARGO_PKG_VERSION"), std::process::id());
     server::warn_inert_settings(&cfg);
+    server::write_pidfile(&cfg);
     let shared = Shared::new(cfg.clone());
     // Clients that connect while the AOF loads get -LOADING.
     shared.ks.set_loading(cfg.appendonly);

@@ -307,6 +307,24 @@ pub async fn drain_connections(shared: &Shared, grace: Duration) {
     }
 }
 
+/// Write the process id to `pidfile`, if one is set, as Redis does (`createPidFile`): a file that
+/// cannot be written is a warning, not a reason to stop.
+pub fn write_pidfile(cfg: &Config) {
+    let Some(path) = cfg.get("pidfile").filter(|p| !p.is_empty()) else { return };
+    if let Err(e) = std::fs::write(&path, format!("{}\n", std::process::id())) {
+        warning!("Failed to write PID file: {}", crate::util::os_error_text(&e));
+    }
+}
+
+/// Remove the pid file at shutdown (Redis's `prepareForShutdown`).
+fn remove_pidfile(shared: &Shared) {
+    let path = shared.config().get("pidfile").filter(|p| !p.is_empty());
+    if let Some(path) = path {
+        notice!("Removing the pid file.");
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Flush and trim the AOF. Called once, after accepting stopped; the process exits right after.
 ///
 /// Connections that outlived the drain, and the active-expiry thread, may still be writing: the AOF
@@ -324,5 +342,6 @@ pub fn shutdown(shared: &Shared) {
     if let Err(e) = result {
         warning!("Error flushing the AOF at shutdown: {e:?}");
     }
+    remove_pidfile(shared);
     notice!("Redis is now ready to exit, bye bye...");
 }

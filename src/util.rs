@@ -40,6 +40,16 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 
 pub use crate::glob::glob_match;
 
+/// An I/O error worded as C's `strerror` words it (Redis's MISCONF reply and log lines): Rust's
+/// " (os error N)" suffix removed.
+pub fn os_error_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text.strip_suffix(&format!(" (os error {code})")).map_or(text.clone(), str::to_string),
+        None => text,
+    }
+}
+
 /// The current Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)

@@ -52,7 +52,11 @@ fn debian_stock_redis_conf_loads_unchanged_and_answers_pong() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut conf = include_str!("fixtures/redis-7.0.15.conf").to_string();
     // Only what a test must change: where to listen and write, and stay in the foreground.
-    conf.push_str(&format!("\nport {port}\ndir {}\ndaemonize no\nlogfile \"\"\n", dir.display()));
+    conf.push_str(&format!(
+        "\nport {port}\ndir {}\ndaemonize no\nlogfile \"\"\npidfile {}\n",
+        dir.display(),
+        dir.join("redis.pid").display()
+    ));
     let path = dir.join("redis.conf");
     std::fs::write(&path, conf).unwrap();
     let s = start_with_conf(&path, dir, port);
@@ -60,10 +64,10 @@ fn debian_stock_redis_conf_loads_unchanged_and_answers_pong() {
     assert_eq!(config_get(&s, "slave-serve-stale-data"), ["slave-serve-stale-data", "yes"]);
     assert_eq!(config_get(&s, "auto-aof-rewrite-min-size"), ["auto-aof-rewrite-min-size", "67108864"]);
     assert_eq!(config_get(&s, "proc-title-template"), ["proc-title-template", "{title} {listen-addr} {server-mode}"]);
-    // The stock file sets a pid file, which flurrydb does not write: said once, at startup.
-    let warnings = inert_warnings(&s);
-    assert_eq!(warnings.len(), 1, "{}", s.log());
-    assert!(warnings[0].ends_with("flurrydb yet: pidfile"), "{}", warnings[0]);
+    // Every directive the stock file sets to a non-default value has an effect (daemonize is no here).
+    assert_eq!(inert_warnings(&s), Vec::<String>::new(), "{}", s.log());
+    let pid = s.child.as_ref().unwrap().id();
+    assert_eq!(std::fs::read_to_string(s.dir.join("redis.pid")).unwrap(), format!("{pid}\n"));
 }
 
 #[test]
@@ -130,4 +134,19 @@ fn a_bad_value_stops_startup_with_redis_error_text() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn pidfile_holds_the_pid_while_running_and_is_removed_at_shutdown() {
+    let dir = common::temp_dir("pidfile");
+    let pidfile = dir.join("flurrydb.pid");
+    let mut s = Server::start_in(dir.clone(), &["--pidfile", pidfile.to_str().unwrap()]);
+    let pid = s.child.as_ref().unwrap().id();
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), format!("{pid}\n"));
+    assert!(inert_warnings(&s).is_empty(), "pidfile has an effect: {}", s.log());
+    assert_eq!(s.stop(), Some(0));
+    assert!(!pidfile.exists(), "removed at shutdown");
+    // A pid file that cannot be written is a warning, as in Redis: the server still starts.
+    let s = Server::start_in(common::temp_dir("pidfile-bad"), &["--pidfile", "/nonexistent-dir/x.pid"]);
+    assert!(s.log().contains("Failed to write PID file: No such file or directory"), "{}", s.log());
 }

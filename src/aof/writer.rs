@@ -315,7 +315,7 @@ impl Writer {
 
     /// Latch a failed extension or copy: writes get `-MISCONF <reason>` until a retry succeeds.
     fn fail_write(&mut self, e: &std::io::Error) {
-        let reason = strerror_text(e);
+        let reason = crate::util::os_error_text(e);
         if self.write_failure.is_none() {
             crate::warning!("Error writing to the AOF file: {reason} (will retry)");
         }
@@ -352,7 +352,7 @@ impl Writer {
                 }
             }
             Err(e) => {
-                let reason = strerror_text(&e);
+                let reason = crate::util::os_error_text(&e);
                 if self.sync_failure.is_none() {
                     crate::warning!("Error syncing the AOF file: {reason} (will retry)");
                 }
@@ -480,16 +480,6 @@ impl Drop for StopOnExit {
     }
 }
 
-/// An I/O error worded as C's `strerror` words it (Redis's MISCONF reply and log lines): Rust's
-/// " (os error N)" suffix removed.
-fn strerror_text(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match e.raw_os_error() {
-        Some(code) => text.strip_suffix(&format!(" (os error {code})")).map_or(text.clone(), str::to_string),
-        None => text,
-    }
-}
-
 /// Encodes a record for the queue (used by `Aof::append`; here so that all encoding of the write path
 /// lives next to the writer).
 pub(super) fn encode_record(argv: &[&[u8]]) -> Vec<u8> {
@@ -516,13 +506,14 @@ pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use super::{Contiguous, strerror_text};
+    use super::Contiguous;
+    use crate::util::os_error_text;
 
     #[test]
     fn io_errors_are_worded_as_strerror() {
-        assert_eq!(strerror_text(&std::io::Error::from_raw_os_error(libc::ENOSPC)), "No space left on device");
-        assert_eq!(strerror_text(&std::io::Error::from_raw_os_error(libc::EFBIG)), "File too large");
-        assert_eq!(strerror_text(&std::io::Error::other("injected msync failure")), "injected msync failure");
+        assert_eq!(os_error_text(&std::io::Error::from_raw_os_error(libc::ENOSPC)), "No space left on device");
+        assert_eq!(os_error_text(&std::io::Error::from_raw_os_error(libc::EFBIG)), "File too large");
+        assert_eq!(os_error_text(&std::io::Error::other("injected msync failure")), "injected msync failure");
     }
 
     #[test]

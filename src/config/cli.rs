@@ -159,8 +159,7 @@ impl Cli {
         if !cfg.logfile.is_empty()
             && let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&cfg.logfile)
         {
-            let why = e.to_string();
-            let why = why.split(" (os error").next().unwrap_or(&why);
+            let why = crate::util::os_error_text(&e);
             return Err(ConfigError(format!(
                 "\n*** FATAL CONFIG FILE ERROR (flurrydb {}) ***\nCan't open the log file: {why}",
                 env!("CARGO_PKG_VERSION")

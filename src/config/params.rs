@@ -269,7 +269,7 @@ pub const PARAM_TABLE: &[Param] = &[
     // ---- Strings --------------------------------------------------------------------------------
     string("aclfile", "", RO),
     string("unixsocket", "", RO),
-    string("pidfile", "", RO),
+    string("pidfile", "", IMMUTABLE),
     string("replica-announce-ip", "", NO).alias("slave-announce-ip"),
     string("masteruser", "", NO),
     string("masterauth", "", NO),
