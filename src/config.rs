@@ -40,6 +40,16 @@ pub struct Config {
     pub auto_aof_rewrite_min_size: u64,
     /// Worker threads of the runtime (0 = one per core).
     pub worker_threads: usize,
+    /// Commands slower than this many microseconds enter the SLOWLOG (-1 = none, 0 = every one).
+    pub slowlog_log_slower_than: i64,
+    /// Entries the SLOWLOG keeps.
+    pub slowlog_max_len: u64,
+    /// LATENCY records events at least this many milliseconds long (0 = off).
+    pub latency_monitor_threshold: u64,
+    /// Per-command latency histograms (INFO latencystats, LATENCY HISTOGRAM).
+    pub latency_tracking: bool,
+    /// The percentiles INFO latencystats prints.
+    pub latency_tracking_info_percentiles: Vec<f64>,
     /// The config file the server was started with, if any (INFO server config_file).
     pub config_file: Option<PathBuf>,
 }
@@ -73,6 +83,11 @@ impl Default for Config {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             worker_threads: 0,
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             config_file: None,
         }
     }
@@ -158,6 +173,27 @@ fn in_range(v: &str, min: u64, max: u64) -> Result<u64, String> {
         return Err(format!("argument must be between {min} and {max} inclusive"));
     }
     Ok(n as u64)
+}
+
+fn signed_in_range(v: &str, min: i64, max: i64) -> Result<i64, String> {
+    let n: i64 = num(v)?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+/// `latency-tracking-info-percentiles`: space-separated numbers in [0, 100] (none is allowed).
+fn parse_percentiles(v: &str) -> Result<Vec<f64>, String> {
+    v.split_whitespace()
+        .map(|w| {
+            let p: f64 = w.parse().map_err(|_| "Invalid latency-tracking-info-percentiles parameters".to_string())?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
@@ -415,6 +451,36 @@ const PARAM_TABLE: &[Param] = &[
         immutable: true,
         set: One(|c, v| num(v).map(|n| c.worker_threads = n)),
         get: |c| c.worker_threads.to_string(),
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        immutable: false,
+        set: One(|c, v| signed_in_range(v, -1, i64::MAX).map(|n| c.slowlog_log_slower_than = n)),
+        get: |c| c.slowlog_log_slower_than.to_string(),
+    },
+    Param {
+        name: "slowlog-max-len",
+        immutable: false,
+        set: One(|c, v| in_range(v, 0, i64::MAX as u64).map(|n| c.slowlog_max_len = n)),
+        get: |c| c.slowlog_max_len.to_string(),
+    },
+    Param {
+        name: "latency-monitor-threshold",
+        immutable: false,
+        set: One(|c, v| in_range(v, 0, i64::MAX as u64).map(|n| c.latency_monitor_threshold = n)),
+        get: |c| c.latency_monitor_threshold.to_string(),
+    },
+    Param {
+        name: "latency-tracking",
+        immutable: false,
+        set: One(|c, v| yes_no(v).map(|n| c.latency_tracking = n)),
+        get: |c| yes_no_str(c.latency_tracking),
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        immutable: false,
+        set: One(|c, v| parse_percentiles(v).map(|p| c.latency_tracking_info_percentiles = p)),
+        get: |c| c.latency_tracking_info_percentiles.iter().map(f64::to_string).collect::<Vec<_>>().join(" "),
     },
 ];
 
@@ -744,6 +810,38 @@ mod tests {
         assert_eq!(Config::IMMUTABLE, immutable);
     }
 
+    #[test]
+    fn monitoring_parameters_check_ranges_as_redis() {
+        let mut c = Config::default();
+        let set = |c: &mut Config, n: &str, v: &str| c.apply(n, &[v.to_string()]);
+        assert_eq!(
+            set(&mut c, "slowlog-log-slower-than", "-5"),
+            Err("argument must be between -1 and 9223372036854775807 inclusive".into())
+        );
+        assert_eq!(
+            set(&mut c, "slowlog-log-slower-than", "1.5"),
+            Err("argument couldn't be parsed into an integer".into())
+        );
+        assert_eq!(
+            set(&mut c, "latency-monitor-threshold", "-1"),
+            Err("argument must be between 0 and 9223372036854775807 inclusive".into())
+        );
+        assert_eq!(
+            set(&mut c, "latency-tracking-info-percentiles", "101"),
+            Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into())
+        );
+        assert_eq!(
+            set(&mut c, "latency-tracking-info-percentiles", "abc"),
+            Err("Invalid latency-tracking-info-percentiles parameters".into())
+        );
+        set(&mut c, "latency-tracking-info-percentiles", "50.0 99.99").unwrap();
+        assert_eq!(c.get("latency-tracking-info-percentiles").unwrap(), "50 99.99");
+        set(&mut c, "latency-tracking-info-percentiles", "").unwrap();
+        assert_eq!(c.get("latency-tracking-info-percentiles").unwrap(), "");
+        assert_eq!(Config::default().get("slowlog-log-slower-than").unwrap(), "10000");
+        assert_eq!(Config::default().get("slowlog-max-len").unwrap(), "128");
+    }
+
     /// Set `name` from the text CONFIG GET rendered for it, splitting it as CONFIG SET does.
     fn set_rendered(cfg: &mut Config, name: &str, value: &str) -> Result<(), String> {
         let args: Vec<String> =
@@ -764,7 +862,9 @@ mod tests {
                  client-output-buffer-limit normal 1mb 2mb 3 pubsub 4 5 6\nmaxmemory 10mb\n\
                  maxmemory-policy allkeys-lru\nprotected-mode no\nhz 20\naof-load-truncated no\n\
                  aof-prealloc-bytes 1mb\nauto-aof-rewrite-percentage 50\nauto-aof-rewrite-min-size 1mb\n\
-                 worker-threads 2\n",
+                 worker-threads 2\nslowlog-log-slower-than -1\nslowlog-max-len 5\n\
+                 latency-monitor-threshold 100\nlatency-tracking no\n\
+                 latency-tracking-info-percentiles \"50 99.99\"\n",
                 dir.display()
             ))
             .unwrap();
