@@ -118,6 +118,7 @@ async fn serve_loop(
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    Stats::add(&shared.stats.reads_processed, 1);
                     last_read = Instant::now();
                 }
             },
@@ -256,6 +257,7 @@ async fn wait_blocked(
                 Ok(0) | Err(_) => return Wake::Gone,
                 Ok(n) => {
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    Stats::add(&shared.stats.reads_processed, 1);
                     if rbuf.len() > max_query {
                         return Wake::Gone;
                     }
@@ -303,6 +305,7 @@ async fn flush(
         return true;
     }
     Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
+    Stats::add(&shared.stats.writes_processed, 1);
     // A client that does not read stalls this write, and with it the reading of its requests: the
     // output it can make the server hold is this one batch (backpressure). Redis's soft limit
     // closes it once over `soft` bytes for `secs` seconds; a shutting-down server waits a little.

@@ -20,6 +20,8 @@ pub struct Shared {
     pub ks: Keyspace,
     pub config: RwLock<Config>,
     pub stats: Stats,
+    /// Per-command statistics, the slow log and the latency monitor.
+    pub monitor: crate::monitor::Monitor,
     pub clients: ClientRegistry,
     pub started: Instant,
     /// Unix time (s) of the last successful save (LASTSAVE): start time, then each AOF rewrite.
@@ -104,10 +106,13 @@ impl Shared {
         let maxmemory = AtomicU64::new(config.maxmemory);
         let conn_limits = ConnLimitMirror::default();
         conn_limits.store(ConnLimits::of(&config));
+        let monitor = crate::monitor::Monitor::default();
+        monitor.sync_config(&config);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
             stats: Stats::default(),
+            monitor,
             clients: ClientRegistry::default(),
             started: Instant::now(),
             last_save_unix: AtomicU64::new(unix_secs()),
@@ -130,6 +135,7 @@ impl Shared {
     pub fn sync_config_mirrors(&self, cfg: &Config) {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         self.conn_limits.store(ConnLimits::of(cfg));
+        self.monitor.sync_config(cfg);
     }
 
     /// Ask the server to shut down (SHUTDOWN, signals).
@@ -187,6 +193,9 @@ pub struct Stats {
     pub keyspace_misses: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
+    /// Socket reads and writes that moved bytes (INFO `total_reads_processed`, `..._writes_...`).
+    pub reads_processed: Counter,
+    pub writes_processed: Counter,
     /// `Keyspace::expired_keys()` at the last CONFIG RESETSTAT (INFO reports the difference).
     pub expired_keys_base: AtomicU64,
     /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats.
@@ -215,6 +224,8 @@ impl Stats {
             &self.keyspace_misses,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.reads_processed,
+            &self.writes_processed,
         ] {
             c.reset();
         }

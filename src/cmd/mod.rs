@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod list;
 pub mod server;
+pub mod slots;
 pub mod string;
 pub mod table;
 #[cfg(all(test, not(feature = "loom")))]
@@ -52,9 +53,23 @@ pub struct Client {
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
     pub block_timed_out: bool,
+    /// Which statistics a container command's run is charged to, set by its subcommand dispatch
+    /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
+    pub charge: Option<Charge>,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
+}
+
+/// Where a container command's run goes in the statistics (Redis counts subcommands apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// The subcommand in this statistics slot ran.
+    Ran(usize),
+    /// The subcommand in this slot was refused (its arity): a rejected call.
+    Rejected(usize),
+    /// An unknown subcommand: counted nowhere (only its error is).
+    Nothing,
 }
 
 /// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
@@ -80,6 +95,7 @@ impl Client {
             blocked: None,
             block_timed_out: false,
             last_cmd: "NULL",
+            charge: None,
         }
     }
 
@@ -188,6 +204,9 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     };
     ctx.client.note_command(spec.name, ctx.now_ms);
     if let Err(e) = refusal(ctx, spec, argv) {
+        if ctx.now_ms != 0 {
+            ctx.shared.monitor.commands.record_rejected(slots::spec_slot(spec));
+        }
         return tx::reject(ctx, spec.name == "exec", e);
     }
     if ctx.client.tx.queues(spec) {
@@ -227,9 +246,59 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     Ok(())
 }
 
-/// Run a command's handler. A read command with keys sees each transaction on its keys entirely or
-/// not at all (see `db::tx`).
+/// Run a command's handler and account for it (INFO commandstats, latencystats, SLOWLOG, LATENCY;
+/// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
+/// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    let started = std::time::Instant::now();
+    let frame = run_handler(ctx, spec, argv);
+    let charge = ctx.client.charge.take();
+    if ctx.now_ms != 0 && ctx.client.block.is_none() {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        account(ctx, spec, argv, charge, ns, &frame);
+    }
+    frame
+}
+
+/// Report one finished call to the monitor.
+fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>, ns: u64, frame: &Frame) {
+    let monitor = &ctx.shared.monitor;
+    let slot = match charge {
+        None => slots::spec_slot(spec),
+        Some(Charge::Ran(slot)) => slot,
+        Some(Charge::Rejected(slot)) => return monitor.commands.record_rejected(slot),
+        Some(Charge::Nothing) => return,
+    };
+    // As Redis, AUTH's and HELLO's credentials never reach the slow log.
+    let redacted: Vec<Bytes>;
+    let argv = match spec.name {
+        "auth" | "hello" => {
+            let secret_from = if spec.name == "auth" { 1 } else { argv.len() };
+            let mut hide = false;
+            redacted = argv
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let this = hide || i >= secret_from;
+                    hide = hide || (spec.name == "hello" && is_opt(a, "AUTH"));
+                    if this { Bytes::from_static(b"(redacted)") } else { a.clone() }
+                })
+                .collect();
+            &redacted[..]
+        }
+        _ => argv,
+    };
+    monitor.after_call(crate::monitor::Call {
+        slot,
+        ns,
+        failed: matches!(frame, Frame::Error(_)),
+        fast: spec.is(flag::FAST),
+        argv: (!spec.is(flag::SKIP_SLOWLOG)).then_some(argv),
+        client: &ctx.client.info,
+    });
+}
+
+fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     let ks = &ctx.shared.ks;
     let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 {
         if spec.keys == (1, 1, 1) {

@@ -46,6 +46,13 @@ impl TxState {
         self.multi.is_some()
     }
 
+    /// Between MULTI and EXEC: the number of queued commands and the bytes of their arguments
+    /// (CLIENT LIST `multi=` and `multi-mem=`).
+    pub fn queued_sizes(&self) -> Option<(usize, usize)> {
+        let m = self.multi.as_ref()?;
+        Some((m.queued.len(), m.queued.iter().flat_map(|q| &q.argv).map(|a| a.len()).sum()))
+    }
+
     /// Whether `spec` is queued rather than run now (every command but these, inside MULTI).
     pub fn queues(&self, spec: &CommandSpec) -> bool {
         self.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")

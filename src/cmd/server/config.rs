@@ -108,6 +108,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `CONFIG RESETSTAT`: zero the INFO stats counters.
 fn config_resetstat(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     ctx.shared.stats.reset(ctx.shared.ks.expired_keys() as u64);
+    ctx.shared.monitor.commands.reset();
     Ok(Frame::ok())
 }
 

@@ -4,10 +4,12 @@ import socket, sys, re
 names = re.findall(r'row!\(\s*"([a-z]+)"', open(sys.argv[1]).read())
 IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
-        "command": {"count", "docs", "info", "list", "getkeys", "help"}}
+        "command": {"count", "docs", "info", "list", "getkeys", "help"},
+        "slowlog": {"get", "len", "reset", "help"},
+        "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"}}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
-s = socket.create_connection(("127.0.0.1", 7001)); f = s.makefile("rb")
+s = socket.create_connection(("127.0.0.1", int(sys.argv[3]) if len(sys.argv) > 3 else 7001)); f = s.makefile("rb")
 s.sendall(enc_cmd(["COMMAND", "DOCS"] + names))
 def read():
     line = f.readline()[:-2]; t, r = line[:1], line[1:]
@@ -29,8 +31,9 @@ for i in range(0, len(top), 2):
             subs = doc[j + 1][1]; keep = []
             for k in range(0, len(subs), 2):
                 if subs[k][1].decode().split("|")[1] in IMPL.get(name, set()):
-                    keep += [subs[k], subs[k + 1]]
-            doc[j + 1] = ("*", keep)
+                    keep.append((subs[k], subs[k + 1]))
+            # Sorted by name: Redis's own order is its dict's, which differs between runs.
+            doc[j + 1] = ("*", [x for pair in sorted(keep, key=lambda p: p[0][1]) for x in pair])
     out += [top[i], ("*", doc)]
 assert len(out) == 2 * len(names), (len(out), len(names))
 open(sys.argv[2], "wb").write(enc(("*", out)))

@@ -86,9 +86,9 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) {
         "replication" => ("Replication", replication_fields()),
         "cpu" => ("CPU", cpu_fields()),
         "modules" => ("Modules", Vec::new()),
-        "commandstats" => ("Commandstats", Vec::new()),
+        "commandstats" => ("Commandstats", super::info_commands::commandstats_fields(shared)),
         "errorstats" => ("Errorstats", errorstats_fields(shared)),
-        "latencystats" => ("Latencystats", Vec::new()),
+        "latencystats" => ("Latencystats", super::info_commands::latencystats_fields(shared)),
         "cluster" => ("Cluster", vec![("cluster_enabled".into(), "0".into())]),
         _ => ("Keyspace", keyspace_fields(shared)),
     };

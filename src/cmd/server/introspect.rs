@@ -4,12 +4,12 @@
 
 use bytes::Bytes;
 
-use super::{SubSpec, client::CLIENT_SUBS, config::CONFIG_SUBS, docs::docs, help_reply, run_subcommand};
+use super::{SubSpec, docs::docs, help_reply, run_subcommand};
 use crate::cmd::{COMMANDS, CommandSpec, Ctx, flag, is_opt, lookup};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 
-pub(super) static COMMAND_SUBS: &[SubSpec] = &[
+pub(crate) static COMMAND_SUBS: &[SubSpec] = &[
     SubSpec { name: "command|count", arity: 2, handler: command_count },
     SubSpec { name: "command|docs", arity: -2, handler: command_docs },
     SubSpec { name: "command|info", arity: -2, handler: command_info },
@@ -81,7 +81,7 @@ fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// Every command name, subcommands (`client|list`) included, with the command's ACL categories
 /// (subcommands carry none here).
 fn all_names() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
-    let subs = [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS].into_iter().flatten().map(|s| (s.name, &[][..]));
+    let subs = crate::cmd::slots::sub_tables().into_iter().flatten().map(|s| (s.name, &[][..]));
     COMMANDS.iter().map(|c| (c.name, c.acl)).chain(subs)
 }
 
