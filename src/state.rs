@@ -33,6 +33,8 @@ pub struct Shared {
     /// Turns true when the server starts shutting down: every connection watches it, finishes the
     /// batch it is executing, and closes.
     pub shutdown_watch: tokio::sync::watch::Sender<bool>,
+    /// Used memory when the server state was created (INFO `used_memory_startup`).
+    pub used_memory_startup: u64,
     /// The process's resident set size in bytes, sampled by [`crate::memory`] (0 = not sampled).
     pub used_memory: AtomicU64,
     /// `maxmemory`, mirrored from the configuration so that commands check it without a lock.
@@ -119,6 +121,7 @@ impl Shared {
             shutdown_requested: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             shutdown_watch: tokio::sync::watch::Sender::new(false),
+            used_memory_startup: crate::memory::used_bytes(),
             used_memory: AtomicU64::new(0),
             maxmemory,
             conn_limits,
@@ -248,7 +251,17 @@ pub struct ClientInfo {
     pub last_cmd: Mutex<&'static str>,
     /// The socket's file descriptor (CLIENT LIST `fd=`), -1 until the accept loop sets it.
     pub fd: AtomicI64,
+    /// Bytes in the query buffer and room left in it (CLIENT LIST `qbuf=`, `qbuf-free=`): set at
+    /// each read (the batch being run included) and after the batch (what is left unparsed).
     pub query_buf: AtomicUsize,
+    pub query_buf_free: AtomicUsize,
+    /// Bytes of the arguments of the command being run, 0 between batches (`argv-mem=`).
+    pub argv_mem: AtomicUsize,
+    /// Commands queued since MULTI, -1 outside a transaction (`multi=`), and their bytes.
+    pub multi: AtomicI64,
+    pub multi_mem: AtomicUsize,
+    /// Reply bytes waiting to be written to the socket (`obl=`, `oll=`, `omem=`, `events=rw`).
+    pub reply_pending: AtomicUsize,
     pub resp: AtomicUsize,
     /// Notified when the server shuts down: the task finishes its batch and closes (one `Notify`
     /// per connection: nothing shared that every connection's loop would poll).
@@ -280,6 +293,11 @@ impl ClientRegistry {
             last_cmd: Mutex::new("NULL"),
             fd: AtomicI64::new(-1),
             query_buf: AtomicUsize::new(0),
+            query_buf_free: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
+            multi_mem: AtomicUsize::new(0),
+            reply_pending: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             closing: tokio::sync::Notify::new(),
             blocked: AtomicBool::new(false),

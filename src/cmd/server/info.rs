@@ -208,12 +208,17 @@ pub fn bytes_to_human(n: u64) -> String {
 fn memory_fields(shared: &Shared) -> Fields {
     let status = read_proc("/proc/self/status");
     let rss = proc_kb(&status, "VmRSS");
-    let peak = proc_kb(&status, "VmHWM").max(rss);
     let total = proc_kb(&read_proc("/proc/meminfo"), "MemTotal");
     let cfg = shared.config();
-    let peak_perc = if peak == 0 { 0.0 } else { rss as f64 * 100.0 / peak as f64 };
     // Allocator statistics (the server installs a counting allocator), else the resident set.
     let used = crate::memory::used_bytes();
+    let peak = proc_kb(&status, "VmHWM").max(used);
+    let startup = shared.used_memory_startup.min(used);
+    let clients: u64 = shared.clients.all().iter().map(|c| super::client::buffer_sizes(c).total).sum();
+    let overhead = startup + clients;
+    let dataset = used.saturating_sub(overhead);
+    let perc = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     vec![
         ("used_memory".into(), s(used)),
         ("used_memory_human".into(), bytes_to_human(used)),
@@ -221,14 +226,50 @@ fn memory_fields(shared: &Shared) -> Fields {
         ("used_memory_rss_human".into(), bytes_to_human(rss)),
         ("used_memory_peak".into(), s(peak)),
         ("used_memory_peak_human".into(), bytes_to_human(peak)),
-        ("used_memory_peak_perc".into(), format!("{peak_perc:.2}%")),
+        ("used_memory_peak_perc".into(), format!("{:.2}%", perc(used, peak))),
+        ("used_memory_overhead".into(), s(overhead)),
+        ("used_memory_startup".into(), s(startup)),
+        ("used_memory_dataset".into(), s(dataset)),
+        ("used_memory_dataset_perc".into(), format!("{:.2}%", perc(dataset, used.saturating_sub(startup)))),
+        ("allocator_allocated".into(), s(used)),
+        ("allocator_active".into(), s(used)),
+        ("allocator_resident".into(), s(rss)),
         ("total_system_memory".into(), s(total)),
         ("total_system_memory_human".into(), bytes_to_human(total)),
+        // No scripting engine: its memory lines are zero.
+        ("used_memory_lua".into(), s(0)),
+        ("used_memory_vm_eval".into(), s(0)),
+        ("used_memory_lua_human".into(), bytes_to_human(0)),
+        ("used_memory_scripts_eval".into(), s(0)),
+        ("number_of_cached_scripts".into(), s(0)),
+        ("number_of_functions".into(), s(0)),
+        ("number_of_libraries".into(), s(0)),
+        ("used_memory_vm_functions".into(), s(0)),
+        ("used_memory_vm_total".into(), s(0)),
+        ("used_memory_vm_total_human".into(), bytes_to_human(0)),
+        ("used_memory_functions".into(), s(0)),
+        ("used_memory_scripts".into(), s(0)),
+        ("used_memory_scripts_human".into(), bytes_to_human(0)),
         ("maxmemory".into(), s(cfg.maxmemory)),
         ("maxmemory_human".into(), bytes_to_human(cfg.maxmemory)),
         ("maxmemory_policy".into(), cfg.maxmemory_policy.clone()),
-        ("mem_fragmentation_ratio".into(), s("1.00")),
+        ("allocator_frag_ratio".into(), s("1.00")),
+        ("allocator_frag_bytes".into(), s(0)),
+        ("allocator_rss_ratio".into(), format!("{:.2}", ratio(rss, used))),
+        ("allocator_rss_bytes".into(), s(rss as i64 - used as i64)),
+        ("rss_overhead_ratio".into(), s("1.00")),
+        ("rss_overhead_bytes".into(), s(0)),
+        ("mem_fragmentation_ratio".into(), format!("{:.2}", ratio(rss, used))),
+        ("mem_fragmentation_bytes".into(), s(rss as i64 - used as i64)),
+        ("mem_not_counted_for_evict".into(), s(0)),
+        ("mem_replication_backlog".into(), s(0)),
+        ("mem_total_replication_buffers".into(), s(0)),
+        ("mem_clients_slaves".into(), s(0)),
+        ("mem_clients_normal".into(), s(clients)),
+        ("mem_cluster_links".into(), s(0)),
+        ("mem_aof_buffer".into(), s(0)),
         ("mem_allocator".into(), s("libc")),
+        ("active_defrag_running".into(), s(0)),
         ("lazyfree_pending_objects".into(), s(0)),
         ("lazyfreed_objects".into(), s(0)),
     ]
@@ -312,8 +353,11 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("expired_keys".into(), s(expired)),
         ("expired_stale_perc".into(), s("0.00")),
         ("expired_time_cap_reached_count".into(), s(0)),
+        ("expire_cycle_cpu_milliseconds".into(), s(0)),
         ("evicted_keys".into(), s(0)),
         ("evicted_clients".into(), s(0)),
+        ("total_eviction_exceeded_time".into(), s(0)),
+        ("current_eviction_exceeded_time".into(), s(0)),
         ("keyspace_hits".into(), get(&st.keyspace_hits)),
         ("keyspace_misses".into(), get(&st.keyspace_misses)),
         ("pubsub_channels".into(), s(0)),
@@ -322,12 +366,25 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("latest_fork_usec".into(), s(0)),
         ("total_forks".into(), s(0)),
         ("migrate_cached_sockets".into(), s(0)),
+        ("slave_expires_tracked_keys".into(), s(0)),
+        ("active_defrag_hits".into(), s(0)),
+        ("active_defrag_misses".into(), s(0)),
+        ("active_defrag_key_hits".into(), s(0)),
+        ("active_defrag_key_misses".into(), s(0)),
+        ("total_active_defrag_time".into(), s(0)),
+        ("current_active_defrag_time".into(), s(0)),
         ("tracking_total_keys".into(), s(0)),
         ("tracking_total_items".into(), s(0)),
         ("tracking_total_prefixes".into(), s(0)),
         ("unexpected_error_replies".into(), s(0)),
         ("total_error_replies".into(), s(errors)),
         ("dump_payload_sanitizations".into(), s(0)),
+        ("total_reads_processed".into(), get(&st.reads_processed)),
+        ("total_writes_processed".into(), get(&st.writes_processed)),
+        ("io_threaded_reads_processed".into(), s(0)),
+        ("io_threaded_writes_processed".into(), s(0)),
+        ("reply_buffer_shrinks".into(), s(0)),
+        ("reply_buffer_expands".into(), s(0)),
     ]
 }
 
