@@ -40,6 +40,9 @@ pub struct Config {
     pub auto_aof_rewrite_min_size: u64,
     /// Worker threads of the runtime (0 = one per core).
     pub worker_threads: usize,
+    /// `io-threads`: accepted and reported (monitoring reads it); connections are served by the
+    /// runtime's worker threads whatever its value.
+    pub io_threads: u64,
     /// Commands slower than this many microseconds enter the SLOWLOG (-1 = none, 0 = every one).
     pub slowlog_log_slower_than: i64,
     /// Entries the SLOWLOG keeps.
@@ -83,6 +86,7 @@ impl Default for Config {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             worker_threads: 0,
+            io_threads: 1,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
@@ -453,6 +457,12 @@ const PARAM_TABLE: &[Param] = &[
         get: |c| c.worker_threads.to_string(),
     },
     Param {
+        name: "io-threads",
+        immutable: true,
+        set: One(|c, v| in_range(v, 1, 128).map(|n| c.io_threads = n)),
+        get: |c| c.io_threads.to_string(),
+    },
+    Param {
         name: "slowlog-log-slower-than",
         immutable: false,
         set: One(|c, v| signed_in_range(v, -1, i64::MAX).map(|n| c.slowlog_log_slower_than = n)),
@@ -489,7 +499,6 @@ const IGNORED_DIRECTIVES: &[&str] = &[
     "daemonize",
     "supervised",
     "pidfile",
-    "io-threads",
     "io-threads-do-reads",
     "tcp-backlog",
     "unixsocket",
@@ -862,7 +871,7 @@ mod tests {
                  client-output-buffer-limit normal 1mb 2mb 3 pubsub 4 5 6\nmaxmemory 10mb\n\
                  maxmemory-policy allkeys-lru\nprotected-mode no\nhz 20\naof-load-truncated no\n\
                  aof-prealloc-bytes 1mb\nauto-aof-rewrite-percentage 50\nauto-aof-rewrite-min-size 1mb\n\
-                 worker-threads 2\nslowlog-log-slower-than -1\nslowlog-max-len 5\n\
+                 worker-threads 2\nio-threads 4\nslowlog-log-slower-than -1\nslowlog-max-len 5\n\
                  latency-monitor-threshold 100\nlatency-tracking no\n\
                  latency-tracking-info-percentiles \"50 99.99\"\n",
                 dir.display()
