@@ -1,6 +1,6 @@
 //! What monitoring reads about commands: per-command counters and latency histograms
 //! ([`cmdstats`], [`histogram`]), the slow log ([`slowlog`]) and the latency monitor's events
-//! ([`latency`]). The dispatcher reports each call once through [`Monitor::after_call`]; INFO,
+//! ([`latency`]), and INFO's instantaneous rates ([`rates`]). The dispatcher reports each call once through [`Monitor::after_call`]; INFO,
 //! SLOWLOG and LATENCY read it. Mirrors the bookkeeping of Redis's `call()` in `server.c`.
 //!
 //! The settings checked on every call (`slowlog-log-slower-than`, `latency-monitor-threshold`,
@@ -10,6 +10,7 @@
 pub mod cmdstats;
 pub mod histogram;
 pub mod latency;
+pub mod rates;
 pub mod slowlog;
 
 use std::sync::Mutex;
@@ -27,6 +28,8 @@ pub struct Monitor {
     pub commands: CommandStats,
     pub slowlog: Mutex<SlowLog>,
     pub latency: Mutex<LatencyMonitor>,
+    /// INFO's instantaneous rates, sampled every 100 ms (see `memory::spawn_sampler`).
+    pub rates: rates::Rates,
     slowlog_slower_than_us: AtomicI64,
     slowlog_max_len: AtomicU64,
     latency_threshold_ms: AtomicU64,
@@ -39,6 +42,7 @@ impl Default for Monitor {
             commands: CommandStats::default(),
             slowlog: Mutex::default(),
             latency: Mutex::default(),
+            rates: rates::Rates::default(),
             slowlog_slower_than_us: AtomicI64::new(0),
             slowlog_max_len: AtomicU64::new(0),
             latency_threshold_ms: AtomicU64::new(0),

@@ -334,16 +334,17 @@ fn stats_fields(shared: &Shared) -> Fields {
     let get = |c: &crate::state::Counter| s(c.get());
     let expired = (shared.ks.expired_keys() as u64).saturating_sub(st.expired_keys_base.load(Ordering::Relaxed));
     let errors: u64 = st.error_replies.lock().unwrap_or_else(|e| e.into_inner()).values().sum();
+    let rates = shared.monitor.rates.now();
     vec![
         ("total_connections_received".into(), get(&st.connections_received)),
         ("total_commands_processed".into(), get(&st.commands_processed)),
-        ("instantaneous_ops_per_sec".into(), s(0)),
+        ("instantaneous_ops_per_sec".into(), s(rates.ops_per_sec)),
         ("total_net_input_bytes".into(), get(&st.net_input_bytes)),
         ("total_net_output_bytes".into(), get(&st.net_output_bytes)),
         ("total_net_repl_input_bytes".into(), s(0)),
         ("total_net_repl_output_bytes".into(), s(0)),
-        ("instantaneous_input_kbps".into(), s("0.00")),
-        ("instantaneous_output_kbps".into(), s("0.00")),
+        ("instantaneous_input_kbps".into(), format!("{:.2}", rates.input_kbps)),
+        ("instantaneous_output_kbps".into(), format!("{:.2}", rates.output_kbps)),
         ("instantaneous_input_repl_kbps".into(), s("0.00")),
         ("instantaneous_output_repl_kbps".into(), s("0.00")),
         ("rejected_connections".into(), get(&st.rejected_connections)),
