@@ -9,6 +9,7 @@ pub mod docs;
 pub mod info;
 pub mod info_commands;
 pub mod introspect;
+pub mod keyspecs;
 pub mod latency;
 pub mod slowlog;
 

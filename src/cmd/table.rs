@@ -286,7 +286,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!(
         "auth",
         -2,
-        ["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
         (0, 0, 0),
         ["@fast", "@connection"],
         server::auth
