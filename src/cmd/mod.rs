@@ -188,9 +188,8 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 }
 
 /// Execute one command: look it up, check arity and refusals, run the handler. Error replies are
-/// counted by code for INFO errorstats.
+/// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
-    crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
     let frame = dispatch(ctx, argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
@@ -263,6 +262,8 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
 /// Report one finished call to the monitor.
 fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>, ns: u64, frame: &Frame) {
     let monitor = &ctx.shared.monitor;
+    // As Redis's stat_numcommands: runs only (not refusals, not commands queued by MULTI).
+    crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
     let slot = match charge {
         None => slots::spec_slot(spec),
         Some(Charge::Ran(slot)) => slot,

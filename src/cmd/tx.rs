@@ -15,7 +15,6 @@ use super::{CommandSpec, Ctx, call, flag, over_maxmemory};
 use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::fault::{self, Fault};
 
 /// A client's transaction state: the commands queued since MULTI, and its watched keys.
@@ -185,8 +184,8 @@ pub fn exec(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(replies))
 }
 
+/// Run one queued command (counted, timed and slow-logged by `call` as any other run).
 fn run_queued(ctx: &mut Ctx, q: &Queued) -> Frame {
-    Stats::add(&ctx.shared.stats.commands_processed, 1);
     let frame = call(ctx, q.spec, &q.argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
