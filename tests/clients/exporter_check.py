@@ -54,32 +54,33 @@ def start(args, port, what, log):
     return p
 
 
-def command(sock, *args):
-    """Send one command in RESP and return the raw reply's first line (enough for this workload)."""
-    out = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args))
-    sock.sendall(out)
-    buf = b""
-    while b"\r\n" not in buf:
-        chunk = sock.recv(65536)
-        if not chunk:
-            fail("connection closed")
-        buf += chunk
-    line = buf.split(b"\r\n", 1)[0]
-    if line[:1] == b"$" and int(line[1:]) >= 0 or line[:1] == b"*":
-        # Drain the rest of a bulk/array reply: good enough for the small replies used here.
-        time.sleep(0.05)
-        sock.setblocking(False)
-        try:
-            while sock.recv(65536):
-                pass
-        except BlockingIOError:
-            pass
-        sock.setblocking(True)
-    return line
+def read_reply(f):
+    """Read one RESP2 reply from a file over the socket; an error reply comes back as an Exception."""
+    line = f.readline()
+    if not line:
+        fail("connection closed")
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else f.read(n + 2)[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [read_reply(f) for _ in range(n)]
+    if kind == b":":
+        return int(rest)
+    if kind == b"-":
+        return Exception(rest.decode())
+    return rest
+
+
+def command(sock, f, *args):
+    sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in (x.encode() for x in args)))
+    return read_reply(f)
 
 
 def workload(port):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
     for cmd in [
         ("CONFIG", "SET", "slowlog-log-slower-than", "0"),
         ("CONFIG", "SET", "latency-monitor-threshold", "1"),
@@ -93,7 +94,7 @@ def workload(port):
         ("DEBUG", "SLEEP", "0.02"),  # a slow command, where the server has it
         ("EXPIRE", "n", "100"),
     ]:
-        command(s, *cmd)
+        command(s, f, *cmd)
     s.close()
 
 
@@ -134,7 +135,12 @@ def main():
         for p in procs:
             p.wait(timeout=10)
         logs["exp_ours"].seek(0)
-        errors = [l for l in logs["exp_ours"].read().splitlines() if re.search(r"level=(error|warn)|err", l, re.I)]
+        errors = [l for l in logs["exp_ours"].read().splitlines() if re.search(r"level=(error|warning|fatal)", l)]
+        ours_text = results["ours"][1]
+        if not re.search(r"^redis_up 1$", ours_text, re.M):
+            errors.append("redis_up is not 1")
+        if re.search(r"^redis_exporter_last_scrape_error\{[^}]*\} 1$", ours_text, re.M):
+            errors.append("redis_exporter_last_scrape_error is 1")
         for l in errors:
             print("  exporter log for flurrydb:", l)
         if missing or errors:
