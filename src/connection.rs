@@ -159,6 +159,8 @@ async fn serve_loop(
                             return Close::Quiet;
                         }
                         batch_seq = 0;
+                        // While blocked, CLIENT LIST shows what is left to parse (Redis: qbuf=0).
+                        note_query_buf(&client.info, &rbuf);
                         client.info.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
                         let wake = wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await;
                         client.info.blocked.store(false, std::sync::atomic::Ordering::Relaxed);

@@ -215,3 +215,28 @@ fn command_info_and_docs_describe_slowlog_and_latency() {
     let list = text(&c.cmds(&["COMMAND", "LIST", "FILTERBY", "PATTERN", "slowlog|*"]));
     assert_eq!(list.matches("slowlog|").count(), 4, "{list}");
 }
+
+#[test]
+fn client_list_shows_a_blocked_client_with_its_command_and_an_empty_query_buffer() {
+    let s = Server::start(&[]);
+    let mut blocked = s.raw();
+    blocked.send(b"*3\r\n$5\r\nBLPOP\r\n$7\r\nnothing\r\n$1\r\n0\r\n");
+    let mut c = s.raw();
+    let line = (0..500)
+        .find_map(|_| {
+            let list = text(&c.cmds(&["CLIENT", "LIST"]));
+            let line = list.lines().find(|l| l.contains(" flags=b ")).map(str::to_string);
+            if line.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            line
+        })
+        .expect("the BLPOP client shows as blocked");
+    for want in [" qbuf=0 ", " argv-mem=13 ", " multi=-1 ", " cmd=blpop "] {
+        assert!(line.contains(want), "{want} in {line}");
+    }
+    assert_eq!(c.cmds(&["RPUSH", "nothing", "x"]), b":1\r\n");
+    assert_eq!(blocked.reply(), b"*2\r\n$7\r\nnothing\r\n$1\r\nx\r\n");
+    let stats = text(&c.cmds(&["INFO", "commandstats"]));
+    assert!(stats.contains("cmdstat_blpop:calls=1,"), "a blocked command counts once: {stats}");
+}
