@@ -64,21 +64,42 @@ fn command_info(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if argv.len() == 2 {
         return Ok(Frame::Array(COMMANDS.iter().map(command_entry).collect()));
     }
-    Ok(Frame::Array(argv[2..].iter().map(|n| lookup(n).map_or(Frame::Null, command_entry)).collect()))
+    let entry = |n: &Bytes| match lookup(n) {
+        Some(spec) => command_entry(spec),
+        None => subcommand_entry(n).unwrap_or(Frame::Null),
+    };
+    Ok(Frame::Array(argv[2..].iter().map(entry).collect()))
 }
 
-/// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands (unknown
-/// names are skipped), of every command without names.
+/// The `COMMAND INFO` entry of an implemented subcommand named `container|sub` (any case).
+fn subcommand_entry(name: &[u8]) -> Option<Frame> {
+    let container = name.split(|&b| b == b'|').next()?;
+    let Frame::Array(subs) = &keyspecs::captured(lookup(container)?.name)?.subcommands else { return None };
+    subs.iter()
+        .find(|e| matches!(e, Frame::Array(f) if matches!(&f[0], Frame::Bulk(n) if n.eq_ignore_ascii_case(name))))
+        .cloned()
+}
+
+/// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands and
+/// subcommands (`config|get`; unknown names are skipped), of every command without names.
 fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let specs: Vec<&CommandSpec> =
-        if argv.len() == 2 { COMMANDS.iter().collect() } else { argv[2..].iter().filter_map(|n| lookup(n)).collect() };
-    let out = specs
-        .into_iter()
-        .filter_map(|spec| {
-            Some((Frame::Bulk(Bytes::from_static(spec.name.as_bytes())), docs().get(spec.name)?.clone()))
-        })
-        .collect();
+    let doc_of = |spec: &CommandSpec| {
+        Some((Frame::Bulk(Bytes::from_static(spec.name.as_bytes())), docs().get(spec.name)?.clone()))
+    };
+    let out = if argv.len() == 2 {
+        COMMANDS.iter().filter_map(doc_of).collect()
+    } else {
+        argv[2..].iter().filter_map(|n| lookup(n).map_or_else(|| subcommand_doc(n), doc_of)).collect()
+    };
     Ok(Frame::Map(out))
+}
+
+/// The `COMMAND DOCS` pair of an implemented subcommand named `container|sub` (any case).
+fn subcommand_doc(name: &[u8]) -> Option<(Frame, Frame)> {
+    let container = name.split(|&b| b == b'|').next()?;
+    let Frame::Map(doc) = docs().get(lookup(container)?.name)? else { return None };
+    let Frame::Map(subs) = &doc.iter().find(|(k, _)| k == &Frame::bulk(b"subcommands"))?.1 else { return None };
+    subs.iter().find(|(k, _)| matches!(k, Frame::Bulk(n) if n.eq_ignore_ascii_case(name))).cloned()
 }
 
 /// Every command name, subcommands (`client|list`) included, with the command's ACL categories
@@ -314,15 +335,18 @@ mod tests {
         let names: Vec<Frame> =
             subs.iter().map(|s| if let Frame::Array(f) = s { f[0].clone() } else { panic!() }).collect();
         assert_eq!(names, ["config|get", "config|help", "config|resetstat", "config|rewrite", "config|set"].map(bulk));
-        for (sub, spec) in subs.iter().zip(super::super::config::CONFIG_SUBS.iter().collect::<Vec<_>>()) {
+        for sub in subs {
             let Frame::Array(f) = sub else { panic!() };
-            let arity = super::super::config::CONFIG_SUBS
-                .iter()
-                .find(|s| Frame::bulk(s.name.as_bytes()) == f[0])
-                .unwrap()
-                .arity;
-            assert_eq!(f[1], int(i64::from(arity)), "{:?} {}", f[0], spec.name);
+            let row =
+                super::super::config::CONFIG_SUBS.iter().find(|s| Frame::bulk(s.name.as_bytes()) == f[0]).unwrap();
+            assert_eq!(f[1], int(i64::from(row.arity)), "{}: the captured arity is the dispatcher's", row.name);
         }
+        let Frame::Array(one) = h.run(&["COMMAND", "INFO", "CONFIG|get", "client|kill", "x|y"]) else { panic!() };
+        assert_eq!(one[0], subs[0], "a subcommand by its full name");
+        assert_eq!(&one[1..], [Frame::Null, Frame::Null], "not implemented, not a container");
+        let Frame::Map(docs) = h.run(&["COMMAND", "DOCS", "config|GET", "client|kill"]) else { panic!() };
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].0, bulk("config|get"));
     }
 
     #[test]
