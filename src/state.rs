@@ -201,8 +201,9 @@ pub struct Stats {
     pub writes_processed: Counter,
     /// `Keyspace::expired_keys()` at the last CONFIG RESETSTAT (INFO reports the difference).
     pub expired_keys_base: AtomicU64,
-    /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats.
-    pub error_replies: Mutex<BTreeMap<String, u64>>,
+    /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats. One map per
+    /// thread shard, so that clients erring on several cores never wait for one lock.
+    error_replies: [CachePadded<Mutex<BTreeMap<String, u64>>>; COUNTER_SHARDS],
 }
 
 impl Stats {
@@ -213,8 +214,25 @@ impl Stats {
     /// Count one error reply under its code word (the text up to the first space).
     pub fn record_error(&self, text: &[u8]) {
         let code = text.split(|&b| b == b' ').next().unwrap_or_default();
-        let code = String::from_utf8_lossy(code).into_owned();
-        *self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
+        let shard = &self.error_replies[crate::util::thread_slot() % COUNTER_SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(&*String::from_utf8_lossy(code)) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(String::from_utf8_lossy(code).into_owned(), 1);
+            }
+        }
+    }
+
+    /// Error replies by code word, summed over the shards, in code order.
+    pub fn error_counts(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for shard in &self.error_replies {
+            for (code, n) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                *all.entry(code.clone()).or_insert(0) += n;
+            }
+        }
+        all
     }
 
     /// CONFIG RESETSTAT: zero the counters; `expired_now` is the keyspace's current expired count.
@@ -233,7 +251,9 @@ impl Stats {
             c.reset();
         }
         self.expired_keys_base.store(expired_now, Ordering::Relaxed);
-        self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for shard in &self.error_replies {
+            shard.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
     }
 }
 
@@ -316,5 +336,30 @@ impl ClientRegistry {
 
     pub fn all(&self) -> Vec<Arc<ClientInfo>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_replies_from_many_threads_sum_by_code_and_reset() {
+        let stats = Stats::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        stats.record_error(b"ERR value is not an integer or out of range");
+                        stats.record_error(b"WRONGTYPE Operation against a key holding the wrong kind of value");
+                    }
+                });
+            }
+        });
+        stats.record_error(b"NOAUTH");
+        let counts: Vec<(String, u64)> = stats.error_counts().into_iter().collect();
+        assert_eq!(counts, [("ERR".to_string(), 400), ("NOAUTH".to_string(), 1), ("WRONGTYPE".to_string(), 400)]);
+        stats.reset(0);
+        assert!(stats.error_counts().is_empty());
     }
 }

@@ -334,7 +334,7 @@ mod tests {
         h.run(&["GET", "missing"]);
         assert_eq!(h.run(&["CONFIG", "RESETSTAT"]), ok());
         assert_eq!(h.shared.stats.keyspace_misses.get(), 0);
-        assert!(h.shared.stats.error_replies.lock().unwrap().is_empty());
+        assert!(h.shared.stats.error_counts().is_empty());
     }
 
     #[test]

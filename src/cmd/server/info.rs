@@ -333,7 +333,7 @@ fn stats_fields(shared: &Shared) -> Fields {
     let st = &shared.stats;
     let get = |c: &crate::state::Counter| s(c.get());
     let expired = (shared.ks.expired_keys() as u64).saturating_sub(st.expired_keys_base.load(Ordering::Relaxed));
-    let errors: u64 = st.error_replies.lock().unwrap_or_else(|e| e.into_inner()).values().sum();
+    let errors: u64 = st.error_counts().values().sum();
     let rates = shared.monitor.rates.now();
     vec![
         ("total_connections_received".into(), get(&st.connections_received)),
@@ -429,7 +429,7 @@ fn cpu_fields() -> Fields {
 }
 
 fn errorstats_fields(shared: &Shared) -> Fields {
-    let map = shared.stats.error_replies.lock().unwrap_or_else(|e| e.into_inner());
+    let map = shared.stats.error_counts();
     map.iter().map(|(code, n)| (format!("errorstat_{code}").into(), format!("count={n}"))).collect()
 }
 
