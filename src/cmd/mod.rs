@@ -295,7 +295,8 @@ fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>
         failed: matches!(frame, Frame::Error(_)),
         fast: spec.is(flag::FAST),
         argv: (!spec.is(flag::SKIP_SLOWLOG)).then_some(argv),
-        client: &ctx.client.info,
+        peer: &ctx.client.info.addr,
+        name: &ctx.client.info.name,
     });
 }
 

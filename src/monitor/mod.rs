@@ -64,8 +64,9 @@ pub struct Call<'a> {
     pub fast: bool,
     /// None when the command is never slow-logged (`skip_slowlog`).
     pub argv: Option<&'a [Bytes]>,
-    /// Who ran it (its address and name go to the slow log).
-    pub client: &'a crate::state::ClientInfo,
+    /// Who ran it: its address and name (read only when the call goes to the slow log).
+    pub peer: &'a str,
+    pub name: &'a Mutex<Option<Bytes>>,
 }
 
 impl Monitor {
@@ -89,11 +90,11 @@ impl Monitor {
         {
             let entry = slowlog::Entry {
                 id: 0,
-                time: crate::state::unix_secs(),
+                time: crate::util::now_ms() / 1000,
                 duration_us: us,
                 argv: slowlog::trim_argv(argv),
-                peer: call.client.addr.clone(),
-                name: call.client.name.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default(),
+                peer: call.peer.to_string(),
+                name: call.name.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default(),
             };
             let max_len = self.slowlog_max_len.load(Ordering::Relaxed);
             self.slowlog.lock().unwrap_or_else(|e| e.into_inner()).push(entry, max_len as usize);
@@ -102,7 +103,7 @@ impl Monitor {
         let threshold = self.latency_threshold_ms.load(Ordering::Relaxed);
         if threshold > 0 && ms >= threshold {
             let event = if call.fast { "fast-command" } else { "command" };
-            self.latency.lock().unwrap_or_else(|e| e.into_inner()).add(event, crate::state::unix_secs(), ms);
+            self.latency.lock().unwrap_or_else(|e| e.into_inner()).add(event, crate::util::now_ms() / 1000, ms);
         }
     }
 }
@@ -111,14 +112,10 @@ impl Monitor {
 mod tests {
     use super::*;
 
-    fn client() -> &'static crate::state::ClientInfo {
-        static REGISTRY: std::sync::OnceLock<crate::state::ClientRegistry> = std::sync::OnceLock::new();
-        static INFO: std::sync::OnceLock<std::sync::Arc<crate::state::ClientInfo>> = std::sync::OnceLock::new();
-        INFO.get_or_init(|| REGISTRY.get_or_init(Default::default).register("127.0.0.1:5".into(), String::new()))
-    }
+    static NO_NAME: Mutex<Option<Bytes>> = Mutex::new(None);
 
     fn call(ns: u64, argv: Option<&[Bytes]>) -> Call<'_> {
-        Call { slot: 3, ns, failed: false, fast: false, argv, client: client() }
+        Call { slot: 3, ns, failed: false, fast: false, argv, peer: "127.0.0.1:5", name: &NO_NAME }
     }
 
     #[test]
