@@ -30,10 +30,9 @@ def fail(msg):
 def ensure_exporter():
     if shutil.which(EXPORTER):
         return
-    cmd = ["apt-get", "install", "-y", "-qq", EXPORTER]
-    if os.geteuid() != 0:
-        cmd = ["sudo"] + cmd
-    subprocess.run(cmd, check=True)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=True)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", EXPORTER], check=True)
 
 
 def wait_port(port, what, deadline_s=20):
