@@ -240,3 +240,13 @@ fn client_list_shows_a_blocked_client_with_its_command_and_an_empty_query_buffer
     let stats = text(&c.cmds(&["INFO", "commandstats"]));
     assert!(stats.contains("cmdstat_blpop:calls=1,"), "a blocked command counts once: {stats}");
 }
+
+#[test]
+fn info_clients_reports_the_largest_query_buffer_now() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let reply = text(&c.cmds(&["INFO", "clients"]));
+    // The caller's own request is in its buffer while INFO runs: *2 $4 INFO $7 clients = 27 bytes.
+    assert!(reply.contains("\r\nclient_recent_max_input_buffer:27\r\n"), "{reply}");
+    assert!(reply.contains("\r\nclient_recent_max_output_buffer:0\r\n"), "{reply}");
+}

@@ -174,12 +174,17 @@ fn server_fields(shared: &Shared) -> Fields {
 }
 
 fn clients_fields(shared: &Shared) -> Fields {
+    // The largest query buffer and pending reply among the clients now (Redis keeps the peaks of
+    // the last seconds).
+    let buffers: Vec<_> = shared.clients.all().iter().map(|c| super::client::buffer_sizes(c)).collect();
+    let max_in = buffers.iter().map(|b| b.qbuf).max().unwrap_or(0);
+    let max_out = buffers.iter().map(|b| b.obl + b.omem).max().unwrap_or(0);
     vec![
-        ("connected_clients".into(), s(shared.clients.count())),
+        ("connected_clients".into(), s(buffers.len())),
         ("cluster_connections".into(), s(0)),
         ("maxclients".into(), s(shared.config().maxclients)),
-        ("client_recent_max_input_buffer".into(), s(0)),
-        ("client_recent_max_output_buffer".into(), s(0)),
+        ("client_recent_max_input_buffer".into(), s(max_in)),
+        ("client_recent_max_output_buffer".into(), s(max_out)),
         ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients())),
         ("tracking_clients".into(), s(0)),
         ("clients_in_timeout_table".into(), s(shared.ks.blocking().with_timeout())),
