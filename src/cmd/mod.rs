@@ -274,17 +274,7 @@ fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>
     let redacted: Vec<Bytes>;
     let argv = match spec.name {
         "auth" | "hello" => {
-            let secret_from = if spec.name == "auth" { 1 } else { argv.len() };
-            let mut hide = false;
-            redacted = argv
-                .iter()
-                .enumerate()
-                .map(|(i, a)| {
-                    let this = hide || i >= secret_from;
-                    hide = hide || (spec.name == "hello" && is_opt(a, "AUTH"));
-                    if this { Bytes::from_static(b"(redacted)") } else { a.clone() }
-                })
-                .collect();
+            redacted = redact_credentials(spec.name, argv);
             &redacted[..]
         }
         _ => argv,
@@ -298,6 +288,19 @@ fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>
         peer: &ctx.client.info.addr,
         name: &ctx.client.info.name,
     });
+}
+
+/// AUTH's arguments, or HELLO's two after `AUTH`, replaced by `(redacted)` (Redis's
+/// `redactClientCommandArgument`).
+fn redact_credentials(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
+    let secret = |i: usize| match name {
+        "auth" => i >= 1,
+        _ => (2..i).any(|j| i - j <= 2 && is_opt(&argv[j], "AUTH")),
+    };
+    argv.iter()
+        .enumerate()
+        .map(|(i, a)| if secret(i) { Bytes::from_static(b"(redacted)") } else { a.clone() })
+        .collect()
 }
 
 fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
@@ -344,4 +347,23 @@ pub fn arg_i64(arg: &[u8]) -> Result<i64> {
 /// Case-insensitive comparison of an argument with an option name.
 pub fn is_opt(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<Bytes> {
+        args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    }
+
+    #[test]
+    fn credentials_are_redacted_as_redis_does() {
+        assert_eq!(redact_credentials("auth", &argv(&["AUTH", "u", "p"])), argv(&["AUTH", "(redacted)", "(redacted)"]));
+        assert_eq!(
+            redact_credentials("hello", &argv(&["HELLO", "3", "auth", "u", "p", "SETNAME", "n"])),
+            argv(&["HELLO", "3", "auth", "(redacted)", "(redacted)", "SETNAME", "n"])
+        );
+        assert_eq!(redact_credentials("hello", &argv(&["HELLO", "3"])), argv(&["HELLO", "3"]));
+    }
 }
