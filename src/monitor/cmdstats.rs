@@ -21,7 +21,8 @@ const SHARDS: usize = 8;
 #[derive(Default)]
 struct Slot {
     calls: AtomicU64,
-    usec: AtomicU64,
+    /// Time in ns: summed exactly, so that sub-microsecond commands add up (reported in µs).
+    nanos: AtomicU64,
     rejected: AtomicU64,
     failed: AtomicU64,
     histogram: OnceLock<Histogram>,
@@ -63,7 +64,7 @@ impl CommandStats {
     pub fn record_call(&self, slot: usize, ns: u64, failed: bool, track_latency: bool) {
         let s = self.mine(slot);
         s.calls.fetch_add(1, Ordering::Relaxed);
-        s.usec.fetch_add(ns / 1000, Ordering::Relaxed);
+        s.nanos.fetch_add(ns, Ordering::Relaxed);
         if failed {
             s.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -79,13 +80,15 @@ impl CommandStats {
 
     pub fn totals(&self, slot: usize) -> SlotTotals {
         let mut t = SlotTotals::default();
+        let mut nanos = 0u64;
         for shard in self.shards.iter() {
             let s = &shard.slots[slot % MAX_SLOTS];
             t.calls += s.calls.load(Ordering::Relaxed);
-            t.usec += s.usec.load(Ordering::Relaxed);
+            nanos = nanos.wrapping_add(s.nanos.load(Ordering::Relaxed));
             t.rejected += s.rejected.load(Ordering::Relaxed);
             t.failed += s.failed.load(Ordering::Relaxed);
         }
+        t.usec = nanos / 1000;
         t
     }
 
@@ -105,7 +108,7 @@ impl CommandStats {
     pub fn reset(&self) {
         for shard in self.shards.iter() {
             for s in shard.slots.iter() {
-                for c in [&s.calls, &s.usec, &s.rejected, &s.failed] {
+                for c in [&s.calls, &s.nanos, &s.rejected, &s.failed] {
                     c.store(0, Ordering::Relaxed);
                 }
                 if let Some(h) = s.histogram.get() {
@@ -134,6 +137,10 @@ mod tests {
         });
         stats.record_rejected(7);
         assert_eq!(stats.totals(7), SlotTotals { calls: 4000, usec: 8000, rejected: 1, failed: 400 });
+        for _ in 0..1000 {
+            stats.record_call(9, 300, false, false);
+        }
+        assert_eq!(stats.totals(9).usec, 300, "sub-microsecond calls add up");
         assert_eq!(stats.histogram(7).unwrap().total(), 4000);
         assert_eq!(stats.totals(8), SlotTotals::default());
         assert!(stats.histogram(8).is_none());
