@@ -27,6 +27,8 @@ pub struct TxState {
 #[derive(Default)]
 struct Multi {
     queued: Vec<Queued>,
+    /// Bytes of the queued commands' arguments (CLIENT LIST `multi-mem=`), kept as they are queued.
+    queued_bytes: usize,
     /// A command was refused while queueing: EXEC answers EXECABORT.
     failed: bool,
 }
@@ -49,7 +51,7 @@ impl TxState {
     /// (CLIENT LIST `multi=` and `multi-mem=`).
     pub fn queued_sizes(&self) -> Option<(usize, usize)> {
         let m = self.multi.as_ref()?;
-        Some((m.queued.len(), m.queued.iter().flat_map(|q| &q.argv).map(|a| a.len()).sum()))
+        Some((m.queued.len(), m.queued_bytes))
     }
 
     /// Whether `spec` is queued rather than run now (every command but these, inside MULTI).
@@ -82,6 +84,7 @@ fn abort_exec(ctx: &mut Ctx, e: Error) -> Frame {
 pub fn queue(ctx: &mut Ctx, spec: &'static CommandSpec, argv: &[Bytes]) -> Frame {
     let db = ctx.client.db;
     if let Some(m) = &mut ctx.client.tx.multi {
+        m.queued_bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         m.queued.push(Queued { spec, argv: argv.to_vec(), db });
     }
     Frame::simple("QUEUED")
