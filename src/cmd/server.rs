@@ -8,6 +8,7 @@ pub mod config;
 pub mod docs;
 pub mod info;
 pub mod info_commands;
+pub mod info_process;
 pub mod introspect;
 pub mod keyspecs;
 pub mod latency;
