@@ -3,6 +3,7 @@
 //! once the AOF records of its writes are durable. Mirrors the client half of Redis's `networking.c`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -118,6 +119,8 @@ async fn serve_loop(
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    Stats::add(&shared.stats.reads_processed, 1);
+                    note_query_buf(&client.info, &rbuf);
                     last_read = Instant::now();
                 }
             },
@@ -146,11 +149,18 @@ async fn serve_loop(
                     // wait for a push or the timeout, run it again. Later commands wait (as in Redis).
                     while let Some(req) = client.block.take() {
                         batch_seq = batch_seq.max(seq);
-                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await
+                        if !noting_pending(
+                            &client.info,
+                            wbuf.len(),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                        )
+                        .await
                         {
                             return Close::Quiet;
                         }
                         batch_seq = 0;
+                        // While blocked, CLIENT LIST shows what is left to parse (Redis: qbuf=0).
+                        note_query_buf(&client.info, &rbuf);
                         client.info.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
                         let wake = wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await;
                         client.info.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -179,7 +189,12 @@ async fn serve_loop(
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await
+                        if !noting_pending(
+                            &client.info,
+                            wbuf.len(),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                        )
+                        .await
                         {
                             return Close::Quiet;
                         }
@@ -194,11 +209,18 @@ async fn serve_loop(
                 }
             }
         }
-        client.info.query_buf.store(rbuf.len(), std::sync::atomic::Ordering::Relaxed);
+        note_query_buf(&client.info, &rbuf);
+        client.info.argv_mem.store(0, Relaxed);
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
-        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()).await {
+        if !noting_pending(
+            &client.info,
+            wbuf.len(),
+            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+        )
+        .await
+        {
             return Close::Quiet;
         }
         if let Some(why) = close {
@@ -256,6 +278,7 @@ async fn wait_blocked(
                 Ok(0) | Err(_) => return Wake::Gone,
                 Ok(n) => {
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    Stats::add(&shared.stats.reads_processed, 1);
                     if rbuf.len() > max_query {
                         return Wake::Gone;
                     }
@@ -265,10 +288,24 @@ async fn wait_blocked(
     }
 }
 
+/// Publish the query buffer's fill for CLIENT LIST. Relaxed, as every CLIENT LIST field: a
+/// snapshot that orders nothing.
+fn note_query_buf(info: &ClientInfo, rbuf: &BytesMut) {
+    info.query_buf.store(rbuf.len(), Relaxed);
+    info.query_buf_free.store(rbuf.capacity() - rbuf.len(), Relaxed);
+}
+
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
+    client.info.argv_mem.store(argv.iter().map(|a| a.len()).sum(), Relaxed);
+    let was_in_multi = client.tx.in_multi();
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
+    if was_in_multi || ctx.client.tx.in_multi() {
+        let (n, bytes) = ctx.client.tx.queued_sizes().map_or((-1, 0), |(n, b)| (n as i64, b));
+        ctx.client.info.multi.store(n, Relaxed);
+        ctx.client.info.multi_mem.store(bytes, Relaxed);
+    }
     if std::mem::take(&mut ctx.client.skip_reply) {
         return ctx.last_seq.get();
     }
@@ -281,6 +318,14 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         _ => frame.encode(out, resp),
     }
     ctx.last_seq.get()
+}
+
+/// Publish `pending` reply bytes for CLIENT LIST while `write` runs.
+async fn noting_pending(info: &ClientInfo, pending: usize, write: impl Future<Output = bool>) -> bool {
+    info.reply_pending.store(pending, Relaxed);
+    let ok = write.await;
+    info.reply_pending.store(0, Relaxed);
+    ok
 }
 
 /// Wait until the batch's AOF records are durable (appendfsync always), then write the replies.
@@ -314,6 +359,7 @@ async fn flush(
         return true;
     }
     Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
+    Stats::add(&shared.stats.writes_processed, 1);
     // A client that does not read stalls this write, and with it the reading of its requests: the
     // output it can make the server hold is this one batch (backpressure). Redis's soft limit
     // closes it once over `soft` bytes for `secs` seconds; a shutting-down server waits a little.

@@ -9,6 +9,7 @@
 //!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
+//! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
 //! - [`config`], [`state`], [`error`], [`util`], [`glob`], [`log`]: configuration, shared state, the
@@ -25,6 +26,7 @@ pub mod limits;
 pub mod log;
 pub mod longdouble;
 pub mod memory;
+pub mod monitor;
 pub mod resp;
 pub mod server;
 pub mod state;

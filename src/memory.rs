@@ -104,7 +104,15 @@ pub fn sample(shared: &Shared) {
     shared.used_memory.store(used_bytes(), Ordering::Relaxed);
 }
 
-/// Start the sampling thread.
+/// Sample the counters behind INFO's instantaneous rates.
+fn sample_rates(shared: &Shared) {
+    let st = &shared.stats;
+    let (ops, input, output) = (st.commands_processed.get(), st.net_input_bytes.get(), st.net_output_bytes.get());
+    shared.monitor.rates.sample(crate::util::now_ms(), ops, input, output);
+}
+
+/// Start the sampling thread: used memory, and INFO's instantaneous rates (the same 100 ms
+/// period as Redis's `serverCron` samples them).
 pub fn spawn_sampler(shared: Arc<Shared>) {
     sample(&shared);
     std::thread::Builder::new()
@@ -113,6 +121,7 @@ pub fn spawn_sampler(shared: Arc<Shared>) {
             loop {
                 std::thread::sleep(SAMPLE_INTERVAL);
                 sample(&shared);
+                sample_rates(&shared);
             }
         })
         .expect("spawn memory sampler thread");

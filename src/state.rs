@@ -20,6 +20,8 @@ pub struct Shared {
     pub ks: Keyspace,
     pub config: RwLock<Config>,
     pub stats: Stats,
+    /// Per-command statistics, the slow log and the latency monitor.
+    pub monitor: crate::monitor::Monitor,
     pub clients: ClientRegistry,
     pub started: Instant,
     /// Unix time (s) of the last successful save (LASTSAVE): start time, then each AOF rewrite.
@@ -31,6 +33,8 @@ pub struct Shared {
     /// Turns true when the server starts shutting down: every connection watches it, finishes the
     /// batch it is executing, and closes.
     pub shutdown_watch: tokio::sync::watch::Sender<bool>,
+    /// Used memory when the server state was created (INFO `used_memory_startup`).
+    pub used_memory_startup: u64,
     /// The process's resident set size in bytes, sampled by [`crate::memory`] (0 = not sampled).
     pub used_memory: AtomicU64,
     /// `maxmemory`, mirrored from the configuration so that commands check it without a lock.
@@ -104,16 +108,20 @@ impl Shared {
         let maxmemory = AtomicU64::new(config.maxmemory);
         let conn_limits = ConnLimitMirror::default();
         conn_limits.store(ConnLimits::of(&config));
+        let monitor = crate::monitor::Monitor::default();
+        monitor.sync_config(&config);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
             stats: Stats::default(),
+            monitor,
             clients: ClientRegistry::default(),
             started: Instant::now(),
             last_save_unix: AtomicU64::new(unix_secs()),
             shutdown_requested: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             shutdown_watch: tokio::sync::watch::Sender::new(false),
+            used_memory_startup: crate::memory::used_bytes(),
             used_memory: AtomicU64::new(0),
             maxmemory,
             conn_limits,
@@ -130,6 +138,7 @@ impl Shared {
     pub fn sync_config_mirrors(&self, cfg: &Config) {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         self.conn_limits.store(ConnLimits::of(cfg));
+        self.monitor.sync_config(cfg);
     }
 
     /// Ask the server to shut down (SHUTDOWN, signals).
@@ -187,10 +196,14 @@ pub struct Stats {
     pub keyspace_misses: Counter,
     pub net_input_bytes: Counter,
     pub net_output_bytes: Counter,
+    /// Socket reads and writes that moved bytes (INFO `total_reads_processed`, `..._writes_...`).
+    pub reads_processed: Counter,
+    pub writes_processed: Counter,
     /// `Keyspace::expired_keys()` at the last CONFIG RESETSTAT (INFO reports the difference).
     pub expired_keys_base: AtomicU64,
-    /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats.
-    pub error_replies: Mutex<BTreeMap<String, u64>>,
+    /// Error replies sent, by their code word (`ERR`, `WRONGTYPE`): INFO errorstats. One map per
+    /// thread shard, so that clients erring on several cores never wait for one lock.
+    error_replies: [CachePadded<Mutex<BTreeMap<String, u64>>>; COUNTER_SHARDS],
 }
 
 impl Stats {
@@ -201,8 +214,25 @@ impl Stats {
     /// Count one error reply under its code word (the text up to the first space).
     pub fn record_error(&self, text: &[u8]) {
         let code = text.split(|&b| b == b' ').next().unwrap_or_default();
-        let code = String::from_utf8_lossy(code).into_owned();
-        *self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_insert(0) += 1;
+        let shard = &self.error_replies[crate::util::thread_slot() % COUNTER_SHARDS];
+        let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get_mut(&*String::from_utf8_lossy(code)) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(String::from_utf8_lossy(code).into_owned(), 1);
+            }
+        }
+    }
+
+    /// Error replies by code word, summed over the shards, in code order.
+    pub fn error_counts(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for shard in &self.error_replies {
+            for (code, n) in shard.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                *all.entry(code.clone()).or_insert(0) += n;
+            }
+        }
+        all
     }
 
     /// CONFIG RESETSTAT: zero the counters; `expired_now` is the keyspace's current expired count.
@@ -215,11 +245,15 @@ impl Stats {
             &self.keyspace_misses,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.reads_processed,
+            &self.writes_processed,
         ] {
             c.reset();
         }
         self.expired_keys_base.store(expired_now, Ordering::Relaxed);
-        self.error_replies.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        for shard in &self.error_replies {
+            shard.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
     }
 }
 
@@ -237,7 +271,17 @@ pub struct ClientInfo {
     pub last_cmd: Mutex<&'static str>,
     /// The socket's file descriptor (CLIENT LIST `fd=`), -1 until the accept loop sets it.
     pub fd: AtomicI64,
+    /// Bytes in the query buffer and room left in it (CLIENT LIST `qbuf=`, `qbuf-free=`): set at
+    /// each read (the batch being run included) and after the batch (what is left unparsed).
     pub query_buf: AtomicUsize,
+    pub query_buf_free: AtomicUsize,
+    /// Bytes of the arguments of the command being run, 0 between batches (`argv-mem=`).
+    pub argv_mem: AtomicUsize,
+    /// Commands queued since MULTI, -1 outside a transaction (`multi=`), and their bytes.
+    pub multi: AtomicI64,
+    pub multi_mem: AtomicUsize,
+    /// Reply bytes waiting to be written to the socket (`obl=`, `oll=`, `omem=`, `events=rw`).
+    pub reply_pending: AtomicUsize,
     pub resp: AtomicUsize,
     /// Notified when the server shuts down: the task finishes its batch and closes (one `Notify`
     /// per connection: nothing shared that every connection's loop would poll).
@@ -269,6 +313,11 @@ impl ClientRegistry {
             last_cmd: Mutex::new("NULL"),
             fd: AtomicI64::new(-1),
             query_buf: AtomicUsize::new(0),
+            query_buf_free: AtomicUsize::new(0),
+            argv_mem: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
+            multi_mem: AtomicUsize::new(0),
+            reply_pending: AtomicUsize::new(0),
             resp: AtomicUsize::new(2),
             closing: tokio::sync::Notify::new(),
             blocked: AtomicBool::new(false),
@@ -287,5 +336,30 @@ impl ClientRegistry {
 
     pub fn all(&self) -> Vec<Arc<ClientInfo>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_replies_from_many_threads_sum_by_code_and_reset() {
+        let stats = Stats::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        stats.record_error(b"ERR value is not an integer or out of range");
+                        stats.record_error(b"WRONGTYPE Operation against a key holding the wrong kind of value");
+                    }
+                });
+            }
+        });
+        stats.record_error(b"NOAUTH");
+        let counts: Vec<(String, u64)> = stats.error_counts().into_iter().collect();
+        assert_eq!(counts, [("ERR".to_string(), 400), ("NOAUTH".to_string(), 1), ("WRONGTYPE".to_string(), 400)]);
+        stats.reset(0);
+        assert!(stats.error_counts().is_empty());
     }
 }

@@ -173,7 +173,11 @@ fn other_replies_keep_redis_types_under_resp3() {
     assert_eq!(
         c.text(&["COMMAND", "INFO", "get", "nosuch"]),
         "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n~3\r\n+@read\r\n+@string\r\n\
-         +@fast\r\n~0\r\n~0\r\n~0\r\n_\r\n"
+         +@fast\r\n~0\r\n~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n%2\r\n$4\r\n\
+         type\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n$9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n\
+         $5\r\nrange\r\n$4\r\nspec\r\n%3\r\n$7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n\
+         ~0\r\n_\r\n",
+        "Redis 7.0.15's bytes: the key spec is a set of maps"
     );
     assert_eq!(
         c.text(&["COMMAND", "DOCS", "get"]),

@@ -5,6 +5,7 @@
 pub mod keys;
 pub mod list;
 pub mod server;
+pub mod slots;
 pub mod string;
 pub mod table;
 #[cfg(all(test, not(feature = "loom")))]
@@ -52,9 +53,23 @@ pub struct Client {
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
     pub block_timed_out: bool,
+    /// Which statistics a container command's run is charged to, set by its subcommand dispatch
+    /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
+    pub charge: Option<Charge>,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
+}
+
+/// Where a container command's run goes in the statistics (Redis counts subcommands apart).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// The subcommand in this statistics slot ran.
+    Ran(usize),
+    /// The subcommand in this slot was refused (its arity): a rejected call.
+    Rejected(usize),
+    /// An unknown subcommand: counted nowhere (only its error is).
+    Nothing,
 }
 
 /// What a blocking command asks the connection for: wait for `waiter` until `deadline` (None:
@@ -80,6 +95,7 @@ impl Client {
             blocked: None,
             block_timed_out: false,
             last_cmd: "NULL",
+            charge: None,
         }
     }
 
@@ -197,9 +213,8 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 }
 
 /// Execute one command: look it up, check arity and refusals, run the handler. Error replies are
-/// counted by code for INFO errorstats.
+/// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
-    crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
     let frame = dispatch(ctx, argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
@@ -213,6 +228,9 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     };
     ctx.client.note_command(spec.name, ctx.now_ms);
     if let Err(e) = refusal(ctx, spec, argv) {
+        if ctx.now_ms != 0 {
+            ctx.shared.monitor.commands.record_rejected(slots::spec_slot(spec));
+        }
         return tx::reject(ctx, spec.name == "exec", e);
     }
     if ctx.client.tx.queues(spec) {
@@ -252,9 +270,65 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     Ok(())
 }
 
-/// Run a command's handler. A read command with keys sees each transaction on its keys entirely or
-/// not at all (see `db::tx`).
+/// Run a command's handler and account for it (INFO commandstats, latencystats, SLOWLOG, LATENCY;
+/// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
+/// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    let started = std::time::Instant::now();
+    let frame = run_handler(ctx, spec, argv);
+    let charge = ctx.client.charge.take();
+    if ctx.now_ms != 0 && ctx.client.block.is_none() {
+        let ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        account(ctx, spec, argv, charge, ns, &frame);
+    }
+    frame
+}
+
+/// Report one finished call to the monitor.
+fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>, ns: u64, frame: &Frame) {
+    let monitor = &ctx.shared.monitor;
+    // As Redis's stat_numcommands: runs only (not refusals, not commands queued by MULTI).
+    crate::state::Stats::add(&ctx.shared.stats.commands_processed, 1);
+    let slot = match charge {
+        None => slots::spec_slot(spec),
+        Some(Charge::Ran(slot)) => slot,
+        Some(Charge::Rejected(slot)) => return monitor.commands.record_rejected(slot),
+        Some(Charge::Nothing) => return,
+    };
+    // As Redis, AUTH's and HELLO's credentials never reach the slow log.
+    let redacted: Vec<Bytes>;
+    let argv = match spec.name {
+        "auth" | "hello" => {
+            redacted = redact_credentials(spec.name, argv);
+            &redacted[..]
+        }
+        _ => argv,
+    };
+    monitor.after_call(crate::monitor::Call {
+        slot,
+        ns,
+        failed: matches!(frame, Frame::Error(_)),
+        fast: spec.is(flag::FAST),
+        argv: (!spec.is(flag::SKIP_SLOWLOG)).then_some(argv),
+        peer: &ctx.client.info.addr,
+        name: &ctx.client.info.name,
+    });
+}
+
+/// AUTH's arguments, or HELLO's two after `AUTH`, replaced by `(redacted)` (Redis's
+/// `redactClientCommandArgument`).
+fn redact_credentials(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
+    let secret = |i: usize| match name {
+        "auth" => i >= 1,
+        _ => (2..i).any(|j| i - j <= 2 && is_opt(&argv[j], "AUTH")),
+    };
+    argv.iter()
+        .enumerate()
+        .map(|(i, a)| if secret(i) { Bytes::from_static(b"(redacted)") } else { a.clone() })
+        .collect()
+}
+
+fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     let ks = &ctx.shared.ks;
     let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 {
         if spec.keys == (1, 1, 1) {
@@ -298,4 +372,23 @@ pub fn arg_i64(arg: &[u8]) -> Result<i64> {
 /// Case-insensitive comparison of an argument with an option name.
 pub fn is_opt(arg: &[u8], name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<Bytes> {
+        args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+    }
+
+    #[test]
+    fn credentials_are_redacted_as_redis_does() {
+        assert_eq!(redact_credentials("auth", &argv(&["AUTH", "u", "p"])), argv(&["AUTH", "(redacted)", "(redacted)"]));
+        assert_eq!(
+            redact_credentials("hello", &argv(&["HELLO", "3", "auth", "u", "p", "SETNAME", "n"])),
+            argv(&["HELLO", "3", "auth", "(redacted)", "(redacted)", "SETNAME", "n"])
+        );
+        assert_eq!(redact_credentials("hello", &argv(&["HELLO", "3"])), argv(&["HELLO", "3"]));
+    }
 }

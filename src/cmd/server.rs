@@ -7,13 +7,18 @@ pub mod client;
 pub mod config;
 pub mod docs;
 pub mod info;
+pub mod info_commands;
+pub mod info_process;
 pub mod introspect;
+pub mod keyspecs;
+pub mod latency;
+pub mod slowlog;
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::{Ctx, Handler, arg_i64, is_opt};
+use super::{Charge, Ctx, Handler, arg_i64, is_opt, slots};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Shared;
@@ -22,6 +27,8 @@ pub use client::client;
 pub use config::config;
 pub use info::info;
 pub use introspect::command;
+pub use latency::latency;
+pub use slowlog::slowlog;
 
 /// The version every reply that names one reports (HELLO, INFO).
 pub const REDIS_VERSION: &str = "7.0.15";
@@ -56,6 +63,7 @@ pub fn run_subcommand(ctx: &mut Ctx, argv: &[Bytes], subs: &[SubSpec]) -> Result
         let name: String = String::from_utf8_lossy(sub).chars().take(128).collect();
         let container = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
         let text = format!("unknown subcommand '{name}'. Try {container} HELP.");
+        ctx.client.charge = Some(Charge::Nothing);
         return Err(Error::err(text.replace(['\r', '\n'], " ")));
     };
     let ok = if spec.arity >= 0 {
@@ -64,8 +72,10 @@ pub fn run_subcommand(ctx: &mut Ctx, argv: &[Bytes], subs: &[SubSpec]) -> Result
         argv.len() >= spec.arity.unsigned_abs() as usize
     };
     if !ok {
+        ctx.client.charge = Some(Charge::Rejected(slots::sub_slot(spec)));
         return Err(Error::WrongArity(spec.name.to_string()));
     }
+    ctx.client.charge = Some(Charge::Ran(slots::sub_slot(spec)));
     ctx.client.note_command(spec.name, ctx.now_ms);
     (spec.handler)(ctx, argv)
 }

@@ -32,9 +32,11 @@ pub mod flag {
     pub const NO_AUTH: u32 = 1 << 4;
     pub const NO_MULTI: u32 = 1 << 5;
     pub const MOVABLEKEYS: u32 = 1 << 6;
+    pub const FAST: u32 = 1 << 7;
+    pub const SKIP_SLOWLOG: u32 = 1 << 8;
 
     /// The flag names that have a bit.
-    pub(super) const NAMED: [(&str, u32); 7] = [
+    pub(super) const NAMED: [(&str, u32); 9] = [
         ("write", WRITE),
         ("readonly", READONLY),
         ("denyoom", DENYOOM),
@@ -42,6 +44,8 @@ pub mod flag {
         ("no_auth", NO_AUTH),
         ("no_multi", NO_MULTI),
         ("movablekeys", MOVABLEKEYS),
+        ("fast", FAST),
+        ("skip_slowlog", SKIP_SLOWLOG),
     ];
 }
 
@@ -284,7 +288,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!(
         "auth",
         -2,
-        ["noscript", "loading", "stale", "fast", "no_auth", "sentinel", "allow_busy"],
+        ["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
         (0, 0, 0),
         ["@fast", "@connection"],
         server::auth
@@ -310,6 +314,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),
     row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),
+    row!("slowlog", -2, [], (0, 0, 0), ["@slow"], server::slowlog),
+    row!("latency", -2, [], (0, 0, 0), ["@slow"], server::latency),
     row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
     row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
     row!(

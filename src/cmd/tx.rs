@@ -15,7 +15,6 @@ use super::{CommandSpec, Ctx, call, flag, over_maxmemory};
 use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::fault::{self, Fault};
 
 /// A client's transaction state: the commands queued since MULTI, and its watched keys.
@@ -28,6 +27,8 @@ pub struct TxState {
 #[derive(Default)]
 struct Multi {
     queued: Vec<Queued>,
+    /// Bytes of the queued commands' arguments (CLIENT LIST `multi-mem=`), kept as they are queued.
+    queued_bytes: usize,
     /// A command was refused while queueing: EXEC answers EXECABORT.
     failed: bool,
 }
@@ -44,6 +45,13 @@ impl TxState {
     /// Whether the client is between MULTI and EXEC/DISCARD.
     pub fn in_multi(&self) -> bool {
         self.multi.is_some()
+    }
+
+    /// Between MULTI and EXEC: the number of queued commands and the bytes of their arguments
+    /// (CLIENT LIST `multi=` and `multi-mem=`).
+    pub fn queued_sizes(&self) -> Option<(usize, usize)> {
+        let m = self.multi.as_ref()?;
+        Some((m.queued.len(), m.queued_bytes))
     }
 
     /// Whether `spec` is queued rather than run now (every command but these, inside MULTI).
@@ -76,6 +84,7 @@ fn abort_exec(ctx: &mut Ctx, e: Error) -> Frame {
 pub fn queue(ctx: &mut Ctx, spec: &'static CommandSpec, argv: &[Bytes]) -> Frame {
     let db = ctx.client.db;
     if let Some(m) = &mut ctx.client.tx.multi {
+        m.queued_bytes += argv.iter().map(|a| a.len()).sum::<usize>();
         m.queued.push(Queued { spec, argv: argv.to_vec(), db });
     }
     Frame::simple("QUEUED")
@@ -178,8 +187,8 @@ pub fn exec(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(replies))
 }
 
+/// Run one queued command (counted, timed and slow-logged by `call` as any other run).
 fn run_queued(ctx: &mut Ctx, q: &Queued) -> Frame {
-    Stats::add(&ctx.shared.stats.commands_processed, 1);
     let frame = call(ctx, q.spec, &q.argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);

@@ -202,12 +202,12 @@ pub const PARAM_TABLE: &[Param] = &[
         |c| c.aof_prealloc_bytes.to_string(),
     ),
     num!(int("worker-threads", 0, 1024, 0, IMMUTABLE | HIDDEN), worker_threads),
-    // Typed for SLOWLOG / LATENCY, which do not exist here yet (inert until they read these fields).
-    num!(int("slowlog-log-slower-than", -1, I64, 10000, NO), slowlog_log_slower_than),
-    num!(int("slowlog-max-len", 0, I64, 128, NO), slowlog_max_len),
-    num!(int("latency-monitor-threshold", 0, I64, 0, NO), latency_monitor_threshold),
-    yes_no!(boolean("latency-tracking", true, NO), latency_tracking),
-    special("latency-tracking-info-percentiles", "50 99 99.9", special::parse_percentiles, MULTI | NO).field(
+    // Read by SLOWLOG, LATENCY and INFO latencystats (src/monitor).
+    num!(int("slowlog-log-slower-than", -1, I64, 10000, 0), slowlog_log_slower_than),
+    num!(int("slowlog-max-len", 0, I64, 128, 0), slowlog_max_len),
+    num!(int("latency-monitor-threshold", 0, I64, 0, 0), latency_monitor_threshold),
+    yes_no!(boolean("latency-tracking", true, 0), latency_tracking),
+    special("latency-tracking-info-percentiles", "50 99 99.9", special::parse_percentiles, MULTI).field(
         |c, v| c.latency_tracking_info_percentiles = v.split(' ').filter_map(|p| p.parse().ok()).collect(),
         |c| {
             c.latency_tracking_info_percentiles

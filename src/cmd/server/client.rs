@@ -114,18 +114,70 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     ))
 }
 
-/// One client's line in Redis's `CLIENT LIST` format, newline included. Buffer fields Redis
-/// measures from its own allocations (argv-mem, rbs, tot-mem, ...) report what is known here.
+/// Redis's static reply buffer (`PROTO_REPLY_CHUNK_BYTES`): CLIENT LIST's `obl=` counts pending
+/// reply bytes up to it, `oll=`/`omem=` the chunks and bytes beyond.
+const REPLY_CHUNK_BYTES: usize = 16 * 1024;
+
+/// A client's buffers as CLIENT LIST reports them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BufferSizes {
+    pub qbuf: usize,
+    pub qbuf_free: usize,
+    pub argv_mem: usize,
+    pub multi_mem: usize,
+    pub obl: usize,
+    pub oll: usize,
+    pub omem: usize,
+    /// `tot-mem=`: the buffers above, the reply chunk, and the client's own record.
+    pub total: u64,
+}
+
+/// Read a client's published buffer sizes (see `connection`).
+pub fn buffer_sizes(c: &ClientInfo) -> BufferSizes {
+    let qbuf = c.query_buf.load(Ordering::Relaxed);
+    let qbuf_free = c.query_buf_free.load(Ordering::Relaxed);
+    let argv_mem = c.argv_mem.load(Ordering::Relaxed);
+    let multi_mem = c.multi_mem.load(Ordering::Relaxed);
+    let pending = c.reply_pending.load(Ordering::Relaxed);
+    let obl = pending.min(REPLY_CHUNK_BYTES);
+    let omem = pending - obl;
+    let total = qbuf + qbuf_free + argv_mem + multi_mem + REPLY_CHUNK_BYTES + omem + size_of::<ClientInfo>();
+    BufferSizes {
+        qbuf,
+        qbuf_free,
+        argv_mem,
+        multi_mem,
+        obl,
+        oll: omem.div_ceil(REPLY_CHUNK_BYTES),
+        omem,
+        total: total as u64,
+    }
+}
+
+/// One client's line in Redis's `CLIENT LIST` format, newline included.
 pub fn client_line(c: &ClientInfo) -> String {
     let name = c.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let name = name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = *c.last_cmd.lock().unwrap_or_else(|e| e.into_inner());
     let idle_s = crate::util::now_ms().saturating_sub(c.last_interaction_ms.load(Ordering::Relaxed)) / 1000;
-    let qbuf = c.query_buf.load(Ordering::Relaxed);
+    let b = buffer_sizes(c);
+    let multi = c.multi.load(Ordering::Relaxed);
+    let mut flags = String::new();
+    if multi >= 0 {
+        flags.push('x');
+    }
+    if c.blocked.load(Ordering::Relaxed) {
+        flags.push('b');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let events = if b.obl > 0 { "rw" } else { "r" };
+    let rbs = b.qbuf + b.qbuf_free;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 \
-         qbuf={qbuf} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem={qbuf} \
-         events=r cmd={cmd} user=default redir=-1 resp={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={rbs} rbp={rbs} obl={} oll={} omem={} tot-mem={} \
+         events={events} cmd={cmd} user=default redir=-1 resp={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -133,8 +185,15 @@ pub fn client_line(c: &ClientInfo) -> String {
         name,
         c.created.elapsed().as_secs(),
         idle_s,
-        if c.blocked.load(Ordering::Relaxed) { "b" } else { "N" },
         c.db.load(Ordering::Relaxed),
+        b.qbuf,
+        b.qbuf_free,
+        b.argv_mem,
+        b.multi_mem,
+        b.obl,
+        b.oll,
+        b.omem,
+        b.total,
         c.resp.load(Ordering::Relaxed),
     )
 }

@@ -76,7 +76,7 @@ fn typed(doc: Frame, kind: Doc) -> Frame {
 }
 
 /// Parse one RESP2 reply starting at `pos` (the embedded file is trusted but still checked).
-fn parse(buf: &[u8], pos: &mut usize) -> Option<Frame> {
+pub(super) fn parse(buf: &[u8], pos: &mut usize) -> Option<Frame> {
     let rest = buf.get(*pos..)?;
     let end = rest.windows(2).position(|w| w == b"\r\n")?;
     let (kind, head) = (rest.first()?, rest.get(1..end)?);

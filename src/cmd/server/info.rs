@@ -1,6 +1,6 @@
 //! `INFO [section ...]`: the server's state as Redis prints it, `# Section` headers and `key:value`
-//! lines joined by CRLF, sections separated by an empty line. Memory and CPU figures come from
-//! `/proc`. Mirrors Redis's `genRedisInfoString` in `server.c`.
+//! lines joined by CRLF, sections separated by an empty line. Memory and CPU figures are in
+//! `info_process`, the per-command sections in `info_commands`. Mirrors Redis's `genRedisInfoString` in `server.c`.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::REDIS_VERSION;
+use super::info_process::{cpu_fields, memory_fields, read_proc};
 use crate::cmd::Ctx;
 use crate::error::Result;
 use crate::resp::Frame;
@@ -47,9 +48,6 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux target).
-const CLOCK_TICKS_PER_SEC: u64 = 100;
-
 /// `INFO [section ...]`: the named sections (case-insensitive; `default`, `all`, `everything`),
 /// the default ones without arguments; unknown names contribute nothing.
 pub fn info(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
@@ -86,9 +84,9 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) {
         "replication" => ("Replication", replication_fields()),
         "cpu" => ("CPU", cpu_fields()),
         "modules" => ("Modules", Vec::new()),
-        "commandstats" => ("Commandstats", Vec::new()),
+        "commandstats" => ("Commandstats", super::info_commands::commandstats_fields(shared)),
         "errorstats" => ("Errorstats", errorstats_fields(shared)),
-        "latencystats" => ("Latencystats", Vec::new()),
+        "latencystats" => ("Latencystats", super::info_commands::latencystats_fields(shared)),
         "cluster" => ("Cluster", vec![("cluster_enabled".into(), "0".into())]),
         _ => ("Keyspace", keyspace_fields(shared)),
     };
@@ -99,9 +97,9 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) {
 }
 
 /// A section's `name:value` lines.
-type Fields = Vec<(Cow<'static, str>, String)>;
+pub(super) type Fields = Vec<(Cow<'static, str>, String)>;
 
-fn s(v: impl ToString) -> String {
+pub(super) fn s(v: impl ToString) -> String {
     v.to_string()
 }
 
@@ -127,10 +125,6 @@ fn run_id() -> &'static str {
 fn replid() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| random_hex40(2))
-}
-
-fn read_proc(path: &str) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 fn server_fields(shared: &Shared) -> Fields {
@@ -174,63 +168,20 @@ fn server_fields(shared: &Shared) -> Fields {
 }
 
 fn clients_fields(shared: &Shared) -> Fields {
+    // The largest query buffer and pending reply among the clients now (Redis keeps the peaks of
+    // the last seconds).
+    let buffers: Vec<_> = shared.clients.all().iter().map(|c| super::client::buffer_sizes(c)).collect();
+    let max_in = buffers.iter().map(|b| b.qbuf).max().unwrap_or(0);
+    let max_out = buffers.iter().map(|b| b.obl + b.omem).max().unwrap_or(0);
     vec![
-        ("connected_clients".into(), s(shared.clients.count())),
+        ("connected_clients".into(), s(buffers.len())),
         ("cluster_connections".into(), s(0)),
         ("maxclients".into(), s(shared.config().maxclients)),
-        ("client_recent_max_input_buffer".into(), s(0)),
-        ("client_recent_max_output_buffer".into(), s(0)),
+        ("client_recent_max_input_buffer".into(), s(max_in)),
+        ("client_recent_max_output_buffer".into(), s(max_out)),
         ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients())),
         ("tracking_clients".into(), s(0)),
         ("clients_in_timeout_table".into(), s(shared.ks.blocking().with_timeout())),
-    ]
-}
-
-/// A `/proc/self/status` or `/proc/meminfo` amount given in kB, in bytes.
-fn proc_kb(text: &str, field: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kb| kb.saturating_mul(1024))
-}
-
-/// Redis's `bytesToHuman`: `512B`, `2.19M`, `23.54G`.
-pub fn bytes_to_human(n: u64) -> String {
-    const UNITS: [(u64, &str); 5] = [(1 << 50, "P"), (1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
-    for (size, unit) in UNITS {
-        if n >= size {
-            return format!("{:.2}{unit}", n as f64 / size as f64);
-        }
-    }
-    format!("{n}B")
-}
-
-fn memory_fields(shared: &Shared) -> Fields {
-    let status = read_proc("/proc/self/status");
-    let rss = proc_kb(&status, "VmRSS");
-    let peak = proc_kb(&status, "VmHWM").max(rss);
-    let total = proc_kb(&read_proc("/proc/meminfo"), "MemTotal");
-    let cfg = shared.config();
-    let peak_perc = if peak == 0 { 0.0 } else { rss as f64 * 100.0 / peak as f64 };
-    // Allocator statistics (the server installs a counting allocator), else the resident set.
-    let used = crate::memory::used_bytes();
-    vec![
-        ("used_memory".into(), s(used)),
-        ("used_memory_human".into(), bytes_to_human(used)),
-        ("used_memory_rss".into(), s(rss)),
-        ("used_memory_rss_human".into(), bytes_to_human(rss)),
-        ("used_memory_peak".into(), s(peak)),
-        ("used_memory_peak_human".into(), bytes_to_human(peak)),
-        ("used_memory_peak_perc".into(), format!("{peak_perc:.2}%")),
-        ("total_system_memory".into(), s(total)),
-        ("total_system_memory_human".into(), bytes_to_human(total)),
-        ("maxmemory".into(), s(cfg.maxmemory)),
-        ("maxmemory_human".into(), bytes_to_human(cfg.maxmemory)),
-        ("maxmemory_policy".into(), cfg.maxmemory_policy.clone()),
-        ("mem_fragmentation_ratio".into(), s("1.00")),
-        ("mem_allocator".into(), s("libc")),
-        ("lazyfree_pending_objects".into(), s(0)),
-        ("lazyfreed_objects".into(), s(0)),
     ]
 }
 
@@ -292,17 +243,18 @@ fn stats_fields(shared: &Shared) -> Fields {
     let st = &shared.stats;
     let get = |c: &crate::state::Counter| s(c.get());
     let expired = (shared.ks.expired_keys() as u64).saturating_sub(st.expired_keys_base.load(Ordering::Relaxed));
-    let errors: u64 = st.error_replies.lock().unwrap_or_else(|e| e.into_inner()).values().sum();
+    let errors: u64 = st.error_counts().values().sum();
+    let rates = shared.monitor.rates.now();
     vec![
         ("total_connections_received".into(), get(&st.connections_received)),
         ("total_commands_processed".into(), get(&st.commands_processed)),
-        ("instantaneous_ops_per_sec".into(), s(0)),
+        ("instantaneous_ops_per_sec".into(), s(rates.ops_per_sec)),
         ("total_net_input_bytes".into(), get(&st.net_input_bytes)),
         ("total_net_output_bytes".into(), get(&st.net_output_bytes)),
         ("total_net_repl_input_bytes".into(), s(0)),
         ("total_net_repl_output_bytes".into(), s(0)),
-        ("instantaneous_input_kbps".into(), s("0.00")),
-        ("instantaneous_output_kbps".into(), s("0.00")),
+        ("instantaneous_input_kbps".into(), format!("{:.2}", rates.input_kbps)),
+        ("instantaneous_output_kbps".into(), format!("{:.2}", rates.output_kbps)),
         ("instantaneous_input_repl_kbps".into(), s("0.00")),
         ("instantaneous_output_repl_kbps".into(), s("0.00")),
         ("rejected_connections".into(), get(&st.rejected_connections)),
@@ -312,8 +264,11 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("expired_keys".into(), s(expired)),
         ("expired_stale_perc".into(), s("0.00")),
         ("expired_time_cap_reached_count".into(), s(0)),
+        ("expire_cycle_cpu_milliseconds".into(), s(0)),
         ("evicted_keys".into(), s(0)),
         ("evicted_clients".into(), s(0)),
+        ("total_eviction_exceeded_time".into(), s(0)),
+        ("current_eviction_exceeded_time".into(), s(0)),
         ("keyspace_hits".into(), get(&st.keyspace_hits)),
         ("keyspace_misses".into(), get(&st.keyspace_misses)),
         ("pubsub_channels".into(), s(0)),
@@ -322,12 +277,25 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("latest_fork_usec".into(), s(0)),
         ("total_forks".into(), s(0)),
         ("migrate_cached_sockets".into(), s(0)),
+        ("slave_expires_tracked_keys".into(), s(0)),
+        ("active_defrag_hits".into(), s(0)),
+        ("active_defrag_misses".into(), s(0)),
+        ("active_defrag_key_hits".into(), s(0)),
+        ("active_defrag_key_misses".into(), s(0)),
+        ("total_active_defrag_time".into(), s(0)),
+        ("current_active_defrag_time".into(), s(0)),
         ("tracking_total_keys".into(), s(0)),
         ("tracking_total_items".into(), s(0)),
         ("tracking_total_prefixes".into(), s(0)),
         ("unexpected_error_replies".into(), s(0)),
         ("total_error_replies".into(), s(errors)),
         ("dump_payload_sanitizations".into(), s(0)),
+        ("total_reads_processed".into(), get(&st.reads_processed)),
+        ("total_writes_processed".into(), get(&st.writes_processed)),
+        ("io_threaded_reads_processed".into(), s(0)),
+        ("io_threaded_writes_processed".into(), s(0)),
+        ("reply_buffer_shrinks".into(), s(0)),
+        ("reply_buffer_expands".into(), s(0)),
     ]
 }
 
@@ -347,31 +315,8 @@ fn replication_fields() -> Fields {
     ]
 }
 
-/// (user, system, children user, children system) CPU seconds of a `/proc/.../stat` text.
-fn cpu_times(stat: &str) -> [f64; 4] {
-    // Fields after the parenthesized command name: state is field 3; utime..cstime are 14..17.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest.split_whitespace().skip(11).take(4).map(|v| v.parse().unwrap_or(0)).collect();
-    let secs = |i: usize| f.get(i).copied().unwrap_or(0) as f64 / CLOCK_TICKS_PER_SEC as f64;
-    [secs(0), secs(1), secs(2), secs(3)]
-}
-
-fn cpu_fields() -> Fields {
-    let [user, sys, cuser, csys] = cpu_times(&read_proc("/proc/self/stat"));
-    let [muser, msys, _, _] = cpu_times(&read_proc(&format!("/proc/self/task/{}/stat", std::process::id())));
-    let f = |v: f64| format!("{v:.6}");
-    vec![
-        ("used_cpu_sys".into(), f(sys)),
-        ("used_cpu_user".into(), f(user)),
-        ("used_cpu_sys_children".into(), f(csys)),
-        ("used_cpu_user_children".into(), f(cuser)),
-        ("used_cpu_sys_main_thread".into(), f(msys)),
-        ("used_cpu_user_main_thread".into(), f(muser)),
-    ]
-}
-
 fn errorstats_fields(shared: &Shared) -> Fields {
-    let map = shared.stats.error_replies.lock().unwrap_or_else(|e| e.into_inner());
+    let map = shared.stats.error_counts();
     map.iter().map(|(code, n)| (format!("errorstat_{code}").into(), format!("count={n}"))).collect()
 }
 
@@ -495,26 +440,13 @@ mod tests {
         h.run(&["NOSUCHCMD"]);
         h.run(&["SET", "a"]);
         let text = info_text(&mut h, &["stats", "errorstats"]);
-        assert_eq!(field(&text, "total_commands_processed"), Some("6"));
+        // As Redis: commands that ran (SET, GET, GET), not the unknown one, the refused one, or
+        // this INFO (counted once it ran).
+        assert_eq!(field(&text, "total_commands_processed"), Some("3"));
         assert_eq!(field(&text, "keyspace_hits"), Some("1"));
         assert_eq!(field(&text, "keyspace_misses"), Some("1"));
         assert_eq!(field(&text, "total_error_replies"), Some("2"));
         assert_eq!(field(&text, "errorstat_ERR"), Some("count=2"));
         assert_eq!(field(&text, "expired_keys"), Some("0"));
-    }
-
-    #[test]
-    fn cpu_times_parse_proc_stat_after_the_command_name() {
-        let stat = "42 (a b) c) S 1 2 3 4 5 6 7 8 9 10 250 75 3 4 20 0";
-        assert_eq!(cpu_times(stat), [2.5, 0.75, 0.03, 0.04]);
-        assert_eq!(cpu_times("garbage"), [0.0; 4]);
-    }
-
-    #[test]
-    fn bytes_to_human_matches_redis() {
-        assert_eq!(bytes_to_human(0), "0B");
-        assert_eq!(bytes_to_human(1023), "1023B");
-        assert_eq!(bytes_to_human(2301144), "2.19M");
-        assert_eq!(bytes_to_human(25276514304), "23.54G");
     }
 }

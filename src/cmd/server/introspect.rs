@@ -4,17 +4,18 @@
 
 use bytes::Bytes;
 
-use super::{SubSpec, client::CLIENT_SUBS, config::CONFIG_SUBS, docs::docs, help_reply, run_subcommand};
+use super::{SubSpec, docs::docs, help_reply, keyspecs, run_subcommand};
 use crate::cmd::{COMMANDS, CommandSpec, Ctx, flag, is_opt, lookup};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 
-pub(super) static COMMAND_SUBS: &[SubSpec] = &[
+pub(crate) static COMMAND_SUBS: &[SubSpec] = &[
     SubSpec { name: "command|count", arity: 2, handler: command_count },
     SubSpec { name: "command|docs", arity: -2, handler: command_docs },
     SubSpec { name: "command|info", arity: -2, handler: command_info },
     SubSpec { name: "command|list", arity: -2, handler: command_list },
     SubSpec { name: "command|getkeys", arity: -4, handler: command_getkeys },
+    SubSpec { name: "command|getkeysandflags", arity: -4, handler: command_getkeysandflags },
     SubSpec { name: "command|help", arity: 2, handler: command_help },
 ];
 
@@ -32,10 +33,12 @@ fn simple_set(items: &[&str]) -> Frame {
 }
 
 /// Redis 7.0's ten-field description of a command: name, arity, flags, first key, last key, key
-/// step, ACL categories, tips, key specs, subcommands (the last three empty here). Flags, categories
-/// and the last three are sets, as in Redis (arrays under RESP2).
+/// step, ACL categories (from the table), tips, key specs, subcommands (captured from Redis, see
+/// [`keyspecs`]). Flags, categories, tips and key specs are sets, as in Redis (arrays under RESP2).
 pub fn command_entry(spec: &CommandSpec) -> Frame {
     let (first, last, step) = spec.keys;
+    let captured = keyspecs::captured(spec.name);
+    let or_empty = |f: Option<&Frame>| f.cloned().unwrap_or(Frame::Set(vec![]));
     Frame::Array(vec![
         Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
         Frame::Integer(i64::from(spec.arity)),
@@ -44,9 +47,9 @@ pub fn command_entry(spec: &CommandSpec) -> Frame {
         Frame::Integer(i64::from(last)),
         Frame::Integer(i64::from(step)),
         simple_set(spec.acl),
-        Frame::Set(vec![]),
-        Frame::Set(vec![]),
-        Frame::Set(vec![]),
+        or_empty(captured.map(|c| &c.tips)),
+        or_empty(captured.map(|c| &c.key_specs)),
+        or_empty(captured.map(|c| &c.subcommands)),
     ])
 }
 
@@ -61,27 +64,48 @@ fn command_info(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if argv.len() == 2 {
         return Ok(Frame::Array(COMMANDS.iter().map(command_entry).collect()));
     }
-    Ok(Frame::Array(argv[2..].iter().map(|n| lookup(n).map_or(Frame::Null, command_entry)).collect()))
+    let entry = |n: &Bytes| match lookup(n) {
+        Some(spec) => command_entry(spec),
+        None => subcommand_entry(n).unwrap_or(Frame::Null),
+    };
+    Ok(Frame::Array(argv[2..].iter().map(entry).collect()))
 }
 
-/// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands (unknown
-/// names are skipped), of every command without names.
+/// The `COMMAND INFO` entry of an implemented subcommand named `container|sub` (any case).
+fn subcommand_entry(name: &[u8]) -> Option<Frame> {
+    let container = name.split(|&b| b == b'|').next()?;
+    let Frame::Array(subs) = &keyspecs::captured(lookup(container)?.name)?.subcommands else { return None };
+    subs.iter()
+        .find(|e| matches!(e, Frame::Array(f) if matches!(&f[0], Frame::Bulk(n) if n.eq_ignore_ascii_case(name))))
+        .cloned()
+}
+
+/// `COMMAND DOCS [command-name ...]`: name/documentation pairs of the named commands and
+/// subcommands (`config|get`; unknown names are skipped), of every command without names.
 fn command_docs(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let specs: Vec<&CommandSpec> =
-        if argv.len() == 2 { COMMANDS.iter().collect() } else { argv[2..].iter().filter_map(|n| lookup(n)).collect() };
-    let out = specs
-        .into_iter()
-        .filter_map(|spec| {
-            Some((Frame::Bulk(Bytes::from_static(spec.name.as_bytes())), docs().get(spec.name)?.clone()))
-        })
-        .collect();
+    let doc_of = |spec: &CommandSpec| {
+        Some((Frame::Bulk(Bytes::from_static(spec.name.as_bytes())), docs().get(spec.name)?.clone()))
+    };
+    let out = if argv.len() == 2 {
+        COMMANDS.iter().filter_map(doc_of).collect()
+    } else {
+        argv[2..].iter().filter_map(|n| lookup(n).map_or_else(|| subcommand_doc(n), doc_of)).collect()
+    };
     Ok(Frame::Map(out))
+}
+
+/// The `COMMAND DOCS` pair of an implemented subcommand named `container|sub` (any case).
+fn subcommand_doc(name: &[u8]) -> Option<(Frame, Frame)> {
+    let container = name.split(|&b| b == b'|').next()?;
+    let Frame::Map(doc) = docs().get(lookup(container)?.name)? else { return None };
+    let Frame::Map(subs) = &doc.iter().find(|(k, _)| k == &Frame::bulk(b"subcommands"))?.1 else { return None };
+    subs.iter().find(|(k, _)| matches!(k, Frame::Bulk(n) if n.eq_ignore_ascii_case(name))).cloned()
 }
 
 /// Every command name, subcommands (`client|list`) included, with the command's ACL categories
 /// (subcommands carry none here).
 fn all_names() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
-    let subs = [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS].into_iter().flatten().map(|s| (s.name, &[][..]));
+    let subs = crate::cmd::slots::sub_tables().into_iter().flatten().map(|s| (s.name, &[][..]));
     COMMANDS.iter().map(|c| (c.name, c.acl)).chain(subs)
 }
 
@@ -109,32 +133,64 @@ fn command_list(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(names.into_iter().map(|n| Frame::Bulk(Bytes::from_static(n.as_bytes()))).collect()))
 }
 
-/// `COMMAND GETKEYS command [arg ...]`: the keys of a full command, from its key positions.
+/// `COMMAND GETKEYS command [arg ...]`: the keys of a full command.
 fn command_getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let cmd = &argv[2..];
+    let keys = full_command_keys(&argv[2..])?;
+    Ok(Frame::Array(keys.into_iter().map(|(k, _)| Frame::Bulk(k)).collect()))
+}
+
+/// `COMMAND GETKEYSANDFLAGS command [arg ...]`: each key of a full command with its key spec's
+/// flags (`RW`, `access`, ...; none when found by the command's own key finder).
+fn command_getkeysandflags(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let keys = full_command_keys(&argv[2..])?;
+    Ok(Frame::Array(
+        keys.into_iter()
+            .map(|(k, flags)| {
+                let flags = flags.into_iter().map(|f| Frame::Simple(Bytes::from(f))).collect();
+                Frame::Array(vec![Frame::Bulk(k), Frame::Set(flags)])
+            })
+            .collect(),
+    ))
+}
+
+/// The keys of a full command and their flags, as Redis's `getKeysSubcommandImpl` finds them: from
+/// the key specs when their flags are fixed, else (a spec that does not fit, `variable_flags`, or
+/// no spec) from the command's own key finder.
+fn full_command_keys(cmd: &[Bytes]) -> Result<Vec<(Bytes, Vec<String>)>> {
     let spec = lookup(&cmd[0]).ok_or_else(|| Error::err("Invalid command specified"))?;
-    let (first, last, step) = spec.keys;
+    let specs = keyspecs::captured(spec.name).map_or(&[][..], |c| &c.specs[..]);
     let movable = spec.is(flag::MOVABLEKEYS);
-    if first <= 0 && !movable {
+    if !keyspecs::has_keys(specs) && !movable {
         return Err(Error::err("The command has no key arguments"));
     }
     if !spec.arity_ok(cmd.len()) {
         return Err(Error::err("Invalid number of arguments specified for command"));
     }
-    if movable {
-        return movable_keys(spec.name, cmd)
-            .map(|keys| Frame::Array(keys.iter().map(|k| Frame::Bulk(k.clone())).collect()))
-            .ok_or_else(|| Error::err("Invalid arguments specified for command"));
+    let variable_flags = specs.iter().any(|s| s.flags.iter().any(|f| f == "variable_flags"));
+    let from_specs = if variable_flags { None } else { keyspecs::keys_from_specs(specs, cmd, spec.arity) };
+    let found = match from_specs {
+        Some(keys) => keys.into_iter().map(|(i, flags)| (cmd[i].clone(), flags.to_vec())).collect(),
+        None => own_keys(spec.name, cmd),
+    };
+    if found.is_empty() {
+        return Err(Error::err("Invalid arguments specified for command"));
     }
-    let argc = cmd.len() as i64;
-    let last = if last < 0 { argc + i64::from(last) } else { i64::from(last) };
-    let step = usize::try_from(step.max(1)).unwrap_or(1);
-    let keys = (i64::from(first)..=last.min(argc - 1))
-        .step_by(step)
-        .filter_map(|i| usize::try_from(i).ok().and_then(|i| cmd.get(i)))
-        .map(|k| Frame::Bulk(k.clone()))
-        .collect();
-    Ok(Frame::Array(keys))
+    Ok(found)
+}
+
+/// The key finders of the commands whose keys the specs cannot give (Redis's `getkeys_proc`):
+/// SET's flags depend on GET; LMPOP/BLMPOP read `numkeys` as C's `atoi`.
+fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
+    let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match name {
+        "set" => {
+            let get = cmd.iter().skip(3).any(|a| is_opt(a, "GET"));
+            vec![(cmd[1].clone(), if get { flags(&["RW", "access", "update"]) } else { flags(&["OW", "update"]) })]
+        }
+        _ => {
+            movable_keys(name, cmd).map_or_else(Vec::new, |keys| keys.iter().map(|k| (k.clone(), Vec::new())).collect())
+        }
+    }
 }
 
 /// The keys of a command whose key positions depend on its arguments (`numkeys key [key ...]`:
@@ -192,6 +248,8 @@ fn command_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     ))
 }
@@ -215,9 +273,80 @@ mod tests {
             int(1),
             Frame::Set(vec![simple("@read"), simple("@string"), simple("@fast")]),
             Frame::Set(vec![]),
-            Frame::Set(vec![]),
+            Frame::Set(vec![Frame::Map(vec![
+                (bulk("flags"), Frame::Set(vec![simple("RO"), simple("access")])),
+                (
+                    bulk("begin_search"),
+                    Frame::Map(vec![
+                        (bulk("type"), bulk("index")),
+                        (bulk("spec"), Frame::Map(vec![(bulk("index"), int(1))])),
+                    ]),
+                ),
+                (
+                    bulk("find_keys"),
+                    Frame::Map(vec![
+                        (bulk("type"), bulk("range")),
+                        (
+                            bulk("spec"),
+                            Frame::Map(vec![
+                                (bulk("lastkey"), int(0)),
+                                (bulk("keystep"), int(1)),
+                                (bulk("limit"), int(0)),
+                            ]),
+                        ),
+                    ]),
+                ),
+            ])]),
             Frame::Set(vec![]),
         ])
+    }
+
+    #[test]
+    fn command_getkeysandflags_gives_each_key_its_spec_flags() {
+        let mut h = Harness::new();
+        let pair = |k: &str, flags: &[&str]| arr(vec![bulk(k), Frame::Set(flags.iter().map(|f| simple(f)).collect())]);
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYSANDFLAGS", "LMOVE", "a", "b", "LEFT", "RIGHT"]),
+            arr(vec![pair("a", &["RW", "access", "delete"]), pair("b", &["RW", "insert"])])
+        );
+        assert_eq!(h.run(&["COMMAND", "GETKEYSANDFLAGS", "set", "k", "v"]), arr(vec![pair("k", &["OW", "update"])]));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYSANDFLAGS", "SET", "k", "v", "get"]),
+            arr(vec![pair("k", &["RW", "access", "update"])]),
+            "SET's flags depend on GET (its key spec says variable_flags)"
+        );
+        assert_eq!(h.run(&["COMMAND", "GETKEYSANDFLAGS", "LMPOP", "1x", "a", "LEFT"]), arr(vec![pair("a", &[])]));
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYSANDFLAGS", "get"]),
+            err("ERR wrong number of arguments for 'command|getkeysandflags' command")
+        );
+        assert_eq!(
+            h.run(&["COMMAND", "GETKEYSANDFLAGS", "lmpop", "0", "a", "left"]),
+            err("ERR Invalid arguments specified for command")
+        );
+    }
+
+    #[test]
+    fn command_info_names_subcommands_with_their_own_entries() {
+        let mut h = Harness::new();
+        let Frame::Array(info) = h.run(&["COMMAND", "INFO", "config"]) else { panic!() };
+        let Frame::Array(fields) = &info[0] else { panic!() };
+        let Frame::Array(subs) = &fields[9] else { panic!("{:?}", fields[9]) };
+        let names: Vec<Frame> =
+            subs.iter().map(|s| if let Frame::Array(f) = s { f[0].clone() } else { panic!() }).collect();
+        assert_eq!(names, ["config|get", "config|help", "config|resetstat", "config|rewrite", "config|set"].map(bulk));
+        for sub in subs {
+            let Frame::Array(f) = sub else { panic!() };
+            let row =
+                super::super::config::CONFIG_SUBS.iter().find(|s| Frame::bulk(s.name.as_bytes()) == f[0]).unwrap();
+            assert_eq!(f[1], int(i64::from(row.arity)), "{}: the captured arity is the dispatcher's", row.name);
+        }
+        let Frame::Array(one) = h.run(&["COMMAND", "INFO", "CONFIG|get", "client|kill", "x|y"]) else { panic!() };
+        assert_eq!(one[0], subs[0], "a subcommand by its full name");
+        assert_eq!(&one[1..], [Frame::Null, Frame::Null], "not implemented, not a container");
+        let Frame::Map(docs) = h.run(&["COMMAND", "DOCS", "config|GET", "client|kill"]) else { panic!() };
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].0, bulk("config|get"));
     }
 
     #[test]

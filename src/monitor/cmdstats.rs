@@ -1,0 +1,159 @@
+//! Per-command statistics: INFO commandstats (`calls`, `usec`, `rejected_calls`, `failed_calls`)
+//! and the latency histograms of INFO latencystats and LATENCY HISTOGRAM. Mirrors the
+//! `redisCommand` counters that Redis's `call()` and `rejectCommand()` in `server.c` update.
+//!
+//! A command is a *slot*: an index the command table gives each command and subcommand
+//! (`crate::cmd::stat_slot`). Each thread writes its own shard of slots (`util::thread_slot`), so
+//! two cores running the same command never share a cache line; readers sum the shards. Histograms
+//! are allocated on a slot's first call in a shard. Every atomic is Relaxed: counters order nothing.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam::utils::CachePadded;
+
+use super::histogram::{Histogram, Snapshot};
+
+/// The most slots the table may define (checked by a test of the table).
+pub const MAX_SLOTS: usize = 256;
+const SHARDS: usize = 8;
+
+#[derive(Default)]
+struct Slot {
+    calls: AtomicU64,
+    /// Time in ns: summed exactly, so that sub-microsecond commands add up (reported in µs).
+    nanos: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    histogram: OnceLock<Histogram>,
+}
+
+/// One thread group's slots, on cache lines of their own.
+struct Shard {
+    slots: Box<[CachePadded<Slot>]>,
+}
+
+/// Every command's counters.
+pub struct CommandStats {
+    shards: Box<[Shard]>,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        let shard = || Shard { slots: (0..MAX_SLOTS).map(|_| CachePadded::new(Slot::default())).collect() };
+        CommandStats { shards: (0..SHARDS).map(|_| shard()).collect() }
+    }
+}
+
+/// One command's counters, summed over the shards.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotTotals {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+impl CommandStats {
+    fn mine(&self, slot: usize) -> &Slot {
+        &self.shards[crate::util::thread_slot() % SHARDS].slots[slot % MAX_SLOTS]
+    }
+
+    /// A call that ran for `ns` nanoseconds; `failed` when it replied with an error. The histogram
+    /// is fed only when `track_latency` (`latency-tracking`).
+    pub fn record_call(&self, slot: usize, ns: u64, failed: bool, track_latency: bool) {
+        let s = self.mine(slot);
+        s.calls.fetch_add(1, Ordering::Relaxed);
+        s.nanos.fetch_add(ns, Ordering::Relaxed);
+        if failed {
+            s.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if track_latency {
+            s.histogram.get_or_init(Histogram::default).record(ns);
+        }
+    }
+
+    /// A call refused before it ran (arity, NOAUTH, OOM, MISCONF, ...).
+    pub fn record_rejected(&self, slot: usize) {
+        self.mine(slot).rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn totals(&self, slot: usize) -> SlotTotals {
+        let mut t = SlotTotals::default();
+        let mut nanos = 0u64;
+        for shard in self.shards.iter() {
+            let s = &shard.slots[slot % MAX_SLOTS];
+            t.calls += s.calls.load(Ordering::Relaxed);
+            nanos = nanos.wrapping_add(s.nanos.load(Ordering::Relaxed));
+            t.rejected += s.rejected.load(Ordering::Relaxed);
+            t.failed += s.failed.load(Ordering::Relaxed);
+        }
+        t.usec = nanos / 1000;
+        t
+    }
+
+    /// The slot's latency histogram summed over the shards; None when no call was ever tracked.
+    pub fn histogram(&self, slot: usize) -> Option<Snapshot> {
+        let mut sum: Option<Snapshot> = None;
+        for shard in self.shards.iter() {
+            if let Some(h) = shard.slots[slot % MAX_SLOTS].histogram.get() {
+                h.add_to(sum.get_or_insert_with(Snapshot::default));
+            }
+        }
+        sum
+    }
+
+    /// CONFIG RESETSTAT: every counter and histogram back to zero (histograms stay allocated but
+    /// empty, so a reset command no longer shows in latencystats until it runs again).
+    pub fn reset(&self) {
+        for shard in self.shards.iter() {
+            for s in shard.slots.iter() {
+                for c in [&s.calls, &s.nanos, &s.rejected, &s.failed] {
+                    c.store(0, Ordering::Relaxed);
+                }
+                if let Some(h) = s.histogram.get() {
+                    h.reset();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_from_many_threads_sum_exactly() {
+        let stats = CommandStats::default();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..1000 {
+                        stats.record_call(7, 2_000, i % 10 == 0, true);
+                    }
+                });
+            }
+        });
+        stats.record_rejected(7);
+        assert_eq!(stats.totals(7), SlotTotals { calls: 4000, usec: 8000, rejected: 1, failed: 400 });
+        for _ in 0..1000 {
+            stats.record_call(9, 300, false, false);
+        }
+        assert_eq!(stats.totals(9).usec, 300, "sub-microsecond calls add up");
+        assert_eq!(stats.histogram(7).unwrap().total(), 4000);
+        assert_eq!(stats.totals(8), SlotTotals::default());
+        assert!(stats.histogram(8).is_none());
+    }
+
+    #[test]
+    fn untracked_calls_count_without_a_histogram_and_reset_zeroes_all() {
+        let stats = CommandStats::default();
+        stats.record_call(1, 5_000, false, false);
+        assert!(stats.histogram(1).is_none());
+        stats.record_call(1, 5_000, false, true);
+        stats.reset();
+        assert_eq!(stats.totals(1), SlotTotals::default());
+        assert_eq!(stats.histogram(1).map(|h| h.total()), Some(0));
+    }
+}
