@@ -62,7 +62,7 @@ fn main() {
     server::spawn_expiry_thread(shared.clone());
     flurrydb::memory::spawn_sampler(shared.clone());
     rt.block_on(async {
-        let listeners = match server::bind(&cfg).await {
+        let listeners = match server::bind(&cfg) {
             Ok(l) => l,
             Err(e) => {
                 flurrydb::warning!("{e}");

@@ -154,7 +154,7 @@ pub fn warn_inert_settings(cfg: &Config) {
 
 /// Bind every configured address. An address written `-addr` is optional, as in Redis: one that is
 /// not available on this host is skipped.
-pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
+pub fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
     let mut out = Vec::new();
     for addr in &cfg.bind {
         let optional = addr.starts_with('-');
@@ -164,7 +164,7 @@ pub async fn bind(cfg: &Config) -> Result<Vec<TcpListener>, String> {
         };
         let mut last = std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address");
         let mut bound = None;
-        for sa in tokio::net::lookup_host((addr, cfg.port)).await.map_err(fail)? {
+        for sa in std::net::ToSocketAddrs::to_socket_addrs(&(addr, cfg.port)).map_err(fail)? {
             match listen(sa) {
                 Ok(l) => {
                     bound = Some(l);
@@ -227,14 +227,34 @@ fn refuse(mut stream: tokio::net::TcpStream, text: &'static str) {
 /// server shuts down. Connections beyond maxclients, and non-loopback ones in protected mode, get
 /// Redis's error and are closed.
 pub fn start_accepting(shared: &Arc<Shared>, listeners: Vec<TcpListener>) {
+    let generation = Arc::new(tokio::sync::watch::Sender::new(0u64));
+    spawn_accept_loops(shared, listeners, &generation);
+    // CONFIG SET port/bind: listen anew first (a failure keeps the old listeners), then retire the
+    // old accept loops by moving to the next generation.
+    let weak = Arc::downgrade(shared);
+    let _ = shared.rebind.set(Box::new(move |cfg: &Config| {
+        let Some(shared) = weak.upgrade() else { return Err("shutting down".into()) };
+        let listeners = bind(cfg)?;
+        generation.send_modify(|g| *g += 1);
+        spawn_accept_loops(&shared, listeners, &generation);
+        notice!("Listening on port {} ({})", cfg.port, cfg.bind.join(" "));
+        Ok(())
+    }));
+}
+
+/// One accept loop per listener, until shutdown or until `generation` moves on (a rebind).
+fn spawn_accept_loops(shared: &Arc<Shared>, listeners: Vec<TcpListener>, generation: &tokio::sync::watch::Sender<u64>) {
     for l in listeners {
         let shared = shared.clone();
         let mut shutdown = shared.shutdown_watch.subscribe();
+        let mut rebound = generation.subscribe();
+        let mine = *rebound.borrow_and_update();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
                     a = l.accept() => a,
                     _ = shutdown.wait_for(|v| *v) => return,
+                    _ = rebound.wait_for(|g| *g != mine) => return,
                 };
                 let (stream, peer) = match accepted {
                     Ok(a) => a,

@@ -41,7 +41,13 @@ pub struct Shared {
     pub maxmemory: AtomicU64,
     /// The limits every connection checks on every read, mirrored likewise.
     pub conn_limits: ConnLimitMirror,
+    /// Listens on a new `port`/`bind` and stops the old listeners (CONFIG SET port/bind), installed by
+    /// the server layer once it listens: commands cannot reach sockets themselves.
+    pub rebind: std::sync::OnceLock<Rebind>,
 }
+
+/// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
+pub type Rebind = Box<dyn Fn(&Config) -> Result<(), String> + Send + Sync>;
 
 /// The settings a connection checks on every read batch: plain values for its loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +131,7 @@ impl Shared {
             used_memory: AtomicU64::new(0),
             maxmemory,
             conn_limits,
+            rebind: std::sync::OnceLock::new(),
         })
     }
 

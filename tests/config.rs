@@ -150,3 +150,44 @@ fn pidfile_holds_the_pid_while_running_and_is_removed_at_shutdown() {
     let s = Server::start_in(common::temp_dir("pidfile-bad"), &["--pidfile", "/nonexistent-dir/x.pid"]);
     assert!(s.log().contains("Failed to write PID file: No such file or directory"), "{}", s.log());
 }
+
+#[test]
+fn config_set_port_and_bind_listen_anew_as_redis() {
+    let s = Server::start(&["--appendonly", "no"]);
+    let mut c = s.client();
+    // A port that is taken: Redis's error, and the server keeps its old listener.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().port().to_string();
+    let mut raw = s.raw();
+    assert_eq!(
+        String::from_utf8(raw.cmds(&["CONFIG", "SET", "port", &busy])).unwrap(),
+        "-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.\r\n"
+    );
+    assert_eq!(config_get(&s, "port"), ["port".to_string(), s.port.to_string()]);
+    drop(taken);
+    assert_eq!(
+        String::from_utf8(raw.cmds(&["CONFIG", "SET", "bind", "127.0.0.1 192.0.2.1"])).unwrap(),
+        "-ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.\r\n"
+    );
+    // A free port: new connections go there, the old port is closed, this connection stays.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    redis::cmd("CONFIG").arg("SET").arg("port").arg(free).query::<()>(&mut c).unwrap();
+    let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+    assert_eq!(pong, "PONG");
+    let mut moved = Server { child: None, port: free, dir: s.dir.clone(), args: vec![] };
+    assert_eq!(config_get(&moved, "port"), ["port".to_string(), free.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", s.port)).is_ok() {
+        assert!(Instant::now() < deadline, "the old port still accepts");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // bind and port together, in one CONFIG SET.
+    let again = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut c2 = moved.client();
+    redis::cmd("CONFIG").arg("SET").arg("bind").arg("127.0.0.1").arg("port").arg(again).query::<()>(&mut c2).unwrap();
+    moved.port = again;
+    assert_eq!(config_get(&moved, "bind"), ["bind", "127.0.0.1"]);
+    let mut s = s;
+    s.port = again;
+    assert_eq!(s.stop(), Some(0));
+}

@@ -159,8 +159,8 @@ fn parse_oom_score_adj(_: &Config, args: &[String]) -> Result<String, String> {
 /// Every parameter. CONFIG GET * lists the names and aliases of the rows not [`HIDDEN`], in this order.
 pub const PARAM_TABLE: &[Param] = &[
     // ---- Parameters the server reads ------------------------------------------------------------
-    num!(int("port", 0, 65535, 6379, IMMUTABLE), port),
-    special("bind", "127.0.0.1", special::parse_bind, IMMUTABLE | MULTI).field(
+    num!(int("port", 0, 65535, 6379, 0), port),
+    special("bind", "127.0.0.1", special::parse_bind, MULTI).field(
         |c, v| c.bind = v.split(' ').filter(|a| !a.is_empty()).map(String::from).collect(),
         |c| c.bind.join(" "),
     ),

@@ -117,6 +117,19 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             Error::err(format!("CONFIG SET failed (possibly related to argument '{spelled}') - {why}"))
         })?;
     }
+    if (next.port, &next.bind) != (lock.port, &lock.bind)
+        && let Some(rebind) = ctx.shared.rebind.get()
+    {
+        rebind(&next).map_err(|why| {
+            crate::warning!("{why}");
+            let (arg, why) = if next.port != lock.port {
+                ("port", "Unable to listen on this port. Check server logs.")
+            } else {
+                ("bind", "Failed to bind to specified addresses.")
+            };
+            Error::err(format!("CONFIG SET failed (possibly related to argument '{arg}') - {why}"))
+        })?;
+    }
     ctx.shared.sync_config_mirrors(&next);
     *lock = next;
     Ok(Frame::ok())
