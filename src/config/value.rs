@@ -176,8 +176,28 @@ pub fn int_text(n: i128, unit: Unit) -> String {
     }
 }
 
+/// A byte count as CONFIG REWRITE writes it (`rewriteConfigFormatMemory`): in `gb`, `mb` or `kb`
+/// when it is a whole number of them.
+pub fn memory_text(bytes: i128) -> String {
+    const UNITS: [(i128, &str); 3] = [(1 << 30, "gb"), (1 << 20, "mb"), (1 << 10, "kb")];
+    match UNITS.iter().find(|(size, _)| bytes > 0 && bytes % size == 0) {
+        Some((size, unit)) => format!("{}{unit}", bytes / size),
+        None => bytes.to_string(),
+    }
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
+    #[test]
+    fn rewrite_writes_memory_in_its_largest_whole_unit() {
+        use super::memory_text;
+        assert_eq!(memory_text(64 << 20), "64mb");
+        assert_eq!(memory_text(1 << 30), "1gb");
+        assert_eq!(memory_text(3 << 10), "3kb");
+        assert_eq!(memory_text(1000), "1000");
+        assert_eq!(memory_text(0), "0");
+    }
+
     use super::*;
 
     fn args(v: &[&str]) -> Vec<String> {
