@@ -107,9 +107,14 @@ impl Server {
 
     /// SIGTERM and wait for a clean exit; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
+        unsafe_free_sigterm(self.child.as_ref()?.id());
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    /// Wait at most `limit` for the process to exit by itself (SIGKILL after that); its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let mut c = self.child.take()?;
-        unsafe_free_sigterm(c.id());
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = c.try_wait() {
                 return st.code();
