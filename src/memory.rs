@@ -107,7 +107,8 @@ pub fn sample(shared: &Shared) {
 /// Sample the counters behind INFO's instantaneous rates.
 fn sample_rates(shared: &Shared) {
     let st = &shared.stats;
-    let (ops, input, output) = (st.commands_processed.get(), st.net_input_bytes.get(), st.net_output_bytes.get());
+    let ops = shared.monitor.commands.total_calls();
+    let (input, output) = (st.net_input_bytes.get(), st.net_output_bytes.get());
     shared.monitor.rates.sample(crate::util::now_ms(), ops, input, output);
 }
 

@@ -200,7 +200,6 @@ type ErrorCounts = CachePadded<Mutex<BTreeMap<String, u64>>>;
 /// Counters reported by INFO stats. Relaxed: they order nothing.
 #[derive(Default)]
 pub struct Stats {
-    pub commands_processed: Counter,
     pub connections_received: Counter,
     pub rejected_connections: Counter,
     pub keyspace_hits: Counter,
@@ -249,7 +248,6 @@ impl Stats {
     /// CONFIG RESETSTAT: zero the counters; `expired_now` is the keyspace's current expired count.
     pub fn reset(&self, expired_now: u64) {
         for c in [
-            &self.commands_processed,
             &self.connections_received,
             &self.rejected_connections,
             &self.keyspace_hits,

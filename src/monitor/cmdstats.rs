@@ -92,6 +92,12 @@ impl CommandStats {
         t
     }
 
+    /// Every slot's calls: the commands run (INFO total_commands_processed).
+    pub fn total_calls(&self) -> u64 {
+        let slots = self.shards.iter().flat_map(|shard| shard.slots.iter());
+        slots.fold(0u64, |sum, s| sum.wrapping_add(s.calls.load(Ordering::Relaxed)))
+    }
+
     /// The slot's latency histogram summed over the shards; None when no call was ever tracked.
     pub fn histogram(&self, slot: usize) -> Option<Snapshot> {
         let mut sum: Option<Snapshot> = None;
