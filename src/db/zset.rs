@@ -1,0 +1,440 @@
+//! The sorted set value (Redis's `t_zset.c` data structure, no commands): members (binary-safe)
+//! with f64 scores, ordered by (score, member bytes) exactly as Redis orders them.
+//!
+//! Two encodings, as Redis: [`packed`] (its `listpack`: one byte buffer, linear walks) while the set
+//! has at most `zset-max-listpack-entries` members of at most `zset-max-listpack-value` bytes, and
+//! [`tree`] (its `skiplist`: an order-statistics treap plus a member index; the module says why a
+//! treap) past them. A set converts when an insertion would break a limit and never converts back,
+//! except [`SortedSet::from_entries`] (STORE results), which picks by size as
+//! `zsetConvertToListpackIfNeeded` does.
+//!
+//! Ranks are 0-based and ascending unless `rev`. Ranges by lex follow Redis's walks exactly: find
+//! the first (last) member at or above min (at or below max) in score order, then walk while the
+//! other end holds; they are only meaningful over equal scores. In the packed form the first
+//! member is found by a linear scan (as listpack); in the tree by a descent (as the skiplist's,
+//! whose answer on non-monotone data depends on its random levels anyway).
+
+pub mod add;
+pub mod aggregate;
+mod packed;
+pub mod range;
+pub mod score;
+#[cfg(test)]
+mod tests;
+mod tree;
+
+use bytes::Bytes;
+
+use packed::Packed;
+pub use range::{LexBound, LexRange, ScoreRange};
+use tree::Tree;
+
+/// The two conversion thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZsetLimits {
+    pub max_listpack_entries: usize,
+    pub max_listpack_value: usize,
+}
+
+impl Default for ZsetLimits {
+    /// Redis's defaults: 128 entries, 64 bytes.
+    fn default() -> Self {
+        ZsetLimits { max_listpack_entries: 128, max_listpack_value: 64 }
+    }
+}
+
+/// The encoding OBJECT ENCODING names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Listpack,
+    Skiplist,
+}
+
+impl Encoding {
+    /// `listpack` or `skiplist`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Listpack => "listpack",
+            Encoding::Skiplist => "skiplist",
+        }
+    }
+}
+
+/// LIMIT offset count of a range by score or lex: a negative offset gives nothing, a negative
+/// count means no limit (Redis's defaults: offset 0, count -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub offset: i64,
+    pub count: i64,
+}
+
+impl Limit {
+    /// No LIMIT given.
+    pub const NONE: Limit = Limit { offset: 0, count: -1 };
+}
+
+/// A range's two tests, shared by score and lex ranges.
+trait Bounds {
+    fn gte_min(&self, member: &[u8], score: f64) -> bool;
+    fn lte_max(&self, member: &[u8], score: f64) -> bool;
+    fn is_empty(&self) -> bool;
+}
+
+impl Bounds for ScoreRange {
+    fn gte_min(&self, _: &[u8], score: f64) -> bool {
+        ScoreRange::gte_min(self, score)
+    }
+    fn lte_max(&self, _: &[u8], score: f64) -> bool {
+        ScoreRange::lte_max(self, score)
+    }
+    fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
+    }
+}
+
+impl Bounds for LexRange {
+    fn gte_min(&self, member: &[u8], _: f64) -> bool {
+        LexRange::gte_min(self, member)
+    }
+    fn lte_max(&self, member: &[u8], _: f64) -> bool {
+        LexRange::lte_max(self, member)
+    }
+    fn is_empty(&self) -> bool {
+        LexRange::is_empty(self)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Packed(Packed),
+    Tree(Tree),
+}
+
+/// A sorted set in either encoding.
+#[derive(Debug, Clone)]
+pub struct SortedSet {
+    repr: Repr,
+}
+
+impl Default for SortedSet {
+    fn default() -> Self {
+        SortedSet::new()
+    }
+}
+
+/// Redis's rank normalisation (ZRANGE, ZREMRANGEBYRANK): negative from the end, clamped; None
+/// when empty. Inclusive `(start, end)`.
+pub fn rank_span(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { (len + start).max(0) } else { start };
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}
+
+impl SortedSet {
+    /// An empty set in the packed encoding.
+    pub fn new() -> SortedSet {
+        SortedSet { repr: Repr::Packed(Packed::default()) }
+    }
+
+    /// The set ZADD creates for a new key: the tree at once when the limits allow no packed set or
+    /// the first member given is already too long (as `zaddGenericCommand`).
+    pub fn for_new_key(first_member_len: usize, limits: &ZsetLimits) -> SortedSet {
+        if limits.max_listpack_entries == 0 || first_member_len > limits.max_listpack_value {
+            SortedSet { repr: Repr::Tree(Tree::default()) }
+        } else {
+            SortedSet::new()
+        }
+    }
+
+    /// A set of distinct members (a STORE result), packed when it fits the limits.
+    pub fn from_entries(mut entries: Vec<(Bytes, f64)>, limits: &ZsetLimits) -> SortedSet {
+        let longest = entries.iter().map(|(m, _)| m.len()).max().unwrap_or(0);
+        entries.sort_by(|a, b| range::cmp_entry(a.1, &a.0, b.1, &b.0));
+        let mut set = if entries.len() <= limits.max_listpack_entries && longest <= limits.max_listpack_value {
+            SortedSet::new()
+        } else {
+            SortedSet { repr: Repr::Tree(Tree::with_capacity(entries.len())) }
+        };
+        for (m, s) in &entries {
+            match &mut set.repr {
+                Repr::Packed(p) => p.insert(m, *s),
+                Repr::Tree(t) => t.insert(m, *s),
+            }
+        }
+        set
+    }
+
+    /// Members held.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Packed(p) => p.len(),
+            Repr::Tree(t) => t.len(),
+        }
+    }
+
+    /// No members (the key is then removed by the caller).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The current encoding.
+    pub fn encoding(&self) -> Encoding {
+        match &self.repr {
+            Repr::Packed(_) => Encoding::Listpack,
+            Repr::Tree(_) => Encoding::Skiplist,
+        }
+    }
+
+    /// Estimated bytes held, the value itself included (INFO, maxmemory).
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<SortedSet>()
+            + match &self.repr {
+                Repr::Packed(p) => p.heap_bytes(),
+                Repr::Tree(t) => t.heap_bytes(),
+            }
+    }
+
+    /// The member's score (O(1) in the tree).
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Packed(p) => p.find(member).map(|(_, s)| s),
+            Repr::Tree(t) => t.score(member),
+        }
+    }
+
+    /// The member's rank (from the top when `rev`) and score (ZRANK, ZREVRANK).
+    pub fn rank(&self, member: &[u8], rev: bool) -> Option<(usize, f64)> {
+        let (rank, score) = match &self.repr {
+            Repr::Packed(p) => p.find(member)?,
+            Repr::Tree(t) => t.find(member)?,
+        };
+        Some((if rev { self.len() - 1 - rank } else { rank }, score))
+    }
+
+    /// The entry at ascending `rank`.
+    pub fn at(&self, rank: usize) -> Option<(Bytes, f64)> {
+        match &self.repr {
+            Repr::Packed(p) => p.at(rank).map(|e| (Bytes::copy_from_slice(e.member), e.score)),
+            Repr::Tree(t) => t.at(rank).map(|(m, s)| (Bytes::copy_from_slice(m), s)),
+        }
+    }
+
+    /// `f` of the entry at ascending `rank`, without copying it.
+    fn with_at<R>(&self, rank: usize, f: impl FnOnce(&[u8], f64) -> R) -> Option<R> {
+        match &self.repr {
+            Repr::Packed(p) => p.at(rank).map(|e| f(e.member, e.score)),
+            Repr::Tree(t) => t.at(rank).map(|(m, s)| f(m, s)),
+        }
+    }
+
+    /// Redis's `zslIsInRange`/`zzlIsInLexRange`: not always empty, the highest entry at or above
+    /// min and the lowest at or below max.
+    fn may_overlap(&self, r: &impl Bounds) -> bool {
+        let len = self.len();
+        len > 0
+            && !r.is_empty()
+            && self.with_at(len - 1, |m, s| r.gte_min(m, s)) == Some(true)
+            && self.with_at(0, |m, s| r.lte_max(m, s)) == Some(true)
+    }
+
+    /// Visit entries from ascending rank `start`, upward or (`rev`) downward, while `f` says so.
+    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+        match &self.repr {
+            Repr::Packed(p) if rev => {
+                let entries: Vec<_> = p.iter().take(start + 1).collect();
+                for e in entries.iter().rev() {
+                    if !f(e.member, e.score) {
+                        return;
+                    }
+                }
+            }
+            Repr::Packed(p) => {
+                for e in p.iter().skip(start) {
+                    if !f(e.member, e.score) {
+                        return;
+                    }
+                }
+            }
+            Repr::Tree(t) => t.walk(start, rev, f),
+        }
+    }
+
+    /// Every entry, lowest first.
+    pub fn entries(&self) -> Vec<(Bytes, f64)> {
+        self.collect(0, false, usize::MAX, |_, _| true)
+    }
+
+    fn collect(&self, start: usize, rev: bool, n: usize, keep: impl Fn(&[u8], f64) -> bool) -> Vec<(Bytes, f64)> {
+        let mut out = Vec::with_capacity(n.min(self.len()).min(1024));
+        if n > 0 {
+            self.walk(start, rev, |m, s| {
+                if !keep(m, s) {
+                    return false;
+                }
+                out.push((Bytes::copy_from_slice(m), s));
+                out.len() < n
+            });
+        }
+        out
+    }
+
+    /// Set a member's score whatever it was, converting to the tree first when adding it would
+    /// break a limit. The previous score, if any.
+    pub fn insert(&mut self, member: &[u8], score: f64, limits: &ZsetLimits) -> Option<f64> {
+        let old = self.remove(member);
+        if let Repr::Packed(p) = &self.repr
+            && old.is_none()
+            && (p.len() + 1 > limits.max_listpack_entries || member.len() > limits.max_listpack_value)
+        {
+            let mut tree = Tree::with_capacity(p.len() + 1);
+            for e in p.iter() {
+                tree.insert(e.member, e.score);
+            }
+            self.repr = Repr::Tree(tree);
+        }
+        match &mut self.repr {
+            Repr::Packed(p) => p.insert(member, score),
+            Repr::Tree(t) => t.insert(member, score),
+        }
+        old
+    }
+
+    /// Remove a member: its score, or None when absent.
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.repr {
+            Repr::Packed(p) => p.remove(member),
+            Repr::Tree(t) => t.remove(member),
+        }
+    }
+
+    /// Remove `count` entries from ascending `rank` on; they are returned in ascending order.
+    fn remove_ranks(&mut self, rank: usize, count: usize) -> Vec<(Bytes, f64)> {
+        match &mut self.repr {
+            Repr::Packed(p) => {
+                let out = p.iter().skip(rank).take(count).map(|e| (Bytes::copy_from_slice(e.member), e.score));
+                let out: Vec<_> = out.collect();
+                p.remove_ranks(rank, count);
+                out
+            }
+            Repr::Tree(t) => {
+                let mut out = Vec::with_capacity(count.min(t.len()));
+                t.remove_ranks(rank, count, |m, s| out.push((Bytes::from(m), s)));
+                out
+            }
+        }
+    }
+
+    /// ZPOPMIN / ZPOPMAX: up to `count` lowest (highest, `max`) entries, in pop order.
+    pub fn pop(&mut self, count: usize, max: bool) -> Vec<(Bytes, f64)> {
+        let n = count.min(self.len());
+        if max {
+            let mut out = self.remove_ranks(self.len() - n, n);
+            out.reverse();
+            out
+        } else {
+            self.remove_ranks(0, n)
+        }
+    }
+
+    /// ZRANGE by rank, `start`/`end` as given (negative from the end; from the top when `rev`).
+    pub fn range_by_rank(&self, start: i64, end: i64, rev: bool) -> Vec<(Bytes, f64)> {
+        let Some((start, end)) = rank_span(start, end, self.len()) else { return Vec::new() };
+        let first = if rev { self.len() - 1 - start } else { start };
+        self.collect(first, rev, end - start + 1, |_, _| true)
+    }
+
+    /// ZREMRANGEBYRANK: the number removed.
+    pub fn remove_range_by_rank(&mut self, start: i64, end: i64) -> usize {
+        let Some((start, end)) = rank_span(start, end, self.len()) else { return 0 };
+        self.remove_ranks(start, end - start + 1).len()
+    }
+
+    /// The first entry in range walking up (`zzlFirstInRange`/`zslFirstInLexRange`).
+    fn first_in(&self, r: &impl Bounds) -> Option<usize> {
+        if !self.may_overlap(r) {
+            return None;
+        }
+        let first = match &self.repr {
+            Repr::Packed(p) => p.iter().position(|e| r.gte_min(e.member, e.score))?,
+            Repr::Tree(t) => t.count_before(|s, m| !r.gte_min(m, s)),
+        };
+        self.with_at(first, |m, s| r.lte_max(m, s))?.then_some(first)
+    }
+
+    /// The last entry in range walking down (`zzlLastInRange`/`zslLastInLexRange`).
+    fn last_in(&self, r: &impl Bounds) -> Option<usize> {
+        if !self.may_overlap(r) {
+            return None;
+        }
+        let last = match &self.repr {
+            Repr::Packed(p) => p.iter().enumerate().filter(|(_, e)| r.lte_max(e.member, e.score)).last()?.0,
+            Repr::Tree(t) => t.count_before(|s, m| r.lte_max(m, s)).checked_sub(1)?,
+        };
+        self.with_at(last, |m, s| r.gte_min(m, s))?.then_some(last)
+    }
+
+    fn range_generic(&self, r: &impl Bounds, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+        let start = if rev { self.last_in(r) } else { self.first_in(r) };
+        let (Some(start), Ok(offset)) = (start, usize::try_from(limit.offset)) else { return Vec::new() };
+        let n = usize::try_from(limit.count).unwrap_or(usize::MAX);
+        let start = if rev { start.checked_sub(offset) } else { Some(start + offset) };
+        let Some(start) = start else { return Vec::new() };
+        if rev {
+            self.collect(start, true, n, |m, s| r.gte_min(m, s))
+        } else {
+            self.collect(start, false, n, |m, s| r.lte_max(m, s))
+        }
+    }
+
+    /// ZRANGE BYSCORE (walking down from the max when `rev`).
+    pub fn range_by_score(&self, r: &ScoreRange, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+        self.range_generic(r, rev, limit)
+    }
+
+    /// ZRANGE BYLEX (walking down from the max when `rev`).
+    pub fn range_by_lex(&self, r: &LexRange, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+        self.range_generic(r, rev, limit)
+    }
+
+    fn count_generic(&self, r: &impl Bounds) -> usize {
+        let Some(first) = self.first_in(r) else { return 0 };
+        match &self.repr {
+            Repr::Packed(p) => p.iter().skip(first).take_while(|e| r.lte_max(e.member, e.score)).count(),
+            Repr::Tree(_) => self.last_in(r).map_or(self.len() - first, |last| last + 1 - first),
+        }
+    }
+
+    /// ZCOUNT.
+    pub fn count_by_score(&self, r: &ScoreRange) -> usize {
+        self.count_generic(r)
+    }
+
+    /// ZLEXCOUNT.
+    pub fn count_by_lex(&self, r: &LexRange) -> usize {
+        self.count_generic(r)
+    }
+
+    fn remove_generic(&mut self, r: &impl Bounds) -> usize {
+        let Some(first) = self.first_in(r) else { return 0 };
+        let mut n = 0;
+        self.walk(first, false, |m, s| {
+            n += usize::from(r.lte_max(m, s));
+            r.lte_max(m, s)
+        });
+        self.remove_ranks(first, n).len()
+    }
+
+    /// ZREMRANGEBYSCORE: the number removed.
+    pub fn remove_range_by_score(&mut self, r: &ScoreRange) -> usize {
+        self.remove_generic(r)
+    }
+
+    /// ZREMRANGEBYLEX: the number removed.
+    pub fn remove_range_by_lex(&mut self, r: &LexRange) -> usize {
+        self.remove_generic(r)
+    }
+}
