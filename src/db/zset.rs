@@ -19,7 +19,7 @@ pub mod aggregate;
 mod packed;
 pub mod range;
 pub mod score;
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests;
 mod tree;
 

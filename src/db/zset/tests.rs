@@ -300,3 +300,43 @@ fn aggregation_follows_redis() {
     assert_eq!(Aggregate::parse(b"MaX"), Some(Aggregate::Max));
     assert_eq!(Aggregate::parse(b"avg"), None);
 }
+
+/// Lex ranges over unequal scores walk the score order as listpack's `zzl*LexRange` do. Each line
+/// checked against redis-server 7.0.15 after `ZADD q 1 c 2 a 3 d 4 b 5 cc` (listpack).
+#[test]
+fn lex_ranges_over_unequal_scores_walk_as_listpack() {
+    let l = ZsetLimits::default();
+    let fresh = || {
+        let pairs = [(1.0, "c"), (2.0, "a"), (3.0, "d"), (4.0, "b"), (5.0, "cc")];
+        let mut z = SortedSet::new();
+        for (s, m) in pairs {
+            z.insert(m.as_bytes(), s, &l);
+        }
+        z
+    };
+    let lex = |min: &'static str, max: &'static str| LexRange {
+        min: LexBound::parse(&Bytes::from_static(min.as_bytes())).expect("min"),
+        max: LexBound::parse(&Bytes::from_static(max.as_bytes())).expect("max"),
+    };
+    let names = |v: Vec<(Bytes, f64)>| {
+        v.iter().map(|(m, _)| String::from_utf8_lossy(m).into_owned()).collect::<Vec<_>>().join(" ")
+    };
+    let z = fresh();
+    let lim = |offset, count| Limit { offset, count };
+    assert_eq!(names(z.range_by_lex(&lex("-", "+"), false, Limit::NONE)), "c a d b cc");
+    assert_eq!(names(z.range_by_lex(&lex("[b", "[c"), false, Limit::NONE)), "c a");
+    assert_eq!(names(z.range_by_lex(&lex("[a", "[c"), false, Limit::NONE)), "c a");
+    assert_eq!(names(z.range_by_lex(&lex("(a", "+"), false, Limit::NONE)), "c a d b cc");
+    assert_eq!(names(z.range_by_lex(&lex("[b", "+"), false, lim(1, 5))), "a d b cc");
+    assert_eq!(names(z.range_by_lex(&lex("[a", "[d"), false, lim(1, 5))), "a d b cc");
+    assert_eq!(names(z.range_by_lex(&lex("-", "+"), true, Limit::NONE)), "cc b d a c");
+    assert_eq!(names(z.range_by_lex(&lex("[a", "[c"), true, Limit::NONE)), "b d a c");
+    assert_eq!(names(z.range_by_lex(&lex("[b", "[d"), true, Limit::NONE)), "cc b d");
+    assert_eq!(names(z.range_by_lex(&lex("-", "[c"), true, lim(1, 3))), "d a c");
+    assert_eq!(z.count_by_lex(&lex("[a", "[c")), 2);
+    assert_eq!(z.count_by_lex(&lex("[b", "[d")), 5);
+    assert_eq!(z.count_by_lex(&lex("-", "[c")), 2);
+    let mut z = fresh();
+    assert_eq!(z.remove_range_by_lex(&lex("[a", "[c")), 2);
+    assert_eq!(names(z.entries()), "d b cc");
+}
