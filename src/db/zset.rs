@@ -107,7 +107,8 @@ impl Bounds for LexRange {
 #[derive(Debug, Clone)]
 enum Repr {
     Packed(Packed),
-    Tree(Tree),
+    /// Boxed: a packed set (most keys) stays as small as its buffer's handle.
+    Tree(Box<Tree>),
 }
 
 /// A sorted set in either encoding.
@@ -144,7 +145,7 @@ impl SortedSet {
     /// the first member given is already too long (as `zaddGenericCommand`).
     pub fn for_new_key(first_member_len: usize, limits: &ZsetLimits) -> SortedSet {
         if limits.max_listpack_entries == 0 || first_member_len > limits.max_listpack_value {
-            SortedSet { repr: Repr::Tree(Tree::default()) }
+            SortedSet { repr: Repr::Tree(Box::default()) }
         } else {
             SortedSet::new()
         }
@@ -157,7 +158,7 @@ impl SortedSet {
         let mut set = if entries.len() <= limits.max_listpack_entries && longest <= limits.max_listpack_value {
             SortedSet::new()
         } else {
-            SortedSet { repr: Repr::Tree(Tree::with_capacity(entries.len())) }
+            SortedSet { repr: Repr::Tree(Box::new(Tree::with_capacity(entries.len()))) }
         };
         for (m, s) in &entries {
             match &mut set.repr {
@@ -285,6 +286,9 @@ impl SortedSet {
     /// Set a member's score whatever it was, converting to the tree first when adding it would
     /// break a limit. The previous score, if any.
     pub fn insert(&mut self, member: &[u8], score: f64, limits: &ZsetLimits) -> Option<f64> {
+        if let Repr::Tree(t) = &mut self.repr {
+            return t.set_score(member, score);
+        }
         let old = self.remove(member);
         if let Repr::Packed(p) = &self.repr
             && old.is_none()
@@ -294,7 +298,7 @@ impl SortedSet {
             for e in p.iter() {
                 tree.insert(e.member, e.score);
             }
-            self.repr = Repr::Tree(tree);
+            self.repr = Repr::Tree(Box::new(tree));
         }
         match &mut self.repr {
             Repr::Packed(p) => p.insert(member, score),

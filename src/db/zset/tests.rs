@@ -340,3 +340,36 @@ fn lex_ranges_over_unequal_scores_walk_as_listpack() {
     assert_eq!(z.remove_range_by_lex(&lex("[a", "[c")), 2);
     assert_eq!(names(z.entries()), "d b cc");
 }
+
+/// A large tree: ranks, ranges and scores stay right through inserts, updates and a mass removal
+/// (which compacts the node storage).
+#[test]
+fn large_tree_survives_mass_removal_and_compaction() {
+    let l = ZsetLimits::default();
+    let mut rng = Rng(42);
+    let (mut z, mut model) = (SortedSet::new(), Model::default());
+    for i in 0..3000 {
+        let (m, s) = (format!("member:{}", rng.below(2500)), (rng.below(100) as f64) / 4.0);
+        z.insert(m.as_bytes(), s, &l);
+        if i % 7 == 0 {
+            model.0.retain(|(_, x)| x != m.as_bytes());
+        }
+        model.set(m.as_bytes(), s);
+        if i % 7 == 0 {
+            assert_eq!(z.rank(m.as_bytes(), false).map(|r| r.0), model.0.iter().position(|(_, x)| x == m.as_bytes()));
+        }
+    }
+    assert_eq!(z.encoding(), Encoding::Skiplist);
+    assert_eq!(z.entries(), model.entries());
+    let before = z.memory_bytes();
+    let n = model.0.len();
+    assert_eq!(z.remove_range_by_rank(0, (n - 100) as i64), n - 99);
+    model.0.drain(..n - 99);
+    assert!(z.memory_bytes() * 4 < before, "{} vs {before}", z.memory_bytes());
+    assert_eq!(z.entries(), model.entries());
+    for (i, (m, s)) in model.entries().into_iter().enumerate() {
+        assert_eq!(z.rank(&m, true), Some((model.0.len() - 1 - i, s)));
+    }
+    let r = ScoreRange { min: 20.0, min_exclusive: true, max: f64::INFINITY, max_exclusive: false };
+    assert_eq!(z.range_by_score(&r, true, Limit::NONE), limited(model.where_(|_, s| r.contains(s)), true, Limit::NONE));
+}

@@ -48,15 +48,11 @@ pub struct Tree {
 
 impl Default for Tree {
     fn default() -> Self {
-        Tree {
-            nodes: Vec::new(),
-            root: NIL,
-            free: Vec::new(),
-            index: HashTable::new(),
-            hasher: std::hash::RandomState::new(),
-            rng: 0x2545_F491_4F6C_DD1D,
-            member_bytes: 0,
-        }
+        let hasher = std::hash::RandomState::new();
+        // Priorities from a per-set random seed: a client cannot choose members whose insertion
+        // order lines up with the priorities and degrade the treap to a list.
+        let rng = hasher.hash_one(0x2545_F491_4F6C_DD1Du64) | 1;
+        Tree { nodes: Vec::new(), root: NIL, free: Vec::new(), index: HashTable::new(), hasher, rng, member_bytes: 0 }
     }
 }
 
@@ -217,19 +213,19 @@ impl Tree {
         }
     }
 
-    /// Split into (entries before the key, entries from the key on).
-    fn split_key(&mut self, id: u32, score: f64, member: &[u8]) -> (u32, u32) {
+    /// Split into (entries ordered before node `key`, the rest); `key` itself is not linked.
+    fn split_before(&mut self, id: u32, key: u32) -> (u32, u32) {
         if id == NIL {
             return (NIL, NIL);
         }
-        let n = &self.nodes[id as usize];
-        if cmp_entry(n.score, &n.member, score, member) == Ordering::Less {
-            let (l, r) = self.split_key(n.right, score, member);
+        let (n, k) = (&self.nodes[id as usize], &self.nodes[key as usize]);
+        if cmp_entry(n.score, &n.member, k.score, &k.member) == Ordering::Less {
+            let (l, r) = self.split_before(n.right, key);
             self.nodes[id as usize].right = l;
             self.fix(id);
             (id, r)
         } else {
-            let (l, r) = self.split_key(n.left, score, member);
+            let (l, r) = self.split_before(n.left, key);
             self.nodes[id as usize].left = r;
             self.fix(id);
             (l, id)
@@ -274,9 +270,58 @@ impl Tree {
         let (h, nodes, hasher) = (self.hash(member), &self.nodes, &self.hasher);
         self.index.insert_unique(h, id, |&i| hasher.hash_one(&*nodes[i as usize].member));
         self.member_bytes += member.len();
-        let (l, r) = self.split_key(self.root, score, member);
+        self.attach(id);
+    }
+
+    /// Link a detached node (children NIL) in at its place.
+    fn attach(&mut self, id: u32) {
+        let (l, r) = self.split_before(self.root, id);
         let l = self.merge(l, id);
         self.root = self.merge(l, r);
+    }
+
+    /// Unlink node `target` from the subtree at `id`: the subtree's new root.
+    fn detach_from(&mut self, id: u32, target: u32) -> u32 {
+        let (n, t) = (&self.nodes[id as usize], &self.nodes[target as usize]);
+        let order = if id == target { Ordering::Equal } else { cmp_entry(n.score, &n.member, t.score, &t.member) };
+        match order {
+            Ordering::Equal => {
+                let (l, r) = (n.left, n.right);
+                let n = &mut self.nodes[id as usize];
+                (n.left, n.right, n.size) = (NIL, NIL, 1);
+                self.merge(l, r)
+            }
+            Ordering::Less => {
+                let r = self.detach_from(n.right, target);
+                self.nodes[id as usize].right = r;
+                self.fix(id);
+                id
+            }
+            Ordering::Greater => {
+                let l = self.detach_from(n.left, target);
+                self.nodes[id as usize].left = l;
+                self.fix(id);
+                id
+            }
+        }
+    }
+
+    fn detach(&mut self, id: u32) {
+        self.root = self.detach_from(self.root, id);
+    }
+
+    /// Set a member's score, adding it when absent: the previous score. An existing member keeps
+    /// its node and index slot; only its place in the order changes.
+    pub fn set_score(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let Some(id) = self.id_of(member) else {
+            self.insert(member, score);
+            return None;
+        };
+        let old = self.nodes[id as usize].score;
+        self.detach(id);
+        self.nodes[id as usize].score = score;
+        self.attach(id);
+        Some(old)
     }
 
     /// Free a node already unlinked from the tree; returns its member and score.
@@ -294,8 +339,10 @@ impl Tree {
 
     /// Remove a member: its score, or None when absent.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (rank, score) = self.find(member)?;
-        self.remove_ranks(rank, 1, |_, _| {});
+        let id = self.id_of(member)?;
+        self.detach(id);
+        let (_, score) = self.release(id);
+        self.compact_if_sparse();
         Some(score)
     }
 
@@ -320,5 +367,20 @@ impl Tree {
             let (m, s) = self.release(id);
             removed(m, s);
         }
+        self.compact_if_sparse();
+    }
+
+    /// Rebuild into fresh storage once fewer than a quarter of the slots are live, so memory
+    /// follows the set down (amortised O(log n) per removal).
+    fn compact_if_sparse(&mut self) {
+        if self.nodes.len() < 64 || self.len() * 4 >= self.nodes.len() {
+            return;
+        }
+        let mut fresh = Tree::with_capacity(self.len());
+        self.walk(0, false, |m, s| {
+            fresh.insert(m, s);
+            true
+        });
+        *self = fresh;
     }
 }
