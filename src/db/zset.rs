@@ -1,9 +1,9 @@
 //! The sorted set value (Redis's `t_zset.c` data structure, no commands): members (binary-safe)
 //! with f64 scores, ordered by (score, member bytes) exactly as Redis orders them.
 //!
-//! Two encodings, as Redis: [`packed`] (its `listpack`: one byte buffer, linear walks) while the set
+//! Two encodings, as Redis: `packed` (its `listpack`: one byte buffer, linear walks) while the set
 //! has at most `zset-max-listpack-entries` members of at most `zset-max-listpack-value` bytes, and
-//! [`tree`] (its `skiplist`: an order-statistics treap plus a member index; the module says why a
+//! `tree` (its `skiplist`: an order-statistics treap plus a member index; the module says why a
 //! treap) past them. A set converts when an insertion would break a limit and never converts back,
 //! except [`SortedSet::from_entries`] (STORE results), which picks by size as
 //! `zsetConvertToListpackIfNeeded` does.
@@ -15,7 +15,7 @@
 //! whose answer on non-monotone data depends on its random levels anyway).
 //!
 //! # Layout
-//! This file: the value and its point operations. [`query`]: ranges by rank, score and lex.
+//! This file: the value and its point operations. `query`: ranges by rank, score and lex.
 //! [`add`]: ZADD/ZINCRBY's flag rules. [`aggregate`]: ZUNION/ZINTER/ZDIFF. [`score`]: score text
 //! (parse, `%.17g`). [`range`]: range bounds and the order. The argument grammar is in
 //! `cmd::zset_args`.
