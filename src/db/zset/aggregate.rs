@@ -8,7 +8,8 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use super::{SortedSet, ZsetLimits};
+use super::SortedSet;
+use super::range::cmp_entry;
 
 /// AGGREGATE SUM | MIN | MAX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,19 +95,15 @@ pub enum SetOp {
 }
 
 /// The result of `op` over `inputs` with one weight per input (`weights` empty = all 1; ignored by
-/// Diff, which keeps the first input's scores). The result is a new set, packed if it fits.
-pub fn combine(
-    op: SetOp,
-    inputs: &[&dyn ScoredInput],
-    weights: &[f64],
-    aggregate: Aggregate,
-    limits: &ZsetLimits,
-) -> SortedSet {
+/// Diff, which keeps the first input's scores), in Redis's order: the reply of ZUNION/ZINTER/ZDIFF
+/// as it is (Redis builds it as a skiplist, so a `-0` stays `-0`), or the STORE forms' new value
+/// through [`SortedSet::from_entries`] (packed when small, which turns `-0` into `0` as Redis).
+pub fn combine(op: SetOp, inputs: &[&dyn ScoredInput], weights: &[f64], aggregate: Aggregate) -> Vec<(Bytes, f64)> {
     let weight = |i: usize| weights.get(i).copied().unwrap_or(1.0);
     let mut out: Vec<(Bytes, f64)> = Vec::new();
     match op {
         SetOp::Diff => {
-            let Some((first, rest)) = inputs.split_first() else { return SortedSet::new() };
+            let Some((first, rest)) = inputs.split_first() else { return Vec::new() };
             first.input_for_each(&mut |m, s| {
                 if !rest.iter().any(|other| other.input_score(m).is_some()) {
                     out.push((Bytes::copy_from_slice(m), s));
@@ -116,7 +113,7 @@ pub fn combine(
         SetOp::Inter => {
             let mut order: Vec<usize> = (0..inputs.len()).collect();
             order.sort_by_key(|&i| inputs[i].input_len());
-            let Some((&first, rest)) = order.split_first() else { return SortedSet::new() };
+            let Some((&first, rest)) = order.split_first() else { return Vec::new() };
             inputs[first].input_for_each(&mut |m, s| {
                 let mut acc = weighted(s, weight(first));
                 for &j in rest {
@@ -147,7 +144,8 @@ pub fn combine(
             }
         }
     }
-    SortedSet::from_entries(out, limits)
+    out.sort_by(|a, b| cmp_entry(a.1, &a.0, b.1, &b.0));
+    out
 }
 
 /// ZINTERCARD: the size of the intersection, counting stops at `limit` (0 = no limit).

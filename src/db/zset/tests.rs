@@ -287,14 +287,18 @@ fn aggregation_follows_redis() {
     };
     let a = set(&[("x", f64::INFINITY), ("y", 1.0), ("z", 2.0)]);
     let b = set(&[("x", f64::NEG_INFINITY), ("y", 3.0)]);
-    let u = combine(SetOp::Union, &[&a, &b], &[], Aggregate::Sum, &l);
-    assert_eq!(u.entries(), set(&[("x", 0.0), ("z", 2.0), ("y", 4.0)]).entries());
-    let i = combine(SetOp::Inter, &[&a, &b], &[2.0, 0.0], Aggregate::Max, &l);
-    assert_eq!(i.entries(), set(&[("y", 2.0), ("x", f64::INFINITY)]).entries()); // inf*0 = NaN -> 0 < inf
-    let i = combine(SetOp::Inter, &[&a, &b], &[1.0, 1.0], Aggregate::Min, &l);
-    assert_eq!(i.entries(), set(&[("x", f64::NEG_INFINITY), ("y", 1.0)]).entries());
-    let d = combine(SetOp::Diff, &[&a, &b], &[], Aggregate::Sum, &l);
-    assert_eq!(d.entries(), set(&[("z", 2.0)]).entries());
+    let u = combine(SetOp::Union, &[&a, &b], &[], Aggregate::Sum);
+    assert_eq!(u, set(&[("x", 0.0), ("z", 2.0), ("y", 4.0)]).entries());
+    let i = combine(SetOp::Inter, &[&a, &b], &[2.0, 0.0], Aggregate::Max);
+    assert_eq!(i, set(&[("y", 2.0), ("x", f64::INFINITY)]).entries()); // inf*0 = NaN -> 0 < inf
+    let i = combine(SetOp::Inter, &[&a, &b], &[1.0, 1.0], Aggregate::Min);
+    assert_eq!(i, set(&[("x", f64::NEG_INFINITY), ("y", 1.0)]).entries());
+    let d = combine(SetOp::Diff, &[&a, &b], &[], Aggregate::Sum);
+    assert_eq!(d, set(&[("z", 2.0)]).entries());
+    // A -0 stays in the reply (Redis's skiplist result) and becomes 0 once stored packed.
+    let neg = combine(SetOp::Union, &[&set(&[("n", -1.0)])], &[0.0], Aggregate::Sum);
+    assert!(neg[0].1 == 0.0 && neg[0].1.is_sign_negative());
+    assert!(SortedSet::from_entries(neg, &l).score(b"n").is_some_and(|s| s.is_sign_positive()));
     assert_eq!(inter_card(&[&a, &b], 0), 2);
     assert_eq!(inter_card(&[&a, &b], 1), 1);
     assert_eq!(Aggregate::parse(b"MaX"), Some(Aggregate::Max));
