@@ -187,7 +187,12 @@ fn run(port: u16, seed: u64, ops: usize, entries: usize, scores: &[&str], lex: b
     let l = ZsetLimits { max_listpack_entries: entries, max_listpack_value: 64 };
     let mut rng = Rng(seed);
     let mut z: Option<SortedSet> = None;
-    let members = ["a", "b", "c", "aa", "ab", "ba", "bb", "cc", "d", "e", "f", "g", "h", "zz", "nx"];
+    // With `lex` off, a 65-byte member (past zset-max-listpack-value) and one with a NUL join in.
+    let long = "m".repeat(65);
+    let mut members = vec!["a", "b", "c", "aa", "ab", "ba", "bb", "cc", "d", "e", "f", "g", "h", "zz", "nx"];
+    if !lex {
+        members.extend([long.as_str(), "a\0b"]);
+    }
     let sb = ["-inf", "(-inf", "+inf", "(1", "1", "2.5", "(2.5", "0", "-1", "(0", "x", "", "(3", "10", "0x2"];
     let lb = ["-", "+", "[a", "(a", "[b", "(bb", "[cc", "(d", "[zz", "x", "[", "("];
     let flags = ["NX", "XX", "GT", "LT", "CH", "INCR"];
@@ -318,6 +323,7 @@ fn sorted_set_core_answers_as_redis_server() {
     for seed in 1..=8 {
         run(redis.port, seed * 977, 1500, 128, &many, true); // listpack: lex walks over unequal scores
         run(redis.port, seed * 131, 1500, 4, &many, false); // skiplist past 4 members, no lex
+        run(redis.port, seed * 13, 1500, 128, &many, false); // converted by a long member
         run(redis.port, seed * 71, 1500, 4, &["0", "-0", "x"], true); // equal scores: lex in the tree too
     }
 }

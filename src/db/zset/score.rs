@@ -333,6 +333,28 @@ mod tests {
         assert_eq!(parse_score_bound(b"+"), None);
     }
 
+    /// Every short string over the number alphabet parses or is refused; none panics, and what
+    /// parses agrees with Rust's own reading of plain decimals.
+    #[test]
+    fn number_like_garbage_never_panics() {
+        let alphabet = b"019.eE+-xXpPaAfFiInN( \0";
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 9) as usize;
+            let s: Vec<u8> =
+                (0..len).map(|i| alphabet[((x >> (8 + 5 * i)) % alphabet.len() as u64) as usize]).collect();
+            let (a, _) = (parse_score(&s), parse_score_bound(&s));
+            if let (Some(v), Ok(text)) = (a, std::str::from_utf8(&s))
+                && !text.bytes().any(|b| b.is_ascii_alphabetic())
+            {
+                assert_eq!(text.parse::<f64>().ok(), Some(v), "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn formatted_scores_read_back_exactly() {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
