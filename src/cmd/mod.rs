@@ -11,6 +11,7 @@ pub mod table;
 #[cfg(all(test, not(feature = "loom")))]
 pub mod testing;
 pub mod tx;
+pub mod zset_args;
 
 use std::cell::Cell;
 use std::collections::HashMap;

@@ -34,6 +34,7 @@ mod map;
 mod snapshot;
 mod tx;
 mod watch;
+pub mod zset;
 
 use bytes::Bytes;
 use crossbeam::utils::CachePadded;
