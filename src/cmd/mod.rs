@@ -2,6 +2,7 @@
 //! A handler is a plain function `fn(&mut Ctx, &[Bytes]) -> Result<Frame>` that never touches a
 //! socket, so it can be unit-tested directly. Mirrors Redis's `server.c` `call()`/`processCommand()`.
 
+pub mod collection;
 pub mod keys;
 pub mod list;
 pub mod server;
