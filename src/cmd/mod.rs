@@ -3,9 +3,12 @@
 //! socket, so it can be unit-tested directly. Mirrors Redis's `server.c` `call()`/`processCommand()`.
 
 pub mod collection;
+pub mod hash;
 pub mod keys;
 pub mod list;
+mod sample;
 pub mod server;
+pub mod set;
 pub mod slots;
 pub mod string;
 pub mod table;
