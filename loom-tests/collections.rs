@@ -92,3 +92,20 @@ fn broken_hash_log_outside_cell_lock() {
     let _f = inject(Fault::CellLogOutsideLock);
     HSET_VS_HDEL_SAME_FIELD.model();
 }
+
+/// SDIFF (which locks its keys' stripes itself) racing an EXEC that adds one member to both of its
+/// keys: it sees the whole transaction or none of it (both answer empty; half of it would answer
+/// the member), and never waits on itself (a reader's wait for a transaction must not hold the
+/// stripes it then takes).
+#[test]
+fn sdiff_racing_exec_sees_all_or_nothing_of_it() {
+    Race::new(
+        &[],
+        &[
+            &[Op::Cmd(&["MULTI"]), Op::Cmd(&["SADD", "a", "x"]), Op::Cmd(&["SADD", "b", "x"]), Op::Cmd(&["EXEC"])],
+            &[Op::Cmd(&["SDIFF", "a", "b"])],
+        ],
+    )
+    .sessions()
+    .model();
+}

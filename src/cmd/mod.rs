@@ -334,7 +334,7 @@ fn redact_credentials(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
 
 fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     let ks = &ctx.shared.ks;
-    let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 {
+    let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 && !spec.locks_keys {
         if spec.keys == (1, 1, 1) {
             ks.read_consistent(&[&argv[1]], || (spec.handler)(ctx, argv))
         } else {

@@ -21,6 +21,11 @@ pub struct CommandSpec {
     /// The flags the dispatcher checks on every command, as bits (see [`flag`]), computed from
     /// `flags` when the table is compiled: no string comparison per command.
     pub mask: u32,
+    /// The handler takes its keys' stripes exclusively itself (multi-key reads that must be atomic
+    /// against multi-key writers: SINTER, SUNION, SDIFF), so the dispatcher does not wrap it in
+    /// `read_consistent`, whose fallback holds those stripes shared while the handler runs (the
+    /// handler would then wait on itself). Exclusive stripes already exclude a running EXEC.
+    pub locks_keys: bool,
 }
 
 /// Bits of [`CommandSpec::mask`].
@@ -119,7 +124,12 @@ macro_rules! row {
             acl: &[$($acl),*],
             handler: $h,
             mask: mask_of(&[$($flag),*]),
+            locks_keys: false,
         }
+    };
+    // A row whose handler locks its keys itself (see `CommandSpec::locks_keys`).
+    ($name:literal, $arity:expr, [$($flag:literal),*], ($f:expr, $l:expr, $s:expr), [$($acl:literal),*], $h:path, locks_keys) => {
+        CommandSpec { locks_keys: true, ..row!($name, $arity, [$($flag),*], ($f, $l, $s), [$($acl),*], $h) }
     };
 }
 
@@ -182,12 +192,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("smove", 4, ["write", "fast"], (1, 2, 1), ["@write", "@set", "@fast"], set::smove),
     row!("spop", -2, ["write", "fast"], (1, 1, 1), ["@write", "@set", "@fast"], set::spop),
     row!("srandmember", -2, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::srandmember),
-    row!("sinter", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sinter),
+    row!("sinter", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sinter, locks_keys),
     row!("sintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@set", "@slow"], set::sintercard),
     row!("sinterstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sinterstore),
-    row!("sunion", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sunion),
+    row!("sunion", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sunion, locks_keys),
     row!("sunionstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sunionstore),
-    row!("sdiff", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sdiff),
+    row!("sdiff", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sdiff, locks_keys),
     row!("sdiffstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sdiffstore),
     row!("sscan", -3, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::sscan),
     // lists
