@@ -96,7 +96,9 @@ pub fn scan_page(names: &[&Bytes], cursor: u64, opts: &ScanOpts) -> (u64, Vec<us
     let mut order: Vec<(u64, usize)> =
         names.iter().enumerate().map(|(i, n)| (hash_key(n) >> 1, i)).filter(|&(p, _)| p >= from).collect();
     order.sort_unstable();
-    let count = opts.count.max(1);
+    // As SCAN (see `keys::scan`): a full scan takes at most about 32 calls whatever COUNT says,
+    // so that it stays O(n log n) overall instead of one sort of the collection per COUNT items.
+    let count = opts.count.max(names.len() / 32).max(1);
     let mut end = count.min(order.len());
     while end > 0 && end < order.len() && order[end].0 == order[end - 1].0 {
         end += 1;

@@ -137,3 +137,25 @@ fn type_scan_type_and_wrongtype_from_other_families() {
     let Frame::Array(reply) = h.run(&["SCAN", "0", "TYPE", "set", "COUNT", "100"]) else { panic!() };
     assert_eq!(reply[1], arr(vec![bulk("s")]));
 }
+
+#[test]
+fn sscan_of_a_large_set_takes_a_bounded_number_of_calls_whatever_count() {
+    let mut h = Harness::new();
+    let mut sadd = vec!["SADD".to_string(), "s".into()];
+    sadd.extend((0..3200).map(|i| format!("m{i}")));
+    let args: Vec<&str> = sadd.iter().map(String::as_str).collect();
+    assert_eq!(h.run(&args), int(3200));
+    let (mut cursor, mut calls, mut seen) = ("0".to_string(), 0, std::collections::HashSet::new());
+    loop {
+        let Frame::Array(reply) = h.run(&["SSCAN", "s", &cursor, "COUNT", "1"]) else { panic!() };
+        let [Frame::Bulk(next), Frame::Array(items)] = &reply[..] else { panic!("{reply:?}") };
+        seen.extend(items.iter().cloned().map(|f| format!("{f:?}")));
+        calls += 1;
+        cursor = String::from_utf8(next.to_vec()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 3200);
+    assert!(calls <= 33, "{calls} calls");
+}
