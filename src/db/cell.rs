@@ -12,6 +12,14 @@
 //!   its AOF record, so same-key records are in apply order even under a shared stripe.
 //! * A collection is never empty while it is in the keyspace (Redis keeps no empty list, hash or
 //!   set).
+//!
+//! # Adding a collection type
+//!
+//! A `Value` variant holding `Arc<ValueCell<T>>` (and its arms in `Entry::kind`, `duplicate`,
+//! `moved`, the rewrite snapshot and the dumps), a [`Collection`] impl for `T` here, and a
+//! `cmd/<type>.rs` of handlers that reach the value only through `cmd::collection` (`write`,
+//! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
+//! the ordering of records come with it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
