@@ -5,7 +5,7 @@
 //!
 //! # The protocol
 //!
-//! * Writes on a live collection ([`write`]): the key's stripe shared plus the cell lock; the
+//! * Writes on a live collection ([`write()`]): the key's stripe shared plus the cell lock; the
 //!   handler logs its record while the cell lock is held, so same-key records are in apply order.
 //!   A cell found `dead` (emptied and removed after we looked it up) sends us round again.
 //! * Writes that find the key missing and may create it, or find it expired: the stripe exclusive
