@@ -149,6 +149,10 @@ fn run_in(shared: &Shared, session: Option<&mut Session>, now_ms: u64, op: Op) -
 pub enum Dumped {
     Str(Vec<u8>),
     List(Vec<Vec<u8>>),
+    /// Sorted field, value pairs.
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    /// Sorted members.
+    Set(Vec<Vec<u8>>),
 }
 
 pub type Dump = BTreeMap<(usize, Vec<u8>), (Dumped, u64)>;
@@ -163,6 +167,20 @@ pub fn dump(shared: &Shared) -> Dump {
                     let st = l.lock();
                     assert!(!st.dead, "a dead list is still in the keyspace: {k:?}");
                     Dumped::List(st.items.iter().map(|b| b.to_vec()).collect())
+                }
+                Value::Hash(h) => {
+                    let st = h.lock();
+                    assert!(!st.dead && !st.items.is_empty(), "a dead or empty hash in the keyspace: {k:?}");
+                    let mut pairs: Vec<_> = st.items.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                    pairs.sort();
+                    Dumped::Hash(pairs)
+                }
+                Value::Set(m) => {
+                    let st = m.lock();
+                    assert!(!st.dead && !st.items.is_empty(), "a dead or empty set in the keyspace: {k:?}");
+                    let mut members: Vec<_> = st.items.iter().map(|b| b.to_vec()).collect();
+                    members.sort();
+                    Dumped::Set(members)
                 }
                 _ => Dumped::Str(e.string_bytes().expect("a string").to_vec()),
             };

@@ -43,7 +43,7 @@ fn push_racing_set_never_writes_a_replaced_list() {
 #[test]
 #[should_panic(expected = "not linearizable")]
 fn broken_push_ignores_dead_mark() {
-    let _f = inject(Fault::ListIgnoreDead);
+    let _f = inject(Fault::CellIgnoreDead);
     PUSH_VS_EMPTYING_POP.model();
 }
 
@@ -52,6 +52,6 @@ fn broken_push_ignores_dead_mark() {
 #[test]
 #[should_panic(expected = "replay differs from memory")]
 fn broken_list_log_outside_list_lock() {
-    let _f = inject(Fault::ListLogOutsideLock);
+    let _f = inject(Fault::CellLogOutsideLock);
     PUSHES_AND_POP.model();
 }

@@ -9,6 +9,7 @@
 #![cfg(feature = "loom")]
 
 mod blocking;
+mod collections;
 mod expiry;
 mod group_commit;
 mod harness;

@@ -37,7 +37,13 @@ impl LongDouble {
             if !lower.starts_with("0x") && !decimal_exponent_ok(&lower) {
                 return None;
             }
-            let v = X87DoubleExtended::from_str_r(body, Round::NearestTiesToEven).ok()?.value;
+            // strtold takes hex without a binary exponent (`0x10` is 16); the parser needs one.
+            let body = if lower.starts_with("0x") && !lower.contains('p') {
+                std::borrow::Cow::Owned(format!("{body}p0"))
+            } else {
+                std::borrow::Cow::Borrowed(body)
+            };
+            let v = X87DoubleExtended::from_str_r(&body, Round::NearestTiesToEven).ok()?.value;
             // strtold reports ERANGE for overflow to infinity and underflow to zero: Redis rejects both.
             let mantissa = lower.split(['e', 'p']).next().unwrap_or("").trim_start_matches("0x");
             if v.is_infinite() || (v.is_zero() && mantissa.bytes().any(|b| b.is_ascii_alphanumeric() && b != b'0')) {
@@ -203,5 +209,13 @@ mod tests {
             assert!(LongDouble::parse(good).is_some(), "{:?}", String::from_utf8_lossy(good));
         }
         assert!(!LongDouble::parse(b"inf").unwrap().is_finite());
+    }
+
+    #[test]
+    fn hex_without_a_binary_exponent_parses_as_strtold_does() {
+        // redis-server 7.0.15: INCRBYFLOAT k 0x10 -> "16", HINCRBYFLOAT h f 0x1.8 -> "1.5".
+        assert_eq!(LongDouble::parse(b"0x10").unwrap().to_human_string(), "16");
+        assert_eq!(LongDouble::parse(b"-0x1.8").unwrap().to_human_string(), "-1.5");
+        assert!(LongDouble::parse(b"0x").is_none());
     }
 }

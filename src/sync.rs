@@ -46,10 +46,10 @@ pub mod fault {
         IncrLogOutsideLock,
         /// SET pushes its AOF record after releasing the key's stripe.
         SetLogOutsideLock,
-        /// A list push ignores the `dead` mark of a list that was removed from the keyspace.
-        ListIgnoreDead,
-        /// A list push pushes its AOF record after releasing the list's lock.
-        ListLogOutsideLock,
+        /// A collection write ignores the `dead` mark of a cell that was removed from the keyspace.
+        CellIgnoreDead,
+        /// A collection write pushes its AOF record after releasing the cell lock.
+        CellLogOutsideLock,
         /// Active expiry removes the key without re-checking its expiry under the stripe lock.
         ExpireNoRecheck,
         /// The AOF writer publishes the durable watermark before the data is flushed.

@@ -18,7 +18,17 @@ fn hammer(s: &Server, seed: u64) {
                     x ^= x << 17;
                     let key = format!("hot{}", x % 3);
                     let other = format!("hot{}", (x >> 8) % 3);
-                    let mut cmd = match x % 13 {
+                    let field = format!("f{}", i % 4);
+                    // Collections on the same hot keys: type changes race the collection protocol.
+                    let mut cmd = match x % 21 {
+                        13 => redis::cmd("HSET").arg(&key).arg(&field).arg(i).clone(),
+                        14 => redis::cmd("HINCRBY").arg(&key).arg(&field).arg(2).clone(),
+                        15 => redis::cmd("HDEL").arg(&key).arg(&field).clone(),
+                        16 => redis::cmd("SADD").arg(&key).arg(&field).arg(format!("t{t}")).clone(),
+                        17 => redis::cmd("SREM").arg(&key).arg(&field).clone(),
+                        18 => redis::cmd("SMOVE").arg(&key).arg(&other).arg(&field).clone(),
+                        19 => redis::cmd("SPOP").arg(&key).clone(),
+                        20 => redis::cmd("SUNIONSTORE").arg(&other).arg(&key).arg(&other).clone(),
                         0 => redis::cmd("SET").arg(&key).arg(i).clone(),
                         1 | 2 => redis::cmd("INCR").arg(&key).clone(),
                         3 => redis::cmd("DECRBY").arg(&key).arg(3).clone(),

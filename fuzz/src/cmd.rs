@@ -116,6 +116,8 @@ pub const POOL: &[&str] = &[
     "COUNT",
     "MAXLEN",
     "MATCH",
+    "WITHVALUES",
+    "LIMIT",
     "TYPE",
     "REPLACE",
     "DB",
@@ -127,6 +129,7 @@ pub const POOL: &[&str] = &[
     "STRING",
     "none",
     "hash",
+    "set",
     // subcommands and sections
     "SET",
     "ID",
@@ -363,6 +366,17 @@ pub fn parse_reply(b: &[u8], pos: &mut usize) -> Option<Frame> {
     }
 }
 
+/// (empty, dead) of a locked collection cell.
+trait EmptyOrDead<T> {
+    fn map_or_dead(&self, empty: impl Fn(&T) -> bool) -> (bool, bool);
+}
+
+impl<T> EmptyOrDead<T> for flurrydb::db::CellState<T> {
+    fn map_or_dead(&self, empty: impl Fn(&T) -> bool) -> (bool, bool) {
+        (empty(&self.items), self.dead)
+    }
+}
+
 /// The keyspace invariants of `client`'s db, seen through commands and through the map itself.
 fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
     for &key in KEYS {
@@ -400,21 +414,35 @@ fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
                 assert_eq!(exists, Frame::Integer(1), "{ctx}: TYPE list but EXISTS {exists:?}");
                 assert!(matches!(ttl, Frame::Integer(t) if t == -1 || t > 0), "{ctx}: live list, PTTL {ttl:?}");
             }
+            Frame::Simple(t) if &t[..] == b"hash" || &t[..] == b"set" => {
+                let hash = &t[..] == b"hash";
+                assert!(matches!(&get, Frame::Error(e) if e.starts_with(b"WRONGTYPE")), "{ctx}: {t:?}, GET {get:?}");
+                let len = probe(shared, client, now, &[if hash { "HLEN" } else { "SCARD" }, key]);
+                let Frame::Integer(n) = len else { panic!("{ctx}: TYPE {t:?} but length {len:?}") };
+                assert!(n > 0, "{ctx}: an empty {t:?} is visible ({n})");
+                let all = probe(shared, client, now, &[if hash { "HGETALL" } else { "SMEMBERS" }, key]);
+                let items = match &all {
+                    Frame::Array(v) | Frame::Set(v) => v.len() as i64,
+                    Frame::Map(v) => 2 * v.len() as i64,
+                    other => panic!("{ctx}: {t:?} contents {other:?}"),
+                };
+                assert_eq!(items, if hash { 2 * n } else { n }, "{ctx}: length {n} but {all:?}");
+                assert_eq!(exists, Frame::Integer(1), "{ctx}: TYPE {t:?} but EXISTS {exists:?}");
+                assert!(matches!(ttl, Frame::Integer(t) if t == -1 || t > 0), "{ctx}: live {t:?}, PTTL {ttl:?}");
+            }
             other => panic!("{ctx}: TYPE replied {other:?}"),
         }
     }
-    // The stored map: no empty or dead list, expired or not (Redis has no empty lists).
+    // The stored map: no empty or dead collection, expired or not (Redis keeps no empty one).
     let db = shared.ks.db(client.db);
     db.for_each(|k, e| {
-        if let Value::List(cell) = &e.value {
-            let l = cell.lock();
-            assert!(
-                !l.items.is_empty() && !l.dead,
-                "key {k:?}: stored list empty={} dead={}",
-                l.items.is_empty(),
-                l.dead
-            );
-        }
+        let (empty, dead) = match &e.value {
+            Value::List(cell) => cell.lock().map_or_dead(|l| l.is_empty()),
+            Value::Hash(cell) => cell.lock().map_or_dead(|h| h.is_empty()),
+            Value::Set(cell) => cell.lock().map_or_dead(|m| m.is_empty()),
+            _ => (false, false),
+        };
+        assert!(!empty && !dead, "key {k:?}: stored collection empty={empty} dead={dead}");
     });
     let keys = probe(shared, client, now, &["KEYS", "*"]);
     let Frame::Array(keys) = keys else { panic!("KEYS * replied {keys:?}") };

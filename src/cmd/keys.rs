@@ -20,6 +20,7 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 pub use expire::{expire, expireat, expiretime, persist, pexpire, pexpireat, pexpiretime, pttl, ttl};
+pub(crate) use scan::{ScanOpts, parse_cursor, parse_scan_options};
 pub use scan::{keys, scan};
 
 use super::{Ctx, arg_i64, is_opt};

@@ -1,15 +1,14 @@
 //! List commands. Mirrors Redis's `t_list.c`.
 //!
-//! Every list is a `VecDeque<Bytes>` behind its own lock; [`access`] holds the locking protocol
-//! (fast path: shared stripe + list lock; slow path: exclusive stripe). A list that becomes empty
-//! is removed, as Redis never keeps an empty list.
+//! Every list is a `VecDeque<Bytes>` in a value cell; [`super::collection`] holds the locking
+//! protocol shared by every collection (fast path: shared stripe + cell lock; slow path: exclusive
+//! stripe). A list that becomes empty is removed, as Redis never keeps an empty list.
 //!
 //! AOF records replay to exactly what memory holds: pushes, LSET, LINSERT, LREM and LTRIM are
 //! logged as given (they are deterministic) and only when they changed something; pops are logged
 //! as `LPOP|RPOP key n` with the number actually popped; RPOPLPUSH is logged as `LMOVE src dst
 //! RIGHT LEFT`. Errors and no-ops log nothing.
 
-mod access;
 mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
@@ -18,12 +17,12 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::collection::{self, bury_if_empty, create};
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::ListState;
+use crate::db::{ListState, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
-use access::{bury_if_empty, create, lookup_for_write, read_list, write_list};
 pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
 
 /// Which end of a list.
@@ -65,6 +64,22 @@ impl End {
             End::Right => items.push_back(v),
         }
     }
+}
+
+/// [`collection::write`] on a list.
+pub(super) fn write_list<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    creates: bool,
+    on_list: impl FnOnce(&mut ListState, &WriteLock) -> Result<R>,
+    on_missing: impl FnOnce(&WriteLock) -> Result<R>,
+) -> Result<R> {
+    collection::write(ctx, key, creates, on_list, on_missing)
+}
+
+/// [`collection::read`] on a list.
+fn read_list<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ListState>) -> R) -> Result<R> {
+    collection::read(ctx, key, f)
 }
 
 /// The whole command as an AOF record.
@@ -421,8 +436,8 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[src, dst]);
-    let Some(src_cell) = lookup_for_write(&mut w, src, now)? else { return Ok(Frame::Null) };
-    let dst_cell = if src == dst { None } else { lookup_for_write(&mut w, dst, now)? };
+    let Some(src_cell) = collection::lookup_write(&mut w, src, now)? else { return Ok(Frame::Null) };
+    let dst_cell = if src == dst { None } else { collection::lookup_write(&mut w, dst, now)? };
     let mut src_st = src_cell.lock();
     let Some(v) = from.pop(&mut src_st.items) else { return Ok(Frame::Null) };
     match dst_cell {

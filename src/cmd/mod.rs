@@ -2,9 +2,13 @@
 //! A handler is a plain function `fn(&mut Ctx, &[Bytes]) -> Result<Frame>` that never touches a
 //! socket, so it can be unit-tested directly. Mirrors Redis's `server.c` `call()`/`processCommand()`.
 
+pub mod collection;
+pub mod hash;
 pub mod keys;
 pub mod list;
+mod sample;
 pub mod server;
+pub mod set;
 pub mod slots;
 pub mod string;
 pub mod table;
@@ -332,7 +336,7 @@ fn redact_credentials(name: &str, argv: &[Bytes]) -> Vec<Bytes> {
 
 fn run_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     let ks = &ctx.shared.ks;
-    let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 {
+    let result = if spec.is(flag::READONLY) && spec.keys.0 > 0 && !spec.locks_keys {
         if spec.keys == (1, 1, 1) {
             ks.read_consistent(&[&argv[1]], || (spec.handler)(ctx, argv))
         } else {

@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, keys, list, server, string, tx};
+use super::{Handler, hash, keys, list, server, set, string, tx};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -21,6 +21,11 @@ pub struct CommandSpec {
     /// The flags the dispatcher checks on every command, as bits (see [`flag`]), computed from
     /// `flags` when the table is compiled: no string comparison per command.
     pub mask: u32,
+    /// The handler takes its keys' stripes exclusively itself (multi-key reads that must be atomic
+    /// against multi-key writers: SINTER, SUNION, SDIFF), so the dispatcher does not wrap it in
+    /// `read_consistent`, whose fallback holds those stripes shared while the handler runs (the
+    /// handler would then wait on itself). Exclusive stripes already exclude a running EXEC.
+    pub locks_keys: bool,
 }
 
 /// Bits of [`CommandSpec::mask`].
@@ -119,7 +124,12 @@ macro_rules! row {
             acl: &[$($acl),*],
             handler: $h,
             mask: mask_of(&[$($flag),*]),
+            locks_keys: false,
         }
+    };
+    // A row whose handler locks its keys itself (see `CommandSpec::locks_keys`).
+    ($name:literal, $arity:expr, [$($flag:literal),*], ($f:expr, $l:expr, $s:expr), [$($acl:literal),*], $h:path, locks_keys) => {
+        CommandSpec { locks_keys: true, ..row!($name, $arity, [$($flag),*], ($f, $l, $s), [$($acl),*], $h) }
     };
 }
 
@@ -155,6 +165,41 @@ pub static COMMANDS: &[CommandSpec] = &[
         string::incrbyfloat
     ),
     row!("lcs", -3, ["readonly"], (1, 2, 1), ["@read", "@string", "@slow"], string::lcs),
+    // hashes
+    row!("hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hset),
+    row!("hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hsetnx),
+    row!("hmset", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hmset),
+    row!("hget", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@hash", "@fast"], hash::hget),
+    row!("hmget", -3, ["readonly", "fast"], (1, 1, 1), ["@read", "@hash", "@fast"], hash::hmget),
+    row!("hdel", -3, ["write", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hdel),
+    row!("hlen", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@hash", "@fast"], hash::hlen),
+    row!("hstrlen", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@hash", "@fast"], hash::hstrlen),
+    row!("hexists", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@hash", "@fast"], hash::hexists),
+    row!("hkeys", 2, ["readonly"], (1, 1, 1), ["@read", "@hash", "@slow"], hash::hkeys),
+    row!("hvals", 2, ["readonly"], (1, 1, 1), ["@read", "@hash", "@slow"], hash::hvals),
+    row!("hgetall", 2, ["readonly"], (1, 1, 1), ["@read", "@hash", "@slow"], hash::hgetall),
+    row!("hincrby", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hincrby),
+    row!("hincrbyfloat", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hincrbyfloat),
+    row!("hrandfield", -2, ["readonly"], (1, 1, 1), ["@read", "@hash", "@slow"], hash::hrandfield),
+    row!("hscan", -3, ["readonly"], (1, 1, 1), ["@read", "@hash", "@slow"], hash::hscan),
+    // sets
+    row!("sadd", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@set", "@fast"], set::sadd),
+    row!("srem", -3, ["write", "fast"], (1, 1, 1), ["@write", "@set", "@fast"], set::srem),
+    row!("smembers", 2, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::smembers),
+    row!("sismember", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@set", "@fast"], set::sismember),
+    row!("smismember", -3, ["readonly", "fast"], (1, 1, 1), ["@read", "@set", "@fast"], set::smismember),
+    row!("scard", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@set", "@fast"], set::scard),
+    row!("smove", 4, ["write", "fast"], (1, 2, 1), ["@write", "@set", "@fast"], set::smove),
+    row!("spop", -2, ["write", "fast"], (1, 1, 1), ["@write", "@set", "@fast"], set::spop),
+    row!("srandmember", -2, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::srandmember),
+    row!("sinter", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sinter, locks_keys),
+    row!("sintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@set", "@slow"], set::sintercard),
+    row!("sinterstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sinterstore),
+    row!("sunion", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sunion, locks_keys),
+    row!("sunionstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sunionstore),
+    row!("sdiff", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sdiff, locks_keys),
+    row!("sdiffstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sdiffstore),
+    row!("sscan", -3, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::sscan),
     // lists
     row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
     row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),

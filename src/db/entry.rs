@@ -1,24 +1,11 @@
-//! Values stored in the keyspace: a string (bytes or an atomic integer cell), or a list guarded by
-//! its own lock. Mirrors Redis's `object.c`.
-
-use std::collections::VecDeque;
+//! Values stored in the keyspace: a string (bytes or an atomic integer cell), or a collection (list,
+//! hash, set) in a [`ValueCell`] guarded by its own lock. Mirrors Redis's `object.c`.
 
 use bytes::Bytes;
 
+use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
 use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
 
-/// The per-key list lock. Outside loom, parking_lot's: a hot list (a work queue all clients push
-/// to) is locked by every runtime worker in turn for a few hundred nanoseconds, and its adaptive
-/// spinning hands the lock over without the futex sleep and wake-up (two context switches) that
-/// std's mutex falls back to quickly. Under loom, the facade's mutex, so models see the lock.
-#[cfg(not(feature = "loom"))]
-type ListMutex<T> = parking_lot::Mutex<T>;
-#[cfg(not(feature = "loom"))]
-pub type ListGuard<'a> = parking_lot::MutexGuard<'a, ListState>;
-#[cfg(feature = "loom")]
-type ListMutex<T> = crate::sync::Mutex<T>;
-#[cfg(feature = "loom")]
-pub type ListGuard<'a> = crate::sync::MutexGuard<'a, ListState>;
 use crate::util::parse_i64;
 
 /// A keyspace entry: its value and its absolute expiry time (ms since the epoch, 0 = none).
@@ -40,6 +27,10 @@ pub enum Value {
     Int(AtomicI64),
     /// A list: pushes and pops lock it; the `Arc` lets RENAME/MOVE move it without copying.
     List(Arc<ListCell>),
+    /// A hash: field -> value, behind its own lock like a list.
+    Hash(Arc<ValueCell<Hash>>),
+    /// A set of members, behind its own lock like a list.
+    Set(Arc<ValueCell<Set>>),
 }
 
 /// The longest string value held inline: what fits beside the enum's tag in the 40 bytes a
@@ -77,6 +68,8 @@ impl std::fmt::Debug for SmallStr {
 pub enum Kind {
     String,
     List,
+    Hash,
+    Set,
 }
 
 impl Kind {
@@ -84,6 +77,8 @@ impl Kind {
         match self {
             Kind::String => "string",
             Kind::List => "list",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
         }
     }
 }
@@ -116,19 +111,26 @@ impl Entry {
     }
 
     /// A list entry holding `items` (never empty: Redis has no empty lists).
-    pub fn list(items: VecDeque<Bytes>, expire_at_ms: u64) -> Entry {
-        Entry::from_list_cell(Arc::new(ListCell::new(items)), expire_at_ms)
+    pub fn list(items: List, expire_at_ms: u64) -> Entry {
+        Entry::collection(items, expire_at_ms)
     }
 
-    /// A list entry around an existing cell (RENAME, MOVE).
-    pub fn from_list_cell(cell: Arc<ListCell>, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::List(cell), expire_at_ms: AtomicU64::new(expire_at_ms) }
+    /// A collection entry holding `items` (never empty: Redis keeps no empty collection).
+    pub fn collection<T: Collection>(items: T, expire_at_ms: u64) -> Entry {
+        Entry::from_cell(Arc::new(ValueCell::new(items)), expire_at_ms)
+    }
+
+    /// A collection entry around an existing cell (RENAME, MOVE).
+    pub fn from_cell<T: Collection>(cell: Arc<ValueCell<T>>, expire_at_ms: u64) -> Entry {
+        Entry { value: T::into_value(cell), expire_at_ms: AtomicU64::new(expire_at_ms) }
     }
 
     pub fn kind(&self) -> Kind {
         match self.value {
             Value::Small(_) | Value::Str(_) | Value::Int(_) => Kind::String,
             Value::List(_) => Kind::List,
+            Value::Hash(_) => Kind::Hash,
+            Value::Set(_) => Kind::Set,
         }
     }
 
@@ -150,63 +152,38 @@ impl Entry {
         at != 0 && now_ms != 0 && at <= now_ms
     }
 
-    /// The string value as bytes (integers formatted), None for a list.
+    /// The string value as bytes (integers formatted), None for a collection.
     pub fn string_bytes(&self) -> Option<Bytes> {
         match &self.value {
             Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
             Value::Str(b) => Some(b.clone()),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
-            Value::List(_) => None,
+            Value::List(_) | Value::Hash(_) | Value::Set(_) => None,
         }
     }
 
-    /// A deep copy (COPY): lists are duplicated, not shared.
+    /// A deep copy (COPY): collections are duplicated, not shared.
     pub fn duplicate(&self) -> Entry {
         let value = match &self.value {
             Value::Small(s) => Value::Small(*s),
             Value::Str(b) => Value::Str(b.clone()),
             Value::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
-            Value::List(l) => Value::List(Arc::new(ListCell::new(l.lock().items.clone()))),
+            Value::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            Value::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
         };
         Entry { value, expire_at_ms: AtomicU64::new(self.expire_at_ms()) }
     }
 
-    /// The same value under a new entry (RENAME, MOVE): lists move by reference.
+    /// The same value under a new entry (RENAME, MOVE): collections move by reference.
     pub fn moved(&self) -> Entry {
         match &self.value {
-            Value::List(l) => Entry::from_list_cell(l.clone(), self.expire_at_ms()),
+            Value::List(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
+            Value::Hash(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
+            Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             _ => self.duplicate(),
         }
-    }
-}
-
-/// A list and its per-key lock.
-#[derive(Debug)]
-pub struct ListCell {
-    state: ListMutex<ListState>,
-}
-
-/// The locked part of a list.
-#[derive(Debug, Default)]
-pub struct ListState {
-    pub items: VecDeque<Bytes>,
-    /// Set (under this lock) when the list was removed from the keyspace after being emptied: a
-    /// writer that looked the cell up before the removal must not push into it, and retries.
-    pub dead: bool,
-}
-
-impl ListCell {
-    pub fn new(items: VecDeque<Bytes>) -> ListCell {
-        ListCell { state: ListMutex::new(ListState { items, dead: false }) }
-    }
-
-    /// Take the per-key list lock.
-    pub fn lock(&self) -> ListGuard<'_> {
-        #[cfg(not(feature = "loom"))]
-        return self.state.lock();
-        #[cfg(feature = "loom")]
-        crate::sync::lock(&self.state)
     }
 }
 

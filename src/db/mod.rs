@@ -18,15 +18,18 @@
 //!     and deltas commute; everything that does not commute with them needs the stripe
 //!     exclusively, so it is ordered before or after all of them. Replay adds deltas with wrapping
 //!     arithmetic, so another order of the same deltas cannot fail in the middle.
-//!   - list operations on an existing list: they also take the list's own lock and push their
-//!     record under it, so same-key list records are in apply order. A pop that empties the list
-//!     removes the key under both locks and marks the cell `dead`; a writer that looked the cell up
-//!     before sees `dead` and retries (it then takes the exclusive path to create the key).
+//!   - collection operations (lists, hashes, sets) on an existing collection: they also take the
+//!     value cell's own lock (`cell`) and push their record under it, so same-key records are in
+//!     apply order. A write that empties the collection removes the key under both locks and marks
+//!     the cell `dead`; a writer that looked the cell up before sees `dead` and retries (it then
+//!     takes the exclusive path to create the key). The one implementation of this protocol, used
+//!     by every collection type, is `cmd::collection`; the cell and its invariant are in `cell`.
 //! * Whenever a write treats a key as expired it deletes it and logs `DEL` first, under the
 //!   exclusive stripe ([`WriteLock::lookup`]): replay never consults the clock (nothing expires while
 //!   loading), so the file alone decides. Expiry times are logged as absolute times.
 
 pub mod blocking;
+mod cell;
 mod entry;
 mod expire;
 mod key;
@@ -41,7 +44,8 @@ use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-pub use entry::{Entry, Kind, ListCell, ListState, Value};
+pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Set, ValueCell};
+pub use entry::{Entry, Kind, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::TxHold;

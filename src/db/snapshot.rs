@@ -1,6 +1,7 @@
 //! A point-in-time copy of the keyspace for AOF rewrite, taken while every stripe is held
 //! exclusively (no write in progress), and its rendering as the minimal commands that rebuild it.
-//! Strings are shared by reference (`Bytes`), lists are copied under their lock.
+//! Strings are shared by reference (`Bytes`), collections are copied under their cell lock.
+//! Mirrors the rewrite part of Redis's `aof.c` (`rewriteAppendOnlyFileRio`).
 
 use bytes::Bytes;
 
@@ -19,9 +20,13 @@ pub enum SnapshotValue {
     Str(Bytes),
     Int(i64),
     List(Vec<Bytes>),
+    /// Field, value pairs.
+    Hash(Vec<(Bytes, Bytes)>),
+    Set(Vec<Bytes>),
 }
 
-/// List elements per RPUSH in a rewritten file (Redis's AOF_REWRITE_ITEMS_PER_CMD).
+/// Items per RPUSH/SADD (field-value pairs per HSET) in a rewritten file (Redis's
+/// AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
 impl Keyspace {
@@ -39,6 +44,10 @@ impl Keyspace {
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
                     Value::List(l) => SnapshotValue::List(l.lock().items.iter().cloned().collect()),
+                    Value::Hash(h) => {
+                        SnapshotValue::Hash(h.lock().items.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
+                    }
+                    Value::Set(m) => SnapshotValue::Set(m.lock().items.iter().cloned().collect()),
                 };
                 out.push(SnapshotEntry { db, key: Bytes::copy_from_slice(k), value, expire_at_ms: e.expire_at_ms() });
             });
@@ -102,20 +111,31 @@ impl Keyspace {
 }
 
 impl SnapshotEntry {
-    /// The commands that rebuild this key: SET or RPUSH batches, then PEXPIREAT if it has a TTL.
+    /// The commands that rebuild this key: SET, or RPUSH/HSET/SADD batches, then PEXPIREAT if it
+    /// has a TTL.
     pub fn commands(&self, mut emit: impl FnMut(&[&[u8]])) {
+        let mut batches = |cmd: &'static [u8], items: &mut dyn Iterator<Item = Vec<&[u8]>>| {
+            let mut argv: Vec<&[u8]> = vec![cmd, &self.key];
+            let mut n = 0;
+            for item in items {
+                argv.extend(item);
+                n += 1;
+                if n == ITEMS_PER_CMD {
+                    emit(&argv);
+                    argv.truncate(2);
+                    n = 0;
+                }
+            }
+            if n > 0 {
+                emit(&argv);
+            }
+        };
         match &self.value {
             SnapshotValue::Str(b) => emit(&[b"SET", &self.key, b]),
             SnapshotValue::Int(n) => emit(&[b"SET", &self.key, n.to_string().as_bytes()]),
-            SnapshotValue::List(items) => {
-                for chunk in items.chunks(ITEMS_PER_CMD) {
-                    let mut argv: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 2);
-                    argv.push(b"RPUSH");
-                    argv.push(&self.key);
-                    argv.extend(chunk.iter().map(|b| &b[..]));
-                    emit(&argv);
-                }
-            }
+            SnapshotValue::List(items) => batches(b"RPUSH", &mut items.iter().map(|b| vec![&b[..]])),
+            SnapshotValue::Hash(pairs) => batches(b"HSET", &mut pairs.iter().map(|(f, v)| vec![&f[..], &v[..]])),
+            SnapshotValue::Set(members) => batches(b"SADD", &mut members.iter().map(|b| vec![&b[..]])),
         }
         if self.expire_at_ms != 0 {
             emit(&[b"PEXPIREAT", &self.key, self.expire_at_ms.to_string().as_bytes()]);

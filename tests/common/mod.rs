@@ -149,6 +149,19 @@ pub fn dump_keyspace(port: u16) -> BTreeMap<(usize, String), String> {
             let items: Vec<Vec<u8>> = match kind.as_str() {
                 "string" => vec![redis::cmd("GET").arg(&k).query(&mut c).unwrap()],
                 "list" => redis::cmd("LRANGE").arg(&k).arg(0).arg(-1).query(&mut c).unwrap(),
+                // Unordered types: sorted, so two servers holding the same value dump the same.
+                "hash" => {
+                    let flat: Vec<Vec<u8>> = redis::cmd("HGETALL").arg(&k).query(&mut c).unwrap();
+                    let mut pairs: Vec<Vec<u8>> =
+                        flat.chunks(2).map(|p| [&p[0][..], b"=", &p[1][..]].concat()).collect();
+                    pairs.sort();
+                    pairs
+                }
+                "set" => {
+                    let mut members: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut c).unwrap();
+                    members.sort();
+                    members
+                }
                 other => panic!("dump_keyspace: no reader for type '{other}' (key {})", k.escape_ascii()),
             };
             let ttl: i64 = redis::cmd("TTL").arg(&k).query(&mut c).unwrap();

@@ -56,7 +56,7 @@ pub fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// Parse a SCAN cursor as Redis's `parseScanCursorOrReply` (C `strtoul`): optional sign, decimal
 /// digits, the text ends at a NUL; a leading space, trailing garbage or overflow is
 /// `ERR invalid cursor`; `-n` wraps around as in C; an empty cursor is 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64> {
     let invalid = || Error::err("invalid cursor");
     let text = arg.split(|&b| b == 0).next().unwrap_or_default();
     let (negative, digits) = match text.first() {
@@ -78,14 +78,19 @@ fn parse_cursor(arg: &[u8]) -> Result<u64> {
     Ok(if negative { n.wrapping_neg() } else { n })
 }
 
-/// The SCAN options.
-struct ScanOpts {
-    count: usize,
-    pattern: Option<Bytes>,
+/// The SCAN options (HSCAN/SSCAN take the same, less TYPE).
+pub(crate) struct ScanOpts {
+    pub count: usize,
+    pub pattern: Option<Bytes>,
     type_name: Option<Bytes>,
 }
 
 fn parse_options(args: &[Bytes]) -> Result<ScanOpts> {
+    parse_scan_options(args, true)
+}
+
+/// Parse SCAN's options; `with_type`: whether TYPE is one (SCAN; not HSCAN/SSCAN).
+pub(crate) fn parse_scan_options(args: &[Bytes], with_type: bool) -> Result<ScanOpts> {
     let mut o = ScanOpts { count: 10, pattern: None, type_name: None };
     let mut i = 0;
     while i < args.len() {
@@ -98,7 +103,7 @@ fn parse_options(args: &[Bytes]) -> Result<ScanOpts> {
             o.count = usize::try_from(n).unwrap_or(usize::MAX);
         } else if is_opt(&args[i], "match") {
             o.pattern = (&value[..] != b"*").then(|| value.clone());
-        } else if is_opt(&args[i], "type") {
+        } else if with_type && is_opt(&args[i], "type") {
             o.type_name = Some(value.clone());
         } else {
             return Err(Error::Syntax);

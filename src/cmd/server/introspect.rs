@@ -198,7 +198,7 @@ fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
 /// None when it is below 1 or more keys than the arguments hold.
 fn movable_keys<'a>(name: &str, cmd: &'a [Bytes]) -> Option<&'a [Bytes]> {
     let count_at = match name {
-        "lmpop" => 1,
+        "lmpop" | "sintercard" => 1,
         "blmpop" => 2,
         _ => return None,
     };

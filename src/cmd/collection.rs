@@ -1,0 +1,159 @@
+//! How every collection command (lists, hashes, sets) reaches its value: the one locking protocol
+//! of `db` (see its module doc and `db::cell`), so each `t_<type>` module only says what it does to
+//! the items and which record it logs. Mirrors Redis's `db.c` `lookupKeyRead`/`lookupKeyWrite` +
+//! `checkType` + `dbAdd`/`dbDelete`.
+//!
+//! # The protocol
+//!
+//! * Writes on a live collection ([`write()`]): the key's stripe shared plus the cell lock; the
+//!   handler logs its record while the cell lock is held, so same-key records are in apply order.
+//!   A cell found `dead` (emptied and removed after we looked it up) sends us round again.
+//! * Writes that find the key missing and may create it, or find it expired: the stripe exclusive
+//!   ([`WriteLock::lookup`] deletes an expired key and logs `DEL` first); nothing else can create
+//!   the key meanwhile, so the insert ([`create`]) cannot race another.
+//! * A write that leaves the collection empty removes the key and marks the cell dead, under both
+//!   locks ([`bury_if_empty`]), after logging its record: replay removes the key the same way.
+//! * Multi-key writes hold every key's stripe exclusively ([`lookup_write`]) and lock the cells
+//!   they touch; no shared writer can be inside one of those keys meanwhile.
+//! * Reads ([`read`]): the entry from the lock-free map, then the cell lock; no stripe. A dead cell
+//!   reads as a missing key.
+//! * One type check: a key holding another type is [`Error::WrongType`], in every path.
+
+use bytes::Bytes;
+
+use super::Ctx;
+use crate::db::{CellState, Collection, Entry, KeyMap, ValueCell, WriteLock};
+use crate::error::{Error, Result};
+use crate::state::Stats;
+use crate::sync::Arc;
+use crate::sync::fault::{self, Fault};
+
+/// What a write finds at its key under the shared stripe.
+enum Found<T> {
+    Cell(Arc<ValueCell<T>>),
+    /// No entry at all: nothing can create one while the stripe is held, even shared.
+    Missing,
+    /// An entry past its expiry: only an exclusive holder may delete it (and log `DEL`).
+    Expired,
+    WrongType,
+}
+
+fn find<T: Collection>(map: &KeyMap, key: &[u8], now_ms: u64) -> Found<T> {
+    map.get(key, |e| match e {
+        None => Found::Missing,
+        Some(e) if e.is_expired(now_ms) => Found::Expired,
+        Some(e) => T::cell_of(&e.value).map_or(Found::WrongType, |c| Found::Cell(c.clone())),
+    })
+}
+
+/// The cell of an entry of type `T`; WRONGTYPE for any other value.
+pub fn cell_of<T: Collection>(e: Option<&Entry>) -> Result<Option<Arc<ValueCell<T>>>> {
+    match e {
+        None => Ok(None),
+        Some(e) => T::cell_of(&e.value).cloned().map(Some).ok_or(Error::WrongType),
+    }
+}
+
+/// After a write: remove the key if its collection is now empty. The caller holds the key's stripe
+/// and the cell lock (`st`), so no writer can be between looking the cell up and locking it unseen.
+pub fn bury_if_empty<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
+    if st.items.is_empty() {
+        st.dead = true;
+        w.map().remove(key);
+    }
+}
+
+/// After a write on a collection (stripe and cell lock held, its record logged): the type's hook
+/// (lists serve blocked clients), then removal of an emptied key.
+fn finish<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
+    T::after_write(st, w, key);
+    bury_if_empty(st, w, key);
+}
+
+/// Run one single-key collection write.
+///
+/// `on_cell` runs on the live collection at `key` with its lock held and must log its own record
+/// (only when it changed something); if it leaves the collection empty the key is removed.
+/// `on_missing` runs when there is none; when `creates` is set it runs under the exclusive stripe
+/// and may insert the key ([`create`]) and log, otherwise it must not write at all.
+pub fn write<T: Collection, R>(
+    ctx: &Ctx,
+    key: &[u8],
+    creates: bool,
+    on_cell: impl FnOnce(&mut CellState<T>, &WriteLock) -> Result<R>,
+    on_missing: impl FnOnce(&WriteLock) -> Result<R>,
+) -> Result<R> {
+    let now = ctx.now_ms;
+    loop {
+        let w = ctx.write_shared(key);
+        match find::<T>(w.map(), key, now) {
+            Found::WrongType => return Err(Error::WrongType),
+            Found::Missing if !creates => return on_missing(&w),
+            Found::Missing | Found::Expired => break,
+            Found::Cell(cell) => {
+                let mut st = cell.lock();
+                if st.dead && !fault::on(Fault::CellIgnoreDead) {
+                    // Emptied and removed since we looked it up: look again.
+                    continue;
+                }
+                #[cfg(feature = "loom")]
+                let log_outside = fault::on(Fault::CellLogOutsideLock);
+                #[cfg(feature = "loom")]
+                if log_outside {
+                    w.defer_log();
+                }
+                let r = on_cell(&mut st, &w);
+                finish(&mut st, &w, key);
+                #[cfg(feature = "loom")]
+                if log_outside {
+                    drop(st);
+                    crate::sync::thread::yield_now();
+                    w.flush_deferred();
+                }
+                return r;
+            }
+        }
+    }
+    let mut w = ctx.write(&[key]);
+    match w.lookup(key, now, cell_of::<T>)? {
+        Some(cell) => {
+            // Nobody else writes the key now, but readers lock the cell.
+            let mut st = cell.lock();
+            let r = on_cell(&mut st, &w);
+            finish(&mut st, &w, key);
+            r
+        }
+        None => on_missing(&w),
+    }
+}
+
+/// Look the collection at `key` up for writing under an exclusive lock that covers its stripe
+/// (multi-key commands): expired keys are deleted and logged, other types are WRONGTYPE.
+pub fn lookup_write<T: Collection>(w: &mut WriteLock, key: &[u8], now_ms: u64) -> Result<Option<Arc<ValueCell<T>>>> {
+    w.lookup(key, now_ms, cell_of::<T>)
+}
+
+/// Run a read on the collection at `key` (`None` when there is none), counting a keyspace hit or
+/// miss.
+pub fn read<T: Collection, R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&CellState<T>>) -> R) -> Result<R> {
+    let cell = ctx.read(key, |e| {
+        // Like Redis's lookupKeyRead: a key of another type still counts as a hit.
+        let stats = &ctx.shared.stats;
+        Stats::add(if e.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        cell_of::<T>(e)
+    })?;
+    Ok(match cell {
+        None => f(None),
+        Some(cell) => {
+            let st = cell.lock();
+            // A dead cell was emptied and removed after we found it: the key is gone.
+            if st.dead { f(None) } else { f(Some(&st)) }
+        }
+    })
+}
+
+/// A new collection entry for `key` (copied out of the request buffer) holding `items` (not
+/// empty). The caller holds the key's stripe exclusively and found it missing.
+pub fn create<T: Collection>(w: &WriteLock, key: &[u8], items: T) {
+    w.insert(Bytes::copy_from_slice(key), Entry::collection(items, 0));
+}

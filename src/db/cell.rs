@@ -1,0 +1,142 @@
+//! The value cell every collection lives in (lists, hashes, sets): the items behind the key's own
+//! lock, and the `dead` mark that makes removal of an emptied key safe against writers that looked
+//! the cell up before it was removed. Mirrors the part of Redis's `object.c` that wraps a
+//! collection's encoding; the locking protocol built on it is in `cmd::collection`.
+//!
+//! # The cell invariant
+//!
+//! * A cell is in the keyspace exactly while `dead` is false; `dead` is only set, under the cell
+//!   lock **and** the key's stripe, by the write that removes the key (an emptied collection, or
+//!   blocked clients served the last element). Nothing writes a dead cell again.
+//! * Every write to a live cell holds the cell lock while it changes the items and while it pushes
+//!   its AOF record, so same-key records are in apply order even under a shared stripe.
+//! * A collection is never empty while it is in the keyspace (Redis keeps no empty list, hash or
+//!   set).
+//!
+//! # Adding a collection type
+//!
+//! A `Value` variant holding `Arc<ValueCell<T>>` (and its arms in `Entry::kind`, `duplicate`,
+//! `moved`, the rewrite snapshot and the dumps), a [`Collection`] impl for `T` here, and a
+//! `cmd/<type>.rs` of handlers that reach the value only through `cmd::collection` (`write`,
+//! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
+//! the ordering of records come with it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+
+use super::{Kind, Value, WriteLock};
+use crate::sync::Arc;
+
+/// The per-key cell lock. Outside loom, parking_lot's: a hot collection (a work queue all clients
+/// push to) is locked by every runtime worker in turn for a few hundred nanoseconds, and its
+/// adaptive spinning hands the lock over without the futex sleep and wake-up (two context
+/// switches) that std's mutex falls back to quickly. Under loom, the facade's mutex, so models see
+/// the lock.
+#[cfg(not(feature = "loom"))]
+type CellMutex<T> = parking_lot::Mutex<T>;
+#[cfg(not(feature = "loom"))]
+pub type CellGuard<'a, T> = parking_lot::MutexGuard<'a, CellState<T>>;
+#[cfg(feature = "loom")]
+type CellMutex<T> = crate::sync::Mutex<T>;
+#[cfg(feature = "loom")]
+pub type CellGuard<'a, T> = crate::sync::MutexGuard<'a, CellState<T>>;
+
+/// A collection and its per-key lock.
+#[derive(Debug)]
+pub struct ValueCell<T> {
+    state: CellMutex<CellState<T>>,
+}
+
+/// The locked part of a cell.
+#[derive(Debug, Default)]
+pub struct CellState<T> {
+    pub items: T,
+    /// Set (under this lock and the key's stripe) when the key was removed from the keyspace: a
+    /// writer that looked the cell up before the removal must not write into it, and retries.
+    pub dead: bool,
+}
+
+impl<T> ValueCell<T> {
+    pub fn new(items: T) -> ValueCell<T> {
+        ValueCell { state: CellMutex::new(CellState { items, dead: false }) }
+    }
+
+    /// Take the per-key cell lock.
+    pub fn lock(&self) -> CellGuard<'_, T> {
+        #[cfg(not(feature = "loom"))]
+        return self.state.lock();
+        #[cfg(feature = "loom")]
+        crate::sync::lock(&self.state)
+    }
+}
+
+/// A list's items.
+pub type List = VecDeque<Bytes>;
+/// A hash's fields and values.
+pub type Hash = HashMap<Bytes, Bytes>;
+/// A set's members.
+pub type Set = HashSet<Bytes>;
+
+pub type ListCell = ValueCell<List>;
+pub type ListState = CellState<List>;
+pub type ListGuard<'a> = CellGuard<'a, List>;
+
+/// A type of collection: what the shared protocol needs to know about it.
+pub trait Collection: Sized + Clone + Default + Send + Sync + 'static {
+    /// What TYPE answers.
+    const KIND: Kind;
+    /// The cell of a value of this type; `None` for any other type (WRONGTYPE).
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>>;
+    /// A value around a cell.
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value;
+    fn is_empty(&self) -> bool;
+    /// After a write (key's stripe and cell lock held, its record logged): lists hand elements
+    /// to their blocked clients; other types have none.
+    fn after_write(_st: &mut CellState<Self>, _w: &WriteLock, _key: &[u8]) {}
+}
+
+impl Collection for List {
+    const KIND: Kind = Kind::List;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::List(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::List(cell)
+    }
+    fn is_empty(&self) -> bool {
+        VecDeque::is_empty(self)
+    }
+    fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
+        // One atomic load when nobody is blocked (see `db::blocking`).
+        if !st.items.is_empty() {
+            w.serve_waiters(key, &mut st.items);
+        }
+    }
+}
+
+impl Collection for Hash {
+    const KIND: Kind = Kind::Hash;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Hash(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Hash(cell)
+    }
+    fn is_empty(&self) -> bool {
+        HashMap::is_empty(self)
+    }
+}
+
+impl Collection for Set {
+    const KIND: Kind = Kind::Set;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Set(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Set(cell)
+    }
+    fn is_empty(&self) -> bool {
+        HashSet::is_empty(self)
+    }
+}

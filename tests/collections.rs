@@ -1,0 +1,121 @@
+//! Hashes and sets over a socket: AOF rewrite of large collections (batches of at most 64 items
+//! per command, as Redis's rewrite), and concurrent writers of shared collection keys whose log
+//! replays to what memory held.
+#![cfg(not(feature = "loom"))]
+
+mod common;
+
+use common::{Server, dump_keyspace};
+
+const AOF_ALWAYS: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
+
+/// The commands of a RESP file, as argument lists.
+fn commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let line = |i: &mut usize| {
+        let end = *i + bytes[*i..].windows(2).position(|w| w == b"\r\n").expect("a line");
+        let l = &bytes[*i..end];
+        *i = end + 2;
+        l
+    };
+    while i < bytes.len() && bytes[i] == b'*' {
+        let n: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
+        let mut argv = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
+            argv.push(bytes[i..i + len].to_vec());
+            i += len + 2;
+        }
+        out.push(argv);
+    }
+    out
+}
+
+fn wait_for_rewrite(s: &Server) {
+    let mut c = s.raw();
+    loop {
+        let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
+        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rewrite_emits_hashes_and_sets_in_batches_of_64_and_reloads_them() {
+    let mut s = Server::start(&AOF_ALWAYS);
+    let mut c = s.raw();
+    let mut hset = vec!["HSET".to_string(), "big_hash".into()];
+    for i in 0..150 {
+        hset.extend([format!("field{i}"), format!("value{i}")]);
+    }
+    let mut sadd = vec!["SADD".to_string(), "big_set".into()];
+    sadd.extend((0..150).map(|i| format!("member{i}")));
+    for cmd in [hset, sadd] {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        assert_eq!(c.cmds(&args), b":150\r\n");
+    }
+    c.cmds(&["HSET", "small_hash", "f", "v"]);
+    c.cmds(&["PEXPIRE", "small_hash", "9000000"]);
+    c.cmds(&["SADD", "small_set", "1", "2"]);
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
+    wait_for_rewrite(&s);
+    c.cmds(&["HDEL", "big_hash", "field0"]);
+    c.cmds(&["SREM", "big_set", "member0"]);
+    let before = dump_keyspace(s.port);
+    s.stop();
+
+    let log = commands(&std::fs::read(s.dir.join("appendonly.aof")).unwrap());
+    let mut items = std::collections::HashMap::<(Vec<u8>, Vec<u8>), usize>::new();
+    for argv in &log {
+        let per_item = match &argv[0][..] {
+            b"HSET" => 2,
+            b"SADD" => 1,
+            _ => continue,
+        };
+        let n = (argv.len() - 2) / per_item;
+        assert!(n <= 64, "a rewritten command holds {n} items");
+        *items.entry((argv[0].clone(), argv[1].clone())).or_default() += n;
+    }
+    assert_eq!(items[&(b"HSET".to_vec(), b"big_hash".to_vec())], 150);
+    assert_eq!(items[&(b"SADD".to_vec(), b"big_set".to_vec())], 150);
+    assert!(log.iter().any(|a| a[0] == b"PEXPIREAT" && a[1] == b"small_hash"));
+
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), before);
+}
+
+#[test]
+fn concurrent_writers_of_shared_hashes_and_sets_replay_to_memory_after_kill9() {
+    let mut s = Server::start(&AOF_ALWAYS);
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let mut c = s.raw();
+            std::thread::spawn(move || {
+                for i in 0..300 {
+                    let m = format!("m{}", i % 7);
+                    let f = format!("f{}", i % 5);
+                    c.cmds(&["SADD", "set", &m, &format!("t{t}")]);
+                    c.cmds(&["HINCRBY", "hash", &f, "1"]);
+                    c.cmds(&["HINCRBYFLOAT", "hash", "float", "0.5"]);
+                    if i % 3 == t % 3 {
+                        c.cmds(&["SREM", "set", &m, "t0", "t1", "t2", "t3"]);
+                        c.cmds(&["HDEL", "hash", &f]);
+                    }
+                    if i % 11 == 0 {
+                        c.cmds(&["SPOP", "set", "2"]);
+                        c.cmds(&["SMOVE", "set", "other", &m]);
+                        c.cmds(&["SUNIONSTORE", "union", "set", "other"]);
+                    }
+                }
+            })
+        })
+        .collect();
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let before = dump_keyspace(s.port);
+    s.kill9();
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), before);
+}
