@@ -69,9 +69,15 @@ impl Error {
         }
     }
 
-    /// The error as a reply frame.
+    /// The error as a reply frame. A newline in the text (an argument quoted into it) would end
+    /// the error line early and break the reply stream: as Redis's `addReplyErrorFormat`, CR and LF
+    /// become spaces.
     pub fn to_frame(&self) -> Frame {
-        Frame::Error(Bytes::from(self.text()))
+        let mut text = self.text();
+        if text.contains(['\r', '\n']) {
+            text = text.replace(['\r', '\n'], " ");
+        }
+        Frame::Error(Bytes::from(text))
     }
 }
 

@@ -106,3 +106,12 @@ fn sixteen_databases_are_independent() {
     }
     assert_eq!(c.cmds(&["SELECT", "16"]), b"-ERR DB index is out of range\r\n");
 }
+
+#[test]
+fn newlines_quoted_into_an_error_become_spaces_and_the_stream_stays_in_sync() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    // Redis 7.0.15 replies exactly this (CR and LF of the quoted option turned into spaces).
+    assert_eq!(c.cmd(&[b"HELLO", b"3", b"x\r\ny"]), b"-ERR Syntax error in HELLO option 'x  y'\r\n".to_vec());
+    assert_eq!(c.cmd(&[b"PING"]), b"+PONG\r\n".to_vec());
+}
