@@ -146,6 +146,9 @@ impl Shared {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         self.conn_limits.store(ConnLimits::of(cfg));
         self.monitor.sync_config(cfg);
+        if let Some(aof) = self.ks.aof() {
+            aof.set_fsync(cfg.appendfsync);
+        }
     }
 
     /// Ask the server to shut down (SHUTDOWN, signals).

@@ -22,6 +22,31 @@ pub enum FsyncPolicy {
     No,
 }
 
+/// The `appendfsync` of a running AOF, changed by CONFIG SET. A setting, not part of the write
+/// protocol: a std atomic (invisible to loom), read Relaxed wherever the policy decides something.
+/// A record queued after CONFIG SET answered is handled under the new policy; records in flight at
+/// the switch are acknowledged under either (waiting for an msync is never weaker).
+#[derive(Debug)]
+pub struct FsyncSetting(std::sync::atomic::AtomicU8);
+
+impl FsyncSetting {
+    pub fn new(p: FsyncPolicy) -> FsyncSetting {
+        FsyncSetting(std::sync::atomic::AtomicU8::new(p as u8))
+    }
+
+    pub fn get(&self) -> FsyncPolicy {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            x if x == FsyncPolicy::Always as u8 => FsyncPolicy::Always,
+            x if x == FsyncPolicy::No as u8 => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        }
+    }
+
+    pub fn set(&self, p: FsyncPolicy) {
+        self.0.store(p as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl FromStr for FsyncPolicy {
     type Err = AofError;
 

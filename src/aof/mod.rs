@@ -87,7 +87,7 @@ mod tests;
 use std::future::Future;
 use std::io;
 
-pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy};
+pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy, FsyncSetting};
 pub use error::AofError;
 pub use load::LoadReport;
 pub use rewrite::RewriteHandle;
@@ -107,7 +107,7 @@ pub(crate) struct Shared {
     next_seq: AtomicU64,
     durability: Durability,
     shutdown: AtomicBool,
-    fsync: FsyncPolicy,
+    fsync: FsyncSetting,
     faults: Faults,
     /// Test hook: the writer stops at once without flushing, as if the process were killed.
     crash: AtomicBool,
@@ -161,7 +161,7 @@ impl Enabled {
     /// looks at the queue every [`writer::LAZY_DRAIN_INTERVAL`] anyway. Loom models keep the wake
     /// per record, so that the writer thread races the producers in every model.
     fn wake_writer_for_record(&self) {
-        if cfg!(feature = "loom") || self.shared.fsync == FsyncPolicy::Always {
+        if cfg!(feature = "loom") || self.shared.fsync.get() == FsyncPolicy::Always {
             self.writer.unpark();
         }
     }
@@ -255,7 +255,7 @@ impl Aof {
             next_seq: AtomicU64::new(1),
             durability: Durability::new(),
             shutdown: AtomicBool::new(false),
-            fsync: cfg.fsync,
+            fsync: FsyncSetting::new(cfg.fsync),
             faults,
             crash: AtomicBool::new(false),
             current_size: AtomicU64::new(valid_len),
@@ -370,7 +370,7 @@ impl Aof {
     /// thread's msync is what the wait is for) and when disabled.
     pub fn help_write(&self) {
         let Some(e) = &self.inner else { return };
-        if e.shared.fsync == FsyncPolicy::Always {
+        if e.shared.fsync.get() == FsyncPolicy::Always {
             return;
         }
         let left = match e.cell.try_lock() {
@@ -393,6 +393,15 @@ impl Aof {
         match &self.inner {
             Some(e) if seq > 0 => DurableWait::new(&e.shared.durability, seq),
             _ => DurableWait::ready(),
+        }
+    }
+
+    /// CONFIG SET appendfsync on the running file (see [`FsyncSetting`]).
+    pub fn set_fsync(&self, policy: FsyncPolicy) {
+        if let Some(e) = &self.inner {
+            e.shared.fsync.set(policy);
+            // A writer parked for a lazy interval picks the new policy's schedule up at once.
+            e.writer.unpark();
         }
     }
 

@@ -239,9 +239,9 @@ impl Writer {
     fn idle_timeout(&self) -> Option<Duration> {
         if self.latched.is_some() {
             Some(RETRY_INTERVAL)
-        } else if self.shared.fsync == FsyncPolicy::EverySec && self.file.is_dirty() {
+        } else if self.shared.fsync.get() == FsyncPolicy::EverySec && self.file.is_dirty() {
             Some(EVERYSEC_INTERVAL.saturating_sub(self.last_sync.elapsed()).min(LAZY_DRAIN_INTERVAL))
-        } else if self.shared.fsync == FsyncPolicy::Always || cfg!(feature = "loom") {
+        } else if self.shared.fsync.get() == FsyncPolicy::Always || cfg!(feature = "loom") {
             None
         } else {
             Some(LAZY_DRAIN_INTERVAL)
@@ -298,7 +298,7 @@ impl Writer {
                 for seq in self.pending_seqs.drain(..) {
                     self.written.add(seq);
                 }
-                if self.shared.fsync != FsyncPolicy::Always {
+                if self.shared.fsync.get() != FsyncPolicy::Always {
                     // In the file: acknowledgeable under everysec and no (see the module doc of `aof`).
                     self.shared.durability.publish(self.written.mark);
                 }
@@ -324,7 +324,7 @@ impl Writer {
     }
 
     fn sync_if_due(&mut self) {
-        let due = match self.shared.fsync {
+        let due = match self.shared.fsync.get() {
             FsyncPolicy::Always => self.file.is_dirty() || self.sync_failure.is_some(),
             FsyncPolicy::EverySec => self.file.is_dirty() && self.last_sync.elapsed() >= EVERYSEC_INTERVAL,
             FsyncPolicy::No => false,

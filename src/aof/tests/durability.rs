@@ -205,3 +205,23 @@ fn dropped_waits_deregister_their_wakers() {
     resolve_within(SOON, aof.wait_durable(seq)).expect("resolves").unwrap();
     aof.shutdown().unwrap();
 }
+
+#[test]
+fn config_set_appendfsync_reaches_the_running_file() {
+    let dir = TestDir::new("switch");
+    let aof = Aof::open(dir.cfg(FsyncPolicy::No)).unwrap();
+    aof.inject_faults(false, true);
+    // Under `no` a record in the file is acknowledged without any msync (they all fail here).
+    let seq = aof.append(0, &args(&["SET", "a", "1"]));
+    resolve_within(SOON, aof.wait_durable(seq)).expect("resolves").unwrap();
+    // CONFIG SET appendfsync always: the next record waits for an msync, which fails.
+    aof.set_fsync(FsyncPolicy::Always);
+    let seq = aof.append(0, &args(&["SET", "b", "2"]));
+    match resolve_within(SOON, aof.wait_durable(seq)) {
+        Some(Err(AofError::Poisoned(_))) => {}
+        other => panic!("under always, a record that was not msync'd must not be acknowledged: {other:?}"),
+    }
+    aof.inject_faults(false, false);
+    assert!(eventually(SOON, || aof.write_error().is_none()), "the retry succeeds");
+    aof.shutdown().unwrap();
+}

@@ -131,6 +131,13 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             Error::err(format!("CONFIG SET failed (possibly related to argument '{arg}') - {why}"))
         })?;
     }
+    if next.appendonly != lock.appendonly {
+        // Not pretended: turning the AOF on or off needs a restart here (see README).
+        crate::warning!(
+            "CONFIG SET appendonly {}: takes effect at the next start",
+            crate::config::value::yes_no_text(next.appendonly)
+        );
+    }
     ctx.shared.sync_config_mirrors(&next);
     *lock = next;
     Ok(Frame::ok())
