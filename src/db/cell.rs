@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use super::zset::SortedSet;
 use super::{Kind, Value, WriteLock};
 use crate::sync::Arc;
 
@@ -138,5 +139,18 @@ impl Collection for Set {
     }
     fn is_empty(&self) -> bool {
         HashSet::is_empty(self)
+    }
+}
+
+impl Collection for SortedSet {
+    const KIND: Kind = Kind::Zset;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Zset(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Zset(cell)
+    }
+    fn is_empty(&self) -> bool {
+        SortedSet::is_empty(self)
     }
 }
