@@ -224,6 +224,30 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("zpopmin", -2, ["write", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zpopmin),
     row!("zpopmax", -2, ["write", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zpopmax),
     row!("zmpop", -4, ["write", "movablekeys"], (0, 0, 0), ["@write", "@sortedset", "@slow"], zset::zmpop),
+    row!(
+        "bzpopmin",
+        -3,
+        ["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        ["@write", "@sortedset", "@fast", "@blocking"],
+        zset::bzpopmin
+    ),
+    row!(
+        "bzpopmax",
+        -3,
+        ["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        ["@write", "@sortedset", "@fast", "@blocking"],
+        zset::bzpopmax
+    ),
+    row!(
+        "bzmpop",
+        -5,
+        ["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        ["@write", "@sortedset", "@slow", "@blocking"],
+        zset::bzmpop
+    ),
     row!("zrandmember", -2, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrandmember),
     row!("zscan", -3, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zscan),
     row!("zunion", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zunion),

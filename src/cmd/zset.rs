@@ -7,21 +7,24 @@
 //! # Layout
 //! This file: ZADD, ZINCRBY, ZREM and the point reads. `range`: the ZRANGE family, ZCOUNT,
 //! ZLEXCOUNT, ZREMRANGEBY*, ZRANGESTORE. `pop`: ZPOPMIN/ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN.
-//! `setops`: ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD.
+//! `setops`: ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD. `blocking`: BZPOPMIN,
+//! BZPOPMAX, BZMPOP.
 //!
 //! # AOF records
 //! Replaying them rebuilds exactly what memory held: ZADD and ZINCRBY are logged as `ZADD key
 //! score member ...` of the members they changed, each score written by [`format_score`] (which
 //! reads back as the same double), whatever flags were given; pops are logged as `ZREM key
-//! popped...`; ZREM, ZREMRANGEBY* and the STORE commands as given (deterministic over the same
+//! popped...` (`ZPOPMIN|ZPOPMAX key n` when a writer serves blocked clients); ZREM, ZREMRANGEBY* and the STORE commands as given (deterministic over the same
 //! state), and only when they changed something.
 
+mod blocking;
 mod pop;
 mod range;
 mod setops;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
+pub use blocking::{bzmpop, bzpopmax, bzpopmin};
 pub use pop::{zmpop, zpopmax, zpopmin, zrandmember, zscan};
 pub use range::{
     zcount, zlexcount, zrange, zrangebylex, zrangebyscore, zrangestore, zremrangebylex, zremrangebyrank,
@@ -39,6 +42,7 @@ use crate::db::zset::{SortedSet, ZsetLimits};
 use crate::db::{CellState, WriteLock};
 use crate::error::Result;
 use crate::resp::Frame;
+use pop::pop_logged_reply;
 
 type ZState = CellState<SortedSet>;
 
@@ -132,10 +136,13 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
             }
             let mut z = SortedSet::for_new_key(args.pairs[0].1.len(), &limits);
             let sum = z.zadd(&args.pairs, flags, &limits);
+            let reply = reply(sum, w);
+            // Blocked clients take their members before the set is visible (see `db::blocking`).
+            w.serve_waiters(key, &mut z);
             if !z.is_empty() {
                 create(w, key, z);
             }
-            reply(sum, w)
+            reply
         },
     )
 }

@@ -92,8 +92,8 @@ pub trait Collection: Sized + Clone + Default + Send + Sync + 'static {
     /// A value around a cell.
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value;
     fn is_empty(&self) -> bool;
-    /// After a write (key's stripe and cell lock held, its record logged): lists hand elements
-    /// to their blocked clients; other types have none.
+    /// After a write (key's stripe and cell lock held, its record logged): lists and sorted sets
+    /// hand elements to their blocked clients; other types have none.
     fn after_write(_st: &mut CellState<Self>, _w: &WriteLock, _key: &[u8]) {}
 }
 
@@ -152,5 +152,11 @@ impl Collection for SortedSet {
     }
     fn is_empty(&self) -> bool {
         SortedSet::is_empty(self)
+    }
+    fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
+        // One atomic load when nobody is blocked (see `db::blocking`).
+        if !st.items.is_empty() {
+            w.serve_waiters(key, &mut st.items);
+        }
     }
 }

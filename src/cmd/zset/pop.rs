@@ -12,7 +12,13 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 
 /// Pop up to `count` entries and log them as `ZREM key popped...`.
-fn pop_logged(st: &mut ZState, w: &WriteLock, key: &[u8], count: usize, max: bool) -> Vec<(Bytes, f64)> {
+pub(super) fn pop_logged_reply(
+    st: &mut ZState,
+    w: &WriteLock,
+    key: &[u8],
+    count: usize,
+    max: bool,
+) -> Vec<(Bytes, f64)> {
     let popped = st.items.pop(count, max);
     if !popped.is_empty() {
         let mut rec: Vec<&[u8]> = vec![b"ZREM", key];
@@ -31,7 +37,7 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> Result<Frame> {
         key,
         false,
         |st, w| {
-            let popped = pop_logged(st, w, key, count.unwrap_or(1), max);
+            let popped = pop_logged_reply(st, w, key, count.unwrap_or(1), max);
             // A single pop is a flat pair even under RESP3 (as Redis 7.0).
             Ok(entries_reply(popped, true, resp3 && count.is_some()))
         },
@@ -61,7 +67,7 @@ pub fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     for key in keys {
         let Some(cell) = collection::lookup_write::<SortedSet>(&mut w, key, now)? else { continue };
         let mut st = cell.lock();
-        let popped = pop_logged(&mut st, &w, key, count, max);
+        let popped = pop_logged_reply(&mut st, &w, key, count, max);
         bury_if_empty(&mut st, &w, key);
         let pairs = popped.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(s)]));
         return Ok(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(pairs.collect())]));
