@@ -1,5 +1,5 @@
 //! Blocking sorted-set pops (BZPOPMIN, BZPOPMAX, BZMPOP) through the real server: immediate
-//! service, hand-off by ZADD and ZUNIONSTORE in blocking order, type checks, timeouts, and an AOF
+//! service, hand-off by ZADD, ZUNIONSTORE and RENAME in blocking order, type checks, timeouts, and an AOF
 //! that replays to what memory held after kill -9.
 #![cfg(not(feature = "loom"))]
 
@@ -89,6 +89,13 @@ fn writers_hand_members_to_blocked_clients_in_blocking_order_and_the_aof_replays
     assert_eq!(s(w.cmds(&["ZUNIONSTORE", "dst", "1", "z", "WEIGHTS", "10"])), ":1\r\n");
     assert_eq!(s(a.reply()), triple("dst", "b", "20"));
     assert_eq!(s(w.cmds(&["EXISTS", "dst"])), ":0\r\n");
+    // So does a sorted set renamed onto a key clients are blocked on.
+    send(&mut a, &["BZPOPMIN", "renamed", "0"]);
+    wait_blocked(&mut w, 1);
+    w.cmds(&["ZADD", "src", "5", "x", "6", "y"]);
+    assert_eq!(s(w.cmds(&["RENAME", "src", "renamed"])), "+OK\r\n");
+    assert_eq!(s(a.reply()), triple("renamed", "x", "5"));
+    assert_eq!(s(w.cmds(&["ZCARD", "renamed"])), ":1\r\n");
     let before = dump_keyspace(srv.port);
     srv.kill9();
     srv.restart();

@@ -81,8 +81,6 @@ pub fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         w.map().remove(dst);
     } else {
         w.insert(Bytes::copy_from_slice(dst), Entry::collection(SortedSet::from_entries(entries, &limits), 0));
-        // Clients blocked on `dst` are served once this lock is released, after the record.
-        w.serve_after(dst);
     }
     w.log(&record(argv));
     Ok(Frame::Integer(n))

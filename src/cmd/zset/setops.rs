@@ -140,8 +140,6 @@ fn setop_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> Result<F
         w.map().remove(dst);
     } else {
         w.insert(Bytes::copy_from_slice(dst), Entry::collection(SortedSet::from_entries(result, &limits), 0));
-        // Clients blocked on `dst` are served once this lock is released, after the record.
-        w.serve_after(dst);
     }
     w.log(&record(argv));
     Ok(Frame::Integer(n))
