@@ -68,12 +68,7 @@ fn record(argv: &[Bytes]) -> Vec<&[u8]> {
 /// `zset-max-listpack-entries` and `zset-max-listpack-value` as configured now.
 fn limits(ctx: &Ctx) -> ZsetLimits {
     let cfg = ctx.shared.config();
-    let get = |name: &str, default: usize| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
-    let d = ZsetLimits::default();
-    ZsetLimits {
-        max_listpack_entries: get("zset-max-listpack-entries", d.max_listpack_entries),
-        max_listpack_value: get("zset-max-listpack-value", d.max_listpack_value),
-    }
+    ZsetLimits { max_listpack_entries: cfg.zset_max_listpack_entries, max_listpack_value: cfg.zset_max_listpack_value }
 }
 
 /// A score as Redis replies with it: a RESP3 double, a bulk string under RESP2.

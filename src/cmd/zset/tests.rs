@@ -190,3 +190,24 @@ fn wrongtype_everywhere_and_generic_commands_see_zsets() {
     assert_eq!(picks.len(), 6);
     assert_eq!(h.run(&["ZRANDMEMBER", "z3", "5"]).to_resp2(), h.run(&["ZRANDMEMBER", "z3", "2"]).to_resp2().clone());
 }
+
+#[test]
+fn config_set_zset_max_listpack_entries_picks_the_encoding_as_redis() {
+    let mut h = Harness::new();
+    // The packed form stores a zero score as 0, the tree keeps -0: what ZSCORE shows.
+    h.run(&["ZADD", "packed", "-0", "a"]);
+    assert_eq!(h.run(&["ZSCORE", "packed", "a"]), dbl("0"));
+    assert_eq!(h.run(&["CONFIG", "SET", "zset-max-listpack-entries", "0"]), Frame::ok());
+    h.run(&["ZADD", "tree", "-0", "a"]);
+    assert_eq!(h.run(&["ZSCORE", "tree", "a"]), dbl("-0"));
+    assert_eq!(
+        h.run(&["CONFIG", "SET", "zset-max-ziplist-entries", "128", "zset-max-listpack-value", "1kb"]),
+        Frame::ok()
+    );
+    assert_eq!(
+        h.run(&["CONFIG", "GET", "zset-max-listpack-value"]).to_resp2(),
+        bulks(&["zset-max-listpack-value", "1024"])
+    );
+    h.run(&["ZADD", "again", "-0", "a"]);
+    assert_eq!(h.run(&["ZSCORE", "again", "a"]), dbl("0"));
+}
