@@ -1,4 +1,4 @@
-//! Family: blocked pops (`db::blocking`) through the real handlers. A blocking command registers
+//! Family: blocked pops (`db::blocking`, lists and sorted sets) through the real handlers. A blocking command registers
 //! under its keys' exclusive stripes; the writer that fills a key claims its first waiter by CAS,
 //! pops for it and logs `LPOP|RPOP key n` under the key's locks, then hands the element over; a
 //! waiter whose timer fires races that claim with its own CAS. Each modeled connection does what
@@ -227,4 +227,68 @@ fn the_first_blocked_client_gets_the_first_element_once() {
 fn broken_hand_off_to_the_newest_waiter() {
     let _f = inject(Fault::HandOffToNewestWaiter);
     two_waiters_two_pushes();
+}
+
+/// The members of the sorted set at `key` in db 0 after the model (empty: no key).
+fn zset_of(state: &crate::harness::Dump, key: &str) -> Vec<Vec<u8>> {
+    match state.get(&(0, key.as_bytes().to_vec())) {
+        None => Vec::new(),
+        Some((Dumped::Zset(entries), _)) => entries.iter().map(|(m, _)| m.clone()).collect(),
+        Some(other) => panic!("{key} is not a sorted set: {other:?}"),
+    }
+}
+
+/// (d) The same hand-off for sorted sets: a client blocked by BZPOPMIN on `z` times out at the
+/// moment another ZADDs one member. The member is either in the waiter's reply (popped and logged
+/// as `ZPOPMIN z 1` by the writer) or still in the set (and the waiter got the timeout), never
+/// lost and never both; the log replays to memory.
+fn zadder_vs_timing_out_bzpopmin() {
+    builder(2).check(|| {
+        let shared = server(FsyncPolicy::No);
+        let other = StdArc::clone(&shared);
+        let waiter = loom::thread::spawn(move || {
+            let mut c = Conn::new(&other);
+            let reply = c.run(&other, &["BZPOPMIN", "z", "0"], true);
+            c.close(&other);
+            reply
+        });
+        run(&shared, NOW_MS, Op::Cmd(&["ZADD", "z", "1", "m"]));
+        let reply = waiter.join().expect("no panic");
+        let state = memory_is_replay(&shared);
+        let members = zset_of(&state, "z");
+        let served = Frame::Array(vec![
+            Frame::Bulk(Bytes::from_static(b"z")),
+            Frame::Bulk(Bytes::from_static(b"m")),
+            Frame::Double(Bytes::from_static(b"1")),
+        ]);
+        let delivered = reply == served;
+        assert!(delivered || reply == Frame::NullArray, "unexpected reply {reply:?}");
+        assert_eq!(
+            usize::from(delivered) + members.len(),
+            1,
+            "member lost or delivered twice: reply {reply:?}, set {members:?}"
+        );
+    });
+}
+
+#[test]
+fn a_timing_out_bzpopmin_gets_the_member_or_leaves_it() {
+    zadder_vs_timing_out_bzpopmin();
+}
+
+/// Broken: the timer ignores a hand-off in progress: the popped (and logged) member is dropped.
+#[test]
+#[should_panic(expected = "member lost or delivered twice")]
+fn broken_zset_timeout_drops_a_handed_over_member() {
+    let _f = inject(Fault::TimeoutDropsHandedOver);
+    zadder_vs_timing_out_bzpopmin();
+}
+
+/// Broken: the writer claims the waiter with a load and a store, so the timer can win in between
+/// and the member is popped for a client that already replied with a timeout.
+#[test]
+#[should_panic(expected = "member lost or delivered twice")]
+fn broken_zset_claim_without_cas() {
+    let _f = inject(Fault::ClaimWithoutCas);
+    zadder_vs_timing_out_bzpopmin();
 }

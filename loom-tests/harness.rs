@@ -153,6 +153,8 @@ pub enum Dumped {
     Hash(Vec<(Vec<u8>, Vec<u8>)>),
     /// Sorted members.
     Set(Vec<Vec<u8>>),
+    /// (member, score bits) in rank order.
+    Zset(Vec<(Vec<u8>, u64)>),
 }
 
 pub type Dump = BTreeMap<(usize, Vec<u8>), (Dumped, u64)>;
@@ -181,6 +183,11 @@ pub fn dump(shared: &Shared) -> Dump {
                     let mut members: Vec<_> = st.items.iter().map(|b| b.to_vec()).collect();
                     members.sort();
                     Dumped::Set(members)
+                }
+                Value::Zset(z) => {
+                    let st = z.lock();
+                    assert!(!st.dead && !st.items.is_empty(), "a dead or empty zset in the keyspace: {k:?}");
+                    Dumped::Zset(st.items.entries().into_iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect())
                 }
                 _ => Dumped::Str(e.string_bytes().expect("a string").to_vec()),
             };

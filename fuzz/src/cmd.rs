@@ -414,13 +414,18 @@ fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
                 assert_eq!(exists, Frame::Integer(1), "{ctx}: TYPE list but EXISTS {exists:?}");
                 assert!(matches!(ttl, Frame::Integer(t) if t == -1 || t > 0), "{ctx}: live list, PTTL {ttl:?}");
             }
-            Frame::Simple(t) if &t[..] == b"hash" || &t[..] == b"set" => {
+            Frame::Simple(t) if &t[..] == b"hash" || &t[..] == b"set" || &t[..] == b"zset" => {
                 let hash = &t[..] == b"hash";
+                let (len_cmd, all_cmd): (&[&str], &[&str]) = match &t[..] {
+                    b"hash" => (&["HLEN", key], &["HGETALL", key]),
+                    b"set" => (&["SCARD", key], &["SMEMBERS", key]),
+                    _ => (&["ZCARD", key], &["ZRANGE", key, "0", "-1"]),
+                };
                 assert!(matches!(&get, Frame::Error(e) if e.starts_with(b"WRONGTYPE")), "{ctx}: {t:?}, GET {get:?}");
-                let len = probe(shared, client, now, &[if hash { "HLEN" } else { "SCARD" }, key]);
+                let len = probe(shared, client, now, len_cmd);
                 let Frame::Integer(n) = len else { panic!("{ctx}: TYPE {t:?} but length {len:?}") };
                 assert!(n > 0, "{ctx}: an empty {t:?} is visible ({n})");
-                let all = probe(shared, client, now, &[if hash { "HGETALL" } else { "SMEMBERS" }, key]);
+                let all = probe(shared, client, now, all_cmd);
                 let items = match &all {
                     Frame::Array(v) | Frame::Set(v) => v.len() as i64,
                     Frame::Map(v) => 2 * v.len() as i64,
@@ -440,6 +445,7 @@ fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
             Value::List(cell) => cell.lock().map_or_dead(|l| l.is_empty()),
             Value::Hash(cell) => cell.lock().map_or_dead(|h| h.is_empty()),
             Value::Set(cell) => cell.lock().map_or_dead(|m| m.is_empty()),
+            Value::Zset(cell) => cell.lock().map_or_dead(|z| z.is_empty()),
             _ => (false, false),
         };
         assert!(!empty && !dead, "key {k:?}: stored collection empty={empty} dead={dead}");

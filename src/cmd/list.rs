@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
 pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
+pub(crate) use blocking::{block_on, parse_timeout};
 
 /// Which end of a list.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -15,6 +15,7 @@ pub mod table;
 #[cfg(all(test, not(feature = "loom")))]
 pub mod testing;
 pub mod tx;
+pub mod zset;
 pub mod zset_args;
 
 use std::cell::Cell;

@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, hash, keys, list, server, set, string, tx};
+use super::{Handler, hash, keys, list, server, set, string, tx, zset};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -200,6 +200,84 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("sdiff", -2, ["readonly"], (1, -1, 1), ["@read", "@set", "@slow"], set::sdiff, locks_keys),
     row!("sdiffstore", -3, ["write", "denyoom"], (1, -1, 1), ["@write", "@set", "@slow"], set::sdiffstore),
     row!("sscan", -3, ["readonly"], (1, 1, 1), ["@read", "@set", "@slow"], set::sscan),
+    // sorted sets
+    row!("zadd", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zadd),
+    row!("zincrby", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zincrby),
+    row!("zrem", -3, ["write", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zrem),
+    row!("zcard", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zcard),
+    row!("zscore", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zscore),
+    row!("zmscore", -3, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zmscore),
+    row!("zrank", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zrank),
+    row!("zrevrank", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zrevrank),
+    row!("zcount", 4, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zcount),
+    row!("zlexcount", 4, ["readonly", "fast"], (1, 1, 1), ["@read", "@sortedset", "@fast"], zset::zlexcount),
+    row!("zrange", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrange),
+    row!("zrangebyscore", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrangebyscore),
+    row!("zrevrangebyscore", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrevrangebyscore),
+    row!("zrangebylex", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrangebylex),
+    row!("zrevrangebylex", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrevrangebylex),
+    row!("zrevrange", -4, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrevrange),
+    row!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), ["@write", "@sortedset", "@slow"], zset::zrangestore),
+    row!("zremrangebyrank", 4, ["write"], (1, 1, 1), ["@write", "@sortedset", "@slow"], zset::zremrangebyrank),
+    row!("zremrangebyscore", 4, ["write"], (1, 1, 1), ["@write", "@sortedset", "@slow"], zset::zremrangebyscore),
+    row!("zremrangebylex", 4, ["write"], (1, 1, 1), ["@write", "@sortedset", "@slow"], zset::zremrangebylex),
+    row!("zpopmin", -2, ["write", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zpopmin),
+    row!("zpopmax", -2, ["write", "fast"], (1, 1, 1), ["@write", "@sortedset", "@fast"], zset::zpopmax),
+    row!("zmpop", -4, ["write", "movablekeys"], (0, 0, 0), ["@write", "@sortedset", "@slow"], zset::zmpop),
+    row!(
+        "bzpopmin",
+        -3,
+        ["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        ["@write", "@sortedset", "@fast", "@blocking"],
+        zset::bzpopmin
+    ),
+    row!(
+        "bzpopmax",
+        -3,
+        ["write", "noscript", "blocking", "fast"],
+        (1, -2, 1),
+        ["@write", "@sortedset", "@fast", "@blocking"],
+        zset::bzpopmax
+    ),
+    row!(
+        "bzmpop",
+        -5,
+        ["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        ["@write", "@sortedset", "@slow", "@blocking"],
+        zset::bzmpop
+    ),
+    row!("zrandmember", -2, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zrandmember),
+    row!("zscan", -3, ["readonly"], (1, 1, 1), ["@read", "@sortedset", "@slow"], zset::zscan),
+    row!("zunion", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zunion),
+    row!("zinter", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zinter),
+    row!("zdiff", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zdiff),
+    row!(
+        "zunionstore",
+        -4,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@sortedset", "@slow"],
+        zset::zunionstore
+    ),
+    row!(
+        "zinterstore",
+        -4,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@sortedset", "@slow"],
+        zset::zinterstore
+    ),
+    row!(
+        "zdiffstore",
+        -4,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@sortedset", "@slow"],
+        zset::zdiffstore
+    ),
+    row!("zintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zintercard),
     // lists
     row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
     row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),

@@ -221,7 +221,8 @@ fn needs_every_stripe(spec: &CommandSpec) -> bool {
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except
-/// `MOVE key db` (the key in both dbs) and `COPY src dst [DB n] ...` (only `dst`, in db `n`).
+/// `MOVE key db` (the key in both dbs), `COPY src dst [DB n] ...` (only `dst`, in db `n`) and
+/// `ZRANGESTORE dst src ...` (only `dst`).
 /// FLUSHALL/FLUSHDB/SWAPDB have none here: the keyspace dirties their watchers itself.
 pub fn record_keys(argv: &[&[u8]], db: usize, mut f: impl FnMut(usize, &[u8])) {
     let Some(spec) = argv.first().and_then(|n| super::lookup(n)) else { return };
@@ -238,6 +239,8 @@ pub fn record_keys(argv: &[&[u8]], db: usize, mut f: impl FnMut(usize, &[u8])) {
                 opts.windows(2).find(|w| w[0].eq_ignore_ascii_case(b"db")).and_then(|w| parse_db(w[1])).unwrap_or(db);
             f(to, dst);
         }
+        // The source is only read (Redis's WATCH on it stays clean).
+        ("zrangestore", [_, dst, ..]) => f(db, dst),
         _ => spec.key_indexes(argv.len()).for_each(|i| f(db, argv[i])),
     }
 }

@@ -38,6 +38,10 @@ pub struct Config {
     pub timeout_s: u64,
     pub tcp_keepalive_s: u64,
     pub proto_max_bulk_len: usize,
+    /// Sorted sets leave their packed encoding past this many members...
+    pub zset_max_listpack_entries: usize,
+    /// ...or once a member is longer than this many bytes.
+    pub zset_max_listpack_value: usize,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -83,6 +87,8 @@ impl Default for Config {
             timeout_s: 0,
             tcp_keepalive_s: 300,
             proto_max_bulk_len: 512 * 1024 * 1024,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,

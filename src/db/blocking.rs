@@ -1,4 +1,5 @@
-//! Clients blocked on list keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP). Mirrors Redis's
+//! Clients blocked on list keys (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) and sorted-set keys
+//! (BZPOPMIN, BZPOPMAX, BZMPOP). Mirrors Redis's
 //! `blocked.c` (`serveClientsBlockedOnKey`), without its single thread: the protocol below
 //! replaces it. Everything here is built on the `sync` facade, so the loom models
 //! (`loom-tests/blocking.rs`) run this very code; the connection's tokio side only awaits
@@ -31,6 +32,10 @@
 //! serves its waiters once the transaction's block is logged (`TxHold::finish`), still under its
 //! stripes. A waiter registered on several keys is served by the first key that gets elements.
 //!
+//! Sorted sets are served the same way ([`Serve`]): the writer that filled the key pops for its
+//! BZPOPMIN/BZPOPMAX/BZMPOP waiters in blocking order and logs each pop as `ZPOPMIN|ZPOPMAX key n`.
+//! As in Redis, a key serves only the clients blocked for its type: the others keep their place.
+//!
 //! BLMOVE and BRPOPLPUSH are the exception: serving them needs the destination's stripe, which the
 //! pusher may not take (stripes are taken in ascending order). Their waiter is woken instead
 //! (`WAITING -> WOKEN`) and re-runs its command: serving stops at it, so the elements stay for it,
@@ -46,6 +51,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use super::zset::SortedSet;
+use super::zset::score::format_score;
 use super::{Keyspace, Value, WriteLock};
 use crate::sync::fault::{self, Fault};
 use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering, lock};
@@ -57,6 +64,53 @@ pub enum Want {
     Pop { left: bool, count: usize },
     /// A wake-up: the client re-runs its command (BLMOVE, BRPOPLPUSH).
     Rerun,
+    /// Up to `count` lowest (highest, `max`) members of a sorted set with their scores, handed
+    /// over by the writer.
+    ZPop { max: bool, count: usize },
+}
+
+/// A collection blocked clients are served from: lists and sorted sets.
+pub trait Serve {
+    /// Whether a client waiting for `want` is served from this type (others keep their place).
+    fn serves(want: Want) -> bool;
+    fn is_empty(&self) -> bool;
+    /// Pop what `want` asks for (a `Pop` or `ZPop` this type serves): the items handed over (for
+    /// sorted sets, member and score text alternately) and the record that logs the pop.
+    fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]);
+}
+
+impl Serve for VecDeque<Bytes> {
+    fn serves(want: Want) -> bool {
+        matches!(want, Want::Pop { .. } | Want::Rerun)
+    }
+    fn is_empty(&self) -> bool {
+        VecDeque::is_empty(self)
+    }
+    fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]) {
+        let Want::Pop { left, count } = want else { return (Vec::new(), Default::default()) };
+        let popped: Vec<Bytes> =
+            (0..count).map_while(|_| if left { self.pop_front() } else { self.pop_back() }).collect();
+        let name: &[u8] = if left { b"LPOP" } else { b"RPOP" };
+        let record = [name.to_vec(), key.to_vec(), popped.len().to_string().into_bytes()];
+        (popped, record)
+    }
+}
+
+impl Serve for SortedSet {
+    fn serves(want: Want) -> bool {
+        matches!(want, Want::ZPop { .. })
+    }
+    fn is_empty(&self) -> bool {
+        SortedSet::is_empty(self)
+    }
+    fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]) {
+        let Want::ZPop { max, count } = want else { return (Vec::new(), Default::default()) };
+        let popped = self.pop(count, max);
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        let record = [name.to_vec(), key.to_vec(), popped.len().to_string().into_bytes()];
+        let items = popped.into_iter().flat_map(|(m, s)| [m, Bytes::from(format_score(s))]).collect();
+        (items, record)
+    }
 }
 
 /// What a pusher handed to a blocked client.
@@ -272,15 +326,20 @@ impl Blocking {
         }
     }
 
-    /// The first waiter of `(db, key)`, claimed and taken out of that queue; None when there is none
-    /// or a woken mover comes first.
-    fn next_waiter(&self, db: usize, key: &[u8]) -> Option<Arc<Waiter>> {
+    /// The first waiter of `(db, key)` that `serves` accepts, claimed and taken out of that queue;
+    /// None when there is none or a woken mover comes first.
+    fn next_waiter(&self, db: usize, key: &[u8], serves: fn(Want) -> bool) -> Option<Arc<Waiter>> {
         let mut queues = self.queues();
         let id = (db, Bytes::copy_from_slice(key));
         let q = queues.get_mut(&id)?;
         let mut found = None;
-        let i = if fault::on(Fault::HandOffToNewestWaiter) { q.len().saturating_sub(1) } else { 0 };
+        let mut i = if fault::on(Fault::HandOffToNewestWaiter) { q.len().saturating_sub(1) } else { 0 };
         while i < q.len() {
+            if !serves(q[i].want) {
+                // Blocked for another type: it keeps its place.
+                i += 1;
+                continue;
+            }
             match q[i].claim() {
                 // A woken mover keeps its place until it re-runs (see `Claim::Keep`).
                 Claim::Got if q[i].want == Want::Rerun => {
@@ -304,24 +363,22 @@ impl Blocking {
         found
     }
 
-    /// Hand elements of the list `items` at `(db, key)` to its blocked clients, first blocked
+    /// Hand elements of the list or sorted set `items` at `(db, key)` to its blocked clients, first blocked
     /// first (see the module doc). The caller holds the key's stripe and the list's lock, and has
     /// logged its own record; `log` pushes a record and returns its sequence number.
-    pub(super) fn serve(&self, db: usize, key: &[u8], items: &mut VecDeque<Bytes>, log: impl Fn(&[&[u8]]) -> u64) {
+    pub(super) fn serve<T: Serve>(&self, db: usize, key: &[u8], items: &mut T, log: impl Fn(&[&[u8]]) -> u64) {
         if !self.anyone_waiting() {
             return;
         }
         while !items.is_empty() {
-            let Some(w) = self.next_waiter(db, key) else { return };
-            let Want::Pop { left, count } = w.want else {
+            let Some(w) = self.next_waiter(db, key, T::serves) else { return };
+            if w.want == Want::Rerun {
                 // A mover re-runs its command: the elements wait for it.
                 w.wake();
                 return;
-            };
-            let popped: Vec<Bytes> =
-                (0..count).map_while(|_| if left { items.pop_front() } else { items.pop_back() }).collect();
-            let n = popped.len().to_string();
-            let seq = log(&[if left { b"LPOP" } else { b"RPOP" }, key, n.as_bytes()]);
+            }
+            let (popped, record) = items.pop_for(w.want, key);
+            let seq = log(&[&record[0][..], &record[1], &record[2]]);
             w.hand_over(Served { key: Bytes::copy_from_slice(key), items: popped, seq });
         }
     }
@@ -421,11 +478,11 @@ impl Keyspace {
 }
 
 impl WriteLock<'_> {
-    /// Serve the blocked clients of `key` (this write's db) from `items` now: the items of its list,
-    /// under the list's lock and this write's stripe, or those of a list about to be created, under
+    /// Serve the blocked clients of `key` (this write's db) from `items` now: the items of its list
+    /// or sorted set, under the value's lock and this write's stripe, or those of a list about to be created, under
     /// the exclusive stripe (so that no reader sees what the clients take). Inside EXEC: once the
     /// transaction is logged.
-    pub fn serve_waiters(&self, key: &[u8], items: &mut VecDeque<Bytes>) {
+    pub fn serve_waiters<T: Serve>(&self, key: &[u8], items: &mut T) {
         let blocking = &self.ks.blocking;
         if !blocking.anyone_waiting() || self.ks.defer_serve(self.db, key) {
             return;
@@ -433,7 +490,7 @@ impl WriteLock<'_> {
         blocking.serve(self.db, key, items, |argv| self.log_in(self.db, argv));
     }
 
-    /// `key` (this write's db, whose stripe this lock holds exclusively) may hold a list now: serve
+    /// `key` (this write's db, whose stripe this lock holds exclusively) may hold a list or sorted set now: serve
     /// its blocked clients when this lock is released, after the records logged under it.
     pub fn serve_after(&self, key: &[u8]) {
         self.serve_later(self.db, key);
@@ -456,15 +513,24 @@ impl WriteLock<'_> {
         }
     }
 
-    /// Serve the blocked clients of the list at `key` in `db`, if it holds one. The key's stripe is
-    /// held exclusively (or by the EXEC this thread runs).
+    /// Serve the blocked clients of the list or sorted set at `key` in `db`, if it holds one. The
+    /// key's stripe is held exclusively (or by the EXEC this thread runs).
     pub(super) fn serve_key(&self, db: usize, key: &[u8]) {
         let map = self.ks.db(db);
-        let cell = map.get(key, |e| match e.map(|e| &e.value) {
-            Some(Value::List(cell)) => Some(cell.clone()),
+        let value = map.get(key, |e| match e.map(|e| &e.value) {
+            Some(Value::List(cell)) => Some(Ok(cell.clone())),
+            Some(Value::Zset(cell)) => Some(Err(cell.clone())),
             _ => None,
         });
-        let Some(cell) = cell else { return };
+        match value {
+            Some(Ok(cell)) => self.serve_cell(db, key, &cell),
+            Some(Err(cell)) => self.serve_cell(db, key, &cell),
+            None => {}
+        }
+    }
+
+    /// [`serve_key`](Self::serve_key) on the cell found there; an emptied value is removed.
+    fn serve_cell<T: Serve>(&self, db: usize, key: &[u8], cell: &super::ValueCell<T>) {
         let mut st = cell.lock();
         if st.dead {
             return;
@@ -472,7 +538,7 @@ impl WriteLock<'_> {
         self.ks.blocking.serve(db, key, &mut st.items, |argv| self.log_in(db, argv));
         if st.items.is_empty() {
             st.dead = true;
-            map.remove(key);
+            self.ks.db(db).remove(key);
         }
     }
 }

@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 
+use super::zset::SortedSet;
 use super::{Kind, Value, WriteLock};
 use crate::sync::Arc;
 
@@ -91,8 +92,8 @@ pub trait Collection: Sized + Clone + Default + Send + Sync + 'static {
     /// A value around a cell.
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value;
     fn is_empty(&self) -> bool;
-    /// After a write (key's stripe and cell lock held, its record logged): lists hand elements
-    /// to their blocked clients; other types have none.
+    /// After a write (key's stripe and cell lock held, its record logged): lists and sorted sets
+    /// hand elements to their blocked clients; other types have none.
     fn after_write(_st: &mut CellState<Self>, _w: &WriteLock, _key: &[u8]) {}
 }
 
@@ -138,5 +139,24 @@ impl Collection for Set {
     }
     fn is_empty(&self) -> bool {
         HashSet::is_empty(self)
+    }
+}
+
+impl Collection for SortedSet {
+    const KIND: Kind = Kind::Zset;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Zset(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Zset(cell)
+    }
+    fn is_empty(&self) -> bool {
+        SortedSet::is_empty(self)
+    }
+    fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
+        // One atomic load when nobody is blocked (see `db::blocking`).
+        if !st.items.is_empty() {
+            w.serve_waiters(key, &mut st.items);
+        }
     }
 }

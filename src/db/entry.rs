@@ -1,9 +1,10 @@
 //! Values stored in the keyspace: a string (bytes or an atomic integer cell), or a collection (list,
-//! hash, set) in a [`ValueCell`] guarded by its own lock. Mirrors Redis's `object.c`.
+//! hash, set, sorted set) in a [`ValueCell`] guarded by its own lock. Mirrors Redis's `object.c`.
 
 use bytes::Bytes;
 
 use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
+use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
 
 use crate::util::parse_i64;
@@ -31,6 +32,8 @@ pub enum Value {
     Hash(Arc<ValueCell<Hash>>),
     /// A set of members, behind its own lock like a list.
     Set(Arc<ValueCell<Set>>),
+    /// A sorted set, behind its own lock like a list.
+    Zset(Arc<ValueCell<SortedSet>>),
 }
 
 /// The longest string value held inline: what fits beside the enum's tag in the 40 bytes a
@@ -70,6 +73,7 @@ pub enum Kind {
     List,
     Hash,
     Set,
+    Zset,
 }
 
 impl Kind {
@@ -79,6 +83,7 @@ impl Kind {
             Kind::List => "list",
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::Zset => "zset",
         }
     }
 }
@@ -131,6 +136,7 @@ impl Entry {
             Value::List(_) => Kind::List,
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
+            Value::Zset(_) => Kind::Zset,
         }
     }
 
@@ -159,7 +165,7 @@ impl Entry {
             Value::Str(b) => Some(b.clone()),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
-            Value::List(_) | Value::Hash(_) | Value::Set(_) => None,
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => None,
         }
     }
 
@@ -172,6 +178,7 @@ impl Entry {
             Value::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            Value::Zset(c) => Value::Zset(Arc::new(ValueCell::new(c.lock().items.clone()))),
         };
         Entry { value, expire_at_ms: AtomicU64::new(self.expire_at_ms()) }
     }
@@ -182,6 +189,7 @@ impl Entry {
             Value::List(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Hash(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
+            Value::Zset(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             _ => self.duplicate(),
         }
     }

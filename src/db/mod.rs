@@ -381,10 +381,11 @@ impl<'a> WriteLock<'a> {
         if at != 0 {
             self.ks.expiry.track(self.ks.physical(db), Bytes::copy_from_slice(&key), at);
         }
-        let list = matches!(entry.value, Value::List(_));
+        let servable = matches!(entry.value, Value::List(_) | Value::Zset(_));
         self.ks.db(db).insert(&key, entry);
-        if list {
-            // A new list: serve the clients blocked on it once this write is logged (see `blocking`).
+        if servable {
+            // A new list or sorted set: serve the clients blocked on it once this write is logged
+            // (see `blocking`).
             self.serve_later(db, &key);
         }
     }
@@ -482,7 +483,7 @@ impl<'a> WriteLock<'a> {
         // Release: pairs with the Acquire in `physical`.
         self.ks.logical[a].store(pb, Ordering::Release);
         self.ks.logical[b].store(pa, Ordering::Release);
-        // Every key of both dbs may now hold a list: serve their blocked clients.
+        // Every key of both dbs may now hold a list or sorted set: serve their blocked clients.
         for db in [a, b] {
             for key in self.ks.blocking.keys_of(db) {
                 self.serve_later(db, &key);

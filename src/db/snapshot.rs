@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::zset::score::format_score;
 use super::{Keyspace, Value};
 use crate::sync::Ordering;
 
@@ -23,9 +24,11 @@ pub enum SnapshotValue {
     /// Field, value pairs.
     Hash(Vec<(Bytes, Bytes)>),
     Set(Vec<Bytes>),
+    /// (Score as `format_score` writes it, member) pairs, lowest first.
+    Zset(Vec<(Bytes, Bytes)>),
 }
 
-/// Items per RPUSH/SADD (field-value pairs per HSET) in a rewritten file (Redis's
+/// Items per RPUSH/SADD (field-value pairs per HSET, score-member pairs per ZADD) in a rewritten file (Redis's
 /// AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
@@ -48,6 +51,9 @@ impl Keyspace {
                         SnapshotValue::Hash(h.lock().items.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
                     }
                     Value::Set(m) => SnapshotValue::Set(m.lock().items.iter().cloned().collect()),
+                    Value::Zset(z) => SnapshotValue::Zset(
+                        z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
+                    ),
                 };
                 out.push(SnapshotEntry { db, key: Bytes::copy_from_slice(k), value, expire_at_ms: e.expire_at_ms() });
             });
@@ -111,7 +117,7 @@ impl Keyspace {
 }
 
 impl SnapshotEntry {
-    /// The commands that rebuild this key: SET, or RPUSH/HSET/SADD batches, then PEXPIREAT if it
+    /// The commands that rebuild this key: SET, or RPUSH/HSET/SADD/ZADD batches, then PEXPIREAT if it
     /// has a TTL.
     pub fn commands(&self, mut emit: impl FnMut(&[&[u8]])) {
         let mut batches = |cmd: &'static [u8], items: &mut dyn Iterator<Item = Vec<&[u8]>>| {
@@ -136,6 +142,7 @@ impl SnapshotEntry {
             SnapshotValue::List(items) => batches(b"RPUSH", &mut items.iter().map(|b| vec![&b[..]])),
             SnapshotValue::Hash(pairs) => batches(b"HSET", &mut pairs.iter().map(|(f, v)| vec![&f[..], &v[..]])),
             SnapshotValue::Set(members) => batches(b"SADD", &mut members.iter().map(|b| vec![&b[..]])),
+            SnapshotValue::Zset(pairs) => batches(b"ZADD", &mut pairs.iter().map(|(s, m)| vec![&s[..], &m[..]])),
         }
         if self.expire_at_ms != 0 {
             emit(&[b"PEXPIREAT", &self.key, self.expire_at_ms.to_string().as_bytes()]);

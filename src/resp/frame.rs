@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// Both protocols: `+simple\r\n`, `-ERR text\r\n`, `:42\r\n`, `$3\r\nfoo\r\n`, `*N\r\n...`.
 /// RESP2 only: `$-1\r\n`, `*-1\r\n`; maps and sets as flat arrays, verbatim strings as bulks.
 /// RESP3 only: `_\r\n` (both nulls), `%N\r\n` + N key/value pairs, `~N\r\n` + N items,
-/// `=len\r\ntxt:...\r\n`.
+/// `=len\r\ntxt:...\r\n`, `,double\r\n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// `+text`: status replies such as `OK` or `PONG`.
@@ -31,6 +31,9 @@ pub enum Frame {
     Set(Vec<Frame>),
     /// RESP3 verbatim text (`=len\r\ntxt:...`); a plain bulk string under RESP2.
     Verbatim(Bytes),
+    /// RESP3 `,text` (a double as Redis formats it: `%.17g`, `inf`, `-inf`); a bulk string of the
+    /// same text under RESP2 (Redis's `addReplyDouble`).
+    Double(Bytes),
 }
 
 impl Frame {
@@ -65,7 +68,7 @@ impl Frame {
         match self {
             Frame::Array(items) | Frame::Set(items) => Frame::Array(items.iter().map(Frame::to_resp2).collect()),
             Frame::Map(pairs) => Frame::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
-            Frame::Verbatim(b) => Frame::Bulk(b.clone()),
+            Frame::Verbatim(b) | Frame::Double(b) => Frame::Bulk(b.clone()),
             other => other.clone(),
         }
     }
@@ -103,6 +106,8 @@ impl Frame {
                 out.extend_from_slice(b"\r\n");
             }
             Frame::Verbatim(b) => put_bulk(out, b),
+            Frame::Double(b) if resp3 => put_line(out, b',', b),
+            Frame::Double(b) => put_bulk(out, b),
         }
     }
 }
@@ -180,6 +185,8 @@ mod tests {
         assert_eq!(enc_as(Frame::Map(vec![(s("a"), Frame::Integer(1))]), 3), b"%1\r\n$1\r\na\r\n:1\r\n");
         assert_eq!(enc_as(Frame::Set(vec![Frame::simple("x")]), 3), b"~1\r\n+x\r\n");
         assert_eq!(enc_as(Frame::Verbatim(Bytes::from_static(b"a\r\nb")), 3), b"=8\r\ntxt:a\r\nb\r\n");
+        assert_eq!(enc_as(Frame::Double(Bytes::from_static(b"1.5")), 3), b",1.5\r\n");
+        assert_eq!(enc(Frame::Double(Bytes::from_static(b"-inf"))), b"$4\r\n-inf\r\n");
         // Nested frames follow the same protocol; the RESP2 types render as under RESP2.
         assert_eq!(enc_as(Frame::Array(vec![Frame::Null, Frame::Integer(-1)]), 3), b"*2\r\n_\r\n:-1\r\n");
         assert_eq!(enc_as(Frame::bulk(b"ab"), 3), b"$2\r\nab\r\n");

@@ -134,7 +134,7 @@ impl Server {
 /// Every key of every database of the server on `port` (ours or a real redis-server), read over a fresh
 /// connection: (db, key) -> "type value ttl=yes|no". Keys and values are escaped byte for byte, so
 /// binary data compares exactly. Used to check that AOF replay rebuilds exactly what memory held.
-/// Only strings and lists exist here; any other type panics rather than being compared as nothing.
+/// Strings, lists, hashes, sets and sorted sets; any other type panics rather than being compared as nothing.
 pub fn dump_keyspace(port: u16) -> BTreeMap<(usize, String), String> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let mut c = client.get_connection().unwrap();
@@ -161,6 +161,12 @@ pub fn dump_keyspace(port: u16) -> BTreeMap<(usize, String), String> {
                     let mut members: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&k).query(&mut c).unwrap();
                     members.sort();
                     members
+                }
+                // Ordered: member=score pairs in rank order, scores as the server prints them.
+                "zset" => {
+                    let flat: Vec<Vec<u8>> =
+                        redis::cmd("ZRANGE").arg(&k).arg(0).arg(-1).arg("WITHSCORES").query(&mut c).unwrap();
+                    flat.chunks(2).map(|p| [&p[0][..], b"=", &p[1][..]].concat()).collect()
                 }
                 other => panic!("dump_keyspace: no reader for type '{other}' (key {})", k.escape_ascii()),
             };

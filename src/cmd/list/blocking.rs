@@ -27,7 +27,7 @@ use crate::sync::fault::{self, Fault};
 /// A blocking timeout in seconds (`getTimeoutFromObjectOrReply`): `0` waits forever (None). As in
 /// Redis, the seconds become whole milliseconds truncated toward zero (so `-0.0001` is `0`), and a
 /// value whose milliseconds overflow a C `long long` (`inf`, `1e20`) reads as negative.
-fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
+pub(crate) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
     let secs = std::str::from_utf8(arg)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
@@ -78,11 +78,12 @@ fn pop_first(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> 
 }
 
 /// Run `attempt` (the non-blocking form: `Some(reply)` when it found something); when it found
-/// nothing, block on `keys` for `timeout`, waiting for `want` (see the module doc). Run again
+/// nothing, block on `keys` for `timeout`, waiting for `want` (see the module doc; BZPOPMIN & co
+/// use it too). Run again
 /// after the wait: `served` builds the reply from what a pusher handed over. `empty` is the reply
 /// inside EXEC.
 #[allow(clippy::too_many_arguments)]
-fn block_on(
+pub(crate) fn block_on(
     ctx: &mut Ctx,
     keys: &[Bytes],
     timeout: Option<Duration>,
@@ -133,9 +134,10 @@ fn block_on(
         let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
         let mut w = shared.ks.write(db, &refs, &ctx.last_seq);
         let now = ctx.now_ms;
-        let filled = keys
-            .iter()
-            .any(|k| w.map().get(k, |e| e.is_some_and(|e| !e.is_expired(now) && matches!(e.value, Value::List(_)))));
+        // A key holding the type this client blocks for (sorted sets for ZPop, lists otherwise).
+        let zset = matches!(want, Want::ZPop { .. });
+        let holds = |v: &Value| if zset { matches!(v, Value::Zset(_)) } else { matches!(v, Value::List(_)) };
+        let filled = keys.iter().any(|k| w.map().get(k, |e| e.is_some_and(|e| !e.is_expired(now) && holds(&e.value))));
         if filled {
             // Pushed between the attempt and the lock: try again.
             continue;

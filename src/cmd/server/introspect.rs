@@ -187,6 +187,11 @@ fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
             let get = cmd.iter().skip(3).any(|a| is_opt(a, "GET"));
             vec![(cmd[1].clone(), if get { flags(&["RW", "access", "update"]) } else { flags(&["OW", "update"]) })]
         }
+        // The destination, then `numkeys` sources (Redis's `zunionInterDiffStoreGetKeys`).
+        "zunionstore" | "zinterstore" | "zdiffstore" => match numkeys_keys(cmd, 2) {
+            Some(keys) => std::iter::once(&cmd[1]).chain(keys).map(|k| (k.clone(), Vec::new())).collect(),
+            None => Vec::new(),
+        },
         _ => {
             movable_keys(name, cmd).map_or_else(Vec::new, |keys| keys.iter().map(|k| (k.clone(), Vec::new())).collect())
         }
@@ -194,14 +199,19 @@ fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
 }
 
 /// The keys of a command whose key positions depend on its arguments (`numkeys key [key ...]`:
-/// LMPOP, BLMPOP), as Redis's `genericGetKeys` finds them: `numkeys` read as C `atoi` does, and
-/// None when it is below 1 or more keys than the arguments hold.
+/// LMPOP, BLMPOP, ZMPOP, ZUNION & co), as Redis's `genericGetKeys` finds them: `numkeys` read as
+/// C `atoi` does, and None when it is below 1 or more keys than the arguments hold.
 fn movable_keys<'a>(name: &str, cmd: &'a [Bytes]) -> Option<&'a [Bytes]> {
     let count_at = match name {
-        "lmpop" | "sintercard" => 1,
-        "blmpop" => 2,
+        "lmpop" | "sintercard" | "zmpop" | "zunion" | "zinter" | "zdiff" | "zintercard" => 1,
+        "blmpop" | "bzmpop" => 2,
         _ => return None,
     };
+    numkeys_keys(cmd, count_at)
+}
+
+/// The `numkeys` keys after `cmd[count_at]`.
+fn numkeys_keys(cmd: &[Bytes], count_at: usize) -> Option<&[Bytes]> {
     let first = count_at + 1;
     let n = atoi(cmd.get(count_at)?);
     let room = cmd.len().saturating_sub(first) as i64;
@@ -418,6 +428,22 @@ mod tests {
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "0", "a", "LEFT"]), invalid);
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "5", "a", "LEFT"]), invalid);
         assert_eq!(h.run(&["COMMAND", "GETKEYS", "LMPOP", "x", "a", "LEFT"]), invalid);
+    }
+
+    #[test]
+    fn command_getkeys_finds_the_keys_of_sorted_set_commands_as_redis() {
+        let mut h = Harness::new();
+        let keys = |k: &[&str]| arr(k.iter().map(|k| bulk(k)).collect());
+        let getkeys = |h: &mut Harness, args: &[&str]| h.run(&[&["COMMAND", "GETKEYS"][..], args].concat());
+        assert_eq!(getkeys(&mut h, &["zunionstore", "d", "2", "a", "b", "WEIGHTS", "1", "2"]), keys(&["d", "a", "b"]));
+        assert_eq!(getkeys(&mut h, &["zunion", "2", "a", "b"]), keys(&["a", "b"]));
+        assert_eq!(getkeys(&mut h, &["zintercard", "1", "a", "LIMIT", "1"]), keys(&["a"]));
+        assert_eq!(getkeys(&mut h, &["zmpop", "2", "a", "b", "MIN"]), keys(&["a", "b"]));
+        assert_eq!(getkeys(&mut h, &["zrangestore", "d", "s", "0", "1"]), keys(&["d", "s"]));
+        assert_eq!(getkeys(&mut h, &["zdiffstore", "d", "1", "a"]), keys(&["d", "a"]));
+        let invalid = Frame::Error("ERR Invalid arguments specified for command".into());
+        assert_eq!(getkeys(&mut h, &["zunion", "0", "a"]), invalid);
+        assert_eq!(getkeys(&mut h, &["zinterstore", "d", "3", "a"]), invalid);
     }
 
     #[test]

@@ -336,4 +336,6 @@ fn record_keys_follow_the_table_with_move_and_copy_exceptions() {
     assert_eq!(collect(&[b"MOVE", b"a", b"2"]), vec![s(5, "a"), s(2, "a")]);
     assert_eq!(collect(&[b"COPY", b"a", b"b", b"DB", b"3", b"REPLACE"]), vec![s(3, "b")]);
     assert_eq!(collect(&[b"FLUSHALL"]), vec![]);
+    assert_eq!(collect(&[b"ZRANGESTORE", b"dst", b"src", b"0", b"-1"]), vec![s(5, "dst")]);
+    assert_eq!(collect(&[b"ZUNIONSTORE", b"dst", b"2", b"a", b"b"]), vec![s(5, "dst")]);
 }

@@ -1,0 +1,205 @@
+//! Sorted-set commands. Mirrors Redis's `t_zset.c` (the commands; the data structure is
+//! [`crate::db::zset`], the argument grammar [`super::zset_args`]).
+//!
+//! A sorted set is a [`SortedSet`] in a value cell; [`super::collection`] holds the locking
+//! protocol (the same as every collection's). A sorted set whose last member is removed is removed.
+//!
+//! # Layout
+//! This file: ZADD, ZINCRBY, ZREM and the point reads. `range`: the ZRANGE family, ZCOUNT,
+//! ZLEXCOUNT, ZREMRANGEBY*, ZRANGESTORE. `pop`: ZPOPMIN/ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN.
+//! `setops`: ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD. `blocking`: BZPOPMIN,
+//! BZPOPMAX, BZMPOP.
+//!
+//! # AOF records
+//! Replaying them rebuilds exactly what memory held: ZADD and ZINCRBY are logged as `ZADD key
+//! score member ...` of the members they changed, each score written by [`format_score`] (which
+//! reads back as the same double), whatever flags were given; pops are logged as `ZREM key
+//! popped...` (`ZPOPMIN|ZPOPMAX key n` when a writer serves blocked clients); ZREM, ZREMRANGEBY* and the STORE commands as given (deterministic over the same
+//! state), and only when they changed something.
+
+mod blocking;
+mod pop;
+mod range;
+mod setops;
+#[cfg(all(test, not(feature = "loom")))]
+mod tests;
+
+pub use blocking::{bzmpop, bzpopmax, bzpopmin};
+pub use pop::{zmpop, zpopmax, zpopmin, zrandmember, zscan};
+pub use range::{
+    zcount, zlexcount, zrange, zrangebylex, zrangebyscore, zrangestore, zremrangebylex, zremrangebyrank,
+    zremrangebyscore, zrevrange, zrevrangebylex, zrevrangebyscore,
+};
+pub use setops::{zdiff, zdiffstore, zinter, zintercard, zinterstore, zunion, zunionstore};
+
+use bytes::Bytes;
+
+use super::Ctx;
+use super::collection::{self, create};
+use super::zset_args::parse_zadd;
+use crate::db::zset::score::format_score;
+use crate::db::zset::{SortedSet, ZsetLimits};
+use crate::db::{CellState, WriteLock};
+use crate::error::Result;
+use crate::resp::Frame;
+use pop::pop_logged_reply;
+
+type ZState = CellState<SortedSet>;
+
+fn write_zset<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    creates: bool,
+    on_zset: impl FnOnce(&mut ZState, &WriteLock) -> Result<R>,
+    on_missing: impl FnOnce(&WriteLock) -> Result<R>,
+) -> Result<R> {
+    collection::write(ctx, key, creates, on_zset, on_missing)
+}
+
+fn read_zset<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ZState>) -> R) -> Result<R> {
+    collection::read(ctx, key, f)
+}
+
+/// The whole command as an AOF record.
+fn record(argv: &[Bytes]) -> Vec<&[u8]> {
+    argv.iter().map(|a| &a[..]).collect()
+}
+
+/// `zset-max-listpack-entries` and `zset-max-listpack-value` as configured now.
+fn limits(ctx: &Ctx) -> ZsetLimits {
+    let cfg = ctx.shared.config();
+    ZsetLimits { max_listpack_entries: cfg.zset_max_listpack_entries, max_listpack_value: cfg.zset_max_listpack_value }
+}
+
+/// A score as Redis replies with it: a RESP3 double, a bulk string under RESP2.
+fn score_frame(score: f64) -> Frame {
+    Frame::Double(Bytes::from(format_score(score)))
+}
+
+/// Entries as a range reply: members only, or with scores (flat pairs under RESP2, a two-element
+/// array per entry under RESP3, as Redis 7.0).
+fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> Frame {
+    if !withscores {
+        return Frame::Array(entries.into_iter().map(|(m, _)| Frame::Bulk(m)).collect());
+    }
+    Frame::Array(if resp3 {
+        entries.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(s)])).collect()
+    } else {
+        entries.into_iter().flat_map(|(m, s)| [Frame::Bulk(m), score_frame(s)]).collect()
+    })
+}
+
+/// Log `ZADD key score member ...` of the entries a ZADD/ZINCRBY changed (nothing when none).
+fn log_changed(w: &WriteLock, key: &[u8], changed: &[(Bytes, f64)]) {
+    if changed.is_empty() {
+        return;
+    }
+    let scores: Vec<String> = changed.iter().map(|(_, s)| format_score(*s)).collect();
+    let mut rec: Vec<&[u8]> = vec![b"ZADD", key];
+    for ((m, _), s) in changed.iter().zip(&scores) {
+        rec.push(s.as_bytes());
+        rec.push(m);
+    }
+    w.log(&rec);
+}
+
+/// ZADD and ZINCRBY (`incr`): arguments parsed before the key is looked up, as Redis.
+fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
+    let args = parse_zadd(argv, incr)?;
+    let limits = limits(ctx);
+    let flags = args.flags;
+    let key = &argv[1];
+    let reply = |sum: crate::db::zset::add::ZaddSummary, w: &WriteLock| {
+        log_changed(w, key, &sum.changed);
+        if let Some(e) = sum.error {
+            return Err(e);
+        }
+        Ok(if flags.incr {
+            sum.score.map_or(Frame::Null, score_frame)
+        } else {
+            Frame::Integer(sum.reply_count(flags.ch) as i64)
+        })
+    };
+    write_zset(
+        ctx,
+        key,
+        !flags.xx,
+        |st, w| reply(st.items.zadd(&args.pairs, flags, &limits), w),
+        |w| {
+            if flags.xx {
+                return Ok(if flags.incr { Frame::Null } else { Frame::Integer(0) });
+            }
+            let mut z = SortedSet::for_new_key(args.pairs[0].1.len(), &limits);
+            let sum = z.zadd(&args.pairs, flags, &limits);
+            let reply = reply(sum, w);
+            // Blocked clients take their members before the set is visible (see `db::blocking`).
+            w.serve_waiters(key, &mut z);
+            if !z.is_empty() {
+                create(w, key, z);
+            }
+            reply
+        },
+    )
+}
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`.
+pub fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    zadd_generic(ctx, argv, false)
+}
+
+/// `ZINCRBY key increment member`: the new score.
+pub fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    zadd_generic(ctx, argv, true)
+}
+
+/// `ZREM key member [member ...]`: how many were removed.
+pub fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    write_zset(
+        ctx,
+        &argv[1],
+        false,
+        |st, w| {
+            let removed = argv[2..].iter().filter(|m| st.items.remove(m).is_some()).count();
+            if removed > 0 {
+                w.log(&record(argv));
+            }
+            Ok(Frame::Integer(removed as i64))
+        },
+        |_| Ok(Frame::Integer(0)),
+    )
+}
+
+/// `ZCARD key`.
+pub fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    read_zset(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+}
+
+/// `ZSCORE key member`: the score, nil when absent.
+pub fn zscore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    read_zset(ctx, &argv[1], |st| st.and_then(|st| st.items.score(&argv[2])).map_or(Frame::Null, score_frame))
+}
+
+/// `ZMSCORE key member [member ...]`: a score or nil per member.
+pub fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    read_zset(ctx, &argv[1], |st| {
+        Frame::Array(
+            argv[2..].iter().map(|m| st.and_then(|st| st.items.score(m)).map_or(Frame::Null, score_frame)).collect(),
+        )
+    })
+}
+
+fn rank_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> Result<Frame> {
+    read_zset(ctx, &argv[1], |st| {
+        st.and_then(|st| st.items.rank(&argv[2], rev)).map_or(Frame::Null, |(r, _)| Frame::Integer(r as i64))
+    })
+}
+
+/// `ZRANK key member`: the 0-based rank by ascending score, nil when absent.
+pub fn zrank(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    rank_generic(ctx, argv, false)
+}
+
+/// `ZREVRANK key member`: the rank by descending score.
+pub fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    rank_generic(ctx, argv, true)
+}
