@@ -52,7 +52,7 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTS = ["ping", "set", "get", "incr", "lpush", "rpush"]
+TESTS = ["ping", "set", "get", "incr", "lpush", "rpush", "hset", "sadd", "spop", "zadd", "zpopmin"]
 CLIENTS = 50
 KEYSPACE = 100000
 ERRORS = {}  # (server, TEST or test, pipeline) -> what redis-benchmark said instead of a CSV

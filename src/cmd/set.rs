@@ -86,7 +86,7 @@ pub fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         &argv[1],
         false,
         |st, w| {
-            let removed = argv[2..].iter().filter(|m| st.items.remove(&m[..])).count();
+            let removed = argv[2..].iter().filter(|m| st.items.swap_remove(&m[..])).count();
             if removed > 0 {
                 w.log(&record(argv));
             }
@@ -139,7 +139,7 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     {
         let mut st = src_cell.lock();
-        if !st.items.remove(&member[..]) {
+        if !st.items.swap_remove(&member[..]) {
             return Ok(Frame::Integer(0));
         }
         bury_if_empty(&mut st, &w, src);
@@ -176,7 +176,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(empty());
             }
             if want >= st.items.len() {
-                let all: Vec<Bytes> = st.items.drain().collect();
+                let all: Vec<Bytes> = st.items.drain(..).collect();
                 if count.is_some() {
                     w.log(&[b"DEL", key]);
                     return Ok(Frame::Set(all.into_iter().map(Frame::Bulk).collect()));
@@ -184,12 +184,14 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 w.log(&[b"SREM", key, &all[0]]);
                 return Ok(Frame::Bulk(all[0].clone()));
             }
-            let members: Vec<&Bytes> = st.items.iter().collect();
-            let popped: Vec<Bytes> =
-                sample::random_indices(members.len(), want as i64)?.into_iter().map(|i| members[i].clone()).collect();
-            for m in &popped {
-                st.items.remove(m);
-            }
+            // O(1) per member: a random index, then swap_remove (the set is an IndexSet).
+            let mut rng = sample::Rng::new();
+            let popped: Vec<Bytes> = (0..want)
+                .filter_map(|_| {
+                    let i = rng.below(st.items.len());
+                    st.items.swap_remove_index(i)
+                })
+                .collect();
             let mut rec: Vec<&[u8]> = vec![b"SREM", key];
             rec.extend(popped.iter().map(|m| &m[..]));
             w.log(&rec);
@@ -214,13 +216,12 @@ pub fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let Some(count) = count else {
             return Ok(st.map_or(Frame::Null, |st| {
                 let i = sample::Rng::new().below(st.items.len());
-                st.items.iter().nth(i).cloned().map_or(Frame::Null, Frame::Bulk)
+                st.items.get_index(i).cloned().map_or(Frame::Null, Frame::Bulk)
             }));
         };
         let Some(st) = st.filter(|_| count != 0) else { return Ok(Frame::Array(Vec::new())) };
-        let members: Vec<&Bytes> = st.items.iter().collect();
-        let picks = sample::random_indices(members.len(), count)?;
-        Ok(Frame::Array(picks.into_iter().map(|i| Frame::Bulk(members[i].clone())).collect()))
+        let picks = sample::random_indices(st.items.len(), count)?;
+        Ok(Frame::Array(picks.into_iter().filter_map(|i| st.items.get_index(i).cloned().map(Frame::Bulk)).collect()))
     })?
 }
 

@@ -21,7 +21,7 @@
 //! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
 //! the ordering of records come with it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
@@ -77,7 +77,7 @@ pub type List = VecDeque<Bytes>;
 /// A hash's fields and values.
 pub type Hash = HashMap<Bytes, Bytes>;
 /// A set's members.
-pub type Set = HashSet<Bytes>;
+pub type Set = indexmap::IndexSet<Bytes>;
 
 pub type ListCell = ValueCell<List>;
 pub type ListState = CellState<List>;
@@ -138,7 +138,7 @@ impl Collection for Set {
         Value::Set(cell)
     }
     fn is_empty(&self) -> bool {
-        HashSet::is_empty(self)
+        indexmap::IndexSet::is_empty(self)
     }
 }
 
