@@ -10,6 +10,7 @@ mod sample;
 pub mod server;
 pub mod set;
 pub mod slots;
+pub mod sort;
 pub mod string;
 pub mod table;
 #[cfg(all(test, not(feature = "loom")))]

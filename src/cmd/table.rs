@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, hash, keys, list, server, set, string, tx, zset};
+use super::{Handler, hash, keys, list, server, set, sort, string, tx, zset};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -278,6 +278,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         zset::zdiffstore
     ),
     row!("zintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zintercard),
+    // sorting
+    row!(
+        "sort",
+        -2,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+        sort::sort
+    ),
+    row!(
+        "sort_ro",
+        -2,
+        ["readonly", "movablekeys"],
+        (1, 1, 1),
+        ["@read", "@set", "@sortedset", "@list", "@slow", "@dangerous"],
+        sort::sort_ro
+    ),
     // lists
     row!("lpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::lpush),
     row!("rpush", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@list", "@fast"], list::rpush),

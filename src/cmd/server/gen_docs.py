@@ -6,7 +6,7 @@
 #              flags and key positions)
 # Usage: python3 gen_docs.py src/cmd/table.rs src/cmd/server [PORT (default 7001)]
 import os, socket, sys, re
-names = re.findall(r'row!\(\s*"([a-z]+)"', open(sys.argv[1]).read())
+names = re.findall(r'row!\(\s*"([a-z_]+)"', open(sys.argv[1]).read())
 OUT = sys.argv[2]
 PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 7001
 IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},

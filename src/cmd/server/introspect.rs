@@ -187,6 +187,26 @@ fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
             let get = cmd.iter().skip(3).any(|a| is_opt(a, "GET"));
             vec![(cmd[1].clone(), if get { flags(&["RW", "access", "update"]) } else { flags(&["OW", "update"]) })]
         }
+        "sort_ro" => vec![(cmd[1].clone(), flags(&["RO", "access"]))],
+        // The key, then the argument after the last STORE (Redis's `sortGetKeys`: LIMIT skips two
+        // arguments, BY and GET one; STORE skips none).
+        "sort" => {
+            let mut keys = vec![(cmd[1].clone(), flags(&["RO", "access"]))];
+            let mut store = None;
+            let mut i = 2;
+            while i < cmd.len() {
+                if is_opt(&cmd[i], "limit") {
+                    i += 2;
+                } else if is_opt(&cmd[i], "get") || is_opt(&cmd[i], "by") {
+                    i += 1;
+                } else if is_opt(&cmd[i], "store") && i + 1 < cmd.len() {
+                    store = Some(cmd[i + 1].clone());
+                }
+                i += 1;
+            }
+            keys.extend(store.map(|k| (k, flags(&["OW", "update"]))));
+            keys
+        }
         // The destination, then `numkeys` sources (Redis's `zunionInterDiffStoreGetKeys`).
         "zunionstore" | "zinterstore" | "zdiffstore" => match numkeys_keys(cmd, 2) {
             Some(keys) => std::iter::once(&cmd[1]).chain(keys).map(|k| (k.clone(), Vec::new())).collect(),

@@ -185,6 +185,16 @@ pub fn parse_score(s: &[u8]) -> Option<f64> {
     (r.consumed == s.len() && !overflow && !r.value.is_nan()).then_some(r.value)
 }
 
+/// A SORT weight as `sortCommandGeneric` reads one: `strtod` over the whole text (leading spaces
+/// and the empty string, 0, pass), no range error, not NaN. `None`: "One or more scores can't be
+/// converted into double".
+pub fn parse_sort_weight(s: &[u8]) -> Option<f64> {
+    // C stops at a NUL: `eptr[0] == '\0'` there.
+    let s = &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())];
+    let r = strtod(s);
+    (r.consumed == s.len() && !r.range_error && !r.value.is_nan()).then_some(r.value)
+}
+
 /// One bound of a score range as `zslParseRange` reads it: an optional `(` (exclusive), then
 /// `strtod` up to the end or the first NUL; leading spaces, overflow and the empty string (0)
 /// pass, NaN does not. `(value, exclusive)`, or None (`ERR min or max is not a float`).
