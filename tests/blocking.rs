@@ -69,6 +69,18 @@ fn blpop_is_woken_by_another_clients_push() {
 }
 
 #[test]
+fn blpop_is_woken_by_sort_store_into_its_key() {
+    let srv = Server::start(&[]);
+    let (mut a, mut b) = (srv.raw(), srv.raw());
+    send(&mut a, &["BLPOP", "q", "0"]);
+    wait_blocked(&mut b, 1);
+    b.cmds(&["RPUSH", "src", "2", "1"]);
+    assert_eq!(s(b.cmds(&["SORT", "src", "STORE", "q"])), ":2\r\n");
+    assert_eq!(s(a.reply()), pair("q", "1"));
+    assert_eq!(s(b.cmds(&["LRANGE", "q", "0", "-1"])), "*1\r\n$1\r\n2\r\n");
+}
+
+#[test]
 fn timeouts_reply_with_the_null_array() {
     let srv = Server::start(&[]);
     let mut c = srv.raw();

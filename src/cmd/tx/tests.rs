@@ -339,3 +339,22 @@ fn record_keys_follow_the_table_with_move_and_copy_exceptions() {
     assert_eq!(collect(&[b"ZRANGESTORE", b"dst", b"src", b"0", b"-1"]), vec![s(5, "dst")]);
     assert_eq!(collect(&[b"ZUNIONSTORE", b"dst", b"2", b"a", b"b"]), vec![s(5, "dst")]);
 }
+
+#[test]
+fn sort_store_dirties_its_destination_not_its_source() {
+    let mut h = Harness::new();
+    let mut o = other(&h);
+    h.run(&["RPUSH", "l", "2", "1"]);
+    assert_eq!(h.run(&["WATCH", "l"]), ok());
+    assert_eq!(run_as(&h, &mut o, &["SORT", "l", "STORE", "d"]), int(2));
+    h.run(&["MULTI"]);
+    h.run(&["SORT", "l", "DESC", "STORE", "d2"]);
+    h.run(&["LRANGE", "d2", "0", "-1"]);
+    assert_eq!(h.run(&["EXEC"]), arr(vec![int(2), arr(vec![bulk("2"), bulk("1")])]));
+    assert_eq!(h.run(&["WATCH", "d"]), ok());
+    assert_eq!(run_as(&h, &mut o, &["SORT", "l", "DESC", "STORE", "d"]), int(2));
+    h.run(&["MULTI"]);
+    h.run(&["SET", "x", "1"]);
+    assert_eq!(h.run(&["EXEC"]), Frame::NullArray);
+    assert_eq!(h.run(&["LRANGE", "d", "0", "-1"]), arr(vec![bulk("2"), bulk("1")]));
+}
