@@ -20,6 +20,7 @@ use crate::db::zset::score::parse_sort_weight;
 use crate::db::{Entry, List, ListCell, Set, Value, ValueCell};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
+use crate::state::Stats;
 use crate::sync::Arc;
 
 /// The options of one SORT call, as `sortCommandGeneric` parses them.
@@ -85,6 +86,13 @@ enum Source {
     Zset(Arc<ValueCell<SortedSet>>),
 }
 
+/// A keyspace hit or miss, as each of Redis's `lookupKeyRead` calls counts one (the sorted key and
+/// every key a BY or GET pattern names; a key of another type is a hit).
+fn count_lookup(ctx: &Ctx, found: bool) {
+    let stats = &ctx.shared.stats;
+    Stats::add(if found { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+}
+
 fn source_of(e: Option<&Entry>) -> Result<Option<Source>> {
     match e.map(|e| &e.value) {
         None => Ok(None),
@@ -134,6 +142,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> {
     key.extend_from_slice(elem);
     key.extend_from_slice(postfix);
     let found = ctx.read(&key, |e| {
+        count_lookup(ctx, e.is_some());
         let e = e?;
         match field {
             None => e.string_bytes().map(Err),
@@ -250,7 +259,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let mut o = parse(argv, readonly)?;
     let key = &argv[1][..];
     let Some(dst) = o.store.clone() else {
-        let src = ctx.read(key, source_of)?;
+        let src = ctx.read(key, |e| {
+            count_lookup(ctx, e.is_some());
+            source_of(e)
+        })?;
         let (elems, ordered) = elements(src);
         let elems = sorted(ctx, &mut o, elems, ordered)?;
         let out = expand(ctx, &o.gets, elems);
@@ -258,7 +270,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     };
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key, &dst[..]]);
-    let src = w.lookup(key, now, source_of)?;
+    let src = w.lookup(key, now, |e| {
+        count_lookup(ctx, e.is_some());
+        source_of(e)
+    })?;
     let (elems, ordered) = elements(src);
     let elems = sorted(ctx, &mut o, elems, ordered)?;
     let out: List = expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default).collect();

@@ -144,3 +144,19 @@ fn command_getkeys_of_sort_gives_the_key_and_the_last_store_destination() {
     assert_eq!(h.run(&["COMMAND", "GETKEYS", "SORT", "a", "STORE"]), bulks(&["a"]));
     assert_eq!(h.run(&["COMMAND", "GETKEYS", "SORT_RO", "a", "BY", "x"]), bulks(&["a"]));
 }
+
+#[test]
+fn sort_counts_a_keyspace_hit_or_miss_per_key_it_reads_as_redis() {
+    let mut h = Harness::new();
+    h.run(&["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    h.run(&["MSET", "w_a", "1", "w_b", "2"]);
+    let stats = |h: &Harness| {
+        let s = &h.shared.stats;
+        (s.keyspace_hits.get(), s.keyspace_misses.get())
+    };
+    let before = stats(&h);
+    h.run(&["SORT", "z", "BY", "w_*", "GET", "#", "STORE", "d"]);
+    let after = stats(&h);
+    // z, w_a, w_b hit; w_c misses; `#` and the destination are not looked up.
+    assert_eq!((after.0 - before.0, after.1 - before.1), (3, 1));
+}
