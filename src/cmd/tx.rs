@@ -214,11 +214,11 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     Ok(())
 }
 
-/// Commands without key positions that read or write whole databases, those whose keys the
-/// table cannot locate (`movablekeys`: LMPOP, BLMPOP), and SORT (its STORE destination is not
-/// among the table's key positions).
-fn needs_every_stripe(spec: &CommandSpec) -> bool {
-    spec.name == "sort" || spec.keys.0 == 0 && (spec.acl.contains(&"@keyspace") || spec.is(flag::MOVABLEKEYS))
+/// Commands without key positions that read or write whole databases, and those whose keys the
+/// table cannot locate (`movablekeys`: LMPOP, ZUNIONSTORE's sources after numkeys, SORT's STORE
+/// destination): inside EXEC a handler takes no stripe of its own, so EXEC must hold them all.
+pub(crate) fn needs_every_stripe(spec: &CommandSpec) -> bool {
+    spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 && spec.acl.contains(&"@keyspace")
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except

@@ -358,3 +358,15 @@ fn sort_store_dirties_its_destination_not_its_source() {
     assert_eq!(h.run(&["EXEC"]), Frame::NullArray);
     assert_eq!(h.run(&["LRANGE", "d", "0", "-1"]), arr(vec![bulk("2"), bulk("1")]));
 }
+
+#[test]
+fn exec_holds_every_stripe_for_commands_whose_keys_the_table_cannot_locate() {
+    // ZUNIONSTORE's table range is only its destination; its sources come after numkeys.
+    for name in ["zunionstore", "zinterstore", "zdiffstore", "sort", "lmpop", "zmpop", "sintercard"] {
+        let spec = crate::cmd::lookup(name.as_bytes()).unwrap();
+        assert!(super::needs_every_stripe(spec), "{name}");
+    }
+    for name in ["set", "sinterstore", "zrangestore", "lmove"] {
+        assert!(!super::needs_every_stripe(crate::cmd::lookup(name.as_bytes()).unwrap()), "{name}");
+    }
+}
