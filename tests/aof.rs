@@ -344,3 +344,20 @@ fn write_errors_refuse_writes_with_misconf_keep_reads_and_recover() {
     s.restart();
     assert_eq!(before, dump_keyspace(s.port), "what memory held, the file holds");
 }
+
+#[test]
+fn sort_store_over_an_existing_key_is_one_multi_exec_block_in_the_file() {
+    let mut s = Server::start(&aof_on("always"));
+    let mut c = s.raw();
+    c.cmds(&["RPUSH", "src", "3", "1", "2"]);
+    c.cmds(&["SET", "dst", "old"]);
+    assert_eq!(c.cmds(&["SORT", "src", "STORE", "dst"]), b":3\r\n".to_vec());
+    assert_eq!(s.stop(), Some(0));
+    let text = std::fs::read(s.dir.join("appendonly.aof")).unwrap();
+    let block = b"*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n$3\r\ndst\r\n\
+*5\r\n$5\r\nRPUSH\r\n$3\r\ndst\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n*1\r\n$4\r\nEXEC\r\n";
+    assert!(text.windows(block.len()).any(|w| w == block), "{}", String::from_utf8_lossy(&text));
+    s.restart();
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["LRANGE", "dst", "0", "-1"]), b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n".to_vec());
+}

@@ -278,9 +278,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let elems = sorted(ctx, &mut o, elems, ordered)?;
     let out: List = expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default).collect();
     let existed = w.lookup(&dst, now, |e| e.is_some());
+    let mut records: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
     if existed {
         w.map().remove(&dst[..]);
-        w.log(&[b"DEL", &dst[..]]);
+        records.push(vec![b"DEL", &dst[..]]);
     }
     let n = out.len() as i64;
     if !out.is_empty() {
@@ -288,7 +289,11 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
         record.push(b"RPUSH");
         record.push(&dst[..]);
         record.extend(out.iter().map(|b| &b[..]));
-        w.log(&record);
+        records.push(record);
+    }
+    // DEL and RPUSH as one block: replay never sees the destination deleted but not refilled.
+    w.log_all(&records);
+    if !out.is_empty() {
         w.insert(dst.clone(), Entry::collection(out, 0));
         w.serve_after(&dst);
     }

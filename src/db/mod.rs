@@ -439,6 +439,32 @@ impl<'a> WriteLock<'a> {
     /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
     /// record is buffered for the transaction's block (see `tx`). Returns the record's sequence
     /// number (0 when nothing was pushed).
+    /// Push the records of ONE command that needs several (SORT ... STORE: `DEL dst`, `RPUSH dst
+    /// ...`) as one `MULTI` ... `EXEC` block, so that a crash between them cannot leave half of the
+    /// command in the file (the loader drops a torn block). Inside EXEC they join its block.
+    pub fn log_all(&self, records: &[Vec<&[u8]>]) {
+        if records.len() < 2 || cfg!(feature = "loom") {
+            records.iter().for_each(|r| self.log(r));
+            return;
+        }
+        for r in records {
+            self.ks.touch_record(self.db, r);
+        }
+        if self.ks.is_loading() || self.ks.buffer_record(self.db, &records[0]) {
+            for r in &records[1..] {
+                self.ks.buffer_record(self.db, r);
+            }
+            return;
+        }
+        let Some(aof) = self.ks.aof.get() else { return };
+        let owned: Vec<(usize, Vec<Bytes>)> =
+            records.iter().map(|r| (self.db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
+        let seq = aof.append_batch(&owned);
+        if seq > self.last_seq.get() {
+            self.last_seq.set(seq);
+        }
+    }
+
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) -> u64 {
         self.ks.touch_record(db, argv);
         if self.ks.is_loading() || self.ks.buffer_record(db, argv) {
