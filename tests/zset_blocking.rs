@@ -8,20 +8,7 @@ mod common;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{Raw, Server, dump_keyspace};
-
-/// Send a command without waiting for its reply.
-fn send(c: &mut Raw, args: &[&str]) {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    c.send(&out);
-}
-
-fn s(b: Vec<u8>) -> String {
-    String::from_utf8_lossy(&b).into_owned()
-}
+use common::{Raw, Server, dump_keyspace, s, send};
 
 fn bulk(x: &str) -> String {
     format!("${}\r\n{x}\r\n", x.len())

@@ -46,6 +46,16 @@ fn find<T: Collection>(map: &KeyMap, key: &[u8], now_ms: u64) -> Found<T> {
     })
 }
 
+/// The whole command as an AOF record (what most collection writes log).
+pub fn record(argv: &[Bytes]) -> Vec<&[u8]> {
+    argv.iter().map(|a| &a[..]).collect()
+}
+
+/// An owned copy of an argument, to store it (arguments are slices of the read buffer).
+pub fn copy(b: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(b)
+}
+
 /// The cell of an entry of type `T`; WRONGTYPE for any other value.
 pub fn cell_of<T: Collection>(e: Option<&Entry>) -> Result<Option<Arc<ValueCell<T>>>> {
     match e {

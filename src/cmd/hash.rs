@@ -10,6 +10,7 @@
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
+use super::collection::{copy, record};
 use bytes::Bytes;
 
 use super::collection::{self, create};
@@ -34,15 +35,6 @@ fn write_hash<R>(
 
 fn read_hash<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&HashState>) -> R) -> Result<R> {
     collection::read(ctx, key, f)
-}
-
-/// The whole command as an AOF record.
-fn record(argv: &[Bytes]) -> Vec<&[u8]> {
-    argv.iter().map(|a| &a[..]).collect()
-}
-
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
 }
 
 /// Set every field/value pair of `pairs` in `h`; the number of fields that were new.

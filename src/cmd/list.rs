@@ -13,6 +13,7 @@ mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
+use super::collection::record;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
@@ -81,11 +82,6 @@ pub(super) fn write_list<R>(
 /// [`collection::read`] on a list.
 fn read_list<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ListState>) -> R) -> Result<R> {
     collection::read(ctx, key, f)
-}
-
-/// The whole command as an AOF record.
-fn record(argv: &[Bytes]) -> Vec<&[u8]> {
-    argv.iter().map(|a| &a[..]).collect()
 }
 
 fn len_reply(st: &ListState) -> Frame {

@@ -16,6 +16,7 @@
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
+use super::collection::{copy, record};
 use bytes::Bytes;
 
 use super::collection::{self, bury_if_empty, create};
@@ -40,15 +41,6 @@ fn write_set<R>(
 
 fn read_set<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&SetState>) -> R) -> Result<R> {
     collection::read(ctx, key, f)
-}
-
-/// The whole command as an AOF record.
-fn record(argv: &[Bytes]) -> Vec<&[u8]> {
-    argv.iter().map(|a| &a[..]).collect()
-}
-
-fn copy(b: &[u8]) -> Bytes {
-    Bytes::copy_from_slice(b)
 }
 
 fn bulks<'a>(items: impl Iterator<Item = &'a Bytes>) -> Vec<Frame> {

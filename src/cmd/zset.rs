@@ -32,6 +32,7 @@ pub use range::{
 };
 pub use setops::{zdiff, zdiffstore, zinter, zintercard, zinterstore, zunion, zunionstore};
 
+use super::collection::record;
 use bytes::Bytes;
 
 use super::Ctx;
@@ -58,11 +59,6 @@ fn write_zset<R>(
 
 fn read_zset<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&ZState>) -> R) -> Result<R> {
     collection::read(ctx, key, f)
-}
-
-/// The whole command as an AOF record.
-fn record(argv: &[Bytes]) -> Vec<&[u8]> {
-    argv.iter().map(|a| &a[..]).collect()
 }
 
 /// `zset-max-listpack-entries` and `zset-max-listpack-value` as configured now.

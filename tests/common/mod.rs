@@ -282,3 +282,17 @@ impl Raw {
         std::mem::take(&mut self.buf)
     }
 }
+
+/// Send a command without waiting for its reply.
+pub fn send(c: &mut Raw, args: &[&str]) {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    c.send(&out);
+}
+
+/// A reply as text (lossy), for assertions.
+pub fn s(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
