@@ -1,6 +1,6 @@
 //! Hash commands. Mirrors Redis's `t_hash.c`.
 //!
-//! A hash is a `HashMap<Bytes, Bytes>` in a value cell; [`super::collection`] holds the locking
+//! A hash is an `IndexMap<Bytes, Bytes>` (O(1) HRANDFIELD by index) in a value cell; [`super::collection`] holds the locking
 //! protocol (the same as every collection's). A hash whose last field is deleted is removed.
 //!
 //! AOF records replay to exactly what memory holds: HSET, HSETNX, HMSET, HDEL and HINCRBY are
@@ -134,7 +134,7 @@ pub fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         &argv[1],
         false,
         |st, w| {
-            let removed = argv[2..].iter().filter(|f| st.items.remove(&f[..]).is_some()).count();
+            let removed = argv[2..].iter().filter(|f| st.items.swap_remove(&f[..]).is_some()).count();
             if removed > 0 {
                 w.log(&record(argv));
             }
@@ -259,7 +259,7 @@ pub fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             None => Frame::Null,
             Some(st) => {
                 let i = sample::Rng::new().below(st.items.len());
-                st.items.keys().nth(i).cloned().map_or(Frame::Null, Frame::Bulk)
+                st.items.get_index(i).map_or(Frame::Null, |(f, _)| Frame::Bulk(f.clone()))
             }
         });
     }
@@ -278,11 +278,10 @@ pub fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let resp3 = ctx.client.resp >= 3;
     read_hash(ctx, &argv[1], |st| {
         let Some(st) = st.filter(|_| count != 0) else { return Ok(Frame::Array(Vec::new())) };
-        let pairs: Vec<(&Bytes, &Bytes)> = st.items.iter().collect();
-        let picks = sample::random_indices(pairs.len(), count)?;
+        let picks = sample::random_indices(st.items.len(), count)?;
         let mut out = Vec::with_capacity(picks.len() * if with_values { 2 } else { 1 });
         for i in picks {
-            let (f, v) = pairs[i];
+            let Some((f, v)) = st.items.get_index(i) else { continue };
             match (with_values, resp3) {
                 (false, _) => out.push(Frame::Bulk(f.clone())),
                 (true, true) => out.push(Frame::Array(vec![Frame::Bulk(f.clone()), Frame::Bulk(v.clone())])),

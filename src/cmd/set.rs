@@ -1,6 +1,6 @@
 //! Set commands. Mirrors Redis's `t_set.c`.
 //!
-//! A set is a `HashSet<Bytes>` in a value cell; [`super::collection`] holds the locking protocol
+//! A set is an `IndexSet<Bytes>` (O(1) SPOP and SRANDMEMBER by index) in a value cell; [`super::collection`] holds the locking protocol
 //! (the same as every collection's). A set whose last member is removed is removed.
 //!
 //! Multi-key commands (SMOVE, SINTER & co and their STORE forms) hold every key's stripe

@@ -21,7 +21,7 @@
 //! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
 //! the ordering of records come with it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
@@ -75,7 +75,7 @@ impl<T> ValueCell<T> {
 /// A list's items.
 pub type List = VecDeque<Bytes>;
 /// A hash's fields and values.
-pub type Hash = HashMap<Bytes, Bytes>;
+pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
 /// A set's members.
 pub type Set = indexmap::IndexSet<Bytes>;
 
@@ -125,7 +125,7 @@ impl Collection for Hash {
         Value::Hash(cell)
     }
     fn is_empty(&self) -> bool {
-        HashMap::is_empty(self)
+        indexmap::IndexMap::is_empty(self)
     }
 }
 
