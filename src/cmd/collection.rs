@@ -22,8 +22,9 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use crate::db::{CellState, Collection, Entry, KeyMap, ValueCell, WriteLock};
+use crate::db::{CellState, Collection, Entry, KeyMap, Members, ValueCell, WriteLock};
 use crate::error::{Error, Result};
+use crate::resp::Frame;
 use crate::state::Stats;
 use crate::sync::Arc;
 use crate::sync::fault::{self, Fault};
@@ -54,6 +55,29 @@ pub fn record(argv: &[Bytes]) -> Vec<&[u8]> {
 /// An owned copy of an argument, to store it (arguments are slices of the read buffer).
 pub fn copy(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
+}
+
+/// `LLEN`/`HLEN`/`SCARD`/`ZCARD key`: the number of elements, 0 for a missing key.
+pub fn card<T: Collection>(ctx: &Ctx, key: &[u8]) -> Result<Frame> {
+    read::<T, _>(ctx, key, |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+}
+
+/// `HDEL`/`SREM`/`ZREM key name [name ...]`: how many were removed; the command is logged as
+/// given when any was.
+pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes]) -> Result<Frame> {
+    write::<T, _>(
+        ctx,
+        &argv[1],
+        false,
+        |st, w| {
+            let removed = argv[2..].iter().filter(|m| st.items.remove_member(m)).count();
+            if removed > 0 {
+                w.log(&record(argv));
+            }
+            Ok(Frame::Integer(removed as i64))
+        },
+        |_| Ok(Frame::Integer(0)),
+    )
 }
 
 /// The cell of an entry of type `T`; WRONGTYPE for any other value.

@@ -129,24 +129,12 @@ pub fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `HDEL key field [field ...]`: how many fields were removed.
 pub fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    write_hash(
-        ctx,
-        &argv[1],
-        false,
-        |st, w| {
-            let removed = argv[2..].iter().filter(|f| st.items.swap_remove(&f[..]).is_some()).count();
-            if removed > 0 {
-                w.log(&record(argv));
-            }
-            Ok(Frame::Integer(removed as i64))
-        },
-        |_| Ok(Frame::Integer(0)),
-    )
+    collection::remove_members::<Hash>(ctx, argv)
 }
 
 /// `HLEN key`.
 pub fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_hash(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+    collection::card::<Hash>(ctx, &argv[1])
 }
 
 /// `HSTRLEN key field`: the length of the field's value, 0 when absent.

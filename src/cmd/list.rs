@@ -13,12 +13,11 @@ mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
-use super::collection::record;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::collection::{self, bury_if_empty, create};
+use super::collection::{self, bury_if_empty, create, record};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{ListState, WriteLock};
 use crate::error::{Error, Result};
@@ -216,7 +215,7 @@ pub fn rpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `LLEN key`
 pub fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_list(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+    collection::card::<crate::db::List>(ctx, &argv[1])
 }
 
 /// `LRANGE key start stop`: inclusive, negative indexes count from the tail.

@@ -73,19 +73,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `SREM key member [member ...]`: how many members were removed.
 pub fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    write_set(
-        ctx,
-        &argv[1],
-        false,
-        |st, w| {
-            let removed = argv[2..].iter().filter(|m| st.items.swap_remove(&m[..])).count();
-            if removed > 0 {
-                w.log(&record(argv));
-            }
-            Ok(Frame::Integer(removed as i64))
-        },
-        |_| Ok(Frame::Integer(0)),
-    )
+    collection::remove_members::<Set>(ctx, argv)
 }
 
 /// `SMEMBERS key`: a set under RESP3, an array under RESP2.
@@ -112,7 +100,7 @@ pub fn smismember(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `SCARD key`.
 pub fn scard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_set(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+    collection::card::<Set>(ctx, &argv[1])
 }
 
 /// `SMOVE source destination member`: 1 when the member was moved (or is in a set moved onto

@@ -150,24 +150,12 @@ pub fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `ZREM key member [member ...]`: how many were removed.
 pub fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    write_zset(
-        ctx,
-        &argv[1],
-        false,
-        |st, w| {
-            let removed = argv[2..].iter().filter(|m| st.items.remove(m).is_some()).count();
-            if removed > 0 {
-                w.log(&record(argv));
-            }
-            Ok(Frame::Integer(removed as i64))
-        },
-        |_| Ok(Frame::Integer(0)),
-    )
+    collection::remove_members::<SortedSet>(ctx, argv)
 }
 
 /// `ZCARD key`.
 pub fn zcard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_zset(ctx, &argv[1], |st| Frame::Integer(st.map_or(0, |st| st.items.len() as i64)))
+    collection::card::<SortedSet>(ctx, &argv[1])
 }
 
 /// `ZSCORE key member`: the score, nil when absent.

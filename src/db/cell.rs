@@ -91,10 +91,38 @@ pub trait Collection: Sized + Clone + Default + Send + Sync + 'static {
     fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>>;
     /// A value around a cell.
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value;
-    fn is_empty(&self) -> bool;
+    /// Elements (LLEN, HLEN, SCARD, ZCARD).
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// After a write (key's stripe and cell lock held, its record logged): lists and sorted sets
     /// hand elements to their blocked clients; other types have none.
     fn after_write(_st: &mut CellState<Self>, _w: &WriteLock, _key: &[u8]) {}
+}
+
+/// A collection of named members (a hash's fields, a set's or sorted set's members).
+pub trait Members: Collection {
+    /// Remove `name`; whether it was there (HDEL, SREM, ZREM).
+    fn remove_member(&mut self, name: &[u8]) -> bool;
+}
+
+impl Members for Hash {
+    fn remove_member(&mut self, name: &[u8]) -> bool {
+        self.swap_remove(name).is_some()
+    }
+}
+
+impl Members for Set {
+    fn remove_member(&mut self, name: &[u8]) -> bool {
+        self.swap_remove(name)
+    }
+}
+
+impl Members for SortedSet {
+    fn remove_member(&mut self, name: &[u8]) -> bool {
+        self.remove(name).is_some()
+    }
 }
 
 impl Collection for List {
@@ -105,8 +133,8 @@ impl Collection for List {
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::List(cell)
     }
-    fn is_empty(&self) -> bool {
-        VecDeque::is_empty(self)
+    fn len(&self) -> usize {
+        VecDeque::len(self)
     }
     fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
         // One atomic load when nobody is blocked (see `db::blocking`).
@@ -124,8 +152,8 @@ impl Collection for Hash {
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Hash(cell)
     }
-    fn is_empty(&self) -> bool {
-        indexmap::IndexMap::is_empty(self)
+    fn len(&self) -> usize {
+        indexmap::IndexMap::len(self)
     }
 }
 
@@ -137,8 +165,8 @@ impl Collection for Set {
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Set(cell)
     }
-    fn is_empty(&self) -> bool {
-        indexmap::IndexSet::is_empty(self)
+    fn len(&self) -> usize {
+        indexmap::IndexSet::len(self)
     }
 }
 
@@ -150,8 +178,8 @@ impl Collection for SortedSet {
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Zset(cell)
     }
-    fn is_empty(&self) -> bool {
-        SortedSet::is_empty(self)
+    fn len(&self) -> usize {
+        SortedSet::len(self)
     }
     fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
         // One atomic load when nobody is blocked (see `db::blocking`).

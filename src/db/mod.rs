@@ -44,7 +44,7 @@ use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Set, ValueCell};
+pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, Set, ValueCell};
 pub use entry::{Entry, Kind, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
