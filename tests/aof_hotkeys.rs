@@ -20,7 +20,7 @@ fn hammer(s: &Server, seed: u64) {
                     let other = format!("hot{}", (x >> 8) % 3);
                     let field = format!("f{}", i % 4);
                     // Collections on the same hot keys: type changes race the collection protocol.
-                    let mut cmd = match x % 21 {
+                    let mut cmd = match x % 25 {
                         13 => redis::cmd("HSET").arg(&key).arg(&field).arg(i).clone(),
                         14 => redis::cmd("HINCRBY").arg(&key).arg(&field).arg(2).clone(),
                         15 => redis::cmd("HDEL").arg(&key).arg(&field).clone(),
@@ -29,6 +29,10 @@ fn hammer(s: &Server, seed: u64) {
                         18 => redis::cmd("SMOVE").arg(&key).arg(&other).arg(&field).clone(),
                         19 => redis::cmd("SPOP").arg(&key).clone(),
                         20 => redis::cmd("SUNIONSTORE").arg(&other).arg(&key).arg(&other).clone(),
+                        21 => redis::cmd("ZADD").arg(&key).arg(i % 7).arg(&field).clone(),
+                        22 => redis::cmd("ZINCRBY").arg(&key).arg("1.5").arg(&field).clone(),
+                        23 => redis::cmd("ZPOPMIN").arg(&key).clone(),
+                        24 => redis::cmd("ZUNIONSTORE").arg(&other).arg(2).arg(&key).arg(&other).clone(),
                         0 => redis::cmd("SET").arg(&key).arg(i).clone(),
                         1 | 2 => redis::cmd("INCR").arg(&key).clone(),
                         3 => redis::cmd("DECRBY").arg(&key).arg(3).clone(),

@@ -220,6 +220,11 @@ pub fn format_score(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0".into() } else { "0".into() };
     }
+    // Integers below 2^53 are exact and print as themselves under %.17g (fewer than 17 digits):
+    // the common case (timestamps, counters), without the exact float formatter.
+    if x.fract() == 0.0 && x.abs() < 9007199254740992.0 {
+        return (x as i64).to_string();
+    }
     // Rust's `{:e}` is exact and correctly rounded: 17 significant digits and the exponent.
     let sci = format!("{:.16e}", x.abs());
     let (mantissa, exp) = sci.split_once('e').expect("exponent");
@@ -362,6 +367,31 @@ mod tests {
             {
                 assert_eq!(text.parse::<f64>().ok(), Some(v), "{text:?}");
             }
+        }
+    }
+
+    /// The integer fast path prints what C's `%.17g` prints, on both sides of 2^53 and 1e17.
+    #[test]
+    fn integral_scores_print_as_c_does() {
+        let c = |x: f64| {
+            let mut buf = [0u8; 64];
+            // SAFETY: `buf` has room for any %.17g output (at most 24 bytes plus the NUL), the
+            // format string is NUL-terminated and takes exactly one double.
+            let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), x) };
+            String::from_utf8(buf[..n as usize].to_vec()).unwrap()
+        };
+        let mut cases = vec![1.0, -1.0, 12345.0, 9007199254740991.0, 9007199254740992.0, 9007199254740993.0];
+        cases.extend([1e15, 1e16, 99999999999999984.0, 1e17, -1e17, 1e18, 4503599627370496.5]);
+        let mut x: u64 = 7;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push((x >> (x % 64)) as i64 as f64);
+            cases.push(-((x % 1_000_000_000) as f64));
+        }
+        for d in cases {
+            assert_eq!(format_score(d), c(d), "{d}");
         }
     }
 

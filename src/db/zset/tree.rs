@@ -193,6 +193,9 @@ impl Tree {
         }
     }
 
+    /// Join two treaps, every entry of `a` ordered before every entry of `b`. Sizes are updated
+    /// from the nodes on the path only (a whole subtree joins), never from their siblings: a
+    /// sibling is a cache miss in a large set.
     fn merge(&mut self, a: u32, b: u32) -> u32 {
         if a == NIL {
             return b;
@@ -200,20 +203,28 @@ impl Tree {
         if b == NIL {
             return a;
         }
-        if self.nodes[a as usize].priority >= self.nodes[b as usize].priority {
+        let (pa, pb) = (self.nodes[a as usize].priority, self.nodes[b as usize].priority);
+        if pa >= pb {
+            let add = self.nodes[b as usize].size;
             let r = self.nodes[a as usize].right;
-            self.nodes[a as usize].right = self.merge(r, b);
-            self.fix(a);
+            let merged = self.merge(r, b);
+            let n = &mut self.nodes[a as usize];
+            n.right = merged;
+            n.size += add;
             a
         } else {
+            let add = self.nodes[a as usize].size;
             let l = self.nodes[b as usize].left;
-            self.nodes[b as usize].left = self.merge(a, l);
-            self.fix(b);
+            let merged = self.merge(a, l);
+            let n = &mut self.nodes[b as usize];
+            n.left = merged;
+            n.size += add;
             b
         }
     }
 
     /// Split into (entries ordered before node `key`, the rest); `key` itself is not linked.
+    /// Each node on the path loses exactly the part split off below it (sizes from the path only).
     fn split_before(&mut self, id: u32, key: u32) -> (u32, u32) {
         if id == NIL {
             return (NIL, NIL);
@@ -221,13 +232,17 @@ impl Tree {
         let (n, k) = (&self.nodes[id as usize], &self.nodes[key as usize]);
         if cmp_entry(n.score, &n.member, k.score, &k.member) == Ordering::Less {
             let (l, r) = self.split_before(n.right, key);
-            self.nodes[id as usize].right = l;
-            self.fix(id);
+            let lost = self.size(r) as u32;
+            let n = &mut self.nodes[id as usize];
+            n.right = l;
+            n.size -= lost;
             (id, r)
         } else {
             let (l, r) = self.split_before(n.left, key);
-            self.nodes[id as usize].left = r;
-            self.fix(id);
+            let lost = self.size(l) as u32;
+            let n = &mut self.nodes[id as usize];
+            n.left = r;
+            n.size -= lost;
             (l, id)
         }
     }
@@ -275,12 +290,40 @@ impl Tree {
 
     /// Link a detached node (children NIL) in at its place.
     fn attach(&mut self, id: u32) {
-        let (l, r) = self.split_before(self.root, id);
-        let l = self.merge(l, id);
-        self.root = self.merge(l, r);
+        self.root = self.attach_at(self.root, id);
     }
 
-    /// Unlink node `target` from the subtree at `id`: the subtree's new root.
+    /// Insert detached node `new` into the subtree at `id`, as a treap does: descend by order
+    /// while the nodes outrank `new`'s priority (each gains one entry), then split the rest of the
+    /// subtree around `new`, which takes its place. One descent, no merge.
+    fn attach_at(&mut self, id: u32, new: u32) -> u32 {
+        if id == NIL {
+            return new;
+        }
+        let (n, k) = (&self.nodes[id as usize], &self.nodes[new as usize]);
+        if k.priority > n.priority {
+            let (l, r) = self.split_before(id, new);
+            let size = 1 + self.size(l) + self.size(r);
+            let k = &mut self.nodes[new as usize];
+            (k.left, k.right, k.size) = (l, r, size as u32);
+            return new;
+        }
+        if cmp_entry(n.score, &n.member, k.score, &k.member) == Ordering::Less {
+            let r = self.attach_at(n.right, new);
+            let n = &mut self.nodes[id as usize];
+            n.right = r;
+            n.size += 1;
+        } else {
+            let l = self.attach_at(n.left, new);
+            let n = &mut self.nodes[id as usize];
+            n.left = l;
+            n.size += 1;
+        }
+        id
+    }
+
+    /// Unlink node `target` from the subtree at `id`: the subtree's new root. Every node on the
+    /// path loses one entry.
     fn detach_from(&mut self, id: u32, target: u32) -> u32 {
         let (n, t) = (&self.nodes[id as usize], &self.nodes[target as usize]);
         let order = if id == target { Ordering::Equal } else { cmp_entry(n.score, &n.member, t.score, &t.member) };
@@ -293,14 +336,16 @@ impl Tree {
             }
             Ordering::Less => {
                 let r = self.detach_from(n.right, target);
-                self.nodes[id as usize].right = r;
-                self.fix(id);
+                let n = &mut self.nodes[id as usize];
+                n.right = r;
+                n.size -= 1;
                 id
             }
             Ordering::Greater => {
                 let l = self.detach_from(n.left, target);
-                self.nodes[id as usize].left = l;
-                self.fix(id);
+                let n = &mut self.nodes[id as usize];
+                n.left = l;
+                n.size -= 1;
                 id
             }
         }
