@@ -8,8 +8,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
      and builds target/release/flurrydb-server (`cargo build --release`) unless --skip-build.
   1. throughput: both servers started with the same flags (--port P --bind 127.0.0.1 --dir D --save ''
-     --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, tests PING SET GET INCR LPUSH RPUSH
-     (ping runs PING_INLINE and PING_MBULK), random keys -r 100000, one test per redis-benchmark call
+     --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, the tests of TESTS below
+     (PING SET GET INCR, the list, hash, set and sorted set tests; ping runs PING_INLINE and PING_MBULK), random keys -r 100000, one test per redis-benchmark call
      sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
      (the order flips every round), each round on freshly started servers; per test the best
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
