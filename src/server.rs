@@ -45,6 +45,10 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
         return Ok(());
     }
     let acfg = aof_config(&cfg);
+    // A directory that redis-server 7.0 persisted (appendonlydir/ and its manifest) and no file of
+    // ours yet: convert Redis's files into ours first (see aof::import).
+    let redis_dir = cfg.dir.join(cfg.get("appenddirname").unwrap_or_else(|| "appendonlydir".into()));
+    crate::aof::import::import_if_present(&acfg.path(), &redis_dir, &acfg.filename).map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     shared.ks.set_loading(true);
     notice!("Reading the append only file {}", acfg.filename);

@@ -13,7 +13,10 @@ fn aof_on(fsync: &'static str) -> [&'static str; 4] {
 
 /// A script touching every command family, in several databases.
 fn write_everything(s: &Server) {
-    let mut c = s.raw();
+    write_script(&mut s.raw());
+}
+
+fn write_script(c: &mut common::Raw) {
     let script: &[&[&str]] = &[
         &["SET", "s", "hello"],
         &["SET", "ttl", "v", "EX", "1000"],
@@ -186,6 +189,99 @@ fn real_redis_server_loads_a_cleanly_stopped_file_with_the_same_keys() {
     let _ = redis.kill();
     let _ = redis.wait();
     assert_eq!(Some(ours), theirs, "redis-server must load our file to the same keyspace");
+}
+
+/// A redis-server 7.0 on a free port in `dir` with `extra` options, answering PING; None when
+/// redis-server is not installed (CI runs these tests with it).
+fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Option<(std::process::Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    for _ in 0..100 {
+        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let mut c = common::Raw::new(c);
+            if c.cmds(&["PING"]).starts_with(b"+PONG") {
+                return Some((child, port));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("redis-server did not answer on {port}");
+}
+
+/// redis-server 7.0 persists into appendonlydir/ (a manifest, a base, incremental files); started
+/// on that directory with no file of ours, we import it and hold the same keyspace.
+fn we_load_what_redis_wrote(extra: &[&str], rewrite_midway: bool) {
+    let dir = common::temp_dir("from-redis");
+    let Some((mut redis, port)) = start_redis(&dir, &[&["--appendonly", "yes"], extra].concat()) else { return };
+    let mut c = common::Raw::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    if rewrite_midway {
+        c.cmds(&["SET", "before_rewrite", "1"]);
+        c.cmds(&["HSET", "h_before", "f", "v"]);
+        assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+"));
+        for _ in 0..100 {
+            let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
+            if info.contains("aof_rewrite_in_progress:0") && info.contains("aof_rewrite_scheduled:0") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    write_script(&mut c);
+    let theirs = dump_keyspace(port);
+    common::send(&mut c, &["SHUTDOWN"]);
+    c.read_to_close();
+    let _ = redis.wait();
+    assert!(dir.join("appendonlydir").exists(), "redis-server wrote its multi-part AOF");
+    let mut s = Server::start_in(dir.clone(), &aof_on("everysec"));
+    assert_eq!(dump_keyspace(s.port), theirs, "log: {}", s.log());
+    // Our own file now holds it all: it survives our restart, and later writes go on from it.
+    s.raw().cmds(&["SET", "after_import", "1"]);
+    let mut expected = dump_keyspace(s.port);
+    s.stop();
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), expected);
+    expected.remove(&(0, "after_import".to_string()));
+    assert!(!expected.is_empty());
+}
+
+#[test]
+fn a_directory_redis_persisted_with_its_default_rdb_preamble_loads() {
+    we_load_what_redis_wrote(&[], false);
+}
+
+#[test]
+fn a_directory_redis_persisted_with_a_rewritten_aof_base_loads() {
+    we_load_what_redis_wrote(&["--aof-use-rdb-preamble", "no"], true);
+}
+
+#[test]
+fn an_rdb_base_with_keys_stops_startup_with_a_clear_error() {
+    let dir = common::temp_dir("from-redis-rdb");
+    let Some((mut redis, port)) = start_redis(&dir, &["--appendonly", "yes"]) else { return };
+    let mut c = common::Raw::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    c.cmds(&["SET", "k", "v"]);
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    common::send(&mut c, &["SHUTDOWN"]);
+    c.read_to_close();
+    let _ = redis.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+        .args(["--port", "0", "--appendonly", "yes", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("not supported yet"), "{log}");
+    assert!(!dir.join("appendonly.aof").exists(), "nothing half-imported is left");
 }
 
 #[test]

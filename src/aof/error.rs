@@ -25,6 +25,8 @@ pub enum AofError {
     RewriteAborted(String),
     /// A configuration value is invalid.
     Config(String),
+    /// redis-server's multi-part AOF (appendonlydir) could not be imported.
+    Import(String),
 }
 
 impl fmt::Display for AofError {
@@ -44,6 +46,7 @@ impl fmt::Display for AofError {
             AofError::RewriteInProgress => f.write_str("Background append only file rewriting already in progress"),
             AofError::RewriteAborted(e) => write!(f, "AOF rewrite aborted: {e}"),
             AofError::Config(e) => f.write_str(e),
+            AofError::Import(e) => write!(f, "Can't import redis-server's multi-part AOF: {e}"),
         }
     }
 }

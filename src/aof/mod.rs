@@ -73,6 +73,7 @@ mod durable;
 mod error;
 mod file;
 mod format;
+pub mod import;
 mod load;
 mod park;
 mod queue;
