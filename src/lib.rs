@@ -25,6 +25,7 @@ pub mod glob;
 pub mod limits;
 pub mod log;
 pub mod longdouble;
+pub mod lualib;
 pub mod memory;
 pub mod monitor;
 pub mod resp;

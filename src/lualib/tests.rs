@@ -1,0 +1,137 @@
+//! The libraries against replies recorded from a real redis-server 7.0.15.
+//!
+//! tests/lualib/expected.txt holds one case a line: a Lua function body and, after a tab, what
+//! EVAL of tests/lualib/wrapper.lua around it returned on redis-server 7.0.15 (recorded by
+//! `tests/clients/lualib_vs_redis.py PORT --record`). The wrapper turns the body's results or
+//! error into one printable line with a Lua `dump`, so the same Lua code prints them here on a plain
+//! mlua state with [`load_all`], and the lines must be equal byte for byte. The cases run in file
+//! order on one state, as they ran on one Redis (the cjson settings persist between them).
+
+use super::*;
+use mlua::{Lua, StdLib};
+
+const WRAPPER: &str = include_str!("../../tests/lualib/wrapper.lua");
+const EXPECTED: &str = include_str!("../../tests/lualib/expected.txt");
+
+/// A state with the standard libraries Redis opens and ours.
+fn state() -> Lua {
+    let lua = Lua::new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG, mlua::LuaOptions::default());
+    let lua = match lua {
+        Ok(l) => l,
+        // SAFETY: only the debug library makes `new_with` refuse; tests need no sandbox.
+        Err(_) => unsafe { Lua::unsafe_new() },
+    };
+    load_all(&lua).expect("load_all");
+    lua
+}
+
+/// Runs one wrapped case as Redis runs a script (chunk `@user_script`), giving the reply text.
+fn run(lua: &Lua, body: &str) -> String {
+    let src = WRAPPER.trim().replace("BODY", body);
+    match lua.load(&src).set_name("@user_script").eval::<mlua::LuaString>() {
+        Ok(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+        Err(e) => format!("EVALERROR {e}"),
+    }
+}
+
+#[test]
+fn recorded_redis_cases() {
+    // On a small stack: deep and cyclic tables, and hostile nesting, must not exhaust it.
+    std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(recorded_redis_cases_on_this_thread)
+        .expect("spawn")
+        .join()
+        .expect("cases passed");
+}
+
+fn recorded_redis_cases_on_this_thread() {
+    let lua = state();
+    let mut bad = Vec::new();
+    let mut n = 0;
+    for line in EXPECTED.lines() {
+        let (body, want) = line.split_once('\t').expect("case<TAB>reply");
+        let got = run(&lua, body);
+        n += 1;
+        if got != want {
+            bad.push(format!("{body}\n  want {want}\n  got  {got}"));
+        }
+    }
+    assert!(n > 300, "only {n} cases");
+    assert!(bad.is_empty(), "{} of {n} cases differ from Redis:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// The first `math.random()` values of a fresh redis-server 7.0.15 (`EVAL "return
+/// tostring(math.random())" 0` twice after start): the rand48 initial state, never reseeded.
+#[test]
+fn rand48_initial_state_matches_fresh_redis() {
+    let mut r = random::Rand48::default();
+    let mut next = || (r.next_value() % random::LRAND48_MAX) as f64 / random::LRAND48_MAX as f64;
+    assert_eq!(fmt_g(next(), 14), "0.39646477363839");
+    assert_eq!(fmt_g(next(), 14), "0.84048536971234");
+    // `math.randomseed(1); return {math.random(100), math.random(100)}` gave 5, 46.
+    let mut r = random::Rand48::seed(1);
+    let mut pick = || ((r.next_value() % random::LRAND48_MAX) as f64 / 2147483647.0 * 100.0).floor() + 1.0;
+    assert_eq!((pick(), pick()), (5.0, 46.0));
+}
+
+#[test]
+fn fmt_g_is_printf() {
+    let cases: &[(f64, usize, &str)] = &[
+        (0.0, 14, "0"),
+        (-0.0, 14, "-0"),
+        (1.0, 14, "1"),
+        (0.1, 14, "0.1"),
+        (1.0 / 3.0, 14, "0.33333333333333"),
+        (1e14, 14, "1e+14"),
+        (123456789012345.0, 14, "1.2345678901234e+14"),
+        (99999999999999.0, 14, "99999999999999"),
+        (999999999999999.0, 14, "1e+15"),
+        (0.0001, 14, "0.0001"),
+        (0.00001, 14, "1e-05"),
+        (1.5e-7, 14, "1.5e-07"),
+        (1e100, 14, "1e+100"),
+        (5e-324, 14, "4.9406564584125e-324"),
+        (0.25, 1, "0.2"),
+        (15.0, 1, "2e+01"),
+        (12345.0, 3, "1.23e+04"),
+        (f64::INFINITY, 14, "inf"),
+        (f64::NEG_INFINITY, 14, "-inf"),
+    ];
+    for &(x, p, want) in cases {
+        assert_eq!(fmt_g(x, p), want, "%.{p}g of {x:e}");
+    }
+}
+
+#[test]
+fn strtod_prefixes() {
+    let t = |s: &str| cjson::strtod(s.as_bytes(), 0);
+    assert_eq!(t("12abc"), Some((12.0, 2)));
+    assert_eq!(t("-1.5e3,"), Some((-1500.0, 6)));
+    assert_eq!(t("1.e"), Some((1.0, 2)));
+    assert_eq!(t(".5"), Some((0.5, 2)));
+    assert_eq!(t("0x1p4"), Some((16.0, 5)));
+    assert_eq!(t("0x.8"), Some((0.5, 4)));
+    assert_eq!(t("0xg"), Some((0.0, 1)));
+    assert_eq!(t("Infinity"), Some((f64::INFINITY, 8)));
+    assert_eq!(t("-inf"), Some((f64::NEG_INFINITY, 4)));
+    assert_eq!(t("-"), None);
+    assert_eq!(t("e5"), None);
+    let (n, e) = t("nan(12)x").unwrap();
+    assert!(n.is_nan() && e == 7);
+    assert_eq!(t("0x1.fffffffffffff8p0").map(|x| x.0), Some(2.0));
+}
+
+#[test]
+fn c_conversions_match_x86() {
+    assert_eq!(c_double_to_i64(f64::NAN), i64::MIN);
+    assert_eq!(c_double_to_i64(1e19), i64::MIN);
+    assert_eq!(c_double_to_i64(-1.9), -1);
+    assert_eq!(c_double_to_i32(2147483648.0), i32::MIN);
+    assert_eq!(c_double_to_i32(-2147483648.9), i32::MIN);
+    assert_eq!(c_double_to_u64(f64::NAN), 1 << 63);
+    assert_eq!(c_double_to_u64(1e19), 10_000_000_000_000_000_000);
+    assert_eq!(c_double_to_u64(f64::INFINITY), 0);
+    assert_eq!(bit::tobit(4294967297.0), 1);
+    assert_eq!(bit::tobit(-1.0), u32::MAX);
+}
