@@ -91,6 +91,15 @@ fn exception(type_name: &str, reason: &str) -> Raise {
     Raise::error(format!("Cannot serialise {type_name}: {reason}"))
 }
 
+/// The longest JSON text we build (Redis's `proto-max-bulk-len`): beyond it an encode fails with
+/// Lua's memory error instead of exhausting memory (redis-server itself aborts, e.g. on a
+/// 2^31-element sparse array once `encode_sparse_array` allows it).
+const MAX_OUTPUT: usize = 512 << 20;
+
+fn out_of_memory() -> Raise {
+    Raise::Raw(b"not enough memory".to_vec())
+}
+
 struct Encoder<'a> {
     cfg: &'a Config,
     out: Vec<u8>,
@@ -187,6 +196,10 @@ impl Encoder<'_> {
                     }
                     let len = self.array_length(t)?;
                     if len > 0 {
+                        // Each element takes at least two bytes.
+                        if self.out.len() + 2 * len as usize > MAX_OUTPUT {
+                            return Err(out_of_memory());
+                        }
                         self.out.push(b'[');
                         let t = t.clone();
                         cur = t.raw_get(1)?;
@@ -209,6 +222,9 @@ impl Encoder<'_> {
                 other => {
                     return Err(exception(super::type_name(Some(other)), "type not supported"));
                 }
+            }
+            if self.out.len() > MAX_OUTPUT {
+                return Err(out_of_memory());
             }
             // The value is written: move to its next sibling, closing finished tables.
             loop {
