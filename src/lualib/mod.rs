@@ -70,8 +70,13 @@ impl Raise {
 
 impl From<mlua::Error> for Raise {
     fn from(e: mlua::Error) -> Raise {
-        // Only memory errors reach here (the libraries never call back into scripts).
-        Raise::Raw(e.to_string().into_bytes())
+        // Only memory errors reach here in practice (the libraries never call back into
+        // scripts): raise them with Lua's own text.
+        match e {
+            mlua::Error::MemoryError(_) => Raise::Raw(b"not enough memory".to_vec()),
+            mlua::Error::RuntimeError(m) => Raise::Raw(m.into_bytes()),
+            e => Raise::Raw(e.to_string().into_bytes()),
+        }
     }
 }
 

@@ -79,12 +79,34 @@ pub fn random_with(a: &Args, r: f64) -> LResult<MultiValue> {
     one(Value::Number(v))
 }
 
+/// Marks a Lua state as outside a script invocation (Redis: no run context), where
+/// `math.random` and `math.randomseed` fail as in Redis (e.g. while FUNCTION LOAD runs a library's
+/// body). A state starts inside; the scripting core sets this around such loads.
+pub fn set_outside_invocation(lua: &Lua, outside: bool) {
+    if outside {
+        lua.set_app_data(OutsideInvocation);
+    } else {
+        lua.remove_app_data::<OutsideInvocation>();
+    }
+}
+
+struct OutsideInvocation;
+
+fn check_invocation(lua: &Lua, name: &str) -> LResult<()> {
+    if lua.app_data_ref::<OutsideInvocation>().is_some() {
+        return Err(Raise::error(format!("{name} can only be called inside a script invocation")));
+    }
+    Ok(())
+}
+
 fn math_random(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
+    check_invocation(lua, "math.random")?;
     let r = (next_global() % LRAND48_MAX) as f64 / LRAND48_MAX as f64;
     random_with(&Args::new(lua, args), r)
 }
 
 fn math_randomseed(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
+    check_invocation(lua, "math.randomseed")?;
     let seed = Args::new(lua, args).check_int(1)?;
     seed_global(seed);
     Ok(MultiValue::new())

@@ -166,3 +166,35 @@ fn cjson_refuses_output_beyond_proto_max_bulk_len() {
     let r = run(&lua, "local c = cjson.new() c.encode_sparse_array(false, 0) return #c.encode({[1000]=1})");
     assert_eq!(r, "boolean:true 4998");
 }
+
+/// Outside a script invocation (FUNCTION LOAD's library body) Redis refuses the generator.
+#[test]
+fn random_outside_an_invocation_is_refused() {
+    let lua = state();
+    random::set_outside_invocation(&lua, true);
+    assert_eq!(
+        run(&lua, "return math.random()"),
+        r#"boolean:false "user_script:1: math.random can only be called inside a script invocation""#
+    );
+    assert_eq!(
+        run(&lua, "math.randomseed(1)"),
+        r#"boolean:false "user_script:1: math.randomseed can only be called inside a script invocation""#
+    );
+    random::set_outside_invocation(&lua, false);
+    assert_eq!(run(&lua, "return type(math.random())"), r#"boolean:true "number""#);
+}
+
+/// Under a Lua memory limit (the scripting core may set one) the libraries fail with Lua's
+/// memory error, and the state stays usable.
+#[test]
+fn memory_limit_gives_lua_memory_error() {
+    let lua = state();
+    let before = lua.used_memory();
+    lua.set_memory_limit(before + (256 << 10)).expect("limit");
+    let r = run(&lua, "return #cjson.decode('[' .. string.rep('\"abcdefghij\",', 100000) .. '1]')");
+    assert!(r.contains("not enough memory"), "{r}");
+    let r = run(&lua, "return #cmsgpack.unpack(cmsgpack.pack(string.rep('x', 1000000)))");
+    assert!(r.contains("not enough memory"), "{r}");
+    lua.set_memory_limit(0).expect("no limit");
+    assert_eq!(run(&lua, "return cjson.encode({1})"), r#"boolean:true "[1]""#);
+}
