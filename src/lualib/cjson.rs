@@ -262,6 +262,35 @@ impl Encoder<'_> {
 
 /// `lua_next(t, key)`: the entry after `key` (the first for nil), `None` after the last.
 fn next_entry(lua: &Lua, t: &Table, key: Value) -> LResult<Option<(Value, Value)>> {
+    // The fast path calls lua_next unprotected, as mlua's own pairs() does: lua_next raises only
+    // for a key that is no longer in the table (a weak table's entry collected meanwhile), so a
+    // key that a raw get still finds is safe; any other key takes the protected path.
+    let fast = match &key {
+        Value::Nil => true,
+        k => !t.raw_get::<Value>(k)?.is_nil(),
+    };
+    if fast {
+        // SAFETY: the stack holds what we push (checked room for 3 slots); lua_next on a present
+        // key cannot raise; we pop everything we pushed (table, and key+value or nothing).
+        let r = lua.exec_raw_lua(|raw| unsafe {
+            use mlua::ffi;
+            let state = raw.state();
+            if ffi::lua_checkstack(state, 3) == 0 {
+                return Err(Raise::stack_overflow("in function next"));
+            }
+            raw.push_value(&Value::Table(t.clone()))?;
+            raw.push_value(&key)?;
+            if ffi::lua_next(state, -2) == 0 {
+                ffi::lua_pop(state, 1);
+                return Ok(None);
+            }
+            let v = raw.pop_value();
+            let k = raw.pop_value();
+            ffi::lua_pop(state, 1);
+            Ok(Some((k, v)))
+        })?;
+        return Ok(r);
+    }
     // SAFETY: exec_raw runs the closure in a protected call whose stack holds exactly the two
     // arguments (table, key); lua_next pops the key and pushes key and value, or pushes nothing
     // at the end, and we leave exactly two values (the table removed).

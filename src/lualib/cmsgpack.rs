@@ -92,13 +92,12 @@ fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, b16: u8) {
 }
 
 /// The encoder: `top` counts the Lua stack slots the C code would hold, for its stack checks.
-struct Enc<'a> {
-    lua: &'a Lua,
+struct Enc {
     buf: Vec<u8>,
     top: usize,
 }
 
-impl Enc<'_> {
+impl Enc {
     fn check(&self, n: usize, what: &str) -> LResult<()> {
         if stack_ok(self.top, n) { Ok(()) } else { Err(Raise::stack_overflow(what)) }
     }
@@ -173,15 +172,14 @@ fn pack(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
     if !stack_ok(nargs, nargs) {
         return Err(Raise::arg(0, "Too many arguments for MessagePack pack."));
     }
-    let mut enc = Enc { lua, buf: Vec::new(), top: nargs };
-    for (i, v) in a.v.iter().enumerate() {
+    let mut enc = Enc { buf: Vec::new(), top: nargs };
+    for v in &a.v {
         enc.check(1, "in function mp_check")?;
+        // The value is pushed, then popped and its encoding pushed as a string for the final
+        // concat: one more slot per argument.
         enc.top += 1;
         enc.value(v, 0)?;
-        // The value is popped and its encoding pushed as a string for the final concat.
-        let _ = i;
     }
-    let _ = enc.lua;
     Ok(MultiValue::from_vec(vec![Value::String(lua.create_string(&enc.buf)?)]))
 }
 
@@ -262,8 +260,7 @@ impl Dec<'_> {
                         *left -= 1;
                         *left == 0
                     }
-                    Frame::Map { left, has_key: has_key @ false } => {
-                        let _ = left;
+                    Frame::Map { has_key: has_key @ false, .. } => {
                         *has_key = true;
                         nest.set_key(v)?;
                         false
@@ -435,7 +432,7 @@ fn unpack_full(a: &Args, limit: i64, offset: i64) -> LResult<MultiValue> {
         out.raw_set(1, next)?;
         cnt += 1;
     }
-    many(a.lua, out, cnt as usize)
+    many(out, cnt as usize)
 }
 
 /// The `cmsgpack` table.

@@ -290,7 +290,7 @@ fn unpack(a: &Args) -> LResult<MultiValue> {
     }
     n += 1;
     res.raw_set(n, pos.wrapping_add(1) as i64 as f64)?;
-    many(a.lua, res, n)
+    many(res, n)
 }
 
 fn size(a: &Args) -> LResult<MultiValue> {

@@ -28,8 +28,16 @@ use std::ffi::c_void;
 use std::os::raw::c_int;
 
 /// Registers the globals `cjson`, `cmsgpack`, `bit` and `struct`, and replaces `math.random` and
-/// `math.randomseed` with Redis's (the `math` table must already exist: load the standard
-/// libraries first). Call it before the sandbox makes globals read-only / forbids new globals.
+/// `math.randomseed` with Redis's.
+///
+/// Call it as Redis's `luaRegisterRedisAPI` does: after opening the standard libraries Redis
+/// opens (base, table, string, math, debug: `math` must exist) and before the sandbox (the
+/// allow-list of globals, `Script attempted to create global variable`, read-only tables), which
+/// in Redis 7.0.15 also makes these library tables read-only (`cjson.encode = nil` fails with
+/// `Attempt to modify a readonly table`). One call per Lua state; each state's `cjson` keeps its
+/// own settings for the state's life (as a Redis VM until SCRIPT FLUSH), while the random
+/// generator is one per process, as in Redis. See [`random::set_outside_invocation`] for where
+/// Redis refuses `math.random`.
 pub fn load_all(lua: &Lua) -> mlua::Result<()> {
     let g = lua.globals();
     g.set("cjson", cjson::create(lua)?)?;
@@ -216,6 +224,17 @@ pub fn fmt_g(x: f64, prec: usize) -> String {
         return if x < 0.0 { "-inf".into() } else { "inf".into() };
     }
     let p = prec.max(1);
+    // Integers with at most `p` digits print as themselves.
+    if x == x.trunc()
+        && x.abs()
+            < [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17]
+                [p.min(17)]
+    {
+        if x == 0.0 {
+            return if x.is_sign_negative() { "-0".into() } else { "0".into() };
+        }
+        return (x as i64).to_string();
+    }
     let e = format!("{:.*e}", p - 1, x);
     let (mant, exp) = e.split_once('e').expect("exponent");
     let exp: i32 = exp.parse().expect("exponent digits");
@@ -334,52 +353,82 @@ pub fn set_fn(lua: &Lua, t: &Table, name: &str, f: impl LibFn) -> mlua::Result<(
     t.set(name, lib_function(lua, f)?)
 }
 
-/// A stack of (table, key) pairs for the iterative encoders and decoders, kept inside one Lua
-/// table so that deep nesting holds a constant number of mlua references (mlua keeps its
-/// references on an auxiliary Lua stack, itself limited to `LUAI_MAXCSTACK` slots). The top
-/// pair is also held directly, for speed.
-pub struct Nesting {
-    anchor: Table,
-    depth: usize,
-    top: Option<(Table, Value)>,
+/// A stack of (table, key) pairs for the iterative encoders and decoders. The first
+/// [`Nesting::INLINE`] levels are held directly; deeper ones are kept inside one Lua table, so
+/// hostile nesting holds a bounded number of mlua references (mlua keeps its references on an
+/// auxiliary Lua stack, itself limited to `LUAI_MAXCSTACK` slots).
+pub struct Nesting<'a> {
+    lua: &'a Lua,
+    inline: Vec<(Table, Value)>,
+    /// Levels beyond `INLINE`: `anchor[2k-1]` is the table of level `INLINE + k`, `anchor[2k]`
+    /// its key; `deep_top` holds the innermost of them.
+    anchor: Option<Table>,
+    deep: usize,
+    deep_top: Option<(Table, Value)>,
 }
 
-impl Nesting {
-    pub fn new(lua: &Lua) -> mlua::Result<Nesting> {
-        Ok(Nesting { anchor: lua.create_table()?, depth: 0, top: None })
+impl<'a> Nesting<'a> {
+    pub const INLINE: usize = 64;
+
+    pub fn new(lua: &'a Lua) -> mlua::Result<Nesting<'a>> {
+        Ok(Nesting { lua, inline: Vec::new(), anchor: None, deep: 0, deep_top: None })
     }
     pub fn depth(&self) -> usize {
-        self.depth
+        self.inline.len() + self.deep
     }
     /// The innermost table and its current key.
     pub fn top(&self) -> Option<&(Table, Value)> {
-        self.top.as_ref()
+        if self.deep > 0 { self.deep_top.as_ref() } else { self.inline.last() }
+    }
+    fn anchor(&mut self) -> mlua::Result<&Table> {
+        if self.anchor.is_none() {
+            self.anchor = Some(self.lua.create_table()?);
+        }
+        Ok(self.anchor.as_ref().expect("just created"))
     }
     pub fn push(&mut self, t: Table, key: Value) -> mlua::Result<()> {
-        self.depth += 1;
-        self.anchor.raw_set(2 * self.depth - 1, &t)?;
-        self.anchor.raw_set(2 * self.depth, &key)?;
-        self.top = Some((t, key));
+        if self.inline.len() < Self::INLINE {
+            self.inline.push((t, key));
+            return Ok(());
+        }
+        let k = self.deep + 1;
+        let anchor = self.anchor()?;
+        anchor.raw_set(2 * k - 1, &t)?;
+        anchor.raw_set(2 * k, &key)?;
+        self.deep = k;
+        self.deep_top = Some((t, key));
         Ok(())
     }
     /// Replaces the innermost table's key.
     pub fn set_key(&mut self, key: Value) -> mlua::Result<()> {
-        self.anchor.raw_set(2 * self.depth, &key)?;
-        if let Some(top) = self.top.as_mut() {
+        if self.deep == 0 {
+            if let Some(top) = self.inline.last_mut() {
+                top.1 = key;
+            }
+            return Ok(());
+        }
+        let k = self.deep;
+        self.anchor()?.raw_set(2 * k, &key)?;
+        if let Some(top) = self.deep_top.as_mut() {
             top.1 = key;
         }
         Ok(())
     }
     /// Removes the innermost table, returning it.
     pub fn pop(&mut self) -> mlua::Result<Option<Table>> {
-        let Some((t, _)) = self.top.take() else { return Ok(None) };
-        self.anchor.raw_set(2 * self.depth - 1, Value::Nil)?;
-        self.anchor.raw_set(2 * self.depth, Value::Nil)?;
-        self.depth -= 1;
-        if self.depth > 0 {
-            let t: Table = self.anchor.raw_get(2 * self.depth - 1)?;
-            let k: Value = self.anchor.raw_get(2 * self.depth)?;
-            self.top = Some((t, k));
+        if self.deep == 0 {
+            return Ok(self.inline.pop().map(|(t, _)| t));
+        }
+        let Some((t, _)) = self.deep_top.take() else { return Ok(None) };
+        let k = self.deep;
+        let anchor = self.anchor()?.clone();
+        anchor.raw_set(2 * k - 1, Value::Nil)?;
+        anchor.raw_set(2 * k, Value::Nil)?;
+        self.deep -= 1;
+        if self.deep > 0 {
+            let t: Table = anchor.raw_get(2 * self.deep - 1)?;
+            let key: Value = anchor.raw_get(2 * self.deep)?;
+            self.deep_top = Some((t, key));
         }
         Ok(Some(t))
     }
@@ -388,9 +437,8 @@ impl Nesting {
 /// Results helper: the `n` values `t[1..=n]` (nils included). A library that returns many values
 /// (up to `LUAI_MAXCSTACK`) builds them in a table: mlua's own stacks could not hold them all
 /// at once, the C function's stack can.
-pub fn many(lua: &Lua, t: Table, n: usize) -> LResult<MultiValue> {
+pub fn many(t: Table, n: usize) -> LResult<MultiValue> {
     let mark = Value::LightUserData(mlua::LightUserData(raise_mark()));
-    let _ = lua;
     Ok(MultiValue::from_vec(vec![mark, Value::Integer(4), Value::Table(t), Value::Integer(n as i64)]))
 }
 

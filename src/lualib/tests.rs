@@ -198,3 +198,28 @@ fn memory_limit_gives_lua_memory_error() {
     lua.set_memory_limit(0).expect("no limit");
     assert_eq!(run(&lua, "return cjson.encode({1})"), r#"boolean:true "[1]""#);
 }
+
+/// Rough speed of the libraries on typical payloads (run in release with `--ignored
+/// --nocapture`; compare with the same script under redis-server's EVAL, e.g. `redis-cli EVAL`
+/// of PERF_SETUP .. one phase, 20 times). Asserts nothing about time.
+#[test]
+#[ignore]
+fn perf_report() {
+    let lua = state();
+    const SETUP: &str = "local t = {} for i = 1, 1000 do t['key' .. i] = {id = i, name = 'item' .. i, \
+                         tags = {'a', 'b', 'c'}, price = i * 1.25, ok = true} end \
+                         local s = cjson.encode(t) local m = cmsgpack.pack(t) local n = 0 ";
+    for (name, body) in [
+        ("setup only", ""),
+        ("cjson.encode", "for i = 1, 20 do n = n + #cjson.encode(t) end"),
+        ("cjson.decode", "for i = 1, 20 do n = n + #cjson.decode(s) end"),
+        ("cmsgpack.pack", "for i = 1, 20 do n = n + #cmsgpack.pack(t) end"),
+        ("cmsgpack.unpack", "for i = 1, 20 do n = n + #cmsgpack.unpack(m) end"),
+        ("struct+bit", "for i = 1, 200000 do n = n + struct.unpack('>I', struct.pack('>I', i)) + bit.band(i, 7) end"),
+    ] {
+        let f = lua.load(format!("{SETUP} {body} return n")).into_function().expect("load");
+        let t = std::time::Instant::now();
+        let _: f64 = f.call(()).expect("run");
+        eprintln!("perf_report: {name}: {:?}", t.elapsed());
+    }
+}
