@@ -61,15 +61,10 @@ const OPS: &[(&str, Op)] = &[
 
 fn tohex(a: &Args) -> LResult<MultiValue> {
     let mut b = barg(a, 1)?;
-    let mut n = if a.get(2).is_none() { 8 } else { barg(a, 2)? as i32 };
-    let digits: &[u8; 16] = if n < 0 {
-        n = n.wrapping_neg();
-        b"0123456789ABCDEF"
-    } else {
-        b"0123456789abcdef"
-    };
-    // i32::MIN stays negative after negation: the C loop then writes nothing.
-    let n = n.clamp(0, 8) as usize;
+    let n = if a.get(2).is_none() { 8 } else { barg(a, 2)? as i32 };
+    let digits: &[u8; 16] = if n < 0 { b"0123456789ABCDEF" } else { b"0123456789abcdef" };
+    // |n| at most 8 (Redis's build also gives 8 upper-case digits for -2^31).
+    let n = n.unsigned_abs().min(8) as usize;
     let mut buf = vec![0u8; n];
     for slot in buf.iter_mut().rev() {
         *slot = digits[(b & 15) as usize];
