@@ -261,7 +261,7 @@ impl Encoder<'_> {
 }
 
 /// `lua_next(t, key)`: the entry after `key` (the first for nil), `None` after the last.
-fn next_entry(lua: &Lua, t: &Table, key: Value) -> LResult<Option<(Value, Value)>> {
+pub(crate) fn next_entry(lua: &Lua, t: &Table, key: Value) -> LResult<Option<(Value, Value)>> {
     // The fast path calls lua_next unprotected, as mlua's own pairs() does: lua_next raises only
     // for a key that is no longer in the table (a weak table's entry collected meanwhile), so a
     // key that a raw get still finds is safe; any other key takes the protected path.

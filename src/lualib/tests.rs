@@ -223,3 +223,25 @@ fn perf_report() {
         eprintln!("perf_report: {name}: {:?}", t.elapsed());
     }
 }
+
+/// cjson's `lua_next`: a whole walk equals pairs(); a key no longer in the table takes the
+/// protected path, where Lua's "invalid key to 'next'" is an error, not a crash.
+#[test]
+fn next_entry_walks_like_pairs_and_survives_a_missing_key() {
+    let lua = state();
+    let t: mlua::Table = lua.load("return {1, 2, 3, a = 'x', b = {}, [2.5] = true}").eval().unwrap();
+    let mut walked = Vec::new();
+    let mut key = mlua::Value::Nil;
+    while let Some((k, v)) = cjson::next_entry(&lua, &t, key).unwrap() {
+        walked.push((format!("{k:?}"), format!("{v:?}")));
+        key = k;
+    }
+    let pairs: Vec<_> = t
+        .pairs::<mlua::Value, mlua::Value>()
+        .map(|p| p.unwrap())
+        .map(|(k, v)| (format!("{k:?}"), format!("{v:?}")))
+        .collect();
+    assert_eq!(walked, pairs);
+    let missing = mlua::Value::String(lua.create_string("nope").unwrap());
+    assert!(cjson::next_entry(&lua, &t, missing).is_err());
+}
