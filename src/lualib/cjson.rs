@@ -126,23 +126,37 @@ impl Encoder<'_> {
     }
 
     /// `lua_array_length`: the array size, or -1 (or a negative C-overflowed size) for an object.
-    fn array_length(&self, t: &Table) -> LResult<i32> {
-        let (mut max, mut items) = (0i32, 0i32);
-        for pair in t.pairs::<Value, Value>() {
-            let (k, _) = pair?;
-            let k = match k {
-                Value::Integer(i) => i as f64,
-                Value::Number(n) => n,
-                _ => return Ok(-1),
-            };
-            if k == 0.0 || !(k.floor() == k && k >= 1.0) {
-                return Ok(-1);
+    fn array_length(&self, lua: &Lua, t: &Table) -> LResult<i32> {
+        // One raw walk of the keys on the Lua stack (no reference per entry).
+        // SAFETY: we check room for the 3 slots we use; lua_next over keys it returned itself
+        // cannot raise, and nothing in the loop allocates (so no collection changes the table);
+        // every path pops what it pushed.
+        let walk = lua.exec_raw_lua(|raw| unsafe {
+            use mlua::ffi;
+            let state = raw.state();
+            if ffi::lua_checkstack(state, 3) == 0 {
+                return Err(Raise::stack_overflow("in function lua_array_length"));
             }
-            if k > max as f64 {
-                max = c_double_to_i32(k);
+            raw.push_value(&Value::Table(t.clone()))?;
+            ffi::lua_pushnil(state);
+            let (mut max, mut items) = (0i32, 0i32);
+            while ffi::lua_next(state, -2) != 0 {
+                let k = ffi::lua_tonumber(state, -2);
+                if ffi::lua_type(state, -2) == ffi::LUA_TNUMBER && k != 0.0 && k.floor() == k && k >= 1.0 {
+                    if k > max as f64 {
+                        max = c_double_to_i32(k);
+                    }
+                    items += 1;
+                    ffi::lua_pop(state, 1);
+                    continue;
+                }
+                ffi::lua_pop(state, 3);
+                return Ok(None);
             }
-            items += 1;
-        }
+            ffi::lua_pop(state, 1);
+            Ok(Some((max, items)))
+        })?;
+        let Some((max, items)) = walk else { return Ok(-1) };
         let c = self.cfg;
         if c.sparse_ratio > 0 && max > items.wrapping_mul(c.sparse_ratio) && max > c.sparse_safe {
             if c.sparse_convert == 0 {
@@ -194,7 +208,7 @@ impl Encoder<'_> {
                     if depth > self.cfg.encode_max_depth || !stack_ok(top, 3) {
                         return Err(Raise::error(format!("Cannot serialise, excessive nesting ({depth})")));
                     }
-                    let len = self.array_length(t)?;
+                    let len = self.array_length(lua, t)?;
                     if len > 0 {
                         // Each element takes at least two bytes.
                         if self.out.len() + 2 * len as usize > MAX_OUTPUT {
@@ -264,31 +278,37 @@ impl Encoder<'_> {
 pub(crate) fn next_entry(lua: &Lua, t: &Table, key: Value) -> LResult<Option<(Value, Value)>> {
     // The fast path calls lua_next unprotected, as mlua's own pairs() does: lua_next raises only
     // for a key that is no longer in the table (a weak table's entry collected meanwhile), so a
-    // key that a raw get still finds is safe; any other key takes the protected path.
-    let fast = match &key {
-        Value::Nil => true,
-        k => !t.raw_get::<Value>(k)?.is_nil(),
-    };
-    if fast {
-        // SAFETY: the stack holds what we push (checked room for 3 slots); lua_next on a present
-        // key cannot raise; we pop everything we pushed (table, and key+value or nothing).
-        let r = lua.exec_raw_lua(|raw| unsafe {
-            use mlua::ffi;
-            let state = raw.state();
-            if ffi::lua_checkstack(state, 3) == 0 {
-                return Err(Raise::stack_overflow("in function next"));
-            }
-            raw.push_value(&Value::Table(t.clone()))?;
-            raw.push_value(&key)?;
-            if ffi::lua_next(state, -2) == 0 {
-                ffi::lua_pop(state, 1);
+    // key that a raw get still finds is safe; any other key takes the protected path below.
+    // SAFETY: we check room for the 4 slots we use; lua_rawget and lua_next (on a present key)
+    // cannot raise; every path pops exactly what it pushed.
+    let fast = lua.exec_raw_lua(|raw| unsafe {
+        use mlua::ffi;
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return Err(Raise::stack_overflow("in function next"));
+        }
+        raw.push_value(&Value::Table(t.clone()))?;
+        raw.push_value(&key)?;
+        if !key.is_nil() {
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawget(state, -3);
+            let present = ffi::lua_isnil(state, -1) == 0;
+            ffi::lua_pop(state, 1);
+            if !present {
+                ffi::lua_pop(state, 2);
                 return Ok(None);
             }
-            let v = raw.pop_value();
-            let k = raw.pop_value();
+        }
+        if ffi::lua_next(state, -2) == 0 {
             ffi::lua_pop(state, 1);
-            Ok(Some((k, v)))
-        })?;
+            return Ok(Some(None));
+        }
+        let v = raw.pop_value();
+        let k = raw.pop_value();
+        ffi::lua_pop(state, 1);
+        Ok(Some(Some((k, v))))
+    })?;
+    if let Some(r) = fast {
         return Ok(r);
     }
     // SAFETY: exec_raw runs the closure in a protected call whose stack holds exactly the two
