@@ -10,7 +10,7 @@
 //! number, bin/ext types are a format error, and the Lua stack limit (`LUAI_MAXCSTACK`) bounds
 //! how many values (and how deep a nesting) one call may produce.
 
-use super::{Args, LResult, Nesting, Raise, c_double_to_i32, c_double_to_i64, many, set_fn, stack_ok};
+use super::{Args, LResult, Nesting, Raise, c_double_to_i32, c_double_to_i64, many, set_fn, stack_ok, walk_keys};
 use mlua::{Lua, MultiValue, Table, Value};
 
 const MAX_NESTING: usize = 16;
@@ -92,12 +92,13 @@ fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, b16: u8) {
 }
 
 /// The encoder: `top` counts the Lua stack slots the C code would hold, for its stack checks.
-struct Enc {
+struct Enc<'a> {
+    lua: &'a Lua,
     buf: Vec<u8>,
     top: usize,
 }
 
-impl Enc {
+impl Enc<'_> {
     fn check(&self, n: usize, what: &str) -> LResult<()> {
         if stack_ok(self.top, n) { Ok(()) } else { Err(Raise::stack_overflow(what)) }
     }
@@ -115,28 +116,27 @@ impl Enc {
         Ok(())
     }
 
-    /// `table_is_an_array`: keys exactly 1..n (each a positive number that is a C int).
-    fn is_array(&self, t: &Table) -> LResult<bool> {
+    /// `table_is_an_array` (keys exactly 1..n, each a positive number that is a C int), and
+    /// the number of keys.
+    fn is_array(&self, t: &Table) -> LResult<(bool, usize)> {
         self.check(2, "in function table_is_an_array")?;
-        let (mut count, mut max) = (0i64, 0i32);
-        for pair in t.pairs::<Value, Value>() {
-            let (k, _) = pair?;
-            let n = match k {
-                Value::Integer(i) => i as f64,
-                Value::Number(n) => n,
-                _ => return Ok(false),
-            };
-            if n <= 0.0 || c_double_to_i32(n) as f64 != n {
-                return Ok(false);
-            }
-            max = max.max(n as i32);
+        let (mut count, mut max, mut array) = (0usize, 0i32, true);
+        walk_keys(self.lua, t, |ty, n| {
             count += 1;
-        }
-        Ok(max as i64 == count)
+            if array && (ty != mlua::ffi::LUA_TNUMBER || n <= 0.0 || c_double_to_i32(n) as f64 != n) {
+                array = false;
+            }
+            if array {
+                max = max.max(n as i32);
+            }
+            true
+        })?;
+        Ok((array && max as usize == count, count))
     }
 
     fn table(&mut self, t: &Table, level: usize) -> LResult<()> {
-        if self.is_array(t)? {
+        let (array, count) = self.is_array(t)?;
+        if array {
             let len = t.raw_len();
             encode_header(&mut self.buf, len, 0x90, 0xdc);
             self.check(1, "in function mp_encode_lua_table_as_array")?;
@@ -148,8 +148,7 @@ impl Enc {
             }
         } else {
             self.check(3, "in function mp_encode_lua_table_as_map")?;
-            let len = t.pairs::<Value, Value>().count();
-            encode_header(&mut self.buf, len, 0x80, 0xde);
+            encode_header(&mut self.buf, count, 0x80, 0xde);
             for pair in t.pairs::<Value, Value>() {
                 let (k, v) = pair?;
                 self.top += 3;
@@ -172,7 +171,7 @@ fn pack(lua: &Lua, args: MultiValue) -> LResult<MultiValue> {
     if !stack_ok(nargs, nargs) {
         return Err(Raise::arg(0, "Too many arguments for MessagePack pack."));
     }
-    let mut enc = Enc { buf: Vec::new(), top: nargs };
+    let mut enc = Enc { lua, buf: Vec::new(), top: nargs };
     for v in &a.v {
         enc.check(1, "in function mp_check")?;
         // The value is pushed, then popped and its encoding pushed as a string for the final

@@ -434,6 +434,33 @@ impl<'a> Nesting<'a> {
     }
 }
 
+/// Walks the keys of `t` on the Lua stack (no mlua reference per entry), calling `f` with each
+/// key's Lua type and its number value (0 for non-numbers); stops early when `f` returns false.
+pub fn walk_keys(lua: &Lua, t: &Table, mut f: impl FnMut(c_int, f64) -> bool) -> LResult<()> {
+    // SAFETY: we check room for the 3 slots we use; lua_next over keys it returned itself cannot
+    // raise, and nothing in the loop allocates (so no collection changes the table; `f` only
+    // sees numbers); every path pops what it pushed.
+    lua.exec_raw_lua(|raw| unsafe {
+        use mlua::ffi;
+        let state = raw.state();
+        if ffi::lua_checkstack(state, 3) == 0 {
+            return Err(Raise::stack_overflow("in function next"));
+        }
+        raw.push_value(&Value::Table(t.clone()))?;
+        ffi::lua_pushnil(state);
+        while ffi::lua_next(state, -2) != 0 {
+            let go = f(ffi::lua_type(state, -2), ffi::lua_tonumber(state, -2));
+            ffi::lua_pop(state, 1);
+            if !go {
+                ffi::lua_pop(state, 2);
+                return Ok(());
+            }
+        }
+        ffi::lua_pop(state, 1);
+        Ok(())
+    })
+}
+
 /// Results helper: the `n` values `t[1..=n]` (nils included). A library that returns many values
 /// (up to `LUAI_MAXCSTACK`) builds them in a table: mlua's own stacks could not hold them all
 /// at once, the C function's stack can.
