@@ -12,6 +12,8 @@
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
+//! - [`lualib`]: the Lua libraries Redis embeds for scripts (cjson, cmsgpack, bit, struct,
+//!   Redis's math.random), on mlua.
 //! - [`config`], [`state`], [`error`], [`util`], [`glob`], [`log`]: configuration, shared state, the
 //!   error type, Redis-exact number parsing, the glob matcher, logging.
 
@@ -25,6 +27,7 @@ pub mod glob;
 pub mod limits;
 pub mod log;
 pub mod longdouble;
+pub mod lualib;
 pub mod memory;
 pub mod monitor;
 pub mod resp;
