@@ -13,6 +13,7 @@
 //! `MOVE key n`, FLUSHDB/FLUSHALL/SWAPDB log themselves without options.
 
 mod expire;
+mod object;
 mod scan;
 
 use std::hash::BuildHasher;
@@ -20,6 +21,8 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 pub use expire::{expire, expireat, expiretime, persist, pexpire, pexpireat, pexpiretime, pttl, ttl};
+pub(crate) use object::OBJECT_SUBS;
+pub use object::object;
 pub(crate) use scan::{ScanOpts, parse_cursor, parse_scan_options};
 pub use scan::{keys, scan};
 

@@ -114,7 +114,7 @@ fn elements(src: Option<Source>) -> (Vec<Bytes>, bool) {
         }
         Some(Source::Set(c)) => {
             let st = c.lock();
-            (if st.dead { Vec::new() } else { st.items.iter().cloned().collect() }, false)
+            (if st.dead { Vec::new() } else { st.items.to_vec() }, false)
         }
         Some(Source::Zset(c)) => {
             let st = c.lock();
@@ -156,7 +156,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> {
         (Err(s), _) => Some(s),
         (Ok(hash), Some(field)) => {
             let st = hash.lock();
-            if st.dead { None } else { st.items.get(field).cloned() }
+            if st.dead { None } else { st.items.get(field).map(Bytes::copy_from_slice) }
         }
         (Ok(_), None) => None,
     }

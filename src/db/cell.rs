@@ -74,10 +74,7 @@ impl<T> ValueCell<T> {
 
 /// A list's items.
 pub type List = VecDeque<Bytes>;
-/// A hash's fields and values.
-pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
-/// A set's members.
-pub type Set = indexmap::IndexSet<Bytes>;
+pub use super::compact::{Hash, Set};
 
 pub type ListCell = ValueCell<List>;
 pub type ListState = CellState<List>;
@@ -109,13 +106,13 @@ pub trait Members: Collection {
 
 impl Members for Hash {
     fn remove_member(&mut self, name: &[u8]) -> bool {
-        self.swap_remove(name).is_some()
+        self.remove(name)
     }
 }
 
 impl Members for Set {
     fn remove_member(&mut self, name: &[u8]) -> bool {
-        self.swap_remove(name)
+        self.remove(name)
     }
 }
 
@@ -153,7 +150,7 @@ impl Collection for Hash {
         Value::Hash(cell)
     }
     fn len(&self) -> usize {
-        indexmap::IndexMap::len(self)
+        Hash::len(self)
     }
 }
 
@@ -166,7 +163,7 @@ impl Collection for Set {
         Value::Set(cell)
     }
     fn len(&self) -> usize {
-        indexmap::IndexSet::len(self)
+        Set::len(self)
     }
 }
 

@@ -1,0 +1,2 @@
+//! placeholder
+pub type List = std::collections::VecDeque<bytes::Bytes>;
