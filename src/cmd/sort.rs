@@ -110,7 +110,7 @@ fn elements(src: Option<Source>) -> (Vec<Bytes>, bool) {
         None => (Vec::new(), true),
         Some(Source::List(c)) => {
             let st = c.lock();
-            (if st.dead { Vec::new() } else { st.items.iter().cloned().collect() }, true)
+            (if st.dead { Vec::new() } else { st.items.to_vec() }, true)
         }
         Some(Source::Set(c)) => {
             let st = c.lock();
@@ -276,7 +276,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     })?;
     let (elems, ordered) = elements(src);
     let elems = sorted(ctx, &mut o, elems, ordered)?;
-    let out: List = expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default).collect();
+    let out = List::from_items(
+        expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default),
+        super::list::fill(ctx),
+    );
     let existed = w.lookup(&dst, now, |e| e.is_some());
     let mut records: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
     if existed {
@@ -288,7 +291,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
         let mut record: Vec<&[u8]> = Vec::with_capacity(out.len() + 2);
         record.push(b"RPUSH");
         record.push(&dst[..]);
-        record.extend(out.iter().map(|b| &b[..]));
+        record.extend(out.iter());
         records.push(record);
     }
     // DEL and RPUSH as one block: replay never sees the destination deleted but not refilled.

@@ -21,10 +21,6 @@
 //! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
 //! the ordering of records come with it.
 
-use std::collections::VecDeque;
-
-use bytes::Bytes;
-
 use super::zset::SortedSet;
 use super::{Kind, Value, WriteLock};
 use crate::sync::Arc;
@@ -72,9 +68,7 @@ impl<T> ValueCell<T> {
     }
 }
 
-/// A list's items.
-pub type List = VecDeque<Bytes>;
-pub use super::compact::{Hash, Set};
+pub use super::compact::{Hash, List, Set};
 
 pub type ListCell = ValueCell<List>;
 pub type ListState = CellState<List>;
@@ -131,7 +125,7 @@ impl Collection for List {
         Value::List(cell)
     }
     fn len(&self) -> usize {
-        VecDeque::len(self)
+        List::len(self)
     }
     fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
         // One atomic load when nobody is blocked (see `db::blocking`).

@@ -46,7 +46,7 @@ impl Keyspace {
                     Value::Str(b) | Value::Raw(b) => SnapshotValue::Str(b.clone()),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
-                    Value::List(l) => SnapshotValue::List(l.lock().items.iter().cloned().collect()),
+                    Value::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
                     Value::Hash(h) => SnapshotValue::Hash(
                         h.lock()
                             .items

@@ -119,3 +119,97 @@ fn elem_is_inline_up_to_22_bytes_and_hashes_as_its_bytes() {
     assert_eq!(st.hash_one(&short), st.hash_one(&b"0123456789012345678901"[..]));
     assert_eq!(&*Member::int(i64::MIN), b"-9223372036854775808");
 }
+
+/// Random edits to a [`List`] and a `VecDeque` model agree, for node limits by count and by
+/// bytes, with elements whose length headers take 1 to 3 bytes.
+#[test]
+fn list_matches_a_deque_model_under_random_edits() {
+    use std::collections::VecDeque;
+    let mut seed = 0x2545F4914F6CDD1Du64;
+    let mut rnd = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for fill in [-2i64, -1, 1, 3, 0, -7] {
+        let mut l = List::new(fill);
+        let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+        for step in 0..6000 {
+            let len = [0, 1, 5, 130, 20000][rnd(5)].min(if rnd(50) == 0 { 20000 } else { 130 });
+            let v: Vec<u8> = (0..len).map(|i| (i + step) as u8).collect();
+            match rnd(11) {
+                0 | 1 => {
+                    l.push_back(&v);
+                    m.push_back(v);
+                }
+                2 | 3 => {
+                    l.push_front(&v);
+                    m.push_front(v);
+                }
+                4 => assert_eq!(l.pop_front().map(|b| b.to_vec()), m.pop_front()),
+                5 => assert_eq!(l.pop_back().map(|b| b.to_vec()), m.pop_back()),
+                6 if !m.is_empty() => {
+                    let i = rnd(m.len());
+                    assert!(l.set(i, &v));
+                    m[i] = v;
+                }
+                7 => {
+                    let i = rnd(m.len() + 1);
+                    l.insert(i, &v);
+                    m.insert(i, v);
+                }
+                8 if !m.is_empty() => {
+                    let k = rnd(7);
+                    l.retain_indexed(|i, _| i % 7 != k);
+                    let mut i = 0;
+                    m.retain(|_| {
+                        i += 1;
+                        (i - 1) % 7 != k
+                    });
+                }
+                9 if !m.is_empty() => {
+                    let (a, b) = (rnd(m.len().min(4) + 1), rnd(m.len().min(4) + 1));
+                    l.drop_front(a.min(m.len()));
+                    m.drain(..a.min(m.len()));
+                    l.drop_back(b.min(m.len()));
+                    let keep = m.len() - b.min(m.len());
+                    m.truncate(keep);
+                }
+                _ if !m.is_empty() => {
+                    let i = rnd(m.len());
+                    assert_eq!(l.get(i), Some(&m[i][..]));
+                    let j = i + rnd(m.len() - i);
+                    let got: Vec<&[u8]> = l.range(i, j).collect();
+                    assert_eq!(got, m.range(i..=j).map(|v| &v[..]).collect::<Vec<_>>());
+                    let owned = l.range_bytes(i, j);
+                    assert_eq!(owned.len(), j - i + 1);
+                    assert_eq!(&owned[0][..], &m[i][..]);
+                }
+                _ => {}
+            }
+            assert_eq!(l.len(), m.len());
+            if step % 97 == 0 {
+                assert!(l.iter().eq(m.iter().map(|v| &v[..])), "fill {fill} step {step}");
+                assert!(l.iter_rev().eq(m.iter().rev().map(|v| &v[..])), "fill {fill} step {step}");
+                assert_eq!(l.front(), m.front().map(|v| &v[..]));
+                assert_eq!(l.back(), m.back().map(|v| &v[..]));
+            }
+        }
+    }
+}
+
+#[test]
+fn list_nodes_respect_the_fill() {
+    let l = List::from_items((0..100).map(|i| format!("{i:04}")), 10);
+    assert_eq!(l.len(), 100);
+    // 10 elements per node: 10 nodes.
+    assert_eq!(l.node_count(), 10);
+    let big = List::from_items((0..10000).map(|_| [7u8; 100]), -2);
+    // 8 KiB nodes of 102-byte entries hold 80 each: about 126 nodes, not one per element.
+    assert_eq!(big.node_count(), 10000usize.div_ceil(80));
+    assert!(big.heap_bytes() < 10000 * 110, "{}", big.heap_bytes());
+    let small = List::from_items(["a", "bb", "ccc"], -2);
+    // One node (its handle) and 3 entries of 1 + len + 1 bytes: no allocation per element.
+    assert_eq!(small.heap_bytes(), 40 + 12);
+}
