@@ -97,6 +97,8 @@ HSET h9 a 1 b 2 c 3
 HDEL h9 b
 HSET h9 d 4
 HGETALL h9
+HSCAN h9 0 COUNT 1
+HSCAN h9 17 MATCH [ad]*
 CONFIG SET hash-max-ziplist-entries 3
 HSET h10 a 1 b 2 c 3
 HSET h10 d 4
@@ -122,6 +124,9 @@ SADD sm2 a 1
 SADD big 70000
 SADD big -9223372036854775808 9223372036854775807
 SMEMBERS big
+SSCAN big 0 COUNT 1
+SSCAN si 0 MATCH 5*
+SSCAN x3 9 MATCH 1*
 CONFIG SET set-max-intset-entries 3
 SADD sl 1 2 3
 SADD sl 4
@@ -154,6 +159,8 @@ SPOP x1copy 100
 SADD sp a
 SPOP sp 1
 ZADD z1 1 a 2 b
+ZSCAN z1 0 COUNT 1
+ZSCAN z1 3 MATCH b*
 ZADD z1 3 @long65
 ZREM z1 @long65
 ZADD z2 1 @long65

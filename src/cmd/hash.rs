@@ -296,16 +296,13 @@ pub fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let Some(st) = st else { return Ok(sample::scan_reply(0, Vec::new())) };
         let opts = sample::scan_options(&argv[3..])?;
         let pairs = st.items.pairs();
-        if matches!(st.items, Hash::Packed(_)) {
-            // A listpack hash is answered whole in one call, in its order, cursor 0 (as Redis).
-            let items = pairs
-                .into_iter()
-                .filter(|(f, _)| opts.pattern.as_ref().is_none_or(|p| crate::glob::glob_match(p, f, false)))
-                .flat_map(|(f, v)| [bulk(f), bulk(v)]);
-            return Ok(sample::scan_reply(0, items.collect()));
-        }
         let names: Vec<&[u8]> = pairs.iter().map(|p| p.0).collect();
-        let (next, picks) = sample::scan_page(&names, cursor, &opts);
+        let (next, picks) = if matches!(st.items, Hash::Packed(_)) {
+            // A listpack hash is answered whole in one call, in its order, cursor 0 (as Redis).
+            (0, sample::scan_all(&names, &opts))
+        } else {
+            sample::scan_page(&names, cursor, &opts)
+        };
         let items = picks.into_iter().flat_map(|i| [bulk(pairs[i].0), bulk(pairs[i].1)]);
         Ok(sample::scan_reply(next, items.collect()))
     })?

@@ -113,6 +113,15 @@ pub fn scan_page<N: AsRef<[u8]>>(names: &[N], cursor: u64, opts: &ScanOpts) -> (
     (next, wanted)
 }
 
+/// A scan of a collection in a small encoding (listpack, intset): Redis answers every element in one
+/// call, in the collection's order, with cursor 0; only MATCH filters. The indices of the wanted
+/// elements.
+pub fn scan_all<N: AsRef<[u8]>>(names: &[N], opts: &ScanOpts) -> Vec<usize> {
+    (0..names.len())
+        .filter(|&i| opts.pattern.as_ref().is_none_or(|p| glob_match(p, names[i].as_ref(), false)))
+        .collect()
+}
+
 /// A scan reply: the next cursor and the elements.
 pub fn scan_reply(next: u64, items: Vec<Frame>) -> Frame {
     Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::Array(items)])

@@ -249,15 +249,12 @@ pub fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let opts = sample::scan_options(&argv[3..])?;
         let members: Vec<Member> = st.items.iter().collect();
         let names: Vec<&[u8]> = members.iter().map(|m| &**m).collect();
-        if matches!(st.items, Set::Ints(_)) {
+        let (next, picks) = if matches!(st.items, Set::Ints(_)) {
             // An intset is answered whole in one call, in its order, cursor 0 (as Redis).
-            let items = names
-                .into_iter()
-                .filter(|m| opts.pattern.as_ref().is_none_or(|p| crate::glob::glob_match(p, m, false)))
-                .map(|m| Frame::Bulk(copy(m)));
-            return Ok(sample::scan_reply(0, items.collect()));
-        }
-        let (next, picks) = sample::scan_page(&names, cursor, &opts);
+            (0, sample::scan_all(&names, &opts))
+        } else {
+            sample::scan_page(&names, cursor, &opts)
+        };
         Ok(sample::scan_reply(next, picks.into_iter().map(|i| Frame::Bulk(copy(names[i]))).collect()))
     })?
 }
