@@ -233,7 +233,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         match resolve_range(start, end, st.items.len()) {
             None => Frame::Array(Vec::new()),
-            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::bulk_array(st.items.range_bytes(s, e))),
+            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Array(st.items.range_map(s, e, Frame::Bulk))),
         }
     })
 }

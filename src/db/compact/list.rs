@@ -438,22 +438,48 @@ impl List {
     }
 
     /// Elements `from..=to` as owned bytes sharing one buffer (LRANGE: one allocation, not one per
-    /// element).
-    pub fn range_bytes(&self, from: usize, to: usize) -> Vec<Bytes> {
-        let items: Vec<&[u8]> = self.range(from, to).collect();
-        let mut buf = BytesMut::with_capacity(items.iter().map(|i| i.len()).sum());
-        for i in &items {
-            buf.extend_from_slice(i);
+    /// element), each passed through `f`.
+    pub fn range_map<R>(&self, from: usize, to: usize, mut f: impl FnMut(Bytes) -> R) -> Vec<R> {
+        let Some((mut k, j)) = self.locate(from) else { return Vec::new() };
+        let want = to.min(self.len - 1) + 1 - from;
+        // One buffer as large as the nodes the range touches; each element is copied once.
+        let mut room = self.nodes[k].bytes();
+        let mut seen = self.nodes[k].count - j;
+        for n in self.nodes.range(k + 1..) {
+            if seen >= want {
+                break;
+            }
+            room += n.bytes();
+            seen += n.count;
+        }
+        let mut buf = BytesMut::with_capacity(room);
+        let mut lens: Vec<usize> = Vec::with_capacity(want);
+        let mut node = &self.nodes[k];
+        let mut pos = node.offset_of(j);
+        while lens.len() < want {
+            if pos >= node.buf.len() {
+                k += 1;
+                node = &self.nodes[k];
+                pos = node.start;
+            }
+            let (a, b, next) = forward(&node.buf, pos);
+            buf.extend_from_slice(&node.buf[a..b]);
+            lens.push(b - a);
+            pos = next;
         }
         let buf = buf.freeze();
         let mut at = 0;
-        items
-            .iter()
-            .map(|i| {
-                at += i.len();
-                buf.slice(at - i.len()..at)
+        lens.iter()
+            .map(|&n| {
+                at += n;
+                f(buf.slice(at - n..at))
             })
             .collect()
+    }
+
+    /// Elements `from..=to` as owned bytes sharing one buffer.
+    pub fn range_bytes(&self, from: usize, to: usize) -> Vec<Bytes> {
+        self.range_map(from, to, |b| b)
     }
 
     /// Replace element `i` (LSET); false when out of range.

@@ -213,3 +213,13 @@ fn list_nodes_respect_the_fill() {
     // One node (its handle) and 3 entries of 1 + len + 1 bytes: no allocation per element.
     assert_eq!(small.heap_bytes(), 40 + 12);
 }
+
+/// The handles stay small: a small collection's cost is its cell (lock, flag, handle) plus one buffer.
+#[test]
+fn value_handles_stay_small() {
+    use crate::db::ValueCell;
+    assert_eq!(std::mem::size_of::<Hash>(), 32);
+    assert_eq!(std::mem::size_of::<Set>(), 40);
+    assert_eq!(std::mem::size_of::<List>(), 48);
+    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 48);
+}
