@@ -305,17 +305,36 @@ impl List {
         }
     }
 
+    /// The buffer size of a node started after a full one: the byte limit, or (a limit by count)
+    /// that many entries like `add`, at most 8 KiB; at least `add`.
+    fn node_room(&self, add: usize) -> usize {
+        let room = if self.fill >= 0 {
+            (self.fill.max(1) as usize).saturating_mul(add).min(8192)
+        } else {
+            4096usize << (-(self.fill as i64) - 1).min(4)
+        };
+        room.max(add)
+    }
+
     pub fn push_back(&mut self, s: impl AsRef<[u8]>) {
         let s = s.as_ref();
         let add = entry_size(s.len());
         if !self.nodes.back().is_some_and(|n| self.allows(n, add)) {
-            if let Some(full) = self.nodes.back_mut() {
-                full.buf.shrink_to_fit();
-            }
-            if self.nodes.is_empty() {
-                self.nodes.reserve_exact(1);
-            }
-            self.nodes.push_back(Node::default());
+            // The first node grows with its list (small lists stay exact); once a list fills a node,
+            // its next ones are allocated whole: no regrowth, no slack but the last entry's.
+            let node = match self.nodes.back_mut() {
+                Some(full) => {
+                    if full.buf.capacity() - full.buf.len() > full.bytes() / 8 {
+                        full.buf.shrink_to_fit();
+                    }
+                    Node { buf: Vec::with_capacity(self.node_room(add)), start: 0, count: 0 }
+                }
+                None => {
+                    self.nodes.reserve_exact(1);
+                    Node::default()
+                }
+            };
+            self.nodes.push_back(node);
         }
         if let Some(n) = self.nodes.back_mut() {
             n.push_back(s);
@@ -327,13 +346,21 @@ impl List {
         let s = s.as_ref();
         let add = entry_size(s.len());
         if !self.nodes.front().is_some_and(|n| self.allows(n, add)) {
-            if let Some(full) = self.nodes.front_mut() {
-                *full = full.compacted();
-            }
-            if self.nodes.is_empty() {
-                self.nodes.reserve_exact(1);
-            }
-            self.nodes.push_front(Node::default());
+            let node = match self.nodes.front_mut() {
+                Some(full) => {
+                    if full.start > full.bytes() / 8 {
+                        *full = full.compacted();
+                    }
+                    // A whole node of gap: LPUSHes fill it from its end.
+                    let room = self.node_room(add);
+                    Node { buf: vec![0; room], start: room, count: 0 }
+                }
+                None => {
+                    self.nodes.reserve_exact(1);
+                    Node::default()
+                }
+            };
+            self.nodes.push_front(node);
         }
         if let Some(n) = self.nodes.front_mut() {
             n.push_front(s);
