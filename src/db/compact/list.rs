@@ -64,6 +64,13 @@ fn encode_into(out: &mut [u8], s: &[u8]) {
 /// The element starting at `pos`: (its bytes' range, where the next entry starts).
 #[inline]
 fn forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
+    let b0 = buf[pos];
+    if b0 < 0x80 {
+        // Elements under 126 bytes: one header byte and one backlen byte.
+        let end = pos + 1 + usize::from(b0);
+        let h = end - pos;
+        return (pos + 1, end, end + if h < 0x80 { 1 } else { 2 });
+    }
     let mut p = pos;
     let mut v = 0usize;
     let mut shift = 0;
@@ -83,6 +90,10 @@ fn forward(buf: &[u8], pos: usize) -> (usize, usize, usize) {
 /// The element ending at `end` (exclusive): where its entry starts.
 #[inline]
 fn backward(buf: &[u8], end: usize) -> usize {
+    let last = buf[end - 1];
+    if last < 0x80 {
+        return end - 1 - usize::from(last);
+    }
     let mut p = end;
     let mut h = 0usize;
     let mut shift = 0;
