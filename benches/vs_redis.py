@@ -2,7 +2,7 @@
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build]
-                                [--only throughput,memory,fsync,aofload,scaling] [--out DIR]
+                                [--only throughput,memory,collections,fsync,aofload,scaling] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
@@ -17,6 +17,12 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      divided by the requests sent (PING counts both of its tests).
   2. memory: RSS growth after loading KEYS small string keys (key:NNNNNNNN -> 16 bytes) through
      redis-cli --pipe, in bytes per key; DBSIZE is checked.
+  2b. collections: RSS growth per key after loading (through redis-cli --pipe) 100k small collections
+     of one kind on a fresh server, one kind per server: a 10-field hash, a 10-member set of integers, a
+     10-member set of words, a 10-member sorted set, a 10-element list of short strings (each in its
+     compact encoding on both servers); then one large collection per server (a 1M-field hash, a
+     1M-member set, a 1M-member sorted set, a 1M-element list), in bytes per element. --keys scales
+     both (KEYS/10 small keys, KEYS large elements).
   3. fsync: SET throughput (50 clients, pipeline 1) with appendonly yes and appendfsync no / everysec
      / always.
   4. aofload: each server loads KEYS keys with appendonly yes, is shut down (SHUTDOWN), and is
@@ -318,6 +324,96 @@ def memory(binaries, load_path, keys):
     return mem
 
 
+WORDS = [b"apple", b"banana", b"cherry", b"damson", b"elder", b"fig", b"grape", b"hazel", b"iris", b"juniper",
+         b"kiwi", b"lemon", b"mango", b"nectar", b"olive", b"peach", b"quince", b"rowan", b"sloe", b"tansy"]
+
+
+def resp(args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def collection_commands(kind, count):
+    """Yield RESP commands building `count` small collections of `kind`, or (kinds starting with
+    "large ") one collection of `count` elements in batches of 100."""
+    if kind == "hash":
+        for i in range(count):
+            args = [b"HSET", b"hash:%08d" % i]
+            for j in range(10):
+                args += [b"field:%d" % j, b"value:%06d" % ((i + j) % 1000000)]
+            yield resp(args)
+    elif kind == "set of integers":
+        for i in range(count):
+            yield resp([b"SADD", b"iset:%08d" % i] + [b"%d" % (i * 10 + j) for j in range(10)])
+    elif kind == "set of words":
+        for i in range(count):
+            yield resp([b"SADD", b"wset:%08d" % i] + [WORDS[(i + j) % len(WORDS)] for j in range(10)])
+    elif kind == "sorted set":
+        for i in range(count):
+            args = [b"ZADD", b"zset:%08d" % i]
+            for j in range(10):
+                args += [b"%d" % (i + j), b"member:%d" % j]
+            yield resp(args)
+    elif kind == "list":
+        for i in range(count):
+            yield resp([b"RPUSH", b"list:%08d" % i] + [b"item:%d" % j for j in range(10)])
+    else:
+        cmd, key = {"large hash": (b"HSET", b"bighash"), "large set": (b"SADD", b"bigset"),
+                    "large sorted set": (b"ZADD", b"bigzset"), "large list": (b"RPUSH", b"biglist")}[kind]
+        for start in range(0, count, 100):
+            args = [cmd, key]
+            for i in range(start, min(start + 100, count)):
+                if cmd == b"HSET":
+                    args += [b"field:%07d" % i, b"value:%07d" % i]
+                elif cmd == b"ZADD":
+                    args += [b"%d" % i, b"member:%07d" % i]
+                else:
+                    args.append(b"element:%07d" % i)
+            yield resp(args)
+
+
+SMALL_KINDS = ["hash", "set of integers", "set of words", "sorted set", "list"]
+LARGE_KINDS = ["large hash", "large set", "large sorted set", "large list"]
+
+
+def collections_memory(binaries, keys):
+    """[(kind, count, {name: (bytes per key or element, encoding)})]: each kind loaded into a fresh server."""
+    out = []
+    for kind in SMALL_KINDS + LARGE_KINDS:
+        count = max(keys // 10, 1000) if kind in SMALL_KINDS else max(keys, 10000)
+        fd, path = tempfile.mkstemp(prefix="vs-redis-coll-")
+        with os.fdopen(fd, "wb") as f:
+            chunk = []
+            for c in collection_commands(kind, count):
+                chunk.append(c)
+                if len(chunk) == 10000:
+                    f.write(b"".join(chunk))
+                    chunk = []
+            f.write(b"".join(chunk))
+        figs = {}
+        try:
+            for name, binary in binaries.items():
+                s = Server(name, binary, ["--appendonly", "no"])
+                try:
+                    s.start()
+                    time.sleep(0.2)
+                    base = s.rss_kb()
+                    pipe_load(s, path)
+                    time.sleep(0.5)
+                    grown = (s.rss_kb() - base) * 1024.0 / count
+                    cli = ["redis-cli", "-p", str(s.port), "--raw"]
+                    key = subprocess.run(cli + ["RANDOMKEY"], capture_output=True, timeout=30).stdout.strip()
+                    enc = subprocess.run(cli + ["OBJECT", "ENCODING", key], capture_output=True,
+                                         timeout=30).stdout.decode(errors="replace").strip()
+                    figs[name] = (grown, enc, s.dbsize())
+                finally:
+                    s.stop()
+                    shutil.rmtree(s.dir, ignore_errors=True)
+        finally:
+            os.unlink(path)
+        out.append((kind, count, figs))
+    return out
+
+
 def fsync_policies(binaries, opts):
     """{policy: ({name: (rps, p50, p99, cpu_us)}, {name: aof_bytes})}: SET, 50 clients, P=1, appendonly yes."""
     out = {}
@@ -546,7 +642,7 @@ def main():
                     "(default 100000, quick 60000; bench.py uses 200000)")
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
-    ap.add_argument("--only", default="throughput,memory,aofload,fsync,scaling",
+    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
     ap.add_argument("--server", help="flurrydb-server binary to use instead of building target/release's")
@@ -602,6 +698,23 @@ def main():
             md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
             md.append("| bytes per key | %.1f | %.1f | %s |" % (r[0], c[0], ratio_s(r[0], c[0])))
             md.append("| DBSIZE after the load | %s | %s | |\n" % (r[1], c[1]))
+        if "collections" in sections:
+            log("collections: %d small keys of each kind, %d-element large ones ..." % (opts.keys // 10, opts.keys))
+            rows = collections_memory(binaries, opts.keys)
+            md.append("### Memory of collections (RSS growth through redis-cli --pipe, one kind per fresh server)\n")
+            md.append("| data | Redis B | flurrydb B | ratio | encoding (Redis / flurrydb) |")
+            md.append("|---|--:|--:|--:|---|")
+            for kind, count, figs in rows:
+                r, c = figs.get("redis"), figs.get("flurrydb")
+                unit = "per key" if kind in SMALL_KINDS else "per element"
+                what = ("%d keys, each a 10-item %s" % (count, kind) if kind in SMALL_KINDS
+                        else "one %s of %d elements" % (kind[len("large "):], count))
+                rep.add("collections", kind, "", "%d" % count, "bytes_" + unit.replace(" ", "_"), "B",
+                        r and r[0], c and c[0], "lower")
+                md.append("| %s, %s | %s | %s | %s | %s / %s |" % (
+                    what, unit, fmt(r and r[0], "%.1f"), fmt(c and c[0], "%.1f"), ratio_s(r and r[0], c and c[0]),
+                    r and r[1], c and c[1]))
+            md.append("")
         if "aofload" in sections:
             log("aofload: %d keys ..." % opts.keys)
             al = aof_load(binaries, load_path, opts.keys)

@@ -1,7 +1,9 @@
 //! Hash commands. Mirrors Redis's `t_hash.c`.
 //!
-//! A hash is an `IndexMap<Bytes, Bytes>` (O(1) HRANDFIELD by index) in a value cell; [`super::collection`] holds the locking
-//! protocol (the same as every collection's). A hash whose last field is deleted is removed.
+//! A hash is a [`Hash`] (packed `listpack` while small, an `IndexMap` `hashtable` past
+//! `hash-max-listpack-entries`/`-value`, converted one way as Redis) in a value cell;
+//! [`super::collection`] holds the locking protocol (the same as every collection's). A hash whose
+//! last field is deleted is removed.
 //!
 //! AOF records replay to exactly what memory holds: HSET, HSETNX, HMSET, HDEL and HINCRBY are
 //! logged as given (they are deterministic) and only when they changed something; HINCRBYFLOAT is
@@ -16,6 +18,7 @@ use bytes::Bytes;
 use super::collection::{self, create};
 use super::sample::{self, MAX_RANDOM_REPLY};
 use super::{Ctx, arg_i64, is_opt};
+use crate::db::compact::HashLimits;
 use crate::db::{CellState, Hash, WriteLock};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
@@ -37,19 +40,25 @@ fn read_hash<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&HashState>) -> R) 
     collection::read(ctx, key, f)
 }
 
-/// Set every field/value pair of `pairs` in `h`; the number of fields that were new.
-fn set_pairs(h: &mut Hash, pairs: &[Bytes]) -> i64 {
+/// `hash-max-listpack-entries` and `hash-max-listpack-value` as configured now.
+pub fn limits(ctx: &Ctx) -> HashLimits {
+    let cfg = ctx.shared.config();
+    HashLimits { max_listpack_entries: cfg.hash_max_listpack_entries, max_listpack_value: cfg.hash_max_listpack_value }
+}
+
+/// Set every field/value pair of `pairs` in `h` (after HSET's conversion check on all of them);
+/// the number of fields that were new.
+fn set_pairs(h: &mut Hash, pairs: &[Bytes], limits: &HashLimits) -> i64 {
+    h.try_conversion(pairs.iter().map(|a| &a[..]), limits);
     let mut added = 0;
     for p in pairs.chunks_exact(2) {
-        match h.get_mut(&p[0]) {
-            Some(v) => *v = copy(&p[1]),
-            None => {
-                h.insert(copy(&p[0]), copy(&p[1]));
-                added += 1;
-            }
-        }
+        added += i64::from(h.set(&p[0], &p[1], limits));
     }
     added
+}
+
+fn bulk(b: &[u8]) -> Frame {
+    Frame::Bulk(copy(b))
 }
 
 /// HSET and HMSET: pairs counted before the key is looked up (Redis's arity error comes first).
@@ -58,18 +67,19 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
         return Err(Error::WrongArity(String::from_utf8_lossy(&argv[0]).to_lowercase()));
     }
     let pairs = &argv[2..];
+    let limits = limits(ctx);
     write_hash(
         ctx,
         &argv[1],
         true,
         |st, w| {
-            let added = set_pairs(&mut st.items, pairs);
+            let added = set_pairs(&mut st.items, pairs, &limits);
             w.log(&record(argv));
             Ok(added)
         },
         |w| {
-            let mut h = Hash::with_capacity(pairs.len() / 2);
-            let added = set_pairs(&mut h, pairs);
+            let mut h = Hash::new();
+            let added = set_pairs(&mut h, pairs, &limits);
             create(w, &argv[1], h);
             w.log(&record(argv));
             Ok(added)
@@ -89,7 +99,8 @@ pub fn hmset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `HSETNX key field value`: 1 when the field was set, 0 when it existed.
 pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let (field, value) = (&argv[2], &argv[3]);
+    let field = &argv[2];
+    let limits = limits(ctx);
     write_hash(
         ctx,
         &argv[1],
@@ -98,12 +109,14 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if st.items.contains_key(field) {
                 return Ok(Frame::Integer(0));
             }
-            st.items.insert(copy(field), copy(value));
+            set_pairs(&mut st.items, &argv[2..4], &limits);
             w.log(&record(argv));
             Ok(Frame::Integer(1))
         },
         |w| {
-            create(w, &argv[1], Hash::from([(copy(field), copy(value))]));
+            let mut h = Hash::new();
+            set_pairs(&mut h, &argv[2..4], &limits);
+            create(w, &argv[1], h);
             w.log(&record(argv));
             Ok(Frame::Integer(1))
         },
@@ -112,18 +125,13 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `HGET key field`.
 pub fn hget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    read_hash(ctx, &argv[1], |st| st.and_then(|st| st.items.get(&argv[2]).cloned()).map_or(Frame::Null, Frame::Bulk))
+    read_hash(ctx, &argv[1], |st| st.and_then(|st| st.items.get(&argv[2])).map_or(Frame::Null, bulk))
 }
 
 /// `HMGET key field [field ...]`: a value or nil per field.
 pub fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
-        Frame::Array(
-            argv[2..]
-                .iter()
-                .map(|f| st.and_then(|st| st.items.get(f).cloned()).map_or(Frame::Null, Frame::Bulk))
-                .collect(),
-        )
+        Frame::Array(argv[2..].iter().map(|f| st.and_then(|st| st.items.get(f)).map_or(Frame::Null, bulk)).collect())
     })
 }
 
@@ -152,23 +160,21 @@ pub fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `HKEYS key`.
 pub fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
-        Frame::Array(st.map_or_else(Vec::new, |st| st.items.keys().cloned().map(Frame::Bulk).collect()))
+        Frame::Array(st.map_or_else(Vec::new, |st| st.items.iter().map(|(f, _)| bulk(f)).collect()))
     })
 }
 
 /// `HVALS key`.
 pub fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
-        Frame::Array(st.map_or_else(Vec::new, |st| st.items.values().cloned().map(Frame::Bulk).collect()))
+        Frame::Array(st.map_or_else(Vec::new, |st| st.items.iter().map(|(_, v)| bulk(v)).collect()))
     })
 }
 
 /// `HGETALL key`: a map under RESP3, a flat array under RESP2.
 pub fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
-        Frame::Map(st.map_or_else(Vec::new, |st| {
-            st.items.iter().map(|(f, v)| (Frame::Bulk(f.clone()), Frame::Bulk(v.clone()))).collect()
-        }))
+        Frame::Map(st.map_or_else(Vec::new, |st| st.items.iter().map(|(f, v)| (bulk(f), bulk(v))).collect()))
     })
 }
 
@@ -176,13 +182,14 @@ pub fn hgetall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 pub fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let incr = arg_i64(&argv[3])?;
     let field = &argv[2];
+    let limits = limits(ctx);
     let apply = |h: &mut Hash| -> Result<i64> {
         let old = match h.get(field) {
             Some(v) => crate::util::parse_i64(v).ok_or_else(|| Error::err("hash value is not an integer"))?,
             None => 0,
         };
         let new = old.checked_add(incr).ok_or(Error::Overflow)?;
-        h.insert(copy(field), Bytes::from(new.to_string()));
+        h.set(field, new.to_string().as_bytes(), &limits);
         Ok(new)
     };
     write_hash(
@@ -212,6 +219,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("value is NaN or Infinity"));
     }
     let (key, field) = (&argv[1], &argv[2]);
+    let limits = limits(ctx);
     let apply = |h: &mut Hash, w: &WriteLock| -> Result<Frame> {
         let old = match h.get(field) {
             Some(v) => LongDouble::parse(v).ok_or_else(|| Error::err("hash value is not a float"))?,
@@ -222,7 +230,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             return Err(Error::err("increment would produce NaN or Infinity"));
         }
         let text = Bytes::from(new.to_human_string());
-        h.insert(copy(field), text.clone());
+        h.set(field, &text, &limits);
         w.log(&[b"HSET", key, field, &text]);
         Ok(Frame::Bulk(text))
     };
@@ -247,7 +255,7 @@ pub fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             None => Frame::Null,
             Some(st) => {
                 let i = sample::Rng::new().below(st.items.len());
-                st.items.get_index(i).map_or(Frame::Null, |(f, _)| Frame::Bulk(f.clone()))
+                st.items.get_index(i).map_or(Frame::Null, |(f, _)| bulk(f))
             }
         });
     }
@@ -267,13 +275,14 @@ pub fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
         let Some(st) = st.filter(|_| count != 0) else { return Ok(Frame::Array(Vec::new())) };
         let picks = sample::random_indices(st.items.len(), count)?;
+        let pairs = st.items.pairs();
         let mut out = Vec::with_capacity(picks.len() * if with_values { 2 } else { 1 });
         for i in picks {
-            let Some((f, v)) = st.items.get_index(i) else { continue };
+            let Some(&(f, v)) = pairs.get(i) else { continue };
             match (with_values, resp3) {
-                (false, _) => out.push(Frame::Bulk(f.clone())),
-                (true, true) => out.push(Frame::Array(vec![Frame::Bulk(f.clone()), Frame::Bulk(v.clone())])),
-                (true, false) => out.extend([Frame::Bulk(f.clone()), Frame::Bulk(v.clone())]),
+                (false, _) => out.push(bulk(f)),
+                (true, true) => out.push(Frame::Array(vec![bulk(f), bulk(v)])),
+                (true, false) => out.extend([bulk(f), bulk(v)]),
             }
         }
         Ok(Frame::Array(out))
@@ -286,10 +295,15 @@ pub fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_hash(ctx, &argv[1], |st| {
         let Some(st) = st else { return Ok(sample::scan_reply(0, Vec::new())) };
         let opts = sample::scan_options(&argv[3..])?;
-        let pairs: Vec<(&Bytes, &Bytes)> = st.items.iter().collect();
-        let names: Vec<&Bytes> = pairs.iter().map(|p| p.0).collect();
-        let (next, picks) = sample::scan_page(&names, cursor, &opts);
-        let items = picks.into_iter().flat_map(|i| [Frame::Bulk(pairs[i].0.clone()), Frame::Bulk(pairs[i].1.clone())]);
+        let pairs = st.items.pairs();
+        let names: Vec<&[u8]> = pairs.iter().map(|p| p.0).collect();
+        let (next, picks) = if matches!(st.items, Hash::Packed(_)) {
+            // A listpack hash is answered whole in one call, in its order, cursor 0 (as Redis).
+            (0, sample::scan_all(&names, &opts))
+        } else {
+            sample::scan_page(&names, cursor, &opts)
+        };
+        let items = picks.into_iter().flat_map(|i| [bulk(pairs[i].0), bulk(pairs[i].1)]);
         Ok(sample::scan_reply(next, items.collect()))
     })?
 }

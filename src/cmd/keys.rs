@@ -13,6 +13,7 @@
 //! `MOVE key n`, FLUSHDB/FLUSHALL/SWAPDB log themselves without options.
 
 mod expire;
+mod object;
 mod scan;
 
 use std::hash::BuildHasher;
@@ -20,6 +21,8 @@ use std::hash::BuildHasher;
 use bytes::Bytes;
 
 pub use expire::{expire, expireat, expiretime, persist, pexpire, pexpireat, pexpiretime, pttl, ttl};
+pub(crate) use object::OBJECT_SUBS;
+pub use object::object;
 pub(crate) use scan::{ScanOpts, parse_cursor, parse_scan_options};
 pub use scan::{keys, scan};
 
@@ -272,7 +275,6 @@ pub fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use std::collections::VecDeque;
 
     use bytes::Bytes;
 
@@ -281,7 +283,7 @@ mod tests {
     use crate::resp::Frame;
 
     fn put_list(h: &Harness, db: usize, key: &str, items: &[&str]) {
-        let items: VecDeque<Bytes> = items.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
+        let items = crate::db::List::from_items(items.iter().map(|s| s.as_bytes()), -2);
         h.shared.ks.db(db).insert(key.as_bytes(), Entry::list(items, 0));
     }
 
@@ -421,7 +423,7 @@ mod tests {
         put_list(&h, 0, "l", &["a", "b"]);
         assert_eq!(h.run(&["COPY", "l", "l2"]), int(1));
         h.shared.ks.db(0).get(b"l", |e| match &e.unwrap().value {
-            Value::List(l) => l.lock().items.push_back(Bytes::from_static(b"c")),
+            Value::List(l) => l.lock().items.push_back(b"c"),
             _ => unreachable!(),
         });
         assert_eq!(list_items(&h, 0, "l2"), Some(vec!["a".into(), "b".into()]));

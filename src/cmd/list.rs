@@ -1,6 +1,7 @@
 //! List commands. Mirrors Redis's `t_list.c`.
 //!
-//! Every list is a `VecDeque<Bytes>` in a value cell; [`super::collection`] holds the locking
+//! Every list is a [`List`] (packed nodes of elements, as Redis's quicklist; see
+//! `db::compact::list`) in a value cell; [`super::collection`] holds the locking
 //! protocol shared by every collection (fast path: shared stripe + cell lock; slow path: exclusive
 //! stripe). A list that becomes empty is removed, as Redis never keeps an empty list.
 //!
@@ -13,13 +14,11 @@ mod blocking;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
 use super::collection::{self, bury_if_empty, create, record};
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{ListState, WriteLock};
+use crate::db::{List, ListState, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
@@ -52,19 +51,24 @@ impl End {
         }
     }
 
-    fn pop(self, items: &mut VecDeque<Bytes>) -> Option<Bytes> {
+    fn pop(self, items: &mut List) -> Option<Bytes> {
         match self {
             End::Left => items.pop_front(),
             End::Right => items.pop_back(),
         }
     }
 
-    fn push(self, items: &mut VecDeque<Bytes>, v: Bytes) {
+    fn push(self, items: &mut List, v: &[u8]) {
         match self {
             End::Left => items.push_front(v),
             End::Right => items.push_back(v),
         }
     }
+}
+
+/// `list-max-listpack-size` as configured now (the node size of lists created from now on).
+pub(super) fn fill(ctx: &Ctx) -> i64 {
+    ctx.shared.config().list_max_listpack_size
 }
 
 /// [`collection::write`] on a list.
@@ -116,7 +120,8 @@ fn resolve_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 /// LPUSH, RPUSH, LPUSHX, RPUSHX (`pushGenericCommand`); `only_existing` for the X forms.
 fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Result<Frame> {
     let key = &argv[1];
-    let values = || argv[2..].iter().map(|v| Bytes::copy_from_slice(v));
+    let values = || argv[2..].iter().map(|v| &v[..]);
+    let fill = fill(ctx);
     write_list(
         ctx,
         key,
@@ -132,10 +137,11 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             if only_existing {
                 return Ok(Frame::Integer(0));
             }
-            let mut items = VecDeque::with_capacity(argv.len() - 2);
+            let mut items = List::new(fill);
             for v in values() {
                 end.push(&mut items, v);
             }
+            items.shrink();
             let n = items.len();
             w.log(&record(argv));
             // Blocked clients take their elements before the list is visible (see `db::blocking`).
@@ -227,7 +233,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         match resolve_range(start, end, st.items.len()) {
             None => Frame::Array(Vec::new()),
-            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::bulk_array(st.items.range(s..=e).cloned())),
+            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Array(st.items.range_map(s, e, Frame::Bulk))),
         }
     })
 }
@@ -237,7 +243,9 @@ pub fn lindex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_list(ctx, &argv[1], |st| {
         let Some(st) = st else { return Ok(Frame::Null) };
         let index = arg_i64(&argv[2])?;
-        Ok(resolve_index(index, st.items.len()).and_then(|i| st.items.get(i).cloned()).map_or(Frame::Null, Frame::Bulk))
+        Ok(resolve_index(index, st.items.len())
+            .and_then(|i| st.items.get(i))
+            .map_or(Frame::Null, |v| Frame::Bulk(Bytes::copy_from_slice(v))))
     })?
 }
 
@@ -282,17 +290,18 @@ fn parse_lpos_opts(args: &[Bytes]) -> Result<LposOpts> {
 /// The indexes LPOS reports (`lposCommand`). Redis negates the rank in C `long`s, so RANK
 /// -9223372036854775808 stays negative there and means "every match from the tail": the wrapping
 /// arithmetic below reproduces that.
-fn lpos_matches(items: &VecDeque<Bytes>, ele: &[u8], o: &LposOpts) -> Vec<usize> {
+fn lpos_matches(items: &List, ele: &[u8], o: &LposOpts) -> Vec<usize> {
     let (from_tail, rank) = if o.rank < 0 { (true, o.rank.wrapping_neg()) } else { (false, o.rank) };
     let len = items.len();
     let mut matches: i64 = 0;
     let mut found = Vec::new();
-    for i in 0..len {
+    let walk = if from_tail { items.iter_rev() } else { items.iter() };
+    for (i, item) in walk.enumerate() {
         if o.maxlen != 0 && i as i64 >= o.maxlen {
             break;
         }
         let pos = if from_tail { len - 1 - i } else { i };
-        if items[pos] != ele {
+        if item != ele {
             continue;
         }
         matches += 1;
@@ -332,8 +341,9 @@ pub fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let index = arg_i64(&argv[2])?;
             let i = resolve_index(index, st.items.len()).ok_or(Error::IndexOutOfRange)?;
-            let slot = st.items.get_mut(i).ok_or(Error::IndexOutOfRange)?;
-            *slot = Bytes::copy_from_slice(&argv[3]);
+            if !st.items.set(i, &argv[3]) {
+                return Err(Error::IndexOutOfRange);
+            }
             w.log(&record(argv));
             Ok(Frame::ok())
         },
@@ -356,10 +366,10 @@ pub fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         &argv[1],
         false,
         |st, w| {
-            let Some(at) = st.items.iter().position(|x| x == pivot) else {
+            let Some(at) = st.items.iter().position(|x| x == &pivot[..]) else {
                 return Ok(Frame::Integer(-1));
             };
-            st.items.insert(if after { at + 1 } else { at }, Bytes::copy_from_slice(ele));
+            st.items.insert(if after { at + 1 } else { at }, ele);
             w.log(&record(argv));
             Ok(len_reply(st))
         },
@@ -379,19 +389,24 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         &argv[1],
         false,
         |st, w| {
-            let matching = (0..st.items.len()).filter(|&i| st.items[i] == ele);
-            let picked: Vec<usize> =
-                if count < 0 { matching.rev().take(limit).collect() } else { matching.take(limit).collect() };
+            let len = st.items.len();
+            let picked: Vec<usize> = if count < 0 {
+                st.items
+                    .iter_rev()
+                    .enumerate()
+                    .filter(|(_, x)| x == &&ele[..])
+                    .map(|(i, _)| len - 1 - i)
+                    .take(limit)
+                    .collect()
+            } else {
+                st.items.iter().enumerate().filter(|(_, x)| x == &&ele[..]).map(|(i, _)| i).take(limit).collect()
+            };
             if !picked.is_empty() {
-                let mut remove = vec![false; st.items.len()];
+                let mut remove = vec![false; len];
                 for &i in &picked {
                     remove[i] = true;
                 }
-                let mut i = 0;
-                st.items.retain(|_| {
-                    i += 1;
-                    !remove[i - 1]
-                });
+                st.items.retain_indexed(|i, _| !remove[i]);
                 w.log(&record(argv));
             }
             Ok(Frame::Integer(picked.len() as i64))
@@ -411,8 +426,8 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let len = st.items.len();
             match resolve_range(start, end, len) {
                 Some((s, e)) => {
-                    st.items.truncate(e + 1);
-                    st.items.drain(..s);
+                    st.items.drop_back(len - 1 - e);
+                    st.items.drop_front(s);
                 }
                 None => st.items.clear(),
             }
@@ -437,13 +452,13 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
     let mut src_st = src_cell.lock();
     let Some(v) = from.pop(&mut src_st.items) else { return Ok(Frame::Null) };
     match dst_cell {
-        None if src == dst => to.push(&mut src_st.items, v.clone()),
+        None if src == dst => to.push(&mut src_st.items, &v),
         // Two keys never share a cell (RENAME and MOVE move it); locking it twice would deadlock.
-        Some(dst_cell) if Arc::ptr_eq(&dst_cell, &src_cell) => to.push(&mut src_st.items, v.clone()),
+        Some(dst_cell) if Arc::ptr_eq(&dst_cell, &src_cell) => to.push(&mut src_st.items, &v),
         // Both stripes are ours exclusively: no writer holds either list lock, and readers take
         // one list lock at a time, so holding two cannot deadlock.
-        Some(dst_cell) => to.push(&mut dst_cell.lock().items, v.clone()),
-        None => create(&w, dst, VecDeque::from([v.clone()])),
+        Some(dst_cell) => to.push(&mut dst_cell.lock().items, &v),
+        None => create(&w, dst, List::from_items([&v], fill(ctx))),
     }
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
     // The destination holds an element now, and the source may still: serve the clients blocked on

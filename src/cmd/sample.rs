@@ -91,10 +91,10 @@ pub fn scan_options(args: &[Bytes]) -> Result<ScanOpts> {
 /// member): the indices of the wanted elements among the `count` smallest positions at or after
 /// the cursor's (every element of the last such position included), and the next cursor (0 at the
 /// end). Positions are those of SCAN (see `keys::scan`), so the same guarantees hold.
-pub fn scan_page(names: &[&Bytes], cursor: u64, opts: &ScanOpts) -> (u64, Vec<usize>) {
+pub fn scan_page<N: AsRef<[u8]>>(names: &[N], cursor: u64, opts: &ScanOpts) -> (u64, Vec<usize>) {
     let from = cursor.saturating_sub(1);
     let mut order: Vec<(u64, usize)> =
-        names.iter().enumerate().map(|(i, n)| (hash_key(n) >> 1, i)).filter(|&(p, _)| p >= from).collect();
+        names.iter().enumerate().map(|(i, n)| (hash_key(n.as_ref()) >> 1, i)).filter(|&(p, _)| p >= from).collect();
     order.sort_unstable();
     // As SCAN (see `keys::scan`): a full scan takes at most about 32 calls whatever COUNT says,
     // so that it stays O(n log n) overall instead of one sort of the collection per COUNT items.
@@ -108,9 +108,18 @@ pub fn scan_page(names: &[&Bytes], cursor: u64, opts: &ScanOpts) -> (u64, Vec<us
     let wanted = order[..end]
         .iter()
         .map(|&(_, i)| i)
-        .filter(|&i| opts.pattern.as_ref().is_none_or(|p| glob_match(p, names[i], false)))
+        .filter(|&i| opts.pattern.as_ref().is_none_or(|p| glob_match(p, names[i].as_ref(), false)))
         .collect();
     (next, wanted)
+}
+
+/// A scan of a collection in a small encoding (listpack, intset): Redis answers every element in one
+/// call, in the collection's order, with cursor 0; only MATCH filters. The indices of the wanted
+/// elements.
+pub fn scan_all<N: AsRef<[u8]>>(names: &[N], opts: &ScanOpts) -> Vec<usize> {
+    (0..names.len())
+        .filter(|&i| opts.pattern.as_ref().is_none_or(|p| glob_match(p, names[i].as_ref(), false)))
+        .collect()
 }
 
 /// A scan reply: the next cursor and the elements.

@@ -1,7 +1,10 @@
 //! Set commands. Mirrors Redis's `t_set.c`.
 //!
-//! A set is an `IndexSet<Bytes>` (O(1) SPOP and SRANDMEMBER by index) in a value cell; [`super::collection`] holds the locking protocol
-//! (the same as every collection's). A set whose last member is removed is removed.
+//! A set is a [`Set`] (an `intset` of integers, a packed run of short strings, or an `IndexSet`
+//! `hashtable`: O(1) SPOP and SRANDMEMBER by index; see `db::compact::set`) in a value cell;
+//! [`super::collection`] holds the locking protocol (the same as every collection's). A set whose
+//! last member is removed is removed. New sets and STORE results pick their form as Redis's
+//! `setTypeCreate` / `setTypeAdd` do, so OBJECT ENCODING answers as Redis 7.0.
 //!
 //! Multi-key commands (SMOVE, SINTER & co and their STORE forms) hold every key's stripe
 //! exclusively, taken in the one global order, so no shared-stripe writer is inside any of their
@@ -22,6 +25,7 @@ use bytes::Bytes;
 use super::collection::{self, bury_if_empty, create};
 use super::sample;
 use super::{Ctx, arg_i64, is_opt};
+use crate::db::compact::{Member, SetLimits};
 use crate::db::{CellState, Entry, Set, ValueCell, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -43,27 +47,33 @@ fn read_set<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&SetState>) -> R) ->
     collection::read(ctx, key, f)
 }
 
-fn bulks<'a>(items: impl Iterator<Item = &'a Bytes>) -> Vec<Frame> {
-    items.cloned().map(Frame::Bulk).collect()
+fn bulks<'a>(items: impl Iterator<Item = Member<'a>>) -> Vec<Frame> {
+    items.map(|m| Frame::Bulk(m.to_bytes())).collect()
+}
+
+/// `set-max-intset-entries` as configured now.
+pub fn limits(ctx: &Ctx) -> SetLimits {
+    SetLimits { max_intset_entries: ctx.shared.config().set_max_intset_entries }
 }
 
 /// `SADD key member [member ...]`: how many members were new.
 pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let members = &argv[2..];
+    let limits = limits(ctx);
     write_set(
         ctx,
         &argv[1],
         true,
         |st, w| {
-            let added = members.iter().filter(|m| !st.items.contains(&m[..]) && st.items.insert(copy(m))).count();
+            let added = members.iter().filter(|m| st.items.insert(m, &limits)).count();
             if added > 0 {
                 w.log(&record(argv));
             }
             Ok(Frame::Integer(added as i64))
         },
         |w| {
-            let set: Set = members.iter().map(|m| copy(m)).collect();
-            let added = set.len();
+            let mut set = Set::for_first(&members[0]);
+            let added = members.iter().filter(|m| set.insert(m, &limits)).count();
             create(w, &argv[1], set);
             w.log(&record(argv));
             Ok(Frame::Integer(added as i64))
@@ -107,6 +117,7 @@ pub fn scard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// itself), 0 when the source does not hold it.
 pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (src, dst, member) = (&argv[1][..], &argv[2][..], &argv[3]);
+    let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&[src, dst]);
     let src_cell = collection::lookup_write::<Set>(&mut w, src, now);
@@ -119,20 +130,29 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     {
         let mut st = src_cell.lock();
-        if !st.items.swap_remove(&member[..]) {
+        if !st.items.remove(member) {
             return Ok(Frame::Integer(0));
         }
         bury_if_empty(&mut st, &w, src);
     }
     match dst_cell {
         Some(cell) => {
-            cell.lock().items.insert(member.clone());
+            cell.lock().items.insert(member, &limits);
         }
-        None => create(&w, dst, Set::from([copy(member)])),
+        None => {
+            let mut set = Set::for_first(member);
+            set.insert(member, &limits);
+            create(&w, dst, set)
+        }
     }
     w.log(&record(argv));
     Ok(Frame::Integer(1))
 }
+
+/// SPOP with a count keeps removing random members while the rest is more than this many times
+/// larger than what is left to pop; past that it rebuilds the set from the members that stay
+/// (Redis's SPOP_MOVE_STRATEGY_MUL).
+const SPOP_MOVE_STRATEGY_MUL: usize = 5;
 
 /// `SPOP key [count]`: one random member (nil when none), or up to `count` as a set.
 pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
@@ -145,6 +165,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         _ => return Err(Error::Syntax),
     };
     let key = &argv[1];
+    let limits = limits(ctx);
     let empty = || if count.is_some() { Frame::Set(Vec::new()) } else { Frame::Null };
     write_set(
         ctx,
@@ -156,7 +177,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(empty());
             }
             if want >= st.items.len() {
-                let all: Vec<Bytes> = st.items.drain(..).collect();
+                let all: Vec<Bytes> = std::mem::take(&mut st.items).to_vec();
                 if count.is_some() {
                     w.log(&[b"DEL", key]);
                     return Ok(Frame::Set(all.into_iter().map(Frame::Bulk).collect()));
@@ -164,14 +185,28 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 w.log(&[b"SREM", key, &all[0]]);
                 return Ok(Frame::Bulk(all[0].clone()));
             }
-            // O(1) per member: a random index, then swap_remove (the set is an IndexSet).
+            // A random index per member (O(1) to find in the intset and the table), then its removal.
             let mut rng = sample::Rng::new();
-            let popped: Vec<Bytes> = (0..want)
-                .filter_map(|_| {
+            let popped: Vec<Bytes> = if (st.items.len() - want) * SPOP_MOVE_STRATEGY_MUL > want {
+                (0..want)
+                    .filter_map(|_| {
+                        let i = rng.below(st.items.len());
+                        st.items.remove_index(i)
+                    })
+                    .collect()
+            } else {
+                // Most of the set goes: as Redis, pick the members that stay and build a new set
+                // of them (whose form they choose: an intset when they are all integers).
+                let keep = st.items.len() - want;
+                let mut stay = Vec::with_capacity(keep);
+                for _ in 0..keep {
                     let i = rng.below(st.items.len());
-                    st.items.swap_remove_index(i)
-                })
-                .collect();
+                    stay.extend(st.items.remove_index(i));
+                }
+                let popped = std::mem::take(&mut st.items).to_vec();
+                st.items = Set::from_members(stay.iter().map(|b| &b[..]), &limits);
+                popped
+            };
             let mut rec: Vec<&[u8]> = vec![b"SREM", key];
             rec.extend(popped.iter().map(|m| &m[..]));
             w.log(&rec);
@@ -196,12 +231,13 @@ pub fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let Some(count) = count else {
             return Ok(st.map_or(Frame::Null, |st| {
                 let i = sample::Rng::new().below(st.items.len());
-                st.items.get_index(i).cloned().map_or(Frame::Null, Frame::Bulk)
+                st.items.get_index(i).map_or(Frame::Null, |m| Frame::Bulk(m.to_bytes()))
             }));
         };
         let Some(st) = st.filter(|_| count != 0) else { return Ok(Frame::Array(Vec::new())) };
         let picks = sample::random_indices(st.items.len(), count)?;
-        Ok(Frame::Array(picks.into_iter().filter_map(|i| st.items.get_index(i).cloned().map(Frame::Bulk)).collect()))
+        let members: Vec<Member> = st.items.iter().collect();
+        Ok(Frame::Array(picks.into_iter().filter_map(|i| members.get(i).map(|m| Frame::Bulk(m.to_bytes()))).collect()))
     })?
 }
 
@@ -211,9 +247,15 @@ pub fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     read_set(ctx, &argv[1], |st| {
         let Some(st) = st else { return Ok(sample::scan_reply(0, Vec::new())) };
         let opts = sample::scan_options(&argv[3..])?;
-        let names: Vec<&Bytes> = st.items.iter().collect();
-        let (next, picks) = sample::scan_page(&names, cursor, &opts);
-        Ok(sample::scan_reply(next, picks.into_iter().map(|i| Frame::Bulk(names[i].clone())).collect()))
+        let members: Vec<Member> = st.items.iter().collect();
+        let names: Vec<&[u8]> = members.iter().map(|m| &**m).collect();
+        let (next, picks) = if matches!(st.items, Set::Ints(_)) {
+            // An intset is answered whole in one call, in its order, cursor 0 (as Redis).
+            (0, sample::scan_all(&names, &opts))
+        } else {
+            sample::scan_page(&names, cursor, &opts)
+        };
+        Ok(sample::scan_reply(next, picks.into_iter().map(|i| Frame::Bulk(copy(names[i]))).collect()))
     })?
 }
 
@@ -231,18 +273,20 @@ fn load(w: &mut WriteLock, keys: &[&[u8]], now_ms: u64) -> Result<Vec<Option<Arc
     keys.iter().map(|k| collection::lookup_write::<Set>(w, k, now_ms)).collect()
 }
 
-/// Compute `op` over the sets; with `limit` > 0, an intersection stops at that many members.
-fn compute(op: Op, sets: &[Option<Arc<ValueCell<Set>>>], limit: usize) -> Set {
-    let mut out = Set::new();
+/// Compute `op` over the sets; with `limit` > 0, an intersection stops at that many members. The
+/// result is built as Redis builds it (an empty intset, then `setTypeAdd` of each member), so its
+/// form and order (ascending for an intset) are Redis's.
+fn compute(op: Op, sets: &[Option<Arc<ValueCell<Set>>>], limit: usize, limits: &SetLimits) -> Set {
+    let mut out: Vec<Bytes> = Vec::new();
     match op {
         Op::Inter => {
             if sets.iter().any(Option::is_none) {
-                return out;
+                return Set::default();
             }
             let cells: Vec<&Arc<ValueCell<Set>>> = sets.iter().flatten().collect();
-            // Start from the smallest set; the others only filter it.
-            let Some(first) = cells.iter().min_by_key(|c| c.lock().items.len()) else { return out };
-            out = first.lock().items.clone();
+            // Walk the smallest set; the others only filter it.
+            let Some(first) = cells.iter().min_by_key(|c| c.lock().items.len()) else { return Set::default() };
+            out = first.lock().items.to_vec();
             for c in &cells {
                 if Arc::ptr_eq(c, first) {
                     continue;
@@ -251,17 +295,17 @@ fn compute(op: Op, sets: &[Option<Arc<ValueCell<Set>>>], limit: usize) -> Set {
                 out.retain(|m| st.items.contains(m));
             }
             if limit > 0 && out.len() > limit {
-                out = out.into_iter().take(limit).collect();
+                out.truncate(limit);
             }
         }
         Op::Union => {
             for c in sets.iter().flatten() {
-                out.extend(c.lock().items.iter().cloned());
+                out.extend(c.lock().items.iter().map(|m| m.to_bytes()));
             }
         }
         Op::Diff => {
-            let Some(Some(first)) = sets.first() else { return out };
-            out = first.lock().items.clone();
+            let Some(Some(first)) = sets.first() else { return Set::default() };
+            out = first.lock().items.to_vec();
             for c in sets[1..].iter().flatten() {
                 if Arc::ptr_eq(c, first) {
                     out.clear();
@@ -272,16 +316,17 @@ fn compute(op: Op, sets: &[Option<Arc<ValueCell<Set>>>], limit: usize) -> Set {
             }
         }
     }
-    out
+    Set::from_members(out.iter().map(|m| &m[..]), limits)
 }
 
 /// SINTER, SUNION, SDIFF: the result as a set.
 fn algebra(ctx: &mut Ctx, op: Op, keys: &[Bytes]) -> Result<Frame> {
     let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
     let sets = load(&mut w, &keys, now)?;
-    Ok(Frame::Set(compute(op, &sets, 0).into_iter().map(Frame::Bulk).collect()))
+    Ok(Frame::Set(bulks(compute(op, &sets, 0, &limits).iter())))
 }
 
 /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE: the result replaces `dst` (deleted when empty); its size.
@@ -290,10 +335,11 @@ fn algebra_store(ctx: &mut Ctx, op: Op, argv: &[Bytes]) -> Result<Frame> {
     let srcs: Vec<&[u8]> = argv[2..].iter().map(|k| &k[..]).collect();
     let mut all = srcs.clone();
     all.push(dst);
+    let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&all);
     let sets = load(&mut w, &srcs, now)?;
-    let result = compute(op, &sets, 0);
+    let result = compute(op, &sets, 0, &limits);
     let existed = w.lookup(dst, now, |e| e.is_some());
     let n = result.len() as i64;
     if result.is_empty() {
@@ -363,8 +409,9 @@ pub fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     }
     let keys: Vec<&[u8]> = argv[2..end].iter().map(|k| &k[..]).collect();
+    let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
     let sets = load(&mut w, &keys, now)?;
-    Ok(Frame::Integer(compute(Op::Inter, &sets, limit).len() as i64))
+    Ok(Frame::Integer(compute(Op::Inter, &sets, limit, &limits).len() as i64))
 }

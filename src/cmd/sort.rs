@@ -110,11 +110,11 @@ fn elements(src: Option<Source>) -> (Vec<Bytes>, bool) {
         None => (Vec::new(), true),
         Some(Source::List(c)) => {
             let st = c.lock();
-            (if st.dead { Vec::new() } else { st.items.iter().cloned().collect() }, true)
+            (if st.dead { Vec::new() } else { st.items.to_vec() }, true)
         }
         Some(Source::Set(c)) => {
             let st = c.lock();
-            (if st.dead { Vec::new() } else { st.items.iter().cloned().collect() }, false)
+            (if st.dead { Vec::new() } else { st.items.to_vec() }, false)
         }
         Some(Source::Zset(c)) => {
             let st = c.lock();
@@ -156,7 +156,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> {
         (Err(s), _) => Some(s),
         (Ok(hash), Some(field)) => {
             let st = hash.lock();
-            if st.dead { None } else { st.items.get(field).cloned() }
+            if st.dead { None } else { st.items.get(field).map(Bytes::copy_from_slice) }
         }
         (Ok(_), None) => None,
     }
@@ -276,7 +276,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     })?;
     let (elems, ordered) = elements(src);
     let elems = sorted(ctx, &mut o, elems, ordered)?;
-    let out: List = expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default).collect();
+    let out = List::from_items(
+        expand(ctx, &o.gets, elems).into_iter().map(Option::unwrap_or_default),
+        super::list::fill(ctx),
+    );
     let existed = w.lookup(&dst, now, |e| e.is_some());
     let mut records: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
     if existed {
@@ -288,7 +291,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
         let mut record: Vec<&[u8]> = Vec::with_capacity(out.len() + 2);
         record.push(b"RPUSH");
         record.push(&dst[..]);
-        record.extend(out.iter().map(|b| &b[..]));
+        record.extend(out.iter());
         records.push(record);
     }
     // DEL and RPUSH as one block: replay never sees the destination deleted but not refilled.

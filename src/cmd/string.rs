@@ -311,6 +311,7 @@ pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
+    let cur_existed = cur.is_some();
     let (new, ttl) = match cur {
         None => (copy(val), 0),
         Some((old, ttl)) => {
@@ -324,7 +325,8 @@ pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     };
     let len = new.len();
-    w.insert(key.clone(), Entry::string(new, ttl));
+    // A new key is encoded as SET would; an appended one stays raw (Redis's dbUnshareStringValue).
+    w.insert(key.clone(), if cur_existed { Entry::raw_string(new, ttl) } else { Entry::string(new, ttl) });
     w.log(&[b"APPEND", key, val]);
     Ok(Frame::Integer(len as i64))
 }
@@ -387,7 +389,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     b[offset..offset + val.len()].copy_from_slice(val);
     let len = b.len();
-    w.insert(key.clone(), Entry::string(b.freeze(), ttl));
+    w.insert(key.clone(), Entry::raw_string(b.freeze(), ttl));
     w.log(&[b"SETRANGE", key, &argv[2], val]);
     Ok(Frame::Integer(len as i64))
 }
@@ -452,7 +454,13 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         None => Ok((0, 0)),
         Some(e) => match &e.value {
             Value::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
-            Value::Small(_) | Value::Str(_) => Err(Error::NotInteger),
+            // Text kept as text (INCRBYFLOAT's, APPEND's) still counts when it is an integer's.
+            Value::Small(s) => {
+                crate::util::parse_i64(s.as_bytes()).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
+            }
+            Value::Str(b) | Value::Raw(b) => {
+                crate::util::parse_i64(b).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
+            }
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => Err(Error::WrongType),
         },
     })?;
@@ -482,7 +490,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("increment would produce NaN or Infinity"));
     }
     let text = Bytes::from(new.to_human_string());
-    w.insert(key.clone(), Entry::string(text.clone(), cur.1));
+    w.insert(key.clone(), Entry::text_string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
     Ok(Frame::Bulk(text))
 }

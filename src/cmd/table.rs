@@ -358,6 +358,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("unlink", -2, ["write", "fast"], (1, -1, 1), ["@keyspace", "@write", "@fast"], keys::del),
     row!("exists", -2, ["readonly", "fast"], (1, -1, 1), ["@keyspace", "@read", "@fast"], keys::exists),
     row!("touch", -2, ["readonly", "fast"], (1, -1, 1), ["@keyspace", "@read", "@fast"], keys::touch),
+    row!("object", -2, [], (0, 0, 0), ["@slow"], keys::object),
     row!("type", 2, ["readonly", "fast"], (1, 1, 1), ["@keyspace", "@read", "@fast"], keys::type_),
     row!("rename", 3, ["write"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::rename),
     row!("renamenx", 3, ["write", "fast"], (1, 2, 1), ["@keyspace", "@write", "@fast"], keys::renamenx),

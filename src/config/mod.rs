@@ -42,6 +42,14 @@ pub struct Config {
     pub zset_max_listpack_entries: usize,
     /// ...or once a member is longer than this many bytes.
     pub zset_max_listpack_value: usize,
+    /// Hashes leave their packed encoding past this many fields...
+    pub hash_max_listpack_entries: usize,
+    /// ...or once a field or value is longer than this many bytes.
+    pub hash_max_listpack_value: usize,
+    /// Sets of integers leave the intset encoding past this many members.
+    pub set_max_intset_entries: usize,
+    /// A list node's limit: > 0 entries, < 0 bytes (-1: 4 KiB ... -5: 64 KiB).
+    pub list_max_listpack_size: i64,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -89,6 +97,10 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            list_max_listpack_size: -2,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,

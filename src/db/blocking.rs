@@ -79,12 +79,12 @@ pub trait Serve {
     fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]);
 }
 
-impl Serve for VecDeque<Bytes> {
+impl Serve for super::List {
     fn serves(want: Want) -> bool {
         matches!(want, Want::Pop { .. } | Want::Rerun)
     }
     fn is_empty(&self) -> bool {
-        VecDeque::is_empty(self)
+        super::List::is_empty(self)
     }
     fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]) {
         let Want::Pop { left, count } = want else { return (Vec::new(), Default::default()) };
@@ -556,8 +556,8 @@ mod tests {
 
     const POP: Want = Want::Pop { left: true, count: 1 };
 
-    fn items(v: &[&str]) -> VecDeque<Bytes> {
-        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
+    fn items(v: &[&str]) -> crate::db::List {
+        crate::db::List::from_items(v.iter().map(|s| s.as_bytes()), -2)
     }
 
     fn got(r: &Registration) -> Option<Vec<Bytes>> {

@@ -21,10 +21,6 @@
 //! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
 //! the ordering of records come with it.
 
-use std::collections::VecDeque;
-
-use bytes::Bytes;
-
 use super::zset::SortedSet;
 use super::{Kind, Value, WriteLock};
 use crate::sync::Arc;
@@ -72,12 +68,7 @@ impl<T> ValueCell<T> {
     }
 }
 
-/// A list's items.
-pub type List = VecDeque<Bytes>;
-/// A hash's fields and values.
-pub type Hash = indexmap::IndexMap<Bytes, Bytes>;
-/// A set's members.
-pub type Set = indexmap::IndexSet<Bytes>;
+pub use super::compact::{Hash, List, Set};
 
 pub type ListCell = ValueCell<List>;
 pub type ListState = CellState<List>;
@@ -109,13 +100,13 @@ pub trait Members: Collection {
 
 impl Members for Hash {
     fn remove_member(&mut self, name: &[u8]) -> bool {
-        self.swap_remove(name).is_some()
+        self.remove(name)
     }
 }
 
 impl Members for Set {
     fn remove_member(&mut self, name: &[u8]) -> bool {
-        self.swap_remove(name)
+        self.remove(name)
     }
 }
 
@@ -134,7 +125,7 @@ impl Collection for List {
         Value::List(cell)
     }
     fn len(&self) -> usize {
-        VecDeque::len(self)
+        List::len(self)
     }
     fn after_write(st: &mut CellState<Self>, w: &WriteLock, key: &[u8]) {
         // One atomic load when nobody is blocked (see `db::blocking`).
@@ -153,7 +144,7 @@ impl Collection for Hash {
         Value::Hash(cell)
     }
     fn len(&self) -> usize {
-        indexmap::IndexMap::len(self)
+        Hash::len(self)
     }
 }
 
@@ -166,7 +157,7 @@ impl Collection for Set {
         Value::Set(cell)
     }
     fn len(&self) -> usize {
-        indexmap::IndexSet::len(self)
+        Set::len(self)
     }
 }
 

@@ -24,6 +24,9 @@ pub enum Value {
     Small(SmallStr),
     /// A longer string that is not the canonical text of an i64.
     Str(Bytes),
+    /// A string built in place by APPEND or SETRANGE (any text, integers' included): what Redis
+    /// keeps `raw` whatever its length, until it is set anew.
+    Raw(Bytes),
     /// A string that is the canonical text of an i64: INCR/DECR CAS this cell in place.
     Int(AtomicI64),
     /// A list: pushes and pops lock it; the `Arc` lets RENAME/MOVE move it without copying.
@@ -110,6 +113,39 @@ impl Entry {
         }
     }
 
+    /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`).
+    pub fn raw_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
+        Entry { value: Value::Raw(bytes), expire_at_ms: AtomicU64::new(expire_at_ms) }
+    }
+
+    /// A string entry kept as text even when it is an integer's (INCRBYFLOAT's result, which Redis
+    /// stores `embstr`).
+    pub fn text_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
+        let value = match SmallStr::new(&bytes) {
+            Some(s) => Value::Small(s),
+            None => Value::Str(bytes),
+        };
+        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+    }
+
+    /// What OBJECT ENCODING answers for this value, as Redis 7.0: `int` for an integer cell,
+    /// `embstr` for other strings up to 44 bytes and `raw` past them or when built in place, then
+    /// the collections' own encodings (lists are always `quicklist` in 7.0).
+    pub fn encoding(&self) -> &'static str {
+        /// OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
+        const EMBSTR_MAX: usize = 44;
+        match &self.value {
+            Value::Int(_) => "int",
+            Value::Small(_) => "embstr",
+            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+            Value::List(_) => "quicklist",
+            Value::Hash(c) => c.lock().items.encoding(),
+            Value::Set(c) => c.lock().items.encoding(),
+            Value::Zset(c) => c.lock().items.encoding().as_str(),
+        }
+    }
+
     /// An integer entry.
     pub fn int(n: i64, expire_at_ms: u64) -> Entry {
         Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms: AtomicU64::new(expire_at_ms) }
@@ -132,7 +168,7 @@ impl Entry {
 
     pub fn kind(&self) -> Kind {
         match self.value {
-            Value::Small(_) | Value::Str(_) | Value::Int(_) => Kind::String,
+            Value::Small(_) | Value::Str(_) | Value::Raw(_) | Value::Int(_) => Kind::String,
             Value::List(_) => Kind::List,
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
@@ -162,7 +198,7 @@ impl Entry {
     pub fn string_bytes(&self) -> Option<Bytes> {
         match &self.value {
             Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
-            Value::Str(b) => Some(b.clone()),
+            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => None,
@@ -174,6 +210,7 @@ impl Entry {
         let value = match &self.value {
             Value::Small(s) => Value::Small(*s),
             Value::Str(b) => Value::Str(b.clone()),
+            Value::Raw(b) => Value::Raw(b.clone()),
             Value::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
             Value::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),

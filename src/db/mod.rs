@@ -30,6 +30,7 @@
 
 pub mod blocking;
 mod cell;
+pub mod compact;
 mod entry;
 mod expire;
 mod key;

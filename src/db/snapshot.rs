@@ -43,14 +43,18 @@ impl Keyspace {
                 }
                 let value = match &e.value {
                     Value::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s.as_bytes())),
-                    Value::Str(b) => SnapshotValue::Str(b.clone()),
+                    Value::Str(b) | Value::Raw(b) => SnapshotValue::Str(b.clone()),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
-                    Value::List(l) => SnapshotValue::List(l.lock().items.iter().cloned().collect()),
-                    Value::Hash(h) => {
-                        SnapshotValue::Hash(h.lock().items.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
-                    }
-                    Value::Set(m) => SnapshotValue::Set(m.lock().items.iter().cloned().collect()),
+                    Value::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
+                    Value::Hash(h) => SnapshotValue::Hash(
+                        h.lock()
+                            .items
+                            .iter()
+                            .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
+                            .collect(),
+                    ),
+                    Value::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
                     Value::Zset(z) => SnapshotValue::Zset(
                         z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
                     ),

@@ -382,7 +382,7 @@ mod tests {
         h.run(&["SET", "user:2", "b"]);
         h.run(&["SET", "other", "c"]);
         h.run(&["SET", "user:gone", "d", "PX", "1"]);
-        let items = std::collections::VecDeque::from([Bytes::from_static(b"x")]);
+        let items = crate::db::List::from_items([b"x"], -2);
         h.shared.ks.db(0).insert(b"user:list", crate::db::Entry::list(items, 0));
         h.now_ms += 1;
         let (next, keys) = scan_once(&mut h, "0", &["MATCH", "user:*", "COUNT", "1000"]);

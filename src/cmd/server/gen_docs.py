@@ -13,6 +13,7 @@ IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
         "command": {"count", "docs", "info", "list", "getkeys", "getkeysandflags", "help"},
         "slowlog": {"get", "len", "reset", "help"},
+        "object": {"encoding", "refcount", "freq", "help"},
         "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"}}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)

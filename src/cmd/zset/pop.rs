@@ -109,7 +109,12 @@ pub fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let opts = sample::scan_options(&argv[3..])?;
         let entries = st.items.entries();
         let names: Vec<&Bytes> = entries.iter().map(|e| &e.0).collect();
-        let (next, picks) = sample::scan_page(&names, cursor, &opts);
+        let (next, picks) = if st.items.encoding() == crate::db::zset::Encoding::Listpack {
+            // A listpack sorted set is answered whole in one call, in its order, cursor 0 (as Redis).
+            (0, sample::scan_all(&names, &opts))
+        } else {
+            sample::scan_page(&names, cursor, &opts)
+        };
         let items = picks.into_iter().flat_map(|i| {
             let (m, s) = &entries[i];
             [Frame::Bulk(m.clone()), Frame::Bulk(Bytes::from(crate::db::zset::score::format_score(*s)))]

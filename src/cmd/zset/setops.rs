@@ -28,8 +28,8 @@ impl ScoredInput for Set {
         self.contains(member).then_some(1.0)
     }
     fn input_for_each(&self, f: &mut dyn FnMut(&[u8], f64)) {
-        for m in self {
-            f(m, 1.0);
+        for m in self.iter() {
+            f(&m, 1.0);
         }
     }
 }

@@ -1,0 +1,95 @@
+//! `OBJECT ENCODING | REFCOUNT | FREQ | HELP key`: what Redis's `object.c` reports about a
+//! value. Encodings follow the same rules and thresholds as Redis 7.0 (see `Entry::encoding`).
+
+use bytes::Bytes;
+
+use super::count_lookup;
+use crate::cmd::Ctx;
+use crate::cmd::server::{SubSpec, help_reply, run_subcommand};
+use crate::db::Value;
+use crate::error::{Error, Result};
+use crate::resp::Frame;
+use crate::sync::Ordering;
+
+pub(crate) static OBJECT_SUBS: &[SubSpec] = &[
+    SubSpec { name: "object|encoding", arity: 3, handler: object_encoding },
+    SubSpec { name: "object|refcount", arity: 3, handler: object_refcount },
+    SubSpec { name: "object|freq", arity: 3, handler: object_freq },
+    SubSpec { name: "object|help", arity: 2, handler: object_help },
+];
+
+/// Integers 0..this are Redis's shared objects (OBJ_SHARED_INTEGERS), reported with refcount
+/// INT_MAX (OBJ_SHARED_REFCOUNT) unless an LRU/LFU maxmemory policy turns sharing off.
+const SHARED_INTEGERS: i64 = 10000;
+
+/// `OBJECT <subcommand> ...`.
+pub fn object(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    run_subcommand(ctx, argv, OBJECT_SUBS)
+}
+
+/// The entry at `key` through `f`, counting a keyspace hit or miss (Redis's lookup for OBJECT
+/// counts one); None when there is no key (OBJECT then replies nil).
+fn lookup<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(&crate::db::Entry) -> R) -> Option<R> {
+    let r = ctx.read(key, |e| e.map(f));
+    count_lookup(ctx, r.is_some());
+    r
+}
+
+/// Whether the maxmemory policy is an LRU or LFU one (MAXMEMORY_FLAG_NO_SHARED_INTEGERS), and
+/// whether it is LFU.
+fn policy_flags(ctx: &Ctx) -> (bool, bool) {
+    let cfg = ctx.shared.config();
+    let p = cfg.maxmemory_policy.as_str();
+    (cfg.maxmemory != 0 && (p.ends_with("-lru") || p.ends_with("-lfu")), p.ends_with("-lfu"))
+}
+
+/// `OBJECT ENCODING key`.
+fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(lookup(ctx, &argv[2], |e| e.encoding()).map_or(Frame::Null, |s| Frame::Bulk(Bytes::from_static(s.as_bytes()))))
+}
+
+/// `OBJECT REFCOUNT key`: 1, or INT_MAX for the integers Redis shares.
+fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (no_sharing, _) = policy_flags(ctx);
+    let n = lookup(ctx, &argv[2], |e| match &e.value {
+        // Acquire: pairs with the AcqRel CAS of INCR.
+        Value::Int(n) if !no_sharing && (0..SHARED_INTEGERS).contains(&n.load(Ordering::Acquire)) => {
+            i64::from(i32::MAX)
+        }
+        _ => 1,
+    });
+    Ok(n.map_or(Frame::Null, Frame::Integer))
+}
+
+/// `OBJECT FREQ key`: access frequencies are kept only under an LFU policy, which flurrydb does
+/// not implement; without one Redis refuses the same way.
+fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let Some(()) = lookup(ctx, &argv[2], |_| ()) else { return Ok(Frame::Null) };
+    let (_, lfu) = policy_flags(ctx);
+    let why = if lfu { "is selected, but flurrydb does not track access frequencies" } else { "is not selected" };
+    Err(Error::err(format!(
+        "An LFU maxmemory policy {why}, access frequency not tracked. Please note that when switching between \
+         policies at runtime LRU and LFU data will take some time to adjust."
+    )))
+}
+
+/// `OBJECT HELP`.
+fn object_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    Ok(help_reply(
+        &argv[0],
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    ))
+}

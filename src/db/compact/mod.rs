@@ -1,0 +1,24 @@
+//! The compact encodings of hashes, sets and lists (Redis's `listpack.c`, `intset.c`,
+//! `quicklist.c`, no commands): what keeps a small collection in one or two allocations instead
+//! of one per element, and the large forms' element type.
+//!
+//! * [`Elem`]: a string element of a large hash or set, inline (no allocation) up to 22 bytes.
+//! * [`Lp`]: a packed run of strings in one buffer, walked linearly (listpack).
+//! * [`IntSet`]: sorted integers, 16/32/64 bits wide (intset).
+//! * [`Hash`], [`Set`], [`List`]: the values, switching encodings one way as Redis does.
+
+mod elem;
+mod hash;
+mod intset;
+mod list;
+mod lp;
+mod set;
+#[cfg(all(test, not(feature = "loom")))]
+mod tests;
+
+pub use elem::{Elem, Member};
+pub use hash::{Hash, HashLimits};
+pub use intset::IntSet;
+pub use list::List;
+pub use lp::Lp;
+pub use set::{Set, SetLimits};
