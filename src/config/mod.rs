@@ -42,6 +42,8 @@ pub struct Config {
     pub zset_max_listpack_entries: usize,
     /// ...or once a member is longer than this many bytes.
     pub zset_max_listpack_value: usize,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog longer than this turns dense.
+    pub hll_sparse_max_bytes: usize,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -89,6 +91,7 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            hll_sparse_max_bytes: 3000,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,
