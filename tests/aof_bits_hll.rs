@@ -1,6 +1,6 @@
 //! Bitmaps and HyperLogLogs under the AOF's promise: many clients writing the same few keys with
 //! SETBIT, BITFIELD, BITOP, PFADD, PFMERGE, PFCOUNT (which refreshes the cached cardinality in the
-//! value) and plain string writes; after kill -9 and replay, every key holds exactly the bytes
+//! value), plain string writes, GEOADD and the geo searches that store; after kill -9 and replay, every key holds exactly the bytes
 //! memory held.
 #![cfg(not(feature = "loom"))]
 mod common;
@@ -23,7 +23,9 @@ fn hammer(s: &Server, seed: u64) {
                     let hll = format!("hk{}", x % 3);
                     let hll2 = format!("hk{}", (x >> 8) % 3);
                     let off = (x >> 16) % 300;
-                    let cmd = match x % 16 {
+                    let geo = format!("gk{}", x % 2);
+                    let lon = format!("{:.5}", 13.0 + (x % 1000) as f64 / 500.0);
+                    let cmd = match x % 19 {
                         0..=2 => redis::cmd("SETBIT").arg(&key).arg(off).arg((x >> 30) & 1).clone(),
                         3 => redis::cmd("BITFIELD")
                             .arg(&key)
@@ -54,6 +56,29 @@ fn hammer(s: &Server, seed: u64) {
                         12 => redis::cmd("PFMERGE").arg(&hll2).arg(&hll).clone(),
                         13 => redis::cmd("PFCOUNT").arg(&hll).arg(&hll2).clone(),
                         14 => redis::cmd("EXPIRE").arg(&hll).arg(1000).clone(),
+                        16 => redis::cmd("GEOADD").arg(&geo).arg(&lon).arg("38.1").arg(format!("p{}", x % 50)).clone(),
+                        17 => redis::cmd("GEOSEARCHSTORE")
+                            .arg(format!("gk{}", (x >> 8) % 2))
+                            .arg(&geo)
+                            .arg("FROMLONLAT")
+                            .arg("14")
+                            .arg("38")
+                            .arg("BYRADIUS")
+                            .arg(x % 150)
+                            .arg("km")
+                            .arg("STOREDIST")
+                            .clone(),
+                        18 => redis::cmd("GEORADIUS")
+                            .arg(&geo)
+                            .arg("14")
+                            .arg("38")
+                            .arg(x % 200)
+                            .arg("km")
+                            .arg("COUNT")
+                            .arg(3)
+                            .arg("STORE")
+                            .arg(format!("gk{}", (x >> 8) % 2))
+                            .clone(),
                         _ => redis::cmd("SETRANGE").arg(&key).arg(off / 8).arg("zz").clone(),
                     };
                     let _: redis::RedisResult<Value> = cmd.query(&mut c);
@@ -67,7 +92,7 @@ fn hammer(s: &Server, seed: u64) {
 }
 
 #[test]
-fn bitmaps_and_hlls_on_hot_keys_replay_exactly_after_kill9() {
+fn bitmaps_hlls_and_geo_sets_on_hot_keys_replay_exactly_after_kill9() {
     let dir = temp_dir("bits-hll");
     let mut s = Server::start_in(dir, &["--appendonly", "yes", "--appendfsync", "always"]);
     for round in 0..4 {

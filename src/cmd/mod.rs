@@ -4,6 +4,7 @@
 
 pub mod bits;
 pub mod collection;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;

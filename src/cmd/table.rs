@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, bits, hash, hll, keys, list, server, set, sort, string, tx, zset};
+use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, string, tx, zset};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -298,6 +298,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         zset::zdiffstore
     ),
     row!("zintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zintercard),
+    // geo (on sorted sets)
+    row!("geoadd", -5, ["write", "denyoom"], (1, 1, 1), ["@write", "@geo", "@slow"], geo::geoadd),
+    row!("geodist", -4, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geodist),
+    row!("geohash", -2, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geohash),
+    row!("geopos", -2, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geopos),
+    row!("geosearch", -7, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geosearch),
+    row!("geosearchstore", -8, ["write", "denyoom"], (1, 2, 1), ["@write", "@geo", "@slow"], geo::geosearchstore),
+    row!("georadius", -6, ["write", "denyoom", "movablekeys"], (1, 1, 1), ["@write", "@geo", "@slow"], geo::georadius),
+    row!("georadius_ro", -6, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::georadius_ro),
+    row!(
+        "georadiusbymember",
+        -5,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@geo", "@slow"],
+        geo::georadiusbymember
+    ),
+    row!("georadiusbymember_ro", -5, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::georadiusbymember_ro),
     // sorting
     row!(
         "sort",

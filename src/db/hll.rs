@@ -14,6 +14,11 @@
 //!   `hll-sparse-max-bytes`. Every edit (splits, merges of equal neighbours) is the one Redis
 //!   makes, so the bytes stay identical.
 //!
+//! A sparse HLL whose opcodes do not cover exactly 16384 registers is corrupt (`-INVALIDOBJ`)
+//! wherever it is read: a VAL opcode running past the last register is an error, not the end of
+//! the walk, as in the redis-server 7.0.15 we compare with (Debian's build carries the
+//! CVE-2025-32023 fix; the 7.0.15 tag's `hllMerge` stopped there and accepted the value).
+//!
 //! The cardinality is Ertl's improved estimator ("New cardinality estimation algorithms for
 //! HyperLogLog sketches", arXiv:1702.01284), computed in the same order of f64 operations as Redis.
 
@@ -201,7 +206,7 @@ pub fn to_dense(s: &mut Vec<u8>) -> Result<(), Corrupt> {
         } else {
             let (len, val) = (val_len(b), val_value(b));
             if len + idx > REGISTERS {
-                break;
+                return Err(Corrupt);
             }
             for _ in 0..len {
                 dense_put(&mut dense[HDR..], idx, val);
@@ -293,8 +298,17 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) -> Res
         if seq.len() > oldlen && s.len() + seq.len() - oldlen > max_bytes {
             return promote(s, index, count);
         }
-        let old_end = (p + oldlen).min(s.len());
-        s.splice(p..old_end, seq);
+        // The string's length changes by seq - oldlen even when the opcode was cut short at the
+        // end (an XZERO missing its second byte): Redis writes the sequence at `p` and sets the
+        // length, so what passes the new length is dropped.
+        let new_len = s.len() + seq.len() - oldlen;
+        if p + oldlen < s.len() {
+            s.splice(p..p + oldlen, seq);
+        } else {
+            s.truncate(p);
+            s.extend_from_slice(&seq);
+            s.truncate(new_len);
+        }
     }
     // Step 4: merge equal VAL neighbours, scanning up to 5 opcodes from the previous one.
     let mut p = prev.unwrap_or(HDR);
@@ -363,7 +377,7 @@ pub fn merge_into(max: &mut [u8], s: &[u8]) -> Result<(), Corrupt> {
         } else {
             let (len, val) = (val_len(b), val_value(b));
             if len + i > REGISTERS {
-                break;
+                return Err(Corrupt);
             }
             for m in &mut max[i..i + len] {
                 *m = (*m).max(val);

@@ -32,6 +32,7 @@ pub mod blocking;
 mod cell;
 mod entry;
 mod expire;
+pub mod geo;
 pub mod hll;
 mod key;
 mod map;
