@@ -16,7 +16,7 @@
 use bytes::Bytes;
 
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, WriteLock};
+use crate::db::{Entry, Value, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Stats;
@@ -83,12 +83,24 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if on & !1 != 0 {
         return Err(Error::err(BIT_ERR));
     }
+    let byte = (offset >> 3) as usize;
+    // Fast path, no lock: the bit already holds the value inside the string (nothing changes, as
+    // of this read).
+    let noop = ctx.read(key, |e| match e.map(|e| &e.value) {
+        Some(Value::Str(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
+        Some(Value::Small(s)) if s.as_bytes().len() > byte => {
+            Some(bit_at(s.as_bytes(), offset)).filter(|&b| b == on as u64)
+        }
+        _ => None,
+    });
+    if let Some(bit) = noop {
+        return Ok(Frame::Integer(bit as i64));
+    }
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = lookup_string(&mut w, key, now)?;
     let created = cur.is_none();
     let (old, ttl) = cur.unwrap_or_default();
-    let byte = (offset >> 3) as usize;
     let old_bit = bit_at(&old, offset);
     if !created && old.len() > byte && old_bit == on as u64 {
         return Ok(Frame::Integer(old_bit as i64));

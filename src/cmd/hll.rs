@@ -48,6 +48,22 @@ fn sparse_max(ctx: &Ctx) -> usize {
 /// `PFADD key [element ...]`: 1 when a register changed or the key was created.
 pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key = &argv[1];
+    // Fast path, no lock: an existing HLL that no element raises is left as it is, and the reply
+    // is 0 (registers only grow, so the no-op holds at the instant of this read).
+    if argv.len() > 2 {
+        let noop = ctx.read(key, |e| {
+            e.and_then(|e| e.string_bytes()).is_some_and(|s| {
+                hll::is_hll(&s)
+                    && argv[2..].iter().all(|ele| {
+                        let (index, count) = hll::pattern(ele);
+                        hll::would_raise(&s, index, count) == Some(false)
+                    })
+            })
+        });
+        if noop {
+            return Ok(Frame::Integer(0));
+        }
+    }
     let max = sparse_max(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);

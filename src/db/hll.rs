@@ -350,6 +350,35 @@ pub fn set_register(s: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) 
     if s[4] == DENSE { Ok(dense_set(s, index, count)) } else { sparse_set(s, index, count, max_bytes) }
 }
 
+/// Whether raising register `index` to `count` would change the HLL: `Some(false)` only when it
+/// certainly would not (PFADD's no-op fast path); `None` when the sparse form is inconsistent
+/// there (the full path reports it).
+pub fn would_raise(s: &[u8], index: usize, count: u8) -> Option<bool> {
+    if s[4] == DENSE {
+        return Some(count > dense_get(&s[HDR..], index));
+    }
+    if count > VAL_MAX_VALUE {
+        return Some(true);
+    }
+    let (mut p, mut first) = (HDR, 0usize);
+    while p < s.len() {
+        let b = s[p];
+        let (span, oplen) = if is_zero(b) {
+            (zero_len(b), 1)
+        } else if is_val(b) {
+            (val_len(b), 1)
+        } else {
+            (xzero_len(s, p), 2)
+        };
+        if index < first + span {
+            return Some(!is_val(b) || val_value(b) < count);
+        }
+        p += oplen;
+        first += span;
+    }
+    None
+}
+
 /// Add an element (`hllAdd`); whether a register changed.
 pub fn add(s: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
     let (index, count) = pattern(ele);
