@@ -20,6 +20,7 @@ use crate::db::{Entry, Value, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Stats;
+use crate::sync::fault::Fault;
 
 const OFFSET_ERR: &str = "bit offset is not an integer or out of range";
 const BIT_ERR: &str = "bit is not an integer or out of range";
@@ -112,7 +113,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shift = 7 - (offset & 7);
     v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
     store_string(&w, key, v, ttl);
-    w.log(&super::collection::record(argv));
+    w.log_or_fault(Fault::BitLogOutsideLock, &super::collection::record(argv));
     Ok(Frame::Integer(old_bit as i64))
 }
 

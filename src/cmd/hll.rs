@@ -19,6 +19,7 @@ use crate::db::WriteLock;
 use crate::db::hll::{self, Corrupt};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
+use crate::sync::fault::Fault;
 
 fn not_hll() -> Error {
     Error::Raw("WRONGTYPE Key is not a valid HyperLogLog string value.".into())
@@ -79,7 +80,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if updated {
         hll::invalidate(&mut s);
         store_string(&w, key, s, ttl);
-        w.log(&record(argv));
+        w.log_or_fault(Fault::BitLogOutsideLock, &record(argv));
     }
     Ok(Frame::Integer(updated as i64))
 }
