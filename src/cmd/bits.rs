@@ -45,6 +45,13 @@ pub(crate) fn read_string(ctx: &Ctx, key: &[u8]) -> Result<Option<Bytes>> {
     })
 }
 
+/// Count a keyspace hit or miss, as Redis's `lookupKeyRead` does for a key a write reads (BITOP's
+/// and PFMERGE's sources, PFCOUNT of several keys, a geo search that stores).
+pub(crate) fn count_lookup(ctx: &Ctx, found: bool) {
+    let stats = &ctx.shared.stats;
+    Stats::add(if found { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+}
+
 /// Replace the string at `key` with `bytes`, keeping expiry `ttl`.
 pub(crate) fn store_string(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
     w.insert(Bytes::copy_from_slice(key), Entry::string(Bytes::from(bytes), ttl));
@@ -307,7 +314,9 @@ pub fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut w = ctx.write(&keys);
     let mut srcs = Vec::with_capacity(argv.len() - 3);
     for k in &argv[3..] {
-        srcs.push(lookup_string(&mut w, k, now)?.map(|(b, _)| b).unwrap_or_default());
+        let found = lookup_string(&mut w, k, now);
+        count_lookup(ctx, !matches!(found, Ok(None)));
+        srcs.push(found?.map(|(b, _)| b).unwrap_or_default());
     }
     let maxlen = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
     if maxlen == 0 {

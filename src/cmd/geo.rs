@@ -399,7 +399,9 @@ fn radius_command(ctx: &mut Ctx, argv: &[Bytes], src: usize, f: Flags) -> Result
     let limits = zset_limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
-    let cell = collection::lookup_write::<SortedSet>(&mut w, &argv[src], now)?;
+    let cell = collection::lookup_write::<SortedSet>(&mut w, &argv[src], now);
+    super::bits::count_lookup(ctx, !matches!(cell, Ok(None)));
+    let cell = cell?;
     let out = match &cell {
         Some(cell) => {
             let st = cell.lock();

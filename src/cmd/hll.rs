@@ -13,7 +13,7 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::bits::{lookup_string, read_string, store_string};
+use super::bits::{count_lookup, lookup_string, read_string, store_string};
 use super::collection::record;
 use crate::db::WriteLock;
 use crate::db::hll::{self, Corrupt};
@@ -93,7 +93,9 @@ pub fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let mut w = ctx.write(&keys);
         let mut max = vec![0u8; hll::REGISTERS];
         for k in &argv[1..] {
-            if let Some((s, _)) = lookup_hll(&mut w, k, now)? {
+            let found = lookup_hll(&mut w, k, now);
+            count_lookup(ctx, !matches!(found, Ok(None)));
+            if let Some((s, _)) = found? {
                 hll::merge_into(&mut max, &s).map_err(corrupt)?;
             }
         }
@@ -133,7 +135,9 @@ pub fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut use_dense = false;
     let mut dest = None;
     for (j, k) in argv[1..].iter().enumerate() {
-        let Some((s, ttl)) = lookup_hll(&mut w, k, now)? else { continue };
+        let found = lookup_hll(&mut w, k, now);
+        count_lookup(ctx, !matches!(found, Ok(None)));
+        let Some((s, ttl)) = found? else { continue };
         use_dense |= hll::is_dense(&s);
         hll::merge_into(&mut max, &s).map_err(corrupt)?;
         if j == 0 {
