@@ -8,6 +8,7 @@
 //! (`flurrydb::sync::fault`) to show that the model catches it.
 #![cfg(feature = "loom")]
 
+mod bits;
 mod blocking;
 mod collections;
 mod expiry;

@@ -55,6 +55,14 @@ impl LongDouble {
         if v.is_nan() { None } else { Some(LongDouble(v)) }
     }
 
+    /// The exact extended value of a double (C's implicit `double` to `long double` conversion).
+    pub fn from_f64(x: f64) -> LongDouble {
+        use rustc_apfloat::FloatConvert;
+        let d = rustc_apfloat::ieee::Double::from_bits(u128::from(x.to_bits()));
+        let mut loses_info = false;
+        LongDouble(d.convert(&mut loses_info).value)
+    }
+
     /// `self + other`, rounded to nearest even as the x87 FPU does.
     pub fn plus(self, other: LongDouble) -> LongDouble {
         LongDouble(self.0.add_r(other.0, Round::NearestTiesToEven).value)

@@ -80,6 +80,8 @@ pub mod fault {
         ClaimWithoutCas,
         /// A pusher hands the element to the newest blocked client instead of the oldest.
         HandOffToNewestWaiter,
+        /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
+        BitLogOutsideLock,
     }
 
     #[cfg(feature = "loom")]

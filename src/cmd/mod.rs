@@ -2,8 +2,11 @@
 //! A handler is a plain function `fn(&mut Ctx, &[Bytes]) -> Result<Frame>` that never touches a
 //! socket, so it can be unit-tested directly. Mirrors Redis's `server.c` `call()`/`processCommand()`.
 
+pub mod bits;
 pub mod collection;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod list;
 mod sample;

@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, hash, keys, list, server, set, sort, string, tx, zset};
+use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, string, tx, zset};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -165,6 +165,26 @@ pub static COMMANDS: &[CommandSpec] = &[
         string::incrbyfloat
     ),
     row!("lcs", -3, ["readonly"], (1, 2, 1), ["@read", "@string", "@slow"], string::lcs),
+    // bitmaps
+    row!("setbit", 4, ["write", "denyoom"], (1, 1, 1), ["@write", "@bitmap", "@slow"], bits::setbit),
+    row!("getbit", 3, ["readonly", "fast"], (1, 1, 1), ["@read", "@bitmap", "@fast"], bits::getbit),
+    row!("bitcount", -2, ["readonly"], (1, 1, 1), ["@read", "@bitmap", "@slow"], bits::bitcount),
+    row!("bitpos", -3, ["readonly"], (1, 1, 1), ["@read", "@bitmap", "@slow"], bits::bitpos),
+    row!("bitop", -4, ["write", "denyoom"], (2, -1, 1), ["@write", "@bitmap", "@slow"], bits::bitop),
+    row!("bitfield", -2, ["write", "denyoom"], (1, 1, 1), ["@write", "@bitmap", "@slow"], bits::bitfield),
+    row!("bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), ["@read", "@bitmap", "@fast"], bits::bitfield_ro),
+    // HyperLogLog
+    row!("pfadd", -2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hyperloglog", "@fast"], hll::pfadd),
+    row!("pfcount", -2, ["readonly"], (1, -1, 1), ["@read", "@hyperloglog", "@slow"], hll::pfcount, locks_keys),
+    row!("pfmerge", -2, ["write", "denyoom"], (1, -1, 1), ["@write", "@hyperloglog", "@slow"], hll::pfmerge),
+    row!(
+        "pfdebug",
+        3,
+        ["write", "denyoom", "admin"],
+        (2, 2, 1),
+        ["@write", "@hyperloglog", "@admin", "@slow", "@dangerous"],
+        hll::pfdebug
+    ),
     // hashes
     row!("hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hset),
     row!("hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hsetnx),
@@ -278,6 +298,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         zset::zdiffstore
     ),
     row!("zintercard", -3, ["readonly", "movablekeys"], (0, 0, 0), ["@read", "@sortedset", "@slow"], zset::zintercard),
+    // geo (on sorted sets)
+    row!("geoadd", -5, ["write", "denyoom"], (1, 1, 1), ["@write", "@geo", "@slow"], geo::geoadd),
+    row!("geodist", -4, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geodist),
+    row!("geohash", -2, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geohash),
+    row!("geopos", -2, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geopos),
+    row!("geosearch", -7, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::geosearch),
+    row!("geosearchstore", -8, ["write", "denyoom"], (1, 2, 1), ["@write", "@geo", "@slow"], geo::geosearchstore),
+    row!("georadius", -6, ["write", "denyoom", "movablekeys"], (1, 1, 1), ["@write", "@geo", "@slow"], geo::georadius),
+    row!("georadius_ro", -6, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::georadius_ro),
+    row!(
+        "georadiusbymember",
+        -5,
+        ["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ["@write", "@geo", "@slow"],
+        geo::georadiusbymember
+    ),
+    row!("georadiusbymember_ro", -5, ["readonly"], (1, 1, 1), ["@read", "@geo", "@slow"], geo::georadiusbymember_ro),
     // sorting
     row!(
         "sort",

@@ -50,6 +50,8 @@ pub struct Config {
     pub set_max_intset_entries: usize,
     /// A list node's limit: > 0 entries, < 0 bytes (-1: 4 KiB ... -5: 64 KiB).
     pub list_max_listpack_size: i64,
+    /// `hll-sparse-max-bytes`: a sparse HyperLogLog longer than this turns dense.
+    pub hll_sparse_max_bytes: usize,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -101,6 +103,7 @@ impl Default for Config {
             hash_max_listpack_value: 64,
             set_max_intset_entries: 512,
             list_max_listpack_size: -2,
+            hll_sparse_max_bytes: 3000,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,

@@ -366,7 +366,7 @@ pub const PARAM_TABLE: &[Param] = &[
     num!(mem("hash-max-listpack-value", 0, I64, 64, 0), hash_max_listpack_value).alias("hash-max-ziplist-value"),
     mem("stream-node-max-bytes", 0, I64, 4096, NO),
     num!(mem("zset-max-listpack-value", 0, I64, 64, 0), zset_max_listpack_value).alias("zset-max-ziplist-value"),
-    mem("hll-sparse-max-bytes", 0, I64, 3000, NO),
+    num!(mem("hll-sparse-max-bytes", 0, I64, 3000, 0), hll_sparse_max_bytes),
     int("tracking-table-max-keys", 0, I64, 1_000_000, NO),
     row("maxmemory-clients", NO, Kind::Int { min: -100, max: I64, default: 0, unit: Unit::MemoryOrPercent }),
     int("repl-backlog-ttl", 0, I64, 3600, NO),

@@ -33,6 +33,8 @@ mod cell;
 pub mod compact;
 mod entry;
 mod expire;
+pub mod geo;
+pub mod hll;
 mod key;
 mod map;
 mod snapshot;
