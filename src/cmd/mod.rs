@@ -255,6 +255,9 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if !ctx.client.authenticated && !spec.is(flag::NO_AUTH) && auth_required(ctx.shared) {
         return Err(Error::Raw("NOAUTH Authentication required.".into()));
     }
+    if ctx.now_ms != 0 && ctx.shared.scripting.is_busy() && !spec.is(flag::ALLOW_BUSY) {
+        return Err(Error::Raw(ctx.shared.scripting.busy_error()));
+    }
     if ctx.client.tx.in_multi() && spec.is(flag::NO_MULTI) {
         return Err(Error::err("Command not allowed inside a transaction"));
     }
@@ -362,7 +365,7 @@ pub fn auth_required(shared: &Shared) -> bool {
 
 /// `maxmemory` is set and the sampled used memory exceeds it. Under every policy the server
 /// behaves as `noeviction`: nothing is evicted, commands that may grow memory are refused.
-fn over_maxmemory(shared: &Shared) -> bool {
+pub(crate) fn over_maxmemory(shared: &Shared) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let max = shared.maxmemory.load(Relaxed);
     // The allocator's live count when the server installed it (exact, as Redis's check); the
