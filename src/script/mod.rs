@@ -373,3 +373,7 @@ mod tests {
         assert_eq!(parse_shebang(b"#!lua name=x\n"), Err("ERR Unknown lua shebang option: name=x".into()));
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+#[path = "tests.rs"]
+mod dispatch_tests;

@@ -1,0 +1,251 @@
+//! Scripting through the real dispatcher: replies asserted byte for byte as redis-server 7.0.15
+//! gives them (each text below was checked against it).
+
+use bytes::Bytes;
+
+use crate::cmd::testing::{Harness, arr, bulk, err, int, ok};
+use crate::resp::Frame;
+
+fn eval(h: &mut Harness, script: &str, keys: &[&str], args: &[&str]) -> Frame {
+    let n = keys.len().to_string();
+    let mut argv = vec!["EVAL", script, &n];
+    argv.extend_from_slice(keys);
+    argv.extend_from_slice(args);
+    h.run(&argv)
+}
+
+fn sha(s: &str) -> String {
+    String::from_utf8(super::sha1::sha1_hex(s.as_bytes()).to_vec()).unwrap()
+}
+
+fn script_err(text: &str, script: &str, line: u32) -> Frame {
+    err(&format!("{text} script: {}, on @user_script:{line}.", sha(script)))
+}
+
+#[test]
+fn values_convert_from_lua_as_redis_documents() {
+    let mut h = Harness::new();
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return 3.99", &[], &[]), int(3));
+    assert_eq!(eval(&mut h, "return -3.5", &[], &[]), int(-3));
+    assert_eq!(eval(&mut h, "return 'x'", &[], &[]), bulk("x"));
+    assert_eq!(eval(&mut h, "return true", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return false", &[], &[]), Frame::Null);
+    assert_eq!(eval(&mut h, "return nil", &[], &[]), Frame::Null);
+    assert_eq!(
+        eval(&mut h, "return {1, 2.9, -3.5, 'x', nil, 'y'}", &[], &[]),
+        arr(vec![int(1), int(2), int(-3), bulk("x")])
+    );
+    assert_eq!(eval(&mut h, "return {true, false, true}", &[], &[]), arr(vec![int(1), Frame::Null, int(1)]));
+    assert_eq!(eval(&mut h, "return {ok = 'FINE'}", &[], &[]), Frame::simple("FINE"));
+    assert_eq!(eval(&mut h, "return {err = 'MYERR custom failure'}", &[], &[]), err("MYERR custom failure"));
+    assert_eq!(eval(&mut h, "return {err = 'oops'}", &[], &[]), err("oops"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('OOPS')", &[], &[]), err("ERR OOPS"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('MY fail')", &[], &[]), err("MY fail"));
+    assert_eq!(eval(&mut h, "return redis.status_reply('ALLGOOD')", &[], &[]), Frame::simple("ALLGOOD"));
+    assert_eq!(eval(&mut h, "return {double = 3.5}", &[], &[]), Frame::Double(Bytes::from_static(b"3.5")));
+    assert_eq!(eval(&mut h, "return {1, {2, {3, 'deep'}}, {}}", &[], &[]).to_resp2(), {
+        arr(vec![int(1), arr(vec![int(2), arr(vec![int(3), bulk("deep")])]), arr(vec![])])
+    });
+    assert_eq!(eval(&mut h, "return tonumber(ARGV[1])", &[], &["1e30"]), int(i64::MIN));
+    assert_eq!(eval(&mut h, "return #KEYS * 100 + #ARGV", &["a", "b"], &["c"]), int(201));
+}
+
+#[test]
+fn resp3_values_convert_both_ways_after_setresp_3() {
+    let mut h = Harness::new();
+    h.run(&["HSET", "h", "a", "1"]);
+    assert_eq!(
+        eval(&mut h, "redis.setresp(3) return redis.call('hgetall', KEYS[1])", &["h"], &[]),
+        Frame::Map(vec![(bulk("a"), bulk("1"))])
+    );
+    assert_eq!(eval(&mut h, "redis.setresp(3) return redis.call('hgetall', KEYS[1]).map.a", &["h"], &[]), bulk("1"));
+    assert_eq!(
+        eval(&mut h, "redis.setresp(3) return redis.call('get', 'nokey') == nil", &[], &[]),
+        Frame::Boolean(true)
+    );
+    assert_eq!(eval(&mut h, "return redis.call('get', 'nokey') == false", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "redis.setresp(3) return false", &[], &[]), Frame::Boolean(false));
+    assert_eq!(eval(&mut h, "return {big_number = '123'}", &[], &[]), Frame::BigNumber(Bytes::from_static(b"123")));
+    assert_eq!(eval(&mut h, "return {set = {a = true}}", &[], &[]), Frame::Set(vec![bulk("a")]));
+    assert_eq!(
+        eval(&mut h, "return redis.setresp(4)", &[], &[]),
+        script_err("ERR RESP version must be 2 or 3.", "return redis.setresp(4)", 1)
+    );
+}
+
+#[test]
+fn errors_carry_their_line_and_script_as_redis_formats_them() {
+    let mut h = Harness::new();
+    let s = "x = 5";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    let s = "return undefined_global_var";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err(
+            "ERR user_script:1: Script attempted to access nonexistent global variable 'undefined_global_var'",
+            s,
+            1
+        )
+    );
+    let s = "local a = 1\nerror('boom')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:2: boom", s, 2));
+    let s = "return redis.call('nosuchcommand', 'x')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR Unknown Redis command called from script", s, 1));
+    let s = "return redis.call('get')";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err("ERR Wrong number of args calling Redis command from script", s, 1)
+    );
+    let s = "return redis.call()";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err("ERR Please specify at least one argument for this redis lib call", s, 1)
+    );
+    let s = "return redis.call('exec')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR This Redis command is not allowed from script", s, 1));
+    let s = "return rawset(_G, 'x', 1)";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR Attempt to modify a readonly table", s, 1));
+    let s = "error({err='X y'})";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("X y", s, 1));
+    h.run(&["SET", "s", "abc"]);
+    let s = "return redis.call('incr', 's')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR value is not an integer or out of range", s, 1));
+    assert_eq!(
+        eval(&mut h, "return redis.pcall('incr', 's')", &[], &[]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        eval(&mut h, "return {pcall(redis.call, 'incr', 's')}", &[], &[]),
+        arr(vec![Frame::Null, bulk("ERR value is not an integer or out of range")])
+    );
+    assert_eq!(
+        eval(&mut h, "return +", &[], &[]),
+        err("ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'")
+    );
+}
+
+#[test]
+fn the_sandbox_has_what_redis_has() {
+    let mut h = Harness::new();
+    for absent in ["os", "io", "print", "dofile", "loadfile", "debug", "require", "module", "setfenv", "getfenv"] {
+        let s = format!("return type({absent})");
+        assert_eq!(
+            eval(&mut h, &s, &[], &[]),
+            script_err(
+                &format!("ERR user_script:1: Script attempted to access nonexistent global variable '{absent}'"),
+                &s,
+                1
+            ),
+            "{absent}"
+        );
+    }
+    for present in ["loadstring", "pcall", "unpack", "tonumber", "gcinfo", "collectgarbage"] {
+        assert_eq!(eval(&mut h, &format!("return type({present})"), &[], &[]), bulk("function"), "{present}");
+    }
+    assert_eq!(eval(&mut h, "return _VERSION", &[], &[]), bulk("Lua 5.1"));
+    assert_eq!(
+        eval(
+            &mut h,
+            "return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM, redis.LOG_WARNING, redis.REPL_ALL}",
+            &[],
+            &[]
+        ),
+        arr(vec![bulk("7.0.15"), int(458767), int(3), int(3)])
+    );
+    let s = "redis.call = nil";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    let s = "string.x = 1";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    assert_eq!(eval(&mut h, "return loadstring(string.dump(function() end))", &[], &[]), Frame::Null);
+    assert_eq!(eval(&mut h, "return redis.sha1hex('')", &[], &[]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+    // Deep recursion and a cyclic table end in errors, not crashes.
+    assert!(matches!(eval(&mut h, "local function f() return f() + 1 end return f()", &[], &[]), Frame::Error(_)));
+    assert!(matches!(eval(&mut h, "local t = {} t[1] = t return t", &[], &[]).to_resp2(), Frame::Array(_)));
+}
+
+#[test]
+fn numkeys_and_evalsha_are_checked_as_redis_does() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["EVAL", "return 1", "3", "a"]), err("ERR Number of keys can't be greater than number of args"));
+    assert_eq!(h.run(&["EVAL", "return 1", "-1"]), err("ERR Number of keys can't be negative"));
+    assert_eq!(h.run(&["EVAL", "return 1", "x"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run(&["EVALSHA", "abc", "0"]), err("NOSCRIPT No matching script. Please use EVAL."));
+    let s = "return 'loaded'";
+    assert_eq!(h.run(&["SCRIPT", "LOAD", s]), bulk(&sha(s)));
+    assert_eq!(h.run(&["EVALSHA", &sha(s).to_uppercase(), "0"]), bulk("loaded"));
+    assert_eq!(h.run(&["SCRIPT", "EXISTS", &sha(s), &"0".repeat(40)]), arr(vec![int(1), int(0)]));
+    assert_eq!(h.run(&["SCRIPT", "FLUSH", "BOGUS"]), err("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+    assert_eq!(h.run(&["SCRIPT", "FLUSH", "ASYNC"]), ok());
+    assert_eq!(h.run(&["EVALSHA", &sha(s), "0"]), err("NOSCRIPT No matching script. Please use EVAL."));
+    assert_eq!(h.run(&["SCRIPT", "KILL"]), err("NOTBUSY No scripts in execution right now."));
+    assert_eq!(
+        h.run(&["SCRIPT", "LOAD", "return +"]),
+        err("ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'")
+    );
+}
+
+#[test]
+fn read_only_scripts_refuse_writes() {
+    let mut h = Harness::new();
+    let s = "#!lua flags=no-writes\nreturn redis.call('del', KEYS[1])";
+    assert_eq!(
+        eval(&mut h, s, &["k"], &[]),
+        script_err("ERR Write commands are not allowed from read-only scripts.", s, 2)
+    );
+    let s = "return redis.call('del', KEYS[1])";
+    let r = h.run(&["EVAL_RO", s, "1", "k"]);
+    assert_eq!(r, script_err("ERR Write commands are not allowed from read-only scripts.", s, 1));
+    let s = "#!lua\nreturn redis.call('del', KEYS[1])";
+    assert_eq!(
+        h.run(&["EVAL_RO", s, "1", "k"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(
+        h.run(&["EVAL", "#!lua flags=bogus\nreturn 1", "0"]),
+        err("ERR Unexpected flag in script shebang: bogus")
+    );
+    assert_eq!(h.run(&["EVAL", "#!lua", "0"]), err("ERR Invalid script shebang"));
+    assert_eq!(h.run(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"]), Frame::Null);
+}
+
+#[test]
+fn scripts_write_and_their_writes_stay_after_an_error() {
+    let mut h = Harness::new();
+    let s = "redis.call('set', KEYS[1], 'written') error('after write')";
+    assert_eq!(eval(&mut h, s, &["k"], &[]), script_err("ERR user_script:1: after write", s, 1));
+    assert_eq!(h.run(&["GET", "k"]), bulk("written"));
+    // Numbers as arguments are printed with %.17g.
+    assert_eq!(eval(&mut h, "return redis.call('set', KEYS[1], 0.1)", &["x"], &[]), ok());
+    assert_eq!(h.run(&["GET", "x"]), bulk("0.10000000000000001"));
+    // An undeclared key works too (the script then holds every stripe).
+    assert_eq!(eval(&mut h, "redis.call('incr', 'other') return redis.call('incr', KEYS[1])", &["n"], &[]), int(1));
+    assert_eq!(h.run(&["GET", "other"]), bulk("1"));
+    // SELECT inside a script changes only the script's database.
+    assert_eq!(eval(&mut h, "redis.call('select', 1) return redis.call('set', 'in1', 'v')", &[], &[]), ok());
+    assert_eq!(h.run(&["EXISTS", "in1"]), int(0));
+    h.run(&["SELECT", "1"]);
+    assert_eq!(h.run(&["GET", "in1"]), bulk("v"));
+}
+
+#[test]
+fn scripts_run_inside_multi_exec() {
+    let mut h = Harness::new();
+    h.run(&["MULTI"]);
+    h.run(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "c"]);
+    h.run(&["INCR", "c"]);
+    assert_eq!(h.run(&["EXEC"]), arr(vec![int(1), int(2)]));
+}
+
+#[test]
+fn vms_are_reused_and_every_vm_sees_script_flush() {
+    let mut h = Harness::new();
+    for _ in 0..20 {
+        assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    }
+    assert_eq!(h.shared.scripting.vm_count(), 1, "one client, one VM, reused");
+    assert!(h.shared.scripting.lua_memory() > 0);
+    assert_eq!(h.shared.scripting.script_count(), 1);
+    h.run(&["SCRIPT", "FLUSH"]);
+    assert_eq!(h.shared.scripting.script_count(), 0);
+}
