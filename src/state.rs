@@ -118,6 +118,9 @@ impl Shared {
         conn_limits.store(ConnLimits::of(&config));
         let monitor = crate::monitor::Monitor::default();
         monitor.sync_config(&config);
+        let scripting = crate::script::Scripting::default();
+        let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
+        scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -134,7 +137,7 @@ impl Shared {
             maxmemory,
             conn_limits,
             rebind: std::sync::OnceLock::new(),
-            scripting: Default::default(),
+            scripting,
         })
     }
 

@@ -3,7 +3,7 @@
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
 use super::{Handler, hash, keys, list, server, set, sort, string, tx, zset};
-use crate::script::eval;
+use crate::script::{eval, function};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -515,6 +515,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         eval::evalsha_ro
     ),
     row!("script", -2, [], (0, 0, 0), ["@slow"], eval::script),
+    row!(
+        "fcall",
+        -3,
+        ["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        function::fcall
+    ),
+    row!(
+        "fcall_ro",
+        -3,
+        ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        function::fcall_ro
+    ),
+    row!("function", -2, [], (0, 0, 0), ["@slow"], function::function),
 ];
 
 #[cfg(all(test, not(feature = "loom")))]

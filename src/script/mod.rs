@@ -145,12 +145,19 @@ pub struct RunState {
     /// It ran long enough for the instruction hook to fire: later runs of the same script are
     /// offloaded (`cmd::offload`).
     pub slow: AtomicBool,
+    /// A FUNCTION LOAD's deadline (its code may only register functions).
+    deadline: Option<Instant>,
+    /// A function's name and the FCALL that runs it (FUNCTION STATS).
+    pub function: Option<(Bytes, Vec<Bytes>)>,
 }
 
 impl RunState {
     /// Called from the VM's instruction hook: mark the run busy once past the threshold.
     pub fn note_elapsed(&self) {
         self.slow.store(true, Ordering::Relaxed);
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            let _ = self.stop.compare_exchange(stop::NONE, stop::KILLED, Ordering::SeqCst, Ordering::SeqCst);
+        }
         if self.threshold_ms > 0
             && !self.busy.load(Ordering::Relaxed)
             && self.started.elapsed().as_millis() as u64 >= self.threshold_ms
@@ -298,7 +305,21 @@ impl Scripting {
     }
 
     /// Register a run; the returned state is dropped from the registry by [`Scripting::end_run`].
-    pub fn begin_run(&self, is_eval: bool) -> Arc<RunState> {
+    pub fn begin_run(&self, is_eval: bool, function: Option<(Bytes, Vec<Bytes>)>) -> Arc<RunState> {
+        self.register(is_eval, function, None)
+    }
+
+    /// Register a FUNCTION LOAD's run of library code, stopped after `timeout_ms`.
+    pub fn begin_load(&self, timeout_ms: u64) -> Arc<RunState> {
+        self.register(false, None, Some(Instant::now() + std::time::Duration::from_millis(timeout_ms)))
+    }
+
+    fn register(
+        &self,
+        is_eval: bool,
+        function: Option<(Bytes, Vec<Bytes>)>,
+        deadline: Option<Instant>,
+    ) -> Arc<RunState> {
         let state = Arc::new(RunState {
             started: Instant::now(),
             is_eval,
@@ -308,12 +329,23 @@ impl Scripting {
             busy_counter: Arc::clone(&self.busy),
             threshold_ms: self.busy_threshold_ms.load(Ordering::Relaxed),
             slow: AtomicBool::new(false),
+            deadline,
+            function,
         });
         if self.shutting_down.load(Ordering::SeqCst) {
             state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
         }
         lock(&self.running).push(Arc::clone(&state));
         state
+    }
+
+    /// The first running function: its name, its FCALL, and how long it has run in ms.
+    pub fn running_function(&self) -> Option<(Bytes, Vec<Bytes>, u64)> {
+        let running = lock(&self.running);
+        running.iter().find_map(|r| {
+            let (name, argv) = r.function.clone()?;
+            Some((name, argv, r.started.elapsed().as_millis() as u64))
+        })
     }
 
     pub fn end_run(&self, state: &Arc<RunState>) {

@@ -218,6 +218,94 @@ end
 
 -- Seal the globals: library tables become read-only proxies, missing globals raise Redis's
 -- error, and the globals table itself is a read-only proxy (installed by vm.rs).
+-- FUNCTION LOAD: library code runs with only the library API visible (redis.register_function,
+-- redis.log, the constants); the functions it registers run later with the full globals. Both
+-- see the globals through `fenv`, whose fallback is switched for the load.
+local function missing(_, k)
+  error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+end
+local registered = nil
+local flag_names = {['no-writes'] = true, ['allow-oom'] = true, ['allow-stale'] = true,
+  ['no-cluster'] = true, ['allow-cross-slot-keys'] = true}
+local slower = string.lower
+local function strlike(v) local t = type(v) return t == 'string' or t == 'number' end
+local function register_function(...)
+  if registered == nil then
+    error(error_table('redis.register_function can only be called on FUNCTION LOAD command'))
+  end
+  local argc = select('#', ...)
+  if argc < 1 or argc > 2 then error(error_table('wrong number of arguments to redis.register_function')) end
+  local name, desc, cb, flags
+  if argc == 1 then
+    local t = ...
+    if type(t) ~= 'table' then
+      error(error_table('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).'))
+    end
+    for k, v in next, t do
+      if not strlike(k) then error(error_table('named argument key given to redis.register_function is not a string')) end
+      local lk = slower(tostring(k))
+      if lk == 'function_name' then
+        if not strlike(v) then error(error_table('function_name argument given to redis.register_function must be a string')) end
+        name = tostring(v)
+      elseif lk == 'description' then
+        if not strlike(v) then error(error_table('description argument given to redis.register_function must be a string')) end
+        desc = tostring(v)
+      elseif lk == 'callback' then
+        if type(v) ~= 'function' then error(error_table('callback argument given to redis.register_function must be a function')) end
+        cb = v
+      elseif lk == 'flags' then
+        if type(v) ~= 'table' then
+          error(error_table('flags argument to redis.register_function must be a table representing function flags'))
+        end
+        flags = {}
+        local j = 1
+        while true do
+          local f = v[j]
+          if f == nil then break end
+          if not strlike(f) or not flag_names[slower(tostring(f))] then error(error_table('unknown flag given')) end
+          flags[#flags + 1] = slower(tostring(f))
+          j = j + 1
+        end
+      else
+        error(error_table('unknown argument given to redis.register_function'))
+      end
+    end
+    if name == nil then error(error_table('redis.register_function must get a function name argument')) end
+    if cb == nil then error(error_table('redis.register_function must get a callback argument')) end
+  else
+    local n, f = ...
+    if not strlike(n) then error(error_table('first argument to redis.register_function must be a string')) end
+    if type(f) ~= 'function' then error(error_table('second argument to redis.register_function must be a function')) end
+    name, cb = tostring(n), f
+  end
+  if not sfind(name, '^[%w_]+$') then
+    error(error_table('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long'))
+  end
+  if registered[name] then error(error_table('Function already exists in the library')) end
+  registered[name] = true
+  registered[#registered + 1] = {name = name, desc = desc, flags = flags or {}, callback = cb}
+end
+local load_redis = setmetatable({
+  register_function = register_function, log = redis.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = internal.version, REDIS_VERSION_NUM = internal.version_num,
+}, {__index = missing})
+local load_api = setmetatable({}, {__index = missing})
+local fmt = {__index = G, __newindex = ro_error, __metatable = false}
+local fenv = setmetatable({}, fmt)
+readonly[fenv] = true
+internal.fenv = fenv
+-- Run a library's main chunk: ok, the error, and the functions it registered.
+internal.load = function(f)
+  registered = {}
+  fmt.__index = load_api
+  local ok, e = pcall(f)
+  fmt.__index = G
+  local r = registered
+  registered = nil
+  return ok, e, r
+end
+
 internal.seal = function()
   for _, name in ipairs({'string', 'table', 'math', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'bit', 'struct'}) do
     local t = rawget(G, name)
@@ -226,6 +314,7 @@ internal.seal = function()
   setmetatable(G, {__index = function(_, k)
     error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
   end, __metatable = false})
+  rawset(load_api, 'redis', protect(load_redis))
   local proxy = protect(G)
   rawset(G, '_G', proxy)
   return proxy

@@ -28,18 +28,34 @@ std::thread_local! {
     static CURRENT: RefCell<Option<Arc<RunState>>> = const { RefCell::new(None) };
 }
 
-/// Install the instruction hook on a new VM.
-pub fn install_hook(lua: &Lua, every: u32) -> mlua::Result<()> {
-    lua.set_hook(HookTriggers::new().every_nth_instruction(every), |lua, _| hook(lua))
+/// Set (or clear) the run the instruction hook watches on this thread.
+pub fn set_current(state: Option<Arc<RunState>>) {
+    CURRENT.with(|c| *c.borrow_mut() = state);
 }
 
-fn hook(lua: &Lua) -> mlua::Result<VmState> {
+/// Install the instruction hook on a new VM.
+pub fn install_hook(lua: &Lua, every: u32) -> mlua::Result<()> {
+    lua.set_hook(HookTriggers::new().every_nth_instruction(every), hook)
+}
+
+fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let state = CURRENT.with(|c| c.borrow().clone());
     let Some(state) = state else { return Ok(VmState::Continue) };
+    if !state.slow.load(Ordering::Relaxed) {
+        // The first time this run is found still running (~100k instructions): hand this worker's
+        // other connections to another thread (`cmd::offload`), so that they are not held for the
+        // rest of the script. The handoff happens when `block_in_place` starts; the pause gives
+        // the new thread time to take the worker's queue before this one could take it back.
+        crate::cmd::offload(usize::MAX, || std::thread::sleep(std::time::Duration::from_millis(1)));
+    }
     state.note_elapsed();
     if state.stop.load(Ordering::SeqCst) != stop::NONE {
-        // From now on every instruction raises again, so that a pcall cannot swallow the stop.
+        // From now on every instruction of user code raises again, so that a pcall cannot swallow
+        // the stop; the error handler and the runner ("[redis]") run on, to report it.
         let _ = install_hook(lua, 1);
+        if debug.source().source.as_deref() == Some("=[redis]") {
+            return Ok(VmState::Continue);
+        }
         return Err(mlua::Error::RuntimeError("script stopped".into()));
     }
     Ok(VmState::Continue)
@@ -48,7 +64,7 @@ fn hook(lua: &Lua) -> mlua::Result<VmState> {
 /// What is being run.
 pub enum Target<'a> {
     Eval { sha: &'a [u8; 40], learned: &'a AtomicBool, slow: &'a AtomicBool },
-    Function { name: &'a [u8], learned: &'a AtomicBool },
+    Function { name: &'a [u8], argv: &'a [Bytes], learned: &'a AtomicBool },
 }
 
 impl Target<'_> {
@@ -163,7 +179,11 @@ fn attempt(
             Some(&key_refs)
         })
     });
-    let state = scripting.begin_run(matches!(target, Target::Eval { .. }));
+    let function = match target {
+        Target::Function { name, argv, .. } => Some((Bytes::copy_from_slice(name), argv.to_vec())),
+        Target::Eval { .. } => None,
+    };
+    let state = scripting.begin_run(matches!(target, Target::Eval { .. }), function);
     CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&state)));
     let (saved_db, saved_resp) = (ctx.client.db, ctx.client.resp);
     let compat = script_flags & flags::EVAL_COMPAT != 0;
@@ -189,7 +209,10 @@ fn attempt(
         let r = if is_eval {
             vm.globals.raw_set("KEYS", keys_t)?;
             vm.globals.raw_set("ARGV", args_t)?;
-            vm.run.call::<(u8, bool, Value)>((func, Value::Nil, Value::Nil))
+            let r = vm.run.call::<(u8, bool, Value)>((func, Value::Nil, Value::Nil));
+            vm.globals.raw_set("KEYS", Value::Nil)?;
+            vm.globals.raw_set("ARGV", Value::Nil)?;
+            r
         } else {
             vm.run.call::<(u8, bool, Value)>((func, keys_t, args_t))
         };

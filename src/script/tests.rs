@@ -249,3 +249,69 @@ fn vms_are_reused_and_every_vm_sees_script_flush() {
     h.run(&["SCRIPT", "FLUSH"]);
     assert_eq!(h.shared.scripting.script_count(), 0);
 }
+
+#[test]
+fn functions_load_list_call_and_delete_as_redis_does() {
+    let mut h = Harness::new();
+    let lib = "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return redis.call('set', keys[1], args[1]) end)\nredis.register_function{function_name='f2', callback=function(keys, args) error('bad') end, flags={'no-writes'}, description='d'}";
+    assert_eq!(h.run(&["FUNCTION", "LOAD", lib]), bulk("lib1"));
+    assert_eq!(h.run(&["FUNCTION", "LOAD", lib]), err("ERR Library 'lib1' already exists"));
+    assert_eq!(h.run(&["FCALL", "f1", "1", "k", "v"]), ok());
+    assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+    assert_eq!(h.run(&["FCALL", "f2", "0"]), err("ERR user_function:3: bad script: f2, on @user_function:3."));
+    assert_eq!(
+        h.run(&["FCALL_RO", "f1", "1", "k", "v"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(h.run(&["FCALL", "nosuch", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FCALL", "f1", "x"]), err("ERR Bad number of keys provided"));
+    assert_eq!(h.run(&["FCALL", "f1", "5", "k"]), err("ERR Number of keys can't be greater than number of args"));
+    let Frame::Array(list) = h.run(&["FUNCTION", "LIST"]) else { panic!() };
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].to_resp2(),
+        arr(vec![
+            bulk("library_name"),
+            bulk("lib1"),
+            bulk("engine"),
+            bulk("LUA"),
+            bulk("functions"),
+            arr(vec![
+                arr(vec![bulk("name"), bulk("f1"), bulk("description"), Frame::Null, bulk("flags"), arr(vec![])]),
+                arr(vec![
+                    bulk("name"),
+                    bulk("f2"),
+                    bulk("description"),
+                    bulk("d"),
+                    bulk("flags"),
+                    arr(vec![Frame::simple("no-writes")])
+                ]),
+            ])
+        ])
+    );
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=x\nreturn string.len('a')"]),
+        err(
+            "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'string'"
+        )
+    );
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "#!lua name=x\nlocal x = 1"]), err("ERR No functions registered"));
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "return 1"]), err("ERR Missing library metadata"));
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=y\nredis.register_function('f1', function() end)"]),
+        err("ERR Function f1 already exists")
+    );
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=z\nwhile true do end"]),
+        err("ERR Error registering functions: ERR FUNCTION LOAD timeout")
+    );
+    let v2 = "#!lua name=lib1\nredis.register_function('f1', function() return 'v2' end)";
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "REPLACE", v2]), bulk("lib1"));
+    assert_eq!(h.run(&["FCALL", "f1", "0"]), bulk("v2"));
+    assert_eq!(h.run(&["FCALL", "f2", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FUNCTION", "DELETE", "nosuch"]), err("ERR Library not found"));
+    assert_eq!(h.run(&["FUNCTION", "DELETE", "lib1"]), ok());
+    assert_eq!(h.run(&["FCALL", "f1", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FUNCTION", "FLUSH", "BOGUS"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+    assert_eq!(h.run(&["FUNCTION", "KILL"]), err("NOTBUSY No scripts in execution right now."));
+}
