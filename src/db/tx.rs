@@ -255,7 +255,7 @@ impl TxHold<'_> {
         want.sort_unstable();
         want.dedup();
         want.retain(|i| self.stripes.binary_search(i).is_err());
-        if fault::on(Fault::ScriptSkipsUndeclaredStripe) {
+        if fault::on(Fault::ScriptSkipsUndeclaredStripe) || fault::on(Fault::ScriptWithoutStripes) {
             want.clear();
         }
         for i in want {
