@@ -185,6 +185,8 @@ pub struct Scripting {
     pub busy_threshold_ms: AtomicU64,
     /// Set by SHUTDOWN: every running script stops.
     pub shutting_down: AtomicBool,
+    /// Lua memory each new VM may use (bytes).
+    pub vm_memory_limit: AtomicUsize,
 }
 
 impl Default for Scripting {
@@ -201,6 +203,7 @@ impl Default for Scripting {
             busy: Arc::new(AtomicUsize::new(0)),
             busy_threshold_ms: AtomicU64::new(5000),
             shutting_down: AtomicBool::new(false),
+            vm_memory_limit: AtomicUsize::new(vm::VM_MEMORY_LIMIT),
         }
     }
 }
@@ -215,7 +218,7 @@ impl Scripting {
         if let Some(vm) = lock(&self.pool).pop() {
             return Ok(vm);
         }
-        let vm = Vm::new()?;
+        let vm = Vm::new(self.vm_memory_limit.load(Ordering::Relaxed))?;
         lock(&self.vm_memory).push(Arc::clone(&vm.memory));
         Ok(vm)
     }

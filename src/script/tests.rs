@@ -246,6 +246,10 @@ fn vms_are_reused_and_every_vm_sees_script_flush() {
     assert_eq!(h.shared.scripting.vm_count(), 1, "one client, one VM, reused");
     assert!(h.shared.scripting.lua_memory() > 0);
     assert_eq!(h.shared.scripting.script_count(), 1);
+    let Frame::Verbatim(info) = h.run(&["INFO", "memory"]) else { panic!() };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(info.contains("number_of_cached_scripts:1\r\n"), "{info}");
+    assert!(!info.contains("used_memory_lua:0\r\n"), "{info}");
     h.run(&["SCRIPT", "FLUSH"]);
     assert_eq!(h.shared.scripting.script_count(), 0);
 }
@@ -314,4 +318,16 @@ fn functions_load_list_call_and_delete_as_redis_does() {
     assert_eq!(h.run(&["FCALL", "f1", "0"]), err("ERR Function not found"));
     assert_eq!(h.run(&["FUNCTION", "FLUSH", "BOGUS"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
     assert_eq!(h.run(&["FUNCTION", "KILL"]), err("NOTBUSY No scripts in execution right now."));
+}
+
+#[test]
+fn lua_memory_is_bounded_and_an_endless_allocation_is_an_error() {
+    let mut h = Harness::new();
+    h.shared.scripting.vm_memory_limit.store(16 << 20, std::sync::atomic::Ordering::Relaxed);
+    let s = "return #string.rep('x', 100000000)";
+    assert_eq!(eval(&mut h, s, &[], &[]), err(&format!("ERR Error running script {}, not enough memory", sha(s))));
+    let s = "local t = {} for i = 1, 1e9 do t[i] = i end return #t";
+    assert_eq!(eval(&mut h, s, &[], &[]), err(&format!("ERR Error running script {}, not enough memory", sha(s))));
+    // The VM is still usable afterwards.
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
 }

@@ -10,7 +10,8 @@ use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
 use super::Sha;
 
-/// Lua memory one VM may use: past it an allocation fails and the script gets an error.
+/// Lua memory one VM may use by default: past it an allocation fails and the script gets an error
+/// (see [`super::Scripting::vm_memory_limit`]).
 pub const VM_MEMORY_LIMIT: usize = 1 << 30;
 
 /// One scripting VM. Used by one script at a time (taken from the pool, given back).
@@ -44,7 +45,7 @@ fn lua_log(level: i64, msg: &str) {
 
 impl Vm {
     /// A new VM: the libraries Redis loads, the sandbox, the `redis` table, then sealed.
-    pub fn new() -> mlua::Result<Vm> {
+    pub fn new(memory_limit: usize) -> mlua::Result<Vm> {
         // SAFETY: `unsafe_new_with` only because the debug library is among those loaded; the
         // prelude keeps it in a private local for its error handler and removes the global
         // before any user code runs. No C module loader (package) is opened.
@@ -80,7 +81,7 @@ impl Vm {
         let seal: Function = internal.get("seal")?;
         let proxy: Table = seal.call(())?;
         lua.set_globals(proxy)?;
-        lua.set_memory_limit(VM_MEMORY_LIMIT)?;
+        lua.set_memory_limit(memory_limit)?;
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
