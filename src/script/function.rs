@@ -234,6 +234,9 @@ fn function_delete(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `FUNCTION FLUSH [ASYNC|SYNC]`.
 fn function_flush(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    if argv.len() > 3 {
+        return Err(crate::cmd::server::slowlog::subcommand_syntax_error(argv));
+    }
     let ok = match argv.len() {
         2 => true,
         3 => is_opt(&argv[2], "SYNC") || is_opt(&argv[2], "ASYNC"),

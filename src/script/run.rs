@@ -231,7 +231,11 @@ fn attempt(
     if stopped != stop::NONE {
         let _ = install_hook(lua, HOOK_EVERY);
     }
-    let _ = lua.gc_step();
+    // A GC step every 50 runs, as Redis (LUA_GC_CYCLE_PERIOD): one per run costs too much CPU.
+    vm.runs = vm.runs.wrapping_add(1);
+    if vm.runs.is_multiple_of(50) {
+        let _ = lua.gc_step();
+    }
     let frame = match (stopped, outcome) {
         (stop::RERUN, _) => {
             if let Some(h) = caller.hold.take() {

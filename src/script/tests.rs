@@ -317,6 +317,10 @@ fn functions_load_list_call_and_delete_as_redis_does() {
     assert_eq!(h.run(&["FUNCTION", "DELETE", "lib1"]), ok());
     assert_eq!(h.run(&["FCALL", "f1", "0"]), err("ERR Function not found"));
     assert_eq!(h.run(&["FUNCTION", "FLUSH", "BOGUS"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+    assert_eq!(
+        h.run(&["FUNCTION", "FLUSH", "SYNC", "extra"]),
+        err("ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.")
+    );
     assert_eq!(h.run(&["FUNCTION", "KILL"]), err("NOTBUSY No scripts in execution right now."));
 }
 

@@ -30,6 +30,8 @@ pub struct Vm {
     pub libs_gen: u64,
     /// This VM's Lua memory, published for INFO after each use.
     pub memory: Arc<AtomicUsize>,
+    /// Runs so far (a GC step every 50).
+    pub runs: u64,
 }
 
 fn lua_log(level: i64, msg: &str) {
@@ -95,6 +97,7 @@ impl Vm {
             functions: HashMap::new(),
             libs_gen: 0,
             memory,
+            runs: 0,
         })
     }
 
