@@ -174,13 +174,18 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err(format!("Engine '{engine}' not found")));
     }
     let scripting = &ctx.shared.scripting;
-    let w = ctx.write_all();
-    let mut libs = scripting.libs.write().unwrap_or_else(|e| e.into_inner());
-    if libs.libs.contains_key(&name) && !replace {
-        return Err(Error::err(format!("Library '{}' already exists", String::from_utf8_lossy(&name))));
+    let exists = |libs: &Libraries| libs.libs.contains_key(&name) && !replace;
+    let already = || Error::err(format!("Library '{}' already exists", String::from_utf8_lossy(&name)));
+    if exists(&scripting.libs.read().unwrap_or_else(|e| e.into_inner())) {
+        return Err(already());
     }
+    // The library's code runs (up to 500 ms) before any lock is taken; the change itself is made
+    // and logged under every stripe (see the module doc), checked again there.
     let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
-    let loaded = load_in(scripting, &vm, code);
+    // Only names, descriptions and flags leave: the function objects are dropped while this thread
+    // still owns the VM (dropping a Lua value takes its VM's lock).
+    let loaded = load_in(scripting, &vm, code)
+        .map(|list| list.into_iter().map(|r| (r.name, r.description, r.flags)).collect::<Vec<_>>());
     // This VM's function objects no longer match any generation: it reloads when next used.
     vm.libs_gen = 0;
     scripting.give_vm(vm);
@@ -188,11 +193,16 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if registered.is_empty() {
         return Err(Error::err("No functions registered"));
     }
-    for r in &registered {
-        if let Some(lib) = libs.funcs.get(&r.name)
+    let w = ctx.write_all();
+    let mut libs = scripting.libs.write().unwrap_or_else(|e| e.into_inner());
+    if exists(&libs) {
+        return Err(already());
+    }
+    for (fname, _, _) in &registered {
+        if let Some(lib) = libs.funcs.get(fname)
             && *lib != name
         {
-            return Err(Error::err(format!("Function {} already exists", String::from_utf8_lossy(&r.name))));
+            return Err(Error::err(format!("Function {} already exists", String::from_utf8_lossy(fname))));
         }
     }
     if let Some(old) = libs.libs.remove(&name) {
@@ -202,10 +212,10 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let functions = registered
         .into_iter()
-        .map(|r| FunctionInfo {
-            name: r.name,
-            description: r.description,
-            flags: r.flags,
+        .map(|(name, description, flags)| FunctionInfo {
+            name,
+            description,
+            flags,
             all_stripes: AtomicBool::new(false),
         })
         .collect::<Vec<_>>();
