@@ -154,7 +154,6 @@ pub struct RunState {
 impl RunState {
     /// Called from the VM's instruction hook: mark the run busy once past the threshold.
     pub fn note_elapsed(&self) {
-        self.slow.store(true, Ordering::Relaxed);
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = self.stop.compare_exchange(stop::NONE, stop::KILLED, Ordering::SeqCst, Ordering::SeqCst);
         }

@@ -20,12 +20,36 @@ use crate::sync::fault::{self, Fault};
 /// command fails (see the locking rule).
 const EXTEND_TRIES: usize = if cfg!(feature = "loom") { 1 } else { 100_000 };
 
+/// A run still going after this long is a long one (see `hook`).
+const SLOW_RUN: std::time::Duration = std::time::Duration::from_millis(2);
+
 /// Instructions between two runs of the hook (Redis's count).
 const HOOK_EVERY: u32 = 100_000;
 
 std::thread_local! {
     /// The run in progress on this thread (the instruction hook reads it).
     static CURRENT: RefCell<Option<Arc<RunState>>> = const { RefCell::new(None) };
+    /// The `Caller` of the run in progress on this thread, while its Lua code runs (see `bridge`).
+    static CALLER: std::cell::Cell<*mut ()> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// The Lua function behind `redis.call`/`redis.pcall`, built once per VM: it reaches the running
+/// script's [`Caller`] through this thread's pointer, so that no function is created per run.
+pub fn bridge(lua: &Lua, mv: MultiValue) -> mlua::Result<(Value, bool)> {
+    // Taken out while in use: a reentrant call (none is possible: scripts cannot run scripts)
+    // would find no caller rather than alias this one.
+    let p = CALLER.with(|c| c.replace(std::ptr::null_mut()));
+    if p.is_null() {
+        return Err(mlua::Error::RuntimeError("redis.call outside of a script run".into()));
+    }
+    // SAFETY: `attempt` stores a pointer to its `Caller`, alive on its stack frame, on this thread
+    // just before it calls into Lua and clears it right after, without touching the `Caller`
+    // meanwhile; Lua calls this function only on that thread, inside that call. The lifetimes
+    // are erased for the duration of this one call; nothing borrowed from it escapes `call`.
+    let caller = unsafe { &mut *p.cast::<Caller<'static, 'static>>() };
+    let r = caller.call(lua, mv);
+    CALLER.with(|c| c.set(p));
+    r
 }
 
 /// Set (or clear) the run the instruction hook watches on this thread.
@@ -41,11 +65,13 @@ pub fn install_hook(lua: &Lua, every: u32) -> mlua::Result<()> {
 fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let state = CURRENT.with(|c| c.borrow().clone());
     let Some(state) = state else { return Ok(VmState::Continue) };
-    if !state.slow.load(Ordering::Relaxed) {
-        // The first time this run is found still running (~100k instructions): hand this worker's
-        // other connections to another thread (`cmd::offload`), so that they are not held for the
-        // rest of the script. The handoff happens when `block_in_place` starts; the pause gives
-        // the new thread time to take the worker's queue before this one could take it back.
+    // The hook counts instructions across runs: only a run that has lasted is a long one.
+    if !state.slow.load(Ordering::Relaxed) && state.started.elapsed() >= SLOW_RUN {
+        // The first time this run is found still running: hand this worker's other connections
+        // to another thread (`cmd::offload`), so that they are not held for the rest of the
+        // script. The handoff happens when `block_in_place` starts; the pause gives the new thread
+        // time to take the worker's queue before this one could take it back.
+        state.slow.store(true, Ordering::Relaxed);
         crate::cmd::offload(usize::MAX, || std::thread::sleep(std::time::Duration::from_millis(1)));
     }
     state.note_elapsed();
@@ -187,7 +213,7 @@ fn attempt(
     CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&state)));
     let (saved_db, saved_resp) = (ctx.client.db, ctx.client.resp);
     let compat = script_flags & flags::EVAL_COMPAT != 0;
-    let caller = RefCell::new(Caller {
+    let mut caller = Caller {
         oom_at_start: ctx.now_ms != 0 && crate::cmd::over_maxmemory(shared),
         ctx,
         hold,
@@ -196,12 +222,14 @@ fn attempt(
         read_only: ro || (!compat && script_flags & flags::NO_WRITES != 0),
         allow_oom: !compat && script_flags & flags::ALLOW_OOM != 0,
         dirty: false,
-    });
+    };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
-    let outcome = lua.scope(|scope| {
-        let call = scope.create_function_mut(|lua, mv: MultiValue| caller.borrow_mut().call(lua, mv))?;
-        vm.internal.raw_set("call", call)?;
+    // `redis.call` reaches `caller` through this thread's pointer while the script runs (see
+    // `bridge`); nothing else touches `caller` until the pointer is cleared.
+    CALLER.with(|c| c.set((&raw mut caller).cast()));
+    let outcome = (|| -> mlua::Result<_> {
+        vm.internal.raw_set("call", vm.call_fn.clone())?;
         let keys_t =
             lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
         let args_t =
@@ -219,8 +247,9 @@ fn attempt(
         vm.internal.raw_set("call", Value::Nil)?;
         let (resp, ok, v) = r?;
         Ok(if ok { Ok(lua_to_frame(&v, resp)) } else { Err(error_reply(&v, &target.name())) })
-    });
-    let mut caller = caller.into_inner();
+    })();
+    CALLER.with(|c| c.set(std::ptr::null_mut()));
+    let _ = vm.internal.raw_set("call", Value::Nil);
     let ctx = caller.ctx;
     ctx.client.db = saved_db;
     ctx.client.resp = saved_resp;

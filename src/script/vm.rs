@@ -22,6 +22,9 @@ pub struct Vm {
     /// The prelude's private table: `call` (set per run), `run`, `error_table`, `redis`.
     pub internal: Table,
     pub run: Function,
+    /// `redis.call`'s bridge into the command handlers (`run::bridge`), set in `internal.call`
+    /// only while a script runs.
+    pub call_fn: Function,
     /// Compiled EVAL scripts by SHA, valid for `scripts_epoch`.
     pub scripts: HashMap<Sha, Function>,
     pub scripts_epoch: u64,
@@ -86,12 +89,14 @@ impl Vm {
         lua.set_memory_limit(memory_limit)?;
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
+        let call_fn = lua.create_function(|lua, mv: mlua::MultiValue| super::run::bridge(lua, mv))?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
             lua,
             globals,
             internal,
             run,
+            call_fn,
             scripts: HashMap::new(),
             scripts_epoch: 0,
             functions: HashMap::new(),
