@@ -33,6 +33,12 @@ std::thread_local! {
     static CALLER: std::cell::Cell<*mut ()> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
+/// Whether this thread is running a script's or function's Lua code (not a FUNCTION LOAD): what
+/// Redis's `math.random` and friends check ("... can only be called inside a script invocation").
+pub fn in_script_run() -> bool {
+    CALLER.with(|c| !c.get().is_null())
+}
+
 /// The Lua function behind `redis.call`/`redis.pcall`, built once per VM: it reaches the running
 /// script's [`Caller`] through this thread's pointer, so that no function is created per run.
 pub fn bridge(lua: &Lua, mv: MultiValue) -> mlua::Result<(Value, bool)> {

@@ -238,6 +238,14 @@ fn scripts_run_inside_multi_exec() {
 }
 
 #[test]
+fn only_a_running_script_is_in_a_script_run() {
+    assert!(!super::run::in_script_run());
+    let mut h = Harness::new();
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    assert!(!super::run::in_script_run());
+}
+
+#[test]
 fn vms_are_reused_and_every_vm_sees_script_flush() {
     let mut h = Harness::new();
     for _ in 0..20 {

@@ -80,8 +80,11 @@ impl Vm {
         ))?;
         trampolines::install(&lua, &internal)?;
         // >>> LUALIB HOOK: the libraries scripts expect (cjson, cmsgpack, bit, struct, and Redis's
-        // math.random/randomseed) are installed here, on the real globals, before the seal makes
-        // them read-only. The merger wires: `crate::lualib::load_all(&lua)?;`
+        // math.random/randomseed) are installed here, on the real globals (`lua.globals()` is still
+        // the real table here), before the seal turns the tables named cjson, cmsgpack, bit, struct,
+        // math, string, table into read-only proxies. `crate::script::run::in_script_run()` tells
+        // math.random whether it is called inside a script invocation. One PRNG state per VM (the
+        // VMs are pooled). The merger wires: `crate::lualib::load_all(&lua)?;`
         // <<< LUALIB HOOK
         let seal: Function = internal.get("seal")?;
         let proxy: Table = seal.call(())?;
