@@ -235,6 +235,15 @@ fn scripts_run_inside_multi_exec() {
     h.run(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "c"]);
     h.run(&["INCR", "c"]);
     assert_eq!(h.run(&["EXEC"]), arr(vec![int(1), int(2)]));
+    // A library loaded and called in one transaction (EXEC holds every stripe for both).
+    h.run(&["MULTI"]);
+    h.run(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=t\nredis.register_function('tf', function(k) return redis.call('incr', k[1]) end)",
+    ]);
+    h.run(&["FCALL", "tf", "1", "c"]);
+    assert_eq!(h.run(&["EXEC"]), arr(vec![bulk("t"), int(3)]));
 }
 
 #[test]
