@@ -83,17 +83,19 @@ fn load_in(scripting: &Scripting, vm: &Vm, code: &[u8]) -> std::result::Result<V
     let body = &code[code.iter().position(|&b| b == b'\n').unwrap_or(code.len())..];
     let fenv: Table = vm.internal.get("fenv").map_err(|e| e.to_string())?;
     let chunk = vm
-        .lua
-        .load(body)
-        .set_name("@user_function")
-        .set_mode(mlua::chunk::ChunkMode::Text)
-        .set_environment(fenv)
-        .into_function()
+        .limited(|| {
+            vm.lua
+                .load(body)
+                .set_name("@user_function")
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .set_environment(fenv)
+                .into_function()
+        })
         .map_err(|e| format!("ERR Error compiling function: {}", super::vm::compile_error_text(&e)))?;
     let load: Function = vm.internal.get("load").map_err(|e| e.to_string())?;
     let state = scripting.begin_load(LOAD_TIMEOUT_MS);
     super::run::set_current(Some(Arc::clone(&state)));
-    let r = load.call::<(bool, Value, Table)>(chunk);
+    let r = vm.limited(|| load.call::<(bool, Value, Table)>(chunk));
     super::run::set_current(None);
     scripting.end_run(&state);
     if state.stop.load(Ordering::SeqCst) != super::stop::NONE {

@@ -53,7 +53,11 @@ pub fn bridge(lua: &Lua, mv: MultiValue) -> mlua::Result<(Value, bool)> {
     // meanwhile; Lua calls this function only on that thread, inside that call. The lifetimes
     // are erased for the duration of this one call; nothing borrowed from it escapes `call`.
     let caller = unsafe { &mut *p.cast::<Caller<'static, 'static>>() };
+    // Lua code is suspended while the command runs: its values are built unprotected (see
+    // `Vm::limited`), and the limit is on again when the script goes on.
+    super::vm::set_limit(lua, 0);
     let r = caller.call(lua, mv);
+    super::vm::set_limit(lua, caller.memory_limit);
     CALLER.with(|c| c.set(p));
     r
 }
@@ -182,6 +186,8 @@ struct Caller<'c, 'a> {
     allow_oom: bool,
     oom_at_start: bool,
     dirty: bool,
+    /// The VM's memory limit, on while the script's Lua code runs.
+    memory_limit: usize,
 }
 
 /// One try; returns the reply, whether to run again holding every stripe, and whether it ran long.
@@ -228,6 +234,7 @@ fn attempt(
         read_only: ro || (!compat && script_flags & flags::NO_WRITES != 0),
         allow_oom: !compat && script_flags & flags::ALLOW_OOM != 0,
         dirty: false,
+        memory_limit: vm.memory_limit,
     };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
@@ -243,12 +250,12 @@ fn attempt(
         let r = if is_eval {
             vm.globals.raw_set("KEYS", keys_t)?;
             vm.globals.raw_set("ARGV", args_t)?;
-            let r = vm.run.call::<(u8, bool, Value)>((func, Value::Nil, Value::Nil));
+            let r = vm.limited(|| vm.run.call::<(u8, bool, Value)>((func, Value::Nil, Value::Nil)));
             vm.globals.raw_set("KEYS", Value::Nil)?;
             vm.globals.raw_set("ARGV", Value::Nil)?;
             r
         } else {
-            vm.run.call::<(u8, bool, Value)>((func, keys_t, args_t))
+            vm.limited(|| vm.run.call::<(u8, bool, Value)>((func, keys_t, args_t)))
         };
         vm.internal.raw_set("call", Value::Nil)?;
         let (resp, ok, v) = r?;

@@ -35,6 +35,8 @@ pub struct Vm {
     pub memory: Arc<AtomicUsize>,
     /// Runs so far (a GC step every 50).
     pub runs: u64,
+    /// Lua memory this VM may use while Lua code runs.
+    pub memory_limit: usize,
 }
 
 fn lua_log(level: i64, msg: &str) {
@@ -89,7 +91,9 @@ impl Vm {
         let seal: Function = internal.get("seal")?;
         let proxy: Table = seal.call(())?;
         lua.set_globals(proxy)?;
-        lua.set_memory_limit(memory_limit)?;
+        // The limit is on only while Lua code runs (`Vm::limit`): with a limit set, mlua protects
+        // every value it creates from Rust (a C closure and a pcall each), which made the KEYS/ARGV
+        // tables and the replies of `redis.call` the bulk of a small script's cost.
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
         let call_fn = lua.create_function(|lua, mv: mlua::MultiValue| super::run::bridge(lua, mv))?;
@@ -106,17 +110,29 @@ impl Vm {
             libs_gen: 0,
             memory,
             runs: 0,
+            memory_limit,
         })
     }
 
     /// Compile a script body (its shebang line already blanked) as Redis does: chunk `@user_script`.
     pub fn compile(&self, body: &[u8]) -> Result<Function, String> {
-        self.lua
-            .load(body)
-            .set_name("@user_script")
-            .set_mode(mlua::chunk::ChunkMode::Text)
-            .into_function()
-            .map_err(|e| compile_error_text(&e))
+        self.limited(|| {
+            self.lua
+                .load(body)
+                .set_name("@user_script")
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .into_function()
+                .map_err(|e| compile_error_text(&e))
+        })
+    }
+
+    /// Run `f` (Lua code) with this VM's memory limit on: past it an allocation fails and the
+    /// script gets an error. Off again after, so that Rust builds values unprotected (see `new`).
+    pub fn limited<R>(&self, f: impl FnOnce() -> R) -> R {
+        set_limit(&self.lua, self.memory_limit);
+        let r = f();
+        set_limit(&self.lua, 0);
+        r
     }
 
     /// Publish this VM's memory for INFO.
@@ -128,6 +144,11 @@ impl Vm {
     pub fn string(&self, b: &[u8]) -> mlua::Result<Value> {
         Ok(Value::String(self.lua.create_string(b)?))
     }
+}
+
+/// Set `lua`'s memory limit (0: none).
+pub fn set_limit(lua: &Lua, limit: usize) {
+    let _ = lua.set_memory_limit(limit);
 }
 
 /// The message of a compile error, as Lua prints it (`user_script:1: unexpected symbol near '+'`).
