@@ -86,11 +86,11 @@ fn functions_survive_a_rewrite_and_a_flush() {
     assert_eq!(s.raw().cmds(&["FUNCTION", "LIST"]), b"*0\r\n");
 }
 
-/// A script that loops until `seconds` have passed (by the server's clock).
-fn spin(seconds: u32) -> String {
+/// A script that loops until `ms` milliseconds have passed (by the server's clock).
+fn spin(ms: u32) -> String {
     format!(
-        "local t = redis.call('time') local stop = tonumber(t[1]) + {seconds} \
-         while tonumber(redis.call('time')[1]) < stop do end return 'done'"
+        "local function now() local t = redis.call('time') return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000 end \
+         local stop = now() + {ms} while now() < stop do end return 'done'"
     )
 }
 
@@ -155,7 +155,7 @@ fn a_script_on_its_own_keys_does_not_hold_writers_of_other_keys() {
     let port = s.port;
     let runner = thread::spawn(move || {
         let mut c = common::Server::raw_to(port);
-        c.cmds(&["EVAL", &spin(2), "1", "mine"])
+        c.cmds(&["EVAL", &spin(4000), "1", "mine"])
     });
     // Wait until the script holds its key: a write of it waits for the script.
     thread::sleep(Duration::from_millis(300));

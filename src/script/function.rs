@@ -26,11 +26,13 @@ const LOAD_TIMEOUT_MS: u64 = 500;
 
 pub(crate) static FUNCTION_SUBS: &[SubSpec] = &[
     SubSpec { name: "function|delete", arity: 3, handler: function_delete },
+    SubSpec { name: "function|dump", arity: 2, handler: function_dump },
     SubSpec { name: "function|flush", arity: -2, handler: function_flush },
     SubSpec { name: "function|help", arity: 2, handler: function_help },
     SubSpec { name: "function|kill", arity: 2, handler: function_kill },
     SubSpec { name: "function|list", arity: -2, handler: function_list },
     SubSpec { name: "function|load", arity: -3, handler: function_load },
+    SubSpec { name: "function|restore", arity: -3, handler: function_restore },
     SubSpec { name: "function|stats", arity: 2, handler: function_stats },
 ];
 
@@ -228,6 +230,125 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     scripting.libs_gen.fetch_add(1, Ordering::AcqRel);
     w.log(&[b"FUNCTION", b"LOAD", b"REPLACE", code]);
     Ok(Frame::Bulk(name))
+}
+
+/// A library's name and what its code registers (names, descriptions, flags), checked as FUNCTION
+/// LOAD checks it; the function objects are dropped before the VM goes back to the pool.
+type Registrations = Vec<(Bytes, Option<Bytes>, u32)>;
+type Compiled = (Bytes, Registrations);
+
+fn compile_library(scripting: &Scripting, code: &[u8]) -> Result<Compiled> {
+    let (name, engine) = metadata(code).map_err(Error::Raw)?;
+    if !valid_name(&name) {
+        return Err(Error::err(
+            "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long",
+        ));
+    }
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(Error::err(format!("Engine '{engine}' not found")));
+    }
+    let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
+    let loaded = load_in(scripting, &vm, code)
+        .map(|list| list.into_iter().map(|r| (r.name, r.description, r.flags)).collect::<Vec<_>>());
+    vm.libs_gen = 0;
+    scripting.give_vm(vm);
+    let registered = loaded.map_err(Error::Raw)?;
+    if registered.is_empty() {
+        return Err(Error::err("No functions registered"));
+    }
+    Ok((name, registered))
+}
+
+/// `FUNCTION DUMP`: every library, as Redis's payload (see `dump`).
+fn function_dump(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    let libs = ctx.shared.scripting.libs.read().unwrap_or_else(|e| e.into_inner());
+    Ok(Frame::Bulk(Bytes::from(super::dump::dump(libs.libs.values().map(|l| &l.code[..])))))
+}
+
+/// `FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE]` (`libraryJoin`'s rules).
+fn function_restore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    if argv.len() > 4 {
+        return Err(crate::cmd::server::slowlog::subcommand_syntax_error(argv));
+    }
+    #[derive(PartialEq)]
+    enum Policy {
+        Append,
+        Replace,
+        Flush,
+    }
+    let policy = match argv.get(3) {
+        None => Policy::Append,
+        Some(p) if is_opt(p, "APPEND") => Policy::Append,
+        Some(p) if is_opt(p, "REPLACE") => Policy::Replace,
+        Some(p) if is_opt(p, "FLUSH") => Policy::Flush,
+        Some(_) => {
+            return Err(Error::err("Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."));
+        }
+    };
+    let codes = super::dump::restore(&argv[2]).map_err(Error::Raw)?;
+    let scripting = &ctx.shared.scripting;
+    let mut restored: Vec<(Bytes, Bytes, Registrations)> = Vec::new();
+    for code in codes {
+        let (name, registered) = compile_library(scripting, &code)?;
+        if restored.iter().any(|(n, _, _)| *n == name) {
+            return Err(Error::err(format!("Library '{}' already exists", String::from_utf8_lossy(&name))));
+        }
+        for (f, _, _) in &registered {
+            if restored.iter().any(|(_, _, r)| r.iter().any(|(g, _, _)| g == f)) {
+                return Err(Error::err(format!("Function {} already exists", String::from_utf8_lossy(f))));
+            }
+        }
+        restored.push((name, Bytes::from(code), registered));
+    }
+    let w = ctx.write_all();
+    let mut libs = scripting.libs.write().unwrap_or_else(|e| e.into_inner());
+    let mut next = if policy == Policy::Flush { Libraries::default() } else { std::mem::take(&mut *libs) };
+    let before = Libraries { libs: next.libs.clone(), funcs: next.funcs.clone() };
+    for (name, _, _) in &restored {
+        if next.libs.contains_key(name) {
+            if policy == Policy::Append {
+                *libs = before;
+                return Err(Error::err(format!("Library {} already exists", String::from_utf8_lossy(name))));
+            }
+            if let Some(old) = next.libs.remove(name) {
+                for f in &old.functions {
+                    next.funcs.remove(&f.name);
+                }
+            }
+        }
+    }
+    for (_, _, registered) in &restored {
+        for (f, _, _) in registered {
+            if next.funcs.contains_key(f) {
+                *libs = if policy == Policy::Flush { std::mem::take(&mut *libs) } else { before };
+                return Err(Error::err(format!("Function {} already exists", String::from_utf8_lossy(f))));
+            }
+        }
+    }
+    let mut records: Vec<Vec<&[u8]>> = Vec::new();
+    if policy == Policy::Flush {
+        records.push(vec![b"FUNCTION", b"FLUSH"]);
+    }
+    for (name, code, registered) in &restored {
+        let functions = registered
+            .iter()
+            .map(|(f, description, flags)| FunctionInfo {
+                name: f.clone(),
+                description: description.clone(),
+                flags: *flags,
+                all_stripes: AtomicBool::new(false),
+            })
+            .collect::<Vec<_>>();
+        for f in &functions {
+            next.funcs.insert(f.name.clone(), name.clone());
+        }
+        next.libs.insert(name.clone(), Arc::new(Library { name: name.clone(), code: code.clone(), functions }));
+        records.push(vec![b"FUNCTION", b"LOAD", b"REPLACE", code]);
+    }
+    *libs = next;
+    scripting.libs_gen.fetch_add(1, Ordering::AcqRel);
+    w.log_all(&records);
+    Ok(Frame::ok())
 }
 
 /// `FUNCTION DELETE library`.

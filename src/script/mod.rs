@@ -35,6 +35,7 @@
 //! A script that touches only its declared keys holds only their stripes: writers of other keys go on.
 
 pub mod convert;
+pub mod dump;
 pub mod eval;
 pub mod function;
 pub mod run;

@@ -76,13 +76,16 @@ fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let state = CURRENT.with(|c| c.borrow().clone());
     let Some(state) = state else { return Ok(VmState::Continue) };
     // The hook counts instructions across runs: only a run that has lasted is a long one.
-    if !state.slow.load(Ordering::Relaxed) && state.started.elapsed() >= SLOW_RUN {
-        // The first time this run is found still running: hand this worker's other connections
-        // to another thread (`cmd::offload`), so that they are not held for the rest of the
-        // script. The handoff happens when `block_in_place` starts; the pause gives the new thread
-        // time to take the worker's queue before this one could take it back.
-        state.slow.store(true, Ordering::Relaxed);
-        crate::cmd::offload(usize::MAX, || std::thread::sleep(std::time::Duration::from_millis(1)));
+    if state.started.elapsed() >= SLOW_RUN {
+        // A run found still running: hand this worker's other connections to another thread
+        // (`cmd::offload`), so that they are not held for the rest of the script. The handoff
+        // happens when `block_in_place` starts; the pause gives the new thread time to take the
+        // worker's queue before this one could take it back. Once it has (this thread has no
+        // worker queue any more), the later calls cost nothing; until then each hook tries again.
+        let first = !state.slow.swap(true, Ordering::Relaxed);
+        crate::cmd::offload(usize::MAX, || {
+            if first { std::thread::sleep(std::time::Duration::from_millis(1)) } else { std::thread::yield_now() }
+        });
     }
     state.note_elapsed();
     if state.stop.load(Ordering::SeqCst) != stop::NONE {

@@ -438,3 +438,34 @@ fn random_scripts_from_the_api_grammar_never_crash() {
     assert_eq!(h.run(&["PING"]), Frame::simple("PONG"));
     assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
 }
+
+/// FUNCTION DUMP of redis-server 7.0.15 (its code LZF-compressed) restores here, and our DUMP
+/// restores back; the policies and errors are Redis's.
+#[test]
+fn function_dump_and_restore_interoperate_with_redis() {
+    const REDIS_DUMP: &str = "f5c340cb41111f23216c7561206e616d653d6c6962410a72656469732e72656769737465725f660d756e6374696f6e28276661272c20e0000e1a6b6579732c2061726773292072657475726e2027412720656e6429e00f42007bc03c005f606d0227666220500863616c6c6261636b3dc01c0028e0014f0042604f20741a6c6167733d7b276e6f2d777269746573277d2c2064657363726970409b063d277468652062e0009c0b20776974682061206c6f6e67e003271320746f206d616b65206c7a66206b69636b20696ee0070701277d0a00c433e07e0fdc8650";
+    let payload: Vec<u8> =
+        (0..REDIS_DUMP.len()).step_by(2).map(|i| u8::from_str_radix(&REDIS_DUMP[i..i + 2], 16).unwrap()).collect();
+    let mut h = Harness::new();
+    let restore = |h: &mut Harness, p: &[u8], policy: Option<&str>| {
+        let mut argv = vec![Bytes::from_static(b"FUNCTION"), Bytes::from_static(b"RESTORE"), Bytes::copy_from_slice(p)];
+        argv.extend(policy.map(|s| Bytes::copy_from_slice(s.as_bytes())));
+        let mut ctx = crate::cmd::Ctx::new(&h.shared, &mut h.client, h.now_ms);
+        crate::cmd::execute(&mut ctx, &argv)
+    };
+    assert_eq!(restore(&mut h, &payload, None), ok());
+    assert_eq!(h.run(&["FCALL", "fb", "0"]), bulk("B"));
+    assert_eq!(h.run(&["FCALL_RO", "fb", "0"]), bulk("B"));
+    assert_eq!(restore(&mut h, &payload, None), err("ERR Library libA already exists"));
+    assert_eq!(restore(&mut h, &payload, Some("REPLACE")), ok());
+    assert_eq!(
+        restore(&mut h, &payload, Some("BOGUS")),
+        err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    );
+    assert_eq!(restore(&mut h, b"xxxxxxxxxxxxxx", None), err("ERR DUMP payload version or checksum are wrong"));
+    let Frame::Bulk(ours) = h.run(&["FUNCTION", "DUMP"]) else { panic!() };
+    h.run(&["FUNCTION", "FLUSH"]);
+    assert_eq!(h.run(&["FUNCTION", "DUMP"]), Frame::Bulk(Bytes::from_static(b"\n\x00]\x9b\\@\x0f\x7f\xa2\xda")));
+    assert_eq!(restore(&mut h, &ours, Some("FLUSH")), ok());
+    assert_eq!(h.run(&["FCALL", "fa", "0"]), bulk("A"));
+}
