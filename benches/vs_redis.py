@@ -2,7 +2,7 @@
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build]
-                                [--only throughput,memory,collections,fsync,aofload,scaling] [--out DIR]
+                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
@@ -34,6 +34,9 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      SET and GET at pipeline 1 and 16. redis-benchmark shares the machine's cores with the server.
      Then `cargo bench --bench scaling`: the keyspace alone on 1, 2, 4 .. nproc threads (no network,
      nothing else on the cores), which shows what each added core gives.
+  6. scripts: EVALSHA of two small scripts, loaded with SCRIPT LOAD on both servers: a rate limiter
+     (INCR, then PEXPIRE on the first hit) and a lock release (GET, compare, DEL), at pipeline 1 and
+     16, random keys -r 100000, alternating servers as in 1.
 
 Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
 measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
@@ -47,6 +50,7 @@ machine and Markdown tables to paste into the README.
 import argparse
 import atexit
 import csv
+import hashlib
 import io
 import math
 import os
@@ -291,6 +295,58 @@ def throughput(binaries, opts, tests, pipelines, flags=("--appendonly", "no"), w
                 s.stop()
                 shutil.rmtree(s.dir, ignore_errors=True)
         log("  round %d/%d done" % (r + 1, rounds))
+    return best
+
+
+SCRIPTS = {
+    "ratelimit": "local c = redis.call('INCR', KEYS[1]) if c == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
+                 "return c",
+    "unlock": "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
+}
+SCRIPT_ARGS = {"ratelimit": ["rl:__rand_int__", "60000"], "unlock": ["lock:__rand_int__", "token"]}
+
+
+def script_benchmark(server, name, sha, requests, pipeline, timeout=300):
+    """redis-benchmark of EVALSHA `sha` 1 KEY ARG: (rps, p50_ms, p99_ms, cpu_us_per_request) or None."""
+    c0 = server.cpu_s()
+    out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
+                          "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", "-q", "EVALSHA", sha, "1"]
+                         + SCRIPT_ARGS[name], capture_output=True, text=True, timeout=timeout)
+    used = server.cpu_s() - c0
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    if not rows:
+        said = " ".join((out.stderr or out.stdout or "no output").split())[-200:]
+        ERRORS[(server.name, "EVALSHA " + name, pipeline)] = said
+        return None
+    row = rows[0]
+    return (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]), used * 1e6 / requests)
+
+
+def scripts(binaries, opts):
+    """{name: {(script, P): figures}}: EVALSHA of SCRIPTS, servers alternating as in `throughput`."""
+    best = {name: {} for name in binaries}
+    for r in range(opts.rounds):
+        order = list(binaries) if r % 2 == 0 else list(reversed(list(binaries)))
+        servers = {}
+        try:
+            for name in order:
+                servers[name] = Server(name, binaries[name], ("--appendonly", "no"))
+                servers[name].start()
+            shas = {script: hashlib.sha1(body.encode()).hexdigest() for script, body in SCRIPTS.items()}
+            for name in order:
+                for script, body in SCRIPTS.items():
+                    command(servers[name].port, "SCRIPT", "LOAD", body)
+            for pipeline in (1, 16):
+                for script in SCRIPTS:
+                    for name in order:
+                        fig = script_benchmark(servers[name], script, shas[script], opts.n * pipeline, pipeline)
+                        if fig:
+                            keep_best(best[name], (script, pipeline), fig)
+        finally:
+            for s in servers.values():
+                s.stop()
+                shutil.rmtree(s.dir, ignore_errors=True)
+        log("  round %d/%d done" % (r + 1, opts.rounds))
     return best
 
 
@@ -654,7 +710,7 @@ def main():
                     "(default 100000, quick 60000; bench.py uses 200000)")
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
-    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling",
+    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--tests", help="throughput tests to run, comma-separated (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
@@ -798,6 +854,25 @@ def main():
             md.append("| %s | %d | %.0f | %s |" % (key[0], key[1], r[0], " | ".join(cells)))
         md.append("")
         md.extend(keyspace_scaling(opts))
+
+    if "scripts" in sections:
+        log("scripts: EVALSHA rate limiter and lock release ...")
+        best = scripts(binaries, opts)
+        md.append("### Scripts: EVALSHA (%d clients, -r %d, -n %d x P, best of %d round(s))\n"
+                  % (CLIENTS, KEYSPACE, opts.n, opts.rounds))
+        md.append("| script | P | Redis rps | flurrydb rps | ratio | Redis p99 ms | flurrydb p99 ms | "
+                  "Redis CPU µs/req | flurrydb CPU µs/req |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for key in sorted(best["redis"], key=lambda k: (k[1], k[0])):
+            r = best["redis"][key]
+            c = best["flurrydb"].get(key, (None, None, None, None))
+            rep.add("scripts", "EVALSHA " + key[0], key[1], "", "rps", "req/s", r[0], c[0], "higher")
+            rep.add("scripts", "EVALSHA " + key[0], key[1], "", "p99_ms", "ms", r[2], c[2], "lower")
+            rep.add("scripts", "EVALSHA " + key[0], key[1], "", "cpu_us_per_req", "us", r[3], c[3], "lower")
+            md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                key[0], key[1], fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[2], "%.3f"),
+                fmt(c[2], "%.3f"), fmt(r[3], "%.2f"), fmt(c[3], "%.2f")))
+        md.append("")
 
     errors_note(md)
     os.makedirs(opts.out, exist_ok=True)

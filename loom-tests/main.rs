@@ -17,5 +17,6 @@ mod harness;
 mod incr;
 mod lists;
 mod rewrite;
+mod scripts;
 mod tx;
 mod writer;

@@ -9,6 +9,7 @@
 //!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
+//! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
@@ -31,6 +32,7 @@ pub mod lualib;
 pub mod memory;
 pub mod monitor;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod state;
 pub mod sync;

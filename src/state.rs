@@ -44,6 +44,8 @@ pub struct Shared {
     /// Listens on a new `port`/`bind` and stops the old listeners (CONFIG SET port/bind), installed by
     /// the server layer once it listens: commands cannot reach sockets themselves.
     pub rebind: std::sync::OnceLock<Rebind>,
+    /// Lua scripting: the script cache, function libraries, VM pool, running scripts.
+    pub scripting: crate::script::Scripting,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -116,6 +118,9 @@ impl Shared {
         conn_limits.store(ConnLimits::of(&config));
         let monitor = crate::monitor::Monitor::default();
         monitor.sync_config(&config);
+        let scripting = crate::script::Scripting::default();
+        let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
+        scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -132,6 +137,7 @@ impl Shared {
             maxmemory,
             conn_limits,
             rebind: std::sync::OnceLock::new(),
+            scripting,
         })
     }
 
@@ -146,6 +152,8 @@ impl Shared {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         self.conn_limits.store(ConnLimits::of(cfg));
         self.monitor.sync_config(cfg);
+        let busy_ms = cfg.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
+        self.scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }
@@ -154,6 +162,7 @@ impl Shared {
     /// Ask the server to shut down (SHUTDOWN, signals).
     pub fn request_shutdown(&self) {
         self.shutdown_requested.store(true, Ordering::SeqCst);
+        self.scripting.stop_all();
         self.shutdown_watch.send_replace(true);
         // After the flag: a connection registered after this walk sees the flag (see `connection`).
         for c in self.clients.all() {

@@ -42,6 +42,10 @@ pub mod fault {
     /// A protocol step that a model can break.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Fault {
+        /// A script touches a key it did not declare without taking that key's stripe.
+        ScriptSkipsUndeclaredStripe,
+        /// A script runs without holding its declared keys' stripes.
+        ScriptWithoutStripes,
         /// INCR's fast path pushes its AOF record after releasing the key's stripe.
         IncrLogOutsideLock,
         /// SET pushes its AOF record after releasing the key's stripe.

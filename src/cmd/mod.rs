@@ -258,6 +258,9 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if !ctx.client.authenticated && !spec.is(flag::NO_AUTH) && auth_required(ctx.shared) {
         return Err(Error::Raw("NOAUTH Authentication required.".into()));
     }
+    if ctx.now_ms != 0 && ctx.shared.scripting.is_busy() && !allowed_while_busy(spec, argv) {
+        return Err(Error::Raw(ctx.shared.scripting.busy_error()));
+    }
     if ctx.client.tx.in_multi() && spec.is(flag::NO_MULTI) {
         return Err(Error::err("Command not allowed inside a transaction"));
     }
@@ -278,6 +281,14 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
         return Err(Error::Misconf(reason));
     }
     Ok(())
+}
+
+/// Whether a command runs while a script is busy (Redis's `allow_busy` flag; of the containers'
+/// subcommands, SCRIPT KILL, FUNCTION KILL and FUNCTION STATS have it).
+fn allowed_while_busy(spec: &CommandSpec, argv: &[Bytes]) -> bool {
+    spec.is(flag::ALLOW_BUSY)
+        || matches!(spec.name, "script" | "function")
+            && argv.get(1).is_some_and(|a| is_opt(a, "KILL") || spec.name == "function" && is_opt(a, "STATS"))
 }
 
 /// Run a command's handler and account for it (INFO commandstats, latencystats, SLOWLOG, LATENCY;
@@ -365,7 +376,7 @@ pub fn auth_required(shared: &Shared) -> bool {
 
 /// `maxmemory` is set and the sampled used memory exceeds it. Under every policy the server
 /// behaves as `noeviction`: nothing is evicted, commands that may grow memory are refused.
-fn over_maxmemory(shared: &Shared) -> bool {
+pub(crate) fn over_maxmemory(shared: &Shared) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let max = shared.maxmemory.load(Relaxed);
     // The allocator's live count when the server installed it (exact, as Redis's check); the

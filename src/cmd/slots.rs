@@ -7,10 +7,20 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 6] {
+pub fn sub_tables() -> [&'static [SubSpec]; 8] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
-    [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS, SLOWLOG_SUBS, LATENCY_SUBS, crate::cmd::keys::OBJECT_SUBS]
+    use crate::script::{eval::SCRIPT_SUBS, function::FUNCTION_SUBS};
+    [
+        CLIENT_SUBS,
+        CONFIG_SUBS,
+        COMMAND_SUBS,
+        SLOWLOG_SUBS,
+        LATENCY_SUBS,
+        crate::cmd::keys::OBJECT_SUBS,
+        SCRIPT_SUBS,
+        FUNCTION_SUBS,
+    ]
 }
 
 /// The slot of a row of [`COMMANDS`].

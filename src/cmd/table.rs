@@ -3,6 +3,7 @@
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
 use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, string, tx, zset};
+use crate::script::{eval, function};
 
 /// One row of the command table.
 #[derive(Debug)]
@@ -39,9 +40,12 @@ pub mod flag {
     pub const MOVABLEKEYS: u32 = 1 << 6;
     pub const FAST: u32 = 1 << 7;
     pub const SKIP_SLOWLOG: u32 = 1 << 8;
+    pub const NOSCRIPT: u32 = 1 << 9;
+    pub const MAY_REPLICATE: u32 = 1 << 10;
+    pub const ALLOW_BUSY: u32 = 1 << 11;
 
     /// The flag names that have a bit.
-    pub(super) const NAMED: [(&str, u32); 9] = [
+    pub(super) const NAMED: [(&str, u32); 12] = [
         ("write", WRITE),
         ("readonly", READONLY),
         ("denyoom", DENYOOM),
@@ -51,6 +55,9 @@ pub mod flag {
         ("movablekeys", MOVABLEKEYS),
         ("fast", FAST),
         ("skip_slowlog", SKIP_SLOWLOG),
+        ("noscript", NOSCRIPT),
+        ("may_replicate", MAY_REPLICATE),
+        ("allow_busy", ALLOW_BUSY),
     ];
 }
 
@@ -513,6 +520,57 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@admin", "@slow", "@dangerous"],
         server::shutdown
     ),
+    // scripting
+    row!(
+        "eval",
+        -3,
+        ["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        eval::eval
+    ),
+    row!(
+        "evalsha",
+        -3,
+        ["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        eval::evalsha
+    ),
+    row!(
+        "eval_ro",
+        -3,
+        ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        eval::eval_ro
+    ),
+    row!(
+        "evalsha_ro",
+        -3,
+        ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        eval::evalsha_ro
+    ),
+    row!("script", -2, [], (0, 0, 0), ["@slow"], eval::script),
+    row!(
+        "fcall",
+        -3,
+        ["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        function::fcall
+    ),
+    row!(
+        "fcall_ro",
+        -3,
+        ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"],
+        (0, 0, 0),
+        ["@slow", "@scripting"],
+        function::fcall_ro
+    ),
+    row!("function", -2, [], (0, 0, 0), ["@slow"], function::function),
 ];
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -216,9 +216,10 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
 
 /// Commands without key positions that read or write whole databases, and those whose keys the
 /// table cannot locate (`movablekeys`: LMPOP, ZUNIONSTORE's sources after numkeys, SORT's STORE
-/// destination): inside EXEC a handler takes no stripe of its own, so EXEC must hold them all.
+/// destination), and FUNCTION (a library change is made and logged under every stripe, see
+/// `script::function`): inside EXEC a handler takes no stripe of its own, so EXEC must hold them all.
 pub(crate) fn needs_every_stripe(spec: &CommandSpec) -> bool {
-    spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 && spec.acl.contains(&"@keyspace")
+    spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 && spec.acl.contains(&"@keyspace") || spec.name == "function"
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except

@@ -51,7 +51,7 @@ pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard
 pub use entry::{Entry, Kind, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
-pub use tx::TxHold;
+pub use tx::{TxHold, WouldBlock};
 pub use watch::WatchSet;
 
 use crate::aof::Aof;

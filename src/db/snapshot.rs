@@ -87,23 +87,37 @@ impl Keyspace {
     }
 
     pub fn start_rewrite(&self) -> Result<(), crate::aof::AofError> {
+        self.start_rewrite_with(Vec::new)
+    }
+
+    /// [`start_rewrite`](Self::start_rewrite) whose base starts with `prelude`'s records (the
+    /// function libraries: `FUNCTION LOAD`), taken under every stripe with the snapshot, as every
+    /// change of them is made and logged under every stripe.
+    pub fn start_rewrite_with(&self, prelude: impl FnOnce() -> Vec<Vec<Bytes>>) -> Result<(), crate::aof::AofError> {
         let aof = self.aof().filter(|a| a.enabled()).cloned().ok_or(crate::aof::AofError::Disabled)?;
         let now = crate::util::now_ms();
         let seq = std::cell::Cell::new(0);
-        let (handle, snapshot) = {
+        let (handle, snapshot, prelude) = {
             let all = self.write_all(0, &seq);
             if crate::sync::fault::on(crate::sync::fault::Fault::RewriteMarkerOutsideLock) {
                 let snapshot = self.snapshot(now);
+                let prelude = prelude();
                 drop(all);
-                (aof.start_rewrite()?, snapshot)
+                (aof.start_rewrite()?, snapshot, prelude)
             } else {
                 let handle = aof.start_rewrite()?;
-                (handle, self.snapshot(now))
+                (handle, self.snapshot(now), prelude())
             }
         };
         crate::sync::thread::spawn(move || {
             let mut handle = handle;
             let mut result = Ok(());
+            for r in &prelude {
+                let argv: Vec<&[u8]> = r.iter().map(|a| &a[..]).collect();
+                if result.is_ok() {
+                    result = handle.write_base(0, &argv);
+                }
+            }
             for e in &snapshot {
                 e.commands(|argv| {
                     if result.is_ok() {

@@ -65,6 +65,10 @@ pub struct TxHold<'a> {
     _guards: Vec<RwLockWriteGuard<'a, ()>>,
 }
 
+/// Why [`TxHold::extend`] could not take a stripe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WouldBlock;
+
 impl Keyspace {
     /// Take the stripes of `keys` (`None`: every stripe) exclusively for an EXEC and enter held mode
     /// on this thread.
@@ -227,6 +231,103 @@ impl Keyspace {
 }
 
 impl TxHold<'_> {
+    /// Whether the stripes of `keys` (`None`: every stripe) are all held.
+    pub fn covers(&self, keys: Option<&[&[u8]]>) -> bool {
+        match keys {
+            None => self.stripes.len() == self.ks.stripes.len(),
+            Some(keys) => keys.iter().all(|k| self.stripes.binary_search(&self.ks.stripe_of(k)).is_ok()),
+        }
+    }
+
+    /// Take the stripes of `keys` (`None`: every stripe) that this hold lacks, for a script that
+    /// touches a key it did not declare (see `script::run` for the whole rule).
+    ///
+    /// Deadlock freedom: every other writer takes its stripes in ascending order and only ever waits
+    /// for a stripe above all those it holds. So does this: a missing stripe above every stripe held
+    /// is waited for (ascending, as everyone); one below is only tried (`try_write`), `tries` times
+    /// with a yield between. On a miss it returns [`WouldBlock`], keeping what it took (released
+    /// with the hold): the caller aborts (nothing written yet) or fails the command.
+    pub fn extend(&mut self, keys: Option<&[&[u8]]>, tries: usize) -> Result<(), WouldBlock> {
+        let mut want: Vec<usize> = match keys {
+            None => (0..self.ks.stripes.len()).collect(),
+            Some(keys) => keys.iter().map(|k| self.ks.stripe_of(k)).collect(),
+        };
+        want.sort_unstable();
+        want.dedup();
+        want.retain(|i| self.stripes.binary_search(i).is_err());
+        if fault::on(Fault::ScriptSkipsUndeclaredStripe) || fault::on(Fault::ScriptWithoutStripes) {
+            want.clear();
+        }
+        for i in want {
+            let above = self.stripes.last().is_none_or(|&max| i > max);
+            let guard = if above {
+                Some(crate::sync::write(&self.ks.stripes[i]))
+            } else {
+                let mut got = None;
+                for t in 0..tries.max(1) {
+                    if let Ok(g) = self.ks.stripes[i].try_write() {
+                        got = Some(g);
+                        break;
+                    }
+                    if t + 1 < tries {
+                        crate::sync::thread::yield_now();
+                    }
+                }
+                got
+            };
+            let Some(guard) = guard else { return Err(WouldBlock) };
+            let e = &self.ks.tx_epoch[i];
+            e.store(e.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            fence(Ordering::Release);
+            let at = self.stripes.partition_point(|&s| s < i);
+            self.stripes.insert(at, i);
+            self._guards.push(guard);
+            HELD.with(|h| {
+                if let Some(h) = h.borrow_mut().as_mut() {
+                    let at = h.stripes.partition_point(|&s| s < i);
+                    h.stripes.insert(at, i);
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the transaction has buffered any record (it changed the keyspace).
+    pub fn wrote(&self) -> bool {
+        HELD.with(|h| h.borrow().as_ref().is_some_and(|h| !h.records.is_empty()))
+    }
+
+    /// Drop the buffered records unlogged (a script stopped by SHUTDOWN NOSAVE: the server exits
+    /// without persisting, and a half script must not reach the file).
+    pub fn discard_records(&self) {
+        HELD.with(|h| {
+            if let Some(h) = h.borrow_mut().as_mut() {
+                h.records.clear();
+            }
+        });
+    }
+
+    /// [`finish`](Self::finish) for a script: its records are logged as they are when there is
+    /// one, as one `MULTI` ... `EXEC` block when there are more (Redis 7.0's effects replication).
+    pub fn finish_script(self, last_seq: &Cell<u64>) {
+        let single = HELD.with(|h| {
+            let mut h = h.borrow_mut();
+            let h = h.as_mut()?;
+            if h.records.len() == 1 { h.records.pop() } else { None }
+        });
+        if let Some((db, argv)) = single
+            && !self.ks.is_loading()
+            && let Some(aof) = self.ks.aof()
+        {
+            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            let seq = aof.append(db, &argv);
+            if seq > last_seq.get() {
+                last_seq.set(seq);
+            }
+        }
+        self.finish(last_seq);
+    }
+
     /// Push the transaction's buffered records as one `MULTI` ... `EXEC` block (nothing when it
     /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`. Then serve the
     /// clients blocked on lists it filled, still under the stripes (their pops follow the block).

@@ -34,6 +34,11 @@ pub enum Frame {
     /// RESP3 `,text` (a double as Redis formats it: `%.17g`, `inf`, `-inf`); a bulk string of the
     /// same text under RESP2 (Redis's `addReplyDouble`).
     Double(Bytes),
+    /// RESP3 `#t`/`#f`; `:1`/`:0` under RESP2 (Redis's `addReplyBool`: a script's booleans under
+    /// `redis.setresp(3)`).
+    Boolean(bool),
+    /// RESP3 `(digits`; a bulk string under RESP2 (Redis's `addReplyBigNum`).
+    BigNumber(Bytes),
 }
 
 impl Frame {
@@ -68,7 +73,8 @@ impl Frame {
         match self {
             Frame::Array(items) | Frame::Set(items) => Frame::Array(items.iter().map(Frame::to_resp2).collect()),
             Frame::Map(pairs) => Frame::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
-            Frame::Verbatim(b) | Frame::Double(b) => Frame::Bulk(b.clone()),
+            Frame::Verbatim(b) | Frame::Double(b) | Frame::BigNumber(b) => Frame::Bulk(b.clone()),
+            Frame::Boolean(b) => Frame::Integer(i64::from(*b)),
             other => other.clone(),
         }
     }
@@ -108,6 +114,10 @@ impl Frame {
             Frame::Verbatim(b) => put_bulk(out, b),
             Frame::Double(b) if resp3 => put_line(out, b',', b),
             Frame::Double(b) => put_bulk(out, b),
+            Frame::Boolean(b) if resp3 => out.extend_from_slice(if *b { b"#t\r\n" } else { b"#f\r\n" }),
+            Frame::Boolean(b) => out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
+            Frame::BigNumber(b) if resp3 => put_line(out, b'(', b),
+            Frame::BigNumber(b) => put_bulk(out, b),
         }
     }
 }
@@ -187,6 +197,10 @@ mod tests {
         assert_eq!(enc_as(Frame::Verbatim(Bytes::from_static(b"a\r\nb")), 3), b"=8\r\ntxt:a\r\nb\r\n");
         assert_eq!(enc_as(Frame::Double(Bytes::from_static(b"1.5")), 3), b",1.5\r\n");
         assert_eq!(enc(Frame::Double(Bytes::from_static(b"-inf"))), b"$4\r\n-inf\r\n");
+        assert_eq!(enc_as(Frame::Boolean(true), 3), b"#t\r\n");
+        assert_eq!(enc(Frame::Boolean(false)), b":0\r\n");
+        assert_eq!(enc_as(Frame::BigNumber(Bytes::from_static(b"123")), 3), b"(123\r\n");
+        assert_eq!(enc(Frame::BigNumber(Bytes::from_static(b"123"))), b"$3\r\n123\r\n");
         // Nested frames follow the same protocol; the RESP2 types render as under RESP2.
         assert_eq!(enc_as(Frame::Array(vec![Frame::Null, Frame::Integer(-1)]), 3), b"*2\r\n_\r\n:-1\r\n");
         assert_eq!(enc_as(Frame::bulk(b"ab"), 3), b"$2\r\nab\r\n");

@@ -90,6 +90,13 @@ impl Server {
         c.get_connection().unwrap()
     }
 
+    /// A raw RESP connection to the server on `port`.
+    pub fn raw_to(port: u16) -> Raw {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Raw { s, buf: Vec::new() }
+    }
+
     /// A raw RESP connection.
     pub fn raw(&self) -> Raw {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();

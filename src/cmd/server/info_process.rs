@@ -45,6 +45,15 @@ pub(super) fn memory_fields(shared: &Shared) -> Fields {
     let dataset = used.saturating_sub(overhead);
     let perc = |part: u64, whole: u64| if whole == 0 { 0.0 } else { part as f64 * 100.0 / whole as f64 };
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let scripting = &shared.scripting;
+    let lua = scripting.lua_memory() as u64;
+    let scripts_eval = scripting.scripts_bytes.load(std::sync::atomic::Ordering::Relaxed) as u64;
+    let (libraries, functions, functions_bytes) = {
+        let libs = scripting.libs.read().unwrap_or_else(|e| e.into_inner());
+        let f: usize = libs.libs.values().map(|l| l.functions.len()).sum();
+        let b: usize = libs.libs.values().map(|l| l.code.len() + l.name.len()).sum();
+        (libs.libs.len() as u64, f as u64, b as u64)
+    };
     vec![
         ("used_memory".into(), s(used)),
         ("used_memory_human".into(), bytes_to_human(used)),
@@ -62,20 +71,21 @@ pub(super) fn memory_fields(shared: &Shared) -> Fields {
         ("allocator_resident".into(), s(rss)),
         ("total_system_memory".into(), s(total)),
         ("total_system_memory_human".into(), bytes_to_human(total)),
-        // No scripting engine: its memory lines are zero.
-        ("used_memory_lua".into(), s(0)),
-        ("used_memory_vm_eval".into(), s(0)),
-        ("used_memory_lua_human".into(), bytes_to_human(0)),
-        ("used_memory_scripts_eval".into(), s(0)),
-        ("number_of_cached_scripts".into(), s(0)),
-        ("number_of_functions".into(), s(0)),
-        ("number_of_libraries".into(), s(0)),
+        // Every VM runs both EVAL scripts and functions: their memory is reported as the eval VMs'
+        // (used_memory_lua), the functions' VM line stays 0.
+        ("used_memory_lua".into(), s(lua)),
+        ("used_memory_vm_eval".into(), s(lua)),
+        ("used_memory_lua_human".into(), bytes_to_human(lua)),
+        ("used_memory_scripts_eval".into(), s(scripts_eval)),
+        ("number_of_cached_scripts".into(), s(scripting.script_count() as u64)),
+        ("number_of_functions".into(), s(functions)),
+        ("number_of_libraries".into(), s(libraries)),
         ("used_memory_vm_functions".into(), s(0)),
-        ("used_memory_vm_total".into(), s(0)),
-        ("used_memory_vm_total_human".into(), bytes_to_human(0)),
-        ("used_memory_functions".into(), s(0)),
-        ("used_memory_scripts".into(), s(0)),
-        ("used_memory_scripts_human".into(), bytes_to_human(0)),
+        ("used_memory_vm_total".into(), s(lua)),
+        ("used_memory_vm_total_human".into(), bytes_to_human(lua)),
+        ("used_memory_functions".into(), s(functions_bytes)),
+        ("used_memory_scripts".into(), s(scripts_eval + functions_bytes)),
+        ("used_memory_scripts_human".into(), bytes_to_human(scripts_eval + functions_bytes)),
         ("maxmemory".into(), s(cfg.maxmemory)),
         ("maxmemory_human".into(), bytes_to_human(cfg.maxmemory)),
         ("maxmemory_policy".into(), cfg.maxmemory_policy.clone()),

@@ -21,7 +21,7 @@ pub fn slowlog(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 /// Redis's reply to a known subcommand given the wrong arguments by the handler itself.
-pub(super) fn subcommand_syntax_error(argv: &[Bytes]) -> Error {
+pub(crate) fn subcommand_syntax_error(argv: &[Bytes]) -> Error {
     let sub: String = String::from_utf8_lossy(&argv[1]).chars().take(128).collect();
     let container = String::from_utf8_lossy(&argv[0]).to_ascii_uppercase();
     Error::err(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."))

@@ -1,0 +1,471 @@
+//! Scripting through the real dispatcher: replies asserted byte for byte as redis-server 7.0.15
+//! gives them (each text below was checked against it).
+
+use bytes::Bytes;
+
+use crate::cmd::testing::{Harness, arr, bulk, err, int, ok};
+use crate::resp::Frame;
+
+fn eval(h: &mut Harness, script: &str, keys: &[&str], args: &[&str]) -> Frame {
+    let n = keys.len().to_string();
+    let mut argv = vec!["EVAL", script, &n];
+    argv.extend_from_slice(keys);
+    argv.extend_from_slice(args);
+    h.run(&argv)
+}
+
+fn sha(s: &str) -> String {
+    String::from_utf8(super::sha1::sha1_hex(s.as_bytes()).to_vec()).unwrap()
+}
+
+fn script_err(text: &str, script: &str, line: u32) -> Frame {
+    err(&format!("{text} script: {}, on @user_script:{line}.", sha(script)))
+}
+
+#[test]
+fn values_convert_from_lua_as_redis_documents() {
+    let mut h = Harness::new();
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return 3.99", &[], &[]), int(3));
+    assert_eq!(eval(&mut h, "return -3.5", &[], &[]), int(-3));
+    assert_eq!(eval(&mut h, "return 'x'", &[], &[]), bulk("x"));
+    assert_eq!(eval(&mut h, "return true", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return false", &[], &[]), Frame::Null);
+    assert_eq!(eval(&mut h, "return nil", &[], &[]), Frame::Null);
+    assert_eq!(
+        eval(&mut h, "return {1, 2.9, -3.5, 'x', nil, 'y'}", &[], &[]),
+        arr(vec![int(1), int(2), int(-3), bulk("x")])
+    );
+    assert_eq!(eval(&mut h, "return {true, false, true}", &[], &[]), arr(vec![int(1), Frame::Null, int(1)]));
+    assert_eq!(eval(&mut h, "return {ok = 'FINE'}", &[], &[]), Frame::simple("FINE"));
+    assert_eq!(eval(&mut h, "return {err = 'MYERR custom failure'}", &[], &[]), err("MYERR custom failure"));
+    assert_eq!(eval(&mut h, "return {err = 'oops'}", &[], &[]), err("oops"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('OOPS')", &[], &[]), err("ERR OOPS"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('MY fail')", &[], &[]), err("MY fail"));
+    assert_eq!(eval(&mut h, "return redis.status_reply('ALLGOOD')", &[], &[]), Frame::simple("ALLGOOD"));
+    assert_eq!(eval(&mut h, "return {double = 3.5}", &[], &[]), Frame::Double(Bytes::from_static(b"3.5")));
+    assert_eq!(eval(&mut h, "return {1, {2, {3, 'deep'}}, {}}", &[], &[]).to_resp2(), {
+        arr(vec![int(1), arr(vec![int(2), arr(vec![int(3), bulk("deep")])]), arr(vec![])])
+    });
+    assert_eq!(eval(&mut h, "return tonumber(ARGV[1])", &[], &["1e30"]), int(i64::MIN));
+    assert_eq!(eval(&mut h, "return #KEYS * 100 + #ARGV", &["a", "b"], &["c"]), int(201));
+}
+
+#[test]
+fn resp3_values_convert_both_ways_after_setresp_3() {
+    let mut h = Harness::new();
+    h.run(&["HSET", "h", "a", "1"]);
+    assert_eq!(
+        eval(&mut h, "redis.setresp(3) return redis.call('hgetall', KEYS[1])", &["h"], &[]),
+        Frame::Map(vec![(bulk("a"), bulk("1"))])
+    );
+    assert_eq!(eval(&mut h, "redis.setresp(3) return redis.call('hgetall', KEYS[1]).map.a", &["h"], &[]), bulk("1"));
+    assert_eq!(
+        eval(&mut h, "redis.setresp(3) return redis.call('get', 'nokey') == nil", &[], &[]),
+        Frame::Boolean(true)
+    );
+    assert_eq!(eval(&mut h, "return redis.call('get', 'nokey') == false", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "redis.setresp(3) return false", &[], &[]), Frame::Boolean(false));
+    assert_eq!(eval(&mut h, "return {big_number = '123'}", &[], &[]), Frame::BigNumber(Bytes::from_static(b"123")));
+    assert_eq!(eval(&mut h, "return {set = {a = true}}", &[], &[]), Frame::Set(vec![bulk("a")]));
+    assert_eq!(
+        eval(&mut h, "return redis.setresp(4)", &[], &[]),
+        script_err("ERR RESP version must be 2 or 3.", "return redis.setresp(4)", 1)
+    );
+}
+
+#[test]
+fn errors_carry_their_line_and_script_as_redis_formats_them() {
+    let mut h = Harness::new();
+    let s = "x = 5";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    let s = "return undefined_global_var";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err(
+            "ERR user_script:1: Script attempted to access nonexistent global variable 'undefined_global_var'",
+            s,
+            1
+        )
+    );
+    let s = "local a = 1\nerror('boom')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:2: boom", s, 2));
+    let s = "return redis.call('nosuchcommand', 'x')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR Unknown Redis command called from script", s, 1));
+    let s = "return redis.call('get')";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err("ERR Wrong number of args calling Redis command from script", s, 1)
+    );
+    let s = "return redis.call()";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err("ERR Please specify at least one argument for this redis lib call", s, 1)
+    );
+    let s = "return redis.call('exec')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR This Redis command is not allowed from script", s, 1));
+    let s = "return rawset(_G, 'x', 1)";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR Attempt to modify a readonly table", s, 1));
+    let s = "error({err='X y'})";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("X y", s, 1));
+    h.run(&["SET", "s", "abc"]);
+    let s = "return redis.call('incr', 's')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR value is not an integer or out of range", s, 1));
+    assert_eq!(
+        eval(&mut h, "return redis.pcall('incr', 's')", &[], &[]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(
+        eval(&mut h, "return {pcall(redis.call, 'incr', 's')}", &[], &[]),
+        arr(vec![Frame::Null, bulk("ERR value is not an integer or out of range")])
+    );
+    assert_eq!(
+        eval(&mut h, "return +", &[], &[]),
+        err("ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'")
+    );
+}
+
+#[test]
+fn the_sandbox_has_what_redis_has() {
+    let mut h = Harness::new();
+    for absent in ["os", "io", "print", "dofile", "loadfile", "debug", "require", "module", "setfenv", "getfenv"] {
+        let s = format!("return type({absent})");
+        assert_eq!(
+            eval(&mut h, &s, &[], &[]),
+            script_err(
+                &format!("ERR user_script:1: Script attempted to access nonexistent global variable '{absent}'"),
+                &s,
+                1
+            ),
+            "{absent}"
+        );
+    }
+    for present in ["loadstring", "pcall", "unpack", "tonumber", "gcinfo", "collectgarbage"] {
+        assert_eq!(eval(&mut h, &format!("return type({present})"), &[], &[]), bulk("function"), "{present}");
+    }
+    assert_eq!(eval(&mut h, "return _VERSION", &[], &[]), bulk("Lua 5.1"));
+    assert_eq!(
+        eval(
+            &mut h,
+            "return {redis.REDIS_VERSION, redis.REDIS_VERSION_NUM, redis.LOG_WARNING, redis.REPL_ALL}",
+            &[],
+            &[]
+        ),
+        arr(vec![bulk("7.0.15"), int(458767), int(3), int(3)])
+    );
+    let s = "redis.call = nil";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    let s = "string.x = 1";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: Attempt to modify a readonly table", s, 1));
+    assert_eq!(eval(&mut h, "return loadstring(string.dump(function() end))", &[], &[]), Frame::Null);
+    assert_eq!(eval(&mut h, "return redis.sha1hex('')", &[], &[]), bulk("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+    // Deep recursion and a cyclic table end in errors, not crashes.
+    assert!(matches!(eval(&mut h, "local function f() return f() + 1 end return f()", &[], &[]), Frame::Error(_)));
+    assert!(matches!(eval(&mut h, "local t = {} t[1] = t return t", &[], &[]).to_resp2(), Frame::Array(_)));
+}
+
+#[test]
+fn numkeys_and_evalsha_are_checked_as_redis_does() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["EVAL", "return 1", "3", "a"]), err("ERR Number of keys can't be greater than number of args"));
+    assert_eq!(h.run(&["EVAL", "return 1", "-1"]), err("ERR Number of keys can't be negative"));
+    assert_eq!(h.run(&["EVAL", "return 1", "x"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run(&["EVALSHA", "abc", "0"]), err("NOSCRIPT No matching script. Please use EVAL."));
+    let s = "return 'loaded'";
+    assert_eq!(h.run(&["SCRIPT", "LOAD", s]), bulk(&sha(s)));
+    assert_eq!(h.run(&["EVALSHA", &sha(s).to_uppercase(), "0"]), bulk("loaded"));
+    assert_eq!(h.run(&["SCRIPT", "EXISTS", &sha(s), &"0".repeat(40)]), arr(vec![int(1), int(0)]));
+    assert_eq!(h.run(&["SCRIPT", "FLUSH", "BOGUS"]), err("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+    assert_eq!(h.run(&["SCRIPT", "FLUSH", "ASYNC"]), ok());
+    assert_eq!(h.run(&["EVALSHA", &sha(s), "0"]), err("NOSCRIPT No matching script. Please use EVAL."));
+    assert_eq!(h.run(&["SCRIPT", "KILL"]), err("NOTBUSY No scripts in execution right now."));
+    assert_eq!(
+        h.run(&["SCRIPT", "LOAD", "return +"]),
+        err("ERR Error compiling script (new function): user_script:1: unexpected symbol near '+'")
+    );
+}
+
+#[test]
+fn read_only_scripts_refuse_writes() {
+    let mut h = Harness::new();
+    let s = "#!lua flags=no-writes\nreturn redis.call('del', KEYS[1])";
+    assert_eq!(
+        eval(&mut h, s, &["k"], &[]),
+        script_err("ERR Write commands are not allowed from read-only scripts.", s, 2)
+    );
+    let s = "return redis.call('del', KEYS[1])";
+    let r = h.run(&["EVAL_RO", s, "1", "k"]);
+    assert_eq!(r, script_err("ERR Write commands are not allowed from read-only scripts.", s, 1));
+    let s = "#!lua\nreturn redis.call('del', KEYS[1])";
+    assert_eq!(
+        h.run(&["EVAL_RO", s, "1", "k"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(
+        h.run(&["EVAL", "#!lua flags=bogus\nreturn 1", "0"]),
+        err("ERR Unexpected flag in script shebang: bogus")
+    );
+    assert_eq!(h.run(&["EVAL", "#!lua", "0"]), err("ERR Invalid script shebang"));
+    assert_eq!(h.run(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k"]), Frame::Null);
+}
+
+#[test]
+fn scripts_write_and_their_writes_stay_after_an_error() {
+    let mut h = Harness::new();
+    let s = "redis.call('set', KEYS[1], 'written') error('after write')";
+    assert_eq!(eval(&mut h, s, &["k"], &[]), script_err("ERR user_script:1: after write", s, 1));
+    assert_eq!(h.run(&["GET", "k"]), bulk("written"));
+    // Numbers as arguments are printed with %.17g.
+    assert_eq!(eval(&mut h, "return redis.call('set', KEYS[1], 0.1)", &["x"], &[]), ok());
+    assert_eq!(h.run(&["GET", "x"]), bulk("0.10000000000000001"));
+    // An undeclared key works too (the script then holds every stripe).
+    assert_eq!(eval(&mut h, "redis.call('incr', 'other') return redis.call('incr', KEYS[1])", &["n"], &[]), int(1));
+    assert_eq!(h.run(&["GET", "other"]), bulk("1"));
+    // SELECT inside a script changes only the script's database.
+    assert_eq!(eval(&mut h, "redis.call('select', 1) return redis.call('set', 'in1', 'v')", &[], &[]), ok());
+    assert_eq!(h.run(&["EXISTS", "in1"]), int(0));
+    h.run(&["SELECT", "1"]);
+    assert_eq!(h.run(&["GET", "in1"]), bulk("v"));
+}
+
+#[test]
+fn scripts_run_inside_multi_exec() {
+    let mut h = Harness::new();
+    h.run(&["MULTI"]);
+    h.run(&["EVAL", "return redis.call('incr', KEYS[1])", "1", "c"]);
+    h.run(&["INCR", "c"]);
+    assert_eq!(h.run(&["EXEC"]), arr(vec![int(1), int(2)]));
+    // A library loaded and called in one transaction (EXEC holds every stripe for both).
+    h.run(&["MULTI"]);
+    h.run(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=t\nredis.register_function('tf', function(k) return redis.call('incr', k[1]) end)",
+    ]);
+    h.run(&["FCALL", "tf", "1", "c"]);
+    assert_eq!(h.run(&["EXEC"]), arr(vec![bulk("t"), int(3)]));
+}
+
+#[test]
+fn only_a_running_script_is_in_a_script_run() {
+    assert!(!super::run::in_script_run());
+    let mut h = Harness::new();
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    assert!(!super::run::in_script_run());
+}
+
+#[test]
+fn vms_are_reused_and_every_vm_sees_script_flush() {
+    let mut h = Harness::new();
+    for _ in 0..20 {
+        assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+    }
+    assert_eq!(h.shared.scripting.vm_count(), 1, "one client, one VM, reused");
+    assert!(h.shared.scripting.lua_memory() > 0);
+    assert_eq!(h.shared.scripting.script_count(), 1);
+    let Frame::Verbatim(info) = h.run(&["INFO", "memory"]) else { panic!() };
+    let info = String::from_utf8_lossy(&info).into_owned();
+    assert!(info.contains("number_of_cached_scripts:1\r\n"), "{info}");
+    assert!(!info.contains("used_memory_lua:0\r\n"), "{info}");
+    h.run(&["SCRIPT", "FLUSH"]);
+    assert_eq!(h.shared.scripting.script_count(), 0);
+}
+
+#[test]
+fn functions_load_list_call_and_delete_as_redis_does() {
+    let mut h = Harness::new();
+    let lib = "#!lua name=lib1\nredis.register_function('f1', function(keys, args) return redis.call('set', keys[1], args[1]) end)\nredis.register_function{function_name='f2', callback=function(keys, args) error('bad') end, flags={'no-writes'}, description='d'}";
+    assert_eq!(h.run(&["FUNCTION", "LOAD", lib]), bulk("lib1"));
+    assert_eq!(h.run(&["FUNCTION", "LOAD", lib]), err("ERR Library 'lib1' already exists"));
+    assert_eq!(h.run(&["FCALL", "f1", "1", "k", "v"]), ok());
+    assert_eq!(h.run(&["GET", "k"]), bulk("v"));
+    assert_eq!(h.run(&["FCALL", "f2", "0"]), err("ERR user_function:3: bad script: f2, on @user_function:3."));
+    assert_eq!(
+        h.run(&["FCALL_RO", "f1", "1", "k", "v"]),
+        err("ERR Can not execute a script with write flag using *_ro command.")
+    );
+    assert_eq!(h.run(&["FCALL", "nosuch", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FCALL", "f1", "x"]), err("ERR Bad number of keys provided"));
+    assert_eq!(h.run(&["FCALL", "f1", "5", "k"]), err("ERR Number of keys can't be greater than number of args"));
+    let Frame::Array(list) = h.run(&["FUNCTION", "LIST"]) else { panic!() };
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].to_resp2(),
+        arr(vec![
+            bulk("library_name"),
+            bulk("lib1"),
+            bulk("engine"),
+            bulk("LUA"),
+            bulk("functions"),
+            arr(vec![
+                arr(vec![bulk("name"), bulk("f1"), bulk("description"), Frame::Null, bulk("flags"), arr(vec![])]),
+                arr(vec![
+                    bulk("name"),
+                    bulk("f2"),
+                    bulk("description"),
+                    bulk("d"),
+                    bulk("flags"),
+                    arr(vec![Frame::simple("no-writes")])
+                ]),
+            ])
+        ])
+    );
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=x\nreturn string.len('a')"]),
+        err(
+            "ERR Error registering functions: ERR user_function:2: Script attempted to access nonexistent global variable 'string'"
+        )
+    );
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "#!lua name=x\nlocal x = 1"]), err("ERR No functions registered"));
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "return 1"]), err("ERR Missing library metadata"));
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=y\nredis.register_function('f1', function() end)"]),
+        err("ERR Function f1 already exists")
+    );
+    assert_eq!(
+        h.run(&["FUNCTION", "LOAD", "#!lua name=z\nwhile true do end"]),
+        err("ERR Error registering functions: ERR FUNCTION LOAD timeout")
+    );
+    let v2 = "#!lua name=lib1\nredis.register_function('f1', function() return 'v2' end)";
+    assert_eq!(h.run(&["FUNCTION", "LOAD", "REPLACE", v2]), bulk("lib1"));
+    assert_eq!(h.run(&["FCALL", "f1", "0"]), bulk("v2"));
+    assert_eq!(h.run(&["FCALL", "f2", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FUNCTION", "DELETE", "nosuch"]), err("ERR Library not found"));
+    assert_eq!(h.run(&["FUNCTION", "DELETE", "lib1"]), ok());
+    assert_eq!(h.run(&["FCALL", "f1", "0"]), err("ERR Function not found"));
+    assert_eq!(h.run(&["FUNCTION", "FLUSH", "BOGUS"]), err("ERR FUNCTION FLUSH only supports SYNC|ASYNC option"));
+    assert_eq!(
+        h.run(&["FUNCTION", "FLUSH", "SYNC", "extra"]),
+        err("ERR unknown subcommand or wrong number of arguments for 'FLUSH'. Try FUNCTION HELP.")
+    );
+    assert_eq!(h.run(&["FUNCTION", "KILL"]), err("NOTBUSY No scripts in execution right now."));
+}
+
+#[test]
+fn lua_memory_is_bounded_and_an_endless_allocation_is_an_error() {
+    let mut h = Harness::new();
+    h.shared.scripting.vm_memory_limit.store(16 << 20, std::sync::atomic::Ordering::Relaxed);
+    let s = "return #string.rep('x', 100000000)";
+    assert_eq!(eval(&mut h, s, &[], &[]), err(&format!("ERR Error running script {}, not enough memory", sha(s))));
+    let s = "local t = {} for i = 1, 1e9 do t[i] = i end return #t";
+    assert_eq!(eval(&mut h, s, &[], &[]), err(&format!("ERR Error running script {}, not enough memory", sha(s))));
+    // The VM is still usable afterwards.
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+}
+
+/// Random scripts from a small grammar of the API (calls with good and bad arguments, RESP3, error
+/// and status tables, nested and cyclic returns, pcall, errors, loops): every one gets a reply,
+/// nothing panics, and the server keeps answering.
+#[test]
+fn random_scripts_from_the_api_grammar_never_crash() {
+    let mut h = Harness::new();
+    h.shared.scripting.vm_memory_limit.store(32 << 20, std::sync::atomic::Ordering::Relaxed);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let cmds = [
+        "'get'",
+        "'set'",
+        "'incr'",
+        "'hset'",
+        "'sadd'",
+        "'lpush'",
+        "'zadd'",
+        "'del'",
+        "'spop'",
+        "'nosuch'",
+        "'ping'",
+        "'select'",
+        "'keys'",
+        "'exec'",
+        "'time'",
+        "'flushall'",
+        "'hgetall'",
+        "'zrange'",
+        "'type'",
+    ];
+    let args = ["KEYS[1]", "'k'", "ARGV[1]", "1", "2.5", "-1", "''", "nil", "{}", "true", "'x'", "'*'", "0", "1e300"];
+    let values = [
+        "1",
+        "'s'",
+        "{1, 2, nil, 3}",
+        "{ok='OK'}",
+        "{err='E x'}",
+        "{double=1.5}",
+        "{map={a=1}}",
+        "{set={b=true}}",
+        "true",
+        "false",
+        "nil",
+        "{big_number='9'}",
+        "redis.error_reply('x')",
+        "redis.status_reply('y')",
+        "(function() local t = {} t[1] = t return t end)()",
+        "0/0",
+        "1/0",
+    ];
+    for _ in 0..1500 {
+        let mut body = String::new();
+        for _ in 0..1 + next(4) {
+            let call = if next(2) == 0 { "redis.call" } else { "redis.pcall" };
+            let mut argv = vec![cmds[next(cmds.len())].to_string()];
+            for _ in 0..next(5) {
+                argv.push(args[next(args.len())].to_string());
+            }
+            let stmt = match next(8) {
+                0 => format!("local r = {call}({})", argv.join(", ")),
+                1 => "redis.setresp(3)".to_string(),
+                2 => format!("pcall({call}, {})", argv.join(", ")),
+                3 => format!("for i = 1, {} do redis.pcall('incr', 'n') end", next(50)),
+                4 => "if math.huge then error('e') end".to_string(),
+                5 => format!("local t = {{{}}}", values[next(values.len())]),
+                6 => "redis.setresp(2)".to_string(),
+                _ => format!("{call}({})", argv.join(", ")),
+            };
+            body.push_str(&stmt);
+            body.push('\n');
+        }
+        body.push_str(&format!("return {}", values[next(values.len())]));
+        let f = h.run(&["EVAL", &body, "1", "key", "arg"]);
+        let mut out = bytes::BytesMut::new();
+        f.encode(&mut out, 2);
+        f.encode(&mut out, 3);
+    }
+    assert_eq!(h.run(&["PING"]), Frame::simple("PONG"));
+    assert_eq!(eval(&mut h, "return 1", &[], &[]), int(1));
+}
+
+/// FUNCTION DUMP of redis-server 7.0.15 (its code LZF-compressed) restores here, and our DUMP
+/// restores back; the policies and errors are Redis's.
+#[test]
+fn function_dump_and_restore_interoperate_with_redis() {
+    const REDIS_DUMP: &str = "f5c340cb41111f23216c7561206e616d653d6c6962410a72656469732e72656769737465725f660d756e6374696f6e28276661272c20e0000e1a6b6579732c2061726773292072657475726e2027412720656e6429e00f42007bc03c005f606d0227666220500863616c6c6261636b3dc01c0028e0014f0042604f20741a6c6167733d7b276e6f2d777269746573277d2c2064657363726970409b063d277468652062e0009c0b20776974682061206c6f6e67e003271320746f206d616b65206c7a66206b69636b20696ee0070701277d0a00c433e07e0fdc8650";
+    let payload: Vec<u8> =
+        (0..REDIS_DUMP.len()).step_by(2).map(|i| u8::from_str_radix(&REDIS_DUMP[i..i + 2], 16).unwrap()).collect();
+    let mut h = Harness::new();
+    let restore = |h: &mut Harness, p: &[u8], policy: Option<&str>| {
+        let mut argv = vec![Bytes::from_static(b"FUNCTION"), Bytes::from_static(b"RESTORE"), Bytes::copy_from_slice(p)];
+        argv.extend(policy.map(|s| Bytes::copy_from_slice(s.as_bytes())));
+        let mut ctx = crate::cmd::Ctx::new(&h.shared, &mut h.client, h.now_ms);
+        crate::cmd::execute(&mut ctx, &argv)
+    };
+    assert_eq!(restore(&mut h, &payload, None), ok());
+    assert_eq!(h.run(&["FCALL", "fb", "0"]), bulk("B"));
+    assert_eq!(h.run(&["FCALL_RO", "fb", "0"]), bulk("B"));
+    assert_eq!(restore(&mut h, &payload, None), err("ERR Library libA already exists"));
+    assert_eq!(restore(&mut h, &payload, Some("REPLACE")), ok());
+    assert_eq!(
+        restore(&mut h, &payload, Some("BOGUS")),
+        err("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
+    );
+    assert_eq!(restore(&mut h, b"xxxxxxxxxxxxxx", None), err("ERR DUMP payload version or checksum are wrong"));
+    let Frame::Bulk(ours) = h.run(&["FUNCTION", "DUMP"]) else { panic!() };
+    h.run(&["FUNCTION", "FLUSH"]);
+    assert_eq!(h.run(&["FUNCTION", "DUMP"]), Frame::Bulk(Bytes::from_static(b"\n\x00]\x9b\\@\x0f\x7f\xa2\xda")));
+    assert_eq!(restore(&mut h, &ours, Some("FLUSH")), ok());
+    assert_eq!(h.run(&["FCALL", "fa", "0"]), bulk("A"));
+}

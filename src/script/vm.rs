@@ -1,0 +1,224 @@
+//! One Lua 5.1 VM with Redis's sandbox and `redis` API (see `prelude.lua`), its cache of compiled
+//! EVAL scripts (by SHA) and of loaded function libraries, and the pool that reuses VMs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
+
+use super::Sha;
+
+/// Lua memory one VM may use by default: past it an allocation fails and the script gets an error
+/// (see [`super::Scripting::vm_memory_limit`]).
+pub const VM_MEMORY_LIMIT: usize = 1 << 30;
+
+/// One scripting VM. Used by one script at a time (taken from the pool, given back).
+pub struct Vm {
+    pub lua: Lua,
+    /// The real globals (behind the read-only proxy): KEYS and ARGV are set here.
+    pub globals: Table,
+    /// The prelude's private table: `call` (set per run), `run`, `error_table`, `redis`.
+    pub internal: Table,
+    pub run: Function,
+    /// `redis.call`'s bridge into the command handlers (`run::bridge`), set in `internal.call`
+    /// only while a script runs.
+    pub call_fn: Function,
+    /// Compiled EVAL scripts by SHA, valid for `scripts_epoch`.
+    pub scripts: HashMap<Sha, Function>,
+    pub scripts_epoch: u64,
+    /// Loaded function callbacks by name, valid for `libs_gen`.
+    pub functions: HashMap<Bytes, Function>,
+    pub libs_gen: u64,
+    /// This VM's Lua memory, published for INFO after each use.
+    pub memory: Arc<AtomicUsize>,
+    /// Runs so far (a GC step every 50).
+    pub runs: u64,
+    /// Lua memory this VM may use while Lua code runs.
+    pub memory_limit: usize,
+}
+
+fn lua_log(level: i64, msg: &str) {
+    use crate::log::Level;
+    let level = match level {
+        0 => Level::Debug,
+        1 => Level::Verbose,
+        2 => Level::Notice,
+        _ => Level::Warning,
+    };
+    crate::log::log(level, msg);
+}
+
+impl Vm {
+    /// A new VM: the libraries Redis loads, the sandbox, the `redis` table, then sealed.
+    pub fn new(memory_limit: usize) -> mlua::Result<Vm> {
+        // SAFETY: `unsafe_new_with` only because the debug library is among those loaded; the
+        // prelude keeps it in a private local for its error handler and removes the global
+        // before any user code runs. No C module loader (package) is opened.
+        let lua = unsafe {
+            Lua::unsafe_new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG, LuaOptions::new())
+        };
+        let globals = lua.globals();
+        let internal = lua.create_table()?;
+        internal.set("version", crate::cmd::server::REDIS_VERSION)?;
+        internal.set("version_num", super::REDIS_VERSION_NUM)?;
+        let log = lua.create_function(|_, (level, msg): (i64, mlua::LuaString)| {
+            lua_log(level, &msg.to_string_lossy());
+            Ok(())
+        })?;
+        let sha1hex = lua.create_function(|lua, s: mlua::LuaString| {
+            let hex = super::sha1::sha1_hex(&s.as_bytes());
+            lua.create_string(hex)
+        })?;
+        let cmd_exists =
+            lua.create_function(|_, s: mlua::LuaString| Ok(crate::cmd::lookup(&s.as_bytes()).is_some()))?;
+        lua.load(include_str!("prelude.lua")).set_name("=[redis]").call::<()>((
+            internal.clone(),
+            globals.clone(),
+            log,
+            sha1hex,
+            cmd_exists,
+        ))?;
+        trampolines::install(&lua, &internal)?;
+        // The libraries scripts expect (cjson, cmsgpack, bit, struct, and Redis's math.random /
+        // randomseed: one process-wide generator, as Redis's) go on the real globals (`lua.globals()`
+        // is still the real table here), before the seal turns the tables named cjson, cmsgpack,
+        // bit, struct, math, string, table into read-only proxies.
+        crate::lualib::load_all(&lua)?;
+        let seal: Function = internal.get("seal")?;
+        let proxy: Table = seal.call(())?;
+        lua.set_globals(proxy)?;
+        // The limit is on only while Lua code runs (`Vm::limit`): with a limit set, mlua protects
+        // every value it creates from Rust (a C closure and a pcall each), which made the KEYS/ARGV
+        // tables and the replies of `redis.call` the bulk of a small script's cost.
+        super::run::install_hook(&lua, 100_000)?;
+        let run = internal.get("run")?;
+        let call_fn = lua.create_function(|lua, mv: mlua::MultiValue| super::run::bridge(lua, mv))?;
+        let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
+        Ok(Vm {
+            lua,
+            globals,
+            internal,
+            run,
+            call_fn,
+            scripts: HashMap::new(),
+            scripts_epoch: 0,
+            functions: HashMap::new(),
+            libs_gen: 0,
+            memory,
+            runs: 0,
+            memory_limit,
+        })
+    }
+
+    /// Compile a script body (its shebang line already blanked) as Redis does: chunk `@user_script`.
+    pub fn compile(&self, body: &[u8]) -> Result<Function, String> {
+        self.limited(|| {
+            self.lua
+                .load(body)
+                .set_name("@user_script")
+                .set_mode(mlua::chunk::ChunkMode::Text)
+                .into_function()
+                .map_err(|e| compile_error_text(&e))
+        })
+    }
+
+    /// Run `f` (Lua code) with this VM's memory limit on: past it an allocation fails and the
+    /// script gets an error. Off again after, so that Rust builds values unprotected (see `new`).
+    pub fn limited<R>(&self, f: impl FnOnce() -> R) -> R {
+        set_limit(&self.lua, self.memory_limit);
+        let r = f();
+        set_limit(&self.lua, 0);
+        r
+    }
+
+    /// Publish this VM's memory for INFO.
+    pub fn note_memory(&self) {
+        self.memory.store(self.lua.used_memory(), Ordering::Relaxed);
+    }
+
+    /// Make a Lua string.
+    pub fn string(&self, b: &[u8]) -> mlua::Result<Value> {
+        Ok(Value::String(self.lua.create_string(b)?))
+    }
+}
+
+/// Set `lua`'s memory limit (0: none).
+pub fn set_limit(lua: &Lua, limit: usize) {
+    let _ = lua.set_memory_limit(limit);
+}
+
+/// The message of a compile error, as Lua prints it (`user_script:1: unexpected symbol near '+'`).
+pub fn compile_error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        mlua::Error::MemoryError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// C trampolines in front of the API functions written in Lua (`redis.call`, `rawset`, ...).
+///
+/// Why: `return redis.call(...)` is a tail call. Were `redis.call` a Lua function, Lua 5.1 would
+/// replace the script's frame with it, and an error it raises could no longer name the script's
+/// line (Redis's `@user_script:N`). In Redis these are C functions, which a tail call does not
+/// replace; so are these: each calls its Lua implementation (kept in the registry) with its
+/// arguments, errors passing through.
+mod trampolines {
+    use mlua::ffi;
+    use std::os::raw::c_int;
+
+    macro_rules! trampoline {
+        ($name:ident, $key:literal) => {
+            /// SAFETY (for the whole body): called by Lua as a C function with a valid state; it
+            /// only moves values on its own stack frame, and `lua_call` may unwind or longjmp out
+            /// of it: this frame owns nothing that needs dropping.
+            unsafe extern "C-unwind" fn $name(state: *mut ffi::lua_State) -> c_int {
+                // SAFETY: see above.
+                unsafe {
+                    let n = ffi::lua_gettop(state);
+                    ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, concat!($key, "\0").as_ptr().cast());
+                    ffi::lua_insert(state, 1);
+                    ffi::lua_call(state, n, ffi::LUA_MULTRET);
+                    ffi::lua_gettop(state)
+                }
+            }
+        };
+    }
+
+    trampoline!(call, "flurrydb.call");
+    trampoline!(pcall, "flurrydb.pcall");
+    trampoline!(setresp, "flurrydb.setresp");
+    trampoline!(log, "flurrydb.log");
+    trampoline!(sha1hex, "flurrydb.sha1hex");
+    trampoline!(set_repl, "flurrydb.set_repl");
+    trampoline!(acl_check_cmd, "flurrydb.acl_check_cmd");
+    trampoline!(rawset, "flurrydb.rawset");
+
+    /// Replace the Lua implementations by their trampolines (before the globals are sealed).
+    pub fn install(lua: &mlua::Lua, internal: &mlua::Table) -> mlua::Result<()> {
+        let redis: mlua::Table = internal.get("redis")?;
+        let globals = lua.globals();
+        let api: [(&str, ffi::lua_CFunction); 7] = [
+            ("call", call),
+            ("pcall", pcall),
+            ("setresp", setresp),
+            ("log", log),
+            ("sha1hex", sha1hex),
+            ("set_repl", set_repl),
+            ("acl_check_cmd", acl_check_cmd),
+        ];
+        for (name, f) in api {
+            let lua_impl: mlua::Function = redis.get(name)?;
+            lua.set_named_registry_value(&format!("flurrydb.{name}"), lua_impl)?;
+            // SAFETY: `f` is one of the trampolines above, a valid `lua_CFunction`.
+            redis.set(name, unsafe { lua.create_c_function(f)? })?;
+        }
+        let lua_rawset: mlua::Function = globals.get("rawset")?;
+        lua.set_named_registry_value("flurrydb.rawset", lua_rawset)?;
+        // SAFETY: as above.
+        globals.set("rawset", unsafe { lua.create_c_function(rawset)? })?;
+        Ok(())
+    }
+}
