@@ -7,10 +7,11 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 5] {
+pub fn sub_tables() -> [&'static [SubSpec]; 7] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
-    [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS, SLOWLOG_SUBS, LATENCY_SUBS]
+    use super::stream::{XGROUP_SUBS, XINFO_SUBS};
+    [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS, SLOWLOG_SUBS, LATENCY_SUBS, XGROUP_SUBS, XINFO_SUBS]
 }
 
 /// The slot of a row of [`COMMANDS`].

@@ -453,7 +453,9 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         Some(e) => match &e.value {
             Value::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
             Value::Small(_) | Value::Str(_) => Err(Error::NotInteger),
-            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => Err(Error::WrongType),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => {
+                Err(Error::WrongType)
+            }
         },
     })?;
     let (old, ttl) = cur;

@@ -42,6 +42,10 @@ pub struct Config {
     pub zset_max_listpack_entries: usize,
     /// ...or once a member is longer than this many bytes.
     pub zset_max_listpack_value: usize,
+    /// Stream nodes hold at most this many entries (0: no limit)...
+    pub stream_node_max_entries: usize,
+    /// ...and about this many bytes (0: no limit).
+    pub stream_node_max_bytes: usize,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -89,6 +93,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,

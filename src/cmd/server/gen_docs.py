@@ -13,7 +13,9 @@ IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
         "command": {"count", "docs", "info", "list", "getkeys", "getkeysandflags", "help"},
         "slowlog": {"get", "len", "reset", "help"},
-        "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"}}
+        "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"},
+        "xgroup": {"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
+        "xinfo": {"consumers", "groups", "stream", "help"}}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
 s = socket.create_connection(("127.0.0.1", PORT)); f = s.makefile("rb")
