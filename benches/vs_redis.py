@@ -9,7 +9,7 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      and builds target/release/flurrydb-server (`cargo build --release`) unless --skip-build.
   1. throughput: both servers started with the same flags (--port P --bind 127.0.0.1 --dir D --save ''
      --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, the tests of TESTS below
-     (PING SET GET INCR, the list, hash, set and sorted set tests; ping runs PING_INLINE and PING_MBULK), random keys -r 100000, one test per redis-benchmark call
+     (PING SET GET INCR, the list, hash, set, sorted set and stream tests; ping runs PING_INLINE and PING_MBULK; the stream tests are custom commands, see CUSTOM), random keys -r 100000, one test per redis-benchmark call
      sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
      (the order flips every round), each round on freshly started servers; per test the best
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
@@ -53,7 +53,18 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["ping", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_300", "lrange_600",
-         "hset", "sadd", "spop", "zadd", "zpopmin"]
+         "hset", "sadd", "spop", "zadd", "zpopmin", "xadd", "xread", "xreadgroup", "xack"]
+# Tests redis-benchmark has no -t name for: the command it sends (its __rand_int__ is a random
+# 12-digit number), after a setup command sent once per server. XADD fills the stream the others
+# read: XREAD the 10 oldest entries, XREADGROUP delivers one new entry to a consumer (a pending
+# entry and its AOF records), XACK acknowledges a random ID.
+CUSTOM = {
+    "xadd": ["XADD", "bench:x", "*", "f", "__rand_int__"],
+    "xread": ["XREAD", "COUNT", "10", "STREAMS", "bench:x", "0"],
+    "xreadgroup": ["XREADGROUP", "GROUP", "bg", "c", "COUNT", "1", "STREAMS", "bench:x", ">"],
+    "xack": ["XACK", "bench:x", "bg", "__rand_int__-0"],
+}
+SETUP = {"xadd": ["XGROUP", "CREATE", "bench:x", "bg", "$", "MKSTREAM"]}
 # Tests whose requests are long replies run a tenth of the requests (LRANGE_600 is 600 bulk strings).
 SHORT = {"lrange_300": 10, "lrange_600": 10}
 CLIENTS = 50
@@ -209,9 +220,15 @@ class Server:
 
 def redis_benchmark(server, test, requests, pipeline, timeout=300):
     """One redis-benchmark call (bench.py's flags); {TEST: (rps, p50_ms, p99_ms, cpu_us_per_request)}."""
+    if test in SETUP:
+        try:
+            command(server.port, *SETUP[test])
+        except OSError:
+            pass
+    what = CUSTOM[test] if test in CUSTOM else ["-t", test]
     c0 = server.cpu_s()
     out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
-                          "-P", str(pipeline), "-r", str(KEYSPACE), "-t", test, "--csv", "-q"],
+                          "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", "-q"] + what,
                          capture_output=True, text=True, timeout=timeout)
     used = server.cpu_s() - c0
     # LRANGE_* tests first fill the list ("LPUSH (needed to benchmark LRANGE)"): that row is not
@@ -219,7 +236,8 @@ def redis_benchmark(server, test, requests, pipeline, timeout=300):
     rows = [r for r in csv.DictReader(io.StringIO(out.stdout)) if "needed" not in r["test"]]
     result = {}
     for row in rows:  # "ping" runs two tests, PING_INLINE and PING_MBULK, each `requests` long
-        result[row["test"]] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
+        name = test.upper() if test in CUSTOM else row["test"]
+        result[name] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
                                used * 1e6 / (requests * len(rows)))
     if not rows:
         said = " ".join((out.stderr or out.stdout or "no output").split())[-200:]

@@ -16,5 +16,6 @@ mod harness;
 mod incr;
 mod lists;
 mod rewrite;
+mod streams;
 mod tx;
 mod writer;

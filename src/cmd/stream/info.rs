@@ -106,7 +106,8 @@ fn xinfo_groups(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     })
 }
 
-fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+/// `XINFO STREAM key [FULL [COUNT n]]`'s options: (full, count; 0 = all).
+fn stream_opts(argv: &[Bytes]) -> Result<(bool, usize)> {
     let opts = &argv[3..];
     let mut full = false;
     let mut count: i64 = 10;
@@ -125,8 +126,13 @@ fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
         }
     }
-    let count = count as usize;
+    Ok((full, count as usize))
+}
+
+fn xinfo_stream(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    // The key is looked up (and type-checked) before the options are parsed, as Redis does.
     read_info(ctx, &argv[2], |s| {
+        let (full, count) = stream_opts(argv)?;
         let nodes = s.node_count() as i64;
         let mut m = vec![
             (name("length"), Frame::Integer(s.len() as i64)),

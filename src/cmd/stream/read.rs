@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Shared;
 use crate::sync::Arc;
+use crate::sync::fault::{self, Fault};
 
 struct ReadArgs<'a> {
     /// None: no BLOCK. Some(None): BLOCK 0 (forever).
@@ -125,12 +126,17 @@ fn can_block(ctx: &Ctx) -> bool {
 fn block(
     shared: &Shared,
     client: &mut Client,
-    w: crate::db::WriteLock<'_>,
+    mut w: crate::db::WriteLock<'_>,
     timeout: Option<Duration>,
     wait: StreamWait,
 ) -> Frame {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     let reg = Registration::new_stream(shared.ks.blocking().clone(), client.db, deadline, wait);
+    if fault::on(Fault::BlockRegisterWithoutStripe) {
+        // Broken: the keys are released between the last check and the registration.
+        w.release();
+        crate::sync::thread::yield_now();
+    }
     shared.ks.blocking().register(&reg);
     drop(w);
     client.block = Some(BlockRequest { waiter: reg.waiter(), deadline: reg.deadline });
