@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
-    python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build]
+    python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
                                 [--only throughput,memory,fsync,aofload,scaling] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
@@ -566,6 +566,7 @@ def main():
                     "quick 200000)")
     ap.add_argument("--only", default="throughput,memory,aofload,fsync,scaling",
                     help="comma-separated sections to run (default all)")
+    ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
     ap.add_argument("--server", help="flurrydb-server binary to use instead of building target/release's")
     ap.add_argument("--out", default=os.path.join(REPO, "benches", "results"), help="where latest.csv/.svg go")
@@ -586,7 +587,8 @@ def main():
 
     if "throughput" in sections:
         log("throughput: %d round(s), n=%d ..." % (opts.rounds, opts.n))
-        best = throughput(binaries, opts, TESTS, [1, 16])
+        tests = opts.tests.split(",") if opts.tests else TESTS
+        best = throughput(binaries, opts, tests, [1, 16])
         md.append("### Throughput, latency and server CPU (appendonly no, %d clients, -r %d, -n %d x P, "
                   "best of %d round(s))\n" % (CLIENTS, KEYSPACE, opts.n, opts.rounds))
         md.append("| test | P | Redis rps | flurrydb rps | ratio | Redis p50/p99 ms | flurrydb p50/p99 ms | "

@@ -142,10 +142,14 @@ pub(crate) fn entries_frame(entries: Vec<(StreamId, Vec<Bytes>)>) -> Frame {
     Frame::Array(entries.into_iter().map(|(id, p)| entry_frame(id, Some(p))).collect())
 }
 
-/// `stream-node-max-bytes` and `stream-node-max-entries` as configured now.
-fn limits(ctx: &Ctx) -> NodeLimits {
+/// `stream-node-max-bytes` and `stream-node-max-entries` as configured now, and the LIMIT of a `~`
+/// trim without one (Redis's `100 * stream-node-max-entries`, capped both ways): one read of the
+/// configuration per command.
+fn limits(ctx: &Ctx) -> (NodeLimits, u64) {
     let cfg = ctx.shared.config();
-    NodeLimits { max_bytes: cfg.stream_node_max_bytes, max_entries: cfg.stream_node_max_entries }
+    let n = 100 * cfg.stream_node_max_entries as u64;
+    let approx = if n == 0 { 10_000 } else { n.min(1_000_000) };
+    (NodeLimits { max_bytes: cfg.stream_node_max_bytes, max_entries: cfg.stream_node_max_entries }, approx)
 }
 
 /// The parsed trimming options of XADD and XTRIM (`streamAddTrimArgs`).
@@ -251,12 +255,6 @@ fn parse_trim_args(argv: &[Bytes], xadd: bool, loading: bool, approx_default: u6
     Ok(a)
 }
 
-/// The LIMIT of a `~` trim without one: Redis's `100 * stream-node-max-entries`, capped both ways.
-fn approx_limit(ctx: &Ctx) -> u64 {
-    let n = 100 * ctx.shared.config().stream_node_max_entries as u64;
-    if n == 0 { 10_000 } else { n.min(1_000_000) }
-}
-
 /// Trim `s` as `a` says; the record's rewritten MAXLEN/MINID value when the trim was approximate
 /// (`streamRewriteTrimArgument`).
 fn apply_trim(s: &mut Stream, a: &TrimArgs) -> (u64, Option<String>) {
@@ -296,7 +294,8 @@ fn trim_record<'a>(
 /// `XADD key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]`
 pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let loading = ctx.now_ms == 0;
-    let a = parse_trim_args(argv, true, loading, approx_limit(ctx))?;
+    let (limits, approx_limit) = limits(ctx);
+    let a = parse_trim_args(argv, true, loading, approx_limit)?;
     let field_pos = a.id_idx + 1;
     if argv.len() < field_pos + 2 || (argv.len() - field_pos) % 2 == 1 {
         return Err(Error::WrongArity("xadd".into()));
@@ -306,7 +305,6 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     {
         return Err(Error::err("The ID specified in XADD must be greater than 0-0"));
     }
-    let limits = limits(ctx);
     let key = &argv[1];
     let pairs = &argv[field_pos..];
     let add = |s: &mut Stream, w: &WriteLock| -> Result<Frame> {
@@ -422,7 +420,7 @@ pub fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `XTRIM key MAXLEN|MINID [=|~] threshold [LIMIT count]`: how many were removed.
 pub fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let loading = ctx.now_ms == 0;
-    let mut a = parse_trim_args(argv, false, loading, approx_limit(ctx))?;
+    let mut a = parse_trim_args(argv, false, loading, limits(ctx).1)?;
     // No ID in XTRIM: keep the record's arguments as they are.
     a.id_idx = 0;
     collection::write::<Stream, _>(

@@ -116,6 +116,8 @@ struct Node {
     buf: Vec<u8>,
     live: u32,
     deleted: u32,
+    /// Where the last entry starts in `buf` (the stream's newest entry, for the last node).
+    last: u32,
 }
 
 /// One entry decoded from a node.
@@ -185,6 +187,7 @@ impl Node {
     }
 
     fn append(&mut self, master: StreamId, id: StreamId, pairs: &[Bytes]) {
+        self.last = self.buf.len() as u32;
         let same =
             pairs.len() / 2 == self.fields.len() && pairs.chunks(2).zip(self.fields.iter()).all(|(p, f)| p[0] == f);
         self.buf.push(if same { FLAG_SAMEFIELDS } else { 0 });
@@ -355,7 +358,7 @@ impl Stream {
                 last.get_mut().buf.shrink_to_fit();
             }
             let fields: Box<[Bytes]> = pairs.chunks(2).map(|p| Bytes::copy_from_slice(&p[0])).collect();
-            let mut node = Node { fields, buf: Vec::with_capacity(64), live: 0, deleted: 0 };
+            let mut node = Node { fields, buf: Vec::with_capacity(64), live: 0, deleted: 0, last: 0 };
             node.append(id, id, pairs);
             self.nodes.insert(id, node);
         }
@@ -464,6 +467,14 @@ impl Stream {
 
     /// The last live entry's ID (0-0 when empty): `streamLastValidID`.
     pub fn last_valid_id(&self) -> StreamId {
+        // Fast path: the newest entry is live (a node whose entries are all deleted is gone).
+        if let Some((&master, node)) = self.nodes.last_key_value() {
+            let mut pos = node.last as usize;
+            let (id, _, deleted) = node.skip(master, &mut pos);
+            if !deleted {
+                return id;
+            }
+        }
         let mut last = StreamId::MIN;
         self.walk(StreamId::MIN, StreamId::MAX, true, |id, _| {
             last = id;
@@ -979,6 +990,11 @@ mod tests {
         }
         assert_eq!(s.len(), 10);
         assert_eq!(s.node_count(), 4);
+        assert_eq!(s.last_valid_id(), StreamId::new(10, 10));
+        assert!(s.delete(StreamId::new(10, 10)));
+        assert_eq!(s.last_valid_id(), StreamId::new(9, 0));
+        add(&mut s, 10, 11, &["a", "10", "b", "x"]);
+        assert_eq!(s.last_valid_id(), StreamId::new(10, 11));
         let all = s.range(StreamId::MIN, StreamId::MAX, 0, false);
         assert_eq!(all.len(), 10);
         assert_eq!(all[2], (StreamId::new(3, 0), vec![b("other"), b("3")]));
@@ -988,17 +1004,17 @@ mod tests {
         assert!(s.delete(StreamId::new(1, 1)));
         assert!(!s.delete(StreamId::new(1, 1)));
         assert_eq!(s.first_id(), StreamId::new(2, 2));
-        assert_eq!(s.max_deleted_id, StreamId::new(1, 1));
+        assert_eq!(s.max_deleted_id, StreamId::new(10, 10));
         // MAXLEN ~ 7 removes only whole nodes: the first (2 live) leaves 7.
         assert_eq!(s.trim(Trim::MaxLen(7), true, 0), 2);
         assert_eq!(s.len(), 7);
         assert_eq!(s.trim(Trim::MinId(StreamId::new(6, 0)), false, 0), 2);
         assert_eq!(s.first_id(), StreamId::new(6, 0));
-        assert_eq!(s.last_valid_id(), StreamId::new(10, 10));
+        assert_eq!(s.last_valid_id(), StreamId::new(10, 11));
         assert_eq!(s.trim(Trim::MaxLen(0), false, 0), 5);
         assert!(s.is_empty() && s.node_count() == 0);
-        assert_eq!(s.last_id, StreamId::new(10, 10));
-        assert_eq!(s.entries_added, 10);
+        assert_eq!(s.last_id, StreamId::new(10, 11));
+        assert_eq!(s.entries_added, 11);
     }
 
     #[test]

@@ -151,11 +151,21 @@ fn read_cell(ctx: &Ctx, key: &[u8]) -> Result<Option<Arc<ValueCell<Stream>>>> {
     ctx.read(key, |e| cell_of::<Stream>(e.filter(|e| !e.is_expired(now))))
 }
 
-/// XREAD's entries from each stream that has some after its ID.
-fn xread_attempt(ctx: &Ctx, a: &ReadArgs, ids: &[StreamId]) -> Result<Vec<(Bytes, Vec<ReadEntry>)>> {
+/// XREAD's entries from each stream that has some after its ID. `cells`: the streams found by the
+/// first look (None: look them up again).
+fn xread_attempt(
+    ctx: &Ctx,
+    a: &ReadArgs,
+    ids: &[StreamId],
+    cells: Option<&[Option<Arc<ValueCell<Stream>>>]>,
+) -> Result<Vec<(Bytes, Vec<ReadEntry>)>> {
     let mut found = Vec::new();
-    for (key, &after) in a.keys.iter().zip(ids) {
-        let Some(cell) = read_cell(ctx, key)? else { continue };
+    for (i, (key, &after)) in a.keys.iter().zip(ids).enumerate() {
+        let cell = match cells {
+            Some(cells) => cells[i].clone(),
+            None => read_cell(ctx, key)?,
+        };
+        let Some(cell) = cell else { continue };
         let st = cell.lock();
         if st.dead || st.items.is_empty() || st.items.last_valid_id() <= after {
             continue;
@@ -175,10 +185,11 @@ pub fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     // Types and IDs in key order, `$` resolved now.
     let mut ids = Vec::with_capacity(a.keys.len());
+    let mut cells = Vec::with_capacity(a.keys.len());
     for (key, id) in a.keys.iter().zip(a.ids) {
         let cell = read_cell(ctx, key)?;
         ids.push(match &id[..] {
-            b"$" => cell.map_or(StreamId::MIN, |c| c.lock().items.last_id),
+            b"$" => cell.as_ref().map_or(StreamId::MIN, |c| c.lock().items.last_id),
             b">" => {
                 return Err(Error::err(
                     "The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
@@ -186,10 +197,12 @@ pub fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
             _ => parse_strict_id(id)?,
         });
+        cells.push(cell);
     }
     let resp3 = ctx.client.resp == 3;
+    let mut first = Some(&cells[..]);
     loop {
-        let found = xread_attempt(ctx, &a, &ids)?;
+        let found = xread_attempt(ctx, &a, &ids, first.take())?;
         if !found.is_empty() {
             return Ok(reply(resp3, found));
         }
@@ -198,7 +211,7 @@ pub fn xread(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let shared = ctx.shared;
         let w = shared.ks.write(ctx.client.db, &refs, &ctx.last_seq);
         // Added between the attempt and the lock: read again.
-        if !xread_attempt(ctx, &a, &ids)?.is_empty() {
+        if !xread_attempt(ctx, &a, &ids, None)?.is_empty() {
             continue;
         }
         let wait = StreamWait { keys: a.keys.to_vec(), ids, group: None, count: a.count };
