@@ -370,18 +370,40 @@ impl Stream {
     /// Entries with IDs in `start..=end`, oldest first (newest first when `rev`), at most `count`
     /// (0: all).
     pub fn range(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Vec<StreamEntry> {
-        let mut out = Vec::new();
         if start > end {
-            return out;
+            return Vec::new();
         }
+        // Every field and value is copied into one buffer, and the replies' strings are slices of
+        // it: one allocation for the strings of the whole range, not two per pair.
+        let mut data = bytes::BytesMut::new();
+        let mut spans: Vec<usize> = Vec::new();
+        let mut ids: Vec<(StreamId, usize)> = Vec::new();
         self.walk(start, end, rev, |id, pairs| {
-            out.push((
-                id,
-                pairs.iter().flat_map(|(f, v)| [Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)]).collect(),
-            ));
-            count == 0 || out.len() < count
+            for (f, v) in pairs {
+                data.extend_from_slice(f);
+                spans.push(data.len());
+                data.extend_from_slice(v);
+                spans.push(data.len());
+            }
+            ids.push((id, pairs.len() * 2));
+            count == 0 || ids.len() < count
         });
-        out
+        let data = data.freeze();
+        let (mut at, mut from) = (0, 0);
+        ids.into_iter()
+            .map(|(id, n)| {
+                let strings = spans[at..at + n]
+                    .iter()
+                    .map(|&to| {
+                        let b = data.slice(from..to);
+                        from = to;
+                        b
+                    })
+                    .collect();
+                at += n;
+                (id, strings)
+            })
+            .collect()
     }
 
     /// Visit the live entries in `start..=end` in order (reversed when `rev`) until `f` says stop.
