@@ -109,8 +109,10 @@ fn get_slice<'a>(buf: &'a [u8], pos: &mut usize) -> &'a [u8] {
 /// A packed node: entries after the node's master ID, oldest first.
 #[derive(Clone, Debug)]
 struct Node {
-    /// The fields of the node's first entry; entries with exactly these fields store only values.
-    fields: Box<[Bytes]>,
+    /// The fields of the node's first entry, length-prefixed one after the other (one allocation);
+    /// entries with exactly these fields store only values.
+    fields: Box<[u8]>,
+    nfields: u32,
     /// Entries: `flags, ms delta, seq (delta when the ms is the master's), [nfields, field]...,
     /// values` with length-prefixed strings.
     buf: Vec<u8>,
@@ -129,6 +131,12 @@ struct Raw<'a> {
 }
 
 impl Node {
+    /// The master fields, in order.
+    fn master_fields(&self) -> impl Iterator<Item = &[u8]> {
+        let mut pos = 0;
+        (0..self.nfields).map(move |_| get_slice(&self.fields, &mut pos))
+    }
+
     fn decode(&self, master: StreamId, pos: &mut usize) -> Raw<'_> {
         let buf = &self.buf[..];
         let flags = buf[*pos];
@@ -142,8 +150,8 @@ impl Node {
         };
         let mut pairs = Vec::new();
         if flags & FLAG_SAMEFIELDS != 0 {
-            for f in self.fields.iter() {
-                pairs.push((&f[..], get_slice(buf, pos)));
+            for f in self.master_fields() {
+                pairs.push((f, get_slice(buf, pos)));
             }
         } else {
             let n = get_varint(buf, pos) as usize;
@@ -169,7 +177,8 @@ impl Node {
         } else {
             StreamId::new(master.ms.wrapping_add(ms_delta), seq)
         };
-        let strings = if flags & FLAG_SAMEFIELDS != 0 { self.fields.len() } else { 2 * get_varint(buf, pos) as usize };
+        let strings =
+            if flags & FLAG_SAMEFIELDS != 0 { self.nfields as usize } else { 2 * get_varint(buf, pos) as usize };
         for _ in 0..strings {
             let len = get_varint(buf, pos) as usize;
             *pos += len;
@@ -183,13 +192,13 @@ impl Node {
 
     /// About the bytes Redis's listpack for this node holds (for the node-size limit).
     fn approx_bytes(&self) -> usize {
-        self.buf.len() + self.fields.iter().map(|f| f.len() + 2).sum::<usize>() + 10
+        self.buf.len() + self.fields.len() + self.nfields as usize + 10
     }
 
     fn append(&mut self, master: StreamId, id: StreamId, pairs: &[Bytes]) {
         self.last = self.buf.len() as u32;
-        let same =
-            pairs.len() / 2 == self.fields.len() && pairs.chunks(2).zip(self.fields.iter()).all(|(p, f)| p[0] == f);
+        let same = pairs.len() / 2 == self.nfields as usize
+            && pairs.chunks(2).zip(self.master_fields()).all(|(p, f)| p[0] == f);
         self.buf.push(if same { FLAG_SAMEFIELDS } else { 0 });
         if id.ms == master.ms {
             put_varint(&mut self.buf, 0);
@@ -357,8 +366,20 @@ impl Stream {
             if let Some(mut last) = self.nodes.last_entry() {
                 last.get_mut().buf.shrink_to_fit();
             }
-            let fields: Box<[Bytes]> = pairs.chunks(2).map(|p| Bytes::copy_from_slice(&p[0])).collect();
-            let mut node = Node { fields, buf: Vec::with_capacity(64), live: 0, deleted: 0, last: 0 };
+            let mut fields = Vec::new();
+            for p in pairs.chunks(2) {
+                put_varint(&mut fields, p[0].len() as u64);
+                fields.extend_from_slice(&p[0]);
+            }
+            let nfields = (pairs.len() / 2) as u32;
+            let mut node = Node {
+                fields: fields.into_boxed_slice(),
+                nfields,
+                buf: Vec::with_capacity(64),
+                live: 0,
+                deleted: 0,
+                last: 0,
+            };
             node.append(id, id, pairs);
             self.nodes.insert(id, node);
         }
@@ -663,7 +684,7 @@ impl Stream {
 
     /// Approximate heap bytes (MEMORY USAGE, tests).
     pub fn heap_bytes(&self) -> usize {
-        self.nodes.values().map(|n| n.buf.capacity() + n.fields.iter().map(|f| f.len() + 32).sum::<usize>() + 96).sum()
+        self.nodes.values().map(|n| n.buf.capacity() + n.fields.len() + 96).sum()
     }
 }
 
