@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
-    python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build]
+    python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
                                 [--only throughput,memory,collections,fsync,aofload,scaling,scripts] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
@@ -9,9 +9,9 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      and builds target/release/flurrydb-server (`cargo build --release`) unless --skip-build.
   1. throughput: both servers started with the same flags (--port P --bind 127.0.0.1 --dir D --save ''
      --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, the tests of TESTS below
-     (PING SET GET INCR, the list, hash, set and sorted set tests, SETBIT BITCOUNT PFADD PFCOUNT as
-     command lines (CUSTOM below); ping runs PING_INLINE and PING_MBULK; --tests picks some), random
-     keys -r 100000, one test per redis-benchmark call
+     (PING SET GET INCR, the list, hash, set, sorted set and stream tests, SETBIT BITCOUNT PFADD PFCOUNT;
+     the bitmap, HyperLogLog and stream tests are command lines, see CUSTOM; ping runs PING_INLINE and
+     PING_MBULK; --tests picks some), random keys -r 100000, one test per redis-benchmark call
      sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
      (the order flips every round), each round on freshly started servers; per test the best
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
@@ -65,14 +65,26 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["ping", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_300", "lrange_600",
-         "hset", "sadd", "spop", "zadd", "zpopmin", "setbit", "bitcount", "pfadd", "pfcount"]
-# Tests that redis-benchmark has no -t for: the command line it sends instead (__rand_int__ is a
-# random number below the -r keyspace, printed with leading zeros, which bit offsets may not have: so
-# SETBIT and BITCOUNT go to random keys). PFADD adds random elements to one HyperLogLog (dense after
-# a few thousand) whose cardinality PFCOUNT reads (recomputed after each PFADD that changed it, as
-# Redis does).
-CUSTOM = {"setbit": "SETBIT bench:bits:__rand_int__ 100 1", "bitcount": "BITCOUNT bench:bits:__rand_int__",
-          "pfadd": "PFADD bench:hll __rand_int__", "pfcount": "PFCOUNT bench:hll"}
+         "hset", "sadd", "spop", "zadd", "zpopmin", "setbit", "bitcount", "pfadd", "pfcount",
+         "xadd", "xread", "xreadgroup", "xack"]
+# Tests redis-benchmark has no -t name for: the command it sends (its __rand_int__ is a random
+# 12-digit number below the -r keyspace, printed with leading zeros, which bit offsets may not have: so
+# SETBIT and BITCOUNT go to random keys), after a setup command sent once per server. PFADD adds
+# random elements to one HyperLogLog (dense after a few thousand) whose cardinality PFCOUNT reads
+# (recomputed after each PFADD that changed it, as Redis does). XADD fills the stream the others
+# read: XREAD the 10 oldest entries, XREADGROUP delivers one new entry to a consumer (a pending
+# entry and its AOF records), XACK acknowledges a random ID.
+CUSTOM = {
+    "setbit": ["SETBIT", "bench:bits:__rand_int__", "100", "1"],
+    "bitcount": ["BITCOUNT", "bench:bits:__rand_int__"],
+    "pfadd": ["PFADD", "bench:hll", "__rand_int__"],
+    "pfcount": ["PFCOUNT", "bench:hll"],
+    "xadd": ["XADD", "bench:x", "*", "f", "__rand_int__"],
+    "xread": ["XREAD", "COUNT", "10", "STREAMS", "bench:x", "0"],
+    "xreadgroup": ["XREADGROUP", "GROUP", "bg", "c", "COUNT", "1", "STREAMS", "bench:x", ">"],
+    "xack": ["XACK", "bench:x", "bg", "__rand_int__-0"],
+}
+SETUP = {"xadd": ["XGROUP", "CREATE", "bench:x", "bg", "$", "MKSTREAM"]}
 # Tests whose requests are long replies run a tenth of the requests (LRANGE_600 is 600 bulk strings).
 SHORT = {"lrange_300": 10, "lrange_600": 10}
 CLIENTS = 50
@@ -228,8 +240,13 @@ class Server:
 
 def redis_benchmark(server, test, requests, pipeline, timeout=300):
     """One redis-benchmark call (bench.py's flags); {TEST: (rps, p50_ms, p99_ms, cpu_us_per_request)}."""
+    if test in SETUP:
+        try:
+            command(server.port, *SETUP[test])
+        except OSError:
+            pass
+    what = CUSTOM[test] if test in CUSTOM else ["-t", test]
     c0 = server.cpu_s()
-    what = CUSTOM[test].split() if test in CUSTOM else ["-t", test]
     out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
                           "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", "-q"] + what,
                          capture_output=True, text=True, timeout=timeout)
@@ -239,9 +256,8 @@ def redis_benchmark(server, test, requests, pipeline, timeout=300):
     rows = [r for r in csv.DictReader(io.StringIO(out.stdout)) if "needed" not in r["test"]]
     result = {}
     for row in rows:  # "ping" runs two tests, PING_INLINE and PING_MBULK, each `requests` long
-        if test in CUSTOM:  # the CSV names a command line by itself: name it by the test
-            row["test"] = test.upper()
-        result[row["test"]] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
+        name = test.upper() if test in CUSTOM else row["test"]
+        result[name] = (float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"]),
                                used * 1e6 / (requests * len(rows)))
     if not rows:
         said = " ".join((out.stderr or out.stdout or "no output").split())[-200:]
@@ -712,7 +728,7 @@ def main():
                     "quick 200000)")
     ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts",
                     help="comma-separated sections to run (default all)")
-    ap.add_argument("--tests", help="throughput tests to run, comma-separated (default: all of TESTS)")
+    ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
     ap.add_argument("--server", help="flurrydb-server binary to use instead of building target/release's")
     ap.add_argument("--out", default=os.path.join(REPO, "benches", "results"), help="where latest.csv/.svg go")

@@ -21,10 +21,10 @@ use crate::harness::{
 const NOW_MS: u64 = 1_000;
 
 /// One modeled client connection.
-struct Conn(Client);
+pub(crate) struct Conn(Client);
 
 impl Conn {
-    fn new(shared: &Shared) -> Conn {
+    pub(crate) fn new(shared: &Shared) -> Conn {
         Conn(Client::new(shared.clients.register("loom".into(), String::new())))
     }
 
@@ -33,14 +33,14 @@ impl Conn {
     }
 
     /// Runs `argv`; None when it blocked (its wait is [`Conn::finish`]'s).
-    fn start(&mut self, shared: &Shared, argv: &[&str]) -> Option<Frame> {
+    pub(crate) fn start(&mut self, shared: &Shared, argv: &[&str]) -> Option<Frame> {
         let reply = self.execute(shared, &args(argv));
         if self.0.block.is_some() { None } else { Some(reply) }
     }
 
     /// The blocked command's wait and re-run, as `connection.rs` does them. `times_out`: its timer
     /// fires as soon as it blocks (it gives up unless a pusher claimed it first).
-    fn finish(&mut self, shared: &Shared, argv: &[&str], times_out: bool) -> Frame {
+    pub(crate) fn finish(&mut self, shared: &Shared, argv: &[&str], times_out: bool) -> Frame {
         let argv = args(argv);
         let mut reply = Frame::Null;
         while let Some(req) = self.0.block.take() {
@@ -56,19 +56,19 @@ impl Conn {
         reply
     }
 
-    fn run(&mut self, shared: &Shared, argv: &[&str], times_out: bool) -> Frame {
+    pub(crate) fn run(&mut self, shared: &Shared, argv: &[&str], times_out: bool) -> Frame {
         match self.start(shared, argv) {
             Some(reply) => reply,
             None => self.finish(shared, argv, times_out),
         }
     }
 
-    fn close(self, shared: &Shared) {
+    pub(crate) fn close(self, shared: &Shared) {
         shared.clients.unregister(self.0.id);
     }
 }
 
-fn args(argv: &[&str]) -> Vec<Bytes> {
+pub(crate) fn args(argv: &[&str]) -> Vec<Bytes> {
     argv.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
 }
 
@@ -90,7 +90,7 @@ fn list_of(state: &crate::harness::Dump, key: &str) -> Vec<Vec<u8>> {
 }
 
 /// Shuts the AOF down and checks that it replays to exactly what memory holds; returns the state.
-fn memory_is_replay(shared: &Shared) -> crate::harness::Dump {
+pub(crate) fn memory_is_replay(shared: &Shared) -> crate::harness::Dump {
     let aof = aof(shared);
     aof.shutdown().expect("clean shutdown");
     let memory = dump(shared);

@@ -155,6 +155,8 @@ pub enum Dumped {
     Set(Vec<Vec<u8>>),
     /// (member, score bits) in rank order.
     Zset(Vec<(Vec<u8>, u64)>),
+    /// The commands an AOF rewrite writes for it (entries, counters, groups, pending entries).
+    Stream(Vec<Vec<Vec<u8>>>),
 }
 
 pub type Dump = BTreeMap<(usize, Vec<u8>), (Dumped, u64)>;
@@ -188,6 +190,13 @@ pub fn dump(shared: &Shared) -> Dump {
                     let st = z.lock();
                     assert!(!st.dead && !st.items.is_empty(), "a dead or empty zset in the keyspace: {k:?}");
                     Dumped::Zset(st.items.entries().into_iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect())
+                }
+                Value::Stream(x) => {
+                    let st = x.lock();
+                    assert!(!st.dead, "a dead stream in the keyspace: {k:?}");
+                    let mut cmds = Vec::new();
+                    st.items.rewrite(k, &mut |argv| cmds.push(argv.iter().map(|a| a.to_vec()).collect()));
+                    Dumped::Stream(cmds)
                 }
                 _ => Dumped::Str(e.string_bytes().expect("a string").to_vec()),
             };

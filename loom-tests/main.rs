@@ -18,5 +18,6 @@ mod incr;
 mod lists;
 mod rewrite;
 mod scripts;
+mod streams;
 mod tx;
 mod writer;

@@ -14,6 +14,7 @@ pub mod server;
 pub mod set;
 pub mod slots;
 pub mod sort;
+pub mod stream;
 pub mod string;
 pub mod table;
 #[cfg(all(test, not(feature = "loom")))]

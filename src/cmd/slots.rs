@@ -7,9 +7,10 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 8] {
+pub fn sub_tables() -> [&'static [SubSpec]; 10] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
+    use super::stream::{XGROUP_SUBS, XINFO_SUBS};
     use crate::script::{eval::SCRIPT_SUBS, function::FUNCTION_SUBS};
     [
         CLIENT_SUBS,
@@ -20,6 +21,8 @@ pub fn sub_tables() -> [&'static [SubSpec]; 8] {
         crate::cmd::keys::OBJECT_SUBS,
         SCRIPT_SUBS,
         FUNCTION_SUBS,
+        XGROUP_SUBS,
+        XINFO_SUBS,
     ]
 }
 

@@ -461,7 +461,9 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
             Value::Str(b) | Value::Raw(b) => {
                 crate::util::parse_i64(b).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
             }
-            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => Err(Error::WrongType),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => {
+                Err(Error::WrongType)
+            }
         },
     })?;
     let (old, ttl) = cur;

@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, string, tx, zset};
+use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, stream, string, tx, zset};
 use crate::script::{eval, function};
 
 /// One row of the command table.
@@ -496,6 +496,38 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@fast", "@connection"],
         server::reset
     ),
+    // streams
+    row!("xadd", -5, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xadd),
+    row!("xlen", 2, ["readonly", "fast"], (1, 1, 1), ["@read", "@stream", "@fast"], stream::xlen),
+    row!("xrange", -4, ["readonly"], (1, 1, 1), ["@read", "@stream", "@slow"], stream::xrange),
+    row!("xrevrange", -4, ["readonly"], (1, 1, 1), ["@read", "@stream", "@slow"], stream::xrevrange),
+    row!("xdel", -3, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xdel),
+    row!("xtrim", -4, ["write"], (1, 1, 1), ["@write", "@stream", "@slow"], stream::xtrim),
+    row!("xsetid", -3, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xsetid),
+    row!(
+        "xread",
+        -4,
+        ["readonly", "blocking", "movablekeys"],
+        (0, 0, 0),
+        ["@read", "@stream", "@slow", "@blocking"],
+        stream::xread,
+        locks_keys
+    ),
+    row!(
+        "xreadgroup",
+        -7,
+        ["write", "blocking", "movablekeys"],
+        (0, 0, 0),
+        ["@write", "@stream", "@slow", "@blocking"],
+        stream::xreadgroup,
+        locks_keys
+    ),
+    row!("xgroup", -2, [], (0, 0, 0), ["@slow"], stream::xgroup),
+    row!("xack", -4, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xack),
+    row!("xpending", -3, ["readonly"], (1, 1, 1), ["@read", "@stream", "@slow"], stream::xpending),
+    row!("xclaim", -6, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xclaim),
+    row!("xautoclaim", -6, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xautoclaim),
+    row!("xinfo", -2, [], (0, 0, 0), ["@slow"], stream::xinfo),
     row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),

@@ -219,7 +219,10 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
 /// destination), and FUNCTION (a library change is made and logged under every stripe, see
 /// `script::function`): inside EXEC a handler takes no stripe of its own, so EXEC must hold them all.
 pub(crate) fn needs_every_stripe(spec: &CommandSpec) -> bool {
-    spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 && spec.acl.contains(&"@keyspace") || spec.name == "function"
+    spec.is(flag::MOVABLEKEYS)
+        || spec.keys.0 == 0 && spec.acl.contains(&"@keyspace")
+        // FUNCTION, and containers whose subcommands name a stream key (XGROUP CREATE key ...).
+        || matches!(spec.name, "function" | "xgroup" | "xinfo")
 }
 
 /// The keys an AOF record changes, with their db (for WATCH): the table's key positions, except
@@ -241,6 +244,7 @@ pub fn record_keys(argv: &[&[u8]], db: usize, mut f: impl FnMut(usize, &[u8])) {
                 opts.windows(2).find(|w| w[0].eq_ignore_ascii_case(b"db")).and_then(|w| parse_db(w[1])).unwrap_or(db);
             f(to, dst);
         }
+        ("xgroup", [_, _, key, ..]) => f(db, key),
         // The source is only read (Redis's WATCH on it stays clean).
         ("zrangestore", [_, dst, ..]) => f(db, dst),
         _ => spec.key_indexes(argv.len()).for_each(|i| f(db, argv[i])),

@@ -52,6 +52,10 @@ pub struct Config {
     pub list_max_listpack_size: i64,
     /// `hll-sparse-max-bytes`: a sparse HyperLogLog longer than this turns dense.
     pub hll_sparse_max_bytes: usize,
+    /// Stream nodes hold at most this many entries (0: no limit)...
+    pub stream_node_max_entries: usize,
+    /// ...and about this many bytes (0: no limit).
+    pub stream_node_max_bytes: usize,
     pub client_query_buffer_limit: usize,
     /// `client-output-buffer-limit`: (hard bytes, soft bytes, soft seconds) for the normal,
     /// replica and pubsub classes; 0 = no limit. Only normal clients exist here.
@@ -104,6 +108,8 @@ impl Default for Config {
             set_max_intset_entries: 512,
             list_max_listpack_size: -2,
             hll_sparse_max_bytes: 3000,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [(0, 0, 0), (256 << 20, 64 << 20, 60), (32 << 20, 8 << 20, 60)],
             maxmemory: 0,

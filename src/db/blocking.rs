@@ -51,6 +51,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 
+use super::stream::{Stream, StreamWait};
 use super::zset::SortedSet;
 use super::zset::score::format_score;
 use super::{Keyspace, Value, WriteLock};
@@ -67,6 +68,9 @@ pub enum Want {
     /// Up to `count` lowest (highest, `max`) members of a sorted set with their scores, handed
     /// over by the writer.
     ZPop { max: bool, count: usize },
+    /// New stream entries (XREAD, XREADGROUP): what it reads is in its waiter's [`StreamWait`];
+    /// the writer that added entries reads them for it (see `cmd::stream`).
+    Stream,
 }
 
 /// A collection blocked clients are served from: lists and sorted sets.
@@ -139,6 +143,8 @@ pub struct Waiter {
     want: Want,
     state: AtomicUsize,
     inner: Mutex<Slot>,
+    /// What a stream reader waits for (`Want::Stream` only).
+    stream: Option<Box<StreamWait>>,
 }
 
 #[derive(Debug, Default)]
@@ -160,7 +166,7 @@ enum Claim {
 
 impl Waiter {
     fn new(want: Want) -> Waiter {
-        Waiter { want, state: AtomicUsize::new(WAITING), inner: Mutex::new(Slot::default()) }
+        Waiter { want, state: AtomicUsize::new(WAITING), inner: Mutex::new(Slot::default()), stream: None }
     }
 
     fn slot(&self) -> MutexGuard<'_, Slot> {
@@ -383,6 +389,44 @@ impl Blocking {
         }
     }
 
+    /// Serve the stream readers blocked on `(db, key)`, first blocked first: each that `f` finds
+    /// ready (`f(wait, false)` is Some) is claimed, then `f(wait, true)` reads (and logs) for it
+    /// and returns what it hands over and the sequence number of its last record. Readers that
+    /// are not ready keep their place. The caller holds the key's stripe and the stream's lock.
+    pub(super) fn serve_streams(
+        &self,
+        db: usize,
+        key: &[u8],
+        mut f: impl FnMut(&StreamWait, bool) -> Option<(Vec<Bytes>, u64)>,
+    ) {
+        if !self.anyone_waiting() {
+            return;
+        }
+        let id = (db, Bytes::copy_from_slice(key));
+        let waiters: Vec<Arc<Waiter>> = match self.queues().get(&id) {
+            Some(q) => q.iter().filter(|w| w.want == Want::Stream).cloned().collect(),
+            None => return,
+        };
+        for w in waiters {
+            let Some(wait) = w.stream.as_deref() else { continue };
+            if f(wait, false).is_none() {
+                continue;
+            }
+            let got = matches!(w.claim(), Claim::Got);
+            if got {
+                let (items, seq) = f(wait, true).unwrap_or_default();
+                w.hand_over(Served { key: id.1.clone(), items, seq });
+            }
+            let mut queues = self.queues();
+            if let Some(q) = queues.get_mut(&id) {
+                q.retain(|x| !Arc::ptr_eq(x, &w));
+                if q.is_empty() {
+                    queues.remove(&id);
+                }
+            }
+        }
+    }
+
     /// Every key of `db` that a client is blocked on (SWAPDB serves them all).
     pub(super) fn keys_of(&self, db: usize) -> Vec<Bytes> {
         self.queues().keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
@@ -421,6 +465,19 @@ impl Registration {
             blocking.timed.fetch_add(1, Ordering::Relaxed);
         }
         Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::new(want)) }
+    }
+
+    /// A stream reader's registration (XREAD, XREADGROUP with BLOCK): `wait` says what it reads.
+    pub fn new_stream(
+        blocking: Arc<Blocking>,
+        db: usize,
+        deadline: Option<std::time::Instant>,
+        wait: StreamWait,
+    ) -> Registration {
+        let mut reg = Registration::new(blocking, db, wait.keys.clone(), deadline, Want::Stream);
+        let waiter = Arc::get_mut(&mut reg.waiter).expect("a new waiter is not shared");
+        waiter.stream = Some(Box::new(wait));
+        reg
     }
 
     pub fn waiter(&self) -> Arc<Waiter> {
@@ -490,6 +547,24 @@ impl WriteLock<'_> {
         blocking.serve(self.db, key, items, |argv| self.log_in(self.db, argv));
     }
 
+    /// Serve the stream readers blocked on `key` (this write's db) from the stream `s`, which this
+    /// write just added entries to (or whose group it destroyed), under the stream's lock and this
+    /// write's stripe. Inside EXEC: once the transaction is logged.
+    pub fn serve_stream_waiters(&self, key: &[u8], s: &mut Stream) {
+        let blocking = &self.ks.blocking;
+        if !blocking.anyone_waiting() || self.ks.defer_serve(self.db, key) {
+            return;
+        }
+        self.serve_stream_in(self.db, key, s);
+    }
+
+    fn serve_stream_in(&self, db: usize, key: &[u8], s: &mut Stream) {
+        let now = crate::util::now_ms();
+        self.ks.blocking.serve_streams(db, key, |wait, take| {
+            s.serve_reader(key, wait, take, now, &mut |argv| self.log_in(db, argv))
+        });
+    }
+
     /// `key` (this write's db, whose stripe this lock holds exclusively) may hold a list or sorted set now: serve
     /// its blocked clients when this lock is released, after the records logged under it.
     pub fn serve_after(&self, key: &[u8]) {
@@ -517,6 +592,16 @@ impl WriteLock<'_> {
     /// key's stripe is held exclusively (or by the EXEC this thread runs).
     pub(super) fn serve_key(&self, db: usize, key: &[u8]) {
         let map = self.ks.db(db);
+        if let Some(cell) = map.get(key, |e| match e.map(|e| &e.value) {
+            Some(Value::Stream(cell)) => Some(cell.clone()),
+            _ => None,
+        }) {
+            let mut st = cell.lock();
+            if !st.dead {
+                self.serve_stream_in(db, key, &mut st.items);
+            }
+            return;
+        }
         let value = map.get(key, |e| match e.map(|e| &e.value) {
             Some(Value::List(cell)) => Some(Ok(cell.clone())),
             Some(Value::Zset(cell)) => Some(Err(cell.clone())),

@@ -21,6 +21,7 @@
 //! `read`, `lookup_write`, `create`): the locking, the type check, removal of an emptied key and
 //! the ordering of records come with it.
 
+use super::stream::Stream;
 use super::zset::SortedSet;
 use super::{Kind, Value, WriteLock};
 use crate::sync::Arc;
@@ -177,5 +178,22 @@ impl Collection for SortedSet {
         if !st.items.is_empty() {
             w.serve_waiters(key, &mut st.items);
         }
+    }
+}
+
+impl Collection for Stream {
+    const KIND: Kind = Kind::Stream;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Stream(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Stream(cell)
+    }
+    fn len(&self) -> usize {
+        Stream::len(self) as usize
+    }
+    /// A stream stays in the keyspace when its last entry goes (Redis keeps empty streams).
+    fn is_empty(&self) -> bool {
+        false
     }
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
+use super::stream::Stream;
 use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
 
@@ -37,6 +38,8 @@ pub enum Value {
     Set(Arc<ValueCell<Set>>),
     /// A sorted set, behind its own lock like a list.
     Zset(Arc<ValueCell<SortedSet>>),
+    /// A stream (entries and consumer groups), behind its own lock like a list.
+    Stream(Arc<ValueCell<Stream>>),
 }
 
 /// The longest string value held inline: what fits beside the enum's tag in the 40 bytes a
@@ -77,6 +80,7 @@ pub enum Kind {
     Hash,
     Set,
     Zset,
+    Stream,
 }
 
 impl Kind {
@@ -87,6 +91,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::Zset => "zset",
+            Kind::Stream => "stream",
         }
     }
 }
@@ -143,6 +148,7 @@ impl Entry {
             Value::Hash(c) => c.lock().items.encoding(),
             Value::Set(c) => c.lock().items.encoding(),
             Value::Zset(c) => c.lock().items.encoding().as_str(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -173,6 +179,7 @@ impl Entry {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::Zset(_) => Kind::Zset,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -201,7 +208,7 @@ impl Entry {
             Value::Str(b) | Value::Raw(b) => Some(b.clone()),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
-            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) => None,
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
         }
     }
 
@@ -216,6 +223,7 @@ impl Entry {
             Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Zset(c) => Value::Zset(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            Value::Stream(c) => Value::Stream(Arc::new(ValueCell::new(c.lock().items.clone()))),
         };
         Entry { value, expire_at_ms: AtomicU64::new(self.expire_at_ms()) }
     }
@@ -227,6 +235,7 @@ impl Entry {
             Value::Hash(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Zset(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
+            Value::Stream(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             _ => self.duplicate(),
         }
     }

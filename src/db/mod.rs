@@ -38,6 +38,7 @@ pub mod hll;
 mod key;
 mod map;
 mod snapshot;
+pub mod stream;
 mod tx;
 mod watch;
 pub mod zset;
@@ -384,7 +385,7 @@ impl<'a> WriteLock<'a> {
         if at != 0 {
             self.ks.expiry.track(self.ks.physical(db), Bytes::copy_from_slice(&key), at);
         }
-        let servable = matches!(entry.value, Value::List(_) | Value::Zset(_));
+        let servable = matches!(entry.value, Value::List(_) | Value::Zset(_) | Value::Stream(_));
         self.ks.db(db).insert(&key, entry);
         if servable {
             // A new list or sorted set: serve the clients blocked on it once this write is logged

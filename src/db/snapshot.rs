@@ -26,6 +26,8 @@ pub enum SnapshotValue {
     Set(Vec<Bytes>),
     /// (Score as `format_score` writes it, member) pairs, lowest first.
     Zset(Vec<(Bytes, Bytes)>),
+    /// A copy of a stream, entries and groups.
+    Stream(Box<super::stream::Stream>),
 }
 
 /// Items per RPUSH/SADD (field-value pairs per HSET, score-member pairs per ZADD) in a rewritten file (Redis's
@@ -55,6 +57,7 @@ impl Keyspace {
                             .collect(),
                     ),
                     Value::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
+                    Value::Stream(x) => SnapshotValue::Stream(Box::new(x.lock().items.clone())),
                     Value::Zset(z) => SnapshotValue::Zset(
                         z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
                     ),
@@ -161,6 +164,7 @@ impl SnapshotEntry {
             SnapshotValue::Hash(pairs) => batches(b"HSET", &mut pairs.iter().map(|(f, v)| vec![&f[..], &v[..]])),
             SnapshotValue::Set(members) => batches(b"SADD", &mut members.iter().map(|b| vec![&b[..]])),
             SnapshotValue::Zset(pairs) => batches(b"ZADD", &mut pairs.iter().map(|(s, m)| vec![&s[..], &m[..]])),
+            SnapshotValue::Stream(s) => s.rewrite(&self.key, &mut emit),
         }
         if self.expire_at_ms != 0 {
             emit(&[b"PEXPIREAT", &self.key, self.expire_at_ms.to_string().as_bytes()]);

@@ -16,7 +16,9 @@ IMPL = {"client": {"id", "info", "list", "setname", "getname", "help"},
         "object": {"encoding", "refcount", "freq", "help"},
         "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"},
         "script": {"load", "exists", "flush", "kill", "help"},
-        "function": {"load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"}}
+        "function": {"load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"},
+        "xgroup": {"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
+        "xinfo": {"consumers", "groups", "stream", "help"}}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
 s = socket.create_connection(("127.0.0.1", PORT)); f = s.makefile("rb")

@@ -1,0 +1,76 @@
+//! Stream command tests (replies checked against redis-server 7.0.15).
+
+use crate::cmd::testing::{Harness, arr, bulk, err, int, ok};
+use crate::resp::Frame;
+
+fn entry(id: &str, kv: &[&str]) -> Frame {
+    arr(vec![bulk(id), arr(kv.iter().map(|s| bulk(s)).collect())])
+}
+
+#[test]
+fn xadd_ids_errors_and_trimming_as_redis() {
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["XADD", "s", "1-1", "a", "1"]), bulk("1-1"));
+    assert_eq!(h.run(&["XADD", "s", "1-*", "a", "2"]), bulk("1-2"));
+    assert_eq!(h.run(&["XADD", "s", "5", "a", "3"]), bulk("5-0"));
+    assert_eq!(
+        h.run(&["XADD", "s", "5-0", "a", "3"]),
+        err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    );
+    assert_eq!(h.run(&["XADD", "s", "0-0", "a", "3"]), err("ERR The ID specified in XADD must be greater than 0-0"));
+    assert_eq!(
+        h.run(&["XADD", "s", "1-x", "a", "3"]),
+        err("ERR Invalid stream ID specified as stream command argument")
+    );
+    assert_eq!(h.run(&["XADD", "s", "6-0", "a"]), err("ERR wrong number of arguments for 'xadd' command"));
+    assert_eq!(h.run(&["XADD", "nokey", "NOMKSTREAM", "*", "a", "1"]), Frame::Null);
+    assert_eq!(h.run(&["XADD", "s", "MAXLEN", "2", "6-0", "b", "4"]), bulk("6-0"));
+    assert_eq!(h.run(&["XLEN", "s"]), int(2));
+    assert_eq!(h.run(&["XRANGE", "s", "-", "+"]), arr(vec![entry("5-0", &["a", "3"]), entry("6-0", &["b", "4"])]));
+    assert_eq!(h.run(&["XRANGE", "s", "(5-0", "+"]), arr(vec![entry("6-0", &["b", "4"])]));
+    assert_eq!(h.run(&["XRANGE", "s", "-", "+", "COUNT", "0"]), Frame::NullArray);
+    assert_eq!(h.run(&["XREVRANGE", "s", "+", "-", "COUNT", "1"]), arr(vec![entry("6-0", &["b", "4"])]));
+    assert_eq!(h.run(&["XDEL", "s", "5-0", "9-9"]), int(1));
+    // An emptied stream stays, with its last ID: IDs never go back.
+    assert_eq!(h.run(&["XDEL", "s", "6-0"]), int(1));
+    assert_eq!(h.run(&["EXISTS", "s"]), int(1));
+    assert_eq!(
+        h.run(&["XADD", "s", "6-0", "a", "3"]),
+        err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    );
+    assert_eq!(h.run(&["XSETID", "s", "1-0"]), ok());
+    assert_eq!(h.run(&["XSETID", "nokey", "1-0"]), err("ERR no such key"));
+    assert_eq!(
+        h.run(&["XTRIM", "s", "LIMIT", "5", "MAXLEN", "1"]),
+        err("ERR syntax error, LIMIT cannot be used without the special ~ option")
+    );
+}
+
+#[test]
+fn groups_deliver_claim_and_ack_as_redis() {
+    let mut h = Harness::new();
+    for id in ["1-0", "2-0", "3-0"] {
+        h.run(&["XADD", "s", id, "f", id]);
+    }
+    assert_eq!(h.run(&["XGROUP", "CREATE", "s", "g", "0"]), ok());
+    assert_eq!(h.run(&["XGROUP", "CREATE", "s", "g", "0"]), err("BUSYGROUP Consumer Group name already exists"));
+    assert_eq!(
+        h.run(&["XREADGROUP", "GROUP", "g", "c1", "COUNT", "2", "STREAMS", "s", ">"]),
+        arr(vec![arr(vec![bulk("s"), arr(vec![entry("1-0", &["f", "1-0"]), entry("2-0", &["f", "2-0"])])])])
+    );
+    assert_eq!(
+        h.run(&["XREADGROUP", "GROUP", "nog", "c1", "STREAMS", "s", ">"]),
+        err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option")
+    );
+    assert_eq!(h.run(&["XACK", "s", "g", "1-0", "1-0"]), int(1));
+    assert_eq!(h.run(&["XCLAIM", "s", "g", "c2", "0", "2-0", "JUSTID"]), arr(vec![bulk("2-0")]));
+    assert_eq!(h.run(&["XDEL", "s", "2-0"]), int(1));
+    // The deleted entry is dropped from the PEL and reported; the cursor wraps.
+    assert_eq!(
+        h.run(&["XAUTOCLAIM", "s", "g", "c3", "0", "0"]),
+        arr(vec![bulk("0-0"), arr(vec![]), arr(vec![bulk("2-0")])])
+    );
+    assert_eq!(h.run(&["XPENDING", "s", "g"]), arr(vec![int(0), Frame::Null, Frame::Null, Frame::NullArray]));
+    assert_eq!(h.run(&["XGROUP", "DELCONSUMER", "s", "g", "c1"]), int(0));
+    assert_eq!(h.run(&["XGROUP", "DESTROY", "s", "g"]), int(1));
+}
