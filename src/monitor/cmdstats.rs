@@ -15,7 +15,7 @@ use crossbeam::utils::CachePadded;
 use super::histogram::{Histogram, Snapshot};
 
 /// The most slots the table may define (checked by a test of the table).
-pub const MAX_SLOTS: usize = 256;
+pub const MAX_SLOTS: usize = 512;
 const SHARDS: usize = 8;
 
 #[derive(Default)]
