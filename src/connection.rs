@@ -105,6 +105,8 @@ async fn serve_loop(
     let mut last_read = Instant::now();
     let idle = tokio::time::sleep_until(idle_check_at(last_read, shared.conn_limits.load().idle_timeout_s));
     tokio::pin!(idle);
+    // Where publishers leave this client's messages (see `pubsub`): polled only while subscribed.
+    let sub = client.subs.sub.clone();
     loop {
         // SeqCst: pairs with `request_shutdown`, which sets the flag before notifying the
         // connections it finds registered (a connection registered later sees the flag here).
@@ -114,7 +116,26 @@ async fn serve_loop(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
+        let subscribed = client.subs.total() > 0;
         tokio::select! {
+            _ = sub.wake.notified(), if subscribed => {
+                // Messages arrived while the client was idle: send them now.
+                if sub.is_killed() {
+                    return Close::OutputBuffer;
+                }
+                sub.drain_into(&mut wbuf);
+                let out_limit = shared.conn_limits.load().out_limit;
+                if !noting_pending(
+                    &client.info,
+                    wbuf.len(),
+                    flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub),
+                )
+                .await
+                {
+                    return Close::Quiet;
+                }
+                continue;
+            }
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
@@ -152,7 +173,7 @@ async fn serve_loop(
                         if !noting_pending(
                             &client.info,
                             wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -192,7 +213,7 @@ async fn serve_loop(
                         if !noting_pending(
                             &client.info,
                             wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -211,13 +232,16 @@ async fn serve_loop(
         }
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
+        if sub.is_killed() {
+            return Close::OutputBuffer;
+        }
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
         if !noting_pending(
             &client.info,
             wbuf.len(),
-            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
         )
         .await
         {
@@ -309,6 +333,9 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     if std::mem::take(&mut ctx.client.skip_reply) {
         return ctx.last_seq.get();
     }
+    // Messages published while it ran (to itself, or keyspace events of its own write) come first,
+    // as in Redis, where they are added to the client's output as they are published.
+    ctx.client.subs.sub.drain_into(out);
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
@@ -331,6 +358,7 @@ async fn noting_pending(info: &ClientInfo, pending: usize, write: impl Future<Ou
 /// Wait until the batch's AOF records are durable (appendfsync always), then write the replies.
 /// If they cannot be made durable, the replies of the batch's writes become MISCONF errors: nothing
 /// is acknowledged that is not on disk. Returns false when the connection is gone.
+#[allow(clippy::too_many_arguments)] // the loop's own state, borrowed piecewise (no struct to thread through)
 async fn flush(
     shared: &Shared,
     stream: &mut TcpStream,
@@ -339,6 +367,7 @@ async fn flush(
     batch_seq: u64,
     out_limit: (u64, u64, u64),
     closing: Pin<&mut Notified<'_>>,
+    sub: &crate::pubsub::Subscriber,
 ) -> bool {
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
@@ -376,11 +405,16 @@ async fn flush(
         tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await
     };
     let len = wbuf.len();
+    // Messages being written still count against a subscriber's output limit; a subscriber cut
+    // for it meanwhile stops waiting for its socket.
+    sub.set_inflight(len);
     let ok = tokio::select! {
         r = stream.write_all(&wbuf[..len]) => r.is_ok(),
         _ = soft_deadline => false,
         _ = shutdown_grace => false,
+        _ = sub.kill.notified(), if sub.is_active() => false,
     };
+    sub.set_inflight(0);
     wbuf.clear();
     ok
 }

@@ -9,6 +9,7 @@
 //!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
+//! - [`pubsub`]: channel/pattern subscriptions, subscriber outboxes, keyspace notifications.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
@@ -27,6 +28,7 @@ pub mod log;
 pub mod longdouble;
 pub mod memory;
 pub mod monitor;
+pub mod pubsub;
 pub mod resp;
 pub mod server;
 pub mod state;

@@ -44,6 +44,8 @@ pub struct Shared {
     /// Listens on a new `port`/`bind` and stops the old listeners (CONFIG SET port/bind), installed by
     /// the server layer once it listens: commands cannot reach sockets themselves.
     pub rebind: std::sync::OnceLock<Rebind>,
+    /// Every pub/sub subscription (and where keyspace events are published).
+    pub pubsub: Arc<crate::pubsub::Hub>,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -116,6 +118,10 @@ impl Shared {
         conn_limits.store(ConnLimits::of(&config));
         let monitor = crate::monitor::Monitor::default();
         monitor.sync_config(&config);
+        let pubsub = Arc::new(crate::pubsub::Hub::default());
+        ks.events().attach(pubsub.clone());
+        pubsub.set_limits(config.client_output_buffer_limit[2]);
+        ks.events().set_flags(notify_flags(&config));
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -132,6 +138,7 @@ impl Shared {
             maxmemory,
             conn_limits,
             rebind: std::sync::OnceLock::new(),
+            pubsub,
         })
     }
 
@@ -146,6 +153,8 @@ impl Shared {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
         self.conn_limits.store(ConnLimits::of(cfg));
         self.monitor.sync_config(cfg);
+        self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
+        self.ks.events().set_flags(notify_flags(cfg));
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }
@@ -162,6 +171,11 @@ impl Shared {
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }
+}
+
+/// The class bits of the configured `notify-keyspace-events`.
+fn notify_flags(cfg: &Config) -> u32 {
+    crate::pubsub::notify::flags_of(&cfg.get("notify-keyspace-events").unwrap_or_default())
 }
 
 pub fn unix_secs() -> u64 {
@@ -300,6 +314,10 @@ pub struct ClientInfo {
     pub closing: tokio::sync::Notify,
     /// Set while the client waits in a blocking command (CLIENT LIST `flags=b`).
     pub blocked: AtomicBool,
+    /// Channels, patterns and shard channels subscribed (CLIENT LIST `sub=`, `psub=`, `ssub=`).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
 }
 
 /// The connected clients, by id.
@@ -333,6 +351,9 @@ impl ClientRegistry {
             resp: AtomicUsize::new(2),
             closing: tokio::sync::Notify::new(),
             blocked: AtomicBool::new(false),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

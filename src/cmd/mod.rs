@@ -6,6 +6,7 @@ pub mod collection;
 pub mod hash;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 mod sample;
 pub mod server;
 pub mod set;
@@ -63,6 +64,8 @@ pub struct Client {
     /// Which statistics a container command's run is charged to, set by its subcommand dispatch
     /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
     pub charge: Option<Charge>,
+    /// Its pub/sub subscriptions and outbox (unsubscribed when the client is dropped).
+    pub subs: crate::pubsub::ClientSubs,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
@@ -91,6 +94,7 @@ impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
         Client {
             id: info.id,
+            subs: crate::pubsub::ClientSubs::new(info.id),
             db: 0,
             resp: 2,
             close_after_reply: false,
@@ -152,6 +156,13 @@ impl<'a> Ctx<'a> {
     /// connections of this worker thread (see [`offload`]).
     pub fn offload<R>(&self, items: usize, f: impl FnOnce() -> R) -> R {
         offload(items, f)
+    }
+
+    /// Announce keyspace event `event` of `class` on `key` in the selected database (see
+    /// `pubsub::notify`; prefer [`WriteLock::notify`] while a write lock is held).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.shared.ks.events().notify(class, event, key, self.client.db);
     }
 
     /// The selected database's map, for lock-free reads.
@@ -263,6 +274,10 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && over_maxmemory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
+    }
+    // Redis 7.0: a RESP2 client with subscriptions may only manage them, PING, QUIT and RESET.
+    if ctx.client.resp == 2 && ctx.client.subs.total() > 0 && !pubsub::allowed_in_subscribed_mode(spec.name) {
+        return Err(pubsub::subscribed_mode_error(spec.name));
     }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.is(flag::LOADING) {
         return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));

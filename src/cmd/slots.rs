@@ -7,10 +7,10 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 5] {
+pub fn sub_tables() -> [&'static [SubSpec]; 6] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
-    [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS, SLOWLOG_SUBS, LATENCY_SUBS]
+    [CLIENT_SUBS, CONFIG_SUBS, COMMAND_SUBS, SLOWLOG_SUBS, LATENCY_SUBS, super::pubsub::PUBSUB_SUBS]
 }
 
 /// The slot of a row of [`COMMANDS`].

@@ -175,7 +175,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     let events = if b.obl > 0 { "rw" } else { "r" };
     let rbs = b.qbuf + b.qbuf_free;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={rbs} rbp={rbs} obl={} oll={} omem={} tot-mem={} \
          events={events} cmd={cmd} user=default redir=-1 resp={}\n",
         c.id,
@@ -186,6 +186,9 @@ pub fn client_line(c: &ClientInfo) -> String {
         c.created.elapsed().as_secs(),
         idle_s,
         c.db.load(Ordering::Relaxed),
+        c.sub.load(Ordering::Relaxed),
+        c.psub.load(Ordering::Relaxed),
+        c.ssub.load(Ordering::Relaxed),
         b.qbuf,
         b.qbuf_free,
         b.argv_mem,
