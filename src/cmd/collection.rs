@@ -64,7 +64,7 @@ pub fn card<T: Collection>(ctx: &Ctx, key: &[u8]) -> Result<Frame> {
 
 /// `HDEL`/`SREM`/`ZREM key name [name ...]`: how many were removed; the command is logged as
 /// given when any was.
-pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes]) -> Result<Frame> {
+pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes], (class, event): (u32, &str)) -> Result<Frame> {
     write::<T, _>(
         ctx,
         &argv[1],
@@ -72,7 +72,7 @@ pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let removed = argv[2..].iter().filter(|m| st.items.remove_member(m)).count();
             if removed > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), class, event);
             }
             Ok(Frame::Integer(removed as i64))
         },
@@ -94,6 +94,7 @@ pub fn bury_if_empty<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &
     if st.items.is_empty() {
         st.dead = true;
         w.map().remove(key);
+        w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
     }
 }
 

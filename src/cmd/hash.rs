@@ -19,6 +19,7 @@ use super::{Ctx, arg_i64, is_opt};
 use crate::db::{CellState, Hash, WriteLock};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
+use crate::pubsub::notify::class::HASH;
 use crate::resp::Frame;
 
 type HashState = CellState<Hash>;
@@ -64,14 +65,14 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
         true,
         |st, w| {
             let added = set_pairs(&mut st.items, pairs);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(added)
         },
         |w| {
             let mut h = Hash::with_capacity(pairs.len() / 2);
             let added = set_pairs(&mut h, pairs);
             create(w, &argv[1], h);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(added)
         },
     )
@@ -99,12 +100,12 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(Frame::Integer(0));
             }
             st.items.insert(copy(field), copy(value));
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(Frame::Integer(1))
         },
         |w| {
             create(w, &argv[1], Hash::from([(copy(field), copy(value))]));
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(Frame::Integer(1))
         },
     )
@@ -129,7 +130,7 @@ pub fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `HDEL key field [field ...]`: how many fields were removed.
 pub fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    collection::remove_members::<Hash>(ctx, argv)
+    collection::remove_members::<Hash>(ctx, argv, (HASH, "hdel"))
 }
 
 /// `HLEN key`.
@@ -191,14 +192,14 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         true,
         |st, w| {
             let new = apply(&mut st.items)?;
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hincrby");
             Ok(Frame::Integer(new))
         },
         |w| {
             let mut h = Hash::new();
             let new = apply(&mut h)?;
             create(w, &argv[1], h);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hincrby");
             Ok(Frame::Integer(new))
         },
     )
@@ -230,11 +231,16 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ctx,
         key,
         true,
-        |st, w| apply(&mut st.items, w),
+        |st, w| {
+            let r = apply(&mut st.items, w)?;
+            w.notify(HASH, "hincrbyfloat", key);
+            Ok(r)
+        },
         |w| {
             let mut h = Hash::new();
             let r = apply(&mut h, w)?;
             create(w, key, h);
+            w.notify(HASH, "hincrbyfloat", key);
             Ok(r)
         },
     )

@@ -26,6 +26,7 @@ pub use scan::{keys, scan};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::Entry;
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, NEW};
 use crate::resp::Frame;
 
 /// `ERR source and destination objects are the same` (COPY to itself, MOVE to the same db).
@@ -70,6 +71,7 @@ pub fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     for &key in &keys {
         if w.lookup(key, now, |e| e.is_some()) {
             w.map().remove(key);
+            w.notify(GENERIC, "del", key);
             record.push(key);
         }
     }
@@ -114,15 +116,22 @@ fn rename_generic(ctx: &Ctx, src: &Bytes, dst: &Bytes, nx: bool) -> Result<bool>
     if src == dst {
         return Ok(!nx);
     }
-    if w.lookup(dst, now, |e| e.is_some()) && nx {
+    let replaced = w.lookup(dst, now, |e| e.is_some());
+    if replaced && nx {
         return Ok(false);
     }
     let Some(moved) = w.map().get(src, |e| e.map(Entry::moved)) else {
         return Err(Error::NoSuchKey);
     };
+    if replaced {
+        // Redis deletes the old destination and adds the key anew (`new`, when announced).
+        w.notify(NEW, "new", dst);
+    }
     w.insert(dst.clone(), moved);
     w.map().remove(src);
     w.log(&[b"RENAME", src, dst]);
+    w.notify(GENERIC, "rename_from", src);
+    w.notify(GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -166,12 +175,17 @@ pub fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Ok(Frame::Integer(0));
     };
     count_lookup(ctx, true);
-    if w.lookup_in(dst_db, dst, now, |e| e.is_some()) && !replace {
+    let replaced = w.lookup_in(dst_db, dst, now, |e| e.is_some());
+    if replaced && !replace {
         return Ok(Frame::Integer(0));
+    }
+    if replaced {
+        w.notify_in(dst_db, NEW, "new", dst);
     }
     w.insert_in(dst_db, dst.clone(), dup);
     let db_text = Bytes::from(dst_db.to_string());
     w.log_in(src_db, &[b"COPY", src, dst, b"DB", &db_text, b"REPLACE"]);
+    w.notify_in(dst_db, GENERIC, "copy_to", dst);
     Ok(Frame::Integer(1))
 }
 
@@ -194,6 +208,8 @@ pub fn move_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     w.insert_in(dst_db, key.clone(), moved);
     w.map_of(src_db).remove(key);
     w.log_in(src_db, &[b"MOVE", key, dst_db.to_string().as_bytes()]);
+    w.notify_in(src_db, GENERIC, "move_from", key);
+    w.notify_in(dst_db, GENERIC, "move_to", key);
     Ok(Frame::Integer(1))
 }
 

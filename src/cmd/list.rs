@@ -21,6 +21,7 @@ use super::collection::{self, bury_if_empty, create, record};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{ListState, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::LIST;
 use crate::resp::Frame;
 use crate::sync::Arc;
 pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
@@ -57,6 +58,15 @@ impl End {
             End::Left => items.pop_front(),
             End::Right => items.pop_back(),
         }
+    }
+
+    /// The keyspace events of a push and a pop at this end.
+    fn push_event(self) -> &'static str {
+        if self == End::Left { "lpush" } else { "rpush" }
+    }
+
+    fn pop_event(self) -> &'static str {
+        if self == End::Left { "lpop" } else { "rpop" }
     }
 
     fn push(self, items: &mut VecDeque<Bytes>, v: Bytes) {
@@ -126,6 +136,7 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
                 end.push(&mut st.items, v);
             }
             w.log(&record(argv));
+            w.notify(LIST, end.push_event(), key);
             Ok(len_reply(st))
         },
         |w| {
@@ -142,6 +153,11 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             w.serve_waiters(key, &mut items);
             if !items.is_empty() {
                 create(w, key, items);
+                w.notify(LIST, end.push_event(), key);
+            } else {
+                // Blocked clients took it all: Redis created the list and their pops deleted it.
+                w.notify(LIST, end.push_event(), key);
+                w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
             }
             Ok(Frame::Integer(n as i64))
         },
@@ -192,6 +208,7 @@ fn pop_generic(ctx: &Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
             }
             let popped: Vec<Bytes> = (0..n).filter_map(|_| end.pop(&mut st.items)).collect();
             w.log(&[record_name, key, n.to_string().as_bytes()]);
+            w.notify(LIST, end.pop_event(), key);
             Ok(match count {
                 None => popped.into_iter().next().map(Frame::Bulk).unwrap_or(Frame::Null),
                 Some(_) => Frame::Array(popped.into_iter().map(Frame::Bulk).collect()),
@@ -335,6 +352,7 @@ pub fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let slot = st.items.get_mut(i).ok_or(Error::IndexOutOfRange)?;
             *slot = Bytes::copy_from_slice(&argv[3]);
             w.log(&record(argv));
+            w.notify(LIST, "lset", &argv[1]);
             Ok(Frame::ok())
         },
         |_| Err(Error::NoSuchKey),
@@ -361,6 +379,7 @@ pub fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             };
             st.items.insert(if after { at + 1 } else { at }, Bytes::copy_from_slice(ele));
             w.log(&record(argv));
+            w.notify(LIST, "linsert", &argv[1]);
             Ok(len_reply(st))
         },
         |_| Ok(Frame::Integer(0)),
@@ -393,6 +412,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                     !remove[i - 1]
                 });
                 w.log(&record(argv));
+                w.notify(LIST, "lrem", &argv[1]);
             }
             Ok(Frame::Integer(picked.len() as i64))
         },
@@ -419,6 +439,7 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if st.items.len() != len {
                 w.log(&record(argv));
             }
+            w.notify(LIST, "ltrim", &argv[1]);
             Ok(Frame::ok())
         },
         |_| Ok(Frame::ok()),
@@ -446,6 +467,8 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         None => create(&w, dst, VecDeque::from([v.clone()])),
     }
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
+    w.notify(LIST, to.push_event(), dst);
+    w.notify(LIST, from.pop_event(), src);
     // The destination holds an element now, and the source may still: serve the clients blocked on
     // them once the lists' locks are released (still under both stripes, after the LMOVE record).
     w.serve_after(dst);

@@ -24,6 +24,7 @@ use super::sample;
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{CellState, Entry, Set, ValueCell, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, SET};
 use crate::resp::Frame;
 use crate::sync::Arc;
 
@@ -57,7 +58,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let added = members.iter().filter(|m| !st.items.contains(&m[..]) && st.items.insert(copy(m))).count();
             if added > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), SET, "sadd");
             }
             Ok(Frame::Integer(added as i64))
         },
@@ -65,7 +66,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let set: Set = members.iter().map(|m| copy(m)).collect();
             let added = set.len();
             create(w, &argv[1], set);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), SET, "sadd");
             Ok(Frame::Integer(added as i64))
         },
     )
@@ -73,7 +74,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `SREM key member [member ...]`: how many members were removed.
 pub fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    collection::remove_members::<Set>(ctx, argv)
+    collection::remove_members::<Set>(ctx, argv, (SET, "srem"))
 }
 
 /// `SMEMBERS key`: a set under RESP3, an array under RESP2.
@@ -122,15 +123,20 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if !st.items.swap_remove(&member[..]) {
             return Ok(Frame::Integer(0));
         }
+        w.notify(SET, "srem", src);
         bury_if_empty(&mut st, &w, src);
     }
-    match dst_cell {
-        Some(cell) => {
-            cell.lock().items.insert(member.clone());
+    let added = match dst_cell {
+        Some(cell) => cell.lock().items.insert(member.clone()),
+        None => {
+            create(&w, dst, Set::from([copy(member)]));
+            true
         }
-        None => create(&w, dst, Set::from([copy(member)])),
-    }
+    };
     w.log(&record(argv));
+    if added {
+        w.notify(SET, "sadd", dst);
+    }
     Ok(Frame::Integer(1))
 }
 
@@ -155,6 +161,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if want == 0 {
                 return Ok(empty());
             }
+            w.notify(SET, "spop", key);
             if want >= st.items.len() {
                 let all: Vec<Bytes> = st.items.drain(..).collect();
                 if count.is_some() {
@@ -301,10 +308,16 @@ fn algebra_store(ctx: &mut Ctx, op: Op, argv: &[Bytes]) -> Result<Frame> {
             return Ok(Frame::Integer(0));
         }
         w.map().remove(dst);
+        w.log_notify(&record(argv), GENERIC, "del");
     } else {
         w.insert(copy(dst), Entry::collection(result, 0));
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        w.log_notify(&record(argv), SET, event);
     }
-    w.log(&record(argv));
     Ok(Frame::Integer(n))
 }
 

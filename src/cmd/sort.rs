@@ -280,7 +280,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let existed = w.lookup(&dst, now, |e| e.is_some());
     let mut records: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
     if existed {
-        w.map().remove(&dst[..]);
+        // A non-empty result replaces the value below (no `new` event: the key was there).
+        if out.is_empty() {
+            w.map().remove(&dst[..]);
+        }
         records.push(vec![b"DEL", &dst[..]]);
     }
     let n = out.len() as i64;
@@ -296,6 +299,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     if !out.is_empty() {
         w.insert(dst.clone(), Entry::collection(out, 0));
         w.serve_after(&dst);
+        w.notify(crate::pubsub::notify::class::LIST, "sortstore", &dst);
+    } else if existed {
+        w.notify(crate::pubsub::notify::class::GENERIC, "del", &dst);
     }
     Ok(Frame::Integer(n))
 }

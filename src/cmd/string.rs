@@ -12,6 +12,7 @@ use super::{Ctx, arg_i64, is_opt};
 use crate::db::{Entry, Kind, Value};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
+use crate::pubsub::notify::class::{EXPIRED, GENERIC, NEW, STRING};
 use crate::resp::Frame;
 use crate::sync::Ordering;
 use crate::sync::fault::Fault;
@@ -143,7 +144,8 @@ fn set_generic(
     let mut w = ctx.write(&[key]);
     // A plain SET overwrites whatever is there: no need to look (nor to log the lazy expiry of an
     // old value first: replaying SET replaces it all the same).
-    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl;
+    // With `expired` or `new` events on, look anyway: they announce what the old value was.
+    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl && !ctx.shared.ks.events().wants(EXPIRED | NEW);
     let (found, old, old_ttl) = if plain {
         (false, None, 0)
     } else {
@@ -162,6 +164,10 @@ fn set_generic(
         _ => 0,
     };
     w.insert(key.clone(), Entry::string_copied(val, at));
+    w.notify(STRING, "set", key);
+    if let ExpireOpt::At(_) = expire {
+        w.notify(GENERIC, "expire", key);
+    }
     match expire {
         ExpireOpt::At(at) => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(at)]),
         ExpireOpt::KeepTtl if old_ttl != 0 => {
@@ -239,6 +245,7 @@ pub fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if v.is_some() {
         w.map().remove(key);
         w.log(&[b"DEL", key]);
+        w.notify(GENERIC, "del", key);
     }
     Ok(bulk_or_null(v))
 }
@@ -256,14 +263,17 @@ pub fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ExpireOpt::At(at) if at <= now => {
             w.map().remove(key);
             w.log(&[b"DEL", key]);
+            w.notify(GENERIC, "del", key);
         }
         ExpireOpt::At(at) => {
             w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
             w.log(&[b"PEXPIREAT", key, &ms_text(at)]);
+            w.notify(GENERIC, "expire", key);
         }
         ExpireOpt::Persist if ttl != 0 => {
             w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
             w.log(&[b"PERSIST", key]);
+            w.notify(GENERIC, "persist", key);
         }
         _ => {}
     }
@@ -298,6 +308,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<F
     }
     for pair in argv[1..].chunks(2) {
         w.insert(pair[0].clone(), Entry::string_copied(&pair[1], 0));
+        w.notify(STRING, "set", &pair[0]);
     }
     let mut rec: Vec<&[u8]> = vec![b"MSET"];
     rec.extend(argv[1..].iter().map(|a| &a[..]));
@@ -326,6 +337,7 @@ pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let len = new.len();
     w.insert(key.clone(), Entry::string(new, ttl));
     w.log(&[b"APPEND", key, val]);
+    w.notify(STRING, "append", key);
     Ok(Frame::Integer(len as i64))
 }
 
@@ -389,6 +401,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let len = b.len();
     w.insert(key.clone(), Entry::string(b.freeze(), ttl));
     w.log(&[b"SETRANGE", key, &argv[2], val]);
+    w.notify(STRING, "setrange", key);
     Ok(Frame::Integer(len as i64))
 }
 
@@ -443,6 +456,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         });
         if let Some(r) = fast {
             let v = r.map_err(|_| Error::Overflow)?;
+            w.notify(STRING, "incrby", key);
             w.log_or_fault(Fault::IncrLogOutsideLock, &[b"INCRBY", key, delta_text]);
             return Ok(v);
         }
@@ -460,6 +474,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     let new = add(old).ok_or(Error::Overflow)?;
     w.insert(key.clone(), Entry::int(new, ttl));
     w.log(&[b"INCRBY", key, delta_text]);
+    w.notify(STRING, "incrby", key);
     Ok(new)
 }
 
@@ -484,6 +499,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let text = Bytes::from(new.to_human_string());
     w.insert(key.clone(), Entry::string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
+    w.notify(STRING, "incrbyfloat", key);
     Ok(Frame::Bulk(text))
 }
 

@@ -381,6 +381,13 @@ impl<'a> WriteLock<'a> {
         self.ks.events.notify(class, event, key, self.db);
     }
 
+    /// Push this write's record and announce it: keyspace event `event` of `class` on the record's
+    /// key (`argv[1]`). The usual last line of a single-key write.
+    pub fn log_notify(&self, argv: &[&[u8]], class: u32, event: &str) {
+        self.log(argv);
+        self.notify(class, event, argv[1]);
+    }
+
     /// [`notify`](Self::notify) for a key of another database (MOVE, COPY ... DB).
     #[inline]
     pub fn notify_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {

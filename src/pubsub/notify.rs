@@ -141,4 +141,60 @@ mod tests {
         assert_eq!(flags_of("Knm"), class::KEYSPACE | class::NEW | class::KEY_MISS);
         assert_eq!(class::ALL & (class::NEW | class::KEY_MISS), 0, "A does not include n nor m");
     }
+
+    /// The (channel, message) pairs of the pmessages waiting for `h`'s client.
+    fn events(h: &crate::cmd::testing::Harness) -> Vec<(String, String)> {
+        let mut out = bytes::BytesMut::new();
+        h.client.subs.sub.drain_into(&mut out);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        // *4 $8 pmessage $n pattern $n channel $n message
+        lines.chunks(9).filter(|c| c.len() == 9).map(|c| (c[6].to_string(), c[8].to_string())).collect()
+    }
+
+    fn ev(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn writes_announce_their_events_in_redis_order_once_configured() {
+        let mut listener = crate::cmd::testing::Harness::new();
+        listener.run(&["psubscribe", "__key*__:*"]);
+        let mut h = listener.other_client();
+        h.run(&["set", "k", "v"]);
+        assert!(events(&listener).is_empty(), "off by default");
+        h.run(&["config", "set", "notify-keyspace-events", "KEA"]);
+        h.run(&["set", "k", "v", "ex", "100"]);
+        h.run(&["rpush", "l", "a"]);
+        h.run(&["lpop", "l"]);
+        h.run(&["select", "2"]);
+        h.run(&["hset", "h", "f", "v"]);
+        assert_eq!(
+            events(&listener),
+            ev(&[
+                ("__keyspace@0__:k", "set"),
+                ("__keyevent@0__:set", "k"),
+                ("__keyspace@0__:k", "expire"),
+                ("__keyevent@0__:expire", "k"),
+                ("__keyspace@0__:l", "rpush"),
+                ("__keyevent@0__:rpush", "l"),
+                ("__keyspace@0__:l", "lpop"),
+                ("__keyevent@0__:lpop", "l"),
+                ("__keyspace@0__:l", "del"),
+                ("__keyevent@0__:del", "l"),
+                ("__keyspace@2__:h", "hset"),
+                ("__keyevent@2__:hset", "h"),
+            ])
+        );
+        h.run(&["config", "set", "notify-keyspace-events", "Ex"]);
+        h.run(&["set", "e", "v", "px", "1"]);
+        h.now_ms += 10;
+        // Active expiry, then lazy expiry (INCR finds the key past its time).
+        assert_eq!(h.shared.ks.expire_cycle(h.now_ms, 100), 1);
+        h.run(&["select", "0"]);
+        h.run(&["set", "x", "1", "px", "5"]);
+        h.now_ms += 10;
+        h.run(&["incr", "x"]);
+        assert_eq!(events(&listener), ev(&[("__keyevent@2__:expired", "e"), ("__keyevent@0__:expired", "x")]));
+    }
 }

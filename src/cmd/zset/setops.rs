@@ -16,6 +16,7 @@ use crate::db::zset::SortedSet;
 use crate::db::zset::aggregate::{ScoredInput, SetOp, combine, inter_card};
 use crate::db::{CellGuard, Entry, Set, Value, ValueCell, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, ZSET};
 use crate::resp::Frame;
 use crate::sync::Arc;
 
@@ -138,10 +139,11 @@ fn setop_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> Result<F
             return Ok(Frame::Integer(0));
         }
         w.map().remove(dst);
+        w.log_notify(&record(argv), GENERIC, "del");
     } else {
         w.insert(Bytes::copy_from_slice(dst), Entry::collection(SortedSet::from_entries(result, &limits), 0));
+        w.log_notify(&record(argv), ZSET, name);
     }
-    w.log(&record(argv));
     Ok(Frame::Integer(n))
 }
 
