@@ -25,7 +25,6 @@ use super::Ctx;
 use crate::db::{CellState, Collection, Entry, KeyMap, Members, ValueCell, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::Arc;
 use crate::sync::fault::{self, Fault};
 
@@ -173,8 +172,7 @@ pub fn lookup_write<T: Collection>(w: &mut WriteLock, key: &[u8], now_ms: u64) -
 pub fn read<T: Collection, R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&CellState<T>>) -> R) -> Result<R> {
     let cell = ctx.read(key, |e| {
         // Like Redis's lookupKeyRead: a key of another type still counts as a hit.
-        let stats = &ctx.shared.stats;
-        Stats::add(if e.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        ctx.count_lookup(key, e.is_some());
         cell_of::<T>(e)
     })?;
     Ok(match cell {

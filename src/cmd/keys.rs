@@ -34,10 +34,9 @@ fn same_object() -> Error {
     Error::err("source and destination objects are the same")
 }
 
-/// Count a read lookup in INFO's keyspace_hits / keyspace_misses (as Redis's `lookupKeyRead`).
-fn count_lookup(ctx: &Ctx, hit: bool) {
-    let stats = &ctx.shared.stats;
-    crate::state::Stats::add(if hit { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+/// Count a read lookup of `key` (hits, misses, `keymiss` events): see [`Ctx::count_lookup`].
+fn count_lookup(ctx: &Ctx, key: &[u8], hit: bool) {
+    ctx.count_lookup(key, hit);
 }
 
 /// Parse a C `int` argument as Redis's `getIntFromObjectOrReply`: with `msg`, every failure replies
@@ -86,7 +85,7 @@ pub fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut n = 0;
     for key in &argv[1..] {
         let hit = ctx.read(key, |e| e.is_some());
-        count_lookup(ctx, hit);
+        count_lookup(ctx, key, hit);
         n += hit as i64;
     }
     Ok(Frame::Integer(n))
@@ -101,7 +100,7 @@ pub fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `TYPE key`: `string`, `list`, or `none`.
 pub fn type_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let kind = ctx.read(&argv[1], |e| e.map(|e| e.kind()));
-    count_lookup(ctx, kind.is_some());
+    count_lookup(ctx, &argv[1], kind.is_some());
     Ok(Frame::simple(kind.map_or("none", |k| k.name())))
 }
 
@@ -171,10 +170,10 @@ pub fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.shared.ks.write(src_db, &[src, dst], &ctx.last_seq);
     let Some(dup) = w.lookup_in(src_db, src, now, |e| e.map(Entry::duplicate)) else {
-        count_lookup(ctx, false);
+        count_lookup(ctx, src, false);
         return Ok(Frame::Integer(0));
     };
-    count_lookup(ctx, true);
+    count_lookup(ctx, src, true);
     let replaced = w.lookup_in(dst_db, dst, now, |e| e.is_some());
     if replaced && !replace {
         return Ok(Frame::Integer(0));

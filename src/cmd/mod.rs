@@ -165,6 +165,16 @@ impl<'a> Ctx<'a> {
         self.shared.ks.events().notify(class, event, key, self.client.db);
     }
 
+    /// Count a read lookup of `key` in INFO's keyspace_hits / keyspace_misses, and announce a miss
+    /// (`keymiss`, class `m`): Redis's `lookupKeyRead`. A key of another type is a hit.
+    pub fn count_lookup(&self, key: &[u8], hit: bool) {
+        let stats = &self.shared.stats;
+        crate::state::Stats::add(if hit { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        if !hit {
+            self.notify(crate::pubsub::notify::class::KEY_MISS, "keymiss", key);
+        }
+    }
+
     /// The selected database's map, for lock-free reads.
     pub fn db(&self) -> &crate::db::KeyMap {
         self.shared.ks.db(self.client.db)

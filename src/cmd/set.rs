@@ -234,8 +234,14 @@ enum Op {
 
 /// The sets at `keys` (None: missing), every type checked first (WRONGTYPE wins over a missing
 /// key, as Redis's loops check each key before computing). The caller holds every stripe.
-fn load(w: &mut WriteLock, keys: &[&[u8]], now_ms: u64) -> Result<Vec<Option<Arc<ValueCell<Set>>>>> {
-    keys.iter().map(|k| collection::lookup_write::<Set>(w, k, now_ms)).collect()
+fn load(ctx: &Ctx, w: &mut WriteLock, keys: &[&[u8]], now_ms: u64) -> Result<Vec<Option<Arc<ValueCell<Set>>>>> {
+    keys.iter()
+        .map(|k| {
+            let cell = collection::lookup_write::<Set>(w, k, now_ms);
+            ctx.count_lookup(k, !matches!(cell, Ok(None)));
+            cell
+        })
+        .collect()
 }
 
 /// Compute `op` over the sets; with `limit` > 0, an intersection stops at that many members.
@@ -287,7 +293,7 @@ fn algebra(ctx: &mut Ctx, op: Op, keys: &[Bytes]) -> Result<Frame> {
     let keys: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
-    let sets = load(&mut w, &keys, now)?;
+    let sets = load(ctx, &mut w, &keys, now)?;
     Ok(Frame::Set(compute(op, &sets, 0).into_iter().map(Frame::Bulk).collect()))
 }
 
@@ -299,7 +305,7 @@ fn algebra_store(ctx: &mut Ctx, op: Op, argv: &[Bytes]) -> Result<Frame> {
     all.push(dst);
     let now = ctx.now_ms;
     let mut w = ctx.write(&all);
-    let sets = load(&mut w, &srcs, now)?;
+    let sets = load(ctx, &mut w, &srcs, now)?;
     let result = compute(op, &sets, 0);
     let existed = w.lookup(dst, now, |e| e.is_some());
     let n = result.len() as i64;
@@ -378,6 +384,6 @@ pub fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let keys: Vec<&[u8]> = argv[2..end].iter().map(|k| &k[..]).collect();
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
-    let sets = load(&mut w, &keys, now)?;
+    let sets = load(ctx, &mut w, &keys, now)?;
     Ok(Frame::Integer(compute(Op::Inter, &sets, limit).len() as i64))
 }

@@ -224,15 +224,22 @@ pub fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `GET key`
 pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
-    let stats = &ctx.shared.stats;
-    crate::state::Stats::add(if v.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+    ctx.count_lookup(&argv[1], v.is_some());
     Ok(bulk_or_null(v))
 }
 
 /// `MGET key [key ...]`: a key that is missing or not a string gives nil.
 pub fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(
-        argv[1..].iter().map(|k| bulk_or_null(ctx.read(k, |e| e.and_then(|e| e.string_bytes())))).collect(),
+        argv[1..]
+            .iter()
+            .map(|k| {
+                bulk_or_null(ctx.read(k, |e| {
+                    ctx.count_lookup(k, e.is_some());
+                    e.and_then(|e| e.string_bytes())
+                }))
+            })
+            .collect(),
     ))
 }
 
@@ -343,14 +350,20 @@ pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `STRLEN key`
 pub fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let n = ctx.read(&argv[1], |e| e.map(|e| string_of(e).map(|b| b.len())).transpose())?;
+    let n = ctx.read(&argv[1], |e| {
+        ctx.count_lookup(&argv[1], e.is_some());
+        e.map(|e| string_of(e).map(|b| b.len())).transpose()
+    })?;
     Ok(Frame::Integer(n.unwrap_or(0) as i64))
 }
 
 /// `GETRANGE key start end`
 pub fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (mut start, mut end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
-    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
+    let v = ctx.read(&argv[1], |e| {
+        ctx.count_lookup(&argv[1], e.is_some());
+        e.map(string_of).transpose()
+    })?;
     let Some(v) = v else { return Ok(Frame::Bulk(Bytes::new())) };
     let len = v.len() as i64;
     if start < 0 && end < 0 && start > end {

@@ -125,6 +125,13 @@ SCRIPT = [
     ["bzmpop", "0", "1", "zc", "max"], ["zadd", "zz", "1", "a"], ["zremrangebyscore", "zz", "-inf", "+inf"],
     # sort
     ["rpush", "so", "3", "1", "2"], ["sort", "so", "store", "sos"], ["sort", "nosuch", "store", "sos"],
+    # reads that miss (class m)
+    ["get", "nokey"], ["exists", "nokey", "s"], ["type", "nokey"], ["ttl", "nokey"], ["pttl", "nokey"],
+    ["strlen", "nokey"], ["getrange", "nokey", "0", "1"], ["mget", "nokey", "s"], ["hget", "nokey", "f"],
+    ["hgetall", "nokey"], ["lrange", "nokey", "0", "-1"], ["llen", "nokey"], ["lindex", "nokey", "0"],
+    ["smembers", "nokey"], ["sismember", "nokey", "a"], ["scard", "nokey"], ["sinter", "nokey", "sa"],
+    ["zscore", "nokey", "a"], ["zrange", "nokey", "0", "-1"], ["zcard", "nokey"], ["sort", "nokey"],
+    ["lcs", "nokey", "s"], ["hexists", "nokey", "f"],
     # expiry: active and lazy
     ["set", "ae", "1", "px", "50"], ["sleep", "0.3"], ["set", "le", "1", "px", "20"], ["sleep", "0.05"],
     ["lpush", "le", "x"],
@@ -178,7 +185,7 @@ def merge_sleeps(log):
 def main():
     bad = 0
     steps = 0
-    for flags in ["KEA", "KEAn", "Kgx", "E$lshz"]:
+    for flags in ["KEA", "KEAn", "Kgx", "E$lshz", "Km"]:
         ref, ours = run(int(sys.argv[1]), flags), run(int(sys.argv[2]), flags)
         for (step, r1, e1), (_, r2, e2) in zip(merge_sleeps(ref), merge_sleeps(ours)):
             steps += 1

@@ -123,7 +123,7 @@ pub fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// without expiry, else the remaining (or absolute) time, seconds rounded to nearest.
 fn ttl_generic(ctx: &Ctx, key: &[u8], millis: bool, absolute: bool) -> Frame {
     let at = ctx.read(key, |e| e.map(|e| e.expire_at_ms()));
-    count_lookup(ctx, at.is_some());
+    count_lookup(ctx, key, at.is_some());
     let ms = match at {
         None => return Frame::Integer(-2),
         Some(0) => return Frame::Integer(-1),
