@@ -63,7 +63,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let closing_info = client.info.clone();
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
-    let why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    if client.subs.sub.is_killed() {
+        // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
+        why = Close::OutputBuffer;
+    }
     if let Some(reg) = client.blocked.take() {
         shared.ks.pass_on(reg);
     }
