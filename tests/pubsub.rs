@@ -330,7 +330,7 @@ fn many_subscribers_and_many_channels() {
     drop(subs);
     drop(big);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while s(p.cmds(&["PUBSUB", "NUMSUB", "all"])) != "*2\r\n$3\r\nall\r\n:0\r\n" {
+    while s(p.cmds(&["PUBSUB", "NUMSUB", "all", "ch:1"])) != "*4\r\n$3\r\nall\r\n:0\r\n$4\r\nch:1\r\n:0\r\n" {
         assert!(Instant::now() < deadline, "disconnected subscribers were not removed");
         std::thread::sleep(Duration::from_millis(20));
     }
