@@ -227,4 +227,34 @@ mod tests {
         );
         assert_eq!(other.run(&["pubsub", "shardnumsub", "x"]), Frame::Array(vec![bulk("x"), int(0)]));
     }
+
+    fn text(f: Frame) -> String {
+        match f {
+            Frame::Bulk(b) | Frame::Verbatim(b) => String::from_utf8(b.to_vec()).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn info_and_client_list_count_subscriptions() {
+        let mut h = Harness::new();
+        h.run(&["subscribe", "a", "b"]);
+        h.run(&["psubscribe", "p*"]);
+        h.run(&["ssubscribe", "s"]);
+        let mut other = h.other_client();
+        let info = text(other.run(&["info", "stats"]));
+        for field in ["pubsub_channels:2\r\n", "pubsub_patterns:1\r\n", "pubsubshard_channels:1\r\n"] {
+            assert!(info.contains(field), "{field} in {info}");
+        }
+        let list = text(other.run(&["client", "list"]));
+        assert!(list.contains(" flags=P db=0 sub=2 psub=1 ssub=1 "), "{list}");
+        let pubsub_only = text(other.run(&["client", "list", "type", "pubsub"]));
+        assert_eq!(pubsub_only.lines().count(), 1, "{pubsub_only}");
+        let normal_only = text(other.run(&["client", "list", "type", "normal"]));
+        assert!(normal_only.lines().count() == 1 && normal_only.contains("flags=N"), "{normal_only}");
+        h.run(&["reset"]);
+        let list = text(other.run(&["client", "list"]));
+        assert!(list.lines().all(|l| l.contains(" sub=0 psub=0 ssub=0 ")), "{list}");
+        assert!(text(other.run(&["info", "stats"])).contains("pubsub_channels:0\r\n"));
+    }
 }

@@ -67,12 +67,18 @@ fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// Every client here is a normal one.
 fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut ids: Option<Vec<i64>> = None;
-    let mut normal = true;
+    // Which clients TYPE asks for: None = every client; Some(true) = pubsub; Some(false) = normal.
+    // There are no master or replica connections.
+    let mut want_pubsub: Option<bool> = None;
+    let mut any = true;
     if argv.len() == 4 && is_opt(&argv[2], "TYPE") {
         let t = &argv[3];
         if is_opt(t, "NORMAL") {
-        } else if ["MASTER", "REPLICA", "SLAVE", "PUBSUB"].iter().any(|n| is_opt(t, n)) {
-            normal = false;
+            want_pubsub = Some(false);
+        } else if is_opt(t, "PUBSUB") {
+            want_pubsub = Some(true);
+        } else if ["MASTER", "REPLICA", "SLAVE"].iter().any(|n| is_opt(t, n)) {
+            any = false;
         } else {
             return Err(Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(t))));
         }
@@ -83,8 +89,11 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::Syntax);
     }
     let mut out = String::new();
-    if normal {
+    if any {
         for c in ctx.shared.clients.all() {
+            if want_pubsub.is_some_and(|p| p != is_pubsub(&c)) {
+                continue;
+            }
             if ids.as_ref().is_none_or(|ids| ids.contains(&(c.id as i64))) {
                 out.push_str(&client_line(&c));
             }
@@ -154,6 +163,11 @@ pub fn buffer_sizes(c: &ClientInfo) -> BufferSizes {
     }
 }
 
+/// Whether the client holds any subscription: Redis's pubsub client type (`flags=P`).
+fn is_pubsub(c: &ClientInfo) -> bool {
+    c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) + c.ssub.load(Ordering::Relaxed) > 0
+}
+
 /// One client's line in Redis's `CLIENT LIST` format, newline included.
 pub fn client_line(c: &ClientInfo) -> String {
     let name = c.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -163,6 +177,10 @@ pub fn client_line(c: &ClientInfo) -> String {
     let b = buffer_sizes(c);
     let multi = c.multi.load(Ordering::Relaxed);
     let mut flags = String::new();
+    // Redis's order: P, x, b.
+    if is_pubsub(c) {
+        flags.push('P');
+    }
     if multi >= 0 {
         flags.push('x');
     }
