@@ -127,6 +127,11 @@ async fn serve_loop(
                 if sub.is_killed() {
                     return Close::OutputBuffer;
                 }
+                // Let a publisher that is mid-pipeline append the rest of its batch first: one
+                // write of many messages, not a syscall (and a reader's wake-up) per message.
+                if sub.pending() < OUTPUT_FLUSH_BYTES {
+                    tokio::task::yield_now().await;
+                }
                 sub.drain_into(&mut wbuf);
                 let out_limit = shared.conn_limits.load().out_limit;
                 if !noting_pending(

@@ -336,3 +336,27 @@ fn many_subscribers_and_many_channels() {
     }
     assert_eq!(s(p.cmds(&["PUBLISH", "ch:1", "x"])), ":0\r\n");
 }
+
+#[test]
+fn client_kill_by_type_pubsub_and_by_id_closes_those_connections() {
+    let srv = Server::start(&[]);
+    let mut sub = connect(srv.port);
+    sub.write_all(&enc(&[b"SUBSCRIBE", b"x"])).unwrap();
+    read_until(&mut sub, b":1\r\n");
+    let mut other = connect(srv.port);
+    other.write_all(&enc(&[b"CLIENT", b"ID"])).unwrap();
+    let id = s(read_until(&mut other, b"\r\n"));
+    let id = id.trim_start_matches(':').trim_end();
+    let mut c = srv.raw();
+    assert_eq!(s(c.cmds(&["CLIENT", "KILL", "TYPE", "pubsub"])), ":1\r\n");
+    let mut buf = [0u8; 16];
+    assert_eq!(sub.read(&mut buf).unwrap(), 0, "the subscriber's connection is closed");
+    assert_eq!(s(c.cmds(&["CLIENT", "KILL", "ID", id])), ":1\r\n");
+    assert_eq!(other.read(&mut buf).unwrap(), 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s(c.cmds(&["PUBSUB", "NUMSUB", "x"])) != "*2\r\n$1\r\nx\r\n:0\r\n" {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(s(c.cmds(&["CLIENT", "KILL", "ID", id])), ":0\r\n");
+}

@@ -18,6 +18,7 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|setname", arity: 3, handler: client_setname },
     SubSpec { name: "client|getname", arity: 2, handler: client_getname },
     SubSpec { name: "client|help", arity: 2, handler: client_help },
+    SubSpec { name: "client|kill", arity: -3, handler: client_kill },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -102,6 +103,96 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Verbatim(Bytes::from(out)))
 }
 
+/// Redis's client types, by name (`getClientTypeByName`): None for an unknown name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    PubSub,
+    /// master, replica, slave: no such connections here.
+    Replication,
+}
+
+fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
+    let lower = name.to_ascii_lowercase();
+    match &lower[..] {
+        b"normal" => Some(ClientType::Normal),
+        b"pubsub" => Some(ClientType::PubSub),
+        b"master" | b"slave" | b"replica" => Some(ClientType::Replication),
+        _ => None,
+    }
+}
+
+/// `CLIENT KILL ip:port` (+OK, or `ERR No such client`; may kill the caller) and `CLIENT KILL
+/// <ID|TYPE|ADDR|LADDR|USER|SKIPME> <value> ...` (how many were killed; SKIPME yes by default):
+/// Redis's `clientKillCommand`. A killed connection is closed as a shutdown closes it (it finishes
+/// the command it is running); the caller, if it matches, closes after this reply.
+fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (mut addr, mut laddr, mut ctype, mut id, mut skipme) = (None, None, None, 0u64, true);
+    if argv.len() == 3 {
+        addr = Some(&argv[2][..]);
+        skipme = false;
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            let Some(value) = argv.get(i + 1) else { return Err(Error::Syntax) };
+            let opt = &argv[i];
+            if is_opt(opt, "id") {
+                id = crate::util::parse_i64(value)
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| Error::err("client-id should be greater than 0"))? as u64;
+            } else if is_opt(opt, "type") {
+                ctype =
+                    Some(client_type_by_name(value).ok_or_else(|| {
+                        Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(value)))
+                    })?);
+            } else if is_opt(opt, "addr") {
+                addr = Some(&value[..]);
+            } else if is_opt(opt, "laddr") {
+                laddr = Some(&value[..]);
+            } else if is_opt(opt, "user") {
+                // Only the default user exists.
+                if &value[..] != b"default" {
+                    return Err(Error::err(format!("No such user '{}'", String::from_utf8_lossy(value))));
+                }
+            } else if is_opt(opt, "skipme") {
+                skipme = if is_opt(value, "yes") {
+                    true
+                } else if is_opt(value, "no") {
+                    false
+                } else {
+                    return Err(Error::Syntax);
+                };
+            } else {
+                return Err(Error::Syntax);
+            }
+            i += 2;
+        }
+    }
+    let me = ctx.client.id;
+    let mut killed = 0;
+    for c in ctx.shared.clients.all() {
+        let kind = if is_pubsub(&c) { ClientType::PubSub } else { ClientType::Normal };
+        if addr.is_some_and(|a| a != c.addr.as_bytes())
+            || laddr.is_some_and(|a| a != c.laddr.as_bytes())
+            || ctype.is_some_and(|t| t != kind)
+            || (id != 0 && c.id != id)
+            || (c.id == me && skipme)
+        {
+            continue;
+        }
+        if c.id == me {
+            ctx.client.close_after_reply = true;
+        } else {
+            c.closing.notify_one();
+        }
+        killed += 1;
+    }
+    if argv.len() == 3 {
+        return if killed == 0 { Err(Error::err("No such client")) } else { Ok(Frame::ok()) };
+    }
+    Ok(Frame::Integer(killed))
+}
+
 /// `CLIENT HELP`: the subcommands implemented here, in Redis's words.
 fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(help_reply(
@@ -113,6 +204,20 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Return the ID of the current connection.",
             "INFO",
             "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
@@ -353,6 +458,30 @@ mod tests {
         assert_eq!(h.run(&["CLIENT", "LIST", "ID"]), err("ERR syntax error"));
         assert_eq!(h.run(&["CLIENT", "LIST", "TYPE"]), err("ERR syntax error"));
         assert_eq!(h.run(&["CLIENT", "LIST", "foo", "bar"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn kill_errors_and_counts_are_redis_s() {
+        let mut h = Harness::new();
+        let e = |s: &str| err(s);
+        assert_eq!(h.run(&["client", "kill", "id", "0"]), e("ERR client-id should be greater than 0"));
+        assert_eq!(h.run(&["client", "kill", "id", "x"]), e("ERR client-id should be greater than 0"));
+        assert_eq!(h.run(&["client", "kill", "type", "x"]), e("ERR Unknown client type 'x'"));
+        assert_eq!(h.run(&["client", "kill", "user", "bob"]), e("ERR No such user 'bob'"));
+        assert_eq!(h.run(&["client", "kill", "skipme", "maybe"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "id", "1", "skipme"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "nosuch", "1"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "1.2.3.4:5"]), e("ERR No such client"));
+        assert_eq!(h.run(&["client", "kill"]), e("ERR wrong number of arguments for 'client|kill' command"));
+        // SKIPME yes (the default) spares the caller; the old form and SKIPME no do not.
+        assert_eq!(h.run(&["client", "kill", "type", "normal"]), int(0));
+        assert_eq!(h.run(&["client", "kill", "type", "master"]), int(0));
+        assert!(!h.client.close_after_reply);
+        assert_eq!(h.run(&["client", "kill", "type", "normal", "skipme", "no"]), int(1));
+        assert!(h.client.close_after_reply);
+        h.client.close_after_reply = false;
+        assert_eq!(h.run(&["client", "kill", "127.0.0.1:1"]), ok());
+        assert!(h.client.close_after_reply);
     }
 
     #[test]
