@@ -331,6 +331,9 @@ fn note_query_buf(info: &ClientInfo, rbuf: &BytesMut) {
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
     client.info.argv_mem.store(argv.iter().map(|a| a.len()).sum(), Relaxed);
+    if client.reply_mode == crate::cmd::ReplyMode::SkipNext {
+        client.reply_mode = crate::cmd::ReplyMode::Skip;
+    }
     let was_in_multi = client.tx.in_multi();
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
@@ -339,7 +342,18 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         ctx.client.info.multi.store(n, Relaxed);
         ctx.client.info.multi_mem.store(bytes, Relaxed);
     }
-    if std::mem::take(&mut ctx.client.skip_reply) {
+    // CLIENT REPLY OFF/SKIP: no reply (SKIP's own reply included; the skipped command's too).
+    let quiet = match ctx.client.reply_mode {
+        crate::cmd::ReplyMode::On => false,
+        crate::cmd::ReplyMode::Off | crate::cmd::ReplyMode::SkipNext => true,
+        crate::cmd::ReplyMode::Skip if ctx.client.block.is_some() => true,
+        crate::cmd::ReplyMode::Skip => {
+            ctx.client.reply_mode = crate::cmd::ReplyMode::On;
+            true
+        }
+    };
+    if std::mem::take(&mut ctx.client.skip_reply) || quiet {
+        ctx.client.subs.sub.drain_into(out);
         return ctx.last_seq.get();
     }
     // Messages published while it ran (to itself, or keyspace events of its own write) come first,

@@ -318,6 +318,8 @@ pub struct ClientInfo {
     pub sub: AtomicUsize,
     pub psub: AtomicUsize,
     pub ssub: AtomicUsize,
+    /// CLIENT NO-EVICT on (`flags=e`).
+    pub no_evict: AtomicBool,
 }
 
 /// The connected clients, by id.
@@ -354,6 +356,7 @@ impl ClientRegistry {
             sub: AtomicUsize::new(0),
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
+            no_evict: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

@@ -360,3 +360,37 @@ fn client_kill_by_type_pubsub_and_by_id_closes_those_connections() {
     }
     assert_eq!(s(c.cmds(&["CLIENT", "KILL", "ID", id])), ":0\r\n");
 }
+
+#[test]
+fn client_reply_off_skip_on_and_no_evict_as_redis() {
+    let script: &[&[&[u8]]] = &[
+        &[b"CLIENT", b"REPLY", b"OFF"],
+        &[b"SET", b"a", b"1"],
+        &[b"GET", b"a"],
+        &[b"CLIENT", b"REPLY", b"SKIP"],
+        &[b"CLIENT", b"REPLY", b"ON"],
+        &[b"GET", b"a"],
+        &[b"CLIENT", b"REPLY", b"SKIP"],
+        &[b"GET", b"a"],
+        &[b"PING"],
+        &[b"CLIENT", b"NO-EVICT", b"on"],
+        &[b"CLIENT", b"NO-EVICT", b"maybe"],
+        &[b"CLIENT", b"REPLY", b"x"],
+        &[b"DEL", b"a"],
+    ];
+    let expected = "+OK\r\n$1\r\n1\r\n+PONG\r\n+OK\r\n-ERR syntax error\r\n-ERR syntax error\r\n:1\r\n";
+    let run = |port: u16| {
+        let mut c = connect(port);
+        let req: Vec<u8> = script.iter().flat_map(|a| enc(a)).collect();
+        c.write_all(&req).unwrap();
+        s(read_until(&mut c, b":1\r\n"))
+    };
+    let srv = Server::start(&[]);
+    assert_eq!(run(srv.port), expected);
+    let mut c = srv.raw();
+    c.cmds(&["CLIENT", "NO-EVICT", "on"]);
+    assert!(s(c.cmds(&["CLIENT", "INFO"])).contains(" flags=e "));
+    if let Some(redis) = Redis::start() {
+        assert_eq!(run(redis.1), expected, "redis-server");
+    }
+}

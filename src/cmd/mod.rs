@@ -49,6 +49,9 @@ pub struct Client {
     /// Set by a handler whose reply must not be sent (SHUTDOWN: the client sees the connection
     /// close, as with Redis); the connection clears it after skipping that one reply.
     pub skip_reply: bool,
+    /// CLIENT REPLY: `Off` sends no reply at all; `Skip` (armed by CLIENT REPLY SKIP) drops the
+    /// reply of the next command. The connection reads and updates it around each command.
+    pub reply_mode: ReplyMode,
     /// Whether the client may run commands without the `no_auth` flag while `requirepass` is set.
     /// As in Redis, a client that connects while no password is configured starts authenticated.
     pub authenticated: bool,
@@ -69,6 +72,17 @@ pub struct Client {
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
+}
+
+/// What CLIENT REPLY set (Redis's CLIENT_REPLY_OFF / CLIENT_REPLY_SKIP_NEXT / CLIENT_REPLY_SKIP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// CLIENT REPLY SKIP ran: its own reply and the next command's are dropped.
+    SkipNext,
+    /// The command now running is the one whose reply is dropped.
+    Skip,
 }
 
 /// Where a container command's run goes in the statistics (Redis counts subcommands apart).
@@ -99,6 +113,7 @@ impl Client {
             resp: 2,
             close_after_reply: false,
             skip_reply: false,
+            reply_mode: ReplyMode::On,
             authenticated: true,
             info,
             tx: tx::TxState::default(),

@@ -124,6 +124,7 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     ctx.client.tx = super::tx::TxState::default();
     ctx.client.subs.clear();
+    ctx.client.reply_mode = super::ReplyMode::On;
     for c in [&ctx.client.info.sub, &ctx.client.info.psub, &ctx.client.info.ssub] {
         c.store(0, Ordering::Relaxed);
     }

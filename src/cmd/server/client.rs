@@ -19,6 +19,8 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|getname", arity: 2, handler: client_getname },
     SubSpec { name: "client|help", arity: 2, handler: client_help },
     SubSpec { name: "client|kill", arity: -3, handler: client_kill },
+    SubSpec { name: "client|reply", arity: 3, handler: client_reply },
+    SubSpec { name: "client|no-evict", arity: 3, handler: client_no_evict },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -193,6 +195,36 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Integer(killed))
 }
 
+/// `CLIENT REPLY ON|OFF|SKIP`: +OK for ON; OFF and SKIP send no reply (see [`crate::cmd::ReplyMode`]).
+fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    use crate::cmd::ReplyMode;
+    ctx.client.reply_mode = if is_opt(&argv[2], "on") {
+        ReplyMode::On
+    } else if is_opt(&argv[2], "off") {
+        ReplyMode::Off
+    } else if is_opt(&argv[2], "skip") {
+        // Unless replies are off altogether: then SKIP changes nothing.
+        if ctx.client.reply_mode == ReplyMode::Off { ReplyMode::Off } else { ReplyMode::SkipNext }
+    } else {
+        return Err(Error::Syntax);
+    };
+    Ok(Frame::ok())
+}
+
+/// `CLIENT NO-EVICT ON|OFF`: accepted (flag `e` in CLIENT LIST); no client is ever evicted here
+/// (`maxmemory-clients` has no effect yet).
+fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let on = if is_opt(&argv[2], "on") {
+        true
+    } else if is_opt(&argv[2], "off") {
+        false
+    } else {
+        return Err(Error::Syntax);
+    };
+    ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    Ok(Frame::ok())
+}
+
 /// `CLIENT HELP`: the subcommands implemented here, in Redis's words.
 fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(help_reply(
@@ -222,8 +254,12 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     ))
 }
@@ -291,6 +327,9 @@ pub fn client_line(c: &ClientInfo) -> String {
     }
     if c.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if c.no_evict.load(Ordering::Relaxed) {
+        flags.push('e');
     }
     if flags.is_empty() {
         flags.push('N');
