@@ -15,6 +15,7 @@ mod group_commit;
 mod harness;
 mod incr;
 mod lists;
+mod pubsub;
 mod rewrite;
 mod tx;
 mod writer;

@@ -164,9 +164,17 @@ fn set_generic(
         _ => 0,
     };
     w.insert(key.clone(), Entry::string_copied(val, at));
-    w.notify(STRING, "set", key);
-    if let ExpireOpt::At(_) = expire {
-        w.notify(GENERIC, "expire", key);
+    // Under the stripe: per key, events are announced in the order the writes took effect.
+    let ks = &ctx.shared.ks;
+    let announce = || {
+        ks.events().notify(STRING, "set", key, ctx.client.db);
+        if let ExpireOpt::At(_) = expire {
+            ks.events().notify(GENERIC, "expire", key, ctx.client.db);
+        }
+    };
+    let late = crate::sync::fault::on(Fault::SetNotifyOutsideLock);
+    if !late {
+        announce();
     }
     match expire {
         ExpireOpt::At(at) => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(at)]),
@@ -174,6 +182,10 @@ fn set_generic(
             w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(old_ttl)])
         }
         _ => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val]),
+    }
+    if late {
+        crate::sync::thread::yield_now();
+        announce();
     }
     Ok((true, old))
 }
