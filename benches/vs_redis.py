@@ -2,7 +2,7 @@
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
-                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts] [--out DIR]
+                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts,fanout] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
@@ -37,6 +37,9 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
   6. scripts: EVALSHA of two small scripts, loaded with SCRIPT LOAD on both servers: a rate limiter
      (INCR, then PEXPIRE on the first hit) and a lock release (GET, compare, DEL), at pipeline 1 and
      16, random keys -r 100000, alternating servers as in 1.
+  7. fanout: one publisher (redis-benchmark -c 1 -P 16 PUBLISH) to 1, 10 and 100 subscribers of one
+     channel, messages of 16 and 512 bytes: messages delivered per second (from the first PUBLISH to
+     the last byte at the last subscriber) and the server's CPU per delivered message.
 
 Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
 measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
@@ -553,6 +556,86 @@ def scaling(binaries, opts, redis_best):
     return out, counts
 
 
+def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
+    """In a child process: `count` subscriber connections draining until each got `expect_bytes`
+    of messages after its confirmation; puts the seconds from `ready` to the last byte on `done`."""
+    import selectors
+    conns, want = [], {}
+    confirm = b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(channel), channel)
+    for _ in range(count):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n" % (len(channel), channel))
+        conns.append(c)
+    for c in conns:
+        buf = b""
+        while len(buf) < len(confirm):
+            buf += c.recv(len(confirm) - len(buf))
+        c.setblocking(False)
+        want[c] = expect_bytes
+    sel = selectors.DefaultSelector()
+    for c in conns:
+        sel.register(c, selectors.EVENT_READ)
+    ready.put(True)
+    t0 = None
+    while want:
+        for key, _ in sel.select(timeout=30):
+            c = key.fileobj
+            n = len(c.recv(1 << 20))
+            if t0 is None:
+                t0 = time.monotonic()
+            want[c] -= n
+            if want[c] <= 0 or n == 0:
+                sel.unregister(c)
+                del want[c]
+    done.put(time.monotonic())
+    for c in conns:
+        c.close()
+
+
+def fanout(binaries, opts):
+    """One publisher (redis-benchmark -c 1 -P 16 PUBLISH) to S subscribers on one channel: delivered
+    messages per second and server CPU per delivered message, {(S, size): {server: (msgs/s, us/msg)}}."""
+    import multiprocessing as mp
+    out = {}
+    n = max(10000, opts.n // 2)
+    for name, binary in binaries.items():
+        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", "10000"))
+        srv.start()
+        try:
+            for subs in (1, 10, 100):
+                for size in (16, 512):
+                    channel = b"fanout"
+                    payload = b"x" * size
+                    msg_len = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nfanout\r\n$%d\r\n%s\r\n" % (size, payload))
+                    total = n * subs
+                    # Several draining processes, so that the reader is not the bottleneck.
+                    procs = min(subs, max(1, (os.cpu_count() or 2) // 2))
+                    per = [subs // procs + (1 if i < subs % procs else 0) for i in range(procs)]
+                    ready, done = mp.Queue(), mp.Queue()
+                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, n * msg_len, ready, done))
+                          for k in per]
+                    for p in ps:
+                        p.start()
+                    for _ in ps:
+                        ready.get(timeout=60)
+                    c0 = srv.cpu_s()
+                    t0 = time.monotonic()
+                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(n), "-q",
+                                    "PUBLISH", channel.decode(), payload.decode()],
+                                   capture_output=True, timeout=600)
+                    t1 = max(done.get(timeout=600) for _ in ps)
+                    used = srv.cpu_s() - c0
+                    for p in ps:
+                        p.join(timeout=30)
+                    secs = max(t1 - t0, 1e-9)
+                    out.setdefault((subs, size), {})[name] = (total / secs, used * 1e6 / total)
+                    log("  fanout %s: %d subscribers, %d B: %.0f msgs/s, %.3f us CPU/msg" % (
+                        name, subs, size, total / secs, used * 1e6 / total))
+        finally:
+            srv.stop()
+    return out
+
+
 def keyspace_scaling(opts):
     """Markdown lines: `cargo bench --bench scaling` (the keyspace with 1, 2, 4 .. nproc threads, no network)."""
     secs = "0.5" if opts.quick else "1"
@@ -726,7 +809,7 @@ def main():
                     "(default 100000, quick 60000; bench.py uses 200000)")
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
-    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts",
+    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts,fanout",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
@@ -888,6 +971,23 @@ def main():
             md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
                 key[0], key[1], fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[2], "%.3f"),
                 fmt(c[2], "%.3f"), fmt(r[3], "%.2f"), fmt(c[3], "%.2f")))
+    if "fanout" in sections:
+        log("fanout: one publisher at pipeline 16 to 1, 10, 100 subscribers ...")
+        fo = fanout(binaries, opts)
+        md.append("### Pub/sub fan-out (one publisher, redis-benchmark -c 1 -P 16 PUBLISH; S subscribers on one "
+                  "channel, drained by %d processes)\n" % max(1, (os.cpu_count() or 2) // 2))
+        md.append("| subscribers | message | Redis msgs/s | flurrydb msgs/s | ratio | Redis CPU µs/msg | "
+                  "flurrydb CPU µs/msg | CPU ratio |")
+        md.append("|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for (subs, size), figs in sorted(fo.items()):
+            r = figs.get("redis", (None, None))
+            c = figs.get("flurrydb", (None, None))
+            cfg = "%d subscribers, %d B" % (subs, size)
+            rep.add("fanout", "PUBLISH", 16, cfg, "msgs_per_s", "msg/s", r[0], c[0], "higher")
+            rep.add("fanout", "PUBLISH", 16, cfg, "cpu_us_per_msg", "us", r[1], c[1], "lower")
+            md.append("| %d | %d B | %s | %s | %s | %s | %s | %s |" % (
+                subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
+                fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
         md.append("")
 
     errors_note(md)

@@ -16,6 +16,7 @@ mod group_commit;
 mod harness;
 mod incr;
 mod lists;
+mod pubsub;
 mod rewrite;
 mod scripts;
 mod streams;

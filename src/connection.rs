@@ -63,7 +63,11 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let closing_info = client.info.clone();
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
-    let why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    if client.subs.sub.is_killed() {
+        // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
+        why = Close::OutputBuffer;
+    }
     if let Some(reg) = client.blocked.take() {
         shared.ks.pass_on(reg);
     }
@@ -105,6 +109,8 @@ async fn serve_loop(
     let mut last_read = Instant::now();
     let idle = tokio::time::sleep_until(idle_check_at(last_read, shared.conn_limits.load().idle_timeout_s));
     tokio::pin!(idle);
+    // Where publishers leave this client's messages (see `pubsub`): polled only while subscribed.
+    let sub = client.subs.sub.clone();
     loop {
         // SeqCst: pairs with `request_shutdown`, which sets the flag before notifying the
         // connections it finds registered (a connection registered later sees the flag here).
@@ -114,7 +120,31 @@ async fn serve_loop(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
+        let subscribed = client.subs.total() > 0;
         tokio::select! {
+            _ = sub.wake.notified(), if subscribed => {
+                // Messages arrived while the client was idle: send them now.
+                if sub.is_killed() {
+                    return Close::OutputBuffer;
+                }
+                // Let a publisher that is mid-pipeline append the rest of its batch first: one
+                // write of many messages, not a syscall (and a reader's wake-up) per message.
+                if sub.pending() < OUTPUT_FLUSH_BYTES {
+                    tokio::task::yield_now().await;
+                }
+                sub.drain_into(&mut wbuf);
+                let out_limit = shared.conn_limits.load().out_limit;
+                if !noting_pending(
+                    &client.info,
+                    wbuf.len(),
+                    flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub),
+                )
+                .await
+                {
+                    return Close::Quiet;
+                }
+                continue;
+            }
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
@@ -152,7 +182,7 @@ async fn serve_loop(
                         if !noting_pending(
                             &client.info,
                             wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -192,7 +222,7 @@ async fn serve_loop(
                         if !noting_pending(
                             &client.info,
                             wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -211,13 +241,16 @@ async fn serve_loop(
         }
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
+        if sub.is_killed() {
+            return Close::OutputBuffer;
+        }
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
         if !noting_pending(
             &client.info,
             wbuf.len(),
-            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut()),
+            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
         )
         .await
         {
@@ -298,6 +331,9 @@ fn note_query_buf(info: &ClientInfo, rbuf: &BytesMut) {
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
     client.info.argv_mem.store(argv.iter().map(|a| a.len()).sum(), Relaxed);
+    if client.reply_mode == crate::cmd::ReplyMode::SkipNext {
+        client.reply_mode = crate::cmd::ReplyMode::Skip;
+    }
     let was_in_multi = client.tx.in_multi();
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
@@ -306,9 +342,23 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         ctx.client.info.multi.store(n, Relaxed);
         ctx.client.info.multi_mem.store(bytes, Relaxed);
     }
-    if std::mem::take(&mut ctx.client.skip_reply) {
+    // CLIENT REPLY OFF/SKIP: no reply (SKIP's own reply included; the skipped command's too).
+    let quiet = match ctx.client.reply_mode {
+        crate::cmd::ReplyMode::On => false,
+        crate::cmd::ReplyMode::Off | crate::cmd::ReplyMode::SkipNext => true,
+        crate::cmd::ReplyMode::Skip if ctx.client.block.is_some() => true,
+        crate::cmd::ReplyMode::Skip => {
+            ctx.client.reply_mode = crate::cmd::ReplyMode::On;
+            true
+        }
+    };
+    if std::mem::take(&mut ctx.client.skip_reply) || quiet {
+        ctx.client.subs.sub.drain_into(out);
         return ctx.last_seq.get();
     }
+    // Messages published while it ran (to itself, or keyspace events of its own write) come first,
+    // as in Redis, where they are added to the client's output as they are published.
+    ctx.client.subs.sub.drain_into(out);
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
@@ -331,6 +381,7 @@ async fn noting_pending(info: &ClientInfo, pending: usize, write: impl Future<Ou
 /// Wait until the batch's AOF records are durable (appendfsync always), then write the replies.
 /// If they cannot be made durable, the replies of the batch's writes become MISCONF errors: nothing
 /// is acknowledged that is not on disk. Returns false when the connection is gone.
+#[allow(clippy::too_many_arguments)] // the loop's own state, borrowed piecewise (no struct to thread through)
 async fn flush(
     shared: &Shared,
     stream: &mut TcpStream,
@@ -339,6 +390,7 @@ async fn flush(
     batch_seq: u64,
     out_limit: (u64, u64, u64),
     closing: Pin<&mut Notified<'_>>,
+    sub: &crate::pubsub::Subscriber,
 ) -> bool {
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
@@ -376,11 +428,16 @@ async fn flush(
         tokio::time::sleep(SHUTDOWN_WRITE_GRACE).await
     };
     let len = wbuf.len();
+    // Messages being written still count against a subscriber's output limit; a subscriber cut
+    // for it meanwhile stops waiting for its socket.
+    sub.set_inflight(len);
     let ok = tokio::select! {
         r = stream.write_all(&wbuf[..len]) => r.is_ok(),
         _ = soft_deadline => false,
         _ = shutdown_grace => false,
+        _ = sub.kill.notified(), if sub.is_active() => false,
     };
+    sub.set_inflight(0);
     wbuf.clear();
     ok
 }

@@ -10,6 +10,7 @@
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
+//! - [`pubsub`]: channel/pattern subscriptions, subscriber outboxes, keyspace notifications.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
@@ -31,6 +32,7 @@ pub mod longdouble;
 pub mod lualib;
 pub mod memory;
 pub mod monitor;
+pub mod pubsub;
 pub mod resp;
 pub mod script;
 pub mod server;

@@ -46,6 +46,8 @@ pub struct Shared {
     pub rebind: std::sync::OnceLock<Rebind>,
     /// Lua scripting: the script cache, function libraries, VM pool, running scripts.
     pub scripting: crate::script::Scripting,
+    /// Every pub/sub subscription (and where keyspace events are published).
+    pub pubsub: Arc<crate::pubsub::Hub>,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -121,6 +123,10 @@ impl Shared {
         let scripting = crate::script::Scripting::default();
         let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
+        let pubsub = Arc::new(crate::pubsub::Hub::default());
+        ks.events().attach(pubsub.clone());
+        pubsub.set_limits(config.client_output_buffer_limit[2]);
+        ks.events().set_flags(notify_flags(&config));
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -138,6 +144,7 @@ impl Shared {
             conn_limits,
             rebind: std::sync::OnceLock::new(),
             scripting,
+            pubsub,
         })
     }
 
@@ -154,6 +161,8 @@ impl Shared {
         self.monitor.sync_config(cfg);
         let busy_ms = cfg.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         self.scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
+        self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
+        self.ks.events().set_flags(notify_flags(cfg));
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }
@@ -171,6 +180,11 @@ impl Shared {
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }
+}
+
+/// The class bits of the configured `notify-keyspace-events`.
+fn notify_flags(cfg: &Config) -> u32 {
+    crate::pubsub::notify::flags_of(&cfg.get("notify-keyspace-events").unwrap_or_default())
 }
 
 pub fn unix_secs() -> u64 {
@@ -309,6 +323,12 @@ pub struct ClientInfo {
     pub closing: tokio::sync::Notify,
     /// Set while the client waits in a blocking command (CLIENT LIST `flags=b`).
     pub blocked: AtomicBool,
+    /// Channels, patterns and shard channels subscribed (CLIENT LIST `sub=`, `psub=`, `ssub=`).
+    pub sub: AtomicUsize,
+    pub psub: AtomicUsize,
+    pub ssub: AtomicUsize,
+    /// CLIENT NO-EVICT on (`flags=e`).
+    pub no_evict: AtomicBool,
 }
 
 /// The connected clients, by id.
@@ -342,6 +362,10 @@ impl ClientRegistry {
             resp: AtomicUsize::new(2),
             closing: tokio::sync::Notify::new(),
             blocked: AtomicBool::new(false),
+            sub: AtomicUsize::new(0),
+            psub: AtomicUsize::new(0),
+            ssub: AtomicUsize::new(0),
+            no_evict: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

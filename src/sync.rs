@@ -50,6 +50,8 @@ pub mod fault {
         IncrLogOutsideLock,
         /// SET pushes its AOF record after releasing the key's stripe.
         SetLogOutsideLock,
+        /// SET announces its keyspace events after releasing the key's stripe.
+        SetNotifyOutsideLock,
         /// A collection write ignores the `dead` mark of a cell that was removed from the keyspace.
         CellIgnoreDead,
         /// A collection write pushes its AOF record after releasing the cell lock.

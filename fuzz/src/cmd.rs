@@ -320,6 +320,10 @@ fn probe(shared: &Shared, client: &mut Client, now: u64, args: &[&str]) -> Frame
 
 /// The reply encodes, is well-formed RESP, and parses back to itself.
 fn check_encoding(argv: &[Bytes], reply: &Frame) {
+    // SUBSCRIBE a b: one reply per channel, each well-formed on its own.
+    if let Frame::Seq(replies) = reply {
+        return replies.iter().for_each(|r| check_encoding(argv, r));
+    }
     let mut out = BytesMut::new();
     reply.encode(&mut out, 2);
     let mut pos = 0;

@@ -25,7 +25,6 @@ use super::Ctx;
 use crate::db::{CellState, Collection, Entry, KeyMap, Members, ValueCell, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::Arc;
 use crate::sync::fault::{self, Fault};
 
@@ -64,7 +63,7 @@ pub fn card<T: Collection>(ctx: &Ctx, key: &[u8]) -> Result<Frame> {
 
 /// `HDEL`/`SREM`/`ZREM key name [name ...]`: how many were removed; the command is logged as
 /// given when any was.
-pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes]) -> Result<Frame> {
+pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes], (class, event): (u32, &str)) -> Result<Frame> {
     write::<T, _>(
         ctx,
         &argv[1],
@@ -72,7 +71,7 @@ pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let removed = argv[2..].iter().filter(|m| st.items.remove_member(m)).count();
             if removed > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), class, event);
             }
             Ok(Frame::Integer(removed as i64))
         },
@@ -94,6 +93,7 @@ pub fn bury_if_empty<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &
     if st.items.is_empty() {
         st.dead = true;
         w.map().remove(key);
+        w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
     }
 }
 
@@ -172,8 +172,7 @@ pub fn lookup_write<T: Collection>(w: &mut WriteLock, key: &[u8], now_ms: u64) -
 pub fn read<T: Collection, R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&CellState<T>>) -> R) -> Result<R> {
     let cell = ctx.read(key, |e| {
         // Like Redis's lookupKeyRead: a key of another type still counts as a hit.
-        let stats = &ctx.shared.stats;
-        Stats::add(if e.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        ctx.count_lookup(key, e.is_some());
         cell_of::<T>(e)
     })?;
     Ok(match cell {

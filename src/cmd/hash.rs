@@ -22,6 +22,7 @@ use crate::db::compact::HashLimits;
 use crate::db::{CellState, Hash, WriteLock};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
+use crate::pubsub::notify::class::HASH;
 use crate::resp::Frame;
 
 type HashState = CellState<Hash>;
@@ -74,14 +75,14 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
         true,
         |st, w| {
             let added = set_pairs(&mut st.items, pairs, &limits);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(added)
         },
         |w| {
             let mut h = Hash::new();
             let added = set_pairs(&mut h, pairs, &limits);
             create(w, &argv[1], h);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(added)
         },
     )
@@ -110,14 +111,14 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(Frame::Integer(0));
             }
             set_pairs(&mut st.items, &argv[2..4], &limits);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(Frame::Integer(1))
         },
         |w| {
             let mut h = Hash::new();
             set_pairs(&mut h, &argv[2..4], &limits);
             create(w, &argv[1], h);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hset");
             Ok(Frame::Integer(1))
         },
     )
@@ -137,7 +138,7 @@ pub fn hmget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `HDEL key field [field ...]`: how many fields were removed.
 pub fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    collection::remove_members::<Hash>(ctx, argv)
+    collection::remove_members::<Hash>(ctx, argv, (HASH, "hdel"))
 }
 
 /// `HLEN key`.
@@ -198,14 +199,14 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         true,
         |st, w| {
             let new = apply(&mut st.items)?;
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hincrby");
             Ok(Frame::Integer(new))
         },
         |w| {
             let mut h = Hash::new();
             let new = apply(&mut h)?;
             create(w, &argv[1], h);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), HASH, "hincrby");
             Ok(Frame::Integer(new))
         },
     )
@@ -238,11 +239,16 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ctx,
         key,
         true,
-        |st, w| apply(&mut st.items, w),
+        |st, w| {
+            let r = apply(&mut st.items, w)?;
+            w.notify(HASH, "hincrbyfloat", key);
+            Ok(r)
+        },
         |w| {
             let mut h = Hash::new();
             let r = apply(&mut h, w)?;
             create(w, key, h);
+            w.notify(HASH, "hincrbyfloat", key);
             Ok(r)
         },
     )

@@ -29,6 +29,7 @@ pub use scan::{keys, scan};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::Entry;
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, NEW};
 use crate::resp::Frame;
 
 /// `ERR source and destination objects are the same` (COPY to itself, MOVE to the same db).
@@ -36,10 +37,9 @@ fn same_object() -> Error {
     Error::err("source and destination objects are the same")
 }
 
-/// Count a read lookup in INFO's keyspace_hits / keyspace_misses (as Redis's `lookupKeyRead`).
-fn count_lookup(ctx: &Ctx, hit: bool) {
-    let stats = &ctx.shared.stats;
-    crate::state::Stats::add(if hit { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+/// Count a read lookup of `key` (hits, misses, `keymiss` events): see [`Ctx::count_lookup`].
+fn count_lookup(ctx: &Ctx, key: &[u8], hit: bool) {
+    ctx.count_lookup(key, hit);
 }
 
 /// Parse a C `int` argument as Redis's `getIntFromObjectOrReply`: with `msg`, every failure replies
@@ -73,6 +73,7 @@ pub fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     for &key in &keys {
         if w.lookup(key, now, |e| e.is_some()) {
             w.map().remove(key);
+            w.notify(GENERIC, "del", key);
             record.push(key);
         }
     }
@@ -87,7 +88,7 @@ pub fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut n = 0;
     for key in &argv[1..] {
         let hit = ctx.read(key, |e| e.is_some());
-        count_lookup(ctx, hit);
+        count_lookup(ctx, key, hit);
         n += hit as i64;
     }
     Ok(Frame::Integer(n))
@@ -102,7 +103,7 @@ pub fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `TYPE key`: `string`, `list`, or `none`.
 pub fn type_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let kind = ctx.read(&argv[1], |e| e.map(|e| e.kind()));
-    count_lookup(ctx, kind.is_some());
+    count_lookup(ctx, &argv[1], kind.is_some());
     Ok(Frame::simple(kind.map_or("none", |k| k.name())))
 }
 
@@ -117,15 +118,22 @@ fn rename_generic(ctx: &Ctx, src: &Bytes, dst: &Bytes, nx: bool) -> Result<bool>
     if src == dst {
         return Ok(!nx);
     }
-    if w.lookup(dst, now, |e| e.is_some()) && nx {
+    let replaced = w.lookup(dst, now, |e| e.is_some());
+    if replaced && nx {
         return Ok(false);
     }
     let Some(moved) = w.map().get(src, |e| e.map(Entry::moved)) else {
         return Err(Error::NoSuchKey);
     };
+    if replaced {
+        // Redis deletes the old destination and adds the key anew (`new`, when announced).
+        w.notify(NEW, "new", dst);
+    }
     w.insert(dst.clone(), moved);
     w.map().remove(src);
     w.log(&[b"RENAME", src, dst]);
+    w.notify(GENERIC, "rename_from", src);
+    w.notify(GENERIC, "rename_to", dst);
     Ok(true)
 }
 
@@ -165,16 +173,21 @@ pub fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.shared.ks.write(src_db, &[src, dst], &ctx.last_seq);
     let Some(dup) = w.lookup_in(src_db, src, now, |e| e.map(Entry::duplicate)) else {
-        count_lookup(ctx, false);
+        count_lookup(ctx, src, false);
         return Ok(Frame::Integer(0));
     };
-    count_lookup(ctx, true);
-    if w.lookup_in(dst_db, dst, now, |e| e.is_some()) && !replace {
+    count_lookup(ctx, src, true);
+    let replaced = w.lookup_in(dst_db, dst, now, |e| e.is_some());
+    if replaced && !replace {
         return Ok(Frame::Integer(0));
+    }
+    if replaced {
+        w.notify_in(dst_db, NEW, "new", dst);
     }
     w.insert_in(dst_db, dst.clone(), dup);
     let db_text = Bytes::from(dst_db.to_string());
     w.log_in(src_db, &[b"COPY", src, dst, b"DB", &db_text, b"REPLACE"]);
+    w.notify_in(dst_db, GENERIC, "copy_to", dst);
     Ok(Frame::Integer(1))
 }
 
@@ -197,6 +210,8 @@ pub fn move_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     w.insert_in(dst_db, key.clone(), moved);
     w.map_of(src_db).remove(key);
     w.log_in(src_db, &[b"MOVE", key, dst_db.to_string().as_bytes()]);
+    w.notify_in(src_db, GENERIC, "move_from", key);
+    w.notify_in(dst_db, GENERIC, "move_to", key);
     Ok(Frame::Integer(1))
 }
 

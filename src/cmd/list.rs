@@ -20,6 +20,7 @@ use super::collection::{self, bury_if_empty, create, record};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{List, ListState, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::LIST;
 use crate::resp::Frame;
 use crate::sync::Arc;
 pub use blocking::{blmove, blmpop, blpop, brpop, brpoplpush, lmpop};
@@ -56,6 +57,15 @@ impl End {
             End::Left => items.pop_front(),
             End::Right => items.pop_back(),
         }
+    }
+
+    /// The keyspace events of a push and a pop at this end.
+    fn push_event(self) -> &'static str {
+        if self == End::Left { "lpush" } else { "rpush" }
+    }
+
+    fn pop_event(self) -> &'static str {
+        if self == End::Left { "lpop" } else { "rpop" }
     }
 
     fn push(self, items: &mut List, v: &[u8]) {
@@ -131,6 +141,7 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
                 end.push(&mut st.items, v);
             }
             w.log(&record(argv));
+            w.notify(LIST, end.push_event(), key);
             Ok(len_reply(st))
         },
         |w| {
@@ -148,6 +159,11 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             w.serve_waiters(key, &mut items);
             if !items.is_empty() {
                 create(w, key, items);
+                w.notify(LIST, end.push_event(), key);
+            } else {
+                // Blocked clients took it all: Redis created the list and their pops deleted it.
+                w.notify(LIST, end.push_event(), key);
+                w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
             }
             Ok(Frame::Integer(n as i64))
         },
@@ -198,6 +214,7 @@ fn pop_generic(ctx: &Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
             }
             let popped: Vec<Bytes> = (0..n).filter_map(|_| end.pop(&mut st.items)).collect();
             w.log(&[record_name, key, n.to_string().as_bytes()]);
+            w.notify(LIST, end.pop_event(), key);
             Ok(match count {
                 None => popped.into_iter().next().map(Frame::Bulk).unwrap_or(Frame::Null),
                 Some(_) => Frame::Array(popped.into_iter().map(Frame::Bulk).collect()),
@@ -345,6 +362,7 @@ pub fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Err(Error::IndexOutOfRange);
             }
             w.log(&record(argv));
+            w.notify(LIST, "lset", &argv[1]);
             Ok(Frame::ok())
         },
         |_| Err(Error::NoSuchKey),
@@ -371,6 +389,7 @@ pub fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             };
             st.items.insert(if after { at + 1 } else { at }, ele);
             w.log(&record(argv));
+            w.notify(LIST, "linsert", &argv[1]);
             Ok(len_reply(st))
         },
         |_| Ok(Frame::Integer(0)),
@@ -408,6 +427,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 }
                 st.items.retain_indexed(|i, _| !remove[i]);
                 w.log(&record(argv));
+                w.notify(LIST, "lrem", &argv[1]);
             }
             Ok(Frame::Integer(picked.len() as i64))
         },
@@ -434,6 +454,7 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if st.items.len() != len {
                 w.log(&record(argv));
             }
+            w.notify(LIST, "ltrim", &argv[1]);
             Ok(Frame::ok())
         },
         |_| Ok(Frame::ok()),
@@ -461,6 +482,8 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         None => create(&w, dst, List::from_items([&v], fill(ctx))),
     }
     w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
+    w.notify(LIST, to.push_event(), dst);
+    w.notify(LIST, from.pop_event(), src);
     // The destination holds an element now, and the source may still: serve the clients blocked on
     // them once the lists' locks are released (still under both stripes, after the LMOVE record).
     w.serve_after(dst);

@@ -9,6 +9,7 @@ pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 mod sample;
 pub mod server;
 pub mod set;
@@ -52,6 +53,9 @@ pub struct Client {
     /// Set by a handler whose reply must not be sent (SHUTDOWN: the client sees the connection
     /// close, as with Redis); the connection clears it after skipping that one reply.
     pub skip_reply: bool,
+    /// CLIENT REPLY: `Off` sends no reply at all; `Skip` (armed by CLIENT REPLY SKIP) drops the
+    /// reply of the next command. The connection reads and updates it around each command.
+    pub reply_mode: ReplyMode,
     /// Whether the client may run commands without the `no_auth` flag while `requirepass` is set.
     /// As in Redis, a client that connects while no password is configured starts authenticated.
     pub authenticated: bool,
@@ -67,9 +71,22 @@ pub struct Client {
     /// Which statistics a container command's run is charged to, set by its subcommand dispatch
     /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
     pub charge: Option<Charge>,
+    /// Its pub/sub subscriptions and outbox (unsubscribed when the client is dropped).
+    pub subs: crate::pubsub::ClientSubs,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
+}
+
+/// What CLIENT REPLY set (Redis's CLIENT_REPLY_OFF / CLIENT_REPLY_SKIP_NEXT / CLIENT_REPLY_SKIP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// CLIENT REPLY SKIP ran: its own reply and the next command's are dropped.
+    SkipNext,
+    /// The command now running is the one whose reply is dropped.
+    Skip,
 }
 
 /// Where a container command's run goes in the statistics (Redis counts subcommands apart).
@@ -95,10 +112,12 @@ impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
         Client {
             id: info.id,
+            subs: crate::pubsub::ClientSubs::new(info.id),
             db: 0,
             resp: 2,
             close_after_reply: false,
             skip_reply: false,
+            reply_mode: ReplyMode::On,
             authenticated: true,
             info,
             tx: tx::TxState::default(),
@@ -156,6 +175,23 @@ impl<'a> Ctx<'a> {
     /// connections of this worker thread (see [`offload`]).
     pub fn offload<R>(&self, items: usize, f: impl FnOnce() -> R) -> R {
         offload(items, f)
+    }
+
+    /// Announce keyspace event `event` of `class` on `key` in the selected database (see
+    /// `pubsub::notify`; prefer [`WriteLock::notify`] while a write lock is held).
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.shared.ks.events().notify(class, event, key, self.client.db);
+    }
+
+    /// Count a read lookup of `key` in INFO's keyspace_hits / keyspace_misses, and announce a miss
+    /// (`keymiss`, class `m`): Redis's `lookupKeyRead`. A key of another type is a hit.
+    pub fn count_lookup(&self, key: &[u8], hit: bool) {
+        let stats = &self.shared.stats;
+        crate::state::Stats::add(if hit { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+        if !hit {
+            self.notify(crate::pubsub::notify::class::KEY_MISS, "keymiss", key);
+        }
     }
 
     /// The selected database's map, for lock-free reads.
@@ -270,6 +306,10 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && over_maxmemory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
+    }
+    // Redis 7.0: a RESP2 client with subscriptions may only manage them, PING, QUIT and RESET.
+    if ctx.client.resp == 2 && ctx.client.subs.total() > 0 && !pubsub::allowed_in_subscribed_mode(spec.name) {
+        return Err(pubsub::subscribed_mode_error(spec.name));
     }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.is(flag::LOADING) {
         return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));

@@ -94,7 +94,12 @@ pub fn help_reply(container: &[u8], lines: &[&str]) -> Frame {
 // ---- connection -------------------------------------------------------------------------------
 
 /// `PING [message]`: `+PONG`, or the message as a bulk string.
-pub fn ping(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+pub fn ping(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    // A RESP2 client in subscribed mode gets `pong` and the message (empty) as an array.
+    if ctx.client.resp == 2 && ctx.client.subs.total() > 0 && argv.len() <= 2 {
+        let msg = argv.get(1).cloned().unwrap_or_default();
+        return Ok(Frame::Array(vec![Frame::Bulk(Bytes::from_static(b"pong")), Frame::Bulk(msg)]));
+    }
     match argv {
         [_] => Ok(Frame::simple("PONG")),
         [_, msg] => Ok(Frame::Bulk(msg.clone())),
@@ -118,6 +123,11 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// is configured, not authenticated any more. Replies `+RESET`.
 pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     ctx.client.tx = super::tx::TxState::default();
+    ctx.client.subs.clear();
+    ctx.client.reply_mode = super::ReplyMode::On;
+    for c in [&ctx.client.info.sub, &ctx.client.info.psub, &ctx.client.info.ssub] {
+        c.store(0, Ordering::Relaxed);
+    }
     ctx.client.db = 0;
     ctx.client.info.db.store(0, Ordering::Relaxed);
     ctx.client.resp = 2;
@@ -235,6 +245,7 @@ pub fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         client::set_name(ctx, name);
     }
     ctx.client.resp = proto;
+    ctx.client.subs.sub.set_resp(proto);
     ctx.client.info.resp.store(usize::from(proto), Ordering::Relaxed);
     let s = |t: &'static str| Frame::Bulk(Bytes::from_static(t.as_bytes()));
     Ok(Frame::Map(vec![

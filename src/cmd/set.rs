@@ -28,6 +28,7 @@ use super::{Ctx, arg_i64, is_opt};
 use crate::db::compact::{Member, SetLimits};
 use crate::db::{CellState, Entry, Set, ValueCell, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, SET};
 use crate::resp::Frame;
 use crate::sync::Arc;
 
@@ -67,7 +68,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let added = members.iter().filter(|m| st.items.insert(m, &limits)).count();
             if added > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), SET, "sadd");
             }
             Ok(Frame::Integer(added as i64))
         },
@@ -75,7 +76,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut set = Set::for_first(&members[0]);
             let added = members.iter().filter(|m| set.insert(m, &limits)).count();
             create(w, &argv[1], set);
-            w.log(&record(argv));
+            w.log_notify(&record(argv), SET, "sadd");
             Ok(Frame::Integer(added as i64))
         },
     )
@@ -83,7 +84,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `SREM key member [member ...]`: how many members were removed.
 pub fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    collection::remove_members::<Set>(ctx, argv)
+    collection::remove_members::<Set>(ctx, argv, (SET, "srem"))
 }
 
 /// `SMEMBERS key`: a set under RESP3, an array under RESP2.
@@ -133,19 +134,22 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if !st.items.remove(member) {
             return Ok(Frame::Integer(0));
         }
+        w.notify(SET, "srem", src);
         bury_if_empty(&mut st, &w, src);
     }
-    match dst_cell {
-        Some(cell) => {
-            cell.lock().items.insert(member, &limits);
-        }
+    let added = match dst_cell {
+        Some(cell) => cell.lock().items.insert(member, &limits),
         None => {
             let mut set = Set::for_first(member);
             set.insert(member, &limits);
-            create(&w, dst, set)
+            create(&w, dst, set);
+            true
         }
-    }
+    };
     w.log(&record(argv));
+    if added {
+        w.notify(SET, "sadd", dst);
+    }
     Ok(Frame::Integer(1))
 }
 
@@ -176,6 +180,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if want == 0 {
                 return Ok(empty());
             }
+            w.notify(SET, "spop", key);
             if want >= st.items.len() {
                 let all: Vec<Bytes> = std::mem::take(&mut st.items).to_vec();
                 if count.is_some() {
@@ -269,8 +274,14 @@ enum Op {
 
 /// The sets at `keys` (None: missing), every type checked first (WRONGTYPE wins over a missing
 /// key, as Redis's loops check each key before computing). The caller holds every stripe.
-fn load(w: &mut WriteLock, keys: &[&[u8]], now_ms: u64) -> Result<Vec<Option<Arc<ValueCell<Set>>>>> {
-    keys.iter().map(|k| collection::lookup_write::<Set>(w, k, now_ms)).collect()
+fn load(ctx: &Ctx, w: &mut WriteLock, keys: &[&[u8]], now_ms: u64) -> Result<Vec<Option<Arc<ValueCell<Set>>>>> {
+    keys.iter()
+        .map(|k| {
+            let cell = collection::lookup_write::<Set>(w, k, now_ms);
+            ctx.count_lookup(k, !matches!(cell, Ok(None)));
+            cell
+        })
+        .collect()
 }
 
 /// Compute `op` over the sets; with `limit` > 0, an intersection stops at that many members. The
@@ -325,7 +336,7 @@ fn algebra(ctx: &mut Ctx, op: Op, keys: &[Bytes]) -> Result<Frame> {
     let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
-    let sets = load(&mut w, &keys, now)?;
+    let sets = load(ctx, &mut w, &keys, now)?;
     Ok(Frame::Set(bulks(compute(op, &sets, 0, &limits).iter())))
 }
 
@@ -338,7 +349,7 @@ fn algebra_store(ctx: &mut Ctx, op: Op, argv: &[Bytes]) -> Result<Frame> {
     let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&all);
-    let sets = load(&mut w, &srcs, now)?;
+    let sets = load(ctx, &mut w, &srcs, now)?;
     let result = compute(op, &sets, 0, &limits);
     let existed = w.lookup(dst, now, |e| e.is_some());
     let n = result.len() as i64;
@@ -347,10 +358,16 @@ fn algebra_store(ctx: &mut Ctx, op: Op, argv: &[Bytes]) -> Result<Frame> {
             return Ok(Frame::Integer(0));
         }
         w.map().remove(dst);
+        w.log_notify(&record(argv), GENERIC, "del");
     } else {
         w.insert(copy(dst), Entry::collection(result, 0));
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        w.log_notify(&record(argv), SET, event);
     }
-    w.log(&record(argv));
     Ok(Frame::Integer(n))
 }
 
@@ -412,6 +429,6 @@ pub fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
-    let sets = load(&mut w, &keys, now)?;
+    let sets = load(ctx, &mut w, &keys, now)?;
     Ok(Frame::Integer(compute(Op::Inter, &sets, limit, &limits).len() as i64))
 }

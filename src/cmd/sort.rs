@@ -20,7 +20,6 @@ use crate::db::zset::score::parse_sort_weight;
 use crate::db::{Entry, List, ListCell, Set, Value, ValueCell};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::Arc;
 
 /// The options of one SORT call, as `sortCommandGeneric` parses them.
@@ -88,9 +87,8 @@ enum Source {
 
 /// A keyspace hit or miss, as each of Redis's `lookupKeyRead` calls counts one (the sorted key and
 /// every key a BY or GET pattern names; a key of another type is a hit).
-fn count_lookup(ctx: &Ctx, found: bool) {
-    let stats = &ctx.shared.stats;
-    Stats::add(if found { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
+    ctx.count_lookup(key, found);
 }
 
 fn source_of(e: Option<&Entry>) -> Result<Option<Source>> {
@@ -142,7 +140,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> {
     key.extend_from_slice(elem);
     key.extend_from_slice(postfix);
     let found = ctx.read(&key, |e| {
-        count_lookup(ctx, e.is_some());
+        count_lookup(ctx, &key, e.is_some());
         let e = e?;
         match field {
             None => e.string_bytes().map(Err),
@@ -260,7 +258,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let key = &argv[1][..];
     let Some(dst) = o.store.clone() else {
         let src = ctx.read(key, |e| {
-            count_lookup(ctx, e.is_some());
+            count_lookup(ctx, key, e.is_some());
             source_of(e)
         })?;
         let (elems, ordered) = elements(src);
@@ -271,7 +269,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key, &dst[..]]);
     let src = w.lookup(key, now, |e| {
-        count_lookup(ctx, e.is_some());
+        count_lookup(ctx, key, e.is_some());
         source_of(e)
     })?;
     let (elems, ordered) = elements(src);
@@ -283,7 +281,10 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     let existed = w.lookup(&dst, now, |e| e.is_some());
     let mut records: Vec<Vec<&[u8]>> = Vec::with_capacity(2);
     if existed {
-        w.map().remove(&dst[..]);
+        // A non-empty result replaces the value below (no `new` event: the key was there).
+        if out.is_empty() {
+            w.map().remove(&dst[..]);
+        }
         records.push(vec![b"DEL", &dst[..]]);
     }
     let n = out.len() as i64;
@@ -299,6 +300,9 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
     if !out.is_empty() {
         w.insert(dst.clone(), Entry::collection(out, 0));
         w.serve_after(&dst);
+        w.notify(crate::pubsub::notify::class::LIST, "sortstore", &dst);
+    } else if existed {
+        w.notify(crate::pubsub::notify::class::GENERIC, "del", &dst);
     }
     Ok(Frame::Integer(n))
 }

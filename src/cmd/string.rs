@@ -12,6 +12,7 @@ use super::{Ctx, arg_i64, is_opt};
 use crate::db::{Entry, Kind, Value};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
+use crate::pubsub::notify::class::{EXPIRED, GENERIC, NEW, STRING};
 use crate::resp::Frame;
 use crate::sync::Ordering;
 use crate::sync::fault::Fault;
@@ -143,7 +144,8 @@ fn set_generic(
     let mut w = ctx.write(&[key]);
     // A plain SET overwrites whatever is there: no need to look (nor to log the lazy expiry of an
     // old value first: replaying SET replaces it all the same).
-    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl;
+    // With `expired` or `new` events on, look anyway: they announce what the old value was.
+    let plain = !nx && !xx && !get && expire != ExpireOpt::KeepTtl && !ctx.shared.ks.events().wants(EXPIRED | NEW);
     let (found, old, old_ttl) = if plain {
         (false, None, 0)
     } else {
@@ -162,12 +164,28 @@ fn set_generic(
         _ => 0,
     };
     w.insert(key.clone(), Entry::string_copied(val, at));
+    // Under the stripe: per key, events are announced in the order the writes took effect.
+    let ks = &ctx.shared.ks;
+    let announce = || {
+        ks.events().notify(STRING, "set", key, ctx.client.db);
+        if let ExpireOpt::At(_) = expire {
+            ks.events().notify(GENERIC, "expire", key, ctx.client.db);
+        }
+    };
+    let late = crate::sync::fault::on(Fault::SetNotifyOutsideLock);
+    if !late {
+        announce();
+    }
     match expire {
         ExpireOpt::At(at) => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(at)]),
         ExpireOpt::KeepTtl if old_ttl != 0 => {
             w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val, b"PXAT", &ms_text(old_ttl)])
         }
         _ => w.log_or_fault(Fault::SetLogOutsideLock, &[b"SET", key, val]),
+    }
+    if late {
+        crate::sync::thread::yield_now();
+        announce();
     }
     Ok((true, old))
 }
@@ -218,15 +236,22 @@ pub fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `GET key`
 pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
-    let stats = &ctx.shared.stats;
-    crate::state::Stats::add(if v.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+    ctx.count_lookup(&argv[1], v.is_some());
     Ok(bulk_or_null(v))
 }
 
 /// `MGET key [key ...]`: a key that is missing or not a string gives nil.
 pub fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Array(
-        argv[1..].iter().map(|k| bulk_or_null(ctx.read(k, |e| e.and_then(|e| e.string_bytes())))).collect(),
+        argv[1..]
+            .iter()
+            .map(|k| {
+                bulk_or_null(ctx.read(k, |e| {
+                    ctx.count_lookup(k, e.is_some());
+                    e.and_then(|e| e.string_bytes())
+                }))
+            })
+            .collect(),
     ))
 }
 
@@ -239,6 +264,7 @@ pub fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if v.is_some() {
         w.map().remove(key);
         w.log(&[b"DEL", key]);
+        w.notify(GENERIC, "del", key);
     }
     Ok(bulk_or_null(v))
 }
@@ -256,14 +282,17 @@ pub fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ExpireOpt::At(at) if at <= now => {
             w.map().remove(key);
             w.log(&[b"DEL", key]);
+            w.notify(GENERIC, "del", key);
         }
         ExpireOpt::At(at) => {
             w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
             w.log(&[b"PEXPIREAT", key, &ms_text(at)]);
+            w.notify(GENERIC, "expire", key);
         }
         ExpireOpt::Persist if ttl != 0 => {
             w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
             w.log(&[b"PERSIST", key]);
+            w.notify(GENERIC, "persist", key);
         }
         _ => {}
     }
@@ -298,6 +327,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<F
     }
     for pair in argv[1..].chunks(2) {
         w.insert(pair[0].clone(), Entry::string_copied(&pair[1], 0));
+        w.notify(STRING, "set", &pair[0]);
     }
     let mut rec: Vec<&[u8]> = vec![b"MSET"];
     rec.extend(argv[1..].iter().map(|a| &a[..]));
@@ -328,19 +358,26 @@ pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // A new key is encoded as SET would; an appended one stays raw (Redis's dbUnshareStringValue).
     w.insert(key.clone(), if cur_existed { Entry::raw_string(new, ttl) } else { Entry::string(new, ttl) });
     w.log(&[b"APPEND", key, val]);
+    w.notify(STRING, "append", key);
     Ok(Frame::Integer(len as i64))
 }
 
 /// `STRLEN key`
 pub fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let n = ctx.read(&argv[1], |e| e.map(|e| string_of(e).map(|b| b.len())).transpose())?;
+    let n = ctx.read(&argv[1], |e| {
+        ctx.count_lookup(&argv[1], e.is_some());
+        e.map(|e| string_of(e).map(|b| b.len())).transpose()
+    })?;
     Ok(Frame::Integer(n.unwrap_or(0) as i64))
 }
 
 /// `GETRANGE key start end`
 pub fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (mut start, mut end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
-    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
+    let v = ctx.read(&argv[1], |e| {
+        ctx.count_lookup(&argv[1], e.is_some());
+        e.map(string_of).transpose()
+    })?;
     let Some(v) = v else { return Ok(Frame::Bulk(Bytes::new())) };
     let len = v.len() as i64;
     if start < 0 && end < 0 && start > end {
@@ -391,6 +428,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let len = b.len();
     w.insert(key.clone(), Entry::raw_string(b.freeze(), ttl));
     w.log(&[b"SETRANGE", key, &argv[2], val]);
+    w.notify(STRING, "setrange", key);
     Ok(Frame::Integer(len as i64))
 }
 
@@ -445,6 +483,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         });
         if let Some(r) = fast {
             let v = r.map_err(|_| Error::Overflow)?;
+            w.notify(STRING, "incrby", key);
             w.log_or_fault(Fault::IncrLogOutsideLock, &[b"INCRBY", key, delta_text]);
             return Ok(v);
         }
@@ -470,6 +509,7 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     let new = add(old).ok_or(Error::Overflow)?;
     w.insert(key.clone(), Entry::int(new, ttl));
     w.log(&[b"INCRBY", key, delta_text]);
+    w.notify(STRING, "incrby", key);
     Ok(new)
 }
 
@@ -494,6 +534,7 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let text = Bytes::from(new.to_human_string());
     w.insert(key.clone(), Entry::text_string(text.clone(), cur.1));
     w.log(&[b"SET", key, &text, b"KEEPTTL"]);
+    w.notify(STRING, "incrbyfloat", key);
     Ok(Frame::Bulk(text))
 }
 

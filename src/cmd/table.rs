@@ -2,7 +2,7 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, bits, geo, hash, hll, keys, list, server, set, sort, stream, string, tx, zset};
+use super::{Handler, bits, geo, hash, hll, keys, list, pubsub, server, set, sort, stream, string, tx, zset};
 use crate::script::{eval, function};
 
 /// One row of the command table.
@@ -460,6 +460,58 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@fast", "@transaction"],
         tx::unwatch
     ),
+    // pub/sub
+    row!(
+        "subscribe",
+        -2,
+        ["pubsub", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@pubsub", "@slow"],
+        pubsub::subscribe
+    ),
+    row!(
+        "unsubscribe",
+        -1,
+        ["pubsub", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@pubsub", "@slow"],
+        pubsub::unsubscribe
+    ),
+    row!(
+        "psubscribe",
+        -2,
+        ["pubsub", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@pubsub", "@slow"],
+        pubsub::psubscribe
+    ),
+    row!(
+        "punsubscribe",
+        -1,
+        ["pubsub", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@pubsub", "@slow"],
+        pubsub::punsubscribe
+    ),
+    row!(
+        "ssubscribe",
+        -2,
+        ["pubsub", "noscript", "loading", "stale"],
+        (1, -1, 1),
+        ["@pubsub", "@slow"],
+        pubsub::ssubscribe
+    ),
+    row!(
+        "sunsubscribe",
+        -1,
+        ["pubsub", "noscript", "loading", "stale"],
+        (1, -1, 1),
+        ["@pubsub", "@slow"],
+        pubsub::sunsubscribe
+    ),
+    row!("publish", 3, ["pubsub", "loading", "stale", "fast"], (0, 0, 0), ["@pubsub", "@fast"], pubsub::publish),
+    row!("spublish", 3, ["pubsub", "loading", "stale", "fast"], (1, 1, 1), ["@pubsub", "@fast"], pubsub::spublish),
+    row!("pubsub", -2, [], (0, 0, 0), ["@slow"], pubsub::pubsub),
     // connection and server
     row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),
     row!("echo", 2, ["loading", "stale", "fast"], (0, 0, 0), ["@fast", "@connection"], server::echo),

@@ -30,6 +30,12 @@ impl Harness {
         Harness { shared, client: Client::new(info), now_ms: 1_700_000_000_000 }
     }
 
+    /// Another client of the same server, at the same time.
+    pub fn other_client(&self) -> Harness {
+        let info = self.shared.clients.register("127.0.0.1:2".into(), "127.0.0.1:6379".into());
+        Harness { shared: self.shared.clone(), client: Client::new(info), now_ms: self.now_ms }
+    }
+
     /// Run one command given as strings.
     pub fn run(&mut self, args: &[&str]) -> Frame {
         let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();

@@ -42,6 +42,7 @@ use crate::db::zset::score::format_score;
 use crate::db::zset::{SortedSet, ZsetLimits};
 use crate::db::{CellState, WriteLock};
 use crate::error::Result;
+use crate::pubsub::notify::class::ZSET;
 use crate::resp::Frame;
 use pop::pop_logged_reply;
 
@@ -105,8 +106,12 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
     let limits = limits(ctx);
     let flags = args.flags;
     let key = &argv[1];
-    let reply = |sum: crate::db::zset::add::ZaddSummary, w: &WriteLock| {
+    let event = if flags.incr { "zincr" } else { "zadd" };
+    let reply = |sum: crate::db::zset::add::ZaddSummary, w: &WriteLock, announce: bool| {
         log_changed(w, key, &sum.changed);
+        if announce && !sum.changed.is_empty() {
+            w.notify(ZSET, event, key);
+        }
         if let Some(e) = sum.error {
             return Err(e);
         }
@@ -120,18 +125,27 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
         ctx,
         key,
         !flags.xx,
-        |st, w| reply(st.items.zadd(&args.pairs, flags, &limits), w),
+        |st, w| reply(st.items.zadd(&args.pairs, flags, &limits), w, true),
         |w| {
             if flags.xx {
                 return Ok(if flags.incr { Frame::Null } else { Frame::Integer(0) });
             }
             let mut z = SortedSet::for_new_key(args.pairs[0].1.len(), &limits);
             let sum = z.zadd(&args.pairs, flags, &limits);
-            let reply = reply(sum, w);
+            let changed = !sum.changed.is_empty();
+            let reply = reply(sum, w, false);
             // Blocked clients take their members before the set is visible (see `db::blocking`).
             w.serve_waiters(key, &mut z);
-            if !z.is_empty() {
+            let all_served = z.is_empty();
+            if !all_served {
                 create(w, key, z);
+            }
+            if changed {
+                w.notify(ZSET, event, key);
+                if all_served {
+                    // Blocked clients took it all: Redis created the set and their pops deleted it.
+                    w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
+                }
             }
             reply
         },
@@ -150,7 +164,7 @@ pub fn zincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `ZREM key member [member ...]`: how many were removed.
 pub fn zrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    collection::remove_members::<SortedSet>(ctx, argv)
+    collection::remove_members::<SortedSet>(ctx, argv, (ZSET, "zrem"))
 }
 
 /// `ZCARD key`.

@@ -376,7 +376,7 @@ pub const PARAM_TABLE: &[Param] = &[
     int("tls-session-cache-timeout", 0, I32, 300, NO),
     // ---- Special syntax -------------------------------------------------------------------------
     special("oom-score-adj-values", "0 200 800", special::parse_oom_values, MULTI | NO),
-    special("notify-keyspace-events", "", special::parse_notify_events, NO),
+    special("notify-keyspace-events", "", special::parse_notify_events, 0),
     special("replicaof", "", special::parse_replicaof, RO | MULTI).alias("slaveof"),
 ];
 

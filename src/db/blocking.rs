@@ -544,7 +544,22 @@ impl WriteLock<'_> {
         if !blocking.anyone_waiting() || self.ks.defer_serve(self.db, key) {
             return;
         }
-        blocking.serve(self.db, key, items, |argv| self.log_in(self.db, argv));
+        blocking.serve(self.db, key, items, |argv| self.log_served(self.db, argv));
+    }
+
+    /// Log the pop that served a blocked client (`LPOP|RPOP|ZPOPMIN|ZPOPMAX key n`) and announce
+    /// it as Redis does when it serves one (`lpop`, `zpopmin`, ... on the key).
+    fn log_served(&self, db: usize, argv: &[&[u8]]) -> u64 {
+        let seq = self.log_in(db, argv);
+        use crate::pubsub::notify::class::{LIST, ZSET};
+        let event = match argv[0] {
+            b"LPOP" => "lpop",
+            b"RPOP" => "rpop",
+            b"ZPOPMIN" => "zpopmin",
+            _ => "zpopmax",
+        };
+        self.notify_in(db, if argv[0][0] == b'Z' { ZSET } else { LIST }, event, argv[1]);
+        seq
     }
 
     /// Serve the stream readers blocked on `key` (this write's db) from the stream `s`, which this
@@ -620,10 +635,11 @@ impl WriteLock<'_> {
         if st.dead {
             return;
         }
-        self.ks.blocking.serve(db, key, &mut st.items, |argv| self.log_in(db, argv));
+        self.ks.blocking.serve(db, key, &mut st.items, |argv| self.log_served(db, argv));
         if st.items.is_empty() {
             st.dead = true;
             self.ks.db(db).remove(key);
+            self.notify_in(db, crate::pubsub::notify::class::GENERIC, "del", key);
         }
     }
 }

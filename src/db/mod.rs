@@ -95,6 +95,8 @@ pub struct Keyspace {
     expired_keys: AtomicUsize,
     /// Clients blocked on list keys (BLPOP and friends).
     blocking: std::sync::Arc<blocking::Blocking>,
+    /// Keyspace notifications (`notify-keyspace-events`): see `pubsub::notify`.
+    events: crate::pubsub::notify::Events,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -152,7 +154,13 @@ impl Keyspace {
             loading: AtomicBool::new(false),
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
+            events: Default::default(),
         }
+    }
+
+    /// The keyspace notifications' switchboard (the one `notify` every write path calls).
+    pub fn events(&self) -> &crate::pubsub::notify::Events {
+        &self.events
     }
 
     /// Attach the AOF once it is open (after loading). Until then nothing is logged.
@@ -295,6 +303,7 @@ impl Keyspace {
                 w.map().remove(&key);
                 w.log(&[b"DEL", &key]);
                 self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                w.notify(crate::pubsub::notify::class::EXPIRED, "expired", &key);
                 removed += 1;
             }
         }
@@ -362,9 +371,31 @@ impl<'a> WriteLock<'a> {
             map.remove(key);
             self.log_in(db, &[b"DEL", key]);
             self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
+            self.ks.events.notify(crate::pubsub::notify::class::EXPIRED, "expired", key, db);
         }
         // Expired: absent (under the exclusive stripe nothing can have re-created it meanwhile).
         f.take().map_or_else(|| unreachable!("f runs at most once"), |f| f(None))
+    }
+
+    /// Announce keyspace event `event` of `class` (a `pubsub::notify::class`) on `key` in this
+    /// write's database: Redis's `notifyKeyspaceEvent`. Call it after the change, with the lock
+    /// held, in the order Redis announces. One atomic load when notifications are off.
+    #[inline]
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.ks.events.notify(class, event, key, self.db);
+    }
+
+    /// Push this write's record and announce it: keyspace event `event` of `class` on the record's
+    /// key (`argv[1]`). The usual last line of a single-key write.
+    pub fn log_notify(&self, argv: &[&[u8]], class: u32, event: &str) {
+        self.log(argv);
+        self.notify(class, event, argv[1]);
+    }
+
+    /// [`notify`](Self::notify) for a key of another database (MOVE, COPY ... DB).
+    #[inline]
+    pub fn notify_in(&self, db: usize, class: u32, event: &str, key: &[u8]) {
+        self.ks.events.notify(class, event, key, db);
     }
 
     /// Whether this lock holds its stripes exclusively.
@@ -386,7 +417,12 @@ impl<'a> WriteLock<'a> {
             self.ks.expiry.track(self.ks.physical(db), Bytes::copy_from_slice(&key), at);
         }
         let servable = matches!(entry.value, Value::List(_) | Value::Zset(_) | Value::Stream(_));
+        use crate::pubsub::notify::class::NEW;
+        let new = self.ks.events.wants(NEW) && self.ks.db(db).get(&key, |e| e.is_none());
         self.ks.db(db).insert(&key, entry);
+        if new {
+            self.ks.events.notify(NEW, "new", &key, db);
+        }
         if servable {
             // A new list or sorted set: serve the clients blocked on it once this write is logged
             // (see `blocking`).

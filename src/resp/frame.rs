@@ -39,6 +39,12 @@ pub enum Frame {
     Boolean(bool),
     /// RESP3 `(digits`; a bulk string under RESP2 (Redis's `addReplyBigNum`).
     BigNumber(Bytes),
+    /// RESP3 `>N` followed by N frames (an out-of-band push: pub/sub messages and subscription
+    /// confirmations); a plain `*N` array under RESP2.
+    Push(Vec<Frame>),
+    /// Several replies of one command, one after the other (SUBSCRIBE a b: one confirmation per
+    /// channel). Only ever the whole reply of a command.
+    Seq(Vec<Frame>),
 }
 
 impl Frame {
@@ -71,7 +77,10 @@ impl Frame {
     /// text as bulk strings (what [`Frame::encode`] writes under RESP2, as a frame).
     pub fn to_resp2(&self) -> Frame {
         match self {
-            Frame::Array(items) | Frame::Set(items) => Frame::Array(items.iter().map(Frame::to_resp2).collect()),
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                Frame::Array(items.iter().map(Frame::to_resp2).collect())
+            }
+            Frame::Seq(items) => Frame::Seq(items.iter().map(Frame::to_resp2).collect()),
             Frame::Map(pairs) => Frame::Array(pairs.iter().flat_map(|(k, v)| [k.to_resp2(), v.to_resp2()]).collect()),
             Frame::Verbatim(b) | Frame::Double(b) | Frame::BigNumber(b) => Frame::Bulk(b.clone()),
             Frame::Boolean(b) => Frame::Integer(i64::from(*b)),
@@ -118,6 +127,8 @@ impl Frame {
             Frame::Boolean(b) => out.extend_from_slice(if *b { b":1\r\n" } else { b":0\r\n" }),
             Frame::BigNumber(b) if resp3 => put_line(out, b'(', b),
             Frame::BigNumber(b) => put_bulk(out, b),
+            Frame::Push(items) => put_items(out, if resp3 { b'>' } else { b'*' }, items, proto),
+            Frame::Seq(items) => items.iter().for_each(|f| f.encode(out, proto)),
         }
     }
 }
@@ -205,6 +216,10 @@ mod tests {
         assert_eq!(enc_as(Frame::Array(vec![Frame::Null, Frame::Integer(-1)]), 3), b"*2\r\n_\r\n:-1\r\n");
         assert_eq!(enc_as(Frame::bulk(b"ab"), 3), b"$2\r\nab\r\n");
         assert_eq!(enc_as(Frame::Error(Bytes::from_static(b"ERR x")), 3), b"-ERR x\r\n");
+        let push = Frame::Push(vec![s("message"), s("c"), Frame::Null]);
+        assert_eq!(enc_as(push.clone(), 3), b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n_\r\n");
+        assert_eq!(enc(push), b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$-1\r\n");
+        assert_eq!(enc_as(Frame::Seq(vec![Frame::Integer(1), Frame::ok()]), 3), b":1\r\n+OK\r\n");
     }
 
     #[test]

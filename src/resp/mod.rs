@@ -5,4 +5,4 @@ mod decode;
 mod frame;
 
 pub use decode::{Decoded, PROTO_INLINE_MAX_BYTES, ProtocolError, RequestDecoder, decode_request, split_inline_args};
-pub use frame::Frame;
+pub use frame::{Frame, put_decimal};

@@ -75,6 +75,8 @@ pub fn frame_to_lua(lua: &Lua, frame: &Frame, resp: u8) -> mlua::Result<Value> {
         Frame::Boolean(b) => Value::Number(if *b { 1.0 } else { 0.0 }),
         Frame::BigNumber(b) if resp3 => wrap(lua, "big_number", Value::String(lua.create_string(b)?))?,
         Frame::BigNumber(b) => Value::String(lua.create_string(b)?),
+        // Not replies of commands a script may call (SUBSCRIBE and its family are `noscript`).
+        Frame::Push(items) | Frame::Seq(items) => array(lua, items, resp)?,
     })
 }
 

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::count_lookup;
 use crate::cmd::{Ctx, arg_i64, is_opt};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::GENERIC;
 use crate::resp::Frame;
 
 /// The NX|XX|GT|LT options of the EXPIRE family.
@@ -87,12 +88,14 @@ fn expire_generic(ctx: &Ctx, argv: &[Bytes], seconds: bool, absolute: bool, cmd:
     if now != 0 && when <= now as i64 {
         w.map().remove(key);
         w.log(&[b"DEL", key]);
+        w.notify(GENERIC, "del", key);
         return Ok(Frame::Integer(1));
     }
     // Only while loading can `when` be <= 0 here: 1 ms keeps "has an expiry, already due".
     let at = u64::try_from(when).unwrap_or(0).max(1);
     w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
     w.log(&[b"PEXPIREAT", key, at.to_string().as_bytes()]);
+    w.notify(GENERIC, "expire", key);
     Ok(Frame::Integer(1))
 }
 
@@ -120,7 +123,7 @@ pub fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// without expiry, else the remaining (or absolute) time, seconds rounded to nearest.
 fn ttl_generic(ctx: &Ctx, key: &[u8], millis: bool, absolute: bool) -> Frame {
     let at = ctx.read(key, |e| e.map(|e| e.expire_at_ms()));
-    count_lookup(ctx, at.is_some());
+    count_lookup(ctx, key, at.is_some());
     let ms = match at {
         None => return Frame::Integer(-2),
         Some(0) => return Frame::Integer(-1),
@@ -163,6 +166,7 @@ pub fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
     w.log(&[b"PERSIST", key]);
+    w.notify(GENERIC, "persist", key);
     Ok(Frame::Integer(1))
 }
 

@@ -56,6 +56,7 @@ fn pop_from(ctx: &Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec<
                 return Ok(None);
             }
             w.log(&[name, key, popped.len().to_string().as_bytes()]);
+            w.notify(crate::pubsub::notify::class::LIST, end.pop_event(), key);
             Ok(Some(popped))
         },
         |_| Ok(None),

@@ -18,6 +18,9 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|setname", arity: 3, handler: client_setname },
     SubSpec { name: "client|getname", arity: 2, handler: client_getname },
     SubSpec { name: "client|help", arity: 2, handler: client_help },
+    SubSpec { name: "client|kill", arity: -3, handler: client_kill },
+    SubSpec { name: "client|reply", arity: 3, handler: client_reply },
+    SubSpec { name: "client|no-evict", arity: 3, handler: client_no_evict },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -67,12 +70,18 @@ fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// Every client here is a normal one.
 fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut ids: Option<Vec<i64>> = None;
-    let mut normal = true;
+    // Which clients TYPE asks for: None = every client; Some(true) = pubsub; Some(false) = normal.
+    // There are no master or replica connections.
+    let mut want_pubsub: Option<bool> = None;
+    let mut any = true;
     if argv.len() == 4 && is_opt(&argv[2], "TYPE") {
         let t = &argv[3];
         if is_opt(t, "NORMAL") {
-        } else if ["MASTER", "REPLICA", "SLAVE", "PUBSUB"].iter().any(|n| is_opt(t, n)) {
-            normal = false;
+            want_pubsub = Some(false);
+        } else if is_opt(t, "PUBSUB") {
+            want_pubsub = Some(true);
+        } else if ["MASTER", "REPLICA", "SLAVE"].iter().any(|n| is_opt(t, n)) {
+            any = false;
         } else {
             return Err(Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(t))));
         }
@@ -83,14 +92,137 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::Syntax);
     }
     let mut out = String::new();
-    if normal {
+    if any {
         for c in ctx.shared.clients.all() {
+            if want_pubsub.is_some_and(|p| p != is_pubsub(&c)) {
+                continue;
+            }
             if ids.as_ref().is_none_or(|ids| ids.contains(&(c.id as i64))) {
                 out.push_str(&client_line(&c));
             }
         }
     }
     Ok(Frame::Verbatim(Bytes::from(out)))
+}
+
+/// Redis's client types, by name (`getClientTypeByName`): None for an unknown name.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    PubSub,
+    /// master, replica, slave: no such connections here.
+    Replication,
+}
+
+fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
+    let lower = name.to_ascii_lowercase();
+    match &lower[..] {
+        b"normal" => Some(ClientType::Normal),
+        b"pubsub" => Some(ClientType::PubSub),
+        b"master" | b"slave" | b"replica" => Some(ClientType::Replication),
+        _ => None,
+    }
+}
+
+/// `CLIENT KILL ip:port` (+OK, or `ERR No such client`; may kill the caller) and `CLIENT KILL
+/// <ID|TYPE|ADDR|LADDR|USER|SKIPME> <value> ...` (how many were killed; SKIPME yes by default):
+/// Redis's `clientKillCommand`. A killed connection is closed as a shutdown closes it (it finishes
+/// the command it is running); the caller, if it matches, closes after this reply.
+fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let (mut addr, mut laddr, mut ctype, mut id, mut skipme) = (None, None, None, 0u64, true);
+    if argv.len() == 3 {
+        addr = Some(&argv[2][..]);
+        skipme = false;
+    } else {
+        let mut i = 2;
+        while i < argv.len() {
+            let Some(value) = argv.get(i + 1) else { return Err(Error::Syntax) };
+            let opt = &argv[i];
+            if is_opt(opt, "id") {
+                id = crate::util::parse_i64(value)
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| Error::err("client-id should be greater than 0"))? as u64;
+            } else if is_opt(opt, "type") {
+                ctype =
+                    Some(client_type_by_name(value).ok_or_else(|| {
+                        Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(value)))
+                    })?);
+            } else if is_opt(opt, "addr") {
+                addr = Some(&value[..]);
+            } else if is_opt(opt, "laddr") {
+                laddr = Some(&value[..]);
+            } else if is_opt(opt, "user") {
+                // Only the default user exists.
+                if &value[..] != b"default" {
+                    return Err(Error::err(format!("No such user '{}'", String::from_utf8_lossy(value))));
+                }
+            } else if is_opt(opt, "skipme") {
+                skipme = if is_opt(value, "yes") {
+                    true
+                } else if is_opt(value, "no") {
+                    false
+                } else {
+                    return Err(Error::Syntax);
+                };
+            } else {
+                return Err(Error::Syntax);
+            }
+            i += 2;
+        }
+    }
+    let me = ctx.client.id;
+    let mut killed = 0;
+    for c in ctx.shared.clients.all() {
+        let kind = if is_pubsub(&c) { ClientType::PubSub } else { ClientType::Normal };
+        if addr.is_some_and(|a| a != c.addr.as_bytes())
+            || laddr.is_some_and(|a| a != c.laddr.as_bytes())
+            || ctype.is_some_and(|t| t != kind)
+            || (id != 0 && c.id != id)
+            || (c.id == me && skipme)
+        {
+            continue;
+        }
+        if c.id == me {
+            ctx.client.close_after_reply = true;
+        } else {
+            c.closing.notify_one();
+        }
+        killed += 1;
+    }
+    if argv.len() == 3 {
+        return if killed == 0 { Err(Error::err("No such client")) } else { Ok(Frame::ok()) };
+    }
+    Ok(Frame::Integer(killed))
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`: +OK for ON; OFF and SKIP send no reply (see [`crate::cmd::ReplyMode`]).
+fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    use crate::cmd::ReplyMode;
+    ctx.client.reply_mode = if is_opt(&argv[2], "on") {
+        ReplyMode::On
+    } else if is_opt(&argv[2], "off") {
+        ReplyMode::Off
+    } else if is_opt(&argv[2], "skip") {
+        // Unless replies are off altogether: then SKIP changes nothing.
+        if ctx.client.reply_mode == ReplyMode::Off { ReplyMode::Off } else { ReplyMode::SkipNext }
+    } else {
+        return Err(Error::Syntax);
+    };
+    Ok(Frame::ok())
+}
+
+/// `CLIENT NO-EVICT ON|OFF`: accepted (flag `e` in CLIENT LIST); no client is ever evicted here
+/// (`maxmemory-clients` has no effect yet).
+fn client_no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let on = if is_opt(&argv[2], "on") {
+        true
+    } else if is_opt(&argv[2], "off") {
+        false
+    } else {
+        return Err(Error::Syntax);
+    };
+    ctx.client.info.no_evict.store(on, Ordering::Relaxed);
+    Ok(Frame::ok())
 }
 
 /// `CLIENT HELP`: the subcommands implemented here, in Redis's words.
@@ -104,12 +236,30 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Return the ID of the current connection.",
             "INFO",
             "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
             "LIST [options ...]",
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
         ],
     ))
 }
@@ -154,6 +304,11 @@ pub fn buffer_sizes(c: &ClientInfo) -> BufferSizes {
     }
 }
 
+/// Whether the client holds any subscription: Redis's pubsub client type (`flags=P`).
+fn is_pubsub(c: &ClientInfo) -> bool {
+    c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) + c.ssub.load(Ordering::Relaxed) > 0
+}
+
 /// One client's line in Redis's `CLIENT LIST` format, newline included.
 pub fn client_line(c: &ClientInfo) -> String {
     let name = c.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -163,11 +318,18 @@ pub fn client_line(c: &ClientInfo) -> String {
     let b = buffer_sizes(c);
     let multi = c.multi.load(Ordering::Relaxed);
     let mut flags = String::new();
+    // Redis's order: P, x, b.
+    if is_pubsub(c) {
+        flags.push('P');
+    }
     if multi >= 0 {
         flags.push('x');
     }
     if c.blocked.load(Ordering::Relaxed) {
         flags.push('b');
+    }
+    if c.no_evict.load(Ordering::Relaxed) {
+        flags.push('e');
     }
     if flags.is_empty() {
         flags.push('N');
@@ -175,7 +337,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     let events = if b.obl > 0 { "rw" } else { "r" };
     let rbs = b.qbuf + b.qbuf_free;
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi={multi} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={rbs} rbp={rbs} obl={} oll={} omem={} tot-mem={} \
          events={events} cmd={cmd} user=default redir=-1 resp={}\n",
         c.id,
@@ -186,6 +348,9 @@ pub fn client_line(c: &ClientInfo) -> String {
         c.created.elapsed().as_secs(),
         idle_s,
         c.db.load(Ordering::Relaxed),
+        c.sub.load(Ordering::Relaxed),
+        c.psub.load(Ordering::Relaxed),
+        c.ssub.load(Ordering::Relaxed),
         b.qbuf,
         b.qbuf_free,
         b.argv_mem,
@@ -332,6 +497,30 @@ mod tests {
         assert_eq!(h.run(&["CLIENT", "LIST", "ID"]), err("ERR syntax error"));
         assert_eq!(h.run(&["CLIENT", "LIST", "TYPE"]), err("ERR syntax error"));
         assert_eq!(h.run(&["CLIENT", "LIST", "foo", "bar"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn kill_errors_and_counts_are_redis_s() {
+        let mut h = Harness::new();
+        let e = |s: &str| err(s);
+        assert_eq!(h.run(&["client", "kill", "id", "0"]), e("ERR client-id should be greater than 0"));
+        assert_eq!(h.run(&["client", "kill", "id", "x"]), e("ERR client-id should be greater than 0"));
+        assert_eq!(h.run(&["client", "kill", "type", "x"]), e("ERR Unknown client type 'x'"));
+        assert_eq!(h.run(&["client", "kill", "user", "bob"]), e("ERR No such user 'bob'"));
+        assert_eq!(h.run(&["client", "kill", "skipme", "maybe"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "id", "1", "skipme"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "nosuch", "1"]), e("ERR syntax error"));
+        assert_eq!(h.run(&["client", "kill", "1.2.3.4:5"]), e("ERR No such client"));
+        assert_eq!(h.run(&["client", "kill"]), e("ERR wrong number of arguments for 'client|kill' command"));
+        // SKIPME yes (the default) spares the caller; the old form and SKIPME no do not.
+        assert_eq!(h.run(&["client", "kill", "type", "normal"]), int(0));
+        assert_eq!(h.run(&["client", "kill", "type", "master"]), int(0));
+        assert!(!h.client.close_after_reply);
+        assert_eq!(h.run(&["client", "kill", "type", "normal", "skipme", "no"]), int(1));
+        assert!(h.client.close_after_reply);
+        h.client.close_after_reply = false;
+        assert_eq!(h.run(&["client", "kill", "127.0.0.1:1"]), ok());
+        assert!(h.client.close_after_reply);
     }
 
     #[test]

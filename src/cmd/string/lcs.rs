@@ -8,7 +8,6 @@ use bytes::Bytes;
 use crate::cmd::{Ctx, arg_i64, is_opt};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
-use crate::state::Stats;
 
 /// What LCS was asked to reply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -49,8 +48,7 @@ fn parse_options(args: &[Bytes]) -> Result<LcsOptions> {
 /// The string at `key` ("" when missing), or Redis's LCS type error.
 fn string_or_empty(ctx: &Ctx, key: &[u8]) -> Result<Bytes> {
     let v = ctx.read(key, |e| e.map(|e| e.string_bytes()));
-    let stats = &ctx.shared.stats;
-    Stats::add(if v.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+    ctx.count_lookup(key, v.is_some());
     match v {
         None => Ok(Bytes::new()),
         Some(Some(s)) => Ok(s),

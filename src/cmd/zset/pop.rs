@@ -24,6 +24,7 @@ pub(super) fn pop_logged_reply(
         let mut rec: Vec<&[u8]> = vec![b"ZREM", key];
         rec.extend(popped.iter().map(|(m, _)| &m[..]));
         w.log(&rec);
+        w.notify(crate::pubsub::notify::class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     popped
 }

@@ -10,6 +10,7 @@ use crate::cmd::zset_args::{RangeArgs, RangeBy, RangeKind, parse_lex_range, pars
 use crate::db::Entry;
 use crate::db::zset::SortedSet;
 use crate::error::Result;
+use crate::pubsub::notify::class::{GENERIC, ZSET};
 use crate::resp::Frame;
 
 /// The entries a parsed range selects, in reply order.
@@ -79,10 +80,11 @@ pub fn zrangestore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             return Ok(Frame::Integer(0));
         }
         w.map().remove(dst);
+        w.log_notify(&record(argv), GENERIC, "del");
     } else {
         w.insert(Bytes::copy_from_slice(dst), Entry::collection(SortedSet::from_entries(entries, &limits), 0));
+        w.log_notify(&record(argv), ZSET, "zrangestore");
     }
-    w.log(&record(argv));
     Ok(Frame::Integer(n))
 }
 
@@ -99,7 +101,7 @@ pub fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 /// One ZREMRANGEBY* command: `remove` on the set, logged as given when it removed something.
-fn remrange(ctx: &mut Ctx, argv: &[Bytes], remove: impl FnOnce(&mut ZState) -> usize) -> Result<Frame> {
+fn remrange(ctx: &mut Ctx, argv: &[Bytes], event: &str, remove: impl FnOnce(&mut ZState) -> usize) -> Result<Frame> {
     write_zset(
         ctx,
         &argv[1],
@@ -107,7 +109,7 @@ fn remrange(ctx: &mut Ctx, argv: &[Bytes], remove: impl FnOnce(&mut ZState) -> u
         |st, w| {
             let n = remove(st);
             if n > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), ZSET, event);
             }
             Ok(Frame::Integer(n as i64))
         },
@@ -118,17 +120,17 @@ fn remrange(ctx: &mut Ctx, argv: &[Bytes], remove: impl FnOnce(&mut ZState) -> u
 /// `ZREMRANGEBYRANK key start stop`.
 pub fn zremrangebyrank(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (start, end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
-    remrange(ctx, argv, |st| st.items.remove_range_by_rank(start, end))
+    remrange(ctx, argv, "zremrangebyrank", |st| st.items.remove_range_by_rank(start, end))
 }
 
 /// `ZREMRANGEBYSCORE key min max`.
 pub fn zremrangebyscore(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let r = parse_score_range(&argv[2], &argv[3])?;
-    remrange(ctx, argv, |st| st.items.remove_range_by_score(&r))
+    remrange(ctx, argv, "zremrangebyscore", |st| st.items.remove_range_by_score(&r))
 }
 
 /// `ZREMRANGEBYLEX key min max`.
 pub fn zremrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let r = parse_lex_range(&argv[2], &argv[3])?;
-    remrange(ctx, argv, |st| st.items.remove_range_by_lex(&r))
+    remrange(ctx, argv, "zremrangebylex", |st| st.items.remove_range_by_lex(&r))
 }

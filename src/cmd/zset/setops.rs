@@ -16,6 +16,7 @@ use crate::db::zset::SortedSet;
 use crate::db::zset::aggregate::{ScoredInput, SetOp, combine, inter_card};
 use crate::db::{CellGuard, Entry, Set, Value, ValueCell, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class::{GENERIC, ZSET};
 use crate::resp::Frame;
 use crate::sync::Arc;
 
@@ -67,15 +68,17 @@ impl Guard<'_> {
 
 /// The cells at `keys` (None: missing), every type checked (WRONGTYPE for any other type, before
 /// the options are parsed, as Redis). The caller holds every stripe exclusively.
-fn load(w: &mut WriteLock, keys: &[Bytes], now_ms: u64) -> Result<Vec<Option<Held>>> {
+fn load(ctx: &Ctx, w: &mut WriteLock, keys: &[Bytes], now_ms: u64) -> Result<Vec<Option<Held>>> {
     keys.iter()
         .map(|k| {
-            w.lookup(k, now_ms, |e| match e.map(|e| &e.value) {
+            let held = w.lookup(k, now_ms, |e| match e.map(|e| &e.value) {
                 None => Ok(None),
                 Some(Value::Set(c)) => Ok(Some(Held::Set(c.clone()))),
                 Some(Value::Zset(c)) => Ok(Some(Held::Zset(c.clone()))),
                 Some(_) => Err(Error::WrongType),
-            })
+            });
+            ctx.count_lookup(k, !matches!(held, Ok(None)));
+            held
         })
         .collect()
 }
@@ -113,7 +116,7 @@ fn setop(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> Result<Frame> 
     let resp3 = ctx.client.resp >= 3;
     let now = ctx.now_ms;
     let mut w = ctx.write(&key_refs);
-    let held = load(&mut w, keys, now)?;
+    let held = load(ctx, &mut w, keys, now)?;
     let o = parse_setop_options(argv, after, keys.len(), op, false, false)?;
     let result = with_inputs(&held, |inputs| combine(op, inputs, &o.weights, o.aggregate));
     Ok(entries_reply(result, o.withscores, resp3))
@@ -128,7 +131,7 @@ fn setop_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> Result<F
     let limits = limits(ctx);
     let now = ctx.now_ms;
     let mut w = ctx.write(&all);
-    let held = load(&mut w, keys, now)?;
+    let held = load(ctx, &mut w, keys, now)?;
     let o = parse_setop_options(argv, after, keys.len(), op, true, false)?;
     let result = with_inputs(&held, |inputs| combine(op, inputs, &o.weights, o.aggregate));
     drop(held);
@@ -138,10 +141,11 @@ fn setop_store(ctx: &mut Ctx, argv: &[Bytes], op: SetOp, name: &str) -> Result<F
             return Ok(Frame::Integer(0));
         }
         w.map().remove(dst);
+        w.log_notify(&record(argv), GENERIC, "del");
     } else {
         w.insert(Bytes::copy_from_slice(dst), Entry::collection(SortedSet::from_entries(result, &limits), 0));
+        w.log_notify(&record(argv), ZSET, name);
     }
-    w.log(&record(argv));
     Ok(Frame::Integer(n))
 }
 
@@ -182,7 +186,7 @@ pub fn zintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key_refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
     let now = ctx.now_ms;
     let mut w = ctx.write(&key_refs);
-    let held = load(&mut w, keys, now)?;
+    let held = load(ctx, &mut w, keys, now)?;
     let o = parse_setop_options(argv, after, keys.len(), SetOp::Inter, false, true)?;
     let n = with_inputs(&held, |inputs| inter_card(inputs, o.card_limit));
     Ok(Frame::Integer(n as i64))

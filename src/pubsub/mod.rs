@@ -1,0 +1,562 @@
+//! Pub/sub: the registry of channel, pattern and shard-channel subscriptions, and each subscriber's
+//! outbox. Mirrors Redis's `pubsub.c` (and the keyspace events of `notify.c`, in [`notify`]).
+//!
+//! # Fan-out without a global lock
+//!
+//! Channels hash to one of [`SHARDS`] maps, each behind a crossbeam `ShardedLock`: a PUBLISH takes
+//! its channel's map for reading, which touches only a per-thread lock shard (publishers on many
+//! cores never fight over one cache line); only SUBSCRIBE/UNSUBSCRIBE take it for writing. Patterns
+//! live in one such lock, skipped entirely (one atomic load) while nobody is pattern-subscribed.
+//!
+//! A message is encoded once per PUBLISH, then appended to each receiver's [`Subscriber`] outbox
+//! (a short mutex per subscriber, never held across I/O), and the subscriber's task is woken. Its
+//! connection moves the outbox into its next socket write, together with its replies (see
+//! `connection`). A publisher appends to its receivers one after the other while holding its
+//! channel's read lock, so per publisher and channel the messages arrive in publish order.
+//!
+//! # Slow subscribers
+//!
+//! An outbox never grows past `client-output-buffer-limit pubsub`: a delivery that would take it
+//! over the hard limit, or keeps it over the soft limit for longer than its seconds, marks the
+//! subscriber killed, frees its outbox and wakes its task, which closes the connection (as Redis's
+//! `closeClientOnOutputBufferLimitReached`). The publisher never waits for a subscriber's socket.
+
+pub mod notify;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use crossbeam::sync::ShardedLock;
+use crossbeam::utils::CachePadded;
+use std::collections::HashSet;
+
+use indexmap::IndexMap;
+
+use crate::resp::Frame;
+use crate::util::FnvBuild;
+
+/// Channel maps (per kind): enough that subscribing to 100k channels rarely waits on a publisher.
+pub const SHARDS: usize = 64;
+
+/// The subscribers of one channel or pattern. A plain vector: most channels have one or a few
+/// subscribers, and it costs 24 bytes + 8 per subscriber (a map per channel cost ~150 more);
+/// unsubscribing scans it, as Redis's list does.
+type Subs = Vec<Arc<Subscriber>>;
+type ChannelMap = HashMap<Bytes, Subs, FnvBuild>;
+
+/// The three kinds of subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn subscribe_word(self) -> &'static str {
+        match self {
+            Kind::Channel => "subscribe",
+            Kind::Pattern => "psubscribe",
+            Kind::Shard => "ssubscribe",
+        }
+    }
+
+    fn unsubscribe_word(self) -> &'static str {
+        match self {
+            Kind::Channel => "unsubscribe",
+            Kind::Pattern => "punsubscribe",
+            Kind::Shard => "sunsubscribe",
+        }
+    }
+}
+
+/// One subscribing connection's end of the fan-out: where publishers append its messages.
+pub struct Subscriber {
+    pub id: u64,
+    /// Whether the client speaks RESP3 (messages are `>` pushes) or RESP2 (`*` arrays).
+    resp3: AtomicBool,
+    out: Mutex<Outbox>,
+    /// Bytes in the outbox (a lock-free check for the connection after each command).
+    pending: AtomicUsize,
+    /// Bytes taken from the outbox that the connection is still writing (count against the limit).
+    inflight: AtomicUsize,
+    /// Woken when messages are appended, or when the subscriber is killed.
+    pub wake: tokio::sync::Notify,
+    /// Woken (once) when the subscriber is killed: interrupts a stalled socket write.
+    pub kill: tokio::sync::Notify,
+    killed: AtomicBool,
+    /// Whether it holds any subscription (the connection waits on [`Subscriber::kill`] only then).
+    active: AtomicBool,
+}
+
+#[derive(Default)]
+struct Outbox {
+    buf: BytesMut,
+    /// Since when the output has been over the soft limit.
+    soft_since: Option<Instant>,
+}
+
+/// `client-output-buffer-limit pubsub`, mirrored in atomics: (hard, soft, soft seconds).
+#[derive(Default)]
+struct Limits {
+    hard: AtomicU64,
+    soft: AtomicU64,
+    secs: AtomicU64,
+}
+
+impl Subscriber {
+    pub fn new(id: u64) -> Arc<Subscriber> {
+        Arc::new(Subscriber {
+            id,
+            resp3: AtomicBool::new(false),
+            out: Mutex::new(Outbox::default()),
+            pending: AtomicUsize::new(0),
+            inflight: AtomicUsize::new(0),
+            wake: tokio::sync::Notify::new(),
+            kill: tokio::sync::Notify::new(),
+            killed: AtomicBool::new(false),
+            active: AtomicBool::new(false),
+        })
+    }
+
+    /// Messages from now on are encoded for protocol `resp` (HELLO, subscribe).
+    pub fn set_resp(&self, resp: u8) {
+        self.resp3.store(resp == 3, Ordering::Relaxed);
+    }
+
+    /// Whether the subscriber was cut for its output buffer limit.
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    /// Whether it holds any subscription now.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Bytes waiting in the outbox (CLIENT LIST `omem`, and the connection's quick check).
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Move the outbox's bytes to the end of `out` (the connection's write buffer).
+    pub fn drain_into(&self, out: &mut BytesMut) {
+        if self.pending() == 0 {
+            return;
+        }
+        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out.is_empty() {
+            std::mem::swap(out, &mut ob.buf);
+        } else {
+            out.extend_from_slice(&ob.buf);
+            ob.buf.clear();
+        }
+        ob.soft_since = None;
+        self.pending.store(0, Ordering::Relaxed);
+    }
+
+    /// The connection is writing `n` bytes that came (partly) from the outbox: they still count
+    /// against the limits until written (0 when done).
+    pub fn set_inflight(&self, n: usize) {
+        self.inflight.store(n, Ordering::Relaxed);
+    }
+
+    /// Append one encoded message (`*` first; a RESP3 subscriber gets `>` instead).
+    fn deliver(&self, msg: &[u8], limits: &Limits) {
+        if self.is_killed() {
+            return;
+        }
+        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        ob.buf.extend_from_slice(&[if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' }]);
+        ob.buf.extend_from_slice(&msg[1..]);
+        let len = ob.buf.len();
+        let total = (len + self.inflight.load(Ordering::Relaxed)) as u64;
+        let (hard, soft) = (limits.hard.load(Ordering::Relaxed), limits.soft.load(Ordering::Relaxed));
+        let mut over = hard > 0 && total > hard;
+        if soft > 0 && total > soft {
+            let secs = limits.secs.load(Ordering::Relaxed);
+            match ob.soft_since {
+                None => ob.soft_since = Some(Instant::now()),
+                Some(t) => over |= t.elapsed().as_secs() >= secs,
+            }
+        } else {
+            ob.soft_since = None;
+        }
+        if over {
+            // Free what it held at once: a subscriber that never reads costs no more than the limit.
+            ob.buf = BytesMut::new();
+            self.pending.store(0, Ordering::Relaxed);
+            self.killed.store(true, Ordering::Release);
+            drop(ob);
+            self.kill.notify_one();
+            self.wake.notify_one();
+            return;
+        }
+        self.pending.store(len, Ordering::Relaxed);
+        drop(ob);
+        self.wake.notify_one();
+    }
+}
+
+/// Every subscription on the server.
+pub struct Hub {
+    channels: Box<[CachePadded<ShardedLock<ChannelMap>>]>,
+    shard_channels: Box<[CachePadded<ShardedLock<ChannelMap>>]>,
+    patterns: ShardedLock<IndexMap<Bytes, Subs, FnvBuild>>,
+    /// Distinct patterns (PUBSUB NUMPAT; PUBLISH skips the pattern scan at 0).
+    pattern_count: AtomicUsize,
+    /// Distinct channels of each kind (INFO pubsub_channels).
+    channel_count: AtomicUsize,
+    shard_channel_count: AtomicUsize,
+    limits: Limits,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        let maps = || (0..SHARDS).map(|_| CachePadded::new(ShardedLock::new(ChannelMap::default()))).collect();
+        Hub {
+            channels: maps(),
+            shard_channels: maps(),
+            patterns: ShardedLock::new(IndexMap::default()),
+            pattern_count: AtomicUsize::new(0),
+            channel_count: AtomicUsize::new(0),
+            shard_channel_count: AtomicUsize::new(0),
+            limits: Limits::default(),
+        }
+    }
+}
+
+fn shard_of(channel: &[u8]) -> usize {
+    (crate::util::fnv1a(crate::util::FNV_OFFSET, channel) % SHARDS as u64) as usize
+}
+
+fn read<T>(l: &ShardedLock<T>) -> crossbeam::sync::ShardedLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &ShardedLock<T>) -> crossbeam::sync::ShardedLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `*N` + bulk strings: a message as RESP2 encodes it (a RESP3 push differs in its first byte).
+fn encode(parts: &[&[u8]]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
+    out.extend_from_slice(b"*");
+    crate::resp::put_decimal(&mut out, parts.len() as i64);
+    out.extend_from_slice(b"\r\n");
+    for p in parts {
+        out.extend_from_slice(b"$");
+        crate::resp::put_decimal(&mut out, p.len() as i64);
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(p);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+impl Hub {
+    /// Mirror `client-output-buffer-limit pubsub` (after startup and each CONFIG SET).
+    pub fn set_limits(&self, (hard, soft, secs): (u64, u64, u64)) {
+        self.limits.hard.store(hard, Ordering::Relaxed);
+        self.limits.soft.store(soft, Ordering::Relaxed);
+        self.limits.secs.store(secs, Ordering::Relaxed);
+    }
+
+    fn maps(&self, kind: Kind) -> &[CachePadded<ShardedLock<ChannelMap>>] {
+        if kind == Kind::Shard { &self.shard_channels } else { &self.channels }
+    }
+
+    fn count(&self, kind: Kind) -> &AtomicUsize {
+        match kind {
+            Kind::Channel => &self.channel_count,
+            Kind::Pattern => &self.pattern_count,
+            Kind::Shard => &self.shard_channel_count,
+        }
+    }
+
+    /// Whether anybody is subscribed to anything (keyspace events skip building their channel
+    /// names otherwise).
+    pub fn is_empty(&self) -> bool {
+        self.channel_count.load(Ordering::Relaxed) == 0 && self.pattern_count.load(Ordering::Relaxed) == 0
+    }
+
+    fn add(&self, kind: Kind, name: &Bytes, sub: &Arc<Subscriber>) {
+        let added_name = if kind == Kind::Pattern {
+            let mut pats = write(&self.patterns);
+            let subs = pats.entry(name.clone()).or_insert_with(|| Vec::with_capacity(1));
+            subs.push(sub.clone());
+            subs.len() == 1
+        } else {
+            let mut map = write(&self.maps(kind)[shard_of(name)]);
+            // Most channels keep one subscriber: no room reserved for more.
+            let subs = map.entry(name.clone()).or_insert_with(|| Vec::with_capacity(1));
+            subs.push(sub.clone());
+            subs.len() == 1
+        };
+        if added_name {
+            self.count(kind).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn remove(&self, kind: Kind, name: &[u8], id: u64) {
+        let removed_name = if kind == Kind::Pattern {
+            let mut pats = write(&self.patterns);
+            match pats.get_mut(name) {
+                Some(subs) => {
+                    subs.retain(|s| s.id != id);
+                    subs.is_empty() && pats.swap_remove(name).is_some()
+                }
+                None => false,
+            }
+        } else {
+            let mut map = write(&self.maps(kind)[shard_of(name)]);
+            match map.get_mut(name) {
+                Some(subs) => {
+                    subs.retain(|s| s.id != id);
+                    subs.is_empty() && map.remove(name).is_some()
+                }
+                None => false,
+            }
+        };
+        if removed_name {
+            self.count(kind).fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// PUBLISH: deliver `message` to the subscribers of `channel` and of every matching pattern;
+    /// returns how many deliveries were made (a client subscribed both ways counts twice).
+    pub fn publish(&self, channel: &[u8], message: &[u8]) -> usize {
+        let mut n = 0;
+        {
+            let map = read(&self.channels[shard_of(channel)]);
+            if let Some(subs) = map.get(channel) {
+                let msg = encode(&[b"message", channel, message]);
+                for s in subs {
+                    s.deliver(&msg, &self.limits);
+                }
+                n += subs.len();
+            }
+        }
+        if self.pattern_count.load(Ordering::Relaxed) > 0 {
+            let pats = read(&self.patterns);
+            for (pat, subs) in pats.iter() {
+                if crate::glob::glob_match(pat, channel, false) {
+                    let msg = encode(&[b"pmessage", pat, channel, message]);
+                    for s in subs {
+                        s.deliver(&msg, &self.limits);
+                    }
+                    n += subs.len();
+                }
+            }
+        }
+        n
+    }
+
+    /// SPUBLISH: deliver to the subscribers of shard channel `channel`.
+    pub fn spublish(&self, channel: &[u8], message: &[u8]) -> usize {
+        let map = read(&self.shard_channels[shard_of(channel)]);
+        let Some(subs) = map.get(channel) else { return 0 };
+        let msg = encode(&[b"smessage", channel, message]);
+        for s in subs {
+            s.deliver(&msg, &self.limits);
+        }
+        subs.len()
+    }
+
+    /// Subscribers of `channel` (of a shard channel when `kind` is Shard): PUBSUB NUMSUB.
+    pub fn numsub(&self, kind: Kind, channel: &[u8]) -> usize {
+        read(&self.maps(kind)[shard_of(channel)]).get(channel).map_or(0, |s| s.len())
+    }
+
+    /// Distinct patterns: PUBSUB NUMPAT.
+    pub fn numpat(&self) -> usize {
+        self.pattern_count.load(Ordering::Relaxed)
+    }
+
+    /// Distinct channels (of the shard kind when `kind` is Shard): INFO `pubsub_channels`.
+    pub fn channel_count(&self, kind: Kind) -> usize {
+        self.count(kind).load(Ordering::Relaxed)
+    }
+
+    /// Active channels matching `pattern` (all when None): PUBSUB CHANNELS / SHARDCHANNELS.
+    pub fn channels(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        for shard in self.maps(kind) {
+            let map = read(shard);
+            out.extend(map.keys().filter(|c| pattern.is_none_or(|p| crate::glob::glob_match(p, c, false))).cloned());
+        }
+        out
+    }
+}
+
+/// One connection's subscriptions (Redis's `c->pubsub_channels`, `pubsub_patterns`,
+/// `pubsub_shard_channels`), and its outbox. Dropping it (the connection closed) unsubscribes all.
+pub struct ClientSubs {
+    pub sub: Arc<Subscriber>,
+    hub: Option<Arc<Hub>>,
+    channels: HashSet<Bytes, FnvBuild>,
+    patterns: HashSet<Bytes, FnvBuild>,
+    shard: HashSet<Bytes, FnvBuild>,
+}
+
+impl ClientSubs {
+    pub fn new(id: u64) -> ClientSubs {
+        ClientSubs {
+            sub: Subscriber::new(id),
+            hub: None,
+            channels: Default::default(),
+            patterns: Default::default(),
+            shard: Default::default(),
+        }
+    }
+
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Bytes, FnvBuild> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard,
+        }
+    }
+
+    /// Channels + patterns (the count SUBSCRIBE and friends report; Redis's
+    /// `clientSubscriptionsCount`).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription, shard channels included: in RESP2 the client is in subscribed mode.
+    pub fn total(&self) -> usize {
+        self.count() + self.shard.len()
+    }
+
+    /// (sub, psub, ssub) for CLIENT LIST.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.channels.len(), self.patterns.len(), self.shard.len())
+    }
+
+    fn reported(&self, kind: Kind) -> i64 {
+        (if kind == Kind::Shard { self.shard.len() } else { self.count() }) as i64
+    }
+
+    /// (P|S)SUBSCRIBE: one confirmation push per name.
+    pub fn subscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes], resp: u8) -> Frame {
+        self.hub.get_or_insert_with(|| hub.clone());
+        self.sub.set_resp(resp);
+        let mut replies = Vec::with_capacity(names.len());
+        for name in names {
+            let name = Bytes::copy_from_slice(name);
+            if self.set(kind).insert(name.clone()) {
+                hub.add(kind, &name, &self.sub);
+            }
+            replies.push(confirmation(kind.subscribe_word(), Frame::Bulk(name), self.reported(kind)));
+        }
+        self.sub.active.store(self.total() > 0, Ordering::Relaxed);
+        Frame::Seq(replies)
+    }
+
+    /// (P|S)UNSUBSCRIBE: the names given, or every subscription of the kind; one push each (one
+    /// with a null name when there was none).
+    pub fn unsubscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes]) -> Frame {
+        let names: Vec<Bytes> =
+            if names.is_empty() { self.set(kind).iter().cloned().collect() } else { names.to_vec() };
+        if names.is_empty() {
+            return Frame::Seq(vec![confirmation(kind.unsubscribe_word(), Frame::Null, self.reported(kind))]);
+        }
+        let mut replies = Vec::with_capacity(names.len());
+        for name in names {
+            if self.set(kind).remove(&name[..]) {
+                hub.remove(kind, &name, self.sub.id);
+            }
+            replies.push(confirmation(kind.unsubscribe_word(), Frame::Bulk(name), self.reported(kind)));
+        }
+        self.sub.active.store(self.total() > 0, Ordering::Relaxed);
+        Frame::Seq(replies)
+    }
+
+    /// Drop every subscription without replies (RESET, disconnection).
+    pub fn clear(&mut self) {
+        let Some(hub) = self.hub.clone() else { return };
+        for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+            for name in std::mem::take(self.set(kind)) {
+                hub.remove(kind, &name, self.sub.id);
+            }
+        }
+        self.sub.active.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ClientSubs {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+fn confirmation(word: &'static str, name: Frame, count: i64) -> Frame {
+    Frame::Push(vec![Frame::Bulk(Bytes::from_static(word.as_bytes())), name, Frame::Integer(count)])
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn drained(s: &Subscriber) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        s.drain_into(&mut out);
+        out.to_vec()
+    }
+
+    #[test]
+    fn publish_reaches_channel_and_pattern_subscribers_once_each() {
+        let hub = Arc::new(Hub::default());
+        let mut a = ClientSubs::new(1);
+        let mut b = ClientSubs::new(2);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"news")], 2);
+        b.subscribe(&hub, Kind::Pattern, &[Bytes::from_static(b"n*")], 3);
+        b.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"news")], 3);
+        assert_eq!(hub.publish(b"news", b"hi"), 3);
+        assert_eq!(drained(&a.sub), b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n");
+        assert_eq!(
+            drained(&b.sub),
+            b">3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n>4\r\n$8\r\npmessage\r\n$2\r\nn*\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+                .to_vec()
+        );
+        assert_eq!((hub.numsub(Kind::Channel, b"news"), hub.numpat()), (2, 1));
+        drop(b);
+        assert_eq!((hub.numsub(Kind::Channel, b"news"), hub.numpat()), (1, 0));
+        assert_eq!(hub.publish(b"other", b"x"), 0);
+        a.unsubscribe(&hub, Kind::Channel, &[]);
+        assert!(hub.is_empty() && hub.channels(Kind::Channel, None).is_empty());
+    }
+
+    #[test]
+    fn a_subscriber_over_the_hard_limit_is_killed_and_its_outbox_freed() {
+        let hub = Arc::new(Hub::default());
+        hub.set_limits((1000, 0, 0));
+        let mut a = ClientSubs::new(1);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        for _ in 0..100 {
+            hub.publish(b"c", &[b'x'; 100]);
+        }
+        assert!(a.sub.is_killed());
+        assert_eq!(a.sub.pending(), 0);
+        assert!(drained(&a.sub).is_empty());
+    }
+
+    #[test]
+    fn the_soft_limit_kills_only_after_its_seconds() {
+        let hub = Arc::new(Hub::default());
+        hub.set_limits((0, 100, 3600));
+        let mut a = ClientSubs::new(1);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        for _ in 0..10 {
+            hub.publish(b"c", &[b'x'; 100]);
+        }
+        assert!(!a.sub.is_killed());
+        hub.set_limits((0, 100, 0));
+        hub.publish(b"c", b"y");
+        assert!(a.sub.is_killed());
+    }
+}
