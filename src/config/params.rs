@@ -354,7 +354,7 @@ pub const PARAM_TABLE: &[Param] = &[
     int("socket-mark-id", 0, U32, 0, RO),
     int("active-defrag-max-scan-fields", 1, I64, 1000, NO),
     int("acllog-max-len", 0, I64, 128, NO),
-    int("busy-reply-threshold", 0, I64, 5000, NO).alias("lua-time-limit"),
+    int("busy-reply-threshold", 0, I64, 5000, 0).alias("lua-time-limit"),
     int("cluster-node-timeout", 0, I64, 15000, NO),
     num!(int("stream-node-max-entries", 0, I64, 100, 0), stream_node_max_entries),
     mem("repl-backlog-size", 1, I64, MB, NO),
