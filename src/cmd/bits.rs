@@ -18,8 +18,8 @@ use bytes::Bytes;
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{Entry, Value, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class;
 use crate::resp::Frame;
-use crate::state::Stats;
 use crate::sync::fault::Fault;
 
 const OFFSET_ERR: &str = "bit offset is not an integer or out of range";
@@ -36,20 +36,18 @@ pub(crate) fn lookup_string(w: &mut WriteLock, key: &[u8], now_ms: u64) -> Resul
     w.lookup(key, now_ms, |e| e.map(|e| Ok::<_, Error>((string_value(e)?, e.expire_at_ms()))).transpose())
 }
 
-/// The string at `key` for a read (a missing key is `None`), counting a keyspace hit or miss.
+/// The string at `key` for a read (a missing key is `None`), counting a keyspace hit or miss (and
+/// announcing a miss) as Redis's `lookupKeyRead`.
 pub(crate) fn read_string(ctx: &Ctx, key: &[u8]) -> Result<Option<Bytes>> {
-    ctx.read(key, |e| {
-        let stats = &ctx.shared.stats;
-        Stats::add(if e.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
-        e.map(string_value).transpose()
-    })
+    let (hit, s) = ctx.read(key, |e| (e.is_some(), e.map(string_value).transpose()));
+    ctx.count_lookup(key, hit);
+    s
 }
 
-/// Count a keyspace hit or miss, as Redis's `lookupKeyRead` does for a key a write reads (BITOP's
-/// and PFMERGE's sources, PFCOUNT of several keys, a geo search that stores).
-pub(crate) fn count_lookup(ctx: &Ctx, found: bool) {
-    let stats = &ctx.shared.stats;
-    Stats::add(if found { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
+/// Count a keyspace hit or miss and announce a miss, as Redis's `lookupKeyRead` does for a key a
+/// write reads (BITOP's and PFMERGE's sources, PFCOUNT of several keys, a geo search that stores).
+pub(crate) fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
+    ctx.count_lookup(key, found);
 }
 
 /// Replace the string at `key` with `bytes`, keeping expiry `ttl`.
@@ -120,6 +118,8 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shift = 7 - (offset & 7);
     v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
     store_string(&w, key, v, ttl);
+    // Announced before the record: logging it gives the lock up.
+    w.notify(class::STRING, "setbit", key);
     w.log_or_fault(Fault::BitLogOutsideLock, &super::collection::record(argv));
     Ok(Frame::Integer(old_bit as i64))
 }
@@ -315,7 +315,7 @@ pub fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut srcs = Vec::with_capacity(argv.len() - 3);
     for k in &argv[3..] {
         let found = lookup_string(&mut w, k, now);
-        count_lookup(ctx, !matches!(found, Ok(None)));
+        count_lookup(ctx, k, !matches!(found, Ok(None)));
         srcs.push(found?.map(|(b, _)| b).unwrap_or_default());
     }
     let maxlen = srcs.iter().map(|s| s.len()).max().unwrap_or(0);
@@ -324,6 +324,7 @@ pub fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if existed {
             w.map().remove(dest);
             w.log(&super::collection::record(argv));
+            w.notify(class::GENERIC, "del", dest);
         }
         return Ok(Frame::Integer(0));
     }
@@ -343,6 +344,7 @@ pub fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     });
     store_string(&w, dest, res, 0);
     w.log(&super::collection::record(argv));
+    w.notify(class::STRING, "set", dest);
     Ok(Frame::Integer(maxlen as i64))
 }
 
@@ -561,6 +563,9 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
     if changes > 0 || dirty {
         store_string(&w, key, v, ttl);
         w.log(&super::collection::record(argv));
+        if changes > 0 {
+            w.notify(class::STRING, "setbit", key);
+        }
     }
     Ok(Frame::Array(reply))
 }

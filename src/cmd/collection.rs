@@ -190,3 +190,9 @@ pub fn read<T: Collection, R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&Cell
 pub fn create<T: Collection>(w: &WriteLock, key: &[u8], items: T) {
     w.insert(Bytes::copy_from_slice(key), Entry::collection(items, 0));
 }
+
+/// [`create`] for a key whose `new` event the caller announced already (see
+/// [`WriteLock::insert_announced`]).
+pub fn create_announced<T: Collection>(w: &WriteLock, key: &[u8], items: T) {
+    w.insert_announced(Bytes::copy_from_slice(key), Entry::collection(items, 0));
+}

@@ -19,6 +19,7 @@ use crate::db::zset::{SortedSet, ZsetLimits};
 use crate::db::{CellState, Entry};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
+use crate::pubsub::notify::class;
 use crate::resp::Frame;
 
 /// `getDoubleFromObjectOrReply`: `msg` replaces "value is not a valid float".
@@ -400,7 +401,7 @@ fn radius_command(ctx: &mut Ctx, argv: &[Bytes], src: usize, f: Flags) -> Result
     let now = ctx.now_ms;
     let mut w = ctx.write(&keys);
     let cell = collection::lookup_write::<SortedSet>(&mut w, &argv[src], now);
-    super::bits::count_lookup(ctx, !matches!(cell, Ok(None)));
+    super::bits::count_lookup(ctx, &argv[src], !matches!(cell, Ok(None)));
     let cell = cell?;
     let out = match &cell {
         Some(cell) => {
@@ -418,13 +419,16 @@ fn radius_command(ctx: &mut Ctx, argv: &[Bytes], src: usize, f: Flags) -> Result
                     return Ok(Frame::Integer(0));
                 }
                 w.map().remove(&dest);
+                w.log(&record(argv));
+                w.notify(class::GENERIC, "del", &dest);
             } else {
                 w.insert(
                     Bytes::copy_from_slice(&dest),
                     Entry::collection(SortedSet::from_entries(entries, &limits), 0),
                 );
+                w.log(&record(argv));
+                w.notify(class::ZSET, if f.searchstore { "geosearchstore" } else { "georadiusstore" }, &dest);
             }
-            w.log(&record(argv));
             Ok(Frame::Integer(n))
         }
     }

@@ -18,6 +18,7 @@ use super::collection::record;
 use crate::db::WriteLock;
 use crate::db::hll::{self, Corrupt};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class;
 use crate::resp::Frame;
 use crate::sync::fault::Fault;
 
@@ -80,6 +81,8 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if updated {
         hll::invalidate(&mut s);
         store_string(&w, key, s, ttl);
+        // Announced before the record: logging it gives the lock up.
+        w.notify(class::STRING, "pfadd", key);
         w.log_or_fault(Fault::BitLogOutsideLock, &record(argv));
     }
     Ok(Frame::Integer(updated as i64))
@@ -94,7 +97,7 @@ pub fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let mut max = vec![0u8; hll::REGISTERS];
         for k in &argv[1..] {
             let found = lookup_hll(&mut w, k, now);
-            count_lookup(ctx, !matches!(found, Ok(None)));
+            count_lookup(ctx, k, !matches!(found, Ok(None)));
             if let Some((s, _)) = found? {
                 hll::merge_into(&mut max, &s).map_err(corrupt)?;
             }
@@ -136,7 +139,7 @@ pub fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut dest = None;
     for (j, k) in argv[1..].iter().enumerate() {
         let found = lookup_hll(&mut w, k, now);
-        count_lookup(ctx, !matches!(found, Ok(None)));
+        count_lookup(ctx, k, !matches!(found, Ok(None)));
         let Some((s, ttl)) = found? else { continue };
         use_dense |= hll::is_dense(&s);
         hll::merge_into(&mut max, &s).map_err(corrupt)?;
@@ -159,7 +162,8 @@ pub fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     hll::invalidate(&mut s);
     store_string(&w, &argv[1], s, ttl);
-    w.log(&record(argv));
+    // As Redis, a `pfadd` event: a merge is a mass-add.
+    w.log_notify(&record(argv), class::STRING, "pfadd");
     Ok(Frame::ok())
 }
 

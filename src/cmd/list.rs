@@ -16,7 +16,7 @@ mod tests;
 
 use bytes::Bytes;
 
-use super::collection::{self, bury_if_empty, create, record};
+use super::collection::{self, bury_if_empty, create, create_announced, record};
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::{List, ListState, WriteLock};
 use crate::error::{Error, Result};
@@ -155,14 +155,15 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             items.shrink();
             let n = items.len();
             w.log(&record(argv));
-            // Blocked clients take their elements before the list is visible (see `db::blocking`).
+            // Redis announces the new list and the push, then serves the blocked clients (their
+            // pops), who take their elements before the list is visible (see `db::blocking`).
+            w.notify(crate::pubsub::notify::class::NEW, "new", key);
+            w.notify(LIST, end.push_event(), key);
             w.serve_waiters(key, &mut items);
             if !items.is_empty() {
-                create(w, key, items);
-                w.notify(LIST, end.push_event(), key);
+                create_announced(w, key, items);
             } else {
                 // Blocked clients took it all: Redis created the list and their pops deleted it.
-                w.notify(LIST, end.push_event(), key);
                 w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
             }
             Ok(Frame::Integer(n as i64))

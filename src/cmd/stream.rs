@@ -35,6 +35,7 @@ use super::{Ctx, arg_i64, is_opt};
 use crate::db::stream::{NodeLimits, Stream, StreamId, Trim};
 use crate::db::{CellState, WriteLock};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class;
 use crate::resp::Frame;
 
 type XState = CellState<Stream>;
@@ -307,7 +308,8 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let key = &argv[1];
     let pairs = &argv[field_pos..];
-    let add = |s: &mut Stream, w: &WriteLock| -> Result<Frame> {
+    // The reply and whether the entry trimmed any (announced after `xadd`, as Redis).
+    let add = |s: &mut Stream, w: &WriteLock| -> Result<(Frame, bool)> {
         if s.last_id == StreamId::MAX {
             return Err(Error::err("The stream has exhausted the last possible ID, unable to add more items"));
         }
@@ -334,18 +336,25 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             return Err(Error::err("Elements are too large to be stored"));
         }
         s.append(id, pairs, limits);
-        let (_, rewritten) = apply_trim(s, &a);
+        let (trimmed, rewritten) = apply_trim(s, &a);
         let id_text = id.to_string();
         let generated = !matches!(a.id, Some((_, true)));
         w.log(&trim_record(argv, &a, &rewritten, generated.then_some(&id_text[..])));
-        Ok(Frame::Bulk(Bytes::from(id_text)))
+        Ok((Frame::Bulk(Bytes::from(id_text)), trimmed > 0))
+    };
+    let announce = |w: &WriteLock, trimmed: bool| {
+        w.notify(class::STREAM, "xadd", key);
+        if trimmed {
+            w.notify(class::STREAM, "xtrim", key);
+        }
     };
     collection::write::<Stream, _>(
         ctx,
         key,
         !a.nomkstream,
         |st, w| {
-            let r = add(&mut st.items, w)?;
+            let (r, trimmed) = add(&mut st.items, w)?;
+            announce(w, trimmed);
             w.serve_stream_waiters(key, &mut st.items);
             Ok(r)
         },
@@ -354,9 +363,11 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(Frame::Null);
             }
             let mut s = Stream::default();
-            let r = add(&mut s, w)?;
-            // Blocked readers are served once the key is in (see `WriteLock::insert`).
+            let (r, trimmed) = add(&mut s, w)?;
+            // Blocked readers are served once the key is in (see `WriteLock::insert`), when this
+            // write ends: after its `new` and `xadd` events, as Redis.
             create(w, key, s);
+            announce(w, trimmed);
             Ok(r)
         },
     )
@@ -409,7 +420,7 @@ pub fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let ids = argv[2..].iter().map(|a| parse_strict_id(a)).collect::<Result<Vec<_>>>()?;
             let deleted = ids.into_iter().filter(|id| st.items.delete(*id)).count();
             if deleted > 0 {
-                w.log(&record(argv));
+                w.log_notify(&record(argv), class::STREAM, "xdel");
             }
             Ok(Frame::Integer(deleted as i64))
         },
@@ -431,6 +442,7 @@ pub fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let (deleted, rewritten) = apply_trim(&mut st.items, &a);
             if deleted > 0 {
                 w.log(&trim_record(argv, &a, &rewritten, None));
+                w.notify(class::STREAM, "xtrim", &argv[1]);
             }
             Ok(Frame::Integer(deleted as i64))
         },
@@ -485,7 +497,7 @@ pub fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if !max_xdel.is_zero() {
                 s.max_deleted_id = max_xdel;
             }
-            w.log(&record(argv));
+            w.log_notify(&record(argv), class::STREAM, "xsetid");
             Ok(Frame::ok())
         },
         |_| Err(Error::NoSuchKey),

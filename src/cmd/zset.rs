@@ -36,7 +36,7 @@ use super::collection::record;
 use bytes::Bytes;
 
 use super::Ctx;
-use super::collection::{self, create};
+use super::collection::{self, create_announced};
 use super::zset_args::parse_zadd;
 use crate::db::zset::score::format_score;
 use crate::db::zset::{SortedSet, ZsetLimits};
@@ -134,18 +134,18 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
             let sum = z.zadd(&args.pairs, flags, &limits);
             let changed = !sum.changed.is_empty();
             let reply = reply(sum, w, false);
-            // Blocked clients take their members before the set is visible (see `db::blocking`).
-            w.serve_waiters(key, &mut z);
-            let all_served = z.is_empty();
-            if !all_served {
-                create(w, key, z);
-            }
+            // Redis announces the new set and the add, then serves the blocked clients (their
+            // pops), who take their members before the set is visible (see `db::blocking`).
             if changed {
+                w.notify(crate::pubsub::notify::class::NEW, "new", key);
                 w.notify(ZSET, event, key);
-                if all_served {
-                    // Blocked clients took it all: Redis created the set and their pops deleted it.
-                    w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
-                }
+            }
+            w.serve_waiters(key, &mut z);
+            if !z.is_empty() {
+                create_announced(w, key, z);
+            } else if changed {
+                // Blocked clients took it all: Redis created the set and their pops deleted it.
+                w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
             }
             reply
         },

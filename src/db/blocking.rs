@@ -576,7 +576,19 @@ impl WriteLock<'_> {
     fn serve_stream_in(&self, db: usize, key: &[u8], s: &mut Stream) {
         let now = crate::util::now_ms();
         self.ks.blocking.serve_streams(db, key, |wait, take| {
-            s.serve_reader(key, wait, take, now, &mut |argv| self.log_in(db, argv))
+            // A group reader served under a consumer name its group lacks creates it: announced
+            // as Redis does (`xgroup-createconsumer`).
+            let has_consumer = |s: &Stream| {
+                wait.group
+                    .as_ref()
+                    .and_then(|g| s.groups.get(&g.group[..]).map(|gr| gr.consumers.contains_key(&g.consumer[..])))
+            };
+            let before = if take { has_consumer(s) } else { None };
+            let r = s.serve_reader(key, wait, take, now, &mut |argv| self.log_in(db, argv));
+            if before == Some(false) && has_consumer(s) == Some(true) {
+                self.notify_in(db, crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
+            }
+            r
         });
     }
 

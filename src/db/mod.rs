@@ -408,8 +408,19 @@ impl<'a> WriteLock<'a> {
         self.insert_in(self.db, key, entry)
     }
 
+    /// [`insert`](Self::insert) for a key that was absent and whose `new` event the caller has
+    /// announced already (a push that serves blocked clients announces `new` and itself before
+    /// their pops, as Redis does).
+    pub fn insert_announced(&self, key: Bytes, entry: Entry) {
+        self.insert_with(self.db, key, entry, false)
+    }
+
     /// [`insert`](Self::insert) into another database.
     pub fn insert_in(&self, db: usize, key: Bytes, entry: Entry) {
+        self.insert_with(db, key, entry, true)
+    }
+
+    fn insert_with(&self, db: usize, key: Bytes, entry: Entry, announce_new: bool) {
         // The map stores its own copy of the key (see `key`): nothing keeps a connection's read
         // buffer alive. So does the expiry index, for keys with a TTL.
         let at = entry.expire_at_ms();
@@ -418,7 +429,7 @@ impl<'a> WriteLock<'a> {
         }
         let servable = matches!(entry.value, Value::List(_) | Value::Zset(_) | Value::Stream(_));
         use crate::pubsub::notify::class::NEW;
-        let new = self.ks.events.wants(NEW) && self.ks.db(db).get(&key, |e| e.is_none());
+        let new = announce_new && self.ks.events.wants(NEW) && self.ks.db(db).get(&key, |e| e.is_none());
         self.ks.db(db).insert(&key, entry);
         if new {
             self.ks.events.notify(NEW, "new", &key, db);

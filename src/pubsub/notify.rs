@@ -197,4 +197,45 @@ mod tests {
         h.run(&["incr", "x"]);
         assert_eq!(events(&listener), ev(&[("__keyevent@2__:expired", "e"), ("__keyevent@0__:expired", "x")]));
     }
+
+    #[test]
+    fn bitmap_hll_geo_and_stream_writes_announce_as_redis() {
+        let mut listener = crate::cmd::testing::Harness::new();
+        listener.run(&["psubscribe", "__keyevent@*"]);
+        let mut h = listener.other_client();
+        h.run(&["config", "set", "notify-keyspace-events", "EA"]);
+        h.run(&["setbit", "b", "1", "1"]);
+        h.run(&["setbit", "b", "1", "1"]);
+        h.run(&["bitop", "not", "b2", "b"]);
+        h.run(&["bitop", "and", "b2", "nosuch"]);
+        h.run(&["pfadd", "hl", "a"]);
+        h.run(&["pfadd", "hl", "a"]);
+        h.run(&["pfmerge", "hl2", "hl"]);
+        h.run(&["geoadd", "g", "13.361389", "38.115556", "Palermo"]);
+        h.run(&["geosearchstore", "gs", "g", "fromlonlat", "13", "38", "byradius", "100", "km"]);
+        h.run(&["georadius", "g", "0", "0", "1", "km", "store", "gs"]);
+        h.run(&["xadd", "x", "1-1", "f", "v"]);
+        h.run(&["xadd", "x", "maxlen", "1", "2-1", "f", "v"]);
+        h.run(&["xgroup", "create", "x", "g", "0"]);
+        h.run(&["xreadgroup", "group", "g", "c", "streams", "x", ">"]);
+        h.run(&["xgroup", "destroy", "x", "g"]);
+        let names: Vec<String> = events(&listener).into_iter().map(|(chan, _)| chan).collect();
+        let want = [
+            "setbit",
+            "set",
+            "del",
+            "pfadd",
+            "pfadd",
+            "zadd",
+            "geosearchstore",
+            "del",
+            "xadd",
+            "xadd",
+            "xtrim",
+            "xgroup-create",
+            "xgroup-createconsumer",
+            "xgroup-destroy",
+        ];
+        assert_eq!(names, want.iter().map(|e| format!("__keyevent@0__:{e}")).collect::<Vec<_>>());
+    }
 }

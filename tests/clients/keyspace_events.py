@@ -125,6 +125,66 @@ SCRIPT = [
     ["bzmpop", "0", "1", "zc", "max"], ["zadd", "zz", "1", "a"], ["zremrangebyscore", "zz", "-inf", "+inf"],
     # sort
     ["rpush", "so", "3", "1", "2"], ["sort", "so", "store", "sos"], ["sort", "nosuch", "store", "sos"],
+    # bitmaps
+    ["setbit", "b", "3", "1"], ["setbit", "b", "3", "1"], ["setbit", "b", "3", "0"], ["setbit", "b", "100", "0"],
+    ["bitfield", "bf", "set", "u8", "0", "255"], ["bitfield", "bf", "get", "u8", "0"],
+    ["bitfield", "bf", "overflow", "fail", "incrby", "u8", "0", "10"], ["bitfield", "bf", "incrby", "u8", "0", "1"],
+    ["bitfield_ro", "bf", "get", "u8", "0"],
+    ["bitop", "and", "bo", "b", "bf"], ["bitop", "or", "bo", "nosuch", "nosuch2"], ["bitop", "or", "bo", "nosuch"],
+    ["bitop", "not", "bo2", "bf"],
+    # hyperloglog
+    ["pfadd", "hl", "a", "b"], ["pfadd", "hl", "a"], ["pfadd", "hl2"], ["pfadd", "hl2"], ["pfcount", "hl"],
+    ["pfcount", "hl", "hl2"], ["pfadd", "hl3", "c"], ["pfmerge", "hl4", "hl", "hl3"], ["pfmerge", "hl4"],
+    ["pfmerge", "hl5"], ["pfcount", "nokeyhll"],
+    # geo
+    ["geoadd", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"],
+    ["geoadd", "g", "nx", "13.361389", "38.115556", "Palermo"],
+    ["geoadd", "g", "xx", "ch", "13.4", "38.1", "Palermo"],
+    ["geosearchstore", "gs", "g", "fromlonlat", "15", "37", "byradius", "200", "km", "asc"],
+    ["geosearchstore", "gs", "g", "fromlonlat", "0", "0", "byradius", "1", "km"],
+    ["geosearchstore", "gs", "g", "fromlonlat", "0", "0", "byradius", "1", "km"],
+    ["georadius", "g", "15", "37", "200", "km", "store", "gr"], ["georadius", "g", "15", "37", "200", "km", "storedist", "gr2"],
+    ["georadiusbymember", "g", "Palermo", "300", "km", "store", "gr3"],
+    ["georadius", "g", "0", "0", "1", "km", "store", "gr"], ["georadius", "g", "0", "0", "1", "km", "store", "gr"],
+    ["geosearchstore", "gs2", "g", "frommember", "Palermo", "bybox", "400", "400", "km", "storedist"],
+    # streams
+    ["xadd", "x", "1-1", "f", "v"], ["xadd", "x", "2-1", "f", "v"], ["xadd", "x", "3-1", "f", "v"],
+    ["xadd", "x", "maxlen", "2", "4-1", "f", "v"], ["xadd", "x", "maxlen", "~", "2", "5-1", "f", "v"],
+    ["xadd", "x", "minid", "4", "6-1", "f", "v"], ["xadd", "nostream", "nomkstream", "1-1", "f", "v"],
+    ["xadd", "x", "maxlen", "10", "7-1", "f", "v"],
+    ["xtrim", "x", "maxlen", "3"], ["xtrim", "x", "maxlen", "3"], ["xtrim", "x", "maxlen", "~", "1"],
+    ["xtrim", "x", "minid", "6"], ["xdel", "x", "6-1", "99-1"], ["xdel", "x", "99-1"],
+    ["xsetid", "x", "100-1"], ["xsetid", "x", "100-1", "entriesadded", "50", "maxdeletedid", "9-0"],
+    ["xgroup", "create", "x", "g1", "0"], ["xgroup", "create", "x", "g1", "0"],
+    ["xgroup", "create", "xs", "g1", "$", "mkstream"], ["xgroup", "create", "nostream", "g1", "$"],
+    ["xgroup", "setid", "x", "g1", "0"], ["xgroup", "setid", "x", "g1", "$", "entriesread", "3"],
+    ["xgroup", "setid", "x", "g1", "0"],
+    ["xgroup", "createconsumer", "x", "g1", "c1"], ["xgroup", "createconsumer", "x", "g1", "c1"],
+    ["xreadgroup", "group", "g1", "c2", "count", "1", "streams", "x", ">"],
+    ["xreadgroup", "group", "g1", "c2", "count", "1", "streams", "x", ">"],
+    ["xreadgroup", "group", "g1", "c9", "streams", "xs", ">"],
+    ["xclaim", "x", "g1", "c3", "0", "7-1", "justid"], ["xclaim", "x", "g1", "c4", "0", "99-9", "justid"],
+    ["xautoclaim", "x", "g1", "c5", "0", "0-0", "justid"], ["xautoclaim", "x", "g1", "c6", "0", "0-0", "justid"],
+    ["xack", "x", "g1", "7-1"], ["xautoclaim", "x", "g1", "c7", "0", "0-0", "justid"],
+    ["xgroup", "delconsumer", "x", "g1", "c1"], ["xgroup", "delconsumer", "x", "g1", "c1"],
+    ["xgroup", "destroy", "x", "g1"], ["xgroup", "destroy", "x", "g1"],
+    ["xadd", "xb", "1-1", "f", "v"], ["xgroup", "create", "xb", "gb", "$"],
+    ["xreadgroup", "group", "gb", "cb", "block", "50", "streams", "xb", ">"], ["xreadgroup", "group", "gb", "cb2", "streams", "xb", ">"],
+    # a blocked reader served by XADD (on a second connection: "async" sends, "await" reads its reply)
+    ["async", "xreadgroup", "group", "gb", "cb3", "block", "0", "streams", "xb", ">"], ["xadd", "xb", "2-1", "f", "v"],
+    ["await"], ["async", "blpop", "bl", "0"], ["rpush", "bl", "a"], ["await"], ["async", "blpop", "bl", "0"],
+    ["rpush", "bl", "a", "b"], ["await"], ["async", "bzpopmin", "bz", "0"], ["zadd", "bz", "1", "a"], ["await"],
+    ["async", "bzpopmin", "bz", "0"], ["zadd", "bz", "1", "a", "2", "b"], ["await"],
+    ["del", "xb"],
+    # scripting: redis.call writes announce as the commands do
+    ["eval", "redis.call('set', KEYS[1], 'v'); redis.call('rpush', KEYS[2], 'a'); return redis.call('xadd', KEYS[3], '1-1', 'f', 'v')",
+     "3", "sc1", "sc2", "sc3"],
+    ["eval", "redis.call('setbit', KEYS[1], 1, 1); redis.call('pfadd', KEYS[2], 'a'); return redis.call('del', KEYS[1], KEYS[2])",
+     "2", "sc4", "sc5"],
+    # sort store, copy/rename/move of the new types
+    ["sort", "so2", "store", "sos2"],
+    ["copy", "x", "xc"], ["copy", "hl", "hlc"], ["copy", "gs", "gsc"], ["rename", "xc", "xr"], ["renamenx", "hlc", "hlr"],
+    ["move", "xr", "1"], ["move", "hlr", "1"], ["copy", "x", "xr", "db", "1"], ["copy", "x", "xr", "db", "1", "replace"],
     # reads that miss (class m)
     ["get", "nokey"], ["exists", "nokey", "s"], ["type", "nokey"], ["ttl", "nokey"], ["pttl", "nokey"],
     ["strlen", "nokey"], ["getrange", "nokey", "0", "1"], ["mget", "nokey", "s"], ["hget", "nokey", "f"],
@@ -142,6 +202,7 @@ SCRIPT = [
 def run(port, flags):
     c = Conn(port)
     sub = Conn(port)
+    bg = Conn(port)
     c.cmd("flushall")
     c.cmd("config", "set", "notify-keyspace-events", flags)
     sub.cmd("psubscribe", "__key*__:*")
@@ -150,6 +211,11 @@ def run(port, flags):
         if step[0] == "sleep":
             time.sleep(float(step[1]))
             reply = None
+        elif step[0] == "async":
+            bg.s.sendall(enc(step[1:]))
+            reply = None
+        elif step[0] == "await":
+            reply = bg.read()
         else:
             reply = c.cmd(*step)
         events = [(m[2].decode(), m[3].decode()) for m in sub.drain(0.03)]

@@ -11,6 +11,7 @@ use crate::cmd::{Ctx, arg_i64, is_opt};
 use crate::db::WriteLock;
 use crate::db::stream::{Group, Nack, Stream, StreamId};
 use crate::error::{Error, Result};
+use crate::pubsub::notify::class;
 use crate::resp::Frame;
 
 pub static XGROUP_SUBS: &[SubSpec] = &[
@@ -98,7 +99,8 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
         )
     };
-    let run = |s: &mut Stream, w: &WriteLock| -> Result<Frame> {
+    // The reply and the event to announce once the stream is in place (MKSTREAM makes it after).
+    let run = |s: &mut Stream, w: &WriteLock| -> Result<(Frame, Option<&'static str>)> {
         if !create_sub && !s.groups.contains_key(&gname[..]) && sub != "destroy" {
             return Err(nogroup_for_key(gname, key));
         }
@@ -110,7 +112,7 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 }
                 s.groups.insert(gname.clone(), Group::new(id, entries_read));
                 w.log(&record(argv));
-                Ok(Frame::ok())
+                Ok((Frame::ok(), Some("xgroup-create")))
             }
             "setid" if argv.len() == 5 || argv.len() == 7 => {
                 let id = if &argv[4][..] == b"$" { s.last_id } else { parse_id(&argv[4], 0)? };
@@ -118,34 +120,35 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 g.last_id = id;
                 g.entries_read = entries_read;
                 w.log(&record(argv));
-                Ok(Frame::ok())
+                Ok((Frame::ok(), Some("xgroup-setid")))
             }
             "destroy" if argv.len() == 4 => {
                 if s.groups.remove(&gname[..]).is_none() {
-                    return Ok(Frame::Integer(0));
+                    return Ok((Frame::Integer(0), None));
                 }
                 w.log(&record(argv));
+                w.notify(class::STREAM, "xgroup-destroy", key);
                 // Its blocked readers get their NOGROUP error.
                 w.serve_stream_waiters(key, s);
-                Ok(Frame::Integer(1))
+                Ok((Frame::Integer(1), None))
             }
             "createconsumer" if argv.len() == 5 => {
                 let g = s.groups.get_mut(&gname[..]).expect("checked");
                 if g.consumers.contains_key(&argv[4][..]) {
-                    return Ok(Frame::Integer(0));
+                    return Ok((Frame::Integer(0), None));
                 }
                 g.ensure_consumer(&argv[4], crate::util::now_ms());
                 w.log(&record(argv));
-                Ok(Frame::Integer(1))
+                Ok((Frame::Integer(1), Some("xgroup-createconsumer")))
             }
             "delconsumer" if argv.len() == 5 => {
                 let g = s.groups.get_mut(&gname[..]).expect("checked");
                 match g.del_consumer(&argv[4]) {
                     Some(n) => {
                         w.log(&record(argv));
-                        Ok(Frame::Integer(n as i64))
+                        Ok((Frame::Integer(n as i64), Some("xgroup-delconsumer")))
                     }
-                    None => Ok(Frame::Integer(0)),
+                    None => Ok((Frame::Integer(0), None)),
                 }
             }
             _ => Err(sub_syntax(argv)),
@@ -155,7 +158,13 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ctx,
         key,
         mkstream,
-        |st: &mut XState, w| run(&mut st.items, w),
+        |st: &mut XState, w| {
+            let (r, event) = run(&mut st.items, w)?;
+            if let Some(event) = event {
+                w.notify(class::STREAM, event, key);
+            }
+            Ok(r)
+        },
         |w| {
             if !mkstream {
                 return Err(no_key());
@@ -165,8 +174,11 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 parse_strict_id(&argv[4])?;
             }
             let mut s = Stream::default();
-            let r = run(&mut s, w)?;
+            let (r, event) = run(&mut s, w)?;
             create(w, key, s);
+            if let Some(event) = event {
+                w.notify(class::STREAM, event, key);
+            }
             Ok(r)
         },
     )
@@ -375,7 +387,9 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                     continue;
                 }
                 if !have_consumer {
-                    g.ensure_consumer(cname, now as u64);
+                    if g.ensure_consumer(cname, now as u64) {
+                        w.notify(class::STREAM, "xgroup-createconsumer", key);
+                    }
                     have_consumer = true;
                 }
                 let count = if retrycount >= 0 {
@@ -465,7 +479,9 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                     continue;
                 }
                 if !have_consumer {
-                    g.ensure_consumer(cname, now);
+                    if g.ensure_consumer(cname, now) {
+                        w.notify(class::STREAM, "xgroup-createconsumer", key);
+                    }
                     have_consumer = true;
                 }
                 let c = if justid { n.delivery_count } else { n.delivery_count + 1 };

@@ -265,8 +265,12 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             GroupStart::New => !s.is_empty() && s.last_valid_id() > s.groups[&gname[..]].last_id,
         };
         if serve {
+            let created = !s.groups[&gname[..]].consumers.contains_key(&consumer[..]);
             let (entries, _) =
                 s.read_group(key, gname, consumer, start, a.count, a.noack, clock, &mut |argv| w.log_in(db, argv));
+            if created {
+                w.notify(crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
+            }
             found.push((key.clone(), entries));
         }
     }
