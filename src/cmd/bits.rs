@@ -92,14 +92,13 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err(BIT_ERR));
     }
     let byte = (offset >> 3) as usize;
-    // Fast path, no lock: the bit already holds the value inside a string that is already `raw`
-    // (nothing changes, as of this read). An `embstr` one is stored again below: Redis's SETBIT
-    // leaves its key `raw` even when no bit changes.
-    let noop = ctx.read(key, |e| match e {
-        Some(e) if e.encoding() == "raw" => match &e.value {
-            Value::Str(s) | Value::Raw(s) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
-            _ => None,
-        },
+    // Fast path, no lock: the bit already holds the value inside the string (nothing changes, as
+    // of this read).
+    let noop = ctx.read(key, |e| match e.map(|e| &e.value) {
+        Some(Value::Str(s) | Value::Raw(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
+        Some(Value::Small(s)) if s.as_bytes().len() > byte => {
+            Some(bit_at(s.as_bytes(), offset)).filter(|&b| b == on as u64)
+        }
         _ => None,
     });
     if let Some(bit) = noop {
@@ -108,8 +107,14 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[key]);
     let cur = lookup_string(&mut w, key, now)?;
+    let created = cur.is_none();
     let (old, ttl) = cur.unwrap_or_default();
     let old_bit = bit_at(&old, offset);
+    // As Redis 7.0.15: a bit that already has the value changes nothing (no WATCH touch, no
+    // record). Redis does make an `embstr` value `raw` here; this one keeps its encoding.
+    if !created && old.len() > byte && old_bit == on as u64 {
+        return Ok(Frame::Integer(old_bit as i64));
+    }
     let mut v = old.to_vec();
     if v.len() < byte + 1 {
         v.resize(byte + 1, 0);

@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(enc(&mut h, "a"), bulk("raw"));
         h.run(&["SET", "b", "x"]);
         assert_eq!(enc(&mut h, "b"), bulk("embstr"));
-        h.run(&["SETBIT", "b", "1", "1"]);
+        h.run(&["SETBIT", "b", "0", "1"]);
         assert_eq!(enc(&mut h, "b"), bulk("raw"));
         h.run(&["BITOP", "OR", "c", "a", "b"]);
         assert_eq!(enc(&mut h, "c"), bulk("raw"));
@@ -124,5 +124,24 @@ mod tests {
         assert_eq!(enc(&mut h, "h3"), bulk("raw"));
         h.run(&["SET", "n", "12"]);
         assert_eq!(enc(&mut h, "n"), bulk("int"));
+    }
+
+    /// A SETBIT that changes no bit touches nothing (Redis 7.0.15 checks before signalling): a WATCH
+    /// on the key survives it, and the value keeps its encoding; one that changes a bit aborts EXEC.
+    #[test]
+    fn setbit_that_changes_nothing_keeps_watch() {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "x"]);
+        h.run(&["WATCH", "k"]);
+        assert_eq!(h.run(&["SETBIT", "k", "1", "1"]), int(1));
+        h.run(&["MULTI"]);
+        h.run(&["GET", "k"]);
+        assert_eq!(h.run(&["EXEC"]), crate::cmd::testing::arr(vec![bulk("x")]));
+        assert_eq!(h.run(&["OBJECT", "ENCODING", "k"]), bulk("embstr"));
+        h.run(&["WATCH", "k"]);
+        assert_eq!(h.run(&["SETBIT", "k", "0", "1"]), int(0));
+        h.run(&["MULTI"]);
+        h.run(&["GET", "k"]);
+        assert_eq!(h.run(&["EXEC"]), crate::resp::Frame::NullArray);
     }
 }
