@@ -52,7 +52,7 @@ pub(crate) fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
 
 /// Replace the string at `key` with `bytes`, keeping expiry `ttl`.
 pub(crate) fn store_string(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
-    w.insert(Bytes::copy_from_slice(key), Entry::string(Bytes::from(bytes), ttl));
+    w.insert(Bytes::copy_from_slice(key), Entry::raw_string(Bytes::from(bytes), ttl));
 }
 
 /// Whether limits on client input apply (not while the AOF is replayed: Redis's `mustObeyClient`).
@@ -93,7 +93,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // Fast path, no lock: the bit already holds the value inside the string (nothing changes, as
     // of this read).
     let noop = ctx.read(key, |e| match e.map(|e| &e.value) {
-        Some(Value::Str(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
+        Some(Value::Str(s) | Value::Raw(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
         Some(Value::Small(s)) if s.as_bytes().len() > byte => {
             Some(bit_at(s.as_bytes(), offset)).filter(|&b| b == on as u64)
         }
@@ -108,6 +108,8 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let created = cur.is_none();
     let (old, ttl) = cur.unwrap_or_default();
     let old_bit = bit_at(&old, offset);
+    // As Redis 7.0.15: a bit that already has the value changes nothing (no WATCH touch, no
+    // record). Redis does make an `embstr` value `raw` here; this one keeps its encoding.
     if !created && old.len() > byte && old_bit == on as u64 {
         return Ok(Frame::Integer(old_bit as i64));
     }

@@ -205,7 +205,7 @@ impl Keyspace {
 
     /// A write's record: dirty the watchers of its keys (see `watch`).
     pub(super) fn touch_record(&self, db: usize, argv: &[&[u8]]) {
-        if self.watch.is_idle() {
+        if self.watch.is_idle() || group_bookkeeping(argv) {
             return;
         }
         crate::cmd::record_keys(argv, db, |kdb, key| {
@@ -362,4 +362,18 @@ impl Drop for TxHold<'_> {
         }
         // The guards are released after this body.
     }
+}
+
+/// Whether `argv` is a record of stream consumer-group bookkeeping, which Redis 7.0.15 does not
+/// signal to WATCH (no `signalModifiedKey`): XGROUP CREATE (without MKSTREAM), SETID, DESTROY,
+/// CREATECONSUMER, DELCONSUMER, and XACK, XCLAIM, XAUTOCLAIM, XSETID (XREADGROUP logs XCLAIM and
+/// XGROUP SETID). Checked against redis-server 7.0.15 with a WATCHing client on another connection.
+fn group_bookkeeping(argv: &[&[u8]]) -> bool {
+    let Some(name) = argv.first() else { return false };
+    let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+    if is("xgroup") {
+        // CREATE ... MKSTREAM may have created the key: that one is a change WATCH sees.
+        return !argv.iter().skip(5).any(|a| a.eq_ignore_ascii_case(b"mkstream"));
+    }
+    is("xack") || is("xclaim") || is("xautoclaim") || is("xsetid")
 }

@@ -31,6 +31,53 @@ std::thread_local! {
     static CURRENT: RefCell<Option<Arc<RunState>>> = const { RefCell::new(None) };
     /// The `Caller` of the run in progress on this thread, while its Lua code runs (see `bridge`).
     static CALLER: std::cell::Cell<*mut ()> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+    /// Set while a command called by `redis.call`/`redis.pcall` runs on this thread (Redis's
+    /// `CLIENT_SCRIPT` flag on the caller): XREAD's BLOCK option checks it.
+    static IN_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the command running on this thread was called by a script (`redis.call`/`redis.pcall`).
+pub fn in_script_call() -> bool {
+    IN_CALL.with(|c| c.get())
+}
+
+/// Subcommands of the containers this server has that Redis 7.0 flags `noscript` (its command
+/// table checks the subcommand's flags, not the container's): a script gets "This Redis command is
+/// not allowed from script" for them.
+const NOSCRIPT_SUBCOMMANDS: &[(&str, &[&str])] = &[
+    (
+        "client",
+        &[
+            "caching",
+            "getname",
+            "getredir",
+            "id",
+            "info",
+            "kill",
+            "list",
+            "no-evict",
+            "pause",
+            "reply",
+            "setname",
+            "tracking",
+            "trackinginfo",
+            "unblock",
+            "unpause",
+        ],
+    ),
+    ("function", &["delete", "dump", "flush", "kill", "list", "load", "restore", "stats"]),
+    ("script", &["debug", "exists", "flush", "kill", "load"]),
+    ("config", &["get", "resetstat", "rewrite", "set"]),
+    ("latency", &["doctor", "graph", "histogram", "history", "latest", "reset"]),
+];
+
+/// Whether `argv` (its arity already checked) names a `noscript` subcommand.
+fn noscript_subcommand(argv: &[Bytes]) -> bool {
+    let Some(sub) = argv.get(1) else { return false };
+    NOSCRIPT_SUBCOMMANDS.iter().any(|(container, subs)| {
+        container.as_bytes().eq_ignore_ascii_case(&argv[0])
+            && subs.iter().any(|s| s.as_bytes().eq_ignore_ascii_case(sub))
+    })
 }
 
 /// Whether this thread is running a script's or function's Lua code (not a FUNCTION LOAD): what
@@ -388,7 +435,7 @@ impl Caller<'_, '_> {
         if !spec.arity_ok(argv.len()) {
             return self.rejected(lua, "Wrong number of args calling Redis command from script");
         }
-        if spec.is(flag::NOSCRIPT) {
+        if spec.is(flag::NOSCRIPT) || noscript_subcommand(&argv) {
             return self.rejected(lua, "This Redis command is not allowed from script");
         }
         let write = spec.is(flag::WRITE);
@@ -437,7 +484,9 @@ impl Caller<'_, '_> {
         }
         let saved_resp = self.ctx.client.resp;
         self.ctx.client.resp = resp;
+        IN_CALL.with(|c| c.set(true));
         let frame = crate::cmd::call(self.ctx, spec, &argv);
+        IN_CALL.with(|c| c.set(false));
         self.ctx.client.resp = saved_resp;
         self.ctx.client.close_after_reply = false;
         self.ctx.client.skip_reply = false;

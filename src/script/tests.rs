@@ -469,3 +469,48 @@ fn function_dump_and_restore_interoperate_with_redis() {
     assert_eq!(restore(&mut h, &ours, Some("FLUSH")), ok());
     assert_eq!(h.run(&["FCALL", "fa", "0"]), bulk("A"));
 }
+
+/// Redis checks a container's subcommand flags: CLIENT ID, SCRIPT FLUSH, FUNCTION LIST, CONFIG GET
+/// and LATENCY LATEST are `noscript` (CLIENT HELP is not). Texts from redis-server 7.0.15.
+#[test]
+fn noscript_subcommands_are_refused_in_scripts() {
+    let mut h = Harness::new();
+    for s in [
+        "return redis.call('client', 'id')",
+        "return redis.call('CLIENT', 'SetName', 'x')",
+        "return redis.call('script', 'flush')",
+        "return redis.call('script', 'load', 'return 1')",
+        "return redis.call('function', 'list')",
+        "return redis.call('config', 'get', 'maxmemory')",
+        "return redis.call('latency', 'latest')",
+    ] {
+        assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR This Redis command is not allowed from script", s, 1));
+    }
+    assert_eq!(eval(&mut h, "return type(redis.call('client', 'help'))", &[], &[]), bulk("table"));
+    assert_eq!(eval(&mut h, "return redis.call('pubsub', 'numpat')", &[], &[]), int(0));
+}
+
+/// XREAD and XREADGROUP refuse BLOCK from a script (even BLOCK 0 on a stream with entries), at the
+/// option, before its timeout is parsed; outside scripts they are unchanged.
+#[test]
+fn xread_block_is_refused_in_scripts() {
+    let mut h = Harness::new();
+    h.run(&["XADD", "st", "1-1", "a", "b"]);
+    h.run(&["XGROUP", "CREATE", "st", "g", "0"]);
+    let s = "return redis.call('xread', 'block', '0', 'streams', KEYS[1], '0')";
+    assert_eq!(
+        eval(&mut h, s, &["st"], &[]),
+        script_err("ERR xread command is not allowed with BLOCK option from scripts", s, 1)
+    );
+    let s = "return redis.call('XREADGROUP', 'group', 'g', 'c', 'BLOCK', 'x', 'streams', KEYS[1], '>')";
+    assert_eq!(
+        eval(&mut h, s, &["st"], &[]),
+        script_err("ERR XREADGROUP command is not allowed with BLOCK option from scripts", s, 1)
+    );
+    let s = "return redis.pcall('xread', 'count', '1', 'block', '10', 'streams', KEYS[1], '0')['err']";
+    assert_eq!(eval(&mut h, s, &["st"], &[]), bulk("ERR xread command is not allowed with BLOCK option from scripts"));
+    // Without BLOCK a script reads; outside a script BLOCK with data answers at once.
+    let s = "return #redis.call('xread', 'streams', KEYS[1], '0')";
+    assert_eq!(eval(&mut h, s, &["st"], &[]), int(1));
+    assert!(matches!(h.run(&["XREAD", "BLOCK", "0", "STREAMS", "st", "0"]), Frame::Array(_)));
+}

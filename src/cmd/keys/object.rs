@@ -94,3 +94,54 @@ fn object_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ],
     ))
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::{Harness, bulk, int};
+
+    /// Strings the bitmap and HyperLogLog commands build in place are `raw` whatever their length,
+    /// as Redis (createRawStringObject / dbUnshareStringValue); a plain SET of the same bytes is
+    /// `embstr` (each reply checked against redis-server 7.0.15).
+    #[test]
+    fn bitmap_and_hll_strings_are_raw() {
+        let mut h = Harness::new();
+        let enc = |h: &mut Harness, k: &str| h.run(&["OBJECT", "ENCODING", k]);
+        assert_eq!(h.run(&["SETBIT", "a", "0", "1"]), int(0));
+        assert_eq!(enc(&mut h, "a"), bulk("raw"));
+        h.run(&["SET", "b", "x"]);
+        assert_eq!(enc(&mut h, "b"), bulk("embstr"));
+        h.run(&["SETBIT", "b", "0", "1"]);
+        assert_eq!(enc(&mut h, "b"), bulk("raw"));
+        h.run(&["BITOP", "OR", "c", "a", "b"]);
+        assert_eq!(enc(&mut h, "c"), bulk("raw"));
+        h.run(&["BITFIELD", "d", "SET", "u8", "0", "1"]);
+        assert_eq!(enc(&mut h, "d"), bulk("raw"));
+        assert_eq!(h.run(&["PFADD", "h", "a"]), int(1));
+        assert_eq!(enc(&mut h, "h"), bulk("raw"));
+        h.run(&["PFADD", "h2"]);
+        assert_eq!(enc(&mut h, "h2"), bulk("raw"));
+        h.run(&["PFMERGE", "h3", "h", "h2"]);
+        assert_eq!(enc(&mut h, "h3"), bulk("raw"));
+        h.run(&["SET", "n", "12"]);
+        assert_eq!(enc(&mut h, "n"), bulk("int"));
+    }
+
+    /// A SETBIT that changes no bit touches nothing (Redis 7.0.15 checks before signalling): a WATCH
+    /// on the key survives it, and the value keeps its encoding; one that changes a bit aborts EXEC.
+    #[test]
+    fn setbit_that_changes_nothing_keeps_watch() {
+        let mut h = Harness::new();
+        h.run(&["SET", "k", "x"]);
+        h.run(&["WATCH", "k"]);
+        assert_eq!(h.run(&["SETBIT", "k", "1", "1"]), int(1));
+        h.run(&["MULTI"]);
+        h.run(&["GET", "k"]);
+        assert_eq!(h.run(&["EXEC"]), crate::cmd::testing::arr(vec![bulk("x")]));
+        assert_eq!(h.run(&["OBJECT", "ENCODING", "k"]), bulk("embstr"));
+        h.run(&["WATCH", "k"]);
+        assert_eq!(h.run(&["SETBIT", "k", "0", "1"]), int(0));
+        h.run(&["MULTI"]);
+        h.run(&["GET", "k"]);
+        assert_eq!(h.run(&["EXEC"]), crate::resp::Frame::NullArray);
+    }
+}

@@ -42,6 +42,11 @@ fn parse(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>> {
         let more = argv.len() - i - 1;
         let o = &argv[i][..];
         if is_opt(o, "block") && more > 0 {
+            if crate::script::run::in_script_call() {
+                // As Redis (t_stream.c): refused at the option, before its timeout is parsed.
+                let name = String::from_utf8_lossy(&argv[0]).into_owned();
+                return Err(Error::err(format!("{name} command is not allowed with BLOCK option from scripts")));
+            }
             i += 1;
             let ms = arg_i64(&argv[i]).map_err(|_| Error::err("timeout is not an integer or out of range"))?;
             if ms < 0 {

@@ -74,3 +74,38 @@ fn groups_deliver_claim_and_ack_as_redis() {
     assert_eq!(h.run(&["XGROUP", "DELCONSUMER", "s", "g", "c1"]), int(0));
     assert_eq!(h.run(&["XGROUP", "DESTROY", "s", "g"]), int(1));
 }
+
+/// Consumer-group bookkeeping does not touch a WATCHed stream (Redis 7.0.15 does not signal it):
+/// XGROUP CREATE/SETID/CREATECONSUMER/DELCONSUMER/DESTROY, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM,
+/// XSETID. XADD does, and so does XGROUP CREATE ... MKSTREAM that creates the key.
+#[test]
+fn group_bookkeeping_leaves_watch_alone() {
+    let mut h = Harness::new();
+    let exec_after = |h: &mut Harness, key: &str, cmds: &[&[&str]]| {
+        h.run(&["WATCH", key]);
+        for c in cmds {
+            assert!(!matches!(h.run(c), Frame::Error(_)), "{c:?}");
+        }
+        h.run(&["MULTI"]);
+        h.run(&["PING"]);
+        h.run(&["EXEC"])
+    };
+    h.run(&["XADD", "s", "1-1", "a", "b"]);
+    let ran = arr(vec![Frame::Simple("PONG".into())]);
+    let cmds: &[&[&str]] = &[
+        &["XGROUP", "CREATE", "s", "g", "0"],
+        &["XGROUP", "CREATECONSUMER", "s", "g", "c0"],
+        &["XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"],
+        &["XCLAIM", "s", "g", "c2", "0", "1-1"],
+        &["XAUTOCLAIM", "s", "g", "c3", "0", "0"],
+        &["XACK", "s", "g", "1-1"],
+        &["XGROUP", "SETID", "s", "g", "0"],
+        &["XGROUP", "DELCONSUMER", "s", "g", "c0"],
+        &["XGROUP", "CREATE", "s", "g2", "0"],
+        &["XGROUP", "DESTROY", "s", "g2"],
+        &["XSETID", "s", "5-5"],
+    ];
+    assert_eq!(exec_after(&mut h, "s", cmds), ran);
+    assert_eq!(exec_after(&mut h, "s", &[&["XADD", "s", "6-1", "a", "b"]]), Frame::NullArray);
+    assert_eq!(exec_after(&mut h, "n", &[&["XGROUP", "CREATE", "n", "g", "$", "MKSTREAM"]]), Frame::NullArray);
+}
