@@ -831,24 +831,7 @@ impl Stream {
         let created = group.ensure_consumer(consumer, now);
         let mut out: Vec<ReadEntry> = Vec::new();
         let xclaim = |id: StreamId, n: &Nack, last: StreamId, log: &mut LogFn<'_>| {
-            let (id, t, c, last) =
-                (id.to_string(), n.delivery_time.to_string(), n.delivery_count.to_string(), last.to_string());
-            log(&[
-                b"XCLAIM",
-                key,
-                gname,
-                &n.consumer,
-                b"0",
-                id.as_bytes(),
-                b"TIME",
-                t.as_bytes(),
-                b"RETRYCOUNT",
-                c.as_bytes(),
-                b"FORCE",
-                b"JUSTID",
-                b"LASTID",
-                last.as_bytes(),
-            ])
+            xclaim_record(key, gname, id, n, last, |record| log(record))
         };
         match start {
             GroupStart::New => {
@@ -1006,6 +989,35 @@ fn parse_plain_id(b: &[u8]) -> Option<StreamId> {
     let s = std::str::from_utf8(b).ok()?;
     let (ms, seq) = s.split_once('-')?;
     Some(StreamId::new(ms.parse().ok()?, seq.parse().ok()?))
+}
+/// The record Redis propagates for a claimed (or dropped) pending entry, handed to `emit`:
+/// `XCLAIM key group consumer 0 id TIME t RETRYCOUNT n FORCE JUSTID LASTID last`.
+pub fn xclaim_record<R>(
+    key: &[u8],
+    gname: &[u8],
+    id: StreamId,
+    n: &Nack,
+    last: StreamId,
+    emit: impl FnOnce(&[&[u8]]) -> R,
+) -> R {
+    let (id, t, c, last) =
+        (id.to_string(), n.delivery_time.to_string(), n.delivery_count.to_string(), last.to_string());
+    emit(&[
+        b"XCLAIM",
+        key,
+        gname,
+        &n.consumer,
+        b"0",
+        id.as_bytes(),
+        b"TIME",
+        t.as_bytes(),
+        b"RETRYCOUNT",
+        c.as_bytes(),
+        b"FORCE",
+        b"JUSTID",
+        b"LASTID",
+        last.as_bytes(),
+    ])
 }
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -279,26 +279,9 @@ pub fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     })?
 }
 
-/// The record Redis propagates for a claimed (or dropped) pending entry.
+/// Log the record Redis propagates for a claimed (or dropped) pending entry.
 fn log_xclaim(w: &WriteLock, key: &[u8], gname: &[u8], id: StreamId, n: &Nack, last: StreamId) {
-    let (id, t, c, last) =
-        (id.to_string(), n.delivery_time.to_string(), n.delivery_count.to_string(), last.to_string());
-    w.log(&[
-        b"XCLAIM",
-        key,
-        gname,
-        &n.consumer,
-        b"0",
-        id.as_bytes(),
-        b"TIME",
-        t.as_bytes(),
-        b"RETRYCOUNT",
-        c.as_bytes(),
-        b"FORCE",
-        b"JUSTID",
-        b"LASTID",
-        last.as_bytes(),
-    ]);
+    crate::db::stream::xclaim_record(key, gname, id, n, last, |record| w.log(record));
 }
 
 /// `XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds]
