@@ -181,40 +181,28 @@ fn parse_trim_args(argv: &[Bytes], xadd: bool, loading: bool, approx_default: u6
         let opt = &argv[i][..];
         if xadd && opt == b"*" {
             break;
-        } else if is_opt(opt, "maxlen") && more > 0 {
+        } else if (is_opt(opt, "maxlen") || is_opt(opt, "minid")) && more > 0 {
             if a.how.is_some() {
                 return Err(incompatible());
             }
-            a.approx = false;
-            a.op_given = false;
+            // An optional `~` or `=` between the option and its threshold.
             let next = &argv[i + 1][..];
+            (a.approx, a.op_given) = (false, false);
             if more >= 2 && (next == b"~" || next == b"=") {
                 a.approx = next == b"~";
                 a.op_given = true;
                 i += 1;
             }
-            let n = arg_ll(&argv[i + 1])?;
-            if n < 0 {
-                return Err(Error::err("The MAXLEN argument must be >= 0."));
-            }
+            a.how = Some(if is_opt(opt, "maxlen") {
+                let n = arg_ll(&argv[i + 1])?;
+                if n < 0 {
+                    return Err(Error::err("The MAXLEN argument must be >= 0."));
+                }
+                Trim::MaxLen(n as u64)
+            } else {
+                Trim::MinId(parse_strict_id(&argv[i + 1])?)
+            });
             i += 1;
-            a.how = Some(Trim::MaxLen(n as u64));
-            a.arg_idx = i;
-        } else if is_opt(opt, "minid") && more > 0 {
-            if a.how.is_some() {
-                return Err(incompatible());
-            }
-            a.approx = false;
-            a.op_given = false;
-            let next = &argv[i + 1][..];
-            if more >= 2 && (next == b"~" || next == b"=") {
-                a.approx = next == b"~";
-                a.op_given = true;
-                i += 1;
-            }
-            let id = parse_strict_id(&argv[i + 1])?;
-            i += 1;
-            a.how = Some(Trim::MinId(id));
             a.arg_idx = i;
         } else if is_opt(opt, "limit") && more > 0 {
             let n = arg_ll(&argv[i + 1])?;

@@ -15,22 +15,14 @@ use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
+use super::lp::varint_len;
+
 /// One node: entries in `buf[start..]`.
 #[derive(Clone, Default, Debug)]
 struct Node {
     buf: Vec<u8>,
     start: usize,
     count: usize,
-}
-
-fn varint_len(n: usize) -> usize {
-    let mut n = n;
-    let mut k = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        k += 1;
-    }
-    k
 }
 
 /// Bytes an element of `len` bytes takes in a node.

@@ -10,7 +10,8 @@ pub struct Lp {
     len: usize,
 }
 
-fn varint_len(n: usize) -> usize {
+/// Bytes of the LEB128-style varint of `n` (also the list nodes' element header, see `list`).
+pub(super) fn varint_len(n: usize) -> usize {
     let mut n = n;
     let mut k = 1;
     while n >= 0x80 {
