@@ -185,18 +185,7 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     // The library's code runs (up to 500 ms) before any lock is taken; the change itself is made
     // and logged under every stripe (see the module doc), checked again there.
-    let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
-    // Only names, descriptions and flags leave: the function objects are dropped while this thread
-    // still owns the VM (dropping a Lua value takes its VM's lock).
-    let loaded = load_in(scripting, &vm, code)
-        .map(|list| list.into_iter().map(|r| (r.name, r.description, r.flags)).collect::<Vec<_>>());
-    // This VM's function objects no longer match any generation: it reloads when next used.
-    vm.libs_gen = 0;
-    scripting.give_vm(vm);
-    let registered = loaded.map_err(Error::Raw)?;
-    if registered.is_empty() {
-        return Err(Error::err("No functions registered"));
-    }
+    let registered = register_in_pooled_vm(scripting, code)?;
     let w = ctx.write_all();
     let mut libs = scripting.libs.write().unwrap_or_else(|e| e.into_inner());
     if exists(&libs) {
@@ -237,6 +226,23 @@ fn function_load(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 type Registrations = Vec<(Bytes, Option<Bytes>, u32)>;
 type Compiled = (Bytes, Registrations);
 
+/// Run a library's code on a VM of the pool and return what it registered (an error when nothing).
+/// Only names, descriptions and flags leave: the function objects are dropped while this thread
+/// still owns the VM (dropping a Lua value takes its VM's lock).
+fn register_in_pooled_vm(scripting: &Scripting, code: &[u8]) -> Result<Registrations> {
+    let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
+    let loaded = load_in(scripting, &vm, code)
+        .map(|list| list.into_iter().map(|r| (r.name, r.description, r.flags)).collect::<Vec<_>>());
+    // This VM's function objects no longer match any generation: it reloads when next used.
+    vm.libs_gen = 0;
+    scripting.give_vm(vm);
+    let registered = loaded.map_err(Error::Raw)?;
+    if registered.is_empty() {
+        return Err(Error::err("No functions registered"));
+    }
+    Ok(registered)
+}
+
 fn compile_library(scripting: &Scripting, code: &[u8]) -> Result<Compiled> {
     let (name, engine) = metadata(code).map_err(Error::Raw)?;
     if !valid_name(&name) {
@@ -247,15 +253,7 @@ fn compile_library(scripting: &Scripting, code: &[u8]) -> Result<Compiled> {
     if !engine.eq_ignore_ascii_case("lua") {
         return Err(Error::err(format!("Engine '{engine}' not found")));
     }
-    let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
-    let loaded = load_in(scripting, &vm, code)
-        .map(|list| list.into_iter().map(|r| (r.name, r.description, r.flags)).collect::<Vec<_>>());
-    vm.libs_gen = 0;
-    scripting.give_vm(vm);
-    let registered = loaded.map_err(Error::Raw)?;
-    if registered.is_empty() {
-        return Err(Error::err("No functions registered"));
-    }
+    let registered = register_in_pooled_vm(scripting, code)?;
     Ok((name, registered))
 }
 
