@@ -17,8 +17,9 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
      CPU per request: the server's own utime+stime from /proc/PID/stat, before/after the call,
      divided by the requests sent (PING counts both of its tests).
-  2. memory: RSS growth after loading KEYS small string keys (key:NNNNNNNN -> 16 bytes) through
-     redis-cli --pipe, in bytes per key; DBSIZE is checked.
+  2. memory: RSS growth and INFO used_memory growth after loading KEYS string keys (key:NNNNNNNN)
+     through redis-cli --pipe, in bytes per key, for 16-byte values, 16-byte values with EX, 100-byte
+     values and integers (MEMORY_KINDS), each on a fresh server; DBSIZE is checked.
   2b. collections: RSS growth per key after loading (through redis-cli --pipe) 100k small collections
      of one kind on a fresh server, one kind per server: a 10-field hash, a 10-member set of integers, a
      10-member set of words, a 10-member sorted set, a 10-element list of short strings (each in its
@@ -119,7 +120,21 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+_next_port = [int(os.environ.get("VS_REDIS_PORT_BASE", "0"))]
+
+
 def free_port():
+    """A free loopback port: the next one from $VS_REDIS_PORT_BASE when set (machines shared by
+    several people, each with a port range), else one the kernel picks."""
+    while _next_port[0]:
+        port = _next_port[0]
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -369,15 +384,24 @@ def scripts(binaries, opts):
     return best
 
 
-def write_load_file(count):
-    """A file of `count` SET commands in RESP (bench.py's keys: key:%08d -> 16 bytes)."""
+# The memory figures' key sets: (name, value of key i, extra SET arguments). Integers start at
+# 1000000: Redis shares the objects of 0..9999 (OBJ_SHARED_INTEGERS), which no real counter is.
+MEMORY_KINDS = [
+    ("16B", lambda i: b"v" * 16, []),
+    ("16B EX", lambda i: b"v" * 16, [b"EX", b"100000"]),
+    ("100B", lambda i: b"v" * 100, []),
+    ("int", lambda i: b"%d" % (1000000 + i * 7), []),
+]
+
+
+def write_load_file(count, kind="16B"):
+    """A file of `count` SET commands in RESP (bench.py's keys: key:%08d; values per MEMORY_KINDS)."""
+    _, value_of, extra = next(k for k in MEMORY_KINDS if k[0] == kind)
     fd, path = tempfile.mkstemp(prefix="vs-redis-load-")
     with os.fdopen(fd, "wb") as f:
-        value = b"v" * 16
         chunk = []
         for i in range(count):
-            k = b"key:%08d" % i
-            chunk.append(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n" % (len(k), k, value))
+            chunk.append(resp([b"SET", b"key:%08d" % i, value_of(i)] + extra))
             if len(chunk) == 10000:
                 f.write(b"".join(chunk))
                 chunk = []
@@ -394,7 +418,7 @@ def pipe_load(server, path, timeout=600):
 
 
 def memory(binaries, load_path, keys):
-    """{name: (bytes_per_key, dbsize)}."""
+    """{name: (bytes_per_key by RSS growth, dbsize, bytes_per_key by used_memory growth)}."""
     mem = {}
     for name, binary in binaries.items():
         s = Server(name, binary, ["--appendonly", "no"])
@@ -402,9 +426,11 @@ def memory(binaries, load_path, keys):
             s.start()
             time.sleep(0.2)
             base = s.rss_kb()
+            used0 = int(info_field(s.port, "memory", "used_memory") or 0)
             pipe_load(s, load_path)
             time.sleep(0.2)
-            mem[name] = ((s.rss_kb() - base) * 1024.0 / keys, s.dbsize())
+            used1 = int(info_field(s.port, "memory", "used_memory") or 0)
+            mem[name] = ((s.rss_kb() - base) * 1024.0 / keys, s.dbsize(), (used1 - used0) / float(keys))
         finally:
             s.stop()
             shutil.rmtree(s.dir, ignore_errors=True)
@@ -858,15 +884,25 @@ def main():
         if sections & {"memory", "aofload"}:
             load_path = write_load_file(opts.keys)
         if "memory" in sections:
-            log("memory: %d keys ..." % opts.keys)
-            mem = memory(binaries, load_path, opts.keys)
-            r, c = mem["redis"], mem["flurrydb"]
-            rep.add("memory", "SET 16B", "", "%d keys" % opts.keys, "bytes_per_key", "B", r[0], c[0], "lower")
-            md.append("### Memory (RSS growth after %d SETs of 16-byte values through redis-cli --pipe)\n"
-                      % opts.keys)
-            md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
-            md.append("| bytes per key | %.1f | %.1f | %s |" % (r[0], c[0], ratio_s(r[0], c[0])))
-            md.append("| DBSIZE after the load | %s | %s | |\n" % (r[1], c[1]))
+            md.append("### Memory per key (%d SETs through redis-cli --pipe; keys key:NNNNNNNN)\n" % opts.keys)
+            md.append("| values | Redis RSS B/key | flurrydb RSS B/key | ratio | Redis used_memory B/key | "
+                      "flurrydb used_memory B/key | ratio | DBSIZE Redis / flurrydb |")
+            md.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+            for kind, _, _ in MEMORY_KINDS:
+                log("memory %s: %d keys ..." % (kind, opts.keys))
+                path = load_path if kind == "16B" else write_load_file(opts.keys, kind)
+                try:
+                    mem = memory(binaries, path, opts.keys)
+                finally:
+                    if path != load_path:
+                        os.unlink(path)
+                r, c = mem["redis"], mem["flurrydb"]
+                test = "SET 16B" if kind == "16B" else "SET " + kind
+                rep.add("memory", test, "", "%d keys" % opts.keys, "bytes_per_key", "B", r[0], c[0], "lower")
+                rep.add("memory", test, "", "%d keys" % opts.keys, "used_memory_per_key", "B", r[2], c[2], "lower")
+                md.append("| %s | %.1f | %.1f | %s | %.1f | %.1f | %s | %s / %s |" % (
+                    kind, r[0], c[0], ratio_s(r[0], c[0]), r[2], c[2], ratio_s(r[2], c[2]), r[1], c[1]))
+            md.append("")
         if "collections" in sections:
             log("collections: %d small keys of each kind, %d-element large ones ..." % (opts.keys // 10, opts.keys))
             rows = collections_memory(binaries, opts.keys)

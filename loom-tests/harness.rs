@@ -9,7 +9,7 @@ use bytes::Bytes;
 use flurrydb::aof::{Aof, FsyncPolicy};
 use flurrydb::cmd::{Client, Ctx, execute};
 use flurrydb::config::Config;
-use flurrydb::db::Value;
+use flurrydb::db::ValueRef;
 use flurrydb::resp::Frame;
 use flurrydb::state::Shared;
 use flurrydb::sync::fault::{self, Fault};
@@ -166,32 +166,32 @@ pub fn dump(shared: &Shared) -> Dump {
     let mut out = Dump::new();
     for db in 0..shared.ks.databases() {
         shared.ks.db(db).for_each(|k, e| {
-            let v = match &e.value {
-                Value::List(l) => {
+            let v = match e.value() {
+                ValueRef::List(l) => {
                     let st = l.lock();
                     assert!(!st.dead, "a dead list is still in the keyspace: {k:?}");
                     Dumped::List(st.items.iter().map(|b| b.to_vec()).collect())
                 }
-                Value::Hash(h) => {
+                ValueRef::Hash(h) => {
                     let st = h.lock();
                     assert!(!st.dead && !st.items.is_empty(), "a dead or empty hash in the keyspace: {k:?}");
                     let mut pairs: Vec<_> = st.items.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
                     pairs.sort();
                     Dumped::Hash(pairs)
                 }
-                Value::Set(m) => {
+                ValueRef::Set(m) => {
                     let st = m.lock();
                     assert!(!st.dead && !st.items.is_empty(), "a dead or empty set in the keyspace: {k:?}");
                     let mut members: Vec<_> = st.items.iter().map(|b| b.to_vec()).collect();
                     members.sort();
                     Dumped::Set(members)
                 }
-                Value::Zset(z) => {
+                ValueRef::Zset(z) => {
                     let st = z.lock();
                     assert!(!st.dead && !st.items.is_empty(), "a dead or empty zset in the keyspace: {k:?}");
                     Dumped::Zset(st.items.entries().into_iter().map(|(m, s)| (m.to_vec(), s.to_bits())).collect())
                 }
-                Value::Stream(x) => {
+                ValueRef::Stream(x) => {
                     let st = x.lock();
                     assert!(!st.dead, "a dead stream in the keyspace: {k:?}");
                     let mut cmds = Vec::new();

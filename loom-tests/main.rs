@@ -10,6 +10,7 @@
 
 mod bits;
 mod blocking;
+mod blocks;
 mod collections;
 mod expiry;
 mod group_commit;

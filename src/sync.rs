@@ -6,14 +6,14 @@
 //! queue, the mmap file) keeps a narrow interface with a loom stand-in behind it, in its own module.
 
 #[cfg(not(feature = "loom"))]
-pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
+pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(feature = "loom"))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(feature = "loom"))]
 pub use std::thread;
 
 #[cfg(feature = "loom")]
-pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
+pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(feature = "loom")]
 pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(feature = "loom")]
@@ -56,6 +56,15 @@ pub mod fault {
         CellIgnoreDead,
         /// A collection write pushes its AOF record after releasing the cell lock.
         CellLogOutsideLock,
+        /// A shared-stripe write that empties its collection removes the key (a block copy) under
+        /// the shared stripe instead of the exclusive one.
+        DeadRemoveUnderShared,
+        /// A single-key exclusive write (a block copy) takes its stripe SHARED, so it can copy a
+        /// block while an INCR CASes a cell of the old one.
+        BlockCopyUnderShared,
+        /// A part's growth removes its old blocks before it publishes the new depth, so a reader
+        /// that loaded the old depth misses its key and finds the depth unchanged.
+        GrowRemoveBeforePublish,
         /// Active expiry removes the key without re-checking its expiry under the stripe lock.
         ExpireNoRecheck,
         /// The AOF writer publishes the durable watermark before the data is flushed.

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use flurrydb::aof::Aof;
 use flurrydb::cmd::{COMMANDS, Client, Ctx, execute};
 use flurrydb::config::Config;
-use flurrydb::db::Value;
+use flurrydb::db::ValueRef;
 use flurrydb::resp::Frame;
 use flurrydb::state::Shared;
 
@@ -445,11 +445,11 @@ fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
     // The stored map: no empty or dead collection, expired or not (Redis keeps no empty one).
     let db = shared.ks.db(client.db);
     db.for_each(|k, e| {
-        let (empty, dead) = match &e.value {
-            Value::List(cell) => cell.lock().map_or_dead(|l| l.is_empty()),
-            Value::Hash(cell) => cell.lock().map_or_dead(|h| h.is_empty()),
-            Value::Set(cell) => cell.lock().map_or_dead(|m| m.is_empty()),
-            Value::Zset(cell) => cell.lock().map_or_dead(|z| z.is_empty()),
+        let (empty, dead) = match e.value() {
+            ValueRef::List(cell) => cell.lock().map_or_dead(|l| l.is_empty()),
+            ValueRef::Hash(cell) => cell.lock().map_or_dead(|h| h.is_empty()),
+            ValueRef::Set(cell) => cell.lock().map_or_dead(|m| m.is_empty()),
+            ValueRef::Zset(cell) => cell.lock().map_or_dead(|z| z.is_empty()),
             _ => (false, false),
         };
         assert!(!empty && !dead, "key {k:?}: stored collection empty={empty} dead={dead}");

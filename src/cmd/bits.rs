@@ -16,7 +16,7 @@
 use bytes::Bytes;
 
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, Value, WriteLock};
+use crate::db::{Entry, EntryRef, ValueRef, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
@@ -27,7 +27,7 @@ const BIT_ERR: &str = "bit is not an integer or out of range";
 const TYPE_ERR: &str = "Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 
 /// The bytes of a string entry (integers as text); WRONGTYPE for any other value.
-pub(crate) fn string_value(e: &Entry) -> Result<Bytes> {
+pub(crate) fn string_value(e: EntryRef<'_>) -> Result<Bytes> {
     e.string_bytes().ok_or(Error::WrongType)
 }
 
@@ -92,10 +92,12 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let byte = (offset >> 3) as usize;
     // Fast path, no lock: the bit already holds the value inside the string (nothing changes, as
     // of this read).
-    let noop = ctx.read(key, |e| match e.map(|e| &e.value) {
-        Some(Value::Str(s) | Value::Raw(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
-        Some(Value::Small(s)) if s.as_bytes().len() > byte => {
-            Some(bit_at(s.as_bytes(), offset)).filter(|&b| b == on as u64)
+    let noop = ctx.read(key, |e| match e.map(|e| e.value()) {
+        Some(ValueRef::Str(s) | ValueRef::Raw(s)) if s.len() > byte => {
+            Some(bit_at(s, offset)).filter(|&b| b == on as u64)
+        }
+        Some(ValueRef::Small(s) | ValueRef::RawSmall(s)) if s.len() > byte => {
+            Some(bit_at(s, offset)).filter(|&b| b == on as u64)
         }
         _ => None,
     });

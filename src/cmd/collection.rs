@@ -22,7 +22,7 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use crate::db::{CellState, Collection, Entry, KeyMap, Members, ValueCell, WriteLock};
+use crate::db::{CellState, Change, Collection, Entry, EntryRef, KeyMap, Members, ValueCell, WriteLock};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
@@ -42,7 +42,7 @@ fn find<T: Collection>(map: &KeyMap, key: &[u8], now_ms: u64) -> Found<T> {
     map.get(key, |e| match e {
         None => Found::Missing,
         Some(e) if e.is_expired(now_ms) => Found::Expired,
-        Some(e) => T::cell_of(&e.value).map_or(Found::WrongType, |c| Found::Cell(c.clone())),
+        Some(e) => T::cell_of(e.value()).map_or(Found::WrongType, |c| Found::Cell(c.clone())),
     })
 }
 
@@ -80,28 +80,45 @@ pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes], (class, event): (u3
 }
 
 /// The cell of an entry of type `T`; WRONGTYPE for any other value.
-pub fn cell_of<T: Collection>(e: Option<&Entry>) -> Result<Option<Arc<ValueCell<T>>>> {
+pub fn cell_of<T: Collection>(e: Option<EntryRef<'_>>) -> Result<Option<Arc<ValueCell<T>>>> {
     match e {
         None => Ok(None),
-        Some(e) => T::cell_of(&e.value).cloned().map(Some).ok_or(Error::WrongType),
+        Some(e) => T::cell_of(e.value()).cloned().map(Some).ok_or(Error::WrongType),
     }
 }
 
-/// After a write: remove the key if its collection is now empty. The caller holds the key's stripe
-/// and the cell lock (`st`), so no writer can be between looking the cell up and locking it unseen.
-pub fn bury_if_empty<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
+/// After a write: if the collection is now empty, mark its cell dead and, under an exclusive
+/// stripe, remove the key. The caller holds the key's stripe and the cell lock (`st`), so no
+/// writer can be between looking the cell up and locking it unseen. Under a shared stripe the
+/// removal (a block copy) waits for [`purge_dead`], which [`write`] runs before it returns.
+pub fn bury_if_empty<T: Collection>(cell: &ValueCell<T>, st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
     if st.items.is_empty() {
-        st.dead = true;
-        w.map().remove(key);
+        cell.mark_dead(st);
+        if w.is_exclusive() && !fault::on(Fault::DeadRemoveUnderShared) {
+            w.map().remove(key);
+        } else if fault::on(Fault::DeadRemoveUnderShared) {
+            // The broken protocol: a block copy under the shared stripe.
+            w.map().remove(key);
+        }
         w.notify(crate::pubsub::notify::class::GENERIC, "del", key);
     }
 }
 
+/// Remove `key` if it still holds `cell`, dead: the second half of a shared-stripe write that
+/// emptied it (see `db::cell`). Takes the exclusive stripe.
+fn purge_dead<T: Collection>(ctx: &Ctx, key: &[u8], cell: &Arc<ValueCell<T>>) {
+    let w = ctx.write(&[key]);
+    w.map().update(key, |e| {
+        let same = e.and_then(|e| T::cell_of(e.value())).is_some_and(|c| Arc::ptr_eq(c, cell));
+        (if same { Change::Remove } else { Change::Keep }, ())
+    });
+}
+
 /// After a write on a collection (stripe and cell lock held, its record logged): the type's hook
 /// (lists serve blocked clients), then removal of an emptied key.
-fn finish<T: Collection>(st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
+fn finish<T: Collection>(cell: &ValueCell<T>, st: &mut CellState<T>, w: &WriteLock, key: &[u8]) {
     T::after_write(st, w, key);
-    bury_if_empty(st, w, key);
+    bury_if_empty(cell, st, w, key);
 }
 
 /// Run one single-key collection write.
@@ -118,33 +135,38 @@ pub fn write<T: Collection, R>(
     on_missing: impl FnOnce(&WriteLock) -> Result<R>,
 ) -> Result<R> {
     let now = ctx.now_ms;
-    loop {
+    {
         let w = ctx.write_shared(key);
         match find::<T>(w.map(), key, now) {
             Found::WrongType => return Err(Error::WrongType),
             Found::Missing if !creates => return on_missing(&w),
-            Found::Missing | Found::Expired => break,
+            Found::Missing | Found::Expired => {}
             Found::Cell(cell) => {
                 let mut st = cell.lock();
-                if st.dead && !fault::on(Fault::CellIgnoreDead) {
-                    // Emptied and removed since we looked it up: look again.
-                    continue;
-                }
-                #[cfg(feature = "loom")]
-                let log_outside = fault::on(Fault::CellLogOutsideLock);
-                #[cfg(feature = "loom")]
-                if log_outside {
-                    w.defer_log();
-                }
-                let r = on_cell(&mut st, &w);
-                finish(&mut st, &w, key);
-                #[cfg(feature = "loom")]
-                if log_outside {
+                // A dead cell was emptied since we looked it up: its key is (being) removed. Go
+                // on under the exclusive stripe (its lookup removes a dead cell first).
+                if !st.dead || fault::on(Fault::CellIgnoreDead) {
+                    #[cfg(feature = "loom")]
+                    let log_outside = fault::on(Fault::CellLogOutsideLock);
+                    #[cfg(feature = "loom")]
+                    if log_outside {
+                        w.defer_log();
+                    }
+                    let r = on_cell(&mut st, &w);
+                    finish(&cell, &mut st, &w, key);
+                    let dead = st.dead && !w.is_exclusive();
                     drop(st);
-                    crate::sync::thread::yield_now();
-                    w.flush_deferred();
+                    #[cfg(feature = "loom")]
+                    if log_outside {
+                        crate::sync::thread::yield_now();
+                        w.flush_deferred();
+                    }
+                    if dead && !fault::on(Fault::DeadRemoveUnderShared) {
+                        drop(w);
+                        purge_dead(ctx, key, &cell);
+                    }
+                    return r;
                 }
-                return r;
             }
         }
     }
@@ -154,7 +176,7 @@ pub fn write<T: Collection, R>(
             // Nobody else writes the key now, but readers lock the cell.
             let mut st = cell.lock();
             let r = on_cell(&mut st, &w);
-            finish(&mut st, &w, key);
+            finish(&cell, &mut st, &w, key);
             r
         }
         None => on_missing(&w),

@@ -16,8 +16,6 @@ mod expire;
 mod object;
 mod scan;
 
-use std::hash::BuildHasher;
-
 use bytes::Bytes;
 
 pub use expire::{expire, expireat, expiretime, persist, pexpire, pexpireat, pexpiretime, pttl, ttl};
@@ -27,7 +25,6 @@ pub(crate) use scan::{ScanOpts, parse_cursor, parse_scan_options};
 pub use scan::{keys, scan};
 
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::Entry;
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class::{GENERIC, NEW};
 use crate::resp::Frame;
@@ -122,7 +119,7 @@ fn rename_generic(ctx: &Ctx, src: &Bytes, dst: &Bytes, nx: bool) -> Result<bool>
     if replaced && nx {
         return Ok(false);
     }
-    let Some(moved) = w.map().get(src, |e| e.map(Entry::moved)) else {
+    let Some(moved) = w.map().get(src, |e| e.map(|e| e.moved())) else {
         return Err(Error::NoSuchKey);
     };
     if replaced {
@@ -172,7 +169,7 @@ pub fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let now = ctx.now_ms;
     let mut w = ctx.shared.ks.write(src_db, &[src, dst], &ctx.last_seq);
-    let Some(dup) = w.lookup_in(src_db, src, now, |e| e.map(Entry::duplicate)) else {
+    let Some(dup) = w.lookup_in(src_db, src, now, |e| e.map(|e| e.duplicate())) else {
         count_lookup(ctx, src, false);
         return Ok(Frame::Integer(0));
     };
@@ -204,7 +201,7 @@ pub fn move_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if !w.lookup_in(src_db, key, now, |e| e.is_some()) || w.lookup_in(dst_db, key, now, |e| e.is_some()) {
         return Ok(Frame::Integer(0));
     }
-    let Some(moved) = w.map_of(src_db).get(key, |e| e.map(Entry::moved)) else {
+    let Some(moved) = w.map_of(src_db).get(key, |e| e.map(|e| e.moved())) else {
         return Ok(Frame::Integer(0));
     };
     w.insert_in(dst_db, key.clone(), moved);
@@ -223,16 +220,21 @@ pub fn randomkey(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
         return Ok(Frame::Null);
     }
     let now = ctx.now_ms;
-    // Start at a random position of the traversal; wrap around to the first live key.
-    let start = (std::collections::hash_map::RandomState::new().hash_one(now) % len as u64) as usize;
-    let mut i = 0;
-    let pick = map.find_map(|k, e| {
-        i += 1;
-        (i > start && !e.is_expired(now)).then(|| Bytes::copy_from_slice(k))
-    });
-    let pick = pick.or_else(|| map.find_map(|k, e| (!e.is_expired(now)).then(|| Bytes::copy_from_slice(k))));
+    // A random entry (random part, bucket, key), skipping expired ones a bounded number of times;
+    // then the first live key of a walk (a database of expired keys not yet reclaimed).
+    for _ in 0..RANDOMKEY_TRIES {
+        let mut pick = None;
+        map.sample(1, |k, e| pick = (!e.is_expired(now) && !e.is_dead()).then(|| Bytes::copy_from_slice(k)));
+        if let Some(k) = pick {
+            return Ok(Frame::Bulk(k));
+        }
+    }
+    let pick = map.find_map(|k, e| (!e.is_expired(now) && !e.is_dead()).then(|| Bytes::copy_from_slice(k)));
     Ok(pick.map_or(Frame::Null, Frame::Bulk))
 }
+
+/// Random picks RANDOMKEY tries before it walks the database for a live key.
+const RANDOMKEY_TRIES: usize = 100;
 
 /// `DBSIZE`: the number of keys in the selected database, counting expired keys not yet reclaimed
 /// (as Redis does; the active-expiry cycle removes them in the background).
@@ -294,7 +296,7 @@ mod tests {
     use bytes::Bytes;
 
     use crate::cmd::testing::{Harness, arr, bulk, err, int, ok};
-    use crate::db::{Entry, Value};
+    use crate::db::Entry;
     use crate::resp::Frame;
 
     fn put_list(h: &Harness, db: usize, key: &str, items: &[&str]) {
@@ -303,8 +305,10 @@ mod tests {
     }
 
     fn list_items(h: &Harness, db: usize, key: &str) -> Option<Vec<String>> {
-        h.shared.ks.db(db).get(key.as_bytes(), |e| match &e?.value {
-            Value::List(l) => Some(l.lock().items.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()),
+        h.shared.ks.db(db).get(key.as_bytes(), |e| match e?.value() {
+            crate::db::ValueRef::List(l) => {
+                Some(l.lock().items.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect())
+            }
             _ => None,
         })
     }
@@ -417,8 +421,8 @@ mod tests {
         let mut h = Harness::new();
         put_list(&h, 0, "l", &["x", "y"]);
         let cell = |h: &Harness, k: &str| {
-            h.shared.ks.db(0).get(k.as_bytes(), |e| match &e.unwrap().value {
-                Value::List(l) => std::sync::Arc::as_ptr(l) as usize,
+            h.shared.ks.db(0).get(k.as_bytes(), |e| match e.unwrap().value() {
+                crate::db::ValueRef::List(l) => std::sync::Arc::as_ptr(l) as usize,
                 _ => 0,
             })
         };
@@ -437,8 +441,8 @@ mod tests {
         assert_eq!(h.run(&["PTTL", "t"]), int(3000));
         put_list(&h, 0, "l", &["a", "b"]);
         assert_eq!(h.run(&["COPY", "l", "l2"]), int(1));
-        h.shared.ks.db(0).get(b"l", |e| match &e.unwrap().value {
-            Value::List(l) => l.lock().items.push_back(b"c"),
+        h.shared.ks.db(0).get(b"l", |e| match e.unwrap().value() {
+            crate::db::ValueRef::List(l) => l.lock().items.push_back(b"c"),
             _ => unreachable!(),
         });
         assert_eq!(list_items(&h, 0, "l2"), Some(vec!["a".into(), "b".into()]));

@@ -491,7 +491,7 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
     if !src_st.items.is_empty() && src != dst {
         w.serve_after(src);
     }
-    bury_if_empty(&mut src_st, &w, src);
+    bury_if_empty(&src_cell, &mut src_st, &w, src);
     Ok(Frame::Bulk(v))
 }
 

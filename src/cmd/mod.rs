@@ -200,9 +200,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Run `f` on the live (not expired) entry of `key` in the selected database.
-    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&crate::db::Entry>) -> R) -> R {
+    pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<crate::db::EntryRef<'_>>) -> R) -> R {
         let now = self.now_ms;
-        self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now))))
+        self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now) && !e.is_dead())))
     }
 }
 

@@ -135,7 +135,7 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             return Ok(Frame::Integer(0));
         }
         w.notify(SET, "srem", src);
-        bury_if_empty(&mut st, &w, src);
+        bury_if_empty(&src_cell, &mut st, &w, src);
     }
     let added = match dst_cell {
         Some(cell) => cell.lock().items.insert(member, &limits),

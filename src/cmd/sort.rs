@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::{Ctx, arg_i64, is_opt};
 use crate::db::zset::SortedSet;
 use crate::db::zset::score::parse_sort_weight;
-use crate::db::{Entry, List, ListCell, Set, Value, ValueCell};
+use crate::db::{Entry, EntryRef, List, ListCell, Set, ValueCell, ValueRef};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Arc;
@@ -91,12 +91,12 @@ fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
     ctx.count_lookup(key, found);
 }
 
-fn source_of(e: Option<&Entry>) -> Result<Option<Source>> {
-    match e.map(|e| &e.value) {
+fn source_of(e: Option<EntryRef<'_>>) -> Result<Option<Source>> {
+    match e.map(|e| e.value()) {
         None => Ok(None),
-        Some(Value::List(c)) => Ok(Some(Source::List(c.clone()))),
-        Some(Value::Set(c)) => Ok(Some(Source::Set(c.clone()))),
-        Some(Value::Zset(c)) => Ok(Some(Source::Zset(c.clone()))),
+        Some(ValueRef::List(c)) => Ok(Some(Source::List(c.clone()))),
+        Some(ValueRef::Set(c)) => Ok(Some(Source::Set(c.clone()))),
+        Some(ValueRef::Zset(c)) => Ok(Some(Source::Zset(c.clone()))),
         Some(_) => Err(Error::WrongType),
     }
 }
@@ -144,8 +144,8 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], elem: &Bytes) -> Option<Bytes> {
         let e = e?;
         match field {
             None => e.string_bytes().map(Err),
-            Some(_) => match &e.value {
-                Value::Hash(c) => Some(Ok(c.clone())),
+            Some(_) => match e.value() {
+                ValueRef::Hash(c) => Some(Ok(c.clone())),
                 _ => None,
             },
         }

@@ -9,7 +9,7 @@ mod lcs;
 use bytes::{Bytes, BytesMut};
 
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, Kind, Value};
+use crate::db::{Entry, EntryRef, Kind, ValueRef};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
 use crate::pubsub::notify::class::{EXPIRED, GENERIC, NEW, STRING};
@@ -116,7 +116,7 @@ impl SetFlags {
 }
 
 /// The string value of an entry, or WRONGTYPE.
-fn string_of(e: &Entry) -> Result<Bytes> {
+fn string_of(e: EntryRef<'_>) -> Result<Bytes> {
     e.string_bytes().ok_or(Error::WrongType)
 }
 
@@ -285,12 +285,12 @@ pub fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             w.notify(GENERIC, "del", key);
         }
         ExpireOpt::At(at) => {
-            w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
+            w.set_expire(key, at);
             w.log(&[b"PEXPIREAT", key, &ms_text(at)]);
             w.notify(GENERIC, "expire", key);
         }
         ExpireOpt::Persist if ttl != 0 => {
-            w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
+            w.set_expire(key, 0);
             w.log(&[b"PERSIST", key]);
             w.notify(GENERIC, "persist", key);
         }
@@ -472,9 +472,9 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     {
         let w = ctx.write_shared(key);
         let fast = w.map().get(key, |e| match e {
-            Some(e) if !e.is_expired(now) => match &e.value {
+            Some(e) if !e.is_expired(now) => match e.value() {
                 // AcqRel: the CAS publishes the new value to readers (Acquire in string_bytes).
-                Value::Int(cell) => {
+                ValueRef::Int(cell) => {
                     Some(cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, add).map(|old| add(old).unwrap_or(0)))
                 }
                 _ => None,
@@ -491,16 +491,16 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
     let mut w = ctx.write(&[key]);
     let cur = w.lookup(key, now, |e| match e {
         None => Ok((0, 0)),
-        Some(e) => match &e.value {
-            Value::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
+        Some(e) => match e.value() {
+            ValueRef::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
             // Text kept as text (INCRBYFLOAT's, APPEND's) still counts when it is an integer's.
-            Value::Small(s) => {
-                crate::util::parse_i64(s.as_bytes()).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
+            ValueRef::Small(s) | ValueRef::RawSmall(s) => {
+                crate::util::parse_i64(s).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
             }
-            Value::Str(b) | Value::Raw(b) => {
+            ValueRef::Str(b) | ValueRef::Raw(b) => {
                 crate::util::parse_i64(b).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
             }
-            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => {
+            ValueRef::List(_) | ValueRef::Hash(_) | ValueRef::Set(_) | ValueRef::Zset(_) | ValueRef::Stream(_) => {
                 Err(Error::WrongType)
             }
         },

@@ -54,7 +54,7 @@ use bytes::Bytes;
 use super::stream::{Stream, StreamWait};
 use super::zset::SortedSet;
 use super::zset::score::format_score;
-use super::{Keyspace, Value, WriteLock};
+use super::{Keyspace, ValueRef, WriteLock};
 use crate::sync::fault::{self, Fault};
 use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering, lock};
 
@@ -619,8 +619,8 @@ impl WriteLock<'_> {
     /// key's stripe is held exclusively (or by the EXEC this thread runs).
     pub(super) fn serve_key(&self, db: usize, key: &[u8]) {
         let map = self.ks.db(db);
-        if let Some(cell) = map.get(key, |e| match e.map(|e| &e.value) {
-            Some(Value::Stream(cell)) => Some(cell.clone()),
+        if let Some(cell) = map.get(key, |e| match e.map(|e| e.value()) {
+            Some(ValueRef::Stream(cell)) => Some(cell.clone()),
             _ => None,
         }) {
             let mut st = cell.lock();
@@ -629,9 +629,9 @@ impl WriteLock<'_> {
             }
             return;
         }
-        let value = map.get(key, |e| match e.map(|e| &e.value) {
-            Some(Value::List(cell)) => Some(Ok(cell.clone())),
-            Some(Value::Zset(cell)) => Some(Err(cell.clone())),
+        let value = map.get(key, |e| match e.map(|e| e.value()) {
+            Some(ValueRef::List(cell)) => Some(Ok(cell.clone())),
+            Some(ValueRef::Zset(cell)) => Some(Err(cell.clone())),
             _ => None,
         });
         match value {
@@ -649,7 +649,7 @@ impl WriteLock<'_> {
         }
         self.ks.blocking.serve(db, key, &mut st.items, |argv| self.log_served(db, argv));
         if st.items.is_empty() {
-            st.dead = true;
+            cell.mark_dead(&mut st);
             self.ks.db(db).remove(key);
             self.notify_in(db, crate::pubsub::notify::class::GENERIC, "del", key);
         }

@@ -5,9 +5,16 @@
 //!
 //! # The cell invariant
 //!
-//! * A cell is in the keyspace exactly while `dead` is false; `dead` is only set, under the cell
-//!   lock **and** the key's stripe, by the write that removes the key (an emptied collection, or
-//!   blocked clients served the last element). Nothing writes a dead cell again.
+//! * A cell is live while `dead` is false; `dead` is only set ([`ValueCell::mark_dead`]), under
+//!   the cell lock **and** the key's stripe, by the write that empties it (an emptied collection,
+//!   or blocked clients served the last element). Nothing writes a dead cell again.
+//! * Removing the key is a block copy (see `map`): it needs the EXCLUSIVE stripe. A write under
+//!   the shared stripe that empties its cell marks it dead and logs its record under the cell
+//!   lock, releases both locks, then removes the key under the exclusive stripe if it still holds
+//!   that dead cell, before its reply leaves (`cmd::collection::write`). Meanwhile the dead cell
+//!   is in the map: readers treat it as absent (the lock-free `gone` mirror of `dead`, or `dead`
+//!   under the cell lock), and an exclusive writer that finds it removes it first
+//!   (`WriteLock::lookup`), logging nothing: the emptying record already removes it on replay.
 //! * Every write to a live cell holds the cell lock while it changes the items and while it pushes
 //!   its AOF record, so same-key records are in apply order even under a shared stripe.
 //! * A collection is never empty while it is in the keyspace (Redis keeps no empty list, hash or
@@ -23,7 +30,7 @@
 
 use super::stream::Stream;
 use super::zset::SortedSet;
-use super::{Kind, Value, WriteLock};
+use super::{Kind, Value, ValueRef, WriteLock};
 use crate::sync::Arc;
 
 /// The per-key cell lock. Outside loom, parking_lot's: a hot collection (a work queue all clients
@@ -44,6 +51,8 @@ pub type CellGuard<'a, T> = crate::sync::MutexGuard<'a, CellState<T>>;
 #[derive(Debug)]
 pub struct ValueCell<T> {
     state: CellMutex<CellState<T>>,
+    /// `dead`, readable without the lock (set with it, never cleared).
+    gone: crate::sync::AtomicBool,
 }
 
 /// The locked part of a cell.
@@ -57,7 +66,19 @@ pub struct CellState<T> {
 
 impl<T> ValueCell<T> {
     pub fn new(items: T) -> ValueCell<T> {
-        ValueCell { state: CellMutex::new(CellState { items, dead: false }) }
+        ValueCell { state: CellMutex::new(CellState { items, dead: false }), gone: crate::sync::AtomicBool::new(false) }
+    }
+
+    /// Mark the cell dead (its key is being removed): under its lock (`st`) and the key's stripe.
+    pub fn mark_dead(&self, st: &mut CellState<T>) {
+        st.dead = true;
+        // Release: a reader that sees it also sees the emptying write.
+        self.gone.store(true, crate::sync::Ordering::Release);
+    }
+
+    /// Whether the cell was marked dead, without its lock.
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(crate::sync::Ordering::Acquire)
     }
 
     /// Take the per-key cell lock.
@@ -80,7 +101,7 @@ pub trait Collection: Sized + Clone + Default + Send + Sync + 'static {
     /// What TYPE answers.
     const KIND: Kind;
     /// The cell of a value of this type; `None` for any other type (WRONGTYPE).
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>>;
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>>;
     /// A value around a cell.
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value;
     /// Elements (LLEN, HLEN, SCARD, ZCARD).
@@ -119,8 +140,8 @@ impl Members for SortedSet {
 
 impl Collection for List {
     const KIND: Kind = Kind::List;
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
-        if let Value::List(c) = v { Some(c) } else { None }
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::List(c) = v { Some(c) } else { None }
     }
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::List(cell)
@@ -138,8 +159,8 @@ impl Collection for List {
 
 impl Collection for Hash {
     const KIND: Kind = Kind::Hash;
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
-        if let Value::Hash(c) = v { Some(c) } else { None }
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::Hash(c) = v { Some(c) } else { None }
     }
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Hash(cell)
@@ -151,8 +172,8 @@ impl Collection for Hash {
 
 impl Collection for Set {
     const KIND: Kind = Kind::Set;
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
-        if let Value::Set(c) = v { Some(c) } else { None }
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::Set(c) = v { Some(c) } else { None }
     }
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Set(cell)
@@ -164,8 +185,8 @@ impl Collection for Set {
 
 impl Collection for SortedSet {
     const KIND: Kind = Kind::Zset;
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
-        if let Value::Zset(c) = v { Some(c) } else { None }
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::Zset(c) = v { Some(c) } else { None }
     }
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Zset(cell)
@@ -183,8 +204,8 @@ impl Collection for SortedSet {
 
 impl Collection for Stream {
     const KIND: Kind = Kind::Stream;
-    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
-        if let Value::Stream(c) = v { Some(c) } else { None }
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::Stream(c) = v { Some(c) } else { None }
     }
     fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
         Value::Stream(cell)

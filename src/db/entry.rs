@@ -6,15 +6,16 @@ use bytes::Bytes;
 use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
 use super::stream::Stream;
 use super::zset::SortedSet;
-use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicI64, Ordering};
 
 use crate::util::parse_i64;
 
-/// A keyspace entry: its value and its absolute expiry time (ms since the epoch, 0 = none).
+/// A keyspace entry to store: its value and its absolute expiry time (ms since the epoch, 0 =
+/// none). The map copies it into a block (`block`); what readers see there is an `EntryRef`.
 #[derive(Debug)]
 pub struct Entry {
     pub value: Value,
-    expire_at_ms: AtomicU64,
+    expire_at_ms: u64,
 }
 
 /// The value of a key.
@@ -100,13 +101,13 @@ impl Entry {
     /// A string entry; canonical integers are stored as an integer cell (Redis's int encoding).
     pub fn string(bytes: Bytes, expire_at_ms: u64) -> Entry {
         let value = Self::unboxed_string(&bytes).unwrap_or(Value::Str(bytes));
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry { value, expire_at_ms }
     }
 
     /// A string entry holding its own copy of `bytes` (never a slice of a connection's buffer).
     pub fn string_copied(bytes: &[u8], expire_at_ms: u64) -> Entry {
         let value = Self::unboxed_string(bytes).unwrap_or_else(|| Value::Str(Bytes::copy_from_slice(bytes)));
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry { value, expire_at_ms }
     }
 
     /// The value of a string that needs no bytes of its own: the canonical text of an i64 (a
@@ -120,7 +121,7 @@ impl Entry {
 
     /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`).
     pub fn raw_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::Raw(bytes), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry { value: Value::Raw(bytes), expire_at_ms }
     }
 
     /// A string entry kept as text even when it is an integer's (INCRBYFLOAT's result, which Redis
@@ -130,31 +131,12 @@ impl Entry {
             Some(s) => Value::Small(s),
             None => Value::Str(bytes),
         };
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
-    }
-
-    /// What OBJECT ENCODING answers for this value, as Redis 7.0: `int` for an integer cell,
-    /// `embstr` for other strings up to 44 bytes and `raw` past them or when built in place, then
-    /// the collections' own encodings (lists are always `quicklist` in 7.0).
-    pub fn encoding(&self) -> &'static str {
-        /// OBJ_ENCODING_EMBSTR_SIZE_LIMIT.
-        const EMBSTR_MAX: usize = 44;
-        match &self.value {
-            Value::Int(_) => "int",
-            Value::Small(_) => "embstr",
-            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
-            Value::Str(_) | Value::Raw(_) => "raw",
-            Value::List(_) => "quicklist",
-            Value::Hash(c) => c.lock().items.encoding(),
-            Value::Set(c) => c.lock().items.encoding(),
-            Value::Zset(c) => c.lock().items.encoding().as_str(),
-            Value::Stream(_) => "stream",
-        }
+        Entry { value, expire_at_ms }
     }
 
     /// An integer entry.
     pub fn int(n: i64, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms }
     }
 
     /// A list entry holding `items` (never empty: Redis has no empty lists).
@@ -169,7 +151,7 @@ impl Entry {
 
     /// A collection entry around an existing cell (RENAME, MOVE).
     pub fn from_cell<T: Collection>(cell: Arc<ValueCell<T>>, expire_at_ms: u64) -> Entry {
-        Entry { value: T::into_value(cell), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry { value: T::into_value(cell), expire_at_ms }
     }
 
     pub fn kind(&self) -> Kind {
@@ -183,60 +165,23 @@ impl Entry {
         }
     }
 
+    /// An entry of `value` expiring at `expire_at_ms` (0: never).
+    pub fn with_value(value: Value, expire_at_ms: u64) -> Entry {
+        Entry { value, expire_at_ms }
+    }
+
     /// Expiry time in ms, 0 when the key is persistent.
     pub fn expire_at_ms(&self) -> u64 {
-        // Acquire: pairs with the Release in `set_expire_at_ms` (EXPIRE on a live entry).
-        self.expire_at_ms.load(Ordering::Acquire)
-    }
-
-    /// Change the expiry in place. Only under the key's exclusive stripe lock.
-    pub fn set_expire_at_ms(&self, at: u64) {
-        // Release: readers that see the new time also see everything written before it.
-        self.expire_at_ms.store(at, Ordering::Release)
-    }
-
-    /// Whether the key is logically gone at `now_ms` (now 0 = loading: nothing expires).
-    pub fn is_expired(&self, now_ms: u64) -> bool {
-        let at = self.expire_at_ms();
-        at != 0 && now_ms != 0 && at <= now_ms
+        self.expire_at_ms
     }
 
     /// The string value as bytes (integers formatted), None for a collection.
-    pub fn string_bytes(&self) -> Option<Bytes> {
+    pub fn value_string_bytes(&self) -> Option<Bytes> {
         match &self.value {
             Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
             Value::Str(b) | Value::Raw(b) => Some(b.clone()),
-            // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
-        }
-    }
-
-    /// A deep copy (COPY): collections are duplicated, not shared.
-    pub fn duplicate(&self) -> Entry {
-        let value = match &self.value {
-            Value::Small(s) => Value::Small(*s),
-            Value::Str(b) => Value::Str(b.clone()),
-            Value::Raw(b) => Value::Raw(b.clone()),
-            Value::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
-            Value::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
-            Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
-            Value::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
-            Value::Zset(c) => Value::Zset(Arc::new(ValueCell::new(c.lock().items.clone()))),
-            Value::Stream(c) => Value::Stream(Arc::new(ValueCell::new(c.lock().items.clone()))),
-        };
-        Entry { value, expire_at_ms: AtomicU64::new(self.expire_at_ms()) }
-    }
-
-    /// The same value under a new entry (RENAME, MOVE): collections move by reference.
-    pub fn moved(&self) -> Entry {
-        match &self.value {
-            Value::List(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
-            Value::Hash(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
-            Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
-            Value::Zset(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
-            Value::Stream(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
-            _ => self.duplicate(),
         }
     }
 }
@@ -253,8 +198,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             for e in [Entry::string_copied(&bytes, 0), Entry::string(Bytes::from(bytes.clone()), 0)] {
                 assert_eq!(matches!(e.value, Value::Small(_)), len <= SMALL_MAX, "len {len}");
-                assert_eq!(e.string_bytes().as_deref(), Some(&bytes[..]));
-                assert_eq!(e.duplicate().string_bytes().as_deref(), Some(&bytes[..]));
+                assert_eq!(e.value_string_bytes().as_deref(), Some(&bytes[..]));
                 assert_eq!(e.kind(), Kind::String);
             }
         }
@@ -264,7 +208,7 @@ mod tests {
     fn integer_text_becomes_a_counter_cell_and_other_text_stays_bytes() {
         assert!(matches!(Entry::string_copied(b"-42", 0).value, Value::Int(_)));
         assert!(matches!(Entry::string_copied(b"042", 0).value, Value::Small(_)));
-        assert_eq!(Entry::string_copied(b"\0\r\n", 7).string_bytes().as_deref(), Some(&b"\0\r\n"[..]));
+        assert_eq!(Entry::string_copied(b"\0\r\n", 7).value_string_bytes().as_deref(), Some(&b"\0\r\n"[..]));
         assert_eq!(Entry::string_copied(b"x", 7).expire_at_ms(), 7);
     }
 }

@@ -28,14 +28,13 @@
 //!   exclusive stripe ([`WriteLock::lookup`]): replay never consults the clock (nothing expires while
 //!   loading), so the file alone decides. Expiry times are logged as absolute times.
 
+mod block;
 pub mod blocking;
 mod cell;
 pub mod compact;
 mod entry;
-mod expire;
 pub mod geo;
 pub mod hll;
-mod key;
 mod map;
 mod snapshot;
 pub mod stream;
@@ -48,9 +47,10 @@ use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
+pub use block::{EntryRef, INLINE_MAX, ValueRef};
 pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, Set, ValueCell};
 pub use entry::{Entry, Kind, Value};
-pub use map::KeyMap;
+pub use map::{Change, KeyMap, PARTS};
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
 pub use watch::WatchSet;
@@ -59,8 +59,10 @@ use crate::aof::Aof;
 use crate::sync::{
     Arc, AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
-use expire::ExpiryIndex;
 use watch::WatchRegistry;
+
+/// Keys with an expiry that one active-expiry step looks at, at least, per database.
+const EXPIRE_EXAMINE_MIN: usize = 1000;
 
 /// Default number of write-lock stripes.
 #[cfg(not(feature = "loom"))]
@@ -88,7 +90,6 @@ pub struct Keyspace {
     /// WATCHed keys, by stripe.
     watch: Arc<WatchRegistry>,
     aof: OnceLock<Arc<Aof>>,
-    expiry: ExpiryIndex,
     /// Set while the AOF is replayed: nothing is logged.
     loading: AtomicBool,
     /// Keys removed by expiry (INFO expired_keys).
@@ -141,7 +142,8 @@ impl Drop for WriteLock<'_> {
 
 impl Keyspace {
     pub fn new(databases: usize, stripes: usize) -> Keyspace {
-        let stripes = stripes.max(1);
+        // A stripe must cover whole parts of the map (see `map`): a power of two up to PARTS.
+        let stripes = stripes.clamp(1, PARTS).next_power_of_two();
         Keyspace {
             maps: (0..2 * databases).map(|_| KeyMap::new()).collect(),
             spare: Mutex::new((databases..2 * databases).collect()),
@@ -150,7 +152,6 @@ impl Keyspace {
             tx_epoch: (0..stripes).map(|_| AtomicU64::new(0)).collect(),
             watch: Arc::new(WatchRegistry::new(stripes)),
             aof: OnceLock::new(),
-            expiry: ExpiryIndex::new(16),
             loading: AtomicBool::new(false),
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
@@ -230,7 +231,12 @@ impl Keyspace {
             return w;
         }
         let guards = if let [key] = keys {
-            Guards::One(StripeGuard::Exclusive(crate::sync::write(&self.stripes[self.stripe_of(key)])))
+            let stripe = &self.stripes[self.stripe_of(key)];
+            if crate::sync::fault::on(crate::sync::fault::Fault::BlockCopyUnderShared) {
+                Guards::One(StripeGuard::Shared(crate::sync::read(stripe)))
+            } else {
+                Guards::One(StripeGuard::Exclusive(crate::sync::write(stripe)))
+            }
         } else {
             let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
             idx.sort_unstable();
@@ -282,49 +288,46 @@ impl Keyspace {
         self.lock_with(db, guards, last_seq, true)
     }
 
-    /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.
+    /// One active-expiry step: remove up to `budget` keys whose time has passed, looking at up to
+    /// `max(budget, EXPIRE_EXAMINE_MIN)` keys with an expiry per database (see `KeyMap::due`).
+    /// Returns how many.
     pub fn expire_cycle(&self, now_ms: u64, budget: usize) -> usize {
         if self.is_loading() {
             return 0;
         }
-        let due = self.expiry.pop_due(now_ms, budget);
         let seq = Cell::new(0);
         let mut removed = 0;
-        for (at, phys, key) in due {
-            let Some(db) = (0..self.logical.len()).find(|&l| self.physical(l) == phys) else { continue };
-            let w = self.write(db, &[&key], &seq);
-            // Re-check under the lock: the key may have been deleted, re-set or SWAPDB'd meanwhile.
-            if self.physical(db) != phys {
-                continue;
+        for db in 0..self.logical.len() {
+            if removed >= budget {
+                break;
             }
-            let hit = crate::sync::fault::on(crate::sync::fault::Fault::ExpireNoRecheck)
-                || w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
-            if hit {
-                w.map().remove(&key);
-                w.log(&[b"DEL", &key]);
-                self.expired_keys.fetch_add(1, Ordering::Relaxed);
-                w.notify(crate::pubsub::notify::class::EXPIRED, "expired", &key);
-                removed += 1;
+            let due = self.db(db).due(now_ms, budget - removed, budget.max(EXPIRE_EXAMINE_MIN));
+            for (key, at) in due {
+                let w = self.write(db, &[&key], &seq);
+                // Re-check under the lock: the key may have been deleted, re-set or SWAPDB'd meanwhile.
+                let hit = crate::sync::fault::on(crate::sync::fault::Fault::ExpireNoRecheck)
+                    || w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
+                if hit {
+                    w.map().remove(&key);
+                    w.log(&[b"DEL", &key]);
+                    self.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    w.notify(crate::pubsub::notify::class::EXPIRED, "expired", &key);
+                    removed += 1;
+                }
             }
         }
         removed
     }
 
-    /// Active-expiry hints currently held (tests).
+    /// Keys with an expiry, in every database (tests).
     pub fn expiry_hints(&self) -> usize {
-        self.expiry.len()
+        (0..self.logical.len()).map(|db| self.db(db).expires()).sum()
     }
 
     /// Count keys and keys with an expiry in `db` (INFO keyspace).
     pub fn key_counts(&self, db: usize) -> (usize, usize) {
-        let (mut keys, mut expires) = (0, 0);
-        self.db(db).for_each(|_, e| {
-            keys += 1;
-            if e.expire_at_ms() != 0 {
-                expires += 1;
-            }
-        });
-        (keys, expires)
+        let map = self.db(db);
+        (map.len(), map.expires())
     }
 }
 
@@ -351,29 +354,39 @@ impl<'a> WriteLock<'a> {
     /// Look `key` up for writing: an expired entry is removed and `DEL` logged first (needs the
     /// exclusive stripe; under a shared stripe an expired entry is reported as absent and the caller
     /// must retry exclusively).
-    pub fn lookup<R>(&mut self, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    pub fn lookup<R>(&mut self, key: &[u8], now_ms: u64, f: impl FnOnce(Option<EntryRef<'_>>) -> R) -> R {
         self.lookup_in(self.db, key, now_ms, f)
     }
 
     /// [`lookup`](Self::lookup) in another database.
-    pub fn lookup_in<R>(&mut self, db: usize, key: &[u8], now_ms: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    pub fn lookup_in<R>(&mut self, db: usize, key: &[u8], now_ms: u64, f: impl FnOnce(Option<EntryRef<'_>>) -> R) -> R {
         let map = self.ks.db(db);
-        // One hash walk in the common case: `f` runs inside it unless the entry has expired.
+        // One hash walk in the common case: `f` runs inside it unless the entry has expired or is
+        // an emptied collection's dead cell (see `cell`).
         let mut f = Some(f);
         let live = map.get(key, |e| match e {
-            Some(e) if e.is_expired(now_ms) => None,
-            other => f.take().map(|f| f(other)),
+            Some(e) if e.is_expired(now_ms) => Err(true),
+            Some(e) if e.is_dead() => Err(false),
+            other => Ok(f.take().map(|f| f(other))),
         });
-        if let Some(r) = live {
-            return r;
+        match live {
+            Ok(Some(r)) => return r,
+            Ok(None) => unreachable!("f runs at most once"),
+            // A dead cell: its emptying record already removes the key on replay.
+            Err(false) if self.exclusive => {
+                map.remove(key);
+            }
+            Err(false) => {}
+            Err(true) => {
+                if self.exclusive {
+                    map.remove(key);
+                    self.log_in(db, &[b"DEL", key]);
+                    self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    self.ks.events.notify(crate::pubsub::notify::class::EXPIRED, "expired", key, db);
+                }
+            }
         }
-        if self.exclusive {
-            map.remove(key);
-            self.log_in(db, &[b"DEL", key]);
-            self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
-            self.ks.events.notify(crate::pubsub::notify::class::EXPIRED, "expired", key, db);
-        }
-        // Expired: absent (under the exclusive stripe nothing can have re-created it meanwhile).
+        // Gone: absent (under the exclusive stripe nothing can have re-created it meanwhile).
         f.take().map_or_else(|| unreachable!("f runs at most once"), |f| f(None))
     }
 
@@ -423,10 +436,6 @@ impl<'a> WriteLock<'a> {
     fn insert_with(&self, db: usize, key: Bytes, entry: Entry, announce_new: bool) {
         // The map stores its own copy of the key (see `key`): nothing keeps a connection's read
         // buffer alive. So does the expiry index, for keys with a TTL.
-        let at = entry.expire_at_ms();
-        if at != 0 {
-            self.ks.expiry.track(self.ks.physical(db), Bytes::copy_from_slice(&key), at);
-        }
         let servable = matches!(entry.value, Value::List(_) | Value::Zset(_) | Value::Stream(_));
         use crate::pubsub::notify::class::NEW;
         let new = announce_new && self.ks.events.wants(NEW) && self.ks.db(db).get(&key, |e| e.is_none());
@@ -441,12 +450,10 @@ impl<'a> WriteLock<'a> {
         }
     }
 
-    /// Set the expiry of an existing entry in place, registering it with the active cycle.
-    pub fn set_expire(&self, key: &[u8], entry: &Entry, at_ms: u64) {
-        entry.set_expire_at_ms(at_ms);
-        if at_ms != 0 {
-            self.ks.expiry.track(self.ks.physical(self.db), Bytes::copy_from_slice(key), at_ms);
-        }
+    /// Set the expiry of the existing entry at `key` (0: persist); a block copy, under the
+    /// exclusive stripe.
+    pub fn set_expire(&self, key: &[u8], at_ms: u64) {
+        self.map().set_expire(key, at_ms);
     }
 
     /// Push this write's AOF record (in this write's database) while the stripe is held.
@@ -542,7 +549,6 @@ impl<'a> WriteLock<'a> {
     pub fn empty_db(&self, db: usize) -> Option<usize> {
         self.ks.touch_flush(db);
         let old = self.ks.physical(db);
-        self.ks.expiry.forget_db(old);
         let Some(spare) = crate::sync::lock(&self.ks.spare).pop_front() else {
             self.ks.maps[old].clear();
             return None;
@@ -569,7 +575,17 @@ impl<'a> WriteLock<'a> {
     }
 }
 
-/// FNV-1a over the key: picks the write-lock stripe (and the SCAN order).
+/// The key's hash: picks its write-lock stripe and its place in the map (part, bucket,
+/// fingerprint: see `map`). Keyed (aHash with per-process random seeds), so that clients cannot
+/// pile keys into one bucket.
+#[cfg(not(feature = "loom"))]
+pub fn hash_key(key: &[u8]) -> u64 {
+    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
+    STATE.get_or_init(ahash::RandomState::new).hash_one(key)
+}
+
+/// Under loom: FNV-1a, fixed, so that the models know which stripe each key takes.
+#[cfg(feature = "loom")]
 pub fn hash_key(key: &[u8]) -> u64 {
     crate::util::fnv1a(crate::util::FNV_OFFSET, key)
 }

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::zset::score::format_score;
-use super::{Keyspace, Value};
+use super::{Keyspace, ValueRef};
 use crate::sync::Ordering;
 
 /// One key of the snapshot.
@@ -43,22 +43,22 @@ impl Keyspace {
                 if e.is_expired(now_ms) {
                     return;
                 }
-                let value = match &e.value {
-                    Value::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s.as_bytes())),
-                    Value::Str(b) | Value::Raw(b) => SnapshotValue::Str(b.clone()),
+                let value = match e.value() {
+                    ValueRef::Small(s) | ValueRef::RawSmall(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
+                    ValueRef::Str(b) | ValueRef::Raw(b) => SnapshotValue::Str(b.clone()),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
-                    Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
-                    Value::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
-                    Value::Hash(h) => SnapshotValue::Hash(
+                    ValueRef::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
+                    ValueRef::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
+                    ValueRef::Hash(h) => SnapshotValue::Hash(
                         h.lock()
                             .items
                             .iter()
                             .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
                             .collect(),
                     ),
-                    Value::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
-                    Value::Stream(x) => SnapshotValue::Stream(Box::new(x.lock().items.clone())),
-                    Value::Zset(z) => SnapshotValue::Zset(
+                    ValueRef::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
+                    ValueRef::Stream(x) => SnapshotValue::Stream(Box::new(x.lock().items.clone())),
+                    ValueRef::Zset(z) => SnapshotValue::Zset(
                         z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
                     ),
                 };

@@ -93,7 +93,7 @@ fn expire_generic(ctx: &Ctx, argv: &[Bytes], seconds: bool, absolute: bool, cmd:
     }
     // Only while loading can `when` be <= 0 here: 1 ms keeps "has an expiry, already due".
     let at = u64::try_from(when).unwrap_or(0).max(1);
-    w.map().get(key, |e| e.map(|e| w.set_expire(key, e, at)));
+    w.set_expire(key, at);
     w.log(&[b"PEXPIREAT", key, at.to_string().as_bytes()]);
     w.notify(GENERIC, "expire", key);
     Ok(Frame::Integer(1))
@@ -164,7 +164,7 @@ pub fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if current.unwrap_or(0) == 0 {
         return Ok(Frame::Integer(0));
     }
-    w.map().get(key, |e| e.map(|e| w.set_expire(key, e, 0)));
+    w.set_expire(key, 0);
     w.log(&[b"PERSIST", key]);
     w.notify(GENERIC, "persist", key);
     Ok(Frame::Integer(1))

@@ -5,7 +5,6 @@ use bytes::Bytes;
 
 use crate::cmd::Ctx;
 use crate::cmd::server::{SubSpec, help_reply, run_subcommand};
-use crate::db::Value;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::sync::Ordering;
@@ -28,7 +27,7 @@ pub fn object(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// The entry at `key` through `f`, counting a keyspace hit or miss (Redis's lookup for OBJECT
 /// counts one); None when there is no key (OBJECT then replies nil).
-fn lookup<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(&crate::db::Entry) -> R) -> Option<R> {
+fn lookup<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(crate::db::EntryRef<'_>) -> R) -> Option<R> {
     let r = ctx.read(key, |e| e.map(f));
     // Counted, but announced as no `keymiss` (Redis looks up with LOOKUP_NONOTIFY).
     let stats = &ctx.shared.stats;
@@ -52,9 +51,9 @@ fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// `OBJECT REFCOUNT key`: 1, or INT_MAX for the integers Redis shares.
 fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (no_sharing, _) = policy_flags(ctx);
-    let n = lookup(ctx, &argv[2], |e| match &e.value {
+    let n = lookup(ctx, &argv[2], |e| match e.value() {
         // Acquire: pairs with the AcqRel CAS of INCR.
-        Value::Int(n) if !no_sharing && (0..SHARED_INTEGERS).contains(&n.load(Ordering::Acquire)) => {
+        crate::db::ValueRef::Int(n) if !no_sharing && (0..SHARED_INTEGERS).contains(&n.load(Ordering::Acquire)) => {
             i64::from(i32::MAX)
         }
         _ => 1,

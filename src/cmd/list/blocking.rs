@@ -18,7 +18,7 @@ use bytes::Bytes;
 
 use super::{End, lmove_generic, write_list};
 use crate::cmd::{BlockRequest, Ctx, arg_i64, is_opt};
-use crate::db::Value;
+use crate::db::ValueRef;
 use crate::db::blocking::{Registration, Served, Want};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -137,8 +137,9 @@ pub(crate) fn block_on(
         let now = ctx.now_ms;
         // A key holding the type this client blocks for (sorted sets for ZPop, lists otherwise).
         let zset = matches!(want, Want::ZPop { .. });
-        let holds = |v: &Value| if zset { matches!(v, Value::Zset(_)) } else { matches!(v, Value::List(_)) };
-        let filled = keys.iter().any(|k| w.map().get(k, |e| e.is_some_and(|e| !e.is_expired(now) && holds(&e.value))));
+        let holds =
+            |v: ValueRef<'_>| if zset { matches!(v, ValueRef::Zset(_)) } else { matches!(v, ValueRef::List(_)) };
+        let filled = keys.iter().any(|k| w.map().get(k, |e| e.is_some_and(|e| !e.is_expired(now) && holds(e.value()))));
         if filled {
             // Pushed between the attempt and the lock: try again.
             continue;

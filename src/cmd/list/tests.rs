@@ -38,7 +38,7 @@ fn expire_at(h: &Harness, key: &str) -> u64 {
 fn expire_in(h: &Harness, key: &str, ms: u64) {
     let seq = Cell::new(0);
     let w = h.shared.ks.write(0, &[key.as_bytes()], &seq);
-    w.map().get(key.as_bytes(), |e| e.map(|e| w.set_expire(key.as_bytes(), e, h.now_ms + ms)));
+    w.set_expire(key.as_bytes(), h.now_ms + ms);
 }
 
 fn range(h: &mut Harness, key: &str) -> Frame {

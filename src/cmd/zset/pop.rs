@@ -69,7 +69,7 @@ pub fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let Some(cell) = collection::lookup_write::<SortedSet>(&mut w, key, now)? else { continue };
         let mut st = cell.lock();
         let popped = pop_logged_reply(&mut st, &w, key, count, max);
-        bury_if_empty(&mut st, &w, key);
+        bury_if_empty(&cell, &mut st, &w, key);
         let pairs = popped.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(s)]));
         return Ok(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(pairs.collect())]));
     }

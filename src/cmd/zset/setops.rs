@@ -14,7 +14,7 @@ use super::{Ctx, entries_reply, limits, record};
 use crate::cmd::zset_args::{parse_setop_keys, parse_setop_options};
 use crate::db::zset::SortedSet;
 use crate::db::zset::aggregate::{ScoredInput, SetOp, combine, inter_card};
-use crate::db::{CellGuard, Entry, Set, Value, ValueCell, WriteLock};
+use crate::db::{CellGuard, Entry, Set, ValueCell, ValueRef, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class::{GENERIC, ZSET};
 use crate::resp::Frame;
@@ -71,10 +71,10 @@ impl Guard<'_> {
 fn load(ctx: &Ctx, w: &mut WriteLock, keys: &[Bytes], now_ms: u64) -> Result<Vec<Option<Held>>> {
     keys.iter()
         .map(|k| {
-            let held = w.lookup(k, now_ms, |e| match e.map(|e| &e.value) {
+            let held = w.lookup(k, now_ms, |e| match e.map(|e| e.value()) {
                 None => Ok(None),
-                Some(Value::Set(c)) => Ok(Some(Held::Set(c.clone()))),
-                Some(Value::Zset(c)) => Ok(Some(Held::Zset(c.clone()))),
+                Some(ValueRef::Set(c)) => Ok(Some(Held::Set(c.clone()))),
+                Some(ValueRef::Zset(c)) => Ok(Some(Held::Zset(c.clone()))),
                 Some(_) => Err(Error::WrongType),
             });
             ctx.count_lookup(k, !matches!(held, Ok(None)));

@@ -1,0 +1,721 @@
+//! A block: the packed, immutable home of the entries of one hash bucket of the keyspace (see
+//! `map` for the directory of blocks, the stripes and growth).
+//!
+//! # Layout (one allocation, 8-aligned)
+//!
+//! ```text
+//! header   u32 allocation size | u16 count n | u16 0 | n x u8 fingerprint | pad to 2 | n x u16 offset/4
+//! entry    AtomicU32 access word (LRU clock / LFU counter, relaxed; 4-aligned)
+//!          u8 tag: kind (low 5 bits) | LONG_KEY 0x40 | EXPIRES 0x80
+//!          key: u8 length + bytes, or (LONG_KEY, 255 bytes and more) pad to 8 + `Bytes`
+//!          expiry: u64 ms, unaligned, only when EXPIRES
+//!          value: inline string: u8 length + bytes (at most INLINE_MAX)
+//!                 integer: pad to 8 + `AtomicI64` (INCR CASes it in place)
+//!                 long string: pad to 8 + `Bytes`
+//!                 collection: pad to 8 + its `Arc<ValueCell<..>>`
+//!          pad to 4 (the next entry's access word)
+//! ```
+//!
+//! A lookup compares the 1-byte fingerprints (the hash's top byte), then the key at the offset of
+//! a matching one: two or three cache lines for a block of ~16 keys, no linear walk of the keys.
+//!
+//! # Invariants
+//!
+//! * A block never changes after it is published, except through its atomics: the integer cells
+//!   (INCR/DECR under the key's SHARED stripe: a CAS in place) and the access words (relaxed, any
+//!   reader). Every other change (insert, replace, delete, expiry) builds a new block ([`build`])
+//!   and swaps it in under the bucket's EXCLUSIVE stripe, so a copy never races an INCR: the
+//!   shared and exclusive holders of a stripe exclude each other, and the copy reads every integer
+//!   cell once, after the last CAS that can reach the old block.
+//! * A copied entry owns its own references: a long string's `Bytes` and a collection's `Arc` are
+//!   cloned into the new block, and dropped with the old block when the map's collector retires it
+//!   (after every reader that could hold it is gone), so a reader holding an old block keeps valid
+//!   values; a collection's cell is the same object in both blocks (its lock and `dead` mark are
+//!   shared).
+//! * Offsets, counts and lengths are written once by [`build`], which computes every position with
+//!   the same walk ([`Cursor`]) that the readers use.
+
+use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
+
+use bytes::Bytes;
+
+use super::cell::{Hash, ListCell, Set, ValueCell};
+use super::entry::{Entry, Kind, Value};
+use super::stream::Stream;
+use super::zset::SortedSet;
+use crate::sync::{Arc, AtomicI64, AtomicU32, Ordering};
+
+/// The longest string value kept inline in its block (longer ones are a `Bytes` out of line).
+pub const INLINE_MAX: usize = 255;
+/// Keys this long and longer are a `Bytes` out of line.
+const LONG_KEY_MIN: usize = 255;
+/// Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT: the longest string OBJECT ENCODING calls `embstr`.
+const EMBSTR_MAX: usize = 44;
+
+const EXPIRES: u8 = 0x80;
+const LONG_KEY: u8 = 0x40;
+const KIND_MASK: u8 = 0x1f;
+
+const K_SMALL: u8 = 0;
+const K_RAW_SMALL: u8 = 1;
+const K_STR: u8 = 2;
+const K_RAW: u8 = 3;
+const K_INT: u8 = 4;
+
+const HEADER: usize = 8;
+/// Entries start on this boundary; offsets are stored divided by it.
+const UNIT: usize = if align_of::<AtomicU32>() > 4 { align_of::<AtomicU32>() } else { 4 };
+/// The largest block the u16 offsets can address.
+pub const MAX_BLOCK: usize = UNIT * u16::MAX as usize;
+/// The most entries a block holds (its count is a u16).
+pub const MAX_ENTRIES: usize = u16::MAX as usize;
+
+const fn align_up(p: usize, a: usize) -> usize {
+    (p + a - 1) & !(a - 1)
+}
+
+/// The collection variants: a pointer each. Adding one is a line here (and its `Value` variant).
+macro_rules! pointer_kinds {
+    ($($name:ident($ty:ty) = $tag:expr),* $(,)?) => {
+        /// A borrowed view of a value inside a block.
+        #[derive(Clone, Copy, Debug)]
+        pub enum ValueRef<'a> {
+            /// An inline string that is not an integer's canonical text (`embstr` up to 44 bytes).
+            Small(&'a [u8]),
+            /// An inline string built in place by APPEND/SETRANGE (`raw`).
+            RawSmall(&'a [u8]),
+            /// A long string, out of line.
+            Str(&'a Bytes),
+            /// A long string built in place by APPEND/SETRANGE.
+            Raw(&'a Bytes),
+            /// An integer cell: INCR/DECR CAS it in place.
+            Int(&'a AtomicI64),
+            $($name(&'a Arc<$ty>),)*
+        }
+
+        impl<'a> ValueRef<'a> {
+            /// The view of an owned value (what [`build`] copies into a block).
+            pub fn of(v: &'a Value) -> ValueRef<'a> {
+                match v {
+                    Value::Small(s) => ValueRef::Small(s.as_bytes()),
+                    Value::Str(b) if b.len() <= INLINE_MAX => ValueRef::Small(b),
+                    Value::Str(b) => ValueRef::Str(b),
+                    Value::Raw(b) if b.len() <= INLINE_MAX => ValueRef::RawSmall(b),
+                    Value::Raw(b) => ValueRef::Raw(b),
+                    Value::Int(n) => ValueRef::Int(n),
+                    $(Value::$name(c) => ValueRef::$name(c),)*
+                }
+            }
+
+            /// An owned value equal to this one; collections share their cell (RENAME, MOVE).
+            pub fn to_value(self) -> Value {
+                match self {
+                    ValueRef::Small(b) => super::entry::SmallStr::new(b)
+                        .map_or_else(|| Value::Str(Bytes::copy_from_slice(b)), Value::Small),
+                    ValueRef::RawSmall(b) => Value::Raw(Bytes::copy_from_slice(b)),
+                    ValueRef::Str(b) => Value::Str(b.clone()),
+                    ValueRef::Raw(b) => Value::Raw(b.clone()),
+                    ValueRef::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
+                    $(ValueRef::$name(c) => Value::$name(c.clone()),)*
+                }
+            }
+
+            fn tag(self) -> u8 {
+                match self {
+                    ValueRef::Small(_) => K_SMALL,
+                    ValueRef::RawSmall(_) => K_RAW_SMALL,
+                    ValueRef::Str(_) => K_STR,
+                    ValueRef::Raw(_) => K_RAW,
+                    ValueRef::Int(_) => K_INT,
+                    $(ValueRef::$name(_) => $tag,)*
+                }
+            }
+        }
+
+        /// Read the value of kind `kind` at `p` (the cursor is past the key and expiry).
+        ///
+        /// # Safety
+        /// `c` walks a block built by [`build`], positioned at the value of an entry of kind `kind`.
+        unsafe fn read_value<'a>(c: &mut Cursor<'a>, kind: u8) -> ValueRef<'a> {
+            // SAFETY: the caller's contract; each arm reads what `write_value` wrote for the tag.
+            unsafe {
+                match kind {
+                    K_SMALL => ValueRef::Small(c.short_bytes()),
+                    K_RAW_SMALL => ValueRef::RawSmall(c.short_bytes()),
+                    K_STR => ValueRef::Str(c.object::<Bytes>()),
+                    K_RAW => ValueRef::Raw(c.object::<Bytes>()),
+                    K_INT => ValueRef::Int(c.object::<AtomicI64>()),
+                    $($tag => ValueRef::$name(c.object::<Arc<$ty>>()),)*
+                    _ => unreachable!("tag {kind} is written by no build"),
+                }
+            }
+        }
+
+        /// Write (a clone of) `v` at the cursor.
+        ///
+        /// # Safety
+        /// `c` walks a block being built, sized by the same walk.
+        unsafe fn write_value(c: &mut Cursor<'_>, v: ValueRef<'_>) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                match v {
+                    ValueRef::Small(b) | ValueRef::RawSmall(b) => c.put_short_bytes(b),
+                    ValueRef::Str(b) | ValueRef::Raw(b) => c.put_object(b.clone()),
+                    ValueRef::Int(n) => c.put_object(AtomicI64::new(n.load(Ordering::Acquire))),
+                    $(ValueRef::$name(p) => c.put_object(p.clone()),)*
+                }
+            }
+        }
+
+        /// Drop the owned parts of the value of kind `kind` at the cursor.
+        ///
+        /// # Safety
+        /// As [`read_value`]; the block is being freed and nothing reads it again.
+        unsafe fn drop_value(c: &mut Cursor<'_>, kind: u8) {
+            // SAFETY: the caller's contract.
+            unsafe {
+                match kind {
+                    K_SMALL | K_RAW_SMALL => {
+                        c.short_bytes();
+                    }
+                    K_STR | K_RAW => c.drop_object::<Bytes>(),
+                    K_INT => c.drop_object::<AtomicI64>(),
+                    $($tag => c.drop_object::<Arc<$ty>>(),)*
+                    _ => unreachable!("tag {kind} is written by no build"),
+                }
+            }
+        }
+
+        /// Bytes the value takes from position `p` on (padding included): `p` after it.
+        fn value_end(p: usize, v: ValueRef<'_>) -> usize {
+            match v {
+                ValueRef::Small(b) | ValueRef::RawSmall(b) => p + 1 + b.len(),
+                ValueRef::Str(_) | ValueRef::Raw(_) => object_end::<Bytes>(p),
+                ValueRef::Int(_) => object_end::<AtomicI64>(p),
+                $(ValueRef::$name(_) => object_end::<Arc<$ty>>(p),)*
+            }
+        }
+    };
+}
+
+pointer_kinds! {
+    List(ListCell) = 5,
+    Hash(ValueCell<Hash>) = 6,
+    Set(ValueCell<Set>) = 7,
+    Zset(ValueCell<SortedSet>) = 8,
+    Stream(ValueCell<Stream>) = 9,
+}
+
+fn object_end<T>(p: usize) -> usize {
+    align_up(p, align_of::<T>()) + size_of::<T>()
+}
+
+/// One entry to write into a new block.
+pub struct Item<'a> {
+    pub fp: u8,
+    pub key: &'a [u8],
+    pub access: u32,
+    pub expire_at_ms: u64,
+    pub value: ValueRef<'a>,
+}
+
+impl<'a> Item<'a> {
+    /// An entry of an existing block, copied as it is.
+    pub fn copied(fp: u8, e: EntryRef<'a>) -> Item<'a> {
+        Item { fp, key: e.key(), access: e.access(), expire_at_ms: e.expire_at_ms(), value: e.value() }
+    }
+
+    /// A new entry from an owned one (its values are cloned into the block; the caller drops it).
+    pub fn new(fp: u8, key: &'a [u8], e: &'a Entry, access: u32) -> Item<'a> {
+        Item { fp, key, access, expire_at_ms: e.expire_at_ms(), value: ValueRef::of(&e.value) }
+    }
+
+    fn tag(&self) -> u8 {
+        let mut t = self.value.tag();
+        if self.key.len() >= LONG_KEY_MIN {
+            t |= LONG_KEY;
+        }
+        if self.expire_at_ms != 0 {
+            t |= EXPIRES;
+        }
+        t
+    }
+
+    /// The position after this entry written at `p` (a multiple of UNIT).
+    fn end(&self, p: usize) -> usize {
+        let mut p = p + size_of::<AtomicU32>() + 1;
+        p = if self.key.len() >= LONG_KEY_MIN { object_end::<Bytes>(p) } else { p + 1 + self.key.len() };
+        if self.expire_at_ms != 0 {
+            p += 8;
+        }
+        align_up(value_end(p, self.value), UNIT)
+    }
+}
+
+/// The bytes an `Item` list of these entries would take as a block (what `build` allocates).
+pub fn block_size(items: &[Item<'_>]) -> usize {
+    let n = items.len();
+    let mut p = align_up(align_up(HEADER + n, 2) + 2 * n, UNIT);
+    for it in items {
+        p = it.end(p);
+    }
+    align_up(p, 8)
+}
+
+/// A block: see the module doc. Owns its allocation and the values' references in it.
+pub struct Block {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a block's shared state is atomics (integer cells, access words), `Bytes` and `Arc`s of
+// `Sync` cells, all `Send + Sync`; everything else is immutable after `build`.
+unsafe impl Send for Block {}
+// SAFETY: as above.
+unsafe impl Sync for Block {}
+
+/// Walks a block's bytes: reads (lookups) and writes (build) step through an entry alike.
+struct Cursor<'a> {
+    base: NonNull<u8>,
+    p: usize,
+    _block: std::marker::PhantomData<&'a Block>,
+}
+
+impl<'a> Cursor<'a> {
+    fn at(base: NonNull<u8>, p: usize) -> Cursor<'a> {
+        Cursor { base, p, _block: std::marker::PhantomData }
+    }
+
+    /// # Safety
+    /// `p + n` is within the block.
+    unsafe fn bytes_at(&self, p: usize, n: usize) -> &'a [u8] {
+        // SAFETY: the caller's contract; the block lives for 'a and these bytes never change.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(p), n) }
+    }
+
+    /// # Safety
+    /// The cursor is at a u8.
+    unsafe fn u8(&mut self) -> u8 {
+        // SAFETY: the caller's contract.
+        let b = unsafe { *self.base.as_ptr().add(self.p) };
+        self.p += 1;
+        b
+    }
+
+    /// # Safety
+    /// The cursor is at a u8 length and that many bytes.
+    unsafe fn short_bytes(&mut self) -> &'a [u8] {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let n = usize::from(self.u8());
+            let b = self.bytes_at(self.p, n);
+            self.p += n;
+            b
+        }
+    }
+
+    /// # Safety
+    /// The cursor is at (padding before) a `T` written by `put_object`.
+    unsafe fn object<T>(&mut self) -> &'a T {
+        self.p = align_up(self.p, align_of::<T>());
+        // SAFETY: the caller's contract: an initialized, aligned `T` living as long as the block.
+        let r = unsafe { &*(self.base.as_ptr().add(self.p) as *const T) };
+        self.p += size_of::<T>();
+        r
+    }
+
+    /// # Safety
+    /// As `object`; the block is being freed and nothing reads this `T` again.
+    unsafe fn drop_object<T>(&mut self) {
+        self.p = align_up(self.p, align_of::<T>());
+        // SAFETY: the caller's contract.
+        unsafe { std::ptr::drop_in_place(self.base.as_ptr().add(self.p) as *mut T) };
+        self.p += size_of::<T>();
+    }
+
+    /// # Safety
+    /// The block is being built and has room for the u64 at the cursor.
+    unsafe fn u64_unaligned(&mut self) -> u64 {
+        // SAFETY: the caller's contract.
+        let v = unsafe { std::ptr::read_unaligned(self.base.as_ptr().add(self.p) as *const u64) };
+        self.p += 8;
+        u64::from_le(v)
+    }
+
+    /// # Safety
+    /// The block is being built, with room for `b` at the cursor.
+    unsafe fn put_bytes(&mut self, b: &[u8]) {
+        // SAFETY: the caller's contract; source and block do not overlap (a new allocation).
+        unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), self.base.as_ptr().add(self.p), b.len()) };
+        self.p += b.len();
+    }
+
+    /// # Safety
+    /// As `put_bytes`; `b` is at most 255 bytes.
+    unsafe fn put_short_bytes(&mut self, b: &[u8]) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            self.put_bytes(&[b.len() as u8]);
+            self.put_bytes(b);
+        }
+    }
+
+    /// # Safety
+    /// As `put_bytes`, with room for the padding and the `T`.
+    unsafe fn put_object<T>(&mut self, v: T) {
+        self.p = align_up(self.p, align_of::<T>());
+        // SAFETY: the caller's contract: aligned, in bounds, uninitialized.
+        unsafe { std::ptr::write(self.base.as_ptr().add(self.p) as *mut T, v) };
+        self.p += size_of::<T>();
+    }
+}
+
+/// A borrowed view of one entry of a block: what the keyspace's readers and writers see.
+#[derive(Clone, Copy)]
+pub struct EntryRef<'a> {
+    base: NonNull<u8>,
+    off: usize,
+    _block: std::marker::PhantomData<&'a Block>,
+}
+
+impl std::fmt::Debug for EntryRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntryRef").field("key", &Bytes::copy_from_slice(self.key())).finish()
+    }
+}
+
+/// An entry's fields after its access word, as `EntryRef` parses them.
+struct Parsed<'a> {
+    tag: u8,
+    key: &'a [u8],
+    expire_at_ms: u64,
+    /// The cursor at the value.
+    value_at: usize,
+}
+
+impl<'a> EntryRef<'a> {
+    fn parse(&self) -> Parsed<'a> {
+        let mut c = Cursor::at(self.base, self.off + size_of::<AtomicU32>());
+        // SAFETY: `off` is an entry of a block built by `build`, which wrote these fields in this order.
+        unsafe {
+            let tag = c.u8();
+            let key: &'a [u8] = if tag & LONG_KEY != 0 { &c.object::<Bytes>()[..] } else { c.short_bytes() };
+            let expire_at_ms = if tag & EXPIRES != 0 { c.u64_unaligned() } else { 0 };
+            Parsed { tag, key, expire_at_ms, value_at: c.p }
+        }
+    }
+
+    pub fn key(&self) -> &'a [u8] {
+        self.parse().key
+    }
+
+    /// The value.
+    pub fn value(&self) -> ValueRef<'a> {
+        let p = self.parse();
+        let mut c = Cursor::at(self.base, p.value_at);
+        // SAFETY: `parse` left the cursor at the value of an entry of this tag.
+        unsafe { read_value(&mut c, p.tag & KIND_MASK) }
+    }
+
+    fn access_word(&self) -> &'a AtomicU32 {
+        // SAFETY: every entry starts with its access word, UNIT-aligned, written by `build`.
+        unsafe { &*(self.base.as_ptr().add(self.off) as *const AtomicU32) }
+    }
+
+    /// The access word (Redis's `robj.lru`: a 24-bit LRU clock or LFU counter), for eviction.
+    pub fn access(&self) -> u32 {
+        // Relaxed: a statistic that orders nothing (readers update it without a lock).
+        self.access_word().load(Ordering::Relaxed)
+    }
+
+    /// Set the access word; any reader may, without a lock (a lost update is harmless, as in Redis).
+    pub fn set_access(&self, w: u32) {
+        self.access_word().store(w, Ordering::Relaxed)
+    }
+
+    /// Expiry time in ms, 0 when the key is persistent.
+    pub fn expire_at_ms(&self) -> u64 {
+        let p = self.parse();
+        p.expire_at_ms
+    }
+
+    /// Whether the key is logically gone at `now_ms` (now 0 = loading: nothing expires).
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        let at = self.expire_at_ms();
+        at != 0 && now_ms != 0 && at <= now_ms
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self.value() {
+            ValueRef::Small(_) | ValueRef::RawSmall(_) | ValueRef::Str(_) | ValueRef::Raw(_) | ValueRef::Int(_) => {
+                Kind::String
+            }
+            ValueRef::List(_) => Kind::List,
+            ValueRef::Hash(_) => Kind::Hash,
+            ValueRef::Set(_) => Kind::Set,
+            ValueRef::Zset(_) => Kind::Zset,
+            ValueRef::Stream(_) => Kind::Stream,
+        }
+    }
+
+    /// What OBJECT ENCODING answers, as Redis 7.0: `int`, `embstr` up to 44 bytes, `raw` past them
+    /// or when built in place, then the collections' own encodings (lists: `quicklist`).
+    pub fn encoding(&self) -> &'static str {
+        match self.value() {
+            ValueRef::Int(_) => "int",
+            ValueRef::Small(b) if b.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Small(_) | ValueRef::Str(_) | ValueRef::RawSmall(_) | ValueRef::Raw(_) => "raw",
+            ValueRef::List(_) => "quicklist",
+            ValueRef::Hash(c) => c.lock().items.encoding(),
+            ValueRef::Set(c) => c.lock().items.encoding(),
+            ValueRef::Zset(c) => c.lock().items.encoding().as_str(),
+            ValueRef::Stream(_) => "stream",
+        }
+    }
+
+    /// Whether this is a collection whose cell was emptied and marked dead, its key about to be
+    /// removed (see `cell`): it reads as absent.
+    pub fn is_dead(&self) -> bool {
+        match self.value() {
+            ValueRef::List(c) => c.is_gone(),
+            ValueRef::Hash(c) => c.is_gone(),
+            ValueRef::Set(c) => c.is_gone(),
+            ValueRef::Zset(c) => c.is_gone(),
+            ValueRef::Stream(c) => c.is_gone(),
+            _ => false,
+        }
+    }
+
+    /// The string value as bytes (integers formatted), None for a collection.
+    pub fn string_bytes(&self) -> Option<Bytes> {
+        match self.value() {
+            ValueRef::Small(b) | ValueRef::RawSmall(b) => Some(Bytes::copy_from_slice(b)),
+            ValueRef::Str(b) | ValueRef::Raw(b) => Some(b.clone()),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            ValueRef::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
+            _ => None,
+        }
+    }
+
+    /// An owned entry with a deep copy of the value (COPY): collections are duplicated, not shared.
+    pub fn duplicate(&self) -> Entry {
+        let value = match self.value() {
+            ValueRef::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            ValueRef::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            ValueRef::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            ValueRef::Zset(c) => Value::Zset(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            ValueRef::Stream(c) => Value::Stream(Arc::new(ValueCell::new(c.lock().items.clone()))),
+            v => v.to_value(),
+        };
+        Entry::with_value(value, self.expire_at_ms())
+    }
+
+    /// An owned entry with the same value (RENAME, MOVE): collections move by reference.
+    pub fn moved(&self) -> Entry {
+        Entry::with_value(self.value().to_value(), self.expire_at_ms())
+    }
+}
+
+impl Block {
+    fn base(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    fn size(&self) -> usize {
+        // SAFETY: the header's first field, written by `build`.
+        unsafe { std::ptr::read(self.ptr.as_ptr() as *const u32) as usize }
+    }
+
+    /// Entries in the block.
+    pub fn len(&self) -> usize {
+        // SAFETY: the header's second field, written by `build`.
+        unsafe { std::ptr::read(self.ptr.as_ptr().add(4) as *const u16) as usize }
+    }
+
+    /// Bytes allocated for this block.
+    pub fn bytes(&self) -> usize {
+        self.size()
+    }
+
+    fn fingerprints(&self) -> &[u8] {
+        // SAFETY: `len` fingerprints follow the header.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(HEADER), self.len()) }
+    }
+
+    fn offset(&self, i: usize) -> usize {
+        let at = align_up(HEADER + self.len(), 2) + 2 * i;
+        // SAFETY: `len` u16 offsets follow the fingerprints, 2-aligned.
+        usize::from(unsafe { std::ptr::read(self.ptr.as_ptr().add(at) as *const u16) }) * UNIT
+    }
+
+    /// The `i`th entry (`i < len`).
+    pub fn entry(&self, i: usize) -> EntryRef<'_> {
+        assert!(i < self.len());
+        EntryRef { base: self.base(), off: self.offset(i), _block: std::marker::PhantomData }
+    }
+
+    /// The fingerprint of the `i`th entry.
+    pub fn fingerprint(&self, i: usize) -> u8 {
+        self.fingerprints()[i]
+    }
+
+    /// The index of `key` (fingerprint `fp`), if it is here.
+    pub fn find(&self, fp: u8, key: &[u8]) -> Option<usize> {
+        self.fingerprints()
+            .iter()
+            .enumerate()
+            .filter(|&(_, &f)| f == fp)
+            .map(|(i, _)| i)
+            .find(|&i| self.entry(i).key() == key)
+    }
+
+    /// Every entry, in block order.
+    pub fn entries(&self) -> impl Iterator<Item = EntryRef<'_>> {
+        (0..self.len()).map(|i| self.entry(i))
+    }
+}
+
+/// A new block holding `items` (at most [`MAX_ENTRIES`], at most [`MAX_BLOCK`] bytes: the map
+/// splits its buckets long before).
+pub fn build(items: &[Item<'_>]) -> Block {
+    let n = items.len();
+    let size = block_size(items);
+    assert!(n <= MAX_ENTRIES && size <= MAX_BLOCK && size <= u32::MAX as usize, "block of {n} entries, {size} bytes");
+    let layout = Layout::from_size_align(size, 8).unwrap_or_else(|_| unreachable!("size checked above"));
+    // SAFETY: `size` > 0 (the header).
+    let ptr = NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout));
+    let mut c = Cursor::at(ptr, 0);
+    let offsets_at = align_up(HEADER + n, 2);
+    let mut p = align_up(offsets_at + 2 * n, UNIT);
+    // SAFETY: every write below is within `size` bytes: `block_size` walked the same positions.
+    unsafe {
+        c.put_bytes(&(size as u32).to_ne_bytes());
+        c.put_bytes(&(n as u16).to_ne_bytes());
+        c.put_bytes(&[0, 0]);
+        for it in items {
+            c.put_bytes(&[it.fp]);
+        }
+        for (i, it) in items.iter().enumerate() {
+            let mut o = Cursor::at(ptr, offsets_at + 2 * i);
+            o.put_bytes(&((p / UNIT) as u16).to_ne_bytes());
+            let mut e = Cursor::at(ptr, p);
+            e.put_object(AtomicU32::new(it.access));
+            let tag = it.tag();
+            e.put_bytes(&[tag]);
+            if tag & LONG_KEY != 0 {
+                e.put_object(Bytes::copy_from_slice(it.key));
+            } else {
+                e.put_short_bytes(it.key);
+            }
+            if tag & EXPIRES != 0 {
+                e.put_bytes(&it.expire_at_ms.to_le_bytes());
+            }
+            write_value(&mut e, it.value);
+            p = it.end(p);
+        }
+    }
+    Block { ptr }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        let size = self.size();
+        for i in 0..self.len() {
+            let off = self.offset(i);
+            let mut c = Cursor::at(self.ptr, off);
+            // SAFETY: the block is being dropped: nothing reads it again (its readers' guards are
+            // gone, see `map`); each field is dropped once, in the order `build` wrote it.
+            unsafe {
+                c.drop_object::<AtomicU32>();
+                let tag = c.u8();
+                if tag & LONG_KEY != 0 {
+                    c.drop_object::<Bytes>();
+                } else {
+                    c.short_bytes();
+                }
+                if tag & EXPIRES != 0 {
+                    c.u64_unaligned();
+                }
+                drop_value(&mut c, tag & KIND_MASK);
+            }
+        }
+        // SAFETY: allocated by `build` with this size and alignment 8.
+        unsafe { dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(size, 8)) }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use crate::db::{Collection, List};
+
+    fn items_of(b: &Block) -> Vec<(Vec<u8>, Option<Bytes>, u64)> {
+        b.entries().map(|e| (e.key().to_vec(), e.string_bytes(), e.expire_at_ms())).collect()
+    }
+
+    #[test]
+    fn a_block_holds_every_kind_and_a_copy_reads_the_same() {
+        let long_key = vec![b'k'; 300];
+        let owned = [
+            (b"a".to_vec(), Entry::string_copied(b"hello", 0)),
+            (b"n".to_vec(), Entry::int(-42, 77)),
+            (b"s".to_vec(), Entry::string_copied(&[b'x'; 100], 5)),
+            (b"l".to_vec(), Entry::string_copied(&[b'y'; 1000], 0)),
+            (b"r".to_vec(), Entry::raw_string(Bytes::from_static(b"12"), 0)),
+            (long_key.clone(), Entry::string_copied(b"v", 9)),
+            (b"list".to_vec(), Entry::list(List::from_items([&b"q"[..]].into_iter(), -2), 0)),
+            (vec![], Entry::string_copied(b"", 0)),
+        ];
+        let items: Vec<Item> =
+            owned.iter().enumerate().map(|(i, (k, e))| Item::new(i as u8, k, e, i as u32 * 3)).collect();
+        let b = build(&items);
+        assert_eq!(b.len(), owned.len());
+        assert_eq!(b.bytes(), block_size(&items));
+        for (i, (k, e)) in owned.iter().enumerate() {
+            let at = b.find(i as u8, k).expect("found");
+            let r = b.entry(at);
+            assert_eq!(r.key(), &k[..]);
+            assert_eq!(r.string_bytes(), e.value_string_bytes());
+            assert_eq!(r.expire_at_ms(), e.expire_at_ms());
+            assert_eq!(r.access(), i as u32 * 3);
+            assert_eq!(r.kind(), e.kind());
+        }
+        assert!(b.find(0, b"zz").is_none());
+        assert!(b.find(1, b"a").is_none(), "another fingerprint");
+        assert_eq!(b.entry(b.find(3, b"l").unwrap()).encoding(), "raw");
+        assert_eq!(b.entry(b.find(0, b"a").unwrap()).encoding(), "embstr");
+        assert_eq!(b.entry(b.find(4, b"r").unwrap()).encoding(), "raw");
+        assert_eq!(b.entry(b.find(1, b"n").unwrap()).encoding(), "int");
+        assert_eq!(b.entry(b.find(6, b"list").unwrap()).encoding(), "quicklist");
+
+        // INCR in place, then a copy (as under the exclusive stripe) carries the new value.
+        if let ValueRef::Int(n) = b.entry(1).value() {
+            n.fetch_add(2, Ordering::AcqRel);
+        }
+        b.entry(0).set_access(99);
+        let copy = build(&b.entries().enumerate().map(|(i, e)| Item::copied(b.fingerprint(i), e)).collect::<Vec<_>>());
+        assert_eq!(items_of(&copy), items_of(&b));
+        assert_eq!(copy.entry(1).string_bytes().as_deref(), Some(&b"-40"[..]));
+        assert_eq!(copy.entry(0).access(), 99);
+        // The list's cell is shared by both blocks and the owned entry.
+        let ValueRef::List(c) = copy.entry(6).value() else { panic!("list") };
+        assert_eq!(Arc::strong_count(c), 3);
+        drop(b);
+        assert_eq!(Arc::strong_count(c), 2);
+        assert_eq!(c.lock().items.len(), 1);
+        assert!(<List as Collection>::cell_of(copy.entry(6).value()).is_some());
+    }
+
+    #[test]
+    fn sixteen_byte_values_under_short_keys_take_forty_bytes_an_entry() {
+        let e = Entry::string_copied(&[b'v'; 16], 0);
+        let key = b"key:0000000001";
+        let one = [Item::new(1, key, &e, 0)];
+        // header 8 + fp 1 + pad 1 + offset 2 = 12 -> entry at 12: access 4, tag 1, key 1+14, value 1+16 -> 51 -> 52.
+        assert_eq!(block_size(&one), 56);
+        let with_ttl = Entry::string_copied(&[b'v'; 16], 1);
+        assert_eq!(block_size(&[Item::new(1, key, &with_ttl, 0)]), 64);
+    }
+}
