@@ -558,17 +558,27 @@ impl KeyMap {
     }
 
     /// Run `f` on `n` random entries (repeats possible), for eviction's sampling and RANDOMKEY: a
-    /// random non-empty part, a random present bucket of it, a random entry of its block. Fewer
-    /// when the map is (or becomes) empty.
+    /// part drawn in proportion to its keys, a random present bucket of it, a random entry of its
+    /// block (as Redis's, not exactly uniform: a key of a small bucket is likelier). Fewer when
+    /// the map is (or becomes) empty.
     pub fn sample(&self, n: usize, mut f: impl FnMut(&[u8], EntryRef<'_>)) {
+        // Running totals of the parts' keys: a draw below the total picks its part by binary search.
+        let mut total = 0usize;
+        let upto: Vec<usize> = self
+            .parts
+            .iter()
+            .map(|p| {
+                total += p.len.load(Ordering::Relaxed);
+                total
+            })
+            .collect();
+        if total == 0 {
+            return;
+        }
         let mut rng = Rng::new();
         for _ in 0..n {
-            let start = rng.below(PARTS as u64) as usize;
-            let Some(p) =
-                (0..PARTS).map(|i| (start + i) % PARTS).find(|&p| self.parts[p].len.load(Ordering::Relaxed) > 0)
-            else {
-                return;
-            };
+            let r = rng.below(total as u64) as usize;
+            let p = upto.partition_point(|&t| t <= r).min(PARTS - 1);
             let depth = self.parts[p].depth.load(Ordering::Acquire);
             let buckets = 1u64 << depth;
             let first = rng.below(buckets);
