@@ -26,7 +26,7 @@ fn a_block_copy_never_loses_an_incr_of_the_same_block() {
 /// Broken: SET copies the block under the shared stripe: an INCR that CASes the old block's
 /// cell after the copy read it is lost from memory, though its record is in the log.
 #[test]
-#[should_panic]
+#[should_panic(expected = "not linearizable")]
 fn broken_block_copy_under_shared_stripe_loses_an_incr() {
     let _f = inject(Fault::BlockCopyUnderShared);
     INCR_VS_BLOCK_COPY.model();
@@ -70,7 +70,7 @@ fn an_emptied_key_is_removed_exclusively_against_a_push() {
 /// Broken: the emptying pop removes the key (a block copy) under the shared stripe: the INCR's
 /// CAS on the old block is lost.
 #[test]
-#[should_panic]
+#[should_panic(expected = "not linearizable")]
 fn broken_emptied_key_removed_under_shared_stripe_loses_an_incr() {
     let _f = inject(Fault::DeadRemoveUnderShared);
     EMPTYING_POP_VS_PUSH.model();

@@ -433,9 +433,16 @@ impl KeyMap {
         let mut out = Vec::new();
         let mut examined = 0;
         // Relaxed: only the expiry thread moves it; a race only revisits or skips a few buckets.
-        let mut cursor = self.expire_cursor.load(Ordering::Relaxed);
+        let start = self.expire_cursor.load(Ordering::Relaxed);
+        let mut cursor = start;
+        // One pass: until the cursor is back where it started (the starting part's rest at the
+        // end when it started mid-way); bounded in case growth moved the cursor's bits.
         let mut parts_done = 0;
-        while out.len() < max_due && examined < max_examined && parts_done <= PARTS {
+        while out.len() < max_due
+            && examined < max_examined
+            && parts_done <= PARTS
+            && !(parts_done > 0 && cursor == start)
+        {
             let part = (cursor % PARTS as u64) as usize;
             let next = if self.parts[part].expires.load(Ordering::Relaxed) == 0 {
                 0
