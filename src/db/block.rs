@@ -222,9 +222,13 @@ pub struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    /// An entry of an existing block, copied as it is.
+    /// An entry of an existing block, copied as it is (one walk over its fields).
     pub fn copied(fp: u8, e: EntryRef<'a>) -> Item<'a> {
-        Item { fp, key: e.key(), access: e.access(), expire_at_ms: e.expire_at_ms(), value: e.value() }
+        let p = e.parse();
+        let mut c = Cursor::at(e.base, p.value_at);
+        // SAFETY: `parse` left the cursor at the value of an entry of this tag.
+        let value = unsafe { read_value(&mut c, p.tag & KIND_MASK) };
+        Item { fp, key: p.key, access: e.access(), expire_at_ms: p.expire_at_ms, value }
     }
 
     /// A new entry from an owned one (its values are cloned into the block; the caller drops it).
