@@ -269,19 +269,22 @@ impl KeyMap {
                 (true, false) => drop(part.expires.fetch_sub(1, Ordering::Relaxed)),
                 _ => {}
             };
+            // The other entries of the bucket, with room for one more (no regrowth of the Vec).
             let others = || {
-                old.into_iter().flat_map(|b| {
-                    (0..b.len())
-                        .filter(move |&j| Some(j) != found)
-                        .map(move |j| Item::copied(b.fingerprint(j), b.entry(j)))
-                })
+                let mut items = Vec::with_capacity(old.map_or(0, |b| b.len()) + 1);
+                if let Some(b) = old {
+                    for j in (0..b.len()).filter(|&j| Some(j) != found) {
+                        items.push(Item::copied(b.fingerprint(j), b.entry(j)));
+                    }
+                }
+                items
             };
             let mut grow = false;
             match change {
                 Change::Keep => {}
                 Change::Remove => {
                     if found.is_some() {
-                        let items: Vec<Item> = others().collect();
+                        let items = others();
                         if items.is_empty() {
                             self.dir.remove(id);
                         } else {
@@ -294,7 +297,7 @@ impl KeyMap {
                 Change::Put(e) => {
                     // A replaced entry keeps its access word (a new key starts at 0).
                     let access = found.and_then(|i| old.map(|b| b.entry(i).access())).unwrap_or(0);
-                    let mut items: Vec<Item> = others().collect();
+                    let mut items = others();
                     items.push(Item::new(at.fp, key, e, access));
                     let b = block::build(&items);
                     grow = b.len() > GROW_ENTRIES || b.bytes() > GROW_BYTES;
