@@ -344,7 +344,10 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     }
     let was_in_multi = client.tx.in_multi();
     if client.info.tracking.is_on() {
-        // Pushes that arrived before this command began go before its reply (see below).
+        // Keep the tracking table within `tracking-table-max-keys` (Redis: before each command;
+        // the active-expiry tick does it too), then the pushes that arrived before this command
+        // began go before its reply (see below).
+        shared.ks.tracking().limit_keys();
         client.subs.sub.drain_into(out);
     }
     let mut ctx = Ctx::new(shared, client, now);

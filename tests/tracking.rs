@@ -253,3 +253,312 @@ fn record() {
     let port: u16 = std::env::var("TRACKING_RECORD_PORT").unwrap().parse().unwrap();
     std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE), pack(&session(port))).unwrap();
 }
+
+/// One connection's CLIENT TRACKING/CACHING/GETREDIR/TRACKINGINFO replies and errors, in RESP3
+/// (a second connection, RESP2, checks the array forms). No connection ids in it.
+fn errors_session(port: u16) -> Vec<u8> {
+    let mut a = connect(port);
+    setup(&mut a, &[b"HELLO", b"3"], b"modules\r\n*0\r\n");
+    let script: &[&[&[u8]]] = &[
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"GETREDIR"],
+        &[b"CLIENT", b"CACHING", b"yes"],
+        &[b"CLIENT", b"TRACKING", b"maybe"],
+        &[b"CLIENT", b"TRACKING", b"on", b"foo"],
+        &[b"CLIENT", b"TRACKING", b"on", b"REDIRECT"],
+        &[b"CLIENT", b"TRACKING", b"on", b"REDIRECT", b"x"],
+        &[b"CLIENT", b"TRACKING", b"on", b"REDIRECT", b"0"],
+        &[b"CLIENT", b"TRACKING", b"on", b"REDIRECT", b"99999"],
+        &[b"CLIENT", b"TRACKING", b"on", b"PREFIX", b"a"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"OPTIN"],
+        &[b"CLIENT", b"TRACKING", b"on", b"OPTIN", b"OPTOUT"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"ab", b"PREFIX", b"a"],
+        &[b"CLIENT", b"TRACKING", b"on"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST"],
+        &[b"CLIENT", b"CACHING", b"yes"],
+        &[b"CLIENT", b"CACHING", b"no"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING", b"off"],
+        &[b"CLIENT", b"TRACKING", b"off"],
+        &[b"CLIENT", b"TRACKING", b"on", b"OPTIN"],
+        &[b"CLIENT", b"TRACKING", b"on", b"OPTOUT"],
+        &[b"CLIENT", b"CACHING", b"no"],
+        &[b"CLIENT", b"CACHING", b"maybe"],
+        &[b"CLIENT", b"CACHING", b"yes"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING", b"on", b"OPTIN", b"NOLOOP"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING", b"off"],
+        &[b"CLIENT", b"TRACKING", b"on", b"OPTOUT"],
+        &[b"CLIENT", b"CACHING", b"no"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING", b"off"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"x"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"x"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"xy"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"y", b"PREFIX", b"z"],
+        // Redis 7.0.15 replies an overlap found among later prefixes AND enables them (+OK too).
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p", b"PREFIX", b"q", b"PREFIX", b"qr"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"OPTOUT"],
+        &[b"CLIENT", b"TRACKING", b"off"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST"],
+        &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"anything"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+        &[b"CLIENT", b"TRACKING"],
+        &[b"CLIENT", b"GETREDIR", b"x"],
+        &[b"CLIENT", b"TRACKINGINFO", b"x"],
+        &[b"RESET"],
+        &[b"CLIENT", b"TRACKINGINFO"],
+    ];
+    let mut out = Vec::new();
+    for (i, args) in script.iter().enumerate() {
+        out.extend(step(&mut a, args, &format!("@e{i}")));
+    }
+    out
+}
+
+#[test]
+fn tracking_commands_replies_and_errors_are_redis_bytes() {
+    let srv = Server::start(&[]);
+    let ours = errors_session(srv.port);
+    let recorded = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ERRORS_FIXTURE)).unwrap();
+    same(&ours, &recorded, "vs the replies recorded from redis-server 7.0.15");
+    if let Some(redis) = Redis::start() {
+        same(&ours, &errors_session(redis.1), "vs live redis-server");
+    }
+}
+
+const ERRORS_FIXTURE: &str = "tests/fixtures/tracking_errors.bin";
+
+/// Re-record with `TRACKING_RECORD_PORT=6379 cargo test --test tracking record_errors -- --ignored`.
+#[test]
+#[ignore]
+fn record_errors() {
+    let port: u16 = std::env::var("TRACKING_RECORD_PORT").unwrap().parse().unwrap();
+    std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ERRORS_FIXTURE), errors_session(port))
+        .unwrap();
+}
+
+/// The value of `field` in an INFO reply.
+fn info_field(c: &mut common::Raw, field: &str) -> i64 {
+    let info = s(c.cmds(&["INFO", "everything"]));
+    let line = info.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("{field}"));
+    line[field.len() + 1..].trim().parse().unwrap()
+}
+
+/// INFO's tracking fields and CLIENT LIST's `flags` and `redir=`, on flurrydb and redis-server.
+#[test]
+fn info_fields_and_client_list_flags_as_redis() {
+    let srv = Server::start(&[]);
+    let redis = Redis::start();
+    for port in std::iter::once(srv.port).chain(redis.as_ref().map(|r| r.1)) {
+        let mut w = Server::raw_to(port);
+        w.cmds(&["FLUSHALL"]);
+        let mut t = connect(port);
+        let mut b = connect(port);
+        let mut r = connect(port);
+        let rid = client_id(&mut r);
+        step(&mut t, &[b"CLIENT", b"TRACKING", b"on", b"REDIRECT", rid.as_bytes()], "x");
+        step(&mut t, &[b"MGET", b"k1", b"k2", b"k3"], "x");
+        step(&mut b, &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"a", b"PREFIX", b"b"], "x");
+        let mut t2 = connect(port);
+        step(&mut t2, &[b"CLIENT", b"TRACKING", b"on"], "x");
+        step(&mut t2, &[b"GET", b"k1"], "x");
+        let counts = |w: &mut common::Raw| {
+            ["tracking_clients", "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes"]
+                .map(|f| info_field(w, f))
+        };
+        assert_eq!(counts(&mut w), [3, 3, 4, 2], "port {port}");
+        let tid = client_id(&mut t);
+        let bid = client_id(&mut b);
+        let line = |w: &mut common::Raw, id: &str| s(w.cmds(&["CLIENT", "LIST", "ID", id]));
+        let tl = line(&mut w, &tid);
+        assert!(tl.contains(" flags=t ") && tl.contains(&format!(" redir={rid} ")), "{tl}");
+        let bl = line(&mut w, &bid);
+        assert!(bl.contains(" flags=tB ") && bl.contains(" redir=0 "), "{bl}");
+        let rl = line(&mut w, &rid);
+        assert!(rl.contains(" flags=N ") && rl.contains(" redir=-1 "), "{rl}");
+        // The redirect target goes: the next invalidation marks the redirect broken (flags=tR).
+        drop(r);
+        std::thread::sleep(Duration::from_millis(200));
+        w.cmds(&["SET", "k1", "v"]);
+        let tl = line(&mut w, &tid);
+        assert!(tl.contains(" flags=tR "), "{tl}");
+        assert_eq!(counts(&mut w), [3, 2, 2, 2], "port {port}");
+        // Disconnecting frees the client and its prefixes; its keys stay until modified.
+        drop(b);
+        drop(t);
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(counts(&mut w), [1, 2, 2, 0], "port {port}");
+        w.cmds(&["MSET", "k2", "v", "k3", "v"]);
+        assert_eq!(counts(&mut w), [1, 0, 0, 0], "port {port}");
+    }
+}
+
+/// A RESP3 value, as the stress test below reads it.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Line(Vec<u8>),
+    Bulk(Option<Vec<u8>>),
+    Agg(u8, Vec<V>),
+}
+
+/// A RESP3 reader over a socket.
+struct Reader {
+    s: TcpStream,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Reader {
+    fn line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(p) = self.buf[self.pos..].windows(2).position(|w| w == b"\r\n") {
+                let l = self.buf[self.pos..self.pos + p].to_vec();
+                self.pos += p + 2;
+                return l;
+            }
+            self.fill();
+        }
+    }
+
+    fn fill(&mut self) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let mut tmp = [0u8; 65536];
+        let n = self.s.read(&mut tmp).unwrap();
+        assert!(n > 0, "closed");
+        self.buf.extend_from_slice(&tmp[..n]);
+    }
+
+    fn value(&mut self) -> V {
+        let l = self.line();
+        let n: i64 = std::str::from_utf8(&l[1..]).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        match l[0] {
+            b'$' if n < 0 => V::Bulk(None),
+            b'$' => {
+                while self.buf.len() < self.pos + n as usize + 2 {
+                    self.fill();
+                }
+                let v = self.buf[self.pos..self.pos + n as usize].to_vec();
+                self.pos += n as usize + 2;
+                V::Bulk(Some(v))
+            }
+            b'_' => V::Bulk(None),
+            kind @ (b'*' | b'>' | b'~') => V::Agg(kind, (0..n).map(|_| self.value()).collect()),
+            b'%' => V::Agg(b'%', (0..2 * n).map(|_| self.value()).collect()),
+            _ => V::Line(l),
+        }
+    }
+}
+
+/// Many writers change a few keys while a RESP3 tracking client caches what it reads and drops
+/// what it is told to: once the writers are done and the pushes are read, every cached value is
+/// the key's value (a read racing a write is always followed by that write's invalidation).
+#[test]
+fn a_tracking_cache_is_never_left_stale_by_concurrent_writes() {
+    let srv = Server::start(&[]);
+    let port = srv.port;
+    let keys: Vec<String> = (0..8).map(|i| format!("hot:{i}")).collect();
+    let mut rd = Reader { s: connect(port), buf: Vec::new(), pos: 0 };
+    rd.s.write_all(&enc(&[b"HELLO", b"3"])).unwrap();
+    rd.value();
+    rd.s.write_all(&enc(&[b"CLIENT", b"TRACKING", b"on"])).unwrap();
+    assert_eq!(rd.value(), V::Line(b"+OK".to_vec()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let keys = keys.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut c = Server::raw_to(port);
+                let mut i = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let k = &keys[(i * 7 + w) % keys.len()];
+                    if i % 13 == 0 {
+                        c.cmds(&["DEL", k])
+                    } else {
+                        c.cmds(&["INCR", k])
+                    };
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut cache: std::collections::HashMap<Vec<u8>, Option<Vec<u8>>> = Default::default();
+    let apply = |cache: &mut std::collections::HashMap<Vec<u8>, Option<Vec<u8>>>, v: &V| match v {
+        V::Agg(b'>', items) => match &items[1] {
+            V::Agg(_, ks) => ks.iter().for_each(|k| {
+                if let V::Bulk(Some(k)) = k {
+                    cache.remove(k);
+                }
+            }),
+            V::Bulk(None) => cache.clear(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("not a push: {other:?}"),
+    };
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    let mut reads = 0;
+    while Instant::now() < deadline {
+        let k = keys[reads % keys.len()].as_bytes().to_vec();
+        reads += 1;
+        if cache.contains_key(&k) {
+            continue;
+        }
+        rd.s.write_all(&enc(&[b"GET", &k])).unwrap();
+        loop {
+            match rd.value() {
+                v @ V::Agg(b'>', _) => apply(&mut cache, &v),
+                V::Bulk(v) => {
+                    cache.insert(k.clone(), v);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    rd.s.write_all(&enc(&[b"PING"])).unwrap();
+    loop {
+        match rd.value() {
+            v @ V::Agg(b'>', _) => apply(&mut cache, &v),
+            V::Line(l) if l == b"+PONG" => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut c = Server::raw_to(port);
+    for (k, cached) in &cache {
+        let now = c.cmd(&[b"GET", k]);
+        let now = if now.starts_with(b"$-1") {
+            None
+        } else {
+            Some(now[now.iter().position(|&b| b == b'\n').unwrap() + 1..now.len() - 2].to_vec())
+        };
+        assert_eq!(&now, cached, "stale cache for {}", String::from_utf8_lossy(k));
+    }
+}
+
+/// `tracking-table-max-keys`: past it, keys are evicted from the table with an invalidation.
+#[test]
+fn the_tracking_table_is_bounded_by_its_max_keys() {
+    let srv = Server::start(&["--tracking-table-max-keys", "10"]);
+    let mut t = connect(srv.port);
+    setup(&mut t, &[b"HELLO", b"3"], b"modules\r\n*0\r\n");
+    step(&mut t, &[b"CLIENT", b"TRACKING", b"on"], "x");
+    let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
+    let mut args: Vec<&[u8]> = vec![b"MGET"];
+    args.extend(keys.iter().map(|k| k.as_bytes()));
+    // The next command (the marker PING) keeps the table at 10 keys: 40 invalidations come
+    // before its reply, as with Redis.
+    let got = s(step(&mut t, &args, "y"));
+    assert_eq!(got.matches("invalidate").count(), 40, "{got}");
+    assert!(got.ends_with("$1\r\ny\r\n"), "{got}");
+    let mut w = Server::raw_to(srv.port);
+    assert_eq!(info_field(&mut w, "tracking_total_keys"), 10);
+    assert_eq!(s(w.cmds(&["CONFIG", "SET", "tracking-table-max-keys", "0"])), "+OK\r\n");
+}

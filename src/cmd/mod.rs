@@ -268,10 +268,6 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 /// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let _running = crate::tracking::running(ctx.client.id);
-    if ctx.client.info.tracking.is_on() {
-        // Keep the tracking table within `tracking-table-max-keys` (Redis: before each command).
-        ctx.shared.ks.tracking().limit_keys();
-    }
     let frame = dispatch(ctx, argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
