@@ -83,6 +83,8 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             client.info.addr
         ),
     }
+    // A client redirecting its invalidations here finds the redirect broken from now on.
+    client.info.tracking.mark_gone();
     shared.clients.unregister(id);
 }
 
@@ -120,7 +122,8 @@ async fn serve_loop(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
-        let subscribed = client.subs.total() > 0;
+        // Also while tracking keys, or while a tracking client redirects its invalidations here.
+        let subscribed = client.subs.total() > 0 || client.info.tracking.wants_pushes();
         tokio::select! {
             _ = sub.wake.notified(), if subscribed => {
                 // Messages arrived while the client was idle: send them now.
@@ -241,6 +244,11 @@ async fn serve_loop(
         }
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
+        // BCAST invalidations of the keys this batch modified (Redis: once per event loop turn).
+        shared.ks.tracking().broadcast();
+        if client.info.tracking.is_on() {
+            sub.drain_into(&mut wbuf);
+        }
         if sub.is_killed() {
             return Close::OutputBuffer;
         }
@@ -335,6 +343,13 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         client.reply_mode = crate::cmd::ReplyMode::Skip;
     }
     let was_in_multi = client.tx.in_multi();
+    if client.info.tracking.is_on() {
+        // Keep the tracking table within `tracking-table-max-keys` (Redis: before each command;
+        // the active-expiry tick does it too), then the pushes that arrived before this command
+        // began go before its reply (see below).
+        shared.ks.tracking().limit_keys();
+        client.subs.sub.drain_into(out);
+    }
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
     if was_in_multi || ctx.client.tx.in_multi() {
@@ -357,15 +372,24 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         return ctx.last_seq.get();
     }
     // Messages published while it ran (to itself, or keyspace events of its own write) come first,
-    // as in Redis, where they are added to the client's output as they are published.
-    ctx.client.subs.sub.drain_into(out);
+    // as in Redis, where they are added to the client's output as they are published. A tracking
+    // client gets those that arrived while the command ran after the reply instead: an
+    // invalidation that arrived while its read ran must follow the value it read (see `tracking`),
+    // as its own writes' do in Redis.
+    let tracking = ctx.client.info.tracking.is_on();
+    if !tracking {
+        ctx.client.subs.sub.drain_into(out);
+    }
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
         Frame::Array(items) if items.len() >= crate::cmd::OFFLOAD_MIN_ITEMS => {
-            crate::cmd::offload(items.len(), move || frame.encode(out, resp))
+            crate::cmd::offload(items.len(), || frame.encode(&mut *out, resp))
         }
         _ => frame.encode(out, resp),
+    }
+    if tracking {
+        ctx.client.subs.sub.drain_into(out);
     }
     ctx.last_seq.get()
 }

@@ -11,6 +11,7 @@
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
 //! - [`pubsub`]: channel/pattern subscriptions, subscriber outboxes, keyspace notifications.
+//! - [`tracking`]: client-side caching (CLIENT TRACKING): tracked keys, prefixes, invalidations.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
@@ -38,4 +39,5 @@ pub mod script;
 pub mod server;
 pub mod state;
 pub mod sync;
+pub mod tracking;
 pub mod util;

@@ -107,6 +107,9 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
                 }
                 let hz = shared.config().hz.max(1);
                 let removed = shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS);
+                // Broadcasts for keys that expired, or that a writer left (Redis's cron does both).
+                shared.ks.tracking().broadcast();
+                shared.ks.tracking().limit_keys();
                 if removed > 0
                     && let Some(aof) = shared.ks.aof()
                 {

@@ -127,6 +127,7 @@ impl Shared {
         ks.events().attach(pubsub.clone());
         pubsub.set_limits(config.client_output_buffer_limit[2]);
         ks.events().set_flags(notify_flags(&config));
+        sync_tracking(&ks, &config);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -163,6 +164,7 @@ impl Shared {
         self.scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
         self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
         self.ks.events().set_flags(notify_flags(cfg));
+        sync_tracking(&self.ks, cfg);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }
@@ -180,6 +182,12 @@ impl Shared {
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }
+}
+
+/// Mirror `tracking-table-max-keys` and the output limits its invalidations are delivered under.
+fn sync_tracking(ks: &Keyspace, cfg: &Config) {
+    let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1_000_000);
+    ks.tracking().set_config(max_keys, cfg.client_output_buffer_limit[0], cfg.client_output_buffer_limit[2]);
 }
 
 /// The class bits of the configured `notify-keyspace-events`.
@@ -329,6 +337,8 @@ pub struct ClientInfo {
     pub ssub: AtomicUsize,
     /// CLIENT NO-EVICT on (`flags=e`).
     pub no_evict: AtomicBool,
+    /// CLIENT TRACKING state that other clients read (flags, redirect, where its pushes go).
+    pub tracking: crate::tracking::Peer,
 }
 
 /// The connected clients, by id.
@@ -366,6 +376,7 @@ impl ClientRegistry {
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
+            tracking: Default::default(),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info

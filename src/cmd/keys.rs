@@ -271,6 +271,8 @@ fn flush(ctx: &Ctx, dbs: &[usize], record: &[u8]) {
     let w = ctx.write_all();
     let old: Vec<usize> = dbs.iter().filter_map(|&db| w.empty_db(db)).collect();
     w.log(&[record]);
+    // Every tracking client drops its whole cache (a null invalidation), under every stripe.
+    ctx.shared.ks.tracking().flushed();
     drop(w);
     let ks = &ctx.shared.ks;
     let keys = old.iter().map(|&p| ks.physical_len(p)).sum();

@@ -73,6 +73,8 @@ pub struct Client {
     pub charge: Option<Charge>,
     /// Its pub/sub subscriptions and outbox (unsubscribed when the client is dropped).
     pub subs: crate::pubsub::ClientSubs,
+    /// CLIENT TRACKING: its prefixes and CLIENT CACHING's flag (tracking off when dropped).
+    pub tracking: crate::tracking::ClientTracking,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
@@ -110,9 +112,12 @@ pub struct BlockRequest {
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
+        let subs = crate::pubsub::ClientSubs::new(info.id);
+        info.tracking.attach(subs.sub.clone());
         Client {
             id: info.id,
-            subs: crate::pubsub::ClientSubs::new(info.id),
+            subs,
+            tracking: Default::default(),
             db: 0,
             resp: 2,
             close_after_reply: false,
@@ -262,9 +267,15 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 /// Execute one command: look it up, check arity and refusals, run the handler. Error replies are
 /// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
+    let _running = crate::tracking::running(ctx.client.id);
     let frame = dispatch(ctx, argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
+    }
+    // CLIENT CACHING applies to the next command only, or to the whole next transaction; a CLIENT
+    // command in between keeps it (Redis's `resetClient`).
+    if ctx.client.tracking.caching && !ctx.client.tx.in_multi() && !is_opt(&argv[0], "client") {
+        ctx.client.tracking.caching = false;
     }
     frame
 }
@@ -336,6 +347,9 @@ fn allowed_while_busy(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 /// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
 /// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    if spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info) {
+        track_read(ctx, spec, argv);
+    }
     // The TSC clock: a read costs a few ns where clock_gettime costs ~20 (see Cargo.toml).
     let started = quanta::Instant::now();
     let frame = run_handler(ctx, spec, argv);
@@ -345,6 +359,24 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
         account(ctx, spec, argv, charge, ns, &frame);
     }
     frame
+}
+
+/// A tracking client runs a read-only command: remember its keys, before it reads them (see
+/// `tracking`). Redis's `trackingRememberKeys`, which leaves out EVAL_RO/EVALSHA_RO/FCALL_RO (the
+/// read commands their scripts call remember the script's keys, see `script::run`) and commands
+/// called by scripts.
+fn track_read(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) {
+    if matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro") || crate::script::run::in_script_call() {
+        return;
+    }
+    let owned;
+    let keys: Vec<&[u8]> = if spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 {
+        owned = server::command_keys(argv);
+        owned.iter().map(|k| &k[..]).collect()
+    } else {
+        spec.key_indexes(argv.len()).map(|i| &argv[i][..]).collect()
+    };
+    ctx.shared.ks.track_reads(ctx.client.id, &keys);
 }
 
 /// Report one finished call to the monitor.

@@ -4,6 +4,7 @@
 //! connection half of Redis's `server.c` and `networking.c`'s HELLO.
 
 pub mod client;
+pub mod client_tracking;
 pub mod config;
 pub mod docs;
 pub mod info;
@@ -26,7 +27,7 @@ use crate::state::Shared;
 pub use client::client;
 pub use config::config;
 pub use info::info;
-pub use introspect::command;
+pub use introspect::{command, command_keys};
 pub use latency::latency;
 pub use slowlog::slowlog;
 
@@ -124,6 +125,7 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
     ctx.client.tx = super::tx::TxState::default();
     ctx.client.subs.clear();
+    ctx.client.tracking.disable();
     ctx.client.reply_mode = super::ReplyMode::On;
     for c in [&ctx.client.info.sub, &ctx.client.info.psub, &ctx.client.info.ssub] {
         c.store(0, Ordering::Relaxed);

@@ -367,7 +367,7 @@ pub const PARAM_TABLE: &[Param] = &[
     num!(mem("stream-node-max-bytes", 0, I64, 4096, 0), stream_node_max_bytes),
     num!(mem("zset-max-listpack-value", 0, I64, 64, 0), zset_max_listpack_value).alias("zset-max-ziplist-value"),
     num!(mem("hll-sparse-max-bytes", 0, I64, 3000, 0), hll_sparse_max_bytes),
-    int("tracking-table-max-keys", 0, I64, 1_000_000, NO),
+    int("tracking-table-max-keys", 0, I64, 1_000_000, 0),
     row("maxmemory-clients", NO, Kind::Int { min: -100, max: I64, default: 0, unit: Unit::MemoryOrPercent }),
     int("repl-backlog-ttl", 0, I64, 3600, NO),
     int("loading-process-events-interval-bytes", 1024, I32, 2 * MB, NO | HIDDEN),

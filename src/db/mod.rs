@@ -97,6 +97,8 @@ pub struct Keyspace {
     blocking: std::sync::Arc<blocking::Blocking>,
     /// Keyspace notifications (`notify-keyspace-events`): see `pubsub::notify`.
     events: crate::pubsub::notify::Events,
+    /// Client-side caching's tracked keys and prefixes (see `tracking`).
+    tracking: std::sync::Arc<crate::tracking::Tracking>,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -155,7 +157,13 @@ impl Keyspace {
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
             events: Default::default(),
+            tracking: Default::default(),
         }
+    }
+
+    /// Client-side caching's tables: the write path tells it which keys changed.
+    pub fn tracking(&self) -> &std::sync::Arc<crate::tracking::Tracking> {
+        &self.tracking
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).

@@ -238,6 +238,8 @@ struct Caller<'c, 'a> {
     dirty: bool,
     /// The VM's memory limit, on while the script's Lua code runs.
     memory_limit: usize,
+    /// The script's declared keys: what a tracking caller's cache may hold once the script reads.
+    keys: &'c [Bytes],
 }
 
 /// One try; returns the reply, whether to run again holding every stripe, and whether it ran long.
@@ -285,6 +287,7 @@ fn attempt(
         allow_oom: !compat && script_flags & flags::ALLOW_OOM != 0,
         dirty: false,
         memory_limit: vm.memory_limit,
+        keys,
     };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
@@ -481,6 +484,11 @@ impl Caller<'_, '_> {
                     );
                 }
             }
+        }
+        if spec.is(flag::READONLY) && self.ctx.client.tracking.remembers(&self.ctx.client.info) {
+            // Redis: a script's read command makes a tracking caller remember the script's keys.
+            let keys: Vec<&[u8]> = self.keys.iter().map(|k| &k[..]).collect();
+            self.ctx.shared.ks.track_reads(self.ctx.client.id, &keys);
         }
         let saved_resp = self.ctx.client.resp;
         self.ctx.client.resp = resp;

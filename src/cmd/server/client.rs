@@ -21,6 +21,10 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|kill", arity: -3, handler: client_kill },
     SubSpec { name: "client|reply", arity: 3, handler: client_reply },
     SubSpec { name: "client|no-evict", arity: 3, handler: client_no_evict },
+    SubSpec { name: "client|tracking", arity: -3, handler: super::client_tracking::client_tracking },
+    SubSpec { name: "client|caching", arity: 3, handler: super::client_tracking::client_caching },
+    SubSpec { name: "client|getredir", arity: 2, handler: super::client_tracking::client_getredir },
+    SubSpec { name: "client|trackinginfo", arity: 2, handler: super::client_tracking::client_trackinginfo },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -230,6 +234,10 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(help_reply(
         &argv[0],
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -258,6 +266,11 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],
@@ -328,6 +341,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     if c.blocked.load(Ordering::Relaxed) {
         flags.push('b');
     }
+    flags.push_str(c.tracking.list_flags());
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -339,7 +353,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={rbs} rbp={rbs} obl={} oll={} omem={} tot-mem={} \
-         events={events} cmd={cmd} user=default redir=-1 resp={}\n",
+         events={events} cmd={cmd} user=default redir={} resp={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -359,6 +373,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         b.oll,
         b.omem,
         b.total,
+        c.tracking.redir(),
         c.resp.load(Ordering::Relaxed),
     )
 }

@@ -10,7 +10,7 @@ names = re.findall(r'row!\(\s*"([a-z_]+)"', open(sys.argv[1]).read())
 OUT = sys.argv[2]
 PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 7001
 IMPL = {"pubsub": {"channels", "numpat", "numsub", "shardchannels", "shardnumsub", "help"},
-        "client": {"id", "info", "list", "setname", "getname", "help", "kill", "reply", "no-evict"},
+        "client": {"id", "info", "list", "setname", "getname", "help", "kill", "reply", "no-evict", "tracking", "caching", "getredir", "trackinginfo"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
         "command": {"count", "docs", "info", "list", "getkeys", "getkeysandflags", "help"},
         "slowlog": {"get", "len", "reset", "help"},

@@ -180,7 +180,7 @@ fn clients_fields(shared: &Shared) -> Fields {
         ("client_recent_max_input_buffer".into(), s(max_in)),
         ("client_recent_max_output_buffer".into(), s(max_out)),
         ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients())),
-        ("tracking_clients".into(), s(0)),
+        ("tracking_clients".into(), s(shared.ks.tracking().stats().0)),
         ("clients_in_timeout_table".into(), s(shared.ks.blocking().with_timeout())),
     ]
 }
@@ -284,9 +284,9 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("active_defrag_key_misses".into(), s(0)),
         ("total_active_defrag_time".into(), s(0)),
         ("current_active_defrag_time".into(), s(0)),
-        ("tracking_total_keys".into(), s(0)),
-        ("tracking_total_items".into(), s(0)),
-        ("tracking_total_prefixes".into(), s(0)),
+        ("tracking_total_keys".into(), s(shared.ks.tracking().stats().1)),
+        ("tracking_total_items".into(), s(shared.ks.tracking().stats().2)),
+        ("tracking_total_prefixes".into(), s(shared.ks.tracking().stats().3)),
         ("unexpected_error_replies".into(), s(0)),
         ("total_error_replies".into(), s(errors)),
         ("dump_payload_sanitizations".into(), s(0)),

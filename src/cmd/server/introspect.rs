@@ -153,6 +153,12 @@ fn command_getkeysandflags(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     ))
 }
 
+/// The keys of a full command (Redis's `getKeysFromCommand`), none when it has none or its
+/// arguments do not locate them.
+pub fn command_keys(cmd: &[Bytes]) -> Vec<Bytes> {
+    full_command_keys(cmd).map(|keys| keys.into_iter().map(|(k, _)| k).collect()).unwrap_or_default()
+}
+
 /// The keys of a full command and their flags, as Redis's `getKeysSubcommandImpl` finds them: from
 /// the key specs when their flags are fixed, else (a spec that does not fit, `variable_flags`, or
 /// no spec) from the command's own key finder.
