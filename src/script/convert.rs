@@ -89,7 +89,11 @@ fn parse_double(b: &[u8]) -> f64 {
 }
 
 fn array(lua: &Lua, items: &[Frame], resp: u8) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    // With RESP3 nulls (nil elements), the table must be laid out as Redis builds it (an empty
+    // table, then t[i] = v for every i, nil included) or `#t` would differ; without them any
+    // layout gives the same `#t` and order, so the array part is sized at once.
+    let nils = resp == 3 && items.iter().any(|f| matches!(f, Frame::Null | Frame::NullArray));
+    let t = if nils { lua.create_table()? } else { lua.create_table_with_capacity(items.len(), 0)? };
     for (i, f) in items.iter().enumerate() {
         t.raw_set(i + 1, frame_to_lua(lua, f, resp)?)?;
     }

@@ -590,3 +590,18 @@ fn c_string_texts_nan_arguments_and_may_replicate_commands_as_redis() {
         script_err("ERR Write commands are not allowed from read-only scripts.", s, 2)
     );
 }
+
+/// Found by tests/clients/eval_fuzz.py: a RESP3 array reply with nulls becomes a Lua table laid
+/// out as Redis builds it, so that `#t` (a border, layout-dependent with nils) is Redis's. The
+/// lengths below are redis-server 7.0.15's for MGET over keys q:b, q:d, q:e (set) and q:a, q:c (not).
+#[test]
+fn resp3_arrays_with_nulls_have_redis_lengths() {
+    let mut h = Harness::new();
+    h.run(&["MSET", "q:b", "1", "q:d", "1", "q:e", "1"]);
+    let s = "redis.setresp(3) local out = {} for _, ks in ipairs({{'q:a','q:b','q:c'}, {'q:b','q:c','q:d'}, \
+             {'q:a','q:a','q:b'}, {'q:b','q:c','q:c','q:c','q:d','q:e'}, {'q:a','q:b','q:c','q:d','q:e'}, \
+             {'q:b','q:d','q:a','q:a','q:a','q:a','q:e'}}) do out[#out+1] = #redis.call('mget', unpack(ks)) end \
+             return out";
+    let lens = eval(&mut h, s, &[], &[]);
+    assert_eq!(lens.to_resp2(), arr(vec![int(0), int(1), int(0), int(1), int(0), int(2)]));
+}
