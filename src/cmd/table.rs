@@ -182,7 +182,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), ["@read", "@bitmap", "@fast"], bits::bitfield_ro),
     // HyperLogLog
     row!("pfadd", -2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hyperloglog", "@fast"], hll::pfadd),
-    row!("pfcount", -2, ["readonly"], (1, -1, 1), ["@read", "@hyperloglog", "@slow"], hll::pfcount, locks_keys),
+    row!(
+        "pfcount",
+        -2,
+        ["readonly", "may_replicate"],
+        (1, -1, 1),
+        ["@read", "@hyperloglog", "@slow"],
+        hll::pfcount,
+        locks_keys
+    ),
     row!("pfmerge", -2, ["write", "denyoom"], (1, -1, 1), ["@write", "@hyperloglog", "@slow"], hll::pfmerge),
     row!(
         "pfdebug",
@@ -509,8 +517,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@pubsub", "@slow"],
         pubsub::sunsubscribe
     ),
-    row!("publish", 3, ["pubsub", "loading", "stale", "fast"], (0, 0, 0), ["@pubsub", "@fast"], pubsub::publish),
-    row!("spublish", 3, ["pubsub", "loading", "stale", "fast"], (1, 1, 1), ["@pubsub", "@fast"], pubsub::spublish),
+    row!(
+        "publish",
+        3,
+        ["pubsub", "loading", "stale", "fast", "may_replicate"],
+        (0, 0, 0),
+        ["@pubsub", "@fast"],
+        pubsub::publish
+    ),
+    row!(
+        "spublish",
+        3,
+        ["pubsub", "loading", "stale", "fast", "may_replicate"],
+        (1, 1, 1),
+        ["@pubsub", "@fast"],
+        pubsub::spublish
+    ),
     row!("pubsub", -2, [], (0, 0, 0), ["@slow"], pubsub::pubsub),
     // connection and server
     row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),

@@ -89,7 +89,11 @@ fn parse_double(b: &[u8]) -> f64 {
 }
 
 fn array(lua: &Lua, items: &[Frame], resp: u8) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    // With RESP3 nulls (nil elements), the table must be laid out as Redis builds it (an empty
+    // table, then t[i] = v for every i, nil included) or `#t` would differ; without them any
+    // layout gives the same `#t` and order, so the array part is sized at once.
+    let nils = resp == 3 && items.iter().any(|f| matches!(f, Frame::Null | Frame::NullArray));
+    let t = if nils { lua.create_table()? } else { lua.create_table_with_capacity(items.len(), 0)? };
     for (i, f) in items.iter().enumerate() {
         t.raw_set(i + 1, frame_to_lua(lua, f, resp)?)?;
     }
@@ -177,19 +181,21 @@ fn raw_string(t: &Table, field: &str) -> Option<Vec<u8>> {
 
 fn table_to_frame(t: &Table, resp: u8, depth: usize) -> Frame {
     if let Some(err) = raw_string(t, "err") {
-        // addReplyErrorFormat("-%s"): the text as is (no ERR added), trailing newlines trimmed,
-        // inner ones made spaces.
-        let trimmed = trim_end_newlines(&err);
+        // addReplyErrorFormat("-%s"): the text as is (no ERR added) up to a NUL (a C string),
+        // trailing newlines trimmed, inner ones made spaces.
+        let trimmed = trim_end_newlines(c_str(&err));
         return Frame::Error(one_line(trimmed));
     }
     if let Some(ok) = raw_string(t, "ok") {
-        return Frame::Simple(one_line(&ok));
+        // sdsnew(lua_tostring()): up to a NUL too.
+        return Frame::Simple(one_line(c_str(&ok)));
     }
+    // addReplyDouble: %.17g, a NaN with its sign.
     if let Ok(Value::Number(x)) = t.raw_get::<Value>("double") {
-        return Frame::Double(Bytes::from(crate::db::zset::score::format_score(x)));
+        return Frame::Double(Bytes::from(number_arg(x)));
     }
     if let Ok(Value::Integer(x)) = t.raw_get::<Value>("double") {
-        return Frame::Double(Bytes::from(crate::db::zset::score::format_score(x as f64)));
+        return Frame::Double(Bytes::from(number_arg(x as f64)));
     }
     if let Some(big) = raw_string(t, "big_number") {
         return Frame::BigNumber(one_line(&big));
@@ -229,10 +235,20 @@ fn trim_end_newlines(s: &[u8]) -> &[u8] {
     &s[..end]
 }
 
+/// A Lua string as C code reads it (`lua_tostring` into `%s` or `sdsnew`): up to its first NUL.
+pub fn c_str(s: &[u8]) -> &[u8] {
+    &s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]
+}
+
 /// A Lua number as a command argument: C's `%.17g` (Lua's own conversion loses precision).
 pub fn number_arg(x: f64) -> String {
     if x.is_finite() && x == x.trunc() && x.abs() < 1e17 {
-        return format!("{}", x as i64);
+        // %.17g keeps the sign of a negative zero.
+        return if x == 0.0 && x.is_sign_negative() { "-0".to_string() } else { format!("{}", x as i64) };
+    }
+    if x.is_nan() {
+        // glibc prints the sign of a NaN: 0/0 computed on x86 is negative ("-nan").
+        return if x.is_sign_negative() { "-nan" } else { "nan" }.to_string();
     }
     crate::db::zset::score::format_score(x)
 }
@@ -255,5 +271,11 @@ mod tests {
         assert_eq!(number_arg(0.1), "0.10000000000000001");
         assert_eq!(number_arg(1e20), "1e+20");
         assert_eq!(number_arg(2.5), "2.5");
+        assert_eq!(number_arg(f64::INFINITY), "inf");
+        assert_eq!(number_arg(-f64::INFINITY), "-inf");
+        assert_eq!(number_arg(-f64::NAN), "-nan");
+        assert_eq!(number_arg(f64::NAN), "nan");
+        assert_eq!(number_arg(-0.0), "-0");
+        assert_eq!(number_arg(0.0), "0");
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use mlua::{Function, HookTriggers, Lua, MultiValue, Value, VmState};
 
-use super::convert::{error_text, frame_to_lua, lua_to_frame, number_arg};
+use super::convert::{c_str, error_text, frame_to_lua, lua_to_frame, number_arg};
 use super::{RunState, Scripting, Vm, flags, stop};
 use crate::cmd::{Ctx, flag};
 use crate::db::TxHold;
@@ -364,30 +364,35 @@ fn attempt(
     (frame, false, ran_long)
 }
 
-/// The reply for a script that raised `err` (`luaCallFunction`'s error path).
+/// The reply for a script that raised `err` (`luaCallFunction`'s error path). Redis reads the
+/// texts as C strings (`lua_tostring` into `%s`/`sdsnew`): bytes as they are, up to a first NUL.
 fn error_reply(err: &Value, funcname: &str) -> Frame {
-    let Value::Table(t) = err else {
-        let msg = match err {
-            Value::String(s) => s.to_string_lossy(),
-            _ => "execution failure".to_string(),
-        };
-        let msg: String = msg.chars().take(100).collect();
-        return Frame::Error(one_line(format!("ERR Error running script {funcname}, {}", msg.trim_end_matches('\n'))));
-    };
-    let field = |name: &str| -> Option<String> {
-        match t.get::<Value>(name).ok()? {
-            Value::String(s) => Some(s.to_string_lossy()),
-            Value::Number(n) => Some(lua_number_text(n)),
-            Value::Integer(n) => Some(n.to_string()),
+    let text = |v: &Value| -> Option<Vec<u8>> {
+        match v {
+            Value::String(s) => Some(c_str(&s.as_bytes()).to_vec()),
+            Value::Number(n) => Some(lua_number_text(*n).into_bytes()),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
             _ => None,
         }
     };
-    let msg = field("err").unwrap_or_else(|| "ERR unknown error".into());
-    let mut out = msg;
+    let Value::Table(t) = err else {
+        // "Error running script %s, %.100s\n"
+        let mut msg = text(err).unwrap_or_else(|| b"execution failure".to_vec());
+        msg.truncate(100);
+        let mut out = format!("ERR Error running script {funcname}, ").into_bytes();
+        out.extend_from_slice(&msg);
+        return Frame::Error(one_line(&out));
+    };
+    let field = |name: &str| t.get::<Value>(name).ok().as_ref().and_then(text);
+    let mut out = field("err").unwrap_or_else(|| b"ERR unknown error".to_vec());
     if let (Some(source), Some(line)) = (field("source"), field("line")) {
-        out.push_str(&format!(" script: {funcname}, on {source}:{line}."));
+        out.extend_from_slice(format!(" script: {funcname}, on ").as_bytes());
+        out.extend_from_slice(&source);
+        out.push(b':');
+        out.extend_from_slice(&line);
+        out.push(b'.');
     }
-    Frame::Error(one_line(out))
+    Frame::Error(one_line(&out))
 }
 
 /// A number as Lua's `tostring` prints it (`%.14g`).
@@ -395,9 +400,10 @@ fn lua_number_text(n: f64) -> String {
     if n == n.trunc() && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
-fn one_line(s: String) -> Bytes {
-    let s = s.trim_end_matches(['\r', '\n']);
-    Bytes::from(s.replace(['\r', '\n'], " "))
+/// Trailing newlines trimmed, inner ones made spaces (an error reply stays on one line).
+fn one_line(s: &[u8]) -> Bytes {
+    let end = s.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |e| e + 1);
+    Bytes::from(s[..end].iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect::<Vec<u8>>())
 }
 
 impl Caller<'_, '_> {
@@ -432,10 +438,13 @@ impl Caller<'_, '_> {
                 _ => return Self::fail(lua, "Lua redis lib command arguments must be strings or integers", false),
             }
         }
-        let Some(spec) = crate::cmd::lookup(&argv[0]) else {
+        // As Redis's `lookupCommand`: a container's unknown subcommand is an unknown command, and
+        // a known one's arity is its own.
+        let Some((spec, arity)) = crate::cmd::slots::lookup_command(&argv[0], argv.get(1).map(|a| &a[..])) else {
             return self.rejected(lua, "Unknown Redis command called from script");
         };
-        if !spec.arity_ok(argv.len()) {
+        let argc = argv.len();
+        if if arity >= 0 { argc != arity as usize } else { argc < arity.unsigned_abs() as usize } {
             return self.rejected(lua, "Wrong number of args calling Redis command from script");
         }
         if spec.is(flag::NOSCRIPT) || noscript_subcommand(&argv) {

@@ -71,8 +71,11 @@ impl Vm {
             let hex = super::sha1::sha1_hex(&s.as_bytes());
             lua.create_string(hex)
         })?;
-        let cmd_exists =
-            lua.create_function(|_, s: mlua::LuaString| Ok(crate::cmd::lookup(&s.as_bytes()).is_some()))?;
+        // Whether a command line (its name and first argument) names a command: `lookupCommand`.
+        let cmd_exists = lua.create_function(|_, (name, sub): (mlua::LuaString, Option<mlua::LuaString>)| {
+            let sub = sub.as_ref().map(|s| s.as_bytes());
+            Ok(crate::cmd::slots::lookup_command(&name.as_bytes(), sub.as_deref()).is_some())
+        })?;
         lua.load(include_str!("prelude.lua")).set_name("=[redis]").call::<()>((
             internal.clone(),
             globals.clone(),

@@ -42,7 +42,8 @@ pub fn command_entry(spec: &CommandSpec) -> Frame {
     Frame::Array(vec![
         Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
         Frame::Integer(i64::from(spec.arity)),
-        simple_set(spec.flags),
+        // may_replicate is hidden on purpose, as in Redis's addReplyCommandFlags.
+        simple_set(&spec.flags.iter().copied().filter(|f| *f != "may_replicate").collect::<Vec<_>>()),
         Frame::Integer(i64::from(first)),
         Frame::Integer(i64::from(last)),
         Frame::Integer(i64::from(step)),
