@@ -48,6 +48,10 @@ pub struct Shared {
     pub scripting: crate::script::Scripting,
     /// Every pub/sub subscription (and where keyspace events are published).
     pub pubsub: Arc<crate::pubsub::Hub>,
+    /// CLIENT PAUSE: the pause in force, and the postponed clients' wake-up.
+    pub pause: crate::pause::Pause,
+    /// MONITOR: the connections that see every command.
+    pub monitors: crate::monitor::feed::Monitors,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -145,6 +149,8 @@ impl Shared {
             rebind: std::sync::OnceLock::new(),
             scripting,
             pubsub,
+            pause: crate::pause::Pause::default(),
+            monitors: crate::monitor::feed::Monitors::default(),
         })
     }
 
@@ -329,6 +335,24 @@ pub struct ClientInfo {
     pub ssub: AtomicUsize,
     /// CLIENT NO-EVICT on (`flags=e`).
     pub no_evict: AtomicBool,
+    /// What a blocked client waits on, for CLIENT UNBLOCK (set by the connection while it waits).
+    pub block_slot: Mutex<BlockSlot>,
+    /// In MONITOR mode (`flags=O`).
+    pub monitor: AtomicBool,
+}
+
+/// How CLIENT UNBLOCK ends a wait: as if the timeout passed, or with the UNBLOCKED error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnblockReason {
+    Timeout,
+    Error,
+}
+
+/// A blocked client's waiter while it waits, and why CLIENT UNBLOCK ended the wait.
+#[derive(Default)]
+pub struct BlockSlot {
+    pub waiter: Option<Arc<crate::db::blocking::Waiter>>,
+    pub unblocked: Option<UnblockReason>,
 }
 
 /// The connected clients, by id.
@@ -366,9 +390,16 @@ impl ClientRegistry {
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
+            block_slot: Mutex::new(BlockSlot::default()),
+            monitor: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info
+    }
+
+    /// The connected client with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

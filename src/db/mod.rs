@@ -226,6 +226,18 @@ impl Keyspace {
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let w = self.write_keys(db, keys, last_seq);
+        if self.blocking.group_readers_waiting() {
+            // The write may delete a stream that XREADGROUP clients block on: look at its keys
+            // when it is done (see `blocking::fail_group_readers`).
+            for key in keys {
+                w.serve_later(db, key);
+            }
+        }
+        w
+    }
+
+    fn write_keys<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         if let Some(w) = self.held_lock(db, Some(keys), last_seq) {
             return w;
         }
@@ -275,11 +287,21 @@ impl Keyspace {
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     /// Inside an EXEC (which then holds every stripe) it holds nothing (see `tx`).
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        if let Some(w) = self.held_lock(db, None, last_seq) {
-            return w;
+        let w = match self.held_lock(db, None, last_seq) {
+            Some(w) => w,
+            None => {
+                let guards =
+                    Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
+                self.lock_with(db, guards, last_seq, true)
+            }
+        };
+        if self.blocking.group_readers_waiting() {
+            // FLUSHDB, FLUSHALL, SWAPDB may delete the streams XREADGROUP clients block on.
+            for (d, key) in self.blocking.group_reader_keys() {
+                w.serve_later(d, &key);
+            }
         }
-        let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
-        self.lock_with(db, guards, last_seq, true)
+        w
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.

@@ -166,18 +166,33 @@ impl Subscriber {
 
     /// Append one encoded message (`*` first; a RESP3 subscriber gets `>` instead).
     fn deliver(&self, msg: &[u8], limits: &Limits) {
+        let first = if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' };
+        let limits = (
+            limits.hard.load(Ordering::Relaxed),
+            limits.soft.load(Ordering::Relaxed),
+            limits.secs.load(Ordering::Relaxed),
+        );
+        self.append(first, &msg[1..], limits);
+    }
+
+    /// Append one MONITOR line (`+...\r\n`, sent as it is) under the output limits `(hard, soft,
+    /// soft seconds)` (see `monitor::feed`).
+    pub fn deliver_line(&self, line: &[u8], limits: (u64, u64, u64)) {
+        self.append(line[0], &line[1..], limits);
+    }
+
+    /// Append `first` then `rest`; cut the subscriber when over its limits.
+    fn append(&self, first: u8, rest: &[u8], (hard, soft, secs): (u64, u64, u64)) {
         if self.is_killed() {
             return;
         }
         let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        ob.buf.extend_from_slice(&[if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' }]);
-        ob.buf.extend_from_slice(&msg[1..]);
+        ob.buf.extend_from_slice(&[first]);
+        ob.buf.extend_from_slice(rest);
         let len = ob.buf.len();
         let total = (len + self.inflight.load(Ordering::Relaxed)) as u64;
-        let (hard, soft) = (limits.hard.load(Ordering::Relaxed), limits.soft.load(Ordering::Relaxed));
         let mut over = hard > 0 && total > hard;
         if soft > 0 && total > soft {
-            let secs = limits.secs.load(Ordering::Relaxed);
             match ob.soft_since {
                 None => ob.soft_since = Some(Instant::now()),
                 Some(t) => over |= t.elapsed().as_secs() >= secs,
