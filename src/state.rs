@@ -50,8 +50,8 @@ pub struct Shared {
     pub pubsub: Arc<crate::pubsub::Hub>,
     /// CLIENT PAUSE: the pause in force, and the postponed clients' wake-up.
     pub pause: crate::pause::Pause,
-    /// MONITOR: the connections that see every command.
-    pub monitors: crate::monitor::feed::Monitors,
+    /// MONITOR: the connections that see every command (the keyspace holds it too).
+    pub monitors: Arc<crate::monitor::feed::Monitors>,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -127,6 +127,8 @@ impl Shared {
         let scripting = crate::script::Scripting::default();
         let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
+        let monitors = Arc::new(crate::monitor::feed::Monitors::default());
+        ks.attach_monitors(monitors.clone());
         let pubsub = Arc::new(crate::pubsub::Hub::default());
         ks.events().attach(pubsub.clone());
         pubsub.set_limits(config.client_output_buffer_limit[2]);
@@ -150,7 +152,7 @@ impl Shared {
             scripting,
             pubsub,
             pause: crate::pause::Pause::default(),
-            monitors: crate::monitor::feed::Monitors::default(),
+            monitors,
         })
     }
 

@@ -422,3 +422,43 @@ fn xreadgroup_waiters_are_unblocked_when_their_stream_goes() {
         }
     }
 }
+
+#[test]
+fn monitor_shows_writes_to_one_key_in_the_order_they_took_effect() {
+    let srv = Server::start(&[]);
+    let mut m = srv.raw();
+    assert_eq!(s(m.cmds(&["MONITOR"])), "+OK\r\n");
+    // Eight connections append to one key: the key's final value is the concatenation of the
+    // APPENDs in the order they ran, which the monitor must show.
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let port = srv.port;
+            std::thread::spawn(move || {
+                let mut c = Server::raw_to(port);
+                for j in 0..100 {
+                    c.cmds(&["APPEND", "k", &format!("<{i}.{j}>")]);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut other = srv.raw();
+    let value = s(other.cmds(&["GET", "k"]));
+    let mut seen = String::new();
+    m.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.matches("\"APPEND\"").count() < 800 {
+        assert!(Instant::now() < deadline, "saw {}", seen.matches("\"APPEND\"").count());
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = m.s.read(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let shown: String = seen
+        .lines()
+        .filter_map(|l| l.split_once("\"APPEND\" \"k\" \"").map(|(_, v)| v.trim_end_matches('"').to_string()))
+        .collect();
+    assert_eq!(value.lines().nth(1).unwrap(), shown);
+}

@@ -366,9 +366,18 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     if monitored && crate::monitor::feed::fed_before(spec) {
         feed_monitors(ctx, argv);
     }
+    let shown = monitored && !crate::monitor::feed::hidden(spec, argv);
+    if shown && spec.is_write() {
+        // Fed when it takes its keys' stripes (per-key order), or just below if it takes none.
+        ctx.shared.monitors.defer(monitor_line(ctx, argv));
+    }
     let mut frame = run_handler(ctx, spec, argv);
-    if monitored && !crate::monitor::feed::hidden(spec, argv) {
-        feed_monitors(ctx, argv);
+    if shown {
+        if spec.is_write() {
+            ctx.shared.monitors.feed_pending();
+        } else {
+            feed_monitors(ctx, argv);
+        }
     }
     let charge = ctx.client.charge.take();
     // CLIENT UNBLOCK ended this command's wait: it counts as failed either way (Redis's
@@ -384,7 +393,7 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     frame
 }
 
-/// Show a command to the MONITOR connections (credentials redacted).
+/// Show a command to the MONITOR connections now (credentials redacted).
 fn feed_monitors(ctx: &Ctx, argv: &[Bytes]) {
     use crate::monitor::feed::Source;
     let redacted: Vec<Bytes>;
@@ -398,6 +407,17 @@ fn feed_monitors(ctx: &Ctx, argv: &[Bytes]) {
     let source = if crate::script::run::in_script_call() { Source::Lua } else { Source::Peer(&ctx.client.info.addr) };
     let limits = ctx.shared.conn_limits.load().out_limit;
     ctx.shared.monitors.feed(ctx.client.db, source, argv, limits);
+}
+
+/// A write command's MONITOR line, to be fed once it holds its keys (no credentials in writes).
+fn monitor_line(ctx: &Ctx, argv: &[Bytes]) -> crate::monitor::feed::Pending {
+    crate::monitor::feed::Pending {
+        db: ctx.client.db,
+        lua: crate::script::run::in_script_call(),
+        peer: ctx.client.info.addr.clone(),
+        argv: argv.to_vec(),
+        limits: ctx.shared.conn_limits.load().out_limit,
+    }
 }
 
 /// Report one finished call to the monitor.

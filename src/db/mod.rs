@@ -97,6 +97,9 @@ pub struct Keyspace {
     blocking: std::sync::Arc<blocking::Blocking>,
     /// Keyspace notifications (`notify-keyspace-events`): see `pubsub::notify`.
     events: crate::pubsub::notify::Events,
+    /// MONITOR: a write command's line is shown when it takes its keys' stripes (see
+    /// `monitor::feed`), so writes to one key are shown in the order they took it.
+    monitors: OnceLock<std::sync::Arc<crate::monitor::feed::Monitors>>,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -155,7 +158,13 @@ impl Keyspace {
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
             events: Default::default(),
+            monitors: OnceLock::new(),
         }
+    }
+
+    /// Attach the MONITOR fan-out (once, when the server state is built).
+    pub fn attach_monitors(&self, monitors: std::sync::Arc<crate::monitor::feed::Monitors>) {
+        let _ = self.monitors.set(monitors);
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).
@@ -262,6 +271,12 @@ impl Keyspace {
         last_seq: &'a Cell<u64>,
         exclusive: bool,
     ) -> WriteLock<'a> {
+        if let Some(m) = self.monitors.get()
+            && m.active()
+        {
+            // The stripes are held: show the write command running on this thread now.
+            m.feed_pending();
+        }
         WriteLock {
             ks: self,
             db,

@@ -7,7 +7,8 @@
 //! waits for a monitor. While nobody monitors, a command pays one relaxed atomic load
 //! ([`Monitors::active`]).
 //!
-//! What is shown, as in Redis 7.0: each command once, after it ran (so `SELECT 3` shows db 3),
+//! What is shown, as in Redis 7.0: each command once, after it ran (so `SELECT 3` shows db 3; a
+//! write: once it holds its keys, see below),
 //! whatever its reply, a blocked command at its first run; not commands refused before running
 //! (unknown, arity, NOAUTH, OOM ...), nor `admin` commands and subcommands (CONFIG,
 //! CLIENT LIST/KILL/PAUSE..., SLOWLOG GET..., LATENCY ..., MONITOR, DEBUG, SHUTDOWN, ...). EVAL,
@@ -15,8 +16,11 @@
 //! script calls as `[db lua]`; the commands of a transaction are shown as they run inside EXEC,
 //! then EXEC. AUTH's and HELLO's credentials are `(redacted)`.
 //!
-//! Order: one connection's commands appear in the order it ran them; commands of different
-//! connections in the order they finished.
+//! Order: one connection's commands appear in the order it ran them. A write command is shown
+//! when it has taken its keys' stripes, before it changes anything ([`Monitors::defer`]): writes
+//! to one key appear in the order they took it, and a read that saw a write appears after it
+//! (reads are lock-free: a read that raced a write and saw the old value may still appear after
+//! it).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -74,6 +78,35 @@ impl Monitors {
             m.deliver_line(&line, limits);
         }
     }
+
+    /// A write command is about to run on this thread: its line is fed when it takes its keys'
+    /// stripes ([`Monitors::feed_pending`], called by the keyspace), or after it ran if it took
+    /// none. Writes to one key are so shown in the order they took it, and before any read sees
+    /// their effect.
+    pub fn defer(&self, pending: Pending) {
+        PENDING.with(|p| *p.borrow_mut() = Some(pending));
+    }
+
+    /// Feed the line [`Monitors::defer`] left on this thread, if any.
+    pub fn feed_pending(&self) {
+        if let Some(p) = PENDING.with(|p| p.borrow_mut().take()) {
+            let source = if p.lua { Source::Lua } else { Source::Peer(&p.peer) };
+            self.feed(p.db, source, &p.argv, p.limits);
+        }
+    }
+}
+
+/// A write command's line, waiting for its stripes (see [`Monitors::defer`]).
+pub struct Pending {
+    pub db: usize,
+    pub lua: bool,
+    pub peer: String,
+    pub argv: Vec<Bytes>,
+    pub limits: (u64, u64, u64),
+}
+
+std::thread_local! {
+    static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
 }
 
 /// One MONITOR line: `+<sec>.<usec> [<db> <peer>|lua] "arg" ...\r\n`.
