@@ -189,6 +189,8 @@ fn monitor_session(port: u16) -> String {
         &[b"FOO"],
         &[b"CLIENT", b"LIST"],
         &[b"CLIENT", b"ID"],
+        &[b"CLIENT", b"SETINFO", b"LIB-NAME", b"x"],
+        &[b"CLIENT", b"ID", b"x"],
         &[b"CONFIG", b"GET", b"x"],
         &[b"SET", b"x", b"123"],
         &[b"MULTI"],

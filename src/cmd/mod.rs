@@ -372,14 +372,16 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
         ctx.shared.monitors.defer(monitor_line(ctx, argv));
     }
     let mut frame = run_handler(ctx, spec, argv);
+    let charge = ctx.client.charge.take();
     if shown {
         if spec.is_write() {
             ctx.shared.monitors.feed_pending();
-        } else {
+        } else if !matches!(charge, Some(Charge::Nothing | Charge::Rejected(_))) {
+            // (An unknown subcommand or a subcommand's arity error is refused before the call
+            // in Redis: not shown.)
             feed_monitors(ctx, argv);
         }
     }
-    let charge = ctx.client.charge.take();
     // CLIENT UNBLOCK ended this command's wait: it counts as failed either way (Redis's
     // `updateStatsOnUnblock(.., had_errors=1)`); ERROR replaces the timeout's reply.
     let unblocked = ctx.client.unblocked.take();
