@@ -88,3 +88,89 @@ pub fn stop_monitoring(ctx: &mut Ctx) {
         ctx.shared.monitors.remove(ctx.client.id);
     }
 }
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::{Harness, err, int, ok};
+    use crate::resp::Frame;
+
+    #[test]
+    fn pause_marks_covered_commands_postponed_and_unpause_lifts_it() {
+        let mut h = Harness::new();
+        h.now_ms = crate::util::now_ms();
+        assert_eq!(h.run(&["CLIENT", "PAUSE", "60000", "write"]), ok());
+        // A read runs; a write, PUBLISH, EVAL and FUNCTION LOAD are postponed (no reply yet).
+        assert_eq!(h.run(&["GET", "k"]), Frame::Null);
+        assert!(!h.client.postponed);
+        for cmd in
+            [&["SET", "k", "v"][..], &["PUBLISH", "c", "m"], &["EVAL", "return 1", "0"], &["FUNCTION", "LOAD", "x"]]
+        {
+            h.run(cmd);
+            assert!(std::mem::take(&mut h.client.postponed), "{cmd:?}");
+            h.client.skip_reply = false;
+        }
+        // Inside MULTI, reads are queued; queueing a write waits.
+        assert_eq!(h.run(&["MULTI"]), ok());
+        assert_eq!(h.run(&["GET", "k"]), Frame::simple("QUEUED"));
+        h.run(&["SET", "k", "v"]);
+        assert!(std::mem::take(&mut h.client.postponed), "queueing a write waits");
+        h.client.skip_reply = false;
+        assert_eq!(h.run(&["DISCARD"]), ok());
+        // EXEC of a transaction holding a write waits as a whole.
+        h.shared.pause.unpause();
+        assert_eq!(h.run(&["MULTI"]), ok());
+        assert_eq!(h.run(&["INCR", "n"]), Frame::simple("QUEUED"));
+        h.shared.pause.pause(h.now_ms + 60_000, crate::pause::PauseKind::Write, h.now_ms);
+        h.run(&["EXEC"]);
+        assert!(std::mem::take(&mut h.client.postponed), "EXEC of a write waits");
+        h.client.skip_reply = false;
+        assert_eq!(h.run(&["DISCARD"]), ok());
+        // A pause started inside EXEC lets the rest of the transaction run.
+        h.shared.pause.unpause();
+        assert_eq!(h.run(&["MULTI"]), ok());
+        assert_eq!(h.run(&["CLIENT", "PAUSE", "60000", "WRITE"]), Frame::simple("QUEUED"));
+        assert_eq!(h.run(&["SET", "k", "v"]), Frame::simple("QUEUED"));
+        assert_eq!(h.run(&["EXEC"]), Frame::Array(vec![ok(), ok()]));
+        assert!(!h.client.postponed);
+        // ALL covers every command, CLIENT UNPAUSE included.
+        h.shared.pause.pause(h.now_ms + 60_000, crate::pause::PauseKind::All, h.now_ms);
+        h.run(&["CLIENT", "UNPAUSE"]);
+        assert!(std::mem::take(&mut h.client.postponed));
+        h.client.skip_reply = false;
+        h.shared.pause.unpause();
+        assert_eq!(h.run(&["PING"]), Frame::simple("PONG"));
+    }
+
+    #[test]
+    fn argument_errors_are_redis_s() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["CLIENT", "PAUSE"]), err("ERR wrong number of arguments for 'client|pause' command"));
+        assert_eq!(h.run(&["CLIENT", "PAUSE", "1.5"]), err("ERR timeout is not an integer or out of range"));
+        assert_eq!(h.run(&["CLIENT", "PAUSE", "-1"]), err("ERR timeout is negative"));
+        assert_eq!(h.run(&["CLIENT", "PAUSE", "1", "some"]), err("ERR CLIENT PAUSE mode must be WRITE or ALL"));
+        assert_eq!(
+            h.run(&["CLIENT", "PAUSE", "1", "write", "x"]),
+            err("ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP.")
+        );
+        assert_eq!(
+            h.run(&["CLIENT", "UNPAUSE", "x"]),
+            err("ERR wrong number of arguments for 'client|unpause' command")
+        );
+        assert_eq!(h.run(&["CLIENT", "UNBLOCK", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(
+            h.run(&["CLIENT", "UNBLOCK", "x", "y"]),
+            err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        );
+        assert_eq!(h.run(&["CLIENT", "UNBLOCK", "-1", "error"]), int(0));
+        let me = h.client.id.to_string();
+        assert_eq!(h.run(&["CLIENT", "UNBLOCK", &me]), int(0), "not blocked");
+        assert_eq!(h.run(&["MONITOR", "x"]), err("ERR wrong number of arguments for 'monitor' command"));
+        assert_eq!(h.run(&["MONITOR"]), ok());
+        assert!(h.client.monitoring);
+        h.run(&["MONITOR"]);
+        assert!(std::mem::take(&mut h.client.skip_reply), "a second MONITOR has no reply");
+        assert_eq!(h.run(&["GET", "k"]), err("ERR Replica can't interact with the keyspace"));
+        assert_eq!(h.run(&["RESET"]), Frame::simple("RESET"));
+        assert!(!h.client.monitoring && !h.shared.monitors.active());
+    }
+}
