@@ -33,6 +33,7 @@ pub mod longdouble;
 pub mod lualib;
 pub mod memory;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod resp;
 pub mod script;

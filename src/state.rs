@@ -48,6 +48,10 @@ pub struct Shared {
     pub scripting: crate::script::Scripting,
     /// Every pub/sub subscription (and where keyspace events are published).
     pub pubsub: Arc<crate::pubsub::Hub>,
+    /// CLIENT PAUSE: the pause in force, and the postponed clients' wake-up.
+    pub pause: crate::pause::Pause,
+    /// MONITOR: the connections that see every command (the keyspace holds it too).
+    pub monitors: Arc<crate::monitor::feed::Monitors>,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -123,6 +127,8 @@ impl Shared {
         let scripting = crate::script::Scripting::default();
         let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
+        let monitors = Arc::new(crate::monitor::feed::Monitors::default());
+        ks.attach_monitors(monitors.clone());
         let pubsub = Arc::new(crate::pubsub::Hub::default());
         ks.events().attach(pubsub.clone());
         pubsub.set_limits(config.client_output_buffer_limit[2]);
@@ -146,6 +152,8 @@ impl Shared {
             rebind: std::sync::OnceLock::new(),
             scripting,
             pubsub,
+            pause: crate::pause::Pause::default(),
+            monitors,
         })
     }
 
@@ -339,6 +347,24 @@ pub struct ClientInfo {
     pub no_evict: AtomicBool,
     /// CLIENT TRACKING state that other clients read (flags, redirect, where its pushes go).
     pub tracking: crate::tracking::Peer,
+    /// What a blocked client waits on, for CLIENT UNBLOCK (set by the connection while it waits).
+    pub block_slot: Mutex<BlockSlot>,
+    /// In MONITOR mode (`flags=O`).
+    pub monitor: AtomicBool,
+}
+
+/// How CLIENT UNBLOCK ends a wait: as if the timeout passed, or with the UNBLOCKED error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnblockReason {
+    Timeout,
+    Error,
+}
+
+/// A blocked client's waiter while it waits, and why CLIENT UNBLOCK ended the wait.
+#[derive(Default)]
+pub struct BlockSlot {
+    pub waiter: Option<Arc<crate::db::blocking::Waiter>>,
+    pub unblocked: Option<UnblockReason>,
 }
 
 /// The connected clients, by id.
@@ -377,9 +403,16 @@ impl ClientRegistry {
             ssub: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
             tracking: Default::default(),
+            block_slot: Mutex::new(BlockSlot::default()),
+            monitor: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info
+    }
+
+    /// The connected client with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

@@ -86,6 +86,9 @@ pub mod fault {
         ClaimWithoutCas,
         /// A pusher hands the element to the newest blocked client instead of the oldest.
         HandOffToNewestWaiter,
+        /// CLIENT UNBLOCK ends a wait without the compare-and-swap: it overrides a pusher's claim
+        /// (the element popped for the client is answered with the UNBLOCKED error instead).
+        UnblockIgnoresClaim,
         /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
         BitLogOutsideLock,
     }

@@ -68,6 +68,14 @@ pub struct Client {
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
     pub block_timed_out: bool,
+    /// Set by the connection when CLIENT UNBLOCK ended the wait (the re-run replies as timed out;
+    /// `call` turns the reply into the UNBLOCKED error for `ERROR`).
+    pub unblocked: Option<crate::state::UnblockReason>,
+    /// Set by the dispatcher when a CLIENT PAUSE covers the command: the connection waits for the
+    /// pause to end, then runs it again (see `pause`).
+    pub postponed: bool,
+    /// In MONITOR mode (see `monitor::feed`).
+    pub monitoring: bool,
     /// Which statistics a container command's run is charged to, set by its subcommand dispatch
     /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
     pub charge: Option<Charge>,
@@ -129,6 +137,9 @@ impl Client {
             block: None,
             blocked: None,
             block_timed_out: false,
+            unblocked: None,
+            postponed: false,
+            monitoring: false,
             last_cmd: "NULL",
             charge: None,
         }
@@ -291,6 +302,11 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
         }
         return tx::reject(ctx, spec.name == "exec", e);
     }
+    if ctx.shared.pause.is_on() && crate::pause::postpones(ctx, spec, argv) {
+        ctx.client.postponed = true;
+        ctx.client.skip_reply = true;
+        return Frame::Null;
+    }
     if ctx.client.tx.queues(spec) {
         return tx::queue(ctx, spec, argv);
     }
@@ -322,6 +338,13 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     if ctx.client.resp == 2 && ctx.client.subs.total() > 0 && !pubsub::allowed_in_subscribed_mode(spec.name) {
         return Err(pubsub::subscribed_mode_error(spec.name));
     }
+    // A MONITOR connection is a replica to Redis: it may not touch the keyspace.
+    if ctx.client.monitoring
+        && (crate::monitor::feed::touches_keyspace(spec, argv)
+            || spec.name == "exec" && ctx.client.tx.queued_any(crate::monitor::feed::touches_keyspace))
+    {
+        return Err(Error::err("Replica can't interact with the keyspace"));
+    }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.is(flag::LOADING) {
         return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));
     }
@@ -352,11 +375,36 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
     }
     // The TSC clock: a read costs a few ns where clock_gettime costs ~20 (see Cargo.toml).
     let started = quanta::Instant::now();
-    let frame = run_handler(ctx, spec, argv);
+    // MONITOR: a blocked command is shown at its first run only (see `monitor::feed`).
+    let monitored = ctx.now_ms != 0 && ctx.shared.monitors.active() && ctx.client.blocked.is_none();
+    if monitored && crate::monitor::feed::fed_before(spec) {
+        feed_monitors(ctx, argv);
+    }
+    let shown = monitored && !crate::monitor::feed::hidden(spec, argv);
+    if shown && spec.is_write() {
+        // Fed when it takes its keys' stripes (per-key order), or just below if it takes none.
+        ctx.shared.monitors.defer(monitor_line(ctx, argv));
+    }
+    let mut frame = run_handler(ctx, spec, argv);
     let charge = ctx.client.charge.take();
+    if shown {
+        if spec.is_write() {
+            ctx.shared.monitors.feed_pending();
+        } else if !matches!(charge, Some(Charge::Nothing | Charge::Rejected(_))) {
+            // (An unknown subcommand or a subcommand's arity error is refused before the call
+            // in Redis: not shown.)
+            feed_monitors(ctx, argv);
+        }
+    }
+    // CLIENT UNBLOCK ended this command's wait: it counts as failed either way (Redis's
+    // `updateStatsOnUnblock(.., had_errors=1)`); ERROR replaces the timeout's reply.
+    let unblocked = ctx.client.unblocked.take();
+    if unblocked == Some(crate::state::UnblockReason::Error) {
+        frame = Frame::Error(Bytes::from_static(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"));
+    }
     if ctx.now_ms != 0 && ctx.client.block.is_none() {
         let ns = u64::try_from(quanta::Instant::now().duration_since(started).as_nanos()).unwrap_or(u64::MAX);
-        account(ctx, spec, argv, charge, ns, &frame);
+        account(ctx, spec, argv, charge, ns, &frame, unblocked.is_some());
     }
     frame
 }
@@ -379,8 +427,43 @@ fn track_read(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) {
     ctx.shared.ks.track_reads(ctx.client.id, &keys);
 }
 
+/// Show a command to the MONITOR connections now (credentials redacted).
+fn feed_monitors(ctx: &Ctx, argv: &[Bytes]) {
+    use crate::monitor::feed::Source;
+    let redacted: Vec<Bytes>;
+    let argv = match lookup(&argv[0]).map(|s| s.name) {
+        Some(name @ ("auth" | "hello")) => {
+            redacted = redact_credentials(name, argv);
+            &redacted[..]
+        }
+        _ => argv,
+    };
+    let source = if crate::script::run::in_script_call() { Source::Lua } else { Source::Peer(&ctx.client.info.addr) };
+    let limits = ctx.shared.conn_limits.load().out_limit;
+    ctx.shared.monitors.feed(ctx.client.db, source, argv, limits);
+}
+
+/// A write command's MONITOR line, to be fed once it holds its keys (no credentials in writes).
+fn monitor_line(ctx: &Ctx, argv: &[Bytes]) -> crate::monitor::feed::Pending {
+    crate::monitor::feed::Pending {
+        db: ctx.client.db,
+        lua: crate::script::run::in_script_call(),
+        peer: ctx.client.info.addr.clone(),
+        argv: argv.to_vec(),
+        limits: ctx.shared.conn_limits.load().out_limit,
+    }
+}
+
 /// Report one finished call to the monitor.
-fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>, ns: u64, frame: &Frame) {
+fn account(
+    ctx: &Ctx,
+    spec: &CommandSpec,
+    argv: &[Bytes],
+    charge: Option<Charge>,
+    ns: u64,
+    frame: &Frame,
+    failed: bool,
+) {
     let monitor = &ctx.shared.monitor;
     // Each run counts once in its slot's calls; their sum is Redis's stat_numcommands (INFO
     // total_commands_processed): runs only, not refusals nor commands queued by MULTI.
@@ -402,7 +485,7 @@ fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>
     monitor.after_call(crate::monitor::Call {
         slot,
         ns,
-        failed: matches!(frame, Frame::Error(_)),
+        failed: failed || matches!(frame, Frame::Error(_)),
         fast: spec.is(flag::FAST),
         argv: (!spec.is(flag::SKIP_SLOWLOG)).then_some(argv),
         peer: &ctx.client.info.addr,

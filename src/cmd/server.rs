@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod client_tracking;
+pub mod client_ctl;
 pub mod config;
 pub mod docs;
 pub mod info;
@@ -123,6 +124,7 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// transaction discarded and every key unwatched, RESP2, database 0, no name, and, when a password
 /// is configured, not authenticated any more. Replies `+RESET`.
 pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    client_ctl::stop_monitoring(ctx);
     ctx.client.tx = super::tx::TxState::default();
     ctx.client.subs.clear();
     ctx.client.tracking.disable();

@@ -603,6 +603,14 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("xautoclaim", -6, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xautoclaim),
     row!("xinfo", -2, [], (0, 0, 0), ["@slow"], stream::xinfo),
     row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
+    row!(
+        "monitor",
+        1,
+        ["admin", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        server::client_ctl::monitor
+    ),
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),
     row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),

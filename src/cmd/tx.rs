@@ -54,6 +54,11 @@ impl TxState {
         Some((m.queued.len(), m.queued_bytes))
     }
 
+    /// Whether a queued command satisfies `f` (EXEC under `CLIENT PAUSE WRITE`).
+    pub fn queued_any(&self, f: impl Fn(&CommandSpec, &[Bytes]) -> bool) -> bool {
+        self.multi.as_ref().is_some_and(|m| m.queued.iter().any(|q| f(q.spec, &q.argv)))
+    }
+
     /// Whether `spec` is queued rather than run now (every command but these, inside MULTI).
     pub fn queues(&self, spec: &CommandSpec) -> bool {
         self.in_multi() && !matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")

@@ -99,6 +99,9 @@ pub struct Keyspace {
     events: crate::pubsub::notify::Events,
     /// Client-side caching's tracked keys and prefixes (see `tracking`).
     tracking: std::sync::Arc<crate::tracking::Tracking>,
+    /// MONITOR: a write command's line is shown when it takes its keys' stripes (see
+    /// `monitor::feed`), so writes to one key are shown in the order they took it.
+    monitors: OnceLock<std::sync::Arc<crate::monitor::feed::Monitors>>,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -158,12 +161,18 @@ impl Keyspace {
             blocking: Default::default(),
             events: Default::default(),
             tracking: Default::default(),
+            monitors: OnceLock::new(),
         }
     }
 
     /// Client-side caching's tables: the write path tells it which keys changed.
     pub fn tracking(&self) -> &std::sync::Arc<crate::tracking::Tracking> {
         &self.tracking
+    }
+
+    /// Attach the MONITOR fan-out (once, when the server state is built).
+    pub fn attach_monitors(&self, monitors: std::sync::Arc<crate::monitor::feed::Monitors>) {
+        let _ = self.monitors.set(monitors);
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).
@@ -234,6 +243,18 @@ impl Keyspace {
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let w = self.write_keys(db, keys, last_seq);
+        if self.blocking.group_readers_waiting() {
+            // The write may delete a stream that XREADGROUP clients block on: look at its keys
+            // when it is done (see `blocking::fail_group_readers`).
+            for key in keys {
+                w.serve_later(db, key);
+            }
+        }
+        w
+    }
+
+    fn write_keys<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         if let Some(w) = self.held_lock(db, Some(keys), last_seq) {
             return w;
         }
@@ -258,6 +279,12 @@ impl Keyspace {
         last_seq: &'a Cell<u64>,
         exclusive: bool,
     ) -> WriteLock<'a> {
+        if let Some(m) = self.monitors.get()
+            && m.active()
+        {
+            // The stripes are held: show the write command running on this thread now.
+            m.feed_pending();
+        }
         WriteLock {
             ks: self,
             db,
@@ -283,11 +310,21 @@ impl Keyspace {
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     /// Inside an EXEC (which then holds every stripe) it holds nothing (see `tx`).
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        if let Some(w) = self.held_lock(db, None, last_seq) {
-            return w;
+        let w = match self.held_lock(db, None, last_seq) {
+            Some(w) => w,
+            None => {
+                let guards =
+                    Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
+                self.lock_with(db, guards, last_seq, true)
+            }
+        };
+        if self.blocking.group_readers_waiting() {
+            // FLUSHDB, FLUSHALL, SWAPDB may delete the streams XREADGROUP clients block on.
+            for (d, key) in self.blocking.group_reader_keys() {
+                w.serve_later(d, &key);
+            }
         }
-        let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
-        self.lock_with(db, guards, last_seq, true)
+        w
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed. Returns how many.

@@ -181,6 +181,12 @@ impl Subscriber {
         self.append(None, msg, limits);
     }
 
+    /// Append one MONITOR line (`+...\r\n`, sent as it is) under the output limits `(hard, soft,
+    /// soft seconds)` (see `monitor::feed`).
+    pub fn deliver_line(&self, line: &[u8], limits: (u64, u64, u64)) {
+        self.append(None, line, limits);
+    }
+
     /// Append `msg` (its first byte replaced by `first` when given); a delivery over the limits
     /// kills the subscriber.
     fn append(&self, first: Option<u8>, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {

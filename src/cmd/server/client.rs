@@ -25,6 +25,9 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|caching", arity: 3, handler: super::client_tracking::client_caching },
     SubSpec { name: "client|getredir", arity: 2, handler: super::client_tracking::client_getredir },
     SubSpec { name: "client|trackinginfo", arity: 2, handler: super::client_tracking::client_trackinginfo },
+    SubSpec { name: "client|pause", arity: -3, handler: super::client_ctl::client_pause },
+    SubSpec { name: "client|unpause", arity: 2, handler: super::client_ctl::client_unpause },
+    SubSpec { name: "client|unblock", arity: -3, handler: super::client_ctl::client_unblock },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -262,6 +265,10 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
@@ -271,6 +278,8 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Control server assisted client side caching.",
             "TRACKINGINFO",
             "    Report tracking status for the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],
@@ -331,7 +340,10 @@ pub fn client_line(c: &ClientInfo) -> String {
     let b = buffer_sizes(c);
     let multi = c.multi.load(Ordering::Relaxed);
     let mut flags = String::new();
-    // Redis's order: P, x, b.
+    // Redis's order: O, P, x, b.
+    if c.monitor.load(Ordering::Relaxed) {
+        flags.push('O');
+    }
     if is_pubsub(c) {
         flags.push('P');
     }

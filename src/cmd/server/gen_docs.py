@@ -20,6 +20,7 @@ IMPL = {"pubsub": {"channels", "numpat", "numsub", "shardchannels", "shardnumsub
         "function": {"load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"},
         "xgroup": {"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
         "xinfo": {"consumers", "groups", "stream", "help"}}
+IMPL["client"] |= {"pause", "unpause", "unblock"}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
 s = socket.create_connection(("127.0.0.1", PORT)); f = s.makefile("rb")

@@ -179,7 +179,7 @@ fn clients_fields(shared: &Shared) -> Fields {
         ("maxclients".into(), s(shared.config().maxclients)),
         ("client_recent_max_input_buffer".into(), s(max_in)),
         ("client_recent_max_output_buffer".into(), s(max_out)),
-        ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients())),
+        ("blocked_clients".into(), s(shared.ks.blocking().blocked_clients() + shared.pause.postponed())),
         ("tracking_clients".into(), s(shared.ks.tracking().stats().0)),
         ("clients_in_timeout_table".into(), s(shared.ks.blocking().with_timeout())),
     ]
