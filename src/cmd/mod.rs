@@ -347,12 +347,17 @@ fn allowed_while_busy(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 /// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
 /// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
-    if spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info) {
+    let tracked = spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info);
+    let late = tracked && crate::sync::fault::on(crate::sync::fault::Fault::TrackRegisterAfterRead);
+    if tracked && !late {
         track_read(ctx, spec, argv);
     }
     // The TSC clock: a read costs a few ns where clock_gettime costs ~20 (see Cargo.toml).
     let started = quanta::Instant::now();
     let frame = run_handler(ctx, spec, argv);
+    if late {
+        track_read(ctx, spec, argv);
+    }
     let charge = ctx.client.charge.take();
     if ctx.now_ms != 0 && ctx.client.block.is_none() {
         let ns = u64::try_from(quanta::Instant::now().duration_since(started).as_nanos()).unwrap_or(u64::MAX);
