@@ -20,5 +20,6 @@ mod pubsub;
 mod rewrite;
 mod scripts;
 mod streams;
+mod tracking;
 mod tx;
 mod writer;

@@ -91,6 +91,9 @@ pub mod fault {
         UnblockIgnoresClaim,
         /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
         BitLogOutsideLock,
+        /// A tracking client's read command registers its keys after reading them instead of
+        /// before (a write in between finds nobody to invalidate: the cached value is stale).
+        TrackRegisterAfterRead,
     }
 
     #[cfg(feature = "loom")]

@@ -44,10 +44,15 @@ use crossbeam::utils::CachePadded;
 
 use crate::pubsub::Subscriber;
 use crate::state::ClientInfo;
+use crate::sync;
 use crate::util::FnvBuild;
 
 /// Table shards: tracked reads on many cores rarely meet on one lock.
+#[cfg(not(feature = "loom"))]
 const SHARDS: usize = 64;
+/// Few shards under loom: each lock is a modeled object.
+#[cfg(feature = "loom")]
+const SHARDS: usize = 2;
 
 /// The CLIENT TRACKING flags (Redis's `CLIENT_TRACKING*`).
 pub mod flag {
@@ -184,14 +189,18 @@ type Table = HashMap<Bytes, Vec<u64>, FnvBuild>;
 type Peers = HashMap<u64, Arc<ClientInfo>, FnvBuild>;
 
 /// Every tracked key and prefix on the server.
+///
+/// The two parts the no-stale ordering rests on, [`Tracking::armed`] and the key table's shard
+/// locks, come from the `sync` facade, so the loom model (`loom-tests/tracking.rs`) checks them as
+/// they ship; the rest (statistics, peers, prefixes, flags) is not part of that argument.
 pub struct Tracking {
     /// Keys in the table + prefixes: 0 makes the write path's hook one load.
-    armed: AtomicUsize,
+    armed: sync::AtomicUsize,
     /// Clients with tracking on (INFO `tracking_clients`).
     clients: AtomicUsize,
     keys: AtomicUsize,
     items: AtomicUsize,
-    table: Box<[CachePadded<Mutex<Table>>]>,
+    table: Box<[CachePadded<sync::Mutex<Table>>]>,
     /// Tracking clients by id, sharded: a table entry's ids are resolved here.
     peers: Box<[CachePadded<RwLock<Peers>>]>,
     prefixes: ShardedLock<BTreeMap<Bytes, Arc<Bcast>>>,
@@ -210,11 +219,11 @@ pub struct Tracking {
 impl Default for Tracking {
     fn default() -> Tracking {
         Tracking {
-            armed: AtomicUsize::new(0),
+            armed: sync::AtomicUsize::new(0),
             clients: AtomicUsize::new(0),
             keys: AtomicUsize::new(0),
             items: AtomicUsize::new(0),
-            table: (0..SHARDS).map(|_| CachePadded::new(Mutex::new(Table::default()))).collect(),
+            table: (0..SHARDS).map(|_| CachePadded::new(sync::Mutex::new(Table::default()))).collect(),
             peers: (0..SHARDS).map(|_| CachePadded::new(RwLock::new(HashMap::default()))).collect(),
             prefixes: ShardedLock::new(BTreeMap::new()),
             prefix_count: AtomicUsize::new(0),
@@ -274,7 +283,7 @@ impl Tracking {
     /// registers under its keys' stripes, which every writer of those keys holds (module doc).
     #[inline]
     pub fn is_armed(&self) -> bool {
-        self.armed.load(Ordering::Relaxed) != 0
+        self.armed.load(sync::Ordering::Relaxed) != 0
     }
 
     /// INFO: tracking_clients, tracking_total_keys, tracking_total_items, tracking_total_prefixes.
@@ -331,19 +340,24 @@ impl Tracking {
     }
 
     fn add_prefix(&self, c: &Arc<ClientInfo>, own: &mut BTreeSet<Bytes>, prefix: Bytes) {
-        let bs = {
+        let created = {
             let mut table = self.prefixes.write().unwrap_or_else(|e| e.into_inner());
-            table
-                .entry(prefix.clone())
-                .or_insert_with(|| {
-                    self.prefix_count.fetch_add(1, Ordering::Relaxed);
-                    self.armed.fetch_add(1, Ordering::Relaxed);
-                    Arc::default()
-                })
-                .clone()
+            let mut created = false;
+            let bs = table.entry(prefix.clone()).or_insert_with(|| {
+                self.prefix_count.fetch_add(1, Ordering::Relaxed);
+                created = true;
+                Arc::default()
+            });
+            // Joined under the table's lock: a last client leaving removes an emptied entry under
+            // it, which must not take this client's registration with it.
+            if lock(&bs.clients).insert(c.id, c.clone()).is_none() {
+                own.insert(prefix);
+            }
+            created
         };
-        if lock(&bs.clients).insert(c.id, c.clone()).is_none() {
-            own.insert(prefix);
+        // Outside the (non-loom) table lock: a modeled atomic is a loom switch point.
+        if created {
+            self.armed.fetch_add(1, sync::Ordering::Relaxed);
         }
     }
 
@@ -352,6 +366,7 @@ impl Tracking {
     pub fn disable(&self, c: &ClientInfo, own: &mut BTreeSet<Bytes>) {
         let p = &c.tracking;
         if !own.is_empty() {
+            let mut removed = 0;
             let mut table = self.prefixes.write().unwrap_or_else(|e| e.into_inner());
             for prefix in std::mem::take(own) {
                 let Some(bs) = table.get(&prefix) else { continue };
@@ -363,8 +378,12 @@ impl Tracking {
                 if empty {
                     table.remove(&prefix);
                     self.prefix_count.fetch_sub(1, Ordering::Relaxed);
-                    self.armed.fetch_sub(1, Ordering::Relaxed);
+                    removed += 1;
                 }
+            }
+            drop(table);
+            if removed > 0 {
+                self.armed.fetch_sub(removed, sync::Ordering::Relaxed);
             }
         }
         if p.is_on() {
@@ -383,6 +402,14 @@ impl Tracking {
             let n = a.len().min(b.len());
             a[..n] == b[..n]
         };
+        // Most calls find no overlap: sorted, any two overlapping prefixes have an overlapping
+        // adjacent pair (all between a prefix and a string it begins share that prefix), so
+        // O(n log n) rules it out; Redis's pairwise scan then only names the overlap it finds.
+        let mut all: Vec<&[u8]> = own.iter().chain(prefixes).map(|b| &b[..]).collect();
+        all.sort_unstable();
+        if all.windows(2).all(|w| !overlap(w[0], w[1])) {
+            return None;
+        }
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         for (i, p) in prefixes.iter().enumerate() {
             if let Some(old) = own.iter().find(|o| overlap(o, p)) {
@@ -419,7 +446,7 @@ impl Tracking {
     /// holds the keys' stripes exclusively (module doc).
     pub fn remember<'k>(&self, id: u64, keys: impl IntoIterator<Item = &'k [u8]>) {
         for key in keys {
-            let mut shard = lock(&self.table[shard_of(key)]);
+            let mut shard = sync::lock(&self.table[shard_of(key)]);
             match shard.get_mut(key) {
                 Some(ids) => {
                     if !ids.contains(&id) {
@@ -431,7 +458,7 @@ impl Tracking {
                     shard.insert(Bytes::copy_from_slice(key), vec![id]);
                     self.items.fetch_add(1, Ordering::Relaxed);
                     self.keys.fetch_add(1, Ordering::Relaxed);
-                    self.armed.fetch_add(1, Ordering::Relaxed);
+                    self.armed.fetch_add(1, sync::Ordering::Relaxed);
                 }
             }
         }
@@ -451,7 +478,7 @@ impl Tracking {
         let mut i = 0;
         while effort > 0 && i < 4 * SHARDS {
             let victim = {
-                let shard = lock(&self.table[(start + i) % SHARDS]);
+                let shard = sync::lock(&self.table[(start + i) % SHARDS]);
                 shard.keys().next().cloned()
             };
             let Some(key) = victim else {
@@ -480,13 +507,13 @@ impl Tracking {
             self.note_for_broadcast(key);
         }
         let ids = {
-            let mut shard = lock(&self.table[shard_of(key)]);
+            let mut shard = sync::lock(&self.table[shard_of(key)]);
             let Some(ids) = shard.remove(key) else { return };
             ids
         };
         self.keys.fetch_sub(1, Ordering::Relaxed);
         self.items.fetch_sub(ids.len(), Ordering::Relaxed);
-        self.armed.fetch_sub(1, Ordering::Relaxed);
+        self.armed.fetch_sub(1, sync::Ordering::Relaxed);
         let me = if bcast { current() } else { 0 };
         for id in ids {
             let Some(target) = self.peer(id) else { continue };
@@ -532,12 +559,12 @@ impl Tracking {
             }
         }
         for shard in self.table.iter() {
-            let old = std::mem::take(&mut *lock(shard));
+            let old = std::mem::take(&mut *sync::lock(shard));
             let n = old.len();
             if n > 0 {
                 self.keys.fetch_sub(n, Ordering::Relaxed);
                 self.items.fetch_sub(old.values().map(Vec::len).sum(), Ordering::Relaxed);
-                self.armed.fetch_sub(n, Ordering::Relaxed);
+                self.armed.fetch_sub(n, sync::Ordering::Relaxed);
             }
         }
     }
@@ -709,6 +736,18 @@ mod tests {
             "Prefix 'ab' overlaps with another provided prefix 'a'. Prefixes for a single client must not overlap."
         );
         assert!(Tracking::prefix_collision(&own, &[Bytes::from_static(b"a"), Bytes::from_static(b"b")]).is_none());
+        // Many prefixes: none overlap, then the first overlap in Redis's order is named.
+        let many: Vec<Bytes> = (0..10_000).map(|i| Bytes::from(format!("p{i:05}:"))).collect();
+        assert!(Tracking::prefix_collision(&own, &many).is_none());
+        let mut clash = many.clone();
+        clash.push(Bytes::from_static(b"p09999"));
+        clash.push(Bytes::from_static(b"p0"));
+        let (at, existing, text) = Tracking::prefix_collision(&own, &clash).unwrap();
+        assert_eq!((at, existing), (0, false));
+        assert!(text.starts_with("Prefix 'p00000:' overlaps with another provided prefix 'p0'."), "{text}");
+        // Overlaps among the client's own prefixes alone are not the new ones' concern.
+        let own_overlap: BTreeSet<Bytes> = [Bytes::from_static(b"a"), Bytes::from_static(b"ab")].into_iter().collect();
+        assert!(Tracking::prefix_collision(&own_overlap, &[Bytes::from_static(b"b")]).is_none());
     }
 
     #[test]

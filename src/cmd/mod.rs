@@ -370,7 +370,9 @@ fn allowed_while_busy(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 /// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
 /// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
-    if spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info) {
+    let tracked = spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info);
+    let late = tracked && crate::sync::fault::on(crate::sync::fault::Fault::TrackRegisterAfterRead);
+    if tracked && !late {
         track_read(ctx, spec, argv);
     }
     // The TSC clock: a read costs a few ns where clock_gettime costs ~20 (see Cargo.toml).
@@ -386,6 +388,9 @@ pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
         ctx.shared.monitors.defer(monitor_line(ctx, argv));
     }
     let mut frame = run_handler(ctx, spec, argv);
+    if late {
+        track_read(ctx, spec, argv);
+    }
     let charge = ctx.client.charge.take();
     if shown {
         if spec.is_write() {
