@@ -4,8 +4,8 @@
 //! connection half of Redis's `server.c` and `networking.c`'s HELLO.
 
 pub mod client;
-pub mod client_tracking;
 pub mod client_ctl;
+pub mod client_tracking;
 pub mod config;
 pub mod docs;
 pub mod info;
