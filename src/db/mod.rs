@@ -32,11 +32,14 @@ pub mod blocking;
 mod cell;
 pub mod compact;
 mod entry;
+pub mod evict;
 mod expire;
 pub mod geo;
 pub mod hll;
 mod key;
 mod map;
+#[cfg(not(feature = "loom"))]
+mod sampler;
 mod snapshot;
 pub mod stream;
 mod tx;
@@ -97,6 +100,8 @@ pub struct Keyspace {
     blocking: std::sync::Arc<blocking::Blocking>,
     /// Keyspace notifications (`notify-keyspace-events`): see `pubsub::notify`.
     events: crate::pubsub::notify::Events,
+    /// Eviction at maxmemory: settings, pool, counters (see `evict`).
+    evictor: evict::Evictor,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -155,7 +160,13 @@ impl Keyspace {
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
             events: Default::default(),
+            evictor: Default::default(),
         }
+    }
+
+    /// Eviction at maxmemory (see `evict`).
+    pub fn evictor(&self) -> &evict::Evictor {
+        &self.evictor
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).
@@ -362,7 +373,12 @@ impl<'a> WriteLock<'a> {
         let mut f = Some(f);
         let live = map.get(key, |e| match e {
             Some(e) if e.is_expired(now_ms) => None,
-            other => f.take().map(|f| f(other)),
+            other => {
+                if let Some(e) = other {
+                    evict::touch(e);
+                }
+                f.take().map(|f| f(other))
+            }
         });
         if let Some(r) = live {
             return r;
