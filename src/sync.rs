@@ -88,6 +88,8 @@ pub mod fault {
         HandOffToNewestWaiter,
         /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
         BitLogOutsideLock,
+        /// An eviction pushes its `DEL` after releasing the key's stripe.
+        EvictLogOutsideLock,
     }
 
     #[cfg(feature = "loom")]

@@ -32,8 +32,8 @@
 //! Each eviction is a delete through the one delete path: the key's exclusive stripe, the map's
 //! removal, `DEL` logged under the stripe (so the AOF replays to the same keyspace), WATCH
 //! dirtied, the `evicted` keyspace event (class `e`), INFO `evicted_keys`. One thread evicts at a
-//! time (a lock); a command that finds another thread evicting runs without waiting, as in Redis
-//! a command runs while the eviction timer proc is still at work.
+//! time (a lock) and a writer that finds another thread evicting waits for it, as Redis's writes wait
+//! for the evictions of its one thread: writes cannot outrun evictions.
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -312,6 +312,8 @@ impl Evictor {
         self.samples.store(param(cfg, "maxmemory-samples", 5).max(1) as usize, Relaxed);
         self.tenacity.store(param(cfg, "maxmemory-eviction-tenacity", 10).min(100) as u32, Relaxed);
         LFU.store(policy.is_lfu(), Relaxed);
+        #[cfg(not(feature = "loom"))]
+        super::sampler::set_feeding(policy != Policy::NoEviction);
         LFU_LOG_FACTOR.store(param(cfg, "lfu-log-factor", 10).min(u64::from(u32::MAX)) as u32, Relaxed);
         LFU_DECAY_TIME.store(param(cfg, "lfu-decay-time", 1).min(u64::from(u32::MAX)) as u32, Relaxed);
     }
@@ -351,6 +353,12 @@ impl Evictor {
         if policy == Policy::NoEviction {
             return Outcome::Fail;
         }
+        // One evictor at a time; a writer that finds one at work waits for it (Redis evicts on its
+        // one thread before each command: writes cannot outrun evictions). Loom runs its threads
+        // on one OS thread: there a busy pool is left to its holder.
+        #[cfg(not(feature = "loom"))]
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(feature = "loom")]
         let Ok(mut pool) = self.pool.try_lock() else { return Outcome::Running };
         // Re-read under the lock: another thread may have just evicted.
         let used_now = used();
@@ -372,7 +380,7 @@ impl Evictor {
             }
             // Every 16 keys (ghosts included), as Redis: past the time limit the command runs anyway.
             tries += 1;
-            if tries % 16 == 0 && started.elapsed().as_micros() as u64 > limit {
+            if tries.is_multiple_of(16) && started.elapsed().as_micros() as u64 > limit {
                 outcome = Outcome::Running;
                 break;
             }
@@ -432,9 +440,13 @@ impl Evictor {
             .map()
             .get(key, |e| e.filter(|e| policy.all_keys() || e.expire_at_ms() != 0).map(|e| entry_bytes(key, e)))?;
         w.map().remove(key);
-        w.log(&[b"DEL", key]);
-        self.evicted.fetch_add(1, Relaxed);
+        let evicted = self.evicted.fetch_add(1, Relaxed) + 1;
         w.notify(crate::pubsub::notify::class::EVICTED, "evicted", key);
+        // The record under the stripe (a loom model's broken variant pushes it after releasing it).
+        w.log_or_fault(crate::sync::fault::Fault::EvictLogOutsideLock, &[b"DEL", key]);
+        if evicted.is_multiple_of(PURGE_EVERY) {
+            purge_stale_hints(ks);
+        }
         Some(bytes)
     }
 }
@@ -472,6 +484,20 @@ fn candidates(ks: &Keyspace, db: usize, policy: Policy, samples: usize, mut f: i
         }
     });
     found
+}
+
+/// Evictions between two checks of the expiry index for stale hints.
+const PURGE_EVERY: usize = 1024;
+
+/// The expiry index keeps a hint per key with a TTL until its time comes, even when the key is
+/// gone: a cache evicting keys that have long TTLs would pile up hints of evicted keys. When they
+/// outnumber the keys twice over, the stale ones are dropped (amortized: at least as many
+/// evictions as keys since the last purge).
+fn purge_stale_hints(ks: &Keyspace) {
+    let keys: usize = (0..ks.databases()).map(|db| ks.db(db).len()).sum();
+    if ks.expiry.len() > 2 * keys + 1024 {
+        ks.expiry.purge(|phys, key, at| ks.maps[phys].get(key, |e| e.is_some_and(|e| e.expire_at_ms() == at)));
+    }
 }
 
 impl Pool {
@@ -524,6 +550,29 @@ mod tests {
         p.insert(1000, 0, b"k3");
         assert_eq!(p.candidates.iter().filter(|c| &c.key[..] == b"k3").count(), 1);
         assert_eq!(p.candidates.pop().unwrap().key, Bytes::from_static(b"k3"));
+    }
+
+    /// allkeys-random evicting keys with far TTLs: their hints in the expiry index are dropped once
+    /// they outnumber the keys twice over, not kept until the TTLs come due.
+    #[test]
+    fn hints_of_evicted_keys_are_purged() {
+        let ks = Keyspace::new(1, 16);
+        let mut cfg = Config { maxmemory_policy: "allkeys-random".into(), ..Config::default() };
+        cfg.apply("maxmemory-eviction-tenacity", &["100".into()]).unwrap();
+        ks.evictor().configure(&cfg);
+        let seq = Cell::new(0);
+        let far = crate::util::now_ms() + 3_600_000;
+        for i in 0..3000 {
+            let k = format!("k{i}");
+            let w = ks.write(0, &[k.as_bytes()], &seq);
+            w.insert(Bytes::from(k), Entry::string_copied(b"v", far));
+        }
+        assert_eq!(ks.expiry_hints(), 3000);
+        let per_key = entry_bytes(b"k1000", &Entry::string_copied(b"v", far));
+        assert_eq!(ks.evictor().perform(&ks, 1, || 1 + 2100 * per_key as u64), Outcome::Ok);
+        assert_eq!(ks.evictor().evicted_keys(), 2100);
+        assert_eq!(ks.db(0).len(), 900);
+        assert!(ks.expiry_hints() <= 900 + (2100 - 2048), "{} hints left", ks.expiry_hints());
     }
 
     #[test]

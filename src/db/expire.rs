@@ -80,6 +80,13 @@ impl ExpiryIndex {
         out
     }
 
+    /// Drop every hint that no longer stands for its key (`live(physical db, key, at)` false).
+    pub fn purge(&self, live: impl Fn(usize, &[u8], u64) -> bool) {
+        for shard in &self.shards {
+            crate::sync::lock(shard).retain(|Reverse((at, d, key))| live(*d, key, *at));
+        }
+    }
+
     /// Hints currently held (INFO, tests).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| crate::sync::lock(s).len()).sum()

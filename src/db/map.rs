@@ -36,7 +36,10 @@ impl KeyMap {
     /// Insert or replace.
     pub fn insert(&self, key: &[u8], entry: Entry) {
         let guard = self.map.guard();
-        self.map.insert(Key::new(key), entry, &guard);
+        let created = self.map.insert(Key::new(key), entry, &guard).is_none();
+        if created && super::sampler::wants() {
+            crate::sync::lock(&self.sampler).offer(key, self.map.len());
+        }
     }
 
     /// Remove `key`, running `f` on the removed entry.
