@@ -216,7 +216,17 @@ fn evictions_are_logged_announced_and_replayed() {
 fn object_idletime_counts_seconds_and_touching_reads_reset_it() {
     let srv = Server::start(&[]);
     let mut c = srv.client();
-    let _: () = redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2").arg("c").arg("3").query(&mut c).unwrap();
+    let _: () = redis::cmd("MSET")
+        .arg("a")
+        .arg("1")
+        .arg("b")
+        .arg("2")
+        .arg("c")
+        .arg("3")
+        .arg("n")
+        .arg("7")
+        .query(&mut c)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(2100));
     let idle =
         |c: &mut redis::Connection, k: &str| redis::cmd("OBJECT").arg("IDLETIME").arg(k).query::<i64>(c).unwrap();
@@ -229,7 +239,8 @@ fn object_idletime_counts_seconds_and_touching_reads_reset_it() {
     assert!(idle(&mut c, "a") >= 1);
     let _: Option<String> = redis::cmd("GET").arg("a").query(&mut c).unwrap();
     let _: i64 = redis::cmd("TOUCH").arg("b").query(&mut c).unwrap();
-    assert_eq!((idle(&mut c, "a"), idle(&mut c, "b")), (0, 0));
+    let _: i64 = redis::cmd("INCR").arg("n").query(&mut c).unwrap();
+    assert_eq!((idle(&mut c, "a"), idle(&mut c, "b"), idle(&mut c, "n")), (0, 0, 0));
     assert!(idle(&mut c, "c") >= 1);
 }
 
