@@ -11,6 +11,7 @@
 mod bits;
 mod blocking;
 mod collections;
+mod evict;
 mod expiry;
 mod group_commit;
 mod harness;

@@ -134,6 +134,7 @@ impl Shared {
         pubsub.set_limits(config.client_output_buffer_limit[2]);
         ks.events().set_flags(notify_flags(&config));
         sync_tracking(&ks, &config);
+        ks.evictor().configure(&config);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -166,6 +167,7 @@ impl Shared {
     /// startup and each CONFIG SET).
     pub fn sync_config_mirrors(&self, cfg: &Config) {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        self.ks.evictor().configure(cfg);
         self.conn_limits.store(ConnLimits::of(cfg));
         self.monitor.sync_config(cfg);
         let busy_ms = cfg.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);

@@ -6,14 +6,14 @@
 //! queue, the mmap file) keeps a narrow interface with a loom stand-in behind it, in its own module.
 
 #[cfg(not(feature = "loom"))]
-pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
+pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(feature = "loom"))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(feature = "loom"))]
 pub use std::thread;
 
 #[cfg(feature = "loom")]
-pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering, fence};
+pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(feature = "loom")]
 pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(feature = "loom")]
@@ -94,6 +94,8 @@ pub mod fault {
         /// A tracking client's read command registers its keys after reading them instead of
         /// before (a write in between finds nobody to invalidate: the cached value is stale).
         TrackRegisterAfterRead,
+        /// An eviction pushes its `DEL` after releasing the key's stripe.
+        EvictLogOutsideLock,
     }
 
     #[cfg(feature = "loom")]

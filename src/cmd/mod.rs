@@ -215,8 +215,22 @@ impl<'a> Ctx<'a> {
         self.shared.ks.db(self.client.db)
     }
 
-    /// Run `f` on the live (not expired) entry of `key` in the selected database.
+    /// Run `f` on the live (not expired) entry of `key` in the selected database, updating its
+    /// access word (LRU clock or LFU counter: Redis's `lookupKey`).
     pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&crate::db::Entry>) -> R) -> R {
+        let now = self.now_ms;
+        self.db().get(key, |e| {
+            let e = e.filter(|e| !e.is_expired(now));
+            if let Some(e) = e {
+                crate::db::evict::touch(e);
+            }
+            f(e)
+        })
+    }
+
+    /// [`read`](Self::read) without touching the access word (Redis's `LOOKUP_NOTOUCH`: OBJECT,
+    /// TYPE, EXISTS, the TTL family).
+    pub fn peek<R>(&self, key: &[u8], f: impl FnOnce(Option<&crate::db::Entry>) -> R) -> R {
         let now = self.now_ms;
         self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now))))
     }
@@ -331,7 +345,7 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     // As in Redis, a transaction being queued may not grow either: inside MULTI every command but
     // EXEC, DISCARD, QUIT and RESET is refused above maxmemory.
     let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && over_maxmemory(ctx.shared) {
+    if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && out_of_memory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     // Redis 7.0: a RESP2 client with subscriptions may only manage them, PING, QUIT and RESET.
@@ -537,6 +551,22 @@ pub fn auth_required(shared: &Shared) -> bool {
 
 /// `maxmemory` is set and the sampled used memory exceeds it. Under every policy the server
 /// behaves as `noeviction`: nothing is evicted, commands that may grow memory are refused.
+/// Whether a command that may grow memory must be refused: over `maxmemory` after evicting what
+/// the policy allows (Redis's `performEvictions() == EVICT_FAIL`; see `db::evict`).
+pub(crate) fn out_of_memory(shared: &Shared) -> bool {
+    if !over_maxmemory(shared) {
+        return false;
+    }
+    if shared.ks.in_exec() {
+        // Inside EXEC (a script run by it): the stripes are held; Redis evicts before EXEC only.
+        return true;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let max = shared.maxmemory.load(Relaxed);
+    let used = || crate::memory::allocated_bytes().unwrap_or_else(|| shared.used_memory.load(Relaxed));
+    shared.ks.evictor().perform(&shared.ks, max, used) == crate::db::evict::Outcome::Fail
+}
+
 pub(crate) fn over_maxmemory(shared: &Shared) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let max = shared.maxmemory.load(Relaxed);

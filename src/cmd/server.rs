@@ -14,6 +14,7 @@ pub mod info_process;
 pub mod introspect;
 pub mod keyspecs;
 pub mod latency;
+pub mod memory;
 pub mod slowlog;
 
 use std::sync::atomic::Ordering;
@@ -30,6 +31,7 @@ pub use config::config;
 pub use info::info;
 pub use introspect::{command, command_keys};
 pub use latency::latency;
+pub use memory::memory;
 pub use slowlog::slowlog;
 
 /// The version every reply that names one reports (HELLO, INFO).

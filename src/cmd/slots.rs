@@ -7,7 +7,7 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 11] {
+pub fn sub_tables() -> [&'static [SubSpec]; 12] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
     use super::stream::{XGROUP_SUBS, XINFO_SUBS};
@@ -24,6 +24,7 @@ pub fn sub_tables() -> [&'static [SubSpec]; 11] {
         XGROUP_SUBS,
         XINFO_SUBS,
         super::pubsub::PUBSUB_SUBS,
+        super::server::memory::MEMORY_SUBS,
     ]
 }
 

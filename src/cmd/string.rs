@@ -475,6 +475,8 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
             Some(e) if !e.is_expired(now) => match &e.value {
                 // AcqRel: the CAS publishes the new value to readers (Acquire in string_bytes).
                 Value::Int(cell) => {
+                    // A write lookup touches the key (LRU clock / LFU counter), as Redis's.
+                    crate::db::evict::touch(e);
                     Some(cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, add).map(|old| add(old).unwrap_or(0)))
                 }
                 _ => None,

@@ -616,6 +616,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),
     row!("slowlog", -2, [], (0, 0, 0), ["@slow"], server::slowlog),
     row!("latency", -2, [], (0, 0, 0), ["@slow"], server::latency),
+    row!("memory", -2, [], (0, 0, 0), ["@slow"], server::memory),
     row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
     row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
     row!(

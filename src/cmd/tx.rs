@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::{CommandSpec, Ctx, call, flag, over_maxmemory};
+use super::{CommandSpec, Ctx, call, flag, out_of_memory};
 use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -213,7 +213,7 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     {
         return Err(Error::Misconf(reason));
     }
-    if over_maxmemory(ctx.shared) && multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) {
+    if multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) && out_of_memory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     Ok(())

@@ -6,15 +6,17 @@ use bytes::Bytes;
 use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
 use super::stream::Stream;
 use super::zset::SortedSet;
-use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use crate::util::parse_i64;
 
-/// A keyspace entry: its value and its absolute expiry time (ms since the epoch, 0 = none).
+/// A keyspace entry: its value, its absolute expiry time (ms since the epoch, 0 = none), and its
+/// access word (Redis's `robj.lru`: 24 bits, an LRU clock or LFU time and counter; see `db::evict`).
 #[derive(Debug)]
 pub struct Entry {
     pub value: Value,
     expire_at_ms: AtomicU64,
+    access: AtomicU32,
 }
 
 /// The value of a key.
@@ -97,16 +99,21 @@ impl Kind {
 }
 
 impl Entry {
+    /// An entry holding `value`, its access word that of a fresh object (see `db::evict`).
+    fn new(value: Value, expire_at_ms: u64) -> Entry {
+        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms), access: AtomicU32::new(super::evict::new_access()) }
+    }
+
     /// A string entry; canonical integers are stored as an integer cell (Redis's int encoding).
     pub fn string(bytes: Bytes, expire_at_ms: u64) -> Entry {
         let value = Self::unboxed_string(&bytes).unwrap_or(Value::Str(bytes));
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(value, expire_at_ms)
     }
 
     /// A string entry holding its own copy of `bytes` (never a slice of a connection's buffer).
     pub fn string_copied(bytes: &[u8], expire_at_ms: u64) -> Entry {
         let value = Self::unboxed_string(bytes).unwrap_or_else(|| Value::Str(Bytes::copy_from_slice(bytes)));
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(value, expire_at_ms)
     }
 
     /// The value of a string that needs no bytes of its own: the canonical text of an i64 (a
@@ -120,7 +127,7 @@ impl Entry {
 
     /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`).
     pub fn raw_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::Raw(bytes), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(Value::Raw(bytes), expire_at_ms)
     }
 
     /// A string entry kept as text even when it is an integer's (INCRBYFLOAT's result, which Redis
@@ -130,7 +137,7 @@ impl Entry {
             Some(s) => Value::Small(s),
             None => Value::Str(bytes),
         };
-        Entry { value, expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(value, expire_at_ms)
     }
 
     /// What OBJECT ENCODING answers for this value, as Redis 7.0: `int` for an integer cell,
@@ -154,7 +161,7 @@ impl Entry {
 
     /// An integer entry.
     pub fn int(n: i64, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::Int(AtomicI64::new(n)), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(Value::Int(AtomicI64::new(n)), expire_at_ms)
     }
 
     /// A list entry holding `items` (never empty: Redis has no empty lists).
@@ -169,7 +176,7 @@ impl Entry {
 
     /// A collection entry around an existing cell (RENAME, MOVE).
     pub fn from_cell<T: Collection>(cell: Arc<ValueCell<T>>, expire_at_ms: u64) -> Entry {
-        Entry { value: T::into_value(cell), expire_at_ms: AtomicU64::new(expire_at_ms) }
+        Entry::new(T::into_value(cell), expire_at_ms)
     }
 
     pub fn kind(&self) -> Kind {
@@ -193,6 +200,18 @@ impl Entry {
     pub fn set_expire_at_ms(&self, at: u64) {
         // Release: readers that see the new time also see everything written before it.
         self.expire_at_ms.store(at, Ordering::Release)
+    }
+
+    /// The access word (Redis's `robj.lru`): read lock-free by eviction and OBJECT IDLETIME/FREQ.
+    pub fn access(&self) -> u32 {
+        // Relaxed: a statistic; it orders nothing.
+        self.access.load(Ordering::Relaxed)
+    }
+
+    /// Replace the access word (readers call it lock-free on every lookup: a statistic).
+    pub fn set_access(&self, w: u32) {
+        // Relaxed: a statistic; it orders nothing.
+        self.access.store(w, Ordering::Relaxed)
     }
 
     /// Whether the key is logically gone at `now_ms` (now 0 = loading: nothing expires).
@@ -225,19 +244,22 @@ impl Entry {
             Value::Zset(c) => Value::Zset(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Stream(c) => Value::Stream(Arc::new(ValueCell::new(c.lock().items.clone()))),
         };
-        Entry { value, expire_at_ms: AtomicU64::new(self.expire_at_ms()) }
+        Entry::new(value, self.expire_at_ms())
     }
 
-    /// The same value under a new entry (RENAME, MOVE): collections move by reference.
+    /// The same value under a new entry (RENAME, MOVE): collections move by reference, and the
+    /// access word goes with the value (Redis moves the object itself).
     pub fn moved(&self) -> Entry {
-        match &self.value {
+        let e = match &self.value {
             Value::List(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Hash(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Zset(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Stream(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             _ => self.duplicate(),
-        }
+        };
+        e.set_access(self.access());
+        e
     }
 }
 
@@ -248,7 +270,8 @@ mod tests {
     #[test]
     fn small_strings_live_inline_without_growing_the_entry() {
         assert_eq!(std::mem::size_of::<Value>(), 40);
-        assert_eq!(std::mem::size_of::<Entry>(), 48);
+        // 48 bytes of value and expiry, and the 4-byte access word (padded to 56).
+        assert_eq!(std::mem::size_of::<Entry>(), 56);
         for len in [0, 1, 16, SMALL_MAX, SMALL_MAX + 1, 1000] {
             let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             for e in [Entry::string_copied(&bytes, 0), Entry::string(Bytes::from(bytes.clone()), 0)] {

@@ -51,6 +51,42 @@ impl ExpiryIndex {
         }
     }
 
+    /// Up to `n` live keys of physical db `db` drawn from the hints of a random shard (eviction's
+    /// `volatile-*` policies: Redis samples its expires dict). `live(key, at)` says whether a
+    /// hint still stands for its key; when most of the drawn ones do not (keys deleted or evicted
+    /// long before their time), the shard's stale hints of `db` are dropped at once.
+    pub fn sample(&self, db: usize, n: usize, live: impl Fn(&[u8], u64) -> bool) -> Vec<Bytes> {
+        let shard = &self.shards[(super::evict::random() % self.shards.len() as u64) as usize];
+        let mut heap = crate::sync::lock(shard);
+        let (mut out, mut stale) = (Vec::new(), 0);
+        for _ in 0..2 * n {
+            if out.len() >= n || heap.is_empty() {
+                break;
+            }
+            let i = (super::evict::random() % heap.len() as u64) as usize;
+            if let Some(Reverse((at, d, key))) = heap.as_slice().get(i)
+                && *d == db
+            {
+                if live(key, *at) {
+                    out.push(key.clone());
+                } else {
+                    stale += 1;
+                }
+            }
+        }
+        if stale > n / 2 {
+            heap.retain(|Reverse((at, d, key))| *d != db || live(key, *at));
+        }
+        out
+    }
+
+    /// Drop every hint that no longer stands for its key (`live(physical db, key, at)` false).
+    pub fn purge(&self, live: impl Fn(usize, &[u8], u64) -> bool) {
+        for shard in &self.shards {
+            crate::sync::lock(shard).retain(|Reverse((at, d, key))| live(*d, key, *at));
+        }
+    }
+
     /// Hints currently held (INFO, tests).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| crate::sync::lock(s).len()).sum()

@@ -14,6 +14,8 @@ const RETIRE_BATCH: usize = 8;
 #[cfg(not(feature = "loom"))]
 pub struct KeyMap {
     map: flurry::HashMap<Key, Entry>,
+    /// Keys to sample for eviction (see `sampler`).
+    sampler: std::sync::Mutex<super::sampler::Reservoir>,
 }
 
 #[cfg(not(feature = "loom"))]
@@ -22,7 +24,7 @@ impl KeyMap {
         // Reclaim retired entries every RETIRE_BATCH retirements per thread (seize's default is 120):
         // deleting large values must give their memory back promptly (maxmemory, INFO used_memory).
         let collector = seize::Collector::new().batch_size(RETIRE_BATCH);
-        KeyMap { map: flurry::HashMap::new().with_collector(collector) }
+        KeyMap { map: flurry::HashMap::new().with_collector(collector), sampler: Default::default() }
     }
 
     /// Run `f` on the entry of `key`, if any.
@@ -34,7 +36,10 @@ impl KeyMap {
     /// Insert or replace.
     pub fn insert(&self, key: &[u8], entry: Entry) {
         let guard = self.map.guard();
-        self.map.insert(Key::new(key), entry, &guard);
+        let created = self.map.insert(Key::new(key), entry, &guard).is_none();
+        if created && super::sampler::wants() {
+            crate::sync::lock(&self.sampler).offer(key, self.map.len());
+        }
     }
 
     /// Remove `key`, running `f` on the removed entry.
@@ -78,6 +83,11 @@ impl KeyMap {
     pub fn find_map<R>(&self, mut f: impl FnMut(&[u8], &Entry) -> Option<R>) -> Option<R> {
         let guard = self.map.guard();
         self.map.iter(&guard).find_map(|(k, v)| f(k.as_bytes(), v))
+    }
+
+    /// Run `f` on up to `n` random-ish live entries (eviction's sampling; see `sampler`).
+    pub fn sample(&self, n: usize, mut f: impl FnMut(&[u8], &Entry)) {
+        crate::sync::lock(&self.sampler).sample(self, n, &mut f);
     }
 }
 
@@ -136,6 +146,13 @@ impl KeyMap {
     pub fn find_map<R>(&self, mut f: impl FnMut(&[u8], &Entry) -> Option<R>) -> Option<R> {
         let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         items.into_iter().find_map(|(k, v)| f(k.as_bytes(), &v))
+    }
+
+    pub fn sample(&self, n: usize, mut f: impl FnMut(&[u8], &Entry)) {
+        let items: Vec<_> = crate::sync::lock(&self.map).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (k, v) in items.into_iter().take(n) {
+            f(k.as_bytes(), &v);
+        }
     }
 }
 

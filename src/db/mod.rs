@@ -32,11 +32,14 @@ pub mod blocking;
 mod cell;
 pub mod compact;
 mod entry;
+pub mod evict;
 mod expire;
 pub mod geo;
 pub mod hll;
 mod key;
 mod map;
+#[cfg(not(feature = "loom"))]
+mod sampler;
 mod snapshot;
 pub mod stream;
 mod tx;
@@ -102,6 +105,8 @@ pub struct Keyspace {
     /// MONITOR: a write command's line is shown when it takes its keys' stripes (see
     /// `monitor::feed`), so writes to one key are shown in the order they took it.
     monitors: OnceLock<std::sync::Arc<crate::monitor::feed::Monitors>>,
+    /// Eviction at maxmemory: settings, pool, counters (see `evict`).
+    evictor: evict::Evictor,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -162,6 +167,7 @@ impl Keyspace {
             events: Default::default(),
             tracking: Default::default(),
             monitors: OnceLock::new(),
+            evictor: Default::default(),
         }
     }
 
@@ -173,6 +179,11 @@ impl Keyspace {
     /// Attach the MONITOR fan-out (once, when the server state is built).
     pub fn attach_monitors(&self, monitors: std::sync::Arc<crate::monitor::feed::Monitors>) {
         let _ = self.monitors.set(monitors);
+    }
+
+    /// Eviction at maxmemory (see `evict`).
+    pub fn evictor(&self) -> &evict::Evictor {
+        &self.evictor
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).
@@ -407,7 +418,12 @@ impl<'a> WriteLock<'a> {
         let mut f = Some(f);
         let live = map.get(key, |e| match e {
             Some(e) if e.is_expired(now_ms) => None,
-            other => f.take().map(|f| f(other)),
+            other => {
+                if let Some(e) = other {
+                    evict::touch(e);
+                }
+                f.take().map(|f| f(other))
+            }
         });
         if let Some(r) = live {
             return r;

@@ -189,7 +189,7 @@ pub fn prepare(ctx: &Ctx, script_flags: u32, ro: bool) -> Result<(), String> {
     }
     if ctx.now_ms != 0
         && script_flags & (flags::ALLOW_OOM | flags::NO_WRITES) == 0
-        && crate::cmd::over_maxmemory(ctx.shared)
+        && crate::cmd::out_of_memory(ctx.shared)
     {
         return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
     }
