@@ -22,8 +22,8 @@ pub struct Vm {
     /// The prelude's private table: `call` (set per run), `run`, `error_table`, `redis`.
     pub internal: Table,
     pub run: Function,
-    /// `redis.call`'s bridge into the command handlers (`run::bridge`), set in `internal.call`
-    /// only while a script runs.
+    /// `redis.call`'s bridge into the command handlers (`run::bridge`), `internal.bridge`: the
+    /// prelude's `run` sets it in `internal.call` only while a script runs.
     pub call_fn: Function,
     /// Compiled EVAL scripts by SHA, valid for `scripts_epoch`.
     pub scripts: HashMap<Sha, Function>,
@@ -94,7 +94,9 @@ impl Vm {
         // tables and the replies of `redis.call` the bulk of a small script's cost.
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
-        let call_fn = lua.create_function(|lua, mv: mlua::MultiValue| super::run::bridge(lua, mv))?;
+        // SAFETY: `bridge` is a valid `lua_CFunction` (see its contract).
+        let call_fn = unsafe { lua.create_c_function(super::run::bridge)? };
+        internal.raw_set("bridge", &call_fn)?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
             lua,
