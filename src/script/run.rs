@@ -250,7 +250,7 @@ pub fn prepare(ctx: &Ctx, script_flags: u32, ro: bool) -> Result<(), String> {
 pub fn run(
     ctx: &mut Ctx,
     scripting: &Scripting,
-    vm: &mut Vm,
+    vm: &Vm,
     func: &Function,
     target: Target,
     keys: &[Bytes],
@@ -294,7 +294,7 @@ struct Caller<'c, 'a> {
 fn attempt(
     ctx: &mut Ctx,
     scripting: &Scripting,
-    vm: &mut Vm,
+    vm: &Vm,
     func: &Function,
     target: &Target,
     keys: &[Bytes],
@@ -378,8 +378,8 @@ fn attempt(
         let _ = install_hook(lua, HOOK_EVERY);
     }
     // A GC step every 50 runs, as Redis (LUA_GC_CYCLE_PERIOD): one per run costs too much CPU.
-    vm.runs = vm.runs.wrapping_add(1);
-    if vm.runs.is_multiple_of(50) {
+    vm.runs.set(vm.runs.get().wrapping_add(1));
+    if vm.runs.get().is_multiple_of(50) {
         let _ = lua.gc_step();
     }
     let frame = match (stopped, outcome) {
@@ -481,10 +481,14 @@ impl Caller<'_, '_> {
             let top = ffi::lua_gettop(state);
             let resp =
                 if ffi::lua_type(state, 1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(state, 1) == 3.0 { 3 } else { 2 };
-            match stack_args(state, top) {
-                Err(text) => Outcome::Refused { text: text.into(), dashed: false, ignore: false },
-                Ok(argv) => self.dispatch(&argv, resp)?,
-            }
+            let (mut buf, mut argv) = ARGS.with(|a| std::mem::take(&mut *a.borrow_mut()));
+            let outcome = match stack_args(state, top, &mut buf, &mut argv) {
+                Err(text) => Ok(Outcome::Refused { text: text.into(), dashed: false, ignore: false }),
+                Ok(()) => self.dispatch(&argv, resp),
+            };
+            argv.clear();
+            ARGS.with(|a| *a.borrow_mut() = (buf, argv));
+            outcome?
         };
         // SAFETY: the caller's contract; the reply's pushes grow the stack as they need.
         unsafe {
@@ -578,52 +582,53 @@ impl Caller<'_, '_> {
     }
 }
 
-/// The command's arguments, stack slots 2..=`top`, copied into one buffer (one allocation for
-/// all of them), or the error text for a call without any or with a value that is not a string
-/// or a number.
+/// The command's arguments, stack slots 2..=`top`, copied into this thread's scratch buffer
+/// (reused from call to call: no allocation once it is large enough and the previous call's
+/// arguments are dropped) and pushed on `argv`; or the error text for a call without any or with
+/// a value that is not a string or a number.
 ///
 /// # Safety
 /// `top` is `state`'s stack top.
-unsafe fn stack_args(state: *mut ffi::lua_State, top: c_int) -> Result<Vec<Bytes>, &'static str> {
+unsafe fn stack_args(
+    state: *mut ffi::lua_State,
+    top: c_int,
+    buf: &mut bytes::BytesMut,
+    argv: &mut Vec<Bytes>,
+) -> Result<(), &'static str> {
     if top < 2 {
         return Err("Please specify at least one argument for this redis lib call");
     }
-    let bad = "Lua redis lib command arguments must be strings or integers";
     // SAFETY: the caller's contract; `lua_tolstring` is reached for strings only (no conversion
     // in place), and its bytes are copied before anything else touches the stack.
     unsafe {
-        let arg = |i: c_int| -> Option<&[u8]> {
+        let arg = |i: c_int| -> &[u8] {
             let mut len = 0usize;
             let p = ffi::lua_tolstring(state, i, &mut len);
-            (!p.is_null()).then(|| std::slice::from_raw_parts(p.cast::<u8>(), len))
+            if p.is_null() { &[] } else { std::slice::from_raw_parts(p.cast::<u8>(), len) }
         };
         let mut total = 0;
         for i in 2..=top {
             match ffi::lua_type(state, i) {
-                ffi::LUA_TSTRING => total += arg(i).map_or(0, <[u8]>::len),
-                ffi::LUA_TNUMBER => total += 24,
-                _ => return Err(bad),
+                ffi::LUA_TSTRING => total += arg(i).len(),
+                ffi::LUA_TNUMBER => total += 32,
+                _ => return Err("Lua redis lib command arguments must be strings or integers"),
             }
         }
-        let mut buf = bytes::BytesMut::with_capacity(total);
-        let mut ends = Vec::with_capacity((top - 1) as usize);
+        // Reclaims the buffer in place when the last call's arguments are all gone.
+        buf.reserve(total);
         for i in 2..=top {
             if ffi::lua_type(state, i) == ffi::LUA_TSTRING {
-                buf.extend_from_slice(arg(i).unwrap_or_default());
+                buf.extend_from_slice(arg(i));
             } else {
                 buf.extend_from_slice(number_arg(ffi::lua_tonumber(state, i)).as_bytes());
             }
-            ends.push(buf.len());
+            argv.push(buf.split().freeze());
         }
-        let whole = buf.freeze();
-        let mut start = 0;
-        Ok(ends
-            .into_iter()
-            .map(|end| {
-                let b = whole.slice(start..end);
-                start = end;
-                b
-            })
-            .collect())
     }
+    Ok(())
+}
+
+std::thread_local! {
+    /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
+    static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
 }

@@ -25,8 +25,8 @@ pub struct Vm {
     /// `redis.call`'s bridge into the command handlers (`run::bridge`), `internal.bridge`: the
     /// prelude's `run` sets it in `internal.call` only while a script runs.
     pub call_fn: Function,
-    /// Compiled EVAL scripts by SHA, valid for `scripts_epoch`.
-    pub scripts: HashMap<Sha, Function>,
+    /// Compiled EVAL scripts by SHA with their cache entry, valid for `scripts_epoch`.
+    pub scripts: HashMap<Sha, (Function, Arc<super::Script>), crate::util::FnvBuild>,
     pub scripts_epoch: u64,
     /// Loaded function callbacks by name, valid for `libs_gen`.
     pub functions: HashMap<Bytes, Function>,
@@ -34,7 +34,7 @@ pub struct Vm {
     /// This VM's Lua memory, published for INFO after each use.
     pub memory: Arc<AtomicUsize>,
     /// Runs so far (a GC step every 50).
-    pub runs: u64,
+    pub runs: std::cell::Cell<u64>,
     /// Lua memory this VM may use while Lua code runs.
     pub memory_limit: usize,
 }
@@ -104,12 +104,12 @@ impl Vm {
             internal,
             run,
             call_fn,
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             scripts_epoch: 0,
             functions: HashMap::new(),
             libs_gen: 0,
             memory,
-            runs: 0,
+            runs: std::cell::Cell::new(0),
             memory_limit,
         })
     }
