@@ -170,6 +170,10 @@ impl Subscriber {
             return;
         }
         let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
+        // already has its wake-up pending (or is being drained, under this lock, after it), and
+        // takes these with the others in the same write.
+        let was_empty = ob.buf.is_empty();
         ob.buf.extend_from_slice(&[if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' }]);
         ob.buf.extend_from_slice(&msg[1..]);
         let len = ob.buf.len();
@@ -197,7 +201,9 @@ impl Subscriber {
         }
         self.pending.store(len, Ordering::Relaxed);
         drop(ob);
-        self.wake.notify_one();
+        if was_empty {
+            self.wake.notify_one();
+        }
     }
 }
 

@@ -262,15 +262,47 @@ pub fn run(
     let mut all = target.learned().load(Ordering::Relaxed);
     loop {
         let attempt = || attempt(ctx, scripting, vm, func, &target, keys, args, script_flags, ro, all);
-        // A script known to run long hands this worker's other connections to another thread.
+        // A script whose last run was long hands this worker's other connections to another
+        // thread from the start. What the last run did decides, both ways: a run found long only
+        // because its thread was preempted (a loaded machine) must not make every later run of a
+        // quick script pay a thread handoff.
         let (frame, rerun, ran_long) = crate::cmd::offload(if slow { usize::MAX } else { 0 }, attempt);
-        if ran_long && let Target::Eval { slow, .. } = &target {
-            slow.store(true, Ordering::Relaxed);
+        if ran_long != slow
+            && let Target::Eval { slow, .. } = &target
+        {
+            slow.store(ran_long, Ordering::Relaxed);
         }
         if !rerun {
             return frame;
         }
         all = true;
+    }
+}
+
+/// Key names for a stripe check: up to four in place (no allocation: the common case), more in a
+/// vector.
+#[derive(Default)]
+struct KeyList<'k> {
+    few: [&'k [u8]; 4],
+    len: usize,
+    more: Vec<&'k [u8]>,
+}
+
+impl<'k> KeyList<'k> {
+    fn push(&mut self, key: &'k [u8]) {
+        if self.len < self.few.len() {
+            self.few[self.len] = key;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.few);
+            }
+            self.more.push(key);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[&'k [u8]] {
+        if self.len <= self.few.len() { &self.few[..self.len] } else { &self.more }
     }
 }
 
@@ -305,7 +337,11 @@ fn attempt(
 ) -> (Frame, bool, bool) {
     let shared = ctx.shared;
     let ks = &shared.ks;
-    let key_refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let mut key_refs = KeyList::default();
+    for k in keys {
+        key_refs.push(k);
+    }
+    let key_refs = key_refs.as_slice();
     // Inside an EXEC (MULTI ... EVAL ... EXEC) the transaction already holds every stripe.
     let hold = (!ks.in_exec()).then(|| {
         ks.hold(if all {
@@ -313,7 +349,7 @@ fn attempt(
         } else if fault::on(Fault::ScriptWithoutStripes) {
             Some(&[])
         } else {
-            Some(&key_refs)
+            Some(key_refs)
         })
     });
     let function = match target {
@@ -548,9 +584,14 @@ impl Caller<'_, '_> {
         }
         if let Some(hold) = self.hold.as_mut() {
             let every = crate::cmd::tx::needs_every_stripe(spec);
-            let keys: Vec<&[u8]> =
-                if every { Vec::new() } else { spec.key_indexes(argv.len()).map(|i| &argv[i][..]).collect() };
-            let need = if every { None } else { Some(&keys[..]) };
+            let mut few = KeyList::default();
+            if !every {
+                for i in spec.key_indexes(argv.len()) {
+                    few.push(&argv[i]);
+                }
+            }
+            let keys = few.as_slice();
+            let need = if every { None } else { Some(keys) };
             if (every || !keys.is_empty()) && !hold.covers(need) {
                 // An undeclared key: hold every stripe on the next runs; take the missing ones now.
                 self.learned.store(true, Ordering::Relaxed);
@@ -631,4 +672,22 @@ unsafe fn stack_args(
 std::thread_local! {
     /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
     static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::KeyList;
+
+    #[test]
+    fn key_lists_keep_every_key_in_order_in_place_or_spilled() {
+        let names: Vec<Vec<u8>> = (0..7).map(|i| format!("k{i}").into_bytes()).collect();
+        for n in 0..names.len() {
+            let mut list = KeyList::default();
+            for k in &names[..n] {
+                list.push(k);
+            }
+            let want: Vec<&[u8]> = names[..n].iter().map(|k| &k[..]).collect();
+            assert_eq!(list.as_slice(), &want[..], "{n} keys");
+        }
+    }
 }
