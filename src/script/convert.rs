@@ -120,16 +120,19 @@ pub mod raw {
     /// # Safety
     /// As [`push_bytes`], with three free stack slots.
     pub unsafe fn push_error_table(state: *mut ffi::lua_State, text: &[u8], dashed: bool, ignore: bool) {
+        // Held without a pending destructor while Lua allocates (see `Caller::call` in `run`).
+        let err = std::mem::ManuallyDrop::new(error_text(text, dashed));
         // SAFETY: the caller's contract.
         unsafe {
             ffi::lua_createtable(state, 0, 2);
-            push_bytes(state, &error_text(text, dashed));
+            push_bytes(state, &err);
             set_field(state, "err");
             if ignore {
                 ffi::lua_pushboolean(state, 1);
                 set_field(state, "ignore_error_stats_update");
             }
         }
+        drop(std::mem::ManuallyDrop::into_inner(err));
     }
 
     /// Push a one-field table `{field = <the value on top>}` in place of that value.

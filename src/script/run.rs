@@ -526,10 +526,14 @@ impl Caller<'_, '_> {
             ARGS.with(|a| *a.borrow_mut() = (buf, argv));
             outcome?
         };
+        // The pushes below allocate Lua memory; with the limit off only a real out-of-memory can
+        // fail, which raises a Lua error (a longjmp over this frame): the reply is held without
+        // a pending destructor meanwhile (leaked then, dropped below otherwise).
+        let outcome = std::mem::ManuallyDrop::new(outcome);
         // SAFETY: the caller's contract; the reply's pushes grow the stack as they need.
         unsafe {
             ffi::lua_settop(state, 0);
-            match &outcome {
+            match &*outcome {
                 Outcome::Reply(frame, resp) => {
                     raw::push_frame(state, frame, *resp);
                     ffi::lua_pushboolean(state, i32::from(matches!(frame, Frame::Error(_))));
@@ -540,6 +544,7 @@ impl Caller<'_, '_> {
                 }
             }
         }
+        drop(std::mem::ManuallyDrop::into_inner(outcome));
         Ok(2)
     }
 
