@@ -458,6 +458,65 @@ mod tests {
         assert_eq!(error_text(b"plain message\r\n", false), b"ERR plain message");
     }
 
+    /// Map and set items in a fixed order (Lua's `pairs` order depends on how a table grew).
+    fn norm(f: Frame) -> Frame {
+        let key = |f: &Frame| format!("{f:?}");
+        match f {
+            Frame::Array(items) => Frame::Array(items.into_iter().map(norm).collect()),
+            Frame::Set(items) => {
+                let mut items: Vec<Frame> = items.into_iter().map(norm).collect();
+                items.sort_by_key(key);
+                Frame::Set(items)
+            }
+            Frame::Map(pairs) => {
+                let mut pairs: Vec<(Frame, Frame)> = pairs.into_iter().map(|(k, v)| (norm(k), norm(v))).collect();
+                pairs.sort_by_key(|(k, _)| key(k));
+                Frame::Map(pairs)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn raw_pushes_build_what_frame_to_lua_builds() {
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let frames = vec![
+            Frame::Simple(b("OK")),
+            Frame::Error(b("WRONGTYPE Operation against a key")),
+            Frame::Error(b("oops\r\n")),
+            Frame::Integer(-5),
+            Frame::Integer(1 << 40),
+            Frame::Bulk(b("")),
+            Frame::Bulk(Bytes::from_static(b"bin\0ary")),
+            Frame::Null,
+            Frame::NullArray,
+            Frame::Array(vec![]),
+            Frame::Array(vec![Frame::Bulk(b("a")), Frame::Null, Frame::Array(vec![Frame::Integer(1)])]),
+            Frame::Set(vec![Frame::Bulk(b("x")), Frame::Bulk(b("y")), Frame::Integer(3)]),
+            Frame::Map(vec![(Frame::Bulk(b("f")), Frame::Integer(1)), (Frame::Bulk(b("g")), Frame::Null)]),
+            Frame::Verbatim(b("some text")),
+            Frame::Double(b("1.5")),
+            Frame::Double(b("-inf")),
+            Frame::Boolean(true),
+            Frame::Boolean(false),
+            Frame::BigNumber(b("12345678901234567890")),
+            Frame::Push(vec![Frame::Bulk(b("message"))]),
+        ];
+        let lua = Lua::new();
+        for resp in [2u8, 3] {
+            for f in &frames {
+                let want = frame_to_lua(&lua, f, resp).unwrap();
+                // SAFETY: one push onto the stack mlua hands the closure, inside its protected call.
+                let got: Value = unsafe { lua.exec_raw((), |state| raw::push_frame(state, f, resp)) }.unwrap();
+                assert_eq!(norm(lua_to_frame(&got, 3)), norm(lua_to_frame(&want, 3)), "{f:?} under RESP{resp}");
+                if let (Value::Table(g), Value::Table(w)) = (&got, &want) {
+                    let flag = |t: &Table| t.raw_get::<Value>("ignore_error_stats_update").unwrap();
+                    assert_eq!(flag(g), flag(w), "{f:?}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn numbers_as_arguments_are_printed_as_17g() {
         assert_eq!(number_arg(1.0), "1");
