@@ -19,15 +19,14 @@ use crate::state::Shared;
 
 const SHARDS: usize = 64;
 
-/// Live bytes allocated through [`CountingAllocator`], one shard per thread (threads beyond
-/// [`SHARDS`] share). A shard's own figure means nothing (a value freed by another thread than
+/// Live bytes allocated through [`CountingAllocator`], one shard per thread (by
+/// `util::thread_slot`; threads beyond [`SHARDS`] share [`OVERFLOW`]). A shard's own figure means nothing (a value freed by another thread than
 /// the one that allocated it is subtracted from the freeing thread's shard); the sum is exact.
 static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
 /// Set by the first allocation through [`CountingAllocator`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-fn shard() -> &'static AtomicI64 {
-    &ALLOCATED[crate::util::thread_slot() % SHARDS]
-}
+/// The count of the threads past the first [`SHARDS`] (they share it, so they add atomically).
+static OVERFLOW: CachePadded<AtomicI64> = CachePadded::new(AtomicI64::new(0));
 
 /// The bytes glibc's malloc takes for a request of `n` bytes: its chunk, an 8-byte header and
 /// 16-byte steps, 32 at least (0 for no request). Large requests are mapped pages; the rounding
@@ -43,7 +42,22 @@ pub const fn chunk_bytes(n: usize) -> usize {
 
 fn count(bytes: i64) {
     // Relaxed: a statistic; it orders nothing.
-    shard().fetch_add(bytes, Ordering::Relaxed);
+    match crate::util::own_thread_slot().and_then(|slot| ALLOCATED.get(slot)) {
+        // This thread is the only writer of its shard (a slot belongs to one thread, and a thread
+        // being torn down has none): a plain load and store, no locked instruction (an allocation's hottest cost was the `lock add`).
+        Some(own) => own.store(own.load(Ordering::Relaxed) + bytes, Ordering::Relaxed),
+        None => {
+            OVERFLOW.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Mark the allocator installed: a load first, so that allocations on many cores do not keep
+/// writing (and bouncing) the flag's cache line.
+fn note_installed() {
+    if !INSTALLED.load(Ordering::Relaxed) {
+        INSTALLED.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The system allocator, counting live bytes (install with `#[global_allocator]`).
@@ -56,7 +70,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: same layout, same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
+            note_installed();
             count(chunk_bytes(layout.size()) as i64);
         }
         p
@@ -66,7 +80,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: same layout, same contract as the caller's.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
+            note_installed();
             count(chunk_bytes(layout.size()) as i64);
         }
         p
@@ -93,7 +107,12 @@ pub fn allocated_bytes() -> Option<u64> {
     if !INSTALLED.load(Ordering::Relaxed) {
         return None;
     }
-    Some(ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>().max(0) as u64)
+    Some(total().max(0) as u64)
+}
+
+/// The sum of every shard.
+fn total() -> i64 {
+    ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>() + OVERFLOW.load(Ordering::Relaxed)
 }
 
 /// Used memory as INFO and maxmemory see it: allocator statistics, else the resident set size.
@@ -190,7 +209,7 @@ mod tests {
     fn counting_allocator_tracks_live_bytes_exactly() {
         let a = CountingAllocator;
         let layout = Layout::from_size_align(1 << 20, 8).unwrap();
-        let before = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let before = total();
         // SAFETY: a valid non-zero layout; every pointer is freed below with its own layout.
         unsafe {
             let p = a.alloc(layout);
@@ -198,13 +217,13 @@ mod tests {
             let z = a.alloc_zeroed(layout);
             assert_eq!(*z.add(1000), 0);
             let p = a.realloc(p, layout, 3 << 20);
-            let now = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+            let now = total();
             // Other test threads allocate through System, not through `a`: only ours count.
             assert_eq!(now - before, (chunk_bytes(1 << 20) + chunk_bytes(3 << 20)) as i64);
             a.dealloc(p, Layout::from_size_align(3 << 20, 8).unwrap());
             a.dealloc(z, layout);
         }
-        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let after = total();
         assert_eq!(after, before);
         assert!(allocated_bytes().is_some(), "the allocator marks itself installed");
 
@@ -216,11 +235,11 @@ mod tests {
         })
         .join()
         .unwrap();
-        let held = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let held = total();
         assert_eq!(held - before, chunk_bytes(1 << 20) as i64);
         // SAFETY: `p` came from `CountingAllocator` with `layout` and is freed once.
         unsafe { a.dealloc(p as *mut u8, layout) };
-        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let after = total();
         assert_eq!(after, before);
     }
 }

@@ -101,18 +101,24 @@ pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 /// line. Never allocates (the allocator's counters use it): a const thread-local without a
 /// destructor, read with `try_with` (a thread being torn down gets 0; any shard keeps a sum exact).
 pub fn thread_slot() -> usize {
+    own_thread_slot().unwrap_or(0)
+}
+
+/// This thread's slot, distinct from every other thread's (never handed out twice), or None for
+/// a thread being torn down.
+pub fn own_thread_slot() -> Option<usize> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     std::thread_local! {
         static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
     SLOT.try_with(|s| {
         if s.get() == usize::MAX {
-            // Relaxed: only a distinct-enough number is needed.
+            // Relaxed: only a distinct number is needed.
             s.set(NEXT.fetch_add(1, Ordering::Relaxed));
         }
         s.get()
     })
-    .unwrap_or(0)
+    .ok()
 }
 
 /// `n` in decimal, in a stack buffer (no allocation): integer replies, INCR's record delta.

@@ -251,8 +251,9 @@ pub const OFFLOAD_MIN_ITEMS: usize = 4096;
 /// AOF loading) `f` simply runs.
 pub fn offload<R>(items: usize, f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if items >= OFFLOAD_MIN_ITEMS && multi_thread { tokio::task::block_in_place(f) } else { f() }
+    // The runtime is asked only past the threshold: most calls are small (every script run).
+    let multi_thread = || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if items >= OFFLOAD_MIN_ITEMS && multi_thread() { tokio::task::block_in_place(f) } else { f() }
 }
 
 fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec, FnvBuild> {

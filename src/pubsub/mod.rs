@@ -194,6 +194,10 @@ impl Subscriber {
             return;
         }
         let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
+        // already has its wake-up pending (or is being drained, under this lock, after it), and
+        // takes these with the others in the same write.
+        let was_empty = ob.buf.is_empty();
         match first {
             Some(b) => {
                 ob.buf.extend_from_slice(&[b]);
@@ -224,7 +228,9 @@ impl Subscriber {
         }
         self.pending.store(len, Ordering::Relaxed);
         drop(ob);
-        self.wake.notify_one();
+        if was_empty {
+            self.wake.notify_one();
+        }
     }
 }
 

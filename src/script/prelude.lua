@@ -214,15 +214,23 @@ G.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 
--- The run of one script or function: KEYS/ARGV (EVAL) are set by the caller. Returns the RESP
--- version the script chose and xpcall's results.
-internal.run = function(f, keys, args)
+-- The run of one script (`eval`: KEYS and ARGV are the globals it sees) or function (called with
+-- `keys` and `args`), with `redis.call`'s bridge (`internal.bridge`, vm.rs) reachable only
+-- meanwhile. Returns the RESP version the script chose and xpcall's results.
+internal.run = function(f, keys, args, eval)
   resp = 2
-  if keys == nil then
-    local ok, r = xpcall(f, handler)
-    return resp, ok, r
+  internal.call = internal.bridge
+  local ok, r
+  if eval then
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', args)
+    ok, r = xpcall(f, handler)
+    rawset(G, 'KEYS', nil)
+    rawset(G, 'ARGV', nil)
+  else
+    ok, r = xpcall(function() return f(keys, args) end, handler)
   end
-  local ok, r = xpcall(function() return f(keys, args) end, handler)
+  internal.call = nil
   return resp, ok, r
 end
 
