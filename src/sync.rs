@@ -86,8 +86,13 @@ pub mod fault {
         ClaimWithoutCas,
         /// A pusher hands the element to the newest blocked client instead of the oldest.
         HandOffToNewestWaiter,
-        /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
+        /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe (or, in place,
+        /// the string's cell lock).
         BitLogOutsideLock,
+        /// An in-place string write (SETBIT, APPEND ...) changes a copy of the bytes and stores it
+        /// back in two steps (the string grown, then the new bytes), giving the cell lock up in
+        /// between: a reader sees a torn string, a concurrent writer's change is lost.
+        BitEditOutsideLock,
     }
 
     #[cfg(feature = "loom")]

@@ -72,6 +72,14 @@ impl<T> ValueCell<T> {
 pub use super::compact::{Hash, List, Set};
 
 pub type ListCell = ValueCell<List>;
+
+/// The bytes of a string changed in place (OBJECT ENCODING `raw`): SETBIT, BITFIELD, SETRANGE,
+/// APPEND, PFADD write them under the cell lock (the protocol is `cmd::rawstr`). Never removed
+/// by a shared writer (a string is not emptied away), so its cell is never `dead`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawStr(pub Vec<u8>);
+
+pub type RawCell = ValueCell<RawStr>;
 pub type ListState = CellState<List>;
 pub type ListGuard<'a> = CellGuard<'a, List>;
 
@@ -178,6 +186,23 @@ impl Collection for SortedSet {
         if !st.items.is_empty() {
             w.serve_waiters(key, &mut st.items);
         }
+    }
+}
+
+impl Collection for RawStr {
+    const KIND: Kind = Kind::String;
+    fn cell_of(v: &Value) -> Option<&Arc<ValueCell<Self>>> {
+        if let Value::Raw(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Raw(cell)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// An empty string stays a key (`SET k ""` then `APPEND k ""`).
+    fn is_empty(&self) -> bool {
+        false
     }
 }
 

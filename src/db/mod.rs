@@ -48,8 +48,11 @@ use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, Set, ValueCell};
-pub use entry::{Entry, Kind, Value};
+pub use cell::{
+    CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, RawCell, RawStr, Set,
+    ValueCell,
+};
+pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
