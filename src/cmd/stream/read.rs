@@ -262,6 +262,10 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let db = w.db_index();
     let mut found = Vec::new();
+    // Every record of the read (an XCLAIM per delivered entry, XGROUP SETID ...), of every key,
+    // pushed as one MULTI/EXEC block once all are read (the keys' stripes are held exclusively
+    // until then), as Redis propagates them.
+    let mut records = crate::db::Records::default();
     for (key, cell, start) in plan {
         let mut st = cell.lock();
         let s = &mut st.items;
@@ -272,13 +276,14 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if serve {
             let created = !s.groups[&gname[..]].consumers.contains_key(&consumer[..]);
             let (entries, _) =
-                s.read_group(key, gname, consumer, start, a.count, a.noack, clock, &mut |argv| w.log_in(db, argv));
+                s.read_group(key, gname, consumer, start, a.count, a.noack, clock, &mut |argv| records.push(argv));
             if created {
                 w.notify(crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }
             found.push((key.clone(), entries));
         }
     }
+    w.log_records(db, &records);
     if !found.is_empty() {
         return Ok(reply(ctx.client.resp == 3, found));
     }
