@@ -226,6 +226,15 @@ pub fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     )
 }
 
+/// `PFSELFTEST`: Redis's self test of the HLL code (about 10 million additions, a second or two),
+/// run so that no other client waits for it (see `cmd::offload`).
+pub fn pfselftest(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    let max = sparse_max(ctx);
+    let seed = crate::util::now_ms() ^ (std::process::id() as u64) << 40;
+    ctx.offload(usize::MAX, || hll::selftest(1000, 10_000_000, max, seed)).map_err(Error::err)?;
+    Ok(Frame::ok())
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use crate::cmd::testing::{Harness, bulk, err, int, ok};
