@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::rawstr::{self, grow_zero};
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, Value, WriteLock};
+use crate::db::{Entry, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
@@ -82,16 +82,10 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err(BIT_ERR));
     }
     let byte = (offset >> 3) as usize;
-    // Fast path, no lock: the bit already holds the value inside a string that is not `raw` (the
-    // in-place path below is as cheap for a `raw` one). Nothing changes, as of this read.
-    let noop = ctx.read(key, |e| match e.map(|e| &e.value) {
-        Some(Value::Str(s)) if s.len() > byte => Some(bit_at(s, offset)).filter(|&b| b == on as u64),
-        Some(Value::Small(s)) if s.as_bytes().len() > byte => {
-            Some(bit_at(s.as_bytes(), offset)).filter(|&b| b == on as u64)
-        }
-        _ => None,
-    });
-    if let Some(bit) = noop {
+    // Fast path, no stripe: the bit already holds the value inside the string (read under the
+    // cell lock of a `raw` one). Nothing changes, as of this read.
+    let noop = rawstr::peek(ctx, key, |s| Some(bit_at(s, offset)).filter(|&b| s.len() > byte && b == on as u64));
+    if let Some(bit) = noop.flatten() {
         return Ok(Frame::Integer(bit as i64));
     }
     let shift = 7 - (offset & 7);

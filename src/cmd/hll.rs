@@ -53,17 +53,14 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // Fast path, no stripe: an existing HLL that no element raises is left as it is, and the reply
     // is 0 (registers only grow, so the no-op holds at the instant of this read).
     if argv.len() > 2 {
-        let cur = ctx.read(key, |e| e.and_then(|e| e.str_ref()));
-        let noop = cur.is_some_and(|s| {
-            s.with(|s| {
-                hll::is_hll(s)
-                    && argv[2..].iter().all(|ele| {
-                        let (index, count) = hll::pattern(ele);
-                        hll::would_raise(s, index, count) == Some(false)
-                    })
-            })
+        let noop = rawstr::peek(ctx, key, |s| {
+            hll::is_hll(s)
+                && argv[2..].iter().all(|ele| {
+                    let (index, count) = hll::pattern(ele);
+                    hll::would_raise(s, index, count) == Some(false)
+                })
         });
-        if noop {
+        if noop == Some(true) {
             return Ok(Frame::Integer(0));
         }
     }

@@ -123,15 +123,23 @@ pub fn create(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
 }
 
 /// Run `f` on the string at `key` for a read (`None`: no key), counting a keyspace hit or miss as
-/// Redis's `lookupKeyRead`; WRONGTYPE for another type. A `raw` string is read under its cell
-/// lock, without copying.
+/// Redis's `lookupKeyRead`; WRONGTYPE for another type. `f` runs inside the map's read, a `raw`
+/// string under its cell lock: nothing is copied, no reference counted.
 pub fn read<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
-    let (hit, s) = ctx.read(key, |e| (e.is_some(), e.map(|e| e.str_ref().ok_or(Error::WrongType)).transpose()));
-    ctx.count_lookup(key, hit);
-    Ok(match s? {
-        None => f(None),
-        Some(s) => s.with(|b| f(Some(b))),
-    })
+    let mut f = Some(f);
+    let mut call = |b: Option<&[u8]>| f.take().map(|f| f(b)).expect("called once");
+    let found = ctx.read(key, |e| e.map(|e| e.with_str(|b| call(Some(b))).ok_or(Error::WrongType)));
+    ctx.count_lookup(key, found.is_some());
+    match found {
+        None => Ok(call(None)),
+        Some(r) => r,
+    }
+}
+
+/// Run `f` on the string at `key` if there is one (inside the map's read, a `raw` string under its
+/// cell lock), without counting a lookup: the no-op checks of SETBIT and PFADD.
+pub fn peek<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+    ctx.read(key, |e| e.and_then(|e| e.with_str(f)))
 }
 
 /// Make room for `len` bytes as `sdsMakeRoomFor` does: twice that below 1 MB, 1 MB more past it,

@@ -258,6 +258,19 @@ impl Entry {
         }
     }
 
+    /// Run `f` on the string value's bytes (an integer as its text; a `raw` string under its cell
+    /// lock, taken here: no reference to the cell is cloned), None for a collection.
+    pub fn with_str<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match &self.value {
+            Value::Small(s) => Some(f(s.as_bytes())),
+            Value::Str(b) => Some(f(b)),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            Value::Int(n) => Some(f(crate::util::i64_text(n.load(Ordering::Acquire), &mut [0u8; 20]))),
+            Value::Raw(c) => Some(f(&c.lock().items.0)),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
+        }
+    }
+
     /// A deep copy (COPY): collections are duplicated, not shared.
     pub fn duplicate(&self) -> Entry {
         let value = match &self.value {
