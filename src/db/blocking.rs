@@ -585,7 +585,7 @@ impl WriteLock<'_> {
             };
             let before = if take { has_consumer(s) } else { None };
             // The served reader's records as one block (see `WriteLock::log_records`).
-            let mut records = super::Records::default();
+            let mut records = self.records();
             let r = s.serve_reader(key, wait, take, now, &mut |argv| records.push(argv));
             let seq = self.log_records(db, &records);
             let r = r.map(|(items, _)| (items, seq));

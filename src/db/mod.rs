@@ -505,8 +505,14 @@ impl<'a> WriteLock<'a> {
     /// `XGROUP SETID`, as Redis propagates them inside one `MULTI`/`EXEC`). Returns the sequence
     /// number of the block (0 when nothing was pushed).
     pub fn log_records(&self, db: usize, records: &Records) -> u64 {
-        let refs: Vec<Vec<&[u8]>> = records.0.iter().map(|r| r.iter().map(|a| &a[..]).collect()).collect();
+        let refs: Vec<Vec<&[u8]>> = records.list.iter().map(|r| r.iter().map(|a| &a[..]).collect()).collect();
         self.log_block(db, &refs)
+    }
+
+    /// An empty [`Records`] for this write's records.
+    pub fn records(&self) -> Records {
+        let on = self.ks.aof.get().is_none_or(|a| a.enabled()) || !self.ks.watch.is_idle() || self.ks.holds_here();
+        Records { list: Vec::new(), on }
     }
 
     fn log_block(&self, db: usize, records: &[Vec<&[u8]>]) -> u64 {
@@ -587,20 +593,23 @@ impl<'a> WriteLock<'a> {
 
 /// The records of ONE command that may need several, collected while it runs and pushed as one
 /// block by [`WriteLock::log_records`] (a crash cannot leave half of them in the file).
-#[derive(Default, Debug)]
-pub struct Records(Vec<Vec<Bytes>>);
+/// Made by [`WriteLock::records`]: when no record would go anywhere (no AOF, no EXEC buffering
+/// them, nobody WATCHing) it keeps none, and the command pays nothing for them.
+#[derive(Debug)]
+pub struct Records {
+    list: Vec<Vec<Bytes>>,
+    on: bool,
+}
 
 impl Records {
-    /// Add a record. Returns a nonzero stand-in for its sequence number (how many records are
-    /// held): a [`stream::LogFn`] caller only learns that something was logged; the real number
-    /// is the block's, known once it is pushed.
+    /// Add a record. Returns a nonzero stand-in for its sequence number: a [`stream::LogFn`]
+    /// caller only learns that something was logged; the real number is the block's, known once
+    /// it is pushed.
     pub fn push(&mut self, argv: &[&[u8]]) -> u64 {
-        self.0.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
-        self.0.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        if self.on {
+            self.list.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        }
+        1
     }
 }
 

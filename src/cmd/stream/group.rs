@@ -352,7 +352,7 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut out = Vec::new();
             let mut have_consumer = false;
             // An XCLAIM per claimed (or dropped) entry and XGROUP SETID: one MULTI/EXEC block.
-            let mut records = Records::default();
+            let mut records = w.records();
             for id in ids {
                 let nack = g.pel.get(&id).cloned();
                 if !s.exists(id) {
@@ -441,7 +441,7 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut eof = false;
             let mut have_consumer = false;
             // An XCLAIM per claimed (or dropped) entry: one MULTI/EXEC block.
-            let mut records = Records::default();
+            let mut records = w.records();
             loop {
                 if attempts == 0 {
                     break;
