@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use super::rawstr::{self, grow_zero};
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, WriteLock};
+use crate::db::{Entry, RawBytes, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
@@ -44,7 +44,7 @@ pub(crate) fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
 
 /// Replace the string at `key` with `bytes` (`raw`), keeping expiry `ttl`.
 pub(crate) fn store_string(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
-    rawstr::create(w, key, bytes, ttl);
+    rawstr::create(w, key, crate::db::raw_bytes(bytes), ttl);
 }
 
 /// Whether limits on client input apply (not while the AOF is replayed: Redis's `mustObeyClient`).
@@ -89,7 +89,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Ok(Frame::Integer(bit as i64));
     }
     let shift = 7 - (offset & 7);
-    let set = |v: &mut Vec<u8>| {
+    let set = |v: &mut RawBytes| {
         grow_zero(v, byte + 1);
         v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
     };
@@ -114,7 +114,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             Ok(old_bit)
         },
         |w| {
-            let mut v = Vec::new();
+            let mut v = RawBytes::new();
             set(&mut v);
             rawstr::create(w, key, v, 0);
             changed(w);
@@ -541,7 +541,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
             Ok(reply)
         },
         |w| {
-            let mut v = vec![0; need];
+            let mut v = RawBytes::from_elem(0, need);
             let (reply, changes) = apply_fields(&mut v, &ops, true);
             rawstr::create(w, key, v, 0);
             logged(w, changes, true);

@@ -94,11 +94,11 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ctx,
         key,
         check_hll,
-        |s, w| add(s, w, false),
+        |s, w| rawstr::as_vec(s, |s| add(s, w, false)),
         |w| {
             let mut s = hll::new_sparse();
             let r = add(&mut s, w, true);
-            rawstr::create(w, key, s, 0);
+            rawstr::create(w, key, crate::db::raw_bytes(s), 0);
             r
         },
     )
@@ -210,13 +210,13 @@ pub fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         check_hll,
         |s, w| match sub.as_str() {
             "getreg" => {
-                to_dense(s, w)?;
+                rawstr::as_vec(s, |s| to_dense(s, w))?;
                 Ok(Frame::Array((0..hll::REGISTERS).map(|i| Frame::Integer(i64::from(hll::register(s, i)))).collect()))
             }
             "decode" if hll::is_dense(s) => Err(Error::err("HLL encoding is not sparse")),
             "decode" => Ok(Frame::Bulk(Bytes::from(hll::decode(s)))),
             "encoding" => Ok(Frame::Simple(if hll::is_dense(s) { "dense" } else { "sparse" }.into())),
-            "todense" => Ok(Frame::Integer(to_dense(s, w)? as i64)),
+            "todense" => Ok(Frame::Integer(rawstr::as_vec(s, |s| to_dense(s, w))? as i64)),
             _ => Err(Error::err(format!("Unknown PFDEBUG subcommand '{}'", String::from_utf8_lossy(&argv[1])))),
         },
         |_| Err(Error::err("The specified key does not exist")),

@@ -22,7 +22,7 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use crate::db::{Entry, RawCell, RawStr, StrRef, Value, ValueCell, WriteLock};
+use crate::db::{Entry, RawBytes, RawCell, RawStr, StrRef, Value, ValueCell, WriteLock};
 use crate::error::{Error, Result};
 use crate::sync::Arc;
 
@@ -36,7 +36,7 @@ pub fn write<R>(
     ctx: &Ctx,
     key: &[u8],
     check: impl Fn(&[u8]) -> Result<()>,
-    on_str: impl FnOnce(&mut Vec<u8>, &WriteLock) -> Result<R>,
+    on_str: impl FnOnce(&mut RawBytes, &WriteLock) -> Result<R>,
     on_missing: impl FnOnce(&WriteLock) -> Result<R>,
 ) -> Result<R> {
     let now = ctx.now_ms;
@@ -69,7 +69,7 @@ pub fn write<R>(
         None => return on_missing(&w),
         Some(Cur::Raw(c)) => c,
         Some(Cur::Other(s, ttl)) => {
-            let bytes = s.with(|b| check(b).map(|()| b.to_vec()))?;
+            let bytes = s.with(|b| check(b).map(|()| RawBytes::from_slice(b)))?;
             let cell = Arc::new(ValueCell::new(RawStr(bytes)));
             w.insert(Bytes::copy_from_slice(key), Entry::from_cell(cell.clone(), ttl));
             cell
@@ -83,7 +83,7 @@ fn edit<R>(
     w: &WriteLock,
     cell: &RawCell,
     check: impl Fn(&[u8]) -> Result<()>,
-    on_str: impl FnOnce(&mut Vec<u8>, &WriteLock) -> Result<R>,
+    on_str: impl FnOnce(&mut RawBytes, &WriteLock) -> Result<R>,
 ) -> Result<R> {
     let mut st = cell.lock();
     debug_assert!(!st.dead, "a string cell is never removed by a shared writer");
@@ -118,7 +118,7 @@ fn edit<R>(
 }
 
 /// A new `raw` string `bytes` at `key` (expiry `ttl`), under the exclusive stripe.
-pub fn create(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
+pub fn create(w: &WriteLock, key: &[u8], bytes: RawBytes, ttl: u64) {
     w.insert(Bytes::copy_from_slice(key), Entry::raw_string(bytes, ttl));
 }
 
@@ -136,6 +136,15 @@ pub fn read<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Res
     }
 }
 
+/// Run `f`, an edit that needs a `Vec` (the HLL code's), on the bytes `v`: moved out and back
+/// (no copy once they are on the heap).
+pub fn as_vec<R>(v: &mut RawBytes, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut vec = std::mem::take(v).into_vec();
+    let r = f(&mut vec);
+    *v = crate::db::raw_bytes(vec);
+    r
+}
+
 /// Run `f` on the string at `key` if there is one (inside the map's read, a `raw` string under its
 /// cell lock), without counting a lookup: the no-op checks of SETBIT and PFADD.
 pub fn peek<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
@@ -145,7 +154,7 @@ pub fn peek<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
 /// Make room for `len` bytes as `sdsMakeRoomFor` does: twice that below 1 MB, 1 MB more past it,
 /// so that a string grown a little at a time (APPEND, SETBIT from its start) grows in amortized
 /// constant time.
-pub fn reserve_for(v: &mut Vec<u8>, len: usize) {
+pub fn reserve_for(v: &mut RawBytes, len: usize) {
     const MAX_PREALLOC: usize = 1 << 20;
     if v.capacity() < len {
         let target = if len < MAX_PREALLOC { len * 2 } else { len + MAX_PREALLOC };
@@ -154,7 +163,7 @@ pub fn reserve_for(v: &mut Vec<u8>, len: usize) {
 }
 
 /// Grow `v` with zero bytes to at least `len` bytes (`sdsgrowzero`).
-pub fn grow_zero(v: &mut Vec<u8>, len: usize) {
+pub fn grow_zero(v: &mut RawBytes, len: usize) {
     if v.len() < len {
         reserve_for(v, len);
         v.resize(len, 0);

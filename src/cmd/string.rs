@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::rawstr::grow_zero;
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, Kind, Value, WriteLock};
+use crate::db::{Entry, Kind, RawBytes, Value, WriteLock};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
 use crate::pubsub::notify::class::{EXPIRED, GENERIC, NEW, STRING};
@@ -415,7 +415,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         ctx.read(key, |e| e.map(|e| e.str_ref().ok_or(Error::WrongType)).transpose())?;
         return Err(Error::StringTooLong);
     }
-    let write = |v: &mut Vec<u8>, w: &WriteLock| {
+    let write = |v: &mut RawBytes, w: &WriteLock| {
         grow_zero(v, offset + val.len());
         v[offset..offset + val.len()].copy_from_slice(val);
         w.log(&[b"SETRANGE", key, &argv[2], val]);
@@ -428,7 +428,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |_| Ok(()),
         |v, w| Ok(write(v, w)),
         |w| {
-            let mut v = Vec::new();
+            let mut v = RawBytes::new();
             grow_zero(&mut v, offset + val.len());
             v[offset..].copy_from_slice(val);
             super::rawstr::create(w, key, v, 0);

@@ -77,7 +77,18 @@ pub type ListCell = ValueCell<List>;
 /// APPEND, PFADD write them under the cell lock (the protocol is `cmd::rawstr`). Never removed
 /// by a shared writer (a string is not emptied away), so its cell is never `dead`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RawStr(pub Vec<u8>);
+pub struct RawStr(pub RawBytes);
+
+/// A raw string's bytes: up to [`RAW_INLINE`] inside the cell, longer ones on the heap.
+pub type RawBytes = smallvec::SmallVec<[u8; RAW_INLINE]>;
+
+/// What fits inline beside the length in the 32 bytes a `RawBytes` takes anyway.
+pub const RAW_INLINE: usize = 22;
+
+/// `v` as a raw string's bytes (copied inline when short, else its heap buffer taken over).
+pub fn raw_bytes(v: Vec<u8>) -> RawBytes {
+    if v.len() <= RAW_INLINE { RawBytes::from_slice(&v) } else { RawBytes::from_vec(v) }
+}
 
 pub type RawCell = ValueCell<RawStr>;
 pub type ListState = CellState<List>;

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::cell::{Collection, Hash, List, ListCell, RawCell, RawStr, Set, ValueCell};
+use super::cell::{Collection, Hash, List, ListCell, RawBytes, RawCell, RawStr, Set, ValueCell};
 use super::stream::Stream;
 use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, AtomicU64, Ordering};
@@ -151,7 +151,7 @@ impl Entry {
 
     /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`): its bytes in a
     /// cell of their own, to be changed in place.
-    pub fn raw_string(bytes: Vec<u8>, expire_at_ms: u64) -> Entry {
+    pub fn raw_string(bytes: RawBytes, expire_at_ms: u64) -> Entry {
         Entry::collection(RawStr(bytes), expire_at_ms)
     }
 
@@ -317,6 +317,20 @@ mod tests {
                 assert_eq!(e.duplicate().string_bytes().as_deref(), Some(&bytes[..]));
                 assert_eq!(e.kind(), Kind::String);
             }
+        }
+    }
+
+    /// A raw string's bytes take 32 bytes in their cell, up to 22 of them inline.
+    #[test]
+    fn raw_strings_keep_short_bytes_inline() {
+        assert!(std::mem::size_of::<RawBytes>() <= 32);
+        for len in [0, 13, super::super::cell::RAW_INLINE, 23, 5000] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let e = Entry::raw_string(super::super::raw_bytes(bytes.clone()), 0);
+            let Value::Raw(c) = &e.value else { panic!("raw") };
+            assert_eq!(c.lock().items.0.spilled(), len > super::super::cell::RAW_INLINE);
+            assert_eq!(e.string_bytes().as_deref(), Some(&bytes[..]));
+            assert_eq!(e.encoding(), "raw");
         }
     }
 

@@ -49,8 +49,8 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 pub use cell::{
-    CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, RawCell, RawStr, Set,
-    ValueCell,
+    CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, RawBytes, RawCell, RawStr,
+    Set, ValueCell, raw_bytes,
 };
 pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::KeyMap;
