@@ -2,8 +2,9 @@
 //! BITFIELD_RO. Mirrors Redis's `bitops.c`, byte for byte: bit 0 is the most significant bit of
 //! the first byte, a string grows with zero bytes, integers are seen as their decimal text.
 //!
-//! A bitmap is an ordinary string value (GET, SETRANGE, APPEND see the same bytes). A write takes
-//! the key's stripe exclusively, builds the new bytes and replaces the entry (its TTL kept).
+//! A bitmap is an ordinary string value (GET, SETRANGE, APPEND see the same bytes). SETBIT and
+//! BITFIELD change it in place (`cmd::rawstr`: the string becomes `raw`, its bytes behind their own
+//! lock); BITOP stores a new `raw` string under its keys' exclusive stripes.
 //!
 //! # AOF records
 //! SETBIT and BITFIELD are logged as given (deterministic over the same string), whenever they

@@ -1,8 +1,8 @@
 //! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFDEBUG. Mirrors Redis's `hyperloglog.c`
 //! (the format and the estimator are in [`crate::db::hll`]).
 //!
-//! An HLL is an ordinary string value; a write takes the key's stripe exclusively, edits a copy of
-//! the bytes and replaces the entry (its TTL kept).
+//! An HLL is an ordinary string value; PFADD, PFCOUNT's cache update and PFDEBUG change it in place
+//! (`cmd::rawstr`); PFMERGE stores the union under its keys' exclusive stripes.
 //!
 //! # AOF records
 //! PFADD, PFMERGE and PFDEBUG are logged as given (deterministic over the same values) when they
