@@ -127,11 +127,12 @@ fn run_in(shared: &Shared, session: Option<&mut Session>, now_ms: u64, op: Op) -
             match session {
                 Some(s) => {
                     let client = s.0.get_or_insert_with(new_client);
-                    execute(&mut Ctx::new(shared, client, now_ms), &argv)
+                    // Replies encoded in advance compare as the frames they stand for.
+                    execute(&mut Ctx::new(shared, client, now_ms), &argv).expand()
                 }
                 None => {
                     let mut client = new_client();
-                    let reply = execute(&mut Ctx::new(shared, &mut client, now_ms), &argv);
+                    let reply = execute(&mut Ctx::new(shared, &mut client, now_ms), &argv).expand();
                     shared.clients.unregister(client.id);
                     reply
                 }

@@ -10,6 +10,7 @@ pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod rawstr;
 mod sample;
 pub mod server;
 pub mod set;

@@ -200,6 +200,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@write", "@hyperloglog", "@admin", "@slow", "@dangerous"],
         hll::pfdebug
     ),
+    row!("pfselftest", 1, ["admin"], (0, 0, 0), ["@hyperloglog", "@admin", "@slow", "@dangerous"], hll::pfselftest),
     // hashes
     row!("hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hset),
     row!("hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hsetnx),

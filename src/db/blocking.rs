@@ -673,7 +673,11 @@ impl WriteLock<'_> {
                     .and_then(|g| s.groups.get(&g.group[..]).map(|gr| gr.consumers.contains_key(&g.consumer[..])))
             };
             let before = if take { has_consumer(s) } else { None };
-            let r = s.serve_reader(key, wait, take, now, &mut |argv| self.log_in(db, argv));
+            // The served reader's records as one block (see `WriteLock::log_records`).
+            let mut records = self.records();
+            let r = s.serve_reader(key, wait, take, now, &mut |argv| records.push(argv));
+            let seq = self.log_records(db, &records);
+            let r = r.map(|(items, _)| (items, seq));
             if before == Some(false) && has_consumer(s) == Some(true) {
                 self.notify_in(db, crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
+use super::cell::{Collection, Hash, List, ListCell, RawBytes, RawCell, RawStr, Set, ValueCell};
 use super::stream::Stream;
 use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, AtomicU32, AtomicU64, Ordering};
@@ -27,9 +27,11 @@ pub enum Value {
     Small(SmallStr),
     /// A longer string that is not the canonical text of an i64.
     Str(Bytes),
-    /// A string built in place by APPEND or SETRANGE (any text, integers' included): what Redis
-    /// keeps `raw` whatever its length, until it is set anew.
-    Raw(Bytes),
+    /// A string built in place by APPEND, SETRANGE, SETBIT, BITFIELD or PFADD (any text,
+    /// integers' included): what Redis keeps `raw` whatever its length, until it is set anew. Its
+    /// bytes are behind their own lock like a collection's, so that those writes change them in
+    /// place (see `cmd::rawstr`) instead of copying the whole string.
+    Raw(Arc<RawCell>),
     /// A string that is the canonical text of an i64: INCR/DECR CAS this cell in place.
     Int(AtomicI64),
     /// A list: pushes and pops lock it; the `Arc` lets RENAME/MOVE move it without copying.
@@ -71,6 +73,35 @@ impl SmallStr {
 impl std::fmt::Debug for SmallStr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+/// A string value to read, taken out of the map without copying its bytes: the cell of a `raw`
+/// string is locked only by [`StrRef::with`], outside the map's read.
+pub enum StrRef {
+    Small(SmallStr),
+    Bytes(Bytes),
+    Int(i64),
+    Raw(Arc<RawCell>),
+}
+
+impl StrRef {
+    /// Run `f` on the bytes (an integer as its text; a `raw` string under its cell lock).
+    pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrRef::Small(s) => f(s.as_bytes()),
+            StrRef::Bytes(b) => f(b),
+            StrRef::Int(n) => f(crate::util::i64_text(*n, &mut [0u8; 20])),
+            StrRef::Raw(c) => f(&c.lock().items.0),
+        }
+    }
+
+    /// The bytes as an owned value (a `raw` string copied).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            StrRef::Bytes(b) => b.clone(),
+            _ => self.with(Bytes::copy_from_slice),
+        }
     }
 }
 
@@ -125,9 +156,10 @@ impl Entry {
         }
     }
 
-    /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`).
-    pub fn raw_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
-        Entry::new(Value::Raw(bytes), expire_at_ms)
+    /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`): its bytes in a
+    /// cell of their own, to be changed in place.
+    pub fn raw_string(bytes: RawBytes, expire_at_ms: u64) -> Entry {
+        Entry::collection(RawStr(bytes), expire_at_ms)
     }
 
     /// A string entry kept as text even when it is an integer's (INCRBYFLOAT's result, which Redis
@@ -220,13 +252,40 @@ impl Entry {
         at != 0 && now_ms != 0 && at <= now_ms
     }
 
-    /// The string value as bytes (integers formatted), None for a collection.
+    /// The string value as bytes (integers formatted), None for a collection. A `raw` string is
+    /// copied out under its cell lock; [`Entry::str_ref`] reads one without copying.
     pub fn string_bytes(&self) -> Option<Bytes> {
         match &self.value {
             Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
-            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
+            Value::Str(b) => Some(b.clone()),
+            Value::Raw(c) => Some(Bytes::copy_from_slice(&c.lock().items.0)),
             // Acquire: pairs with the AcqRel CAS of INCR.
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
+        }
+    }
+
+    /// The string value for a read ([`StrRef::with`]), None for a collection.
+    pub fn str_ref(&self) -> Option<StrRef> {
+        match &self.value {
+            Value::Small(s) => Some(StrRef::Small(*s)),
+            Value::Str(b) => Some(StrRef::Bytes(b.clone())),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            Value::Int(n) => Some(StrRef::Int(n.load(Ordering::Acquire))),
+            Value::Raw(c) => Some(StrRef::Raw(c.clone())),
+            Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
+        }
+    }
+
+    /// Run `f` on the string value's bytes (an integer as its text; a `raw` string under its cell
+    /// lock, taken here: no reference to the cell is cloned), None for a collection.
+    pub fn with_str<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match &self.value {
+            Value::Small(s) => Some(f(s.as_bytes())),
+            Value::Str(b) => Some(f(b)),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            Value::Int(n) => Some(f(crate::util::i64_text(n.load(Ordering::Acquire), &mut [0u8; 20]))),
+            Value::Raw(c) => Some(f(&c.lock().items.0)),
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
         }
     }
@@ -236,7 +295,7 @@ impl Entry {
         let value = match &self.value {
             Value::Small(s) => Value::Small(*s),
             Value::Str(b) => Value::Str(b.clone()),
-            Value::Raw(b) => Value::Raw(b.clone()),
+            Value::Raw(c) => Value::Raw(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
             Value::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
             Value::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
@@ -256,6 +315,7 @@ impl Entry {
             Value::Set(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Zset(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             Value::Stream(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
+            Value::Raw(c) => Entry::from_cell(c.clone(), self.expire_at_ms()),
             _ => self.duplicate(),
         };
         e.set_access(self.access());
@@ -280,6 +340,20 @@ mod tests {
                 assert_eq!(e.duplicate().string_bytes().as_deref(), Some(&bytes[..]));
                 assert_eq!(e.kind(), Kind::String);
             }
+        }
+    }
+
+    /// A raw string's bytes take 32 bytes in their cell, up to 22 of them inline.
+    #[test]
+    fn raw_strings_keep_short_bytes_inline() {
+        assert!(std::mem::size_of::<RawBytes>() <= 32);
+        for len in [0, 13, super::super::cell::RAW_INLINE, 23, 5000] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let e = Entry::raw_string(super::super::raw_bytes(bytes.clone()), 0);
+            let Value::Raw(c) = &e.value else { panic!("raw") };
+            assert_eq!(c.lock().items.0.spilled(), len > super::super::cell::RAW_INLINE);
+            assert_eq!(e.string_bytes().as_deref(), Some(&bytes[..]));
+            assert_eq!(e.encoding(), "raw");
         }
     }
 

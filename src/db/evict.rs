@@ -235,7 +235,11 @@ pub fn entry_bytes(key: &[u8], e: &Entry) -> usize {
     let key_box = if key.len() > INLINE_MAX { chunk(key.len()) } else { 0 };
     let value = match &e.value {
         Value::Small(_) | Value::Int(_) => 0,
-        Value::Str(b) | Value::Raw(b) => chunk(b.len()),
+        Value::Str(b) => chunk(b.len()),
+        Value::Raw(c) => {
+            let len = c.lock().items.0.len();
+            chunk(96) + if len > crate::db::cell::RAW_INLINE { chunk(len) } else { 0 }
+        }
         Value::List(c) => chunk(96) + c.lock().items.len() * ELEMENT_BYTES,
         Value::Hash(c) => chunk(96) + c.lock().items.len() * 2 * ELEMENT_BYTES,
         Value::Set(c) => chunk(96) + c.lock().items.len() * ELEMENT_BYTES,

@@ -51,8 +51,11 @@ use crossbeam::utils::CachePadded;
 use std::cell::Cell;
 use std::sync::OnceLock;
 
-pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, Set, ValueCell};
-pub use entry::{Entry, Kind, Value};
+pub use cell::{
+    CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, RawBytes, RawCell, RawStr,
+    Set, ValueCell, raw_bytes,
+};
+pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
@@ -555,26 +558,45 @@ impl<'a> WriteLock<'a> {
     /// ...`) as one `MULTI` ... `EXEC` block, so that a crash between them cannot leave half of the
     /// command in the file (the loader drops a torn block). Inside EXEC they join its block.
     pub fn log_all(&self, records: &[Vec<&[u8]>]) {
+        self.log_block(self.db, records);
+    }
+
+    /// [`log_all`](Self::log_all) in database `db`, for records collected as [`Records`]
+    /// (XREADGROUP, XCLAIM, XAUTOCLAIM, a served blocked group reader: one `XCLAIM` per entry plus
+    /// `XGROUP SETID`, as Redis propagates them inside one `MULTI`/`EXEC`). Returns the sequence
+    /// number of the block (0 when nothing was pushed).
+    pub fn log_records(&self, db: usize, records: &Records) -> u64 {
+        let refs: Vec<Vec<&[u8]>> = records.list.iter().map(|r| r.iter().map(|a| &a[..]).collect()).collect();
+        self.log_block(db, &refs)
+    }
+
+    /// An empty [`Records`] for this write's records.
+    pub fn records(&self) -> Records {
+        let on = self.ks.aof.get().is_none_or(|a| a.enabled()) || !self.ks.watch.is_idle() || self.ks.holds_here();
+        Records { list: Vec::new(), on }
+    }
+
+    fn log_block(&self, db: usize, records: &[Vec<&[u8]>]) -> u64 {
         if records.len() < 2 || cfg!(feature = "loom") {
-            records.iter().for_each(|r| self.log(r));
-            return;
+            return records.iter().map(|r| self.log_in(db, r)).max().unwrap_or(0);
         }
         for r in records {
-            self.ks.touch_record(self.db, r);
+            self.ks.touch_record(db, r);
         }
-        if self.ks.is_loading() || self.ks.buffer_record(self.db, &records[0]) {
+        if self.ks.is_loading() || self.ks.buffer_record(db, &records[0]) {
             for r in &records[1..] {
-                self.ks.buffer_record(self.db, r);
+                self.ks.buffer_record(db, r);
             }
-            return;
+            return 0;
         }
-        let Some(aof) = self.ks.aof.get() else { return };
+        let Some(aof) = self.ks.aof.get() else { return 0 };
         let owned: Vec<(usize, Vec<Bytes>)> =
-            records.iter().map(|r| (self.db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
+            records.iter().map(|r| (db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
         let seq = aof.append_batch(&owned);
         if seq > self.last_seq.get() {
             self.last_seq.set(seq);
         }
+        seq
     }
 
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) -> u64 {
@@ -627,6 +649,28 @@ impl<'a> WriteLock<'a> {
                 self.serve_later(db, &key);
             }
         }
+    }
+}
+
+/// The records of ONE command that may need several, collected while it runs and pushed as one
+/// block by [`WriteLock::log_records`] (a crash cannot leave half of them in the file).
+/// Made by [`WriteLock::records`]: when no record would go anywhere (no AOF, no EXEC buffering
+/// them, nobody WATCHing) it keeps none, and the command pays nothing for them.
+#[derive(Debug)]
+pub struct Records {
+    list: Vec<Vec<Bytes>>,
+    on: bool,
+}
+
+impl Records {
+    /// Add a record. Returns a nonzero stand-in for its sequence number: a [`stream::LogFn`]
+    /// caller only learns that something was logged; the real number is the block's, known once
+    /// it is pushed.
+    pub fn push(&mut self, argv: &[&[u8]]) -> u64 {
+        if self.on {
+            self.list.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        }
+        1
     }
 }
 

@@ -45,7 +45,8 @@ impl Keyspace {
                 }
                 let value = match &e.value {
                     Value::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s.as_bytes())),
-                    Value::Str(b) | Value::Raw(b) => SnapshotValue::Str(b.clone()),
+                    Value::Str(b) => SnapshotValue::Str(b.clone()),
+                    Value::Raw(c) => SnapshotValue::Str(Bytes::copy_from_slice(&c.lock().items.0)),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     Value::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
                     Value::List(l) => SnapshotValue::List(l.lock().items.to_vec()),

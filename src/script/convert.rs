@@ -17,6 +17,7 @@ const MAX_DEPTH: usize = 200;
 pub fn frame_to_lua(lua: &Lua, frame: &Frame, resp: u8) -> mlua::Result<Value> {
     let resp3 = resp == 3;
     Ok(match frame {
+        Frame::Encoded(_) => return frame_to_lua(lua, &frame.clone().expand(), resp),
         Frame::Simple(s) => {
             let t = lua.create_table()?;
             t.raw_set("ok", lua.create_string(s)?)?;
@@ -166,6 +167,7 @@ pub mod raw {
                     wrap(state, "ok");
                 }
                 Frame::Error(s) => push_error_table(state, s, true, true),
+                Frame::Encoded(_) => push_frame(state, &frame.clone().expand(), resp),
                 Frame::Integer(n) => ffi::lua_pushnumber(state, *n as f64),
                 Frame::Bulk(b) => push_bytes(state, b),
                 Frame::Null | Frame::NullArray => {
