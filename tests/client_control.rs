@@ -464,3 +464,47 @@ fn monitor_shows_writes_to_one_key_in_the_order_they_took_effect() {
         .collect();
     assert_eq!(value.lines().nth(1).unwrap(), shown);
 }
+
+#[test]
+fn monitor_shows_pushes_to_one_list_in_the_order_they_took_effect() {
+    // RPUSH on an existing list runs under the key's shared stripe and the list's own lock: its
+    // line must follow that lock's order, not the stripe's.
+    let srv = Server::start(&[]);
+    let mut m = srv.raw();
+    assert_eq!(s(m.cmds(&["MONITOR"])), "+OK\r\n");
+    let mut first = srv.raw();
+    first.cmds(&["RPUSH", "l", "start"]);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let port = srv.port;
+            std::thread::spawn(move || {
+                let mut c = Server::raw_to(port);
+                for j in 0..100 {
+                    c.cmds(&["RPUSH", "l", &format!("{i}.{j}")]);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let listed = s(first.cmds(&["LRANGE", "l", "0", "-1"]));
+    let listed: Vec<&str> = listed.lines().skip(2).step_by(2).skip(1).collect();
+    let mut seen = String::new();
+    m.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.matches("\"RPUSH\"").count() < 801 {
+        assert!(Instant::now() < deadline, "saw {}", seen.matches("\"RPUSH\"").count());
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = m.s.read(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let shown: Vec<String> = seen
+        .lines()
+        .filter_map(|l| l.split_once("\"RPUSH\" \"l\" \"").map(|(_, v)| v.trim_end_matches('"').to_string()))
+        .filter(|v| v != "start")
+        .collect();
+    assert_eq!(listed.len(), 800);
+    assert_eq!(listed, shown);
+}

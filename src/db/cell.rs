@@ -63,7 +63,12 @@ impl<T> ValueCell<T> {
     /// Take the per-key cell lock.
     pub fn lock(&self) -> CellGuard<'_, T> {
         #[cfg(not(feature = "loom"))]
-        return self.state.lock();
+        {
+            let guard = self.state.lock();
+            // A MONITOR line of an in-place write goes out in the order of this lock.
+            crate::monitor::feed::feed_pending_here();
+            return guard;
+        }
         #[cfg(feature = "loom")]
         crate::sync::lock(&self.state)
     }

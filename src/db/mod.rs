@@ -293,10 +293,13 @@ impl Keyspace {
         last_seq: &'a Cell<u64>,
         exclusive: bool,
     ) -> WriteLock<'a> {
-        if let Some(m) = self.monitors.get()
+        if exclusive
+            && let Some(m) = self.monitors.get()
             && m.active()
         {
-            // The stripes are held: show the write command running on this thread now.
+            // The stripes are held exclusively: show the write command running on this thread
+            // now (an in-place write under a shared stripe is shown when it takes the key's cell
+            // lock, which orders it: see `ValueCell::lock`).
             m.feed_pending();
         }
         WriteLock {

@@ -57,6 +57,7 @@ impl Monitors {
     pub fn add(&self, sub: Arc<Subscriber>) {
         let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
         if !list.iter().any(|s| s.id == sub.id) {
+            DEFERRED.fetch_add(1, Ordering::Relaxed);
             list.push(sub);
             self.count.store(list.len(), Ordering::Relaxed);
         }
@@ -65,7 +66,9 @@ impl Monitors {
     /// Stop monitoring for client `id` (RESET, disconnect).
     pub fn remove(&self, id: u64) {
         let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        let before = list.len();
         list.retain(|s| s.id != id);
+        DEFERRED.fetch_sub(before - list.len(), Ordering::Relaxed);
         self.count.store(list.len(), Ordering::Relaxed);
     }
 
@@ -80,19 +83,40 @@ impl Monitors {
     }
 
     /// A write command is about to run on this thread: its line is fed when it takes its keys'
-    /// stripes ([`Monitors::feed_pending`], called by the keyspace), or after it ran if it took
-    /// none. Writes to one key are so shown in the order they took it, and before any read sees
-    /// their effect.
-    pub fn defer(&self, pending: Pending) {
-        PENDING.with(|p| *p.borrow_mut() = Some(pending));
+    /// stripes exclusively ([`Monitors::feed_pending`], called by the keyspace), or, for an
+    /// in-place write under a shared stripe (collections, raw strings), when it takes the key's
+    /// cell lock ([`feed_pending_here`]), or after it ran if it took neither. Writes to one key
+    /// are so shown in the order they took effect, and before any read sees their effect.
+    pub fn defer(self: &Arc<Self>, pending: Pending) {
+        PENDING.with(|p| *p.borrow_mut() = Some((self.clone(), pending)));
     }
 
     /// Feed the line [`Monitors::defer`] left on this thread, if any.
     pub fn feed_pending(&self) {
-        if let Some(p) = PENDING.with(|p| p.borrow_mut().take()) {
-            let source = if p.lua { Source::Lua } else { Source::Peer(&p.peer) };
-            self.feed(p.db, source, &p.argv, p.limits);
+        if let Some((_, p)) = PENDING.with(|p| p.borrow_mut().take()) {
+            self.feed_one(p);
         }
+    }
+
+    fn feed_one(&self, p: Pending) {
+        let source = if p.lua { Source::Lua } else { Source::Peer(&p.peer) };
+        self.feed(p.db, source, &p.argv, p.limits);
+    }
+}
+
+/// Monitors anywhere in the process: while 0, [`feed_pending_here`] is one relaxed load.
+static DEFERRED: AtomicUsize = AtomicUsize::new(0);
+
+/// Feed the line a write command running on this thread left with [`Monitors::defer`], if any
+/// (called when a key's cell lock is taken: an in-place write is ordered by that lock, not by its
+/// shared stripe).
+#[inline]
+pub fn feed_pending_here() {
+    if DEFERRED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    if let Some((m, p)) = PENDING.with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.take())) {
+        m.feed_one(p);
     }
 }
 
@@ -106,7 +130,7 @@ pub struct Pending {
 }
 
 std::thread_local! {
-    static PENDING: std::cell::RefCell<Option<Pending>> = const { std::cell::RefCell::new(None) };
+    static PENDING: std::cell::RefCell<Option<(Arc<Monitors>, Pending)>> = const { std::cell::RefCell::new(None) };
 }
 
 /// One MONITOR line: `+<sec>.<usec> [<db> <peer>|lua] "arg" ...\r\n`.
