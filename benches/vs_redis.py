@@ -2,7 +2,8 @@
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
-                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts,fanout] [--out DIR]
+                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts,fanout,cache]
+                                [--cache-maxmemory 64mb] [--cache-seconds S] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
@@ -41,6 +42,13 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
   7. fanout: one publisher (redis-benchmark -c 1 -P 16 PUBLISH) to 1, 10 and 100 subscribers of one
      channel, messages of 16 and 512 bytes: messages delivered per second (from the first PUBLISH to
      the last byte at the last subscriber) and the server's CPU per delivered message.
+  8. cache: a cache at its memory limit. Each server with --maxmemory CACHE_MAXMEMORY (default 64mb, to
+     keep the run short: about 40 s in all) under allkeys-lru, then allkeys-lfu, fresh each time; 2
+     client processes, each pipelining 64 requests: a GET of a key drawn from Zipf(0.99) over 10M
+     distinct keys, then for each miss a SET of a 100-byte value (GET-then-SET-on-miss). After a
+     warm-up (the cache fills and starts evicting; the first third of the time), the hit rate
+     (GET hits / GETs) and the throughput (GETs and SETs per second) are measured, then the RSS and
+     used_memory against the limit, and evicted_keys. (The issue's run used 256mb: --cache-maxmemory.)
 
 Method is that of shared/tools/bench.py (same redis-benchmark flags, same CPU-per-request and memory
 measurement, best-of-rounds): `--n 200000 --rounds 3 --only throughput,memory` is bench.py's default
@@ -662,6 +670,104 @@ def fanout(binaries, opts):
     return out
 
 
+CACHE_KEYS = 10_000_000
+CACHE_ZIPF_S = 0.99
+CACHE_VALUE = b"v" * 100
+
+
+def _cache_worker(port, seconds_warm, seconds_run, seed, out):
+    """One client process of the cache run: Zipf(0.99) GETs pipelined 64 deep, a SET per miss;
+    puts (gets, hits, sets, seconds) of the measured part on `out`."""
+    import random
+    rng = random.Random(seed)
+    n, s = CACHE_KEYS, CACHE_ZIPF_S
+    # Inverse of the integral approximation of the generalized harmonic number H_s(k).
+    h_n = (n ** (1 - s) - 1) / (1 - s) + 1
+    inv = 1 / (1 - s)
+
+    def key():
+        u = rng.random() * h_n
+        k = 1 if u <= 1 else int(((u - 1) * (1 - s) + 1) ** inv)
+        return b"c:%d" % ((min(k, n) * 2654435761) % n)
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    f = sock.makefile("rb", buffering=1 << 16)
+    depth = 64
+    t0 = time.monotonic()
+    measuring_since = None
+    gets = hits = sets = 0
+    while True:
+        now = time.monotonic()
+        if measuring_since is None and now - t0 >= seconds_warm:
+            measuring_since = now
+            gets = hits = sets = 0
+        if now - t0 >= seconds_warm + seconds_run:
+            break
+        keys = [key() for _ in range(depth)]
+        sock.sendall(b"".join(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k), k) for k in keys))
+        misses = []
+        for k in keys:
+            head = f.readline()
+            if head.startswith(b"$-1"):
+                misses.append(k)
+            elif head.startswith(b"$"):
+                f.read(int(head[1:]) + 2)
+            else:
+                raise RuntimeError("GET: %r" % head)
+        gets += depth
+        hits += depth - len(misses)
+        if misses:
+            sock.sendall(b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
+                                  % (len(k), k, len(CACHE_VALUE), CACHE_VALUE) for k in misses))
+            for _ in misses:
+                head = f.readline()
+                if not head.startswith(b"+OK"):
+                    raise RuntimeError("SET: %r" % head)
+            sets += len(misses)
+    out.put((gets, hits, sets, time.monotonic() - measuring_since))
+    sock.close()
+
+
+def cache(binaries, opts):
+    """{policy: {server: (hit_rate, ops_per_s, rss_growth_bytes, used_memory, evicted_keys, maxmemory_bytes)}}."""
+    import multiprocessing as mp
+    out = {}
+    procs = 2
+    warm = opts.cache_seconds / 3
+    for policy in ("allkeys-lru", "allkeys-lfu"):
+        for name, binary in binaries.items():
+            srv = Server(name, binary, ("--appendonly", "no", "--maxmemory", opts.cache_maxmemory,
+                                        "--maxmemory-policy", policy))
+            srv.start()
+            try:
+                rss0 = srv.rss_kb() * 1024
+                q = mp.Queue()
+                ps = [mp.Process(target=_cache_worker, args=(srv.port, warm, opts.cache_seconds - warm, 7 + i, q))
+                      for i in range(procs)]
+                for p in ps:
+                    p.start()
+                res = [q.get(timeout=opts.cache_seconds + 120) for _ in ps]
+                for p in ps:
+                    p.join(timeout=30)
+                gets = sum(r[0] for r in res)
+                hits = sum(r[1] for r in res)
+                sets = sum(r[2] for r in res)
+                secs = max(r[3] for r in res)
+                rss = srv.rss_kb() * 1024
+                used = int(info_field(srv.port, "memory", "used_memory") or 0)
+                maxmem = int(info_field(srv.port, "memory", "maxmemory") or 0)
+                evicted = int(info_field(srv.port, "stats", "evicted_keys") or 0)
+                hit_rate = hits / gets if gets else None
+                ops = (gets + sets) / secs if secs > 0 else None
+                out.setdefault(policy, {})[name] = (hit_rate, ops, rss - rss0, used, evicted, maxmem)
+                log("  cache %s %s: hit rate %.4f, %.0f ops/s, RSS %d MB (+%d MB), used_memory %d MB, %d evicted"
+                    % (name, policy, hit_rate or 0, ops or 0, rss >> 20, (rss - rss0) >> 20, used >> 20, evicted))
+            finally:
+                srv.stop()
+    return out
+
+
 def keyspace_scaling(opts):
     """Markdown lines: `cargo bench --bench scaling` (the keyspace with 1, 2, 4 .. nproc threads, no network)."""
     secs = "0.5" if opts.quick else "1"
@@ -790,7 +896,7 @@ class Report:
             f.write("\n".join(out) + "\n")
 
 
-CHART_METRICS = ("rps", "p99_ms", "cpu_us_per_req", "bytes_per_key", "load_s")
+CHART_METRICS = ("rps", "p99_ms", "cpu_us_per_req", "bytes_per_key", "load_s", "hit_rate")
 
 
 def esc(s):
@@ -835,7 +941,10 @@ def main():
                     "(default 100000, quick 60000; bench.py uses 200000)")
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
-    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts,fanout",
+    ap.add_argument("--cache-maxmemory", default="64mb", help="maxmemory of the cache run (default 64mb)")
+    ap.add_argument("--cache-seconds", type=float, default=18.0,
+                    help="seconds per server and policy of the cache run, a third of them warm-up (default 18)")
+    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts,fanout,cache",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
@@ -1024,6 +1133,29 @@ def main():
             md.append("| %d | %d B | %s | %s | %s | %s | %s | %s |" % (
                 subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
                 fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
+        md.append("")
+
+    if "cache" in sections:
+        log("cache: Zipf(%.2f) GET-then-SET-on-miss over %d keys, maxmemory %s ..."
+            % (CACHE_ZIPF_S, CACHE_KEYS, opts.cache_maxmemory))
+        ca = cache(binaries, opts)
+        md.append("### Cache at maxmemory %s (Zipf(%.2f) GETs over %dM keys, SET of 100 B on each miss; 2 clients "
+                  "pipelining 64; %.0f s per run, the first third warm-up)\n"
+                  % (opts.cache_maxmemory, CACHE_ZIPF_S, CACHE_KEYS // 1_000_000, opts.cache_seconds))
+        md.append("| policy | Redis hit rate | flurrydb hit rate | ratio | Redis ops/s | flurrydb ops/s | ratio | "
+                  "RSS growth MB Redis / flurrydb | evicted Redis / flurrydb |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+        for policy, figs in ca.items():
+            r = figs.get("redis", (None,) * 6)
+            c = figs.get("flurrydb", (None,) * 6)
+            cfg = "maxmemory %s" % opts.cache_maxmemory
+            rep.add("cache", policy, 64, cfg, "hit_rate", "", r[0], c[0], "higher")
+            rep.add("cache", policy, 64, cfg, "rps", "ops/s", r[1], c[1], "higher")
+            rep.add("cache", policy, 64, cfg, "rss_growth_bytes", "B", r[2], c[2], "lower")
+            md.append("| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s / %s |" % (
+                policy, fmt(r[0], "%.4f"), fmt(c[0], "%.4f"), ratio_s(r[0], c[0]), fmt(r[1], "%.0f"),
+                fmt(c[1], "%.0f"), ratio_s(r[1], c[1]), fmt(r[2] and r[2] / 2**20, "%.1f"),
+                fmt(c[2] and c[2] / 2**20, "%.1f"), r[4], c[4]))
         md.append("")
 
     errors_note(md)

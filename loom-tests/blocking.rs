@@ -29,7 +29,8 @@ impl Conn {
     }
 
     fn execute(&mut self, shared: &Shared, argv: &[Bytes]) -> Frame {
-        execute(&mut Ctx::new(shared, &mut self.0, NOW_MS), argv)
+        // Replies encoded in advance compare as the frames they stand for.
+        execute(&mut Ctx::new(shared, &mut self.0, NOW_MS), argv).expand()
     }
 
     /// Runs `argv`; None when it blocked (its wait is [`Conn::finish`]'s).
@@ -187,6 +188,58 @@ fn broken_timeout_drops_a_handed_over_element() {
 fn broken_claim_without_cas() {
     let _f = inject(Fault::ClaimWithoutCas);
     pusher_vs_timing_out_waiter();
+}
+
+/// (b2) CLIENT UNBLOCK ... ERROR races a push to the same blocked client: the client always
+/// resumes, and either gets the element (the unblock lost: it answers 0) or the UNBLOCKED error
+/// with the element left in the list; the element exists exactly once, and the log replays.
+fn pusher_vs_client_unblock() {
+    builder(2).check(|| {
+        let shared = server(FsyncPolicy::No);
+        let mut c = Conn::new(&shared);
+        assert_eq!(c.start(&shared, &["BLPOP", "k", "0"]), None, "blocks on the missing key");
+        let req = c.0.block.take().expect("blocked");
+        let waiter = req.waiter.clone();
+        let unblocker = loom::thread::spawn(move || waiter.unblock());
+        run(&shared, NOW_MS, Op::Cmd(&["RPUSH", "k", "x"]));
+        // The connection's wait (possibly before the unblock wakes it), then its re-run (see
+        // `connection::wait_blocked`).
+        block_on(req.waiter.wait());
+        let ended = unblocker.join().expect("no panic");
+        if ended {
+            c.0.block_timed_out = true;
+            c.0.unblocked = Some(flurrydb::state::UnblockReason::Error);
+        }
+        c.0.skip_reply = false;
+        let reply = c.execute(&shared, &args(&["BLPOP", "k", "0"]));
+        c.0.block_timed_out = false;
+        c.close(&shared);
+        let state = memory_is_replay(&shared);
+        let list = list_of(&state, "k");
+        let delivered = reply == pair("k", "x");
+        let unblocked = reply == Frame::Error(Bytes::from_static(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"));
+        assert!(delivered != unblocked, "unexpected reply {reply:?}");
+        assert_eq!(unblocked, ended, "UNBLOCK answered {ended} but the client replied {reply:?}");
+        assert_eq!(
+            usize::from(delivered) + list.len(),
+            1,
+            "element lost or delivered twice: reply {reply:?}, list {list:?}"
+        );
+    });
+}
+
+#[test]
+fn an_unblocked_waiter_gets_the_element_or_the_error() {
+    pusher_vs_client_unblock();
+}
+
+/// Broken: CLIENT UNBLOCK overrides a pusher's claim: the popped (and logged) element is answered
+/// with the UNBLOCKED error and lost.
+#[test]
+#[should_panic(expected = "element lost or delivered twice")]
+fn broken_unblock_ignores_the_claim() {
+    let _f = inject(Fault::UnblockIgnoresClaim);
+    pusher_vs_client_unblock();
 }
 
 /// (c) Two clients blocked on `k` (the first before the race, the second during it) and two

@@ -30,6 +30,9 @@ pub enum Op {
     /// base and the commit on a spawned thread. "Replies" `+OK`; a no-op in the serial reference runs,
     /// where it changes nothing visible.
     StartRewrite,
+    /// One eviction under `allkeys-lru` (`Evictor::perform` with the limit 1 byte under the use);
+    /// its "reply" is 1 when it evicted a key, 0 when there was none.
+    Evict,
 }
 
 /// A loom model builder with the suite's preemption bound (`LOOM_MAX_PREEMPTIONS` wins when set).
@@ -124,17 +127,26 @@ fn run_in(shared: &Shared, session: Option<&mut Session>, now_ms: u64, op: Op) -
             match session {
                 Some(s) => {
                     let client = s.0.get_or_insert_with(new_client);
-                    execute(&mut Ctx::new(shared, client, now_ms), &argv)
+                    // Replies encoded in advance compare as the frames they stand for.
+                    execute(&mut Ctx::new(shared, client, now_ms), &argv).expand()
                 }
                 None => {
                     let mut client = new_client();
-                    let reply = execute(&mut Ctx::new(shared, &mut client, now_ms), &argv);
+                    let reply = execute(&mut Ctx::new(shared, &mut client, now_ms), &argv).expand();
                     shared.clients.unregister(client.id);
                     reply
                 }
             }
         }
         Op::ExpireCycle => Frame::Integer(shared.ks.expire_cycle(now_ms, EXPIRE_BUDGET) as i64),
+        Op::Evict => {
+            let cfg = Config { maxmemory_policy: "allkeys-lru".into(), ..config() };
+            let ev = shared.ks.evictor();
+            ev.configure(&cfg);
+            let before = ev.evicted_keys();
+            ev.perform(&shared.ks, 1, || 2);
+            Frame::Integer((ev.evicted_keys() - before) as i64)
+        }
         Op::StartRewrite => {
             if shared.ks.aof().is_some() {
                 shared.ks.start_rewrite().expect("the rewrite starts");

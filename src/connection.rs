@@ -71,6 +71,9 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     if let Some(reg) = client.blocked.take() {
         shared.ks.pass_on(reg);
     }
+    if client.monitoring {
+        shared.monitors.remove(id);
+    }
     match why {
         Close::Quiet => {}
         Close::Idle => verbose!("Closing idle client"),
@@ -83,6 +86,8 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             client.info.addr
         ),
     }
+    // A client redirecting its invalidations here finds the redirect broken from now on.
+    client.info.tracking.mark_gone();
     shared.clients.unregister(id);
 }
 
@@ -120,7 +125,7 @@ async fn serve_loop(
         if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
             rbuf.reserve(READ_CHUNK_BYTES);
         }
-        let subscribed = client.subs.total() > 0;
+        let subscribed = client.subs.total() > 0 || client.info.tracking.wants_pushes() || client.monitoring;
         tokio::select! {
             _ = sub.wake.notified(), if subscribed => {
                 // Messages arrived while the client was idle: send them now.
@@ -175,9 +180,15 @@ async fn serve_loop(
                 Ok(Decoded::Command(argv)) => {
                     let mut start = wbuf.len();
                     let mut seq = run_command(shared, client, now, &argv, &mut wbuf);
-                    // A blocking command that found nothing: send what the batch produced so far,
-                    // wait for a push or the timeout, run it again. Later commands wait (as in Redis).
-                    while let Some(req) = client.block.take() {
+                    // A blocking command that found nothing, or a command a CLIENT PAUSE covers:
+                    // send what the batch produced so far, wait (for a push or the timeout, or for
+                    // the pause to end), run it again. Later commands wait (as in Redis).
+                    loop {
+                        let req = client.block.take();
+                        if req.is_none() && !client.postponed {
+                            break;
+                        }
+                        client.postponed = false;
                         batch_seq = batch_seq.max(seq);
                         if !noting_pending(
                             &client.info,
@@ -192,17 +203,28 @@ async fn serve_loop(
                         // While blocked, CLIENT LIST shows what is left to parse (Redis: qbuf=0).
                         note_query_buf(&client.info, &rbuf);
                         client.info.blocked.store(true, std::sync::atomic::Ordering::Relaxed);
-                        let wake = wait_blocked(shared, stream, &mut rbuf, &req, closing.as_mut(), max_query).await;
+                        let wake = match &req {
+                            Some(req) => {
+                                wait_blocked(shared, stream, &mut rbuf, req, &client.info, closing.as_mut(), max_query)
+                                    .await
+                            }
+                            None => wait_paused(shared, stream, &mut rbuf, closing.as_mut(), max_query).await,
+                        };
                         client.info.blocked.store(false, std::sync::atomic::Ordering::Relaxed);
                         match wake {
                             Wake::Woken => {}
                             Wake::TimedOut => client.block_timed_out = true,
+                            Wake::Unblocked(reason) => {
+                                client.block_timed_out = true;
+                                client.unblocked = Some(reason);
+                            }
                             Wake::Gone => return Close::Quiet,
                         }
                         now = now_ms();
                         start = wbuf.len();
                         seq = run_command(shared, client, now, &argv, &mut wbuf);
                         client.block_timed_out = false;
+                        client.unblocked = None;
                     }
                     decoder.recycle(argv);
                     if seq > 0 {
@@ -241,6 +263,11 @@ async fn serve_loop(
         }
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
+        // BCAST invalidations of the keys this batch modified (Redis: once per event loop turn).
+        shared.ks.tracking().broadcast();
+        if client.info.tracking.is_on() {
+            sub.drain_into(&mut wbuf);
+        }
         if sub.is_killed() {
             return Close::OutputBuffer;
         }
@@ -267,6 +294,8 @@ enum Wake {
     /// Its waiter was signalled: a key may hold a list now.
     Woken,
     TimedOut,
+    /// Ended by CLIENT UNBLOCK.
+    Unblocked(crate::state::UnblockReason),
     /// Disconnected, over its query buffer limit, or the server is shutting down.
     Gone,
 }
@@ -275,6 +304,62 @@ enum Wake {
 /// deadline passes. Requests that arrive meanwhile are read (and wait in the buffer), so a client
 /// that disconnects is noticed at once and its registration dropped.
 async fn wait_blocked(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    req: &crate::cmd::BlockRequest,
+    info: &ClientInfo,
+    closing: Pin<&mut Notified<'_>>,
+    max_query: usize,
+) -> Wake {
+    let slot = || info.block_slot.lock().unwrap_or_else(|e| e.into_inner());
+    slot().waiter = Some(req.waiter.clone());
+    let wake = wait_waiter(shared, stream, rbuf, req, closing, max_query).await;
+    let unblocked = {
+        let mut slot = slot();
+        slot.waiter = None;
+        slot.unblocked.take()
+    };
+    match (wake, unblocked) {
+        (Wake::Woken, Some(reason)) => Wake::Unblocked(reason),
+        (wake, _) => wake,
+    }
+}
+
+/// Wait for a CLIENT PAUSE to end (or change), reading what arrives meanwhile as
+/// [`wait_blocked`] does.
+async fn wait_paused(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    rbuf: &mut BytesMut,
+    mut closing: Pin<&mut Notified<'_>>,
+    max_query: usize,
+) -> Wake {
+    let wait = shared.pause.wait_change();
+    tokio::pin!(wait);
+    loop {
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
+            rbuf.reserve(READ_CHUNK_BYTES);
+        }
+        tokio::select! {
+            _ = &mut wait => return Wake::Woken,
+            _ = closing.as_mut() => return Wake::Gone,
+            r = stream.read_buf(rbuf) => match r {
+                Ok(0) | Err(_) => return Wake::Gone,
+                Ok(n) => {
+                    Stats::add(&shared.stats.net_input_bytes, n as u64);
+                    Stats::add(&shared.stats.reads_processed, 1);
+                    if rbuf.len() > max_query {
+                        return Wake::Gone;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// [`wait_blocked`]'s wait itself.
+async fn wait_waiter(
     shared: &Shared,
     stream: &mut TcpStream,
     rbuf: &mut BytesMut,
@@ -335,6 +420,16 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         client.reply_mode = crate::cmd::ReplyMode::Skip;
     }
     let was_in_multi = client.tx.in_multi();
+    if client.info.tracking.is_on() {
+        // Keep the tracking table within `tracking-table-max-keys` (Redis: before each command;
+        // the active-expiry tick does it too).
+        shared.ks.tracking().limit_keys();
+    }
+    if client.info.tracking.is_on() || client.monitoring {
+        // The pushes that arrived before this command began go before its reply (see below); so
+        // do the MONITOR lines fed before it.
+        client.subs.sub.drain_into(out);
+    }
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
     if was_in_multi || ctx.client.tx.in_multi() {
@@ -346,7 +441,7 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     let quiet = match ctx.client.reply_mode {
         crate::cmd::ReplyMode::On => false,
         crate::cmd::ReplyMode::Off | crate::cmd::ReplyMode::SkipNext => true,
-        crate::cmd::ReplyMode::Skip if ctx.client.block.is_some() => true,
+        crate::cmd::ReplyMode::Skip if ctx.client.block.is_some() || ctx.client.postponed => true,
         crate::cmd::ReplyMode::Skip => {
             ctx.client.reply_mode = crate::cmd::ReplyMode::On;
             true
@@ -357,15 +452,25 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         return ctx.last_seq.get();
     }
     // Messages published while it ran (to itself, or keyspace events of its own write) come first,
-    // as in Redis, where they are added to the client's output as they are published.
-    ctx.client.subs.sub.drain_into(out);
+    // as in Redis, where they are added to the client's output as they are published. A tracking
+    // client gets those that arrived while the command ran after the reply instead: an
+    // invalidation that arrived while its read ran must follow the value it read (see `tracking`),
+    // as its own writes' do in Redis; a monitor's line for its own command comes after the reply
+    // too (Redis feeds it after the call).
+    let after = ctx.client.info.tracking.is_on() || ctx.client.monitoring;
+    if !after {
+        ctx.client.subs.sub.drain_into(out);
+    }
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
         Frame::Array(items) if items.len() >= crate::cmd::OFFLOAD_MIN_ITEMS => {
-            crate::cmd::offload(items.len(), move || frame.encode(out, resp))
+            crate::cmd::offload(items.len(), || frame.encode(&mut *out, resp))
         }
         _ => frame.encode(out, resp),
+    }
+    if after {
+        ctx.client.subs.sub.drain_into(out);
     }
     ctx.last_seq.get()
 }

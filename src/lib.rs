@@ -11,6 +11,7 @@
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
 //! - [`pubsub`]: channel/pattern subscriptions, subscriber outboxes, keyspace notifications.
+//! - [`tracking`]: client-side caching (CLIENT TRACKING): tracked keys, prefixes, invalidations.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
 //! - [`limits`] (open-files limit, TCP keepalive: the only FFI), [`memory`] (RSS sampling for
 //!   maxmemory).
@@ -32,10 +33,12 @@ pub mod longdouble;
 pub mod lualib;
 pub mod memory;
 pub mod monitor;
+pub mod pause;
 pub mod pubsub;
 pub mod resp;
 pub mod script;
 pub mod server;
 pub mod state;
 pub mod sync;
+pub mod tracking;
 pub mod util;

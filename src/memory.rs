@@ -1,6 +1,8 @@
 //! Used memory for `maxmemory` and INFO: allocator statistics, as Redis reports (zmalloc's
 //! used_memory). The server binary installs [`CountingAllocator`] as its global allocator: it
-//! forwards every call to the system allocator and keeps the live byte count in cache-padded
+//! forwards every call to the system allocator and keeps the live byte count (of the chunks glibc
+//! hands out, header and rounding included: [`chunk_bytes`], as Redis counts jemalloc's size
+//! classes, so that `maxmemory` bounds what the data really costs) in cache-padded
 //! per-thread shards (a thread only ever writes its own shard's line, so no two cores fight over
 //! one; the figure is the sum of all shards). Where it is not installed (library tests),
 //! the process's resident set size stands in. A background thread samples the figure every
@@ -17,19 +19,45 @@ use crate::state::Shared;
 
 const SHARDS: usize = 64;
 
-/// Live bytes allocated through [`CountingAllocator`], one shard per thread (threads beyond
-/// [`SHARDS`] share). A shard's own figure means nothing (a value freed by another thread than
+/// Live bytes allocated through [`CountingAllocator`], one shard per thread (by
+/// `util::thread_slot`; threads beyond [`SHARDS`] share [`OVERFLOW`]). A shard's own figure means nothing (a value freed by another thread than
 /// the one that allocated it is subtracted from the freeing thread's shard); the sum is exact.
 static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
 /// Set by the first allocation through [`CountingAllocator`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-fn shard() -> &'static AtomicI64 {
-    &ALLOCATED[crate::util::thread_slot() % SHARDS]
+/// The count of the threads past the first [`SHARDS`] (they share it, so they add atomically).
+static OVERFLOW: CachePadded<AtomicI64> = CachePadded::new(AtomicI64::new(0));
+
+/// The bytes glibc's malloc takes for a request of `n` bytes: its chunk, an 8-byte header and
+/// 16-byte steps, 32 at least (0 for no request). Large requests are mapped pages; the rounding
+/// is then negligible.
+pub const fn chunk_bytes(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        let c = (n + 8 + 15) & !15;
+        if c < 32 { 32 } else { c }
+    }
 }
 
 fn count(bytes: i64) {
     // Relaxed: a statistic; it orders nothing.
-    shard().fetch_add(bytes, Ordering::Relaxed);
+    match crate::util::own_thread_slot().and_then(|slot| ALLOCATED.get(slot)) {
+        // This thread is the only writer of its shard (a slot belongs to one thread, and a thread
+        // being torn down has none): a plain load and store, no locked instruction (an allocation's hottest cost was the `lock add`).
+        Some(own) => own.store(own.load(Ordering::Relaxed) + bytes, Ordering::Relaxed),
+        None => {
+            OVERFLOW.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Mark the allocator installed: a load first, so that allocations on many cores do not keep
+/// writing (and bouncing) the flag's cache line.
+fn note_installed() {
+    if !INSTALLED.load(Ordering::Relaxed) {
+        INSTALLED.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The system allocator, counting live bytes (install with `#[global_allocator]`).
@@ -42,8 +70,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: same layout, same contract as the caller's.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
-            count(layout.size() as i64);
+            note_installed();
+            count(chunk_bytes(layout.size()) as i64);
         }
         p
     }
@@ -52,14 +80,14 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: same layout, same contract as the caller's.
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
-            INSTALLED.store(true, Ordering::Relaxed);
-            count(layout.size() as i64);
+            note_installed();
+            count(chunk_bytes(layout.size()) as i64);
         }
         p
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as i64));
+        count(-(chunk_bytes(layout.size()) as i64));
         // SAFETY: `ptr` was allocated by this allocator (i.e. by `System`) with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -68,7 +96,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: `ptr` came from `System` with `layout`; the caller guarantees `new_size` is valid.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            count(new_size as i64 - layout.size() as i64);
+            count(chunk_bytes(new_size) as i64 - chunk_bytes(layout.size()) as i64);
         }
         p
     }
@@ -79,7 +107,12 @@ pub fn allocated_bytes() -> Option<u64> {
     if !INSTALLED.load(Ordering::Relaxed) {
         return None;
     }
-    Some(ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>().max(0) as u64)
+    Some(total().max(0) as u64)
+}
+
+/// The sum of every shard.
+fn total() -> i64 {
+    ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>() + OVERFLOW.load(Ordering::Relaxed)
 }
 
 /// Used memory as INFO and maxmemory see it: allocator statistics, else the resident set size.
@@ -99,9 +132,27 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb.saturating_mul(1024))
 }
 
-/// Take one sample now.
+/// The highest used memory sampled (MEMORY STATS `peak.allocated`).
+static PEAK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn peak_bytes() -> u64 {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Take one sample now (and tick the LRU clock of the keys' access words).
 pub fn sample(shared: &Shared) {
-    shared.used_memory.store(used_bytes(), Ordering::Relaxed);
+    let used = used_bytes();
+    shared.used_memory.store(used, Ordering::Relaxed);
+    PEAK.fetch_max(used, Ordering::Relaxed);
+    crate::db::evict::tick();
+}
+
+/// Give the heap's free pages back to the system (MEMORY PURGE).
+pub fn purge() {
+    // SAFETY: malloc_trim only walks glibc's own arenas; it takes no pointer of ours.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Sample the counters behind INFO's instantaneous rates.
@@ -143,10 +194,22 @@ mod tests {
     }
 
     #[test]
+    fn chunks_are_glibc_sizes() {
+        assert_eq!([0, 1, 24, 25, 40, 41, 64, 112].map(chunk_bytes), [0, 32, 32, 48, 48, 64, 80, 128]);
+    }
+
+    #[test]
+    fn purge_gives_pages_back_without_harm() {
+        let v = vec![7u8; 1 << 20];
+        purge();
+        assert_eq!(v[12345], 7);
+    }
+
+    #[test]
     fn counting_allocator_tracks_live_bytes_exactly() {
         let a = CountingAllocator;
         let layout = Layout::from_size_align(1 << 20, 8).unwrap();
-        let before = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let before = total();
         // SAFETY: a valid non-zero layout; every pointer is freed below with its own layout.
         unsafe {
             let p = a.alloc(layout);
@@ -154,13 +217,13 @@ mod tests {
             let z = a.alloc_zeroed(layout);
             assert_eq!(*z.add(1000), 0);
             let p = a.realloc(p, layout, 3 << 20);
-            let now = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+            let now = total();
             // Other test threads allocate through System, not through `a`: only ours count.
-            assert_eq!(now - before, (1 << 20) + (3 << 20));
+            assert_eq!(now - before, (chunk_bytes(1 << 20) + chunk_bytes(3 << 20)) as i64);
             a.dealloc(p, Layout::from_size_align(3 << 20, 8).unwrap());
             a.dealloc(z, layout);
         }
-        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let after = total();
         assert_eq!(after, before);
         assert!(allocated_bytes().is_some(), "the allocator marks itself installed");
 
@@ -172,11 +235,11 @@ mod tests {
         })
         .join()
         .unwrap();
-        let held = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
-        assert_eq!(held - before, 1 << 20);
+        let held = total();
+        assert_eq!(held - before, chunk_bytes(1 << 20) as i64);
         // SAFETY: `p` came from `CountingAllocator` with `layout` and is freed once.
         unsafe { a.dealloc(p as *mut u8, layout) };
-        let after = ALLOCATED.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>();
+        let after = total();
         assert_eq!(after, before);
     }
 }

@@ -106,7 +106,13 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
                     maybe_auto_rewrite(&shared);
                 }
                 let hz = shared.config().hz.max(1);
-                let removed = shared.ks.expire_cycle(crate::util::now_ms(), EXPIRE_CYCLE_BUDGET_KEYS);
+                // CLIENT PAUSE keeps the dataset constant: no active expiry meanwhile (Redis).
+                let now = crate::util::now_ms();
+                let removed =
+                    if shared.pause.is_paused(now) { 0 } else { shared.ks.expire_cycle(now, EXPIRE_CYCLE_BUDGET_KEYS) };
+                // Broadcasts for keys that expired, or that a writer left (Redis's cron does both).
+                shared.ks.tracking().broadcast();
+                shared.ks.tracking().limit_keys();
                 if removed > 0
                     && let Some(aof) = shared.ks.aof()
                 {

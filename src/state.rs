@@ -48,6 +48,10 @@ pub struct Shared {
     pub scripting: crate::script::Scripting,
     /// Every pub/sub subscription (and where keyspace events are published).
     pub pubsub: Arc<crate::pubsub::Hub>,
+    /// CLIENT PAUSE: the pause in force, and the postponed clients' wake-up.
+    pub pause: crate::pause::Pause,
+    /// MONITOR: the connections that see every command (the keyspace holds it too).
+    pub monitors: Arc<crate::monitor::feed::Monitors>,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -123,10 +127,14 @@ impl Shared {
         let scripting = crate::script::Scripting::default();
         let busy_ms = config.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
+        let monitors = Arc::new(crate::monitor::feed::Monitors::default());
+        ks.attach_monitors(monitors.clone());
         let pubsub = Arc::new(crate::pubsub::Hub::default());
         ks.events().attach(pubsub.clone());
         pubsub.set_limits(config.client_output_buffer_limit[2]);
         ks.events().set_flags(notify_flags(&config));
+        sync_tracking(&ks, &config);
+        ks.evictor().configure(&config);
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -145,6 +153,8 @@ impl Shared {
             rebind: std::sync::OnceLock::new(),
             scripting,
             pubsub,
+            pause: crate::pause::Pause::default(),
+            monitors,
         })
     }
 
@@ -157,12 +167,14 @@ impl Shared {
     /// startup and each CONFIG SET).
     pub fn sync_config_mirrors(&self, cfg: &Config) {
         self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        self.ks.evictor().configure(cfg);
         self.conn_limits.store(ConnLimits::of(cfg));
         self.monitor.sync_config(cfg);
         let busy_ms = cfg.get("busy-reply-threshold").and_then(|v| v.parse::<u64>().ok()).unwrap_or(5000);
         self.scripting.busy_threshold_ms.store(busy_ms, Ordering::Relaxed);
         self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
         self.ks.events().set_flags(notify_flags(cfg));
+        sync_tracking(&self.ks, cfg);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }
@@ -180,6 +192,12 @@ impl Shared {
         self.shutdown_notify.notify_waiters();
         self.shutdown_notify.notify_one();
     }
+}
+
+/// Mirror `tracking-table-max-keys` and the output limits its invalidations are delivered under.
+fn sync_tracking(ks: &Keyspace, cfg: &Config) {
+    let max_keys = cfg.get("tracking-table-max-keys").and_then(|v| v.parse::<u64>().ok()).unwrap_or(1_000_000);
+    ks.tracking().set_config(max_keys, cfg.client_output_buffer_limit[0], cfg.client_output_buffer_limit[2]);
 }
 
 /// The class bits of the configured `notify-keyspace-events`.
@@ -329,6 +347,26 @@ pub struct ClientInfo {
     pub ssub: AtomicUsize,
     /// CLIENT NO-EVICT on (`flags=e`).
     pub no_evict: AtomicBool,
+    /// CLIENT TRACKING state that other clients read (flags, redirect, where its pushes go).
+    pub tracking: crate::tracking::Peer,
+    /// What a blocked client waits on, for CLIENT UNBLOCK (set by the connection while it waits).
+    pub block_slot: Mutex<BlockSlot>,
+    /// In MONITOR mode (`flags=O`).
+    pub monitor: AtomicBool,
+}
+
+/// How CLIENT UNBLOCK ends a wait: as if the timeout passed, or with the UNBLOCKED error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnblockReason {
+    Timeout,
+    Error,
+}
+
+/// A blocked client's waiter while it waits, and why CLIENT UNBLOCK ended the wait.
+#[derive(Default)]
+pub struct BlockSlot {
+    pub waiter: Option<Arc<crate::db::blocking::Waiter>>,
+    pub unblocked: Option<UnblockReason>,
 }
 
 /// The connected clients, by id.
@@ -366,9 +404,17 @@ impl ClientRegistry {
             psub: AtomicUsize::new(0),
             ssub: AtomicUsize::new(0),
             no_evict: AtomicBool::new(false),
+            tracking: Default::default(),
+            block_slot: Mutex::new(BlockSlot::default()),
+            monitor: AtomicBool::new(false),
         });
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(id, info.clone());
         info
+    }
+
+    /// The connected client with this id.
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

@@ -95,8 +95,21 @@ pub mod fault {
         ClaimWithoutCas,
         /// A pusher hands the element to the newest blocked client instead of the oldest.
         HandOffToNewestWaiter,
-        /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe.
+        /// CLIENT UNBLOCK ends a wait without the compare-and-swap: it overrides a pusher's claim
+        /// (the element popped for the client is answered with the UNBLOCKED error instead).
+        UnblockIgnoresClaim,
+        /// SETBIT or PFADD pushes its AOF record after releasing the key's stripe (or, in place,
+        /// the string's cell lock).
         BitLogOutsideLock,
+        /// An in-place string write (SETBIT, APPEND ...) changes a copy of the bytes and stores it
+        /// back in two steps (the string grown, then the new bytes), giving the cell lock up in
+        /// between: a reader sees a torn string, a concurrent writer's change is lost.
+        BitEditOutsideLock,
+        /// A tracking client's read command registers its keys after reading them instead of
+        /// before (a write in between finds nobody to invalidate: the cached value is stale).
+        TrackRegisterAfterRead,
+        /// An eviction pushes its `DEL` after releasing the key's stripe.
+        EvictLogOutsideLock,
     }
 
     #[cfg(feature = "loom")]

@@ -51,6 +51,11 @@ pub fn os_error_text(e: &std::io::Error) -> String {
 }
 
 /// The current Unix time in milliseconds.
+/// Wall-clock time in microseconds since the epoch (MONITOR lines).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
@@ -96,18 +101,24 @@ pub type FnvBuild = std::hash::BuildHasherDefault<Fnv>;
 /// line. Never allocates (the allocator's counters use it): a const thread-local without a
 /// destructor, read with `try_with` (a thread being torn down gets 0; any shard keeps a sum exact).
 pub fn thread_slot() -> usize {
+    own_thread_slot().unwrap_or(0)
+}
+
+/// This thread's slot, distinct from every other thread's (never handed out twice), or None for
+/// a thread being torn down.
+pub fn own_thread_slot() -> Option<usize> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     std::thread_local! {
         static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
     }
     SLOT.try_with(|s| {
         if s.get() == usize::MAX {
-            // Relaxed: only a distinct-enough number is needed.
+            // Relaxed: only a distinct number is needed.
             s.set(NEXT.fetch_add(1, Ordering::Relaxed));
         }
         s.get()
     })
-    .unwrap_or(0)
+    .ok()
 }
 
 /// `n` in decimal, in a stack buffer (no allocation): integer replies, INCR's record delta.
@@ -169,4 +180,27 @@ mod tests {
         let other = std::thread::spawn(thread_slot).join().unwrap();
         assert_ne!(other, mine);
     }
+}
+
+/// Redis's `sdscatrepr`: `arg` double-quoted, `\\` `\"` `\n` `\r` `\t` `\a` `\b` escaped, other
+/// bytes outside printable ASCII as `\xNN` (MONITOR lines, config rewrites).
+pub fn cat_repr(arg: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &b in arg {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x07 => out.extend_from_slice(b"\\a"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x20..=0x7e => out.push(b),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(&[b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+            }
+        }
+    }
+    out.push(b'"');
 }

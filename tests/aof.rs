@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, dump_keyspace};
+use common::{RealRedis, Server, dump_keyspace};
 
 fn aof_on(fsync: &'static str) -> [&'static str; 4] {
     ["--appendonly", "yes", "--appendfsync", fsync]
@@ -188,64 +188,18 @@ fn real_redis_server_loads_a_cleanly_stopped_file_with_the_same_keys() {
     write_everything(&s);
     let ours = dump_keyspace(s.port);
     s.stop();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let Ok(mut redis) = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--dir"])
-        .arg(&s.dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-    else {
+    let Some(redis) = RealRedis::start_in(&s.dir, &["--appendonly", "yes"]) else {
         return; // redis-server not installed: CI runs this with it
     };
-    let mut up = false;
-    for _ in 0..100 {
-        if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::{Read, Write};
-            let mut buf = [0u8; 16];
-            if c.write_all(b"PING\r\n").is_ok() && c.read(&mut buf).is_ok_and(|n| buf[..n].starts_with(b"+PONG")) {
-                up = true;
-                break;
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let theirs = if up { Some(dump_keyspace(port)) } else { None };
-    let _ = redis.kill();
-    let _ = redis.wait();
-    assert_eq!(Some(ours), theirs, "redis-server must load our file to the same keyspace");
-}
-
-/// A redis-server 7.0 on a free port in `dir` with `extra` options, answering PING; None when
-/// redis-server is not installed (CI runs these tests with it).
-fn start_redis(dir: &std::path::Path, extra: &[&str]) -> Option<(std::process::Child, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-        .args(extra)
-        .arg("--dir")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .ok()?;
-    for _ in 0..100 {
-        if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let mut c = common::Raw::new(c);
-            if c.cmds(&["PING"]).starts_with(b"+PONG") {
-                return Some((child, port));
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    panic!("redis-server did not answer on {port}");
+    assert_eq!(dump_keyspace(redis.port), ours, "redis-server must load our file to the same keyspace");
 }
 
 /// redis-server 7.0 persists into appendonlydir/ (a manifest, a base, incremental files); started
 /// on that directory with no file of ours, we import it and hold the same keyspace.
 fn we_load_what_redis_wrote(extra: &[&str], rewrite_midway: bool) {
     let dir = common::temp_dir("from-redis");
-    let Some((mut redis, port)) = start_redis(&dir, &[&["--appendonly", "yes"], extra].concat()) else { return };
-    let mut c = common::Raw::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let Some(mut redis) = RealRedis::start_in(&dir, &[&["--appendonly", "yes"], extra].concat()) else { return };
+    let mut c = redis.raw();
     if rewrite_midway {
         c.cmds(&["SET", "before_rewrite", "1"]);
         c.cmds(&["HSET", "h_before", "f", "v"]);
@@ -259,10 +213,10 @@ fn we_load_what_redis_wrote(extra: &[&str], rewrite_midway: bool) {
         }
     }
     write_script(&mut c);
-    let theirs = dump_keyspace(port);
+    let theirs = dump_keyspace(redis.port);
     common::send(&mut c, &["SHUTDOWN"]);
     c.read_to_close();
-    let _ = redis.wait();
+    redis.wait();
     assert!(dir.join("appendonlydir").exists(), "redis-server wrote its multi-part AOF");
     let mut s = Server::start_in(dir.clone(), &aof_on("everysec"));
     assert_eq!(dump_keyspace(s.port), theirs, "log: {}", s.log());
@@ -289,14 +243,14 @@ fn a_directory_redis_persisted_with_a_rewritten_aof_base_loads() {
 #[test]
 fn an_rdb_base_with_keys_stops_startup_with_a_clear_error() {
     let dir = common::temp_dir("from-redis-rdb");
-    let Some((mut redis, port)) = start_redis(&dir, &["--appendonly", "yes"]) else { return };
-    let mut c = common::Raw::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let Some(mut redis) = RealRedis::start_in(&dir, &["--appendonly", "yes"]) else { return };
+    let mut c = redis.raw();
     c.cmds(&["SET", "k", "v"]);
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+"));
     std::thread::sleep(std::time::Duration::from_millis(500));
     common::send(&mut c, &["SHUTDOWN"]);
     c.read_to_close();
-    let _ = redis.wait();
+    redis.wait();
     let out = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
         .args(["--port", "0", "--appendonly", "yes", "--dir"])
         .arg(&dir)

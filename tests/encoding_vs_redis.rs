@@ -9,36 +9,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-
-use common::{Raw, Server};
-
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A redis-server on a free port, or None when it is not installed.
-fn start_redis() -> Option<(Redis, u16)> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let r = Redis(child);
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((r, port));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    None
-}
+use common::{Raw, RealRedis, Server};
 
 fn words(line: &str) -> Vec<String> {
     line.split_whitespace()
@@ -183,9 +154,9 @@ OBJECT nosuch x
 
 #[test]
 fn object_encoding_follows_redis_through_every_conversion_path() {
-    let Some((_redis, port)) = start_redis() else { return };
+    let Some(redis) = RealRedis::start(&["--appendonly", "no"]) else { return };
     let ours = Server::start(&[]);
-    let mut theirs = Raw::new(std::net::TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let mut theirs = redis.raw();
     let mut us = ours.raw();
     let mut both = |argv: &[String]| {
         let a: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();

@@ -98,14 +98,21 @@ fn scan_returns_every_key_exactly_once_while_another_client_adds_keys() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writer = s.client();
     let flag = stop.clone();
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = progress.clone();
     let adder = std::thread::spawn(move || {
         let mut n = 0u64;
         while !flag.load(std::sync::atomic::Ordering::Relaxed) {
             let _: () = redis::cmd("SET").arg(format!("added:{n}")).arg("v").query(&mut writer).unwrap();
             n += 1;
+            count.store(n, std::sync::atomic::Ordering::Relaxed);
         }
         n
     });
+    // The scan must run while keys are being added (a loaded machine may start the adder late).
+    while progress.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        std::thread::yield_now();
+    }
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut cursor = "0".to_string();
     loop {

@@ -5,30 +5,11 @@
 
 mod common;
 
-use std::thread::sleep;
-use std::time::{Duration, Instant};
-
-use common::{Raw, Server, dump_keyspace, s, send};
-
-fn bulk(x: &str) -> String {
-    format!("${}\r\n{x}\r\n", x.len())
-}
+use common::{Server, bulk, dump_keyspace, s, send, wait_blocked};
 
 /// `[[key, [[id, [f, v]]]]]`: one key, one entry with one field, under RESP2.
 fn one(key: &str, id: &str, f: &str, v: &str) -> String {
     format!("*1\r\n*2\r\n{}*1\r\n*2\r\n{}*2\r\n{}{}", bulk(key), bulk(id), bulk(f), bulk(v))
-}
-
-fn wait_blocked(c: &mut Raw, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = s(c.cmds(&["INFO", "clients"]));
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{n} clients never blocked: {info}");
-        sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -5,45 +5,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-
-use common::Server;
-
-/// A redis-server child, killed when dropped (also when the test panics).
-struct RealRedis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// redis-server on a free port of 18500-18599, or None when it is not installed.
-fn start_redis() -> Option<RealRedis> {
-    // Each test of this file its own port (they run in parallel).
-    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(18599);
-    let port = std::iter::from_fn(|| Some(NEXT.fetch_sub(1, std::sync::atomic::Ordering::SeqCst)))
-        .take_while(|&p| p >= 18500)
-        .find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())?;
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = RealRedis { child, port };
-    for _ in 0..200 {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-        if client.get_connection().is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok()) {
-            return Some(server);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("redis-server did not answer on port {port}");
-}
+use common::{RealRedis, Server};
 
 /// Both servers, or None (test skipped) without redis-server.
 struct Pair {
@@ -55,9 +17,9 @@ struct Pair {
 
 impl Pair {
     fn new() -> Option<Pair> {
-        let real = start_redis()?;
+        let real = RealRedis::start(&["--appendonly", "no"])?;
         let ours = Server::start(&["--appendonly", "no"]);
-        let r = redis::Client::open(format!("redis://127.0.0.1:{}/", real.port)).unwrap().get_connection().unwrap();
+        let r = real.client();
         let o = ours.client();
         Some(Pair { _real: real, _ours: ours, r, o })
     }

@@ -5,31 +5,11 @@
 
 mod common;
 
-use std::thread::sleep;
-use std::time::{Duration, Instant};
-
-use common::{Raw, Server, dump_keyspace, s, send};
-
-fn bulk(x: &str) -> String {
-    format!("${}\r\n{x}\r\n", x.len())
-}
+use common::{Server, bulk, dump_keyspace, s, send, wait_blocked};
 
 /// BZPOPMIN's `[key, member, score]` under RESP2.
 fn triple(key: &str, member: &str, score: &str) -> String {
     format!("*3\r\n{}{}{}", bulk(key), bulk(member), bulk(score))
-}
-
-/// Wait until `n` clients are blocked (INFO's blocked_clients).
-fn wait_blocked(c: &mut Raw, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let info = s(c.cmds(&["INFO", "clients"]));
-        if info.contains(&format!("blocked_clients:{n}\r\n")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{n} clients never blocked: {info}");
-        sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -7,13 +7,15 @@
 //! installed (CI runs it with one).
 #![cfg(not(feature = "loom"))]
 
-use std::process::{Child, Command, Stdio};
+mod common;
 
 use bytes::Bytes;
 use flurrydb::cmd::zset_args::*;
 use flurrydb::db::zset::aggregate::{SetOp, combine};
 use flurrydb::db::zset::score::format_score;
 use flurrydb::db::zset::{SortedSet, ZsetLimits};
+
+use common::RealRedis;
 
 struct Rng(u64);
 impl Rng {
@@ -142,39 +144,6 @@ fn ours(z: &mut Option<SortedSet>, argv: &[Bytes], l: &ZsetLimits) -> Result<Str
         *z = None;
     }
     Ok(out)
-}
-
-/// A redis-server child, killed when dropped (also when the test panics).
-struct RealRedis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RealRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// redis-server on a free port of 18500-18599 (any free port would do), or None when it is not
-/// installed.
-fn start_redis() -> Option<RealRedis> {
-    let port = (18500..18600).find(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())?;
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = RealRedis { child, port };
-    for _ in 0..200 {
-        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-        if client.get_connection().is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok()) {
-            return Some(server);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("redis-server did not answer on port {port}");
 }
 
 fn run(port: u16, seed: u64, ops: usize, entries: usize, scores: &[&str], lex: bool) {
@@ -316,7 +285,7 @@ fn run(port: u16, seed: u64, ops: usize, entries: usize, scores: &[&str], lex: b
 
 #[test]
 fn sorted_set_core_answers_as_redis_server() {
-    let Some(redis) = start_redis() else {
+    let Some(redis) = RealRedis::start(&["--appendonly", "no"]) else {
         return; // redis-server not installed: CI runs this with it
     };
     let many = ["1", "2", "2.5", "-1", "0", "-0", "inf", "-inf", "0.1", "1e-5", "3", "x", "nan", "1e400", "0x1p-2"];

@@ -2,16 +2,24 @@
 //! clients (each with its own selected db, MULTI state, ...), with the clock moving and active expiry
 //! running. A fourth client, never driven by the input, runs the invariant checks.
 //!
-//! Input layout, repeated: an op byte. `0xF0..=0xFF` is a harness step taking one more byte (advance
-//! the clock, switch client, run an active-expiry cycle); anything else is a command whose low
-//! nibble is its argument count, followed by a name byte (a table command, upper- or lowercase, or
-//! an unknown/raw name) and one byte per argument (an entry of [`POOL`], or raw bytes from the input).
+//! Input layout, repeated: an op byte. `0xF0..=0xFB` is a harness step taking one more byte (advance
+//! the clock, switch client, run an active-expiry cycle); `0xFC..=0xFF` runs one of
+//! [`TRACKING_STEPS`] (chosen by one more byte) on the current client, so that inputs reach
+//! client-side caching (HELLO 3, CLIENT TRACKING in its modes, CACHING, REDIRECT) often; anything
+//! else is a command whose low nibble is its argument count, followed by a name byte (a table
+//! command, upper- or lowercase, or an unknown/raw name) and one byte per argument (an entry of
+//! [`POOL`], or raw bytes from the input). As a connection does, the BCAST broadcasts go out after
+//! every step and the tracking key limit is enforced before a tracking client's command.
 //!
 //! Checked after every step: no panic; the reply encodes to well-formed RESP that parses back to
 //! the same frame (no CR/LF inside simple or error lines); for every pool key of the client's db,
 //! TYPE agrees with GET, STRLEN, LLEN, LRANGE, EXISTS and TTL; no empty or dead list is stored;
 //! KEYS * names only live keys and DBSIZE is at least its count; no single allocation exceeds
-//! [`ALLOCATION_LIMIT`] (no count or length from the request sizes an allocation).
+//! [`ALLOCATION_LIMIT`] (no count or length from the request sizes an allocation); every client's
+//! out-of-band output (pub/sub messages, invalidations) is well-formed RESP; and no client is left
+//! with a stale cache: a RESP3 client in plain tracking mode (no BCAST/OPTIN/OPTOUT/NOLOOP/REDIRECT)
+//! that GETs a key caches the reply, an invalidation of the key (or a flush's null) drops it, and
+//! every value still cached must equal what GET answers now ([`CacheModel`]).
 
 use bytes::{Bytes, BytesMut};
 use flurrydb::aof::Aof;
@@ -20,6 +28,8 @@ use flurrydb::config::Config;
 use flurrydb::db::ValueRef;
 use flurrydb::resp::Frame;
 use flurrydb::state::Shared;
+use flurrydb::tracking::flag;
+use std::collections::HashMap;
 
 use crate::track;
 
@@ -198,6 +208,56 @@ pub const POOL: &[&str] = &[
     "\"",
     "\x00",
     "\u{e9}",
+    // client-side caching (appended: earlier entries keep their bytes)
+    "TRACKING",
+    "CACHING",
+    "GETREDIR",
+    "TRACKINGINFO",
+    "ON",
+    "OFF",
+    "BCAST",
+    "PREFIX",
+    "OPTIN",
+    "OPTOUT",
+    "NOLOOP",
+    "REDIRECT",
+    "YES",
+    "NO",
+    "4",
+    "__redis__:invalidate",
+    "tracking-table-max-keys",
+];
+
+/// The steps `0xFC..=0xFF` choose from: what a client-side caching client sends (the fuzzed
+/// clients are ids 1 to 3, the inspector 4).
+pub const TRACKING_STEPS: &[&[&str]] = &[
+    &["HELLO", "3"],
+    &["HELLO", "3"],
+    &["CLIENT", "TRACKING", "ON"],
+    &["CLIENT", "TRACKING", "ON"],
+    &["CLIENT", "TRACKING", "ON", "NOLOOP"],
+    &["CLIENT", "TRACKING", "ON", "BCAST"],
+    &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a", "PREFIX", "b"],
+    &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "{", "NOLOOP"],
+    &["CLIENT", "TRACKING", "ON", "OPTIN"],
+    &["CLIENT", "TRACKING", "ON", "OPTOUT"],
+    &["CLIENT", "TRACKING", "ON", "REDIRECT", "1"],
+    &["CLIENT", "TRACKING", "ON", "REDIRECT", "2"],
+    &["CLIENT", "TRACKING", "ON", "REDIRECT", "3"],
+    &["CLIENT", "TRACKING", "ON", "REDIRECT", "4"],
+    &["CLIENT", "TRACKING", "OFF"],
+    &["CLIENT", "CACHING", "YES"],
+    &["CLIENT", "CACHING", "NO"],
+    &["CLIENT", "GETREDIR"],
+    &["CLIENT", "TRACKINGINFO"],
+    &["SUBSCRIBE", "__redis__:invalidate"],
+    &["HELLO", "2"],
+    &["CONFIG", "SET", "tracking-table-max-keys", "2"],
+    &["GET", "a"],
+    &["GET", "b"],
+    &["GET", "{a}x"],
+    &["GET", "c"],
+    &["MGET", "a", "b", "c"],
 ];
 
 /// Commands never sent: they end the process or the connection, or touch files.
@@ -277,12 +337,17 @@ pub fn run(data: &[u8]) {
         .collect();
     // The invariant checks run as their own client, so that they never join a MULTI queue.
     let mut inspector = Client::new(shared.clients.register("127.0.0.1:999".into(), "127.0.0.1:6379".into()));
+    let mut cache = CacheModel::new(clients.len());
     let mut now = START_MS;
     let mut cur = 0;
     let mut input = Input { data, pos: 0 };
     for _ in 0..MAX_STEPS {
         let Some(op) = input.byte() else { break };
-        if op >= 0xF0 {
+        if op >= 0xFC {
+            let argv = TRACKING_STEPS[input.byte().unwrap_or(0) as usize % TRACKING_STEPS.len()];
+            let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::from_static(a.as_bytes())).collect();
+            command(&shared, &mut clients[cur], now, &argv, &mut cache, cur);
+        } else if op >= 0xF0 {
             let arg = input.byte().unwrap_or(0) as usize;
             match op % 4 {
                 0 | 3 => now += [1, 10, 499, 500, 1000, 5_000, 100_000, 86_400_000][arg % 8],
@@ -298,17 +363,152 @@ pub fn run(data: &[u8]) {
             if excluded(&argv) {
                 continue;
             }
-            let client = &mut clients[cur];
-            track::reset();
-            let reply = execute(&mut Ctx::new(&shared, client, now), &argv);
-            let largest = track::largest();
-            assert!(largest <= ALLOCATION_LIMIT, "{argv:?} allocated {largest} bytes at once");
-            client.close_after_reply = false;
-            client.skip_reply = false;
-            check_encoding(&argv, &reply);
+            command(&shared, &mut clients[cur], now, &argv, &mut cache, cur);
         }
+        // As a connection does after its batch: the BCAST invalidations of the keys it modified.
+        shared.ks.tracking().broadcast();
+        cache.drain(&clients, &inspector);
         inspector.db = clients[cur].db;
         check_invariants(&shared, &mut inspector, now);
+        cache.drain(&clients, &inspector);
+        cache.check(&shared, &mut inspector, &clients, now);
+    }
+}
+
+/// Run one fuzzed command on `client` (number `i`) as its connection would, and check its reply.
+fn command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], cache: &mut CacheModel, i: usize) {
+    if client.info.tracking.is_on() {
+        // Before a tracking client's command (connection.rs): keep the table within its limit.
+        shared.ks.tracking().limit_keys();
+    }
+    track::reset();
+    let reply = execute(&mut Ctx::new(shared, client, now), argv);
+    let largest = track::largest();
+    assert!(largest <= ALLOCATION_LIMIT, "{argv:?} allocated {largest} bytes at once");
+    client.close_after_reply = false;
+    client.skip_reply = false;
+    check_encoding(argv, &reply);
+    cache.after_command(i, client, argv, &reply);
+}
+
+/// What each fuzzed client may hold in a client-side cache, and the check that none of it is
+/// stale. Modeled: a RESP3 client tracking in plain mode (flags exactly ON, no redirect) caches
+/// each GET reply (per db and key; tracking is by key name). Its `invalidate` pushes drop the
+/// key's entries (every db), a null drops all; a change of the client's tracking mode or protocol
+/// drops its entries. SWAPDB changes values without invalidating (as Redis): it drops every entry.
+struct CacheModel {
+    entries: Vec<HashMap<(usize, Bytes), Frame>>,
+    /// (tracking flags, redirect, protocol) each client's entries were cached under.
+    mode: Vec<(u32, i64, usize)>,
+    /// A client queued SWAPDB in its MULTI (its EXEC drops every entry).
+    swap_queued: Vec<bool>,
+    /// A function library that may call SWAPDB was loaded (then FCALL drops every entry).
+    swapping_functions: bool,
+}
+
+fn mode_of(c: &Client) -> (u32, i64, usize) {
+    (c.info.tracking.flags(), c.info.tracking.redir(), c.info.resp.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+fn is(argv: &[Bytes], name: &str) -> bool {
+    argv[0].eq_ignore_ascii_case(name.as_bytes())
+}
+
+fn mentions_swapdb(argv: &[Bytes]) -> bool {
+    argv.iter().any(|a| a.to_ascii_lowercase().windows(6).any(|w| w == b"swapdb"))
+}
+
+impl CacheModel {
+    fn new(n: usize) -> CacheModel {
+        CacheModel {
+            entries: vec![HashMap::new(); n],
+            mode: vec![(0, -1, 2); n],
+            swap_queued: vec![false; n],
+            swapping_functions: false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.iter_mut().for_each(HashMap::clear);
+    }
+
+    fn after_command(&mut self, i: usize, client: &Client, argv: &[Bytes], reply: &Frame) {
+        let queued = matches!(reply, Frame::Simple(s) if &s[..] == b"QUEUED");
+        if is(argv, "function") && mentions_swapdb(argv) {
+            self.swapping_functions = true;
+        }
+        let script = ["eval", "evalsha", "eval_ro", "evalsha_ro"].iter().any(|n| is(argv, n)) && mentions_swapdb(argv);
+        let function = (is(argv, "fcall") || is(argv, "fcall_ro")) && self.swapping_functions;
+        let swaps = is(argv, "swapdb") || script || function;
+        if queued && swaps {
+            self.swap_queued[i] = true;
+        }
+        let ended = (is(argv, "exec") || is(argv, "discard")) && std::mem::take(&mut self.swap_queued[i]);
+        if (swaps && !queued) || ended {
+            self.clear();
+        }
+        if mode_of(client) != self.mode[i] {
+            self.entries[i].clear();
+            self.mode[i] = mode_of(client);
+        }
+        let plain = self.mode[i] == (flag::ON, 0, 3);
+        if plain && argv.len() == 2 && is(argv, "get") && matches!(reply, Frame::Bulk(_) | Frame::Null) {
+            self.entries[i].insert((client.db, argv[1].clone()), reply.clone());
+        }
+    }
+
+    /// Take every client's out-of-band output: it must be well-formed RESP; apply the invalidations.
+    fn drain(&mut self, clients: &[Client], inspector: &Client) {
+        for (i, c) in clients.iter().chain([inspector]).enumerate() {
+            let mut out = BytesMut::new();
+            c.subs.sub.drain_into(&mut out);
+            let mut pos = 0;
+            while pos < out.len() {
+                let frame = parse_reply(&out, &mut pos);
+                let Some(frame) = frame else { panic!("client {i}: malformed pushes {out:?}") };
+                let Frame::Push(items) = frame else { continue };
+                let (Some(Frame::Bulk(kind)), Some(body), Some(e)) =
+                    (items.first(), items.get(1), self.entries.get_mut(i))
+                else {
+                    continue;
+                };
+                if &kind[..] != b"invalidate" {
+                    continue;
+                }
+                match body {
+                    Frame::Null => e.clear(),
+                    Frame::Array(keys) => {
+                        for k in keys {
+                            let Frame::Bulk(k) = k else { panic!("client {i}: invalidate of {k:?}") };
+                            e.retain(|(_, key), _| key != k);
+                        }
+                    }
+                    other => panic!("client {i}: invalidate with {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Every value still cached equals what GET answers now, unless an invalidation is on its way
+    /// (the probe's own lazy expiry of the key sends one).
+    fn check(&mut self, shared: &Shared, inspector: &mut Client, clients: &[Client], now: u64) {
+        let mut seen = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            for ((db, key), cached) in e {
+                inspector.db = *db;
+                let get = execute(&mut Ctx::new(shared, inspector, now), &[Bytes::from_static(b"GET"), key.clone()]);
+                seen.push((i, *db, key.clone(), cached.clone(), get));
+            }
+        }
+        self.drain(clients, inspector);
+        for (i, db, key, cached, get) in seen {
+            if self.entries[i].contains_key(&(db, key.clone())) {
+                assert_eq!(
+                    cached, get,
+                    "client {i} caches {key:?} (db {db}) as {cached:?} but GET answers {get:?}, and no invalidation came"
+                );
+            }
+        }
     }
 }
 
@@ -332,7 +532,7 @@ fn check_encoding(argv: &[Bytes], reply: &Frame) {
     assert_eq!(pos, out.len(), "{argv:?}: reply {reply:?} encodes with trailing bytes {out:?}");
 }
 
-/// Parse one RESP2 reply from `b[*pos..]`; None if it is malformed.
+/// Parse one RESP2 reply (or RESP3 push) from `b[*pos..]`; None if it is malformed.
 pub fn parse_reply(b: &[u8], pos: &mut usize) -> Option<Frame> {
     let line_end =
         |from: usize| -> Option<usize> { b.get(from..)?.windows(2).position(|w| w == b"\r\n").map(|p| from + p) };
@@ -366,6 +566,12 @@ pub fn parse_reply(b: &[u8], pos: &mut usize) -> Option<Frame> {
             n if n >= 0 => (0..n).map(|_| parse_reply(b, pos)).collect::<Option<Vec<_>>>().map(Frame::Array),
             _ => None,
         },
+        // RESP3, in the pushes a RESP3 client receives.
+        b'>' => match int()? {
+            n if n >= 0 => (0..n).map(|_| parse_reply(b, pos)).collect::<Option<Vec<_>>>().map(Frame::Push),
+            _ => None,
+        },
+        b'_' if line.is_empty() => Some(Frame::Null),
         _ => None,
     }
 }

@@ -2,8 +2,9 @@
 //! BITFIELD_RO. Mirrors Redis's `bitops.c`, byte for byte: bit 0 is the most significant bit of
 //! the first byte, a string grows with zero bytes, integers are seen as their decimal text.
 //!
-//! A bitmap is an ordinary string value (GET, SETRANGE, APPEND see the same bytes). A write takes
-//! the key's stripe exclusively, builds the new bytes and replaces the entry (its TTL kept).
+//! A bitmap is an ordinary string value (GET, SETRANGE, APPEND see the same bytes). SETBIT and
+//! BITFIELD change it in place (`cmd::rawstr`: the string becomes `raw`, its bytes behind their own
+//! lock); BITOP stores a new `raw` string under its keys' exclusive stripes.
 //!
 //! # AOF records
 //! SETBIT and BITFIELD are logged as given (deterministic over the same string), whenever they
@@ -15,12 +16,12 @@
 
 use bytes::Bytes;
 
+use super::rawstr::{self, grow_zero};
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, EntryRef, ValueRef, WriteLock};
+use crate::db::{EntryRef, RawBytes, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
-use crate::sync::fault::Fault;
 
 const OFFSET_ERR: &str = "bit offset is not an integer or out of range";
 const BIT_ERR: &str = "bit is not an integer or out of range";
@@ -36,23 +37,15 @@ pub(crate) fn lookup_string(w: &mut WriteLock, key: &[u8], now_ms: u64) -> Resul
     w.lookup(key, now_ms, |e| e.map(|e| Ok::<_, Error>((string_value(e)?, e.expire_at_ms()))).transpose())
 }
 
-/// The string at `key` for a read (a missing key is `None`), counting a keyspace hit or miss (and
-/// announcing a miss) as Redis's `lookupKeyRead`.
-pub(crate) fn read_string(ctx: &Ctx, key: &[u8]) -> Result<Option<Bytes>> {
-    let (hit, s) = ctx.read(key, |e| (e.is_some(), e.map(string_value).transpose()));
-    ctx.count_lookup(key, hit);
-    s
-}
-
 /// Count a keyspace hit or miss and announce a miss, as Redis's `lookupKeyRead` does for a key a
 /// write reads (BITOP's and PFMERGE's sources, PFCOUNT of several keys, a geo search that stores).
 pub(crate) fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
     ctx.count_lookup(key, found);
 }
 
-/// Replace the string at `key` with `bytes`, keeping expiry `ttl`.
+/// Replace the string at `key` with `bytes` (`raw`), keeping expiry `ttl`.
 pub(crate) fn store_string(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
-    w.insert(Bytes::copy_from_slice(key), Entry::raw_string(Bytes::from(bytes), ttl));
+    rawstr::create(w, key, crate::db::raw_bytes(bytes), ttl);
 }
 
 /// Whether limits on client input apply (not while the AOF is replayed: Redis's `mustObeyClient`).
@@ -90,49 +83,53 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err(BIT_ERR));
     }
     let byte = (offset >> 3) as usize;
-    // Fast path, no lock: the bit already holds the value inside the string (nothing changes, as
-    // of this read).
-    let noop = ctx.read(key, |e| match e.map(|e| e.value()) {
-        Some(ValueRef::Str(s) | ValueRef::Raw(s)) if s.len() > byte => {
-            Some(bit_at(s, offset)).filter(|&b| b == on as u64)
-        }
-        Some(ValueRef::Small(s) | ValueRef::RawSmall(s)) if s.len() > byte => {
-            Some(bit_at(s, offset)).filter(|&b| b == on as u64)
-        }
-        _ => None,
-    });
-    if let Some(bit) = noop {
+    // Fast path, no stripe: the bit already holds the value inside the string (read under the
+    // cell lock of a `raw` one). Nothing changes, as of this read.
+    let noop = rawstr::peek(ctx, key, |s| Some(bit_at(s, offset)).filter(|&b| s.len() > byte && b == on as u64));
+    if let Some(bit) = noop.flatten() {
         return Ok(Frame::Integer(bit as i64));
     }
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let cur = lookup_string(&mut w, key, now)?;
-    let created = cur.is_none();
-    let (old, ttl) = cur.unwrap_or_default();
-    let old_bit = bit_at(&old, offset);
-    // As Redis 7.0.15: a bit that already has the value changes nothing (no WATCH touch, no
-    // record). Redis does make an `embstr` value `raw` here; this one keeps its encoding.
-    if !created && old.len() > byte && old_bit == on as u64 {
-        return Ok(Frame::Integer(old_bit as i64));
-    }
-    let mut v = old.to_vec();
-    if v.len() < byte + 1 {
-        v.resize(byte + 1, 0);
-    }
     let shift = 7 - (offset & 7);
-    v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
-    store_string(&w, key, v, ttl);
-    // Announced before the record: logging it gives the lock up.
-    w.notify(class::STRING, "setbit", key);
-    w.log_or_fault(Fault::BitLogOutsideLock, &super::collection::record(argv));
+    let set = |v: &mut RawBytes| {
+        grow_zero(v, byte + 1);
+        v[byte] = (v[byte] & !(1 << shift)) | ((on as u8) << shift);
+    };
+    let changed = |w: &WriteLock| {
+        // Announced before the record, as Redis.
+        w.notify(class::STRING, "setbit", key);
+        w.log(&super::collection::record(argv));
+    };
+    let old_bit = rawstr::write(
+        ctx,
+        key,
+        |_| Ok(()),
+        |v, w| {
+            let old_bit = bit_at(v, offset);
+            // As Redis 7.0.15: a bit that already has the value changes nothing (no WATCH touch,
+            // no record).
+            if v.len() > byte && old_bit == on as u64 {
+                return Ok(old_bit);
+            }
+            set(v);
+            changed(w);
+            Ok(old_bit)
+        },
+        |w| {
+            let mut v = RawBytes::new();
+            set(&mut v);
+            rawstr::create(w, key, v, 0);
+            changed(w);
+            Ok(0)
+        },
+    )?;
     Ok(Frame::Integer(old_bit as i64))
 }
 
 /// `GETBIT key offset`.
 pub fn getbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let offset = parse_offset(ctx, &argv[2], false, 0)?;
-    let s = read_string(ctx, &argv[1])?;
-    Ok(Frame::Integer(s.map_or(0, |s| bit_at(&s, offset)) as i64))
+    let bit = rawstr::read(ctx, &argv[1], |s| s.map_or(0, |s| bit_at(s, offset)))?;
+    Ok(Frame::Integer(bit as i64))
 }
 
 /// A `start end [BYTE|BIT]` range resolved against a string of `len` bytes, as Redis's BITCOUNT
@@ -192,7 +189,11 @@ fn popcount(s: &[u8]) -> u64 {
 /// `BITCOUNT key [start end [BYTE|BIT]]`.
 pub fn bitcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // As Redis: a missing key is 0 whatever the arguments.
-    let Some(s) = read_string(ctx, &argv[1])? else { return Ok(Frame::Integer(0)) };
+    rawstr::read(ctx, &argv[1], |s| s.map_or(Ok(Frame::Integer(0)), |s| bitcount_of(s, argv)))?
+}
+
+/// BITCOUNT of the string `s`.
+fn bitcount_of(s: &[u8], argv: &[Bytes]) -> Result<Frame> {
     let r = match argv.len() {
         2 => ByteRange { start: 0, end: s.len() as i64 - 1, first_neg_mask: 0, last_neg_mask: 0 },
         4 | 5 => {
@@ -236,7 +237,12 @@ pub fn bitpos(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("The bit argument must be 1 or 0."));
     }
     let bit = bit == 1;
-    let Some(s) = read_string(ctx, &argv[1])? else { return Ok(Frame::Integer(if bit { -1 } else { 0 })) };
+    let none = Frame::Integer(if bit { -1 } else { 0 });
+    rawstr::read(ctx, &argv[1], |s| s.map_or(Ok(none), |s| bitpos_of(s, bit, argv)))?
+}
+
+/// BITPOS of `bit` in the string `s`.
+fn bitpos_of(s: &[u8], bit: bool, argv: &[Bytes]) -> Result<Frame> {
     let mut end_given = false;
     let r = match argv.len() {
         3 => ByteRange { start: 0, end: s.len() as i64 - 1, first_neg_mask: 0, last_neg_mask: 0 },
@@ -507,32 +513,57 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
     let ops = parse_fields(ctx, argv)?;
     let key = &argv[1];
     if ops.iter().all(|f| f.op == FieldOp::Get) {
-        let s = read_string(ctx, key)?.unwrap_or_default();
-        return Ok(Frame::Array(ops.iter().map(|f| field_get(&s, f)).collect()));
+        let s = rawstr::read(ctx, key, |s| ops.iter().map(|f| field_get(s.unwrap_or_default(), f)).collect())?;
+        return Ok(Frame::Array(s));
     }
     if ro {
         return Err(Error::err("BITFIELD_RO only supports the GET subcommand"));
     }
     let highest = ops.iter().filter(|f| f.op != FieldOp::Get).map(|f| f.offset + u64::from(f.bits) - 1).max();
     let need = (highest.unwrap_or(0) >> 3) as usize + 1;
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let cur = lookup_string(&mut w, key, now)?;
-    let dirty = cur.as_ref().is_none_or(|(s, _)| s.len() < need);
-    let (old, ttl) = cur.unwrap_or_default();
-    let mut v = old.to_vec();
-    if v.len() < need {
-        v.resize(need, 0);
-    }
+    // The record, when the fields changed something or the string was created or grown.
+    let logged = |w: &WriteLock, changes: usize, dirty: bool| {
+        if changes > 0 || dirty {
+            w.log(&super::collection::record(argv));
+            if changes > 0 {
+                w.notify(class::STRING, "setbit", key);
+            }
+        }
+    };
+    let reply = rawstr::write(
+        ctx,
+        key,
+        |_| Ok(()),
+        |v, w| {
+            let dirty = v.len() < need;
+            grow_zero(v, need);
+            let (reply, changes) = apply_fields(v, &ops, dirty);
+            logged(w, changes, dirty);
+            Ok(reply)
+        },
+        |w| {
+            let mut v = RawBytes::from_elem(0, need);
+            let (reply, changes) = apply_fields(&mut v, &ops, true);
+            rawstr::create(w, key, v, 0);
+            logged(w, changes, true);
+            Ok(reply)
+        },
+    )?;
+    Ok(Frame::Array(reply))
+}
+
+/// BITFIELD's writes (and GETs) on `v`, in order: the replies and how many changed bits.
+/// `dirty`: the string was created or grown (every write counts as a change then).
+fn apply_fields(v: &mut [u8], ops: &[Field], dirty: bool) -> (Vec<Frame>, usize) {
     let mut changes = 0;
     let mut reply = Vec::with_capacity(ops.len());
-    for f in &ops {
+    for f in ops {
         if f.op == FieldOp::Get {
-            reply.push(field_get(&v, f));
+            reply.push(field_get(v, f));
             continue;
         }
         let (failed, old_raw, new_raw, ret) = if f.signed {
-            let old = get_signed(&v, f.offset, f.bits);
+            let old = get_signed(v, f.offset, f.bits);
             let (new, ret, of) = if f.op == FieldOp::IncrBy {
                 let (of, lim) = signed_overflow(old, f.value, f.bits, f.overflow);
                 let new = if of { lim } else { old.wrapping_add(f.value) };
@@ -543,7 +574,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
             };
             (of && f.overflow == Overflow::Fail, old as u64, new as u64, ret)
         } else {
-            let old = get_unsigned(&v, f.offset, f.bits);
+            let old = get_unsigned(v, f.offset, f.bits);
             let (new, ret, of) = if f.op == FieldOp::IncrBy {
                 let (of, lim) = unsigned_overflow(old, f.value, f.bits, f.overflow);
                 let new = if of { lim } else { old.wrapping_add(f.value as u64) };
@@ -559,19 +590,12 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
             continue;
         }
         reply.push(Frame::Integer(ret));
-        set_bits(&mut v, f.offset, f.bits, new_raw);
+        set_bits(v, f.offset, f.bits, new_raw);
         if dirty || old_raw != new_raw {
             changes += 1;
         }
     }
-    if changes > 0 || dirty {
-        store_string(&w, key, v, ttl);
-        w.log(&super::collection::record(argv));
-        if changes > 0 {
-            w.notify(class::STRING, "setbit", key);
-        }
-    }
-    Ok(Frame::Array(reply))
+    (reply, changes)
 }
 
 /// `BITFIELD key [GET type offset] [SET type offset value] [INCRBY type offset increment]

@@ -1,8 +1,8 @@
 //! HyperLogLog commands: PFADD, PFCOUNT, PFMERGE, PFDEBUG. Mirrors Redis's `hyperloglog.c`
 //! (the format and the estimator are in [`crate::db::hll`]).
 //!
-//! An HLL is an ordinary string value; a write takes the key's stripe exclusively, edits a copy of
-//! the bytes and replaces the entry (its TTL kept).
+//! An HLL is an ordinary string value; PFADD, PFCOUNT's cache update and PFDEBUG change it in place
+//! (`cmd::rawstr`); PFMERGE stores the union under its keys' exclusive stripes.
 //!
 //! # AOF records
 //! PFADD, PFMERGE and PFDEBUG are logged as given (deterministic over the same values) when they
@@ -13,14 +13,14 @@
 use bytes::Bytes;
 
 use super::Ctx;
-use super::bits::{count_lookup, lookup_string, read_string, store_string};
+use super::bits::{count_lookup, lookup_string, store_string};
 use super::collection::record;
+use super::rawstr;
 use crate::db::WriteLock;
 use crate::db::hll::{self, Corrupt};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
-use crate::sync::fault::Fault;
 
 fn not_hll() -> Error {
     Error::Raw("WRONGTYPE Key is not a valid HyperLogLog string value.".into())
@@ -47,45 +47,66 @@ fn sparse_max(ctx: &Ctx) -> usize {
     ctx.shared.config().hll_sparse_max_bytes
 }
 
-/// `PFADD key [element ...]`: 1 when a register changed or the key was created.
+/// `PFADD key [element ...]`: 1 when a register changed or the key was created. In place.
 pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key = &argv[1];
-    // Fast path, no lock: an existing HLL that no element raises is left as it is, and the reply
+    // Fast path, no stripe: an existing HLL that no element raises is left as it is, and the reply
     // is 0 (registers only grow, so the no-op holds at the instant of this read).
     if argv.len() > 2 {
-        let noop = ctx.read(key, |e| {
-            e.and_then(|e| e.string_bytes()).is_some_and(|s| {
-                hll::is_hll(&s)
-                    && argv[2..].iter().all(|ele| {
-                        let (index, count) = hll::pattern(ele);
-                        hll::would_raise(&s, index, count) == Some(false)
-                    })
-            })
+        let noop = rawstr::peek(ctx, key, |s| {
+            hll::is_hll(s)
+                && argv[2..].iter().all(|ele| {
+                    let (index, count) = hll::pattern(ele);
+                    hll::would_raise(s, index, count) == Some(false)
+                })
         });
-        if noop {
+        if noop == Some(true) {
             return Ok(Frame::Integer(0));
         }
     }
     let max = sparse_max(ctx);
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let cur = lookup_hll(&mut w, key, now)?;
-    let mut updated = cur.is_none();
-    let (mut s, ttl) = match cur {
-        Some((s, ttl)) => (s.to_vec(), ttl),
-        None => (hll::new_sparse(), 0),
+    // The elements added to `s`, the record logged when a register changed (or `created`). An
+    // element that finds the HLL corrupt changes nothing, but those before it stay added (as in
+    // Redis): the record then holds only them.
+    let add = |s: &mut Vec<u8>, w: &WriteLock, created: bool| {
+        let mut updated = created;
+        let mut failed = None;
+        for (i, ele) in argv[2..].iter().enumerate() {
+            match hll::add(s, ele, max) {
+                Ok(u) => updated |= u,
+                Err(c) => {
+                    failed = Some((i + 2, c));
+                    break;
+                }
+            }
+        }
+        if updated {
+            hll::invalidate(s);
+            w.notify(class::STRING, "pfadd", key);
+            w.log(&record(&argv[..failed.as_ref().map_or(argv.len(), |(end, _)| *end)]));
+        }
+        match failed {
+            Some((_, c)) => Err(corrupt(c)),
+            None => Ok(Frame::Integer(updated as i64)),
+        }
     };
-    for ele in &argv[2..] {
-        updated |= hll::add(&mut s, ele, max).map_err(corrupt)?;
-    }
-    if updated {
-        hll::invalidate(&mut s);
-        store_string(&w, key, s, ttl);
-        // Announced before the record: logging it gives the lock up.
-        w.notify(class::STRING, "pfadd", key);
-        w.log_or_fault(Fault::BitLogOutsideLock, &record(argv));
-    }
-    Ok(Frame::Integer(updated as i64))
+    rawstr::write(
+        ctx,
+        key,
+        check_hll,
+        |s, w| rawstr::as_vec(s, |s| add(s, w, false)),
+        |w| {
+            let mut s = hll::new_sparse();
+            let r = add(&mut s, w, true);
+            rawstr::create(w, key, crate::db::raw_bytes(s), 0);
+            r
+        },
+    )
+}
+
+/// Redis's `isHLLObjectOrReply` on the bytes of a string.
+fn check_hll(s: &[u8]) -> Result<()> {
+    if hll::is_hll(s) { Ok(()) } else { Err(not_hll()) }
 }
 
 /// `PFCOUNT key [key ...]`: the estimated cardinality (of the union, for several keys).
@@ -105,26 +126,29 @@ pub fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Ok(Frame::Integer(hll::count_raw(&max) as i64));
     }
     let key = &argv[1];
-    // Fast path: a valid cache is read without any lock.
-    match read_string(ctx, key)?.map(checked).transpose()? {
+    // Fast path, no stripe: a valid cache.
+    let cached = rawstr::read(ctx, key, |s| s.map(|s| check_hll(s).map(|()| hll::cached(s))).transpose())??;
+    match cached {
         None => return Ok(Frame::Integer(0)),
-        Some(s) => {
-            if let Some(card) = hll::cached(&s) {
+        Some(Some(card)) => return Ok(Frame::Integer(card as i64)),
+        Some(None) => {}
+    }
+    // The fresh cardinality goes into the header, in place, logged as `PFCOUNT key`.
+    rawstr::write(
+        ctx,
+        key,
+        check_hll,
+        |s, w| {
+            if let Some(card) = hll::cached(s) {
                 return Ok(Frame::Integer(card as i64));
             }
-        }
-    }
-    let mut w = ctx.write(&[key]);
-    let Some((s, ttl)) = lookup_hll(&mut w, key, now)? else { return Ok(Frame::Integer(0)) };
-    if let Some(card) = hll::cached(&s) {
-        return Ok(Frame::Integer(card as i64));
-    }
-    let card = hll::count(&s).map_err(corrupt)?;
-    let mut s = s.to_vec();
-    hll::set_cache(&mut s, card);
-    store_string(&w, key, s, ttl);
-    w.log(&record(argv));
-    Ok(Frame::Integer(card as i64))
+            let card = hll::count(s).map_err(corrupt)?;
+            hll::set_cache(s, card);
+            w.log(&record(argv));
+            Ok(Frame::Integer(card as i64))
+        },
+        |_| Ok(Frame::Integer(0)),
+    )
 }
 
 /// `PFMERGE destkey [sourcekey ...]`: the union (the destination's own registers included) into
@@ -167,40 +191,45 @@ pub fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::ok())
 }
 
-/// `PFDEBUG GETREG|DECODE|ENCODING|TODENSE key`.
+/// `PFDEBUG GETREG|DECODE|ENCODING|TODENSE key`: as Redis, every subcommand looks the key up for
+/// writing (it becomes `raw`); GETREG and TODENSE turn a sparse HLL dense, logged as given.
 pub fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key = &argv[2];
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let Some((s, ttl)) = lookup_hll(&mut w, key, now)? else {
-        return Err(Error::err("The specified key does not exist"));
-    };
-    let sub = String::from_utf8_lossy(&argv[1]).into_owned();
-    let to_dense = |w: &WriteLock| -> Result<Option<Vec<u8>>> {
-        if hll::is_dense(&s) {
-            return Ok(None);
+    let sub = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
+    let to_dense = |s: &mut Vec<u8>, w: &WriteLock| -> Result<bool> {
+        if hll::is_dense(s) {
+            return Ok(false);
         }
-        let mut d = s.to_vec();
-        hll::to_dense(&mut d).map_err(corrupt)?;
-        store_string(w, key, d.clone(), ttl);
+        hll::to_dense(s).map_err(corrupt)?;
         w.log(&record(argv));
-        Ok(Some(d))
+        Ok(true)
     };
-    match sub.to_ascii_lowercase().as_str() {
-        "getreg" => {
-            let d = to_dense(&w)?.unwrap_or_else(|| s.to_vec());
-            Ok(Frame::Array((0..hll::REGISTERS).map(|i| Frame::Integer(i64::from(hll::register(&d, i)))).collect()))
-        }
-        "decode" => {
-            if hll::is_dense(&s) {
-                return Err(Error::err("HLL encoding is not sparse"));
+    rawstr::write(
+        ctx,
+        key,
+        check_hll,
+        |s, w| match sub.as_str() {
+            "getreg" => {
+                rawstr::as_vec(s, |s| to_dense(s, w))?;
+                Ok(Frame::Array((0..hll::REGISTERS).map(|i| Frame::Integer(i64::from(hll::register(s, i)))).collect()))
             }
-            Ok(Frame::Bulk(Bytes::from(hll::decode(&s))))
-        }
-        "encoding" => Ok(Frame::Simple(if hll::is_dense(&s) { "dense" } else { "sparse" }.into())),
-        "todense" => Ok(Frame::Integer(to_dense(&w)?.is_some() as i64)),
-        _ => Err(Error::err(format!("Unknown PFDEBUG subcommand '{sub}'"))),
-    }
+            "decode" if hll::is_dense(s) => Err(Error::err("HLL encoding is not sparse")),
+            "decode" => Ok(Frame::Bulk(Bytes::from(hll::decode(s)))),
+            "encoding" => Ok(Frame::Simple(if hll::is_dense(s) { "dense" } else { "sparse" }.into())),
+            "todense" => Ok(Frame::Integer(rawstr::as_vec(s, |s| to_dense(s, w))? as i64)),
+            _ => Err(Error::err(format!("Unknown PFDEBUG subcommand '{}'", String::from_utf8_lossy(&argv[1])))),
+        },
+        |_| Err(Error::err("The specified key does not exist")),
+    )
+}
+
+/// `PFSELFTEST`: Redis's self test of the HLL code (about 10 million additions, a second or two),
+/// run so that no other client waits for it (see `cmd::offload`).
+pub fn pfselftest(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    let max = sparse_max(ctx);
+    let seed = crate::util::now_ms() ^ (std::process::id() as u64) << 40;
+    ctx.offload(usize::MAX, || hll::selftest(1000, 10_000_000, max, seed)).map_err(Error::err)?;
+    Ok(Frame::ok())
 }
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -80,26 +80,31 @@ pub fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(Frame::Integer(record.len() as i64 - 1))
 }
 
-/// `EXISTS key [key ...]`: how many of the keys exist; a key named twice counts twice.
+/// `EXISTS key [key ...]`: how many of the keys exist; a key named twice counts twice. It does not
+/// touch the keys' access words (Redis looks up with `LOOKUP_NOTOUCH`).
 pub fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    count_existing(ctx, argv, false)
+}
+
+/// `TOUCH key [key ...]`: how many of the keys exist (expired ones do not; a key named twice counts
+/// twice), updating their access words (LRU clock or LFU counter).
+pub fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    count_existing(ctx, argv, true)
+}
+
+fn count_existing(ctx: &mut Ctx, argv: &[Bytes], touch: bool) -> Result<Frame> {
     let mut n = 0;
     for key in &argv[1..] {
-        let hit = ctx.read(key, |e| e.is_some());
+        let hit = if touch { ctx.read(key, |e| e.is_some()) } else { ctx.peek(key, |e| e.is_some()) };
         count_lookup(ctx, key, hit);
         n += hit as i64;
     }
     Ok(Frame::Integer(n))
 }
 
-/// `TOUCH key [key ...]`: how many of the keys exist (expired ones do not; a key named twice counts
-/// twice). There is no LRU clock here for it to update.
-pub fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    exists(ctx, argv)
-}
-
 /// `TYPE key`: `string`, `list`, or `none`.
 pub fn type_(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let kind = ctx.read(&argv[1], |e| e.map(|e| e.kind()));
+    let kind = ctx.peek(&argv[1], |e| e.map(|e| e.kind()));
     count_lookup(ctx, &argv[1], kind.is_some());
     Ok(Frame::simple(kind.map_or("none", |k| k.name())))
 }
@@ -273,6 +278,8 @@ fn flush(ctx: &Ctx, dbs: &[usize], record: &[u8]) {
     let w = ctx.write_all();
     let old: Vec<usize> = dbs.iter().filter_map(|&db| w.empty_db(db)).collect();
     w.log(&[record]);
+    // Every tracking client drops its whole cache (a null invalidation), under every stripe.
+    ctx.shared.ks.tracking().flushed();
     drop(w);
     let ks = &ctx.shared.ks;
     let keys = old.iter().map(|&p| ks.physical_len(p)).sum();

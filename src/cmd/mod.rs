@@ -10,6 +10,7 @@ pub mod hll;
 pub mod keys;
 pub mod list;
 pub mod pubsub;
+pub mod rawstr;
 mod sample;
 pub mod server;
 pub mod set;
@@ -68,11 +69,21 @@ pub struct Client {
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
     pub block_timed_out: bool,
+    /// Set by the connection when CLIENT UNBLOCK ended the wait (the re-run replies as timed out;
+    /// `call` turns the reply into the UNBLOCKED error for `ERROR`).
+    pub unblocked: Option<crate::state::UnblockReason>,
+    /// Set by the dispatcher when a CLIENT PAUSE covers the command: the connection waits for the
+    /// pause to end, then runs it again (see `pause`).
+    pub postponed: bool,
+    /// In MONITOR mode (see `monitor::feed`).
+    pub monitoring: bool,
     /// Which statistics a container command's run is charged to, set by its subcommand dispatch
     /// (`server::run_subcommand`) and taken by [`call`]; None charges the command's own row.
     pub charge: Option<Charge>,
     /// Its pub/sub subscriptions and outbox (unsubscribed when the client is dropped).
     pub subs: crate::pubsub::ClientSubs,
+    /// CLIENT TRACKING: its prefixes and CLIENT CACHING's flag (tracking off when dropped).
+    pub tracking: crate::tracking::ClientTracking,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
@@ -110,9 +121,12 @@ pub struct BlockRequest {
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>) -> Client {
+        let subs = crate::pubsub::ClientSubs::new(info.id);
+        info.tracking.attach(subs.sub.clone());
         Client {
             id: info.id,
-            subs: crate::pubsub::ClientSubs::new(info.id),
+            subs,
+            tracking: Default::default(),
             db: 0,
             resp: 2,
             close_after_reply: false,
@@ -124,6 +138,9 @@ impl Client {
             block: None,
             blocked: None,
             block_timed_out: false,
+            unblocked: None,
+            postponed: false,
+            monitoring: false,
             last_cmd: "NULL",
             charge: None,
         }
@@ -199,8 +216,22 @@ impl<'a> Ctx<'a> {
         self.shared.ks.db(self.client.db)
     }
 
-    /// Run `f` on the live (not expired) entry of `key` in the selected database.
+    /// Run `f` on the live (not expired) entry of `key` in the selected database, updating its
+    /// access word (LRU clock or LFU counter: Redis's `lookupKey`).
     pub fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<crate::db::EntryRef<'_>>) -> R) -> R {
+        let now = self.now_ms;
+        self.db().get(key, |e| {
+            let e = e.filter(|e| !e.is_expired(now) && !e.is_dead());
+            if let Some(e) = e {
+                crate::db::evict::touch(e);
+            }
+            f(e)
+        })
+    }
+
+    /// [`read`](Self::read) without touching the access word (Redis's `LOOKUP_NOTOUCH`: OBJECT,
+    /// TYPE, EXISTS, the TTL family).
+    pub fn peek<R>(&self, key: &[u8], f: impl FnOnce(Option<crate::db::EntryRef<'_>>) -> R) -> R {
         let now = self.now_ms;
         self.db().get(key, |e| f(e.filter(|e| !e.is_expired(now) && !e.is_dead())))
     }
@@ -221,8 +252,9 @@ pub const OFFLOAD_MIN_ITEMS: usize = 4096;
 /// AOF loading) `f` simply runs.
 pub fn offload<R>(items: usize, f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let multi_thread = Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    if items >= OFFLOAD_MIN_ITEMS && multi_thread { tokio::task::block_in_place(f) } else { f() }
+    // The runtime is asked only past the threshold: most calls are small (every script run).
+    let multi_thread = || Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+    if items >= OFFLOAD_MIN_ITEMS && multi_thread() { tokio::task::block_in_place(f) } else { f() }
 }
 
 fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec, FnvBuild> {
@@ -262,9 +294,15 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 /// Execute one command: look it up, check arity and refusals, run the handler. Error replies are
 /// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
+    let _running = crate::tracking::running(ctx.client.id);
     let frame = dispatch(ctx, argv);
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
+    }
+    // CLIENT CACHING applies to the next command only, or to the whole next transaction; a CLIENT
+    // command in between keeps it (Redis's `resetClient`).
+    if ctx.client.tracking.caching && !ctx.client.tx.in_multi() && !is_opt(&argv[0], "client") {
+        ctx.client.tracking.caching = false;
     }
     frame
 }
@@ -279,6 +317,11 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
             ctx.shared.monitor.commands.record_rejected(slots::spec_slot(spec));
         }
         return tx::reject(ctx, spec.name == "exec", e);
+    }
+    if ctx.shared.pause.is_on() && crate::pause::postpones(ctx, spec, argv) {
+        ctx.client.postponed = true;
+        ctx.client.skip_reply = true;
+        return Frame::Null;
     }
     if ctx.client.tx.queues(spec) {
         return tx::queue(ctx, spec, argv);
@@ -304,12 +347,19 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     // As in Redis, a transaction being queued may not grow either: inside MULTI every command but
     // EXEC, DISCARD, QUIT and RESET is refused above maxmemory.
     let queueing = ctx.client.tx.in_multi() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
-    if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && over_maxmemory(ctx.shared) {
+    if ctx.now_ms != 0 && (spec.is(flag::DENYOOM) || queueing) && out_of_memory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     // Redis 7.0: a RESP2 client with subscriptions may only manage them, PING, QUIT and RESET.
     if ctx.client.resp == 2 && ctx.client.subs.total() > 0 && !pubsub::allowed_in_subscribed_mode(spec.name) {
         return Err(pubsub::subscribed_mode_error(spec.name));
+    }
+    // A MONITOR connection is a replica to Redis: it may not touch the keyspace.
+    if ctx.client.monitoring
+        && (crate::monitor::feed::touches_keyspace(spec, argv)
+            || spec.name == "exec" && ctx.client.tx.queued_any(crate::monitor::feed::touches_keyspace))
+    {
+        return Err(Error::err("Replica can't interact with the keyspace"));
     }
     if ctx.now_ms != 0 && ctx.shared.ks.is_loading() && !spec.is(flag::LOADING) {
         return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));
@@ -336,19 +386,105 @@ fn allowed_while_busy(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 /// not while loading the AOF, and not a run that blocks: its final run counts). A read command with
 /// keys sees each transaction on its keys entirely or not at all (see `db::tx`).
 pub(crate) fn call(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Frame {
+    let tracked = spec.is(flag::READONLY) && ctx.client.tracking.remembers(&ctx.client.info);
+    let late = tracked && crate::sync::fault::on(crate::sync::fault::Fault::TrackRegisterAfterRead);
+    if tracked && !late {
+        track_read(ctx, spec, argv);
+    }
     // The TSC clock: a read costs a few ns where clock_gettime costs ~20 (see Cargo.toml).
     let started = quanta::Instant::now();
-    let frame = run_handler(ctx, spec, argv);
+    // MONITOR: a blocked command is shown at its first run only (see `monitor::feed`).
+    let monitored = ctx.now_ms != 0 && ctx.shared.monitors.active() && ctx.client.blocked.is_none();
+    if monitored && crate::monitor::feed::fed_before(spec) {
+        feed_monitors(ctx, argv);
+    }
+    let shown = monitored && !crate::monitor::feed::hidden(spec, argv);
+    if shown && spec.is_write() {
+        // Fed when it takes its keys' stripes (per-key order), or just below if it takes none.
+        ctx.shared.monitors.defer(monitor_line(ctx, argv));
+    }
+    let mut frame = run_handler(ctx, spec, argv);
+    if late {
+        track_read(ctx, spec, argv);
+    }
     let charge = ctx.client.charge.take();
+    if shown {
+        if spec.is_write() {
+            ctx.shared.monitors.feed_pending();
+        } else if !matches!(charge, Some(Charge::Nothing | Charge::Rejected(_))) {
+            // (An unknown subcommand or a subcommand's arity error is refused before the call
+            // in Redis: not shown.)
+            feed_monitors(ctx, argv);
+        }
+    }
+    // CLIENT UNBLOCK ended this command's wait: it counts as failed either way (Redis's
+    // `updateStatsOnUnblock(.., had_errors=1)`); ERROR replaces the timeout's reply.
+    let unblocked = ctx.client.unblocked.take();
+    if unblocked == Some(crate::state::UnblockReason::Error) {
+        frame = Frame::Error(Bytes::from_static(b"UNBLOCKED client unblocked via CLIENT UNBLOCK"));
+    }
     if ctx.now_ms != 0 && ctx.client.block.is_none() {
         let ns = u64::try_from(quanta::Instant::now().duration_since(started).as_nanos()).unwrap_or(u64::MAX);
-        account(ctx, spec, argv, charge, ns, &frame);
+        account(ctx, spec, argv, charge, ns, &frame, unblocked.is_some());
     }
     frame
 }
 
+/// A tracking client runs a read-only command: remember its keys, before it reads them (see
+/// `tracking`). Redis's `trackingRememberKeys`, which leaves out EVAL_RO/EVALSHA_RO/FCALL_RO (the
+/// read commands their scripts call remember the script's keys, see `script::run`) and commands
+/// called by scripts.
+fn track_read(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) {
+    if matches!(spec.name, "eval_ro" | "evalsha_ro" | "fcall_ro") || crate::script::run::in_script_call() {
+        return;
+    }
+    let owned;
+    let keys: Vec<&[u8]> = if spec.is(flag::MOVABLEKEYS) || spec.keys.0 == 0 {
+        owned = server::command_keys(argv);
+        owned.iter().map(|k| &k[..]).collect()
+    } else {
+        spec.key_indexes(argv.len()).map(|i| &argv[i][..]).collect()
+    };
+    ctx.shared.ks.track_reads(ctx.client.id, &keys);
+}
+
+/// Show a command to the MONITOR connections now (credentials redacted).
+fn feed_monitors(ctx: &Ctx, argv: &[Bytes]) {
+    use crate::monitor::feed::Source;
+    let redacted: Vec<Bytes>;
+    let argv = match lookup(&argv[0]).map(|s| s.name) {
+        Some(name @ ("auth" | "hello")) => {
+            redacted = redact_credentials(name, argv);
+            &redacted[..]
+        }
+        _ => argv,
+    };
+    let source = if crate::script::run::in_script_call() { Source::Lua } else { Source::Peer(&ctx.client.info.addr) };
+    let limits = ctx.shared.conn_limits.load().out_limit;
+    ctx.shared.monitors.feed(ctx.client.db, source, argv, limits);
+}
+
+/// A write command's MONITOR line, to be fed once it holds its keys (no credentials in writes).
+fn monitor_line(ctx: &Ctx, argv: &[Bytes]) -> crate::monitor::feed::Pending {
+    crate::monitor::feed::Pending {
+        db: ctx.client.db,
+        lua: crate::script::run::in_script_call(),
+        peer: ctx.client.info.addr.clone(),
+        argv: argv.to_vec(),
+        limits: ctx.shared.conn_limits.load().out_limit,
+    }
+}
+
 /// Report one finished call to the monitor.
-fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>, ns: u64, frame: &Frame) {
+fn account(
+    ctx: &Ctx,
+    spec: &CommandSpec,
+    argv: &[Bytes],
+    charge: Option<Charge>,
+    ns: u64,
+    frame: &Frame,
+    failed: bool,
+) {
     let monitor = &ctx.shared.monitor;
     // Each run counts once in its slot's calls; their sum is Redis's stat_numcommands (INFO
     // total_commands_processed): runs only, not refusals nor commands queued by MULTI.
@@ -370,7 +506,7 @@ fn account(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes], charge: Option<Charge>
     monitor.after_call(crate::monitor::Call {
         slot,
         ns,
-        failed: matches!(frame, Frame::Error(_)),
+        failed: failed || matches!(frame, Frame::Error(_)),
         fast: spec.is(flag::FAST),
         argv: (!spec.is(flag::SKIP_SLOWLOG)).then_some(argv),
         peer: &ctx.client.info.addr,
@@ -417,6 +553,22 @@ pub fn auth_required(shared: &Shared) -> bool {
 
 /// `maxmemory` is set and the sampled used memory exceeds it. Under every policy the server
 /// behaves as `noeviction`: nothing is evicted, commands that may grow memory are refused.
+/// Whether a command that may grow memory must be refused: over `maxmemory` after evicting what
+/// the policy allows (Redis's `performEvictions() == EVICT_FAIL`; see `db::evict`).
+pub(crate) fn out_of_memory(shared: &Shared) -> bool {
+    if !over_maxmemory(shared) {
+        return false;
+    }
+    if shared.ks.in_exec() {
+        // Inside EXEC (a script run by it): the stripes are held; Redis evicts before EXEC only.
+        return true;
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    let max = shared.maxmemory.load(Relaxed);
+    let used = || crate::memory::allocated_bytes().unwrap_or_else(|| shared.used_memory.load(Relaxed));
+    shared.ks.evictor().perform(&shared.ks, max, used) == crate::db::evict::Outcome::Fail
+}
+
 pub(crate) fn over_maxmemory(shared: &Shared) -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     let max = shared.maxmemory.load(Relaxed);

@@ -4,6 +4,8 @@
 //! connection half of Redis's `server.c` and `networking.c`'s HELLO.
 
 pub mod client;
+pub mod client_ctl;
+pub mod client_tracking;
 pub mod config;
 pub mod docs;
 pub mod info;
@@ -12,6 +14,7 @@ pub mod info_process;
 pub mod introspect;
 pub mod keyspecs;
 pub mod latency;
+pub mod memory;
 pub mod slowlog;
 
 use std::sync::atomic::Ordering;
@@ -26,8 +29,9 @@ use crate::state::Shared;
 pub use client::client;
 pub use config::config;
 pub use info::info;
-pub use introspect::command;
+pub use introspect::{command, command_keys};
 pub use latency::latency;
+pub use memory::memory;
 pub use slowlog::slowlog;
 
 /// The version every reply that names one reports (HELLO, INFO).
@@ -122,8 +126,10 @@ pub fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// transaction discarded and every key unwatched, RESP2, database 0, no name, and, when a password
 /// is configured, not authenticated any more. Replies `+RESET`.
 pub fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
+    client_ctl::stop_monitoring(ctx);
     ctx.client.tx = super::tx::TxState::default();
     ctx.client.subs.clear();
+    ctx.client.tracking.disable();
     ctx.client.reply_mode = super::ReplyMode::On;
     for c in [&ctx.client.info.sub, &ctx.client.info.psub, &ctx.client.info.ssub] {
         c.store(0, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use super::server::SubSpec;
 use super::{COMMANDS, CommandSpec};
 
 /// Every container's subcommand table, in slot order after the command rows.
-pub fn sub_tables() -> [&'static [SubSpec]; 11] {
+pub fn sub_tables() -> [&'static [SubSpec]; 12] {
     use super::server::{client::CLIENT_SUBS, config::CONFIG_SUBS, introspect::COMMAND_SUBS};
     use super::server::{latency::LATENCY_SUBS, slowlog::SLOWLOG_SUBS};
     use super::stream::{XGROUP_SUBS, XINFO_SUBS};
@@ -24,6 +24,7 @@ pub fn sub_tables() -> [&'static [SubSpec]; 11] {
         XGROUP_SUBS,
         XINFO_SUBS,
         super::pubsub::PUBSUB_SUBS,
+        super::server::memory::MEMORY_SUBS,
     ]
 }
 
@@ -57,6 +58,21 @@ pub fn slot_of_name(name: &[u8]) -> Option<usize> {
     slot_names().position(|n| n.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Redis's `lookupCommand` on a command line (what scripts and `redis.acl_check_cmd` resolve):
+/// the command's row and the arity that applies to it, a container's subcommand's own. `None` for
+/// an unknown command and for a container's unknown subcommand (a client calling one directly gets
+/// "unknown subcommand" from the container's dispatch instead).
+pub fn lookup_command(name: &[u8], sub: Option<&[u8]>) -> Option<(&'static CommandSpec, i32)> {
+    let spec = super::lookup(name)?;
+    let Some(sub) = sub else { return Some((spec, spec.arity)) };
+    let prefix = |s: &SubSpec| s.name.split_once('|').map(|(c, _)| c);
+    let Some(table) = sub_tables().into_iter().find(|t| t.first().and_then(prefix) == Some(spec.name)) else {
+        return Some((spec, spec.arity));
+    };
+    let found = table.iter().find(|s| s.short().as_bytes().eq_ignore_ascii_case(sub))?;
+    Some((spec, found.arity))
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
@@ -76,5 +92,16 @@ mod tests {
         }
         assert_eq!(slot_of_name(b"CONFIG|set").map(|s| names[s]), Some("config|set"));
         assert_eq!(slot_of_name(b"nosuch"), None);
+    }
+
+    #[test]
+    fn lookup_command_resolves_a_containers_subcommand_and_its_arity() {
+        assert_eq!(lookup_command(b"GET", None).map(|(s, a)| (s.name, a)), Some(("get", 2)));
+        assert_eq!(lookup_command(b"get", Some(b"x")).map(|(s, a)| (s.name, a)), Some(("get", 2)));
+        assert_eq!(lookup_command(b"config", None).map(|(s, a)| (s.name, a)), Some(("config", -2)));
+        assert_eq!(lookup_command(b"CONFIG", Some(b"Get")).map(|(s, a)| (s.name, a)), Some(("config", -3)));
+        assert!(lookup_command(b"config", Some(b"bogus")).is_none());
+        assert!(lookup_command(b"script", Some(b"65536")).is_none());
+        assert!(lookup_command(b"nosuch", None).is_none());
     }
 }

@@ -383,7 +383,10 @@ fn range_generic(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> Result<Frame> {
     collection::read::<Stream, _>(ctx, &argv[1], |st| match st {
         None => Frame::Array(Vec::new()),
         Some(_) if count == 0 => Frame::NullArray,
-        Some(st) => entries_frame(st.items.range(start, end, count.max(0) as usize, rev)),
+        Some(st) => st
+            .items
+            .encode_range(start, end, count.max(0) as usize, rev)
+            .map_or_else(|| Frame::Array(Vec::new()), Frame::Encoded),
     })
 }
 

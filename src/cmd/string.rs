@@ -6,10 +6,11 @@
 
 mod lcs;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
+use super::rawstr::grow_zero;
 use super::{Ctx, arg_i64, is_opt};
-use crate::db::{Entry, EntryRef, Kind, ValueRef};
+use crate::db::{Entry, EntryRef, Kind, RawBytes, ValueRef, WriteLock};
 use crate::error::{Error, Result};
 use crate::longdouble::LongDouble;
 use crate::pubsub::notify::class::{EXPIRED, GENERIC, NEW, STRING};
@@ -190,11 +191,6 @@ fn set_generic(
     Ok((true, old))
 }
 
-/// Values are copied out of the read buffer so a small key does not pin a large buffer.
-fn copy(b: &Bytes) -> Bytes {
-    Bytes::copy_from_slice(b)
-}
-
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`
 pub fn set(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let f = parse_set_options(&argv[3..], Grammar::Set)?;
@@ -335,53 +331,54 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<F
     Ok(if nx { Frame::Integer(1) } else { Frame::ok() })
 }
 
-/// `APPEND key value`
+/// `APPEND key value`: to an existing string in place (it becomes `raw`, as Redis's
+/// `dbUnshareStringValue`); a new key is encoded as SET would.
 pub fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (key, val) = (&argv[1], &argv[2]);
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let cur = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
-    let cur_existed = cur.is_some();
-    let (new, ttl) = match cur {
-        None => (copy(val), 0),
-        Some((old, ttl)) => {
-            if old.len() + val.len() > MAX_STRING_BYTES {
+    let done = |w: &WriteLock, len: usize| {
+        w.log(&[b"APPEND", key, val]);
+        w.notify(STRING, "append", key);
+        Ok(Frame::Integer(len as i64))
+    };
+    super::rawstr::write(
+        ctx,
+        key,
+        |_| Ok(()),
+        |v, w| {
+            if v.len() + val.len() > MAX_STRING_BYTES {
                 return Err(Error::StringTooLong);
             }
-            let mut b = BytesMut::with_capacity(old.len() + val.len());
-            b.extend_from_slice(&old);
-            b.extend_from_slice(val);
-            (b.freeze(), ttl)
-        }
-    };
-    let len = new.len();
-    // A new key is encoded as SET would; an appended one stays raw (Redis's dbUnshareStringValue).
-    w.insert(key.clone(), if cur_existed { Entry::raw_string(new, ttl) } else { Entry::string(new, ttl) });
-    w.log(&[b"APPEND", key, val]);
-    w.notify(STRING, "append", key);
-    Ok(Frame::Integer(len as i64))
+            super::rawstr::reserve_for(v, v.len() + val.len());
+            v.extend_from_slice(val);
+            done(w, v.len())
+        },
+        |w| {
+            w.insert(key.clone(), Entry::string_copied(val, 0));
+            done(w, val.len())
+        },
+    )
 }
 
 /// `STRLEN key`
 pub fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let n = ctx.read(&argv[1], |e| {
-        ctx.count_lookup(&argv[1], e.is_some());
-        e.map(|e| string_of(e).map(|b| b.len())).transpose()
-    })?;
-    Ok(Frame::Integer(n.unwrap_or(0) as i64))
+    let n = super::rawstr::read(ctx, &argv[1], |s| s.map_or(0, |s| s.len()))?;
+    Ok(Frame::Integer(n as i64))
 }
 
 /// `GETRANGE key start end`
 pub fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let (mut start, mut end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
-    let v = ctx.read(&argv[1], |e| {
-        ctx.count_lookup(&argv[1], e.is_some());
-        e.map(string_of).transpose()
+    let (start, end) = (arg_i64(&argv[2])?, arg_i64(&argv[3])?);
+    let v = super::rawstr::read(ctx, &argv[1], |s| {
+        s.map_or_else(Bytes::new, |s| Bytes::copy_from_slice(&s[range_of(start, end, s.len())]))
     })?;
-    let Some(v) = v else { return Ok(Frame::Bulk(Bytes::new())) };
-    let len = v.len() as i64;
+    Ok(Frame::Bulk(v))
+}
+
+/// GETRANGE's `start end` resolved against a string of `len` bytes, as Redis.
+fn range_of(mut start: i64, mut end: i64, len: usize) -> std::ops::Range<usize> {
+    let len = len as i64;
     if start < 0 && end < 0 && start > end {
-        return Ok(Frame::Bulk(Bytes::new()));
+        return 0..0;
     }
     if start < 0 {
         start += len;
@@ -395,12 +392,12 @@ pub fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         end = len - 1;
     }
     if start > end || len == 0 {
-        return Ok(Frame::Bulk(Bytes::new()));
+        return 0..0;
     }
-    Ok(Frame::Bulk(v.slice(start as usize..=end as usize)))
+    start as usize..end as usize + 1
 }
 
-/// `SETRANGE key offset value`
+/// `SETRANGE key offset value`: in place (the string becomes `raw`).
 pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (key, val) = (&argv[1], &argv[3]);
     let offset = arg_i64(&argv[2])?;
@@ -408,28 +405,38 @@ pub fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("offset is out of range"));
     }
     let offset = offset as usize;
-    let now = ctx.now_ms;
-    let mut w = ctx.write(&[key]);
-    let cur = w.lookup(key, now, |e| e.map(|e| Ok::<_, Error>((string_of(e)?, e.expire_at_ms()))).transpose())?;
-    let (old, ttl) = match cur {
-        None if val.is_empty() => return Ok(Frame::Integer(0)),
-        None => (Bytes::new(), 0),
-        Some((old, _)) if val.is_empty() => return Ok(Frame::Integer(old.len() as i64)),
-        Some(x) => x,
-    };
+    if val.is_empty() {
+        // Nothing to write: the length (0 for a missing key), after the type check.
+        let cur = ctx.read(key, |e| e.map(|e| e.str_ref().ok_or(Error::WrongType)).transpose())?;
+        return Ok(Frame::Integer(cur.map_or(0, |s| s.with(|b| b.len())) as i64));
+    }
     if offset.saturating_add(val.len()) > MAX_STRING_BYTES {
+        // Checked after the type (as Redis): a wrong type answers WRONGTYPE.
+        ctx.read(key, |e| e.map(|e| e.str_ref().ok_or(Error::WrongType)).transpose())?;
         return Err(Error::StringTooLong);
     }
-    let mut b = BytesMut::from(&old[..]);
-    if b.len() < offset + val.len() {
-        b.resize(offset + val.len(), 0);
-    }
-    b[offset..offset + val.len()].copy_from_slice(val);
-    let len = b.len();
-    w.insert(key.clone(), Entry::raw_string(b.freeze(), ttl));
-    w.log(&[b"SETRANGE", key, &argv[2], val]);
-    w.notify(STRING, "setrange", key);
-    Ok(Frame::Integer(len as i64))
+    let write = |v: &mut RawBytes, w: &WriteLock| {
+        grow_zero(v, offset + val.len());
+        v[offset..offset + val.len()].copy_from_slice(val);
+        w.log(&[b"SETRANGE", key, &argv[2], val]);
+        w.notify(STRING, "setrange", key);
+        Frame::Integer(v.len() as i64)
+    };
+    super::rawstr::write(
+        ctx,
+        key,
+        |_| Ok(()),
+        |v, w| Ok(write(v, w)),
+        |w| {
+            let mut v = RawBytes::new();
+            grow_zero(&mut v, offset + val.len());
+            v[offset..].copy_from_slice(val);
+            super::rawstr::create(w, key, v, 0);
+            w.log(&[b"SETRANGE", key, &argv[2], val]);
+            w.notify(STRING, "setrange", key);
+            Ok(Frame::Integer((offset + val.len()) as i64))
+        },
+    )
 }
 
 /// `INCR key`
@@ -475,6 +482,8 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
             Some(e) if !e.is_expired(now) => match e.value() {
                 // AcqRel: the CAS publishes the new value to readers (Acquire in string_bytes).
                 ValueRef::Int(cell) => {
+                    // A write lookup touches the key (LRU clock / LFU counter), as Redis's.
+                    crate::db::evict::touch(e);
                     Some(cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, add).map(|old| add(old).unwrap_or(0)))
                 }
                 _ => None,
@@ -494,11 +503,10 @@ pub fn incr_by(ctx: &Ctx, key: &Bytes, delta: i64) -> Result<i64> {
         Some(e) => match e.value() {
             ValueRef::Int(c) => Ok((c.load(Ordering::Acquire), e.expire_at_ms())),
             // Text kept as text (INCRBYFLOAT's, APPEND's) still counts when it is an integer's.
-            ValueRef::Small(s) | ValueRef::RawSmall(s) => {
-                crate::util::parse_i64(s).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
-            }
-            ValueRef::Str(b) | ValueRef::Raw(b) => {
-                crate::util::parse_i64(b).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
+            ValueRef::Small(s) => crate::util::parse_i64(s).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger),
+            ValueRef::Str(b) => crate::util::parse_i64(b).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger),
+            ValueRef::Raw(c) => {
+                crate::util::parse_i64(&c.lock().items.0).map(|n| (n, e.expire_at_ms())).ok_or(Error::NotInteger)
             }
             ValueRef::List(_) | ValueRef::Hash(_) | ValueRef::Set(_) | ValueRef::Zset(_) | ValueRef::Stream(_) => {
                 Err(Error::WrongType)

@@ -182,7 +182,15 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("bitfield_ro", -2, ["readonly", "fast"], (1, 1, 1), ["@read", "@bitmap", "@fast"], bits::bitfield_ro),
     // HyperLogLog
     row!("pfadd", -2, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hyperloglog", "@fast"], hll::pfadd),
-    row!("pfcount", -2, ["readonly"], (1, -1, 1), ["@read", "@hyperloglog", "@slow"], hll::pfcount, locks_keys),
+    row!(
+        "pfcount",
+        -2,
+        ["readonly", "may_replicate"],
+        (1, -1, 1),
+        ["@read", "@hyperloglog", "@slow"],
+        hll::pfcount,
+        locks_keys
+    ),
     row!("pfmerge", -2, ["write", "denyoom"], (1, -1, 1), ["@write", "@hyperloglog", "@slow"], hll::pfmerge),
     row!(
         "pfdebug",
@@ -192,6 +200,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@write", "@hyperloglog", "@admin", "@slow", "@dangerous"],
         hll::pfdebug
     ),
+    row!("pfselftest", 1, ["admin"], (0, 0, 0), ["@hyperloglog", "@admin", "@slow", "@dangerous"], hll::pfselftest),
     // hashes
     row!("hset", -4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hset),
     row!("hsetnx", 4, ["write", "denyoom", "fast"], (1, 1, 1), ["@write", "@hash", "@fast"], hash::hsetnx),
@@ -509,8 +518,22 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@pubsub", "@slow"],
         pubsub::sunsubscribe
     ),
-    row!("publish", 3, ["pubsub", "loading", "stale", "fast"], (0, 0, 0), ["@pubsub", "@fast"], pubsub::publish),
-    row!("spublish", 3, ["pubsub", "loading", "stale", "fast"], (1, 1, 1), ["@pubsub", "@fast"], pubsub::spublish),
+    row!(
+        "publish",
+        3,
+        ["pubsub", "loading", "stale", "fast", "may_replicate"],
+        (0, 0, 0),
+        ["@pubsub", "@fast"],
+        pubsub::publish
+    ),
+    row!(
+        "spublish",
+        3,
+        ["pubsub", "loading", "stale", "fast", "may_replicate"],
+        (1, 1, 1),
+        ["@pubsub", "@fast"],
+        pubsub::spublish
+    ),
     row!("pubsub", -2, [], (0, 0, 0), ["@slow"], pubsub::pubsub),
     // connection and server
     row!("ping", -1, ["fast"], (0, 0, 0), ["@fast", "@connection"], server::ping),
@@ -581,11 +604,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("xautoclaim", -6, ["write", "fast"], (1, 1, 1), ["@write", "@stream", "@fast"], stream::xautoclaim),
     row!("xinfo", -2, [], (0, 0, 0), ["@slow"], stream::xinfo),
     row!("client", -2, [], (0, 0, 0), ["@slow"], server::client),
+    row!(
+        "monitor",
+        1,
+        ["admin", "noscript", "loading", "stale"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        server::client_ctl::monitor
+    ),
     row!("command", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@connection"], server::command),
     row!("config", -2, [], (0, 0, 0), ["@slow"], server::config),
     row!("info", -1, ["loading", "stale"], (0, 0, 0), ["@slow", "@dangerous"], server::info),
     row!("slowlog", -2, [], (0, 0, 0), ["@slow"], server::slowlog),
     row!("latency", -2, [], (0, 0, 0), ["@slow"], server::latency),
+    row!("memory", -2, [], (0, 0, 0), ["@slow"], server::memory),
     row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
     row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
     row!(

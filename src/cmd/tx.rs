@@ -11,7 +11,7 @@
 
 use bytes::Bytes;
 
-use super::{CommandSpec, Ctx, call, flag, over_maxmemory};
+use super::{CommandSpec, Ctx, call, flag, out_of_memory};
 use crate::db::WatchSet;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
@@ -52,6 +52,11 @@ impl TxState {
     pub fn queued_sizes(&self) -> Option<(usize, usize)> {
         let m = self.multi.as_ref()?;
         Some((m.queued.len(), m.queued_bytes))
+    }
+
+    /// Whether a queued command satisfies `f` (EXEC under `CLIENT PAUSE WRITE`).
+    pub fn queued_any(&self, f: impl Fn(&CommandSpec, &[Bytes]) -> bool) -> bool {
+        self.multi.as_ref().is_some_and(|m| m.queued.iter().any(|q| f(q.spec, &q.argv)))
     }
 
     /// Whether `spec` is queued rather than run now (every command but these, inside MULTI).
@@ -208,7 +213,7 @@ fn refuse_exec(ctx: &Ctx, multi: &Multi) -> Result<()> {
     {
         return Err(Error::Misconf(reason));
     }
-    if over_maxmemory(ctx.shared) && multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) {
+    if multi.queued.iter().any(|q| q.spec.is(flag::DENYOOM)) && out_of_memory(ctx.shared) {
         return Err(Error::Raw("OOM command not allowed when used memory > 'maxmemory'.".into()));
     }
     Ok(())

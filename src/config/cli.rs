@@ -46,21 +46,10 @@ Every redis.conf directive can be given as --name value (see README, Configurati
 
 /// `sdscatrepr`: a double-quoted string that the config line splitter reads back unchanged.
 fn repr(arg: &str, out: &mut String) {
-    out.push('"');
-    for b in arg.bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            0x07 => out.push_str("\\a"),
-            0x08 => out.push_str("\\b"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
+    let mut quoted = Vec::with_capacity(arg.len() + 2);
+    crate::util::cat_repr(arg.as_bytes(), &mut quoted);
+    // Only printable ASCII comes out.
+    out.push_str(&String::from_utf8_lossy(&quoted));
 }
 
 /// What clap reads of the command line: the help and version flags, and every other argument

@@ -12,7 +12,8 @@
 //!          value: inline string: u8 length + bytes (at most INLINE_MAX)
 //!                 integer: pad to 8 + `AtomicI64` (INCR CASes it in place)
 //!                 long string: pad to 8 + `Bytes`
-//!                 collection: pad to 8 + its `Arc<ValueCell<..>>`
+//!                 collection or `raw` string (changed in place, `cmd::rawstr`): pad to 8 + its
+//!                 `Arc<ValueCell<..>>`
 //!          pad to 4 (the next entry's access word)
 //! ```
 //!
@@ -41,8 +42,8 @@ use std::ptr::NonNull;
 
 use bytes::Bytes;
 
-use super::cell::{Hash, ListCell, Set, ValueCell};
-use super::entry::{Entry, Kind, Value};
+use super::cell::{Hash, ListCell, RawCell, Set, ValueCell};
+use super::entry::{Entry, Kind, StrRef, Value};
 use super::stream::Stream;
 use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, AtomicU32, Ordering};
@@ -59,9 +60,7 @@ const LONG_KEY: u8 = 0x40;
 const KIND_MASK: u8 = 0x1f;
 
 const K_SMALL: u8 = 0;
-const K_RAW_SMALL: u8 = 1;
 const K_STR: u8 = 2;
-const K_RAW: u8 = 3;
 const K_INT: u8 = 4;
 
 const HEADER: usize = 8;
@@ -84,12 +83,8 @@ macro_rules! pointer_kinds {
         pub enum ValueRef<'a> {
             /// An inline string that is not an integer's canonical text (`embstr` up to 44 bytes).
             Small(&'a [u8]),
-            /// An inline string built in place by APPEND/SETRANGE (`raw`).
-            RawSmall(&'a [u8]),
             /// A long string, out of line.
             Str(&'a Bytes),
-            /// A long string built in place by APPEND/SETRANGE.
-            Raw(&'a Bytes),
             /// An integer cell: INCR/DECR CAS it in place.
             Int(&'a AtomicI64),
             $($name(&'a Arc<$ty>),)*
@@ -102,8 +97,6 @@ macro_rules! pointer_kinds {
                     Value::Small(s) => ValueRef::Small(s.as_bytes()),
                     Value::Str(b) if b.len() <= INLINE_MAX => ValueRef::Small(b),
                     Value::Str(b) => ValueRef::Str(b),
-                    Value::Raw(b) if b.len() <= INLINE_MAX => ValueRef::RawSmall(b),
-                    Value::Raw(b) => ValueRef::Raw(b),
                     Value::Int(n) => ValueRef::Int(n),
                     $(Value::$name(c) => ValueRef::$name(c),)*
                 }
@@ -114,9 +107,7 @@ macro_rules! pointer_kinds {
                 match self {
                     ValueRef::Small(b) => super::entry::SmallStr::new(b)
                         .map_or_else(|| Value::Str(Bytes::copy_from_slice(b)), Value::Small),
-                    ValueRef::RawSmall(b) => Value::Raw(Bytes::copy_from_slice(b)),
                     ValueRef::Str(b) => Value::Str(b.clone()),
-                    ValueRef::Raw(b) => Value::Raw(b.clone()),
                     ValueRef::Int(n) => Value::Int(AtomicI64::new(n.load(Ordering::Acquire))),
                     $(ValueRef::$name(c) => Value::$name(c.clone()),)*
                 }
@@ -125,9 +116,7 @@ macro_rules! pointer_kinds {
             fn tag(self) -> u8 {
                 match self {
                     ValueRef::Small(_) => K_SMALL,
-                    ValueRef::RawSmall(_) => K_RAW_SMALL,
                     ValueRef::Str(_) => K_STR,
-                    ValueRef::Raw(_) => K_RAW,
                     ValueRef::Int(_) => K_INT,
                     $(ValueRef::$name(_) => $tag,)*
                 }
@@ -143,9 +132,7 @@ macro_rules! pointer_kinds {
             unsafe {
                 match kind {
                     K_SMALL => ValueRef::Small(c.short_bytes()),
-                    K_RAW_SMALL => ValueRef::RawSmall(c.short_bytes()),
                     K_STR => ValueRef::Str(c.object::<Bytes>()),
-                    K_RAW => ValueRef::Raw(c.object::<Bytes>()),
                     K_INT => ValueRef::Int(c.object::<AtomicI64>()),
                     $($tag => ValueRef::$name(c.object::<Arc<$ty>>()),)*
                     _ => unreachable!("tag {kind} is written by no build"),
@@ -161,8 +148,8 @@ macro_rules! pointer_kinds {
             // SAFETY: the caller's contract.
             unsafe {
                 match v {
-                    ValueRef::Small(b) | ValueRef::RawSmall(b) => c.put_short_bytes(b),
-                    ValueRef::Str(b) | ValueRef::Raw(b) => c.put_object(b.clone()),
+                    ValueRef::Small(b) => c.put_short_bytes(b),
+                    ValueRef::Str(b) => c.put_object(b.clone()),
                     ValueRef::Int(n) => c.put_object(AtomicI64::new(n.load(Ordering::Acquire))),
                     $(ValueRef::$name(p) => c.put_object(p.clone()),)*
                 }
@@ -177,10 +164,10 @@ macro_rules! pointer_kinds {
             // SAFETY: the caller's contract.
             unsafe {
                 match kind {
-                    K_SMALL | K_RAW_SMALL => {
+                    K_SMALL => {
                         c.short_bytes();
                     }
-                    K_STR | K_RAW => c.drop_object::<Bytes>(),
+                    K_STR => c.drop_object::<Bytes>(),
                     K_INT => c.drop_object::<AtomicI64>(),
                     $($tag => c.drop_object::<Arc<$ty>>(),)*
                     _ => unreachable!("tag {kind} is written by no build"),
@@ -191,8 +178,8 @@ macro_rules! pointer_kinds {
         /// Bytes the value takes from position `p` on (padding included): `p` after it.
         fn value_end(p: usize, v: ValueRef<'_>) -> usize {
             match v {
-                ValueRef::Small(b) | ValueRef::RawSmall(b) => p + 1 + b.len(),
-                ValueRef::Str(_) | ValueRef::Raw(_) => object_end::<Bytes>(p),
+                ValueRef::Small(b) => p + 1 + b.len(),
+                ValueRef::Str(_) => object_end::<Bytes>(p),
                 ValueRef::Int(_) => object_end::<AtomicI64>(p),
                 $(ValueRef::$name(_) => object_end::<Arc<$ty>>(p),)*
             }
@@ -201,6 +188,7 @@ macro_rules! pointer_kinds {
 }
 
 pointer_kinds! {
+    Raw(RawCell) = 3,
     List(ListCell) = 5,
     Hash(ValueCell<Hash>) = 6,
     Set(ValueCell<Set>) = 7,
@@ -452,9 +440,7 @@ impl<'a> EntryRef<'a> {
 
     pub fn kind(&self) -> Kind {
         match self.value() {
-            ValueRef::Small(_) | ValueRef::RawSmall(_) | ValueRef::Str(_) | ValueRef::Raw(_) | ValueRef::Int(_) => {
-                Kind::String
-            }
+            ValueRef::Small(_) | ValueRef::Str(_) | ValueRef::Raw(_) | ValueRef::Int(_) => Kind::String,
             ValueRef::List(_) => Kind::List,
             ValueRef::Hash(_) => Kind::Hash,
             ValueRef::Set(_) => Kind::Set,
@@ -470,7 +456,7 @@ impl<'a> EntryRef<'a> {
             ValueRef::Int(_) => "int",
             ValueRef::Small(b) if b.len() <= EMBSTR_MAX => "embstr",
             ValueRef::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
-            ValueRef::Small(_) | ValueRef::Str(_) | ValueRef::RawSmall(_) | ValueRef::Raw(_) => "raw",
+            ValueRef::Small(_) | ValueRef::Str(_) | ValueRef::Raw(_) => "raw",
             ValueRef::List(_) => "quicklist",
             ValueRef::Hash(c) => c.lock().items.encoding(),
             ValueRef::Set(c) => c.lock().items.encoding(),
@@ -483,6 +469,7 @@ impl<'a> EntryRef<'a> {
     /// removed (see `cell`): it reads as absent.
     pub fn is_dead(&self) -> bool {
         match self.value() {
+            ValueRef::Raw(c) => c.is_gone(),
             ValueRef::List(c) => c.is_gone(),
             ValueRef::Hash(c) => c.is_gone(),
             ValueRef::Set(c) => c.is_gone(),
@@ -492,20 +479,67 @@ impl<'a> EntryRef<'a> {
         }
     }
 
-    /// The string value as bytes (integers formatted), None for a collection.
+    /// The string value as bytes (integers formatted), None for a collection. A `raw` string is
+    /// copied out under its cell lock; [`EntryRef::str_ref`] reads one without copying.
     pub fn string_bytes(&self) -> Option<Bytes> {
         match self.value() {
-            ValueRef::Small(b) | ValueRef::RawSmall(b) => Some(Bytes::copy_from_slice(b)),
-            ValueRef::Str(b) | ValueRef::Raw(b) => Some(b.clone()),
+            ValueRef::Small(b) => Some(Bytes::copy_from_slice(b)),
+            ValueRef::Str(b) => Some(b.clone()),
+            ValueRef::Raw(c) => Some(Bytes::copy_from_slice(&c.lock().items.0)),
             // Acquire: pairs with the AcqRel CAS of INCR.
             ValueRef::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
             _ => None,
         }
     }
 
+    /// The string value for a read ([`StrRef::with`]), None for a collection.
+    pub fn str_ref(&self) -> Option<StrRef> {
+        match self.value() {
+            ValueRef::Small(b) => Some(match super::entry::SmallStr::new(b) {
+                Some(s) => StrRef::Small(s),
+                None => StrRef::Bytes(Bytes::copy_from_slice(b)),
+            }),
+            ValueRef::Str(b) => Some(StrRef::Bytes(b.clone())),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            ValueRef::Int(n) => Some(StrRef::Int(n.load(Ordering::Acquire))),
+            ValueRef::Raw(c) => Some(StrRef::Raw(c.clone())),
+            _ => None,
+        }
+    }
+
+    /// Run `f` on the string value's bytes (an integer as its text; a `raw` string under its cell
+    /// lock, taken here: no reference to the cell is cloned), None for a collection.
+    pub fn with_str<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match self.value() {
+            ValueRef::Small(b) => Some(f(b)),
+            ValueRef::Str(b) => Some(f(b)),
+            // Acquire: pairs with the AcqRel CAS of INCR.
+            ValueRef::Int(n) => Some(f(crate::util::i64_text(n.load(Ordering::Acquire), &mut [0u8; 20]))),
+            ValueRef::Raw(c) => Some(f(&c.lock().items.0)),
+            _ => None,
+        }
+    }
+
+    /// The bytes this entry takes (MEMORY USAGE, eviction's estimate): its span in the block
+    /// (access word to padding), its fingerprint and offset in the header, and the out-of-line
+    /// bytes of a long key or long string as `alloc` sizes an allocation of n bytes. A cell's
+    /// contents (raw string, collection) are the caller's to add.
+    pub fn footprint(&self, alloc: impl Fn(usize) -> usize) -> usize {
+        let p = self.parse();
+        let v = self.value();
+        let span = align_up(value_end(p.value_at, v), UNIT) - self.off;
+        let long_key = if p.tag & LONG_KEY != 0 { alloc(p.key.len()) } else { 0 };
+        let long_str = match v {
+            ValueRef::Str(b) => alloc(b.len()),
+            _ => 0,
+        };
+        span + 3 + long_key + long_str
+    }
+
     /// An owned entry with a deep copy of the value (COPY): collections are duplicated, not shared.
     pub fn duplicate(&self) -> Entry {
         let value = match self.value() {
+            ValueRef::Raw(c) => Value::Raw(Arc::new(ValueCell::new(c.lock().items.clone()))),
             ValueRef::List(c) => Value::List(Arc::new(ValueCell::new(c.lock().items.clone()))),
             ValueRef::Hash(c) => Value::Hash(Arc::new(ValueCell::new(c.lock().items.clone()))),
             ValueRef::Set(c) => Value::Set(Arc::new(ValueCell::new(c.lock().items.clone()))),
@@ -667,9 +701,9 @@ mod tests {
             (b"n".to_vec(), Entry::int(-42, 77)),
             (b"s".to_vec(), Entry::string_copied(&[b'x'; 100], 5)),
             (b"l".to_vec(), Entry::string_copied(&[b'y'; 1000], 0)),
-            (b"r".to_vec(), Entry::raw_string(Bytes::from_static(b"12"), 0)),
+            (b"r".to_vec(), Entry::raw_string(crate::db::RawBytes::from_slice(b"12"), 0)),
             (long_key.clone(), Entry::string_copied(b"v", 9)),
-            (b"list".to_vec(), Entry::list(List::from_items([&b"q"[..]].into_iter(), -2), 0)),
+            (b"list".to_vec(), Entry::list(List::from_items([&b"q"[..]], -2), 0)),
             (vec![], Entry::string_copied(b"", 0)),
         ];
         let items: Vec<Item> =
@@ -686,6 +720,18 @@ mod tests {
             assert_eq!(r.access(), i as u32 * 3);
             assert_eq!(r.kind(), e.kind());
         }
+        // The footprints (without out-of-line bytes) are the block less its header and tail padding.
+        let n = owned.len();
+        let spans: usize = b.entries().map(|e| e.footprint(|_| 0) - 3).sum();
+        let header = align_up(align_up(HEADER + n, 2) + 2 * n, UNIT);
+        assert!(b.bytes() >= header + spans && b.bytes() - header - spans < 8, "{} vs {header} + {spans}", b.bytes());
+        let r = b.entry(b.find(4, b"r").unwrap());
+        assert!(matches!(r.value(), ValueRef::Raw(_)));
+        assert_eq!(r.encoding(), "raw");
+        assert_eq!(
+            b.entry(b.find(3, b"l").unwrap()).footprint(|n| n),
+            b.entry(b.find(3, b"l").unwrap()).footprint(|_| 0) + 1000
+        );
         assert!(b.find(0, b"zz").is_none());
         assert!(b.find(1, b"a").is_none(), "another fingerprint");
         assert_eq!(b.entry(b.find(3, b"l").unwrap()).encoding(), "raw");

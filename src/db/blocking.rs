@@ -173,7 +173,7 @@ impl Waiter {
         lock(&self.inner)
     }
 
-    /// Resolves once the client was served or woken (then the command runs again).
+    /// Resolves once the client was served, woken or unblocked (then the command runs again).
     pub fn wait(&self) -> WaitFuture<'_> {
         WaitFuture { waiter: self }
     }
@@ -189,6 +189,36 @@ impl Waiter {
         }
         // AcqRel/Acquire: the claim is a CAS on the same variable; exactly one of the two wins.
         self.state.compare_exchange(WAITING, GONE, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// CLIENT UNBLOCK: end the wait unless a pusher got there first, as the timer does
+    /// ([`Waiter::cancel`], the same compare-and-swap), and wake the waiting client. True when it
+    /// ended the wait (nothing is or will be handed over); false when the client was claimed,
+    /// served, woken, or already gone.
+    pub fn unblock(&self) -> bool {
+        if fault::on(Fault::UnblockIgnoresClaim) {
+            // Broken: a load, then a store: a pusher's claim in between is overridden.
+            if matches!(self.state.load(Ordering::Acquire), WAITING | CLAIMED) {
+                crate::sync::thread::yield_now();
+                self.state.store(GONE, Ordering::Release);
+                if let Some(w) = self.slot().waker.take() {
+                    w.wake();
+                }
+                return true;
+            }
+            return false;
+        }
+        // AcqRel/Acquire: as `cancel`; exactly one of a claim, a timeout and an unblock wins.
+        if self.state.compare_exchange(WAITING, GONE, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        // The state is set before the slot lock is taken: a poll that registered its waker
+        // before is woken here, a later poll sees GONE (see `WaitFuture`).
+        let waker = self.slot().waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
     }
 
     /// Take what a pusher handed over (once).
@@ -246,8 +276,9 @@ impl Waiter {
     }
 
     fn ready(&self) -> bool {
-        // Acquire: pairs with the Release in `hand_over` (and the claim's CAS for WOKEN).
-        matches!(self.state.load(Ordering::Acquire), SERVED | WOKEN)
+        // Acquire: pairs with the Release in `hand_over` (and the claim's CAS for WOKEN). GONE:
+        // unblocked (or timed out: then nobody waits any more).
+        matches!(self.state.load(Ordering::Acquire), SERVED | WOKEN | GONE)
     }
 }
 
@@ -286,6 +317,9 @@ pub struct Blocking {
     waiting: AtomicUsize,
     /// Registrations with a deadline (INFO `clients_in_timeout_table`).
     timed: AtomicUsize,
+    /// XREADGROUP registrations: while there are some, writes look at their keys afterwards (a
+    /// deleted stream fails its group readers).
+    group_readers: AtomicUsize,
     queues: Mutex<Queues>,
 }
 
@@ -427,6 +461,50 @@ impl Blocking {
         }
     }
 
+    /// Whether an XREADGROUP client is blocked (one atomic load).
+    pub fn group_readers_waiting(&self) -> bool {
+        // SeqCst: as `anyone_waiting` (incremented before registering, under the key's stripe).
+        self.group_readers.load(Ordering::SeqCst) != 0
+    }
+
+    /// The keys (with their db) that XREADGROUP clients block on.
+    pub(super) fn group_reader_keys(&self) -> Vec<(usize, Bytes)> {
+        let is_group = |w: &Arc<Waiter>| w.stream.as_ref().is_some_and(|s| s.group.is_some());
+        self.queues().iter().filter(|(_, q)| q.iter().any(is_group)).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Answer the XREADGROUP clients blocked on `(db, key)` with the error `text`: the key no
+    /// longer holds a stream (Redis's `unblockDeletedStreamReadgroupClients`), their group is gone
+    /// with it. Each is claimed as a pusher claims it (a client timing out at that moment gets
+    /// one reply or the other). The caller holds the key's stripe.
+    pub(super) fn fail_group_readers(&self, db: usize, key: &[u8], text: &'static str) {
+        if !self.group_readers_waiting() {
+            return;
+        }
+        let id = (db, Bytes::copy_from_slice(key));
+        let mut failed = Vec::new();
+        {
+            let mut queues = self.queues();
+            let Some(q) = queues.get_mut(&id) else { return };
+            q.retain(|w| {
+                if w.stream.as_ref().is_none_or(|s| s.group.is_none()) {
+                    return true;
+                }
+                if matches!(w.claim(), Claim::Got) {
+                    failed.push(w.clone());
+                }
+                false
+            });
+            if q.is_empty() {
+                queues.remove(&id);
+            }
+        }
+        for w in failed {
+            let items = vec![Bytes::from_static(b"E"), Bytes::from_static(text.as_bytes())];
+            w.hand_over(Served { key: id.1.clone(), items, seq: 0 });
+        }
+    }
+
     /// Every key of `db` that a client is blocked on (SWAPDB serves them all).
     pub(super) fn keys_of(&self, db: usize) -> Vec<Bytes> {
         self.queues().keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
@@ -447,6 +525,8 @@ pub struct Registration {
     db: usize,
     keys: Vec<Bytes>,
     waiter: Arc<Waiter>,
+    /// An XREADGROUP registration (counted in `Blocking::group_readers`).
+    group: bool,
 }
 
 impl Registration {
@@ -464,7 +544,7 @@ impl Registration {
             // Relaxed: a statistic.
             blocking.timed.fetch_add(1, Ordering::Relaxed);
         }
-        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::new(want)) }
+        Registration { deadline, blocking, db, keys, waiter: Arc::new(Waiter::new(want)), group: false }
     }
 
     /// A stream reader's registration (XREAD, XREADGROUP with BLOCK): `wait` says what it reads.
@@ -474,7 +554,13 @@ impl Registration {
         deadline: Option<std::time::Instant>,
         wait: StreamWait,
     ) -> Registration {
+        let group = wait.group.is_some();
+        if group {
+            // SeqCst: see `group_readers_waiting`; before the registration is queued.
+            blocking.group_readers.fetch_add(1, Ordering::SeqCst);
+        }
         let mut reg = Registration::new(blocking, db, wait.keys.clone(), deadline, Want::Stream);
+        reg.group = group;
         let waiter = Arc::get_mut(&mut reg.waiter).expect("a new waiter is not shared");
         waiter.stream = Some(Box::new(wait));
         reg
@@ -510,6 +596,9 @@ impl Drop for Registration {
             }
         }
         self.blocking.waiting.fetch_sub(1, Ordering::SeqCst);
+        if self.group {
+            self.blocking.group_readers.fetch_sub(1, Ordering::SeqCst);
+        }
         if self.deadline.is_some() {
             self.blocking.timed.fetch_sub(1, Ordering::Relaxed);
         }
@@ -584,7 +673,11 @@ impl WriteLock<'_> {
                     .and_then(|g| s.groups.get(&g.group[..]).map(|gr| gr.consumers.contains_key(&g.consumer[..])))
             };
             let before = if take { has_consumer(s) } else { None };
-            let r = s.serve_reader(key, wait, take, now, &mut |argv| self.log_in(db, argv));
+            // The served reader's records as one block (see `WriteLock::log_records`).
+            let mut records = self.records();
+            let r = s.serve_reader(key, wait, take, now, &mut |argv| records.push(argv));
+            let seq = self.log_records(db, &records);
+            let r = r.map(|(items, _)| (items, seq));
             if before == Some(false) && has_consumer(s) == Some(true) {
                 self.notify_in(db, crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }
@@ -629,6 +722,8 @@ impl WriteLock<'_> {
             }
             return;
         }
+        // Not a stream (any more): its XREADGROUP clients get Redis 7.0's error.
+        self.ks.blocking.fail_group_readers(db, key, "UNBLOCKED the stream key no longer exists");
         let value = map.get(key, |e| match e.map(|e| e.value()) {
             Some(ValueRef::List(cell)) => Some(Ok(cell.clone())),
             Some(ValueRef::Zset(cell)) => Some(Err(cell.clone())),

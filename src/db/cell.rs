@@ -84,7 +84,12 @@ impl<T> ValueCell<T> {
     /// Take the per-key cell lock.
     pub fn lock(&self) -> CellGuard<'_, T> {
         #[cfg(not(feature = "loom"))]
-        return self.state.lock();
+        {
+            let guard = self.state.lock();
+            // A MONITOR line of an in-place write goes out in the order of this lock.
+            crate::monitor::feed::feed_pending_here();
+            return guard;
+        }
         #[cfg(feature = "loom")]
         crate::sync::lock(&self.state)
     }
@@ -93,6 +98,25 @@ impl<T> ValueCell<T> {
 pub use super::compact::{Hash, List, Set};
 
 pub type ListCell = ValueCell<List>;
+
+/// The bytes of a string changed in place (OBJECT ENCODING `raw`): SETBIT, BITFIELD, SETRANGE,
+/// APPEND, PFADD write them under the cell lock (the protocol is `cmd::rawstr`). Never removed
+/// by a shared writer (a string is not emptied away), so its cell is never `dead`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawStr(pub RawBytes);
+
+/// A raw string's bytes: up to [`RAW_INLINE`] inside the cell, longer ones on the heap.
+pub type RawBytes = smallvec::SmallVec<[u8; RAW_INLINE]>;
+
+/// What fits inline beside the length in the 32 bytes a `RawBytes` takes anyway.
+pub const RAW_INLINE: usize = 22;
+
+/// `v` as a raw string's bytes (copied inline when short, else its heap buffer taken over).
+pub fn raw_bytes(v: Vec<u8>) -> RawBytes {
+    if v.len() <= RAW_INLINE { RawBytes::from_slice(&v) } else { RawBytes::from_vec(v) }
+}
+
+pub type RawCell = ValueCell<RawStr>;
 pub type ListState = CellState<List>;
 pub type ListGuard<'a> = CellGuard<'a, List>;
 
@@ -199,6 +223,23 @@ impl Collection for SortedSet {
         if !st.items.is_empty() {
             w.serve_waiters(key, &mut st.items);
         }
+    }
+}
+
+impl Collection for RawStr {
+    const KIND: Kind = Kind::String;
+    fn cell_of(v: ValueRef<'_>) -> Option<&Arc<ValueCell<Self>>> {
+        if let ValueRef::Raw(c) = v { Some(c) } else { None }
+    }
+    fn into_value(cell: Arc<ValueCell<Self>>) -> Value {
+        Value::Raw(cell)
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// An empty string stays a key (`SET k ""` then `APPEND k ""`).
+    fn is_empty(&self) -> bool {
+        false
     }
 }
 

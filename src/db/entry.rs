@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::cell::{Collection, Hash, List, ListCell, Set, ValueCell};
+use super::cell::{Collection, Hash, List, ListCell, RawBytes, RawCell, RawStr, Set, ValueCell};
 use super::stream::Stream;
 use super::zset::SortedSet;
 use crate::sync::{Arc, AtomicI64, Ordering};
@@ -26,9 +26,11 @@ pub enum Value {
     Small(SmallStr),
     /// A longer string that is not the canonical text of an i64.
     Str(Bytes),
-    /// A string built in place by APPEND or SETRANGE (any text, integers' included): what Redis
-    /// keeps `raw` whatever its length, until it is set anew.
-    Raw(Bytes),
+    /// A string built in place by APPEND, SETRANGE, SETBIT, BITFIELD or PFADD (any text,
+    /// integers' included): what Redis keeps `raw` whatever its length, until it is set anew. Its
+    /// bytes are behind their own lock like a collection's, so that those writes change them in
+    /// place (see `cmd::rawstr`) instead of copying the whole string.
+    Raw(Arc<RawCell>),
     /// A string that is the canonical text of an i64: INCR/DECR CAS this cell in place.
     Int(AtomicI64),
     /// A list: pushes and pops lock it; the `Arc` lets RENAME/MOVE move it without copying.
@@ -70,6 +72,35 @@ impl SmallStr {
 impl std::fmt::Debug for SmallStr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+/// A string value to read, taken out of the map without copying its bytes: the cell of a `raw`
+/// string is locked only by [`StrRef::with`], outside the map's read.
+pub enum StrRef {
+    Small(SmallStr),
+    Bytes(Bytes),
+    Int(i64),
+    Raw(Arc<RawCell>),
+}
+
+impl StrRef {
+    /// Run `f` on the bytes (an integer as its text; a `raw` string under its cell lock).
+    pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            StrRef::Small(s) => f(s.as_bytes()),
+            StrRef::Bytes(b) => f(b),
+            StrRef::Int(n) => f(crate::util::i64_text(*n, &mut [0u8; 20])),
+            StrRef::Raw(c) => f(&c.lock().items.0),
+        }
+    }
+
+    /// The bytes as an owned value (a `raw` string copied).
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            StrRef::Bytes(b) => b.clone(),
+            _ => self.with(Bytes::copy_from_slice),
+        }
     }
 }
 
@@ -119,9 +150,10 @@ impl Entry {
         }
     }
 
-    /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`).
-    pub fn raw_string(bytes: Bytes, expire_at_ms: u64) -> Entry {
-        Entry { value: Value::Raw(bytes), expire_at_ms }
+    /// A string entry as Redis's APPEND/SETRANGE leave it (OBJECT ENCODING `raw`): its bytes in a
+    /// cell of their own, to be changed in place.
+    pub fn raw_string(bytes: RawBytes, expire_at_ms: u64) -> Entry {
+        Entry::collection(RawStr(bytes), expire_at_ms)
     }
 
     /// A string entry kept as text even when it is an integer's (INCRBYFLOAT's result, which Redis
@@ -179,7 +211,8 @@ impl Entry {
     pub fn value_string_bytes(&self) -> Option<Bytes> {
         match &self.value {
             Value::Small(s) => Some(Bytes::copy_from_slice(s.as_bytes())),
-            Value::Str(b) | Value::Raw(b) => Some(b.clone()),
+            Value::Str(b) => Some(b.clone()),
+            Value::Raw(c) => Some(Bytes::copy_from_slice(&c.lock().items.0)),
             Value::Int(n) => Some(Bytes::from(n.load(Ordering::Acquire).to_string())),
             Value::List(_) | Value::Hash(_) | Value::Set(_) | Value::Zset(_) | Value::Stream(_) => None,
         }
@@ -193,6 +226,7 @@ mod tests {
     #[test]
     fn small_strings_live_inline_without_growing_the_entry() {
         assert_eq!(std::mem::size_of::<Value>(), 40);
+        // 40 bytes of value and the expiry (the access word lives in the block).
         assert_eq!(std::mem::size_of::<Entry>(), 48);
         for len in [0, 1, 16, SMALL_MAX, SMALL_MAX + 1, 1000] {
             let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
@@ -201,6 +235,19 @@ mod tests {
                 assert_eq!(e.value_string_bytes().as_deref(), Some(&bytes[..]));
                 assert_eq!(e.kind(), Kind::String);
             }
+        }
+    }
+
+    /// A raw string's bytes take 32 bytes in their cell, up to 22 of them inline.
+    #[test]
+    fn raw_strings_keep_short_bytes_inline() {
+        assert!(std::mem::size_of::<RawBytes>() <= 32);
+        for len in [0, 13, super::super::cell::RAW_INLINE, 23, 5000] {
+            let bytes: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let e = Entry::raw_string(super::super::raw_bytes(bytes.clone()), 0);
+            let Value::Raw(c) = &e.value else { panic!("raw") };
+            assert_eq!(c.lock().items.0.spilled(), len > super::super::cell::RAW_INLINE);
+            assert_eq!(e.value_string_bytes().as_deref(), Some(&bytes[..]));
         }
     }
 

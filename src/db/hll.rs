@@ -506,6 +506,68 @@ pub fn count_raw(max: &[u8]) -> u64 {
     estimate(&hist)
 }
 
+/// Redis's `pfselftestCommand`: `cycles` rounds of random register values written to and read
+/// back from a dense HLL (HLL_TEST_CYCLES is 1000), then `adds` distinct elements (Redis adds 10
+/// million) added to a dense and a sparse HLL at once, checking at 1, 10, 100 ... elements that
+/// the sparse one is still sparse while small, that both count the same, and that the error is
+/// within 6 standard errors. `seed` seeds the random values. The error text is Redis's.
+pub fn selftest(cycles: usize, adds: u64, sparse_max: usize, seed: u64) -> Result<(), String> {
+    let mut x = seed | 1;
+    let mut rand = move || {
+        // xorshift64*: any fair source will do (Redis uses rand()).
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    // Test 1: registers keep what is written and do not disturb their neighbours.
+    let mut regs = vec![0u8; DENSE_SIZE - HDR];
+    let mut bytes = vec![0u8; REGISTERS];
+    for _ in 0..cycles {
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (rand() as u8) & REGISTER_MAX;
+            dense_put(&mut regs, i, *b);
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            let val = dense_get(&regs, i);
+            if val != b {
+                return Err(format!("TESTFAILED Register {i} should be {b} but is {val}"));
+            }
+        }
+    }
+    // Test 2: the approximation error, dense and sparse side by side.
+    let mut dense = new_sparse();
+    to_dense(&mut dense).map_err(|_| "TESTFAILED dense conversion".to_string())?;
+    let mut sparse = new_sparse();
+    let relerr = 1.04 / (REGISTERS as f64).sqrt();
+    let mut checkpoint: u64 = 1;
+    let seed = rand();
+    let corrupt = |_| "TESTFAILED corrupt HLL".to_string();
+    for j in 1..=adds {
+        let ele = (j ^ seed).to_le_bytes();
+        add(&mut dense, &ele, sparse_max).map_err(corrupt)?;
+        add(&mut sparse, &ele, sparse_max).map_err(corrupt)?;
+        if j != checkpoint {
+            continue;
+        }
+        if (j as usize) < sparse_max / 2 && sparse[4] != SPARSE {
+            return Err("TESTFAILED sparse encoding not used".into());
+        }
+        let card = count(&dense).map_err(corrupt)?;
+        if card != count(&sparse).map_err(corrupt)? {
+            return Err("TESTFAILED dense/sparse disagree".into());
+        }
+        let abserr = (checkpoint as i64 - card as i64).unsigned_abs();
+        // As Redis: at 10 a collision is statistically likely, so the bound is 1 there.
+        let maxerr = if j == 10 { 1 } else { (relerr * 6.0 * checkpoint as f64).ceil() as u64 };
+        if abserr > maxerr {
+            return Err(format!("TESTFAILED Too big error. card:{checkpoint} abserr:{abserr}"));
+        }
+        checkpoint *= 10;
+    }
+    Ok(())
+}
+
 /// Register `i` (PFDEBUG GETREG, on a dense HLL).
 pub fn register(s: &[u8], i: usize) -> u8 {
     dense_get(&s[HDR..], i)
@@ -545,6 +607,17 @@ mod tests {
         assert_eq!(add(&mut s, b"a", 3000), Ok(false));
         assert!(cached(&s).is_none());
         assert_eq!(count(&s), Ok(1));
+    }
+
+    /// PFSELFTEST's checks, with fewer rounds and elements than the command (debug builds are
+    /// slow): registers read back, sparse while small, dense and sparse agree, error in bounds.
+    #[test]
+    fn selftest_passes() {
+        for seed in [1, 42, 0xdead_beef] {
+            assert_eq!(selftest(3, 200_000, 3000, seed), Ok(()));
+        }
+        // With no room for a sparse HLL it must report it.
+        assert_eq!(selftest(0, 10, 20, 7), Err("TESTFAILED sparse encoding not used".into()));
     }
 
     #[test]

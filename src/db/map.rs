@@ -295,8 +295,10 @@ impl KeyMap {
                     }
                 }
                 Change::Put(e) => {
-                    // A replaced entry keeps its access word (a new key starts at 0).
-                    let access = found.and_then(|i| old.map(|b| b.entry(i).access())).unwrap_or(0);
+                    // A replaced entry keeps its access word; a new key's is a new object's
+                    // (Redis's `createObject`: the LRU clock now, or the LFU's initial counter).
+                    let access =
+                        found.and_then(|i| old.map(|b| b.entry(i).access())).unwrap_or_else(super::evict::new_access);
                     let mut items = others();
                     items.push(Item::new(at.fp, key, e, access));
                     let b = block::build(&items);

@@ -33,6 +33,7 @@ pub mod blocking;
 mod cell;
 pub mod compact;
 mod entry;
+pub mod evict;
 pub mod geo;
 pub mod hll;
 mod map;
@@ -48,8 +49,11 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 pub use block::{EntryRef, INLINE_MAX, ValueRef};
-pub use cell::{CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, Set, ValueCell};
-pub use entry::{Entry, Kind, Value};
+pub use cell::{
+    CellGuard, CellState, Collection, Hash, List, ListCell, ListGuard, ListState, Members, RawBytes, RawCell, RawStr,
+    Set, ValueCell, raw_bytes,
+};
+pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::{Change, KeyMap, PARTS};
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
@@ -98,6 +102,13 @@ pub struct Keyspace {
     blocking: std::sync::Arc<blocking::Blocking>,
     /// Keyspace notifications (`notify-keyspace-events`): see `pubsub::notify`.
     events: crate::pubsub::notify::Events,
+    /// Client-side caching's tracked keys and prefixes (see `tracking`).
+    tracking: std::sync::Arc<crate::tracking::Tracking>,
+    /// MONITOR: a write command's line is shown when it takes its keys' stripes (see
+    /// `monitor::feed`), so writes to one key are shown in the order they took it.
+    monitors: OnceLock<std::sync::Arc<crate::monitor::feed::Monitors>>,
+    /// Eviction at maxmemory: settings, pool, counters (see `evict`).
+    evictor: evict::Evictor,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -156,7 +167,25 @@ impl Keyspace {
             expired_keys: AtomicUsize::new(0),
             blocking: Default::default(),
             events: Default::default(),
+            tracking: Default::default(),
+            monitors: OnceLock::new(),
+            evictor: Default::default(),
         }
+    }
+
+    /// Client-side caching's tables: the write path tells it which keys changed.
+    pub fn tracking(&self) -> &std::sync::Arc<crate::tracking::Tracking> {
+        &self.tracking
+    }
+
+    /// Attach the MONITOR fan-out (once, when the server state is built).
+    pub fn attach_monitors(&self, monitors: std::sync::Arc<crate::monitor::feed::Monitors>) {
+        let _ = self.monitors.set(monitors);
+    }
+
+    /// Eviction at maxmemory (see `evict`).
+    pub fn evictor(&self) -> &evict::Evictor {
+        &self.evictor
     }
 
     /// The keyspace notifications' switchboard (the one `notify` every write path calls).
@@ -227,6 +256,18 @@ impl Keyspace {
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
+        let w = self.write_keys(db, keys, last_seq);
+        if self.blocking.group_readers_waiting() {
+            // The write may delete a stream that XREADGROUP clients block on: look at its keys
+            // when it is done (see `blocking::fail_group_readers`).
+            for key in keys {
+                w.serve_later(db, key);
+            }
+        }
+        w
+    }
+
+    fn write_keys<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
         if let Some(w) = self.held_lock(db, Some(keys), last_seq) {
             return w;
         }
@@ -256,6 +297,15 @@ impl Keyspace {
         last_seq: &'a Cell<u64>,
         exclusive: bool,
     ) -> WriteLock<'a> {
+        if exclusive
+            && let Some(m) = self.monitors.get()
+            && m.active()
+        {
+            // The stripes are held exclusively: show the write command running on this thread
+            // now (an in-place write under a shared stripe is shown when it takes the key's cell
+            // lock, which orders it: see `ValueCell::lock`).
+            m.feed_pending();
+        }
         WriteLock {
             ks: self,
             db,
@@ -281,11 +331,21 @@ impl Keyspace {
     /// Lock every stripe exclusively: no write is in progress anywhere while this is held.
     /// Inside an EXEC (which then holds every stripe) it holds nothing (see `tx`).
     pub fn write_all<'a>(&'a self, db: usize, last_seq: &'a Cell<u64>) -> WriteLock<'a> {
-        if let Some(w) = self.held_lock(db, None, last_seq) {
-            return w;
+        let w = match self.held_lock(db, None, last_seq) {
+            Some(w) => w,
+            None => {
+                let guards =
+                    Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
+                self.lock_with(db, guards, last_seq, true)
+            }
+        };
+        if self.blocking.group_readers_waiting() {
+            // FLUSHDB, FLUSHALL, SWAPDB may delete the streams XREADGROUP clients block on.
+            for (d, key) in self.blocking.group_reader_keys() {
+                w.serve_later(d, &key);
+            }
         }
-        let guards = Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
-        self.lock_with(db, guards, last_seq, true)
+        w
     }
 
     /// One active-expiry step: remove up to `budget` keys whose time has passed, looking at up to
@@ -367,7 +427,12 @@ impl<'a> WriteLock<'a> {
         let live = map.get(key, |e| match e {
             Some(e) if e.is_expired(now_ms) => Err(true),
             Some(e) if e.is_dead() => Err(false),
-            other => Ok(f.take().map(|f| f(other))),
+            other => {
+                if let Some(e) = other {
+                    evict::touch(e);
+                }
+                Ok(f.take().map(|f| f(other)))
+            }
         });
         match live {
             Ok(Some(r)) => return r,
@@ -501,26 +566,45 @@ impl<'a> WriteLock<'a> {
     /// ...`) as one `MULTI` ... `EXEC` block, so that a crash between them cannot leave half of the
     /// command in the file (the loader drops a torn block). Inside EXEC they join its block.
     pub fn log_all(&self, records: &[Vec<&[u8]>]) {
+        self.log_block(self.db, records);
+    }
+
+    /// [`log_all`](Self::log_all) in database `db`, for records collected as [`Records`]
+    /// (XREADGROUP, XCLAIM, XAUTOCLAIM, a served blocked group reader: one `XCLAIM` per entry plus
+    /// `XGROUP SETID`, as Redis propagates them inside one `MULTI`/`EXEC`). Returns the sequence
+    /// number of the block (0 when nothing was pushed).
+    pub fn log_records(&self, db: usize, records: &Records) -> u64 {
+        let refs: Vec<Vec<&[u8]>> = records.list.iter().map(|r| r.iter().map(|a| &a[..]).collect()).collect();
+        self.log_block(db, &refs)
+    }
+
+    /// An empty [`Records`] for this write's records.
+    pub fn records(&self) -> Records {
+        let on = self.ks.aof.get().is_none_or(|a| a.enabled()) || !self.ks.watch.is_idle() || self.ks.holds_here();
+        Records { list: Vec::new(), on }
+    }
+
+    fn log_block(&self, db: usize, records: &[Vec<&[u8]>]) -> u64 {
         if records.len() < 2 || cfg!(feature = "loom") {
-            records.iter().for_each(|r| self.log(r));
-            return;
+            return records.iter().map(|r| self.log_in(db, r)).max().unwrap_or(0);
         }
         for r in records {
-            self.ks.touch_record(self.db, r);
+            self.ks.touch_record(db, r);
         }
-        if self.ks.is_loading() || self.ks.buffer_record(self.db, &records[0]) {
+        if self.ks.is_loading() || self.ks.buffer_record(db, &records[0]) {
             for r in &records[1..] {
-                self.ks.buffer_record(self.db, r);
+                self.ks.buffer_record(db, r);
             }
-            return;
+            return 0;
         }
-        let Some(aof) = self.ks.aof.get() else { return };
+        let Some(aof) = self.ks.aof.get() else { return 0 };
         let owned: Vec<(usize, Vec<Bytes>)> =
-            records.iter().map(|r| (self.db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
+            records.iter().map(|r| (db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
         let seq = aof.append_batch(&owned);
         if seq > self.last_seq.get() {
             self.last_seq.set(seq);
         }
+        seq
     }
 
     pub fn log_in(&self, db: usize, argv: &[&[u8]]) -> u64 {
@@ -572,6 +656,28 @@ impl<'a> WriteLock<'a> {
                 self.serve_later(db, &key);
             }
         }
+    }
+}
+
+/// The records of ONE command that may need several, collected while it runs and pushed as one
+/// block by [`WriteLock::log_records`] (a crash cannot leave half of them in the file).
+/// Made by [`WriteLock::records`]: when no record would go anywhere (no AOF, no EXEC buffering
+/// them, nobody WATCHing) it keeps none, and the command pays nothing for them.
+#[derive(Debug)]
+pub struct Records {
+    list: Vec<Vec<Bytes>>,
+    on: bool,
+}
+
+impl Records {
+    /// Add a record. Returns a nonzero stand-in for its sequence number: a [`stream::LogFn`]
+    /// caller only learns that something was logged; the real number is the block's, known once
+    /// it is pushed.
+    pub fn push(&mut self, argv: &[&[u8]]) -> u64 {
+        if self.on {
+            self.list.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+        }
+        1
     }
 }
 

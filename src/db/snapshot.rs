@@ -44,8 +44,9 @@ impl Keyspace {
                     return;
                 }
                 let value = match e.value() {
-                    ValueRef::Small(s) | ValueRef::RawSmall(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
-                    ValueRef::Str(b) | ValueRef::Raw(b) => SnapshotValue::Str(b.clone()),
+                    ValueRef::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
+                    ValueRef::Raw(c) => SnapshotValue::Str(Bytes::copy_from_slice(&c.lock().items.0)),
+                    ValueRef::Str(b) => SnapshotValue::Str(b.clone()),
                     // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
                     ValueRef::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
                     ValueRef::List(l) => SnapshotValue::List(l.lock().items.to_vec()),

@@ -52,6 +52,56 @@ impl StreamId {
     }
 }
 
+impl StreamId {
+    /// `<ms>-<seq>` written into `buf`, without allocating.
+    pub fn text(self, buf: &mut [u8; 41]) -> &[u8] {
+        let mut at = buf.len();
+        for (i, mut v) in [self.seq, self.ms].into_iter().enumerate() {
+            loop {
+                at -= 1;
+                buf[at] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            if i == 0 {
+                at -= 1;
+                buf[at] = b'-';
+            }
+        }
+        &buf[at..]
+    }
+}
+
+/// `*<n>\r\n`: the header of an encoded array (see `Frame::Encoded`).
+pub fn put_array_header(out: &mut bytes::BytesMut, n: usize) {
+    put_header(out, b'*', n);
+}
+
+/// One entry as XRANGE and XREAD reply it, encoded (see `Frame::Encoded`): `[id, [field, value,
+/// ...]]`, its `n` field and value strings from `strings`.
+pub fn put_entry<'a>(out: &mut bytes::BytesMut, id: StreamId, n: usize, strings: impl Iterator<Item = &'a [u8]>) {
+    out.extend_from_slice(b"*2\r\n");
+    put_bulk(out, id.text(&mut [0u8; 41]));
+    put_header(out, b'*', n);
+    for s in strings {
+        put_bulk(out, s);
+    }
+}
+
+fn put_header(out: &mut bytes::BytesMut, kind: u8, n: usize) {
+    out.extend_from_slice(&[kind]);
+    out.extend_from_slice(crate::util::i64_text(n as i64, &mut [0u8; 20]));
+    out.extend_from_slice(b"\r\n");
+}
+
+fn put_bulk(out: &mut bytes::BytesMut, data: &[u8]) {
+    put_header(out, b'$', data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
 impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}-{}", self.ms, self.seq)
@@ -425,6 +475,33 @@ impl Stream {
                 (id, strings)
             })
             .collect()
+    }
+
+    /// The entries [`range`](Self::range) would return, encoded as XRANGE and XREAD reply them (an
+    /// array of `[id, [field, value, ...]]`), straight into one buffer (see `Frame::Encoded`): no
+    /// allocation per entry or string. None when there is none.
+    pub fn encode_range(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Option<Bytes> {
+        if start > end {
+            return None;
+        }
+        /// Room for the array's header, written in front once the entries are counted.
+        const HEAD: usize = 24;
+        let mut out = bytes::BytesMut::with_capacity(512);
+        out.extend_from_slice(&[0u8; HEAD]);
+        let mut n = 0usize;
+        self.walk(start, end, rev, |id, pairs| {
+            put_entry(&mut out, id, pairs.len() * 2, pairs.iter().flat_map(|(f, v)| [*f, *v]));
+            n += 1;
+            count == 0 || n < count
+        });
+        if n == 0 {
+            return None;
+        }
+        let mut head = bytes::BytesMut::with_capacity(HEAD);
+        put_array_header(&mut head, n);
+        let at = HEAD - head.len();
+        out[at..HEAD].copy_from_slice(&head);
+        Some(out.freeze().slice(at..))
     }
 
     /// Visit the live entries in `start..=end` in order (reversed when `rev`) until `f` says stop.
@@ -1023,6 +1100,43 @@ pub fn xclaim_record<R>(
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_text_is_its_display() {
+        let mut buf = [0u8; 41];
+        for id in [StreamId::MIN, StreamId::MAX, StreamId::new(1, 0), StreamId::new(0, 1), StreamId::new(1234567, 89)] {
+            assert_eq!(id.text(&mut buf), id.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn encoded_range_is_the_range_as_frames() {
+        let mut s = Stream::default();
+        for i in 1..=5u64 {
+            let v = i.to_string();
+            let pairs = if i == 3 { vec![b("a"), b(""), b("bb"), b(&v)] } else { vec![b("f"), b(&v)] };
+            s.append(StreamId::new(i, i), &pairs, NodeLimits { max_bytes: 4096, max_entries: 2 });
+        }
+        let frames = |entries: Vec<StreamEntry>| {
+            crate::resp::Frame::Array(
+                entries
+                    .into_iter()
+                    .map(|(id, p)| {
+                        crate::resp::Frame::Array(vec![
+                            crate::resp::Frame::Bulk(id.to_bytes()),
+                            crate::resp::Frame::bulk_array(p),
+                        ])
+                    })
+                    .collect(),
+            )
+        };
+        for (start, end, count, rev) in [(1, 5, 0, false), (2, 4, 2, false), (1, 5, 3, true), (2, 2, 0, false)] {
+            let (start, end) = (StreamId::new(start, 0), StreamId::new(end, u64::MAX));
+            let enc = s.encode_range(start, end, count, rev).unwrap();
+            assert_eq!(crate::resp::Frame::Encoded(enc).expand(), frames(s.range(start, end, count, rev)));
+        }
+        assert_eq!(s.encode_range(StreamId::new(9, 0), StreamId::MAX, 0, false), None);
+    }
 
     fn b(s: &str) -> Bytes {
         Bytes::copy_from_slice(s.as_bytes())

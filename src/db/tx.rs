@@ -203,16 +203,44 @@ impl Keyspace {
             })
     }
 
-    /// A write's record: dirty the watchers of its keys (see `watch`).
+    /// A write's record: dirty the watchers of its keys (see `watch`) and invalidate the clients
+    /// that may cache them (see `tracking`). Redis's `signalModifiedKey`. While nobody watches or
+    /// tracks anything this is two relaxed loads.
     pub(super) fn touch_record(&self, db: usize, argv: &[&[u8]]) {
-        if self.watch.is_idle() || group_bookkeeping(argv) {
+        let watch = !self.watch.is_idle();
+        let track = self.tracking.is_armed();
+        if !(watch || track) || group_bookkeeping(argv) {
             return;
         }
         crate::cmd::record_keys(argv, db, |kdb, key| {
             if kdb < self.databases() {
-                self.watch.touch(self.stripe_of(key), kdb, key, || self.db(kdb).get(key, |e| e.is_some()));
+                if watch {
+                    self.watch.touch(self.stripe_of(key), kdb, key, || self.db(kdb).get(key, |e| e.is_some()));
+                }
+                if track {
+                    self.tracking.key_modified(key);
+                }
             }
         });
+    }
+
+    /// A tracking client's read of `keys` (by name: tracking ignores the database): remembered
+    /// while the keys' stripes are held exclusively for a moment, so that every write of them
+    /// either happened before (the read sees it) or sees the entry (see `tracking`). Inside an
+    /// EXEC or a script the transaction holds them already.
+    pub fn track_reads(&self, id: u64, keys: &[&[u8]]) {
+        if keys.is_empty() {
+            return;
+        }
+        if self.holds_here() || self.is_loading() {
+            self.tracking.remember(id, keys.iter().copied());
+            return;
+        }
+        let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let _guards: Vec<_> = idx.iter().map(|&i| crate::sync::write(&self.stripes[i])).collect();
+        self.tracking.remember(id, keys.iter().copied());
     }
 
     /// FLUSHDB/FLUSHALL of `db` is about to happen (every stripe held).

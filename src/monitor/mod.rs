@@ -8,6 +8,7 @@
 //! only for a call over their threshold.
 
 pub mod cmdstats;
+pub mod feed;
 pub mod histogram;
 pub mod latency;
 pub mod rates;

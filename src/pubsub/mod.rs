@@ -166,18 +166,49 @@ impl Subscriber {
 
     /// Append one encoded message (`*` first; a RESP3 subscriber gets `>` instead).
     fn deliver(&self, msg: &[u8], limits: &Limits) {
+        let first = if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' };
+        let l = (
+            limits.hard.load(Ordering::Relaxed),
+            limits.soft.load(Ordering::Relaxed),
+            limits.secs.load(Ordering::Relaxed),
+        );
+        self.append(Some(first), msg, l);
+    }
+
+    /// Append `msg` as it is (client-side caching's invalidations, see `tracking`), under output
+    /// limits (hard, soft, soft seconds).
+    pub fn deliver_raw(&self, msg: &[u8], limits: (u64, u64, u64)) {
+        self.append(None, msg, limits);
+    }
+
+    /// Append one MONITOR line (`+...\r\n`, sent as it is) under the output limits `(hard, soft,
+    /// soft seconds)` (see `monitor::feed`).
+    pub fn deliver_line(&self, line: &[u8], limits: (u64, u64, u64)) {
+        self.append(None, line, limits);
+    }
+
+    /// Append `msg` (its first byte replaced by `first` when given); a delivery over the limits
+    /// kills the subscriber.
+    fn append(&self, first: Option<u8>, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {
         if self.is_killed() {
             return;
         }
         let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        ob.buf.extend_from_slice(&[if self.resp3.load(Ordering::Relaxed) { b'>' } else { b'*' }]);
-        ob.buf.extend_from_slice(&msg[1..]);
+        // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
+        // already has its wake-up pending (or is being drained, under this lock, after it), and
+        // takes these with the others in the same write.
+        let was_empty = ob.buf.is_empty();
+        match first {
+            Some(b) => {
+                ob.buf.extend_from_slice(&[b]);
+                ob.buf.extend_from_slice(&msg[1..]);
+            }
+            None => ob.buf.extend_from_slice(msg),
+        }
         let len = ob.buf.len();
         let total = (len + self.inflight.load(Ordering::Relaxed)) as u64;
-        let (hard, soft) = (limits.hard.load(Ordering::Relaxed), limits.soft.load(Ordering::Relaxed));
         let mut over = hard > 0 && total > hard;
         if soft > 0 && total > soft {
-            let secs = limits.secs.load(Ordering::Relaxed);
             match ob.soft_since {
                 None => ob.soft_since = Some(Instant::now()),
                 Some(t) => over |= t.elapsed().as_secs() >= secs,
@@ -197,7 +228,9 @@ impl Subscriber {
         }
         self.pending.store(len, Ordering::Relaxed);
         drop(ob);
-        self.wake.notify_one();
+        if was_empty {
+            self.wake.notify_one();
+        }
     }
 }
 

@@ -45,6 +45,12 @@ pub enum Frame {
     /// Several replies of one command, one after the other (SUBSCRIBE a b: one confirmation per
     /// channel). Only ever the whole reply of a command.
     Seq(Vec<Frame>),
+    /// One reply already encoded, written out as it is: only `*N` arrays, `$N` bulk strings,
+    /// `:n` integers and `+text`, which read the same under RESP2 and RESP3. What a command that
+    /// reads many small values under a lock (XREAD's entries) builds instead of a tree of frames:
+    /// one buffer, no allocation per value. [`Frame::expand`] turns it into frames (scripts,
+    /// tests).
+    Encoded(Bytes),
 }
 
 impl Frame {
@@ -129,8 +135,51 @@ impl Frame {
             Frame::BigNumber(b) => put_bulk(out, b),
             Frame::Push(items) => put_items(out, if resp3 { b'>' } else { b'*' }, items, proto),
             Frame::Seq(items) => items.iter().for_each(|f| f.encode(out, proto)),
+            Frame::Encoded(b) => out.extend_from_slice(b),
         }
     }
+
+    /// This frame with every [`Frame::Encoded`] in it (at any depth) parsed into frames.
+    pub fn expand(self) -> Frame {
+        let all = |items: Vec<Frame>| items.into_iter().map(Frame::expand).collect();
+        match self {
+            Frame::Encoded(b) => {
+                let mut pos = 0;
+                parse_encoded(&b, &mut pos)
+                    .unwrap_or_else(|| Frame::Error(Bytes::from_static(b"ERR bad encoded reply")))
+            }
+            Frame::Array(items) => Frame::Array(all(items)),
+            Frame::Set(items) => Frame::Set(all(items)),
+            Frame::Push(items) => Frame::Push(all(items)),
+            Frame::Seq(items) => Frame::Seq(all(items)),
+            Frame::Map(pairs) => Frame::Map(pairs.into_iter().map(|(k, v)| (k.expand(), v.expand())).collect()),
+            other => other,
+        }
+    }
+}
+
+/// One value of a [`Frame::Encoded`] buffer at `pos` (None: not the subset it may hold).
+fn parse_encoded(b: &[u8], pos: &mut usize) -> Option<Frame> {
+    let line_end = *pos + b.get(*pos..)?.windows(2).position(|w| w == b"\r\n")?;
+    let kind = b[*pos];
+    let text = &b[*pos + 1..line_end];
+    *pos = line_end + 2;
+    let num = || std::str::from_utf8(text).ok()?.parse::<i64>().ok();
+    Some(match kind {
+        b'+' => Frame::Simple(Bytes::copy_from_slice(text)),
+        b':' => Frame::Integer(num()?),
+        b'$' => {
+            let n = usize::try_from(num()?).ok()?;
+            let data = b.get(*pos..*pos + n)?;
+            *pos += n + 2;
+            Frame::Bulk(Bytes::copy_from_slice(data))
+        }
+        b'*' => {
+            let n = usize::try_from(num()?).ok()?;
+            Frame::Array((0..n).map(|_| parse_encoded(b, pos)).collect::<Option<_>>()?)
+        }
+        _ => return None,
+    })
 }
 
 /// `<kind><text>\r\n`.

@@ -70,38 +70,43 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Result
     let sha = if by_sha { lower_sha(&argv[1]) } else { sha1_hex(&argv[1]) };
     let mut vm = scripting.take_vm().map_err(|e| Error::err(format!("Failed to create a Lua VM: {e}")))?;
     let result = (|| {
-        let script = match scripting.script(&sha) {
-            Some(s) => s,
-            None if by_sha => return Err(noscript()),
-            None => create(scripting, &mut vm, &argv[1], &sha).map_err(Error::Raw)?,
-        };
-        let func = compiled(scripting, &mut vm, &sha, &script).map_err(Error::Raw)?;
+        sync_scripts(scripting, &mut vm);
+        if !vm.scripts.contains_key(&sha) {
+            let script = match scripting.script(&sha) {
+                Some(s) => s,
+                None if by_sha => return Err(noscript()),
+                None => create(scripting, &mut vm, &argv[1], &sha).map_err(Error::Raw)?,
+            };
+            compile_into(&mut vm, &sha, script).map_err(Error::Raw)?;
+        }
+        // The VM's own cache answers a script it has run before: no shared lock, no clone.
+        let vm = &vm;
+        let (func, script) = &vm.scripts[&sha];
         prepare(ctx, script.flags, ro).map_err(Error::Raw)?;
         let target = Target::Eval { sha: &sha, learned: &script.all_stripes, slow: &script.slow };
-        Ok(run(ctx, scripting, &mut vm, &func, target, &argv[3..3 + n], &argv[3 + n..], script.flags, ro))
+        Ok(run(ctx, scripting, vm, func, target, &argv[3..3 + n], &argv[3 + n..], script.flags, ro))
     })();
     scripting.give_vm(vm);
     result
 }
 
-/// The VM's compiled function for a cached script (compiling it on its first run in this VM).
-fn compiled(
-    scripting: &Scripting,
-    vm: &mut Vm,
-    sha: &Sha,
-    script: &super::Script,
-) -> std::result::Result<mlua::Function, String> {
+/// Drop the VM's compiled scripts if SCRIPT FLUSH ran since it last looked.
+fn sync_scripts(scripting: &Scripting, vm: &mut Vm) {
     let epoch = scripting.scripts_epoch.load(Ordering::Acquire);
     if vm.scripts_epoch != epoch {
         vm.scripts.clear();
         vm.scripts_epoch = epoch;
     }
-    if let Some(f) = vm.scripts.get(sha) {
-        return Ok(f.clone());
+}
+
+/// Compile a cached script in this VM (its first run here) and keep it by SHA.
+fn compile_into(vm: &mut Vm, sha: &Sha, script: Arc<super::Script>) -> std::result::Result<(), String> {
+    if vm.scripts.contains_key(sha) {
+        return Ok(());
     }
     let f = vm.compile(&blank_shebang(&script.body, script.shebang_len)).map_err(|e| compile_error(&e))?;
-    vm.scripts.insert(*sha, f.clone());
-    Ok(f)
+    vm.scripts.insert(*sha, (f, script));
+    Ok(())
 }
 
 /// The body to compile: the shebang line is skipped, its line feed kept (Redis keeps the line
@@ -140,12 +145,8 @@ fn create(
         }
     };
     drop(scripts);
-    let epoch = scripting.scripts_epoch.load(Ordering::Acquire);
-    if vm.scripts_epoch != epoch {
-        vm.scripts.clear();
-        vm.scripts_epoch = epoch;
-    }
-    vm.scripts.insert(*sha, f);
+    sync_scripts(scripting, vm);
+    vm.scripts.insert(*sha, (f, Arc::clone(&script)));
     Ok(script)
 }
 

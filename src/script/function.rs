@@ -559,7 +559,7 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
             return Err(Error::err("Function not found"));
         };
         let target = Target::Function { name: &argv[1], argv, learned: &info.all_stripes };
-        Ok(run(ctx, scripting, &mut vm, &func, target, &argv[3..3 + n], &argv[3 + n..], info.flags, ro))
+        Ok(run(ctx, scripting, &vm, &func, target, &argv[3..3 + n], &argv[3 + n..], info.flags, ro))
     })();
     scripting.give_vm(vm);
     result

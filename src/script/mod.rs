@@ -48,6 +48,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use crossbeam::utils::CachePadded;
 
 pub use vm::Vm;
 
@@ -150,6 +151,8 @@ pub struct RunState {
     deadline: Option<Instant>,
     /// A function's name and the FCALL that runs it (FUNCTION STATS).
     pub function: Option<(Bytes, Vec<Bytes>)>,
+    /// Its shard of [`Scripting`]'s registry of runs.
+    shard: usize,
 }
 
 impl RunState {
@@ -176,9 +179,12 @@ pub struct Scripting {
     pub scripts_bytes: AtomicUsize,
     pub libs: RwLock<Libraries>,
     pub libs_gen: AtomicU64,
-    pool: Mutex<Vec<Vm>>,
+    /// Idle VMs, one pool per shard of threads: a run takes and gives back on its thread's own
+    /// (no lock that other cores keep taking), and looks in the others only when its own is empty.
+    pool: [CachePadded<Mutex<Vec<Vm>>>; POOL_SHARDS],
     vm_memory: Mutex<Vec<Arc<AtomicUsize>>>,
-    pub running: Mutex<Vec<Arc<RunState>>>,
+    /// The runs in progress, sharded by thread as the pool.
+    running: [CachePadded<Mutex<Vec<Arc<RunState>>>>; POOL_SHARDS],
     /// Scripts running past `busy-reply-threshold`: other clients get `-BUSY` meanwhile.
     pub busy: Arc<AtomicUsize>,
     /// `busy-reply-threshold` in ms (mirror of the configuration; 0: never busy).
@@ -197,15 +203,23 @@ impl Default for Scripting {
             scripts_bytes: AtomicUsize::new(0),
             libs: RwLock::new(Libraries::default()),
             libs_gen: AtomicU64::new(1),
-            pool: Mutex::new(Vec::new()),
+            pool: std::array::from_fn(|_| CachePadded::new(Mutex::new(Vec::new()))),
             vm_memory: Mutex::new(Vec::new()),
-            running: Mutex::new(Vec::new()),
+            running: std::array::from_fn(|_| CachePadded::new(Mutex::new(Vec::new()))),
             busy: Arc::new(AtomicUsize::new(0)),
             busy_threshold_ms: AtomicU64::new(5000),
             shutting_down: AtomicBool::new(false),
             vm_memory_limit: AtomicUsize::new(vm::VM_MEMORY_LIMIT),
         }
     }
+}
+
+/// Shards of the VM pool and of the registry of runs.
+const POOL_SHARDS: usize = 8;
+
+/// This thread's shard of the pool and of the registry.
+fn own_shard() -> usize {
+    crate::util::thread_slot() % POOL_SHARDS
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -215,8 +229,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Scripting {
     /// A VM for one run: an idle one, or a new one.
     pub fn take_vm(&self) -> mlua::Result<Vm> {
-        if let Some(vm) = lock(&self.pool).pop() {
-            return Ok(vm);
+        let own = own_shard();
+        for i in 0..POOL_SHARDS {
+            if let Some(vm) = lock(&self.pool[(own + i) % POOL_SHARDS]).pop() {
+                return Ok(vm);
+            }
         }
         let vm = Vm::new(self.vm_memory_limit.load(Ordering::Relaxed))?;
         lock(&self.vm_memory).push(Arc::clone(&vm.memory));
@@ -226,7 +243,12 @@ impl Scripting {
     /// Give a VM back for later runs.
     pub fn give_vm(&self, vm: Vm) {
         vm.note_memory();
-        lock(&self.pool).push(vm);
+        lock(&self.pool[own_shard()]).push(vm);
+    }
+
+    /// Every run in progress (a snapshot).
+    fn runs(&self) -> Vec<Arc<RunState>> {
+        self.running.iter().flat_map(|shard| lock(shard).clone()).collect()
     }
 
     /// Lua memory of every VM (INFO `used_memory_lua`).
@@ -263,7 +285,7 @@ impl Scripting {
 
     /// The BUSY error for the busy scripts (an EVAL's, or a function's).
     pub fn busy_error(&self) -> String {
-        let eval = lock(&self.running).iter().any(|r| r.busy.load(Ordering::Relaxed) && r.is_eval);
+        let eval = self.runs().iter().any(|r| r.busy.load(Ordering::Relaxed) && r.is_eval);
         if eval {
             "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.".into()
         } else {
@@ -274,14 +296,14 @@ impl Scripting {
     /// SHUTDOWN: stop every running script.
     pub fn stop_all(&self) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        for r in lock(&self.running).iter() {
+        for r in self.runs() {
             r.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
         }
     }
 
     /// SCRIPT KILL (`eval`) / FUNCTION KILL: stop the busy scripts of that kind that wrote nothing.
     pub fn kill(&self, eval: bool) -> Result<(), String> {
-        let running = lock(&self.running);
+        let running = self.runs();
         let busy: Vec<&Arc<RunState>> = running.iter().filter(|r| r.busy.load(Ordering::Relaxed)).collect();
         if busy.is_empty() {
             return Err("NOTBUSY No scripts in execution right now.".into());
@@ -334,26 +356,29 @@ impl Scripting {
             slow: AtomicBool::new(false),
             deadline,
             function,
+            shard: own_shard(),
         });
         if self.shutting_down.load(Ordering::SeqCst) {
             state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
         }
-        lock(&self.running).push(Arc::clone(&state));
+        lock(&self.running[state.shard]).push(Arc::clone(&state));
         state
     }
 
     /// The first running function: its name, its FCALL, and how long it has run in ms.
     pub fn running_function(&self) -> Option<(Bytes, Vec<Bytes>, u64)> {
-        let running = lock(&self.running);
-        running.iter().find_map(|r| {
+        self.runs().iter().find_map(|r| {
             let (name, argv) = r.function.clone()?;
             Some((name, argv, r.started.elapsed().as_millis() as u64))
         })
     }
 
     pub fn end_run(&self, state: &Arc<RunState>) {
-        let mut running = lock(&self.running);
-        running.retain(|r| !Arc::ptr_eq(r, state));
+        let mut running = lock(&self.running[state.shard]);
+        if let Some(i) = running.iter().position(|r| Arc::ptr_eq(r, state)) {
+            running.remove(i);
+        }
+        drop(running);
         if state.busy.swap(false, Ordering::SeqCst) {
             self.busy.fetch_sub(1, Ordering::SeqCst);
         }

@@ -107,6 +107,9 @@ redis.error_reply = function(...)
   if select('#', ...) ~= 1 or type(e) ~= 'string' then
     return error_table('wrong number or type of arguments')
   end
+  -- Redis reads the text as a C string: up to a NUL.
+  local nul = sfind(e, '\0', 1, true)
+  if nul then e = ssub(e, 1, nul - 1) end
   if ssub(e, 1, 1) ~= '-' then e = '-' .. e end
   return error_table(e)
 end
@@ -141,8 +144,15 @@ redis.acl_check_cmd = function(...)
   if select('#', ...) < 1 then
     error(error_table('Please specify at least one argument for this redis lib call'))
   end
-  local name = ...
-  if type(name) ~= 'string' and type(name) ~= 'number' or not cmd_exists(tostring(name)) then
+  -- luaArgsToRedisArgv first: every argument must be a string or a number.
+  local n, args = select('#', ...), {...}
+  for i = 1, n do
+    local t = type(args[i])
+    if t ~= 'string' and t ~= 'number' then
+      error(error_table('Lua redis lib command arguments must be strings or integers'))
+    end
+  end
+  if not cmd_exists(tostring(args[1]), n > 1 and tostring(args[2]) or nil) then
     error(error_table('Invalid command passed to redis.acl_check_cmd()'))
   end
   return true
@@ -204,15 +214,23 @@ G.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 
--- The run of one script or function: KEYS/ARGV (EVAL) are set by the caller. Returns the RESP
--- version the script chose and xpcall's results.
-internal.run = function(f, keys, args)
+-- The run of one script (`eval`: KEYS and ARGV are the globals it sees) or function (called with
+-- `keys` and `args`), with `redis.call`'s bridge (`internal.bridge`, vm.rs) reachable only
+-- meanwhile. Returns the RESP version the script chose and xpcall's results.
+internal.run = function(f, keys, args, eval)
   resp = 2
-  if keys == nil then
-    local ok, r = xpcall(f, handler)
-    return resp, ok, r
+  internal.call = internal.bridge
+  local ok, r
+  if eval then
+    rawset(G, 'KEYS', keys)
+    rawset(G, 'ARGV', args)
+    ok, r = xpcall(f, handler)
+    rawset(G, 'KEYS', nil)
+    rawset(G, 'ARGV', nil)
+  else
+    ok, r = xpcall(function() return f(keys, args) end, handler)
   end
-  local ok, r = xpcall(function() return f(keys, args) end, handler)
+  internal.call = nil
   return resp, ok, r
 end
 

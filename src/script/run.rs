@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use mlua::{Function, HookTriggers, Lua, MultiValue, Value, VmState};
+use std::os::raw::c_int;
 
-use super::convert::{error_text, frame_to_lua, lua_to_frame, number_arg};
+use mlua::{Function, HookTriggers, Lua, Value, VmState, ffi};
+
+use super::convert::{c_str, lua_to_frame, number_arg, raw};
 use super::{RunState, Scripting, Vm, flags, stop};
 use crate::cmd::{Ctx, flag};
 use crate::db::TxHold;
@@ -86,25 +88,71 @@ pub fn in_script_run() -> bool {
     CALLER.with(|c| !c.get().is_null())
 }
 
-/// The Lua function behind `redis.call`/`redis.pcall`, built once per VM: it reaches the running
-/// script's [`Caller`] through this thread's pointer, so that no function is created per run.
-pub fn bridge(lua: &Lua, mv: MultiValue) -> mlua::Result<(Value, bool)> {
+/// Push a sequence table of `items` (KEYS, ARGV).
+///
+/// # Safety
+/// `state` is a valid Lua state inside a protected call (an allocation failure raises to it);
+/// `items` borrowed only (nothing here needs dropping if it does).
+unsafe fn push_sequence(state: *mut ffi::lua_State, items: &[Bytes]) {
+    // SAFETY: the caller's contract; one table and one string on the stack at a time.
+    unsafe {
+        ffi::luaL_checkstack(state, 2, c"KEYS/ARGV".as_ptr());
+        ffi::lua_createtable(state, items.len().min(1 << 24) as c_int, 0);
+        for (i, item) in items.iter().enumerate() {
+            ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+            ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+        }
+    }
+}
+
+/// `redis.call`'s bridge into the command handlers (`internal.bridge`, a C function built once
+/// per VM): `(resp, command, args...)` in, `(reply, failed)` out. It reaches the running script's
+/// [`Caller`] through this thread's pointer, so that no function is created per run, reads the
+/// arguments straight off the stack and pushes the reply straight onto it.
+///
+/// # Safety
+/// Called by Lua only, with a valid state. Everything that owns memory lives in [`bridge_body`],
+/// which has returned (its values dropped) before a Lua error is raised here; the error texts are
+/// static.
+pub unsafe extern "C-unwind" fn bridge(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: see above; `bridge_body`'s contract is this function's.
+    let raise: &'static str =
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { bridge_body(state) })) {
+            Ok(Ok(n)) => return n,
+            Ok(Err(msg)) => msg,
+            Err(_) => "redis.call failed (internal error)",
+        };
+    // SAFETY: a valid state with room for one value (Lua guarantees LUA_MINSTACK to C functions);
+    // nothing on this frame needs dropping.
+    unsafe {
+        ffi::lua_pushlstring(state, raise.as_ptr().cast(), raise.len());
+        ffi::lua_error(state)
+    }
+}
+
+/// The body of [`bridge`]: the number of results pushed, or the text of an error to raise.
+///
+/// # Safety
+/// `state` is the Lua state of the running script, inside its call into Lua.
+unsafe fn bridge_body(state: *mut ffi::lua_State) -> Result<c_int, &'static str> {
     // Taken out while in use: a reentrant call (none is possible: scripts cannot run scripts)
     // would find no caller rather than alias this one.
     let p = CALLER.with(|c| c.replace(std::ptr::null_mut()));
     if p.is_null() {
-        return Err(mlua::Error::RuntimeError("redis.call outside of a script run".into()));
+        return Err("redis.call outside of a script run");
     }
     // SAFETY: `attempt` stores a pointer to its `Caller`, alive on its stack frame, on this thread
     // just before it calls into Lua and clears it right after, without touching the `Caller`
     // meanwhile; Lua calls this function only on that thread, inside that call. The lifetimes
     // are erased for the duration of this one call; nothing borrowed from it escapes `call`.
     let caller = unsafe { &mut *p.cast::<Caller<'static, 'static>>() };
-    // Lua code is suspended while the command runs: its values are built unprotected (see
-    // `Vm::limited`), and the limit is on again when the script goes on.
-    super::vm::set_limit(lua, 0);
-    let r = caller.call(lua, mv);
-    super::vm::set_limit(lua, caller.memory_limit);
+    // Lua code is suspended while the command runs: the reply is pushed with the limit off (an
+    // allocation can then not raise over this frame), and the limit is on again when the script
+    // goes on.
+    super::vm::set_limit(caller.lua, 0);
+    // SAFETY: the caller's contract.
+    let r = unsafe { caller.call(state) };
+    super::vm::set_limit(caller.lua, caller.memory_limit);
     CALLER.with(|c| c.set(p));
     r
 }
@@ -189,7 +237,7 @@ pub fn prepare(ctx: &Ctx, script_flags: u32, ro: bool) -> Result<(), String> {
     }
     if ctx.now_ms != 0
         && script_flags & (flags::ALLOW_OOM | flags::NO_WRITES) == 0
-        && crate::cmd::over_maxmemory(ctx.shared)
+        && crate::cmd::out_of_memory(ctx.shared)
     {
         return Err("OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into());
     }
@@ -202,7 +250,7 @@ pub fn prepare(ctx: &Ctx, script_flags: u32, ro: bool) -> Result<(), String> {
 pub fn run(
     ctx: &mut Ctx,
     scripting: &Scripting,
-    vm: &mut Vm,
+    vm: &Vm,
     func: &Function,
     target: Target,
     keys: &[Bytes],
@@ -214,10 +262,15 @@ pub fn run(
     let mut all = target.learned().load(Ordering::Relaxed);
     loop {
         let attempt = || attempt(ctx, scripting, vm, func, &target, keys, args, script_flags, ro, all);
-        // A script known to run long hands this worker's other connections to another thread.
+        // A script whose last run was long hands this worker's other connections to another
+        // thread from the start. What the last run did decides, both ways: a run found long only
+        // because its thread was preempted (a loaded machine) must not make every later run of a
+        // quick script pay a thread handoff.
         let (frame, rerun, ran_long) = crate::cmd::offload(if slow { usize::MAX } else { 0 }, attempt);
-        if ran_long && let Target::Eval { slow, .. } = &target {
-            slow.store(true, Ordering::Relaxed);
+        if ran_long != slow
+            && let Target::Eval { slow, .. } = &target
+        {
+            slow.store(ran_long, Ordering::Relaxed);
         }
         if !rerun {
             return frame;
@@ -226,9 +279,37 @@ pub fn run(
     }
 }
 
+/// Key names for a stripe check: up to four in place (no allocation: the common case), more in a
+/// vector.
+#[derive(Default)]
+struct KeyList<'k> {
+    few: [&'k [u8]; 4],
+    len: usize,
+    more: Vec<&'k [u8]>,
+}
+
+impl<'k> KeyList<'k> {
+    fn push(&mut self, key: &'k [u8]) {
+        if self.len < self.few.len() {
+            self.few[self.len] = key;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.few);
+            }
+            self.more.push(key);
+        }
+        self.len += 1;
+    }
+
+    fn as_slice(&self) -> &[&'k [u8]] {
+        if self.len <= self.few.len() { &self.few[..self.len] } else { &self.more }
+    }
+}
+
 /// The state `redis.call` works on during one run.
 struct Caller<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
+    lua: &'c Lua,
     hold: Option<TxHold<'a>>,
     state: &'c RunState,
     learned: &'c AtomicBool,
@@ -238,6 +319,8 @@ struct Caller<'c, 'a> {
     dirty: bool,
     /// The VM's memory limit, on while the script's Lua code runs.
     memory_limit: usize,
+    /// The script's declared keys: what a tracking caller's cache may hold once the script reads.
+    keys: &'c [Bytes],
 }
 
 /// One try; returns the reply, whether to run again holding every stripe, and whether it ran long.
@@ -245,7 +328,7 @@ struct Caller<'c, 'a> {
 fn attempt(
     ctx: &mut Ctx,
     scripting: &Scripting,
-    vm: &mut Vm,
+    vm: &Vm,
     func: &Function,
     target: &Target,
     keys: &[Bytes],
@@ -256,7 +339,11 @@ fn attempt(
 ) -> (Frame, bool, bool) {
     let shared = ctx.shared;
     let ks = &shared.ks;
-    let key_refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+    let mut key_refs = KeyList::default();
+    for k in keys {
+        key_refs.push(k);
+    }
+    let key_refs = key_refs.as_slice();
     // Inside an EXEC (MULTI ... EVAL ... EXEC) the transaction already holds every stripe.
     let hold = (!ks.in_exec()).then(|| {
         ks.hold(if all {
@@ -264,7 +351,7 @@ fn attempt(
         } else if fault::on(Fault::ScriptWithoutStripes) {
             Some(&[])
         } else {
-            Some(&key_refs)
+            Some(key_refs)
         })
     });
     let function = match target {
@@ -278,6 +365,7 @@ fn attempt(
     let mut caller = Caller {
         oom_at_start: ctx.now_ms != 0 && crate::cmd::over_maxmemory(shared),
         ctx,
+        lua: &vm.lua,
         hold,
         state: &state,
         learned: target.learned(),
@@ -285,6 +373,7 @@ fn attempt(
         allow_oom: !compat && script_flags & flags::ALLOW_OOM != 0,
         dirty: false,
         memory_limit: vm.memory_limit,
+        keys,
     };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
@@ -292,27 +381,31 @@ fn attempt(
     // `bridge`); nothing else touches `caller` until the pointer is cleared.
     CALLER.with(|c| c.set((&raw mut caller).cast()));
     let outcome = (|| -> mlua::Result<_> {
-        vm.internal.raw_set("call", vm.call_fn.clone())?;
-        let keys_t =
-            lua.create_sequence_from(keys.iter().map(|k| lua.create_string(k)).collect::<mlua::Result<Vec<_>>>()?)?;
-        let args_t =
-            lua.create_sequence_from(args.iter().map(|a| lua.create_string(a)).collect::<mlua::Result<Vec<_>>>()?)?;
-        let r = if is_eval {
-            vm.globals.raw_set("KEYS", keys_t)?;
-            vm.globals.raw_set("ARGV", args_t)?;
-            let r = vm.limited(|| vm.run.call::<(u8, bool, Value)>((func, Value::Nil, Value::Nil)));
-            vm.globals.raw_set("KEYS", Value::Nil)?;
-            vm.globals.raw_set("ARGV", Value::Nil)?;
-            r
-        } else {
-            vm.limited(|| vm.run.call::<(u8, bool, Value)>((func, keys_t, args_t)))
-        };
-        vm.internal.raw_set("call", Value::Nil)?;
+        // KEYS and ARGV are built straight on the stack (one table each, the strings pushed from
+        // the request's buffers), then `internal.run` is called with them: no mlua value per
+        // argument, no global set from Rust.
+        // SAFETY: the closure only pushes onto the stack mlua hands it, inside mlua's protected
+        // call (a Lua error there unwinds to it; the closure owns nothing that needs dropping);
+        // `run` and `func` are the two values mlua pushed first; `lua_call` leaves the three
+        // results `R` reads.
+        let r = vm.limited(|| unsafe {
+            lua.exec_raw::<(u8, bool, Value)>((&vm.run, func), |state| {
+                push_sequence(state, keys);
+                push_sequence(state, args);
+                mlua::ffi::lua_pushboolean(state, i32::from(is_eval));
+                mlua::ffi::lua_call(state, 4, 3);
+            })
+        });
         let (resp, ok, v) = r?;
         Ok(if ok { Ok(lua_to_frame(&v, resp)) } else { Err(error_reply(&v, &target.name())) })
     })();
     CALLER.with(|c| c.set(std::ptr::null_mut()));
-    let _ = vm.internal.raw_set("call", Value::Nil);
+    if outcome.is_err() {
+        // `run` raised outside its xpcall (out of memory): leave no bridge or KEYS behind.
+        let _ = vm.internal.raw_set("call", Value::Nil);
+        let _ = vm.globals.raw_set("KEYS", Value::Nil);
+        let _ = vm.globals.raw_set("ARGV", Value::Nil);
+    }
     let ctx = caller.ctx;
     ctx.client.db = saved_db;
     ctx.client.resp = saved_resp;
@@ -324,8 +417,8 @@ fn attempt(
         let _ = install_hook(lua, HOOK_EVERY);
     }
     // A GC step every 50 runs, as Redis (LUA_GC_CYCLE_PERIOD): one per run costs too much CPU.
-    vm.runs = vm.runs.wrapping_add(1);
-    if vm.runs.is_multiple_of(50) {
+    vm.runs.set(vm.runs.get().wrapping_add(1));
+    if vm.runs.get().is_multiple_of(50) {
         let _ = lua.gc_step();
     }
     let frame = match (stopped, outcome) {
@@ -361,30 +454,35 @@ fn attempt(
     (frame, false, ran_long)
 }
 
-/// The reply for a script that raised `err` (`luaCallFunction`'s error path).
+/// The reply for a script that raised `err` (`luaCallFunction`'s error path). Redis reads the
+/// texts as C strings (`lua_tostring` into `%s`/`sdsnew`): bytes as they are, up to a first NUL.
 fn error_reply(err: &Value, funcname: &str) -> Frame {
-    let Value::Table(t) = err else {
-        let msg = match err {
-            Value::String(s) => s.to_string_lossy(),
-            _ => "execution failure".to_string(),
-        };
-        let msg: String = msg.chars().take(100).collect();
-        return Frame::Error(one_line(format!("ERR Error running script {funcname}, {}", msg.trim_end_matches('\n'))));
-    };
-    let field = |name: &str| -> Option<String> {
-        match t.get::<Value>(name).ok()? {
-            Value::String(s) => Some(s.to_string_lossy()),
-            Value::Number(n) => Some(lua_number_text(n)),
-            Value::Integer(n) => Some(n.to_string()),
+    let text = |v: &Value| -> Option<Vec<u8>> {
+        match v {
+            Value::String(s) => Some(c_str(&s.as_bytes()).to_vec()),
+            Value::Number(n) => Some(lua_number_text(*n).into_bytes()),
+            Value::Integer(n) => Some(n.to_string().into_bytes()),
             _ => None,
         }
     };
-    let msg = field("err").unwrap_or_else(|| "ERR unknown error".into());
-    let mut out = msg;
+    let Value::Table(t) = err else {
+        // "Error running script %s, %.100s\n"
+        let mut msg = text(err).unwrap_or_else(|| b"execution failure".to_vec());
+        msg.truncate(100);
+        let mut out = format!("ERR Error running script {funcname}, ").into_bytes();
+        out.extend_from_slice(&msg);
+        return Frame::Error(one_line(&out));
+    };
+    let field = |name: &str| t.get::<Value>(name).ok().as_ref().and_then(text);
+    let mut out = field("err").unwrap_or_else(|| b"ERR unknown error".to_vec());
     if let (Some(source), Some(line)) = (field("source"), field("line")) {
-        out.push_str(&format!(" script: {funcname}, on {source}:{line}."));
+        out.extend_from_slice(format!(" script: {funcname}, on ").as_bytes());
+        out.extend_from_slice(&source);
+        out.push(b':');
+        out.extend_from_slice(&line);
+        out.push(b'.');
     }
-    Frame::Error(one_line(out))
+    Frame::Error(one_line(&out))
 }
 
 /// A number as Lua's `tostring` prints it (`%.14g`).
@@ -392,55 +490,91 @@ fn lua_number_text(n: f64) -> String {
     if n == n.trunc() && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
-fn one_line(s: String) -> Bytes {
-    let s = s.trim_end_matches(['\r', '\n']);
-    Bytes::from(s.replace(['\r', '\n'], " "))
+/// Trailing newlines trimmed, inner ones made spaces (an error reply stays on one line).
+fn one_line(s: &[u8]) -> Bytes {
+    let end = s.iter().rposition(|&b| b != b'\r' && b != b'\n').map_or(0, |e| e + 1);
+    Bytes::from(s[..end].iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }).collect::<Vec<u8>>())
+}
+
+/// What one `redis.call` hands back to the script.
+enum Outcome {
+    /// The command's reply (an error reply makes `redis.call` raise it), under this protocol.
+    Reply(Frame, u8),
+    /// Refused before it ran: `{err = ...}`, raised by `redis.call`. `dashed`: the text carries
+    /// its own code; `ignore`: not counted in the error stats (`scriptCall`'s errors).
+    Refused { text: std::borrow::Cow<'static, str>, dashed: bool, ignore: bool },
+}
+
+impl Outcome {
+    fn rejected(text: &'static str) -> Outcome {
+        Outcome::Refused { text: text.into(), dashed: false, ignore: true }
+    }
 }
 
 impl Caller<'_, '_> {
-    fn fail(lua: &Lua, msg: &str, dashed: bool) -> mlua::Result<(Value, bool)> {
-        let t = lua.create_table()?;
-        t.raw_set("err", lua.create_string(error_text(msg.as_bytes(), dashed))?)?;
-        Ok((Value::Table(t), true))
-    }
-
-    /// `redis.call`/`redis.pcall`: the arguments after the script's RESP version; returns the
-    /// reply as Lua sees it and whether it is an error.
-    fn call(&mut self, lua: &Lua, mv: MultiValue) -> mlua::Result<(Value, bool)> {
+    /// `redis.call`/`redis.pcall` on `state`'s stack (the script's RESP version, then the
+    /// command's arguments): pushes the reply as Lua sees it and whether it is an error.
+    ///
+    /// # Safety
+    /// `state` is the running script's, its memory limit off.
+    unsafe fn call(&mut self, state: *mut ffi::lua_State) -> Result<c_int, &'static str> {
         if self.state.stop.load(Ordering::SeqCst) != stop::NONE {
-            return Err(mlua::Error::RuntimeError("script stopped".into()));
+            return Err("script stopped");
         }
-        let mut it = mv.into_iter();
-        let resp = match it.next() {
-            Some(Value::Number(3.0)) => 3,
-            Some(Value::Integer(3)) => 3,
-            _ => 2,
+        // SAFETY: the caller's contract; indexes up to `lua_gettop`.
+        let outcome = unsafe {
+            let top = ffi::lua_gettop(state);
+            let resp =
+                if ffi::lua_type(state, 1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(state, 1) == 3.0 { 3 } else { 2 };
+            let (mut buf, mut argv) = ARGS.with(|a| std::mem::take(&mut *a.borrow_mut()));
+            let outcome = match stack_args(state, top, &mut buf, &mut argv) {
+                Err(text) => Ok(Outcome::Refused { text: text.into(), dashed: false, ignore: false }),
+                Ok(()) => self.dispatch(&argv, resp),
+            };
+            argv.clear();
+            ARGS.with(|a| *a.borrow_mut() = (buf, argv));
+            outcome?
         };
-        let rest: Vec<Value> = it.collect();
-        if rest.is_empty() {
-            return Self::fail(lua, "Please specify at least one argument for this redis lib call", false);
-        }
-        let mut argv = Vec::with_capacity(rest.len());
-        for v in &rest {
-            match v {
-                Value::String(s) => argv.push(Bytes::copy_from_slice(&s.as_bytes())),
-                Value::Number(x) => argv.push(Bytes::from(number_arg(*x))),
-                Value::Integer(i) => argv.push(Bytes::from(number_arg(*i as f64))),
-                _ => return Self::fail(lua, "Lua redis lib command arguments must be strings or integers", false),
+        // The pushes below allocate Lua memory; with the limit off only a real out-of-memory can
+        // fail, which raises a Lua error (a longjmp over this frame): the reply is held without
+        // a pending destructor meanwhile (leaked then, dropped below otherwise).
+        let outcome = std::mem::ManuallyDrop::new(outcome);
+        // SAFETY: the caller's contract; the reply's pushes grow the stack as they need.
+        unsafe {
+            ffi::lua_settop(state, 0);
+            match &*outcome {
+                Outcome::Reply(frame, resp) => {
+                    raw::push_frame(state, frame, *resp);
+                    ffi::lua_pushboolean(state, i32::from(matches!(frame, Frame::Error(_))));
+                }
+                Outcome::Refused { text, dashed, ignore } => {
+                    raw::push_error_table(state, text.as_bytes(), *dashed, *ignore);
+                    ffi::lua_pushboolean(state, 1);
+                }
             }
         }
-        let Some(spec) = crate::cmd::lookup(&argv[0]) else {
-            return self.rejected(lua, "Unknown Redis command called from script");
+        drop(std::mem::ManuallyDrop::into_inner(outcome));
+        Ok(2)
+    }
+
+    /// Run one command for the script: its reply, or why it was refused; Err to raise (the run
+    /// is stopping).
+    fn dispatch(&mut self, argv: &[Bytes], resp: u8) -> Result<Outcome, &'static str> {
+        // As Redis's `lookupCommand`: a container's unknown subcommand is an unknown command, and
+        // a known one's arity is its own.
+        let Some((spec, arity)) = crate::cmd::slots::lookup_command(&argv[0], argv.get(1).map(|a| &a[..])) else {
+            return Ok(Outcome::rejected("Unknown Redis command called from script"));
         };
-        if !spec.arity_ok(argv.len()) {
-            return self.rejected(lua, "Wrong number of args calling Redis command from script");
+        let argc = argv.len();
+        if if arity >= 0 { argc != arity as usize } else { argc < arity.unsigned_abs() as usize } {
+            return Ok(Outcome::rejected("Wrong number of args calling Redis command from script"));
         }
-        if spec.is(flag::NOSCRIPT) || noscript_subcommand(&argv) {
-            return self.rejected(lua, "This Redis command is not allowed from script");
+        if spec.is(flag::NOSCRIPT) || noscript_subcommand(argv) {
+            return Ok(Outcome::rejected("This Redis command is not allowed from script"));
         }
         let write = spec.is(flag::WRITE);
         if self.read_only && (write || spec.is(flag::MAY_REPLICATE)) {
-            return self.rejected(lua, "Write commands are not allowed from read-only scripts.");
+            return Ok(Outcome::rejected("Write commands are not allowed from read-only scripts."));
         }
         if write && !self.dirty {
             if self.ctx.now_ms != 0
@@ -449,11 +583,16 @@ impl Caller<'_, '_> {
             {
                 let text = crate::error::Error::Misconf(reason).to_frame();
                 if let Frame::Error(t) = text {
-                    return self.rejected_dashed(lua, &String::from_utf8_lossy(&t));
+                    let text = String::from_utf8_lossy(&t).into_owned();
+                    return Ok(Outcome::Refused { text: text.into(), dashed: true, ignore: true });
                 }
             }
             if !self.allow_oom && self.oom_at_start && spec.is(flag::DENYOOM) {
-                return self.rejected_dashed(lua, "OOM command not allowed when used memory > 'maxmemory'.");
+                return Ok(Outcome::Refused {
+                    text: "OOM command not allowed when used memory > 'maxmemory'.".into(),
+                    dashed: true,
+                    ignore: true,
+                });
             }
         }
         if write {
@@ -462,9 +601,14 @@ impl Caller<'_, '_> {
         }
         if let Some(hold) = self.hold.as_mut() {
             let every = crate::cmd::tx::needs_every_stripe(spec);
-            let keys: Vec<&[u8]> =
-                if every { Vec::new() } else { spec.key_indexes(argv.len()).map(|i| &argv[i][..]).collect() };
-            let need = if every { None } else { Some(&keys[..]) };
+            let mut few = KeyList::default();
+            if !every {
+                for i in spec.key_indexes(argv.len()) {
+                    few.push(&argv[i]);
+                }
+            }
+            let keys = few.as_slice();
+            let need = if every { None } else { Some(keys) };
             if (every || !keys.is_empty()) && !hold.covers(need) {
                 // An undeclared key: hold every stripe on the next runs; take the missing ones now.
                 self.learned.store(true, Ordering::Relaxed);
@@ -472,46 +616,100 @@ impl Caller<'_, '_> {
                 if hold.extend(need, if wrote { EXTEND_TRIES } else { 1 }).is_err() {
                     if !wrote {
                         self.state.stop.store(stop::RERUN, Ordering::SeqCst);
-                        return Err(mlua::Error::RuntimeError("script restarts holding every stripe".into()));
+                        return Err("script restarts holding every stripe");
                     }
-                    return self.rejected(
-                        lua,
+                    return Ok(Outcome::rejected(
                         "Script attempted to access a key it did not declare while another client held it; \
                          declare every key the script uses in KEYS",
-                    );
+                    ));
                 }
             }
+        }
+        if spec.is(flag::READONLY) && self.ctx.client.tracking.remembers(&self.ctx.client.info) {
+            // Redis: a script's read command makes a tracking caller remember the script's keys.
+            let keys: Vec<&[u8]> = self.keys.iter().map(|k| &k[..]).collect();
+            self.ctx.shared.ks.track_reads(self.ctx.client.id, &keys);
         }
         let saved_resp = self.ctx.client.resp;
         self.ctx.client.resp = resp;
         IN_CALL.with(|c| c.set(true));
-        let frame = crate::cmd::call(self.ctx, spec, &argv);
+        let frame = crate::cmd::call(self.ctx, spec, argv);
         IN_CALL.with(|c| c.set(false));
         self.ctx.client.resp = saved_resp;
         self.ctx.client.close_after_reply = false;
         self.ctx.client.skip_reply = false;
-        let failed = matches!(frame, Frame::Error(_));
         if let Frame::Error(text) = &frame {
             self.ctx.shared.stats.record_error(text);
         }
-        Ok((frame_to_lua(lua, &frame, resp)?, failed))
+        Ok(Outcome::Reply(frame, resp))
     }
+}
 
-    /// A command refused by the script checks (`scriptCall`'s errors).
-    fn rejected(&self, lua: &Lua, msg: &str) -> mlua::Result<(Value, bool)> {
-        let (v, _) = Self::fail(lua, msg, false)?;
-        if let Value::Table(t) = &v {
-            t.raw_set("ignore_error_stats_update", true)?;
-        }
-        Ok((v, true))
+/// The command's arguments, stack slots 2..=`top`, copied into this thread's scratch buffer
+/// (reused from call to call: no allocation once it is large enough and the previous call's
+/// arguments are dropped) and pushed on `argv`; or the error text for a call without any or with
+/// a value that is not a string or a number.
+///
+/// # Safety
+/// `top` is `state`'s stack top.
+unsafe fn stack_args(
+    state: *mut ffi::lua_State,
+    top: c_int,
+    buf: &mut bytes::BytesMut,
+    argv: &mut Vec<Bytes>,
+) -> Result<(), &'static str> {
+    if top < 2 {
+        return Err("Please specify at least one argument for this redis lib call");
     }
-
-    /// As [`rejected`](Self::rejected), for a text that carries its own code (`OOM ...`).
-    fn rejected_dashed(&self, lua: &Lua, text: &str) -> mlua::Result<(Value, bool)> {
-        let (v, _) = Self::fail(lua, text, true)?;
-        if let Value::Table(t) = &v {
-            t.raw_set("ignore_error_stats_update", true)?;
+    // SAFETY: the caller's contract; `lua_tolstring` is reached for strings only (no conversion
+    // in place), and its bytes are copied before anything else touches the stack.
+    unsafe {
+        let arg = |i: c_int| -> &[u8] {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(state, i, &mut len);
+            if p.is_null() { &[] } else { std::slice::from_raw_parts(p.cast::<u8>(), len) }
+        };
+        let mut total = 0;
+        for i in 2..=top {
+            match ffi::lua_type(state, i) {
+                ffi::LUA_TSTRING => total += arg(i).len(),
+                ffi::LUA_TNUMBER => total += 32,
+                _ => return Err("Lua redis lib command arguments must be strings or integers"),
+            }
         }
-        Ok((v, true))
+        // Reclaims the buffer in place when the last call's arguments are all gone.
+        buf.reserve(total);
+        for i in 2..=top {
+            if ffi::lua_type(state, i) == ffi::LUA_TSTRING {
+                buf.extend_from_slice(arg(i));
+            } else {
+                buf.extend_from_slice(number_arg(ffi::lua_tonumber(state, i)).as_bytes());
+            }
+            argv.push(buf.split().freeze());
+        }
+    }
+    Ok(())
+}
+
+std::thread_local! {
+    /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
+    static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::KeyList;
+
+    #[test]
+    fn key_lists_keep_every_key_in_order_in_place_or_spilled() {
+        let names: Vec<Vec<u8>> = (0..7).map(|i| format!("k{i}").into_bytes()).collect();
+        for n in 0..names.len() {
+            let mut list = KeyList::default();
+            for k in &names[..n] {
+                list.push(k);
+            }
+            let want: Vec<&[u8]> = names[..n].iter().map(|k| &k[..]).collect();
+            assert_eq!(list.as_slice(), &want[..], "{n} keys");
+        }
     }
 }

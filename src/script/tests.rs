@@ -514,3 +514,94 @@ fn xread_block_is_refused_in_scripts() {
     assert_eq!(eval(&mut h, s, &["st"], &[]), int(1));
     assert!(matches!(h.run(&["XREAD", "BLOCK", "0", "STREAMS", "st", "0"]), Frame::Array(_)));
 }
+
+/// Found by tests/clients/eval_fuzz.py: scripts resolve a command line as Redis's `lookupCommand`
+/// does (a container's unknown subcommand is an unknown command, a subcommand's arity is its own),
+/// and `redis.acl_check_cmd` converts its arguments first (a boolean or nil is refused as in
+/// `redis.call`). Every text checked against redis-server 7.0.15.
+#[test]
+fn subcommands_resolve_in_scripts_and_acl_check_cmd_as_redis_looks_them_up() {
+    let mut h = Harness::new();
+    for (s, text) in [
+        ("return redis.call('config', 'get')", "ERR Wrong number of args calling Redis command from script"),
+        ("return redis.call('config', 'bogus')", "ERR Unknown Redis command called from script"),
+        ("return redis.call('SCRIPT', 65536, 255)", "ERR Unknown Redis command called from script"),
+        ("return redis.call('config')", "ERR Wrong number of args calling Redis command from script"),
+        ("return redis.acl_check_cmd(false)", "ERR Lua redis lib command arguments must be strings or integers"),
+        (
+            "return redis.acl_check_cmd('get', 'k', nil)",
+            "ERR Lua redis lib command arguments must be strings or integers",
+        ),
+        ("return redis.acl_check_cmd('nosuch', {})", "ERR Lua redis lib command arguments must be strings or integers"),
+        ("return redis.acl_check_cmd('config', 'bogus')", "ERR Invalid command passed to redis.acl_check_cmd()"),
+    ] {
+        assert_eq!(eval(&mut h, s, &[], &[]), script_err(text, s, 1), "{s}");
+    }
+    // A pcall'd refusal is the bare message (no script suffix), as Redis's.
+    assert_eq!(
+        eval(&mut h, "return redis.pcall('script', 65536, 255)", &[], &[]),
+        err("ERR Unknown Redis command called from script")
+    );
+    assert_eq!(eval(&mut h, "return redis.acl_check_cmd('config', 'get')", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return redis.acl_check_cmd('get', 'k')", &[], &[]), int(1));
+    assert_eq!(eval(&mut h, "return redis.call('object', 'freq', 'nokey')", &[], &[]), Frame::Null);
+    for (s, text) in [
+        ("return redis.call('object', 'encodingx', 'k')", "ERR Unknown Redis command called from script"),
+        ("return redis.call('xinfo', 'stream')", "ERR Wrong number of args calling Redis command from script"),
+    ] {
+        assert_eq!(eval(&mut h, s, &[], &[]), script_err(text, s, 1), "{s}");
+    }
+}
+
+/// Found by tests/clients/eval_fuzz.py: Redis reads a script's status and error texts as C strings
+/// (up to a NUL), error texts byte for byte (no UTF-8 replacement), and passes a NaN argument with
+/// its sign as glibc's `%.17g` prints it; PFCOUNT and PUBLISH may replicate, so read-only scripts
+/// refuse them. Every reply checked against redis-server 7.0.15.
+#[test]
+fn c_string_texts_nan_arguments_and_may_replicate_commands_as_redis() {
+    let mut h = Harness::new();
+    assert_eq!(eval(&mut h, "return {ok='a\\0b'}", &[], &[]), Frame::simple("a"));
+    assert_eq!(eval(&mut h, "return redis.status_reply('a\\0b')", &[], &[]), Frame::simple("a"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('a\\0b')", &[], &[]), err("ERR a"));
+    assert_eq!(eval(&mut h, "return redis.error_reply('x\\0y').err", &[], &[]), bulk("ERR x"));
+    assert_eq!(eval(&mut h, "return {err='\\0bin'}", &[], &[]), err(""));
+    let s = "error('a\\0b')";
+    assert_eq!(eval(&mut h, s, &[], &[]), script_err("ERR user_script:1: a", s, 1));
+    let s = "error('\\255\\254')";
+    let mut want = b"ERR user_script:1: \xff\xfe".to_vec();
+    want.extend_from_slice(format!(" script: {}, on @user_script:1.", sha(s)).as_bytes());
+    assert_eq!(eval(&mut h, s, &[], &[]), Frame::Error(Bytes::from(want)));
+    let s = "redis.call('set', KEYS[1], 0/0) redis.call('append', KEYS[1], -(0/0)) \
+             redis.call('append', KEYS[1], 1/0) return redis.call('get', KEYS[1])";
+    assert_eq!(eval(&mut h, s, &["k"], &[]), bulk("-nannaninf"));
+    let s = "redis.call('set', KEYS[1], 0 * -0.5) return redis.call('get', KEYS[1])";
+    assert_eq!(eval(&mut h, s, &["k"], &[]), bulk("-0"));
+    assert_eq!(eval(&mut h, "return {double = 0/0}", &[], &[]).to_resp2(), bulk("-nan"));
+    assert_eq!(eval(&mut h, "return {double = -(0/0)}", &[], &[]), Frame::Double(Bytes::from_static(b"nan")));
+    assert_eq!(eval(&mut h, "return {double = 1e300 * 1e10}", &[], &[]).to_resp2(), bulk("inf"));
+    assert_eq!(eval(&mut h, "return {double = 0.1}", &[], &[]).to_resp2(), bulk("0.10000000000000001"));
+    assert_eq!(eval(&mut h, "return redis.pcall('pfcount', KEYS[1])", &["h"], &[]), int(0));
+    for s in ["return redis.pcall('pfcount', KEYS[1])", "return redis.pcall('publish', 'c', 'm')"] {
+        assert_eq!(h.run(&["EVAL_RO", s, "1", "h"]), err("ERR Write commands are not allowed from read-only scripts."));
+    }
+    let s = "#!lua flags=no-writes\nreturn redis.call('publish', 'c', 'm')";
+    assert_eq!(
+        eval(&mut h, s, &[], &[]),
+        script_err("ERR Write commands are not allowed from read-only scripts.", s, 2)
+    );
+}
+
+/// Found by tests/clients/eval_fuzz.py: a RESP3 array reply with nulls becomes a Lua table laid
+/// out as Redis builds it, so that `#t` (a border, layout-dependent with nils) is Redis's. The
+/// lengths below are redis-server 7.0.15's for MGET over keys q:b, q:d, q:e (set) and q:a, q:c (not).
+#[test]
+fn resp3_arrays_with_nulls_have_redis_lengths() {
+    let mut h = Harness::new();
+    h.run(&["MSET", "q:b", "1", "q:d", "1", "q:e", "1"]);
+    let s = "redis.setresp(3) local out = {} for _, ks in ipairs({{'q:a','q:b','q:c'}, {'q:b','q:c','q:d'}, \
+             {'q:a','q:a','q:b'}, {'q:b','q:c','q:c','q:c','q:d','q:e'}, {'q:a','q:b','q:c','q:d','q:e'}, \
+             {'q:b','q:d','q:a','q:a','q:a','q:a','q:e'}}) do out[#out+1] = #redis.call('mget', unpack(ks)) end \
+             return out";
+    let lens = eval(&mut h, s, &[], &[]);
+    assert_eq!(lens.to_resp2(), arr(vec![int(0), int(1), int(0), int(1), int(0), int(2)]));
+}

@@ -22,11 +22,11 @@ pub struct Vm {
     /// The prelude's private table: `call` (set per run), `run`, `error_table`, `redis`.
     pub internal: Table,
     pub run: Function,
-    /// `redis.call`'s bridge into the command handlers (`run::bridge`), set in `internal.call`
-    /// only while a script runs.
+    /// `redis.call`'s bridge into the command handlers (`run::bridge`), `internal.bridge`: the
+    /// prelude's `run` sets it in `internal.call` only while a script runs.
     pub call_fn: Function,
-    /// Compiled EVAL scripts by SHA, valid for `scripts_epoch`.
-    pub scripts: HashMap<Sha, Function>,
+    /// Compiled EVAL scripts by SHA with their cache entry, valid for `scripts_epoch`.
+    pub scripts: HashMap<Sha, (Function, Arc<super::Script>), crate::util::FnvBuild>,
     pub scripts_epoch: u64,
     /// Loaded function callbacks by name, valid for `libs_gen`.
     pub functions: HashMap<Bytes, Function>,
@@ -34,7 +34,7 @@ pub struct Vm {
     /// This VM's Lua memory, published for INFO after each use.
     pub memory: Arc<AtomicUsize>,
     /// Runs so far (a GC step every 50).
-    pub runs: u64,
+    pub runs: std::cell::Cell<u64>,
     /// Lua memory this VM may use while Lua code runs.
     pub memory_limit: usize,
 }
@@ -71,8 +71,11 @@ impl Vm {
             let hex = super::sha1::sha1_hex(&s.as_bytes());
             lua.create_string(hex)
         })?;
-        let cmd_exists =
-            lua.create_function(|_, s: mlua::LuaString| Ok(crate::cmd::lookup(&s.as_bytes()).is_some()))?;
+        // Whether a command line (its name and first argument) names a command: `lookupCommand`.
+        let cmd_exists = lua.create_function(|_, (name, sub): (mlua::LuaString, Option<mlua::LuaString>)| {
+            let sub = sub.as_ref().map(|s| s.as_bytes());
+            Ok(crate::cmd::slots::lookup_command(&name.as_bytes(), sub.as_deref()).is_some())
+        })?;
         lua.load(include_str!("prelude.lua")).set_name("=[redis]").call::<()>((
             internal.clone(),
             globals.clone(),
@@ -94,7 +97,9 @@ impl Vm {
         // tables and the replies of `redis.call` the bulk of a small script's cost.
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
-        let call_fn = lua.create_function(|lua, mv: mlua::MultiValue| super::run::bridge(lua, mv))?;
+        // SAFETY: `bridge` is a valid `lua_CFunction` (see its contract).
+        let call_fn = unsafe { lua.create_c_function(super::run::bridge)? };
+        internal.raw_set("bridge", &call_fn)?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
             lua,
@@ -102,12 +107,12 @@ impl Vm {
             internal,
             run,
             call_fn,
-            scripts: HashMap::new(),
+            scripts: HashMap::default(),
             scripts_epoch: 0,
             functions: HashMap::new(),
             libs_gen: 0,
             memory,
-            runs: 0,
+            runs: std::cell::Cell::new(0),
             memory_limit,
         })
     }

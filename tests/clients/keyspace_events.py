@@ -5,75 +5,12 @@ with a `PSUBSCRIBE __key*__:*` listener and compare the event streams, command b
 usage: keyspace_events.py REF_PORT OUR_PORT   (exit 1 on any difference)
 Only the standard library: a raw RESP client.
 """
-import socket
+import os
 import sys
 import time
 
-
-def enc(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.buf = b""
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError
-            self.buf += d
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            self._need(len(self.buf) + 1)
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def read(self):
-        line = self._line()
-        t, r = line[:1], line[1:]
-        if t in (b"+", b"-", b":"):
-            return r
-        if t == b"$":
-            n = int(r)
-            if n < 0:
-                return None
-            self._need(n + 2)
-            v, self.buf = self.buf[:n], self.buf[n + 2:]
-            return v
-        if t in (b"*", b">"):
-            n = int(r)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ValueError(line)
-
-    def drain(self, wait):
-        """Every complete message that arrives within `wait` seconds."""
-        time.sleep(wait)
-        self.s.setblocking(False)
-        try:
-            while True:
-                d = self.s.recv(65536)
-                if not d:
-                    break
-                self.buf += d
-        except BlockingIOError:
-            pass
-        self.s.setblocking(True)
-        out = []
-        while self.buf:
-            out.append(self.read())
-        return out
-
-    def cmd(self, *args):
-        self.s.sendall(enc(args))
-        return self.read()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import Conn  # noqa: E402
 
 
 SCRIPT = [
@@ -203,24 +140,24 @@ def run(port, flags):
     c = Conn(port)
     sub = Conn(port)
     bg = Conn(port)
-    c.cmd("flushall")
-    c.cmd("config", "set", "notify-keyspace-events", flags)
-    sub.cmd("psubscribe", "__key*__:*")
+    c.call("flushall")
+    c.call("config", "set", "notify-keyspace-events", flags)
+    sub.call("psubscribe", "__key*__:*")
     log = []
     for step in SCRIPT:
         if step[0] == "sleep":
             time.sleep(float(step[1]))
             reply = None
         elif step[0] == "async":
-            bg.s.sendall(enc(step[1:]))
+            bg.send(*step[1:])
             reply = None
         elif step[0] == "await":
             reply = bg.read()
         else:
-            reply = c.cmd(*step)
+            reply = c.call(*step)
         events = [(m[2].decode(), m[3].decode()) for m in sub.drain(0.03)]
         log.append((step, reply, events))
-    c.cmd("config", "set", "notify-keyspace-events", "")
+    c.call("config", "set", "notify-keyspace-events", "")
     return log
 
 

@@ -12,7 +12,6 @@ the same bytes whichever server computes it. Everything is on one line, so error
 `user_script:1: ...` as in Redis.
 """
 import os
-import socket
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,59 +20,8 @@ CASES = os.path.join(ROOT, "tests", "lualib", "cases.txt")
 EXPECTED = os.path.join(ROOT, "tests", "lualib", "expected.txt")
 WRAPPER = os.path.join(ROOT, "tests", "lualib", "wrapper.lua")
 
-
-def resp_cmd(*args):
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            a = a.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-    return b"".join(out)
-
-
-class Conn:
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port))
-        self.buf = b""
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError
-            self.buf += d
-        l, self.buf = self.buf.split(b"\r\n", 1)
-        return l
-
-    def exact(self, n):
-        while len(self.buf) < n + 2:
-            d = self.s.recv(65536)
-            if not d:
-                raise EOFError
-            self.buf += d
-        d, self.buf = self.buf[:n], self.buf[n + 2:]
-        return d
-
-    def reply(self):
-        l = self.line()
-        t, rest = l[:1], l[1:]
-        if t == b"+":
-            return rest
-        if t == b"-":
-            return ("ERR", rest)
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            return None if n < 0 else self.exact(n)
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.reply() for _ in range(n)]
-        raise ValueError(l)
-
-    def call(self, *args):
-        self.s.sendall(resp_cmd(*args))
-        return self.reply()
+sys.path.insert(0, HERE)
+from compare import Conn  # noqa: E402,F401 (lualib_fuzz.py imports Conn from here too)
 
 
 def cases():
@@ -95,6 +43,8 @@ def script(body):
 def run(conn, body):
     r = conn.call("EVAL", script(body), "0")
     if isinstance(r, tuple):
+        if r[0] != "error":
+            raise ValueError("not a bulk reply: %r" % (r,))
         return "EVALERROR " + r[1].decode("latin-1")
     return r.decode("latin-1")
 

@@ -3,11 +3,15 @@
 xreadgroup blocking fed by another client, xack, xpending summary and range, xautoclaim, xclaim, xinfo, trimming),
 run against redis-server and against flurrydb: every result must be the same (idle times left out).
 Usage: streams_py.py REF_PORT OUR_PORT (exits non-zero on the first difference)."""
+import os
 import sys
 import threading
 import time
 
 import redis
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from compare import compare_flows  # noqa: E402
 
 
 def flows(port, protocol):
@@ -72,16 +76,8 @@ def flows(port, protocol):
 
 
 def main():
-    ref, ours = int(sys.argv[1]), int(sys.argv[2])
-    for protocol in (2, 3):
-        want, have = flows(ref, protocol), flows(ours, protocol)
-        for i, (w, h) in enumerate(zip(want, have)):
-            if w != h:
-                sys.exit(f"RESP{protocol} step {i}: redis-server gave {w!r}, flurrydb gave {h!r}")
-        if len(want) != len(have):
-            sys.exit(f"RESP{protocol}: redis-server ran {len(want)} steps, flurrydb {len(have)}")
-    print("redis-py %s: stream consumer-group flow, RESP2 and RESP3, same results as redis-server: ok"
-          % redis.__version__)
+    compare_flows(flows, "redis-py %s: stream consumer-group flow, RESP2 and RESP3, same results as redis-server: ok"
+                  % redis.__version__)
 
 
 main()

@@ -8,6 +8,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod real_redis;
+#[allow(unused_imports)] // only the tests that compare with redis-server use it
+pub use real_redis::RealRedis;
+
 pub struct Server {
     pub child: Option<Child>,
     pub port: u16,
@@ -346,4 +350,22 @@ pub fn send(c: &mut Raw, args: &[&str]) {
 /// A reply as text (lossy), for assertions.
 pub fn s(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).into_owned()
+}
+
+/// A bulk string's RESP2 bytes, as text.
+pub fn bulk(x: &str) -> String {
+    format!("${}\r\n{x}\r\n", x.len())
+}
+
+/// Wait until exactly `n` clients are blocked (INFO's blocked_clients), at most 5 s.
+pub fn wait_blocked(c: &mut Raw, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = s(c.cmds(&["INFO", "clients"]));
+        if info.contains(&format!("blocked_clients:{n}\r\n")) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{n} clients never blocked: {info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

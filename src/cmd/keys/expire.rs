@@ -122,7 +122,7 @@ pub fn pexpireat(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// The shared body of TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 for a missing key, -1 for a key
 /// without expiry, else the remaining (or absolute) time, seconds rounded to nearest.
 fn ttl_generic(ctx: &Ctx, key: &[u8], millis: bool, absolute: bool) -> Frame {
-    let at = ctx.read(key, |e| e.map(|e| e.expire_at_ms()));
+    let at = ctx.peek(key, |e| e.map(|e| e.expire_at_ms()));
     count_lookup(ctx, key, at.is_some());
     let ms = match at {
         None => return Frame::Integer(-2),

@@ -1,5 +1,6 @@
-//! `OBJECT ENCODING | REFCOUNT | FREQ | HELP key`: what Redis's `object.c` reports about a
-//! value. Encodings follow the same rules and thresholds as Redis 7.0 (see `Entry::encoding`).
+//! `OBJECT ENCODING | REFCOUNT | IDLETIME | FREQ | HELP key`: what Redis's `object.c` reports
+//! about a value. Encodings follow the same rules and thresholds as Redis 7.0 (see
+//! `Entry::encoding`); idle time and frequency come from the entry's access word (`db::evict`).
 
 use bytes::Bytes;
 
@@ -13,6 +14,7 @@ pub(crate) static OBJECT_SUBS: &[SubSpec] = &[
     SubSpec { name: "object|encoding", arity: 3, handler: object_encoding },
     SubSpec { name: "object|refcount", arity: 3, handler: object_refcount },
     SubSpec { name: "object|freq", arity: 3, handler: object_freq },
+    SubSpec { name: "object|idletime", arity: 3, handler: object_idletime },
     SubSpec { name: "object|help", arity: 2, handler: object_help },
 ];
 
@@ -26,9 +28,10 @@ pub fn object(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 /// The entry at `key` through `f`, counting a keyspace hit or miss (Redis's lookup for OBJECT
-/// counts one); None when there is no key (OBJECT then replies nil).
+/// counts one) without touching the access word; None when there is no key (OBJECT then
+/// replies nil).
 fn lookup<R>(ctx: &Ctx, key: &[u8], f: impl FnOnce(crate::db::EntryRef<'_>) -> R) -> Option<R> {
-    let r = ctx.read(key, |e| e.map(f));
+    let r = ctx.peek(key, |e| e.map(f));
     // Counted, but announced as no `keymiss` (Redis looks up with LOOKUP_NONOTIFY).
     let stats = &ctx.shared.stats;
     crate::state::Stats::add(if r.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses }, 1);
@@ -61,16 +64,30 @@ fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(n.map_or(Frame::Null, Frame::Integer))
 }
 
-/// `OBJECT FREQ key`: access frequencies are kept only under an LFU policy, which flurrydb does
-/// not implement; without one Redis refuses the same way.
+/// `OBJECT FREQ key`: the LFU counter (decayed to now), only under an LFU policy.
 fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let Some(()) = lookup(ctx, &argv[2], |_| ()) else { return Ok(Frame::Null) };
+    let Some(word) = lookup(ctx, &argv[2], |e| e.access()) else { return Ok(Frame::Null) };
     let (_, lfu) = policy_flags(ctx);
-    let why = if lfu { "is selected, but flurrydb does not track access frequencies" } else { "is not selected" };
-    Err(Error::err(format!(
-        "An LFU maxmemory policy {why}, access frequency not tracked. Please note that when switching between \
-         policies at runtime LRU and LFU data will take some time to adjust."
-    )))
+    if !lfu {
+        return Err(Error::err(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
+             switching between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
+    }
+    Ok(Frame::Integer(i64::from(crate::db::evict::lfu_decr_and_return(word))))
+}
+
+/// `OBJECT IDLETIME key`: seconds since the last access, unless the policy is an LFU one.
+fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    let Some(ms) = lookup(ctx, &argv[2], crate::db::evict::idle_ms) else { return Ok(Frame::Null) };
+    let (_, lfu) = policy_flags(ctx);
+    if lfu {
+        return Err(Error::err(
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching \
+             between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
+    }
+    Ok(Frame::Integer((ms / 1000) as i64))
 }
 
 /// `OBJECT HELP`.

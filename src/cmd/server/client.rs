@@ -21,6 +21,13 @@ pub(crate) static CLIENT_SUBS: &[SubSpec] = &[
     SubSpec { name: "client|kill", arity: -3, handler: client_kill },
     SubSpec { name: "client|reply", arity: 3, handler: client_reply },
     SubSpec { name: "client|no-evict", arity: 3, handler: client_no_evict },
+    SubSpec { name: "client|tracking", arity: -3, handler: super::client_tracking::client_tracking },
+    SubSpec { name: "client|caching", arity: 3, handler: super::client_tracking::client_caching },
+    SubSpec { name: "client|getredir", arity: 2, handler: super::client_tracking::client_getredir },
+    SubSpec { name: "client|trackinginfo", arity: 2, handler: super::client_tracking::client_trackinginfo },
+    SubSpec { name: "client|pause", arity: -3, handler: super::client_ctl::client_pause },
+    SubSpec { name: "client|unpause", arity: 2, handler: super::client_ctl::client_unpause },
+    SubSpec { name: "client|unblock", arity: -3, handler: super::client_ctl::client_unblock },
 ];
 
 /// `CLIENT ID|INFO|LIST|SETNAME|GETNAME|HELP ...`.
@@ -230,6 +237,10 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     Ok(help_reply(
         &argv[0],
         &[
+            "CACHING (YES|NO)",
+            "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
             "GETNAME",
             "    Return the name of the current connection.",
             "ID",
@@ -254,10 +265,21 @@ fn client_help(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             "    Return information about client connections. Options:",
             "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
             "      Return clients of specified type.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],
@@ -318,7 +340,10 @@ pub fn client_line(c: &ClientInfo) -> String {
     let b = buffer_sizes(c);
     let multi = c.multi.load(Ordering::Relaxed);
     let mut flags = String::new();
-    // Redis's order: P, x, b.
+    // Redis's order: O, P, x, b.
+    if c.monitor.load(Ordering::Relaxed) {
+        flags.push('O');
+    }
     if is_pubsub(c) {
         flags.push('P');
     }
@@ -328,6 +353,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     if c.blocked.load(Ordering::Relaxed) {
         flags.push('b');
     }
+    flags.push_str(c.tracking.list_flags());
     if c.no_evict.load(Ordering::Relaxed) {
         flags.push('e');
     }
@@ -339,7 +365,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} ssub={} multi={multi} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={rbs} rbp={rbs} obl={} oll={} omem={} tot-mem={} \
-         events={events} cmd={cmd} user=default redir=-1 resp={}\n",
+         events={events} cmd={cmd} user=default redir={} resp={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -359,6 +385,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         b.oll,
         b.omem,
         b.total,
+        c.tracking.redir(),
         c.resp.load(Ordering::Relaxed),
     )
 }

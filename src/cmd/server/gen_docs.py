@@ -10,16 +10,18 @@ names = re.findall(r'row!\(\s*"([a-z_]+)"', open(sys.argv[1]).read())
 OUT = sys.argv[2]
 PORT = int(sys.argv[3]) if len(sys.argv) > 3 else 7001
 IMPL = {"pubsub": {"channels", "numpat", "numsub", "shardchannels", "shardnumsub", "help"},
-        "client": {"id", "info", "list", "setname", "getname", "help", "kill", "reply", "no-evict"},
+        "client": {"id", "info", "list", "setname", "getname", "help", "kill", "reply", "no-evict", "tracking", "caching", "getredir", "trackinginfo"},
         "config": {"get", "set", "resetstat", "rewrite", "help"},
         "command": {"count", "docs", "info", "list", "getkeys", "getkeysandflags", "help"},
         "slowlog": {"get", "len", "reset", "help"},
-        "object": {"encoding", "refcount", "freq", "help"},
+        "object": {"encoding", "refcount", "freq", "idletime", "help"},
+        "memory": {"doctor", "malloc-stats", "purge", "stats", "usage", "help"},
         "latency": {"doctor", "graph", "histogram", "history", "latest", "reset", "help"},
         "script": {"load", "exists", "flush", "kill", "help"},
         "function": {"load", "delete", "flush", "list", "dump", "restore", "stats", "kill", "help"},
         "xgroup": {"create", "setid", "destroy", "createconsumer", "delconsumer", "help"},
         "xinfo": {"consumers", "groups", "stream", "help"}}
+IMPL["client"] |= {"pause", "unpause", "unblock"}
 def enc_cmd(args):
     return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a.encode()) for a in args)
 s = socket.create_connection(("127.0.0.1", PORT)); f = s.makefile("rb")

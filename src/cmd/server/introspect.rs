@@ -42,7 +42,8 @@ pub fn command_entry(spec: &CommandSpec) -> Frame {
     Frame::Array(vec![
         Frame::Bulk(Bytes::from_static(spec.name.as_bytes())),
         Frame::Integer(i64::from(spec.arity)),
-        simple_set(spec.flags),
+        // may_replicate is hidden on purpose, as in Redis's addReplyCommandFlags.
+        simple_set(&spec.flags.iter().copied().filter(|f| *f != "may_replicate").collect::<Vec<_>>()),
         Frame::Integer(i64::from(first)),
         Frame::Integer(i64::from(last)),
         Frame::Integer(i64::from(step)),
@@ -151,6 +152,12 @@ fn command_getkeysandflags(_ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             })
             .collect(),
     ))
+}
+
+/// The keys of a full command (Redis's `getKeysFromCommand`), none when it has none or its
+/// arguments do not locate them.
+pub fn command_keys(cmd: &[Bytes]) -> Vec<Bytes> {
+    full_command_keys(cmd).map(|keys| keys.into_iter().map(|(k, _)| k).collect()).unwrap_or_default()
 }
 
 /// The keys of a full command and their flags, as Redis's `getKeysSubcommandImpl` finds them: from
@@ -371,10 +378,10 @@ mod tests {
                 super::super::config::CONFIG_SUBS.iter().find(|s| Frame::bulk(s.name.as_bytes()) == f[0]).unwrap();
             assert_eq!(f[1], int(i64::from(row.arity)), "{}: the captured arity is the dispatcher's", row.name);
         }
-        let Frame::Array(one) = h.run(&["COMMAND", "INFO", "CONFIG|get", "client|pause", "x|y"]) else { panic!() };
+        let Frame::Array(one) = h.run(&["COMMAND", "INFO", "CONFIG|get", "script|debug", "x|y"]) else { panic!() };
         assert_eq!(one[0], subs[0], "a subcommand by its full name");
         assert_eq!(&one[1..], [Frame::Null, Frame::Null], "not implemented, not a container");
-        let Frame::Map(docs) = h.run(&["COMMAND", "DOCS", "config|GET", "client|pause"]) else { panic!() };
+        let Frame::Map(docs) = h.run(&["COMMAND", "DOCS", "config|GET", "script|debug"]) else { panic!() };
         assert_eq!(docs.len(), 1);
         assert_eq!(docs[0].0, bulk("config|get"));
     }

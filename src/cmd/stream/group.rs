@@ -8,8 +8,8 @@ use super::{XState, arg_ll, entry_frame, parse_bound, parse_id, parse_strict_id}
 use crate::cmd::collection::{self, create, record};
 use crate::cmd::server::{SubSpec, help_reply, run_subcommand};
 use crate::cmd::{Ctx, arg_i64, is_opt};
-use crate::db::WriteLock;
 use crate::db::stream::{Group, Nack, Stream, StreamId};
+use crate::db::{Records, WriteLock};
 use crate::error::{Error, Result};
 use crate::pubsub::notify::class;
 use crate::resp::Frame;
@@ -280,8 +280,8 @@ pub fn xpending(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 }
 
 /// Log the record Redis propagates for a claimed (or dropped) pending entry.
-fn log_xclaim(w: &WriteLock, key: &[u8], gname: &[u8], id: StreamId, n: &Nack, last: StreamId) {
-    crate::db::stream::xclaim_record(key, gname, id, n, last, |record| w.log(record));
+fn log_xclaim(records: &mut Records, key: &[u8], gname: &[u8], id: StreamId, n: &Nack, last: StreamId) {
+    crate::db::stream::xclaim_record(key, gname, id, n, last, |record| records.push(record));
 }
 
 /// `XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds]
@@ -351,11 +351,13 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
             let mut out = Vec::new();
             let mut have_consumer = false;
+            // An XCLAIM per claimed (or dropped) entry and XGROUP SETID: one MULTI/EXEC block.
+            let mut records = w.records();
             for id in ids {
                 let nack = g.pel.get(&id).cloned();
                 if !s.exists(id) {
                     if let Some(n) = nack {
-                        log_xclaim(w, key, gname, id, &n, g.last_id);
+                        log_xclaim(&mut records, key, gname, id, &n, g.last_id);
                         propagate_last_id = false;
                         g.ack(id);
                     }
@@ -385,13 +387,14 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 g.assign(id, cname, deliverytime as u64, count);
                 out.push(if justid { Frame::Bulk(id.to_bytes()) } else { entry_frame(id, s.get(id).map(|e| e.1)) });
                 let n = g.pel[&id].clone();
-                log_xclaim(w, key, gname, id, &n, g.last_id);
+                log_xclaim(&mut records, key, gname, id, &n, g.last_id);
                 propagate_last_id = false;
             }
             if propagate_last_id {
                 let (last, read) = (g.last_id.to_string(), g.entries_read.to_string());
-                w.log(&[b"XGROUP", b"SETID", key, gname, last.as_bytes(), b"ENTRIESREAD", read.as_bytes()]);
+                records.push(&[b"XGROUP", b"SETID", key, gname, last.as_bytes(), b"ENTRIESREAD", read.as_bytes()]);
             }
+            w.log_records(w.db_index(), &records);
             s.groups.insert(gname.clone(), g);
             Ok(Frame::Array(out))
         },
@@ -437,6 +440,8 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut deleted = Vec::new();
             let mut eof = false;
             let mut have_consumer = false;
+            // An XCLAIM per claimed (or dropped) entry: one MULTI/EXEC block.
+            let mut records = w.records();
             loop {
                 if attempts == 0 {
                     break;
@@ -452,7 +457,7 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 let n = n.clone();
                 lower = Bound::Excluded(id);
                 if !s.exists(id) {
-                    log_xclaim(w, key, gname, id, &n, g.last_id);
+                    log_xclaim(&mut records, key, gname, id, &n, g.last_id);
                     g.ack(id);
                     deleted.push(Frame::Bulk(id.to_bytes()));
                     count -= 1;
@@ -472,13 +477,14 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 out.push(if justid { Frame::Bulk(id.to_bytes()) } else { entry_frame(id, s.get(id).map(|e| e.1)) });
                 count -= 1;
                 let n = g.pel[&id].clone();
-                log_xclaim(w, key, gname, id, &n, g.last_id);
+                log_xclaim(&mut records, key, gname, id, &n, g.last_id);
             }
             let cursor = if eof {
                 StreamId::MIN
             } else {
                 g.pel.range((lower, Bound::Unbounded)).next().map_or(StreamId::MIN, |(id, _)| *id)
             };
+            w.log_records(w.db_index(), &records);
             s.groups.insert(gname.clone(), g);
             Ok(Frame::Array(vec![Frame::Bulk(cursor.to_bytes()), Frame::Array(out), Frame::Array(deleted)]))
         },

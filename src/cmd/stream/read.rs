@@ -17,7 +17,9 @@ use crate::cmd::collection::{self, cell_of};
 use crate::cmd::{BlockRequest, Client, Ctx, arg_i64, is_opt};
 use crate::db::ValueCell;
 use crate::db::blocking::{Registration, Served};
-use crate::db::stream::{GroupStart, GroupWait, ReadEntry, Stream, StreamId, StreamWait, decode_served};
+use crate::db::stream::{
+    GroupStart, GroupWait, ReadEntry, Stream, StreamId, StreamWait, decode_served, put_array_header, put_entry,
+};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Shared;
@@ -93,13 +95,27 @@ fn parse(argv: &[Bytes], xreadgroup: bool) -> Result<ReadArgs<'_>> {
 }
 
 /// The reply: `[[key, entries] ...]`, a map of key to entries under RESP3.
-fn reply(resp3: bool, found: Vec<(Bytes, Vec<ReadEntry>)>) -> Frame {
-    let entries = |e: Vec<ReadEntry>| Frame::Array(e.into_iter().map(|(id, p)| entry_frame(id, p)).collect());
+fn reply(resp3: bool, found: Vec<(Bytes, Frame)>) -> Frame {
     if resp3 {
-        Frame::Map(found.into_iter().map(|(k, e)| (Frame::Bulk(k), entries(e))).collect())
+        Frame::Map(found.into_iter().map(|(k, e)| (Frame::Bulk(k), e)).collect())
     } else {
-        Frame::Array(found.into_iter().map(|(k, e)| Frame::Array(vec![Frame::Bulk(k), entries(e)])).collect())
+        Frame::Array(found.into_iter().map(|(k, e)| Frame::Array(vec![Frame::Bulk(k), e])).collect())
     }
+}
+
+/// Entries read for a key, as the reply's frame: encoded at once (see `Frame::Encoded`) unless one
+/// is a deleted entry (its nil reads differently under RESP2 and RESP3).
+fn entries(e: Vec<ReadEntry>) -> Frame {
+    if e.iter().any(|(_, p)| p.is_none()) {
+        return Frame::Array(e.into_iter().map(|(id, p)| entry_frame(id, p)).collect());
+    }
+    let mut out = bytes::BytesMut::with_capacity(64 * e.len() + 8);
+    put_array_header(&mut out, e.len());
+    for (id, pairs) in e {
+        let pairs = pairs.unwrap_or_default();
+        put_entry(&mut out, id, pairs.len(), pairs.iter().map(|p| &p[..]));
+    }
+    Frame::Encoded(out.freeze())
 }
 
 /// A re-run after blocking: what was handed over, or the timeout's reply. None: not a re-run.
@@ -112,7 +128,7 @@ fn rerun(ctx: &mut Ctx) -> Option<Result<Frame>> {
             ctx.last_seq.set(seq);
         }
         return Some(match decode_served(items) {
-            Ok(entries) => Ok(reply(ctx.client.resp == 3, vec![(key, entries)])),
+            Ok(e) => Ok(reply(ctx.client.resp == 3, vec![(key, entries(e))])),
             Err(text) => Ok(Frame::Error(text)),
         });
     }
@@ -156,14 +172,15 @@ fn read_cell(ctx: &Ctx, key: &[u8]) -> Result<Option<Arc<ValueCell<Stream>>>> {
     ctx.read(key, |e| cell_of::<Stream>(e.filter(|e| !e.is_expired(now))))
 }
 
-/// XREAD's entries from each stream that has some after its ID. `cells`: the streams found by the
-/// first look (None: look them up again).
+/// XREAD's entries from each stream that has some after its ID (encoded under the stream's lock,
+/// see `Stream::encode_range`). `cells`: the streams found by the first look (None: look them up
+/// again).
 fn xread_attempt(
     ctx: &Ctx,
     a: &ReadArgs,
     ids: &[StreamId],
     cells: Option<&[Option<Arc<ValueCell<Stream>>>]>,
-) -> Result<Vec<(Bytes, Vec<ReadEntry>)>> {
+) -> Result<Vec<(Bytes, Frame)>> {
     let mut found = Vec::new();
     for (i, (key, &after)) in a.keys.iter().zip(ids).enumerate() {
         let cell = match cells {
@@ -176,8 +193,9 @@ fn xread_attempt(
             continue;
         }
         let Some(from) = after.incr() else { continue };
-        let entries = st.items.range(from, StreamId::MAX, a.count, false);
-        found.push((key.clone(), entries.into_iter().map(|(id, p)| (id, Some(p))).collect()));
+        if let Some(e) = st.items.encode_range(from, StreamId::MAX, a.count, false) {
+            found.push((key.clone(), Frame::Encoded(e)));
+        }
     }
     Ok(found)
 }
@@ -262,6 +280,10 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let db = w.db_index();
     let mut found = Vec::new();
+    // Every record of the read (an XCLAIM per delivered entry, XGROUP SETID ...), of every key,
+    // pushed as one MULTI/EXEC block once all are read (the keys' stripes are held exclusively
+    // until then), as Redis propagates them.
+    let mut records = w.records();
     for (key, cell, start) in plan {
         let mut st = cell.lock();
         let s = &mut st.items;
@@ -271,14 +293,15 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         if serve {
             let created = !s.groups[&gname[..]].consumers.contains_key(&consumer[..]);
-            let (entries, _) =
-                s.read_group(key, gname, consumer, start, a.count, a.noack, clock, &mut |argv| w.log_in(db, argv));
+            let (entries_read, _) =
+                s.read_group(key, gname, consumer, start, a.count, a.noack, clock, &mut |argv| records.push(argv));
             if created {
                 w.notify(crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }
-            found.push((key.clone(), entries));
+            found.push((key.clone(), entries(entries_read)));
         }
     }
+    w.log_records(db, &records);
     if !found.is_empty() {
         return Ok(reply(ctx.client.resp == 3, found));
     }
