@@ -205,24 +205,8 @@ pub struct Item<'a> {
     pub fp: u8,
     pub key: &'a [u8],
     pub access: u32,
-    expire_at_ms: u64,
+    pub expire_at_ms: u64,
     pub value: ValueRef<'a>,
-    /// For an entry copied unchanged from a block: where its bytes are, so that `build` copies
-    /// them in one run instead of writing field by field.
-    src: Option<Src>,
-}
-
-/// An unchanged entry's bytes in its old block.
-#[derive(Clone, Copy)]
-struct Src {
-    base: NonNull<u8>,
-    /// Its access word's position.
-    off: usize,
-    /// The position after its value (unpadded).
-    end: usize,
-    /// Whether it holds an 8-aligned object (long key, long string, integer cell, pointer):
-    /// then its copy must start at the same position modulo 8, or its padding would differ.
-    aligned: bool,
 }
 
 impl<'a> Item<'a> {
@@ -232,32 +216,12 @@ impl<'a> Item<'a> {
         let mut c = Cursor::at(e.base, p.value_at);
         // SAFETY: `parse` left the cursor at the value of an entry of this tag.
         let value = unsafe { read_value(&mut c, p.tag & KIND_MASK) };
-        let aligned = p.tag & LONG_KEY != 0 || !matches!(value, ValueRef::Small(_));
-        let src = Src { base: e.base, off: e.off, end: c.p, aligned };
-        Item { fp, key: p.key, access: e.access(), expire_at_ms: p.expire_at_ms, value, src: Some(src) }
+        Item { fp, key: p.key, access: e.access(), expire_at_ms: p.expire_at_ms, value }
     }
 
     /// A new entry from an owned one (its values are cloned into the block; the caller drops it).
     pub fn new(fp: u8, key: &'a [u8], e: &'a Entry, access: u32) -> Item<'a> {
-        Item { fp, key, access, expire_at_ms: e.expire_at_ms(), value: ValueRef::of(&e.value), src: None }
-    }
-
-    /// Change its expiry (EXPIRE, PERSIST): the entry is then written field by field.
-    pub fn set_expire_at_ms(&mut self, at: u64) {
-        self.expire_at_ms = at;
-        self.src = None;
-    }
-
-    /// Where this entry starts and ends (a multiple of UNIT) when the previous one ends at `p`:
-    /// a copied entry may start one UNIT later so that its bytes copy as they are.
-    fn place(&self, p: usize) -> (usize, usize) {
-        match self.src {
-            Some(s) => {
-                let start = if s.aligned { p + (s.off % 8 + 8 - p % 8) % 8 } else { p };
-                (start, align_up(start + (s.end - s.off), UNIT))
-            }
-            None => (p, self.end(p)),
-        }
+        Item { fp, key, access, expire_at_ms: e.expire_at_ms(), value: ValueRef::of(&e.value) }
     }
 
     fn tag(&self) -> u8 {
@@ -287,7 +251,7 @@ pub fn block_size(items: &[Item<'_>]) -> usize {
     let n = items.len();
     let mut p = align_up(align_up(HEADER + n, 2) + 2 * n, UNIT);
     for it in items {
-        p = it.place(p).1;
+        p = it.end(p);
     }
     align_up(p, 8)
 }
@@ -672,15 +636,8 @@ pub fn build(items: &[Item<'_>]) -> Block {
             c.put_bytes(&[it.fp]);
         }
         for (i, it) in items.iter().enumerate() {
-            let (start, end) = it.place(p);
             let mut o = Cursor::at(ptr, offsets_at + 2 * i);
-            o.put_bytes(&((start / UNIT) as u16).to_ne_bytes());
-            if let Some(src) = it.src {
-                copy_entry(ptr, start, src, it);
-                p = end;
-                continue;
-            }
-            p = start;
+            o.put_bytes(&((p / UNIT) as u16).to_ne_bytes());
             let mut e = Cursor::at(ptr, p);
             e.put_object(AtomicU32::new(it.access));
             let tag = it.tag();
@@ -698,51 +655,6 @@ pub fn build(items: &[Item<'_>]) -> Block {
         }
     }
     Block { ptr }
-}
-
-/// Write the unchanged entry `src` (read as `it`) at `start` of the block being built at `ptr`:
-/// its bytes after the access word in one copy, then what the new block must own or read
-/// atomically written over them: the access word (read atomically: readers store it without a
-/// lock), a long key's or long string's `Bytes` and a cell's `Arc` (clones: both blocks own one),
-/// an integer cell (a fresh cell holding the value: no INCR runs, the stripe is exclusive).
-///
-/// # Safety
-/// `build`'s: room for the entry at `start`, which is `src.off` modulo 8 when `src.aligned`.
-unsafe fn copy_entry(ptr: NonNull<u8>, start: usize, src: Src, it: &Item<'_>) {
-    let word = size_of::<AtomicU32>();
-    // SAFETY: the caller's contract; the old block lives (the caller holds a reference to it) and
-    // its bytes after the access word never change except an integer cell's, which no one writes
-    // while the stripe is held exclusively.
-    unsafe {
-        std::ptr::copy_nonoverlapping(
-            src.base.as_ptr().add(src.off + word),
-            ptr.as_ptr().add(start + word),
-            src.end - src.off - word,
-        );
-        let mut e = Cursor::at(ptr, start);
-        e.put_object(AtomicU32::new(it.access));
-        if !src.aligned {
-            return;
-        }
-        // Walk the copy as a reader would, overwriting the owned and atomic parts in place.
-        let tag = e.u8();
-        if tag & LONG_KEY != 0 {
-            let at = align_up(e.p, align_of::<Bytes>());
-            // The same position in the old entry (same modulo 8): its key, cloned.
-            let old = &*(src.base.as_ptr().add(src.off + (at - start)) as *const Bytes);
-            Cursor::at(ptr, at).put_object(old.clone());
-            e.p = at + size_of::<Bytes>();
-        } else {
-            e.short_bytes();
-        }
-        if tag & EXPIRES != 0 {
-            e.p += 8;
-        }
-        match it.value {
-            ValueRef::Small(_) => {}
-            v => write_value(&mut e, v),
-        }
-    }
 }
 
 impl Drop for Block {
@@ -844,59 +756,6 @@ mod tests {
         assert_eq!(Arc::strong_count(c), 2);
         assert_eq!(c.lock().items.len(), 1);
         assert!(<List as Collection>::cell_of(copy.entry(6).value()).is_some());
-    }
-
-    /// Copies that drop one entry or add one (shifting the others by 4 or 8 bytes, and the header
-    /// by the count) copy the unchanged entries' bytes: every kind reads the same, owns its own
-    /// references (the old block dropped first), and an integer cell is a cell of its own.
-    #[test]
-    fn copied_runs_read_the_same_at_every_shift() {
-        let long_key = vec![b'k'; 300];
-        let owned = [
-            (b"a".to_vec(), Entry::string_copied(b"hello", 0)),
-            (b"n".to_vec(), Entry::int(-42, 77)),
-            (b"bb".to_vec(), Entry::string_copied(b"xyz", 0)),
-            (b"s".to_vec(), Entry::string_copied(&[b'x'; 300], 5)),
-            (b"r".to_vec(), Entry::raw_string(crate::db::RawBytes::from_slice(b"12"), 0)),
-            (long_key.clone(), Entry::string_copied(b"v", 9)),
-            (b"ccc".to_vec(), Entry::string_copied(b"w", 0)),
-            (b"list".to_vec(), Entry::list(List::from_items([&b"q"[..]], -2), 0)),
-        ];
-        let extra = [Entry::string_copied(b"", 0), Entry::string_copied(b"abcd", 3), Entry::int(5, 0)];
-        for skip in 0..owned.len() {
-            for add in &extra {
-                let b = build(
-                    &owned.iter().enumerate().map(|(i, (k, e))| Item::new(i as u8, k, e, i as u32)).collect::<Vec<_>>(),
-                );
-                let mut items: Vec<Item> =
-                    (0..b.len()).filter(|&j| j != skip).map(|j| Item::copied(b.fingerprint(j), b.entry(j))).collect();
-                items.push(Item::new(200, b"new", add, 7));
-                let copy = build(&items);
-                assert_eq!(copy.bytes(), block_size(&items));
-                // Field by field, for comparison.
-                let want: Vec<_> = (0..b.len())
-                    .filter(|&j| j != skip)
-                    .map(|j| (b.entry(j).key().to_vec(), b.entry(j).string_bytes(), b.entry(j).expire_at_ms()))
-                    .chain([(b"new".to_vec(), add.value_string_bytes(), add.expire_at_ms())])
-                    .collect();
-                if let Some(j) = (0..b.len()).find(|&j| b.entry(j).key() == b"n") {
-                    if let ValueRef::Int(n) = b.entry(j).value() {
-                        n.fetch_add(1, Ordering::AcqRel);
-                    }
-                }
-                drop(b);
-                assert_eq!(items_of(&copy), want, "skip {skip}");
-                for (i, e) in copy.entries().enumerate() {
-                    assert_eq!(copy.find(copy.fingerprint(i), e.key()), Some(i));
-                    assert_eq!(e.kind(), if e.key() == b"list" { Kind::List } else { Kind::String });
-                }
-                if let Some(i) = copy.find(7, b"list") {
-                    let ValueRef::List(c) = copy.entry(i).value() else { panic!("list") };
-                    // The owned entry's reference and the copy's.
-                    assert_eq!(Arc::strong_count(c), 2);
-                }
-            }
-        }
     }
 
     #[test]

@@ -316,7 +316,7 @@ impl KeyMap {
                             .map(|j| {
                                 let mut it = Item::copied(b.fingerprint(j), b.entry(j));
                                 if j == i {
-                                    it.set_expire_at_ms(at_ms);
+                                    it.expire_at_ms = at_ms;
                                 }
                                 it
                             })
