@@ -4,7 +4,7 @@
 //! # Layout (one allocation, 8-aligned)
 //!
 //! ```text
-//! header   u32 allocation size | u16 count n | u16 0 | n x u8 fingerprint | pad to 2 | n x u16 offset/4
+//! header   u32 allocation size | u16 count n | u16 flags (OWNS) | n x u8 fingerprint | pad to 2 | n x u16 offset/4
 //! entry    AtomicU32 access word (LRU clock / LFU counter, relaxed; 4-aligned)
 //!          u8 tag: kind (low 5 bits) | LONG_KEY 0x40 | EXPIRES 0x80
 //!          key: u8 length + bytes, or (LONG_KEY, 255 bytes and more) pad to 8 + `Bytes`
@@ -64,6 +64,22 @@ const K_STR: u8 = 2;
 const K_INT: u8 = 4;
 
 const HEADER: usize = 8;
+/// Header flag: some entry owns something to drop (a long key's or long string's `Bytes`, a
+/// cell's `Arc`, an integer cell that needs dropping: loom's). Without it, dropping the block is
+/// freeing its allocation: no walk over its entries.
+const OWNS: u16 = 1;
+
+impl Item<'_> {
+    /// Whether the block must drop something of this entry.
+    fn owns(&self) -> bool {
+        self.key.len() >= LONG_KEY_MIN
+            || match self.value {
+                ValueRef::Small(_) => false,
+                ValueRef::Int(_) => std::mem::needs_drop::<AtomicI64>(),
+                _ => true,
+            }
+    }
+}
 /// Entries start on this boundary; offsets are stored divided by it.
 const UNIT: usize = if align_of::<AtomicU32>() > 4 { align_of::<AtomicU32>() } else { 4 };
 /// The largest block the u16 offsets can address.
@@ -631,7 +647,8 @@ pub fn build(items: &[Item<'_>]) -> Block {
     unsafe {
         c.put_bytes(&(size as u32).to_ne_bytes());
         c.put_bytes(&(n as u16).to_ne_bytes());
-        c.put_bytes(&[0, 0]);
+        let flags = if items.iter().any(Item::owns) { OWNS } else { 0 };
+        c.put_bytes(&flags.to_ne_bytes());
         for it in items {
             c.put_bytes(&[it.fp]);
         }
@@ -660,7 +677,11 @@ pub fn build(items: &[Item<'_>]) -> Block {
 impl Drop for Block {
     fn drop(&mut self) {
         let size = self.size();
-        for i in 0..self.len() {
+        // SAFETY: the header's third field, written by `build`.
+        let flags = unsafe { std::ptr::read(self.ptr.as_ptr().add(6) as *const u16) };
+        // The access words need no drop (plain atomics; under loom, too: nothing to release).
+        let n = if flags & OWNS != 0 || std::mem::needs_drop::<AtomicU32>() { self.len() } else { 0 };
+        for i in 0..n {
             let off = self.offset(i);
             let mut c = Cursor::at(self.ptr, off);
             // SAFETY: the block is being dropped: nothing reads it again (its readers' guards are
@@ -756,6 +777,32 @@ mod tests {
         assert_eq!(Arc::strong_count(c), 2);
         assert_eq!(c.lock().items.len(), 1);
         assert!(<List as Collection>::cell_of(copy.entry(6).value()).is_some());
+    }
+
+    /// A block of short strings and integers owns nothing (dropping it is one free); one with a
+    /// long string, a long key or a cell owns, and dropping it releases them.
+    #[test]
+    fn only_blocks_with_owned_parts_walk_their_entries_on_drop() {
+        // SAFETY: the header's flags, written by `build`.
+        let flags = |b: &Block| unsafe { std::ptr::read(b.ptr.as_ptr().add(6) as *const u16) };
+        let plain = [Entry::string_copied(b"abc", 0), Entry::int(7, 9)];
+        let b = build(&plain.iter().map(|e| Item::new(0, b"k", e, 0)).collect::<Vec<_>>());
+        assert_eq!(flags(&b), 0);
+        drop(b);
+        let list = Entry::list(List::from_items([&b"q"[..]], -2), 0);
+        let ValueRef::List(cell) = ValueRef::of(&list.value) else { panic!("list") };
+        let long_key = vec![b'k'; 300];
+        for (key, e) in
+            [(&b"l"[..], &list), (&long_key[..], &plain[0]), (&b"s"[..], &Entry::string_copied(&[b'x'; 300], 0))]
+        {
+            let b = build(&[Item::new(0, b"k", &plain[0], 0), Item::new(1, key, e, 0)]);
+            assert_eq!(flags(&b), OWNS);
+            if key == b"l" {
+                assert_eq!(Arc::strong_count(cell), 2);
+                drop(b);
+                assert_eq!(Arc::strong_count(cell), 1);
+            }
+        }
     }
 
     #[test]
