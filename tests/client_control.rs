@@ -5,11 +5,9 @@
 mod common;
 
 use std::io::Read;
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Raw, Server, s, send};
+use common::{Raw, RealRedis, Server, s, send};
 
 /// Whether `c` has nothing to read within `ms` (its command is still waiting).
 fn silent(c: &mut Raw, ms: u64) -> bool {
@@ -259,36 +257,6 @@ fn normalize(stream: &[u8]) -> String {
     out
 }
 
-/// redis-server on a free port, when it is installed.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Redis(child, port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 // Recorded from redis-server 7.0.15 with `monitor_session` (`MONITOR_RECORD_PORT=6379 cargo test
 // --test client_control record -- --ignored` re-records it).
 const REDIS_MONITOR: &str = include_str!("fixtures/monitor_session.txt");
@@ -298,8 +266,8 @@ fn monitor_stream_is_redis_s() {
     let srv = Server::start(&[]);
     let ours = monitor_session(srv.port);
     assert_eq!(ours, REDIS_MONITOR);
-    if let Some(redis) = Redis::start() {
-        assert_eq!(ours, monitor_session(redis.1), "vs live redis-server");
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        assert_eq!(ours, monitor_session(redis.port), "vs live redis-server");
     }
 }
 
@@ -448,16 +416,7 @@ fn monitor_shows_writes_to_one_key_in_the_order_they_took_effect() {
     }
     let mut other = srv.raw();
     let value = s(other.cmds(&["GET", "k"]));
-    let mut seen = String::new();
-    m.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.matches("\"APPEND\"").count() < 800 {
-        assert!(Instant::now() < deadline, "saw {}", seen.matches("\"APPEND\"").count());
-        let mut buf = [0u8; 65536];
-        if let Ok(n) = m.s.read(&mut buf) {
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
+    let seen = monitor_until(&mut m, "\"APPEND\"", 800);
     let shown: String = seen
         .lines()
         .filter_map(|l| l.split_once("\"APPEND\" \"k\" \"").map(|(_, v)| v.trim_end_matches('"').to_string()))
@@ -490,16 +449,7 @@ fn monitor_shows_pushes_to_one_list_in_the_order_they_took_effect() {
     }
     let listed = s(first.cmds(&["LRANGE", "l", "0", "-1"]));
     let listed: Vec<&str> = listed.lines().skip(2).step_by(2).skip(1).collect();
-    let mut seen = String::new();
-    m.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while seen.matches("\"RPUSH\"").count() < 801 {
-        assert!(Instant::now() < deadline, "saw {}", seen.matches("\"RPUSH\"").count());
-        let mut buf = [0u8; 65536];
-        if let Ok(n) = m.s.read(&mut buf) {
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    }
+    let seen = monitor_until(&mut m, "\"RPUSH\"", 801);
     let shown: Vec<String> = seen
         .lines()
         .filter_map(|l| l.split_once("\"RPUSH\" \"l\" \"").map(|(_, v)| v.trim_end_matches('"').to_string()))
@@ -507,4 +457,19 @@ fn monitor_shows_pushes_to_one_list_in_the_order_they_took_effect() {
         .collect();
     assert_eq!(listed.len(), 800);
     assert_eq!(listed, shown);
+}
+
+/// What monitor connection `m` printed until `word` appeared `n` times (10 s at most).
+fn monitor_until(m: &mut Raw, word: &str, n: usize) -> String {
+    let mut seen = String::new();
+    m.s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.matches(word).count() < n {
+        assert!(Instant::now() < deadline, "saw {}", seen.matches(word).count());
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = m.s.read(&mut buf) {
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    seen
 }

@@ -8,38 +8,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, s};
-
-fn connect(port: u16) -> TcpStream {
-    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c
-}
-
-fn enc(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Read from `c` until what was read ends with `suffix`.
-fn read_until(c: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    while !out.ends_with(suffix) {
-        let n = c.read(&mut buf).unwrap_or_else(|e| panic!("{e}; read so far: {}", s(out.clone())));
-        assert!(n > 0, "closed; read so far: {}", s(out.clone()));
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
+use common::{RealRedis, Server, connect, enc, read_until, s};
 
 /// Send one command and read until the reply to a marker PING sent right after it: every reply
 /// and message that arrived for this connection up to then, in order.
@@ -105,44 +76,14 @@ fn session(port: u16, resp3: bool) -> (Vec<u8>, Vec<u8>) {
     (sub_out, pub_out)
 }
 
-/// redis-server on a free port, when it is installed.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Redis(child, port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Check a stream against the recorded one, and against a live redis-server when there is one.
 fn compare(resp3: bool, recorded_sub: &[u8], recorded_pub: &[u8]) {
     let srv = Server::start(&[]);
     let (sub, publisher) = session(srv.port, resp3);
     assert_eq!(s(sub.clone()), s(recorded_sub.to_vec()), "subscriber stream (RESP{})", if resp3 { 3 } else { 2 });
     assert_eq!(s(publisher.clone()), s(recorded_pub.to_vec()), "publisher stream");
-    if let Some(redis) = Redis::start() {
-        let (rsub, rpub) = session(redis.1, resp3);
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        let (rsub, rpub) = session(redis.port, resp3);
         assert_eq!(s(sub), s(rsub), "subscriber stream vs live redis-server");
         assert_eq!(s(publisher), s(rpub), "publisher stream vs live redis-server");
     }
@@ -390,7 +331,7 @@ fn client_reply_off_skip_on_and_no_evict_as_redis() {
     let mut c = srv.raw();
     c.cmds(&["CLIENT", "NO-EVICT", "on"]);
     assert!(s(c.cmds(&["CLIENT", "INFO"])).contains(" flags=e "));
-    if let Some(redis) = Redis::start() {
-        assert_eq!(run(redis.1), expected, "redis-server");
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        assert_eq!(run(redis.port), expected, "redis-server");
     }
 }

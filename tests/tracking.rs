@@ -10,38 +10,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, s};
-
-fn connect(port: u16) -> TcpStream {
-    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c
-}
-
-fn enc(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// Read from `c` until what was read ends with `suffix`.
-fn read_until(c: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 65536];
-    while !out.ends_with(suffix) {
-        let n = c.read(&mut buf).unwrap_or_else(|e| panic!("{e}; read so far: {}", s(out.clone())));
-        assert!(n > 0, "closed; read so far: {}", s(out.clone()));
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
+use common::{RealRedis, Server, connect, enc, read_until, s};
 
 /// Send one command (or several, separated by `&&` arguments: one pipelined write) and read until
 /// the reply to a marker PING sent right after it: every reply and push that arrived for this
@@ -177,36 +148,6 @@ fn session(port: u16) -> Vec<Vec<u8>> {
     out
 }
 
-/// redis-server on a free port, when it is installed.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start() -> Option<Redis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Redis(child, port));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 const FIXTURE: &str = "tests/fixtures/tracking_session.bin";
 
 /// The streams as one file: each connection's name, length and bytes.
@@ -240,8 +181,8 @@ fn tracking_session_bytes_are_redis_bytes() {
     let ours = pack(&session(srv.port));
     let recorded = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap();
     same(&ours, &recorded, "vs the streams recorded from redis-server 7.0.15");
-    if let Some(redis) = Redis::start() {
-        same(&ours, &pack(&session(redis.1)), "vs live redis-server");
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        same(&ours, &pack(&session(redis.port)), "vs live redis-server");
     }
 }
 
@@ -324,8 +265,8 @@ fn tracking_commands_replies_and_errors_are_redis_bytes() {
     let ours = errors_session(srv.port);
     let recorded = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ERRORS_FIXTURE)).unwrap();
     same(&ours, &recorded, "vs the replies recorded from redis-server 7.0.15");
-    if let Some(redis) = Redis::start() {
-        same(&ours, &errors_session(redis.1), "vs live redis-server");
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        same(&ours, &errors_session(redis.port), "vs live redis-server");
     }
 }
 
@@ -351,8 +292,8 @@ fn info_field(c: &mut common::Raw, field: &str) -> i64 {
 #[test]
 fn info_fields_and_client_list_flags_as_redis() {
     let srv = Server::start(&[]);
-    let redis = Redis::start();
-    for port in std::iter::once(srv.port).chain(redis.as_ref().map(|r| r.1)) {
+    let redis = RealRedis::start(&["--appendonly", "no"]);
+    for port in std::iter::once(srv.port).chain(redis.as_ref().map(|r| r.port)) {
         let mut w = Server::raw_to(port);
         w.cmds(&["FLUSHALL"]);
         let mut t = connect(port);

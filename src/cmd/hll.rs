@@ -82,6 +82,10 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
         if updated {
             hll::invalidate(s);
+            if created {
+                // The key exists before its `pfadd` event (Redis: `new`, then `pfadd`).
+                rawstr::create(w, key, crate::db::raw_bytes(s.clone()), 0);
+            }
             w.notify(class::STRING, "pfadd", key);
             w.log(&record(&argv[..failed.as_ref().map_or(argv.len(), |(end, _)| *end)]));
         }
@@ -97,9 +101,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |s, w| rawstr::as_vec(s, |s| add(s, w, false)),
         |w| {
             let mut s = hll::new_sparse();
-            let r = add(&mut s, w, true);
-            rawstr::create(w, key, crate::db::raw_bytes(s), 0);
-            r
+            add(&mut s, w, true)
         },
     )
 }

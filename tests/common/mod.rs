@@ -369,3 +369,33 @@ pub fn wait_blocked(c: &mut Raw, n: usize) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A raw TCP connection to `port` with a 10 s read timeout.
+pub fn connect(port: u16) -> TcpStream {
+    let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// One command in RESP.
+pub fn enc(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Read from `c` until what was read ends with `suffix`.
+pub fn read_until(c: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !out.ends_with(suffix) {
+        let n = c.read(&mut buf).unwrap_or_else(|e| panic!("{e}; read so far: {}", s(out.clone())));
+        assert!(n > 0, "closed; read so far: {}", s(out.clone()));
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
