@@ -6,14 +6,14 @@
 //! queue, the mmap file) keeps a narrow interface with a loom stand-in behind it, in its own module.
 
 #[cfg(not(feature = "loom"))]
-pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+pub use std::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(not(feature = "loom"))]
 pub use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(not(feature = "loom"))]
 pub use std::thread;
 
 #[cfg(feature = "loom")]
-pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+pub use loom::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 #[cfg(feature = "loom")]
 pub use loom::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 #[cfg(feature = "loom")]
@@ -62,9 +62,9 @@ pub mod fault {
         /// A single-key exclusive write (a block copy) takes its stripe SHARED, so it can copy a
         /// block while an INCR CASes a cell of the old one.
         BlockCopyUnderShared,
-        /// A part's growth removes its old blocks before it publishes the new depth, so a reader
-        /// that loaded the old depth misses its key and finds the depth unchanged.
-        GrowRemoveBeforePublish,
+        /// A part's growth publishes its new bucket table before it fills the table's slots, so a
+        /// reader that loads the new table finds its key's bucket empty.
+        GrowPublishBeforeFill,
         /// Active expiry removes the key without re-checking its expiry under the stripe lock.
         ExpireNoRecheck,
         /// The AOF writer publishes the durable watermark before the data is flushed.

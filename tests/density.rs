@@ -4,8 +4,8 @@
 //! Per key, in its block: the access word (4), the tag (1), the key's length (1) and bytes, the
 //! expiry (8) only when set, the value (an inline string: length (1) + bytes; an integer: an
 //! 8-aligned cell), rounded up to 4; and in the block's header a fingerprint (1) and an offset (2).
-//! Per block (~12-24 keys): its 8-byte header and padding, flurry's node and value cell for the
-//! directory entry, and the directory's table.
+//! Per block (~12-24 keys): its 16-byte header (the collector's link, size, count, flags) and
+//! padding, and its slot (8) in its part's bucket table.
 
 use flurrydb::db::{Entry, KeyMap};
 use flurrydb::memory::{CountingAllocator, allocated_bytes};
@@ -39,9 +39,9 @@ fn fill(entry: impl Fn(usize) -> Entry) -> (f64, usize, usize) {
 /// least and the most, when padding before an 8-aligned field depends on where the entry starts)
 /// in `blocks` blocks: [least, most] (header padding varies with the count per block).
 fn design((least_entry, most_entry): (usize, usize), blocks: usize) -> (usize, usize) {
-    let least = N * (least_entry + 3) + blocks * 8;
+    let least = N * (least_entry + 3) + blocks * 16;
     // Up to 1 byte to align the offsets, 3 to align the first entry, 7 to round the block to 8.
-    (least, N * (most_entry + 3) + blocks * (8 + 11))
+    (least, N * (most_entry + 3) + blocks * (16 + 11))
 }
 
 fn check(name: &str, entry: (usize, usize), make: impl Fn(usize) -> Entry) -> f64 {
@@ -50,10 +50,10 @@ fn check(name: &str, entry: (usize, usize), make: impl Fn(usize) -> Entry) -> f6
     assert!((least..=most).contains(&block_bytes), "{name}: blocks hold {block_bytes} bytes, design {least}..={most}");
     let keys_per_block = N as f64 / blocks as f64;
     assert!((8.0..=32.0).contains(&keys_per_block), "{name}: {keys_per_block:.1} keys per block");
-    // Everything else (flurry's node and value cell per block, its table, retired blocks not yet
-    // reclaimed) stays a small share: under 200 bytes per block.
+    // Everything else (the parts' bucket tables: a slot of 8 bytes per bucket, a bucket holding a
+    // block or none; retired blocks not yet reclaimed) stays small: under 32 bytes per block.
     let overhead = per_key - block_bytes as f64 / N as f64;
-    assert!(overhead * keys_per_block < 200.0, "{name}: {overhead:.1} bytes per key beyond the blocks");
+    assert!(overhead * keys_per_block < 32.0, "{name}: {overhead:.1} bytes per key beyond the blocks");
     eprintln!(
         "{name}: {per_key:.1} B/key allocated ({:.1} in blocks, {keys_per_block:.1} keys per block)",
         block_bytes as f64 / N as f64

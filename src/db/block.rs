@@ -4,6 +4,7 @@
 //! # Layout (one allocation, 8-aligned)
 //!
 //! ```text
+//! link     8 bytes the map's collector uses to retire the block (see `map`; written there)
 //! header   u32 allocation size | u16 count n | u16 flags (OWNS) | n x u8 fingerprint | pad to 2 | n x u16 offset/4
 //! entry    AtomicU32 access word (LRU clock / LFU counter, relaxed; 4-aligned)
 //!          u8 tag: kind (low 5 bits) | LONG_KEY 0x40 | EXPIRES 0x80
@@ -63,13 +64,25 @@ const K_SMALL: u8 = 0;
 const K_STR: u8 = 2;
 const K_INT: u8 = 4;
 
-const HEADER: usize = 8;
+/// Bytes before the header: room for the map's reclamation link (`seize::Link`, 8 bytes).
+pub const LINK: usize = 8;
+/// The link and the fixed header (size, count, flags); the fingerprints follow.
+const HEADER: usize = LINK + 8;
 /// Header flag: some entry owns something to drop (a long key's or long string's `Bytes`, a
 /// cell's `Arc`, an integer cell that needs dropping: loom's). Without it, dropping the block is
 /// freeing its allocation: no walk over its entries.
 const OWNS: u16 = 1;
+/// Header flag: some entry may hold an 8-aligned object (an integer cell, a `Bytes`, an `Arc`): a
+/// run of entries that [`splice`] moves keeps its position modulo 8. (Set conservatively: a
+/// splice that drops the last such entry keeps it.)
+const ALIGNED: u16 = 2;
 
 impl Item<'_> {
+    /// Whether this entry holds an 8-aligned object.
+    fn aligned(&self) -> bool {
+        self.key.len() >= LONG_KEY_MIN || !matches!(self.value, ValueRef::Small(_))
+    }
+
     /// Whether the block must drop something of this entry.
     fn owns(&self) -> bool {
         self.key.len() >= LONG_KEY_MIN
@@ -191,6 +204,34 @@ macro_rules! pointer_kinds {
             }
         }
 
+        /// Write a clone of the owned object `v` (of a block at `old`) at the same place plus
+        /// `delta` in the block at `new` (`splice`: the bitwise copy there owns nothing yet).
+        ///
+        /// # Safety
+        /// `v` is a value of the block at `old`; `new` is a block being built whose bytes at the
+        /// object's position plus `delta` are the (aligned) bitwise copy of it.
+        #[cfg(not(feature = "loom"))]
+        unsafe fn clone_value_into(v: ValueRef<'_>, old: NonNull<u8>, new: NonNull<u8>, delta: usize) -> bool {
+            fn at<T>(r: &T, old: NonNull<u8>, new: NonNull<u8>, delta: usize) -> *mut T {
+                let p = (r as *const T as usize).wrapping_sub(old.as_ptr() as usize).wrapping_add(delta);
+                new.as_ptr().wrapping_add(p).cast::<T>()
+            }
+            // SAFETY: the caller's contract: each destination is in the new block, aligned.
+            unsafe {
+                match v {
+                    ValueRef::Small(_) | ValueRef::Int(_) => false,
+                    ValueRef::Str(b) => {
+                        std::ptr::write(at(b, old, new, delta), b.clone());
+                        true
+                    }
+                    $(ValueRef::$name(a) => {
+                        std::ptr::write(at(a, old, new, delta), a.clone());
+                        true
+                    })*
+                }
+            }
+        }
+
         /// Bytes the value takes from position `p` on (padding included): `p` after it.
         fn value_end(p: usize, v: ValueRef<'_>) -> usize {
             match v {
@@ -217,6 +258,7 @@ fn object_end<T>(p: usize) -> usize {
 }
 
 /// One entry to write into a new block.
+#[derive(Clone, Copy)]
 pub struct Item<'a> {
     pub fp: u8,
     pub key: &'a [u8],
@@ -265,7 +307,7 @@ impl<'a> Item<'a> {
 /// The bytes an `Item` list of these entries would take as a block (what `build` allocates).
 pub fn block_size(items: &[Item<'_>]) -> usize {
     let n = items.len();
-    let mut p = align_up(align_up(HEADER + n, 2) + 2 * n, UNIT);
+    let mut p = entries_at(n);
     for it in items {
         p = it.end(p);
     }
@@ -573,24 +615,54 @@ impl<'a> EntryRef<'a> {
 }
 
 impl Block {
+    /// The allocation, owned by the caller from now on (the map's slots hold it; its first
+    /// [`LINK`] bytes are the caller's to use).
+    pub fn into_raw(self) -> NonNull<u8> {
+        let p = self.ptr;
+        std::mem::forget(self);
+        p
+    }
+
+    /// The block of an allocation from [`Block::into_raw`].
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` and is not owned by another `Block` that will be dropped (a
+    /// borrowed view must not be dropped: wrap it in `ManuallyDrop`).
+    pub unsafe fn from_raw(p: NonNull<u8>) -> Block {
+        Block { ptr: p }
+    }
+
     fn base(&self) -> NonNull<u8> {
         self.ptr
     }
 
     fn size(&self) -> usize {
         // SAFETY: the header's first field, written by `build`.
-        unsafe { std::ptr::read(self.ptr.as_ptr() as *const u32) as usize }
+        unsafe { std::ptr::read(self.ptr.as_ptr().add(LINK) as *const u32) as usize }
     }
 
     /// Entries in the block.
     pub fn len(&self) -> usize {
         // SAFETY: the header's second field, written by `build`.
-        unsafe { std::ptr::read(self.ptr.as_ptr().add(4) as *const u16) as usize }
+        unsafe { std::ptr::read(self.ptr.as_ptr().add(LINK + 4) as *const u16) as usize }
     }
 
     /// Bytes allocated for this block.
     pub fn bytes(&self) -> usize {
         self.size()
+    }
+
+    fn flags(&self) -> u16 {
+        // SAFETY: the header's third field, written by `build`.
+        unsafe { std::ptr::read(self.ptr.as_ptr().add(LINK + 6) as *const u16) }
+    }
+
+    /// Where the `i`th entry ends (its padding included).
+    #[cfg(not(feature = "loom"))]
+    fn entry_end(&self, i: usize) -> usize {
+        let e = self.entry(i);
+        let p = e.parse();
+        align_up(value_end(p.value_at, e.value()), UNIT)
     }
 
     fn fingerprints(&self) -> &[u8] {
@@ -637,48 +709,205 @@ pub fn build(items: &[Item<'_>]) -> Block {
     let n = items.len();
     let size = block_size(items);
     assert!(n <= MAX_ENTRIES && size <= MAX_BLOCK && size <= u32::MAX as usize, "block of {n} entries, {size} bytes");
-    let layout = Layout::from_size_align(size, 8).unwrap_or_else(|_| unreachable!("size checked above"));
-    // SAFETY: `size` > 0 (the header).
-    let ptr = NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout));
-    let mut c = Cursor::at(ptr, 0);
+    let ptr = new_allocation(size);
     let offsets_at = align_up(HEADER + n, 2);
-    let mut p = align_up(offsets_at + 2 * n, UNIT);
+    let mut p = entries_at(n);
     // SAFETY: every write below is within `size` bytes: `block_size` walked the same positions.
+    unsafe {
+        let owns = items.iter().any(Item::owns);
+        let aligned = items.iter().any(Item::aligned);
+        write_header(ptr, size, n, if owns { OWNS } else { 0 } | if aligned { ALIGNED } else { 0 });
+        for (i, it) in items.iter().enumerate() {
+            Cursor::at(ptr, HEADER + i).put_bytes(&[it.fp]);
+            Cursor::at(ptr, offsets_at + 2 * i).put_bytes(&((p / UNIT) as u16).to_ne_bytes());
+            p = write_entry(ptr, p, it);
+        }
+    }
+    Block { ptr }
+}
+
+/// Where the entries of a block of `n` start.
+fn entries_at(n: usize) -> usize {
+    align_up(align_up(HEADER + n, 2) + 2 * n, UNIT)
+}
+
+/// A zeroed allocation of `size` bytes, 8-aligned (zeroed: `splice` copies padding as words;
+/// the link's bytes are zero until the map writes its link).
+fn new_allocation(size: usize) -> NonNull<u8> {
+    let layout = Layout::from_size_align(size, 8).unwrap_or_else(|_| unreachable!("size is checked"));
+    // SAFETY: `size` > 0 (the header). `alloc` then a memset, not `alloc_zeroed`: glibc's calloc
+    // skips its per-thread cache, which measured slower and left RSS fragmented (+40% per key).
+    let p = NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout));
+    // SAFETY: the `size` bytes just allocated.
+    unsafe { std::ptr::write_bytes(p.as_ptr(), 0, size) };
+    p
+}
+
+/// # Safety
+/// `ptr` is a new allocation of `size` bytes.
+unsafe fn write_header(ptr: NonNull<u8>, size: usize, n: usize, flags: u16) {
+    let mut c = Cursor::at(ptr, LINK);
+    // SAFETY: the caller's contract: the header's 8 bytes after the link.
     unsafe {
         c.put_bytes(&(size as u32).to_ne_bytes());
         c.put_bytes(&(n as u16).to_ne_bytes());
-        let flags = if items.iter().any(Item::owns) { OWNS } else { 0 };
         c.put_bytes(&flags.to_ne_bytes());
-        for it in items {
-            c.put_bytes(&[it.fp]);
+    }
+}
+
+/// Write `it` at `p` (UNIT-aligned); the position after it.
+///
+/// # Safety
+/// `ptr` is a block being built with room for the entry at `p` (`Item::end`).
+unsafe fn write_entry(ptr: NonNull<u8>, p: usize, it: &Item<'_>) -> usize {
+    let mut e = Cursor::at(ptr, p);
+    // SAFETY: the caller's contract.
+    unsafe {
+        e.put_object(AtomicU32::new(it.access));
+        let tag = it.tag();
+        e.put_bytes(&[tag]);
+        if tag & LONG_KEY != 0 {
+            e.put_object(Bytes::copy_from_slice(it.key));
+        } else {
+            e.put_short_bytes(it.key);
         }
-        for (i, it) in items.iter().enumerate() {
-            let mut o = Cursor::at(ptr, offsets_at + 2 * i);
-            o.put_bytes(&((p / UNIT) as u16).to_ne_bytes());
-            let mut e = Cursor::at(ptr, p);
-            e.put_object(AtomicU32::new(it.access));
-            let tag = it.tag();
-            e.put_bytes(&[tag]);
-            if tag & LONG_KEY != 0 {
-                e.put_object(Bytes::copy_from_slice(it.key));
+        if tag & EXPIRES != 0 {
+            e.put_bytes(&it.expire_at_ms.to_le_bytes());
+        }
+        write_value(&mut e, it.value);
+    }
+    it.end(p)
+}
+
+/// A copy of `old` with its entry `i` replaced by `new` (`i < len`), `new` appended (`i ==
+/// len`), or entry `i` removed (`new` None); at least one entry is left. What every write of a
+/// bucket does (see `map`), under the bucket's exclusive stripe.
+///
+/// The unchanged entries are not rebuilt one by one: the runs before and after `i` are copied as
+/// they are (word by word, atomically: lock-free readers may store access words meanwhile; no
+/// integer cell changes, the exclusive stripe excludes INCR), each moved by a multiple of 8 when
+/// the block may hold 8-aligned objects (a gap of 4 bytes at most before a run), their offsets
+/// moved by as much; then, only when the block owns something (`OWNS`), the copied `Bytes` and
+/// `Arc`s are cloned in place (the bitwise copies own nothing). Under loom (whose atomics are not
+/// plain memory) the block is rebuilt entry by entry, as [`build`] does.
+pub fn splice(old: &Block, i: usize, new: Option<&Item<'_>>) -> Block {
+    let n = old.len();
+    assert!(i < n || (i == n && new.is_some()), "splice at {i} of {n}");
+    #[cfg(feature = "loom")]
+    {
+        let mut items = Vec::with_capacity(n + 1);
+        for j in 0..n {
+            if j == i {
+                items.extend(new.copied());
             } else {
-                e.put_short_bytes(it.key);
+                items.push(Item::copied(old.fingerprint(j), old.entry(j)));
             }
-            if tag & EXPIRES != 0 {
-                e.put_bytes(&it.expire_at_ms.to_le_bytes());
+        }
+        if i == n {
+            items.extend(new.copied());
+        }
+        build(&items)
+    }
+    #[cfg(not(feature = "loom"))]
+    // SAFETY: see each block.
+    unsafe {
+        splice_words(old, i, new)
+    }
+}
+
+/// [`splice`] outside loom.
+///
+/// # Safety
+/// As `splice`'s arguments (checked there).
+#[cfg(not(feature = "loom"))]
+unsafe fn splice_words(old: &Block, i: usize, new: Option<&Item<'_>>) -> Block {
+    use std::sync::atomic::AtomicU32 as Word;
+    let n = old.len();
+    let new_n = n + usize::from(i == n) - usize::from(new.is_none());
+    let flags = old.flags();
+    let aligned = flags & ALIGNED != 0 || new.is_some_and(Item::aligned);
+    let old_end = if n == 0 { entries_at(0) } else { old.entry_end(n - 1) };
+    // The runs kept: A = entries [0, i), C = entries (i, n).
+    let a = (if n == 0 { old_end } else { old.offset(0) }, if i < n { old.offset(i) } else { old_end });
+    let c = if i < n { (if i + 1 < n { old.offset(i + 1) } else { old_end }, old_end) } else { (old_end, old_end) };
+    // The first position from `min` on where a run that starts at `from` keeps its place modulo 8.
+    let place = |min: usize, from: usize, len: usize| {
+        if aligned && len > 0 { min + (from.wrapping_sub(min) & 7) } else { min }
+    };
+    let ra = place(entries_at(new_n), a.0, a.1 - a.0);
+    let q = ra + (a.1 - a.0);
+    let after_new = new.map_or(q, |it| it.end(q));
+    let rc = place(after_new, c.0, c.1 - c.0);
+    let size = align_up(rc + (c.1 - c.0), 8);
+    assert!(
+        new_n <= MAX_ENTRIES && size <= MAX_BLOCK && size <= u32::MAX as usize,
+        "block of {new_n} entries, {size} bytes"
+    );
+    let ptr = new_allocation(size);
+    let (src, dst) = (old.ptr.as_ptr(), ptr.as_ptr());
+    let copy = |from: (usize, usize), to: usize| {
+        for k in (0..from.1 - from.0).step_by(4) {
+            // SAFETY: runs of whole entries: 4-aligned, in both blocks; atomic loads, as readers
+            // may store access words (relaxed) concurrently; the rest of the bytes never change.
+            unsafe {
+                let w = (*src.add(from.0 + k).cast::<Word>()).load(Ordering::Relaxed);
+                std::ptr::write(dst.add(to + k).cast::<u32>(), w);
             }
-            write_value(&mut e, it.value);
-            p = it.end(p);
+        }
+    };
+    copy(a, ra);
+    copy(c, rc);
+    let offsets_at = align_up(HEADER + new_n, 2);
+    let mut k = 0;
+    let mut put = |fp: u8, off: usize| {
+        // SAFETY: `k < new_n`: within the header.
+        unsafe {
+            Cursor::at(ptr, HEADER + k).put_bytes(&[fp]);
+            Cursor::at(ptr, offsets_at + 2 * k).put_bytes(&((off / UNIT) as u16).to_ne_bytes());
+        }
+        k += 1;
+    };
+    for j in 0..i.min(n) {
+        put(old.fingerprint(j), old.offset(j) - a.0 + ra);
+    }
+    if let Some(it) = new {
+        put(it.fp, q);
+        // SAFETY: the room for it was sized by `Item::end(q)`.
+        unsafe { write_entry(ptr, q, it) };
+    }
+    for j in (i + 1).min(n)..n {
+        put(old.fingerprint(j), old.offset(j) - c.0 + rc);
+    }
+    // The bitwise copies own nothing yet: clone what the old entries own into them.
+    let mut owns = new.is_some_and(Item::owns);
+    if flags & OWNS != 0 {
+        for (run, to) in [(0..i.min(n), ra.wrapping_sub(a.0)), ((i + 1).min(n)..n, rc.wrapping_sub(c.0))] {
+            for j in run {
+                let e = old.entry(j);
+                let p = e.parse();
+                // SAFETY: a run with an owned object is moved by a multiple of 8 (`ALIGNED` is
+                // set with `OWNS`), so the object's copy is at its place plus `to`, aligned.
+                unsafe {
+                    if p.tag & LONG_KEY != 0 {
+                        let key = Cursor::at(old.ptr, e.off + size_of::<AtomicU32>() + 1).object::<Bytes>();
+                        let at = (key as *const Bytes as usize) - (src as usize);
+                        std::ptr::write(dst.add(at.wrapping_add(to)).cast::<Bytes>(), key.clone());
+                        owns = true;
+                    }
+                    owns |= clone_value_into(e.value(), old.ptr, ptr, to);
+                }
+            }
         }
     }
+    // SAFETY: the header of the new allocation.
+    unsafe { write_header(ptr, size, new_n, if owns { OWNS } else { 0 } | if aligned { ALIGNED } else { 0 }) };
     Block { ptr }
 }
 
 impl Drop for Block {
     fn drop(&mut self) {
         let size = self.size();
-        // SAFETY: the header's third field, written by `build`.
-        let flags = unsafe { std::ptr::read(self.ptr.as_ptr().add(6) as *const u16) };
+        let flags = self.flags();
         // The access words need no drop (plain atomics; under loom, too: nothing to release).
         let n = if flags & OWNS != 0 || std::mem::needs_drop::<AtomicU32>() { self.len() } else { 0 };
         for i in 0..n {
@@ -784,10 +1013,10 @@ mod tests {
     #[test]
     fn only_blocks_with_owned_parts_walk_their_entries_on_drop() {
         // SAFETY: the header's flags, written by `build`.
-        let flags = |b: &Block| unsafe { std::ptr::read(b.ptr.as_ptr().add(6) as *const u16) };
+        let flags = |b: &Block| unsafe { std::ptr::read(b.ptr.as_ptr().add(LINK + 6) as *const u16) };
         let plain = [Entry::string_copied(b"abc", 0), Entry::int(7, 9)];
         let b = build(&plain.iter().map(|e| Item::new(0, b"k", e, 0)).collect::<Vec<_>>());
-        assert_eq!(flags(&b), 0);
+        assert_eq!(flags(&b), ALIGNED, "the integer cell is 8-aligned, and owns nothing");
         drop(b);
         let list = Entry::list(List::from_items([&b"q"[..]], -2), 0);
         let ValueRef::List(cell) = ValueRef::of(&list.value) else { panic!("list") };
@@ -796,7 +1025,7 @@ mod tests {
             [(&b"l"[..], &list), (&long_key[..], &plain[0]), (&b"s"[..], &Entry::string_copied(&[b'x'; 300], 0))]
         {
             let b = build(&[Item::new(0, b"k", &plain[0], 0), Item::new(1, key, e, 0)]);
-            assert_eq!(flags(&b), OWNS);
+            assert_eq!(flags(&b), OWNS | ALIGNED);
             if key == b"l" {
                 assert_eq!(Arc::strong_count(cell), 2);
                 drop(b);
@@ -805,14 +1034,106 @@ mod tests {
         }
     }
 
+    /// Every way a write splices a block (replace, append, remove), over every kind of entry and
+    /// at every position, reads as a block built from scratch would; objects stay 8-aligned;
+    /// references are owned once (the list cell's count comes back when the blocks are dropped).
+    #[test]
+    fn splices_read_as_rebuilt_blocks_and_own_their_references() {
+        let list = Entry::list(List::from_items([&b"q"[..]], -2), 0);
+        let ValueRef::List(cell) = ValueRef::of(&list.value) else { panic!("list") };
+        let owned: Vec<(Vec<u8>, Entry)> = vec![
+            (b"s1".to_vec(), Entry::string_copied(b"abc", 0)),
+            (b"s2".to_vec(), Entry::string_copied(&[b'v'; 16], 123)),
+            (b"n".to_vec(), Entry::int(-42, 0)),
+            (b"nt".to_vec(), Entry::int(7, 99)),
+            (b"long".to_vec(), Entry::string_copied(&[b'L'; 300], 0)),
+            (vec![b'k'; 260], Entry::string_copied(b"under a long key", 5)),
+            (b"list".to_vec(), Entry::list(List::from_items([&b"q"[..]], -2), 0)),
+            (b"list2".to_vec(), Entry::with_value(Value::List(cell.clone()), 77)),
+            (b"odd".to_vec(), Entry::string_copied(b"12345", 0)),
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        // The model: (owned index, access) per entry, in block order.
+        let mut model: Vec<(usize, u32)> = vec![(0, 1)];
+        let mut b = build(&[Item::new(0, &owned[0].0, &owned[0].1, 1)]);
+        let check = |b: &Block, model: &[(usize, u32)]| {
+            assert_eq!(b.len(), model.len());
+            for (j, &(o, access)) in model.iter().enumerate() {
+                let (k, e) = (&owned[o].0, &owned[o].1);
+                let r = b.entry(j);
+                assert_eq!(
+                    (r.key(), r.expire_at_ms(), r.access(), r.kind()),
+                    (&k[..], e.expire_at_ms(), access, e.kind())
+                );
+                assert_eq!(r.string_bytes(), e.value_string_bytes());
+                assert_eq!(b.fingerprint(j), o as u8);
+                let addr = match r.value() {
+                    ValueRef::Small(_) => None,
+                    ValueRef::Int(c) => Some(c as *const AtomicI64 as usize),
+                    ValueRef::Str(s) => Some(s as *const Bytes as usize),
+                    ValueRef::List(c) => Some(c as *const Arc<ListCell> as usize),
+                    _ => None,
+                };
+                assert!(addr.is_none_or(|a| a % 8 == 0), "entry {j} misaligned");
+            }
+            let rebuilt =
+                build(&model.iter().map(|&(o, a)| Item::new(o as u8, &owned[o].0, &owned[o].1, a)).collect::<Vec<_>>());
+            // A spliced entry keeps the padding before each 8-aligned object that its first place
+            // gave it (4 bytes at most more than a rebuild's), and a gap of 4 bytes at most before
+            // it; a block of short strings only has neither.
+            let objects: usize = model
+                .iter()
+                .map(|&(o, _)| {
+                    usize::from(owned[o].0.len() >= LONG_KEY_MIN)
+                        + usize::from(!matches!(ValueRef::of(&owned[o].1.value), ValueRef::Small(_)))
+                })
+                .sum();
+            let slack = if b.flags() & ALIGNED == 0 { 0 } else { 15 + 4 * (model.len() + objects) };
+            assert!(b.bytes() <= rebuilt.bytes() + slack, "{} vs {} (+{slack})", b.bytes(), rebuilt.bytes());
+        };
+        // Short strings only first (no 8-aligned object: no padding, no gap), then every kind.
+        for step in 0..3000u32 {
+            let o = if step < 1000 { [0, 1, 8][rnd(3)] } else { rnd(owned.len()) };
+            let item = Item::new(o as u8, &owned[o].0, &owned[o].1, step);
+            let next = match rnd(3) {
+                0 if model.len() < 40 => {
+                    model.push((o, step));
+                    splice(&b, b.len(), Some(&item))
+                }
+                1 if model.len() > 1 => {
+                    let i = rnd(model.len());
+                    model.remove(i);
+                    splice(&b, i, None)
+                }
+                _ => {
+                    let i = rnd(model.len());
+                    model[i] = (o, step);
+                    splice(&b, i, Some(&item))
+                }
+            };
+            b = next;
+            check(&b, &model);
+        }
+        drop(b);
+        drop(owned);
+        assert_eq!(Arc::strong_count(cell), 1);
+    }
+
     #[test]
     fn sixteen_byte_values_under_short_keys_take_forty_bytes_an_entry() {
         let e = Entry::string_copied(&[b'v'; 16], 0);
         let key = b"key:0000000001";
         let one = [Item::new(1, key, &e, 0)];
-        // header 8 + fp 1 + pad 1 + offset 2 = 12 -> entry at 12: access 4, tag 1, key 1+14, value 1+16 -> 51 -> 52.
-        assert_eq!(block_size(&one), 56);
+        // link 8 + header 8 + fp 1 + pad 1 + offset 2 = 20 -> entry at 20: access 4, tag 1, key 1+14, value
+        // 1+16 -> 57 -> 60 (UNIT), 64 (the block's 8).
+        assert_eq!(block_size(&one), 64);
         let with_ttl = Entry::string_copied(&[b'v'; 16], 1);
-        assert_eq!(block_size(&[Item::new(1, key, &with_ttl, 0)]), 64);
+        assert_eq!(block_size(&[Item::new(1, key, &with_ttl, 0)]), 72);
     }
 }

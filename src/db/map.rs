@@ -1,51 +1,55 @@
-//! The keyspace map: flurry's lock-free `HashMap` as the *directory* of the keyspace, keyed by a
-//! bucket id, each value a [`Block`] packing the entries of the keys that hash to that bucket
-//! (see `block` for its layout). Redis pays ~113 B a key (16-byte values) for its dict entry, key
-//! sds and value robj; one flurry node and one value allocation per key cost ~217 B; a block pays
-//! the flurry node, its value cell and the block header once per ~16 keys.
+//! The keyspace map: per part of the keyspace, a table of bucket slots, each slot holding the
+//! [`Block`] that packs the entries of the keys hashing to that bucket (see `block` for its
+//! layout). Redis pays ~113 B a key (16-byte values) for its dict entry, key sds and value robj;
+//! one flurry node and one value allocation per key cost ~217 B; a block pays its header and one
+//! table slot per ~16 keys.
 //!
-//! # Parts, buckets and ids
+//! # Parts, tables and buckets
 //!
 //! A key's 64-bit hash ([`hash_key`](super::hash_key), the hash that also picks its write-lock
 //! stripe) splits into: the part `h % PARTS` (low bits), the bucket index within the part (the next
-//! `depth` bits, `depth` being the part's own, growing), and the fingerprint (the top byte) that a
-//! block compares before any key. The lock stripes are `h % stripes` with `stripes` dividing
+//! `depth` bits, `depth` being the part's table's, growing), and the fingerprint (the top byte)
+//! that a block compares before any key. The lock stripes are `h % stripes` with `stripes` dividing
 //! `PARTS`, so **a stripe covers whole parts**, and every bucket of a part is under one stripe.
-//! A bucket's id packs (index, depth, part): the same bucket at another depth is another id.
+//! A part holds an atomic pointer to its current [`Table`]: its depth and 2^depth slots, each an
+//! atomic pointer to a block (null: an empty bucket). A lookup is: the part's table, the slot,
+//! the block (three dependent loads, no hashing beyond the key's), then the block's fingerprints.
 //!
 //! # Invariants
 //!
-//! * Readers take no lock: they load the part's depth (Acquire), look the bucket's block up in
-//!   the directory, and search it. A block found is a consistent state of the bucket (blocks are
-//!   immutable but for atomics, see `block`). A miss with the depth unchanged means the bucket is
-//!   empty; a miss after the depth changed is retried at the new depth.
-//! * Every change to a bucket (insert, replace, delete, expiry) builds a new block and swaps it in
-//!   (copy-on-write) under the key's EXCLUSIVE stripe: the caller holds it (`Keyspace::write`),
-//!   which is also what orders the change with its AOF record. Writers under the SHARED stripe
-//!   only mutate atomics inside a block (INCR's CAS) or a collection behind its own cell lock;
-//!   they never change a block, so a copy (exclusive) never races them.
-//! * Old blocks are retired through flurry's collector (seize): freed only after every reader
-//!   that may hold them has left its guard. A reader may thus see an older block than a write
-//!   that completed concurrently (its read linearizes before that write), never a torn one.
+//! * Readers take no lock: they enter the collector's guard, load the part's table, then the
+//!   slot's block (Acquire, pairing with the Release that published each), and search it. A block
+//!   found is a consistent state of the bucket (blocks are immutable but for atomics, see `block`);
+//!   a table found is consistent (its depth never changes; only its slots do).
+//! * Every change to a bucket (insert, replace, delete, expiry) builds a new block and swaps it
+//!   into the slot (copy-on-write: one atomic swap, no directory walk) under the key's EXCLUSIVE
+//!   stripe: the caller holds it (`Keyspace::write`), which is also what orders the change with
+//!   its AOF record. Writers under the SHARED stripe only mutate atomics inside a block (INCR's
+//!   CAS) or a collection behind its own cell lock; they never change a block or a slot, so a copy
+//!   (exclusive) never races them.
+//! * Old blocks and tables are retired through seize's collector (the reclamation flurry uses):
+//!   freed only after every guard that may have loaded them is gone. A reader may thus see an
+//!   older block than a write that completed concurrently (its read linearizes at its load of the
+//!   slot, before that write), never a torn or freed one.
 //! * Growth: when a part's keys exceed `GROW_AVG << depth` (or one of its blocks grows past
 //!   `GROW_ENTRIES`), the writer, still under its exclusive stripe (which covers the whole part),
-//!   builds the part's buckets at `depth + 1` (each old bucket splits in two by the next hash
-//!   bit), inserts them, publishes the new depth (Release), then removes the old blocks. Only
-//!   that part's writers wait: no stop-the-world. A reader that loaded the old depth either finds
-//!   an old block (same contents as the new ones: nobody wrote meanwhile) or misses it after its
-//!   removal, and then its re-load of the depth sees the new one (the removal follows the
-//!   publication) and it retries.
+//!   builds a new table at `depth + 1` (each old bucket splits in two by the next hash bit) and
+//!   fills it completely, THEN publishes it (Release), then retires the old table and blocks. Only
+//!   that part's writers wait: no stop-the-world. A reader holding the old table reads old blocks
+//!   with the same contents as the new ones (nobody of that part wrote meanwhile: the stripe); a
+//!   writer loads the table after taking the stripe, so it always changes the current table.
 //! * Counts: each part counts its keys (changed under its exclusive stripe); `len` sums them.
 //! * Traversals (`for_each`, `scan`) walk each part's buckets in Redis's reverse-binary cursor
-//!   order (dictScan), re-reading the depth per bucket: across growth every key present for the
-//!   whole walk is visited, exactly once (buckets only split, never merge).
+//!   order (dictScan), loading the part's table per bucket: across growth every key present for
+//!   the whole walk is visited, exactly once (buckets only split, never merge).
 //!
-//! Under `--features loom` the directory is a `Mutex<BTreeMap>` stand-in (flurry cannot run
-//! under loom; its linearizability is flurry's contract) and everything above runs as it is.
+//! Under `--features loom` the reclamation is a stand-in (nothing is freed while the map lives:
+//! seize cannot run under loom, its safety is its contract as it was flurry's); the tables, slots
+//! and their atomics are loom's, so the publication orders above are model-checked.
 
 use super::block::{self, Block, EntryRef, Item};
 use super::entry::Entry;
-use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// Parts of the keyspace: a lock stripe covers whole parts (the stripe count divides this).
 #[cfg(not(feature = "loom"))]
@@ -70,9 +74,10 @@ const MAX_DEPTH: u32 = 40;
 #[cfg(not(feature = "loom"))]
 const RETIRE_BATCH: usize = 8;
 
-/// One part's growth state.
+/// One part: its bucket table and counts.
 struct Part {
-    depth: AtomicU32,
+    /// The current table (`Dir::new_table`), replaced by growth under the exclusive stripe.
+    table: AtomicPtr<TableBox>,
     len: AtomicUsize,
     /// Keys with an expiry (the active cycle skips parts without).
     expires: AtomicUsize,
@@ -97,39 +102,66 @@ impl Place {
     }
 }
 
-fn bucket_id(part: usize, depth: u32, index: u64) -> u64 {
-    (index << 16) | (u64::from(depth) << 10) | part as u64
+/// A part's buckets: 2^depth slots, each null (an empty bucket) or the block of its bucket
+/// (`Block::into_raw`). Replaced as a whole only by growth (and `clear`); a slot changes under
+/// the part's exclusive stripe.
+struct Table {
+    depth: u32,
+    slots: Box<[AtomicPtr<BlockHead>]>,
 }
 
-/// Mixes a bucket id into a well-spread hash for flurry's table.
-#[cfg(not(feature = "loom"))]
-#[derive(Default)]
-struct IdHasher(u64);
-
-#[cfg(not(feature = "loom"))]
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        // murmur3's fmix64.
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51afd7ed558ccd);
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xc4ceb9fe1a85ec53);
-        h ^ (h >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+impl Table {
+    fn new(depth: u32) -> Table {
+        Table { depth, slots: (0..1usize << depth).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect() }
     }
 }
 
+/// The start of a block's allocation: its [`block::LINK`] bytes, the collector's link.
+#[cfg(not(feature = "loom"))]
+#[repr(C)]
+struct BlockHead {
+    _link: seize::Link,
+}
+
+// SAFETY: `BlockHead` is `repr(C)` with the `Link` as its first (only) field.
+#[cfg(not(feature = "loom"))]
+unsafe impl seize::AsLink for BlockHead {}
+
+#[cfg(feature = "loom")]
+struct BlockHead {
+    _opaque: [u8; 0],
+}
+
+/// Run `f` on the block at `p` (null: none). The caller keeps it alive (its guard).
+fn with_block<R>(p: *mut BlockHead, f: impl FnOnce(Option<&Block>) -> R) -> R {
+    // SAFETY: a non-null slot holds a block from `Block::into_raw`, alive while the caller's guard
+    // is (it is retired, never freed, while a guard may see it); `ManuallyDrop`: this view owns
+    // nothing.
+    let b = std::ptr::NonNull::new(p.cast::<u8>()).map(|p| std::mem::ManuallyDrop::new(unsafe { Block::from_raw(p) }));
+    f(b.as_deref())
+}
+
+/// Reclamation of replaced blocks and tables: seize's collector (the one flurry uses). A reader
+/// enters a guard, loads pointers through it, and what it loaded stays allocated until it leaves;
+/// a writer retires what it unlinked.
 #[cfg(not(feature = "loom"))]
 struct Dir {
-    map: flurry::HashMap<u64, Block, std::hash::BuildHasherDefault<IdHasher>>,
+    collector: seize::Collector,
+}
+
+#[cfg(not(feature = "loom"))]
+type Guard<'a> = seize::Guard<'a>;
+#[cfg(not(feature = "loom"))]
+type TableBox = seize::Linked<Table>;
+
+/// Reclaims a retired block.
+///
+/// # Safety
+/// `link` is the start of a block from `Block::into_raw`, retired once, unreachable.
+#[cfg(not(feature = "loom"))]
+unsafe fn reclaim_block(link: *mut seize::Link) {
+    // SAFETY: the caller's contract.
+    drop(unsafe { Block::from_raw(std::ptr::NonNull::new_unchecked(link.cast::<u8>())) })
 }
 
 #[cfg(not(feature = "loom"))]
@@ -137,68 +169,127 @@ impl Dir {
     fn new() -> Dir {
         // Reclaim retired blocks every RETIRE_BATCH retirements per thread (seize's default is
         // 120): deleting large values must give their memory back promptly (maxmemory, INFO).
-        let collector = seize::Collector::new().batch_size(RETIRE_BATCH);
-        Dir { map: flurry::HashMap::with_hasher(Default::default()).with_collector(collector) }
+        // No epochs: a protected load is one SeqCst load (no thread stalls inside a guard).
+        Dir { collector: seize::Collector::new().batch_size(RETIRE_BATCH).epoch_frequency(None) }
     }
 
-    fn read<R>(&self, id: u64, f: impl FnOnce(Option<&Block>) -> R) -> R {
-        let guard = self.map.guard();
-        f(self.map.get(&id, &guard))
+    fn enter(&self) -> Guard<'_> {
+        self.collector.enter()
     }
 
-    fn put(&self, id: u64, b: Block) {
-        let guard = self.map.guard();
-        self.map.insert(id, b, &guard);
+    fn load<T: seize::AsLink>(&self, g: &Guard<'_>, p: &AtomicPtr<T>) -> *mut T {
+        g.protect(p, Ordering::Acquire)
     }
 
-    fn remove(&self, id: u64) {
-        let guard = self.map.guard();
-        self.map.remove(&id, &guard);
+    /// Publish `v` (Release: a reader that loads it sees what it points to).
+    fn store<T>(&self, p: &AtomicPtr<T>, v: *mut T) {
+        p.store(v, Ordering::Release)
     }
 
-    fn clear(&self) {
-        let guard = self.map.guard();
-        self.map.clear(&guard);
+    fn swap<T>(&self, p: &AtomicPtr<T>, v: *mut T) -> *mut T {
+        p.swap(v, Ordering::AcqRel)
     }
 
-    fn reserve(&self, blocks: usize) {
-        let guard = self.map.guard();
-        self.map.reserve(blocks, &guard);
+    fn new_table(&self, t: Table) -> *mut TableBox {
+        self.collector.link_boxed(t)
+    }
+
+    /// A new block's raw pointer for a slot, its link written.
+    fn new_block(&self, b: Block) -> *mut BlockHead {
+        let p = b.into_raw().as_ptr().cast::<BlockHead>();
+        const { assert!(size_of::<seize::Link>() == block::LINK) };
+        // SAFETY: the block's first LINK bytes are reserved for this link (see `block`).
+        unsafe { std::ptr::write(p.cast::<seize::Link>(), self.collector.link()) };
+        p
+    }
+
+    /// # Safety
+    /// `p` is a block unlinked from its slot (no new reader can find it), retired once.
+    unsafe fn retire_block(&self, g: &Guard<'_>, p: *mut BlockHead) {
+        // SAFETY: the caller's contract; freed once no guard that could have loaded it is left.
+        unsafe { g.defer_retire(p, reclaim_block) }
+    }
+
+    /// # Safety
+    /// `t` is a table unlinked from its part, retired once (its blocks are retired or moved).
+    unsafe fn retire_table(&self, g: &Guard<'_>, t: *mut TableBox) {
+        // SAFETY: as `retire_block`; the table was allocated by `link_boxed`.
+        unsafe { g.defer_retire(t, seize::reclaim::boxed::<TableBox>) }
     }
 }
 
-/// Loom stand-in for the directory. A `BTreeMap`: its order must not depend on a random hasher.
-/// A reader clones the block's `Arc` and reads it after the lock is released, as a flurry reader
-/// reads a block that a writer may retire meanwhile.
+/// Loom stand-in for the reclamation: nothing is freed while the map lives (retired blocks and
+/// tables go to a graveyard), so a model reading an old block is sound; the atomics that publish
+/// tables and blocks are loom's, so their orderings are modeled.
 #[cfg(feature = "loom")]
 struct Dir {
-    map: crate::sync::Mutex<std::collections::BTreeMap<u64, crate::sync::Arc<Block>>>,
+    graveyard: std::sync::Mutex<Vec<Retired>>,
+    order: crate::sync::Mutex<()>,
 }
+
+#[cfg(feature = "loom")]
+enum Retired {
+    Block(#[allow(dead_code)] Block),
+    Table(#[allow(dead_code)] Box<Table>),
+}
+
+#[cfg(feature = "loom")]
+struct Guard<'a>(std::marker::PhantomData<&'a ()>);
+#[cfg(feature = "loom")]
+type TableBox = Table;
 
 #[cfg(feature = "loom")]
 impl Dir {
     fn new() -> Dir {
-        Dir { map: crate::sync::Mutex::new(Default::default()) }
+        Dir { graveyard: Default::default(), order: crate::sync::Mutex::new(()) }
     }
 
-    fn read<R>(&self, id: u64, f: impl FnOnce(Option<&Block>) -> R) -> R {
-        let b = crate::sync::lock(&self.map).get(&id).cloned();
-        f(b.as_deref())
+    fn enter(&self) -> Guard<'_> {
+        Guard(std::marker::PhantomData)
     }
 
-    fn put(&self, id: u64, b: Block) {
-        crate::sync::lock(&self.map).insert(id, crate::sync::Arc::new(b));
+    // Every access to a table pointer or slot is one step under `order`: the directory is
+    // linearizable in the models (as flurry's map was, its contract), and each access is a point
+    // where loom switches threads. (Loom's own atomics alone made the state space explode.)
+    fn load<T>(&self, _: &Guard<'_>, p: &AtomicPtr<T>) -> *mut T {
+        let _l = crate::sync::lock(&self.order);
+        p.load(Ordering::SeqCst)
     }
 
-    fn remove(&self, id: u64) {
-        crate::sync::lock(&self.map).remove(&id);
+    fn store<T>(&self, p: &AtomicPtr<T>, v: *mut T) {
+        let _l = crate::sync::lock(&self.order);
+        p.store(v, Ordering::SeqCst)
     }
 
-    fn clear(&self) {
-        crate::sync::lock(&self.map).clear();
+    fn swap<T>(&self, p: &AtomicPtr<T>, v: *mut T) -> *mut T {
+        let _l = crate::sync::lock(&self.order);
+        p.swap(v, Ordering::SeqCst)
     }
 
-    fn reserve(&self, _blocks: usize) {}
+    fn new_table(&self, t: Table) -> *mut TableBox {
+        Box::into_raw(Box::new(t))
+    }
+
+    fn new_block(&self, b: Block) -> *mut BlockHead {
+        b.into_raw().as_ptr().cast()
+    }
+
+    /// # Safety
+    /// As the real one's.
+    unsafe fn retire_block(&self, _: &Guard<'_>, p: *mut BlockHead) {
+        // SAFETY: an unlinked block from `new_block`, retired once.
+        let b = unsafe { Block::from_raw(std::ptr::NonNull::new_unchecked(p.cast::<u8>())) };
+        // std's mutex, held for no loom operation: it adds no modeled ordering.
+        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).push(Retired::Block(b));
+    }
+
+    /// # Safety
+    /// As the real one's.
+    unsafe fn retire_table(&self, _: &Guard<'_>, t: *mut TableBox) {
+        // SAFETY: an unlinked table from `new_table`, retired once.
+        let t = unsafe { Box::from_raw(t) };
+        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).push(Retired::Table(t));
+    }
 }
 
 /// What a write does to the entry it looked at.
@@ -220,34 +311,44 @@ pub struct KeyMap {
 
 impl KeyMap {
     pub fn new() -> KeyMap {
-        KeyMap {
-            dir: Dir::new(),
-            parts: (0..PARTS)
-                .map(|_| Part { depth: AtomicU32::new(0), len: AtomicUsize::new(0), expires: AtomicUsize::new(0) })
-                .collect(),
-            expire_cursor: AtomicU64::new(0),
-        }
+        let dir = Dir::new();
+        let parts = (0..PARTS)
+            .map(|_| Part {
+                table: AtomicPtr::new(dir.new_table(Table::new(0))),
+                len: AtomicUsize::new(0),
+                expires: AtomicUsize::new(0),
+            })
+            .collect();
+        KeyMap { dir, parts, expire_cursor: AtomicU64::new(0) }
+    }
+
+    /// The current table of part `p`, alive while `g` is.
+    fn table<'g>(&self, g: &'g Guard<'_>, p: usize) -> &'g Table {
+        // SAFETY: a part's table is always a live table from `new_table`; one replaced is retired,
+        // not freed, while a guard that loaded it is alive.
+        let t: *mut TableBox = self.dir.load(g, &self.parts[p].table);
+        // SAFETY: as above.
+        unsafe { &*t }
     }
 
     /// Run `f` on the entry of `key`, if any. Lock-free.
     pub fn get<R>(&self, key: &[u8], f: impl FnOnce(Option<EntryRef<'_>>) -> R) -> R {
         let at = Place::of(key);
-        let part = &self.parts[at.part];
-        let mut f = Some(f);
-        loop {
-            // Acquire: pairs with the Release publication of a grown depth (see `grow`).
-            let depth = part.depth.load(Ordering::Acquire);
-            let found = self.dir.read(bucket_id(at.part, depth, at.index(depth)), |b| {
-                let b = b?;
-                let f = f.take()?;
-                Some(f(b.find(at.fp, key).map(|i| b.entry(i))))
-            });
-            if let Some(r) = found {
-                return r;
-            }
-            if part.depth.load(Ordering::Acquire) == depth {
-                return f.take().map_or_else(|| unreachable!("f runs once"), |f| f(None));
-            }
+        let g = self.dir.enter();
+        let t = self.table(&g, at.part);
+        let slot = &t.slots[at.index(t.depth) as usize];
+        with_block(self.dir.load(&g, slot), |b| f(b.and_then(|b| b.find(at.fp, key).map(|i| b.entry(i)))))
+    }
+
+    /// Put `b` (None: the bucket is empty) in `slot` of a published table, retiring the block it
+    /// held. The caller holds the slot's part's exclusive stripe.
+    fn swap(&self, g: &Guard<'_>, slot: &AtomicPtr<BlockHead>, b: Option<Block>) {
+        let new = b.map_or(std::ptr::null_mut(), |b| self.dir.new_block(b));
+        // Release: a reader that loads the new block sees its bytes.
+        let old = self.dir.swap(slot, new);
+        if !old.is_null() {
+            // SAFETY: `old` is unlinked now (only this stripe's holder changes the slot), retired once.
+            unsafe { self.dir.retire_block(g, old) }
         }
     }
 
@@ -256,10 +357,11 @@ impl KeyMap {
     pub fn update<'e, R>(&self, key: &[u8], op: impl FnOnce(Option<EntryRef<'_>>) -> (Change<'e>, R)) -> R {
         let at = Place::of(key);
         let part = &self.parts[at.part];
-        // Relaxed: only this stripe's exclusive holders change it, and we hold the stripe.
-        let depth = part.depth.load(Ordering::Relaxed);
-        let id = bucket_id(at.part, depth, at.index(depth));
-        let (r, grow) = self.dir.read(id, |old| {
+        let g = self.dir.enter();
+        let table = self.table(&g, at.part);
+        let depth = table.depth;
+        let slot = &table.slots[at.index(depth) as usize];
+        let (r, grow) = with_block(self.dir.load(&g, slot), |old| {
             let found = old.and_then(|b| b.find(at.fp, key));
             let (change, r) = op(found.and_then(|i| old.map(|b| b.entry(i))));
             let had_ttl = found.and_then(|i| old.map(|b| b.entry(i).expire_at_ms() != 0)).unwrap_or(false);
@@ -269,27 +371,12 @@ impl KeyMap {
                 (true, false) => drop(part.expires.fetch_sub(1, Ordering::Relaxed)),
                 _ => {}
             };
-            // The other entries of the bucket, with room for one more (no regrowth of the Vec).
-            let others = || {
-                let mut items = Vec::with_capacity(old.map_or(0, |b| b.len()) + 1);
-                if let Some(b) = old {
-                    for j in (0..b.len()).filter(|&j| Some(j) != found) {
-                        items.push(Item::copied(b.fingerprint(j), b.entry(j)));
-                    }
-                }
-                items
-            };
             let mut grow = false;
             match change {
                 Change::Keep => {}
                 Change::Remove => {
-                    if found.is_some() {
-                        let items = others();
-                        if items.is_empty() {
-                            self.dir.remove(id);
-                        } else {
-                            self.dir.put(id, block::build(&items));
-                        }
+                    if let (Some(i), Some(b)) = (found, old) {
+                        self.swap(&g, slot, (b.len() > 1).then(|| block::splice(b, i, None)));
                         part.len.fetch_sub(1, Ordering::Relaxed);
                         count_ttl(had_ttl, false);
                     }
@@ -299,11 +386,14 @@ impl KeyMap {
                     // (Redis's `createObject`: the LRU clock now, or the LFU's initial counter).
                     let access =
                         found.and_then(|i| old.map(|b| b.entry(i).access())).unwrap_or_else(super::evict::new_access);
-                    let mut items = others();
-                    items.push(Item::new(at.fp, key, e, access));
-                    let b = block::build(&items);
+                    let it = Item::new(at.fp, key, e, access);
+                    let b = match old {
+                        // Replaced in place, or added at the end.
+                        Some(b) => block::splice(b, found.unwrap_or(b.len()), Some(&it)),
+                        None => block::build(&[it]),
+                    };
                     grow = b.len() > GROW_ENTRIES || b.bytes() > GROW_BYTES;
-                    self.dir.put(id, b);
+                    self.swap(&g, slot, Some(b));
                     count_ttl(had_ttl, e.expire_at_ms() != 0);
                     if found.is_none() {
                         let n = part.len.fetch_add(1, Ordering::Relaxed) + 1;
@@ -312,22 +402,16 @@ impl KeyMap {
                 }
                 Change::Expire(at_ms) => {
                     if let (Some(i), Some(b)) = (found, old) {
-                        let items: Vec<Item> = (0..b.len())
-                            .map(|j| {
-                                let mut it = Item::copied(b.fingerprint(j), b.entry(j));
-                                if j == i {
-                                    it.expire_at_ms = at_ms;
-                                }
-                                it
-                            })
-                            .collect();
-                        self.dir.put(id, block::build(&items));
+                        let mut it = Item::copied(b.fingerprint(i), b.entry(i));
+                        it.expire_at_ms = at_ms;
+                        self.swap(&g, slot, Some(block::splice(b, i, Some(&it))));
                         count_ttl(had_ttl, at_ms != 0);
                     }
                 }
             }
             (r, grow)
         });
+        drop(g);
         if grow {
             self.grow(at.part);
         }
@@ -338,37 +422,52 @@ impl KeyMap {
     /// nothing else writes the map: loading).
     fn grow(&self, p: usize) {
         let part = &self.parts[p];
-        let depth = part.depth.load(Ordering::Relaxed);
+        let g = self.dir.enter();
+        let old_ptr = self.dir.load(&g, &part.table);
+        let old = self.table(&g, p);
+        let depth = old.depth;
         if depth >= MAX_DEPTH {
             return;
         }
-        let high = 1u64 << depth;
+        let high = 1usize << depth;
+        let new_ptr = self.dir.new_table(Table::new(depth + 1));
+        // SAFETY: just allocated; freed only through `retire_table` or the map's drop.
+        let new = unsafe { &*new_ptr };
+        let broken = crate::sync::fault::on(crate::sync::fault::Fault::GrowPublishBeforeFill);
+        if broken {
+            self.dir.store(&part.table, new_ptr);
+        }
         for i in 0..high {
-            self.dir.read(bucket_id(p, depth, i), |b| {
+            with_block(self.dir.load(&g, &old.slots[i]), |b| {
                 let Some(b) = b else { return };
                 let (mut lo, mut hi) = (Vec::new(), Vec::new());
                 for j in 0..b.len() {
                     let e = b.entry(j);
                     let it = Item::copied(b.fingerprint(j), e);
-                    if Place::of(e.key()).index(depth + 1) & high == 0 { lo.push(it) } else { hi.push(it) }
+                    if Place::of(e.key()).index(depth + 1) as usize & high == 0 { lo.push(it) } else { hi.push(it) }
                 }
                 for (index, items) in [(i, lo), (i | high, hi)] {
                     if !items.is_empty() {
-                        self.dir.put(bucket_id(p, depth + 1, index), block::build(&items));
+                        // Release: needed only where the table is already public (the broken variant).
+                        self.dir.store(&new.slots[index], self.dir.new_block(block::build(&items)));
                     }
                 }
             });
         }
-        let broken = crate::sync::fault::on(crate::sync::fault::Fault::GrowRemoveBeforePublish);
         if !broken {
-            // Release: a reader that sees the new depth finds the new blocks.
-            part.depth.store(depth + 1, Ordering::Release);
+            // Release: a reader that loads the new table sees its slots and their blocks.
+            self.dir.store(&part.table, new_ptr);
         }
-        for i in 0..high {
-            self.dir.remove(bucket_id(p, depth, i));
-        }
-        if broken {
-            part.depth.store(depth + 1, Ordering::Release);
+        // SAFETY: the old table and its blocks are unlinked (their entries live on in the new
+        // blocks), each retired once; a reader that loaded them keeps them until it leaves.
+        unsafe {
+            for slot in old.slots.iter() {
+                let b = self.dir.load(&g, slot);
+                if !b.is_null() {
+                    self.dir.retire_block(&g, b);
+                }
+            }
+            self.dir.retire_table(&g, old_ptr);
         }
     }
 
@@ -392,14 +491,25 @@ impl KeyMap {
         self.update(key, |e| (Change::Expire(at_ms), e.is_some()))
     }
 
-    /// Empty the map. Nothing else writes it meanwhile (it is swapped out, or every stripe is held).
+    /// Empty the map. Nothing else writes it meanwhile (it is swapped out, or every stripe is
+    /// held); readers may still hold the old tables: they are retired.
     pub fn clear(&self) {
+        let g = self.dir.enter();
         for part in self.parts.iter() {
-            part.depth.store(0, Ordering::Release);
+            let old = self.dir.swap(&part.table, self.dir.new_table(Table::new(0)));
+            // SAFETY: `old` and its blocks are unlinked, each retired once.
+            unsafe {
+                for slot in (&*old).slots.iter() {
+                    let b = self.dir.load(&g, slot);
+                    if !b.is_null() {
+                        self.dir.retire_block(&g, b);
+                    }
+                }
+                self.dir.retire_table(&g, old);
+            }
             part.len.store(0, Ordering::Relaxed);
             part.expires.store(0, Ordering::Relaxed);
         }
-        self.dir.clear();
     }
 
     /// Grows the parts (if needed) to hold `additional` more keys without growing on the way.
@@ -407,13 +517,17 @@ impl KeyMap {
     pub fn reserve(&self, additional: usize) {
         let per_part = additional / PARTS;
         for (p, part) in self.parts.iter().enumerate() {
-            while part.len.load(Ordering::Relaxed) + per_part > GROW_AVG << part.depth.load(Ordering::Relaxed)
-                && part.depth.load(Ordering::Relaxed) < MAX_DEPTH
-            {
+            loop {
+                let depth = {
+                    let g = self.dir.enter();
+                    self.table(&g, p).depth
+                };
+                if part.len.load(Ordering::Relaxed) + per_part <= GROW_AVG << depth || depth >= MAX_DEPTH {
+                    break;
+                }
                 self.grow(p);
             }
         }
-        self.dir.reserve(additional / GROW_AVG);
     }
 
     pub fn len(&self) -> usize {
@@ -477,24 +591,16 @@ impl KeyMap {
     /// Visit the keys of bucket `cursor` of part `p` (at the part's current depth); the cursor of
     /// the next bucket in reverse-binary order, 0 once the part is done (Redis's dictScan).
     pub fn scan_part(&self, p: usize, cursor: u64, f: &mut dyn FnMut(&[u8], EntryRef<'_>)) -> u64 {
-        let part = &self.parts[p];
-        loop {
-            let depth = part.depth.load(Ordering::Acquire);
-            let mask = (1u64 << depth) - 1;
-            let present = self.dir.read(bucket_id(p, depth, cursor & mask), |b| {
-                b.map(|b| {
-                    for e in b.entries() {
-                        f(e.key(), e);
-                    }
-                })
-                .is_some()
-            });
-            if present || part.depth.load(Ordering::Acquire) == depth {
-                // Set the bits above the mask, then increment the reversed cursor.
-                let v = (cursor | !mask).reverse_bits().wrapping_add(1).reverse_bits();
-                return v;
+        let g = self.dir.enter();
+        let t = self.table(&g, p);
+        let mask = (1u64 << t.depth) - 1;
+        with_block(self.dir.load(&g, &t.slots[(cursor & mask) as usize]), |b| {
+            for e in b.into_iter().flat_map(|b| b.entries()) {
+                f(e.key(), e);
             }
-        }
+        });
+        // Set the bits above the mask, then increment the reversed cursor.
+        (cursor | !mask).reverse_bits().wrapping_add(1).reverse_bits()
     }
 
     /// One SCAN call from `cursor` (see `cmd::keys::scan`): visit buckets, parts in order, each
@@ -591,13 +697,14 @@ impl KeyMap {
         for _ in 0..n {
             let r = rng.below(total as u64) as usize;
             let p = upto.partition_point(|&t| t <= r).min(PARTS - 1);
-            let depth = self.parts[p].depth.load(Ordering::Acquire);
-            let buckets = 1u64 << depth;
+            let g = self.dir.enter();
+            let t = self.table(&g, p);
+            let buckets = 1u64 << t.depth;
             let first = rng.below(buckets);
             // The first present bucket from a random one (a bounded walk: the part may empty meanwhile).
             for i in 0..buckets.min(1 << 16) {
                 let index = (first + i) & (buckets - 1);
-                let hit = self.dir.read(bucket_id(p, depth, index), |b| match b {
+                let hit = with_block(self.dir.load(&g, &t.slots[index as usize]), |b| match b {
                     Some(b) if b.len() > 0 => {
                         let e = b.entry(rng.below(b.len() as u64) as usize);
                         f(e.key(), e);
@@ -616,10 +723,10 @@ impl KeyMap {
     /// MEMORY STATS.
     pub fn block_stats(&self) -> (usize, usize) {
         let (mut blocks, mut bytes) = (0, 0);
+        let g = self.dir.enter();
         for p in 0..PARTS {
-            let depth = self.parts[p].depth.load(Ordering::Acquire);
-            for i in 0..(1u64 << depth) {
-                self.dir.read(bucket_id(p, depth, i), |b| {
+            for slot in self.table(&g, p).slots.iter() {
+                with_block(self.dir.load(&g, slot), |b| {
                     if let Some(b) = b {
                         blocks += 1;
                         bytes += b.bytes();
@@ -651,6 +758,25 @@ impl Rng {
     }
 }
 
+impl Drop for KeyMap {
+    fn drop(&mut self) {
+        for part in self.parts.iter() {
+            let t = part.table.load(Ordering::Acquire);
+            // SAFETY: nothing else can reach the map (`&mut self`): its live tables and blocks are
+            // freed here once; retired ones are the collector's (freed when it drops, after this).
+            unsafe {
+                for slot in (&*t).slots.iter() {
+                    let b = slot.load(Ordering::Acquire);
+                    if !b.is_null() {
+                        drop(Block::from_raw(std::ptr::NonNull::new_unchecked(b.cast::<u8>())));
+                    }
+                }
+                drop(Box::from_raw(t));
+            }
+        }
+    }
+}
+
 impl Default for KeyMap {
     fn default() -> Self {
         KeyMap::new()
@@ -675,7 +801,7 @@ mod tests {
             m.insert(&key(i), Entry::string_copied(format!("v{i}").as_bytes(), 0));
         }
         assert_eq!(m.len(), n);
-        let grown = m.parts.iter().filter(|p| p.depth.load(Ordering::Relaxed) >= 1).count();
+        let grown = (0..PARTS).filter(|&p| m.table(&m.dir.enter(), p).depth >= 1).count();
         assert!(grown > PARTS * 9 / 10, "{grown} parts grew");
         for i in (0..n).step_by(7) {
             assert_eq!(
@@ -749,7 +875,7 @@ mod tests {
                 break;
             }
         }
-        let grown = m.parts.iter().filter(|p| p.depth.load(Ordering::Relaxed) >= 1).count();
+        let grown = (0..PARTS).filter(|&p| m.table(&m.dir.enter(), p).depth >= 1).count();
         assert!(grown > PARTS * 9 / 10, "only {grown} parts grew during the scan");
         for i in 0..stable {
             assert_eq!(seen.get(&key(i)), Some(&1), "stable key {i} after {calls} calls");

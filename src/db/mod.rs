@@ -1,4 +1,4 @@
-//! The keyspace: 16 (configurable) databases of flurry maps, the striped per-key write locks that
+//! The keyspace: 16 (configurable) databases of block maps (`map`), the striped per-key write locks that
 //! order every write against its AOF record, lazy and active expiry. Mirrors Redis's `db.c`/`expire.c`.
 //!
 //! # The ordering invariant (why replaying the AOF rebuilds exactly what memory held)
