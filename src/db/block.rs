@@ -652,6 +652,12 @@ impl Block {
         self.size()
     }
 
+    /// Whether dropping the block releases something beyond its own bytes (a long string, a
+    /// long key, a cell).
+    pub fn owns(&self) -> bool {
+        self.flags() & OWNS != 0
+    }
+
     fn flags(&self) -> u16 {
         // SAFETY: the header's third field, written by `build`.
         unsafe { std::ptr::read(self.ptr.as_ptr().add(LINK + 6) as *const u16) }

@@ -169,8 +169,7 @@ impl Dir {
     fn new() -> Dir {
         // Reclaim retired blocks every RETIRE_BATCH retirements per thread (seize's default is
         // 120): deleting large values must give their memory back promptly (maxmemory, INFO).
-        // No epochs: a protected load is one SeqCst load (no thread stalls inside a guard).
-        Dir { collector: seize::Collector::new().batch_size(RETIRE_BATCH).epoch_frequency(None) }
+        Dir { collector: seize::Collector::new().batch_size(RETIRE_BATCH) }
     }
 
     fn enter(&self) -> Guard<'_> {
@@ -201,6 +200,11 @@ impl Dir {
         // SAFETY: the block's first LINK bytes are reserved for this link (see `block`).
         unsafe { std::ptr::write(p.cast::<seize::Link>(), self.collector.link()) };
         p
+    }
+
+    /// Start reclaiming this thread's retired objects now.
+    fn flush(&self, g: &Guard<'_>) {
+        g.flush()
     }
 
     /// # Safety
@@ -273,6 +277,8 @@ impl Dir {
     fn new_block(&self, b: Block) -> *mut BlockHead {
         b.into_raw().as_ptr().cast()
     }
+
+    fn flush(&self, _: &Guard<'_>) {}
 
     /// # Safety
     /// As the real one's.
@@ -347,8 +353,14 @@ impl KeyMap {
         // Release: a reader that loads the new block sees its bytes.
         let old = self.dir.swap(slot, new);
         if !old.is_null() {
+            let owns = with_block(old, |b| b.is_some_and(Block::owns));
             // SAFETY: `old` is unlinked now (only this stripe's holder changes the slot), retired once.
             unsafe { self.dir.retire_block(g, old) }
+            if owns {
+                // What it owns (a large string, a collection) is freed as soon as no reader holds
+                // the block, not after RETIRE_BATCH more writes on this thread (maxmemory, INFO).
+                self.dir.flush(g);
+            }
         }
     }
 
@@ -411,7 +423,7 @@ impl KeyMap {
             }
             (r, grow)
         });
-        drop(g);
+        // (The guard stays entered through the growth: guards nest.)
         if grow {
             self.grow(at.part);
         }
