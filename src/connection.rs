@@ -344,16 +344,23 @@ async fn wait_paused(
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = closing.as_mut() => return Wake::Gone,
-            r = stream.read_buf(rbuf) => match r {
-                Ok(0) | Err(_) => return Wake::Gone,
-                Ok(n) => {
-                    Stats::add(&shared.stats.net_input_bytes, n as u64);
-                    Stats::add(&shared.stats.reads_processed, 1);
-                    if rbuf.len() > max_query {
-                        return Wake::Gone;
-                    }
-                }
+            r = stream.read_buf(rbuf) => if !kept_input(shared, r, rbuf, max_query) {
+                return Wake::Gone;
             },
+        }
+    }
+}
+
+/// What a waiting connection does with the bytes it reads meanwhile (pipelined commands, kept for
+/// after the wait): counts them, and says whether the connection lives on (false: closed, failed, or
+/// its query buffer is over `client-query-buffer-limit`).
+fn kept_input(shared: &Shared, read: std::io::Result<usize>, rbuf: &BytesMut, max_query: usize) -> bool {
+    match read {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            Stats::add(&shared.stats.net_input_bytes, n as u64);
+            Stats::add(&shared.stats.reads_processed, 1);
+            rbuf.len() <= max_query
         }
     }
 }
@@ -392,15 +399,8 @@ async fn wait_waiter(
                 return Wake::Woken;
             }
             _ = closing.as_mut() => return Wake::Gone,
-            r = stream.read_buf(rbuf) => match r {
-                Ok(0) | Err(_) => return Wake::Gone,
-                Ok(n) => {
-                    Stats::add(&shared.stats.net_input_bytes, n as u64);
-                    Stats::add(&shared.stats.reads_processed, 1);
-                    if rbuf.len() > max_query {
-                        return Wake::Gone;
-                    }
-                }
+            r = stream.read_buf(rbuf) => if !kept_input(shared, r, rbuf, max_query) {
+                return Wake::Gone;
             },
         }
     }
