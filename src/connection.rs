@@ -425,10 +425,12 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         // the active-expiry tick does it too).
         shared.ks.tracking().limit_keys();
     }
-    if client.info.tracking.is_on() || client.monitoring {
-        // The pushes that arrived before this command began go before its reply (see below); so
-        // do the MONITOR lines fed before it.
+    // A tracking or monitoring client: what arrived before this command began goes before its
+    // reply; invalidations and MONITOR lines that arrive while it runs go after it (see below).
+    let late = client.info.tracking.is_on() || client.monitoring;
+    if late {
         client.subs.sub.drain_into(out);
+        client.subs.sub.hold_late();
     }
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
@@ -448,19 +450,17 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         }
     };
     if std::mem::take(&mut ctx.client.skip_reply) || quiet {
+        ctx.client.subs.sub.release_late();
         ctx.client.subs.sub.drain_into(out);
         return ctx.last_seq.get();
     }
     // Messages published while it ran (to itself, or keyspace events of its own write) come first,
-    // as in Redis, where they are added to the client's output as they are published. A tracking
-    // client gets those that arrived while the command ran after the reply instead: an
-    // invalidation that arrived while its read ran must follow the value it read (see `tracking`),
-    // as its own writes' do in Redis; a monitor's line for its own command comes after the reply
-    // too (Redis feeds it after the call).
-    let after = ctx.client.info.tracking.is_on() || ctx.client.monitoring;
-    if !after {
-        ctx.client.subs.sub.drain_into(out);
-    }
+    // as in Redis, where they are added to the client's output as they are published. The
+    // invalidations and MONITOR lines that arrived while it ran come after the reply: an
+    // invalidation that arrived while a read ran must follow the value it read (see `tracking`),
+    // as its own writes' do in Redis (`tracking_pending_keys`); a monitor's line for its own
+    // command comes after the reply too (Redis feeds it after the call).
+    ctx.client.subs.sub.drain_into(out);
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
@@ -469,7 +469,8 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         }
         _ => frame.encode(out, resp),
     }
-    if after {
+    if late {
+        ctx.client.subs.sub.release_late();
         ctx.client.subs.sub.drain_into(out);
     }
     ctx.last_seq.get()

@@ -95,6 +95,10 @@ pub struct Subscriber {
 #[derive(Default)]
 struct Outbox {
     buf: BytesMut,
+    /// While [`Subscriber::hold_late`] is in force (a tracking or monitoring client runs a
+    /// command): the invalidations and MONITOR lines that arrive, sent after the command's reply.
+    late: BytesMut,
+    holding: bool,
     /// Since when the output has been over the soft limit.
     soft_since: Option<Instant>,
 }
@@ -142,7 +146,8 @@ impl Subscriber {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Move the outbox's bytes to the end of `out` (the connection's write buffer).
+    /// Move the outbox's bytes to the end of `out` (the connection's write buffer); while held
+    /// (see [`Subscriber::hold_late`]), not the late part.
     pub fn drain_into(&self, out: &mut BytesMut) {
         if self.pending() == 0 {
             return;
@@ -154,8 +159,34 @@ impl Subscriber {
             out.extend_from_slice(&ob.buf);
             ob.buf.clear();
         }
-        ob.soft_since = None;
-        self.pending.store(0, Ordering::Relaxed);
+        if ob.late.is_empty() {
+            ob.soft_since = None;
+        }
+        self.pending.store(ob.late.len(), Ordering::Relaxed);
+    }
+
+    /// From now until [`Subscriber::release_late`], client-side caching's invalidations and MONITOR
+    /// lines are kept apart from pub/sub messages: the connection sends the messages published
+    /// while a command runs before its reply (Redis adds them to the client's output as they are
+    /// published) and the rest after it (Redis's `tracking_pending_keys` for a client's own writes;
+    /// an invalidation that arrived while a read ran must follow the value read; a monitor's line
+    /// for its own command follows its reply).
+    pub fn hold_late(&self) {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).holding = true;
+    }
+
+    /// End [`Subscriber::hold_late`]: what was kept apart joins the outbox (after the rest).
+    pub fn release_late(&self) {
+        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        ob.holding = false;
+        if !ob.late.is_empty() {
+            let late = std::mem::take(&mut ob.late);
+            if ob.buf.is_empty() {
+                ob.buf = late;
+            } else {
+                ob.buf.extend_from_slice(&late);
+            }
+        }
     }
 
     /// The connection is writing `n` bytes that came (partly) from the outbox: they still count
@@ -172,40 +203,42 @@ impl Subscriber {
             limits.soft.load(Ordering::Relaxed),
             limits.secs.load(Ordering::Relaxed),
         );
-        self.append(Some(first), msg, l);
+        self.append(Some(first), false, msg, l);
     }
 
     /// Append `msg` as it is (client-side caching's invalidations, see `tracking`), under output
     /// limits (hard, soft, soft seconds).
     pub fn deliver_raw(&self, msg: &[u8], limits: (u64, u64, u64)) {
-        self.append(None, msg, limits);
+        self.append(None, true, msg, limits);
     }
 
     /// Append one MONITOR line (`+...\r\n`, sent as it is) under the output limits `(hard, soft,
     /// soft seconds)` (see `monitor::feed`).
     pub fn deliver_line(&self, line: &[u8], limits: (u64, u64, u64)) {
-        self.append(None, line, limits);
+        self.append(None, true, line, limits);
     }
 
-    /// Append `msg` (its first byte replaced by `first` when given); a delivery over the limits
-    /// kills the subscriber.
-    fn append(&self, first: Option<u8>, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {
+    /// Append `msg` (its first byte replaced by `first` when given; to the late part when `late`
+    /// and held); a delivery over the limits kills the subscriber.
+    fn append(&self, first: Option<u8>, late: bool, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {
         if self.is_killed() {
             return;
         }
-        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let ob = &mut *guard;
         // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
         // already has its wake-up pending (or is being drained, under this lock, after it), and
         // takes these with the others in the same write.
-        let was_empty = ob.buf.is_empty();
+        let was_empty = ob.buf.is_empty() && ob.late.is_empty();
+        let buf = if late && ob.holding { &mut ob.late } else { &mut ob.buf };
         match first {
             Some(b) => {
-                ob.buf.extend_from_slice(&[b]);
-                ob.buf.extend_from_slice(&msg[1..]);
+                buf.extend_from_slice(&[b]);
+                buf.extend_from_slice(&msg[1..]);
             }
-            None => ob.buf.extend_from_slice(msg),
+            None => buf.extend_from_slice(msg),
         }
-        let len = ob.buf.len();
+        let len = ob.buf.len() + ob.late.len();
         let total = (len + self.inflight.load(Ordering::Relaxed)) as u64;
         let mut over = hard > 0 && total > hard;
         if soft > 0 && total > soft {
@@ -219,15 +252,16 @@ impl Subscriber {
         if over {
             // Free what it held at once: a subscriber that never reads costs no more than the limit.
             ob.buf = BytesMut::new();
+            ob.late = BytesMut::new();
             self.pending.store(0, Ordering::Relaxed);
             self.killed.store(true, Ordering::Release);
-            drop(ob);
+            drop(guard);
             self.kill.notify_one();
             self.wake.notify_one();
             return;
         }
         self.pending.store(len, Ordering::Relaxed);
-        drop(ob);
+        drop(guard);
         if was_empty {
             self.wake.notify_one();
         }
