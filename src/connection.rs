@@ -22,6 +22,12 @@ use crate::util::now_ms;
 use crate::{verbose, warning};
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// A new connection's read buffer: most clients send small requests (a subscriber sends one), so it
+/// starts small and doubles up to [`READ_CHUNK_BYTES`] as reads fill it (see [`make_room`]).
+const FIRST_READ_BYTES: usize = 1024;
+/// Buffers left larger than this by one big request or reply are given back once empty (Redis
+/// trims an idle client's query buffer and frees its reply list once written).
+const KEEP_BUFFER_BYTES: usize = 4 * READ_CHUNK_BYTES;
 /// Replies are flushed mid-batch once this much output is pending.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 
@@ -64,6 +70,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
     let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    // Whatever the loop returned from, the wake-ups its last commands deferred go out (still on
+    // the thread that ran them: no await since).
+    crate::pubsub::wake_deferred();
+    shared.ks.tracking().commit_staged();
     if client.subs.sub.is_killed() {
         // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
         why = Close::OutputBuffer;
@@ -107,8 +117,9 @@ async fn serve_loop(
     client: &mut Client,
     mut closing: Pin<&mut Notified<'_>>,
 ) -> Close {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut rbuf = BytesMut::with_capacity(FIRST_READ_BYTES);
+    // Allocated by the first reply (a subscriber's outbox is swapped in whole, see `drain_into`).
+    let mut wbuf = BytesMut::new();
     let mut decoder = RequestDecoder::default();
     let mut writes: Vec<PendingWrite> = Vec::new();
     let mut last_read = Instant::now();
@@ -122,9 +133,7 @@ async fn serve_loop(
         if shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst) {
             return Close::Quiet;
         }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(&mut rbuf);
         let subscribed = client.subs.total() > 0 || client.info.tracking.wants_pushes() || client.monitoring;
         tokio::select! {
             _ = sub.wake.notified(), if subscribed => {
@@ -132,11 +141,8 @@ async fn serve_loop(
                 if sub.is_killed() {
                     return Close::OutputBuffer;
                 }
-                // Let a publisher that is mid-pipeline append the rest of its batch first: one
-                // write of many messages, not a syscall (and a reader's wake-up) per message.
-                if sub.pending() < OUTPUT_FLUSH_BYTES {
-                    tokio::task::yield_now().await;
-                }
+                // A publisher wakes us once per batch of its (see `pubsub::defer_wakes`): the
+                // whole batch's messages go out in this one write.
                 sub.drain_into(&mut wbuf);
                 let out_limit = shared.conn_limits.load().out_limit;
                 if !noting_pending(
@@ -153,6 +159,7 @@ async fn serve_loop(
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
+                    let n = n + read_more(stream, &mut rbuf, n);
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
                     Stats::add(&shared.stats.reads_processed, 1);
                     note_query_buf(&client.info, &rbuf);
@@ -264,6 +271,7 @@ async fn serve_loop(
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
         // BCAST invalidations of the keys this batch modified (Redis: once per event loop turn).
+        shared.ks.tracking().commit_staged();
         shared.ks.tracking().broadcast();
         if client.info.tracking.is_on() {
             sub.drain_into(&mut wbuf);
@@ -286,6 +294,49 @@ async fn serve_loop(
         if let Some(why) = close {
             return why;
         }
+        // A big request or reply (SUBSCRIBE of 100k channels, a huge LRANGE) leaves its buffers
+        // large: give them back rather than hold them for the connection's lifetime.
+        if rbuf.is_empty() && rbuf.capacity() > KEEP_BUFFER_BYTES {
+            rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        if wbuf.capacity() > KEEP_BUFFER_BYTES {
+            wbuf = BytesMut::new();
+        }
+    }
+}
+
+/// A read that filled a still-small buffer: read on (without waiting) until [`READ_CHUNK_BYTES`]
+/// were read in all, so a batch is what one 16 KB read takes, as in Redis, whatever the buffer's
+/// size (a pipeline's keys under a BCAST prefix go out in one push). Returns the bytes added; an
+/// end of stream or error is left for the next read to see.
+fn read_more(stream: &TcpStream, rbuf: &mut BytesMut, mut got: usize) -> usize {
+    let mut more = 0;
+    while rbuf.len() == rbuf.capacity() && got < READ_CHUNK_BYTES {
+        make_room(rbuf);
+        let room = (rbuf.capacity() - rbuf.len()).min(READ_CHUNK_BYTES - got);
+        let start = rbuf.len();
+        rbuf.resize(start + room, 0);
+        match stream.try_read(&mut rbuf[start..]) {
+            Ok(m) if m > 0 => {
+                rbuf.truncate(start + m);
+                got += m;
+                more += m;
+            }
+            _ => {
+                rbuf.truncate(start);
+                break;
+            }
+        }
+    }
+    more
+}
+
+/// Room for the next read: a quarter of [`READ_CHUNK_BYTES`] at least, the buffer doubling from
+/// [`FIRST_READ_BYTES`] until it holds a whole chunk.
+fn make_room(rbuf: &mut BytesMut) {
+    let want = (rbuf.capacity() / 4).clamp(FIRST_READ_BYTES / 4, READ_CHUNK_BYTES / 4);
+    if rbuf.capacity() - rbuf.len() < want {
+        rbuf.reserve(rbuf.capacity().clamp(FIRST_READ_BYTES, READ_CHUNK_BYTES));
     }
 }
 
@@ -338,9 +389,7 @@ async fn wait_paused(
     let wait = shared.pause.wait_change();
     tokio::pin!(wait);
     loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(rbuf);
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = closing.as_mut() => return Wake::Gone,
@@ -378,9 +427,7 @@ async fn wait_waiter(
     };
     tokio::pin!(sleep);
     loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(rbuf);
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = &mut sleep => {
@@ -415,6 +462,13 @@ fn note_query_buf(info: &ClientInfo, rbuf: &BytesMut) {
 
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
+    // The subscribers its messages reach are woken when this batch's replies are flushed (every
+    // await of the batch loop is in `flush`, which wakes them first), as Redis writes each
+    // client's output once per event-loop turn.
+    crate::pubsub::defer_wakes();
+    // Its keys modified under BCAST prefixes go out with the rest of the batch's (one push per
+    // prefix per batch, as Redis's per event-loop turn), committed at the same points.
+    crate::tracking::stage_batch();
     client.info.argv_mem.store(argv.iter().map(|a| a.len()).sum(), Relaxed);
     if client.reply_mode == crate::cmd::ReplyMode::SkipNext {
         client.reply_mode = crate::cmd::ReplyMode::Skip;
@@ -498,6 +552,10 @@ async fn flush(
     closing: Pin<&mut Notified<'_>>,
     sub: &crate::pubsub::Subscriber,
 ) -> bool {
+    // Before any await: the wake-ups deferred by this batch's commands, and its staged BCAST keys,
+    // are this thread's.
+    crate::pubsub::wake_deferred();
+    shared.ks.tracking().commit_staged();
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
     {

@@ -541,3 +541,40 @@ fn the_tracking_table_is_bounded_by_its_max_keys() {
     assert_eq!(info_field(&mut w, "tracking_total_keys"), 10);
     assert_eq!(s(w.cmds(&["CONFIG", "SET", "tracking-table-max-keys", "0"])), "+OK\r\n");
 }
+
+/// BCAST: the keys a pipelined batch modifies under a prefix arrive in one push (Redis: one per
+/// prefix per event-loop turn), even with the expiry tick (which broadcasts too) running at 500 Hz.
+#[test]
+fn a_batch_of_writes_reaches_a_bcast_client_in_one_push_per_prefix() {
+    let srv = Server::start(&["--hz", "500"]);
+    one_push_per_batch(srv.port);
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no", "--hz", "500"]) {
+        one_push_per_batch(redis.port);
+    }
+}
+
+fn one_push_per_batch(port: u16) {
+    let mut b = connect(port);
+    setup(&mut b, &[b"HELLO", b"3"], b"modules\r\n*0\r\n");
+    step(&mut b, &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p:"], "x");
+    let mut w = connect(port);
+    for round in 0..100 {
+        // 10 MSETs of 10 keys each, in one write (about 2.5 KB: more than a new connection's first
+        // read buffer, less than the 16 KB Redis reads at once).
+        let keys: Vec<String> = (0..100).map(|i| format!("p:{round}:{i}")).collect();
+        let mut req = Vec::new();
+        for chunk in keys.chunks(10) {
+            let mut args: Vec<&[u8]> = vec![b"MSET"];
+            for k in chunk {
+                args.push(k.as_bytes());
+                args.push(b"v");
+            }
+            req.extend(enc(&args));
+        }
+        w.write_all(&req).unwrap();
+        read_until(&mut w, &b"+OK\r\n".repeat(10));
+        let got = s(step(&mut b, &[b"PING"], &format!("@r{round}")));
+        assert_eq!(got.matches("invalidate").count(), 1, "round {round}: {got}");
+        assert!(got.starts_with(">2\r\n$10\r\ninvalidate\r\n*100\r\n"), "round {round}: {got}");
+    }
+}
