@@ -145,12 +145,7 @@ async fn serve_loop(
                 // whole batch's messages go out in this one write.
                 sub.drain_into(&mut wbuf);
                 let out_limit = shared.conn_limits.load().out_limit;
-                if !noting_pending(
-                    &client.info,
-                    wbuf.len(),
-                    flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub),
-                )
-                .await
+                if !flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub, &client.info).await
                 {
                     return Close::Quiet;
                 }
@@ -197,10 +192,16 @@ async fn serve_loop(
                         }
                         client.postponed = false;
                         batch_seq = batch_seq.max(seq);
-                        if !noting_pending(
+                        if !flush(
+                            shared,
+                            stream,
+                            &mut wbuf,
+                            &mut writes,
+                            batch_seq,
+                            out_limit,
+                            closing.as_mut(),
+                            &sub,
                             &client.info,
-                            wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -248,10 +249,16 @@ async fn serve_loop(
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !noting_pending(
+                        if !flush(
+                            shared,
+                            stream,
+                            &mut wbuf,
+                            &mut writes,
+                            batch_seq,
+                            out_limit,
+                            closing.as_mut(),
+                            &sub,
                             &client.info,
-                            wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -282,12 +289,8 @@ async fn serve_loop(
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
-        if !noting_pending(
-            &client.info,
-            wbuf.len(),
-            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
-        )
-        .await
+        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub, &client.info)
+            .await
         {
             return Close::Quiet;
         }
@@ -530,14 +533,6 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
     ctx.last_seq.get()
 }
 
-/// Publish `pending` reply bytes for CLIENT LIST while `write` runs.
-async fn noting_pending(info: &ClientInfo, pending: usize, write: impl Future<Output = bool>) -> bool {
-    info.reply_pending.store(pending, Relaxed);
-    let ok = write.await;
-    info.reply_pending.store(0, Relaxed);
-    ok
-}
-
 /// Wait until the batch's AOF records are durable (appendfsync always), then write the replies.
 /// If they cannot be made durable, the replies of the batch's writes become MISCONF errors: nothing
 /// is acknowledged that is not on disk. Returns false when the connection is gone.
@@ -551,6 +546,7 @@ async fn flush(
     out_limit: (u64, u64, u64),
     closing: Pin<&mut Notified<'_>>,
     sub: &crate::pubsub::Subscriber,
+    info: &ClientInfo,
 ) -> bool {
     // Before any await: the wake-ups deferred by this batch's commands, and its staged BCAST keys,
     // are this thread's.
@@ -576,6 +572,20 @@ async fn flush(
     }
     Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
     Stats::add(&shared.stats.writes_processed, 1);
+    // Most writes fit in the socket's buffer: one syscall now, none of the waits below (a
+    // subscriber's connection writes once per publisher batch: this is most of its work).
+    let written = match stream.try_write(wbuf) {
+        Ok(n) if n == wbuf.len() => {
+            wbuf.clear();
+            return true;
+        }
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => {
+            wbuf.clear();
+            return false;
+        }
+    };
     // A client that does not read stalls this write, and with it the reading of its requests: the
     // output it can make the server hold is this one batch (backpressure). Redis's soft limit
     // closes it once over `soft` bytes for `secs` seconds; a shutting-down server waits a little.
@@ -594,14 +604,17 @@ async fn flush(
     let len = wbuf.len();
     // Messages being written still count against a subscriber's output limit; a subscriber cut
     // for it meanwhile stops waiting for its socket.
-    sub.set_inflight(len);
+    sub.set_inflight(len - written);
+    // CLIENT LIST's `obl`/`omem`: what waits for the socket (Relaxed, a snapshot).
+    info.reply_pending.store(len - written, Relaxed);
     let ok = tokio::select! {
-        r = stream.write_all(&wbuf[..len]) => r.is_ok(),
+        r = stream.write_all(&wbuf[written..len]) => r.is_ok(),
         _ = soft_deadline => false,
         _ = shutdown_grace => false,
         _ = sub.kill.notified(), if sub.is_active() => false,
     };
     sub.set_inflight(0);
+    info.reply_pending.store(0, Relaxed);
     wbuf.clear();
     ok
 }
