@@ -40,7 +40,12 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      16, random keys -r 100000, alternating servers as in 1.
   7. fanout: one publisher (redis-benchmark -c 1 -P 16 PUBLISH) to 1, 10 and 100 subscribers of one
      channel, messages of 16 and 512 bytes: messages delivered per second (from the first PUBLISH to
-     the last byte at the last subscriber) and the server's CPU per delivered message.
+     the last byte at the last subscriber) and the server's CPU per delivered message (its threads'
+     run time from /proc/PID/task/*/schedstat, in ns: N/2 messages to one subscriber are a few
+     10 ms ticks of utime+stime, too coarse to compare). Then memory,
+     each server fresh: one connection subscribes 100k channels, then 10k patterns, then 10k
+     connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
+     pattern, per subscribed connection.
   8. cache: a cache at its memory limit. Each server with --maxmemory CACHE_MAXMEMORY (default 64mb, to
      keep the run short: about 40 s in all) under allkeys-lru, then allkeys-lfu, fresh each time; 2
      client processes, each pipelining 64 requests: a GET of a key drawn from Zipf(0.99) over 10M
@@ -127,7 +132,21 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
+_next_port = [int(os.environ.get("VS_REDIS_PORT_BASE", "0") or 0)]
+
+
 def free_port():
+    """A free loopback port: the kernel's pick, or the next free one from $VS_REDIS_PORT_BASE up
+    (to keep to a port range on a shared machine)."""
+    while _next_port[0]:
+        port = _next_port[0]
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -232,6 +251,18 @@ class Server:
         with open("/proc/%d/stat" % self.pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_ns(self):
+        """Run time of the server's threads (live ones: a thread that exited meanwhile is not counted;
+        the servers' threads here live as long as they do), nanoseconds."""
+        total = 0
+        for tid in os.listdir("/proc/%d/task" % self.pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (self.pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.pid) as f:
@@ -584,7 +615,7 @@ def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
     for c in conns:
         sel.register(c, selectors.EVENT_READ)
     ready.put(True)
-    t0 = None
+    t0, cut = None, 0
     while want:
         for key, _ in sel.select(timeout=30):
             c = key.fileobj
@@ -593,9 +624,10 @@ def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
                 t0 = time.monotonic()
             want[c] -= n
             if want[c] <= 0 or n == 0:
+                cut += n == 0
                 sel.unregister(c)
                 del want[c]
-    done.put(time.monotonic())
+    done.put((time.monotonic(), cut))
     for c in conns:
         c.close()
 
@@ -615,24 +647,31 @@ def fanout(binaries, opts):
                     channel = b"fanout"
                     payload = b"x" * size
                     msg_len = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nfanout\r\n$%d\r\n%s\r\n" % (size, payload))
-                    total = n * subs
+                    msgs = n
+                    total = msgs * subs
                     # Several draining processes, so that the reader is not the bottleneck.
                     procs = min(subs, max(1, (os.cpu_count() or 2) // 2))
                     per = [subs // procs + (1 if i < subs % procs else 0) for i in range(procs)]
                     ready, done = mp.Queue(), mp.Queue()
-                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, n * msg_len, ready, done))
+                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, msgs * msg_len, ready, done))
                           for k in per]
                     for p in ps:
                         p.start()
                     for _ in ps:
                         ready.get(timeout=60)
-                    c0 = srv.cpu_s()
+                    c0 = srv.cpu_ns()
                     t0 = time.monotonic()
-                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(n), "-q",
+                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(msgs), "-q",
                                     "PUBLISH", channel.decode(), payload.decode()],
                                    capture_output=True, timeout=600)
-                    t1 = max(done.get(timeout=600) for _ in ps)
-                    used = srv.cpu_s() - c0
+                    ends = [done.get(timeout=600) for _ in ps]
+                    t1 = max(t for t, _ in ends)
+                    cut = sum(c for _, c in ends)
+                    if cut:
+                        ERRORS[(name, "fanout %d subscribers %d B" % (subs, size), 16)] = \
+                            "%d subscriber(s) closed before taking every message" % cut
+                        log("  fanout %s: %d subscriber(s) closed early: figures invalid" % (name, cut))
+                    used = (srv.cpu_ns() - c0) / 1e9
                     for p in ps:
                         p.join(timeout=30)
                     secs = max(t1 - t0, 1e-9)
@@ -640,6 +679,73 @@ def fanout(binaries, opts):
                     log("  fanout %s: %d subscribers, %d B: %.0f msgs/s, %.3f us CPU/msg" % (
                         name, subs, size, total / secs, used * 1e6 / total))
         finally:
+            srv.stop()
+    return out
+
+
+def _resp(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def _read_until(sock, suffix):
+    buf = b""
+    while not buf.endswith(suffix):
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise EOFError(buf[-200:])
+        buf += chunk
+    return buf
+
+
+FANOUT_MEM_CHANNELS = 100_000
+# Redis 7.0 keeps a client's patterns in a list (each PSUBSCRIBE scans it): 10k, not 100k.
+FANOUT_MEM_PATTERNS = 10_000
+FANOUT_MEM_CLIENTS = 10_000
+
+
+def fanout_memory(binaries):
+    """Memory per subscription, per pattern and per subscribed client, each server fresh:
+    {what: {server: (used_memory bytes each, RSS bytes each)}}. One connection subscribes
+    FANOUT_MEM_CHANNELS channels (channel:N), then PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns
+    (pattern:N:*); then FANOUT_MEM_CLIENTS connections each SUBSCRIBE one channel."""
+    out = {}
+    for name, binary in binaries.items():
+        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
+        srv.start()
+        conns = []
+        try:
+            def snap():
+                time.sleep(0.3)
+                return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+
+            def note(what, before, after, n):
+                each = ((after[0] - before[0]) / n, (after[1] - before[1]) / n)
+                out.setdefault(what, {})[name] = each
+                log("  fanout memory %s: %s %.0f B used_memory, %.0f B RSS each" % (name, what, each[0], each[1]))
+
+            big = socket.create_connection(("127.0.0.1", srv.port))
+            conns.append(big)
+            n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
+            m0 = snap()
+            big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
+            _read_until(big, b":%d\r\n" % n)
+            m1 = snap()
+            note("channel subscription", m0, m1, n)
+            big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
+            _read_until(big, b":%d\r\n" % (n + npat))
+            m2 = snap()
+            note("pattern subscription", m1, m2, npat)
+            for _ in range(FANOUT_MEM_CLIENTS):
+                c = socket.create_connection(("127.0.0.1", srv.port))
+                c.sendall(_resp(b"SUBSCRIBE", b"all"))
+                conns.append(c)
+            for c in conns[1:]:
+                _read_until(c, b":1\r\n")
+            m3 = snap()
+            note("subscribed client", m2, m3, FANOUT_MEM_CLIENTS)
+        finally:
+            for c in conns:
+                c.close()
             srv.stop()
     return out
 
@@ -1097,6 +1203,24 @@ def main():
             md.append("| %d | %d B | %s | %s | %s | %s | %s | %s |" % (
                 subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
                 fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
+        md.append("")
+        log("fanout memory: %d channels, %d patterns on one connection, %d subscribed connections ..."
+            % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
+        fm = fanout_memory(binaries)
+        md.append("### Pub/sub memory (one connection subscribing %d channels, then %d patterns; then %d connections "
+                  "subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
+                  % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
+        md.append("| per | Redis used_memory B | flurrydb used_memory B | ratio | Redis RSS B | flurrydb RSS B | "
+                  "RSS ratio |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|")
+        for what, figs in fm.items():
+            r = figs.get("redis", (None, None))
+            c = figs.get("flurrydb", (None, None))
+            rep.add("fanout", "memory", 0, what, "used_memory_bytes", "B", r[0], c[0], "lower")
+            rep.add("fanout", "memory", 0, what, "rss_bytes", "B", r[1], c[1], "lower")
+            md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                what, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.0f"),
+                fmt(c[1], "%.0f"), ratio_s(r[1], c[1])))
         md.append("")
 
     if "cache" in sections:
