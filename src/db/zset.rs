@@ -268,7 +268,10 @@ impl SortedSet {
             }
             Repr::Tree(t) => {
                 let mut out = Vec::with_capacity(count.min(t.len()));
-                t.remove_ranks(rank, count, |m, s| out.push((Bytes::from(m), s)));
+                t.remove_ranks(rank, count, |m, s| {
+                    let m = if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) };
+                    out.push((m, s))
+                });
                 out
             }
         }
