@@ -45,7 +45,10 @@ struct Slot {
     member: MemberBytes,
 }
 
+/// `repr(C)`, the length first: it shares the first cache line with the lowest keys, which a
+/// binary search often reads anyway (Rust's layout put it after the arrays, a line of its own).
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct Leaf {
     len: usize,
     score: [f64; CAP],
@@ -59,12 +62,13 @@ impl Leaf {
 }
 
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct Inner {
     len: usize,
-    child: [u32; CAP],
-    size: [u32; CAP],
     max_score: [f64; CAP],
     max_id: [u32; CAP],
+    size: [u32; CAP],
+    child: [u32; CAP],
 }
 
 impl Inner {
