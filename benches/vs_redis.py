@@ -12,7 +12,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, the tests of TESTS below
      (PING SET GET INCR, the list, hash, set, sorted set and stream tests, SETBIT BITCOUNT PFADD PFCOUNT;
      the bitmap, HyperLogLog and stream tests are command lines, see CUSTOM; ping runs PING_INLINE and
-     PING_MBULK; --tests picks some), random keys -r 100000, one test per redis-benchmark call
+     PING_MBULK; ZRANGE_100K and ZRANK_100K read one ~100k-member sorted set that a ZADD run fills
+     first, see FILL; --tests picks some), random keys -r 100000, one test per redis-benchmark call
      sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
      (the order flips every round), each round on freshly started servers; per test the best
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
@@ -81,7 +82,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["ping", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_300", "lrange_600",
-         "hset", "sadd", "spop", "zadd", "zpopmin", "setbit", "bitcount", "pfadd", "pfcount",
+         "hset", "sadd", "spop", "zadd", "zpopmin", "zrange_100k", "zrank_100k", "setbit", "bitcount", "pfadd", "pfcount",
          "xadd", "xread", "xreadgroup", "xack"]
 # Tests redis-benchmark has no -t name for: the command it sends (its __rand_int__ is a random
 # 12-digit number below the -r keyspace, printed with leading zeros, which bit offsets may not have: so
@@ -101,6 +102,16 @@ CUSTOM = {
     "xack": ["XACK", "bench:x", "bg", "__rand_int__-0"],
 }
 SETUP = {"xadd": ["XGROUP", "CREATE", "bench:x", "bg", "$", "MKSTREAM"]}
+# Tests that read one hot 100k-member sorted set: before the measured call, redis-benchmark's own
+# ZADD fills bench:z100k (random scores and members below -r: ~95k members), its CPU not counted.
+# ZRANGE_100K reads 10 members from a random score on (a descent by score, then a walk), ZRANK_100K
+# the rank of a random member (the member index, then a descent).
+CUSTOM.update({
+    "zrange_100k": ["ZRANGE", "bench:z100k", "__rand_int__", "+inf", "BYSCORE", "LIMIT", "0", "10"],
+    "zrank_100k": ["ZRANK", "bench:z100k", "element:__rand_int__"],
+})
+FILL = {t: ["-n", "300000", "-P", "16", "ZADD", "bench:z100k", "__rand_int__", "element:__rand_int__"]
+        for t in ("zrange_100k", "zrank_100k")}
 # Tests whose requests are long replies run a tenth of the requests (LRANGE_600 is 600 bulk strings).
 SHORT = {"lrange_300": 10, "lrange_600": 10}
 CLIENTS = 50
@@ -288,6 +299,9 @@ def redis_benchmark(server, test, requests, pipeline, timeout=300):
         except OSError:
             pass
     what = CUSTOM[test] if test in CUSTOM else ["-t", test]
+    if test in FILL:
+        subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", str(CLIENTS), "-r", str(KEYSPACE), "-q"]
+                       + FILL[test], capture_output=True, timeout=timeout)
     c0 = server.cpu_s()
     out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
                           "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", "-q"] + what,

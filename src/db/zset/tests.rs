@@ -377,3 +377,70 @@ fn large_tree_survives_mass_removal_and_compaction() {
     let r = ScoreRange { min: 20.0, min_exclusive: true, max: f64::INFINITY, max_exclusive: false };
     assert_eq!(z.range_by_score(&r, true, Limit::NONE), limited(model.where_(|_, s| r.contains(s)), true, Limit::NONE));
 }
+
+/// The B+tree alone, against the model, checking every structural invariant after each step:
+/// splits, merges and refills (many members, few distinct scores so ties reach the member order),
+/// rank removals by unlinking and by rebuilding, walks both ways from every kind of position.
+#[test]
+fn btree_keeps_its_invariants_through_random_operations() {
+    for seed in [1u64, 7, 99] {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let (mut t, mut model) = (tree::Tree::default(), Model::default());
+        for step in 0..6000 {
+            let m = format!("m{}", rng.below(1500));
+            match rng.below(10) {
+                0..=4 => {
+                    let s = rng.below(40) as f64 - 20.0;
+                    let old = model.0.iter().find(|(_, x)| x == m.as_bytes()).map(|e| e.0);
+                    assert_eq!(t.set_score(m.as_bytes(), s), old);
+                    model.set(m.as_bytes(), s);
+                }
+                5..=6 => {
+                    let old = model.0.iter().position(|(_, x)| x == m.as_bytes());
+                    let old = old.map(|i| model.0.remove(i).0);
+                    assert_eq!(t.remove(m.as_bytes()), old);
+                }
+                7 if !model.0.is_empty() => {
+                    let n = model.0.len();
+                    let (rank, count) = (
+                        rng.below(n as u64) as usize,
+                        1 + rng.below(if step % 50 == 0 { n as u64 } else { 4 }) as usize,
+                    );
+                    let mut got = Vec::new();
+                    t.remove_ranks(rank, count, |m, s| got.push((Bytes::from(m.to_vec()), s)));
+                    let want: Vec<_> =
+                        model.0.drain(rank..(rank + count).min(n)).map(|(s, m)| (Bytes::from(m), s)).collect();
+                    assert_eq!(got, want);
+                }
+                _ if !model.0.is_empty() => {
+                    let n = model.0.len();
+                    let start = rng.below(n as u64) as usize;
+                    let rev = rng.below(2) == 0;
+                    let mut got = Vec::new();
+                    t.walk(start, rev, |m, s| {
+                        got.push((Bytes::from(m.to_vec()), s));
+                        got.len() < 70
+                    });
+                    let all = model.entries();
+                    let want: Vec<_> = if rev {
+                        all[..=start].iter().rev().take(70).cloned().collect()
+                    } else {
+                        all[start..].iter().take(70).cloned().collect()
+                    };
+                    assert_eq!(got, want);
+                    let (m, s) = &all[start];
+                    assert_eq!(t.at(start), Some((&m[..], *s)));
+                    assert_eq!(t.find(m), Some((start, *s)));
+                    assert_eq!(t.count_before(|x, _| x < *s), model.0.partition_point(|(x, _)| x < s));
+                }
+                _ => {}
+            }
+            assert_eq!(t.len(), model.0.len());
+            if step % 10 == 0 {
+                t.check();
+            }
+        }
+        t.check();
+        assert_eq!(t.at(t.len()), None);
+    }
+}
