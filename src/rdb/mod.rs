@@ -36,11 +36,13 @@
 //!   redis-server 7.0.15 produces for a value in the encoding these limits give.
 
 pub mod crc64;
+pub mod dirty;
 pub mod encode;
 pub mod legacy;
 pub mod listpack;
 pub mod load;
 pub mod lzf;
+pub mod persist;
 pub mod save;
 #[cfg(test)]
 mod tests;
@@ -146,6 +148,8 @@ pub struct Aux {
     /// `rdbchecksum`: false writes a zero checksum.
     pub checksum: bool,
     pub opts: EncodeOpts,
+    /// `rdb-key-save-delay` (microseconds slept per key written; a testing knob of Redis's).
+    pub key_save_delay_us: u64,
 }
 
 impl Default for Aux {
@@ -159,6 +163,7 @@ impl Default for Aux {
             functions: Vec::new(),
             checksum: true,
             opts: EncodeOpts::default(),
+            key_save_delay_us: 0,
         }
     }
 }

@@ -4,8 +4,6 @@
 
 use std::io::{self, Write};
 
-use bytes::Bytes;
-
 use super::encode::{d2string, put_double, put_int_string, put_len, put_ms, put_string};
 use super::listpack::{self, Builder};
 use super::{Aux, EncodeOpts, types};
@@ -77,6 +75,9 @@ pub fn write_rdb(out: &mut impl Write, entries: &[SnapshotEntry], aux: &Aux) -> 
             }
             write_key_value(&mut o.buf, &e.key, &e.value, &aux.opts);
             o.flush_some(false)?;
+            if aux.key_save_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(aux.key_save_delay_us));
+            }
         }
         i += run;
     }
@@ -246,101 +247,111 @@ fn raw_id(id: StreamId) -> [u8; 16] {
     k
 }
 
-/// A stream as STREAM_LISTPACKS_2: its live entries cut into nodes as `streamAppendItem` cuts
-/// them (by `stream-node-max-bytes` and `stream-node-max-entries`), then the metadata and the
-/// consumer groups with their PELs and consumers.
+/// A stream as STREAM_LISTPACKS_2: its nodes with their tombstones (deleted entries stay in a
+/// node until all of it is deleted, as Redis keeps them), a node cut further where
+/// `streamAppendItem` would have started a new one (`stream-node-max-bytes`,
+/// `stream-node-max-entries`), then the metadata and the consumer groups with their PELs and
+/// consumers.
 fn write_stream(buf: &mut Vec<u8>, s: &Stream, opts: &EncodeOpts) {
     let c = opts.compress;
-    let entries = s.range(StreamId::MIN, StreamId::MAX, 0, false);
     let max_bytes =
         if opts.stream_node_max_bytes == 0 || opts.stream_node_max_bytes > crate::db::stream::MAX_ENTRY_BYTES {
             crate::db::stream::MAX_ENTRY_BYTES
         } else {
             opts.stream_node_max_bytes
         };
-    // Each node: master ID, master fields, entries.
+    type Entry<'a> = (StreamId, bool, Vec<(&'a [u8], &'a [u8])>);
+    // (master ID, master fields, entries, bytes of the listpack so far)
     struct Node<'a> {
         master: StreamId,
         fields: Vec<&'a [u8]>,
-        entries: Vec<&'a (StreamId, Vec<Bytes>)>,
+        entries: Vec<Entry<'a>>,
         bytes: usize,
     }
-    let mut nodes: Vec<Node> = Vec::new();
-    for e in &entries {
-        let totelelen: usize = e.1.iter().map(|b| b.len()).sum();
-        let new_node = match nodes.last() {
-            None => true,
-            Some(n) => {
-                n.bytes + totelelen >= max_bytes
-                    || (opts.stream_node_max_entries != 0 && n.entries.len() >= opts.stream_node_max_entries)
-            }
-        };
-        if new_node {
-            let fields: Vec<&[u8]> = e.1.chunks(2).map(|p| &p[0][..]).collect();
-            // Header, count, deleted, num-fields, fields, 0 terminator, end byte.
-            let mut bytes = 6 + 1 + listpack::int_entry_size(1) + listpack::int_entry_size(0);
-            bytes += listpack::int_entry_size(fields.len() as i64);
-            bytes += fields.iter().map(|f| listpack::entry_size(f)).sum::<usize>();
-            bytes += listpack::int_entry_size(0);
-            nodes.push(Node { master: e.0, fields, entries: Vec::new(), bytes });
-        }
-        let n = nodes.last_mut().expect("a node");
-        let count_before = n.entries.len() as i64;
-        if count_before > 0 {
-            n.bytes = n.bytes - listpack::int_entry_size(count_before) + listpack::int_entry_size(count_before + 1);
-        }
-        let same = e.1.len() / 2 == n.fields.len() && e.1.chunks(2).zip(&n.fields).all(|(p, f)| &p[0][..] == *f);
-        let nf = (e.1.len() / 2) as i64;
-        let mut size = listpack::int_entry_size(if same { 2 } else { 0 });
+    fn same_fields(e: &Entry<'_>, fields: &[&[u8]]) -> bool {
+        e.2.len() == fields.len() && e.2.iter().zip(fields).all(|(p, f)| p.0 == *f)
+    }
+    fn entry_bytes(n: &Node<'_>, e: &Entry<'_>) -> usize {
+        let same = same_fields(e, &n.fields);
+        let nf = e.2.len() as i64;
+        let mut size = listpack::int_entry_size(i64::from(same) * 2 + i64::from(e.1));
         size += listpack::int_entry_size(e.0.ms.wrapping_sub(n.master.ms) as i64);
         size += listpack::int_entry_size(e.0.seq.wrapping_sub(n.master.seq) as i64);
         if !same {
             size += listpack::int_entry_size(nf);
         }
-        for p in e.1.chunks(2) {
+        for (f, v) in &e.2 {
             if !same {
-                size += listpack::entry_size(&p[0]);
+                size += listpack::entry_size(f);
             }
-            size += listpack::entry_size(&p[1]);
+            size += listpack::entry_size(v);
         }
-        size += listpack::int_entry_size(if same { nf + 3 } else { 2 * nf + 4 });
-        n.bytes += size;
-        n.entries.push(e);
+        size + listpack::int_entry_size(if same { nf + 3 } else { 2 * nf + 4 })
     }
+    let mut nodes: Vec<Node> = Vec::new();
+    s.raw_nodes(|master, fields, entries| {
+        let mut first = true;
+        for e in entries {
+            let totelelen: usize = e.2.iter().map(|(f, v)| f.len() + v.len()).sum();
+            let split = !first
+                && nodes.last().is_some_and(|n| {
+                    n.bytes + totelelen >= max_bytes
+                        || (opts.stream_node_max_entries != 0 && n.entries.len() >= opts.stream_node_max_entries)
+                });
+            if first || split {
+                let (m, f): (StreamId, Vec<&[u8]>) =
+                    if first { (master, fields.clone()) } else { (e.0, e.2.iter().map(|p| p.0).collect()) };
+                let mut bytes = 6 + 1 + 2 * listpack::int_entry_size(0) + listpack::int_entry_size(f.len() as i64);
+                bytes += f.iter().map(|x| listpack::entry_size(x)).sum::<usize>() + listpack::int_entry_size(0);
+                nodes.push(Node { master: m, fields: f, entries: Vec::new(), bytes });
+                first = false;
+            }
+            let n = nodes.last_mut().expect("a node");
+            let (live, dead) =
+                n.entries.iter().fold((0i64, 0i64), |(l, d), x| if x.1 { (l, d + 1) } else { (l + 1, d) });
+            n.bytes -= listpack::int_entry_size(live) + listpack::int_entry_size(dead);
+            let (live, dead) = if e.1 { (live, dead + 1) } else { (live + 1, dead) };
+            n.bytes += listpack::int_entry_size(live) + listpack::int_entry_size(dead);
+            n.bytes += entry_bytes(n, &e);
+            n.entries.push(e);
+        }
+    });
+    nodes.retain(|n| n.entries.iter().any(|e| !e.1));
     put_len(buf, nodes.len() as u64);
     for n in &nodes {
         put_string(buf, &raw_id(n.master), c);
         let mut lp = Builder::new();
-        lp.push_int(n.entries.len() as i64);
-        lp.push_int(0);
+        let dead = n.entries.iter().filter(|e| e.1).count() as i64;
+        lp.push_int(n.entries.len() as i64 - dead);
+        lp.push_int(dead);
         lp.push_int(n.fields.len() as i64);
         for f in &n.fields {
             lp.push(f);
         }
         lp.push_int(0);
         for e in &n.entries {
-            let same = e.1.len() / 2 == n.fields.len() && e.1.chunks(2).zip(&n.fields).all(|(p, f)| &p[0][..] == *f);
-            let nf = (e.1.len() / 2) as i64;
-            lp.push_int(if same { 2 } else { 0 });
+            let same = same_fields(e, &n.fields);
+            let nf = e.2.len() as i64;
+            lp.push_int(i64::from(same) * 2 + i64::from(e.1));
             lp.push_int(e.0.ms.wrapping_sub(n.master.ms) as i64);
             lp.push_int(e.0.seq.wrapping_sub(n.master.seq) as i64);
             if !same {
                 lp.push_int(nf);
             }
-            for p in e.1.chunks(2) {
+            for (f, v) in &e.2 {
                 if !same {
-                    lp.push(&p[0]);
+                    lp.push(f);
                 }
-                lp.push(&p[1]);
+                lp.push(v);
             }
             lp.push_int(if same { nf + 3 } else { 2 * nf + 4 });
         }
         put_string(buf, &lp.finish(), c);
     }
+    let first = s.first_id();
     put_len(buf, s.len());
     put_len(buf, s.last_id.ms);
     put_len(buf, s.last_id.seq);
-    let first = entries.first().map_or(StreamId::MIN, |e| e.0);
     put_len(buf, first.ms);
     put_len(buf, first.seq);
     put_len(buf, s.max_deleted_id.ms);
