@@ -524,3 +524,28 @@ fn corrupt_files_stop_startup_with_an_error_not_a_panic() {
     let n: i64 = redis::cmd("LLEN").arg("k").query(&mut s.client()).unwrap();
     assert_eq!(n, 100);
 }
+
+#[test]
+fn restore_replays_from_the_aof_with_its_absolute_ttl() {
+    let mut s = Server::start(&["--appendonly", "yes"]);
+    let mut c = s.client();
+    let _: () = redis::cmd("RPUSH").arg("src").arg("a").arg("b").query(&mut c).unwrap();
+    let payload: Vec<u8> = redis::cmd("DUMP").arg("src").query(&mut c).unwrap();
+    let _: () = redis::cmd("RESTORE").arg("withttl").arg(500_000).arg(&payload).query(&mut c).unwrap();
+    let _: () = redis::cmd("RESTORE").arg("plain").arg(0).arg(&payload).query(&mut c).unwrap();
+    let _: () = redis::cmd("RESTORE")
+        .arg("plain")
+        .arg(0)
+        .arg(&payload)
+        .arg("REPLACE")
+        .arg("IDLETIME")
+        .arg(10)
+        .query(&mut c)
+        .unwrap();
+    let before = dump_keyspace(s.port);
+    s.stop();
+    s.restart();
+    assert_same(&dump_keyspace(s.port), &before);
+    let pttl: i64 = redis::cmd("PTTL").arg("withttl").query(&mut s.client()).unwrap();
+    assert!(pttl > 400_000 && pttl <= 500_000, "{pttl}");
+}
