@@ -37,6 +37,8 @@ pub struct RdbInfo {
     pub keys: u64,
     /// Empty collections skipped (as Redis skips them).
     pub empty_skipped: u64,
+    /// Keys [`load_into`] skipped as already expired.
+    pub expired_skipped: u64,
 }
 
 impl RdbInfo {
@@ -687,13 +689,15 @@ pub fn load_into(
 ) -> Result<RdbInfo, RdbError> {
     let seq = std::cell::Cell::new(0);
     let dbs = ks.databases();
-    read_rdb(input, |k| {
+    let mut expired = 0;
+    let mut info = read_rdb(input, |k| {
         if k.db >= dbs {
             return Err(RdbError::Corrupt(format!(
                 "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
             )));
         }
         if k.expire_at_ms != 0 && k.expire_at_ms < drop_expired_before {
+            expired += 1;
             return Ok(());
         }
         let entry = into_entry(k.value, k.expire_at_ms, cfg);
@@ -703,5 +707,8 @@ pub fn load_into(
         let w = ks.write(k.db, &[&k.key], &seq);
         w.insert_in(k.db, k.key, entry);
         Ok(())
-    })
+    })?;
+    info.keys -= expired;
+    info.expired_skipped = expired;
+    Ok(info)
 }

@@ -379,9 +379,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
     shared.ks.set_loading(true);
     let mut r = std::io::BufReader::with_capacity(1 << 20, file);
     let now = crate::util::now_ms();
-    let before = shared.ks.expired_keys();
     let result = super::load::load_into(&shared.ks, &cfg, &mut r, now);
-    let _ = before;
     let info = match result {
         Ok(info) => info,
         Err(e) => {
@@ -391,8 +389,10 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
     };
     load_functions(shared, &info.functions)?;
     shared.rdb.loaded_keys.store(info.keys, SeqCst);
+    shared.rdb.loaded_expired.store(info.expired_skipped, SeqCst);
     shared.ks.set_loading(false);
     shared.rdb.saved(super::dirty::total());
+    notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired_skipped);
     notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
 }
