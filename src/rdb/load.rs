@@ -180,6 +180,16 @@ impl<'r, R: Read> Src<'r, R> {
 /// key to `sink` in file order.
 pub fn read_rdb(
     input: &mut impl Read,
+    sink: impl FnMut(LoadedKey) -> Result<(), RdbError>,
+) -> Result<RdbInfo, RdbError> {
+    read_rdb_with(input, |_, _| {}, sink)
+}
+
+/// [`read_rdb`] that also hands each `RESIZEDB` hint (database, keys) to `on_resize` before the
+/// database's keys, so that a loader can size its table once.
+pub fn read_rdb_with(
+    input: &mut impl Read,
+    mut on_resize: impl FnMut(usize, u64),
     mut sink: impl FnMut(LoadedKey) -> Result<(), RdbError>,
 ) -> Result<RdbInfo, RdbError> {
     let mut src = Src::new(input);
@@ -192,7 +202,7 @@ pub fn read_rdb(
         return Err(RdbError::BadVersion(format!("Can't handle RDB format version {version}")));
     }
     let mut info = RdbInfo { version, ..Default::default() };
-    read_body(&mut src, version, &mut info, &mut sink)?;
+    read_body(&mut src, version, &mut info, &mut on_resize, &mut sink)?;
     Ok(info)
 }
 
@@ -201,6 +211,7 @@ pub(crate) fn read_body<R: Read>(
     src: &mut Src<'_, R>,
     version: u16,
     info: &mut RdbInfo,
+    on_resize: &mut dyn FnMut(usize, u64),
     sink: &mut dyn FnMut(LoadedKey) -> Result<(), RdbError>,
 ) -> Result<(), RdbError> {
     let mut db = 0usize;
@@ -232,8 +243,9 @@ pub(crate) fn read_body<R: Read>(
                 continue;
             }
             types::OP_RESIZEDB => {
+                let keys = src.len()?;
                 src.len()?;
-                src.len()?;
+                on_resize(db, keys);
                 continue;
             }
             types::OP_AUX => {
@@ -690,7 +702,14 @@ pub fn load_into(
     let seq = std::cell::Cell::new(0);
     let dbs = ks.databases();
     let mut expired = 0;
-    let mut info = read_rdb(input, |k| {
+    // The table is sized once per database from the RESIZEDB hint (no resize and copy of every
+    // node while loading); a corrupt hint reserves at most 16M slots.
+    let on_resize = |db: usize, keys: u64| {
+        if db < dbs {
+            ks.db(db).reserve(keys.min(1 << 24) as usize);
+        }
+    };
+    let mut info = read_rdb_with(input, on_resize, |k| {
         if k.db >= dbs {
             return Err(RdbError::Corrupt(format!(
                 "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"
