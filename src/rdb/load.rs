@@ -91,6 +91,12 @@ impl<'r, R: Read> Src<'r, R> {
 
     /// `n` bytes, read in pieces so that a lying length costs no more memory than the input has.
     fn bytes(&mut self, n: u64) -> Result<Vec<u8>, RdbError> {
+        if n <= 1 << 16 {
+            // Small (every key and most values): one exact allocation, one read.
+            let mut out = vec![0u8; n as usize];
+            self.fill(&mut out)?;
+            return Ok(out);
+        }
         let mut out = Vec::with_capacity(n.min(1 << 20) as usize);
         let got = (&mut *self.r).take(n).read_to_end(&mut out)?;
         if (got as u64) < n {
