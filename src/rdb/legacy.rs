@@ -4,8 +4,8 @@
 
 use super::listpack::Item;
 
-/// An intset blob (`intset.c`): encoding (2, 4 or 8, u32 LE), length (u32 LE), the sorted values.
-/// `width` is the encoding to use (the smallest that holds every value when None).
+/// An intset blob (`intset.c`): encoding (2, 4 or 8, u32 LE: the smallest that holds every
+/// value), length (u32 LE), the values sorted.
 pub fn intset_blob(values: &[i64]) -> Vec<u8> {
     let (min, max) = values.iter().fold((0i64, 0i64), |(a, b), &v| (a.min(v), b.max(v)));
     let width: usize = if min >= i64::from(i16::MIN) && max <= i64::from(i16::MAX) {
