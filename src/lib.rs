@@ -35,6 +35,7 @@ pub mod memory;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
+pub mod rdb;
 pub mod resp;
 pub mod script;
 pub mod server;

@@ -25,7 +25,9 @@ pub struct Shared {
     pub clients: ClientRegistry,
     pub started: Instant,
     /// Unix time (s) of the last successful save (LASTSAVE): start time, then each AOF rewrite.
-    pub last_save_unix: AtomicU64,
+    pub last_save_unix: Arc<AtomicU64>,
+    /// RDB saves: BGSAVE state, the change count, the schedules (see `rdb::persist`).
+    pub rdb: Arc<crate::rdb::persist::RdbState>,
     /// Set when a SHUTDOWN was requested; the accept loop watches it.
     pub shutdown_requested: AtomicBool,
     /// Woken when a shutdown is requested.
@@ -135,6 +137,8 @@ impl Shared {
         ks.events().set_flags(notify_flags(&config));
         sync_tracking(&ks, &config);
         ks.evictor().configure(&config);
+        let last_save_unix = Arc::new(AtomicU64::new(unix_secs()));
+        let rdb = Arc::new(crate::rdb::persist::RdbState::new(last_save_unix.clone()));
         Arc::new(Shared {
             ks,
             config: RwLock::new(config),
@@ -142,7 +146,8 @@ impl Shared {
             monitor,
             clients: ClientRegistry::default(),
             started: Instant::now(),
-            last_save_unix: AtomicU64::new(unix_secs()),
+            last_save_unix,
+            rdb,
             shutdown_requested: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             shutdown_watch: tokio::sync::watch::Sender::new(false),

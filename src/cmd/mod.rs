@@ -4,14 +4,17 @@
 
 pub mod bits;
 pub mod collection;
+pub mod dump;
 pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod pubsub;
 pub mod rawstr;
 mod sample;
+pub mod save;
 pub mod server;
 pub mod set;
 pub mod slots;
@@ -370,6 +373,9 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
         && let Some(reason) = aof.write_error()
     {
         return Err(Error::Misconf(reason));
+    }
+    if (spec.is_write() || spec.name == "ping") && ctx.now_ms != 0 && crate::rdb::persist::denies_writes(ctx.shared) {
+        return Err(Error::Raw(crate::rdb::persist::MISCONF_RDB.into()));
     }
     Ok(())
 }

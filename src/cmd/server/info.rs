@@ -214,6 +214,7 @@ pub fn aof_fields(shared: &Shared) -> Fields {
 }
 
 fn persistence_fields(shared: &Shared) -> Fields {
+    let rdb = &shared.rdb;
     let mut f = vec![
         ("loading".into(), s(u8::from(shared.ks.is_loading()))),
         ("async_loading".into(), s(0)),
@@ -223,16 +224,16 @@ fn persistence_fields(shared: &Shared) -> Fields {
         ("current_fork_perc".into(), s("0.00")),
         ("current_save_keys_processed".into(), s(0)),
         ("current_save_keys_total".into(), s(0)),
-        ("rdb_changes_since_last_save".into(), s(0)),
-        ("rdb_bgsave_in_progress".into(), s(0)),
+        ("rdb_changes_since_last_save".into(), s(rdb.changes())),
+        ("rdb_bgsave_in_progress".into(), s(u8::from(rdb.in_progress.load(Ordering::Relaxed)))),
         ("rdb_last_save_time".into(), s(shared.last_save_unix.load(Ordering::Relaxed))),
-        ("rdb_last_bgsave_status".into(), s("ok")),
-        ("rdb_last_bgsave_time_sec".into(), s(-1)),
-        ("rdb_current_bgsave_time_sec".into(), s(-1)),
-        ("rdb_saves".into(), s(0)),
+        ("rdb_last_bgsave_status".into(), s(if rdb.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" })),
+        ("rdb_last_bgsave_time_sec".into(), s(rdb.last_bgsave_secs.load(Ordering::Relaxed))),
+        ("rdb_current_bgsave_time_sec".into(), s(rdb.current_secs())),
+        ("rdb_saves".into(), s(rdb.saves.load(Ordering::Relaxed))),
         ("rdb_last_cow_size".into(), s(0)),
-        ("rdb_last_load_keys_expired".into(), s(0)),
-        ("rdb_last_load_keys_loaded".into(), s(0)),
+        ("rdb_last_load_keys_expired".into(), s(rdb.loaded_expired.load(Ordering::Relaxed))),
+        ("rdb_last_load_keys_loaded".into(), s(rdb.loaded_keys.load(Ordering::Relaxed))),
     ];
     f.extend(aof_fields(shared));
     f.extend([("module_fork_in_progress".into(), s(0)), ("module_fork_last_cow_size".into(), s(0))]);
