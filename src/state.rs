@@ -52,6 +52,8 @@ pub struct Shared {
     pub pause: crate::pause::Pause,
     /// MONITOR: the connections that see every command (the keyspace holds it too).
     pub monitors: Arc<crate::monitor::feed::Monitors>,
+    /// Replication: ids, replicas, the link to our primary (the feed is in the keyspace).
+    pub repl: crate::repl::Repl,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -135,7 +137,7 @@ impl Shared {
         ks.events().set_flags(notify_flags(&config));
         sync_tracking(&ks, &config);
         ks.evictor().configure(&config);
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             ks,
             config: RwLock::new(config),
             stats: Stats::default(),
@@ -155,7 +157,10 @@ impl Shared {
             pubsub,
             pause: crate::pause::Pause::default(),
             monitors,
-        })
+            repl: crate::repl::Repl::default(),
+        });
+        shared.repl.attach(&shared);
+        shared
     }
 
     /// A read view of the configuration.

@@ -84,6 +84,8 @@ pub struct Client {
     pub subs: crate::pubsub::ClientSubs,
     /// CLIENT TRACKING: its prefixes and CLIENT CACHING's flag (tracking off when dropped).
     pub tracking: crate::tracking::ClientTracking,
+    /// Set by PSYNC/SYNC: the connection becomes this replica's sender (see `repl::primary`).
+    pub replica: Option<Box<crate::repl::Takeover>>,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
@@ -143,6 +145,7 @@ impl Client {
             monitoring: false,
             last_cmd: "NULL",
             charge: None,
+            replica: None,
         }
     }
 
@@ -371,6 +374,8 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     {
         return Err(Error::Misconf(reason));
     }
+    // READONLY, MASTERDOWN, NOREPLICAS.
+    crate::repl::refusal(ctx, spec, argv)?;
     Ok(())
 }
 
