@@ -331,7 +331,7 @@ pub fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let port = arg_i64(val)?;
             hs.listening_port = port as u16;
         } else if is_opt(opt, "ip-address") {
-            if val.len() >= 46 {
+            if val.len() >= 256 {
                 return Err(Error::err(format!(
                     "REPLCONF ip-address provided by replica instance is too long: {} bytes",
                     val.len()
@@ -352,7 +352,7 @@ pub fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         } else if is_opt(opt, "rdb-only") {
             let v = arg_i64(val).ok().filter(|v| (0..=1).contains(v));
             if v.is_none() {
-                return Err(Error::err("value is out of range, must be positive"));
+                return Err(Error::err("value is out of range, value must between 0 and 1"));
             }
         } else if is_opt(opt, "rdb-filter-only") {
             let filters = String::from_utf8_lossy(val).into_owned();
@@ -595,7 +595,7 @@ pub fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if ctx.client.replica.is_some() {
         return Err(Error::err("Command is not valid when client is a replica."));
     }
-    let port = arg_i64(&argv[2])?;
+    let port = arg_i64(&argv[2]).ok().filter(|p| (0..=65535).contains(p)).ok_or(Error::err("Invalid master port"))?;
     let host = String::from_utf8_lossy(&argv[1]).into_owned();
     if let Some(m) = lock(&shared.repl.master).as_ref()
         && m.host.eq_ignore_ascii_case(&host)
