@@ -36,6 +36,7 @@ pub mod memory;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
+pub mod rdb;
 pub mod repl;
 pub mod resp;
 pub mod script;

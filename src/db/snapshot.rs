@@ -10,6 +10,7 @@ use super::{Keyspace, Value};
 use crate::sync::Ordering;
 
 /// One key of the snapshot.
+#[derive(Debug)]
 pub struct SnapshotEntry {
     pub db: usize,
     pub key: Bytes,
@@ -17,6 +18,7 @@ pub struct SnapshotEntry {
     pub expire_at_ms: u64,
 }
 
+#[derive(Debug)]
 pub enum SnapshotValue {
     Str(Bytes),
     Int(i64),
