@@ -311,7 +311,7 @@ pub struct Takeover {
     /// The line to send first (`+FULLRESYNC ...` / `+CONTINUE ...`), if any.
     pub greeting: Option<String>,
     /// Full sync: the snapshot to send as an RDB, and its replication id and offset.
-    pub snapshot: Option<(Vec<SnapshotEntry>, String, u64)>,
+    pub snapshot: Option<(Vec<SnapshotEntry>, rdb::Extras, String, u64)>,
     /// Where the stream starts.
     pub from: u64,
 }
@@ -421,7 +421,7 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     repl.sync_full.fetch_add(1, Ordering::Relaxed);
     // The snapshot point: every stripe held, the feed switched on (a new id with the backlog, as
     // Redis's first replica), the queue drained, the keyspace copied.
-    let (snapshot, replid, offset) = {
+    let (snapshot, extras, replid, offset) = {
         let _apply = lock(&repl.apply_lock);
         let seq = std::cell::Cell::new(0);
         let w = shared.ks.write_all(0, &seq);
@@ -445,14 +445,15 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
         feed.backlog().set_reader(link.id, Some(offset));
         let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
         let snap = crate::cmd::offload(keys, || shared.ks.snapshot(crate::util::now_ms()));
+        let extras = rdb::Extras::of(shared);
         drop(w);
-        (snap, repl.ids().replid.clone(), offset)
+        (snap, extras, repl.ids().replid.clone(), offset)
     };
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
     ctx.client.replica =
-        Some(Box::new(Takeover { link, greeting, snapshot: Some((snapshot, replid, offset)), from: offset }));
+        Some(Box::new(Takeover { link, greeting, snapshot: Some((snapshot, extras, replid, offset)), from: offset }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
 }

@@ -38,9 +38,9 @@ async fn run(shared: &Shared, stream: &mut TcpStream, t: Takeover, mut rbuf: Byt
     if let Some(g) = &t.greeting {
         stream.write_all(g.as_bytes()).await.map_err(io)?;
     }
-    if let Some((snap, replid, offset)) = t.snapshot {
+    if let Some((snap, extras, replid, offset)) = t.snapshot {
         *lock(&link.state) = "send_bulk";
-        let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, &replid, offset))
+        let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
             .await
             .map_err(|e| e.to_string())??;
         stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
