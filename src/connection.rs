@@ -187,7 +187,7 @@ async fn serve_loop(
                             return Close::Quiet;
                         }
                         wbuf.clear();
-                        crate::repl::primary::serve(shared, stream, takeover, rbuf.split()).await;
+                        crate::repl::primary::serve(shared, stream, takeover, rbuf.split(), closing.as_mut()).await;
                         return Close::Quiet;
                     }
                     // A blocking command that found nothing, or a command a CLIENT PAUSE covers:

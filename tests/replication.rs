@@ -219,6 +219,16 @@ fn our_primary_with_a_real_redis_replica_converges_and_resyncs_partially() {
     let stats = info(primary.port, "stats");
     assert_eq!(field(&stats, "sync_full").as_deref(), Some("1"), "{stats}");
     assert_eq!(field(&stats, "sync_partial_ok").as_deref(), Some("1"), "{stats}");
+
+    // The primary drops its replica (CLIENT KILL TYPE replica, as Sentinel does): again partial.
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut c).unwrap();
+    assert_eq!(killed, 1);
+    let _: () = redis::cmd("SET").arg("after-kill").arg("1").query(&mut c).unwrap();
+    wait_for("the replica to come back", Duration::from_secs(20), || {
+        field(&info(primary.port, "stats"), "sync_partial_ok").as_deref() == Some("2")
+    });
+    wait_link_up(replica.port);
+    assert_same_keyspace(primary.port, replica.port, 1);
 }
 
 #[test]
@@ -255,6 +265,13 @@ fn our_primary_with_our_replica_converges_and_the_replica_is_read_only() {
     assert_eq!(field(&i, "slave_repl_offset"), field(&p, "master_repl_offset"), "caught up, offsets agree");
     assert_eq!(field(&i, "master_repl_offset"), field(&p, "master_repl_offset"));
     assert!(r.cmds(&["WAIT", "1", "0"]).starts_with(b"-ERR WAIT cannot be used with replica instances"));
+    // Its link to the primary is a `master` client; killed, it comes back with a partial resync.
+    assert_eq!(r.cmds(&["CLIENT", "KILL", "TYPE", "master"]), b":1\r\n");
+    wait_for("a partial resync", Duration::from_secs(20), || {
+        field(&info(primary.port, "stats"), "sync_partial_ok").as_deref() == Some("1")
+    });
+    wait_link_up(replica.port);
+    let i = info(replica.port, "replication");
 
     // Promotion: a new id, the old one kept as replid2 up to the offset reached.
     let old_id = field(&i, "master_replid").unwrap();

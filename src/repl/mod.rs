@@ -172,6 +172,8 @@ pub struct Repl {
     pub sync_partial_err: AtomicU64,
     /// The feed thread runs (started with the first replica).
     feeding: AtomicBool,
+    /// The client id of the link to our primary (0: none).
+    pub master_client: AtomicU64,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
@@ -199,6 +201,7 @@ impl Default for Repl {
             sync_partial_err: AtomicU64::new(0),
             feeding: AtomicBool::new(false),
             me: std::sync::OnceLock::new(),
+            master_client: AtomicU64::new(0),
         }
     }
 }
@@ -237,6 +240,15 @@ impl Repl {
 
     pub fn ids(&self) -> MutexGuard<'_, Ids> {
         lock(&self.ids)
+    }
+
+    /// `Some(true)`: client `id` is the link to our primary; `Some(false)`: a replica's link
+    /// (CLIENT KILL TYPE master / replica).
+    pub fn client_kind(&self, id: u64) -> Option<bool> {
+        if self.master_client.load(Ordering::Relaxed) == id {
+            return Some(true);
+        }
+        lock(&self.replicas).iter().any(|r| r.id == id).then_some(false)
     }
 
     /// Forget what a closed connection said with REPLCONF.
@@ -419,36 +431,7 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
         }
     }
     repl.sync_full.fetch_add(1, Ordering::Relaxed);
-    // The snapshot point: every stripe held, the feed switched on (a new id with the backlog, as
-    // Redis's first replica), the queue drained, the keyspace copied.
-    let (snapshot, extras, replid, offset) = {
-        let _apply = lock(&repl.apply_lock);
-        let seq = std::cell::Cell::new(0);
-        let w = shared.ks.write_all(0, &seq);
-        let replica = repl.is_replica();
-        if !replica && !feed.is_active() {
-            let mut ids = repl.ids();
-            if lock(&repl.replicas).is_empty() && feed.backlog().end() == 0 {
-                ids.replid = new_replid();
-                ids.replid2 = "0".repeat(40);
-                ids.second_offset = -1;
-                crate::notice!(
-                    "Replication backlog created, my new replication IDs are '{}' and '{}'",
-                    ids.replid,
-                    ids.replid2
-                );
-            }
-            feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
-            feed.set_active(true);
-        }
-        let offset = if replica { feed.backlog().end() } else { feed.snapshot_point() };
-        feed.backlog().set_reader(link.id, Some(offset));
-        let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
-        let snap = crate::cmd::offload(keys, || shared.ks.snapshot(crate::util::now_ms()));
-        let extras = rdb::Extras::of(shared);
-        drop(w);
-        (snap, extras, repl.ids().replid.clone(), offset)
-    };
+    let (snapshot, extras, replid, offset) = full_sync_point(shared, link.id);
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
@@ -456,6 +439,47 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
         Some(Box::new(Takeover { link, greeting, snapshot: Some((snapshot, extras, replid, offset)), from: offset }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
+}
+
+/// A full sync's snapshot point: with every stripe held, the feed switched on (a new id with the
+/// backlog, as Redis's first replica), the queue drained, the offset noted and the keyspace copied:
+/// the copy holds exactly the writes before the offset, the backlog exactly those after. The
+/// replica `reader` is registered at the offset (the backlog keeps what it will be sent).
+/// Returns the copy, what else goes in the RDB, the replication id and the offset.
+pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb::Extras, String, u64) {
+    let repl = &shared.repl;
+    let feed = shared.ks.repl_feed();
+    let _apply = lock(&repl.apply_lock);
+    let seq = std::cell::Cell::new(0);
+    let mut w = shared.ks.write_all(0, &seq);
+    let replica = feed.is_replica();
+    if !replica && !feed.is_active() {
+        let mut ids = repl.ids();
+        if lock(&repl.replicas).is_empty() && feed.backlog().end() == 0 {
+            ids.replid = new_replid();
+            ids.replid2 = "0".repeat(40);
+            ids.second_offset = -1;
+            crate::notice!(
+                "Replication backlog created, my new replication IDs are '{}' and '{}'",
+                ids.replid,
+                ids.replid2
+            );
+        }
+        feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
+        feed.set_active(true);
+    }
+    let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
+    let snap = crate::cmd::offload(keys, || shared.ks.snapshot(crate::util::now_ms()));
+    let extras = rdb::Extras::of(shared);
+    if crate::sync::fault::on(crate::sync::fault::Fault::ReplOffsetOutsideLock) {
+        w.release();
+        crate::sync::thread::yield_now();
+    }
+    let offset = if replica { feed.backlog().end() } else { feed.snapshot_point() };
+    feed.backlog().set_reader(reader, Some(offset));
+    drop(w);
+    let replid = repl.ids().replid.clone();
+    (snap, extras, replid, offset)
 }
 
 fn ensure_feed_thread_from(ctx: &Ctx) {

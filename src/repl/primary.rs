@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use std::pin::Pin;
+
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 
 use super::{Takeover, lock, unix_now};
 use crate::cmd::is_opt;
@@ -17,10 +20,17 @@ use crate::state::Shared;
 const SEND_BYTES: usize = 1 << 20;
 
 /// Serve a replica on `stream` until it goes away, falls out of the backlog, or is disconnected.
-pub async fn serve(shared: &Shared, stream: &mut TcpStream, t: Box<Takeover>, rbuf: BytesMut) {
+/// `closing` is the connection's own close signal (CLIENT KILL, shutdown).
+pub async fn serve(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    t: Box<Takeover>,
+    rbuf: BytesMut,
+    closing: Pin<&mut Notified<'_>>,
+) {
     let link = Arc::clone(&t.link);
     let name = format!("{}:{}", link.ip, link.port);
-    if let Err(e) = run(shared, stream, *t, rbuf).await {
+    if let Err(e) = run(shared, stream, *t, rbuf, closing).await {
         crate::notice!("Connection with replica {name} lost ({e}).");
     } else {
         crate::notice!("Connection with replica {name} lost.");
@@ -31,7 +41,13 @@ pub async fn serve(shared: &Shared, stream: &mut TcpStream, t: Box<Takeover>, rb
     shared.repl.note_ack();
 }
 
-async fn run(shared: &Shared, stream: &mut TcpStream, t: Takeover, mut rbuf: BytesMut) -> Result<(), String> {
+async fn run(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    t: Takeover,
+    mut rbuf: BytesMut,
+    closing: Pin<&mut Notified<'_>>,
+) -> Result<(), String> {
     let link = t.link;
     let feed = shared.ks.repl_feed();
     let io = |e: std::io::Error| e.to_string();
@@ -103,6 +119,7 @@ async fn run(shared: &Shared, stream: &mut TcpStream, t: Takeover, mut rbuf: Byt
         r = writer => r,
         r = reader => r,
         _ = link.kill.notified() => Ok(()),
+        _ = closing => Ok(()),
         _ = shutdown.wait_for(|s| *s) => Ok(()),
     }
 }

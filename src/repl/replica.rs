@@ -302,7 +302,9 @@ async fn follow(shared: &Arc<Shared>, generation: u64, mut c: Conn) -> Result<()
     let info = shared.clients.register(addr, laddr);
     let mut client = Client::new(info);
     client.authenticated = true;
+    shared.repl.master_client.store(client.id, Ordering::Relaxed);
     let result = apply_loop(shared, generation, &mut c, &mut client).await;
+    shared.repl.master_client.store(0, Ordering::Relaxed);
     shared.clients.unregister(client.id);
     result
 }
@@ -342,7 +344,13 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                 let bytes = Bytes::copy_from_slice(&raw[..done]);
                 raw.drain(..done);
                 feed.append_proxied(bytes);
-                shared.repl.link().offset += done as i64;
+                let mut l = shared.repl.link();
+                l.offset += done as i64;
+                // What a reconnection asks PSYNC for: the primary's id and how far we applied.
+                let offset = l.offset;
+                if let Some(cached) = &mut l.cached {
+                    cached.1 = offset;
+                }
             }
         }
         if getack {
@@ -364,6 +372,7 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                     crate::state::Stats::add(&shared.stats.net_input_bytes, n as u64);
                 }
             },
+            _ = client.info.closing.notified() => return Ok(()),
             _ = ack.tick() => {
                 send_ack(shared, c).await?;
                 let timeout = config_u64(shared, "repl-timeout", 60);
