@@ -160,6 +160,7 @@ impl Shared {
             repl: crate::repl::Repl::default(),
         });
         shared.repl.attach(&shared);
+        shared.repl.sync_config(&shared.config());
         shared
     }
 
@@ -180,6 +181,7 @@ impl Shared {
         self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
         self.ks.events().set_flags(notify_flags(cfg));
         sync_tracking(&self.ks, cfg);
+        self.repl.sync_config(cfg);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }

@@ -387,3 +387,31 @@ fn our_replica_of_a_real_redis_primary_converges_and_survives_a_restart() {
     wait_link_up(replica.port);
     assert_same_keyspace(primary.port, replica.port, 1);
 }
+
+#[test]
+fn min_replicas_and_stale_data_refuse_as_redis() {
+    let primary = Server::start(&[]);
+    let mut c = primary.raw();
+    assert_eq!(c.cmds(&["CONFIG", "SET", "min-replicas-to-write", "1"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["SET", "k", "v"]), b"-NOREPLICAS Not enough good replicas to write.\r\n");
+    assert_eq!(c.cmds(&["GET", "k"]), b"$-1\r\n", "reads are served");
+    let i = info(primary.port, "replication");
+    assert_eq!(field(&i, "min_slaves_good_slaves").as_deref(), Some("0"));
+    let replica = Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    wait_link_up(replica.port);
+    wait_for("a good replica", Duration::from_secs(10), || c.cmds(&["SET", "k", "v"]) == b"+OK\r\n");
+    assert_eq!(field(&info(primary.port, "replication"), "min_slaves_good_slaves").as_deref(), Some("1"));
+
+    // A replica whose link is down, with replica-serve-stale-data no: only `stale` commands.
+    let mut r = replica.raw();
+    assert_eq!(r.cmds(&["CONFIG", "SET", "replica-serve-stale-data", "no"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["REPLICAOF", "127.0.0.1", "1"]), b"+OK\r\n");
+    let masterdown = b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(r.cmds(&["GET", "k"]), masterdown);
+    assert_eq!(r.cmds(&["PING"]), masterdown);
+    assert!(r.cmds(&["INFO", "replication"]).windows(21).any(|w| w == b"master_link_status:do"));
+    assert_eq!(r.cmds(&["CONFIG", "SET", "replica-serve-stale-data", "yes"]), b"+OK\r\n");
+    assert_eq!(r.cmds(&["GET", "k"]), b"$1\r\nv\r\n");
+    let role = r.cmds(&["ROLE"]);
+    assert!(role.starts_with(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:1\r\n"), "{}", String::from_utf8_lossy(&role));
+}

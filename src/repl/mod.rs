@@ -174,6 +174,11 @@ pub struct Repl {
     feeding: AtomicBool,
     /// The client id of the link to our primary (0: none).
     pub master_client: AtomicU64,
+    /// Mirrors of the settings every command checks (see [`Repl::sync_config`]).
+    min_replicas: AtomicU64,
+    min_lag: AtomicU64,
+    read_only: AtomicBool,
+    serve_stale: AtomicBool,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
@@ -202,6 +207,10 @@ impl Default for Repl {
             feeding: AtomicBool::new(false),
             me: std::sync::OnceLock::new(),
             master_client: AtomicU64::new(0),
+            min_replicas: AtomicU64::new(0),
+            min_lag: AtomicU64::new(10),
+            read_only: AtomicBool::new(true),
+            serve_stale: AtomicBool::new(true),
         }
     }
 }
@@ -216,6 +225,7 @@ pub fn config_u64(shared: &Shared, name: &str, default: u64) -> u64 {
 }
 
 fn config_bool(shared: &Shared, name: &str, default: bool) -> bool {
+    // (INFO only: commands read the mirrors, see `Repl::sync_config`.)
     shared.config().get(name).map_or(default, |v| v == "yes")
 }
 
@@ -240,6 +250,17 @@ impl Repl {
 
     pub fn ids(&self) -> MutexGuard<'_, Ids> {
         lock(&self.ids)
+    }
+
+    /// Copy `min-replicas-to-write`, `min-replicas-max-lag`, `replica-read-only` and
+    /// `replica-serve-stale-data` into their mirrors (at startup and after CONFIG SET).
+    pub fn sync_config(&self, cfg: &crate::config::Config) {
+        let num = |name: &str, default: u64| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+        let yes = |name: &str| cfg.get(name).is_none_or(|v| v == "yes");
+        self.min_replicas.store(num("min-replicas-to-write", 0), Ordering::Relaxed);
+        self.min_lag.store(num("min-replicas-max-lag", 10), Ordering::Relaxed);
+        self.read_only.store(yes("replica-read-only"), Ordering::Relaxed);
+        self.serve_stale.store(yes("replica-serve-stale-data"), Ordering::Relaxed);
     }
 
     /// `Some(true)`: client `id` is the link to our primary; `Some(false)`: a replica's link
@@ -721,32 +742,45 @@ fn disconnect_replicas(repl: &Repl) {
 /// `replica-serve-stale-data` is no, writes without enough good replicas.
 pub fn refusal(ctx: &Ctx, spec: &crate::cmd::CommandSpec, argv: &[Bytes]) -> Result<()> {
     let shared = ctx.shared;
-    if replica::applying() || ctx.now_ms == 0 {
-        return Ok(());
-    }
-    let write = spec.is_write()
-        || spec.name == "exec" && ctx.client.tx.queued_any(|s: &crate::cmd::CommandSpec, _| s.is_write());
-    let _ = argv;
+    let repl = &shared.repl;
     if shared.ks.repl_feed().is_replica() {
-        if write && config_bool(shared, "replica-read-only", true) {
+        if ctx.now_ms == 0 || replica::applying() {
+            return Ok(());
+        }
+        let write = spec.is_write()
+            || spec.name == "exec" && ctx.client.tx.queued_any(|s: &crate::cmd::CommandSpec, _| s.is_write());
+        if write && repl.read_only.load(Ordering::Relaxed) {
             return Err(Error::Raw("READONLY You can't write against a read only replica.".into()));
         }
-        if !spec.flags.contains(&"stale")
-            && shared.repl.link().state != LinkState::Connected
-            && !config_bool(shared, "replica-serve-stale-data", true)
+        if !repl.serve_stale.load(Ordering::Relaxed)
+            && !is_stale_ok(spec, argv)
+            && repl.link().state != LinkState::Connected
         {
             return Err(Error::Raw(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into(),
             ));
         }
-    } else if write {
-        let min = config_u64(shared, "min-replicas-to-write", 0);
-        let lag = config_u64(shared, "min-replicas-max-lag", 10);
-        if min > 0 && lag > 0 && (shared.repl.good_replicas(lag) as u64) < min {
-            return Err(Error::Raw("NOREPLICAS Not enough good replicas to write.".into()));
-        }
+        return Ok(());
+    }
+    let min = repl.min_replicas.load(Ordering::Relaxed);
+    if min == 0 || ctx.now_ms == 0 {
+        return Ok(());
+    }
+    let write = spec.is_write()
+        || spec.name == "exec" && ctx.client.tx.queued_any(|s: &crate::cmd::CommandSpec, _| s.is_write());
+    let lag = repl.min_lag.load(Ordering::Relaxed);
+    if write && lag > 0 && (repl.good_replicas(lag) as u64) < min {
+        return Err(Error::Raw("NOREPLICAS Not enough good replicas to write.".into()));
     }
     Ok(())
+}
+
+/// Whether a command runs on a replica whose link is down under `replica-serve-stale-data no`
+/// (Redis's `stale` flag; the containers whose every subcommand has it, and SCRIPT LOAD).
+fn is_stale_ok(spec: &crate::cmd::CommandSpec, argv: &[Bytes]) -> bool {
+    spec.flags.contains(&"stale")
+        || matches!(spec.name, "config" | "client" | "slowlog" | "latency" | "pubsub" | "cluster" | "acl" | "debug")
+        || spec.name == "script" && argv.get(1).is_some_and(|a| is_opt(a, "load"))
 }
 
 /// The `INFO replication` fields.
