@@ -188,7 +188,12 @@ fn our_primary_with_a_real_redis_replica_converges_and_resyncs_partially() {
     let primary = Server::start(&["--appendonly", "no"]);
     // Keys before the replica comes: they travel in the full sync's RDB.
     write_everything(primary.port, 2, 50);
-    let Some(replica) = RealRedis::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]) else { return };
+    // In a directory of its own: a Redis replica writes the RDB it receives to dump.rdb there.
+    let redis_dir = common::temp_dir("redis-replica");
+    let Some(replica) = RealRedis::start_in(&redis_dir, &["--replicaof", "127.0.0.1", &primary.port.to_string()])
+    else {
+        return;
+    };
     wait_link_up(replica.port);
     let role: redis::Value = redis::cmd("ROLE").query(&mut conn(primary.port)).unwrap();
     let text = format!("{role:?}");
@@ -229,6 +234,8 @@ fn our_primary_with_a_real_redis_replica_converges_and_resyncs_partially() {
     });
     wait_link_up(replica.port);
     assert_same_keyspace(primary.port, replica.port, 1);
+    drop(replica);
+    let _ = std::fs::remove_dir_all(&redis_dir);
 }
 
 #[test]
@@ -361,7 +368,8 @@ fn replconf_and_psync_answer_as_redis() {
 
 #[test]
 fn our_replica_of_a_real_redis_primary_converges_and_survives_a_restart() {
-    let Some(primary) = RealRedis::start(&["--repl-diskless-sync-delay", "0"]) else { return };
+    let redis_dir = common::temp_dir("redis-primary");
+    let Some(primary) = RealRedis::start_in(&redis_dir, &["--repl-diskless-sync-delay", "0"]) else { return };
     write_everything(primary.port, 2, 50);
     let dir = common::temp_dir("repl-of-redis");
     let mut replica =
@@ -386,6 +394,8 @@ fn our_replica_of_a_real_redis_primary_converges_and_survives_a_restart() {
     writer.join().unwrap();
     wait_link_up(replica.port);
     assert_same_keyspace(primary.port, replica.port, 1);
+    drop(primary);
+    let _ = std::fs::remove_dir_all(&redis_dir);
 }
 
 #[test]
