@@ -832,7 +832,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
     add("master_replid2", ids.replid2.clone());
     let feed = shared.ks.repl_feed();
     let b = feed.backlog();
-    let exists = feed.is_active() || feed.is_replica() && b.end() > 0 || b.end() > 0;
+    let exists = feed.is_active() || b.end() > 0;
     add("master_repl_offset", b.end().to_string());
     add("second_repl_offset", ids.second_offset.to_string());
     add("repl_backlog_active", u8::from(exists).to_string());
