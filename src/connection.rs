@@ -96,6 +96,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             client.info.addr
         ),
     }
+    shared.repl.forget(id);
     // A client redirecting its invalidations here finds the redirect broken from now on.
     client.info.tracking.mark_gone();
     shared.clients.unregister(id);
@@ -182,6 +183,15 @@ async fn serve_loop(
                 Ok(Decoded::Command(argv)) => {
                     let mut start = wbuf.len();
                     let mut seq = run_command(shared, client, now, &argv, &mut wbuf);
+                    if let Some(takeover) = client.replica.take() {
+                        // PSYNC/SYNC: this connection is a replica's link from now on.
+                        if stream.write_all(&wbuf).await.is_err() {
+                            return Close::Quiet;
+                        }
+                        wbuf.clear();
+                        crate::repl::primary::serve(shared, stream, takeover, rbuf.split(), closing.as_mut()).await;
+                        return Close::Quiet;
+                    }
                     // A blocking command that found nothing, or a command a CLIENT PAUSE covers:
                     // send what the batch produced so far, wait (for a push or the timeout, or for
                     // the pause to end), run it again. Later commands wait (as in Redis).

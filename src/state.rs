@@ -54,6 +54,8 @@ pub struct Shared {
     pub pause: crate::pause::Pause,
     /// MONITOR: the connections that see every command (the keyspace holds it too).
     pub monitors: Arc<crate::monitor::feed::Monitors>,
+    /// Replication: ids, replicas, the link to our primary (the feed is in the keyspace).
+    pub repl: crate::repl::Repl,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -139,7 +141,7 @@ impl Shared {
         ks.evictor().configure(&config);
         let last_save_unix = Arc::new(AtomicU64::new(unix_secs()));
         let rdb = Arc::new(crate::rdb::persist::RdbState::new(last_save_unix.clone()));
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             ks,
             config: RwLock::new(config),
             stats: Stats::default(),
@@ -160,7 +162,11 @@ impl Shared {
             pubsub,
             pause: crate::pause::Pause::default(),
             monitors,
-        })
+            repl: crate::repl::Repl::default(),
+        });
+        shared.repl.attach(&shared);
+        shared.repl.sync_config(&shared.config());
+        shared
     }
 
     /// A read view of the configuration.
@@ -180,6 +186,7 @@ impl Shared {
         self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
         self.ks.events().set_flags(notify_flags(cfg));
         sync_tracking(&self.ks, cfg);
+        self.repl.sync_config(cfg);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }

@@ -715,6 +715,55 @@ pub static COMMANDS: &[CommandSpec] = &[
         function::fcall_ro
     ),
     row!("function", -2, [], (0, 0, 0), ["@slow"], function::function),
+    row!(
+        "replconf",
+        -1,
+        ["admin", "noscript", "loading", "stale", "allow_busy"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replconf
+    ),
+    row!(
+        "psync",
+        -3,
+        ["admin", "noscript", "no_async_loading", "no_multi"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::psync
+    ),
+    row!(
+        "sync",
+        1,
+        ["admin", "noscript", "no_async_loading", "no_multi"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::sync
+    ),
+    row!("wait", 3, ["noscript"], (0, 0, 0), ["@slow", "@connection"], crate::repl::wait),
+    row!(
+        "role",
+        1,
+        ["noscript", "loading", "stale", "fast"],
+        (0, 0, 0),
+        ["@admin", "@fast", "@dangerous"],
+        crate::repl::role
+    ),
+    row!(
+        "replicaof",
+        3,
+        ["admin", "noscript", "stale", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replicaof
+    ),
+    row!(
+        "slaveof",
+        3,
+        ["admin", "noscript", "stale", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replicaof
+    ),
 ];
 
 #[cfg(all(test, not(feature = "loom")))]

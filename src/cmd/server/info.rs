@@ -81,7 +81,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) {
         "memory" => ("Memory", memory_fields(shared)),
         "persistence" => ("Persistence", persistence_fields(shared)),
         "stats" => ("Stats", stats_fields(shared)),
-        "replication" => ("Replication", replication_fields()),
+        "replication" => ("Replication", replication_fields(shared)),
         "cpu" => ("CPU", cpu_fields()),
         "modules" => ("Modules", Vec::new()),
         "commandstats" => ("Commandstats", super::info_commands::commandstats_fields(shared)),
@@ -120,11 +120,6 @@ fn random_hex40(salt: u64) -> String {
 fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| random_hex40(1))
-}
-
-fn replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| random_hex40(2))
 }
 
 fn server_fields(shared: &Shared) -> Fields {
@@ -259,9 +254,9 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("instantaneous_input_repl_kbps".into(), s("0.00")),
         ("instantaneous_output_repl_kbps".into(), s("0.00")),
         ("rejected_connections".into(), get(&st.rejected_connections)),
-        ("sync_full".into(), s(0)),
-        ("sync_partial_ok".into(), s(0)),
-        ("sync_partial_err".into(), s(0)),
+        ("sync_full".into(), s(shared.repl.sync_full.load(std::sync::atomic::Ordering::Relaxed))),
+        ("sync_partial_ok".into(), s(shared.repl.sync_partial_ok.load(std::sync::atomic::Ordering::Relaxed))),
+        ("sync_partial_err".into(), s(shared.repl.sync_partial_err.load(std::sync::atomic::Ordering::Relaxed))),
         ("expired_keys".into(), s(expired)),
         ("expired_stale_perc".into(), s("0.00")),
         ("expired_time_cap_reached_count".into(), s(0)),
@@ -300,20 +295,8 @@ fn stats_fields(shared: &Shared) -> Fields {
     ]
 }
 
-fn replication_fields() -> Fields {
-    vec![
-        ("role".into(), s("master")),
-        ("connected_slaves".into(), s(0)),
-        ("master_failover_state".into(), s("no-failover")),
-        ("master_replid".into(), s(replid())),
-        ("master_replid2".into(), "0".repeat(40)),
-        ("master_repl_offset".into(), s(0)),
-        ("second_repl_offset".into(), s(-1)),
-        ("repl_backlog_active".into(), s(0)),
-        ("repl_backlog_size".into(), s(1048576)),
-        ("repl_backlog_first_byte_offset".into(), s(0)),
-        ("repl_backlog_histlen".into(), s(0)),
-    ]
+fn replication_fields(shared: &Shared) -> Fields {
+    crate::repl::info_fields(shared).into_iter().map(|(k, v)| (k.into(), v)).collect()
 }
 
 fn errorstats_fields(shared: &Shared) -> Fields {
