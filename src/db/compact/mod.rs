@@ -15,6 +15,7 @@ mod lp;
 mod set;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
+mod thin;
 
 pub use elem::{Elem, Member};
 pub use hash::{Hash, HashLimits};
@@ -22,3 +23,4 @@ pub use intset::IntSet;
 pub use list::List;
 pub use lp::Lp;
 pub use set::{Set, SetLimits};
+pub use thin::{THIN_MAX, ThinBuf};

@@ -167,7 +167,7 @@ impl Set {
                     if !s.insert(n) {
                         return false;
                     }
-                    if s.len() > limits.intset_max() {
+                    if s.len() > limits.intset_max() || !s.has_room() {
                         let len = s.len();
                         self.convert_for_strings(len, 20);
                     }

@@ -8,11 +8,10 @@
 //! member bytes. An integral score 0..=63 and a short member cost 2 bytes besides the member.
 //! Like listpack (which stores an integral score as an integer), `-0` is stored as `0`.
 
-/// The encoded entries and their count.
+/// The encoded entries (exact size, as a listpack) and their count (the buffer's word).
 #[derive(Debug, Clone, Default)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: usize,
+    buf: ThinBuf,
 }
 
 /// One decoded entry and where it lies in the buffer.
@@ -23,6 +22,8 @@ pub struct PackedEntry<'a> {
     start: usize,
     end: usize,
 }
+
+use crate::db::compact::{THIN_MAX, ThinBuf};
 
 /// Scores at or above this magnitude are stored as f64 bytes.
 const MAX_INT_SCORE: f64 = 9_007_199_254_740_992.0; // 2^53
@@ -64,17 +65,26 @@ fn encode(out: &mut Vec<u8>, member: &[u8], score: f64) {
 impl Packed {
     /// Entries in order.
     pub fn len(&self) -> usize {
-        self.len
+        self.buf.aux() as usize
+    }
+
+    fn set_len(&mut self, n: usize) {
+        self.buf.set_aux(n as u32);
     }
 
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
+        self.buf.heap_bytes()
+    }
+
+    /// Whether an entry of a `member_len`-byte member still fits; the set converts before that.
+    pub fn fits(&self, member_len: usize) -> bool {
+        self.buf.len().saturating_add(member_len).saturating_add(32) <= THIN_MAX
     }
 
     /// Every entry, lowest first.
     pub fn iter(&self) -> impl Iterator<Item = PackedEntry<'_>> + '_ {
-        let buf = &self.buf;
+        let buf = self.buf.as_slice();
         let mut pos = 0;
         std::iter::from_fn(move || {
             if pos == buf.len() {
@@ -116,17 +126,16 @@ impl Packed {
             .map_or(self.buf.len(), |e| e.start);
         let mut enc = Vec::with_capacity(member.len() + 12);
         encode(&mut enc, member, score);
-        self.buf.reserve_exact(enc.len());
-        self.buf.splice(at..at, enc);
-        self.len += 1;
+        self.buf.splice(at, at, &enc);
+        self.set_len(self.len() + 1);
     }
 
     /// Remove a member: its score, or None when absent.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let e = self.iter().find(|e| e.member == member)?;
         let (score, span) = (e.score, e.start..e.end);
-        self.buf.drain(span);
-        self.len -= 1;
+        self.buf.splice(span.start, span.end, &[]);
+        self.set_len(self.len() - 1);
         Some(score)
     }
 
@@ -139,10 +148,7 @@ impl Packed {
         let start = entries.next().map(|e| e.start);
         let Some(start) = start else { return };
         let end = entries.last().map_or_else(|| self.at(rank).expect("entry").end, |e| e.end);
-        self.buf.drain(start..end);
-        self.len -= count.min(self.len - rank);
-        if self.buf.capacity() > 2 * self.buf.len() + 64 {
-            self.buf.shrink_to_fit();
-        }
+        self.buf.splice(start, end, &[]);
+        self.set_len(self.len() - count.min(self.len() - rank));
     }
 }
