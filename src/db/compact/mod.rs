@@ -12,6 +12,7 @@ mod hash;
 mod intset;
 mod list;
 mod lp;
+mod nodes;
 mod set;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
@@ -23,4 +24,4 @@ pub use intset::IntSet;
 pub use list::List;
 pub use lp::Lp;
 pub use set::{Set, SetLimits};
-pub use thin::{THIN_MAX, ThinBuf};
+pub use thin::{PBox, THIN_MAX, ThinBuf};

@@ -47,6 +47,45 @@ fn intset_widens_and_stays_sorted() {
 }
 
 #[test]
+fn intset_lives_inline_until_its_members_pass_the_inline_bytes() {
+    let mut s = IntSet::default();
+    // 20 members of 16 bits fill 40 of the 41 inline bytes.
+    for n in (0..20).rev() {
+        assert!(s.insert(n * 3));
+    }
+    assert!(s.is_inline() && s.heap_bytes() == 0);
+    assert!(s.insert(-1));
+    assert!(!s.is_inline(), "42 bytes go to the heap");
+    assert_eq!(s.heap_bytes(), 42);
+    assert_eq!(s.iter().collect::<Vec<_>>(), std::iter::once(-1).chain((0..20).map(|n| n * 3)).collect::<Vec<_>>());
+    // Widening 10 members to 32 bits: 40 bytes, inline again; the 11th goes to the heap.
+    let mut w = IntSet::default();
+    for n in 0..10 {
+        w.insert(n);
+    }
+    w.insert(100_000);
+    assert!(!w.is_inline() && w.width() == 4 && w.len() == 11);
+    let mut v = IntSet::default();
+    for n in 0..9 {
+        v.insert(n);
+    }
+    v.insert(-100_000);
+    assert!(v.is_inline() && v.width() == 4);
+    assert_eq!(v.get(0), Some(-100_000));
+    assert_eq!(v.get(9), Some(8));
+    // Removals in either form keep order; equality ignores where the members are held.
+    assert!(v.remove(4) && !v.remove(4) && !v.remove(i64::MAX));
+    let mut fresh = IntSet::default();
+    for n in [-100_000, 0, 1, 2, 3, 5, 6, 7, 8] {
+        fresh.insert(n);
+    }
+    assert_eq!(fresh, v);
+    assert!(w.remove(100_000) && w.remove(0));
+    assert_eq!(w.iter().collect::<Vec<_>>(), (1..10).collect::<Vec<_>>());
+    assert!(!w.is_inline(), "never moves back");
+}
+
+#[test]
 fn hash_converts_one_way_past_either_limit() {
     let l = HashLimits { max_listpack_entries: 3, max_listpack_value: 8 };
     let mut h = Hash::new();
@@ -210,8 +249,12 @@ fn list_nodes_respect_the_fill() {
     assert_eq!(big.node_count(), 10000usize.div_ceil(80));
     assert!(big.heap_bytes() < 10000 * 110, "{}", big.heap_bytes());
     let small = List::from_items(["a", "bb", "ccc"], -2);
-    // One node (its handle) and 3 entries of 1 + len + 1 bytes: no allocation per element.
-    assert_eq!(small.heap_bytes(), 40 + 12);
+    // One node, inline in the list, and 3 entries of 1 + len + 1 bytes: no allocation per
+    // element, and none for a deque of nodes.
+    assert_eq!(small.heap_bytes(), 12);
+    // A fill past an i16 acts as the largest one (Redis clamps it to 32767).
+    let wide = List::from_items((0..5000).map(|_| "ab"), 1 << 40);
+    assert_eq!((wide.len(), wide.node_count()), (5000, List::from_items((0..5000).map(|_| "ab"), 32767).node_count()));
 }
 
 /// The handles stay small: a small collection's cost is its cell (lock, flag, handle) plus one buffer.
@@ -220,7 +263,9 @@ fn value_handles_stay_small() {
     use crate::db::ValueCell;
     // A packed form is a 16-byte exact-size buffer handle; the large forms are boxed.
     assert_eq!(std::mem::size_of::<Hash>(), 16);
-    assert_eq!(std::mem::size_of::<Set>(), 24);
+    // A set is 4-aligned and 44 bytes: its inline intset (see `intset::INLINE`).
+    assert_eq!((std::mem::size_of::<Set>(), std::mem::align_of::<Set>()), (44, 4));
+    // The one node inline, the count and the fill in one word.
     assert_eq!(std::mem::size_of::<List>(), 48);
     assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 32);
 }

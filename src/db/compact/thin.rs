@@ -14,7 +14,10 @@ use std::ptr::NonNull;
 /// encoding before it would pass this (Redis's listpack stops at 1 GiB, `LISTPACK_MAX_SAFETY_SIZE`).
 pub const THIN_MAX: usize = 1 << 30;
 
-/// An owned, exact-size run of bytes and one word for its owner.
+/// An owned, exact-size run of bytes and one word for its owner. Aligned to 4 only (its fields
+/// are only ever copied out, never referenced), so that a value holding one and a few bytes more
+/// (a small set's inline intset, see `intset`) stays 4-aligned and its cell one malloc class down.
+#[repr(C, packed(4))]
 pub struct ThinBuf {
     /// A `Box<[u8]>` of `len` bytes, from `Box::into_raw` (dangling when `len` is 0, as an empty
     /// box's is).
@@ -155,6 +158,63 @@ impl From<Vec<u8>> for ThinBuf {
     }
 }
 
+/// A `Box<T>` aligned to 4 (see [`ThinBuf`]): the large form of a value whose small form is
+/// 4-aligned, so that the value's enum stays 4-aligned.
+#[repr(C, packed(4))]
+pub struct PBox<T> {
+    /// From `Box::into_raw`; owned.
+    ptr: NonNull<T>,
+}
+
+// SAFETY: a PBox owns its `T` exclusively, as the `Box<T>` it was made from.
+unsafe impl<T: Send> Send for PBox<T> {}
+// SAFETY: `&PBox<T>` only gives `&T`, as `&Box<T>` does.
+unsafe impl<T: Sync> Sync for PBox<T> {}
+
+impl<T> PBox<T> {
+    pub fn new(v: T) -> PBox<T> {
+        PBox { ptr: NonNull::from(Box::leak(Box::new(v))) }
+    }
+}
+
+impl<T> std::ops::Deref for PBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        let p = self.ptr;
+        // SAFETY: `p` is the live, owned allocation from `Box::into_raw`; `&self` keeps it alive and
+        // no `&mut` to it exists meanwhile.
+        unsafe { &*p.as_ptr() }
+    }
+}
+
+impl<T> std::ops::DerefMut for PBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        let p = self.ptr;
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { &mut *p.as_ptr() }
+    }
+}
+
+impl<T> Drop for PBox<T> {
+    fn drop(&mut self) {
+        let p = self.ptr;
+        // SAFETY: `p` came from `Box::leak` and is dropped exactly once, here.
+        drop(unsafe { Box::from_raw(p.as_ptr()) });
+    }
+}
+
+impl<T: Clone> Clone for PBox<T> {
+    fn clone(&self) -> Self {
+        PBox::new(T::clone(self))
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for PBox<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        T::fmt(self, f)
+    }
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
@@ -187,8 +247,23 @@ mod tests {
     }
 
     #[test]
-    fn the_handle_is_sixteen_bytes_and_leaves_a_niche() {
-        assert_eq!(std::mem::size_of::<ThinBuf>(), 16);
+    fn the_handle_is_sixteen_bytes_four_aligned_and_leaves_a_niche() {
+        assert_eq!((std::mem::size_of::<ThinBuf>(), std::mem::align_of::<ThinBuf>()), (16, 4));
         assert_eq!(std::mem::size_of::<Option<ThinBuf>>(), 16);
+        assert_eq!((std::mem::size_of::<PBox<u64>>(), std::mem::align_of::<PBox<u64>>()), (8, 4));
+    }
+
+    #[test]
+    fn pbox_owns_reads_writes_clones_and_drops_its_value() {
+        let mut b = PBox::new(vec![1u32, 2]);
+        b.push(3);
+        let c = b.clone();
+        b.clear();
+        assert_eq!((b.len(), &c[..]), (0, &[1, 2, 3][..]));
+        let counted = std::rc::Rc::new(());
+        let held = PBox::new(counted.clone());
+        assert_eq!(std::rc::Rc::strong_count(&counted), 2);
+        drop(held);
+        assert_eq!(std::rc::Rc::strong_count(&counted), 1);
     }
 }
