@@ -75,9 +75,9 @@ fn small_collections_cost_what_the_design_says() {
     // The cell (Arc counts, lock, `dead`, a 16-byte packed handle: 48 bytes, a 64-byte chunk)
     // and the exact buffer: 10 fields of 1 + 7 bytes and values of 1 + 12 (210, a 224-byte chunk).
     assert!(h <= 288.0, "hash {h}");
-    // One allocation: the cell with its 44-byte set, 10 members of 4 bytes inline (68 bytes, an
-    // 80-byte chunk), as Redis's robj (16) + intset (8 + 40).
-    assert!(s <= 80.0, "set of integers {s}");
+    // One allocation: the cell with its 28-byte set, the 10 members delta-coded inline in 12
+    // bytes (52 bytes, a 64-byte chunk), as Redis's robj (16) + intset (8 + 40).
+    assert!(s <= 64.0, "set of integers {s}");
     // 64 + 10 entries of 3 bytes of score and 1 + 8 of member (120, a 128-byte chunk).
     assert!(z <= 192.0, "sorted set {z}");
     // The cell with its one node inline (80 bytes, a 96-byte chunk) and the node's 10 entries of

@@ -79,11 +79,17 @@ impl<N> Nodes<N> {
     }
 
     pub fn front(&self) -> Option<&N> {
-        self.iter().next()
+        match self {
+            Nodes::One(n) => n.as_ref(),
+            Nodes::Many(d) => d.front(),
+        }
     }
 
     pub fn back(&self) -> Option<&N> {
-        self.iter().next_back()
+        match self {
+            Nodes::One(n) => n.as_ref(),
+            Nodes::Many(d) => d.back(),
+        }
     }
 
     pub fn front_mut(&mut self) -> Option<&mut N> {
