@@ -33,7 +33,11 @@ use crate::db::compact::{THIN_MAX, ThinBuf};
 /// Scores at or above this magnitude are stored as f64 bytes.
 const MAX_INT_SCORE: f64 = 9_007_199_254_740_992.0; // 2^53
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+/// An edit's encoded entries: on the stack for members up to about 100 bytes (the packed form's
+/// default limit is 64), so that an insert allocates nothing besides the buffer's reallocation.
+type Enc = smallvec::SmallVec<[u8; 128]>;
+
+fn put_varint(out: &mut Enc, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -61,7 +65,7 @@ fn int_score(score: f64) -> Option<i64> {
 }
 
 /// Encode an entry whose predecessor's score is `prev`.
-fn encode(out: &mut Vec<u8>, member: &[u8], score: f64, prev: Option<f64>) {
+fn encode(out: &mut Enc, member: &[u8], score: f64, prev: Option<f64>) {
     if let Some(s) = int_score(score) {
         let d = s - prev.and_then(int_score).unwrap_or(0);
         put_varint(out, (((d << 1) ^ (d >> 63)) as u64) << 1);
@@ -135,7 +139,7 @@ impl Packed {
     /// Add a member that is not present, at its place in the order.
     pub fn insert(&mut self, member: &[u8], score: f64) {
         let score = if score == 0.0 { 0.0 } else { score };
-        let mut enc = Vec::with_capacity(member.len() + 24);
+        let mut enc = Enc::new();
         let (mut at, mut end, mut prev) = (self.buf.len(), self.buf.len(), None);
         for e in self.iter() {
             if super::range::cmp_entry(e.score, e.member, score, member).is_gt() {
@@ -157,7 +161,7 @@ impl Packed {
     /// Remove the entries in bytes `start..end` (whole entries, the first coded against `prev`),
     /// re-encoding the one after them against `prev`.
     fn cut(&mut self, start: usize, end: usize, prev: Option<f64>, removed: usize) {
-        let mut enc = Vec::new();
+        let mut enc = Enc::new();
         let mut to = end;
         // Decoded in the old buffer, against the last removed entry.
         if let Some(next) = self.iter().find(|e| e.start == end) {
