@@ -234,7 +234,9 @@ impl SortedSet {
         let old = self.remove(member);
         if let Repr::Packed(p) = &self.repr
             && old.is_none()
-            && (p.len() + 1 > limits.max_listpack_entries || member.len() > limits.max_listpack_value)
+            && (p.len() + 1 > limits.max_listpack_entries
+                || member.len() > limits.max_listpack_value
+                || !p.fits(member.len()))
         {
             let mut tree = Tree::with_capacity(p.len() + 1);
             for e in p.iter() {
