@@ -12,7 +12,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      --appendonly no); redis-benchmark -c 50, pipeline 1 and 16, the tests of TESTS below
      (PING SET GET INCR, the list, hash, set, sorted set and stream tests, SETBIT BITCOUNT PFADD PFCOUNT;
      the bitmap, HyperLogLog and stream tests are command lines, see CUSTOM; ping runs PING_INLINE and
-     PING_MBULK; --tests picks some), random keys -r 100000, one test per redis-benchmark call
+     PING_MBULK; ZRANGE_100K and ZRANK_100K read one ~100k-member sorted set that a ZADD run fills
+     first, see FILL; --tests picks some), random keys -r 100000, one test per redis-benchmark call
      sending N*P requests, --csv for rps and p50/p99 latency. The two servers ALTERNATE test by test
      (the order flips every round), each round on freshly started servers; per test the best
      throughput of the rounds is kept (with that run's latencies) and the lowest CPU per request.
@@ -41,7 +42,12 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      16, random keys -r 100000, alternating servers as in 1.
   7. fanout: one publisher (redis-benchmark -c 1 -P 16 PUBLISH) to 1, 10 and 100 subscribers of one
      channel, messages of 16 and 512 bytes: messages delivered per second (from the first PUBLISH to
-     the last byte at the last subscriber) and the server's CPU per delivered message.
+     the last byte at the last subscriber) and the server's CPU per delivered message (its threads'
+     run time from /proc/PID/task/*/schedstat, in ns: N/2 messages to one subscriber are a few
+     10 ms ticks of utime+stime, too coarse to compare). Then memory,
+     each server fresh: one connection subscribes 100k channels, then 10k patterns, then 10k
+     connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
+     pattern, per subscribed connection.
   8. cache: a cache at its memory limit. Each server with --maxmemory CACHE_MAXMEMORY (default 64mb, to
      keep the run short: about 40 s in all) under allkeys-lru, then allkeys-lfu, fresh each time; 2
      client processes, each pipelining 64 requests: a GET of a key drawn from Zipf(0.99) over 10M
@@ -77,7 +83,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = ["ping", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop", "lrange_100", "lrange_300", "lrange_600",
-         "hset", "sadd", "spop", "zadd", "zpopmin", "setbit", "bitcount", "pfadd", "pfcount",
+         "hset", "sadd", "spop", "zadd", "zpopmin", "zrange_100k", "zrank_100k", "setbit", "bitcount", "pfadd", "pfcount",
          "xadd", "xread", "xreadgroup", "xack"]
 # Tests redis-benchmark has no -t name for: the command it sends (its __rand_int__ is a random
 # 12-digit number below the -r keyspace, printed with leading zeros, which bit offsets may not have: so
@@ -97,6 +103,16 @@ CUSTOM = {
     "xack": ["XACK", "bench:x", "bg", "__rand_int__-0"],
 }
 SETUP = {"xadd": ["XGROUP", "CREATE", "bench:x", "bg", "$", "MKSTREAM"]}
+# Tests that read one hot 100k-member sorted set: before the measured call, redis-benchmark's own
+# ZADD fills bench:z100k (random scores and members below -r: ~95k members), its CPU not counted.
+# ZRANGE_100K reads 10 members from a random score on (a descent by score, then a walk), ZRANK_100K
+# the rank of a random member (the member index, then a descent).
+CUSTOM.update({
+    "zrange_100k": ["ZRANGE", "bench:z100k", "__rand_int__", "+inf", "BYSCORE", "LIMIT", "0", "10"],
+    "zrank_100k": ["ZRANK", "bench:z100k", "element:__rand_int__"],
+})
+FILL = {t: ["-n", "300000", "-P", "16", "ZADD", "bench:z100k", "__rand_int__", "element:__rand_int__"]
+        for t in ("zrange_100k", "zrank_100k")}
 # Tests whose requests are long replies run a tenth of the requests (LRANGE_600 is 600 bulk strings).
 SHORT = {"lrange_300": 10, "lrange_600": 10}
 CLIENTS = 50
@@ -128,12 +144,12 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-_next_port = [int(os.environ.get("VS_REDIS_PORT_BASE", "0"))]
+_next_port = [int(os.environ.get("VS_REDIS_PORT_BASE", "0") or 0)]
 
 
 def free_port():
-    """A free loopback port: the next one from $VS_REDIS_PORT_BASE when set (machines shared by
-    several people, each with a port range), else one the kernel picks."""
+    """A free loopback port: the kernel's pick, or the next free one from $VS_REDIS_PORT_BASE up
+    (to keep to a port range on a shared machine)."""
     while _next_port[0]:
         port = _next_port[0]
         _next_port[0] += 1
@@ -248,6 +264,18 @@ class Server:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def cpu_ns(self):
+        """Run time of the server's threads (live ones: a thread that exited meanwhile is not counted;
+        the servers' threads here live as long as they do), nanoseconds."""
+        total = 0
+        for tid in os.listdir("/proc/%d/task" % self.pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (self.pid, tid)) as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
     def rss_kb(self):
         with open("/proc/%d/status" % self.pid) as f:
             for line in f:
@@ -272,6 +300,9 @@ def redis_benchmark(server, test, requests, pipeline, timeout=300):
         except OSError:
             pass
     what = CUSTOM[test] if test in CUSTOM else ["-t", test]
+    if test in FILL:
+        subprocess.run(["redis-benchmark", "-p", str(server.port), "-c", str(CLIENTS), "-r", str(KEYSPACE), "-q"]
+                       + FILL[test], capture_output=True, timeout=timeout)
     c0 = server.cpu_s()
     out = subprocess.run(["redis-benchmark", "-p", str(server.port), "-n", str(requests), "-c", str(CLIENTS),
                           "-P", str(pipeline), "-r", str(KEYSPACE), "--csv", "-q"] + what,
@@ -610,7 +641,7 @@ def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
     for c in conns:
         sel.register(c, selectors.EVENT_READ)
     ready.put(True)
-    t0 = None
+    t0, cut = None, 0
     while want:
         for key, _ in sel.select(timeout=30):
             c = key.fileobj
@@ -619,9 +650,10 @@ def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
                 t0 = time.monotonic()
             want[c] -= n
             if want[c] <= 0 or n == 0:
+                cut += n == 0
                 sel.unregister(c)
                 del want[c]
-    done.put(time.monotonic())
+    done.put((time.monotonic(), cut))
     for c in conns:
         c.close()
 
@@ -641,24 +673,31 @@ def fanout(binaries, opts):
                     channel = b"fanout"
                     payload = b"x" * size
                     msg_len = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nfanout\r\n$%d\r\n%s\r\n" % (size, payload))
-                    total = n * subs
+                    msgs = n
+                    total = msgs * subs
                     # Several draining processes, so that the reader is not the bottleneck.
                     procs = min(subs, max(1, (os.cpu_count() or 2) // 2))
                     per = [subs // procs + (1 if i < subs % procs else 0) for i in range(procs)]
                     ready, done = mp.Queue(), mp.Queue()
-                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, n * msg_len, ready, done))
+                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, msgs * msg_len, ready, done))
                           for k in per]
                     for p in ps:
                         p.start()
                     for _ in ps:
                         ready.get(timeout=60)
-                    c0 = srv.cpu_s()
+                    c0 = srv.cpu_ns()
                     t0 = time.monotonic()
-                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(n), "-q",
+                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(msgs), "-q",
                                     "PUBLISH", channel.decode(), payload.decode()],
                                    capture_output=True, timeout=600)
-                    t1 = max(done.get(timeout=600) for _ in ps)
-                    used = srv.cpu_s() - c0
+                    ends = [done.get(timeout=600) for _ in ps]
+                    t1 = max(t for t, _ in ends)
+                    cut = sum(c for _, c in ends)
+                    if cut:
+                        ERRORS[(name, "fanout %d subscribers %d B" % (subs, size), 16)] = \
+                            "%d subscriber(s) closed before taking every message" % cut
+                        log("  fanout %s: %d subscriber(s) closed early: figures invalid" % (name, cut))
+                    used = (srv.cpu_ns() - c0) / 1e9
                     for p in ps:
                         p.join(timeout=30)
                     secs = max(t1 - t0, 1e-9)
@@ -666,6 +705,73 @@ def fanout(binaries, opts):
                     log("  fanout %s: %d subscribers, %d B: %.0f msgs/s, %.3f us CPU/msg" % (
                         name, subs, size, total / secs, used * 1e6 / total))
         finally:
+            srv.stop()
+    return out
+
+
+def _resp(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def _read_until(sock, suffix):
+    buf = b""
+    while not buf.endswith(suffix):
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            raise EOFError(buf[-200:])
+        buf += chunk
+    return buf
+
+
+FANOUT_MEM_CHANNELS = 100_000
+# Redis 7.0 keeps a client's patterns in a list (each PSUBSCRIBE scans it): 10k, not 100k.
+FANOUT_MEM_PATTERNS = 10_000
+FANOUT_MEM_CLIENTS = 10_000
+
+
+def fanout_memory(binaries):
+    """Memory per subscription, per pattern and per subscribed client, each server fresh:
+    {what: {server: (used_memory bytes each, RSS bytes each)}}. One connection subscribes
+    FANOUT_MEM_CHANNELS channels (channel:N), then PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns
+    (pattern:N:*); then FANOUT_MEM_CLIENTS connections each SUBSCRIBE one channel."""
+    out = {}
+    for name, binary in binaries.items():
+        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
+        srv.start()
+        conns = []
+        try:
+            def snap():
+                time.sleep(0.3)
+                return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+
+            def note(what, before, after, n):
+                each = ((after[0] - before[0]) / n, (after[1] - before[1]) / n)
+                out.setdefault(what, {})[name] = each
+                log("  fanout memory %s: %s %.0f B used_memory, %.0f B RSS each" % (name, what, each[0], each[1]))
+
+            big = socket.create_connection(("127.0.0.1", srv.port))
+            conns.append(big)
+            n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
+            m0 = snap()
+            big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
+            _read_until(big, b":%d\r\n" % n)
+            m1 = snap()
+            note("channel subscription", m0, m1, n)
+            big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
+            _read_until(big, b":%d\r\n" % (n + npat))
+            m2 = snap()
+            note("pattern subscription", m1, m2, npat)
+            for _ in range(FANOUT_MEM_CLIENTS):
+                c = socket.create_connection(("127.0.0.1", srv.port))
+                c.sendall(_resp(b"SUBSCRIBE", b"all"))
+                conns.append(c)
+            for c in conns[1:]:
+                _read_until(c, b":1\r\n")
+            m3 = snap()
+            note("subscribed client", m2, m3, FANOUT_MEM_CLIENTS)
+        finally:
+            for c in conns:
+                c.close()
             srv.stop()
     return out
 
@@ -1133,6 +1239,24 @@ def main():
             md.append("| %d | %d B | %s | %s | %s | %s | %s | %s |" % (
                 subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
                 fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
+        md.append("")
+        log("fanout memory: %d channels, %d patterns on one connection, %d subscribed connections ..."
+            % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
+        fm = fanout_memory(binaries)
+        md.append("### Pub/sub memory (one connection subscribing %d channels, then %d patterns; then %d connections "
+                  "subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
+                  % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
+        md.append("| per | Redis used_memory B | flurrydb used_memory B | ratio | Redis RSS B | flurrydb RSS B | "
+                  "RSS ratio |")
+        md.append("|---|--:|--:|--:|--:|--:|--:|")
+        for what, figs in fm.items():
+            r = figs.get("redis", (None, None))
+            c = figs.get("flurrydb", (None, None))
+            rep.add("fanout", "memory", 0, what, "used_memory_bytes", "B", r[0], c[0], "lower")
+            rep.add("fanout", "memory", 0, what, "rss_bytes", "B", r[1], c[1], "lower")
+            md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                what, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.0f"),
+                fmt(c[1], "%.0f"), ratio_s(r[1], c[1])))
         md.append("")
 
     if "cache" in sections:

@@ -88,7 +88,7 @@ pub fn server(fsync: FsyncPolicy) -> StdArc<Shared> {
 }
 
 /// A server with no AOF (serial reference runs, replay targets).
-fn plain_server() -> StdArc<Shared> {
+pub fn plain_server() -> StdArc<Shared> {
     Shared::new(config())
 }
 

@@ -19,6 +19,7 @@ mod harness;
 mod incr;
 mod lists;
 mod pubsub;
+mod repl;
 mod rewrite;
 mod scripts;
 mod streams;

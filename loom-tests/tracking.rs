@@ -8,6 +8,13 @@
 //! client writes the same key, and at the end a reply that differs from the key's value must have
 //! its invalidation waiting in the reader's outbox (the connection writes it after the reply).
 //!
+//! The reader's connection is played as `connection::run_command` plays it: the outbox is held
+//! (`Subscriber::hold_late`) while the read runs, what is not held is sent before the reply, and
+//! the rest after it; the invalidation must come AFTER the reply, or the client would apply it and
+//! then cache the stale value. The second broken variant does not hold (sends everything that
+//! arrived while the read ran before its reply, as pub/sub messages are): loom finds the write
+//! that lands between the read and the reply.
+//!
 //! The broken variant registers the keys after the read (`Fault::TrackRegisterAfterRead`): a write
 //! between the read and the registration finds nobody to invalidate, and the reader keeps a stale
 //! value. (Registering without the stripes is not caught here: the loom stand-in for the flurry
@@ -55,6 +62,11 @@ impl Race {
     /// Runs the race under loom; also checks that both outcomes (a read before the write, left
     /// with an invalidation, and a read of the new value) occur among the executions.
     fn model(&'static self) {
+        self.model_with(true)
+    }
+
+    /// `hold`: whether the reader's outbox keeps what arrives during the read for after the reply.
+    fn model_with(&'static self, hold: bool) {
         let stale_invalidated = StdArc::new(AtomicUsize::new(0));
         let fresh = StdArc::new(AtomicUsize::new(0));
         let (si, fr) = (stale_invalidated.clone(), fresh.clone());
@@ -73,17 +85,25 @@ impl Race {
                 let mut w = client(&s2, "writer");
                 cmd(&s2, &mut w, write)
             });
+            if hold {
+                reader.subs.sub.hold_late();
+            }
             let cached = cmd(&shared, &mut reader, self.read);
+            // Sent before the reply: what arrived while the read ran, but not what is held.
+            let mut before = BytesMut::new();
+            reader.subs.sub.drain_into(&mut before);
+            reader.subs.sub.release_late();
             writer.join().unwrap();
             // What the key holds now, read by a client that does not track.
             let now = cmd(&shared, &mut admin, self.read);
+            // After the reply.
             let mut pushes = BytesMut::new();
             reader.subs.sub.drain_into(&mut pushes);
             let invalidated = pushes.windows(invalidation(self.key).len()).any(|w| w == invalidation(self.key));
             assert!(
                 cached == now || invalidated,
-                "stale value without an invalidation: the reader cached {cached:?}, the key holds {now:?}, \
-                 pushes {pushes:?}"
+                "stale value without an invalidation after the reply: the reader cached {cached:?}, the key \
+                 holds {now:?}, pushes before the reply {before:?}, after {pushes:?}"
             );
             if cached == now {
                 fr.fetch_add(1, Ordering::Relaxed);
@@ -131,4 +151,12 @@ fn broken_string_read_registers_after_reading() {
 fn broken_collection_read_registers_after_reading() {
     let _f = inject(Fault::TrackRegisterAfterRead);
     HGET_VS_HSET.model();
+}
+
+/// Broken: the reader's connection sends what arrived while the GET ran before its reply: a SET
+/// between the read and the reply has its invalidation applied before the stale value is cached.
+#[test]
+#[should_panic(expected = "stale value without an invalidation")]
+fn broken_invalidation_sent_before_the_reply() {
+    GET_VS_SET.model_with(false);
 }

@@ -22,6 +22,12 @@ use crate::util::now_ms;
 use crate::{verbose, warning};
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// A new connection's read buffer: most clients send small requests (a subscriber sends one), so it
+/// starts small and doubles up to [`READ_CHUNK_BYTES`] as reads fill it (see [`make_room`]).
+const FIRST_READ_BYTES: usize = 1024;
+/// Buffers left larger than this by one big request or reply are given back once empty (Redis
+/// trims an idle client's query buffer and frees its reply list once written).
+const KEEP_BUFFER_BYTES: usize = 4 * READ_CHUNK_BYTES;
 /// Replies are flushed mid-batch once this much output is pending.
 const OUTPUT_FLUSH_BYTES: usize = 64 * 1024;
 
@@ -64,6 +70,10 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
     let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    // Whatever the loop returned from, the wake-ups its last commands deferred go out (still on
+    // the thread that ran them: no await since).
+    crate::pubsub::wake_deferred();
+    shared.ks.tracking().commit_staged();
     if client.subs.sub.is_killed() {
         // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
         why = Close::OutputBuffer;
@@ -86,6 +96,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             client.info.addr
         ),
     }
+    shared.repl.forget(id);
     // A client redirecting its invalidations here finds the redirect broken from now on.
     client.info.tracking.mark_gone();
     shared.clients.unregister(id);
@@ -107,8 +118,9 @@ async fn serve_loop(
     client: &mut Client,
     mut closing: Pin<&mut Notified<'_>>,
 ) -> Close {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut rbuf = BytesMut::with_capacity(FIRST_READ_BYTES);
+    // Allocated by the first reply (a subscriber's outbox is swapped in whole, see `drain_into`).
+    let mut wbuf = BytesMut::new();
     let mut decoder = RequestDecoder::default();
     let mut writes: Vec<PendingWrite> = Vec::new();
     let mut last_read = Instant::now();
@@ -122,9 +134,7 @@ async fn serve_loop(
         if shared.shutdown_requested.load(std::sync::atomic::Ordering::SeqCst) {
             return Close::Quiet;
         }
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(&mut rbuf);
         let subscribed = client.subs.total() > 0 || client.info.tracking.wants_pushes() || client.monitoring;
         tokio::select! {
             _ = sub.wake.notified(), if subscribed => {
@@ -132,19 +142,11 @@ async fn serve_loop(
                 if sub.is_killed() {
                     return Close::OutputBuffer;
                 }
-                // Let a publisher that is mid-pipeline append the rest of its batch first: one
-                // write of many messages, not a syscall (and a reader's wake-up) per message.
-                if sub.pending() < OUTPUT_FLUSH_BYTES {
-                    tokio::task::yield_now().await;
-                }
+                // A publisher wakes us once per batch of its (see `pubsub::defer_wakes`): the
+                // whole batch's messages go out in this one write.
                 sub.drain_into(&mut wbuf);
                 let out_limit = shared.conn_limits.load().out_limit;
-                if !noting_pending(
-                    &client.info,
-                    wbuf.len(),
-                    flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub),
-                )
-                .await
+                if !flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub, &client.info).await
                 {
                     return Close::Quiet;
                 }
@@ -153,6 +155,7 @@ async fn serve_loop(
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) | Err(_) => return Close::Quiet,
                 Ok(n) => {
+                    let n = n + read_more(stream, &mut rbuf, n);
                     Stats::add(&shared.stats.net_input_bytes, n as u64);
                     Stats::add(&shared.stats.reads_processed, 1);
                     note_query_buf(&client.info, &rbuf);
@@ -180,6 +183,15 @@ async fn serve_loop(
                 Ok(Decoded::Command(argv)) => {
                     let mut start = wbuf.len();
                     let mut seq = run_command(shared, client, now, &argv, &mut wbuf);
+                    if let Some(takeover) = client.replica.take() {
+                        // PSYNC/SYNC: this connection is a replica's link from now on.
+                        if stream.write_all(&wbuf).await.is_err() {
+                            return Close::Quiet;
+                        }
+                        wbuf.clear();
+                        crate::repl::primary::serve(shared, stream, takeover, rbuf.split(), closing.as_mut()).await;
+                        return Close::Quiet;
+                    }
                     // A blocking command that found nothing, or a command a CLIENT PAUSE covers:
                     // send what the batch produced so far, wait (for a push or the timeout, or for
                     // the pause to end), run it again. Later commands wait (as in Redis).
@@ -190,10 +202,16 @@ async fn serve_loop(
                         }
                         client.postponed = false;
                         batch_seq = batch_seq.max(seq);
-                        if !noting_pending(
+                        if !flush(
+                            shared,
+                            stream,
+                            &mut wbuf,
+                            &mut writes,
+                            batch_seq,
+                            out_limit,
+                            closing.as_mut(),
+                            &sub,
                             &client.info,
-                            wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -241,10 +259,16 @@ async fn serve_loop(
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !noting_pending(
+                        if !flush(
+                            shared,
+                            stream,
+                            &mut wbuf,
+                            &mut writes,
+                            batch_seq,
+                            out_limit,
+                            closing.as_mut(),
+                            &sub,
                             &client.info,
-                            wbuf.len(),
-                            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
                         )
                         .await
                         {
@@ -264,6 +288,7 @@ async fn serve_loop(
         note_query_buf(&client.info, &rbuf);
         client.info.argv_mem.store(0, Relaxed);
         // BCAST invalidations of the keys this batch modified (Redis: once per event loop turn).
+        shared.ks.tracking().commit_staged();
         shared.ks.tracking().broadcast();
         if client.info.tracking.is_on() {
             sub.drain_into(&mut wbuf);
@@ -274,18 +299,57 @@ async fn serve_loop(
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
-        if !noting_pending(
-            &client.info,
-            wbuf.len(),
-            flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub),
-        )
-        .await
+        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub, &client.info)
+            .await
         {
             return Close::Quiet;
         }
         if let Some(why) = close {
             return why;
         }
+        // A big request or reply (SUBSCRIBE of 100k channels, a huge LRANGE) leaves its buffers
+        // large: give them back rather than hold them for the connection's lifetime.
+        if rbuf.is_empty() && rbuf.capacity() > KEEP_BUFFER_BYTES {
+            rbuf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        }
+        if wbuf.capacity() > KEEP_BUFFER_BYTES {
+            wbuf = BytesMut::new();
+        }
+    }
+}
+
+/// A read that filled a still-small buffer: read on (without waiting) until [`READ_CHUNK_BYTES`]
+/// were read in all, so a batch is what one 16 KB read takes, as in Redis, whatever the buffer's
+/// size (a pipeline's keys under a BCAST prefix go out in one push). Returns the bytes added; an
+/// end of stream or error is left for the next read to see.
+fn read_more(stream: &TcpStream, rbuf: &mut BytesMut, mut got: usize) -> usize {
+    let mut more = 0;
+    while rbuf.len() == rbuf.capacity() && got < READ_CHUNK_BYTES {
+        make_room(rbuf);
+        let room = (rbuf.capacity() - rbuf.len()).min(READ_CHUNK_BYTES - got);
+        let start = rbuf.len();
+        rbuf.resize(start + room, 0);
+        match stream.try_read(&mut rbuf[start..]) {
+            Ok(m) if m > 0 => {
+                rbuf.truncate(start + m);
+                got += m;
+                more += m;
+            }
+            _ => {
+                rbuf.truncate(start);
+                break;
+            }
+        }
+    }
+    more
+}
+
+/// Room for the next read: a quarter of [`READ_CHUNK_BYTES`] at least, the buffer doubling from
+/// [`FIRST_READ_BYTES`] until it holds a whole chunk.
+fn make_room(rbuf: &mut BytesMut) {
+    let want = (rbuf.capacity() / 4).clamp(FIRST_READ_BYTES / 4, READ_CHUNK_BYTES / 4);
+    if rbuf.capacity() - rbuf.len() < want {
+        rbuf.reserve(rbuf.capacity().clamp(FIRST_READ_BYTES, READ_CHUNK_BYTES));
     }
 }
 
@@ -338,22 +402,27 @@ async fn wait_paused(
     let wait = shared.pause.wait_change();
     tokio::pin!(wait);
     loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(rbuf);
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = closing.as_mut() => return Wake::Gone,
-            r = stream.read_buf(rbuf) => match r {
-                Ok(0) | Err(_) => return Wake::Gone,
-                Ok(n) => {
-                    Stats::add(&shared.stats.net_input_bytes, n as u64);
-                    Stats::add(&shared.stats.reads_processed, 1);
-                    if rbuf.len() > max_query {
-                        return Wake::Gone;
-                    }
-                }
+            r = stream.read_buf(rbuf) => if !kept_input(shared, r, rbuf, max_query) {
+                return Wake::Gone;
             },
+        }
+    }
+}
+
+/// What a waiting connection does with the bytes it reads meanwhile (pipelined commands, kept for
+/// after the wait): counts them, and says whether the connection lives on (false: closed, failed, or
+/// its query buffer is over `client-query-buffer-limit`).
+fn kept_input(shared: &Shared, read: std::io::Result<usize>, rbuf: &BytesMut, max_query: usize) -> bool {
+    match read {
+        Ok(0) | Err(_) => false,
+        Ok(n) => {
+            Stats::add(&shared.stats.net_input_bytes, n as u64);
+            Stats::add(&shared.stats.reads_processed, 1);
+            rbuf.len() <= max_query
         }
     }
 }
@@ -378,9 +447,7 @@ async fn wait_waiter(
     };
     tokio::pin!(sleep);
     loop {
-        if rbuf.capacity() - rbuf.len() < READ_CHUNK_BYTES / 4 {
-            rbuf.reserve(READ_CHUNK_BYTES);
-        }
+        make_room(rbuf);
         tokio::select! {
             _ = &mut wait => return Wake::Woken,
             _ = &mut sleep => {
@@ -392,15 +459,8 @@ async fn wait_waiter(
                 return Wake::Woken;
             }
             _ = closing.as_mut() => return Wake::Gone,
-            r = stream.read_buf(rbuf) => match r {
-                Ok(0) | Err(_) => return Wake::Gone,
-                Ok(n) => {
-                    Stats::add(&shared.stats.net_input_bytes, n as u64);
-                    Stats::add(&shared.stats.reads_processed, 1);
-                    if rbuf.len() > max_query {
-                        return Wake::Gone;
-                    }
-                }
+            r = stream.read_buf(rbuf) => if !kept_input(shared, r, rbuf, max_query) {
+                return Wake::Gone;
             },
         }
     }
@@ -415,6 +475,13 @@ fn note_query_buf(info: &ClientInfo, rbuf: &BytesMut) {
 
 /// Execute one command, append its reply, and return the sequence number of its last AOF record.
 fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], out: &mut BytesMut) -> u64 {
+    // The subscribers its messages reach are woken when this batch's replies are flushed (every
+    // await of the batch loop is in `flush`, which wakes them first), as Redis writes each
+    // client's output once per event-loop turn.
+    crate::pubsub::defer_wakes();
+    // Its keys modified under BCAST prefixes go out with the rest of the batch's (one push per
+    // prefix per batch, as Redis's per event-loop turn), committed at the same points.
+    crate::tracking::stage_batch();
     client.info.argv_mem.store(argv.iter().map(|a| a.len()).sum(), Relaxed);
     if client.reply_mode == crate::cmd::ReplyMode::SkipNext {
         client.reply_mode = crate::cmd::ReplyMode::Skip;
@@ -425,10 +492,12 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         // the active-expiry tick does it too).
         shared.ks.tracking().limit_keys();
     }
-    if client.info.tracking.is_on() || client.monitoring {
-        // The pushes that arrived before this command began go before its reply (see below); so
-        // do the MONITOR lines fed before it.
+    // A tracking or monitoring client: what arrived before this command began goes before its
+    // reply; invalidations and MONITOR lines that arrive while it runs go after it (see below).
+    let late = client.info.tracking.is_on() || client.monitoring;
+    if late {
         client.subs.sub.drain_into(out);
+        client.subs.sub.hold_late();
     }
     let mut ctx = Ctx::new(shared, client, now);
     let frame = execute(&mut ctx, argv);
@@ -448,19 +517,17 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         }
     };
     if std::mem::take(&mut ctx.client.skip_reply) || quiet {
+        ctx.client.subs.sub.release_late();
         ctx.client.subs.sub.drain_into(out);
         return ctx.last_seq.get();
     }
     // Messages published while it ran (to itself, or keyspace events of its own write) come first,
-    // as in Redis, where they are added to the client's output as they are published. A tracking
-    // client gets those that arrived while the command ran after the reply instead: an
-    // invalidation that arrived while its read ran must follow the value it read (see `tracking`),
-    // as its own writes' do in Redis; a monitor's line for its own command comes after the reply
-    // too (Redis feeds it after the call).
-    let after = ctx.client.info.tracking.is_on() || ctx.client.monitoring;
-    if !after {
-        ctx.client.subs.sub.drain_into(out);
-    }
+    // as in Redis, where they are added to the client's output as they are published. The
+    // invalidations and MONITOR lines that arrived while it ran come after the reply: an
+    // invalidation that arrived while a read ran must follow the value it read (see `tracking`),
+    // as its own writes' do in Redis (`tracking_pending_keys`); a monitor's line for its own
+    // command comes after the reply too (Redis feeds it after the call).
+    ctx.client.subs.sub.drain_into(out);
     // Encoding (and freeing) a huge reply is long work too (KEYS over a big database).
     let resp = ctx.client.resp;
     match &frame {
@@ -469,18 +536,11 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         }
         _ => frame.encode(out, resp),
     }
-    if after {
+    if late {
+        ctx.client.subs.sub.release_late();
         ctx.client.subs.sub.drain_into(out);
     }
     ctx.last_seq.get()
-}
-
-/// Publish `pending` reply bytes for CLIENT LIST while `write` runs.
-async fn noting_pending(info: &ClientInfo, pending: usize, write: impl Future<Output = bool>) -> bool {
-    info.reply_pending.store(pending, Relaxed);
-    let ok = write.await;
-    info.reply_pending.store(0, Relaxed);
-    ok
 }
 
 /// Wait until the batch's AOF records are durable (appendfsync always), then write the replies.
@@ -496,7 +556,12 @@ async fn flush(
     out_limit: (u64, u64, u64),
     closing: Pin<&mut Notified<'_>>,
     sub: &crate::pubsub::Subscriber,
+    info: &ClientInfo,
 ) -> bool {
+    // Before any await: the wake-ups deferred by this batch's commands, and its staged BCAST keys,
+    // are this thread's.
+    crate::pubsub::wake_deferred();
+    shared.ks.tracking().commit_staged();
     if batch_seq > 0
         && let Some(aof) = shared.ks.aof()
     {
@@ -517,6 +582,20 @@ async fn flush(
     }
     Stats::add(&shared.stats.net_output_bytes, wbuf.len() as u64);
     Stats::add(&shared.stats.writes_processed, 1);
+    // Most writes fit in the socket's buffer: one syscall now, none of the waits below (a
+    // subscriber's connection writes once per publisher batch: this is most of its work).
+    let written = match stream.try_write(wbuf) {
+        Ok(n) if n == wbuf.len() => {
+            wbuf.clear();
+            return true;
+        }
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(_) => {
+            wbuf.clear();
+            return false;
+        }
+    };
     // A client that does not read stalls this write, and with it the reading of its requests: the
     // output it can make the server hold is this one batch (backpressure). Redis's soft limit
     // closes it once over `soft` bytes for `secs` seconds; a shutting-down server waits a little.
@@ -535,14 +614,17 @@ async fn flush(
     let len = wbuf.len();
     // Messages being written still count against a subscriber's output limit; a subscriber cut
     // for it meanwhile stops waiting for its socket.
-    sub.set_inflight(len);
+    sub.set_inflight(len - written);
+    // CLIENT LIST's `obl`/`omem`: what waits for the socket (Relaxed, a snapshot).
+    info.reply_pending.store(len - written, Relaxed);
     let ok = tokio::select! {
-        r = stream.write_all(&wbuf[..len]) => r.is_ok(),
+        r = stream.write_all(&wbuf[written..len]) => r.is_ok(),
         _ = soft_deadline => false,
         _ = shutdown_grace => false,
         _ = sub.kill.notified(), if sub.is_active() => false,
     };
     sub.set_inflight(0);
+    info.reply_pending.store(0, Relaxed);
     wbuf.clear();
     ok
 }

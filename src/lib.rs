@@ -10,6 +10,7 @@
 //! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
+//! - [`repl`]: replication (Redis's protocol, both directions): the feed, the backlog, PSYNC.
 //! - [`pubsub`]: channel/pattern subscriptions, subscriber outboxes, keyspace notifications.
 //! - [`tracking`]: client-side caching (CLIENT TRACKING): tracked keys, prefixes, invalidations.
 //! - [`monitor`]: per-command statistics and latency histograms, SLOWLOG, LATENCY events.
@@ -35,6 +36,8 @@ pub mod memory;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
+pub mod rdb;
+pub mod repl;
 pub mod resp;
 pub mod script;
 pub mod server;

@@ -79,6 +79,7 @@ fn main() {
             std::process::exit(1);
         }
         notice!("Ready to accept connections tcp on port {}", cfg.port);
+        flurrydb::repl::start_from_config(&shared);
         server::wait_for_shutdown(&shared).await;
         // Stop accepting; connections finish the batch they are executing and close.
         server::drain_connections(&shared, SHUTDOWN_DRAIN).await;

@@ -42,7 +42,8 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let cfg = shared.config().clone();
     if !cfg.appendonly {
         shared.ks.set_aof(Aof::disabled());
-        return Ok(());
+        // No AOF: the RDB file is the dataset, as Redis's loadDataFromDisk.
+        return crate::rdb::persist::load_at_startup(shared);
     }
     let acfg = aof_config(&cfg);
     // A directory that redis-server 7.0 persisted (appendonlydir/ and its manifest) and no file of
@@ -104,6 +105,7 @@ pub fn spawn_expiry_thread(shared: Arc<Shared>) {
                 if last_rewrite_check.elapsed() >= Duration::from_secs(1) {
                     last_rewrite_check = std::time::Instant::now();
                     maybe_auto_rewrite(&shared);
+                    crate::rdb::persist::cron(&shared);
                 }
                 let hz = shared.config().hz.max(1);
                 // CLIENT PAUSE keeps the dataset constant: no active expiry meanwhile (Redis).
@@ -368,9 +370,15 @@ pub fn shutdown(shared: &Shared) {
     }
     let seq = std::cell::Cell::new(0);
     let (held, result) = shared.ks.close_aof(&seq);
-    std::mem::forget(held);
     if let Err(e) = result {
         warning!("Error flushing the AOF at shutdown: {e:?}");
+    }
+    // The final RDB save, every stripe still held: the file holds every acknowledged write.
+    let saved = crate::rdb::persist::shutdown_save(shared, shared.rdb.shutdown_mode());
+    std::mem::forget(held);
+    if !saved {
+        remove_pidfile(shared);
+        std::process::exit(1);
     }
     remove_pidfile(shared);
     notice!("Redis is now ready to exit, bye bye...");

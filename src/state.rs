@@ -25,7 +25,9 @@ pub struct Shared {
     pub clients: ClientRegistry,
     pub started: Instant,
     /// Unix time (s) of the last successful save (LASTSAVE): start time, then each AOF rewrite.
-    pub last_save_unix: AtomicU64,
+    pub last_save_unix: Arc<AtomicU64>,
+    /// RDB saves: BGSAVE state, the change count, the schedules (see `rdb::persist`).
+    pub rdb: Arc<crate::rdb::persist::RdbState>,
     /// Set when a SHUTDOWN was requested; the accept loop watches it.
     pub shutdown_requested: AtomicBool,
     /// Woken when a shutdown is requested.
@@ -52,6 +54,8 @@ pub struct Shared {
     pub pause: crate::pause::Pause,
     /// MONITOR: the connections that see every command (the keyspace holds it too).
     pub monitors: Arc<crate::monitor::feed::Monitors>,
+    /// Replication: ids, replicas, the link to our primary (the feed is in the keyspace).
+    pub repl: crate::repl::Repl,
 }
 
 /// See [`Shared::rebind`]: Ok once the new listeners accept, else the reason (old ones kept).
@@ -135,14 +139,17 @@ impl Shared {
         ks.events().set_flags(notify_flags(&config));
         sync_tracking(&ks, &config);
         ks.evictor().configure(&config);
-        Arc::new(Shared {
+        let last_save_unix = Arc::new(AtomicU64::new(unix_secs()));
+        let rdb = Arc::new(crate::rdb::persist::RdbState::new(last_save_unix.clone()));
+        let shared = Arc::new(Shared {
             ks,
             config: RwLock::new(config),
             stats: Stats::default(),
             monitor,
             clients: ClientRegistry::default(),
             started: Instant::now(),
-            last_save_unix: AtomicU64::new(unix_secs()),
+            last_save_unix,
+            rdb,
             shutdown_requested: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             shutdown_watch: tokio::sync::watch::Sender::new(false),
@@ -155,7 +162,11 @@ impl Shared {
             pubsub,
             pause: crate::pause::Pause::default(),
             monitors,
-        })
+            repl: crate::repl::Repl::default(),
+        });
+        shared.repl.attach(&shared);
+        shared.repl.sync_config(&shared.config());
+        shared
     }
 
     /// A read view of the configuration.
@@ -175,6 +186,7 @@ impl Shared {
         self.pubsub.set_limits(cfg.client_output_buffer_limit[2]);
         self.ks.events().set_flags(notify_flags(cfg));
         sync_tracking(&self.ks, cfg);
+        self.repl.sync_config(cfg);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }

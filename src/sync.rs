@@ -110,6 +110,9 @@ pub mod fault {
         TrackRegisterAfterRead,
         /// An eviction pushes its `DEL` after releasing the key's stripe.
         EvictLogOutsideLock,
+        /// A full sync takes its replication offset after releasing the stripes it copied the
+        /// keyspace under (a write in between is in neither the copy nor the stream sent after).
+        ReplOffsetOutsideLock,
     }
 
     #[cfg(feature = "loom")]

@@ -88,6 +88,25 @@ fn current() -> u64 {
     CURRENT.with(|c| c.get())
 }
 
+thread_local! {
+    /// While this thread runs a connection's batch (see [`stage_batch`]): the keys its writes
+    /// modified that BCAST prefixes may match, with the id of the client that wrote each.
+    static STAGED: std::cell::RefCell<Option<Vec<(Bytes, u64)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The BCAST notes of the writes this thread makes from now on are kept until
+/// [`Tracking::commit_staged`]: a broadcast (the expiry tick's, or another connection's batch end)
+/// then never splits one batch's keys of a prefix into two pushes (Redis sends one per prefix per
+/// event-loop turn). The caller (a connection running a batch) must commit before it next awaits.
+pub fn stage_batch() {
+    STAGED.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.is_none() {
+            *s = Some(Vec::new());
+        }
+    });
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -534,10 +553,38 @@ impl Tracking {
 
     fn note_for_broadcast(&self, key: &[u8]) {
         let me = current();
+        let staged = STAGED.with(|s| match &mut *s.borrow_mut() {
+            Some(v) => {
+                v.push((Bytes::copy_from_slice(key), me));
+                true
+            }
+            None => false,
+        });
+        if !staged {
+            self.note_keys_for_broadcast(&[(key, me)]);
+        }
+    }
+
+    /// End [`stage_batch`] on this thread: its writes' keys join the prefixes' pending keys, for
+    /// the next broadcast.
+    pub fn commit_staged(&self) {
+        let Some(keys) = STAGED.with(|s| s.borrow_mut().take()) else { return };
+        if !keys.is_empty() {
+            let keys: Vec<(&[u8], u64)> = keys.iter().map(|(k, me)| (&k[..], *me)).collect();
+            self.note_keys_for_broadcast(&keys);
+        }
+    }
+
+    fn note_keys_for_broadcast(&self, keys: &[(&[u8], u64)]) {
         let table = self.prefixes.read().unwrap_or_else(|e| e.into_inner());
         for (prefix, bs) in table.iter() {
-            if key.starts_with(prefix) {
-                lock(&bs.keys).insert(Bytes::copy_from_slice(key), me);
+            let mut pending = None;
+            for &(key, me) in keys {
+                if key.starts_with(prefix) {
+                    pending.get_or_insert_with(|| lock(&bs.keys)).insert(Bytes::copy_from_slice(key), me);
+                }
+            }
+            if pending.is_some() {
                 self.bcast_pending.store(true, Ordering::Release);
             }
         }

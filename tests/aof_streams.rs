@@ -4,7 +4,7 @@
 #![cfg(not(feature = "loom"))]
 mod common;
 
-use common::{Server, dump_keyspace, temp_dir};
+use common::{Server, aof_commands, dump_keyspace, temp_dir};
 use redis::Value;
 
 /// The IDs in an XREADGROUP reply.
@@ -149,29 +149,6 @@ fn rewritten_streams_replay_exactly() {
     assert_eq!(before, dump_keyspace(s.port));
 }
 
-/// The commands of an AOF file, in order.
-fn commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let line = |i: &mut usize| {
-        let end = *i + bytes[*i..].windows(2).position(|w| w == b"\r\n").expect("a line");
-        let l = &bytes[*i..end];
-        *i = end + 2;
-        l
-    };
-    while i < bytes.len() && bytes[i] == b'*' {
-        let n: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
-        let mut argv = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
-            argv.push(bytes[i..i + len].to_vec());
-            i += len + 2;
-        }
-        out.push(argv);
-    }
-    out
-}
-
 /// The names of the commands between each MULTI and its EXEC, block by block.
 fn blocks(log: &[Vec<Vec<u8>>]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
@@ -210,7 +187,7 @@ fn multi_entry_group_commands_are_one_block_and_a_torn_block_is_dropped() {
 
     let file = dir.join("appendonly.aof");
     let bytes = std::fs::read(&file).unwrap();
-    let log = commands(&bytes);
+    let log = aof_commands(&bytes);
     let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let (xclaim, setid) = ("XCLAIM S", "XGROUP SETID");
     assert_eq!(

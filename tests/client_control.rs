@@ -400,20 +400,7 @@ fn monitor_shows_writes_to_one_key_in_the_order_they_took_effect() {
     assert_eq!(s(m.cmds(&["MONITOR"])), "+OK\r\n");
     // Eight connections append to one key: the key's final value is the concatenation of the
     // APPENDs in the order they ran, which the monitor must show.
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let port = srv.port;
-            std::thread::spawn(move || {
-                let mut c = Server::raw_to(port);
-                for j in 0..100 {
-                    c.cmds(&["APPEND", "k", &format!("<{i}.{j}>")]);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    eight_writers(srv.port, |i, j| ["APPEND".into(), "k".into(), format!("<{i}.{j}>")]);
     let mut other = srv.raw();
     let value = s(other.cmds(&["GET", "k"]));
     let seen = monitor_until(&mut m, "\"APPEND\"", 800);
@@ -433,20 +420,7 @@ fn monitor_shows_pushes_to_one_list_in_the_order_they_took_effect() {
     assert_eq!(s(m.cmds(&["MONITOR"])), "+OK\r\n");
     let mut first = srv.raw();
     first.cmds(&["RPUSH", "l", "start"]);
-    let handles: Vec<_> = (0..8)
-        .map(|i| {
-            let port = srv.port;
-            std::thread::spawn(move || {
-                let mut c = Server::raw_to(port);
-                for j in 0..100 {
-                    c.cmds(&["RPUSH", "l", &format!("{i}.{j}")]);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    eight_writers(srv.port, |i, j| ["RPUSH".into(), "l".into(), format!("{i}.{j}")]);
     let listed = s(first.cmds(&["LRANGE", "l", "0", "-1"]));
     let listed: Vec<&str> = listed.lines().skip(2).step_by(2).skip(1).collect();
     let seen = monitor_until(&mut m, "\"RPUSH\"", 801);
@@ -457,6 +431,24 @@ fn monitor_shows_pushes_to_one_list_in_the_order_they_took_effect() {
         .collect();
     assert_eq!(listed.len(), 800);
     assert_eq!(listed, shown);
+}
+
+/// Eight connections each send 100 commands, `cmd(i, j)` for client i's j-th; returns when all are answered.
+fn eight_writers(port: u16, cmd: fn(usize, usize) -> [String; 3]) {
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Server::raw_to(port);
+                for j in 0..100 {
+                    let argv = cmd(i, j);
+                    c.cmds(&[&argv[0], &argv[1], &argv[2]]);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
 }
 
 /// What monitor connection `m` printed until `word` appeared `n` times (10 s at most).

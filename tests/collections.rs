@@ -5,32 +5,9 @@
 
 mod common;
 
-use common::{Server, dump_keyspace};
+use common::{Server, aof_commands, dump_keyspace};
 
 const AOF_ALWAYS: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
-
-/// The commands of a RESP file, as argument lists.
-fn commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    let line = |i: &mut usize| {
-        let end = *i + bytes[*i..].windows(2).position(|w| w == b"\r\n").expect("a line");
-        let l = &bytes[*i..end];
-        *i = end + 2;
-        l
-    };
-    while i < bytes.len() && bytes[i] == b'*' {
-        let n: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
-        let mut argv = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
-            argv.push(bytes[i..i + len].to_vec());
-            i += len + 2;
-        }
-        out.push(argv);
-    }
-    out
-}
 
 fn wait_for_rewrite(s: &Server) {
     let mut c = s.raw();
@@ -73,7 +50,7 @@ fn rewrite_emits_hashes_sets_and_zsets_in_batches_of_64_and_reloads_them() {
     let before = dump_keyspace(s.port);
     s.stop();
 
-    let log = commands(&std::fs::read(s.dir.join("appendonly.aof")).unwrap());
+    let log = aof_commands(&std::fs::read(s.dir.join("appendonly.aof")).unwrap());
     let mut items = std::collections::HashMap::<(Vec<u8>, Vec<u8>), usize>::new();
     for argv in &log {
         let per_item = match &argv[0][..] {

@@ -208,7 +208,9 @@ fn a_subscriber_that_never_reads_is_cut_at_the_pubsub_limit_and_others_are_serve
     let mut fast = connect(srv.port);
     fast.write_all(&enc(&[b"SUBSCRIBE", b"firehose"])).unwrap();
     read_until(&mut fast, b":1\r\n");
-    // The fast subscriber drains in the background.
+    // The fast subscriber drains in the background; `got` is what it has read so far.
+    let got = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = got.clone();
     let drain = std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
         let mut total = 0usize;
@@ -217,6 +219,7 @@ fn a_subscriber_that_never_reads_is_cut_at_the_pubsub_limit_and_others_are_serve
                 break;
             }
             total += n;
+            seen.store(total, std::sync::atomic::Ordering::Relaxed);
             if buf[..n].ends_with(b"$4\r\nlast\r\n") {
                 break;
             }
@@ -227,6 +230,13 @@ fn a_subscriber_that_never_reads_is_cut_at_the_pubsub_limit_and_others_are_serve
     let payload = "x".repeat(16 * 1024);
     let mut cut_after = None;
     for i in 0..2000 {
+        // The fast subscriber keeps up: on a loaded machine its thread could otherwise fall 1 MB
+        // behind and be cut too, which is the limit working, not what this test is about.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while got.load(std::sync::atomic::Ordering::Relaxed) < i * payload.len() {
+            assert!(std::time::Instant::now() < deadline, "the fast subscriber stopped reading");
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
         let n = s(p.cmds(&["PUBLISH", "firehose", &payload]));
         if n == ":1\r\n" {
             cut_after = Some(i);

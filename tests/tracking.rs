@@ -195,6 +195,44 @@ fn record() {
     std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE), pack(&session(port))).unwrap();
 }
 
+/// A RESP3 tracking client that is also subscribed: what it receives for its own commands.
+fn self_messages_session(port: u16) -> Vec<u8> {
+    let mut a = connect(port);
+    setup(&mut a, &[b"HELLO", b"3"], b"modules\r\n*0\r\n");
+    let script: &[&[&[u8]]] = &[
+        &[b"CLIENT", b"TRACKING", b"on"],
+        &[b"SUBSCRIBE", b"ch"],
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"],
+        &[b"GET", b"k"],
+        &[b"SUBSCRIBE", b"__keyspace@0__:k"],
+        // Its keyspace event before the reply, its invalidation after it.
+        &[b"SET", b"k", b"v"],
+        // A message it publishes to itself: before the PUBLISH reply.
+        &[b"PUBLISH", b"ch", b"hi"],
+        // The same, pipelined in one write with a read and a write of a tracked key.
+        &[b"GET", b"k", b"&&", b"PUBLISH", b"ch", b"again", b"&&", b"SET", b"k", b"w", b"&&", b"PUBLISH", b"ch", b"3"],
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b""],
+    ];
+    let mut out = Vec::new();
+    for (i, args) in script.iter().enumerate() {
+        out.extend(step(&mut a, args, &format!("@s{i}")));
+    }
+    out
+}
+
+#[test]
+fn a_tracking_client_gets_its_own_messages_before_the_reply_and_its_invalidations_after() {
+    let srv = Server::start(&[]);
+    let ours = self_messages_session(srv.port);
+    let text = s(ours.clone());
+    let set_at = text.find("$3\r\nset\r\n+OK\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+    assert!(set_at.is_some(), "SET: event, reply, invalidation expected in {text}");
+    assert!(text.contains("$2\r\nch\r\n$2\r\nhi\r\n:1\r\n"), "PUBLISH: message, then reply, in {text}");
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no"]) {
+        same(&ours, &self_messages_session(redis.port), "vs live redis-server");
+    }
+}
+
 /// One connection's CLIENT TRACKING/CACHING/GETREDIR/TRACKINGINFO replies and errors, in RESP3
 /// (a second connection, RESP2, checks the array forms). No connection ids in it.
 fn errors_session(port: u16) -> Vec<u8> {
@@ -502,4 +540,41 @@ fn the_tracking_table_is_bounded_by_its_max_keys() {
     let mut w = Server::raw_to(srv.port);
     assert_eq!(info_field(&mut w, "tracking_total_keys"), 10);
     assert_eq!(s(w.cmds(&["CONFIG", "SET", "tracking-table-max-keys", "0"])), "+OK\r\n");
+}
+
+/// BCAST: the keys a pipelined batch modifies under a prefix arrive in one push (Redis: one per
+/// prefix per event-loop turn), even with the expiry tick (which broadcasts too) running at 500 Hz.
+#[test]
+fn a_batch_of_writes_reaches_a_bcast_client_in_one_push_per_prefix() {
+    let srv = Server::start(&["--hz", "500"]);
+    one_push_per_batch(srv.port);
+    if let Some(redis) = RealRedis::start(&["--appendonly", "no", "--hz", "500"]) {
+        one_push_per_batch(redis.port);
+    }
+}
+
+fn one_push_per_batch(port: u16) {
+    let mut b = connect(port);
+    setup(&mut b, &[b"HELLO", b"3"], b"modules\r\n*0\r\n");
+    step(&mut b, &[b"CLIENT", b"TRACKING", b"on", b"BCAST", b"PREFIX", b"p:"], "x");
+    let mut w = connect(port);
+    for round in 0..100 {
+        // 10 MSETs of 10 keys each, in one write (about 2.5 KB: more than a new connection's first
+        // read buffer, less than the 16 KB Redis reads at once).
+        let keys: Vec<String> = (0..100).map(|i| format!("p:{round}:{i}")).collect();
+        let mut req = Vec::new();
+        for chunk in keys.chunks(10) {
+            let mut args: Vec<&[u8]> = vec![b"MSET"];
+            for k in chunk {
+                args.push(k.as_bytes());
+                args.push(b"v");
+            }
+            req.extend(enc(&args));
+        }
+        w.write_all(&req).unwrap();
+        read_until(&mut w, &b"+OK\r\n".repeat(10));
+        let got = s(step(&mut b, &[b"PING"], &format!("@r{round}")));
+        assert_eq!(got.matches("invalidate").count(), 1, "round {round}: {got}");
+        assert!(got.starts_with(">2\r\n$10\r\ninvalidate\r\n*100\r\n"), "round {round}: {got}");
+    }
 }

@@ -3,6 +3,7 @@
 //! these files with `#[path]`).
 
 pub mod cmd;
+pub mod rdb;
 pub mod resp;
 pub mod track;
 

@@ -92,12 +92,9 @@ pub fn run(data: &[u8]) {
 
 /// `*N\r\n$len\r\narg\r\n...`.
 fn encode_multibulk(args: &[Bytes]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    let argv: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+    let mut out = Vec::new();
+    flurrydb::aof::encode_command(&mut out, &argv);
     out
 }
 

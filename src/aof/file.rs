@@ -13,6 +13,40 @@ use std::io;
 
 use crate::sync::{AtomicBool, Ordering};
 
+/// Copies `src` into `dst` (the mapped file) with stores in strictly increasing address order, so
+/// that a process killed in the middle of a copy leaves a prefix of `src` followed by the file's
+/// zeros: the loader then sees a torn last record, which it drops. `copy_from_slice` (glibc's
+/// `memmove`) does not keep that order: for large sizes it stores the first and last vectors after
+/// the loop, and a SIGKILL between them left zeros followed by data, which the loader must refuse
+/// as corruption. Volatile stores are neither merged nor reordered by the compiler, and a killed
+/// thread stops at an instruction boundary with every earlier store done.
+#[cfg(not(feature = "loom"))]
+fn copy_forward(dst: &mut [u8], src: &[u8]) {
+    assert_eq!(dst.len(), src.len());
+    let head = dst.as_ptr().align_offset(8).min(dst.len());
+    let (d_head, d_rest) = dst.split_at_mut(head);
+    let (s_head, s_rest) = src.split_at(head);
+    let store = |d: &mut u8, b: u8| {
+        // SAFETY: `d` comes from a `&mut u8`: valid, aligned and exclusively borrowed.
+        unsafe { std::ptr::write_volatile(d, b) }
+    };
+    for (d, &b) in d_head.iter_mut().zip(s_head) {
+        store(d, b);
+    }
+    let words = d_rest.len() / 8;
+    let (d_words, d_tail) = d_rest.split_at_mut(words * 8);
+    let (s_words, s_tail) = s_rest.split_at(words * 8);
+    for (d, s) in d_words.chunks_exact_mut(8).zip(s_words.chunks_exact(8)) {
+        let word = u64::from_ne_bytes(s.try_into().expect("8 bytes"));
+        // SAFETY: `d` is 8 bytes of `dst`, exclusively borrowed, starting at an 8-aligned address
+        // (the head above brought it there), so it is valid and aligned for one u64 store.
+        unsafe { std::ptr::write_volatile(d.as_mut_ptr().cast::<u64>(), word) }
+    }
+    for (d, &b) in d_tail.iter_mut().zip(s_tail) {
+        store(d, b);
+    }
+}
+
 /// Failure injection for tests (of this crate and of the server built on it): when set, the next
 /// extension or msync fails with an I/O error as if the disk were full or failing.
 #[derive(Default)]
@@ -91,7 +125,7 @@ mod mapped {
 
     use memmap2::{MmapMut, MmapOptions};
 
-    use super::{Faults, extension_target};
+    use super::{Faults, copy_forward, extension_target};
 
     /// An append-only file written through a memory-mapped window over its preallocated tail.
     pub(in crate::aof) struct AofFile {
@@ -147,7 +181,7 @@ mod mapped {
             self.ensure_capacity(self.len + bytes.len() as u64, faults)?;
             let map = self.map.as_mut().expect("ensure_capacity maps the window");
             let at = (self.len - self.map_base) as usize;
-            map[at..at + bytes.len()].copy_from_slice(bytes);
+            copy_forward(&mut map[at..at + bytes.len()], bytes);
             self.len += bytes.len() as u64;
             Ok(())
         }
@@ -243,9 +277,22 @@ mod mapped {
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use super::{PAGE_BYTES, extension_target};
+    use super::{PAGE_BYTES, copy_forward, extension_target};
 
     const MB: u64 = 1 << 20;
+
+    #[test]
+    fn the_forward_copy_copies_every_length_at_every_alignment() {
+        let src: Vec<u8> = (0..200u32).map(|i| (i * 7 + 1) as u8).collect();
+        for offset in 0..16 {
+            for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 150] {
+                let mut dst = vec![0u8; 200];
+                copy_forward(&mut dst[offset..offset + len], &src[..len]);
+                assert_eq!(&dst[offset..offset + len], &src[..len], "offset {offset} len {len}");
+                assert!(dst[..offset].iter().chain(&dst[offset + len..]).all(|&b| b == 0), "nothing else written");
+            }
+        }
+    }
 
     #[test]
     fn a_disk_with_room_gets_whole_chunks() {

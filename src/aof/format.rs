@@ -19,7 +19,7 @@ const MAX_BULK_BYTES: u64 = 1 << 36;
 const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Appends `argv` as a RESP array of bulk strings: `*N\r\n$len\r\narg\r\n...`.
-pub(super) fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
     let payload: usize = argv.iter().map(|a| a.len() + 16).sum();
     out.reserve(payload + 16);
     push_header(out, b'*', argv.len());

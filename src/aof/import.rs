@@ -8,9 +8,10 @@
 //! fsynced and renamed over our file's name: a crash before the rename leaves our file absent and the
 //! import is redone; after it, our file is complete. Only the last file may end torn (as Redis:
 //! `aof-load-truncated` applies to the last incremental file); a torn or corrupt file before it
-//! stops startup. A base in RDB format (Redis's default `aof-use-rdb-preamble yes`) is accepted when
-//! it holds no keys (a server that ran with `appendonly yes` from the start); one with keys needs
-//! the RDB loader, which does not exist yet, and stops startup saying so.
+//! stops startup. A base in RDB format (Redis's default `aof-use-rdb-preamble yes`) is read with the
+//! RDB loader (`rdb::load`) and written as the commands that rebuild each key (those of our own AOF
+//! rewrite, `SnapshotEntry::commands`), its function libraries as `FUNCTION LOAD REPLACE`; a
+//! corrupt RDB base stops startup.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -157,9 +158,8 @@ fn convert(files: &[ManifestFile], dir: &Path, tmp: &Path) -> Result<(), AofErro
         let mut magic = [0u8; 5];
         let n = read_up_to(&mut file, &mut magic)?;
         if n == 5 && &magic == b"REDIS" {
-            let mut rest = Vec::new();
-            file.read_to_end(&mut rest)?;
-            check_empty_rdb(&rest).map_err(|e| AofError::Import(format!("{}: {e}", path.display())))?;
+            let mut r = std::io::BufReader::with_capacity(1 << 20, File::open(&path)?);
+            rdb_as_commands(&mut r, &mut out).map_err(|e| AofError::Import(format!("{}: {e}", path.display())))?;
             continue;
         }
         let file = File::open(&path)?;
@@ -218,108 +218,32 @@ fn read_up_to(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Accept an RDB file (after its `REDIS` magic) that holds no keys: version digits, then only
-/// auxiliary fields, database selectors and size hints before the end marker.
-pub fn check_empty_rdb(b: &[u8]) -> Result<(), String> {
-    let mut r = Rdb { b, pos: 4 };
-    if b.len() < 4 || !b[..4].iter().all(u8::is_ascii_digit) {
-        return Err("not an RDB file (bad version)".into());
-    }
-    loop {
-        match r.byte()? {
-            0xFA => {
-                r.string()?;
-                r.string()?;
-            }
-            0xFE => {
-                r.length()?;
-            }
-            0xFB => {
-                r.length()?;
-                r.length()?;
-            }
-            0xFF => return Ok(()),
-            _ => {
-                return Err("the RDB base holds keys or functions: loading RDB data is not supported yet \
-                            (start redis-server with aof-use-rdb-preamble no and run BGREWRITEAOF first)"
-                    .into());
-            }
+/// Write the keys of the RDB file `r` (from its magic) as the commands that rebuild them, each
+/// database's after its `SELECT`, then its function libraries as `FUNCTION LOAD REPLACE`.
+pub fn rdb_as_commands(r: &mut impl Read, out: &mut impl Write) -> Result<(), crate::rdb::RdbError> {
+    use crate::rdb::RdbError;
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut db = usize::MAX;
+    let info = crate::rdb::read_rdb(r, |k| {
+        if k.db != db {
+            encode_select(&mut buf, k.db);
+            db = k.db;
         }
-    }
-}
-
-struct Rdb<'a> {
-    b: &'a [u8],
-    pos: usize,
-}
-
-impl Rdb<'_> {
-    fn byte(&mut self) -> Result<u8, String> {
-        let v = *self.b.get(self.pos).ok_or("unexpected end of the RDB file")?;
-        self.pos += 1;
-        Ok(v)
-    }
-
-    fn skip(&mut self, n: usize) -> Result<(), String> {
-        if self.b.len() - self.pos < n {
-            return Err("unexpected end of the RDB file".into());
+        let e = crate::db::SnapshotEntry { db: k.db, key: k.key, value: k.value, expire_at_ms: k.expire_at_ms };
+        e.commands(|argv| super::format::encode_command(&mut buf, argv));
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf).map_err(RdbError::Io)?;
+            buf.clear();
         }
-        self.pos += n;
         Ok(())
-    }
-
-    /// A length, or for the special encodings (top bits 11) the encoding number as Err-free
-    /// `Special`.
-    fn length_or_special(&mut self) -> Result<Len, String> {
-        let first = self.byte()?;
-        Ok(match first >> 6 {
-            0 => Len::Plain(u64::from(first & 0x3F)),
-            1 => Len::Plain((u64::from(first & 0x3F) << 8) | u64::from(self.byte()?)),
-            2 if first == 0x80 => {
-                let mut v = 0u64;
-                for _ in 0..4 {
-                    v = (v << 8) | u64::from(self.byte()?);
-                }
-                Len::Plain(v)
-            }
-            2 if first == 0x81 => {
-                let mut v = 0u64;
-                for _ in 0..8 {
-                    v = (v << 8) | u64::from(self.byte()?);
-                }
-                Len::Plain(v)
-            }
-            2 => return Err("bad RDB length encoding".into()),
-            _ => Len::Special(first & 0x3F),
-        })
-    }
-
-    fn length(&mut self) -> Result<u64, String> {
-        match self.length_or_special()? {
-            Len::Plain(v) => Ok(v),
-            Len::Special(_) => Err("bad RDB length".into()),
+    })?;
+    if !info.functions.is_empty() {
+        encode_select(&mut buf, 0);
+        for code in &info.functions {
+            super::format::encode_command(&mut buf, &[b"FUNCTION", b"LOAD", b"REPLACE", code]);
         }
     }
-
-    fn string(&mut self) -> Result<(), String> {
-        match self.length_or_special()? {
-            Len::Plain(n) => self.skip(usize::try_from(n).map_err(|_| "RDB string too long")?),
-            Len::Special(0) => self.skip(1),
-            Len::Special(1) => self.skip(2),
-            Len::Special(2) => self.skip(4),
-            Len::Special(3) => {
-                let compressed = self.length()?;
-                self.length()?;
-                self.skip(usize::try_from(compressed).map_err(|_| "RDB string too long")?)
-            }
-            Len::Special(_) => Err("bad RDB string encoding".into()),
-        }
-    }
-}
-
-enum Len {
-    Plain(u64),
-    Special(u8),
+    out.write_all(&buf).map_err(RdbError::Io)
 }
 
 #[cfg(test)]
@@ -342,18 +266,36 @@ mod tests {
     }
 
     #[test]
-    fn empty_rdb_is_accepted_and_one_with_a_key_is_refused() {
-        // What redis-server 7.0 writes for an empty dataset: aux fields, then EOF and a checksum.
-        let mut rdb = b"0010".to_vec();
-        rdb.extend_from_slice(b"\xFA\x09redis-ver\x067.0.15");
-        rdb.extend_from_slice(b"\xFA\x0aredis-bits\xC0\x40");
-        rdb.extend_from_slice(b"\xFA\x05ctime\xC2\x01\x02\x03\x04");
-        rdb.extend_from_slice(b"\xFA\x08aof-base\xC0\x01");
-        rdb.extend_from_slice(b"\xFF12345678");
-        assert_eq!(check_empty_rdb(&rdb), Ok(()));
-        let mut with_key = b"0010".to_vec();
-        with_key.extend_from_slice(b"\xFE\x00\xFB\x01\x00\x00\x01k\x01v\xFF12345678");
-        assert!(check_empty_rdb(&with_key).unwrap_err().contains("not supported yet"));
-        assert!(check_empty_rdb(b"0010\xFA\x09redis").is_err(), "truncated");
+    fn an_rdb_base_becomes_the_commands_that_rebuild_it() {
+        use crate::db::{SnapshotEntry, SnapshotValue};
+        let entries = vec![
+            SnapshotEntry { db: 0, key: "k".into(), value: SnapshotValue::Str("v".into()), expire_at_ms: 0 },
+            SnapshotEntry {
+                db: 3,
+                key: "l".into(),
+                value: SnapshotValue::List(vec!["a".into(), "b".into()]),
+                expire_at_ms: 99,
+            },
+        ];
+        let mut rdb = Vec::new();
+        let aux = crate::rdb::Aux { functions: vec!["#!lua name=x\n".into()], ..Default::default() };
+        crate::rdb::write_rdb(&mut rdb, &entries, &aux).unwrap();
+        let mut out = Vec::new();
+        rdb_as_commands(&mut &rdb[..], &mut out).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        for want in [
+            "SET\r\n$1\r\nk\r\n$1\r\nv",
+            "SELECT\r\n$1\r\n3",
+            "RPUSH\r\n$1\r\nl\r\n$1\r\na\r\n$1\r\nb",
+            "PEXPIREAT\r\n$1\r\nl\r\n$2\r\n99",
+            "FUNCTION\r\n$4\r\nLOAD",
+        ] {
+            assert!(text.contains(want), "{want:?} in {text:?}");
+        }
+        // A damaged base is an error, not a partial import.
+        let n = rdb.len();
+        rdb[n - 1] ^= 1;
+        assert!(rdb_as_commands(&mut &rdb[..], &mut Vec::new()).is_err());
+        assert!(rdb_as_commands(&mut &rdb[..n / 2], &mut Vec::new()).is_err());
     }
 }

@@ -90,6 +90,7 @@ use std::io;
 
 pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy, FsyncSetting};
 pub use error::AofError;
+pub use format::encode_command;
 pub use load::LoadReport;
 pub use rewrite::RewriteHandle;
 

@@ -4,14 +4,17 @@
 
 pub mod bits;
 pub mod collection;
+pub mod dump;
 pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod migrate;
 pub mod pubsub;
 pub mod rawstr;
 mod sample;
+pub mod save;
 pub mod server;
 pub mod set;
 pub mod slots;
@@ -84,6 +87,8 @@ pub struct Client {
     pub subs: crate::pubsub::ClientSubs,
     /// CLIENT TRACKING: its prefixes and CLIENT CACHING's flag (tracking off when dropped).
     pub tracking: crate::tracking::ClientTracking,
+    /// Set by PSYNC/SYNC: the connection becomes this replica's sender (see `repl::primary`).
+    pub replica: Option<Box<crate::repl::Takeover>>,
     /// The name last stored in `info.last_cmd`: a client repeating one command takes that lock
     /// once, not per command.
     last_cmd: &'static str,
@@ -143,6 +148,7 @@ impl Client {
             monitoring: false,
             last_cmd: "NULL",
             charge: None,
+            replica: None,
         }
     }
 
@@ -371,6 +377,11 @@ fn refusal(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> Result<()> {
     {
         return Err(Error::Misconf(reason));
     }
+    if (spec.is_write() || spec.name == "ping") && ctx.now_ms != 0 && crate::rdb::persist::denies_writes(ctx.shared) {
+        return Err(Error::Raw(crate::rdb::persist::MISCONF_RDB.into()));
+    }
+    // READONLY, MASTERDOWN, NOREPLICAS.
+    crate::repl::refusal(ctx, spec, argv)?;
     Ok(())
 }
 

@@ -303,6 +303,14 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if abort {
         return Err(Error::err("No shutdown in progress."));
     }
+    use crate::rdb::persist::ShutdownSave;
+    ctx.shared.rdb.set_shutdown_mode(if save {
+        ShutdownSave::Save
+    } else if nosave {
+        ShutdownSave::NoSave
+    } else {
+        ShutdownSave::Default
+    });
     ctx.shared.request_shutdown();
     ctx.client.close_after_reply = true;
     ctx.client.skip_reply = true;

@@ -2,7 +2,9 @@
 //! handler. The dispatcher's arity check, `COMMAND`'s replies and write detection (AOF, MISCONF)
 //! all come from these rows. Mirrors Redis's `commands.def`.
 
-use super::{Handler, bits, geo, hash, hll, keys, list, pubsub, server, set, sort, stream, string, tx, zset};
+use super::{
+    Handler, bits, dump, geo, hash, hll, keys, list, migrate, pubsub, save, server, set, sort, stream, string, tx, zset,
+};
 use crate::script::{eval, function};
 
 /// One row of the command table.
@@ -417,6 +419,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("rename", 3, ["write"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::rename),
     row!("renamenx", 3, ["write", "fast"], (1, 2, 1), ["@keyspace", "@write", "@fast"], keys::renamenx),
     row!("copy", -3, ["write", "denyoom"], (1, 2, 1), ["@keyspace", "@write", "@slow"], keys::copy),
+    row!("dump", 2, ["readonly"], (1, 1, 1), ["@keyspace", "@read", "@slow"], dump::dump),
+    row!("restore", -4, ["write", "denyoom"], (1, 1, 1), ["@keyspace", "@write", "@slow", "@dangerous"], dump::restore),
+    row!(
+        "migrate",
+        -6,
+        ["write", "movablekeys"],
+        (3, 3, 1),
+        ["@keyspace", "@write", "@slow", "@dangerous"],
+        migrate::migrate
+    ),
     row!("move", 3, ["write", "fast"], (1, 1, 1), ["@keyspace", "@write", "@fast"], keys::move_),
     row!("keys", 2, ["readonly"], (0, 0, 0), ["@keyspace", "@read", "@slow", "@dangerous"], keys::keys),
     row!("scan", -2, ["readonly"], (0, 0, 0), ["@keyspace", "@read", "@slow"], keys::scan),
@@ -621,6 +633,22 @@ pub static COMMANDS: &[CommandSpec] = &[
     row!("time", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@fast"], server::time),
     row!("lastsave", 1, ["loading", "stale", "fast"], (0, 0, 0), ["@admin", "@fast", "@dangerous"], server::lastsave),
     row!(
+        "save",
+        1,
+        ["admin", "noscript", "no_async_loading", "no_multi"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        save::save
+    ),
+    row!(
+        "bgsave",
+        -1,
+        ["admin", "noscript", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        save::bgsave
+    ),
+    row!(
         "bgrewriteaof",
         1,
         ["admin", "noscript", "no_async_loading"],
@@ -687,6 +715,55 @@ pub static COMMANDS: &[CommandSpec] = &[
         function::fcall_ro
     ),
     row!("function", -2, [], (0, 0, 0), ["@slow"], function::function),
+    row!(
+        "replconf",
+        -1,
+        ["admin", "noscript", "loading", "stale", "allow_busy"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replconf
+    ),
+    row!(
+        "psync",
+        -3,
+        ["admin", "noscript", "no_async_loading", "no_multi"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::psync
+    ),
+    row!(
+        "sync",
+        1,
+        ["admin", "noscript", "no_async_loading", "no_multi"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::sync
+    ),
+    row!("wait", 3, ["noscript"], (0, 0, 0), ["@slow", "@connection"], crate::repl::wait),
+    row!(
+        "role",
+        1,
+        ["noscript", "loading", "stale", "fast"],
+        (0, 0, 0),
+        ["@admin", "@fast", "@dangerous"],
+        crate::repl::role
+    ),
+    row!(
+        "replicaof",
+        3,
+        ["admin", "noscript", "stale", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replicaof
+    ),
+    row!(
+        "slaveof",
+        3,
+        ["admin", "noscript", "stale", "no_async_loading"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::replicaof
+    ),
 ];
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -191,6 +191,22 @@ fn lfu_log_incr(counter: u8) -> u8 {
     if r < p { counter + 1 } else { counter }
 }
 
+/// `objectSetLRUOrLFU`: the access word for a key loaded or restored with an LFU counter or an
+/// idle time in seconds (RDB `FREQ`/`IDLE`, RESTORE's FREQ/IDLETIME), whichever the policy keeps;
+/// None when the one it keeps was not given.
+pub fn access_from(idle_s: Option<u64>, freq: Option<u8>) -> Option<u32> {
+    if LFU.load(Relaxed) {
+        freq.map(|f| (lfu_minutes() << 8) | u32::from(f))
+    } else {
+        idle_s.map(|idle| {
+            let clock = i64::from(lru_clock());
+            let idle = i64::try_from(idle % u64::from(LRU_CLOCK_MAX)).unwrap_or(0);
+            let abs = clock - idle;
+            (if abs < 0 { abs + i64::from(LRU_CLOCK_MAX) } else { abs }) as u32
+        })
+    }
+}
+
 /// `estimateObjectIdleTime`: ms since the entry's last access (at the clock's 1 s resolution).
 pub fn idle_ms(e: EntryRef<'_>) -> u64 {
     let clock = u64::from(lru_clock());

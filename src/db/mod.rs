@@ -109,6 +109,9 @@ pub struct Keyspace {
     monitors: OnceLock<std::sync::Arc<crate::monitor::feed::Monitors>>,
     /// Eviction at maxmemory: settings, pool, counters (see `evict`).
     evictor: evict::Evictor,
+    /// The replication stream: every record also goes here while replicas may need it (see
+    /// `repl::feed`), pushed at the same place as the AOF record, under the same locks.
+    repl: crate::repl::feed::Feed,
 }
 
 /// The stripe locks a write holds: one (the common case, no allocation) or several.
@@ -170,7 +173,13 @@ impl Keyspace {
             tracking: Default::default(),
             monitors: OnceLock::new(),
             evictor: Default::default(),
+            repl: Default::default(),
         }
+    }
+
+    /// The replication feed (see `repl::feed`).
+    pub fn repl_feed(&self) -> &crate::repl::feed::Feed {
+        &self.repl
     }
 
     /// Client-side caching's tables: the write path tells it which keys changed.
@@ -352,7 +361,8 @@ impl Keyspace {
     /// `max(budget, EXPIRE_EXAMINE_MIN)` keys with an expiry per database (see `KeyMap::due`).
     /// Returns how many.
     pub fn expire_cycle(&self, now_ms: u64, budget: usize) -> usize {
-        if self.is_loading() {
+        // A replica waits for its primary's DELs (Redis expires nothing actively on a replica).
+        if self.is_loading() || self.repl.is_replica() {
             return 0;
         }
         let seq = Cell::new(0);
@@ -580,7 +590,10 @@ impl<'a> WriteLock<'a> {
 
     /// An empty [`Records`] for this write's records.
     pub fn records(&self) -> Records {
-        let on = self.ks.aof.get().is_none_or(|a| a.enabled()) || !self.ks.watch.is_idle() || self.ks.holds_here();
+        let on = self.ks.aof.get().is_none_or(|a| a.enabled())
+            || !self.ks.watch.is_idle()
+            || self.ks.holds_here()
+            || self.ks.repl.is_active();
         Records { list: Vec::new(), on }
     }
 
@@ -597,9 +610,12 @@ impl<'a> WriteLock<'a> {
             }
             return 0;
         }
-        let Some(aof) = self.ks.aof.get() else { return 0 };
         let owned: Vec<(usize, Vec<Bytes>)> =
             records.iter().map(|r| (db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
+        if self.ks.repl.is_active() {
+            self.ks.repl.push_block(&owned);
+        }
+        let Some(aof) = self.ks.aof.get() else { return 0 };
         let seq = aof.append_batch(&owned);
         if seq > self.last_seq.get() {
             self.last_seq.set(seq);
@@ -616,6 +632,9 @@ impl<'a> WriteLock<'a> {
         if let Some(held) = self.deferred.borrow_mut().as_mut() {
             held.push((db, argv.iter().map(|a| a.to_vec()).collect()));
             return 0;
+        }
+        if self.ks.repl.is_active() {
+            self.ks.repl.push(db, argv);
         }
         let Some(aof) = self.ks.aof.get() else { return 0 };
         let seq = aof.append(db, argv);

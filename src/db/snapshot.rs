@@ -10,6 +10,7 @@ use super::{Keyspace, ValueRef};
 use crate::sync::Ordering;
 
 /// One key of the snapshot.
+#[derive(Debug)]
 pub struct SnapshotEntry {
     pub db: usize,
     pub key: Bytes,
@@ -17,6 +18,7 @@ pub struct SnapshotEntry {
     pub expire_at_ms: u64,
 }
 
+#[derive(Debug)]
 pub enum SnapshotValue {
     Str(Bytes),
     Int(i64),
@@ -34,6 +36,28 @@ pub enum SnapshotValue {
 /// AOF_REWRITE_ITEMS_PER_CMD).
 const ITEMS_PER_CMD: usize = 64;
 
+impl SnapshotValue {
+    /// A copy of `v` (collections copied under their cell lock).
+    pub fn of(v: ValueRef<'_>) -> SnapshotValue {
+        match v {
+            ValueRef::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
+            ValueRef::Str(b) => SnapshotValue::Str(b.clone()),
+            ValueRef::Raw(c) => SnapshotValue::Str(Bytes::copy_from_slice(&c.lock().items.0)),
+            // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
+            ValueRef::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
+            ValueRef::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
+            ValueRef::Hash(h) => SnapshotValue::Hash(
+                h.lock().items.iter().map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v))).collect(),
+            ),
+            ValueRef::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
+            ValueRef::Stream(x) => SnapshotValue::Stream(Box::new(x.lock().items.clone())),
+            ValueRef::Zset(z) => SnapshotValue::Zset(
+                z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
+            ),
+        }
+    }
+}
+
 impl Keyspace {
     /// Copy every live key. The caller holds every stripe exclusively (`write_all`).
     pub fn snapshot(&self, now_ms: u64) -> Vec<SnapshotEntry> {
@@ -43,26 +67,7 @@ impl Keyspace {
                 if e.is_expired(now_ms) {
                     return;
                 }
-                let value = match e.value() {
-                    ValueRef::Small(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
-                    ValueRef::Raw(c) => SnapshotValue::Str(Bytes::copy_from_slice(&c.lock().items.0)),
-                    ValueRef::Str(b) => SnapshotValue::Str(b.clone()),
-                    // Acquire: pairs with the AcqRel CAS of INCR (none runs now, but be exact).
-                    ValueRef::Int(n) => SnapshotValue::Int(n.load(Ordering::Acquire)),
-                    ValueRef::List(l) => SnapshotValue::List(l.lock().items.to_vec()),
-                    ValueRef::Hash(h) => SnapshotValue::Hash(
-                        h.lock()
-                            .items
-                            .iter()
-                            .map(|(f, v)| (Bytes::copy_from_slice(f), Bytes::copy_from_slice(v)))
-                            .collect(),
-                    ),
-                    ValueRef::Set(m) => SnapshotValue::Set(m.lock().items.to_vec()),
-                    ValueRef::Stream(x) => SnapshotValue::Stream(Box::new(x.lock().items.clone())),
-                    ValueRef::Zset(z) => SnapshotValue::Zset(
-                        z.lock().items.entries().into_iter().map(|(m, s)| (Bytes::from(format_score(s)), m)).collect(),
-                    ),
-                };
+                let value = SnapshotValue::of(e.value());
                 out.push(SnapshotEntry { db, key: Bytes::copy_from_slice(k), value, expire_at_ms: e.expire_at_ms() });
             });
         }

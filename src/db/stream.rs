@@ -575,6 +575,23 @@ impl Stream {
         found
     }
 
+    /// Every node as the RDB stores it (`rdb::save`): its master ID, its master fields, and each
+    /// of its entries, deleted ones included, as (ID, deleted, field/value pairs), oldest first.
+    pub fn raw_nodes<'a>(
+        &'a self,
+        mut f: impl FnMut(StreamId, Vec<&'a [u8]>, Vec<(StreamId, bool, Vec<(&'a [u8], &'a [u8])>)>),
+    ) {
+        for (&master, node) in &self.nodes {
+            let mut pos = 0;
+            let mut entries = Vec::with_capacity(node.total());
+            while pos < node.buf.len() {
+                let raw = node.decode(master, &mut pos);
+                entries.push((raw.id, raw.deleted, raw.pairs));
+            }
+            f(master, node.master_fields().collect(), entries);
+        }
+    }
+
     /// The first live entry's ID (0-0 when empty): Redis's `first_id`.
     pub fn first_id(&self) -> StreamId {
         let mut first = StreamId::MIN;

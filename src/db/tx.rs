@@ -207,6 +207,8 @@ impl Keyspace {
     /// that may cache them (see `tracking`). Redis's `signalModifiedKey`. While nobody watches or
     /// tracks anything this is two relaxed loads.
     pub(super) fn touch_record(&self, db: usize, argv: &[&[u8]]) {
+        // Every effective write passes here once per record: the changes since the last save.
+        crate::rdb::dirty::incr();
         let watch = !self.watch.is_idle();
         let track = self.tracking.is_armed();
         if !(watch || track) || group_bookkeeping(argv) {
@@ -345,12 +347,16 @@ impl TxHold<'_> {
         });
         if let Some((db, argv)) = single
             && !self.ks.is_loading()
-            && let Some(aof) = self.ks.aof()
         {
             let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-            let seq = aof.append(db, &argv);
-            if seq > last_seq.get() {
-                last_seq.set(seq);
+            if self.ks.repl_feed().is_active() {
+                self.ks.repl_feed().push(db, &argv);
+            }
+            if let Some(aof) = self.ks.aof() {
+                let seq = aof.append(db, &argv);
+                if seq > last_seq.get() {
+                    last_seq.set(seq);
+                }
             }
         }
         self.finish(last_seq);
@@ -361,6 +367,9 @@ impl TxHold<'_> {
     /// clients blocked on lists it filled, still under the stripes (their pops follow the block).
     pub fn finish(self, last_seq: &Cell<u64>) {
         let (records, serve) = HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.serve))).unwrap_or_default();
+        if !records.is_empty() && !self.ks.is_loading() && self.ks.repl_feed().is_active() {
+            self.ks.repl_feed().push_block(&records);
+        }
         if !records.is_empty()
             && !self.ks.is_loading()
             && let Some(aof) = self.ks.aof()

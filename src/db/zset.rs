@@ -3,8 +3,8 @@
 //!
 //! Two encodings, as Redis: `packed` (its `listpack`: one byte buffer, linear walks) while the set
 //! has at most `zset-max-listpack-entries` members of at most `zset-max-listpack-value` bytes, and
-//! `tree` (its `skiplist`: an order-statistics treap plus a member index; the module says why a
-//! treap) past them. A set converts when an insertion would break a limit and never converts back,
+//! `tree` (its `skiplist`: an order-statistics B+tree plus a member index; the module says why a
+//! B+tree) past them. A set converts when an insertion would break a limit and never converts back,
 //! except [`SortedSet::from_entries`] (STORE results), which picks by size as
 //! `zsetConvertToListpackIfNeeded` does.
 //!
@@ -234,7 +234,9 @@ impl SortedSet {
         let old = self.remove(member);
         if let Repr::Packed(p) = &self.repr
             && old.is_none()
-            && (p.len() + 1 > limits.max_listpack_entries || member.len() > limits.max_listpack_value)
+            && (p.len() + 1 > limits.max_listpack_entries
+                || member.len() > limits.max_listpack_value
+                || !p.fits(member.len()))
         {
             let mut tree = Tree::with_capacity(p.len() + 1);
             for e in p.iter() {
@@ -268,7 +270,10 @@ impl SortedSet {
             }
             Repr::Tree(t) => {
                 let mut out = Vec::with_capacity(count.min(t.len()));
-                t.remove_ranks(rank, count, |m, s| out.push((Bytes::from(m), s)));
+                t.remove_ranks(rank, count, |m, s| {
+                    let m = if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) };
+                    out.push((m, s))
+                });
                 out
             }
         }

@@ -41,11 +41,55 @@ use crate::util::FnvBuild;
 /// Channel maps (per kind): enough that subscribing to 100k channels rarely waits on a publisher.
 pub const SHARDS: usize = 64;
 
-/// The subscribers of one channel or pattern. A plain vector: most channels have one or a few
-/// subscribers, and it costs 24 bytes + 8 per subscriber (a map per channel cost ~150 more);
-/// unsubscribing scans it, as Redis's list does.
-type Subs = Vec<Arc<Subscriber>>;
-type ChannelMap = HashMap<Bytes, Subs, FnvBuild>;
+/// A channel or pattern name: one allocation (a 16-byte header and the bytes), shared by the
+/// registry and the subscribing client's own set (Redis shares one robj the same way).
+type Name = Arc<[u8]>;
+
+/// The subscribers of one channel or pattern. Most channels have one subscriber: it is held
+/// inline (no allocation); more go in a vector, which unsubscribing scans, as Redis's list. 24
+/// bytes either way.
+enum Subs {
+    One(Arc<Subscriber>),
+    Many(Vec<Arc<Subscriber>>),
+}
+
+impl Subs {
+    fn as_slice(&self) -> &[Arc<Subscriber>] {
+        match self {
+            Subs::One(s) => std::slice::from_ref(s),
+            Subs::Many(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn push(&mut self, sub: Arc<Subscriber>) {
+        match self {
+            Subs::One(first) => *self = Subs::Many(vec![first.clone(), sub]),
+            Subs::Many(v) => v.push(sub),
+        }
+    }
+
+    /// Remove subscriber `id`; true when none is left.
+    fn remove(&mut self, id: u64) -> bool {
+        match self {
+            Subs::One(s) => s.id == id,
+            Subs::Many(v) => {
+                v.retain(|s| s.id != id);
+                let empty = v.is_empty();
+                if v.len() == 1 {
+                    let last = v[0].clone();
+                    *self = Subs::One(last);
+                }
+                empty
+            }
+        }
+    }
+}
+
+type ChannelMap = HashMap<Name, Subs, FnvBuild>;
 
 /// The three kinds of subscription.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,11 +134,17 @@ pub struct Subscriber {
     killed: AtomicBool,
     /// Whether it holds any subscription (the connection waits on [`Subscriber::kill`] only then).
     active: AtomicBool,
+    /// Itself, to put on this thread's deferred wake-ups (see [`defer_wakes`]).
+    me: std::sync::Weak<Subscriber>,
 }
 
 #[derive(Default)]
 struct Outbox {
     buf: BytesMut,
+    /// While [`Subscriber::hold_late`] is in force (a tracking or monitoring client runs a
+    /// command): the invalidations and MONITOR lines that arrive, sent after the command's reply.
+    late: BytesMut,
+    holding: bool,
     /// Since when the output has been over the soft limit.
     soft_since: Option<Instant>,
 }
@@ -109,7 +159,7 @@ struct Limits {
 
 impl Subscriber {
     pub fn new(id: u64) -> Arc<Subscriber> {
-        Arc::new(Subscriber {
+        Arc::new_cyclic(|me| Subscriber {
             id,
             resp3: AtomicBool::new(false),
             out: Mutex::new(Outbox::default()),
@@ -119,6 +169,7 @@ impl Subscriber {
             kill: tokio::sync::Notify::new(),
             killed: AtomicBool::new(false),
             active: AtomicBool::new(false),
+            me: me.clone(),
         })
     }
 
@@ -142,7 +193,8 @@ impl Subscriber {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Move the outbox's bytes to the end of `out` (the connection's write buffer).
+    /// Move the outbox's bytes to the end of `out` (the connection's write buffer); while held
+    /// (see [`Subscriber::hold_late`]), not the late part.
     pub fn drain_into(&self, out: &mut BytesMut) {
         if self.pending() == 0 {
             return;
@@ -154,8 +206,34 @@ impl Subscriber {
             out.extend_from_slice(&ob.buf);
             ob.buf.clear();
         }
-        ob.soft_since = None;
-        self.pending.store(0, Ordering::Relaxed);
+        if ob.late.is_empty() {
+            ob.soft_since = None;
+        }
+        self.pending.store(ob.late.len(), Ordering::Relaxed);
+    }
+
+    /// From now until [`Subscriber::release_late`], client-side caching's invalidations and MONITOR
+    /// lines are kept apart from pub/sub messages: the connection sends the messages published
+    /// while a command runs before its reply (Redis adds them to the client's output as they are
+    /// published) and the rest after it (Redis's `tracking_pending_keys` for a client's own writes;
+    /// an invalidation that arrived while a read ran must follow the value read; a monitor's line
+    /// for its own command follows its reply).
+    pub fn hold_late(&self) {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).holding = true;
+    }
+
+    /// End [`Subscriber::hold_late`]: what was kept apart joins the outbox (after the rest).
+    pub fn release_late(&self) {
+        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        ob.holding = false;
+        if !ob.late.is_empty() {
+            let late = std::mem::take(&mut ob.late);
+            if ob.buf.is_empty() {
+                ob.buf = late;
+            } else {
+                ob.buf.extend_from_slice(&late);
+            }
+        }
     }
 
     /// The connection is writing `n` bytes that came (partly) from the outbox: they still count
@@ -172,40 +250,42 @@ impl Subscriber {
             limits.soft.load(Ordering::Relaxed),
             limits.secs.load(Ordering::Relaxed),
         );
-        self.append(Some(first), msg, l);
+        self.append(Some(first), false, msg, l);
     }
 
     /// Append `msg` as it is (client-side caching's invalidations, see `tracking`), under output
     /// limits (hard, soft, soft seconds).
     pub fn deliver_raw(&self, msg: &[u8], limits: (u64, u64, u64)) {
-        self.append(None, msg, limits);
+        self.append(None, true, msg, limits);
     }
 
     /// Append one MONITOR line (`+...\r\n`, sent as it is) under the output limits `(hard, soft,
     /// soft seconds)` (see `monitor::feed`).
     pub fn deliver_line(&self, line: &[u8], limits: (u64, u64, u64)) {
-        self.append(None, line, limits);
+        self.append(None, true, line, limits);
     }
 
-    /// Append `msg` (its first byte replaced by `first` when given); a delivery over the limits
-    /// kills the subscriber.
-    fn append(&self, first: Option<u8>, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {
+    /// Append `msg` (its first byte replaced by `first` when given; to the late part when `late`
+    /// and held); a delivery over the limits kills the subscriber.
+    fn append(&self, first: Option<u8>, late: bool, msg: &[u8], (hard, soft, secs): (u64, u64, u64)) {
         if self.is_killed() {
             return;
         }
-        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let ob = &mut *guard;
         // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
         // already has its wake-up pending (or is being drained, under this lock, after it), and
         // takes these with the others in the same write.
-        let was_empty = ob.buf.is_empty();
+        let was_empty = ob.buf.is_empty() && ob.late.is_empty();
+        let buf = if late && ob.holding { &mut ob.late } else { &mut ob.buf };
         match first {
             Some(b) => {
-                ob.buf.extend_from_slice(&[b]);
-                ob.buf.extend_from_slice(&msg[1..]);
+                buf.extend_from_slice(&[b]);
+                buf.extend_from_slice(&msg[1..]);
             }
-            None => ob.buf.extend_from_slice(msg),
+            None => buf.extend_from_slice(msg),
         }
-        let len = ob.buf.len();
+        let len = ob.buf.len() + ob.late.len();
         let total = (len + self.inflight.load(Ordering::Relaxed)) as u64;
         let mut over = hard > 0 && total > hard;
         if soft > 0 && total > soft {
@@ -219,26 +299,81 @@ impl Subscriber {
         if over {
             // Free what it held at once: a subscriber that never reads costs no more than the limit.
             ob.buf = BytesMut::new();
+            ob.late = BytesMut::new();
             self.pending.store(0, Ordering::Relaxed);
             self.killed.store(true, Ordering::Release);
-            drop(ob);
+            drop(guard);
             self.kill.notify_one();
             self.wake.notify_one();
             return;
         }
         self.pending.store(len, Ordering::Relaxed);
-        drop(ob);
-        if was_empty {
+        drop(guard);
+        if was_empty && !defer_wake(self) {
             self.wake.notify_one();
         }
     }
+}
+
+// ---- wake-ups deferred to the end of the publisher's batch ---------------------------------------
+//
+// Redis writes each client's output once per event-loop turn (`handleClientsWithPendingWrites`),
+// so a pipeline of 16 PUBLISHes reaches each subscriber in one write. Here a connection running a
+// batch of commands defers the wake-ups its deliveries cause until it flushes its own replies: each
+// subscriber then takes the whole batch's messages in one write, instead of racing the publisher on
+// another core and writing (and waking its reader) once per message.
+
+thread_local! {
+    /// Set while this thread runs a connection's batch (see [`defer_wakes`]).
+    static DEFER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The subscribers whose wake-up is deferred.
+    static DEFERRED: std::cell::RefCell<Vec<Arc<Subscriber>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Deliveries on this thread from now on wake their subscribers only at [`wake_deferred`]. The
+/// caller (a connection running a batch) must call it before it next awaits: the deferred list is
+/// this thread's, and the task may resume elsewhere.
+pub fn defer_wakes() {
+    DEFER.with(|d| d.set(true));
+}
+
+/// Wake the subscribers whose wake-up was deferred on this thread, and stop deferring.
+pub fn wake_deferred() {
+    if !DEFER.with(|d| d.replace(false)) {
+        return;
+    }
+    let subs = DEFERRED.with(|l| std::mem::take(&mut *l.borrow_mut()));
+    for s in &subs {
+        s.wake.notify_one();
+    }
+    // Keep the list's allocation for the next batch.
+    let mut subs = subs;
+    subs.clear();
+    DEFERRED.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.capacity() < subs.capacity() {
+            *l = subs;
+        }
+    });
+}
+
+/// Defer `s`'s wake-up when this thread defers; false when it does not (wake it now).
+fn defer_wake(s: &Subscriber) -> bool {
+    if !DEFER.with(|d| d.get()) {
+        return false;
+    }
+    // The outbox went from empty to not empty under its lock: at most once per drain, so the
+    // list holds each subscriber at most once per batch (unless the subscriber drains meanwhile).
+    let Some(arc) = s.me.upgrade() else { return false };
+    DEFERRED.with(|l| l.borrow_mut().push(arc));
+    true
 }
 
 /// Every subscription on the server.
 pub struct Hub {
     channels: Box<[CachePadded<ShardedLock<ChannelMap>>]>,
     shard_channels: Box<[CachePadded<ShardedLock<ChannelMap>>]>,
-    patterns: ShardedLock<IndexMap<Bytes, Subs, FnvBuild>>,
+    patterns: ShardedLock<IndexMap<Name, Subs, FnvBuild>>,
     /// Distinct patterns (PUBSUB NUMPAT; PUBLISH skips the pattern scan at 0).
     pattern_count: AtomicUsize,
     /// Distinct channels of each kind (INFO pubsub_channels).
@@ -316,18 +451,11 @@ impl Hub {
         self.channel_count.load(Ordering::Relaxed) == 0 && self.pattern_count.load(Ordering::Relaxed) == 0
     }
 
-    fn add(&self, kind: Kind, name: &Bytes, sub: &Arc<Subscriber>) {
+    fn add(&self, kind: Kind, name: &Name, sub: &Arc<Subscriber>) {
         let added_name = if kind == Kind::Pattern {
-            let mut pats = write(&self.patterns);
-            let subs = pats.entry(name.clone()).or_insert_with(|| Vec::with_capacity(1));
-            subs.push(sub.clone());
-            subs.len() == 1
+            add_to(&mut *write(&self.patterns), name, sub)
         } else {
-            let mut map = write(&self.maps(kind)[shard_of(name)]);
-            // Most channels keep one subscriber: no room reserved for more.
-            let subs = map.entry(name.clone()).or_insert_with(|| Vec::with_capacity(1));
-            subs.push(sub.clone());
-            subs.len() == 1
+            add_to(&mut *write(&self.maps(kind)[shard_of(name)]), name, sub)
         };
         if added_name {
             self.count(kind).fetch_add(1, Ordering::Relaxed);
@@ -337,22 +465,10 @@ impl Hub {
     fn remove(&self, kind: Kind, name: &[u8], id: u64) {
         let removed_name = if kind == Kind::Pattern {
             let mut pats = write(&self.patterns);
-            match pats.get_mut(name) {
-                Some(subs) => {
-                    subs.retain(|s| s.id != id);
-                    subs.is_empty() && pats.swap_remove(name).is_some()
-                }
-                None => false,
-            }
+            pats.get_mut(name).is_some_and(|subs| subs.remove(id)) && pats.swap_remove(name).is_some()
         } else {
             let mut map = write(&self.maps(kind)[shard_of(name)]);
-            match map.get_mut(name) {
-                Some(subs) => {
-                    subs.retain(|s| s.id != id);
-                    subs.is_empty() && map.remove(name).is_some()
-                }
-                None => false,
-            }
+            map.get_mut(name).is_some_and(|subs| subs.remove(id)) && map.remove(name).is_some()
         };
         if removed_name {
             self.count(kind).fetch_sub(1, Ordering::Relaxed);
@@ -367,7 +483,7 @@ impl Hub {
             let map = read(&self.channels[shard_of(channel)]);
             if let Some(subs) = map.get(channel) {
                 let msg = encode(&[b"message", channel, message]);
-                for s in subs {
+                for s in subs.as_slice() {
                     s.deliver(&msg, &self.limits);
                 }
                 n += subs.len();
@@ -378,7 +494,7 @@ impl Hub {
             for (pat, subs) in pats.iter() {
                 if crate::glob::glob_match(pat, channel, false) {
                     let msg = encode(&[b"pmessage", pat, channel, message]);
-                    for s in subs {
+                    for s in subs.as_slice() {
                         s.deliver(&msg, &self.limits);
                     }
                     n += subs.len();
@@ -393,7 +509,7 @@ impl Hub {
         let map = read(&self.shard_channels[shard_of(channel)]);
         let Some(subs) = map.get(channel) else { return 0 };
         let msg = encode(&[b"smessage", channel, message]);
-        for s in subs {
+        for s in subs.as_slice() {
             s.deliver(&msg, &self.limits);
         }
         subs.len()
@@ -419,7 +535,11 @@ impl Hub {
         let mut out = Vec::new();
         for shard in self.maps(kind) {
             let map = read(shard);
-            out.extend(map.keys().filter(|c| pattern.is_none_or(|p| crate::glob::glob_match(p, c, false))).cloned());
+            out.extend(
+                map.keys()
+                    .filter(|c| pattern.is_none_or(|p| crate::glob::glob_match(p, c, false)))
+                    .map(|c| Bytes::copy_from_slice(c)),
+            );
         }
         out
     }
@@ -430,9 +550,9 @@ impl Hub {
 pub struct ClientSubs {
     pub sub: Arc<Subscriber>,
     hub: Option<Arc<Hub>>,
-    channels: HashSet<Bytes, FnvBuild>,
-    patterns: HashSet<Bytes, FnvBuild>,
-    shard: HashSet<Bytes, FnvBuild>,
+    channels: HashSet<Name, FnvBuild>,
+    patterns: HashSet<Name, FnvBuild>,
+    shard: HashSet<Name, FnvBuild>,
 }
 
 impl ClientSubs {
@@ -446,7 +566,7 @@ impl ClientSubs {
         }
     }
 
-    fn set(&mut self, kind: Kind) -> &mut HashSet<Bytes, FnvBuild> {
+    fn set(&mut self, kind: Kind) -> &mut HashSet<Name, FnvBuild> {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
@@ -480,11 +600,12 @@ impl ClientSubs {
         self.sub.set_resp(resp);
         let mut replies = Vec::with_capacity(names.len());
         for name in names {
-            let name = Bytes::copy_from_slice(name);
-            if self.set(kind).insert(name.clone()) {
-                hub.add(kind, &name, &self.sub);
+            if !self.set(kind).contains(&name[..]) {
+                let shared: Name = Arc::from(&name[..]);
+                self.set(kind).insert(shared.clone());
+                hub.add(kind, &shared, &self.sub);
             }
-            replies.push(confirmation(kind.subscribe_word(), Frame::Bulk(name), self.reported(kind)));
+            replies.push(confirmation(kind.subscribe_word(), Frame::Bulk(name.clone()), self.reported(kind)));
         }
         self.sub.active.store(self.total() > 0, Ordering::Relaxed);
         Frame::Seq(replies)
@@ -493,8 +614,11 @@ impl ClientSubs {
     /// (P|S)UNSUBSCRIBE: the names given, or every subscription of the kind; one push each (one
     /// with a null name when there was none).
     pub fn unsubscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes]) -> Frame {
-        let names: Vec<Bytes> =
-            if names.is_empty() { self.set(kind).iter().cloned().collect() } else { names.to_vec() };
+        let names: Vec<Bytes> = if names.is_empty() {
+            self.set(kind).iter().map(|n| Bytes::copy_from_slice(n)).collect()
+        } else {
+            names.to_vec()
+        };
         if names.is_empty() {
             return Frame::Seq(vec![confirmation(kind.unsubscribe_word(), Frame::Null, self.reported(kind))]);
         }
@@ -524,6 +648,44 @@ impl ClientSubs {
 impl Drop for ClientSubs {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+/// Add `sub` under `name` (a channel map or the pattern map); true when the name is new.
+fn add_to<M: NameMap>(map: &mut M, name: &Name, sub: &Arc<Subscriber>) -> bool {
+    match map.subs_mut(name) {
+        Some(subs) => {
+            subs.push(sub.clone());
+            false
+        }
+        None => {
+            map.insert_new(name.clone(), Subs::One(sub.clone()));
+            true
+        }
+    }
+}
+
+/// The two maps' common part (a channel shard's `HashMap`, the patterns' `IndexMap`).
+trait NameMap {
+    fn subs_mut(&mut self, name: &[u8]) -> Option<&mut Subs>;
+    fn insert_new(&mut self, name: Name, subs: Subs);
+}
+
+impl NameMap for ChannelMap {
+    fn subs_mut(&mut self, name: &[u8]) -> Option<&mut Subs> {
+        self.get_mut(name)
+    }
+    fn insert_new(&mut self, name: Name, subs: Subs) {
+        self.insert(name, subs);
+    }
+}
+
+impl NameMap for IndexMap<Name, Subs, FnvBuild> {
+    fn subs_mut(&mut self, name: &[u8]) -> Option<&mut Subs> {
+        self.get_mut(name)
+    }
+    fn insert_new(&mut self, name: Name, subs: Subs) {
+        self.insert(name, subs);
     }
 }
 
@@ -562,6 +724,37 @@ mod tests {
         assert_eq!(hub.publish(b"other", b"x"), 0);
         a.unsubscribe(&hub, Kind::Channel, &[]);
         assert!(hub.is_empty() && hub.channels(Kind::Channel, None).is_empty());
+    }
+
+    /// Whether `s` has a wake-up pending (takes it).
+    fn woken(s: &Subscriber) -> bool {
+        let n = s.wake.notified();
+        let mut n = std::pin::pin!(n);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        n.as_mut().poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn a_batch_wakes_each_subscriber_once_when_it_flushes() {
+        let hub = Arc::new(Hub::default());
+        let mut a = ClientSubs::new(1);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        // Not deferring: the first delivery wakes at once.
+        hub.publish(b"c", b"1");
+        assert!(woken(&a.sub));
+        drained(&a.sub);
+        defer_wakes();
+        for i in 0..16 {
+            hub.publish(b"c", format!("{i}").as_bytes());
+        }
+        assert!(!woken(&a.sub), "woken before the batch's flush");
+        assert_eq!(DEFERRED.with(|l| l.borrow().len()), 1, "one deferred wake-up for 16 messages");
+        wake_deferred();
+        assert!(woken(&a.sub));
+        assert_eq!(drained(&a.sub).iter().filter(|&&b| b == b'*').count(), 16);
+        // Deferring ended with the flush.
+        hub.publish(b"c", b"2");
+        assert!(woken(&a.sub));
     }
 
     #[test]

@@ -379,12 +379,8 @@ pub fn connect(port: u16) -> TcpStream {
 
 /// One command in RESP.
 pub fn enc(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::new();
+    flurrydb::aof::encode_command(&mut out, args);
     out
 }
 
@@ -396,6 +392,29 @@ pub fn read_until(c: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
         let n = c.read(&mut buf).unwrap_or_else(|e| panic!("{e}; read so far: {}", s(out.clone())));
         assert!(n > 0, "closed; read so far: {}", s(out.clone()));
         out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// The commands of a RESP file (an AOF), in order, as argument lists.
+pub fn aof_commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    let line = |i: &mut usize| {
+        let end = *i + bytes[*i..].windows(2).position(|w| w == b"\r\n").expect("a line");
+        let l = &bytes[*i..end];
+        *i = end + 2;
+        l
+    };
+    while i < bytes.len() && bytes[i] == b'*' {
+        let n: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
+        let mut argv = Vec::with_capacity(n);
+        for _ in 0..n {
+            let len: usize = std::str::from_utf8(&line(&mut i)[1..]).unwrap().parse().unwrap();
+            argv.push(bytes[i..i + len].to_vec());
+            i += len + 2;
+        }
+        out.push(argv);
     }
     out
 }

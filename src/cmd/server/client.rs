@@ -117,8 +117,10 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 enum ClientType {
     Normal,
     PubSub,
-    /// master, replica, slave: no such connections here.
-    Replication,
+    /// The link to our primary.
+    Master,
+    /// A replica's link (replica, slave).
+    Replica,
 }
 
 fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
@@ -126,7 +128,8 @@ fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
     match &lower[..] {
         b"normal" => Some(ClientType::Normal),
         b"pubsub" => Some(ClientType::PubSub),
-        b"master" | b"slave" | b"replica" => Some(ClientType::Replication),
+        b"master" => Some(ClientType::Master),
+        b"slave" | b"replica" => Some(ClientType::Replica),
         _ => None,
     }
 }
@@ -180,7 +183,12 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let me = ctx.client.id;
     let mut killed = 0;
     for c in ctx.shared.clients.all() {
-        let kind = if is_pubsub(&c) { ClientType::PubSub } else { ClientType::Normal };
+        let kind = match ctx.shared.repl.client_kind(c.id) {
+            Some(true) => ClientType::Master,
+            Some(false) => ClientType::Replica,
+            None if is_pubsub(&c) => ClientType::PubSub,
+            None => ClientType::Normal,
+        };
         if addr.is_some_and(|a| a != c.addr.as_bytes())
             || laddr.is_some_and(|a| a != c.laddr.as_bytes())
             || ctype.is_some_and(|t| t != kind)

@@ -81,7 +81,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) {
         "memory" => ("Memory", memory_fields(shared)),
         "persistence" => ("Persistence", persistence_fields(shared)),
         "stats" => ("Stats", stats_fields(shared)),
-        "replication" => ("Replication", replication_fields()),
+        "replication" => ("Replication", replication_fields(shared)),
         "cpu" => ("CPU", cpu_fields()),
         "modules" => ("Modules", Vec::new()),
         "commandstats" => ("Commandstats", super::info_commands::commandstats_fields(shared)),
@@ -120,11 +120,6 @@ fn random_hex40(salt: u64) -> String {
 fn run_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| random_hex40(1))
-}
-
-fn replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| random_hex40(2))
 }
 
 fn server_fields(shared: &Shared) -> Fields {
@@ -214,6 +209,7 @@ pub fn aof_fields(shared: &Shared) -> Fields {
 }
 
 fn persistence_fields(shared: &Shared) -> Fields {
+    let rdb = &shared.rdb;
     let mut f = vec![
         ("loading".into(), s(u8::from(shared.ks.is_loading()))),
         ("async_loading".into(), s(0)),
@@ -223,16 +219,16 @@ fn persistence_fields(shared: &Shared) -> Fields {
         ("current_fork_perc".into(), s("0.00")),
         ("current_save_keys_processed".into(), s(0)),
         ("current_save_keys_total".into(), s(0)),
-        ("rdb_changes_since_last_save".into(), s(0)),
-        ("rdb_bgsave_in_progress".into(), s(0)),
+        ("rdb_changes_since_last_save".into(), s(rdb.changes())),
+        ("rdb_bgsave_in_progress".into(), s(u8::from(rdb.in_progress.load(Ordering::Relaxed)))),
         ("rdb_last_save_time".into(), s(shared.last_save_unix.load(Ordering::Relaxed))),
-        ("rdb_last_bgsave_status".into(), s("ok")),
-        ("rdb_last_bgsave_time_sec".into(), s(-1)),
-        ("rdb_current_bgsave_time_sec".into(), s(-1)),
-        ("rdb_saves".into(), s(0)),
+        ("rdb_last_bgsave_status".into(), s(if rdb.last_bgsave_ok.load(Ordering::Relaxed) { "ok" } else { "err" })),
+        ("rdb_last_bgsave_time_sec".into(), s(rdb.last_bgsave_secs.load(Ordering::Relaxed))),
+        ("rdb_current_bgsave_time_sec".into(), s(rdb.current_secs())),
+        ("rdb_saves".into(), s(rdb.saves.load(Ordering::Relaxed))),
         ("rdb_last_cow_size".into(), s(0)),
-        ("rdb_last_load_keys_expired".into(), s(0)),
-        ("rdb_last_load_keys_loaded".into(), s(0)),
+        ("rdb_last_load_keys_expired".into(), s(rdb.loaded_expired.load(Ordering::Relaxed))),
+        ("rdb_last_load_keys_loaded".into(), s(rdb.loaded_keys.load(Ordering::Relaxed))),
     ];
     f.extend(aof_fields(shared));
     f.extend([("module_fork_in_progress".into(), s(0)), ("module_fork_last_cow_size".into(), s(0))]);
@@ -258,9 +254,9 @@ fn stats_fields(shared: &Shared) -> Fields {
         ("instantaneous_input_repl_kbps".into(), s("0.00")),
         ("instantaneous_output_repl_kbps".into(), s("0.00")),
         ("rejected_connections".into(), get(&st.rejected_connections)),
-        ("sync_full".into(), s(0)),
-        ("sync_partial_ok".into(), s(0)),
-        ("sync_partial_err".into(), s(0)),
+        ("sync_full".into(), s(shared.repl.sync_full.load(std::sync::atomic::Ordering::Relaxed))),
+        ("sync_partial_ok".into(), s(shared.repl.sync_partial_ok.load(std::sync::atomic::Ordering::Relaxed))),
+        ("sync_partial_err".into(), s(shared.repl.sync_partial_err.load(std::sync::atomic::Ordering::Relaxed))),
         ("expired_keys".into(), s(expired)),
         ("expired_stale_perc".into(), s("0.00")),
         ("expired_time_cap_reached_count".into(), s(0)),
@@ -299,20 +295,8 @@ fn stats_fields(shared: &Shared) -> Fields {
     ]
 }
 
-fn replication_fields() -> Fields {
-    vec![
-        ("role".into(), s("master")),
-        ("connected_slaves".into(), s(0)),
-        ("master_failover_state".into(), s("no-failover")),
-        ("master_replid".into(), s(replid())),
-        ("master_replid2".into(), "0".repeat(40)),
-        ("master_repl_offset".into(), s(0)),
-        ("second_repl_offset".into(), s(-1)),
-        ("repl_backlog_active".into(), s(0)),
-        ("repl_backlog_size".into(), s(1048576)),
-        ("repl_backlog_first_byte_offset".into(), s(0)),
-        ("repl_backlog_histlen".into(), s(0)),
-    ]
+fn replication_fields(shared: &Shared) -> Fields {
+    crate::repl::info_fields(shared).into_iter().map(|(k, v)| (k.into(), v)).collect()
 }
 
 fn errorstats_fields(shared: &Shared) -> Fields {

@@ -195,6 +195,15 @@ fn own_keys(name: &str, cmd: &[Bytes]) -> Vec<(Bytes, Vec<String>)> {
             vec![(cmd[1].clone(), if get { flags(&["RW", "access", "update"]) } else { flags(&["OW", "update"]) })]
         }
         "sort_ro" => vec![(cmd[1].clone(), flags(&["RO", "access"]))],
+        // The key, or after KEYS every argument (Redis's `migrateGetKeys`).
+        "migrate" => {
+            let rw = flags(&["RW", "access", "delete"]);
+            match cmd.iter().skip(6).position(|a| is_opt(a, "KEYS")) {
+                Some(_) if !cmd[3].is_empty() => Vec::new(),
+                Some(p) => cmd[7 + p..].iter().map(|k| (k.clone(), rw.clone())).collect(),
+                None => vec![(cmd[3].clone(), rw)],
+            }
+        }
         // The key, then the argument after the last STORE (Redis's `sortGetKeys`: LIMIT skips two
         // arguments, BY and GET one; STORE skips none).
         "sort" => {

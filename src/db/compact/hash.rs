@@ -125,7 +125,8 @@ impl Hash {
     /// Set `field` to `value` (`hashTypeSet`); whether the field is new. Converts first when either
     /// is too long for the packed form, and after when the hash has too many fields.
     pub fn set(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
-        if field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value {
+        let too_long = field.len() > limits.max_listpack_value || value.len() > limits.max_listpack_value;
+        if too_long || matches!(self, Hash::Packed(lp) if !lp.fits(field.len() + value.len() + 20)) {
             self.convert();
         }
         match self {
@@ -135,8 +136,8 @@ impl Hash {
                     lp.replace_at(vpos, value);
                     return false;
                 }
-                lp.push_back(field);
-                lp.push_back(value);
+                // One reallocation for the pair.
+                lp.extend([field, value]);
                 if lp.len() / 2 > limits.max_listpack_entries {
                     self.convert();
                 }

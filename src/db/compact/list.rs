@@ -11,11 +11,10 @@
 //! and LPOP widens it, RPUSH appends and RPOP truncates, so all four are O(1) amortised without
 //! moving the node's other entries.
 
-use std::collections::VecDeque;
-
 use bytes::{Bytes, BytesMut};
 
 use super::lp::varint_len;
+use super::nodes::Nodes;
 
 /// One node: entries in `buf[start..]`.
 #[derive(Clone, Default, Debug)]
@@ -200,11 +199,16 @@ impl Node {
 /// A list.
 #[derive(Clone, Debug)]
 pub struct List {
-    nodes: VecDeque<Node>,
-    len: usize,
-    /// `list-max-listpack-size` when the list was created (as a quicklist keeps its fill).
-    fill: i32,
+    nodes: Nodes<Node>,
+    /// The element count in the low 48 bits ([`LEN_MASK`]); in the top 16, the
+    /// `list-max-listpack-size` the list was created with (as a quicklist keeps its fill), as an
+    /// i16 (Redis clamps the fill to at most 32767; any fill of 4096 or more, or -5 or less, already
+    /// acts alike). One word, so that a small list's cell is one malloc class smaller.
+    meta: u64,
 }
+
+/// The element count's bits of `List::meta`.
+const LEN_MASK: u64 = (1 << 48) - 1;
 
 impl Default for List {
     fn default() -> Self {
@@ -262,7 +266,8 @@ impl<'a> Iterator for ListIter<'a> {
 impl List {
     /// An empty list whose nodes follow `fill` (`list-max-listpack-size`).
     pub fn new(fill: i64) -> List {
-        List { nodes: VecDeque::new(), len: 0, fill: fill.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32 }
+        let fill = fill.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16;
+        List { nodes: Nodes::default(), meta: u64::from(fill as u16) << 48 }
     }
 
     /// A list of `items`, in order.
@@ -276,11 +281,16 @@ impl List {
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        (self.meta & LEN_MASK) as usize
+    }
+
+    /// The fill the list was created with.
+    fn fill(&self) -> i32 {
+        i32::from((self.meta >> 48) as u16 as i16)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
     /// Nodes held.
@@ -299,11 +309,11 @@ impl List {
         if n.count == 0 {
             return true;
         }
-        if self.fill >= 0 {
+        if self.fill() >= 0 {
             // Positive fill counts elements; Redis also keeps such nodes under 8 KiB.
-            n.count < (self.fill.max(1) as usize) && n.bytes() + add <= 8192
+            n.count < (self.fill().max(1) as usize) && n.bytes() + add <= 8192
         } else {
-            let level = (-(self.fill as i64) - 1).min(4) as u32;
+            let level = (-(self.fill() as i64) - 1).min(4) as u32;
             n.bytes() + add <= 4096usize << level
         }
     }
@@ -311,10 +321,10 @@ impl List {
     /// The buffer size of a node started after a full one: the byte limit, or (a limit by count)
     /// that many entries like `add`, at most 8 KiB; at least `add`.
     fn node_room(&self, add: usize) -> usize {
-        let room = if self.fill >= 0 {
-            (self.fill.max(1) as usize).saturating_mul(add).min(8192)
+        let room = if self.fill() >= 0 {
+            (self.fill().max(1) as usize).saturating_mul(add).min(8192)
         } else {
-            4096usize << (-(self.fill as i64) - 1).min(4)
+            4096usize << (-(self.fill() as i64) - 1).min(4)
         };
         room.max(add)
     }
@@ -332,17 +342,14 @@ impl List {
                     }
                     Node { buf: Vec::with_capacity(self.node_room(add)), start: 0, count: 0 }
                 }
-                None => {
-                    self.nodes.reserve_exact(1);
-                    Node::default()
-                }
+                None => Node::default(),
             };
             self.nodes.push_back(node);
         }
         if let Some(n) = self.nodes.back_mut() {
             n.push_back(s);
         }
-        self.len += 1;
+        self.meta += 1;
     }
 
     pub fn push_front(&mut self, s: impl AsRef<[u8]>) {
@@ -358,17 +365,14 @@ impl List {
                     let room = self.node_room(add);
                     Node { buf: vec![0; room], start: room, count: 0 }
                 }
-                None => {
-                    self.nodes.reserve_exact(1);
-                    Node::default()
-                }
+                None => Node::default(),
             };
             self.nodes.push_front(node);
         }
         if let Some(n) = self.nodes.front_mut() {
             n.push_front(s);
         }
-        self.len += 1;
+        self.meta += 1;
     }
 
     pub fn pop_front(&mut self) -> Option<Bytes> {
@@ -377,7 +381,7 @@ impl List {
         if n.count == 0 {
             self.nodes.pop_front();
         }
-        self.len -= 1;
+        self.meta -= 1;
         Some(v)
     }
 
@@ -387,7 +391,7 @@ impl List {
         if n.count == 0 {
             self.nodes.pop_back();
         }
-        self.len -= 1;
+        self.meta -= 1;
         Some(v)
     }
 
@@ -412,10 +416,10 @@ impl List {
 
     /// The node holding element `i` and `i`'s index within it.
     fn locate(&self, i: usize) -> Option<(usize, usize)> {
-        if i >= self.len {
+        if i >= self.len() {
             return None;
         }
-        if i < self.len / 2 {
+        if i < self.len() / 2 {
             let mut i = i;
             for (k, n) in self.nodes.iter().enumerate() {
                 if i < n.count {
@@ -424,7 +428,7 @@ impl List {
                 i -= n.count;
             }
         } else {
-            let mut from_end = self.len - 1 - i;
+            let mut from_end = self.len() - 1 - i;
             for (k, n) in self.nodes.iter().enumerate().rev() {
                 if from_end < n.count {
                     return Some((k, n.count - 1 - from_end));
@@ -445,7 +449,7 @@ impl List {
 
     /// Elements from the head.
     pub fn iter(&self) -> ListIter<'_> {
-        ListIter { list: self, node: 0, pos: self.nodes.front().map_or(0, |n| n.start), left: self.len, rev: false }
+        ListIter { list: self, node: 0, pos: self.nodes.front().map_or(0, |n| n.start), left: self.len(), rev: false }
     }
 
     /// Elements from the tail.
@@ -455,7 +459,7 @@ impl List {
             list: self,
             node: last,
             pos: self.nodes.back().map_or(0, |n| n.buf.len()),
-            left: self.len,
+            left: self.len(),
             rev: true,
         }
     }
@@ -464,18 +468,18 @@ impl List {
     pub fn range(&self, from: usize, to: usize) -> ListIter<'_> {
         let Some((k, j)) = self.locate(from) else { return ListIter { left: 0, ..self.iter() } };
         let n = &self.nodes[k];
-        ListIter { list: self, node: k, pos: n.offset_of(j), left: to.min(self.len - 1) + 1 - from, rev: false }
+        ListIter { list: self, node: k, pos: n.offset_of(j), left: to.min(self.len() - 1) + 1 - from, rev: false }
     }
 
     /// Elements `from..=to` as owned bytes sharing one buffer (LRANGE: one allocation, not one per
     /// element), each passed through `f`.
     pub fn range_map<R>(&self, from: usize, to: usize, mut f: impl FnMut(Bytes) -> R) -> Vec<R> {
         let Some((mut k, j)) = self.locate(from) else { return Vec::new() };
-        let want = to.min(self.len - 1) + 1 - from;
+        let want = to.min(self.len() - 1) + 1 - from;
         // One buffer as large as the nodes the range touches; each element is copied once.
         let mut room = self.nodes[k].bytes();
         let mut seen = self.nodes[k].count - j;
-        for n in self.nodes.range(k + 1..) {
+        for n in self.nodes.iter().skip(k + 1) {
             if seen >= want {
                 break;
             }
@@ -528,7 +532,7 @@ impl List {
         if i == 0 {
             return self.push_front(s);
         }
-        if i >= self.len {
+        if i >= self.len() {
             return self.push_back(s);
         }
         let Some((k, j)) = self.locate(i) else { return };
@@ -536,7 +540,7 @@ impl List {
         let at = n.offset_of(j);
         n.splice(at, at, &[s]);
         n.count += 1;
-        self.len += 1;
+        self.meta += 1;
         self.split_if_oversized(k);
     }
 
@@ -558,7 +562,7 @@ impl List {
     pub fn retain_indexed(&mut self, mut keep: impl FnMut(usize, &[u8]) -> bool) {
         let kept = List::from_items(
             self.iter().enumerate().filter(|(i, e)| keep(*i, e)).map(|(_, e)| e),
-            i64::from(self.fill),
+            i64::from(self.fill()),
         );
         *self = kept;
     }
@@ -569,13 +573,13 @@ impl List {
             let Some(node) = self.nodes.front_mut() else { return };
             if node.count <= n {
                 n -= node.count;
-                self.len -= node.count;
+                self.meta -= node.count as u64;
                 self.nodes.pop_front();
             } else {
                 let cut = node.offset_of(n);
                 node.start = cut;
                 node.count -= n;
-                self.len -= n;
+                self.meta -= n as u64;
                 *node = node.compacted();
                 n = 0;
             }
@@ -588,14 +592,14 @@ impl List {
             let Some(node) = self.nodes.back_mut() else { return };
             if node.count <= n {
                 n -= node.count;
-                self.len -= node.count;
+                self.meta -= node.count as u64;
                 self.nodes.pop_back();
             } else {
                 let cut = node.offset_of(node.count - n);
                 node.buf.truncate(cut);
                 node.buf.shrink_to_fit();
                 node.count -= n;
-                self.len -= n;
+                self.meta -= n as u64;
                 n = 0;
             }
         }
@@ -603,7 +607,7 @@ impl List {
 
     pub fn clear(&mut self) {
         self.nodes.clear();
-        self.len = 0;
+        self.meta &= !LEN_MASK;
     }
 
     /// Every element as owned bytes, head first.
@@ -614,7 +618,7 @@ impl List {
 
 impl PartialEq for List {
     fn eq(&self, other: &List) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 

@@ -1,13 +1,15 @@
 //! A packed run of strings in one buffer (Redis's listpack, simplified): each entry is its length
 //! as a varint then its bytes. Walks are linear, as listpack's; it is only used below the
-//! conversion thresholds. The buffer grows by exactly what an entry needs (no doubling slack), as
-//! listpack reallocates per insert: these are the many small collections whose bytes matter.
+//! conversion thresholds. The buffer is always exactly its entries' size (no doubling slack), as
+//! listpack reallocates per insert: these are the many small collections whose bytes matter. The
+//! handle is 16 bytes ([`ThinBuf`], the entry count in its word).
 
-/// Entries and their count.
+use super::thin::{THIN_MAX, ThinBuf};
+
+/// Entries (the buffer) and their count (its word).
 #[derive(Clone, Default, Debug, PartialEq, Eq)]
 pub struct Lp {
-    buf: Vec<u8>,
-    len: usize,
+    buf: ThinBuf,
 }
 
 /// Bytes of the LEB128-style varint of `n` (also the list nodes' element header, see `list`).
@@ -44,6 +46,11 @@ fn entry_at(buf: &[u8], pos: usize) -> (usize, usize) {
         }
         shift += 7;
     }
+}
+
+/// Bytes one entry of `len` bytes takes.
+pub fn entry_bytes(len: usize) -> usize {
+    varint_len(len) + len
 }
 
 /// The encoded form of one entry.
@@ -87,11 +94,15 @@ impl Lp {
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        self.buf.aux() as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
+    }
+
+    fn set_len(&mut self, n: usize) {
+        self.buf.set_aux(n as u32);
     }
 
     /// Bytes of the buffer (entries with their length headers).
@@ -99,26 +110,50 @@ impl Lp {
         self.buf.len()
     }
 
+    /// Whether `add` more bytes of entries still fit the packed form (Redis's `lpSafeToAdd`); an
+    /// owner converts to its large encoding before passing it.
+    pub fn fits(&self, add: usize) -> bool {
+        self.bytes().saturating_add(add) <= THIN_MAX
+    }
+
     /// Heap bytes held.
     pub fn heap_bytes(&self) -> usize {
-        self.buf.capacity()
+        self.buf.heap_bytes()
     }
 
     pub fn iter(&self) -> LpIter<'_> {
-        LpIter { buf: &self.buf, pos: 0 }
+        LpIter { buf: self.buf.as_slice(), pos: 0 }
     }
 
     /// An iterator starting at byte offset `pos` (an offset an iterator gave).
     pub fn iter_from(&self, pos: usize) -> LpIter<'_> {
-        LpIter { buf: &self.buf, pos }
+        LpIter { buf: self.buf.as_slice(), pos }
     }
 
     /// Append an entry.
     pub fn push_back(&mut self, s: &[u8]) {
-        self.buf.reserve_exact(varint_len(s.len()) + s.len());
-        put_varint(&mut self.buf, s.len());
-        self.buf.extend_from_slice(s);
-        self.len += 1;
+        self.buf.edit(|v| {
+            v.reserve_exact(entry_bytes(s.len()));
+            put_varint(v, s.len());
+            v.extend_from_slice(s);
+        });
+        self.set_len(self.len() + 1);
+    }
+
+    /// Append several entries with one reallocation.
+    pub fn extend<'a>(&mut self, items: impl IntoIterator<Item = &'a [u8]> + Clone) {
+        let add: usize = items.clone().into_iter().map(|s| entry_bytes(s.len())).sum();
+        let n = self.buf.edit(|v| {
+            v.reserve_exact(add);
+            let mut n = 0;
+            for s in items {
+                put_varint(v, s.len());
+                v.extend_from_slice(s);
+                n += 1;
+            }
+            n
+        });
+        self.set_len(self.len() + n);
     }
 
     /// Prepend an entry.
@@ -128,10 +163,8 @@ impl Lp {
 
     /// Insert an entry at byte offset `pos` (an entry boundary).
     pub fn insert_at(&mut self, pos: usize, s: &[u8]) {
-        let e = encoded(s);
-        self.buf.reserve_exact(e.len());
-        self.buf.splice(pos..pos, e);
-        self.len += 1;
+        self.buf.splice(pos, pos, &encoded(s));
+        self.set_len(self.len() + 1);
     }
 
     /// Offset of the `i`-th entry (`len` gives the end).
@@ -147,8 +180,9 @@ impl Lp {
 
     /// The entry at byte offset `pos` and the offset after it.
     pub fn at(&self, pos: usize) -> (&[u8], usize) {
-        let (s, e) = entry_at(&self.buf, pos);
-        (&self.buf[s..e], e)
+        let buf = self.buf.as_slice();
+        let (s, e) = entry_at(buf, pos);
+        (&buf[s..e], e)
     }
 
     /// The `i`-th entry.
@@ -160,53 +194,39 @@ impl Lp {
     pub fn remove_at(&mut self, pos: usize, n: usize) {
         let mut end = pos;
         for _ in 0..n {
-            end = entry_at(&self.buf, end).1;
+            end = entry_at(self.buf.as_slice(), end).1;
         }
-        self.buf.drain(pos..end);
-        self.len -= n;
-        self.shrink();
+        self.buf.splice(pos, end, &[]);
+        self.set_len(self.len() - n);
     }
 
     /// Replace the entry at byte offset `pos` with `s`.
     pub fn replace_at(&mut self, pos: usize, s: &[u8]) {
-        let (_, end) = entry_at(&self.buf, pos);
-        let e = encoded(s);
-        if e.len() > end - pos {
-            self.buf.reserve_exact(e.len() - (end - pos));
-        }
-        self.buf.splice(pos..end, e);
-        self.shrink();
+        let (_, end) = entry_at(self.buf.as_slice(), pos);
+        self.buf.splice(pos, end, &encoded(s));
     }
 
     /// The first entry, removed.
     pub fn pop_front(&mut self) -> Option<bytes::Bytes> {
-        if self.len == 0 {
+        if self.is_empty() {
             return None;
         }
-        let (s, e) = entry_at(&self.buf, 0);
-        let out = bytes::Bytes::copy_from_slice(&self.buf[s..e]);
-        self.buf.drain(..e);
-        self.len -= 1;
+        let (s, e) = entry_at(self.buf.as_slice(), 0);
+        let out = bytes::Bytes::copy_from_slice(&self.buf.as_slice()[s..e]);
+        self.buf.splice(0, e, &[]);
+        self.set_len(self.len() - 1);
         Some(out)
-    }
-
-    /// Drop spare capacity once it is large (deletions), keeping small slack.
-    fn shrink(&mut self) {
-        if self.buf.capacity() > 64 && self.buf.capacity() > self.buf.len() * 2 {
-            self.buf.shrink_to_fit();
-        }
     }
 
     /// Take all the entries out (leaves it empty).
     pub fn clear(&mut self) {
-        self.buf = Vec::new();
-        self.len = 0;
+        self.buf = ThinBuf::new();
     }
 
     /// Offset of the first entry equal to `s`, looking only at entries `step` apart from the first
     /// (2: a hash's fields), and its index.
     pub fn find(&self, s: &[u8], step: usize) -> Option<(usize, usize)> {
-        let buf = &self.buf[..];
+        let buf = self.buf.as_slice();
         let mut pos = 0;
         let mut i = 0;
         while pos < buf.len() {

@@ -12,9 +12,11 @@ mod hash;
 mod intset;
 mod list;
 mod lp;
+mod nodes;
 mod set;
 #[cfg(all(test, not(feature = "loom")))]
 mod tests;
+mod thin;
 
 pub use elem::{Elem, Member};
 pub use hash::{Hash, HashLimits};
@@ -22,3 +24,4 @@ pub use intset::IntSet;
 pub use list::List;
 pub use lp::Lp;
 pub use set::{Set, SetLimits};
+pub use thin::{PBox, THIN_MAX, ThinBuf};

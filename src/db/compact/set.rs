@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use indexmap::IndexSet;
 
-use super::{Elem, IntSet, Lp, Member};
+use super::{Elem, IntSet, Lp, Member, PBox};
 use crate::util::parse_i64;
 
 /// Members a packed set of strings holds at most.
@@ -47,7 +47,7 @@ impl SetLimits {
 pub enum Set {
     Ints(IntSet),
     Packed(Lp),
-    Table(Box<IndexSet<Elem>>),
+    Table(PBox<IndexSet<Elem>>),
 }
 
 impl Default for Set {
@@ -148,11 +148,11 @@ impl Set {
             }
             Set::Ints(s) => {
                 let t: IndexSet<Elem> = s.iter().map(|n| Elem::new(&Member::int(n))).collect();
-                *self = Set::Table(Box::new(t));
+                *self = Set::Table(PBox::new(t));
             }
             Set::Packed(lp) if !fits => {
                 let t: IndexSet<Elem> = lp.iter().map(Elem::new).collect();
-                *self = Set::Table(Box::new(t));
+                *self = Set::Table(PBox::new(t));
             }
             _ => {}
         }
@@ -167,7 +167,7 @@ impl Set {
                     if !s.insert(n) {
                         return false;
                     }
-                    if s.len() > limits.intset_max() {
+                    if s.len() > limits.intset_max() || !s.has_room() {
                         let len = s.len();
                         self.convert_for_strings(len, 20);
                     }

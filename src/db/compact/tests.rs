@@ -32,18 +32,88 @@ fn intset_widens_and_stays_sorted() {
     for n in [5, -3, 5, 300, 0] {
         s.insert(n);
     }
-    assert!(matches!(s, IntSet::W16(_)));
+    assert_eq!(s.width(), 2);
     assert_eq!(s.iter().collect::<Vec<_>>(), [-3, 0, 5, 300]);
     s.insert(70000);
-    assert!(matches!(s, IntSet::W32(_)));
+    assert_eq!(s.width(), 4);
     s.insert(i64::MIN);
-    assert!(matches!(s, IntSet::W64(_)));
+    assert_eq!(s.width(), 8);
     assert_eq!(s.iter().collect::<Vec<_>>(), [i64::MIN, -3, 0, 5, 300, 70000]);
     assert!(s.contains(70000) && !s.contains(1));
     assert!(s.remove(i64::MIN) && !s.remove(i64::MIN));
-    assert!(matches!(s, IntSet::W64(_)), "never narrows");
+    assert_eq!(s.width(), 8, "never narrows");
     assert_eq!(s.remove_index(0), Some(-3));
     assert_eq!(s.len(), 4);
+}
+
+#[test]
+fn intset_lives_inline_until_its_members_pass_the_inline_bytes() {
+    let mut s = IntSet::default();
+    // 10 members 1 apart, whatever their magnitude: a 3-byte first and 9 one-byte gaps.
+    for n in (0..10).rev() {
+        assert!(s.insert(1_000_000 + n));
+    }
+    assert!(s.is_inline() && s.heap_bytes() == 0 && s.width() == 4);
+    assert!(!s.insert(1_000_005));
+    assert_eq!(s.iter().collect::<Vec<_>>(), (1_000_000..1_000_010).collect::<Vec<_>>());
+    assert_eq!((s.get(0), s.get(9), s.get(10)), (Some(1_000_000), Some(1_000_009), None));
+    assert!(s.contains(1_000_009) && !s.contains(999_999) && !s.contains(i64::MAX));
+    // Extremes delta-code too (gaps up to 2^64 - 1).
+    let mut e = IntSet::default();
+    for n in [i64::MAX, i64::MIN] {
+        assert!(e.insert(n));
+    }
+    // 10 bytes for the first (zigzag of MIN), 10 for the gap.
+    assert!(e.is_inline() && e.width() == 8);
+    assert_eq!(e.iter().collect::<Vec<_>>(), [i64::MIN, i64::MAX]);
+    assert!(e.remove(i64::MIN) && !e.remove(i64::MIN));
+    assert_eq!(e.iter().collect::<Vec<_>>(), [i64::MAX]);
+    assert!(e.insert(0) && e.insert(-1) && e.insert(i64::MIN));
+    assert!(!e.is_inline(), "29 bytes of deltas");
+    assert_eq!(e.iter().collect::<Vec<_>>(), [i64::MIN, -1, 0, i64::MAX]);
+    // Past INLINE bytes, or INLINE members, to the heap at the width reached; never back.
+    let mut h = IntSet::default();
+    for n in 0..30 {
+        h.insert(n * 1000);
+    }
+    assert!(!h.is_inline() && h.width() == 2 && h.heap_bytes() == 60);
+    assert_eq!(h.iter().collect::<Vec<_>>(), (0..30).map(|n| n * 1000).collect::<Vec<_>>());
+    for n in 1..30 {
+        assert!(h.remove(n * 1000));
+    }
+    assert!(!h.is_inline() && h.len() == 1);
+    assert!(h.insert(1 << 40) && h.width() == 8);
+    assert_eq!(h.iter().collect::<Vec<_>>(), [0, 1 << 40]);
+    // Equality ignores where the members are held.
+    let mut fresh = IntSet::default();
+    fresh.insert(1 << 40);
+    fresh.insert(0);
+    assert!(fresh.is_inline());
+    assert_eq!(fresh, h);
+    // The inline form against a sorted Vec, over random inserts and removals.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut model: Vec<i64> = Vec::new();
+    let mut t = IntSet::default();
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = match x % 4 {
+            0 => (x >> 8) as i64,
+            1 => ((x >> 8) % 70_000) as i64 - 35_000,
+            _ => ((x >> 8) % 40) as i64,
+        };
+        if x % 3 == 0 {
+            assert_eq!(t.remove(v), model.binary_search(&v).map(|i| model.remove(i)).is_ok());
+        } else {
+            assert_eq!(t.insert(v), model.binary_search(&v).map_err(|i| model.insert(i, v)).is_err());
+        }
+        assert_eq!(t.iter().collect::<Vec<_>>(), model);
+        if t.len() > 40 {
+            t = IntSet::default();
+            model.clear();
+        }
+    }
 }
 
 #[test]
@@ -210,18 +280,24 @@ fn list_nodes_respect_the_fill() {
     assert_eq!(big.node_count(), 10000usize.div_ceil(80));
     assert!(big.heap_bytes() < 10000 * 110, "{}", big.heap_bytes());
     let small = List::from_items(["a", "bb", "ccc"], -2);
-    // One node (its handle) and 3 entries of 1 + len + 1 bytes: no allocation per element.
-    assert_eq!(small.heap_bytes(), 40 + 12);
+    // One node, inline in the list, and 3 entries of 1 + len + 1 bytes: no allocation per
+    // element, and none for a deque of nodes.
+    assert_eq!(small.heap_bytes(), 12);
+    // A fill past an i16 acts as the largest one (Redis clamps it to 32767).
+    let wide = List::from_items((0..5000).map(|_| "ab"), 1 << 40);
+    assert_eq!((wide.len(), wide.node_count()), (5000, List::from_items((0..5000).map(|_| "ab"), 32767).node_count()));
 }
 
 /// The handles stay small: a small collection's cost is its cell (lock, flag, handle) plus one buffer.
 #[test]
 fn value_handles_stay_small() {
     use crate::db::ValueCell;
-    assert_eq!(std::mem::size_of::<Hash>(), 32);
-    assert_eq!(std::mem::size_of::<Set>(), 40);
+    // A packed form is a 16-byte exact-size buffer handle; the large forms are boxed.
+    assert_eq!(std::mem::size_of::<Hash>(), 16);
+    // A set is 4-aligned and 28 bytes: its inline intset (see `intset::INLINE`).
+    assert_eq!((std::mem::size_of::<Set>(), std::mem::align_of::<Set>()), (28, 4));
+    // The one node inline, the count and the fill in one word.
     assert_eq!(std::mem::size_of::<List>(), 48);
-    // 48 + the `gone` flag readers check without the lock (see `db::cell`): the same 80-byte malloc
-    // chunk with the Arc's counts.
-    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 56);
+    // 16-byte handle + the lock + the `gone` flag readers check without the lock (see `db::cell`).
+    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 40);
 }

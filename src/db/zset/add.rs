@@ -100,7 +100,7 @@ impl SortedSet {
     /// first error as Redis does (earlier pairs stay applied; their changes are in the summary's
     /// `changed`, which the caller still logs).
     pub fn zadd(&mut self, pairs: &[(f64, Bytes)], flags: AddFlags, limits: &ZsetLimits) -> ZaddSummary {
-        let mut sum = ZaddSummary::default();
+        let mut sum = ZaddSummary { changed: Vec::with_capacity(pairs.len()), ..ZaddSummary::default() };
         for (score, member) in pairs {
             match self.add(member, *score, flags, limits) {
                 Err(e) => {

@@ -25,6 +25,8 @@ trait Bounds {
     fn gte_min(&self, member: &[u8], score: f64) -> bool;
     fn lte_max(&self, member: &[u8], score: f64) -> bool;
     fn is_empty(&self) -> bool;
+    /// Whether the bounds look at members (lex); score bounds never read a member's bytes.
+    fn by_member(&self) -> bool;
 }
 
 impl Bounds for ScoreRange {
@@ -37,6 +39,9 @@ impl Bounds for ScoreRange {
     fn is_empty(&self) -> bool {
         self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
     }
+    fn by_member(&self) -> bool {
+        false
+    }
 }
 
 impl Bounds for LexRange {
@@ -48,6 +53,9 @@ impl Bounds for LexRange {
     }
     fn is_empty(&self) -> bool {
         LexRange::is_empty(self)
+    }
+    fn by_member(&self) -> bool {
+        true
     }
 }
 
@@ -94,7 +102,7 @@ impl SortedSet {
         }
         let first = match &self.repr {
             Repr::Packed(p) => p.iter().position(|e| r.gte_min(e.member, e.score))?,
-            Repr::Tree(t) => t.count_before(|s, m| !r.gte_min(m, s)),
+            Repr::Tree(t) => t.count_before(|s, m| !r.gte_min(if r.by_member() { m.get() } else { &[] }, s)),
         };
         self.with_at(first, |m, s| r.lte_max(m, s))?.then_some(first)
     }
@@ -106,7 +114,9 @@ impl SortedSet {
         }
         let last = match &self.repr {
             Repr::Packed(p) => p.iter().enumerate().filter(|(_, e)| r.lte_max(e.member, e.score)).last()?.0,
-            Repr::Tree(t) => t.count_before(|s, m| r.lte_max(m, s)).checked_sub(1)?,
+            Repr::Tree(t) => {
+                t.count_before(|s, m| r.lte_max(if r.by_member() { m.get() } else { &[] }, s)).checked_sub(1)?
+            }
         };
         self.with_at(last, |m, s| r.gte_min(m, s))?.then_some(last)
     }

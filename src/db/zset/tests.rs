@@ -377,3 +377,142 @@ fn large_tree_survives_mass_removal_and_compaction() {
     let r = ScoreRange { min: 20.0, min_exclusive: true, max: f64::INFINITY, max_exclusive: false };
     assert_eq!(z.range_by_score(&r, true, Limit::NONE), limited(model.where_(|_, s| r.contains(s)), true, Limit::NONE));
 }
+
+/// The B+tree alone, against the model, checking every structural invariant after each step:
+/// splits, merges and refills (many members, few distinct scores so ties reach the member order),
+/// rank removals by unlinking and by rebuilding, walks both ways from every kind of position.
+#[test]
+fn btree_keeps_its_invariants_through_random_operations() {
+    for seed in [1u64, 7, 99] {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let (mut t, mut model) = (tree::Tree::default(), Model::default());
+        for step in 0..6000 {
+            let m = format!("m{}", rng.below(1500));
+            match rng.below(10) {
+                0..=4 => {
+                    let s = rng.below(40) as f64 - 20.0;
+                    let old = model.0.iter().find(|(_, x)| x == m.as_bytes()).map(|e| e.0);
+                    assert_eq!(t.set_score(m.as_bytes(), s), old);
+                    model.set(m.as_bytes(), s);
+                }
+                5..=6 => {
+                    let old = model.0.iter().position(|(_, x)| x == m.as_bytes());
+                    let old = old.map(|i| model.0.remove(i).0);
+                    assert_eq!(t.remove(m.as_bytes()), old);
+                }
+                7 if !model.0.is_empty() => {
+                    let n = model.0.len();
+                    let (rank, count) = (
+                        rng.below(n as u64) as usize,
+                        1 + rng.below(if step % 50 == 0 { n as u64 } else { 4 }) as usize,
+                    );
+                    let mut got = Vec::new();
+                    t.remove_ranks(rank, count, |m, s| got.push((Bytes::from(m.to_vec()), s)));
+                    let want: Vec<_> =
+                        model.0.drain(rank..(rank + count).min(n)).map(|(s, m)| (Bytes::from(m), s)).collect();
+                    assert_eq!(got, want);
+                }
+                _ if !model.0.is_empty() => {
+                    let n = model.0.len();
+                    let start = rng.below(n as u64) as usize;
+                    let rev = rng.below(2) == 0;
+                    let mut got = Vec::new();
+                    t.walk(start, rev, |m, s| {
+                        got.push((Bytes::from(m.to_vec()), s));
+                        got.len() < 70
+                    });
+                    let all = model.entries();
+                    let want: Vec<_> = if rev {
+                        all[..=start].iter().rev().take(70).cloned().collect()
+                    } else {
+                        all[start..].iter().take(70).cloned().collect()
+                    };
+                    assert_eq!(got, want);
+                    let (m, s) = &all[start];
+                    assert_eq!(t.at(start), Some((&m[..], *s)));
+                    assert_eq!(t.find(m), Some((start, *s)));
+                    assert_eq!(t.count_before(|x, _| x < *s), model.0.partition_point(|(x, _)| x < s));
+                }
+                _ => {}
+            }
+            assert_eq!(t.len(), model.0.len());
+            if step % 10 == 0 {
+                t.check();
+            }
+        }
+        t.check();
+        assert_eq!(t.at(t.len()), None);
+    }
+}
+
+/// The packed form codes integral scores as gaps from the previous entry's: inserts, removals and
+/// pops in the middle re-code the entry after them. Scores of every kind (small and near-2^53
+/// integers, fractions, infinities, huge doubles) against a sorted model.
+#[test]
+fn packed_score_gaps_survive_edits_anywhere() {
+    let limits = ZsetLimits { max_listpack_entries: 1 << 20, max_listpack_value: 1 << 20 };
+    let big = 9_007_199_254_740_991.0; // 2^53 - 1, the largest gap-coded magnitude
+    let scores = [
+        0.0,
+        1.0,
+        2.0,
+        -1.0,
+        100_009.0,
+        big,
+        -big,
+        big + 1.0,
+        -big - 1.0,
+        0.5,
+        -2.25,
+        1e300,
+        -1e300,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        4_503_599_627_370_496.5,
+        3.0,
+        1_000_000.0,
+    ];
+    for seed in 1..=6u64 {
+        let mut rng = Rng(seed * 31_337);
+        let (mut set, mut model) = (SortedSet::new(), Model::default());
+        for _ in 0..2000 {
+            let member = format!("m{}", rng.below(24));
+            match rng.below(8) {
+                0..=3 => {
+                    let score = scores[rng.below(scores.len() as u64) as usize];
+                    set.insert(member.as_bytes(), score, &limits);
+                    model.set(member.as_bytes(), score);
+                }
+                4 => {
+                    let want = model.0.iter().position(|(_, m)| m == member.as_bytes());
+                    assert_eq!(set.remove(member.as_bytes()), want.map(|i| model.0.remove(i).0));
+                }
+                5 => {
+                    let n = rng.below(3) as usize;
+                    let max = rng.below(2) == 0;
+                    let mut want = model.entries();
+                    let popped: Vec<_> = if max {
+                        want.split_off(want.len().saturating_sub(n)).into_iter().rev().collect()
+                    } else {
+                        let rest = want.split_off(n.min(want.len()));
+                        std::mem::replace(&mut want, rest)
+                    };
+                    assert_eq!(set.pop(n, max), popped);
+                    model.0 = want.iter().map(|(m, s)| (*s, m.to_vec())).collect();
+                }
+                _ => {
+                    let (a, b) = (rng.below(6) as i64, rng.below(6) as i64 + 3);
+                    let removed = set.remove_range_by_rank(a, b);
+                    let n = model.0.len();
+                    let want = rank_span(a, b, n).map_or(0, |(x, y)| {
+                        model.0.drain(x..=y);
+                        y + 1 - x
+                    });
+                    assert_eq!(removed, want);
+                }
+            }
+            assert!(set.encoding() == super::Encoding::Listpack);
+            assert_eq!(set.range_by_rank(0, -1, false), model.entries(), "seed {seed}");
+        }
+    }
+}

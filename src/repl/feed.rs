@@ -1,0 +1,382 @@
+//! The replication feed: the ordered records of every write, encoded as Redis propagates them, and
+//! the backlog that replica connections are fed from.
+//!
+//! A write pushes its record on a lock-free FIFO ([`Feed::push`]) while it still holds the lock
+//! that orders writes on its key (the same place and the same locks as its AOF record, see `db`),
+//! so for every key the queue order is the order the writes took effect. Whoever drains
+//! ([`Feed::drain`]: the feed thread every millisecond, WAIT, a full sync's snapshot point) pops
+//! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
+//! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
+//! end. A write pays one relaxed load when no replica ever connected, one encode and one lock-free
+//! push otherwise; no lock is taken on the hot path.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+
+/// What writers push.
+enum Item {
+    /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
+    Record { db: usize, bytes: Vec<u8> },
+    /// Bytes sent as they are, without a `SELECT` (PING, REPLCONF GETACK).
+    Raw(&'static [u8]),
+}
+
+#[cfg(not(feature = "loom"))]
+type Queue = crossbeam::queue::SegQueue<Item>;
+/// Under loom the feed is never active; a plain queue keeps crossbeam out of the models.
+#[cfg(feature = "loom")]
+struct Queue(Mutex<VecDeque<Item>>);
+#[cfg(feature = "loom")]
+impl Queue {
+    fn new() -> Self {
+        Queue(Mutex::new(VecDeque::new()))
+    }
+    fn push(&self, i: Item) {
+        lock(&self.0).push_back(i)
+    }
+    fn pop(&self) -> Option<Item> {
+        lock(&self.0).pop_front()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The replication backlog: the last bytes of the stream, as contiguous chunks. Byte offsets
+/// count from the first byte ever fed (`master_repl_offset` is [`Backlog::end`]). It keeps at
+/// least `size` bytes (`repl-backlog-size`), and more while an online replica still has to be
+/// sent them (as Redis 7's shared replication buffer), up to [`REPLICA_HARD_LIMIT`] behind.
+pub struct Backlog {
+    chunks: VecDeque<Bytes>,
+    /// Offset of the first byte held.
+    start: u64,
+    end: u64,
+    pub size: u64,
+    /// Offsets the attached replicas were sent up to (by replica id).
+    pub(crate) readers: Vec<(u64, u64)>,
+}
+
+/// A replica further behind than this is dropped (Redis's `client-output-buffer-limit replica`
+/// hard limit, 256 MB).
+pub const REPLICA_HARD_LIMIT: u64 = 256 << 20;
+
+impl Backlog {
+    fn new(size: u64) -> Backlog {
+        Backlog { chunks: VecDeque::new(), start: 0, end: 0, size, readers: Vec::new() }
+    }
+
+    /// `master_repl_offset`.
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Offset of the first byte held (Redis reports this plus one: `repl_backlog_first_byte_offset`).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
+    /// Start over empty at `offset` (after a full sync from our master).
+    pub fn reset(&mut self, offset: u64) {
+        self.chunks.clear();
+        self.start = offset;
+        self.end = offset;
+    }
+
+    pub fn append(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.end += bytes.len() as u64;
+        self.chunks.push_back(bytes);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
+        let needed = self.readers.iter().map(|&(_, off)| off).min().unwrap_or(u64::MAX);
+        while let Some(front) = self.chunks.front() {
+            let front_end = self.start + front.len() as u64;
+            let beyond_size = self.end - front_end >= self.size;
+            let nobody_needs = front_end <= needed || self.end - front_end > REPLICA_HARD_LIMIT;
+            if !(beyond_size && nobody_needs) {
+                break;
+            }
+            self.start = front_end;
+            self.chunks.pop_front();
+        }
+    }
+
+    /// The bytes from `from` to the end (at most about `max` bytes, whole chunks but the first),
+    /// or None when `from` is no longer held (or beyond the end).
+    pub fn read_from(&self, from: u64, max: usize) -> Option<Vec<Bytes>> {
+        if from < self.start || from > self.end {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut at = self.start;
+        let mut taken = 0usize;
+        for c in &self.chunks {
+            let c_end = at + c.len() as u64;
+            if c_end > from {
+                let skip = from.saturating_sub(at) as usize;
+                let part = c.slice(skip..);
+                taken += part.len();
+                out.push(part);
+                if taken >= max {
+                    break;
+                }
+            }
+            at = c_end;
+        }
+        Some(out)
+    }
+
+    /// Whether a replica sent up to `from` can go on from here.
+    pub fn holds(&self, from: u64) -> bool {
+        from >= self.start && from <= self.end
+    }
+
+    /// Note how far replica `id` was sent (None: it is gone).
+    pub fn set_reader(&mut self, id: u64, off: Option<u64>) {
+        self.readers.retain(|&(r, _)| r != id);
+        if let Some(off) = off {
+            self.readers.push((id, off));
+        }
+    }
+}
+
+/// The replication feed (see the module doc). Lives in the keyspace, which pushes into it.
+pub struct Feed {
+    /// A backlog exists and this server is a primary: writes push their records.
+    active: AtomicBool,
+    /// This server replicates another: no active expiry (the primary sends DELs).
+    replica: AtomicBool,
+    queue: Queue,
+    /// The db of the last record drained (`None`: the next record gets a `SELECT`).
+    drain: Mutex<Option<usize>>,
+    backlog: Mutex<Backlog>,
+    /// The backlog's end, for the replica senders to wait on.
+    end_tx: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Feed {
+    fn default() -> Self {
+        Feed {
+            active: AtomicBool::new(false),
+            replica: AtomicBool::new(false),
+            queue: Queue::new(),
+            drain: Mutex::new(None),
+            backlog: Mutex::new(Backlog::new(1 << 20)),
+            end_tx: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl Feed {
+    /// Whether writes push records. Relaxed: it only changes while every key stripe is held
+    /// exclusively (see [`Feed::activate`]), and writers read it under their stripe.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica.load(Ordering::Relaxed)
+    }
+
+    pub fn set_replica(&self, on: bool) {
+        self.replica.store(on, Ordering::Relaxed);
+    }
+
+    /// Start (or stop) pushing records. Call it holding every key stripe exclusively.
+    pub fn set_active(&self, on: bool) {
+        self.active.store(on, Ordering::Relaxed);
+    }
+
+    /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
+    pub fn push(&self, db: usize, argv: &[&[u8]]) {
+        let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
+        encode_command(&mut bytes, argv);
+        self.queue.push(Item::Record { db, bytes });
+    }
+
+    /// Push a transaction (or a script's effects) as one `MULTI` ... `EXEC` block.
+    pub fn push_block(&self, records: &[(usize, Vec<Bytes>)]) {
+        let Some(&(first_db, _)) = records.first() else { return };
+        let mut bytes = Vec::new();
+        encode_command(&mut bytes, &[b"MULTI"]);
+        let mut db = first_db;
+        for (rdb, argv) in records {
+            if *rdb != db {
+                encode_command(&mut bytes, &[b"SELECT", rdb.to_string().as_bytes()]);
+                db = *rdb;
+            }
+            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+            encode_command(&mut bytes, &argv);
+        }
+        if db != first_db {
+            // The drainer believes the stream is in `first_db` after the block: make it so.
+            encode_command(&mut bytes, &[b"SELECT", first_db.to_string().as_bytes()]);
+        }
+        encode_command(&mut bytes, &[b"EXEC"]);
+        self.queue.push(Item::Record { db: first_db, bytes });
+    }
+
+    /// Push bytes that need no `SELECT` (PING, REPLCONF GETACK), in order with the records.
+    pub fn push_raw(&self, bytes: &'static [u8]) {
+        self.queue.push(Item::Raw(bytes));
+    }
+
+    /// Move everything queued into the backlog; returns its end (`master_repl_offset`).
+    pub fn drain(&self) -> u64 {
+        let mut last_db = lock(&self.drain);
+        self.drain_locked(&mut last_db)
+    }
+
+    fn drain_locked(&self, last_db: &mut Option<usize>) -> u64 {
+        loop {
+            let (end, more) = self.drain_batch(last_db);
+            if !more {
+                return end;
+            }
+        }
+    }
+
+    /// One chunk's worth (about 1 MB); returns the end and whether the queue may hold more.
+    fn drain_batch(&self, last_db: &mut Option<usize>) -> (u64, bool) {
+        let mut batch = Vec::new();
+        let mut more = false;
+        while let Some(item) = self.queue.pop() {
+            match item {
+                Item::Record { db, bytes } => {
+                    if *last_db != Some(db) {
+                        encode_command(&mut batch, &[b"SELECT", db.to_string().as_bytes()]);
+                        *last_db = Some(db);
+                    }
+                    batch.extend_from_slice(&bytes);
+                }
+                Item::Raw(bytes) => batch.extend_from_slice(bytes),
+            }
+            if batch.len() >= 1 << 20 {
+                more = true;
+                break;
+            }
+        }
+        let mut b = lock(&self.backlog);
+        if !batch.is_empty() {
+            b.append(Bytes::from(batch));
+            self.end_tx.send_replace(b.end());
+        }
+        (b.end(), more)
+    }
+
+    /// A full sync's snapshot point: drain what is queued, and make the next record start with a
+    /// `SELECT` (as Redis's `slaveseldb = -1`). Call it holding every key stripe exclusively.
+    /// Returns the offset the snapshot stands for.
+    pub fn snapshot_point(&self) -> u64 {
+        let mut last_db = lock(&self.drain);
+        let end = self.drain_locked(&mut last_db);
+        *last_db = None;
+        end
+    }
+
+    /// The next record starts with a `SELECT` (a new history begins: promotion).
+    pub fn force_select(&self) {
+        *lock(&self.drain) = None;
+    }
+
+    /// Append bytes received from our own primary (a replica proxies its primary's stream to its
+    /// own replicas byte for byte, so offsets agree along the chain).
+    pub fn append_proxied(&self, bytes: Bytes) {
+        let mut b = lock(&self.backlog);
+        b.append(bytes);
+        self.end_tx.send_replace(b.end());
+    }
+
+    pub fn backlog(&self) -> MutexGuard<'_, Backlog> {
+        lock(&self.backlog)
+    }
+
+    /// Reset the backlog to start empty at `offset`; the next record starts with a `SELECT`.
+    pub fn reset(&self, offset: u64) {
+        let mut last_db = lock(&self.drain);
+        while self.queue.pop().is_some() {}
+        *last_db = None;
+        let mut b = lock(&self.backlog);
+        b.reset(offset);
+        self.end_tx.send_replace(offset);
+    }
+
+    /// Waits for the backlog's end to move.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.end_tx.subscribe()
+    }
+}
+
+/// A command as a RESP array of bulk strings.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    out.push(b'*');
+    out.extend_from_slice(argv.len().to_string().as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        out.push(b'$');
+        out.extend_from_slice(a.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_is_emitted_when_the_db_changes_and_after_a_snapshot_point() {
+        let f = Feed::default();
+        f.push(0, &[b"SET", b"a", b"1"]);
+        f.push(0, &[b"INCR", b"b"]);
+        f.push(3, &[b"DEL", b"c"]);
+        f.push_raw(b"*1\r\n$4\r\nPING\r\n");
+        let end = f.drain();
+        let got = f.backlog().read_from(0, usize::MAX).unwrap().concat();
+        let want = b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$4\r\nINCR\r\n$1\r\nb\r\n\
+*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n*2\r\n$3\r\nDEL\r\n$1\r\nc\r\n*1\r\n$4\r\nPING\r\n";
+        assert_eq!(got, want.to_vec());
+        assert_eq!(end, want.len() as u64);
+        f.push(3, &[b"DEL", b"d"]);
+        let point = f.snapshot_point();
+        assert_eq!(point, end + b"*2\r\n$3\r\nDEL\r\n$1\r\nd\r\n".len() as u64);
+        f.push(3, &[b"DEL", b"e"]);
+        f.drain();
+        let tail = f.backlog().read_from(point, usize::MAX).unwrap().concat();
+        assert!(tail.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"), "a SELECT after the snapshot point");
+    }
+
+    #[test]
+    fn the_backlog_keeps_its_size_and_what_a_replica_still_needs() {
+        let mut b = Backlog::new(10);
+        for _ in 0..10 {
+            b.append(Bytes::from_static(b"abcd"));
+        }
+        assert_eq!(b.end(), 40);
+        assert!(b.end() - b.start() >= 10 && b.end() - b.start() < 14, "{}", b.start());
+        assert!(b.read_from(0, usize::MAX).is_none(), "trimmed");
+        assert!(b.read_from(41, usize::MAX).is_none(), "beyond the end");
+        assert_eq!(b.read_from(40, usize::MAX).unwrap().concat(), b"");
+        b.set_reader(7, Some(b.start()));
+        let held_from = b.start();
+        for _ in 0..10 {
+            b.append(Bytes::from_static(b"efgh"));
+        }
+        assert_eq!(b.start(), held_from, "a replica still needs these bytes");
+        let got = b.read_from(held_from + 1, usize::MAX).unwrap().concat();
+        assert_eq!(got.len() as u64, b.end() - held_from - 1);
+        b.set_reader(7, None);
+        b.append(Bytes::from_static(b"ijkl"));
+        assert!(b.end() - b.start() < 14);
+    }
+}

@@ -1,0 +1,86 @@
+//! The RDB payload of a full sync, both ways: the snapshot encoded for a replica, and a payload
+//! from our primary loaded into the keyspace. The codec itself is `crate::rdb`'s.
+
+use bytes::Bytes;
+
+use crate::cmd::{Client, Ctx, execute};
+use crate::db::SnapshotEntry;
+use crate::rdb::{Aux, EncodeOpts, ReplInfo};
+use crate::resp::Frame;
+use crate::state::Shared;
+
+/// What a full sync sends besides the keys: the function libraries, and the settings the values
+/// are encoded by. Taken with the snapshot (under every stripe, as every change of the libraries).
+pub struct Extras {
+    pub functions: Vec<Bytes>,
+    pub opts: EncodeOpts,
+    pub checksum: bool,
+}
+
+impl Extras {
+    pub fn of(shared: &Shared) -> Extras {
+        let functions = crate::script::function::rewrite_records(&shared.scripting)
+            .into_iter()
+            .filter_map(|r| r.last().cloned())
+            .collect();
+        let cfg = shared.config();
+        let compress = cfg.get("rdbcompression").is_none_or(|v| v == "yes");
+        let checksum = cfg.get("rdbchecksum").is_none_or(|v| v == "yes");
+        Extras { functions, opts: EncodeOpts::from_config(&cfg, compress), checksum }
+    }
+}
+
+/// The snapshot as an RDB file, with `repl-id`/`repl-offset` as Redis writes them for a replica.
+pub fn encode(snapshot: &[SnapshotEntry], extras: Extras, replid: &str, offset: u64) -> Result<Vec<u8>, String> {
+    let aux = Aux {
+        used_mem: crate::memory::used_bytes(),
+        repl: Some(ReplInfo { stream_db: 0, id: replid.to_string(), offset: offset as i64 }),
+        functions: extras.functions,
+        checksum: extras.checksum,
+        opts: extras.opts,
+        ..Aux::default()
+    };
+    let mut out = Vec::new();
+    crate::rdb::write_rdb(&mut out, snapshot, &aux).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// Replace the keyspace with the RDB `payload` (Redis's `readSyncBulkPayload`): clients get
+/// `-LOADING` meanwhile; the old keys are flushed (WATCHers see it), the keys inserted, the function
+/// libraries loaded; with the AOF on, a rewrite then puts the new dataset in the file (as Redis
+/// restarts its AOF after a sync).
+pub fn load(shared: &Shared, payload: &[u8]) -> Result<(), String> {
+    let ks = &shared.ks;
+    let info = shared.clients.register("master-sync".into(), String::new());
+    let mut client = Client::new(info);
+    ks.set_loading(true);
+    let result = (|| -> Result<(), String> {
+        let mut run = |argv: &[&[u8]]| -> Result<(), String> {
+            let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+            // now_ms 0: as the AOF loader, past the LOADING refusal.
+            let mut ctx = Ctx::new(shared, &mut client, 0);
+            match super::replica::as_primary(|| execute(&mut ctx, &argv)) {
+                Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+                _ => Ok(()),
+            }
+        };
+        run(&[b"FUNCTION", b"FLUSH"])?;
+        run(&[b"FLUSHALL"])?;
+        let cfg = shared.config().clone();
+        let mut input = payload;
+        let info = crate::rdb::load::load_into(ks, &cfg, &mut input, 0).map_err(|e| e.to_string())?;
+        for code in &info.functions {
+            run(&[b"FUNCTION", b"LOAD", b"REPLACE", code])?;
+        }
+        crate::notice!("Done loading RDB, keys loaded: {}.", info.keys);
+        Ok(())
+    })();
+    ks.set_loading(false);
+    shared.clients.unregister(client.id);
+    result?;
+    if ks.aof().is_some_and(|a| a.enabled()) {
+        ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting))
+            .map_err(|e| format!("Failed to rewrite the AOF after the sync: {e}"))?;
+    }
+    Ok(())
+}
