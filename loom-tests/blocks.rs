@@ -45,12 +45,12 @@ fn a_growing_part_stays_readable_and_writable() {
     GROWTH_VS_READER_AND_WRITER.model();
 }
 
-/// Broken: the growth publishes the part's new bucket table before it fills its slots: a reader
-/// that loads the new table finds `a`'s bucket empty and answers nil.
+/// Broken: the growth removes the part's old slots before it publishes the new depth: a reader
+/// that loaded the old depth misses `a`'s bucket, finds the depth unchanged and answers nil.
 #[test]
 #[should_panic(expected = "not linearizable")]
-fn broken_growth_publishing_before_filling_loses_a_read() {
-    let _f = inject(Fault::GrowPublishBeforeFill);
+fn broken_growth_removing_before_publishing_loses_a_read() {
+    let _f = inject(Fault::GrowRemoveBeforePublish);
     GROWTH_VS_READER_AND_WRITER.model();
 }
 

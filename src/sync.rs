@@ -62,9 +62,9 @@ pub mod fault {
         /// A single-key exclusive write (a block copy) takes its stripe SHARED, so it can copy a
         /// block while an INCR CASes a cell of the old one.
         BlockCopyUnderShared,
-        /// A part's growth publishes its new bucket table before it fills the table's slots, so a
-        /// reader that loads the new table finds its key's bucket empty.
-        GrowPublishBeforeFill,
+        /// A part's growth removes its old slots before it publishes the new depth, so a reader
+        /// that loaded the old depth misses its key and finds the depth unchanged.
+        GrowRemoveBeforePublish,
         /// Active expiry removes the key without re-checking its expiry under the stripe lock.
         ExpireNoRecheck,
         /// The AOF writer publishes the durable watermark before the data is flushed.

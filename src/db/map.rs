@@ -1,55 +1,66 @@
-//! The keyspace map: per part of the keyspace, a table of bucket slots, each slot holding the
-//! [`Block`] that packs the entries of the keys hashing to that bucket (see `block` for its
-//! layout). Redis pays ~113 B a key (16-byte values) for its dict entry, key sds and value robj;
-//! one flurry node and one value allocation per key cost ~217 B; a block pays its header and one
-//! table slot per ~16 keys.
+//! The keyspace map: flurry's lock-free `HashMap` as the *directory* of the keyspace, keyed by a
+//! bucket id, each value the bucket's [`Slot`]: one atomic pointer to the [`Block`] that packs the
+//! entries of the keys hashing to that bucket (see `block` for its layout). Redis pays ~113 B a
+//! key (16-byte values) for its dict entry, key sds and value robj; one flurry node and one value
+//! allocation per key cost ~217 B; here the flurry node, its slot and the block header are paid
+//! once per bucket of ~12-24 keys.
 //!
-//! # Parts, tables and buckets
+//! # Parts, buckets and ids
 //!
 //! A key's 64-bit hash ([`hash_key`](super::hash_key), the hash that also picks its write-lock
 //! stripe) splits into: the part `h % PARTS` (low bits), the bucket index within the part (the next
-//! `depth` bits, `depth` being the part's table's, growing), and the fingerprint (the top byte)
-//! that a block compares before any key. The lock stripes are `h % stripes` with `stripes` dividing
+//! `depth` bits, `depth` being the part's own, growing), and the fingerprint (the top byte) that a
+//! block compares before any key. The lock stripes are `h % stripes` with `stripes` dividing
 //! `PARTS`, so **a stripe covers whole parts**, and every bucket of a part is under one stripe.
-//! A part holds an atomic pointer to its current [`Table`]: its depth and 2^depth slots, each an
-//! atomic pointer to a block (null: an empty bucket). A lookup is: the part's table, the slot,
-//! the block (three dependent loads, no hashing beyond the key's), then the block's fingerprints.
+//! A bucket's id is its depth over its hash bits (index and part: [`bucket_id`]), so the same
+//! bucket at another depth is another id, and flurry hashes the id as it is (`IdHasher`: the low
+//! bits are already the key hash's).
 //!
 //! # Invariants
 //!
-//! * Readers take no lock: they enter the collector's guard, load the part's table, then the
-//!   slot's block (Acquire, pairing with the Release that published each), and search it. A block
-//!   found is a consistent state of the bucket (blocks are immutable but for atomics, see `block`);
-//!   a table found is consistent (its depth never changes; only its slots do).
-//! * Every change to a bucket (insert, replace, delete, expiry) builds a new block and swaps it
-//!   into the slot (copy-on-write: one atomic swap, no directory walk) under the key's EXCLUSIVE
-//!   stripe: the caller holds it (`Keyspace::write`), which is also what orders the change with
-//!   its AOF record. Writers under the SHARED stripe only mutate atomics inside a block (INCR's
-//!   CAS) or a collection behind its own cell lock; they never change a block or a slot, so a copy
+//! * A slot is in the directory iff its bucket (at that depth) holds a key: its pointer is never
+//!   null. A bucket that empties has its slot removed; a bucket that gets its first key has one
+//!   inserted.
+//! * Readers take no lock: in one guard of the directory's collector they load the part's depth
+//!   (Acquire), get the bucket's slot from flurry, load the slot's block (Acquire, pairing with
+//!   the Release that published it) and search it. A block found is a consistent state of the
+//!   bucket (blocks are immutable but for atomics, see `block`). A missing slot with the depth
+//!   unchanged means the bucket is empty; with the depth changed the reader retries at the new one.
+//! * Every change to a bucket (insert, replace, delete, expiry) builds a new block and puts it in
+//!   under the key's EXCLUSIVE stripe (the caller holds it, `Keyspace::write`, which also orders
+//!   the change with its AOF record): one flurry get and one atomic swap of the slot's pointer (no
+//!   flurry allocation), or, for a bucket's first key or its last, one flurry insert or remove.
+//!   Writers under the SHARED stripe only mutate atomics inside a block (INCR's CAS) or a
+//!   collection behind its own cell lock; they never change a block or a slot, so a copy
 //!   (exclusive) never races them.
-//! * Old blocks and tables are retired through seize's collector (the reclamation flurry uses):
-//!   freed only after every guard that may have loaded them is gone. A reader may thus see an
-//!   older block than a write that completed concurrently (its read linearizes at its load of the
-//!   slot, before that write), never a torn or freed one.
+//! * Reclamation is flurry's collector (seize) for everything: a swapped-out block is retired with
+//!   the guard's `defer_retire` (the block's first bytes are its seize link), a removed slot by
+//!   flurry itself, and a slot's drop frees the block it still holds. So a block or slot is freed
+//!   only after every guard that may have loaded it is gone: a reader may see an older block than
+//!   a write that completed concurrently (its read linearizes at its load of the slot, before
+//!   that write), never a torn or freed one.
 //! * Growth: when a part's keys exceed `GROW_AVG << depth` (or one of its blocks grows past
 //!   `GROW_ENTRIES`), the writer, still under its exclusive stripe (which covers the whole part),
-//!   builds a new table at `depth + 1` (each old bucket splits in two by the next hash bit) and
-//!   fills it completely, THEN publishes it (Release), then retires the old table and blocks. Only
-//!   that part's writers wait: no stop-the-world. A reader holding the old table reads old blocks
-//!   with the same contents as the new ones (nobody of that part wrote meanwhile: the stripe); a
-//!   writer loads the table after taking the stripe, so it always changes the current table.
+//!   splits each bucket in two by the next hash bit, inserts the new slots at `depth + 1`, THEN
+//!   publishes the new depth (Release), THEN removes the old slots. Only that part's writers wait:
+//!   no stop-the-world. A reader that loaded the old depth either finds an old slot (its block has
+//!   the same contents as the new ones: nobody of that part wrote meanwhile, and nobody ever
+//!   writes an old slot again) or misses it after its removal, and then its re-load of the depth
+//!   sees the new one (the removal follows the publication) and it retries. A writer loads the
+//!   depth after taking the stripe, so it always changes a current slot.
 //! * Counts: each part counts its keys (changed under its exclusive stripe); `len` sums them.
 //! * Traversals (`for_each`, `scan`) walk each part's buckets in Redis's reverse-binary cursor
-//!   order (dictScan), loading the part's table per bucket: across growth every key present for
-//!   the whole walk is visited, exactly once (buckets only split, never merge).
+//!   order (dictScan), re-reading the depth per bucket: across growth every key present for the
+//!   whole walk is visited, exactly once (buckets only split, never merge).
 //!
-//! Under `--features loom` the reclamation is a stand-in (nothing is freed while the map lives:
-//! seize cannot run under loom, its safety is its contract as it was flurry's); the tables, slots
-//! and their atomics are loom's, so the publication orders above are model-checked.
+//! Under `--features loom` the directory is a `Mutex<BTreeMap>` of `Arc<Slot>` (flurry cannot run
+//! under loom; its linearizability is flurry's contract) and nothing swapped out is freed while the
+//! map lives (seize's safety is its contract as it was flurry's); the depth and the slots' pointers
+//! are loom's atomics, so the publication orders above are model-checked.
 
 use super::block::{self, Block, EntryRef, Item};
 use super::entry::Entry;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Parts of the keyspace: a lock stripe covers whole parts (the stripe count divides this).
 #[cfg(not(feature = "loom"))]
@@ -67,17 +78,19 @@ const GROW_AVG: usize = 2;
 const GROW_ENTRIES: usize = 4 * GROW_AVG;
 /// ... or takes more than this many bytes.
 const GROW_BYTES: usize = 64 * 1024;
-/// Buckets per part are at most 2^MAX_DEPTH (the index bits stay clear of the fingerprint's).
+/// Buckets per part are at most 2^MAX_DEPTH (the index bits stay clear of the fingerprint's and
+/// of the depth's in a bucket id).
 const MAX_DEPTH: u32 = 40;
+/// Where a bucket id keeps its depth (above the index and part bits: `MAX_DEPTH + PART_BITS`).
+const DEPTH_SHIFT: u32 = 56;
 
 /// Retirements per thread before the map's collector reclaims them.
 #[cfg(not(feature = "loom"))]
 const RETIRE_BATCH: usize = 8;
 
-/// One part: its bucket table and counts.
+/// One part's growth state and counts.
 struct Part {
-    /// The current table (`Dir::new_table`), replaced by growth under the exclusive stripe.
-    table: AtomicPtr<TableBox>,
+    depth: AtomicU32,
     len: AtomicUsize,
     /// Keys with an expiry (the active cycle skips parts without).
     expires: AtomicUsize,
@@ -102,24 +115,16 @@ impl Place {
     }
 }
 
-/// A part's buckets: 2^depth slots, each null (an empty bucket) or the block of its bucket
-/// (`Block::into_raw`). Replaced as a whole only by growth (and `clear`); a slot changes under
-/// the part's exclusive stripe.
-struct Table {
-    depth: u32,
-    slots: Box<[AtomicPtr<BlockHead>]>,
-}
-
-impl Table {
-    fn new(depth: u32) -> Table {
-        Table { depth, slots: (0..1usize << depth).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect() }
-    }
+/// The directory key of bucket `index` of part `part` at `depth`: the depth over the key hash's
+/// low `PART_BITS + depth` bits (what places a key in that bucket).
+fn bucket_id(part: usize, depth: u32, index: u64) -> u64 {
+    (u64::from(depth) << DEPTH_SHIFT) | (index << PART_BITS) | part as u64
 }
 
 /// The start of a block's allocation: its [`block::LINK`] bytes, the collector's link.
 #[cfg(not(feature = "loom"))]
 #[repr(C)]
-struct BlockHead {
+pub struct BlockHead {
     _link: seize::Link,
 }
 
@@ -128,31 +133,75 @@ struct BlockHead {
 unsafe impl seize::AsLink for BlockHead {}
 
 #[cfg(feature = "loom")]
-struct BlockHead {
+pub struct BlockHead {
     _opaque: [u8; 0],
+}
+
+/// A bucket's value in the directory: its current block (`Block::into_raw`, never null while the
+/// slot is in the directory), swapped under the bucket's exclusive stripe.
+pub struct Slot {
+    block: AtomicPtr<BlockHead>,
+}
+
+impl Slot {
+    fn new(b: *mut BlockHead) -> Slot {
+        Slot { block: AtomicPtr::new(b) }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // Relaxed: the slot is unreachable (flurry reclaims it after every guard that could have
+        // loaded it is gone; under loom, the last `Arc`), so nothing races this load.
+        let b = self.block.load(Ordering::Relaxed);
+        if let Some(p) = std::ptr::NonNull::new(b.cast::<u8>()) {
+            // SAFETY: the block the slot held last, from `Block::into_raw`; the blocks swapped out
+            // before it were retired on their own, so this one is freed once, here.
+            drop(unsafe { Block::from_raw(p) })
+        }
+    }
 }
 
 /// Run `f` on the block at `p` (null: none). The caller keeps it alive (its guard).
 fn with_block<R>(p: *mut BlockHead, f: impl FnOnce(Option<&Block>) -> R) -> R {
-    // SAFETY: a non-null slot holds a block from `Block::into_raw`, alive while the caller's guard
-    // is (it is retired, never freed, while a guard may see it); `ManuallyDrop`: this view owns
-    // nothing.
+    // SAFETY: a non-null slot pointer is a block from `Block::into_raw`, alive while the caller's
+    // guard is (it is retired, never freed, while a guard may see it); `ManuallyDrop`: this view
+    // owns nothing.
     let b = std::ptr::NonNull::new(p.cast::<u8>()).map(|p| std::mem::ManuallyDrop::new(unsafe { Block::from_raw(p) }));
     f(b.as_deref())
 }
 
-/// Reclamation of replaced blocks and tables: seize's collector (the one flurry uses). A reader
-/// enters a guard, loads pointers through it, and what it loaded stays allocated until it leaves;
-/// a writer retires what it unlinked.
+/// Hashes a bucket id as it is: its low bits are the key hash's (see [`bucket_id`]), already well
+/// spread; flurry mixes the high half in (`spread`).
+#[cfg(not(feature = "loom"))]
+#[derive(Default)]
+struct IdHasher(u64);
+
+#[cfg(not(feature = "loom"))]
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The directory: flurry's map of bucket id -> slot, its collector retiring blocks as well.
 #[cfg(not(feature = "loom"))]
 struct Dir {
-    collector: seize::Collector,
+    map: flurry::HashMap<u64, Slot, std::hash::BuildHasherDefault<IdHasher>>,
 }
 
 #[cfg(not(feature = "loom"))]
-type Guard<'a> = seize::Guard<'a>;
+type Guard<'a> = flurry::Guard<'a>;
 #[cfg(not(feature = "loom"))]
-type TableBox = seize::Linked<Table>;
+type SlotRef<'g> = &'g Slot;
 
 /// Reclaims a retired block.
 ///
@@ -169,36 +218,45 @@ impl Dir {
     fn new() -> Dir {
         // Reclaim retired blocks every RETIRE_BATCH retirements per thread (seize's default is
         // 120): deleting large values must give their memory back promptly (maxmemory, INFO).
-        Dir { collector: seize::Collector::new().batch_size(RETIRE_BATCH) }
+        let collector = seize::Collector::new().batch_size(RETIRE_BATCH);
+        Dir { map: flurry::HashMap::with_hasher(Default::default()).with_collector(collector) }
     }
 
     fn enter(&self) -> Guard<'_> {
-        self.collector.enter()
+        self.map.guard()
     }
 
-    fn load<T: seize::AsLink>(&self, g: &Guard<'_>, p: &AtomicPtr<T>) -> *mut T {
-        g.protect(p, Ordering::Acquire)
+    fn get<'g>(&'g self, g: &'g Guard<'_>, id: u64) -> Option<SlotRef<'g>> {
+        self.map.get(&id, g)
     }
 
-    /// Publish `v` (Release: a reader that loads it sees what it points to).
-    fn store<T>(&self, p: &AtomicPtr<T>, v: *mut T) {
-        p.store(v, Ordering::Release)
+    /// The slot's block (Acquire: pairs with the Release of its publication), protected by `g`.
+    fn load(&self, g: &Guard<'_>, slot: &Slot) -> *mut BlockHead {
+        g.protect(&slot.block, Ordering::Acquire)
     }
 
-    fn swap<T>(&self, p: &AtomicPtr<T>, v: *mut T) -> *mut T {
-        p.swap(v, Ordering::AcqRel)
+    /// Publish `new` in `slot` (Release: a reader that loads it sees its bytes); the old block.
+    fn swap(&self, slot: &Slot, new: *mut BlockHead) -> *mut BlockHead {
+        slot.block.swap(new, Ordering::AcqRel)
     }
 
-    fn new_table(&self, t: Table) -> *mut TableBox {
-        self.collector.link_boxed(t)
+    /// A new slot holding `b` (flurry publishes it).
+    fn insert(&self, g: &Guard<'_>, id: u64, b: *mut BlockHead) {
+        self.map.insert(id, Slot::new(b), g);
+    }
+
+    /// Remove a slot: flurry retires it, and its drop frees its block.
+    fn remove(&self, g: &Guard<'_>, id: u64) {
+        self.map.remove(&id, g);
     }
 
     /// A new block's raw pointer for a slot, its link written.
-    fn new_block(&self, b: Block) -> *mut BlockHead {
+    fn new_block(&self, g: &Guard<'_>, b: Block) -> *mut BlockHead {
         let p = b.into_raw().as_ptr().cast::<BlockHead>();
         const { assert!(size_of::<seize::Link>() == block::LINK) };
+        let link = g.collector().expect("the map's guards belong to its collector").link();
         // SAFETY: the block's first LINK bytes are reserved for this link (see `block`).
-        unsafe { std::ptr::write(p.cast::<seize::Link>(), self.collector.link()) };
+        unsafe { std::ptr::write(p.cast::<seize::Link>(), link) };
         p
     }
 
@@ -208,73 +266,73 @@ impl Dir {
     }
 
     /// # Safety
-    /// `p` is a block unlinked from its slot (no new reader can find it), retired once.
+    /// `p` is a block swapped out of its slot (no new reader can find it), retired once.
     unsafe fn retire_block(&self, g: &Guard<'_>, p: *mut BlockHead) {
         // SAFETY: the caller's contract; freed once no guard that could have loaded it is left.
         unsafe { g.defer_retire(p, reclaim_block) }
     }
 
-    /// # Safety
-    /// `t` is a table unlinked from its part, retired once (its blocks are retired or moved).
-    unsafe fn retire_table(&self, g: &Guard<'_>, t: *mut TableBox) {
-        // SAFETY: as `retire_block`; the table was allocated by `link_boxed`.
-        unsafe { g.defer_retire(t, seize::reclaim::boxed::<TableBox>) }
+    fn clear(&self, g: &Guard<'_>) {
+        self.map.clear(g);
+    }
+
+    fn reserve(&self, g: &Guard<'_>, slots: usize) {
+        self.map.reserve(slots, g);
+    }
+
+    fn for_each_slot(&self, g: &Guard<'_>, mut f: impl FnMut(&Slot)) {
+        for s in self.map.values(g) {
+            f(s)
+        }
     }
 }
 
-/// Loom stand-in for the reclamation: nothing is freed while the map lives (retired blocks and
-/// tables go to a graveyard), so a model reading an old block is sound; the atomics that publish
-/// tables and blocks are loom's, so their orderings are modeled.
+/// Loom stand-in for the directory: a `BTreeMap` (its order must not depend on a random hasher)
+/// of `Arc<Slot>`. A reader clones the slot's `Arc` and loads its block after the lock is
+/// released, as a flurry reader holds a slot that a writer may remove meanwhile. Swapped-out
+/// blocks go to a graveyard (nothing is freed while the map lives).
 #[cfg(feature = "loom")]
 struct Dir {
-    graveyard: std::sync::Mutex<Vec<Retired>>,
-    order: crate::sync::Mutex<()>,
-}
-
-#[cfg(feature = "loom")]
-enum Retired {
-    Block(#[allow(dead_code)] Block),
-    Table(#[allow(dead_code)] Box<Table>),
+    map: crate::sync::Mutex<std::collections::BTreeMap<u64, crate::sync::Arc<Slot>>>,
+    graveyard: std::sync::Mutex<Vec<Block>>,
 }
 
 #[cfg(feature = "loom")]
 struct Guard<'a>(std::marker::PhantomData<&'a ()>);
 #[cfg(feature = "loom")]
-type TableBox = Table;
+type SlotRef<'g> = crate::sync::Arc<Slot>;
 
 #[cfg(feature = "loom")]
 impl Dir {
     fn new() -> Dir {
-        Dir { graveyard: Default::default(), order: crate::sync::Mutex::new(()) }
+        Dir { map: crate::sync::Mutex::new(Default::default()), graveyard: Default::default() }
     }
 
     fn enter(&self) -> Guard<'_> {
         Guard(std::marker::PhantomData)
     }
 
-    // Every access to a table pointer or slot is one step under `order`: the directory is
-    // linearizable in the models (as flurry's map was, its contract), and each access is a point
-    // where loom switches threads. (Loom's own atomics alone made the state space explode.)
-    fn load<T>(&self, _: &Guard<'_>, p: &AtomicPtr<T>) -> *mut T {
-        let _l = crate::sync::lock(&self.order);
-        p.load(Ordering::SeqCst)
+    fn get<'g>(&'g self, _: &'g Guard<'_>, id: u64) -> Option<SlotRef<'g>> {
+        crate::sync::lock(&self.map).get(&id).cloned()
     }
 
-    fn store<T>(&self, p: &AtomicPtr<T>, v: *mut T) {
-        let _l = crate::sync::lock(&self.order);
-        p.store(v, Ordering::SeqCst)
+    fn load(&self, _: &Guard<'_>, slot: &Slot) -> *mut BlockHead {
+        slot.block.load(Ordering::Acquire)
     }
 
-    fn swap<T>(&self, p: &AtomicPtr<T>, v: *mut T) -> *mut T {
-        let _l = crate::sync::lock(&self.order);
-        p.swap(v, Ordering::SeqCst)
+    fn swap(&self, slot: &Slot, new: *mut BlockHead) -> *mut BlockHead {
+        slot.block.swap(new, Ordering::AcqRel)
     }
 
-    fn new_table(&self, t: Table) -> *mut TableBox {
-        Box::into_raw(Box::new(t))
+    fn insert(&self, _: &Guard<'_>, id: u64, b: *mut BlockHead) {
+        crate::sync::lock(&self.map).insert(id, crate::sync::Arc::new(Slot::new(b)));
     }
 
-    fn new_block(&self, b: Block) -> *mut BlockHead {
+    fn remove(&self, _: &Guard<'_>, id: u64) {
+        crate::sync::lock(&self.map).remove(&id);
+    }
+
+    fn new_block(&self, _: &Guard<'_>, b: Block) -> *mut BlockHead {
         b.into_raw().as_ptr().cast()
     }
 
@@ -283,18 +341,23 @@ impl Dir {
     /// # Safety
     /// As the real one's.
     unsafe fn retire_block(&self, _: &Guard<'_>, p: *mut BlockHead) {
-        // SAFETY: an unlinked block from `new_block`, retired once.
+        // SAFETY: a block swapped out of its slot, from `new_block`, retired once.
         let b = unsafe { Block::from_raw(std::ptr::NonNull::new_unchecked(p.cast::<u8>())) };
         // std's mutex, held for no loom operation: it adds no modeled ordering.
-        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).push(Retired::Block(b));
+        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).push(b);
     }
 
-    /// # Safety
-    /// As the real one's.
-    unsafe fn retire_table(&self, _: &Guard<'_>, t: *mut TableBox) {
-        // SAFETY: an unlinked table from `new_table`, retired once.
-        let t = unsafe { Box::from_raw(t) };
-        self.graveyard.lock().unwrap_or_else(|e| e.into_inner()).push(Retired::Table(t));
+    fn clear(&self, _: &Guard<'_>) {
+        crate::sync::lock(&self.map).clear();
+    }
+
+    fn reserve(&self, _: &Guard<'_>, _slots: usize) {}
+
+    fn for_each_slot(&self, _: &Guard<'_>, mut f: impl FnMut(&Slot)) {
+        let slots: Vec<_> = crate::sync::lock(&self.map).values().cloned().collect();
+        for s in &slots {
+            f(s)
+        }
     }
 }
 
@@ -317,50 +380,62 @@ pub struct KeyMap {
 
 impl KeyMap {
     pub fn new() -> KeyMap {
-        let dir = Dir::new();
-        let parts = (0..PARTS)
-            .map(|_| Part {
-                table: AtomicPtr::new(dir.new_table(Table::new(0))),
-                len: AtomicUsize::new(0),
-                expires: AtomicUsize::new(0),
-            })
-            .collect();
-        KeyMap { dir, parts, expire_cursor: AtomicU64::new(0) }
-    }
-
-    /// The current table of part `p`, alive while `g` is.
-    fn table<'g>(&self, g: &'g Guard<'_>, p: usize) -> &'g Table {
-        // SAFETY: a part's table is always a live table from `new_table`; one replaced is retired,
-        // not freed, while a guard that loaded it is alive.
-        let t: *mut TableBox = self.dir.load(g, &self.parts[p].table);
-        // SAFETY: as above.
-        unsafe { &*t }
+        KeyMap {
+            dir: Dir::new(),
+            parts: (0..PARTS)
+                .map(|_| Part { depth: AtomicU32::new(0), len: AtomicUsize::new(0), expires: AtomicUsize::new(0) })
+                .collect(),
+            expire_cursor: AtomicU64::new(0),
+        }
     }
 
     /// Run `f` on the entry of `key`, if any. Lock-free.
     pub fn get<R>(&self, key: &[u8], f: impl FnOnce(Option<EntryRef<'_>>) -> R) -> R {
         let at = Place::of(key);
+        let part = &self.parts[at.part];
         let g = self.dir.enter();
-        let t = self.table(&g, at.part);
-        let slot = &t.slots[at.index(t.depth) as usize];
-        with_block(self.dir.load(&g, slot), |b| f(b.and_then(|b| b.find(at.fp, key).map(|i| b.entry(i)))))
+        loop {
+            // Acquire: pairs with the Release publication of a grown depth (see `grow`).
+            let depth = part.depth.load(Ordering::Acquire);
+            if let Some(slot) = self.dir.get(&g, bucket_id(at.part, depth, at.index(depth))) {
+                return with_block(self.dir.load(&g, &slot), |b| {
+                    f(b.and_then(|b| b.find(at.fp, key).map(|i| b.entry(i))))
+                });
+            }
+            if part.depth.load(Ordering::Acquire) == depth {
+                return f(None);
+            }
+        }
     }
 
-    /// Put `b` (None: the bucket is empty) in `slot` of a published table, retiring the block it
-    /// held. The caller holds the slot's part's exclusive stripe.
-    fn swap(&self, g: &Guard<'_>, slot: &AtomicPtr<BlockHead>, b: Option<Block>) {
-        let new = b.map_or(std::ptr::null_mut(), |b| self.dir.new_block(b));
-        // Release: a reader that loads the new block sees its bytes.
-        let old = self.dir.swap(slot, new);
-        if !old.is_null() {
-            let owns = with_block(old, |b| b.is_some_and(Block::owns));
-            // SAFETY: `old` is unlinked now (only this stripe's holder changes the slot), retired once.
-            unsafe { self.dir.retire_block(g, old) }
-            if owns {
-                // What it owns (a large string, a collection) is freed as soon as no reader holds
-                // the block, not after RETIRE_BATCH more writes on this thread (maxmemory, INFO).
-                self.dir.flush(g);
+    /// Make `b` (None: the bucket empties) bucket `id`'s block, `slot` its slot if it has one,
+    /// retiring the block it replaces. The caller holds the bucket's part's exclusive stripe.
+    fn set_bucket(&self, g: &Guard<'_>, id: u64, slot: Option<&Slot>, b: Option<Block>) {
+        let owns = match (slot, b) {
+            (Some(slot), Some(b)) => {
+                // Release: a reader that loads the new block sees its bytes.
+                let old = self.dir.swap(slot, self.dir.new_block(g, b));
+                let owns = with_block(old, |b| b.is_some_and(Block::owns));
+                // SAFETY: `old` is unlinked now (only this stripe's holder changes the slot),
+                // retired once.
+                unsafe { self.dir.retire_block(g, old) }
+                owns
             }
+            (Some(slot), None) => {
+                let owns = with_block(self.dir.load(g, slot), |b| b.is_some_and(Block::owns));
+                self.dir.remove(g, id);
+                owns
+            }
+            (None, Some(b)) => {
+                self.dir.insert(g, id, self.dir.new_block(g, b));
+                false
+            }
+            (None, None) => false,
+        };
+        if owns {
+            // What the old block owns (a large string, a collection) is freed as soon as no
+            // reader holds it, not after RETIRE_BATCH more writes on this thread (maxmemory, INFO).
+            self.dir.flush(g);
         }
     }
 
@@ -369,11 +444,13 @@ impl KeyMap {
     pub fn update<'e, R>(&self, key: &[u8], op: impl FnOnce(Option<EntryRef<'_>>) -> (Change<'e>, R)) -> R {
         let at = Place::of(key);
         let part = &self.parts[at.part];
+        // Relaxed: only this stripe's exclusive holders change it, and we hold the stripe.
+        let depth = part.depth.load(Ordering::Relaxed);
+        let id = bucket_id(at.part, depth, at.index(depth));
         let g = self.dir.enter();
-        let table = self.table(&g, at.part);
-        let depth = table.depth;
-        let slot = &table.slots[at.index(depth) as usize];
-        let (r, grow) = with_block(self.dir.load(&g, slot), |old| {
+        let slot = self.dir.get(&g, id);
+        let slot = slot.as_deref();
+        let (r, grow) = with_block(slot.map_or(std::ptr::null_mut(), |s| self.dir.load(&g, s)), |old| {
             let found = old.and_then(|b| b.find(at.fp, key));
             let (change, r) = op(found.and_then(|i| old.map(|b| b.entry(i))));
             let had_ttl = found.and_then(|i| old.map(|b| b.entry(i).expire_at_ms() != 0)).unwrap_or(false);
@@ -388,7 +465,7 @@ impl KeyMap {
                 Change::Keep => {}
                 Change::Remove => {
                     if let (Some(i), Some(b)) = (found, old) {
-                        self.swap(&g, slot, (b.len() > 1).then(|| block::splice(b, i, None)));
+                        self.set_bucket(&g, id, slot, (b.len() > 1).then(|| block::splice(b, i, None)));
                         part.len.fetch_sub(1, Ordering::Relaxed);
                         count_ttl(had_ttl, false);
                     }
@@ -405,7 +482,7 @@ impl KeyMap {
                         None => block::build(&[it]),
                     };
                     grow = b.len() > GROW_ENTRIES || b.bytes() > GROW_BYTES;
-                    self.swap(&g, slot, Some(b));
+                    self.set_bucket(&g, id, slot, Some(b));
                     count_ttl(had_ttl, e.expire_at_ms() != 0);
                     if found.is_none() {
                         let n = part.len.fetch_add(1, Ordering::Relaxed) + 1;
@@ -416,7 +493,7 @@ impl KeyMap {
                     if let (Some(i), Some(b)) = (found, old) {
                         let mut it = Item::copied(b.fingerprint(i), b.entry(i));
                         it.expire_at_ms = at_ms;
-                        self.swap(&g, slot, Some(block::splice(b, i, Some(&it))));
+                        self.set_bucket(&g, id, slot, Some(block::splice(b, i, Some(&it))));
                         count_ttl(had_ttl, at_ms != 0);
                     }
                 }
@@ -434,52 +511,46 @@ impl KeyMap {
     /// nothing else writes the map: loading).
     fn grow(&self, p: usize) {
         let part = &self.parts[p];
-        let g = self.dir.enter();
-        let old_ptr = self.dir.load(&g, &part.table);
-        let old = self.table(&g, p);
-        let depth = old.depth;
+        // Relaxed: only this part's exclusive stripe holder changes it.
+        let depth = part.depth.load(Ordering::Relaxed);
         if depth >= MAX_DEPTH {
             return;
         }
-        let high = 1usize << depth;
-        let new_ptr = self.dir.new_table(Table::new(depth + 1));
-        // SAFETY: just allocated; freed only through `retire_table` or the map's drop.
-        let new = unsafe { &*new_ptr };
-        let broken = crate::sync::fault::on(crate::sync::fault::Fault::GrowPublishBeforeFill);
-        if broken {
-            self.dir.store(&part.table, new_ptr);
-        }
+        let g = self.dir.enter();
+        let high = 1u64 << depth;
         for i in 0..high {
-            with_block(self.dir.load(&g, &old.slots[i]), |b| {
+            let Some(slot) = self.dir.get(&g, bucket_id(p, depth, i)) else { continue };
+            with_block(self.dir.load(&g, &slot), |b| {
                 let Some(b) = b else { return };
                 let (mut lo, mut hi) = (Vec::new(), Vec::new());
                 for j in 0..b.len() {
                     let e = b.entry(j);
                     let it = Item::copied(b.fingerprint(j), e);
-                    if Place::of(e.key()).index(depth + 1) as usize & high == 0 { lo.push(it) } else { hi.push(it) }
+                    if Place::of(e.key()).index(depth + 1) & high == 0 { lo.push(it) } else { hi.push(it) }
                 }
                 for (index, items) in [(i, lo), (i | high, hi)] {
                     if !items.is_empty() {
-                        // Release: needed only where the table is already public (the broken variant).
-                        self.dir.store(&new.slots[index], self.dir.new_block(block::build(&items)));
+                        self.dir.insert(
+                            &g,
+                            bucket_id(p, depth + 1, index),
+                            self.dir.new_block(&g, block::build(&items)),
+                        );
                     }
                 }
             });
         }
+        let broken = crate::sync::fault::on(crate::sync::fault::Fault::GrowRemoveBeforePublish);
         if !broken {
-            // Release: a reader that loads the new table sees its slots and their blocks.
-            self.dir.store(&part.table, new_ptr);
+            // Release: a reader that sees the new depth finds the new slots.
+            part.depth.store(depth + 1, Ordering::Release);
         }
-        // SAFETY: the old table and its blocks are unlinked (their entries live on in the new
-        // blocks), each retired once; a reader that loaded them keeps them until it leaves.
-        unsafe {
-            for slot in old.slots.iter() {
-                let b = self.dir.load(&g, slot);
-                if !b.is_null() {
-                    self.dir.retire_block(&g, b);
-                }
-            }
-            self.dir.retire_table(&g, old_ptr);
+        // The old slots are unreachable for a reader of the new depth; flurry retires them and
+        // their blocks (their entries live on in the new blocks).
+        for i in 0..high {
+            self.dir.remove(&g, bucket_id(p, depth, i));
+        }
+        if broken {
+            part.depth.store(depth + 1, Ordering::Release);
         }
     }
 
@@ -504,42 +575,30 @@ impl KeyMap {
     }
 
     /// Empty the map. Nothing else writes it meanwhile (it is swapped out, or every stripe is
-    /// held); readers may still hold the old tables: they are retired.
+    /// held); readers may still hold old slots and blocks: flurry retires them.
     pub fn clear(&self) {
-        let g = self.dir.enter();
         for part in self.parts.iter() {
-            let old = self.dir.swap(&part.table, self.dir.new_table(Table::new(0)));
-            // SAFETY: `old` and its blocks are unlinked, each retired once.
-            unsafe {
-                for slot in (&*old).slots.iter() {
-                    let b = self.dir.load(&g, slot);
-                    if !b.is_null() {
-                        self.dir.retire_block(&g, b);
-                    }
-                }
-                self.dir.retire_table(&g, old);
-            }
+            part.depth.store(0, Ordering::Release);
             part.len.store(0, Ordering::Relaxed);
             part.expires.store(0, Ordering::Relaxed);
         }
+        self.dir.clear(&self.dir.enter());
     }
 
-    /// Grows the parts (if needed) to hold `additional` more keys without growing on the way.
-    /// Nothing else writes the map meanwhile (loading).
+    /// Grows the parts (if needed) to hold `additional` more keys without growing on the way, and
+    /// sizes the directory for their buckets. Nothing else writes the map meanwhile (loading).
     pub fn reserve(&self, additional: usize) {
         let per_part = additional / PARTS;
+        let mut buckets = 0;
         for (p, part) in self.parts.iter().enumerate() {
-            loop {
-                let depth = {
-                    let g = self.dir.enter();
-                    self.table(&g, p).depth
-                };
-                if part.len.load(Ordering::Relaxed) + per_part <= GROW_AVG << depth || depth >= MAX_DEPTH {
-                    break;
-                }
+            while part.len.load(Ordering::Relaxed) + per_part > GROW_AVG << part.depth.load(Ordering::Relaxed)
+                && part.depth.load(Ordering::Relaxed) < MAX_DEPTH
+            {
                 self.grow(p);
             }
+            buckets += 1usize << part.depth.load(Ordering::Relaxed);
         }
+        self.dir.reserve(&self.dir.enter(), buckets);
     }
 
     pub fn len(&self) -> usize {
@@ -603,16 +662,25 @@ impl KeyMap {
     /// Visit the keys of bucket `cursor` of part `p` (at the part's current depth); the cursor of
     /// the next bucket in reverse-binary order, 0 once the part is done (Redis's dictScan).
     pub fn scan_part(&self, p: usize, cursor: u64, f: &mut dyn FnMut(&[u8], EntryRef<'_>)) -> u64 {
+        let part = &self.parts[p];
         let g = self.dir.enter();
-        let t = self.table(&g, p);
-        let mask = (1u64 << t.depth) - 1;
-        with_block(self.dir.load(&g, &t.slots[(cursor & mask) as usize]), |b| {
-            for e in b.into_iter().flat_map(|b| b.entries()) {
-                f(e.key(), e);
+        loop {
+            // Acquire: pairs with the Release publication of a grown depth (see `grow`).
+            let depth = part.depth.load(Ordering::Acquire);
+            let mask = (1u64 << depth) - 1;
+            let slot = self.dir.get(&g, bucket_id(p, depth, cursor & mask));
+            if let Some(slot) = &slot {
+                with_block(self.dir.load(&g, slot), |b| {
+                    for e in b.into_iter().flat_map(|b| b.entries()) {
+                        f(e.key(), e);
+                    }
+                });
             }
-        });
-        // Set the bits above the mask, then increment the reversed cursor.
-        (cursor | !mask).reverse_bits().wrapping_add(1).reverse_bits()
+            if slot.is_some() || part.depth.load(Ordering::Acquire) == depth {
+                // Set the bits above the mask, then increment the reversed cursor.
+                return (cursor | !mask).reverse_bits().wrapping_add(1).reverse_bits();
+            }
+        }
     }
 
     /// One SCAN call from `cursor` (see `cmd::keys::scan`): visit buckets, parts in order, each
@@ -710,13 +778,16 @@ impl KeyMap {
             let r = rng.below(total as u64) as usize;
             let p = upto.partition_point(|&t| t <= r).min(PARTS - 1);
             let g = self.dir.enter();
-            let t = self.table(&g, p);
-            let buckets = 1u64 << t.depth;
+            // Acquire: as `get`'s.
+            let depth = self.parts[p].depth.load(Ordering::Acquire);
+            let buckets = 1u64 << depth;
             let first = rng.below(buckets);
-            // The first present bucket from a random one (a bounded walk: the part may empty meanwhile).
+            // The first present bucket from a random one (a bounded walk: the part may empty or
+            // grow meanwhile).
             for i in 0..buckets.min(1 << 16) {
                 let index = (first + i) & (buckets - 1);
-                let hit = with_block(self.dir.load(&g, &t.slots[index as usize]), |b| match b {
+                let Some(slot) = self.dir.get(&g, bucket_id(p, depth, index)) else { continue };
+                let hit = with_block(self.dir.load(&g, &slot), |b| match b {
                     Some(b) if b.len() > 0 => {
                         let e = b.entry(rng.below(b.len() as u64) as usize);
                         f(e.key(), e);
@@ -736,20 +807,17 @@ impl KeyMap {
     pub fn block_stats(&self) -> (usize, usize) {
         let (mut blocks, mut bytes) = (0, 0);
         let g = self.dir.enter();
-        for p in 0..PARTS {
-            for slot in self.table(&g, p).slots.iter() {
-                with_block(self.dir.load(&g, slot), |b| {
-                    if let Some(b) = b {
-                        blocks += 1;
-                        bytes += b.bytes();
-                    }
-                });
-            }
-        }
+        self.dir.for_each_slot(&g, |slot| {
+            with_block(self.dir.load(&g, slot), |b| {
+                if let Some(b) = b {
+                    blocks += 1;
+                    bytes += b.bytes();
+                }
+            })
+        });
         (blocks, bytes)
     }
 }
-
 /// A small xorshift generator seeded per use: samples need to be spread, not secure.
 struct Rng(u64);
 
@@ -767,25 +835,6 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0 % n
-    }
-}
-
-impl Drop for KeyMap {
-    fn drop(&mut self) {
-        for part in self.parts.iter() {
-            let t = part.table.load(Ordering::Acquire);
-            // SAFETY: nothing else can reach the map (`&mut self`): its live tables and blocks are
-            // freed here once; retired ones are the collector's (freed when it drops, after this).
-            unsafe {
-                for slot in (&*t).slots.iter() {
-                    let b = slot.load(Ordering::Acquire);
-                    if !b.is_null() {
-                        drop(Block::from_raw(std::ptr::NonNull::new_unchecked(b.cast::<u8>())));
-                    }
-                }
-                drop(Box::from_raw(t));
-            }
-        }
     }
 }
 
@@ -813,7 +862,7 @@ mod tests {
             m.insert(&key(i), Entry::string_copied(format!("v{i}").as_bytes(), 0));
         }
         assert_eq!(m.len(), n);
-        let grown = (0..PARTS).filter(|&p| m.table(&m.dir.enter(), p).depth >= 1).count();
+        let grown = (0..PARTS).filter(|&p| m.parts[p].depth.load(Ordering::Relaxed) >= 1).count();
         assert!(grown > PARTS * 9 / 10, "{grown} parts grew");
         for i in (0..n).step_by(7) {
             assert_eq!(
@@ -887,7 +936,7 @@ mod tests {
                 break;
             }
         }
-        let grown = (0..PARTS).filter(|&p| m.table(&m.dir.enter(), p).depth >= 1).count();
+        let grown = (0..PARTS).filter(|&p| m.parts[p].depth.load(Ordering::Relaxed) >= 1).count();
         assert!(grown > PARTS * 9 / 10, "only {grown} parts grew during the scan");
         for i in 0..stable {
             assert_eq!(seen.get(&key(i)), Some(&1), "stable key {i} after {calls} calls");
