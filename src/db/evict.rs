@@ -237,9 +237,10 @@ pub fn random() -> u64 {
 
 use crate::memory::chunk_bytes as chunk;
 
-/// A block's share of its directory node (flurry's node and table slot, ~128 bytes, and the
-/// block's allocation header) per entry, at the ~8 entries a bucket averages.
-const BLOCK_SHARE: usize = 24;
+/// A block's share of its bucket's directory entry (flurry's node, the slot and flurry's table bin:
+/// ~177 bytes, `tests/density.rs`) and of the block's 16-byte header, per entry, at the ~15 entries
+/// a bucket averages.
+pub const BLOCK_SHARE: usize = 13;
 /// Per element of a collection: a rough average of the compact and the large encodings.
 const ELEMENT_BYTES: usize = 40;
 

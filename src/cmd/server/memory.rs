@@ -97,10 +97,10 @@ impl Overhead {
         }
     }
 
-    /// The hash table bytes of a db: the map's node and table slot per key (its entry and value
-    /// count as data, as Redis's robj does not).
+    /// The hash table bytes of a db: per key, its share of its bucket's directory entry and block
+    /// header (`evict::BLOCK_SHARE`; its entry in the block counts as data, as Redis's robj does).
     fn db_overhead(keys: u64) -> u64 {
-        keys * 139
+        keys * crate::db::evict::BLOCK_SHARE as u64
     }
 
     fn overhead_total(&self) -> u64 {
