@@ -311,8 +311,10 @@ impl Repl {
     }
 }
 
-/// Start the feed thread once: it drains the feed into the backlog every millisecond and PINGs
-/// the replicas every `repl-ping-replica-period` seconds.
+/// Start the feed thread once: it drains the feed into the backlog when a push wakes it (then
+/// leaves [`COALESCE`] for more records to gather, so that a busy primary appends chunks rather
+/// than single commands and wakes its replicas' senders once per chunk), and PINGs the replicas
+/// every `repl-ping-replica-period` seconds.
 fn ensure_feed_thread(shared: &Arc<Shared>) {
     if shared.repl.feeding.swap(true, Ordering::SeqCst) {
         return;
@@ -320,23 +322,37 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     let _ = std::thread::Builder::new().name("repl-feed".into()).spawn(move || {
         let mut last_ping = std::time::Instant::now();
+        if let Some(shared) = weak.upgrade() {
+            shared.ks.repl_feed().set_drainer();
+        }
         loop {
-            std::thread::sleep(Duration::from_millis(1));
             let Some(shared) = weak.upgrade() else { return };
+            let period = Duration::from_secs(config_u64(&shared, "repl-ping-replica-period", 10).max(1));
             let feed = shared.ks.repl_feed();
-            if feed.is_active() {
-                let period = config_u64(&shared, "repl-ping-replica-period", 10).max(1);
-                if last_ping.elapsed() >= Duration::from_secs(period) {
-                    last_ping = std::time::Instant::now();
-                    if !lock(&shared.repl.replicas).is_empty() {
-                        feed.push_raw(b"*1\r\n$4\r\nping\r\n");
-                    }
+            // Wake at least every 100 ms to notice that the server is gone.
+            feed.wait(period.saturating_sub(last_ping.elapsed()).min(Duration::from_millis(100)));
+            if !feed.is_active() {
+                continue;
+            }
+            if last_ping.elapsed() >= period {
+                last_ping = std::time::Instant::now();
+                if !lock(&shared.repl.replicas).is_empty() {
+                    feed.push_raw(b"*1\r\n$4\r\nping\r\n");
                 }
-                feed.drain();
+            }
+            let before = feed.backlog().end();
+            if feed.drain() != before {
+                drop(shared);
+                std::thread::sleep(COALESCE);
             }
         }
     });
 }
+
+/// How long the feed thread lets records gather after a drain that moved the backlog: bounds
+/// the drains (and replica sender wakes) to a few thousand a second under load, while a lone
+/// write still propagates at once.
+const COALESCE: Duration = Duration::from_micros(200);
 
 /// What the connection does after a PSYNC/SYNC: hand its socket to [`primary::serve`].
 pub struct Takeover {
@@ -347,6 +363,9 @@ pub struct Takeover {
     pub snapshot: Option<(Vec<SnapshotEntry>, rdb::Extras, String, u64)>,
     /// Where the stream starts.
     pub from: u64,
+    /// Send the snapshot as Redis's diskless sync does (`$EOF:<mark>`, streamed while it is
+    /// encoded): the replica said `capa eof` and `repl-diskless-sync` is on.
+    pub diskless: bool,
 }
 
 // ---- commands ---------------------------------------------------------------------------------
@@ -443,7 +462,8 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
             lock(&repl.replicas).push(link.clone());
             repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             ensure_feed_thread_from(ctx);
-            ctx.client.replica = Some(Box::new(Takeover { link, greeting: Some(greeting), snapshot: None, from }));
+            ctx.client.replica =
+                Some(Box::new(Takeover { link, greeting: Some(greeting), snapshot: None, from, diskless: false }));
             ctx.client.skip_reply = true;
             return Ok(Frame::Null);
         }
@@ -456,8 +476,14 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
-    ctx.client.replica =
-        Some(Box::new(Takeover { link, greeting, snapshot: Some((snapshot, extras, replid, offset)), from: offset }));
+    let diskless = hs.capa_eof && shared.config().get("repl-diskless-sync").is_none_or(|v| v == "yes");
+    ctx.client.replica = Some(Box::new(Takeover {
+        link,
+        greeting,
+        snapshot: Some((snapshot, extras, replid, offset)),
+        from: offset,
+        diskless,
+    }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
 }

@@ -56,11 +56,27 @@ async fn run(
     }
     if let Some((snap, extras, replid, offset)) = t.snapshot {
         *lock(&link.state) = "send_bulk";
-        let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
-            .await
-            .map_err(|e| e.to_string())??;
-        stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
-        stream.write_all(&rdb).await.map_err(io)?;
+        if t.diskless {
+            // Redis's diskless sync: `$EOF:<mark>`, the RDB as it is encoded, then the mark.
+            let mark = super::new_replid();
+            stream.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.map_err(io)?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel(super::rdb::STREAM_CHUNKS);
+            let encoder = tokio::task::spawn_blocking(move || {
+                super::rdb::encode_to(&mut super::rdb::ChunkSender(tx), &snap, extras, &replid, offset)
+            });
+            while let Some(chunk) = rx.recv().await {
+                stream.write_all(&chunk).await.map_err(io)?;
+                crate::state::Stats::add(&shared.stats.net_output_bytes, chunk.len() as u64);
+            }
+            encoder.await.map_err(|e| e.to_string())??;
+            stream.write_all(mark.as_bytes()).await.map_err(io)?;
+        } else {
+            let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
+                .await
+                .map_err(|e| e.to_string())??;
+            stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
+            stream.write_all(&rdb).await.map_err(io)?;
+        }
         *lock(&link.state) = "online";
         link.ack_time.store(unix_now(), Ordering::Relaxed);
         crate::notice!("Synchronization with replica {}:{} succeeded", link.ip, link.port);
