@@ -447,21 +447,29 @@ def pipe_load(server, path, timeout=600):
     return time.monotonic() - t0
 
 
+def rss_growth(name, binary, path, settle, inspect=None):
+    """Load `path` through redis-cli --pipe into a fresh server: (RSS growth in bytes, what
+    `inspect(server)` returns, DBSIZE)."""
+    s = Server(name, binary, ["--appendonly", "no"])
+    try:
+        s.start()
+        time.sleep(0.2)
+        base = s.rss_kb()
+        pipe_load(s, path)
+        time.sleep(settle)
+        grown = (s.rss_kb() - base) * 1024.0
+        return grown, inspect(s) if inspect else None, s.dbsize()
+    finally:
+        s.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+
+
 def memory(binaries, load_path, keys):
     """{name: (bytes_per_key, dbsize)}."""
     mem = {}
     for name, binary in binaries.items():
-        s = Server(name, binary, ["--appendonly", "no"])
-        try:
-            s.start()
-            time.sleep(0.2)
-            base = s.rss_kb()
-            pipe_load(s, load_path)
-            time.sleep(0.2)
-            mem[name] = ((s.rss_kb() - base) * 1024.0 / keys, s.dbsize())
-        finally:
-            s.stop()
-            shutil.rmtree(s.dir, ignore_errors=True)
+        grown, _, dbsize = rss_growth(name, binary, load_path, 0.2)
+        mem[name] = (grown / keys, dbsize)
     return mem
 
 
@@ -533,26 +541,19 @@ def collections_memory(binaries, keys):
         figs = {}
         try:
             for name, binary in binaries.items():
-                s = Server(name, binary, ["--appendonly", "no"])
-                try:
-                    s.start()
-                    time.sleep(0.2)
-                    base = s.rss_kb()
-                    pipe_load(s, path)
-                    time.sleep(0.5)
-                    grown = (s.rss_kb() - base) * 1024.0 / count
-                    cli = ["redis-cli", "-p", str(s.port), "--raw"]
-                    key = subprocess.run(cli + ["RANDOMKEY"], capture_output=True, timeout=30).stdout.strip()
-                    enc = subprocess.run(cli + ["OBJECT", "ENCODING", key], capture_output=True,
-                                         timeout=30).stdout.decode(errors="replace").strip()
-                    figs[name] = (grown, enc, s.dbsize())
-                finally:
-                    s.stop()
-                    shutil.rmtree(s.dir, ignore_errors=True)
+                grown, enc, dbsize = rss_growth(name, binary, path, 0.5, random_key_encoding)
+                figs[name] = (grown / count, enc, dbsize)
         finally:
             os.unlink(path)
         out.append((kind, count, figs))
     return out
+
+
+def random_key_encoding(s):
+    cli = ["redis-cli", "-p", str(s.port), "--raw"]
+    key = subprocess.run(cli + ["RANDOMKEY"], capture_output=True, timeout=30).stdout.strip()
+    return subprocess.run(cli + ["OBJECT", "ENCODING", key], capture_output=True,
+                          timeout=30).stdout.decode(errors="replace").strip()
 
 
 def fsync_policies(binaries, opts):
