@@ -682,6 +682,7 @@ pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
         feed.set_active(false);
         feed.set_replica(true);
     }
+    set_replicaof_param(shared, &[host.clone(), port.to_string()]);
     *lock(&repl.master) = Some(Master { host, port });
     {
         let mut l = repl.link();
@@ -729,6 +730,18 @@ pub fn promote(shared: &Shared) {
     // A backlog exists once we synced (or served a replica): writes feed it from now on.
     feed.set_active(feed.backlog().end() > 0 || !lock(&repl.replicas).is_empty());
     disconnect_replicas(repl);
+    drop(_w);
+    drop(_apply);
+    set_replicaof_param(shared, &["no".into(), "one".into()]);
+}
+
+/// Keep the `replicaof` parameter the live state, as Redis's `masterhost`/`masterport` are: what
+/// CONFIG GET shows and CONFIG REWRITE writes (Sentinel rewrites it after each switch).
+fn set_replicaof_param(shared: &Shared, args: &[String]) {
+    let mut cfg = shared.config.write().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = cfg.apply("replicaof", args) {
+        crate::warning!("replicaof {}: {e}", args.join(" "));
+    }
 }
 
 fn disconnect_replicas(repl: &Repl) {
