@@ -277,3 +277,181 @@ fn config_rewrite_writes_the_live_replicaof() {
     p.kill9();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn failover_state(port: u16) -> String {
+    field(&try_query::<String>(port, &["INFO", "replication"]).unwrap_or_default(), "master_failover_state")
+        .unwrap_or_default()
+}
+
+fn reply_text(port: u16, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(&mut conn(port)) {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("error {:?} {:?}", e.code(), e.detail()),
+    }
+}
+
+/// FAILOVER's argument errors and refusals, as Redis 7.0 answers them (compared with
+/// redis-server where installed).
+#[test]
+fn failover_refusals_answer_as_redis() {
+    let ours = common::Server::start(&[]);
+    let cases: &[&[&str]] = &[
+        &["FAILOVER", "foo"],
+        &["FAILOVER", "TIMEOUT", "abc"],
+        &["FAILOVER", "TIMEOUT", "-1"],
+        &["FAILOVER", "TIMEOUT", "0"],
+        &["FAILOVER", "TO", "h", "abc"],
+        &["FAILOVER", "TO", "h"],
+        &["FAILOVER", "FORCE"],
+        &["FAILOVER", "FORCE", "FORCE"],
+        &["FAILOVER", "ABORT"],
+        &["FAILOVER", "ABORT", "x"],
+        &["FAILOVER"],
+        &["FAILOVER", "TO", "127.0.0.1", "1", "TIMEOUT", "10", "FORCE"],
+    ];
+    let want = [
+        "error Some(\"ERR\") Some(\"syntax error\")",
+        "error Some(\"ERR\") Some(\"value is not an integer or out of range\")",
+        "error Some(\"ERR\") Some(\"FAILOVER timeout must be greater than 0\")",
+        "error Some(\"ERR\") Some(\"FAILOVER timeout must be greater than 0\")",
+        "error Some(\"ERR\") Some(\"value is not an integer or out of range\")",
+        "error Some(\"ERR\") Some(\"syntax error\")",
+        "error Some(\"ERR\") Some(\"FAILOVER requires connected replicas.\")",
+        "error Some(\"ERR\") Some(\"syntax error\")",
+        "error Some(\"ERR\") Some(\"No failover in progress.\")",
+        "error Some(\"ERR\") Some(\"syntax error\")",
+        "error Some(\"ERR\") Some(\"FAILOVER requires connected replicas.\")",
+        "error Some(\"ERR\") Some(\"FAILOVER requires connected replicas.\")",
+    ];
+    let real = common::RealRedis::start(&[]);
+    for (case, want) in cases.iter().zip(want) {
+        assert_eq!(reply_text(ours.port, case), want, "{case:?}");
+        if let Some(r) = &real {
+            assert_eq!(reply_text(r.port, case), want, "redis-server: {case:?}");
+        }
+    }
+    // A replica refuses it.
+    let replica = common::Server::start(&["--replicaof", "127.0.0.1", &ours.port.to_string()]);
+    let text = reply_text(replica.port, &["FAILOVER"]);
+    assert!(text.contains("FAILOVER is not valid when server is a replica."), "{text}");
+    wait_for("the link", Duration::from_secs(20), || {
+        field(&try_query::<String>(replica.port, &["INFO", "replication"]).unwrap_or_default(), "master_link_status")
+            .as_deref()
+            == Some("up")
+    });
+    let text = reply_text(ours.port, &["FAILOVER", "TO", "127.0.0.1", "1"]);
+    assert!(text.contains("FAILOVER target HOST and PORT is not a replica."), "{text}");
+    let text = reply_text(replica.port, &["PSYNC", "0123", "1", "FAILOVER"]);
+    assert!(text.contains("PSYNC FAILOVER replid must match my replid."), "{text}");
+    let text = reply_text(ours.port, &["PSYNC", "0123", "1", "FAILOVER"]);
+    assert!(text.contains("PSYNC FAILOVER can't be sent to a master."), "{text}");
+}
+
+fn signal(p: &Proc, sig: &str) {
+    let pid = p.child.as_ref().unwrap().id().to_string();
+    assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+}
+
+/// FAILOVER TO a replica while a client writes: writes pause, the target catches up and is
+/// promoted, the old primary follows it with a partial resync (nothing resent), every write
+/// acknowledged before is on the new primary, and the third node converges. A target that cannot
+/// catch up (stopped) makes the failover time out, or be aborted, with the primary unchanged.
+#[test]
+fn failover_to_a_replica_switches_roles_without_a_full_sync() {
+    let root = common::temp_dir("failover");
+    let p = Node::start(&root.join("p"), None, "");
+    let r1 = Node::start(&root.join("r1"), Some(p.port), "");
+    let r2 = Node::start(&root.join("r2"), Some(p.port), "");
+    for r in [&r1, &r2] {
+        wait_for("the replicas' links", Duration::from_secs(20), || r.follows(p.port));
+    }
+    let mut c = conn(p.port);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let n: i64 = redis::cmd("WAIT").arg(2).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 2);
+
+    // A target that cannot acknowledge: the timeout ends the failover, the primary stays one.
+    signal(&r2.proc, "-STOP");
+    let _: () = redis::cmd("SET").arg("while").arg("stopped").query(&mut c).unwrap();
+    let ok: String =
+        redis::cmd("FAILOVER").arg("TO").arg("127.0.0.1").arg(r2.port).arg("TIMEOUT").arg(300).query(&mut c).unwrap();
+    assert_eq!(ok, "OK");
+    assert_eq!(failover_state(p.port), "waiting-for-sync");
+    let text = reply_text(p.port, &["FAILOVER"]);
+    assert!(text.contains("FAILOVER already in progress."), "{text}");
+    let text = reply_text(p.port, &["REPLICAOF", "127.0.0.1", "1"]);
+    assert!(text.contains("REPLICAOF not allowed while failing over."), "{text}");
+    wait_for("the timeout", Duration::from_secs(10), || failover_state(p.port) == "no-failover");
+    assert!(p.log().contains("aborted: Replica never caught up before timeout"), "{}", p.log());
+    let _: () = redis::cmd("SET").arg("after").arg("timeout").query(&mut c).unwrap();
+    // ABORT while waiting: writes resume.
+    let _: String = redis::cmd("FAILOVER").arg("TO").arg("127.0.0.1").arg(r2.port).query(&mut c).unwrap();
+    let _: String = redis::cmd("FAILOVER").arg("ABORT").query(&mut c).unwrap();
+    assert_eq!(failover_state(p.port), "no-failover");
+    let _: () = redis::cmd("SET").arg("after").arg("abort").query(&mut c).unwrap();
+    assert_eq!(field(&p.info("replication"), "role").as_deref(), Some("master"));
+    signal(&r2.proc, "-CONT");
+
+    // The real switch, under a writer.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let port = p.port;
+        std::thread::spawn(move || {
+            let mut c = conn(port);
+            let mut acked = Vec::new();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let set: redis::RedisResult<()> = redis::cmd("SET").arg(format!("w{i}")).arg(i).query(&mut c);
+                if set.is_err() {
+                    // READONLY: the primary became a replica.
+                    break;
+                }
+                if redis::cmd("WAIT").arg(1).arg(2000).query::<i64>(&mut c).is_ok_and(|n| n >= 1) {
+                    acked.push(i);
+                }
+                i += 1;
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let full_before = stat_of(r1.port, "sync_full");
+    let ok: String = redis::cmd("FAILOVER").arg("TO").arg("127.0.0.1").arg(r1.port).query(&mut c).unwrap();
+    assert_eq!(ok, "OK");
+    wait_for("the old primary to follow the target", Duration::from_secs(20), || p.follows(r1.port));
+    assert_eq!(field(&r1.info("replication"), "role").as_deref(), Some("master"));
+    assert_eq!(failover_state(p.port), "no-failover");
+    assert_eq!(stat_of(r1.port, "sync_full"), full_before, "the old primary resynced partially");
+    assert!(stat_of(r1.port, "sync_partial_ok") >= 1);
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().unwrap();
+    assert!(!acked.is_empty());
+    let mut c1 = conn(r1.port);
+    for i in &acked {
+        let v: Option<u64> = redis::cmd("GET").arg(format!("w{i}")).query(&mut c1).unwrap();
+        assert_eq!(v, Some(*i), "acknowledged write w{i} lost");
+    }
+    let text = reply_text(p.port, &["SET", "x", "1"]);
+    assert!(text.contains("READONLY"), "{text}");
+    // The third node (dropped by the old primary) follows the chain and converges.
+    let _: () = redis::cmd("SET").arg("marker").arg("end").query(&mut c1).unwrap();
+    let want = common::dump_keyspace(r1.port);
+    for n in [&p, &r2] {
+        wait_for("convergence", Duration::from_secs(30), || common::dump_keyspace(n.port) == want);
+    }
+    drop((p, r1, r2));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+fn stat_of(port: u16, name: &str) -> u64 {
+    field(&try_query::<String>(port, &["INFO", "stats"]).unwrap_or_default(), name)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -40,6 +40,7 @@
 //! - On a replica, applying a command and appending its bytes to the backlog happen under
 //!   `apply_lock`, which a full sync served by the replica also takes: its snapshot and offset agree.
 
+pub mod failover;
 pub mod feed;
 pub mod primary;
 pub mod rdb;
@@ -181,6 +182,8 @@ pub struct Repl {
     serve_stale: AtomicBool,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
+    /// FAILOVER's progress.
+    pub failover: Mutex<failover::Failover>,
 }
 
 impl Default for Repl {
@@ -211,6 +214,7 @@ impl Default for Repl {
             min_lag: AtomicU64::new(10),
             read_only: AtomicBool::new(true),
             serve_stale: AtomicBool::new(true),
+            failover: Mutex::new(failover::Failover::default()),
         }
     }
 }
@@ -415,6 +419,12 @@ pub fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     let shared = ctx.shared;
     let repl = &shared.repl;
+    if psync && argv.len() > 3 && is_opt(&argv[3], "failover") {
+        failover::psync_request(ctx, argv)?;
+    }
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
+    }
     if repl.is_replica() && repl.link().state != LinkState::Connected {
         return Err(Error::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
     }
@@ -631,6 +641,9 @@ pub fn role(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 pub fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shared = ctx.shared;
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::err("REPLICAOF not allowed while failing over."));
+    }
     if is_opt(&argv[1], "no") && is_opt(&argv[2], "one") {
         if shared.repl.is_replica() {
             promote(shared);
@@ -839,7 +852,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
             format!("ip={},port={},state={state},offset={},lag={lag}", r.ip, r.port, r.ack.load(Ordering::Relaxed)),
         );
     }
-    add("master_failover_state", "no-failover".into());
+    add("master_failover_state", failover::phase(shared).info_name().into());
     let ids = repl.ids();
     add("master_replid", ids.replid.clone());
     add("master_replid2", ids.replid2.clone());
