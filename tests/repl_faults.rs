@@ -228,3 +228,27 @@ fn primary_and_replica_killed_in_turns_converge() {
     drop((primary, replicas));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A replica under `CLIENT PAUSE WRITE` loses none of its primary's stream (the commands were
+/// once postponed and then dropped by the link): after UNPAUSE it holds every write.
+#[test]
+fn a_paused_replica_keeps_its_primarys_writes() {
+    let root = common::temp_dir("faults-pause");
+    let primary = Node::start(&root.join("p"), None, "");
+    let replica = Node::start(&root.join("r"), Some(primary.port), "");
+    wait_for("the link", Duration::from_secs(30), || replica.follows(primary.port));
+    let mut r = conn(replica.port);
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query(&mut r).unwrap();
+    let mut c = conn(primary.port);
+    for i in 0..50 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let _: i64 = redis::cmd("WAIT").arg(1).arg(1000).query(&mut c).unwrap();
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut r).unwrap();
+    let _: () = redis::cmd("SET").arg("marker").arg("end").query(&mut c).unwrap();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(common::dump_keyspace(replica.port), common::dump_keyspace(primary.port));
+    drop((primary, replica));
+    let _ = std::fs::remove_dir_all(&root);
+}
