@@ -68,6 +68,10 @@ pub struct Client {
     pub tx: tx::TxState,
     /// Set by a blocking command that found nothing: the connection waits, then runs it again.
     pub block: Option<BlockRequest>,
+    /// This client pushed a replication record since its last WAIT (Redis's `c->woff` moved).
+    pub wrote: bool,
+    /// The feed offset that covers this client's writes up to its last WAIT (WAIT's target).
+    pub woff: u64,
     /// The blocked client's registration, kept across its re-runs (dropped: no trace left).
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
@@ -141,6 +145,8 @@ impl Client {
             info,
             tx: tx::TxState::default(),
             block: None,
+            wrote: false,
+            woff: 0,
             blocked: None,
             block_timed_out: false,
             unblocked: None,
@@ -301,7 +307,11 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 /// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let _running = crate::tracking::running(ctx.client.id);
+    let pushes = crate::repl::feed::pushes();
     let frame = dispatch(ctx, argv);
+    if crate::repl::feed::pushes() != pushes {
+        ctx.client.wrote = true;
+    }
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
     }
