@@ -72,7 +72,17 @@ fn wait_counts_the_clients_own_writes_and_wakes_on_acks() {
     assert_eq!(n, 1, "a client without writes waits for nobody else's");
     // The writer's WAIT blocks (a blocked client) until the replica resumes and acknowledges.
     let handle = std::thread::spawn(move || redis::cmd("WAIT").arg(1).arg(0).query::<i64>(&mut writer).unwrap());
-    wait_for("the writer's WAIT to block", Duration::from_secs(10), || blocked_clients(primary.port) == 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while blocked_clients(primary.port) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer's WAIT did not block: blocked_clients {}, finished {}, {}",
+            blocked_clients(primary.port),
+            handle.is_finished(),
+            primary.info("replication")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Other clients are served meanwhile.
     let _: () = redis::cmd("SET").arg("c").arg("3").query(&mut reader).unwrap();
     assert_eq!(blocked_clients(primary.port), 1, "the WAIT is still blocked");

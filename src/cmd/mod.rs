@@ -68,7 +68,8 @@ pub struct Client {
     pub tx: tx::TxState,
     /// Set by a blocking command that found nothing: the connection waits, then runs it again.
     pub block: Option<BlockRequest>,
-    /// This client pushed a replication record since its last WAIT (Redis's `c->woff` moved).
+    /// This client ran a command that may write or propagate since its last WAIT (Redis's
+    /// `c->woff` may have moved).
     pub wrote: bool,
     /// The feed offset that covers this client's writes up to its last WAIT (WAIT's target).
     pub woff: u64,
@@ -307,11 +308,7 @@ pub fn unknown_command(argv: &[Bytes]) -> Error {
 /// counted by code for INFO errorstats; runs are counted by [`call`].
 pub fn execute(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     let _running = crate::tracking::running(ctx.client.id);
-    let pushes = crate::repl::feed::pushes();
     let frame = dispatch(ctx, argv);
-    if crate::repl::feed::pushes() != pushes {
-        ctx.client.wrote = true;
-    }
     if let Frame::Error(text) = &frame {
         ctx.shared.stats.record_error(text);
     }
@@ -341,6 +338,14 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     }
     if ctx.client.tx.queues(spec) {
         return tx::queue(ctx, spec, argv);
+    }
+    // WAIT waits for this client's writes (Redis's `c->woff`): a command that may write or
+    // propagate marks it (its records may be pushed by another thread: a hot key's combiner, a
+    // blocked client's server), and the next WAIT takes the stream's end.
+    if !ctx.client.wrote
+        && (crate::pause::writes(spec, argv) || spec.name == "exec" && ctx.client.tx.queued_any(crate::pause::writes))
+    {
+        ctx.client.wrote = true;
     }
     call(ctx, spec, argv)
 }

@@ -16,21 +16,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-std::thread_local! {
-    /// Records this thread pushed (ever): `cmd::execute` compares it around a command to note that
-    /// its client wrote (WAIT waits for the client's own writes).
-    static PUSHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-/// Records pushed by this thread so far.
-pub fn pushes() -> u64 {
-    PUSHES.with(|p| p.get())
-}
-
-fn count_push() {
-    PUSHES.with(|p| p.set(p.get() + 1));
-}
-
 /// What writers push.
 enum Item {
     /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
@@ -216,7 +201,6 @@ impl Feed {
         let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
         encode_command(&mut bytes, argv);
         self.queue.push(Item::Record { db, bytes });
-        count_push();
     }
 
     /// Push a transaction (or a script's effects) as one `MULTI` ... `EXEC` block.
@@ -239,7 +223,6 @@ impl Feed {
         }
         encode_command(&mut bytes, &[b"EXEC"]);
         self.queue.push(Item::Record { db: first_db, bytes });
-        count_push();
     }
 
     /// Push bytes that need no `SELECT` (PING, REPLCONF GETACK), in order with the records.
