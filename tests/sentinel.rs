@@ -455,3 +455,36 @@ fn stat_of(port: u16, name: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
+
+/// CLIENT LIST marks a replica's link `flags=S` and the link to our primary `flags=M`, and
+/// `TYPE replica|master|normal` select them as Redis's `getClientType` does.
+#[test]
+fn client_list_shows_replication_links() {
+    let primary = common::Server::start(&[]);
+    let replica = common::Server::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    wait_for("the link", Duration::from_secs(20), || {
+        field(&try_query::<String>(replica.port, &["INFO", "replication"]).unwrap_or_default(), "master_link_status")
+            .as_deref()
+            == Some("up")
+    });
+    let list = |port: u16, args: &[&str]| -> Vec<String> {
+        let mut cmd = redis::cmd("CLIENT");
+        cmd.arg("LIST");
+        for a in args {
+            cmd.arg(*a);
+        }
+        let text: String = cmd.query(&mut conn(port)).unwrap();
+        text.lines().map(String::from).collect()
+    };
+    let replicas = list(primary.port, &["TYPE", "replica"]);
+    assert_eq!(replicas.len(), 1, "{replicas:?}");
+    assert!(replicas[0].contains(" flags=S ") && replicas[0].contains(" cmd=psync "), "{replicas:?}");
+    assert_eq!(list(primary.port, &["TYPE", "slave"]), replicas);
+    assert!(list(primary.port, &["TYPE", "normal"]).iter().all(|l| l.contains(" flags=N ")));
+    assert!(list(primary.port, &[]).iter().any(|l| l.contains(" flags=S ")));
+    let masters = list(replica.port, &["TYPE", "master"]);
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    assert!(masters[0].contains(" flags=M "), "{masters:?}");
+    assert!(list(replica.port, &["TYPE", "replica"]).is_empty());
+    assert!(list(primary.port, &["TYPE", "master"]).is_empty());
+}
