@@ -155,14 +155,18 @@ fn write_everything(port: u16, threads: usize, rounds: usize) {
 /// The keyspaces of the primary and the replica once the replica caught up (WAIT, then the
 /// short TTLs passed).
 fn assert_same_keyspace(primary: u16, replica: u16, replicas: i64) {
-    let acked: i64 = redis::cmd("WAIT").arg(replicas).arg(10_000).query(&mut conn(primary)).unwrap();
+    // WAIT counts the acknowledgements of this connection's own writes (Redis's `c->woff`): a
+    // PUBLISH (propagated, no key) puts this connection's offset past every earlier write.
+    let mut p = conn(primary);
+    let _: i64 = redis::cmd("PUBLISH").arg("wait-marker").arg("x").query(&mut p).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(replicas).arg(10_000).query(&mut p).unwrap();
     assert_eq!(acked, replicas, "WAIT counts the replicas that acknowledged");
     std::thread::sleep(Duration::from_millis(200));
     // The short TTLs have passed: the primary's DELs reach the replica (WAIT again).
-    let mut p = conn(primary);
     let _: i64 = redis::cmd("DBSIZE").query(&mut p).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let a = loop {
+        let _: i64 = redis::cmd("PUBLISH").arg("wait-marker").arg("x").query(&mut p).unwrap();
         let _: i64 = redis::cmd("WAIT").arg(replicas).arg(1000).query(&mut p).unwrap();
         let (a, b) = (dump_keyspace(primary), dump_keyspace(replica));
         if a == b {

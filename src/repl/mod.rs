@@ -40,6 +40,7 @@
 //! - On a replica, applying a command and appending its bytes to the backlog happen under
 //!   `apply_lock`, which a full sync served by the replica also takes: its snapshot and offset agree.
 
+pub mod failover;
 pub mod feed;
 pub mod primary;
 pub mod rdb;
@@ -47,7 +48,7 @@ pub mod replica;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -163,8 +164,8 @@ pub struct Repl {
     pub generation: AtomicU64,
     pub replicas: Mutex<Vec<Arc<ReplicaLink>>>,
     handshakes: Mutex<HashMap<u64, Handshake>>,
-    /// WAIT's wake-up: an ACK arrived.
-    acks: (Mutex<u64>, Condvar),
+    /// The clients blocked in WAIT: every ACK wakes them to count again.
+    wait_waiters: Mutex<Vec<Arc<crate::db::blocking::Waiter>>>,
     /// Replica side: applying a command of the primary and appending its bytes to the backlog.
     pub apply_lock: Mutex<()>,
     pub sync_full: AtomicU64,
@@ -181,6 +182,8 @@ pub struct Repl {
     serve_stale: AtomicBool,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
+    /// FAILOVER's progress.
+    pub failover: Mutex<failover::Failover>,
 }
 
 impl Default for Repl {
@@ -199,7 +202,7 @@ impl Default for Repl {
             generation: AtomicU64::new(0),
             replicas: Mutex::new(Vec::new()),
             handshakes: Mutex::new(HashMap::new()),
-            acks: (Mutex::new(0), Condvar::new()),
+            wait_waiters: Mutex::new(Vec::new()),
             apply_lock: Mutex::new(()),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
@@ -211,6 +214,7 @@ impl Default for Repl {
             min_lag: AtomicU64::new(10),
             read_only: AtomicBool::new(true),
             serve_stale: AtomicBool::new(true),
+            failover: Mutex::new(failover::Failover::default()),
         }
     }
 }
@@ -284,11 +288,14 @@ impl Repl {
         lock(&self.handshakes).get(&client).cloned().unwrap_or_default()
     }
 
-    /// An ACK arrived: wake WAIT.
+    /// An ACK arrived (or a replica left): the clients blocked in WAIT count again. Called
+    /// after the ACK's offset is stored: a WAIT that registered before this takes the list is
+    /// woken, one that registers after counts the new offset (see [`wait`]).
     pub fn note_ack(&self) {
-        let (m, cv) = &self.acks;
-        *lock(m) += 1;
-        cv.notify_all();
+        let waiters = std::mem::take(&mut *lock(&self.wait_waiters));
+        for w in waiters {
+            w.wake_rerun();
+        }
     }
 
     /// Replicas whose acknowledged offset is at least `offset`.
@@ -434,6 +441,12 @@ pub fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     let shared = ctx.shared;
     let repl = &shared.repl;
+    if psync && argv.len() > 3 && is_opt(&argv[3], "failover") {
+        failover::psync_request(ctx, argv)?;
+    }
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
+    }
     if repl.is_replica() && repl.link().state != LinkState::Connected {
         return Err(Error::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
     }
@@ -569,11 +582,15 @@ fn try_partial(shared: &Shared, want: &str, offset: i64, psync2: bool) -> Option
     Some(if psync2 { format!("+CONTINUE {}\r\n", ids.replid) } else { "+CONTINUE\r\n".to_string() })
 }
 
-/// WAIT numreplicas timeout.
+/// WAIT numreplicas timeout: a blocked client (it holds no worker thread), woken by every ACK
+/// to count the replicas that acknowledged its own writes (Redis's `c->woff`: the stream's end
+/// after its last write, taken at the first WAIT after that write), until enough did or the
+/// timeout passes (0: never). CLIENT UNBLOCK ends it as a timeout.
 pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shared = ctx.shared;
     let repl = &shared.repl;
     if repl.is_replica() {
+        ctx.client.blocked = None;
         return Err(Error::err(
             "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
         ));
@@ -584,41 +601,58 @@ pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("timeout is negative"));
     }
     let feed = shared.ks.repl_feed();
-    if !feed.is_active() {
-        return Ok(Frame::Integer(0));
+    // No replica ever connected: nothing is fed, and no replica acknowledges anything yet (it
+    // blocks all the same, as Redis; a replica that connects meanwhile wakes it with its ACKs).
+    let active = feed.is_active();
+    let rerun = ctx.client.blocked.is_some();
+    if !rerun && active && ctx.client.wrote {
+        // Every record of this client's writes is queued by now: the end after a drain covers them.
+        ctx.client.woff = feed.drain();
+        ctx.client.wrote = false;
     }
-    // Every write this client made is queued by now: its offset is at most the end after a drain.
-    let target = feed.drain();
+    let target = ctx.client.woff;
     let acked = repl.count_acks(target);
-    if acked as i64 >= want || ctx.client.tx.in_multi() || shared.ks.in_exec() {
+    let expired = ctx.client.blocked.as_ref().and_then(|r| r.deadline).is_some_and(|d| std::time::Instant::now() >= d);
+    if acked as i64 >= want
+        || ctx.client.tx.in_multi()
+        || shared.ks.in_exec()
+        || ctx.now_ms == 0
+        || ctx.client.block_timed_out
+        || expired
+    {
+        ctx.client.blocked = None;
         return Ok(Frame::Integer(acked as i64));
     }
-    feed.push_raw(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
-    feed.drain();
-    let deadline = (timeout > 0).then(|| std::time::Instant::now() + Duration::from_millis(timeout as u64));
-    let n = crate::cmd::offload(usize::MAX, || {
-        let (m, cv) = &repl.acks;
-        let mut g = lock(m);
-        loop {
-            let n = repl.count_acks(target);
-            if n as i64 >= want || shared.shutdown_requested.load(Ordering::Relaxed) {
-                return n;
-            }
-            let step = Duration::from_millis(100);
-            let wait = match deadline {
-                Some(d) => {
-                    let now = std::time::Instant::now();
-                    if now >= d {
-                        return n;
-                    }
-                    (d - now).min(step)
-                }
-                None => step,
-            };
-            g = cv.wait_timeout(g, wait).unwrap_or_else(|e| e.into_inner()).0;
+    if !rerun {
+        if active {
+            feed.push_raw(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+            feed.drain();
         }
-    });
-    Ok(Frame::Integer(n as i64))
+        let deadline = (timeout > 0)
+            .then(|| std::time::Instant::now().checked_add(Duration::from_millis(timeout as u64)))
+            .flatten();
+        ctx.client.blocked = Some(crate::db::blocking::Registration::new(
+            shared.ks.blocking().clone(),
+            ctx.client.db,
+            Vec::new(),
+            deadline,
+            crate::db::blocking::Want::Rerun,
+        ));
+    }
+    let Some(reg) = ctx.client.blocked.as_ref() else { return Ok(Frame::Integer(acked as i64)) };
+    // Waiting again (a woken waiter is reset), listed for the ACKs, then counted once more: an ACK
+    // stored before the listing is counted here, one after it wakes this client.
+    shared.ks.blocking().register(reg);
+    let waiter = reg.waiter();
+    lock(&repl.wait_waiters).push(waiter.clone());
+    let acked = repl.count_acks(target);
+    if acked as i64 >= want {
+        ctx.client.blocked = None;
+        return Ok(Frame::Integer(acked as i64));
+    }
+    ctx.client.block = Some(crate::cmd::BlockRequest { waiter, deadline: reg.deadline });
+    ctx.client.skip_reply = true;
+    Ok(Frame::Null)
 }
 
 /// ROLE.
@@ -657,6 +691,9 @@ pub fn role(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 pub fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shared = ctx.shared;
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::err("REPLICAOF not allowed while failing over."));
+    }
     if is_opt(&argv[1], "no") && is_opt(&argv[2], "one") {
         if shared.repl.is_replica() {
             promote(shared);
@@ -708,6 +745,7 @@ pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
         feed.set_active(false);
         feed.set_replica(true);
     }
+    set_replicaof_param(shared, &[host.clone(), port.to_string()]);
     *lock(&repl.master) = Some(Master { host, port });
     {
         let mut l = repl.link();
@@ -755,6 +793,18 @@ pub fn promote(shared: &Shared) {
     // A backlog exists once we synced (or served a replica): writes feed it from now on.
     feed.set_active(feed.backlog().end() > 0 || !lock(&repl.replicas).is_empty());
     disconnect_replicas(repl);
+    drop(_w);
+    drop(_apply);
+    set_replicaof_param(shared, &["no".into(), "one".into()]);
+}
+
+/// Keep the `replicaof` parameter the live state, as Redis's `masterhost`/`masterport` are: what
+/// CONFIG GET shows and CONFIG REWRITE writes (Sentinel rewrites it after each switch).
+fn set_replicaof_param(shared: &Shared, args: &[String]) {
+    let mut cfg = shared.config.write().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = cfg.apply("replicaof", args) {
+        crate::warning!("replicaof {}: {e}", args.join(" "));
+    }
 }
 
 fn disconnect_replicas(repl: &Repl) {
@@ -852,7 +902,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
             format!("ip={},port={},state={state},offset={},lag={lag}", r.ip, r.port, r.ack.load(Ordering::Relaxed)),
         );
     }
-    add("master_failover_state", "no-failover".into());
+    add("master_failover_state", failover::phase(shared).info_name().into());
     let ids = repl.ids();
     add("master_replid", ids.replid.clone());
     add("master_replid2", ids.replid2.clone());
