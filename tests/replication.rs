@@ -358,6 +358,9 @@ fn replconf_and_psync_answer_as_redis() {
         got.extend_from_slice(&buf[..n]);
     };
     assert!(got[..rdb_len].windows(9).any(|w| w == b"REDIS0010"));
+    assert_eq!(got.len(), rdb_len, "nothing follows the mark before the replica's first ACK");
+    // As Redis's `repl_put_online_on_ack`: the stream starts once the replica has said it loaded.
+    c.send(b"REPLCONF ACK 0\r\n");
     let mut w = s.raw();
     assert_eq!(w.cmds(&["SELECT", "2"]), b"+OK\r\n");
     assert_eq!(w.cmds(&["SET", "k", "v", "EX", "100"]), b"+OK\r\n");

@@ -54,6 +54,7 @@ async fn run(
     if let Some(g) = &t.greeting {
         stream.write_all(g.as_bytes()).await.map_err(io)?;
     }
+    let wait_first_ack = t.diskless && t.snapshot.is_some();
     if let Some((snap, extras, replid, offset)) = t.snapshot {
         *lock(&link.state) = "send_bulk";
         if t.diskless {
@@ -85,7 +86,14 @@ async fn run(
     let mut from = t.from;
     let mut changed = feed.subscribe();
     let mut shutdown = shared.shutdown_watch.subscribe();
+    // After a diskless payload the stream waits for the replica's first ACK, as Redis's
+    // `repl_put_online_on_ack`: a replica finds the payload's end by the mark being the last bytes
+    // it read, so nothing may follow the mark until it has loaded.
+    let first_ack = tokio::sync::Notify::new();
     let writer = async {
+        if wait_first_ack {
+            first_ack.notified().await;
+        }
         loop {
             let chunks = feed.backlog().read_from(from, SEND_BYTES);
             let Some(chunks) = chunks else {
@@ -123,6 +131,7 @@ async fn run(
                             }
                             link.ack_time.store(unix_now(), Ordering::Relaxed);
                             shared.repl.note_ack();
+                            first_ack.notify_one();
                         }
                     }
                     Ok(Decoded::Incomplete) => break,
