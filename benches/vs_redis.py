@@ -44,8 +44,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      the last byte at the last subscriber) and the server's CPU per delivered message (its threads'
      run time from /proc/PID/task/*/schedstat, in ns: N/2 messages to one subscriber are a few
      10 ms ticks of utime+stime, too coarse to compare). Then memory,
-     each server fresh: one connection subscribes 100k channels, then 10k patterns, then 10k
-     connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
+     each on a fresh server: one connection subscribes 100k channels; one connection 10k patterns;
+     10k connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
      pattern, per subscribed connection.
   8. cache: a cache at its memory limit. Each server with --maxmemory CACHE_MAXMEMORY (default 64mb, to
      keep the run short: about 40 s in all) under allkeys-lru, then allkeys-lfu, fresh each time; 2
@@ -871,49 +871,59 @@ FANOUT_MEM_CLIENTS = 10_000
 
 
 def fanout_memory(binaries):
-    """Memory per subscription, per pattern and per subscribed client, each server fresh:
-    {what: {server: (used_memory bytes each, RSS bytes each)}}. One connection subscribes
-    FANOUT_MEM_CHANNELS channels (channel:N), then PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns
-    (pattern:N:*); then FANOUT_MEM_CLIENTS connections each SUBSCRIBE one channel."""
+    """Memory per subscription, per pattern and per subscribed client, each measured on a fresh
+    server (a step's freed request and reply buffers would otherwise hold the next step's
+    allocations, crediting its RSS to the wrong step): {what: {server: (used_memory bytes each, RSS
+    bytes each)}}. One connection subscribes FANOUT_MEM_CHANNELS channels (channel:N); one
+    connection PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns (pattern:N:*); FANOUT_MEM_CLIENTS
+    connections each SUBSCRIBE one channel."""
     out = {}
-    for name, binary in binaries.items():
-        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
-        srv.start()
-        conns = []
-        try:
-            def snap():
-                time.sleep(0.3)
-                return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+    n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
 
-            def note(what, before, after, n):
-                each = ((after[0] - before[0]) / n, (after[1] - before[1]) / n)
+    def channels(port, conns):
+        big = socket.create_connection(("127.0.0.1", port))
+        conns.append(big)
+        big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
+        _read_until(big, b":%d\r\n" % n)
+        return n
+
+    def patterns(port, conns):
+        big = socket.create_connection(("127.0.0.1", port))
+        conns.append(big)
+        big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
+        _read_until(big, b":%d\r\n" % npat)
+        return npat
+
+    def clients(port, conns):
+        for _ in range(FANOUT_MEM_CLIENTS):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(_resp(b"SUBSCRIBE", b"all"))
+            conns.append(c)
+        for c in conns:
+            _read_until(c, b":1\r\n")
+        return FANOUT_MEM_CLIENTS
+
+    steps = (("channel subscription", channels), ("pattern subscription", patterns), ("subscribed client", clients))
+    for name, binary in binaries.items():
+        for what, step in steps:
+            srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
+            srv.start()
+            conns = []
+            try:
+                def snap():
+                    time.sleep(0.3)
+                    return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+
+                before = snap()
+                count = step(srv.port, conns)
+                after = snap()
+                each = ((after[0] - before[0]) / count, (after[1] - before[1]) / count)
                 out.setdefault(what, {})[name] = each
                 log("  fanout memory %s: %s %.0f B used_memory, %.0f B RSS each" % (name, what, each[0], each[1]))
-
-            big = socket.create_connection(("127.0.0.1", srv.port))
-            conns.append(big)
-            n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
-            m0 = snap()
-            big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
-            _read_until(big, b":%d\r\n" % n)
-            m1 = snap()
-            note("channel subscription", m0, m1, n)
-            big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
-            _read_until(big, b":%d\r\n" % (n + npat))
-            m2 = snap()
-            note("pattern subscription", m1, m2, npat)
-            for _ in range(FANOUT_MEM_CLIENTS):
-                c = socket.create_connection(("127.0.0.1", srv.port))
-                c.sendall(_resp(b"SUBSCRIBE", b"all"))
-                conns.append(c)
-            for c in conns[1:]:
-                _read_until(c, b":1\r\n")
-            m3 = snap()
-            note("subscribed client", m2, m3, FANOUT_MEM_CLIENTS)
-        finally:
-            for c in conns:
-                c.close()
-            srv.stop()
+            finally:
+                for c in conns:
+                    c.close()
+                srv.stop()
     return out
 
 
@@ -1419,11 +1429,11 @@ def main():
                 subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
                 fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
         md.append("")
-        log("fanout memory: %d channels, %d patterns on one connection, %d subscribed connections ..."
+        log("fanout memory, each on a fresh server: %d channels, %d patterns on one connection, %d subscribed connections ..."
             % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
         fm = fanout_memory(binaries)
-        md.append("### Pub/sub memory (one connection subscribing %d channels, then %d patterns; then %d connections "
-                  "subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
+        md.append("### Pub/sub memory (each on a fresh server: one connection subscribing %d channels; one %d patterns; %d "
+                  "connections subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
                   % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
         md.append("| per | Redis used_memory B | flurrydb used_memory B | ratio | Redis RSS B | flurrydb RSS B | "
                   "RSS ratio |")

@@ -104,6 +104,9 @@ pub mod fault {
         /// A full sync takes its replication offset after releasing the stripes it copied the
         /// keyspace under (a write in between is in neither the copy nor the stream sent after).
         ReplOffsetOutsideLock,
+        /// A publisher writes an idle subscriber's messages to its socket after releasing the
+        /// outbox lock (the connection may have stopped being idle, written, or closed meanwhile).
+        PubsubDirectWriteUnlocked,
     }
 
     #[cfg(feature = "loom")]

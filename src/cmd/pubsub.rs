@@ -51,7 +51,8 @@ fn subscribe_kind(ctx: &mut Ctx, kind: Kind, names: &[Bytes]) -> Result<Frame> {
 }
 
 fn unsubscribe_kind(ctx: &mut Ctx, kind: Kind, names: &[Bytes]) -> Result<Frame> {
-    let f = ctx.client.subs.unsubscribe(&ctx.shared.pubsub, kind, names);
+    let resp = ctx.client.resp;
+    let f = ctx.client.subs.unsubscribe(&ctx.shared.pubsub, kind, names, resp);
     note_counts(ctx);
     Ok(f)
 }
