@@ -14,13 +14,13 @@ use mlua::{Function, HookTriggers, Lua, Value, VmState, ffi};
 use super::convert::{c_str, lua_to_frame, number_arg, raw};
 use super::{RunState, Scripting, Vm, flags, stop};
 use crate::cmd::{Ctx, flag};
-use crate::db::TxHold;
+use crate::db::{TxHold, UndoLog};
 use crate::resp::Frame;
 use crate::sync::fault::{self, Fault};
 
-/// How many times a script that already wrote tries a stripe below those it holds before the
-/// command fails (see the locking rule).
-const EXTEND_TRIES: usize = if cfg!(feature = "loom") { 1 } else { 100_000 };
+/// How many times a script that already wrote tries a stripe below those it holds before its
+/// changes are taken back and it runs again holding every stripe (see the locking rule).
+const EXTEND_TRIES: usize = if cfg!(feature = "loom") { 1 } else { 100 };
 
 /// A run still going after this long is a long one (see `hook`).
 const SLOW_RUN: std::time::Duration = std::time::Duration::from_millis(2);
@@ -321,6 +321,8 @@ struct Caller<'c, 'a> {
     memory_limit: usize,
     /// The script's declared keys: what a tracking caller's cache may hold once the script reads.
     keys: &'c [Bytes],
+    /// The previous values of the keys written while not every stripe is held (`db::undo`).
+    undo: UndoLog,
 }
 
 /// One try; returns the reply, whether to run again holding every stripe, and whether it ran long.
@@ -374,6 +376,7 @@ fn attempt(
         dirty: false,
         memory_limit: vm.memory_limit,
         keys,
+        undo: UNDO.with(|u| std::mem::take(&mut *u.borrow_mut())),
     };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
@@ -421,6 +424,13 @@ fn attempt(
     if vm.runs.get().is_multiple_of(50) {
         let _ = lua.gc_step();
     }
+    let mut undo = std::mem::take(&mut caller.undo);
+    if stopped == stop::RERUN && !fault::on(Fault::ScriptSkipsUndo) {
+        // Take the changes so far back while the stripes are still held (`db::undo`).
+        ks.undo_restore(&mut undo);
+    }
+    undo.clear();
+    UNDO.with(|u| *u.borrow_mut() = undo);
     let frame = match (stopped, outcome) {
         (stop::RERUN, _) => {
             if let Some(h) = caller.hold.take() {
@@ -511,7 +521,25 @@ impl Outcome {
     }
 }
 
+/// Whether `hold` holds every stripe (or there is none: inside an EXEC, which does).
+fn hold_covers_all(hold: &Option<TxHold>) -> bool {
+    hold.as_ref().is_none_or(|h| h.covers(None))
+}
+
 impl Caller<'_, '_> {
+    /// Take the stripes of `keys` (`None`: every stripe) that the run lacks. When one below those
+    /// held stays out of reach, the run stops: its changes are taken back (`attempt`) and it runs
+    /// again holding every stripe.
+    fn extend(&mut self, keys: Option<&[&[u8]]>) -> Result<(), &'static str> {
+        let Some(hold) = self.hold.as_mut() else { return Ok(()) };
+        let tries = if hold.wrote() || !self.undo.is_empty() { EXTEND_TRIES } else { 1 };
+        if hold.extend(keys, tries).is_err() {
+            self.state.stop.store(stop::RERUN, Ordering::SeqCst);
+            return Err("script restarts holding every stripe");
+        }
+        Ok(())
+    }
+
     /// `redis.call`/`redis.pcall` on `state`'s stack (the script's RESP version, then the
     /// command's arguments): pushes the reply as Lua sees it and whether it is an error.
     ///
@@ -599,7 +627,7 @@ impl Caller<'_, '_> {
             self.dirty = true;
             self.state.wrote.store(true, Ordering::SeqCst);
         }
-        if let Some(hold) = self.hold.as_mut() {
+        if self.hold.is_some() {
             let every = crate::cmd::tx::needs_every_stripe(spec);
             let mut few = KeyList::default();
             if !every {
@@ -609,19 +637,24 @@ impl Caller<'_, '_> {
             }
             let keys = few.as_slice();
             let need = if every { None } else { Some(keys) };
-            if (every || !keys.is_empty()) && !hold.covers(need) {
+            // MOVE and COPY also write the key in another database: the undo log (by this
+            // database's keys) could not take that back, so they hold every stripe first.
+            let other_db = write && (argv[0].eq_ignore_ascii_case(b"move") || argv[0].eq_ignore_ascii_case(b"copy"));
+            let need = if other_db { None } else { need };
+            if (other_db || every || !keys.is_empty()) && !self.hold.as_ref().is_some_and(|h| h.covers(need)) {
                 // An undeclared key: hold every stripe on the next runs; take the missing ones now.
                 self.learned.store(true, Ordering::Relaxed);
-                let wrote = hold.wrote();
-                if hold.extend(need, if wrote { EXTEND_TRIES } else { 1 }).is_err() {
-                    if !wrote {
-                        self.state.stop.store(stop::RERUN, Ordering::SeqCst);
-                        return Err("script restarts holding every stripe");
-                    }
-                    return Ok(Outcome::rejected(
-                        "Script attempted to access a key it did not declare while another client held it; \
-                         declare every key the script uses in KEYS",
-                    ));
+                self.extend(need)?;
+            }
+            if write && !hold_covers_all(&self.hold) {
+                // Save what this write may change, to take it back should a later stripe be out
+                // of reach; a value too large to copy: hold every stripe now instead.
+                let db = self.ctx.client.db;
+                let ks = &self.ctx.shared.ks;
+                let too_costly =
+                    spec.key_indexes(argv.len()).any(|i| ks.undo_note(&mut self.undo, db, &argv[i]).is_err());
+                if too_costly {
+                    self.extend(None)?;
                 }
             }
         }
@@ -692,6 +725,8 @@ unsafe fn stack_args(
 }
 
 std::thread_local! {
+    /// The undo log, kept between runs (no allocation per run once it has grown).
+    static UNDO: RefCell<UndoLog> = RefCell::new(UndoLog::default());
     /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
     static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
 }
