@@ -60,7 +60,7 @@ pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
-pub use undo::{TooCostly, UndoLog};
+pub use undo::{TooCostly, UNDO_BUDGET, UndoLog};
 pub use watch::WatchSet;
 
 use crate::aof::Aof;

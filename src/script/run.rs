@@ -105,6 +105,58 @@ unsafe fn push_sequence(state: *mut ffi::lua_State, items: &[Bytes]) {
     }
 }
 
+/// Push EVAL's KEYS or ARGV: the VM's table in registry slot `id`, refilled with `items` (`prev`:
+/// the length it was filled to last time), instead of a new table per run (two tables less to
+/// allocate and collect per EVALSHA). No script can keep a reference to it from one run to the
+/// next (EVAL scripts cannot create globals and have no upvalues that outlive a run), so the
+/// only trace of a run is what it changed in the table itself: the refill sets items 1..n and
+/// clears the rest of the last run's; a table that then still has other entries, or that was
+/// given a metatable, is replaced by a fresh one.
+///
+/// # Safety
+/// As [`push_sequence`]; `id` is a registry slot holding a table.
+unsafe fn push_reused_sequence(state: *mut ffi::lua_State, id: c_int, prev: &std::cell::Cell<usize>, items: &[Bytes]) {
+    // SAFETY: the caller's contract; at most the table, a key and a value on the stack at once.
+    unsafe {
+        ffi::luaL_checkstack(state, 4, c"KEYS/ARGV".as_ptr());
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, id as _);
+        let mut clean = ffi::lua_type(state, -1) == ffi::LUA_TTABLE;
+        if clean && ffi::lua_getmetatable(state, -1) != 0 {
+            ffi::lua_pop(state, 1);
+            clean = false;
+        }
+        if clean {
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+            for i in items.len()..prev.get() {
+                ffi::lua_pushnil(state);
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+            // Exactly the items now? (Counting stops past them.)
+            let mut count = 0usize;
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, -2) != 0 {
+                ffi::lua_pop(state, 1);
+                count += 1;
+                if count > items.len() {
+                    ffi::lua_pop(state, 1);
+                    break;
+                }
+            }
+            clean = count == items.len();
+        }
+        if !clean {
+            ffi::lua_pop(state, 1);
+            push_sequence(state, items);
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawseti(state, ffi::LUA_REGISTRYINDEX, id as _);
+        }
+        prev.set(items.len());
+    }
+}
+
 /// `redis.call`'s bridge into the command handlers (`internal.bridge`, a C function built once
 /// per VM): `(resp, command, args...)` in, `(reply, failed)` out. It reaches the running script's
 /// [`Caller`] through this thread's pointer, so that no function is created per run, reads the
@@ -393,8 +445,14 @@ fn attempt(
         // results `R` reads.
         let r = vm.limited(|| unsafe {
             lua.exec_raw::<(u8, bool, Value)>((&vm.run, func), |state| {
-                push_sequence(state, keys);
-                push_sequence(state, args);
+                if is_eval {
+                    push_reused_sequence(state, vm.seqs[0].id(), &vm.seq_lens[0], keys);
+                    push_reused_sequence(state, vm.seqs[1].id(), &vm.seq_lens[1], args);
+                } else {
+                    // A function may keep its arguments (its library's upvalues live on).
+                    push_sequence(state, keys);
+                    push_sequence(state, args);
+                }
                 mlua::ffi::lua_pushboolean(state, i32::from(is_eval));
                 mlua::ffi::lua_call(state, 4, 3);
             })
