@@ -51,8 +51,17 @@ struct Held {
     serve: Vec<(usize, Bytes)>,
 }
 
+#[cfg(not(feature = "loom"))]
 std::thread_local! {
     static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
+}
+
+// loom runs every modeled thread on the test's own OS thread: a std thread-local would be one hold
+// shared by all of them (another modeled thread's write would find itself "in held mode", lock
+// nothing and buffer its record into this one). loom's own thread-locals are per modeled thread.
+#[cfg(feature = "loom")]
+loom::thread_local! {
+    static HELD: RefCell<Option<Held>> = RefCell::new(None);
 }
 
 fn addr(ks: &Keyspace) -> usize {
