@@ -44,6 +44,8 @@ pub mod fault {
     pub enum Fault {
         /// A script touches a key it did not declare without taking that key's stripe.
         ScriptSkipsUndeclaredStripe,
+        /// A script that stops to run again holding every stripe keeps its changes so far.
+        ScriptSkipsUndo,
         /// A script runs without holding its declared keys' stripes.
         ScriptWithoutStripes,
         /// INCR's fast path pushes its AOF record after releasing the key's stripe.

@@ -43,6 +43,7 @@ mod sampler;
 mod snapshot;
 pub mod stream;
 mod tx;
+mod undo;
 mod watch;
 pub mod zset;
 
@@ -59,6 +60,7 @@ pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::KeyMap;
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
+pub use undo::{TooCostly, UNDO_BUDGET, UndoLog};
 pub use watch::WatchSet;
 
 use crate::aof::Aof;
