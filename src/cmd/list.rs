@@ -251,7 +251,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         match resolve_range(start, end, st.items.len()) {
             None => Frame::Array(Vec::new()),
-            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Array(st.items.range_map(s, e, Frame::Bulk))),
+            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Encoded(st.items.range_encoded(s, e))),
         }
     })
 }
