@@ -113,7 +113,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
             // Every pair changed the set: the command as given replays the same (each score text
             // is the client's, which parses to the same double again), as Redis propagates it,
             // without formatting the scores.
-            w.log(&record(argv));
+            collection::log_command(w, argv);
         } else {
             log_changed(w, key, &sum.changed);
         }
