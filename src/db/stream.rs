@@ -47,8 +47,9 @@ impl StreamId {
         self == StreamId::MIN
     }
 
+    /// `<ms>-<seq>` as an owned string (one allocation of its exact size).
     pub fn to_bytes(self) -> Bytes {
-        Bytes::from(self.to_string())
+        Bytes::copy_from_slice(self.text(&mut [0u8; 41]))
     }
 }
 
@@ -104,7 +105,8 @@ fn put_bulk(out: &mut bytes::BytesMut, data: &[u8]) {
 
 impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        // The digits written once into a stack buffer (`write!` formats each number separately).
+        f.pad(std::str::from_utf8(self.text(&mut [0u8; 41])).unwrap_or_default())
     }
 }
 
