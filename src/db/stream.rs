@@ -721,9 +721,9 @@ impl Stream {
             node.live -= removed;
             node.deleted += removed;
             deleted += u64::from(removed);
-            if node.live == 0 {
-                first.remove();
-            }
+            // A node emptied entry by entry stays (as in Redis's `streamTrim`: only XDEL frees a
+            // node whose last live entry it deletes): it still counts in XINFO's radix-tree-keys,
+            // and its last ID (a tombstone) still decides whether a later MINID trim removes it.
             break;
         }
         deleted
