@@ -104,6 +104,9 @@ pub mod fault {
         /// A full sync takes its replication offset after releasing the stripes it copied the
         /// keyspace under (a write in between is in neither the copy nor the stream sent after).
         ReplOffsetOutsideLock,
+        /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
+        /// wake-up: an ACK in between wakes nobody, and the client waits forever).
+        WaitCountBeforeListen,
     }
 
     #[cfg(feature = "loom")]
