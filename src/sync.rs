@@ -109,6 +109,9 @@ pub mod fault {
         /// A publisher writes an idle subscriber's messages to its socket after releasing the
         /// outbox lock (the connection may have stopped being idle, written, or closed meanwhile).
         PubsubDirectWriteUnlocked,
+        /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
+        /// wake-up: an ACK in between wakes nobody, and the client waits forever).
+        WaitCountBeforeListen,
     }
 
     #[cfg(feature = "loom")]

@@ -165,7 +165,7 @@ pub struct Repl {
     pub replicas: Mutex<Vec<Arc<ReplicaLink>>>,
     handshakes: Mutex<HashMap<u64, Handshake>>,
     /// The clients blocked in WAIT: every ACK wakes them to count again.
-    wait_waiters: Mutex<Vec<Arc<crate::db::blocking::Waiter>>>,
+    wait_waiters: crate::sync::Mutex<Vec<Arc<crate::db::blocking::Waiter>>>,
     /// Replica side: applying a command of the primary and appending its bytes to the backlog.
     pub apply_lock: Mutex<()>,
     pub sync_full: AtomicU64,
@@ -202,7 +202,7 @@ impl Default for Repl {
             generation: AtomicU64::new(0),
             replicas: Mutex::new(Vec::new()),
             handshakes: Mutex::new(HashMap::new()),
-            wait_waiters: Mutex::new(Vec::new()),
+            wait_waiters: crate::sync::Mutex::new(Vec::new()),
             apply_lock: Mutex::new(()),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
@@ -292,7 +292,7 @@ impl Repl {
     /// after the ACK's offset is stored: a WAIT that registered before this takes the list is
     /// woken, one that registers after counts the new offset (see [`wait`]).
     pub fn note_ack(&self) {
-        let waiters = std::mem::take(&mut *lock(&self.wait_waiters));
+        let waiters = std::mem::take(&mut *crate::sync::lock(&self.wait_waiters));
         for w in waiters {
             w.wake_rerun();
         }
@@ -644,8 +644,16 @@ pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // stored before the listing is counted here, one after it wakes this client.
     shared.ks.blocking().register(reg);
     let waiter = reg.waiter();
-    lock(&repl.wait_waiters).push(waiter.clone());
-    let acked = repl.count_acks(target);
+    let acked = if crate::sync::fault::on(crate::sync::fault::Fault::WaitCountBeforeListen) {
+        // Broken: counted first, listed after: an ACK in between finds nobody to wake.
+        let n = repl.count_acks(target);
+        crate::sync::thread::yield_now();
+        crate::sync::lock(&repl.wait_waiters).push(waiter.clone());
+        n
+    } else {
+        crate::sync::lock(&repl.wait_waiters).push(waiter.clone());
+        repl.count_acks(target)
+    };
     if acked as i64 >= want {
         ctx.client.blocked = None;
         return Ok(Frame::Integer(acked as i64));
