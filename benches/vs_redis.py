@@ -2,7 +2,7 @@
 """flurrydb against redis-server, side by side, on this machine: one command, python3 stdlib only.
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
-                                [--only throughput,memory,collections,fsync,aofload,scaling,scripts,fanout,cache]
+                                [--only throughput,memory,collections,fsync,aofload,rdb,repl,scaling,scripts,fanout,cache]
                                 [--cache-maxmemory 64mb] [--cache-seconds S] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
@@ -45,8 +45,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
      the last byte at the last subscriber) and the server's CPU per delivered message (its threads'
      run time from /proc/PID/task/*/schedstat, in ns: N/2 messages to one subscriber are a few
      10 ms ticks of utime+stime, too coarse to compare). Then memory,
-     each server fresh: one connection subscribes 100k channels, then 10k patterns, then 10k
-     connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
+     each on a fresh server: one connection subscribes 100k channels; one connection 10k patterns;
+     10k connections subscribe one channel each: INFO used_memory and RSS growth per subscription, per
      pattern, per subscribed connection.
   8. cache: a cache at its memory limit. Each server with --maxmemory CACHE_MAXMEMORY (default 64mb, to
      keep the run short: about 40 s in all) under allkeys-lru, then allkeys-lfu, fresh each time; 2
@@ -79,6 +79,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -456,23 +457,31 @@ def pipe_load(server, path, timeout=600):
     return time.monotonic() - t0
 
 
+def rss_growth(name, binary, path, settle, inspect=None):
+    """Load `path` through redis-cli --pipe into a fresh server: (RSS growth in bytes, INFO
+    used_memory growth in bytes, what `inspect(server)` returns, DBSIZE)."""
+    s = Server(name, binary, ["--appendonly", "no"])
+    try:
+        s.start()
+        time.sleep(0.2)
+        base = s.rss_kb()
+        used0 = int(info_field(s.port, "memory", "used_memory") or 0)
+        pipe_load(s, path)
+        time.sleep(settle)
+        grown = (s.rss_kb() - base) * 1024.0
+        used = int(info_field(s.port, "memory", "used_memory") or 0) - used0
+        return grown, used, inspect(s) if inspect else None, s.dbsize()
+    finally:
+        s.stop()
+        shutil.rmtree(s.dir, ignore_errors=True)
+
+
 def memory(binaries, load_path, keys):
     """{name: (bytes_per_key by RSS growth, dbsize, bytes_per_key by used_memory growth)}."""
     mem = {}
     for name, binary in binaries.items():
-        s = Server(name, binary, ["--appendonly", "no"])
-        try:
-            s.start()
-            time.sleep(0.2)
-            base = s.rss_kb()
-            used0 = int(info_field(s.port, "memory", "used_memory") or 0)
-            pipe_load(s, load_path)
-            time.sleep(0.2)
-            used1 = int(info_field(s.port, "memory", "used_memory") or 0)
-            mem[name] = ((s.rss_kb() - base) * 1024.0 / keys, s.dbsize(), (used1 - used0) / float(keys))
-        finally:
-            s.stop()
-            shutil.rmtree(s.dir, ignore_errors=True)
+        grown, used, _, dbsize = rss_growth(name, binary, load_path, 0.2)
+        mem[name] = (grown / keys, dbsize, used / float(keys))
     return mem
 
 
@@ -544,26 +553,19 @@ def collections_memory(binaries, keys):
         figs = {}
         try:
             for name, binary in binaries.items():
-                s = Server(name, binary, ["--appendonly", "no"])
-                try:
-                    s.start()
-                    time.sleep(0.2)
-                    base = s.rss_kb()
-                    pipe_load(s, path)
-                    time.sleep(0.5)
-                    grown = (s.rss_kb() - base) * 1024.0 / count
-                    cli = ["redis-cli", "-p", str(s.port), "--raw"]
-                    key = subprocess.run(cli + ["RANDOMKEY"], capture_output=True, timeout=30).stdout.strip()
-                    enc = subprocess.run(cli + ["OBJECT", "ENCODING", key], capture_output=True,
-                                         timeout=30).stdout.decode(errors="replace").strip()
-                    figs[name] = (grown, enc, s.dbsize())
-                finally:
-                    s.stop()
-                    shutil.rmtree(s.dir, ignore_errors=True)
+                grown, _, enc, dbsize = rss_growth(name, binary, path, 0.5, random_key_encoding)
+                figs[name] = (grown / count, enc, dbsize)
         finally:
             os.unlink(path)
         out.append((kind, count, figs))
     return out
+
+
+def random_key_encoding(s):
+    cli = ["redis-cli", "-p", str(s.port), "--raw"]
+    key = subprocess.run(cli + ["RANDOMKEY"], capture_output=True, timeout=30).stdout.strip()
+    return subprocess.run(cli + ["OBJECT", "ENCODING", key], capture_output=True,
+                          timeout=30).stdout.decode(errors="replace").strip()
 
 
 def fsync_policies(binaries, opts):
@@ -602,6 +604,157 @@ def aof_load(binaries, load_path, keys):
             s.stop()
             shutil.rmtree(s.dir, ignore_errors=True)
     return res
+
+
+def rdb_save_load(binaries, load_path, keys):
+    """{name: (save_s, load_s, keys_loaded, rdb_bytes)}: SAVE of KEYS keys, then a restart on the dump."""
+    res = {}
+    for name, binary in binaries.items():
+        s = Server(name, binary, ["--appendonly", "no"])
+        try:
+            s.start()
+            pipe_load(s, load_path)
+            t0 = time.monotonic()
+            reply = command(s.port, "SAVE", timeout=600)
+            save_s = time.monotonic() - t0 if reply == "+OK" else None
+            size = os.path.getsize(os.path.join(s.dir, "dump.rdb")) if save_s else None
+            s.stop()
+            s2 = Server(name, binary, ["--appendonly", "no"], directory=s.dir)
+            try:
+                load_s = s2.start(timeout=300)
+                res[name] = (save_s, load_s, s2.dbsize(), size)
+            finally:
+                s2.stop()
+        finally:
+            s.stop()
+            shutil.rmtree(s.dir, ignore_errors=True)
+    return res
+
+
+REPL_FLAGS = ["--appendonly", "no", "--repl-diskless-sync-delay", "0"]
+
+
+def _replica_synced(port, keys):
+    try:
+        if info_field(port, "replication", "master_link_status") != "up":
+            return False
+        return command(port, "DBSIZE", timeout=30) == ":%d" % keys
+    except OSError:
+        return False
+
+
+def _attach(replica, primary, keys, timeout=300):
+    """REPLICAOF the primary; seconds until the link is up and the replica holds `keys` keys."""
+    t0 = time.monotonic()
+    command(replica.port, "REPLICAOF", "127.0.0.1", str(primary.port))
+    while time.monotonic() - t0 < timeout:
+        if _replica_synced(replica.port, keys):
+            return time.monotonic() - t0
+        time.sleep(0.01)
+    return None
+
+
+class _LagProbe(threading.Thread):
+    """Every 20 ms: SET a fresh value on the primary, then read the replica until it shows it; the
+    propagation delay of each write, in ms (the replica polled as fast as one connection can)."""
+
+    def __init__(self, primary_port, replica_port):
+        super().__init__(daemon=True)
+        self.pp, self.rp, self.stop_flag, self.delays = primary_port, replica_port, False, []
+
+    def run(self):
+        p = socket.create_connection(("127.0.0.1", self.pp), timeout=30)
+        r = socket.create_connection(("127.0.0.1", self.rp), timeout=30)
+        i = 0
+        while not self.stop_flag:
+            i += 1
+            val = b"%d" % i
+            t0 = time.monotonic()
+            p.sendall(_resp(b"SET", b"lag:probe", val))
+            _read_until(p, b"\r\n")
+            want = b"$%d\r\n%s\r\n" % (len(val), val)
+            while not self.stop_flag:
+                r.sendall(_resp(b"GET", b"lag:probe"))
+                if _read_bulk(r) == want:
+                    self.delays.append((time.monotonic() - t0) * 1000.0)
+                    break
+            time.sleep(0.02)
+        p.close()
+        r.close()
+
+
+def _read_bulk(sock):
+    """One reply that is a simple line or a bulk string, whole, as received."""
+    buf = _read_until(sock, b"\r\n")
+    if buf.startswith(b"$") and not buf.startswith(b"$-"):
+        head = buf.index(b"\r\n")
+        need = head + 2 + int(buf[1:head]) + 2
+        while len(buf) < need:
+            chunk = sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError(buf[-200:])
+            buf += chunk
+    return buf
+
+
+def replication(binaries, load_path, keys, opts):
+    """{name: {...}}: full sync of KEYS keys to an empty replica (seconds), then with two replicas
+    attached: redis-benchmark SET at P1/P16 on the primary (rps, CPU of the primary per request), and
+    the propagation delay primary -> replica under the P16 load (p50, p99 ms). The primary alone is
+    measured first on the same keyspace for the throughput ratio with replicas."""
+    res = {}
+    for name, binary in binaries.items():
+        prim = Server(name, binary, REPL_FLAGS)
+        reps = [Server(name, binary, REPL_FLAGS) for _ in range(2)]
+        figs = {}
+        try:
+            prim.start()
+            pipe_load(prim, load_path)
+            for pl in (1, 16):
+                n = max(1000, opts.n * pl)
+                fig = redis_benchmark(prim, "set", n, pl).get("SET")
+                figs["alone_p%d" % pl] = fig
+            total = command(prim.port, "DBSIZE")
+            keys_now = int(total[1:])
+            for r in reps:
+                r.start()
+            figs["full_sync_s"] = _attach(reps[0], prim, keys_now)
+            figs["second_sync_s"] = _attach(reps[1], prim, keys_now)
+            probe = _LagProbe(prim.port, reps[0].port)
+            for pl in (1, 16):
+                n = max(1000, opts.n * pl)
+                if pl == 16:
+                    probe.start()
+                fig = redis_benchmark(prim, "set", n, pl).get("SET")
+                figs["replicas_p%d" % pl] = fig
+            probe.stop_flag = True
+            probe.join(timeout=30)
+            d = sorted(probe.delays)
+            figs["lag_ms"] = (d[len(d) // 2], d[min(len(d) - 1, int(len(d) * 0.99))], len(d)) if d else None
+            t0 = time.monotonic()
+            final = command(prim.port, "DBSIZE")
+            figs["converged"] = all(_wait_dbsize(r.port, final, 60) for r in reps)
+            figs["catch_up_s"] = time.monotonic() - t0
+        except (OSError, RuntimeError, ValueError) as e:
+            log("  replication on %s: %s" % (name, e))
+        finally:
+            for s in [prim] + reps:
+                s.stop()
+                shutil.rmtree(s.dir, ignore_errors=True)
+        res[name] = figs
+    return res
+
+
+def _wait_dbsize(port, want, timeout):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if command(port, "DBSIZE") == want:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
 
 
 def scaling(binaries, opts, redis_best):
@@ -730,49 +883,59 @@ FANOUT_MEM_CLIENTS = 10_000
 
 
 def fanout_memory(binaries):
-    """Memory per subscription, per pattern and per subscribed client, each server fresh:
-    {what: {server: (used_memory bytes each, RSS bytes each)}}. One connection subscribes
-    FANOUT_MEM_CHANNELS channels (channel:N), then PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns
-    (pattern:N:*); then FANOUT_MEM_CLIENTS connections each SUBSCRIBE one channel."""
+    """Memory per subscription, per pattern and per subscribed client, each measured on a fresh
+    server (a step's freed request and reply buffers would otherwise hold the next step's
+    allocations, crediting its RSS to the wrong step): {what: {server: (used_memory bytes each, RSS
+    bytes each)}}. One connection subscribes FANOUT_MEM_CHANNELS channels (channel:N); one
+    connection PSUBSCRIBEs FANOUT_MEM_PATTERNS patterns (pattern:N:*); FANOUT_MEM_CLIENTS
+    connections each SUBSCRIBE one channel."""
     out = {}
-    for name, binary in binaries.items():
-        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
-        srv.start()
-        conns = []
-        try:
-            def snap():
-                time.sleep(0.3)
-                return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+    n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
 
-            def note(what, before, after, n):
-                each = ((after[0] - before[0]) / n, (after[1] - before[1]) / n)
+    def channels(port, conns):
+        big = socket.create_connection(("127.0.0.1", port))
+        conns.append(big)
+        big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
+        _read_until(big, b":%d\r\n" % n)
+        return n
+
+    def patterns(port, conns):
+        big = socket.create_connection(("127.0.0.1", port))
+        conns.append(big)
+        big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
+        _read_until(big, b":%d\r\n" % npat)
+        return npat
+
+    def clients(port, conns):
+        for _ in range(FANOUT_MEM_CLIENTS):
+            c = socket.create_connection(("127.0.0.1", port))
+            c.sendall(_resp(b"SUBSCRIBE", b"all"))
+            conns.append(c)
+        for c in conns:
+            _read_until(c, b":1\r\n")
+        return FANOUT_MEM_CLIENTS
+
+    steps = (("channel subscription", channels), ("pattern subscription", patterns), ("subscribed client", clients))
+    for name, binary in binaries.items():
+        for what, step in steps:
+            srv = Server(name, binary, ("--appendonly", "no", "--maxclients", str(FANOUT_MEM_CLIENTS + 100)))
+            srv.start()
+            conns = []
+            try:
+                def snap():
+                    time.sleep(0.3)
+                    return int(info_field(srv.port, "memory", "used_memory")), srv.rss_kb() * 1024
+
+                before = snap()
+                count = step(srv.port, conns)
+                after = snap()
+                each = ((after[0] - before[0]) / count, (after[1] - before[1]) / count)
                 out.setdefault(what, {})[name] = each
                 log("  fanout memory %s: %s %.0f B used_memory, %.0f B RSS each" % (name, what, each[0], each[1]))
-
-            big = socket.create_connection(("127.0.0.1", srv.port))
-            conns.append(big)
-            n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
-            m0 = snap()
-            big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
-            _read_until(big, b":%d\r\n" % n)
-            m1 = snap()
-            note("channel subscription", m0, m1, n)
-            big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
-            _read_until(big, b":%d\r\n" % (n + npat))
-            m2 = snap()
-            note("pattern subscription", m1, m2, npat)
-            for _ in range(FANOUT_MEM_CLIENTS):
-                c = socket.create_connection(("127.0.0.1", srv.port))
-                c.sendall(_resp(b"SUBSCRIBE", b"all"))
-                conns.append(c)
-            for c in conns[1:]:
-                _read_until(c, b":1\r\n")
-            m3 = snap()
-            note("subscribed client", m2, m3, FANOUT_MEM_CLIENTS)
-        finally:
-            for c in conns:
-                c.close()
-            srv.stop()
+            finally:
+                for c in conns:
+                    c.close()
+                srv.stop()
     return out
 
 
@@ -1050,7 +1213,8 @@ def main():
     ap.add_argument("--cache-maxmemory", default="64mb", help="maxmemory of the cache run (default 64mb)")
     ap.add_argument("--cache-seconds", type=float, default=18.0,
                     help="seconds per server and policy of the cache run, a third of them warm-up (default 18)")
-    ap.add_argument("--only", default="throughput,memory,collections,aofload,fsync,scaling,scripts,fanout,cache",
+    ap.add_argument("--only", default="throughput,memory,collections,aofload,rdb,repl,fsync,scaling,scripts,fanout,"
+                    "cache",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
@@ -1096,7 +1260,7 @@ def main():
 
     load_path = None
     try:
-        if sections & {"memory", "aofload"}:
+        if sections & {"memory", "aofload", "rdb", "repl"}:
             load_path = write_load_file(opts.keys)
         if "memory" in sections:
             md.append("### Memory per key (%d SETs through redis-cli --pipe; keys key:NNNNNNNN)\n" % opts.keys)
@@ -1158,6 +1322,53 @@ def main():
                 md.append("\nNo load-time ratio: %s did not bring back all %d keys after the restart."
                           % (" and ".join(n for n in ok if not ok[n]), opts.keys))
             md.append("")
+        if "rdb" in sections:
+            log("rdb: SAVE of %d keys, restart on the dump ..." % opts.keys)
+            rd = rdb_save_load(binaries, load_path, opts.keys)
+            r, c = rd["redis"], rd["flurrydb"]
+            cfg = "%d keys" % opts.keys
+            rate = {n: (opts.keys / v[1] if v[2] == opts.keys and v[1] else None) for n, v in rd.items()}
+            rep.add("rdb", "SAVE", "", cfg, "save_s", "s", r[0], c[0], "lower")
+            rep.add("rdb", "restart", "", cfg, "keys_per_s", "keys/s", rate["redis"], rate["flurrydb"], "higher")
+            md.append("### RDB (SAVE of %d SETs of 16-byte values, then a restart on dump.rdb until PONG)\n"
+                      % opts.keys)
+            md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
+            md.append("| SAVE seconds | %s | %s | %s |" % (fmt(r[0], "%.2f"), fmt(c[0], "%.2f"), ratio_s(r[0], c[0])))
+            md.append("| load seconds to PONG | %s | %s | %s |" % (fmt(r[1], "%.2f"), fmt(c[1], "%.2f"),
+                                                                 ratio_s(r[1], c[1])))
+            md.append("| load keys per second | %s | %s | %s |" % (
+                fmt(rate["redis"], "%.0f"), fmt(rate["flurrydb"], "%.0f"), ratio_s(rate["redis"], rate["flurrydb"])))
+            md.append("| keys loaded | %s | %s | |" % (r[2], c[2]))
+            md.append("| dump.rdb bytes | %s | %s | %s |\n" % (r[3], c[3], ratio_s(r[3], c[3])))
+        if "repl" in sections:
+            log("repl: full sync of %d keys, SET with two replicas, propagation delay ..." % opts.keys)
+            rp = replication(binaries, load_path, opts.keys, opts)
+            r, c = rp["redis"], rp["flurrydb"]
+            cfg = "%d keys" % opts.keys
+            md.append("### Replication (primary loaded with %d keys; each server replicated by two of its own kind; "
+                      "redis-benchmark SET on the primary; delay: a SET on the primary until a GET on a replica "
+                      "sees it, every 20 ms during the P16 run)\n" % opts.keys)
+            md.append("| | Redis | flurrydb | ratio |\n|---|--:|--:|--:|")
+
+            def row(label, key, unit, better, idx=None, spec="%.2f", metric=None):
+                a, b = r.get(key), c.get(key)
+                if idx is not None:
+                    a, b = a and a[idx], b and b[idx]
+                if metric:
+                    rep.add("repl", label, "", cfg, metric, unit, a, b, better)
+                md.append("| %s | %s | %s | %s |" % (label, fmt(a, spec), fmt(b, spec), ratio_s(a, b)))
+
+            row("full sync to an empty replica, s", "full_sync_s", "s", "lower", metric="full_sync_s")
+            row("second replica's full sync, s", "second_sync_s", "s", "lower")
+            for pl in (1, 16):
+                row("SET P%d alone, rps" % pl, "alone_p%d" % pl, "req/s", "higher", 0, "%.0f")
+                row("SET P%d with 2 replicas, rps" % pl, "replicas_p%d" % pl, "req/s", "higher", 0, "%.0f",
+                    metric="rps_p%d_2_replicas" % pl)
+                row("SET P%d with 2 replicas, primary CPU µs/req" % pl, "replicas_p%d" % pl, "us", "lower", 3)
+            row("propagation delay p50, ms", "lag_ms", "ms", "lower", 0, "%.3f", metric="lag_p50_ms")
+            row("propagation delay p99, ms", "lag_ms", "ms", "lower", 1, "%.3f", metric="lag_p99_ms")
+            row("delay samples", "lag_ms", "", "higher", 2, "%d")
+            md.append("| replicas converged (DBSIZE) | %s | %s | |\n" % (r.get("converged"), c.get("converged")))
     finally:
         if load_path:
             os.unlink(load_path)
@@ -1240,11 +1451,11 @@ def main():
                 subs, size, fmt(r[0], "%.0f"), fmt(c[0], "%.0f"), ratio_s(r[0], c[0]), fmt(r[1], "%.3f"),
                 fmt(c[1], "%.3f"), ratio_s(r[1], c[1])))
         md.append("")
-        log("fanout memory: %d channels, %d patterns on one connection, %d subscribed connections ..."
+        log("fanout memory, each on a fresh server: %d channels, %d patterns on one connection, %d subscribed connections ..."
             % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
         fm = fanout_memory(binaries)
-        md.append("### Pub/sub memory (one connection subscribing %d channels, then %d patterns; then %d connections "
-                  "subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
+        md.append("### Pub/sub memory (each on a fresh server: one connection subscribing %d channels; one %d patterns; %d "
+                  "connections subscribing one channel; growth of INFO used_memory and of RSS, per item)\n"
                   % (FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS, FANOUT_MEM_CLIENTS))
         md.append("| per | Redis used_memory B | flurrydb used_memory B | ratio | Redis RSS B | flurrydb RSS B | "
                   "RSS ratio |")

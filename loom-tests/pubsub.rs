@@ -63,3 +63,73 @@ fn broken_set_notifies_outside_lock() {
     let _f = inject(Fault::SetNotifyOutsideLock);
     set_vs_del();
 }
+
+// Family: pub/sub direct writes. A publisher ending its batch writes an idle subscriber's outbox
+// to the subscriber's socket itself, holding the outbox lock across the send; the connection stops
+// being idle (takes that lock) before it writes its own reply or closes the socket. So nothing a
+// publisher writes can follow what the connection wrote after it woke, and a message is either
+// written or left in the outbox, once. The broken variant sends after releasing the lock.
+
+/// Everything the peer of a non-blocking socket can read now.
+fn read_now(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = peer.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+fn direct_write_vs_waking_connection() {
+    use flurrydb::pubsub::{ClientSubs, Hub, Kind};
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    builder(2).check(|| {
+        let hub = Arc::new(Hub::default());
+        let mut conn_subs = ClientSubs::new(1);
+        conn_subs.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        let (mut peer, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        // The connection waits, everything written.
+        let idle = conn_subs.sub.idle(conn.as_raw_fd());
+        let (h2, sub) = (hub.clone(), conn_subs.sub.clone());
+        let publisher = loom::thread::spawn(move || {
+            h2.publish(b"c", b"m");
+            sub.write_direct();
+        });
+        // A request arrives: the connection stops being idle, then writes its reply.
+        drop(idle);
+        (&conn).write_all(b"+REPLY\r\n").unwrap();
+        publisher.join().unwrap();
+        let msg: &[u8] = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";
+        let got = read_now(&mut peer);
+        let mut left = BytesMut::new();
+        conn_subs.sub.drain_into(&mut left);
+        assert!(got.ends_with(b"+REPLY\r\n"), "a publisher wrote after the connection's reply: {got:?}");
+        assert!(
+            (got == b"+REPLY\r\n" && &left[..] == msg) || (got == [msg, b"+REPLY\r\n"].concat() && left.is_empty()),
+            "a message lost or written twice: socket {got:?}, outbox {left:?}"
+        );
+    });
+}
+
+/// An idle subscriber written by a publisher while its connection wakes: the publisher's bytes
+/// never follow the connection's own.
+#[test]
+fn pubsub_direct_writes_precede_the_connections_own() {
+    direct_write_vs_waking_connection();
+}
+
+/// Broken: the publisher sends after releasing the outbox lock; the connection's reply can go
+/// out first.
+#[test]
+#[should_panic(expected = "a publisher wrote after the connection's reply")]
+fn broken_pubsub_direct_write_outside_lock() {
+    let _f = inject(Fault::PubsubDirectWriteUnlocked);
+    direct_write_vs_waking_connection();
+}

@@ -3,6 +3,10 @@
 //! racing it push their records on the feed under their own locks. A replica that loads the copy
 //! and then applies the stream from that offset must hold exactly the primary's keyspace: every
 //! racing write in the copy or in the stream, never both, never neither.
+//!
+//! And WAIT: a blocked client listed for the replicas' ACKs, counting them once more after it is
+//! listed; an ACK stores its offset, then wakes every listed client. A WAIT racing the ACK that
+//! satisfies it never waits forever.
 
 use std::sync::Arc as StdArc;
 
@@ -13,7 +17,8 @@ use flurrydb::resp::Frame;
 use flurrydb::state::Shared;
 use flurrydb::sync::fault::Fault;
 
-use crate::harness::{Op, builder, dump, inject, plain_server, run, server};
+use crate::blocking::Conn;
+use crate::harness::{Op, builder, dump, expect_deadlock, in_deadlock_child, inject, plain_server, run, server};
 
 const SETUP: &[Op] = &[Op::Cmd(&["SET", "a", "1"]), Op::Cmd(&["RPUSH", "l", "x"])];
 /// A shared-stripe INCR, an in-place list push, an exclusive SET in another database.
@@ -84,4 +89,61 @@ fn writes_racing_a_full_sync_are_in_the_copy_or_the_stream() {
 fn broken_offset_outside_the_locks() {
     let _f = inject(Fault::ReplOffsetOutsideLock);
     full_sync_races_writes();
+}
+
+/// A client's `WAIT 1 0` after its write races the replica's ACK of that write: it replies 1,
+/// either at once or woken by the ACK (a lost wake-up leaves it blocked forever: a loom deadlock).
+fn wait_races_the_ack() {
+    builder(2).check(|| {
+        let shared = server(FsyncPolicy::No);
+        let feed = shared.ks.repl_feed();
+        feed.set_active(true);
+        let link = StdArc::new(flurrydb::repl::ReplicaLink {
+            id: 1_000_000,
+            ip: "127.0.0.1".into(),
+            port: 1,
+            state: std::sync::Mutex::new("online"),
+            ack: std::sync::atomic::AtomicU64::new(0),
+            ack_time: std::sync::atomic::AtomicU64::new(0),
+            kill: tokio::sync::Notify::new(),
+        });
+        shared.repl.replicas.lock().unwrap().push(StdArc::clone(&link));
+        let mut c = Conn::new(&shared);
+        c.run(&shared, &["SET", "k", "v"], false);
+        // The offset the replica acknowledges: the end of the stream with the SET.
+        let end = feed.drain();
+        let acker = {
+            let shared = StdArc::clone(&shared);
+            loom::thread::spawn(move || {
+                // As the replica's connection does on `REPLCONF ACK <end>`.
+                link.ack.fetch_max(end, std::sync::atomic::Ordering::Relaxed);
+                shared.repl.note_ack();
+            })
+        };
+        let reply = c.run(&shared, &["WAIT", "1", "0"], false);
+        acker.join().expect("no panic");
+        assert_eq!(reply, Frame::Integer(1));
+        c.close(&shared);
+    });
+}
+
+#[test]
+fn wait_never_misses_the_ack_that_satisfies_it() {
+    wait_races_the_ack();
+}
+
+/// Broken: WAIT counts before it is listed: the ACK in between wakes nobody.
+#[test]
+#[should_panic(expected = "loom found a deadlock")]
+fn broken_wait_counts_before_listening() {
+    expect_deadlock("repl::child_wait_counts_before_listening");
+}
+
+#[test]
+#[ignore = "run by broken_wait_counts_before_listening in a child process"]
+fn child_wait_counts_before_listening() {
+    if in_deadlock_child() {
+        let _f = inject(Fault::WaitCountBeforeListen);
+        wait_races_the_ack();
+    }
 }

@@ -2,6 +2,7 @@
 //! replies of the whole batch in one write. Under appendfsync always the batch's replies leave only
 //! once the AOF records of its writes are durable. Mirrors the client half of Redis's `networking.c`.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -72,7 +73,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
     // Whatever the loop returned from, the wake-ups its last commands deferred go out (still on
     // the thread that ran them: no await since).
-    crate::pubsub::wake_deferred();
+    count_direct_writes(&shared, crate::pubsub::wake_deferred());
     shared.ks.tracking().commit_staged();
     if client.subs.sub.is_killed() {
         // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
@@ -128,6 +129,7 @@ async fn serve_loop(
     tokio::pin!(idle);
     // Where publishers leave this client's messages (see `pubsub`): polled only while subscribed.
     let sub = client.subs.sub.clone();
+    let fd = stream.as_raw_fd();
     loop {
         // SeqCst: pairs with `request_shutdown`, which sets the flag before notifying the
         // connections it finds registered (a connection registered later sees the flag here).
@@ -136,9 +138,14 @@ async fn serve_loop(
         }
         make_room(&mut rbuf);
         let subscribed = client.subs.total() > 0 || client.info.tracking.wants_pushes() || client.monitoring;
+        // While it waits with everything written, publishers write its messages to the socket
+        // themselves at the end of their batches; it stops that (dropping `direct`, under the
+        // outbox lock) first thing whenever it wakes, before it writes or closes anything.
+        let direct = subscribed.then(|| sub.idle(fd));
         tokio::select! {
             _ = sub.wake.notified(), if subscribed => {
-                // Messages arrived while the client was idle: send them now.
+                drop(direct);
+                // Messages arrived while the client was busy, or more than its socket took.
                 if sub.is_killed() {
                     return Close::OutputBuffer;
                 }
@@ -152,18 +159,22 @@ async fn serve_loop(
                 }
                 continue;
             }
-            r = stream.read_buf(&mut rbuf) => match r {
-                Ok(0) | Err(_) => return Close::Quiet,
-                Ok(n) => {
-                    let n = n + read_more(stream, &mut rbuf, n);
-                    Stats::add(&shared.stats.net_input_bytes, n as u64);
-                    Stats::add(&shared.stats.reads_processed, 1);
-                    note_query_buf(&client.info, &rbuf);
-                    last_read = Instant::now();
+            r = stream.read_buf(&mut rbuf) => {
+                drop(direct);
+                match r {
+                    Ok(0) | Err(_) => return Close::Quiet,
+                    Ok(n) => {
+                        let n = n + read_more(stream, &mut rbuf, n);
+                        Stats::add(&shared.stats.net_input_bytes, n as u64);
+                        Stats::add(&shared.stats.reads_processed, 1);
+                        note_query_buf(&client.info, &rbuf);
+                        last_read = Instant::now();
+                    }
                 }
-            },
+            }
             _ = closing.as_mut() => return Close::Quiet,
             _ = idle.as_mut() => {
+                drop(direct);
                 let idle_timeout = shared.conn_limits.load().idle_timeout_s;
                 if idle_timeout > 0 && last_read.elapsed() >= Duration::from_secs(idle_timeout) {
                     return Close::Idle;
@@ -559,12 +570,19 @@ async fn flush(
     info: &ClientInfo,
 ) -> bool {
     // Before any await: the wake-ups deferred by this batch's commands, and its staged BCAST keys,
-    // are this thread's.
-    crate::pubsub::wake_deferred();
-    shared.ks.tracking().commit_staged();
-    if batch_seq > 0
-        && let Some(aof) = shared.ks.aof()
-    {
+    // are this thread's. Replies that need not wait for the AOF go out first (one non-blocking
+    // write), then the messages for the subscribers this thread writes to itself.
+    // (The batch's BCAST invalidations are committed before its replies leave, as before.)
+    let waits_for_aof = batch_seq > 0 && shared.ks.aof().is_some();
+    let mut sent = None;
+    if waits_for_aof || wbuf.is_empty() {
+        count_direct_writes(shared, crate::pubsub::wake_deferred());
+        shared.ks.tracking().commit_staged();
+    } else {
+        shared.ks.tracking().commit_staged();
+        count_direct_writes(shared, crate::pubsub::wake_deferred_around(|| sent = Some(stream.try_write(wbuf))));
+    }
+    if waits_for_aof && let Some(aof) = shared.ks.aof() {
         // everysec/no: copy the batch's records into the file ourselves when the writer is not at
         // it, rather than wake it and wait to be woken.
         aof.help_write();
@@ -584,7 +602,7 @@ async fn flush(
     Stats::add(&shared.stats.writes_processed, 1);
     // Most writes fit in the socket's buffer: one syscall now, none of the waits below (a
     // subscriber's connection writes once per publisher batch: this is most of its work).
-    let written = match stream.try_write(wbuf) {
+    let written = match sent.unwrap_or_else(|| stream.try_write(wbuf)) {
         Ok(n) if n == wbuf.len() => {
             wbuf.clear();
             return true;
@@ -627,6 +645,14 @@ async fn flush(
     info.reply_pending.store(0, Relaxed);
     wbuf.clear();
     ok
+}
+
+/// Count the writes publishers made to idle subscribers' sockets (see `pubsub::wake_deferred`).
+fn count_direct_writes(shared: &Shared, (writes, bytes): (u64, u64)) {
+    if writes > 0 {
+        Stats::add(&shared.stats.writes_processed, writes);
+        Stats::add(&shared.stats.net_output_bytes, bytes);
+    }
 }
 
 /// Rebuild the output with every write command's reply replaced by the MISCONF error.

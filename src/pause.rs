@@ -170,9 +170,11 @@ pub fn writes(spec: &CommandSpec, argv: &[Bytes]) -> bool {
 
 /// Whether the command about to run (or be queued) must wait for the pause to end. Called by the
 /// dispatcher after every refusal check, as Redis's `processCommand` checks the pause last. Not
-/// for a blocked command's re-run, nor for a MONITOR connection (Redis never pauses replicas).
+/// for a blocked command's re-run, nor for a MONITOR connection (Redis never pauses replicas), nor for our
+/// primary's commands on a replica.
 pub fn postpones(ctx: &Ctx, spec: &CommandSpec, argv: &[Bytes]) -> bool {
-    if ctx.now_ms == 0 || ctx.client.blocked.is_some() || ctx.client.monitoring {
+    // Our primary's stream is applied as it comes (a dropped command would be a lost write).
+    if ctx.now_ms == 0 || ctx.client.blocked.is_some() || ctx.client.monitoring || crate::repl::replica::applying() {
         return false;
     }
     match ctx.shared.pause.kind(ctx.now_ms) {

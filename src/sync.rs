@@ -44,6 +44,8 @@ pub mod fault {
     pub enum Fault {
         /// A script touches a key it did not declare without taking that key's stripe.
         ScriptSkipsUndeclaredStripe,
+        /// A script that stops to run again holding every stripe keeps its changes so far.
+        ScriptSkipsUndo,
         /// A script runs without holding its declared keys' stripes.
         ScriptWithoutStripes,
         /// INCR's fast path pushes its AOF record after releasing the key's stripe.
@@ -113,6 +115,12 @@ pub mod fault {
         /// A full sync takes its replication offset after releasing the stripes it copied the
         /// keyspace under (a write in between is in neither the copy nor the stream sent after).
         ReplOffsetOutsideLock,
+        /// A publisher writes an idle subscriber's messages to its socket after releasing the
+        /// outbox lock (the connection may have stopped being idle, written, or closed meanwhile).
+        PubsubDirectWriteUnlocked,
+        /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
+        /// wake-up: an ACK in between wakes nobody, and the client waits forever).
+        WaitCountBeforeListen,
     }
 
     #[cfg(feature = "loom")]

@@ -6,6 +6,29 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// C's `isspace` in the "C" locale.
+pub fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What C's `strto*` functions skip before the digits: leading `isspace` bytes and one optional
+/// sign. Returns the index of the first digit (or other byte) and whether the sign was `-`.
+pub fn c_sign_prefix(s: &[u8]) -> (usize, bool) {
+    let mut i = s.iter().take_while(|&&b| is_c_space(b)).count();
+    let negative = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    (i, negative)
+}
+
 /// Parse a signed 64-bit integer the way Redis's `string2ll` does: no sign other than a leading `-`,
 /// no leading zeros (except "0" itself), no spaces, no trailing bytes, no overflow.
 pub fn parse_i64(s: &[u8]) -> Option<i64> {

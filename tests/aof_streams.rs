@@ -28,17 +28,17 @@ fn ids_of(v: &Value) -> Vec<Vec<u8>> {
     out
 }
 
+/// Group `g` on streams `xs0` and `xs1` (created empty when missing; an existing group is left).
+fn create_groups(c: &mut redis::Connection) {
+    for k in 0..2 {
+        let _: redis::RedisResult<Value> =
+            redis::cmd("XGROUP").arg("CREATE").arg(format!("xs{k}")).arg("g").arg("0").arg("MKSTREAM").query(c);
+    }
+}
+
 fn hammer(s: &Server, seed: u64) {
     let mut setup = s.client();
-    for k in 0..2 {
-        let _: redis::RedisResult<Value> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(format!("xs{k}"))
-            .arg("g")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query(&mut setup);
-    }
+    create_groups(&mut setup);
     let threads: Vec<_> = (0..6u64)
         .map(|t| {
             let mut c = s.client();
@@ -225,15 +225,7 @@ fn streams_bitmaps_and_hlls_written_together_replay_exactly_after_kill9() {
     let dir = temp_dir("streams-bits");
     let mut s = Server::start_in(dir.clone(), &["--appendonly", "yes", "--appendfsync", "always"]);
     let mut setup = s.client();
-    for k in 0..2 {
-        let _: redis::RedisResult<Value> = redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg(format!("xs{k}"))
-            .arg("g")
-            .arg("0")
-            .arg("MKSTREAM")
-            .query(&mut setup);
-    }
+    create_groups(&mut setup);
     let _: Value = redis::cmd("SETBIT").arg("bm0").arg(64 * 1024 * 8 - 1).arg(1).query(&mut setup).unwrap();
     for round in 0..3u64 {
         let threads: Vec<_> = (0..6u64)

@@ -155,14 +155,18 @@ fn write_everything(port: u16, threads: usize, rounds: usize) {
 /// The keyspaces of the primary and the replica once the replica caught up (WAIT, then the
 /// short TTLs passed).
 fn assert_same_keyspace(primary: u16, replica: u16, replicas: i64) {
-    let acked: i64 = redis::cmd("WAIT").arg(replicas).arg(10_000).query(&mut conn(primary)).unwrap();
+    // WAIT counts the acknowledgements of this connection's own writes (Redis's `c->woff`): a
+    // PUBLISH (propagated, no key) puts this connection's offset past every earlier write.
+    let mut p = conn(primary);
+    let _: i64 = redis::cmd("PUBLISH").arg("wait-marker").arg("x").query(&mut p).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(replicas).arg(10_000).query(&mut p).unwrap();
     assert_eq!(acked, replicas, "WAIT counts the replicas that acknowledged");
     std::thread::sleep(Duration::from_millis(200));
     // The short TTLs have passed: the primary's DELs reach the replica (WAIT again).
-    let mut p = conn(primary);
     let _: i64 = redis::cmd("DBSIZE").query(&mut p).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let a = loop {
+        let _: i64 = redis::cmd("PUBLISH").arg("wait-marker").arg("x").query(&mut p).unwrap();
         let _: i64 = redis::cmd("WAIT").arg(replicas).arg(1000).query(&mut p).unwrap();
         let (a, b) = (dump_keyspace(primary), dump_keyspace(replica));
         if a == b {
@@ -326,29 +330,37 @@ fn replconf_and_psync_answer_as_redis() {
     assert_eq!(c.cmds(&["REPLICAOF", "host", "65536"]), b"-ERR Invalid master port\r\n");
     assert_eq!(c.cmds(&["REPLCONF", "rdb-only", "2"]), b"-ERR value is out of range, value must between 0 and 1\r\n");
     // A hand-made replica: PSYNC ? -1 gets +FULLRESYNC, an RDB, then the stream with a SELECT.
+    // It said `capa eof`, so the RDB comes as Redis's diskless sync sends it: `$EOF:<40-byte
+    // mark>`, the payload, the mark.
     c.send(b"PSYNC ? -1\r\n");
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     use std::io::Read;
-    // +FULLRESYNC <id> <offset>, then $<len> and the RDB.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let rdb_len = loop {
+    let (payload_at, mark) = loop {
         let n = c.s.read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got).into_owned();
         let lines: Vec<&str> = text.split("\r\n").collect();
         if lines.len() > 2 {
             assert!(lines[0].starts_with("+FULLRESYNC "), "{text}");
-            let len: usize = lines[1].strip_prefix('$').unwrap().parse().unwrap();
-            break lines[0].len() + lines[1].len() + 4 + len;
+            let mark = lines[1].strip_prefix("$EOF:").unwrap_or_else(|| panic!("{}", lines[1]));
+            assert_eq!(mark.len(), 40);
+            break (lines[0].len() + lines[1].len() + 4, mark.as_bytes().to_vec());
         }
         assert!(Instant::now() < deadline);
     };
-    while got.len() < rdb_len {
+    let rdb_len = loop {
+        if let Some(i) = got[payload_at..].windows(40).position(|w| w == mark) {
+            break payload_at + i + 40;
+        }
         let n = c.s.read(&mut buf).unwrap();
         got.extend_from_slice(&buf[..n]);
-    }
+    };
     assert!(got[..rdb_len].windows(9).any(|w| w == b"REDIS0010"));
+    assert_eq!(got.len(), rdb_len, "nothing follows the mark before the replica's first ACK");
+    // As Redis's `repl_put_online_on_ack`: the stream starts once the replica has said it loaded.
+    c.send(b"REPLCONF ACK 0\r\n");
     let mut w = s.raw();
     assert_eq!(w.cmds(&["SELECT", "2"]), b"+OK\r\n");
     assert_eq!(w.cmds(&["SET", "k", "v", "EX", "100"]), b"+OK\r\n");
@@ -424,4 +436,42 @@ fn min_replicas_and_stale_data_refuse_as_redis() {
     assert_eq!(r.cmds(&["GET", "k"]), b"$1\r\nv\r\n");
     let role = r.cmds(&["ROLE"]);
     assert!(role.starts_with(b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:1\r\n"), "{}", String::from_utf8_lossy(&role));
+}
+
+/// A replica that did not say `capa eof` (or a primary with `repl-diskless-sync no`) gets the RDB
+/// as one `$<len>` bulk, as Redis sends it from disk.
+#[test]
+fn a_replica_without_capa_eof_gets_the_rdb_with_its_length() {
+    use std::io::Read;
+    for (flags, capa) in [(&[][..], false), (&["--repl-diskless-sync", "no"][..], true)] {
+        let s = Server::start(flags);
+        let mut c = s.raw();
+        if capa {
+            assert_eq!(c.cmds(&["REPLCONF", "capa", "eof"]), b"+OK\r\n");
+        }
+        c.send(b"PSYNC ? -1\r\n");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let total = loop {
+            let n = c.s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            let lines: Vec<&str> = text.split("\r\n").collect();
+            if lines.len() > 2 {
+                assert!(lines[0].starts_with("+FULLRESYNC "), "{text}");
+                let len: usize = lines[1].strip_prefix('$').unwrap().parse().unwrap_or_else(|_| panic!("{}", lines[1]));
+                break lines[0].len() + lines[1].len() + 4 + len;
+            }
+            assert!(Instant::now() < deadline);
+        };
+        while got.len() < total {
+            let n = c.s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        let head = got.iter().position(|&b| b == b'$').unwrap();
+        let payload = &got[got[head..].windows(2).position(|w| w == b"\r\n").unwrap() + head + 2..total];
+        assert!(payload.starts_with(b"REDIS0010"), "{:?}", &payload[..payload.len().min(16)]);
+        assert_eq!(payload[payload.len() - 9], 0xff, "the RDB ends with EOF and its checksum");
+    }
 }

@@ -290,3 +290,48 @@ fn concurrent_scripts_on_shared_keys_survive_kill9() {
     s.restart();
     assert_eq!(memory, dump_keyspace(s.port));
 }
+
+/// Two key names whose stripes are in the order the test needs: the first's below the second's.
+fn keys_with_lower_stripe_first() -> (String, String) {
+    let stripe = |k: &str| flurrydb::db::hash_key(k.as_bytes()) % flurrydb::db::DEFAULT_STRIPES as u64;
+    let high = (0..).map(|i| format!("declared{i}")).find(|k| stripe(k) > 512).unwrap();
+    let low = (0..).map(|i| format!("undeclared{i}")).find(|k| stripe(k) < 256).unwrap();
+    (low, high)
+}
+
+/// The gap the undo log closes: a script writes its declared key, then touches an undeclared key
+/// whose stripe is below, held by a transaction of another client that waits for the script's
+/// stripe. The script cannot wait (deadlock) and had written; it takes its write back, lets the
+/// transaction through, and runs again holding every stripe: its reply and the keyspace are those
+/// of the transaction first, then the whole script, and the file replays to memory.
+#[test]
+fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
+    let (low, high) = keys_with_lower_stripe_first();
+    let mut s = Server::start(&aof_on());
+    let port = s.port;
+    // Written, then ~300 ms of waiting (the transaction arrives meanwhile), then the undeclared key.
+    let script = format!(
+        "local n = redis.call('incr', KEYS[1]) local t0 = redis.call('time') \
+         repeat local t = redis.call('time') until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 300000 \
+         local v = redis.call('get', '{low}') redis.call('set', '{low}', 'script') return {{n, v or 'none'}}"
+    );
+    let high2 = high.clone();
+    let runner = thread::spawn(move || common::Server::raw_to(port).cmds(&["EVAL", &script, "1", &high2]));
+    thread::sleep(Duration::from_millis(100));
+    let mut tx = s.raw();
+    assert_eq!(tx.cmds(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(tx.cmds(&["SET", &low, "tx"]), b"+QUEUED\r\n");
+    assert_eq!(tx.cmds(&["SET", &high, "10"]), b"+QUEUED\r\n");
+    // EXEC takes the undeclared key's stripe, then waits for the script's.
+    assert_eq!(tx.cmds(&["EXEC"]), b"*2\r\n+OK\r\n+OK\r\n");
+    let reply = String::from_utf8(runner.join().unwrap()).unwrap();
+    // The transaction ran first, then the whole script (its first INCR taken back).
+    assert_eq!(reply, "*2\r\n:11\r\n$2\r\ntx\r\n", "{reply}");
+    let mut r = s.raw();
+    assert_eq!(r.cmds(&["GET", &high]), b"$2\r\n11\r\n");
+    assert_eq!(r.cmds(&["GET", &low]), b"$6\r\nscript\r\n");
+    let memory = dump_keyspace(port);
+    s.kill9();
+    s.restart();
+    assert_eq!(memory, dump_keyspace(s.port));
+}

@@ -619,8 +619,16 @@ fn check_invariants(shared: &Shared, client: &mut Client, now: u64) {
                 let Frame::Integer(n) = llen else { panic!("{ctx}: TYPE list but LLEN {llen:?}") };
                 assert!(n > 0, "{ctx}: an empty list is visible (LLEN {n})");
                 let range = probe(shared, client, now, &["LRANGE", key, "0", "-1"]);
-                let Frame::Array(items) = &range else { panic!("{ctx}: LRANGE {range:?}") };
-                assert_eq!(items.len() as i64, n, "{ctx}: LLEN {n} but LRANGE has {}", items.len());
+                let got = match &range {
+                    Frame::Array(items) => items.len() as i64,
+                    // LRANGE answers with its reply already encoded: count from the `*N` header.
+                    Frame::Encoded(b) => std::str::from_utf8(&b[1..b.iter().position(|&c| c == b'\r').unwrap()])
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or_else(|| panic!("{ctx}: LRANGE {range:?}")),
+                    _ => panic!("{ctx}: LRANGE {range:?}"),
+                };
+                assert_eq!(got, n, "{ctx}: LLEN {n} but LRANGE has {got}");
                 assert_eq!(exists, Frame::Integer(1), "{ctx}: TYPE list but EXISTS {exists:?}");
                 assert!(matches!(ttl, Frame::Integer(t) if t == -1 || t > 0), "{ctx}: live list, PTTL {ttl:?}");
             }

@@ -51,6 +51,19 @@ pub fn record(argv: &[Bytes]) -> Vec<&[u8]> {
     argv.iter().map(|a| &a[..]).collect()
 }
 
+/// Push the whole command as the write's record: [`record`] without allocating the list of
+/// arguments for a command of up to 8 (every hot single-key write: LPUSH, HSET, SADD, ZADD ...).
+pub fn log_command(w: &WriteLock, argv: &[Bytes]) {
+    let rec: smallvec::SmallVec<[&[u8]; 8]> = argv.iter().map(|a| &a[..]).collect();
+    w.log(&rec);
+}
+
+/// [`log_command`] and the keyspace event `event` of `class` on its key.
+pub fn log_command_notify(w: &WriteLock, argv: &[Bytes], class: u32, event: &str) {
+    log_command(w, argv);
+    w.notify(class, event, &argv[1]);
+}
+
 /// An owned copy of an argument, to store it (arguments are slices of the read buffer).
 pub fn copy(b: &[u8]) -> Bytes {
     Bytes::copy_from_slice(b)
@@ -71,7 +84,7 @@ pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes], (class, event): (u3
         |st, w| {
             let removed = argv[2..].iter().filter(|m| st.items.remove_member(m)).count();
             if removed > 0 {
-                w.log_notify(&record(argv), class, event);
+                log_command_notify(w, argv, class, event);
             }
             Ok(Frame::Integer(removed as i64))
         },

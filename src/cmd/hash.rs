@@ -75,14 +75,14 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
         true,
         |st, w| {
             let added = set_pairs(&mut st.items, pairs, &limits);
-            w.log_notify(&record(argv), HASH, "hset");
+            collection::log_command_notify(w, argv, HASH, "hset");
             Ok(added)
         },
         |w| {
             let mut h = Hash::new();
             let added = set_pairs(&mut h, pairs, &limits);
             create(w, &argv[1], h);
-            w.log_notify(&record(argv), HASH, "hset");
+            collection::log_command_notify(w, argv, HASH, "hset");
             Ok(added)
         },
     )
@@ -111,14 +111,14 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 return Ok(Frame::Integer(0));
             }
             set_pairs(&mut st.items, &argv[2..4], &limits);
-            w.log_notify(&record(argv), HASH, "hset");
+            collection::log_command_notify(w, argv, HASH, "hset");
             Ok(Frame::Integer(1))
         },
         |w| {
             let mut h = Hash::new();
             set_pairs(&mut h, &argv[2..4], &limits);
             create(w, &argv[1], h);
-            w.log_notify(&record(argv), HASH, "hset");
+            collection::log_command_notify(w, argv, HASH, "hset");
             Ok(Frame::Integer(1))
         },
     )

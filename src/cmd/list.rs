@@ -140,7 +140,7 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             for v in values() {
                 end.push(&mut st.items, v);
             }
-            w.log(&record(argv));
+            collection::log_command(w, argv);
             w.notify(LIST, end.push_event(), key);
             Ok(len_reply(st))
         },
@@ -213,13 +213,14 @@ fn pop_generic(ctx: &Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
             if n == 0 {
                 return Ok(Frame::Array(Vec::new()));
             }
-            let popped: Vec<Bytes> = (0..n).filter_map(|_| end.pop(&mut st.items)).collect();
-            w.log(&[record_name, key, n.to_string().as_bytes()]);
+            let reply = match count {
+                // One element: no vector of them.
+                None => end.pop(&mut st.items).map_or(Frame::Null, Frame::Bulk),
+                Some(_) => Frame::Array((0..n).filter_map(|_| end.pop(&mut st.items)).map(Frame::Bulk).collect()),
+            };
+            w.log(&[record_name, key, crate::util::i64_text(n as i64, &mut [0u8; 20])]);
             w.notify(LIST, end.pop_event(), key);
-            Ok(match count {
-                None => popped.into_iter().next().map(Frame::Bulk).unwrap_or(Frame::Null),
-                Some(_) => Frame::Array(popped.into_iter().map(Frame::Bulk).collect()),
-            })
+            Ok(reply)
         },
         |_| Ok(if count.is_some() { Frame::NullArray } else { Frame::Null }),
     )
@@ -251,7 +252,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         };
         match resolve_range(start, end, st.items.len()) {
             None => Frame::Array(Vec::new()),
-            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Array(st.items.range_map(s, e, Frame::Bulk))),
+            Some((s, e)) => crate::cmd::offload(e - s + 1, || Frame::Encoded(st.items.range_encoded(s, e))),
         }
     })
 }

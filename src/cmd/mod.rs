@@ -68,6 +68,11 @@ pub struct Client {
     pub tx: tx::TxState,
     /// Set by a blocking command that found nothing: the connection waits, then runs it again.
     pub block: Option<BlockRequest>,
+    /// This client ran a command that may write or propagate since its last WAIT (Redis's
+    /// `c->woff` may have moved).
+    pub wrote: bool,
+    /// The feed offset that covers this client's writes up to its last WAIT (WAIT's target).
+    pub woff: u64,
     /// The blocked client's registration, kept across its re-runs (dropped: no trace left).
     pub blocked: Option<crate::db::blocking::Registration>,
     /// Set by the connection for the last re-run of a blocking command whose timeout passed.
@@ -141,6 +146,8 @@ impl Client {
             info,
             tx: tx::TxState::default(),
             block: None,
+            wrote: false,
+            woff: 0,
             blocked: None,
             block_timed_out: false,
             unblocked: None,
@@ -331,6 +338,14 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     }
     if ctx.client.tx.queues(spec) {
         return tx::queue(ctx, spec, argv);
+    }
+    // WAIT waits for this client's writes (Redis's `c->woff`): a command that may write or
+    // propagate marks it (its records may be pushed by another thread: a hot key's combiner, a
+    // blocked client's server), and the next WAIT takes the stream's end.
+    if !ctx.client.wrote
+        && (crate::pause::writes(spec, argv) || spec.name == "exec" && ctx.client.tx.queued_any(crate::pause::writes))
+    {
+        ctx.client.wrote = true;
     }
     call(ctx, spec, argv)
 }

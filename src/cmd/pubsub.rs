@@ -51,7 +51,8 @@ fn subscribe_kind(ctx: &mut Ctx, kind: Kind, names: &[Bytes]) -> Result<Frame> {
 }
 
 fn unsubscribe_kind(ctx: &mut Ctx, kind: Kind, names: &[Bytes]) -> Result<Frame> {
-    let f = ctx.client.subs.unsubscribe(&ctx.shared.pubsub, kind, names);
+    let resp = ctx.client.resp;
+    let f = ctx.client.subs.unsubscribe(&ctx.shared.pubsub, kind, names, resp);
     note_counts(ctx);
     Ok(f)
 }
@@ -86,9 +87,17 @@ pub fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     unsubscribe_kind(ctx, Kind::Shard, &argv[1..])
 }
 
-/// `PUBLISH channel message`: the number of deliveries.
+/// `PUBLISH channel message`: the number of deliveries. On a primary with replicas the message
+/// goes down the replication stream (not the AOF), so the replicas' subscribers get it too, as
+/// Redis's `forceCommandPropagation(c, PROPAGATE_REPL)` (Sentinel's `__sentinel__:hello` relies
+/// on it). A replica publishes what its primary sends through the normal command path.
 pub fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    Ok(Frame::Integer(ctx.shared.pubsub.publish(&argv[1], &argv[2]) as i64))
+    let n = ctx.shared.pubsub.publish(&argv[1], &argv[2]);
+    let feed = ctx.shared.ks.repl_feed();
+    if feed.is_active() && !feed.is_replica() {
+        feed.push(ctx.client.db, &[b"PUBLISH", &argv[1], &argv[2]]);
+    }
+    Ok(Frame::Integer(n as i64))
 }
 
 /// `SPUBLISH shardchannel message`.

@@ -18,10 +18,24 @@ pub const MAX_RANDOM_REPLY: u64 = 1 << 22;
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded from this thread's stream (seeded once per thread from the OS's
+    /// randomness and the clock): one step of splitmix64, no clock read or hashing per command
+    /// (SPOP and SRANDMEMBER make one per call).
     pub fn new() -> Rng {
-        use std::hash::BuildHasher;
-        let seed = std::collections::hash_map::RandomState::new().hash_one(crate::util::now_ms());
-        Rng(seed | 1)
+        thread_local! {
+            static STREAM: std::cell::Cell<u64> = std::cell::Cell::new({
+                use std::hash::BuildHasher;
+                std::collections::hash_map::RandomState::new().hash_one(crate::util::now_ms())
+            });
+        }
+        let mut z = STREAM.with(|s| {
+            let x = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            s.set(x);
+            x
+        });
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
     }
 
     /// A uniform index below `n` (> 0).

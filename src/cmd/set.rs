@@ -68,7 +68,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let added = members.iter().filter(|m| st.items.insert(m, &limits)).count();
             if added > 0 {
-                w.log_notify(&record(argv), SET, "sadd");
+                collection::log_command_notify(w, argv, SET, "sadd");
             }
             Ok(Frame::Integer(added as i64))
         },
@@ -76,7 +76,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut set = Set::for_first(&members[0]);
             let added = members.iter().filter(|m| set.insert(m, &limits)).count();
             create(w, &argv[1], set);
-            w.log_notify(&record(argv), SET, "sadd");
+            collection::log_command_notify(w, argv, SET, "sadd");
             Ok(Frame::Integer(added as i64))
         },
     )

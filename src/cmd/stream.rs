@@ -45,21 +45,7 @@ fn string2ull(s: &[u8]) -> Option<u64> {
     if let Some(v) = crate::util::parse_i64(s) {
         return u64::try_from(v).ok();
     }
-    let mut i = 0;
-    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (i, neg) = crate::util::c_sign_prefix(s);
     let digits = &s[i..];
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -262,20 +248,21 @@ fn apply_trim(s: &mut Stream, a: &TrimArgs) -> (u64, Option<String>) {
     (deleted, rewritten)
 }
 
-/// The record of an XADD/XTRIM: the command as given, with the generated ID and `~ x` as `= y`.
+/// The record of an XADD/XTRIM: the command as given, with the generated ID and `~ x` as `= y`
+/// (on the stack for the usual few arguments: it is built under the stream's lock).
 fn trim_record<'a>(
     argv: &'a [Bytes],
     a: &TrimArgs,
     rewritten: &'a Option<String>,
-    id: Option<&'a str>,
-) -> Vec<&'a [u8]> {
-    let mut rec = record(argv);
+    id: Option<&'a [u8]>,
+) -> smallvec::SmallVec<[&'a [u8]; 12]> {
+    let mut rec: smallvec::SmallVec<[&[u8]; 12]> = argv.iter().map(|a| &a[..]).collect();
     if let Some(r) = rewritten {
         rec[a.arg_idx - 1] = b"=";
         rec[a.arg_idx] = r.as_bytes();
     }
     if let Some(id) = id {
-        rec[a.id_idx] = id.as_bytes();
+        rec[a.id_idx] = id;
     }
     rec
 }
@@ -296,8 +283,9 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let key = &argv[1];
     let pairs = &argv[field_pos..];
-    // The reply and whether the entry trimmed any (announced after `xadd`, as Redis).
-    let add = |s: &mut Stream, w: &WriteLock| -> Result<(Frame, bool)> {
+    // The new ID and whether the entry trimmed any (announced after `xadd`, as Redis). The reply is
+    // made once the stream's lock is released.
+    let add = |s: &mut Stream, w: &WriteLock| -> Result<(StreamId, bool)> {
         if s.last_id == StreamId::MAX {
             return Err(Error::err("The stream has exhausted the last possible ID, unable to add more items"));
         }
@@ -325,10 +313,11 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
         s.append(id, pairs, limits);
         let (trimmed, rewritten) = apply_trim(s, &a);
-        let id_text = id.to_string();
         let generated = !matches!(a.id, Some((_, true)));
-        w.log(&trim_record(argv, &a, &rewritten, generated.then_some(&id_text[..])));
-        Ok((Frame::Bulk(Bytes::from(id_text)), trimmed > 0))
+        let mut text = [0u8; 41];
+        let id_text = generated.then(|| id.text(&mut text));
+        w.log(&trim_record(argv, &a, &rewritten, id_text));
+        Ok((id, trimmed > 0))
     };
     let announce = |w: &WriteLock, trimmed: bool| {
         w.notify(class::STREAM, "xadd", key);
@@ -336,29 +325,30 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             w.notify(class::STREAM, "xtrim", key);
         }
     };
-    collection::write::<Stream, _>(
+    let id = collection::write::<Stream, _>(
         ctx,
         key,
         !a.nomkstream,
         |st, w| {
-            let (r, trimmed) = add(&mut st.items, w)?;
+            let (id, trimmed) = add(&mut st.items, w)?;
             announce(w, trimmed);
             w.serve_stream_waiters(key, &mut st.items);
-            Ok(r)
+            Ok(Some(id))
         },
         |w| {
             if a.nomkstream {
-                return Ok(Frame::Null);
+                return Ok(None);
             }
             let mut s = Stream::default();
-            let (r, trimmed) = add(&mut s, w)?;
+            let (id, trimmed) = add(&mut s, w)?;
             // Blocked readers are served once the key is in (see `WriteLock::insert`), when this
             // write ends: after its `new` and `xadd` events, as Redis.
             create(w, key, s);
             announce(w, trimmed);
-            Ok(r)
+            Ok(Some(id))
         },
-    )
+    )?;
+    Ok(id.map_or(Frame::Null, |id| Frame::Bulk(id.to_bytes())))
 }
 
 /// `XLEN key`

@@ -764,6 +764,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         ["@admin", "@slow", "@dangerous"],
         crate::repl::replicaof
     ),
+    row!(
+        "failover",
+        -1,
+        ["admin", "noscript", "stale"],
+        (0, 0, 0),
+        ["@admin", "@slow", "@dangerous"],
+        crate::repl::failover::failover
+    ),
 ];
 
 #[cfg(all(test, not(feature = "loom")))]

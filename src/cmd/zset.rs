@@ -11,9 +11,10 @@
 //! BZPOPMAX, BZMPOP.
 //!
 //! # AOF records
-//! Replaying them rebuilds exactly what memory held: ZADD and ZINCRBY are logged as `ZADD key
-//! score member ...` of the members they changed, each score written by [`format_score`] (which
-//! reads back as the same double), whatever flags were given; pops are logged as `ZREM key
+//! Replaying them rebuilds exactly what memory held: a ZADD whose every pair changed the set is
+//! logged as given (its score texts parse to the same doubles again; its flags decide the same on
+//! the same state); any other ZADD and ZINCRBY as `ZADD key score member ...` of the members they
+//! changed, each score written by [`format_score`] (which reads back as the same double); pops are logged as `ZREM key
 //! popped...` (`ZPOPMIN|ZPOPMAX key n` when a writer serves blocked clients); ZREM, ZREMRANGEBY* and the STORE commands as given (deterministic over the same
 //! state), and only when they changed something.
 
@@ -108,7 +109,14 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
     let key = &argv[1];
     let event = if flags.incr { "zincr" } else { "zadd" };
     let reply = |sum: crate::db::zset::add::ZaddSummary, w: &WriteLock, announce: bool| {
-        log_changed(w, key, &sum.changed);
+        if !flags.incr && sum.changed.len() == args.pairs.len() {
+            // Every pair changed the set: the command as given replays the same (each score text
+            // is the client's, which parses to the same double again), as Redis propagates it,
+            // without formatting the scores.
+            collection::log_command(w, argv);
+        } else {
+            log_changed(w, key, &sum.changed);
+        }
         if announce && !sum.changed.is_empty() {
             w.notify(ZSET, event, key);
         }

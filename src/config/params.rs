@@ -236,7 +236,7 @@ pub const PARAM_TABLE: &[Param] = &[
     boolean("lazyfree-lazy-user-del", false, NO),
     boolean("lazyfree-lazy-user-flush", false, NO),
     boolean("repl-disable-tcp-nodelay", false, NO),
-    boolean("repl-diskless-sync", true, NO),
+    boolean("repl-diskless-sync", true, 0),
     boolean("aof-rewrite-incremental-fsync", true, NO),
     boolean("no-appendfsync-on-rewrite", false, NO),
     boolean("cluster-require-full-coverage", true, NO),

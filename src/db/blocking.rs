@@ -221,6 +221,18 @@ impl Waiter {
         true
     }
 
+    /// Wake a client that waits for something other than a key (WAIT: an ACK arrived) to re-run
+    /// its command; the same compare-and-swap as a claim, so a timeout or an unblock at the same
+    /// moment wins or loses cleanly. False when it was not waiting any more.
+    pub fn wake_rerun(&self) -> bool {
+        // AcqRel/Acquire: as `claim`; the state is set before the slot lock is taken to wake.
+        if self.state.compare_exchange(WAITING, WOKEN, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        self.wake();
+        true
+    }
+
     /// Take what a pusher handed over (once).
     pub fn take_served(&self) -> Option<Served> {
         // Acquire: pairs with the Release store of SERVED in `hand_over`.

@@ -40,6 +40,7 @@ mod map;
 mod snapshot;
 pub mod stream;
 mod tx;
+mod undo;
 mod watch;
 pub mod zset;
 
@@ -57,6 +58,7 @@ pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::{Change, KeyMap, PARTS};
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
+pub use undo::{TooCostly, UNDO_BUDGET, UndoLog};
 pub use watch::WatchSet;
 
 use crate::aof::Aof;

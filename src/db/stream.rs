@@ -47,8 +47,9 @@ impl StreamId {
         self == StreamId::MIN
     }
 
+    /// `<ms>-<seq>` as an owned string (one allocation of its exact size).
     pub fn to_bytes(self) -> Bytes {
-        Bytes::from(self.to_string())
+        Bytes::copy_from_slice(self.text(&mut [0u8; 41]))
     }
 }
 
@@ -104,7 +105,8 @@ fn put_bulk(out: &mut bytes::BytesMut, data: &[u8]) {
 
 impl std::fmt::Display for StreamId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.ms, self.seq)
+        // The digits written once into a stack buffer (`write!` formats each number separately).
+        f.pad(std::str::from_utf8(self.text(&mut [0u8; 41])).unwrap_or_default())
     }
 }
 
@@ -120,6 +122,9 @@ impl Default for NodeLimits {
         NodeLimits { max_bytes: 4096, max_entries: 100 }
     }
 }
+
+/// The most bytes a growing stream's new node reserves up front (see [`Stream::append`]).
+const PREALLOC_MAX: usize = 8192;
 
 /// Redis's STREAM_LISTPACK_MAX_SIZE: the most bytes of fields and values one entry may have.
 pub const MAX_ENTRY_BYTES: usize = (1 << 30) - 1024;
@@ -413,9 +418,11 @@ impl Stream {
             let master = *last.key();
             last.get_mut().append(master, id, pairs);
         } else {
-            if let Some(mut last) = self.nodes.last_entry() {
-                last.get_mut().buf.shrink_to_fit();
-            }
+            // A stream that filled a node is likely to fill this one too: its buffer is sized
+            // once for as many entries like this one as a node takes (at most a few KB), so the
+            // appends to it do not reallocate. A stream's first node grows as needed (a stream of
+            // one entry costs what it holds).
+            let growing = self.nodes.last_entry().map(|mut last| last.get_mut().buf.shrink_to_fit()).is_some();
             let mut fields = Vec::new();
             for p in pairs.chunks(2) {
                 put_varint(&mut fields, p[0].len() as u64);
@@ -431,6 +438,11 @@ impl Stream {
                 last: 0,
             };
             node.append(id, id, pairs);
+            if growing {
+                let per_node = if limits.max_entries == 0 { usize::MAX } else { limits.max_entries };
+                let want = node.buf.len().saturating_mul(per_node).min(max_bytes).min(PREALLOC_MAX);
+                node.buf.reserve_exact(want.saturating_sub(node.buf.len()));
+            }
             self.nodes.insert(id, node);
         }
         self.length += 1;
@@ -709,9 +721,9 @@ impl Stream {
             node.live -= removed;
             node.deleted += removed;
             deleted += u64::from(removed);
-            if node.live == 0 {
-                first.remove();
-            }
+            // A node emptied entry by entry stays (as in Redis's `streamTrim`: only XDEL frees a
+            // node whose last live entry it deletes): it still counts in XINFO's radix-tree-keys,
+            // and its last ID (a tombstone) still decides whether a later MINID trim removes it.
             break;
         }
         deleted

@@ -24,8 +24,9 @@
 pub mod notify;
 
 use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -36,6 +37,7 @@ use std::collections::HashSet;
 use indexmap::IndexMap;
 
 use crate::resp::Frame;
+use crate::sync::{Mutex, fault};
 use crate::util::FnvBuild;
 
 /// Channel maps (per kind): enough that subscribing to 100k channels rarely waits on a publisher.
@@ -147,6 +149,9 @@ struct Outbox {
     holding: bool,
     /// Since when the output has been over the soft limit.
     soft_since: Option<Instant>,
+    /// The connection's socket, while the connection waits with nothing of its own to write (see
+    /// [`Subscriber::idle`]): a publisher ending its batch then writes the outbox there itself.
+    direct: Option<RawFd>,
 }
 
 /// `client-output-buffer-limit pubsub`, mirrored in atomics: (hard, soft, soft seconds).
@@ -199,7 +204,7 @@ impl Subscriber {
         if self.pending() == 0 {
             return;
         }
-        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ob = crate::sync::lock(&self.out);
         if out.is_empty() {
             std::mem::swap(out, &mut ob.buf);
         } else {
@@ -219,12 +224,12 @@ impl Subscriber {
     /// an invalidation that arrived while a read ran must follow the value read; a monitor's line
     /// for its own command follows its reply).
     pub fn hold_late(&self) {
-        self.out.lock().unwrap_or_else(|e| e.into_inner()).holding = true;
+        crate::sync::lock(&self.out).holding = true;
     }
 
     /// End [`Subscriber::hold_late`]: what was kept apart joins the outbox (after the rest).
     pub fn release_late(&self) {
-        let mut ob = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ob = crate::sync::lock(&self.out);
         ob.holding = false;
         if !ob.late.is_empty() {
             let late = std::mem::take(&mut ob.late);
@@ -240,6 +245,59 @@ impl Subscriber {
     /// against the limits until written (0 when done).
     pub fn set_inflight(&self, n: usize) {
         self.inflight.store(n, Ordering::Relaxed);
+    }
+
+    /// The connection waits (for a request or a wake-up) on its open socket `fd`, every byte of its
+    /// own written: until the returned guard is dropped, a publisher ending its batch may write this
+    /// subscriber's messages to `fd` itself ([`wake_deferred`]). The connection drops the guard as
+    /// soon as it wakes, before it runs a command or writes (its replies must follow the messages
+    /// written meanwhile, and none may follow them unasked), and always before it closes `fd`.
+    pub fn idle(&self, fd: RawFd) -> Idle<'_> {
+        crate::sync::lock(&self.out).direct = Some(fd);
+        Idle(self)
+    }
+
+    /// Write the outbox to the idle connection's socket from this thread: one non-blocking send,
+    /// under the outbox lock (which the connection takes to stop being idle). Returns the bytes
+    /// written and whether the outbox was emptied; when not (the connection is busy, or the socket
+    /// took only part), the connection must be woken to write the rest itself.
+    pub fn write_direct(&self) -> (usize, bool) {
+        let mut guard = crate::sync::lock(&self.out);
+        let ob = &mut *guard;
+        let Some(fd) = ob.direct else { return (0, false) };
+        if ob.holding || !ob.late.is_empty() || self.is_killed() {
+            return (0, false);
+        }
+        if ob.buf.is_empty() {
+            return (0, true);
+        }
+        if fault::on(fault::Fault::PubsubDirectWriteUnlocked) {
+            // Broken: the send happens after the lock is released, so the connection may have
+            // stopped being idle (and written its reply, or closed the socket) in between.
+            let bytes = ob.buf.split().freeze();
+            self.pending.store(0, Ordering::Relaxed);
+            drop(guard);
+            // Any time may pass here (a model switches threads).
+            crate::sync::thread::yield_now();
+            return (send_now(fd, &bytes).unwrap_or(0), true);
+        }
+        match send_now(fd, &ob.buf) {
+            Ok(n) if n == ob.buf.len() => {
+                ob.buf.clear();
+                if ob.buf.capacity() > DIRECT_KEEP_BYTES {
+                    ob.buf = BytesMut::new();
+                }
+                ob.soft_since = None;
+                self.pending.store(0, Ordering::Relaxed);
+                (n, true)
+            }
+            Ok(n) => {
+                let _ = ob.buf.split_to(n);
+                self.pending.store(ob.buf.len(), Ordering::Relaxed);
+                (n, false)
+            }
+            Err(_) => (0, false),
+        }
     }
 
     /// Append one encoded message (`*` first; a RESP3 subscriber gets `>` instead).
@@ -271,7 +329,7 @@ impl Subscriber {
         if self.is_killed() {
             return;
         }
-        let mut guard = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = crate::sync::lock(&self.out);
         let ob = &mut *guard;
         // Only an outbox going from empty to not empty wakes the connection: one that holds bytes
         // already has its wake-up pending (or is being drained, under this lock, after it), and
@@ -315,6 +373,30 @@ impl Subscriber {
     }
 }
 
+/// An outbox left larger than this by a direct write is given back (a subscriber's batches are
+/// usually far smaller: 16 messages of 512 bytes take 8.6 KB).
+const DIRECT_KEEP_BYTES: usize = 64 * 1024;
+
+/// While alive, the subscriber's connection is idle (see [`Subscriber::idle`]).
+pub struct Idle<'a>(&'a Subscriber);
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.0.out).direct = None;
+    }
+}
+
+/// One non-blocking send of `buf` on socket `fd` (never raises SIGPIPE).
+fn send_now(fd: RawFd, buf: &[u8]) -> std::io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call, and the kernel only
+    // reads it. `fd` is the connection's socket, still open: it is set by `Subscriber::idle` and
+    // cleared, under the outbox lock that every caller holds across this call, before the
+    // connection stops being idle, hence before it can close the socket (tested by
+    // `direct_writes_reach_only_an_idle_connection` and the loom model `pubsub_direct`).
+    let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+}
+
 // ---- wake-ups deferred to the end of the publisher's batch ---------------------------------------
 //
 // Redis writes each client's output once per event-loop turn (`handleClientsWithPendingWrites`),
@@ -337,14 +419,42 @@ pub fn defer_wakes() {
     DEFER.with(|d| d.set(true));
 }
 
-/// Wake the subscribers whose wake-up was deferred on this thread, and stop deferring.
-pub fn wake_deferred() {
+/// Send the messages of the subscribers whose wake-up was deferred on this thread, and stop
+/// deferring: an idle subscriber's are written to its socket from here (one send, as Redis writes
+/// each client's output at the end of its event-loop turn: no task switch, no wake-up of another
+/// thread); the others are woken to write theirs. Returns the writes made and their bytes (INFO).
+pub fn wake_deferred() -> (u64, u64) {
+    wake_deferred_around(|| {})
+}
+
+/// A batch reaching more subscribers than this writes to the first ones itself and wakes the rest
+/// (their connections write on the other cores meanwhile).
+pub const DIRECT_WRITES_PER_BATCH: usize = 16;
+
+/// [`wake_deferred`], running `own` (the publisher's own reply write) once the subscribers it
+/// will not write itself are woken and before it writes to the others: the publisher has its
+/// reply, and can send its next batch, while this thread writes its messages out.
+pub fn wake_deferred_around(own: impl FnOnce()) -> (u64, u64) {
     if !DEFER.with(|d| d.replace(false)) {
-        return;
+        own();
+        return (0, 0);
     }
     let subs = DEFERRED.with(|l| std::mem::take(&mut *l.borrow_mut()));
-    for s in &subs {
+    let direct = subs.len().min(DIRECT_WRITES_PER_BATCH);
+    for s in &subs[direct..] {
         s.wake.notify_one();
+    }
+    own();
+    let (mut writes, mut bytes) = (0, 0);
+    for s in &subs[..direct] {
+        let (n, whole) = s.write_direct();
+        if n > 0 {
+            writes += 1;
+            bytes += n as u64;
+        }
+        if !whole {
+            s.wake.notify_one();
+        }
     }
     // Keep the list's allocation for the next batch.
     let mut subs = subs;
@@ -355,6 +465,7 @@ pub fn wake_deferred() {
             *l = subs;
         }
     });
+    (writes, bytes)
 }
 
 /// Defer `s`'s wake-up when this thread defers; false when it does not (wake it now).
@@ -409,20 +520,47 @@ fn write<T>(l: &ShardedLock<T>) -> crossbeam::sync::ShardedLockWriteGuard<'_, T>
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
+thread_local! {
+    /// Where this thread encodes the message it is delivering (no allocation per PUBLISH).
+    static SCRATCH: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
+/// Run `f` on the encoding of `parts` (see [`encode`]), built in this thread's scratch buffer.
+fn with_encoded<R>(parts: &[&[u8]], f: impl FnOnce(&[u8]) -> R) -> R {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            encode_into(&mut buf, parts);
+            let r = f(&buf);
+            if buf.capacity() > DIRECT_KEEP_BYTES {
+                *buf = BytesMut::new();
+            }
+            r
+        }
+        // Not expected (a delivery never publishes), but never a panic.
+        Err(_) => f(&encode(parts)),
+    })
+}
+
 /// `*N` + bulk strings: a message as RESP2 encodes it (a RESP3 push differs in its first byte).
 fn encode(parts: &[&[u8]]) -> BytesMut {
     let mut out = BytesMut::with_capacity(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
+    encode_into(&mut out, parts);
+    out
+}
+
+fn encode_into(out: &mut BytesMut, parts: &[&[u8]]) {
+    out.reserve(16 + parts.iter().map(|p| p.len() + 16).sum::<usize>());
     out.extend_from_slice(b"*");
-    crate::resp::put_decimal(&mut out, parts.len() as i64);
+    crate::resp::put_decimal(out, parts.len() as i64);
     out.extend_from_slice(b"\r\n");
     for p in parts {
         out.extend_from_slice(b"$");
-        crate::resp::put_decimal(&mut out, p.len() as i64);
+        crate::resp::put_decimal(out, p.len() as i64);
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(p);
         out.extend_from_slice(b"\r\n");
     }
-    out
 }
 
 impl Hub {
@@ -482,10 +620,11 @@ impl Hub {
         {
             let map = read(&self.channels[shard_of(channel)]);
             if let Some(subs) = map.get(channel) {
-                let msg = encode(&[b"message", channel, message]);
-                for s in subs.as_slice() {
-                    s.deliver(&msg, &self.limits);
-                }
+                with_encoded(&[b"message", channel, message], |msg| {
+                    for s in subs.as_slice() {
+                        s.deliver(msg, &self.limits);
+                    }
+                });
                 n += subs.len();
             }
         }
@@ -493,10 +632,11 @@ impl Hub {
             let pats = read(&self.patterns);
             for (pat, subs) in pats.iter() {
                 if crate::glob::glob_match(pat, channel, false) {
-                    let msg = encode(&[b"pmessage", pat, channel, message]);
-                    for s in subs.as_slice() {
-                        s.deliver(&msg, &self.limits);
-                    }
+                    with_encoded(&[b"pmessage", pat, channel, message], |msg| {
+                        for s in subs.as_slice() {
+                            s.deliver(msg, &self.limits);
+                        }
+                    });
                     n += subs.len();
                 }
             }
@@ -508,10 +648,11 @@ impl Hub {
     pub fn spublish(&self, channel: &[u8], message: &[u8]) -> usize {
         let map = read(&self.shard_channels[shard_of(channel)]);
         let Some(subs) = map.get(channel) else { return 0 };
-        let msg = encode(&[b"smessage", channel, message]);
-        for s in subs.as_slice() {
-            s.deliver(&msg, &self.limits);
-        }
+        with_encoded(&[b"smessage", channel, message], |msg| {
+            for s in subs.as_slice() {
+                s.deliver(msg, &self.limits);
+            }
+        });
         subs.len()
     }
 
@@ -598,22 +739,22 @@ impl ClientSubs {
     pub fn subscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes], resp: u8) -> Frame {
         self.hub.get_or_insert_with(|| hub.clone());
         self.sub.set_resp(resp);
-        let mut replies = Vec::with_capacity(names.len());
+        let mut replies = Confirmations::new(names, resp);
         for name in names {
             if !self.set(kind).contains(&name[..]) {
                 let shared: Name = Arc::from(&name[..]);
                 self.set(kind).insert(shared.clone());
                 hub.add(kind, &shared, &self.sub);
             }
-            replies.push(confirmation(kind.subscribe_word(), Frame::Bulk(name.clone()), self.reported(kind)));
+            replies.push(kind.subscribe_word(), Some(name), self.reported(kind));
         }
         self.sub.active.store(self.total() > 0, Ordering::Relaxed);
-        Frame::Seq(replies)
+        replies.into_frame()
     }
 
     /// (P|S)UNSUBSCRIBE: the names given, or every subscription of the kind; one push each (one
     /// with a null name when there was none).
-    pub fn unsubscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes]) -> Frame {
+    pub fn unsubscribe(&mut self, hub: &Arc<Hub>, kind: Kind, names: &[Bytes], resp: u8) -> Frame {
         let names: Vec<Bytes> = if names.is_empty() {
             self.set(kind).iter().map(|n| Bytes::copy_from_slice(n)).collect()
         } else {
@@ -622,15 +763,15 @@ impl ClientSubs {
         if names.is_empty() {
             return Frame::Seq(vec![confirmation(kind.unsubscribe_word(), Frame::Null, self.reported(kind))]);
         }
-        let mut replies = Vec::with_capacity(names.len());
-        for name in names {
+        let mut replies = Confirmations::new(&names, resp);
+        for name in &names {
             if self.set(kind).remove(&name[..]) {
-                hub.remove(kind, &name, self.sub.id);
+                hub.remove(kind, name, self.sub.id);
             }
-            replies.push(confirmation(kind.unsubscribe_word(), Frame::Bulk(name), self.reported(kind)));
+            replies.push(kind.unsubscribe_word(), Some(name), self.reported(kind));
         }
         self.sub.active.store(self.total() > 0, Ordering::Relaxed);
-        Frame::Seq(replies)
+        replies.into_frame()
     }
 
     /// Drop every subscription without replies (RESET, disconnection).
@@ -689,6 +830,49 @@ impl NameMap for IndexMap<Name, Subs, FnvBuild> {
     }
 }
 
+/// The confirmations of one (P|S)(UN)SUBSCRIBE: frames for a few names; for many (one SUBSCRIBE of
+/// 100k channels), encoded as they come into one buffer, for the client's protocol (a tree of 100k
+/// small frames, freed between the long-lived subscriptions, would leave the heap full of holes:
+/// twice the subscriptions' own memory in RSS).
+enum Confirmations {
+    Frames(Vec<Frame>),
+    Encoded(BytesMut, u8),
+}
+
+/// From this many names on, confirmations are encoded at once (see [`Confirmations`]).
+const ENCODE_MIN_NAMES: usize = 64;
+
+impl Confirmations {
+    fn new(names: &[Bytes], resp: u8) -> Confirmations {
+        if names.len() < ENCODE_MIN_NAMES {
+            return Confirmations::Frames(Vec::with_capacity(names.len()));
+        }
+        let bytes: usize = names.iter().map(|n| n.len() + 48).sum();
+        Confirmations::Encoded(BytesMut::with_capacity(bytes), resp)
+    }
+
+    fn push(&mut self, word: &'static str, name: Option<&Bytes>, count: i64) {
+        let name = name.map_or(Frame::Null, |n| Frame::Bulk(n.clone()));
+        match self {
+            Confirmations::Frames(v) => v.push(confirmation(word, name, count)),
+            Confirmations::Encoded(out, resp) => {
+                out.extend_from_slice(if *resp == 3 { b">3\r\n" } else { b"*3\r\n" });
+                Frame::Bulk(Bytes::from_static(word.as_bytes())).encode(out, *resp);
+                name.encode(out, *resp);
+                Frame::Integer(count).encode(out, *resp);
+            }
+        }
+    }
+
+    fn into_frame(self) -> Frame {
+        match self {
+            Confirmations::Frames(v) => Frame::Seq(v),
+            // Already in the client's protocol (a RESP3 push starts with `>`).
+            Confirmations::Encoded(out, _) => Frame::Encoded(out.freeze()),
+        }
+    }
+}
+
 fn confirmation(word: &'static str, name: Frame, count: i64) -> Frame {
     Frame::Push(vec![Frame::Bulk(Bytes::from_static(word.as_bytes())), name, Frame::Integer(count)])
 }
@@ -722,8 +906,36 @@ mod tests {
         drop(b);
         assert_eq!((hub.numsub(Kind::Channel, b"news"), hub.numpat()), (1, 0));
         assert_eq!(hub.publish(b"other", b"x"), 0);
-        a.unsubscribe(&hub, Kind::Channel, &[]);
+        a.unsubscribe(&hub, Kind::Channel, &[], 2);
         assert!(hub.is_empty() && hub.channels(Kind::Channel, None).is_empty());
+    }
+
+    #[test]
+    fn many_confirmations_are_encoded_as_their_frames_would_be() {
+        let enc = |f: Frame, resp: u8| {
+            let mut out = BytesMut::new();
+            f.encode(&mut out, resp);
+            out.to_vec()
+        };
+        for resp in [2, 3] {
+            let hub = Arc::new(Hub::default());
+            let names: Vec<Bytes> = (0..100).map(|i| Bytes::from(format!("c{i}"))).collect();
+            let mut a = ClientSubs::new(1);
+            let got = a.subscribe(&hub, Kind::Channel, &names, resp);
+            assert!(matches!(got, Frame::Encoded(_)));
+            let want: Vec<u8> = (0..100)
+                .flat_map(|i| enc(confirmation("subscribe", Frame::Bulk(names[i].clone()), i as i64 + 1), resp))
+                .collect();
+            assert_eq!(enc(got, resp), want);
+            let mut back = names.clone();
+            back.reverse();
+            let got = a.unsubscribe(&hub, Kind::Channel, &back, resp);
+            let want: Vec<u8> = (0..100)
+                .flat_map(|i| enc(confirmation("unsubscribe", Frame::Bulk(back[i].clone()), 99 - i as i64), resp))
+                .collect();
+            assert_eq!(enc(got, resp), want);
+            assert!(hub.is_empty());
+        }
     }
 
     /// Whether `s` has a wake-up pending (takes it).
@@ -755,6 +967,74 @@ mod tests {
         // Deferring ended with the flush.
         hub.publish(b"c", b"2");
         assert!(woken(&a.sub));
+    }
+
+    /// Everything the peer of a non-blocking socket can read now.
+    fn read_now(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = peer.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    }
+
+    #[test]
+    fn direct_writes_reach_only_an_idle_connection() {
+        use std::os::fd::AsRawFd;
+        let (mut peer, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let hub = Arc::new(Hub::default());
+        let mut a = ClientSubs::new(1);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        let msg = |m: &str| format!("*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n${}\r\n{m}\r\n", m.len()).into_bytes();
+        // Idle: the batch's end writes both messages in one send, and wakes nobody.
+        let idle = a.sub.idle(conn.as_raw_fd());
+        defer_wakes();
+        hub.publish(b"c", b"1");
+        hub.publish(b"c", b"2");
+        let both = [msg("1"), msg("2")].concat();
+        assert_eq!(wake_deferred(), (1, both.len() as u64));
+        assert!(!woken(&a.sub), "an idle subscriber written directly was woken");
+        assert_eq!(a.sub.pending(), 0);
+        assert_eq!(read_now(&mut peer), both);
+        // Busy (the guard dropped as the connection wakes): kept for the connection, woken.
+        drop(idle);
+        defer_wakes();
+        hub.publish(b"c", b"3");
+        assert_eq!(wake_deferred(), (0, 0));
+        assert!(woken(&a.sub));
+        assert!(read_now(&mut peer).is_empty(), "written to a busy connection's socket");
+        assert_eq!(drained(&a.sub), msg("3"));
+    }
+
+    #[test]
+    fn a_direct_write_the_socket_takes_in_part_leaves_the_rest_to_the_connection() {
+        use std::os::fd::AsRawFd;
+        let (mut peer, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let hub = Arc::new(Hub::default());
+        let mut a = ClientSubs::new(1);
+        a.subscribe(&hub, Kind::Channel, &[Bytes::from_static(b"c")], 2);
+        let big = vec![b'x'; 8 << 20];
+        let _idle = a.sub.idle(conn.as_raw_fd());
+        defer_wakes();
+        hub.publish(b"c", &big);
+        let (writes, sent) = wake_deferred();
+        assert_eq!(writes, 1);
+        let total = a.sub.pending() + sent as usize;
+        assert!(sent > 0 && a.sub.pending() > 0, "an 8 MB message fit a socket buffer: {sent}");
+        assert!(woken(&a.sub), "the rest was left without waking the connection");
+        let mut got = read_now(&mut peer);
+        assert_eq!(got.len(), sent as usize);
+        got.extend(drained(&a.sub));
+        assert_eq!(got.len(), total);
+        assert!(got.starts_with(b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$8388608\r\nxxx"));
+        assert!(got.ends_with(b"xxx\r\n"));
     }
 
     #[test]

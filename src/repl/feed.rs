@@ -4,15 +4,23 @@
 //! A write pushes its record on a lock-free FIFO ([`Feed::push`]) while it still holds the lock
 //! that orders writes on its key (the same place and the same locks as its AOF record, see `db`),
 //! so for every key the queue order is the order the writes took effect. Whoever drains
-//! ([`Feed::drain`]: the feed thread every millisecond, WAIT, a full sync's snapshot point) pops
+//! ([`Feed::drain`]: the feed thread when woken, WAIT, a full sync's snapshot point) pops
 //! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
 //! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
-//! end. A write pays one relaxed load when no replica ever connected, one encode and one lock-free
-//! push otherwise; no lock is taken on the hot path.
+//! end. A write pays one relaxed load when no replica ever connected, one encode, one lock-free
+//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path.
+//!
+//! Waking the feed thread ([`Feed::wait`]): a push sets `pending` with a swap and unparks the
+//! thread when it was clear; the thread clears it with a swap before it drains. The swaps are
+//! read-modify-writes of one flag, so they are totally ordered and each reads the latest value: a
+//! push whose swap comes after the clear finds it clear and unparks (or a later clear happens after
+//! it); one whose swap comes before the clear is read by it, which synchronizes with the push, so
+//! the drain after the clear pops that record. No record waits for a timeout.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -160,6 +168,10 @@ pub struct Feed {
     backlog: Mutex<Backlog>,
     /// The backlog's end, for the replica senders to wait on.
     end_tx: tokio::sync::watch::Sender<u64>,
+    /// Something was pushed since the feed thread last looked (see the module doc).
+    pending: AtomicBool,
+    /// The feed thread, unparked by a push that finds `pending` clear.
+    drainer: OnceLock<std::thread::Thread>,
 }
 
 impl Default for Feed {
@@ -171,6 +183,8 @@ impl Default for Feed {
             drain: Mutex::new(None),
             backlog: Mutex::new(Backlog::new(1 << 20)),
             end_tx: tokio::sync::watch::Sender::new(0),
+            pending: AtomicBool::new(false),
+            drainer: OnceLock::new(),
         }
     }
 }
@@ -201,6 +215,7 @@ impl Feed {
         let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
         encode_command(&mut bytes, argv);
         self.queue.push(Item::Record { db, bytes });
+        self.wake();
     }
 
     /// Push a transaction (or a script's effects) as one `MULTI` ... `EXEC` block.
@@ -223,11 +238,36 @@ impl Feed {
         }
         encode_command(&mut bytes, &[b"EXEC"]);
         self.queue.push(Item::Record { db: first_db, bytes });
+        self.wake();
     }
 
     /// Push bytes that need no `SELECT` (PING, REPLCONF GETACK), in order with the records.
     pub fn push_raw(&self, bytes: &'static [u8]) {
         self.queue.push(Item::Raw(bytes));
+        self.wake();
+    }
+
+    /// After a push: wake the feed thread unless a wake is already pending.
+    fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst)
+            && let Some(t) = self.drainer.get()
+        {
+            t.unpark();
+        }
+    }
+
+    /// The feed thread: register the calling thread as the one pushes wake.
+    pub fn set_drainer(&self) {
+        let _ = self.drainer.set(std::thread::current());
+    }
+
+    /// The feed thread: return when something may have been pushed since the last call, or after
+    /// `timeout`. Drain after it returns (see the module doc for why nothing is missed).
+    pub fn wait(&self, timeout: Duration) {
+        if !self.pending.swap(false, Ordering::SeqCst) {
+            std::thread::park_timeout(timeout);
+            self.pending.swap(false, Ordering::SeqCst);
+        }
     }
 
     /// Move everything queued into the backlog; returns its end (`master_repl_offset`).
@@ -354,6 +394,33 @@ mod tests {
         f.drain();
         let tail = f.backlog().read_from(point, usize::MAX).unwrap().concat();
         assert!(tail.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"), "a SELECT after the snapshot point");
+    }
+
+    #[test]
+    fn a_push_wakes_the_parked_feed_thread_and_its_drain_sees_the_record() {
+        for round in 0..20u32 {
+            let f = std::sync::Arc::new(Feed::default());
+            let (tx, rx) = std::sync::mpsc::channel();
+            let drainer = {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    f.set_drainer();
+                    tx.send(()).unwrap();
+                    let t0 = std::time::Instant::now();
+                    // Woken by the push, not by this hour-long timeout.
+                    f.wait(Duration::from_secs(3600));
+                    (t0.elapsed(), f.drain())
+                })
+            };
+            rx.recv().unwrap();
+            if round % 2 == 0 {
+                std::thread::sleep(Duration::from_millis(2)); // the drainer is parked by now
+            }
+            f.push(0, &[b"INCR", b"n"]);
+            let (waited, end) = drainer.join().unwrap();
+            assert!(waited < Duration::from_secs(600), "round {round}: the push did not wake the drainer");
+            assert!(end > 0, "round {round}: the drain after the wake missed the record");
+        }
     }
 
     #[test]

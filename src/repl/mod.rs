@@ -40,6 +40,7 @@
 //! - On a replica, applying a command and appending its bytes to the backlog happen under
 //!   `apply_lock`, which a full sync served by the replica also takes: its snapshot and offset agree.
 
+pub mod failover;
 pub mod feed;
 pub mod primary;
 pub mod rdb;
@@ -47,7 +48,7 @@ pub mod replica;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -163,8 +164,8 @@ pub struct Repl {
     pub generation: AtomicU64,
     pub replicas: Mutex<Vec<Arc<ReplicaLink>>>,
     handshakes: Mutex<HashMap<u64, Handshake>>,
-    /// WAIT's wake-up: an ACK arrived.
-    acks: (Mutex<u64>, Condvar),
+    /// The clients blocked in WAIT: every ACK wakes them to count again.
+    wait_waiters: crate::sync::Mutex<Vec<Arc<crate::db::blocking::Waiter>>>,
     /// Replica side: applying a command of the primary and appending its bytes to the backlog.
     pub apply_lock: Mutex<()>,
     pub sync_full: AtomicU64,
@@ -181,6 +182,8 @@ pub struct Repl {
     serve_stale: AtomicBool,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
+    /// FAILOVER's progress.
+    pub failover: Mutex<failover::Failover>,
 }
 
 impl Default for Repl {
@@ -199,7 +202,7 @@ impl Default for Repl {
             generation: AtomicU64::new(0),
             replicas: Mutex::new(Vec::new()),
             handshakes: Mutex::new(HashMap::new()),
-            acks: (Mutex::new(0), Condvar::new()),
+            wait_waiters: crate::sync::Mutex::new(Vec::new()),
             apply_lock: Mutex::new(()),
             sync_full: AtomicU64::new(0),
             sync_partial_ok: AtomicU64::new(0),
@@ -211,6 +214,7 @@ impl Default for Repl {
             min_lag: AtomicU64::new(10),
             read_only: AtomicBool::new(true),
             serve_stale: AtomicBool::new(true),
+            failover: Mutex::new(failover::Failover::default()),
         }
     }
 }
@@ -284,11 +288,14 @@ impl Repl {
         lock(&self.handshakes).get(&client).cloned().unwrap_or_default()
     }
 
-    /// An ACK arrived: wake WAIT.
+    /// An ACK arrived (or a replica left): the clients blocked in WAIT count again. Called
+    /// after the ACK's offset is stored: a WAIT that registered before this takes the list is
+    /// woken, one that registers after counts the new offset (see [`wait`]).
     pub fn note_ack(&self) {
-        let (m, cv) = &self.acks;
-        *lock(m) += 1;
-        cv.notify_all();
+        let waiters = std::mem::take(&mut *crate::sync::lock(&self.wait_waiters));
+        for w in waiters {
+            w.wake_rerun();
+        }
     }
 
     /// Replicas whose acknowledged offset is at least `offset`.
@@ -311,8 +318,10 @@ impl Repl {
     }
 }
 
-/// Start the feed thread once: it drains the feed into the backlog every millisecond and PINGs
-/// the replicas every `repl-ping-replica-period` seconds.
+/// Start the feed thread once: it drains the feed into the backlog when a push wakes it (then
+/// leaves [`COALESCE`] for more records to gather, so that a busy primary appends chunks rather
+/// than single commands and wakes its replicas' senders once per chunk), and PINGs the replicas
+/// every `repl-ping-replica-period` seconds.
 fn ensure_feed_thread(shared: &Arc<Shared>) {
     if shared.repl.feeding.swap(true, Ordering::SeqCst) {
         return;
@@ -320,23 +329,37 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     let _ = std::thread::Builder::new().name("repl-feed".into()).spawn(move || {
         let mut last_ping = std::time::Instant::now();
+        if let Some(shared) = weak.upgrade() {
+            shared.ks.repl_feed().set_drainer();
+        }
         loop {
-            std::thread::sleep(Duration::from_millis(1));
             let Some(shared) = weak.upgrade() else { return };
+            let period = Duration::from_secs(config_u64(&shared, "repl-ping-replica-period", 10).max(1));
             let feed = shared.ks.repl_feed();
-            if feed.is_active() {
-                let period = config_u64(&shared, "repl-ping-replica-period", 10).max(1);
-                if last_ping.elapsed() >= Duration::from_secs(period) {
-                    last_ping = std::time::Instant::now();
-                    if !lock(&shared.repl.replicas).is_empty() {
-                        feed.push_raw(b"*1\r\n$4\r\nping\r\n");
-                    }
+            // Wake at least every 100 ms to notice that the server is gone.
+            feed.wait(period.saturating_sub(last_ping.elapsed()).min(Duration::from_millis(100)));
+            if !feed.is_active() {
+                continue;
+            }
+            if last_ping.elapsed() >= period {
+                last_ping = std::time::Instant::now();
+                if !lock(&shared.repl.replicas).is_empty() {
+                    feed.push_raw(b"*1\r\n$4\r\nping\r\n");
                 }
-                feed.drain();
+            }
+            let before = feed.backlog().end();
+            if feed.drain() != before {
+                drop(shared);
+                std::thread::sleep(COALESCE);
             }
         }
     });
 }
+
+/// How long the feed thread lets records gather after a drain that moved the backlog: bounds
+/// the drains (and replica sender wakes) to a few thousand a second under load, while a lone
+/// write still propagates at once.
+const COALESCE: Duration = Duration::from_micros(200);
 
 /// What the connection does after a PSYNC/SYNC: hand its socket to [`primary::serve`].
 pub struct Takeover {
@@ -347,6 +370,9 @@ pub struct Takeover {
     pub snapshot: Option<(Vec<SnapshotEntry>, rdb::Extras, String, u64)>,
     /// Where the stream starts.
     pub from: u64,
+    /// Send the snapshot as Redis's diskless sync does (`$EOF:<mark>`, streamed while it is
+    /// encoded): the replica said `capa eof` and `repl-diskless-sync` is on.
+    pub diskless: bool,
 }
 
 // ---- commands ---------------------------------------------------------------------------------
@@ -415,6 +441,12 @@ pub fn psync(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     let shared = ctx.shared;
     let repl = &shared.repl;
+    if psync && argv.len() > 3 && is_opt(&argv[3], "failover") {
+        failover::psync_request(ctx, argv)?;
+    }
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::Raw("NOMASTERLINK Can't SYNC while failing over".into()));
+    }
     if repl.is_replica() && repl.link().state != LinkState::Connected {
         return Err(Error::Raw("NOMASTERLINK Can't SYNC while not connected with my master".into()));
     }
@@ -443,7 +475,8 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
             lock(&repl.replicas).push(link.clone());
             repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             ensure_feed_thread_from(ctx);
-            ctx.client.replica = Some(Box::new(Takeover { link, greeting: Some(greeting), snapshot: None, from }));
+            ctx.client.replica =
+                Some(Box::new(Takeover { link, greeting: Some(greeting), snapshot: None, from, diskless: false }));
             ctx.client.skip_reply = true;
             return Ok(Frame::Null);
         }
@@ -456,8 +489,14 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
-    ctx.client.replica =
-        Some(Box::new(Takeover { link, greeting, snapshot: Some((snapshot, extras, replid, offset)), from: offset }));
+    let diskless = hs.capa_eof && shared.config().get("repl-diskless-sync").is_none_or(|v| v == "yes");
+    ctx.client.replica = Some(Box::new(Takeover {
+        link,
+        greeting,
+        snapshot: Some((snapshot, extras, replid, offset)),
+        from: offset,
+        diskless,
+    }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
 }
@@ -543,11 +582,15 @@ fn try_partial(shared: &Shared, want: &str, offset: i64, psync2: bool) -> Option
     Some(if psync2 { format!("+CONTINUE {}\r\n", ids.replid) } else { "+CONTINUE\r\n".to_string() })
 }
 
-/// WAIT numreplicas timeout.
+/// WAIT numreplicas timeout: a blocked client (it holds no worker thread), woken by every ACK
+/// to count the replicas that acknowledged its own writes (Redis's `c->woff`: the stream's end
+/// after its last write, taken at the first WAIT after that write), until enough did or the
+/// timeout passes (0: never). CLIENT UNBLOCK ends it as a timeout.
 pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shared = ctx.shared;
     let repl = &shared.repl;
     if repl.is_replica() {
+        ctx.client.blocked = None;
         return Err(Error::err(
             "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
         ));
@@ -558,41 +601,66 @@ pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::err("timeout is negative"));
     }
     let feed = shared.ks.repl_feed();
-    if !feed.is_active() {
-        return Ok(Frame::Integer(0));
+    // No replica ever connected: nothing is fed, and no replica acknowledges anything yet (it
+    // blocks all the same, as Redis; a replica that connects meanwhile wakes it with its ACKs).
+    let active = feed.is_active();
+    let rerun = ctx.client.blocked.is_some();
+    if !rerun && active && ctx.client.wrote {
+        // Every record of this client's writes is queued by now: the end after a drain covers them.
+        ctx.client.woff = feed.drain();
+        ctx.client.wrote = false;
     }
-    // Every write this client made is queued by now: its offset is at most the end after a drain.
-    let target = feed.drain();
+    let target = ctx.client.woff;
     let acked = repl.count_acks(target);
-    if acked as i64 >= want || ctx.client.tx.in_multi() || shared.ks.in_exec() {
+    let expired = ctx.client.blocked.as_ref().and_then(|r| r.deadline).is_some_and(|d| std::time::Instant::now() >= d);
+    if acked as i64 >= want
+        || ctx.client.tx.in_multi()
+        || shared.ks.in_exec()
+        || ctx.now_ms == 0
+        || ctx.client.block_timed_out
+        || expired
+    {
+        ctx.client.blocked = None;
         return Ok(Frame::Integer(acked as i64));
     }
-    feed.push_raw(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
-    feed.drain();
-    let deadline = (timeout > 0).then(|| std::time::Instant::now() + Duration::from_millis(timeout as u64));
-    let n = crate::cmd::offload(usize::MAX, || {
-        let (m, cv) = &repl.acks;
-        let mut g = lock(m);
-        loop {
-            let n = repl.count_acks(target);
-            if n as i64 >= want || shared.shutdown_requested.load(Ordering::Relaxed) {
-                return n;
-            }
-            let step = Duration::from_millis(100);
-            let wait = match deadline {
-                Some(d) => {
-                    let now = std::time::Instant::now();
-                    if now >= d {
-                        return n;
-                    }
-                    (d - now).min(step)
-                }
-                None => step,
-            };
-            g = cv.wait_timeout(g, wait).unwrap_or_else(|e| e.into_inner()).0;
+    if !rerun {
+        if active {
+            feed.push_raw(b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n");
+            feed.drain();
         }
-    });
-    Ok(Frame::Integer(n as i64))
+        let deadline = (timeout > 0)
+            .then(|| std::time::Instant::now().checked_add(Duration::from_millis(timeout as u64)))
+            .flatten();
+        ctx.client.blocked = Some(crate::db::blocking::Registration::new(
+            shared.ks.blocking().clone(),
+            ctx.client.db,
+            Vec::new(),
+            deadline,
+            crate::db::blocking::Want::Rerun,
+        ));
+    }
+    let Some(reg) = ctx.client.blocked.as_ref() else { return Ok(Frame::Integer(acked as i64)) };
+    // Waiting again (a woken waiter is reset), listed for the ACKs, then counted once more: an ACK
+    // stored before the listing is counted here, one after it wakes this client.
+    shared.ks.blocking().register(reg);
+    let waiter = reg.waiter();
+    let acked = if crate::sync::fault::on(crate::sync::fault::Fault::WaitCountBeforeListen) {
+        // Broken: counted first, listed after: an ACK in between finds nobody to wake.
+        let n = repl.count_acks(target);
+        crate::sync::thread::yield_now();
+        crate::sync::lock(&repl.wait_waiters).push(waiter.clone());
+        n
+    } else {
+        crate::sync::lock(&repl.wait_waiters).push(waiter.clone());
+        repl.count_acks(target)
+    };
+    if acked as i64 >= want {
+        ctx.client.blocked = None;
+        return Ok(Frame::Integer(acked as i64));
+    }
+    ctx.client.block = Some(crate::cmd::BlockRequest { waiter, deadline: reg.deadline });
+    ctx.client.skip_reply = true;
+    Ok(Frame::Null)
 }
 
 /// ROLE.
@@ -631,6 +699,9 @@ pub fn role(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 /// REPLICAOF host port | NO ONE (and SLAVEOF).
 pub fn replicaof(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let shared = ctx.shared;
+    if failover::phase(shared) != failover::Phase::None {
+        return Err(Error::err("REPLICAOF not allowed while failing over."));
+    }
     if is_opt(&argv[1], "no") && is_opt(&argv[2], "one") {
         if shared.repl.is_replica() {
             promote(shared);
@@ -682,6 +753,7 @@ pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
         feed.set_active(false);
         feed.set_replica(true);
     }
+    set_replicaof_param(shared, &[host.clone(), port.to_string()]);
     *lock(&repl.master) = Some(Master { host, port });
     {
         let mut l = repl.link();
@@ -729,6 +801,18 @@ pub fn promote(shared: &Shared) {
     // A backlog exists once we synced (or served a replica): writes feed it from now on.
     feed.set_active(feed.backlog().end() > 0 || !lock(&repl.replicas).is_empty());
     disconnect_replicas(repl);
+    drop(_w);
+    drop(_apply);
+    set_replicaof_param(shared, &["no".into(), "one".into()]);
+}
+
+/// Keep the `replicaof` parameter the live state, as Redis's `masterhost`/`masterport` are: what
+/// CONFIG GET shows and CONFIG REWRITE writes (Sentinel rewrites it after each switch).
+fn set_replicaof_param(shared: &Shared, args: &[String]) {
+    let mut cfg = shared.config.write().unwrap_or_else(|e| e.into_inner());
+    if let Err(e) = cfg.apply("replicaof", args) {
+        crate::warning!("replicaof {}: {e}", args.join(" "));
+    }
 }
 
 fn disconnect_replicas(repl: &Repl) {
@@ -826,7 +910,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
             format!("ip={},port={},state={state},offset={},lag={lag}", r.ip, r.port, r.ack.load(Ordering::Relaxed)),
         );
     }
-    add("master_failover_state", "no-failover".into());
+    add("master_failover_state", failover::phase(shared).info_name().into());
     let ids = repl.ids();
     add("master_replid", ids.replid.clone());
     add("master_replid2", ids.replid2.clone());

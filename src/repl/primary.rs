@@ -54,13 +54,30 @@ async fn run(
     if let Some(g) = &t.greeting {
         stream.write_all(g.as_bytes()).await.map_err(io)?;
     }
+    let wait_first_ack = t.diskless && t.snapshot.is_some();
     if let Some((snap, extras, replid, offset)) = t.snapshot {
         *lock(&link.state) = "send_bulk";
-        let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
-            .await
-            .map_err(|e| e.to_string())??;
-        stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
-        stream.write_all(&rdb).await.map_err(io)?;
+        if t.diskless {
+            // Redis's diskless sync: `$EOF:<mark>`, the RDB as it is encoded, then the mark.
+            let mark = super::new_replid();
+            stream.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.map_err(io)?;
+            let (tx, mut rx) = tokio::sync::mpsc::channel(super::rdb::STREAM_CHUNKS);
+            let encoder = tokio::task::spawn_blocking(move || {
+                super::rdb::encode_to(&mut super::rdb::ChunkSender(tx), &snap, extras, &replid, offset)
+            });
+            while let Some(chunk) = rx.recv().await {
+                stream.write_all(&chunk).await.map_err(io)?;
+                crate::state::Stats::add(&shared.stats.net_output_bytes, chunk.len() as u64);
+            }
+            encoder.await.map_err(|e| e.to_string())??;
+            stream.write_all(mark.as_bytes()).await.map_err(io)?;
+        } else {
+            let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
+                .await
+                .map_err(|e| e.to_string())??;
+            stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
+            stream.write_all(&rdb).await.map_err(io)?;
+        }
         *lock(&link.state) = "online";
         link.ack_time.store(unix_now(), Ordering::Relaxed);
         crate::notice!("Synchronization with replica {}:{} succeeded", link.ip, link.port);
@@ -69,7 +86,14 @@ async fn run(
     let mut from = t.from;
     let mut changed = feed.subscribe();
     let mut shutdown = shared.shutdown_watch.subscribe();
+    // After a diskless payload the stream waits for the replica's first ACK, as Redis's
+    // `repl_put_online_on_ack`: a replica finds the payload's end by the mark being the last bytes
+    // it read, so nothing may follow the mark until it has loaded.
+    let first_ack = tokio::sync::Notify::new();
     let writer = async {
+        if wait_first_ack {
+            first_ack.notified().await;
+        }
         loop {
             let chunks = feed.backlog().read_from(from, SEND_BYTES);
             let Some(chunks) = chunks else {
@@ -107,6 +131,7 @@ async fn run(
                             }
                             link.ack_time.store(unix_now(), Ordering::Relaxed);
                             shared.repl.note_ack();
+                            first_ack.notify_one();
                         }
                     }
                     Ok(Decoded::Incomplete) => break,

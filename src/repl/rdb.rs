@@ -32,6 +32,19 @@ impl Extras {
 
 /// The snapshot as an RDB file, with `repl-id`/`repl-offset` as Redis writes them for a replica.
 pub fn encode(snapshot: &[SnapshotEntry], extras: Extras, replid: &str, offset: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    encode_to(&mut out, snapshot, extras, replid, offset)?;
+    Ok(out)
+}
+
+/// [`encode`] into any writer (a diskless sync streams it to the replica as it is encoded).
+pub fn encode_to(
+    out: &mut impl std::io::Write,
+    snapshot: &[SnapshotEntry],
+    extras: Extras,
+    replid: &str,
+    offset: u64,
+) -> Result<(), String> {
     let aux = Aux {
         used_mem: crate::memory::used_bytes(),
         repl: Some(ReplInfo { stream_db: 0, id: replid.to_string(), offset: offset as i64 }),
@@ -40,9 +53,28 @@ pub fn encode(snapshot: &[SnapshotEntry], extras: Extras, replid: &str, offset: 
         opts: extras.opts,
         ..Aux::default()
     };
-    let mut out = Vec::new();
-    crate::rdb::write_rdb(&mut out, snapshot, &aux).map_err(|e| e.to_string())?;
-    Ok(out)
+    crate::rdb::write_rdb(out, snapshot, &aux).map_err(|e| e.to_string())
+}
+
+/// A writer that hands what it is given to an async task in chunks, waiting while that task is
+/// [`STREAM_CHUNKS`] chunks behind (the encoder runs on a blocking thread; a replica that reads
+/// slowly slows the encoder, it does not grow memory). Fails once the receiver is gone.
+pub struct ChunkSender(pub tokio::sync::mpsc::Sender<Vec<u8>>);
+
+/// Chunks in flight between the encoder and the socket.
+pub const STREAM_CHUNKS: usize = 8;
+
+impl std::io::Write for ChunkSender {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(buf.to_vec())
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the replica went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Replace the keyspace with the RDB `payload` (Redis's `readSyncBulkPayload`): clients get

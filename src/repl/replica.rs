@@ -58,6 +58,13 @@ pub async fn run(shared: Arc<Shared>, generation: u64) {
         if stale(&shared, generation) {
             return;
         }
+        if let Err(e) = &result
+            && super::failover::phase(&shared) == super::failover::Phase::InProgress
+        {
+            // The target could not be reached (or failed the handshake): stay a primary.
+            super::failover::abort(&shared, e);
+            return;
+        }
         {
             let mut l = shared.repl.link();
             if l.state == LinkState::Connected {
@@ -180,9 +187,22 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
     } else {
         crate::notice!("Partial resynchronization not possible (no cached master)");
     }
-    let reply = c.command(&[b"PSYNC", want_id.as_bytes(), want_off.as_bytes()]).await?;
+    let failing_over = super::failover::phase(shared) == super::failover::Phase::InProgress;
+    let reply = if failing_over {
+        c.command(&[b"PSYNC", want_id.as_bytes(), want_off.as_bytes(), b"FAILOVER"]).await?
+    } else {
+        c.command(&[b"PSYNC", want_id.as_bytes(), want_off.as_bytes()]).await?
+    };
     if stale(shared, generation) {
         return Ok(());
+    }
+    if failing_over {
+        // Writes resume once the target took over (or we are a primary again).
+        let accepted = reply.starts_with("+FULLRESYNC") || reply.starts_with("+CONTINUE");
+        super::failover::finish(shared, accepted, "Failover target rejected psync request");
+        if !accepted {
+            return Ok(());
+        }
     }
     let feed = shared.ks.repl_feed();
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {

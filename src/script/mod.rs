@@ -26,11 +26,13 @@
 //!    and the missing stripes are taken now ([`crate::db::TxHold::extend`]): those above every stripe
 //!    held are waited for (ascending order, as every writer takes them: no deadlock); those below
 //!    are only tried.
-//! 3. a try failed: if the script has written nothing yet, it is stopped (nothing to undo), its
-//!    stripes released, and it runs again from the start holding every stripe. If it has written,
-//!    the try is repeated for a while; if it still fails, the command fails with an error (the
-//!    script's earlier writes stay, as after any failed command in Redis). This can only happen on
-//!    the first run of a script that touches undeclared keys after a write, under contention.
+//! 3. a try failed (after a few more tries when the script has written): the script is stopped, its
+//!    changes so far taken back ([`crate::db::UndoLog`]), its stripes released, and it runs again
+//!    from the start holding every stripe. Taking back is complete: until it holds every stripe, a
+//!    script saves each key's previous value before its first write of it (`run`'s `dispatch`); a
+//!    write whose keys are too large to copy, or that reaches another database (MOVE, COPY), first
+//!    takes every stripe (the same try, the same stop), after which no try can fail. Nobody saw
+//!    the changes: the records are only buffered, and reads of the keys wait for odd-epoch stripes.
 //!
 //! A script that touches only its declared keys holds only their stripes: writers of other keys go on.
 

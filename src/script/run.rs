@@ -14,13 +14,13 @@ use mlua::{Function, HookTriggers, Lua, Value, VmState, ffi};
 use super::convert::{c_str, lua_to_frame, number_arg, raw};
 use super::{RunState, Scripting, Vm, flags, stop};
 use crate::cmd::{Ctx, flag};
-use crate::db::TxHold;
+use crate::db::{TxHold, UndoLog};
 use crate::resp::Frame;
 use crate::sync::fault::{self, Fault};
 
-/// How many times a script that already wrote tries a stripe below those it holds before the
-/// command fails (see the locking rule).
-const EXTEND_TRIES: usize = if cfg!(feature = "loom") { 1 } else { 100_000 };
+/// How many times a script that already wrote tries a stripe below those it holds before its
+/// changes are taken back and it runs again holding every stripe (see the locking rule).
+const EXTEND_TRIES: usize = if cfg!(feature = "loom") { 1 } else { 100 };
 
 /// A run still going after this long is a long one (see `hook`).
 const SLOW_RUN: std::time::Duration = std::time::Duration::from_millis(2);
@@ -102,6 +102,58 @@ unsafe fn push_sequence(state: *mut ffi::lua_State, items: &[Bytes]) {
             ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
             ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
         }
+    }
+}
+
+/// Push EVAL's KEYS or ARGV: the VM's table in registry slot `id`, refilled with `items` (`prev`:
+/// the length it was filled to last time), instead of a new table per run (two tables less to
+/// allocate and collect per EVALSHA). No script can keep a reference to it from one run to the
+/// next (EVAL scripts cannot create globals and have no upvalues that outlive a run), so the
+/// only trace of a run is what it changed in the table itself: the refill sets items 1..n and
+/// clears the rest of the last run's; a table that then still has other entries, or that was
+/// given a metatable, is replaced by a fresh one.
+///
+/// # Safety
+/// As [`push_sequence`]; `id` is a registry slot holding a table.
+unsafe fn push_reused_sequence(state: *mut ffi::lua_State, id: c_int, prev: &std::cell::Cell<usize>, items: &[Bytes]) {
+    // SAFETY: the caller's contract; at most the table, a key and a value on the stack at once.
+    unsafe {
+        ffi::luaL_checkstack(state, 4, c"KEYS/ARGV".as_ptr());
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, id as _);
+        let mut clean = ffi::lua_type(state, -1) == ffi::LUA_TTABLE;
+        if clean && ffi::lua_getmetatable(state, -1) != 0 {
+            ffi::lua_pop(state, 1);
+            clean = false;
+        }
+        if clean {
+            for (i, item) in items.iter().enumerate() {
+                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+            for i in items.len()..prev.get() {
+                ffi::lua_pushnil(state);
+                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+            }
+            // Exactly the items now? (Counting stops past them.)
+            let mut count = 0usize;
+            ffi::lua_pushnil(state);
+            while ffi::lua_next(state, -2) != 0 {
+                ffi::lua_pop(state, 1);
+                count += 1;
+                if count > items.len() {
+                    ffi::lua_pop(state, 1);
+                    break;
+                }
+            }
+            clean = count == items.len();
+        }
+        if !clean {
+            ffi::lua_pop(state, 1);
+            push_sequence(state, items);
+            ffi::lua_pushvalue(state, -1);
+            ffi::lua_rawseti(state, ffi::LUA_REGISTRYINDEX, id as _);
+        }
+        prev.set(items.len());
     }
 }
 
@@ -321,6 +373,8 @@ struct Caller<'c, 'a> {
     memory_limit: usize,
     /// The script's declared keys: what a tracking caller's cache may hold once the script reads.
     keys: &'c [Bytes],
+    /// The previous values of the keys written while not every stripe is held (`db::undo`).
+    undo: UndoLog,
 }
 
 /// One try; returns the reply, whether to run again holding every stripe, and whether it ran long.
@@ -374,6 +428,7 @@ fn attempt(
         dirty: false,
         memory_limit: vm.memory_limit,
         keys,
+        undo: UNDO.with(|u| std::mem::take(&mut *u.borrow_mut())),
     };
     let lua = &vm.lua;
     let is_eval = matches!(target, Target::Eval { .. });
@@ -390,8 +445,14 @@ fn attempt(
         // results `R` reads.
         let r = vm.limited(|| unsafe {
             lua.exec_raw::<(u8, bool, Value)>((&vm.run, func), |state| {
-                push_sequence(state, keys);
-                push_sequence(state, args);
+                if is_eval {
+                    push_reused_sequence(state, vm.seqs[0].id(), &vm.seq_lens[0], keys);
+                    push_reused_sequence(state, vm.seqs[1].id(), &vm.seq_lens[1], args);
+                } else {
+                    // A function may keep its arguments (its library's upvalues live on).
+                    push_sequence(state, keys);
+                    push_sequence(state, args);
+                }
                 mlua::ffi::lua_pushboolean(state, i32::from(is_eval));
                 mlua::ffi::lua_call(state, 4, 3);
             })
@@ -421,6 +482,13 @@ fn attempt(
     if vm.runs.get().is_multiple_of(50) {
         let _ = lua.gc_step();
     }
+    let mut undo = std::mem::take(&mut caller.undo);
+    if stopped == stop::RERUN && !fault::on(Fault::ScriptSkipsUndo) {
+        // Take the changes so far back while the stripes are still held (`db::undo`).
+        ks.undo_restore(&mut undo);
+    }
+    undo.clear();
+    UNDO.with(|u| *u.borrow_mut() = undo);
     let frame = match (stopped, outcome) {
         (stop::RERUN, _) => {
             if let Some(h) = caller.hold.take() {
@@ -511,7 +579,25 @@ impl Outcome {
     }
 }
 
+/// Whether `hold` holds every stripe (or there is none: inside an EXEC, which does).
+fn hold_covers_all(hold: &Option<TxHold>) -> bool {
+    hold.as_ref().is_none_or(|h| h.covers(None))
+}
+
 impl Caller<'_, '_> {
+    /// Take the stripes of `keys` (`None`: every stripe) that the run lacks. When one below those
+    /// held stays out of reach, the run stops: its changes are taken back (`attempt`) and it runs
+    /// again holding every stripe.
+    fn extend(&mut self, keys: Option<&[&[u8]]>) -> Result<(), &'static str> {
+        let Some(hold) = self.hold.as_mut() else { return Ok(()) };
+        let tries = if hold.wrote() || !self.undo.is_empty() { EXTEND_TRIES } else { 1 };
+        if hold.extend(keys, tries).is_err() {
+            self.state.stop.store(stop::RERUN, Ordering::SeqCst);
+            return Err("script restarts holding every stripe");
+        }
+        Ok(())
+    }
+
     /// `redis.call`/`redis.pcall` on `state`'s stack (the script's RESP version, then the
     /// command's arguments): pushes the reply as Lua sees it and whether it is an error.
     ///
@@ -599,7 +685,7 @@ impl Caller<'_, '_> {
             self.dirty = true;
             self.state.wrote.store(true, Ordering::SeqCst);
         }
-        if let Some(hold) = self.hold.as_mut() {
+        if self.hold.is_some() {
             let every = crate::cmd::tx::needs_every_stripe(spec);
             let mut few = KeyList::default();
             if !every {
@@ -609,19 +695,24 @@ impl Caller<'_, '_> {
             }
             let keys = few.as_slice();
             let need = if every { None } else { Some(keys) };
-            if (every || !keys.is_empty()) && !hold.covers(need) {
+            // MOVE and COPY also write the key in another database: the undo log (by this
+            // database's keys) could not take that back, so they hold every stripe first.
+            let other_db = write && (argv[0].eq_ignore_ascii_case(b"move") || argv[0].eq_ignore_ascii_case(b"copy"));
+            let need = if other_db { None } else { need };
+            if (other_db || every || !keys.is_empty()) && !self.hold.as_ref().is_some_and(|h| h.covers(need)) {
                 // An undeclared key: hold every stripe on the next runs; take the missing ones now.
                 self.learned.store(true, Ordering::Relaxed);
-                let wrote = hold.wrote();
-                if hold.extend(need, if wrote { EXTEND_TRIES } else { 1 }).is_err() {
-                    if !wrote {
-                        self.state.stop.store(stop::RERUN, Ordering::SeqCst);
-                        return Err("script restarts holding every stripe");
-                    }
-                    return Ok(Outcome::rejected(
-                        "Script attempted to access a key it did not declare while another client held it; \
-                         declare every key the script uses in KEYS",
-                    ));
+                self.extend(need)?;
+            }
+            if write && !hold_covers_all(&self.hold) {
+                // Save what this write may change, to take it back should a later stripe be out
+                // of reach; a value too large to copy: hold every stripe now instead.
+                let db = self.ctx.client.db;
+                let ks = &self.ctx.shared.ks;
+                let too_costly =
+                    spec.key_indexes(argv.len()).any(|i| ks.undo_note(&mut self.undo, db, &argv[i]).is_err());
+                if too_costly {
+                    self.extend(None)?;
                 }
             }
         }
@@ -692,6 +783,8 @@ unsafe fn stack_args(
 }
 
 std::thread_local! {
+    /// The undo log, kept between runs (no allocation per run once it has grown).
+    static UNDO: RefCell<UndoLog> = RefCell::new(UndoLog::default());
     /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
     static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
 }

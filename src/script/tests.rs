@@ -605,3 +605,52 @@ fn resp3_arrays_with_nulls_have_redis_lengths() {
     let lens = eval(&mut h, s, &[], &[]);
     assert_eq!(lens.to_resp2(), arr(vec![int(0), int(1), int(0), int(1), int(0), int(2)]));
 }
+
+/// KEYS and ARGV are tables refilled for each run (not built anew): what one run did to them never
+/// shows in the next (shorter sequences, extra entries, a metatable), as with Redis's new tables.
+#[test]
+fn each_run_sees_only_its_own_keys_and_argv() {
+    let mut h = Harness::new();
+    let count = "local n, m = 0, 0 for _ in pairs(KEYS) do n = n + 1 end for _ in pairs(ARGV) do m = m + 1 end \
+                 return {n, m, KEYS[1] or 'none', ARGV[1] or 'none', KEYS[3] or 'none'}";
+    assert_eq!(
+        eval(&mut h, count, &["a", "b", "c"], &["x", "y"]),
+        arr(vec![int(3), int(2), bulk("a"), bulk("x"), bulk("c")])
+    );
+    // Shorter: the last run's third key is gone.
+    assert_eq!(eval(&mut h, count, &["d"], &[]), arr(vec![int(1), int(0), bulk("d"), bulk("none"), bulk("none")]));
+    // A run that adds entries and a metatable to them.
+    let meddle = "KEYS[7] = 'stale' KEYS.extra = 1 ARGV[2] = 'more' \
+                  setmetatable(ARGV, {__index = function() return 'meta' end}) return 1";
+    assert_eq!(eval(&mut h, meddle, &["k"], &["v"]), int(1));
+    assert_eq!(eval(&mut h, count, &["e", "f"], &["z"]), arr(vec![int(2), int(1), bulk("e"), bulk("z"), bulk("none")]));
+    assert_eq!(eval(&mut h, "return ARGV[5] == nil and getmetatable(ARGV) == nil and 1 or 0", &[], &["w"]), int(1));
+    // Entries changed in place are refilled.
+    assert_eq!(eval(&mut h, "KEYS[1] = 'changed' ARGV[1] = nil return 1", &["k"], &["v"]), int(1));
+    assert_eq!(eval(&mut h, count, &["g"], &["u"]), arr(vec![int(1), int(1), bulk("g"), bulk("u"), bulk("none")]));
+}
+
+/// Writes that the undo log does not copy (a value past its budget; MOVE and COPY, which reach
+/// another database) make the script take every stripe first; the script goes on as usual.
+#[test]
+fn writes_too_large_to_save_or_to_another_database_take_every_stripe_first() {
+    let mut h = Harness::new();
+    let mut argv = vec!["RPUSH".to_string(), "big".to_string()];
+    argv.extend((0..crate::db::UNDO_BUDGET + 10).map(|i| i.to_string()));
+    let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
+    h.run(&argv);
+    let script = "redis.call('set', KEYS[2], 'x') redis.call('rpush', KEYS[1], 'tail') \
+                  redis.call('set', 'undeclared', 'y') return redis.call('llen', KEYS[1])";
+    let n = crate::db::UNDO_BUDGET as i64 + 11;
+    assert_eq!(eval(&mut h, script, &["big", "small"], &[]), int(n));
+    assert_eq!(h.run(&["GET", "undeclared"]), bulk("y"));
+    let script = "redis.call('set', KEYS[1], 'v') redis.call('move', KEYS[1], 3) \
+                  redis.call('copy', KEYS[2], KEYS[3], 'DB', 4) return 1";
+    h.run(&["SET", "src", "s"]);
+    assert_eq!(eval(&mut h, script, &["moved", "src", "copied"], &[]), int(1));
+    assert_eq!(h.run(&["EXISTS", "moved"]), int(0));
+    h.run(&["SELECT", "3"]);
+    assert_eq!(h.run(&["GET", "moved"]), bulk("v"));
+    h.run(&["SELECT", "4"]);
+    assert_eq!(h.run(&["GET", "copied"]), bulk("s"));
+}

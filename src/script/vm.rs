@@ -37,6 +37,10 @@ pub struct Vm {
     pub runs: std::cell::Cell<u64>,
     /// Lua memory this VM may use while Lua code runs.
     pub memory_limit: usize,
+    /// EVAL's KEYS and ARGV tables, refilled for each run (`run::push_reused_sequence`), and the
+    /// lengths they were last filled to.
+    pub seqs: [mlua::RegistryKey; 2],
+    pub seq_lens: [std::cell::Cell<usize>; 2],
 }
 
 fn lua_log(level: i64, msg: &str) {
@@ -100,6 +104,7 @@ impl Vm {
         // SAFETY: `bridge` is a valid `lua_CFunction` (see its contract).
         let call_fn = unsafe { lua.create_c_function(super::run::bridge)? };
         internal.raw_set("bridge", &call_fn)?;
+        let seqs = [lua.create_registry_value(lua.create_table()?)?, lua.create_registry_value(lua.create_table()?)?];
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
             lua,
@@ -114,6 +119,8 @@ impl Vm {
             memory,
             runs: std::cell::Cell::new(0),
             memory_limit,
+            seqs,
+            seq_lens: Default::default(),
         })
     }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod fixed;
 mod real_redis;
 #[allow(unused_imports)] // only the tests that compare with redis-server use it
 pub use real_redis::RealRedis;

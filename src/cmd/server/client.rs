@@ -70,28 +70,21 @@ fn client_getname(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
 
 /// `CLIENT INFO`: this connection's `CLIENT LIST` line.
 fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> Result<Frame> {
-    Ok(Frame::Verbatim(Bytes::from(client_line(&ctx.client.info))))
+    let kind = ctx.shared.repl.client_kind(ctx.client.id);
+    Ok(Frame::Verbatim(Bytes::from(client_line(&ctx.client.info, kind))))
 }
 
 /// `CLIENT LIST [TYPE NORMAL|MASTER|REPLICA|PUBSUB] [ID id [id ...]]`: one line per client.
-/// Every client here is a normal one.
 fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let mut ids: Option<Vec<i64>> = None;
-    // Which clients TYPE asks for: None = every client; Some(true) = pubsub; Some(false) = normal.
-    // There are no master or replica connections.
-    let mut want_pubsub: Option<bool> = None;
-    let mut any = true;
+    // Which clients TYPE asks for (None: every client).
+    let mut want: Option<ClientType> = None;
     if argv.len() == 4 && is_opt(&argv[2], "TYPE") {
         let t = &argv[3];
-        if is_opt(t, "NORMAL") {
-            want_pubsub = Some(false);
-        } else if is_opt(t, "PUBSUB") {
-            want_pubsub = Some(true);
-        } else if ["MASTER", "REPLICA", "SLAVE"].iter().any(|n| is_opt(t, n)) {
-            any = false;
-        } else {
-            return Err(Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(t))));
-        }
+        want = Some(
+            client_type_by_name(t)
+                .ok_or_else(|| Error::err(format!("Unknown client type '{}'", String::from_utf8_lossy(t))))?,
+        );
     } else if argv.len() > 3 && is_opt(&argv[2], "ID") {
         let parsed: Option<Vec<i64>> = argv[3..].iter().map(|a| crate::util::parse_i64(a)).collect();
         ids = Some(parsed.ok_or_else(|| Error::err("Invalid client ID"))?);
@@ -99,14 +92,13 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         return Err(Error::Syntax);
     }
     let mut out = String::new();
-    if any {
-        for c in ctx.shared.clients.all() {
-            if want_pubsub.is_some_and(|p| p != is_pubsub(&c)) {
-                continue;
-            }
-            if ids.as_ref().is_none_or(|ids| ids.contains(&(c.id as i64))) {
-                out.push_str(&client_line(&c));
-            }
+    for c in ctx.shared.clients.all() {
+        let kind = ctx.shared.repl.client_kind(c.id);
+        if want.is_some_and(|t| t != client_type(&c, kind)) {
+            continue;
+        }
+        if ids.as_ref().is_none_or(|ids| ids.contains(&(c.id as i64))) {
+            out.push_str(&client_line(&c, kind));
         }
     }
     Ok(Frame::Verbatim(Bytes::from(out)))
@@ -121,6 +113,17 @@ enum ClientType {
     Master,
     /// A replica's link (replica, slave).
     Replica,
+}
+
+/// Redis's `getClientType`: the link to our primary, a replica's link, a subscriber, or normal.
+/// `kind` is [`Repl::client_kind`](crate::repl::Repl::client_kind) of the client.
+fn client_type(c: &ClientInfo, kind: Option<bool>) -> ClientType {
+    match kind {
+        Some(true) => ClientType::Master,
+        Some(false) => ClientType::Replica,
+        None if is_pubsub(c) => ClientType::PubSub,
+        None => ClientType::Normal,
+    }
 }
 
 fn client_type_by_name(name: &[u8]) -> Option<ClientType> {
@@ -183,12 +186,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let me = ctx.client.id;
     let mut killed = 0;
     for c in ctx.shared.clients.all() {
-        let kind = match ctx.shared.repl.client_kind(c.id) {
-            Some(true) => ClientType::Master,
-            Some(false) => ClientType::Replica,
-            None if is_pubsub(&c) => ClientType::PubSub,
-            None => ClientType::Normal,
-        };
+        let kind = client_type(&c, ctx.shared.repl.client_kind(c.id));
         if addr.is_some_and(|a| a != c.addr.as_bytes())
             || laddr.is_some_and(|a| a != c.laddr.as_bytes())
             || ctype.is_some_and(|t| t != kind)
@@ -339,8 +337,9 @@ fn is_pubsub(c: &ClientInfo) -> bool {
     c.sub.load(Ordering::Relaxed) + c.psub.load(Ordering::Relaxed) + c.ssub.load(Ordering::Relaxed) > 0
 }
 
-/// One client's line in Redis's `CLIENT LIST` format, newline included.
-pub fn client_line(c: &ClientInfo) -> String {
+/// One client's line in Redis's `CLIENT LIST` format, newline included. `repl`: Some(true) for
+/// the link to our primary (`M`), Some(false) for a replica's link (`S`).
+pub fn client_line(c: &ClientInfo, repl: Option<bool>) -> String {
     let name = c.name.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let name = name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let cmd = *c.last_cmd.lock().unwrap_or_else(|e| e.into_inner());
@@ -348,9 +347,14 @@ pub fn client_line(c: &ClientInfo) -> String {
     let b = buffer_sizes(c);
     let multi = c.multi.load(Ordering::Relaxed);
     let mut flags = String::new();
-    // Redis's order: O, P, x, b.
+    // Redis's order: O or S, M, P, x, b.
     if c.monitor.load(Ordering::Relaxed) {
         flags.push('O');
+    } else if repl == Some(false) {
+        flags.push('S');
+    }
+    if repl == Some(true) {
+        flags.push('M');
     }
     if is_pubsub(c) {
         flags.push('P');

@@ -189,6 +189,8 @@ fn rewrite_config_text(old: &str, cfg: &Config) -> String {
         let first = line.split_whitespace().next().unwrap_or("");
         match find_param(first.as_bytes()).filter(|_| !line.trim_start().starts_with('#')) {
             Some((p, _)) if done.contains(&p.name) => {}
+            // A primary has no `replicaof` line (Redis's `rewriteConfigReplicaOfOption`).
+            Some((p, _)) if p.name == "replicaof" && cfg.param_text(p).is_empty() => done.push(p.name),
             Some((p, _)) => {
                 done.push(p.name);
                 out.push_str(&line_for(p));

@@ -21,7 +21,7 @@ pub(super) fn pop_logged_reply(
 ) -> Vec<(Bytes, f64)> {
     let popped = st.items.pop(count, max);
     if !popped.is_empty() {
-        let mut rec: Vec<&[u8]> = vec![b"ZREM", key];
+        let mut rec: smallvec::SmallVec<[&[u8]; 8]> = smallvec::smallvec![&b"ZREM"[..], key];
         rec.extend(popped.iter().map(|(m, _)| &m[..]));
         w.log(&rec);
         w.notify(crate::pubsub::notify::class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);

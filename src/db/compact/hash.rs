@@ -143,16 +143,8 @@ impl Hash {
                 }
                 true
             }
-            Hash::Table(t) => match t.get_mut(field) {
-                Some(v) => {
-                    *v = Elem::new(value);
-                    false
-                }
-                None => {
-                    t.insert(Elem::new(field), Elem::new(value));
-                    true
-                }
-            },
+            // One lookup whether the field is new or not.
+            Hash::Table(t) => t.insert(Elem::new(field), Elem::new(value)).is_none(),
         }
     }
 

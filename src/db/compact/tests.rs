@@ -255,6 +255,10 @@ fn list_matches_a_deque_model_under_random_edits() {
                     let owned = l.range_bytes(i, j);
                     assert_eq!(owned.len(), j - i + 1);
                     assert_eq!(&owned[0][..], &m[i][..]);
+                    // LRANGE's encoded reply: the same elements as an array of bulk strings.
+                    let encoded = crate::resp::Frame::Encoded(l.range_encoded(i, j)).expand();
+                    let bulks = m.range(i..=j).map(|v| crate::resp::Frame::Bulk(v.clone().into())).collect();
+                    assert_eq!(encoded, crate::resp::Frame::Array(bulks));
                 }
                 _ => {}
             }

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{SortedSet, ZsetLimits};
+use super::{Repr, SortedSet, ZsetLimits};
 use crate::error::Error;
 
 /// ZADD's options (ZINCRBY is `incr` alone).
@@ -72,11 +72,21 @@ impl SortedSet {
         if score.is_nan() {
             return Err(nan_error());
         }
-        let Some(current) = self.score(member) else {
+        // One member lookup: a large set keeps the slot it found for the update.
+        let (current, slot) = match &self.repr {
+            Repr::Tree(t) => t.slot(member).map_or((None, None), |(id, s)| (Some(s), Some(id))),
+            Repr::Packed(p) => (p.find(member).map(|(_, s)| s), None),
+        };
+        let Some(current) = current else {
             if flags.xx {
                 return Ok(AddOutcome::Skipped);
             }
-            self.insert(member, score, limits);
+            match &mut self.repr {
+                Repr::Tree(t) => t.insert(member, score),
+                Repr::Packed(_) => {
+                    self.insert(member, score, limits);
+                }
+            }
             return Ok(AddOutcome::Added(score));
         };
         if flags.nx {
@@ -92,7 +102,14 @@ impl SortedSet {
         if score == current {
             return Ok(AddOutcome::Unchanged(score));
         }
-        self.insert(member, score, limits);
+        match (&mut self.repr, slot) {
+            (Repr::Tree(t), Some(slot)) => {
+                t.rescore(slot, score);
+            }
+            _ => {
+                self.insert(member, score, limits);
+            }
+        }
         Ok(AddOutcome::Updated(score))
     }
 

@@ -3,10 +3,7 @@
 //! scores, `zslParseRange` for range bounds), and `%.17g` for replies and the AOF (Redis 7.0's
 //! `addReplyDouble`; it reads back as the same double). Mirrors `util.c`/`object.c`/`t_zset.c`.
 
-/// C's `isspace` in the "C" locale.
-fn is_c_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
+use crate::util::{c_sign_prefix, is_c_space};
 
 /// What `strtod` made of a prefix of its input.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,18 +19,7 @@ struct Strtod {
 /// number, a NUL included).
 fn strtod(s: &[u8]) -> Strtod {
     let none = Strtod { value: 0.0, consumed: 0, range_error: false };
-    let mut i = s.iter().take_while(|&&b| is_c_space(b)).count();
-    let negative = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
+    let (i, negative) = c_sign_prefix(s);
     let rest = &s[i..];
     let sign = |v: f64| if negative { -v } else { v };
     let starts = |word: &[u8]| rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word);

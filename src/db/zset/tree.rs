@@ -94,6 +94,10 @@ impl<'a> Member<'a> {
     }
 }
 
+/// A live member's slot, as [`Tree::slot`] found it: valid until the tree next changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotId(u32);
+
 /// The B+tree and its member index.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -172,11 +176,11 @@ impl Tree {
 
     /// The order of keys (score, slot id): the score first, the member bytes only on a tie.
     #[inline]
+    /// The scores first: a search reads a node's score array and touches its id array (another
+    /// cache line) and the slots only on a tie.
     fn cmp_key(&self, a_score: f64, a: u32, b_score: f64, b: u32) -> Ordering {
-        if a == b {
-            return Ordering::Equal;
-        }
         match a_score.partial_cmp(&b_score) {
+            Some(Ordering::Equal) | None if a == b => Ordering::Equal,
             Some(Ordering::Equal) | None => cmp_entry(a_score, self.member(a), b_score, self.member(b)),
             Some(o) => o,
         }
@@ -344,6 +348,17 @@ impl Tree {
         partition(l.len, |i| self.cmp_key(l.score[i], l.id[i], score, id) == Ordering::Less)
     }
 
+    /// The position of key (score, id), which is in the leaf: the first key of its score by the
+    /// scores alone, then the ids of that score's run (no member bytes read, unlike a search).
+    fn leaf_pos(&self, leaf: u32, score: f64, id: u32) -> usize {
+        let l = &self.leaves[leaf as usize];
+        let mut pos = partition(l.len, |i| l.score[i] < score);
+        while pos < l.len && l.id[pos] != id {
+            pos += 1;
+        }
+        pos
+    }
+
     /// The child of an inner node whose range holds (score, id): the first whose last key is not
     /// below it, else the last.
     fn child_for(&self, node: u32, score: f64, id: u32) -> usize {
@@ -495,7 +510,7 @@ impl Tree {
     /// Unlink key (score, id), which is in the tree, from under `node` (at height `h`).
     fn remove_in(&mut self, node: u32, h: u32, score: f64, id: u32) {
         if h == 0 {
-            let pos = self.leaf_rank(node, score, id);
+            let pos = self.leaf_pos(node, score, id);
             let l = &mut self.leaves[node as usize];
             debug_assert!(pos < l.len && l.id[pos] == id, "key not in its leaf");
             let len = l.len;
@@ -561,13 +576,26 @@ impl Tree {
             self.insert(member, score);
             return None;
         };
+        Some(self.rescore(SlotId(id), score))
+    }
+
+    /// A member's slot and score: one index lookup, the slot then kept for [`Tree::rescore`]
+    /// (ZADD reads the score, decides, then writes, without a second lookup).
+    pub fn slot(&self, member: &[u8]) -> Option<(SlotId, f64)> {
+        self.id_of(member).map(|id| (SlotId(id), self.slots[id as usize].score))
+    }
+
+    /// Set the score of the live member at `slot` (from [`Tree::slot`], no change since): the
+    /// previous score. Its place in the order moves; its slot and index entry stay.
+    pub fn rescore(&mut self, slot: SlotId, score: f64) -> f64 {
+        let id = slot.0;
         let old = self.slots[id as usize].score;
         if old.to_bits() != score.to_bits() {
             self.remove_key(old, id);
             self.slots[id as usize].score = score;
             self.insert_key(score, id);
         }
-        Some(old)
+        old
     }
 
     /// Free a slot already unlinked from the tree; returns its member and score.

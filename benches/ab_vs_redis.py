@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Redis and several flurrydb binaries side by side in one run (an A/B of a change, with Redis as the ruler).
+
+    python3 benches/ab_vs_redis.py TESTS N ROUNDS NAME=BINARY [NAME=BINARY ...]
+    e.g. python3 benches/ab_vs_redis.py zadd,hset,lrange_100 60000 2 before=/tmp/old-server after=target/release/flurrydb-server
+
+Method of vs_redis.py's throughput section, for more than one flurrydb: every server started once on
+127.0.0.1 (ports from $AB_PORT_BASE, default 26100; `--save ''`, Redis with appendonly no), then per round,
+per test of redis-benchmark's -t names and per pipeline (1 and 16, or $PIPES), each server in turn (the
+order flips every round): FLUSHALL, a fill where the test pops (SPOP after SADD, ZPOPMIN after ZADD,
+LPOP/RPOP after LPUSH; not measured), then `redis-benchmark -c 50 -r 100000 -n N*P -P P` (N*P/10 for
+LRANGE_300/600). Kept per test: the best throughput of the rounds and the lowest server CPU per request
+(utime+stime from /proc/PID/stat around the call, over the requests sent). Prints rps, the ratio to Redis
+and CPU us/request per server. On a loaded machine trust the CPU column more than the throughput.
+"""
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+FILL = {"spop": "sadd", "zpopmin": "zadd", "lpop": "lpush", "rpop": "lpush"}
+
+
+def cpu_seconds(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(binary, port, d, redis):
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", ""]
+    if redis:
+        args += ["--appendonly", "no"]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port)).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    raise SystemExit("%s did not start" % binary)
+
+
+def bench(port, test, n, p):
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-r", "100000", "-n", str(n), "-P", str(p),
+                          "--csv", "-t", test], capture_output=True, text=True).stdout
+    rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
+    return float(rows[-1][1]) if rows else 0.0
+
+
+def main():
+    if len(sys.argv) < 5:
+        raise SystemExit(__doc__)
+    tests, n_base, rounds = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
+    servers = [("redis", "redis-server")] + [tuple(a.split("=", 1)) for a in sys.argv[4:]]
+    pipes = [int(p) for p in os.environ.get("PIPES", "1,16").split(",")]
+    port0 = int(os.environ.get("AB_PORT_BASE", "26100"))
+    tmp = tempfile.mkdtemp(prefix="ab_vs_redis.")
+    procs = {}
+    best = {}
+    try:
+        for i, (name, binary) in enumerate(servers):
+            d = os.path.join(tmp, str(i))
+            os.makedirs(d)
+            procs[name] = (start(binary, port0 + i, d, name == "redis"), port0 + i)
+        for r in range(rounds):
+            for test in tests:
+                for p in pipes:
+                    for name, _ in (servers if r % 2 == 0 else servers[::-1]):
+                        proc, port = procs[name]
+                        subprocess.run(["redis-cli", "-p", str(port), "FLUSHALL"], capture_output=True)
+                        n = n_base * p // (10 if test in ("lrange_300", "lrange_600") else 1)
+                        if test in FILL:
+                            bench(port, FILL[test], n, p)
+                        c0 = cpu_seconds(proc.pid)
+                        rps = bench(port, test, n, p)
+                        c1 = cpu_seconds(proc.pid)
+                        old = best.get((test, p, name), (0.0, float("inf")))
+                        best[(test, p, name)] = (max(old[0], rps), min(old[1], (c1 - c0) * 1e6 / n))
+    finally:
+        for proc, _ in procs.values():
+            proc.kill()
+            proc.wait()
+        subprocess.run(["rm", "-rf", tmp])
+    print("| test | P | " + " | ".join("%s rps (ratio) | %s CPU us/req" % (s, s) for s, _ in servers) + " |")
+    print("|---|--:|" + "--:|--:|" * len(servers))
+    for test in tests:
+        for p in pipes:
+            ref = best[(test, p, "redis")][0]
+            cells = []
+            for name, _ in servers:
+                rps, c = best[(test, p, name)]
+                cells.append("%.0f (%.2f) | %.2f" % (rps, rps / ref if ref else 0, c))
+            print("| %s | %d | %s |" % (test.upper(), p, " | ".join(cells)))
+
+
+if __name__ == "__main__":
+    main()
