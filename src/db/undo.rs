@@ -16,16 +16,17 @@
 
 use bytes::Bytes;
 
-use super::{Entry, Keyspace, Value};
+use super::{Entry, EntryRef, Keyspace, ValueRef};
 
 /// Elements (collection members, 64-byte units of a raw string) a run may copy into its log.
 pub const UNDO_BUDGET: usize = 4096;
 
-/// One key's value before the script first wrote it (`None`: absent).
+/// One key's value before the script first wrote it (`None`: absent), with its access word
+/// (OBJECT IDLETIME/FREQ, kept in the key's block).
 struct Saved {
     db: usize,
     key: Bytes,
-    prev: Option<Entry>,
+    prev: Option<(Entry, u32)>,
 }
 
 /// The previous values of the keys a script has written, first write of each key only.
@@ -40,16 +41,16 @@ pub struct UndoLog {
 pub struct TooCostly;
 
 /// What copying `e` costs, in elements.
-fn copy_cost(e: &Entry) -> usize {
-    match &e.value {
-        Value::Small(_) | Value::Str(_) | Value::Int(_) => 1,
-        Value::Raw(c) => 1 + c.lock().items.0.len() / 64,
-        Value::List(c) => 1 + c.lock().items.len(),
-        Value::Hash(c) => 1 + c.lock().items.len(),
-        Value::Set(c) => 1 + c.lock().items.len(),
-        Value::Zset(c) => 1 + c.lock().items.len(),
+fn copy_cost(e: &EntryRef<'_>) -> usize {
+    match e.value() {
+        ValueRef::Small(_) | ValueRef::Str(_) | ValueRef::Int(_) => 1,
+        ValueRef::Raw(c) => 1 + c.lock().items.0.len() / 64,
+        ValueRef::List(c) => 1 + c.lock().items.len(),
+        ValueRef::Hash(c) => 1 + c.lock().items.len(),
+        ValueRef::Set(c) => 1 + c.lock().items.len(),
+        ValueRef::Zset(c) => 1 + c.lock().items.len(),
         // Entries, plus their groups' pending entries in the copy: a rough count is enough.
-        Value::Stream(c) => 1 + 2 * usize::try_from(c.lock().items.len()).unwrap_or(usize::MAX / 4),
+        ValueRef::Stream(c) => 1 + 2 * usize::try_from(c.lock().items.len()).unwrap_or(usize::MAX / 4),
     }
 }
 
@@ -78,14 +79,12 @@ impl Keyspace {
         let copied = map.get(key, |e| match e {
             None => Ok(None),
             Some(e) => {
-                let cost = copy_cost(e);
+                let cost = copy_cost(&e);
                 if log.cost + cost > UNDO_BUDGET {
                     return Err(TooCostly);
                 }
                 log.cost += cost;
-                let copy = e.duplicate();
-                copy.set_access(e.access());
-                Ok(Some(copy))
+                Ok(Some((e.duplicate(), e.access())))
             }
         })?;
         log.saved.push(Saved { db, key: key.clone(), prev: copied });
@@ -101,12 +100,10 @@ impl Keyspace {
                 None => {
                     map.remove(&key);
                 }
-                Some(e) => {
-                    let at = e.expire_at_ms();
-                    if at != 0 {
-                        self.expiry.track(self.physical(db), key.clone(), at);
-                    }
+                Some((e, access)) => {
+                    // The expiry is part of the entry in its block: active expiry finds it there.
                     map.insert(&key, e);
+                    map.get(&key, |e| e.map(|e| e.set_access(access)));
                 }
             }
         }
