@@ -13,6 +13,10 @@ mod real_redis;
 #[allow(unused_imports)] // only the tests that compare with redis-server use it
 pub use real_redis::RealRedis;
 
+/// The key-hash seed of the servers the tests start (`FLURRYDB_HASH_SEED`): a test can compute
+/// which stripe a key takes with `flurrydb::db::hash_key_seeded`.
+pub const HASH_SEED: u64 = 0x5eed_f1a7;
+
 pub struct Server {
     pub child: Option<Child>,
     pub port: u16,
@@ -52,6 +56,7 @@ impl Server {
             let port = free_port();
             let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
             let child = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+                .env("FLURRYDB_HASH_SEED", HASH_SEED.to_string())
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
                 .arg(&self.dir)
                 .args(["--save", ""])
