@@ -4,17 +4,7 @@
 #![cfg(not(feature = "loom"))]
 mod common;
 
-use common::{RealRedis, Server, enc};
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
+use common::{RealRedis, Rng, Server, enc};
 
 fn stream(seed: u64, ops: usize) -> Vec<Vec<String>> {
     let mut rng = Rng(seed);

@@ -15,20 +15,7 @@ use flurrydb::db::zset::aggregate::{SetOp, combine};
 use flurrydb::db::zset::score::format_score;
 use flurrydb::db::zset::{SortedSet, ZsetLimits};
 
-use common::RealRedis;
-
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.below(v.len() as u64) as usize]
-    }
-}
+use common::{RealRedis, Rng};
 
 fn show(v: &redis::Value) -> String {
     match v {

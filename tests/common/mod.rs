@@ -424,3 +424,19 @@ pub fn aof_commands(bytes: &[u8]) -> Vec<Vec<Vec<u8>>> {
     }
     out
 }
+
+/// A small xorshift generator for the tests' random command streams (seeded, reproducible).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    pub fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.below(v.len() as u64) as usize]
+    }
+}
