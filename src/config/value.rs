@@ -254,7 +254,6 @@ mod tests {
     #[test]
     fn several_enum_names_read_as_bit_flags() {
         let flags = &["default", "save", "nosave", "now", "force"];
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(parse_enum_flags(flags, &args(&["now save"])), Ok("save now".into()));
         assert_eq!(parse_enum_flags(flags, &args(&["default"])), Ok("default".into()));
         assert_eq!(
