@@ -31,10 +31,14 @@ impl Sentinel {
         std::fs::create_dir_all(dir).unwrap();
         let conf = dir.join("sentinel.conf");
         let mut f = std::fs::File::create(&conf).unwrap();
+        // down-after 2000 ms, not 1000: Sentinel pings an instance once a second (at most) and counts
+        // a new link's silence from its creation, so with 1000 ms a sentinel that has just switched
+        // to the promoted replica can find it down before its first PING is answered, and fail over
+        // a second time (seen once in CI: the old primary then followed the second winner).
         write!(
             f,
             "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {primary} 2\n\
-             sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n\
+             sentinel down-after-milliseconds mymaster 2000\nsentinel failover-timeout mymaster 5000\n\
              sentinel parallel-syncs mymaster 1\n",
             dir.display()
         )
