@@ -311,16 +311,22 @@ fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
     let (low, high) = keys_with_lower_stripe_first();
     let mut s = Server::start(&aof_on());
     let port = s.port;
-    // Written, then ~300 ms of waiting (the transaction arrives meanwhile), then the undeclared key.
+    // Written, then ~1 s of waiting (the transaction arrives meanwhile), then the undeclared key.
     let script = format!(
         "local n = redis.call('incr', KEYS[1]) local t0 = redis.call('time') \
-         repeat local t = redis.call('time') until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 300000 \
+         repeat local t = redis.call('time') until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 1000000 \
          local v = redis.call('get', '{low}') redis.call('set', '{low}', 'script') return {{n, v or 'none'}}"
     );
     let high2 = high.clone();
     let runner = thread::spawn(move || common::Server::raw_to(port).cmds(&["EVAL", &script, "1", &high2]));
-    thread::sleep(Duration::from_millis(100));
+    // The transaction starts once the script runs (under a loaded test run a fixed sleep could let
+    // the script finish first: a valid order, but not the one this test is about).
     let mut tx = s.raw();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !String::from_utf8_lossy(&tx.cmds(&["CLIENT", "LIST"])).contains("cmd=eval") {
+        assert!(std::time::Instant::now() < deadline, "the script never started");
+        thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(tx.cmds(&["MULTI"]), b"+OK\r\n");
     assert_eq!(tx.cmds(&["SET", &low, "tx"]), b"+QUEUED\r\n");
     assert_eq!(tx.cmds(&["SET", &high, "10"]), b"+QUEUED\r\n");
