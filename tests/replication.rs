@@ -314,6 +314,30 @@ fn a_promoted_replica_serves_the_old_primary_partially() {
     assert_eq!(field(&stats, "sync_full").as_deref(), Some("0"), "{stats}");
 }
 
+/// A hand-made replica's `PSYNC ? -1`: reads the `+FULLRESYNC` line and the payload's `$` line.
+/// Returns the bytes read so far, where the payload starts in them, and what followed the `$`
+/// (a length, or `EOF:<mark>`).
+fn psync_from_scratch(c: &mut common::Raw) -> (Vec<u8>, usize, String) {
+    use std::io::Read;
+    c.send(b"PSYNC ? -1\r\n");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = c.s.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        if lines.len() > 2 {
+            assert!(lines[0].starts_with("+FULLRESYNC "), "{text}");
+            let spec = lines[1].strip_prefix('$').unwrap_or_else(|| panic!("{}", lines[1])).to_string();
+            let payload_at = lines[0].len() + lines[1].len() + 4;
+            return (got, payload_at, spec);
+        }
+        assert!(Instant::now() < deadline);
+    }
+}
+
 #[test]
 fn replconf_and_psync_answer_as_redis() {
     let s = Server::start(&[]);
@@ -332,24 +356,11 @@ fn replconf_and_psync_answer_as_redis() {
     // A hand-made replica: PSYNC ? -1 gets +FULLRESYNC, an RDB, then the stream with a SELECT.
     // It said `capa eof`, so the RDB comes as Redis's diskless sync sends it: `$EOF:<40-byte
     // mark>`, the payload, the mark.
-    c.send(b"PSYNC ? -1\r\n");
-    let mut got = Vec::new();
+    let (mut got, payload_at, spec) = psync_from_scratch(&mut c);
+    let mark = spec.strip_prefix("EOF:").unwrap_or_else(|| panic!("{spec}")).as_bytes().to_vec();
+    assert_eq!(mark.len(), 40);
     let mut buf = [0u8; 4096];
     use std::io::Read;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (payload_at, mark) = loop {
-        let n = c.s.read(&mut buf).unwrap();
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).into_owned();
-        let lines: Vec<&str> = text.split("\r\n").collect();
-        if lines.len() > 2 {
-            assert!(lines[0].starts_with("+FULLRESYNC "), "{text}");
-            let mark = lines[1].strip_prefix("$EOF:").unwrap_or_else(|| panic!("{}", lines[1]));
-            assert_eq!(mark.len(), 40);
-            break (lines[0].len() + lines[1].len() + 4, mark.as_bytes().to_vec());
-        }
-        assert!(Instant::now() < deadline);
-    };
     let rdb_len = loop {
         if let Some(i) = got[payload_at..].windows(40).position(|w| w == mark) {
             break payload_at + i + 40;
@@ -449,28 +460,15 @@ fn a_replica_without_capa_eof_gets_the_rdb_with_its_length() {
         if capa {
             assert_eq!(c.cmds(&["REPLCONF", "capa", "eof"]), b"+OK\r\n");
         }
-        c.send(b"PSYNC ? -1\r\n");
-        let mut got = Vec::new();
+        let (mut got, payload_at, spec) = psync_from_scratch(&mut c);
+        let len: usize = spec.parse().unwrap_or_else(|_| panic!("{spec}"));
+        let total = payload_at + len;
         let mut buf = [0u8; 4096];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let total = loop {
-            let n = c.s.read(&mut buf).unwrap();
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).into_owned();
-            let lines: Vec<&str> = text.split("\r\n").collect();
-            if lines.len() > 2 {
-                assert!(lines[0].starts_with("+FULLRESYNC "), "{text}");
-                let len: usize = lines[1].strip_prefix('$').unwrap().parse().unwrap_or_else(|_| panic!("{}", lines[1]));
-                break lines[0].len() + lines[1].len() + 4 + len;
-            }
-            assert!(Instant::now() < deadline);
-        };
         while got.len() < total {
             let n = c.s.read(&mut buf).unwrap();
             got.extend_from_slice(&buf[..n]);
         }
-        let head = got.iter().position(|&b| b == b'$').unwrap();
-        let payload = &got[got[head..].windows(2).position(|w| w == b"\r\n").unwrap() + head + 2..total];
+        let payload = &got[payload_at..total];
         assert!(payload.starts_with(b"REDIS0010"), "{:?}", &payload[..payload.len().min(16)]);
         assert_eq!(payload[payload.len() - 9], 0xff, "the RDB ends with EOF and its checksum");
     }
