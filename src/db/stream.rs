@@ -450,6 +450,39 @@ impl Stream {
         self.last_id = id;
     }
 
+    /// Append a whole node as an RDB holds it (`rdb::load`): its master ID, its master fields and
+    /// its entries, tombstones included, oldest first. The node is kept exactly as given, as
+    /// Redis's `rdbLoadObject` inserts each listpack into the radix tree unchanged: a node whose
+    /// entries were all trimmed away stays (it still counts in XINFO's radix-tree-keys and its
+    /// last tombstone still decides a later MINID trim). The caller checks that IDs grow and that
+    /// the node has at least one entry; `last_id` and `entries_added` are the caller's to set.
+    pub fn push_loaded_node(&mut self, master: StreamId, fields: &[Bytes], entries: &[(StreamId, bool, Vec<Bytes>)]) {
+        let mut packed = Vec::new();
+        for f in fields {
+            put_varint(&mut packed, f.len() as u64);
+            packed.extend_from_slice(f);
+        }
+        let mut node = Node {
+            fields: packed.into_boxed_slice(),
+            nfields: fields.len() as u32,
+            buf: Vec::new(),
+            live: 0,
+            deleted: 0,
+            last: 0,
+        };
+        for (id, deleted, pairs) in entries {
+            node.append(master, *id, pairs);
+            if *deleted {
+                node.buf[node.last as usize] |= FLAG_DELETED;
+                node.live -= 1;
+                node.deleted += 1;
+            }
+        }
+        node.buf.shrink_to_fit();
+        self.length += u64::from(node.live);
+        self.nodes.insert(master, node);
+    }
+
     /// Entries with IDs in `start..=end`, oldest first (newest first when `rev`), at most `count`
     /// (0: all).
     pub fn range(&self, start: StreamId, end: StreamId, count: usize, rev: bool) -> Vec<StreamEntry> {

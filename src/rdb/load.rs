@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use super::listpack::{self, Item};
 use super::{RDB_VERSION, RdbError, legacy, lzf, types};
-use crate::db::stream::{Consumer, Group, Nack, NodeLimits, Stream, StreamId};
+use crate::db::stream::{Consumer, Group, Nack, Stream, StreamId};
 use crate::db::zset::score::format_score;
 use crate::db::{Entry, SnapshotValue};
 
@@ -552,6 +552,7 @@ fn read_stream<R: Read>(src: &mut Src<'_, R>, t: u8) -> Result<Stream, RdbError>
         if take(&items)? != 0 {
             return corrupt("stream listpack: bad master entry terminator");
         }
+        let mut entries: Vec<(StreamId, bool, Vec<Bytes>)> = Vec::new();
         while it < items.len() {
             let flags = item_int(items.get(it))?;
             let ms = item_int(items.get(it + 1))? as u64;
@@ -579,14 +580,18 @@ fn read_stream<R: Read>(src: &mut Src<'_, R>, t: u8) -> Result<Stream, RdbError>
             }
             let _lp_count = item_int(items.get(it))?;
             it += 1;
-            if flags & 1 == 0 {
-                if last.is_some_and(|l| id <= l) {
-                    return corrupt("stream entries out of order");
-                }
-                last = Some(id);
-                s.append(id, &pairs, NodeLimits::default());
+            // Tombstones are kept in their node (see `Stream::push_loaded_node`), so every entry's
+            // ID must grow, deleted or not.
+            if last.is_some_and(|l| id <= l) || id < master {
+                return corrupt("stream entries out of order");
             }
+            last = Some(id);
+            entries.push((id, flags & 1 != 0, pairs));
         }
+        if entries.is_empty() {
+            return corrupt("Empty listpack inside stream");
+        }
+        s.push_loaded_node(master, &master_fields, &entries);
     }
     let _length = src.len()?;
     s.last_id = StreamId::new(src.len()?, src.len()?);

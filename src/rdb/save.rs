@@ -267,6 +267,8 @@ fn write_stream(buf: &mut Vec<u8>, s: &Stream, opts: &EncodeOpts) {
         fields: Vec<&'a [u8]>,
         entries: Vec<Entry<'a>>,
         bytes: usize,
+        /// Cut from a node that holds no live entry (one that trimming emptied and Redis keeps).
+        emptied: bool,
     }
     fn same_fields(e: &Entry<'_>, fields: &[&[u8]]) -> bool {
         e.2.len() == fields.len() && e.2.iter().zip(fields).all(|(p, f)| p.0 == *f)
@@ -291,6 +293,7 @@ fn write_stream(buf: &mut Vec<u8>, s: &Stream, opts: &EncodeOpts) {
     let mut nodes: Vec<Node> = Vec::new();
     s.raw_nodes(|master, fields, entries| {
         let mut first = true;
+        let emptied = entries.iter().all(|e| e.1);
         for e in entries {
             let totelelen: usize = e.2.iter().map(|(f, v)| f.len() + v.len()).sum();
             let split = !first
@@ -303,7 +306,7 @@ fn write_stream(buf: &mut Vec<u8>, s: &Stream, opts: &EncodeOpts) {
                     if first { (master, fields.clone()) } else { (e.0, e.2.iter().map(|p| p.0).collect()) };
                 let mut bytes = 6 + 1 + 2 * listpack::int_entry_size(0) + listpack::int_entry_size(f.len() as i64);
                 bytes += f.iter().map(|x| listpack::entry_size(x)).sum::<usize>() + listpack::int_entry_size(0);
-                nodes.push(Node { master: m, fields: f, entries: Vec::new(), bytes });
+                nodes.push(Node { master: m, fields: f, entries: Vec::new(), bytes, emptied });
                 first = false;
             }
             let n = nodes.last_mut().expect("a node");
@@ -316,7 +319,10 @@ fn write_stream(buf: &mut Vec<u8>, s: &Stream, opts: &EncodeOpts) {
             n.entries.push(e);
         }
     });
-    nodes.retain(|n| n.entries.iter().any(|e| !e.1));
+    // A node of ours that trimming emptied is written as it is (Redis keeps such a node too); a
+    // node that only our cut at Redis's limits left without live entries is one that Redis's
+    // XDEL would have freed, so it is not written.
+    nodes.retain(|n| n.emptied || n.entries.iter().any(|e| !e.1));
     put_len(buf, nodes.len() as u64);
     for n in &nodes {
         put_string(buf, &raw_id(n.master), c);
