@@ -892,19 +892,18 @@ def fanout_memory(binaries):
     out = {}
     n, npat = FANOUT_MEM_CHANNELS, FANOUT_MEM_PATTERNS
 
-    def channels(port, conns):
-        big = socket.create_connection(("127.0.0.1", port))
-        conns.append(big)
-        big.sendall(_resp(b"SUBSCRIBE", *[b"channel:%d" % i for i in range(n)]))
-        _read_until(big, b":%d\r\n" % n)
-        return n
+    def one_connection(command, name, count):
+        """A step where one connection sends `command` with `count` names (`name % i`)."""
+        def step(port, conns):
+            big = socket.create_connection(("127.0.0.1", port))
+            conns.append(big)
+            big.sendall(_resp(command, *[name % i for i in range(count)]))
+            _read_until(big, b":%d\r\n" % count)
+            return count
+        return step
 
-    def patterns(port, conns):
-        big = socket.create_connection(("127.0.0.1", port))
-        conns.append(big)
-        big.sendall(_resp(b"PSUBSCRIBE", *[b"pattern:%d:*" % i for i in range(npat)]))
-        _read_until(big, b":%d\r\n" % npat)
-        return npat
+    channels = one_connection(b"SUBSCRIBE", b"channel:%d", n)
+    patterns = one_connection(b"PSUBSCRIBE", b"pattern:%d:*", npat)
 
     def clients(port, conns):
         for _ in range(FANOUT_MEM_CLIENTS):
