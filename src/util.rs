@@ -146,21 +146,32 @@ pub fn own_thread_slot() -> Option<usize> {
 
 /// `n` in decimal, in a stack buffer (no allocation): integer replies, INCR's record delta.
 pub fn i64_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let i = digits(n.unsigned_abs(), buf);
+    if n < 0 {
+        buf[i - 1] = b'-';
+        return &buf[i - 1..];
+    }
+    &buf[i..]
+}
+
+/// `n` in decimal, in a stack buffer (no allocation): stream delivery counts and times in records.
+pub fn u64_text(n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let i = digits(n, buf);
+    &buf[i..]
+}
+
+/// The decimal digits of `v` at the end of `buf` (at least one byte left before them for a sign,
+/// as 20 digits are only reached by values above i64's range); where they start.
+fn digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
     let mut i = buf.len();
-    let mut v = n.unsigned_abs();
     loop {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
         if v == 0 {
-            break;
+            return i;
         }
     }
-    if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
-    }
-    &buf[i..]
 }
 
 #[cfg(all(test, not(feature = "loom")))]
@@ -183,6 +194,9 @@ mod tests {
         let mut buf = [0u8; 20];
         for n in [0, 1, -1, 9, 10, -10, 12345, i64::MAX, i64::MIN, i64::MIN + 1] {
             assert_eq!(i64_text(n, &mut buf), n.to_string().as_bytes());
+        }
+        for n in [0, 7, 10, 1_700_000_000_000, i64::MAX as u64 + 1, u64::MAX] {
+            assert_eq!(u64_text(n, &mut buf), n.to_string().as_bytes());
         }
     }
 

@@ -192,7 +192,8 @@ impl Node {
         (0..self.nfields).map(move |_| get_slice(&self.fields, &mut pos))
     }
 
-    fn decode(&self, master: StreamId, pos: &mut usize) -> Raw<'_> {
+    /// An entry's flags and ID, leaving `pos` at its strings.
+    fn head(&self, master: StreamId, pos: &mut usize) -> (u8, StreamId) {
         let buf = &self.buf[..];
         let flags = buf[*pos];
         *pos += 1;
@@ -203,7 +204,13 @@ impl Node {
         } else {
             StreamId::new(master.ms.wrapping_add(ms_delta), seq)
         };
-        let mut pairs = Vec::new();
+        (flags, id)
+    }
+
+    /// An entry's field, value pairs (after [`Node::head`]) into `pairs` (cleared first).
+    fn body<'a>(&'a self, flags: u8, pos: &mut usize, pairs: &mut Vec<(&'a [u8], &'a [u8])>) {
+        let buf = &self.buf[..];
+        pairs.clear();
         if flags & FLAG_SAMEFIELDS != 0 {
             for f in self.master_fields() {
                 pairs.push((f, get_slice(buf, pos)));
@@ -216,28 +223,31 @@ impl Node {
                 pairs.push((f, v));
             }
         }
-        Raw { id, deleted: flags & FLAG_DELETED != 0, pairs }
     }
 
-    /// Skip one entry, returning its ID, flags position and whether it is deleted.
-    fn skip(&self, master: StreamId, pos: &mut usize) -> (StreamId, usize, bool) {
+    /// Step over an entry's strings (after [`Node::head`]).
+    fn skip_body(&self, flags: u8, pos: &mut usize) {
         let buf = &self.buf[..];
-        let flags_at = *pos;
-        let flags = buf[*pos];
-        *pos += 1;
-        let ms_delta = get_varint(buf, pos);
-        let seq = get_varint(buf, pos);
-        let id = if ms_delta == 0 {
-            StreamId::new(master.ms, master.seq.wrapping_add(seq))
-        } else {
-            StreamId::new(master.ms.wrapping_add(ms_delta), seq)
-        };
         let strings =
             if flags & FLAG_SAMEFIELDS != 0 { self.nfields as usize } else { 2 * get_varint(buf, pos) as usize };
         for _ in 0..strings {
             let len = get_varint(buf, pos) as usize;
             *pos += len;
         }
+    }
+
+    fn decode(&self, master: StreamId, pos: &mut usize) -> Raw<'_> {
+        let (flags, id) = self.head(master, pos);
+        let mut pairs = Vec::new();
+        self.body(flags, pos, &mut pairs);
+        Raw { id, deleted: flags & FLAG_DELETED != 0, pairs }
+    }
+
+    /// Skip one entry, returning its ID, flags position and whether it is deleted.
+    fn skip(&self, master: StreamId, pos: &mut usize) -> (StreamId, usize, bool) {
+        let flags_at = *pos;
+        let (flags, id) = self.head(master, pos);
+        self.skip_body(flags, pos);
         (id, flags_at, flags & FLAG_DELETED != 0)
     }
 
@@ -554,7 +564,10 @@ impl Stream {
         // The node holding `start` begins at or before it.
         let from = self.nodes.range(..=start).next_back().map(|(k, _)| *k).unwrap_or(start);
         let nodes = self.nodes.range(from..=end);
+        // Entries outside the range and tombstones are stepped over without decoding their
+        // strings; the visited ones are decoded into one reused vector of pairs.
         let visit = |master: StreamId, node: &Node, f: &mut Visitor<'_>| {
+            let mut pairs = Vec::new();
             let mut pos = 0;
             if rev {
                 let mut positions = Vec::with_capacity(node.total());
@@ -564,27 +577,30 @@ impl Stream {
                 }
                 for p in positions.into_iter().rev() {
                     let mut q = p;
-                    let raw = node.decode(master, &mut q);
-                    if raw.deleted || raw.id > end {
+                    let (flags, id) = node.head(master, &mut q);
+                    if flags & FLAG_DELETED != 0 || id > end {
                         continue;
                     }
-                    if raw.id < start {
+                    if id < start {
                         return false;
                     }
-                    if !f(raw.id, &raw.pairs) {
+                    node.body(flags, &mut q, &mut pairs);
+                    if !f(id, &pairs) {
                         return false;
                     }
                 }
             } else {
                 while pos < node.buf.len() {
-                    let raw = node.decode(master, &mut pos);
-                    if raw.deleted || raw.id < start {
+                    let (flags, id) = node.head(master, &mut pos);
+                    if flags & FLAG_DELETED != 0 || id < start {
+                        node.skip_body(flags, &mut pos);
                         continue;
                     }
-                    if raw.id > end {
+                    if id > end {
                         return false;
                     }
-                    if !f(raw.id, &raw.pairs) {
+                    node.body(flags, &mut pos, &mut pairs);
+                    if !f(id, &pairs) {
                         return false;
                     }
                 }
@@ -966,7 +982,9 @@ impl Stream {
         log: &mut LogFn<'_>,
     ) -> (Vec<ReadEntry>, u64) {
         let mut seq = 0u64;
-        let mut group = self.groups.remove(gname).expect("the group exists");
+        // The group is taken out while the stream is read (and put back under its own key: no
+        // copy of the name per call).
+        let (gkey, mut group) = self.groups.remove_entry(gname).expect("the group exists");
         let created = group.ensure_consumer(consumer, now);
         let mut out: Vec<ReadEntry> = Vec::new();
         let xclaim = |id: StreamId, n: &Nack, last: StreamId, log: &mut LogFn<'_>| {
@@ -992,15 +1010,15 @@ impl Stream {
                 // Under NOACK as Redis; otherwise too, so that replay restores `entries_read`
                 // (XCLAIM's LASTID moves only the last ID).
                 if group.last_id != before {
-                    let (last, read) = (group.last_id.to_string(), group.entries_read.to_string());
+                    let (mut lastb, mut readb) = ([0u8; 41], [0u8; 20]);
                     seq = seq.max(log(&[
                         b"XGROUP",
                         b"SETID",
                         key,
                         gname,
-                        last.as_bytes(),
+                        group.last_id.text(&mut lastb),
                         b"ENTRIESREAD",
-                        read.as_bytes(),
+                        crate::util::i64_text(group.entries_read, &mut readb),
                     ]));
                 }
             }
@@ -1031,7 +1049,7 @@ impl Stream {
         if created && (noack || seq == 0) {
             seq = seq.max(log(&[b"XGROUP", b"CREATECONSUMER", key, gname, consumer]));
         }
-        self.groups.insert(Bytes::copy_from_slice(gname), group);
+        self.groups.insert(gkey, group);
         (out, seq)
     }
 
@@ -1139,23 +1157,22 @@ pub fn xclaim_record<R>(
     last: StreamId,
     emit: impl FnOnce(&[&[u8]]) -> R,
 ) -> R {
-    let (id, t, c, last) =
-        (id.to_string(), n.delivery_time.to_string(), n.delivery_count.to_string(), last.to_string());
+    let (mut idb, mut tb, mut cb, mut lastb) = ([0u8; 41], [0u8; 20], [0u8; 20], [0u8; 41]);
     emit(&[
         b"XCLAIM",
         key,
         gname,
         &n.consumer,
         b"0",
-        id.as_bytes(),
+        id.text(&mut idb),
         b"TIME",
-        t.as_bytes(),
+        crate::util::u64_text(n.delivery_time, &mut tb),
         b"RETRYCOUNT",
-        c.as_bytes(),
+        crate::util::u64_text(n.delivery_count, &mut cb),
         b"FORCE",
         b"JUSTID",
         b"LASTID",
-        last.as_bytes(),
+        last.text(&mut lastb),
     ])
 }
 
