@@ -81,10 +81,12 @@ fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Result
         }
         // The VM's own cache answers a script it has run before: no shared lock, no clone.
         let vm = &vm;
-        let (func, script) = &vm.scripts[&sha];
+        let compiled = &vm.scripts[&sha];
+        let script = &compiled.script;
         prepare(ctx, script.flags, ro).map_err(Error::Raw)?;
-        let target = Target::Eval { sha: &sha, learned: &script.all_stripes, slow: &script.slow };
-        Ok(run(ctx, scripting, vm, func, target, &argv[3..3 + n], &argv[3 + n..], script.flags, ro))
+        let target =
+            Target::Eval { sha: &sha, learned: &script.all_stripes, slow: &script.slow, func_key: compiled.key.id() };
+        Ok(run(ctx, scripting, vm, &compiled.func, target, &argv[3..3 + n], &argv[3 + n..], script.flags, ro))
     })();
     scripting.give_vm(vm);
     result
@@ -105,7 +107,8 @@ fn compile_into(vm: &mut Vm, sha: &Sha, script: Arc<super::Script>) -> std::resu
         return Ok(());
     }
     let f = vm.compile(&blank_shebang(&script.body, script.shebang_len)).map_err(|e| compile_error(&e))?;
-    vm.scripts.insert(*sha, (f, script));
+    let compiled = vm.compiled(f, script).map_err(|e| compile_error(&super::vm::compile_error_text(&e)))?;
+    vm.scripts.insert(*sha, compiled);
     Ok(())
 }
 
@@ -146,7 +149,9 @@ fn create(
     };
     drop(scripts);
     sync_scripts(scripting, vm);
-    vm.scripts.insert(*sha, (f, Arc::clone(&script)));
+    let compiled =
+        vm.compiled(f, Arc::clone(&script)).map_err(|e| compile_error(&super::vm::compile_error_text(&e)))?;
+    vm.scripts.insert(*sha, compiled);
     Ok(script)
 }
 

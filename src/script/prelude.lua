@@ -48,24 +48,7 @@ internal.error_table = error_table
 local resp = 2
 local redis = {}
 
-redis.call = function(...)
-  local c = internal.call
-  if c == nil then
-    error(error_table('redis.call/pcall can only be called inside a script invocation'))
-  end
-  local r, failed = c(resp, ...)
-  if failed then error(r) end
-  return r
-end
-
-redis.pcall = function(...)
-  local c = internal.call
-  if c == nil then
-    error(error_table('redis.call/pcall can only be called inside a script invocation'))
-  end
-  local r = c(resp, ...)
-  return r
-end
+-- redis.call and redis.pcall are C functions (run.rs `redis_call`, `redis_pcall`, set by vm.rs).
 
 redis.setresp = function(...)
   if internal.call == nil then
@@ -76,6 +59,7 @@ redis.setresp = function(...)
   v = v - v % 1
   if v ~= 2 and v ~= 3 then error(error_table('RESP version must be 2 or 3.')) end
   resp = v
+  internal.set_resp(v)
 end
 
 redis.log = function(...)

@@ -157,41 +157,103 @@ unsafe fn push_reused_sequence(state: *mut ffi::lua_State, id: c_int, prev: &std
     }
 }
 
-/// `redis.call`'s bridge into the command handlers (`internal.bridge`, a C function built once
-/// per VM): `(resp, command, args...)` in, `(reply, failed)` out. It reaches the running script's
-/// [`Caller`] through this thread's pointer, so that no function is created per run, reads the
-/// arguments straight off the stack and pushes the reply straight onto it.
+/// `redis.call` itself (a C function built once per VM, installed by `vm.rs`): the command's
+/// arguments in, its reply out, an error reply raised as its error table. `redis.pcall` is
+/// [`redis_pcall`]. Being C functions, a `return redis.call(...)` tail call does not replace the
+/// script's frame (an error still names the script's line, as Redis's C functions do), and a call
+/// goes straight from the script to here: no Lua wrapper, no varargs, no trampoline. Each reaches
+/// the running script's [`Caller`] through this thread's pointer, so that no function is created
+/// per run, reads the arguments straight off the stack and pushes the reply straight onto it.
 ///
 /// # Safety
 /// Called by Lua only, with a valid state. Everything that owns memory lives in [`bridge_body`],
 /// which has returned (its values dropped) before a Lua error is raised here; the error texts are
 /// static.
-pub unsafe extern "C-unwind" fn bridge(state: *mut ffi::lua_State) -> c_int {
+pub unsafe extern "C-unwind" fn redis_call(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the contract above.
+    unsafe { bridge(state, true) }
+}
+
+/// `redis.pcall`: as [`redis_call`], an error reply returned (its error table) rather than raised.
+///
+/// # Safety
+/// As [`redis_call`].
+pub unsafe extern "C-unwind" fn redis_pcall(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the contract of `redis_call`.
+    unsafe { bridge(state, false) }
+}
+
+/// `redis.setresp`'s record of the protocol for the next `redis.call`s of this run (`internal.set_resp`,
+/// called by the prelude's `redis.setresp` once it has checked its argument, 2 or 3).
+///
+/// # Safety
+/// As [`redis_call`].
+pub unsafe extern "C-unwind" fn set_resp(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: a valid state (the contract above); index 1 read as a number (0 when absent).
+    let v = unsafe { ffi::lua_tonumber(state, 1) };
+    let p = CALLER.with(|c| c.get());
+    if !p.is_null() {
+        // SAFETY: as in `bridge_body`; only one byte field is written, on this thread, while the
+        // run's Lua code runs (no other reference to the `Caller` is in use then).
+        unsafe { (*p.cast::<Caller<'static, 'static>>()).resp = if v == 3.0 { 3 } else { 2 } };
+    }
+    0
+}
+
+/// The body of [`redis_call`] and [`redis_pcall`] (`raise`: an error reply is raised).
+///
+/// # Safety
+/// As [`redis_call`].
+unsafe fn bridge(state: *mut ffi::lua_State, raise: bool) -> c_int {
     // SAFETY: see above; `bridge_body`'s contract is this function's.
-    let raise: &'static str =
+    let text: &'static str =
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { bridge_body(state) })) {
-            Ok(Ok(n)) => return n,
+            Ok(Ok(true)) => {
+                // SAFETY: the reply and its failed flag are the stack (see `Caller::call`).
+                unsafe {
+                    let failed = ffi::lua_toboolean(state, 2) != 0;
+                    ffi::lua_settop(state, 1);
+                    if raise && failed {
+                        ffi::lua_error(state);
+                    }
+                }
+                return 1;
+            }
+            Ok(Ok(false)) => {
+                // Outside a run (the prelude's wrappers gave this error table before).
+                // SAFETY: a valid state with LUA_MINSTACK free slots; nothing here needs dropping.
+                unsafe {
+                    raw::push_error_table(
+                        state,
+                        b"redis.call/pcall can only be called inside a script invocation",
+                        false,
+                        false,
+                    );
+                    ffi::lua_error(state)
+                }
+            }
             Ok(Err(msg)) => msg,
             Err(_) => "redis.call failed (internal error)",
         };
     // SAFETY: a valid state with room for one value (Lua guarantees LUA_MINSTACK to C functions);
     // nothing on this frame needs dropping.
     unsafe {
-        ffi::lua_pushlstring(state, raise.as_ptr().cast(), raise.len());
+        ffi::lua_pushlstring(state, text.as_ptr().cast(), text.len());
         ffi::lua_error(state)
     }
 }
 
-/// The body of [`bridge`]: the number of results pushed, or the text of an error to raise.
+/// The body of [`bridge`]: true once the reply and whether it is an error are the stack, false
+/// outside a run, or the text of an error to raise.
 ///
 /// # Safety
 /// `state` is the Lua state of the running script, inside its call into Lua.
-unsafe fn bridge_body(state: *mut ffi::lua_State) -> Result<c_int, &'static str> {
+unsafe fn bridge_body(state: *mut ffi::lua_State) -> Result<bool, &'static str> {
     // Taken out while in use: a reentrant call (none is possible: scripts cannot run scripts)
     // would find no caller rather than alias this one.
     let p = CALLER.with(|c| c.replace(std::ptr::null_mut()));
     if p.is_null() {
-        return Err("redis.call outside of a script run");
+        return Ok(false);
     }
     // SAFETY: `attempt` stores a pointer to its `Caller`, alive on its stack frame, on this thread
     // just before it calls into Lua and clears it right after, without touching the `Caller`
@@ -206,7 +268,7 @@ unsafe fn bridge_body(state: *mut ffi::lua_State) -> Result<c_int, &'static str>
     let r = unsafe { caller.call(state) };
     super::vm::set_limit(caller.lua, caller.memory_limit);
     CALLER.with(|c| c.set(p));
-    r
+    r.map(|_| true)
 }
 
 /// Set (or clear) the run the instruction hook watches on this thread.
@@ -249,8 +311,18 @@ fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
 
 /// What is being run.
 pub enum Target<'a> {
-    Eval { sha: &'a [u8; 40], learned: &'a AtomicBool, slow: &'a AtomicBool },
-    Function { name: &'a [u8], argv: &'a [Bytes], learned: &'a AtomicBool },
+    /// `func_key`: the registry slot of the compiled script (see `vm::Compiled`).
+    Eval {
+        sha: &'a [u8; 40],
+        learned: &'a AtomicBool,
+        slow: &'a AtomicBool,
+        func_key: c_int,
+    },
+    Function {
+        name: &'a [u8],
+        argv: &'a [Bytes],
+        learned: &'a AtomicBool,
+    },
 }
 
 impl Target<'_> {
@@ -331,6 +403,113 @@ pub fn run(
     }
 }
 
+/// What [`raw_eval`] got: the reply; or a reply that is not a plain value (a table, or the value
+/// of an error), left in the VM's scratch slot for mlua to convert, with the RESP version the
+/// script chose and whether it ran without error; or why the run failed outside its `xpcall`.
+enum RawOut {
+    Done(Result<Frame, Frame>),
+    Stashed { resp: u8, ok: bool },
+    Failed(mlua::Error),
+}
+
+/// What [`raw_entry`] pushes: `internal.run`, the script, KEYS and ARGV.
+struct RawRun<'a> {
+    vm: &'a Vm,
+    func_key: c_int,
+    keys: &'a [Bytes],
+    args: &'a [Bytes],
+}
+
+/// The C function an EVAL run is called through (one per VM, in its registry): under `lua_pcall`,
+/// pushes `internal.run`, the script, the refilled KEYS and ARGV tables and `true`, and calls
+/// `run`, leaving its three results.
+///
+/// # Safety
+/// Called by `raw_eval`'s `lua_pcall` only, with a light userdata pointing to a live [`RawRun`]
+/// as its one argument. It owns nothing that needs dropping (an error longjmps to the pcall).
+pub unsafe extern "C-unwind" fn raw_entry(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: the contract above; every push has its room from the check.
+    unsafe {
+        let p = &*(ffi::lua_touserdata(state, 1) as *const RawRun);
+        ffi::lua_settop(state, 0);
+        ffi::luaL_checkstack(state, 8, c"run".as_ptr());
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.run_key.id() as _);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.func_key as _);
+        push_reused_sequence(state, p.vm.seqs[0].id(), &p.vm.seq_lens[0], p.keys);
+        push_reused_sequence(state, p.vm.seqs[1].id(), &p.vm.seq_lens[1], p.args);
+        ffi::lua_pushboolean(state, 1);
+        ffi::lua_call(state, 4, 3);
+        3
+    }
+}
+
+/// Run an EVAL script on `vm` (its memory limit on meanwhile) straight through the C API: one
+/// `lua_pcall` of the VM's entry function, no closure created, no mlua lock or value per run
+/// (mlua's `exec_raw` creates two C closures per call, garbage for every EVALSHA). A plain reply
+/// (a string, number, boolean or nil) is converted here; anything else goes through mlua.
+///
+/// # Safety
+/// `vm.main` is `vm.lua`'s main state, used by this thread only; `func_key` is the registry slot
+/// of one of its functions.
+unsafe fn raw_eval(vm: &Vm, func_key: c_int, keys: &[Bytes], args: &[Bytes]) -> RawOut {
+    let state = vm.main;
+    let run = RawRun { vm, func_key, keys, args };
+    // SAFETY: the contract above. The room for the entry function and its argument is made with
+    // the memory limit off (a Lua error outside a pcall would abort); the pcall catches the rest.
+    unsafe {
+        let base = ffi::lua_gettop(state);
+        if ffi::lua_checkstack(state, 4) == 0 {
+            return RawOut::Failed(mlua::Error::StackError);
+        }
+        let status = vm.limited(|| {
+            ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, vm.entry_key.id() as _);
+            ffi::lua_pushlightuserdata(state, (&raw const run).cast_mut().cast());
+            ffi::lua_pcall(state, 1, 3, 0)
+        });
+        let out = if status != 0 {
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(state, -1, &mut len);
+            let msg = if p.is_null() {
+                "unknown error".to_string()
+            } else {
+                String::from_utf8_lossy(std::slice::from_raw_parts(p.cast::<u8>(), len)).into_owned()
+            };
+            RawOut::Failed(if status == ffi::LUA_ERRMEM {
+                mlua::Error::MemoryError(msg)
+            } else {
+                mlua::Error::RuntimeError(msg)
+            })
+        } else {
+            let resp = if ffi::lua_tonumber(state, base + 1) == 3.0 { 3 } else { 2 };
+            let ok = ffi::lua_toboolean(state, base + 2) != 0;
+            let v = base + 3;
+            match ffi::lua_type(state, v) {
+                ffi::LUA_TSTRING if ok => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(state, v, &mut len);
+                    let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
+                    RawOut::Done(Ok(Frame::Bulk(Bytes::copy_from_slice(bytes))))
+                }
+                ffi::LUA_TNUMBER if ok => {
+                    RawOut::Done(Ok(lua_to_frame(&Value::Number(ffi::lua_tonumber(state, v)), resp)))
+                }
+                ffi::LUA_TBOOLEAN if ok => {
+                    RawOut::Done(Ok(lua_to_frame(&Value::Boolean(ffi::lua_toboolean(state, v) != 0), resp)))
+                }
+                ffi::LUA_TNIL if ok => RawOut::Done(Ok(lua_to_frame(&Value::Nil, resp))),
+                _ => {
+                    // The slot exists (it always holds a value): storing allocates nothing.
+                    ffi::lua_pushvalue(state, v);
+                    ffi::lua_rawseti(state, ffi::LUA_REGISTRYINDEX, vm.scratch_key.id() as _);
+                    RawOut::Stashed { resp, ok }
+                }
+            }
+        };
+        ffi::lua_settop(state, base);
+        out
+    }
+}
+
 /// Key names for a stripe check: up to four in place (no allocation: the common case), more in a
 /// vector.
 #[derive(Default)]
@@ -371,6 +550,8 @@ struct Caller<'c, 'a> {
     dirty: bool,
     /// The VM's memory limit, on while the script's Lua code runs.
     memory_limit: usize,
+    /// The protocol of `redis.call`'s replies: 2, or 3 after `redis.setresp(3)` (see [`set_resp`]).
+    resp: u8,
     /// The script's declared keys: what a tracking caller's cache may hold once the script reads.
     keys: &'c [Bytes],
     /// The previous values of the keys written while not every stripe is held (`db::undo`).
@@ -427,39 +608,50 @@ fn attempt(
         allow_oom: !compat && script_flags & flags::ALLOW_OOM != 0,
         dirty: false,
         memory_limit: vm.memory_limit,
+        resp: 2,
         keys,
         undo: UNDO.with(|u| std::mem::take(&mut *u.borrow_mut())),
     };
     let lua = &vm.lua;
-    let is_eval = matches!(target, Target::Eval { .. });
     // `redis.call` reaches `caller` through this thread's pointer while the script runs (see
     // `bridge`); nothing else touches `caller` until the pointer is cleared.
     CALLER.with(|c| c.set((&raw mut caller).cast()));
-    let outcome = (|| -> mlua::Result<_> {
-        // KEYS and ARGV are built straight on the stack (one table each, the strings pushed from
-        // the request's buffers), then `internal.run` is called with them: no mlua value per
-        // argument, no global set from Rust.
-        // SAFETY: the closure only pushes onto the stack mlua hands it, inside mlua's protected
-        // call (a Lua error there unwinds to it; the closure owns nothing that needs dropping);
-        // `run` and `func` are the two values mlua pushed first; `lua_call` leaves the three
-        // results `R` reads.
-        let r = vm.limited(|| unsafe {
-            lua.exec_raw::<(u8, bool, Value)>((&vm.run, func), |state| {
-                if is_eval {
-                    push_reused_sequence(state, vm.seqs[0].id(), &vm.seq_lens[0], keys);
-                    push_reused_sequence(state, vm.seqs[1].id(), &vm.seq_lens[1], args);
-                } else {
+    let outcome = match target {
+        // SAFETY: `vm.main` is `vm.lua`'s main state, used by this thread only (it has the VM);
+        // `func_key` holds the compiled script in its registry.
+        Target::Eval { func_key, .. } => match unsafe { raw_eval(vm, *func_key, keys, args) } {
+            RawOut::Done(r) => Ok(r),
+            RawOut::Stashed { resp, ok } => vm.lua.registry_value::<Value>(&vm.scratch_key).map(|v| {
+                // SAFETY: as above; the scratch slot exists (it always holds a value): no allocation.
+                unsafe {
+                    ffi::lua_pushboolean(vm.main, 0);
+                    ffi::lua_rawseti(vm.main, ffi::LUA_REGISTRYINDEX, vm.scratch_key.id() as _);
+                }
+                if ok { Ok(lua_to_frame(&v, resp)) } else { Err(error_reply(&v, &target.name())) }
+            }),
+            RawOut::Failed(e) => Err(e),
+        },
+        Target::Function { .. } => (|| -> mlua::Result<_> {
+            // KEYS and ARGV are built straight on the stack (one table each, the strings pushed
+            // from the request's buffers), then `internal.run` is called with them: no mlua value
+            // per argument, no global set from Rust.
+            // SAFETY: the closure only pushes onto the stack mlua hands it, inside mlua's
+            // protected call (a Lua error there unwinds to it; the closure owns nothing that needs
+            // dropping); `run` and `func` are the two values mlua pushed first; `lua_call` leaves
+            // the three results `R` reads.
+            let r = vm.limited(|| unsafe {
+                lua.exec_raw::<(u8, bool, Value)>((&vm.run, func), |state| {
                     // A function may keep its arguments (its library's upvalues live on).
                     push_sequence(state, keys);
                     push_sequence(state, args);
-                }
-                mlua::ffi::lua_pushboolean(state, i32::from(is_eval));
-                mlua::ffi::lua_call(state, 4, 3);
-            })
-        });
-        let (resp, ok, v) = r?;
-        Ok(if ok { Ok(lua_to_frame(&v, resp)) } else { Err(error_reply(&v, &target.name())) })
-    })();
+                    mlua::ffi::lua_pushboolean(state, 0);
+                    mlua::ffi::lua_call(state, 4, 3);
+                })
+            });
+            let (resp, ok, v) = r?;
+            Ok(if ok { Ok(lua_to_frame(&v, resp)) } else { Err(error_reply(&v, &target.name())) })
+        })(),
+    };
     CALLER.with(|c| c.set(std::ptr::null_mut()));
     if outcome.is_err() {
         // `run` raised outside its xpcall (out of memory): leave no bridge or KEYS behind.
@@ -598,8 +790,9 @@ impl Caller<'_, '_> {
         Ok(())
     }
 
-    /// `redis.call`/`redis.pcall` on `state`'s stack (the script's RESP version, then the
-    /// command's arguments): pushes the reply as Lua sees it and whether it is an error.
+    /// `redis.call`/`redis.pcall` on `state`'s stack (the command's arguments), under the RESP
+    /// version the script chose: leaves the reply as Lua sees it and whether it is an error as
+    /// the stack.
     ///
     /// # Safety
     /// `state` is the running script's, its memory limit off.
@@ -610,8 +803,7 @@ impl Caller<'_, '_> {
         // SAFETY: the caller's contract; indexes up to `lua_gettop`.
         let outcome = unsafe {
             let top = ffi::lua_gettop(state);
-            let resp =
-                if ffi::lua_type(state, 1) == ffi::LUA_TNUMBER && ffi::lua_tonumber(state, 1) == 3.0 { 3 } else { 2 };
+            let resp = self.resp;
             let (mut buf, mut argv) = ARGS.with(|a| std::mem::take(&mut *a.borrow_mut()));
             let outcome = match stack_args(state, top, &mut buf, &mut argv) {
                 Err(text) => Ok(Outcome::Refused { text: text.into(), dashed: false, ignore: false }),
@@ -648,7 +840,7 @@ impl Caller<'_, '_> {
     fn dispatch(&mut self, argv: &[Bytes], resp: u8) -> Result<Outcome, &'static str> {
         // As Redis's `lookupCommand`: a container's unknown subcommand is an unknown command, and
         // a known one's arity is its own.
-        let Some((spec, arity)) = crate::cmd::slots::lookup_command(&argv[0], argv.get(1).map(|a| &a[..])) else {
+        let Some((spec, arity)) = lookup_cached(&argv[0], argv.get(1).map(|a| &a[..])) else {
             return Ok(Outcome::rejected("Unknown Redis command called from script"));
         };
         let argc = argv.len();
@@ -736,7 +928,57 @@ impl Caller<'_, '_> {
     }
 }
 
-/// The command's arguments, stack slots 2..=`top`, copied into this thread's scratch buffer
+/// Longest command name [`lookup_cached`] keeps.
+const CACHED_NAME: usize = 24;
+
+/// The commands scripts called last on this thread, by the name as the script spelled it, with
+/// what `lookup_command` found for it: commands that are not containers only (a container's
+/// answer depends on its subcommand too). Replaced in turn.
+#[derive(Default)]
+struct CommandCache {
+    entries: [Option<CachedCommand>; 8],
+    next: usize,
+}
+
+/// A name (its bytes and length) and what it resolved to (the command's row, its arity).
+type CachedCommand = ([u8; CACHED_NAME], usize, &'static crate::cmd::CommandSpec, i32);
+
+/// Redis's `lookupCommand` for `redis.call` (`slots::lookup_command`), answered from this
+/// thread's [`CommandCache`] when the script called the same command name before: a byte compare
+/// instead of a lowered copy, a hash and a walk of the subcommand tables per call.
+fn lookup_cached(name: &[u8], sub: Option<&[u8]>) -> Option<(&'static crate::cmd::CommandSpec, i32)> {
+    if name.len() > CACHED_NAME {
+        return crate::cmd::slots::lookup_command(name, sub);
+    }
+    let hit = COMMANDS.with(|c| {
+        c.borrow()
+            .entries
+            .iter()
+            .flatten()
+            .find(|(n, len, ..)| &n[..*len] == name)
+            .map(|&(_, _, spec, arity)| (spec, arity))
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let (spec, arity) = crate::cmd::slots::lookup_command(name, sub)?;
+    let container = crate::cmd::slots::sub_tables()
+        .iter()
+        .any(|t| t.first().and_then(|s| s.name.split_once('|')).is_some_and(|(c, _)| c == spec.name));
+    if !container {
+        COMMANDS.with(|c| {
+            let mut c = c.borrow_mut();
+            let mut n = [0u8; CACHED_NAME];
+            n[..name.len()].copy_from_slice(name);
+            let i = c.next;
+            c.entries[i] = Some((n, name.len(), spec, arity));
+            c.next = (i + 1) % c.entries.len();
+        });
+    }
+    Some((spec, arity))
+}
+
+/// The command's arguments, stack slots 1..=`top`, copied into this thread's scratch buffer
 /// (reused from call to call: no allocation once it is large enough and the previous call's
 /// arguments are dropped) and pushed on `argv`; or the error text for a call without any or with
 /// a value that is not a string or a number.
@@ -749,7 +991,7 @@ unsafe fn stack_args(
     buf: &mut bytes::BytesMut,
     argv: &mut Vec<Bytes>,
 ) -> Result<(), &'static str> {
-    if top < 2 {
+    if top < 1 {
         return Err("Please specify at least one argument for this redis lib call");
     }
     // SAFETY: the caller's contract; `lua_tolstring` is reached for strings only (no conversion
@@ -761,7 +1003,7 @@ unsafe fn stack_args(
             if p.is_null() { &[] } else { std::slice::from_raw_parts(p.cast::<u8>(), len) }
         };
         let mut total = 0;
-        for i in 2..=top {
+        for i in 1..=top {
             match ffi::lua_type(state, i) {
                 ffi::LUA_TSTRING => total += arg(i).len(),
                 ffi::LUA_TNUMBER => total += 32,
@@ -770,7 +1012,7 @@ unsafe fn stack_args(
         }
         // Reclaims the buffer in place when the last call's arguments are all gone.
         buf.reserve(total);
-        for i in 2..=top {
+        for i in 1..=top {
             if ffi::lua_type(state, i) == ffi::LUA_TSTRING {
                 buf.extend_from_slice(arg(i));
             } else {
@@ -785,13 +1027,51 @@ unsafe fn stack_args(
 std::thread_local! {
     /// The undo log, kept between runs (no allocation per run once it has grown).
     static UNDO: RefCell<UndoLog> = RefCell::new(UndoLog::default());
+    /// The commands `redis.call` resolved last (see `lookup_cached`).
+    static COMMANDS: RefCell<CommandCache> = RefCell::new(CommandCache::default());
     /// `redis.call`'s argument buffer and vector, kept between calls (see `stack_args`).
     static ARGS: RefCell<(bytes::BytesMut, Vec<Bytes>)> = RefCell::new((bytes::BytesMut::new(), Vec::new()));
 }
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use super::KeyList;
+    use super::{KeyList, lookup_cached};
+
+    #[test]
+    fn cached_command_lookups_answer_as_lookup_command_for_every_spelling_and_container() {
+        use crate::cmd::slots::lookup_command;
+        let lines: &[(&str, Option<&str>)] = &[
+            ("incr", Some("k")),
+            ("INCR", Some("k")),
+            ("InCr", None),
+            ("get", Some("k")),
+            ("config", Some("get")),
+            ("config", Some("nosuch")),
+            ("CONFIG", Some("set")),
+            ("client", Some("id")),
+            ("client", Some("bogus")),
+            ("nosuchcommand", None),
+            ("a-command-name-longer-than-the-cache-keeps", Some("x")),
+            ("pexpire", Some("k")),
+            ("del", Some("k")),
+            ("set", Some("k")),
+            ("hset", Some("k")),
+            ("lpush", Some("k")),
+            ("zadd", Some("k")),
+            ("sadd", Some("k")),
+            ("xadd", Some("k")),
+        ];
+        // Twice over (the second time from the cache where it keeps them), more names than it
+        // holds, so entries are replaced too.
+        for _ in 0..3 {
+            for (name, sub) in lines {
+                let sub = sub.map(str::as_bytes);
+                let want = lookup_command(name.as_bytes(), sub).map(|(s, a)| (s.name, a));
+                let got = lookup_cached(name.as_bytes(), sub).map(|(s, a)| (s.name, a));
+                assert_eq!(got, want, "{name} {sub:?}");
+            }
+        }
+    }
 
     #[test]
     fn key_lists_keep_every_key_in_order_in_place_or_spilled() {

@@ -22,11 +22,8 @@ pub struct Vm {
     /// The prelude's private table: `call` (set per run), `run`, `error_table`, `redis`.
     pub internal: Table,
     pub run: Function,
-    /// `redis.call`'s bridge into the command handlers (`run::bridge`), `internal.bridge`: the
-    /// prelude's `run` sets it in `internal.call` only while a script runs.
-    pub call_fn: Function,
     /// Compiled EVAL scripts by SHA with their cache entry, valid for `scripts_epoch`.
-    pub scripts: HashMap<Sha, (Function, Arc<super::Script>), crate::util::FnvBuild>,
+    pub scripts: HashMap<Sha, Compiled, crate::util::FnvBuild>,
     pub scripts_epoch: u64,
     /// Loaded function callbacks by name, valid for `libs_gen`.
     pub functions: HashMap<Bytes, Function>,
@@ -41,6 +38,27 @@ pub struct Vm {
     /// lengths they were last filled to.
     pub seqs: [mlua::RegistryKey; 2],
     pub seq_lens: [std::cell::Cell<usize>; 2],
+    /// What an EVAL run calls into without going through mlua (`run::raw_eval`): the main
+    /// state, and the registry slots of `run`, of the C entry function (`run::raw_entry`) and of a
+    /// scratch value (a reply that is not a plain value waits there for its conversion; it always
+    /// holds a value, so that storing one allocates nothing).
+    pub main: *mut mlua::ffi::lua_State,
+    pub run_key: mlua::RegistryKey,
+    pub entry_key: mlua::RegistryKey,
+    pub scratch_key: mlua::RegistryKey,
+}
+
+// SAFETY: `main` is the state of `lua`, which is `Send` (mlua's `send` feature); a `Vm` is used by
+// one thread at a time (taken from the pool and given back), and `main` is only used by the
+// thread that has the `Vm`.
+unsafe impl Send for Vm {}
+
+/// One EVAL script compiled in a VM: its function, the registry slot that holds it (the raw run
+/// path pushes it from there), and its cache entry.
+pub struct Compiled {
+    pub func: Function,
+    pub key: mlua::RegistryKey,
+    pub script: Arc<super::Script>,
 }
 
 fn lua_log(level: i64, msg: &str) {
@@ -101,17 +119,21 @@ impl Vm {
         // tables and the replies of `redis.call` the bulk of a small script's cost.
         super::run::install_hook(&lua, 100_000)?;
         let run = internal.get("run")?;
-        // SAFETY: `bridge` is a valid `lua_CFunction` (see its contract).
-        let call_fn = unsafe { lua.create_c_function(super::run::bridge)? };
-        internal.raw_set("bridge", &call_fn)?;
         let seqs = [lua.create_registry_value(lua.create_table()?)?, lua.create_registry_value(lua.create_table()?)?];
+        let mut main = std::ptr::null_mut();
+        // SAFETY: the closure only records the state it is given (mlua's main state here: no
+        // callback or coroutine is running).
+        unsafe { lua.exec_raw::<()>((), |state| main = state)? };
+        let run_key = lua.create_registry_value(&run)?;
+        // SAFETY: `raw_entry` is a valid `lua_CFunction` (see its contract).
+        let entry_key = lua.create_registry_value(unsafe { lua.create_c_function(super::run::raw_entry)? })?;
+        let scratch_key = lua.create_registry_value(false)?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
             lua,
             globals,
             internal,
             run,
-            call_fn,
             scripts: HashMap::default(),
             scripts_epoch: 0,
             functions: HashMap::new(),
@@ -121,6 +143,10 @@ impl Vm {
             memory_limit,
             seqs,
             seq_lens: Default::default(),
+            main,
+            run_key,
+            entry_key,
+            scratch_key,
         })
     }
 
@@ -134,6 +160,11 @@ impl Vm {
                 .into_function()
                 .map_err(|e| compile_error_text(&e))
         })
+    }
+
+    /// `f`, compiled from `script`, kept in a registry slot too (see [`Compiled`]).
+    pub fn compiled(&self, func: Function, script: Arc<super::Script>) -> mlua::Result<Compiled> {
+        Ok(Compiled { key: self.lua.create_registry_value(&func)?, func, script })
     }
 
     /// Run `f` (Lua code) with this VM's memory limit on: past it an allocation fails and the
@@ -170,9 +201,9 @@ pub fn compile_error_text(e: &mlua::Error) -> String {
     }
 }
 
-/// C trampolines in front of the API functions written in Lua (`redis.call`, `rawset`, ...).
+/// C trampolines in front of the API functions written in Lua (`redis.setresp`, `rawset`, ...).
 ///
-/// Why: `return redis.call(...)` is a tail call. Were `redis.call` a Lua function, Lua 5.1 would
+/// Why: `return redis.setresp(...)` is a tail call. Were `redis.setresp` a Lua function, Lua 5.1 would
 /// replace the script's frame with it, and an error it raises could no longer name the script's
 /// line (Redis's `@user_script:N`). In Redis these are C functions, which a tail call does not
 /// replace; so are these: each calls its Lua implementation (kept in the registry) with its
@@ -199,8 +230,6 @@ mod trampolines {
         };
     }
 
-    trampoline!(call, "flurrydb.call");
-    trampoline!(pcall, "flurrydb.pcall");
     trampoline!(setresp, "flurrydb.setresp");
     trampoline!(log, "flurrydb.log");
     trampoline!(sha1hex, "flurrydb.sha1hex");
@@ -212,9 +241,18 @@ mod trampolines {
     pub fn install(lua: &mlua::Lua, internal: &mlua::Table) -> mlua::Result<()> {
         let redis: mlua::Table = internal.get("redis")?;
         let globals = lua.globals();
-        let api: [(&str, ffi::lua_CFunction); 7] = [
-            ("call", call),
-            ("pcall", pcall),
+        // redis.call and redis.pcall are C functions themselves (`run::redis_call`); the prelude's
+        // `run` sets `internal.call` (any value) while a script runs, which the other API
+        // functions check.
+        // SAFETY: both are valid `lua_CFunction`s (see their contract).
+        let call_fn = unsafe { lua.create_c_function(crate::script::run::redis_call)? };
+        redis.set("call", &call_fn)?;
+        internal.raw_set("bridge", call_fn)?;
+        // SAFETY: as above.
+        redis.set("pcall", unsafe { lua.create_c_function(crate::script::run::redis_pcall)? })?;
+        // SAFETY: as above.
+        internal.raw_set("set_resp", unsafe { lua.create_c_function(crate::script::run::set_resp)? })?;
+        let api: [(&str, ffi::lua_CFunction); 5] = [
             ("setresp", setresp),
             ("log", log),
             ("sha1hex", sha1hex),
