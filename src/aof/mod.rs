@@ -321,8 +321,16 @@ impl Aof {
     /// key(s), so per-key order in the file is the order the writes were applied. Returns the record's
     /// seq for [`Aof::wait_durable`] (0 when disabled). Never blocks.
     pub fn append(&self, db: usize, argv: &[&[u8]]) -> u64 {
+        if self.inner.is_none() {
+            return 0;
+        }
+        self.append_encoded(db, writer::encode_record(argv))
+    }
+
+    /// [`append`](Self::append) of a record already encoded (a whole `MULTI` ... `EXEC` block of
+    /// one database, from `WriteLock::log_records`).
+    pub fn append_encoded(&self, db: usize, bytes: Vec<u8>) -> u64 {
         let Some(e) = &self.inner else { return 0 };
-        let bytes = writer::encode_record(argv);
         // Relaxed: the seq only has to be unique; the queue push publishes the record.
         let seq = e.shared.next_seq.fetch_add(1, Ordering::Relaxed);
         if e.shared.durability.is_stopped() {

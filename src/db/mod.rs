@@ -570,10 +570,6 @@ impl<'a> WriteLock<'a> {
         self._guards = Guards::Released;
     }
 
-    /// Push an AOF record for another database (MOVE, COPY ... DB). Every effective write passes
-    /// here, so this is also where WATCHers of the record's keys are dirtied; inside an EXEC the
-    /// record is buffered for the transaction's block (see `tx`). Returns the record's sequence
-    /// number (0 when nothing was pushed).
     /// Push the records of ONE command that needs several (SORT ... STORE: `DEL dst`, `RPUSH dst
     /// ...`) as one `MULTI` ... `EXEC` block, so that a crash between them cannot leave half of the
     /// command in the file (the loader drops a torn block). Inside EXEC they join its block.
@@ -586,8 +582,7 @@ impl<'a> WriteLock<'a> {
     /// `XGROUP SETID`, as Redis propagates them inside one `MULTI`/`EXEC`). Returns the sequence
     /// number of the block (0 when nothing was pushed).
     pub fn log_records(&self, db: usize, records: &Records) -> u64 {
-        let refs: Vec<Vec<&[u8]>> = records.list.iter().map(|r| r.iter().map(|a| &a[..]).collect()).collect();
-        self.log_block(db, &refs)
+        self.log_block(db, &records.lists())
     }
 
     /// An empty [`Records`] for this write's records.
@@ -596,7 +591,7 @@ impl<'a> WriteLock<'a> {
             || !self.ks.watch.is_idle()
             || self.ks.holds_here()
             || self.ks.repl.is_active();
-        Records { list: Vec::new(), on }
+        Records { on, ..Default::default() }
     }
 
     fn log_block(&self, db: usize, records: &[Vec<&[u8]>]) -> u64 {
@@ -612,13 +607,19 @@ impl<'a> WriteLock<'a> {
             }
             return 0;
         }
-        let owned: Vec<(usize, Vec<Bytes>)> =
-            records.iter().map(|r| (db, r.iter().map(|a| Bytes::copy_from_slice(a)).collect())).collect();
+        // One database: the block is MULTI, the records, EXEC, encoded once for the AOF and the
+        // replicas alike.
+        let mut bytes = Vec::with_capacity(32 + records.iter().flatten().map(|a| a.len() + 16).sum::<usize>());
+        crate::aof::encode_command(&mut bytes, &[b"MULTI"]);
+        for r in records {
+            crate::aof::encode_command(&mut bytes, r);
+        }
+        crate::aof::encode_command(&mut bytes, &[b"EXEC"]);
         if self.ks.repl.is_active() {
-            self.ks.repl.push_block(&owned);
+            self.ks.repl.push_encoded(db, bytes.clone());
         }
         let Some(aof) = self.ks.aof.get() else { return 0 };
-        let seq = aof.append_batch(&owned);
+        let seq = aof.append_encoded(db, bytes);
         if seq > self.last_seq.get() {
             self.last_seq.set(seq);
         }
@@ -684,10 +685,15 @@ impl<'a> WriteLock<'a> {
 /// block by [`WriteLock::log_records`] (a crash cannot leave half of them in the file).
 /// Made by [`WriteLock::records`]: when no record would go anywhere (no AOF, no EXEC buffering
 /// them, nobody WATCHing) it keeps none, and the command pays nothing for them.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Records {
-    list: Vec<Vec<Bytes>>,
     on: bool,
+    /// The records' arguments, one after another (one buffer, not an allocation per argument).
+    data: Vec<u8>,
+    /// Where each argument ends in `data`.
+    ends: Vec<usize>,
+    /// Where each record's arguments end in `ends`.
+    recs: Vec<usize>,
 }
 
 impl Records {
@@ -696,9 +702,33 @@ impl Records {
     /// it is pushed.
     pub fn push(&mut self, argv: &[&[u8]]) -> u64 {
         if self.on {
-            self.list.push(argv.iter().map(|a| Bytes::copy_from_slice(a)).collect());
+            for a in argv {
+                self.data.extend_from_slice(a);
+                self.ends.push(self.data.len());
+            }
+            self.recs.push(self.ends.len());
         }
         1
+    }
+
+    /// The records, each as its argument slices.
+    fn lists(&self) -> Vec<Vec<&[u8]>> {
+        let (mut arg, mut at) = (0, 0);
+        self.recs
+            .iter()
+            .map(|&rec_end| {
+                let argv = self.ends[arg..rec_end]
+                    .iter()
+                    .map(|&end| {
+                        let a = &self.data[at..end];
+                        at = end;
+                        a
+                    })
+                    .collect();
+                arg = rec_end;
+                argv
+            })
+            .collect()
     }
 }
 
@@ -738,4 +768,23 @@ pub fn hash_key_seeded(_seed: u64, key: &[u8]) -> u64 {
 #[cfg(feature = "loom")]
 pub fn hash_key(key: &[u8]) -> u64 {
     crate::util::fnv1a(crate::util::FNV_OFFSET, key)
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::Records;
+
+    #[test]
+    fn records_give_back_each_record_as_pushed() {
+        let mut r = Records { on: true, ..Default::default() };
+        r.push(&[b"XCLAIM", b"s", b"", b"0-1"]);
+        r.push(&[b"XGROUP", b"SETID", b"s", b"g", b"0-1"]);
+        r.push(&[b""]);
+        let want: Vec<Vec<&[u8]>> =
+            vec![vec![b"XCLAIM", b"s", b"", b"0-1"], vec![b"XGROUP", b"SETID", b"s", b"g", b"0-1"], vec![b""]];
+        assert_eq!(r.lists(), want);
+        let mut off = Records::default();
+        off.push(&[b"DEL", b"k"]);
+        assert!(off.lists().is_empty());
+    }
 }

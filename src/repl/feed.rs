@@ -218,6 +218,12 @@ impl Feed {
         self.wake();
     }
 
+    /// Push records already encoded, all of database `db` (a `MULTI` ... `EXEC` block).
+    pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
+        self.queue.push(Item::Record { db, bytes });
+        self.wake();
+    }
+
     /// Push a transaction (or a script's effects) as one `MULTI` ... `EXEC` block.
     pub fn push_block(&self, records: &[(usize, Vec<Bytes>)]) {
         let Some(&(first_db, _)) = records.first() else { return };
