@@ -57,18 +57,25 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let mut client = Client::new(info);
     let file_len = std::fs::metadata(acfg.path()).map_or(0, |m| m.len());
     let (mut records, mut bytes_read) = (0u64, 0u64);
+    // Runs of plain SETs go in by batches (see aof::load's `PlainSets` for the rule).
+    let mut sets = crate::aof::PlainSets::new();
     let report = Aof::load(&acfg, |db, argv: &[Bytes]| {
         if records < AOF_PRESIZE_SAMPLE_RECORDS {
             records += 1;
             // The record's length in RESP, near enough: `*N`, then `$len` + bytes per argument.
             bytes_read += argv.iter().map(|a| a.len() as u64 + 8).sum::<u64>() + 8;
             if records == AOF_PRESIZE_SAMPLE_RECORDS {
+                sets.put(&shared.ks);
                 let keys = shared.ks.db(db).len() as u64;
                 let estimate =
                     (keys.saturating_mul(file_len) / bytes_read.max(1)).min(file_len / AOF_PRESIZE_MIN_BYTES_PER_KEY);
                 shared.ks.db(db).reserve(estimate.saturating_sub(keys) as usize);
             }
         }
+        if !client.tx.in_multi() && sets.offer(&shared.ks, db, argv) {
+            return Ok(());
+        }
+        sets.put(&shared.ks);
         client.db = db;
         let mut ctx = Ctx::new(shared, &mut client, 0);
         match execute(&mut ctx, argv) {
@@ -76,6 +83,7 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
             _ => Ok(()),
         }
     });
+    sets.put(&shared.ks);
     shared.clients.unregister(client.id);
     let report = report.map_err(|e| format!("Bad file format reading the append only file: {e}"))?;
     // Keys whose time passed while the server was down are removed now (and logged once open).

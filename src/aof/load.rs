@@ -1,5 +1,19 @@
 //! Loading: replay of the file at startup (Redis's `loadSingleAppendOnlyFile`), and the preparation of
 //! an existing file for appending (cutting a torn tail or, when allowed, a corrupt suffix).
+//!
+//! # Runs of plain SETs ([`PlainSets`])
+//!
+//! Replay applies the records in file order. One kind is applied in bulk: a plain `SET key value`
+//! (exactly three arguments) outside a `MULTI` block. Its effect depends on nothing but the record
+//! (the key becomes that string, no expiry, whatever it held: type, TTL, value), and it cannot
+//! fail. So a run of consecutive plain SETs in one database is gathered into a
+//! [`crate::db::Batch`] and put at once (each bucket's block built once, not copied per key; a
+//! later SET of a key wins, as in order), and the run is put BEFORE the next record of any other
+//! kind, another database's SET, or the end of the file is applied: every other record (which may
+//! read those keys: INCR, APPEND, SET .. NX/GET/KEEPTTL, EXPIRE, MULTI, ...) sees exactly the
+//! keyspace that one-by-one replay would have made. What one-by-one SETs did besides the map is
+//! kept: each counts one change (`dirty`); nothing else applies while loading (no client watches,
+//! tracks, subscribes or blocks yet; nothing is logged).
 
 use std::fs::{File, OpenOptions};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -54,6 +68,53 @@ impl FileIdentity {
     fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
         FileIdentity { dev: meta.dev(), ino: meta.ino(), len: meta.len(), mtime: meta.modified().ok() }
+    }
+}
+
+/// A run of plain `SET key value` records gathered while replaying (see the module doc): the
+/// caller offers each record that is not inside a `MULTI` block, and puts the run before applying
+/// anything else, and at the end.
+pub struct PlainSets {
+    batch: crate::db::Batch,
+    db: usize,
+}
+
+impl Default for PlainSets {
+    fn default() -> Self {
+        PlainSets::new()
+    }
+}
+
+impl PlainSets {
+    pub fn new() -> PlainSets {
+        PlainSets { batch: crate::db::Batch::new(), db: 0 }
+    }
+
+    /// Take `argv` (for database `db`) into the run when it is a plain SET; false: the caller
+    /// must [`put`](Self::put) the run, then apply the record itself.
+    pub fn offer(&mut self, ks: &crate::db::Keyspace, db: usize, argv: &[Bytes]) -> bool {
+        if argv.len() != 3 || !argv[0].eq_ignore_ascii_case(b"set") || db >= ks.databases() {
+            return false;
+        }
+        if db != self.db {
+            self.put(ks);
+            self.db = db;
+        }
+        self.batch.push(&argv[1], crate::db::Entry::string_copied(&argv[2], 0), None);
+        // What the SET's record counted (`touch_record`).
+        crate::rdb::dirty::incr();
+        if self.batch.is_full() {
+            self.put(ks);
+        }
+        true
+    }
+
+    /// Put the run into the keyspace (under every stripe; nothing else writes while it loads).
+    pub fn put(&mut self, ks: &crate::db::Keyspace) {
+        if !self.batch.is_empty() {
+            let seq = std::cell::Cell::new(0);
+            ks.write_all(self.db, &seq).map().put_batch(&mut self.batch);
+        }
     }
 }
 

@@ -91,7 +91,7 @@ use std::io;
 pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy, FsyncSetting};
 pub use error::AofError;
 pub use format::encode_command;
-pub use load::LoadReport;
+pub use load::{LoadReport, PlainSets};
 pub use rewrite::RewriteHandle;
 
 use durable::{Durability, DurableWait};

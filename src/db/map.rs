@@ -58,6 +58,9 @@
 //! map lives (seize's safety is its contract as it was flurry's); the depth and the slots' pointers
 //! are loom's atomics, so the publication orders above are model-checked.
 
+mod bulk;
+pub use bulk::Batch;
+
 use super::block::{self, Block, EntryRef, Item};
 use super::entry::Entry;
 use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};

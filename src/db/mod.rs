@@ -55,6 +55,7 @@ pub use cell::{
     Set, ValueCell, raw_bytes,
 };
 pub use entry::{Entry, Kind, StrRef, Value};
+pub use map::Batch;
 pub use map::{Change, KeyMap, PARTS};
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};

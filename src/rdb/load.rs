@@ -699,25 +699,37 @@ pub fn into_entry(v: SnapshotValue, expire_at_ms: u64, cfg: &crate::config::Conf
     }
 }
 
-/// Load a whole RDB file into `ks` (startup, full sync): every key is inserted under its stripe
-/// without an AOF record (the caller loads before the AOF is open, or rewrites it after). A key
+/// Load a whole RDB file into `ks` (startup, full sync), without AOF records (the caller loads
+/// before the AOF is open, or rewrites it after), the keyspace `loading` (clients refused). A key
 /// whose expiry is before `drop_expired_before` (ms; 0 = keep all) is skipped, as a primary skips
 /// them (`rdbLoad` on a master). A database number beyond the configured ones is an error. The
 /// function libraries are in the returned info for the caller to load.
+///
+/// The keys go in by batches ([`crate::db::Batch`]: each bucket's block is built once per batch,
+/// not copied once per key), each put under every stripe (nothing else writes meanwhile: the
+/// keyspace is loading; the stripes also keep out a write that could run while it loads). A
+/// duplicated key replaces the earlier one, as one insert per key did.
 pub fn load_into(
     ks: &crate::db::Keyspace,
     cfg: &crate::config::Config,
     input: &mut impl Read,
     drop_expired_before: u64,
 ) -> Result<RdbInfo, RdbError> {
-    let seq = std::cell::Cell::new(0);
     let dbs = ks.databases();
     let mut expired = 0;
-    // The table is sized once per database from the RESIZEDB hint (no resize and copy of every
-    // node while loading); a corrupt hint reserves at most 16M slots.
+    // The table is sized once per database from the RESIZEDB hint (no split of every block
+    // while loading); a corrupt hint reserves at most 16M slots.
     let on_resize = |db: usize, keys: u64| {
         if db < dbs {
             ks.db(db).reserve(keys.min(1 << 24) as usize);
+        }
+    };
+    let mut batch = crate::db::Batch::new();
+    let mut batch_db = 0;
+    let put = |batch: &mut crate::db::Batch, db: usize| {
+        if !batch.is_empty() {
+            let seq = std::cell::Cell::new(0);
+            ks.write_all(db, &seq).map().put_batch(batch);
         }
     };
     let mut info = read_rdb_with(input, on_resize, |k| {
@@ -730,15 +742,18 @@ pub fn load_into(
             expired += 1;
             return Ok(());
         }
-        let entry = into_entry(k.value, k.expire_at_ms, cfg);
-        let w = ks.write(k.db, &[&k.key], &seq);
-        w.insert_in(k.db, k.key.clone(), entry);
-        if let Some(a) = crate::db::evict::access_from(k.idle_s, k.freq) {
-            // The access word lives in the key's block entry: set it once the entry is there.
-            ks.db(k.db).get(&k.key, |e| e.map(|e| e.set_access(a)));
+        if k.db != batch_db {
+            put(&mut batch, batch_db);
+            batch_db = k.db;
+        }
+        let access = crate::db::evict::access_from(k.idle_s, k.freq);
+        batch.push(&k.key, into_entry(k.value, k.expire_at_ms, cfg), access);
+        if batch.is_full() {
+            put(&mut batch, batch_db);
         }
         Ok(())
     })?;
+    put(&mut batch, batch_db);
     info.keys -= expired;
     info.expired_skipped = expired;
     Ok(info)
