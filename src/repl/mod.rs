@@ -542,6 +542,55 @@ pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb
     (snap, extras, replid, offset)
 }
 
+/// The replication state an RDB written now records (Redis's `rdbPopulateSaveInfo`): for a
+/// primary with a backlog, its replication id and offset, the feed drained here so that the file
+/// holds exactly the writes before the offset. Call holding every key stripe. `None` otherwise
+/// (no backlog; and a replica's own file, whose offset would need `apply_lock`, records none).
+pub fn save_info(shared: &Shared) -> Option<crate::rdb::ReplInfo> {
+    let feed = shared.ks.repl_feed();
+    if feed.is_replica() || !feed.is_active() || shared.repl.is_replica() {
+        return None;
+    }
+    let offset = feed.snapshot_point();
+    Some(crate::rdb::ReplInfo { stream_db: 0, id: shared.repl.ids().replid.clone(), offset: offset as i64 })
+}
+
+/// After the RDB file was loaded at startup (Redis's `loadDataFromDisk`; not after an AOF, whose
+/// load Redis gives no replication state either): a primary whose file records `repl-id` and
+/// `repl-offset` keeps that history as its secondary id, valid up to the offset, and starts its
+/// backlog there, so that the replicas it had resync partially with nothing to resend. A new
+/// primary id all the same (Redis's too).
+pub fn restore_after_load(shared: &Shared, aux: impl Fn(&str) -> Option<Vec<u8>>) {
+    let text = |name: &str| aux(name).map(|v| String::from_utf8_lossy(&v).into_owned());
+    let (Some(id), Some(offset), Some(db)) = (text("repl-id"), text("repl-offset"), text("repl-stream-db")) else {
+        return;
+    };
+    let (Ok(offset), Ok(db)) = (offset.parse::<i64>(), db.parse::<i64>()) else { return };
+    let configured_replica = shared.config().get("replicaof").is_some_and(|v| !v.trim().is_empty() && v != "no one");
+    if id.len() != 40 || offset < 0 || db == -1 || configured_replica || shared.repl.is_replica() {
+        return;
+    }
+    let Some(me) = shared.repl.me() else { return };
+    let feed = shared.ks.repl_feed();
+    {
+        let seq = std::cell::Cell::new(0);
+        let _all = shared.ks.write_all(0, &seq);
+        let mut ids = shared.repl.ids();
+        ids.replid2 = id;
+        ids.second_offset = offset + 1;
+        feed.reset(offset as u64);
+        feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
+        feed.set_active(true);
+        crate::notice!(
+            "Replication history restored from the RDB: secondary replication ID {}, valid up to offset {}",
+            ids.replid2,
+            ids.second_offset
+        );
+    }
+    // Writes feed the backlog from now on: its drainer runs.
+    ensure_feed_thread(&me);
+}
+
 fn ensure_feed_thread_from(ctx: &Ctx) {
     if let Some(shared) = ctx.shared.repl.me() {
         ensure_feed_thread(&shared);
