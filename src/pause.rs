@@ -39,16 +39,30 @@ impl PauseKind {
     }
 }
 
+/// Who asked for a pause (Redis's `pause_purpose`): each keeps its own kind and end time, and
+/// lifting one (CLIENT UNPAUSE, the end of a FAILOVER) leaves the others in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// CLIENT PAUSE / UNPAUSE.
+    Client = 0,
+    /// FAILOVER's pause of writes until the target took over (or the failover was aborted).
+    Failover = 1,
+}
+
+const PURPOSES: usize = 2;
+
 /// The server's pause state.
 #[derive(Default)]
 pub struct Pause {
     /// The [`PauseKind`] in force (0 = none): the only thing a command loads while none is on.
+    /// The most restrictive kind over the purposes' pauses (Redis's `client_pause_type`).
     kind: AtomicU8,
-    /// When it ends (unix ms).
+    /// When it ends (unix ms): the furthest end among the purposes of that kind.
     end_ms: AtomicU64,
-    /// Serializes PAUSE, UNPAUSE and the lifting of an expired pause.
-    update: Mutex<()>,
-    /// Woken (every waiter) whenever the pause is lifted.
+    /// Each purpose's pause (kind, end), the source of `kind`/`end_ms`; serializes PAUSE,
+    /// UNPAUSE and the lifting of an expired pause.
+    events: Mutex<[Option<(PauseKind, u64)>; PURPOSES]>,
+    /// Woken (every waiter) whenever the pause in force becomes less restrictive.
     changed: tokio::sync::Notify,
     /// Clients postponed now (counted in INFO `blocked_clients`, as Redis counts them).
     postponed: AtomicUsize,
@@ -61,16 +75,14 @@ impl Pause {
         self.kind.load(Ordering::Relaxed) != 0
     }
 
-    /// The pause in force at `now_ms`; a pause past its end time is lifted here.
+    /// The pause in force at `now_ms`; a purpose's pause past its end time is dropped here.
     pub fn kind(&self, now_ms: u64) -> PauseKind {
         let kind = PauseKind::from_u8(self.kind.load(Ordering::Acquire));
         if kind == PauseKind::Off || now_ms <= self.end_ms.load(Ordering::Acquire) {
             return kind;
         }
-        let _g = self.update.lock().unwrap_or_else(|e| e.into_inner());
-        if self.kind.load(Ordering::Acquire) != 0 && now_ms > self.end_ms.load(Ordering::Acquire) {
-            self.lift();
-        }
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        self.update(&mut events, now_ms);
         PauseKind::from_u8(self.kind.load(Ordering::Acquire))
     }
 
@@ -79,31 +91,55 @@ impl Pause {
         self.is_on() && self.kind(now_ms) != PauseKind::Off
     }
 
-    /// `CLIENT PAUSE`: pause until `end_ms`. A pause already in force keeps the more restrictive
-    /// kind and the later end (Redis's `pauseClients`).
+    /// `CLIENT PAUSE`: pause until `end_ms` (see [`Pause::pause_for`]).
     pub fn pause(&self, end_ms: u64, kind: PauseKind, now_ms: u64) {
-        let _g = self.update.lock().unwrap_or_else(|e| e.into_inner());
-        let old = PauseKind::from_u8(self.kind.load(Ordering::Acquire));
-        let old_end = self.end_ms.load(Ordering::Acquire);
-        let (kind, end_ms) = if old != PauseKind::Off && old_end >= now_ms {
-            (old.max(kind), old_end.max(end_ms))
-        } else {
-            (kind, end_ms)
-        };
-        self.end_ms.store(end_ms, Ordering::Release);
-        self.kind.store(kind as u8, Ordering::Release);
+        self.pause_for(Purpose::Client, end_ms, kind, now_ms);
     }
 
-    /// `CLIENT UNPAUSE`: lift the pause; postponed clients run their commands.
+    /// `CLIENT UNPAUSE`: lift the pause CLIENT PAUSE set (a FAILOVER's stays).
     pub fn unpause(&self) {
-        let _g = self.update.lock().unwrap_or_else(|e| e.into_inner());
-        self.lift();
+        self.unpause_for(Purpose::Client);
     }
 
-    fn lift(&self) {
-        self.kind.store(0, Ordering::Release);
-        self.end_ms.store(0, Ordering::Release);
-        self.changed.notify_waiters();
+    /// Pause for `purpose` until `end_ms`. A pause of that purpose still in force keeps the more
+    /// restrictive kind and the later end (Redis's `pauseClients`).
+    pub fn pause_for(&self, purpose: Purpose, end_ms: u64, kind: PauseKind, now_ms: u64) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let slot = &mut events[purpose as usize];
+        *slot = match *slot {
+            Some((old, old_end)) if old_end >= now_ms => Some((old.max(kind), old_end.max(end_ms))),
+            _ => Some((kind, end_ms)),
+        };
+        self.update(&mut events, now_ms);
+    }
+
+    /// Lift `purpose`'s pause (Redis's `unpauseClients`); postponed clients run their commands
+    /// unless another purpose's pause still covers them.
+    pub fn unpause_for(&self, purpose: Purpose) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events[purpose as usize] = None;
+        self.update(&mut events, crate::util::now_ms());
+    }
+
+    /// Redis's `updateClientPauseTypeAndEndTime`: drop the purposes' pauses past their end, and
+    /// publish the most restrictive kind left with the furthest end among that kind's; wake the
+    /// postponed clients when it became less restrictive (they check again, and may wait again).
+    fn update(&self, events: &mut [Option<(PauseKind, u64)>; PURPOSES], now_ms: u64) {
+        let old = PauseKind::from_u8(self.kind.load(Ordering::Acquire));
+        let mut kind = PauseKind::Off;
+        for e in events.iter_mut() {
+            match *e {
+                Some((_, end)) if end < now_ms => *e = None,
+                Some((k, _)) => kind = kind.max(k),
+                None => {}
+            }
+        }
+        let end = events.iter().flatten().filter(|(k, _)| *k == kind).map(|(_, end)| *end).max().unwrap_or(0);
+        self.end_ms.store(end, Ordering::Release);
+        self.kind.store(kind as u8, Ordering::Release);
+        if kind < old {
+            self.changed.notify_waiters();
+        }
     }
 
     /// Clients postponed now.
@@ -111,21 +147,23 @@ impl Pause {
         self.postponed.load(Ordering::Relaxed)
     }
 
-    /// Wait (a parked future) until the pause in force now is lifted or reaches its end time;
-    /// the caller then runs its command again (which may wait again under a new pause).
+    /// Wait (a parked future) until the pause in force now is lifted, reaches its end time or
+    /// becomes less restrictive; the caller then runs its command again (which may wait again
+    /// under the pause then in force).
     pub async fn wait_change(&self) {
         let _count = Postponed::new(&self.postponed);
+        let start = self.kind(crate::util::now_ms());
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             // Registered before the state is read: a lift after this load wakes it.
             notified.as_mut().enable();
             let now = crate::util::now_ms();
-            if self.kind(now) == PauseKind::Off {
+            if self.kind(now) < start || start == PauseKind::Off {
                 return;
             }
             let end = self.end_ms.load(Ordering::Acquire);
-            let wait = std::time::Duration::from_millis(end.saturating_sub(now) + 1);
+            let wait = std::time::Duration::from_millis(end.saturating_sub(now).saturating_add(1));
             tokio::select! {
                 _ = notified => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -204,6 +242,22 @@ mod tests {
         assert_eq!(p.kind(4_500), PauseKind::Write);
         p.unpause();
         assert_eq!(p.kind(4_500), PauseKind::Off);
+    }
+
+    #[test]
+    fn each_purpose_keeps_its_pause() {
+        let p = Pause::default();
+        p.pause_for(Purpose::Failover, u64::MAX, PauseKind::Write, 0);
+        p.pause(1_000, PauseKind::All, 0);
+        assert_eq!(p.kind(500), PauseKind::All);
+        // CLIENT PAUSE's end leaves FAILOVER's pause in force, and so does CLIENT UNPAUSE.
+        assert_eq!(p.kind(1_001), PauseKind::Write);
+        p.pause(2_000, PauseKind::All, 1_500);
+        p.unpause();
+        assert_eq!(p.kind(1_600), PauseKind::Write);
+        p.unpause_for(Purpose::Failover);
+        assert_eq!(p.kind(1_600), PauseKind::Off);
+        assert!(!p.is_on());
     }
 
     #[tokio::test]

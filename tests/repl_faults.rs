@@ -252,3 +252,46 @@ fn a_paused_replica_keeps_its_primarys_writes() {
     drop((primary, replica));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A primary restarted from its RDB file (appendonly no) keeps its replication history, as Redis
+/// 7.0 does with the file's `repl-id`/`repl-offset`: the old id becomes its secondary id, valid up
+/// to the saved offset, and its replica resyncs partially with nothing resent, the stream going on
+/// in the right database. (An AOF restart gets a new history, as Redis's AOF load restores none:
+/// `primary_and_replica_killed_in_turns_converge` covers it.)
+#[test]
+fn a_primary_restarted_from_its_rdb_serves_its_replica_partially() {
+    let root = common::temp_dir("faults-rdb-restart");
+    let mut primary = Node::start(&root.join("p"), None, "appendonly no\n");
+    let replica = Node::start(&root.join("r"), Some(primary.port), "");
+    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let mut c = conn(primary.port);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("in3").arg("x").query(&mut c).unwrap();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    let info = primary.info("replication");
+    let (id, offset) = (field(&info, "master_replid").unwrap(), field(&info, "master_repl_offset").unwrap());
+    let offset: u64 = offset.parse().unwrap();
+    primary.proc.kill9();
+    primary.launch();
+    let info = primary.info("replication");
+    assert_eq!(field(&info, "master_replid2"), Some(id.clone()), "{info}");
+    assert_eq!(field(&info, "second_repl_offset"), Some((offset + 1).to_string()), "{info}");
+    assert_eq!(field(&info, "master_repl_offset"), Some(offset.to_string()), "{info}");
+    assert_ne!(field(&info, "master_replid"), Some(id));
+    wait_for("the replica to resync", Duration::from_secs(60), || replica.follows(primary.port));
+    assert_eq!(stat(primary.port, "sync_partial_ok"), 1, "{}", primary.log());
+    assert_eq!(stat(primary.port, "sync_full"), 0, "{}", primary.log());
+    // The stream goes on, in db 0 again (the restarted primary starts with a SELECT).
+    let mut c = conn(primary.port);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("after{i}")).arg(i).query(&mut c).unwrap();
+    }
+    assert_converged(&primary, &[&replica]);
+    drop((primary, replica));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -473,3 +473,65 @@ fn a_replica_without_capa_eof_gets_the_rdb_with_its_length() {
         assert_eq!(payload[payload.len() - 9], 0xff, "the RDB ends with EOF and its checksum");
     }
 }
+
+/// PUBLISH inside MULTI/EXEC or a script reaches the replicas at its place in the transaction's
+/// block (Redis's `also_propagate` keeps one order for writes and PUBLISH), never before it, and
+/// never reaches the AOF; SPUBLISH is propagated as PUBLISH is (no cluster mode).
+#[test]
+fn publish_inside_a_transaction_or_script_is_propagated_in_its_place() {
+    use std::io::Read;
+    let s = Server::start(&["--appendonly", "yes"]);
+    let mut c = s.raw();
+    let (mut got, payload_at, spec) = psync_from_scratch(&mut c);
+    let len: usize = spec.parse().unwrap_or_else(|_| panic!("{spec}"));
+    let mut buf = [0u8; 4096];
+    while got.len() < payload_at + len {
+        let n = c.s.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    let mut stream = got.split_off(payload_at + len);
+    c.send(b"REPLCONF ACK 0\r\n");
+    let mut w = s.raw();
+    for cmd in [&["MULTI"][..], &["SET", "a", "1"], &["PUBLISH", "ch", "m1"], &["SET", "b", "2"]] {
+        w.cmds(cmd);
+    }
+    assert!(w.cmds(&["EXEC"]).starts_with(b"*3\r\n"));
+    let script = "redis.call('set','c','3') redis.call('publish','ch','m2') redis.call('set','d','4')";
+    assert_eq!(w.cmds(&["EVAL", script, "0"]), b"$-1\r\n");
+    // A transaction that only publishes: the PUBLISH alone, as Redis (one op, no MULTI).
+    w.cmds(&["MULTI"]);
+    w.cmds(&["SPUBLISH", "sh", "m3"]);
+    assert_eq!(w.cmds(&["EXEC"]), b"*1\r\n:0\r\n");
+    w.cmds(&["SET", "last", "5"]);
+    let names = |stream: &[u8]| -> Vec<String> {
+        common::aof_commands(stream)
+            .into_iter()
+            .map(|argv| argv.iter().map(|a| String::from_utf8_lossy(a).to_lowercase()).collect::<Vec<_>>().join(" "))
+            .filter(|c| c != "ping")
+            .collect()
+    };
+    let want = [
+        "select 0",
+        "multi",
+        "set a 1",
+        "publish ch m1",
+        "set b 2",
+        "exec",
+        "multi",
+        "set c 3",
+        "publish ch m2",
+        "set d 4",
+        "exec",
+        "spublish sh m3",
+        "set last 5",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stream.ends_with(b"last\r\n$1\r\n5\r\n") && Instant::now() < deadline {
+        let n = c.s.read(&mut buf).unwrap();
+        stream.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(names(&stream), want, "{}", String::from_utf8_lossy(&stream));
+    let aof = names(&std::fs::read(s.dir.join("appendonly.aof")).unwrap());
+    assert!(!aof.iter().any(|c| c.contains("publish")), "{aof:?}");
+    assert!(aof.iter().any(|c| c == "set d 4"), "{aof:?}");
+}

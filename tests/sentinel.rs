@@ -396,7 +396,18 @@ fn failover_to_a_replica_switches_roles_without_a_full_sync() {
     let _: () = redis::cmd("SET").arg("after").arg("timeout").query(&mut c).unwrap();
     // ABORT while waiting: writes resume.
     let _: String = redis::cmd("FAILOVER").arg("TO").arg("127.0.0.1").arg(r2.port).query(&mut c).unwrap();
+    // CLIENT UNPAUSE lifts only what CLIENT PAUSE set (Redis's pause purposes): a write still
+    // waits for the failover, and runs once it is aborted.
+    let _: String = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut c).unwrap();
+    let mut w = common::Server::raw_to(p.port);
+    w.send(b"SET during failover\r\n");
+    w.s.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut none = [0u8; 16];
+    let early = std::io::Read::read(&mut w.s, &mut none);
+    assert!(early.is_err(), "a write ran during FAILOVER after CLIENT UNPAUSE: {early:?}");
+    w.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let _: String = redis::cmd("FAILOVER").arg("ABORT").query(&mut c).unwrap();
+    assert_eq!(w.reply(), b"+OK\r\n");
     assert_eq!(failover_state(p.port), "no-failover");
     let _: () = redis::cmd("SET").arg("after").arg("abort").query(&mut c).unwrap();
     assert_eq!(field(&p.info("replication"), "role").as_deref(), Some("master"));

@@ -93,16 +93,17 @@ pub fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// on it). A replica publishes what its primary sends through the normal command path.
 pub fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let n = ctx.shared.pubsub.publish(&argv[1], &argv[2]);
-    let feed = ctx.shared.ks.repl_feed();
-    if feed.is_active() && !feed.is_replica() {
-        feed.push(ctx.client.db, &[b"PUBLISH", &argv[1], &argv[2]]);
-    }
+    // Inside MULTI/EXEC or a script: at its place in the transaction's block.
+    ctx.shared.ks.propagate_repl(ctx.client.db, &[b"PUBLISH", &argv[1], &argv[2]]);
     Ok(Frame::Integer(n as i64))
 }
 
-/// `SPUBLISH shardchannel message`.
+/// `SPUBLISH shardchannel message` (propagated to the replicas as PUBLISH is, as Redis does
+/// outside cluster mode).
 pub fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    Ok(Frame::Integer(ctx.shared.pubsub.spublish(&argv[1], &argv[2]) as i64))
+    let n = ctx.shared.pubsub.spublish(&argv[1], &argv[2]);
+    ctx.shared.ks.propagate_repl(ctx.client.db, &[b"SPUBLISH", &argv[1], &argv[2]]);
+    Ok(Frame::Integer(n as i64))
 }
 
 pub(crate) static PUBSUB_SUBS: &[SubSpec] = &[

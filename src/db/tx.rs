@@ -47,6 +47,9 @@ struct Held {
     /// allocation less per EXEC and per script run).
     stripes: Vec<usize>,
     records: Vec<(usize, Vec<Bytes>)>,
+    /// Records for the replication stream only (PUBLISH), each with the number of `records`
+    /// before it: they go in the block at their place, and never to the AOF.
+    repl_only: Vec<(usize, usize, Vec<Bytes>)>,
     /// Keys whose blocked clients are served once the block is logged (see `blocking`).
     serve: Vec<(usize, Bytes)>,
 }
@@ -99,7 +102,13 @@ impl Keyspace {
         fence(Ordering::Release);
         HELD.with(|h| {
             let checked = if cfg!(debug_assertions) { stripes.clone() } else { Vec::new() };
-            *h.borrow_mut() = Some(Held { ks: addr(self), stripes: checked, records: Vec::new(), serve: Vec::new() })
+            *h.borrow_mut() = Some(Held {
+                ks: addr(self),
+                stripes: checked,
+                records: Vec::new(),
+                repl_only: Vec::new(),
+                serve: Vec::new(),
+            })
         });
         TxHold { ks: self, stripes, _guards: guards }
     }
@@ -137,6 +146,28 @@ impl Keyspace {
             }
             None => false,
         })
+    }
+
+    /// Propagate `argv` to the replicas only (not the AOF), as Redis's
+    /// `forceCommandPropagation(c, PROPAGATE_REPL)` does for PUBLISH: inside an EXEC or a script
+    /// it takes its place in the transaction's block, elsewhere it is pushed now. Nothing while
+    /// no replica ever connected, nor on a replica (its primary's bytes are its stream).
+    pub fn propagate_repl(&self, db: usize, argv: &[&[u8]]) {
+        let feed = self.repl_feed();
+        if !feed.is_active() || feed.is_replica() {
+            return;
+        }
+        let buffered = HELD.with(|h| match h.borrow_mut().as_mut().filter(|h| h.ks == addr(self)) {
+            Some(h) => {
+                let at = h.records.len();
+                h.repl_only.push((at, db, argv.iter().map(|a| Bytes::copy_from_slice(a)).collect()));
+                true
+            }
+            None => false,
+        });
+        if !buffered {
+            feed.push(db, argv);
+        }
     }
 
     /// Held mode: note `key` of `db` to serve its blocked clients after the transaction (as Redis
@@ -361,7 +392,7 @@ impl TxHold<'_> {
         let single = HELD.with(|h| {
             let mut h = h.borrow_mut();
             let h = h.as_mut()?;
-            if h.records.len() == 1 { h.records.pop() } else { None }
+            if h.records.len() == 1 && h.repl_only.is_empty() { h.records.pop() } else { None }
         });
         if let Some((db, argv)) = single
             && !self.ks.is_loading()
@@ -384,9 +415,23 @@ impl TxHold<'_> {
     /// wrote nothing) while the stripes are still held; its seq goes to `last_seq`. Then serve the
     /// clients blocked on lists it filled, still under the stripes (their pops follow the block).
     pub fn finish(self, last_seq: &Cell<u64>) {
-        let (records, serve) = HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.serve))).unwrap_or_default();
-        if !records.is_empty() && !self.ks.is_loading() && self.ks.repl_feed().is_active() {
-            self.ks.repl_feed().push_block(&records);
+        let (records, repl_only, serve) =
+            HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.repl_only, h.serve))).unwrap_or_default();
+        if !self.ks.is_loading() && self.ks.repl_feed().is_active() {
+            if repl_only.is_empty() {
+                if !records.is_empty() {
+                    self.ks.repl_feed().push_block(&records);
+                }
+            } else {
+                let stream = with_repl_only(&records, repl_only);
+                if let [(db, argv)] = &stream[..] {
+                    // One command alone needs no MULTI (Redis's `propagatePendingCommands`).
+                    let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+                    self.ks.repl_feed().push(*db, &argv);
+                } else {
+                    self.ks.repl_feed().push_block(&stream);
+                }
+            }
         }
         if !records.is_empty()
             && !self.ks.is_loading()
@@ -405,6 +450,24 @@ impl TxHold<'_> {
             }
         }
     }
+}
+
+/// The replication stream of a transaction: its `records` with the replication-only ones put
+/// back at their places.
+fn with_repl_only(
+    records: &[(usize, Vec<Bytes>)],
+    repl_only: Vec<(usize, usize, Vec<Bytes>)>,
+) -> Vec<(usize, Vec<Bytes>)> {
+    let mut out = Vec::with_capacity(records.len() + repl_only.len());
+    let mut extra = repl_only.into_iter().peekable();
+    for (i, r) in records.iter().enumerate() {
+        while let Some((_, db, argv)) = extra.next_if(|(at, _, _)| *at <= i) {
+            out.push((db, argv));
+        }
+        out.push(r.clone());
+    }
+    out.extend(extra.map(|(_, db, argv)| (db, argv)));
+    out
 }
 
 impl Drop for TxHold<'_> {

@@ -146,8 +146,9 @@ pub fn aux_for(shared: &Shared, cfg: &Config) -> super::Aux {
 }
 
 /// A consistent copy of the keyspace and the function libraries, taken under every stripe, with
-/// the change count at that point. The caller writes it without any lock.
-pub fn snapshot(shared: &Shared) -> (Vec<crate::db::SnapshotEntry>, Vec<bytes::Bytes>, u64) {
+/// the change count at that point and the replication state that goes with it (`repl-id`,
+/// `repl-offset`). The caller writes it without any lock.
+pub fn snapshot(shared: &Shared) -> (Vec<crate::db::SnapshotEntry>, Vec<bytes::Bytes>, u64, Option<super::ReplInfo>) {
     let seq = std::cell::Cell::new(0);
     let _all = shared.ks.write_all(0, &seq);
     let now = crate::util::now_ms();
@@ -156,7 +157,8 @@ pub fn snapshot(shared: &Shared) -> (Vec<crate::db::SnapshotEntry>, Vec<bytes::B
         .into_iter()
         .filter_map(|r| r.get(3).cloned())
         .collect();
-    (entries, functions, super::dirty::total())
+    let repl = crate::repl::save_info(shared);
+    (entries, functions, super::dirty::total(), repl)
 }
 
 /// Write `entries` as the RDB file `path`: a temporary file in the same directory, fsynced, then
@@ -193,10 +195,10 @@ pub fn save(shared: &Shared) -> Result<(), String> {
     if shared.rdb.in_progress.load(SeqCst) {
         return Err("ERR Background save already in progress".into());
     }
-    let (entries, functions, dirty) = snapshot(shared);
+    let (entries, functions, dirty, repl) = snapshot(shared);
     let (path, aux) = {
         let cfg = shared.config();
-        (rdb_path(&cfg), super::Aux { functions, ..aux_for(shared, &cfg) })
+        (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
     };
     shared.rdb.saves.fetch_add(1, SeqCst);
     let n = shared.rdb.file_counter.fetch_add(1, SeqCst);
@@ -258,11 +260,11 @@ pub fn start_bgsave(shared: &Shared) -> Result<(), String> {
     st.scheduled.store(false, SeqCst);
     st.last_try_unix.store(crate::state::unix_secs(), SeqCst);
     st.started_ms.store(crate::util::now_ms(), SeqCst);
-    let (entries, functions, dirty) = snapshot(shared);
+    let (entries, functions, dirty, repl) = snapshot(shared);
     st.dirty_at_start.store(dirty, SeqCst);
     let (path, aux) = {
         let cfg = shared.config();
-        (rdb_path(&cfg), super::Aux { functions, ..aux_for(shared, &cfg) })
+        (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
     };
     let state = shared.rdb.clone();
     let n = st.file_counter.fetch_add(1, SeqCst);
@@ -344,7 +346,8 @@ pub fn shutdown_save(shared: &Shared, mode: ShutdownSave) -> bool {
         .into_iter()
         .filter_map(|r| r.get(3).cloned())
         .collect();
-    let aux = super::Aux { functions, ..aux_for(shared, &cfg) };
+    let repl = crate::repl::save_info(shared);
+    let aux = super::Aux { functions, repl, ..aux_for(shared, &cfg) };
     match write_file(&rdb_path(&cfg), &entries, &aux, u64::MAX) {
         Ok(()) => {
             notice!("DB saved on disk");
@@ -388,6 +391,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         }
     };
     load_functions(shared, &info.functions)?;
+    crate::repl::restore_after_load(shared, |name| info.aux(name).map(<[u8]>::to_vec));
     shared.rdb.loaded_keys.store(info.keys, SeqCst);
     shared.rdb.loaded_expired.store(info.expired_skipped, SeqCst);
     shared.ks.set_loading(false);

@@ -130,7 +130,7 @@ pub fn failover(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             force,
         };
     }
-    shared.pause.pause(u64::MAX, crate::pause::PauseKind::Write, now);
+    shared.pause.pause_for(crate::pause::Purpose::Failover, u64::MAX, crate::pause::PauseKind::Write, now);
     let Some(me) = repl.me() else { return Err(Error::err("server is not running")) };
     tokio::spawn(watch(me));
     Ok(Frame::ok())
@@ -208,7 +208,7 @@ pub fn abort(shared: &Shared, why: &str) {
 /// Redis's `clearFailoverState`: no failover, writes resume.
 fn clear(shared: &Shared) {
     *lock(&shared.repl.failover) = Failover::default();
-    shared.pause.unpause();
+    shared.pause.unpause_for(crate::pause::Purpose::Failover);
 }
 
 /// The target side of `PSYNC <replid> <offset> FAILOVER`: promote ourselves when the id is our

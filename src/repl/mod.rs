@@ -180,6 +180,8 @@ pub struct Repl {
     min_lag: AtomicU64,
     read_only: AtomicBool,
     serve_stale: AtomicBool,
+    /// `repl-ping-replica-period` (seconds), read by the feed thread on every wake.
+    ping_period: AtomicU64,
     /// The server state this belongs to (to start tasks from a handler).
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
     /// FAILOVER's progress.
@@ -214,6 +216,7 @@ impl Default for Repl {
             min_lag: AtomicU64::new(10),
             read_only: AtomicBool::new(true),
             serve_stale: AtomicBool::new(true),
+            ping_period: AtomicU64::new(10),
             failover: Mutex::new(failover::Failover::default()),
         }
     }
@@ -256,8 +259,9 @@ impl Repl {
         lock(&self.ids)
     }
 
-    /// Copy `min-replicas-to-write`, `min-replicas-max-lag`, `replica-read-only` and
-    /// `replica-serve-stale-data` into their mirrors (at startup and after CONFIG SET).
+    /// Copy `min-replicas-to-write`, `min-replicas-max-lag`, `replica-read-only`,
+    /// `replica-serve-stale-data` and `repl-ping-replica-period` into their mirrors (at startup
+    /// and after CONFIG SET).
     pub fn sync_config(&self, cfg: &crate::config::Config) {
         let num = |name: &str, default: u64| cfg.get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
         let yes = |name: &str| cfg.get(name).is_none_or(|v| v == "yes");
@@ -265,6 +269,12 @@ impl Repl {
         self.min_lag.store(num("min-replicas-max-lag", 10), Ordering::Relaxed);
         self.read_only.store(yes("replica-read-only"), Ordering::Relaxed);
         self.serve_stale.store(yes("replica-serve-stale-data"), Ordering::Relaxed);
+        self.ping_period.store(num("repl-ping-replica-period", 10).max(1), Ordering::Relaxed);
+    }
+
+    /// How often the replicas are PINGed (`repl-ping-replica-period`, at least 1 s).
+    pub fn ping_period(&self) -> Duration {
+        Duration::from_secs(self.ping_period.load(Ordering::Relaxed).max(1))
     }
 
     /// `Some(true)`: client `id` is the link to our primary; `Some(false)`: a replica's link
@@ -334,7 +344,8 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
         }
         loop {
             let Some(shared) = weak.upgrade() else { return };
-            let period = Duration::from_secs(config_u64(&shared, "repl-ping-replica-period", 10).max(1));
+            // A mirror: no config lock on a wake (thousands a second under load).
+            let period = shared.repl.ping_period();
             let feed = shared.ks.repl_feed();
             // Wake at least every 100 ms to notice that the server is gone.
             feed.wait(period.saturating_sub(last_ping.elapsed()).min(Duration::from_millis(100)));
@@ -540,6 +551,55 @@ pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb
     drop(w);
     let replid = repl.ids().replid.clone();
     (snap, extras, replid, offset)
+}
+
+/// The replication state an RDB written now records (Redis's `rdbPopulateSaveInfo`): for a
+/// primary with a backlog, its replication id and offset, the feed drained here so that the file
+/// holds exactly the writes before the offset. Call holding every key stripe. `None` otherwise
+/// (no backlog; and a replica's own file, whose offset would need `apply_lock`, records none).
+pub fn save_info(shared: &Shared) -> Option<crate::rdb::ReplInfo> {
+    let feed = shared.ks.repl_feed();
+    if feed.is_replica() || !feed.is_active() || shared.repl.is_replica() {
+        return None;
+    }
+    let offset = feed.snapshot_point();
+    Some(crate::rdb::ReplInfo { stream_db: 0, id: shared.repl.ids().replid.clone(), offset: offset as i64 })
+}
+
+/// After the RDB file was loaded at startup (Redis's `loadDataFromDisk`; not after an AOF, whose
+/// load Redis gives no replication state either): a primary whose file records `repl-id` and
+/// `repl-offset` keeps that history as its secondary id, valid up to the offset, and starts its
+/// backlog there, so that the replicas it had resync partially with nothing to resend. A new
+/// primary id all the same (Redis's too).
+pub fn restore_after_load(shared: &Shared, aux: impl Fn(&str) -> Option<Vec<u8>>) {
+    let text = |name: &str| aux(name).map(|v| String::from_utf8_lossy(&v).into_owned());
+    let (Some(id), Some(offset), Some(db)) = (text("repl-id"), text("repl-offset"), text("repl-stream-db")) else {
+        return;
+    };
+    let (Ok(offset), Ok(db)) = (offset.parse::<i64>(), db.parse::<i64>()) else { return };
+    let configured_replica = shared.config().get("replicaof").is_some_and(|v| !v.trim().is_empty() && v != "no one");
+    if id.len() != 40 || offset < 0 || db == -1 || configured_replica || shared.repl.is_replica() {
+        return;
+    }
+    let Some(me) = shared.repl.me() else { return };
+    let feed = shared.ks.repl_feed();
+    {
+        let seq = std::cell::Cell::new(0);
+        let _all = shared.ks.write_all(0, &seq);
+        let mut ids = shared.repl.ids();
+        ids.replid2 = id;
+        ids.second_offset = offset + 1;
+        feed.reset(offset as u64);
+        feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
+        feed.set_active(true);
+        crate::notice!(
+            "Replication history restored from the RDB: secondary replication ID {}, valid up to offset {}",
+            ids.replid2,
+            ids.second_offset
+        );
+    }
+    // Writes feed the backlog from now on: its drainer runs.
+    ensure_feed_thread(&me);
 }
 
 fn ensure_feed_thread_from(ctx: &Ctx) {
@@ -924,4 +984,21 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
     add("repl_backlog_first_byte_offset", if exists { (b.start() + 1).to_string() } else { "0".into() });
     add("repl_backlog_histlen", (b.end() - b.start()).to_string());
     f
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::Harness;
+    use crate::resp::Frame;
+    use std::time::Duration;
+
+    #[test]
+    fn the_ping_period_mirror_follows_config_set() {
+        let mut h = Harness::new();
+        assert_eq!(h.shared.repl.ping_period(), Duration::from_secs(10));
+        assert_eq!(h.run(&["CONFIG", "SET", "repl-ping-replica-period", "3"]), Frame::ok());
+        assert_eq!(h.shared.repl.ping_period(), Duration::from_secs(3));
+        assert!(matches!(h.run(&["CONFIG", "SET", "repl-ping-replica-period", "0"]), Frame::Error(_)));
+        assert_eq!(h.shared.repl.ping_period(), Duration::from_secs(3));
+    }
 }
