@@ -302,6 +302,62 @@ fn value_handles_stay_small() {
     assert_eq!((std::mem::size_of::<Set>(), std::mem::align_of::<Set>()), (28, 4));
     // The one node inline, the count and the fill in one word.
     assert_eq!(std::mem::size_of::<List>(), 48);
-    // 16-byte handle + the lock + the `gone` flag readers check without the lock (see `db::cell`).
-    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 40);
+    // 16-byte handle (4-aligned: the table is a `PBox`) + the lock, the `gone` flag readers check
+    // without the lock (both in the lock's word, see `db::cell`) and `dead`: with the `Arc`'s two
+    // counts 40 bytes, a 48-byte malloc chunk (64 when the cell was 40 bytes).
+    assert_eq!((std::mem::size_of::<Hash>(), std::mem::align_of::<Hash>()), (16, 4));
+    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 24);
+    assert_eq!(std::mem::size_of::<ValueCell<crate::db::zset::SortedSet>>(), 24);
+    // A large hash's table behind its packed box reads and writes as before.
+    let mut h = Hash::new();
+    let limits = HashLimits { max_listpack_entries: 2, max_listpack_value: 64 };
+    for i in 0..10 {
+        h.set(format!("f{i}").as_bytes(), b"v", &limits);
+    }
+    assert_eq!((h.encoding(), h.len(), h.get(b"f7")), ("hashtable", 10, Some(&b"v"[..])));
+}
+
+/// A new hash built in one allocation equals the one built pair by pair, and is refused where
+/// pair by pair would convert or a field repeats.
+#[test]
+fn packed_from_pairs_matches_pair_by_pair() {
+    let limits = HashLimits { max_listpack_entries: 4, max_listpack_value: 8 };
+    let by_pairs = |pairs: &[&[u8]]| {
+        let mut h = Hash::new();
+        h.try_conversion(pairs.iter().copied(), &limits);
+        for p in pairs.chunks_exact(2) {
+            h.set(p[0], p[1], &limits);
+        }
+        h
+    };
+    let cases: [&[&[u8]]; 7] = [
+        &[b"a", b"1"],
+        &[b"a", b"1", b"b", b"", b"", b"3"],
+        &[b"a", b"1", b"b", b"2", b"c", b"3", b"d", b"4"],
+        // A repeated field: the later value wins, pair by pair.
+        &[b"a", b"1", b"b", b"2", b"a", b"3"],
+        // Five fields: past the entries limit.
+        &[b"a", b"1", b"b", b"2", b"c", b"3", b"d", b"4", b"e", b"5"],
+        // A value past the value limit.
+        &[b"a", b"123456789"],
+        &[b"123456789", b"a"],
+    ];
+    for pairs in cases {
+        let want = by_pairs(pairs);
+        match Hash::packed_from_pairs(pairs, &limits) {
+            Some(h) => {
+                assert_eq!(h.encoding(), "listpack");
+                assert_eq!(h.pairs(), want.pairs(), "{pairs:?}");
+                assert_eq!(h.heap_bytes(), want.heap_bytes());
+            }
+            None => {
+                let dup = pairs
+                    .chunks_exact(2)
+                    .enumerate()
+                    .any(|(i, p)| pairs[..2 * i].chunks_exact(2).any(|q| q[0] == p[0]));
+                assert!(dup || want.encoding() == "hashtable", "{pairs:?}");
+            }
+        }
+    }
+    assert!(Hash::packed_from_pairs::<&[u8]>(&[], &limits).is_none());
 }
