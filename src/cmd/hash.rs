@@ -79,18 +79,8 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
             Ok(added)
         },
         |w| {
-            // Most new hashes are built in one allocation (see `Hash::packed_from_pairs`).
-            let (h, added) = match Hash::packed_from_pairs(pairs, &limits) {
-                Some(h) => {
-                    let n = h.len() as i64;
-                    (h, n)
-                }
-                None => {
-                    let mut h = Hash::new();
-                    let added = set_pairs(&mut h, pairs, &limits);
-                    (h, added)
-                }
-            };
+            let mut h = Hash::new();
+            let added = set_pairs(&mut h, pairs, &limits);
             create(w, &argv[1], h);
             collection::log_command_notify(w, argv, HASH, "hset");
             Ok(added)

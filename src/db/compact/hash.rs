@@ -148,36 +148,6 @@ impl Hash {
         }
     }
 
-    /// A new hash of `pairs` (field, value, field, value ...) in one exact allocation, when it
-    /// stays packed and no field repeats: what [`Hash::set`] pair by pair gives, without the
-    /// reallocation per pair whose freed steps (21, 42, ... bytes) a heap of many small hashes
-    /// keeps as holes. `None` when it would convert, a field repeats or there are over 64 pairs
-    /// (the duplicate check is quadratic): build it pair by pair then.
-    pub fn packed_from_pairs<A: AsRef<[u8]>>(pairs: &[A], limits: &HashLimits) -> Option<Hash> {
-        let n = pairs.len() / 2;
-        if !pairs.len().is_multiple_of(2) || n == 0 || n > limits.max_listpack_entries || n > 64 {
-            return None;
-        }
-        let mut bytes = 0usize;
-        for (i, p) in pairs.chunks_exact(2).enumerate() {
-            let (f, v) = (p[0].as_ref(), p[1].as_ref());
-            if f.len() > limits.max_listpack_value || v.len() > limits.max_listpack_value {
-                return None;
-            }
-            // `set`'s own check before each pair.
-            if !Lp::new().fits(bytes.saturating_add(f.len() + v.len() + 20)) {
-                return None;
-            }
-            if pairs[..2 * i].chunks_exact(2).any(|q| q[0].as_ref() == f) {
-                return None;
-            }
-            bytes += super::lp::entry_bytes(f.len()) + super::lp::entry_bytes(v.len());
-        }
-        let mut lp = Lp::new();
-        lp.extend(pairs.iter().map(|a| a.as_ref()));
-        Some(Hash::Packed(lp))
-    }
-
     /// Remove `field`; whether it was there. The packed form keeps the others' order (as listpack).
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
