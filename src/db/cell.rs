@@ -36,22 +36,69 @@ use crate::sync::Arc;
 /// The per-key cell lock. Outside loom, parking_lot's: a hot collection (a work queue all clients
 /// push to) is locked by every runtime worker in turn for a few hundred nanoseconds, and its
 /// adaptive spinning hands the lock over without the futex sleep and wake-up (two context
-/// switches) that std's mutex falls back to quickly. Under loom, the facade's mutex, so models see
-/// the lock.
+/// switches) that std's mutex falls back to quickly. Its one-byte lock word shares its word with
+/// the cell's `gone` flag ([`RawCellLock`]), in the padding before the items, so that a small
+/// hash's or sorted set's cell is 24 bytes and its `Arc` one malloc class (48 B) down. Under loom,
+/// the facade's mutex, so models see the lock.
 #[cfg(not(feature = "loom"))]
-type CellMutex<T> = parking_lot::Mutex<T>;
+type CellMutex<T> = lock_api::Mutex<RawCellLock, T>;
 #[cfg(not(feature = "loom"))]
-pub type CellGuard<'a, T> = parking_lot::MutexGuard<'a, CellState<T>>;
+pub type CellGuard<'a, T> = lock_api::MutexGuard<'a, RawCellLock, CellState<T>>;
 #[cfg(feature = "loom")]
 type CellMutex<T> = crate::sync::Mutex<T>;
 #[cfg(feature = "loom")]
 pub type CellGuard<'a, T> = crate::sync::MutexGuard<'a, CellState<T>>;
 
+/// parking_lot's raw mutex (one byte) and the cell's `gone` flag beside it: the flag is read
+/// without the lock, so it cannot live in the locked data, and as a field of its own after the
+/// mutex it cost a padded word.
+#[cfg(not(feature = "loom"))]
+pub struct RawCellLock {
+    lock: parking_lot::RawMutex,
+    /// `dead`, readable without the lock (set with it, never cleared).
+    gone: std::sync::atomic::AtomicBool,
+}
+
+// SAFETY: every method forwards to parking_lot's `RawMutex`, which upholds the trait's contract
+// (exclusive between `lock`/successful `try_lock` and `unlock`); `gone` takes no part in locking.
+#[cfg(not(feature = "loom"))]
+unsafe impl lock_api::RawMutex for RawCellLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = RawCellLock {
+        lock: <parking_lot::RawMutex as lock_api::RawMutex>::INIT,
+        gone: std::sync::atomic::AtomicBool::new(false),
+    };
+    type GuardMarker = <parking_lot::RawMutex as lock_api::RawMutex>::GuardMarker;
+
+    #[inline]
+    fn lock(&self) {
+        self.lock.lock()
+    }
+
+    #[inline]
+    fn try_lock(&self) -> bool {
+        self.lock.try_lock()
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the lock (the trait's contract), as parking_lot's requires.
+        unsafe { self.lock.unlock() }
+    }
+
+    #[inline]
+    fn is_locked(&self) -> bool {
+        self.lock.is_locked()
+    }
+}
+
 /// A collection and its per-key lock.
 #[derive(Debug)]
 pub struct ValueCell<T> {
     state: CellMutex<CellState<T>>,
-    /// `dead`, readable without the lock (set with it, never cleared).
+    /// `dead`, readable without the lock (set with it, never cleared): in the lock's word outside
+    /// loom (see [`RawCellLock`]).
+    #[cfg(feature = "loom")]
     gone: crate::sync::AtomicBool,
 }
 
@@ -66,19 +113,36 @@ pub struct CellState<T> {
 
 impl<T> ValueCell<T> {
     pub fn new(items: T) -> ValueCell<T> {
-        ValueCell { state: CellMutex::new(CellState { items, dead: false }), gone: crate::sync::AtomicBool::new(false) }
+        ValueCell {
+            state: CellMutex::new(CellState { items, dead: false }),
+            #[cfg(feature = "loom")]
+            gone: crate::sync::AtomicBool::new(false),
+        }
+    }
+
+    /// The `gone` flag.
+    #[cfg(not(feature = "loom"))]
+    fn gone(&self) -> &std::sync::atomic::AtomicBool {
+        // SAFETY: `raw` is unsafe only because the raw lock could be unlocked through it; only
+        // the flag beside the lock is touched.
+        unsafe { &self.state.raw().gone }
+    }
+
+    #[cfg(feature = "loom")]
+    fn gone(&self) -> &crate::sync::AtomicBool {
+        &self.gone
     }
 
     /// Mark the cell dead (its key is being removed): under its lock (`st`) and the key's stripe.
     pub fn mark_dead(&self, st: &mut CellState<T>) {
         st.dead = true;
         // Release: a reader that sees it also sees the emptying write.
-        self.gone.store(true, crate::sync::Ordering::Release);
+        self.gone().store(true, crate::sync::Ordering::Release);
     }
 
     /// Whether the cell was marked dead, without its lock.
     pub fn is_gone(&self) -> bool {
-        self.gone.load(crate::sync::Ordering::Acquire)
+        self.gone().load(crate::sync::Ordering::Acquire)
     }
 
     /// Take the per-key cell lock.

@@ -30,6 +30,7 @@ pub mod score;
 mod tests;
 mod tree;
 
+use crate::db::compact::PBox;
 use bytes::Bytes;
 
 use packed::Packed;
@@ -72,7 +73,7 @@ impl Encoding {
 enum Repr {
     Packed(Packed),
     /// Boxed: a packed set (most keys) stays as small as its buffer's handle.
-    Tree(Box<Tree>),
+    Tree(PBox<Tree>),
 }
 
 /// A sorted set in either encoding.
@@ -97,7 +98,7 @@ impl SortedSet {
     /// the first member given is already too long (as `zaddGenericCommand`).
     pub fn for_new_key(first_member_len: usize, limits: &ZsetLimits) -> SortedSet {
         if limits.max_listpack_entries == 0 || first_member_len > limits.max_listpack_value {
-            SortedSet { repr: Repr::Tree(Box::default()) }
+            SortedSet { repr: Repr::Tree(PBox::new(Tree::default())) }
         } else {
             SortedSet::new()
         }
@@ -110,7 +111,7 @@ impl SortedSet {
         let mut set = if entries.len() <= limits.max_listpack_entries && longest <= limits.max_listpack_value {
             SortedSet::new()
         } else {
-            SortedSet { repr: Repr::Tree(Box::new(Tree::with_capacity(entries.len()))) }
+            SortedSet { repr: Repr::Tree(PBox::new(Tree::with_capacity(entries.len()))) }
         };
         for (m, s) in &entries {
             match &mut set.repr {
@@ -242,7 +243,7 @@ impl SortedSet {
             for e in p.iter() {
                 tree.insert(e.member, e.score);
             }
-            self.repr = Repr::Tree(Box::new(tree));
+            self.repr = Repr::Tree(PBox::new(tree));
         }
         match &mut self.repr {
             Repr::Packed(p) => p.insert(member, score),

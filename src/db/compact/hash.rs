@@ -7,7 +7,7 @@
 
 use indexmap::IndexMap;
 
-use super::{Elem, Lp};
+use super::{Elem, Lp, PBox, TableHasher};
 
 /// `hash-max-listpack-entries` and `hash-max-listpack-value`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +27,7 @@ impl Default for HashLimits {
 #[derive(Clone, Debug)]
 pub enum Hash {
     Packed(Lp),
-    Table(Box<IndexMap<Elem, Elem>>),
+    Table(PBox<IndexMap<Elem, Elem, TableHasher>>),
 }
 
 impl Default for Hash {
@@ -105,12 +105,12 @@ impl Hash {
     /// Convert to the table encoding (one way).
     pub fn convert(&mut self) {
         if let Hash::Packed(lp) = self {
-            let mut t = IndexMap::with_capacity(lp.len() / 2);
+            let mut t = IndexMap::with_capacity_and_hasher(lp.len() / 2, TableHasher::new());
             let mut it = lp.iter();
             while let (Some(f), Some(v)) = (it.next(), it.next()) {
                 t.insert(Elem::new(f), Elem::new(v));
             }
-            *self = Hash::Table(Box::new(t));
+            *self = Hash::Table(PBox::new(t));
         }
     }
 

@@ -25,3 +25,9 @@ pub use list::List;
 pub use lp::Lp;
 pub use set::{Set, SetLimits};
 pub use thin::{PBox, THIN_MAX, ThinBuf};
+
+/// The hasher of the large forms' tables (hashes, sets, the sorted set's member index): aHash,
+/// keyed per table (clients cannot aim at one bucket), a few times cheaper than std's SipHash-1-3
+/// on a 20-byte member, which hashing every HSET/SADD/ZADD of a hot key paid (as the keyspace's
+/// `db::hash_key` already uses it).
+pub type TableHasher = ahash::RandomState;

@@ -15,7 +15,7 @@
 use bytes::Bytes;
 use indexmap::IndexSet;
 
-use super::{Elem, IntSet, Lp, Member, PBox};
+use super::{Elem, IntSet, Lp, Member, PBox, TableHasher};
 use crate::util::parse_i64;
 
 /// Members a packed set of strings holds at most.
@@ -47,7 +47,7 @@ impl SetLimits {
 pub enum Set {
     Ints(IntSet),
     Packed(Lp),
-    Table(PBox<IndexSet<Elem>>),
+    Table(PBox<IndexSet<Elem, TableHasher>>),
 }
 
 impl Default for Set {
@@ -147,11 +147,11 @@ impl Set {
                 *self = Set::Packed(lp);
             }
             Set::Ints(s) => {
-                let t: IndexSet<Elem> = s.iter().map(|n| Elem::new(&Member::int(n))).collect();
+                let t: IndexSet<Elem, TableHasher> = s.iter().map(|n| Elem::new(&Member::int(n))).collect();
                 *self = Set::Table(PBox::new(t));
             }
             Set::Packed(lp) if !fits => {
-                let t: IndexSet<Elem> = lp.iter().map(Elem::new).collect();
+                let t: IndexSet<Elem, TableHasher> = lp.iter().map(Elem::new).collect();
                 *self = Set::Table(PBox::new(t));
             }
             _ => {}

@@ -302,6 +302,17 @@ fn value_handles_stay_small() {
     assert_eq!((std::mem::size_of::<Set>(), std::mem::align_of::<Set>()), (28, 4));
     // The one node inline, the count and the fill in one word.
     assert_eq!(std::mem::size_of::<List>(), 48);
-    // 16-byte handle + the lock + the `gone` flag readers check without the lock (see `db::cell`).
-    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 40);
+    // 16-byte handle (4-aligned: the table is a `PBox`) + the lock, the `gone` flag readers check
+    // without the lock (both in the lock's word, see `db::cell`) and `dead`: with the `Arc`'s two
+    // counts 40 bytes, a 48-byte malloc chunk (64 when the cell was 40 bytes).
+    assert_eq!((std::mem::size_of::<Hash>(), std::mem::align_of::<Hash>()), (16, 4));
+    assert_eq!(std::mem::size_of::<ValueCell<Hash>>(), 24);
+    assert_eq!(std::mem::size_of::<ValueCell<crate::db::zset::SortedSet>>(), 24);
+    // A large hash's table behind its packed box reads and writes as before.
+    let mut h = Hash::new();
+    let limits = HashLimits { max_listpack_entries: 2, max_listpack_value: 64 };
+    for i in 0..10 {
+        h.set(format!("f{i}").as_bytes(), b"v", &limits);
+    }
+    assert_eq!((h.encoding(), h.len(), h.get(b"f7")), ("hashtable", 10, Some(&b"v"[..])));
 }

@@ -21,7 +21,6 @@
 //! `height`; `len` is the entry count; the index holds exactly the live slot ids.
 
 use std::cmp::Ordering;
-use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
@@ -113,7 +112,7 @@ pub struct Tree {
     height: u32,
     len: usize,
     index: HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: crate::db::compact::TableHasher,
     member_bytes: usize,
 }
 
@@ -130,7 +129,7 @@ impl Default for Tree {
             height: 0,
             len: 0,
             index: HashTable::new(),
-            hasher: std::hash::RandomState::new(),
+            hasher: crate::db::compact::TableHasher::new(),
             member_bytes: 0,
         }
     }
