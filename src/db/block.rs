@@ -671,7 +671,7 @@ impl Block {
         align_up(value_end(p.value_at, e.value()), UNIT)
     }
 
-    fn fingerprints(&self) -> &[u8] {
+    pub(super) fn fingerprints(&self) -> &[u8] {
         // SAFETY: `len` fingerprints follow the header.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(HEADER), self.len()) }
     }

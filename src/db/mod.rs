@@ -55,7 +55,7 @@ pub use cell::{
     Set, ValueCell, raw_bytes,
 };
 pub use entry::{Entry, Kind, StrRef, Value};
-pub use map::{Change, KeyMap, PARTS};
+pub use map::{Change, KeyMap, PARTS, PREFETCH_MAX};
 pub use snapshot::{SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
 pub use undo::{TooCostly, UNDO_BUDGET, UndoLog};
