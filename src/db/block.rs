@@ -671,7 +671,7 @@ impl Block {
         align_up(value_end(p.value_at, e.value()), UNIT)
     }
 
-    pub(super) fn fingerprints(&self) -> &[u8] {
+    fn fingerprints(&self) -> &[u8] {
         // SAFETY: `len` fingerprints follow the header.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr().add(HEADER), self.len()) }
     }
@@ -680,6 +680,17 @@ impl Block {
         let at = align_up(HEADER + self.len(), 2) + 2 * i;
         // SAFETY: `len` u16 offsets follow the fingerprints, 2-aligned.
         usize::from(unsafe { std::ptr::read(self.ptr.as_ptr().add(at) as *const u16) }) * UNIT
+    }
+
+    /// Ask the CPU to load the cache lines of bytes `[from, from + len)` of the block (clamped to
+    /// it), without waiting for them: a hint (see `KeyMap::prefetch`).
+    pub(super) fn prefetch(&self, from: usize, len: usize) {
+        let end = from.saturating_add(len).min(self.size());
+        let mut at = from & !(LINE - 1);
+        while at < end {
+            prefetch_line(self.ptr.as_ptr().wrapping_add(at));
+            at += LINE;
+        }
     }
 
     /// The `i`th entry (`i < len`).
@@ -735,6 +746,21 @@ pub fn build(items: &[Item<'_>]) -> Block {
 /// Where the entries of a block of `n` start.
 fn entries_at(n: usize) -> usize {
     align_up(align_up(HEADER + n, 2) + 2 * n, UNIT)
+}
+
+/// A cache line's bytes (what one prefetch loads).
+const LINE: usize = 64;
+
+/// Ask the CPU to load the cache line of `p` without waiting for it. A hint: any address will do.
+pub(super) fn prefetch_line(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and changes no memory, whatever the address (SSE, which
+    // every x86_64 has).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// A zeroed allocation of `size` bytes, 8-aligned (zeroed: `splice` copies padding as words;
