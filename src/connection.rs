@@ -114,14 +114,17 @@ fn idle_check_at(last_read: Instant, idle_timeout_s: u64) -> Instant {
 /// atomic mirrors, the shutdown signal is this connection's own `Notify`, and the idle timer is
 /// armed once and re-armed only when it fires (never per read).
 /// Prefetch the keys of the next pipelined requests in `rbuf` (see `resp::peek_keys` and
-/// `KeyMap::prefetch`): how many requests that covers (a lone request is left alone: nothing to
-/// overlap its lookup with).
+/// `KeyMap::prefetch`): how many requests that covers (a lone request, or requests on one key, are
+/// left alone: nothing to overlap their lookup with).
 fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
     let mut keys: [&[u8]; crate::db::PREFETCH_MAX] = [&[]; crate::db::PREFETCH_MAX];
     let mut n = 0;
     let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX, |k| {
-        keys[n] = k;
-        n += 1;
+        // A pipeline on one key (LPUSH, HSET of redis-benchmark) has nothing to prefetch twice.
+        if n == 0 || keys[n - 1] != k {
+            keys[n] = k;
+            n += 1;
+        }
     });
     if n >= 2 {
         shared.ks.db(client.db).prefetch(&keys[..n]);
