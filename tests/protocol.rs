@@ -25,6 +25,62 @@ fn pipelined_requests_get_their_replies_in_order() {
     }
 }
 
+/// The connection prefetches the keys of the requests ahead in its buffer (a hint only): a batch
+/// with SELECT, inline requests, keys that appear twice, growth of the keyspace under it and a
+/// request cut between two reads still answers each request as if run alone, in order.
+#[test]
+fn a_prefetched_pipeline_answers_as_requests_run_one_by_one() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let cmd = |args: &[&str]| {
+        let mut r = format!("*{}\r\n", args.len());
+        for a in args {
+            r.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        r
+    };
+    let mut req = String::new();
+    let mut want = String::new();
+    req += &cmd(&["SET", "a", "1"]);
+    want += "+OK\r\n";
+    req += &cmd(&["SELECT", "1"]);
+    want += "+OK\r\n";
+    req += &cmd(&["GET", "a"]);
+    want += "$-1\r\n";
+    req += &cmd(&["SET", "a", "2"]);
+    want += "+OK\r\n";
+    for i in 1..=3 {
+        req += &cmd(&["INCR", "n"]);
+        want += &format!(":{i}\r\n");
+    }
+    req += "GET a\r\n";
+    want += "$1\r\n2\r\n";
+    req += &cmd(&["SELECT", "0"]);
+    want += "+OK\r\n";
+    // Enough new keys in one batch to grow the parts the later requests read.
+    for i in 0..3000 {
+        req += &cmd(&["SET", &format!("k{i}"), &format!("v{i}")]);
+        want += "+OK\r\n";
+        if i % 7 == 0 {
+            req += &cmd(&["GET", &format!("k{}", i / 2)]);
+            let v = format!("v{}", i / 2);
+            want += &format!("${}\r\n{v}\r\n", v.len());
+        }
+    }
+    req += &cmd(&["GET", "a"]);
+    want += "$1\r\n1\r\n";
+    req += "*2\r\n$3\r\nGET\r\n$1\r\n";
+    c.send(req.as_bytes());
+    std::thread::sleep(Duration::from_millis(50));
+    c.send(b"a\r\n");
+    want += "$1\r\n1\r\n";
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        got.extend_from_slice(&c.reply());
+    }
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
 #[test]
 fn inline_commands_work_as_typed_into_telnet() {
     let s = Server::start(&[]);

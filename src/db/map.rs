@@ -87,6 +87,11 @@ const MAX_DEPTH: u32 = 40;
 /// Where a bucket id keeps its depth (above the index and part bits: `MAX_DEPTH + PART_BITS`).
 const DEPTH_SHIFT: u32 = 56;
 
+/// Most keys one [`KeyMap::prefetch`] looks at (a pipelined batch is walked in steps of this).
+pub const PREFETCH_MAX: usize = 16;
+/// The most bytes of one block that [`KeyMap::prefetch`] loads.
+const PREFETCH_BLOCK_BYTES: usize = 1024;
+
 /// Retirements per thread before the map's collector reclaims them.
 #[cfg(not(feature = "loom"))]
 const RETIRE_BATCH: usize = 8;
@@ -408,6 +413,42 @@ impl KeyMap {
             if part.depth.load(Ordering::Acquire) == depth {
                 return f(None);
             }
+        }
+    }
+
+    /// Load the cache lines that lookups of `keys` (the first [`PREFETCH_MAX`]) will read: their
+    /// slots, their blocks' headers and their blocks, in stages over all the keys, so that the
+    /// misses of different keys overlap (one key's lookup is a chain of dependent loads; a
+    /// pipelined batch's are independent). A hint: it reads as [`KeyMap::get`] does (lock-free, in
+    /// one guard) and changes nothing, not even an access word.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        let keys = &keys[..keys.len().min(PREFETCH_MAX)];
+        let mut at = [Place { hash: 0, part: 0, fp: 0 }; PREFETCH_MAX];
+        let mut blocks = [std::ptr::null_mut::<BlockHead>(); PREFETCH_MAX];
+        for (a, k) in at.iter_mut().zip(keys) {
+            *a = Place::of(k);
+        }
+        let g = self.dir.enter();
+        for (b, a) in blocks.iter_mut().zip(&at[..keys.len()]) {
+            // Acquire: as `get` (a depth that changed meanwhile only makes the hint miss).
+            let depth = self.parts[a.part].depth.load(Ordering::Acquire);
+            if let Some(slot) = self.dir.get(&g, bucket_id(a.part, depth, a.index(depth))) {
+                *b = self.dir.load(&g, &slot);
+            }
+        }
+        // The headers, without waiting: their misses overlap.
+        for &b in &blocks[..keys.len()] {
+            block::prefetch_line(b.cast());
+        }
+        // Then each whole block (up to PREFETCH_BLOCK_BYTES): a read needs its header and one
+        // entry's line, a write copies the block (measured: GET the same, SET and INCR 10-15% less
+        // CPU per request than touching the header and the entry only).
+        for &b in &blocks[..keys.len()] {
+            with_block(b, |b| {
+                if let Some(b) = b {
+                    b.prefetch(0, PREFETCH_BLOCK_BYTES);
+                }
+            });
         }
     }
 
@@ -888,6 +929,42 @@ mod tests {
         m.clear();
         assert_eq!((m.len(), m.block_stats()), (0, (0, 0)));
         assert!(m.get(&key(1), |e| e.is_none()));
+    }
+
+    #[test]
+    fn a_prefetch_finds_what_get_finds_and_changes_nothing() {
+        let m = KeyMap::new();
+        let n = PARTS * 4;
+        for i in 0..n {
+            m.insert(&key(i), Entry::string_copied(format!("v{i}").as_bytes(), 0));
+        }
+        let access = |i: usize| m.get(&key(i), |e| e.map(|e| e.access()));
+        let before: Vec<_> = (0..n).map(access).collect();
+        // Present and absent keys, an empty one, more than one call's worth.
+        let owned: Vec<Vec<u8>> = (0..PREFETCH_MAX * 2).map(|i| key(i * 3)).chain([Vec::new()]).collect();
+        let keys: Vec<&[u8]> = owned.iter().map(|k| &k[..]).collect();
+        m.prefetch(&keys);
+        m.prefetch(&[]);
+        // While a writer grows the parts under it (the map's own contract: a stale depth only
+        // makes the hint miss).
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in n..n * 8 {
+                    m.insert(&key(i), Entry::string_copied(b"x", 0));
+                }
+            });
+            for _ in 0..200 {
+                m.prefetch(&keys);
+            }
+        });
+        assert_eq!(m.len(), n * 8);
+        assert_eq!((0..n).map(access).collect::<Vec<_>>(), before, "access words unchanged");
+        for i in (0..n).step_by(5) {
+            assert_eq!(
+                m.get(&key(i), |e| e.and_then(|e| e.string_bytes())).as_deref(),
+                Some(format!("v{i}").as_bytes())
+            );
+        }
     }
 
     #[test]

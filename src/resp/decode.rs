@@ -57,6 +57,11 @@ impl RequestDecoder {
         self.bulk_len
     }
 
+    /// No request is half decoded: the buffer starts at a request's first byte.
+    pub fn at_boundary(&self) -> bool {
+        self.remaining == 0
+    }
+
     /// Give back the argument vector of a command that has run: the next command reuses its
     /// allocation (one allocation less per request). A large one is dropped.
     pub fn recycle(&mut self, mut argv: Vec<Bytes>) {

@@ -1,0 +1,102 @@
+//! A look ahead at the requests already read: the first key of each complete multibulk request at
+//! the start of a buffer, without consuming or copying anything. The connection hands these keys
+//! to [`KeyMap::prefetch`](crate::db::KeyMap::prefetch) before it runs a pipelined batch, so that
+//! the batch's lookups find their cache lines loaded (their misses overlap instead of following
+//! one another). A hint only: what it finds never changes what a command does.
+
+/// Walk the complete multibulk requests at the start of `buf` (which must start at a request's
+/// first byte), at most `max` of them, and call `key` with the second argument of each request
+/// that has one (the first key of most commands). Returns how many requests were walked; stops at
+/// the first one that has not fully arrived or is not a well-formed multibulk request (the decoder
+/// judges it, later).
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -> usize {
+    let mut pos = 0;
+    let mut walked = 0;
+    'requests: while walked < max {
+        let Some((count, at)) = header(buf, pos, b'*') else { break };
+        if count <= 0 {
+            break;
+        }
+        pos = at;
+        for i in 0..count {
+            let Some((len, at)) = header(buf, pos, b'$') else { break 'requests };
+            let Ok(len) = usize::try_from(len) else { break 'requests };
+            let Some(end) = at.checked_add(len).filter(|&end| end.checked_add(2).is_some_and(|e| e <= buf.len()))
+            else {
+                break 'requests;
+            };
+            if i == 1 {
+                key(&buf[at..end]);
+            }
+            pos = end + 2;
+        }
+        walked += 1;
+    }
+    walked
+}
+
+/// A `<kind><decimal>\r\n` line at `pos`: its number and the position after it. At most 18
+/// digits (no overflow), no sign: a negative count or length stops the walk.
+fn header(buf: &[u8], pos: usize, kind: u8) -> Option<(i64, usize)> {
+    if buf.get(pos) != Some(&kind) {
+        return None;
+    }
+    let mut n: i64 = 0;
+    let mut p = pos + 1;
+    while let Some(&c) = buf.get(p) {
+        match c {
+            b'0'..=b'9' if p - pos <= 18 => n = n * 10 + i64::from(c - b'0'),
+            b'\r' if p > pos + 1 && buf.get(p + 1) == Some(&b'\n') => return Some((n, p + 2)),
+            _ => return None,
+        }
+        p += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(buf: &[u8], max: usize) -> (usize, Vec<Vec<u8>>) {
+        let mut out = Vec::new();
+        let n = peek_keys(buf, max, |k| out.push(k.to_vec()));
+        (n, out)
+    }
+
+    #[test]
+    fn the_second_argument_of_each_complete_request_up_to_max() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$2\r\nk1\r\n$1\r\nv\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$0\r\n\r\n";
+        let (n, k) = keys(buf, 16);
+        assert_eq!(n, 3);
+        assert_eq!(k, [b"k1".to_vec(), b"".to_vec()]);
+        let (n, k) = keys(buf, 1);
+        assert_eq!((n, k), (1, vec![b"k1".to_vec()]));
+    }
+
+    #[test]
+    fn stops_at_a_partial_or_malformed_request() {
+        let whole = b"*2\r\n$3\r\nGET\r\n$2\r\nab\r\n";
+        for cut in 0..whole.len() {
+            let mut buf = whole.to_vec();
+            buf.extend_from_slice(&whole[..cut]);
+            let (n, k) = keys(&buf, 16);
+            assert_eq!(n, 1, "cut at {cut}");
+            assert_eq!(k, [b"ab".to_vec()]);
+        }
+        // Inline requests, bad headers, negative or huge lengths, an empty multibulk: no walk.
+        for bad in [
+            &b"GET ab\r\n"[..],
+            b"*x\r\n",
+            b"*2\r\n$-1\r\n",
+            b"*-1\r\n",
+            b"*0\r\n",
+            b"*\r\n",
+            b"*2\r\n$3\rGET\r\n",
+            b"*2\r\n$99999999999999999999\r\n",
+            b"*1\r\n$18446744073709551615\r\nx\r\n",
+        ] {
+            assert_eq!(keys(bad, 16), (0, vec![]), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
