@@ -322,7 +322,8 @@ const DBS_TTL: std::time::Duration = std::time::Duration::from_millis(100);
 impl Pool {
     /// The databases with keys, re-read when stale or when `refresh`.
     fn live_dbs(&mut self, ks: &Keyspace, refresh: bool) -> &[usize] {
-        if refresh || self.dbs_at.is_none_or(|t| t.elapsed() > DBS_TTL) {
+        // Under loom, every time: a model's operations must not depend on the clock.
+        if refresh || cfg!(feature = "loom") || self.dbs_at.is_none_or(|t| t.elapsed() > DBS_TTL) {
             self.dbs = (0..ks.databases()).filter(|&db| !ks.db(db).is_empty()).collect();
             self.dbs_at = Some(Instant::now());
         }
