@@ -3,7 +3,7 @@
 
     python3 benches/vs_redis.py [--quick] [--rounds N] [--n N] [--keys N] [--skip-build] [--tests a,b]
                                 [--only throughput,memory,collections,fsync,aofload,rdb,repl,scaling,scripts,fanout,cache]
-                                [--cache-maxmemory 64mb] [--cache-seconds S] [--out DIR]
+                                [--cache-maxmemory 64mb] [--cache-seconds S] [--cache-baseline BIN] [--out DIR]
 
 What it does, in order (every server it starts listens on 127.0.0.1 only and is killed on exit):
   0. Installs redis-server/redis-tools with apt-get when redis-server or redis-benchmark is missing,
@@ -1003,8 +1003,10 @@ def cache(binaries, opts):
     out = {}
     procs = 2
     warm = opts.cache_seconds / 3
-    for policy in ("allkeys-lru", "allkeys-lfu"):
-        for name, binary in binaries.items():
+    for round_, policy in enumerate(("allkeys-lru", "allkeys-lfu")):
+        # The servers alternate: the order flips with each policy.
+        order = list(binaries.items())
+        for name, binary in (order if round_ % 2 == 0 else order[::-1]):
             srv = Server(name, binary, ("--appendonly", "no", "--maxmemory", opts.cache_maxmemory,
                                         "--maxmemory-policy", policy))
             srv.start()
@@ -1210,6 +1212,8 @@ def main():
     ap.add_argument("--keys", type=int, help="keys for the memory and AOF-load figures (default 1000000, "
                     "quick 200000)")
     ap.add_argument("--cache-maxmemory", default="64mb", help="maxmemory of the cache run (default 64mb)")
+    ap.add_argument("--cache-baseline", help="another flurrydb-server binary run in the cache section too "
+                    "(as flurrydb-base, alternating with the others: an A/B of two builds in one run)")
     ap.add_argument("--cache-seconds", type=float, default=18.0,
                     help="seconds per server and policy of the cache run, a third of them warm-up (default 18)")
     ap.add_argument("--only", default="throughput,memory,collections,aofload,rdb,repl,fsync,scaling,scripts,fanout,"
@@ -1472,7 +1476,10 @@ def main():
     if "cache" in sections:
         log("cache: Zipf(%.2f) GET-then-SET-on-miss over %d keys, maxmemory %s ..."
             % (CACHE_ZIPF_S, CACHE_KEYS, opts.cache_maxmemory))
-        ca = cache(binaries, opts)
+        cache_bins = dict(binaries)
+        if opts.cache_baseline:
+            cache_bins["flurrydb-base"] = os.path.abspath(opts.cache_baseline)
+        ca = cache(cache_bins, opts)
         md.append("### Cache at maxmemory %s (Zipf(%.2f) GETs over %dM keys, SET of 100 B on each miss; 2 clients "
                   "pipelining 64; %.0f s per run, the first third warm-up)\n"
                   % (opts.cache_maxmemory, CACHE_ZIPF_S, CACHE_KEYS // 1_000_000, opts.cache_seconds))
@@ -1490,6 +1497,11 @@ def main():
                 policy, fmt(r[0], "%.4f"), fmt(c[0], "%.4f"), ratio_s(r[0], c[0]), fmt(r[1], "%.0f"),
                 fmt(c[1], "%.0f"), ratio_s(r[1], c[1]), fmt(r[2] and r[2] / 2**20, "%.1f"),
                 fmt(c[2] and c[2] / 2**20, "%.1f"), r[4], c[4]))
+            b = figs.get("flurrydb-base")
+            if b:
+                md.append("| %s (--cache-baseline) | | %s | %s | | %s | %s | %s | %s |" % (
+                    policy, fmt(b[0], "%.4f"), ratio_s(r[0], b[0]), fmt(b[1], "%.0f"), ratio_s(r[1], b[1]),
+                    fmt(b[2] and b[2] / 2**20, "%.1f"), b[4]))
         md.append("")
 
     errors_note(md)

@@ -23,9 +23,14 @@
 //! Before a command that may grow memory runs over `maxmemory` (where Redis's `processCommand`
 //! calls `performEvictions`), keys are evicted until the estimated bytes freed cover the excess:
 //! the LRU/LFU/TTL policies keep Redis's eviction pool (16 best candidates, kept across calls)
-//! filled by `maxmemory-samples` keys sampled from every non-empty database
-//! ([`KeyMap::sample`](super::KeyMap::sample)), and evict its best live one; the random policies
-//! evict a sampled key. `volatile-*` only consider keys with an expiry; when there are none to be
+//! filled by keys sampled from every non-empty database, and evict its best live one; the random
+//! policies evict a sampled key. Redis samples `maxmemory-samples` keys per eviction, one dict
+//! lookup each; here a sampling round takes whole buckets (every key of a random block,
+//! [`KeyMap::sample_buckets`](super::KeyMap::sample_buckets): ~12-24 keys for one directory
+//! lookup, every key equally likely) and earns the pool one eviction per `maxmemory-samples`
+//! keys it looked at (its `credit`), so the samples per eviction stay Redis's for a fraction of
+//! the lookups. Which databases hold keys is re-read every 100 ms, not per eviction (a count is
+//! a sum over the map's parts). `volatile-*` only consider keys with an expiry; when there are none to be
 //! found, or the policy is `noeviction`, the command gets Redis's OOM error. Evicting stops after
 //! `maxmemory-eviction-tenacity`'s time limit (checked every 16 keys) and the command runs anyway,
 //! the next one evicting on (Redis's `EVICT_RUNNING`).
@@ -301,6 +306,29 @@ pub struct Evictor {
 struct Pool {
     candidates: Vec<Candidate>,
     next_db: usize,
+    /// Victims the pool may give before the next sampling round: each round adds one per
+    /// `maxmemory-samples` keys it looked at (Redis's ratio of samples to evictions).
+    credit: usize,
+    /// The databases that held keys at `dbs_at` (re-read every [`DBS_TTL`]: a database's key count
+    /// is a sum over all its parts, too dear for every eviction).
+    dbs: Vec<usize>,
+    dbs_at: Option<Instant>,
+}
+
+/// How long [`Pool::dbs`] is trusted. A database that gets its first keys meanwhile is sampled
+/// from when it is re-read; one that empties only costs a sample that finds nothing.
+const DBS_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Pool {
+    /// The databases with keys, re-read when stale or when `refresh`.
+    fn live_dbs(&mut self, ks: &Keyspace, refresh: bool) -> &[usize] {
+        // Under loom, every time: a model's operations must not depend on the clock.
+        if refresh || cfg!(feature = "loom") || self.dbs_at.is_none_or(|t| t.elapsed() > DBS_TTL) {
+            self.dbs = (0..ks.databases()).filter(|&db| !ks.db(db).is_empty()).collect();
+            self.dbs_at = Some(Instant::now());
+        }
+        &self.dbs
+    }
 }
 
 impl Default for Evictor {
@@ -411,26 +439,40 @@ impl Evictor {
     fn choose(&self, ks: &Keyspace, policy: Policy, pool: &mut Pool) -> Option<(usize, Bytes)> {
         let samples = self.samples.load(Relaxed);
         if matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom) {
-            let dbs = ks.databases();
-            for _ in 0..dbs {
-                pool.next_db = (pool.next_db + 1) % dbs;
-                let mut pick = None;
-                candidates(ks, pool.next_db, policy, samples, |k, _| {
-                    if pick.is_none() {
-                        pick = Some(Bytes::copy_from_slice(k));
+            for refresh in [false, true] {
+                let dbs = pool.live_dbs(ks, refresh).to_vec();
+                for _ in 0..dbs.len() {
+                    pool.next_db = (pool.next_db + 1) % dbs.len();
+                    let db = dbs[pool.next_db];
+                    // One of the keys looked at, each as likely (reservoir sampling).
+                    let (mut pick, mut seen) = (None, 0u64);
+                    candidates(ks, db, policy, 1, |k, _| {
+                        seen += 1;
+                        if random().is_multiple_of(seen) {
+                            pick = Some(Bytes::copy_from_slice(k));
+                        }
+                    });
+                    if let Some(k) = pick {
+                        return Some((db, k));
                     }
-                });
-                if let Some(k) = pick {
-                    return Some((pool.next_db, k));
                 }
             }
             return None;
         }
         // Up to a few rounds: the pool's candidates may all be ghosts (deleted since).
-        for _ in 0..8 {
-            let mut any = false;
-            for db in 0..ks.databases() {
-                any |= candidates(ks, db, policy, samples, |k, e| {
+        for round in 0..8 {
+            if pool.credit > 0
+                && let Some(c) = pool.candidates.pop()
+            {
+                pool.credit -= 1;
+                return Some((c.db, c.key));
+            }
+            let mut examined = 0;
+            let dbs = pool.live_dbs(ks, round > 0).to_vec();
+            for db in dbs {
+                let mut n = 0;
+                candidates(ks, db, policy, samples, |k, e| {
+                    n += 1;
                     let score = match policy {
                         Policy::AllkeysLfu | Policy::VolatileLfu => 255 - u64::from(lfu_decr_and_return(e.access())),
                         Policy::VolatileTtl => u64::MAX - e.expire_at_ms(),
@@ -438,13 +480,15 @@ impl Evictor {
                     };
                     pool.insert(score, db, k);
                 });
+                examined += n;
             }
-            if let Some(c) = pool.candidates.pop() {
-                return Some((c.db, c.key));
-            }
-            if !any {
+            if examined == 0 {
+                if round == 0 {
+                    continue; // the databases with keys are re-read
+                }
                 return None;
             }
+            pool.credit = (pool.credit + (examined / samples).max(1)).min(POOL_SIZE);
         }
         None
     }
@@ -454,10 +498,14 @@ impl Evictor {
     fn evict(&self, ks: &Keyspace, db: usize, key: &[u8], policy: Policy) -> Option<usize> {
         let seq = Cell::new(0);
         let w = ks.write(db, &[key], &seq);
-        let bytes = w
-            .map()
-            .get(key, |e| e.filter(|e| policy.all_keys() || e.expire_at_ms() != 0).map(|e| entry_bytes(key, e)))?;
-        w.map().remove(key);
+        let bytes = if policy.all_keys() {
+            // One lookup: the removal reports what it removed.
+            w.map().remove_with(key, |e| e.map(|e| entry_bytes(key, e)))?
+        } else {
+            let bytes = w.map().get(key, |e| e.filter(|e| e.expire_at_ms() != 0).map(|e| entry_bytes(key, e)))?;
+            w.map().remove(key);
+            bytes
+        };
         self.evicted.fetch_add(1, Relaxed);
         w.notify(crate::pubsub::notify::class::EVICTED, "evicted", key);
         // The record under the stripe (a loom model's broken variant pushes it after releasing it).
@@ -479,17 +527,12 @@ fn candidates(
     mut f: impl FnMut(&[u8], EntryRef<'_>),
 ) -> bool {
     let map = ks.db(db);
+    if policy.all_keys() {
+        return map.sample_buckets(samples, random, f) > 0;
+    }
     let len = map.len();
     if len == 0 {
         return false;
-    }
-    if policy.all_keys() {
-        let mut found = false;
-        map.sample(samples, |k, e| {
-            found = true;
-            f(k, e);
-        });
-        return found;
     }
     let expires = map.expires();
     if expires == 0 {

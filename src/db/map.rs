@@ -1044,3 +1044,6 @@ mod tests {
         assert!(distinct.len() > 900, "{} distinct of 1000", distinct.len());
     }
 }
+
+/// Eviction's sampling: whole buckets (see the module).
+mod sample;
