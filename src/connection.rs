@@ -110,13 +110,11 @@ fn idle_check_at(last_read: Instant, idle_timeout_s: u64) -> Instant {
     if idle_timeout_s > 0 { (last_read + Duration::from_secs(idle_timeout_s)).min(recheck) } else { recheck }
 }
 
-/// The read loop. Per batch it touches nothing that other connections write: the limits are
-/// atomic mirrors, the shutdown signal is this connection's own `Notify`, and the idle timer is
-/// armed once and re-armed only when it fires (never per read).
 /// Prefetch the keys of the next pipelined requests in `rbuf` (see `resp::peek_keys` and
 /// `KeyMap::prefetch`): how many requests that covers (a lone request, or requests on one key, are
-/// left alone: nothing to overlap their lookup with).
-fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
+/// left alone: nothing to overlap their lookup with). Clients' batches and a replica's stream from
+/// its primary (`repl::replica`) both use it.
+pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
     let mut keys: [&[u8]; crate::db::PREFETCH_MAX] = [&[]; crate::db::PREFETCH_MAX];
     let mut n = 0;
     let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX, |k| {
@@ -132,6 +130,9 @@ fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
     walked
 }
 
+/// The read loop. Per batch it touches nothing that other connections write: the limits are
+/// atomic mirrors, the shutdown signal is this connection's own `Notify`, and the idle timer is
+/// armed once and re-armed only when it fires (never per read).
 async fn serve_loop(
     shared: &Shared,
     stream: &mut TcpStream,

@@ -342,12 +342,19 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
             let max_bulk = shared.conn_limits.load().max_bulk;
             let _apply = lock(&shared.repl.apply_lock);
             let mut done = 0usize;
+            // Commands whose keys were prefetched and that have not run yet: the stream is one
+            // long pipeline, whose lookups' cache misses overlap as a client's batch's do.
+            let mut ahead = 0;
             loop {
+                if ahead == 0 && decoder.at_boundary() {
+                    ahead = crate::connection::prefetch_ahead(shared, client, &c.buf);
+                }
                 let before = c.buf.len();
                 let decoded = decoder.decode(&mut c.buf, max_bulk);
                 consumed_partial += before - c.buf.len();
                 match decoded {
                     Ok(Decoded::Command(argv)) => {
+                        ahead = ahead.saturating_sub(1);
                         if argv.len() >= 2 && is_opt(&argv[0], "replconf") && is_opt(&argv[1], "getack") {
                             getack = true;
                         } else {
