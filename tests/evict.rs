@@ -347,6 +347,15 @@ fn object_and_memory_edge_cases_match_redis() {
     for cmd in script {
         let a = common::s(ours.cmds(cmd));
         let b = common::s(theirs.cmds(cmd));
+        // An idle time read after the policy switched from LFU is computed from the clock (Redis's
+        // LRU clock ticks each second), so the two servers' answers may straddle a tick.
+        let int = |r: &str| r.strip_prefix(':').and_then(|n| n.trim_end().parse::<i64>().ok());
+        if cmd.starts_with(&["OBJECT", "IDLETIME"])
+            && let (Some(x), Some(y)) = (int(&a), int(&b))
+        {
+            assert!((x - y).abs() <= 1, "{cmd:?}: {a:?} vs {b:?}");
+            continue;
+        }
         assert_eq!(a, b, "{cmd:?}");
     }
     // Figures differ from Redis's (another allocator, other structures), the shapes do not.
