@@ -275,16 +275,41 @@ fn index() -> &'static HashMap<&'static [u8], &'static CommandSpec, FnvBuild> {
     INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
+/// The longest name [`lookup`]'s per-thread cache holds.
+const LAST_NAME_MAX: usize = 16;
+
+thread_local! {
+    /// The last command [`lookup`] found on this thread, under the name exactly as it was sent (a
+    /// pipeline usually repeats one command: one compare instead of a lowercase copy and a hash).
+    static LAST_LOOKUP: std::cell::Cell<Option<(&'static CommandSpec, [u8; LAST_NAME_MAX], u8)>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// Find a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if name.len() > 32 {
         return None;
     }
+    let cached = LAST_LOOKUP.with(|c| c.get());
+    if let Some((spec, raw, len)) = cached
+        && usize::from(len) == name.len()
+        && raw[..name.len()] == *name
+    {
+        return Some(spec);
+    }
     let mut buf = [0u8; 32];
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    index().get(&lower[..]).copied()
+    let found = index().get(&lower[..]).copied();
+    if let Some(spec) = found
+        && name.len() <= LAST_NAME_MAX
+    {
+        let mut raw = [0u8; LAST_NAME_MAX];
+        raw[..name.len()].copy_from_slice(name);
+        LAST_LOOKUP.with(|c| c.set(Some((spec, raw, name.len() as u8))));
+    }
+    found
 }
 
 /// Redis's reply to an unknown command: name and the first arguments, quoted, newlines sanitized.
@@ -631,5 +656,36 @@ mod tests {
             argv(&["HELLO", "3", "auth", "(redacted)", "(redacted)", "SETNAME", "n"])
         );
         assert_eq!(redact_credentials("hello", &argv(&["HELLO", "3"])), argv(&["HELLO", "3"]));
+    }
+
+    #[test]
+    fn lookup_through_its_cache_finds_what_the_index_finds() {
+        let uncached = |name: &str| index().get(name.to_ascii_lowercase().as_bytes()).map(|c| c.name);
+        // Repeats (cache hits), case variants, a prefix and an extension of a cached name, unknown
+        // names after known ones, names too long to cache, and the empty name.
+        let names = [
+            "GET",
+            "GET",
+            "get",
+            "GEt",
+            "GE",
+            "GETX",
+            "set",
+            "SET",
+            "nosuch",
+            "nosuch",
+            "SET",
+            "",
+            "zrangebyscore",
+            "ZRANGEBYSCORE",
+            "georadiusbymember_ro",
+            "GEORADIUSBYMEMBER_RO",
+            "georadiusbymember_r",
+            "PFADD",
+            "pfadd",
+        ];
+        for n in names {
+            assert_eq!(lookup(n.as_bytes()).map(|c| c.name), uncached(n), "{n:?}");
+        }
     }
 }
