@@ -811,55 +811,83 @@ def _fanout_subscribers(port, channel, count, expect_bytes, ready, done):
         c.close()
 
 
+FANOUT_DELIVERIES = 2_000_000  # messages delivered per case and server (publishes x subscribers), at least
+
+
+def _fanout_case(srv, name, subs, size, n):
+    """One publisher to `subs` subscribers, `size`-byte messages, on a running server: (msgs/s, us/msg)."""
+    import multiprocessing as mp
+    channel = b"fanout"
+    payload = b"x" * size
+    msg_len = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nfanout\r\n$%d\r\n%s\r\n" % (size, payload))
+    # Enough messages that the run lasts seconds, not milliseconds (start-up and scheduling noise).
+    msgs = max(n, FANOUT_DELIVERIES // subs)
+    total = msgs * subs
+    # Several draining processes, so that the reader is not the bottleneck.
+    procs = min(subs, max(1, (os.cpu_count() or 2) // 2))
+    per = [subs // procs + (1 if i < subs % procs else 0) for i in range(procs)]
+    ready, done = mp.Queue(), mp.Queue()
+    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, msgs * msg_len, ready, done))
+          for k in per]
+    for p in ps:
+        p.start()
+    for _ in ps:
+        ready.get(timeout=60)
+    c0 = srv.cpu_ns()
+    t0 = time.monotonic()
+    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(msgs), "-q",
+                    "PUBLISH", channel.decode(), payload.decode()],
+                   capture_output=True, timeout=600)
+    ends = [done.get(timeout=600) for _ in ps]
+    t1 = max(t for t, _ in ends)
+    cut = sum(c for _, c in ends)
+    if cut:
+        ERRORS[(name, "fanout %d subscribers %d B" % (subs, size), 16)] = \
+            "%d subscriber(s) closed before taking every message" % cut
+        log("  fanout %s: %d subscriber(s) closed early: figures invalid" % (name, cut))
+    used = (srv.cpu_ns() - c0) / 1e9
+    for p in ps:
+        p.join(timeout=30)
+    secs = max(t1 - t0, 1e-9)
+    return total / secs, used * 1e6 / total
+
+
 def fanout(binaries, opts):
     """One publisher (redis-benchmark -c 1 -P 16 PUBLISH) to S subscribers on one channel: delivered
-    messages per second and server CPU per delivered message, {(S, size): {server: (msgs/s, us/msg)}}."""
-    import multiprocessing as mp
-    out = {}
+    messages per second and server CPU per delivered message, {(S, size): {server: (msgs/s, us/msg)}}:
+    the medians (upper) of `opts.rounds` rounds (at least 4, an even number), the servers taking turns
+    case by case (the order flips every round), each case delivering at least FANOUT_DELIVERIES messages."""
     n = max(10000, opts.n // 2)
-    for name, binary in binaries.items():
-        srv = Server(name, binary, ("--appendonly", "no", "--maxclients", "10000"))
-        srv.start()
-        try:
+    # An even number of rounds: each server goes first in half of them (the second of a pair often
+    # reads lower, whichever it is).
+    rounds = max(4, opts.rounds + opts.rounds % 2)
+    runs = {}
+    servers = {}
+    try:
+        for name, binary in binaries.items():
+            servers[name] = Server(name, binary, ("--appendonly", "no", "--maxclients", "10000"))
+            servers[name].start()
+        for r in range(rounds):
+            order = list(servers.items())
+            if r % 2:
+                order.reverse()
             for subs in (1, 10, 100):
                 for size in (16, 512):
-                    channel = b"fanout"
-                    payload = b"x" * size
-                    msg_len = len(b"*3\r\n$7\r\nmessage\r\n$6\r\nfanout\r\n$%d\r\n%s\r\n" % (size, payload))
-                    msgs = n
-                    total = msgs * subs
-                    # Several draining processes, so that the reader is not the bottleneck.
-                    procs = min(subs, max(1, (os.cpu_count() or 2) // 2))
-                    per = [subs // procs + (1 if i < subs % procs else 0) for i in range(procs)]
-                    ready, done = mp.Queue(), mp.Queue()
-                    ps = [mp.Process(target=_fanout_subscribers, args=(srv.port, channel, k, msgs * msg_len, ready, done))
-                          for k in per]
-                    for p in ps:
-                        p.start()
-                    for _ in ps:
-                        ready.get(timeout=60)
-                    c0 = srv.cpu_ns()
-                    t0 = time.monotonic()
-                    subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "1", "-P", "16", "-n", str(msgs), "-q",
-                                    "PUBLISH", channel.decode(), payload.decode()],
-                                   capture_output=True, timeout=600)
-                    ends = [done.get(timeout=600) for _ in ps]
-                    t1 = max(t for t, _ in ends)
-                    cut = sum(c for _, c in ends)
-                    if cut:
-                        ERRORS[(name, "fanout %d subscribers %d B" % (subs, size), 16)] = \
-                            "%d subscriber(s) closed before taking every message" % cut
-                        log("  fanout %s: %d subscriber(s) closed early: figures invalid" % (name, cut))
-                    used = (srv.cpu_ns() - c0) / 1e9
-                    for p in ps:
-                        p.join(timeout=30)
-                    secs = max(t1 - t0, 1e-9)
-                    out.setdefault((subs, size), {})[name] = (total / secs, used * 1e6 / total)
-                    log("  fanout %s: %d subscribers, %d B: %.0f msgs/s, %.3f us CPU/msg" % (
-                        name, subs, size, total / secs, used * 1e6 / total))
-        finally:
+                    for name, srv in order:
+                        fig = _fanout_case(srv, name, subs, size, n)
+                        runs.setdefault((subs, size), {}).setdefault(name, []).append(fig)
+                        log("  fanout %s round %d: %d subscribers, %d B: %.0f msgs/s, %.3f us CPU/msg" % (
+                            name, r + 1, subs, size, fig[0], fig[1]))
+    finally:
+        for srv in servers.values():
             srv.stop()
-    return out
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+
+    return {case: {name: (median([f[0] for f in figs]), median([f[1] for f in figs])) for name, figs in per.items()}
+            for case, per in runs.items()}
 
 
 def _resp(*args):
@@ -1440,7 +1468,8 @@ def main():
         log("fanout: one publisher at pipeline 16 to 1, 10, 100 subscribers ...")
         fo = fanout(binaries, opts)
         md.append("### Pub/sub fan-out (one publisher, redis-benchmark -c 1 -P 16 PUBLISH; S subscribers on one "
-                  "channel, drained by %d processes)\n" % max(1, (os.cpu_count() or 2) // 2))
+                  "channel, drained by %d processes; at least %d deliveries per case, median of %d rounds)\n"
+                  % (max(1, (os.cpu_count() or 2) // 2), FANOUT_DELIVERIES, max(4, opts.rounds + opts.rounds % 2)))
         md.append("| subscribers | message | Redis msgs/s | flurrydb msgs/s | ratio | Redis CPU µs/msg | "
                   "flurrydb CPU µs/msg | CPU ratio |")
         md.append("|--:|--:|--:|--:|--:|--:|--:|--:|")
