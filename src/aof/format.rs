@@ -20,10 +20,16 @@ const READ_CHUNK_BYTES: usize = 1 << 20;
 
 /// Appends `argv` as a RESP array of bulk strings: `*N\r\n$len\r\narg\r\n...`.
 pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    let payload: usize = argv.iter().map(|a| a.len() + 16).sum();
+    encode_args(out, argv);
+}
+
+/// [`encode_command`] of any argument type (borrowed slices, `Bytes`, vectors).
+fn encode_args<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
+    let payload: usize = argv.iter().map(|a| a.as_ref().len() + 16).sum();
     out.reserve(payload + 16);
     push_header(out, b'*', argv.len());
     for arg in argv {
+        let arg = arg.as_ref();
         push_header(out, b'$', arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
@@ -31,9 +37,38 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
 }
 
 /// Appends the `SELECT db` record that Redis emits when the database changes.
-pub(super) fn encode_select(out: &mut Vec<u8>, db: usize) {
+pub fn encode_select(out: &mut Vec<u8>, db: usize) {
     let db = db.to_string();
     encode_command(out, &[b"SELECT", db.as_bytes()]);
+}
+
+/// One transaction (or one command's several records, or a script's effects) as a single
+/// `MULTI` ... `EXEC` block, the one encoding the AOF and the replication stream both take, so
+/// that no other record can land inside it: `records` are `(db, argv)` in order; a `SELECT`
+/// precedes each record whose db differs from the previous one's, and one switches back to the
+/// first record's db before `EXEC`, so a reader that believes the stream is in that db after the
+/// block (the AOF writer, the replication feed) stays right. Returns that db and the bytes, or
+/// `None` for no records.
+pub fn encode_block<'a, A: AsRef<[u8]> + 'a>(
+    records: impl IntoIterator<Item = (usize, &'a [A])>,
+) -> Option<(usize, Vec<u8>)> {
+    let mut records = records.into_iter().peekable();
+    let first_db = records.peek()?.0;
+    let mut bytes = Vec::new();
+    encode_command(&mut bytes, &[b"MULTI"]);
+    let mut db = first_db;
+    for (rdb, argv) in records {
+        if rdb != db {
+            encode_select(&mut bytes, rdb);
+            db = rdb;
+        }
+        encode_args(&mut bytes, argv);
+    }
+    if db != first_db {
+        encode_select(&mut bytes, first_db);
+    }
+    encode_command(&mut bytes, &[b"EXEC"]);
+    Some((first_db, bytes))
 }
 
 fn push_header(out: &mut Vec<u8>, kind: u8, n: usize) {
@@ -252,6 +287,45 @@ mod tests {
     }
 
     type Outcome = (Vec<(u64, Vec<Vec<u8>>)>, u64, ScanEnd);
+
+    #[test]
+    fn a_block_selects_each_db_change_and_switches_back_before_exec() {
+        let (a, b): (&[&[u8]], &[&[u8]]) = (&[b"SET", b"k", b"1"], &[b"DEL", b"k"]);
+        let (db, bytes) = encode_block([(2, a), (2, b), (5, a), (2, b)]).unwrap();
+        assert_eq!(db, 2);
+        let want: Vec<u8> = [
+            record(&[b"MULTI"]),
+            record(a),
+            record(b),
+            record(&[b"SELECT", b"5"]),
+            record(a),
+            record(&[b"SELECT", b"2"]),
+            record(b),
+            record(&[b"EXEC"]),
+        ]
+        .concat();
+        assert_eq!(bytes, want);
+        // Ending in another db than the first: one SELECT back before EXEC.
+        let (db, bytes) = encode_block([(0, a), (1, b)]).unwrap();
+        assert_eq!(db, 0);
+        let want = [
+            record(&[b"MULTI"]),
+            record(a),
+            record(&[b"SELECT", b"1"]),
+            record(b),
+            record(&[b"SELECT", b"0"]),
+            record(&[b"EXEC"]),
+        ]
+        .concat();
+        assert_eq!(bytes, want);
+        // Owned arguments encode the same; no records, no block.
+        let owned = vec![(2, vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from_static(b"1")])];
+        assert_eq!(
+            encode_block(owned.iter().map(|(d, v)| (*d, &v[..]))).unwrap().1,
+            [record(&[b"MULTI"]), record(a), record(&[b"EXEC"])].concat()
+        );
+        assert!(encode_block::<&[u8]>([]).is_none());
+    }
 
     fn scan_with(bytes: &[u8], chunk: usize) -> Outcome {
         let mut records = Vec::new();

@@ -90,7 +90,7 @@ use std::io;
 
 pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy, FsyncSetting};
 pub use error::AofError;
-pub use format::encode_command;
+pub use format::{encode_block, encode_command, encode_select};
 pub use load::{LoadReport, PlainSets};
 pub use rewrite::RewriteHandle;
 
@@ -327,8 +327,9 @@ impl Aof {
         self.append_encoded(db, writer::encode_record(argv))
     }
 
-    /// [`append`](Self::append) of a record already encoded (a whole `MULTI` ... `EXEC` block of
-    /// one database, from `WriteLock::log_records`).
+    /// [`append`](Self::append) of a record already encoded, e.g. a whole `MULTI` ... `EXEC` block
+    /// from [`encode_block`] (one queue item, one seq: no other record can land inside it) that
+    /// leaves the stream in `db`. Call it holding the locks of every key of its records.
     pub fn append_encoded(&self, db: usize, bytes: Vec<u8>) -> u64 {
         let Some(e) = &self.inner else { return 0 };
         // Relaxed: the seq only has to be unique; the queue push publishes the record.
@@ -337,38 +338,6 @@ impl Aof {
             return seq; // after shutdown nothing is written; its wait fails with `Closed`
         }
         e.shared.queue.push(Item::Record { seq, db, bytes });
-        e.wake_writer_for_record();
-        seq
-    }
-
-    /// Logs a transaction: `MULTI`, the `(db, argv)` records, `EXEC`, as ONE queue item with one seq,
-    /// so no other record can land inside the block. The item's db is the first record's; a `SELECT`
-    /// precedes each record whose db differs from the previous one's, and one switches back before
-    /// `EXEC`, so the writer's idea of the current db stays right. Call it holding the locks of every
-    /// key of the records. Returns 0 when disabled or `records` is empty.
-    pub fn append_batch(&self, records: &[(usize, Vec<bytes::Bytes>)]) -> u64 {
-        let Some(e) = &self.inner else { return 0 };
-        let Some(&(first_db, _)) = records.first() else { return 0 };
-        let mut bytes = writer::encode_record(&[b"MULTI"]);
-        let mut db = first_db;
-        for (rdb, argv) in records {
-            if *rdb != db {
-                format::encode_select(&mut bytes, *rdb);
-                db = *rdb;
-            }
-            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-            format::encode_command(&mut bytes, &argv);
-        }
-        if db != first_db {
-            format::encode_select(&mut bytes, first_db);
-        }
-        format::encode_command(&mut bytes, &[b"EXEC"]);
-        // Relaxed: as in `append`.
-        let seq = e.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-        if e.shared.durability.is_stopped() {
-            return seq;
-        }
-        e.shared.queue.push(Item::Record { seq, db: first_db, bytes });
         e.wake_writer_for_record();
         seq
     }

@@ -608,14 +608,8 @@ impl<'a> WriteLock<'a> {
             }
             return 0;
         }
-        // One database: the block is MULTI, the records, EXEC, encoded once for the AOF and the
-        // replicas alike.
-        let mut bytes = Vec::with_capacity(32 + records.iter().flatten().map(|a| a.len() + 16).sum::<usize>());
-        crate::aof::encode_command(&mut bytes, &[b"MULTI"]);
-        for r in records {
-            crate::aof::encode_command(&mut bytes, r);
-        }
-        crate::aof::encode_command(&mut bytes, &[b"EXEC"]);
+        // Encoded once for the AOF and the replicas alike.
+        let Some((db, bytes)) = crate::aof::encode_block(records.iter().map(|r| (db, &r[..]))) else { return 0 };
         if self.ks.repl.is_active() {
             self.ks.repl.push_encoded(db, bytes.clone());
         }

@@ -417,10 +417,15 @@ impl TxHold<'_> {
     pub fn finish(self, last_seq: &Cell<u64>) {
         let (records, repl_only, serve) =
             HELD.with(|h| h.borrow_mut().take().map(|h| (h.records, h.repl_only, h.serve))).unwrap_or_default();
+        let block =
+            |records: &[(usize, Vec<Bytes>)]| crate::aof::encode_block(records.iter().map(|(db, a)| (*db, &a[..])));
+        // The AOF's block, when the replicas get the same one (no replication-only records).
+        let mut shared = None;
         if !self.ks.is_loading() && self.ks.repl_feed().is_active() {
             if repl_only.is_empty() {
-                if !records.is_empty() {
-                    self.ks.repl_feed().push_block(&records);
+                shared = block(&records);
+                if let Some((db, bytes)) = &shared {
+                    self.ks.repl_feed().push_encoded(*db, bytes.clone());
                 }
             } else {
                 let stream = with_repl_only(&records, repl_only);
@@ -428,16 +433,16 @@ impl TxHold<'_> {
                     // One command alone needs no MULTI (Redis's `propagatePendingCommands`).
                     let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
                     self.ks.repl_feed().push(*db, &argv);
-                } else {
-                    self.ks.repl_feed().push_block(&stream);
+                } else if let Some((db, bytes)) = block(&stream) {
+                    self.ks.repl_feed().push_encoded(db, bytes);
                 }
             }
         }
-        if !records.is_empty()
-            && !self.ks.is_loading()
-            && let Some(aof) = self.ks.aof()
+        if !self.ks.is_loading()
+            && let Some(aof) = self.ks.aof().filter(|a| a.enabled())
+            && let Some((db, bytes)) = shared.or_else(|| block(&records))
         {
-            let seq = aof.append_batch(&records);
+            let seq = aof.append_encoded(db, bytes);
             if seq > last_seq.get() {
                 last_seq.set(seq);
             }

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::aof::{encode_command, encode_select};
+
 /// What writers push.
 enum Item {
     /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
@@ -218,32 +220,10 @@ impl Feed {
         self.wake();
     }
 
-    /// Push records already encoded, all of database `db` (a `MULTI` ... `EXEC` block).
+    /// Push records already encoded that leave the stream in database `db` (a `MULTI` ... `EXEC`
+    /// block from [`crate::aof::encode_block`]).
     pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
         self.queue.push(Item::Record { db, bytes });
-        self.wake();
-    }
-
-    /// Push a transaction (or a script's effects) as one `MULTI` ... `EXEC` block.
-    pub fn push_block(&self, records: &[(usize, Vec<Bytes>)]) {
-        let Some(&(first_db, _)) = records.first() else { return };
-        let mut bytes = Vec::new();
-        encode_command(&mut bytes, &[b"MULTI"]);
-        let mut db = first_db;
-        for (rdb, argv) in records {
-            if *rdb != db {
-                encode_command(&mut bytes, &[b"SELECT", rdb.to_string().as_bytes()]);
-                db = *rdb;
-            }
-            let argv: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
-            encode_command(&mut bytes, &argv);
-        }
-        if db != first_db {
-            // The drainer believes the stream is in `first_db` after the block: make it so.
-            encode_command(&mut bytes, &[b"SELECT", first_db.to_string().as_bytes()]);
-        }
-        encode_command(&mut bytes, &[b"EXEC"]);
-        self.queue.push(Item::Record { db: first_db, bytes });
         self.wake();
     }
 
@@ -299,7 +279,7 @@ impl Feed {
             match item {
                 Item::Record { db, bytes } => {
                     if *last_db != Some(db) {
-                        encode_command(&mut batch, &[b"SELECT", db.to_string().as_bytes()]);
+                        encode_select(&mut batch, db);
                         *last_db = Some(db);
                     }
                     batch.extend_from_slice(&bytes);
@@ -359,20 +339,6 @@ impl Feed {
     /// Waits for the backlog's end to move.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.end_tx.subscribe()
-    }
-}
-
-/// A command as a RESP array of bulk strings.
-pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
-    out.push(b'*');
-    out.extend_from_slice(argv.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
-    for a in argv {
-        out.push(b'$');
-        out.extend_from_slice(a.len().to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
 }
 

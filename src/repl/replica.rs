@@ -88,7 +88,7 @@ struct Conn {
 impl Conn {
     async fn send(&mut self, argv: &[&[u8]]) -> Result<(), String> {
         let mut out = Vec::new();
-        super::feed::encode_command(&mut out, argv);
+        crate::aof::encode_command(&mut out, argv);
         self.stream.write_all(&out).await.map_err(|e| e.to_string())
     }
 
