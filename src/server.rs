@@ -152,7 +152,7 @@ pub fn maybe_auto_rewrite(shared: &Shared) {
     let growth = (info.aof_current_size * 100 / base).saturating_sub(100);
     if growth >= perc {
         notice!("Starting automatic rewriting of AOF on {growth}% growth");
-        if let Err(e) = shared.ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting)) {
+        if let Err(e) = crate::rdb::persist::start_aof_rewrite(shared) {
             warning!("Automatic AOF rewrite could not start: {e}");
         }
     }

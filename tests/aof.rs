@@ -446,3 +446,115 @@ fn sort_store_over_an_existing_key_is_one_multi_exec_block_in_the_file() {
     let mut c = s.raw();
     assert_eq!(c.cmds(&["LRANGE", "dst", "0", "-1"]), b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n".to_vec());
 }
+
+/// Waits until the rewrite started last has finished (and at least one has).
+fn wait_for_rewrite(c: &mut common::Raw) {
+    for _ in 0..500 {
+        let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
+        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("the AOF rewrite did not finish");
+}
+
+/// Writes after a rewrite, in several databases, so the tail after the base needs its `SELECT`s.
+fn write_tail(c: &mut common::Raw) {
+    for cmd in [
+        &["INCR", "n"][..],
+        &["SELECT", "3"],
+        &["RPUSH", "tail-list", "a", "b"],
+        &["HSET", "tail-hash", "f", "v"],
+        &["SELECT", "0"],
+        &["APPEND", "s", "!"],
+        &["ZADD", "tail-z", "2.5", "m"],
+        &["DEL", "m1"],
+    ] {
+        let reply = c.cmds(cmd);
+        assert!(!reply.starts_with(b"-"), "{cmd:?} failed: {}", String::from_utf8_lossy(&reply));
+    }
+}
+
+/// `aof-use-rdb-preamble yes` (the default, as Redis's): the rewritten file is an RDB of the
+/// snapshot followed by the commands written since. It reloads to the same keyspace after kill -9,
+/// redis-check-aof accepts it, and redis-server 7.0 loads it (its old single-file AOF with a
+/// preamble) to the same keyspace.
+#[test]
+fn a_rewritten_file_is_an_rdb_preamble_then_commands_and_reloads_everywhere() {
+    let mut s = Server::start(&aof_on("always"));
+    write_everything(&s);
+    let mut c = s.raw();
+    c.cmds(&["FUNCTION", "LOAD", "#!lua name=plib\nredis.register_function('pf', function() return 7 end)"]);
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
+    wait_for_rewrite(&mut c);
+    write_tail(&mut c);
+    let file = s.dir.join("appendonly.aof");
+    assert!(std::fs::read(&file).unwrap().starts_with(b"REDIS0010"), "the base is an RDB file");
+    let before = dump_keyspace(s.port);
+    s.kill9();
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), before);
+    assert_eq!(s.raw().cmds(&["FCALL", "pf", "0"]), b":7\r\n", "the library came back from the preamble");
+    // More writes after the restart go after the loaded file's valid end.
+    s.raw().cmds(&["INCR", "n"]);
+    let before = dump_keyspace(s.port);
+    assert_eq!(s.stop(), Some(0), "SIGTERM must exit 0; log: {}", s.log());
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), before);
+    s.stop();
+    if Command::new("redis-check-aof").arg("--help").output().is_ok() {
+        let out = Command::new("redis-check-aof").arg(&file).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("RDB preamble is OK") && text.contains("is valid"), "{text}");
+    }
+    let Some(redis) = RealRedis::start_in(&s.dir, &["--appendonly", "yes"]) else {
+        return; // redis-server not installed: CI runs this with it
+    };
+    assert_eq!(dump_keyspace(redis.port), before, "redis-server must load our file to the same keyspace");
+    assert_eq!(redis.raw().cmds(&["FCALL", "pf", "0"]), b":7\r\n");
+}
+
+/// `aof-use-rdb-preamble no`: the base is commands again (a file any AOF reader takes).
+#[test]
+fn without_the_preamble_the_rewritten_base_is_commands() {
+    let mut s = Server::start(&aof_on("everysec"));
+    write_everything(&s);
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["CONFIG", "SET", "aof-use-rdb-preamble", "no"]), b"+OK\r\n");
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
+    wait_for_rewrite(&mut c);
+    write_tail(&mut c);
+    assert!(std::fs::read(s.dir.join("appendonly.aof")).unwrap().starts_with(b"*"), "the base is commands");
+    let before = dump_keyspace(s.port);
+    s.kill9();
+    s.restart();
+    assert_eq!(dump_keyspace(s.port), before);
+}
+
+/// A preamble that does not read to its checksum stops startup naming it; the file is left as it
+/// was (nothing after a broken preamble can be found, so nothing is cut).
+#[test]
+fn a_damaged_preamble_stops_startup_and_leaves_the_file() {
+    let mut s = Server::start(&aof_on("always"));
+    write_everything(&s);
+    let mut c = s.raw();
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
+    wait_for_rewrite(&mut c);
+    write_tail(&mut c);
+    s.stop();
+    let file = s.dir.join("appendonly.aof");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let end = bytes.windows(16).position(|w| w == b"*2\r\n$6\r\nSELECT\r\n").expect("the tail's first record (SELECT)");
+    bytes[end - 1] ^= 0xff; // the last byte of the preamble's checksum
+    std::fs::write(&file, &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_flurrydb-server"))
+        .args(["--port", "0", "--appendonly", "yes", "--save", "", "--dir"])
+        .arg(&s.dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("RDB preamble") && log.contains("Wrong RDB checksum"), "{log}");
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "the file is left as it was");
+}

@@ -22,7 +22,8 @@ fn wait_for_rewrite(s: &Server) {
 
 #[test]
 fn rewrite_emits_hashes_sets_and_zsets_in_batches_of_64_and_reloads_them() {
-    let mut s = Server::start(&AOF_ALWAYS);
+    // A base of commands (Redis's `aof-use-rdb-preamble no`), to read its batches.
+    let mut s = Server::start(&[&AOF_ALWAYS[..], &["--aof-use-rdb-preamble", "no"]].concat());
     let mut c = s.raw();
     let mut hset = vec!["HSET".to_string(), "big_hash".into()];
     for i in 0..150 {

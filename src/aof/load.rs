@@ -16,6 +16,7 @@
 //! tracks, subscribes or blocks yet; nothing is logged).
 
 use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -159,7 +160,28 @@ pub(super) fn replay(
             crate::warning!("Error replaying the AOF command at offset {offset}: {e}");
         }
     };
+    // An RDB preamble first (`aof-use-rdb-preamble`): its keys as the commands that rebuild them
+    // (`PEXPIREAT` of a time passed drops a key, as replay of a command file would), then its
+    // function libraries.
+    let (reader, pre) = {
+        let mut sink = |k: crate::rdb::LoadedKey| {
+            let e = crate::db::SnapshotEntry { db: k.db, key: k.key, value: k.value, expire_at_ms: k.expire_at_ms };
+            e.commands(|argv| {
+                let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+                apply_one(&mut report, e.db, &argv, 0);
+            });
+            Ok(())
+        };
+        let (reader, pre, info) = read_preamble(reader, &mut sink)?;
+        for code in info.map(|i| i.functions).unwrap_or_default() {
+            let argv =
+                [Bytes::from_static(b"FUNCTION"), Bytes::from_static(b"LOAD"), Bytes::from_static(b"REPLACE"), code];
+            apply_one(&mut report, 0, &argv, 0);
+        }
+        (reader, pre)
+    };
     let result = scan(reader, |offset, argv| {
+        let offset = offset + pre;
         let name = &argv[0];
         if name.eq_ignore_ascii_case(b"select") {
             match argv.get(1).and_then(|a| std::str::from_utf8(a).ok()).and_then(|s| s.parse().ok()) {
@@ -191,6 +213,7 @@ pub(super) fn replay(
             log_progress(offset, size, report.commands, started);
         }
     })?;
+    let result = Scan { valid_end: result.valid_end + pre, end: result.end };
     report.bytes = result.valid_end;
     match classify(cfg, &result, true)? {
         Tail::Clean => {}
@@ -207,6 +230,39 @@ pub(super) fn replay(
     let identity = FileIdentity { dev: 0, ino: 0, len: size, mtime: None };
     report.scanned = Some(Scanned { identity, valid_end: result.valid_end, end: result.end, open_multi });
     Ok(report)
+}
+
+/// Reads the RDB preamble at the start of `reader`, if the file starts with one (the `REDIS`
+/// magic: written by our rewrite under `aof-use-rdb-preamble`, or by Redis's), handing each key to
+/// `on_key`. Returns the reader positioned just after the preamble (its RDB checksum), the
+/// preamble's length (0, and no info, when there is none), and what the RDB said besides its keys.
+/// A preamble that does not read to its end is corruption at offset 0: the commands after it
+/// cannot be found.
+fn read_preamble<R: Read>(
+    reader: R,
+    on_key: &mut dyn FnMut(crate::rdb::LoadedKey) -> Result<(), crate::rdb::RdbError>,
+) -> Result<(BufReader<R>, u64, Option<crate::rdb::RdbInfo>), AofError> {
+    /// Counts what the RDB reader takes (it reads exactly, never ahead).
+    struct Counted<'a, R> {
+        inner: &'a mut R,
+        n: u64,
+    }
+    impl<R: Read> Read for Counted<'_, R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let k = self.inner.read(buf)?;
+            self.n += k as u64;
+            Ok(k)
+        }
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    if !reader.fill_buf()?.starts_with(b"REDIS") {
+        return Ok((reader, 0, None));
+    }
+    let mut counted = Counted { inner: &mut reader, n: 0 };
+    let info = crate::rdb::read_rdb(&mut counted, on_key)
+        .map_err(|e| AofError::Corrupt { offset: 0, detail: format!("in the RDB preamble: {e}") })?;
+    let n = counted.n;
+    Ok((reader, n, Some(info)))
 }
 
 fn log_progress(offset: u64, size: u64, commands: u64, started: Instant) {
@@ -269,14 +325,15 @@ pub(super) fn prepare_for_append(cfg: &AofConfig, loaded: Option<&Scanned>) -> R
             // Offset of a MULTI not closed by EXEC: load dropped that block, so it is cut too (as
             // Redis does), or records appended later would be read as part of it.
             let mut open_multi = None;
+            let (file, pre, _) = read_preamble(file, &mut |_| Ok(()))?;
             let s = scan(file, |offset, argv| {
                 if argv[0].eq_ignore_ascii_case(b"multi") {
-                    open_multi.get_or_insert(offset);
+                    open_multi.get_or_insert(offset + pre);
                 } else if argv[0].eq_ignore_ascii_case(b"exec") {
                     open_multi = None;
                 }
             })?;
-            Scanned { identity, valid_end: s.valid_end, end: s.end, open_multi }
+            Scanned { identity, valid_end: s.valid_end + pre, end: s.end, open_multi }
         }
     };
     let cut = match (classify(cfg, &Scan { valid_end: s.valid_end, end: s.end.clone() }, false)?, s.open_multi) {

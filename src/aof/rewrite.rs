@@ -1,4 +1,5 @@
-//! Rewrite (Redis's `BGREWRITEAOF`): the snapshot is written as commands to a temp file (the base) by
+//! Rewrite (Redis's `BGREWRITEAOF`): the snapshot is written as commands, or as an RDB preamble
+//! (`aof-use-rdb-preamble`, see `load.rs` for how it is read back), to a temp file (the base) by
 //! whoever holds the [`RewriteHandle`]; the writer thread keeps every record queued after the marker and,
 //! at commit, appends them to the base and renames the result over the AOF.
 
@@ -84,6 +85,17 @@ impl RewriteHandle {
         let out = self.out.as_mut().ok_or(AofError::RewriteAborted("the base is already finished".into()))?;
         out.write_all(&self.encoded)?;
         self.base_len += self.encoded.len() as u64;
+        Ok(())
+    }
+
+    /// Appends bytes that are not commands to the new base: an RDB preamble (`aof-use-rdb-preamble`),
+    /// written before any command. The db the base leaves the stream in is then unknown, so the first
+    /// record of the tail gets its `SELECT`.
+    pub fn write_base_bytes(&mut self, bytes: &[u8]) -> Result<(), AofError> {
+        let out = self.out.as_mut().ok_or(AofError::RewriteAborted("the base is already finished".into()))?;
+        out.write_all(bytes)?;
+        self.base_len += bytes.len() as u64;
+        self.last_db = None;
         Ok(())
     }
 

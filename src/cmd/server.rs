@@ -320,7 +320,7 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// Start a background AOF rewrite. Wired to the AOF by the rewrite work; until then it refuses.
 pub fn start_rewrite(shared: &Shared) -> std::result::Result<(), String> {
     use crate::aof::AofError;
-    match shared.ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting)) {
+    match crate::rdb::persist::start_aof_rewrite(shared) {
         Ok(()) => Ok(()),
         Err(AofError::RewriteInProgress) => Err("ERR Background append only file rewriting already in progress".into()),
         Err(AofError::Disabled) => {

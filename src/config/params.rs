@@ -241,7 +241,7 @@ pub const PARAM_TABLE: &[Param] = &[
     boolean("no-appendfsync-on-rewrite", false, NO),
     boolean("cluster-require-full-coverage", true, NO),
     boolean("rdb-save-incremental-fsync", true, NO),
-    boolean("aof-use-rdb-preamble", true, NO),
+    boolean("aof-use-rdb-preamble", true, 0),
     boolean("aof-timestamp-enabled", false, NO),
     boolean("cluster-replica-no-failover", false, NO).alias("cluster-slave-no-failover"),
     boolean("replica-lazy-flush", false, NO).alias("slave-lazy-flush"),

@@ -96,13 +96,19 @@ impl Keyspace {
     }
 
     pub fn start_rewrite(&self) -> Result<(), crate::aof::AofError> {
-        self.start_rewrite_with(Vec::new)
+        self.start_rewrite_with(Vec::new, None)
     }
 
     /// [`start_rewrite`](Self::start_rewrite) whose base starts with `prelude`'s records (the
     /// function libraries: `FUNCTION LOAD`), taken under every stripe with the snapshot, as every
-    /// change of them is made and logged under every stripe.
-    pub fn start_rewrite_with(&self, prelude: impl FnOnce() -> Vec<Vec<Bytes>>) -> Result<(), crate::aof::AofError> {
+    /// change of them is made and logged under every stripe. With `rdb` (`aof-use-rdb-preamble`)
+    /// the base is an RDB file of the snapshot with those aux fields, the libraries as its
+    /// `FUNCTION2` records, instead of commands.
+    pub fn start_rewrite_with(
+        &self,
+        prelude: impl FnOnce() -> Vec<Vec<Bytes>>,
+        rdb: Option<crate::rdb::Aux>,
+    ) -> Result<(), crate::aof::AofError> {
         let aof = self.aof().filter(|a| a.enabled()).cloned().ok_or(crate::aof::AofError::Disabled)?;
         let now = crate::util::now_ms();
         let seq = std::cell::Cell::new(0);
@@ -120,20 +126,14 @@ impl Keyspace {
         };
         crate::sync::thread::spawn(move || {
             let mut handle = handle;
-            let mut result = Ok(());
-            for r in &prelude {
-                let argv: Vec<&[u8]> = r.iter().map(|a| &a[..]).collect();
-                if result.is_ok() {
-                    result = handle.write_base(0, &argv);
+            let result = match rdb {
+                Some(mut aux) => {
+                    aux.aof_base = true;
+                    aux.functions = prelude.iter().filter_map(|r| r.get(3).cloned()).collect();
+                    write_rdb_base(&mut handle, &snapshot, &aux)
                 }
-            }
-            for e in &snapshot {
-                e.commands(|argv| {
-                    if result.is_ok() {
-                        result = handle.write_base(e.db, argv);
-                    }
-                });
-            }
+                None => write_command_base(&mut handle, &prelude, &snapshot),
+            };
             match result.and_then(|_| handle.commit()) {
                 Ok(()) => crate::notice!("Background AOF rewrite finished successfully"),
                 Err(e) => crate::warning!("Background AOF rewrite failed: {e}"),
@@ -141,6 +141,49 @@ impl Keyspace {
         });
         Ok(())
     }
+}
+
+/// The base of a rewrite as commands: `prelude`'s, then those that rebuild each key.
+fn write_command_base(
+    handle: &mut crate::aof::RewriteHandle,
+    prelude: &[Vec<Bytes>],
+    snapshot: &[SnapshotEntry],
+) -> Result<(), crate::aof::AofError> {
+    for r in prelude {
+        let argv: Vec<&[u8]> = r.iter().map(|a| &a[..]).collect();
+        handle.write_base(0, &argv)?;
+    }
+    let mut result = Ok(());
+    for e in snapshot {
+        e.commands(|argv| {
+            if result.is_ok() {
+                result = handle.write_base(e.db, argv);
+            }
+        });
+        if result.is_err() {
+            break;
+        }
+    }
+    result
+}
+
+/// The RDB preamble of a rewrite: the file [`crate::rdb::write_rdb`] writes, into the base.
+fn write_rdb_base(
+    handle: &mut crate::aof::RewriteHandle,
+    snapshot: &[SnapshotEntry],
+    aux: &crate::rdb::Aux,
+) -> Result<(), crate::aof::AofError> {
+    struct Base<'a>(&'a mut crate::aof::RewriteHandle);
+    impl std::io::Write for Base<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write_base_bytes(buf).map_err(std::io::Error::other)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    crate::rdb::write_rdb(&mut Base(handle), snapshot, aux).map_err(crate::aof::AofError::from)
 }
 
 impl SnapshotEntry {

@@ -145,6 +145,17 @@ pub fn aux_for(shared: &Shared, cfg: &Config) -> super::Aux {
     }
 }
 
+/// Start a background AOF rewrite (BGREWRITEAOF, the automatic rewrite, a replica's rewrite after
+/// a full sync): its base is an RDB preamble under `aof-use-rdb-preamble yes` (Redis's default),
+/// commands otherwise; the function libraries go with it either way.
+pub fn start_aof_rewrite(shared: &Shared) -> Result<(), crate::aof::AofError> {
+    let rdb = {
+        let cfg = shared.config();
+        flag(&cfg, "aof-use-rdb-preamble", true).then(|| aux_for(shared, &cfg))
+    };
+    shared.ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting), rdb)
+}
+
 /// A consistent copy of the keyspace and the function libraries, taken under every stripe, with
 /// the change count at that point and the replication state that goes with it (`repl-id`,
 /// `repl-offset`). The caller writes it without any lock.

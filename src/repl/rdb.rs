@@ -111,7 +111,7 @@ pub fn load(shared: &Shared, payload: &[u8]) -> Result<(), String> {
     shared.clients.unregister(client.id);
     result?;
     if ks.aof().is_some_and(|a| a.enabled()) {
-        ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting))
+        crate::rdb::persist::start_aof_rewrite(shared)
             .map_err(|e| format!("Failed to rewrite the AOF after the sync: {e}"))?;
     }
     Ok(())
