@@ -59,7 +59,15 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let (mut records, mut bytes_read) = (0u64, 0u64);
     // Runs of plain SETs go in by batches (see aof::load's `PlainSets` for the rule).
     let mut sets = crate::aof::PlainSets::new();
-    let report = Aof::load(&acfg, |db, argv: &[Bytes]| {
+    // An RDB preamble goes in through the RDB loader (in bulk); keys whose time passed are loaded
+    // and removed after the load like any others (with their DEL logged), and the function
+    // libraries are loaded before the commands after it run.
+    let mut preamble = |r: &mut dyn std::io::Read| {
+        let info = crate::rdb::load::load_into(&shared.ks, &cfg, &mut &mut *r, 0)?;
+        crate::rdb::persist::load_functions(shared, &info.functions).map_err(crate::rdb::RdbError::Corrupt)?;
+        Ok(info)
+    };
+    let report = Aof::load_with_preamble(&acfg, &mut preamble, |db, argv: &[Bytes]| {
         if records < AOF_PRESIZE_SAMPLE_RECORDS {
             records += 1;
             // The record's length in RESP, near enough: `*N`, then `$len` + bytes per argument.

@@ -558,3 +558,26 @@ fn a_damaged_preamble_stops_startup_and_leaves_the_file() {
     assert!(log.contains("RDB preamble") && log.contains("Wrong RDB checksum"), "{log}");
     assert_eq!(std::fs::read(&file).unwrap(), bytes, "the file is left as it was");
 }
+
+/// A key in the preamble whose time passed while the server was down is loaded and removed right
+/// after the load, its `DEL` logged, as for a key written by a command (the TTLs of the others kept).
+#[test]
+fn keys_of_the_preamble_expired_while_down_are_removed_and_logged() {
+    let mut s = Server::start(&aof_on("always"));
+    let mut c = s.raw();
+    c.cmds(&["SET", "short", "v", "PX", "300"]);
+    c.cmds(&["SET", "long", "v", "EX", "1000"]);
+    c.cmds(&["HSET", "plain", "f", "v"]);
+    assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
+    wait_for_rewrite(&mut c);
+    s.stop();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    s.restart();
+    let mut c = s.raw();
+    assert_eq!(c.cmds(&["EXISTS", "short", "long", "plain"]), b":2\r\n");
+    let ttl: i64 = String::from_utf8_lossy(&c.cmds(&["TTL", "long"]))[1..].trim().parse().unwrap();
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+    s.stop();
+    let bytes = std::fs::read(s.dir.join("appendonly.aof")).unwrap();
+    assert!(bytes.windows(20).any(|w| w == b"$3\r\nDEL\r\n$5\r\nshort\r\n"), "the expiry is logged as DEL");
+}

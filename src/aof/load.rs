@@ -23,6 +23,7 @@ use bytes::Bytes;
 
 use super::format::{Scan, ScanEnd, scan};
 use super::{AofConfig, AofError};
+use crate::rdb::{RdbError, RdbInfo};
 
 /// Files at least this large get progress lines in the server log.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
@@ -122,8 +123,14 @@ impl PlainSets {
 /// The commands of a `MULTI` block read so far, with their db.
 type Block = Vec<(usize, Vec<Bytes>)>;
 
+/// How a caller loads an RDB preamble itself (see [`super::Aof::load_with_preamble`]): it reads the
+/// RDB from the reader it is given, from the `REDIS` magic through the checksum and no further, and
+/// returns what the file said besides its keys.
+pub type PreambleLoader<'a> = &'a mut dyn FnMut(&mut dyn Read) -> Result<RdbInfo, RdbError>;
+
 pub(super) fn load(
     cfg: &AofConfig,
+    preamble: Option<PreambleLoader<'_>>,
     apply: impl FnMut(usize, &[Bytes]) -> Result<(), String>,
 ) -> Result<LoadReport, AofError> {
     let path = cfg.path();
@@ -133,7 +140,7 @@ pub(super) fn load(
         Err(e) => return Err(e.into()),
     };
     let meta = file.metadata()?;
-    let mut report = replay(file, meta.len(), cfg, apply)?;
+    let mut report = replay(file, meta.len(), cfg, preamble, apply)?;
     if let Some(s) = &mut report.scanned {
         s.identity = FileIdentity::of(&meta);
     }
@@ -145,6 +152,7 @@ pub(super) fn replay(
     reader: impl std::io::Read,
     size: u64,
     cfg: &AofConfig,
+    preamble: Option<PreambleLoader<'_>>,
     mut apply: impl FnMut(usize, &[Bytes]) -> Result<(), String>,
 ) -> Result<LoadReport, AofError> {
     let started = Instant::now();
@@ -160,25 +168,38 @@ pub(super) fn replay(
             crate::warning!("Error replaying the AOF command at offset {offset}: {e}");
         }
     };
-    // An RDB preamble first (`aof-use-rdb-preamble`): its keys as the commands that rebuild them
-    // (`PEXPIREAT` of a time passed drops a key, as replay of a command file would), then its
-    // function libraries.
-    let (reader, pre) = {
-        let mut sink = |k: crate::rdb::LoadedKey| {
-            let e = crate::db::SnapshotEntry { db: k.db, key: k.key, value: k.value, expire_at_ms: k.expire_at_ms };
-            e.commands(|argv| {
-                let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-                apply_one(&mut report, e.db, &argv, 0);
-            });
-            Ok(())
-        };
-        let (reader, pre, info) = read_preamble(reader, &mut sink)?;
-        for code in info.map(|i| i.functions).unwrap_or_default() {
-            let argv =
-                [Bytes::from_static(b"FUNCTION"), Bytes::from_static(b"LOAD"), Bytes::from_static(b"REPLACE"), code];
-            apply_one(&mut report, 0, &argv, 0);
+    // An RDB preamble first (`aof-use-rdb-preamble`): read by the caller's loader, or else its keys
+    // are applied as the commands that rebuild them (`PEXPIREAT` of a time passed drops a key, as
+    // replay of a command file would), then its function libraries.
+    let (reader, pre) = match preamble {
+        Some(load) => {
+            let (reader, pre, _) = read_preamble(reader, load)?;
+            (reader, pre)
         }
-        (reader, pre)
+        None => {
+            let mut as_commands = |r: &mut dyn Read| {
+                crate::rdb::read_rdb(&mut &mut *r, |k| {
+                    let e =
+                        crate::db::SnapshotEntry { db: k.db, key: k.key, value: k.value, expire_at_ms: k.expire_at_ms };
+                    e.commands(|argv| {
+                        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+                        apply_one(&mut report, e.db, &argv, 0);
+                    });
+                    Ok(())
+                })
+            };
+            let (reader, pre, info) = read_preamble(reader, &mut as_commands)?;
+            for code in info.map(|i| i.functions).unwrap_or_default() {
+                let argv = [
+                    Bytes::from_static(b"FUNCTION"),
+                    Bytes::from_static(b"LOAD"),
+                    Bytes::from_static(b"REPLACE"),
+                    code,
+                ];
+                apply_one(&mut report, 0, &argv, 0);
+            }
+            (reader, pre)
+        }
     };
     let result = scan(reader, |offset, argv| {
         let offset = offset + pre;
@@ -233,15 +254,14 @@ pub(super) fn replay(
 }
 
 /// Reads the RDB preamble at the start of `reader`, if the file starts with one (the `REDIS`
-/// magic: written by our rewrite under `aof-use-rdb-preamble`, or by Redis's), handing each key to
-/// `on_key`. Returns the reader positioned just after the preamble (its RDB checksum), the
-/// preamble's length (0, and no info, when there is none), and what the RDB said besides its keys.
-/// A preamble that does not read to its end is corruption at offset 0: the commands after it
-/// cannot be found.
+/// magic: written by our rewrite under `aof-use-rdb-preamble`, or by Redis's), with `load`. Returns
+/// the reader positioned just after the preamble (its RDB checksum), the preamble's length (0, and
+/// no info, when there is none), and what the RDB said besides its keys. A preamble that does not
+/// read to its end is corruption at offset 0: the commands after it cannot be found.
 fn read_preamble<R: Read>(
     reader: R,
-    on_key: &mut dyn FnMut(crate::rdb::LoadedKey) -> Result<(), crate::rdb::RdbError>,
-) -> Result<(BufReader<R>, u64, Option<crate::rdb::RdbInfo>), AofError> {
+    load: PreambleLoader<'_>,
+) -> Result<(BufReader<R>, u64, Option<RdbInfo>), AofError> {
     /// Counts what the RDB reader takes (it reads exactly, never ahead).
     struct Counted<'a, R> {
         inner: &'a mut R,
@@ -259,8 +279,8 @@ fn read_preamble<R: Read>(
         return Ok((reader, 0, None));
     }
     let mut counted = Counted { inner: &mut reader, n: 0 };
-    let info = crate::rdb::read_rdb(&mut counted, on_key)
-        .map_err(|e| AofError::Corrupt { offset: 0, detail: format!("in the RDB preamble: {e}") })?;
+    let info =
+        load(&mut counted).map_err(|e| AofError::Corrupt { offset: 0, detail: format!("in the RDB preamble: {e}") })?;
     let n = counted.n;
     Ok((reader, n, Some(info)))
 }
@@ -325,7 +345,7 @@ pub(super) fn prepare_for_append(cfg: &AofConfig, loaded: Option<&Scanned>) -> R
             // Offset of a MULTI not closed by EXEC: load dropped that block, so it is cut too (as
             // Redis does), or records appended later would be read as part of it.
             let mut open_multi = None;
-            let (file, pre, _) = read_preamble(file, &mut |_| Ok(()))?;
+            let (file, pre, _) = read_preamble(file, &mut |r| crate::rdb::read_rdb(&mut &mut *r, |_| Ok(())))?;
             let s = scan(file, |offset, argv| {
                 if argv[0].eq_ignore_ascii_case(b"multi") {
                     open_multi.get_or_insert(offset + pre);

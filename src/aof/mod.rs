@@ -91,7 +91,7 @@ use std::io;
 pub use config::{AOF_PREALLOC_BYTES, AofConfig, AofInfo, FsyncPolicy, FsyncSetting};
 pub use error::AofError;
 pub use format::{encode_block, encode_command, encode_select};
-pub use load::{LoadReport, PlainSets};
+pub use load::{LoadReport, PlainSets, PreambleLoader};
 pub use rewrite::RewriteHandle;
 
 use durable::{Durability, DurableWait};
@@ -241,7 +241,7 @@ impl Aof {
         apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
     ) -> Result<LoadReport, AofError> {
         let cfg = AofConfig { load_truncated: false, ..AofConfig::default() };
-        load::replay(bytes, bytes.len() as u64, &cfg, apply)
+        load::replay(bytes, bytes.len() as u64, &cfg, None, apply)
     }
 
     /// Starts the writer thread over an opened file whose first `valid_len` bytes are the log.
@@ -306,11 +306,23 @@ impl Aof {
     /// tracking `SELECT` itself (not passed on). `MULTI`/`EXEC` blocks are passed through as they are;
     /// a block torn at the end is dropped. `apply` errors are counted and logged, not fatal. A missing
     /// file gives an empty report. Progress is logged (server log) for large files.
+    /// An RDB preamble (`aof-use-rdb-preamble`) is replayed as the commands that rebuild its keys,
+    /// then its function libraries as `FUNCTION LOAD REPLACE`.
     pub fn load(
         cfg: &AofConfig,
         apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
     ) -> Result<LoadReport, AofError> {
-        load::load(cfg, apply)
+        load::load(cfg, None, apply)
+    }
+
+    /// [`load`](Self::load), with an RDB preamble read by `preamble` instead (the keyspace's RDB
+    /// loader, which puts keys in bulk), before the commands after it.
+    pub fn load_with_preamble(
+        cfg: &AofConfig,
+        preamble: PreambleLoader<'_>,
+        apply: impl FnMut(usize, &[bytes::Bytes]) -> Result<(), String>,
+    ) -> Result<LoadReport, AofError> {
+        load::load(cfg, Some(preamble), apply)
     }
 
     pub fn enabled(&self) -> bool {

@@ -271,3 +271,65 @@ fn open_loaded_scans_again_when_the_file_changed_after_loading() {
     aof.shutdown().unwrap();
     assert_eq!(replay(&cfg).unwrap().0.len(), 3);
 }
+
+/// A file that starts with an RDB (the preamble of a rewrite under `aof-use-rdb-preamble`): its
+/// keys are replayed as the commands that rebuild them, then its libraries, then the commands after
+/// it, with the valid end (and zeros after it) found past the preamble; a preamble cut short is
+/// corruption at offset 0.
+#[test]
+fn an_rdb_preamble_replays_as_commands_before_the_records_after_it() {
+    use crate::db::{SnapshotEntry, SnapshotValue};
+    let dir = TestDir::new("preamble");
+    let entries = vec![
+        SnapshotEntry {
+            db: 0,
+            key: Bytes::from_static(b"s"),
+            value: SnapshotValue::Str(Bytes::from_static(b"v")),
+            expire_at_ms: 0,
+        },
+        SnapshotEntry {
+            db: 2,
+            key: Bytes::from_static(b"l"),
+            value: SnapshotValue::List(vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")]),
+            expire_at_ms: 4_000_000_000_000,
+        },
+    ];
+    let aux = crate::rdb::Aux {
+        aof_base: true,
+        functions: vec![Bytes::from_static(b"#!lua name=x\n")],
+        ..Default::default()
+    };
+    let mut rdb = Vec::new();
+    crate::rdb::write_rdb(&mut rdb, &entries, &aux).unwrap();
+    let mut bytes = [rdb.clone(), resp(&["SELECT", "2"]), resp(&["RPUSH", "l", "c"])].concat();
+    let valid = bytes.len() as u64;
+    bytes.resize(bytes.len() + 4096, 0);
+    let cfg = write_file(&dir, &bytes);
+    let (cmds, report) = replay(&cfg).unwrap();
+    assert_eq!(
+        cmds,
+        vec![
+            cmd(0, &["SET", "s", "v"]),
+            cmd(2, &["RPUSH", "l", "a", "b"]),
+            cmd(2, &["PEXPIREAT", "l", "4000000000000"]),
+            cmd(0, &["FUNCTION", "LOAD", "REPLACE", "#!lua name=x\n"]),
+            cmd(2, &["RPUSH", "l", "c"]),
+        ]
+    );
+    assert_eq!(report.bytes, valid);
+    assert!(!report.truncated_tail);
+    // Opened for appending, the file keeps its preamble and records; new ones go after them.
+    let aof = Aof::open_loaded(cfg.clone(), &report).unwrap();
+    aof.append(0, &args(&["SET", "t", "1"]));
+    aof.shutdown().unwrap();
+    let (cmds, _) = replay(&cfg).unwrap();
+    assert_eq!(cmds.len(), 6);
+    assert_eq!(cmds[5], cmd(0, &["SET", "t", "1"]));
+    // A preamble cut in the middle: nothing after it can be found.
+    let cut_dir = TestDir::new("preamble-cut");
+    let cut = write_file(&cut_dir, &rdb[..rdb.len() - 3]);
+    match replay(&cut) {
+        Err(AofError::Corrupt { offset: 0, detail }) => assert!(detail.contains("RDB preamble"), "{detail}"),
+        other => panic!("{other:?}"),
+    }
+}
