@@ -11,6 +11,7 @@
 mod bits;
 mod blocking;
 mod blocks;
+mod bulk;
 mod collections;
 mod evict;
 mod expiry;

@@ -125,7 +125,7 @@ pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> u
         }
     });
     if n >= 2 {
-        shared.ks.db(client.db).prefetch(&keys[..n]);
+        shared.ks.prefetch(client.db, &keys[..n]);
     }
     walked
 }

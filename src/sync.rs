@@ -121,6 +121,10 @@ pub mod fault {
         /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
         /// wake-up: an ACK in between wakes nobody, and the client waits forever).
         WaitCountBeforeListen,
+        /// The bulk loader (`KeyMap::put_batch`) publishes a rebuilt bucket by removing its slot
+        /// and inserting a new one instead of swapping the block in the slot: a reader in between
+        /// misses a key that was there before the batch and is there after it.
+        BulkRemoveThenInsert,
     }
 
     #[cfg(feature = "loom")]

@@ -420,13 +420,16 @@ impl KeyMap {
     /// slots, their blocks' headers and their blocks, in stages over all the keys, so that the
     /// misses of different keys overlap (one key's lookup is a chain of dependent loads; a
     /// pipelined batch's are independent). A hint: it reads as [`KeyMap::get`] does (lock-free, in
-    /// one guard) and changes nothing, not even an access word.
-    pub fn prefetch(&self, keys: &[&[u8]]) {
+    /// one guard) and changes nothing, not even an access word. `hashed` gets each key's hash
+    /// ([`hash_key`](super::hash_key)) first, for the caller's own prefetches (the keys' stripe
+    /// locks: `Keyspace::prefetch`).
+    pub fn prefetch(&self, keys: &[&[u8]], mut hashed: impl FnMut(u64)) {
         let keys = &keys[..keys.len().min(PREFETCH_MAX)];
         let mut at = [Place { hash: 0, part: 0, fp: 0 }; PREFETCH_MAX];
         let mut blocks = [std::ptr::null_mut::<BlockHead>(); PREFETCH_MAX];
         for (a, k) in at.iter_mut().zip(keys) {
             *a = Place::of(k);
+            hashed(a.hash);
         }
         let g = self.dir.enter();
         for (b, a) in blocks.iter_mut().zip(&at[..keys.len()]) {
@@ -943,8 +946,11 @@ mod tests {
         // Present and absent keys, an empty one, more than one call's worth.
         let owned: Vec<Vec<u8>> = (0..PREFETCH_MAX * 2).map(|i| key(i * 3)).chain([Vec::new()]).collect();
         let keys: Vec<&[u8]> = owned.iter().map(|k| &k[..]).collect();
-        m.prefetch(&keys);
-        m.prefetch(&[]);
+        let mut hashes = Vec::new();
+        m.prefetch(&keys, |h| hashes.push(h));
+        let expected: Vec<u64> = keys[..PREFETCH_MAX].iter().map(|k| super::super::hash_key(k)).collect();
+        assert_eq!(hashes, expected, "each key's hash, in order, up to PREFETCH_MAX");
+        m.prefetch(&[], |_| unreachable!("no key"));
         // While a writer grows the parts under it (the map's own contract: a stale depth only
         // makes the hint miss).
         std::thread::scope(|s| {
@@ -954,7 +960,7 @@ mod tests {
                 }
             });
             for _ in 0..200 {
-                m.prefetch(&keys);
+                m.prefetch(&keys, |_| {});
             }
         });
         assert_eq!(m.len(), n * 8);

@@ -265,6 +265,18 @@ impl Keyspace {
         (hash_key(key) % self.stripes.len() as u64) as usize
     }
 
+    /// Load what a pipelined batch on `keys` (the first key of each request) will touch in
+    /// database `db`: the map's slots and blocks ([`KeyMap::prefetch`]) and each key's stripe
+    /// lock, for writing (a write's lock acquisition was a miss on a line that other cores'
+    /// writes take too: 3.6% of a P16 SET's CPU). A hint: it changes nothing.
+    pub fn prefetch(&self, db: usize, keys: &[&[u8]]) {
+        let n = self.stripes.len() as u64;
+        self.db(db).prefetch(keys, |hash| {
+            let stripe: &RwLock<()> = &self.stripes[(hash % n) as usize];
+            block::prefetch_write((stripe as *const RwLock<()>).cast());
+        });
+    }
+
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {

@@ -18,10 +18,14 @@
 //!   `expires`) are exact.
 //! * The caller makes sure nothing else WRITES the map meanwhile: it loads before serving (the
 //!   keyspace is `loading`: every client is refused) or holds every stripe of the batch's parts
-//!   exclusively. Readers need nothing: each bucket changes by the same publication as an insert's
-//!   (a new block swapped into its slot, or a new slot inserted; Release), and growth is
-//!   [`KeyMap::grow`], so a concurrent reader sees each bucket before or after, never torn.
-//!   No new ordering is introduced: the loom models of insert and growth cover it.
+//!   exclusively. Readers DO run meanwhile: a replica's full sync loads into the live keyspace
+//!   with its clients connected, and the commands flagged `loading` (INFO, MEMORY, an EXEC queued
+//!   before) and the snapshot and memory threads read the map without a stripe. They need nothing:
+//!   each bucket changes by the same publication as an insert's (a new block swapped into its
+//!   existing slot, never a remove then an insert, or a new slot inserted; Release), and growth is
+//!   [`KeyMap::grow`], so a concurrent reader sees each bucket before or after, never torn or
+//!   missing. Loom model: `loom-tests/bulk.rs` (a batch that replaces, adds and grows the part
+//!   against a reader; its broken variant publishes a bucket by remove-then-insert).
 //! * Memory: a batch holds its keys in one arena and each entry as an [`Entry`] (48 bytes; a long
 //!   string or a collection owns its data already, and the block takes a reference): about 72 bytes
 //!   plus the key per pending key. The loaders bound a batch (see their `flush` rules).
@@ -245,7 +249,12 @@ impl KeyMap {
                 }
                 let b = block::build(&items);
                 oversized |= b.len() > GROW_ENTRIES || b.bytes() > GROW_BYTES;
-                self.set_bucket(&g, id, slot, Some(b));
+                if slot.is_some() && crate::sync::fault::on(crate::sync::fault::Fault::BulkRemoveThenInsert) {
+                    self.set_bucket(&g, id, slot, None);
+                    self.set_bucket(&g, id, None, Some(b));
+                } else {
+                    self.set_bucket(&g, id, slot, Some(b));
+                }
                 // Relaxed: statistics changed only by the part's writer (see the module doc).
                 part.len.fetch_add(added, Ordering::Relaxed);
                 if ttl_delta > 0 {
