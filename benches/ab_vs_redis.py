@@ -9,9 +9,12 @@ Method of vs_redis.py's throughput section, for more than one flurrydb: every se
 per test of redis-benchmark's -t names and per pipeline (1 and 16, or $PIPES), each server in turn (the
 order flips every round): FLUSHALL, a fill where the test pops (SPOP after SADD, ZPOPMIN after ZADD,
 LPOP/RPOP after LPUSH; not measured), then `redis-benchmark -c 50 -r 100000 -n N*P -P P` (N*P/10 for
-LRANGE_300/600). Kept per test: the best throughput of the rounds and the lowest server CPU per request
-(utime+stime from /proc/PID/stat around the call, over the requests sent). Prints rps, the ratio to Redis
-and CPU us/request per server. On a loaded machine trust the CPU column more than the throughput.
+LRANGE_300/600). $AB_ARGS (e.g. "--appendonly yes --appendfsync everysec") is given to every server, Redis included, in place of
+Redis's --appendonly no. Kept per test: the best throughput of the rounds and the lowest server CPU per request
+(utime+stime from /proc/PID/stat around the call, over the requests sent) and the fewest context switches
+per request (voluntary + involuntary, summed over the server's threads from /proc/PID/task/*/status).
+Prints rps, the ratio to Redis, CPU us/request and context switches per request for each server. On a
+loaded machine trust the CPU and switch columns more than the throughput.
 """
 import csv
 import io
@@ -30,9 +33,23 @@ def cpu_seconds(pid):
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def switches(pid):
+    total = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            for line in open("/proc/%d/task/%s/status" % (pid, t)):
+                if "ctxt_switches:" in line:
+                    total += int(line.split()[-1])
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return total
+
+
 def start(binary, port, d, redis):
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", ""]
-    if redis:
+    if os.environ.get("AB_ARGS"):
+        args += os.environ["AB_ARGS"].split()
+    elif redis:
         args += ["--appendonly", "no"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
@@ -76,25 +93,27 @@ def main():
                         n = n_base * p // (10 if test in ("lrange_300", "lrange_600") else 1)
                         if test in FILL:
                             bench(port, FILL[test], n, p)
-                        c0 = cpu_seconds(proc.pid)
+                        c0, s0 = cpu_seconds(proc.pid), switches(proc.pid)
                         rps = bench(port, test, n, p)
-                        c1 = cpu_seconds(proc.pid)
-                        old = best.get((test, p, name), (0.0, float("inf")))
-                        best[(test, p, name)] = (max(old[0], rps), min(old[1], (c1 - c0) * 1e6 / n))
+                        c1, s1 = cpu_seconds(proc.pid), switches(proc.pid)
+                        old = best.get((test, p, name), (0.0, float("inf"), float("inf")))
+                        best[(test, p, name)] = (max(old[0], rps), min(old[1], (c1 - c0) * 1e6 / n),
+                                                 min(old[2], (s1 - s0) / n))
     finally:
         for proc, _ in procs.values():
             proc.kill()
             proc.wait()
         subprocess.run(["rm", "-rf", tmp])
-    print("| test | P | " + " | ".join("%s rps (ratio) | %s CPU us/req" % (s, s) for s, _ in servers) + " |")
-    print("|---|--:|" + "--:|--:|" * len(servers))
+    print("| test | P | " + " | ".join("%s rps (ratio) | %s CPU us/req | %s cs/req" % (s, s, s) for s, _ in servers)
+          + " |")
+    print("|---|--:|" + "--:|--:|--:|" * len(servers))
     for test in tests:
         for p in pipes:
             ref = best[(test, p, "redis")][0]
             cells = []
             for name, _ in servers:
-                rps, c = best[(test, p, name)]
-                cells.append("%.0f (%.2f) | %.2f" % (rps, rps / ref if ref else 0, c))
+                rps, c, cs = best[(test, p, name)]
+                cells.append("%.0f (%.2f) | %.2f | %.3f" % (rps, rps / ref if ref else 0, c, cs))
             print("| %s | %d | %s |" % (test.upper(), p, " | ".join(cells)))
 
 

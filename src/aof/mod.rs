@@ -169,6 +169,10 @@ impl Enabled {
     }
 }
 
+/// How many times [`Aof::help_write`] looks at the queue and the writer's lock when another
+/// thread holds the lock, before it wakes the writer thread instead (about a microsecond).
+const HELP_LOOKS: usize = if cfg!(feature = "loom") { 1 } else { 64 };
+
 /// The append-only file. `Send + Sync`; share it as `Arc<Aof>`.
 pub struct Aof {
     inner: Option<Enabled>,
@@ -367,9 +371,27 @@ impl Aof {
         let left = match e.cell.try_lock() {
             Ok(mut guard) => guard.as_mut().is_some_and(|w| w.help()),
             // The writer (or another helper) is at it, and may have drained the queue before our
-            // records arrived: make sure the writer thread looks again (it is not woken per record
-            // under everysec/no, see `wake_writer_for_record`).
-            Err(_) => true,
+            // records arrived. Look a few times (a helper's copy is short): once the queue is
+            // empty, whoever popped our records (pushed before this call) writes them in its pass
+            // or wakes the writer thread for what it cannot; once the lock is free, help. Else
+            // make sure the writer thread looks again (it is not woken per record under
+            // everysec/no, see `wake_writer_for_record`). Waking it when there is no need cost a
+            // futex wake and two context switches per collision of two helping connections.
+            Err(_) => {
+                let mut left = true;
+                for _ in 0..HELP_LOOKS {
+                    if e.shared.queue.is_empty() {
+                        left = false;
+                        break;
+                    }
+                    if let Ok(mut guard) = e.cell.try_lock() {
+                        left = guard.as_mut().is_some_and(|w| w.help());
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                left
+            }
         };
         if left {
             e.writer.unpark();

@@ -122,16 +122,23 @@ pub(super) fn run(cell: Arc<WriterCell>, shared: Arc<Shared>, parker: Parker) ->
                 return w.finish();
             }
             let timeout = w.idle_timeout();
+            let spin = shared.fsync.get() == FsyncPolicy::Always;
             drop(guard);
-            idle(&shared, &parker, timeout);
+            idle(&shared, &parker, timeout, spin);
         }
     }
 }
 
-/// Nothing queued: spin briefly, then park until a producer unparks us (or a timer is due).
-fn idle(shared: &Shared, parker: &Parker, timeout: Option<Duration>) {
+/// Nothing queued: spin briefly (`spin`: under `always`, where every record wakes the writer and a
+/// reply waits for its msync), then park until a producer unparks us (or a timer is due). Under
+/// `everysec` and `no` the connections drain the queue themselves ([`Writer::help`]) and the writer
+/// is not woken per record: it parks at once, since its spin ended in `sched_yield` calls (context
+/// switches that gave the core away, with nothing to pick up) on every wake-up.
+fn idle(shared: &Shared, parker: &Parker, timeout: Option<Duration>, spin: bool) {
+    #[cfg(feature = "loom")]
+    let _ = spin;
     #[cfg(not(feature = "loom"))]
-    {
+    if spin {
         let backoff = crossbeam::utils::Backoff::new();
         while !backoff.is_completed() {
             // Acquire: see `run`.

@@ -33,13 +33,16 @@ use super::zset::SortedSet;
 use super::{Kind, Value, ValueRef, WriteLock};
 use crate::sync::Arc;
 
-/// The per-key cell lock. Outside loom, parking_lot's: a hot collection (a work queue all clients
-/// push to) is locked by every runtime worker in turn for a few hundred nanoseconds, and its
-/// adaptive spinning hands the lock over without the futex sleep and wake-up (two context
-/// switches) that std's mutex falls back to quickly. Its one-byte lock word shares its word with
-/// the cell's `gone` flag ([`RawCellLock`]), in the padding before the items, so that a small
-/// hash's or sorted set's cell is 24 bytes and its `Arc` one malloc class (48 B) down. Under loom,
-/// the facade's mutex, so models see the lock.
+/// The per-key cell lock. Outside loom, our own one-byte lock over parking_lot's parking lot
+/// ([`RawCellLock`]): a hot collection (a work queue all clients push to) is locked by every
+/// runtime worker in turn for a few hundred nanoseconds. A waiter spins with `pause` for about as
+/// long as the lock is usually held ([`SPIN_NS`]), then parks; it never `sched_yield`s
+/// (parking_lot's own mutex yields up to seven times before it parks: on a machine with as many
+/// busy threads as cores each yield is a context switch that hands the core to another runnable
+/// thread, measured as most of the kernel time of a one-hot-key benchmark). Its lock byte shares
+/// its word with the cell's `gone` flag, in the padding before the items, so that a small hash's
+/// or sorted set's cell is 24 bytes and its `Arc` one malloc class (48 B) down. Under loom, the
+/// facade's mutex, so models see the lock.
 #[cfg(not(feature = "loom"))]
 type CellMutex<T> = lock_api::Mutex<RawCellLock, T>;
 #[cfg(not(feature = "loom"))]
@@ -49,46 +52,167 @@ type CellMutex<T> = crate::sync::Mutex<T>;
 #[cfg(feature = "loom")]
 pub type CellGuard<'a, T> = crate::sync::MutexGuard<'a, CellState<T>>;
 
-/// parking_lot's raw mutex (one byte) and the cell's `gone` flag beside it: the flag is read
-/// without the lock, so it cannot live in the locked data, and as a field of its own after the
-/// mutex it cost a padded word.
+/// How long a waiter for a held cell lock spins before it parks: a little more than one
+/// collection write's hold (an insert into a 100k-field hash plus its AOF push, 0.3-1 µs), so that
+/// the common hand-off between two workers costs no context switch, while a waiter whose holder
+/// was preempted (or holds it for a long write) gives its core up soon.
+#[cfg(not(feature = "loom"))]
+pub const SPIN_NS: u32 = 2_000;
+
+/// The lock byte's bits: held, and (while held or being released) threads parked on it.
+#[cfg(not(feature = "loom"))]
+const LOCKED: u8 = 1;
+#[cfg(not(feature = "loom"))]
+const PARKED: u8 = 2;
+/// The unlock token that hands a parked thread the lock itself (parking_lot's "fair" unlock, at
+/// most about every 0.5 ms per lock: a thread that parked is not starved by spinners).
+#[cfg(not(feature = "loom"))]
+const TOKEN_HANDOFF: parking_lot_core::UnparkToken = parking_lot_core::UnparkToken(1);
+
+/// The cell lock: one lock byte (`LOCKED`, `PARKED`; waiters park in parking_lot's global parking
+/// lot keyed by its address) and the cell's `gone` flag beside it: the flag is read without the
+/// lock, so it cannot live in the locked data, and as a field of its own after the mutex it cost a
+/// padded word.
 #[cfg(not(feature = "loom"))]
 pub struct RawCellLock {
-    lock: parking_lot::RawMutex,
+    state: std::sync::atomic::AtomicU8,
     /// `dead`, readable without the lock (set with it, never cleared).
     gone: std::sync::atomic::AtomicBool,
 }
 
-// SAFETY: every method forwards to parking_lot's `RawMutex`, which upholds the trait's contract
-// (exclusive between `lock`/successful `try_lock` and `unlock`); `gone` takes no part in locking.
+#[cfg(not(feature = "loom"))]
+impl RawCellLock {
+    /// The parking lot's key for this lock: its lock byte's address.
+    fn key(&self) -> usize {
+        &self.state as *const _ as usize
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let mut spun: Option<std::time::Instant> = None;
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & LOCKED == 0 {
+                match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                    Ok(_) => return,
+                    Err(s) => {
+                        state = s;
+                        continue;
+                    }
+                }
+            }
+            // Spin while nobody is parked (a parked thread means the holder is slow to come back)
+            // and for at most SPIN_NS; the clock is read once per 16 pauses.
+            if state & PARKED == 0 {
+                let start = *spun.get_or_insert_with(std::time::Instant::now);
+                if start.elapsed().as_nanos() < u128::from(SPIN_NS) {
+                    for _ in 0..16 {
+                        std::hint::spin_loop();
+                        state = self.state.load(Relaxed);
+                        if state & LOCKED == 0 {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                if let Err(s) = self.state.compare_exchange_weak(state, state | PARKED, Relaxed, Relaxed) {
+                    state = s;
+                    continue;
+                }
+            }
+            // SAFETY: `key` is this lock's address, which parks only threads waiting for it; the
+            // callbacks take no parking-lot locks and do not panic.
+            let result = unsafe {
+                parking_lot_core::park(
+                    self.key(),
+                    || self.state.load(Relaxed) == LOCKED | PARKED,
+                    || {},
+                    |_, was_last| {
+                        if was_last {
+                            self.state.fetch_and(!PARKED, Relaxed);
+                        }
+                    },
+                    parking_lot_core::DEFAULT_PARK_TOKEN,
+                    None,
+                )
+            };
+            // Handed the lock by its releaser (it stays LOCKED): ours, with Acquire through the
+            // parking lot's bucket lock.
+            if result == parking_lot_core::ParkResult::Unparked(TOKEN_HANDOFF) {
+                return;
+            }
+            spun = None;
+            state = self.state.load(Relaxed);
+        }
+    }
+
+    #[cold]
+    fn unlock_slow(&self) {
+        use std::sync::atomic::Ordering::Release;
+        // SAFETY: as in `lock_slow`; the callback runs with the bucket locked, so no thread can
+        // park on this key between its reading of the queue and its store.
+        unsafe {
+            parking_lot_core::unpark_one(self.key(), |result| {
+                if result.unparked_threads != 0 && result.be_fair {
+                    // Hand over: the lock stays held, by the woken thread.
+                    if !result.have_more_threads {
+                        self.state.store(LOCKED, Release);
+                    }
+                    return TOKEN_HANDOFF;
+                }
+                self.state.store(if result.have_more_threads { PARKED } else { 0 }, Release);
+                parking_lot_core::DEFAULT_UNPARK_TOKEN
+            });
+        }
+    }
+}
+
+// SAFETY: `lock` and a successful `try_lock` set LOCKED with a compare-and-swap from a state
+// without it (or receive the lock from `unlock_slow`'s hand-off, which never clears LOCKED), so at
+// most one thread holds the lock between acquiring it and `unlock`; Acquire on taking and Release
+// on releasing order the protected data. `gone` takes no part in locking.
 #[cfg(not(feature = "loom"))]
 unsafe impl lock_api::RawMutex for RawCellLock {
     #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Self = RawCellLock {
-        lock: <parking_lot::RawMutex as lock_api::RawMutex>::INIT,
-        gone: std::sync::atomic::AtomicBool::new(false),
-    };
+    const INIT: Self =
+        RawCellLock { state: std::sync::atomic::AtomicU8::new(0), gone: std::sync::atomic::AtomicBool::new(false) };
     type GuardMarker = <parking_lot::RawMutex as lock_api::RawMutex>::GuardMarker;
 
     #[inline]
     fn lock(&self) {
-        self.lock.lock()
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        if self.state.compare_exchange_weak(0, LOCKED, Acquire, Relaxed).is_err() {
+            self.lock_slow();
+        }
     }
 
     #[inline]
     fn try_lock(&self) -> bool {
-        self.lock.try_lock()
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let mut state = self.state.load(Relaxed);
+        loop {
+            if state & LOCKED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(state, state | LOCKED, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(s) => state = s,
+            }
+        }
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        // SAFETY: the caller holds the lock (the trait's contract), as parking_lot's requires.
-        unsafe { self.lock.unlock() }
+        use std::sync::atomic::Ordering::{Relaxed, Release};
+        if self.state.compare_exchange(LOCKED, 0, Release, Relaxed).is_err() {
+            self.unlock_slow();
+        }
     }
 
     #[inline]
     fn is_locked(&self) -> bool {
-        self.lock.is_locked()
+        self.state.load(std::sync::atomic::Ordering::Relaxed) & LOCKED != 0
     }
 }
 
@@ -321,5 +445,87 @@ impl Collection for Stream {
     /// A stream stays in the keyspace when its last entry goes (Redis keeps empty streams).
     fn is_empty(&self) -> bool {
         false
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use lock_api::RawMutex as _;
+    use std::time::Duration;
+
+    /// Whether a thread is parked on the cell's lock (its PARKED bit).
+    fn parked<T>(c: &ValueCell<T>) -> bool {
+        // SAFETY: only the lock byte is read.
+        unsafe { c.state.raw().state.load(std::sync::atomic::Ordering::Relaxed) & PARKED != 0 }
+    }
+
+    #[test]
+    fn the_cell_lock_excludes_under_contention() {
+        let cell = Arc::new(ValueCell::new(0u64));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let cell = Arc::clone(&cell);
+                std::thread::spawn(move || {
+                    for i in 0..50_000u64 {
+                        let mut st = cell.lock();
+                        // A read-modify-write in two steps, lost if two threads interleave.
+                        let v = st.items;
+                        if i % 1024 == 0 {
+                            std::thread::yield_now();
+                        }
+                        st.items = v + 1;
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(cell.lock().items, 200_000);
+        assert!(!parked(&cell), "nobody is left parked");
+    }
+
+    #[test]
+    fn a_waiter_past_its_spin_parks_and_is_woken_by_the_unlock() {
+        let cell = Arc::new(ValueCell::new(Vec::<u32>::new()));
+        let held = cell.lock();
+        assert!(cell.state.is_locked());
+        assert!(cell.state.try_lock().is_none(), "try_lock fails while held");
+        let waiter = {
+            let cell = Arc::clone(&cell);
+            std::thread::spawn(move || cell.lock().items.push(2))
+        };
+        // The waiter spins for SPIN_NS (2 µs), then parks: wait until it has.
+        let mut tries = 0;
+        while !parked(&cell) {
+            tries += 1;
+            assert!(tries < 5_000, "the waiter never parked");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut held = held;
+        held.items.push(1);
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!(cell.lock().items, [1, 2], "the waiter ran after the holder, and was woken");
+        assert!(!parked(&cell));
+        assert!(!cell.state.is_locked());
+        assert!(cell.state.try_lock().is_some());
+    }
+
+    #[test]
+    fn the_gone_flag_is_independent_of_the_lock_byte() {
+        let cell = ValueCell::new(0u8);
+        assert!(!cell.is_gone());
+        {
+            let mut st = cell.lock();
+            assert!(!cell.is_gone(), "taking the lock does not set it");
+            cell.mark_dead(&mut st);
+        }
+        assert!(cell.is_gone());
+        let st = cell.lock();
+        assert!(st.dead && cell.is_gone(), "locking again does not clear it");
+        drop(st);
+        assert!(!cell.state.is_locked());
     }
 }
