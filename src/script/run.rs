@@ -711,6 +711,7 @@ fn attempt(
     if let Some(h) = caller.hold.take() {
         h.finish_script(&ctx.last_seq);
     }
+    Scripting::recycle_run(state);
     (frame, false, ran_long)
 }
 
