@@ -156,6 +156,8 @@ pub struct RunState {
     pub function: Option<(Bytes, Vec<Bytes>)>,
     /// Its shard of [`Scripting`]'s registry of runs.
     shard: usize,
+    /// In the registry (see [`Scripting::list`]).
+    listed: AtomicBool,
 }
 
 impl RunState {
@@ -337,14 +339,35 @@ impl Scripting {
         Ok(())
     }
 
-    /// Register a run; the returned state is dropped from the registry by [`Scripting::end_run`].
+    /// The state of a new run, not yet in the registry: the instruction hook lists it
+    /// ([`Scripting::list`]) the first time it fires, so that a quick run (most EVALSHAs: far fewer
+    /// instructions than the hook's period) never takes the registry's lock. Only a run the hook
+    /// has seen can be busy, so SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and the BUSY reply, which
+    /// look at busy runs, miss nothing (a quick run is over before anyone could see it, as in
+    /// single-threaded Redis); SHUTDOWN stops an unlisted run when the hook lists it (`list` checks
+    /// the flag after joining the registry, `stop_all` sets it before looking there). The state
+    /// leaves the registry with [`Scripting::end_run`].
     pub fn begin_run(&self, is_eval: bool, function: Option<(Bytes, Vec<Bytes>)>) -> Arc<RunState> {
         self.register(is_eval, function, None)
     }
 
-    /// Register a FUNCTION LOAD's run of library code, stopped after `timeout_ms`.
+    /// Register a FUNCTION LOAD's run of library code, stopped after `timeout_ms` (listed now).
     pub fn begin_load(&self, timeout_ms: u64) -> Arc<RunState> {
-        self.register(false, None, Some(Instant::now() + std::time::Duration::from_millis(timeout_ms)))
+        let state = self.register(false, None, Some(Instant::now() + std::time::Duration::from_millis(timeout_ms)));
+        self.list(&state);
+        state
+    }
+
+    /// Put `state` in the registry of runs, once (see [`begin_run`](Self::begin_run)).
+    pub fn list(&self, state: &Arc<RunState>) {
+        if state.listed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        lock(&self.running[state.shard]).push(Arc::clone(state));
+        // SeqCst, after joining: pairs with `stop_all`, which sets the flag before it looks.
+        if self.shutting_down.load(Ordering::SeqCst) {
+            state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
+        }
     }
 
     fn register(
@@ -365,6 +388,7 @@ impl Scripting {
             deadline,
             function,
             shard: own_shard(),
+            listed: AtomicBool::new(false),
         };
         // This thread's last run's state, when nobody else holds it any more (no allocation).
         let state = match SPARE_RUN.with(|s| s.take()) {
@@ -380,7 +404,6 @@ impl Scripting {
         if self.shutting_down.load(Ordering::SeqCst) {
             state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
         }
-        lock(&self.running[state.shard]).push(Arc::clone(&state));
         state
     }
 
@@ -399,11 +422,12 @@ impl Scripting {
     }
 
     pub fn end_run(&self, state: &Arc<RunState>) {
-        let mut running = lock(&self.running[state.shard]);
-        if let Some(i) = running.iter().position(|r| Arc::ptr_eq(r, state)) {
-            running.remove(i);
+        if state.listed.load(Ordering::Relaxed) {
+            let mut running = lock(&self.running[state.shard]);
+            if let Some(i) = running.iter().position(|r| Arc::ptr_eq(r, state)) {
+                running.remove(i);
+            }
         }
-        drop(running);
         if state.busy.swap(false, Ordering::SeqCst) {
             self.busy.fetch_sub(1, Ordering::SeqCst);
         }
