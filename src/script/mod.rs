@@ -481,6 +481,73 @@ mod tests {
         assert_eq!(parse_shebang(b"#!lua flags=bogus\n"), Err("ERR Unexpected flag in script shebang: bogus".into()));
         assert_eq!(parse_shebang(b"#!lua name=x\n"), Err("ERR Unknown lua shebang option: name=x".into()));
     }
+
+    #[test]
+    fn runs_join_the_registry_only_when_listed_and_a_late_listing_still_sees_shutdown() {
+        let s = Scripting::default();
+        let quick = s.begin_run(true, None);
+        assert!(s.runs().is_empty(), "a run is not listed before the hook fires");
+        s.end_run(&quick);
+        let long = s.begin_run(true, None);
+        s.list(&long);
+        s.list(&long);
+        assert_eq!(s.runs().len(), 1, "listed once");
+        s.end_run(&long);
+        assert!(s.runs().is_empty());
+        // SHUTDOWN while a run is unlisted: the listing finds the flag and stops it.
+        let late = s.begin_run(false, None);
+        assert_eq!(late.stop.load(Ordering::SeqCst), stop::NONE);
+        s.stop_all();
+        s.list(&late);
+        assert_eq!(late.stop.load(Ordering::SeqCst), stop::SHUTDOWN);
+        s.end_run(&late);
+        // A run started after SHUTDOWN is stopped from the start; FUNCTION LOAD's runs are listed.
+        assert_eq!(s.begin_run(true, None).stop.load(Ordering::SeqCst), stop::SHUTDOWN);
+        let load = s.begin_load(1000);
+        assert!(s.runs().iter().any(|r| Arc::ptr_eq(r, &load)));
+        s.end_run(&load);
+    }
+
+    #[test]
+    fn a_run_state_is_reused_only_when_nothing_else_holds_it() {
+        let s = Scripting::default();
+        let a = s.begin_run(true, None);
+        a.wrote.store(true, Ordering::SeqCst);
+        a.stop.store(stop::KILLED, Ordering::SeqCst);
+        s.end_run(&a);
+        let pa = Arc::as_ptr(&a);
+        Scripting::recycle_run(a);
+        let b = s.begin_run(false, None);
+        assert_eq!(Arc::as_ptr(&b), pa, "reused");
+        assert!(!b.wrote.load(Ordering::SeqCst) && !b.is_eval && b.stop.load(Ordering::SeqCst) == stop::NONE);
+        let held = Arc::clone(&b);
+        s.end_run(&b);
+        Scripting::recycle_run(b);
+        let c = s.begin_run(true, None);
+        assert_ne!(Arc::as_ptr(&c), Arc::as_ptr(&held), "another holder keeps it: a fresh state");
+        s.end_run(&c);
+    }
+
+    #[test]
+    fn compiled_scripts_are_found_by_sha_whatever_their_shared_prefix() {
+        let mut m: HashMap<Sha, u32, vm::ShaBuild> = HashMap::default();
+        let mut shas = Vec::new();
+        for i in 0..64u32 {
+            let mut sha = super::sha1::sha1_hex(&i.to_le_bytes());
+            if i % 2 == 0 {
+                // Same first 16 digits as the previous odd one's: only the bucket is shared.
+                sha[..16].copy_from_slice(b"0123456789abcdef");
+            }
+            shas.push(sha);
+            m.insert(sha, i);
+        }
+        for (i, sha) in shas.iter().enumerate() {
+            assert_eq!(m.get(sha), Some(&(i as u32)));
+        }
+        let mut other = shas[0];
+        other[39] ^= 1;
+        assert_eq!(m.get(&other), None);
+    }
 }
 
 #[cfg(all(test, not(feature = "loom")))]
