@@ -34,6 +34,7 @@
 use std::cell::{Cell, RefCell};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::watch::WatchSet;
 use super::{Guards, Keyspace, WriteLock};
@@ -67,6 +68,13 @@ loom::thread_local! {
     static HELD: RefCell<Option<Held>> = RefCell::new(None);
 }
 
+std::thread_local! {
+    /// The records vector of this thread's last hold, emptied, for its next (no allocation per
+    /// EXEC or script run once it has grown). Only ever an empty vector: any interleaving of
+    /// loom's modeled threads on one OS thread is harmless.
+    static SPARE_RECORDS: Cell<Vec<(usize, Vec<Bytes>)>> = const { Cell::new(Vec::new()) };
+}
+
 fn addr(ks: &Keyspace) -> usize {
     ks as *const Keyspace as usize
 }
@@ -74,8 +82,9 @@ fn addr(ks: &Keyspace) -> usize {
 /// The stripes of a running EXEC, held exclusively until dropped (see the module doc).
 pub struct TxHold<'a> {
     ks: &'a Keyspace,
-    stripes: Vec<usize>,
-    _guards: Vec<RwLockWriteGuard<'a, ()>>,
+    /// Sorted. In place up to a few (a script's or a small EXEC's keys: no allocation per run).
+    stripes: SmallVec<[usize; 4]>,
+    _guards: SmallVec<[RwLockWriteGuard<'a, ()>; 4]>,
 }
 
 /// Why [`TxHold::extend`] could not take a stripe.
@@ -86,7 +95,7 @@ impl Keyspace {
     /// Take the stripes of `keys` (`None`: every stripe) exclusively for an EXEC and enter held mode
     /// on this thread.
     pub fn hold(&self, keys: Option<&[&[u8]]>) -> TxHold<'_> {
-        let mut stripes: Vec<usize> = match keys {
+        let mut stripes: SmallVec<[usize; 4]> = match keys {
             None => (0..self.stripes.len()).collect(),
             Some(keys) => keys.iter().map(|k| self.stripe_of(k)).collect(),
         };
@@ -101,11 +110,11 @@ impl Keyspace {
         }
         fence(Ordering::Release);
         HELD.with(|h| {
-            let checked = if cfg!(debug_assertions) { stripes.clone() } else { Vec::new() };
+            let checked = if cfg!(debug_assertions) { stripes.to_vec() } else { Vec::new() };
             *h.borrow_mut() = Some(Held {
                 ks: addr(self),
                 stripes: checked,
-                records: Vec::new(),
+                records: SPARE_RECORDS.with(|s| s.take()),
                 repl_only: Vec::new(),
                 serve: Vec::new(),
             })
@@ -447,6 +456,9 @@ impl TxHold<'_> {
                 last_seq.set(seq);
             }
         }
+        let mut records = records;
+        records.clear();
+        SPARE_RECORDS.with(|s| s.set(records));
         if !serve.is_empty() {
             // Held mode is over (HELD taken): these pops are logged as ordinary records.
             let w = self.ks.lock_with(0, Guards::Released, last_seq, true);

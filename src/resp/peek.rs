@@ -5,10 +5,11 @@
 //! one another). A hint only: what it finds never changes what a command does.
 
 /// Walk the complete multibulk requests at the start of `buf` (which must start at a request's
-/// first byte), at most `max` of them, and call `key` with the second argument of each request
-/// that has one (the first key of most commands). Returns how many requests were walked; stops at
-/// the first one that has not fully arrived or is not a well-formed multibulk request (the decoder
-/// judges it, later).
+/// first byte), at most `max` of them, and call `key` with the first key of each request that has
+/// one: the second argument of most commands; of EVAL, EVALSHA, FCALL and their `_RO` forms the
+/// fourth, when their `numkeys` (the third) is at least 1 (the second is the script or its name).
+/// Returns how many requests were walked; stops at the first one that has not fully arrived or is
+/// not a well-formed multibulk request (the decoder judges it, later).
 pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -> usize {
     let mut pos = 0;
     let mut walked = 0;
@@ -18,6 +19,8 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
             break;
         }
         pos = at;
+        let mut script = false;
+        let mut first: Option<&'a [u8]> = None;
         for i in 0..count {
             let Some((len, at)) = header(buf, pos, b'$') else { break 'requests };
             let Ok(len) = usize::try_from(len) else { break 'requests };
@@ -25,14 +28,29 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
             else {
                 break 'requests;
             };
-            if i == 1 {
-                key(&buf[at..end]);
+            let arg = &buf[at..end];
+            match i {
+                0 => script = takes_numkeys(arg),
+                1 if !script => first = Some(arg),
+                2 if script => script = arg.first().is_some_and(|&c| (b'1'..=b'9').contains(&c)),
+                3 if script => first = Some(arg),
+                _ => {}
             }
             pos = end + 2;
+        }
+        if let Some(k) = first {
+            key(k);
         }
         walked += 1;
     }
     walked
+}
+
+/// Whether `name` is a command whose keys follow a `numkeys` third argument (scripts, functions).
+fn takes_numkeys(name: &[u8]) -> bool {
+    ["evalsha", "eval", "fcall", "evalsha_ro", "eval_ro", "fcall_ro"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
 }
 
 /// A `<kind><decimal>\r\n` line at `pos`: its number and the position after it. At most 18
@@ -62,6 +80,18 @@ mod tests {
         let mut out = Vec::new();
         let n = peek_keys(buf, max, |k| out.push(k.to_vec()));
         (n, out)
+    }
+
+    #[test]
+    fn scripts_give_their_first_declared_key() {
+        let buf = b"*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$2\r\nk1\r\n$1\r\nv\r\n\
+                    *3\r\n$4\r\neval\r\n$6\r\nreturn\r\n$1\r\n0\r\n\
+                    *4\r\n$5\r\nfcall\r\n$1\r\nf\r\n$2\r\n12\r\n$2\r\nk2\r\n\
+                    *3\r\n$5\r\nFCALL\r\n$1\r\nf\r\n$1\r\n1\r\n\
+                    *2\r\n$3\r\nGET\r\n$2\r\nk3\r\n";
+        let (n, k) = keys(buf, 16);
+        assert_eq!(n, 5);
+        assert_eq!(k, [b"k1".to_vec(), b"k2".to_vec(), b"k3".to_vec()]);
     }
 
     #[test]

@@ -137,7 +137,8 @@ pub mod stop {
 
 /// A script in progress (for BUSY, SCRIPT KILL, FUNCTION KILL).
 pub struct RunState {
-    pub started: Instant,
+    /// When it started (the TSC clock: a read costs a few ns where `clock_gettime` costs ~20).
+    pub started: quanta::Instant,
     pub is_eval: bool,
     /// It has run a write command (SCRIPT KILL then refuses: UNKILLABLE).
     pub wrote: AtomicBool,
@@ -155,6 +156,8 @@ pub struct RunState {
     pub function: Option<(Bytes, Vec<Bytes>)>,
     /// Its shard of [`Scripting`]'s registry of runs.
     shard: usize,
+    /// In the registry (see [`Scripting::list`]).
+    listed: AtomicBool,
 }
 
 impl RunState {
@@ -214,6 +217,11 @@ impl Default for Scripting {
             vm_memory_limit: AtomicUsize::new(vm::VM_MEMORY_LIMIT),
         }
     }
+}
+
+std::thread_local! {
+    /// The state of this thread's last run, for its next (see `Scripting::register`).
+    static SPARE_RUN: std::cell::Cell<Option<Arc<RunState>>> = const { std::cell::Cell::new(None) };
 }
 
 /// Shards of the VM pool and of the registry of runs.
@@ -331,14 +339,35 @@ impl Scripting {
         Ok(())
     }
 
-    /// Register a run; the returned state is dropped from the registry by [`Scripting::end_run`].
+    /// The state of a new run, not yet in the registry: the instruction hook lists it
+    /// ([`Scripting::list`]) the first time it fires, so that a quick run (most EVALSHAs: far fewer
+    /// instructions than the hook's period) never takes the registry's lock. Only a run the hook
+    /// has seen can be busy, so SCRIPT KILL, FUNCTION KILL, FUNCTION STATS and the BUSY reply, which
+    /// look at busy runs, miss nothing (a quick run is over before anyone could see it, as in
+    /// single-threaded Redis); SHUTDOWN stops an unlisted run when the hook lists it (`list` checks
+    /// the flag after joining the registry, `stop_all` sets it before looking there). The state
+    /// leaves the registry with [`Scripting::end_run`].
     pub fn begin_run(&self, is_eval: bool, function: Option<(Bytes, Vec<Bytes>)>) -> Arc<RunState> {
         self.register(is_eval, function, None)
     }
 
-    /// Register a FUNCTION LOAD's run of library code, stopped after `timeout_ms`.
+    /// Register a FUNCTION LOAD's run of library code, stopped after `timeout_ms` (listed now).
     pub fn begin_load(&self, timeout_ms: u64) -> Arc<RunState> {
-        self.register(false, None, Some(Instant::now() + std::time::Duration::from_millis(timeout_ms)))
+        let state = self.register(false, None, Some(Instant::now() + std::time::Duration::from_millis(timeout_ms)));
+        self.list(&state);
+        state
+    }
+
+    /// Put `state` in the registry of runs, once (see [`begin_run`](Self::begin_run)).
+    pub fn list(&self, state: &Arc<RunState>) {
+        if state.listed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        lock(&self.running[state.shard]).push(Arc::clone(state));
+        // SeqCst, after joining: pairs with `stop_all`, which sets the flag before it looks.
+        if self.shutting_down.load(Ordering::SeqCst) {
+            state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
+        }
     }
 
     fn register(
@@ -347,8 +376,8 @@ impl Scripting {
         function: Option<(Bytes, Vec<Bytes>)>,
         deadline: Option<Instant>,
     ) -> Arc<RunState> {
-        let state = Arc::new(RunState {
-            started: Instant::now(),
+        let fresh = RunState {
+            started: quanta::Instant::now(),
             is_eval,
             wrote: AtomicBool::new(false),
             stop: AtomicU8::new(stop::NONE),
@@ -359,11 +388,22 @@ impl Scripting {
             deadline,
             function,
             shard: own_shard(),
-        });
+            listed: AtomicBool::new(false),
+        };
+        // This thread's last run's state, when nobody else holds it any more (no allocation).
+        let state = match SPARE_RUN.with(|s| s.take()) {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(s) => {
+                    *s = fresh;
+                    spare
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        };
         if self.shutting_down.load(Ordering::SeqCst) {
             state.stop.store(stop::SHUTDOWN, Ordering::SeqCst);
         }
-        lock(&self.running[state.shard]).push(Arc::clone(&state));
         state
     }
 
@@ -375,12 +415,19 @@ impl Scripting {
         })
     }
 
+    /// Keep a finished run's state (ended by [`end_run`](Self::end_run)) for this thread's next run:
+    /// it is reused then if nothing else holds it any more (see `register`).
+    pub fn recycle_run(state: Arc<RunState>) {
+        SPARE_RUN.with(|s| s.set(Some(state)));
+    }
+
     pub fn end_run(&self, state: &Arc<RunState>) {
-        let mut running = lock(&self.running[state.shard]);
-        if let Some(i) = running.iter().position(|r| Arc::ptr_eq(r, state)) {
-            running.remove(i);
+        if state.listed.load(Ordering::Relaxed) {
+            let mut running = lock(&self.running[state.shard]);
+            if let Some(i) = running.iter().position(|r| Arc::ptr_eq(r, state)) {
+                running.remove(i);
+            }
         }
-        drop(running);
         if state.busy.swap(false, Ordering::SeqCst) {
             self.busy.fetch_sub(1, Ordering::SeqCst);
         }
@@ -433,6 +480,73 @@ mod tests {
         assert_eq!(parse_shebang(b"#!js\n"), Err("ERR Unexpected engine in script shebang: #!js".into()));
         assert_eq!(parse_shebang(b"#!lua flags=bogus\n"), Err("ERR Unexpected flag in script shebang: bogus".into()));
         assert_eq!(parse_shebang(b"#!lua name=x\n"), Err("ERR Unknown lua shebang option: name=x".into()));
+    }
+
+    #[test]
+    fn runs_join_the_registry_only_when_listed_and_a_late_listing_still_sees_shutdown() {
+        let s = Scripting::default();
+        let quick = s.begin_run(true, None);
+        assert!(s.runs().is_empty(), "a run is not listed before the hook fires");
+        s.end_run(&quick);
+        let long = s.begin_run(true, None);
+        s.list(&long);
+        s.list(&long);
+        assert_eq!(s.runs().len(), 1, "listed once");
+        s.end_run(&long);
+        assert!(s.runs().is_empty());
+        // SHUTDOWN while a run is unlisted: the listing finds the flag and stops it.
+        let late = s.begin_run(false, None);
+        assert_eq!(late.stop.load(Ordering::SeqCst), stop::NONE);
+        s.stop_all();
+        s.list(&late);
+        assert_eq!(late.stop.load(Ordering::SeqCst), stop::SHUTDOWN);
+        s.end_run(&late);
+        // A run started after SHUTDOWN is stopped from the start; FUNCTION LOAD's runs are listed.
+        assert_eq!(s.begin_run(true, None).stop.load(Ordering::SeqCst), stop::SHUTDOWN);
+        let load = s.begin_load(1000);
+        assert!(s.runs().iter().any(|r| Arc::ptr_eq(r, &load)));
+        s.end_run(&load);
+    }
+
+    #[test]
+    fn a_run_state_is_reused_only_when_nothing_else_holds_it() {
+        let s = Scripting::default();
+        let a = s.begin_run(true, None);
+        a.wrote.store(true, Ordering::SeqCst);
+        a.stop.store(stop::KILLED, Ordering::SeqCst);
+        s.end_run(&a);
+        let pa = Arc::as_ptr(&a);
+        Scripting::recycle_run(a);
+        let b = s.begin_run(false, None);
+        assert_eq!(Arc::as_ptr(&b), pa, "reused");
+        assert!(!b.wrote.load(Ordering::SeqCst) && !b.is_eval && b.stop.load(Ordering::SeqCst) == stop::NONE);
+        let held = Arc::clone(&b);
+        s.end_run(&b);
+        Scripting::recycle_run(b);
+        let c = s.begin_run(true, None);
+        assert_ne!(Arc::as_ptr(&c), Arc::as_ptr(&held), "another holder keeps it: a fresh state");
+        s.end_run(&c);
+    }
+
+    #[test]
+    fn compiled_scripts_are_found_by_sha_whatever_their_shared_prefix() {
+        let mut m: HashMap<Sha, u32, vm::ShaBuild> = HashMap::default();
+        let mut shas = Vec::new();
+        for i in 0..64u32 {
+            let mut sha = super::sha1::sha1_hex(&i.to_le_bytes());
+            if i % 2 == 0 {
+                // Same first 16 digits as the previous odd one's: only the bucket is shared.
+                sha[..16].copy_from_slice(b"0123456789abcdef");
+            }
+            shas.push(sha);
+            m.insert(sha, i);
+        }
+        for (i, sha) in shas.iter().enumerate() {
+            assert_eq!(m.get(sha), Some(&(i as u32)));
+        }
+        let mut other = shas[0];
+        other[39] ^= 1;
+        assert_eq!(m.get(&other), None);
     }
 }
 

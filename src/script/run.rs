@@ -31,6 +31,8 @@ const HOOK_EVERY: u32 = 100_000;
 std::thread_local! {
     /// The run in progress on this thread (the instruction hook reads it).
     static CURRENT: RefCell<Option<Arc<RunState>>> = const { RefCell::new(None) };
+    /// The registry of the run in progress on this thread, while it runs (see `Scripting::list`).
+    static REGISTRY: std::cell::Cell<*const Scripting> = const { std::cell::Cell::new(std::ptr::null()) };
     /// The `Caller` of the run in progress on this thread, while its Lua code runs (see `bridge`).
     static CALLER: std::cell::Cell<*mut ()> = const { std::cell::Cell::new(std::ptr::null_mut()) };
     /// Set while a command called by `redis.call`/`redis.pcall` runs on this thread (Redis's
@@ -284,6 +286,12 @@ pub fn install_hook(lua: &Lua, every: u32) -> mlua::Result<()> {
 fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let state = CURRENT.with(|c| c.borrow().clone());
     let Some(state) = state else { return Ok(VmState::Continue) };
+    let registry = REGISTRY.with(|r| r.get());
+    if !registry.is_null() {
+        // SAFETY: `attempt` sets the pointer to the `Scripting` it borrows for the whole run, on
+        // this thread, and clears it before that borrow ends; the hook runs inside the run.
+        unsafe { (*registry).list(&state) };
+    }
     // The hook counts instructions across runs: only a run that has lasted is a long one.
     if state.started.elapsed() >= SLOW_RUN {
         // A run found still running: hand this worker's other connections to another thread
@@ -595,6 +603,7 @@ fn attempt(
     };
     let state = scripting.begin_run(matches!(target, Target::Eval { .. }), function);
     CURRENT.with(|c| *c.borrow_mut() = Some(Arc::clone(&state)));
+    REGISTRY.with(|r| r.set(scripting));
     let (saved_db, saved_resp) = (ctx.client.db, ctx.client.resp);
     let compat = script_flags & flags::EVAL_COMPAT != 0;
     let mut caller = Caller {
@@ -663,6 +672,7 @@ fn attempt(
     ctx.client.db = saved_db;
     ctx.client.resp = saved_resp;
     CURRENT.with(|c| *c.borrow_mut() = None);
+    REGISTRY.with(|r| r.set(std::ptr::null()));
     scripting.end_run(&state);
     let stopped = state.stop.load(Ordering::SeqCst);
     let ran_long = state.slow.load(Ordering::Relaxed);
@@ -711,6 +721,7 @@ fn attempt(
     if let Some(h) = caller.hold.take() {
         h.finish_script(&ctx.last_seq);
     }
+    Scripting::recycle_run(state);
     (frame, false, ran_long)
 }
 
