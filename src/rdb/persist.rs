@@ -147,8 +147,10 @@ pub fn aux_for(shared: &Shared, cfg: &Config) -> super::Aux {
 
 /// A consistent copy of the keyspace and the function libraries, taken under every stripe, with
 /// the change count at that point and the replication state that goes with it (`repl-id`,
-/// `repl-offset`). The caller writes it without any lock.
+/// `repl-offset`; on a replica, `apply_lock` keeps its primary's stream out between two batches,
+/// so that the offset recorded is the one the copy stands for). The caller writes it without any lock.
 pub fn snapshot(shared: &Shared) -> (Vec<crate::db::SnapshotEntry>, Vec<bytes::Bytes>, u64, Option<super::ReplInfo>) {
+    let _apply = shared.repl.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
     let seq = std::cell::Cell::new(0);
     let _all = shared.ks.write_all(0, &seq);
     let now = crate::util::now_ms();
@@ -328,7 +330,8 @@ pub fn cron(shared: &Shared) {
 }
 
 /// The final save at shutdown (SIGTERM, SHUTDOWN): with `save` points configured or `SHUTDOWN
-/// SAVE`, unless `SHUTDOWN NOSAVE`. The caller holds every stripe (no write runs). Returns
+/// SAVE`, unless `SHUTDOWN NOSAVE`. The caller holds `apply_lock` and every stripe (no write
+/// runs; a replica's offset is the one its data stands for). Returns
 /// whether it is fine to exit.
 pub fn shutdown_save(shared: &Shared, mode: ShutdownSave) -> bool {
     let cfg = shared.config().clone();
@@ -391,7 +394,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         }
     };
     load_functions(shared, &info.functions)?;
-    crate::repl::restore_after_load(shared, |name| info.aux(name).map(<[u8]>::to_vec));
+    crate::repl::restore_after_load(shared, |name| info.aux(name).map(<[u8]>::to_vec), &info.expired_keys);
     shared.rdb.loaded_keys.store(info.keys, SeqCst);
     shared.rdb.loaded_expired.store(info.expired_skipped, SeqCst);
     shared.ks.set_loading(false);
