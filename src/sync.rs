@@ -121,6 +121,9 @@ pub mod fault {
         /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
         /// wake-up: an ACK in between wakes nobody, and the client waits forever).
         WaitCountBeforeListen,
+        /// A frozen snapshot (BGSAVE) reads integer cells and collections when it encodes them,
+        /// after the writers are let in, instead of copying them at the snapshot point.
+        SnapshotCellsByReference,
     }
 
     #[cfg(feature = "loom")]
