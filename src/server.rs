@@ -384,6 +384,9 @@ pub fn shutdown(shared: &Shared) {
     if shared.ks.aof().is_some_and(|a| a.enabled()) {
         notice!("Calling fsync() on the AOF file.");
     }
+    // A replica's primary stream stays out too (taken before the stripes, as every holder of
+    // both): the final RDB records the offset its data stands for.
+    let apply = shared.repl.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
     let seq = std::cell::Cell::new(0);
     let (held, result) = shared.ks.close_aof(&seq);
     if let Err(e) = result {
@@ -392,6 +395,7 @@ pub fn shutdown(shared: &Shared) {
     // The final RDB save, every stripe still held: the file holds every acknowledged write.
     let saved = crate::rdb::persist::shutdown_save(shared, shared.rdb.shutdown_mode());
     std::mem::forget(held);
+    std::mem::forget(apply);
     if !saved {
         remove_pidfile(shared);
         std::process::exit(1);

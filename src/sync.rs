@@ -125,6 +125,9 @@ pub mod fault {
         /// and inserting a new one instead of swapping the block in the slot: a reader in between
         /// misses a key that was there before the batch and is there after it.
         BulkRemoveThenInsert,
+        /// A frozen snapshot (BGSAVE) reads integer cells and collections when it encodes them,
+        /// after the writers are let in, instead of copying them at the snapshot point.
+        SnapshotCellsByReference,
     }
 
     #[cfg(feature = "loom")]

@@ -295,3 +295,87 @@ fn a_primary_restarted_from_its_rdb_serves_its_replica_partially() {
     drop((primary, replica));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A replica restarted from its own RDB (a SAVE on the replica, then SIGKILL) resumes where the
+/// file left off, as Redis 7.0 does: the file records its primary's replication id, the offset
+/// it applied and the database the stream had selected, and the restarted replica asks `PSYNC
+/// <id> <offset+1>` and gets a partial resync; the writes made while it was down (in db 3, with
+/// no new SELECT on the primary's stream) land where they belong.
+#[test]
+fn a_replica_restarted_from_its_rdb_resyncs_partially() {
+    let root = common::temp_dir("faults-replica-rdb-restart");
+    let primary = Node::start(&root.join("p"), None, "");
+    let mut replica = Node::start(&root.join("r"), Some(primary.port), "appendonly no\n");
+    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let mut c = conn(primary.port);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+        let _: () = redis::cmd("INCR").arg("counter").query(&mut c).unwrap();
+    }
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("in3").arg("x").query(&mut c).unwrap();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let _: () = redis::cmd("SAVE").query(&mut conn(replica.port)).unwrap();
+    replica.proc.kill9();
+    // Written while the replica is down: still in db 3, the stream selects nothing new.
+    for i in 0..50 {
+        let _: () = redis::cmd("SET").arg(format!("while_down{i}")).arg(i).query(&mut c).unwrap();
+        let _: () = redis::cmd("INCR").arg("counter3").query(&mut c).unwrap();
+    }
+    assert_eq!(stat(primary.port, "sync_full"), 1);
+    replica.launch();
+    wait_for("the restarted replica's link", Duration::from_secs(60), || replica.follows(primary.port));
+    assert_eq!(stat(primary.port, "sync_partial_ok"), 1, "{}", primary.log());
+    assert_eq!(stat(primary.port, "sync_full"), 1, "{}", primary.log());
+    assert_converged(&primary, &[&replica]);
+    let mut r = conn(replica.port);
+    let _: () = redis::cmd("SELECT").arg(3).query(&mut r).unwrap();
+    assert_eq!(redis::cmd("GET").arg("counter3").query::<i64>(&mut r).unwrap(), 50);
+    drop((primary, replica));
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A primary restarted from its RDB after some of its keys' TTLs passed drops them while
+/// loading; its replicas, which resync partially, still hold them, so the drops go down the
+/// new backlog as DELs (Redis 7.0's rdbLoad with RDBFLAGS_FEED_REPL), in their databases.
+#[test]
+fn keys_expired_while_a_primary_was_down_are_deleted_on_its_replicas() {
+    let root = common::temp_dir("faults-rdb-expired");
+    let mut primary = Node::start(&root.join("p"), None, "appendonly no\n");
+    let replica = Node::start(&root.join("r"), Some(primary.port), "");
+    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let mut c = conn(primary.port);
+    for i in 0..100 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    let _: () = redis::cmd("SET").arg("brief").arg("x").arg("PX").arg(1500).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("lasting").arg("x").arg("EX").arg(100_000).query(&mut c).unwrap();
+    let _: () = redis::cmd("SELECT").arg(5).query(&mut c).unwrap();
+    let _: () = redis::cmd("RPUSH").arg("brief5").arg("a").arg("b").query(&mut c).unwrap();
+    let _: () = redis::cmd("PEXPIRE").arg("brief5").arg(1500).query(&mut c).unwrap();
+    let _: () = redis::cmd("SET").arg("kept5").arg("y").query(&mut c).unwrap();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+    primary.proc.kill9();
+    std::thread::sleep(Duration::from_millis(2000));
+    primary.launch();
+    assert!(primary.log().contains("keys expired: 2"), "{}", primary.log());
+    wait_for("the replica to resync", Duration::from_secs(60), || replica.follows(primary.port));
+    assert_eq!(stat(primary.port, "sync_partial_ok"), 1, "{}", primary.log());
+    assert_eq!(stat(primary.port, "sync_full"), 0, "{}", primary.log());
+    let mut c = conn(primary.port);
+    let _: () = redis::cmd("SET").arg("after").arg(1).query(&mut c).unwrap();
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
+    assert_eq!(n, 1);
+    // DBSIZE counts what a replica holds, expired or not (a replica does not expire keys itself).
+    let mut r = conn(replica.port);
+    for (db, want) in [(0, 102), (5, 1)] {
+        let _: () = redis::cmd("SELECT").arg(db).query(&mut r).unwrap();
+        assert_eq!(redis::cmd("DBSIZE").query::<i64>(&mut r).unwrap(), want, "db {db} on the replica");
+    }
+    assert_converged(&primary, &[&replica]);
+    drop((primary, replica));
+    let _ = std::fs::remove_dir_all(&root);
+}

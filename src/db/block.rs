@@ -658,6 +658,12 @@ impl Block {
         self.flags() & OWNS != 0
     }
 
+    /// Whether some entry may hold an object (an integer cell, a `Bytes`, a cell's `Arc`;
+    /// conservative): a block without one holds only inline strings, which never change.
+    pub fn may_hold_objects(&self) -> bool {
+        self.flags() & ALIGNED != 0
+    }
+
     fn flags(&self) -> u16 {
         // SAFETY: the header's third field, written by `build`.
         unsafe { std::ptr::read(self.ptr.as_ptr().add(LINK + 6) as *const u16) }

@@ -378,6 +378,37 @@ pub enum Change<'e> {
     Expire(u64),
 }
 
+/// Every block of a map at one point, kept alive while this lives (see [`KeyMap::pin`]): a
+/// background save encodes from them, with no lock, while writers go on with new blocks.
+pub struct Pinned<'m> {
+    /// A guard of the map's collector, entered before the blocks were loaded: every block
+    /// swapped out (or whose slot is removed) after that waits for it to be dropped.
+    _guard: Guard<'m>,
+    blocks: Vec<*mut BlockHead>,
+}
+
+impl Pinned<'_> {
+    /// Visit every pinned block, in the order they were pinned.
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(&Block)) {
+        for &p in &self.blocks {
+            with_block(p, |b| {
+                if let Some(b) = b {
+                    f(b)
+                }
+            });
+        }
+    }
+
+    /// Visit every entry of the pinned blocks (block order, then entry order).
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], EntryRef<'_>)) {
+        self.for_each_block(|b| {
+            for e in b.entries() {
+                f(e.key(), e)
+            }
+        });
+    }
+}
+
 /// The keyspace map of one database: see the module doc.
 pub struct KeyMap {
     dir: Dir,
@@ -758,6 +789,19 @@ impl KeyMap {
                 return (bucket << PART_BITS) | part as u64;
             }
         }
+    }
+
+    /// Pin every bucket's current block for a copy made later without any lock (a background
+    /// save). The caller holds every stripe of this map exclusively, so no block is swapped while
+    /// they are collected: together they are the map at that point. The blocks are immutable but
+    /// for their atomics (integer cells, access words) and the collections behind their cells:
+    /// the caller copies those before it lets writers in. The returned value holds a guard of
+    /// the map's collector on this thread: blocks retired while it lives are freed after it.
+    pub fn pin(&self) -> Pinned<'_> {
+        let guard = self.dir.enter();
+        let mut blocks = Vec::new();
+        self.dir.for_each_slot(&guard, |s| blocks.push(self.dir.load(&guard, s)));
+        Pinned { _guard: guard, blocks }
     }
 
     /// Visit every entry: each part's buckets in cursor order (every key present throughout is

@@ -57,7 +57,7 @@ pub use cell::{
 pub use entry::{Entry, Kind, StrRef, Value};
 pub use map::Batch;
 pub use map::{Change, KeyMap, PARTS, PREFETCH_MAX};
-pub use snapshot::{SnapshotEntry, SnapshotValue};
+pub use snapshot::{Frozen, FrozenValue, SnapshotEntry, SnapshotValue};
 pub use tx::{TxHold, WouldBlock};
 pub use undo::{TooCostly, UNDO_BUDGET, UndoLog};
 pub use watch::WatchSet;

@@ -220,3 +220,257 @@ impl SnapshotEntry {
         }
     }
 }
+
+/// A point-in-time snapshot that keeps writers out only while it is taken, not while it is
+/// written (BGSAVE; Redis gets the same from `fork`'s copy-on-write). At the snapshot point,
+/// with every stripe held exclusively, it pins every bucket's block ([`KeyMap::pin`]: the blocks
+/// are immutable, a write after the point builds a new one and the pinned one stays alive) and
+/// copies what changes in place: integer cells (INCR CASes them under the shared stripe) and
+/// the contents of cells (collections, raw strings: changed under the cell lock). Inline and
+/// long strings are read from the pinned blocks when encoding. The blocks without an object
+/// ([`Block::may_hold_objects`](super::block::Block::may_hold_objects)) are not even walked at
+/// the point: for a keyspace of short strings the pause is one walk over the directory.
+///
+/// It lives on the thread that took it (its guards are that thread's): take it on the thread
+/// that encodes it.
+pub struct Frozen<'k> {
+    now_ms: u64,
+    dbs: Vec<FrozenDb<'k>>,
+}
+
+struct FrozenDb<'k> {
+    db: usize,
+    pinned: super::map::Pinned<'k>,
+    /// The values copied at the point, in the walk's order (entries not expired at `now_ms`).
+    copies: Vec<SnapshotValue>,
+}
+
+/// A frozen entry's value: a string read from its pinned block, or a copy made at the point.
+pub enum FrozenValue<'a> {
+    Str(&'a [u8]),
+    Copied(&'a SnapshotValue),
+}
+
+/// Whether `v` changes in place (so it is copied at the point): integer cells and cells.
+fn changes_in_place(v: &ValueRef<'_>) -> bool {
+    !matches!(v, ValueRef::Small(_) | ValueRef::Str(_))
+}
+
+impl Keyspace {
+    /// Freeze the keyspace (see [`Frozen`]). The caller holds every stripe exclusively
+    /// (`write_all`) and releases them once this returns.
+    pub fn freeze(&self, now_ms: u64) -> Frozen<'_> {
+        let by_reference = crate::sync::fault::on(crate::sync::fault::Fault::SnapshotCellsByReference);
+        let mut dbs = Vec::new();
+        for db in 0..self.databases() {
+            let map = self.db(db);
+            if map.is_empty() {
+                continue;
+            }
+            let pinned = map.pin();
+            let mut copies = Vec::new();
+            if !by_reference {
+                pinned.for_each_block(|b| {
+                    if !b.may_hold_objects() {
+                        return;
+                    }
+                    for e in b.entries() {
+                        let v = e.value();
+                        if changes_in_place(&v) && !e.is_expired(now_ms) {
+                            copies.push(SnapshotValue::of(v));
+                        }
+                    }
+                });
+            }
+            dbs.push(FrozenDb { db, pinned, copies });
+        }
+        Frozen { now_ms, dbs }
+    }
+}
+
+impl Frozen<'_> {
+    /// The databases with keys, in order, with their live keys and the keys with an expiry.
+    pub fn databases(&self) -> Vec<(usize, u64, u64)> {
+        let mut out = Vec::new();
+        for d in &self.dbs {
+            let (mut keys, mut expires) = (0u64, 0u64);
+            d.pinned.for_each(|_, e| {
+                if !e.is_expired(self.now_ms) {
+                    keys += 1;
+                    expires += u64::from(e.expire_at_ms() != 0);
+                }
+            });
+            if keys > 0 {
+                out.push((d.db, keys, expires));
+            }
+        }
+        out
+    }
+
+    /// Visit the live keys of `db`: key, expiry (0: none), value.
+    pub fn for_each<E>(
+        &self,
+        db: usize,
+        mut f: impl FnMut(&[u8], u64, FrozenValue<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let Some(d) = self.dbs.iter().find(|d| d.db == db) else { return Ok(()) };
+        let mut copies = d.copies.iter();
+        let mut result = Ok(());
+        d.pinned.for_each(|k, e| {
+            if result.is_err() || e.is_expired(self.now_ms) {
+                return;
+            }
+            let v = e.value();
+            let by_reference;
+            let value = match v {
+                ValueRef::Small(s) => FrozenValue::Str(s),
+                ValueRef::Str(b) => FrozenValue::Str(b),
+                _ => match copies.next() {
+                    Some(c) => FrozenValue::Copied(c),
+                    // Only with the fault on: the value as it is now.
+                    None => {
+                        by_reference = SnapshotValue::of(v);
+                        FrozenValue::Copied(&by_reference)
+                    }
+                },
+            };
+            result = f(k, e.expire_at_ms(), value);
+        });
+        result
+    }
+
+    /// Its keys as owned entries (tests and models compare them with `Keyspace::snapshot`'s).
+    pub fn to_entries(&self) -> Vec<SnapshotEntry> {
+        let mut out = Vec::new();
+        for (db, _, _) in self.databases() {
+            let _ = self.for_each::<()>(db, |k, expire_at_ms, v| {
+                let value = match v {
+                    FrozenValue::Str(s) => SnapshotValue::Str(Bytes::copy_from_slice(s)),
+                    FrozenValue::Copied(c) => c.clone_value(),
+                };
+                out.push(SnapshotEntry { db, key: Bytes::copy_from_slice(k), value, expire_at_ms });
+                Ok(())
+            });
+        }
+        out
+    }
+}
+
+impl SnapshotValue {
+    fn clone_value(&self) -> SnapshotValue {
+        match self {
+            SnapshotValue::Str(b) => SnapshotValue::Str(b.clone()),
+            SnapshotValue::Int(n) => SnapshotValue::Int(*n),
+            SnapshotValue::List(v) => SnapshotValue::List(v.clone()),
+            SnapshotValue::Hash(v) => SnapshotValue::Hash(v.clone()),
+            SnapshotValue::Set(v) => SnapshotValue::Set(v.clone()),
+            SnapshotValue::Zset(v) => SnapshotValue::Zset(v.clone()),
+            SnapshotValue::Stream(s) => SnapshotValue::Stream(s.clone()),
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use crate::cmd::testing::Harness;
+
+    /// Sorted (db, key, expiry, value) texts: comparable whatever the walk order.
+    fn texts(entries: &[super::SnapshotEntry]) -> Vec<String> {
+        let mut v: Vec<String> = entries
+            .iter()
+            .map(|e| {
+                let value = match &e.value {
+                    super::SnapshotValue::Hash(p) => {
+                        let mut p = p.clone();
+                        p.sort();
+                        format!("{p:?}")
+                    }
+                    super::SnapshotValue::Set(m) => {
+                        let mut m = m.clone();
+                        m.sort();
+                        format!("{m:?}")
+                    }
+                    super::SnapshotValue::Int(n) => format!("{:?}", bytes::Bytes::from(n.to_string())),
+                    super::SnapshotValue::Str(s) => format!("{s:?}"),
+                    other => format!("{other:?}"),
+                };
+                format!("{} {:?} {} {value}", e.db, e.key, e.expire_at_ms)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A frozen snapshot holds what memory held at its point, every type (inline, long and
+    /// integer strings, raw strings changed in place, collections, streams, expiries), whatever
+    /// is written after it: in place (INCR, APPEND, RPUSH, HSET, SADD, ZADD, XADD) or by a new
+    /// block (SET, DEL, EXPIRE). The same as the copy `Keyspace::snapshot` makes, and its RDB
+    /// loads back to it.
+    #[test]
+    fn a_frozen_snapshot_is_the_keyspace_at_its_point() {
+        let mut h = Harness::new();
+        let long = "x".repeat(300);
+        for i in 0..3000 {
+            h.run(&["SET", &format!("s{i}"), &format!("v{i}")]);
+            if i % 3 == 0 {
+                h.run(&["SET", &format!("n{i}"), &i.to_string()]);
+            }
+            if i % 50 == 0 {
+                h.run(&["SET", &format!("long{i}"), &long]);
+                h.run(&["RPUSH", &format!("l{i}"), "a", "b"]);
+                h.run(&["HSET", &format!("h{i}"), "f", "v"]);
+                h.run(&["SADD", &format!("t{i}"), "m", "1"]);
+                h.run(&["ZADD", &format!("z{i}"), "1", "m"]);
+                h.run(&["XADD", &format!("x{i}"), "1-1", "f", "v"]);
+                h.run(&["SET", &format!("r{i}"), "raw"]);
+                h.run(&["APPEND", &format!("r{i}"), "-appended"]);
+                h.run(&["PEXPIRE", &format!("s{i}"), "100000"]);
+            }
+        }
+        h.run(&["SET", "gone", "soon", "PX", "10"]);
+        h.run(&["SELECT", "3"]);
+        h.run(&["SET", "in3", "x"]);
+        h.run(&["SELECT", "0"]);
+        let now = h.now_ms + 20;
+        let shared = std::sync::Arc::clone(&h.shared);
+        let ks = &shared.ks;
+        let seq = std::cell::Cell::new(0);
+        let all = ks.write_all(0, &seq);
+        let frozen = ks.freeze(now);
+        let want = texts(&ks.snapshot(now));
+        drop(all);
+        assert!(want.len() > 4000, "{}", want.len());
+        for i in 0..3000 {
+            if i % 3 == 0 {
+                h.run(&["INCR", &format!("n{i}")]);
+            }
+            if i % 7 == 0 {
+                h.run(&["SET", &format!("s{i}"), "changed"]);
+            }
+            if i % 11 == 0 {
+                h.run(&["DEL", &format!("s{i}")]);
+            }
+            if i % 50 == 0 {
+                h.run(&["APPEND", &format!("r{i}"), "-more"]);
+                h.run(&["RPUSH", &format!("l{i}"), "c"]);
+                h.run(&["HSET", &format!("h{i}"), "g", "w"]);
+                h.run(&["SADD", &format!("t{i}"), "n"]);
+                h.run(&["ZADD", &format!("z{i}"), "2", "n"]);
+                h.run(&["XADD", &format!("x{i}"), "2-1", "f", "v"]);
+                h.run(&["EXPIRE", &format!("long{i}"), "1000"]);
+            }
+            h.run(&["SET", &format!("new{i}"), "v"]);
+        }
+        let got = frozen.to_entries();
+        assert_eq!(texts(&got), want);
+        let mut file = Vec::new();
+        crate::rdb::write_rdb(&mut file, &frozen, &crate::rdb::Aux::default()).unwrap();
+        let mut loaded = Vec::new();
+        crate::rdb::load::read_rdb(&mut &file[..], |k| {
+            loaded.push(super::SnapshotEntry { db: k.db, key: k.key, value: k.value, expire_at_ms: k.expire_at_ms });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(texts(&loaded), want);
+    }
+}

@@ -39,6 +39,9 @@ pub struct RdbInfo {
     pub empty_skipped: u64,
     /// Keys [`load_into`] skipped as already expired.
     pub expired_skipped: u64,
+    /// Those keys, with their database: a primary restoring its replication history sends them
+    /// to its replicas as `DEL`s (they still hold them).
+    pub expired_keys: Vec<(usize, Bytes)>,
 }
 
 impl RdbInfo {
@@ -716,7 +719,7 @@ pub fn load_into(
     drop_expired_before: u64,
 ) -> Result<RdbInfo, RdbError> {
     let dbs = ks.databases();
-    let mut expired = 0;
+    let mut expired_keys = Vec::new();
     // The table is sized once per database from the RESIZEDB hint (no split of every block
     // while loading); a corrupt hint reserves at most 16M slots.
     let on_resize = |db: usize, keys: u64| {
@@ -739,7 +742,7 @@ pub fn load_into(
             )));
         }
         if k.expire_at_ms != 0 && k.expire_at_ms < drop_expired_before {
-            expired += 1;
+            expired_keys.push((k.db, k.key));
             return Ok(());
         }
         if k.db != batch_db {
@@ -754,7 +757,8 @@ pub fn load_into(
         Ok(())
     })?;
     put(&mut batch, batch_db);
-    info.keys -= expired;
-    info.expired_skipped = expired;
+    info.keys -= expired_keys.len() as u64;
+    info.expired_skipped = expired_keys.len() as u64;
+    info.expired_keys = expired_keys;
     Ok(info)
 }

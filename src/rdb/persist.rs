@@ -156,27 +156,33 @@ pub fn start_aof_rewrite(shared: &Shared) -> Result<(), crate::aof::AofError> {
     shared.ks.start_rewrite_with(|| crate::script::function::rewrite_records(&shared.scripting), rdb)
 }
 
-/// A consistent copy of the keyspace and the function libraries, taken under every stripe, with
-/// the change count at that point and the replication state that goes with it (`repl-id`,
-/// `repl-offset`). The caller writes it without any lock.
-pub fn snapshot(shared: &Shared) -> (Vec<crate::db::SnapshotEntry>, Vec<bytes::Bytes>, u64, Option<super::ReplInfo>) {
+/// A point-in-time snapshot of the keyspace ([`crate::db::Frozen`]: writers are kept out only
+/// while it pins the blocks and copies what changes in place, not while it is written) and of the
+/// function libraries, with the change count at that point and the replication state that goes
+/// with it (`repl-id`, `repl-offset`; on a replica, `apply_lock` keeps its primary's stream out
+/// between two batches, so that the offset recorded is the one the snapshot stands for). Taken
+/// on the thread that writes it, without any lock.
+#[allow(clippy::type_complexity)]
+pub fn freeze(shared: &Shared) -> (crate::db::Frozen<'_>, Vec<bytes::Bytes>, u64, Option<super::ReplInfo>) {
+    let _apply = shared.repl.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
     let seq = std::cell::Cell::new(0);
-    let _all = shared.ks.write_all(0, &seq);
-    let now = crate::util::now_ms();
-    let entries = shared.ks.snapshot(now);
+    let all = shared.ks.write_all(0, &seq);
+    let frozen = shared.ks.freeze(crate::util::now_ms());
     let functions = crate::script::function::rewrite_records(&shared.scripting)
         .into_iter()
         .filter_map(|r| r.get(3).cloned())
         .collect();
     let repl = crate::repl::save_info(shared);
-    (entries, functions, super::dirty::total(), repl)
+    let dirty = super::dirty::total();
+    drop(all);
+    (frozen, functions, dirty, repl)
 }
 
 /// Write `entries` as the RDB file `path`: a temporary file in the same directory, fsynced, then
 /// renamed over `path`, and the directory fsynced.
 pub fn write_file(
     path: &Path,
-    entries: &[crate::db::SnapshotEntry],
+    entries: &(impl super::save::Keys + ?Sized),
     aux: &super::Aux,
     unique: u64,
 ) -> std::io::Result<()> {
@@ -206,15 +212,16 @@ pub fn save(shared: &Shared) -> Result<(), String> {
     if shared.rdb.in_progress.load(SeqCst) {
         return Err("ERR Background save already in progress".into());
     }
-    let (entries, functions, dirty, repl) = snapshot(shared);
+    let (frozen, functions, dirty, repl) = freeze(shared);
     let (path, aux) = {
         let cfg = shared.config();
         (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
     };
     shared.rdb.saves.fetch_add(1, SeqCst);
     let n = shared.rdb.file_counter.fetch_add(1, SeqCst);
-    let result = crate::cmd::offload(entries.len(), || write_file(&path, &entries, &aux, n));
-    drop_in_background(entries);
+    let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
+    let result = crate::cmd::offload(keys, || write_file(&path, &frozen, &aux, n));
+    drop(frozen);
     match result {
         Ok(()) => {
             notice!("DB saved on disk");
@@ -229,13 +236,6 @@ pub fn save(shared: &Shared) -> Result<(), String> {
             );
             Err("ERR".into())
         }
-    }
-}
-
-/// Free a large copy on another thread (dropping a million values takes a while).
-fn drop_in_background(entries: Vec<crate::db::SnapshotEntry>) {
-    if entries.len() >= 4096 {
-        std::thread::spawn(move || drop(entries));
     }
 }
 
@@ -271,18 +271,27 @@ pub fn start_bgsave(shared: &Shared) -> Result<(), String> {
     st.scheduled.store(false, SeqCst);
     st.last_try_unix.store(crate::state::unix_secs(), SeqCst);
     st.started_ms.store(crate::util::now_ms(), SeqCst);
-    let (entries, functions, dirty, repl) = snapshot(shared);
-    st.dirty_at_start.store(dirty, SeqCst);
-    let (path, aux) = {
-        let cfg = shared.config();
-        (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
+    let Some(me) = shared.repl.me() else {
+        st.in_progress.store(false, SeqCst);
+        return Err("ERR".into());
     };
-    let state = shared.rdb.clone();
     let n = st.file_counter.fetch_add(1, SeqCst);
-    notice!("Background saving started by pid {}", std::process::id());
+    // The thread that writes the file takes the snapshot (its guards keep the pinned blocks
+    // alive, and they are that thread's); BGSAVE answers once the point is taken.
+    let (taken_tx, taken_rx) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("bgsave".into()).spawn(move || {
-        let result = write_file(&path, &entries, &aux, n);
-        drop(entries);
+        let shared = &*me;
+        let state = &shared.rdb;
+        let (frozen, functions, dirty, repl) = freeze(shared);
+        state.dirty_at_start.store(dirty, SeqCst);
+        let (path, aux) = {
+            let cfg = shared.config();
+            (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
+        };
+        notice!("Background saving started by pid {}", std::process::id());
+        let _ = taken_tx.send(());
+        let result = write_file(&path, &frozen, &aux, n);
+        drop(frozen);
         let started = state.started_ms.swap(0, SeqCst);
         state.last_bgsave_secs.store((crate::util::now_ms().saturating_sub(started) / 1000) as i64, SeqCst);
         match result {
@@ -299,6 +308,9 @@ pub fn start_bgsave(shared: &Shared) -> Result<(), String> {
         }
         state.in_progress.store(false, SeqCst);
     });
+    if spawned.is_ok() {
+        let _ = crate::cmd::offload(usize::MAX, || taken_rx.recv());
+    }
     if let Err(e) = spawned {
         shared.rdb.started_ms.store(0, SeqCst);
         shared.rdb.in_progress.store(false, SeqCst);
@@ -339,7 +351,8 @@ pub fn cron(shared: &Shared) {
 }
 
 /// The final save at shutdown (SIGTERM, SHUTDOWN): with `save` points configured or `SHUTDOWN
-/// SAVE`, unless `SHUTDOWN NOSAVE`. The caller holds every stripe (no write runs). Returns
+/// SAVE`, unless `SHUTDOWN NOSAVE`. The caller holds `apply_lock` and every stripe (no write
+/// runs; a replica's offset is the one its data stands for). Returns
 /// whether it is fine to exit.
 pub fn shutdown_save(shared: &Shared, mode: ShutdownSave) -> bool {
     let cfg = shared.config().clone();
@@ -402,7 +415,7 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         }
     };
     load_functions(shared, &info.functions)?;
-    crate::repl::restore_after_load(shared, |name| info.aux(name).map(<[u8]>::to_vec));
+    crate::repl::restore_after_load(shared, |name| info.aux(name).map(<[u8]>::to_vec), &info.expired_keys);
     shared.rdb.loaded_keys.store(info.keys, SeqCst);
     shared.rdb.loaded_expired.store(info.expired_skipped, SeqCst);
     shared.ks.set_loading(false);

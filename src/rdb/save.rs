@@ -8,7 +8,7 @@ use super::encode::{d2string, put_double, put_int_string, put_len, put_ms, put_s
 use super::listpack::{self, Builder};
 use super::{Aux, EncodeOpts, types};
 use crate::db::stream::{Stream, StreamId};
-use crate::db::{SnapshotEntry, SnapshotValue};
+use crate::db::{Frozen, FrozenValue, SnapshotEntry, SnapshotValue};
 
 /// Buffer this many bytes before checksumming and writing them.
 const FLUSH_AT: usize = 1 << 16;
@@ -34,9 +34,64 @@ impl<W: Write> Out<'_, W> {
     }
 }
 
-/// Write a complete RDB v10 file holding `entries` (grouped by database, in database order as
-/// `Keyspace::snapshot` gives them) and the aux fields and function libraries of `aux`.
-pub fn write_rdb(out: &mut impl Write, entries: &[SnapshotEntry], aux: &Aux) -> io::Result<()> {
+/// What [`Keys::each`] hands each key to: key, expiry (0: none), value.
+pub type KeySink<'f> = dyn FnMut(&[u8], u64, FrozenValue<'_>) -> io::Result<()> + 'f;
+
+/// What an RDB file is written from: a copied snapshot (`[SnapshotEntry]`, grouped by database
+/// in database order as `Keyspace::snapshot` gives them) or a frozen one ([`Frozen`]).
+pub trait Keys {
+    /// The databases with keys, in order: (db, keys, keys with an expiry).
+    fn databases(&self) -> Vec<(usize, u64, u64)>;
+    /// Every key of `db`: key, expiry (0: none), value.
+    fn each(&self, db: usize, f: &mut KeySink<'_>) -> io::Result<()>;
+}
+
+impl Keys for [SnapshotEntry] {
+    fn databases(&self) -> Vec<(usize, u64, u64)> {
+        let mut out: Vec<(usize, u64, u64)> = Vec::new();
+        for e in self {
+            match out.last_mut() {
+                Some(last) if last.0 == e.db => {}
+                _ => out.push((e.db, 0, 0)),
+            }
+            let last = out.last_mut().expect("pushed");
+            last.1 += 1;
+            last.2 += u64::from(e.expire_at_ms != 0);
+        }
+        out
+    }
+
+    fn each(&self, db: usize, f: &mut KeySink<'_>) -> io::Result<()> {
+        for e in self.iter().skip_while(|e| e.db != db).take_while(|e| e.db == db) {
+            f(&e.key, e.expire_at_ms, FrozenValue::Copied(&e.value))?;
+        }
+        Ok(())
+    }
+}
+
+impl Keys for Vec<SnapshotEntry> {
+    fn databases(&self) -> Vec<(usize, u64, u64)> {
+        self[..].databases()
+    }
+
+    fn each(&self, db: usize, f: &mut KeySink<'_>) -> io::Result<()> {
+        self[..].each(db, f)
+    }
+}
+
+impl Keys for Frozen<'_> {
+    fn databases(&self) -> Vec<(usize, u64, u64)> {
+        Frozen::databases(self)
+    }
+
+    fn each(&self, db: usize, f: &mut KeySink<'_>) -> io::Result<()> {
+        self.for_each(db, f)
+    }
+}
+
+/// Write a complete RDB v10 file holding `entries` and the aux fields and function libraries
+/// of `aux`.
+pub fn write_rdb(out: &mut impl Write, entries: &(impl Keys + ?Sized), aux: &Aux) -> io::Result<()> {
     let mut o = Out { w: out, buf: Vec::with_capacity(FLUSH_AT + 1024), crc: 0, checksum: aux.checksum };
     o.buf.extend_from_slice(b"REDIS0010");
     let put_aux = |b: &mut Vec<u8>, k: &str, v: &[u8]| {
@@ -58,28 +113,31 @@ pub fn write_rdb(out: &mut impl Write, entries: &[SnapshotEntry], aux: &Aux) -> 
         o.buf.push(types::OP_FUNCTION2);
         put_string(&mut o.buf, code, aux.opts.compress);
     }
-    let mut i = 0;
-    while i < entries.len() {
-        let db = entries[i].db;
-        let run = entries[i..].iter().take_while(|e| e.db == db).count();
-        let expires = entries[i..i + run].iter().filter(|e| e.expire_at_ms != 0).count();
+    for (db, keys, expires) in entries.databases() {
         o.buf.push(types::OP_SELECTDB);
         put_len(&mut o.buf, db as u64);
         o.buf.push(types::OP_RESIZEDB);
-        put_len(&mut o.buf, run as u64);
-        put_len(&mut o.buf, expires as u64);
-        for e in &entries[i..i + run] {
-            if e.expire_at_ms != 0 {
+        put_len(&mut o.buf, keys);
+        put_len(&mut o.buf, expires);
+        entries.each(db, &mut |key, expire_at_ms, value| {
+            if expire_at_ms != 0 {
                 o.buf.push(types::OP_EXPIRETIME_MS);
-                put_ms(&mut o.buf, e.expire_at_ms);
+                put_ms(&mut o.buf, expire_at_ms);
             }
-            write_key_value(&mut o.buf, &e.key, &e.value, &aux.opts);
+            match value {
+                FrozenValue::Copied(v) => write_key_value(&mut o.buf, key, v, &aux.opts),
+                FrozenValue::Str(s) => {
+                    o.buf.push(types::STRING);
+                    put_string(&mut o.buf, key, aux.opts.compress);
+                    put_string(&mut o.buf, s, aux.opts.compress);
+                }
+            }
             o.flush_some(false)?;
             if aux.key_save_delay_us > 0 {
                 std::thread::sleep(std::time::Duration::from_micros(aux.key_save_delay_us));
             }
-        }
-        i += run;
+            Ok(())
+        })?;
     }
     o.buf.push(types::OP_EOF);
     o.flush_some(true)?;

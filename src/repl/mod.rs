@@ -152,6 +152,9 @@ pub struct LinkStatus {
     pub down_since: u64,
     /// The (replid, offset) to ask `PSYNC` for: our primary's id and how far we got.
     pub cached: Option<(String, i64)>,
+    /// The database our primary's stream has selected at `offset` (Redis's `master->db`): a
+    /// partial resync goes on in it, as the primary sends no `SELECT` until its db changes.
+    pub stream_db: usize,
 }
 
 /// The server's replication state.
@@ -200,6 +203,7 @@ impl Default for Repl {
                 last_io: 0,
                 down_since: 0,
                 cached: None,
+                stream_db: 0,
             }),
             generation: AtomicU64::new(0),
             replicas: Mutex::new(Vec::new()),
@@ -555,11 +559,19 @@ pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb
 
 /// The replication state an RDB written now records (Redis's `rdbPopulateSaveInfo`): for a
 /// primary with a backlog, its replication id and offset, the feed drained here so that the file
-/// holds exactly the writes before the offset. Call holding every key stripe. `None` otherwise
-/// (no backlog; and a replica's own file, whose offset would need `apply_lock`, records none).
+/// holds exactly the writes before the offset; for a replica that synced, its primary's id, the
+/// offset it applied and the database the stream has selected there, so that restarted from the
+/// file it asks `PSYNC <id> <offset+1>` (see [`restore_after_load`]). Call holding `apply_lock`
+/// (a replica applies a batch of its primary's commands and advances its offset under it) and
+/// then every key stripe. `None` otherwise (no backlog, or a replica that never synced).
 pub fn save_info(shared: &Shared) -> Option<crate::rdb::ReplInfo> {
+    if shared.repl.is_replica() {
+        let l = shared.repl.link();
+        let (id, offset) = l.cached.clone()?;
+        return (offset >= 0).then(|| crate::rdb::ReplInfo { stream_db: l.stream_db as i64, id, offset });
+    }
     let feed = shared.ks.repl_feed();
-    if feed.is_replica() || !feed.is_active() || shared.repl.is_replica() {
+    if feed.is_replica() || !feed.is_active() {
         return None;
     }
     let offset = feed.snapshot_point();
@@ -567,22 +579,37 @@ pub fn save_info(shared: &Shared) -> Option<crate::rdb::ReplInfo> {
 }
 
 /// After the RDB file was loaded at startup (Redis's `loadDataFromDisk`; not after an AOF, whose
-/// load Redis gives no replication state either): a primary whose file records `repl-id` and
-/// `repl-offset` keeps that history as its secondary id, valid up to the offset, and starts its
-/// backlog there, so that the replicas it had resync partially with nothing to resend. A new
-/// primary id all the same (Redis's too).
-pub fn restore_after_load(shared: &Shared, aux: impl Fn(&str) -> Option<Vec<u8>>) {
+/// load Redis gives no replication state either), with the file's aux fields and the keys the load
+/// dropped as expired:
+/// - a primary whose file records `repl-id` and `repl-offset` keeps that history as its secondary
+///   id, valid up to the offset, and starts its backlog there, so that the replicas it had resync
+///   partially with nothing to resend; a new primary id all the same (Redis's too). The keys that
+///   expired while it was down, which the load dropped and its replicas still hold, go into the
+///   new backlog as `DEL`s (Redis's `rdbLoad` with `RDBFLAGS_FEED_REPL`).
+/// - a server configured as a replica (`replicaof`) takes the id and offset as its primary's and
+///   the stream's database as the one selected there (Redis's `replicationCacheMasterUsingMyself`
+///   at load): [`set_master`] then asks `PSYNC <id> <offset+1>`.
+pub fn restore_after_load(shared: &Shared, aux: impl Fn(&str) -> Option<Vec<u8>>, expired: &[(usize, Bytes)]) {
     let text = |name: &str| aux(name).map(|v| String::from_utf8_lossy(&v).into_owned());
     let (Some(id), Some(offset), Some(db)) = (text("repl-id"), text("repl-offset"), text("repl-stream-db")) else {
         return;
     };
     let (Ok(offset), Ok(db)) = (offset.parse::<i64>(), db.parse::<i64>()) else { return };
+    if id.len() != 40 || offset < 0 || db < 0 || db as usize >= shared.ks.databases() || shared.repl.is_replica() {
+        return;
+    }
+    let feed = shared.ks.repl_feed();
     let configured_replica = shared.config().get("replicaof").is_some_and(|v| !v.trim().is_empty() && v != "no one");
-    if id.len() != 40 || offset < 0 || db == -1 || configured_replica || shared.repl.is_replica() {
+    if configured_replica {
+        let seq = std::cell::Cell::new(0);
+        let _all = shared.ks.write_all(0, &seq);
+        shared.repl.ids().replid = id;
+        feed.reset(offset as u64);
+        shared.repl.link().stream_db = db as usize;
+        crate::notice!("Replication state restored from the RDB: offset {offset}, stream db {db}");
         return;
     }
     let Some(me) = shared.repl.me() else { return };
-    let feed = shared.ks.repl_feed();
     {
         let seq = std::cell::Cell::new(0);
         let _all = shared.ks.write_all(0, &seq);
@@ -592,6 +619,9 @@ pub fn restore_after_load(shared: &Shared, aux: impl Fn(&str) -> Option<Vec<u8>>
         feed.reset(offset as u64);
         feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
         feed.set_active(true);
+        for (db, key) in expired {
+            feed.push(*db, &[b"DEL", key]);
+        }
         crate::notice!(
             "Replication history restored from the RDB: secondary replication ID {}, valid up to offset {}",
             ids.replid2,

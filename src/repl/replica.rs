@@ -215,27 +215,31 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
         crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
         let me = Arc::clone(shared);
         let size = payload.len();
+        let synced_id = id.clone();
+        // The data and the offset it stands for change together under `apply_lock` (a SAVE
+        // meanwhile records one or the other, never the new data with the old offset).
         tokio::task::spawn_blocking(move || {
             let _apply = lock(&me.repl.apply_lock);
-            super::rdb::load(&me, &payload)
+            super::rdb::load(&me, &payload)?;
+            {
+                let mut ids = me.repl.ids();
+                ids.replid = synced_id.clone();
+                ids.replid2 = "0".repeat(40);
+                ids.second_offset = -1;
+            }
+            me.ks.repl_feed().reset(offset.max(0) as u64);
+            let mut l = me.repl.link();
+            l.offset = offset;
+            l.read_offset = offset;
+            l.cached = Some((synced_id, offset));
+            // The primary starts the stream with a SELECT.
+            l.stream_db = 0;
+            Ok::<(), String>(())
         })
         .await
         .map_err(|e| e.to_string())??;
         crate::notice!("MASTER <-> REPLICA sync: Finished with success ({size} bytes)");
-        {
-            let mut ids = shared.repl.ids();
-            ids.replid = id.clone();
-            ids.replid2 = "0".repeat(40);
-            ids.second_offset = -1;
-        }
-        feed.reset(offset.max(0) as u64);
         super::disconnect_replicas(&shared.repl);
-        {
-            let mut l = shared.repl.link();
-            l.offset = offset;
-            l.read_offset = offset;
-            l.cached = Some((id, offset));
-        }
         if eof_mark {
             // A diskless primary starts the stream on our first ACK.
             c.send(&[b"REPLCONF", b"ACK", offset.to_string().as_bytes()]).await?;
@@ -322,6 +326,9 @@ async fn follow(shared: &Arc<Shared>, generation: u64, mut c: Conn) -> Result<()
     let info = shared.clients.register(addr, laddr);
     let mut client = Client::new(info);
     client.authenticated = true;
+    // The stream goes on in the database it had selected (a partial resync sends no SELECT).
+    client.db = shared.repl.link().stream_db;
+    client.info.db.store(client.db, Ordering::Relaxed);
     shared.repl.master_client.store(client.id, Ordering::Relaxed);
     let result = apply_loop(shared, generation, &mut c, &mut client).await;
     shared.repl.master_client.store(0, Ordering::Relaxed);
@@ -373,6 +380,7 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                 feed.append_proxied(bytes);
                 let mut l = shared.repl.link();
                 l.offset += done as i64;
+                l.stream_db = client.db;
                 // What a reconnection asks PSYNC for: the primary's id and how far we applied.
                 let offset = l.offset;
                 if let Some(cached) = &mut l.cached {
