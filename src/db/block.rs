@@ -105,6 +105,7 @@ const MOVED: u16 = 4;
 const MOVED_SHIFT: u16 = 3;
 /// The entry indexes `MOVED` can name (larger ones are cloned as before; buckets split long
 /// before).
+#[cfg(not(feature = "loom"))]
 const MOVED_MAX: usize = 1 << (16 - MOVED_SHIFT);
 /// Entries start on this boundary; offsets are stored divided by it.
 const UNIT: usize = if align_of::<AtomicU32>() > 4 { align_of::<AtomicU32>() } else { 4 };
