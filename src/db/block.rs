@@ -100,7 +100,8 @@ impl Item<'_> {
 /// whose objects it still owns when `OWNS` is set, and drops when reclaimed. A reader that holds
 /// the old block still finds valid objects: one moved on is dropped only by the reclamation of a
 /// later block that replaced or removed its entry, retired after the old one, so after every
-/// guard that could have loaded the old one (the collector's order, see `map`).
+/// guard that could have loaded the old one: the map's collector waits for every guard active at
+/// a retirement (it runs without epochs for this, see `map`'s `Dir::new`).
 const MOVED: u16 = 4;
 const MOVED_SHIFT: u16 = 3;
 /// The entry indexes `MOVED` can name (larger ones are cloned as before; buckets split long
