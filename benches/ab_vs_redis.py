@@ -6,9 +6,9 @@
 
 Method of vs_redis.py's throughput section, for more than one flurrydb: every server started once on
 127.0.0.1 (ports from $AB_PORT_BASE, default 26100; `--save ''`, Redis with appendonly no), then per round,
-per test of redis-benchmark's -t names and per pipeline (1 and 16, or $PIPES), each server in turn (the
+per test of redis-benchmark's -t names or vs_redis.py's CUSTOM command lines (SETBIT, PFADD, XADD, ...) and per pipeline (1 and 16, or $PIPES), each server in turn (the
 order flips every round): FLUSHALL, a fill where the test pops (SPOP after SADD, ZPOPMIN after ZADD,
-LPOP/RPOP after LPUSH; not measured), then `redis-benchmark -c 50 -r 100000 -n N*P -P P` (N*P/10 for
+LPOP/RPOP after LPUSH, XADD before XREAD/XREADGROUP/XACK; not measured), then `redis-benchmark -c 50 -r 100000 -n N*P -P P` (N*P/10 for
 LRANGE_300/600). $AB_ARGS (e.g. "--appendonly yes --appendfsync everysec") is given to every server, Redis included, in place of
 Redis's --appendonly no. Kept per test: the best throughput of the rounds and the lowest server CPU per request
 (utime+stime from /proc/PID/stat around the call, over the requests sent) and the fewest context switches
@@ -25,7 +25,11 @@ import sys
 import tempfile
 import time
 
-FILL = {"spop": "sadd", "zpopmin": "zadd", "lpop": "lpush", "rpop": "lpush"}
+FILL = {"spop": "sadd", "zpopmin": "zadd", "lpop": "lpush", "rpop": "lpush",
+        # The stream readers read the stream an XADD run fills (after vs_redis.py's setup: the group).
+        "xread": "xadd", "xreadgroup": "xadd", "xack": "xadd"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vs_redis import CUSTOM, SETUP  # noqa: E402  the command lines of the tests with no -t name
 
 
 def cpu_seconds(pid):
@@ -63,8 +67,11 @@ def start(binary, port, d, redis):
 
 
 def bench(port, test, n, p):
+    if test in SETUP:
+        subprocess.run(["redis-cli", "-p", str(port)] + SETUP[test], capture_output=True)
+    what = CUSTOM.get(test) or ["-t", test]
     out = subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-r", "100000", "-n", str(n), "-P", str(p),
-                          "--csv", "-t", test], capture_output=True, text=True).stdout
+                          "--csv"] + what, capture_output=True, text=True).stdout
     rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
     return float(rows[-1][1]) if rows else 0.0
 

@@ -86,7 +86,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // Fast path, no stripe: the bit already holds the value inside the string (read under the
     // cell lock of a `raw` one). Nothing changes, as of this read.
     let noop = rawstr::peek(ctx, key, |s| Some(bit_at(s, offset)).filter(|&b| s.len() > byte && b == on as u64));
-    if let Some(bit) = noop.flatten() {
+    if let Some(Some(bit)) = noop {
         return Ok(Frame::Integer(bit as i64));
     }
     let shift = 7 - (offset & 7);
@@ -99,9 +99,10 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         w.notify(class::STRING, "setbit", key);
         w.log(&super::collection::record(argv));
     };
-    let old_bit = rawstr::write(
+    let old_bit = rawstr::write_seen(
         ctx,
         key,
+        noop.is_some(),
         |_| Ok(()),
         |v, w| {
             let old_bit = bit_at(v, offset);

@@ -52,6 +52,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let key = &argv[1];
     // Fast path, no stripe: an existing HLL that no element raises is left as it is, and the reply
     // is 0 (registers only grow, so the no-op holds at the instant of this read).
+    let mut found = true;
     if argv.len() > 2 {
         let noop = rawstr::peek(ctx, key, |s| {
             hll::is_hll(s)
@@ -63,6 +64,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         if noop == Some(true) {
             return Ok(Frame::Integer(0));
         }
+        found = noop.is_some();
     }
     let max = sparse_max(ctx);
     // The elements added to `s`, the record logged when a register changed (or `created`). An
@@ -94,9 +96,10 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             None => Ok(Frame::Integer(updated as i64)),
         }
     };
-    rawstr::write(
+    rawstr::write_seen(
         ctx,
         key,
+        found,
         check_hll,
         |s, w| rawstr::as_vec(s, |s| add(s, w, false)),
         |w| {

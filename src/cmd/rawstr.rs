@@ -39,8 +39,22 @@ pub fn write<R>(
     on_str: impl FnOnce(&mut RawBytes, &WriteLock) -> Result<R>,
     on_missing: impl FnOnce(&WriteLock) -> Result<R>,
 ) -> Result<R> {
+    write_seen(ctx, key, true, check, on_str, on_missing)
+}
+
+/// [`write`] after a lock-free look ([`peek`]) at `key`: `found` false (no string there then)
+/// goes straight to the exclusive stripe, which a missing key needs anyway (SETBIT on a new key:
+/// one lookup and one stripe lock fewer). Either way the locked path decides.
+pub fn write_seen<R>(
+    ctx: &Ctx,
+    key: &[u8],
+    found: bool,
+    check: impl Fn(&[u8]) -> Result<()>,
+    on_str: impl FnOnce(&mut RawBytes, &WriteLock) -> Result<R>,
+    on_missing: impl FnOnce(&WriteLock) -> Result<R>,
+) -> Result<R> {
     let now = ctx.now_ms;
-    {
+    if found {
         let w = ctx.write_shared(key);
         let cell = w.map().get(key, |e| match e {
             Some(e) if !e.is_expired(now) => match e.value() {

@@ -29,11 +29,13 @@
 //!   and swaps it in under the bucket's EXCLUSIVE stripe, so a copy never races an INCR: the
 //!   shared and exclusive holders of a stripe exclude each other, and the copy reads every integer
 //!   cell once, after the last CAS that can reach the old block.
-//! * A copied entry owns its own references: a long string's `Bytes` and a collection's `Arc` are
-//!   cloned into the new block, and dropped with the old block when the map's collector retires it
-//!   (after every reader that could hold it is gone), so a reader holding an old block keeps valid
-//!   values; a collection's cell is the same object in both blocks (its lock and `dead` mark are
-//!   shared).
+//! * A copied entry owns its own references: [`build`] clones a long string's `Bytes` and a
+//!   collection's `Arc` into the new block, and they are dropped with the old block when the map's
+//!   collector retires it (after every reader that could hold it is gone); [`splice`] (every
+//!   write of a bucket) moves them to the new block instead, the old one keeping only the replaced
+//!   or removed entry's (`MOVED`), dropped when it is reclaimed. Either way a reader holding an old
+//!   block keeps valid values; a collection's cell is the same object in both blocks (its lock and
+//!   `dead` mark are shared).
 //! * Offsets, counts and lengths are written once by [`build`], which computes every position with
 //!   the same walk ([`Cursor`]) that the readers use.
 
@@ -93,6 +95,19 @@ impl Item<'_> {
             }
     }
 }
+/// Header flag of a block that [`splice`] copied (it is being retired): what its entries owned
+/// now belongs to the copy, except entry `flags >> MOVED_SHIFT` (the one replaced or removed),
+/// whose objects it still owns when `OWNS` is set, and drops when reclaimed. A reader that holds
+/// the old block still finds valid objects: one moved on is dropped only by the reclamation of a
+/// later block that replaced or removed its entry, retired after the old one, so after every
+/// guard that could have loaded the old one: the map's collector waits for every guard active at
+/// a retirement (it runs without epochs for this, see `map`'s `Dir::new`).
+const MOVED: u16 = 4;
+const MOVED_SHIFT: u16 = 3;
+/// The entry indexes `MOVED` can name (larger ones are cloned as before; buckets split long
+/// before).
+#[cfg(not(feature = "loom"))]
+const MOVED_MAX: usize = 1 << (16 - MOVED_SHIFT);
 /// Entries start on this boundary; offsets are stored divided by it.
 const UNIT: usize = if align_of::<AtomicU32>() > 4 { align_of::<AtomicU32>() } else { 4 };
 /// The largest block the u16 offsets can address.
@@ -948,9 +963,20 @@ unsafe fn splice_words(old: &Block, i: usize, new: Option<&Item<'_>>) -> Block {
     for j in (i + 1).min(n)..n {
         put(old.fingerprint(j), old.offset(j) - c.0 + rc);
     }
-    // The bitwise copies own nothing yet: clone what the old entries own into them.
     let mut owns = new.is_some_and(Item::owns);
-    if flags & OWNS != 0 {
+    if flags & OWNS != 0 && i < MOVED_MAX {
+        // The bitwise copies take over what the old entries own (no reference count touched: a
+        // clone per `Arc` was a cache miss on every cell of the bucket, per write); the old block
+        // keeps only entry `i`'s, which it drops when it is reclaimed (see `MOVED`).
+        owns = true;
+        let i_owns = i < n && Item::copied(old.fingerprint(i), old.entry(i)).owns();
+        let moved = (flags & ALIGNED) | MOVED | ((i as u16) << MOVED_SHIFT) | if i_owns { OWNS } else { 0 };
+        // SAFETY: the old block's flags are read only by this bucket's exclusive stripe holder
+        // (this splice, `map`'s set_bucket) and by its drop, never by lock-free readers: this
+        // write races nothing. The caller retires the old block now (see `MOVED`).
+        unsafe { std::ptr::write(old.ptr.as_ptr().add(LINK + 6).cast::<u16>(), moved) };
+    } else if flags & OWNS != 0 {
+        // The bitwise copies own nothing yet: clone what the old entries own into them.
         for (run, to) in [(0..i.min(n), ra.wrapping_sub(a.0)), ((i + 1).min(n)..n, rc.wrapping_sub(c.0))] {
             for j in run {
                 let e = old.entry(j);
@@ -980,7 +1006,12 @@ impl Drop for Block {
         let flags = self.flags();
         // The access words need no drop (plain atomics; under loom, too: nothing to release).
         let n = if flags & OWNS != 0 || std::mem::needs_drop::<AtomicU32>() { self.len() } else { 0 };
+        // A spliced block owns only its entry `MOVED` names (if `OWNS`), the rest moved on.
+        let only = (flags & MOVED != 0).then(|| usize::from(flags >> MOVED_SHIFT));
         for i in 0..n {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let off = self.offset(i);
             let mut c = Cursor::at(self.ptr, off);
             // SAFETY: the block is being dropped: nothing reads it again (its readers' guards are
@@ -1205,6 +1236,51 @@ mod tests {
         drop(b);
         drop(owned);
         assert_eq!(Arc::strong_count(cell), 1);
+    }
+
+    #[test]
+    fn a_splice_moves_the_kept_references_and_the_old_block_drops_only_the_replaced_ones() {
+        use crate::db::{RawBytes, RawCell, ValueCell};
+        let cells: Vec<Arc<RawCell>> =
+            (0..4).map(|i| Arc::new(ValueCell::new(crate::db::RawStr(RawBytes::from_slice(&[i; 30]))))).collect();
+        let entries: Vec<(Vec<u8>, Entry)> =
+            cells.iter().enumerate().map(|(i, c)| (vec![b'k', i as u8], Entry::from_cell(c.clone(), 0))).collect();
+        let long_key = vec![b'L'; 300];
+        let long = Entry::string_copied(&[b'z'; 400], 0);
+        let mut items: Vec<Item> = entries.iter().map(|(k, e)| Item::new(k[1], k, e, 0)).collect();
+        items.push(Item::new(9, &long_key, &long, 0));
+        let b0 = build(&items);
+        drop(items);
+        drop(entries);
+        let counts = || cells.iter().map(Arc::strong_count).collect::<Vec<_>>();
+        assert_eq!(counts(), [2, 2, 2, 2]);
+        // Replace entry 1: the others move to the copy (no count changes), the old block keeps k1.
+        let fresh = Entry::string_copied(b"new", 0);
+        let b1 = splice(&b0, 1, Some(&Item::new(1, b"k\x01", &fresh, 0)));
+        assert_eq!(counts(), [2, 2, 2, 2]);
+        assert!(b0.owns(), "the old block still owns the replaced cell");
+        // A reader of the old block still sees every value.
+        let read = |b: &Block, j: usize| match b.entry(j).value() {
+            ValueRef::Raw(c) => c.lock().items.0.to_vec(),
+            _ => b.entry(j).string_bytes().expect("a string").to_vec(),
+        };
+        assert_eq!(read(&b0, 3), vec![3; 30]);
+        assert_eq!(read(&b0, 4), vec![b'z'; 400]);
+        // Remove entry 2 from the copy, append to that copy: neither old block owns anything more.
+        let b2 = splice(&b1, 2, None);
+        let b3 = splice(&b2, b2.len(), Some(&Item::new(7, b"k7", &fresh, 0)));
+        assert!(!b2.owns(), "an append leaves the old block nothing to drop");
+        assert_eq!(counts(), [2, 2, 2, 2]);
+        drop(b0);
+        assert_eq!(counts(), [2, 1, 2, 2]);
+        drop(b1);
+        assert_eq!(counts(), [2, 1, 1, 2]);
+        assert_eq!(read(&b2, 2), vec![3; 30]);
+        drop(b2);
+        assert_eq!(items_of(&b3).len(), 5);
+        assert_eq!(read(&b3, 3), vec![b'z'; 400]);
+        drop(b3);
+        assert_eq!(counts(), [1, 1, 1, 1]);
     }
 
     #[test]

@@ -226,7 +226,13 @@ impl Dir {
     fn new() -> Dir {
         // Reclaim retired blocks every RETIRE_BATCH retirements per thread (seize's default is
         // 120): deleting large values must give their memory back promptly (maxmemory, INFO).
-        let collector = seize::Collector::new().batch_size(RETIRE_BATCH);
+        // No epochs: with them, seize does not wait for a thread whose last protected load is
+        // older than every object of a batch (it cannot hold those objects), which holds for the
+        // blocks themselves but not for what a splice moved out of an old block into a younger
+        // one (`block::MOVED`): a reader still holding the old block must hold up the
+        // reclamation of every later block of its bucket, as it does when every active guard
+        // counts. (Guards here last one lookup or one write; epochs only help stalled ones.)
+        let collector = seize::Collector::new().batch_size(RETIRE_BATCH).epoch_frequency(None);
         Dir { map: flurry::HashMap::with_hasher(Default::default()).with_collector(collector) }
     }
 
@@ -943,6 +949,55 @@ mod tests {
 
     fn key(i: usize) -> Vec<u8> {
         format!("key:{i:010}").into_bytes()
+    }
+
+    #[test]
+    fn readers_of_old_blocks_find_live_cells_while_one_writer_replaces_and_removes_them() {
+        // Raw strings (cells behind an `Arc`) that one writer keeps replacing and removing, their
+        // buckets spliced on every write (their references moved on: `block::MOVED`), while
+        // readers clone the cells they find and read them after the map read ended: every cell
+        // read holds the bytes its key was written with.
+        use crate::db::{RawBytes, RawCell};
+        let m = KeyMap::new();
+        let keys = 64;
+        let val = |k: usize, round: usize| RawBytes::from_slice(format!("{k}:{round}:{}", "x".repeat(40)).as_bytes());
+        for k in 0..keys {
+            m.insert(&key(k), Entry::raw_string(val(k, 0), 0));
+        }
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for t in 0..2 {
+                let (m, stop) = (&m, &stop);
+                s.spawn(move || {
+                    let mut seen = 0usize;
+                    let mut i = t;
+                    while !stop.load(Ordering::Relaxed) {
+                        let k = i % keys;
+                        i = i.wrapping_mul(31).wrapping_add(7);
+                        let cell: Option<crate::sync::Arc<RawCell>> = m.get(&key(k), |e| match e.map(|e| e.value()) {
+                            Some(ValueRef::Raw(c)) => Some(c.clone()),
+                            _ => None,
+                        });
+                        if let Some(c) = cell {
+                            let st = c.lock();
+                            let text = String::from_utf8(st.items.0.to_vec()).expect("utf-8");
+                            assert!(text.starts_with(&format!("{k}:")), "key {k} read {text}");
+                            seen += 1;
+                        }
+                    }
+                    assert!(seen > 0);
+                });
+            }
+            for round in 0..20000 {
+                let k = (round * 7) % keys;
+                if round % 3 == 0 {
+                    m.remove(&key(k));
+                } else {
+                    m.insert(&key(k), Entry::raw_string(val(k, round), 0));
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
     }
 
     #[test]

@@ -186,6 +186,21 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `XACK key group id [id ...]`: how many pending entries were acknowledged.
 pub fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    // Fast path, no stripe: a live stream whose group is missing, or has none of the IDs pending
+    // (all valid), is left as it is and the reply is 0, as of this read under the stream's lock
+    // (an XACK that acknowledges nothing changes nothing: no record, no event, no WATCH touch).
+    let noop = ctx.read(&argv[1], |e| {
+        let cell = e.and_then(|e| <Stream as crate::db::Collection>::cell_of(e.value()))?;
+        let st = cell.lock();
+        if st.dead {
+            return None;
+        }
+        let Some(g) = st.items.groups.get(&argv[2][..]) else { return Some(true) };
+        Some(argv[3..].iter().all(|a| parse_strict_id(a).is_ok_and(|id| !g.pel.contains_key(&id))))
+    });
+    if noop == Some(true) {
+        return Ok(Frame::Integer(0));
+    }
     collection::write::<Stream, _>(
         ctx,
         &argv[1],

@@ -144,3 +144,34 @@ fn exact_trim_keeps_a_node_it_empties_as_redis() {
     assert_eq!(node_count(&mut h, "t"), int(1));
     assert_eq!(h.run(&["XRANGE", "t", "-", "+"]), arr(vec![entry("4-1", &["b", "1"])]));
 }
+
+#[test]
+fn xack_that_acknowledges_nothing_answers_as_redis_and_changes_nothing() {
+    // Replies recorded from redis-server 7.0.15.
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["XACK", "nokey", "g", "bad-id"]), int(0));
+    assert_eq!(h.run(&["XADD", "s", "1-1", "a", "1"]), bulk("1-1"));
+    assert_eq!(h.run(&["XADD", "s", "2-1", "a", "2"]), bulk("2-1"));
+    // No such group: 0, the IDs not even parsed.
+    assert_eq!(h.run(&["XACK", "s", "nog", "bad-id"]), int(0));
+    assert_eq!(h.run(&["XGROUP", "CREATE", "s", "g", "0"]), ok());
+    // A group with nothing pending: 0 for valid IDs, the parse error for an invalid one.
+    assert_eq!(h.run(&["XACK", "s", "g", "1-1", "5"]), int(0));
+    assert_eq!(
+        h.run(&["XACK", "s", "g", "1-1", "bad-id"]),
+        err("ERR Invalid stream ID specified as stream command argument")
+    );
+    assert_eq!(
+        h.run(&["XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", ">"]),
+        arr(vec![arr(vec![bulk("s"), arr(vec![entry("1-1", &["a", "1"])])])])
+    );
+    // Pending 1-1: acknowledged once, then nothing is.
+    assert_eq!(h.run(&["XACK", "s", "g", "2-1", "1-1", "1-1"]), int(1));
+    assert_eq!(h.run(&["XACK", "s", "g", "1-1"]), int(0));
+    assert_eq!(h.run(&["XPENDING", "s", "g"]), arr(vec![int(0), Frame::Null, Frame::Null, Frame::NullArray]));
+    assert_eq!(h.run(&["SET", "str", "x"]), ok());
+    assert_eq!(
+        h.run(&["XACK", "str", "g", "1-1"]),
+        err("WRONGTYPE Operation against a key holding the wrong kind of value")
+    );
+}
