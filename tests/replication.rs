@@ -535,3 +535,92 @@ fn publish_inside_a_transaction_or_script_is_propagated_in_its_place() {
     assert!(!aof.iter().any(|c| c.contains("publish")), "{aof:?}");
     assert!(aof.iter().any(|c| c == "set d 4"), "{aof:?}");
 }
+
+/// Reads one RESP command (an array of bulk strings) from a replica's side of the link.
+fn read_command(r: &mut impl std::io::BufRead) -> Option<Vec<String>> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let n: usize = line.trim_end().strip_prefix('*')?.parse().ok()?;
+    let mut argv = Vec::with_capacity(n);
+    for _ in 0..n {
+        line.clear();
+        r.read_line(&mut line).ok()?;
+        let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
+        let mut arg = vec![0u8; len + 2];
+        r.read_exact(&mut arg).ok()?;
+        arg.truncate(len);
+        argv.push(String::from_utf8_lossy(&arg).into_owned());
+    }
+    Some(argv)
+}
+
+fn resp(argv: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
+    for a in argv {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// A chain: a hand-made primary P, our replica B, and C, a replica of B. C's full sync from B (and
+/// so its snapshot point) falls while B has applied P's `MULTI` and queued part of the block: C
+/// must get the whole transaction, not its tail without the head (B's offset, the backlog it
+/// proxies and the point of a full sync stand at the block's start until its EXEC is processed).
+#[test]
+fn a_full_sync_served_mid_transaction_carries_the_whole_transaction() {
+    use std::io::{BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p_port = listener.local_addr().unwrap().port();
+    let b = Server::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &p_port.to_string()]);
+    let (stream, _) = listener.accept().unwrap();
+    let mut to_b = stream.try_clone().unwrap();
+    let mut from_b = BufReader::new(stream);
+    // The handshake: PING, REPLCONFs, then PSYNC, answered as a primary with an empty dataset.
+    loop {
+        let argv = read_command(&mut from_b).expect("the replica's handshake");
+        match argv[0].to_ascii_uppercase().as_str() {
+            "PING" => to_b.write_all(b"+PONG\r\n").unwrap(),
+            "PSYNC" => break,
+            _ => to_b.write_all(b"+OK\r\n").unwrap(),
+        }
+    }
+    let mut rdb = Vec::new();
+    let nothing: &[flurrydb::db::SnapshotEntry] = &[];
+    flurrydb::rdb::write_rdb(&mut rdb, nothing, &flurrydb::rdb::Aux::default()).unwrap();
+    let id = "a".repeat(40);
+    to_b.write_all(format!("+FULLRESYNC {id} 0\r\n${}\r\n", rdb.len()).as_bytes()).unwrap();
+    to_b.write_all(&rdb).unwrap();
+    // B's ACKs are read and dropped, so its link never stalls.
+    std::thread::spawn(move || while read_command(&mut from_b).is_some() {});
+    wait_link_up(b.port);
+    let head =
+        [resp(&["SELECT", "0"]), resp(&["SET", "before", "1"]), resp(&["MULTI"]), resp(&["SET", "a", "1"])].concat();
+    to_b.write_all(&head).unwrap();
+    wait_for("B to apply SET before", Duration::from_secs(10), || {
+        redis::cmd("GET").arg("before").query::<Option<String>>(&mut conn(b.port)).unwrap().is_some()
+    });
+    std::thread::sleep(Duration::from_millis(200)); // B has queued SET a inside the block
+    let offset_before_block = resp(&["SELECT", "0"]).len() + resp(&["SET", "before", "1"]).len();
+    let i = info(b.port, "replication");
+    assert_eq!(
+        field(&i, "master_repl_offset"),
+        Some(offset_before_block.to_string()),
+        "B's offset stops at the open block's start: {i}"
+    );
+    let c = Server::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &b.port.to_string()]);
+    wait_link_up(c.port);
+    to_b.write_all(&[resp(&["SET", "b", "2"]), resp(&["EXEC"]), resp(&["SET", "after", "3"])].concat()).unwrap();
+    for port in [b.port, c.port] {
+        wait_for("the writes after the block", Duration::from_secs(10), || {
+            redis::cmd("GET").arg("after").query::<Option<String>>(&mut conn(port)).unwrap().is_some()
+        });
+        let got: Vec<Option<String>> =
+            redis::cmd("MGET").arg(&["before", "a", "b", "after"]).query(&mut conn(port)).unwrap();
+        let want = ["1", "1", "2", "3"].map(|v| Some(v.to_string())).to_vec();
+        assert_eq!(got, want, "keyspace of the server on port {port}");
+    }
+    let total = head.len() + [resp(&["SET", "b", "2"]), resp(&["EXEC"]), resp(&["SET", "after", "3"])].concat().len();
+    assert_eq!(field(&info(b.port, "replication"), "master_repl_offset"), Some(total.to_string()));
+}

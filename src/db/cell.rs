@@ -464,7 +464,6 @@ impl Collection for Stream {
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
-    use lock_api::RawMutex as _;
     use std::time::Duration;
 
     /// Whether a thread is parked on the cell's lock (its PARKED bit).

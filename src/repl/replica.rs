@@ -342,13 +342,22 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
     // Bytes read from the primary not yet part of a processed command: proxied once processed.
     let mut raw: Vec<u8> = c.buf.to_vec();
     let mut consumed_partial = 0usize;
+    // Bytes processed but held back from the backlog and the offset: an open `MULTI` block (its
+    // commands are queued, not applied). The offset only moves to the ends of whole commands
+    // outside a block, so that a full sync served by this replica (its snapshot and offset taken
+    // under `apply_lock`), its own RDB's offset and a PSYNC after a reconnection all stand at a
+    // point where the keyspace holds all of a transaction or none of it: the stream from there
+    // starts with the block's `MULTI`, never inside it.
+    let mut held = 0usize;
     let feed = shared.ks.repl_feed();
     loop {
         let mut getack = false;
         if !c.buf.is_empty() {
             let max_bulk = shared.conn_limits.load().max_bulk;
             let _apply = lock(&shared.repl.apply_lock);
-            let mut done = 0usize;
+            let mut done = held;
+            // Where the open block began (its MULTI's first byte), counted as `done` is.
+            let mut block_at = (held > 0).then_some(0);
             // Commands whose keys were prefetched and that have not run yet: the stream is one
             // long pipeline, whose lookups' cache misses overlap as a client's batch's do.
             let mut ahead = 0;
@@ -365,7 +374,13 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                         if argv.len() >= 2 && is_opt(&argv[0], "replconf") && is_opt(&argv[1], "getack") {
                             getack = true;
                         } else {
+                            let was_in_block = client.tx.in_multi();
                             apply(shared, client, &argv);
+                            match (was_in_block, client.tx.in_multi()) {
+                                (false, true) => block_at = Some(done),
+                                (true, false) => block_at = None,
+                                _ => {}
+                            }
                         }
                         done += consumed_partial;
                         consumed_partial = 0;
@@ -374,6 +389,10 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                     Err(e) => return Err(format!("protocol error from master: {}", e.reply_text())),
                 }
             }
+            // An open block stays in `raw` until its EXEC is processed.
+            let whole = block_at.unwrap_or(done);
+            held = done - whole;
+            let done = whole;
             if done > 0 {
                 let bytes = Bytes::copy_from_slice(&raw[..done]);
                 raw.drain(..done);
