@@ -447,18 +447,6 @@ fn sort_store_over_an_existing_key_is_one_multi_exec_block_in_the_file() {
     assert_eq!(c.cmds(&["LRANGE", "dst", "0", "-1"]), b"*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n".to_vec());
 }
 
-/// Waits until the rewrite started last has finished (and at least one has).
-fn wait_for_rewrite(c: &mut common::Raw) {
-    for _ in 0..500 {
-        let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
-        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    panic!("the AOF rewrite did not finish");
-}
-
 /// Writes after a rewrite, in several databases, so the tail after the base needs its `SELECT`s.
 fn write_tail(c: &mut common::Raw) {
     for cmd in [
@@ -487,7 +475,7 @@ fn a_rewritten_file_is_an_rdb_preamble_then_commands_and_reloads_everywhere() {
     let mut c = s.raw();
     c.cmds(&["FUNCTION", "LOAD", "#!lua name=plib\nredis.register_function('pf', function() return 7 end)"]);
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
-    wait_for_rewrite(&mut c);
+    s.wait_for_rewrite();
     write_tail(&mut c);
     let file = s.dir.join("appendonly.aof");
     assert!(std::fs::read(&file).unwrap().starts_with(b"REDIS0010"), "the base is an RDB file");
@@ -523,7 +511,7 @@ fn without_the_preamble_the_rewritten_base_is_commands() {
     let mut c = s.raw();
     assert_eq!(c.cmds(&["CONFIG", "SET", "aof-use-rdb-preamble", "no"]), b"+OK\r\n");
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
-    wait_for_rewrite(&mut c);
+    s.wait_for_rewrite();
     write_tail(&mut c);
     assert!(std::fs::read(s.dir.join("appendonly.aof")).unwrap().starts_with(b"*"), "the base is commands");
     let before = dump_keyspace(s.port);
@@ -540,7 +528,7 @@ fn a_damaged_preamble_stops_startup_and_leaves_the_file() {
     write_everything(&s);
     let mut c = s.raw();
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
-    wait_for_rewrite(&mut c);
+    s.wait_for_rewrite();
     write_tail(&mut c);
     s.stop();
     let file = s.dir.join("appendonly.aof");
@@ -569,7 +557,7 @@ fn keys_of_the_preamble_expired_while_down_are_removed_and_logged() {
     c.cmds(&["SET", "long", "v", "EX", "1000"]);
     c.cmds(&["HSET", "plain", "f", "v"]);
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
-    wait_for_rewrite(&mut c);
+    s.wait_for_rewrite();
     s.stop();
     std::thread::sleep(std::time::Duration::from_millis(400));
     s.restart();

@@ -9,17 +9,6 @@ use common::{Server, aof_commands, dump_keyspace};
 
 const AOF_ALWAYS: [&str; 4] = ["--appendonly", "yes", "--appendfsync", "always"];
 
-fn wait_for_rewrite(s: &Server) {
-    let mut c = s.raw();
-    loop {
-        let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
-        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn rewrite_emits_hashes_sets_and_zsets_in_batches_of_64_and_reloads_them() {
     // A base of commands (Redis's `aof-use-rdb-preamble no`), to read its batches.
@@ -44,7 +33,7 @@ fn rewrite_emits_hashes_sets_and_zsets_in_batches_of_64_and_reloads_them() {
     c.cmds(&["SADD", "small_set", "1", "2"]);
     c.cmds(&["ZADD", "small_zset", "-inf", "a", "0.1", "b", "inf", "c"]);
     assert!(c.cmds(&["BGREWRITEAOF"]).starts_with(b"+Background"));
-    wait_for_rewrite(&s);
+    s.wait_for_rewrite();
     c.cmds(&["HDEL", "big_hash", "field0"]);
     c.cmds(&["SREM", "big_set", "member0"]);
     c.cmds(&["ZREM", "big_zset", "member0"]);

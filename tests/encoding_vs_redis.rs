@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Raw, RealRedis, Server};
+use common::{RealRedis, Server};
 
 fn words(line: &str) -> Vec<String> {
     line.split_whitespace()
@@ -215,16 +215,7 @@ fn encodings_after_aof_replay_and_after_a_rewrite_are_redis_s() {
     assert_eq!(encodings(&s), live, "after replaying the log");
     let r = s.raw().cmds(&["BGREWRITEAOF"]);
     assert!(r.starts_with(b"+Background"), "{}", String::from_utf8_lossy(&r));
-    let mut done = false;
-    for _ in 0..100 {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        let info = common::s(s.raw().cmds(&["INFO", "persistence"]));
-        if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
-            done = true;
-            break;
-        }
-    }
-    assert!(done, "the rewrite did not finish");
+    s.wait_for_rewrite();
     s.stop();
     s.restart();
     assert_eq!(encodings(&s), ["listpack", "intset", "quicklist", "int", "int", "hashtable"], "after a rewrite");

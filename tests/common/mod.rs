@@ -114,6 +114,21 @@ impl Server {
         Raw { s, buf: Vec::new() }
     }
 
+    /// Waits until no AOF rewrite is in progress and at least one has finished (INFO persistence),
+    /// failing the test after 10 s.
+    pub fn wait_for_rewrite(&self) {
+        let mut c = self.raw();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let info = String::from_utf8_lossy(&c.cmds(&["INFO", "persistence"])).to_string();
+            if info.contains("aof_rewrite_in_progress:0") && !info.contains("aof_rewrites:0\r\n") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the AOF rewrite did not finish: {info}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL the server.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
