@@ -3,7 +3,11 @@
 BGSAVE of KEYS keys runs, against redis-server (whose BGSAVE forks) in the same run.
 
     python3 benches/bgsave_latency.py [--keys 1000000] [--rounds 3] [--bin target/release/flurrydb-server]
-                                      [--baseline BIN] [--port 27100]
+                                      [--baseline BIN] [--port 27100] [--sync]
+
+With --sync the probe runs during a full sync instead: per round a fresh, empty replica (the same
+binary, on port+10) is started with REPLICAOF the loaded server, and the round ends when its link
+is up; the "save s" column is then the sync's duration.
 
 Each server (and --baseline, another flurrydb binary, if given) is started fresh with
 --save '' --appendonly no, loaded with KEYS string keys (16-byte values, redis-cli --pipe) and
@@ -82,7 +86,23 @@ def load(port, keys):
                    check=True)
 
 
-def one_save(port):
+def start_replica(binary, port, primary):
+    d = tempfile.mkdtemp(prefix="bglat-replica-")
+    p = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
+                          "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            c = Conn(port)
+            if c.cmd("PING") == b"PONG":
+                return p, c, d
+        except OSError:
+            pass
+        time.sleep(0.05)
+    p.kill()
+    raise SystemExit(f"{binary} replica did not start")
+
+
+def one_save(port, sync_binary=None):
     probe, ctl = Conn(port), Conn(port)
     lat, stop = [], threading.Event()
 
@@ -101,13 +121,25 @@ def one_save(port):
     th.start()
     time.sleep(0.3)
     base = len(lat)
-    t0 = time.perf_counter()
-    ctl.cmd("BGSAVE")
-    while info_field(ctl, "persistence", "rdb_bgsave_in_progress") != "0":
-        time.sleep(0.005)
+    replica = None
+    if sync_binary:
+        replica = start_replica(sync_binary, port + 10, port)
+        t0 = time.perf_counter()
+        replica[1].cmd("REPLICAOF", "127.0.0.1", port)
+        while info_field(replica[1], "replication", "master_link_status") != "up":
+            time.sleep(0.005)
+    else:
+        t0 = time.perf_counter()
+        ctl.cmd("BGSAVE")
+        while info_field(ctl, "persistence", "rdb_bgsave_in_progress") != "0":
+            time.sleep(0.005)
     dur = time.perf_counter() - t0
     stop.set()
     th.join()
+    if replica:
+        replica[0].kill()
+        replica[0].wait()
+        shutil.rmtree(replica[2], ignore_errors=True)
     during = sorted(lat[base:])
     return during[-1] * 1000, during[int(len(during) * 0.99)] * 1000, dur, len(during)
 
@@ -119,6 +151,7 @@ def main():
     ap.add_argument("--bin", default="target/release/flurrydb-server")
     ap.add_argument("--baseline")
     ap.add_argument("--port", type=int, default=27100)
+    ap.add_argument("--sync", action="store_true", help="probe during a full sync instead of a BGSAVE")
     a = ap.parse_args()
     servers = [("redis", shutil.which("redis-server")), ("flurrydb", a.bin)]
     if a.baseline:
@@ -131,7 +164,7 @@ def main():
         try:
             load(port, a.keys)
             print(f"{name}: dbsize {c.cmd('DBSIZE').decode()}", file=sys.stderr)
-            runs = [one_save(port) for _ in range(a.rounds)]
+            runs = [one_save(port, binary if a.sync else None) for _ in range(a.rounds)]
         finally:
             p.kill()
             p.wait()

@@ -95,8 +95,8 @@ fn any_parameter_is_a_command_line_option_and_inert_ones_are_named_at_startup() 
         "KEA",
         "--hash-max-ziplist-entries",
         "512",
-        "--repl-backlog-ttl",
-        "100",
+        "--aof-timestamp-enabled",
+        "yes",
     ]);
     assert_eq!(config_get(&s, "hz"), ["hz", "20"]);
     assert_eq!(config_get(&s, "busy-reply-threshold"), ["busy-reply-threshold", "100"]);
@@ -104,8 +104,8 @@ fn any_parameter_is_a_command_line_option_and_inert_ones_are_named_at_startup() 
     assert_eq!(config_get(&s, "notify-keyspace-events"), ["notify-keyspace-events", "AKE"]);
     let warnings = inert_warnings(&s);
     assert_eq!(warnings.len(), 1, "{}", s.log());
-    // `replicaof` has its effect (the server follows 127.0.0.1:6399, retrying); `repl-backlog-ttl` has none.
-    assert!(warnings[0].ends_with("flurrydb yet: repl-backlog-ttl"), "{}", warnings[0]);
+    // `replicaof` has its effect (the server follows 127.0.0.1:6399, retrying); `aof-timestamp-enabled` has none.
+    assert!(warnings[0].ends_with("flurrydb yet: aof-timestamp-enabled"), "{}", warnings[0]);
     let mut c = s.raw();
     assert_eq!(
         c.cmds(&["CONFIG", "SET", "replicaof", "no one"]),

@@ -369,7 +369,7 @@ pub const PARAM_TABLE: &[Param] = &[
     num!(mem("hll-sparse-max-bytes", 0, I64, 3000, 0), hll_sparse_max_bytes),
     int("tracking-table-max-keys", 0, I64, 1_000_000, 0),
     row("maxmemory-clients", NO, Kind::Int { min: -100, max: I64, default: 0, unit: Unit::MemoryOrPercent }),
-    int("repl-backlog-ttl", 0, I64, 3600, NO),
+    int("repl-backlog-ttl", 0, I64, 3600, 0),
     int("loading-process-events-interval-bytes", 1024, I32, 2 * MB, NO | HIDDEN),
     int("tls-port", 0, 65535, 0, NO),
     int("tls-session-cache-size", 0, I32, 20 * 1024, NO),

@@ -12,10 +12,12 @@
 //!   backlog is created then, with a new replication id, as Redis does), and the feed works
 //!   whether or not the AOF is on. `master_repl_offset` is the backlog's end.
 //! - **A full sync** (`PSYNC ? -1`, `SYNC`, or a partial resync that the backlog cannot serve) takes
-//!   every key stripe exclusively for the time of an in-memory copy (the same pause as an AOF
-//!   rewrite's snapshot), drains the queue at that point and notes the offset O: the copy holds
-//!   exactly the writes before O, the backlog exactly those after. The copy is encoded as an RDB
-//!   (`rdb`) off the connection's worker, sent as `$<len>` + payload, then the stream from O.
+//!   a frozen snapshot (`db::Frozen`, as BGSAVE: every key stripe is held only while the blocks are
+//!   pinned and what changes in place is copied), drains the queue at that point and notes the
+//!   offset O: the snapshot holds exactly the writes before O, the backlog exactly those after.
+//!   A thread of its own takes the snapshot and encodes it as an RDB (`rdb`) with writers going
+//!   on; the connection sends it as `$<len>` + payload (or diskless, `$EOF:<mark>` as it is
+//!   encoded), then the stream from O.
 //! - **A partial resync** (`PSYNC <replid> <offset>` with our id, or our previous id up to
 //!   `second_repl_offset`, and the offset still in the backlog) answers `+CONTINUE` and sends the
 //!   stream from there.
@@ -54,7 +56,6 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::cmd::{Ctx, arg_i64, is_opt};
-use crate::db::SnapshotEntry;
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 use crate::state::Shared;
@@ -189,6 +190,12 @@ pub struct Repl {
     me: std::sync::OnceLock<std::sync::Weak<Shared>>,
     /// FAILOVER's progress.
     pub failover: Mutex<failover::Failover>,
+    /// Unix time (s) since which a primary with a backlog has had no replica (0: it has one, or
+    /// no backlog): `repl-backlog-ttl` counts from it (Redis's `repl_no_slaves_since`).
+    no_replicas_since: AtomicU64,
+    /// The backlog was freed by `repl-backlog-ttl` (INFO `repl_backlog_active:0`) and not created
+    /// again since.
+    backlog_freed: AtomicBool,
 }
 
 impl Default for Repl {
@@ -222,6 +229,8 @@ impl Default for Repl {
             serve_stale: AtomicBool::new(true),
             ping_period: AtomicU64::new(10),
             failover: Mutex::new(failover::Failover::default()),
+            no_replicas_since: AtomicU64::new(0),
+            backlog_freed: AtomicBool::new(false),
         }
     }
 }
@@ -343,6 +352,7 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
     let weak = Arc::downgrade(shared);
     let _ = std::thread::Builder::new().name("repl-feed".into()).spawn(move || {
         let mut last_ping = std::time::Instant::now();
+        let mut last_cron = std::time::Instant::now();
         if let Some(shared) = weak.upgrade() {
             shared.ks.repl_feed().set_drainer();
         }
@@ -353,6 +363,10 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
             let feed = shared.ks.repl_feed();
             // Wake at least every 100 ms to notice that the server is gone.
             feed.wait(period.saturating_sub(last_ping.elapsed()).min(Duration::from_millis(100)));
+            if last_cron.elapsed() >= Duration::from_secs(1) {
+                last_cron = std::time::Instant::now();
+                expire_backlog(&shared, unix_now());
+            }
             if !feed.is_active() {
                 continue;
             }
@@ -371,6 +385,49 @@ fn ensure_feed_thread(shared: &Arc<Shared>) {
     });
 }
 
+/// `repl-backlog-ttl` (Redis's `replicationCron`): a primary whose backlog has had no replica for
+/// longer than the ttl (seconds; 0: forever) frees it and takes a new replication id, so that a
+/// replica that comes back gets a full sync; `master_repl_offset` stays (a new backlog starts
+/// there). Called once a second by the feed thread with the time now (s).
+pub fn expire_backlog(shared: &Shared, now: u64) {
+    let repl = &shared.repl;
+    let feed = shared.ks.repl_feed();
+    let has_replicas = || !lock(&repl.replicas).is_empty() || !feed.backlog().readers.is_empty();
+    if !feed.is_active() || feed.is_replica() || repl.is_replica() || has_replicas() {
+        repl.no_replicas_since.store(0, Ordering::Relaxed);
+        return;
+    }
+    let since = repl.no_replicas_since.load(Ordering::Relaxed);
+    if since == 0 {
+        repl.no_replicas_since.store(now, Ordering::Relaxed);
+        return;
+    }
+    let ttl = config_u64(shared, "repl-backlog-ttl", 3600);
+    if ttl == 0 || now.saturating_sub(since) <= ttl {
+        return;
+    }
+    // As the backlog is created: under apply_lock and every stripe, where no PSYNC can take a
+    // snapshot point nor a write push a record.
+    let _apply = lock(&repl.apply_lock);
+    let seq = std::cell::Cell::new(0);
+    let _w = shared.ks.write_all(0, &seq);
+    if !feed.is_active() || repl.is_replica() || has_replicas() {
+        return;
+    }
+    feed.set_active(false);
+    let end = feed.snapshot_point();
+    feed.reset(end);
+    {
+        let mut ids = repl.ids();
+        ids.replid = new_replid();
+        ids.replid2 = "0".repeat(40);
+        ids.second_offset = -1;
+    }
+    repl.backlog_freed.store(true, Ordering::Relaxed);
+    repl.no_replicas_since.store(0, Ordering::Relaxed);
+    crate::notice!("Replication backlog freed after {ttl} seconds without connected replicas.");
+}
+
 /// How long the feed thread lets records gather after a drain that moved the backlog: bounds
 /// the drains (and replica sender wakes) to a few thousand a second under load, while a lone
 /// write still propagates at once.
@@ -381,8 +438,8 @@ pub struct Takeover {
     pub link: Arc<ReplicaLink>,
     /// The line to send first (`+FULLRESYNC ...` / `+CONTINUE ...`), if any.
     pub greeting: Option<String>,
-    /// Full sync: the snapshot to send as an RDB, and its replication id and offset.
-    pub snapshot: Option<(Vec<SnapshotEntry>, rdb::Extras, String, u64)>,
+    /// Full sync: the RDB payload, from the thread that encodes it ([`start_full_sync`]).
+    pub payload: Option<tokio::sync::mpsc::Receiver<rdb::Chunk>>,
     /// Where the stream starts.
     pub from: u64,
     /// Send the snapshot as Redis's diskless sync does (`$EOF:<mark>`, streamed while it is
@@ -491,7 +548,7 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
             repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             ensure_feed_thread_from(ctx);
             ctx.client.replica =
-                Some(Box::new(Takeover { link, greeting: Some(greeting), snapshot: None, from, diskless: false }));
+                Some(Box::new(Takeover { link, greeting: Some(greeting), payload: None, from, diskless: false }));
             ctx.client.skip_reply = true;
             return Ok(Frame::Null);
         }
@@ -500,28 +557,67 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
         }
     }
     repl.sync_full.fetch_add(1, Ordering::Relaxed);
-    let (snapshot, extras, replid, offset) = full_sync_point(shared, link.id);
+    let diskless = hs.capa_eof && shared.config().get("repl-diskless-sync").is_none_or(|v| v == "yes");
+    let (payload, replid, offset) = start_full_sync(shared, link.id, diskless)?;
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
-    let diskless = hs.capa_eof && shared.config().get("repl-diskless-sync").is_none_or(|v| v == "yes");
-    ctx.client.replica = Some(Box::new(Takeover {
-        link,
-        greeting,
-        snapshot: Some((snapshot, extras, replid, offset)),
-        from: offset,
-        diskless,
-    }));
+    ctx.client.replica = Some(Box::new(Takeover { link, greeting, payload: Some(payload), from: offset, diskless }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
 }
 
+/// Serve a full sync's payload from a thread of its own (Redis forks a child): it takes the
+/// snapshot point ([`full_sync_point`]; the frozen snapshot's guards are that thread's), hands
+/// back the replication id and offset, then encodes the RDB with writers going on: into one
+/// chunk for a `$<len>` payload, or `diskless`, chunk by chunk as the replica reads them. Returns
+/// once the point is taken: the payload's receiver, the id and the offset.
+fn start_full_sync(
+    shared: &Shared,
+    reader: u64,
+    diskless: bool,
+) -> Result<(tokio::sync::mpsc::Receiver<rdb::Chunk>, String, u64)> {
+    let me = shared.repl.me().ok_or_else(|| Error::err("the server is not started"))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(rdb::STREAM_CHUNKS);
+    let (point_tx, point_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("repl-sync".into())
+        .spawn(move || {
+            let shared = &*me;
+            let (frozen, extras, replid, offset) = full_sync_point(shared, reader);
+            let _ = point_tx.send((replid.clone(), offset));
+            let result = if diskless {
+                rdb::encode_to(&mut rdb::ChunkSender(tx.clone()), &frozen, extras, &replid, offset).map(|()| Vec::new())
+            } else {
+                let mut out = Vec::new();
+                rdb::encode_to(&mut out, &frozen, extras, &replid, offset).map(|()| out)
+            };
+            drop(frozen);
+            let last = match result {
+                Ok(out) if out.is_empty() => vec![rdb::Chunk::End],
+                Ok(out) => vec![rdb::Chunk::Data(out), rdb::Chunk::End],
+                Err(e) => vec![rdb::Chunk::Failed(e)],
+            };
+            for c in last {
+                if tx.blocking_send(c).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::err(format!("can't start the sync thread: {e}")))?;
+    let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
+    let (replid, offset) = crate::cmd::offload(keys, || point_rx.recv())
+        .map_err(|_| Error::err("the sync thread failed before its snapshot point"))?;
+    Ok((rx, replid, offset))
+}
+
 /// A full sync's snapshot point: with every stripe held, the feed switched on (a new id with the
-/// backlog, as Redis's first replica), the queue drained, the offset noted and the keyspace copied:
-/// the copy holds exactly the writes before the offset, the backlog exactly those after. The
-/// replica `reader` is registered at the offset (the backlog keeps what it will be sent).
-/// Returns the copy, what else goes in the RDB, the replication id and the offset.
-pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb::Extras, String, u64) {
+/// backlog, as Redis's first replica), the queue drained, the offset noted and the keyspace
+/// frozen (`Keyspace::freeze`: blocks pinned, what changes in place copied): the snapshot holds
+/// exactly the writes before the offset, the backlog exactly those after. The replica `reader`
+/// is registered at the offset (the backlog keeps what it will be sent). Returns the snapshot
+/// (encode it on this thread), what else goes in the RDB, the replication id and the offset.
+pub fn full_sync_point(shared: &Shared, reader: u64) -> (crate::db::Frozen<'_>, rdb::Extras, String, u64) {
     let repl = &shared.repl;
     let feed = shared.ks.repl_feed();
     let _apply = lock(&repl.apply_lock);
@@ -530,7 +626,8 @@ pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb
     let replica = feed.is_replica();
     if !replica && !feed.is_active() {
         let mut ids = repl.ids();
-        if lock(&repl.replicas).is_empty() && feed.backlog().end() == 0 {
+        let freed = repl.backlog_freed.load(Ordering::Relaxed);
+        if lock(&repl.replicas).is_empty() && (feed.backlog().end() == 0 || freed) {
             ids.replid = new_replid();
             ids.replid2 = "0".repeat(40);
             ids.second_offset = -1;
@@ -542,9 +639,9 @@ pub fn full_sync_point(shared: &Shared, reader: u64) -> (Vec<SnapshotEntry>, rdb
         }
         feed.backlog().size = config_u64(shared, "repl-backlog-size", 1 << 20).max(16 * 1024);
         feed.set_active(true);
+        repl.backlog_freed.store(false, Ordering::Relaxed);
     }
-    let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
-    let snap = crate::cmd::offload(keys, || shared.ks.snapshot(crate::util::now_ms()));
+    let snap = shared.ks.freeze(crate::util::now_ms());
     let extras = rdb::Extras::of(shared);
     if crate::sync::fault::on(crate::sync::fault::Fault::ReplOffsetOutsideLock) {
         w.release();
@@ -821,19 +918,26 @@ pub fn start_from_config(shared: &Arc<Shared>) {
     let text = shared.config().get("replicaof").unwrap_or_default();
     let mut parts = text.split_whitespace();
     if let (Some(host), Some(port)) = (parts.next(), parts.next().and_then(|p| p.parse::<u16>().ok())) {
-        set_master(shared, host.to_string(), port);
+        set_master_as(shared, host.to_string(), port, true);
     }
 }
 
 /// Become a replica of `host:port` (Redis's `replicationSetMaster`).
 pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
+    set_master_as(shared, host, port, false);
+}
+
+/// [`set_master`]; `at_startup` (the `replicaof` of the configuration): our own history is
+/// offered to the primary only if the RDB loaded restored one ([`restore_after_load`]), as Redis
+/// caches itself as the master only on a live REPLICAOF; a fresh replica asks `PSYNC ? -1`.
+fn set_master_as(shared: &Arc<Shared>, host: String, port: u16, at_startup: bool) {
     let repl = &shared.repl;
     let feed = shared.ks.repl_feed();
     let was_master = !repl.is_replica();
     {
         let seq = std::cell::Cell::new(0);
         let _w = shared.ks.write_all(0, &seq);
-        if was_master {
+        if was_master && (!at_startup || feed.backlog().end() > 0) {
             // Our own history is what we ask the new primary to continue (it may have been our
             // replica): Redis's `replicationCacheMasterUsingMyself`.
             let end = if feed.is_active() { feed.drain() } else { feed.backlog().end() };
@@ -842,6 +946,7 @@ pub fn set_master(shared: &Arc<Shared>, host: String, port: u16) {
         }
         feed.set_active(false);
         feed.set_replica(true);
+        repl.backlog_freed.store(false, Ordering::Relaxed);
     }
     set_replicaof_param(shared, &[host.clone(), port.to_string()]);
     *lock(&repl.master) = Some(Master { host, port });
@@ -1006,7 +1111,7 @@ pub fn info_fields(shared: &Shared) -> Vec<(String, String)> {
     add("master_replid2", ids.replid2.clone());
     let feed = shared.ks.repl_feed();
     let b = feed.backlog();
-    let exists = feed.is_active() || b.end() > 0;
+    let exists = (feed.is_active() || b.end() > 0) && !repl.backlog_freed.load(Ordering::Relaxed);
     add("master_repl_offset", b.end().to_string());
     add("second_repl_offset", ids.second_offset.to_string());
     add("repl_backlog_active", u8::from(exists).to_string());

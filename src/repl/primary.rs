@@ -54,27 +54,32 @@ async fn run(
     if let Some(g) = &t.greeting {
         stream.write_all(g.as_bytes()).await.map_err(io)?;
     }
-    let wait_first_ack = t.diskless && t.snapshot.is_some();
-    if let Some((snap, extras, replid, offset)) = t.snapshot {
+    let wait_first_ack = t.diskless && t.payload.is_some();
+    if let Some(mut payload) = t.payload {
+        use super::rdb::Chunk;
         *lock(&link.state) = "send_bulk";
+        let died = || "the sync thread ended without its payload".to_string();
         if t.diskless {
             // Redis's diskless sync: `$EOF:<mark>`, the RDB as it is encoded, then the mark.
             let mark = super::new_replid();
             stream.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.map_err(io)?;
-            let (tx, mut rx) = tokio::sync::mpsc::channel(super::rdb::STREAM_CHUNKS);
-            let encoder = tokio::task::spawn_blocking(move || {
-                super::rdb::encode_to(&mut super::rdb::ChunkSender(tx), &snap, extras, &replid, offset)
-            });
-            while let Some(chunk) = rx.recv().await {
-                stream.write_all(&chunk).await.map_err(io)?;
-                crate::state::Stats::add(&shared.stats.net_output_bytes, chunk.len() as u64);
+            loop {
+                match payload.recv().await.ok_or_else(died)? {
+                    Chunk::Data(chunk) => {
+                        stream.write_all(&chunk).await.map_err(io)?;
+                        crate::state::Stats::add(&shared.stats.net_output_bytes, chunk.len() as u64);
+                    }
+                    Chunk::End => break,
+                    Chunk::Failed(e) => return Err(e),
+                }
             }
-            encoder.await.map_err(|e| e.to_string())??;
             stream.write_all(mark.as_bytes()).await.map_err(io)?;
         } else {
-            let rdb = tokio::task::spawn_blocking(move || super::rdb::encode(&snap, extras, &replid, offset))
-                .await
-                .map_err(|e| e.to_string())??;
+            let rdb = match payload.recv().await.ok_or_else(died)? {
+                Chunk::Data(rdb) => rdb,
+                Chunk::End => Vec::new(),
+                Chunk::Failed(e) => return Err(e),
+            };
             stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await.map_err(io)?;
             stream.write_all(&rdb).await.map_err(io)?;
         }

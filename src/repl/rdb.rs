@@ -4,7 +4,6 @@
 use bytes::Bytes;
 
 use crate::cmd::{Client, Ctx, execute};
-use crate::db::SnapshotEntry;
 use crate::rdb::{Aux, EncodeOpts, ReplInfo};
 use crate::resp::Frame;
 use crate::state::Shared;
@@ -30,17 +29,12 @@ impl Extras {
     }
 }
 
-/// The snapshot as an RDB file, with `repl-id`/`repl-offset` as Redis writes them for a replica.
-pub fn encode(snapshot: &[SnapshotEntry], extras: Extras, replid: &str, offset: u64) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    encode_to(&mut out, snapshot, extras, replid, offset)?;
-    Ok(out)
-}
-
-/// [`encode`] into any writer (a diskless sync streams it to the replica as it is encoded).
+/// The snapshot (a frozen one, or a copy) as an RDB file, with `repl-id`/`repl-offset` as Redis
+/// writes them for a replica, into any writer (a diskless sync streams it to the replica as it is
+/// encoded).
 pub fn encode_to(
     out: &mut impl std::io::Write,
-    snapshot: &[SnapshotEntry],
+    snapshot: &(impl crate::rdb::save::Keys + ?Sized),
     extras: Extras,
     replid: &str,
     offset: u64,
@@ -56,10 +50,19 @@ pub fn encode_to(
     crate::rdb::write_rdb(out, snapshot, &aux).map_err(|e| e.to_string())
 }
 
+/// What the thread that serves a full sync's payload hands the replica's connection: chunks of
+/// the RDB (one for a disk-style `$<len>` payload, many for a diskless one), then its end or why
+/// it failed (a channel closed without either: the thread died, the payload is incomplete).
+pub enum Chunk {
+    Data(Vec<u8>),
+    End,
+    Failed(String),
+}
+
 /// A writer that hands what it is given to an async task in chunks, waiting while that task is
-/// [`STREAM_CHUNKS`] chunks behind (the encoder runs on a blocking thread; a replica that reads
+/// [`STREAM_CHUNKS`] chunks behind (the encoder runs on its own thread; a replica that reads
 /// slowly slows the encoder, it does not grow memory). Fails once the receiver is gone.
-pub struct ChunkSender(pub tokio::sync::mpsc::Sender<Vec<u8>>);
+pub struct ChunkSender(pub tokio::sync::mpsc::Sender<Chunk>);
 
 /// Chunks in flight between the encoder and the socket.
 pub const STREAM_CHUNKS: usize = 8;
@@ -67,7 +70,7 @@ pub const STREAM_CHUNKS: usize = 8;
 impl std::io::Write for ChunkSender {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
-            .blocking_send(buf.to_vec())
+            .blocking_send(Chunk::Data(buf.to_vec()))
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the replica went away"))?;
         Ok(buf.len())
     }
