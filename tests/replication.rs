@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::hand_primary::{HandPrimary, read_command, resp};
 use common::{RealRedis, Server};
 
 /// `common::dump_keyspace` without a consumer group's `entries-read` and `lag`: Redis 7.0
@@ -437,6 +438,7 @@ fn min_replicas_and_stale_data_refuse_as_redis() {
 
     // A replica whose link is down, with replica-serve-stale-data no: only `stale` commands.
     let mut r = replica.raw();
+    wait_for("the SET on the replica", Duration::from_secs(10), || r.cmds(&["GET", "k"]) == b"$1\r\nv\r\n");
     assert_eq!(r.cmds(&["CONFIG", "SET", "replica-serve-stale-data", "no"]), b"+OK\r\n");
     assert_eq!(r.cmds(&["REPLICAOF", "127.0.0.1", "1"]), b"+OK\r\n");
     let masterdown = b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
@@ -536,56 +538,17 @@ fn publish_inside_a_transaction_or_script_is_propagated_in_its_place() {
     assert!(aof.iter().any(|c| c == "set d 4"), "{aof:?}");
 }
 
-/// Reads one RESP command (an array of bulk strings) from a replica's side of the link.
-fn read_command(r: &mut impl std::io::BufRead) -> Option<Vec<String>> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let n: usize = line.trim_end().strip_prefix('*')?.parse().ok()?;
-    let mut argv = Vec::with_capacity(n);
-    for _ in 0..n {
-        line.clear();
-        r.read_line(&mut line).ok()?;
-        let len: usize = line.trim_end().strip_prefix('$')?.parse().ok()?;
-        let mut arg = vec![0u8; len + 2];
-        r.read_exact(&mut arg).ok()?;
-        arg.truncate(len);
-        argv.push(String::from_utf8_lossy(&arg).into_owned());
-    }
-    Some(argv)
-}
-
-fn resp(argv: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", argv.len()).into_bytes();
-    for a in argv {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// A chain: a hand-made primary P, our replica B, and C, a replica of B. C's full sync from B (and
 /// so its snapshot point) falls while B has applied P's `MULTI` and queued part of the block: C
 /// must get the whole transaction, not its tail without the head (B's offset, the backlog it
 /// proxies and the point of a full sync stand at the block's start until its EXEC is processed).
 #[test]
 fn a_full_sync_served_mid_transaction_carries_the_whole_transaction() {
-    use std::io::{BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let p_port = listener.local_addr().unwrap().port();
-    let b = Server::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &p_port.to_string()]);
-    let (stream, _) = listener.accept().unwrap();
-    let mut to_b = stream.try_clone().unwrap();
-    let mut from_b = BufReader::new(stream);
-    // The handshake: PING, REPLCONFs, then PSYNC, answered as a primary with an empty dataset.
-    loop {
-        let argv = read_command(&mut from_b).expect("the replica's handshake");
-        match argv[0].to_ascii_uppercase().as_str() {
-            "PING" => to_b.write_all(b"+PONG\r\n").unwrap(),
-            "PSYNC" => break,
-            _ => to_b.write_all(b"+OK\r\n").unwrap(),
-        }
-    }
+    use std::io::Write;
+    let p = HandPrimary::bind();
+    let b = Server::start(&["--appendonly", "no", "--replicaof", "127.0.0.1", &p.port.to_string()]);
+    // The handshake, then PSYNC answered as a primary with an empty dataset.
+    let (mut to_b, mut from_b, _) = p.accept();
     let mut rdb = Vec::new();
     let nothing: &[flurrydb::db::SnapshotEntry] = &[];
     flurrydb::rdb::write_rdb(&mut rdb, nothing, &flurrydb::rdb::Aux::default()).unwrap();

@@ -306,7 +306,7 @@ pub const PARAM_TABLE: &[Param] = &[
         "local0",
         RO,
     ),
-    enumeration("repl-diskless-load", &["disabled", "on-empty-db", "swapdb"], "disabled", NO),
+    enumeration("repl-diskless-load", &["disabled", "on-empty-db", "swapdb"], "disabled", 0),
     special("oom-score-adj", "no", parse_oom_score_adj, NO),
     enumeration("acl-pubsub-default", &["allchannels", "resetchannels"], "resetchannels", NO),
     enumeration("sanitize-dump-payload", &["no", "yes", "clients"], "no", NO),

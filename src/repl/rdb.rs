@@ -59,6 +59,23 @@ pub enum Chunk {
     Failed(String),
 }
 
+/// Empty the keyspace and the function libraries (a diskless load that failed half way, as Redis's
+/// `emptyData`).
+pub fn flush(shared: &Shared) -> Result<(), String> {
+    let info = shared.clients.register("master-sync".into(), String::new());
+    let mut client = Client::new(info);
+    let mut result = Ok(());
+    for argv in [&[&b"FUNCTION"[..], b"FLUSH"][..], &[b"FLUSHALL"]] {
+        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let mut ctx = Ctx::new(shared, &mut client, 0);
+        if let Frame::Error(e) = super::replica::as_primary(|| execute(&mut ctx, &argv)) {
+            result = Err(String::from_utf8_lossy(&e).into_owned());
+        }
+    }
+    shared.clients.unregister(client.id);
+    result
+}
+
 /// A writer that hands what it is given to an async task in chunks, waiting while that task is
 /// [`STREAM_CHUNKS`] chunks behind (the encoder runs on its own thread; a replica that reads
 /// slowly slows the encoder, it does not grow memory). Fails once the receiver is gone.
@@ -84,7 +101,7 @@ impl std::io::Write for ChunkSender {
 /// `-LOADING` meanwhile; the old keys are flushed (WATCHers see it), the keys inserted, the function
 /// libraries loaded; with the AOF on, a rewrite then puts the new dataset in the file (as Redis
 /// restarts its AOF after a sync).
-pub fn load(shared: &Shared, payload: &[u8]) -> Result<(), String> {
+pub fn load(shared: &Shared, payload: &mut impl std::io::Read) -> Result<(), String> {
     let ks = &shared.ks;
     let info = shared.clients.register("master-sync".into(), String::new());
     let mut client = Client::new(info);
@@ -102,8 +119,7 @@ pub fn load(shared: &Shared, payload: &[u8]) -> Result<(), String> {
         run(&[b"FUNCTION", b"FLUSH"])?;
         run(&[b"FLUSHALL"])?;
         let cfg = shared.config().clone();
-        let mut input = payload;
-        let info = crate::rdb::load::load_into(ks, &cfg, &mut input, 0).map_err(|e| e.to_string())?;
+        let info = crate::rdb::load::load_into(ks, &cfg, payload, 0).map_err(|e| e.to_string())?;
         for code in &info.functions {
             run(&[b"FUNCTION", b"LOAD", b"REPLACE", code])?;
         }

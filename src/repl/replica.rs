@@ -211,33 +211,22 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
         let offset: i64 = parts.next().and_then(|o| o.parse().ok()).unwrap_or(-1);
         crate::notice!("Full resync from master: {id}:{offset}");
         shared.repl.link().state = LinkState::Sync;
-        let (payload, eof_mark) = read_payload(&mut c).await?;
-        crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
-        let me = Arc::clone(shared);
-        let size = payload.len();
-        let synced_id = id.clone();
-        // The data and the offset it stands for change together under `apply_lock` (a SAVE
-        // meanwhile records one or the other, never the new data with the old offset).
-        tokio::task::spawn_blocking(move || {
-            let _apply = lock(&me.repl.apply_lock);
-            super::rdb::load(&me, &payload)?;
-            {
-                let mut ids = me.repl.ids();
-                ids.replid = synced_id.clone();
-                ids.replid2 = "0".repeat(40);
-                ids.second_offset = -1;
-            }
-            me.ks.repl_feed().reset(offset.max(0) as u64);
-            let mut l = me.repl.link();
-            l.offset = offset;
-            l.read_offset = offset;
-            l.cached = Some((synced_id, offset));
-            // The primary starts the stream with a SELECT.
-            l.stream_db = 0;
-            Ok::<(), String>(())
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let head = read_payload_head(&mut c).await?;
+        let eof_mark = matches!(head, PayloadHead::Eof(_));
+        let from_socket = diskless_load(shared);
+        crate::notice!(
+            "MASTER <-> REPLICA sync: receiving {} from master {}",
+            match head {
+                PayloadHead::Len(n) => format!("{n} bytes"),
+                PayloadHead::Eof(_) => "streamed RDB".into(),
+            },
+            if from_socket { "to parser" } else { "to disk" }
+        );
+        let size = if from_socket {
+            load_from_socket(shared, &mut c, head, id.clone(), offset).await?
+        } else {
+            load_from_file(shared, &mut c, head, id.clone(), offset).await?
+        };
         crate::notice!("MASTER <-> REPLICA sync: Finished with success ({size} bytes)");
         super::disconnect_replicas(&shared.repl);
         if eof_mark {
@@ -286,9 +275,14 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
     follow(shared, generation, c).await
 }
 
-/// The RDB after `+FULLRESYNC`: `$<len>` then the bytes, or `$EOF:<mark>` then the bytes and the
-/// mark. Returns the payload and whether it came with a mark.
-async fn read_payload(c: &mut Conn) -> Result<(Vec<u8>, bool), String> {
+/// How the RDB after `+FULLRESYNC` is framed: `$<len>` then the bytes, or `$EOF:<mark>` then the
+/// bytes and the 40-byte mark (a diskless primary).
+enum PayloadHead {
+    Len(usize),
+    Eof(Vec<u8>),
+}
+
+async fn read_payload_head(c: &mut Conn) -> Result<PayloadHead, String> {
     let head = c.line().await?;
     if head.starts_with('-') {
         return Err(format!("MASTER aborted replication with an error: {head}"));
@@ -297,25 +291,229 @@ async fn read_payload(c: &mut Conn) -> Result<(Vec<u8>, bool), String> {
         return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{head}')"));
     };
     if let Some(mark) = spec.strip_prefix("EOF:") {
-        let mark = mark.as_bytes().to_vec();
         if mark.len() != 40 {
             return Err("Bad EOF mark from MASTER".into());
         }
-        let mut payload = Vec::new();
-        loop {
-            payload.extend_from_slice(&c.buf.split());
-            if payload.len() >= 40 && payload[payload.len() - 40..] == mark[..] {
-                payload.truncate(payload.len() - 40);
-                return Ok((payload, true));
+        return Ok(PayloadHead::Eof(mark.as_bytes().to_vec()));
+    }
+    spec.parse().map(PayloadHead::Len).map_err(|_| format!("Bad bulk length from MASTER: {head}"))
+}
+
+/// `repl-diskless-load` (Redis's `useDisklessLoad`): load the payload straight from the socket
+/// (`on-empty-db` with an empty keyspace), or receive it into a file first (`disabled`, and
+/// `on-empty-db` with keys: the old data is served until the payload is complete). `swapdb`
+/// (Redis's load into a temporary database while serving the old one) is not implemented: it
+/// receives into a file as `disabled` does.
+fn diskless_load(shared: &Shared) -> bool {
+    let mode = shared.config().get("repl-diskless-load").unwrap_or_default();
+    mode == "on-empty-db" && (0..shared.ks.databases()).all(|d| shared.ks.db(d).is_empty())
+}
+
+/// After the payload loaded, under `apply_lock` with it: the primary's id and offset become ours
+/// and the backlog starts there (the data and the offset it stands for change together: a SAVE
+/// meanwhile records one or the other, never the new data with the old offset).
+fn synced(shared: &Shared, synced_id: String, offset: i64) {
+    {
+        let mut ids = shared.repl.ids();
+        ids.replid = synced_id.clone();
+        ids.replid2 = "0".repeat(40);
+        ids.second_offset = -1;
+    }
+    shared.ks.repl_feed().reset(offset.max(0) as u64);
+    let mut l = shared.repl.link();
+    l.offset = offset;
+    l.read_offset = offset;
+    l.cached = Some((synced_id, offset));
+    // The primary starts the stream with a SELECT.
+    l.stream_db = 0;
+}
+
+/// Disk-based load (Redis's default): the payload goes into `temp-<time>.<pid>.rdb` in `dir`
+/// while the old data is still served, is fsynced and renamed over `dbfilename` (the replica's
+/// RDB file is then its primary's snapshot, with its replication id and offset, as Redis's), then
+/// loaded from there under `-LOADING`. Returns the payload's size.
+async fn load_from_file(
+    shared: &Arc<Shared>,
+    c: &mut Conn,
+    head: PayloadHead,
+    synced_id: String,
+    offset: i64,
+) -> Result<usize, String> {
+    use std::io::Write;
+    let (path, dir) = {
+        let cfg = shared.config();
+        (crate::rdb::persist::rdb_path(&cfg), cfg.dir.clone())
+    };
+    let tmp = dir.join(format!("temp-{}.{}.rdb", unix_now(), std::process::id()));
+    let received = async {
+        let mut f = std::fs::File::create(&tmp)
+            .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
+        let mut size = 0usize;
+        let mut write = |f: &mut std::fs::File, b: &[u8]| {
+            size += b.len();
+            f.write_all(b).map_err(|e| format!("Write error writing to the DB on disk: {e}"))
+        };
+        match head {
+            PayloadHead::Len(n) => {
+                let mut left = n;
+                while left > 0 {
+                    if c.buf.is_empty() {
+                        c.fill().await?;
+                    }
+                    let part = c.buf.split_to(left.min(c.buf.len()));
+                    left -= part.len();
+                    write(&mut f, &part)?;
+                }
             }
-            c.fill().await?;
+            PayloadHead::Eof(mark) => {
+                // The last 40 bytes received may be the mark: held back until more come.
+                let mut pending = Vec::new();
+                loop {
+                    if c.buf.is_empty() {
+                        c.fill().await?;
+                    }
+                    pending.extend_from_slice(&c.buf.split());
+                    if pending.ends_with(&mark) {
+                        pending.truncate(pending.len() - mark.len());
+                        write(&mut f, &pending)?;
+                        break;
+                    }
+                    if pending.len() > mark.len() {
+                        let keep = pending.split_off(pending.len() - mark.len());
+                        write(&mut f, &pending)?;
+                        pending = keep;
+                    }
+                }
+            }
         }
+        f.sync_all().map_err(|e| format!("Failed trying to sync the temp DB to disk: {e}"))?;
+        std::fs::rename(&tmp, &path).map_err(|e| {
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                path.display()
+            )
+        })?;
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok::<usize, String>(size)
     }
-    let len: usize = spec.parse().map_err(|_| format!("Bad bulk length from MASTER: {head}"))?;
-    while c.buf.len() < len {
-        c.fill().await?;
+    .await;
+    let size = match received {
+        Ok(size) => size,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
+    let me = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || {
+        let _apply = lock(&me.repl.apply_lock);
+        let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
+        super::rdb::load(&me, &mut std::io::BufReader::with_capacity(1 << 20, f))
+            .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?;
+        synced(&me, synced_id, offset);
+        Ok::<(), String>(())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok(size)
+}
+
+/// A reader of what the link task forwards from the socket (the loader runs on a blocking
+/// thread, the socket is the link task's).
+struct Forwarded {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
+    read: usize,
+}
+
+impl std::io::Read for Forwarded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur.split_to(n));
+        self.read += n;
+        Ok(n)
     }
-    Ok((c.buf.split_to(len).to_vec(), false))
+}
+
+/// Diskless load (`repl-diskless-load on-empty-db` with an empty keyspace): the keyspace is
+/// `loading` (clients get `-LOADING`) while the RDB is parsed as it arrives, no file written;
+/// with `$EOF:<mark>` the mark must follow the RDB's end (Redis's `readSyncBulkPayload`). A failed
+/// load leaves the keyspace empty. Returns the payload's size.
+async fn load_from_socket(
+    shared: &Arc<Shared>,
+    c: &mut Conn,
+    head: PayloadHead,
+    synced_id: String,
+    offset: i64,
+) -> Result<usize, String> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let me = Arc::clone(shared);
+    let mark = match &head {
+        PayloadHead::Eof(m) => Some(m.clone()),
+        PayloadHead::Len(_) => None,
+    };
+    crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
+    let mut loader = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let _apply = lock(&me.repl.apply_lock);
+        let mut input = Forwarded { rx, cur: Bytes::new(), read: 0 };
+        if let Err(e) = super::rdb::load(&me, &mut input) {
+            // Nothing half loaded stays (Redis's `emptyData` after a failed diskless load).
+            let _ = super::rdb::flush(&me);
+            return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}"));
+        }
+        if let Some(mark) = mark {
+            let mut got = vec![0u8; mark.len()];
+            if input.read_exact(&mut got).is_err() || got != mark {
+                let _ = super::rdb::flush(&me);
+                return Err("Replication stream EOF marker is broken".to_string());
+            }
+        }
+        synced(&me, synced_id, offset);
+        Ok::<usize, String>(input.read)
+    });
+    match head {
+        PayloadHead::Len(n) => {
+            let mut left = n;
+            while left > 0 {
+                if c.buf.is_empty() {
+                    tokio::select! {
+                        r = c.fill() => { r?; }
+                        r = &mut loader => {
+                            // It stopped early (a damaged payload).
+                            r.map_err(|e| e.to_string())??;
+                            return Err("the RDB ended before its announced length".into());
+                        }
+                    }
+                }
+                let part = c.buf.split_to(left.min(c.buf.len())).freeze();
+                left -= part.len();
+                if tx.send(part).await.is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            loader.await.map_err(|e| e.to_string())?
+        }
+        PayloadHead::Eof(_) => loop {
+            if !c.buf.is_empty() && tx.send(c.buf.split().freeze()).await.is_err() {
+                return loader.await.map_err(|e| e.to_string())?;
+            }
+            tokio::select! {
+                r = c.fill() => { r?; }
+                r = &mut loader => return r.map_err(|e| e.to_string())?,
+            }
+        },
+    }
 }
 
 /// Apply the primary's stream: every complete command runs through the normal path as the

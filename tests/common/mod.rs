@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod fixed;
+pub mod hand_primary;
 mod real_redis;
 #[allow(unused_imports)] // only the tests that compare with redis-server use it
 pub use real_redis::RealRedis;

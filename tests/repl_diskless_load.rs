@@ -1,0 +1,175 @@
+//! `repl-diskless-load` on a replica, as Redis 7.0's `readSyncBulkPayload`/`useDisklessLoad`:
+//! - `disabled` (the default): the payload is received into `temp-<time>.<pid>.rdb` while the
+//!   old data is still served (`loading:0`), renamed over `dbfilename` (the file is then the
+//!   primary's payload byte for byte), and loaded from there;
+//! - `on-empty-db`: with an empty keyspace the RDB is parsed from the socket as it arrives, no
+//!   file written, the keyspace `loading` meanwhile (`-LOADING`); with keys, as `disabled`.
+//! - `swapdb` is not implemented yet (it receives into a file as `disabled`).
+//!
+//! A hand-made primary holds the payload half sent to see what the replica answers meanwhile;
+//! then flurrydb -> flurrydb and redis-server 7.0 -> flurrydb converge in every mode.
+
+mod common;
+
+use std::io::Write;
+use std::time::Duration;
+
+use common::fixed::{field, wait_for};
+use common::hand_primary::{HandPrimary, read_command};
+use common::{RealRedis, Server};
+
+fn info(port: u16, section: &str) -> String {
+    redis::cmd("INFO").arg(section).query::<String>(&mut common::fixed::conn(port)).unwrap()
+}
+
+fn link_up(port: u16) -> bool {
+    field(&info(port, "replication"), "master_link_status").as_deref() == Some("up")
+}
+
+/// An RDB payload of `n` keys `k<i>` (values long enough that it takes several reads): a SAVE
+/// of a flurrydb server.
+fn payload(n: usize) -> Vec<u8> {
+    let s = Server::start(&["--appendonly", "no"]);
+    let mut c = s.raw();
+    let value = "v".repeat(100);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let mut argv = vec!["MSET".to_string()];
+        for i in chunk {
+            argv.push(format!("k{i}"));
+            argv.push(value.clone());
+        }
+        let argv: Vec<&str> = argv.iter().map(|a| a.as_str()).collect();
+        assert_eq!(c.cmds(&argv), b"+OK\r\n");
+    }
+    assert_eq!(c.cmds(&["SAVE"]), b"+OK\r\n");
+    std::fs::read(s.dir.join("dump.rdb")).unwrap()
+}
+
+/// The files in the replica's directory other than its log.
+fn files(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "server.log")
+        .collect();
+    v.sort();
+    v
+}
+
+/// The replica (mode `mode`, holding `old` keys or none) of a hand-made primary that sends half
+/// of the payload (`$EOF:<mark>` form when `eof`), then stops: returns what the replica answers
+/// to `GET old` and its INFO `loading` then; then the rest, and checks the keys arrived.
+fn half_sent(mode: &str, with_old_key: bool, eof: bool) -> (Vec<u8>, String, Server, Vec<u8>) {
+    let rdb = payload(20_000);
+    let p = HandPrimary::bind();
+    let replica = Server::start(&["--appendonly", "no", "--repl-diskless-load", mode]);
+    if with_old_key {
+        assert_eq!(replica.raw().cmds(&["SET", "old", "1"]), b"+OK\r\n");
+    }
+    assert_eq!(replica.raw().cmds(&["REPLICAOF", "127.0.0.1", &p.port.to_string()]), b"+OK\r\n");
+    let (mut to, mut from, psync) = p.accept();
+    assert_eq!(psync[0].to_ascii_uppercase(), "PSYNC");
+    let mark = "m".repeat(40);
+    let head = if eof { format!("$EOF:{mark}\r\n") } else { format!("${}\r\n", rdb.len()) };
+    to.write_all(format!("+FULLRESYNC {} 0\r\n{head}", "a".repeat(40)).as_bytes()).unwrap();
+    let half = rdb.len() / 2;
+    to.write_all(&rdb[..half]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut r = replica.raw();
+    let got = r.cmds(&["GET", "old"]);
+    let loading = field(&String::from_utf8_lossy(&r.cmds(&["INFO", "persistence"])), "loading").unwrap_or_default();
+    to.write_all(&rdb[half..]).unwrap();
+    if eof {
+        to.write_all(mark.as_bytes()).unwrap();
+    }
+    std::thread::spawn(move || while read_command(&mut from).is_some() {});
+    wait_for("the link", Duration::from_secs(20), || link_up(replica.port));
+    assert_eq!(replica.raw().cmds(&["DBSIZE"]), b":20000\r\n");
+    assert_eq!(replica.raw().cmds(&["GET", "old"]), b"$-1\r\n", "the old data is gone");
+    // Keep the link's socket open until the checks are made.
+    let keep = to;
+    drop(keep);
+    (got, loading, replica, rdb)
+}
+
+#[test]
+fn disabled_serves_the_old_data_while_receiving_and_writes_the_payload_as_its_rdb() {
+    for eof in [false, true] {
+        let (got, loading, replica, rdb) = half_sent("disabled", true, eof);
+        assert_eq!(got, b"$1\r\n1\r\n", "the old data is served while the payload arrives");
+        assert_eq!(loading, "0");
+        assert_eq!(files(&replica.dir), ["dump.rdb"], "the temp file was renamed");
+        assert_eq!(std::fs::read(replica.dir.join("dump.rdb")).unwrap(), rdb, "the primary's payload as it came");
+    }
+}
+
+#[test]
+fn on_empty_db_loads_an_empty_replica_from_the_socket() {
+    for eof in [false, true] {
+        let (got, loading, replica, _) = half_sent("on-empty-db", false, eof);
+        assert_eq!(got, b"-LOADING Redis is loading the dataset in memory\r\n");
+        assert_eq!(loading, "1");
+        assert!(files(&replica.dir).is_empty(), "no file: {:?}", files(&replica.dir));
+    }
+}
+
+#[test]
+fn on_empty_db_with_keys_receives_into_a_file() {
+    let (got, loading, replica, rdb) = half_sent("on-empty-db", true, true);
+    assert_eq!(got, b"$1\r\n1\r\n");
+    assert_eq!(loading, "0");
+    assert_eq!(std::fs::read(replica.dir.join("dump.rdb")).unwrap(), rdb);
+}
+
+/// A diskless load whose mark does not follow the RDB fails and leaves nothing half loaded.
+#[test]
+fn a_broken_eof_mark_is_refused_and_leaves_the_keyspace_empty() {
+    let rdb = payload(100);
+    let p = HandPrimary::bind();
+    let replica = Server::start(&["--appendonly", "no", "--repl-diskless-load", "on-empty-db"]);
+    assert_eq!(replica.raw().cmds(&["REPLICAOF", "127.0.0.1", &p.port.to_string()]), b"+OK\r\n");
+    let (mut to, _from, _) = p.accept();
+    let mark = "m".repeat(40);
+    to.write_all(format!("+FULLRESYNC {} 0\r\n$EOF:{mark}\r\n", "a".repeat(40)).as_bytes()).unwrap();
+    to.write_all(&rdb).unwrap();
+    to.write_all("x".repeat(40).as_bytes()).unwrap();
+    wait_for("the refusal", Duration::from_secs(20), || replica.log().contains("EOF marker is broken"));
+    assert_eq!(replica.raw().cmds(&["DBSIZE"]), b":0\r\n");
+}
+
+/// Our primary and real Redis's, each payload form, each mode: the replica converges.
+#[test]
+fn every_mode_converges_with_our_primary_and_with_redis() {
+    let ours = Server::start(&["--appendonly", "no"]);
+    let redis = RealRedis::start(&[]);
+    let mut primaries = vec![ours.port];
+    if let Some(r) = &redis {
+        primaries.push(r.port);
+    }
+    for &port in &primaries {
+        let mut c = Server::raw_to(port);
+        for i in 0..2000 {
+            c.cmds(&["SET", &format!("k{i}"), &format!("v{i}")]);
+        }
+        c.cmds(&["RPUSH", "list", "a", "b", "c"]);
+        c.cmds(&["HSET", "hash", "f", "v"]);
+        for diskless_sync in ["yes", "no"] {
+            assert_eq!(c.cmds(&["CONFIG", "SET", "repl-diskless-sync", diskless_sync]), b"+OK\r\n");
+            for mode in ["disabled", "on-empty-db", "swapdb"] {
+                let replica = Server::start(&["--appendonly", "no", "--repl-diskless-load", mode]);
+                assert_eq!(replica.raw().cmds(&["SET", "stale", "1"]), b"+OK\r\n");
+                assert_eq!(replica.raw().cmds(&["REPLICAOF", "127.0.0.1", &port.to_string()]), b"+OK\r\n");
+                wait_for("the link", Duration::from_secs(20), || link_up(replica.port));
+                c.cmds(&["SET", "after", mode]);
+                wait_for("the stream", Duration::from_secs(20), || {
+                    replica.raw().cmds(&["GET", "after"]) == format!("${}\r\n{mode}\r\n", mode.len()).into_bytes()
+                });
+                assert_eq!(
+                    common::dump_keyspace(replica.port),
+                    common::dump_keyspace(port),
+                    "primary {port}, repl-diskless-sync {diskless_sync}, mode {mode}"
+                );
+            }
+        }
+    }
+}
