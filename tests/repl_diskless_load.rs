@@ -141,7 +141,9 @@ fn a_broken_eof_mark_is_refused_and_leaves_the_keyspace_empty() {
 #[test]
 fn every_mode_converges_with_our_primary_and_with_redis() {
     let ours = Server::start(&["--appendonly", "no"]);
-    let redis = RealRedis::start(&[]);
+    // In a directory of its own: with repl-diskless-sync no it writes its dump.rdb there.
+    let redis_dir = common::temp_dir("redis-primary");
+    let redis = RealRedis::start_in(&redis_dir, &[]);
     let mut primaries = vec![ours.port];
     if let Some(r) = &redis {
         primaries.push(r.port);
@@ -172,4 +174,6 @@ fn every_mode_converges_with_our_primary_and_with_redis() {
             }
         }
     }
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&redis_dir);
 }
