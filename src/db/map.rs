@@ -465,6 +465,7 @@ impl KeyMap {
     /// locks: `Keyspace::prefetch`).
     pub fn prefetch(&self, keys: &[&[u8]], mut hashed: impl FnMut(u64)) {
         let keys = &keys[..keys.len().min(PREFETCH_MAX)];
+        hint::covered(keys.len());
         let mut at = [Place { hash: 0, part: 0, fp: 0 }; PREFETCH_MAX];
         let mut blocks = [std::ptr::null_mut::<BlockHead>(); PREFETCH_MAX];
         for (a, k) in at.iter_mut().zip(keys) {
