@@ -59,6 +59,7 @@
 //! are loom's atomics, so the publication orders above are model-checked.
 
 mod bulk;
+mod hint;
 pub use bulk::Batch;
 
 use super::block::{self, Block, EntryRef, Item};
@@ -439,6 +440,8 @@ impl KeyMap {
         let at = Place::of(key);
         let part = &self.parts[at.part];
         let g = self.dir.enter();
+        // Relaxed: a hint (the loop's Acquire load is the one that orders).
+        hint::prefetch(at.hash, part.depth.load(Ordering::Relaxed));
         loop {
             // Acquire: pairs with the Release publication of a grown depth (see `grow`).
             let depth = part.depth.load(Ordering::Acquire);
@@ -462,6 +465,7 @@ impl KeyMap {
     /// locks: `Keyspace::prefetch`).
     pub fn prefetch(&self, keys: &[&[u8]], mut hashed: impl FnMut(u64)) {
         let keys = &keys[..keys.len().min(PREFETCH_MAX)];
+        hint::covered(keys.len());
         let mut at = [Place { hash: 0, part: 0, fp: 0 }; PREFETCH_MAX];
         let mut blocks = [std::ptr::null_mut::<BlockHead>(); PREFETCH_MAX];
         for (a, k) in at.iter_mut().zip(keys) {
@@ -495,10 +499,14 @@ impl KeyMap {
     /// Make `b` (None: the bucket empties) bucket `id`'s block, `slot` its slot if it has one,
     /// retiring the block it replaces. The caller holds the bucket's part's exclusive stripe.
     fn set_bucket(&self, g: &Guard<'_>, id: u64, slot: Option<&Slot>, b: Option<Block>) {
+        let depth = (id >> DEPTH_SHIFT) as u32;
         let owns = match (slot, b) {
             (Some(slot), Some(b)) => {
+                let size = b.bytes();
+                let new = self.dir.new_block(g, b);
+                hint::set(id, depth, Some(slot), new, size);
                 // Release: a reader that loads the new block sees its bytes.
-                let old = self.dir.swap(slot, self.dir.new_block(g, b));
+                let old = self.dir.swap(slot, new);
                 let owns = with_block(old, |b| b.is_some_and(Block::owns));
                 // SAFETY: `old` is unlinked now (only this stripe's holder changes the slot),
                 // retired once.
@@ -507,11 +515,15 @@ impl KeyMap {
             }
             (Some(slot), None) => {
                 let owns = with_block(self.dir.load(g, slot), |b| b.is_some_and(Block::owns));
+                hint::set(id, depth, None, std::ptr::null_mut(), 0);
                 self.dir.remove(g, id);
                 owns
             }
             (None, Some(b)) => {
-                self.dir.insert(g, id, self.dir.new_block(g, b));
+                let size = b.bytes();
+                let new = self.dir.new_block(g, b);
+                hint::set(id, depth, None, new, size);
+                self.dir.insert(g, id, new);
                 false
             }
             (None, None) => false,
@@ -532,6 +544,7 @@ impl KeyMap {
         let depth = part.depth.load(Ordering::Relaxed);
         let id = bucket_id(at.part, depth, at.index(depth));
         let g = self.dir.enter();
+        hint::prefetch(at.hash, depth);
         let slot = self.dir.get(&g, id);
         let slot = slot.as_deref();
         let (r, grow) = with_block(slot.map_or(std::ptr::null_mut(), |s| self.dir.load(&g, s)), |old| {
@@ -614,11 +627,12 @@ impl KeyMap {
                 }
                 for (index, items) in [(i, lo), (i | high, hi)] {
                     if !items.is_empty() {
-                        self.dir.insert(
-                            &g,
-                            bucket_id(p, depth + 1, index),
-                            self.dir.new_block(&g, block::build(&items)),
-                        );
+                        let id = bucket_id(p, depth + 1, index);
+                        let b = block::build(&items);
+                        let size = b.bytes();
+                        let new = self.dir.new_block(&g, b);
+                        hint::set(id, depth + 1, None, new, size);
+                        self.dir.insert(&g, id, new);
                     }
                 }
             });
