@@ -14,25 +14,30 @@
 //! Copies are bounded: a value whose copy would cost more than [`UNDO_BUDGET`] elements in all
 //! is not copied; the script takes every stripe before that write instead (nothing to undo then).
 
-use bytes::Bytes;
-
 use super::{Entry, EntryRef, Keyspace, ValueRef};
 
 /// Elements (collection members, 64-byte units of a raw string) a run may copy into its log.
 pub const UNDO_BUDGET: usize = 4096;
 
 /// One key's value before the script first wrote it (`None`: absent), with its access word
-/// (OBJECT IDLETIME/FREQ, kept in the key's block).
+/// (OBJECT IDLETIME/FREQ, kept in the key's block). The key's name is `keys[start..end]` of its log.
 struct Saved {
     db: usize,
-    key: Bytes,
+    start: usize,
+    end: usize,
     prev: Option<(Entry, u32)>,
 }
 
 /// The previous values of the keys a script has written, first write of each key only.
+///
+/// The names are copied into one buffer that the log keeps from run to run (the thread's log is
+/// reused): no allocation per write once it has grown, and no reference kept to the request's or
+/// `redis.call`'s argument buffers (a `Bytes` clone would pin `redis.call`'s reused argument
+/// buffer until the run ends, so that each further call allocated a new one).
 #[derive(Default)]
 pub struct UndoLog {
     saved: Vec<Saved>,
+    keys: Vec<u8>,
     cost: usize,
 }
 
@@ -63,7 +68,13 @@ impl UndoLog {
     /// Forget everything (the run ended: its changes stay).
     pub fn clear(&mut self) {
         self.saved.clear();
+        self.keys.clear();
         self.cost = 0;
+    }
+
+    /// The name of a saved key.
+    fn key(&self, s: &Saved) -> &[u8] {
+        &self.keys[s.start..s.end]
     }
 }
 
@@ -71,8 +82,8 @@ impl Keyspace {
     /// Before a write of `key` in `db` by a script: save its value unless already saved. The
     /// caller holds the key's stripe exclusively. `TooCostly`: the copy would exceed the budget
     /// (nothing saved; the caller must hold every stripe before the write).
-    pub fn undo_note(&self, log: &mut UndoLog, db: usize, key: &Bytes) -> Result<(), TooCostly> {
-        if log.saved.iter().any(|s| s.db == db && s.key == *key) {
+    pub fn undo_note(&self, log: &mut UndoLog, db: usize, key: &[u8]) -> Result<(), TooCostly> {
+        if log.saved.iter().any(|s| s.db == db && log.key(s) == key) {
             return Ok(());
         }
         let map = self.db(db);
@@ -87,26 +98,30 @@ impl Keyspace {
                 Ok(Some((e.duplicate(), e.access())))
             }
         })?;
-        log.saved.push(Saved { db, key: key.clone(), prev: copied });
+        let start = log.keys.len();
+        log.keys.extend_from_slice(key);
+        log.saved.push(Saved { db, start, end: log.keys.len(), prev: copied });
         Ok(())
     }
 
     /// Put every saved key back as it was (the script's stripes still held, its records about to
     /// be discarded), and empty the log.
     pub fn undo_restore(&self, log: &mut UndoLog) {
-        for Saved { db, key, prev } in log.saved.drain(..) {
+        for Saved { db, start, end, prev } in log.saved.drain(..) {
+            let key = &log.keys[start..end];
             let map = self.db(db);
             match prev {
                 None => {
-                    map.remove(&key);
+                    map.remove(key);
                 }
                 Some((e, access)) => {
                     // The expiry is part of the entry in its block: active expiry finds it there.
-                    map.insert(&key, e);
-                    map.get(&key, |e| e.map(|e| e.set_access(access)));
+                    map.insert(key, e);
+                    map.get(key, |e| e.map(|e| e.set_access(access)));
                 }
             }
         }
+        log.keys.clear();
         log.cost = 0;
     }
 }
@@ -115,7 +130,6 @@ impl Keyspace {
 mod tests {
     use super::{TooCostly, UNDO_BUDGET, UndoLog};
     use crate::cmd::testing::{Harness, arr, bulk, int};
-    use bytes::Bytes;
 
     #[test]
     fn restore_puts_back_values_ttls_and_absence() {
@@ -126,7 +140,7 @@ mod tests {
         let ks = &h.shared.ks;
         let mut log = UndoLog::default();
         for k in ["l", "s", "n", "absent", "l"] {
-            ks.undo_note(&mut log, 0, &Bytes::from(k)).unwrap();
+            ks.undo_note(&mut log, 0, k.as_bytes()).unwrap();
         }
         assert_eq!(log.saved.len(), 4, "a key is saved once");
         h.run(&["RPUSH", "l", "d"]);
@@ -152,7 +166,7 @@ mod tests {
         let argv: Vec<&str> = argv.iter().map(|s| s.as_str()).collect();
         h.run(&argv);
         let mut log = UndoLog::default();
-        assert_eq!(h.shared.ks.undo_note(&mut log, 0, &Bytes::from("big")), Err(TooCostly));
+        assert_eq!(h.shared.ks.undo_note(&mut log, 0, b"big"), Err(TooCostly));
         assert!(log.is_empty());
     }
 }
