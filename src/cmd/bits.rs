@@ -44,7 +44,7 @@ pub(crate) fn count_lookup(ctx: &Ctx, key: &[u8], found: bool) {
 }
 
 /// Replace the string at `key` with `bytes` (`raw`), keeping expiry `ttl`.
-pub(crate) fn store_string(w: &WriteLock, key: &[u8], bytes: Vec<u8>, ttl: u64) {
+pub(crate) fn store_string(w: &WriteLock, key: &Bytes, bytes: Vec<u8>, ttl: u64) {
     rawstr::create(w, key, crate::db::raw_bytes(bytes), ttl);
 }
 

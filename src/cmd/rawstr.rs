@@ -131,9 +131,11 @@ fn edit<R>(
     r
 }
 
-/// A new `raw` string `bytes` at `key` (expiry `ttl`), under the exclusive stripe.
-pub fn create(w: &WriteLock, key: &[u8], bytes: RawBytes, ttl: u64) {
-    w.insert(Bytes::copy_from_slice(key), Entry::raw_string(bytes, ttl));
+/// A new `raw` string `bytes` at `key` (expiry `ttl`), under the exclusive stripe. The key is the
+/// command's argument itself (a reference count, no copy: the map stores its own copy of a key,
+/// so nothing keeps the request's buffer alive).
+pub fn create(w: &WriteLock, key: &Bytes, bytes: RawBytes, ttl: u64) {
+    w.insert(key.clone(), Entry::raw_string(bytes, ttl));
 }
 
 /// Run `f` on the string at `key` for a read (`None`: no key), counting a keyspace hit or miss as

@@ -42,6 +42,11 @@ type XState = CellState<Stream>;
 
 /// Redis's `string2ull`: a strict i64 that is not negative, else what `strtoull` reads in full.
 fn string2ull(s: &[u8]) -> Option<u64> {
+    // Up to 19 digits (no sign, no space) cannot overflow: summed directly, whatever their
+    // leading zeros (redis-benchmark's `__rand_int__-0` IDs are zero-padded to 12 digits).
+    if !s.is_empty() && s.len() <= 19 && s.iter().all(u8::is_ascii_digit) {
+        return Some(s.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0')));
+    }
     if let Some(v) = crate::util::parse_i64(s) {
         return u64::try_from(v).ok();
     }
@@ -283,6 +288,9 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     }
     let key = &argv[1];
     let pairs = &argv[field_pos..];
+    // The clock of a generated ID, read before the stream's lock is taken (the ID is decided under
+    // it: a clock behind the stream's last ID gives last + 1, as Redis).
+    let clock = if a.id.is_none() { crate::util::now_ms() } else { 0 };
     // The new ID and whether the entry trimmed any (announced after `xadd`, as Redis). The reply is
     // made once the stream's lock is released.
     let add = |s: &mut Stream, w: &WriteLock| -> Result<(StreamId, bool)> {
@@ -300,10 +308,8 @@ pub fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 StreamId::new(last.ms, last.seq + 1)
             }
             Some((id, false)) => id,
-            None => {
-                let now = crate::util::now_ms();
-                if now > last.ms { StreamId::new(now, 0) } else { last.incr().unwrap_or(StreamId::MIN) }
-            }
+            None if clock > last.ms => StreamId::new(clock, 0),
+            None => last.incr().unwrap_or(StreamId::MIN),
         };
         if id <= last {
             return Err(edom());

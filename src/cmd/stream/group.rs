@@ -186,6 +186,10 @@ fn xgroup_main(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `XACK key group id [id ...]`: how many pending entries were acknowledged.
 pub fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
+    // The IDs parsed once, before any lock (the hot stream's cell lock is held only for the PEL
+    // look-ups). An invalid one is the reply only when the group exists (Redis looks the group up
+    // first): `Err` is kept and answered under the lock.
+    let ids: Result<smallvec::SmallVec<[StreamId; 4]>> = argv[3..].iter().map(|a| parse_strict_id(a)).collect();
     // Fast path, no stripe: a live stream whose group is missing, or has none of the IDs pending
     // (all valid), is left as it is and the reply is 0, as of this read under the stream's lock
     // (an XACK that acknowledges nothing changes nothing: no record, no event, no WATCH touch).
@@ -196,7 +200,7 @@ pub fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             return None;
         }
         let Some(g) = st.items.groups.get(&argv[2][..]) else { return Some(true) };
-        Some(argv[3..].iter().all(|a| parse_strict_id(a).is_ok_and(|id| !g.pel.contains_key(&id))))
+        Some(ids.as_ref().is_ok_and(|ids| ids.iter().all(|id| !g.pel.contains_key(id))))
     });
     if noop == Some(true) {
         return Ok(Frame::Integer(0));
@@ -207,8 +211,7 @@ pub fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         false,
         |st: &mut XState, w| {
             let Some(g) = st.items.groups.get_mut(&argv[2][..]) else { return Ok(Frame::Integer(0)) };
-            let ids = argv[3..].iter().map(|a| parse_strict_id(a)).collect::<Result<Vec<_>>>()?;
-            let acked = ids.into_iter().filter(|id| g.ack(*id)).count();
+            let acked = ids?.into_iter().filter(|id| g.ack(*id)).count();
             if acked > 0 {
                 w.log(&record(argv));
             }

@@ -175,3 +175,30 @@ fn xack_that_acknowledges_nothing_answers_as_redis_and_changes_nothing() {
         err("WRONGTYPE Operation against a key holding the wrong kind of value")
     );
 }
+
+#[test]
+fn zero_padded_and_long_ids_parse_as_redis() {
+    // Replies recorded from redis-server 7.0.15: digits up to 19 (any leading zeros), 20 digits up
+    // to u64::MAX, an invalid ID in XACK answered only once the group is found.
+    let mut h = Harness::new();
+    assert_eq!(h.run(&["XADD", "s", "0000000000000000007-0000000000000000003", "a", "1"]), bulk("7-3"));
+    assert_eq!(h.run(&["XADD", "s", "9999999999999999999-00012", "a", "1"]), bulk("9999999999999999999-12"));
+    assert_eq!(h.run(&["XADD", "s", "18446744073709551615-000", "a", "1"]), bulk("18446744073709551615-0"));
+    assert_eq!(
+        h.run(&["XADD", "s", "18446744073709551616-0", "a", "1"]),
+        err("ERR Invalid stream ID specified as stream command argument")
+    );
+    assert_eq!(h.run(&["XADD", "t", "000000000012-0", "a", "1"]), bulk("12-0"));
+    assert_eq!(h.run(&["XGROUP", "CREATE", "t", "g", "0"]), ok());
+    assert_eq!(
+        h.run(&["XREADGROUP", "GROUP", "g", "c", "STREAMS", "t", ">"]),
+        arr(vec![arr(vec![bulk("t"), arr(vec![entry("12-0", &["a", "1"])])])])
+    );
+    assert_eq!(
+        h.run(&["XACK", "t", "g", "0000000000000000000012-0", "12-x"]),
+        err("ERR Invalid stream ID specified as stream command argument")
+    );
+    assert_eq!(h.run(&["XACK", "t", "nog", "12-x"]), int(0));
+    assert_eq!(h.run(&["XACK", "t", "g", "000000000012-0000"]), int(1));
+    assert_eq!(h.run(&["XACK", "t", "g", "12"]), int(0));
+}
