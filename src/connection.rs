@@ -150,6 +150,17 @@ async fn serve_loop(
     // Where publishers leave this client's messages (see `pubsub`): polled only while subscribed.
     let sub = client.subs.sub.clone();
     let fd = stream.as_raw_fd();
+    // Write out the batch's replies (after its records are durable when `$seq` says so); a client
+    // whose socket failed is closed quietly.
+    macro_rules! flush_or_close {
+        ($seq:expr, $out_limit:expr) => {
+            if !flush(shared, stream, &mut wbuf, &mut writes, $seq, $out_limit, closing.as_mut(), &sub, &client.info)
+                .await
+            {
+                return Close::Quiet;
+            }
+        };
+    }
     loop {
         // SeqCst: pairs with `request_shutdown`, which sets the flag before notifying the
         // connections it finds registered (a connection registered later sees the flag here).
@@ -173,10 +184,7 @@ async fn serve_loop(
                 // whole batch's messages go out in this one write.
                 sub.drain_into(&mut wbuf);
                 let out_limit = shared.conn_limits.load().out_limit;
-                if !flush(shared, stream, &mut wbuf, &mut writes, 0, out_limit, closing.as_mut(), &sub, &client.info).await
-                {
-                    return Close::Quiet;
-                }
+                flush_or_close!(0, out_limit);
                 continue;
             }
             r = stream.read_buf(&mut rbuf) => {
@@ -239,21 +247,7 @@ async fn serve_loop(
                         }
                         client.postponed = false;
                         batch_seq = batch_seq.max(seq);
-                        if !flush(
-                            shared,
-                            stream,
-                            &mut wbuf,
-                            &mut writes,
-                            batch_seq,
-                            out_limit,
-                            closing.as_mut(),
-                            &sub,
-                            &client.info,
-                        )
-                        .await
-                        {
-                            return Close::Quiet;
-                        }
+                        flush_or_close!(batch_seq, out_limit);
                         batch_seq = 0;
                         // While blocked, CLIENT LIST shows what is left to parse (Redis: qbuf=0).
                         note_query_buf(&client.info, &rbuf);
@@ -296,21 +290,7 @@ async fn serve_loop(
                         break;
                     }
                     if wbuf.len() >= OUTPUT_FLUSH_BYTES {
-                        if !flush(
-                            shared,
-                            stream,
-                            &mut wbuf,
-                            &mut writes,
-                            batch_seq,
-                            out_limit,
-                            closing.as_mut(),
-                            &sub,
-                            &client.info,
-                        )
-                        .await
-                        {
-                            return Close::Quiet;
-                        }
+                        flush_or_close!(batch_seq, out_limit);
                         batch_seq = 0;
                     }
                 }
@@ -336,11 +316,7 @@ async fn serve_loop(
         if rbuf.len() > max_query {
             return Close::QueryBuffer(rbuf.len());
         }
-        if !flush(shared, stream, &mut wbuf, &mut writes, batch_seq, out_limit, closing.as_mut(), &sub, &client.info)
-            .await
-        {
-            return Close::Quiet;
-        }
+        flush_or_close!(batch_seq, out_limit);
         if let Some(why) = close {
             return why;
         }
