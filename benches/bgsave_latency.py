@@ -88,18 +88,8 @@ def load(port, keys):
 
 def start_replica(binary, port, primary):
     d = tempfile.mkdtemp(prefix="bglat-replica-")
-    p = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", "",
-                          "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            c = Conn(port)
-            if c.cmd("PING") == b"PONG":
-                return p, c, d
-        except OSError:
-            pass
-        time.sleep(0.05)
-    p.kill()
-    raise SystemExit(f"{binary} replica did not start")
+    p, c = start(binary, port, d)
+    return p, c, d
 
 
 def one_save(port, sync_binary=None):
