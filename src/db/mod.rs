@@ -247,6 +247,23 @@ impl Keyspace {
         crate::sync::lock(&self.spare).push_back(physical);
     }
 
+    /// `repl-diskless-load swapdb`: one empty spare map per database, taken out of the spares, to
+    /// load a primary's payload into while the databases go on being served (see
+    /// [`WriteLock::swap_in_all`]); given back with [`Keyspace::recycle`]. None (nothing taken) when
+    /// a flush is still clearing some of the spares.
+    pub fn take_spares(&self) -> Option<Vec<usize>> {
+        let mut spare = crate::sync::lock(&self.spare);
+        if spare.len() < self.logical.len() {
+            return None;
+        }
+        Some(spare.drain(..self.logical.len()).collect())
+    }
+
+    /// Physical map `physical` (one [`Keyspace::take_spares`] gave: no client sees it).
+    pub fn spare_map(&self, physical: usize) -> &KeyMap {
+        &self.maps[physical]
+    }
+
     pub fn expired_keys(&self) -> usize {
         self.expired_keys.load(Ordering::Relaxed)
     }
@@ -669,6 +686,30 @@ impl<'a> WriteLock<'a> {
         // Release: pairs with the Acquire in `physical` (as SWAPDB's stores).
         self.ks.logical[db].store(spare, Ordering::Release);
         Some(old)
+    }
+
+    /// Put `maps` (from [`Keyspace::take_spares`], one per database) in place of every database at
+    /// once, as Redis's `swapMainDbWithTempDb` at the end of a `repl-diskless-load swapdb` load;
+    /// the caller holds every stripe, so no client sees old and new data mixed. WATCHers of a key
+    /// in either version are dirtied, the clients blocked on a key are served if it now holds what
+    /// they wait for, and every tracking client drops its cache. Returns the old maps, to be given
+    /// to [`Keyspace::recycle`] once the stripes are released.
+    pub fn swap_in_all(&self, maps: &[usize]) -> Vec<usize> {
+        assert_eq!(maps.len(), self.ks.logical.len());
+        let exists = |m: &KeyMap, k: &[u8]| m.get(k, |e| e.is_some());
+        let mut old = Vec::with_capacity(maps.len());
+        for (db, &new) in maps.iter().enumerate() {
+            let (cur, next) = (self.ks.db(db), &self.ks.maps[new]);
+            self.ks.watch.touch_db(db, |k| exists(cur, k) || exists(next, k), |k| !exists(next, k));
+            old.push(self.ks.physical(db));
+            // Release: pairs with the Acquire in `physical` (as SWAPDB's stores).
+            self.ks.logical[db].store(new, Ordering::Release);
+            for key in self.ks.blocking.keys_of(db) {
+                self.serve_later(db, &key);
+            }
+        }
+        self.ks.tracking.flushed();
+        old
     }
 
     /// Swap two databases (SWAPDB); the caller holds every stripe.

@@ -718,21 +718,47 @@ pub fn load_into(
     input: &mut impl Read,
     drop_expired_before: u64,
 ) -> Result<RdbInfo, RdbError> {
-    let dbs = ks.databases();
+    let target = |db: usize, batch: &mut crate::db::Batch| {
+        let seq = std::cell::Cell::new(0);
+        ks.write_all(db, &seq).map().put_batch(batch);
+    };
+    load_with(ks.databases(), |db| ks.db(db), target, cfg, input, drop_expired_before)
+}
+
+/// [`load_into`] into maps that no client sees (one per database: `repl-diskless-load swapdb`'s
+/// spares, see `Keyspace::take_spares`): no stripe is taken, every key is kept.
+pub fn load_into_maps(
+    maps: &[&crate::db::KeyMap],
+    cfg: &crate::config::Config,
+    input: &mut impl Read,
+) -> Result<RdbInfo, RdbError> {
+    let target = |db: usize, batch: &mut crate::db::Batch| maps[db].put_batch(batch);
+    load_with(maps.len(), |db| maps[db], target, cfg, input, 0)
+}
+
+/// The loader of [`load_into`] and [`load_into_maps`]: `dbs` databases, `map(db)` sized from the
+/// RESIZEDB hints, each full batch handed to `put(db, batch)`.
+fn load_with<'m>(
+    dbs: usize,
+    map: impl Fn(usize) -> &'m crate::db::KeyMap,
+    put: impl Fn(usize, &mut crate::db::Batch),
+    cfg: &crate::config::Config,
+    input: &mut impl Read,
+    drop_expired_before: u64,
+) -> Result<RdbInfo, RdbError> {
     let mut expired_keys = Vec::new();
     // The table is sized once per database from the RESIZEDB hint (no split of every block
     // while loading); a corrupt hint reserves at most 16M slots.
     let on_resize = |db: usize, keys: u64| {
         if db < dbs {
-            ks.db(db).reserve(keys.min(1 << 24) as usize);
+            map(db).reserve(keys.min(1 << 24) as usize);
         }
     };
     let mut batch = crate::db::Batch::new();
     let mut batch_db = 0;
     let put = |batch: &mut crate::db::Batch, db: usize| {
         if !batch.is_empty() {
-            let seq = std::cell::Cell::new(0);
-            ks.write_all(db, &seq).map().put_batch(batch);
+            put(db, batch);
         }
     };
     let mut info = read_rdb_with(input, on_resize, |k| {

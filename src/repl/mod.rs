@@ -196,6 +196,9 @@ pub struct Repl {
     /// The backlog was freed by `repl-backlog-ttl` (INFO `repl_backlog_active:0`) and not created
     /// again since.
     backlog_freed: AtomicBool,
+    /// A `repl-diskless-load swapdb` load of a payload with our own replication id runs while the
+    /// old data is served (INFO `async_loading:1`, Redis's `server.async_loading`).
+    pub async_loading: AtomicBool,
 }
 
 impl Default for Repl {
@@ -231,6 +234,7 @@ impl Default for Repl {
             failover: Mutex::new(failover::Failover::default()),
             no_replicas_since: AtomicU64::new(0),
             backlog_freed: AtomicBool::new(false),
+            async_loading: AtomicBool::new(false),
         }
     }
 }
@@ -1038,6 +1042,10 @@ pub fn refusal(ctx: &Ctx, spec: &crate::cmd::CommandSpec, argv: &[Bytes]) -> Res
             return Err(Error::Raw(
                 "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into(),
             ));
+        }
+        // Redis's `CMD_NO_ASYNC_LOADING` (SAVE, BGSAVE, BGREWRITEAOF, REPLICAOF, PSYNC, ...).
+        if repl.async_loading.load(Ordering::Relaxed) && spec.flags.contains(&"no_async_loading") {
+            return Err(Error::Raw("LOADING Redis is loading the dataset in memory".into()));
         }
         return Ok(());
     }

@@ -14,6 +14,8 @@ pub struct Extras {
     pub functions: Vec<Bytes>,
     pub opts: EncodeOpts,
     pub checksum: bool,
+    /// `rdb-key-save-delay` (µs per key; Redis's testing knob, which slows a sync's RDB too).
+    pub key_save_delay_us: u64,
 }
 
 impl Extras {
@@ -25,7 +27,9 @@ impl Extras {
         let cfg = shared.config();
         let compress = cfg.get("rdbcompression").is_none_or(|v| v == "yes");
         let checksum = cfg.get("rdbchecksum").is_none_or(|v| v == "yes");
-        Extras { functions, opts: EncodeOpts::from_config(&cfg, compress), checksum }
+        let key_save_delay_us =
+            cfg.get("rdb-key-save-delay").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0).max(0) as u64;
+        Extras { functions, opts: EncodeOpts::from_config(&cfg, compress), checksum, key_save_delay_us }
     }
 }
 
@@ -45,6 +49,7 @@ pub fn encode_to(
         functions: extras.functions,
         checksum: extras.checksum,
         opts: extras.opts,
+        key_save_delay_us: extras.key_save_delay_us,
         ..Aux::default()
     };
     crate::rdb::write_rdb(out, snapshot, &aux).map_err(|e| e.to_string())
@@ -95,6 +100,26 @@ impl std::io::Write for ChunkSender {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Replace the function libraries with `libraries` (a loaded payload's, after
+/// `repl-diskless-load swapdb` swapped its keys in).
+pub fn replace_functions(shared: &Shared, libraries: &[Bytes]) -> Result<(), String> {
+    let info = shared.clients.register("master-sync".into(), String::new());
+    let mut client = Client::new(info);
+    let mut result = Ok(());
+    let flush: &[&[u8]] = &[b"FUNCTION", b"FLUSH"];
+    let loads = libraries.iter().map(|code| vec![&b"FUNCTION"[..], b"LOAD", b"REPLACE", code]);
+    for argv in std::iter::once(flush.to_vec()).chain(loads) {
+        let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let mut ctx = Ctx::new(shared, &mut client, 0);
+        if let Frame::Error(e) = super::replica::as_primary(|| execute(&mut ctx, &argv)) {
+            result = Err(String::from_utf8_lossy(&e).into_owned());
+            break;
+        }
+    }
+    shared.clients.unregister(client.id);
+    result
 }
 
 /// Replace the keyspace with the RDB `payload` (Redis's `readSyncBulkPayload`): clients get

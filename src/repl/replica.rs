@@ -213,19 +213,19 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
         shared.repl.link().state = LinkState::Sync;
         let head = read_payload_head(&mut c).await?;
         let eof_mark = matches!(head, PayloadHead::Eof(_));
-        let from_socket = diskless_load(shared);
+        let load = load_kind(shared);
         crate::notice!(
             "MASTER <-> REPLICA sync: receiving {} from master {}",
             match head {
                 PayloadHead::Len(n) => format!("{n} bytes"),
                 PayloadHead::Eof(_) => "streamed RDB".into(),
             },
-            if from_socket { "to parser" } else { "to disk" }
+            if load == Load::Disk { "to disk" } else { "to parser" }
         );
-        let size = if from_socket {
-            load_from_socket(shared, &mut c, head, id.clone(), offset).await?
-        } else {
-            load_from_file(shared, &mut c, head, id.clone(), offset).await?
+        let size = match load {
+            Load::Socket => load_from_socket(shared, &mut c, head, id.clone(), offset).await?,
+            Load::Disk => load_from_file(shared, &mut c, head, id.clone(), offset).await?,
+            Load::Swap => load_swapdb(shared, &mut c, head, id.clone(), offset).await?,
         };
         crate::notice!("MASTER <-> REPLICA sync: Finished with success ({size} bytes)");
         super::disconnect_replicas(&shared.repl);
@@ -282,6 +282,15 @@ enum PayloadHead {
     Eof(Vec<u8>),
 }
 
+impl PayloadHead {
+    fn mark(&self) -> Option<Vec<u8>> {
+        match self {
+            PayloadHead::Eof(m) => Some(m.clone()),
+            PayloadHead::Len(_) => None,
+        }
+    }
+}
+
 async fn read_payload_head(c: &mut Conn) -> Result<PayloadHead, String> {
     let head = c.line().await?;
     if head.starts_with('-') {
@@ -299,14 +308,25 @@ async fn read_payload_head(c: &mut Conn) -> Result<PayloadHead, String> {
     spec.parse().map(PayloadHead::Len).map_err(|_| format!("Bad bulk length from MASTER: {head}"))
 }
 
-/// `repl-diskless-load` (Redis's `useDisklessLoad`): load the payload straight from the socket
-/// (`on-empty-db` with an empty keyspace), or receive it into a file first (`disabled`, and
-/// `on-empty-db` with keys: the old data is served until the payload is complete). `swapdb`
-/// (Redis's load into a temporary database while serving the old one) is not implemented: it
-/// receives into a file as `disabled` does.
-fn diskless_load(shared: &Shared) -> bool {
+/// How a full sync's payload is loaded (`repl-diskless-load`, Redis's `useDisklessLoad`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Load {
+    /// `disabled`, and `on-empty-db` with keys: received into a file first while the old data is
+    /// served, then loaded from it.
+    Disk,
+    /// `on-empty-db` with an empty keyspace: parsed from the socket into the keyspace.
+    Socket,
+    /// `swapdb`: parsed from the socket into spare databases, swapped in at the end.
+    Swap,
+}
+
+fn load_kind(shared: &Shared) -> Load {
     let mode = shared.config().get("repl-diskless-load").unwrap_or_default();
-    mode == "on-empty-db" && (0..shared.ks.databases()).all(|d| shared.ks.db(d).is_empty())
+    match mode.as_str() {
+        "swapdb" => Load::Swap,
+        "on-empty-db" if (0..shared.ks.databases()).all(|d| shared.ks.db(d).is_empty()) => Load::Socket,
+        _ => Load::Disk,
+    }
 }
 
 /// After the payload loaded, under `apply_lock` with it: the primary's id and offset become ours
@@ -455,64 +475,168 @@ async fn load_from_socket(
     synced_id: String,
     offset: i64,
 ) -> Result<usize, String> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let me = Arc::clone(shared);
-    let mark = match &head {
-        PayloadHead::Eof(m) => Some(m.clone()),
-        PayloadHead::Len(_) => None,
-    };
+    let mark = head.mark();
     crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
-    let mut loader = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
+    forward_payload(c, head, move |input| {
         let _apply = lock(&me.repl.apply_lock);
-        let mut input = Forwarded { rx, cur: Bytes::new(), read: 0 };
-        if let Err(e) = super::rdb::load(&me, &mut input) {
+        let loaded = super::rdb::load(&me, input)
+            .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
+            .and_then(|()| check_mark(input, mark));
+        if let Err(e) = loaded {
             // Nothing half loaded stays (Redis's `emptyData` after a failed diskless load).
             let _ = super::rdb::flush(&me);
-            return Err(format!("Failed trying to load the MASTER synchronization DB from socket: {e}"));
-        }
-        if let Some(mark) = mark {
-            let mut got = vec![0u8; mark.len()];
-            if input.read_exact(&mut got).is_err() || got != mark {
-                let _ = super::rdb::flush(&me);
-                return Err("Replication stream EOF marker is broken".to_string());
-            }
+            return Err(e);
         }
         synced(&me, synced_id, offset);
-        Ok::<usize, String>(input.read)
-    });
-    match head {
-        PayloadHead::Len(n) => {
-            let mut left = n;
-            while left > 0 {
-                if c.buf.is_empty() {
-                    tokio::select! {
-                        r = c.fill() => { r?; }
-                        r = &mut loader => {
-                            // It stopped early (a damaged payload).
-                            r.map_err(|e| e.to_string())??;
-                            return Err("the RDB ended before its announced length".into());
-                        }
-                    }
-                }
-                let part = c.buf.split_to(left.min(c.buf.len())).freeze();
-                left -= part.len();
-                if tx.send(part).await.is_err() {
-                    break;
-                }
+        Ok(input.read)
+    })
+    .await
+}
+
+/// `repl-diskless-load swapdb` (Redis's `disklessLoadInitTempDb` / `swapMainDbWithTempDb`): the RDB
+/// is parsed from the socket into spare databases that no client sees while the old ones go on
+/// being served: with a payload of our own replication id (the same history, a later point) as
+/// `async_loading` (INFO `async_loading:1`, reads answered from the old data, SAVE/BGSAVE/... get
+/// `-LOADING`), with another id under `loading` (`-LOADING`, as Redis). Complete (and its mark
+/// checked), it replaces every database at once under every stripe (`WriteLock::swap_in_all`:
+/// WATCHers dirtied, blocked clients served, tracking flushed), then the function libraries; a
+/// failed or cut load drops the spares and leaves the old data as it was (the link retries).
+/// Without enough spare maps (a flush still clearing them) it loads as `disabled`.
+async fn load_swapdb(
+    shared: &Arc<Shared>,
+    c: &mut Conn,
+    head: PayloadHead,
+    synced_id: String,
+    offset: i64,
+) -> Result<usize, String> {
+    let Some(maps) = shared.ks.take_spares() else {
+        crate::notice!("MASTER <-> REPLICA sync: no spare databases for swapdb now, receiving to disk");
+        return load_from_file(shared, c, head, synced_id, offset).await;
+    };
+    let async_load = shared.repl.ids().replid == synced_id;
+    /// Ends the loading state however the load ends.
+    struct Loading(Arc<Shared>, bool);
+    impl Drop for Loading {
+        fn drop(&mut self) {
+            if self.1 {
+                self.0.repl.async_loading.store(false, Ordering::SeqCst);
+            } else {
+                self.0.ks.set_loading(false);
             }
-            drop(tx);
-            loader.await.map_err(|e| e.to_string())?
         }
-        PayloadHead::Eof(_) => loop {
-            if !c.buf.is_empty() && tx.send(c.buf.split().freeze()).await.is_err() {
-                return loader.await.map_err(|e| e.to_string())?;
+    }
+    if async_load {
+        shared.repl.async_loading.store(true, Ordering::SeqCst);
+    } else {
+        shared.ks.set_loading(true);
+    }
+    let loading = Loading(Arc::clone(shared), async_load);
+    let me = Arc::clone(shared);
+    let mark = head.mark();
+    forward_payload(c, head, move |input| {
+        let cfg = me.config().clone();
+        let targets: Vec<&crate::db::KeyMap> = maps.iter().map(|&p| me.ks.spare_map(p)).collect();
+        let loaded = crate::rdb::load::load_into_maps(&targets, &cfg, input)
+            .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
+            .and_then(|info| check_mark(input, mark).map(|()| info));
+        let info = match loaded {
+            Ok(info) => info,
+            Err(e) => {
+                crate::notice!("MASTER <-> REPLICA sync: Discarding temporary DB in background");
+                recycle_later(&me, maps);
+                return Err(e);
             }
-            tokio::select! {
-                r = c.fill() => { r?; }
-                r = &mut loader => return r.map_err(|e| e.to_string())?,
+        };
+        crate::notice!("Done loading RDB, keys loaded: {}.", info.keys);
+        let _apply = lock(&me.repl.apply_lock);
+        crate::notice!("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+        let old = {
+            let seq = Cell::new(0);
+            me.ks.write_all(0, &seq).swap_in_all(&maps)
+        };
+        let functions = super::rdb::replace_functions(&me, &info.functions);
+        synced(&me, synced_id, offset);
+        drop(_apply);
+        drop(loading);
+        crate::notice!("MASTER <-> REPLICA sync: Discarding old DB in background");
+        recycle_later(&me, old);
+        functions?;
+        if me.ks.aof().is_some_and(|a| a.enabled()) {
+            crate::rdb::persist::start_aof_rewrite(&me)
+                .map_err(|e| format!("Failed to rewrite the AOF after the sync: {e}"))?;
+        }
+        Ok(input.read)
+    })
+    .await
+}
+
+/// Clear maps taken out of use (a discarded or replaced set of databases) on a thread of their
+/// own, and give them back as spares.
+fn recycle_later(shared: &Arc<Shared>, maps: Vec<usize>) {
+    let me = Arc::clone(shared);
+    std::thread::spawn(move || maps.into_iter().for_each(|p| me.ks.recycle(p)));
+}
+
+/// After a diskless RDB, the `$EOF:` mark (if the payload had one) must be the next bytes.
+fn check_mark(input: &mut Forwarded, mark: Option<Vec<u8>>) -> Result<(), String> {
+    use std::io::Read;
+    if let Some(mark) = mark {
+        let mut got = vec![0u8; mark.len()];
+        if input.read_exact(&mut got).is_err() || got != mark {
+            return Err("Replication stream EOF marker is broken".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Run `load` on a blocking thread, reading the payload after `head` as this (the link) task
+/// forwards it from the socket. The socket failing ends the input (the loader then fails on a
+/// short RDB) and is reported once the loader has finished; the loader stopping early (a damaged
+/// payload) ends the forwarding.
+async fn forward_payload<T: Send + 'static>(
+    c: &mut Conn,
+    head: PayloadHead,
+    load: impl FnOnce(&mut Forwarded) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let mut loader = tokio::task::spawn_blocking(move || load(&mut Forwarded { rx, cur: Bytes::new(), read: 0 }));
+    let mut left = match head {
+        PayloadHead::Len(n) => Some(n),
+        PayloadHead::Eof(_) => None,
+    };
+    let failed = loop {
+        if left == Some(0) {
+            break None;
+        }
+        if !c.buf.is_empty() {
+            let n = left.map_or(c.buf.len(), |l| l.min(c.buf.len()));
+            if let Some(l) = &mut left {
+                *l -= n;
             }
-        },
+            let part = c.buf.split_to(n).freeze();
+            if tx.send(part).await.is_err() {
+                // The loader stopped reading: it is done or failed.
+                break None;
+            }
+            continue;
+        }
+        tokio::select! {
+            r = c.fill() => if let Err(e) = r { break Some(e) },
+            r = &mut loader => {
+                let r = r.map_err(|e| e.to_string())?;
+                if r.is_ok() && left.is_some_and(|l| l > 0) {
+                    return Err("the RDB ended before its announced length".into());
+                }
+                return r;
+            }
+        }
+    };
+    drop(tx);
+    let r = loader.await.map_err(|e| e.to_string())?;
+    match failed {
+        Some(e) => r.and(Err(e)),
+        None => r,
     }
 }
 

@@ -212,7 +212,7 @@ fn persistence_fields(shared: &Shared) -> Fields {
     let rdb = &shared.rdb;
     let mut f = vec![
         ("loading".into(), s(u8::from(shared.ks.is_loading()))),
-        ("async_loading".into(), s(0)),
+        ("async_loading".into(), s(u8::from(shared.repl.async_loading.load(Ordering::Relaxed)))),
         ("current_cow_peak".into(), s(0)),
         ("current_cow_size".into(), s(0)),
         ("current_cow_size_age".into(), s(0)),
