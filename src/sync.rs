@@ -128,6 +128,9 @@ pub mod fault {
         /// A frozen snapshot (BGSAVE) reads integer cells and collections when it encodes them,
         /// after the writers are let in, instead of copying them at the snapshot point.
         SnapshotCellsByReference,
+        /// `repl-diskless-load swapdb`'s swap of every database leaves the stripes' epochs even, so
+        /// a lock-free multi-key read racing it can read one key before and one after.
+        SwapWithoutEpochs,
     }
 
     #[cfg(feature = "loom")]

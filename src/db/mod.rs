@@ -696,6 +696,17 @@ impl<'a> WriteLock<'a> {
     /// to [`Keyspace::recycle`] once the stripes are released.
     pub fn swap_in_all(&self, maps: &[usize]) -> Vec<usize> {
         assert_eq!(maps.len(), self.ks.logical.len());
+        // Every stripe's epoch odd while the databases change, as an EXEC's hold (see `tx`): a
+        // multi-key read racing the swap reads again after it, and a read of any key after a
+        // client saw one new database waits for the whole swap. Relaxed stores: only the holder of
+        // every stripe changes them; the fence publishes them before the first database changes.
+        let epochs = !crate::sync::fault::on(crate::sync::fault::Fault::SwapWithoutEpochs);
+        if epochs {
+            for e in self.ks.tx_epoch.iter() {
+                e.store(e.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            crate::sync::fence(Ordering::Release);
+        }
         let exists = |m: &KeyMap, k: &[u8]| m.get(k, |e| e.is_some());
         let mut old = Vec::with_capacity(maps.len());
         for (db, &new) in maps.iter().enumerate() {
@@ -709,6 +720,12 @@ impl<'a> WriteLock<'a> {
             }
         }
         self.ks.tracking.flushed();
+        if epochs {
+            for e in self.ks.tx_epoch.iter() {
+                // Release: a reader that loads the even epoch sees every database swapped.
+                e.store(e.load(Ordering::Relaxed) + 1, Ordering::Release);
+            }
+        }
         old
     }
 
