@@ -356,3 +356,30 @@ fn swapdb_async_load_from_our_primary_and_from_redis() {
     drop(redis);
     let _ = std::fs::remove_dir_all(&redis_dir);
 }
+
+/// swapdb on a replica with the AOF on: the AOF is rewritten after the swap (as after the other
+/// modes' loads), so the replica restarted from it (kill -9) holds the primary's keys, not its old
+/// ones.
+#[test]
+fn swapdb_rewrites_the_aof_after_the_swap() {
+    let primary = Server::start(&["--appendonly", "no"]);
+    let mut c = primary.raw();
+    for i in 0..500 {
+        c.cmds(&["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    c.cmds(&["SELECT", "2"]);
+    c.cmds(&["RPUSH", "list", "a", "b"]);
+    let mut replica = Server::start(&["--appendonly", "yes", "--repl-diskless-load", "swapdb"]);
+    assert_eq!(replica.raw().cmds(&["SET", "stale", "1"]), b"+OK\r\n");
+    assert_eq!(replica.raw().cmds(&["REPLICAOF", "127.0.0.1", &primary.port.to_string()]), b"+OK\r\n");
+    wait_for("the link", Duration::from_secs(20), || link_up(replica.port));
+    replica.wait_for_rewrite();
+    assert_eq!(common::dump_keyspace(replica.port), common::dump_keyspace(primary.port));
+    replica.kill9();
+    replica.restart();
+    assert_eq!(
+        common::dump_keyspace(replica.port),
+        common::dump_keyspace(primary.port),
+        "after a restart from the AOF"
+    );
+}
