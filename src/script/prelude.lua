@@ -201,6 +201,8 @@ end
 -- The run of one script (`eval`: KEYS and ARGV are the globals it sees) or function (called with
 -- `keys` and `args`), with `redis.call`'s bridge (`internal.bridge`, vm.rs) reachable only
 -- meanwhile. Returns the RESP version the script chose and xpcall's results.
+-- EVAL runs do what `run` does below in C (`run::raw_entry`), with this handler.
+internal.handler = handler
 internal.run = function(f, keys, args, eval)
   resp = 2
   internal.call = internal.bridge

@@ -420,7 +420,7 @@ enum RawOut {
     Failed(mlua::Error),
 }
 
-/// What [`raw_entry`] pushes: `internal.run`, the script, KEYS and ARGV.
+/// What [`raw_entry`] runs: the script in registry slot `func_key` with these KEYS and ARGV.
 struct RawRun<'a> {
     vm: &'a Vm,
     func_key: c_int,
@@ -428,25 +428,63 @@ struct RawRun<'a> {
     args: &'a [Bytes],
 }
 
-/// The C function an EVAL run is called through (one per VM, in its registry): under `lua_pcall`,
-/// pushes `internal.run`, the script, the refilled KEYS and ARGV tables and `true`, and calls
-/// `run`, leaving its three results.
+/// Push the interned string `s` (a short literal).
+///
+/// # Safety
+/// `state` is valid with room for one value, inside a protected call.
+unsafe fn push_name(state: *mut ffi::lua_State, s: &'static std::ffi::CStr) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        ffi::lua_pushlstring(state, s.as_ptr(), s.count_bytes());
+    }
+}
+
+/// The C function an EVAL run is called through (one per VM, in its registry), under
+/// `lua_pcall`: what the prelude's `internal.run` does for a function, in C (no Lua function, no
+/// `xpcall` and four `rawset` calls from Lua per run): marks the run (`internal.call`, which the
+/// API functions check), sets the refilled KEYS and ARGV tables on the real globals, calls the
+/// script under the prelude's error handler, takes the marks back, and leaves the RESP version
+/// the script chose (`redis.setresp`, recorded on the run's `Caller`), whether it ran without
+/// error and its first result (or the handler's error value).
 ///
 /// # Safety
 /// Called by `raw_eval`'s `lua_pcall` only, with a light userdata pointing to a live [`RawRun`]
 /// as its one argument. It owns nothing that needs dropping (an error longjmps to the pcall).
 pub unsafe extern "C-unwind" fn raw_entry(state: *mut ffi::lua_State) -> c_int {
-    // SAFETY: the contract above; every push has its room from the check.
+    // SAFETY: the contract above; every push has its room from the check. Slots: 1 `internal`,
+    // 2 the real globals, 3 the handler, 4 the script, then its result.
     unsafe {
         let p = &*(ffi::lua_touserdata(state, 1) as *const RawRun);
         ffi::lua_settop(state, 0);
         ffi::luaL_checkstack(state, 8, c"run".as_ptr());
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.run_key.id() as _);
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.func_key as _);
-        push_reused_sequence(state, p.vm.seqs[0].id(), &p.vm.seq_lens[0], p.keys);
-        push_reused_sequence(state, p.vm.seqs[1].id(), &p.vm.seq_lens[1], p.args);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.internal_key.id() as _);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.globals_key.id() as _);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.handler_key.id() as _);
+        push_name(state, c"call");
         ffi::lua_pushboolean(state, 1);
-        ffi::lua_call(state, 4, 3);
+        ffi::lua_rawset(state, 1);
+        push_name(state, c"KEYS");
+        push_reused_sequence(state, p.vm.seqs[0].id(), &p.vm.seq_lens[0], p.keys);
+        ffi::lua_rawset(state, 2);
+        push_name(state, c"ARGV");
+        push_reused_sequence(state, p.vm.seqs[1].id(), &p.vm.seq_lens[1], p.args);
+        ffi::lua_rawset(state, 2);
+        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.func_key as _);
+        // As `xpcall(f, handler)`: the first result, or the handler's value (an out-of-memory
+        // error skips the handler, as in xpcall).
+        let status = ffi::lua_pcall(state, 0, 1, 3);
+        for (t, name) in [(2, c"KEYS"), (2, c"ARGV"), (1, c"call")] {
+            push_name(state, name);
+            ffi::lua_pushnil(state);
+            ffi::lua_rawset(state, t);
+        }
+        // The run's `Caller` (`set_resp`'s record): read here on its thread while the run is
+        // in progress, as `set_resp` writes it (no other reference to it is in use meanwhile).
+        let caller = CALLER.with(|c| c.get());
+        let resp = if caller.is_null() { 2 } else { (*caller.cast::<Caller<'static, 'static>>()).resp };
+        ffi::lua_pushnumber(state, ffi::lua_Number::from(resp));
+        ffi::lua_pushboolean(state, c_int::from(status == 0));
+        ffi::lua_pushvalue(state, 4);
         3
     }
 }

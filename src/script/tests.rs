@@ -654,3 +654,33 @@ fn writes_too_large_to_save_or_to_another_database_take_every_stripe_first() {
     h.run(&["SELECT", "4"]);
     assert_eq!(h.run(&["GET", "copied"]), bulk("s"));
 }
+
+/// An EVAL run's setup and teardown (done in C by `run::raw_entry`): each run sees its own KEYS
+/// and ARGV and RESP 2, errors point at the user's line through the prelude's handler, and after a
+/// run (ended by a reply, an error or a runtime error) its KEYS and ARGV are gone (a function that
+/// reads them raises).
+#[test]
+fn each_eval_run_is_set_up_and_taken_down_whole() {
+    let mut h = Harness::new();
+    h.run(&["HSET", "h", "a", "1"]);
+    let shape = "return type(redis.call('hgetall', KEYS[1])['map'])";
+    assert_eq!(eval(&mut h, &format!("redis.setresp(3) {shape}"), &["h"], &[]), bulk("table"));
+    // The next run is back to RESP 2 (HGETALL is a flat array there).
+    assert_eq!(eval(&mut h, shape, &["h"], &[]), bulk("nil"));
+    let failing = "local x = KEYS[1]\nerror({err = 'MINE ' .. x})";
+    assert_eq!(eval(&mut h, failing, &["k1"], &[]), script_err("MINE k1", failing, 2));
+    let raising = "local a = ARGV[1]\nlocal b = nil\nreturn b.c";
+    let r = eval(&mut h, raising, &[], &["v"]);
+    assert!(matches!(&r, Frame::Error(t) if t.starts_with(b"ERR user_script:3: attempt to index local 'b'")), "{r:?}");
+    assert_eq!(eval(&mut h, "return {#KEYS, #ARGV, KEYS[1], ARGV[2]}", &["a"], &["x", "y"]), {
+        arr(vec![int(1), int(2), bulk("a"), bulk("y")])
+    });
+    // A function sees no KEYS or ARGV global left by the EVAL runs (a missing global raises).
+    let lib = "#!lua name=l\nredis.register_function('k', function() return KEYS end)\n\
+               redis.register_function('a', function() return ARGV end)";
+    assert_eq!(h.run(&["FUNCTION", "LOAD", lib]), bulk("l"));
+    for f in ["k", "a"] {
+        let r = h.run(&["FCALL", f, "0"]);
+        assert!(matches!(&r, Frame::Error(t) if t.windows(19).any(|w| w == b"nonexistent global ")), "{r:?}");
+    }
+}

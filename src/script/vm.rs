@@ -66,11 +66,15 @@ pub struct Vm {
     pub seqs: [mlua::RegistryKey; 2],
     pub seq_lens: [std::cell::Cell<usize>; 2],
     /// What an EVAL run calls into without going through mlua (`run::raw_eval`): the main
-    /// state, and the registry slots of `run`, of the C entry function (`run::raw_entry`) and of a
+    /// state, and the registry slots of the C entry function (`run::raw_entry`) and of a
     /// scratch value (a reply that is not a plain value waits there for its conversion; it always
     /// holds a value, so that storing one allocates nothing).
     pub main: *mut mlua::ffi::lua_State,
-    pub run_key: mlua::RegistryKey,
+    /// The prelude's private table, the real globals and its error handler: what an EVAL run's
+    /// entry sets up around the script (`run::raw_entry`).
+    pub internal_key: mlua::RegistryKey,
+    pub globals_key: mlua::RegistryKey,
+    pub handler_key: mlua::RegistryKey,
     pub entry_key: mlua::RegistryKey,
     pub scratch_key: mlua::RegistryKey,
 }
@@ -151,7 +155,9 @@ impl Vm {
         // SAFETY: the closure only records the state it is given (mlua's main state here: no
         // callback or coroutine is running).
         unsafe { lua.exec_raw::<()>((), |state| main = state)? };
-        let run_key = lua.create_registry_value(&run)?;
+        let internal_key = lua.create_registry_value(&internal)?;
+        let globals_key = lua.create_registry_value(&globals)?;
+        let handler_key = lua.create_registry_value(internal.get::<Function>("handler")?)?;
         // SAFETY: `raw_entry` is a valid `lua_CFunction` (see its contract).
         let entry_key = lua.create_registry_value(unsafe { lua.create_c_function(super::run::raw_entry)? })?;
         let scratch_key = lua.create_registry_value(false)?;
@@ -171,7 +177,9 @@ impl Vm {
             seqs,
             seq_lens: Default::default(),
             main,
-            run_key,
+            internal_key,
+            globals_key,
+            handler_key,
             entry_key,
             scratch_key,
         })
