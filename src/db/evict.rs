@@ -46,8 +46,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-use bytes::Bytes;
-
 use super::Keyspace;
 use super::block::{EntryRef, ValueRef};
 use crate::config::Config;
@@ -287,7 +285,9 @@ pub enum Outcome {
 struct Candidate {
     score: u64,
     db: usize,
-    key: Bytes,
+    /// The key's bytes, in a buffer the pool reuses (Redis's pool keeps a cached sds per entry):
+    /// a sampled key entering the pool costs no allocation once the pool has warmed up.
+    key: Vec<u8>,
 }
 
 /// A keyspace's eviction settings, pool and counter.
@@ -313,6 +313,8 @@ struct Pool {
     /// is a sum over all its parts, too dear for every eviction).
     dbs: Vec<usize>,
     dbs_at: Option<Instant>,
+    /// Key buffers of candidates that left the pool, for the next ones.
+    spare: Vec<Vec<u8>>,
 }
 
 /// How long [`Pool::dbs`] is trusted. A database that gets its first keys meanwhile is sampled
@@ -424,6 +426,7 @@ impl Evictor {
             if let Some(bytes) = self.evict(ks, db, &key, policy) {
                 freed += bytes;
             }
+            pool.recycle(key);
             // Every 16 keys (ghosts included), as Redis: past the time limit the command runs anyway.
             tries += 1;
             if tries.is_multiple_of(16) && started.elapsed().as_micros() as u64 > limit {
@@ -436,7 +439,7 @@ impl Evictor {
     }
 
     /// The next victim: `(logical db, key)`, None when nothing may be evicted.
-    fn choose(&self, ks: &Keyspace, policy: Policy, pool: &mut Pool) -> Option<(usize, Bytes)> {
+    fn choose(&self, ks: &Keyspace, policy: Policy, pool: &mut Pool) -> Option<(usize, Vec<u8>)> {
         let samples = self.samples.load(Relaxed);
         if matches!(policy, Policy::AllkeysRandom | Policy::VolatileRandom) {
             for refresh in [false, true] {
@@ -449,7 +452,7 @@ impl Evictor {
                     candidates(ks, db, policy, 1, |k, _| {
                         seen += 1;
                         if random().is_multiple_of(seen) {
-                            pick = Some(Bytes::copy_from_slice(k));
+                            pick = Some(k.to_vec());
                         }
                     });
                     if let Some(k) = pick {
@@ -468,8 +471,9 @@ impl Evictor {
                 return Some((c.db, c.key));
             }
             let mut examined = 0;
-            let dbs = pool.live_dbs(ks, round > 0).to_vec();
-            for db in dbs {
+            let live = pool.live_dbs(ks, round > 0).len();
+            for d in 0..live {
+                let db = pool.dbs[d];
                 let mut n = 0;
                 candidates(ks, db, policy, samples, |k, e| {
                     n += 1;
@@ -588,15 +592,29 @@ impl Pool {
     /// ascending by score (the best last).
     fn insert(&mut self, score: u64, db: usize, key: &[u8]) {
         let c = &mut self.candidates;
-        if let Some(i) = c.iter().position(|x| x.db == db && x.key[..] == *key) {
-            c.remove(i);
+        let buf = if let Some(i) = c.iter().position(|x| x.db == db && x.key[..] == *key) {
+            c.remove(i).key
         } else if c.len() == POOL_SIZE && c.first().is_some_and(|x| x.score >= score) {
             return;
-        }
+        } else {
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(key);
+            buf
+        };
         let at = c.partition_point(|x| x.score < score);
-        c.insert(at, Candidate { score, db, key: Bytes::copy_from_slice(key) });
+        c.insert(at, Candidate { score, db, key: buf });
         if c.len() > POOL_SIZE {
-            c.remove(0);
+            let gone = c.remove(0).key;
+            self.recycle(gone);
+        }
+    }
+
+    /// Keep `key`'s buffer for a later candidate (as many as the pool holds; a long key's
+    /// buffer is let go, so the pool never keeps more than small buffers).
+    fn recycle(&mut self, key: Vec<u8>) {
+        if self.spare.len() <= POOL_SIZE && key.capacity() <= 256 {
+            self.spare.push(key);
         }
     }
 }
@@ -605,6 +623,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::db::Entry;
+    use bytes::Bytes;
 
     #[test]
     fn lfu_counter_grows_logarithmically_and_decays() {
@@ -633,7 +652,11 @@ mod tests {
         assert_eq!(p.candidates.last().unwrap().score, 40);
         p.insert(1000, 0, b"k3");
         assert_eq!(p.candidates.iter().filter(|c| &c.key[..] == b"k3").count(), 1);
-        assert_eq!(p.candidates.pop().unwrap().key, Bytes::from_static(b"k3"));
+        assert_eq!(p.candidates.pop().unwrap().key, b"k3");
+        assert!(!p.spare.is_empty(), "the candidates pushed out left their buffers");
+        let spare = p.spare.len();
+        p.insert(2000, 0, b"new");
+        assert_eq!(p.spare.len(), spare - 1, "a new candidate reuses a buffer");
     }
 
     /// allkeys-random frees what was asked, each key at its estimate from the block layout;
