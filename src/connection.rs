@@ -66,11 +66,13 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
         let _ = crate::limits::set_keepalive(&stream, keepalive);
     }
     client.authenticated = auth;
+    client.batches_stats = true;
     // Polled by the read of every batch: the connection's own `Notify`, nothing shared.
     let closing_info = client.info.clone();
     let closing = closing_info.closing.notified();
     tokio::pin!(closing);
     let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    shared.monitor.commands.flush(&mut client.stats_pending);
     // Whatever the loop returned from, the wake-ups its last commands deferred go out (still on
     // the thread that ran them: no await since).
     count_direct_writes(&shared, crate::pubsub::wake_deferred());
@@ -119,7 +121,7 @@ pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> u
     let mut n = 0;
     let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX, |k| {
         // A pipeline on one key (LPUSH, HSET of redis-benchmark) has nothing to prefetch twice.
-        if n == 0 || keys[n - 1] != k {
+        if n == 0 || !crate::cmd::short_eq(keys[n - 1], k) {
             keys[n] = k;
             n += 1;
         }
@@ -154,6 +156,8 @@ async fn serve_loop(
     // whose socket failed is closed quietly.
     macro_rules! flush_or_close {
         ($seq:expr, $out_limit:expr) => {
+            // The batch's calls are counted before its replies leave (see `cmd::Client::batches_stats`).
+            shared.monitor.commands.flush(&mut client.stats_pending);
             if !flush(shared, stream, &mut wbuf, &mut writes, $seq, $out_limit, closing.as_mut(), &sub, &client.info)
                 .await
             {

@@ -250,3 +250,52 @@ fn info_clients_reports_the_largest_query_buffer_now() {
     assert!(reply.contains("\r\nclient_recent_max_input_buffer:27\r\n"), "{reply}");
     assert!(reply.contains("\r\nclient_recent_max_output_buffer:0\r\n"), "{reply}");
 }
+
+/// A connection sums its pipelined calls of one command before adding them to INFO's counters
+/// (`CommandStats::record_pending`): INFO, LATENCY HISTOGRAM and a transaction's INFO later in the
+/// same pipeline, and another client once the replies arrived, see every call counted (as Redis,
+/// which counts each call as it ends).
+#[test]
+fn pipelined_calls_are_counted_before_info_and_before_their_replies() {
+    let server = Server::start(&[]);
+    let mut c = server.raw();
+    let mut batch = Vec::new();
+    let enc = |args: &[&str]| {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        out
+    };
+    for i in 0..5 {
+        batch.extend(enc(&["SET", &format!("k{i}"), "v"]));
+    }
+    batch.extend(enc(&["GET", "k0"]));
+    batch.extend(enc(&["INFO", "commandstats"]));
+    batch.extend(enc(&["INFO", "commandstats"]));
+    batch.extend(enc(&["GET", "k1"]));
+    batch.extend(enc(&["MULTI"]));
+    batch.extend(enc(&["GET", "k2"]));
+    batch.extend(enc(&["INFO", "commandstats"]));
+    batch.extend(enc(&["EXEC"]));
+    batch.extend(enc(&["LATENCY", "HISTOGRAM", "get"]));
+    c.send(&batch);
+    let replies: Vec<String> = (0..14).map(|_| text(&c.reply())).collect();
+    let calls = |info: &str, cmd: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|r| r.split(',').next()?.parse::<u64>().ok())
+    };
+    let first = &replies[6];
+    assert_eq!((calls(first, "set"), calls(first, "get"), calls(first, "info")), (Some(5), Some(1), None), "{first}");
+    let second = &replies[7];
+    assert_eq!(calls(second, "info"), Some(1), "the first INFO counts before the second runs: {second}");
+    // Inside EXEC: the GET before it and the GET queued in it.
+    let in_exec = &replies[12];
+    assert_eq!(calls(in_exec, "get"), Some(3), "{in_exec}");
+    assert!(replies[13].contains("get") && replies[13].contains("calls"), "{}", replies[13]);
+    // Another client, once the replies arrived.
+    let mut other = server.client();
+    let info = info(&mut other, "commandstats");
+    assert_eq!((calls(&info, "set"), calls(&info, "get"), calls(&info, "exec")), (Some(5), Some(3), Some(1)), "{info}");
+}

@@ -36,6 +36,7 @@ mod entry;
 pub mod evict;
 pub mod geo;
 pub mod hll;
+mod keyhash;
 mod map;
 mod snapshot;
 pub mod stream;
@@ -55,6 +56,7 @@ pub use cell::{
     Set, ValueCell, raw_bytes,
 };
 pub use entry::{Entry, Kind, StrRef, Value};
+pub use keyhash::{KeyHashed, hash_key, hash_key_seeded};
 pub use map::Batch;
 pub use map::{Change, KeyMap, PARTS, PREFETCH_MAX};
 pub use snapshot::{Frozen, FrozenValue, SnapshotEntry, SnapshotValue};
@@ -795,44 +797,6 @@ impl Records {
             })
             .collect()
     }
-}
-
-/// The key's hash: picks its write-lock stripe and its place in the map (part, bucket,
-/// fingerprint: see `map`). Keyed (aHash with per-process random seeds), so that clients cannot
-/// pile keys into one bucket. The environment variable `FLURRYDB_HASH_SEED` (a u64) fixes the
-/// seeds, for tests that must know which stripe a key takes ([`hash_key_seeded`]).
-#[cfg(not(feature = "loom"))]
-pub fn hash_key(key: &[u8]) -> u64 {
-    static STATE: OnceLock<ahash::RandomState> = OnceLock::new();
-    STATE
-        .get_or_init(|| match std::env::var("FLURRYDB_HASH_SEED").ok().and_then(|v| v.parse().ok()) {
-            Some(seed) => seeded_state(seed),
-            None => ahash::RandomState::new(),
-        })
-        .hash_one(key)
-}
-
-#[cfg(not(feature = "loom"))]
-fn seeded_state(seed: u64) -> ahash::RandomState {
-    ahash::RandomState::with_seeds(seed, seed ^ 0x9e37_79b9_7f4a_7c15, seed.rotate_left(17), !seed)
-}
-
-/// [`hash_key`] of a server started with `FLURRYDB_HASH_SEED=seed`.
-#[cfg(not(feature = "loom"))]
-pub fn hash_key_seeded(seed: u64, key: &[u8]) -> u64 {
-    seeded_state(seed).hash_one(key)
-}
-
-/// Under loom the hash takes no seed.
-#[cfg(feature = "loom")]
-pub fn hash_key_seeded(_seed: u64, key: &[u8]) -> u64 {
-    hash_key(key)
-}
-
-/// Under loom: FNV-1a, fixed, so that the models know which stripe each key takes.
-#[cfg(feature = "loom")]
-pub fn hash_key(key: &[u8]) -> u64 {
-    crate::util::fnv1a(crate::util::FNV_OFFSET, key)
 }
 
 #[cfg(all(test, not(feature = "loom")))]

@@ -48,11 +48,20 @@ impl Default for Histogram {
     }
 }
 
+/// The bucket a duration of `ns` falls in.
+pub fn bucket(ns: u64) -> usize {
+    hdr_index(ns.clamp(MIN_VALUE_NS, MAX_VALUE_NS)) - FIRST
+}
+
 impl Histogram {
     /// Count one duration. Relaxed: counts order nothing.
     pub fn record(&self, ns: u64) {
-        let i = hdr_index(ns.clamp(MIN_VALUE_NS, MAX_VALUE_NS)) - FIRST;
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.record_n(bucket(ns), 1);
+    }
+
+    /// Count `n` durations that fall in bucket `i` (see [`bucket`]).
+    pub fn record_n(&self, i: usize, n: u64) {
+        self.counts[i % BUCKETS].fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn reset(&self) {

@@ -82,7 +82,17 @@ impl Monitor {
 
     /// Count a call, and log it where it passed the slow log's or the latency monitor's threshold.
     pub fn after_call(&self, call: Call) {
-        self.commands.record_call(call.slot, call.ns, call.failed, self.latency_tracking.load(Ordering::Relaxed));
+        self.after_call_in(None, call)
+    }
+
+    /// [`after_call`](Self::after_call), its counts summed in `pending` when given (a
+    /// connection's batch: see [`CommandStats::record_pending`]).
+    pub fn after_call_in(&self, pending: Option<&mut Option<cmdstats::Pending>>, call: Call) {
+        let track = self.latency_tracking.load(Ordering::Relaxed);
+        match pending {
+            Some(p) => self.commands.record_pending(p, call.slot, call.ns, call.failed, track),
+            None => self.commands.record_call(call.slot, call.ns, call.failed, track),
+        }
         let us = call.ns / 1000;
         let slower_than = self.slowlog_slower_than_us.load(Ordering::Relaxed);
         if let Some(argv) = call.argv

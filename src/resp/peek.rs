@@ -48,6 +48,11 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
 
 /// Whether `name` is a command whose keys follow a `numkeys` third argument (scripts, functions).
 fn takes_numkeys(name: &[u8]) -> bool {
+    // Most requests are not scripts: their first letter says so (one compare per request, not six
+    // case-insensitive ones).
+    if !matches!(name.first(), Some(b'e' | b'E' | b'f' | b'F')) {
+        return false;
+    }
     ["evalsha", "eval", "fcall", "evalsha_ro", "eval_ro", "fcall_ro"]
         .iter()
         .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
