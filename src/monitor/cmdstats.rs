@@ -36,12 +36,16 @@ struct Shard {
 /// Every command's counters.
 pub struct CommandStats {
     shards: Box<[Shard]>,
+    /// CONFIG RESETSTATs so far: a connection's [`Pending`] sums taken before a reset are dropped,
+    /// not added after it (Redis counts each call as it ends; a call that ended before the reset
+    /// must not show after it).
+    resets: CachePadded<AtomicU64>,
 }
 
 impl Default for CommandStats {
     fn default() -> Self {
         let shard = || Shard { slots: (0..MAX_SLOTS).map(|_| CachePadded::new(Slot::default())).collect() };
-        CommandStats { shards: (0..SHARDS).map(|_| shard()).collect() }
+        CommandStats { shards: (0..SHARDS).map(|_| shard()).collect(), resets: CachePadded::new(AtomicU64::new(0)) }
     }
 }
 
@@ -53,6 +57,8 @@ const PENDING_BUCKETS: usize = 4;
 #[derive(Debug, Default)]
 pub struct Pending {
     slot: usize,
+    /// [`CommandStats::resets`] when its first call was summed.
+    epoch: u64,
     calls: u64,
     nanos: u64,
     failed: u64,
@@ -104,10 +110,15 @@ impl CommandStats {
         failed: bool,
         track_latency: bool,
     ) {
+        let epoch = self.resets.load(Ordering::Relaxed);
+        if pending.as_ref().is_some_and(|p| p.epoch != epoch) {
+            // Calls that ended before a CONFIG RESETSTAT: gone with the counters they were for.
+            *pending = None;
+        }
         if pending.as_ref().is_some_and(|p| p.slot != slot) {
             self.flush(pending);
         }
-        let p = pending.get_or_insert_with(|| Pending { slot, ..Pending::default() });
+        let p = pending.get_or_insert_with(|| Pending { slot, epoch, ..Pending::default() });
         if track_latency {
             let b = super::histogram::bucket(ns) as u32;
             match p.buckets[..p.used].iter_mut().find(|(i, _)| *i == b) {
@@ -122,7 +133,7 @@ impl CommandStats {
                 }
             }
         }
-        let p = pending.get_or_insert_with(|| Pending { slot, ..Pending::default() });
+        let p = pending.get_or_insert_with(|| Pending { slot, epoch, ..Pending::default() });
         p.calls += 1;
         p.nanos += ns;
         p.failed += u64::from(failed);
@@ -131,6 +142,9 @@ impl CommandStats {
     /// Add what `pending` holds to the shared counters, and empty it.
     pub fn flush(&self, pending: &mut Option<Pending>) {
         let Some(p) = pending.take() else { return };
+        if p.epoch != self.resets.load(Ordering::Relaxed) {
+            return;
+        }
         let s = self.mine(p.slot);
         s.calls.fetch_add(p.calls, Ordering::Relaxed);
         s.nanos.fetch_add(p.nanos, Ordering::Relaxed);
@@ -184,6 +198,7 @@ impl CommandStats {
     /// CONFIG RESETSTAT: every counter and histogram back to zero (histograms stay allocated but
     /// empty, so a reset command no longer shows in latencystats until it runs again).
     pub fn reset(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
         for shard in self.shards.iter() {
             for s in shard.slots.iter() {
                 for c in [&s.calls, &s.nanos, &s.rejected, &s.failed] {
@@ -258,5 +273,29 @@ mod tests {
         stats.reset();
         assert_eq!(stats.totals(1), SlotTotals::default());
         assert_eq!(stats.histogram(1).map(|h| h.total()), Some(0));
+    }
+
+    #[test]
+    fn pending_calls_that_ended_before_a_reset_are_not_counted_after_it() {
+        let stats = CommandStats::default();
+        let mut pending = None;
+        // Another connection's pipelined calls, summed but not yet flushed, then CONFIG RESETSTAT.
+        for _ in 0..5 {
+            stats.record_pending(&mut pending, 2, 1_000, false, true);
+        }
+        stats.reset();
+        // Its later calls of the same command count; the five before the reset do not.
+        for _ in 0..3 {
+            stats.record_pending(&mut pending, 2, 2_000, true, true);
+        }
+        stats.flush(&mut pending);
+        let t = stats.totals(2);
+        assert_eq!((t.calls, t.usec, t.failed), (3, 6, 3));
+        assert_eq!(stats.histogram(2).map(|h| h.total()), Some(3));
+        // Summed before the reset and flushed after it: dropped.
+        stats.record_pending(&mut pending, 5, 1_000, false, false);
+        stats.reset();
+        stats.flush(&mut pending);
+        assert_eq!(stats.totals(5), SlotTotals::default());
     }
 }
