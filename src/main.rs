@@ -44,8 +44,8 @@ fn main() {
         flurrydb::warning!("{w}");
     }
     cfg.maxclients = maxclients;
-    // Before any other thread starts: one malloc arena (the RSS follows the data, see memory.rs).
-    flurrydb::memory::one_arena();
+    // Before any other thread starts: one malloc arena when maxmemory is set (RSS near the limit).
+    flurrydb::memory::one_arena_under_maxmemory(cfg.maxmemory);
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.worker_threads > 0 {
         rt.worker_threads(cfg.worker_threads);

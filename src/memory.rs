@@ -155,23 +155,26 @@ pub fn purge() {
     }
 }
 
-/// glibc malloc arenas: one (`mallopt(M_ARENA_MAX, 1)`) for the whole server, so that the
-/// resident set follows the data as Redis's does (issue 18 items 1 and 3). Call before the
-/// runtime's threads start: a thread takes its arena at its first allocation. Returns whether
-/// glibc took the setting.
+/// glibc malloc arenas for a server with `maxmemory` set: one (`mallopt(M_ARENA_MAX, 1)`), so
+/// that the resident set stays near `maxmemory` as Redis's does (issue 18 item 3). Call before
+/// the runtime's threads start: a thread takes its arena at its first allocation. Returns
+/// whether the limit was set.
 ///
-/// glibc gives each thread that allocates its own arena (up to 8 per core), and each arena keeps
-/// its own free chunks for its own threads. Every write copies its bucket's block (`db::block`),
-/// so the heap is freed and allocated all the time, not only at a cache's limit: the resident set
-/// is the sum of every arena's peak, not the peak of the sum. Measured (1M SETs of 100-byte values
-/// through one `redis-cli --pipe` connection, RSS growth per key): 150-151 B with one arena in
-/// every run; with per-thread arenas 151 B while the connection's task stays on one worker, 167-236
-/// B when it moves between the workers (a loaded machine; Redis 191.6 B). At `maxmemory 64mb` the
-/// cache run grew the RSS by 69-70 MB with per-thread arenas, 66 MB with one (Redis 64).
-/// One arena serializes only the allocations that glibc's per-thread cache (tcache: chunks up to
-/// 1032 bytes, 7 of each size) does not serve: same-run A/B at pipeline 16 (SET, GET, INCR, HSET,
-/// LPUSH, SADD from 50 clients on both workers) showed no cost (README, "Memory and eviction").
-pub fn one_arena() -> bool {
+/// glibc gives each thread that allocates its own arena (up to 8 per core). A cache at its limit
+/// frees as much as it allocates, in blocks of every size (each write copies its bucket's block);
+/// each arena keeps its own free chunks for its own threads, so the resident set is the sum of
+/// every arena's peak, not the peak of the sum: the cache run of `benches/vs_redis.py` at
+/// `maxmemory 64mb` grew the RSS by 69-70 MB with per-thread arenas, 66 MB with one (Redis 64),
+/// `used_memory` holding 64.0 MB in both. One arena serializes only the allocations that glibc's
+/// per-thread cache (tcache: chunks up to 1032 bytes, 7 of each size) does not serve; the A/B of
+/// every redis-benchmark test at pipeline 1 and 16 and of the cache run is in the README
+/// ("Memory and eviction"). Without `maxmemory` the heap only grows with the data: nothing to gain.
+/// It is decided at startup: a `maxmemory` set later by CONFIG SET leaves the threads the arenas
+/// they have (glibc cannot move a thread's chunks to another arena).
+pub fn one_arena_under_maxmemory(maxmemory: u64) -> bool {
+    if maxmemory == 0 {
+        return false;
+    }
     // SAFETY: mallopt only sets a glibc tunable; it takes no pointer.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) == 1 }
 }
@@ -266,9 +269,10 @@ mod tests {
     }
 
     #[test]
-    fn one_arena_is_taken_and_every_thread_allocates_from_it() {
+    fn one_arena_only_under_maxmemory() {
+        assert!(!one_arena_under_maxmemory(0), "no maxmemory: per-thread arenas");
         // A test process may set it: every thread allocates correctly afterwards.
-        assert!(one_arena(), "glibc refused M_ARENA_MAX 1");
+        assert!(one_arena_under_maxmemory(64 << 20));
         let sums: Vec<usize> = (0..4)
             .map(|t| std::thread::spawn(move || (0..1000).map(|i| vec![t as u8; 100 + i * 7]).map(|v| v.len()).sum()))
             .map(|h| h.join().unwrap())

@@ -6,7 +6,7 @@
 //!
 //! The bound: `used_memory` counts the chunks malloc hands out (`memory::chunk_bytes`), so what
 //! the data costs is held at `maxmemory`; what the RSS adds is memory malloc keeps free. With one
-//! arena (`memory::one_arena`) that measured 2-4% at 64 MB in the release build's
+//! arena (`memory::one_arena_under_maxmemory`) that measured 2-4% at 64 MB in the release build's
 //! cache run (Redis: 0-1%); a quarter leaves room for the debug build and another glibc, and still
 //! fails on memory the count misses (a block or value not counted, retired blocks never freed) or
 //! on a heap that keeps growing while the keyspace churns.
