@@ -168,7 +168,11 @@ pub fn purge() {
 /// `used_memory` holding 64.0 MB in both. One arena serializes only the allocations that glibc's
 /// per-thread cache (tcache: chunks up to 1032 bytes, 7 of each size) does not serve; the A/B of
 /// every redis-benchmark test at pipeline 1 and 16 and of the cache run is in the README
-/// ("Memory and eviction"). Without `maxmemory` the heap only grows with the data: nothing to gain.
+/// ("Memory and eviction"). Without `maxmemory` the heap churns too (each write copies its bucket's
+/// block), and per-thread arenas make the RSS depend on where a connection's task ran: 1M SETs of
+/// 100-byte values through one connection grew it by 151 B/key while the task stayed on one worker,
+/// 167-236 when it moved (one arena: 151 every run). One arena there was tried in session 12 and not
+/// kept: SET at pipeline 16 on a primary feeding two replicas lost 6-7% to the arena's lock.
 /// It is decided at startup: a `maxmemory` set later by CONFIG SET leaves the threads the arenas
 /// they have (glibc cannot move a thread's chunks to another arena).
 pub fn one_arena_under_maxmemory(maxmemory: u64) -> bool {
