@@ -18,6 +18,7 @@
 mod common;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::fixed::{field, wait_for};
@@ -148,17 +149,29 @@ fn a_broken_eof_mark_is_refused_and_leaves_the_keyspace_empty() {
     assert_eq!(replica.raw().cmds(&["DBSIZE"]), b":0\r\n");
 }
 
-/// Our primary and real Redis's, each payload form, each mode: the replica converges.
-#[test]
-fn every_mode_converges_with_our_primary_and_with_redis() {
-    let ours = Server::start(&["--appendonly", "no"]);
-    // In a directory of its own: with repl-diskless-sync no it writes its dump.rdb there.
-    let redis_dir = common::temp_dir("redis-primary");
-    let redis = RealRedis::start_in(&redis_dir, &[]);
+/// Two primaries to replicate from: ours with `ours_args`, and redis-server 7.0 with
+/// `redis_args` where it is installed (in a directory of its own: with repl-diskless-sync no it
+/// writes its dump.rdb there). Returns both servers (kept alive by the caller), Redis's directory
+/// and their ports.
+fn our_and_redis_primaries(
+    tag: &str,
+    ours_args: &[&str],
+    redis_args: &[&str],
+) -> (Server, Option<RealRedis>, PathBuf, Vec<u16>) {
+    let ours = Server::start(ours_args);
+    let redis_dir = common::temp_dir(tag);
+    let redis = RealRedis::start_in(&redis_dir, redis_args);
     let mut primaries = vec![ours.port];
     if let Some(r) = &redis {
         primaries.push(r.port);
     }
+    (ours, redis, redis_dir, primaries)
+}
+
+/// Our primary and real Redis's, each payload form, each mode: the replica converges.
+#[test]
+fn every_mode_converges_with_our_primary_and_with_redis() {
+    let (_ours, redis, redis_dir, primaries) = our_and_redis_primaries("redis-primary", &["--appendonly", "no"], &[]);
     for &port in &primaries {
         let mut c = Server::raw_to(port);
         for i in 0..2000 {
@@ -313,13 +326,11 @@ fn swapdb_keeps_the_old_data_when_the_load_fails() {
 /// then converges.
 #[test]
 fn swapdb_async_load_from_our_primary_and_from_redis() {
-    let ours = Server::start(&["--appendonly", "no", "--repl-backlog-size", "16384"]);
-    let redis_dir = common::temp_dir("redis-primary-swapdb");
-    let redis = RealRedis::start_in(&redis_dir, &["--repl-backlog-size", "16384", "--repl-diskless-sync-delay", "0"]);
-    let mut primaries = vec![ours.port];
-    if let Some(r) = &redis {
-        primaries.push(r.port);
-    }
+    let (_ours, redis, redis_dir, primaries) = our_and_redis_primaries(
+        "redis-primary-swapdb",
+        &["--appendonly", "no", "--repl-backlog-size", "16384"],
+        &["--repl-backlog-size", "16384", "--repl-diskless-sync-delay", "0"],
+    );
     for &port in &primaries {
         let mut c = Server::raw_to(port);
         for i in 0..2000 {

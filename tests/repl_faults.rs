@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use common::fixed::{Node, conn, field, try_query, wait_for};
+use common::fixed::{Node, conn, field, linked_pair, set_numbered, try_query, wait_acked, wait_for};
 
 /// A writer of strings, counters, lists, hashes, sets, sorted sets and long expiries over a
 /// fixed set of keys, reconnecting after errors (the primary may be down for a while), until
@@ -168,11 +168,7 @@ fn replica_killed_mid_full_sync_restarts_and_converges() {
 fn link_cut_mid_stream_resyncs_partially_and_converges() {
     let root = common::temp_dir("faults-link");
     let primary = Node::start(&root.join("p"), None, "repl-backlog-size 64mb\n");
-    let replicas: Vec<Node> =
-        (0..2).map(|i| Node::start(&root.join(format!("r{i}")), Some(primary.port), "")).collect();
-    for r in &replicas {
-        wait_for("the replica's link", Duration::from_secs(30), || r.follows(primary.port));
-    }
+    let replicas = Node::replicas_of(&primary, &root, 2, "");
     let writer = Writer::start(primary.port);
     for round in 0..3 {
         writer.wait_more(200);
@@ -199,11 +195,7 @@ fn link_cut_mid_stream_resyncs_partially_and_converges() {
 fn primary_and_replica_killed_in_turns_converge() {
     let root = common::temp_dir("faults-primary");
     let mut primary = Node::start(&root.join("p"), None, "appendfsync always\n");
-    let mut replicas: Vec<Node> =
-        (0..2).map(|i| Node::start(&root.join(format!("r{i}")), Some(primary.port), "")).collect();
-    for r in &replicas {
-        wait_for("the replica's link", Duration::from_secs(30), || r.follows(primary.port));
-    }
+    let mut replicas = Node::replicas_of(&primary, &root, 2, "");
     let writer = Writer::start(primary.port);
     for round in 0..2 {
         writer.wait_more(300);
@@ -234,20 +226,15 @@ fn primary_and_replica_killed_in_turns_converge() {
 #[test]
 fn a_paused_replica_keeps_its_primarys_writes() {
     let root = common::temp_dir("faults-pause");
-    let primary = Node::start(&root.join("p"), None, "");
-    let replica = Node::start(&root.join("r"), Some(primary.port), "");
-    wait_for("the link", Duration::from_secs(30), || replica.follows(primary.port));
+    let (primary, replica) = linked_pair(&root, "", "");
     let mut r = conn(replica.port);
     let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(3000).arg("WRITE").query(&mut r).unwrap();
     let mut c = conn(primary.port);
-    for i in 0..50 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
-    }
+    set_numbered(&mut c, "k", 50);
     let _: i64 = redis::cmd("WAIT").arg(1).arg(1000).query(&mut c).unwrap();
     let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut r).unwrap();
     let _: () = redis::cmd("SET").arg("marker").arg("end").query(&mut c).unwrap();
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    wait_acked(&mut c, 1);
     assert_eq!(common::dump_keyspace(replica.port), common::dump_keyspace(primary.port));
     drop((primary, replica));
     let _ = std::fs::remove_dir_all(&root);
@@ -261,17 +248,12 @@ fn a_paused_replica_keeps_its_primarys_writes() {
 #[test]
 fn a_primary_restarted_from_its_rdb_serves_its_replica_partially() {
     let root = common::temp_dir("faults-rdb-restart");
-    let mut primary = Node::start(&root.join("p"), None, "appendonly no\n");
-    let replica = Node::start(&root.join("r"), Some(primary.port), "");
-    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let (mut primary, replica) = linked_pair(&root, "appendonly no\n", "");
     let mut c = conn(primary.port);
-    for i in 0..200 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
-    }
+    set_numbered(&mut c, "k", 200);
     let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
     let _: () = redis::cmd("SET").arg("in3").arg("x").query(&mut c).unwrap();
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    wait_acked(&mut c, 1);
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     let info = primary.info("replication");
     let (id, offset) = (field(&info, "master_replid").unwrap(), field(&info, "master_repl_offset").unwrap());
@@ -288,9 +270,7 @@ fn a_primary_restarted_from_its_rdb_serves_its_replica_partially() {
     assert_eq!(stat(primary.port, "sync_full"), 0, "{}", primary.log());
     // The stream goes on, in db 0 again (the restarted primary starts with a SELECT).
     let mut c = conn(primary.port);
-    for i in 0..200 {
-        let _: () = redis::cmd("SET").arg(format!("after{i}")).arg(i).query(&mut c).unwrap();
-    }
+    set_numbered(&mut c, "after", 200);
     assert_converged(&primary, &[&replica]);
     drop((primary, replica));
     let _ = std::fs::remove_dir_all(&root);
@@ -304,9 +284,7 @@ fn a_primary_restarted_from_its_rdb_serves_its_replica_partially() {
 #[test]
 fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     let root = common::temp_dir("faults-replica-rdb-restart");
-    let primary = Node::start(&root.join("p"), None, "");
-    let mut replica = Node::start(&root.join("r"), Some(primary.port), "appendonly no\n");
-    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let (primary, mut replica) = linked_pair(&root, "", "appendonly no\n");
     let mut c = conn(primary.port);
     for i in 0..200 {
         let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
@@ -314,8 +292,7 @@ fn a_replica_restarted_from_its_rdb_resyncs_partially() {
     }
     let _: () = redis::cmd("SELECT").arg(3).query(&mut c).unwrap();
     let _: () = redis::cmd("SET").arg("in3").arg("x").query(&mut c).unwrap();
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    wait_acked(&mut c, 1);
     let _: () = redis::cmd("SAVE").query(&mut conn(replica.port)).unwrap();
     replica.proc.kill9();
     // Written while the replica is down: still in db 3, the stream selects nothing new.
@@ -342,21 +319,16 @@ fn a_replica_restarted_from_its_rdb_resyncs_partially() {
 #[test]
 fn keys_expired_while_a_primary_was_down_are_deleted_on_its_replicas() {
     let root = common::temp_dir("faults-rdb-expired");
-    let mut primary = Node::start(&root.join("p"), None, "appendonly no\n");
-    let replica = Node::start(&root.join("r"), Some(primary.port), "");
-    wait_for("the replica's link", Duration::from_secs(30), || replica.follows(primary.port));
+    let (mut primary, replica) = linked_pair(&root, "appendonly no\n", "");
     let mut c = conn(primary.port);
-    for i in 0..100 {
-        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
-    }
+    set_numbered(&mut c, "k", 100);
     let _: () = redis::cmd("SET").arg("brief").arg("x").arg("PX").arg(1500).query(&mut c).unwrap();
     let _: () = redis::cmd("SET").arg("lasting").arg("x").arg("EX").arg(100_000).query(&mut c).unwrap();
     let _: () = redis::cmd("SELECT").arg(5).query(&mut c).unwrap();
     let _: () = redis::cmd("RPUSH").arg("brief5").arg("a").arg("b").query(&mut c).unwrap();
     let _: () = redis::cmd("PEXPIRE").arg("brief5").arg(1500).query(&mut c).unwrap();
     let _: () = redis::cmd("SET").arg("kept5").arg("y").query(&mut c).unwrap();
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    wait_acked(&mut c, 1);
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     primary.proc.kill9();
     std::thread::sleep(Duration::from_millis(2000));
@@ -367,8 +339,7 @@ fn keys_expired_while_a_primary_was_down_are_deleted_on_its_replicas() {
     assert_eq!(stat(primary.port, "sync_full"), 0, "{}", primary.log());
     let mut c = conn(primary.port);
     let _: () = redis::cmd("SET").arg("after").arg(1).query(&mut c).unwrap();
-    let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut c).unwrap();
-    assert_eq!(n, 1);
+    wait_acked(&mut c, 1);
     // DBSIZE counts what a replica holds, expired or not (a replica does not expire keys itself).
     let mut r = conn(replica.port);
     for (db, want) in [(0, 102), (5, 1)] {

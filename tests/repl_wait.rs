@@ -8,7 +8,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::fixed::{Node, conn, field, try_query, wait_for};
+use common::fixed::{Node, conn, field, linked_pair, try_query, wait_for};
 
 fn blocked_clients(port: u16) -> u64 {
     field(&try_query::<String>(port, &["INFO", "clients"]).unwrap_or_default(), "blocked_clients")
@@ -55,9 +55,7 @@ fn signal(n: &Node, sig: &str) {
 #[test]
 fn wait_counts_the_clients_own_writes_and_wakes_on_acks() {
     let root = common::temp_dir("wait");
-    let primary = Node::start(&root.join("p"), None, "");
-    let replica = Node::start(&root.join("r"), Some(primary.port), "");
-    wait_for("the link", Duration::from_secs(30), || replica.follows(primary.port));
+    let (primary, replica) = linked_pair(&root, "", "");
     let mut writer = conn(primary.port);
     let _: () = redis::cmd("SET").arg("a").arg("1").query(&mut writer).unwrap();
     let n: i64 = redis::cmd("WAIT").arg(1).arg(10_000).query(&mut writer).unwrap();

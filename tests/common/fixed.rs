@@ -131,3 +131,37 @@ impl Node {
             && field(&i, "master_link_status").as_deref() == Some("up")
     }
 }
+
+impl Node {
+    /// `replicas` nodes under `root/r0..`, each `replicaof` `primary` with `extra` config lines;
+    /// returns once every link is up.
+    pub fn replicas_of(primary: &Node, root: &Path, replicas: usize, extra: &str) -> Vec<Node> {
+        let nodes: Vec<Node> =
+            (0..replicas).map(|i| Node::start(&root.join(format!("r{i}")), Some(primary.port), extra)).collect();
+        for r in &nodes {
+            wait_for("the replica's link", Duration::from_secs(30), || r.follows(primary.port));
+        }
+        nodes
+    }
+}
+
+/// A primary under `root/p` with `primary_extra` config lines and one replica under `root/r0`
+/// with `replica_extra`, its link up.
+pub fn linked_pair(root: &Path, primary_extra: &str, replica_extra: &str) -> (Node, Node) {
+    let primary = Node::start(&root.join("p"), None, primary_extra);
+    let replica = Node::replicas_of(&primary, root, 1, replica_extra).pop().unwrap();
+    (primary, replica)
+}
+
+/// SET `{prefix}{i}` to `i` for i in 0..n, one reply at a time.
+pub fn set_numbered(c: &mut redis::Connection, prefix: &str, n: usize) {
+    for i in 0..n {
+        let _: () = redis::cmd("SET").arg(format!("{prefix}{i}")).arg(i).query(c).unwrap();
+    }
+}
+
+/// WAIT for `replicas` acknowledgements (10 s) and assert they all came.
+pub fn wait_acked(c: &mut redis::Connection, replicas: usize) {
+    let n: i64 = redis::cmd("WAIT").arg(replicas).arg(10_000).query(c).unwrap();
+    assert_eq!(n as usize, replicas, "not every replica acknowledged");
+}
