@@ -7,7 +7,7 @@
 Method of vs_redis.py's throughput section, for more than one flurrydb: every server started once on
 127.0.0.1 (ports from $AB_PORT_BASE, default 26100; `--save ''`, Redis with appendonly no), then per round,
 per test of redis-benchmark's -t names or vs_redis.py's CUSTOM command lines (SETBIT, PFADD, XADD, ...) and per pipeline (1 and 16, or $PIPES), each server in turn (the
-order flips every round): FLUSHALL, a fill where the test pops (SPOP after SADD, ZPOPMIN after ZADD,
+order flips every round; the tests `ratelimit` and `unlock` are EVALSHA of vs_redis.py's SCRIPTS): FLUSHALL, a fill where the test pops (SPOP after SADD, ZPOPMIN after ZADD,
 LPOP/RPOP after LPUSH, XADD before XREAD/XREADGROUP/XACK; not measured), then `redis-benchmark -c 50 -r 100000 -n N*P -P P` (N*P/10 for
 LRANGE_300/600). $AB_ARGS (e.g. "--appendonly yes --appendfsync everysec") is given to every server, Redis included, in place of
 Redis's --appendonly no. Kept per test: the best throughput of the rounds and the lowest server CPU per request
@@ -17,6 +17,7 @@ Prints rps, the ratio to Redis, CPU us/request and context switches per request 
 loaded machine trust the CPU and switch columns more than the throughput.
 """
 import csv
+import hashlib
 import io
 import os
 import socket
@@ -29,7 +30,13 @@ FILL = {"spop": "sadd", "zpopmin": "zadd", "lpop": "lpush", "rpop": "lpush",
         # The stream readers read the stream an XADD run fills (after vs_redis.py's setup: the group).
         "xread": "xadd", "xreadgroup": "xadd", "xack": "xadd"}
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_redis import CUSTOM, SETUP  # noqa: E402  the command lines of the tests with no -t name
+from vs_redis import CUSTOM, SETUP, SCRIPTS, SCRIPT_ARGS  # noqa: E402  the command lines of the tests with no -t name
+
+# vs_redis.py's scripts as tests too: `ratelimit` and `unlock` are EVALSHA of its SCRIPTS (loaded
+# with SCRIPT LOAD before each measured call; FLUSHALL keeps the script cache).
+for _name, _body in SCRIPTS.items():
+    SETUP[_name] = ["SCRIPT", "LOAD", _body]
+    CUSTOM[_name] = ["EVALSHA", hashlib.sha1(_body.encode()).hexdigest(), "1"] + SCRIPT_ARGS[_name]
 
 
 def cpu_seconds(pid):

@@ -96,9 +96,12 @@ pub mod raw {
     /// # Safety
     /// `state` is a valid Lua state with one free stack slot, its memory limit off.
     pub unsafe fn push_bytes(state: *mut ffi::lua_State, b: &[u8]) {
+        // The C API's own call (mlua's wrapper also reads the string back); an empty one from a
+        // valid pointer, as the wrapper does.
+        let p: &[u8] = if b.is_empty() { b"\0" } else { b };
         // SAFETY: the caller's contract; Lua copies the bytes.
         unsafe {
-            ffi::lua_pushlstring(state, b.as_ptr().cast(), b.len());
+            ffi::lua_pushlstring_(state, p.as_ptr().cast(), b.len());
         }
     }
 

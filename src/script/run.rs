@@ -121,20 +121,23 @@ unsafe fn push_reused_sequence(state: *mut ffi::lua_State, id: c_int, prev: &std
     // SAFETY: the caller's contract; at most the table, a key and a value on the stack at once.
     unsafe {
         ffi::luaL_checkstack(state, 4, c"KEYS/ARGV".as_ptr());
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, id as _);
-        let mut clean = ffi::lua_type(state, -1) == ffi::LUA_TTABLE;
+        ffi::lua_rawgeti_(state, ffi::LUA_REGISTRYINDEX, id);
+        let mut clean = ffi::lua_type(state, -1) == ffi::LUA_TTABLE && items.len() < c_int::MAX as usize;
         if clean && ffi::lua_getmetatable(state, -1) != 0 {
             ffi::lua_pop(state, 1);
             clean = false;
         }
         if clean {
+            // The C API's own calls (mlua's wrappers of these also read the pushed string back
+            // and convert the index; `clean` bounds the indexes).
             for (i, item) in items.iter().enumerate() {
-                ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
-                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+                let bytes: &[u8] = if item.is_empty() { b"\0" } else { item };
+                ffi::lua_pushlstring_(state, bytes.as_ptr().cast(), item.len());
+                ffi::lua_rawseti_(state, -2, i as c_int + 1);
             }
             for i in items.len()..prev.get() {
                 ffi::lua_pushnil(state);
-                ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+                ffi::lua_rawseti_(state, -2, (i as c_int).wrapping_add(1));
             }
             // Exactly the items now? (Counting stops past them.)
             let mut count = 0usize;
@@ -428,17 +431,6 @@ struct RawRun<'a> {
     args: &'a [Bytes],
 }
 
-/// Push the interned string `s` (a short literal).
-///
-/// # Safety
-/// `state` is valid with room for one value, inside a protected call.
-unsafe fn push_name(state: *mut ffi::lua_State, s: &'static std::ffi::CStr) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        ffi::lua_pushlstring(state, s.as_ptr(), s.count_bytes());
-    }
-}
-
 /// The C function an EVAL run is called through (one per VM, in its registry), under
 /// `lua_pcall`: what the prelude's `internal.run` does for a function, in C (no Lua function, no
 /// `xpcall` and four `rawset` calls from Lua per run): marks the run (`internal.call`, which the
@@ -452,29 +444,35 @@ unsafe fn push_name(state: *mut ffi::lua_State, s: &'static std::ffi::CStr) {
 /// as its one argument. It owns nothing that needs dropping (an error longjmps to the pcall).
 pub unsafe extern "C-unwind" fn raw_entry(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: the contract above; every push has its room from the check. Slots: 1 `internal`,
-    // 2 the real globals, 3 the handler, 4 the script, then its result.
+    // 2 the real globals, 3 the handler, 4-6 the names "KEYS", "ARGV" and "call" (from the
+    // registry: no string interned per run), 7 the script, then its result. The registry
+    // slots hold what `Vm::new` put there for the VM's life.
     unsafe {
         let p = &*(ffi::lua_touserdata(state, 1) as *const RawRun);
         ffi::lua_settop(state, 0);
-        ffi::luaL_checkstack(state, 8, c"run".as_ptr());
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.internal_key.id() as _);
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.globals_key.id() as _);
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.vm.handler_key.id() as _);
-        push_name(state, c"call");
+        ffi::luaL_checkstack(state, 10, c"run".as_ptr());
+        for key in [&p.vm.internal_key, &p.vm.globals_key, &p.vm.handler_key] {
+            ffi::lua_rawgeti_(state, ffi::LUA_REGISTRYINDEX, key.id());
+        }
+        for key in &p.vm.name_keys {
+            ffi::lua_rawgeti_(state, ffi::LUA_REGISTRYINDEX, key.id());
+        }
+        let (keys_name, argv_name, call_name) = (4, 5, 6);
+        ffi::lua_pushvalue(state, call_name);
         ffi::lua_pushboolean(state, 1);
         ffi::lua_rawset(state, 1);
-        push_name(state, c"KEYS");
+        ffi::lua_pushvalue(state, keys_name);
         push_reused_sequence(state, p.vm.seqs[0].id(), &p.vm.seq_lens[0], p.keys);
         ffi::lua_rawset(state, 2);
-        push_name(state, c"ARGV");
+        ffi::lua_pushvalue(state, argv_name);
         push_reused_sequence(state, p.vm.seqs[1].id(), &p.vm.seq_lens[1], p.args);
         ffi::lua_rawset(state, 2);
-        ffi::lua_rawgeti(state, ffi::LUA_REGISTRYINDEX, p.func_key as _);
+        ffi::lua_rawgeti_(state, ffi::LUA_REGISTRYINDEX, p.func_key);
         // As `xpcall(f, handler)`: the first result, or the handler's value (an out-of-memory
         // error skips the handler, as in xpcall).
         let status = ffi::lua_pcall(state, 0, 1, 3);
-        for (t, name) in [(2, c"KEYS"), (2, c"ARGV"), (1, c"call")] {
-            push_name(state, name);
+        for (t, name) in [(2, keys_name), (2, argv_name), (1, call_name)] {
+            ffi::lua_pushvalue(state, name);
             ffi::lua_pushnil(state);
             ffi::lua_rawset(state, t);
         }
@@ -484,7 +482,7 @@ pub unsafe extern "C-unwind" fn raw_entry(state: *mut ffi::lua_State) -> c_int {
         let resp = if caller.is_null() { 2 } else { (*caller.cast::<Caller<'static, 'static>>()).resp };
         ffi::lua_pushnumber(state, ffi::lua_Number::from(resp));
         ffi::lua_pushboolean(state, c_int::from(status == 0));
-        ffi::lua_pushvalue(state, 4);
+        ffi::lua_pushvalue(state, 7);
         3
     }
 }
@@ -1051,10 +1049,19 @@ unsafe fn stack_args(
             let p = ffi::lua_tolstring(state, i, &mut len);
             if p.is_null() { &[] } else { std::slice::from_raw_parts(p.cast::<u8>(), len) }
         };
+        // The first arguments' strings as found by the first pass (`None`: a number), so that
+        // the second reads them again only past these (the stack is not touched in between).
+        let mut seen: [Option<&[u8]>; 8] = [None; 8];
         let mut total = 0;
         for i in 1..=top {
             match ffi::lua_type(state, i) {
-                ffi::LUA_TSTRING => total += arg(i).len(),
+                ffi::LUA_TSTRING => {
+                    let a = arg(i);
+                    if let Some(slot) = seen.get_mut(i as usize - 1) {
+                        *slot = Some(a);
+                    }
+                    total += a.len();
+                }
                 ffi::LUA_TNUMBER => total += 32,
                 _ => return Err("Lua redis lib command arguments must be strings or integers"),
             }
@@ -1062,10 +1069,14 @@ unsafe fn stack_args(
         // Reclaims the buffer in place when the last call's arguments are all gone.
         buf.reserve(total);
         for i in 1..=top {
-            if ffi::lua_type(state, i) == ffi::LUA_TSTRING {
-                buf.extend_from_slice(arg(i));
-            } else {
-                buf.extend_from_slice(number_arg(ffi::lua_tonumber(state, i)).as_bytes());
+            let string = match seen.get(i as usize - 1) {
+                Some(s) => *s,
+                None if ffi::lua_type(state, i) == ffi::LUA_TSTRING => Some(arg(i)),
+                None => None,
+            };
+            match string {
+                Some(a) => buf.extend_from_slice(a),
+                None => buf.extend_from_slice(number_arg(ffi::lua_tonumber(state, i)).as_bytes()),
             }
             argv.push(buf.split().freeze());
         }

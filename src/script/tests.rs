@@ -684,3 +684,23 @@ fn each_eval_run_is_set_up_and_taken_down_whole() {
         assert!(matches!(&r, Frame::Error(t) if t.windows(19).any(|w| w == b"nonexistent global ")), "{r:?}");
     }
 }
+
+#[test]
+fn empty_strings_and_long_mixed_argument_lists_pass_through_as_redis() {
+    // Checked against redis-server 7.0.15. Empty KEYS/ARGV items, an empty argument and an empty
+    // reply (pushed from a valid pointer), and a redis.call with more arguments than the first
+    // pass keeps (strings and numbers mixed past the eighth).
+    let mut h = Harness::new();
+    assert_eq!(
+        eval(&mut h, "return {KEYS[1], ARGV[1], #KEYS[1], #ARGV[1]}", &[""], &[""]),
+        arr(vec![bulk(""), bulk(""), int(0), int(0)])
+    );
+    assert_eq!(
+        eval(&mut h, "redis.call('set', KEYS[1], ARGV[1]) return redis.call('get', KEYS[1])", &[""], &[""]),
+        bulk("")
+    );
+    let script = "redis.call('rpush', KEYS[1], 'a', 1, '', 2.5, 'b', 3, 'c', 4, 'd', '', 5) \
+                  return redis.call('lrange', KEYS[1], 0, -1)";
+    let want = ["a", "1", "", "2.5", "b", "3", "c", "4", "d", "", "5"];
+    assert_eq!(eval(&mut h, script, &["l"], &[]), arr(want.iter().map(|s| bulk(s)).collect()));
+}

@@ -76,6 +76,10 @@ pub struct Vm {
     pub globals_key: mlua::RegistryKey,
     pub handler_key: mlua::RegistryKey,
     pub entry_key: mlua::RegistryKey,
+    /// The strings "KEYS", "ARGV" and "call" the entry sets and clears on each run, kept here so
+    /// that it fetches them from the registry instead of interning them again (six string
+    /// hashes and string table walks per run).
+    pub name_keys: [mlua::RegistryKey; 3],
     pub scratch_key: mlua::RegistryKey,
 }
 
@@ -160,6 +164,11 @@ impl Vm {
         let handler_key = lua.create_registry_value(internal.get::<Function>("handler")?)?;
         // SAFETY: `raw_entry` is a valid `lua_CFunction` (see its contract).
         let entry_key = lua.create_registry_value(unsafe { lua.create_c_function(super::run::raw_entry)? })?;
+        let name_keys = [
+            lua.create_registry_value(lua.create_string("KEYS")?)?,
+            lua.create_registry_value(lua.create_string("ARGV")?)?,
+            lua.create_registry_value(lua.create_string("call")?)?,
+        ];
         let scratch_key = lua.create_registry_value(false)?;
         let memory = Arc::new(AtomicUsize::new(lua.used_memory()));
         Ok(Vm {
@@ -181,6 +190,7 @@ impl Vm {
             globals_key,
             handler_key,
             entry_key,
+            name_keys,
             scratch_key,
         })
     }
