@@ -112,14 +112,19 @@ fn idle_check_at(last_read: Instant, idle_timeout_s: u64) -> Instant {
     if idle_timeout_s > 0 { (last_read + Duration::from_secs(idle_timeout_s)).min(recheck) } else { recheck }
 }
 
-/// Prefetch the keys of the next pipelined requests in `rbuf` (see `resp::peek_keys` and
-/// `KeyMap::prefetch`): how many requests that covers (a lone request, or requests on one key, are
-/// left alone: nothing to overlap their lookup with). Clients' batches and a replica's stream from
-/// its primary (`repl::replica`) both use it.
-pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
+/// Prefetch `current`'s key (the first key of a request just decoded, see `resp::first_key`) and
+/// those of the next pipelined requests in `rbuf` (see `resp::peek_keys` and `KeyMap::prefetch`):
+/// how many requests of `rbuf` that covers (a lone request, or requests on one key, are left
+/// alone: nothing to overlap their lookup with). Clients' batches and a replica's stream from its
+/// primary (`repl::replica`) both use it.
+pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, current: Option<&[u8]>, rbuf: &[u8]) -> usize {
     let mut keys: [&[u8]; crate::db::PREFETCH_MAX] = [&[]; crate::db::PREFETCH_MAX];
     let mut n = 0;
-    let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX, |k| {
+    if let Some(k) = current {
+        keys[0] = k;
+        n = 1;
+    }
+    let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX - n, |k| {
         // A pipeline on one key (LPUSH, HSET of redis-benchmark) has nothing to prefetch twice.
         if n == 0 || !crate::cmd::short_eq(keys[n - 1], k) {
             keys[n] = k;
@@ -177,20 +182,15 @@ async fn serve_loop(
         // themselves at the end of their batches; it stops that (dropping `direct`, under the
         // outbox lock) first thing whenever it wakes, before it writes or closes anything.
         let direct = subscribed.then(|| sub.idle(fd));
+        // In this order, without tokio's random start (a random number per poll, 80 instructions
+        // a request at pipeline 1): the connection's own close signal first (a client that keeps
+        // its socket readable is closed at its next batch), then the socket, then a subscriber's
+        // messages (a client that keeps sending waits for them at most tokio's cooperative budget,
+        // 128 reads: its commands' replies carry them anyway, see `run_command`), and the idle
+        // timer last (a read that is ready skips polling it: 60 instructions).
         tokio::select! {
-            _ = sub.wake.notified(), if subscribed => {
-                drop(direct);
-                // Messages arrived while the client was busy, or more than its socket took.
-                if sub.is_killed() {
-                    return Close::OutputBuffer;
-                }
-                // A publisher wakes us once per batch of its (see `pubsub::defer_wakes`): the
-                // whole batch's messages go out in this one write.
-                sub.drain_into(&mut wbuf);
-                let out_limit = shared.conn_limits.load().out_limit;
-                flush_or_close!(0, out_limit);
-                continue;
-            }
+            biased;
+            _ = closing.as_mut() => return Close::Quiet,
             r = stream.read_buf(&mut rbuf) => {
                 drop(direct);
                 match r {
@@ -204,7 +204,19 @@ async fn serve_loop(
                     }
                 }
             }
-            _ = closing.as_mut() => return Close::Quiet,
+            _ = sub.wake.notified(), if subscribed => {
+                drop(direct);
+                // Messages arrived while the client was busy, or more than its socket took.
+                if sub.is_killed() {
+                    return Close::OutputBuffer;
+                }
+                // A publisher wakes us once per batch of its (see `pubsub::defer_wakes`): the
+                // whole batch's messages go out in this one write.
+                sub.drain_into(&mut wbuf);
+                let out_limit = shared.conn_limits.load().out_limit;
+                flush_or_close!(0, out_limit);
+                continue;
+            }
             _ = idle.as_mut() => {
                 drop(direct);
                 let idle_timeout = shared.conn_limits.load().idle_timeout_s;
@@ -224,12 +236,16 @@ async fn serve_loop(
         let mut ahead = 0;
         loop {
             decoder.unauthenticated = !client.authenticated && crate::cmd::auth_required(shared);
-            if ahead == 0 && decoder.at_boundary() {
-                ahead = prefetch_ahead(shared, client, &rbuf);
-            }
             match decoder.decode(&mut rbuf, max_bulk) {
                 Ok(Decoded::Command(argv)) => {
-                    ahead = ahead.saturating_sub(1);
+                    // A pipelined run's keys are prefetched together once its first request is
+                    // decoded, that request's key with them; a lone request (pipeline 1: the
+                    // buffer is empty now) walks nothing.
+                    if ahead > 0 {
+                        ahead -= 1;
+                    } else if !rbuf.is_empty() && decoder.at_boundary() {
+                        ahead = prefetch_ahead(shared, client, crate::resp::first_key(&argv), &rbuf);
+                    }
                     let mut start = wbuf.len();
                     let mut seq = run_command(shared, client, now, &argv, &mut wbuf);
                     if let Some(takeover) = client.replica.take() {

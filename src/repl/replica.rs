@@ -685,7 +685,7 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
             let mut ahead = 0;
             loop {
                 if ahead == 0 && decoder.at_boundary() {
-                    ahead = crate::connection::prefetch_ahead(shared, client, &c.buf);
+                    ahead = crate::connection::prefetch_ahead(shared, client, None, &c.buf);
                 }
                 let before = c.buf.len();
                 let decoded = decoder.decode(&mut c.buf, max_bulk);

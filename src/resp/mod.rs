@@ -7,4 +7,4 @@ mod peek;
 
 pub use decode::{Decoded, PROTO_INLINE_MAX_BYTES, ProtocolError, RequestDecoder, decode_request, split_inline_args};
 pub use frame::{Frame, put_decimal};
-pub use peek::peek_keys;
+pub use peek::{first_key, peek_keys};

@@ -46,6 +46,20 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
     walked
 }
 
+/// The key [`peek_keys`] finds in a request already decoded into its arguments: the second
+/// argument, or of a script or function call the fourth when `numkeys` is at least 1.
+pub fn first_key<A: AsRef<[u8]>>(argv: &[A]) -> Option<&[u8]> {
+    let name = argv.first()?.as_ref();
+    if takes_numkeys(name) {
+        let numkeys = argv.get(2)?.as_ref();
+        if numkeys.first().is_some_and(|&c| (b'1'..=b'9').contains(&c)) {
+            return argv.get(3).map(AsRef::as_ref);
+        }
+        return None;
+    }
+    argv.get(1).map(AsRef::as_ref)
+}
+
 /// Whether `name` is a command whose keys follow a `numkeys` third argument (scripts, functions).
 fn takes_numkeys(name: &[u8]) -> bool {
     // Most requests are not scripts: their first letter says so (one compare per request, not six
@@ -85,6 +99,30 @@ mod tests {
         let mut out = Vec::new();
         let n = peek_keys(buf, max, |k| out.push(k.to_vec()));
         (n, out)
+    }
+
+    #[test]
+    fn first_key_agrees_with_the_walk() {
+        let buf = b"*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$2\r\nk1\r\n$1\r\nv\r\n\
+                    *3\r\n$4\r\neval\r\n$6\r\nreturn\r\n$1\r\n0\r\n\
+                    *4\r\n$5\r\nfcall\r\n$1\r\nf\r\n$2\r\n12\r\n$2\r\nk2\r\n\
+                    *1\r\n$4\r\nPING\r\n\
+                    *2\r\n$3\r\nGET\r\n$2\r\nk3\r\n\
+                    *3\r\n$3\r\nSET\r\n$0\r\n\r\n$1\r\nv\r\n";
+        let mut rest = bytes::BytesMut::from(&buf[..]);
+        let mut decoder = crate::resp::RequestDecoder::default();
+        let mut found = Vec::new();
+        while !rest.is_empty() {
+            let mut walked = Vec::new();
+            assert_eq!(peek_keys(&rest, 1, |k| walked.push(k.to_vec())), 1);
+            let Ok(crate::resp::Decoded::Command(argv)) = decoder.decode(&mut rest, usize::MAX) else {
+                panic!("a complete request")
+            };
+            assert_eq!(first_key(&argv).map(<[u8]>::to_vec), walked.pop());
+            found.push(first_key(&argv).map(<[u8]>::to_vec));
+        }
+        let k = |s: &str| Some(s.as_bytes().to_vec());
+        assert_eq!(found, [k("k1"), None, k("k2"), None, k("k3"), k("")]);
     }
 
     #[test]
