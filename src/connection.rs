@@ -119,17 +119,23 @@ fn idle_check_at(last_read: Instant, idle_timeout_s: u64) -> Instant {
 pub(crate) fn prefetch_ahead(shared: &Shared, client: &Client, rbuf: &[u8]) -> usize {
     let mut keys: [&[u8]; crate::db::PREFETCH_MAX] = [&[]; crate::db::PREFETCH_MAX];
     let mut n = 0;
+    let mut one_key = false;
     let walked = crate::resp::peek_keys(rbuf, crate::db::PREFETCH_MAX, |k| {
-        // A pipeline on one key (LPUSH, HSET of redis-benchmark) has nothing to prefetch twice.
         if n == 0 || !crate::cmd::short_eq(keys[n - 1], k) {
             keys[n] = k;
             n += 1;
+            return true;
         }
+        // A pipeline on one key (LPUSH, HSET of redis-benchmark) has nothing to prefetch: its
+        // first two requests on the same key stop the walk (a third of such a batch's parsing
+        // went to walking it twice), and the next PREFETCH_MAX requests are taken as more of it.
+        one_key = n == 1;
+        !one_key
     });
     if n >= 2 {
         shared.ks.prefetch(client.db, &keys[..n]);
     }
-    walked
+    if one_key { crate::db::PREFETCH_MAX } else { walked }
 }
 
 /// The read loop. Per batch it touches nothing that other connections write: the limits are
