@@ -163,15 +163,28 @@ pub fn u64_text(n: u64, buf: &mut [u8; 20]) -> &[u8] {
 /// The decimal digits of `v` at the end of `buf` (at least one byte left before them for a sign,
 /// as 20 digits are only reached by values above i64's range); where they start.
 fn digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
+    // Two digits per division, from a table (as Redis's `ull2string`): half the divisions.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                                2021222324252627282930313233343536373839\
+                                4041424344454647484950515253545556575859\
+                                6061626364656667686970717273747576777879\
+                                8081828384858687888990919293949596979899";
     let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return i;
-        }
+    while v >= 100 {
+        let d = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
     }
+    if v >= 10 {
+        let d = v as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + v as u8;
+    }
+    i
 }
 
 #[cfg(all(test, not(feature = "loom")))]
@@ -192,7 +205,10 @@ mod tests {
     #[test]
     fn i64_text_matches_to_string() {
         let mut buf = [0u8; 20];
-        for n in [0, 1, -1, 9, 10, -10, 12345, i64::MAX, i64::MIN, i64::MIN + 1] {
+        for n in [0, 1, -1, 9, 10, -10, 99, 100, -101, 12345, 123456, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(i64_text(n, &mut buf), n.to_string().as_bytes());
+        }
+        for n in (-100_000..100_000).step_by(7) {
             assert_eq!(i64_text(n, &mut buf), n.to_string().as_bytes());
         }
         for n in [0, 7, 10, 1_700_000_000_000, i64::MAX as u64 + 1, u64::MAX] {

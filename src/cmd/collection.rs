@@ -53,9 +53,13 @@ pub fn record(argv: &[Bytes]) -> Vec<&[u8]> {
 
 /// Push the whole command as the write's record: [`record`] without allocating the list of
 /// arguments for a command of up to 8 (every hot single-key write: LPUSH, HSET, SADD, ZADD ...).
+/// With nobody to read the record (no AOF, replicas, WATCH or tracking) the write is only counted.
 pub fn log_command(w: &WriteLock, argv: &[Bytes]) {
+    if w.count_unread() {
+        return;
+    }
     let rec: smallvec::SmallVec<[&[u8]; 8]> = argv.iter().map(|a| &a[..]).collect();
-    w.log(&rec);
+    w.log_in(w.db_index(), &rec);
 }
 
 /// [`log_command`] and the keyspace event `event` of `class` on its key.

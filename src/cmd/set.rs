@@ -192,6 +192,13 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             }
             // A random index per member (O(1) to find in the intset and the table), then its removal.
             let mut rng = sample::Rng::new();
+            if count.is_none() {
+                // `SPOP key`: one member, no vectors of them (nor of the record's arguments).
+                let i = rng.below(st.items.len());
+                let Some(m) = st.items.remove_index(i) else { return Ok(Frame::Null) };
+                w.log(&[b"SREM", key, &m]);
+                return Ok(Frame::Bulk(m));
+            }
             let popped: Vec<Bytes> = if (st.items.len() - want) * SPOP_MOVE_STRATEGY_MUL > want {
                 (0..want)
                     .filter_map(|_| {

@@ -565,9 +565,40 @@ impl<'a> WriteLock<'a> {
         self.map().set_expire(key, at_ms);
     }
 
-    /// Push this write's AOF record (in this write's database) while the stripe is held.
+    /// Push this write's AOF record (in this write's database) while the stripe is held; with
+    /// nobody to read it (see [`count_unread`](Self::count_unread)) only count the change.
     pub fn log(&self, argv: &[&[u8]]) {
-        self.log_in(self.db, argv);
+        if !self.count_unread() {
+            self.log_in(self.db, argv);
+        }
+    }
+
+    /// What [`log`](Self::log) does when nothing would read the record, without the record: true
+    /// (the write counted as a change since the last save) when no AOF, no replication stream, no
+    /// WATCH and no tracking client exists, the keyspace is not loading and this thread holds no
+    /// EXEC or script (whose block buffers the record); false, doing nothing, otherwise: then the
+    /// caller builds the record and calls `log`. Lets a hot write skip building its argument list
+    /// (`cmd::collection::log_command`). The AOF is fixed at startup and the replication stream
+    /// starts under every stripe, which this write holds (shared at least), so neither appears
+    /// between this check and the write's end; WATCH and tracking are read as `touch_record` reads
+    /// them. `log` checks it itself; a caller that must build its record first checks it before.
+    pub fn count_unread(&self) -> bool {
+        let ks = self.ks;
+        if !ks.watch.is_idle()
+            || ks.tracking.is_armed()
+            || ks.repl.is_active()
+            || ks.aof.get().is_some_and(|a| a.enabled())
+            || ks.is_loading()
+            || ks.holds_here()
+        {
+            return false;
+        }
+        #[cfg(feature = "loom")]
+        if self.deferred.borrow().is_some() {
+            return false;
+        }
+        crate::rdb::dirty::incr();
+        true
     }
 
     /// Push this write's record, or (only when a loom model injects `fault`) release the stripes

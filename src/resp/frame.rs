@@ -191,9 +191,14 @@ fn put_line(out: &mut BytesMut, kind: u8, text: &[u8]) {
 
 /// `<kind><n>\r\n`.
 fn put_header(out: &mut BytesMut, kind: u8, n: i64) {
-    out.put_u8(kind);
-    put_decimal(out, n);
-    out.extend_from_slice(b"\r\n");
+    // Built on the stack and copied once (one capacity check, not three): every integer reply.
+    let mut line = [0u8; 23];
+    let mut digits = [0u8; 20];
+    let d = crate::util::i64_text(n, &mut digits);
+    line[0] = kind;
+    line[1..=d.len()].copy_from_slice(d);
+    line[d.len() + 1..d.len() + 3].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&line[..d.len() + 3]);
 }
 
 /// `$<len>\r\n<data>\r\n`.
@@ -241,6 +246,8 @@ mod tests {
         assert_eq!(enc(Frame::Error(Bytes::from_static(b"ERR x"))), b"-ERR x\r\n");
         assert_eq!(enc(Frame::Integer(-42)), b":-42\r\n");
         assert_eq!(enc(Frame::Integer(i64::MIN)), b":-9223372036854775808\r\n");
+        assert_eq!(enc(Frame::Integer(i64::MAX)), b":9223372036854775807\r\n");
+        assert_eq!(enc(Frame::Integer(0)), b":0\r\n");
         assert_eq!(enc(Frame::bulk(b"a\r\nb")), b"$4\r\na\r\nb\r\n");
         assert_eq!(enc(Frame::Null), b"$-1\r\n");
         assert_eq!(enc(Frame::NullArray), b"*-1\r\n");

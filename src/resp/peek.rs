@@ -9,8 +9,9 @@
 /// one: the second argument of most commands; of EVAL, EVALSHA, FCALL and their `_RO` forms the
 /// fourth, when their `numkeys` (the third) is at least 1 (the second is the script or its name).
 /// Returns how many requests were walked; stops at the first one that has not fully arrived or is
-/// not a well-formed multibulk request (the decoder judges it, later).
-pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -> usize {
+/// not a well-formed multibulk request (the decoder judges it, later), or after the request whose
+/// key `key` answered false to (that request counted).
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8]) -> bool) -> usize {
     let mut pos = 0;
     let mut walked = 0;
     'requests: while walked < max {
@@ -38,10 +39,12 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
             }
             pos = end + 2;
         }
-        if let Some(k) = first {
-            key(k);
-        }
         walked += 1;
+        if let Some(k) = first
+            && !key(k)
+        {
+            break;
+        }
     }
     walked
 }
@@ -97,7 +100,10 @@ mod tests {
 
     fn keys(buf: &[u8], max: usize) -> (usize, Vec<Vec<u8>>) {
         let mut out = Vec::new();
-        let n = peek_keys(buf, max, |k| out.push(k.to_vec()));
+        let n = peek_keys(buf, max, |k| {
+            out.push(k.to_vec());
+            true
+        });
         (n, out)
     }
 
@@ -145,6 +151,19 @@ mod tests {
         assert_eq!(k, [b"k1".to_vec(), b"".to_vec()]);
         let (n, k) = keys(buf, 1);
         assert_eq!((n, k), (1, vec![b"k1".to_vec()]));
+    }
+
+    #[test]
+    fn stops_after_the_request_whose_key_answers_false() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nb\r\n\
+                    *2\r\n$3\r\nGET\r\n$1\r\nc\r\n";
+        let mut seen = Vec::new();
+        let n = peek_keys(buf, 16, |k| {
+            seen.push(k.to_vec());
+            k != b"b"
+        });
+        assert_eq!(n, 3, "the request of the false answer is counted, the next is not walked");
+        assert_eq!(seen, [b"a".to_vec(), b"b".to_vec()]);
     }
 
     #[test]
