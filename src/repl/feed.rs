@@ -15,12 +15,12 @@
 //! Waking the feed thread ([`Feed::wait`]): the push that finds the buffer empty unparks the
 //! thread (once per drain, however many records follow before it); a push that finds it
 //! non-empty knows that the push which made it so woke the thread after it, and that the buffer
-//! has not been taken since (taking it empties it). The thread looks at the buffer (under its lock)
-//! before it parks, and a thread's unpark that comes before its park makes the park return at
-//! once: no record waits for a timeout.
+//! has not been taken since (taking it empties it). The thread reads a flag that the first record
+//! sets before it parks; a stale `false` only makes it park, and a thread's unpark that comes
+//! before its park makes the park return at once: no record waits for a timeout.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -35,8 +35,6 @@ struct Pending {
     buf: Vec<u8>,
     /// The db of the last record appended (`None`: the next record gets a `SELECT`).
     last_db: Option<usize>,
-    /// The size of the last drained buffer: the capacity the next one starts with.
-    last_len: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -160,6 +158,12 @@ pub struct Feed {
     backlog: Mutex<Backlog>,
     /// The backlog's end, for the replica senders to wait on.
     end_tx: tokio::sync::watch::Sender<u64>,
+    /// Whether `pending.buf` holds records: written under its lock, read without it by the feed
+    /// thread before it parks (a stale `false` is harmless: the push that filled the buffer unparks
+    /// the thread after it, and an unpark before a park makes the park return).
+    nonempty: AtomicBool,
+    /// The size of the last drained buffer: the capacity the next one starts with.
+    last_len: AtomicUsize,
     /// The feed thread, unparked by a push that finds the buffer empty.
     drainer: OnceLock<std::thread::Thread>,
 }
@@ -172,6 +176,8 @@ impl Default for Feed {
             pending: Mutex::new(Pending::default()),
             backlog: Mutex::new(Backlog::new(1 << 20)),
             end_tx: tokio::sync::watch::Sender::new(0),
+            nonempty: AtomicBool::new(false),
+            last_len: AtomicUsize::new(0),
             drainer: OnceLock::new(),
         }
     }
@@ -209,6 +215,9 @@ impl Feed {
         let mut p = lock(&self.pending);
         let was_empty = p.buf.is_empty();
         f(&mut p);
+        if was_empty {
+            self.nonempty.store(true, Ordering::Relaxed);
+        }
         drop(p);
         if was_empty && let Some(t) = self.drainer.get() {
             t.unpark();
@@ -251,7 +260,7 @@ impl Feed {
     /// The feed thread: return when something may have been pushed since the last drain, or after
     /// `timeout`. Drain after it returns (see the module doc for why nothing is missed).
     pub fn wait(&self, timeout: Duration) {
-        if lock(&self.pending).buf.is_empty() {
+        if !self.nonempty.load(Ordering::Relaxed) {
             std::thread::park_timeout(timeout);
         }
     }
@@ -265,8 +274,8 @@ impl Feed {
     /// Take the buffer (a `SELECT` before the next record when `reselect`) and append it to the
     /// backlog, whose lock the caller holds: drains append in the order they took their buffers.
     fn drain_into(&self, b: &mut Backlog, reselect: bool) -> u64 {
-        let cap = next_capacity(lock(&self.pending).last_len);
-        let mut fresh = Vec::with_capacity(cap);
+        // Allocated before the lock: the writers wait only for the swap.
+        let mut fresh = Vec::with_capacity(next_capacity(self.last_len.load(Ordering::Relaxed)));
         let taken = {
             let mut p = lock(&self.pending);
             if reselect {
@@ -276,10 +285,13 @@ impl Feed {
                 None
             } else {
                 std::mem::swap(&mut p.buf, &mut fresh);
-                p.last_len = fresh.len();
+                self.nonempty.store(false, Ordering::Relaxed);
                 Some(fresh)
             }
         };
+        if let Some(batch) = &taken {
+            self.last_len.store(batch.len(), Ordering::Relaxed);
+        }
         if let Some(batch) = taken {
             b.append(Bytes::from(batch));
             self.end_tx.send_replace(b.end());
@@ -319,6 +331,7 @@ impl Feed {
             let mut p = lock(&self.pending);
             p.buf = Vec::new();
             p.last_db = None;
+            self.nonempty.store(false, Ordering::Relaxed);
         }
         b.reset(offset);
         self.end_tx.send_replace(offset);
