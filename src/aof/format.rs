@@ -38,8 +38,8 @@ fn encode_args<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
 
 /// Appends the `SELECT db` record that Redis emits when the database changes.
 pub fn encode_select(out: &mut Vec<u8>, db: usize) {
-    let db = db.to_string();
-    encode_command(out, &[b"SELECT", db.as_bytes()]);
+    let mut text = [0u8; 20];
+    encode_command(out, &[b"SELECT", crate::util::i64_text(db as i64, &mut text)]);
 }
 
 /// One transaction (or one command's several records, or a script's effects) as a single
@@ -72,8 +72,10 @@ pub fn encode_block<'a, A: AsRef<[u8]> + 'a>(
 }
 
 fn push_header(out: &mut Vec<u8>, kind: u8, n: usize) {
+    // No `to_string`: a record's headers are encoded on every write's path (AOF and replication).
+    let mut text = [0u8; 20];
     out.push(kind);
-    out.extend_from_slice(n.to_string().as_bytes());
+    out.extend_from_slice(crate::util::i64_text(n as i64, &mut text));
     out.extend_from_slice(b"\r\n");
 }
 

@@ -1,24 +1,26 @@
 //! The replication feed: the ordered records of every write, encoded as Redis propagates them, and
 //! the backlog that replica connections are fed from.
 //!
-//! A write pushes its record on a lock-free FIFO ([`Feed::push`]) while it still holds the lock
+//! A write appends its record to one shared buffer ([`Feed::push`], encoded in place, with a
+//! `SELECT` first when its db differs from the previous record's) while it still holds the lock
 //! that orders writes on its key (the same place and the same locks as its AOF record, see `db`),
-//! so for every key the queue order is the order the writes took effect. Whoever drains
-//! ([`Feed::drain`]: the feed thread when woken, WAIT, a full sync's snapshot point) pops
-//! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
-//! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
-//! end. A write pays one relaxed load when no replica ever connected, one encode, one lock-free
-//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path.
+//! so for every key the buffer order is the order the writes took effect. Whoever drains
+//! ([`Feed::drain`]: the feed thread when woken, WAIT, a full sync's snapshot point) takes the
+//! whole buffer, under the backlog lock, and appends it to the [`Backlog`] as one chunk: the
+//! backlog order is the buffer order, and `master_repl_offset` is its end. A write pays one relaxed
+//! load when no replica ever connected, and otherwise one short lock of the buffer (a leaf lock:
+//! nothing is locked under it) and the encoding into it: no allocation of its own, no copy at
+//! the drain, no atomic flag shared with the drainer.
 //!
-//! Waking the feed thread ([`Feed::wait`]): a push sets `pending` with a swap and unparks the
-//! thread when it was clear; the thread clears it with a swap before it drains. The swaps are
-//! read-modify-writes of one flag, so they are totally ordered and each reads the latest value: a
-//! push whose swap comes after the clear finds it clear and unparks (or a later clear happens after
-//! it); one whose swap comes before the clear is read by it, which synchronizes with the push, so
-//! the drain after the clear pops that record. No record waits for a timeout.
+//! Waking the feed thread ([`Feed::wait`]): the push that finds the buffer empty unparks the
+//! thread (once per drain, however many records follow before it); a push that finds it
+//! non-empty knows that the push which made it so woke the thread after it, and that the buffer
+//! has not been taken since (taking it empties it). The thread reads a flag that the first record
+//! sets before it parks; a stale `false` only makes it park, and a thread's unpark that comes
+//! before its park makes the park return at once: no record waits for a timeout.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -26,30 +28,13 @@ use bytes::Bytes;
 
 use crate::aof::{encode_command, encode_select};
 
-/// What writers push.
-enum Item {
-    /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
-    Record { db: usize, bytes: Vec<u8> },
-    /// Bytes sent as they are, without a `SELECT` (PING, REPLCONF GETACK).
-    Raw(&'static [u8]),
-}
-
-#[cfg(not(feature = "loom"))]
-type Queue = crossbeam::queue::SegQueue<Item>;
-/// Under loom the feed is never active; a plain queue keeps crossbeam out of the models.
-#[cfg(feature = "loom")]
-struct Queue(Mutex<VecDeque<Item>>);
-#[cfg(feature = "loom")]
-impl Queue {
-    fn new() -> Self {
-        Queue(Mutex::new(VecDeque::new()))
-    }
-    fn push(&self, i: Item) {
-        lock(&self.0).push_back(i)
-    }
-    fn pop(&self) -> Option<Item> {
-        lock(&self.0).pop_front()
-    }
+/// What writers append to (see the module doc).
+#[derive(Default)]
+struct Pending {
+    /// The records not drained yet, encoded.
+    buf: Vec<u8>,
+    /// The db of the last record appended (`None`: the next record gets a `SELECT`).
+    last_db: Option<usize>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -125,21 +110,25 @@ impl Backlog {
         if from < self.start || from > self.end {
             return None;
         }
+        // The chunk holding `from`, looked for from the end: a sender reads from near the end (a
+        // walk from the front would step over the whole backlog, hundreds of chunks, every wake).
+        let mut first = self.chunks.len();
+        let mut at = self.end;
+        while at > from {
+            first -= 1;
+            at -= self.chunks[first].len() as u64;
+        }
         let mut out = Vec::new();
-        let mut at = self.start;
         let mut taken = 0usize;
-        for c in &self.chunks {
-            let c_end = at + c.len() as u64;
-            if c_end > from {
-                let skip = from.saturating_sub(at) as usize;
-                let part = c.slice(skip..);
-                taken += part.len();
-                out.push(part);
-                if taken >= max {
-                    break;
-                }
+        for c in self.chunks.range(first..) {
+            let skip = from.saturating_sub(at) as usize;
+            at += c.len() as u64;
+            let part = c.slice(skip..);
+            taken += part.len();
+            out.push(part);
+            if taken >= max {
+                break;
             }
-            at = c_end;
         }
         Some(out)
     }
@@ -164,15 +153,18 @@ pub struct Feed {
     active: AtomicBool,
     /// This server replicates another: no active expiry (the primary sends DELs).
     replica: AtomicBool,
-    queue: Queue,
-    /// The db of the last record drained (`None`: the next record gets a `SELECT`).
-    drain: Mutex<Option<usize>>,
+    /// The records pushed and not drained yet. Lock order: `backlog`, then `pending`.
+    pending: Mutex<Pending>,
     backlog: Mutex<Backlog>,
     /// The backlog's end, for the replica senders to wait on.
     end_tx: tokio::sync::watch::Sender<u64>,
-    /// Something was pushed since the feed thread last looked (see the module doc).
-    pending: AtomicBool,
-    /// The feed thread, unparked by a push that finds `pending` clear.
+    /// Whether `pending.buf` holds records: written under its lock, read without it by the feed
+    /// thread before it parks (a stale `false` is harmless: the push that filled the buffer unparks
+    /// the thread after it, and an unpark before a park makes the park return).
+    nonempty: AtomicBool,
+    /// The size of the last drained buffer: the capacity the next one starts with.
+    last_len: AtomicUsize,
+    /// The feed thread, unparked by a push that finds the buffer empty.
     drainer: OnceLock<std::thread::Thread>,
 }
 
@@ -181,14 +173,19 @@ impl Default for Feed {
         Feed {
             active: AtomicBool::new(false),
             replica: AtomicBool::new(false),
-            queue: Queue::new(),
-            drain: Mutex::new(None),
+            pending: Mutex::new(Pending::default()),
             backlog: Mutex::new(Backlog::new(1 << 20)),
             end_tx: tokio::sync::watch::Sender::new(0),
-            pending: AtomicBool::new(false),
+            nonempty: AtomicBool::new(false),
+            last_len: AtomicUsize::new(0),
             drainer: OnceLock::new(),
         }
     }
+}
+
+/// The first capacity of a drained buffer's successor: what the last one held, within bounds.
+fn next_capacity(last_len: usize) -> usize {
+    last_len.clamp(4096, 1 << 20).next_power_of_two()
 }
 
 impl Feed {
@@ -212,34 +209,47 @@ impl Feed {
         self.active.store(on, Ordering::Relaxed);
     }
 
-    /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
-    pub fn push(&self, db: usize, argv: &[&[u8]]) {
-        let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode_command(&mut bytes, argv);
-        self.queue.push(Item::Record { db, bytes });
-        self.wake();
+    /// Append under the buffer's lock; wake the feed thread when the buffer was empty.
+    #[inline]
+    fn append(&self, f: impl FnOnce(&mut Pending)) {
+        let mut p = lock(&self.pending);
+        let was_empty = p.buf.is_empty();
+        f(&mut p);
+        if was_empty {
+            self.nonempty.store(true, Ordering::Relaxed);
+        }
+        drop(p);
+        if was_empty && let Some(t) = self.drainer.get() {
+            t.unpark();
+        }
     }
 
-    /// Push records already encoded that leave the stream in database `db` (a `MULTI` ... `EXEC`
-    /// block from [`crate::aof::encode_block`]).
+    /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
+    pub fn push(&self, db: usize, argv: &[&[u8]]) {
+        self.append(|p| {
+            if p.last_db != Some(db) {
+                encode_select(&mut p.buf, db);
+                p.last_db = Some(db);
+            }
+            encode_command(&mut p.buf, argv);
+        });
+    }
+
+    /// Push records already encoded that start in, and leave the stream in, database `db` (a
+    /// `MULTI` ... `EXEC` block from [`crate::aof::encode_block`]).
     pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
-        self.queue.push(Item::Record { db, bytes });
-        self.wake();
+        self.append(|p| {
+            if p.last_db != Some(db) {
+                encode_select(&mut p.buf, db);
+            }
+            p.buf.extend_from_slice(&bytes);
+            p.last_db = Some(db);
+        });
     }
 
     /// Push bytes that need no `SELECT` (PING, REPLCONF GETACK), in order with the records.
     pub fn push_raw(&self, bytes: &'static [u8]) {
-        self.queue.push(Item::Raw(bytes));
-        self.wake();
-    }
-
-    /// After a push: wake the feed thread unless a wake is already pending.
-    fn wake(&self) {
-        if !self.pending.swap(true, Ordering::SeqCst)
-            && let Some(t) = self.drainer.get()
-        {
-            t.unpark();
-        }
+        self.append(|p| p.buf.extend_from_slice(bytes));
     }
 
     /// The feed thread: register the calling thread as the one pushes wake.
@@ -247,71 +257,59 @@ impl Feed {
         let _ = self.drainer.set(std::thread::current());
     }
 
-    /// The feed thread: return when something may have been pushed since the last call, or after
+    /// The feed thread: return when something may have been pushed since the last drain, or after
     /// `timeout`. Drain after it returns (see the module doc for why nothing is missed).
     pub fn wait(&self, timeout: Duration) {
-        if !self.pending.swap(false, Ordering::SeqCst) {
+        if !self.nonempty.load(Ordering::Relaxed) {
             std::thread::park_timeout(timeout);
-            self.pending.swap(false, Ordering::SeqCst);
         }
     }
 
-    /// Move everything queued into the backlog; returns its end (`master_repl_offset`).
+    /// Move everything pushed into the backlog; returns its end (`master_repl_offset`).
     pub fn drain(&self) -> u64 {
-        let mut last_db = lock(&self.drain);
-        self.drain_locked(&mut last_db)
-    }
-
-    fn drain_locked(&self, last_db: &mut Option<usize>) -> u64 {
-        loop {
-            let (end, more) = self.drain_batch(last_db);
-            if !more {
-                return end;
-            }
-        }
-    }
-
-    /// One chunk's worth (about 1 MB); returns the end and whether the queue may hold more.
-    fn drain_batch(&self, last_db: &mut Option<usize>) -> (u64, bool) {
-        let mut batch = Vec::new();
-        let mut more = false;
-        while let Some(item) = self.queue.pop() {
-            match item {
-                Item::Record { db, bytes } => {
-                    if *last_db != Some(db) {
-                        encode_select(&mut batch, db);
-                        *last_db = Some(db);
-                    }
-                    batch.extend_from_slice(&bytes);
-                }
-                Item::Raw(bytes) => batch.extend_from_slice(bytes),
-            }
-            if batch.len() >= 1 << 20 {
-                more = true;
-                break;
-            }
-        }
         let mut b = lock(&self.backlog);
-        if !batch.is_empty() {
+        self.drain_into(&mut b, false)
+    }
+
+    /// Take the buffer (a `SELECT` before the next record when `reselect`) and append it to the
+    /// backlog, whose lock the caller holds: drains append in the order they took their buffers.
+    fn drain_into(&self, b: &mut Backlog, reselect: bool) -> u64 {
+        // Allocated before the lock: the writers wait only for the swap.
+        let mut fresh = Vec::with_capacity(next_capacity(self.last_len.load(Ordering::Relaxed)));
+        let taken = {
+            let mut p = lock(&self.pending);
+            if reselect {
+                p.last_db = None;
+            }
+            if p.buf.is_empty() {
+                None
+            } else {
+                std::mem::swap(&mut p.buf, &mut fresh);
+                self.nonempty.store(false, Ordering::Relaxed);
+                Some(fresh)
+            }
+        };
+        if let Some(batch) = &taken {
+            self.last_len.store(batch.len(), Ordering::Relaxed);
+        }
+        if let Some(batch) = taken {
             b.append(Bytes::from(batch));
             self.end_tx.send_replace(b.end());
         }
-        (b.end(), more)
+        b.end()
     }
 
-    /// A full sync's snapshot point: drain what is queued, and make the next record start with a
+    /// A full sync's snapshot point: drain what was pushed, and make the next record start with a
     /// `SELECT` (as Redis's `slaveseldb = -1`). Call it holding every key stripe exclusively.
     /// Returns the offset the snapshot stands for.
     pub fn snapshot_point(&self) -> u64 {
-        let mut last_db = lock(&self.drain);
-        let end = self.drain_locked(&mut last_db);
-        *last_db = None;
-        end
+        let mut b = lock(&self.backlog);
+        self.drain_into(&mut b, true)
     }
 
     /// The next record starts with a `SELECT` (a new history begins: promotion).
     pub fn force_select(&self) {
-        *lock(&self.drain) = None;
+        lock(&self.pending).last_db = None;
     }
 
     /// Append bytes received from our own primary (a replica proxies its primary's stream to its
@@ -328,10 +326,13 @@ impl Feed {
 
     /// Reset the backlog to start empty at `offset`; the next record starts with a `SELECT`.
     pub fn reset(&self, offset: u64) {
-        let mut last_db = lock(&self.drain);
-        while self.queue.pop().is_some() {}
-        *last_db = None;
         let mut b = lock(&self.backlog);
+        {
+            let mut p = lock(&self.pending);
+            p.buf = Vec::new();
+            p.last_db = None;
+            self.nonempty.store(false, Ordering::Relaxed);
+        }
         b.reset(offset);
         self.end_tx.send_replace(offset);
     }
@@ -393,6 +394,117 @@ mod tests {
             assert!(waited < Duration::from_secs(600), "round {round}: the push did not wake the drainer");
             assert!(end > 0, "round {round}: the drain after the wake missed the record");
         }
+    }
+
+    /// The commands of a stream, with the db each is in (from its `SELECT`s).
+    fn parse(mut s: &[u8]) -> Vec<(Option<usize>, Vec<Vec<u8>>)> {
+        fn line<'a>(s: &mut &'a [u8]) -> &'a [u8] {
+            let at = s.windows(2).position(|w| w == b"\r\n").unwrap();
+            let l = &s[..at];
+            *s = &s[at + 2..];
+            l
+        }
+        let num = |l: &[u8]| std::str::from_utf8(&l[1..]).unwrap().parse::<usize>().unwrap();
+        let (mut db, mut out) = (None, Vec::new());
+        while !s.is_empty() {
+            let n = num(line(&mut s));
+            let argv: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    let len = num(line(&mut s));
+                    let a = s[..len].to_vec();
+                    s = &s[len + 2..];
+                    a
+                })
+                .collect();
+            if argv[0] == b"SELECT" {
+                db = Some(std::str::from_utf8(&argv[1]).unwrap().parse().unwrap());
+            } else {
+                out.push((db, argv));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn concurrent_pushes_and_drains_keep_every_writers_order_and_db() {
+        const THREADS: usize = 4;
+        const EACH: usize = 3000;
+        let f = std::sync::Arc::new(Feed::default());
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let drainer = {
+            let (f, stop) = (f.clone(), stop.clone());
+            std::thread::spawn(move || {
+                f.set_drainer();
+                while !stop.load(Ordering::SeqCst) {
+                    f.wait(Duration::from_millis(1));
+                    f.drain();
+                }
+            })
+        };
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let (k, v) = (format!("k{t}"), i.to_string());
+                        if i % 7 == 3 {
+                            // A block, as a transaction pushes it, in the writer's db.
+                            let (db, bytes) =
+                                crate::aof::encode_block([(t % 3, &[&b"SET"[..], k.as_bytes(), v.as_bytes()][..])])
+                                    .unwrap();
+                            f.push_encoded(db, bytes);
+                        } else {
+                            f.push(t % 3, &[b"SET", k.as_bytes(), v.as_bytes()]);
+                        }
+                        if i % 500 == 0 {
+                            // WAIT and a full sync drain from other threads too.
+                            f.drain();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        drainer.join().unwrap();
+        let end = f.drain();
+        let stream = f.backlog().read_from(0, usize::MAX).unwrap().concat();
+        assert_eq!(stream.len() as u64, end);
+        let mut next = [0usize; THREADS];
+        for (db, argv) in parse(&stream) {
+            if argv[0] == b"MULTI" || argv[0] == b"EXEC" {
+                continue;
+            }
+            let t: usize = std::str::from_utf8(&argv[1][1..]).unwrap().parse().unwrap();
+            assert_eq!(db, Some(t % 3), "the SET of writer {t} in its db");
+            assert_eq!(argv[2], next[t].to_string().into_bytes(), "writer {t}'s records in its order");
+            next[t] += 1;
+        }
+        assert_eq!(next, [EACH; THREADS], "every record drained once");
+    }
+
+    #[test]
+    fn read_from_gives_the_bytes_from_any_held_offset() {
+        let mut b = Backlog::new(40);
+        let mut all = Vec::new();
+        for i in 0..30u8 {
+            let chunk = vec![b'a' + (i % 26); 1 + (i as usize % 4)];
+            all.extend_from_slice(&chunk);
+            b.append(Bytes::from(chunk));
+        }
+        let (start, end) = (b.start(), b.end());
+        assert!(start > 0, "trimmed");
+        for from in start..=end {
+            let got = b.read_from(from, usize::MAX).unwrap().concat();
+            assert_eq!(got, &all[from as usize..], "from {from}");
+            let first = b.read_from(from, 1).unwrap();
+            assert!(first.len() <= 1, "one chunk when max is 1");
+            assert!(all[from as usize..].starts_with(&first.concat()), "from {from}");
+        }
+        assert!(b.read_from(start - 1, usize::MAX).is_none());
+        assert!(b.read_from(end + 1, usize::MAX).is_none());
     }
 
     #[test]
