@@ -1,40 +1,89 @@
 //! The replication feed: the ordered records of every write, encoded as Redis propagates them, and
 //! the backlog that replica connections are fed from.
 //!
-//! A write appends its record to one shared buffer ([`Feed::push`], encoded in place, with a
-//! `SELECT` first when its db differs from the previous record's) while it still holds the lock
+//! A write pushes its record on a lock-free FIFO ([`Feed::push`]) while it still holds the lock
 //! that orders writes on its key (the same place and the same locks as its AOF record, see `db`),
-//! so for every key the buffer order is the order the writes took effect. Whoever drains
-//! ([`Feed::drain`]: the feed thread when woken, WAIT, a full sync's snapshot point) takes the
-//! whole buffer, under the backlog lock, and appends it to the [`Backlog`] as one chunk: the
-//! backlog order is the buffer order, and `master_repl_offset` is its end. A write pays one relaxed
-//! load when no replica ever connected, and otherwise one short lock of the buffer (a leaf lock:
-//! nothing is locked under it) and the encoding into it: no allocation of its own, no copy at
-//! the drain, no atomic flag shared with the drainer.
+//! so for every key the queue order is the order the writes took effect. Whoever drains
+//! ([`Feed::drain`]: the feed thread when woken, WAIT, a full sync's snapshot point) pops
+//! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
+//! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
+//! end. A write pays one relaxed load when no replica ever connected, one encode, one lock-free
+//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path (issue 19:
+//! writes on many cores feed the one stream without a global lock). A record is not a heap
+//! allocation of its own: it is encoded into its thread's arena ([`encode_record`]), a `BytesMut`
+//! of 64 KiB that records are split off as `Bytes` sharing it (one atomic count each), so the
+//! drain's drop of a record on the feed thread frees nothing until a whole arena is done.
 //!
-//! Waking the feed thread ([`Feed::wait`]): the push that finds the buffer empty unparks the
-//! thread (once per drain, however many records follow before it); a push that finds it
-//! non-empty knows that the push which made it so woke the thread after it, and that the buffer
-//! has not been taken since (taking it empties it). The thread reads a flag that the first record
-//! sets before it parks; a stale `false` only makes it park, and a thread's unpark that comes
-//! before its park makes the park return at once: no record waits for a timeout.
+//! Waking the feed thread ([`Feed::wait`]): a push sets `pending` with a swap and unparks the
+//! thread when it was clear; the thread clears it with a swap before it drains. The swaps are
+//! read-modify-writes of one flag, so they are totally ordered and each reads the latest value: a
+//! push whose swap comes after the clear finds it clear and unparks (or a later clear happens after
+//! it); one whose swap comes before the clear is read by it, which synchronizes with the push, so
+//! the drain after the clear pops that record. No record waits for a timeout.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::aof::{encode_command, encode_select};
 
-/// What writers append to (see the module doc).
-#[derive(Default)]
-struct Pending {
-    /// The records not drained yet, encoded.
-    buf: Vec<u8>,
-    /// The db of the last record appended (`None`: the next record gets a `SELECT`).
-    last_db: Option<usize>,
+/// What writers push.
+enum Item {
+    /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
+    Record { db: usize, bytes: Bytes },
+    /// Bytes sent as they are, without a `SELECT` (PING, REPLCONF GETACK).
+    Raw(&'static [u8]),
+}
+
+#[cfg(not(feature = "loom"))]
+type Queue = crossbeam::queue::SegQueue<Item>;
+/// Under loom the feed is never active; a plain queue keeps crossbeam out of the models.
+#[cfg(feature = "loom")]
+struct Queue(Mutex<VecDeque<Item>>);
+#[cfg(feature = "loom")]
+impl Queue {
+    fn new() -> Self {
+        Queue(Mutex::new(VecDeque::new()))
+    }
+    fn push(&self, i: Item) {
+        lock(&self.0).push_back(i)
+    }
+    fn pop(&self) -> Option<Item> {
+        lock(&self.0).pop_front()
+    }
+}
+
+/// The size of a thread's record arena (see [`encode_record`]).
+const ARENA_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// This thread's record arena and the scratch a record is encoded into first.
+    static ARENA: RefCell<(BytesMut, Vec<u8>)> = RefCell::new((BytesMut::new(), Vec::new()));
+}
+
+/// `argv` encoded as one command, in this thread's arena: the `Bytes` shares the arena's buffer
+/// (a new one of [`ARENA_BYTES`] when the record does not fit what is left), so a record costs
+/// no allocation of its own and its drop on the feed thread frees nothing until its arena's last
+/// record is dropped.
+fn encode_record(argv: &[&[u8]]) -> Bytes {
+    ARENA.with(|a| {
+        let (arena, scratch) = &mut *a.borrow_mut();
+        scratch.clear();
+        encode_command(scratch, argv);
+        if arena.capacity() < scratch.len() {
+            *arena = BytesMut::with_capacity(ARENA_BYTES.max(scratch.len()));
+        }
+        arena.extend_from_slice(scratch);
+        if scratch.capacity() > ARENA_BYTES {
+            // One huge record does not keep a huge scratch.
+            *scratch = Vec::new();
+        }
+        arena.split().freeze()
+    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,18 +202,15 @@ pub struct Feed {
     active: AtomicBool,
     /// This server replicates another: no active expiry (the primary sends DELs).
     replica: AtomicBool,
-    /// The records pushed and not drained yet. Lock order: `backlog`, then `pending`.
-    pending: Mutex<Pending>,
+    queue: Queue,
+    /// The db of the last record drained (`None`: the next record gets a `SELECT`).
+    drain: Mutex<Option<usize>>,
     backlog: Mutex<Backlog>,
     /// The backlog's end, for the replica senders to wait on.
     end_tx: tokio::sync::watch::Sender<u64>,
-    /// Whether `pending.buf` holds records: written under its lock, read without it by the feed
-    /// thread before it parks (a stale `false` is harmless: the push that filled the buffer unparks
-    /// the thread after it, and an unpark before a park makes the park return).
-    nonempty: AtomicBool,
-    /// The size of the last drained buffer: the capacity the next one starts with.
-    last_len: AtomicUsize,
-    /// The feed thread, unparked by a push that finds the buffer empty.
+    /// Something was pushed since the feed thread last looked (see the module doc).
+    pending: AtomicBool,
+    /// The feed thread, unparked by a push that finds `pending` clear.
     drainer: OnceLock<std::thread::Thread>,
 }
 
@@ -173,19 +219,14 @@ impl Default for Feed {
         Feed {
             active: AtomicBool::new(false),
             replica: AtomicBool::new(false),
-            pending: Mutex::new(Pending::default()),
+            queue: Queue::new(),
+            drain: Mutex::new(None),
             backlog: Mutex::new(Backlog::new(1 << 20)),
             end_tx: tokio::sync::watch::Sender::new(0),
-            nonempty: AtomicBool::new(false),
-            last_len: AtomicUsize::new(0),
+            pending: AtomicBool::new(false),
             drainer: OnceLock::new(),
         }
     }
-}
-
-/// The first capacity of a drained buffer's successor: what the last one held, within bounds.
-fn next_capacity(last_len: usize) -> usize {
-    last_len.clamp(4096, 1 << 20).next_power_of_two()
 }
 
 impl Feed {
@@ -209,47 +250,32 @@ impl Feed {
         self.active.store(on, Ordering::Relaxed);
     }
 
-    /// Append under the buffer's lock; wake the feed thread when the buffer was empty.
-    #[inline]
-    fn append(&self, f: impl FnOnce(&mut Pending)) {
-        let mut p = lock(&self.pending);
-        let was_empty = p.buf.is_empty();
-        f(&mut p);
-        if was_empty {
-            self.nonempty.store(true, Ordering::Relaxed);
-        }
-        drop(p);
-        if was_empty && let Some(t) = self.drainer.get() {
-            t.unpark();
-        }
-    }
-
     /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
     pub fn push(&self, db: usize, argv: &[&[u8]]) {
-        self.append(|p| {
-            if p.last_db != Some(db) {
-                encode_select(&mut p.buf, db);
-                p.last_db = Some(db);
-            }
-            encode_command(&mut p.buf, argv);
-        });
+        self.queue.push(Item::Record { db, bytes: encode_record(argv) });
+        self.wake();
     }
 
     /// Push records already encoded that start in, and leave the stream in, database `db` (a
     /// `MULTI` ... `EXEC` block from [`crate::aof::encode_block`]).
     pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
-        self.append(|p| {
-            if p.last_db != Some(db) {
-                encode_select(&mut p.buf, db);
-            }
-            p.buf.extend_from_slice(&bytes);
-            p.last_db = Some(db);
-        });
+        self.queue.push(Item::Record { db, bytes: Bytes::from(bytes) });
+        self.wake();
     }
 
     /// Push bytes that need no `SELECT` (PING, REPLCONF GETACK), in order with the records.
     pub fn push_raw(&self, bytes: &'static [u8]) {
-        self.append(|p| p.buf.extend_from_slice(bytes));
+        self.queue.push(Item::Raw(bytes));
+        self.wake();
+    }
+
+    /// After a push: wake the feed thread unless a wake is already pending.
+    fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst)
+            && let Some(t) = self.drainer.get()
+        {
+            t.unpark();
+        }
     }
 
     /// The feed thread: register the calling thread as the one pushes wake.
@@ -257,59 +283,71 @@ impl Feed {
         let _ = self.drainer.set(std::thread::current());
     }
 
-    /// The feed thread: return when something may have been pushed since the last drain, or after
+    /// The feed thread: return when something may have been pushed since the last call, or after
     /// `timeout`. Drain after it returns (see the module doc for why nothing is missed).
     pub fn wait(&self, timeout: Duration) {
-        if !self.nonempty.load(Ordering::Relaxed) {
+        if !self.pending.swap(false, Ordering::SeqCst) {
             std::thread::park_timeout(timeout);
+            self.pending.swap(false, Ordering::SeqCst);
         }
     }
 
-    /// Move everything pushed into the backlog; returns its end (`master_repl_offset`).
+    /// Move everything queued into the backlog; returns its end (`master_repl_offset`).
     pub fn drain(&self) -> u64 {
-        let mut b = lock(&self.backlog);
-        self.drain_into(&mut b, false)
+        let mut last_db = lock(&self.drain);
+        self.drain_locked(&mut last_db)
     }
 
-    /// Take the buffer (a `SELECT` before the next record when `reselect`) and append it to the
-    /// backlog, whose lock the caller holds: drains append in the order they took their buffers.
-    fn drain_into(&self, b: &mut Backlog, reselect: bool) -> u64 {
-        // Allocated before the lock: the writers wait only for the swap.
-        let mut fresh = Vec::with_capacity(next_capacity(self.last_len.load(Ordering::Relaxed)));
-        let taken = {
-            let mut p = lock(&self.pending);
-            if reselect {
-                p.last_db = None;
+    fn drain_locked(&self, last_db: &mut Option<usize>) -> u64 {
+        loop {
+            let (end, more) = self.drain_batch(last_db);
+            if !more {
+                return end;
             }
-            if p.buf.is_empty() {
-                None
-            } else {
-                std::mem::swap(&mut p.buf, &mut fresh);
-                self.nonempty.store(false, Ordering::Relaxed);
-                Some(fresh)
-            }
-        };
-        if let Some(batch) = &taken {
-            self.last_len.store(batch.len(), Ordering::Relaxed);
         }
-        if let Some(batch) = taken {
+    }
+
+    /// One chunk's worth (about 1 MB); returns the end and whether the queue may hold more.
+    fn drain_batch(&self, last_db: &mut Option<usize>) -> (u64, bool) {
+        let mut batch = Vec::new();
+        let mut more = false;
+        while let Some(item) = self.queue.pop() {
+            match item {
+                Item::Record { db, bytes } => {
+                    if *last_db != Some(db) {
+                        encode_select(&mut batch, db);
+                        *last_db = Some(db);
+                    }
+                    batch.extend_from_slice(&bytes);
+                }
+                Item::Raw(bytes) => batch.extend_from_slice(bytes),
+            }
+            if batch.len() >= 1 << 20 {
+                more = true;
+                break;
+            }
+        }
+        let mut b = lock(&self.backlog);
+        if !batch.is_empty() {
             b.append(Bytes::from(batch));
             self.end_tx.send_replace(b.end());
         }
-        b.end()
+        (b.end(), more)
     }
 
-    /// A full sync's snapshot point: drain what was pushed, and make the next record start with a
+    /// A full sync's snapshot point: drain what is queued, and make the next record start with a
     /// `SELECT` (as Redis's `slaveseldb = -1`). Call it holding every key stripe exclusively.
     /// Returns the offset the snapshot stands for.
     pub fn snapshot_point(&self) -> u64 {
-        let mut b = lock(&self.backlog);
-        self.drain_into(&mut b, true)
+        let mut last_db = lock(&self.drain);
+        let end = self.drain_locked(&mut last_db);
+        *last_db = None;
+        end
     }
 
     /// The next record starts with a `SELECT` (a new history begins: promotion).
     pub fn force_select(&self) {
-        lock(&self.pending).last_db = None;
+        *lock(&self.drain) = None;
     }
 
     /// Append bytes received from our own primary (a replica proxies its primary's stream to its
@@ -326,18 +364,14 @@ impl Feed {
 
     /// Reset the backlog to start empty at `offset`; the next record starts with a `SELECT`.
     pub fn reset(&self, offset: u64) {
+        let mut last_db = lock(&self.drain);
+        while self.queue.pop().is_some() {}
+        *last_db = None;
         let mut b = lock(&self.backlog);
-        {
-            let mut p = lock(&self.pending);
-            p.buf = Vec::new();
-            p.last_db = None;
-            self.nonempty.store(false, Ordering::Relaxed);
-        }
         b.reset(offset);
         self.end_tx.send_replace(offset);
     }
 
-    /// Waits for the backlog's end to move.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.end_tx.subscribe()
     }
@@ -483,6 +517,23 @@ mod tests {
             next[t] += 1;
         }
         assert_eq!(next, [EACH; THREADS], "every record drained once");
+    }
+
+    /// Records split off a thread's arena stay intact as the arena fills and is replaced, and
+    /// a record larger than an arena gets one of its own size.
+    #[test]
+    fn arena_records_stay_intact_across_arenas_and_sizes() {
+        let mut kept = Vec::new();
+        for i in 0..5000usize {
+            let v = if i % 997 == 0 { vec![b'x'; ARENA_BYTES + i] } else { i.to_string().into_bytes() };
+            let argv: [&[u8]; 3] = [b"SET", b"key", &v];
+            kept.push((encode_record(&argv), v));
+        }
+        for (rec, v) in &kept {
+            let mut want = Vec::new();
+            encode_command(&mut want, &[b"SET", b"key", v]);
+            assert_eq!(&rec[..], &want[..]);
+        }
     }
 
     #[test]

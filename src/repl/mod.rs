@@ -4,10 +4,11 @@
 //!
 //! # Design
 //! - **The stream** (`feed`): every write's record, the same one the AOF gets (scripts as their
-//!   effects, expiries as `DEL`, absolute times, transactions as `MULTI` ... `EXEC`), is encoded
-//!   into one shared buffer (with a `SELECT` where the db changes) while the write still holds the
-//!   lock that orders it, exactly where its AOF record is pushed. Draining takes the buffer whole
-//!   and appends it to the backlog under the backlog's lock: the backlog order is the buffer order,
+//!   effects, expiries as `DEL`, absolute times, transactions as `MULTI` ... `EXEC`), is pushed on a
+//!   lock-free queue (encoded into its thread's arena, no allocation of its own) while the write
+//!   still holds the lock that orders it, exactly where its AOF record is pushed. Draining that queue
+//!   (one drainer at a time) appends to the backlog with `SELECT` inserted where the db changes: the
+//!   backlog order is the queue order,
 //!   per key the order the writes took effect, as in the AOF. Nothing is pushed until a replica first connects (the
 //!   backlog is created then, with a new replication id, as Redis does), and the feed works
 //!   whether or not the AOF is on. `master_repl_offset` is the backlog's end.

@@ -120,7 +120,13 @@ mod tests {
         let mut found = Vec::new();
         while !rest.is_empty() {
             let mut walked = Vec::new();
-            assert_eq!(peek_keys(&rest, 1, |k| walked.push(k.to_vec())), 1);
+            assert_eq!(
+                peek_keys(&rest, 1, |k| {
+                    walked.push(k.to_vec());
+                    true
+                }),
+                1
+            );
             let Ok(crate::resp::Decoded::Command(argv)) = decoder.decode(&mut rest, usize::MAX) else {
                 panic!("a complete request")
             };
