@@ -46,6 +46,10 @@ fn main() {
     cfg.maxclients = maxclients;
     // Before any other thread starts: one malloc arena when maxmemory is set (RSS near the limit).
     flurrydb::memory::one_arena_under_maxmemory(cfg.maxmemory);
+    if cfg.maxmemory > 0 {
+        // Before the keyspace's first block (see `db::blockheap`).
+        flurrydb::db::blockheap::use_global_allocator();
+    }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if cfg.worker_threads > 0 {
         rt.worker_threads(cfg.worker_threads);

@@ -23,6 +23,10 @@ const SHARDS: usize = 64;
 /// `util::thread_slot`; threads beyond [`SHARDS`] share [`OVERFLOW`]). A shard's own figure means nothing (a value freed by another thread than
 /// the one that allocated it is subtracted from the freeing thread's shard); the sum is exact.
 static ALLOCATED: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
+/// Live bytes of the keyspace's large blocks, allocated from its own heap (`db::blockheap`), not
+/// through [`CountingAllocator`]: sharded as [`ALLOCATED`], added to it.
+static BLOCK_HEAP: [CachePadded<AtomicI64>; SHARDS] = [const { CachePadded::new(AtomicI64::new(0)) }; SHARDS];
+static BLOCK_HEAP_OVERFLOW: CachePadded<AtomicI64> = CachePadded::new(AtomicI64::new(0));
 /// Set by the first allocation through [`CountingAllocator`].
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// The count of the threads past the first [`SHARDS`] (they share it, so they add atomically).
@@ -41,13 +45,22 @@ pub const fn chunk_bytes(n: usize) -> usize {
 }
 
 fn count(bytes: i64) {
+    count_in(&ALLOCATED, &OVERFLOW, bytes)
+}
+
+/// `bytes` more (fewer) live in the keyspace's block heap (see [`BLOCK_HEAP`]).
+pub fn count_block_heap(bytes: i64) {
+    count_in(&BLOCK_HEAP, &BLOCK_HEAP_OVERFLOW, bytes)
+}
+
+fn count_in(shards: &[CachePadded<AtomicI64>; SHARDS], overflow: &AtomicI64, bytes: i64) {
     // Relaxed: a statistic; it orders nothing.
-    match crate::util::own_thread_slot().and_then(|slot| ALLOCATED.get(slot)) {
+    match crate::util::own_thread_slot().and_then(|slot| shards.get(slot)) {
         // This thread is the only writer of its shard (a slot belongs to one thread, and a thread
         // being torn down has none): a plain load and store, no locked instruction (an allocation's hottest cost was the `lock add`).
         Some(own) => own.store(own.load(Ordering::Relaxed) + bytes, Ordering::Relaxed),
         None => {
-            OVERFLOW.fetch_add(bytes, Ordering::Relaxed);
+            overflow.fetch_add(bytes, Ordering::Relaxed);
         }
     }
 }
@@ -102,12 +115,15 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Live bytes allocated through [`CountingAllocator`], or None when it is not the global allocator.
+/// Live bytes allocated through [`CountingAllocator`] and from the keyspace's block heap, or None
+/// when the counting allocator is not the global allocator.
 pub fn allocated_bytes() -> Option<u64> {
     if !INSTALLED.load(Ordering::Relaxed) {
         return None;
     }
-    Some(total().max(0) as u64)
+    let heap =
+        BLOCK_HEAP.iter().map(|s| s.load(Ordering::Relaxed)).sum::<i64>() + BLOCK_HEAP_OVERFLOW.load(Ordering::Relaxed);
+    Some((total() + heap).max(0) as u64)
 }
 
 /// The sum of every shard.
@@ -147,8 +163,10 @@ pub fn sample(shared: &Shared) {
     crate::db::evict::tick();
 }
 
-/// Give the heap's free pages back to the system (MEMORY PURGE).
+/// Give the heap's free pages back to the system (MEMORY PURGE), and the free top of the
+/// keyspace's block heap.
 pub fn purge() {
+    crate::db::blockheap::trim();
     // SAFETY: malloc_trim only walks glibc's own arenas; it takes no pointer of ours.
     unsafe {
         libc::malloc_trim(0);
@@ -169,10 +187,12 @@ pub fn purge() {
 /// per-thread cache (tcache: chunks up to 1032 bytes, 7 of each size) does not serve; the A/B of
 /// every redis-benchmark test at pipeline 1 and 16 and of the cache run is in the README
 /// ("Memory and eviction"). Without `maxmemory` the heap churns too (each write copies its bucket's
-/// block), and per-thread arenas make the RSS depend on where a connection's task ran: 1M SETs of
+/// block), and per-thread arenas made the RSS depend on where a connection's task ran: 1M SETs of
 /// 100-byte values through one connection grew it by 151 B/key while the task stayed on one worker,
 /// 167-236 when it moved (one arena: 151 every run). One arena there was tried in session 12 and not
-/// kept: SET at pipeline 16 on a primary feeding two replicas lost 6-7% to the arena's lock.
+/// kept: SET at pipeline 16 on a primary feeding two replicas lost 6-7% to the arena's lock. The
+/// blocks now come from a heap of their own that every thread shares (`db::blockheap`), whatever
+/// the arenas.
 /// It is decided at startup: a `maxmemory` set later by CONFIG SET leaves the threads the arenas
 /// they have (glibc cannot move a thread's chunks to another arena).
 pub fn one_arena_under_maxmemory(maxmemory: u64) -> bool {

@@ -39,12 +39,12 @@
 //! * Offsets, counts and lengths are written once by [`build`], which computes every position with
 //!   the same walk ([`Cursor`]) that the readers use.
 
-use std::alloc::{Layout, alloc, dealloc, handle_alloc_error};
 use std::mem::{align_of, size_of};
 use std::ptr::NonNull;
 
 use bytes::Bytes;
 
+use super::blockheap;
 use super::cell::{Hash, ListCell, RawCell, Set, ValueCell};
 use super::entry::{Entry, Kind, StrRef, Value};
 use super::stream::Stream;
@@ -814,15 +814,27 @@ pub(crate) fn prefetch_write(p: *const u8) {
     let _ = p;
 }
 
+/// A block's allocation of `size` bytes (> 0: the header), 8-aligned: from the keyspace's
+/// shared heap (`db::blockheap`: its free chunks serve every thread).
+fn allocate(size: usize) -> NonNull<u8> {
+    blockheap::allocate(size)
+}
+
+/// Free a block's allocation.
+///
+/// # Safety
+/// `p` came from [`allocate`] with `size`; nothing uses it again.
+unsafe fn release(p: NonNull<u8>, size: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { blockheap::release(p, size) }
+}
+
 /// A zeroed allocation of `size` bytes, 8-aligned (zeroed: `splice` copies padding as words;
 /// the link's bytes are zero until the map writes its link).
 fn new_allocation(size: usize) -> NonNull<u8> {
-    let layout = Layout::from_size_align(size, 8).unwrap_or_else(|_| unreachable!("size is checked"));
-    // SAFETY: `size` > 0 (the header). `alloc` then a memset, not `alloc_zeroed`: glibc's calloc
-    // skips its per-thread cache, which measured slower and left RSS fragmented (+40% per key).
-    // `black_box`: LLVM fuses a malloc followed by a memset of zeros into calloc (it did here: the
-    // release build called calloc, ~10% of a SET's CPU in `_int_malloc`); the opaque pointer stops it.
-    let p = NonNull::new(std::hint::black_box(unsafe { alloc(layout) })).unwrap_or_else(|| handle_alloc_error(layout));
+    // An allocation then a memset, not a zeroing allocator: glibc's calloc skipped its per-thread
+    // cache (slower, RSS fragmented +40% per key), and a cached block is not zero.
+    let p = allocate(size);
     // SAFETY: the `size` bytes just allocated.
     unsafe { std::ptr::write_bytes(p.as_ptr(), 0, size) };
     p
@@ -1030,8 +1042,8 @@ impl Drop for Block {
                 drop_value(&mut c, tag & KIND_MASK);
             }
         }
-        // SAFETY: allocated by `build` with this size and alignment 8.
-        unsafe { dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(size, 8)) }
+        // SAFETY: allocated by `new_allocation` (`allocate`) with this size.
+        unsafe { release(self.ptr, size) }
     }
 }
 

@@ -29,6 +29,7 @@
 //!   loading), so the file alone decides. Expiry times are logged as absolute times.
 
 mod block;
+pub mod blockheap;
 pub mod blocking;
 mod cell;
 pub mod compact;
