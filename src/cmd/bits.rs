@@ -99,11 +99,11 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         w.notify(class::STRING, "setbit", key);
         w.log(&super::collection::record(argv));
     };
-    let old_bit = rawstr::write_seen(
+    let old_bit = rawstr::write_or_create(
         ctx,
         key,
         noop.is_some(),
-        |_| Ok(()),
+        byte < 4096,
         |v, w| {
             let old_bit = bit_at(v, offset);
             // As Redis 7.0.15: a bit that already has the value changes nothing (no WATCH touch,
@@ -115,10 +115,12 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             changed(w);
             Ok(old_bit)
         },
-        |w| {
+        || {
             let mut v = RawBytes::new();
             set(&mut v);
-            rawstr::create(w, key, v, 0);
+            v
+        },
+        |w| {
             changed(w);
             Ok(0)
         },
@@ -689,6 +691,43 @@ mod tests {
             }
         }
         assert_eq!(super::popcount(&[0xff; 1000]), 8000);
+    }
+
+    #[test]
+    fn setbit_creates_missing_and_expired_keys_and_refuses_other_types() {
+        let mut h = Harness::new();
+        let expired = |h: &mut Harness| match h.run(&["INFO", "stats"]) {
+            Frame::Bulk(b) | Frame::Verbatim(b) => String::from_utf8_lossy(&b)
+                .lines()
+                .find_map(|l| l.strip_prefix("expired_keys:").map(|n| n.trim().parse::<u64>().unwrap()))
+                .unwrap(),
+            other => panic!("{other:?}"),
+        };
+        // A new key (created by one insert that finds its bucket without the key).
+        assert_eq!(h.run(&["SETBIT", "k", "7", "1"]), int(0));
+        assert_eq!(h.run(&["GET", "k"]), bulk("\x01"));
+        assert_eq!(h.run(&["SETBIT", "k", "7", "1"]), int(1));
+        // An expired string is removed (counted as expired, as Redis's lookupKeyWrite does) and
+        // the key created anew, without the old TTL.
+        assert_eq!(h.run(&["SET", "e", "abc", "PX", "10"]), ok());
+        h.now_ms += 20;
+        assert_eq!(expired(&mut h), 0);
+        assert_eq!(h.run(&["SETBIT", "e", "6", "1"]), int(0));
+        assert_eq!(expired(&mut h), 1);
+        assert_eq!(h.run(&["GET", "e"]), bulk("\x02"));
+        assert_eq!(h.run(&["PTTL", "e"]), int(-1));
+        // Another type: WRONGTYPE at small and large offsets, nothing created or changed.
+        assert_eq!(h.run(&["HSET", "h", "f", "v"]), int(1));
+        let wrongtype = err("WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(h.run(&["SETBIT", "h", "7", "1"]), wrongtype);
+        assert_eq!(h.run(&["SETBIT", "h", "800000", "1"]), wrongtype);
+        assert_eq!(h.run(&["HGET", "h", "f"]), bulk("v"));
+        assert_eq!(h.run(&["HLEN", "h"]), int(1));
+        // A new key past the bytes built ahead of the lock (the general path).
+        assert_eq!(h.run(&["SETBIT", "big", "800000", "1"]), int(0));
+        assert_eq!(h.run(&["STRLEN", "big"]), int(100001));
+        assert_eq!(h.run(&["GETBIT", "big", "800000"]), int(1));
+        assert_eq!(h.run(&["DBSIZE"]), int(4));
     }
 
     #[test]

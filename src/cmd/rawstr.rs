@@ -92,6 +92,41 @@ pub fn write_seen<R>(
     edit(&w, &cell, check, on_str)
 }
 
+/// [`write_seen`] for a write that creates a missing key from bytes it can build beforehand
+/// (`make`; `on_created` then announces and logs the creation): when the lock-free look found no
+/// string and the new bytes are `small` (cheap to build in vain), the new key is inserted under
+/// the exclusive stripe only if the map holds nothing at `key`, in the one walk of its bucket
+/// that the insert makes (no lookup before it). Anything there (a key created meanwhile, an
+/// expired one, another type) takes [`write_seen`]'s path, as does a large new string (no
+/// allocation before the key's type is checked).
+pub fn write_or_create<R>(
+    ctx: &Ctx,
+    key: &Bytes,
+    found: bool,
+    small: bool,
+    on_str: impl FnOnce(&mut RawBytes, &WriteLock) -> Result<R>,
+    make: impl Fn() -> RawBytes,
+    on_created: impl Fn(&WriteLock) -> Result<R>,
+) -> Result<R> {
+    if !found && small {
+        let w = ctx.write(&[key]);
+        if w.insert_absent(key, &Entry::raw_string(make(), 0)) {
+            return on_created(&w);
+        }
+    }
+    write_seen(
+        ctx,
+        key,
+        found,
+        |_| Ok(()),
+        on_str,
+        |w| {
+            create(w, key, make(), 0);
+            on_created(w)
+        },
+    )
+}
+
 /// The bytes of `cell` changed by `on_str` under the cell lock (the stripe held by `w`).
 fn edit<R>(
     w: &WriteLock,

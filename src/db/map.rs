@@ -657,6 +657,13 @@ impl KeyMap {
         self.update(key, |_| (Change::Put(&entry), ()))
     }
 
+    /// Insert `entry` at `key` only if the map holds nothing there (no live, expired or dead
+    /// entry): true when inserted, in the one walk of the key's bucket that an insert makes.
+    /// The caller holds the key's exclusive stripe.
+    pub fn insert_absent(&self, key: &[u8], entry: &Entry) -> bool {
+        self.update(key, |e| if e.is_none() { (Change::Put(entry), true) } else { (Change::Keep, false) })
+    }
+
     /// Remove `key`, running `f` on the removed entry. The caller holds the key's exclusive stripe.
     pub fn remove_with<R>(&self, key: &[u8], f: impl FnOnce(Option<EntryRef<'_>>) -> R) -> R {
         self.update(key, |e| (Change::Remove, f(e)))

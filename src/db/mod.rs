@@ -543,6 +543,27 @@ impl<'a> WriteLock<'a> {
         self.insert_with(db, key, entry, true)
     }
 
+    /// [`insert`](Self::insert) of a new `raw` string or collection at `key` only if the map
+    /// holds nothing there (not even an expired or emptied entry, which [`lookup`](Self::lookup)
+    /// must clear first): true when inserted (its `new` event announced). One walk of the key's
+    /// bucket where a lookup then an insert make two: the create path of a write whose lock-free
+    /// look found no key (SETBIT on a new key).
+    pub fn insert_absent(&self, key: &[u8], entry: &Entry) -> bool {
+        debug_assert!(self.exclusive, "an insert needs the exclusive stripe");
+        let map = self.ks.db(self.db);
+        if !map.insert_absent(key, entry) {
+            return false;
+        }
+        use crate::pubsub::notify::class::NEW;
+        if self.ks.events.wants(NEW) {
+            self.ks.events.notify(NEW, "new", key, self.db);
+        }
+        if matches!(entry.value, Value::List(_) | Value::Zset(_) | Value::Stream(_)) {
+            self.serve_later(self.db, key);
+        }
+        true
+    }
+
     fn insert_with(&self, db: usize, key: Bytes, entry: Entry, announce_new: bool) {
         // The map stores its own copy of the key (see `key`): nothing keeps a connection's read
         // buffer alive. So does the expiry index, for keys with a TTL.
