@@ -8,11 +8,7 @@
 //! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
 //! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
 //! end. A write pays one relaxed load when no replica ever connected, one encode, one lock-free
-//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path (issue 19:
-//! writes on many cores feed the one stream without a global lock). A record is not a heap
-//! allocation of its own: it is encoded into its thread's arena ([`encode_record`]), a `BytesMut`
-//! of 64 KiB that records are split off as `Bytes` sharing it (one atomic count each), so the
-//! drain's drop of a record on the feed thread frees nothing until a whole arena is done.
+//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path.
 //!
 //! Waking the feed thread ([`Feed::wait`]): a push sets `pending` with a swap and unparks the
 //! thread when it was clear; the thread clears it with a swap before it drains. The swaps are
@@ -21,20 +17,19 @@
 //! it); one whose swap comes before the clear is read by it, which synchronizes with the push, so
 //! the drain after the clear pops that record. No record waits for a timeout.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::aof::{encode_command, encode_select};
 
 /// What writers push.
 enum Item {
     /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
-    Record { db: usize, bytes: Bytes },
+    Record { db: usize, bytes: Vec<u8> },
     /// Bytes sent as they are, without a `SELECT` (PING, REPLCONF GETACK).
     Raw(&'static [u8]),
 }
@@ -55,35 +50,6 @@ impl Queue {
     fn pop(&self) -> Option<Item> {
         lock(&self.0).pop_front()
     }
-}
-
-/// The size of a thread's record arena (see [`encode_record`]).
-const ARENA_BYTES: usize = 64 << 10;
-
-thread_local! {
-    /// This thread's record arena and the scratch a record is encoded into first.
-    static ARENA: RefCell<(BytesMut, Vec<u8>)> = RefCell::new((BytesMut::new(), Vec::new()));
-}
-
-/// `argv` encoded as one command, in this thread's arena: the `Bytes` shares the arena's buffer
-/// (a new one of [`ARENA_BYTES`] when the record does not fit what is left), so a record costs
-/// no allocation of its own and its drop on the feed thread frees nothing until its arena's last
-/// record is dropped.
-fn encode_record(argv: &[&[u8]]) -> Bytes {
-    ARENA.with(|a| {
-        let (arena, scratch) = &mut *a.borrow_mut();
-        scratch.clear();
-        encode_command(scratch, argv);
-        if arena.capacity() < scratch.len() {
-            *arena = BytesMut::with_capacity(ARENA_BYTES.max(scratch.len()));
-        }
-        arena.extend_from_slice(scratch);
-        if scratch.capacity() > ARENA_BYTES {
-            // One huge record does not keep a huge scratch.
-            *scratch = Vec::new();
-        }
-        arena.split().freeze()
-    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,25 +125,21 @@ impl Backlog {
         if from < self.start || from > self.end {
             return None;
         }
-        // The chunk holding `from`, looked for from the end: a sender reads from near the end (a
-        // walk from the front would step over the whole backlog, hundreds of chunks, every wake).
-        let mut first = self.chunks.len();
-        let mut at = self.end;
-        while at > from {
-            first -= 1;
-            at -= self.chunks[first].len() as u64;
-        }
         let mut out = Vec::new();
+        let mut at = self.start;
         let mut taken = 0usize;
-        for c in self.chunks.range(first..) {
-            let skip = from.saturating_sub(at) as usize;
-            at += c.len() as u64;
-            let part = c.slice(skip..);
-            taken += part.len();
-            out.push(part);
-            if taken >= max {
-                break;
+        for c in &self.chunks {
+            let c_end = at + c.len() as u64;
+            if c_end > from {
+                let skip = from.saturating_sub(at) as usize;
+                let part = c.slice(skip..);
+                taken += part.len();
+                out.push(part);
+                if taken >= max {
+                    break;
+                }
             }
+            at = c_end;
         }
         Some(out)
     }
@@ -252,14 +214,16 @@ impl Feed {
 
     /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
     pub fn push(&self, db: usize, argv: &[&[u8]]) {
-        self.queue.push(Item::Record { db, bytes: encode_record(argv) });
+        let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
+        encode_command(&mut bytes, argv);
+        self.queue.push(Item::Record { db, bytes });
         self.wake();
     }
 
-    /// Push records already encoded that start in, and leave the stream in, database `db` (a
-    /// `MULTI` ... `EXEC` block from [`crate::aof::encode_block`]).
+    /// Push records already encoded that leave the stream in database `db` (a `MULTI` ... `EXEC`
+    /// block from [`crate::aof::encode_block`]).
     pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
-        self.queue.push(Item::Record { db, bytes: Bytes::from(bytes) });
+        self.queue.push(Item::Record { db, bytes });
         self.wake();
     }
 
@@ -372,6 +336,7 @@ impl Feed {
         self.end_tx.send_replace(offset);
     }
 
+    /// Waits for the backlog's end to move.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.end_tx.subscribe()
     }
@@ -517,23 +482,6 @@ mod tests {
             next[t] += 1;
         }
         assert_eq!(next, [EACH; THREADS], "every record drained once");
-    }
-
-    /// Records split off a thread's arena stay intact as the arena fills and is replaced, and
-    /// a record larger than an arena gets one of its own size.
-    #[test]
-    fn arena_records_stay_intact_across_arenas_and_sizes() {
-        let mut kept = Vec::new();
-        for i in 0..5000usize {
-            let v = if i % 997 == 0 { vec![b'x'; ARENA_BYTES + i] } else { i.to_string().into_bytes() };
-            let argv: [&[u8]; 3] = [b"SET", b"key", &v];
-            kept.push((encode_record(&argv), v));
-        }
-        for (rec, v) in &kept {
-            let mut want = Vec::new();
-            encode_command(&mut want, &[b"SET", b"key", v]);
-            assert_eq!(&rec[..], &want[..]);
-        }
     }
 
     #[test]

@@ -5,16 +5,15 @@
 //! # Design
 //! - **The stream** (`feed`): every write's record, the same one the AOF gets (scripts as their
 //!   effects, expiries as `DEL`, absolute times, transactions as `MULTI` ... `EXEC`), is pushed on a
-//!   lock-free queue (encoded into its thread's arena, no allocation of its own) while the write
-//!   still holds the lock that orders it, exactly where its AOF record is pushed. Draining that queue
-//!   (one drainer at a time) appends to the backlog with `SELECT` inserted where the db changes: the
-//!   backlog order is the queue order,
-//!   per key the order the writes took effect, as in the AOF. Nothing is pushed until a replica first connects (the
+//!   lock-free queue while the write still holds the lock that orders it, exactly where its AOF
+//!   record is pushed. Draining that queue (one drainer at a time) appends to the backlog with
+//!   `SELECT` inserted where the db changes: the backlog order is the queue order, per key the order
+//!   the writes took effect, as in the AOF. Nothing is pushed until a replica first connects (the
 //!   backlog is created then, with a new replication id, as Redis does), and the feed works
 //!   whether or not the AOF is on. `master_repl_offset` is the backlog's end.
 //! - **A full sync** (`PSYNC ? -1`, `SYNC`, or a partial resync that the backlog cannot serve) takes
 //!   a frozen snapshot (`db::Frozen`, as BGSAVE: every key stripe is held only while the blocks are
-//!   pinned and what changes in place is copied), drains the feed at that point and notes the
+//!   pinned and what changes in place is copied), drains the queue at that point and notes the
 //!   offset O: the snapshot holds exactly the writes before O, the backlog exactly those after.
 //!   A thread of its own takes the snapshot and encodes it as an RDB (`rdb`) with writers going
 //!   on; the connection sends it as `$<len>` + payload (or diskless, `$EOF:<mark>` as it is
@@ -617,7 +616,7 @@ fn start_full_sync(
 }
 
 /// A full sync's snapshot point: with every stripe held, the feed switched on (a new id with the
-/// backlog, as Redis's first replica), the feed drained, the offset noted and the keyspace
+/// backlog, as Redis's first replica), the queue drained, the offset noted and the keyspace
 /// frozen (`Keyspace::freeze`: blocks pinned, what changes in place copied): the snapshot holds
 /// exactly the writes before the offset, the backlog exactly those after. The replica `reader`
 /// is registered at the offset (the backlog keeps what it will be sent). Returns the snapshot
@@ -798,7 +797,7 @@ pub fn wait(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let active = feed.is_active();
     let rerun = ctx.client.blocked.is_some();
     if !rerun && active && ctx.client.wrote {
-        // Every record of this client's writes is in the feed by now: the end after a drain covers them.
+        // Every record of this client's writes is queued by now: the end after a drain covers them.
         ctx.client.woff = feed.drain();
         ctx.client.wrote = false;
     }

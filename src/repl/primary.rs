@@ -6,10 +6,8 @@ use std::sync::atomic::Ordering;
 
 use std::pin::Pin;
 
-use std::io::IoSlice;
-
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
 
@@ -20,40 +18,6 @@ use crate::state::Shared;
 
 /// Most bytes written to a replica per wake-up (whole backlog chunks past the first).
 const SEND_BYTES: usize = 1 << 20;
-
-/// Write every byte of `chunks`, as few `writev`s as the socket takes (one when it has room: a
-/// sender that wakes behind by several drains writes them at once); returns the bytes written.
-async fn write_chunks<W: AsyncWrite + Unpin>(wr: &mut W, chunks: &[Bytes]) -> std::io::Result<u64> {
-    const MAX_SLICES: usize = 64;
-    let total: usize = chunks.iter().map(Bytes::len).sum();
-    let (mut i, mut off, mut left) = (0usize, 0usize, total);
-    while left > 0 {
-        let mut slices = Vec::with_capacity((chunks.len() - i).min(MAX_SLICES));
-        slices.push(IoSlice::new(&chunks[i][off..]));
-        slices.extend(chunks[i + 1..].iter().take(MAX_SLICES - 1).map(|c| IoSlice::new(c)));
-        let mut n = wr.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        left -= n;
-        while n > 0 {
-            let rest = chunks[i].len() - off;
-            if n >= rest {
-                n -= rest;
-                i += 1;
-                off = 0;
-            } else {
-                off += n;
-                n = 0;
-            }
-        }
-        while i < chunks.len() && chunks[i].len() == off {
-            i += 1;
-            off = 0;
-        }
-    }
-    Ok(total as u64)
-}
 
 /// Serve a replica on `stream` until it goes away, falls out of the backlog, or is disconnected.
 /// `closing` is the connection's own close signal (CLIENT KILL, shutdown).
@@ -144,9 +108,11 @@ async fn run(
                 changed.changed().await.map_err(|e| e.to_string())?;
                 continue;
             }
-            let sent = write_chunks(&mut wr, &chunks).await.map_err(io)?;
-            from += sent;
-            crate::state::Stats::add(&shared.stats.net_output_bytes, sent);
+            for c in &chunks {
+                wr.write_all(c).await.map_err(io)?;
+                from += c.len() as u64;
+                crate::state::Stats::add(&shared.stats.net_output_bytes, c.len() as u64);
+            }
             feed.backlog().set_reader(link.id, Some(from));
         }
     };
@@ -185,76 +151,5 @@ async fn run(
         _ = link.kill.notified() => Ok(()),
         _ = closing => Ok(()),
         _ = shutdown.wait_for(|s| *s) => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A writer that takes at most `max` bytes per call, like a socket with little room.
-    struct Trickle {
-        got: Vec<u8>,
-        max: usize,
-        calls: usize,
-    }
-
-    impl AsyncWrite for Trickle {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            buf: &[u8],
-        ) -> std::task::Poll<std::io::Result<usize>> {
-            let n = buf.len().min(self.max);
-            self.got.extend_from_slice(&buf[..n]);
-            self.calls += 1;
-            std::task::Poll::Ready(Ok(n))
-        }
-        fn poll_write_vectored(
-            mut self: Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-            bufs: &[IoSlice<'_>],
-        ) -> std::task::Poll<std::io::Result<usize>> {
-            let mut n = 0;
-            for b in bufs {
-                let take = b.len().min(self.max - n);
-                self.got.extend_from_slice(&b[..take]);
-                n += take;
-                if n == self.max {
-                    break;
-                }
-            }
-            self.calls += 1;
-            std::task::Poll::Ready(Ok(n))
-        }
-        fn is_write_vectored(&self) -> bool {
-            true
-        }
-        fn poll_flush(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-            std::task::Poll::Ready(Ok(()))
-        }
-    }
-
-    #[test]
-    fn write_chunks_writes_every_byte_in_order_whatever_each_call_takes() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let chunks: Vec<Bytes> =
-            [&b"abc"[..], b"", b"defgh", b"i", b"", b"jklmnopq"].iter().map(|c| Bytes::copy_from_slice(c)).collect();
-        let want: Vec<u8> = chunks.concat();
-        for max in 1..=want.len() + 1 {
-            let mut w = Trickle { got: Vec::new(), max, calls: 0 };
-            let n = rt.block_on(write_chunks(&mut w, &chunks)).unwrap();
-            assert_eq!(n, want.len() as u64, "max {max}");
-            assert_eq!(w.got, want, "max {max}");
-            assert_eq!(w.calls, want.len().div_ceil(max), "max {max}: one call per {max} bytes");
-        }
-        let many: Vec<Bytes> = (0..200u8).map(|i| Bytes::from(vec![i; 3])).collect();
-        let mut w = Trickle { got: Vec::new(), max: usize::MAX, calls: 0 };
-        assert_eq!(rt.block_on(write_chunks(&mut w, &many)).unwrap(), 600);
-        assert_eq!(w.got, many.concat());
-        assert_eq!(w.calls, 4, "64 slices a call");
     }
 }

@@ -658,6 +658,10 @@ async fn follow(shared: &Arc<Shared>, generation: u64, mut c: Conn) -> Result<()
     result
 }
 
+/// Bytes of the primary's stream a replica applies before it lets the other tasks of its worker
+/// (its clients) run.
+const YIELD_AFTER_BYTES: usize = 64 * 1024;
+
 async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client: &mut Client) -> Result<(), String> {
     let mut decoder = RequestDecoder::default();
     let mut ack = tokio::time::interval(Duration::from_secs(1));
@@ -672,6 +676,8 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
     // starts with the block's `MULTI`, never inside it.
     let mut held = 0usize;
     let feed = shared.ks.repl_feed();
+    // Bytes read since this task last let the worker's other tasks run.
+    let mut applied_turn = 0usize;
     loop {
         let mut getack = false;
         if !c.buf.is_empty() {
@@ -735,6 +741,13 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
         if stale(shared, generation) {
             return Ok(());
         }
+        if applied_turn >= YIELD_AFTER_BYTES {
+            // A primary that keeps the socket full would keep this task running for tokio's whole
+            // budget (128 reads of up to 80 KB: 10 MB of stream, a few hundred ms) before the
+            // clients queued on this worker are served; Redis serves them after every 16 KB read.
+            applied_turn = 0;
+            tokio::task::yield_now().await;
+        }
         tokio::select! {
             r = c.stream.read_buf(&mut c.buf) => match r {
                 Ok(0) => return Ok(()),
@@ -742,6 +755,7 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                 Ok(n) => {
                     let len = c.buf.len();
                     raw.extend_from_slice(&c.buf[len - n..]);
+                    applied_turn += n;
                     let mut l = shared.repl.link();
                     l.read_offset += n as i64;
                     l.last_io = unix_now();
