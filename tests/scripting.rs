@@ -311,29 +311,46 @@ fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
     let (low, high) = keys_with_lower_stripe_first();
     let mut s = Server::start(&aof_on());
     let port = s.port;
-    // Written, then ~3 s of waiting (the transaction arrives meanwhile: five round trips, but with
-    // this file's other tests busy on both cores they took over 1 s once in CI, and the script
-    // then finished first), then the undeclared key.
+    // No -BUSY for the clients that drive the test while the script waits (a loaded CI run).
+    assert_eq!(s.raw().cmds(&["CONFIG", "SET", "busy-reply-threshold", "120000"]), b"+OK\r\n");
+    // Written, then it waits until database 9 holds a key (the test writes one once the
+    // transaction below is inside EXEC, holding the undeclared key's stripe; INFO takes no
+    // stripe, so the wait itself holds up nothing), then the undeclared key.
     let script = format!(
         "local n = redis.call('incr', KEYS[1]) local t0 = redis.call('time') \
-         repeat local t = redis.call('time') until (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 3000000 \
+         repeat local signalled = string.find(redis.call('info', 'keyspace'), 'db9:', 1, true) \
+         local t = redis.call('time') until signalled or t[1] - t0[1] > 60 \
          local v = redis.call('get', '{low}') redis.call('set', '{low}', 'script') return {{n, v or 'none'}}"
     );
     let high2 = high.clone();
-    let runner = thread::spawn(move || common::Server::raw_to(port).cmds(&["EVAL", &script, "1", &high2]));
-    // The transaction starts once the script runs (under a loaded test run a fixed sleep could let
-    // the script finish first: a valid order, but not the one this test is about).
+    let runner = thread::spawn(move || {
+        let mut c = common::Server::raw_to(port);
+        c.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        c.cmds(&["EVAL", &script, "1", &high2])
+    });
+    let mut probe = s.raw();
+    let wait_for = |probe: &mut common::Raw, what: &str| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !String::from_utf8_lossy(&probe.cmds(&["CLIENT", "LIST"])).contains(what) {
+            assert!(std::time::Instant::now() < deadline, "never saw {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // The transaction starts once the script runs.
+    wait_for(&mut probe, "cmd=eval");
     let mut tx = s.raw();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !String::from_utf8_lossy(&tx.cmds(&["CLIENT", "LIST"])).contains("cmd=eval") {
-        assert!(std::time::Instant::now() < deadline, "the script never started");
-        thread::sleep(Duration::from_millis(5));
-    }
+    tx.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
     assert_eq!(tx.cmds(&["MULTI"]), b"+OK\r\n");
     assert_eq!(tx.cmds(&["SET", &low, "tx"]), b"+QUEUED\r\n");
     assert_eq!(tx.cmds(&["SET", &high, "10"]), b"+QUEUED\r\n");
-    // EXEC takes the undeclared key's stripe, then waits for the script's.
-    assert_eq!(tx.cmds(&["EXEC"]), b"*2\r\n+OK\r\n+OK\r\n");
+    // EXEC takes the undeclared key's stripe, then waits for the script's; once it shows in
+    // CLIENT LIST it is a few instructions from holding the first (the pause covers those).
+    common::send(&mut tx, &["EXEC"]);
+    wait_for(&mut probe, "cmd=exec");
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(probe.cmds(&["SELECT", "9"]), b"+OK\r\n");
+    assert_eq!(probe.cmds(&["SET", "signal", "1"]), b"+OK\r\n");
+    assert_eq!(tx.reply(), b"*2\r\n+OK\r\n+OK\r\n");
     let reply = String::from_utf8(runner.join().unwrap()).unwrap();
     // The transaction ran first, then the whole script (its first INCR taken back).
     assert_eq!(reply, "*2\r\n:11\r\n$2\r\ntx\r\n", "{reply}");
@@ -344,4 +361,55 @@ fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
     s.kill9();
     s.restart();
     assert_eq!(memory, dump_keyspace(s.port));
+}
+
+/// Writers that wait for a key a long script holds do not hold up the other connections: the
+/// server has two worker threads here and four writers wait, yet a fifth client is answered
+/// while the script runs (it is what ends the script). Before, each waiting writer blocked a
+/// worker thread, and the connections queued on it, for the whole script.
+#[test]
+fn writers_waiting_for_a_script_leave_the_other_clients_served() {
+    let s = Server::start(&["--appendonly", "no"]);
+    let port = s.port;
+    assert_eq!(s.raw().cmds(&["CONFIG", "SET", "busy-reply-threshold", "120000"]), b"+OK\r\n");
+    // It shows it holds its key (a key in database 8), then waits for one in database 9.
+    let script = "redis.call('select', 8) redis.call('set', 'started', '1') redis.call('select', 0) \
+                  local t0 = redis.call('time') \
+                  repeat local signalled = string.find(redis.call('info', 'keyspace'), 'db9:', 1, true) \
+                  local t = redis.call('time') until signalled or t[1] - t0[1] > 60 \
+                  return redis.call('incr', KEYS[1])";
+    let runner = thread::spawn(move || {
+        let mut c = common::Server::raw_to(port);
+        c.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        c.cmds(&["EVAL", script, "1", "held"])
+    });
+    let mut probe = s.raw();
+    let wait_for = |probe: &mut common::Raw, what: &str, n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while String::from_utf8_lossy(&probe.cmds(&["CLIENT", "LIST"])).matches(what).count() < n {
+            assert!(std::time::Instant::now() < deadline, "never saw {n} x {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !String::from_utf8_lossy(&probe.cmds(&["INFO", "keyspace"])).contains("db8:") {
+        assert!(std::time::Instant::now() < deadline, "the script never started");
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut writers: Vec<common::Raw> = (0..4).map(|_| s.raw()).collect();
+    for w in &mut writers {
+        w.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+        common::send(w, &["SET", "held", "w"]);
+    }
+    wait_for(&mut probe, "cmd=set", 4);
+    // A new client, then the end of the script.
+    let mut fifth = s.raw();
+    assert_eq!(fifth.cmds(&["PING"]), b"+PONG\r\n");
+    assert_eq!(fifth.cmds(&["SELECT", "9"]), b"+OK\r\n");
+    assert_eq!(fifth.cmds(&["SET", "signal", "1"]), b"+OK\r\n");
+    assert_eq!(runner.join().unwrap(), b":1\r\n", "the script ran before the writers");
+    for w in &mut writers {
+        assert_eq!(w.reply(), b"+OK\r\n");
+    }
+    assert_eq!(probe.cmds(&["GET", "held"]), b"$1\r\nw\r\n");
 }

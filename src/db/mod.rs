@@ -297,6 +297,61 @@ impl Keyspace {
         });
     }
 
+    /// Take stripe `i` exclusively. A stripe is held for one command (microseconds), except by an
+    /// EXEC or a script, which hold theirs for their whole run (a script for as long as it loops):
+    /// a wait that meets one of those (its epoch is odd) is made with this worker's other
+    /// connections handed to another thread (`cmd::offload`), so that they, and a SCRIPT KILL
+    /// among them, are not held behind the wait. Other waits block as before.
+    #[inline]
+    pub(crate) fn stripe_write(&self, i: usize) -> RwLockWriteGuard<'_, ()> {
+        #[cfg(not(feature = "loom"))]
+        match self.stripes[i].try_write() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => self.stripe_wait(i, |l| l.try_write().ok(), crate::sync::write),
+        }
+        #[cfg(feature = "loom")]
+        crate::sync::write(&self.stripes[i])
+    }
+
+    /// Take stripe `i` shared; a wait behind an EXEC or a script as in [`Self::stripe_write`].
+    #[inline]
+    pub(crate) fn stripe_read(&self, i: usize) -> RwLockReadGuard<'_, ()> {
+        #[cfg(not(feature = "loom"))]
+        match self.stripes[i].try_read() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => self.stripe_wait(i, |l| l.try_read().ok(), crate::sync::read),
+        }
+        #[cfg(feature = "loom")]
+        crate::sync::read(&self.stripes[i])
+    }
+
+    /// The contended side of [`Self::stripe_write`] / [`Self::stripe_read`]: spin a little (a
+    /// command's hold ends in microseconds), then wait, off this worker when a hold keeps it.
+    #[cfg(not(feature = "loom"))]
+    #[cold]
+    fn stripe_wait<'a, G>(
+        &'a self,
+        i: usize,
+        try_take: impl Fn(&'a RwLock<()>) -> Option<G>,
+        take: impl FnOnce(&'a RwLock<()>) -> G,
+    ) -> G {
+        let l: &'a RwLock<()> = &self.stripes[i];
+        for _ in 0..64 {
+            std::hint::spin_loop();
+            if let Some(g) = try_take(l) {
+                return g;
+            }
+        }
+        // Relaxed: a hint only (a hold that starts after this load is waited for in place).
+        if self.tx_epoch[i].load(Ordering::Relaxed) & 1 == 1 {
+            crate::cmd::offload(usize::MAX, || take(l))
+        } else {
+            take(l)
+        }
+    }
+
     /// Lock the stripes of `keys` exclusively, for a write in database `db`.
     /// While this thread runs an EXEC, the stripes are already held: nothing is locked (see `tx`).
     pub fn write<'a>(&'a self, db: usize, keys: &[&[u8]], last_seq: &'a Cell<u64>) -> WriteLock<'a> {
@@ -316,19 +371,17 @@ impl Keyspace {
             return w;
         }
         let guards = if let [key] = keys {
-            let stripe = &self.stripes[self.stripe_of(key)];
+            let i = self.stripe_of(key);
             if crate::sync::fault::on(crate::sync::fault::Fault::BlockCopyUnderShared) {
-                Guards::One(StripeGuard::Shared(crate::sync::read(stripe)))
+                Guards::One(StripeGuard::Shared(self.stripe_read(i)))
             } else {
-                Guards::One(StripeGuard::Exclusive(crate::sync::write(stripe)))
+                Guards::One(StripeGuard::Exclusive(self.stripe_write(i)))
             }
         } else {
             let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
             idx.sort_unstable();
             idx.dedup();
-            Guards::Many(
-                idx.into_iter().map(|i| StripeGuard::Exclusive(crate::sync::write(&self.stripes[i]))).collect(),
-            )
+            Guards::Many(idx.into_iter().map(|i| StripeGuard::Exclusive(self.stripe_write(i))).collect())
         };
         self.lock_with(db, guards, last_seq, true)
     }
@@ -368,7 +421,7 @@ impl Keyspace {
         if let Some(w) = self.held_lock(db, Some(&[key]), last_seq) {
             return w;
         }
-        let g = StripeGuard::Shared(crate::sync::read(&self.stripes[self.stripe_of(key)]));
+        let g = StripeGuard::Shared(self.stripe_read(self.stripe_of(key)));
         self.lock_with(db, Guards::One(g), last_seq, false)
     }
 
@@ -378,8 +431,9 @@ impl Keyspace {
         let w = match self.held_lock(db, None, last_seq) {
             Some(w) => w,
             None => {
-                let guards =
-                    Guards::Many(self.stripes.iter().map(|s| StripeGuard::Exclusive(crate::sync::write(s))).collect());
+                let guards = Guards::Many(
+                    (0..self.stripes.len()).map(|i| StripeGuard::Exclusive(self.stripe_write(i))).collect(),
+                );
                 self.lock_with(db, guards, last_seq, true)
             }
         };

@@ -101,7 +101,7 @@ impl Keyspace {
         };
         stripes.sort_unstable();
         stripes.dedup();
-        let guards = stripes.iter().map(|&i| crate::sync::write(&self.stripes[i])).collect();
+        let guards = stripes.iter().map(|&i| self.stripe_write(i)).collect();
         for &i in &stripes {
             // Relaxed: only the exclusive holder of the stripe changes its epoch; the fence below
             // publishes it to readers that see any write made after it.
@@ -208,7 +208,7 @@ impl Keyspace {
         if let [key] = keys {
             let i = self.stripe_of(key);
             if self.tx_epoch[i].load(Ordering::Acquire) & 1 == 1 {
-                drop(crate::sync::read(&self.stripes[i]));
+                drop(self.stripe_read(i));
             }
             return f();
         }
@@ -226,7 +226,7 @@ impl Keyspace {
                 return r;
             }
         }
-        let _guards: Vec<_> = idx.iter().map(|&i| crate::sync::read(&self.stripes[i])).collect();
+        let _guards: Vec<_> = idx.iter().map(|&i| self.stripe_read(i)).collect();
         f()
     }
 
@@ -297,7 +297,7 @@ impl Keyspace {
         let mut idx: Vec<usize> = keys.iter().map(|k| self.stripe_of(k)).collect();
         idx.sort_unstable();
         idx.dedup();
-        let _guards: Vec<_> = idx.iter().map(|&i| crate::sync::write(&self.stripes[i])).collect();
+        let _guards: Vec<_> = idx.iter().map(|&i| self.stripe_write(i)).collect();
         self.tracking.remember(id, keys.iter().copied());
     }
 
@@ -347,7 +347,7 @@ impl TxHold<'_> {
         for i in want {
             let above = self.stripes.last().is_none_or(|&max| i > max);
             let guard = if above {
-                Some(crate::sync::write(&self.ks.stripes[i]))
+                Some(self.ks.stripe_write(i))
             } else {
                 let mut got = None;
                 for t in 0..tries.max(1) {
