@@ -338,8 +338,12 @@ impl Keyspace {
         take: impl FnOnce(&'a RwLock<()>) -> G,
     ) -> G {
         let l: &'a RwLock<()> = &self.stripes[i];
-        for _ in 0..64 {
-            std::hint::spin_loop();
+        // A try every 8 pauses: each is a read-modify-write of the line the holder must write to
+        // release it.
+        for _ in 0..8 {
+            for _ in 0..8 {
+                std::hint::spin_loop();
+            }
             if let Some(g) = try_take(l) {
                 return g;
             }
