@@ -286,6 +286,20 @@ pub fn install_hook(lua: &Lua, every: u32) -> mlua::Result<()> {
     lua.set_hook(HookTriggers::new().every_nth_instruction(every), hook)
 }
 
+/// A run found still running after [`SLOW_RUN`]: hand this worker's other connections to another
+/// thread (`cmd::offload`), so that they are not held for the rest of the script. The handoff
+/// happens when `block_in_place` starts; the pause gives the new thread time to take the worker's
+/// queue before this one could take it back. Once it has (this thread has no worker queue any
+/// more), the later calls cost nothing; until then each hook tries again. Called by the
+/// instruction hook and by `redis.call` (a script that loops on calls runs few Lua instructions
+/// per second: the hook alone could leave the worker's connections waiting for seconds).
+fn offload_slow(state: &RunState) {
+    let first = !state.slow.swap(true, Ordering::Relaxed);
+    crate::cmd::offload(usize::MAX, || {
+        if first { std::thread::sleep(std::time::Duration::from_millis(1)) } else { std::thread::yield_now() }
+    });
+}
+
 fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     let state = CURRENT.with(|c| c.borrow().clone());
     let Some(state) = state else { return Ok(VmState::Continue) };
@@ -297,15 +311,7 @@ fn hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmState> {
     }
     // The hook counts instructions across runs: only a run that has lasted is a long one.
     if state.started.elapsed() >= SLOW_RUN {
-        // A run found still running: hand this worker's other connections to another thread
-        // (`cmd::offload`), so that they are not held for the rest of the script. The handoff
-        // happens when `block_in_place` starts; the pause gives the new thread time to take the
-        // worker's queue before this one could take it back. Once it has (this thread has no
-        // worker queue any more), the later calls cost nothing; until then each hook tries again.
-        let first = !state.slow.swap(true, Ordering::Relaxed);
-        crate::cmd::offload(usize::MAX, || {
-            if first { std::thread::sleep(std::time::Duration::from_millis(1)) } else { std::thread::yield_now() }
-        });
+        offload_slow(&state);
     }
     state.note_elapsed();
     if state.stop.load(Ordering::SeqCst) != stop::NONE {
@@ -846,6 +852,9 @@ impl Caller<'_, '_> {
     unsafe fn call(&mut self, state: *mut ffi::lua_State) -> Result<c_int, &'static str> {
         if self.state.stop.load(Ordering::SeqCst) != stop::NONE {
             return Err("script stopped");
+        }
+        if !self.state.slow.load(Ordering::Relaxed) && self.state.started.elapsed() >= SLOW_RUN {
+            offload_slow(&self.state);
         }
         // SAFETY: the caller's contract; indexes up to `lua_gettop`.
         let outcome = unsafe {
