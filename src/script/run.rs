@@ -854,7 +854,7 @@ impl Caller<'_, '_> {
             return Err("script stopped");
         }
         if !self.state.slow.load(Ordering::Relaxed) && self.state.started.elapsed() >= SLOW_RUN {
-            offload_slow(&self.state);
+            offload_slow(self.state);
         }
         // SAFETY: the caller's contract; indexes up to `lua_gettop`.
         let outcome = unsafe {
