@@ -97,7 +97,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let changed = |w: &WriteLock| {
         // Announced before the record, as Redis.
         w.notify(class::STRING, "setbit", key);
-        w.log(&super::collection::record(argv));
+        super::collection::log_command(w, argv);
     };
     let old_bit = rawstr::write_or_create(
         ctx,

@@ -215,8 +215,37 @@ pub fn reserve_for(v: &mut RawBytes, len: usize) {
 
 /// Grow `v` with zero bytes to at least `len` bytes (`sdsgrowzero`).
 pub fn grow_zero(v: &mut RawBytes, len: usize) {
+    /// A short growth (SETBIT's new key, a bitmap grown a byte at a time) is one copy from here:
+    /// `SmallVec::resize` pushes its zeros one at a time through an iterator.
+    const ZEROS: [u8; 64] = [0; 64];
     if v.len() < len {
         reserve_for(v, len);
-        v.resize(len, 0);
+        let missing = len - v.len();
+        if missing <= ZEROS.len() {
+            v.extend_from_slice(&ZEROS[..missing]);
+        } else {
+            v.resize(len, 0);
+        }
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// Short growths (one copy of zeros) and long ones (a resize) both add zero bytes only, keep
+    /// what was there, and reserve as `sdsMakeRoomFor` (twice the new length below 1 MB).
+    #[test]
+    fn grow_zero_adds_zeros_and_keeps_the_bytes() {
+        for (start, len) in [(0, 13), (5, 22), (5, 23), (3, 67), (20, 84), (20, 85), (1, 5000)] {
+            let mut v: RawBytes = (0..start).map(|b| b as u8 | 0x80).collect();
+            grow_zero(&mut v, len);
+            assert_eq!(v.len(), len, "{start} -> {len}");
+            assert!(v[..start].iter().enumerate().all(|(i, &b)| b == i as u8 | 0x80));
+            assert!(v[start..].iter().all(|&b| b == 0));
+            assert!(v.capacity() >= len && (!v.spilled() || v.capacity() >= 2 * len));
+            grow_zero(&mut v, len - 1);
+            assert_eq!(v.len(), len, "never shrinks");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! ([`parse_setop_keys`] then [`parse_setop_options`]).
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::{arg_i64, is_opt};
 use crate::db::zset::add::AddFlags;
@@ -18,8 +19,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZaddArgs {
     pub flags: AddFlags,
-    /// (score or increment, member), in argument order.
-    pub pairs: Vec<(f64, Bytes)>,
+    /// (score or increment, member), in argument order (inline for up to two pairs: the usual
+    /// one-pair ZADD allocates nothing for them).
+    pub pairs: SmallVec<[(f64, Bytes); 2]>,
 }
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]` (arity -4 checked by
@@ -48,7 +50,7 @@ pub fn parse_zadd(argv: &[Bytes], incr: bool) -> Result<ZaddArgs> {
     let pairs = rest
         .chunks(2)
         .map(|p| Ok((parse_score(&p[0]).ok_or(Error::NotFloat)?, p[1].clone())))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<SmallVec<_>>>()?;
     Ok(ZaddArgs { flags, pairs })
 }
 

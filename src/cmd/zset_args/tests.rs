@@ -28,10 +28,10 @@ fn zadd_errors_come_in_redis_order() {
 fn zadd_flags_stop_at_the_first_score() {
     let a = parse_zadd(&argv("ZADD z XX ch GT 1 nx 2.5 b"), false).expect("valid");
     assert!(a.flags.xx && a.flags.ch && a.flags.gt && !a.flags.nx && !a.flags.incr);
-    assert_eq!(a.pairs, vec![(1.0, Bytes::from_static(b"nx")), (2.5, Bytes::from_static(b"b"))]);
+    assert_eq!(a.pairs[..], [(1.0, Bytes::from_static(b"nx")), (2.5, Bytes::from_static(b"b"))]);
     let a = parse_zadd(&argv("ZINCRBY z -inf m"), true).expect("valid");
     assert!(a.flags.incr);
-    assert_eq!(a.pairs, vec![(f64::NEG_INFINITY, Bytes::from_static(b"m"))]);
+    assert_eq!(a.pairs[..], [(f64::NEG_INFINITY, Bytes::from_static(b"m"))]);
 }
 
 #[test]

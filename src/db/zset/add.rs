@@ -3,6 +3,7 @@
 //! record need.
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::{Repr, SortedSet, ZsetLimits};
 use crate::error::Error;
@@ -117,7 +118,7 @@ impl SortedSet {
     /// first error as Redis does (earlier pairs stay applied; their changes are in the summary's
     /// `changed`, which the caller still logs).
     pub fn zadd(&mut self, pairs: &[(f64, Bytes)], flags: AddFlags, limits: &ZsetLimits) -> ZaddSummary {
-        let mut sum = ZaddSummary { changed: Vec::with_capacity(pairs.len()), ..ZaddSummary::default() };
+        let mut sum = ZaddSummary::default();
         for (score, member) in pairs {
             match self.add(member, *score, flags, limits) {
                 Err(e) => {
@@ -153,7 +154,8 @@ pub struct ZaddSummary {
     pub score: Option<f64>,
     /// Every member added or changed with its new score, in order: log these as
     /// `ZADD key <format_score> <member> ...`, which replays to the same doubles whatever the flags.
-    pub changed: Vec<(Bytes, f64)>,
+    /// (Inline for up to two: a ZADD of one pair allocates nothing for it.)
+    pub changed: SmallVec<[(Bytes, f64); 2]>,
     /// The NaN error that stopped it, to reply after logging `changed`.
     pub error: Option<Error>,
 }
