@@ -125,21 +125,25 @@ impl Backlog {
         if from < self.start || from > self.end {
             return None;
         }
+        // The chunk holding `from`, looked for from the end: a sender reads from near the end (a
+        // walk from the front would step over the whole backlog, hundreds of chunks, every wake).
+        let mut first = self.chunks.len();
+        let mut at = self.end;
+        while at > from {
+            first -= 1;
+            at -= self.chunks[first].len() as u64;
+        }
         let mut out = Vec::new();
-        let mut at = self.start;
         let mut taken = 0usize;
-        for c in &self.chunks {
-            let c_end = at + c.len() as u64;
-            if c_end > from {
-                let skip = from.saturating_sub(at) as usize;
-                let part = c.slice(skip..);
-                taken += part.len();
-                out.push(part);
-                if taken >= max {
-                    break;
-                }
+        for c in self.chunks.range(first..) {
+            let skip = from.saturating_sub(at) as usize;
+            at += c.len() as u64;
+            let part = c.slice(skip..);
+            taken += part.len();
+            out.push(part);
+            if taken >= max {
+                break;
             }
-            at = c_end;
         }
         Some(out)
     }
