@@ -207,7 +207,7 @@ def bench(ports, procs, p, n, names, probe=False):
     rep_sw = sum(b - a for a, b in zip(sw0, sw1)) / len(sw0) / reqs if sw0 else 0.0
     lag = (pct(lp.set_rtt, 0.5), pct(lp.delays, 0.5), pct(lp.delays, 0.99), len(lp.delays)) if lp else None
     return (rps, us[0], (s1 - s0) / reqs, rep_us, {k: (by1.get(k, 0) - by0.get(k, 0)) / reqs for k in by1},
-            rep_sw, catch_up, lag, wait)
+            rep_sw, catch_up, lag, wait, lp.delays if lp else [])
 
 
 def run_one(binary, base, n, pipes, names, load_path):
@@ -260,6 +260,7 @@ def main():
     best = {}
     names = {}
     lags = {}
+    pooled = {}
     for r in range(rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, binary in order:
@@ -272,6 +273,7 @@ def main():
                     extra = ", replica %.3f sw/req, catch-up %.3f s, waited for a CPU s: %s" % (
                         fig[5], fig[6], "/".join("%.2f" % w for w in fig[8]))
                     lags.setdefault((name, p), []).append((fig[6],) + (fig[7] or ()))
+                    pooled.setdefault(name, []).extend(fig[9])
                     if fig[7]:
                         extra += ", SET rtt p50 %.2f ms, delay after reply p50 %.2f p99 %.2f ms (%d)" % fig[7]
                 print("round %d %s %s P%d: %.0f rps, primary %.2f us/req, %.3f sw/req, replica %.2f us/req%s" % (
@@ -281,7 +283,7 @@ def main():
                 else:
                     best[(name, p)] = (max(old[0], fig[0]), min(old[1], fig[1]), min(old[2], fig[2]),
                                        min(old[3], fig[3]), fig[4] if fig[1] < old[1] else old[4],
-                                       min(old[5], fig[5]), min(old[6], fig[6]), None, None)
+                                       min(old[5], fig[5]), min(old[6], fig[6]), None, None, [])
     if load_path:
         os.unlink(load_path)
     print("| SET | P | server | rps | ratio | primary CPU us/req | ratio | primary switches/req | "
@@ -309,6 +311,14 @@ def main():
                 return " / ".join(fmt % x[i] if len(x) > i else "-" for x in rows)
             print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
                 c[0], c[1], name, col(0, "%.2f"), col(1, "%.2f"), col(2, "%.2f"), col(3, "%.1f"), col(4, "%d")))
+    print()
+    print("| server | delay after the reply, all rounds' samples: p50 | p90 | p99 | mean, ms | samples |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for name, _ in servers:
+        xs = pooled.get(name, [])
+        if xs:
+            print("| %s | %.2f | %.2f | %.2f | %.2f | %d |" % (
+                name, pct(xs, 0.5), pct(xs, 0.9), pct(xs, 0.99), sum(xs) / len(xs), len(xs)))
     if os.environ.get("AB_THREADS"):
         for c in cases:
             for name, _ in servers[1:]:
