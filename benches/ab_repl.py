@@ -298,14 +298,19 @@ def main():
             print("| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.3f | %s |" % (
                 c[0], c[1], name, f[0], f[0] / red[0], f[1], f[1] / red[1], f[2], rr))
     print()
+    for c in cases:
+        if c[0] == "2 replicas" and c[1] != max(pipes):
+            print("catch-up after the run at P%d, s: %s" % (c[1], "; ".join(
+                "%s %s" % (name, " / ".join("%.2f" % x[0] for x in lags.get((name, c), []))) for name, _ in servers)))
+    print()
     print("| SET with 2 replicas | P | server | catch-up after the run, s | SET rtt p50, ms | "
           "delay after the reply p50, ms | p99, ms | samples |")
     print("|---|--:|---|---|---|---|---|---|")
     for c in cases:
         for name, _ in servers:
             rows = lags.get((name, c), [])
-            if not rows:
-                continue
+            if not any(len(x) > 1 for x in rows):
+                continue  # no probe at this pipeline (only the largest has one)
 
             def col(i, fmt):
                 return " / ".join(fmt % x[i] if len(x) > i else "-" for x in rows)
