@@ -10,8 +10,10 @@ $AB_KEYS keys first (key:%08d, through redis-cli --pipe; default none) and is me
 replicas attached, synced and online, then for P in $PIPES (default "16 1") `redis-benchmark -c 50 -r 100000 -n N*P -P P
 -t set` on the primary, then until both replicas hold the primary's DBSIZE. Kept per server and P: the
 best throughput, and the lowest of the rounds for the primary's CPU µs/request, its context switches
-per request (all threads), and the two replicas' CPU µs/request (measured from the benchmark's start
-until they converged). With $AB_THREADS set, the primary's switches per request by thread name too.
+per request (all threads), and the two replicas' CPU µs/request and switches/request (measured from
+the benchmark's start until they converged). Per round (all samples printed): the seconds from the
+benchmark's end until both replicas converged, and at the largest P a lag probe (a SET on the primary
+every 20 ms; its round trip, and the delay from its reply until a GET on the first replica sees it). With $AB_THREADS set, the primary's switches per request by thread name too.
 """
 import csv
 import io
@@ -21,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 _started = []
@@ -49,6 +52,17 @@ def switches(pid, by_name=None):
         except OSError:
             pass
     return total
+
+
+def waited_s(pid):
+    """Seconds the process's live threads spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            total += int(open("/proc/%d/task/%s/schedstat" % (pid, t)).read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e9
 
 
 def command(port, *args, timeout=10.0):
@@ -90,29 +104,110 @@ def start(binary, port, d):
     raise SystemExit("%s did not start" % binary)
 
 
-def bench(ports, procs, p, n, names):
-    """One redis-benchmark SET run on ports[0]; waits until the replicas (ports[1:]) hold its DBSIZE."""
+def _resp(*args):
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def _reply(sock, buf):
+    """One simple or bulk reply from sock (buf: bytes already read); returns (reply, rest)."""
+    while True:
+        if b"\r\n" in buf:
+            head, rest = buf.split(b"\r\n", 1)
+            if head[:1] != b"$" or head == b"$-1":
+                return head, rest
+            need = int(head[1:]) + 2
+            if len(rest) >= need:
+                return rest[:need - 2], rest[need:]
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        buf += chunk
+
+
+class LagProbe(threading.Thread):
+    """Every 20 ms: SET a fresh value on the primary; once it is acknowledged, GET it from the replica
+    until it shows. Per write: the SET's round trip (the primary's latency under the load, not
+    replication) and the delay from the SET's reply to the value's first sight on the replica (a
+    write is applied before it is answered, so this is at most the propagation delay, plus one GET
+    round trip on the replica)."""
+
+    def __init__(self, primary_port, replica_port):
+        super().__init__(daemon=True)
+        self.pp, self.rp, self.stop_flag = primary_port, replica_port, False
+        self.set_rtt, self.delays = [], []
+
+    def run(self):
+        p = socket.create_connection(("127.0.0.1", self.pp), timeout=60)
+        r = socket.create_connection(("127.0.0.1", self.rp), timeout=60)
+        i = 0
+        while not self.stop_flag:
+            i += 1
+            val = b"%d" % i
+            t0 = time.monotonic()
+            p.sendall(_resp(b"SET", b"lag:probe", val))
+            _reply(p, b"")
+            t1 = time.monotonic()
+            while True:
+                r.sendall(_resp(b"GET", b"lag:probe"))
+                if _reply(r, b"")[0] == val:
+                    break
+            t2 = time.monotonic()
+            self.set_rtt.append((t1 - t0) * 1000.0)
+            self.delays.append((t2 - t1) * 1000.0)
+            time.sleep(0.02)
+        p.close()
+        r.close()
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))] if xs else float("nan")
+
+
+def bench(ports, procs, p, n, names, probe=False):
+    """One redis-benchmark SET run on ports[0]; waits until the replicas (ports[1:]) hold its DBSIZE.
+    With probe, a LagProbe on ports[0] -> ports[1] runs during the benchmark."""
     reqs = n * p
     c0 = [cpu_s(x.pid) for x in procs]
+    sw0 = [switches(x.pid) for x in procs[1:]]
+    w0 = [waited_s(x.pid) for x in procs]
     by0 = {}
     s0 = switches(procs[0].pid, by0)
+    lp = LagProbe(ports[0], ports[1]) if probe and len(ports) > 1 else None
+    if lp:
+        lp.start()
     res = subprocess.run(["redis-benchmark", "-p", str(ports[0]), "-c", "50", "-r", "100000", "-n",
                           str(reqs), "-P", str(p), "--csv", "-t", "set"], capture_output=True, text=True)
+    t_end = time.monotonic()
+    if lp:
+        lp.stop_flag = True
+        lp.join(timeout=60)
     by1 = {}
     s1 = switches(procs[0].pid, by1)
     c1p = cpu_s(procs[0].pid)
     rows = [r for r in csv.reader(io.StringIO(res.stdout)) if r and r[0] != "test"]
     rps = float(rows[-1][1]) if rows else 0.0
     want = command(ports[0], "DBSIZE")
+    # Converged: each replica processed the primary's stream up to where it stood after the run
+    # (DBSIZE alone saturates long before the stream's end with -r 100000), and holds its DBSIZE.
+    off = int(info_field(ports[0], "master_repl_offset") or 0) if len(ports) > 1 else 0
     t1 = time.monotonic()
-    while time.monotonic() - t1 < 60 and not all(command(x, "DBSIZE") == want for x in ports[1:]):
-        time.sleep(0.01)
+    while time.monotonic() - t1 < 60 and not all(
+            int(info_field(x, "master_repl_offset") or 0) >= off and command(x, "DBSIZE") == want for x in ports[1:]):
+        time.sleep(0.005)
+    catch_up = time.monotonic() - t_end
     c1 = [cpu_s(x.pid) for x in procs]
+    sw1 = [switches(x.pid) for x in procs[1:]]
+    w1 = [waited_s(x.pid) for x in procs]
+    wait = [b - a for a, b in zip(w0, w1)]
     c1[0] = c1p
     us = [(b - a) * 1e6 / reqs for a, b in zip(c0, c1)]
     names.update(by1)
     rep_us = sum(us[1:]) / len(us[1:]) if len(us) > 1 else 0.0
-    return (rps, us[0], (s1 - s0) / reqs, rep_us, {k: (by1.get(k, 0) - by0.get(k, 0)) / reqs for k in by1})
+    rep_sw = sum(b - a for a, b in zip(sw0, sw1)) / len(sw0) / reqs if sw0 else 0.0
+    lag = (pct(lp.set_rtt, 0.5), pct(lp.delays, 0.5), pct(lp.delays, 0.99), len(lp.delays)) if lp else None
+    return (rps, us[0], (s1 - s0) / reqs, rep_us, {k: (by1.get(k, 0) - by0.get(k, 0)) / reqs for k in by1},
+            rep_sw, catch_up, lag, wait, lp.delays if lp else [])
 
 
 def run_one(binary, base, n, pipes, names, load_path):
@@ -139,7 +234,7 @@ def run_one(binary, base, n, pipes, names, load_path):
         else:
             raise SystemExit("replicas did not come up")
         for p in pipes:
-            out[("2 replicas", p)] = bench(ports, procs, p, n, names)
+            out[("2 replicas", p)] = bench(ports, procs, p, n, names, probe=p == max(pipes))
     finally:
         for x in procs:
             x.kill()
@@ -164,6 +259,8 @@ def main():
         load_path = write_load_file(keys)
     best = {}
     names = {}
+    lags = {}
+    pooled = {}
     for r in range(rounds):
         order = servers if r % 2 == 0 else list(reversed(servers))
         for name, binary in order:
@@ -171,26 +268,62 @@ def main():
             for (what, p), fig in got.items():
                 p = (what, p)
                 old = best.get((name, p))
-                print("round %d %s %s P%d: %.0f rps, primary %.2f us/req, %.3f sw/req, replica %.2f us/req" % (
-                    r, name, what, p[1], fig[0], fig[1], fig[2], fig[3]), file=sys.stderr, flush=True)
+                extra = ""
+                if what == "2 replicas":
+                    extra = ", replica %.3f sw/req, catch-up %.3f s, waited for a CPU s: %s" % (
+                        fig[5], fig[6], "/".join("%.2f" % w for w in fig[8]))
+                    lags.setdefault((name, p), []).append((fig[6],) + (fig[7] or ()))
+                    pooled.setdefault(name, []).extend(fig[9])
+                    if fig[7]:
+                        extra += ", SET rtt p50 %.2f ms, delay after reply p50 %.2f p99 %.2f ms (%d)" % fig[7]
+                print("round %d %s %s P%d: %.0f rps, primary %.2f us/req, %.3f sw/req, replica %.2f us/req%s" % (
+                    r, name, what, p[1], fig[0], fig[1], fig[2], fig[3], extra), file=sys.stderr, flush=True)
                 if old is None:
                     best[(name, p)] = fig
                 else:
                     best[(name, p)] = (max(old[0], fig[0]), min(old[1], fig[1]), min(old[2], fig[2]),
-                                       min(old[3], fig[3]), fig[4] if fig[1] < old[1] else old[4])
+                                       min(old[3], fig[3]), fig[4] if fig[1] < old[1] else old[4],
+                                       min(old[5], fig[5]), min(old[6], fig[6]), None, None, [])
     if load_path:
         os.unlink(load_path)
     print("| SET | P | server | rps | ratio | primary CPU us/req | ratio | primary switches/req | "
-          "replica CPU us/req | ratio |")
-    print("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|")
+          "replica CPU us/req | ratio | replica switches/req |")
+    print("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
     cases = [(w, p) for w in ("alone", "2 replicas") for p in pipes]
     for c in cases:
         red = best[("redis", c)]
         for name, _ in servers:
             f = best[(name, c)]
-            rr = "%.2f | %.2f" % (f[3], f[3] / red[3]) if red[3] else "|"
+            rr = "%.2f | %.2f | %.3f" % (f[3], f[3] / red[3], f[5]) if red[3] else "| |"
             print("| %s | %d | %s | %.0f | %.2f | %.2f | %.2f | %.3f | %s |" % (
                 c[0], c[1], name, f[0], f[0] / red[0], f[1], f[1] / red[1], f[2], rr))
+    print()
+    for c in cases:
+        if c[0] == "2 replicas" and c[1] != max(pipes):
+            print("catch-up after the run at P%d, s: %s" % (c[1], "; ".join(
+                "%s %s" % (name, " / ".join("%.2f" % x[0] for x in lags.get((name, c), []))) for name, _ in servers)))
+    print()
+    print("| SET with 2 replicas | P | server | catch-up after the run, s | SET rtt p50, ms | "
+          "delay after the reply p50, ms | p99, ms | samples |")
+    print("|---|--:|---|---|---|---|---|---|")
+    for c in cases:
+        for name, _ in servers:
+            rows = lags.get((name, c), [])
+            if not any(len(x) > 1 for x in rows):
+                continue  # no probe at this pipeline (only the largest has one)
+
+            def col(i, fmt):
+                return " / ".join(fmt % x[i] if len(x) > i else "-" for x in rows)
+            print("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                c[0], c[1], name, col(0, "%.2f"), col(1, "%.2f"), col(2, "%.2f"), col(3, "%.1f"), col(4, "%d")))
+    print()
+    print("| server | delay after the reply, all rounds' samples: p50 | p90 | p99 | mean, ms | samples |")
+    print("|---|--:|--:|--:|--:|--:|")
+    for name, _ in servers:
+        xs = pooled.get(name, [])
+        if xs:
+            print("| %s | %.2f | %.2f | %.2f | %.2f | %d |" % (
+                name, pct(xs, 0.5), pct(xs, 0.9), pct(xs, 0.99), sum(xs) / len(xs), len(xs)))
     if os.environ.get("AB_THREADS"):
         for c in cases:
             for name, _ in servers[1:]:

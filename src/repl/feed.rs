@@ -8,7 +8,9 @@
 //! under the drain lock, adds `SELECT` when the db changes, and appends the batch to the
 //! [`Backlog`] as one chunk: the backlog order is the pop order, and `master_repl_offset` is its
 //! end. A write pays one relaxed load when no replica ever connected, one encode, one lock-free
-//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path.
+//! push and one swap of the `pending` flag otherwise; no lock is taken on the hot path. A record
+//! of up to [`INLINE`] bytes is encoded into the queue's slot itself (no allocation; a longer one,
+//! or a `MULTI` block, is a `Vec` of its own).
 //!
 //! Waking the feed thread ([`Feed::wait`]): a push sets `pending` with a swap and unparks the
 //! thread when it was clear; the thread clears it with a swap before it drains. The swaps are
@@ -26,12 +28,48 @@ use bytes::Bytes;
 
 use crate::aof::{encode_command, encode_select};
 
+/// Longest record kept inside the queue's slot (no allocation): a SET of a short key and value is
+/// ~45 bytes.
+const INLINE: usize = 110;
+
 /// What writers push.
 enum Item {
     /// One command (or a MULTI ... EXEC block) for database `db`, already encoded.
     Record { db: usize, bytes: Vec<u8> },
+    /// One command of at most [`INLINE`] bytes, encoded in the slot itself: no allocation on the
+    /// writer's side and no free (into another thread's arena) on the drainer's.
+    Inline { db: u32, len: u8, bytes: [u8; INLINE] },
     /// Bytes sent as they are, without a `SELECT` (PING, REPLCONF GETACK).
     Raw(&'static [u8]),
+}
+
+/// `argv` as a RESP multibulk into `out` when it fits [`INLINE`] bytes: its length, else None
+/// (nothing written that counts). The bytes are exactly [`encode_command`]'s.
+fn encode_inline(out: &mut [u8; INLINE], argv: &[&[u8]]) -> Option<usize> {
+    fn header(out: &mut [u8; INLINE], at: usize, kind: u8, n: usize) -> Option<usize> {
+        let mut text = [0u8; 20];
+        let digits = crate::util::u64_text(n as u64, &mut text);
+        let end = at + 1 + digits.len() + 2;
+        if end > INLINE {
+            return None;
+        }
+        out[at] = kind;
+        out[at + 1..end - 2].copy_from_slice(digits);
+        out[end - 2..end].copy_from_slice(b"\r\n");
+        Some(end)
+    }
+    let mut at = header(out, 0, b'*', argv.len())?;
+    for arg in argv {
+        at = header(out, at, b'$', arg.len())?;
+        let end = at.checked_add(arg.len())?.checked_add(2)?;
+        if end > INLINE {
+            return None;
+        }
+        out[at..end - 2].copy_from_slice(arg);
+        out[end - 2..end].copy_from_slice(b"\r\n");
+        at = end;
+    }
+    Some(at)
 }
 
 #[cfg(not(feature = "loom"))]
@@ -125,21 +163,25 @@ impl Backlog {
         if from < self.start || from > self.end {
             return None;
         }
+        // The chunk holding `from`, looked for from the end: a sender reads from near the end (a
+        // walk from the front would step over the whole backlog, hundreds of chunks, every wake).
+        let mut first = self.chunks.len();
+        let mut at = self.end;
+        while at > from {
+            first -= 1;
+            at -= self.chunks[first].len() as u64;
+        }
         let mut out = Vec::new();
-        let mut at = self.start;
         let mut taken = 0usize;
-        for c in &self.chunks {
-            let c_end = at + c.len() as u64;
-            if c_end > from {
-                let skip = from.saturating_sub(at) as usize;
-                let part = c.slice(skip..);
-                taken += part.len();
-                out.push(part);
-                if taken >= max {
-                    break;
-                }
+        for c in self.chunks.range(first..) {
+            let skip = from.saturating_sub(at) as usize;
+            at += c.len() as u64;
+            let part = c.slice(skip..);
+            taken += part.len();
+            out.push(part);
+            if taken >= max {
+                break;
             }
-            at = c_end;
         }
         Some(out)
     }
@@ -214,9 +256,16 @@ impl Feed {
 
     /// Push one command for `db`. Call it under the lock that orders the write (as the AOF record).
     pub fn push(&self, db: usize, argv: &[&[u8]]) {
-        let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
-        encode_command(&mut bytes, argv);
-        self.queue.push(Item::Record { db, bytes });
+        let mut inline = [0u8; INLINE];
+        let item = match (u32::try_from(db), encode_inline(&mut inline, argv)) {
+            (Ok(db), Some(len)) => Item::Inline { db, len: len as u8, bytes: inline },
+            _ => {
+                let mut bytes = Vec::with_capacity(16 + argv.iter().map(|a| a.len() + 16).sum::<usize>());
+                encode_command(&mut bytes, argv);
+                Item::Record { db, bytes }
+            }
+        };
+        self.queue.push(item);
         self.wake();
     }
 
@@ -276,16 +325,18 @@ impl Feed {
         let mut batch = Vec::new();
         let mut more = false;
         while let Some(item) = self.queue.pop() {
-            match item {
-                Item::Record { db, bytes } => {
-                    if *last_db != Some(db) {
-                        encode_select(&mut batch, db);
-                        *last_db = Some(db);
-                    }
-                    batch.extend_from_slice(&bytes);
-                }
-                Item::Raw(bytes) => batch.extend_from_slice(bytes),
+            let (db, bytes) = match &item {
+                Item::Record { db, bytes } => (Some(*db), &bytes[..]),
+                Item::Inline { db, len, bytes } => (Some(*db as usize), &bytes[..*len as usize]),
+                Item::Raw(bytes) => (None, *bytes),
+            };
+            if let Some(db) = db
+                && *last_db != Some(db)
+            {
+                encode_select(&mut batch, db);
+                *last_db = Some(db);
             }
+            batch.extend_from_slice(bytes);
             if batch.len() >= 1 << 20 {
                 more = true;
                 break;
@@ -366,6 +417,43 @@ mod tests {
         f.drain();
         let tail = f.backlog().read_from(point, usize::MAX).unwrap().concat();
         assert!(tail.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"), "a SELECT after the snapshot point");
+    }
+
+    #[test]
+    fn records_in_the_slot_and_on_the_heap_are_the_same_bytes_in_order() {
+        // Records around the inline limit, in both kinds of slot, interleaved with db changes.
+        let f = Feed::default();
+        let mut want = Vec::new();
+        let mut last_db = None;
+        for (i, size) in (0..=2 * INLINE).step_by(7).chain([INLINE - 40, INLINE - 39, INLINE - 38]).enumerate() {
+            let value = vec![b'a' + (i % 26) as u8; size];
+            let key = format!("k{i}");
+            let argv: [&[u8]; 3] = [b"SET", key.as_bytes(), &value];
+            let db = i % 3;
+            f.push(db, &argv);
+            if last_db != Some(db) {
+                encode_select(&mut want, db);
+                last_db = Some(db);
+            }
+            encode_command(&mut want, &argv);
+        }
+        f.push(0, &[]);
+        encode_select(&mut want, 0);
+        encode_command(&mut want, &[]);
+        let end = f.drain();
+        assert_eq!(end, want.len() as u64);
+        assert_eq!(f.backlog().read_from(0, usize::MAX).unwrap().concat(), want);
+        // Up to the limit inline, above it on the heap; the same bytes either way.
+        for v in 0..2 * INLINE {
+            let value = vec![b'x'; v];
+            let mut heap = Vec::new();
+            encode_command(&mut heap, &[b"SET", b"k", &value]);
+            let mut slot = [0u8; INLINE];
+            match encode_inline(&mut slot, &[b"SET", b"k", &value]) {
+                Some(len) => assert_eq!(&slot[..len], &heap[..], "{v}-byte value"),
+                None => assert!(heap.len() > INLINE, "{} bytes did not fit the slot", heap.len()),
+            }
+        }
     }
 
     #[test]
