@@ -75,7 +75,9 @@ pub fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     }
     if record.len() > 1 {
-        w.log(&record);
+        // Redis counts the keys deleted.
+        let n = record.len() as u64 - 1;
+        w.log_n(&record, n);
     }
     Ok(Frame::Integer(record.len() as i64 - 1))
 }
@@ -276,8 +278,10 @@ pub fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// (the reply still waits for it, as Redis's synchronous flush).
 fn flush(ctx: &Ctx, dbs: &[usize], record: &[u8]) {
     let w = ctx.write_all();
+    // Redis counts the keys removed (`emptyData`), expired ones not yet reclaimed among them.
+    let removed: usize = dbs.iter().map(|&db| ctx.shared.ks.db(db).len()).sum();
     let old: Vec<usize> = dbs.iter().filter_map(|&db| w.empty_db(db)).collect();
-    w.log(&[record]);
+    w.log_n(&[record], removed as u64);
     // Every tracking client drops its whole cache (a null invalidation), under every stripe.
     ctx.shared.ks.tracking().flushed();
     drop(w);

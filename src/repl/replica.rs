@@ -488,6 +488,8 @@ async fn load_from_socket(
             let _ = super::rdb::flush(&me);
             return Err(e);
         }
+        // As Redis's diskless load: one change since the last save (no RDB file was saved).
+        crate::rdb::dirty::incr();
         synced(&me, synced_id, offset);
         Ok(input.read)
     })
@@ -556,6 +558,8 @@ async fn load_swapdb(
             me.ks.write_all(0, &seq).swap_in_all(&maps)
         };
         let functions = super::rdb::replace_functions(&me, &info.functions);
+        // As Redis's diskless load: one change since the last save.
+        crate::rdb::dirty::incr();
         synced(&me, synced_id, offset);
         drop(_apply);
         drop(loading);

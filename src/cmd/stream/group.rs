@@ -392,6 +392,8 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 if !have_consumer {
                     if g.ensure_consumer(cname, now as u64) {
                         w.notify(class::STREAM, "xgroup-createconsumer", key);
+                        // Redis counts the consumer created.
+                        records.count(1);
                     }
                     have_consumer = true;
                 }
@@ -487,6 +489,8 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 if !have_consumer {
                     if g.ensure_consumer(cname, now) {
                         w.notify(class::STREAM, "xgroup-createconsumer", key);
+                        // Redis counts the consumer created.
+                        records.count(1);
                     }
                     have_consumer = true;
                 }
