@@ -403,8 +403,9 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
     };
     let started = std::time::Instant::now();
+    super::loading::start(file.metadata().map_or(0, |m| m.len()));
     shared.ks.set_loading(true);
-    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut r = super::loading::reader(std::io::BufReader::with_capacity(1 << 20, file));
     let now = crate::util::now_ms();
     let result = super::load::load_into(&shared.ks, &cfg, &mut r, now);
     let info = match result {

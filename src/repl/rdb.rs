@@ -133,11 +133,14 @@ fn replace_functions_uncounted(shared: &Shared, libraries: &[Bytes]) -> Result<(
 /// Replace the keyspace with the RDB `payload` (Redis's `readSyncBulkPayload`): clients get
 /// `-LOADING` meanwhile; the old keys are flushed (WATCHers see it), the keys inserted, the function
 /// libraries loaded; with the AOF on, a rewrite then puts the new dataset in the file (as Redis
-/// restarts its AOF after a sync).
-pub fn load(shared: &Shared, payload: &mut impl std::io::Read) -> Result<(), String> {
+/// restarts its AOF after a sync). `total_bytes`: the payload's length when known (a file's), for
+/// INFO's loading_* fields.
+pub fn load(shared: &Shared, payload: &mut impl std::io::Read, total_bytes: u64) -> Result<(), String> {
     let ks = &shared.ks;
     let info = shared.clients.register("master-sync".into(), String::new());
     let mut client = Client::new(info);
+    crate::rdb::loading::start(total_bytes);
+    let payload = &mut crate::rdb::loading::reader(payload);
     ks.set_loading(true);
     // The flush and the loads count no change since the last save (Redis's `readSyncBulkPayload`
     // counts one for a diskless load, its caller here).
