@@ -469,3 +469,23 @@ fn replicas_count_as_redis_replicas() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// With save points set, FLUSHALL saves the empty dataset at once (Redis's
+/// `flushAllDataAndResetRDB`): the count is back to 0 and the file is there; FLUSHDB does not save.
+#[test]
+fn flushall_with_save_points_saves() {
+    let rdir = common::temp_dir("dirty-save-ref");
+    let Some(real) = RealRedis::start_in(&rdir, &["--appendonly", "no", "--save", "3600 1"]) else { return };
+    let ours = Server::start(&["--appendonly", "no", "--save", "3600 1"]);
+    for (port, dir) in [(real.port, &rdir), (ours.port, &ours.dir)] {
+        let mut c = Server::raw_to(port);
+        let _ = c.cmds(&["MSET", "a", "1", "b", "2"]);
+        let _ = c.cmds(&["FLUSHDB"]);
+        assert_eq!(changes(&mut c), 4, "port {port}");
+        let _ = c.cmds(&["MSET", "a", "1", "b", "2"]);
+        assert_eq!(s(c.cmds(&["FLUSHALL"])), "+OK\r\n");
+        assert_eq!(changes(&mut c), 0, "port {port}");
+        assert!(dir.join("dump.rdb").exists(), "port {port}");
+        assert_eq!(info_field(&mut c, "persistence", "rdb_saves"), "0", "port {port}");
+    }
+}

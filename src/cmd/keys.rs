@@ -271,6 +271,13 @@ pub fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     flush_flags(argv)?;
     let dbs: Vec<usize> = (0..ctx.shared.ks.databases()).collect();
     flush(ctx, &dbs, b"FLUSHALL");
+    // Only as a client's own command: not while a file loads or a replica's sync replaces its data
+    // (`now_ms` 0; Redis's `emptyData` does not save either), nor inside EXEC or a script (whose
+    // held stripes the snapshot would wait for) or the primary's stream (whose apply lock it takes),
+    // where Redis would save too.
+    if ctx.now_ms != 0 && !ctx.shared.ks.holds_here() && !crate::repl::replica::applying() {
+        crate::rdb::persist::save_after_flushall(ctx.shared);
+    }
     Ok(Frame::ok())
 }
 

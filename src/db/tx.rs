@@ -193,7 +193,8 @@ impl Keyspace {
         })
     }
 
-    pub(super) fn holds_here(&self) -> bool {
+    /// Whether this thread runs an EXEC or a script that holds stripes of this keyspace.
+    pub fn holds_here(&self) -> bool {
         HELD.with(|h| h.borrow().as_ref().is_some_and(|h| h.ks == addr(self)))
     }
 
