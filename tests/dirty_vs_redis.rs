@@ -489,3 +489,22 @@ fn flushall_with_save_points_saves() {
         assert_eq!(info_field(&mut c, "persistence", "rdb_saves"), "0", "port {port}");
     }
 }
+
+/// An evicted key's DEL counts no change (Redis's `performEvictions` propagates it, nothing more):
+/// after SETs that overflow maxmemory, the count is the number of SETs.
+#[test]
+fn evictions_count_nothing() {
+    let ours = Server::start(&["--appendonly", "no", "--maxmemory", "4mb", "--maxmemory-policy", "allkeys-lru"]);
+    let mut c = ours.raw();
+    let v = "v".repeat(1000);
+    let before = changes(&mut c);
+    let mut sets = 0;
+    while info_field(&mut c, "stats", "evicted_keys") == "0" {
+        for _ in 0..100 {
+            assert_eq!(s(c.cmds(&["SET", &format!("key:{sets}"), &v])), "+OK\r\n");
+            sets += 1;
+        }
+        assert!(sets < 1_000_000, "nothing was evicted");
+    }
+    assert_eq!(changes(&mut c) - before, sets);
+}
