@@ -22,9 +22,9 @@ const FIELDS: [&str; 6] = [
 ];
 
 /// A server child killed when dropped.
-struct Child_(Child);
+struct Process(Child);
 
-impl Drop for Child_ {
+impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
@@ -37,7 +37,7 @@ fn free_port() -> u16 {
 
 /// Start `bin` in `dir` with `args` and connect as soon as it listens (before its load ends,
 /// unlike `Server::start`, which waits for PONG).
-fn spawn(bin: &str, dir: &std::path::Path, args: &[&str]) -> (Child_, Raw, u16) {
+fn spawn(bin: &str, dir: &std::path::Path, args: &[&str]) -> (Process, Raw, u16) {
     let port = free_port();
     let child = Command::new(bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
@@ -48,7 +48,7 @@ fn spawn(bin: &str, dir: &std::path::Path, args: &[&str]) -> (Child_, Raw, u16) 
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    let child = Child_(child);
+    let child = Process(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(c) = std::net::TcpStream::connect(("127.0.0.1", port)) {
