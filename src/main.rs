@@ -65,6 +65,9 @@ fn main() {
     let shared = Shared::new(cfg.clone());
     // Clients that connect while the AOF loads get -LOADING.
     shared.ks.set_loading(cfg.appendonly);
+    if cfg.appendonly {
+        flurrydb::rdb::loading::start(0);
+    }
     server::spawn_expiry_thread(shared.clone());
     flurrydb::memory::spawn_sampler(shared.clone());
     rt.block_on(async {

@@ -56,6 +56,8 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let info = shared.clients.register("loader".into(), String::new());
     let mut client = Client::new(info);
     let file_len = std::fs::metadata(acfg.path()).map_or(0, |m| m.len());
+    // INFO's loading_* fields.
+    crate::rdb::loading::start(file_len);
     let (mut records, mut bytes_read) = (0u64, 0u64);
     // Runs of plain SETs go in by batches (see aof::load's `PlainSets` for the rule).
     let mut sets = crate::aof::PlainSets::new();
@@ -63,7 +65,9 @@ pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     // and removed after the load like any others (with their DEL logged), and the function
     // libraries are loaded before the commands after it run.
     let mut preamble = |r: &mut dyn std::io::Read| {
-        let info = crate::rdb::load::load_into(&shared.ks, &cfg, &mut &mut *r, 0)?;
+        // Counted as it is parsed (INFO's loading_loaded_bytes); the commands after it report
+        // their offsets.
+        let info = crate::rdb::load::load_into(&shared.ks, &cfg, &mut crate::rdb::loading::reader(&mut *r), 0)?;
         crate::rdb::persist::load_functions(shared, &info.functions).map_err(crate::rdb::RdbError::Corrupt)?;
         Ok(info)
     };

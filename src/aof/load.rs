@@ -30,6 +30,8 @@ const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
 /// The clock is read for progress once every this many commands.
 const PROGRESS_CHECK_COMMANDS: u64 = 4096;
+/// INFO's loading progress is updated once every this many commands.
+const PROGRESS_REPORT_COMMANDS: u64 = 1024;
 
 /// What [`super::Aof::load`] replayed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -226,6 +228,10 @@ pub(super) fn replay(
             Some((_, block)) => block.push((db, argv.to_vec())),
             None => apply_one(&mut report, db, argv, offset),
         }
+        if report.commands % PROGRESS_REPORT_COMMANDS == 0 {
+            // INFO's loading_loaded_bytes (Redis's `loadingAbsProgress`, every 1024 commands).
+            crate::rdb::loading::at(offset);
+        }
         if size >= PROGRESS_MIN_BYTES
             && report.commands % PROGRESS_CHECK_COMMANDS == 0
             && last_progress.elapsed() >= PROGRESS_INTERVAL
@@ -236,6 +242,7 @@ pub(super) fn replay(
     })?;
     let result = Scan { valid_end: result.valid_end + pre, end: result.end };
     report.bytes = result.valid_end;
+    crate::rdb::loading::at(report.bytes);
     match classify(cfg, &result, true)? {
         Tail::Clean => {}
         Tail::Cut => report.truncated_tail = true,

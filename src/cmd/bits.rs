@@ -558,7 +558,8 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Result<Frame> {
     // The record, when the fields changed something or the string was created or grown.
     let logged = |w: &WriteLock, changes: usize, dirty: bool| {
         if changes > 0 || dirty {
-            w.log(&super::collection::record(argv));
+            // Redis counts the fields set or incremented.
+            w.log_n(&super::collection::record(argv), changes as u64);
             if changes > 0 {
                 w.notify(class::STRING, "setbit", key);
             }

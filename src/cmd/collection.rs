@@ -63,6 +63,20 @@ pub fn log_command(w: &WriteLock, argv: &[Bytes]) {
     w.log_in(w.db_index(), &record(argv));
 }
 
+/// [`log_command`], the record counting `n` changes since the last save instead of one (Redis's
+/// `server.dirty += n`: LPUSH's elements, SADD's members added ...).
+#[inline]
+pub fn log_command_n(w: &WriteLock, argv: &[Bytes], n: u64) {
+    crate::rdb::dirty::next_record_counts(n);
+    log_command(w, argv);
+}
+
+/// [`log_command_notify`], the record counting `n` changes instead of one.
+pub fn log_command_notify_n(w: &WriteLock, argv: &[Bytes], n: u64, class: u32, event: &str) {
+    log_command_n(w, argv, n);
+    w.notify(class, event, &argv[1]);
+}
+
 /// [`log_command`] and the keyspace event `event` of `class` on its key.
 pub fn log_command_notify(w: &WriteLock, argv: &[Bytes], class: u32, event: &str) {
     log_command(w, argv);
@@ -89,7 +103,7 @@ pub fn remove_members<T: Members>(ctx: &Ctx, argv: &[Bytes], (class, event): (u3
         |st, w| {
             let removed = argv[2..].iter().filter(|m| st.items.remove_member(m)).count();
             if removed > 0 {
-                log_command_notify(w, argv, class, event);
+                log_command_notify_n(w, argv, removed as u64, class, event);
             }
             Ok(Frame::Integer(removed as i64))
         },

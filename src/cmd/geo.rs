@@ -426,7 +426,8 @@ fn radius_command(ctx: &mut Ctx, argv: &[Bytes], src: usize, f: Flags) -> Result
                     Bytes::copy_from_slice(&dest),
                     Entry::collection(SortedSet::from_entries(entries, &limits), 0),
                 );
-                w.log(&record(argv));
+                // Redis counts the members stored.
+                w.log_n(&record(argv), n as u64);
                 w.notify(class::ZSET, if f.searchstore { "geosearchstore" } else { "georadiusstore" }, &dest);
             }
             Ok(Frame::Integer(n))

@@ -75,14 +75,15 @@ fn hset_generic(ctx: &mut Ctx, argv: &[Bytes]) -> Result<i64> {
         true,
         |st, w| {
             let added = set_pairs(&mut st.items, pairs, &limits);
-            collection::log_command_notify(w, argv, HASH, "hset");
+            // Redis counts every pair, new or not.
+            collection::log_command_notify_n(w, argv, pairs.len() as u64 / 2, HASH, "hset");
             Ok(added)
         },
         |w| {
             let mut h = Hash::new();
             let added = set_pairs(&mut h, pairs, &limits);
             create(w, &argv[1], h);
-            collection::log_command_notify(w, argv, HASH, "hset");
+            collection::log_command_notify_n(w, argv, pairs.len() as u64 / 2, HASH, "hset");
             Ok(added)
         },
     )

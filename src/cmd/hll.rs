@@ -72,10 +72,15 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // Redis): the record then holds only them.
     let add = |s: &mut Vec<u8>, w: &WriteLock, created: bool| {
         let mut updated = created;
+        // Redis counts each element that raised a register, and the creation.
+        let mut changes = created as u64;
         let mut failed = None;
         for (i, &(index, count)) in patterns.iter().enumerate() {
             match hll::set_register(s, index, count, max) {
-                Ok(u) => updated |= u,
+                Ok(u) => {
+                    updated |= u;
+                    changes += u as u64;
+                }
                 Err(c) => {
                     failed = Some((i + 2, c));
                     break;
@@ -89,7 +94,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 rawstr::create(w, key, crate::db::raw_bytes(s.clone()), 0);
             }
             w.notify(class::STRING, "pfadd", key);
-            w.log(&record(&argv[..failed.as_ref().map_or(argv.len(), |(end, _)| *end)]));
+            w.log_n(&record(&argv[..failed.as_ref().map_or(argv.len(), |(end, _)| *end)]), changes);
         }
         match failed {
             Some((_, c)) => Err(corrupt(c)),

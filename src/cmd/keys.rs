@@ -75,7 +75,9 @@ pub fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         }
     }
     if record.len() > 1 {
-        w.log(&record);
+        // Redis counts the keys deleted.
+        let n = record.len() as u64 - 1;
+        w.log_n(&record, n);
     }
     Ok(Frame::Integer(record.len() as i64 - 1))
 }
@@ -269,6 +271,13 @@ pub fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     flush_flags(argv)?;
     let dbs: Vec<usize> = (0..ctx.shared.ks.databases()).collect();
     flush(ctx, &dbs, b"FLUSHALL");
+    // Only as a client's own command: not while a file loads or a replica's sync replaces its data
+    // (`now_ms` 0; Redis's `emptyData` does not save either), nor inside EXEC or a script (whose
+    // held stripes the snapshot would wait for) or the primary's stream (whose apply lock it takes),
+    // where Redis would save too.
+    if ctx.now_ms != 0 && !ctx.shared.ks.holds_here() && !crate::repl::replica::applying() {
+        crate::rdb::persist::save_after_flushall(ctx.shared);
+    }
     Ok(Frame::ok())
 }
 
@@ -276,8 +285,10 @@ pub fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 /// (the reply still waits for it, as Redis's synchronous flush).
 fn flush(ctx: &Ctx, dbs: &[usize], record: &[u8]) {
     let w = ctx.write_all();
+    // Redis counts the keys removed (`emptyData`), expired ones not yet reclaimed among them.
+    let removed: usize = dbs.iter().map(|&db| ctx.shared.ks.db(db).len()).sum();
     let old: Vec<usize> = dbs.iter().filter_map(|&db| w.empty_db(db)).collect();
-    w.log(&[record]);
+    w.log_n(&[record], removed as u64);
     // Every tracking client drops its whole cache (a null invalidation), under every stripe.
     ctx.shared.ks.tracking().flushed();
     drop(w);

@@ -140,7 +140,8 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             for v in values() {
                 end.push(&mut st.items, v);
             }
-            collection::log_command(w, argv);
+            // Redis counts every element pushed.
+            collection::log_command_n(w, argv, argv.len() as u64 - 2);
             w.notify(LIST, end.push_event(), key);
             Ok(len_reply(st))
         },
@@ -154,7 +155,7 @@ fn push_generic(ctx: &Ctx, argv: &[Bytes], end: End, only_existing: bool) -> Res
             }
             items.shrink();
             let n = items.len();
-            w.log(&record(argv));
+            w.log_n(&record(argv), argv.len() as u64 - 2);
             // Redis announces the new list and the push, then serves the blocked clients (their
             // pops), who take their elements before the list is visible (see `db::blocking`).
             w.notify(crate::pubsub::notify::class::NEW, "new", key);
@@ -218,7 +219,7 @@ fn pop_generic(ctx: &Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
                 None => end.pop(&mut st.items).map_or(Frame::Null, Frame::Bulk),
                 Some(_) => Frame::Array((0..n).filter_map(|_| end.pop(&mut st.items)).map(Frame::Bulk).collect()),
             };
-            w.log(&[record_name, key, crate::util::i64_text(n as i64, &mut [0u8; 20])]);
+            w.log_n(&[record_name, key, crate::util::i64_text(n as i64, &mut [0u8; 20])], n as u64);
             w.notify(LIST, end.pop_event(), key);
             Ok(reply)
         },
@@ -428,7 +429,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                     remove[i] = true;
                 }
                 st.items.retain_indexed(|i, _| !remove[i]);
-                w.log(&record(argv));
+                w.log_n(&record(argv), picked.len() as u64);
                 w.notify(LIST, "lrem", &argv[1]);
             }
             Ok(Frame::Integer(picked.len() as i64))
@@ -454,7 +455,8 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 None => st.items.clear(),
             }
             if st.items.len() != len {
-                w.log(&record(argv));
+                // Redis counts the elements trimmed.
+                w.log_n(&record(argv), (len - st.items.len()) as u64);
             }
             w.notify(LIST, "ltrim", &argv[1]);
             Ok(Frame::ok())
@@ -467,7 +469,9 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// LMOVE and RPOPLPUSH (`lmoveGenericCommand`): pop from `src` at `from`, push onto `dst` at
 /// `to` (creating it), atomically under both keys' exclusive stripes. The same key rotates.
-fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Result<Frame> {
+/// `counted`: the move counts as a change since the last save (not for a woken BLMOVE, which Redis
+/// serves uncounted).
+fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End, counted: bool) -> Result<Frame> {
     let now = ctx.now_ms;
     let mut w = ctx.write(&[src, dst]);
     let Some(src_cell) = collection::lookup_write(&mut w, src, now)? else { return Ok(Frame::Null) };
@@ -483,7 +487,7 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
         Some(dst_cell) => to.push(&mut dst_cell.lock().items, &v),
         None => create(&w, dst, List::from_items([&v], fill(ctx))),
     }
-    w.log(&[b"LMOVE", src, dst, from.name(), to.name()]);
+    w.log_n(&[b"LMOVE", src, dst, from.name(), to.name()], counted as u64);
     w.notify(LIST, to.push_event(), dst);
     w.notify(LIST, from.pop_event(), src);
     // The destination holds an element now, and the source may still: serve the clients blocked on
@@ -499,10 +503,10 @@ fn lmove_generic(ctx: &Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Resul
 /// `LMOVE source destination LEFT|RIGHT LEFT|RIGHT`
 pub fn lmove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let (from, to) = (End::parse(&argv[3])?, End::parse(&argv[4])?);
-    lmove_generic(ctx, &argv[1], &argv[2], from, to)
+    lmove_generic(ctx, &argv[1], &argv[2], from, to, true)
 }
 
 /// `RPOPLPUSH source destination`: `LMOVE source destination RIGHT LEFT`.
 pub fn rpoplpush(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    lmove_generic(ctx, &argv[1], &argv[2], End::Right, End::Left)
+    lmove_generic(ctx, &argv[1], &argv[2], End::Right, End::Left, true)
 }

@@ -68,7 +68,8 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st, w| {
             let added = members.iter().filter(|m| st.items.insert(m, &limits)).count();
             if added > 0 {
-                collection::log_command_notify(w, argv, SET, "sadd");
+                // Redis counts the members added.
+                collection::log_command_notify_n(w, argv, added as u64, SET, "sadd");
             }
             Ok(Frame::Integer(added as i64))
         },
@@ -76,7 +77,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let mut set = Set::for_first(&members[0]);
             let added = members.iter().filter(|m| set.insert(m, &limits)).count();
             create(w, &argv[1], set);
-            collection::log_command_notify(w, argv, SET, "sadd");
+            collection::log_command_notify_n(w, argv, added as u64, SET, "sadd");
             Ok(Frame::Integer(added as i64))
         },
     )
@@ -146,7 +147,8 @@ pub fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             true
         }
     };
-    w.log(&record(argv));
+    // Redis counts the removal, and the addition when the destination lacked the member.
+    w.log_n(&record(argv), 1 + added as u64);
     if added {
         w.notify(SET, "sadd", dst);
     }
@@ -184,7 +186,8 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if want >= st.items.len() {
                 let all: Vec<Bytes> = std::mem::take(&mut st.items).to_vec();
                 if count.is_some() {
-                    w.log(&[b"DEL", key]);
+                    // Redis counts the members popped.
+                    w.log_n(&[b"DEL", key], all.len() as u64);
                     return Ok(Frame::Set(all.into_iter().map(Frame::Bulk).collect()));
                 }
                 w.log(&[b"SREM", key, &all[0]]);
@@ -221,7 +224,7 @@ pub fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             };
             let mut rec: Vec<&[u8]> = vec![b"SREM", key];
             rec.extend(popped.iter().map(|m| &m[..]));
-            w.log(&rec);
+            w.log_n(&rec, popped.len() as u64);
             Ok(match count {
                 None => Frame::Bulk(popped[0].clone()),
                 Some(_) => Frame::Set(popped.into_iter().map(Frame::Bulk).collect()),

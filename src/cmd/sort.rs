@@ -296,7 +296,8 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> Result<Frame> 
         records.push(record);
     }
     // DEL and RPUSH as one block: replay never sees the destination deleted but not refilled.
-    w.log_all(&records);
+    // Redis counts the elements stored, or one for the deletion.
+    w.log_all_n(&records, (n as u64).max(1));
     if !out.is_empty() {
         w.insert(dst.clone(), Entry::collection(out, 0));
         w.serve_after(&dst);

@@ -407,7 +407,8 @@ pub fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let ids = argv[2..].iter().map(|a| parse_strict_id(a)).collect::<Result<Vec<_>>>()?;
             let deleted = ids.into_iter().filter(|id| st.items.delete(*id)).count();
             if deleted > 0 {
-                w.log_notify(&record(argv), class::STREAM, "xdel");
+                // Redis counts the entries deleted.
+                w.log_notify_n(&record(argv), deleted as u64, class::STREAM, "xdel");
             }
             Ok(Frame::Integer(deleted as i64))
         },
@@ -428,7 +429,8 @@ pub fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         |st: &mut XState, w| {
             let (deleted, rewritten) = apply_trim(&mut st.items, &a);
             if deleted > 0 {
-                w.log(&trim_record(argv, &a, &rewritten, None));
+                // Redis counts the entries trimmed.
+                w.log_n(&trim_record(argv, &a, &rewritten, None), deleted);
                 w.notify(class::STREAM, "xtrim", &argv[1]);
             }
             Ok(Frame::Integer(deleted as i64))

@@ -327,7 +327,8 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool, name: &str) -> Result<F
     }
     let mut rec: Vec<&[u8]> = vec![b"MSET"];
     rec.extend(argv[1..].iter().map(|a| &a[..]));
-    w.log(&rec);
+    // Redis counts every pair.
+    w.log_n(&rec, keys.len() as u64);
     Ok(if nx { Frame::Integer(1) } else { Frame::ok() })
 }
 

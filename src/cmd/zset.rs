@@ -98,7 +98,8 @@ fn log_changed(w: &WriteLock, key: &[u8], changed: &[(Bytes, f64)]) {
         rec.push(s.as_bytes());
         rec.push(m);
     }
-    w.log(&rec);
+    // Redis counts the members added or updated.
+    w.log_n(&rec, changed.len() as u64);
 }
 
 /// ZADD and ZINCRBY (`incr`): arguments parsed before the key is looked up, as Redis.
@@ -113,7 +114,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], incr: bool) -> Result<Frame> {
             // Every pair changed the set: the command as given replays the same (each score text
             // is the client's, which parses to the same double again), as Redis propagates it,
             // without formatting the scores.
-            collection::log_command(w, argv);
+            collection::log_command_n(w, argv, sum.changed.len() as u64);
         } else {
             log_changed(w, key, &sum.changed);
         }

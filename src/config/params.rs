@@ -343,7 +343,7 @@ pub const PARAM_TABLE: &[Param] = &[
     int("repl-ping-replica-period", 1, I32, 10, 0).alias("repl-ping-slave-period"),
     int("list-compress-depth", 0, I32, 0, NO),
     int("rdb-key-save-delay", I32_MIN, I32, 0, HIDDEN),
-    int("key-load-delay", I32_MIN, I32, 0, NO | HIDDEN),
+    int("key-load-delay", I32_MIN, I32, 0, HIDDEN),
     int("active-expire-effort", 1, 10, 1, NO),
     int("min-replicas-to-write", 0, I32, 0, 0).alias("min-slaves-to-write"),
     int("min-replicas-max-lag", 0, I32, 10, 0).alias("min-slaves-max-lag"),

@@ -61,8 +61,10 @@ use crate::sync::{AtomicUsize, Mutex, MutexGuard, Ordering, lock};
 /// What a blocked client is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Want {
-    /// Up to `count` elements from the head (`left`) or the tail, handed over by the pusher.
-    Pop { left: bool, count: usize },
+    /// Up to `count` elements from the head (`left`) or the tail, handed over by the pusher;
+    /// `mpop` for BLMPOP (whose served pop Redis counts as changes since the last save, BLPOP's
+    /// and BRPOP's not).
+    Pop { left: bool, count: usize, mpop: bool },
     /// A wake-up: the client re-runs its command (BLMOVE, BRPOPLPUSH).
     Rerun,
     /// Up to `count` lowest (highest, `max`) members of a sorted set with their scores, handed
@@ -91,7 +93,7 @@ impl Serve for super::List {
         super::List::is_empty(self)
     }
     fn pop_for(&mut self, want: Want, key: &[u8]) -> (Vec<Bytes>, [Vec<u8>; 3]) {
-        let Want::Pop { left, count } = want else { return (Vec::new(), Default::default()) };
+        let Want::Pop { left, count, .. } = want else { return (Vec::new(), Default::default()) };
         let popped: Vec<Bytes> =
             (0..count).map_while(|_| if left { self.pop_front() } else { self.pop_back() }).collect();
         let name: &[u8] = if left { b"LPOP" } else { b"RPOP" };
@@ -430,6 +432,13 @@ impl Blocking {
                 return;
             }
             let (popped, record) = items.pop_for(w.want, key);
+            // Changes since the last save, as Redis counts a served pop: the elements BLMPOP,
+            // BZPOPMIN/MAX and BZMPOP took; nothing for BLPOP/BRPOP (`serveClientBlockedOnList`).
+            let changes = match w.want {
+                Want::Pop { mpop: false, .. } => 0,
+                _ => std::str::from_utf8(&record[2]).ok().and_then(|n| n.parse().ok()).unwrap_or(1),
+            };
+            crate::rdb::dirty::next_record_counts(changes);
             let seq = log(&[&record[0][..], &record[1], &record[2]]);
             w.hand_over(Served { key: Bytes::copy_from_slice(key), items: popped, seq });
         }
@@ -651,6 +660,7 @@ impl WriteLock<'_> {
     /// Log the pop that served a blocked client (`LPOP|RPOP|ZPOPMIN|ZPOPMAX key n`) and announce
     /// it as Redis does when it serves one (`lpop`, `zpopmin`, ... on the key).
     fn log_served(&self, db: usize, argv: &[&[u8]]) -> u64 {
+        // What it counts as changes since the last save was declared by `Blocking::serve`.
         let seq = self.log_in(db, argv);
         use crate::pubsub::notify::class::{LIST, ZSET};
         let event = match argv[0] {
@@ -688,9 +698,12 @@ impl WriteLock<'_> {
             // The served reader's records as one block (see `WriteLock::log_records`).
             let mut records = self.records();
             let r = s.serve_reader(key, wait, take, now, &mut |argv| records.push(argv));
+            let created = before == Some(false) && has_consumer(s) == Some(true);
+            // Redis counts only the consumer a served reader created (its entries' records not).
+            records.set_changes(created as u64);
             let seq = self.log_records(db, &records);
             let r = r.map(|(items, _)| (items, seq));
-            if before == Some(false) && has_consumer(s) == Some(true) {
+            if created {
                 self.notify_in(db, crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }
             r
@@ -774,7 +787,7 @@ mod tests {
         r
     }
 
-    const POP: Want = Want::Pop { left: true, count: 1 };
+    const POP: Want = Want::Pop { left: true, count: 1, mpop: false };
 
     fn items(v: &[&str]) -> crate::db::List {
         crate::db::List::from_items(v.iter().map(|s| s.as_bytes()), -2)
@@ -814,7 +827,7 @@ mod tests {
     #[test]
     fn a_waiter_served_from_one_key_is_not_served_again_from_another() {
         let b = Arc::new(Blocking::default());
-        let r1 = reg(&b, &["a", "k"], Want::Pop { left: false, count: 2 });
+        let r1 = reg(&b, &["a", "k"], Want::Pop { left: false, count: 2, mpop: true });
         let rk = reg(&b, &["k"], POP);
         let mut a = items(&["1", "2", "3"]);
         b.serve(0, b"a", &mut a, |_| 0);

@@ -513,6 +513,8 @@ impl Evictor {
         self.evicted.fetch_add(1, Relaxed);
         w.notify(crate::pubsub::notify::class::EVICTED, "evicted", key);
         // The record under the stripe (a loom model's broken variant pushes it after releasing it).
+        // Redis's eviction propagates the DEL but counts no change since the last save.
+        crate::rdb::dirty::next_record_counts(0);
         w.log_or_fault(crate::sync::fault::Fault::EvictLogOutsideLock, &[b"DEL", key]);
         Some(bytes)
     }

@@ -472,7 +472,8 @@ impl Keyspace {
                     || w.map().get(&key, |e| e.is_some_and(|e| e.expire_at_ms() == at && e.is_expired(now_ms)));
                 if hit {
                     w.map().remove(&key);
-                    w.log(&[b"DEL", &key]);
+                    // Redis's expiry propagates the DEL but counts no change.
+                    w.log_n(&[b"DEL", &key], 0);
                     self.expired_keys.fetch_add(1, Ordering::Relaxed);
                     w.notify(crate::pubsub::notify::class::EXPIRED, "expired", &key);
                     removed += 1;
@@ -548,7 +549,12 @@ impl<'a> WriteLock<'a> {
             Err(true) => {
                 if self.exclusive {
                     map.remove(key);
-                    self.log_in(db, &[b"DEL", key]);
+                    // Redis's expiry counts no change since the last save. A replica applying
+                    // its primary's stream is the exception: Redis's replica never expires a key
+                    // itself, so the primary's command (the DEL of the key its expiry removed,
+                    // nearly always) finds the key and counts it.
+                    let changes = u64::from(crate::repl::replica::applying());
+                    self.log_in_n(db, &[b"DEL", key], changes);
                     self.ks.expired_keys.fetch_add(1, Ordering::Relaxed);
                     self.ks.events.notify(crate::pubsub::notify::class::EXPIRED, "expired", key, db);
                 }
@@ -645,6 +651,25 @@ impl<'a> WriteLock<'a> {
         self.map().set_expire(key, at_ms);
     }
 
+    /// [`log`](Self::log), the record counting `n` changes since the last save (Redis's
+    /// `server.dirty += n`) instead of one.
+    pub fn log_n(&self, argv: &[&[u8]], n: u64) {
+        crate::rdb::dirty::next_record_counts(n);
+        self.log(argv);
+    }
+
+    /// [`log_in`](Self::log_in), the record counting `n` changes instead of one.
+    pub fn log_in_n(&self, db: usize, argv: &[&[u8]], n: u64) -> u64 {
+        crate::rdb::dirty::next_record_counts(n);
+        self.log_in(db, argv)
+    }
+
+    /// [`log_notify`](Self::log_notify), the record counting `n` changes instead of one.
+    pub fn log_notify_n(&self, argv: &[&[u8]], n: u64, class: u32, event: &str) {
+        crate::rdb::dirty::next_record_counts(n);
+        self.log_notify(argv, class, event);
+    }
+
     /// Push this write's AOF record (in this write's database) while the stripe is held; with
     /// nobody to read it (see [`count_unread`](Self::count_unread)) only count the change.
     pub fn log(&self, argv: &[&[u8]]) {
@@ -677,7 +702,7 @@ impl<'a> WriteLock<'a> {
         if self.deferred.borrow().is_some() {
             return false;
         }
-        crate::rdb::dirty::incr();
+        crate::rdb::dirty::record();
         true
     }
 
@@ -717,15 +742,27 @@ impl<'a> WriteLock<'a> {
     /// ...`) as one `MULTI` ... `EXEC` block, so that a crash between them cannot leave half of the
     /// command in the file (the loader drops a torn block). Inside EXEC they join its block.
     pub fn log_all(&self, records: &[Vec<&[u8]>]) {
-        self.log_block(self.db, records);
+        self.log_block(self.db, records, None);
+    }
+
+    /// [`log_all`](Self::log_all), the block counting `n` changes since the last save in all
+    /// (SORT ... STORE: the elements stored, or the deletion).
+    pub fn log_all_n(&self, records: &[Vec<&[u8]>], n: u64) {
+        self.log_block(self.db, records, Some(n));
     }
 
     /// [`log_all`](Self::log_all) in database `db`, for records collected as [`Records`]
     /// (XREADGROUP, XCLAIM, XAUTOCLAIM, a served blocked group reader: one `XCLAIM` per entry plus
     /// `XGROUP SETID`, as Redis propagates them inside one `MULTI`/`EXEC`). Returns the sequence
     /// number of the block (0 when nothing was pushed).
+    /// The block counts [`Records::changes`] (pushed or not).
     pub fn log_records(&self, db: usize, records: &Records) -> u64 {
-        self.log_block(db, &records.lists())
+        let lists = records.lists();
+        if lists.is_empty() {
+            crate::rdb::dirty::add(records.changes);
+            return 0;
+        }
+        self.log_block(db, &lists, Some(records.changes))
     }
 
     /// An empty [`Records`] for this write's records.
@@ -737,11 +774,27 @@ impl<'a> WriteLock<'a> {
         Records { on, ..Default::default() }
     }
 
-    fn log_block(&self, db: usize, records: &[Vec<&[u8]>]) -> u64 {
+    /// Push `records` as one block; with `weight`, the block counts that many changes since the
+    /// last save (on its first record), else one per record.
+    fn log_block(&self, db: usize, records: &[Vec<&[u8]>], weight: Option<u64>) -> u64 {
+        let weigh = |i: usize| {
+            if let Some(n) = weight {
+                crate::rdb::dirty::next_record_counts(if i == 0 { n } else { 0 });
+            }
+        };
         if records.len() < 2 || cfg!(feature = "loom") {
-            return records.iter().map(|r| self.log_in(db, r)).max().unwrap_or(0);
+            return records
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    weigh(i);
+                    self.log_in(db, r)
+                })
+                .max()
+                .unwrap_or(0);
         }
-        for r in records {
+        for (i, r) in records.iter().enumerate() {
+            weigh(i);
             self.ks.touch_record(db, r);
         }
         if self.ks.is_loading() || self.ks.buffer_record(db, &records[0]) {
@@ -872,6 +925,9 @@ pub struct Records {
     ends: Vec<usize>,
     /// Where each record's arguments end in `ends`.
     recs: Vec<usize>,
+    /// The changes since the last save the block counts: one per record pushed (kept or not),
+    /// plus what [`count`](Self::count) added.
+    changes: u64,
 }
 
 impl Records {
@@ -879,6 +935,7 @@ impl Records {
     /// caller only learns that something was logged; the real number is the block's, known once
     /// it is pushed.
     pub fn push(&mut self, argv: &[&[u8]]) -> u64 {
+        self.changes += 1;
         if self.on {
             for a in argv {
                 self.data.extend_from_slice(a);
@@ -887,6 +944,17 @@ impl Records {
             self.recs.push(self.ends.len());
         }
         1
+    }
+
+    /// Count `n` more changes since the last save for this block (XCLAIM's consumer created).
+    pub fn count(&mut self, n: u64) {
+        self.changes += n;
+    }
+
+    /// Count `n` changes for this block, whatever its records (Redis's XREADGROUP counts one per
+    /// stream it served and one per consumer it created, not its entries' records).
+    pub fn set_changes(&mut self, n: u64) {
+        self.changes = n;
     }
 
     /// The records, each as its argument slices.

@@ -193,7 +193,8 @@ impl Keyspace {
         })
     }
 
-    pub(super) fn holds_here(&self) -> bool {
+    /// Whether this thread runs an EXEC or a script that holds stripes of this keyspace.
+    pub fn holds_here(&self) -> bool {
         HELD.with(|h| h.borrow().as_ref().is_some_and(|h| h.ks == addr(self)))
     }
 
@@ -263,8 +264,9 @@ impl Keyspace {
     /// that may cache them (see `tracking`). Redis's `signalModifiedKey`. While nobody watches or
     /// tracks anything this is two relaxed loads.
     pub(super) fn touch_record(&self, db: usize, argv: &[&[u8]]) {
-        // Every effective write passes here once per record: the changes since the last save.
-        crate::rdb::dirty::incr();
+        // Every effective write passes here once per record: the changes since the last save
+        // (what its command declared, else one).
+        crate::rdb::dirty::record();
         let watch = !self.watch.is_idle();
         let track = self.tracking.is_armed();
         if !(watch || track) || group_bookkeeping(argv) {

@@ -260,6 +260,12 @@ pub(crate) fn read_body<R: Read>(
             types::OP_AUX => {
                 let k = src.bstring()?;
                 let v = src.bstring()?;
+                if &k[..] == b"used-mem"
+                    && let Some(n) = std::str::from_utf8(&v).ok().and_then(|v| v.parse().ok())
+                {
+                    // INFO's `loading_rdb_used_mem` (Redis's `rdbLoadRio` sets it however it loads).
+                    super::loading::rdb_used_mem(n);
+                }
                 info.aux.push((k, v));
                 continue;
             }
@@ -761,7 +767,18 @@ fn load_with<'m>(
             put(db, batch);
         }
     };
+    // `key-load-delay` (Redis's testing knob, `debugDelay` per key loaded): microseconds slept per
+    // key; negative, 1 µs once every |n| keys.
+    let delay = cfg.get("key-load-delay").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let mut loaded = 0i64;
     let mut info = read_rdb_with(input, on_resize, |k| {
+        if delay != 0 {
+            loaded += 1;
+            let us = if delay > 0 { delay } else { i64::from(loaded % delay == 0) };
+            if us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(us as u64));
+            }
+        }
         if k.db >= dbs {
             return Err(RdbError::Corrupt(format!(
                 "FATAL: Data file was created with a Redis server configured to handle more than {dbs} databases. Exiting"

@@ -41,6 +41,7 @@ pub mod encode;
 pub mod legacy;
 pub mod listpack;
 pub mod load;
+pub mod loading;
 pub mod lzf;
 pub mod persist;
 pub mod save;

@@ -212,12 +212,28 @@ pub fn save(shared: &Shared) -> Result<(), String> {
     if shared.rdb.in_progress.load(SeqCst) {
         return Err("ERR Background save already in progress".into());
     }
+    shared.rdb.saves.fetch_add(1, SeqCst);
+    save_now(shared)
+}
+
+/// FLUSHALL with save points set saves the (empty) dataset at once, as Redis's
+/// `flushAllDataAndResetRDB` (`rdbSave`: the changes since the last save back to 0, LASTSAVE now;
+/// not counted in `rdb_saves`, which counts SAVE and BGSAVE). Redis kills a running BGSAVE first;
+/// here one that runs is left to finish, and this save is skipped.
+pub fn save_after_flushall(shared: &Shared) {
+    if save_params(&shared.config()).is_empty() || shared.rdb.in_progress.load(SeqCst) {
+        return;
+    }
+    let _ = save_now(shared);
+}
+
+/// Copy, then write the file on this thread.
+fn save_now(shared: &Shared) -> Result<(), String> {
     let (frozen, functions, dirty, repl) = freeze(shared);
     let (path, aux) = {
         let cfg = shared.config();
         (rdb_path(&cfg), super::Aux { functions, repl, ..aux_for(shared, &cfg) })
     };
-    shared.rdb.saves.fetch_add(1, SeqCst);
     let n = shared.rdb.file_counter.fetch_add(1, SeqCst);
     let keys: usize = (0..shared.ks.databases()).map(|d| shared.ks.db(d).len()).sum();
     let result = crate::cmd::offload(keys, || write_file(&path, &frozen, &aux, n));
@@ -403,8 +419,9 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
         Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
     };
     let started = std::time::Instant::now();
+    super::loading::start(file.metadata().map_or(0, |m| m.len()));
     shared.ks.set_loading(true);
-    let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut r = super::loading::reader(std::io::BufReader::with_capacity(1 << 20, file));
     let now = crate::util::now_ms();
     let result = super::load::load_into(&shared.ks, &cfg, &mut r, now);
     let info = match result {

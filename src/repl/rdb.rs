@@ -67,6 +67,10 @@ pub enum Chunk {
 /// Empty the keyspace and the function libraries (a diskless load that failed half way, as Redis's
 /// `emptyData`).
 pub fn flush(shared: &Shared) -> Result<(), String> {
+    crate::rdb::dirty::uncounted(|| flush_uncounted(shared))
+}
+
+fn flush_uncounted(shared: &Shared) -> Result<(), String> {
     let info = shared.clients.register("master-sync".into(), String::new());
     let mut client = Client::new(info);
     let mut result = Ok(());
@@ -105,6 +109,10 @@ impl std::io::Write for ChunkSender {
 /// Replace the function libraries with `libraries` (a loaded payload's, after
 /// `repl-diskless-load swapdb` swapped its keys in).
 pub fn replace_functions(shared: &Shared, libraries: &[Bytes]) -> Result<(), String> {
+    crate::rdb::dirty::uncounted(|| replace_functions_uncounted(shared, libraries))
+}
+
+fn replace_functions_uncounted(shared: &Shared, libraries: &[Bytes]) -> Result<(), String> {
     let info = shared.clients.register("master-sync".into(), String::new());
     let mut client = Client::new(info);
     let mut result = Ok(());
@@ -125,13 +133,18 @@ pub fn replace_functions(shared: &Shared, libraries: &[Bytes]) -> Result<(), Str
 /// Replace the keyspace with the RDB `payload` (Redis's `readSyncBulkPayload`): clients get
 /// `-LOADING` meanwhile; the old keys are flushed (WATCHers see it), the keys inserted, the function
 /// libraries loaded; with the AOF on, a rewrite then puts the new dataset in the file (as Redis
-/// restarts its AOF after a sync).
-pub fn load(shared: &Shared, payload: &mut impl std::io::Read) -> Result<(), String> {
+/// restarts its AOF after a sync). `total_bytes`: the payload's length when known (a file's), for
+/// INFO's loading_* fields.
+pub fn load(shared: &Shared, payload: &mut impl std::io::Read, total_bytes: u64) -> Result<(), String> {
     let ks = &shared.ks;
     let info = shared.clients.register("master-sync".into(), String::new());
     let mut client = Client::new(info);
+    crate::rdb::loading::start(total_bytes);
+    let payload = &mut crate::rdb::loading::reader(payload);
     ks.set_loading(true);
-    let result = (|| -> Result<(), String> {
+    // The flush and the loads count no change since the last save (Redis's `readSyncBulkPayload`
+    // counts one for a diskless load, its caller here).
+    let result = crate::rdb::dirty::uncounted(|| -> Result<(), String> {
         let mut run = |argv: &[&[u8]]| -> Result<(), String> {
             let argv: Vec<Bytes> = argv.iter().map(|a| Bytes::copy_from_slice(a)).collect();
             // now_ms 0: as the AOF loader, past the LOADING refusal.
@@ -150,7 +163,7 @@ pub fn load(shared: &Shared, payload: &mut impl std::io::Read) -> Result<(), Str
         }
         crate::notice!("Done loading RDB, keys loaded: {}.", info.keys);
         Ok(())
-    })();
+    });
     ks.set_loading(false);
     shared.clients.unregister(client.id);
     result?;

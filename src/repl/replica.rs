@@ -431,7 +431,8 @@ async fn load_from_file(
     tokio::task::spawn_blocking(move || {
         let _apply = lock(&me.repl.apply_lock);
         let f = std::fs::File::open(&path).map_err(|e| e.to_string())?;
-        super::rdb::load(&me, &mut std::io::BufReader::with_capacity(1 << 20, f))
+        let len = f.metadata().map_or(0, |m| m.len());
+        super::rdb::load(&me, &mut std::io::BufReader::with_capacity(1 << 20, f), len)
             .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?;
         synced(&me, synced_id, offset);
         Ok::<(), String>(())
@@ -480,7 +481,8 @@ async fn load_from_socket(
     crate::notice!("MASTER <-> REPLICA sync: Flushing old data");
     forward_payload(c, head, move |input| {
         let _apply = lock(&me.repl.apply_lock);
-        let loaded = super::rdb::load(&me, input)
+        // A socket's payload: its length unknown (Redis's `startLoading(0, ...)`).
+        let loaded = super::rdb::load(&me, input, 0)
             .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
             .and_then(|()| check_mark(input, mark));
         if let Err(e) = loaded {
@@ -488,6 +490,8 @@ async fn load_from_socket(
             let _ = super::rdb::flush(&me);
             return Err(e);
         }
+        // As Redis's diskless load: one change since the last save (no RDB file was saved).
+        crate::rdb::dirty::incr();
         synced(&me, synced_id, offset);
         Ok(input.read)
     })
@@ -526,6 +530,7 @@ async fn load_swapdb(
             }
         }
     }
+    crate::rdb::loading::start(0);
     if async_load {
         shared.repl.async_loading.store(true, Ordering::SeqCst);
     } else {
@@ -537,7 +542,8 @@ async fn load_swapdb(
     forward_payload(c, head, move |input| {
         let cfg = me.config().clone();
         let targets: Vec<&crate::db::KeyMap> = maps.iter().map(|&p| me.ks.spare_map(p)).collect();
-        let loaded = crate::rdb::load::load_into_maps(&targets, &cfg, input)
+        let loaded = crate::rdb::load::load_into_maps(&targets, &cfg, &mut crate::rdb::loading::reader(&mut *input));
+        let loaded = loaded
             .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
             .and_then(|info| check_mark(input, mark).map(|()| info));
         let info = match loaded {
@@ -556,6 +562,8 @@ async fn load_swapdb(
             me.ks.write_all(0, &seq).swap_in_all(&maps)
         };
         let functions = super::rdb::replace_functions(&me, &info.functions);
+        // As Redis's diskless load: one change since the last save.
+        crate::rdb::dirty::incr();
         synced(&me, synced_id, offset);
         drop(_apply);
         drop(loading);

@@ -43,8 +43,9 @@ pub(crate) fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>> {
 }
 
 /// Pop up to `count` elements at `end` of the list at `key`, logged as `LPOP|RPOP key n`;
-/// None when there is no list.
-fn pop_from(ctx: &Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec<Bytes>>> {
+/// None when there is no list. `counted`: the elements count as changes since the last save
+/// (not for a woken BLPOP/BRPOP, which Redis serves uncounted).
+fn pop_from(ctx: &Ctx, key: &[u8], end: End, count: usize, counted: bool) -> Result<Option<Vec<Bytes>>> {
     let name: &[u8] = if end == End::Left { b"LPOP" } else { b"RPOP" };
     write_list(
         ctx,
@@ -55,7 +56,8 @@ fn pop_from(ctx: &Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec<
             if popped.is_empty() {
                 return Ok(None);
             }
-            w.log(&[name, key, popped.len().to_string().as_bytes()]);
+            let changes = if counted { popped.len() as u64 } else { 0 };
+            w.log_n(&[name, key, popped.len().to_string().as_bytes()], changes);
             w.notify(crate::pubsub::notify::class::LIST, end.pop_event(), key);
             Ok(Some(popped))
         },
@@ -66,9 +68,16 @@ fn pop_from(ctx: &Ctx, key: &[u8], end: End, count: usize) -> Result<Option<Vec<
 /// Pop from the first key (in argument order) that holds a list. A re-run of a blocked command
 /// passes over keys of another type (Redis serves a blocked client only from a list); a first run
 /// replies WRONGTYPE for them.
-fn pop_first(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> Result<Option<(Bytes, Vec<Bytes>)>> {
+fn pop_first(
+    ctx: &Ctx,
+    keys: &[Bytes],
+    end: End,
+    count: usize,
+    rerun: bool,
+    counted: bool,
+) -> Result<Option<(Bytes, Vec<Bytes>)>> {
     for key in keys {
-        match pop_from(ctx, key, end, count) {
+        match pop_from(ctx, key, end, count, counted) {
             Ok(Some(items)) => return Ok(Some((key.clone(), items))),
             Ok(None) | Err(Error::WrongType) if rerun => {}
             Ok(None) => {}
@@ -174,10 +183,11 @@ fn pair_reply(key: Bytes, items: Vec<Bytes>) -> Frame {
 fn bpop_generic(ctx: &mut Ctx, argv: &[Bytes], end: End) -> Result<Frame> {
     let timeout = parse_timeout(&argv[argv.len() - 1])?;
     let keys = &argv[1..argv.len() - 1];
-    let want = Want::Pop { left: end == End::Left, count: 1 };
+    let want = Want::Pop { left: end == End::Left, count: 1, mpop: false };
     let served = |s: Served| pair_reply(s.key, s.items);
     block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| {
-        Ok(pop_first(ctx, keys, end, 1, rerun)?.map(|(key, items)| (key.clone(), pair_reply(key, items))))
+        // A woken BLPOP/BRPOP is what Redis serves without counting it (`serveClientBlockedOnList`).
+        Ok(pop_first(ctx, keys, end, 1, rerun, !rerun)?.map(|(key, items)| (key.clone(), pair_reply(key, items))))
     })
 }
 
@@ -202,7 +212,10 @@ fn bmove_generic(ctx: &mut Ctx, argv: &[Bytes], from: End, to: End, timeout: Opt
         Want::Rerun,
         Frame::Null,
         |_| Frame::Null,
-        |ctx, _| lmove_generic(ctx, src, dst, from, to).map(|f| (f != Frame::Null).then(|| (src.clone(), f))),
+        // Woken, the move is one Redis serves without counting it.
+        |ctx, rerun| {
+            lmove_generic(ctx, src, dst, from, to, !rerun).map(|f| (f != Frame::Null).then(|| (src.clone(), f)))
+        },
     )
 }
 
@@ -245,7 +258,7 @@ fn parse_mpop(args: &[Bytes]) -> Result<(&[Bytes], End, usize)> {
 
 /// LMPOP's and BLMPOP's reply: `[key, [element ...]]`.
 fn mpop_attempt(ctx: &Ctx, keys: &[Bytes], end: End, count: usize, rerun: bool) -> Result<Option<(Bytes, Frame)>> {
-    Ok(pop_first(ctx, keys, end, count, rerun)?
+    Ok(pop_first(ctx, keys, end, count, rerun, true)?
         .map(|(key, items)| (key.clone(), Frame::Array(vec![Frame::Bulk(key), Frame::bulk_array(items)]))))
 }
 
@@ -260,7 +273,7 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 pub fn blmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     let timeout = parse_timeout(&argv[1])?;
     let (keys, end, count) = parse_mpop(&argv[2..])?;
-    let want = Want::Pop { left: end == End::Left, count };
+    let want = Want::Pop { left: end == End::Left, count, mpop: true };
     let served = |s: Served| Frame::Array(vec![Frame::Bulk(s.key), Frame::bulk_array(s.items)]);
     block_on(ctx, keys, timeout, want, Frame::NullArray, served, |ctx, rerun| {
         mpop_attempt(ctx, keys, end, count, rerun)

@@ -232,6 +232,10 @@ fn persistence_fields(shared: &Shared) -> Fields {
     ];
     f.extend(aof_fields(shared));
     f.extend([("module_fork_in_progress".into(), s(0)), ("module_fork_last_cow_size".into(), s(0))]);
+    // As Redis, while a load runs (`server.loading`, which an async load sets too).
+    if shared.ks.is_loading() || shared.repl.async_loading.load(Ordering::Relaxed) {
+        f.extend(crate::rdb::loading::fields().into_iter().map(|(k, v)| (k.into(), v)));
+    }
     f
 }
 

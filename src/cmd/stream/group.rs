@@ -213,7 +213,8 @@ pub fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             let Some(g) = st.items.groups.get_mut(&argv[2][..]) else { return Ok(Frame::Integer(0)) };
             let acked = ids?.into_iter().filter(|id| g.ack(*id)).count();
             if acked > 0 {
-                w.log(&record(argv));
+                // Redis counts the entries acknowledged.
+                w.log_n(&record(argv), acked as u64);
             }
             Ok(Frame::Integer(acked as i64))
         },
@@ -392,6 +393,8 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 if !have_consumer {
                     if g.ensure_consumer(cname, now as u64) {
                         w.notify(class::STREAM, "xgroup-createconsumer", key);
+                        // Redis counts the consumer created.
+                        records.count(1);
                     }
                     have_consumer = true;
                 }
@@ -487,6 +490,8 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 if !have_consumer {
                     if g.ensure_consumer(cname, now) {
                         w.notify(class::STREAM, "xgroup-createconsumer", key);
+                        // Redis counts the consumer created.
+                        records.count(1);
                     }
                     have_consumer = true;
                 }

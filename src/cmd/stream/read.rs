@@ -284,6 +284,8 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     // pushed as one MULTI/EXEC block once all are read (the keys' stripes are held exclusively
     // until then), as Redis propagates them.
     let mut records = w.records();
+    // Redis counts one change per stream served and one per consumer created.
+    let mut changes = 0;
     for (key, cell, start) in plan {
         let mut st = cell.lock();
         let s = &mut st.items;
@@ -298,9 +300,11 @@ pub fn xreadgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
             if created {
                 w.notify(crate::pubsub::notify::class::STREAM, "xgroup-createconsumer", key);
             }
+            changes += 1 + created as u64;
             found.push((key.clone(), entries(entries_read)));
         }
     }
+    records.set_changes(changes);
     w.log_records(db, &records);
     if !found.is_empty() {
         return Ok(reply(ctx.client.resp == 3, found));

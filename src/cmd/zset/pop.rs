@@ -23,7 +23,8 @@ pub(super) fn pop_logged_reply(
     if !popped.is_empty() {
         let mut rec: smallvec::SmallVec<[&[u8]; 8]> = smallvec::smallvec![&b"ZREM"[..], key];
         rec.extend(popped.iter().map(|(m, _)| &m[..]));
-        w.log(&rec);
+        // Redis counts every member popped.
+        w.log_n(&rec, popped.len() as u64);
         w.notify(crate::pubsub::notify::class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     popped

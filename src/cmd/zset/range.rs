@@ -109,7 +109,7 @@ fn remrange(ctx: &mut Ctx, argv: &[Bytes], event: &str, remove: impl FnOnce(&mut
         |st, w| {
             let n = remove(st);
             if n > 0 {
-                w.log_notify(&record(argv), ZSET, event);
+                w.log_notify_n(&record(argv), n as u64, ZSET, event);
             }
             Ok(Frame::Integer(n as i64))
         },
