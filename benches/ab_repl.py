@@ -23,7 +23,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 _started = []
@@ -104,59 +103,11 @@ def start(binary, port, d):
     raise SystemExit("%s did not start" % binary)
 
 
-def _resp(*args):
-    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
-
-
-def _reply(sock, buf):
-    """One simple or bulk reply from sock (buf: bytes already read); returns (reply, rest)."""
-    while True:
-        if b"\r\n" in buf:
-            head, rest = buf.split(b"\r\n", 1)
-            if head[:1] != b"$" or head == b"$-1":
-                return head, rest
-            need = int(head[1:]) + 2
-            if len(rest) >= need:
-                return rest[:need - 2], rest[need:]
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise EOFError
-        buf += chunk
-
-
-class LagProbe(threading.Thread):
-    """Every 20 ms: SET a fresh value on the primary; once it is acknowledged, GET it from the replica
-    until it shows. Per write: the SET's round trip (the primary's latency under the load, not
-    replication) and the delay from the SET's reply to the value's first sight on the replica (a
-    write is applied before it is answered, so this is at most the propagation delay, plus one GET
-    round trip on the replica)."""
-
-    def __init__(self, primary_port, replica_port):
-        super().__init__(daemon=True)
-        self.pp, self.rp, self.stop_flag = primary_port, replica_port, False
-        self.set_rtt, self.delays = [], []
-
-    def run(self):
-        p = socket.create_connection(("127.0.0.1", self.pp), timeout=60)
-        r = socket.create_connection(("127.0.0.1", self.rp), timeout=60)
-        i = 0
-        while not self.stop_flag:
-            i += 1
-            val = b"%d" % i
-            t0 = time.monotonic()
-            p.sendall(_resp(b"SET", b"lag:probe", val))
-            _reply(p, b"")
-            t1 = time.monotonic()
-            while True:
-                r.sendall(_resp(b"GET", b"lag:probe"))
-                if _reply(r, b"")[0] == val:
-                    break
-            t2 = time.monotonic()
-            self.set_rtt.append((t1 - t0) * 1000.0)
-            self.delays.append((t2 - t1) * 1000.0)
-            time.sleep(0.02)
-        p.close()
-        r.close()
+# vs_redis.py's probe, one for both benches: every 20 ms a fresh SET on the primary, then GETs on the
+# replica until it shows; `set_rtt` is the SET's round trip (the primary's latency under the load, not
+# replication), `after` the delay from the SET's reply until the replica shows the value.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vs_redis import _LagProbe as LagProbe  # noqa: E402
 
 
 def pct(xs, q):
@@ -205,9 +156,9 @@ def bench(ports, procs, p, n, names, probe=False):
     names.update(by1)
     rep_us = sum(us[1:]) / len(us[1:]) if len(us) > 1 else 0.0
     rep_sw = sum(b - a for a, b in zip(sw0, sw1)) / len(sw0) / reqs if sw0 else 0.0
-    lag = (pct(lp.set_rtt, 0.5), pct(lp.delays, 0.5), pct(lp.delays, 0.99), len(lp.delays)) if lp else None
+    lag = (pct(lp.set_rtt, 0.5), pct(lp.after, 0.5), pct(lp.after, 0.99), len(lp.after)) if lp else None
     return (rps, us[0], (s1 - s0) / reqs, rep_us, {k: (by1.get(k, 0) - by0.get(k, 0)) / reqs for k in by1},
-            rep_sw, catch_up, lag, wait, lp.delays if lp else [])
+            rep_sw, catch_up, lag, wait, lp.after if lp else [])
 
 
 def run_one(binary, base, n, pipes, names, load_path):
