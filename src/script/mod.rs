@@ -150,6 +150,10 @@ pub struct RunState {
     /// It ran long enough for the instruction hook to fire: later runs of the same script are
     /// offloaded (`cmd::offload`).
     pub slow: AtomicBool,
+    /// When `redis.call` next tries to hand the worker's connections over, in nanoseconds since
+    /// `started` (see `run::offload_slow`: a handoff the new thread was too slow to take is taken
+    /// back, so a slow run tries again every millisecond).
+    pub next_handoff_ns: std::sync::atomic::AtomicU64,
     /// A FUNCTION LOAD's deadline (its code may only register functions).
     deadline: Option<Instant>,
     /// A function's name and the FCALL that runs it (FUNCTION STATS).
@@ -385,6 +389,7 @@ impl Scripting {
             busy_counter: Arc::clone(&self.busy),
             threshold_ms: self.busy_threshold_ms.load(Ordering::Relaxed),
             slow: AtomicBool::new(false),
+            next_handoff_ns: std::sync::atomic::AtomicU64::new(0),
             deadline,
             function,
             shard: own_shard(),

@@ -853,8 +853,16 @@ impl Caller<'_, '_> {
         if self.state.stop.load(Ordering::SeqCst) != stop::NONE {
             return Err("script stopped");
         }
-        if !self.state.slow.load(Ordering::Relaxed) && self.state.started.elapsed() >= SLOW_RUN {
-            offload_slow(self.state);
+        let ran = self.state.started.elapsed();
+        if ran >= SLOW_RUN {
+            let ns = ran.as_nanos() as u64;
+            if ns >= self.state.next_handoff_ns.load(Ordering::Relaxed) {
+                // Again every millisecond: tokio takes a handoff back when the new thread did not
+                // take the worker's queue in time (a loaded machine); once it has, a try costs a
+                // yield.
+                self.state.next_handoff_ns.store(ns + 1_000_000, Ordering::Relaxed);
+                offload_slow(self.state);
+            }
         }
         // SAFETY: the caller's contract; indexes up to `lua_gettop`.
         let outcome = unsafe {
