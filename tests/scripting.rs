@@ -301,6 +301,15 @@ fn keys_with_lower_stripe_first() -> (String, String) {
     (low, high)
 }
 
+/// Wait (at most 60 s) until `n` clients of CLIENT LIST show `what` (e.g. `cmd=eval`).
+fn wait_for_clients(probe: &mut common::Raw, what: &str, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while String::from_utf8_lossy(&probe.cmds(&["CLIENT", "LIST"])).matches(what).count() < n {
+        assert!(std::time::Instant::now() < deadline, "never saw {n} x {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The gap the undo log closes: a script writes its declared key, then touches an undeclared key
 /// whose stripe is below, held by a transaction of another client that waits for the script's
 /// stripe. The script cannot wait (deadlock) and had written; it takes its write back, lets the
@@ -329,15 +338,8 @@ fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
         c.cmds(&["EVAL", &script, "1", &high2])
     });
     let mut probe = s.raw();
-    let wait_for = |probe: &mut common::Raw, what: &str| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while !String::from_utf8_lossy(&probe.cmds(&["CLIENT", "LIST"])).contains(what) {
-            assert!(std::time::Instant::now() < deadline, "never saw {what}");
-            thread::sleep(Duration::from_millis(5));
-        }
-    };
     // The transaction starts once the script runs.
-    wait_for(&mut probe, "cmd=eval");
+    wait_for_clients(&mut probe, "cmd=eval", 1);
     let mut tx = s.raw();
     tx.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
     assert_eq!(tx.cmds(&["MULTI"]), b"+OK\r\n");
@@ -346,7 +348,7 @@ fn a_script_that_wrote_and_meets_a_held_lower_stripe_runs_again_atomically() {
     // EXEC takes the undeclared key's stripe, then waits for the script's; once it shows in
     // CLIENT LIST it is a few instructions from holding the first (the pause covers those).
     common::send(&mut tx, &["EXEC"]);
-    wait_for(&mut probe, "cmd=exec");
+    wait_for_clients(&mut probe, "cmd=exec", 1);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(probe.cmds(&["SELECT", "9"]), b"+OK\r\n");
     assert_eq!(probe.cmds(&["SET", "signal", "1"]), b"+OK\r\n");
@@ -384,13 +386,6 @@ fn writers_waiting_for_a_script_leave_the_other_clients_served() {
         c.cmds(&["EVAL", script, "1", "held"])
     });
     let mut probe = s.raw();
-    let wait_for = |probe: &mut common::Raw, what: &str, n: usize| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while String::from_utf8_lossy(&probe.cmds(&["CLIENT", "LIST"])).matches(what).count() < n {
-            assert!(std::time::Instant::now() < deadline, "never saw {n} x {what}");
-            thread::sleep(Duration::from_millis(5));
-        }
-    };
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !String::from_utf8_lossy(&probe.cmds(&["INFO", "keyspace"])).contains("db8:") {
         assert!(std::time::Instant::now() < deadline, "the script never started");
@@ -401,7 +396,7 @@ fn writers_waiting_for_a_script_leave_the_other_clients_served() {
         w.s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
         common::send(w, &["SET", "held", "w"]);
     }
-    wait_for(&mut probe, "cmd=set", 4);
+    wait_for_clients(&mut probe, "cmd=set", 4);
     // A new client, then the end of the script.
     let mut fifth = s.raw();
     assert_eq!(fifth.cmds(&["PING"]), b"+PONG\r\n");
