@@ -22,6 +22,22 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, ScheduledJobRegistry
 
 
+class E2EWorker(Worker):
+    """RQ's Worker with a pubsub thread that polls every 0.2 s instead of 60 s. RQ's teardown sends
+    UNSUBSCRIBE, then stops and joins the thread (redis-py 8.2's `PubSubWorkerThread.stop` joins with no
+    timeout); when the UNSUBSCRIBE reply reaches the thread before the flag is cleared, the thread waits
+    out its whole sleep_time for a subscription that never comes. With RQ's 60 s every burst worker
+    then took a minute to return, 1 in 2 runs against redis-server 7.0 too on a loaded machine (the
+    scheduled job then missed its deadline, or the run its timeout)."""
+
+    def subscribe(self):
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=0.2, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
+
+
 def check(cond, what):
     if not cond:
         raise AssertionError(what)
@@ -43,7 +59,7 @@ def main():
     failing = q.enqueue("operator.truediv", 1, 0, retry=Retry(max=1))
     meta = q.enqueue("operator.concat", "ab", "cd", meta={"owner": "e2e"}, job_id="e2e-meta-%d" % os.getpid())
 
-    worker = Worker([q], connection=redis, name="w-%d" % os.getpid())
+    worker = E2EWorker([q], connection=redis, name="w-%d" % os.getpid())
     check(worker.work(burst=True, logging_level="CRITICAL"), "burst worker did no work")
 
     job.refresh()
@@ -73,7 +89,7 @@ def main():
     # Requeued from the failed registry, it runs (and fails) again: one more result in its stream.
     FailedJobRegistry(queue=q).requeue(failing.id)
     check(q.count == 1, q.count)
-    Worker([q], connection=redis).work(burst=True, logging_level="CRITICAL")
+    E2EWorker([q], connection=redis).work(burst=True, logging_level="CRITICAL")
     check(len(failing.results()) == runs + 1, (runs, len(failing.results())))
 
     # A scheduled job: in the scheduled registry, moved to the queue by the worker's scheduler.
@@ -82,7 +98,7 @@ def main():
     check(later.get_status() == JobStatus.SCHEDULED, later.get_status())
     deadline = time.time() + 20
     while later.get_status(refresh=True) != JobStatus.FINISHED and time.time() < deadline:
-        Worker([q], connection=redis).work(burst=True, with_scheduler=True, logging_level="CRITICAL")
+        E2EWorker([q], connection=redis).work(burst=True, with_scheduler=True, logging_level="CRITICAL")
         time.sleep(0.2)
     check(later.return_value() == -9, (later.get_status(), later.return_value()))
 
@@ -94,8 +110,9 @@ def main():
 
     # The command line worker in burst mode runs it.
     url = "redis://127.0.0.1:%d/0" % port
-    cli = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--quiet", "--url", url, name]
-    out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    cli = [sys.executable, "-m", "rq.cli", "worker", "--burst", "--quiet", "--url", url, "-w", "rq_e2e.E2EWorker", name]
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=60, env=env)
     check(out.returncode == 0, out.stdout + out.stderr)
     check(pending.return_value(refresh=True) == 1024, pending.return_value())
 
