@@ -561,8 +561,14 @@ fn run_command(shared: &Shared, client: &mut Client, now: u64, argv: &[Bytes], o
         client.subs.sub.drain_into(out);
         client.subs.sub.hold_late();
     }
+    // A top-level command may write its reply into `out` itself (GET: see `Ctx::out`), when
+    // nothing would skip or hold that reply.
+    let direct = client.reply_mode == crate::cmd::ReplyMode::On && !was_in_multi;
     let mut ctx = Ctx::new(shared, client, now);
+    ctx.out = Some(out);
+    ctx.direct = direct;
     let frame = execute(&mut ctx, argv);
+    let out = ctx.out.take().expect("the output buffer is given back");
     if was_in_multi || ctx.client.tx.in_multi() {
         let (n, bytes) = ctx.client.tx.queued_sizes().map_or((-1, 0), |(n, b)| (n as i64, b));
         ctx.client.info.multi.store(n, Relaxed);

@@ -2,7 +2,9 @@
 #![cfg(not(feature = "loom"))]
 mod common;
 
-use common::Server;
+use std::io::Write;
+
+use common::{Server, send};
 
 #[test]
 fn set_get_incr_over_raw_resp_match_redis_bytes() {
@@ -84,4 +86,58 @@ fn incrbyfloat_to_zero_replies_stores_and_logs_0_never_minus_0() {
         assert!(aof.windows(record(key).len()).any(|w| w == record(key).as_bytes()), "{key}");
     }
     assert!(!aof.windows(4).any(|w| w == b"\n-0\r"), "no -0 logged as a result");
+}
+
+/// A top-level GET writes a found value straight into the connection's output (no reply frame);
+/// everywhere else it must build its reply as before. Each case below puts the value somewhere a
+/// write in place would misplace: inside EXEC's array, under CLIENT REPLY SKIP/OFF, from a script,
+/// among pipelined commands, RESP3, integers and large values.
+#[test]
+fn get_replies_written_in_place_land_where_redis_puts_them() {
+    let s = Server::start(&[]);
+    let mut c = s.raw();
+    let big = "v".repeat(100_000);
+    assert_eq!(c.cmds(&["MSET", "a", "x", "n", "123", "big", &big]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["RPUSH", "l", "e"]), b":1\r\n");
+    // Pipelined: one write of the whole batch, replies in order.
+    let mut batch = Vec::new();
+    for args in [&["GET", "a"][..], &["INCR", "n"], &["GET", "n"], &["GET", "nope"], &["GET", "l"], &["GET", "a", "b"], &["GET", "big"]] {
+        batch.extend_from_slice(&common::enc(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
+    }
+    c.send(&batch);
+    assert_eq!(c.reply(), b"$1\r\nx\r\n");
+    assert_eq!(c.reply(), b":124\r\n");
+    assert_eq!(c.reply(), b"$3\r\n124\r\n");
+    assert_eq!(c.reply(), b"$-1\r\n");
+    assert_eq!(c.reply(), b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n".to_vec());
+    assert_eq!(c.reply(), b"-ERR wrong number of arguments for 'get' command\r\n".to_vec());
+    assert_eq!(c.reply(), format!("${}\r\n{big}\r\n", big.len()).into_bytes());
+    // Inside a transaction: queued, then the values inside EXEC's array.
+    assert_eq!(c.cmds(&["MULTI"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["GET", "a"]), b"+QUEUED\r\n");
+    assert_eq!(c.cmds(&["GET", "nope"]), b"+QUEUED\r\n");
+    assert_eq!(c.cmds(&["GET", "n"]), b"+QUEUED\r\n");
+    assert_eq!(c.cmds(&["EXEC"]), b"*3\r\n$1\r\nx\r\n$-1\r\n$3\r\n124\r\n");
+    // From a script: the value is the script's, not the connection's.
+    assert_eq!(c.cmds(&["EVAL", "return {redis.call('GET', KEYS[1]), 'after'}", "1", "a"]), b"*2\r\n$1\r\nx\r\n$5\r\nafter\r\n");
+    // CLIENT REPLY SKIP: the next command's reply (a GET's) is not sent; OFF: none until ON.
+    send(&mut c, &["CLIENT", "REPLY", "SKIP"]);
+    send(&mut c, &["GET", "a"]);
+    assert_eq!(c.cmds(&["GET", "n"]), b"$3\r\n124\r\n");
+    send(&mut c, &["CLIENT", "REPLY", "OFF"]);
+    send(&mut c, &["GET", "a"]);
+    send(&mut c, &["GET", "big"]);
+    assert_eq!(c.cmds(&["CLIENT", "REPLY", "ON"]), b"+OK\r\n");
+    assert_eq!(c.cmds(&["GET", "a"]), b"$1\r\nx\r\n");
+    // RESP3: the same bulk string; a miss is RESP3's null.
+    let mut c3 = common::connect(s.port);
+    let mut hello = common::enc(&[b"HELLO", b"3"]);
+    hello.extend_from_slice(&common::enc(&[b"GET", b"a"]));
+    hello.extend_from_slice(&common::enc(&[b"GET", b"nope"]));
+    c3.write_all(&hello).unwrap();
+    let got = common::read_until(&mut c3, b"$1\r\nx\r\n_\r\n");
+    assert!(got.starts_with(b"%7\r\n"), "{}", String::from_utf8_lossy(&got));
+    // The hits and misses are counted as Redis does (a key of another type is a hit).
+    let info = String::from_utf8(c.cmds(&["INFO", "stats"])).unwrap();
+    assert!(info.contains("keyspace_hits:13\r\n") && info.contains("keyspace_misses:3\r\n"), "{info}");
 }

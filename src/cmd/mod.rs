@@ -32,7 +32,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::db::WriteLock;
 use crate::error::{Error, Result};
@@ -185,11 +185,31 @@ pub struct Ctx<'a> {
     /// Time of the command in ms since the epoch; 0 while loading the AOF (nothing expires).
     pub now_ms: u64,
     pub last_seq: Cell<u64>,
+    /// The connection's output buffer, lent for one top-level command (`connection::run_command`;
+    /// None elsewhere: EXEC's array, scripts, replication, loading). While `direct` holds, GET
+    /// writes a found value straight into it and returns [`Frame::written`] (no copy of the value
+    /// into a reply frame, no allocation for it; Redis's `addReplyBulk` copies into the client's
+    /// buffer too). Dispatch clears `direct` for every other command, so a GET that EXEC or a
+    /// script runs builds its frame as before.
+    pub out: Option<&'a mut BytesMut>,
+    pub direct: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(shared: &'a Shared, client: &'a mut Client, now_ms: u64) -> Ctx<'a> {
-        Ctx { shared, client, now_ms, last_seq: Cell::new(0) }
+        Ctx { shared, client, now_ms, last_seq: Cell::new(0), out: None, direct: false }
+    }
+
+    /// The output buffer for a reply written in place (see [`Ctx::out`]), when this command may;
+    /// give it back with [`Ctx::put_out`].
+    #[inline]
+    pub fn take_direct_out(&mut self) -> Option<&'a mut BytesMut> {
+        if self.direct { self.out.take() } else { None }
+    }
+
+    #[inline]
+    pub fn put_out(&mut self, out: &'a mut BytesMut) {
+        self.out = Some(out);
     }
 
     /// Lock the stripes of `keys` exclusively in the selected database.
@@ -409,6 +429,8 @@ fn dispatch(ctx: &mut Ctx, argv: &[Bytes]) -> Frame {
     {
         ctx.client.wrote = true;
     }
+    // Only a top-level GET writes its reply in place (see `Ctx::out`).
+    ctx.direct = ctx.direct && spec.name == "get";
     call(ctx, spec, argv)
 }
 

@@ -231,9 +231,18 @@ pub fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 
 /// `GET key`
 pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
-    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose())?;
-    ctx.count_lookup(&argv[1], v.is_some());
-    Ok(bulk_or_null(v))
+    if let Some(out) = ctx.take_direct_out() {
+        // A found value goes straight into the output (see `Ctx::out`); a miss is `Frame::Null`.
+        let found =
+            ctx.read(&argv[1], |e| e.map(|e| e.with_str(|b| crate::resp::put_bulk(out, b)).ok_or(Error::WrongType)).transpose());
+        ctx.put_out(out);
+        // A key of another type is a hit too (Redis's lookupKeyRead, then checkType).
+        ctx.count_lookup(&argv[1], !matches!(found, Ok(None)));
+        return Ok(if found?.is_some() { Frame::written() } else { Frame::Null });
+    }
+    let v = ctx.read(&argv[1], |e| e.map(string_of).transpose());
+    ctx.count_lookup(&argv[1], !matches!(v, Ok(None)));
+    Ok(bulk_or_null(v?))
 }
 
 /// `MGET key [key ...]`: a key that is missing or not a string gives nil.

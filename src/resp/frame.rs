@@ -59,6 +59,12 @@ impl Frame {
         Frame::Simple(Bytes::from_static(b"OK"))
     }
 
+    /// The reply of a command that wrote it into the connection's output itself (GET: see
+    /// `cmd::Ctx::out`): an empty sequence, which encodes to nothing. No allocation.
+    pub fn written() -> Frame {
+        Frame::Seq(Vec::new())
+    }
+
     /// A simple status reply from a static string.
     pub fn simple(s: &'static str) -> Frame {
         Frame::Simple(Bytes::from_static(s.as_bytes()))
@@ -201,8 +207,8 @@ fn put_header(out: &mut BytesMut, kind: u8, n: i64) {
     out.extend_from_slice(&line[..d.len() + 3]);
 }
 
-/// `$<len>\r\n<data>\r\n`.
-fn put_bulk(out: &mut BytesMut, data: &[u8]) {
+/// `$<len>\r\n<data>\r\n` (the same under RESP2 and RESP3).
+pub fn put_bulk(out: &mut BytesMut, data: &[u8]) {
     put_header(out, b'$', data.len() as i64);
     out.extend_from_slice(data);
     out.extend_from_slice(b"\r\n");
