@@ -275,3 +275,90 @@ fn broken_swap_without_epochs() {
     let _f = inject(Fault::SwapWithoutEpochs);
     swap_races_reads();
 }
+
+// Family: replica direct writes (`repl::outlet`). An appender publishes the stream's new end,
+// then offers the chunk to the replica's outlet: written to the socket there if the sender is
+// idle. The sender reads the backlog, writes what is new, and goes idle only if the end, read
+// under the outlet's lock, is what it wrote up to. So a chunk appended while the sender goes idle
+// is either seen by its check or offered to it idle: never left unsent with nobody awake to send
+// it. The broken variant goes idle without that check.
+
+fn sender_goes_idle_vs_append() {
+    use flurrydb::repl::outlet::{Offer, Outlet};
+    use loom::sync::atomic::{AtomicU64, Ordering};
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    builder(2).check(|| {
+        let outlet = Outlet::new(1, StdArc::new(flurrydb::state::Counter::default()));
+        // The backlog: its bytes under a lock, its end published as `Feed::end` is.
+        let backlog = loom::sync::Arc::new(loom::sync::Mutex::new(Vec::<u8>::new()));
+        let end = loom::sync::Arc::new(AtomicU64::new(0));
+        let (mut peer, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        conn.set_nonblocking(true).unwrap();
+        let appender = {
+            let (outlet, backlog, end) = (outlet.clone(), backlog.clone(), end.clone());
+            loom::thread::spawn(move || {
+                // As `Feed::appended`: append, publish the end, offer, all under the backlog lock.
+                let mut b = backlog.lock().unwrap();
+                b.extend_from_slice(b"abc");
+                end.store(3, Ordering::SeqCst);
+                let offer = outlet.offer(0, b"abc");
+                assert_ne!(offer, Offer::Woken, "the socket takes 3 bytes");
+            })
+        };
+        // The sender: read the backlog from `from`, write it, go idle when caught up.
+        let mut from = 0u64;
+        let mut idle = None;
+        for _ in 0..3 {
+            let new = backlog.lock().unwrap()[from as usize..].to_vec();
+            if !new.is_empty() {
+                (&conn).write_all(&new).unwrap();
+                from += new.len() as u64;
+                continue;
+            }
+            idle = outlet.idle(conn.as_raw_fd(), from, || end.load(Ordering::SeqCst));
+            if idle.is_some() {
+                break;
+            }
+        }
+        appender.join().unwrap();
+        // Asleep until woken: with no wake-up pending, what reached the socket is all it gets.
+        let woken = {
+            let n = outlet.wake.notified();
+            let mut n = std::pin::pin!(n);
+            std::future::Future::poll(n.as_mut(), &mut std::task::Context::from_waker(std::task::Waker::noop()))
+                .is_ready()
+        };
+        if woken && let Some(i) = idle.take() {
+            from = i.resume();
+            let new = backlog.lock().unwrap()[from as usize..].to_vec();
+            (&conn).write_all(&new).unwrap();
+        }
+        drop(idle);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = peer.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"abc", "a chunk appended before the sender went idle was never sent (or sent twice)");
+    });
+}
+
+/// A sender going idle races the append of the next chunk: the chunk reaches the replica once.
+#[test]
+fn replica_direct_writes_never_leave_a_chunk_unsent() {
+    sender_goes_idle_vs_append();
+}
+
+/// Broken: the sender goes idle without checking the end under the outlet's lock; a chunk
+/// offered while it was still busy is never sent.
+#[test]
+#[should_panic(expected = "a chunk appended before the sender went idle was never sent")]
+fn broken_sender_idle_without_recheck() {
+    let _f = inject(Fault::OutletIdleWithoutRecheck);
+    sender_goes_idle_vs_append();
+}

@@ -261,7 +261,8 @@ pub struct Stats {
     pub keyspace_hits: Counter,
     pub keyspace_misses: Counter,
     pub net_input_bytes: Counter,
-    pub net_output_bytes: Counter,
+    /// Shared with the replicas' outlets (bytes written to a replica by whoever appends the stream).
+    pub net_output_bytes: std::sync::Arc<Counter>,
     /// Socket reads and writes that moved bytes (INFO `total_reads_processed`, `..._writes_...`).
     pub reads_processed: Counter,
     pub writes_processed: Counter,
@@ -309,7 +310,7 @@ impl Stats {
             &self.keyspace_hits,
             &self.keyspace_misses,
             &self.net_input_bytes,
-            &self.net_output_bytes,
+            &*self.net_output_bytes,
             &self.reads_processed,
             &self.writes_processed,
         ] {

@@ -118,6 +118,10 @@ pub mod fault {
         /// A publisher writes an idle subscriber's messages to its socket after releasing the
         /// outbox lock (the connection may have stopped being idle, written, or closed meanwhile).
         PubsubDirectWriteUnlocked,
+        /// A replica's sender goes idle without checking, under its outlet's lock, that the stream
+        /// still ends where it was sent up to (lost wake-up: a chunk appended and offered before
+        /// it went idle is never sent).
+        OutletIdleWithoutRecheck,
         /// WAIT counts the replicas' acknowledgements before it listens for their ACKs (lost
         /// wake-up: an ACK in between wakes nobody, and the client waits forever).
         WaitCountBeforeListen,

@@ -18,15 +18,21 @@
 //! push whose swap comes after the clear finds it clear and unparks (or a later clear happens after
 //! it); one whose swap comes before the clear is read by it, which synchronizes with the push, so
 //! the drain after the clear pops that record. No record waits for a timeout.
+//!
+//! Sending: each chunk appended to the backlog is offered, under the backlog lock, to the attached
+//! replicas' outlets (`outlet`): an idle sender's socket is written there and then, and the sender
+//! is woken only when that leaves it bytes to send. The end is published ([`Feed::end`]) before the
+//! offer, for the sender's check before it goes idle.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 
 use crate::aof::{encode_command, encode_select};
+use crate::repl::outlet::{Offer, Outlet};
 
 /// Longest record kept inside the queue's slot (no allocation): a SET of a short key and value is
 /// ~45 bytes.
@@ -191,6 +197,20 @@ impl Backlog {
         from >= self.start && from <= self.end
     }
 
+    /// Offer the last chunk appended to every outlet (see `outlet`), and note how far the replicas
+    /// written there were sent (only those already noted: one that is gone is never noted again).
+    fn offer_last(&mut self, outlets: &[crate::sync::Arc<Outlet>]) {
+        let Some(chunk) = self.chunks.back() else { return };
+        let start = self.end - chunk.len() as u64;
+        for o in outlets {
+            if let Offer::Written(sent) = o.offer(start, chunk)
+                && let Some(r) = self.readers.iter_mut().find(|r| r.0 == o.id)
+            {
+                r.1 = sent;
+            }
+        }
+    }
+
     /// Note how far replica `id` was sent (None: it is gone).
     pub fn set_reader(&mut self, id: u64, off: Option<u64>) {
         self.readers.retain(|&(r, _)| r != id);
@@ -210,8 +230,11 @@ pub struct Feed {
     /// The db of the last record drained (`None`: the next record gets a `SELECT`).
     drain: Mutex<Option<usize>>,
     backlog: Mutex<Backlog>,
-    /// The backlog's end, for the replica senders to wait on.
-    end_tx: tokio::sync::watch::Sender<u64>,
+    /// The backlog's end, published (under the backlog lock) before the chunk is offered to the
+    /// outlets: a sender about to go idle reads it (see `outlet`).
+    end: AtomicU64,
+    /// The replicas' senders (see `outlet`): each chunk appended is offered to them.
+    outlets: Mutex<Vec<crate::sync::Arc<Outlet>>>,
     /// Something was pushed since the feed thread last looked (see the module doc).
     pending: AtomicBool,
     /// The feed thread, unparked by a push that finds `pending` clear.
@@ -226,7 +249,8 @@ impl Default for Feed {
             queue: Queue::new(),
             drain: Mutex::new(None),
             backlog: Mutex::new(Backlog::new(1 << 20)),
-            end_tx: tokio::sync::watch::Sender::new(0),
+            end: AtomicU64::new(0),
+            outlets: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             drainer: OnceLock::new(),
         }
@@ -345,7 +369,7 @@ impl Feed {
         let mut b = lock(&self.backlog);
         if !batch.is_empty() {
             b.append(Bytes::from(batch));
-            self.end_tx.send_replace(b.end());
+            self.appended(&mut b);
         }
         (b.end(), more)
     }
@@ -369,8 +393,31 @@ impl Feed {
     /// own replicas byte for byte, so offsets agree along the chain).
     pub fn append_proxied(&self, bytes: Bytes) {
         let mut b = lock(&self.backlog);
-        b.append(bytes);
-        self.end_tx.send_replace(b.end());
+        if !bytes.is_empty() {
+            b.append(bytes);
+            self.appended(&mut b);
+        }
+    }
+
+    /// After an append (under the backlog lock): publish the end, then offer the chunk to the
+    /// replicas' outlets, writing it to the idle ones' sockets (see `outlet`).
+    fn appended(&self, b: &mut Backlog) {
+        self.end.store(b.end(), Ordering::SeqCst);
+        let outlets = lock(&self.outlets);
+        if !outlets.is_empty() {
+            b.offer_last(&outlets);
+        }
+    }
+
+    /// `master_repl_offset`, without the backlog lock (a sender going idle reads it).
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::SeqCst)
+    }
+
+    /// Offer every chunk appended from now on to `outlet`, until the returned guard is dropped.
+    pub fn attach(&self, outlet: crate::sync::Arc<Outlet>) -> Attached<'_> {
+        lock(&self.outlets).push(outlet.clone());
+        Attached { feed: self, outlet }
     }
 
     pub fn backlog(&self) -> MutexGuard<'_, Backlog> {
@@ -384,12 +431,22 @@ impl Feed {
         *last_db = None;
         let mut b = lock(&self.backlog);
         b.reset(offset);
-        self.end_tx.send_replace(offset);
+        self.end.store(offset, Ordering::SeqCst);
+        for o in lock(&self.outlets).iter() {
+            o.hand_back();
+        }
     }
+}
 
-    /// Waits for the backlog's end to move.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.end_tx.subscribe()
+/// A sender's outlet attached to the feed (see [`Feed::attach`]).
+pub struct Attached<'a> {
+    feed: &'a Feed,
+    outlet: crate::sync::Arc<Outlet>,
+}
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        lock(&self.feed.outlets).retain(|o| !crate::sync::Arc::ptr_eq(o, &self.outlet));
     }
 }
 
@@ -570,6 +627,39 @@ mod tests {
             next[t] += 1;
         }
         assert_eq!(next, [EACH; THREADS], "every record drained once");
+    }
+
+    #[test]
+    fn a_drain_writes_the_chunk_to_idle_replicas_and_moves_their_backlog_readers() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let f = Feed::default();
+        f.backlog().size = 16;
+        let counter = std::sync::Arc::new(crate::state::Counter::default());
+        let (a, b) = (Outlet::new(1, counter.clone()), Outlet::new(2, counter.clone()));
+        let (_ga, _gb) = (f.attach(a.clone()), f.attach(b.clone()));
+        let (mut peer, conn) = std::os::unix::net::UnixStream::pair().unwrap();
+        peer.set_nonblocking(true).unwrap();
+        f.backlog().set_reader(1, Some(0));
+        f.backlog().set_reader(2, Some(0));
+        // `a` idle at the end, `b` busy (its sender reads the backlog itself).
+        let idle = a.idle(conn.as_raw_fd(), 0, || f.end()).unwrap();
+        f.push(0, &[b"SET", b"k", b"v"]);
+        let end = f.drain();
+        let mut got = vec![0u8; 256];
+        let n = peer.read(&mut got).unwrap();
+        assert_eq!(&got[..n], &f.backlog().read_from(0, usize::MAX).unwrap().concat()[..]);
+        assert_eq!(n as u64, end);
+        assert_eq!(counter.get(), end);
+        let readers = f.backlog().readers.clone();
+        assert!(readers.contains(&(1, end)) && readers.contains(&(2, 0)), "{readers:?}");
+        // The stream's end, as a sender about to go idle reads it.
+        assert_eq!(f.end(), end);
+        assert!(b.idle(conn.as_raw_fd(), 0, || f.end()).is_none(), "behind the end: not idle");
+        // A reset hands the idle sender back.
+        f.reset(end + 100);
+        assert_eq!(idle.resume(), end);
+        assert_eq!(f.end(), end + 100);
     }
 
     #[test]

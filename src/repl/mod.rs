@@ -22,8 +22,10 @@
 //!   `second_repl_offset`, and the offset still in the backlog) answers `+CONTINUE` and sends the
 //!   stream from there.
 //! - **Replica connections** (`primary`): after the `PSYNC`, the connection's task becomes the
-//!   replica's sender: it waits for the backlog's end to move and writes what is new, and reads
-//!   `REPLCONF ACK`s. The backlog keeps what an attached replica still needs (up to 256 MB behind,
+//!   replica's sender: it writes the backlog from where the replica stands and reads `REPLCONF
+//!   ACK`s. Once it has written everything it goes idle, and whoever appends the next chunk (the
+//!   feed thread, mostly) writes it to the socket itself (`outlet`: one non-blocking send, no task
+//!   woken); the sender is woken only when the socket did not take it all. The backlog keeps what an attached replica still needs (up to 256 MB behind,
 //!   Redis's replica output-buffer hard limit; beyond that the replica is dropped).
 //! - **As a replica** (`replica`): one task per `REPLICAOF` runs Redis's handshake, loads the RDB,
 //!   then applies the primary's commands through the normal command path (keyspace, AOF,
@@ -44,6 +46,7 @@
 
 pub mod failover;
 pub mod feed;
+pub mod outlet;
 pub mod primary;
 pub mod rdb;
 pub mod replica;

@@ -87,9 +87,13 @@ async fn run(
         link.ack_time.store(unix_now(), Ordering::Relaxed);
         crate::notice!("Synchronization with replica {}:{} succeeded", link.ip, link.port);
     }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&*stream);
     let (mut rd, mut wr) = stream.split();
     let mut from = t.from;
-    let mut changed = feed.subscribe();
+    // Chunks appended while the writer is idle are written to the socket by whoever appends
+    // them (see `outlet`); the writer is woken only when they leave it something to send.
+    let outlet = super::outlet::Outlet::new(link.id, shared.stats.net_output_bytes.clone());
+    let _attached = feed.attach(outlet.clone());
     let mut shutdown = shared.shutdown_watch.subscribe();
     // After a diskless payload the stream waits for the replica's first ACK, as Redis's
     // `repl_put_online_on_ack`: a replica finds the payload's end by the mark being the last bytes
@@ -105,7 +109,13 @@ async fn run(
                 return Err::<(), String>("it fell behind the backlog".into());
             };
             if chunks.is_empty() {
-                changed.changed().await.map_err(|e| e.to_string())?;
+                // Everything up to `from` written: idle, unless the stream moved meanwhile. The
+                // guard lives in this future, so it is dropped (the socket taken back) before the
+                // connection can close the socket, whichever branch of the select below ends it.
+                if let Some(idle) = outlet.idle(fd, from, || feed.end()) {
+                    outlet.wake.notified().await;
+                    from = idle.resume();
+                }
                 continue;
             }
             for c in &chunks {
