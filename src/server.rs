@@ -315,8 +315,7 @@ fn spawn_accept_loops(shared: &Arc<Shared>, listeners: Vec<TcpListener>, generat
                 let info = shared.clients.register(peer.to_string(), laddr);
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
                 info.fd.store(i64::from(fd), std::sync::atomic::Ordering::Relaxed);
-                let shared = shared.clone();
-                crate::workers::place(stream, move |stream| crate::connection::serve(shared, stream, info));
+                tokio::spawn(crate::connection::serve(shared.clone(), stream, info));
             }
         });
     }
