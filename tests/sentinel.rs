@@ -339,14 +339,15 @@ fn failover_refusals_answer_as_redis() {
         }
     }
     // A replica refuses it.
+    // (Once its first sync has loaded: while it loads, FAILOVER gets -LOADING, in Redis too.)
     let replica = common::Server::start(&["--replicaof", "127.0.0.1", &ours.port.to_string()]);
-    let text = reply_text(replica.port, &["FAILOVER"]);
-    assert!(text.contains("FAILOVER is not valid when server is a replica."), "{text}");
     wait_for("the link", Duration::from_secs(20), || {
         field(&try_query::<String>(replica.port, &["INFO", "replication"]).unwrap_or_default(), "master_link_status")
             .as_deref()
             == Some("up")
     });
+    let text = reply_text(replica.port, &["FAILOVER"]);
+    assert!(text.contains("FAILOVER is not valid when server is a replica."), "{text}");
     let text = reply_text(ours.port, &["FAILOVER", "TO", "127.0.0.1", "1"]);
     assert!(text.contains("FAILOVER target HOST and PORT is not a replica."), "{text}");
     let text = reply_text(replica.port, &["PSYNC", "0123", "1", "FAILOVER"]);
