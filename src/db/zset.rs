@@ -36,7 +36,16 @@ use bytes::Bytes;
 use packed::Packed;
 pub use query::{Limit, rank_span};
 pub use range::{LexBound, LexRange, ScoreRange};
+pub use tree::MemberBytes;
 use tree::Tree;
+
+/// Entries popped, in pop order (see [`SortedSet::pop_entries`]).
+pub type Popped = smallvec::SmallVec<[(MemberBytes, f64); 1]>;
+
+/// A member's bytes as a `Bytes`: a heap member's own allocation, an inline one copied.
+pub fn member_bytes(m: MemberBytes) -> Bytes {
+    if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) }
+}
 
 /// The two conversion thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,35 +269,41 @@ impl SortedSet {
         }
     }
 
-    /// Remove `count` entries from ascending `rank` on; they are returned in ascending order.
-    fn remove_ranks(&mut self, rank: usize, count: usize) -> Vec<(Bytes, f64)> {
+    /// Remove `count` entries from ascending `rank` on: how many went.
+    fn remove_count(&mut self, rank: usize, count: usize) -> usize {
+        let mut n = 0;
+        self.remove_ranks_with(rank, count, |_, _| n += 1);
+        n
+    }
+
+    /// Remove `count` entries from ascending `rank` on, handing each to `removed` in ascending
+    /// order (its bytes: moved out of the tree, copied out of the packed form).
+    fn remove_ranks_with(&mut self, rank: usize, count: usize, mut removed: impl FnMut(MemberBytes, f64)) {
         match &mut self.repr {
             Repr::Packed(p) => {
-                let out = p.iter().skip(rank).take(count).map(|e| (Bytes::copy_from_slice(e.member), e.score));
-                let out: Vec<_> = out.collect();
+                p.iter().skip(rank).take(count).for_each(|e| removed(MemberBytes::from_slice(e.member), e.score));
                 p.remove_ranks(rank, count);
-                out
             }
-            Repr::Tree(t) => {
-                let mut out = Vec::with_capacity(count.min(t.len()));
-                t.remove_ranks(rank, count, |m, s| {
-                    let m = if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) };
-                    out.push((m, s))
-                });
-                out
-            }
+            Repr::Tree(t) => t.remove_ranks(rank, count, removed),
         }
     }
 
     /// ZPOPMIN / ZPOPMAX: up to `count` lowest (highest, `max`) entries, in pop order.
     pub fn pop(&mut self, count: usize, max: bool) -> Vec<(Bytes, f64)> {
+        self.pop_entries(count, max).into_iter().map(|(m, s)| (member_bytes(m), s)).collect()
+    }
+
+    /// [`SortedSet::pop`] without an allocation for a pop of one short member: the entries as the
+    /// set held them (a member of up to 22 bytes inline).
+    pub fn pop_entries(&mut self, count: usize, max: bool) -> Popped {
         let n = count.min(self.len());
+        let mut out = Popped::with_capacity(n);
         if max {
-            let mut out = self.remove_ranks(self.len() - n, n);
+            self.remove_ranks_with(self.len() - n, n, |m, s| out.push((m, s)));
             out.reverse();
-            out
         } else {
-            self.remove_ranks(0, n)
+            self.remove_ranks_with(0, n, |m, s| out.push((m, s)));
         }
+        out
     }
 }

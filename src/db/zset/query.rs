@@ -92,7 +92,7 @@ impl SortedSet {
     /// ZREMRANGEBYRANK: the number removed.
     pub fn remove_range_by_rank(&mut self, start: i64, end: i64) -> usize {
         let Some((start, end)) = rank_span(start, end, self.len()) else { return 0 };
-        self.remove_ranks(start, end - start + 1).len()
+        self.remove_count(start, end - start + 1)
     }
 
     /// The first entry in range walking up (`zzlFirstInRange`/`zslFirstInLexRange`).
@@ -169,7 +169,7 @@ impl SortedSet {
             n += usize::from(r.lte_max(m, s));
             r.lte_max(m, s)
         });
-        self.remove_ranks(first, n).len()
+        self.remove_count(first, n)
     }
 
     /// ZREMRANGEBYSCORE: the number removed.

@@ -378,6 +378,36 @@ fn large_tree_survives_mass_removal_and_compaction() {
     assert_eq!(z.range_by_score(&r, true, Limit::NONE), limited(model.where_(|_, s| r.contains(s)), true, Limit::NONE));
 }
 
+/// ZPOPMIN's and ZPOPMAX's pattern on a three-level tree: one entry at a time from either end
+/// (`Tree::remove_at`'s leftmost and rightmost descents, the parents' last keys and the merges
+/// they cause), every invariant checked after each pop, until the tree is empty.
+#[test]
+fn btree_pops_from_both_ends_keep_its_invariants() {
+    let mut t = tree::Tree::default();
+    let mut model = Model::default();
+    let mut rng = Rng(0x5EED_1234_5678_9ABD);
+    for i in 0..5000u64 {
+        let (m, s) = (format!("e{i}"), rng.below(3000) as f64);
+        t.insert(m.as_bytes(), s);
+        model.set(m.as_bytes(), s);
+    }
+    t.check();
+    let mut step = 0;
+    while !model.0.is_empty() {
+        let (front, count) = (step % 3 != 2, 1 + usize::from(step % 7 == 0));
+        let n = model.0.len();
+        let count = count.min(n);
+        let rank = if front { 0 } else { n - count };
+        let mut got = Vec::new();
+        t.remove_ranks(rank, count, |m, s| got.push((Bytes::from(m.to_vec()), s)));
+        let want: Vec<_> = model.0.drain(rank..rank + count).map(|(s, m)| (Bytes::from(m), s)).collect();
+        assert_eq!(got, want, "step {step}");
+        assert_eq!(t.len(), model.0.len());
+        t.check();
+        step += 1;
+    }
+}
+
 /// The B+tree alone, against the model, checking every structural invariant after each step:
 /// splits, merges and refills (many members, few distinct scores so ties reach the member order),
 /// rank removals by unlinking and by rebuilding, walks both ways from every kind of position.
