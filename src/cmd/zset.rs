@@ -145,7 +145,7 @@ fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> F
 }
 
 /// Log `ZADD key score member ...` of the entries a ZADD/ZINCRBY changed (nothing when none).
-fn log_changed(w: &WriteLock, key: &[u8], changed: &[(Bytes, f64)]) {
+fn log_changed(w: &WriteLock, key: &[u8], changed: &[(&[u8], f64)]) {
     if changed.is_empty() {
         return;
     }

@@ -271,11 +271,11 @@ fn zadd_flags_follow_redis() {
     assert_eq!(nan, Err("ERR resulting score is not a number (NaN)".into()));
     assert_eq!(z.score(b"a"), Some(f64::INFINITY));
 
-    let pairs = [(5.0, Bytes::from_static(b"a")), (1.0, Bytes::from_static(b"c")), (7.0, Bytes::from_static(b"d"))];
+    let pairs = [(5.0, &b"a"[..]), (1.0, &b"c"[..]), (7.0, &b"d"[..])];
     let sum = z.zadd(&pairs, f("ch"), &l);
     assert_eq!((sum.added, sum.updated, sum.reply_count(false), sum.reply_count(true)), (1, 1, 1, 2));
-    assert_eq!(sum.changed[..], [(Bytes::from_static(b"a"), 5.0), (Bytes::from_static(b"d"), 7.0)]);
-    let sum = z.zadd(&[(1.0, Bytes::from_static(b"a"))], f("incr nx"), &l);
+    assert_eq!(sum.changed[..], [(&b"a"[..], 5.0), (&b"d"[..], 7.0)]);
+    let sum = z.zadd(&[(1.0, &b"a"[..])], f("incr nx"), &l);
     assert_eq!((sum.score, sum.changed.len()), (None, 0));
 }
 
