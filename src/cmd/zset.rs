@@ -128,6 +128,19 @@ fn pairs_encoded<M: AsRef<[u8]>>(entries: &[(M, f64)]) -> Frame {
     Frame::Encoded(Bytes::from(out))
 }
 
+/// Entries' members as an array of bulk strings (the same under RESP2 and RESP3), encoded at once
+/// into one allocation of its exact size (see [`pairs_encoded`]).
+fn members_encoded<M: AsRef<[u8]>>(entries: &[(M, f64)]) -> Frame {
+    let size = 1 + dec_len(entries.len()) + 2 + entries.iter().map(|(m, _)| bulk_len(m.as_ref().len())).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    put_header(&mut out, b'*', entries.len());
+    for (m, _) in entries {
+        put_bulk(&mut out, m.as_ref());
+    }
+    debug_assert_eq!(out.len(), size);
+    Frame::Encoded(Bytes::from(out))
+}
+
 /// Entries as a range reply: members only, or with scores (flat pairs under RESP2, a two-element
 /// array per entry under RESP3, as Redis 7.0).
 fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> Frame {

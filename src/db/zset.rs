@@ -42,6 +42,11 @@ use tree::Tree;
 /// Entries popped, in pop order (see [`SortedSet::pop_entries`]).
 pub type Popped = smallvec::SmallVec<[(MemberBytes, f64); 1]>;
 
+/// Entries borrowed from a set, copied out.
+fn owned(entries: Vec<(&[u8], f64)>) -> Vec<(Bytes, f64)> {
+    entries.into_iter().map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect()
+}
+
 /// A member's bytes as a `Bytes`: a heap member's own allocation, an inline one copied.
 pub fn member_bytes(m: MemberBytes) -> Bytes {
     if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) }
@@ -195,7 +200,7 @@ impl SortedSet {
     }
 
     /// Visit entries from ascending rank `start`, upward or (`rev`) downward, while `f` says so.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk<'s>(&'s self, start: usize, rev: bool, mut f: impl FnMut(&'s [u8], f64) -> bool) {
         match &self.repr {
             Repr::Packed(p) if rev => {
                 let entries: Vec<_> = p.iter().take(start + 1).collect();
@@ -218,17 +223,17 @@ impl SortedSet {
 
     /// Every entry, lowest first.
     pub fn entries(&self) -> Vec<(Bytes, f64)> {
-        self.collect(0, false, usize::MAX, |_, _| true)
+        owned(self.collect(0, false, usize::MAX, |_, _| true))
     }
 
-    fn collect(&self, start: usize, rev: bool, n: usize, keep: impl Fn(&[u8], f64) -> bool) -> Vec<(Bytes, f64)> {
+    fn collect(&self, start: usize, rev: bool, n: usize, keep: impl Fn(&[u8], f64) -> bool) -> Vec<(&[u8], f64)> {
         let mut out = Vec::with_capacity(n.min(self.len()).min(1024));
         if n > 0 {
             self.walk(start, rev, |m, s| {
                 if !keep(m, s) {
                     return false;
                 }
-                out.push((Bytes::copy_from_slice(m), s));
+                out.push((m, s));
                 out.len() < n
             });
         }

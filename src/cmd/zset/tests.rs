@@ -94,6 +94,9 @@ fn resp3_scores_are_doubles_and_withscores_pairs_are_arrays() {
     h.run(&["ZADD", "z", "1", "a", "2.5", "b"]);
     let pair = |m: &str, s: &str| arr(vec![bulk(m), dbl(s)]);
     assert_eq!(h.run(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]), arr(vec![pair("a", "1"), pair("b", "2.5")]));
+    // Members alone read the same under both protocols (encoded at once).
+    assert_eq!(h.run(&["ZRANGE", "z", "(1", "+inf", "BYSCORE", "LIMIT", "0", "5"]), bulks(&["b"]));
+    assert_eq!(h.run(&["ZREVRANGE", "z", "0", "-1"]), bulks(&["b", "a"]));
     assert_eq!(h.run(&["ZPOPMIN", "z"]), arr(vec![bulk("a"), dbl("1")]));
     assert_eq!(h.run(&["ZPOPMAX", "z", "1"]), arr(vec![pair("b", "2.5")]));
     h.run(&["ZADD", "z", "1", "a"]);

@@ -238,7 +238,7 @@ impl Tree {
 
     /// Visit entries from ascending rank `start`, upward (or downward when `rev`), while `f`
     /// returns true.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk<'s>(&'s self, start: usize, rev: bool, mut f: impl FnMut(&'s [u8], f64) -> bool) {
         if start >= self.len {
             return;
         }
