@@ -56,6 +56,7 @@ fn zset(i: usize) -> Entry {
     let pairs: Vec<(f64, Bytes)> = (0..10).map(|j| ((i + j) as f64, Bytes::from(format!("member:{j}")))).collect();
     let limits = ZsetLimits::default();
     let mut z = SortedSet::for_new_key(pairs[0].1.len(), &limits);
+    let pairs: Vec<(f64, &[u8])> = pairs.iter().map(|(s, m)| (*s, &m[..])).collect();
     z.zadd(&pairs, AddFlags::default(), &limits);
     Entry::collection(z, 0)
 }

@@ -39,13 +39,13 @@ use bytes::Bytes;
 use super::Ctx;
 use super::collection::{self, create_announced};
 use super::zset_args::parse_zadd;
-use crate::db::zset::score::format_score;
+use crate::db::zset::score::{ScoreText, format_score};
 use crate::db::zset::{SortedSet, ZsetLimits};
 use crate::db::{CellState, WriteLock};
 use crate::error::Result;
 use crate::pubsub::notify::class::ZSET;
 use crate::resp::Frame;
-use pop::pop_logged_reply;
+use pop::{pop_logged_reply, popped_bytes};
 
 type ZState = CellState<SortedSet>;
 
@@ -71,7 +71,74 @@ fn limits(ctx: &Ctx) -> ZsetLimits {
 
 /// A score as Redis replies with it: a RESP3 double, a bulk string under RESP2.
 fn score_frame(score: f64) -> Frame {
-    Frame::Double(Bytes::from(format_score(score)))
+    Frame::Double(Bytes::copy_from_slice(ScoreText::new(score).as_bytes()))
+}
+
+/// Digits of `n` in decimal.
+fn dec_len(mut n: usize) -> usize {
+    let mut d = 1;
+    while n >= 10 {
+        n /= 10;
+        d += 1;
+    }
+    d
+}
+
+/// `<kind><n>\r\n` at the end of `out`.
+fn put_header(out: &mut Vec<u8>, kind: u8, n: usize) {
+    let mut line = [0u8; 23];
+    let mut digits = [0u8; 20];
+    let d = crate::util::i64_text(n as i64, &mut digits);
+    line[0] = kind;
+    line[1..=d.len()].copy_from_slice(d);
+    line[d.len() + 1..d.len() + 3].copy_from_slice(b"\r\n");
+    out.extend_from_slice(&line[..d.len() + 3]);
+}
+
+/// `$<len>\r\n<data>\r\n` at the end of `out`.
+fn put_bulk(out: &mut Vec<u8>, data: &[u8]) {
+    put_header(out, b'$', data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Bytes of `$<len>\r\n<data>\r\n`.
+fn bulk_len(len: usize) -> usize {
+    1 + dec_len(len) + 2 + len + 2
+}
+
+/// Entries with their scores as a RESP2 reply, a flat array `member, score, ...` of bulk strings
+/// (the scores' text as `addReplyDouble`'s), encoded at once (see [`Frame::Encoded`]) into one
+/// allocation of the reply's exact size: no frame, `Bytes` or score `String` per entry. Only for
+/// RESP2 clients: under RESP3 the scores are `,` doubles, which an encoded reply does not carry.
+fn pairs_encoded<M: AsRef<[u8]>>(entries: &[(M, f64)]) -> Frame {
+    let scores: smallvec::SmallVec<[ScoreText; 1]> = entries.iter().map(|(_, s)| ScoreText::new(*s)).collect();
+    let mut size = 1 + dec_len(entries.len() * 2) + 2;
+    for ((m, _), s) in entries.iter().zip(&scores) {
+        size += bulk_len(m.as_ref().len()) + bulk_len(s.as_bytes().len());
+    }
+    let mut out = Vec::with_capacity(size);
+    put_header(&mut out, b'*', entries.len() * 2);
+    for ((m, _), s) in entries.iter().zip(&scores) {
+        put_bulk(&mut out, m.as_ref());
+        put_bulk(&mut out, s.as_bytes());
+    }
+    debug_assert_eq!(out.len(), size);
+    // Its length is its capacity: `Bytes` takes the buffer over without a second allocation.
+    Frame::Encoded(Bytes::from(out))
+}
+
+/// Entries' members as an array of bulk strings (the same under RESP2 and RESP3), encoded at once
+/// into one allocation of its exact size (see [`pairs_encoded`]).
+fn members_encoded<M: AsRef<[u8]>>(entries: &[(M, f64)]) -> Frame {
+    let size = 1 + dec_len(entries.len()) + 2 + entries.iter().map(|(m, _)| bulk_len(m.as_ref().len())).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    put_header(&mut out, b'*', entries.len());
+    for (m, _) in entries {
+        put_bulk(&mut out, m.as_ref());
+    }
+    debug_assert_eq!(out.len(), size);
+    Frame::Encoded(Bytes::from(out))
 }
 
 /// Entries as a range reply: members only, or with scores (flat pairs under RESP2, a two-element
@@ -79,6 +146,9 @@ fn score_frame(score: f64) -> Frame {
 fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> Frame {
     if !withscores {
         return Frame::Array(entries.into_iter().map(|(m, _)| Frame::Bulk(m)).collect());
+    }
+    if !resp3 {
+        return pairs_encoded(&entries);
     }
     Frame::Array(if resp3 {
         entries.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(s)])).collect()
@@ -88,7 +158,7 @@ fn entries_reply(entries: Vec<(Bytes, f64)>, withscores: bool, resp3: bool) -> F
 }
 
 /// Log `ZADD key score member ...` of the entries a ZADD/ZINCRBY changed (nothing when none).
-fn log_changed(w: &WriteLock, key: &[u8], changed: &[(Bytes, f64)]) {
+fn log_changed(w: &WriteLock, key: &[u8], changed: &[(&[u8], f64)]) {
     if changed.is_empty() {
         return;
     }

@@ -36,7 +36,21 @@ use bytes::Bytes;
 use packed::Packed;
 pub use query::{Limit, rank_span};
 pub use range::{LexBound, LexRange, ScoreRange};
+pub use tree::MemberBytes;
 use tree::Tree;
+
+/// Entries popped, in pop order (see [`SortedSet::pop_entries`]).
+pub type Popped = smallvec::SmallVec<[(MemberBytes, f64); 1]>;
+
+/// Entries borrowed from a set, copied out.
+fn owned(entries: Vec<(&[u8], f64)>) -> Vec<(Bytes, f64)> {
+    entries.into_iter().map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect()
+}
+
+/// A member's bytes as a `Bytes`: a heap member's own allocation, an inline one copied.
+pub fn member_bytes(m: MemberBytes) -> Bytes {
+    if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) }
+}
 
 /// The two conversion thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +200,7 @@ impl SortedSet {
     }
 
     /// Visit entries from ascending rank `start`, upward or (`rev`) downward, while `f` says so.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk<'s>(&'s self, start: usize, rev: bool, mut f: impl FnMut(&'s [u8], f64) -> bool) {
         match &self.repr {
             Repr::Packed(p) if rev => {
                 let entries: Vec<_> = p.iter().take(start + 1).collect();
@@ -209,17 +223,17 @@ impl SortedSet {
 
     /// Every entry, lowest first.
     pub fn entries(&self) -> Vec<(Bytes, f64)> {
-        self.collect(0, false, usize::MAX, |_, _| true)
+        owned(self.collect(0, false, usize::MAX, |_, _| true))
     }
 
-    fn collect(&self, start: usize, rev: bool, n: usize, keep: impl Fn(&[u8], f64) -> bool) -> Vec<(Bytes, f64)> {
+    fn collect(&self, start: usize, rev: bool, n: usize, keep: impl Fn(&[u8], f64) -> bool) -> Vec<(&[u8], f64)> {
         let mut out = Vec::with_capacity(n.min(self.len()).min(1024));
         if n > 0 {
             self.walk(start, rev, |m, s| {
                 if !keep(m, s) {
                     return false;
                 }
-                out.push((Bytes::copy_from_slice(m), s));
+                out.push((m, s));
                 out.len() < n
             });
         }
@@ -260,35 +274,41 @@ impl SortedSet {
         }
     }
 
-    /// Remove `count` entries from ascending `rank` on; they are returned in ascending order.
-    fn remove_ranks(&mut self, rank: usize, count: usize) -> Vec<(Bytes, f64)> {
+    /// Remove `count` entries from ascending `rank` on: how many went.
+    fn remove_count(&mut self, rank: usize, count: usize) -> usize {
+        let mut n = 0;
+        self.remove_ranks_with(rank, count, |_, _| n += 1);
+        n
+    }
+
+    /// Remove `count` entries from ascending `rank` on, handing each to `removed` in ascending
+    /// order (its bytes: moved out of the tree, copied out of the packed form).
+    fn remove_ranks_with(&mut self, rank: usize, count: usize, mut removed: impl FnMut(MemberBytes, f64)) {
         match &mut self.repr {
             Repr::Packed(p) => {
-                let out = p.iter().skip(rank).take(count).map(|e| (Bytes::copy_from_slice(e.member), e.score));
-                let out: Vec<_> = out.collect();
+                p.iter().skip(rank).take(count).for_each(|e| removed(MemberBytes::from_slice(e.member), e.score));
                 p.remove_ranks(rank, count);
-                out
             }
-            Repr::Tree(t) => {
-                let mut out = Vec::with_capacity(count.min(t.len()));
-                t.remove_ranks(rank, count, |m, s| {
-                    let m = if m.spilled() { Bytes::from(m.into_vec()) } else { Bytes::copy_from_slice(&m) };
-                    out.push((m, s))
-                });
-                out
-            }
+            Repr::Tree(t) => t.remove_ranks(rank, count, removed),
         }
     }
 
     /// ZPOPMIN / ZPOPMAX: up to `count` lowest (highest, `max`) entries, in pop order.
     pub fn pop(&mut self, count: usize, max: bool) -> Vec<(Bytes, f64)> {
+        self.pop_entries(count, max).into_iter().map(|(m, s)| (member_bytes(m), s)).collect()
+    }
+
+    /// [`SortedSet::pop`] without an allocation for a pop of one short member: the entries as the
+    /// set held them (a member of up to 22 bytes inline).
+    pub fn pop_entries(&mut self, count: usize, max: bool) -> Popped {
         let n = count.min(self.len());
+        let mut out = Popped::with_capacity(n);
         if max {
-            let mut out = self.remove_ranks(self.len() - n, n);
+            self.remove_ranks_with(self.len() - n, n, |m, s| out.push((m, s)));
             out.reverse();
-            out
         } else {
-            self.remove_ranks(0, n)
+            self.remove_ranks_with(0, n, |m, s| out.push((m, s)));
         }
+        out
     }
 }

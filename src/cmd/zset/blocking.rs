@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::{Ctx, pop_logged_reply, score_frame, write_zset};
+use super::{Ctx, pop_logged_reply, popped_bytes, score_frame, write_zset};
 use crate::cmd::list::{block_on, parse_timeout};
 use crate::cmd::zset_args::parse_mpop;
 use crate::db::blocking::{Served, Want};
@@ -22,7 +22,8 @@ type Popped = (Bytes, Vec<(Bytes, f64)>);
 fn pop_first(ctx: &Ctx, keys: &[Bytes], max: bool, count: usize, rerun: bool) -> Result<Option<Popped>> {
     for key in keys {
         let popped =
-            write_zset(ctx, key, false, |st, w| Ok(Some(pop_logged_reply(st, w, key, count, max))), |_| Ok(None));
+            write_zset(ctx, key, false, |st, w| Ok(Some(pop_logged_reply(st, w, key, count, max))), |_| Ok(None))
+                .map(|p| p.map(popped_bytes));
         match popped {
             Ok(Some(p)) if !p.is_empty() => return Ok(Some((key.clone(), p))),
             Ok(_) => {}

@@ -2,24 +2,18 @@
 
 use bytes::Bytes;
 
-use super::{Ctx, ZState, entries_reply, read_zset, score_frame, write_zset};
+use super::{Ctx, ZState, entries_reply, pairs_encoded, read_zset, score_frame, write_zset};
 use crate::cmd::collection::{self, bury_if_empty};
 use crate::cmd::sample::{self, MAX_RANDOM_REPLY};
 use crate::cmd::zset_args::{parse_mpop, parse_pop_count, parse_randmember};
 use crate::db::WriteLock;
-use crate::db::zset::SortedSet;
+use crate::db::zset::{Popped, SortedSet, member_bytes};
 use crate::error::{Error, Result};
 use crate::resp::Frame;
 
 /// Pop up to `count` entries and log them as `ZREM key popped...`.
-pub(super) fn pop_logged_reply(
-    st: &mut ZState,
-    w: &WriteLock,
-    key: &[u8],
-    count: usize,
-    max: bool,
-) -> Vec<(Bytes, f64)> {
-    let popped = st.items.pop(count, max);
+pub(super) fn pop_logged_reply(st: &mut ZState, w: &WriteLock, key: &[u8], count: usize, max: bool) -> Popped {
+    let popped = st.items.pop_entries(count, max);
     if !popped.is_empty() {
         let mut rec: smallvec::SmallVec<[&[u8]; 8]> = smallvec::smallvec![&b"ZREM"[..], key];
         rec.extend(popped.iter().map(|(m, _)| &m[..]));
@@ -28,6 +22,11 @@ pub(super) fn pop_logged_reply(
         w.notify(crate::pubsub::notify::class::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
     }
     popped
+}
+
+/// Popped entries as `(member, score)` pairs of `Bytes`.
+pub(super) fn popped_bytes(popped: Popped) -> Vec<(Bytes, f64)> {
+    popped.into_iter().map(|(m, s)| (member_bytes(m), s)).collect()
 }
 
 fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> Result<Frame> {
@@ -40,8 +39,17 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> Result<Frame> {
         false,
         |st, w| {
             let popped = pop_logged_reply(st, w, key, count.unwrap_or(1), max);
-            // A single pop is a flat pair even under RESP3 (as Redis 7.0).
-            Ok(entries_reply(popped, true, resp3 && count.is_some()))
+            if !resp3 {
+                // Flat pairs of bulk strings, encoded straight from the popped entries.
+                return Ok(pairs_encoded(&popped));
+            }
+            // RESP3: a single pop is a flat pair (as Redis 7.0), a counted one an array of pairs;
+            // the scores are doubles.
+            if count.is_none() {
+                let items = popped.into_iter().flat_map(|(m, s)| [Frame::Bulk(member_bytes(m)), score_frame(s)]);
+                return Ok(Frame::Array(items.collect()));
+            }
+            Ok(entries_reply(popped_bytes(popped), true, true))
         },
         |_| Ok(Frame::Array(Vec::new())),
     )
@@ -71,7 +79,7 @@ pub fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
         let mut st = cell.lock();
         let popped = pop_logged_reply(&mut st, &w, key, count, max);
         bury_if_empty(&cell, &mut st, &w, key);
-        let pairs = popped.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(m), score_frame(s)]));
+        let pairs = popped.into_iter().map(|(m, s)| Frame::Array(vec![Frame::Bulk(member_bytes(m)), score_frame(s)]));
         return Ok(Frame::Array(vec![Frame::Bulk(key.clone()), Frame::Array(pairs.collect())]));
     }
     Ok(Frame::NullArray)

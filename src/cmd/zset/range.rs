@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::{Ctx, ZState, entries_reply, limits, read_zset, record, write_zset};
+use super::{Ctx, ZState, entries_reply, limits, members_encoded, pairs_encoded, read_zset, record, write_zset};
 use crate::cmd::arg_i64;
 use crate::cmd::collection;
 use crate::cmd::zset_args::{RangeArgs, RangeBy, RangeKind, parse_lex_range, parse_range, parse_score_range};
@@ -22,13 +22,29 @@ fn select(z: &SortedSet, args: &RangeArgs) -> Vec<(Bytes, f64)> {
     }
 }
 
-/// One read-only range command: grammar first, then the key.
+/// [`select`] with the members borrowed from the set.
+fn select_refs<'s>(z: &'s SortedSet, args: &RangeArgs) -> Vec<(&'s [u8], f64)> {
+    match &args.by {
+        RangeBy::Rank(start, end) => z.range_by_rank_refs(*start, *end, args.rev),
+        RangeBy::Score(r) => z.range_by_score_refs(r, args.rev, args.limit),
+        RangeBy::Lex(r) => z.range_by_lex_refs(r, args.rev, args.limit),
+    }
+}
+
+/// One read-only range command: grammar first, then the key. The reply is encoded straight from
+/// the set's members (no copy of each into a `Bytes`, no frame per entry), except RESP3's
+/// WITHSCORES (its scores are `,` doubles).
 fn range_generic(ctx: &mut Ctx, argv: &[Bytes], kind: RangeKind, rev: bool) -> Result<Frame> {
     let args = parse_range(argv, 1, false, kind, rev)?;
     let resp3 = ctx.client.resp >= 3;
     read_zset(ctx, &argv[1], |st| {
-        let entries = st.map_or_else(Vec::new, |st| select(&st.items, &args));
-        entries_reply(entries, args.withscores, resp3)
+        if args.withscores && resp3 {
+            let entries = st.map_or_else(Vec::new, |st| select(&st.items, &args));
+            return entries_reply(entries, true, true);
+        }
+        let Some(st) = st else { return Frame::Array(Vec::new()) };
+        let entries = select_refs(&st.items, &args);
+        if args.withscores { pairs_encoded(&entries) } else { members_encoded(&entries) }
     })
 }
 

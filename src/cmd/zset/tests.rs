@@ -13,9 +13,10 @@ fn bulks(items: &[&str]) -> Frame {
     arr(items.iter().map(|s| bulk(s)).collect())
 }
 
-/// Flat member, score pairs as RESP2 shows them.
+/// Flat member, score pairs as RESP2 shows them: bulk strings both (a RESP2 double is one; the
+/// pops and WITHSCORES ranges encode their replies at once, as bulk strings).
 fn pairs(items: &[(&str, &str)]) -> Frame {
-    arr(items.iter().flat_map(|(m, s)| [bulk(m), dbl(s)]).collect())
+    arr(items.iter().flat_map(|(m, s)| [bulk(m), bulk(s)]).collect())
 }
 
 #[test]
@@ -93,6 +94,9 @@ fn resp3_scores_are_doubles_and_withscores_pairs_are_arrays() {
     h.run(&["ZADD", "z", "1", "a", "2.5", "b"]);
     let pair = |m: &str, s: &str| arr(vec![bulk(m), dbl(s)]);
     assert_eq!(h.run(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]), arr(vec![pair("a", "1"), pair("b", "2.5")]));
+    // Members alone read the same under both protocols (encoded at once).
+    assert_eq!(h.run(&["ZRANGE", "z", "(1", "+inf", "BYSCORE", "LIMIT", "0", "5"]), bulks(&["b"]));
+    assert_eq!(h.run(&["ZREVRANGE", "z", "0", "-1"]), bulks(&["b", "a"]));
     assert_eq!(h.run(&["ZPOPMIN", "z"]), arr(vec![bulk("a"), dbl("1")]));
     assert_eq!(h.run(&["ZPOPMAX", "z", "1"]), arr(vec![pair("b", "2.5")]));
     h.run(&["ZADD", "z", "1", "a"]);
@@ -123,6 +127,29 @@ fn remrange_and_pops() {
     h.run(&["ZADD", "y", "1", "a"]);
     assert_eq!(h.run(&["ZMPOP", "2", "s", "y", "MIN"]), err(WRONGTYPE));
     assert_eq!(h.run(&["ZMPOP", "0", "y", "MIN"]), err("ERR numkeys should be greater than 0"));
+}
+
+/// RESP2 pops and WITHSCORES ranges (encoded at once) carry every kind of score text as
+/// redis-server 7.0.15 replies it, from both encodings.
+#[test]
+fn resp2_pops_and_ranges_print_every_kind_of_score() {
+    let mut h = Harness::new();
+    let want =
+        [("b", "-inf"), ("d", "-0.10000000000000001"), ("e", "0"), ("a", "2.5"), ("c", "1.0000000000000001e+300")];
+    for big in [false, true] {
+        h.run(&["DEL", "z"]);
+        h.run(&["ZADD", "z", "2.5", "a", "-inf", "b", "1e300", "c", "-0.1", "d", "0", "e"]);
+        if big {
+            // Past zset-max-listpack-value: the tree encoding.
+            h.run(&["ZADD", "z", "9", &"x".repeat(100)]);
+            h.run(&["ZREM", "z", &"x".repeat(100)]);
+        }
+        assert_eq!(h.run(&["ZRANGE", "z", "0", "-1", "WITHSCORES"]), pairs(&want));
+        assert_eq!(h.run(&["ZPOPMIN", "z"]), pairs(&want[..1]));
+        assert_eq!(h.run(&["ZPOPMAX", "z", "2"]), pairs(&[want[4], want[3]]));
+        assert_eq!(h.run(&["ZPOPMIN", "z", "5"]), pairs(&want[1..3]));
+        assert_eq!(h.run(&["ZPOPMIN", "z", "5"]), arr(vec![]));
+    }
 }
 
 #[test]

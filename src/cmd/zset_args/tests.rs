@@ -26,12 +26,14 @@ fn zadd_errors_come_in_redis_order() {
 
 #[test]
 fn zadd_flags_stop_at_the_first_score() {
-    let a = parse_zadd(&argv("ZADD z XX ch GT 1 nx 2.5 b"), false).expect("valid");
+    let line = argv("ZADD z XX ch GT 1 nx 2.5 b");
+    let a = parse_zadd(&line, false).expect("valid");
     assert!(a.flags.xx && a.flags.ch && a.flags.gt && !a.flags.nx && !a.flags.incr);
-    assert_eq!(a.pairs[..], [(1.0, Bytes::from_static(b"nx")), (2.5, Bytes::from_static(b"b"))]);
-    let a = parse_zadd(&argv("ZINCRBY z -inf m"), true).expect("valid");
+    assert_eq!(a.pairs[..], [(1.0, &b"nx"[..]), (2.5, &b"b"[..])]);
+    let line = argv("ZINCRBY z -inf m");
+    let a = parse_zadd(&line, true).expect("valid");
     assert!(a.flags.incr);
-    assert_eq!(a.pairs[..], [(f64::NEG_INFINITY, Bytes::from_static(b"m"))]);
+    assert_eq!(a.pairs[..], [(f64::NEG_INFINITY, &b"m"[..])]);
 }
 
 #[test]

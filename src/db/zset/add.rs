@@ -2,7 +2,6 @@
 //! `zaddGenericCommand` (`t_zset.c`), with their exact errors, and what the reply and the AOF
 //! record need.
 
-use bytes::Bytes;
 use smallvec::SmallVec;
 
 use super::{Repr, SortedSet, ZsetLimits};
@@ -117,9 +116,10 @@ impl SortedSet {
     /// ZADD / ZINCRBY over all pairs (already parsed and [`AddFlags::validate`]d), stopping at the
     /// first error as Redis does (earlier pairs stay applied; their changes are in the summary's
     /// `changed`, which the caller still logs).
-    pub fn zadd(&mut self, pairs: &[(f64, Bytes)], flags: AddFlags, limits: &ZsetLimits) -> ZaddSummary {
+    pub fn zadd<'a>(&mut self, pairs: &[(f64, &'a [u8])], flags: AddFlags, limits: &ZsetLimits) -> ZaddSummary<'a> {
         let mut sum = ZaddSummary::default();
         for (score, member) in pairs {
+            let member: &'a [u8] = member;
             match self.add(member, *score, flags, limits) {
                 Err(e) => {
                     sum.error = Some(e);
@@ -128,12 +128,12 @@ impl SortedSet {
                 Ok(AddOutcome::Added(s)) => {
                     sum.added += 1;
                     sum.score = Some(s);
-                    sum.changed.push((member.clone(), s));
+                    sum.changed.push((member, s));
                 }
                 Ok(AddOutcome::Updated(s)) => {
                     sum.updated += 1;
                     sum.score = Some(s);
-                    sum.changed.push((member.clone(), s));
+                    sum.changed.push((member, s));
                 }
                 Ok(AddOutcome::Unchanged(s)) => sum.score = Some(s),
                 Ok(AddOutcome::Skipped) => {}
@@ -145,7 +145,7 @@ impl SortedSet {
 
 /// What ZADD's reply and AOF record need.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ZaddSummary {
+pub struct ZaddSummary<'a> {
     /// New members.
     pub added: usize,
     /// Existing members whose score changed.
@@ -155,12 +155,12 @@ pub struct ZaddSummary {
     /// Every member added or changed with its new score, in order: log these as
     /// `ZADD key <format_score> <member> ...`, which replays to the same doubles whatever the flags.
     /// (Inline for up to two: a ZADD of one pair allocates nothing for it.)
-    pub changed: SmallVec<[(Bytes, f64); 2]>,
+    pub changed: SmallVec<[(&'a [u8], f64); 2]>,
     /// The NaN error that stopped it, to reply after logging `changed`.
     pub error: Option<Error>,
 }
 
-impl ZaddSummary {
+impl ZaddSummary<'_> {
     /// ZADD's integer reply: added, or added + updated with CH.
     pub fn reply_count(&self, ch: bool) -> usize {
         if ch { self.added + self.updated } else { self.added }

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{LexRange, Repr, ScoreRange, SortedSet};
+use super::{LexRange, Repr, ScoreRange, SortedSet, owned};
 
 /// LIMIT offset count of a range by score or lex: a negative offset gives nothing, a negative
 /// count means no limit (Redis's defaults: offset 0, count -1).
@@ -84,6 +84,11 @@ impl SortedSet {
 
     /// ZRANGE by rank, `start`/`end` as given (negative from the end; from the top when `rev`).
     pub fn range_by_rank(&self, start: i64, end: i64, rev: bool) -> Vec<(Bytes, f64)> {
+        owned(self.range_by_rank_refs(start, end, rev))
+    }
+
+    /// [`SortedSet::range_by_rank`] with the members borrowed from the set.
+    pub fn range_by_rank_refs(&self, start: i64, end: i64, rev: bool) -> Vec<(&[u8], f64)> {
         let Some((start, end)) = rank_span(start, end, self.len()) else { return Vec::new() };
         let first = if rev { self.len() - 1 - start } else { start };
         self.collect(first, rev, end - start + 1, |_, _| true)
@@ -92,7 +97,7 @@ impl SortedSet {
     /// ZREMRANGEBYRANK: the number removed.
     pub fn remove_range_by_rank(&mut self, start: i64, end: i64) -> usize {
         let Some((start, end)) = rank_span(start, end, self.len()) else { return 0 };
-        self.remove_ranks(start, end - start + 1).len()
+        self.remove_count(start, end - start + 1)
     }
 
     /// The first entry in range walking up (`zzlFirstInRange`/`zslFirstInLexRange`).
@@ -121,7 +126,7 @@ impl SortedSet {
         self.with_at(last, |m, s| r.gte_min(m, s))?.then_some(last)
     }
 
-    fn range_generic(&self, r: &impl Bounds, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+    fn range_generic(&self, r: &impl Bounds, rev: bool, limit: Limit) -> Vec<(&[u8], f64)> {
         let start = if rev { self.last_in(r) } else { self.first_in(r) };
         let (Some(start), Ok(offset)) = (start, usize::try_from(limit.offset)) else { return Vec::new() };
         let n = usize::try_from(limit.count).unwrap_or(usize::MAX);
@@ -136,11 +141,21 @@ impl SortedSet {
 
     /// ZRANGE BYSCORE (walking down from the max when `rev`).
     pub fn range_by_score(&self, r: &ScoreRange, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+        owned(self.range_generic(r, rev, limit))
+    }
+
+    /// [`SortedSet::range_by_score`] with the members borrowed from the set.
+    pub fn range_by_score_refs(&self, r: &ScoreRange, rev: bool, limit: Limit) -> Vec<(&[u8], f64)> {
         self.range_generic(r, rev, limit)
     }
 
     /// ZRANGE BYLEX (walking down from the max when `rev`).
     pub fn range_by_lex(&self, r: &LexRange, rev: bool, limit: Limit) -> Vec<(Bytes, f64)> {
+        owned(self.range_generic(r, rev, limit))
+    }
+
+    /// [`SortedSet::range_by_lex`] with the members borrowed from the set.
+    pub fn range_by_lex_refs(&self, r: &LexRange, rev: bool, limit: Limit) -> Vec<(&[u8], f64)> {
         self.range_generic(r, rev, limit)
     }
 
@@ -169,7 +184,7 @@ impl SortedSet {
             n += usize::from(r.lte_max(m, s));
             r.lte_max(m, s)
         });
-        self.remove_ranks(first, n).len()
+        self.remove_count(first, n)
     }
 
     /// ZREMRANGEBYSCORE: the number removed.

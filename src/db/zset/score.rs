@@ -280,6 +280,38 @@ pub fn format_score(x: f64) -> String {
     out
 }
 
+/// A score's text exactly as [`format_score`] writes it, in a stack buffer: integers below 2^53
+/// (the common case: timestamps, counters, redis-benchmark's scores) without allocating or
+/// going through `fmt`; other values through [`format_score`], copied.
+pub struct ScoreText {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl ScoreText {
+    pub fn new(x: f64) -> ScoreText {
+        let mut t = ScoreText { buf: [0; 32], len: 0 };
+        // -0.0 is "-0" (format_score's special case); every other integral value in range prints
+        // as itself.
+        if x.fract() == 0.0 && x.abs() < 9007199254740992.0 && !(x == 0.0 && x.is_sign_negative()) {
+            let mut digits = [0u8; 20];
+            let d = crate::util::i64_text(x as i64, &mut digits);
+            t.buf[..d.len()].copy_from_slice(d);
+            t.len = d.len() as u8;
+        } else {
+            let s = format_score(x);
+            // %.17g is at most 24 bytes ("-1.2345678901234567e-308").
+            t.buf[..s.len()].copy_from_slice(s.as_bytes());
+            t.len = s.len() as u8;
+        }
+        t
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,8 +481,14 @@ mod tests {
             cases.push((x >> (x % 64)) as i64 as f64);
             cases.push(-((x % 1_000_000_000) as f64));
         }
+        cases.extend([0.0, -0.0, 0.5, -2.5, 1e-300, -1.2345678901234567e-308, f64::INFINITY, f64::NEG_INFINITY]);
+        cases.extend([f64::NAN, f64::MAX, f64::MIN, 1.0 / 3.0]);
         for d in cases {
-            assert_eq!(format_score(d), c(d), "{d}");
+            let text = format_score(d);
+            assert_eq!(ScoreText::new(d).as_bytes(), text.as_bytes(), "ScoreText {d}");
+            if d.is_finite() {
+                assert_eq!(text, c(d), "{d}");
+            }
         }
     }
 

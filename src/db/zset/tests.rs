@@ -271,11 +271,11 @@ fn zadd_flags_follow_redis() {
     assert_eq!(nan, Err("ERR resulting score is not a number (NaN)".into()));
     assert_eq!(z.score(b"a"), Some(f64::INFINITY));
 
-    let pairs = [(5.0, Bytes::from_static(b"a")), (1.0, Bytes::from_static(b"c")), (7.0, Bytes::from_static(b"d"))];
+    let pairs = [(5.0, &b"a"[..]), (1.0, &b"c"[..]), (7.0, &b"d"[..])];
     let sum = z.zadd(&pairs, f("ch"), &l);
     assert_eq!((sum.added, sum.updated, sum.reply_count(false), sum.reply_count(true)), (1, 1, 1, 2));
-    assert_eq!(sum.changed[..], [(Bytes::from_static(b"a"), 5.0), (Bytes::from_static(b"d"), 7.0)]);
-    let sum = z.zadd(&[(1.0, Bytes::from_static(b"a"))], f("incr nx"), &l);
+    assert_eq!(sum.changed[..], [(&b"a"[..], 5.0), (&b"d"[..], 7.0)]);
+    let sum = z.zadd(&[(1.0, &b"a"[..])], f("incr nx"), &l);
     assert_eq!((sum.score, sum.changed.len()), (None, 0));
 }
 
@@ -376,6 +376,36 @@ fn large_tree_survives_mass_removal_and_compaction() {
     }
     let r = ScoreRange { min: 20.0, min_exclusive: true, max: f64::INFINITY, max_exclusive: false };
     assert_eq!(z.range_by_score(&r, true, Limit::NONE), limited(model.where_(|_, s| r.contains(s)), true, Limit::NONE));
+}
+
+/// ZPOPMIN's and ZPOPMAX's pattern on a three-level tree: one entry at a time from either end
+/// (`Tree::remove_at`'s leftmost and rightmost descents, the parents' last keys and the merges
+/// they cause), every invariant checked after each pop, until the tree is empty.
+#[test]
+fn btree_pops_from_both_ends_keep_its_invariants() {
+    let mut t = tree::Tree::default();
+    let mut model = Model::default();
+    let mut rng = Rng(0x5EED_1234_5678_9ABD);
+    for i in 0..5000u64 {
+        let (m, s) = (format!("e{i}"), rng.below(3000) as f64);
+        t.insert(m.as_bytes(), s);
+        model.set(m.as_bytes(), s);
+    }
+    t.check();
+    let mut step = 0;
+    while !model.0.is_empty() {
+        let (front, count) = (step % 3 != 2, 1 + usize::from(step % 7 == 0));
+        let n = model.0.len();
+        let count = count.min(n);
+        let rank = if front { 0 } else { n - count };
+        let mut got = Vec::new();
+        t.remove_ranks(rank, count, |m, s| got.push((Bytes::from(m.to_vec()), s)));
+        let want: Vec<_> = model.0.drain(rank..rank + count).map(|(s, m)| (Bytes::from(m), s)).collect();
+        assert_eq!(got, want, "step {step}");
+        assert_eq!(t.len(), model.0.len());
+        t.check();
+        step += 1;
+    }
 }
 
 /// The B+tree alone, against the model, checking every structural invariant after each step:

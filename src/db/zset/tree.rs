@@ -238,7 +238,7 @@ impl Tree {
 
     /// Visit entries from ascending rank `start`, upward (or downward when `rev`), while `f`
     /// returns true.
-    pub fn walk(&self, start: usize, rev: bool, mut f: impl FnMut(&[u8], f64) -> bool) {
+    pub fn walk<'s>(&'s self, start: usize, rev: bool, mut f: impl FnMut(&'s [u8], f64) -> bool) {
         if start >= self.len {
             return;
         }
@@ -535,16 +535,81 @@ impl Tree {
         }
     }
 
-    /// Unlink key (score, id) from the tree (its slot stays).
-    fn remove_key(&mut self, score: f64, id: u32) {
-        self.remove_in(self.root, self.height, score, id);
+    /// The last key of a non-empty node.
+    fn last_key(&self, node: u32, h: u32) -> (f64, u32) {
+        if h == 0 {
+            let l = &self.leaves[node as usize];
+            (l.score[l.len - 1], l.id[l.len - 1])
+        } else {
+            let n = &self.inners[node as usize];
+            (n.max_score[n.len - 1], n.max_id[n.len - 1])
+        }
+    }
+
+    /// Unlink the key at `rank` under `node` (at height `h`; `rank` below its entry count): its
+    /// (score, id). The descent goes by the children's sizes, as [`Tree::at`] (no key compared,
+    /// unlike [`Tree::remove_in`]), and a parent's summary of the child changes by one entry, its
+    /// last key only when that was the key removed.
+    fn remove_at_in(&mut self, node: u32, h: u32, rank: usize) -> (f64, u32) {
+        if h == 0 {
+            let l = &mut self.leaves[node as usize];
+            let (len, key) = (l.len, (l.score[rank], l.id[rank]));
+            l.score.copy_within(rank + 1..len, rank);
+            l.id.copy_within(rank + 1..len, rank);
+            l.len = len - 1;
+            return key;
+        }
+        let n = &self.inners[node as usize];
+        let (mut i, mut k) = (0, rank);
+        while k >= n.size[i] as usize {
+            k -= n.size[i] as usize;
+            i += 1;
+        }
+        let (child, was_last) = (n.child[i], k + 1 == n.size[i] as usize);
+        let key = self.remove_at_in(child, h - 1, k);
+        let left = self.node_len(child, h - 1);
+        if left == 0 {
+            self.free_node(child, h - 1);
+            self.inner_remove(node, i);
+            return key;
+        }
+        let last = if was_last { Some(self.last_key(child, h - 1)) } else { None };
+        let n = &mut self.inners[node as usize];
+        n.size[i] -= 1;
+        if let Some((score, id)) = last {
+            (n.max_score[i], n.max_id[i]) = (score, id);
+        }
+        let siblings = n.len;
+        if left < MIN && siblings > 1 {
+            self.rebalance(node, if i + 1 < siblings { i } else { i - 1 }, h - 1);
+        }
+        key
+    }
+
+    /// Unlink the key at ascending `rank` (below `len`) from the tree (its slot stays): its
+    /// (score, id).
+    fn remove_at(&mut self, rank: usize) -> (f64, u32) {
+        let key = self.remove_at_in(self.root, self.height, rank);
         self.len -= 1;
+        self.collapse_root();
+        key
+    }
+
+    /// A root inner node with one child gives way to that child.
+    fn collapse_root(&mut self) {
         while self.height > 0 && self.inners[self.root as usize].len == 1 {
             let old = self.root;
             self.root = self.inners[old as usize].child[0];
             self.free_inners.push(old);
             self.height -= 1;
         }
+    }
+
+    /// Unlink key (score, id) from the tree (its slot stays).
+    fn remove_key(&mut self, score: f64, id: u32) {
+        self.remove_in(self.root, self.height, score, id);
+        self.len -= 1;
+        self.collapse_root();
     }
 
     // ---- entries --------------------------------------------------------------------------
@@ -645,52 +710,14 @@ impl Tree {
             }
             return;
         }
-        let mut keys = Vec::with_capacity(count);
-        self.walk_ids(rank, count, &mut keys);
-        for (score, id) in keys {
-            self.remove_key(score, id);
+        // Each removal leaves the next entry at the same rank: one descent by sizes per entry
+        // (ZPOPMIN's one entry: the leftmost path), no keys compared and no list of them kept.
+        for _ in 0..count {
+            let (_, id) = self.remove_at(rank);
             let (m, s) = self.release(id);
             removed(m, s);
         }
         self.compact_if_sparse();
-    }
-
-    /// The keys (score, slot id) of `count` entries from ascending `rank` on.
-    fn walk_ids(&self, rank: usize, count: usize, out: &mut Vec<(f64, u32)>) {
-        let (mut node, mut k) = (self.root, rank);
-        let mut path: Vec<(u32, usize)> = Vec::with_capacity(self.height as usize);
-        for _ in 0..self.height {
-            let n = &self.inners[node as usize];
-            let mut i = 0;
-            while k >= n.size[i] as usize {
-                k -= n.size[i] as usize;
-                i += 1;
-            }
-            path.push((node, i));
-            node = n.child[i];
-        }
-        loop {
-            let l = &self.leaves[node as usize];
-            for p in k..l.len {
-                out.push((l.score[p], l.id[p]));
-                if out.len() == count {
-                    return;
-                }
-            }
-            loop {
-                let Some((up, i)) = path.pop() else { return };
-                if i + 1 < self.inners[up as usize].len {
-                    path.push((up, i + 1));
-                    node = self.inners[up as usize].child[i + 1];
-                    break;
-                }
-            }
-            while path.len() < self.height as usize {
-                path.push((node, 0));
-                node = self.inners[node as usize].child[0];
-            }
-            k = 0;
-        }
     }
 
     /// Rebuild into fresh storage once fewer than a quarter of the slots are live, so memory
