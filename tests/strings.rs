@@ -101,7 +101,15 @@ fn get_replies_written_in_place_land_where_redis_puts_them() {
     assert_eq!(c.cmds(&["RPUSH", "l", "e"]), b":1\r\n");
     // Pipelined: one write of the whole batch, replies in order.
     let mut batch = Vec::new();
-    for args in [&["GET", "a"][..], &["INCR", "n"], &["GET", "n"], &["GET", "nope"], &["GET", "l"], &["GET", "a", "b"], &["GET", "big"]] {
+    for args in [
+        &["GET", "a"][..],
+        &["INCR", "n"],
+        &["GET", "n"],
+        &["GET", "nope"],
+        &["GET", "l"],
+        &["GET", "a", "b"],
+        &["GET", "big"],
+    ] {
         batch.extend_from_slice(&common::enc(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
     }
     c.send(&batch);
@@ -119,7 +127,10 @@ fn get_replies_written_in_place_land_where_redis_puts_them() {
     assert_eq!(c.cmds(&["GET", "n"]), b"+QUEUED\r\n");
     assert_eq!(c.cmds(&["EXEC"]), b"*3\r\n$1\r\nx\r\n$-1\r\n$3\r\n124\r\n");
     // From a script: the value is the script's, not the connection's.
-    assert_eq!(c.cmds(&["EVAL", "return {redis.call('GET', KEYS[1]), 'after'}", "1", "a"]), b"*2\r\n$1\r\nx\r\n$5\r\nafter\r\n");
+    assert_eq!(
+        c.cmds(&["EVAL", "return {redis.call('GET', KEYS[1]), 'after'}", "1", "a"]),
+        b"*2\r\n$1\r\nx\r\n$5\r\nafter\r\n"
+    );
     // CLIENT REPLY SKIP: the next command's reply (a GET's) is not sent; OFF: none until ON.
     send(&mut c, &["CLIENT", "REPLY", "SKIP"]);
     send(&mut c, &["GET", "a"]);

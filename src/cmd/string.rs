@@ -233,8 +233,9 @@ pub fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
 pub fn get(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
     if let Some(out) = ctx.take_direct_out() {
         // A found value goes straight into the output (see `Ctx::out`); a miss is `Frame::Null`.
-        let found =
-            ctx.read(&argv[1], |e| e.map(|e| e.with_str(|b| crate::resp::put_bulk(out, b)).ok_or(Error::WrongType)).transpose());
+        let found = ctx.read(&argv[1], |e| {
+            e.map(|e| e.with_str(|b| crate::resp::put_bulk(out, b)).ok_or(Error::WrongType)).transpose()
+        });
         ctx.put_out(out);
         // A key of another type is a hit too (Redis's lookupKeyRead, then checkType).
         ctx.count_lookup(&argv[1], !matches!(found, Ok(None)));
