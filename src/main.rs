@@ -63,9 +63,10 @@ fn main() {
     server::warn_inert_settings(&cfg);
     server::write_pidfile(&cfg);
     let shared = Shared::new(cfg.clone());
-    // Clients that connect while the AOF loads get -LOADING.
-    shared.ks.set_loading(cfg.appendonly);
-    if cfg.appendonly {
+    // Clients that connect while the AOF or the RDB file loads get -LOADING, from the first one
+    // the listener accepts (it is open before the load starts).
+    if server::loads_at_start(&cfg) {
+        shared.ks.set_loading(true);
         flurrydb::rdb::loading::start(0);
     }
     server::spawn_expiry_thread(shared.clone());

@@ -38,6 +38,13 @@ pub fn aof_config(cfg: &Config) -> AofConfig {
 }
 
 /// Replay the AOF into the keyspace, then open it for appending. Errors are fatal at startup.
+/// Whether startup loads a dataset (the AOF, or with `appendonly no` an RDB file that exists): the
+/// keyspace is marked loading before the listener opens, so that no client is served the empty
+/// keyspace (PING, DBSIZE, a write) in the moment before the load begins.
+pub fn loads_at_start(cfg: &crate::config::Config) -> bool {
+    cfg.appendonly || crate::rdb::persist::rdb_path(cfg).exists()
+}
+
 pub fn load_and_open_aof(shared: &Arc<Shared>) -> Result<(), String> {
     let cfg = shared.config().clone();
     if !cfg.appendonly {
@@ -406,4 +413,23 @@ pub fn shutdown(shared: &Shared) {
     }
     remove_pidfile(shared);
     notice!("Redis is now ready to exit, bye bye...");
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dump_file_or_the_aof_makes_startup_a_load() {
+        let dir = std::env::temp_dir().join(format!("flurrydb-loads-at-start-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg = crate::config::Config { dir: dir.clone(), appendonly: false, ..Default::default() };
+        assert!(!loads_at_start(&cfg), "no file, no AOF");
+        std::fs::write(crate::rdb::persist::rdb_path(&cfg), b"REDIS0010").unwrap();
+        assert!(loads_at_start(&cfg), "dump.rdb present");
+        std::fs::remove_file(crate::rdb::persist::rdb_path(&cfg)).unwrap();
+        cfg.appendonly = true;
+        assert!(loads_at_start(&cfg), "appendonly yes");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

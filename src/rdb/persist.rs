@@ -415,7 +415,11 @@ pub fn load_at_startup(shared: &Shared) -> Result<(), String> {
     let path = rdb_path(&cfg);
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // (Gone since `server::loads_at_start` saw it.)
+            shared.ks.set_loading(false);
+            return Ok(());
+        }
         Err(e) => return Err(format!("Fatal error loading the DB: {e}. Exiting.")),
     };
     let started = std::time::Instant::now();
