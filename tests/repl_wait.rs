@@ -48,6 +48,22 @@ fn wait_without_replicas_blocks_until_unblocked_as_redis() {
 fn signal(n: &Node, sig: &str) {
     let pid = n.proc.child.as_ref().unwrap().id().to_string();
     assert!(Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    if sig == "-STOP" {
+        // A stop takes effect thread by thread, asynchronously to kill(2) (a thread running on
+        // another CPU goes on until that CPU takes the interrupt: on a loaded VM, long enough to
+        // receive and acknowledge the next command, which failed this test once in CI). Wait until
+        // every thread of the replica shows stopped.
+        let stopped = || {
+            std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| {
+                tasks.flatten().all(|t| {
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    // The state follows the command name's closing parenthesis.
+                    matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('T' | 't'))
+                })
+            })
+        };
+        wait_for("the replica to stop", Duration::from_secs(10), stopped);
+    }
 }
 
 /// A client that did not write is not held up by another client's writes the replica has not
