@@ -431,3 +431,17 @@ pub fn expect_deadlock(child: &str) {
     }
     panic!("the broken model {child} failed, but not with a deadlock:\n{text}");
 }
+
+/// Everything the peer of a non-blocking socket can read now.
+pub fn read_now(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = peer.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}

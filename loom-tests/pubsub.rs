@@ -70,20 +70,6 @@ fn broken_set_notifies_outside_lock() {
 // publisher writes can follow what the connection wrote after it woke, and a message is either
 // written or left in the outbox, once. The broken variant sends after releasing the lock.
 
-/// Everything the peer of a non-blocking socket can read now.
-fn read_now(peer: &mut std::os::unix::net::UnixStream) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = peer.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    out
-}
-
 fn direct_write_vs_waking_connection() {
     use flurrydb::pubsub::{ClientSubs, Hub, Kind};
     use std::io::Write;
@@ -107,7 +93,7 @@ fn direct_write_vs_waking_connection() {
         (&conn).write_all(b"+REPLY\r\n").unwrap();
         publisher.join().unwrap();
         let msg: &[u8] = b"*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n";
-        let got = read_now(&mut peer);
+        let got = crate::harness::read_now(&mut peer);
         let mut left = BytesMut::new();
         conn_subs.sub.drain_into(&mut left);
         assert!(got.ends_with(b"+REPLY\r\n"), "a publisher wrote after the connection's reply: {got:?}");

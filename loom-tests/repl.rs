@@ -286,7 +286,7 @@ fn broken_swap_without_epochs() {
 fn sender_goes_idle_vs_append() {
     use flurrydb::repl::outlet::{Offer, Outlet};
     use loom::sync::atomic::{AtomicU64, Ordering};
-    use std::io::{Read, Write};
+    use std::io::Write;
     use std::os::fd::AsRawFd;
     builder(2).check(|| {
         let outlet = Outlet::new(1, StdArc::new(flurrydb::state::Counter::default()));
@@ -336,14 +336,7 @@ fn sender_goes_idle_vs_append() {
             (&conn).write_all(&new).unwrap();
         }
         drop(idle);
-        let mut got = Vec::new();
-        let mut buf = [0u8; 64];
-        while let Ok(n) = peer.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        let got = crate::harness::read_now(&mut peer);
         assert_eq!(got, b"abc", "a chunk appended before the sender went idle was never sent (or sent twice)");
     });
 }
