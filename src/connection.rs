@@ -238,6 +238,7 @@ async fn serve_loop(
         let mut now = now_ms();
         let mut batch_seq = 0u64;
         let mut close = None;
+        let pushed_before = crate::repl::feed::pushed_here();
         // Requests of this batch whose keys were prefetched and that have not run yet.
         let mut ahead = 0;
         loop {
@@ -345,6 +346,11 @@ async fn serve_loop(
         flush_or_close!(batch_seq, out_limit);
         if let Some(why) = close {
             return why;
+        }
+        // A batch that wrote, while a replica applies far behind: wait for it (see `repl::flow`).
+        let feed = shared.ks.repl_feed();
+        if feed.flow.congested() && crate::repl::feed::pushed_here() != pushed_before {
+            feed.flow.wait().await;
         }
         // A big request or reply (SUBSCRIBE of 100k channels, a huge LRANGE) leaves its buffers
         // large: give them back rather than hold them for the connection's lifetime.

@@ -239,6 +239,27 @@ pub struct Feed {
     pending: AtomicBool,
     /// The feed thread, unparked by a push that finds `pending` clear.
     drainer: OnceLock<std::thread::Thread>,
+    /// Writers wait while a replica applies far behind (see `flow`).
+    pub flow: crate::repl::flow::Flow,
+}
+
+std::thread_local! {
+    /// Records this thread pushed (a connection tells whether its batch wrote: see
+    /// [`pushed_here`]).
+    static PUSHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many records the calling thread has pushed: a connection compares it before and after a
+/// batch to know whether the batch wrote (for flow control; a task moved to another thread
+/// mid-batch only makes that guess wrong for one batch).
+#[inline]
+pub fn pushed_here() -> u64 {
+    PUSHED.with(|c| c.get())
+}
+
+#[inline]
+fn note_push() {
+    PUSHED.with(|c| c.set(c.get().wrapping_add(1)));
 }
 
 impl Default for Feed {
@@ -253,6 +274,7 @@ impl Default for Feed {
             outlets: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             drainer: OnceLock::new(),
+            flow: Default::default(),
         }
     }
 }
@@ -290,6 +312,7 @@ impl Feed {
             }
         };
         self.queue.push(item);
+        note_push();
         self.wake();
     }
 
@@ -297,6 +320,7 @@ impl Feed {
     /// block from [`crate::aof::encode_block`]).
     pub fn push_encoded(&self, db: usize, bytes: Vec<u8>) {
         self.queue.push(Item::Record { db, bytes });
+        note_push();
         self.wake();
     }
 
@@ -407,6 +431,8 @@ impl Feed {
         if !outlets.is_empty() {
             b.offer_last(&outlets);
         }
+        drop(outlets);
+        self.flow.update(b.end());
     }
 
     /// `master_repl_offset`, without the backlog lock (a sender going idle reads it).

@@ -46,6 +46,7 @@
 
 pub mod failover;
 pub mod feed;
+pub mod flow;
 pub mod outlet;
 pub mod primary;
 pub mod rdb;
@@ -97,6 +98,8 @@ pub struct Handshake {
     pub ip: Option<String>,
     pub capa_eof: bool,
     pub capa_psync2: bool,
+    /// `capa flow`: a flurrydb replica, which acknowledges as it applies (see `flow`).
+    pub capa_flow: bool,
 }
 
 /// One attached replica, as INFO and ROLE show it.
@@ -452,6 +455,8 @@ pub struct Takeover {
     /// Send the snapshot as Redis's diskless sync does (`$EOF:<mark>`, streamed while it is
     /// encoded): the replica said `capa eof` and `repl-diskless-sync` is on.
     pub diskless: bool,
+    /// Writers wait for this replica when it falls behind (it said `capa flow`, see `flow`).
+    pub flow: bool,
 }
 
 // ---- commands ---------------------------------------------------------------------------------
@@ -481,6 +486,8 @@ pub fn replconf(ctx: &mut Ctx, argv: &[Bytes]) -> Result<Frame> {
                 hs.capa_eof = true;
             } else if is_opt(val, "psync2") {
                 hs.capa_psync2 = true;
+            } else if is_opt(val, "flow") {
+                hs.capa_flow = true;
             }
         } else if is_opt(opt, "ack") || is_opt(opt, "getack") {
             // ACK only counts on a replica's link (read by its sender); GETACK only from our
@@ -554,8 +561,14 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
             lock(&repl.replicas).push(link.clone());
             repl.sync_partial_ok.fetch_add(1, Ordering::Relaxed);
             ensure_feed_thread_from(ctx);
-            ctx.client.replica =
-                Some(Box::new(Takeover { link, greeting: Some(greeting), payload: None, from, diskless: false }));
+            ctx.client.replica = Some(Box::new(Takeover {
+                link,
+                greeting: Some(greeting),
+                payload: None,
+                from,
+                diskless: false,
+                flow: hs.capa_flow,
+            }));
             ctx.client.skip_reply = true;
             return Ok(Frame::Null);
         }
@@ -569,7 +582,8 @@ fn start_sync(ctx: &mut Ctx, argv: &[Bytes], psync: bool) -> Result<Frame> {
     lock(&repl.replicas).push(link.clone());
     ensure_feed_thread_from(ctx);
     let greeting = psync.then(|| format!("+FULLRESYNC {replid} {offset}\r\n"));
-    ctx.client.replica = Some(Box::new(Takeover { link, greeting, payload: Some(payload), from: offset, diskless }));
+    ctx.client.replica =
+        Some(Box::new(Takeover { link, greeting, payload: Some(payload), from: offset, diskless, flow: hs.capa_flow }));
     ctx.client.skip_reply = true;
     Ok(Frame::Null)
 }

@@ -94,6 +94,8 @@ async fn run(
     // them (see `outlet`); the writer is woken only when they leave it something to send.
     let outlet = super::outlet::Outlet::new(link.id, shared.stats.net_output_bytes.clone());
     let _attached = feed.attach(outlet.clone());
+    // Writers wait for a flurrydb replica that applies far behind (see `flow`).
+    let flow = t.flow.then(|| feed.flow.attach(from));
     let mut shutdown = shared.shutdown_watch.subscribe();
     // After a diskless payload the stream waits for the replica's first ACK, as Redis's
     // `repl_put_online_on_ack`: a replica finds the payload's end by the mark being the last bytes
@@ -143,6 +145,9 @@ async fn run(
                         if argv.len() >= 3 && is_opt(&argv[0], "replconf") && is_opt(&argv[1], "ack") {
                             if let Some(off) = crate::util::parse_i64(&argv[2]) {
                                 link.ack.fetch_max(off.max(0) as u64, Ordering::Relaxed);
+                                if let Some(flow) = &flow {
+                                    feed.flow.acked(&flow.link, off.max(0) as u64, feed.end());
+                                }
                             }
                             link.ack_time.store(unix_now(), Ordering::Relaxed);
                             shared.repl.note_ack();

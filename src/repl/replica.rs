@@ -173,7 +173,9 @@ async fn link_once(shared: &Arc<Shared>, generation: u64, m: &Master) -> Result<
             crate::notice!("(Non critical) Master does not understand REPLCONF ip-address: {reply}");
         }
     }
-    let reply = c.command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await?;
+    // `capa flow`: we acknowledge as we apply, and a flurrydb primary makes its writers wait when
+    // we fall far behind (see `flow`); Redis ignores a capability it does not know.
+    let reply = c.command(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2", b"capa", b"flow"]).await?;
     if reply.starts_with('-') {
         crate::notice!("(Non critical) Master does not understand REPLCONF capa: {reply}");
     }
@@ -686,6 +688,8 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
     let feed = shared.ks.repl_feed();
     // Bytes read since this task last let the worker's other tasks run.
     let mut applied_turn = 0usize;
+    // Bytes applied since the last ACK: one every `flow::ACK_BYTES` (see `flow`).
+    let mut unacked = 0usize;
     loop {
         let mut getack = false;
         if !c.buf.is_empty() {
@@ -741,9 +745,11 @@ async fn apply_loop(shared: &Arc<Shared>, generation: u64, c: &mut Conn, client:
                 if let Some(cached) = &mut l.cached {
                     cached.1 = offset;
                 }
+                unacked += done;
             }
         }
-        if getack {
+        if getack || unacked >= super::flow::ACK_BYTES {
+            unacked = 0;
             send_ack(shared, c).await?;
         }
         if stale(shared, generation) {
