@@ -16,7 +16,7 @@ use common::fixed::{conn, field, wait_for};
 use common::hand_primary::{HandPrimary, read_command, resp};
 
 /// flow.rs's bounds, as the tests rely on them.
-const HIGH: usize = 512 << 10;
+const HIGH: usize = 192 << 10;
 const WAIT_MAX: Duration = Duration::from_millis(20);
 const FRESH: Duration = Duration::from_millis(200);
 

@@ -33,11 +33,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A replica this far behind the stream's end makes the primary congested...
-pub const HIGH: u64 = 512 << 10;
+pub const HIGH: u64 = 192 << 10;
 /// ... until every replica is less than this behind.
-pub const LOW: u64 = 256 << 10;
+pub const LOW: u64 = 96 << 10;
 /// A replica that said `capa flow` acknowledges its offset after applying this many bytes.
-pub const ACK_BYTES: usize = 64 << 10;
+pub const ACK_BYTES: usize = 32 << 10;
 /// An acknowledgement older than this does not hold the primary back (the replica is stopped, or
 /// busy with one long command, or acknowledges only each second as Redis's).
 pub const FRESH: Duration = Duration::from_millis(200);
