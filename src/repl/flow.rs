@@ -27,10 +27,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Plain std locks (as the feed's, which holds this): nothing here is a loom model's subject.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+// Plain std locks, as the feed's (which holds this state). No loom model: a waiter that missed a
+// clear still wakes after WAIT_MAX, so no interleaving can stop a client, only delay it.
+use super::feed::lock;
 
 /// A replica this far behind the stream's end makes the primary congested...
 pub const HIGH: u64 = 192 << 10;
