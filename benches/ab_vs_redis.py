@@ -13,6 +13,8 @@ LRANGE_300/600). $AB_ARGS (e.g. "--appendonly yes --appendfsync everysec") is gi
 Redis's --appendonly no. Kept per test: the best throughput of the rounds and the lowest server CPU per request
 (utime+stime from /proc/PID/stat around the call, over the requests sent) and the fewest context switches
 per request (voluntary + involuntary, summed over the server's threads from /proc/PID/task/*/status).
+With more than one round it also prints, per test, the median over the rounds of each round's ratio to
+the Redis call of the same round (and how many rounds reached Redis); $AB_CSV names a file for every call.
 Prints rps, the ratio to Redis, CPU us/request and context switches per request for each server. On a
 loaded machine trust the CPU and switch columns more than the throughput.
 """
@@ -93,6 +95,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="ab_vs_redis.")
     procs = {}
     best = {}
+    rounds_seen = []  # (round, test, p, name, rps, cpu us/req, cs/req): every call, for the paired medians
     try:
         for i, (name, binary) in enumerate(servers):
             d = os.path.join(tmp, str(i))
@@ -110,6 +113,7 @@ def main():
                         c0, s0 = cpu_seconds(proc.pid), switches(proc.pid)
                         rps = bench(port, test, n, p)
                         c1, s1 = cpu_seconds(proc.pid), switches(proc.pid)
+                        rounds_seen.append((r, test, p, name, rps, (c1 - c0) * 1e6 / n, (s1 - s0) / n))
                         old = best.get((test, p, name), (0.0, float("inf"), float("inf")))
                         best[(test, p, name)] = (max(old[0], rps), min(old[1], (c1 - c0) * 1e6 / n),
                                                  min(old[2], (s1 - s0) / n))
@@ -128,6 +132,49 @@ def main():
             for name, _ in servers:
                 rps, c, cs = best[(test, p, name)]
                 cells.append("%.0f (%.2f) | %.2f | %.3f" % (rps, rps / ref if ref else 0, c, cs))
+            print("| %s | %d | %s |" % (test.upper(), p, " | ".join(cells)))
+    if rounds > 1:
+        paired_medians(rounds_seen, tests, pipes, servers, rounds)
+    out = os.environ.get("AB_CSV")
+    if out:
+        with open(out, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["round", "test", "pipeline", "server", "rps", "cpu_us_per_req", "cs_per_req"])
+            w.writerows(rounds_seen)
+
+
+def median(xs):
+    xs = sorted(xs)
+    k = len(xs) // 2
+    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
+
+
+def paired_medians(rows, tests, pipes, servers, rounds):
+    """Each round's ratio to the Redis call of the same round (adjacent in time, so the machine's load
+    swings hit both alike), and their median over the rounds: steadier than a ratio of bests."""
+    at = {(r, t, p, name): (rps, cpu) for r, t, p, name, rps, cpu, _ in rows}
+    names = [s for s, _ in servers if s != "redis"]
+    print()
+    print("Per-round ratios to Redis (same round), median over %d rounds; wins: rounds at or above Redis's "
+          "throughput" % rounds)
+    print()
+    print("| test | P | " + " | ".join("%s rps ratio (min-max, wins) | %s CPU ratio" % (s, s) for s in names) + " |")
+    print("|---|--:|" + "--:|--:|" * len(names))
+    for test in tests:
+        for p in pipes:
+            cells = []
+            for name in names:
+                rr, cr = [], []
+                for r in range(rounds):
+                    ref, me = at.get((r, test, p, "redis")), at.get((r, test, p, name))
+                    if ref and me and ref[0] > 0 and ref[1] > 0:
+                        rr.append(me[0] / ref[0])
+                        cr.append(me[1] / ref[1])
+                if rr:
+                    cells.append("%.2f (%.2f-%.2f, %d/%d) | %.2f" % (median(rr), min(rr), max(rr),
+                                                                    sum(x >= 1.0 for x in rr), len(rr), median(cr)))
+                else:
+                    cells.append("- | -")
             print("| %s | %d | %s |" % (test.upper(), p, " | ".join(cells)))
 
 

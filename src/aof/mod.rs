@@ -116,6 +116,9 @@ pub(crate) struct Shared {
     current_size: AtomicU64,
     /// Successful msyncs of the log (group commit makes this far smaller than the record count).
     msyncs: AtomicU64,
+    /// Under `always`, the lowest seq whose push wakes the writer: 0 (every record) unless the
+    /// writer is gathering a group (see `writer::Writer::gather`).
+    wake_at: AtomicU64,
     base_size: AtomicU64,
     rewrites: AtomicU64,
     rewrite_in_progress: AtomicBool,
@@ -162,9 +165,17 @@ impl Enabled {
     /// background producers (active expiry) call `help_write` after their batch, and the idle writer
     /// looks at the queue every [`writer::LAZY_DRAIN_INTERVAL`] anyway. Loom models keep the wake
     /// per record, so that the writer thread races the producers in every model.
-    fn wake_writer_for_record(&self) {
-        if cfg!(feature = "loom") || self.shared.fsync.get() == FsyncPolicy::Always {
+    fn wake_writer_for_record(&self, seq: u64) {
+        if cfg!(feature = "loom") {
             self.writer.unpark();
+        } else if self.shared.fsync.get() == FsyncPolicy::Always {
+            // SeqCst (fence and load): with the writer's store and fence in `gather`, either this
+            // load sees the writer's reset of `wake_at` to 0 (and wakes it), or the writer's look
+            // at the queue after that reset sees this record (pushed before the fence).
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if seq >= self.shared.wake_at.load(Ordering::SeqCst) {
+                self.writer.unpark();
+            }
         }
     }
 }
@@ -266,6 +277,7 @@ impl Aof {
             crash: AtomicBool::new(false),
             current_size: AtomicU64::new(valid_len),
             msyncs: AtomicU64::new(0),
+            wake_at: AtomicU64::new(0),
             base_size: AtomicU64::new(valid_len),
             rewrites: AtomicU64::new(0),
             rewrite_in_progress: AtomicBool::new(false),
@@ -354,7 +366,7 @@ impl Aof {
             return seq; // after shutdown nothing is written; its wait fails with `Closed`
         }
         e.shared.queue.push(Item::Record { seq, db, bytes });
-        e.wake_writer_for_record();
+        e.wake_writer_for_record(seq);
         seq
     }
 

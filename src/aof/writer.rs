@@ -19,6 +19,20 @@ use crate::sync::{Arc, Mutex, Ordering, lock};
 
 /// A batch stops growing at this many bytes so that one msync never covers an unbounded range.
 const MAX_BATCH_BYTES: usize = 8 << 20;
+/// The largest group [`Writer::gather`] waits for, and the longest it waits (less when an msync
+/// takes less: then waiting would cost more than the msync it saves).
+const GATHER_MAX_GROUP: usize = 4096;
+const GATHER_MAX_WAIT: Duration = Duration::from_micros(500);
+/// How much longer [`Writer::gather`] waits before the msync of a group of `group` records, gathered
+/// for `elapsed`, after a group of `last_group` whose msync took `last_sync_took`: `None` to sync now.
+/// It waits for the last group's size, no longer than that msync took nor [`GATHER_MAX_WAIT`].
+fn gather_wait(group: usize, last_group: usize, last_sync_took: Duration, elapsed: Duration) -> Option<Duration> {
+    if group >= last_group.min(GATHER_MAX_GROUP) {
+        return None;
+    }
+    last_sync_took.min(GATHER_MAX_WAIT).checked_sub(elapsed).filter(|left| !left.is_zero())
+}
+
 /// How often a latched failure is retried when no new record arrives.
 const RETRY_INTERVAL: Duration = Duration::from_millis(100);
 /// `appendfsync everysec`.
@@ -91,6 +105,12 @@ pub(super) struct Writer {
     rewrite: Option<RewriteTail>,
     /// A rewrite commit a helping connection popped: the writer thread runs it before anything else.
     deferred_commit: Option<Box<Commit>>,
+    /// Under `always`: items drained since the last msync (the group it will cover), when the
+    /// group's first one was drained, the size of the last group and how long its msync took.
+    group: usize,
+    group_started: Instant,
+    last_group: usize,
+    last_sync_took: Duration,
 }
 
 /// The writer's state, shared by the writer thread and the connections that help it (see
@@ -107,6 +127,13 @@ pub(super) fn run(cell: Arc<WriterCell>, shared: Arc<Shared>, parker: Parker) ->
         let mut guard = lock(&cell);
         let Some(w) = guard.as_mut() else { return Ok(()) };
         let drained = w.drain();
+        if drained > 0 && shared.fsync.get() == FsyncPolicy::Always {
+            if w.group == 0 {
+                w.group_started = Instant::now();
+            }
+            w.group += drained;
+            w.gather(&parker);
+        }
         w.sync_if_due();
         // Relaxed: a test hook; the writer simply stops, as if the process had been killed.
         if shared.crash.load(Ordering::Relaxed) {
@@ -185,6 +212,10 @@ impl Writer {
             last_sync: Instant::now(),
             rewrite: None,
             deferred_commit: None,
+            group: 0,
+            group_started: Instant::now(),
+            last_group: 0,
+            last_sync_took: Duration::ZERO,
         };
         if let Err(e) = first_extension {
             w.fail_write(&e);
@@ -341,8 +372,51 @@ impl Writer {
         }
     }
 
+    /// Under `always`, before the msync: wait (parked) for the group to reach the last one's size,
+    /// at most about as long as the last msync took. Gathering is what redis-server's event loop
+    /// does by itself (one fsync per loop turn covers every client it read), and an msync costs
+    /// about as much for one record as for fifty: where the last group's clients answer and send
+    /// their next write within that time (pipeline 1 under load), the next msync covers them all
+    /// instead of the few that came first; one client alone never waits (its group was one).
+    ///
+    /// Producers under `always` unpark the writer for every record (`Aof::wake_writer_for_record`)
+    /// except while it gathers: then only the push whose seq completes the group wakes it, and the
+    /// park's deadline bounds the wait whatever happens to that push. A record never waits longer
+    /// than the deadline for its msync to start, and the durability rule (no reply before its
+    /// record's msync) is `sync`'s, untouched. Not under loom (its park has no clock); the
+    /// wake-up protocol's two fences are explained at `wake_at`'s reset below.
+    fn gather(&mut self, parker: &Parker) {
+        if cfg!(feature = "loom") {
+            return;
+        }
+        while let Some(left) =
+            gather_wait(self.group, self.last_group, self.last_sync_took, self.group_started.elapsed())
+        {
+            // Woken by the push that completes the group (seqs are handed out in push order,
+            // give or take the ones in flight), or by the deadline.
+            let missing = (self.last_group - self.group) as u64;
+            // Relaxed: a hint; the fences order it (see `Aof::wake_writer_for_record`).
+            let next = self.shared.next_seq.load(Ordering::Relaxed);
+            self.shared.wake_at.store(next + missing - 1, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if self.shared.queue.is_empty() {
+                parker.park_timeout(left);
+            }
+            // Every record again wakes a parked writer from here on. SeqCst store and fence, paired
+            // with the producer's fence before its load of `wake_at`: a producer that still read
+            // the gathering value (and did not unpark) pushed before its fence, so the drain
+            // below, after ours, finds its record; any later producer reads 0 and unparks.
+            self.shared.wake_at.store(0, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let more = self.drain();
+            self.group += more;
+        }
+    }
+
     /// One msync over the dirty range, then publish the watermark it covers.
     fn sync(&mut self) {
+        let started = Instant::now();
+        let group = std::mem::take(&mut self.group);
         let covered = self.written.mark;
         if crate::sync::fault::on(crate::sync::fault::Fault::DurableBeforeFlush) {
             self.shared.durability.publish(covered);
@@ -350,6 +424,8 @@ impl Writer {
         match self.file.sync(&self.shared.faults) {
             Ok(()) => {
                 self.last_sync = Instant::now();
+                self.last_sync_took = self.last_sync - started;
+                self.last_group = group;
                 // Relaxed: statistics.
                 self.shared.msyncs.fetch_add(1, Ordering::Relaxed);
                 self.shared.durability.publish(covered);
@@ -513,8 +589,29 @@ pub(super) fn wait_rewrite(shared: &Shared, id: u64) -> Result<(), AofError> {
 
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
-    use super::Contiguous;
+    use std::time::Duration;
+
+    use super::{Contiguous, GATHER_MAX_WAIT, gather_wait};
     use crate::util::os_error_text;
+
+    #[test]
+    fn group_commit_gathers_the_last_groups_size_for_at_most_its_msync() {
+        let us = Duration::from_micros;
+        // One client alone: its group was one record, so the next one is synced at once.
+        assert_eq!(gather_wait(1, 1, us(300), us(0)), None);
+        assert_eq!(gather_wait(1, 0, us(300), us(0)), None);
+        // Fifty clients, whose last msync took 300 µs: ten back after 100 µs wait out the rest of
+        // those 300 µs for the others; all fifty back (or more) sync at once.
+        assert_eq!(gather_wait(10, 50, us(300), us(100)), Some(us(200)));
+        assert_eq!(gather_wait(50, 50, us(300), us(100)), None);
+        assert_eq!(gather_wait(60, 50, us(300), us(10)), None);
+        // The wait ends when the last msync's time is up, and never exceeds the cap (a slow disk).
+        assert_eq!(gather_wait(10, 50, us(300), us(300)), None);
+        assert_eq!(gather_wait(10, 50, us(300), us(900)), None);
+        assert_eq!(gather_wait(10, 50, Duration::from_millis(20), us(0)), Some(GATHER_MAX_WAIT));
+        // A fast msync (tmpfs, a battery-backed cache) is not worth waiting for.
+        assert_eq!(gather_wait(1, 50, us(0), us(0)), None);
+    }
 
     #[test]
     fn io_errors_are_worded_as_strerror() {

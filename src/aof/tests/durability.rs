@@ -46,6 +46,27 @@ fn always_group_commits_many_waiters_with_few_msyncs() {
 }
 
 #[test]
+fn always_after_a_big_group_a_lone_record_is_still_synced() {
+    // The writer gathers the next group up to the last one's size, woken only by the push that
+    // completes it: a lone record that never completes it is synced when the wait is up (a lost
+    // wake-up there would leave it waiting for good). Then a lone client stays a group of one.
+    let dir = TestDir::new("gather");
+    let aof = Aof::open(dir.cfg(FsyncPolicy::Always)).unwrap();
+    let seqs: Vec<u64> = (0..500).map(|i| aof.append(0, &args(&["SET", &format!("k{i}"), "v"]))).collect();
+    resolve_within(SOON, async {
+        for seq in &seqs {
+            aof.wait_durable(*seq).await.unwrap();
+        }
+    })
+    .expect("the big group is synced");
+    for i in 0..20 {
+        let seq = aof.append(0, &args(&["SET", "alone", &i.to_string()]));
+        resolve_within(SOON, aof.wait_durable(seq)).expect("a lone record is synced").unwrap();
+    }
+    aof.shutdown().unwrap();
+}
+
+#[test]
 fn everysec_and_no_acknowledge_once_the_record_is_in_the_file() {
     for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
         let dir = TestDir::new("written");
