@@ -14,7 +14,8 @@ Redis's --appendonly no. Kept per test: the best throughput of the rounds and th
 (utime+stime from /proc/PID/stat around the call, over the requests sent) and the fewest context switches
 per request (voluntary + involuntary, summed over the server's threads from /proc/PID/task/*/status).
 With more than one round it also prints, per test, the median over the rounds of each round's ratio to
-the Redis call of the same round (and how many rounds reached Redis); $AB_CSV names a file for every call.
+the Redis call of the same round (and how many rounds reached Redis); $AB_CSV names a file for every call. $AB_PIN=1: every server on the first half of the CPUs,
+redis-benchmark on the rest (see vs_redis.py --pin).
 Prints rps, the ratio to Redis, CPU us/request and context switches per request for each server. On a
 loaded machine trust the CPU and switch columns more than the throughput.
 """
@@ -58,13 +59,26 @@ def switches(pid):
     return total
 
 
+def split_cpus():
+    """With $AB_PIN set: (servers' CPUs, load generator's CPUs), as vs_redis.py --pin splits them."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not os.environ.get("AB_PIN") or len(cpus) < 2:
+        return None
+    half = max(1, len(cpus) // 2)
+    return set(cpus[:half]), set(cpus[half:])
+
+
+PIN = split_cpus()
+
+
 def start(binary, port, d, redis):
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", d, "--save", ""]
     if os.environ.get("AB_ARGS"):
         args += os.environ["AB_ARGS"].split()
     elif redis:
         args += ["--appendonly", "no"]
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, PIN[0])) if PIN else None)
     for _ in range(200):
         try:
             socket.create_connection(("127.0.0.1", port)).close()
@@ -93,6 +107,10 @@ def main():
     pipes = [int(p) for p in os.environ.get("PIPES", "1,16").split(",")]
     port0 = int(os.environ.get("AB_PORT_BASE", "26100"))
     tmp = tempfile.mkdtemp(prefix="ab_vs_redis.")
+    if PIN:
+        # This script and its redis-benchmark and redis-cli children on the other CPUs.
+        os.sched_setaffinity(0, PIN[1])
+        print("servers pinned to CPU %s, redis-benchmark to CPU %s" % (sorted(PIN[0]), sorted(PIN[1])))
     procs = {}
     best = {}
     rounds_seen = []  # (round, test, p, name, rps, cpu us/req, cs/req): every call, for the paired medians

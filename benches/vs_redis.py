@@ -125,6 +125,42 @@ ERRORS = {}  # (server, TEST or test, pipeline) -> what redis-benchmark said ins
 
 
 _started = []  # every Popen this script started; killed on exit, whatever happens
+# --pin: while set, servers start on these CPUs (see `pinned`)
+_server_cpus = None
+
+
+def split_cpus():
+    """(servers' CPUs, load generator's CPUs): the first half of this process's CPUs for the servers
+    (at least one), the rest for redis-benchmark; None with fewer than two CPUs."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = max(1, len(cpus) // 2)
+    return set(cpus[:half]), set(cpus[half:])
+
+
+class pinned:
+    """`with pinned(on):` servers started inside run on the first half of the CPUs and this script
+    (so redis-benchmark and redis-cli, its children) on the rest: the load generator has cores of its
+    own, as on a machine where it runs elsewhere, and a multi-threaded server cannot take its core.
+    Redis uses one core either way; flurrydb gets the same half as Redis (on 2 cores: one)."""
+
+    def __init__(self, on):
+        self.split = split_cpus() if on else None
+
+    def __enter__(self):
+        global _server_cpus
+        if self.split:
+            self.saved = os.sched_getaffinity(0)
+            _server_cpus = self.split[0]
+            os.sched_setaffinity(0, self.split[1])
+        return self
+
+    def __exit__(self, *exc):
+        global _server_cpus
+        if self.split:
+            os.sched_setaffinity(0, self.saved)
+            _server_cpus = None
 
 
 def _kill_all():
@@ -222,7 +258,9 @@ class Server:
         if self.worker_threads is not None:
             args += ["--worker-threads", str(self.worker_threads)]
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir)
+        cpus = _server_cpus
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         _started.append(self.proc)
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:
@@ -1241,6 +1279,13 @@ def errors_note(md):
         md.append("")
 
 
+def pin_note(pin):
+    if not pin.split:
+        return ""
+    return "; servers pinned to CPU %s, redis-benchmark to CPU %s" % (
+        ",".join(map(str, sorted(pin.split[0]))), ",".join(map(str, sorted(pin.split[1]))))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one short round of everything (about 2 minutes)")
@@ -1258,6 +1303,8 @@ def main():
                     "cache",
                     help="comma-separated sections to run (default all)")
     ap.add_argument("--tests", help="comma-separated throughput tests to run (default: all of TESTS)")
+    ap.add_argument("--pin", action="store_true", help="throughput and scripts sections: servers on the first "
+                    "half of the CPUs, redis-benchmark on the rest (the load generator on cores of its own)")
     ap.add_argument("--skip-build", action="store_true", help="use the existing target/release/flurrydb-server")
     ap.add_argument("--server", help="flurrydb-server binary to use instead of building target/release's")
     ap.add_argument("--out", default=os.path.join(REPO, "benches", "results"), help="where latest.csv/.svg go")
@@ -1279,9 +1326,10 @@ def main():
     if "throughput" in sections:
         log("throughput: %d round(s), n=%d ..." % (opts.rounds, opts.n))
         tests = opts.tests.split(",") if opts.tests else TESTS
-        best = throughput(binaries, opts, tests, [1, 16])
+        with pinned(opts.pin) as pin:
+            best = throughput(binaries, opts, tests, [1, 16])
         md.append("### Throughput, latency and server CPU (appendonly no, %d clients, -r %d, -n %d x P, "
-                  "best of %d round(s))\n" % (CLIENTS, KEYSPACE, opts.n, opts.rounds))
+                  "best of %d round(s)%s)\n" % (CLIENTS, KEYSPACE, opts.n, opts.rounds, pin_note(pin)))
         md.append("| test | P | Redis rps | flurrydb rps | ratio | Redis p50/p99 ms | flurrydb p50/p99 ms | "
                   "p99 ratio | Redis CPU µs/req | flurrydb CPU µs/req | CPU ratio |")
         md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
@@ -1466,9 +1514,10 @@ def main():
 
     if "scripts" in sections:
         log("scripts: EVALSHA rate limiter and lock release ...")
-        best = scripts(binaries, opts)
-        md.append("### Scripts: EVALSHA (%d clients, -r %d, -n %d x P, best of %d round(s))\n"
-                  % (CLIENTS, KEYSPACE, opts.n, opts.rounds))
+        with pinned(opts.pin) as pin:
+            best = scripts(binaries, opts)
+        md.append("### Scripts: EVALSHA (%d clients, -r %d, -n %d x P, best of %d round(s)%s)\n"
+                  % (CLIENTS, KEYSPACE, opts.n, opts.rounds, pin_note(pin)))
         md.append("| script | P | Redis rps | flurrydb rps | ratio | Redis p99 ms | flurrydb p99 ms | "
                   "Redis CPU µs/req | flurrydb CPU µs/req |")
         md.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
