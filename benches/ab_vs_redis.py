@@ -33,7 +33,7 @@ FILL = {"spop": "sadd", "zpopmin": "zadd", "lpop": "lpush", "rpop": "lpush",
         # The stream readers read the stream an XADD run fills (after vs_redis.py's setup: the group).
         "xread": "xadd", "xreadgroup": "xadd", "xack": "xadd"}
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vs_redis import CUSTOM, SETUP, SCRIPTS, SCRIPT_ARGS  # noqa: E402  the command lines of the tests with no -t name
+from vs_redis import CUSTOM, SETUP, SCRIPTS, SCRIPT_ARGS, split_cpus  # noqa: E402  the command lines of the tests with no -t name
 
 # vs_redis.py's scripts as tests too: `ratelimit` and `unlock` are EVALSHA of its SCRIPTS (loaded
 # with SCRIPT LOAD before each measured call; FLUSHALL keeps the script cache).
@@ -59,16 +59,8 @@ def switches(pid):
     return total
 
 
-def split_cpus():
-    """With $AB_PIN set: (servers' CPUs, load generator's CPUs), as vs_redis.py --pin splits them."""
-    cpus = sorted(os.sched_getaffinity(0))
-    if not os.environ.get("AB_PIN") or len(cpus) < 2:
-        return None
-    half = max(1, len(cpus) // 2)
-    return set(cpus[:half]), set(cpus[half:])
-
-
-PIN = split_cpus()
+# With $AB_PIN set: (servers' CPUs, load generator's CPUs), as vs_redis.py --pin splits them.
+PIN = split_cpus() if os.environ.get("AB_PIN") else None
 
 
 def start(binary, port, d, redis):
