@@ -157,6 +157,16 @@ macro_rules! pointer_kinds {
                 }
             }
 
+            /// Where the value's bytes or cell live when not in the block (a long string's
+            /// buffer, a cell): the address a prefetch of it loads (see `KeyMap::prefetch`).
+            pub fn out_of_line(self) -> Option<*const u8> {
+                match self {
+                    ValueRef::Small(_) | ValueRef::Int(_) => None,
+                    ValueRef::Str(b) => Some(b.as_ptr()),
+                    $(ValueRef::$name(c) => Some(Arc::as_ptr(c).cast::<u8>()),)*
+                }
+            }
+
             fn tag(self) -> u8 {
                 match self {
                     ValueRef::Small(_) => K_SMALL,
