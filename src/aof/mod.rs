@@ -159,7 +159,8 @@ struct Enabled {
 
 impl Enabled {
     /// After a record is queued. Under `always` the writer thread is woken: its msync is what the
-    /// record's waiter needs. Under `everysec` and `no` it is not (a futex wake per record, and a
+    /// record's waiter needs (while it gathers a group, only by the record that completes the
+    /// group, see `writer::Writer::gather`). Under `everysec` and `no` it is not (a futex wake per record, and a
     /// writer that then holds the lock a helping connection wants): the connection that waits for
     /// the record copies it itself ([`Aof::help_write`], which wakes the writer when it cannot),
     /// background producers (active expiry) call `help_write` after their batch, and the idle writer
