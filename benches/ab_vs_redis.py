@@ -24,6 +24,7 @@ import hashlib
 import io
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,12 +154,6 @@ def main():
             w.writerows(rounds_seen)
 
 
-def median(xs):
-    xs = sorted(xs)
-    k = len(xs) // 2
-    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
-
-
 def paired_medians(rows, tests, pipes, servers, rounds):
     """Each round's ratio to the Redis call of the same round (adjacent in time, so the machine's load
     swings hit both alike), and their median over the rounds: steadier than a ratio of bests."""
@@ -181,8 +176,8 @@ def paired_medians(rows, tests, pipes, servers, rounds):
                         rr.append(me[0] / ref[0])
                         cr.append(me[1] / ref[1])
                 if rr:
-                    cells.append("%.2f (%.2f-%.2f, %d/%d) | %.2f" % (median(rr), min(rr), max(rr),
-                                                                    sum(x >= 1.0 for x in rr), len(rr), median(cr)))
+                    cells.append("%.2f (%.2f-%.2f, %d/%d) | %.2f" % (statistics.median(rr), min(rr), max(rr),
+                                                                    sum(x >= 1.0 for x in rr), len(rr), statistics.median(cr)))
                 else:
                     cells.append("- | -")
             print("| %s | %d | %s |" % (test.upper(), p, " | ".join(cells)))
