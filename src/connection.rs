@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use std::future::Future;
 use std::pin::Pin;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -50,13 +51,14 @@ enum Close {
     Idle,
     QueryBuffer(usize),
     OutputBuffer,
+    /// Not closing: the connection goes on on worker runtime `.0` (see `workers`).
+    Move(usize),
 }
 
 /// Serve one client until it disconnects, QUITs, sends a protocol error, breaks a limit, or the
 /// server shuts down (after finishing the batch it is executing).
-pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientInfo>) {
+pub async fn serve(shared: Arc<Shared>, stream: TcpStream, info: Arc<ClientInfo>) {
     let _ = stream.set_nodelay(true);
-    let id = info.id;
     let mut client = Client::new(info);
     let (keepalive, auth) = {
         let cfg = shared.config();
@@ -67,15 +69,36 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
     }
     client.authenticated = auth;
     client.batches_stats = true;
-    // Polled by the read of every batch: the connection's own `Notify`, nothing shared.
-    let closing_info = client.info.clone();
-    let closing = closing_info.closing.notified();
-    tokio::pin!(closing);
-    let mut why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+    run(shared, stream, client).await
+}
+
+/// The connection's life on one worker runtime: until it closes, or moves to another runtime
+/// between two batches (see `workers`; its whole state moves, the socket options stay with the
+/// socket). Boxed: a moved connection's task is this function again.
+fn run(shared: Arc<Shared>, mut stream: TcpStream, mut client: Client) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        // Polled by the read of every batch: the connection's own `Notify`, nothing shared (a
+        // `notify_waiters` reaches it from its creation on, and the loop checks the shutdown flag
+        // first: nothing is missed across a move).
+        let closing_info = client.info.clone();
+        let closing = closing_info.closing.notified();
+        tokio::pin!(closing);
+        let why = serve_loop(&shared, &mut stream, &mut client, closing.as_mut()).await;
+        if let Close::Move(target) = why {
+            crate::workers::move_to(target, stream, move |stream| run(shared, stream, client));
+            return;
+        }
+        end(&shared, client, why);
+    })
+}
+
+/// What a connection leaves behind when it closes, and its log line.
+fn end(shared: &Shared, mut client: Client, mut why: Close) {
+    let id = client.info.id;
     shared.monitor.commands.flush(&mut client.stats_pending);
     // Whatever the loop returned from, the wake-ups its last commands deferred go out (still on
     // the thread that ran them: no await since).
-    count_direct_writes(&shared, crate::pubsub::wake_deferred());
+    count_direct_writes(shared, crate::pubsub::wake_deferred());
     shared.ks.tracking().commit_staged();
     if client.subs.sub.is_killed() {
         // Cut by `client-output-buffer-limit pubsub`, wherever the loop noticed it.
@@ -98,6 +121,7 @@ pub async fn serve(shared: Arc<Shared>, mut stream: TcpStream, info: Arc<ClientI
             "Client id={id} addr={} scheduled to be closed ASAP for overcoming of output buffer limits.",
             client.info.addr
         ),
+        Close::Move(_) => {}
     }
     shared.repl.forget(id);
     // A client redirecting its invalidations here finds the redirect broken from now on.
@@ -359,6 +383,18 @@ async fn serve_loop(
         }
         if wbuf.capacity() > KEEP_BUFFER_BYTES {
             wbuf = BytesMut::new();
+        }
+        // Between batches, with nothing half read, nothing waiting on it and nothing pushed to it:
+        // to the worker runtime it belongs on now, when that changed (see `workers`).
+        if rbuf.is_empty()
+            && decoder.at_boundary()
+            && let Some(target) = crate::workers::wanted(client.info.id)
+            && client.blocked.is_none()
+            && client.subs.total() == 0
+            && !client.monitoring
+            && !client.info.tracking.wants_pushes()
+        {
+            return Close::Move(target);
         }
     }
 }

@@ -7,7 +7,8 @@
 //! - [`cmd`]: the command table, the dispatcher, one file per command family.
 //! - [`db`]: the keyspace (flurry maps), striped write locks that order writes against the AOF,
 //!   values, expiry. [`aof`]: queue, writer thread, mmap file, replay, rewrite.
-//! - [`connection`] / [`server`]: sockets to commands; startup and shutdown.
+//! - [`connection`] / [`server`]: sockets to commands; startup and shutdown. [`workers`]: one tokio
+//!   runtime per worker thread, where connections run.
 //! - [`sync`]: the only module that chooses between `std` and `loom`.
 //! - [`script`]: Lua scripting (EVAL, FUNCTION) on pooled Lua 5.1 VMs, atomic in EXEC's held mode.
 //! - [`repl`]: replication (Redis's protocol, both directions): the feed, the backlog, PSYNC.
@@ -45,3 +46,4 @@ pub mod state;
 pub mod sync;
 pub mod tracking;
 pub mod util;
+pub mod workers;

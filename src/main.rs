@@ -50,11 +50,11 @@ fn main() {
         // Before the keyspace's first block (see `db::blockheap`).
         flurrydb::db::blockheap::use_global_allocator();
     }
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if cfg.worker_threads > 0 {
-        rt.worker_threads(cfg.worker_threads);
-    }
-    let rt = rt.enable_all().build().expect("tokio runtime");
+    // One runtime per worker thread (see `workers`); the first also runs the accept loops and this
+    // thread's startup and shutdown below.
+    let workers = if cfg.worker_threads > 0 { cfg.worker_threads } else { flurrydb::workers::default_count() };
+    let runtimes = flurrydb::workers::start(workers);
+    let rt = &runtimes[0];
     // A file-size limit (RLIMIT_FSIZE) must make AOF writes fail with EFBIG (then -MISCONF), not kill
     // the process: installing a handler replaces SIGXFSZ's default action for good.
     let _xfsz =

@@ -322,7 +322,8 @@ fn spawn_accept_loops(shared: &Arc<Shared>, listeners: Vec<TcpListener>, generat
                 let info = shared.clients.register(peer.to_string(), laddr);
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
                 info.fd.store(i64::from(fd), std::sync::atomic::Ordering::Relaxed);
-                tokio::spawn(crate::connection::serve(shared.clone(), stream, info));
+                let shared = shared.clone();
+                crate::workers::place(info.id, stream, move |stream| crate::connection::serve(shared, stream, info));
             }
         });
     }

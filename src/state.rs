@@ -187,6 +187,7 @@ impl Shared {
         self.ks.events().set_flags(notify_flags(cfg));
         sync_tracking(&self.ks, cfg);
         self.repl.sync_config(cfg);
+        crate::workers::set_in_use(cfg.worker_threads_in_use);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }

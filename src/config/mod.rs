@@ -68,8 +68,10 @@ pub struct Config {
     pub aof_prealloc_bytes: u64,
     pub auto_aof_rewrite_percentage: u64,
     pub auto_aof_rewrite_min_size: u64,
-    /// Worker threads of the runtime (0 = one per core).
+    /// Worker threads, each the one worker of its own runtime (0 = one per core; see `workers`).
     pub worker_threads: usize,
+    /// `worker-threads-in-use`: 0, chosen by the load; n, fixed (see `workers`).
+    pub worker_threads_in_use: usize,
     /// `slowlog-log-slower-than` in microseconds (-1 = never log, 0 = log every command).
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
@@ -121,6 +123,7 @@ impl Default for Config {
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             worker_threads: 0,
+            worker_threads_in_use: 0,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,

@@ -202,6 +202,8 @@ pub const PARAM_TABLE: &[Param] = &[
         |c| c.aof_prealloc_bytes.to_string(),
     ),
     num!(int("worker-threads", 0, 1024, 0, IMMUTABLE | HIDDEN), worker_threads),
+    // 0: the load chooses how many worker runtimes are in use (see `workers`); n: fixed.
+    num!(int("worker-threads-in-use", 0, 1024, 0, HIDDEN), worker_threads_in_use),
     // Read by SLOWLOG, LATENCY and INFO latencystats (src/monitor).
     num!(int("slowlog-log-slower-than", -1, I64, 10000, 0), slowlog_log_slower_than),
     num!(int("slowlog-max-len", 0, I64, 128, 0), slowlog_max_len),

@@ -158,7 +158,8 @@ fn server_fields(shared: &Shared) -> Fields {
         ("lru_clock".into(), s(crate::state::unix_secs() & ((1 << 24) - 1))),
         ("executable".into(), exe),
         ("config_file".into(), config_file),
-        ("io_threads_active".into(), s(0)),
+        // Redis: 1 while its I/O threads run; here, while more than one worker runtime is in use.
+        ("io_threads_active".into(), s(u8::from(crate::workers::active() > 1))),
     ]
 }
 

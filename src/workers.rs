@@ -1,0 +1,287 @@
+//! Where connections run: one tokio runtime per worker thread, and only as many of them in use as
+//! the load needs and the machine has cores for.
+//!
+//! Each worker is the single worker of its own runtime (`new_multi_thread().worker_threads(1)`, so
+//! that `block_in_place` still hands its other connections to a new thread: see `cmd::offload`),
+//! with its own I/O driver and timer. The keyspace stays shared and lock-free; tasks of different
+//! runtimes wake one another through tokio's wakers (a blocked client, a subscriber, CLIENT PAUSE,
+//! the AOF writer).
+//!
+//! Connection `id` belongs on runtime `id % active`. [`place`] starts it there; at the end of each
+//! batch the connection asks [`wanted`] and, when `active` has changed since, moves itself there
+//! ([`move_to`]: the socket leaves one driver for the other, its state goes with it). `active` is
+//! set by the balancer thread every [`WINDOW`] ([`next_active`]):
+//! - up, while the runtimes in use are saturated (the process used at least [`UP_BUSY`] of a core
+//!   per runtime) and the machine has at least [`UP_IDLE`] of a core idle: a core that would run the
+//!   new worker rather than take turns with another process;
+//! - down, when the work would fit in fewer runtimes ([`DOWN_BUSY`] of a core each).
+//!
+//! `worker-threads-in-use` (a hidden parameter, CONFIG SET too) fixes the count instead; INFO's
+//! `io_threads_active` is 1 while more than one runtime is in use.
+//!
+//! Why not one multi-threaded runtime: its workers take turns at one I/O driver, and a worker that
+//! comes back from it with more than one ready task wakes a parked one to steal them. With clients
+//! on the same machine (a load generator, an application server, a sidecar) that second worker
+//! takes turns on the core the clients run on: on 2 cores against single-threaded redis-benchmark
+//! the light pipeline-16 commands ran at 0.88-0.98x Redis with two workers, at 1.0-1.2x with one,
+//! while scripts need the second core (README, "Where the pipeline 1 and 16 rows stand"). Why not
+//! all runtimes always (connections spread evenly): each `epoll_wait` then sees fewer ready sockets
+//! and each worker blocks and wakes more often (README, "One runtime per worker thread").
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam::utils::CachePadded;
+use tokio::net::TcpStream;
+use tokio::runtime::{Handle, Runtime};
+
+/// How often the balancer measures and decides.
+pub const WINDOW: Duration = Duration::from_millis(200);
+/// Runtimes in use count as saturated at this share of a core each (the process's CPU time).
+pub const UP_BUSY: f64 = 0.9;
+/// The machine's idle CPU (in cores) that adding a runtime needs.
+pub const UP_IDLE: f64 = 0.3;
+/// A runtime fewer is enough when the process used at most this share of a core per remaining one.
+pub const DOWN_BUSY: f64 = 0.95;
+
+struct Workers {
+    handles: Vec<Handle>,
+    /// How many runtimes are in use (1..=handles.len()): connection `id` belongs on `id % active`.
+    active: CachePadded<AtomicUsize>,
+}
+
+static WORKERS: OnceLock<Workers> = OnceLock::new();
+
+/// `worker-threads-in-use`: 0, the balancer chooses; `n`, always `n` runtimes (at most all).
+static FIXED: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// The runtime this thread belongs to (`usize::MAX`: none of [`start`]'s).
+    static HOME: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Build `n` runtimes (at least one) of one worker each, named `worker-<i>`, make them the ones
+/// [`place`] uses (only the first in use at first), and, with more than one, start the balancer.
+/// The caller keeps the runtimes alive for the life of the process.
+pub fn start(n: usize) -> Vec<Runtime> {
+    let runtimes: Vec<Runtime> = (0..n.max(1))
+        .map(|i| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(format!("worker-{i}"))
+                // Every thread of runtime `i` (its worker, and a thread that `block_in_place` made
+                // its worker for a while) knows it is on runtime `i`.
+                .on_thread_start(move || HOME.with(|h| h.set(i)))
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+        })
+        .collect();
+    let handles = runtimes.iter().map(|rt| rt.handle().clone()).collect();
+    if WORKERS.set(Workers { handles, active: CachePadded::new(AtomicUsize::new(1)) }).is_ok() && runtimes.len() > 1 {
+        let spawned = std::thread::Builder::new().name("balancer".into()).spawn(balance);
+        if let Err(e) = spawned {
+            crate::warning!("Starting the worker balancer (connections stay on one worker): {e}");
+        }
+    }
+    runtimes
+}
+
+/// The number of worker threads by default: one per core, as tokio's own default.
+pub fn default_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// How many runtimes are in use now (1 without [`start`]).
+pub fn active() -> usize {
+    WORKERS.get().map_or(1, |w| w.active.load(Ordering::Relaxed))
+}
+
+/// `worker-threads-in-use` (startup and CONFIG SET): 0 lets the balancer choose how many runtimes
+/// are in use, `n` fixes it at `n` (at most all of them). Connections move at their next batch.
+pub fn set_in_use(n: usize) {
+    FIXED.store(n, Ordering::Relaxed);
+    if let Some(w) = WORKERS.get()
+        && n > 0
+    {
+        w.active.store(n.min(w.handles.len()), Ordering::Relaxed);
+    }
+}
+
+/// Run `serve(stream)` as a task of the runtime connection `id` belongs on; the socket moves to
+/// that runtime's I/O driver. Without [`start`] (the library used on its own), on the current
+/// runtime.
+pub fn place<F, Fut>(id: u64, stream: TcpStream, serve: F)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match WORKERS.get() {
+        Some(w) => move_to(belongs_on(id, w.active.load(Ordering::Relaxed)), stream, serve),
+        None => drop(tokio::spawn(serve(stream))),
+    }
+}
+
+/// Where connection `id` belongs with `active` runtimes in use.
+fn belongs_on(id: u64, active: usize) -> usize {
+    (id % active.max(1) as u64) as usize
+}
+
+/// The runtime connection `id` should move to, when that is not the one running this thread (one
+/// relaxed load and a division per batch).
+pub fn wanted(id: u64) -> Option<usize> {
+    let w = WORKERS.get()?;
+    let target = belongs_on(id, w.active.load(Ordering::Relaxed));
+    (HOME.with(|h| h.get()) != target).then_some(target)
+}
+
+/// Run `serve(stream)` as a task of runtime `i` (on the current runtime when it is runtime `i`,
+/// or without [`start`]), the socket registered with that runtime's driver. A socket that cannot
+/// move is closed (logged): its connection ends as if the client had gone.
+pub fn move_to<F, Fut>(i: usize, stream: TcpStream, serve: F)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(w) = WORKERS.get() else {
+        tokio::spawn(serve(stream));
+        return;
+    };
+    if HOME.with(|h| h.get()) == i {
+        // Already on that runtime's driver.
+        tokio::spawn(serve(stream));
+        return;
+    }
+    // Off this runtime's driver, onto runtime `i`'s.
+    let std_stream = match stream.into_std() {
+        Ok(s) => s,
+        Err(e) => {
+            crate::warning!("Moving a client connection to another worker: {e}");
+            return;
+        }
+    };
+    w.handles[i].spawn(async move {
+        match TcpStream::from_std(std_stream) {
+            Ok(stream) => serve(stream).await,
+            Err(e) => crate::warning!("Registering a client connection with its worker: {e}"),
+        }
+    });
+}
+
+/// How many runtimes to use next, of `n`, with `active` in use during a window in which the process
+/// used `busy` cores and the machine left `idle` cores idle (see the module's rules).
+pub fn next_active(active: usize, n: usize, busy: f64, idle: f64) -> usize {
+    let active = active.clamp(1, n.max(1));
+    if busy >= UP_BUSY * active as f64 && idle >= UP_IDLE {
+        // Every idle core is one more worker that runs rather than waits (at least one).
+        let more = (idle.floor() as usize).max(1);
+        return (active + more).min(n.max(1));
+    }
+    if active > 1 && busy <= DOWN_BUSY * (active - 1) as f64 {
+        return ((busy / DOWN_BUSY).ceil() as usize).clamp(1, active - 1);
+    }
+    active
+}
+
+/// CPU time, in clock ticks: the process's own (user + system) and the machine's idle (idle +
+/// iowait, all CPUs). `None` where `/proc` cannot tell.
+fn ticks() -> Option<(u64, u64)> {
+    parse_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?, &std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// [`ticks`] of the texts of `/proc/self/stat` and `/proc/stat`.
+fn parse_ticks(own: &str, all: &str) -> Option<(u64, u64)> {
+    let rest = own.rsplit_once(')')?.1;
+    // After the command name: state is field 3, utime and stime fields 14 and 15.
+    let mut f = rest.split_whitespace().skip(11);
+    let busy = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
+    let cpu = all.lines().next()?.strip_prefix("cpu ")?;
+    // user nice system idle iowait ...
+    let mut f = cpu.split_whitespace().skip(3);
+    let idle = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
+    Some((busy, idle))
+}
+
+/// The balancer thread: measures every [`WINDOW`] and sets `active` ([`next_active`]).
+fn balance() {
+    let Some(w) = WORKERS.get() else { return };
+    let n = w.handles.len();
+    // SAFETY: sysconf only reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut last = (Instant::now(), ticks());
+    loop {
+        std::thread::sleep(WINDOW);
+        let now = (Instant::now(), ticks());
+        let wall = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
+        let active = w.active.load(Ordering::Relaxed);
+        let next = match (last.1, now.1) {
+            (Some((b0, i0)), Some((b1, i1))) => {
+                let busy = b1.saturating_sub(b0) as f64 / hz / wall;
+                let idle = i1.saturating_sub(i0) as f64 / hz / wall;
+                next_active(active, n, busy, idle)
+            }
+            // Without /proc: every runtime (tokio's own default of one worker per core).
+            _ => n,
+        };
+        // A count fixed by `worker-threads-in-use` (now, or since `active` was read) stays.
+        if next != active
+            && FIXED.load(Ordering::Relaxed) == 0
+            && w.active.compare_exchange(active, next, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            crate::verbose!("Worker runtimes in use: {active} -> {next}");
+        }
+        last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runtime_is_added_only_when_those_in_use_are_saturated_and_a_core_is_idle() {
+        // Saturated, a core idle: the second runtime.
+        assert_eq!(next_active(1, 2, 1.0, 0.55), 2);
+        // Saturated but the other core is busy (the clients run there): stay.
+        assert_eq!(next_active(1, 2, 0.97, 0.12), 1);
+        // Not saturated (pipeline 1: round trips bound it): stay.
+        assert_eq!(next_active(1, 2, 0.71, 0.9), 1);
+        // Never past the runtimes there are.
+        assert_eq!(next_active(2, 2, 2.0, 1.0), 2);
+        // Many idle cores: as many runtimes at once.
+        assert_eq!(next_active(1, 16, 1.0, 14.2), 15);
+        assert_eq!(next_active(1, 1, 1.0, 1.0), 1);
+    }
+
+    #[test]
+    fn runtimes_are_given_back_when_the_work_fits_in_fewer() {
+        // Two in use, less than a core's work: one.
+        assert_eq!(next_active(2, 2, 0.88, 0.36), 1);
+        assert_eq!(next_active(2, 2, 0.0, 2.0), 1);
+        // Two in use and more than a core's work: stay.
+        assert_eq!(next_active(2, 2, 1.35, 0.19), 2);
+        // Fifteen in use, twelve cores' work: thirteen.
+        assert_eq!(next_active(15, 16, 12.0, 3.0), 13);
+    }
+
+    #[test]
+    fn connections_belong_on_their_id_modulo_the_runtimes_in_use() {
+        assert_eq!((0..4).map(|id| belongs_on(id, 1)).collect::<Vec<_>>(), [0, 0, 0, 0]);
+        assert_eq!((0..4).map(|id| belongs_on(id, 2)).collect::<Vec<_>>(), [0, 1, 0, 1]);
+        assert_eq!(belongs_on(7, 0), 0);
+    }
+
+    #[test]
+    fn proc_texts_give_the_process_and_idle_ticks() {
+        // A command name with a space and a parenthesis, as a thread may be named.
+        let own = "4242 (flurry (db) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 731 269 0 0 20 0 3 0 1 2 3";
+        let all = "cpu  100 5 50 7000 30 0 2 0 0 0\ncpu0 50 2 25 3500 15 0 1 0 0 0\n";
+        assert_eq!(parse_ticks(own, all), Some((731 + 269, 7000 + 30)));
+        assert_eq!(parse_ticks("4242 (x) S 1", all), None);
+        assert_eq!(parse_ticks(own, "intr 1 2 3\n"), None);
+        // This machine's own files parse.
+        assert!(ticks().is_some());
+    }
+}
