@@ -63,6 +63,9 @@ fn main() {
     server::warn_inert_settings(&cfg);
     server::write_pidfile(&cfg);
     let shared = Shared::new(cfg.clone());
+    // The balancer judges its trials by the commands run (see `workers::Balancer`).
+    let counted = shared.clone();
+    flurrydb::workers::count_with(Box::new(move || counted.monitor.commands.total_calls()));
     // Clients that connect while the AOF or the RDB file loads get -LOADING, from the first one
     // the listener accepts (it is open before the load starts).
     if server::loads_at_start(&cfg) {

@@ -170,8 +170,9 @@ where
     });
 }
 
-/// How many runtimes to use next, of `n`, with `active` in use during a window in which the process
-/// used `busy` cores and the machine left `idle` cores idle (see the module's rules).
+/// How many runtimes the CPU figures alone ask for, of `n`, with `active` in use during a window in
+/// which the process used `busy` cores and the machine left `idle` cores idle (see the module's
+/// rules); [`Balancer`] tries a change before it keeps it.
 pub fn next_active(active: usize, n: usize, busy: f64, idle: f64) -> usize {
     let active = active.clamp(1, n.max(1));
     if busy >= UP_BUSY * active as f64 && idle >= UP_IDLE {
@@ -183,6 +184,119 @@ pub fn next_active(active: usize, n: usize, busy: f64, idle: f64) -> usize {
         return ((busy / DOWN_BUSY).ceil() as usize).clamp(1, active - 1);
     }
     active
+}
+
+/// A change of the count on trial: kept when the commands run per second reach `keep_at` times
+/// what they were before it.
+#[derive(Debug, Clone, Copy)]
+struct Trial {
+    from: usize,
+    rate_before: f64,
+    keep_at: f64,
+    /// Windows left before the judgement (the first one after a change is the connections moving).
+    settle: u32,
+}
+
+/// More runtimes are kept only if they run at least this much more (a local client's core taken
+/// gains nothing: the trial fails).
+pub const UP_GAIN: f64 = 1.05;
+/// Fewer runtimes are kept if they run at least this share of what more ran.
+pub const DOWN_KEEP: f64 = 0.97;
+/// With more than one runtime in use and nothing changing, fewer are tried this often (windows).
+pub const PROBE_EVERY: u64 = 25;
+/// After a failed trial, none upward for this many windows, doubled per failure up to the maximum.
+pub const BACKOFF_FIRST: u64 = 5;
+pub const BACKOFF_MAX: u64 = 80;
+
+/// The balancer's decisions, one per window: the CPU rules ([`next_active`]) propose, the commands
+/// run per second decide. A step up is kept only if it runs [`UP_GAIN`] more (else upward steps
+/// back off); with several runtimes in use, one fewer is tried every [`PROBE_EVERY`] windows and
+/// kept if it runs [`DOWN_KEEP`] as much; a step down that the CPU rules ask for (the work fits
+/// in fewer) is taken at once. Without a command count, CPU rules only.
+#[derive(Debug)]
+pub struct Balancer {
+    n: usize,
+    active: usize,
+    window: u64,
+    trial: Option<Trial>,
+    no_up_before: u64,
+    backoff: u64,
+    last_change: u64,
+}
+
+impl Balancer {
+    pub fn new(n: usize, active: usize) -> Balancer {
+        let n = n.max(1);
+        Balancer {
+            n,
+            active: active.clamp(1, n),
+            window: 0,
+            trial: None,
+            no_up_before: 0,
+            backoff: BACKOFF_FIRST,
+            last_change: 0,
+        }
+    }
+
+    pub fn active(&self) -> usize {
+        self.active
+    }
+
+    /// The count after a window in which the process used `busy` cores, the machine left `idle`
+    /// idle and `rate` commands a second ran (`None`: unknown), with `active` in use (what
+    /// `worker-threads-in-use` may have set meanwhile).
+    pub fn step(&mut self, active: usize, busy: f64, idle: f64, rate: Option<f64>) -> usize {
+        self.window += 1;
+        if active != self.active {
+            // Set from outside: start over from there.
+            self.active = active.clamp(1, self.n);
+            self.trial = None;
+            self.last_change = self.window;
+        }
+        if let Some(t) = self.trial.as_mut() {
+            if t.settle > 0 {
+                t.settle -= 1;
+                return self.active;
+            }
+            let t = self.trial.take().unwrap();
+            let kept = rate.is_none_or(|r| r >= t.rate_before * t.keep_at);
+            if !kept {
+                if t.from < self.active {
+                    self.no_up_before = self.window + self.backoff;
+                    self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                }
+                self.set(t.from);
+            } else if t.from < self.active {
+                self.backoff = BACKOFF_FIRST;
+            } else {
+                // Fewer were enough: do not climb straight back.
+                self.no_up_before = self.window + self.backoff;
+            }
+            return self.active;
+        }
+        let proposed = next_active(self.active, self.n, busy, idle);
+        if proposed < self.active {
+            // The work fits in fewer: no trial needed.
+            self.set(proposed);
+        } else if proposed > self.active && self.window >= self.no_up_before {
+            self.try_change(proposed, rate, UP_GAIN);
+        } else if self.active > 1 && rate.is_some() && self.window - self.last_change >= PROBE_EVERY {
+            self.try_change(self.active - 1, rate, DOWN_KEEP);
+        }
+        self.active
+    }
+
+    fn set(&mut self, active: usize) {
+        self.active = active;
+        self.last_change = self.window;
+    }
+
+    fn try_change(&mut self, to: usize, rate: Option<f64>, keep_at: f64) {
+        if let Some(rate) = rate {
+            self.trial = Some(Trial { from: self.active, rate_before: rate, keep_at, settle: 1 });
+        }
+        self.set(to);
+    }
 }
 
 /// CPU time, in clock ticks: the process's own (user + system) and the machine's idle (idle +
@@ -204,35 +318,55 @@ fn parse_ticks(own: &str, all: &str) -> Option<(u64, u64)> {
     Some((busy, idle))
 }
 
-/// The balancer thread: measures every [`WINDOW`] and sets `active` ([`next_active`]).
+/// What the balancer counts commands with (see [`count_with`]).
+static COMMANDS: OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> = OnceLock::new();
+
+/// Give the balancer the server's count of commands run so far (INFO's total_commands_processed),
+/// which judges its trials (see [`Balancer`]).
+pub fn count_with(commands: Box<dyn Fn() -> u64 + Send + Sync>) {
+    let _ = COMMANDS.set(commands);
+}
+
+/// The balancer thread: measures every [`WINDOW`] and sets `active` ([`Balancer`]).
 fn balance() {
     let Some(w) = WORKERS.get() else { return };
     let n = w.handles.len();
-    // SAFETY: sysconf only reads a constant of the system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut last = (Instant::now(), ticks());
+    // /proc counts in USER_HZ, 100 a second on Linux whatever the kernel's own tick.
+    let hz = 100.0;
+    let commands = || COMMANDS.get().map(|f| f());
+    let mut balancer = Balancer::new(n, w.active.load(Ordering::Relaxed));
+    let mut last = (Instant::now(), ticks(), commands());
     loop {
         std::thread::sleep(WINDOW);
-        let now = (Instant::now(), ticks());
+        let now = (Instant::now(), ticks(), commands());
         let wall = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
         let active = w.active.load(Ordering::Relaxed);
-        let next = match (last.1, now.1) {
-            (Some((b0, i0)), Some((b1, i1))) => {
-                let busy = b1.saturating_sub(b0) as f64 / hz / wall;
-                let idle = i1.saturating_sub(i0) as f64 / hz / wall;
-                next_active(active, n, busy, idle)
-            }
+        let (Some((b0, i0)), Some((b1, i1))) = (last.1, now.1) else {
             // Without /proc: every runtime (tokio's own default of one worker per core).
-            _ => n,
+            if FIXED.load(Ordering::Relaxed) == 0 {
+                let _ = w.active.compare_exchange(active, n, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            last = now;
+            continue;
         };
-        // A count fixed by `worker-threads-in-use` (now, or since `active` was read) stays.
-        if next != active
-            && FIXED.load(Ordering::Relaxed) == 0
-            && w.active.compare_exchange(active, next, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
-            crate::verbose!("Worker runtimes in use: {active} -> {next}");
-        }
+        let busy = b1.saturating_sub(b0) as f64 / hz / wall;
+        let idle = i1.saturating_sub(i0) as f64 / hz / wall;
+        let rate = match (last.2, now.2) {
+            (Some(c0), Some(c1)) => Some(c1.wrapping_sub(c0) as f64 / wall),
+            _ => None,
+        };
         last = now;
+        if FIXED.load(Ordering::Relaxed) != 0 {
+            continue;
+        }
+        let next = balancer.step(active, busy, idle, rate);
+        // A count fixed by `worker-threads-in-use` since `active` was read stays.
+        if next != active && w.active.compare_exchange(active, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            crate::verbose!(
+                "Worker runtimes in use: {active} -> {next} (busy {busy:.2}, idle {idle:.2} cores, {:.0} commands/s)",
+                rate.unwrap_or(0.0)
+            );
+        }
     }
 }
 
@@ -264,6 +398,51 @@ mod tests {
         assert_eq!(next_active(2, 2, 1.35, 0.19), 2);
         // Fifteen in use, twelve cores' work: thirteen.
         assert_eq!(next_active(15, 16, 12.0, 3.0), 13);
+    }
+
+    /// Steps of `b` with `(busy, idle, rate)` per window, the count after each.
+    fn run(b: &mut Balancer, windows: &[(f64, f64, f64)]) -> Vec<usize> {
+        windows.iter().map(|&(busy, idle, rate)| b.step(b.active(), busy, idle, Some(rate))).collect()
+    }
+
+    #[test]
+    fn a_step_up_that_runs_no_more_is_undone_and_not_retried_at_once() {
+        let mut b = Balancer::new(2, 1);
+        // Saturated with a core idle: tried; the window after is the move; then judged: no gain.
+        assert_eq!(run(&mut b, &[(1.0, 0.6, 100.0), (1.2, 0.1, 90.0), (1.1, 0.1, 101.0)]), [2, 2, 1]);
+        // The same figures again: no new trial for BACKOFF_FIRST windows.
+        let again = run(&mut b, &[(1.0, 0.6, 100.0); BACKOFF_FIRST as usize]);
+        assert_eq!(again[..BACKOFF_FIRST as usize - 1], vec![1; BACKOFF_FIRST as usize - 1][..]);
+        assert_eq!(again[BACKOFF_FIRST as usize - 1], 2, "{again:?}");
+    }
+
+    #[test]
+    fn a_step_up_that_runs_more_is_kept_and_fewer_are_probed_now_and_then() {
+        let mut b = Balancer::new(2, 1);
+        assert_eq!(run(&mut b, &[(1.0, 0.6, 300.0), (1.3, 0.1, 400.0), (1.4, 0.1, 520.0)]), [2, 2, 2]);
+        // Steady: PROBE_EVERY windows after the change one fewer is tried, and undone since it
+        // runs less.
+        let steady = run(&mut b, &[(1.4, 0.1, 520.0); PROBE_EVERY as usize - 3]);
+        assert_eq!(steady, vec![2; PROBE_EVERY as usize - 3]);
+        assert_eq!(run(&mut b, &[(1.4, 0.1, 520.0), (1.0, 0.1, 350.0), (1.0, 0.5, 350.0)]), [1, 1, 2]);
+        // A load that one runtime serves as well (a pipeline-1 script after a pipeline-16 one):
+        // the probe keeps one.
+        let mut b = Balancer::new(2, 2);
+        let steady = run(&mut b, &[(1.0, 0.1, 80.0); PROBE_EVERY as usize]);
+        assert_eq!(*steady.last().unwrap(), 1);
+        assert_eq!(run(&mut b, &[(0.95, 0.1, 95.0), (0.95, 0.1, 95.0), (0.95, 0.1, 95.0)]), [1, 1, 1]);
+    }
+
+    #[test]
+    fn work_that_fits_in_fewer_gives_runtimes_back_at_once_and_a_fixed_count_restarts_it() {
+        let mut b = Balancer::new(4, 4);
+        assert_eq!(b.step(4, 1.5, 2.0, Some(10.0)), 2);
+        // Set from outside (worker-threads-in-use, then back to 0): from there.
+        assert_eq!(b.step(3, 2.9, 0.0, Some(10.0)), 3);
+        // Without a command count: the CPU rules alone.
+        let mut b = Balancer::new(2, 1);
+        assert_eq!(b.step(1, 1.0, 0.6, None), 2);
+        assert_eq!(b.step(2, 1.3, 0.1, None), 2);
     }
 
     #[test]
