@@ -33,7 +33,8 @@ What it does, in order (every server it starts listens on 127.0.0.1 only and is 
   4. aofload: each server loads KEYS keys with appendonly yes, is shut down (SHUTDOWN), and is
      restarted on the same directory; the time from the restart until PING answers PONG, and the
      keys per second, are compared. DBSIZE after the restart must equal KEYS.
-  5. scaling: flurrydb with --worker-threads 1, 2, 4 .. up to nproc against Redis (single-threaded),
+  5. scaling: flurrydb with --worker-threads W (and --worker-threads-in-use W: all W in use), W = 1, 2, 4
+     .. up to nproc, against Redis (single-threaded),
      SET and GET at pipeline 1 and 16. redis-benchmark shares the machine's cores with the server.
      Then `cargo bench --bench scaling`: the keyspace alone on 1, 2, 4 .. nproc threads (no network,
      nothing else on the cores), which shows what each added core gives.
@@ -256,7 +257,8 @@ class Server:
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""]
         args += self.flags
         if self.worker_threads is not None:
-            args += ["--worker-threads", str(self.worker_threads)]
+            # Exactly W in use (by default the balancer uses as many as the load needs: src/workers.rs).
+            args += ["--worker-threads", str(self.worker_threads), "--worker-threads-in-use", str(self.worker_threads)]
         t0 = time.monotonic()
         cpus = _server_cpus
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.dir,

@@ -92,6 +92,9 @@ thread_local! {
     /// While this thread runs a connection's batch (see [`stage_batch`]): the keys its writes
     /// modified that BCAST prefixes may match, with the id of the client that wrote each.
     static STAGED: std::cell::RefCell<Option<Vec<(Bytes, u64)>>> = const { std::cell::RefCell::new(None) };
+    /// This thread noted keys for a broadcast since its last [`Tracking::broadcast`]: that call
+    /// must not return before they are delivered, by it or by whoever took them.
+    static NOTED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The BCAST notes of the writes this thread makes from now on are kept until
@@ -226,6 +229,10 @@ pub struct Tracking {
     prefix_count: AtomicUsize,
     /// Some prefix has modified keys waiting for a broadcast.
     bcast_pending: AtomicBool,
+    /// Held for a whole broadcast: a writer whose keys another thread took (the expiry tick) waits
+    /// here until they are delivered, so its reply never goes out before its invalidations (as in
+    /// Redis, where both leave in the same event-loop turn).
+    broadcasting: Mutex<()>,
     /// `tracking-table-max-keys` (0: no limit).
     max_keys: AtomicU64,
     /// How many times the last evictions stayed over the limit (Redis's `timeout_counter`).
@@ -247,6 +254,7 @@ impl Default for Tracking {
             prefixes: ShardedLock::new(BTreeMap::new()),
             prefix_count: AtomicUsize::new(0),
             bcast_pending: AtomicBool::new(false),
+            broadcasting: Mutex::new(()),
             max_keys: AtomicU64::new(1_000_000),
             evict_rounds: AtomicU32::new(0),
             normal_limits: Default::default(),
@@ -586,6 +594,7 @@ impl Tracking {
             }
             if pending.is_some() {
                 self.bcast_pending.store(true, Ordering::Release);
+                NOTED.with(|n| n.set(true));
             }
         }
     }
@@ -619,8 +628,16 @@ impl Tracking {
     /// Send the broadcasts waiting for BCAST clients (Redis's
     /// `trackingBroadcastInvalidationMessages`): per prefix, its modified keys in order, to each
     /// of its clients (a NOLOOP client without the keys it modified itself).
+    ///
+    /// Returns once what this thread noted is delivered: a caller that finds its keys taken by a
+    /// broadcast in progress on another thread waits for that one to end.
     pub fn broadcast(&self) {
-        if !self.bcast_pending.load(Ordering::Acquire) || !self.bcast_pending.swap(false, Ordering::AcqRel) {
+        let noted = NOTED.with(|n| n.replace(false));
+        if !noted && !self.bcast_pending.load(Ordering::Acquire) {
+            return;
+        }
+        let _one_at_a_time = self.broadcasting.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.bcast_pending.swap(false, Ordering::AcqRel) {
             return;
         }
         let table = self.prefixes.read().unwrap_or_else(|e| e.into_inner());
