@@ -57,9 +57,18 @@ enum Close {
 
 /// Serve one client until it disconnects, QUITs, sends a protocol error, breaks a limit, or the
 /// server shuts down (after finishing the batch it is executing).
-pub async fn serve(shared: Arc<Shared>, stream: TcpStream, info: Arc<ClientInfo>) {
-    let _ = stream.set_nodelay(true);
+/// `stream` is `Err` when the socket could not be registered with its worker runtime's driver
+/// (see `workers`): the client is forgotten as if it had gone.
+pub async fn serve(shared: Arc<Shared>, stream: std::io::Result<TcpStream>, info: Arc<ClientInfo>) {
     let mut client = Client::new(info);
+    let stream = match stream {
+        Ok(stream) => stream,
+        Err(e) => {
+            warning!("Registering a client connection with its worker: {e}");
+            return end(&shared, client, Close::Quiet);
+        }
+    };
+    let _ = stream.set_nodelay(true);
     let (keepalive, auth) = {
         let cfg = shared.config();
         (cfg.tcp_keepalive_s, cfg.requirepass.is_empty())
@@ -69,14 +78,26 @@ pub async fn serve(shared: Arc<Shared>, stream: TcpStream, info: Arc<ClientInfo>
     }
     client.authenticated = auth;
     client.batches_stats = true;
-    run(shared, stream, client).await
+    run(shared, Ok(stream), client).await
 }
 
 /// The connection's life on one worker runtime: until it closes, or moves to another runtime
 /// between two batches (see `workers`; its whole state moves, the socket options stay with the
-/// socket). Boxed: a moved connection's task is this function again.
-fn run(shared: Arc<Shared>, mut stream: TcpStream, mut client: Client) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+/// socket). Boxed: a moved connection's task is this function again. `Err`: the socket could not
+/// move (the client is forgotten as if it had gone).
+fn run(
+    shared: Arc<Shared>,
+    stream: std::io::Result<TcpStream>,
+    mut client: Client,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(async move {
+        let mut stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                warning!("Moving a client connection to another worker: {e}");
+                return end(&shared, client, Close::Quiet);
+            }
+        };
         // Polled by the read of every batch: the connection's own `Notify`, nothing shared (a
         // `notify_waiters` reaches it from its creation on, and the loop checks the shutdown flag
         // first: nothing is missed across a move).

@@ -111,16 +111,16 @@ pub fn set_in_use(n: usize) {
 }
 
 /// Run `serve(stream)` as a task of the runtime connection `id` belongs on; the socket moves to
-/// that runtime's I/O driver. Without [`start`] (the library used on its own), on the current
-/// runtime.
+/// that runtime's I/O driver (`serve` gets the error if it cannot). Without [`start`] (the library
+/// used on its own), on the current runtime.
 pub fn place<F, Fut>(id: u64, stream: TcpStream, serve: F)
 where
-    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    F: FnOnce(std::io::Result<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     match WORKERS.get() {
         Some(w) => move_to(belongs_on(id, w.active.load(Ordering::Relaxed)), stream, serve),
-        None => drop(tokio::spawn(serve(stream))),
+        None => drop(tokio::spawn(serve(Ok(stream)))),
     }
 }
 
@@ -139,35 +139,27 @@ pub fn wanted(id: u64) -> Option<usize> {
 
 /// Run `serve(stream)` as a task of runtime `i` (on the current runtime when it is runtime `i`,
 /// or without [`start`]), the socket registered with that runtime's driver. A socket that cannot
-/// move is closed (logged): its connection ends as if the client had gone.
+/// move reaches `serve` as the error (on this runtime, or on runtime `i` if it could not register
+/// there): the connection ends there as if the client had gone.
 pub fn move_to<F, Fut>(i: usize, stream: TcpStream, serve: F)
 where
-    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    F: FnOnce(std::io::Result<TcpStream>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let Some(w) = WORKERS.get() else {
-        tokio::spawn(serve(stream));
+        tokio::spawn(serve(Ok(stream)));
         return;
     };
     if HOME.with(|h| h.get()) == i {
         // Already on that runtime's driver.
-        tokio::spawn(serve(stream));
+        tokio::spawn(serve(Ok(stream)));
         return;
     }
     // Off this runtime's driver, onto runtime `i`'s.
-    let std_stream = match stream.into_std() {
-        Ok(s) => s,
-        Err(e) => {
-            crate::warning!("Moving a client connection to another worker: {e}");
-            return;
-        }
-    };
-    w.handles[i].spawn(async move {
-        match TcpStream::from_std(std_stream) {
-            Ok(stream) => serve(stream).await,
-            Err(e) => crate::warning!("Registering a client connection with its worker: {e}"),
-        }
-    });
+    match stream.into_std() {
+        Ok(std_stream) => drop(w.handles[i].spawn(async move { serve(TcpStream::from_std(std_stream)).await })),
+        Err(e) => drop(tokio::spawn(serve(Err(e)))),
+    }
 }
 
 /// How many runtimes the CPU figures alone ask for, of `n`, with `active` in use during a window in
