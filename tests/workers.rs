@@ -31,25 +31,24 @@ fn client_id(c: &mut Raw) -> u64 {
     r.trim_start_matches(':').trim().parse().unwrap()
 }
 
-/// Round trips on `c` for at least `ms` of CPU-visible work: the runtime serving `c` accumulates
-/// ticks.
-fn round_trips(c: &mut Raw, ms: u64) {
-    let until = Instant::now() + Duration::from_millis(ms);
-    let mut n = 0u64;
-    while Instant::now() < until {
-        // 20 commands a round trip, so that the server does more than wait on the socket.
-        let mut out = Vec::new();
-        for _ in 0..20 {
-            out.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$4\r\nhits\r\n");
-        }
-        c.send(&out);
+/// Round trips on `c` (20 INCRs each, so that the server does more than wait on the socket) until
+/// the server's thread `busy` has used 10 more clock ticks (at most 20 s); the ticks that `busy`
+/// and `idle` used meanwhile.
+fn work_until(srv: &Server, c: &mut Raw, busy: &str, idle: &str) -> (u64, u64) {
+    let (b0, i0) = (thread_ticks(srv, busy), thread_ticks(srv, idle));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut req = Vec::new();
+    for _ in 0..20 {
+        req.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$4\r\nhits\r\n");
+    }
+    while thread_ticks(srv, busy) < b0 + 10 && Instant::now() < deadline {
+        c.send(&req);
         for _ in 0..20 {
             let r = c.reply();
             assert!(r.starts_with(b":"), "{}", s(r));
         }
-        n += 20;
     }
-    assert!(n > 0);
+    (thread_ticks(srv, busy) - b0, thread_ticks(srv, idle) - i0)
 }
 
 /// Two connections, one with an even and one with an odd id (so each belongs on a different
@@ -76,27 +75,21 @@ fn a_connection_runs_on_the_runtime_it_belongs_on_and_moves_when_the_count_chang
     assert!(s(ctl.cmds(&["INFO", "server"])).contains("io_threads_active:0\r\n"));
 
     // One runtime in use: the odd connection's work is worker-0's.
-    let (w0, w1) = (thread_ticks(&srv, "worker-0"), thread_ticks(&srv, "worker-1"));
-    round_trips(&mut odd, 600);
-    let (d0, d1) = (thread_ticks(&srv, "worker-0") - w0, thread_ticks(&srv, "worker-1") - w1);
-    assert!(d0 >= 5 && d1 * 3 < d0, "one runtime in use: worker-0 +{d0} ticks, worker-1 +{d1}");
+    let (d0, d1) = work_until(&srv, &mut odd, "worker-0", "worker-1");
+    assert!(d0 >= 10 && d1 * 3 < d0, "one runtime in use: worker-0 +{d0} ticks, worker-1 +{d1}");
 
     // Two: after its next batch the odd connection runs on worker-1.
     assert_eq!(s(ctl.cmds(&["CONFIG", "SET", "worker-threads-in-use", "2"])), "+OK\r\n");
     assert!(s(ctl.cmds(&["INFO", "server"])).contains("io_threads_active:1\r\n"));
     assert_eq!(s(odd.cmds(&["PING"])), "+PONG\r\n");
-    let (w0, w1) = (thread_ticks(&srv, "worker-0"), thread_ticks(&srv, "worker-1"));
-    round_trips(&mut odd, 600);
-    let (d0, d1) = (thread_ticks(&srv, "worker-0") - w0, thread_ticks(&srv, "worker-1") - w1);
-    assert!(d1 >= 5 && d0 * 3 < d1, "two runtimes in use: worker-0 +{d0} ticks, worker-1 +{d1}");
+    let (d1, d0) = work_until(&srv, &mut odd, "worker-1", "worker-0");
+    assert!(d1 >= 10 && d0 * 3 < d1, "two runtimes in use: worker-0 +{d0} ticks, worker-1 +{d1}");
 
     // Back to one: back to worker-0.
     assert_eq!(s(ctl.cmds(&["CONFIG", "SET", "worker-threads-in-use", "1"])), "+OK\r\n");
     assert_eq!(s(odd.cmds(&["PING"])), "+PONG\r\n");
-    let (w0, w1) = (thread_ticks(&srv, "worker-0"), thread_ticks(&srv, "worker-1"));
-    round_trips(&mut odd, 600);
-    let (d0, d1) = (thread_ticks(&srv, "worker-0") - w0, thread_ticks(&srv, "worker-1") - w1);
-    assert!(d0 >= 5 && d1 * 3 < d0, "one runtime again: worker-0 +{d0} ticks, worker-1 +{d1}");
+    let (d0, d1) = work_until(&srv, &mut odd, "worker-0", "worker-1");
+    assert!(d0 >= 10 && d1 * 3 < d0, "one runtime again: worker-0 +{d0} ticks, worker-1 +{d1}");
     // Every INCR counted once, on whichever runtime it ran.
     let total = s(ctl.cmds(&["GET", "hits"]));
     let n: u64 = total.lines().nth(1).unwrap().parse().unwrap();
