@@ -291,23 +291,21 @@ impl Balancer {
     }
 }
 
-/// CPU time, in clock ticks: the process's own (user + system) and the machine's idle (idle +
-/// iowait, all CPUs). `None` where `/proc` cannot tell.
-fn ticks() -> Option<(u64, u64)> {
-    parse_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?, &std::fs::read_to_string("/proc/stat").ok()?)
+/// CPU seconds so far: the process's own (user + system, as INFO's `used_cpu_*`) and the machine's
+/// idle (idle + iowait, all CPUs). `None` where `/proc` cannot tell.
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let [user, sys, _, _] =
+        crate::cmd::server::info_process::cpu_times(&std::fs::read_to_string("/proc/self/stat").ok()?);
+    Some((user + sys, idle_seconds(&std::fs::read_to_string("/proc/stat").ok()?)?))
 }
 
-/// [`ticks`] of the texts of `/proc/self/stat` and `/proc/stat`.
-fn parse_ticks(own: &str, all: &str) -> Option<(u64, u64)> {
-    let rest = own.rsplit_once(')')?.1;
-    // After the command name: state is field 3, utime and stime fields 14 and 15.
-    let mut f = rest.split_whitespace().skip(11);
-    let busy = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
+/// The machine's idle CPU seconds (idle + iowait, all CPUs) of a `/proc/stat` text.
+fn idle_seconds(all: &str) -> Option<f64> {
     let cpu = all.lines().next()?.strip_prefix("cpu ")?;
-    // user nice system idle iowait ...
+    // user nice system idle iowait ..., in USER_HZ: 100 a second on Linux whatever the kernel's tick.
     let mut f = cpu.split_whitespace().skip(3);
     let idle = f.next()?.parse::<u64>().ok()? + f.next()?.parse::<u64>().ok()?;
-    Some((busy, idle))
+    Some(idle as f64 / 100.0)
 }
 
 /// What the balancer counts commands with (see [`count_with`]).
@@ -323,14 +321,12 @@ pub fn count_with(commands: Box<dyn Fn() -> u64 + Send + Sync>) {
 fn balance() {
     let Some(w) = WORKERS.get() else { return };
     let n = w.handles.len();
-    // /proc counts in USER_HZ, 100 a second on Linux whatever the kernel's own tick.
-    let hz = 100.0;
     let commands = || COMMANDS.get().map(|f| f());
     let mut balancer = Balancer::new(n, w.active.load(Ordering::Relaxed));
-    let mut last = (Instant::now(), ticks(), commands());
+    let mut last = (Instant::now(), cpu_seconds(), commands());
     loop {
         std::thread::sleep(WINDOW);
-        let now = (Instant::now(), ticks(), commands());
+        let now = (Instant::now(), cpu_seconds(), commands());
         let wall = now.0.duration_since(last.0).as_secs_f64().max(1e-3);
         let active = w.active.load(Ordering::Relaxed);
         let (Some((b0, i0)), Some((b1, i1))) = (last.1, now.1) else {
@@ -341,8 +337,8 @@ fn balance() {
             last = now;
             continue;
         };
-        let busy = b1.saturating_sub(b0) as f64 / hz / wall;
-        let idle = i1.saturating_sub(i0) as f64 / hz / wall;
+        let busy = (b1 - b0).max(0.0) / wall;
+        let idle = (i1 - i0).max(0.0) / wall;
         let rate = match (last.2, now.2) {
             (Some(c0), Some(c1)) => Some(c1.wrapping_sub(c0) as f64 / wall),
             _ => None,
@@ -445,14 +441,12 @@ mod tests {
     }
 
     #[test]
-    fn proc_texts_give_the_process_and_idle_ticks() {
-        // A command name with a space and a parenthesis, as a thread may be named.
-        let own = "4242 (flurry (db) x) S 1 4242 4242 0 -1 4194560 900 0 0 0 731 269 0 0 20 0 3 0 1 2 3";
+    fn proc_stat_gives_the_idle_seconds_and_this_process_its_own() {
         let all = "cpu  100 5 50 7000 30 0 2 0 0 0\ncpu0 50 2 25 3500 15 0 1 0 0 0\n";
-        assert_eq!(parse_ticks(own, all), Some((731 + 269, 7000 + 30)));
-        assert_eq!(parse_ticks("4242 (x) S 1", all), None);
-        assert_eq!(parse_ticks(own, "intr 1 2 3\n"), None);
+        assert_eq!(idle_seconds(all), Some(70.3));
+        assert_eq!(idle_seconds("intr 1 2 3\n"), None);
+        assert_eq!(idle_seconds("cpu  1 2 3\n"), None);
         // This machine's own files parse.
-        assert!(ticks().is_some());
+        assert!(cpu_seconds().is_some());
     }
 }

@@ -112,7 +112,7 @@ pub(super) fn memory_fields(shared: &Shared) -> Fields {
 }
 
 /// (user, system, children user, children system) CPU seconds of a `/proc/.../stat` text.
-fn cpu_times(stat: &str) -> [f64; 4] {
+pub(crate) fn cpu_times(stat: &str) -> [f64; 4] {
     // Fields after the parenthesized command name: state is field 3; utime..cstime are 14..17.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<u64> = rest.split_whitespace().skip(11).take(4).map(|v| v.parse().unwrap_or(0)).collect();
