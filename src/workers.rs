@@ -10,11 +10,13 @@
 //! Connection `id` belongs on runtime `id % active`. [`place`] starts it there; at the end of each
 //! batch the connection asks [`wanted`] and, when `active` has changed since, moves itself there
 //! ([`move_to`]: the socket leaves one driver for the other, its state goes with it). `active` is
-//! set by the balancer thread every [`WINDOW`] ([`next_active`]):
+//! set by the balancer thread every [`WINDOW`] ([`Balancer`]; its CPU rules in [`next_active`]):
 //! - up, while the runtimes in use are saturated (the process used at least [`UP_BUSY`] of a core
 //!   per runtime) and the machine has at least [`UP_IDLE`] of a core idle: a core that would run the
-//!   new worker rather than take turns with another process;
-//! - down, when the work would fit in fewer runtimes ([`DOWN_BUSY`] of a core each).
+//!   new worker rather than take turns with another process; kept only if the commands run per
+//!   second rise by [`UP_GAIN`] (else undone, and not tried again for a while);
+//! - down, when the work would fit in fewer runtimes ([`DOWN_BUSY`] of a core each), and on trial
+//!   every [`PROBE_EVERY`] windows (kept if fewer run [`DOWN_KEEP`] as much).
 //!
 //! `worker-threads-in-use` (a hidden parameter, CONFIG SET too) fixes the count instead; INFO's
 //! `io_threads_active` is 1 while more than one runtime is in use.
