@@ -188,6 +188,7 @@ impl Shared {
         sync_tracking(&self.ks, cfg);
         self.repl.sync_config(cfg);
         crate::workers::set_in_use(cfg.worker_threads_in_use);
+        crate::workers::set_spin_us(cfg.worker_spin_us);
         if let Some(aof) = self.ks.aof() {
             aof.set_fsync(cfg.appendfsync);
         }

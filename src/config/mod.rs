@@ -72,6 +72,8 @@ pub struct Config {
     pub worker_threads: usize,
     /// `worker-threads-in-use`: 0, chosen by the load; n, fixed (see `workers`).
     pub worker_threads_in_use: usize,
+    /// `worker-spin-us`: how long a worker may spin before it parks (0: never; see `workers`).
+    pub worker_spin_us: u64,
     /// `slowlog-log-slower-than` in microseconds (-1 = never log, 0 = log every command).
     pub slowlog_log_slower_than: i64,
     pub slowlog_max_len: u64,
@@ -124,6 +126,7 @@ impl Default for Config {
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             worker_threads: 0,
             worker_threads_in_use: 0,
+            worker_spin_us: crate::workers::DEFAULT_SPIN_US,
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,

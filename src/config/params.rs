@@ -204,6 +204,8 @@ pub const PARAM_TABLE: &[Param] = &[
     num!(int("worker-threads", 0, 1024, 0, IMMUTABLE | HIDDEN), worker_threads),
     // 0: the load chooses how many worker runtimes are in use (see `workers`); n: fixed.
     num!(int("worker-threads-in-use", 0, 1024, 0, HIDDEN), worker_threads_in_use),
+    // How long a worker whose last wait was short spins before it parks (see `workers`); 0: never.
+    num!(int("worker-spin-us", 0, 1_000_000, crate::workers::DEFAULT_SPIN_US as i128, HIDDEN), worker_spin_us),
     // Read by SLOWLOG, LATENCY and INFO latencystats (src/monitor).
     num!(int("slowlog-log-slower-than", -1, I64, 10000, 0), slowlog_log_slower_than),
     num!(int("slowlog-max-len", 0, I64, 128, 0), slowlog_max_len),
