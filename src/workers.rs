@@ -150,22 +150,65 @@ pub fn spun_ns() -> u64 {
     SPUN_NS.load(Ordering::Relaxed)
 }
 
-/// When a worker spins: after a wait no longer than the budget (one longer turns spinning off).
+/// How often a spinning worker counts how often it was preempted ([`SpinRule::contended`]).
+pub const PREEMPT_WINDOW: Duration = Duration::from_millis(100);
+/// More preemptions than this in a window mean other threads wait for the core it spins on.
+pub const PREEMPT_MAX: u64 = 10;
+/// How long spinning stays off after a contended window, at first; doubled per contended window
+/// in a row, up to [`CONTENDED_OFF_MAX`].
+pub const CONTENDED_OFF: Duration = Duration::from_secs(1);
+pub const CONTENDED_OFF_MAX: Duration = Duration::from_secs(8);
+
+/// When a worker spins: after a wait no longer than the budget (one longer turns spinning off),
+/// and not while the machine's cores are contended: a worker that is preempted more than
+/// [`PREEMPT_MAX`] times in a [`PREEMPT_WINDOW`] of spinning takes a core that other threads
+/// (the clients, other servers on the machine) wait for, and stops spinning for a while.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpinRule {
     worth: bool,
     /// When the worker began to wait, while it waits.
     waiting_since: Option<Instant>,
+    /// The end of the current preemption window, and the preemptions counted at its start.
+    window: Option<(Instant, u64)>,
+    /// No spinning before this (after a contended window), and the next such pause.
+    off_until: Option<Instant>,
+    off_next: Duration,
 }
 
 impl SpinRule {
     pub const fn new() -> SpinRule {
-        SpinRule { worth: false, waiting_since: None }
+        SpinRule { worth: false, waiting_since: None, window: None, off_until: None, off_next: CONTENDED_OFF }
     }
 
-    /// Whether the worker spins at this park.
-    pub fn spins(&self) -> bool {
-        self.worth
+    /// Whether the worker spins at this park, at `now`.
+    pub fn spins(&self, now: Instant) -> bool {
+        self.worth && self.off_until.is_none_or(|t| now >= t)
+    }
+
+    /// The worker is about to spin at `now`, preempted `preempted()` times so far (read once per
+    /// window): false if the window that just ended was contended (then spinning pauses).
+    pub fn contended(&mut self, now: Instant, preempted: impl FnOnce() -> u64) -> bool {
+        match self.window {
+            Some((end, _)) if now < end => false,
+            Some((_, at_start)) => {
+                let count = preempted();
+                self.window = Some((now + PREEMPT_WINDOW, count));
+                if count.saturating_sub(at_start) > PREEMPT_MAX {
+                    self.off_until = Some(now + self.off_next);
+                    self.off_next = (self.off_next * 2).min(CONTENDED_OFF_MAX);
+                    // A fresh window once spinning resumes.
+                    self.window = None;
+                    true
+                } else {
+                    self.off_next = CONTENDED_OFF;
+                    false
+                }
+            }
+            None => {
+                self.window = Some((now + PREEMPT_WINDOW, preempted()));
+                false
+            }
+        }
     }
 
     /// The worker parks for real (without a spin, or after one that found nothing), having begun
@@ -188,6 +231,18 @@ impl Default for SpinRule {
     }
 }
 
+/// This thread's involuntary context switches so far (0 where the system cannot tell).
+fn preemptions() -> u64 {
+    // SAFETY: `getrusage` fills the zeroed `rusage` it is given, which lives across the call.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_THREAD, &mut usage) != 0 {
+            return 0;
+        }
+        u64::try_from(usage.ru_nivcsw).unwrap_or(0)
+    }
+}
+
 /// tokio's `on_thread_park` for runtime `i`'s worker (see above).
 fn before_park(i: usize) {
     let us = SPIN_US.load(Ordering::Relaxed);
@@ -196,12 +251,14 @@ fn before_park(i: usize) {
     }
     let start = Instant::now();
     let mut rule = SPIN.with(|s| s.get());
-    if rule.spins()
+    if rule.spins(start)
         && let (Some(w), Some(fd)) = (WORKERS.get(), DRIVERS.get().and_then(|d| d.get(i).copied()))
         && fd >= 0
         && i < w.active.load(Ordering::Relaxed)
         && w.active.load(Ordering::Relaxed) < CORES.get().copied().unwrap_or(1)
+        && !rule.contended(start, preemptions)
     {
+        SPIN.with(|s| s.set(rule));
         let ready = spin(fd, &w.handles[i], start, Duration::from_micros(us));
         let spun = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         SPUN_NS.fetch_add(spun, Ordering::Relaxed);
@@ -537,23 +594,51 @@ mod tests {
         let t0 = Instant::now();
         let us = |n| t0 + Duration::from_micros(n);
         let mut r = SpinRule::new();
-        assert!(!r.spins(), "no spin before a wait was measured");
+        assert!(!r.spins(t0), "no spin before a wait was measured");
         r.sleeps(t0);
         r.woke(us(20), budget);
-        assert!(r.spins(), "a 20 µs wait: the next park spins");
+        assert!(r.spins(t0), "a 20 µs wait: the next park spins");
         // A spin that found work parks without waiting: nothing measured, the rule stays.
         r.woke(us(5000), budget);
-        assert!(r.spins());
+        assert!(r.spins(t0));
         // A spin that found nothing, then the wait went on: off.
         r.sleeps(t0);
         r.woke(us(51), budget);
-        assert!(!r.spins(), "a wait longer than the budget turns spinning off");
+        assert!(!r.spins(t0), "a wait longer than the budget turns spinning off");
         r.sleeps(t0);
         r.woke(t0 + Duration::from_secs(1), budget);
-        assert!(!r.spins(), "idle: stays off");
+        assert!(!r.spins(t0), "idle: stays off");
         r.sleeps(t0);
         r.woke(us(50), budget);
-        assert!(r.spins(), "a wait of the budget exactly: on again");
+        assert!(r.spins(t0), "a wait of the budget exactly: on again");
+    }
+
+    #[test]
+    fn a_worker_preempted_while_it_spins_stops_spinning_for_a_while() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut r = SpinRule::new();
+        r.sleeps(t0);
+        r.woke(t0, Duration::from_micros(50));
+        assert!(r.spins(t0));
+        // The first spin opens a window; within it nothing is counted.
+        assert!(!r.contended(t0, || 100));
+        assert!(!r.contended(ms(50), || panic!("counted within the window")));
+        // A window with a few preemptions (the odd kernel thread): spinning goes on.
+        assert!(!r.contended(ms(100), || 100 + PREEMPT_MAX));
+        // A window preempted more often: off for CONTENDED_OFF.
+        assert!(r.contended(ms(200), || 100 + 2 * PREEMPT_MAX + 1));
+        assert!(!r.spins(ms(200)) && !r.spins(ms(1199)));
+        assert!(r.spins(ms(1200)));
+        // Contended again at once: off twice as long.
+        assert!(!r.contended(ms(1200), || 500));
+        assert!(r.contended(ms(1300), || 500 + PREEMPT_MAX + 1));
+        assert!(!r.spins(ms(3299)) && r.spins(ms(3300)));
+        // A quiet window resets the pause.
+        assert!(!r.contended(ms(3300), || 600));
+        assert!(!r.contended(ms(3400), || 601));
+        assert!(r.contended(ms(3500), || 601 + PREEMPT_MAX + 1));
+        assert!(r.spins(ms(4500)));
     }
 
     /// An epoll instance (closed on drop) and an eventfd registered with it.
